@@ -1,0 +1,176 @@
+//! calog build: libcalog.so (the broker + every engine compiled from source), the C tests, and sanitizer runs.
+//!
+//!   zig build                      zig-out/lib/libcalog.so (+ include/calog.h)
+//!   zig build test                 C tests, Debug + UBSan (trap)
+//!   zig build test-tsan            C tests under ThreadSanitizer (Zig's sanitize_thread)
+//!   zig build test-asan            C tests under AddressSanitizer + UBSan, built by the system C compiler
+//!                                  (Zig ships no ASan runtime); needs `cc`/`c++` on PATH
+//!
+//! Engine sources are not in the repository: .ci/setup fetches them from Debian source packages into
+//! .deps/src (override with -Ddeps=DIR). Source lists are plain data at the bottom of this file.
+const std = @import("std");
+
+pub fn build(b: *std.Build) void {
+    const target = b.standardTargetOptions(.{});
+    const optimize = b.standardOptimizeOption(.{});
+    const deps = b.option([]const u8, "deps", "folder holding the engine sources fetched by .ci/setup (default .deps/src)") orelse ".deps/src";
+
+    const os = target.result.os.tag;
+    if (os != .linux) {
+        std.debug.print("calog builds for Linux only for now (epoll, pthreads); target is {s}\n", .{@tagName(os)});
+        std.process.exit(1);
+    }
+    for (engines) |e| {
+        const probe = b.fmt("{s}/{s}/{s}", .{ deps, e.dir, e.files[0] });
+        std.fs.cwd().access(probe, .{}) catch {
+            std.debug.print("missing engine source {s}: run `bash .ci/setup` (or `npm test`) first\n", .{probe});
+            std.process.exit(1);
+        };
+    }
+
+    // ---- the shared library ---------------------------------------------------------------------
+    const lib_mod = calogModule(b, target, optimize, deps, .{});
+    const lib = b.addLibrary(.{ .name = "calog", .linkage = .dynamic, .root_module = lib_mod });
+    b.installArtifact(lib);
+    b.installFile("c/include/calog.h", "include/calog.h");
+
+    // ---- C tests --------------------------------------------------------------------------------
+    const test_step = b.step("test", "Run the C tests (Debug, UBSan trap)");
+    addTests(b, test_step, calogModule(b, target, .Debug, deps, .{}), target, "");
+
+    const tsan_step = b.step("test-tsan", "Run the C tests under ThreadSanitizer");
+    addTests(b, tsan_step, calogModule(b, target, .Debug, deps, .{ .tsan = true }), target, "-tsan");
+
+    const asan_step = b.step("test-asan", "Run the C tests under AddressSanitizer + UBSan (system cc)");
+    for (c_tests) |t| {
+        const cc = b.addSystemCommand(&.{ "cc", "-o" });
+        const exe = cc.addOutputFileArg(b.fmt("{s}-asan", .{t}));
+        cc.addArgs(&asan_flags);
+        cc.addArgs(&.{ "-Ic/include", "-Ic/src", "-Itest/c" });
+        for (engines) |e| cc.addArg(b.fmt("-I{s}/{s}/{s}", .{ deps, e.dir, e.include }));
+        for (engines) |e| for (e.defines) |d| cc.addArg(d);
+        // engine sources first, compiled relaxed (their warnings are not ours), then ours strict
+        for (engines) |e| {
+            cc.addArgs(&.{ "-x", if (e.cpp) "c++" else "c", "-w" });
+            for (e.files) |f| cc.addFileArg(b.path(b.fmt("{s}/{s}/{s}", .{ deps, e.dir, f })));
+        }
+        cc.addArgs(&.{ "-x", "c", "-std=c11", "-D_GNU_SOURCE" });
+        cc.addArgs(&c_warnings);
+        for (core_sources) |f| cc.addFileArg(b.path(f));
+        for (engines) |e| for (e.adapter) |f| cc.addFileArg(b.path(f));
+        cc.addFileArg(b.path(b.fmt("test/c/{s}.c", .{t})));
+        cc.addArgs(&.{ "-x", "none", "-lstdc++", "-lpthread", "-lm", "-ldl" });
+        const run = std.Build.Step.Run.create(b, b.fmt("run {s}-asan", .{t}));
+        run.addFileArg(exe);
+        run.setEnvironmentVariable("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:halt_on_error=1");
+        run.setEnvironmentVariable("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1");
+        run.expectExitCode(0);
+        run.has_side_effects = true;
+        asan_step.dependOn(&run.step);
+    }
+}
+
+const ModuleOptions = struct { tsan: bool = false };
+
+fn calogModule(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.builtin.OptimizeMode, deps: []const u8, o: ModuleOptions) *std.Build.Module {
+    const needs_cpp = comptime for (engines) |e| {
+        if (e.cpp) break true;
+    } else false;
+    const mod = b.createModule(.{
+        .target = target,
+        .optimize = optimize,
+        .link_libc = true,
+        .link_libcpp = needs_cpp,
+        .sanitize_thread = o.tsan,
+        // A release library carries no sanitizer: nothing of a sanitizer runtime may stay undefined in it.
+        .sanitize_c = if (optimize == .Debug and !o.tsan) .trap else .off,
+        .pic = true,
+    });
+    mod.addIncludePath(b.path("c/include"));
+    mod.addIncludePath(b.path("c/src"));
+    inline for (engines) |e| {
+        mod.addIncludePath(b.path(b.fmt("{s}/{s}/{s}", .{ deps, e.dir, e.include })));
+        mod.addCSourceFiles(.{
+            .root = b.path(b.fmt("{s}/{s}", .{ deps, e.dir })),
+            .files = e.files,
+            .flags = if (e.cpp) &engine_cpp_flags ++ e.defines else &engine_c_flags ++ e.defines,
+        });
+        mod.addCSourceFiles(.{ .files = e.adapter, .flags = &calog_flags ++ e.defines });
+    }
+    mod.addCSourceFiles(.{ .files = &core_sources, .flags = &calog_flags });
+    mod.linkSystemLibrary("pthread", .{});
+    mod.linkSystemLibrary("m", .{});
+    return mod;
+}
+
+fn addTests(b: *std.Build, step: *std.Build.Step, lib_mod: *std.Build.Module, target: std.Build.ResolvedTarget, suffix: []const u8) void {
+    const lib = b.addLibrary(.{ .name = b.fmt("calog-test{s}", .{suffix}), .linkage = .static, .root_module = lib_mod });
+    for (c_tests) |t| {
+        const mod = b.createModule(.{
+            .target = target,
+            .optimize = .Debug,
+            .link_libc = true,
+            .sanitize_thread = lib_mod.sanitize_thread,
+        });
+        mod.addIncludePath(b.path("c/include"));
+        mod.addIncludePath(b.path("c/src"));
+        mod.addIncludePath(b.path("test/c"));
+        mod.addCSourceFiles(.{ .files = &.{b.fmt("test/c/{s}.c", .{t})}, .flags = &calog_flags });
+        mod.linkLibrary(lib);
+        const exe = b.addExecutable(.{ .name = b.fmt("{s}{s}", .{ t, suffix }), .root_module = mod });
+        const run = b.addRunArtifact(exe);
+        run.expectExitCode(0);
+        run.has_side_effects = true;
+        if (lib_mod.sanitize_thread orelse false) run.setEnvironmentVariable("TSAN_OPTIONS", "halt_on_error=1:second_deadlock_stack=1");
+        step.dependOn(&run.step);
+    }
+}
+
+// ---- data ---------------------------------------------------------------------------------------
+
+const Engine = struct {
+    dir: []const u8, // under -Ddeps
+    include: []const u8, // relative to dir
+    files: []const []const u8, // engine sources, relative to dir
+    defines: []const []const u8,
+    adapter: []const []const u8, // our adapter + engine binding
+    cpp: bool = false,
+};
+
+const engines = [_]Engine{
+    .{
+        .dir = "lua",
+        .include = "src",
+        .files = &.{
+            "src/lapi.c",     "src/lcode.c",    "src/lctype.c",   "src/ldebug.c",  "src/ldo.c",
+            "src/ldump.c",    "src/lfunc.c",    "src/lgc.c",      "src/llex.c",    "src/lmem.c",
+            "src/lobject.c",  "src/lopcodes.c", "src/lparser.c",  "src/lstate.c",  "src/lstring.c",
+            "src/ltable.c",   "src/ltm.c",      "src/lundump.c",  "src/lvm.c",     "src/lzio.c",
+            "src/lauxlib.c",  "src/lbaselib.c", "src/lcorolib.c", "src/ldblib.c",  "src/liolib.c",
+            "src/lmathlib.c", "src/loadlib.c",  "src/loslib.c",   "src/lstrlib.c", "src/ltablib.c",
+            "src/lutf8lib.c", "src/linit.c",
+        },
+        .defines = &.{"-DLUA_USE_LINUX"},
+        .adapter = &.{ "c/src/engines/lua/lua_adapter.c", "c/src/engines/lua/lua_engine.c" },
+    },
+};
+
+const core_sources = [_][]const u8{
+    "c/src/value.c",
+    "c/src/fn.c",
+    "c/src/wire.c",
+    "c/src/runtime.c",
+    "c/src/engines.c",
+};
+
+const c_tests = [_][]const u8{
+    "test_value",
+    "test_wire",
+    "test_lua",
+};
+
+const c_warnings = [_][]const u8{ "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter" };
+const calog_flags = [_][]const u8{ "-std=c11", "-D_GNU_SOURCE", "-fvisibility=hidden" } ++ c_warnings;
+const engine_c_flags = [_][]const u8{ "-std=gnu99", "-fvisibility=hidden", "-w" };
+const engine_cpp_flags = [_][]const u8{ "-std=c++11", "-fvisibility=hidden", "-fno-exceptions", "-w" };
+const asan_flags = [_][]const u8{ "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1" };

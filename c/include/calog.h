@@ -1,0 +1,295 @@
+/*
+ * calog.h -- the public API of libcalog, a polyglot script broker.
+ *
+ * One runtime (CalogT) owns a registry of native functions and any number of script contexts. Every engine
+ * (Lua 5.4, JavaScript on Duktape, Squirrel) speaks one value type, CalogValueT; a native registered once is
+ * callable from every engine, and a function value exported by one engine is callable from any other.
+ *
+ * Conventions that hold for every declaration below:
+ *   - Status: functions returning int32_t return CALOG_OK (0) or a positive CalogStatusE code. Wire entry
+ *     points (the *Wire functions used by the TypeScript bindings) return a byte length >= 0 on success and
+ *     -status on failure.
+ *   - Error channel: on failure a CalogValueT *result receives the error (a string, or an error record made
+ *     by calogErrorSet). There is no second error field; the caller frees result exactly once.
+ *   - Ownership: "takes" means the callee owns the value afterwards (the caller's copy is left nil);
+ *     "lends" means the callee only reads it during the call; "out" parameters are owned by the caller on
+ *     return and must be freed with calogValueFree.
+ *   - Threads: a CalogT may be used from one "host" thread at a time (the thread that created it, or any
+ *     thread that serialises its calls). Natives are invoked on the thread that runs the calling script.
+ *     Value functions (calogValue*, calogAgg*) are thread-agnostic: a value may be handed to another thread
+ *     but never used from two at once. Function values (CalogFnT) are refcounted atomically.
+ *   - No longjmp and no C++ exception ever crosses this API.
+ */
+#ifndef CALOG_H
+#define CALOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CALOG_API __attribute__((visibility("default")))
+#else
+#define CALOG_API
+#endif
+
+/* Bumped whenever a signature or a layout that crosses the FFI changes; the bindings refuse a mismatch. */
+#define CALOG_ABI_VERSION 1u
+
+/* One shared recursion cap for every recursive path (ingress, egress, copy, free, wire encode/decode). */
+#define CALOG_MAX_DEPTH 100
+
+/* ---- Status codes: one table, one message per code ------------------------------------------------- */
+#define CALOG_STATUS_MAP(XX)                                                                 \
+  XX(OK, 0, "ok")                                                                            \
+  XX(ERR_OOM, 1, "out of memory")                                                            \
+  XX(ERR_ARG, 2, "invalid argument")                                                         \
+  XX(ERR_TYPE, 3, "value cannot be represented")                                             \
+  XX(ERR_DEPTH, 4, "value nesting exceeds the depth cap")                                    \
+  XX(ERR_CYCLE, 5, "cyclic value")                                                           \
+  XX(ERR_RANGE, 6, "number out of range")                                                    \
+  XX(ERR_NOT_FOUND, 7, "not found")                                                          \
+  XX(ERR_SCRIPT, 8, "script error")                                                          \
+  XX(ERR_SYNTAX, 9, "syntax error")                                                          \
+  XX(ERR_DEAD, 10, "dead context or function")                                               \
+  XX(ERR_HOST, 11, "host function failed")                                                   \
+  XX(ERR_NESTING, 12, "call nesting too deep")                                               \
+  XX(ERR_UNSUPPORTED, 13, "unsupported operation")                                           \
+  XX(ERR_ENGINE, 14, "unknown engine")                                                       \
+  XX(ERR_INTERNAL, 15, "internal error")
+
+typedef enum CalogStatusE {
+#define CALOG_STATUS_ENUM(name, code, msg) CALOG_##name = code,
+  CALOG_STATUS_MAP(CALOG_STATUS_ENUM)
+#undef CALOG_STATUS_ENUM
+  CALOG_STATUS_COUNT
+} CalogStatusE;
+
+/* Static message for a status ("unknown status" for codes outside the table). Any thread. */
+CALOG_API const char *calogStatusMessage(int32_t status);
+/* Static symbolic name for a status ("ERR_DEPTH"). Any thread. */
+CALOG_API const char *calogStatusName(int32_t status);
+/* CALOG_ABI_VERSION of the loaded library. Any thread. */
+CALOG_API uint32_t calogAbiVersion(void);
+
+/* ---- The universal value ------------------------------------------------------------------------- */
+typedef enum CalogTypeE {
+  CALOG_NIL = 0,
+  CALOG_BOOL = 1,
+  CALOG_INT = 2,       /* int64_t */
+  CALOG_REAL = 3,      /* double */
+  CALOG_STRING = 4,    /* binary-safe, length-prefixed */
+  CALOG_AGGREGATE = 5, /* hybrid array + map container */
+  CALOG_FN = 6         /* refcounted function value */
+} CalogTypeE;
+
+typedef struct CalogAggT CalogAggT; /* opaque: use calogAgg* */
+typedef struct CalogFnT CalogFnT;   /* opaque: use calogFn* */
+
+typedef struct CalogStringT {
+  char *bytes;    /* owned; always NUL-terminated at bytes[length] for C consumers */
+  int64_t length; /* byte count without the terminator; embedded NULs are allowed */
+} CalogStringT;
+
+typedef struct CalogValueT {
+  CalogTypeE type;
+  union {
+    bool b;
+    int64_t i;
+    double r;
+    CalogStringT s;
+    CalogAggT *agg;
+    CalogFnT *fn;
+  } as;
+} CalogValueT;
+
+typedef enum CalogAggKindE {
+  CALOG_AGG_LIST = 0, /* array part only; an empty container is a list by default */
+  CALOG_AGG_MAP = 1,  /* pairs only */
+  CALOG_AGG_BOTH = 2  /* array part and pairs both populated */
+} CalogAggKindE;
+
+/* Constructors return plain values; strings copy their bytes (NULL on OOM leaves a nil and returns
+ * CALOG_ERR_OOM through calogValueString). Any thread. */
+CALOG_API CalogValueT calogValueNil(void);
+CALOG_API CalogValueT calogValueBool(bool b);
+CALOG_API CalogValueT calogValueInt(int64_t i);
+CALOG_API CalogValueT calogValueReal(double r);
+/* Copies len bytes into a new owned string. out: caller frees. */
+CALOG_API int32_t calogValueString(CalogValueT *out, const char *bytes, int64_t len);
+/* A new empty aggregate of the given kind. out: caller frees. */
+CALOG_API int32_t calogValueAgg(CalogValueT *out, CalogAggKindE kind);
+
+/* Deep copy src into dst (dst is overwritten, not freed). Function values are shared: the refcount is
+ * incremented atomically. Fails with ERR_OOM (dst left nil, nothing leaked) or ERR_DEPTH. Any thread. */
+CALOG_API int32_t calogValueCopy(CalogValueT *dst, const CalogValueT *src);
+/* Recursive free; leaves a nil. Safe on nil. Releasing the last reference of a function value runs its
+ * release hook (routed to the owner's thread when contexts have threads). Any thread. */
+CALOG_API void calogValueFree(CalogValueT *v);
+/* Zero-allocation ownership transfer: dst (must not hold an owned value) takes src; src becomes nil. */
+CALOG_API void calogValueMove(CalogValueT *dst, CalogValueT *src);
+/* Structural equality (function values compare by identity; 1 == 1.0 is false: types must match). */
+CALOG_API bool calogValueEquals(const CalogValueT *a, const CalogValueT *b);
+/* Static name of a type ("nil", "bool", ...). */
+CALOG_API const char *calogTypeName(CalogTypeE type);
+
+/* ---- Aggregates (lent pointers: valid while the owning value lives and is not mutated) -------------- */
+CALOG_API CalogAggKindE calogAggKind(const CalogAggT *agg);
+CALOG_API void calogAggSetKind(CalogAggT *agg, CalogAggKindE kind);
+CALOG_API int64_t calogAggArrayCount(const CalogAggT *agg);
+CALOG_API int64_t calogAggPairCount(const CalogAggT *agg);
+/* Lent pointer to element i (0-based) or NULL if out of range. */
+CALOG_API CalogValueT *calogAggArrayAt(CalogAggT *agg, int64_t i);
+/* Lent pointers to pair i's key and value, or NULL if out of range. */
+CALOG_API CalogValueT *calogAggPairKey(CalogAggT *agg, int64_t i);
+CALOG_API CalogValueT *calogAggPairValue(CalogAggT *agg, int64_t i);
+/* Appends to the array part; takes item (left nil). Updates kind (MAP -> BOTH). */
+CALOG_API int32_t calogAggPush(CalogAggT *agg, CalogValueT *item);
+/* Appends a pair; takes key and value (both left nil). Keys must be bool, int, real or string
+ * (ERR_TYPE otherwise, nothing taken). Pairs keep insertion order; keys are not deduplicated. */
+CALOG_API int32_t calogAggSet(CalogAggT *agg, CalogValueT *key, CalogValueT *value);
+/* Lent pointer to the value of the first pair whose key equals key, or NULL. */
+CALOG_API CalogValueT *calogAggGet(CalogAggT *agg, const CalogValueT *key);
+
+/* ---- Errors (the one in-band channel) ------------------------------------------------------------ */
+/* Writes an error record {message, engine, traceback} into result (result is freed first) and returns
+ * status. engine and traceback may be NULL. Never fails: on OOM result becomes nil. */
+CALOG_API int32_t calogErrorSet(CalogValueT *result, int32_t status, const char *engine, const char *message,
+                                int64_t messageLen, const char *traceback);
+/* printf-style shorthand for natives: result receives a plain string error; returns status. */
+CALOG_API int32_t calogFail(CalogValueT *result, int32_t status, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Lent message of an error value (a string, or the record's message); "" for anything else. */
+CALOG_API const char *calogErrorMessage(const CalogValueT *err, int64_t *lenOut);
+
+/* ---- Natives and function values ----------------------------------------------------------------- */
+/* The one native signature. args are lent for the duration of the call (a native that keeps one copies
+ * it); result is an out value, nil on entry. Return CALOG_OK, or a status with the error in result.
+ * Runs on the thread of the calling script; must not longjmp or throw. */
+typedef int32_t (*CalogNativeFnT)(CalogValueT *args, int32_t argCount, CalogValueT *result, void *userData);
+/* Called once when a native's registration or a function value's last reference goes away. */
+typedef void (*CalogReleaseFnT)(void *userData);
+
+/* Creates a function value over a C function. Returns NULL on OOM. The caller owns the one reference;
+ * release runs (once) when the last reference is dropped. Any thread. */
+CALOG_API CalogFnT *calogFnCreate(CalogNativeFnT fn, void *userData, CalogReleaseFnT release);
+/* Wraps fn into a value that takes over the caller's reference. */
+CALOG_API CalogValueT calogValueFn(CalogFnT *fn);
+/* +1 reference (atomic). Any thread. */
+CALOG_API void calogFnRetain(CalogFnT *fn);
+/* -1 reference (atomic); the last one releases the closure on its owner's thread. Any thread. */
+CALOG_API void calogFnRelease(CalogFnT *fn);
+/* Invokes a function value: args lent, result out. A function whose owning context is gone fails with
+ * CALOG_ERR_DEAD. Host-thread contexts: call from the host thread. */
+CALOG_API int32_t calogFnInvoke(CalogFnT *fn, CalogValueT *args, int32_t argCount, CalogValueT *result);
+
+/* ---- Runtime ------------------------------------------------------------------------------------- */
+typedef struct CalogT CalogT;
+
+typedef enum CalogPolicyE {
+  CALOG_POLICY_STRICT = 0, /* an unrepresentable value or key is an error (default) */
+  CALOG_POLICY_LENIENT = 1 /* unrepresentable values become nil, unrepresentable keys are dropped */
+} CalogPolicyE;
+
+/* Creates a runtime. Returns NULL on OOM. The calling thread becomes its host thread. */
+CALOG_API CalogT *calogCreate(void);
+/* Destroys every context, then the registry, then the runtime. Host thread. NULL is a no-op. */
+CALOG_API void calogDestroy(CalogT *rt);
+/* Marshalling policy for every engine of this runtime. Host thread. */
+CALOG_API void calogSetPolicy(CalogT *rt, CalogPolicyE policy);
+CALOG_API CalogPolicyE calogGetPolicy(const CalogT *rt);
+
+/* Registers (or replaces) a native under name, visible as a global in every context of every engine,
+ * including contexts created earlier. name is copied. release (may be NULL) runs with userData when the
+ * registration is replaced, removed, or the runtime is destroyed. Host thread. */
+CALOG_API int32_t calogRegister(CalogT *rt, const char *name, CalogNativeFnT fn, void *userData,
+                                CalogReleaseFnT release);
+/* Removes a registration: later calls fail with ERR_NOT_FOUND. Host thread. */
+CALOG_API int32_t calogUnregister(CalogT *rt, const char *name);
+/* Calls a registered native by name through the broker: args lent, result out. Host thread. */
+CALOG_API int32_t calogBrokerCall(CalogT *rt, const char *name, CalogValueT *args, int32_t argCount,
+                                  CalogValueT *result);
+
+/* ---- Contexts ------------------------------------------------------------------------------------ */
+/* Contexts are addressed by a generationed id (> 0): a destroyed context's id never reaches a new one. */
+typedef int32_t CalogContextIdT;
+
+typedef enum CalogContextFlagsE {
+  CALOG_CONTEXT_HOST_THREAD = 0, /* the interpreter runs on the host thread: lowest-latency crossings */
+  CALOG_CONTEXT_OWN_THREAD = 1   /* the context is an actor on its own OS thread (actor layer) */
+} CalogContextFlagsE;
+
+/* Creates a context of the named engine ("lua", ...) with CalogContextFlagsE flags. On success *idOut
+ * receives the id. On failure the error is in *err (may be NULL). Host thread. */
+CALOG_API int32_t calogContextCreate(CalogT *rt, const char *engine, uint32_t flags, CalogContextIdT *idOut,
+                                     CalogValueT *err);
+/* Destroys a context; its exported function values become dead (invoking them fails with ERR_DEAD).
+ * Returns ERR_DEAD for an unknown or stale id. Host thread. */
+CALOG_API int32_t calogContextDestroy(CalogT *rt, CalogContextIdT id);
+/* Runs source (len bytes, binary chunks refused) named chunkName (may be NULL). result receives the first
+ * value the chunk returns (nil if none) or the error. Host thread. */
+CALOG_API int32_t calogContextEval(CalogT *rt, CalogContextIdT id, const char *source, int64_t len,
+                                   const char *chunkName, CalogValueT *result);
+/* Calls the global function name with args (lent); result receives its first return value or the error
+ * (ERR_NOT_FOUND if there is no such function). Host thread. */
+CALOG_API int32_t calogContextCall(CalogT *rt, CalogContextIdT id, const char *name, CalogValueT *args,
+                                   int32_t argCount, CalogValueT *result);
+/* Reads the global name into result (a function becomes a function value owned by result). */
+CALOG_API int32_t calogContextGet(CalogT *rt, CalogContextIdT id, const char *name, CalogValueT *result);
+/* Bytes the context's interpreter currently holds (engines with a broker-owned allocator), else -1. */
+CALOG_API int64_t calogContextMemory(CalogT *rt, CalogContextIdT id);
+
+/* ---- Wire interface (what the TypeScript bindings call: one FFI call per crossing) ---------------- */
+/* The wire format is little-endian tagged bytes, documented in c/src/wire.h. Each runtime owns two buffers:
+ * IN (host -> C) and OUT (C -> host). Their current addresses and capacities are published in a control
+ * block whose own address never changes; gen increments whenever a buffer moves. Host thread only. */
+typedef struct CalogWireControlT {
+  uint8_t *in;      /* host writes requests and host-call results here */
+  uint8_t *out;     /* C writes results, errors and host-call arguments here */
+  uint32_t inCap;
+  uint32_t outCap;
+  uint32_t gen;     /* bumped when in/out move */
+  uint32_t maxDepth;
+} CalogWireControlT;
+
+/* Lent pointer to the runtime's control block (valid until calogDestroy). */
+CALOG_API CalogWireControlT *calogWireControl(CalogT *rt);
+/* Grows IN (which = 0) or OUT (which = 1) to at least size bytes. Returns 0 or -status. */
+CALOG_API int32_t calogWireReserve(CalogT *rt, uint32_t which, uint32_t size);
+
+/* Host callbacks (one pair per runtime), called on the host thread only:
+ *   call(hostId, argLen): OUT holds the encoded argument list; return >= 0 = length of the encoded result
+ *     in IN, < 0 = -status with an encoded error message string in IN.
+ *   release(hostId): the last reference to host function hostId is gone. */
+typedef int32_t (*CalogHostCallFnT)(uint32_t hostId, uint32_t argLen);
+typedef void (*CalogHostReleaseFnT)(uint32_t hostId);
+CALOG_API void calogHostInstall(CalogT *rt, CalogHostCallFnT call, CalogHostReleaseFnT release);
+
+/* IN: [engine string, flags int]. Returns the new context id (> 0) or -status with the error in OUT. */
+CALOG_API int32_t calogContextCreateWire(CalogT *rt, uint32_t inLen);
+/* IN: [source string, chunk name string|nil]. Result or error in OUT; returns its length or -status. */
+CALOG_API int32_t calogEvalWire(CalogT *rt, CalogContextIdT id, uint32_t inLen);
+/* IN: [name string, args...]. */
+CALOG_API int32_t calogCallWire(CalogT *rt, CalogContextIdT id, uint32_t inLen);
+/* IN: [name string]. */
+CALOG_API int32_t calogGetWire(CalogT *rt, CalogContextIdT id, uint32_t inLen);
+/* IN: [args...]; calls the function value behind a handle previously written to OUT. */
+CALOG_API int32_t calogFnCallWire(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen);
+/* Drops the reference a handle holds. Stale handles are ignored. */
+CALOG_API void calogFnReleaseWire(CalogT *rt, uint32_t slot, uint32_t gen);
+/* IN: [name string, hostId int]. Registers a host function as a native. Returns 0 or -status. */
+CALOG_API int32_t calogRegisterHostWire(CalogT *rt, uint32_t inLen);
+/* IN: [name string]. */
+CALOG_API int32_t calogUnregisterWire(CalogT *rt, uint32_t inLen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CALOG_H */

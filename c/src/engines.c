@@ -1,0 +1,9 @@
+/* engines.c -- the built-in engines. Adding an engine adds one line here (and its folder + build rules). */
+#include "internal.h"
+
+extern const CalogEngineT calog__luaEngine;
+
+const CalogEngineT *const calog__engines[] = {
+    &calog__luaEngine,
+    NULL,
+};

@@ -1,0 +1,38 @@
+/* lua_adapter.h -- private to the Lua engine: adapter (marshalling, trampolines) and engine binding. */
+#ifndef CALOG_LUA_ADAPTER_H
+#define CALOG_LUA_ADAPTER_H
+
+#include "../../internal.h"
+
+#include "lauxlib.h"
+#include "lua.h"
+#include "lualib.h"
+
+typedef struct LuaCtxT {
+  lua_State *L;
+  CalogCtxT *ctx;
+  size_t mem;         /* bytes held by this state (broker-owned allocator) */
+  size_t memLimit;    /* 0 = unlimited */
+  CalogValueT pending; /* a value being pushed when Lua may longjmp; freed on the next entry */
+} LuaCtxT;
+
+typedef struct LuaFnRefT {
+  LuaCtxT *lc;
+  int ref; /* luaL_ref in the registry */
+} LuaFnRefT;
+
+enum { LUA_RUN_EVAL, LUA_RUN_CALL, LUA_RUN_GET, LUA_RUN_REF };
+
+CALOG_HIDDEN LuaCtxT *calog__luaCtx(lua_State *L);
+CALOG_HIDDEN int32_t calog__luaToValue(LuaCtxT *lc, int idx, CalogValueT *out, CalogValueT *err);
+CALOG_HIDDEN int32_t calog__luaPush(LuaCtxT *lc, const CalogValueT *v, CalogValueT *err);
+CALOG_HIDDEN void calog__luaOpenFnMeta(lua_State *L);
+CALOG_HIDDEN void calog__luaPushNative(lua_State *L, CalogNativeEntryT *entry);
+CALOG_HIDDEN int32_t calog__luaFnInvoke(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData);
+CALOG_HIDDEN void calog__luaFnRelease(void *userData);
+/* Runs one protected operation on the state: eval a chunk, call a global, read a global, or call a
+ * registry ref, with args (lent) and the first result (or the error) in result. */
+CALOG_HIDDEN int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, int64_t len,
+                                   int ref, CalogValueT *args, int32_t argc, CalogValueT *result);
+
+#endif

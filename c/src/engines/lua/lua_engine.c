@@ -1,0 +1,232 @@
+/* lua_engine.c -- the Lua 5.4 engine binding: the CalogEngineT vtable over lua_adapter.c. */
+#include "lua_adapter.h"
+
+#include <stdio.h>
+
+static void *luaAlloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  LuaCtxT *lc = ud;
+  if (ptr == NULL) osize = 0;
+  if (nsize == 0) {
+    free(ptr);
+    lc->mem -= osize;
+    return NULL;
+  }
+  if (lc->memLimit && nsize > osize && lc->mem - osize + nsize > lc->memLimit) return NULL;
+  void *p = realloc(ptr, nsize);
+  if (p == NULL) return NULL;
+  lc->mem = lc->mem - osize + nsize;
+  return p;
+}
+
+/* Runs f(L) protected; a Lua error (OOM) becomes a status with its message in err. */
+static int32_t protect(lua_State *L, lua_CFunction f, void *ud, CalogValueT *err) {
+  int base = lua_gettop(L);
+  lua_pushcfunction(L, f);
+  lua_pushlightuserdata(L, ud);
+  int ls = lua_pcall(L, 1, 0, 0);
+  int32_t st = CALOG_OK;
+  if (ls != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    st = calogErrorSet(err, ls == LUA_ERRMEM ? CALOG_ERR_OOM : CALOG_ERR_SCRIPT, "lua", msg ? msg : "error", -1, NULL);
+  }
+  lua_settop(L, base);
+  return st;
+}
+
+static int exitDisabled(lua_State *L) {
+  return luaL_error(L, "os.exit is disabled inside calog (a script must not end the host process)");
+}
+
+static int openAll(lua_State *L) {
+  luaL_openlibs(L);
+  calog__luaOpenFnMeta(L);
+  lua_getglobal(L, "os");
+  if (lua_istable(L, -1)) {
+    lua_pushcfunction(L, exitDisabled);
+    lua_setfield(L, -2, "exit");
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+static void luaDestroy(void *interp) {
+  LuaCtxT *lc = interp;
+  if (lc == NULL) return;
+  if (lc->L) lua_close(lc->L);
+  lc->L = NULL;
+  calogValueFree(&lc->pending);
+  free(lc);
+}
+
+static int32_t luaCreate(CalogCtxT *ctx, void **interpOut, CalogValueT *err) {
+  LuaCtxT *lc = calloc(1, sizeof *lc);
+  if (lc == NULL) return calogFail(err, CALOG_ERR_OOM, "out of memory");
+  lc->ctx = ctx;
+  lc->L = lua_newstate(luaAlloc, lc);
+  if (lc->L == NULL) {
+    free(lc);
+    return calogFail(err, CALOG_ERR_OOM, "cannot create a Lua state");
+  }
+  *(LuaCtxT **)lua_getextraspace(lc->L) = lc;
+  int32_t st = protect(lc->L, openAll, NULL, err);
+  if (st != CALOG_OK) {
+    luaDestroy(lc);
+    return st;
+  }
+  *interpOut = lc;
+  return CALOG_OK;
+}
+
+typedef struct InstallT {
+  CalogNativeEntryT *entry;
+} InstallT;
+
+static int installer(lua_State *L) {
+  InstallT *in = lua_touserdata(L, 1);
+  calog__luaPushNative(L, in->entry);
+  lua_setglobal(L, in->entry->name);
+  return 0;
+}
+
+static int32_t luaInstallNative(void *interp, CalogNativeEntryT *entry, CalogValueT *err) {
+  LuaCtxT *lc = interp;
+  InstallT in = {entry};
+  return protect(lc->L, installer, &in, err);
+}
+
+/* ---- the protected runner ------------------------------------------------------------------------ */
+typedef struct RunT {
+  LuaCtxT *lc;
+  int kind;
+  const char *name;
+  int ref;
+  CalogValueT *args;
+  int32_t argc;
+  CalogValueT *result;
+  int32_t status;
+} RunT;
+
+static int msgHandler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) msg = lua_tostring(L, -1);
+    else msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  int m = lua_gettop(L);
+  lua_createtable(L, 2, 0);
+  lua_pushvalue(L, m);
+  lua_rawseti(L, -2, 1);
+  luaL_traceback(L, L, NULL, 1);
+  lua_rawseti(L, -2, 2);
+  return 1;
+}
+
+static bool callable(lua_State *L, int idx) {
+  if (lua_isfunction(L, idx)) return true;
+  if (luaL_getmetafield(L, idx, "__call") != LUA_TNIL) {
+    lua_pop(L, 1);
+    return true;
+  }
+  return false;
+}
+
+/* stack on entry: [RunT*] (+ [chunk] for EVAL) */
+static int runner(lua_State *L) {
+  RunT *r = lua_touserdata(L, 1);
+  LuaCtxT *lc = r->lc;
+  switch (r->kind) {
+  case LUA_RUN_EVAL: break; /* the chunk is already at index 2 */
+  case LUA_RUN_GET:
+    lua_getglobal(L, r->name);
+    r->status = calog__luaToValue(lc, -1, r->result, r->result);
+    return 0;
+  case LUA_RUN_CALL:
+    lua_getglobal(L, r->name);
+    if (!callable(L, -1)) {
+      r->status = calogFail(r->result, CALOG_ERR_NOT_FOUND, "no function named '%s' in this Lua context", r->name);
+      return 0;
+    }
+    break;
+  case LUA_RUN_REF: lua_rawgeti(L, LUA_REGISTRYINDEX, r->ref); break;
+  }
+  int fnIdx = lua_gettop(L);
+  if (!lua_checkstack(L, r->argc + 4)) {
+    r->status = calogFail(r->result, CALOG_ERR_OOM, "too many arguments for the Lua stack");
+    return 0;
+  }
+  for (int32_t i = 0; i < r->argc; i++)
+    if ((r->status = calog__luaPush(lc, &r->args[i], r->result)) != CALOG_OK) return 0;
+  lua_call(L, r->argc, 1);
+  r->status = calog__luaToValue(lc, fnIdx, r->result, r->result);
+  return 0;
+}
+
+int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, int64_t len, int ref,
+                      CalogValueT *args, int32_t argc, CalogValueT *result) {
+  lua_State *L = lc->L;
+  calogValueFree(&lc->pending);
+  calogValueFree(result);
+  int base = lua_gettop(L);
+  if (!lua_checkstack(L, 8)) return calogFail(result, CALOG_ERR_OOM, "Lua stack exhausted");
+  RunT r = {.lc = lc, .kind = kind, .name = name, .ref = ref, .args = args, .argc = argc, .result = result};
+  lua_pushcfunction(L, msgHandler);
+  lua_pushcfunction(L, runner);
+  lua_pushlightuserdata(L, &r);
+  int nargs = 1;
+  if (kind == LUA_RUN_EVAL) {
+    char chunk[260];
+    snprintf(chunk, sizeof chunk, "=%s", r.name ? r.name : "eval");
+    int ls = luaL_loadbufferx(L, src, (size_t)len, chunk, "t");
+    if (ls != LUA_OK) {
+      const char *msg = lua_tostring(L, -1);
+      int32_t st = calogErrorSet(result, ls == LUA_ERRSYNTAX ? CALOG_ERR_SYNTAX : ls == LUA_ERRMEM ? CALOG_ERR_OOM : CALOG_ERR_SCRIPT,
+                                 "lua", msg ? msg : "cannot load chunk", -1, NULL);
+      lua_settop(L, base);
+      return st;
+    }
+    nargs = 2;
+  }
+  int ps = lua_pcall(L, nargs, 0, base + 1);
+  int32_t st = r.status;
+  if (ps != LUA_OK) {
+    int32_t code = ps == LUA_ERRMEM ? CALOG_ERR_OOM : CALOG_ERR_SCRIPT;
+    if (lua_istable(L, -1)) {
+      lua_rawgeti(L, -1, 1);
+      lua_rawgeti(L, -2, 2);
+      size_t n;
+      const char *msg = lua_tolstring(L, -2, &n);
+      const char *tb = lua_tostring(L, -1);
+      st = calogErrorSet(result, code, "lua", msg ? msg : "error", msg ? (int64_t)n : -1, tb);
+    } else {
+      const char *msg = lua_tostring(L, -1);
+      st = calogErrorSet(result, code, "lua", msg ? msg : "error", -1, NULL);
+    }
+  }
+  lua_settop(L, base);
+  return st;
+}
+
+static int32_t luaEval(void *interp, const char *src, int64_t len, const char *chunkName, CalogValueT *result) {
+  return calog__luaRun(interp, LUA_RUN_EVAL, chunkName, src, len, 0, NULL, 0, result);
+}
+
+static int32_t luaCall(void *interp, const char *name, CalogValueT *args, int32_t argc, CalogValueT *result) {
+  return calog__luaRun(interp, LUA_RUN_CALL, name, NULL, 0, 0, args, argc, result);
+}
+
+static int32_t luaGet(void *interp, const char *name, CalogValueT *result) {
+  return calog__luaRun(interp, LUA_RUN_GET, name, NULL, 0, 0, NULL, 0, result);
+}
+
+static int64_t luaMemory(void *interp) { return (int64_t)((LuaCtxT *)interp)->mem; }
+
+CALOG_HIDDEN const CalogEngineT calog__luaEngine = {
+    .name = "lua",
+    .create = luaCreate,
+    .destroy = luaDestroy,
+    .installNative = luaInstallNative,
+    .eval = luaEval,
+    .call = luaCall,
+    .get = luaGet,
+    .memory = luaMemory,
+};

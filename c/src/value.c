@@ -1,0 +1,346 @@
+/* value.c -- the universal value: constructors, copy/free/move/equality, aggregates, the error channel. */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static const char *const statusMessages[] = {
+#define CALOG_STATUS_MSG(name, code, msg) [code] = msg,
+    CALOG_STATUS_MAP(CALOG_STATUS_MSG)
+#undef CALOG_STATUS_MSG
+};
+static const char *const statusNames[] = {
+#define CALOG_STATUS_NAME(name, code, msg) [code] = #name,
+    CALOG_STATUS_MAP(CALOG_STATUS_NAME)
+#undef CALOG_STATUS_NAME
+};
+
+const char *calogStatusMessage(int32_t status) {
+  return status >= 0 && status < CALOG_STATUS_COUNT ? statusMessages[status] : "unknown status";
+}
+const char *calogStatusName(int32_t status) {
+  return status >= 0 && status < CALOG_STATUS_COUNT ? statusNames[status] : "UNKNOWN";
+}
+uint32_t calogAbiVersion(void) { return CALOG_ABI_VERSION; }
+
+const char *calogTypeName(CalogTypeE type) {
+  switch (type) {
+  case CALOG_NIL: return "nil";
+  case CALOG_BOOL: return "bool";
+  case CALOG_INT: return "int";
+  case CALOG_REAL: return "real";
+  case CALOG_STRING: return "string";
+  case CALOG_AGGREGATE: return "aggregate";
+  case CALOG_FN: return "function";
+  }
+  return "unknown";
+}
+
+CalogValueT calogValueNil(void) { return (CalogValueT){.type = CALOG_NIL}; }
+CalogValueT calogValueBool(bool b) { return (CalogValueT){.type = CALOG_BOOL, .as.b = b}; }
+CalogValueT calogValueInt(int64_t i) { return (CalogValueT){.type = CALOG_INT, .as.i = i}; }
+CalogValueT calogValueReal(double r) { return (CalogValueT){.type = CALOG_REAL, .as.r = r}; }
+CalogValueT calogValueFn(CalogFnT *fn) { return (CalogValueT){.type = CALOG_FN, .as.fn = fn}; }
+
+int32_t calogValueString(CalogValueT *out, const char *bytes, int64_t len) {
+  *out = calogValueNil();
+  if (len < 0 || (len > 0 && bytes == NULL)) return CALOG_ERR_ARG;
+  char *copy = malloc((size_t)len + 1);
+  if (copy == NULL) return CALOG_ERR_OOM;
+  if (len > 0) memcpy(copy, bytes, (size_t)len);
+  copy[len] = '\0';
+  out->type = CALOG_STRING;
+  out->as.s.bytes = copy;
+  out->as.s.length = len;
+  return CALOG_OK;
+}
+
+int32_t calogValueAgg(CalogValueT *out, CalogAggKindE kind) {
+  *out = calogValueNil();
+  CalogAggT *agg = calloc(1, sizeof *agg);
+  if (agg == NULL) return CALOG_ERR_OOM;
+  agg->kind = kind;
+  out->type = CALOG_AGGREGATE;
+  out->as.agg = agg;
+  return CALOG_OK;
+}
+
+static void freeDepth(CalogValueT *v, int depth);
+
+static void aggFree(CalogAggT *agg, int depth) {
+  for (int64_t i = 0; i < agg->arrayCount; i++) freeDepth(&agg->array[i], depth + 1);
+  for (int64_t i = 0; i < agg->pairCount; i++) {
+    freeDepth(&agg->pairs[i].key, depth + 1);
+    freeDepth(&agg->pairs[i].value, depth + 1);
+  }
+  free(agg->array);
+  free(agg->pairs);
+  free(agg);
+}
+
+/* Values are trees built under the depth cap, so recursion here is bounded by construction; depth is kept
+ * only as a guard against hand-built over-deep trees (which are then leaked rather than overflowing). */
+static void freeDepth(CalogValueT *v, int depth) {
+  switch (v->type) {
+  case CALOG_NIL:
+  case CALOG_BOOL:
+  case CALOG_INT:
+  case CALOG_REAL: break;
+  case CALOG_STRING: free(v->as.s.bytes); break;
+  case CALOG_AGGREGATE:
+    if (depth <= CALOG_MAX_DEPTH * 4) aggFree(v->as.agg, depth);
+    break;
+  case CALOG_FN: calogFnRelease(v->as.fn); break;
+  }
+  *v = calogValueNil();
+}
+
+void calogValueFree(CalogValueT *v) {
+  if (v != NULL) freeDepth(v, 0);
+}
+
+void calogValueMove(CalogValueT *dst, CalogValueT *src) {
+  *dst = *src;
+  *src = calogValueNil();
+}
+
+int32_t calog__aggReserve(CalogAggT *agg, int64_t arrayCap, int64_t pairCap) {
+  if (arrayCap > agg->arrayCap) {
+    int64_t cap = agg->arrayCap ? agg->arrayCap : 4;
+    while (cap < arrayCap) cap *= 2;
+    CalogValueT *a = realloc(agg->array, (size_t)cap * sizeof *a);
+    if (a == NULL) return CALOG_ERR_OOM;
+    agg->array = a;
+    agg->arrayCap = cap;
+  }
+  if (pairCap > agg->pairCap) {
+    int64_t cap = agg->pairCap ? agg->pairCap : 4;
+    while (cap < pairCap) cap *= 2;
+    CalogPairT *p = realloc(agg->pairs, (size_t)cap * sizeof *p);
+    if (p == NULL) return CALOG_ERR_OOM;
+    agg->pairs = p;
+    agg->pairCap = cap;
+  }
+  return CALOG_OK;
+}
+
+int32_t calog__copyDepth(CalogValueT *dst, const CalogValueT *src, int depth) {
+  *dst = calogValueNil();
+  switch (src->type) {
+  case CALOG_NIL:
+  case CALOG_BOOL:
+  case CALOG_INT:
+  case CALOG_REAL: *dst = *src; return CALOG_OK;
+  case CALOG_STRING: return calogValueString(dst, src->as.s.bytes, src->as.s.length);
+  case CALOG_FN:
+    calogFnRetain(src->as.fn);
+    *dst = *src;
+    return CALOG_OK;
+  case CALOG_AGGREGATE: {
+    if (depth >= CALOG_MAX_DEPTH) return CALOG_ERR_DEPTH;
+    const CalogAggT *s = src->as.agg;
+    CalogValueT out;
+    int32_t st = calogValueAgg(&out, s->kind);
+    if (st != CALOG_OK) return st;
+    CalogAggT *d = out.as.agg;
+    if ((st = calog__aggReserve(d, s->arrayCount, s->pairCount)) != CALOG_OK) goto fail;
+    for (int64_t i = 0; i < s->arrayCount; i++) {
+      if ((st = calog__copyDepth(&d->array[i], &s->array[i], depth + 1)) != CALOG_OK) goto fail;
+      d->arrayCount++;
+    }
+    for (int64_t i = 0; i < s->pairCount; i++) {
+      CalogPairT *p = &d->pairs[i];
+      if ((st = calog__copyDepth(&p->key, &s->pairs[i].key, depth + 1)) != CALOG_OK) goto fail;
+      if ((st = calog__copyDepth(&p->value, &s->pairs[i].value, depth + 1)) != CALOG_OK) {
+        calogValueFree(&p->key);
+        goto fail;
+      }
+      d->pairCount++;
+    }
+    *dst = out;
+    return CALOG_OK;
+  fail:
+    calogValueFree(&out);
+    return st;
+  }
+  }
+  return CALOG_ERR_TYPE;
+}
+
+int32_t calogValueCopy(CalogValueT *dst, const CalogValueT *src) {
+  if (dst == NULL || src == NULL) return CALOG_ERR_ARG;
+  return calog__copyDepth(dst, src, 0);
+}
+
+static bool equalsDepth(const CalogValueT *a, const CalogValueT *b, int depth) {
+  if (a->type != b->type) return false;
+  switch (a->type) {
+  case CALOG_NIL: return true;
+  case CALOG_BOOL: return a->as.b == b->as.b;
+  case CALOG_INT: return a->as.i == b->as.i;
+  case CALOG_REAL: return a->as.r == b->as.r || (a->as.r != a->as.r && b->as.r != b->as.r);
+  case CALOG_STRING:
+    return a->as.s.length == b->as.s.length && memcmp(a->as.s.bytes, b->as.s.bytes, (size_t)a->as.s.length) == 0;
+  case CALOG_FN: return a->as.fn == b->as.fn;
+  case CALOG_AGGREGATE: {
+    if (depth >= CALOG_MAX_DEPTH) return false;
+    const CalogAggT *x = a->as.agg, *y = b->as.agg;
+    if (x->kind != y->kind || x->arrayCount != y->arrayCount || x->pairCount != y->pairCount) return false;
+    for (int64_t i = 0; i < x->arrayCount; i++)
+      if (!equalsDepth(&x->array[i], &y->array[i], depth + 1)) return false;
+    for (int64_t i = 0; i < x->pairCount; i++)
+      if (!equalsDepth(&x->pairs[i].key, &y->pairs[i].key, depth + 1) ||
+          !equalsDepth(&x->pairs[i].value, &y->pairs[i].value, depth + 1))
+        return false;
+    return true;
+  }
+  }
+  return false;
+}
+
+bool calogValueEquals(const CalogValueT *a, const CalogValueT *b) { return equalsDepth(a, b, 0); }
+
+/* ---- aggregates -------------------------------------------------------------------------------- */
+CalogAggKindE calogAggKind(const CalogAggT *agg) { return agg->kind; }
+void calogAggSetKind(CalogAggT *agg, CalogAggKindE kind) { agg->kind = kind; }
+int64_t calogAggArrayCount(const CalogAggT *agg) { return agg->arrayCount; }
+int64_t calogAggPairCount(const CalogAggT *agg) { return agg->pairCount; }
+CalogValueT *calogAggArrayAt(CalogAggT *agg, int64_t i) {
+  return i >= 0 && i < agg->arrayCount ? &agg->array[i] : NULL;
+}
+CalogValueT *calogAggPairKey(CalogAggT *agg, int64_t i) {
+  return i >= 0 && i < agg->pairCount ? &agg->pairs[i].key : NULL;
+}
+CalogValueT *calogAggPairValue(CalogAggT *agg, int64_t i) {
+  return i >= 0 && i < agg->pairCount ? &agg->pairs[i].value : NULL;
+}
+
+int32_t calogAggPush(CalogAggT *agg, CalogValueT *item) {
+  int32_t st = calog__aggReserve(agg, agg->arrayCount + 1, 0);
+  if (st != CALOG_OK) return st;
+  calogValueMove(&agg->array[agg->arrayCount++], item);
+  if (agg->kind == CALOG_AGG_MAP) agg->kind = CALOG_AGG_BOTH;
+  return CALOG_OK;
+}
+
+bool calog__isKeyType(CalogTypeE t) {
+  return t == CALOG_BOOL || t == CALOG_INT || t == CALOG_REAL || t == CALOG_STRING;
+}
+
+int32_t calogAggSet(CalogAggT *agg, CalogValueT *key, CalogValueT *value) {
+  if (!calog__isKeyType(key->type)) return CALOG_ERR_TYPE;
+  int32_t st = calog__aggReserve(agg, 0, agg->pairCount + 1);
+  if (st != CALOG_OK) return st;
+  CalogPairT *p = &agg->pairs[agg->pairCount++];
+  calogValueMove(&p->key, key);
+  calogValueMove(&p->value, value);
+  if (agg->kind == CALOG_AGG_LIST) agg->kind = agg->arrayCount ? CALOG_AGG_BOTH : CALOG_AGG_MAP;
+  return CALOG_OK;
+}
+
+CalogValueT *calogAggGet(CalogAggT *agg, const CalogValueT *key) {
+  for (int64_t i = 0; i < agg->pairCount; i++)
+    if (calogValueEquals(&agg->pairs[i].key, key)) return &agg->pairs[i].value;
+  return NULL;
+}
+
+/* ---- the error channel ------------------------------------------------------------------------- */
+static int32_t setField(CalogAggT *agg, const char *key, const char *s, int64_t len) {
+  CalogValueT k, v;
+  int32_t st = calogValueString(&k, key, (int64_t)strlen(key));
+  if (st != CALOG_OK) return st;
+  if ((st = calogValueString(&v, s, len)) != CALOG_OK) {
+    calogValueFree(&k);
+    return st;
+  }
+  if ((st = calogAggSet(agg, &k, &v)) != CALOG_OK) {
+    calogValueFree(&k);
+    calogValueFree(&v);
+  }
+  return st;
+}
+
+int32_t calogErrorSet(CalogValueT *result, int32_t status, const char *engine, const char *message,
+                      int64_t messageLen, const char *traceback) {
+  if (result == NULL) return status;
+  calogValueFree(result);
+  if (message == NULL) message = calogStatusMessage(status), messageLen = -1;
+  if (messageLen < 0) messageLen = (int64_t)strlen(message);
+  if (engine == NULL && traceback == NULL) {
+    (void)calogValueString(result, message, messageLen);
+    return status;
+  }
+  CalogValueT rec;
+  if (calogValueAgg(&rec, CALOG_AGG_MAP) != CALOG_OK) return status;
+  if (setField(rec.as.agg, "message", message, messageLen) != CALOG_OK ||
+      (engine && setField(rec.as.agg, "engine", engine, (int64_t)strlen(engine)) != CALOG_OK) ||
+      (traceback && setField(rec.as.agg, "traceback", traceback, (int64_t)strlen(traceback)) != CALOG_OK)) {
+    calogValueFree(&rec);
+    (void)calogValueString(result, message, messageLen);
+    return status;
+  }
+  *result = rec;
+  return status;
+}
+
+int32_t calogFail(CalogValueT *result, int32_t status, const char *fmt, ...) {
+  if (result == NULL) return status;
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n < 0) n = 0;
+  if (n >= (int)sizeof buf) n = (int)sizeof buf - 1;
+  calogValueFree(result);
+  (void)calogValueString(result, buf, n);
+  return status;
+}
+
+const char *calogErrorMessage(const CalogValueT *err, int64_t *lenOut) {
+  const CalogValueT *m = err;
+  if (err != NULL && err->type == CALOG_AGGREGATE) {
+    CalogValueT key = {.type = CALOG_STRING, .as.s = {.bytes = (char *)"message", .length = 7}};
+    m = calogAggGet(err->as.agg, &key);
+  }
+  if (m != NULL && m->type == CALOG_STRING) {
+    if (lenOut) *lenOut = m->as.s.length;
+    return m->as.s.bytes;
+  }
+  if (lenOut) *lenOut = 0;
+  return "";
+}
+
+/* ---- UTF-8 validation (RFC 3629: no overlongs, no surrogates, max U+10FFFF) -------------------- */
+bool calog__utf8Valid(const char *str, int64_t len) {
+  const unsigned char *s = (const unsigned char *)str;
+  int64_t i = 0;
+  while (i < len) {
+    /* ASCII fast path, 8 bytes at a time */
+    while (i + 8 <= len) {
+      uint64_t w;
+      memcpy(&w, s + i, 8);
+      if (w & 0x8080808080808080ull) break;
+      i += 8;
+    }
+    if (i >= len) break;
+    unsigned char c = s[i];
+    if (c < 0x80) { i++; continue; }
+    int n;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) n = 1, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF) n = 2, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4) n = 3, cp = c & 0x07;
+    else return false;
+    if (i + n >= len) return false; /* needs bytes i+1 .. i+n */
+    for (int k = 1; k <= n; k++) {
+      unsigned char cc = s[i + k];
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += n + 1;
+  }
+  return true;
+}

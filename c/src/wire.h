@@ -1,0 +1,65 @@
+/* wire.h -- the compact binary format values cross the FFI in (one call per crossing, reused buffers).
+ *
+ * Every value is one tag byte followed by its payload, little-endian:
+ *   NIL, FALSE, TRUE               no payload
+ *   I32   int32                    an int that fits 32 bits (compact form of INT)
+ *   INT   int64
+ *   REAL  float64
+ *   STR   u32 length, bytes        valid UTF-8 (C -> host); any text (host -> C)
+ *   BIN   u32 length, bytes        bytes that are not valid UTF-8 (C -> host); a Uint8Array (host -> C)
+ *   LIST  u32 n, n values
+ *   MAP   u32 n, n (key, value)
+ *   BOTH  u32 na, u32 np, na values, np (key, value)
+ *   FN    u32 slot, u32 gen        a function handle; C -> host: a new reference the host must release
+ *                                  with calogFnReleaseWire; host -> C: a borrowed handle
+ *   HOSTFN u32 id                  a host (JS) function; C -> host: the host's own function coming home
+ * Argument lists are encoded as one LIST. The TypeScript codec (src/wire.ts) mirrors this file. */
+#ifndef CALOG_WIRE_H
+#define CALOG_WIRE_H
+
+#include "internal.h"
+
+enum {
+  CALOG_W_NIL = 0,
+  CALOG_W_FALSE = 1,
+  CALOG_W_TRUE = 2,
+  CALOG_W_I32 = 3,
+  CALOG_W_INT = 4,
+  CALOG_W_REAL = 5,
+  CALOG_W_STR = 6,
+  CALOG_W_BIN = 7,
+  CALOG_W_LIST = 8,
+  CALOG_W_MAP = 9,
+  CALOG_W_BOTH = 10,
+  CALOG_W_FN = 11,
+  CALOG_W_HOSTFN = 12
+};
+
+typedef struct CalogReaderT {
+  const uint8_t *buf;
+  uint32_t len, pos;
+} CalogReaderT;
+
+/* Encodes v into OUT (from offset 0); *lenOut receives the byte count. Function values get handles. */
+CALOG_HIDDEN int32_t calog__wireEncodeResult(CalogT *rt, const CalogValueT *v, uint32_t *lenOut);
+/* Encodes an argument list as one LIST into OUT. */
+CALOG_HIDDEN int32_t calog__wireEncodeArgs(CalogT *rt, const CalogValueT *args, int32_t argc, uint32_t *lenOut);
+/* Decodes one value; out owns what it decoded (nil on failure, nothing leaked). */
+CALOG_HIDDEN int32_t calog__wireDecode(CalogT *rt, CalogReaderT *rd, CalogValueT *out, CalogValueT *err);
+/* Decodes a LIST into args: uses stackBuf (cap entries) when it fits, else allocates (*argsOut !=
+ * stackBuf). Free with calog__argsFree. */
+CALOG_HIDDEN int32_t calog__wireDecodeArgs(CalogT *rt, CalogReaderT *rd, CalogValueT *stackBuf, int32_t cap,
+                                           CalogValueT **argsOut, int32_t *argcOut, CalogValueT *err);
+CALOG_HIDDEN void calog__argsFree(CalogValueT *args, int32_t argc, CalogValueT *stackBuf);
+/* Reads a STR into a NUL-terminated lent pointer into the IN buffer... copied to a caller buffer. */
+CALOG_HIDDEN int32_t calog__wireReadString(CalogReaderT *rd, const char **s, uint32_t *len);
+
+/* The host trampoline: a host function as a native (userData: CalogHostFnT). */
+typedef struct CalogHostFnT {
+  CalogT *rt;
+  uint32_t id;
+} CalogHostFnT;
+CALOG_HIDDEN int32_t calog__hostTrampoline(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud);
+CALOG_HIDDEN void calog__hostRelease(void *ud);
+
+#endif

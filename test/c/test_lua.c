@@ -1,0 +1,307 @@
+/* test_lua.c -- Lua 5.4 through the public API: eval/call/get, natives, function values both ways,
+ * marshalling edges, every error path, context lifetime. */
+#include "calog.h"
+#include "check.h"
+
+#include <stdlib.h>
+
+static CalogT *rt;
+
+static CalogValueT str(const char *s) {
+  CalogValueT v;
+  calogValueString(&v, s, (int64_t)strlen(s));
+  return v;
+}
+
+static CalogContextIdT newLua(void) {
+  CalogContextIdT id = 0;
+  CalogValueT err = calogValueNil();
+  CHECK_EQ(calogContextCreate(rt, "lua", 0, &id, &err), CALOG_OK);
+  calogValueFree(&err);
+  return id;
+}
+
+static int32_t eval(CalogContextIdT id, const char *src, CalogValueT *out) {
+  return calogContextEval(rt, id, src, (int64_t)strlen(src), "test", out);
+}
+
+static const char *field(CalogValueT *rec, const char *name) {
+  if (rec->type != CALOG_AGGREGATE) return "";
+  CalogValueT k = str(name);
+  CalogValueT *v = calogAggGet(rec->as.agg, &k);
+  calogValueFree(&k);
+  return v && v->type == CALOG_STRING ? v->as.s.bytes : "";
+}
+
+static int32_t add(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
+  (void)ud;
+  if (argc != 2 || args[0].type != CALOG_INT || args[1].type != CALOG_INT)
+    return calogFail(result, CALOG_ERR_ARG, "add expects two ints");
+  *result = calogValueInt(args[0].as.i + args[1].as.i);
+  return CALOG_OK;
+}
+
+static int32_t echo(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
+  (void)ud;
+  return argc ? calogValueCopy(result, &args[0]) : CALOG_OK;
+}
+
+/* calls its first argument (a function value) with 20 and adds 1 */
+static int32_t applyPlusOne(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
+  (void)ud;
+  if (argc < 1 || args[0].type != CALOG_FN) return calogFail(result, CALOG_ERR_ARG, "expected a function");
+  CalogValueT a = calogValueInt(20);
+  int32_t st = calogFnInvoke(args[0].as.fn, &a, 1, result);
+  if (st != CALOG_OK) return st;
+  if (result->type == CALOG_INT) result->as.i += 1;
+  return CALOG_OK;
+}
+
+static void testEvalCallGet(void) {
+  CalogContextIdT id = newLua();
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(id, "return 1 + 2", &r), CALOG_OK);
+  CHECK_EQ(r.type, CALOG_INT);
+  CHECK_EQ(r.as.i, 3);
+  CHECK_EQ(eval(id, "function mul(a, b) return a * b end", &r), CALOG_OK);
+  CHECK_EQ(r.type, CALOG_NIL);
+  CalogValueT args[2] = {calogValueInt(6), calogValueReal(7.5)};
+  CHECK_EQ(calogContextCall(rt, id, "mul", args, 2, &r), CALOG_OK);
+  CHECK_EQ(r.type, CALOG_REAL);
+  CHECK(r.as.r == 45.0);
+  CHECK_EQ(calogContextGet(rt, id, "mul", &r), CALOG_OK);
+  CHECK_EQ(r.type, CALOG_FN);
+  CalogValueT r2 = calogValueNil();
+  CHECK_EQ(calogFnInvoke(r.as.fn, args, 2, &r2), CALOG_OK);
+  CHECK(r2.as.r == 45.0);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "return 'a\\0b', 2", &r), CALOG_OK); /* first result only, NUL preserved */
+  CHECK_EQ(r.as.s.length, 3);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "return math.maxinteger, math.mininteger", &r), CALOG_OK);
+  CHECK(r.as.i == INT64_MAX);
+  CHECK(calogContextMemory(rt, id) > 1000);
+  CHECK_EQ(calogContextDestroy(rt, id), CALOG_OK);
+}
+
+static void testNatives(void) {
+  CHECK_EQ(calogRegister(rt, "add", add, NULL, NULL), CALOG_OK);
+  CalogContextIdT id = newLua();
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(id, "return add(40, 2)", &r), CALOG_OK);
+  CHECK_EQ(r.as.i, 42);
+  /* registered after the context exists: visible on the next entry */
+  CHECK_EQ(calogRegister(rt, "echo", echo, NULL, NULL), CALOG_OK);
+  CHECK_EQ(eval(id, "return echo({1, 2, {x = 'y'}})", &r), CALOG_OK);
+  CHECK_EQ(r.type, CALOG_AGGREGATE);
+  CHECK_EQ(calogAggArrayCount(r.as.agg), 3);
+  calogValueFree(&r);
+  /* a native error is a Lua error: catchable with pcall, message intact */
+  CHECK_EQ(eval(id, "local ok, e = pcall(add, 1) return e", &r), CALOG_OK);
+  CHECK_STR(&r, "add expects two ints");
+  calogValueFree(&r);
+  /* uncaught: comes back with the message and a traceback */
+  CHECK_EQ(eval(id, "add('x', 1)", &r), CALOG_ERR_SCRIPT);
+  CHECK(strcmp(calogErrorMessage(&r, NULL), "add expects two ints") == 0);
+  CHECK_CONTAINS(field(&r, "traceback"), "stack traceback");
+  CHECK(strcmp(field(&r, "engine"), "lua") == 0);
+  calogValueFree(&r);
+  /* unregistered: a clean not-found error in the script */
+  calogUnregister(rt, "echo");
+  CHECK_EQ(eval(id, "return echo(1)", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "no longer registered");
+  calogValueFree(&r);
+  calogContextDestroy(rt, id);
+}
+
+static void testFunctionValues(void) {
+  calogRegister(rt, "applyPlusOne", applyPlusOne, NULL, NULL);
+  CalogContextIdT id = newLua();
+  CalogValueT r = calogValueNil();
+  /* a Lua closure passed to a native and called back */
+  CHECK_EQ(eval(id, "local k = 2 return applyPlusOne(function(x) return x * k end)", &r), CALOG_OK);
+  CHECK_EQ(r.as.i, 41);
+  /* a C function value passed into Lua is callable there and comes back as itself */
+  CalogValueT f = calogValueFn(calogFnCreate(add, NULL, NULL));
+  CHECK_EQ(eval(id, "function callIt(f, a, b) return f(a, b) end function same(f) return f end", &r), CALOG_OK);
+  CalogValueT args[3] = {f, calogValueInt(1), calogValueInt(2)};
+  CHECK_EQ(calogContextCall(rt, id, "callIt", args, 3, &r), CALOG_OK);
+  CHECK_EQ(r.as.i, 3);
+  CHECK_EQ(calogContextCall(rt, id, "same", args, 1, &r), CALOG_OK);
+  CHECK(r.type == CALOG_FN && r.as.fn == f.as.fn);
+  calogValueFree(&r);
+  /* a Lua function coming home is the original function, not a wrapper */
+  CHECK_EQ(calogContextGet(rt, id, "same", &r), CALOG_OK);
+  CalogValueT r2 = calogValueNil();
+  CHECK_EQ(calogContextCall(rt, id, "same", &r, 1, &r2), CALOG_OK);
+  CalogValueT r3 = calogValueNil();
+  CHECK_EQ(eval(id, "return same", &r3), CALOG_OK);
+  calogValueFree(&r2);
+  calogValueFree(&r3);
+  CHECK_EQ(eval(id, "return tostring(same(same)) == tostring(same)", &r3), CALOG_OK);
+  CHECK(r3.type == CALOG_BOOL && r3.as.b);
+  calogValueFree(&f);
+  /* the context dies: the exported closure is dead, invoking it is a clean error */
+  calogContextDestroy(rt, id);
+  CHECK_EQ(calogFnInvoke(r.as.fn, NULL, 0, &r2), CALOG_ERR_DEAD);
+  calogValueFree(&r2);
+  calogValueFree(&r);
+}
+
+static void testMarshalling(void) {
+  CalogContextIdT id = newLua();
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(id, "return {}", &r), CALOG_OK);
+  CHECK_EQ(calogAggKind(r.as.agg), CALOG_AGG_LIST); /* empty table: a list by default */
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "return {1, 2, x = 3}", &r), CALOG_OK);
+  CHECK_EQ(calogAggKind(r.as.agg), CALOG_AGG_BOTH);
+  CHECK_EQ(calogAggArrayCount(r.as.agg), 2);
+  CHECK_EQ(calogAggPairCount(r.as.agg), 1);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "return {[1] = 'a', [3] = 'c'}", &r), CALOG_OK); /* a hole: 3 goes to pairs */
+  CHECK_EQ(calogAggArrayCount(r.as.agg), 1);
+  CHECK_EQ(calogAggPairCount(r.as.agg), 1);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "return {[true] = 1, [2.5] = 2}", &r), CALOG_OK);
+  CHECK_EQ(calogAggKind(r.as.agg), CALOG_AGG_MAP);
+  CHECK_EQ(calogAggPairCount(r.as.agg), 2);
+  calogValueFree(&r);
+  /* invalid UTF-8 stays byte-exact */
+  CHECK_EQ(eval(id, "return '\\xff\\xfe\\0'", &r), CALOG_OK);
+  CHECK(r.as.s.length == 3 && (unsigned char)r.as.s.bytes[0] == 0xff && r.as.s.bytes[2] == 0);
+  calogValueFree(&r);
+  /* shared (non-cyclic) subtables are fine: copied twice */
+  CHECK_EQ(eval(id, "local s = {1} return {s, s}", &r), CALOG_OK);
+  CHECK_EQ(calogAggArrayCount(r.as.agg), 2);
+  calogValueFree(&r);
+  /* cycles are rejected on ingress */
+  CHECK_EQ(eval(id, "local t = {} t.self = t return t", &r), CALOG_ERR_CYCLE);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "cycle");
+  calogValueFree(&r);
+  /* depth cap on ingress */
+  CHECK_EQ(eval(id, "local t = {} for i = 1, 200 do t = {t} end return t", &r), CALOG_ERR_DEPTH);
+  calogValueFree(&r);
+  char src[64];
+  snprintf(src, sizeof src, "local t = 1 for i = 1, %d do t = {t} end return t", CALOG_MAX_DEPTH);
+  CHECK_EQ(eval(id, src, &r), CALOG_OK);
+  calogValueFree(&r);
+  /* depth cap on egress: a too-deep value built in C does not reach Lua */
+  CalogValueT deep = calogValueInt(0);
+  for (int i = 0; i < CALOG_MAX_DEPTH + 5; i++) {
+    CalogValueT o;
+    calogValueAgg(&o, CALOG_AGG_LIST);
+    calogAggPush(o.as.agg, &deep);
+    deep = o;
+  }
+  CHECK_EQ(eval(id, "function id(x) return x end", &r), CALOG_OK);
+  CHECK_EQ(calogContextCall(rt, id, "id", &deep, 1, &r), CALOG_ERR_DEPTH);
+  calogValueFree(&r);
+  calogValueFree(&deep);
+  /* strict policy: a function-keyed table is an error; lenient drops the key */
+  CHECK_EQ(eval(id, "return {[print] = 1, a = 2}", &r), CALOG_ERR_TYPE);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "return coroutine.create(print)", &r), CALOG_ERR_TYPE);
+  calogValueFree(&r);
+  calogSetPolicy(rt, CALOG_POLICY_LENIENT);
+  CHECK_EQ(eval(id, "return {[print] = 1, a = 2}", &r), CALOG_OK);
+  CHECK_EQ(calogAggPairCount(r.as.agg), 1);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "return coroutine.create(print)", &r), CALOG_OK);
+  CHECK_EQ(r.type, CALOG_NIL);
+  calogSetPolicy(rt, CALOG_POLICY_STRICT);
+  calogContextDestroy(rt, id);
+}
+
+static CalogContextIdT selfId;
+static int32_t destroySelf(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
+  (void)args, (void)argc, (void)ud;
+  CHECK_EQ(calogContextDestroy(rt, selfId), CALOG_OK);
+  *result = calogValueInt(1);
+  return CALOG_OK;
+}
+static int32_t reenter(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
+  (void)args, (void)argc, (void)ud;
+  return calogContextEval(rt, selfId, "return reenter()", 16, "loop", result);
+}
+
+static void testErrorsAndLifetime(void) {
+  CalogContextIdT id = newLua();
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(id, "return 1 +", &r), CALOG_ERR_SYNTAX);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "test:1:");
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "local x = nil\nreturn x.y", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "test:2:");
+  CHECK_CONTAINS(field(&r, "traceback"), "test:2");
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "error({code = 1})", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "error object is a table");
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "error(setmetatable({}, {__tostring = function() return 'custom' end}))", &r), CALOG_ERR_SCRIPT);
+  CHECK(strcmp(calogErrorMessage(&r, NULL), "custom") == 0);
+  calogValueFree(&r);
+  CHECK_EQ(calogContextCall(rt, id, "nope", NULL, 0, &r), CALOG_ERR_NOT_FOUND);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "x = 5", &r), CALOG_OK);
+  CHECK_EQ(calogContextCall(rt, id, "x", NULL, 0, &r), CALOG_ERR_NOT_FOUND);
+  calogValueFree(&r);
+  CHECK_EQ(calogContextEval(rt, id, "\x1bLua", 4, "bin", &r), CALOG_ERR_SYNTAX); /* binary chunks refused */
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "os.exit(1)", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "disabled");
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "local function f() return f() + 1 end return f()", &r), CALOG_ERR_SCRIPT); /* stack overflow */
+  calogValueFree(&r);
+  CHECK_EQ(calogContextCreate(rt, "cobol", 0, &selfId, &r), CALOG_ERR_ENGINE);
+  calogValueFree(&r);
+
+  /* unbounded host re-entry fails with a clean nesting error, not a C stack overflow */
+  calogRegister(rt, "reenter", reenter, NULL, NULL);
+  selfId = id;
+  CHECK_EQ(eval(id, "return reenter()", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "nesting");
+  calogValueFree(&r);
+
+  /* stale ids: destroyed contexts, and a recycled slot never answers to the old id */
+  calogContextDestroy(rt, id);
+  CHECK_EQ(eval(id, "return 1", &r), CALOG_ERR_DEAD);
+  calogValueFree(&r);
+  CHECK_EQ(calogContextDestroy(rt, id), CALOG_ERR_DEAD);
+  CalogContextIdT id2 = newLua();
+  CHECK((id2 & 0xFFFF) == (id & 0xFFFF)); /* same slot */
+  CHECK(id2 != id);                       /* new generation */
+  CHECK_EQ(eval(id, "return 1", &r), CALOG_ERR_DEAD);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id2, "return 1", &r), CALOG_OK);
+
+  /* a context destroyed from inside its own call is freed when the call unwinds */
+  calogRegister(rt, "destroySelf", destroySelf, NULL, NULL);
+  selfId = id2;
+  CHECK_EQ(eval(id2, "local v = destroySelf() return v + 1", &r), CALOG_OK);
+  CHECK_EQ(r.as.i, 2);
+  CHECK_EQ(eval(id2, "return 1", &r), CALOG_ERR_DEAD);
+  calogValueFree(&r);
+}
+
+static void testManyContexts(void) {
+  for (int i = 0; i < 2000; i++) {
+    CalogContextIdT id = newLua();
+    CalogValueT r = calogValueNil();
+    eval(id, "function f(t) return #t end", &r);
+    calogContextDestroy(rt, id);
+  }
+  CHECK(1);
+}
+
+int main(void) {
+  rt = calogCreate();
+  testEvalCallGet();
+  testNatives();
+  testFunctionValues();
+  testMarshalling();
+  testErrorsAndLifetime();
+  testManyContexts();
+  calogDestroy(rt);
+  return checkSummary("test_lua");
+}

@@ -1,0 +1,175 @@
+/* test_wire.c -- the FFI wire format: round trips, handles, malformed input, depth cap. */
+#include "calog.h"
+#include "check.h"
+#include "wire.h"
+
+#include <stdlib.h>
+
+static CalogValueT str(const char *s, int64_t n) {
+  CalogValueT v;
+  calogValueString(&v, s, n < 0 ? (int64_t)strlen(s) : n);
+  return v;
+}
+
+/* encode into OUT, copy OUT to IN, decode */
+static int32_t roundTrip(CalogT *rt, const CalogValueT *v, CalogValueT *out) {
+  uint32_t len;
+  int32_t st = calog__wireEncodeResult(rt, v, &len);
+  if (st != CALOG_OK) return st;
+  CalogWireControlT *w = calogWireControl(rt);
+  if (calogWireReserve(rt, 0, len) != 0) return CALOG_ERR_OOM;
+  memcpy(w->in, w->out, len);
+  CalogReaderT rd = {.buf = w->in, .len = len};
+  CalogValueT err = calogValueNil();
+  st = calog__wireDecode(rt, &rd, out, &err);
+  calogValueFree(&err);
+  if (st == CALOG_OK && rd.pos != len) st = CALOG_ERR_ARG;
+  return st;
+}
+
+static void testRoundTrip(CalogT *rt) {
+  CalogValueT agg;
+  calogValueAgg(&agg, CALOG_AGG_LIST);
+  CalogValueT items[] = {calogValueNil(), calogValueBool(true), calogValueBool(false), calogValueInt(7),
+                         calogValueInt(INT64_MAX), calogValueInt(-5000000000LL), calogValueReal(-0.5),
+                         str("h\xc3\xa9llo", -1), str("nul\0byte", 8), str("\xff\xfe", 2)};
+  for (size_t i = 0; i < sizeof items / sizeof *items; i++) calogAggPush(agg.as.agg, &items[i]);
+  CalogValueT map;
+  calogValueAgg(&map, CALOG_AGG_MAP);
+  CalogValueT k1 = str("a", -1), v1 = calogValueInt(1), k2 = calogValueInt(2), v2 = calogValueReal(2.5);
+  CalogValueT k3 = calogValueBool(true), v3 = str("t", -1);
+  calogAggSet(map.as.agg, &k1, &v1);
+  calogAggSet(map.as.agg, &k2, &v2);
+  calogAggSet(map.as.agg, &k3, &v3);
+  calogAggPush(agg.as.agg, &map);
+  CalogValueT emptyMap;
+  calogValueAgg(&emptyMap, CALOG_AGG_MAP);
+  calogAggPush(agg.as.agg, &emptyMap);
+  CalogValueT out;
+  CHECK_EQ(roundTrip(rt, &agg, &out), CALOG_OK);
+  CHECK(calogValueEquals(&agg, &out));
+  CHECK_EQ(calogAggKind(calogAggArrayAt(out.as.agg, 11)->as.agg), CALOG_AGG_MAP);
+  calogValueFree(&out);
+
+  /* invalid UTF-8 is tagged BIN, valid is STR */
+  uint32_t len;
+  CalogValueT bad = str("\xc3\x28", 2), good = str("\xe2\x82\xac", 3), overlong = str("\xc0\x80", 2);
+  CalogValueT surrogate = str("\xed\xa0\x80", 3), trunc = str("\xe2\x82", 2);
+  calog__wireEncodeResult(rt, &bad, &len);
+  CHECK_EQ(calogWireControl(rt)->out[0], CALOG_W_BIN);
+  calog__wireEncodeResult(rt, &good, &len);
+  CHECK_EQ(calogWireControl(rt)->out[0], CALOG_W_STR);
+  calog__wireEncodeResult(rt, &overlong, &len);
+  CHECK_EQ(calogWireControl(rt)->out[0], CALOG_W_BIN);
+  calog__wireEncodeResult(rt, &surrogate, &len);
+  CHECK_EQ(calogWireControl(rt)->out[0], CALOG_W_BIN);
+  calog__wireEncodeResult(rt, &trunc, &len);
+  CHECK_EQ(calogWireControl(rt)->out[0], CALOG_W_BIN);
+  CalogValueT v[] = {bad, good, overlong, surrogate, trunc};
+  for (int i = 0; i < 5; i++) calogValueFree(&v[i]);
+
+  /* OUT grows for a large value and the control block says so */
+  uint32_t gen = calogWireControl(rt)->gen;
+  char *big = malloc(100000);
+  memset(big, 'x', 100000);
+  CalogValueT bigv = str(big, 100000);
+  free(big);
+  CHECK_EQ(roundTrip(rt, &bigv, &out), CALOG_OK);
+  CHECK(calogValueEquals(&bigv, &out));
+  CHECK(calogWireControl(rt)->gen != gen);
+  CHECK(calogWireControl(rt)->outCap >= 100005);
+  calogValueFree(&out);
+  calogValueFree(&bigv);
+  calogValueFree(&agg);
+}
+
+static int releases;
+static void onRelease(void *ud) { (void)ud; releases++; }
+static int32_t answer(CalogValueT *a, int32_t n, CalogValueT *r, void *ud) {
+  (void)a, (void)n, (void)ud;
+  *r = calogValueInt(42);
+  return CALOG_OK;
+}
+
+static void testHandles(CalogT *rt) {
+  releases = 0;
+  CalogValueT f = calogValueFn(calogFnCreate(answer, NULL, onRelease));
+  uint32_t len;
+  CHECK_EQ(calog__wireEncodeResult(rt, &f, &len), CALOG_OK);
+  CalogWireControlT *w = calogWireControl(rt);
+  CHECK_EQ(w->out[0], CALOG_W_FN);
+  uint32_t slot, gen;
+  memcpy(&slot, w->out + 1, 4);
+  memcpy(&gen, w->out + 5, 4);
+  calogValueFree(&f); /* the handle keeps it alive */
+  CHECK_EQ(releases, 0);
+  /* call through the handle: IN = LIST [] */
+  w->in[0] = CALOG_W_LIST;
+  memset(w->in + 1, 0, 4);
+  int32_t r = calogFnCallWire(rt, slot, gen, 5);
+  CHECK_EQ(r, 5);
+  CHECK_EQ(w->out[0], CALOG_W_I32);
+  calogFnReleaseWire(rt, slot, gen);
+  CHECK_EQ(releases, 1);
+  calogFnReleaseWire(rt, slot, gen); /* stale: ignored */
+  CHECK_EQ(releases, 1);
+  r = calogFnCallWire(rt, slot, gen, 5);
+  CHECK_EQ(r, -CALOG_ERR_DEAD);
+}
+
+static void testMalformed(CalogT *rt) {
+  CalogWireControlT *w = calogWireControl(rt);
+  CalogValueT out, err = calogValueNil();
+  const uint8_t cases[][10] = {
+      {CALOG_W_STR, 0xff, 0xff, 0xff, 0x7f},           /* length beyond the buffer */
+      {CALOG_W_LIST, 0xff, 0xff, 0xff, 0xff},          /* count beyond the buffer */
+      {CALOG_W_MAP, 1, 0, 0, 0, CALOG_W_LIST, 0, 0, 0, 0}, /* aggregate key */
+      {CALOG_W_INT, 1, 2},                             /* truncated */
+      {99},                                            /* unknown tag */
+      {CALOG_W_FN, 77, 0, 0, 0, 1, 0, 0, 0},           /* unknown handle */
+  };
+  const uint32_t lens[] = {5, 5, 10, 3, 1, 9};
+  const int32_t want[] = {CALOG_ERR_ARG, CALOG_ERR_ARG, CALOG_ERR_TYPE, CALOG_ERR_ARG, CALOG_ERR_ARG, CALOG_ERR_DEAD};
+  for (int i = 0; i < 6; i++) {
+    memcpy(w->in, cases[i], lens[i]);
+    CalogReaderT rd = {.buf = w->in, .len = lens[i]};
+    CHECK_EQ(calog__wireDecode(rt, &rd, &out, &err), want[i]);
+    CHECK_EQ(out.type, CALOG_NIL);
+    calogValueFree(&err);
+  }
+  /* a MAP with a valid first pair then garbage frees the first pair (ASan checks) */
+  const uint8_t partial[] = {CALOG_W_MAP, 2, 0, 0, 0, CALOG_W_STR, 1, 0, 0, 0, 'k', CALOG_W_STR, 1, 0, 0, 0, 'v', 99, 0};
+  memcpy(w->in, partial, sizeof partial);
+  CalogReaderT rd = {.buf = w->in, .len = sizeof partial};
+  CHECK_EQ(calog__wireDecode(rt, &rd, &out, &err), CALOG_ERR_ARG);
+  calogValueFree(&err);
+  /* a request longer than IN is refused */
+  CHECK(calogEvalWire(rt, 1, w->inCap + 1) < 0);
+}
+
+static void testDepth(CalogT *rt) {
+  CalogWireControlT *w = calogWireControl(rt);
+  int depth = CALOG_MAX_DEPTH + 1;
+  calogWireReserve(rt, 0, (uint32_t)depth * 5 + 1);
+  for (int i = 0; i < depth; i++) {
+    w->in[i * 5] = CALOG_W_LIST;
+    uint32_t one = 1;
+    memcpy(w->in + i * 5 + 1, &one, 4);
+  }
+  w->in[depth * 5] = CALOG_W_NIL;
+  CalogReaderT rd = {.buf = w->in, .len = (uint32_t)depth * 5 + 1};
+  CalogValueT out, err = calogValueNil();
+  CHECK_EQ(calog__wireDecode(rt, &rd, &out, &err), CALOG_ERR_DEPTH);
+  CHECK_CONTAINS(calogErrorMessage(&err, NULL), "depth");
+  calogValueFree(&err);
+}
+
+int main(void) {
+  CalogT *rt = calogCreate();
+  testRoundTrip(rt);
+  testHandles(rt);
+  testMalformed(rt);
+  testDepth(rt);
+  calogDestroy(rt);
+  return checkSummary("test_wire");
+}
