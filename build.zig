@@ -42,24 +42,27 @@ pub fn build(b: *std.Build) void {
     addTests(b, tsan_step, calogModule(b, target, .Debug, deps, .{ .tsan = true }), target, "-tsan");
 
     const asan_step = b.step("test-asan", "Run the C tests under AddressSanitizer + UBSan (system cc)");
+    // Each source is compiled once (cached by the build), then every test links the same objects.
+    var objs: std.ArrayList(std.Build.LazyPath) = .empty;
+    const common = [_][]const u8{ "-Ic/include", "-Ic/src", "-Itest/c" };
+    inline for (engines) |e| {
+        const inc = b.fmt("-I{s}/{s}/{s}", .{ deps, e.dir, e.include });
+        for (e.files) |f| {
+            // engine sources are compiled relaxed (their warnings are not ours), ours strict
+            const lang: []const []const u8 = if (e.cpp) &.{ "-x", "c++", "-std=c++11", "-w" } else &.{ "-x", "c", "-std=gnu99", "-w" };
+            objs.append(b.allocator, asanObject(b, b.path(b.fmt("{s}/{s}/{s}", .{ deps, e.dir, f })), lang, &.{inc}, e.defines)) catch @panic("OOM");
+        }
+        for (e.adapter) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_c_lang, &.{inc}, e.defines)) catch @panic("OOM");
+    }
+    for (core_sources) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_c_lang, &common, &.{})) catch @panic("OOM");
     for (c_tests) |t| {
+        const test_obj = asanObject(b, b.path(b.fmt("test/c/{s}.c", .{t})), &asan_c_lang, &common, &.{});
         const cc = b.addSystemCommand(&.{ "cc", "-o" });
         const exe = cc.addOutputFileArg(b.fmt("{s}-asan", .{t}));
         cc.addArgs(&asan_flags);
-        cc.addArgs(&.{ "-Ic/include", "-Ic/src", "-Itest/c" });
-        for (engines) |e| cc.addArg(b.fmt("-I{s}/{s}/{s}", .{ deps, e.dir, e.include }));
-        for (engines) |e| for (e.defines) |d| cc.addArg(d);
-        // engine sources first, compiled relaxed (their warnings are not ours), then ours strict
-        for (engines) |e| {
-            cc.addArgs(&.{ "-x", if (e.cpp) "c++" else "c", "-w" });
-            for (e.files) |f| cc.addFileArg(b.path(b.fmt("{s}/{s}/{s}", .{ deps, e.dir, f })));
-        }
-        cc.addArgs(&.{ "-x", "c", "-std=c11", "-D_GNU_SOURCE" });
-        cc.addArgs(&c_warnings);
-        for (core_sources) |f| cc.addFileArg(b.path(f));
-        for (engines) |e| for (e.adapter) |f| cc.addFileArg(b.path(f));
-        cc.addFileArg(b.path(b.fmt("test/c/{s}.c", .{t})));
-        cc.addArgs(&.{ "-x", "none", "-lstdc++", "-lpthread", "-lm", "-ldl" });
+        cc.addFileArg(test_obj);
+        for (objs.items) |o| cc.addFileArg(o);
+        cc.addArgs(&.{ "-lstdc++", "-lpthread", "-lm", "-ldl" });
         const run = std.Build.Step.Run.create(b, b.fmt("run {s}-asan", .{t}));
         run.addFileArg(exe);
         run.setEnvironmentVariable("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:halt_on_error=1");
@@ -68,6 +71,18 @@ pub fn build(b: *std.Build) void {
         run.has_side_effects = true;
         asan_step.dependOn(&run.step);
     }
+}
+
+fn asanObject(b: *std.Build, src: std.Build.LazyPath, lang: []const []const u8, includes: []const []const u8, defines: []const []const u8) std.Build.LazyPath {
+    const cc = b.addSystemCommand(&.{ "cc", "-c" });
+    cc.addArgs(lang);
+    cc.addArgs(&asan_flags);
+    cc.addArgs(&.{ "-Ic/include", "-Ic/src" });
+    cc.addArgs(includes);
+    cc.addArgs(defines);
+    cc.addFileArg(src);
+    cc.addArg("-o");
+    return cc.addOutputFileArg(b.fmt("{s}.o", .{std.fs.path.stem(src.src_path.sub_path)}));
 }
 
 const ModuleOptions = struct { tsan: bool = false };
@@ -173,4 +188,5 @@ const c_warnings = [_][]const u8{ "-Wall", "-Wextra", "-Werror", "-Wno-unused-pa
 const calog_flags = [_][]const u8{ "-std=c11", "-D_GNU_SOURCE", "-fvisibility=hidden" } ++ c_warnings;
 const engine_c_flags = [_][]const u8{ "-std=gnu99", "-fvisibility=hidden", "-w" };
 const engine_cpp_flags = [_][]const u8{ "-std=c++11", "-fvisibility=hidden", "-fno-exceptions", "-w" };
+const asan_c_lang = [_][]const u8{ "-x", "c", "-std=c11", "-D_GNU_SOURCE" } ++ c_warnings;
 const asan_flags = [_][]const u8{ "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1" };
