@@ -1,6 +1,7 @@
 /* runtime.c -- the runtime: native registry, generationed context table, C and wire entry points. */
 #include "wire.h"
 
+#include <stddef.h>
 #include <stdio.h>
 
 CalogT *calogCreate(void) {
@@ -264,7 +265,7 @@ int32_t calogContextEval(CalogT *rt, CalogContextIdT id, const char *source, int
   CalogCtxT *ctx;
   int32_t st = enter(rt, id, &ctx, result);
   if (st != CALOG_OK) return st;
-  st = ctx->engine->eval(ctx->interp, source, len, chunkName ? chunkName : "=eval", result);
+  st = ctx->engine->eval(ctx->interp, source, len, chunkName ? chunkName : "eval", result);
   leave(rt, ctx);
   return st;
 }
@@ -496,3 +497,12 @@ int32_t calogUnregisterWire(CalogT *rt, uint32_t inLen) {
   }
   return st == CALOG_OK ? 0 : reply(rt, st, &v);
 }
+
+/* The TypeScript bindings read the control block as eight u32: pin its layout. */
+_Static_assert(offsetof(CalogWireControlT, in) == 0, "wire control layout");
+_Static_assert(offsetof(CalogWireControlT, out) == 8, "wire control layout");
+_Static_assert(offsetof(CalogWireControlT, inCap) == 16, "wire control layout");
+_Static_assert(offsetof(CalogWireControlT, outCap) == 20, "wire control layout");
+_Static_assert(offsetof(CalogWireControlT, gen) == 24, "wire control layout");
+_Static_assert(offsetof(CalogWireControlT, maxDepth) == 28, "wire control layout");
+_Static_assert(sizeof(CalogWireControlT) == 32, "wire control layout");

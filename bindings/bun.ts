@@ -1,0 +1,136 @@
+/**
+ * The Bun binding: libcalog through bun:ffi. Importing this module installs it as calog's backend and
+ * re-exports the API. The only file that imports bun:ffi.
+ * @module
+ */
+import { dlopen, JSCallback, type Pointer, toArrayBuffer } from "bun:ffi";
+import { type Backend, type HostCallbacks, installBackend, type NativeRuntime } from "../src/backend.ts";
+import { CalogLoadError } from "../src/errors.ts";
+import { ABI_VERSION, libraryPath } from "./common.ts";
+
+export * from "../src/index.ts";
+
+/** libcalog's exported functions, as bun:ffi sees them (C types in comments). */
+const symbols = {
+  calogAbiVersion: { args: [], returns: "u32" }, // uint32_t (void)
+  calogCreate: { args: [], returns: "ptr" }, // CalogT *(void)
+  calogDestroy: { args: ["ptr"], returns: "void" }, // void (CalogT *)
+  calogSetPolicy: { args: ["ptr", "u32"], returns: "void" }, // void (CalogT *, CalogPolicyE)
+  calogWireControl: { args: ["ptr"], returns: "ptr" }, // CalogWireControlT *(CalogT *)
+  calogWireReserve: { args: ["ptr", "u32", "u32"], returns: "i32" }, // int32_t (CalogT *, uint32_t which, uint32_t size)
+  calogHostInstall: { args: ["ptr", "function", "function"], returns: "void" }, // (CalogT *, CalogHostCallFnT, CalogHostReleaseFnT)
+  calogContextCreateWire: { args: ["ptr", "u32"], returns: "i32" }, // int32_t (CalogT *, uint32_t inLen)
+  calogContextDestroy: { args: ["ptr", "i32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT)
+  calogContextMemory: { args: ["ptr", "i32"], returns: "i64" }, // int64_t (CalogT *, CalogContextIdT)
+  calogEvalWire: { args: ["ptr", "i32", "u32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogCallWire: { args: ["ptr", "i32", "u32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogGetWire: { args: ["ptr", "i32", "u32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogFnCallWire: { args: ["ptr", "u32", "u32", "u32"], returns: "i32" }, // int32_t (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
+  calogFnReleaseWire: { args: ["ptr", "u32", "u32"], returns: "void" }, // void (CalogT *, uint32_t slot, uint32_t gen)
+  calogRegisterHostWire: { args: ["ptr", "u32"], returns: "i32" }, // int32_t (CalogT *, uint32_t inLen)
+  calogUnregisterWire: { args: ["ptr", "u32"], returns: "i32" }, // int32_t (CalogT *, uint32_t inLen)
+} as const;
+
+const DEAD = -10;
+
+function open(path: string) {
+  try {
+    return dlopen(path, symbols).symbols;
+  } catch (e) {
+    throw new CalogLoadError(
+      "ERR_LOAD",
+      `cannot load libcalog from ${path}: ${(e as Error).message}. Build it with \`npm run setup\` (or \`zig build\`), or point CALOG_LIB at it.`,
+    );
+  }
+}
+
+const path = libraryPath((name) => process.env[name]);
+const lib = open(path);
+if (lib.calogAbiVersion() !== ABI_VERSION) {
+  throw new CalogLoadError("ERR_LOAD", `${path} has ABI ${lib.calogAbiVersion()}, these bindings need ${ABI_VERSION}: rebuild it`);
+}
+
+class BunRuntime implements NativeRuntime {
+  #rt: Pointer | null;
+  #ctlPtr: Pointer;
+  readonly control: Uint32Array;
+  #callbacks: JSCallback[] = [];
+
+  constructor() {
+    const rt = lib.calogCreate();
+    if (rt === null) throw new CalogLoadError("ERR_OOM", "calogCreate failed (out of memory)");
+    this.#rt = rt;
+    this.#ctlPtr = lib.calogWireControl(rt)!;
+    this.control = new Uint32Array(toArrayBuffer(this.#ctlPtr, 0, 32));
+  }
+
+  buffers(): { in: Uint8Array; out: Uint8Array } {
+    const c = this.control;
+    const inPtr = (c[0]! + c[1]! * 4294967296) as Pointer, outPtr = (c[2]! + c[3]! * 4294967296) as Pointer;
+    return { in: new Uint8Array(toArrayBuffer(inPtr, 0, c[4]!)), out: new Uint8Array(toArrayBuffer(outPtr, 0, c[5]!)) };
+  }
+
+  reserve(which: 0 | 1, size: number): number {
+    return this.#rt === null ? DEAD : lib.calogWireReserve(this.#rt, which, size);
+  }
+
+  installHost(host: HostCallbacks): void {
+    if (this.#rt === null) return;
+    const call = new JSCallback((id: number, len: number) => host.call(id, len), { args: ["u32", "u32"], returns: "i32" });
+    const release = new JSCallback((id: number) => host.release(id), { args: ["u32"], returns: "void" });
+    this.#callbacks.push(call, release);
+    lib.calogHostInstall(this.#rt, call.ptr!, release.ptr!);
+  }
+
+  setPolicy(policy: number): void {
+    if (this.#rt !== null) lib.calogSetPolicy(this.#rt, policy);
+  }
+  contextCreate(inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogContextCreateWire(this.#rt, inLen);
+  }
+  contextDestroy(id: number): number {
+    return this.#rt === null ? DEAD : lib.calogContextDestroy(this.#rt, id);
+  }
+  contextMemory(id: number): number {
+    return this.#rt === null ? -1 : Number(lib.calogContextMemory(this.#rt, id));
+  }
+  eval(id: number, inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogEvalWire(this.#rt, id, inLen);
+  }
+  call(id: number, inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogCallWire(this.#rt, id, inLen);
+  }
+  get(id: number, inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogGetWire(this.#rt, id, inLen);
+  }
+  fnCall(slot: number, gen: number, inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogFnCallWire(this.#rt, slot, gen, inLen);
+  }
+  fnRelease(slot: number, gen: number): void {
+    if (this.#rt !== null) lib.calogFnReleaseWire(this.#rt, slot, gen);
+  }
+  registerHost(inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogRegisterHostWire(this.#rt, inLen);
+  }
+  unregister(inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogUnregisterWire(this.#rt, inLen);
+  }
+
+  destroy(): void {
+    const rt = this.#rt;
+    if (rt === null) return;
+    this.#rt = null;
+    lib.calogDestroy(rt); // may still call the host release callback: close them after
+    for (const cb of this.#callbacks) cb.close();
+    this.#callbacks = [];
+  }
+}
+
+const bunBackend: Backend = {
+  name: "bun",
+  libraryPath: path,
+  abiVersion: () => lib.calogAbiVersion(),
+  createRuntime: () => new BunRuntime(),
+};
+
+installBackend(bunBackend);

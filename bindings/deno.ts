@@ -1,0 +1,152 @@
+/**
+ * The Deno binding: libcalog through Deno.dlopen. Importing this module installs it as calog's backend and
+ * re-exports the API. Needs --allow-ffi (and --allow-env to honour CALOG_LIB).
+ * @module
+ */
+import { type Backend, type HostCallbacks, installBackend, type NativeRuntime } from "../src/backend.ts";
+import { CalogLoadError } from "../src/errors.ts";
+import { ABI_VERSION, libraryPath } from "./common.ts";
+
+export * from "../src/index.ts";
+
+/** libcalog's exported functions, as Deno.dlopen sees them (C types in comments). */
+const symbols = {
+  calogAbiVersion: { parameters: [], result: "u32" }, // uint32_t (void)
+  calogCreate: { parameters: [], result: "pointer" }, // CalogT *(void)
+  calogDestroy: { parameters: ["pointer"], result: "void" }, // void (CalogT *)
+  calogSetPolicy: { parameters: ["pointer", "u32"], result: "void" }, // void (CalogT *, CalogPolicyE)
+  calogWireControl: { parameters: ["pointer"], result: "pointer" }, // CalogWireControlT *(CalogT *)
+  calogWireReserve: { parameters: ["pointer", "u32", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t which, uint32_t size)
+  calogHostInstall: { parameters: ["pointer", "function", "function"], result: "void" }, // (CalogT *, CalogHostCallFnT, CalogHostReleaseFnT)
+  calogContextCreateWire: { parameters: ["pointer", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t inLen)
+  calogContextDestroy: { parameters: ["pointer", "i32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT)
+  calogContextMemory: { parameters: ["pointer", "i32"], result: "i64" }, // int64_t (CalogT *, CalogContextIdT)
+  calogEvalWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogCallWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogGetWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogFnCallWire: { parameters: ["pointer", "u32", "u32", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
+  calogFnReleaseWire: { parameters: ["pointer", "u32", "u32"], result: "void" }, // void (CalogT *, uint32_t slot, uint32_t gen)
+  calogRegisterHostWire: { parameters: ["pointer", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t inLen)
+  calogUnregisterWire: { parameters: ["pointer", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t inLen)
+} as const;
+
+const DEAD = -10;
+const callDef = { parameters: ["u32", "u32"], result: "i32" } as const;
+const releaseDef = { parameters: ["u32"], result: "void" } as const;
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env: use the default path
+  }
+}
+
+function open(path: string) {
+  try {
+    return Deno.dlopen(path, symbols).symbols;
+  } catch (e) {
+    if (e instanceof Deno.errors.PermissionDenied || (e as Error).name === "NotCapable") {
+      throw new CalogLoadError("ERR_LOAD", `calog needs FFI permission to load ${path}: run deno with --allow-ffi (see README, "Permissions")`);
+    }
+    throw new CalogLoadError(
+      "ERR_LOAD",
+      `cannot load libcalog from ${path}: ${(e as Error).message}. Build it with \`npm run setup\` (or \`zig build\`), or point CALOG_LIB at it.`,
+    );
+  }
+}
+
+const path = libraryPath(env);
+const lib = open(path);
+if (lib.calogAbiVersion() !== ABI_VERSION) {
+  throw new CalogLoadError("ERR_LOAD", `${path} has ABI ${lib.calogAbiVersion()}, these bindings need ${ABI_VERSION}: rebuild it`);
+}
+
+class DenoRuntime implements NativeRuntime {
+  #rt: Deno.PointerValue;
+  readonly control: Uint32Array;
+  #callbacks: Array<Deno.UnsafeCallback<typeof callDef> | Deno.UnsafeCallback<typeof releaseDef>> = [];
+
+  constructor() {
+    const rt = lib.calogCreate();
+    if (rt === null) throw new CalogLoadError("ERR_OOM", "calogCreate failed (out of memory)");
+    this.#rt = rt;
+    const ctl = lib.calogWireControl(rt)!;
+    this.control = new Uint32Array(Deno.UnsafePointerView.getArrayBuffer(ctl, 32));
+  }
+
+  buffers(): { in: Uint8Array; out: Uint8Array } {
+    const c = this.control;
+    const inPtr = Deno.UnsafePointer.create(BigInt(c[0]!) | (BigInt(c[1]!) << 32n))!;
+    const outPtr = Deno.UnsafePointer.create(BigInt(c[2]!) | (BigInt(c[3]!) << 32n))!;
+    return {
+      in: new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(inPtr, c[4]!)),
+      out: new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(outPtr, c[5]!)),
+    };
+  }
+
+  reserve(which: 0 | 1, size: number): number {
+    return this.#rt === null ? DEAD : lib.calogWireReserve(this.#rt, which, size);
+  }
+
+  installHost(host: HostCallbacks): void {
+    if (this.#rt === null) return;
+    // Called synchronously on this (the JS) thread only; never ref'd, so they never keep the process alive.
+    const call = new Deno.UnsafeCallback(callDef, (id, len) => host.call(id, len));
+    const release = new Deno.UnsafeCallback(releaseDef, (id) => host.release(id));
+    this.#callbacks.push(call, release);
+    lib.calogHostInstall(this.#rt, call.pointer, release.pointer);
+  }
+
+  setPolicy(policy: number): void {
+    if (this.#rt !== null) lib.calogSetPolicy(this.#rt, policy);
+  }
+  contextCreate(inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogContextCreateWire(this.#rt, inLen);
+  }
+  contextDestroy(id: number): number {
+    return this.#rt === null ? DEAD : lib.calogContextDestroy(this.#rt, id);
+  }
+  contextMemory(id: number): number {
+    return this.#rt === null ? -1 : Number(lib.calogContextMemory(this.#rt, id));
+  }
+  eval(id: number, inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogEvalWire(this.#rt, id, inLen);
+  }
+  call(id: number, inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogCallWire(this.#rt, id, inLen);
+  }
+  get(id: number, inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogGetWire(this.#rt, id, inLen);
+  }
+  fnCall(slot: number, gen: number, inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogFnCallWire(this.#rt, slot, gen, inLen);
+  }
+  fnRelease(slot: number, gen: number): void {
+    if (this.#rt !== null) lib.calogFnReleaseWire(this.#rt, slot, gen);
+  }
+  registerHost(inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogRegisterHostWire(this.#rt, inLen);
+  }
+  unregister(inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogUnregisterWire(this.#rt, inLen);
+  }
+
+  destroy(): void {
+    const rt = this.#rt;
+    if (rt === null) return;
+    this.#rt = null;
+    lib.calogDestroy(rt); // may still call the host release callback: close them after
+    for (const cb of this.#callbacks) cb.close();
+    this.#callbacks = [];
+  }
+}
+
+const denoBackend: Backend = {
+  name: "deno",
+  libraryPath: path,
+  abiVersion: () => lib.calogAbiVersion(),
+  createRuntime: () => new DenoRuntime(),
+};
+
+installBackend(denoBackend);

@@ -1,0 +1,12 @@
+/**
+ * calog's entry point: detects Bun or Deno (the one place that does), loads the matching binding, and
+ * exports the API.
+ * @module
+ */
+export * from "../src/index.ts";
+
+const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
+const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+if (!isDeno && !isBun) throw new Error("calog runs on Bun or Deno (it needs bun:ffi or Deno.dlopen)");
+// A computed specifier keeps each runtime's type checker out of the other binding.
+await import(new URL(isDeno ? "./deno.ts" : "./bun.ts", import.meta.url).href);

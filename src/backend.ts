@@ -1,0 +1,63 @@
+/**
+ * The contract between the runtime-agnostic API (src/) and one FFI binding (bindings/bun.ts, bindings/deno.ts).
+ * A binding maps these methods 1:1 onto libcalog's exported functions; it holds no logic of its own.
+ * Status convention (see c/include/calog.h): wire calls return a byte length >= 0 in OUT, or -status.
+ * @module
+ */
+
+/** Host callbacks a binding turns into native function pointers (Bun JSCallback, Deno UnsafeCallback). */
+export interface HostCallbacks {
+  /** Run host function `hostId`; its arguments are a LIST of `argLen` bytes in OUT. Returns the result length in IN or -status. */
+  call(hostId: number, argLen: number): number;
+  /** The last native reference to host function `hostId` is gone. */
+  release(hostId: number): void;
+}
+
+/** One native runtime (a `CalogT *`), as a binding exposes it. */
+export interface NativeRuntime {
+  /** Live view of the control block: [inLo, inHi, outLo, outHi, inCap, outCap, gen, maxDepth] (u32). */
+  readonly control: Uint32Array;
+  /** Fresh views over the IN and OUT buffers; call again whenever control[6] (gen) changes. */
+  buffers(): { in: Uint8Array; out: Uint8Array };
+  reserve(which: 0 | 1, size: number): number;
+  installHost(host: HostCallbacks): void;
+  setPolicy(policy: number): void;
+  contextCreate(inLen: number): number;
+  contextDestroy(id: number): number;
+  contextMemory(id: number): number;
+  eval(id: number, inLen: number): number;
+  call(id: number, inLen: number): number;
+  get(id: number, inLen: number): number;
+  fnCall(slot: number, gen: number, inLen: number): number;
+  fnRelease(slot: number, gen: number): void;
+  registerHost(inLen: number): number;
+  unregister(inLen: number): number;
+  /** Destroys the native runtime and closes the host callbacks. Idempotent. */
+  destroy(): void;
+}
+
+/** What a binding provides. */
+export interface Backend {
+  readonly name: "bun" | "deno";
+  /** Absolute path of the loaded library. */
+  readonly libraryPath: string;
+  abiVersion(): number;
+  createRuntime(): NativeRuntime;
+}
+
+let installed: Backend | undefined;
+
+/** Called once by a binding module when it is imported. */
+export function installBackend(backend: Backend): void {
+  installed = backend;
+}
+
+/** The installed binding; throws if none was imported. */
+export function backend(): Backend {
+  if (installed === undefined) {
+    throw new Error(
+      "calog: no FFI binding loaded. Import 'calog' (auto-detects Bun or Deno), 'calog/bun' or 'calog/deno'.",
+    );
+  }
+  return installed;
+}

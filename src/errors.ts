@@ -1,0 +1,72 @@
+/**
+ * calog's errors: one base class, one subclass per kind of failure, all thrown in the caller.
+ * @module
+ */
+
+/** Symbolic status names, mirroring CALOG_STATUS_MAP in c/include/calog.h. */
+export const STATUS = [
+  "OK", "ERR_OOM", "ERR_ARG", "ERR_TYPE", "ERR_DEPTH", "ERR_CYCLE", "ERR_RANGE", "ERR_NOT_FOUND", "ERR_SCRIPT",
+  "ERR_SYNTAX", "ERR_DEAD", "ERR_HOST", "ERR_NESTING", "ERR_UNSUPPORTED", "ERR_ENGINE", "ERR_INTERNAL",
+] as const;
+
+/** A status name such as `"ERR_SCRIPT"`, or `"ERR_DISPOSED"` for use after dispose (raised by TypeScript). */
+export type CalogErrorCode = (typeof STATUS)[number] | "ERR_DISPOSED" | "ERR_LOAD";
+
+/** Details a calog error can carry. */
+export interface CalogErrorDetails {
+  /** Engine that raised it (`"lua"`, `"js"`, `"squirrel"`), when a script raised it. */
+  engine?: string;
+  /** Script stack at the point of the error, as the engine prints it. */
+  traceback?: string;
+  /** The original exception, when a host function threw it. */
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error calog throws.
+ * @example
+ * try { lua.eval("error('boom')") } catch (e) { if (e instanceof CalogError) console.log(e.code, e.traceback) }
+ */
+export class CalogError extends Error {
+  /** Status name from the C library (`ERR_SCRIPT`, `ERR_DEPTH`, ...). */
+  readonly code: CalogErrorCode;
+  readonly engine: string | undefined;
+  readonly traceback: string | undefined;
+  constructor(code: CalogErrorCode, message: string, details: CalogErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.engine = details.engine;
+    this.traceback = details.traceback;
+  }
+}
+
+/** A script raised an error at run time (uncaught in the script). */
+export class CalogScriptError extends CalogError {}
+/** A script did not compile. */
+export class CalogSyntaxError extends CalogError {}
+/** A value cannot cross: unsupported type, too deep, cyclic, or a number out of range. */
+export class CalogValueError extends CalogError {}
+/** No such function or global. */
+export class CalogNotFoundError extends CalogError {}
+/** The context (or the context owning a function) was destroyed. */
+export class CalogDeadError extends CalogError {}
+/** A handle (runtime, context, function) was used after dispose. */
+export class CalogDisposedError extends CalogError {}
+/** Calls nested too deeply across the boundary (runaway recursion between host and script). */
+export class CalogNestingError extends CalogError {}
+/** The native library could not be loaded. */
+export class CalogLoadError extends CalogError {}
+
+const byStatus: Record<number, typeof CalogError> = {
+  2: CalogValueError, 3: CalogValueError, 4: CalogValueError, 5: CalogValueError, 6: CalogValueError,
+  7: CalogNotFoundError, 8: CalogScriptError, 9: CalogSyntaxError, 10: CalogDeadError, 11: CalogScriptError,
+  12: CalogNestingError,
+};
+
+/** The one place a native status becomes an exception. */
+export function errorFromStatus(status: number, message: string, details: CalogErrorDetails = {}): CalogError {
+  const code = STATUS[status] ?? "ERR_INTERNAL";
+  const Cls = byStatus[status] ?? CalogError;
+  return new Cls(code, message, details);
+}

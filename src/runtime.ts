@@ -1,0 +1,489 @@
+/**
+ * The calog API: a Runtime owns contexts (one script engine instance each) and the functions TypeScript
+ * registers for scripts to call. Runtime-agnostic: the FFI lives in bindings/.
+ * @module
+ */
+import { backend, type NativeRuntime } from "./backend.ts";
+import {
+  CalogDisposedError,
+  CalogError,
+  CalogNotFoundError,
+  CalogValueError,
+  errorFromStatus,
+} from "./errors.ts";
+import { type FunctionTable, Wire } from "./wire.ts";
+
+/** A value that crosses between TypeScript and a script engine. */
+export type Value =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | Value[]
+  | { [key: string]: Value }
+  | Map<Value, Value>
+  | ScriptFunction;
+
+/** A function a script can call: receives script values, returns anything that can cross back. */
+export type HostFunction = (...args: Value[]) => unknown;
+
+/**
+ * A script function held by TypeScript: call it like any function. It keeps its closure alive inside
+ * the engine until disposed (or garbage-collected).
+ * @example
+ * using add = lua.getFunction("add");
+ * add(1, 2); // 3
+ */
+export interface ScriptFunction extends Disposable {
+  (...args: unknown[]): Value;
+  /** True once disposed (explicitly, or because its runtime was disposed). */
+  readonly disposed: boolean;
+  /** Releases the script closure. Idempotent. */
+  dispose(): void;
+}
+
+/** Engines compiled into libcalog. */
+export type EngineName = "lua" | "js" | "squirrel";
+
+/** Runtime options. */
+export interface RuntimeOptions {
+  /**
+   * What happens to a value that cannot be represented on the other side (a function as a table key, a
+   * bigint beyond 64 bits, a Date...): `"strict"` (default) throws a CalogValueError, `"lenient"` drops or
+   * converts it by the documented rule (README, "Value mapping").
+   */
+  policy?: "strict" | "lenient";
+}
+
+/** Context options. */
+export interface ContextOptions {
+  /** Run the interpreter on its own OS thread (an actor). Default: the host thread. */
+  thread?: boolean;
+}
+
+/** Eval options. */
+export interface EvalOptions {
+  /** Name shown in error messages and tracebacks (default "eval"). */
+  chunkName?: string;
+}
+
+const ERR_HOST = 11;
+const CONTEXT_OWN_THREAD = 1;
+
+type HostEntry = { fn: Function; refs: number };
+
+/** Everything that needs the native runtime; shared by Runtime, Context and script functions. */
+class Core implements FunctionTable {
+  native: NativeRuntime | undefined;
+  readonly wire: Wire;
+  readonly hostById = new Map<number, HostEntry>();
+  readonly hostIdOf = new Map<Function, number>();
+  nextHostId = 1;
+  readonly handles = new WeakMap<Function, readonly [number, number]>();
+  /** The public Runtime, held weakly (script functions hold it strongly so it outlives them). */
+  owner: WeakRef<object> | undefined;
+  pendingRefs: number[] = [];
+  lastHostError: { message: string; error: unknown } | undefined;
+  depth = 0;
+  encoding = false;
+  readonly fnFinalizer: FinalizationRegistry<readonly [number, number]>;
+
+  constructor(native: NativeRuntime, policy: "strict" | "lenient") {
+    this.native = native;
+    this.wire = new Wire(native, this);
+    if (policy === "lenient") {
+      native.setPolicy(1);
+      this.wire.lenient = true;
+    }
+    const weak = new WeakRef(this);
+    // The callbacks hold the core weakly: a forgotten Runtime can still be collected.
+    native.installHost({
+      call: (id, len) => weak.deref()?.hostCall(id, len) ?? -ERR_HOST,
+      release: (id) => weak.deref()?.hostRelease(id),
+    });
+    this.fnFinalizer = new FinalizationRegistry((h) => weak.deref()?.native?.fnRelease(h[0], h[1]));
+  }
+
+  live(what: string): NativeRuntime {
+    const n = this.native;
+    if (n === undefined) throw new CalogDisposedError("ERR_DISPOSED", `${what}: the runtime was disposed`);
+    return n;
+  }
+
+  // ---- FunctionTable -------------------------------------------------------------------------
+  handleOf(fn: Function): readonly [number, number] | undefined {
+    const h = this.handles.get(fn);
+    if (h === undefined && (fn as Partial<ScriptFunction>).disposed === true) {
+      throw new CalogDisposedError("ERR_DISPOSED", "a disposed script function cannot be passed to a script");
+    }
+    return h;
+  }
+
+  hostRef(fn: Function): number {
+    let id = this.hostIdOf.get(fn);
+    let e: HostEntry | undefined;
+    if (id === undefined) {
+      id = this.nextHostId++;
+      e = { fn, refs: 0 };
+      this.hostIdOf.set(fn, id);
+      this.hostById.set(id, e);
+    } else {
+      e = this.hostById.get(id)!;
+    }
+    e.refs++;
+    this.pendingRefs.push(id);
+    return id;
+  }
+
+  hostFn(id: number): Function {
+    const e = this.hostById.get(id);
+    if (e === undefined) throw new CalogError("ERR_INTERNAL", `unknown host function ${id}`);
+    return e.fn;
+  }
+
+  wrap(slot: number, gen: number): Function {
+    const core = this;
+    const handle = [slot, gen] as const;
+    const keepAlive = this.owner?.deref();
+    let live = true;
+    const f = function (...args: unknown[]): Value {
+      if (!live || core.native === undefined || keepAlive === null) {
+        throw new CalogDisposedError("ERR_DISPOSED", "script function was disposed");
+      }
+      return core.request(() => {
+        core.wire.list(args.length);
+        for (const a of args) core.wire.value(a);
+      }, (n, len) => n.fnCall(slot, gen, len));
+    } as ScriptFunction;
+    const dispose = (): void => {
+      if (!live) return;
+      live = false;
+      core.handles.delete(f);
+      core.fnFinalizer.unregister(f);
+      core.native?.fnRelease(slot, gen);
+    };
+    Object.defineProperties(f, {
+      dispose: { value: dispose },
+      [Symbol.dispose]: { value: dispose },
+      disposed: { get: () => !live || core.native === undefined },
+    });
+    this.handles.set(f, handle);
+    this.fnFinalizer.register(f, handle, f);
+    return f;
+  }
+
+  // ---- host calls (C -> TypeScript, on this thread) -----------------------------------------
+  hostCall(id: number, argLen: number): number {
+    const w = this.wire;
+    try {
+      const e = this.hostById.get(id);
+      if (e === undefined) throw new CalogError("ERR_INTERNAL", `unknown host function ${id}`);
+      const args = w.args(argLen) as Value[];
+      this.depth++;
+      let r: unknown;
+      try {
+        r = e.fn(...args);
+      } finally {
+        this.depth--;
+      }
+      if (r instanceof Promise) {
+        r.catch(() => {});
+        throw new CalogValueError("ERR_TYPE", "a registered function returned a Promise: script calls are synchronous");
+      }
+      this.encode(() => w.value(r));
+      return w.length;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.lastHostError = { message, error: err };
+      w.begin();
+      w.string(message);
+      return -ERR_HOST;
+    }
+  }
+
+  hostRelease(id: number): void {
+    const e = this.hostById.get(id);
+    if (e === undefined) return;
+    if (--e.refs <= 0) {
+      this.hostById.delete(id);
+      this.hostIdOf.delete(e.fn);
+    }
+  }
+
+  // ---- requests (TypeScript -> C) -------------------------------------------------------------
+  /** Encodes a request into IN; on failure gives back the host references it took. */
+  encode(write: () => void): void {
+    if (this.encoding) {
+      throw new CalogError("ERR_ARG", "calog was called while marshalling a value (from a getter or a Proxy)");
+    }
+    this.encoding = true;
+    this.pendingRefs.length = 0;
+    this.wire.begin();
+    try {
+      write();
+    } catch (e) {
+      for (const id of this.pendingRefs) this.hostRelease(id);
+      throw e;
+    } finally {
+      this.encoding = false;
+      this.pendingRefs.length = 0;
+    }
+  }
+
+  /** One crossing: encode, one FFI call, decode the result or throw the error. */
+  request(write: () => void, send: (n: NativeRuntime, len: number) => number): Value {
+    const n = this.live("call");
+    this.encode(write);
+    this.depth++;
+    let r: number;
+    try {
+      r = send(n, this.wire.length);
+    } finally {
+      this.depth--;
+    }
+    if (r >= 0) return this.wire.result(r) as Value;
+    throw this.error(-r);
+  }
+
+  /** Builds the exception for a failed call from the error value in OUT. */
+  error(status: number): CalogError {
+    let message = "calog call failed";
+    let engine: string | undefined, traceback: string | undefined;
+    try {
+      const v = this.wire.result(this.wire.out.length);
+      if (typeof v === "string") message = v;
+      else if (v !== null && typeof v === "object" && !(v instanceof Uint8Array) && !Array.isArray(v) && !(v instanceof Map)) {
+        const rec = v as Record<string, unknown>;
+        if (typeof rec.message === "string") message = rec.message;
+        if (typeof rec.engine === "string") engine = rec.engine;
+        if (typeof rec.traceback === "string") traceback = rec.traceback;
+      }
+    } catch {
+      /* keep the generic message */
+    }
+    let cause: unknown;
+    const h = this.lastHostError;
+    if (h !== undefined && (message === h.message || message.endsWith(": " + h.message))) cause = h.error;
+    if (this.depth === 0) this.lastHostError = undefined;
+    return errorFromStatus(status, message, { engine, traceback, cause });
+  }
+
+  dispose(): void {
+    const n = this.native;
+    if (n === undefined) return;
+    this.native = undefined; // every Context and ScriptFunction checks this first
+    n.destroy();
+    this.hostById.clear();
+    this.hostIdOf.clear();
+  }
+}
+
+const runtimeFinalizer = new FinalizationRegistry<Core>((core) => core.dispose());
+const contextFinalizer = new FinalizationRegistry<{ core: Core; id: number }>(({ core, id }) => {
+  core.native?.contextDestroy(id);
+});
+
+/**
+ * A calog runtime: the registry of host functions and the owner of every context.
+ * @example
+ * using rt = new Runtime();
+ * rt.register("greet", (name) => `hello, ${name}`);
+ * using lua = rt.createContext("lua");
+ * lua.eval("return greet('calog')"); // "hello, calog"
+ */
+export class Runtime implements Disposable {
+  #core: Core;
+
+  constructor(options: RuntimeOptions = {}) {
+    const native = backend().createRuntime();
+    this.#core = new Core(native, options.policy ?? "strict");
+    this.#core.owner = new WeakRef(this);
+    runtimeFinalizer.register(this, this.#core, this);
+  }
+
+  /** Name of the FFI binding in use (`"bun"` or `"deno"`). */
+  static get binding(): "bun" | "deno" {
+    return backend().name;
+  }
+
+  /** True once disposed. */
+  get disposed(): boolean {
+    return this.#core.native === undefined;
+  }
+
+  /**
+   * Creates a context running one interpreter of `engine`.
+   * @example
+   * using lua = rt.createContext("lua");
+   */
+  createContext(engine: EngineName, options: ContextOptions = {}): Context {
+    const core = this.#core;
+    const n = core.live("createContext");
+    core.encode(() => {
+      core.wire.string(engine);
+      core.wire.number(options.thread ? CONTEXT_OWN_THREAD : 0);
+    });
+    const id = n.contextCreate(core.wire.length);
+    if (id < 0) throw core.error(-id);
+    const ctx = new Context(core, this, id, engine, options.thread === true);
+    contextFinalizer.register(ctx, { core, id }, ctx);
+    return ctx;
+  }
+
+  /**
+   * Registers `fn` under `name` as a native callable from every context of every engine (existing ones
+   * too). Registering a name again replaces the function.
+   * @example
+   * rt.register("add", (a, b) => (a as number) + (b as number));
+   */
+  register(name: string, fn: HostFunction): void {
+    const core = this.#core;
+    const n = core.live("register");
+    if (typeof fn !== "function") throw new CalogValueError("ERR_ARG", "register(name, fn): fn must be a function");
+    core.encode(() => {
+      core.wire.string(name);
+      core.wire.number(core.hostRef(fn));
+    });
+    const r = n.registerHost(core.wire.length);
+    if (r < 0) {
+      const id = core.hostIdOf.get(fn);
+      if (id !== undefined) core.hostRelease(id);
+      throw core.error(-r);
+    }
+  }
+
+  /** Removes a registration; scripts calling it afterwards get a not-found error. */
+  unregister(name: string): void {
+    const core = this.#core;
+    const n = core.live("unregister");
+    core.encode(() => core.wire.string(name));
+    const r = n.unregister(core.wire.length);
+    if (r < 0) throw core.error(-r);
+  }
+
+  /** Disposes every context, then the native runtime. Idempotent. */
+  dispose(): void {
+    runtimeFinalizer.unregister(this);
+    this.#core.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/**
+ * One interpreter of one engine. Create with {@link Runtime.createContext}.
+ * @example
+ * lua.eval("function add(a, b) return a + b end");
+ * lua.call("add", 1, 2); // 3
+ */
+export class Context implements Disposable {
+  #core: Core;
+  #runtime: Runtime; // keeps the runtime alive as long as the context is reachable
+  #id: number;
+  #disposed = false;
+  /** The engine this context runs. */
+  readonly engine: EngineName;
+  /** Whether the interpreter runs on its own OS thread. */
+  readonly threaded: boolean;
+
+  /** @internal use Runtime.createContext */
+  constructor(core: Core, runtime: Runtime, id: number, engine: EngineName, threaded: boolean) {
+    this.#core = core;
+    this.#runtime = runtime;
+    this.#id = id;
+    this.engine = engine;
+    this.threaded = threaded;
+  }
+
+  #live(what: string): Core {
+    if (this.#disposed || this.#core.native === undefined) {
+      throw new CalogDisposedError("ERR_DISPOSED", `${what}: the ${this.engine} context was disposed`);
+    }
+    return this.#core;
+  }
+
+  /** The runtime this context belongs to. */
+  get runtime(): Runtime {
+    return this.#runtime;
+  }
+
+  /** True once disposed (or its runtime was). */
+  get disposed(): boolean {
+    return this.#disposed || this.#core.native === undefined;
+  }
+
+  /**
+   * Runs `source` and returns the first value the chunk returns (null if none).
+   * @example
+   * lua.eval("return 6 * 7"); // 42
+   */
+  eval<T extends Value = Value>(source: string, options: EvalOptions = {}): T {
+    const core = this.#live("eval");
+    const id = this.#id;
+    return core.request(() => {
+      core.wire.string(source);
+      if (options.chunkName === undefined) core.wire.nil();
+      else core.wire.string(options.chunkName);
+    }, (n, len) => n.eval(id, len)) as T;
+  }
+
+  /**
+   * Calls the global function `name` and returns its first result.
+   * @example
+   * lua.call("add", 1, 2); // 3
+   */
+  call<T extends Value = Value>(name: string, ...args: unknown[]): T {
+    const core = this.#live("call");
+    const id = this.#id;
+    return core.request(() => {
+      const w = core.wire;
+      w.string(name);
+      w.list(args.length);
+      for (let i = 0; i < args.length; i++) w.value(args[i]);
+    }, (n, len) => n.call(id, len)) as T;
+  }
+
+  /** Reads the global `name` (a function comes back as a {@link ScriptFunction}). */
+  get(name: string): Value {
+    const core = this.#live("get");
+    const id = this.#id;
+    return core.request(() => core.wire.string(name), (n, len) => n.get(id, len));
+  }
+
+  /**
+   * The global function `name` as a callable {@link ScriptFunction}.
+   * @example
+   * using add = lua.getFunction("add");
+   * add(2, 3); // 5
+   */
+  getFunction(name: string): ScriptFunction {
+    const v = this.get(name);
+    if (typeof v !== "function") {
+      if (v !== null && typeof v === "object" && "dispose" in v) (v as ScriptFunction).dispose();
+      throw new CalogNotFoundError("ERR_NOT_FOUND", `no function named '${name}' in this ${this.engine} context`);
+    }
+    return v;
+  }
+
+  /** Bytes the interpreter holds (engines with a broker-owned allocator), or -1. */
+  memoryUsage(): number {
+    const core = this.#live("memoryUsage");
+    return Number(core.native!.contextMemory(this.#id));
+  }
+
+  /** Destroys the interpreter; its functions held elsewhere become dead. Idempotent. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    contextFinalizer.unregister(this);
+    this.#core.native?.contextDestroy(this.#id);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

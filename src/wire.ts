@@ -1,0 +1,386 @@
+/**
+ * The TypeScript half of the wire format (c/src/wire.h): values are encoded straight into the C-owned IN
+ * buffer and decoded straight out of OUT, so one crossing is one FFI call and no intermediate buffer.
+ * @module
+ */
+import type { NativeRuntime } from "./backend.ts";
+import { CalogValueError } from "./errors.ts";
+
+export const enum Tag {
+  NIL = 0, FALSE = 1, TRUE = 2, I32 = 3, INT = 4, REAL = 5, STR = 6, BIN = 7, LIST = 8, MAP = 9, BOTH = 10,
+  FN = 11, HOSTFN = 12,
+}
+
+/** How the codec resolves functions; implemented by the runtime. */
+export interface FunctionTable {
+  /** A function value handle behind a script function wrapper, if `fn` is one of this runtime's. */
+  handleOf(fn: Function): readonly [number, number] | undefined;
+  /** Registers (or re-counts) a host function about to cross into C; returns its id. */
+  hostRef(fn: Function): number;
+  /** The host function with this id (it came home). */
+  hostFn(id: number): Function;
+  /** Wraps a new handle (owned by the caller) into a callable script function. */
+  wrap(slot: number, gen: number): Function;
+}
+
+const TWO32 = 4294967296;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const I64_MIN = -(2n ** 63n);
+const I64_MAX = 2n ** 63n - 1n;
+const utf8Decoder = new TextDecoder("utf-8", { fatal: false });
+const utf8Encoder = new TextEncoder();
+
+function isPlainObject(v: object): boolean {
+  const p = Object.getPrototypeOf(v);
+  return p === Object.prototype || p === null;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v !== "object") return typeof v;
+  return (v as object).constructor?.name ?? "object";
+}
+
+export class Wire {
+  #native: NativeRuntime;
+  #control: Uint32Array;
+  #gen = -1;
+  in!: Uint8Array;
+  out!: Uint8Array;
+  #inView!: DataView;
+  #outView!: DataView;
+  #pos = 0;
+  #rpos = 0;
+  #rend = 0;
+  #ancestors: object[] = [];
+  readonly maxDepth: number;
+  lenient = false;
+  fns: FunctionTable;
+
+  constructor(native: NativeRuntime, fns: FunctionTable) {
+    this.#native = native;
+    this.#control = native.control;
+    this.maxDepth = this.#control[7]!;
+    this.fns = fns;
+    this.refresh();
+  }
+
+  /** Re-fetches the buffer views if C moved a buffer. Cheap: one u32 compare. */
+  refresh(): void {
+    if (this.#control[6] === this.#gen) return;
+    const b = this.#native.buffers();
+    this.in = b.in;
+    this.out = b.out;
+    this.#inView = new DataView(b.in.buffer, b.in.byteOffset, b.in.byteLength);
+    this.#outView = new DataView(b.out.buffer, b.out.byteOffset, b.out.byteLength);
+    this.#gen = this.#control[6]!;
+  }
+
+  // ---- encoding into IN ----------------------------------------------------------------------
+  /** Starts a request at offset 0 of IN. */
+  begin(): void {
+    this.refresh();
+    this.#pos = 0;
+    this.#ancestors.length = 0;
+  }
+
+  /** Length of the request written so far. */
+  get length(): number {
+    return this.#pos;
+  }
+
+  #ensure(n: number): void {
+    const need = this.#pos + n;
+    if (need <= this.in.length) return;
+    const st = this.#native.reserve(0, need);
+    if (st < 0) throw new CalogValueError("ERR_OOM", `cannot grow the request buffer to ${need} bytes`);
+    this.refresh();
+  }
+
+  #u8(v: number): void {
+    this.in[this.#pos++] = v;
+  }
+
+  #u32(v: number): void {
+    this.#inView.setUint32(this.#pos, v, true);
+    this.#pos += 4;
+  }
+
+  string(s: string): void {
+    const n = s.length;
+    this.#ensure(5 + n * 3);
+    const buf = this.in;
+    let p = this.#pos + 5;
+    if (n < 64) {
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[p + i] = c;
+      }
+      if (i === n) {
+        buf[this.#pos] = Tag.STR;
+        this.#inView.setUint32(this.#pos + 1, n, true);
+        this.#pos = p + n;
+        return;
+      }
+    }
+    const { written } = utf8Encoder.encodeInto(s, buf.subarray(p));
+    buf[this.#pos] = Tag.STR;
+    this.#inView.setUint32(this.#pos + 1, written, true);
+    this.#pos = p + written;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.#ensure(5 + b.length);
+    this.#u8(Tag.BIN);
+    this.#u32(b.length);
+    this.in.set(b, this.#pos);
+    this.#pos += b.length;
+  }
+
+  number(v: number): void {
+    this.#ensure(9);
+    if (Number.isInteger(v) && !Object.is(v, -0)) {
+      if (v >= -2147483648 && v <= 2147483647) {
+        this.#u8(Tag.I32);
+        this.#inView.setInt32(this.#pos, v, true);
+        this.#pos += 4;
+        return;
+      }
+      if (v >= -MAX_SAFE && v <= MAX_SAFE) {
+        const hi = Math.floor(v / TWO32);
+        this.#u8(Tag.INT);
+        this.#inView.setUint32(this.#pos, v - hi * TWO32, true);
+        this.#inView.setInt32(this.#pos + 4, hi, true);
+        this.#pos += 8;
+        return;
+      }
+    }
+    this.#u8(Tag.REAL);
+    this.#inView.setFloat64(this.#pos, v, true);
+    this.#pos += 8;
+  }
+
+  /** Starts a LIST of n values (argument lists). */
+  list(n: number): void {
+    this.#ensure(5);
+    this.#u8(Tag.LIST);
+    this.#u32(n);
+  }
+
+  nil(): void {
+    this.#ensure(1);
+    this.#u8(Tag.NIL);
+  }
+
+  value(v: unknown, depth = 0): void {
+    switch (typeof v) {
+      case "number": return this.number(v);
+      case "string": return this.string(v);
+      case "boolean":
+        this.#ensure(1);
+        return this.#u8(v ? Tag.TRUE : Tag.FALSE);
+      case "undefined": return this.nil();
+      case "bigint":
+        if (v < I64_MIN || v > I64_MAX) {
+          if (this.lenient) return this.number(Number(v));
+          throw new CalogValueError("ERR_RANGE", `bigint ${v} does not fit in a 64-bit integer`);
+        }
+        this.#ensure(9);
+        this.#u8(Tag.INT);
+        this.#inView.setBigInt64(this.#pos, v, true);
+        this.#pos += 8;
+        return;
+      case "function": return this.#fn(v);
+      case "object":
+        if (v === null) return this.nil();
+        return this.#object(v, depth);
+      default:
+        if (this.lenient) return this.nil();
+        throw new CalogValueError("ERR_TYPE", `a ${typeof v} cannot cross into a script`);
+    }
+  }
+
+  #fn(f: Function): void {
+    const h = this.fns.handleOf(f);
+    if (h !== undefined) {
+      this.#ensure(9);
+      this.#u8(Tag.FN);
+      this.#u32(h[0]);
+      this.#u32(h[1]);
+      return;
+    }
+    this.#ensure(5);
+    this.#u8(Tag.HOSTFN);
+    this.#u32(this.fns.hostRef(f));
+  }
+
+  #object(v: object, depth: number): void {
+    if (v instanceof Uint8Array) return this.bytes(v);
+    if (depth >= this.maxDepth) {
+      throw new CalogValueError("ERR_DEPTH", `value nesting exceeds the depth cap (${this.maxDepth})`);
+    }
+    const anc = this.#ancestors;
+    if (anc.includes(v)) throw new CalogValueError("ERR_CYCLE", "value contains itself (a cycle)");
+    anc.push(v);
+    if (Array.isArray(v)) {
+      this.list(v.length);
+      for (let i = 0; i < v.length; i++) this.value(v[i], depth + 1);
+    } else if (v instanceof Map) {
+      this.#ensure(5);
+      this.#u8(Tag.MAP);
+      const at = this.#pos;
+      this.#u32(0);
+      let n = 0;
+      for (const [k, val] of v) {
+        const kt = typeof k;
+        if (kt !== "string" && kt !== "number" && kt !== "boolean" && kt !== "bigint") {
+          if (this.lenient) continue;
+          throw new CalogValueError("ERR_TYPE", `a Map key of type ${describe(k)} cannot cross into a script`);
+        }
+        this.value(k, depth + 1);
+        this.value(val, depth + 1);
+        n++;
+      }
+      this.#inView.setUint32(at, n, true);
+    } else if (isPlainObject(v)) {
+      const keys = Object.keys(v);
+      this.#ensure(5);
+      this.#u8(Tag.MAP);
+      this.#u32(keys.length);
+      const rec = v as Record<string, unknown>;
+      for (const k of keys) {
+        this.string(k);
+        this.value(rec[k], depth + 1);
+      }
+    } else if (ArrayBuffer.isView(v)) {
+      this.bytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+    } else if (this.lenient) {
+      this.nil();
+    } else {
+      throw new CalogValueError("ERR_TYPE", `a ${describe(v)} cannot cross into a script (only plain objects, arrays, Maps and Uint8Arrays do)`);
+    }
+    anc.pop();
+  }
+
+  // ---- decoding from OUT ---------------------------------------------------------------------
+  /** Decodes the single value in OUT[0, len). */
+  result(len: number): unknown {
+    this.refresh();
+    this.#rpos = 0;
+    this.#rend = len;
+    return this.#read();
+  }
+
+  /** Decodes a LIST in OUT[0, len) into an argument array. */
+  args(len: number): unknown[] {
+    this.refresh();
+    this.#rpos = 0;
+    this.#rend = len;
+    const out = this.out;
+    if (out[0] !== Tag.LIST) throw new CalogValueError("ERR_ARG", "malformed argument list from the library");
+    const n = this.#outView.getUint32(1, true);
+    this.#rpos = 5;
+    const a = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) a[i] = this.#read();
+    return a;
+  }
+
+  #read(): unknown {
+    const out = this.out, dv = this.#outView;
+    if (this.#rpos >= this.#rend) throw new CalogValueError("ERR_ARG", "truncated value from the library");
+    const tag = out[this.#rpos++];
+    let p = this.#rpos;
+    switch (tag) {
+      case Tag.NIL: return null;
+      case Tag.FALSE: return false;
+      case Tag.TRUE: return true;
+      case Tag.I32:
+        this.#rpos = p + 4;
+        return dv.getInt32(p, true);
+      case Tag.INT: {
+        this.#rpos = p + 8;
+        const lo = dv.getUint32(p, true), hi = dv.getInt32(p + 4, true);
+        const n = hi * TWO32 + lo;
+        if (n >= -MAX_SAFE && n <= MAX_SAFE) return n;
+        return dv.getBigInt64(p, true);
+      }
+      case Tag.REAL:
+        this.#rpos = p + 8;
+        return dv.getFloat64(p, true);
+      case Tag.STR: {
+        const n = dv.getUint32(p, true);
+        p += 4;
+        this.#rpos = p + n;
+        if (n < 32) {
+          let s = "";
+          for (let i = 0; i < n; i++) {
+            const c = out[p + i]!;
+            if (c >= 0x80) return utf8Decoder.decode(out.subarray(p, p + n));
+            s += String.fromCharCode(c);
+          }
+          return s;
+        }
+        return utf8Decoder.decode(out.subarray(p, p + n));
+      }
+      case Tag.BIN: {
+        const n = dv.getUint32(p, true);
+        p += 4;
+        this.#rpos = p + n;
+        return out.slice(p, p + n);
+      }
+      case Tag.LIST: {
+        const n = dv.getUint32(p, true);
+        this.#rpos = p + 4;
+        const a = new Array<unknown>(n);
+        for (let i = 0; i < n; i++) a[i] = this.#read();
+        return a;
+      }
+      case Tag.MAP:
+      case Tag.BOTH: {
+        let na = 0, np: number;
+        if (tag === Tag.BOTH) {
+          na = dv.getUint32(p, true);
+          np = dv.getUint32(p + 4, true);
+          this.#rpos = p + 8;
+        } else {
+          np = dv.getUint32(p, true);
+          this.#rpos = p + 4;
+        }
+        const arrayPart = new Array<unknown>(na);
+        for (let i = 0; i < na; i++) arrayPart[i] = this.#read();
+        // one pass (values may be function handles: each must be decoded exactly once)
+        const keys = new Array<unknown>(np), vals = new Array<unknown>(np);
+        let allStrings = na === 0;
+        for (let i = 0; i < np; i++) {
+          const k = (keys[i] = this.#read());
+          if (typeof k !== "string") allStrings = false;
+          vals[i] = this.#read();
+        }
+        if (allStrings) {
+          const obj: Record<string, unknown> = {};
+          for (let i = 0; i < np; i++) {
+            const k = keys[i] as string;
+            if (k === "__proto__") Object.defineProperty(obj, k, { value: vals[i], enumerable: true, writable: true, configurable: true });
+            else obj[k] = vals[i];
+          }
+          return obj;
+        }
+        const m = new Map<unknown, unknown>();
+        for (let i = 0; i < na; i++) m.set(i + 1, arrayPart[i]);
+        for (let i = 0; i < np; i++) m.set(keys[i], vals[i]);
+        return m;
+      }
+      case Tag.FN: {
+        this.#rpos = p + 8;
+        return this.fns.wrap(dv.getUint32(p, true), dv.getUint32(p + 4, true));
+      }
+      case Tag.HOSTFN:
+        this.#rpos = p + 4;
+        return this.fns.hostFn(dv.getUint32(p, true));
+      default:
+        throw new CalogValueError("ERR_ARG", `unknown wire tag ${tag} from the library`);
+    }
+  }
+}
