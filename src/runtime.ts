@@ -463,7 +463,6 @@ export class Context implements Disposable {
   getFunction(name: string): ScriptFunction {
     const v = this.get(name);
     if (typeof v !== "function") {
-      if (v !== null && typeof v === "object" && "dispose" in v) (v as ScriptFunction).dispose();
       throw new CalogNotFoundError("ERR_NOT_FOUND", `no function named '${name}' in this ${this.engine} context`);
     }
     return v;

@@ -24,7 +24,8 @@ export interface FunctionTable {
 }
 
 const TWO32 = 4294967296;
-const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+/** Integers up to ±2^53 are exact in a double: they cross as ints and come back as numbers. */
+const MAX_EXACT = 2 ** 53;
 const I64_MIN = -(2n ** 63n);
 const I64_MAX = 2n ** 63n - 1n;
 const utf8Decoder = new TextDecoder("utf-8", { fatal: false });
@@ -148,7 +149,7 @@ export class Wire {
         this.#pos += 4;
         return;
       }
-      if (v >= -MAX_SAFE && v <= MAX_SAFE) {
+      if (v >= -MAX_EXACT && v <= MAX_EXACT) {
         const hi = Math.floor(v / TWO32);
         this.#u8(Tag.INT);
         this.#inView.setUint32(this.#pos, v - hi * TWO32, true);
@@ -302,8 +303,8 @@ export class Wire {
       case Tag.INT: {
         this.#rpos = p + 8;
         const lo = dv.getUint32(p, true), hi = dv.getInt32(p + 4, true);
-        const n = hi * TWO32 + lo;
-        if (n >= -MAX_SAFE && n <= MAX_SAFE) return n;
+        // exact test on the halves: |value| <= 2^53 <=> -2^21 <= hi < 2^21, or value == 2^53
+        if ((hi >= -2097152 && hi < 2097152) || (hi === 2097152 && lo === 0)) return hi * TWO32 + lo;
         return dv.getBigInt64(p, true);
       }
       case Tag.REAL:

@@ -196,7 +196,7 @@ int32_t calog__wireEncodeArgs(CalogT *rt, const CalogValueT *args, int32_t argc,
   if (st == CALOG_OK) {
     put8(&w, CALOG_W_LIST);
     put32(&w, (uint32_t)argc);
-    for (int32_t i = 0; i < argc && st == CALOG_OK; i++) st = encode(&w, &args[i], 1);
+    for (int32_t i = 0; i < argc && st == CALOG_OK; i++) st = encode(&w, &args[i], 0);
   }
   return finish(&w, st, lenOut);
 }
@@ -360,7 +360,7 @@ int32_t calog__wireDecodeArgs(CalogT *rt, CalogReaderT *rd, CalogValueT *stackBu
     if (args == NULL) return calogFail(err, CALOG_ERR_OOM, "out of memory");
   }
   for (uint32_t i = 0; i < n; i++) {
-    int32_t st = decode(rt, rd, &args[i], err, 1);
+    int32_t st = decode(rt, rd, &args[i], err, 0); /* an argument list does not count as a level */
     if (st != CALOG_OK) {
       calog__argsFree(args, (int32_t)i, stackBuf);
       return st;

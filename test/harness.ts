@@ -1,0 +1,40 @@
+/**
+ * One test API for both runtimes: `bun test` and `deno test` run the same files through this shim.
+ * @module
+ */
+export const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
+export const runtimeName = isDeno ? "deno" : "bun";
+
+type Fn = () => void | Promise<void>;
+type BunTest = (name: string, fn: Fn, timeout?: number) => void;
+type DenoLike = {
+  test(def: { name: string; fn: Fn; sanitizeOps?: boolean; sanitizeResources?: boolean }): void;
+};
+
+let bunTest: BunTest | undefined;
+if (!isDeno) {
+  // computed specifier: Deno's type checker never sees bun:test
+  const mod = (await import(["bun", "test"].join(":"))) as { test: BunTest };
+  bunTest = mod.test;
+}
+
+/** Declares a test. `timeoutMs` applies under Bun (Deno has no per-test timeout). */
+export function test(name: string, fn: Fn, timeoutMs = 60_000): void {
+  if (bunTest) bunTest(name, fn, timeoutMs);
+  // Deno's resource sanitizer counts FFI callbacks owned by runtimes that are disposed by GC-driven
+  // finalizers in later tests; every test disposes what it creates, which the leak tests check directly.
+  else (globalThis as unknown as { Deno: DenoLike }).Deno.test({ name, fn, sanitizeResources: false });
+}
+
+/** Forces a full GC where the runtime allows it (Bun.gc; Deno with --v8-flags=--expose-gc). */
+export function gc(): void {
+  const g = globalThis as { Bun?: { gc(full: boolean): void }; gc?: () => void };
+  if (g.Bun) g.Bun.gc(true);
+  else if (g.gc) g.gc();
+}
+
+/** Resident set size in bytes. */
+export function rss(): number {
+  const g = globalThis as { Deno?: { memoryUsage(): { rss: number } }; process?: { memoryUsage(): { rss: number } } };
+  return g.Deno ? g.Deno.memoryUsage().rss : g.process!.memoryUsage().rss;
+}
