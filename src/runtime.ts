@@ -157,11 +157,13 @@ class Core implements FunctionTable {
         for (const a of args) core.wire.value(a);
       }, (n, len) => n.fnCall(slot, gen, len));
     } as ScriptFunction;
+    // A separate unregister token: Bun keeps tokens alive, so the function itself must not be one.
+    const token = {};
     const dispose = (): void => {
       if (!live) return;
       live = false;
       core.handles.delete(f);
-      core.fnFinalizer.unregister(f);
+      core.fnFinalizer.unregister(token);
       core.native?.fnRelease(slot, gen);
     };
     Object.defineProperties(f, {
@@ -170,7 +172,7 @@ class Core implements FunctionTable {
       disposed: { get: () => !live || core.native === undefined },
     });
     this.handles.set(f, handle);
-    this.fnFinalizer.register(f, handle, f);
+    this.fnFinalizer.register(f, handle, token);
     return f;
   }
 
@@ -295,12 +297,13 @@ const contextFinalizer = new FinalizationRegistry<{ core: Core; id: number }>(({
  */
 export class Runtime implements Disposable {
   #core: Core;
+  #token = {}; // unregister token (never the handle itself: Bun holds tokens strongly)
 
   constructor(options: RuntimeOptions = {}) {
     const native = backend().createRuntime();
     this.#core = new Core(native, options.policy ?? "strict");
     this.#core.owner = new WeakRef(this);
-    runtimeFinalizer.register(this, this.#core, this);
+    runtimeFinalizer.register(this, this.#core, this.#token);
   }
 
   /** Name of the FFI binding in use (`"bun"` or `"deno"`). */
@@ -328,7 +331,6 @@ export class Runtime implements Disposable {
     const id = n.contextCreate(core.wire.length);
     if (id < 0) throw core.error(-id);
     const ctx = new Context(core, this, id, engine, options.thread === true);
-    contextFinalizer.register(ctx, { core, id }, ctx);
     return ctx;
   }
 
@@ -365,7 +367,7 @@ export class Runtime implements Disposable {
 
   /** Disposes every context, then the native runtime. Idempotent. */
   dispose(): void {
-    runtimeFinalizer.unregister(this);
+    runtimeFinalizer.unregister(this.#token);
     this.#core.dispose();
   }
 
@@ -385,6 +387,7 @@ export class Context implements Disposable {
   #runtime: Runtime; // keeps the runtime alive as long as the context is reachable
   #id: number;
   #disposed = false;
+  #token = {}; // unregister token (never the handle itself: Bun holds tokens strongly)
   /** The engine this context runs. */
   readonly engine: EngineName;
   /** Whether the interpreter runs on its own OS thread. */
@@ -397,6 +400,7 @@ export class Context implements Disposable {
     this.#id = id;
     this.engine = engine;
     this.threaded = threaded;
+    contextFinalizer.register(this, { core, id }, this.#token);
   }
 
   #live(what: string): Core {
@@ -478,7 +482,7 @@ export class Context implements Disposable {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    contextFinalizer.unregister(this);
+    contextFinalizer.unregister(this.#token);
     this.#core.native?.contextDestroy(this.#id);
   }
 

@@ -1,0 +1,120 @@
+// Disposal, the GC backstop, and no leaks across many create/call/dispose cycles.
+import assert from "node:assert/strict";
+import { Runtime, type ScriptFunction } from "../bindings/mod.ts";
+import { gc, rss, test } from "./harness.ts";
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+test("100,000 context create/call/dispose cycles keep RSS bounded", () => {
+  using rt = new Runtime();
+  rt.register("hostAdd", (a, b) => (a as number) + (b as number));
+  const cycle = (i: number) => {
+    using lua = rt.createContext("lua");
+    lua.eval("function f(t) return hostAdd(t.n, #t.list) end");
+    assert.equal(lua.call("f", { n: i, list: [1, 2, 3] }), i + 3);
+  };
+  for (let i = 0; i < 5_000; i++) cycle(i); // warm up allocator pools and JIT
+  gc();
+  const before = rss();
+  for (let i = 0; i < 100_000; i++) cycle(i);
+  gc();
+  const grown = rss() - before;
+  assert.ok(grown < 48 * 1024 * 1024, `RSS grew by ${(grown / 1048576).toFixed(1)} MiB over 100,000 cycles`);
+}, 300_000);
+
+test("100,000 script-function and callback crossings keep RSS bounded", () => {
+  using rt = new Runtime();
+  using lua = rt.createContext("lua");
+  lua.eval("function make(k) return function(x) return x + k end end function apply(f, x) return f(x) end");
+  const once = (i: number) => {
+    using g = lua.call("make", i) as ScriptFunction;
+    assert.equal(g(1), i + 1);
+    assert.equal(lua.call("apply", (x: number) => x * 2, i), i * 2);
+  };
+  for (let i = 0; i < 5_000; i++) once(i);
+  lua.eval("collectgarbage()");
+  gc();
+  const before = rss();
+  const memBefore = lua.memoryUsage();
+  for (let i = 0; i < 100_000; i++) once(i);
+  lua.eval("collectgarbage()");
+  gc();
+  const grown = rss() - before;
+  assert.ok(grown < 48 * 1024 * 1024, `RSS grew by ${(grown / 1048576).toFixed(1)} MiB`);
+  // the Lua heap holds no leftover references to the 200,000 closures that crossed
+  assert.ok(lua.memoryUsage() < memBefore + 64 * 1024, `Lua heap ${memBefore} -> ${lua.memoryUsage()}`);
+}, 300_000);
+
+test("a JS callback handed to Lua is released once Lua drops it (no strong ref kept)", async () => {
+  using rt = new Runtime();
+  using lua = rt.createContext("lua");
+  lua.eval("function keep(f) held = f end function drop() held = nil collectgarbage() collectgarbage() end");
+  let ref: WeakRef<() => number> | undefined;
+  (() => {
+    const cb = () => 7;
+    ref = new WeakRef(cb);
+    lua.call("keep", cb);
+  })();
+  assert.equal(lua.eval("return held()"), 7);
+  lua.call("drop");
+  for (let i = 0; i < 10 && ref!.deref() !== undefined; i++) {
+    await tick();
+    gc();
+  }
+  assert.equal(ref!.deref(), undefined);
+});
+
+test("GC backstop: an undisposed script function releases its Lua closure", async () => {
+  using rt = new Runtime();
+  using lua = rt.createContext("lua");
+  lua.eval("weak = setmetatable({}, {__mode = 'v'}) function make() local f = function() return 1 end weak[1] = f return f end");
+  (() => {
+    const f = lua.call("make") as ScriptFunction;
+    assert.equal(f(), 1);
+  })(); // dropped without dispose
+  for (let i = 0; i < 20 && lua.eval("collectgarbage() return weak[1] ~= nil") === true; i++) {
+    await tick();
+    gc();
+  }
+  assert.equal(lua.eval("collectgarbage() return weak[1] ~= nil"), false);
+});
+
+test("GC backstop: forgotten runtimes and contexts are destroyed", async () => {
+  let finalized = 0;
+  const watch = new FinalizationRegistry(() => finalized++);
+  const forget = () => {
+    const rt = new Runtime();
+    const lua = rt.createContext("lua");
+    lua.eval("big = string.rep('x', 100000)");
+    watch.register(rt, 0);
+  };
+  const round = async () => {
+    const target = finalized + 250;
+    for (let i = 0; i < 300; i++) forget();
+    for (let i = 0; i < 30 && finalized < target; i++) {
+      await tick();
+      gc();
+    }
+    assert.ok(finalized >= target, `only ${finalized} forgotten runtimes were collected`);
+  };
+  await round();
+  const steady = rss();
+  for (let r = 0; r < 3; r++) await round();
+  // each round allocates ~35 MiB of Lua heaps: if the backstop did not free them, RSS would grow by ~100 MiB
+  const grown = rss() - steady;
+  assert.ok(grown < 24 * 1024 * 1024, `RSS grew by ${(grown / 1048576).toFixed(1)} MiB over 3 rounds`);
+});
+
+test("using: handles are disposed at the end of the block", () => {
+  let fn: ScriptFunction;
+  let ctxRef: { disposed: boolean };
+  {
+    using rt = new Runtime();
+    using lua = rt.createContext("lua");
+    ctxRef = lua;
+    lua.eval("function f() return 1 end");
+    fn = lua.getFunction("f");
+  }
+  assert.equal(ctxRef.disposed, true);
+  assert.equal(fn.disposed, true);
+});
