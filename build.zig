@@ -67,7 +67,7 @@ pub fn build(b: *std.Build) void {
         run.addFileArg(exe);
         run.setEnvironmentVariable("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:halt_on_error=1");
         run.setEnvironmentVariable("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1");
-        run.expectExitCode(0);
+        run.stdio = .inherit;
         run.has_side_effects = true;
         asan_step.dependOn(&run.step);
     }
@@ -134,7 +134,7 @@ fn addTests(b: *std.Build, step: *std.Build.Step, lib_mod: *std.Build.Module, ta
         mod.linkLibrary(lib);
         const exe = b.addExecutable(.{ .name = b.fmt("{s}{s}", .{ t, suffix }), .root_module = mod });
         const run = b.addRunArtifact(exe);
-        run.expectExitCode(0);
+        run.stdio = .inherit; // print each suite's "N passed, N failed" line; a non-zero exit fails the step
         run.has_side_effects = true;
         if (lib_mod.sanitize_thread orelse false) run.setEnvironmentVariable("TSAN_OPTIONS", "halt_on_error=1:second_deadlock_stack=1");
         step.dependOn(&run.step);

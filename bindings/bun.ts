@@ -29,6 +29,7 @@ const symbols = {
   calogFnReleaseWire: { args: ["ptr", "u32", "u32"], returns: "void" }, // void (CalogT *, uint32_t slot, uint32_t gen)
   calogRegisterHostWire: { args: ["ptr", "u32"], returns: "i32" }, // int32_t (CalogT *, uint32_t inLen)
   calogUnregisterWire: { args: ["ptr", "u32"], returns: "i32" }, // int32_t (CalogT *, uint32_t inLen)
+  calogFnLiveCount: { args: [], returns: "i64" }, // int64_t (void)
 } as const;
 
 const DEAD = -10;
@@ -57,10 +58,11 @@ class BunRuntime implements NativeRuntime {
   #callbacks: JSCallback[] = [];
 
   constructor() {
-    const rt = lib.calogCreate();
+    // bun:ffi "ptr" results are numbers (typed loosely as number | bigint)
+    const rt = lib.calogCreate() as Pointer | null;
     if (rt === null) throw new CalogLoadError("ERR_OOM", "calogCreate failed (out of memory)");
     this.#rt = rt;
-    this.#ctlPtr = lib.calogWireControl(rt)!;
+    this.#ctlPtr = lib.calogWireControl(rt) as Pointer;
     this.control = new Uint32Array(toArrayBuffer(this.#ctlPtr, 0, 32));
   }
 
@@ -130,6 +132,7 @@ const bunBackend: Backend = {
   name: "bun",
   libraryPath: path,
   abiVersion: () => lib.calogAbiVersion(),
+  liveFunctionValues: () => Number(lib.calogFnLiveCount()),
   createRuntime: () => new BunRuntime(),
 };
 

@@ -28,6 +28,7 @@ const symbols = {
   calogFnReleaseWire: { parameters: ["pointer", "u32", "u32"], result: "void" }, // void (CalogT *, uint32_t slot, uint32_t gen)
   calogRegisterHostWire: { parameters: ["pointer", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t inLen)
   calogUnregisterWire: { parameters: ["pointer", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t inLen)
+  calogFnLiveCount: { parameters: [], result: "i64" }, // int64_t (void)
 } as const;
 
 const DEAD = -10;
@@ -146,6 +147,7 @@ const denoBackend: Backend = {
   name: "deno",
   libraryPath: path,
   abiVersion: () => lib.calogAbiVersion(),
+  liveFunctionValues: () => Number(lib.calogFnLiveCount()),
   createRuntime: () => new DenoRuntime(),
 };
 

@@ -42,6 +42,8 @@ export interface Backend {
   /** Absolute path of the loaded library. */
   readonly libraryPath: string;
   abiVersion(): number;
+  /** Function values alive in the native library (all runtimes of the process). */
+  liveFunctionValues(): number;
   createRuntime(): NativeRuntime;
 }
 

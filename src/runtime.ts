@@ -57,6 +57,14 @@ export interface RuntimeOptions {
   policy?: "strict" | "lenient";
 }
 
+/** Counters for leak checks and monitoring; see {@link Runtime.stats}. */
+export interface RuntimeStats {
+  /** TypeScript functions this runtime currently lends to scripts (registered or passed as values). */
+  hostFunctions: number;
+  /** Function values alive in the native library, all runtimes of the process. */
+  nativeFunctionValues: number;
+}
+
 /** Context options. */
 export interface ContextOptions {
   /** Run the interpreter on its own OS thread (an actor). Default: the host thread. */
@@ -314,6 +322,11 @@ export class Runtime implements Disposable {
   /** True once disposed. */
   get disposed(): boolean {
     return this.#core.native === undefined;
+  }
+
+  /** Live-object counters: they return to their baseline once scripts and TypeScript drop what crossed. */
+  stats(): RuntimeStats {
+    return { hostFunctions: this.#core.hostById.size, nativeFunctionValues: backend().liveFunctionValues() };
   }
 
   /**

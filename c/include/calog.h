@@ -186,6 +186,8 @@ CALOG_API CalogValueT calogValueFn(CalogFnT *fn);
 CALOG_API void calogFnRetain(CalogFnT *fn);
 /* -1 reference (atomic); the last one releases the closure on its owner's thread. Any thread. */
 CALOG_API void calogFnRelease(CalogFnT *fn);
+/* Function values alive in this process (all runtimes): for leak checks in tests and tools. Any thread. */
+CALOG_API int64_t calogFnLiveCount(void);
 /* Invokes a function value: args lent, result out. A function whose owning context is gone fails with
  * CALOG_ERR_DEAD. Host-thread contexts: call from the host thread. */
 CALOG_API int32_t calogFnInvoke(CalogFnT *fn, CalogValueT *args, int32_t argCount, CalogValueT *result);

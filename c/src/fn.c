@@ -1,10 +1,15 @@
 /* fn.c -- function values: refcounted handles to a closure that lives in one context (design sec 2.3, 10). */
 #include "internal.h"
 
+static _Atomic int64_t liveFns;
+
+int64_t calogFnLiveCount(void) { return atomic_load_explicit(&liveFns, memory_order_relaxed); }
+
 CalogFnT *calogFnCreate(CalogNativeFnT fn, void *userData, CalogReleaseFnT release) {
   if (fn == NULL) return NULL;
   CalogFnT *f = calloc(1, sizeof *f);
   if (f == NULL) return NULL;
+  atomic_fetch_add_explicit(&liveFns, 1, memory_order_relaxed);
   f->fn = fn;
   f->userData = userData;
   f->release = release;
@@ -59,6 +64,7 @@ void calogFnRelease(CalogFnT *fn) {
     if (fn->release) fn->release(fn->userData);
   }
   free(fn);
+  atomic_fetch_sub_explicit(&liveFns, 1, memory_order_relaxed);
 }
 
 int32_t calogFnInvoke(CalogFnT *fn, CalogValueT *args, int32_t argCount, CalogValueT *result) {

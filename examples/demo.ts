@@ -1,0 +1,37 @@
+// calog demo: `npm start` (Bun) or `deno task start` (Deno).
+import { CalogScriptError, Runtime, type ScriptFunction } from "../bindings/mod.ts";
+
+using rt = new Runtime();
+console.log(`calog on ${Runtime.binding}`);
+
+// 1. A TypeScript function registered once is a native every script can call.
+rt.register("shout", (text) => `${String(text).toUpperCase()}!`);
+
+using lua = rt.createContext("lua");
+console.log("Lua calls TypeScript:", lua.eval(`return shout("hello from lua")`));
+
+// 2. TypeScript calls Lua with a nested table and gets one back.
+lua.eval(`
+  function summarize(order)
+    local total = 0
+    for _, line in ipairs(order.lines) do total = total + line.qty * line.price end
+    return { customer = order.customer, items = #order.lines, total = total, tags = { "lua", "calog" } }
+  end`);
+const order = { customer: "Ada", lines: [{ qty: 2, price: 3.5 }, { qty: 1, price: 10 }] };
+console.log("TypeScript calls Lua:", JSON.stringify(order), "->", JSON.stringify(lua.call("summarize", order)));
+
+// 3. Functions cross both ways: a Lua closure comes back callable, a TS callback goes in.
+lua.eval(`
+  function counter() local n = 0 return function(step) n = n + (step or 1) return n end end
+  function applyTo(f, a, b) return "f(" .. a .. ", " .. b .. ") = " .. f(a, b) end`);
+using counter = lua.getFunction("counter");
+using next = counter() as ScriptFunction;
+console.log("Lua closure called from TypeScript:", next(), next(10));
+console.log("TypeScript callback called from Lua:", lua.call("applyTo", (a: number, b: number) => a * b, 6, 7));
+
+// 4. Errors are named and carry the script traceback.
+try {
+  lua.eval(`local t = nil\nreturn t.field`, { chunkName: "oops.lua" });
+} catch (e) {
+  if (e instanceof CalogScriptError) console.log(`${e.name}: ${e.message}\n${e.traceback}`);
+}

@@ -1,0 +1,60 @@
+// Every TypeScript example in README.md runs, and the demo runs, under the current runtime.
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
+import { test } from "./harness.ts";
+
+const root = new URL("..", import.meta.url);
+const readme = readFileSync(new URL("README.md", root), "utf8");
+const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+const mod = new URL("bindings/mod.ts", root).href;
+
+test("README has TypeScript examples", () => {
+  assert.ok(blocks.length >= 1);
+});
+
+blocks.forEach((code, i) => {
+  test(`README example ${i + 1} runs`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "calog-readme-"));
+    try {
+      const file = join(dir, `example${i}.ts`);
+      writeFileSync(file, code.replaceAll(/from "calog(\/bun|\/deno)?"/g, `from ${JSON.stringify(mod)}`));
+      const logged: unknown[][] = [];
+      const log = console.log;
+      console.log = (...a: unknown[]) => void logged.push(a);
+      try {
+        await import(new URL(`file://${file}`).href);
+      } finally {
+        console.log = log;
+      }
+      assert.ok(logged.length > 0, "the example prints something");
+      // comments like `// { total: 3.5, count: 2 }` state what the line prints: check them
+      const expected = [...code.matchAll(/console\.log\((.*)\);\s*\/\/ (.+)$/gm)].map((m) => m[2]!);
+      assert.ok(expected.length > 0 || !code.includes("console.log("), "examples state their output in comments");
+      for (const want of expected) {
+        assert.ok(
+          logged.some((args) => isDeepStrictEqual(args[0], Function(`return (${want})`)())),
+          `expected a line printing ${want}; got ${JSON.stringify(logged)}`,
+        );
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test("the demo (npm start) runs", async () => {
+  const log = console.log;
+  const lines: string[] = [];
+  console.log = (...a: unknown[]) => void lines.push(a.join(" "));
+  try {
+    await import(new URL("examples/demo.ts", root).href);
+  } finally {
+    console.log = log;
+  }
+  assert.ok(lines.some((l) => l.includes("HELLO FROM LUA!")));
+  assert.ok(lines.some((l) => l.includes("f(6, 7) = 42")));
+  assert.ok(lines.some((l) => l.includes("oops.lua:2")));
+});

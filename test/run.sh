@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Every test calog has, in the order a failure is cheapest to read. Run by `npm test` after .ci/setup.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ZIG=.deps/zig/ziglang/zig
+BIN=node_modules/.bin
+LOG=$(mktemp -d)
+trap 'rm -rf "$LOG"' EXIT
+step() { printf '\n=== %s\n' "$1"; }
+
+step "C tests (zig build test: Debug + UBSan)"
+"$ZIG" build test 2>&1 | tee "$LOG/c.txt"
+step "C tests under AddressSanitizer + UBSan + LeakSanitizer (system cc)"
+"$ZIG" build test-asan 2>&1 | tee "$LOG/asan.txt"
+
+step "Type checks (tsc for the Bun side, deno check for the Deno side)"
+"$BIN/tsc" --noEmit --strict --target esnext --module esnext --moduleResolution bundler \
+  --allowImportingTsExtensions --noUncheckedIndexedAccess --types bun --skipLibCheck \
+  src/index.ts bindings/bun.ts
+"$BIN/deno" check --quiet bindings/deno.ts bindings/mod.ts
+
+step "TypeScript suite under Bun"
+"$BIN/bun" test test/ 2>&1 | tee "$LOG/bun.txt"
+step "TypeScript suite under Deno"
+"$BIN/deno" test --allow-ffi --allow-env --allow-read --allow-write --allow-run --v8-flags=--expose-gc test/ 2>&1 | tee "$LOG/deno.txt"
+
+# one closing line over every suite
+passed=0 failed=0
+while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
+  { grep -hoE '[0-9]+ passed, [0-9]+ failed' "$LOG/c.txt" "$LOG/asan.txt" | awk '{print $1, $3}'
+    grep -hE '^ *[0-9]+ (pass|fail)$' "$LOG/bun.txt" | awk '$2=="pass"{p=$1} $2=="fail"{f=$1} END{print p+0, f+0}'
+    sed 's/\x1b\[[0-9;]*m//g' "$LOG/deno.txt" | grep -oE '[0-9]+ passed \| [0-9]+ failed' | tail -1 | awk '{print $1, $4}'
+  })
+printf '\nall suites: %d passed, %d failed\n' "$passed" "$failed"
+[ "$failed" -eq 0 ]
