@@ -81,6 +81,8 @@ fn asanObject(b: *std.Build, src: std.Build.LazyPath, lang: []const []const u8, 
     cc.addArgs(includes);
     cc.addArgs(defines);
     cc.addFileArg(src);
+    // headers are inputs too, so editing one rebuilds the objects (the system compiler reports no deps here)
+    for (asan_header_inputs) |h| cc.addFileInput(b.path(h));
     cc.addArg("-o");
     return cc.addOutputFileArg(b.fmt("{s}.o", .{std.fs.path.stem(src.src_path.sub_path)}));
 }
@@ -175,6 +177,7 @@ const core_sources = [_][]const u8{
     "c/src/fn.c",
     "c/src/wire.c",
     "c/src/runtime.c",
+    "c/src/actor.c",
     "c/src/engines.c",
 };
 
@@ -182,11 +185,13 @@ const c_tests = [_][]const u8{
     "test_value",
     "test_wire",
     "test_lua",
+    "test_actor",
 };
 
 const c_warnings = [_][]const u8{ "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter" };
 const calog_flags = [_][]const u8{ "-std=c11", "-D_GNU_SOURCE", "-fvisibility=hidden" } ++ c_warnings;
 const engine_c_flags = [_][]const u8{ "-std=gnu99", "-fvisibility=hidden", "-w" };
 const engine_cpp_flags = [_][]const u8{ "-std=c++11", "-fvisibility=hidden", "-fno-exceptions", "-w" };
+const asan_header_inputs = [_][]const u8{ "c/include/calog.h", "c/src/internal.h", "c/src/wire.h", "c/src/engines/lua/lua_adapter.h", "test/c/check.h" };
 const asan_c_lang = [_][]const u8{ "-x", "c", "-std=c11", "-D_GNU_SOURCE" } ++ c_warnings;
 const asan_flags = [_][]const u8{ "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1" };

@@ -14,10 +14,17 @@
  *   - Ownership: "takes" means the callee owns the value afterwards (the caller's copy is left nil);
  *     "lends" means the callee only reads it during the call; "out" parameters are owned by the caller on
  *     return and must be freed with calogValueFree.
- *   - Threads: a CalogT may be used from one "host" thread at a time (the thread that created it, or any
- *     thread that serialises its calls). Natives are invoked on the thread that runs the calling script.
+ *   - Threads: the thread that calls calogCreate is the runtime's host thread. Runtime-level calls
+ *     (register, create/destroy contexts, the wire interface) are host-thread only. Contexts created with
+ *     CALOG_CONTEXT_OWN_THREAD are actors: their interpreter runs only on their own thread, and eval/call/
+ *     get/calogFnInvoke may be called from any thread (the call is a message; the caller waits and, if it
+ *     is itself a context or the host, serves its own queue meanwhile, so A -> B -> A never deadlocks).
+ *     Host-thread contexts and TypeScript functions run on the host thread: a call to them from another
+ *     thread is queued to the host, which serves it while it waits in a call or in calogHostPoll.
+ *     C natives registered with calogRegister run on the calling script's thread (any thread).
  *     Value functions (calogValue*, calogAgg*) are thread-agnostic: a value may be handed to another thread
- *     but never used from two at once. Function values (CalogFnT) are refcounted atomically.
+ *     but never used from two at once. Function values (CalogFnT) are refcounted atomically; the last
+ *     release runs on the owner's thread (posted there if dropped elsewhere).
  *   - No longjmp and no C++ exception ever crosses this API.
  */
 #ifndef CALOG_H
@@ -38,7 +45,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout that crosses the FFI changes; the bindings refuse a mismatch. */
-#define CALOG_ABI_VERSION 1u
+#define CALOG_ABI_VERSION 2u
 
 /* One shared recursion cap for every recursive path (ingress, egress, copy, free, wire encode/decode). */
 #define CALOG_MAX_DEPTH 100
@@ -202,15 +209,17 @@ typedef enum CalogPolicyE {
 
 /* Creates a runtime. Returns NULL on OOM. The calling thread becomes its host thread. */
 CALOG_API CalogT *calogCreate(void);
-/* Destroys every context, then the registry, then the runtime. Host thread. NULL is a no-op. */
+/* Destroys every context and waits for their threads (serving host calls meanwhile), then the registry,
+ * then the runtime. Host thread, not from inside a call into this runtime. NULL is a no-op. */
 CALOG_API void calogDestroy(CalogT *rt);
 /* Marshalling policy for every engine of this runtime. Host thread. */
 CALOG_API void calogSetPolicy(CalogT *rt, CalogPolicyE policy);
 CALOG_API CalogPolicyE calogGetPolicy(const CalogT *rt);
 
 /* Registers (or replaces) a native under name, visible as a global in every context of every engine,
- * including contexts created earlier. name is copied. release (may be NULL) runs with userData when the
- * registration is replaced, removed, or the runtime is destroyed. Host thread. */
+ * including contexts created earlier. name is copied. fn runs on the calling script's thread, so it must
+ * be thread-safe if threaded contexts call it. release (may be NULL) runs with userData, on whichever thread
+ * drops the last use, once the registration is replaced or removed (or the runtime destroyed). Host thread. */
 CALOG_API int32_t calogRegister(CalogT *rt, const char *name, CalogNativeFnT fn, void *userData,
                                 CalogReleaseFnT release);
 /* Removes a registration: later calls fail with ERR_NOT_FOUND. Host thread. */
@@ -233,7 +242,9 @@ typedef enum CalogContextFlagsE {
 CALOG_API int32_t calogContextCreate(CalogT *rt, const char *engine, uint32_t flags, CalogContextIdT *idOut,
                                      CalogValueT *err);
 /* Destroys a context; its exported function values become dead (invoking them fails with ERR_DEAD).
- * Returns ERR_DEAD for an unknown or stale id. Host thread. */
+ * A threaded context stops accepting calls at once; calls queued to it fail with ERR_DEAD, the call it is
+ * running finishes, then its thread closes the interpreter and exits (calogDestroy waits for that). Does
+ * not block. Returns ERR_DEAD for an unknown or stale id. Host thread. */
 CALOG_API int32_t calogContextDestroy(CalogT *rt, CalogContextIdT id);
 /* Runs source (len bytes, binary chunks refused) named chunkName (may be NULL). result receives the first
  * value the chunk returns (nil if none) or the error. Host thread. */
@@ -259,6 +270,10 @@ typedef struct CalogWireControlT {
   uint32_t outCap;
   uint32_t gen;     /* bumped when in/out move */
   uint32_t maxDepth;
+  uint32_t pollTicket; /* calogHostPoll: the completed request's ticket */
+  int32_t pollStatus;  /* ... its status (0 = ok) */
+  uint32_t pollLen;    /* ... and the length of its result or error in OUT */
+  uint32_t reserved;
 } CalogWireControlT;
 
 /* Lent pointer to the runtime's control block (valid until calogDestroy). */
@@ -273,6 +288,25 @@ CALOG_API int32_t calogWireReserve(CalogT *rt, uint32_t which, uint32_t size);
 typedef int32_t (*CalogHostCallFnT)(uint32_t hostId, uint32_t argLen);
 typedef void (*CalogHostReleaseFnT)(uint32_t hostId);
 CALOG_API void calogHostInstall(CalogT *rt, CalogHostCallFnT call, CalogHostReleaseFnT release);
+
+/* ---- Asynchronous requests and the host wake path (host thread unless stated) ------------------------ */
+/* Async wire requests take the same IN as their blocking forms and return a ticket (> 0) at once, or
+ * -status with the error in OUT. A request to a threaded context runs there while the host goes on; one to
+ * a host-thread context runs before the call returns. Either way the outcome is collected by calogHostPoll. */
+CALOG_API int32_t calogEvalAsyncWire(CalogT *rt, CalogContextIdT id, uint32_t inLen);
+CALOG_API int32_t calogCallAsyncWire(CalogT *rt, CalogContextIdT id, uint32_t inLen);
+CALOG_API int32_t calogFnCallAsyncWire(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen);
+/* Serves every queued host message (calls from other threads into host functions and host-thread
+ * contexts, releases), then, if an async request completed, writes its outcome to OUT and the control
+ * block (pollTicket/pollStatus/pollLen) and returns 1; returns 0 when none is left. */
+CALOG_API int32_t calogHostPoll(CalogT *rt);
+/* Blocks (any thread) until the host has something to poll (1), timeoutMs passes (0; < 0 waits forever),
+ * or the runtime is being destroyed (-1). It does not consume anything. For Deno's nonblocking symbols. */
+CALOG_API int32_t calogHostWait(CalogT *rt, int32_t timeoutMs);
+/* A function any thread may call to ask the host thread to poll (Bun: a threadsafe JSCallback). Calls
+ * are coalesced: after one, the next comes only once calogHostPoll has run. It must not block. */
+typedef void (*CalogHostWakeFnT)(void);
+CALOG_API void calogHostSetWaker(CalogT *rt, CalogHostWakeFnT waker);
 
 /* IN: [engine string, flags int]. Returns the new context id (> 0) or -status with the error in OUT. */
 CALOG_API int32_t calogContextCreateWire(CalogT *rt, uint32_t inLen);

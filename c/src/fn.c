@@ -1,4 +1,5 @@
-/* fn.c -- function values: refcounted handles to a closure that lives in one context (design sec 2.3, 10). */
+/* fn.c -- function values: refcounted handles to a closure that lives on one actor (design sec 2.3, 10).
+ * Invoking from another thread is a message to that actor; the last release runs there too. */
 #include "internal.h"
 
 static _Atomic int64_t liveFns;
@@ -23,33 +24,70 @@ CalogFnT *calog__fnCreateOwned(CalogCtxT *ctx, CalogNativeFnT fn, void *userData
   if (f == NULL) return NULL;
   f->owner = ctx;
   f->ownerId = ctx->id;
+  f->actor = ctx->actor;
+  calog__ctxRef(ctx);
+  pthread_mutex_lock(&ctx->actor->mu);
   f->next = ctx->fns;
   if (ctx->fns) ctx->fns->prev = f;
   ctx->fns = f;
+  pthread_mutex_unlock(&ctx->actor->mu);
   return f;
 }
 
-static void unlink(CalogFnT *f) {
+/* under owner->actor->mu */
+static void unlinkLocked(CalogFnT *f) {
   CalogCtxT *ctx = f->owner;
-  if (ctx == NULL) return;
   if (f->prev) f->prev->next = f->next;
   else ctx->fns = f->next;
   if (f->next) f->next->prev = f->prev;
   f->prev = f->next = NULL;
-  f->owner = NULL;
 }
 
-/* Runs while the owner's interpreter still exists: every closure it exported is released now, and the
- * handles that other holders keep become dead shells. */
+static void freeShell(CalogFnT *fn) {
+  CalogCtxT *owner = fn->owner;
+  free(fn);
+  atomic_fetch_sub_explicit(&liveFns, 1, memory_order_relaxed);
+  if (owner) calog__ctxUnref(owner);
+}
+
+/* On the owner's thread while its interpreter still exists: every closure it exported is released now;
+ * handles held elsewhere become dead shells (freed by their last release, or here if already orphaned). */
 void calog__fnKillOwned(CalogCtxT *ctx) {
-  while (ctx->fns) {
+  pthread_mutex_t *mu = &ctx->actor->mu;
+  for (;;) {
+    pthread_mutex_lock(mu);
     CalogFnT *f = ctx->fns;
-    unlink(f);
+    if (f == NULL) {
+      pthread_mutex_unlock(mu);
+      return;
+    }
+    unlinkLocked(f);
     atomic_store(&f->alive, false);
-    if (f->release) f->release(f->userData);
+    bool orphan = f->orphan;
+    CalogReleaseFnT release = f->release;
+    void *ud = f->userData;
     f->release = NULL;
     f->userData = NULL;
+    pthread_mutex_unlock(mu);
+    if (release) release(ud);
+    if (orphan) freeShell(f);
   }
+}
+
+void calog__fnFinalize(CalogFnT *fn) {
+  CalogCtxT *owner = fn->owner;
+  CalogReleaseFnT release = fn->release;
+  void *ud = fn->userData;
+  if (owner) {
+    pthread_mutex_lock(&owner->actor->mu);
+    bool wasAlive = atomic_load(&fn->alive);
+    if (wasAlive) unlinkLocked(fn);
+    atomic_store(&fn->alive, false);
+    pthread_mutex_unlock(&owner->actor->mu);
+    if (!wasAlive) release = NULL; /* the owner's death already released the closure */
+  }
+  if (release) release(ud);
+  freeShell(fn);
 }
 
 void calogFnRetain(CalogFnT *fn) {
@@ -59,12 +97,40 @@ void calogFnRetain(CalogFnT *fn) {
 void calogFnRelease(CalogFnT *fn) {
   if (fn == NULL) return;
   if (atomic_fetch_sub_explicit(&fn->refs, 1, memory_order_acq_rel) != 1) return;
-  if (atomic_load(&fn->alive)) {
-    unlink(fn);
-    if (fn->release) fn->release(fn->userData);
+  CalogActorT *a = fn->actor;
+  if (a == NULL || calog__actorCurrent(a->rt) == a) {
+    calog__fnFinalize(fn);
+    return;
   }
-  free(fn);
-  atomic_fetch_sub_explicit(&liveFns, 1, memory_order_relaxed);
+  if (calog__actorPostRelease(a, fn)) return;
+  /* the owner no longer takes messages: it is shutting down (and will kill its closures) or gone */
+  CalogCtxT *owner = fn->owner;
+  if (owner) {
+    pthread_mutex_lock(&owner->actor->mu);
+    if (atomic_load(&fn->alive)) {
+      fn->orphan = true; /* calog__fnKillOwned frees it */
+      pthread_mutex_unlock(&owner->actor->mu);
+      return;
+    }
+    pthread_mutex_unlock(&owner->actor->mu);
+  }
+  freeShell(fn);
+}
+
+int32_t calog__fnInvokeHere(CalogFnT *fn, CalogValueT *args, int32_t argc, CalogValueT *result) {
+  CalogCtxT *owner = fn->owner;
+  int32_t st;
+  if (owner) {
+    if ((st = calog__ctxHold(owner, result)) != CALOG_OK) return st;
+  } else if (fn->actor && (st = calog__nestEnter(fn->actor->rt, result)) != CALOG_OK) {
+    return st;
+  }
+  calogFnRetain(fn); /* the closure may drop the last outside reference while it runs */
+  st = fn->fn(args, argc, result, fn->userData);
+  calogFnRelease(fn);
+  if (owner) calog__ctxUnhold(owner);
+  else if (fn->actor) calog__nestLeave(fn->actor->rt);
+  return st;
 }
 
 int32_t calogFnInvoke(CalogFnT *fn, CalogValueT *args, int32_t argCount, CalogValueT *result) {
@@ -72,14 +138,8 @@ int32_t calogFnInvoke(CalogFnT *fn, CalogValueT *args, int32_t argCount, CalogVa
     return calogFail(result, CALOG_ERR_ARG, "calogFnInvoke: invalid argument");
   if (!atomic_load(&fn->alive))
     return calogFail(result, CALOG_ERR_DEAD, "function value belongs to a context that was destroyed");
-  CalogCtxT *owner = fn->owner;
-  if (owner) {
-    int32_t st = calog__ctxHold(owner, result);
-    if (st != CALOG_OK) return st;
-  }
-  calogFnRetain(fn); /* the closure may drop the last outside reference while it runs */
-  int32_t st = fn->fn(args, argCount, result, fn->userData);
-  calogFnRelease(fn);
-  if (owner) calog__ctxUnhold(owner);
-  return st;
+  CalogActorT *a = fn->actor;
+  if (a == NULL) return fn->fn(args, argCount, result, fn->userData);
+  if (calog__actorCurrent(a->rt) == a) return calog__fnInvokeHere(fn, args, argCount, result);
+  return calog__actorCall(a, CALOG_MSG_FN, NULL, fn, NULL, NULL, NULL, 0, args, argCount, result);
 }

@@ -5,6 +5,7 @@
 
 #include "calog.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,28 +26,41 @@ struct CalogAggT {
 };
 
 typedef struct CalogCtxT CalogCtxT;
+typedef struct CalogActorT CalogActorT;
+typedef struct CalogMsgT CalogMsgT;
 
-/* A function value. The closure behind it (fn + userData) belongs to ownerId's context (0 = free-threaded
- * C function). refs is atomic; everything else is written only by the owner (creation, context death). */
+/* A function value. Its closure (fn + userData) must run on `actor`'s thread (NULL: any thread, a plain C
+ * function). `owner` is the context whose interpreter holds the closure (NULL for host and C functions);
+ * a function holds a reference on its owner's struct, so `owner` stays valid for the function's life.
+ * refs is atomic. alive, owner's list links and release are guarded by owner->actor->mu. */
 struct CalogFnT {
   CalogNativeFnT fn;
   void *userData;
   CalogReleaseFnT release;
   _Atomic int32_t refs;
-  _Atomic bool alive;      /* false once the owning context is gone */
+  _Atomic bool alive;      /* false once the owning context killed it */
   CalogContextIdT ownerId; /* 0: not owned by a context */
-  CalogCtxT *owner;        /* valid while alive; links fn into owner->fns */
-  CalogFnT *prev, *next;
+  CalogCtxT *owner;
+  CalogActorT *actor;
+  CalogFnT *prev, *next;   /* in owner->fns while alive */
+  bool orphan;             /* last reference dropped while the owner was shutting down: kill frees it */
 };
 
-/* A registered native. Entries are never freed before the runtime, so engines may keep the pointer in
- * their closures; a removed registration keeps its entry with live = false. */
-typedef struct CalogNativeEntryT {
-  char *name;
+/* What a native name is bound to. Immutable once published; refcounted so a replacement never frees it
+ * under a running call. actor: where it must run (the host for TypeScript functions, NULL: any thread). */
+typedef struct CalogBindingT {
   CalogNativeFnT fn;
   void *userData;
   CalogReleaseFnT release;
-  bool live;
+  CalogActorT *actor;
+  _Atomic int32_t refs;
+} CalogBindingT;
+
+/* A registered name. Entries are never freed before the runtime, so engines may keep the pointer in their
+ * closures. binding is NULL once unregistered; it is written by the host thread under rt->lock. */
+typedef struct CalogNativeEntryT {
+  char *name;
+  CalogBindingT *_Atomic binding;
   CalogT *rt;
 } CalogNativeEntryT;
 
@@ -55,6 +69,7 @@ typedef struct CalogNativeEntryT {
 typedef struct CalogEngineT {
   const char *name;
   int32_t (*create)(CalogCtxT *ctx, void **interpOut, CalogValueT *err);
+  /* Closes the interpreter. While it runs (finalizers), the adapter must refuse to export new closures. */
   void (*destroy)(void *interp);
   /* Makes entry callable under entry->name (a global). Called for every registration, old and new. */
   int32_t (*installNative)(void *interp, CalogNativeEntryT *entry, CalogValueT *err);
@@ -64,16 +79,43 @@ typedef struct CalogEngineT {
   int64_t (*memory)(void *interp); /* may be NULL */
 } CalogEngineT;
 
+/* An actor: one thread and its MPSC inbound queue. Each runtime has a host actor (the thread that created
+ * the runtime: the JS thread for the bindings); each threaded context has its own. */
+struct CalogActorT {
+  CalogT *rt;
+  pthread_mutex_t mu;
+  pthread_cond_t cv; /* a message arrived, or a reply for a call this thread waits on */
+  CalogMsgT *head, *tail;
+  _Atomic int32_t pending; /* queued messages (read without the lock by spinners) */
+  pthread_t thread;
+  bool isHost;
+  bool accepting; /* under mu: false once the actor is shutting down */
+  int32_t nesting; /* calls nested on this thread (owner thread only) */
+  CalogCtxT *ctx;  /* NULL for the host actor */
+};
+
 /* A script context. */
 struct CalogCtxT {
   CalogT *rt;
   CalogContextIdT id;
   const CalogEngineT *engine;
   void *interp;
-  uint32_t nativesSeen; /* registry entries installed so far */
-  CalogFnT *fns;        /* function values this context owns (exported closures) */
-  int32_t busy;         /* frames of this context on the stack */
-  bool dying;           /* destroy requested; freed when busy drops to 0 */
+  uint32_t nativesSeen; /* registry entries installed so far (context thread only) */
+  CalogFnT *fns;        /* closures this context exported, alive (guarded by actor->mu) */
+  int32_t busy;         /* host-thread contexts: frames on the stack */
+  _Atomic bool dying;   /* destroy requested (written by the host thread) */
+  bool threaded;
+  bool stopRequested;   /* threaded: SHUTDOWN seen by a nested pump; handled at top level */
+  _Atomic int32_t refs; /* the registry + every owned function value + every message in flight */
+  CalogActorT *actor;   /* &rt->host, or &own */
+  CalogActorT own;
+  CalogMsgT *shutdownMsg; /* preallocated so destroy cannot fail */
+  /* creation handshake (threaded), on its own mutex/condvar */
+  pthread_mutex_t readyMu;
+  pthread_cond_t readyCv;
+  bool ready;
+  int32_t createStatus;
+  CalogValueT createErr;
 };
 
 typedef struct CalogCtxSlotT {
@@ -88,22 +130,40 @@ typedef struct CalogHandleSlotT {
   uint32_t nextFree; /* index + 1 */
 } CalogHandleSlotT;
 
+/* A finished asynchronous request, waiting for the host to collect it with calogHostPoll. */
+typedef struct CalogCompletionT {
+  struct CalogCompletionT *next;
+  uint32_t ticket;
+  int32_t status;
+  CalogValueT result;
+} CalogCompletionT;
+
 struct CalogT {
-  CalogPolicyE policy;
+  _Atomic CalogPolicyE policy;
+  pthread_mutex_t lock; /* contexts table and registry: written by the host thread under it */
   /* contexts: generationed slot table */
   CalogCtxSlotT *ctxSlots;
   uint32_t ctxCount, ctxCap;
   uint16_t ctxFree;
+  int32_t threads; /* live context threads (under host.mu); destroy waits for 0 */
   /* native registry */
   CalogNativeEntryT **natives;
-  uint32_t nativeCount, nativeCap;
-  /* wire */
+  _Atomic uint32_t nativeCount;
+  uint32_t nativeCap;
+  /* the host */
+  CalogActorT host;
+  CalogCompletionT *doneHead, *doneTail; /* under host.mu */
+  uint32_t nextTicket;
+  void (*waker)(void);
+  _Atomic int32_t wakePending;
+  int32_t hostWaiters; /* threads inside calogHostWait (under host.mu) */
+  bool closing;        /* under host.mu */
+  /* wire (host thread only) */
   CalogWireControlT wire;
   CalogHostCallFnT hostCall;
   CalogHostReleaseFnT hostRelease;
   CalogHandleSlotT *handles;
   uint32_t handleCount, handleCap, handleFree;
-  int32_t nesting; /* host-thread re-entrancy depth */
 };
 
 #define CALOG_MAX_NESTING 64
@@ -115,22 +175,66 @@ CALOG_HIDDEN bool calog__isKeyType(CalogTypeE t);
 CALOG_HIDDEN bool calog__utf8Valid(const char *s, int64_t len);
 
 /* fn.c */
-/* A function value owned by ctx: linked into ctx->fns; killed (release run, alive = false) when ctx dies. */
+/* A function value owned by ctx: linked into ctx->fns; killed (release run, alive = false) when ctx dies.
+ * Call on ctx's thread. */
 CALOG_HIDDEN CalogFnT *calog__fnCreateOwned(CalogCtxT *ctx, CalogNativeFnT fn, void *userData,
                                             CalogReleaseFnT release);
+/* Kills every closure ctx exported (on ctx's thread, interpreter still alive). */
 CALOG_HIDDEN void calog__fnKillOwned(CalogCtxT *ctx);
+/* Runs a function value's closure here (the caller is on fn->actor's thread). */
+CALOG_HIDDEN int32_t calog__fnInvokeHere(CalogFnT *fn, CalogValueT *args, int32_t argc, CalogValueT *result);
+/* Releases the closure and frees the shell (on fn->actor's thread). */
+CALOG_HIDDEN void calog__fnFinalize(CalogFnT *fn);
 
 /* runtime.c */
-CALOG_HIDDEN CalogCtxT *calog__ctxResolve(CalogT *rt, CalogContextIdT id);
+CALOG_HIDDEN CalogCtxT *calog__ctxResolve(CalogT *rt, CalogContextIdT id); /* +1 ref, or NULL */
+CALOG_HIDDEN void calog__ctxRef(CalogCtxT *ctx);
+CALOG_HIDDEN void calog__ctxUnref(CalogCtxT *ctx);
 CALOG_HIDDEN int32_t calog__nativeInvoke(CalogNativeEntryT *entry, CalogValueT *args, int32_t argc,
                                          CalogValueT *result);
+CALOG_HIDDEN int32_t calog__bindingInvokeHere(CalogNativeEntryT *e, CalogValueT *args, int32_t argc,
+                                              CalogValueT *result);
 CALOG_HIDDEN const CalogEngineT *calog__engineFind(const char *name);
-/* Holds a context for one entry into its interpreter (nesting cap, lazy native install, busy count);
- * a context destroyed while held is freed by the last calog__ctxUnhold. */
+/* Holds a context for one entry into its interpreter on its own thread (nesting cap, lazy native install,
+ * busy count); a host-thread context destroyed while held is freed by the last calog__ctxUnhold. */
 CALOG_HIDDEN int32_t calog__ctxHold(CalogCtxT *ctx, CalogValueT *result);
 CALOG_HIDDEN void calog__ctxUnhold(CalogCtxT *ctx);
+/* The engine operation of a request, on the context's thread (eval / call / get). */
+CALOG_HIDDEN int32_t calog__ctxRun(CalogCtxT *ctx, int kind, const char *name, const char *text, int64_t len,
+                                   CalogValueT *args, int32_t argc, CalogValueT *result);
+CALOG_HIDDEN void calog__ctxShutdownHere(CalogCtxT *ctx);
+
+/* actor.c */
+enum { CALOG_MSG_EVAL, CALOG_MSG_CALL, CALOG_MSG_GET, CALOG_MSG_FN, CALOG_MSG_NATIVE, CALOG_MSG_RELEASE,
+       CALOG_MSG_SHUTDOWN };
+CALOG_HIDDEN CalogActorT *calog__actorCurrent(CalogT *rt);
+CALOG_HIDDEN int32_t calog__actorInit(CalogActorT *a, CalogT *rt, CalogCtxT *ctx, bool isHost);
+CALOG_HIDDEN void calog__actorDestroy(CalogActorT *a);
 CALOG_HIDDEN int32_t calog__nestEnter(CalogT *rt, CalogValueT *result);
 CALOG_HIDDEN void calog__nestLeave(CalogT *rt);
+/* Runs a request on target's thread and waits, pumping the caller's own queue (sec 6.1). The request's
+ * text/args are lent (the caller is blocked until the reply). ctx (may be NULL) and fn get a reference for
+ * the message's life. */
+CALOG_HIDDEN int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT *fn,
+                                      CalogNativeEntryT *entry, const char *name, const char *text, int64_t len,
+                                      CalogValueT *args, int32_t argc, CalogValueT *result);
+/* Queues a request whose reply becomes host completion `ticket`; takes text (malloc'd) and args (array
+ * and values, malloc'd). */
+CALOG_HIDDEN int32_t calog__actorSubmit(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT *fn, char *name,
+                                        char *text, int64_t len, CalogValueT *args, int32_t argc, uint32_t ticket);
+/* A preallocated SHUTDOWN message (destroy must not fail). */
+CALOG_HIDDEN CalogMsgT *calog__msgShutdown(CalogT *rt);
+CALOG_HIDDEN bool calog__actorPush(CalogActorT *a, CalogMsgT *m);
+/* Stops accepting messages and queues m (SHUTDOWN) as the last one. */
+CALOG_HIDDEN void calog__actorStop(CalogActorT *a, CalogMsgT *m);
+/* Takes every queued message (shutdown drain); RELEASE runs, calls get a DEAD reply. */
+CALOG_HIDDEN void calog__actorDrainDead(CalogActorT *a);
+/* Fire-and-forget release of fn's closure on its actor; false if that actor no longer accepts work. */
+CALOG_HIDDEN bool calog__actorPostRelease(CalogActorT *target, CalogFnT *fn);
+CALOG_HIDDEN void calog__hostComplete(CalogT *rt, uint32_t ticket, int32_t status, CalogValueT *result);
+CALOG_HIDDEN int32_t calog__threadStart(CalogCtxT *ctx, CalogValueT *err);
+/* Serves host messages until pred(rt), evaluated under host.mu, holds (calogDestroy waiting for threads). */
+CALOG_HIDDEN void calog__hostPumpUntil(CalogT *rt, bool (*pred)(CalogT *));
 
 /* engines.c: the list of built-in engines */
 CALOG_HIDDEN extern const CalogEngineT *const calog__engines[];

@@ -1,4 +1,6 @@
-/* runtime.c -- the runtime: native registry, generationed context table, C and wire entry points. */
+/* runtime.c -- the runtime: native registry, generationed context table, context lifetime, and the C and
+ * wire entry points. Table and registry are written by the host thread under rt->lock; other threads read
+ * them under it, the host thread without it. */
 #include "wire.h"
 
 #include <stddef.h>
@@ -10,20 +12,25 @@ CalogT *calogCreate(void) {
   rt->wire.maxDepth = CALOG_MAX_DEPTH;
   rt->wire.in = malloc(4096);
   rt->wire.out = malloc(4096);
-  if (rt->wire.in == NULL || rt->wire.out == NULL) {
+  bool lockOk = pthread_mutex_init(&rt->lock, NULL) == 0;
+  if (rt->wire.in == NULL || rt->wire.out == NULL || !lockOk || calog__actorInit(&rt->host, rt, NULL, true) != CALOG_OK) {
+    if (lockOk) pthread_mutex_destroy(&rt->lock);
     free(rt->wire.in);
     free(rt->wire.out);
     free(rt);
     return NULL;
   }
+  rt->host.thread = pthread_self();
   rt->wire.inCap = rt->wire.outCap = 4096;
+  rt->nextTicket = 1;
+  atomic_init(&rt->policy, CALOG_POLICY_STRICT);
   return rt;
 }
 
 void calogSetPolicy(CalogT *rt, CalogPolicyE policy) {
-  if (rt) rt->policy = policy == CALOG_POLICY_LENIENT ? CALOG_POLICY_LENIENT : CALOG_POLICY_STRICT;
+  if (rt) atomic_store(&rt->policy, policy == CALOG_POLICY_LENIENT ? CALOG_POLICY_LENIENT : CALOG_POLICY_STRICT);
 }
-CalogPolicyE calogGetPolicy(const CalogT *rt) { return rt ? rt->policy : CALOG_POLICY_STRICT; }
+CalogPolicyE calogGetPolicy(const CalogT *rt) { return rt ? atomic_load(&((CalogT *)rt)->policy) : CALOG_POLICY_STRICT; }
 
 const CalogEngineT *calog__engineFind(const char *name) {
   for (int i = 0; calog__engines[i]; i++)
@@ -31,29 +38,30 @@ const CalogEngineT *calog__engineFind(const char *name) {
   return NULL;
 }
 
-int32_t calog__nestEnter(CalogT *rt, CalogValueT *result) {
-  if (rt->nesting >= CALOG_MAX_NESTING)
-    return calogFail(result, CALOG_ERR_NESTING, "call nesting deeper than %d crossings", CALOG_MAX_NESTING);
-  rt->nesting++;
-  return CALOG_OK;
-}
-void calog__nestLeave(CalogT *rt) { rt->nesting--; }
+static bool onHost(CalogT *rt) { return pthread_equal(pthread_self(), rt->host.thread); }
 
 /* ---- native registry --------------------------------------------------------------------------- */
 static CalogNativeEntryT *nativeFind(CalogT *rt, const char *name) {
-  for (uint32_t i = 0; i < rt->nativeCount; i++)
+  uint32_t n = atomic_load(&rt->nativeCount);
+  for (uint32_t i = 0; i < n; i++)
     if (strcmp(rt->natives[i]->name, name) == 0) return rt->natives[i];
   return NULL;
 }
 
-static void entryClear(CalogNativeEntryT *e) {
-  CalogReleaseFnT release = e->release;
-  void *ud = e->userData;
-  e->live = false;
-  e->fn = NULL;
-  e->userData = NULL;
-  e->release = NULL;
-  if (release) release(ud);
+static void bindingUnref(CalogBindingT *b) {
+  if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
+    if (b->release) b->release(b->userData);
+    free(b);
+  }
+}
+
+/* Swaps a name's binding (host thread). The old one is released once no call is using it. */
+static void entrySwap(CalogT *rt, CalogNativeEntryT *e, CalogBindingT *b) {
+  pthread_mutex_lock(&rt->lock);
+  CalogBindingT *old = atomic_load(&e->binding);
+  atomic_store(&e->binding, b);
+  pthread_mutex_unlock(&rt->lock);
+  bindingUnref(old);
 }
 
 static bool validName(const char *name) {
@@ -66,52 +74,105 @@ static bool validName(const char *name) {
   return n <= 128;
 }
 
-int32_t calogRegister(CalogT *rt, const char *name, CalogNativeFnT fn, void *userData, CalogReleaseFnT release) {
+static int32_t registerOn(CalogT *rt, const char *name, CalogNativeFnT fn, void *userData, CalogReleaseFnT release,
+                          CalogActorT *actor) {
   if (rt == NULL || fn == NULL || !validName(name)) return CALOG_ERR_ARG;
+  CalogBindingT *b = calloc(1, sizeof *b);
+  if (b == NULL) return CALOG_ERR_OOM;
+  *b = (CalogBindingT){.fn = fn, .userData = userData, .release = release, .actor = actor};
+  atomic_init(&b->refs, 1);
   CalogNativeEntryT *e = nativeFind(rt, name);
-  if (e) {
-    entryClear(e);
-  } else {
-    if (rt->nativeCount == rt->nativeCap) {
-      uint32_t cap = rt->nativeCap ? rt->nativeCap * 2 : 16;
-      CalogNativeEntryT **p = realloc(rt->natives, cap * sizeof *p);
-      if (p == NULL) return CALOG_ERR_OOM;
-      rt->natives = p;
-      rt->nativeCap = cap;
-    }
+  if (e == NULL) {
     e = calloc(1, sizeof *e);
     if (e == NULL || (e->name = strdup(name)) == NULL) {
       free(e);
+      free(b);
       return CALOG_ERR_OOM;
     }
     e->rt = rt;
-    rt->natives[rt->nativeCount++] = e;
+    atomic_init(&e->binding, NULL);
+    pthread_mutex_lock(&rt->lock);
+    uint32_t n = atomic_load(&rt->nativeCount);
+    if (n == rt->nativeCap) {
+      uint32_t cap = rt->nativeCap ? rt->nativeCap * 2 : 16;
+      CalogNativeEntryT **p = realloc(rt->natives, cap * sizeof *p);
+      if (p == NULL) {
+        pthread_mutex_unlock(&rt->lock);
+        free(e->name);
+        free(e);
+        free(b);
+        return CALOG_ERR_OOM;
+      }
+      rt->natives = p;
+      rt->nativeCap = cap;
+    }
+    rt->natives[n] = e;
+    atomic_store(&e->binding, b);
+    atomic_store(&rt->nativeCount, n + 1);
+    pthread_mutex_unlock(&rt->lock);
+    return CALOG_OK;
   }
-  e->fn = fn;
-  e->userData = userData;
-  e->release = release;
-  e->live = true;
+  entrySwap(rt, e, b);
   return CALOG_OK;
+}
+
+int32_t calogRegister(CalogT *rt, const char *name, CalogNativeFnT fn, void *userData, CalogReleaseFnT release) {
+  return registerOn(rt, name, fn, userData, release, NULL);
 }
 
 int32_t calogUnregister(CalogT *rt, const char *name) {
   if (rt == NULL || name == NULL) return CALOG_ERR_ARG;
   CalogNativeEntryT *e = nativeFind(rt, name);
-  if (e == NULL || !e->live) return CALOG_ERR_NOT_FOUND;
-  entryClear(e);
+  if (e == NULL || atomic_load(&e->binding) == NULL) return CALOG_ERR_NOT_FOUND;
+  entrySwap(rt, e, NULL);
   return CALOG_OK;
 }
 
+/* Takes a counted reference on e's current binding (NULL if unregistered). */
+static CalogBindingT *bindingGet(CalogNativeEntryT *e, bool host) {
+  CalogT *rt = e->rt;
+  if (!host) pthread_mutex_lock(&rt->lock);
+  CalogBindingT *b = atomic_load(&e->binding);
+  if (b) atomic_fetch_add(&b->refs, 1);
+  if (!host) pthread_mutex_unlock(&rt->lock);
+  return b;
+}
+
+int32_t calog__bindingInvokeHere(CalogNativeEntryT *e, CalogValueT *args, int32_t argc, CalogValueT *result) {
+  CalogBindingT *b = bindingGet(e, onHost(e->rt));
+  if (b == NULL) return calogFail(result, CALOG_ERR_NOT_FOUND, "native '%s' is no longer registered", e->name);
+  int32_t st = b->fn(args, argc, result, b->userData);
+  bindingUnref(b);
+  return st;
+}
+
 int32_t calog__nativeInvoke(CalogNativeEntryT *e, CalogValueT *args, int32_t argc, CalogValueT *result) {
-  if (!e->live) return calogFail(result, CALOG_ERR_NOT_FOUND, "native '%s' is no longer registered", e->name);
-  return e->fn(args, argc, result, e->userData);
+  CalogT *rt = e->rt;
+  CalogActorT *self = calog__actorCurrent(rt);
+  bool host = self == &rt->host;
+  CalogActorT *where;
+  if (host) {
+    CalogBindingT *b = atomic_load(&e->binding);
+    where = b ? b->actor : NULL;
+  } else {
+    pthread_mutex_lock(&rt->lock);
+    CalogBindingT *b = atomic_load(&e->binding);
+    where = b ? b->actor : NULL;
+    pthread_mutex_unlock(&rt->lock);
+  }
+  if (where != NULL && where != self) /* a host function called from a context thread */
+    return calog__actorCall(where, CALOG_MSG_NATIVE, NULL, NULL, e, NULL, NULL, 0, args, argc, result);
+  return calog__bindingInvokeHere(e, args, argc, result);
 }
 
 int32_t calogBrokerCall(CalogT *rt, const char *name, CalogValueT *args, int32_t argCount, CalogValueT *result) {
   if (rt == NULL || name == NULL || result == NULL || argCount < 0 || (argCount && args == NULL))
     return calogFail(result, CALOG_ERR_ARG, "calogBrokerCall: invalid argument");
+  if (!onHost(rt)) pthread_mutex_lock(&rt->lock);
   CalogNativeEntryT *e = nativeFind(rt, name);
-  if (e == NULL || !e->live) return calogFail(result, CALOG_ERR_NOT_FOUND, "no native named '%s'", name);
+  if (!onHost(rt)) pthread_mutex_unlock(&rt->lock);
+  if (e == NULL || atomic_load(&e->binding) == NULL)
+    return calogFail(result, CALOG_ERR_NOT_FOUND, "no native named '%s'", name);
   return calog__nativeInvoke(e, args, argCount, result);
 }
 
@@ -119,23 +180,82 @@ int32_t calogBrokerCall(CalogT *rt, const char *name, CalogValueT *args, int32_t
 #define CTX_INDEX(id) ((uint32_t)((id) & 0xFFFF) - 1u)
 #define CTX_GEN(id) ((uint16_t)(((uint32_t)(id) >> 16) & 0x7FFF))
 
-CalogCtxT *calog__ctxResolve(CalogT *rt, CalogContextIdT id) {
-  if (rt == NULL || id <= 0) return NULL;
-  uint32_t i = CTX_INDEX(id);
-  if (i >= rt->ctxCount) return NULL;
-  CalogCtxSlotT *s = &rt->ctxSlots[i];
-  if (s->ctx == NULL || s->gen != CTX_GEN(id) || s->ctx->dying) return NULL;
-  return s->ctx;
+void calog__ctxRef(CalogCtxT *ctx) { atomic_fetch_add(&ctx->refs, 1); }
+
+void calog__ctxUnref(CalogCtxT *ctx) {
+  if (atomic_fetch_sub(&ctx->refs, 1) != 1) return;
+  if (ctx->threaded) calog__actorDestroy(&ctx->own);
+  pthread_cond_destroy(&ctx->readyCv);
+  pthread_mutex_destroy(&ctx->readyMu);
+  calogValueFree(&ctx->createErr);
+  free(ctx->shutdownMsg);
+  free(ctx);
 }
 
+CalogCtxT *calog__ctxResolve(CalogT *rt, CalogContextIdT id) {
+  if (rt == NULL || id <= 0) return NULL;
+  bool host = onHost(rt);
+  if (!host) pthread_mutex_lock(&rt->lock);
+  CalogCtxT *ctx = NULL;
+  uint32_t i = CTX_INDEX(id);
+  if (i < rt->ctxCount) {
+    CalogCtxSlotT *s = &rt->ctxSlots[i];
+    if (s->ctx != NULL && s->gen == CTX_GEN(id) && !s->ctx->dying) {
+      ctx = s->ctx;
+      calog__ctxRef(ctx);
+    }
+  }
+  if (!host) pthread_mutex_unlock(&rt->lock);
+  return ctx;
+}
+
+/* On ctx's thread. */
 static int32_t syncNatives(CalogCtxT *ctx, CalogValueT *err) {
   CalogT *rt = ctx->rt;
-  while (ctx->nativesSeen < rt->nativeCount) {
-    int32_t st = ctx->engine->installNative(ctx->interp, rt->natives[ctx->nativesSeen], err);
+  while (ctx->nativesSeen < atomic_load(&rt->nativeCount)) {
+    pthread_mutex_lock(&rt->lock);
+    CalogNativeEntryT *e = rt->natives[ctx->nativesSeen];
+    pthread_mutex_unlock(&rt->lock);
+    int32_t st = ctx->engine->installNative(ctx->interp, e, err);
     if (st != CALOG_OK) return st;
     ctx->nativesSeen++;
   }
   return CALOG_OK;
+}
+
+/* Host thread: unlinks the slot (the id dies now; the slot is reused with a new generation). */
+static void slotRelease(CalogT *rt, CalogCtxT *ctx) {
+  uint32_t index = CTX_INDEX(ctx->id);
+  pthread_mutex_lock(&rt->lock);
+  if (rt->ctxSlots[index].ctx == ctx) {
+    rt->ctxSlots[index].ctx = NULL;
+    rt->ctxSlots[index].nextFree = rt->ctxFree;
+    rt->ctxFree = (uint16_t)(index + 1);
+  }
+  pthread_mutex_unlock(&rt->lock);
+}
+
+/* Host-thread contexts: the interpreter goes now (nothing of it is on the stack). */
+static void ctxFreeHost(CalogT *rt, CalogCtxT *ctx) {
+  calog__fnKillOwned(ctx);
+  ctx->engine->destroy(ctx->interp);
+  ctx->interp = NULL;
+  calog__fnKillOwned(ctx); /* closures exported while the interpreter was closing */
+  slotRelease(rt, ctx);
+  calog__ctxUnref(ctx); /* the registry's reference */
+}
+
+/* Threaded contexts, on their own thread, once SHUTDOWN is reached. */
+void calog__ctxShutdownHere(CalogCtxT *ctx) {
+  pthread_mutex_lock(&ctx->own.mu);
+  ctx->own.accepting = false;
+  pthread_mutex_unlock(&ctx->own.mu);
+  calog__actorDrainDead(&ctx->own);
+  calog__fnKillOwned(ctx);
+  ctx->engine->destroy(ctx->interp);
+  ctx->interp = NULL;
+  calog__fnKillOwned(ctx);
+  calog__actorDrainDead(&ctx->own);
 }
 
 int32_t calogContextCreate(CalogT *rt, const char *engine, uint32_t flags, CalogContextIdT *idOut, CalogValueT *err) {
@@ -144,28 +264,56 @@ int32_t calogContextCreate(CalogT *rt, const char *engine, uint32_t flags, Calog
   int32_t st;
   if (rt == NULL || engine == NULL || idOut == NULL) return calogFail(err, CALOG_ERR_ARG, "invalid argument");
   *idOut = 0;
-  if (flags & CALOG_CONTEXT_OWN_THREAD)
-    return calogFail(err, CALOG_ERR_UNSUPPORTED, "contexts on their own thread need the actor layer");
   const CalogEngineT *eng = calog__engineFind(engine);
   if (eng == NULL) {
     st = calogFail(err, CALOG_ERR_ENGINE, "unknown engine '%s'", engine);
-    goto out;
+    calogValueFree(&scratch);
+    return st;
   }
+  CalogCtxT *ctx = calloc(1, sizeof *ctx);
+  if (ctx == NULL || (ctx->shutdownMsg = calog__msgShutdown(rt)) == NULL) {
+    free(ctx);
+    st = calogFail(err, CALOG_ERR_OOM, "out of memory");
+    calogValueFree(&scratch);
+    return st;
+  }
+  ctx->rt = rt;
+  ctx->engine = eng;
+  ctx->threaded = (flags & CALOG_CONTEXT_OWN_THREAD) != 0;
+  ctx->actor = ctx->threaded ? &ctx->own : &rt->host;
+  atomic_init(&ctx->refs, 1); /* the registry's */
+  pthread_mutex_init(&ctx->readyMu, NULL);
+  pthread_cond_init(&ctx->readyCv, NULL);
+  if (ctx->threaded && calog__actorInit(&ctx->own, rt, ctx, false) != CALOG_OK) {
+    ctx->threaded = false;
+    calog__ctxUnref(ctx);
+    st = calogFail(err, CALOG_ERR_OOM, "out of memory");
+    calogValueFree(&scratch);
+    return st;
+  }
+
+  /* take a slot */
+  pthread_mutex_lock(&rt->lock);
   uint32_t index;
   if (rt->ctxFree) {
     index = rt->ctxFree - 1u;
     rt->ctxFree = rt->ctxSlots[index].nextFree;
+  } else if (rt->ctxCount >= 0xFFFF) {
+    pthread_mutex_unlock(&rt->lock);
+    calog__ctxUnref(ctx);
+    st = calogFail(err, CALOG_ERR_RANGE, "too many contexts");
+    calogValueFree(&scratch);
+    return st;
   } else {
-    if (rt->ctxCount >= 0xFFFF) {
-      st = calogFail(err, CALOG_ERR_RANGE, "too many contexts");
-      goto out;
-    }
     if (rt->ctxCount == rt->ctxCap) {
       uint32_t cap = rt->ctxCap ? rt->ctxCap * 2 : 8;
       CalogCtxSlotT *p = realloc(rt->ctxSlots, cap * sizeof *p);
       if (p == NULL) {
+        pthread_mutex_unlock(&rt->lock);
+        calog__ctxUnref(ctx);
         st = calogFail(err, CALOG_ERR_OOM, "out of memory");
-        goto out;
+        calogValueFree(&scratch);
+        return st;
       }
       rt->ctxSlots = p;
       rt->ctxCap = cap;
@@ -176,60 +324,67 @@ int32_t calogContextCreate(CalogT *rt, const char *engine, uint32_t flags, Calog
   CalogCtxSlotT *slot = &rt->ctxSlots[index];
   slot->gen = (uint16_t)((slot->gen + 1) & 0x7FFF);
   if (slot->gen == 0) slot->gen = 1;
-  CalogCtxT *ctx = calloc(1, sizeof *ctx);
-  if (ctx == NULL) {
-    st = calogFail(err, CALOG_ERR_OOM, "out of memory");
-    goto freeSlot;
-  }
-  ctx->rt = rt;
-  ctx->engine = eng;
   ctx->id = (CalogContextIdT)(((uint32_t)slot->gen << 16) | (index + 1));
-  if ((st = eng->create(ctx, &ctx->interp, err)) != CALOG_OK) {
-    free(ctx);
-    goto freeSlot;
+  slot->ctx = NULL; /* published once the interpreter exists */
+  pthread_mutex_unlock(&rt->lock);
+
+  if (ctx->threaded) {
+    st = calog__threadStart(ctx, err);
+  } else {
+    st = eng->create(ctx, &ctx->interp, err);
+    if (st == CALOG_OK) {
+      st = syncNatives(ctx, err);
+      if (st != CALOG_OK) {
+        calog__fnKillOwned(ctx);
+        eng->destroy(ctx->interp);
+        ctx->interp = NULL;
+      }
+    }
   }
-  slot->ctx = ctx;
-  if ((st = syncNatives(ctx, err)) != CALOG_OK) {
-    calogContextDestroy(rt, ctx->id);
-    goto out;
+  pthread_mutex_lock(&rt->lock);
+  if (st == CALOG_OK) {
+    rt->ctxSlots[index].ctx = ctx;
+  } else {
+    rt->ctxSlots[index].nextFree = rt->ctxFree;
+    rt->ctxFree = (uint16_t)(index + 1);
+  }
+  pthread_mutex_unlock(&rt->lock);
+  if (st != CALOG_OK) {
+    if (ctx->threaded) {
+      /* the thread exited after a failed create; it dropped its own reference */
+    }
+    calog__ctxUnref(ctx);
+    calogValueFree(&scratch);
+    return st;
   }
   *idOut = ctx->id;
   calogValueFree(&scratch);
   return CALOG_OK;
-freeSlot:
-  slot->ctx = NULL;
-  slot->nextFree = rt->ctxFree;
-  rt->ctxFree = (uint16_t)(index + 1);
-out:
-  calogValueFree(&scratch);
-  return st;
-}
-
-static void ctxFree(CalogT *rt, CalogCtxT *ctx) {
-  uint32_t index = CTX_INDEX(ctx->id);
-  calog__fnKillOwned(ctx);
-  ctx->engine->destroy(ctx->interp);
-  calog__fnKillOwned(ctx); /* closures exported while the interpreter was closing */
-  rt->ctxSlots[index].ctx = NULL;
-  rt->ctxSlots[index].nextFree = rt->ctxFree;
-  rt->ctxFree = (uint16_t)(index + 1);
-  free(ctx);
 }
 
 int32_t calogContextDestroy(CalogT *rt, CalogContextIdT id) {
   CalogCtxT *ctx = calog__ctxResolve(rt, id);
   if (ctx == NULL) return CALOG_ERR_DEAD;
-  ctx->dying = true;
-  if (ctx->busy == 0) ctxFree(rt, ctx);
+  atomic_store(&ctx->dying, true);
+  if (ctx->threaded) {
+    slotRelease(rt, ctx);
+    /* no new calls from now on; SHUTDOWN is the last message the thread takes */
+    CalogMsgT *m = ctx->shutdownMsg;
+    ctx->shutdownMsg = NULL;
+    calog__actorStop(&ctx->own, m);
+    calog__ctxUnref(ctx); /* the registry's reference (the thread holds its own) */
+  } else if (ctx->busy == 0) {
+    ctxFreeHost(rt, ctx);
+  }
   /* else: a script of this context is on the stack (it called the host, which destroyed it); the last
    * frame to leave frees it. */
+  calog__ctxUnref(ctx); /* resolve's reference */
   return CALOG_OK;
 }
 
-/* Every entry into an interpreter goes through hold/unhold: nesting cap, lazy native install, and
- * deferred destruction of a context destroyed from inside its own call. */
+/* ---- running requests on a context's own thread ------------------------------------------------ */
 int32_t calog__ctxHold(CalogCtxT *ctx, CalogValueT *result) {
-  if (ctx->dying) return calogFail(result, CALOG_ERR_DEAD, "context %d is being destroyed", ctx->id);
+  if (ctx->dying && !ctx->threaded) return calogFail(result, CALOG_ERR_DEAD, "context %d is being destroyed", ctx->id);
   int32_t st = calog__nestEnter(ctx->rt, result);
   if (st != CALOG_OK) return st;
   if ((st = syncNatives(ctx, result)) != CALOG_OK) {
@@ -242,32 +397,39 @@ int32_t calog__ctxHold(CalogCtxT *ctx, CalogValueT *result) {
 
 void calog__ctxUnhold(CalogCtxT *ctx) {
   calog__nestLeave(ctx->rt);
-  if (--ctx->busy == 0 && ctx->dying) ctxFree(ctx->rt, ctx);
+  if (--ctx->busy == 0 && ctx->dying && !ctx->threaded) ctxFreeHost(ctx->rt, ctx);
 }
 
-static int32_t enter(CalogT *rt, CalogContextIdT id, CalogCtxT **out, CalogValueT *result) {
-  CalogCtxT *ctx = calog__ctxResolve(rt, id);
-  if (ctx == NULL) return calogFail(result, CALOG_ERR_DEAD, "context %d is destroyed or was never created", id);
+int32_t calog__ctxRun(CalogCtxT *ctx, int kind, const char *name, const char *text, int64_t len, CalogValueT *args,
+                      int32_t argc, CalogValueT *result) {
   int32_t st = calog__ctxHold(ctx, result);
-  if (st == CALOG_OK) *out = ctx;
+  if (st != CALOG_OK) return st;
+  switch (kind) {
+  case CALOG_MSG_EVAL: st = ctx->engine->eval(ctx->interp, text, len, name ? name : "eval", result); break;
+  case CALOG_MSG_CALL: st = ctx->engine->call(ctx->interp, name, args, argc, result); break;
+  default: st = ctx->engine->get(ctx->interp, name, result); break;
+  }
+  calog__ctxUnhold(ctx);
   return st;
 }
 
-static void leave(CalogT *rt, CalogCtxT *ctx) {
-  (void)rt;
-  calog__ctxUnhold(ctx);
+/* Runs a request on the context's thread: here if that is this thread, else as a message. */
+static int32_t route(CalogT *rt, CalogContextIdT id, int kind, const char *name, const char *text, int64_t len,
+                     CalogValueT *args, int32_t argc, CalogValueT *result) {
+  CalogCtxT *ctx = calog__ctxResolve(rt, id);
+  if (ctx == NULL) return calogFail(result, CALOG_ERR_DEAD, "context %d is destroyed or was never created", id);
+  int32_t st;
+  if (calog__actorCurrent(rt) == ctx->actor) st = calog__ctxRun(ctx, kind, name, text, len, args, argc, result);
+  else st = calog__actorCall(ctx->actor, kind, ctx, NULL, NULL, name, text, len, args, argc, result);
+  calog__ctxUnref(ctx);
+  return st;
 }
 
 int32_t calogContextEval(CalogT *rt, CalogContextIdT id, const char *source, int64_t len, const char *chunkName,
                          CalogValueT *result) {
   if (result == NULL) return CALOG_ERR_ARG;
   if (source == NULL || len < 0) return calogFail(result, CALOG_ERR_ARG, "invalid source");
-  CalogCtxT *ctx;
-  int32_t st = enter(rt, id, &ctx, result);
-  if (st != CALOG_OK) return st;
-  st = ctx->engine->eval(ctx->interp, source, len, chunkName ? chunkName : "eval", result);
-  leave(rt, ctx);
-  return st;
+  return route(rt, id, CALOG_MSG_EVAL, chunkName, source, len, NULL, 0, result);
 }
 
 int32_t calogContextCall(CalogT *rt, CalogContextIdT id, const char *name, CalogValueT *args, int32_t argCount,
@@ -275,42 +437,54 @@ int32_t calogContextCall(CalogT *rt, CalogContextIdT id, const char *name, Calog
   if (result == NULL) return CALOG_ERR_ARG;
   if (name == NULL || argCount < 0 || (argCount && args == NULL))
     return calogFail(result, CALOG_ERR_ARG, "invalid argument");
-  CalogCtxT *ctx;
-  int32_t st = enter(rt, id, &ctx, result);
-  if (st != CALOG_OK) return st;
-  st = ctx->engine->call(ctx->interp, name, args, argCount, result);
-  leave(rt, ctx);
-  return st;
+  return route(rt, id, CALOG_MSG_CALL, name, NULL, 0, args, argCount, result);
 }
 
 int32_t calogContextGet(CalogT *rt, CalogContextIdT id, const char *name, CalogValueT *result) {
   if (result == NULL) return CALOG_ERR_ARG;
   if (name == NULL) return calogFail(result, CALOG_ERR_ARG, "invalid argument");
-  CalogCtxT *ctx;
-  int32_t st = enter(rt, id, &ctx, result);
-  if (st != CALOG_OK) return st;
-  st = ctx->engine->get(ctx->interp, name, result);
-  leave(rt, ctx);
-  return st;
+  return route(rt, id, CALOG_MSG_GET, name, NULL, 0, NULL, 0, result);
 }
 
 int64_t calogContextMemory(CalogT *rt, CalogContextIdT id) {
   CalogCtxT *ctx = calog__ctxResolve(rt, id);
-  if (ctx == NULL || ctx->engine->memory == NULL) return -1;
-  return ctx->engine->memory(ctx->interp);
+  if (ctx == NULL) return -1;
+  /* a racy read of a counter: fine for monitoring */
+  int64_t m = ctx->engine->memory && ctx->interp ? ctx->engine->memory(ctx->interp) : -1;
+  calog__ctxUnref(ctx);
+  return m;
 }
+
+static bool noThreads(CalogT *rt) { return rt->threads == 0; /* called under host.mu */ }
 
 void calogDestroy(CalogT *rt) {
   if (rt == NULL) return;
-  for (uint32_t i = 0; i < rt->ctxCount; i++)
-    if (rt->ctxSlots[i].ctx) {
-      rt->ctxSlots[i].ctx->busy = 0;
-      ctxFree(rt, rt->ctxSlots[i].ctx);
+  for (uint32_t i = 0; i < rt->ctxCount; i++) {
+    CalogCtxT *ctx = rt->ctxSlots[i].ctx;
+    if (ctx) {
+      ctx->busy = 0;
+      calogContextDestroy(rt, ctx->id);
     }
+  }
+  calog__hostPumpUntil(rt, noThreads); /* context threads may still call the host while they stop */
+  pthread_mutex_lock(&rt->host.mu);
+  rt->host.accepting = false;
+  rt->closing = true;
+  pthread_cond_broadcast(&rt->host.cv);
+  while (rt->hostWaiters > 0) pthread_cond_wait(&rt->host.cv, &rt->host.mu);
+  pthread_mutex_unlock(&rt->host.mu);
+  calog__actorDrainDead(&rt->host);
+  for (CalogCompletionT *c = rt->doneHead, *next; c; c = next) {
+    next = c->next;
+    calogValueFree(&c->result);
+    free(c);
+  }
+  rt->doneHead = rt->doneTail = NULL;
   for (uint32_t i = 0; i < rt->handleCount; i++)
     if (rt->handles[i].fn) calogFnReleaseWire(rt, i, rt->handles[i].gen);
-  for (uint32_t i = 0; i < rt->nativeCount; i++) {
-    entryClear(rt->natives[i]);
+  uint32_t n = atomic_load(&rt->nativeCount);
+  for (uint32_t i = 0; i < n; i++) {
+    bindingUnref(atomic_load(&rt->natives[i]->binding));
     free(rt->natives[i]->name);
     free(rt->natives[i]);
   }
@@ -319,6 +493,8 @@ void calogDestroy(CalogT *rt) {
   free(rt->handles);
   free(rt->wire.in);
   free(rt->wire.out);
+  calog__actorDestroy(&rt->host);
+  pthread_mutex_destroy(&rt->lock);
   free(rt);
 }
 
@@ -403,8 +579,13 @@ int32_t calogEvalWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
   char chunk[256];
   int32_t st = readName(&rd, chunk, sizeof chunk, &v);
   if (st != CALOG_OK) return reply(rt, st, &v);
-  /* src points into IN: engines compile it before running anything that could reuse IN. */
-  st = calogContextEval(rt, id, src, n, chunk[0] ? chunk : NULL, &v);
+  /* src points into IN, which host calls served while we wait rewrite: the engine gets its own copy */
+  char *copy = malloc((size_t)n + 1);
+  if (copy == NULL) return reply(rt, calogFail(&v, CALOG_ERR_OOM, "out of memory"), &v);
+  memcpy(copy, src, n);
+  copy[n] = '\0';
+  st = calogContextEval(rt, id, copy, n, chunk[0] ? chunk : NULL, &v);
+  free(copy);
   return reply(rt, st, &v);
 }
 
@@ -476,7 +657,7 @@ int32_t calogRegisterHostWire(CalogT *rt, uint32_t inLen) {
   if (h == NULL) return reply(rt, calogFail(&v, CALOG_ERR_OOM, "out of memory"), &v);
   h->rt = rt;
   h->id = (uint32_t)idv.as.i;
-  st = calogRegister(rt, name, calog__hostTrampoline, h, calog__hostRelease);
+  st = registerOn(rt, name, calog__hostTrampoline, h, calog__hostRelease, &rt->host);
   if (st != CALOG_OK) {
     free(h);
     return reply(rt, calogFail(&v, st, st == CALOG_ERR_ARG ? "invalid native name '%s'" : "cannot register '%s'", name), &v);
@@ -505,4 +686,121 @@ _Static_assert(offsetof(CalogWireControlT, inCap) == 16, "wire control layout");
 _Static_assert(offsetof(CalogWireControlT, outCap) == 20, "wire control layout");
 _Static_assert(offsetof(CalogWireControlT, gen) == 24, "wire control layout");
 _Static_assert(offsetof(CalogWireControlT, maxDepth) == 28, "wire control layout");
-_Static_assert(sizeof(CalogWireControlT) == 32, "wire control layout");
+_Static_assert(offsetof(CalogWireControlT, pollTicket) == 32, "wire control layout");
+_Static_assert(offsetof(CalogWireControlT, pollStatus) == 36, "wire control layout");
+_Static_assert(offsetof(CalogWireControlT, pollLen) == 40, "wire control layout");
+_Static_assert(sizeof(CalogWireControlT) == 48, "wire control layout");
+
+/* ---- asynchronous requests ----------------------------------------------------------------------- */
+static int32_t newTicket(CalogT *rt) {
+  uint32_t t = rt->nextTicket++;
+  if (rt->nextTicket >= 0x7FFFFFFFu) rt->nextTicket = 1;
+  return (int32_t)t;
+}
+
+static char *dupBytes(const char *s, uint32_t n) {
+  char *p = malloc((size_t)n + 1);
+  if (p) {
+    memcpy(p, s, n);
+    p[n] = '\0';
+  }
+  return p;
+}
+
+/* Runs a request to a context without waiting: on a threaded context it is queued; on a host-thread one
+ * it runs now. Takes name/text/args. Returns the ticket or the wire error. */
+static int32_t submit(CalogT *rt, CalogContextIdT id, int kind, char *name, char *text, int64_t len,
+                      CalogValueT *args, int32_t argc) {
+  CalogValueT v = calogValueNil();
+  CalogCtxT *ctx = calog__ctxResolve(rt, id);
+  int32_t st = CALOG_OK;
+  int32_t ticket = 0;
+  if (ctx == NULL) {
+    st = calogFail(&v, CALOG_ERR_DEAD, "context %d is destroyed or was never created", id);
+  } else {
+    ticket = newTicket(rt);
+    if (ctx->actor == &rt->host) {
+      st = calog__ctxRun(ctx, kind, name, text, len, args, argc, &v);
+      calog__hostComplete(rt, (uint32_t)ticket, st, &v);
+      st = CALOG_OK;
+    } else if ((st = calog__actorSubmit(ctx->actor, kind, ctx, NULL, name, text, len, args, argc, (uint32_t)ticket)) == CALOG_OK) {
+      calog__ctxUnref(ctx);
+      return ticket; /* the message owns name/text/args now */
+    } else {
+      calogFail(&v, st, "context %d is shutting down", id);
+    }
+    calog__ctxUnref(ctx);
+  }
+  free(name);
+  free(text);
+  for (int32_t i = 0; i < argc; i++) calogValueFree(&args[i]);
+  free(args);
+  return st == CALOG_OK ? ticket : reply(rt, st, &v);
+}
+
+int32_t calogEvalAsyncWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
+  CalogValueT v = calogValueNil();
+  CalogReaderT rd;
+  if (rt == NULL) return -CALOG_ERR_ARG;
+  if (!readerFor(rt, inLen, &rd)) return BAD_IN(rt);
+  const char *src;
+  uint32_t n;
+  if (calog__wireReadString(&rd, &src, &n) != CALOG_OK)
+    return reply(rt, calogFail(&v, CALOG_ERR_ARG, "expected a source string"), &v);
+  char chunk[256];
+  int32_t st = readName(&rd, chunk, sizeof chunk, &v);
+  if (st != CALOG_OK) return reply(rt, st, &v);
+  char *text = dupBytes(src, n), *name = chunk[0] ? strdup(chunk) : NULL;
+  if (text == NULL || (chunk[0] && name == NULL)) {
+    free(text);
+    free(name);
+    return reply(rt, calogFail(&v, CALOG_ERR_OOM, "out of memory"), &v);
+  }
+  return submit(rt, id, CALOG_MSG_EVAL, name, text, n, NULL, 0);
+}
+
+int32_t calogCallAsyncWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
+  CalogValueT v = calogValueNil();
+  CalogReaderT rd;
+  if (rt == NULL) return -CALOG_ERR_ARG;
+  if (!readerFor(rt, inLen, &rd)) return BAD_IN(rt);
+  char buf[256];
+  int32_t st = readName(&rd, buf, sizeof buf, &v);
+  if (st != CALOG_OK) return reply(rt, st, &v);
+  CalogValueT *args;
+  int32_t argc;
+  if ((st = calog__wireDecodeArgs(rt, &rd, NULL, 0, &args, &argc, &v)) != CALOG_OK) return reply(rt, st, &v);
+  char *name = strdup(buf);
+  if (name == NULL) {
+    calog__argsFree(args, argc, NULL);
+    return reply(rt, calogFail(&v, CALOG_ERR_OOM, "out of memory"), &v);
+  }
+  return submit(rt, id, CALOG_MSG_CALL, name, NULL, 0, args, argc);
+}
+
+int32_t calogFnCallAsyncWire(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen) {
+  CalogValueT v = calogValueNil();
+  CalogReaderT rd;
+  if (rt == NULL) return -CALOG_ERR_ARG;
+  if (!readerFor(rt, inLen, &rd)) return BAD_IN(rt);
+  if (slot >= rt->handleCount || rt->handles[slot].gen != gen || rt->handles[slot].fn == NULL)
+    return reply(rt, calogFail(&v, CALOG_ERR_DEAD, "function was released"), &v);
+  CalogFnT *fn = rt->handles[slot].fn;
+  CalogValueT *args;
+  int32_t argc;
+  int32_t st = calog__wireDecodeArgs(rt, &rd, NULL, 0, &args, &argc, &v);
+  if (st != CALOG_OK) return reply(rt, st, &v);
+  int32_t ticket = newTicket(rt);
+  if (fn->actor != NULL && fn->actor != &rt->host && atomic_load(&fn->alive)) {
+    st = calog__actorSubmit(fn->actor, CALOG_MSG_FN, NULL, fn, NULL, NULL, 0, args, argc, (uint32_t)ticket);
+    if (st == CALOG_OK) return ticket;
+    calog__argsFree(args, argc, NULL);
+    return reply(rt, calogFail(&v, CALOG_ERR_DEAD, "the function's context is shutting down"), &v);
+  }
+  calogFnRetain(fn);
+  st = calogFnInvoke(fn, args, argc, &v);
+  calogFnRelease(fn);
+  calog__argsFree(args, argc, NULL);
+  calog__hostComplete(rt, (uint32_t)ticket, st, &v);
+  return ticket;
+}

@@ -330,6 +330,7 @@ static int32_t decode(CalogT *rt, CalogReaderT *rd, CalogValueT *out, CalogValue
     }
     h->rt = rt;
     h->id = id;
+    fn->actor = &rt->host; /* a TypeScript function runs, and is released, on the host thread */
     *out = calogValueFn(fn);
     return CALOG_OK;
   }

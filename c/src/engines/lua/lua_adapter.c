@@ -118,6 +118,7 @@ fail:
 
 static int32_t ingressFunction(IngressT *in, int idx, CalogValueT *out) {
   lua_State *L = in->L;
+  if (in->lc->closing) return calogFail(in->err, CALOG_ERR_DEAD, "a closing Lua context cannot export functions");
   lua_pushvalue(L, idx);
   int r = luaL_ref(L, LUA_REGISTRYINDEX); /* first: it is the only step here that can raise */
   LuaFnRefT *ref = malloc(sizeof *ref);

@@ -14,6 +14,7 @@ typedef struct LuaCtxT {
   size_t mem;         /* bytes held by this state (broker-owned allocator) */
   size_t memLimit;    /* 0 = unlimited */
   CalogValueT pending; /* a value being pushed when Lua may longjmp; freed on the next entry */
+  bool closing;        /* lua_close is running: no closure may be exported any more */
 } LuaCtxT;
 
 typedef struct LuaFnRefT {

@@ -52,6 +52,7 @@ static int openAll(lua_State *L) {
 static void luaDestroy(void *interp) {
   LuaCtxT *lc = interp;
   if (lc == NULL) return;
+  lc->closing = true;
   if (lc->L) lua_close(lc->L);
   lc->L = NULL;
   calogValueFree(&lc->pending);

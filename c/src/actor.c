@@ -1,0 +1,555 @@
+/* actor.c -- contexts as actors (design sec 6, 6.1, 9, 10): one thread + one MPSC queue per threaded
+ * context, the host as an actor (the thread that created the runtime), synchronous calls that pump the
+ * caller's own queue while they wait, asynchronous requests completed on the host, and the host wake path.
+ *
+ * Invariants:
+ *   - only an actor's thread runs its interpreter(s), its natives and its function values;
+ *   - a synchronous request lives on the caller's stack; the replier touches it for the last time when it
+ *     publishes the reply (done = 1 under the waiter's mutex);
+ *   - a message holds a reference on its context and function value, dropped before the reply is published;
+ *   - nothing here calls into JavaScript except on the host thread. */
+#include "wire.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <time.h>
+
+#define SPIN_ITERATIONS 2000
+#define THREAD_STACK (8u * 1024u * 1024u)
+
+static _Thread_local CalogActorT *tlsActor;
+
+typedef struct CalogReplyT {
+  pthread_mutex_t *mu;
+  pthread_cond_t *cv;
+  _Atomic int done;
+  int32_t status;
+  CalogValueT result;
+} CalogReplyT;
+
+struct CalogMsgT {
+  CalogMsgT *next;
+  CalogT *rt;
+  int kind;
+  bool heap;         /* malloc'd (async, release, shutdown); else on the caller's stack */
+  CalogCtxT *ctx;    /* EVAL/CALL/GET target (+1 ref) */
+  CalogFnT *fn;      /* FN (+1 ref) or RELEASE (the last reference) */
+  CalogNativeEntryT *entry;
+  const char *name;  /* chunk name or global name */
+  const char *text;  /* EVAL source */
+  int64_t len;
+  CalogValueT *args;
+  int32_t argc;
+  bool ownsData;     /* async: name, text, args are ours to free */
+  CalogReplyT *reply;
+  CalogCompletionT *done; /* async: preallocated completion (ticket set) */
+};
+
+static inline void cpuRelax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+CalogActorT *calog__actorCurrent(CalogT *rt) {
+  if (pthread_equal(pthread_self(), rt->host.thread)) return &rt->host;
+  CalogActorT *a = tlsActor;
+  return a != NULL && a->rt == rt ? a : NULL;
+}
+
+int32_t calog__actorInit(CalogActorT *a, CalogT *rt, CalogCtxT *ctx, bool isHost) {
+  memset(a, 0, sizeof *a);
+  a->rt = rt;
+  a->ctx = ctx;
+  a->isHost = isHost;
+  a->accepting = true;
+  if (pthread_mutex_init(&a->mu, NULL) != 0) return CALOG_ERR_OOM;
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  int r = pthread_cond_init(&a->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  if (r != 0) {
+    pthread_mutex_destroy(&a->mu);
+    return CALOG_ERR_OOM;
+  }
+  return CALOG_OK;
+}
+
+void calog__actorDestroy(CalogActorT *a) {
+  pthread_cond_destroy(&a->cv);
+  pthread_mutex_destroy(&a->mu);
+}
+
+int32_t calog__nestEnter(CalogT *rt, CalogValueT *result) {
+  CalogActorT *a = calog__actorCurrent(rt);
+  if (a == NULL) return CALOG_OK;
+  if (a->nesting >= CALOG_MAX_NESTING)
+    return calogFail(result, CALOG_ERR_NESTING, "call nesting deeper than %d crossings", CALOG_MAX_NESTING);
+  a->nesting++;
+  return CALOG_OK;
+}
+
+void calog__nestLeave(CalogT *rt) {
+  CalogActorT *a = calog__actorCurrent(rt);
+  if (a != NULL) a->nesting--;
+}
+
+/* ---- queue --------------------------------------------------------------------------------------- */
+static void wakeHost(CalogT *rt) {
+  if (rt->waker != NULL && atomic_exchange(&rt->wakePending, 1) == 0) rt->waker();
+}
+
+static bool push(CalogActorT *a, CalogMsgT *m) {
+  m->next = NULL;
+  pthread_mutex_lock(&a->mu);
+  if (!a->accepting) {
+    pthread_mutex_unlock(&a->mu);
+    return false;
+  }
+  if (a->tail) a->tail->next = m;
+  else a->head = m;
+  a->tail = m;
+  atomic_fetch_add(&a->pending, 1);
+  if (a->isHost) pthread_cond_broadcast(&a->cv); /* the JS thread and a Deno waiter may both wait */
+  else pthread_cond_signal(&a->cv);
+  pthread_mutex_unlock(&a->mu);
+  if (a->isHost) wakeHost(a->rt);
+  return true;
+}
+
+/* under a->mu */
+static CalogMsgT *popLocked(CalogActorT *a) {
+  CalogMsgT *m = a->head;
+  if (m) {
+    a->head = m->next;
+    if (a->head == NULL) a->tail = NULL;
+    atomic_fetch_sub(&a->pending, 1);
+  }
+  return m;
+}
+
+/* ---- replies -------------------------------------------------------------------------------------- */
+static void freeOwned(CalogMsgT *m) {
+  if (!m->ownsData) return;
+  free((char *)m->name);
+  free((char *)m->text);
+  for (int32_t i = 0; i < m->argc; i++) calogValueFree(&m->args[i]);
+  free(m->args);
+  m->name = m->text = NULL;
+  m->args = NULL;
+  m->argc = 0;
+}
+
+/* Publishes the outcome of m and retires it. After this, m (if on a caller's stack) is gone. */
+static void deliver(CalogMsgT *m, int32_t status, CalogValueT *result) {
+  CalogT *rt = m->rt;
+  if (m->ctx) calog__ctxUnref(m->ctx);
+  if (m->fn) calogFnRelease(m->fn);
+  m->ctx = NULL;
+  m->fn = NULL;
+  freeOwned(m);
+  if (m->reply) {
+    CalogReplyT *box = m->reply;
+    pthread_mutex_lock(box->mu);
+    box->status = status;
+    calogValueMove(&box->result, result);
+    atomic_store(&box->done, 1);
+    pthread_cond_broadcast(box->cv);
+    pthread_mutex_unlock(box->mu);
+    return;
+  }
+  if (m->done) {
+    CalogCompletionT *c = m->done;
+    m->done = NULL;
+    c->status = status;
+    calogValueMove(&c->result, result);
+    if (m->heap) free(m);
+    CalogActorT *h = &rt->host;
+    pthread_mutex_lock(&h->mu);
+    c->next = NULL;
+    if (rt->doneTail) rt->doneTail->next = c;
+    else rt->doneHead = c;
+    rt->doneTail = c;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    wakeHost(rt);
+    return;
+  }
+  calogValueFree(result);
+  if (m->heap) free(m);
+}
+
+/* Runs one message on this actor's thread. stopping: the context is shutting down (calls get DEAD). */
+static void dispatch(CalogActorT *self, CalogMsgT *m) {
+  CalogValueT result = calogValueNil();
+  int32_t st;
+  CalogCtxT *selfCtx = self->ctx;
+  bool stopping = selfCtx != NULL && (selfCtx->stopRequested || selfCtx->dying);
+  switch (m->kind) {
+  case CALOG_MSG_RELEASE: {
+    CalogFnT *fn = m->fn;
+    m->fn = NULL;
+    free(m);
+    calog__fnFinalize(fn);
+    return;
+  }
+  case CALOG_MSG_SHUTDOWN:
+    if (selfCtx) selfCtx->stopRequested = true; /* handled when the thread is back at its top level */
+    free(m);
+    return;
+  case CALOG_MSG_EVAL:
+  case CALOG_MSG_CALL:
+  case CALOG_MSG_GET:
+    if (stopping || m->ctx->dying || (m->ctx->threaded && m->ctx->stopRequested))
+      st = calogFail(&result, CALOG_ERR_DEAD, "context %d was destroyed before the call ran", m->ctx->id);
+    else
+      st = calog__ctxRun(m->ctx, m->kind, m->name, m->text, m->len, m->args, m->argc, &result);
+    break;
+  case CALOG_MSG_FN:
+    if (stopping) st = calogFail(&result, CALOG_ERR_DEAD, "the function's context was destroyed before the call ran");
+    else if (!atomic_load(&m->fn->alive)) st = calogFail(&result, CALOG_ERR_DEAD, "function value belongs to a context that was destroyed");
+    else st = calog__fnInvokeHere(m->fn, m->args, m->argc, &result);
+    break;
+  case CALOG_MSG_NATIVE:
+    st = calog__bindingInvokeHere(m->entry, m->args, m->argc, &result);
+    break;
+  default: st = calogFail(&result, CALOG_ERR_INTERNAL, "unknown message");
+  }
+  deliver(m, st, &result);
+}
+
+/* Waits for box, serving self's queue meanwhile (the always-live nested pump). */
+static void waitReply(CalogActorT *self, CalogReplyT *box) {
+  for (int i = 0; i < SPIN_ITERATIONS; i++) {
+    if (atomic_load_explicit(&box->done, memory_order_acquire)) {
+      /* the replier may still hold box->mu: take it once so a stack-allocated mutex is free to go */
+      pthread_mutex_lock(box->mu);
+      pthread_mutex_unlock(box->mu);
+      return;
+    }
+    if (self && atomic_load_explicit(&self->pending, memory_order_relaxed)) break;
+    cpuRelax();
+  }
+  for (;;) {
+    pthread_mutex_lock(box->mu);
+    if (self == NULL) {
+      while (!atomic_load(&box->done)) pthread_cond_wait(box->cv, box->mu);
+      pthread_mutex_unlock(box->mu);
+      return;
+    }
+    while (!atomic_load(&box->done) && self->head == NULL) pthread_cond_wait(&self->cv, &self->mu);
+    if (atomic_load(&box->done)) {
+      pthread_mutex_unlock(&self->mu);
+      return;
+    }
+    CalogMsgT *m = popLocked(self);
+    pthread_mutex_unlock(&self->mu);
+    dispatch(self, m);
+  }
+}
+
+int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT *fn, CalogNativeEntryT *entry,
+                         const char *name, const char *text, int64_t len, CalogValueT *args, int32_t argc,
+                         CalogValueT *result) {
+  CalogT *rt = target->rt;
+  CalogActorT *self = calog__actorCurrent(rt);
+  int32_t st = calog__nestEnter(rt, result);
+  if (st != CALOG_OK) return st;
+  pthread_mutex_t privMu;
+  pthread_cond_t privCv;
+  CalogReplyT box = {.status = CALOG_OK};
+  atomic_init(&box.done, 0);
+  box.result = calogValueNil();
+  if (self) {
+    box.mu = &self->mu;
+    box.cv = &self->cv;
+  } else {
+    pthread_mutex_init(&privMu, NULL);
+    pthread_cond_init(&privCv, NULL);
+    box.mu = &privMu;
+    box.cv = &privCv;
+  }
+  CalogMsgT m = {.rt = rt, .kind = kind, .ctx = ctx, .fn = fn, .entry = entry, .name = name, .text = text,
+                 .len = len, .args = args, .argc = argc, .reply = &box};
+  if (ctx) calog__ctxRef(ctx);
+  if (fn) calogFnRetain(fn);
+  if (!push(target, &m)) {
+    if (ctx) calog__ctxUnref(ctx);
+    if (fn) calogFnRelease(fn);
+    st = calogFail(result, CALOG_ERR_DEAD, ctx ? "context %d is shutting down" : "the owner of this function is shutting down",
+                   ctx ? ctx->id : 0);
+  } else {
+    waitReply(self, &box);
+    st = box.status;
+    calogValueFree(result);
+    calogValueMove(result, &box.result);
+  }
+  if (!self) {
+    pthread_cond_destroy(&privCv);
+    pthread_mutex_destroy(&privMu);
+  }
+  calog__nestLeave(rt);
+  return st;
+}
+
+int32_t calog__actorSubmit(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT *fn, char *name, char *text,
+                           int64_t len, CalogValueT *args, int32_t argc, uint32_t ticket) {
+  CalogMsgT *m = calloc(1, sizeof *m);
+  CalogCompletionT *c = calloc(1, sizeof *c);
+  if (m == NULL || c == NULL) {
+    free(m);
+    free(c);
+    return CALOG_ERR_OOM;
+  }
+  c->ticket = ticket;
+  *m = (CalogMsgT){.rt = target->rt, .kind = kind, .heap = true, .ctx = ctx, .fn = fn, .name = name, .text = text, .len = len,
+                   .args = args, .argc = argc, .ownsData = true, .done = c};
+  if (ctx) calog__ctxRef(ctx);
+  if (fn) calogFnRetain(fn);
+  if (!push(target, m)) {
+    m->ownsData = false; /* the caller keeps its data on failure */
+    if (ctx) calog__ctxUnref(ctx);
+    if (fn) calogFnRelease(fn);
+    free(m);
+    free(c);
+    return CALOG_ERR_DEAD;
+  }
+  return CALOG_OK;
+}
+
+bool calog__actorPostRelease(CalogActorT *target, CalogFnT *fn) {
+  CalogMsgT *m = calloc(1, sizeof *m);
+  if (m == NULL) return false;
+  m->rt = target->rt;
+  m->kind = CALOG_MSG_RELEASE;
+  m->heap = true;
+  m->fn = fn;
+  if (push(target, m)) return true;
+  free(m);
+  return false;
+}
+
+void calog__hostComplete(CalogT *rt, uint32_t ticket, int32_t status, CalogValueT *result) {
+  CalogCompletionT *c = calloc(1, sizeof *c);
+  if (c == NULL) {
+    calogValueFree(result); /* the host finds no completion for this ticket: it rejects it as lost */
+    return;
+  }
+  c->ticket = ticket;
+  CalogMsgT m = {.rt = rt, .done = c};
+  deliver(&m, status, result);
+}
+
+/* ---- context threads -------------------------------------------------------------------------------- */
+static CalogMsgT *popBlocking(CalogActorT *a) {
+  for (int i = 0; i < SPIN_ITERATIONS && atomic_load_explicit(&a->pending, memory_order_acquire) == 0; i++) cpuRelax();
+  pthread_mutex_lock(&a->mu);
+  while (a->head == NULL) pthread_cond_wait(&a->cv, &a->mu);
+  CalogMsgT *m = popLocked(a);
+  pthread_mutex_unlock(&a->mu);
+  return m;
+}
+
+static void *threadMain(void *arg) {
+  CalogCtxT *ctx = arg;
+  CalogT *rt = ctx->rt;
+  tlsActor = &ctx->own;
+  CalogValueT err = calogValueNil();
+  int32_t st = ctx->engine->create(ctx, &ctx->interp, &err);
+  if (st == CALOG_OK) {
+    CalogValueT r = calogValueNil();
+    if ((st = calog__ctxHold(ctx, &r)) == CALOG_OK) calog__ctxUnhold(ctx); /* installs the natives */
+    else calogValueMove(&err, &r);
+    if (st != CALOG_OK) {
+      ctx->engine->destroy(ctx->interp);
+      ctx->interp = NULL;
+    }
+  }
+  pthread_mutex_lock(&ctx->readyMu);
+  ctx->createStatus = st;
+  calogValueMove(&ctx->createErr, &err);
+  ctx->ready = true;
+  pthread_cond_signal(&ctx->readyCv);
+  pthread_mutex_unlock(&ctx->readyMu);
+  if (st == CALOG_OK) {
+    while (!ctx->stopRequested) {
+      CalogMsgT *m = popBlocking(&ctx->own);
+      if (m->kind == CALOG_MSG_SHUTDOWN) {
+        free(m);
+        break;
+      }
+      dispatch(&ctx->own, m);
+    }
+    calog__ctxShutdownHere(ctx);
+  }
+  tlsActor = NULL;
+  /* Last touch of the runtime: calogDestroy may free it as soon as host.mu is released with threads at 0. */
+  pthread_mutex_lock(&rt->host.mu);
+  rt->threads--;
+  pthread_cond_broadcast(&rt->host.cv);
+  pthread_mutex_unlock(&rt->host.mu);
+  calog__ctxUnref(ctx); /* the thread's reference (never dereferences rt) */
+  return NULL;
+}
+
+int32_t calog__threadStart(CalogCtxT *ctx, CalogValueT *err) {
+  CalogT *rt = ctx->rt;
+  pthread_attr_t attr;
+  if (pthread_attr_init(&attr) != 0) return calogFail(err, CALOG_ERR_OOM, "cannot create a thread");
+  size_t stack = THREAD_STACK;
+  if (stack < (size_t)PTHREAD_STACK_MIN) stack = (size_t)PTHREAD_STACK_MIN;
+  pthread_attr_setstacksize(&attr, stack);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_mutex_lock(&rt->host.mu);
+  rt->threads++;
+  pthread_mutex_unlock(&rt->host.mu);
+  calog__ctxRef(ctx); /* the thread's reference */
+  pthread_t t;
+  int r = pthread_create(&t, &attr, threadMain, ctx);
+  pthread_attr_destroy(&attr);
+  if (r != 0) {
+    pthread_mutex_lock(&rt->host.mu);
+    rt->threads--;
+    pthread_mutex_unlock(&rt->host.mu);
+    calog__ctxUnref(ctx);
+    return calogFail(err, CALOG_ERR_OOM, "cannot start a context thread (%s)", strerror(r));
+  }
+  ctx->own.thread = t;
+  pthread_mutex_lock(&ctx->readyMu);
+  while (!ctx->ready) pthread_cond_wait(&ctx->readyCv, &ctx->readyMu);
+  pthread_mutex_unlock(&ctx->readyMu);
+  if (ctx->createStatus != CALOG_OK) {
+    calogValueFree(err);
+    calogValueMove(err, &ctx->createErr);
+  }
+  return ctx->createStatus;
+}
+
+/* ---- the host ------------------------------------------------------------------------------------- */
+void calog__hostPumpUntil(CalogT *rt, bool (*pred)(CalogT *)) {
+  CalogActorT *h = &rt->host;
+  for (;;) {
+    pthread_mutex_lock(&h->mu);
+    while (h->head == NULL && !pred(rt)) pthread_cond_wait(&h->cv, &h->mu);
+    CalogMsgT *m = popLocked(h);
+    pthread_mutex_unlock(&h->mu);
+    if (m == NULL) return; /* pred holds and nothing is queued */
+    dispatch(h, m);
+  }
+}
+
+void calogHostSetWaker(CalogT *rt, CalogHostWakeFnT waker) {
+  if (rt) rt->waker = waker;
+}
+
+int32_t calogHostWait(CalogT *rt, int32_t timeoutMs) {
+  if (rt == NULL) return -1;
+  CalogActorT *h = &rt->host;
+  pthread_mutex_lock(&h->mu);
+  if (rt->closing) {
+    pthread_mutex_unlock(&h->mu);
+    return -1;
+  }
+  rt->hostWaiters++;
+  struct timespec deadline;
+  if (timeoutMs >= 0) {
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeoutMs / 1000;
+    deadline.tv_nsec += (long)(timeoutMs % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) deadline.tv_sec++, deadline.tv_nsec -= 1000000000L;
+  }
+  int r = 0;
+  while (!rt->closing && h->head == NULL && rt->doneHead == NULL && r != ETIMEDOUT) {
+    if (timeoutMs >= 0) r = pthread_cond_timedwait(&h->cv, &h->mu, &deadline);
+    else pthread_cond_wait(&h->cv, &h->mu);
+  }
+  int32_t out = rt->closing ? -1 : (h->head != NULL || rt->doneHead != NULL) ? 1 : 0;
+  rt->hostWaiters--;
+  if (rt->closing) pthread_cond_broadcast(&h->cv);
+  pthread_mutex_unlock(&h->mu);
+  return out;
+}
+
+int32_t calogHostPoll(CalogT *rt) {
+  if (rt == NULL) return 0;
+  CalogActorT *h = &rt->host;
+  atomic_store(&rt->wakePending, 0);
+  for (;;) {
+    pthread_mutex_lock(&h->mu);
+    CalogMsgT *m = popLocked(h);
+    pthread_mutex_unlock(&h->mu);
+    if (m == NULL) break;
+    dispatch(h, m);
+  }
+  pthread_mutex_lock(&h->mu);
+  CalogCompletionT *c = rt->doneHead;
+  if (c) {
+    rt->doneHead = c->next;
+    if (rt->doneHead == NULL) rt->doneTail = NULL;
+  }
+  pthread_mutex_unlock(&h->mu);
+  if (c == NULL) return 0;
+  uint32_t len = 0;
+  int32_t st = c->status;
+  int32_t est = calog__wireEncodeResult(rt, &c->result, &len);
+  if (est != CALOG_OK) {
+    CalogValueT msg = calogValueNil();
+    calogFail(&msg, est, "cannot return the %s: %s", st == CALOG_OK ? "result" : "error", calogStatusMessage(est));
+    if (calog__wireEncodeResult(rt, &msg, &len) != CALOG_OK) len = 0;
+    calogValueFree(&msg);
+    if (st == CALOG_OK) st = est;
+  }
+  rt->wire.pollTicket = c->ticket;
+  rt->wire.pollStatus = st;
+  rt->wire.pollLen = len;
+  calogValueFree(&c->result);
+  free(c);
+  return 1;
+}
+
+CalogMsgT *calog__msgShutdown(CalogT *rt) {
+  CalogMsgT *m = calloc(1, sizeof *m);
+  if (m) {
+    m->rt = rt;
+    m->kind = CALOG_MSG_SHUTDOWN;
+    m->heap = true;
+  }
+  return m;
+}
+
+bool calog__actorPush(CalogActorT *a, CalogMsgT *m) { return push(a, m); }
+
+void calog__actorDrainDead(CalogActorT *a) {
+  for (;;) {
+    pthread_mutex_lock(&a->mu);
+    CalogMsgT *m = popLocked(a);
+    pthread_mutex_unlock(&a->mu);
+    if (m == NULL) return;
+    if (m->kind == CALOG_MSG_SHUTDOWN) {
+      free(m);
+      continue;
+    }
+    if (m->kind == CALOG_MSG_RELEASE) {
+      dispatch(a, m);
+      continue;
+    }
+    CalogValueT r = calogValueNil();
+    int32_t st = calogFail(&r, CALOG_ERR_DEAD, "context was destroyed before the call ran");
+    deliver(m, st, &r);
+  }
+}
+
+void calog__actorStop(CalogActorT *a, CalogMsgT *m) {
+  m->next = NULL;
+  pthread_mutex_lock(&a->mu);
+  a->accepting = false;
+  if (a->tail) a->tail->next = m;
+  else a->head = m;
+  a->tail = m;
+  atomic_fetch_add(&a->pending, 1);
+  pthread_cond_signal(&a->cv);
+  pthread_mutex_unlock(&a->mu);
+}

@@ -1,0 +1,301 @@
+/* test_actor.c -- contexts as actors: routing, the nested pump (A -> B -> A), nesting cap, fan-out stress,
+ * generation reuse, shutdown with calls in flight, function values across threads, the host as an actor.
+ * Run under ThreadSanitizer (zig build test-tsan) and AddressSanitizer (zig build test-asan). */
+#include "calog.h"
+#include "check.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static CalogT *rt;
+
+static CalogContextIdT newCtx(bool threaded) {
+  CalogContextIdT id = 0;
+  CalogValueT err = calogValueNil();
+  int32_t st = calogContextCreate(rt, "lua", threaded ? CALOG_CONTEXT_OWN_THREAD : 0, &id, &err);
+  if (st != CALOG_OK) fprintf(stderr, "create: %s\n", calogErrorMessage(&err, NULL));
+  CHECK_EQ(st, CALOG_OK);
+  calogValueFree(&err);
+  return id;
+}
+
+static int32_t eval(CalogContextIdT id, const char *src, CalogValueT *out) {
+  return calogContextEval(rt, id, src, (int64_t)strlen(src), "test", out);
+}
+
+static int64_t evalInt(CalogContextIdT id, const char *src) {
+  CalogValueT r = calogValueNil();
+  int32_t st = eval(id, src, &r);
+  int64_t v = st == CALOG_OK && r.type == CALOG_INT ? r.as.i : -999999;
+  if (st != CALOG_OK) fprintf(stderr, "eval failed: %s\n", calogErrorMessage(&r, NULL));
+  calogValueFree(&r);
+  return v;
+}
+
+/* threadTag() -> a number identifying the calling OS thread */
+static int32_t threadTag(CalogValueT *a, int32_t n, CalogValueT *r, void *ud) {
+  (void)a, (void)n, (void)ud;
+  *r = calogValueInt((int64_t)(uintptr_t)pthread_self());
+  return CALOG_OK;
+}
+
+/* callIn(ctxId, fname, ...) -> calls fname in context ctxId from whatever thread runs this native */
+static int32_t callIn(CalogValueT *a, int32_t n, CalogValueT *r, void *ud) {
+  (void)ud;
+  if (n < 2 || a[0].type != CALOG_INT || a[1].type != CALOG_STRING) return calogFail(r, CALOG_ERR_ARG, "callIn(id, name, ...)");
+  return calogContextCall(rt, (CalogContextIdT)a[0].as.i, a[1].as.s.bytes, a + 2, n - 2, r);
+}
+
+static void testRouting(void) {
+  CalogContextIdT a = newCtx(true), b = newCtx(true), h = newCtx(false);
+  int64_t main = (int64_t)(uintptr_t)pthread_self();
+  int64_t ta = evalInt(a, "return threadTag()"), tb = evalInt(b, "return threadTag()");
+  CHECK(ta != main && tb != main && ta != tb);
+  CHECK_EQ(evalInt(a, "return threadTag()"), ta); /* always the same thread */
+  CHECK_EQ(evalInt(h, "return threadTag()"), main);
+  /* A -> B: the call runs on B's thread */
+  char src[128];
+  snprintf(src, sizeof src, "return callIn(%d, 'tag')", b);
+  CHECK_EQ(eval(b, "function tag() return threadTag() end", &(CalogValueT){0}), CALOG_OK);
+  CHECK_EQ(evalInt(a, src), tb);
+  calogContextDestroy(rt, a);
+  calogContextDestroy(rt, b);
+  calogContextDestroy(rt, h);
+}
+
+static void testReentrant(void) {
+  CalogContextIdT a = newCtx(true), b = newCtx(true);
+  char src[512];
+  /* A.ping(n) -> B.pong(n) -> A.ping(n-1) ... : the waiting context serves the nested call */
+  snprintf(src, sizeof src,
+           "function ping(n) if n == 0 then return 'A' .. threadTag() end return callIn(%d, 'pong', n - 1) end", b);
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(a, src, &r), CALOG_OK);
+  snprintf(src, sizeof src, "function pong(n) if n == 0 then return 'B' end return callIn(%d, 'ping', n - 1) end", a);
+  CHECK_EQ(eval(b, src, &r), CALOG_OK);
+  CHECK_EQ(calogContextCall(rt, a, "ping", (CalogValueT[]){calogValueInt(10)}, 1, &r), CALOG_OK);
+  CHECK(r.type == CALOG_STRING && r.as.s.bytes[0] == 'A');
+  calogValueFree(&r);
+  /* unbounded ping-pong fails cleanly with the nesting cap, catchable inside the script */
+  CHECK_EQ(calogContextCall(rt, a, "ping", (CalogValueT[]){calogValueInt(1000001)}, 1, &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "nesting");
+  calogValueFree(&r);
+  snprintf(src, sizeof src, "local ok, e = pcall(ping, 1000001) return ok == false and e:find('nesting') ~= nil");
+  CHECK_EQ(eval(a, src, &r), CALOG_OK);
+  CHECK(r.type == CALOG_BOOL && r.as.b);
+  /* both still work */
+  CHECK_EQ(calogContextCall(rt, a, "ping", (CalogValueT[]){calogValueInt(4)}, 1, &r), CALOG_OK);
+  calogValueFree(&r);
+  calogContextDestroy(rt, a);
+  calogContextDestroy(rt, b);
+}
+
+#define FAN_CTX 8
+#define FAN_THREADS 4
+#define FAN_CALLS 2000
+static CalogContextIdT fanIds[FAN_CTX];
+static atomic_int fanErrors;
+
+static void *fanWorker(void *arg) {
+  unsigned seed = (unsigned)(uintptr_t)arg;
+  for (int i = 0; i < FAN_CALLS; i++) {
+    int k = (int)(rand_r(&seed) % FAN_CTX);
+    CalogValueT args[2] = {calogValueInt(i), calogValueInt(k)}, r = calogValueNil();
+    int32_t st = calogContextCall(rt, fanIds[k], "f", args, 2, &r);
+    if (st != CALOG_OK || r.type != CALOG_INT || r.as.i != i * 1000 + k) atomic_fetch_add(&fanErrors, 1);
+    calogValueFree(&r);
+  }
+  return NULL;
+}
+
+static void testFanOut(void) {
+  for (int k = 0; k < FAN_CTX; k++) {
+    fanIds[k] = newCtx(true);
+    CalogValueT r = calogValueNil();
+    CHECK_EQ(eval(fanIds[k], "function f(i, k) return i * 1000 + k end", &r), CALOG_OK);
+  }
+  pthread_t t[FAN_THREADS];
+  for (int i = 0; i < FAN_THREADS; i++) pthread_create(&t[i], NULL, fanWorker, (void *)(uintptr_t)(i + 1));
+  /* the host calls too, meanwhile */
+  for (int i = 0; i < FAN_CALLS; i++) {
+    CalogValueT args[2] = {calogValueInt(i), calogValueInt(3)}, r = calogValueNil();
+    if (calogContextCall(rt, fanIds[3], "f", args, 2, &r) != CALOG_OK || r.as.i != i * 1000 + 3) atomic_fetch_add(&fanErrors, 1);
+    calogValueFree(&r);
+  }
+  for (int i = 0; i < FAN_THREADS; i++) pthread_join(t[i], NULL);
+  CHECK_EQ(atomic_load(&fanErrors), 0);
+  for (int k = 0; k < FAN_CTX; k++) calogContextDestroy(rt, fanIds[k]);
+}
+
+static void testGenerations(void) {
+  CalogContextIdT a = newCtx(true);
+  CHECK_EQ(evalInt(a, "return 7"), 7);
+  CHECK_EQ(calogContextDestroy(rt, a), CALOG_OK);
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(a, "return 1", &r), CALOG_ERR_DEAD);
+  calogValueFree(&r);
+  CalogContextIdT b = newCtx(true);
+  CHECK((b & 0xFFFF) == (a & 0xFFFF)); /* slot reused */
+  CHECK(b != a);
+  CHECK_EQ(eval(a, "return 1", &r), CALOG_ERR_DEAD); /* the old id never reaches the new context */
+  calogValueFree(&r);
+  CHECK_EQ(evalInt(b, "return 2"), 2);
+  CHECK_EQ(calogContextDestroy(rt, a), CALOG_ERR_DEAD);
+  calogContextDestroy(rt, b);
+}
+
+/* ---- shutdown with calls in flight ---- */
+static CalogContextIdT slowId;
+static atomic_int queuedDead, queuedOk;
+static void *queueCall(void *arg) {
+  (void)arg;
+  CalogValueT r = calogValueNil();
+  int32_t st = calogContextCall(rt, slowId, "quick", NULL, 0, &r);
+  if (st == CALOG_ERR_DEAD) atomic_fetch_add(&queuedDead, 1);
+  else if (st == CALOG_OK) atomic_fetch_add(&queuedOk, 1);
+  calogValueFree(&r);
+  return NULL;
+}
+static atomic_int slowStatus = -1;
+static void *slowCall(void *arg) {
+  (void)arg;
+  CalogValueT r = calogValueNil();
+  atomic_store(&slowStatus, eval(slowId, "local x = 0 for i = 1, 3e7 do x = x + i end return x", &r));
+  calogValueFree(&r);
+  return NULL;
+}
+
+static void testShutdownInFlight(void) {
+  slowId = newCtx(true);
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(slowId, "function quick() return 1 end", &r), CALOG_OK);
+  pthread_t slow, q[6];
+  pthread_create(&slow, NULL, slowCall, NULL);
+  usleep(50 * 1000); /* let the slow call start */
+  for (int i = 0; i < 6; i++) pthread_create(&q[i], NULL, queueCall, NULL);
+  usleep(50 * 1000); /* let the quick calls queue behind it */
+  CHECK_EQ(calogContextDestroy(rt, slowId), CALOG_OK);
+  for (int i = 0; i < 6; i++) pthread_join(q[i], NULL);
+  pthread_join(slow, NULL);
+  CHECK_EQ(atomic_load(&slowStatus), CALOG_OK); /* the running call finished */
+  CHECK_EQ(atomic_load(&queuedDead) + atomic_load(&queuedOk), 6);
+  CHECK(atomic_load(&queuedDead) >= 1); /* queued ones were rejected, not run */
+  CHECK_EQ(eval(slowId, "return 1", &r), CALOG_ERR_DEAD);
+  calogValueFree(&r);
+}
+
+/* ---- function values across threads ---- */
+static CalogFnT *sharedFn;
+static atomic_int fnErrors;
+static void *invokeMany(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 500; i++) {
+    CalogValueT a = calogValueInt(i), r = calogValueNil();
+    if (calogFnInvoke(sharedFn, &a, 1, &r) != CALOG_OK || r.type != CALOG_INT || r.as.i != i * 2) atomic_fetch_add(&fnErrors, 1);
+    calogValueFree(&r);
+  }
+  return NULL;
+}
+static void *releaseOnThread(void *arg) {
+  calogFnRelease(arg);
+  return NULL;
+}
+
+static void testFunctionValuesAcrossThreads(void) {
+  CalogContextIdT a = newCtx(true);
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(a, "weak = setmetatable({}, {__mode = 'v'}) function make() local f = function(x) return x * 2 end weak[1] = f return f end", &r), CALOG_OK);
+  CHECK_EQ(calogContextCall(rt, a, "make", NULL, 0, &r), CALOG_OK);
+  CHECK_EQ(r.type, CALOG_FN);
+  sharedFn = r.as.fn; /* the test owns this reference now */
+  r = calogValueNil();
+  pthread_t t[3];
+  for (int i = 0; i < 3; i++) pthread_create(&t[i], NULL, invokeMany, NULL);
+  invokeMany(NULL);
+  for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+  CHECK_EQ(atomic_load(&fnErrors), 0);
+  /* the last release happens on a foreign thread: it is posted to A, which unrefs the closure */
+  pthread_t rel;
+  pthread_create(&rel, NULL, releaseOnThread, sharedFn);
+  pthread_join(rel, NULL);
+  int collected = 0;
+  for (int i = 0; i < 100 && !collected; i++) {
+    collected = evalInt(a, "collectgarbage() collectgarbage() return weak[1] == nil and 1 or 0") == 1;
+    if (!collected) usleep(1000);
+  }
+  CHECK(collected);
+  /* an exported closure whose context dies: invoking it is a clean error, releasing it is safe */
+  CHECK_EQ(calogContextCall(rt, a, "make", NULL, 0, &r), CALOG_OK);
+  CalogFnT *orphan = r.as.fn;
+  r = calogValueNil();
+  calogContextDestroy(rt, a);
+  CalogValueT arg = calogValueInt(1), r2 = calogValueNil();
+  int32_t st;
+  for (int i = 0; i < 1000 && (st = calogFnInvoke(orphan, &arg, 1, &r2)) == CALOG_OK; i++) {
+    calogValueFree(&r2);
+    usleep(1000);
+  }
+  CHECK_EQ(st, CALOG_ERR_DEAD);
+  calogValueFree(&r2);
+  pthread_create(&rel, NULL, releaseOnThread, orphan);
+  pthread_join(rel, NULL);
+}
+
+/* ---- the host as an actor ---- */
+static CalogContextIdT hostCtx;
+static atomic_int foreignDone;
+static int64_t mainTag;
+static void *callHostCtx(void *arg) {
+  (void)arg;
+  CalogValueT r = calogValueNil();
+  int32_t st = eval(hostCtx, "return threadTag()", &r);
+  /* 1: it ran, and on the host (main) thread */
+  atomic_store(&foreignDone, st == CALOG_OK && r.type == CALOG_INT && r.as.i == mainTag ? 1 : -1);
+  calogValueFree(&r);
+  return NULL;
+}
+
+static void testHostActor(void) {
+  hostCtx = newCtx(false);
+  mainTag = (int64_t)(uintptr_t)pthread_self();
+  pthread_t t;
+  atomic_store(&foreignDone, 0);
+  pthread_create(&t, NULL, callHostCtx, NULL);
+  /* the foreign call is queued to the host: nothing runs until the host polls */
+  for (int i = 0; i < 5000 && atomic_load(&foreignDone) == 0; i++) {
+    calogHostPoll(rt);
+    usleep(200);
+  }
+  pthread_join(t, NULL);
+  CHECK_EQ(atomic_load(&foreignDone), 1);
+  CHECK_EQ(calogHostWait(rt, 0), 0); /* nothing pending, returns at once */
+  calogContextDestroy(rt, hostCtx);
+}
+
+/* a threaded context calling a host-owned native while the host waits on it (nested pump on the host) */
+static int32_t hostOnly(CalogValueT *a, int32_t n, CalogValueT *r, void *ud) {
+  (void)a, (void)n, (void)ud;
+  *r = calogValueBool(pthread_equal(pthread_self(), *(pthread_t *)ud));
+  return CALOG_OK;
+}
+
+int main(void) {
+  rt = calogCreate();
+  calogRegister(rt, "threadTag", threadTag, NULL, NULL);
+  calogRegister(rt, "callIn", callIn, NULL, NULL);
+  testRouting();
+  testReentrant();
+  testFanOut();
+  testGenerations();
+  testShutdownInFlight();
+  testFunctionValuesAcrossThreads();
+  testHostActor();
+  (void)hostOnly;
+  /* destroying the runtime with threaded contexts still alive joins their threads */
+  for (int i = 0; i < 4; i++) newCtx(true);
+  calogDestroy(rt);
+  CHECK_EQ(calogFnLiveCount(), 0);
+  return checkSummary("test_actor");
+}
