@@ -31,6 +31,9 @@ pub fn build(b: *std.Build) void {
     // ---- the shared library ---------------------------------------------------------------------
     const lib_mod = calogModule(b, target, optimize, deps, .{});
     const lib = b.addLibrary(.{ .name = "calog", .linkage = .dynamic, .root_module = lib_mod });
+    // Export calog* only. The C++ runtime linked in for C++ engines would otherwise export its weak
+    // operator new/delete, which could interpose on a C++ host's own.
+    lib.setVersionScript(b.addWriteFiles().add("calog.map", "{ global: calog*; local: *; };\n"));
     b.installArtifact(lib);
     b.installFile("c/include/calog.h", "include/calog.h");
 
