@@ -221,6 +221,7 @@ const c_tests = [_][]const u8{
     "test_value",
     "test_wire",
     "test_lua",
+    "test_squirrel",
 };
 
 const c_warnings = [_][]const u8{ "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter" };
