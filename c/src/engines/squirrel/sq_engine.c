@@ -108,9 +108,11 @@ static int32_t sqCreate(CalogCtxT *ctx, void **interpOut, CalogValueT *err) {
 static int32_t sqInstallNative(void *interp, CalogNativeEntryT *entry, CalogValueT *err) {
   SqCtxT *sc = interp;
   HSQUIRRELVM v = sc->vm;
-  if (!calog__sqReserveOk(v, 4))
+  int64_t *prev = calog__sqMemSwap(&sc->mem); /* first: growing the stack allocates */
+  if (!calog__sqReserveOk(v, 4)) {
+    calog__sqMemSwap(prev);
     return calogFail(err, CALOG_ERR_NESTING, "the Squirrel stack cannot grow here (inside a metamethod)");
-  int64_t *prev = calog__sqMemSwap(&sc->mem);
+  }
   SQInteger top = sq_gettop(v);
   sq_pushroottable(v);
   sq_pushstring(v, entry->name, -1);
@@ -156,11 +158,13 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
   HSQUIRRELVM v = sc->vm;
   calogValueFree(result);
   if (v == NULL) return calogFail(result, CALOG_ERR_DEAD, "the Squirrel VM is closed");
-  if (!calog__sqReserveOk(v, (SQInteger)argc + 8))
-    return calogFail(result, CALOG_ERR_NESTING, "the Squirrel stack cannot grow here (inside a metamethod)");
-  int64_t *prev = calog__sqMemSwap(&sc->mem);
+  int64_t *prev = calog__sqMemSwap(&sc->mem); /* first: growing the stack allocates */
   SQInteger base = sq_gettop(v);
   int32_t st = CALOG_OK;
+  if (!calog__sqReserveOk(v, (SQInteger)argc + 8)) {
+    st = calogFail(result, CALOG_ERR_NESTING, "the Squirrel stack cannot grow here (inside a metamethod)");
+    goto out;
+  }
   switch (kind) {
   case SQ_RUN_EVAL:
     if (memchr(src, 0, (size_t)len) != NULL) {
