@@ -31,6 +31,9 @@ pub fn build(b: *std.Build) void {
     // ---- the shared library ---------------------------------------------------------------------
     const lib_mod = calogModule(b, target, optimize, deps, .{});
     const lib = b.addLibrary(.{ .name = "calog", .linkage = .dynamic, .root_module = lib_mod });
+    // Export calog* only. The C++ runtime linked in for C++ engines would otherwise export its weak
+    // operator new/delete, which could interpose on a C++ host's own.
+    lib.setVersionScript(b.addWriteFiles().add("calog.map", "{ global: calog*; local: *; };\n"));
     b.installArtifact(lib);
     b.installFile("c/include/calog.h", "include/calog.h");
 
@@ -50,9 +53,12 @@ pub fn build(b: *std.Build) void {
         for (e.files) |f| {
             // engine sources are compiled relaxed (their warnings are not ours), ours strict
             const lang: []const []const u8 = if (e.cpp) &.{ "-x", "c++", "-std=c++11", "-w" } else &.{ "-x", "c", "-std=gnu99", "-w" };
-            objs.append(b.allocator, asanObject(b, b.path(b.fmt("{s}/{s}/{s}", .{ deps, e.dir, f })), lang, &.{inc}, e.defines)) catch @panic("OOM");
+            objs.append(b.allocator, asanObject(b, b.path(b.fmt("{s}/{s}/{s}", .{ deps, e.dir, f })), lang, &.{inc}, engineDefines(b, e))) catch @panic("OOM");
         }
         for (e.adapter) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_c_lang, &.{inc}, e.defines)) catch @panic("OOM");
+        // the engine's private headers are system headers to us: their warnings are not ours
+        const internal = b.fmt("-isystem{s}/{s}/{s}", .{ deps, e.dir, e.internal_include });
+        for (e.adapter_cpp) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_cpp_lang, &.{ inc, internal }, e.defines)) catch @panic("OOM");
     }
     for (core_sources) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_c_lang, &common, &.{})) catch @panic("OOM");
     for (c_tests) |t| {
@@ -71,6 +77,12 @@ pub fn build(b: *std.Build) void {
         run.has_side_effects = true;
         asan_step.dependOn(&run.step);
     }
+}
+
+/// The defines of an engine's own sources, plus its prelude header when it has one.
+fn engineDefines(b: *std.Build, e: Engine) []const []const u8 {
+    if (e.prelude.len == 0) return e.defines;
+    return std.mem.concat(b.allocator, []const u8, &.{ e.defines, &.{ "-include", b.pathFromRoot(e.prelude) } }) catch @panic("OOM");
 }
 
 fn asanObject(b: *std.Build, src: std.Build.LazyPath, lang: []const []const u8, includes: []const []const u8, defines: []const []const u8) std.Build.LazyPath {
@@ -110,9 +122,14 @@ fn calogModule(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.bu
         mod.addCSourceFiles(.{
             .root = b.path(b.fmt("{s}/{s}", .{ deps, e.dir })),
             .files = e.files,
-            .flags = if (e.cpp) &engine_cpp_flags ++ e.defines else &engine_c_flags ++ e.defines,
+            .flags = std.mem.concat(b.allocator, []const u8, &.{ if (e.cpp) &engine_cpp_flags else &engine_c_flags, engineDefines(b, e) }) catch @panic("OOM"),
         });
         mod.addCSourceFiles(.{ .files = e.adapter, .flags = &calog_flags ++ e.defines });
+        if (e.adapter_cpp.len > 0) {
+            const internal = b.fmt("-isystem{s}/{s}/{s}", .{ deps, e.dir, e.internal_include });
+            const flags = std.mem.concat(b.allocator, []const u8, &.{ &calog_cpp_flags, e.defines, &.{internal} }) catch @panic("OOM");
+            mod.addCSourceFiles(.{ .files = e.adapter_cpp, .flags = flags });
+        }
     }
     mod.addCSourceFiles(.{ .files = &core_sources, .flags = &calog_flags });
     mod.linkSystemLibrary("pthread", .{});
@@ -152,6 +169,10 @@ const Engine = struct {
     defines: []const []const u8,
     adapter: []const []const u8, // our adapter + engine binding
     cpp: bool = false,
+    // our C++ adapter files (may include the engine's private headers from internal_include, relative to dir)
+    adapter_cpp: []const []const u8 = &.{},
+    prelude: []const u8 = "", // a header of ours force-included (-include) into the engine sources only
+    internal_include: []const u8 = "",
 };
 
 const engines = [_]Engine{
@@ -170,6 +191,24 @@ const engines = [_]Engine{
         .defines = &.{"-DLUA_USE_LINUX"},
         .adapter = &.{ "c/src/engines/lua/lua_adapter.c", "c/src/engines/lua/lua_engine.c" },
     },
+    .{
+        .dir = "squirrel",
+        .include = "include",
+        .files = &.{
+            "squirrel/sqapi.cpp",       "squirrel/sqbaselib.cpp",  "squirrel/sqclass.cpp",     "squirrel/sqcompiler.cpp",
+            "squirrel/sqdebug.cpp",     "squirrel/sqfuncstate.cpp", "squirrel/sqlexer.cpp",    "squirrel/sqmem.cpp",
+            "squirrel/sqobject.cpp",    "squirrel/sqstate.cpp",    "squirrel/sqtable.cpp",     "squirrel/sqvm.cpp",
+            "sqstdlib/sqstdmath.cpp",   "sqstdlib/sqstdstring.cpp", "sqstdlib/sqstdrex.cpp",   "sqstdlib/sqstdblob.cpp",
+            "sqstdlib/sqstdstream.cpp",
+        },
+        // 64-bit integers, double floats; sq_vm_malloc & co. come from our sq_vmext.cpp (memory accounting)
+        .defines = &.{ "-D_SQ64", "-DSQUSEDOUBLE", "-DSQ_EXCLUDE_DEFAULT_MEMFUNCTIONS" },
+        .adapter = &.{ "c/src/engines/squirrel/sq_adapter.c", "c/src/engines/squirrel/sq_engine.c" },
+        .prelude = "c/src/engines/squirrel/sq_prelude.h",
+        .adapter_cpp = &.{"c/src/engines/squirrel/sq_vmext.cpp"},
+        .internal_include = "squirrel",
+        .cpp = true,
+    },
 };
 
 const core_sources = [_][]const u8{
@@ -186,12 +225,15 @@ const c_tests = [_][]const u8{
     "test_wire",
     "test_lua",
     "test_actor",
+    "test_squirrel",
 };
 
 const c_warnings = [_][]const u8{ "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter" };
 const calog_flags = [_][]const u8{ "-std=c11", "-D_GNU_SOURCE", "-fvisibility=hidden" } ++ c_warnings;
 const engine_c_flags = [_][]const u8{ "-std=gnu99", "-fvisibility=hidden", "-w" };
 const engine_cpp_flags = [_][]const u8{ "-std=c++11", "-fvisibility=hidden", "-fno-exceptions", "-w" };
-const asan_header_inputs = [_][]const u8{ "c/include/calog.h", "c/src/internal.h", "c/src/wire.h", "c/src/engines/lua/lua_adapter.h", "test/c/check.h" };
+const asan_header_inputs = [_][]const u8{ "c/include/calog.h", "c/src/internal.h", "c/src/wire.h", "c/src/engines/lua/lua_adapter.h", "c/src/engines/squirrel/sq_adapter.h", "c/src/engines/squirrel/sq_vmext.h", "test/c/check.h" };
+const calog_cpp_flags = [_][]const u8{ "-std=c++11", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-fno-exceptions", "-fno-rtti" } ++ c_warnings;
+const asan_cpp_lang = [_][]const u8{ "-x", "c++", "-std=c++11", "-fno-exceptions", "-fno-rtti" } ++ c_warnings;
 const asan_c_lang = [_][]const u8{ "-x", "c", "-std=c11", "-D_GNU_SOURCE" } ++ c_warnings;
 const asan_flags = [_][]const u8{ "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1" };

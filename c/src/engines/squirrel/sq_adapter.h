@@ -1,0 +1,60 @@
+/* sq_adapter.h -- private to the Squirrel engine: adapter (marshalling, trampolines) and engine binding.
+ * Built with -D_SQ64 -DSQUSEDOUBLE like the engine itself, so SQInteger is int64_t and SQFloat is double. */
+#ifndef CALOG_SQ_ADAPTER_H
+#define CALOG_SQ_ADAPTER_H
+
+#include "../../internal.h"
+
+#include "squirrel.h"
+
+#include "sq_vmext.h"
+
+#if !defined(_SQ64) || !defined(SQUSEDOUBLE)
+#error "the Squirrel adapter needs -D_SQ64 -DSQUSEDOUBLE (64-bit integers, double floats)"
+#endif
+_Static_assert(sizeof(SQInteger) == sizeof(int64_t), "SQInteger must be 64-bit");
+_Static_assert(sizeof(SQFloat) == sizeof(double), "SQFloat must be double");
+
+#define SQ_INITIAL_STACK 1024
+#define SQ_TRACE_LEVELS 24 /* stack frames kept in a traceback (first ones; the rest are counted) */
+
+typedef struct SqCtxT {
+  HSQUIRRELVM vm; /* the root VM; NULL once closed */
+  CalogCtxT *ctx;
+  int64_t mem;          /* bytes held by this VM (see sq_vmext.cpp) */
+  HSQOBJECT fnClass;    /* class of the holders of foreign function values (pinned) */
+  HSQOBJECT errHandler; /* native error handler closure (pinned) */
+  /* the last runtime error seen by the error handler: its traceback */
+  char *trace;
+  size_t traceLen, traceCap;
+  bool traceSet;
+  /* the last compiler error */
+  char compileMsg[512];
+  bool compileSet;
+} SqCtxT;
+
+/* a Squirrel closure exported as a function value */
+typedef struct SqFnRefT {
+  SqCtxT *sc;
+  HSQOBJECT obj; /* pinned with sq_addref on the root VM */
+} SqFnRefT;
+
+enum { SQ_RUN_EVAL, SQ_RUN_CALL, SQ_RUN_GET, SQ_RUN_REF };
+
+CALOG_HIDDEN SqCtxT *calog__sqCtx(HSQUIRRELVM v);
+CALOG_HIDDEN const char *calog__sqTypeName(SQObjectType t);
+/* Makes room for n values on v's stack (false inside a metamethod when the stack would have to move). */
+CALOG_HIDDEN bool calog__sqReserveOk(HSQUIRRELVM v, SQInteger n);
+CALOG_HIDDEN int32_t calog__sqToValue(SqCtxT *sc, HSQUIRRELVM v, SQInteger idx, CalogValueT *out, CalogValueT *err);
+CALOG_HIDDEN int32_t calog__sqPush(SqCtxT *sc, HSQUIRRELVM v, const CalogValueT *val, CalogValueT *err);
+CALOG_HIDDEN int32_t calog__sqOpenFnClass(SqCtxT *sc, CalogValueT *err);
+CALOG_HIDDEN void calog__sqPushNative(HSQUIRRELVM v, CalogNativeEntryT *entry);
+CALOG_HIDDEN SQInteger calog__sqErrorHandler(HSQUIRRELVM v);
+CALOG_HIDDEN int32_t calog__sqFnInvoke(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData);
+CALOG_HIDDEN void calog__sqFnRelease(void *userData);
+/* Runs one operation on the VM: eval a chunk, call a global, read a global, or call a pinned closure, with
+ * args (lent) and the return value (or the error) in result. The stack is left as it was found. */
+CALOG_HIDDEN int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, int64_t len,
+                                  const HSQOBJECT *ref, CalogValueT *args, int32_t argc, CalogValueT *result);
+
+#endif

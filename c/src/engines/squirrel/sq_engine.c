@@ -1,0 +1,256 @@
+/* sq_engine.c -- the Squirrel 3.1 engine binding: the CalogEngineT vtable over sq_adapter.c.
+ *
+ * Standard library: the base library (always part of a Squirrel VM) plus math, string (with regexp) and
+ * blob. Left out: sqstdio (files) and sqstdsystem (system(), remove(), rename(), getenv()...): nothing a
+ * script can use to end or replace the host process. Two base functions are replaced: suspend() refuses to
+ * suspend the context's own VM (it would leave the VM half-run under the broker; coroutines made with
+ * newthread can still suspend), and seterrorhandler() is refused (the broker's handler is what captures
+ * the traceback of an uncaught error). */
+#include "sq_adapter.h"
+
+#include "sqstdblob.h"
+#include "sqstdmath.h"
+#include "sqstdstring.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static void printFn(HSQUIRRELVM v, const SQChar *fmt, ...) {
+  (void)v;
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stdout, fmt, ap);
+  va_end(ap);
+}
+
+static void errorFn(HSQUIRRELVM v, const SQChar *fmt, ...) {
+  (void)v, (void)fmt; /* errors are captured by the error handler and returned, never printed */
+}
+
+static void compileError(HSQUIRRELVM v, const SQChar *desc, const SQChar *source, SQInteger line, SQInteger column) {
+  SqCtxT *sc = calog__sqCtx(v);
+  snprintf(sc->compileMsg, sizeof sc->compileMsg, "%s:%lld:%lld: %s", source ? source : "?", (long long)line,
+           (long long)column, desc ? desc : "syntax error");
+  sc->compileSet = true;
+}
+
+static SQInteger guardedSuspend(HSQUIRRELVM v) {
+  if (v == calog__sqCtx(v)->vm) return sq_throwerror(v, "suspend() works only inside a thread (newthread) in calog");
+  return sq_suspendvm(v);
+}
+
+static SQInteger reservedErrorHandler(HSQUIRRELVM v) {
+  return sq_throwerror(v, "seterrorhandler() is reserved by calog (errors come back to the caller with a traceback)");
+}
+
+static void sqDestroy(void *interp) {
+  SqCtxT *sc = interp;
+  if (sc == NULL) return;
+  if (sc->vm) {
+    int64_t *prev = calog__sqMemSwap(&sc->mem);
+    HSQUIRRELVM v = sc->vm;
+    sq_close(v); /* runs the release hooks of the function holders still alive */
+    sc->vm = NULL;
+    calog__sqMemSwap(prev);
+  }
+  free(sc->trace);
+  free(sc);
+}
+
+static int32_t setGlobalFn(HSQUIRRELVM v, const char *name, SQFUNCTION f, CalogValueT *err) {
+  sq_pushroottable(v);
+  sq_pushstring(v, name, -1);
+  sq_newclosure(v, f, 0);
+  sq_setnativeclosurename(v, -1, name);
+  SQRESULT r = sq_rawset(v, -3);
+  sq_poptop(v);
+  return SQ_SUCCEEDED(r) ? CALOG_OK : calogFail(err, CALOG_ERR_INTERNAL, "cannot set %s", name);
+}
+
+static int32_t sqCreate(CalogCtxT *ctx, void **interpOut, CalogValueT *err) {
+  SqCtxT *sc = calloc(1, sizeof *sc);
+  if (sc == NULL) return calogFail(err, CALOG_ERR_OOM, "out of memory");
+  sc->ctx = ctx;
+  int64_t *prev = calog__sqMemSwap(&sc->mem);
+  int32_t st = CALOG_OK;
+  HSQUIRRELVM v = sc->vm = sq_open(SQ_INITIAL_STACK);
+  if (v == NULL) {
+    calog__sqMemSwap(prev);
+    free(sc);
+    return calogFail(err, CALOG_ERR_OOM, "cannot create a Squirrel VM");
+  }
+  sq_setsharedforeignptr(v, sc);
+  sq_setprintfunc(v, printFn, errorFn);
+  sq_setcompilererrorhandler(v, compileError);
+  sq_pushroottable(v);
+  if (SQ_FAILED(sqstd_register_mathlib(v)) || SQ_FAILED(sqstd_register_stringlib(v)) ||
+      SQ_FAILED(sqstd_register_bloblib(v)))
+    st = calogFail(err, CALOG_ERR_INTERNAL, "cannot open the Squirrel standard library");
+  sq_settop(v, 0);
+  if (st == CALOG_OK) st = setGlobalFn(v, "suspend", guardedSuspend, err);
+  if (st == CALOG_OK) st = setGlobalFn(v, "seterrorhandler", reservedErrorHandler, err);
+  if (st == CALOG_OK) {
+    sq_newclosure(v, calog__sqErrorHandler, 0);
+    sq_getstackobj(v, -1, &sc->errHandler);
+    sq_addref(v, &sc->errHandler);
+    sq_seterrorhandler(v);
+    st = calog__sqOpenFnClass(sc, err);
+  }
+  calog__sqMemSwap(prev);
+  if (st != CALOG_OK) {
+    sqDestroy(sc);
+    return st;
+  }
+  *interpOut = sc;
+  return CALOG_OK;
+}
+
+static int32_t sqInstallNative(void *interp, CalogNativeEntryT *entry, CalogValueT *err) {
+  SqCtxT *sc = interp;
+  HSQUIRRELVM v = sc->vm;
+  int64_t *prev = calog__sqMemSwap(&sc->mem); /* first: growing the stack allocates */
+  if (!calog__sqReserveOk(v, 4)) {
+    calog__sqMemSwap(prev);
+    return calogFail(err, CALOG_ERR_NESTING, "the Squirrel stack cannot grow here (inside a metamethod)");
+  }
+  SQInteger top = sq_gettop(v);
+  sq_pushroottable(v);
+  sq_pushstring(v, entry->name, -1);
+  calog__sqPushNative(v, entry);
+  SQRESULT r = sq_rawset(v, -3);
+  sq_settop(v, top);
+  calog__sqMemSwap(prev);
+  return SQ_SUCCEEDED(r) ? CALOG_OK : calogFail(err, CALOG_ERR_INTERNAL, "cannot install native '%s'", entry->name);
+}
+
+/* ---- the runner ---------------------------------------------------------------------------------- */
+/* The message of the error object on top of the stack: a string as-is (binary-safe), a number or bool
+ * printed, anything else described by its type (no metamethod runs). */
+static int32_t errorResult(HSQUIRRELVM v, int32_t status, const char *traceback, CalogValueT *result) {
+  SQInteger idx = sq_gettop(v);
+  const SQChar *s = NULL;
+  char buf[96];
+  switch (sq_gettype(v, idx)) {
+  case OT_STRING:
+    sq_getstring(v, idx, &s);
+    return calogErrorSet(result, status, "squirrel", s, (int64_t)sq_getsize(v, idx), traceback);
+  case OT_INTEGER:
+  case OT_FLOAT:
+  case OT_BOOL:
+    if (SQ_SUCCEEDED(sq_tostring(v, idx)) && SQ_SUCCEEDED(sq_getstring(v, -1, &s)))
+      return calogErrorSet(result, status, "squirrel", s, (int64_t)sq_getsize(v, -1), traceback);
+    break;
+  case OT_NULL: return calogErrorSet(result, status, "squirrel", "null", -1, traceback);
+  default: break;
+  }
+  snprintf(buf, sizeof buf, "(error object is a %s value)", calog__sqTypeName(sq_gettype(v, idx)));
+  return calogErrorSet(result, status, "squirrel", buf, -1, traceback);
+}
+
+static const char *chunkName(const char *name) {
+  if (name == NULL) return "eval";
+  if (name[0] == '=' || name[0] == '@') name++;
+  return name[0] ? name : "eval";
+}
+
+int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, int64_t len, const HSQOBJECT *ref,
+                     CalogValueT *args, int32_t argc, CalogValueT *result) {
+  HSQUIRRELVM v = sc->vm;
+  calogValueFree(result);
+  if (v == NULL) return calogFail(result, CALOG_ERR_DEAD, "the Squirrel VM is closed");
+  int64_t *prev = calog__sqMemSwap(&sc->mem); /* first: growing the stack allocates */
+  SQInteger base = sq_gettop(v);
+  int32_t st = CALOG_OK;
+  if (!calog__sqReserveOk(v, (SQInteger)argc + 8)) {
+    st = calogFail(result, CALOG_ERR_NESTING, "the Squirrel stack cannot grow here (inside a metamethod)");
+    goto out;
+  }
+  switch (kind) {
+  case SQ_RUN_EVAL:
+    if (memchr(src, 0, (size_t)len) != NULL) {
+      st = calogErrorSet(result, CALOG_ERR_SYNTAX, "squirrel",
+                         "Squirrel source cannot contain a NUL byte (write \\x00 inside a string literal)", -1, NULL);
+      goto out;
+    }
+    sc->compileSet = false;
+    /* raiseerror = true only makes the compiler call compileError (message + line + column) */
+    if (SQ_FAILED(sq_compilebuffer(v, src, (SQInteger)len, chunkName(name), SQTrue))) {
+      if (sc->compileSet) st = calogErrorSet(result, CALOG_ERR_SYNTAX, "squirrel", sc->compileMsg, -1, NULL);
+      else {
+        sq_getlasterror(v);
+        st = errorResult(v, CALOG_ERR_SYNTAX, NULL, result);
+      }
+      sq_reseterror(v);
+      goto out;
+    }
+    break;
+  case SQ_RUN_CALL:
+  case SQ_RUN_GET:
+    sq_pushroottable(v);
+    sq_pushstring(v, name, -1);
+    if (SQ_FAILED(sq_rawget(v, -2))) {
+      sq_reseterror(v);
+      if (kind == SQ_RUN_GET) {
+        *result = calogValueNil(); /* an absent global reads as nil */
+        goto out;
+      }
+      st = calogFail(result, CALOG_ERR_NOT_FOUND, "no function named '%s' in this Squirrel context", name);
+      goto out;
+    }
+    if (kind == SQ_RUN_GET) {
+      st = calog__sqToValue(sc, v, sq_gettop(v), result, result);
+      goto out;
+    }
+    if (sq_gettype(v, -1) != OT_CLOSURE && sq_gettype(v, -1) != OT_NATIVECLOSURE) {
+      st = calogFail(result, CALOG_ERR_NOT_FOUND, "no function named '%s' in this Squirrel context", name);
+      goto out;
+    }
+    sq_remove(v, -2); /* the root table */
+    break;
+  case SQ_RUN_REF: sq_pushobject(v, *ref); break;
+  }
+  sq_pushroottable(v); /* this */
+  for (int32_t i = 0; i < argc; i++)
+    if ((st = calog__sqPush(sc, v, &args[i], result)) != CALOG_OK) goto out;
+  /* our handler, whatever a script installed with seterrorhandler() */
+  sq_pushobject(v, sc->errHandler);
+  sq_seterrorhandler(v);
+  sc->traceSet = false;
+  if (SQ_FAILED(sq_call(v, (SQInteger)argc + 1, SQTrue, SQTrue))) {
+    sq_getlasterror(v);
+    st = errorResult(v, CALOG_ERR_SCRIPT, sc->traceSet ? sc->trace : NULL, result);
+    sc->traceSet = false;
+    sq_reseterror(v);
+    goto out;
+  }
+  st = calog__sqToValue(sc, v, sq_gettop(v), result, result);
+out:
+  sq_settop(v, base);
+  calog__sqMemSwap(prev);
+  return st;
+}
+
+static int32_t sqEval(void *interp, const char *src, int64_t len, const char *chunk, CalogValueT *result) {
+  return calog__sqRun(interp, SQ_RUN_EVAL, chunk, src, len, NULL, NULL, 0, result);
+}
+
+static int32_t sqCall(void *interp, const char *name, CalogValueT *args, int32_t argc, CalogValueT *result) {
+  return calog__sqRun(interp, SQ_RUN_CALL, name, NULL, 0, NULL, args, argc, result);
+}
+
+static int32_t sqGet(void *interp, const char *name, CalogValueT *result) {
+  return calog__sqRun(interp, SQ_RUN_GET, name, NULL, 0, NULL, NULL, 0, result);
+}
+
+static int64_t sqMemory(void *interp) { return ((SqCtxT *)interp)->mem; }
+
+CALOG_HIDDEN const CalogEngineT calog__squirrelEngine = {
+    .name = "squirrel",
+    .create = sqCreate,
+    .destroy = sqDestroy,
+    .installNative = sqInstallNative,
+    .eval = sqEval,
+    .call = sqCall,
+    .get = sqGet,
+    .memory = sqMemory,
+};
