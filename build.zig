@@ -168,6 +168,15 @@ const engines = [_]Engine{
         .defines = &.{"-DLUA_USE_LINUX"},
         .adapter = &.{ "c/src/engines/lua/lua_adapter.c", "c/src/engines/lua/lua_engine.c" },
     },
+    .{
+        .dir = "duktape",
+        .include = "src",
+        .files = &.{"src/duktape.c"},
+        // calog's overrides on top of the shipped duk_config.h (interrupt counter + exec-timeout hook), for the
+        // engine and the adapter alike: see the header. The path is relative to the build root.
+        .defines = &.{ "-include", "c/src/engines/duktape/duk_calog_config.h" },
+        .adapter = &.{ "c/src/engines/duktape/duk_adapter.c", "c/src/engines/duktape/duk_engine.c" },
+    },
 };
 
 const core_sources = [_][]const u8{

@@ -2,8 +2,10 @@
 #include "internal.h"
 
 extern const CalogEngineT calog__luaEngine;
+extern const CalogEngineT calog__duktapeEngine;
 
 const CalogEngineT *const calog__engines[] = {
     &calog__luaEngine,
+    &calog__duktapeEngine,
     NULL,
 };
