@@ -191,6 +191,7 @@ const c_tests = [_][]const u8{
     "test_value",
     "test_wire",
     "test_lua",
+    "test_duktape",
 };
 
 const c_warnings = [_][]const u8{ "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter" };
