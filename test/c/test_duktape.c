@@ -103,6 +103,11 @@ static int32_t failBinary(CalogValueT *args, int32_t argc, CalogValueT *result, 
   return calogErrorSet(result, CALOG_ERR_HOST, "host", "bad\0\xff", 5, NULL);
 }
 
+static int32_t failBare(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
+  (void)args, (void)argc, (void)ud, (void)result;
+  return CALOG_ERR_RANGE; /* no message at all */
+}
+
 /* calls its first argument (a function value) with 20 and adds 1 */
 static int32_t applyPlusOne(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
   (void)ud;
@@ -182,6 +187,10 @@ static void testNatives(void) {
   /* message bytes preserved exactly, NUL and invalid UTF-8 included */
   CHECK_EQ(eval(id, "try { failBinary() } catch (e) { e.message }", &r), CALOG_OK);
   CHECK(r.type == CALOG_STRING && r.as.s.length == 5 && memcmp(r.as.s.bytes, "bad\0\xff", 5) == 0);
+  calogValueFree(&r);
+  CHECK_EQ(calogRegister(rt, "failBare", failBare, NULL, NULL), CALOG_OK);
+  CHECK_EQ(eval(id, "try { failBare() } catch (e) { e.message }", &r), CALOG_OK);
+  CHECK_STR(&r, "number out of range"); /* the status message stands in */
   calogValueFree(&r);
   /* uncaught: comes back with the message and the JS stack */
   CHECK_EQ(eval(id, "function outer() { add('x', 1) }\nouter()", &r), CALOG_ERR_SCRIPT);
@@ -366,6 +375,30 @@ static void testNumbersAndStrings(void) {
   calogValueFree(&r);
   CHECK_EQ(call1(id, "cat", bytes("a\xff\0", 3), &r), CALOG_OK);
   CHECK(r.type == CALOG_STRING && r.as.s.length == 6 && memcmp(r.as.s.bytes, "a\xff\0a\xff\0", 6) == 0);
+  calogValueFree(&r);
+  /* non-BMP text: UTF-8 outside, surrogate pairs (JS semantics) inside */
+  static const char emoji[] = "\xf0\x9f\x98\x80"; /* U+1F600 */
+  CHECK_EQ(eval(id, "'\\uD83D\\uDE00'", &r), CALOG_OK);
+  CHECK(r.type == CALOG_STRING && r.as.s.length == 4 && memcmp(r.as.s.bytes, emoji, 4) == 0);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "function isGrin(s) { return s === '\\uD83D\\uDE00' && s.length === 2 } true", &r), CALOG_OK);
+  CHECK_EQ(call1(id, "isGrin", str(emoji), &r), CALOG_OK);
+  CHECK(r.type == CALOG_BOOL && r.as.b);
+  static const char mixed[] = "a\xf0\x9f\x98\x80\xff\0\xf0\x9f\x98z\xed\xa0\x80"; /* + a truncated one, a lone surrogate */
+  CHECK_EQ(call1(id, "id", bytes(mixed, sizeof mixed - 1), &r), CALOG_OK);
+  CHECK(r.type == CALOG_STRING && r.as.s.length == (int64_t)sizeof mixed - 1 && memcmp(r.as.s.bytes, mixed, sizeof mixed - 1) == 0);
+  calogValueFree(&r);
+  CHECK_EQ(call1(id, "len", str(emoji), &r), CALOG_OK);
+  CHECK_EQ(r.as.i, 2);
+  CHECK_EQ(eval(id, "var o = {}; o['\\uD83D\\uDE00'] = 1; o", &r), CALOG_OK); /* keys too */
+  CHECK(r.type == CALOG_AGGREGATE && calogAggPairKey(r.as.agg, 0)->as.s.length == 4);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "throw new Error('\\uD83D\\uDE00')", &r), CALOG_ERR_SCRIPT); /* and messages */
+  CHECK(strcmp(calogErrorMessage(&r, NULL), emoji) == 0);
+  calogValueFree(&r);
+  /* the one inexact round trip: bytes that already were an encoded surrogate pair come back as UTF-8 */
+  CHECK_EQ(call1(id, "id", str("\xed\xa0\xbd\xed\xb8\x80"), &r), CALOG_OK);
+  CHECK(r.type == CALOG_STRING && r.as.s.length == 4 && memcmp(r.as.s.bytes, emoji, 4) == 0);
   calogValueFree(&r);
   /* a leading 0x80/0x81/0x82/0xFF byte would make a Symbol: such strings enter as a Uint8Array, round-trip */
   CHECK_EQ(call1(id, "t", bytes("\xff" "calogFn", 8), &r), CALOG_OK);

@@ -48,6 +48,120 @@ static bool symbolPrefix(const char *s, int64_t len) {
   return c == 0x80 || c == 0x81 || c == 0x82 || c == 0xFF;
 }
 
+/* ---- text: 4-byte UTF-8 <-> surrogate pairs --------------------------------------------------------
+ * JS strings are UTF-16; Duktape stores them as (extended) UTF-8 with each non-BMP character as its two
+ * surrogates (CESU-8, 6 bytes). So text crossing in is transcoded: every well-formed 4-byte UTF-8 sequence
+ * becomes its surrogate pair (JS then sees length 2 and equality with a literal), and every encoded
+ * surrogate pair crossing out becomes the 4-byte UTF-8 sequence. All other bytes, NULs, invalid UTF-8 and
+ * lone surrogates included, pass through untouched, so the round trip is exact for every byte string except
+ * one that already held an encoded surrogate pair (invalid UTF-8 anyway): that one comes back as UTF-8. */
+static bool astralAt(const unsigned char *p) { /* p[0..3]: a well-formed U+10000..U+10FFFF sequence */
+  if ((p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) return false;
+  if (p[0] == 0xF0) return p[1] >= 0x90;
+  if (p[0] == 0xF4) return p[1] <= 0x8F;
+  return p[0] >= 0xF1 && p[0] <= 0xF3;
+}
+
+static bool pairAt(const unsigned char *p) { /* p[0..5]: a high then a low surrogate, 3 bytes each */
+  return p[0] == 0xED && p[1] >= 0xA0 && p[1] <= 0xAF && (p[2] & 0xC0) == 0x80 && p[3] == 0xED && p[4] >= 0xB0 &&
+         p[4] <= 0xBF && (p[5] & 0xC0) == 0x80;
+}
+
+static size_t countAstral(const unsigned char *s, size_t n) {
+  size_t count = 0;
+  for (size_t i = 0; i + 3 < n; i++) {
+    if (i + 8 <= n) { /* ASCII fast path */
+      uint64_t w;
+      memcpy(&w, s + i, 8);
+      if ((w & 0x8080808080808080ull) == 0) {
+        i += 7;
+        continue;
+      }
+    }
+    if (s[i] >= 0xF0 && s[i] <= 0xF4 && astralAt(s + i)) {
+      count++;
+      i += 3;
+    }
+  }
+  return count;
+}
+
+static size_t countPairs(const unsigned char *s, size_t n) {
+  size_t count = 0;
+  const unsigned char *p = s, *end = s + n;
+  while (end - p >= 6 && (p = memchr(p, 0xED, (size_t)(end - p - 5))) != NULL) {
+    if (pairAt(p)) {
+      count++;
+      p += 6;
+    } else {
+      p++;
+    }
+  }
+  return count;
+}
+
+static unsigned char *put3(unsigned char *o, uint32_t u) {
+  o[0] = (unsigned char)(0xE0 | (u >> 12));
+  o[1] = (unsigned char)(0x80 | ((u >> 6) & 0x3F));
+  o[2] = (unsigned char)(0x80 | (u & 0x3F));
+  return o + 3;
+}
+
+/* Text into JS (may throw). */
+static void pushUtf8(duk_context *ctx, const char *str, size_t n) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t astral = countAstral(s, n);
+  if (astral == 0) {
+    duk_push_lstring(ctx, str, n);
+    return;
+  }
+  unsigned char *o = duk_push_fixed_buffer(ctx, n + 2 * astral);
+  for (size_t i = 0; i < n;) {
+    if (i + 3 < n && s[i] >= 0xF0 && s[i] <= 0xF4 && astralAt(s + i)) {
+      uint32_t cp = ((uint32_t)(s[i] & 0x07) << 18) | ((uint32_t)(s[i + 1] & 0x3F) << 12) |
+                    ((uint32_t)(s[i + 2] & 0x3F) << 6) | (uint32_t)(s[i + 3] & 0x3F);
+      cp -= 0x10000;
+      o = put3(o, 0xD800 + (cp >> 10));
+      o = put3(o, 0xDC00 + (cp & 0x3FF));
+      i += 4;
+    } else {
+      *o++ = s[i++];
+    }
+  }
+  duk_buffer_to_string(ctx, -1);
+}
+
+/* Text out of JS: a new malloc'd, NUL-terminated copy with surrogate pairs as UTF-8. NULL on OOM. */
+static char *utf8Dup(const char *str, size_t n, size_t *outLen) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t pairs = countPairs(s, n);
+  char *out = malloc(n - 2 * pairs + 1);
+  if (out == NULL) return NULL;
+  unsigned char *o = (unsigned char *)out;
+  if (pairs == 0) {
+    memcpy(o, s, n);
+    o += n;
+  } else {
+    for (size_t i = 0; i < n;) {
+      if (i + 5 < n && pairAt(s + i)) {
+        uint32_t hi = ((uint32_t)(s[i] & 0x0F) << 12) | ((uint32_t)(s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
+        uint32_t lo = ((uint32_t)(s[i + 3] & 0x0F) << 12) | ((uint32_t)(s[i + 4] & 0x3F) << 6) | (s[i + 5] & 0x3F);
+        uint32_t cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+        *o++ = (unsigned char)(0xF0 | (cp >> 18));
+        *o++ = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+        *o++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = (unsigned char)(0x80 | (cp & 0x3F));
+        i += 6;
+      } else {
+        *o++ = s[i++];
+      }
+    }
+  }
+  *o = '\0';
+  *outLen = (size_t)(o - (unsigned char *)out);
+  return out;
+}
+
 /* ---- pending C values --------------------------------------------------------------------------- */
 DukPendingT *calog__dukPendingPush(DukCtxT *dc, CalogValueT *v) {
   DukPendingT *p = malloc(sizeof *p);
@@ -102,10 +216,16 @@ int32_t calog__dukError(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValu
   duk_idx_t base = duk_get_top(ctx) - 1;
   int32_t st;
   if (duk_check_stack(ctx, 4) && duk_safe_call(ctx, describeSafe, NULL, 1, 2) == DUK_EXEC_SUCCESS) {
-    duk_size_t n = 0;
+    duk_size_t n = 0, tn = 0;
     const char *msg = duk_get_lstring(ctx, -2, &n);
-    const char *tb = duk_get_string(ctx, -1);
-    st = calogErrorSet(result, status, "js", msg ? msg : "error", msg ? (int64_t)n : -1, tb);
+    const char *tb = duk_get_lstring(ctx, -1, &tn);
+    size_t mlen = 0, tlen = 0;
+    char *m = msg ? utf8Dup(msg, n, &mlen) : NULL;
+    char *t = tb ? utf8Dup(tb, tn, &tlen) : NULL;
+    st = calogErrorSet(result, status, "js", m ? m : msg ? msg : "error", m ? (int64_t)mlen : msg ? (int64_t)n : -1,
+                       t ? t : tb);
+    free(m);
+    free(t);
   } else if (duk_is_string(ctx, base) && !duk_is_symbol(ctx, base)) {
     duk_size_t n = 0;
     const char *msg = duk_get_lstring(ctx, base, &n);
@@ -139,6 +259,16 @@ static CalogValueT numberValue(double d) {
 static int32_t bytesValue(IngressT *in, const void *p, duk_size_t n, CalogValueT *out) {
   int32_t st = calogValueString(out, n ? (const char *)p : "", (int64_t)n);
   return st == CALOG_OK ? st : calogFail(&in->err, st, "out of memory");
+}
+
+static int32_t textValue(IngressT *in, const char *p, duk_size_t n, CalogValueT *out) {
+  size_t len = 0;
+  char *bytes = utf8Dup(n ? p : "", n, &len);
+  if (bytes == NULL) return calogFail(&in->err, CALOG_ERR_OOM, "out of memory");
+  out->type = CALOG_STRING;
+  out->as.s.bytes = bytes;
+  out->as.s.length = (int64_t)len;
+  return CALOG_OK;
 }
 
 static int32_t unrepresentable(IngressT *in, const char *what) {
@@ -247,7 +377,7 @@ static int32_t ingressObject(IngressT *in, duk_context *ctx, duk_idx_t idx, Calo
     p->key = calogValueNil();
     p->value = calogValueNil();
     ks = duk_get_lstring(ctx, k, &kn);
-    if ((st = bytesValue(in, ks, kn, &p->key)) != CALOG_OK) break;
+    if ((st = textValue(in, ks, kn, &p->key)) != CALOG_OK) break;
     if ((st = ingress(in, ctx, e + 3, &p->value, depth + 1)) != CALOG_OK) break;
     duk_set_top(ctx, k);
   }
@@ -267,7 +397,7 @@ static int32_t ingress(IngressT *in, duk_context *ctx, duk_idx_t idx, CalogValue
     if (duk_is_symbol(ctx, idx)) return unrepresentable(in, "symbol");
     duk_size_t n = 0;
     const char *s = duk_get_lstring(ctx, idx, &n);
-    return bytesValue(in, s, n, out);
+    return textValue(in, s, n, out);
   }
   case DUK_TYPE_BUFFER: { /* a plain buffer: its bytes */
     duk_size_t n = 0;
@@ -316,7 +446,7 @@ int32_t calog__dukToValue(DukCtxT *dc, duk_context *ctx, duk_idx_t idx, CalogVal
     } else {
       duk_dup(ctx, idx);
       if (duk_safe_call(ctx, ingressSafe, &in, 1, 1) != DUK_EXEC_SUCCESS) {
-        /* a trap, an index getter or a finalizer threw, or Duktape ran out of memory */
+        /* an index getter threw, or Duktape ran out of memory */
         in.st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, &in.err);
         duk_push_undefined(ctx); /* calog__dukError consumed the thrown value */
       }
@@ -348,7 +478,7 @@ static void pushBytes(duk_context *ctx, const char *s, int64_t n) {
     void *p = duk_push_fixed_buffer(ctx, (duk_size_t)n);
     memcpy(p, s, (size_t)n);
   } else {
-    duk_push_lstring(ctx, s, (duk_size_t)n);
+    pushUtf8(ctx, s, (size_t)n);
   }
 }
 
@@ -356,10 +486,10 @@ static void pushBytes(duk_context *ctx, const char *s, int64_t n) {
 static void pushText(duk_context *ctx, const char *s, int64_t n) {
   if (symbolPrefix(s, n)) {
     duk_push_literal(ctx, "\xEF\xBF\xBD");
-    duk_push_lstring(ctx, s + 1, (duk_size_t)(n - 1));
+    pushUtf8(ctx, s + 1, (size_t)(n - 1));
     duk_concat(ctx, 2);
   } else {
-    duk_push_lstring(ctx, s, (duk_size_t)n);
+    pushUtf8(ctx, s, (size_t)n);
   }
 }
 
@@ -385,7 +515,7 @@ static int32_t pushKey(DukCtxT *dc, duk_context *ctx, const CalogValueT *k, bool
   switch (k->type) {
   case CALOG_STRING:
     if (!symbolPrefix(k->as.s.bytes, k->as.s.length)) {
-      duk_push_lstring(ctx, k->as.s.bytes, (duk_size_t)k->as.s.length);
+      pushUtf8(ctx, k->as.s.bytes, (size_t)k->as.s.length);
       return CALOG_OK;
     }
     if (lenient(dc)) break;
@@ -528,7 +658,11 @@ static duk_ret_t callOut(duk_context *ctx, CallOutFnT call, void *target) {
   }
   for (duk_idx_t i = 0; i < got; i++) calogValueFree(&args[i]);
   if (args != stackArgs) free(args);
-  if (st != CALOG_OK) return throwResult(dc, ctx, &result);
+  if (st != CALOG_OK) {
+    if (calogErrorMessage(&result, NULL)[0] == '\0' && (result.type == CALOG_NIL || result.type == CALOG_AGGREGATE))
+      calogFail(&result, st, "%s", calogStatusMessage(st)); /* a failure without a message */
+    return throwResult(dc, ctx, &result);
+  }
   if (result.type <= CALOG_REAL) { /* scalars own no memory */
     CalogValueT err = calogValueNil();
     if ((st = calog__dukPush(dc, ctx, &result, &err)) != CALOG_OK) return throwResult(dc, ctx, &err);
