@@ -2,6 +2,29 @@
  * JS functions as function values (a registry in the global stash) and function values as Duktape/C
  * functions (hidden pointer + finalizer).
  *
+ * Fidelity (strict / lenient policy where they differ):
+ *   nil -> undefined; undefined and null -> nil.
+ *   numbers: an integral JS number within +-2^53 (not -0) -> int, any other -> real (-0, NaN, Inf stay real).
+ *     An int beyond +-2^53 has no exact JS number: strict CALOG_ERR_RANGE / lenient the nearest double.
+ *   strings: byte strings both ways (NULs, invalid UTF-8, lone surrogates kept), with non-BMP text
+ *     transcoded (see "text" below). A string whose first byte is 0x80/0x81/0x82/0xFF would be a Symbol in
+ *     Duktape: it enters JS as a Uint8Array of the same bytes (and comes back as the same string).
+ *     Buffers (plain, Uint8Array, ArrayBuffer, DataView, other views) cross out as their bytes.
+ *   list <-> Array (dense; holes and index getters' undefined -> nil); map <-> object (own enumerable string
+ *     keys, enumeration order); empty list -> [], empty map -> {}; JS [] -> empty list, {} -> empty map.
+ *   map keys into JS: string as is (a symbol-prefixed one: strict CALOG_ERR_TYPE / lenient dropped),
+ *     int -> its exact decimal string, real -> JS ToString ("1.5", "2", "NaN"), bool -> strict
+ *     CALOG_ERR_TYPE / lenient "true"/"false". Lossy, as JS keys are strings: they come back as string
+ *     keys, and keys that collide ("1" and 1) keep the last value.
+ *   both (array part + pairs) -> an object: the array part under "1".."n" (Lua's indices, the TypeScript
+ *     host's rule), then the pairs. It comes back as a map with string keys.
+ *   functions: a JS function -> a function value owned by this context (dead once it is destroyed); a
+ *     function value -> a callable JS function; own functions come home as the original JS function and
+ *     foreign ones as the original value. Symbols, pointers: strict CALOG_ERR_TYPE / lenient nil.
+ *     Other objects (Date, RegExp, class instances...) cross as their own enumerable data properties.
+ *   nesting deeper than CALOG_MAX_DEPTH: CALOG_ERR_DEPTH both ways; a cycle: CALOG_ERR_CYCLE (shared
+ *     acyclic subobjects are copied); an array longer than 2^24 (a sparse giant): CALOG_ERR_RANGE.
+ *
  * Throw safety. Nearly every Duktape call can throw (any allocation can fail) and, because finalizers run at
  * allocation and decref points, can run script code. So:
  *   - ingress (JS -> C) of anything that is not a scalar runs inside duk_safe_call, building its result in
@@ -16,12 +39,11 @@
  * enumerated with DUK_ENUM_NO_PROXY_BEHAVIOR (a Proxy's traps do not run; it crosses as its own, empty, set of
  * properties). Array elements are read with duk_get_prop_index: an accessor defined on an array index (or an
  * inherited one filling a hole) would run; whatever it does happens inside the protected ingress call.
+ * Egress defines properties (duk_def_prop), so no setter runs and "__proto__" is an ordinary key.
  *
- * Strings. Duktape strings are byte strings and keep any bytes (NULs, invalid UTF-8) as they are, except
- * that a string whose first byte is 0x80, 0x81, 0x82 or 0xFF is a Symbol to Duktape (0x82/0xFF: hidden
- * symbols, the keys this adapter stores its pointers under). Such strings therefore enter JS as a plain
- * buffer (a Uint8Array) holding the same bytes, which comes back as the identical string; as a map key they
- * are an error (strict) or dropped (lenient). Scripts can thus never forge a hidden key. */
+ * Symbols. Duktape reads a string whose first byte is 0x80, 0x81, 0x82 or 0xFF as a Symbol (0x82/0xFF:
+ * hidden symbols, the keys this adapter stores its pointers under). No string from outside ever reaches JS
+ * with such a first byte, so scripts cannot forge a hidden key. */
 #include "duk_adapter.h"
 
 #include <inttypes.h>
