@@ -2,10 +2,12 @@
 #include "internal.h"
 
 extern const CalogEngineT calog__luaEngine;
+extern const CalogEngineT calog__duktapeEngine;
 extern const CalogEngineT calog__squirrelEngine;
 
 const CalogEngineT *const calog__engines[] = {
     &calog__luaEngine,
+    &calog__duktapeEngine,
     &calog__squirrelEngine,
     NULL,
 };

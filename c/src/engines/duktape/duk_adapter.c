@@ -1,0 +1,784 @@
+/* duk_adapter.c -- JavaScript (Duktape 2.7) <-> CalogValueT: marshalling both ways, the native trampoline,
+ * JS functions as function values (a registry in the global stash) and function values as Duktape/C
+ * functions (hidden pointer + finalizer).
+ *
+ * Fidelity (strict / lenient policy where they differ):
+ *   nil -> undefined; undefined and null -> nil.
+ *   numbers: an integral JS number within +-2^53 (not -0) -> int, any other -> real (-0, NaN, Inf stay real).
+ *     An int beyond +-2^53 has no exact JS number: strict CALOG_ERR_RANGE / lenient the nearest double.
+ *   strings: byte strings both ways (NULs, invalid UTF-8, lone surrogates kept), with non-BMP text
+ *     transcoded (see "text" below). A string whose first byte is 0x80/0x81/0x82/0xFF would be a Symbol in
+ *     Duktape: it enters JS as a Uint8Array of the same bytes (and comes back as the same string).
+ *     Buffers (plain, Uint8Array, ArrayBuffer, DataView, other views) cross out as their bytes.
+ *   list <-> Array (dense; holes and index getters' undefined -> nil); map <-> object (own enumerable string
+ *     keys, enumeration order); empty list -> [], empty map -> {}; JS [] -> empty list, {} -> empty map.
+ *   map keys into JS: string as is (a symbol-prefixed one: strict CALOG_ERR_TYPE / lenient dropped),
+ *     int -> its exact decimal string, real -> JS ToString ("1.5", "2", "NaN"), bool -> strict
+ *     CALOG_ERR_TYPE / lenient "true"/"false". Lossy, as JS keys are strings: they come back as string
+ *     keys, and keys that collide ("1" and 1) keep the last value.
+ *   both (array part + pairs) -> an object: the array part under "1".."n" (Lua's indices, the TypeScript
+ *     host's rule), then the pairs. It comes back as a map with string keys.
+ *   functions: a JS function -> a function value owned by this context (dead once it is destroyed); a
+ *     function value -> a callable JS function; own functions come home as the original JS function and
+ *     foreign ones as the original value. Symbols, pointers: strict CALOG_ERR_TYPE / lenient nil.
+ *     Other objects (Date, RegExp, class instances...) cross as their own enumerable data properties.
+ *   nesting deeper than CALOG_MAX_DEPTH: CALOG_ERR_DEPTH both ways; a cycle: CALOG_ERR_CYCLE (shared
+ *     acyclic subobjects are copied); an array longer than 2^24 (a sparse giant): CALOG_ERR_RANGE.
+ *
+ * Throw safety. Nearly every Duktape call can throw (any allocation can fail) and, because finalizers run at
+ * allocation and decref points, can run script code. So:
+ *   - ingress (JS -> C) of anything that is not a scalar runs inside duk_safe_call, building its result in
+ *     place under a root that lives outside the protected call: every C allocation is linked into that tree
+ *     before the next Duktape call, and the tree is freed if the call fails. Ingress never throws;
+ *   - egress (C -> JS) reads lent values and owns no C memory; it may throw (out of memory) and callers run it
+ *     protected. A trampoline keeps the native's result (or error) in a pending node while pushing it;
+ *   - nothing longjmps past a C frame that owns memory outside those two mechanisms.
+ *
+ * Getters. Ingress reads plain objects through property descriptors (duk_get_prop_desc), so an own accessor
+ * property is never invoked: strict policy -> CALOG_ERR_TYPE, lenient -> the property is dropped. Objects are
+ * enumerated with DUK_ENUM_NO_PROXY_BEHAVIOR (a Proxy's traps do not run; it crosses as its own, empty, set of
+ * properties). Array elements are read with duk_get_prop_index: an accessor defined on an array index (or an
+ * inherited one filling a hole) would run; whatever it does happens inside the protected ingress call.
+ * Egress defines properties (duk_def_prop), so no setter runs and "__proto__" is an ordinary key.
+ *
+ * Symbols. Duktape reads a string whose first byte is 0x80, 0x81, 0x82 or 0xFF as a Symbol (0x82/0xFF:
+ * hidden symbols, the keys this adapter stores its pointers under). No string from outside ever reaches JS
+ * with such a first byte, so scripts cannot forge a hidden key. */
+#include "duk_adapter.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+
+#define TWO53 9007199254740992.0
+#define TWO53_I ((int64_t)1 << 53)
+/* An array longer than this does not cross (a sparse `a[4e9] = 1` would otherwise become billions of nils). */
+#define DUK_LIST_CAP ((duk_size_t)1 << 24)
+
+DukCtxT *calog__dukCtx(duk_context *ctx) {
+  duk_memory_functions f;
+  duk_get_memory_functions(ctx, &f);
+  return f.udata;
+}
+
+static bool lenient(const DukCtxT *dc) { return dc->owner->rt->policy == CALOG_POLICY_LENIENT; }
+
+/* Duktape reads a string starting with one of these bytes as a Symbol. */
+static bool symbolPrefix(const char *s, int64_t len) {
+  if (len <= 0) return false;
+  unsigned char c = (unsigned char)s[0];
+  return c == 0x80 || c == 0x81 || c == 0x82 || c == 0xFF;
+}
+
+/* ---- text: 4-byte UTF-8 <-> surrogate pairs --------------------------------------------------------
+ * JS strings are UTF-16; Duktape stores them as (extended) UTF-8 with each non-BMP character as its two
+ * surrogates (CESU-8, 6 bytes). So text crossing in is transcoded: every well-formed 4-byte UTF-8 sequence
+ * becomes its surrogate pair (JS then sees length 2 and equality with a literal), and every encoded
+ * surrogate pair crossing out becomes the 4-byte UTF-8 sequence. All other bytes, NULs, invalid UTF-8 and
+ * lone surrogates included, pass through untouched, so the round trip is exact for every byte string except
+ * one that already held an encoded surrogate pair (invalid UTF-8 anyway): that one comes back as UTF-8. */
+static bool astralAt(const unsigned char *p) { /* p[0..3]: a well-formed U+10000..U+10FFFF sequence */
+  if ((p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) return false;
+  if (p[0] == 0xF0) return p[1] >= 0x90;
+  if (p[0] == 0xF4) return p[1] <= 0x8F;
+  return p[0] >= 0xF1 && p[0] <= 0xF3;
+}
+
+static bool pairAt(const unsigned char *p) { /* p[0..5]: a high then a low surrogate, 3 bytes each */
+  return p[0] == 0xED && p[1] >= 0xA0 && p[1] <= 0xAF && (p[2] & 0xC0) == 0x80 && p[3] == 0xED && p[4] >= 0xB0 &&
+         p[4] <= 0xBF && (p[5] & 0xC0) == 0x80;
+}
+
+static size_t countAstral(const unsigned char *s, size_t n) {
+  size_t count = 0;
+  for (size_t i = 0; i + 3 < n; i++) {
+    if (i + 8 <= n) { /* ASCII fast path */
+      uint64_t w;
+      memcpy(&w, s + i, 8);
+      if ((w & 0x8080808080808080ull) == 0) {
+        i += 7;
+        continue;
+      }
+    }
+    if (s[i] >= 0xF0 && s[i] <= 0xF4 && astralAt(s + i)) {
+      count++;
+      i += 3;
+    }
+  }
+  return count;
+}
+
+static size_t countPairs(const unsigned char *s, size_t n) {
+  size_t count = 0;
+  const unsigned char *p = s, *end = s + n;
+  while (end - p >= 6 && (p = memchr(p, 0xED, (size_t)(end - p - 5))) != NULL) {
+    if (pairAt(p)) {
+      count++;
+      p += 6;
+    } else {
+      p++;
+    }
+  }
+  return count;
+}
+
+static unsigned char *put3(unsigned char *o, uint32_t u) {
+  o[0] = (unsigned char)(0xE0 | (u >> 12));
+  o[1] = (unsigned char)(0x80 | ((u >> 6) & 0x3F));
+  o[2] = (unsigned char)(0x80 | (u & 0x3F));
+  return o + 3;
+}
+
+/* Text into JS (may throw). */
+static void pushUtf8(duk_context *ctx, const char *str, size_t n) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t astral = countAstral(s, n);
+  if (astral == 0) {
+    duk_push_lstring(ctx, str, n);
+    return;
+  }
+  unsigned char *o = duk_push_fixed_buffer(ctx, n + 2 * astral);
+  for (size_t i = 0; i < n;) {
+    if (i + 3 < n && s[i] >= 0xF0 && s[i] <= 0xF4 && astralAt(s + i)) {
+      uint32_t cp = ((uint32_t)(s[i] & 0x07) << 18) | ((uint32_t)(s[i + 1] & 0x3F) << 12) |
+                    ((uint32_t)(s[i + 2] & 0x3F) << 6) | (uint32_t)(s[i + 3] & 0x3F);
+      cp -= 0x10000;
+      o = put3(o, 0xD800 + (cp >> 10));
+      o = put3(o, 0xDC00 + (cp & 0x3FF));
+      i += 4;
+    } else {
+      *o++ = s[i++];
+    }
+  }
+  duk_buffer_to_string(ctx, -1);
+}
+
+/* Text out of JS: a new malloc'd, NUL-terminated copy with surrogate pairs as UTF-8. NULL on OOM. */
+static char *utf8Dup(const char *str, size_t n, size_t *outLen) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t pairs = countPairs(s, n);
+  char *out = malloc(n - 2 * pairs + 1);
+  if (out == NULL) return NULL;
+  unsigned char *o = (unsigned char *)out;
+  if (pairs == 0) {
+    memcpy(o, s, n);
+    o += n;
+  } else {
+    for (size_t i = 0; i < n;) {
+      if (i + 5 < n && pairAt(s + i)) {
+        uint32_t hi = ((uint32_t)(s[i] & 0x0F) << 12) | ((uint32_t)(s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
+        uint32_t lo = ((uint32_t)(s[i + 3] & 0x0F) << 12) | ((uint32_t)(s[i + 4] & 0x3F) << 6) | (s[i + 5] & 0x3F);
+        uint32_t cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+        *o++ = (unsigned char)(0xF0 | (cp >> 18));
+        *o++ = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+        *o++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = (unsigned char)(0x80 | (cp & 0x3F));
+        i += 6;
+      } else {
+        *o++ = s[i++];
+      }
+    }
+  }
+  *o = '\0';
+  *outLen = (size_t)(o - (unsigned char *)out);
+  return out;
+}
+
+/* ---- pending C values --------------------------------------------------------------------------- */
+DukPendingT *calog__dukPendingPush(DukCtxT *dc, CalogValueT *v) {
+  DukPendingT *p = malloc(sizeof *p);
+  if (p == NULL) {
+    calogValueFree(v);
+    return NULL;
+  }
+  calogValueMove(&p->v, v);
+  p->seq = ++dc->pendingSeq;
+  p->prev = NULL;
+  p->next = dc->pending;
+  if (dc->pending) dc->pending->prev = p;
+  dc->pending = p;
+  return p;
+}
+
+void calog__dukPendingDrop(DukCtxT *dc, DukPendingT *p) {
+  if (p->prev) p->prev->next = p->next;
+  else dc->pending = p->next;
+  if (p->next) p->next->prev = p->prev;
+  calogValueFree(&p->v);
+  free(p);
+}
+
+void calog__dukPendingSweep(DukCtxT *dc, uint64_t mark) {
+  while (dc->pending && dc->pending->seq > mark) calog__dukPendingDrop(dc, dc->pending);
+}
+
+/* ---- errors: a thrown JS value -> {message, engine "js", traceback} --------------------------------- */
+/* [thrown] -> [message stack|undefined]. Error objects give .message, anything else its ToString.
+ * (A safe call runs in its caller's frame: its arguments are the top values, not index 0.) */
+static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
+  (void)udata;
+  duk_idx_t v = duk_get_top_index(ctx);
+  if (duk_is_error(ctx, v)) duk_get_prop_literal(ctx, v, "message");
+  else duk_dup(ctx, v);
+  (void)duk_safe_to_lstring(ctx, -1, NULL);
+  if (duk_is_object(ctx, v)) {
+    duk_get_prop_literal(ctx, v, "stack");
+    if (!duk_is_string(ctx, -1) || duk_is_symbol(ctx, -1)) {
+      duk_pop(ctx);
+      duk_push_undefined(ctx);
+    }
+  } else {
+    duk_push_undefined(ctx);
+  }
+  return 2;
+}
+
+int32_t calog__dukError(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValueT *result) {
+  (void)dc;
+  duk_idx_t base = duk_get_top(ctx) - 1;
+  int32_t st;
+  if (duk_check_stack(ctx, 4) && duk_safe_call(ctx, describeSafe, NULL, 1, 2) == DUK_EXEC_SUCCESS) {
+    duk_size_t n = 0, tn = 0;
+    const char *msg = duk_get_lstring(ctx, -2, &n);
+    const char *tb = duk_get_lstring(ctx, -1, &tn);
+    size_t mlen = 0, tlen = 0;
+    char *m = msg ? utf8Dup(msg, n, &mlen) : NULL;
+    char *t = tb ? utf8Dup(tb, tn, &tlen) : NULL;
+    st = calogErrorSet(result, status, "js", m ? m : msg ? msg : "error", m ? (int64_t)mlen : msg ? (int64_t)n : -1,
+                       t ? t : tb);
+    free(m);
+    free(t);
+  } else if (duk_is_string(ctx, base) && !duk_is_symbol(ctx, base)) {
+    duk_size_t n = 0;
+    const char *msg = duk_get_lstring(ctx, base, &n);
+    st = calogErrorSet(result, status, "js", msg, (int64_t)n, NULL);
+  } else {
+    st = calogErrorSet(result, status, "js", "error (its description could not be read)", -1, NULL);
+  }
+  duk_set_top(ctx, base);
+  return st;
+}
+
+/* ---- ingress: JS -> CalogValueT ------------------------------------------------------------------ */
+typedef struct IngressT {
+  DukCtxT *dc;
+  CalogValueT root; /* the value being built; everything allocated so far hangs off it */
+  CalogValueT err;
+  int32_t st;
+  void *ancestors[CALOG_MAX_DEPTH + 1];
+} IngressT;
+
+static int32_t ingress(IngressT *in, duk_context *ctx, duk_idx_t idx, CalogValueT *out, int depth);
+
+static CalogValueT numberValue(double d) {
+  if (d >= -TWO53 && d <= TWO53) { /* false for NaN */
+    int64_t i = (int64_t)d;
+    if ((double)i == d && !(i == 0 && signbit(d))) return calogValueInt(i);
+  }
+  return calogValueReal(d);
+}
+
+static int32_t bytesValue(IngressT *in, const void *p, duk_size_t n, CalogValueT *out) {
+  int32_t st = calogValueString(out, n ? (const char *)p : "", (int64_t)n);
+  return st == CALOG_OK ? st : calogFail(&in->err, st, "out of memory");
+}
+
+static int32_t textValue(IngressT *in, const char *p, duk_size_t n, CalogValueT *out) {
+  size_t len = 0;
+  char *bytes = utf8Dup(n ? p : "", n, &len);
+  if (bytes == NULL) return calogFail(&in->err, CALOG_ERR_OOM, "out of memory");
+  out->type = CALOG_STRING;
+  out->as.s.bytes = bytes;
+  out->as.s.length = (int64_t)len;
+  return CALOG_OK;
+}
+
+static int32_t unrepresentable(IngressT *in, const char *what) {
+  if (lenient(in->dc)) return CALOG_OK; /* out stays nil */
+  return calogFail(&in->err, CALOG_ERR_TYPE, "a JS %s cannot cross to another engine", what);
+}
+
+static int32_t ingressFunction(IngressT *in, duk_context *ctx, duk_idx_t idx, CalogValueT *out) {
+  DukCtxT *dc = in->dc;
+  if (duk_is_c_function(ctx, idx)) { /* a function value of ours coming home: the value itself */
+    duk_get_prop_literal(ctx, idx, DUK_KEY_FN);
+    CalogFnT *fn = duk_get_pointer(ctx, -1);
+    duk_pop(ctx);
+    if (fn != NULL) {
+      calogFnRetain(fn);
+      *out = calogValueFn(fn);
+      return CALOG_OK;
+    }
+  }
+  if (dc->closing) {
+    if (lenient(dc)) return CALOG_OK;
+    return calogFail(&in->err, CALOG_ERR_DEAD, "a JS function cannot be exported while its context is destroyed");
+  }
+  /* registry[id] = fn first: it may throw, and nothing is owned yet */
+  double id = ++dc->nextFnId;
+  duk_push_heapptr(ctx, dc->registry);
+  duk_push_number(ctx, id);
+  duk_dup(ctx, idx);
+  if (duk_is_lightfunc(ctx, -1)) duk_to_object(ctx, -1); /* a heap object, so it has a stable heapptr */
+  void *heapptr = duk_get_heapptr(ctx, -1);
+  duk_put_prop(ctx, -3);
+  duk_pop(ctx);
+  DukFnRefT *ref = malloc(sizeof *ref);
+  CalogFnT *fn = ref ? calog__fnCreateOwned(dc->owner, calog__dukFnInvoke, ref, calog__dukFnRelease) : NULL;
+  if (fn == NULL) {
+    free(ref);
+    duk_push_heapptr(ctx, dc->registry);
+    duk_push_number(ctx, id);
+    duk_del_prop(ctx, -2);
+    duk_pop(ctx);
+    return calogFail(&in->err, CALOG_ERR_OOM, "out of memory");
+  }
+  ref->dc = dc;
+  ref->id = id;
+  ref->heapptr = heapptr;
+  *out = calogValueFn(fn);
+  return CALOG_OK;
+}
+
+/* Dense: elements 0 .. length-1, holes read as undefined -> nil. */
+static int32_t ingressArray(IngressT *in, duk_context *ctx, duk_idx_t idx, CalogValueT *out, int depth) {
+  duk_size_t n = duk_get_length(ctx, idx);
+  if (n > DUK_LIST_CAP)
+    return calogFail(&in->err, CALOG_ERR_RANGE, "a JS array of length %lu exceeds the marshalling cap (%lu)",
+                     (unsigned long)n, (unsigned long)DUK_LIST_CAP);
+  if (calogValueAgg(out, CALOG_AGG_LIST) != CALOG_OK) return calogFail(&in->err, CALOG_ERR_OOM, "out of memory");
+  CalogAggT *agg = out->as.agg;
+  if (n > 0 && calog__aggReserve(agg, (int64_t)n, 0) != CALOG_OK)
+    return calogFail(&in->err, CALOG_ERR_OOM, "out of memory");
+  for (duk_size_t i = 0; i < n; i++) {
+    CalogValueT *slot = &agg->array[agg->arrayCount++]; /* linked (nil) before anything can throw */
+    *slot = calogValueNil();
+    duk_get_prop_index(ctx, idx, (duk_uarridx_t)i);
+    int32_t st = ingress(in, ctx, duk_get_top_index(ctx), slot, depth + 1);
+    duk_pop(ctx);
+    if (st != CALOG_OK) return st;
+  }
+  return CALOG_OK;
+}
+
+/* Own enumerable string keys in enumeration (insertion) order; values from descriptors, never getters. */
+static int32_t ingressObject(IngressT *in, duk_context *ctx, duk_idx_t idx, CalogValueT *out, int depth) {
+  if (calogValueAgg(out, CALOG_AGG_MAP) != CALOG_OK) return calogFail(&in->err, CALOG_ERR_OOM, "out of memory");
+  CalogAggT *agg = out->as.agg;
+  duk_idx_t top = duk_get_top(ctx);
+  int32_t st = CALOG_OK;
+  duk_enum(ctx, idx, DUK_ENUM_OWN_PROPERTIES_ONLY | DUK_ENUM_NO_PROXY_BEHAVIOR);
+  duk_idx_t e = top;
+  while (duk_next(ctx, e, 0)) {
+    duk_idx_t k = e + 1, d = e + 2;
+    duk_dup(ctx, k);
+    duk_get_prop_desc(ctx, idx, 0); /* [e k desc|undefined] */
+    if (!duk_is_object(ctx, d)) {   /* deleted meanwhile */
+      duk_set_top(ctx, k);
+      continue;
+    }
+    duk_push_undefined(ctx);
+    duk_set_prototype(ctx, d); /* the descriptor answers from its own properties only */
+    duk_size_t kn = 0;
+    const char *ks = duk_get_lstring(ctx, k, &kn);
+    if (duk_has_prop_literal(ctx, d, "get")) {
+      if (!lenient(in->dc)) {
+        st = calogFail(&in->err, CALOG_ERR_TYPE, "property '%.*s' is an accessor: getters are not run while marshalling",
+                       (int)(kn > 64 ? 64 : kn), ks ? ks : "");
+        break;
+      }
+      duk_set_top(ctx, k);
+      continue;
+    }
+    duk_get_prop_literal(ctx, d, "value"); /* [e k desc value] */
+    if (calog__aggReserve(agg, 0, agg->pairCount + 1) != CALOG_OK) {
+      st = calogFail(&in->err, CALOG_ERR_OOM, "out of memory");
+      break;
+    }
+    CalogPairT *p = &agg->pairs[agg->pairCount++]; /* linked (nil, nil) before anything can throw */
+    p->key = calogValueNil();
+    p->value = calogValueNil();
+    ks = duk_get_lstring(ctx, k, &kn);
+    if ((st = textValue(in, ks, kn, &p->key)) != CALOG_OK) break;
+    if ((st = ingress(in, ctx, e + 3, &p->value, depth + 1)) != CALOG_OK) break;
+    duk_set_top(ctx, k);
+  }
+  duk_set_top(ctx, top);
+  return st;
+}
+
+static int32_t ingress(IngressT *in, duk_context *ctx, duk_idx_t idx, CalogValueT *out, int depth) {
+  *out = calogValueNil();
+  switch (duk_get_type(ctx, idx)) {
+  case DUK_TYPE_NONE:
+  case DUK_TYPE_UNDEFINED:
+  case DUK_TYPE_NULL: return CALOG_OK;
+  case DUK_TYPE_BOOLEAN: *out = calogValueBool(duk_get_boolean(ctx, idx)); return CALOG_OK;
+  case DUK_TYPE_NUMBER: *out = numberValue(duk_get_number(ctx, idx)); return CALOG_OK;
+  case DUK_TYPE_STRING: {
+    if (duk_is_symbol(ctx, idx)) return unrepresentable(in, "symbol");
+    duk_size_t n = 0;
+    const char *s = duk_get_lstring(ctx, idx, &n);
+    return textValue(in, s, n, out);
+  }
+  case DUK_TYPE_BUFFER: { /* a plain buffer: its bytes */
+    duk_size_t n = 0;
+    void *p = duk_get_buffer(ctx, idx, &n);
+    return bytesValue(in, p, n, out);
+  }
+  case DUK_TYPE_LIGHTFUNC: return ingressFunction(in, ctx, idx, out);
+  case DUK_TYPE_OBJECT: {
+    if (duk_is_function(ctx, idx)) return ingressFunction(in, ctx, idx, out);
+    if (duk_is_buffer_data(ctx, idx)) { /* Uint8Array, ArrayBuffer, DataView, other views: their bytes */
+      duk_size_t n = 0;
+      void *p = duk_get_buffer_data(ctx, idx, &n);
+      return bytesValue(in, p, n, out);
+    }
+    if (depth >= CALOG_MAX_DEPTH)
+      return calogFail(&in->err, CALOG_ERR_DEPTH, "value nesting exceeds the depth cap (%d)", CALOG_MAX_DEPTH);
+    void *self = duk_get_heapptr(ctx, idx);
+    for (int i = 0; i < depth; i++)
+      if (in->ancestors[i] == self) return calogFail(&in->err, CALOG_ERR_CYCLE, "object contains itself (a cycle)");
+    in->ancestors[depth] = self;
+    if (!duk_check_stack(ctx, 8)) return calogFail(&in->err, CALOG_ERR_OOM, "JS value stack exhausted");
+    return duk_is_array(ctx, idx) ? ingressArray(in, ctx, idx, out, depth) : ingressObject(in, ctx, idx, out, depth);
+  }
+  case DUK_TYPE_POINTER: return unrepresentable(in, "pointer");
+  default: return unrepresentable(in, "value of this type");
+  }
+}
+
+static duk_ret_t ingressSafe(duk_context *ctx, void *udata) {
+  IngressT *in = udata;
+  in->st = ingress(in, ctx, duk_get_top_index(ctx), &in->root, 0); /* the argument: the caller frame's top */
+  return 0;
+}
+
+int32_t calog__dukToValue(DukCtxT *dc, duk_context *ctx, duk_idx_t idx, CalogValueT *out, CalogValueT *err) {
+  IngressT in;
+  in.dc = dc;
+  in.root = calogValueNil();
+  in.err = calogValueNil();
+  in.st = CALOG_OK;
+  duk_int_t t = duk_get_type(ctx, idx);
+  if (t == DUK_TYPE_OBJECT || t == DUK_TYPE_LIGHTFUNC) {
+    idx = duk_normalize_index(ctx, idx);
+    if (!duk_check_stack(ctx, 4)) {
+      in.st = calogFail(&in.err, CALOG_ERR_OOM, "JS value stack exhausted");
+    } else {
+      duk_dup(ctx, idx);
+      if (duk_safe_call(ctx, ingressSafe, &in, 1, 1) != DUK_EXEC_SUCCESS) {
+        /* an index getter threw, or Duktape ran out of memory */
+        in.st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, &in.err);
+        duk_push_undefined(ctx); /* calog__dukError consumed the thrown value */
+      }
+      duk_pop(ctx);
+    }
+  } else {
+    in.st = ingress(&in, ctx, idx, &in.root, 0); /* scalars: nothing here can throw */
+  }
+  /* out and err may be the same value: publish one or the other */
+  if (in.st == CALOG_OK) {
+    calogValueFree(&in.err);
+    calogValueFree(out);
+    *out = in.root;
+  } else {
+    calogValueFree(&in.root);
+    calogValueFree(err);
+    *err = in.err;
+    if (err->type == CALOG_NIL) calogFail(err, in.st, "%s", calogStatusMessage(in.st));
+  }
+  return in.st;
+}
+
+/* ---- egress: CalogValueT -> JS ------------------------------------------------------------------- */
+static duk_ret_t fnTrampoline(duk_context *ctx);
+static duk_ret_t fnFinalizer(duk_context *ctx);
+
+static void pushBytes(duk_context *ctx, const char *s, int64_t n) {
+  if (symbolPrefix(s, n)) {
+    void *p = duk_push_fixed_buffer(ctx, (duk_size_t)n);
+    memcpy(p, s, (size_t)n);
+  } else {
+    pushUtf8(ctx, s, (size_t)n);
+  }
+}
+
+/* Text for JS (messages): a symbol prefix byte becomes U+FFFD so the result is always a string. */
+static void pushText(duk_context *ctx, const char *s, int64_t n) {
+  if (symbolPrefix(s, n)) {
+    duk_push_literal(ctx, "\xEF\xBF\xBD");
+    pushUtf8(ctx, s + 1, (size_t)(n - 1));
+    duk_concat(ctx, 2);
+  } else {
+    pushUtf8(ctx, s, (size_t)n);
+  }
+}
+
+static void pushFn(DukCtxT *dc, duk_context *ctx, CalogFnT *fn) {
+  if (fn->fn == calog__dukFnInvoke && fn->owner == dc->owner && atomic_load(&fn->alive)) {
+    /* our own function coming home: the original JS function, not a wrapper */
+    duk_push_heapptr(ctx, ((DukFnRefT *)fn->userData)->heapptr);
+    return;
+  }
+  duk_push_c_function(ctx, fnTrampoline, DUK_VARARGS);
+  duk_push_c_function(ctx, fnFinalizer, 1);
+  duk_set_finalizer(ctx, -2);
+  duk_push_pointer(ctx, fn);
+  duk_put_prop_literal(ctx, -2, DUK_KEY_FN);
+  calogFnRetain(fn); /* only now: if anything above threw, the finalizer finds no pointer and releases nothing */
+}
+
+static int32_t egress(DukCtxT *dc, duk_context *ctx, const CalogValueT *v, int depth, CalogValueT *err);
+
+/* A map key as a JS property name: strings as they are, int -> exact decimal, real -> JS ToString. */
+static int32_t pushKey(DukCtxT *dc, duk_context *ctx, const CalogValueT *k, bool *skip, CalogValueT *err) {
+  *skip = false;
+  switch (k->type) {
+  case CALOG_STRING:
+    if (!symbolPrefix(k->as.s.bytes, k->as.s.length)) {
+      pushUtf8(ctx, k->as.s.bytes, (size_t)k->as.s.length);
+      return CALOG_OK;
+    }
+    if (lenient(dc)) break;
+    return calogFail(err, CALOG_ERR_TYPE, "a map key starting with byte 0x%02X cannot be a JS property name",
+                     (unsigned char)k->as.s.bytes[0]);
+  case CALOG_INT: {
+    char buf[24];
+    int n = snprintf(buf, sizeof buf, "%" PRId64, k->as.i);
+    duk_push_lstring(ctx, buf, (duk_size_t)n);
+    return CALOG_OK;
+  }
+  case CALOG_REAL:
+    duk_push_number(ctx, k->as.r);
+    duk_to_string(ctx, -1);
+    return CALOG_OK;
+  case CALOG_BOOL:
+    if (lenient(dc)) {
+      duk_push_string(ctx, k->as.b ? "true" : "false");
+      return CALOG_OK;
+    }
+    return calogFail(err, CALOG_ERR_TYPE, "a bool map key cannot be a JS property name");
+  default:
+    if (lenient(dc)) break;
+    return calogFail(err, CALOG_ERR_TYPE, "a %s map key cannot be a JS property name", calogTypeName(k->type));
+  }
+  *skip = true;
+  return CALOG_OK;
+}
+
+#define DEF_FLAGS (DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_SET_WEC)
+
+static int32_t egressAgg(DukCtxT *dc, duk_context *ctx, const CalogAggT *a, int depth, CalogValueT *err) {
+  if (depth >= CALOG_MAX_DEPTH)
+    return calogFail(err, CALOG_ERR_DEPTH, "value nesting exceeds the depth cap (%d)", CALOG_MAX_DEPTH);
+  if (a->arrayCount > (int64_t)UINT32_MAX - 1)
+    return calogFail(err, CALOG_ERR_RANGE, "a list of %" PRId64 " items is longer than a JS array can be", a->arrayCount);
+  duk_idx_t top = duk_get_top(ctx);
+  int32_t st;
+  if (a->kind == CALOG_AGG_LIST && a->pairCount == 0) {
+    duk_idx_t t = duk_push_array(ctx);
+    for (int64_t i = 0; i < a->arrayCount; i++) {
+      duk_push_uint(ctx, (duk_uint_t)i);
+      if ((st = egress(dc, ctx, &a->array[i], depth + 1, err)) != CALOG_OK) goto fail;
+      duk_def_prop(ctx, t, DEF_FLAGS);
+    }
+    return CALOG_OK;
+  }
+  /* a map, or both parts: the array part under "1".."n" (Lua's indices, the TypeScript host's rule) */
+  duk_idx_t t = duk_push_object(ctx);
+  for (int64_t i = 0; i < a->arrayCount; i++) {
+    char buf[24];
+    int n = snprintf(buf, sizeof buf, "%" PRId64, i + 1);
+    duk_push_lstring(ctx, buf, (duk_size_t)n);
+    if ((st = egress(dc, ctx, &a->array[i], depth + 1, err)) != CALOG_OK) goto fail;
+    duk_def_prop(ctx, t, DEF_FLAGS);
+  }
+  for (int64_t i = 0; i < a->pairCount; i++) {
+    bool skip;
+    if ((st = pushKey(dc, ctx, &a->pairs[i].key, &skip, err)) != CALOG_OK) goto fail;
+    if (skip) continue;
+    if ((st = egress(dc, ctx, &a->pairs[i].value, depth + 1, err)) != CALOG_OK) goto fail;
+    duk_def_prop(ctx, t, DEF_FLAGS); /* own data property: no setter runs, "__proto__" is just a key */
+  }
+  return CALOG_OK;
+fail:
+  duk_set_top(ctx, top);
+  return st;
+}
+
+static int32_t egress(DukCtxT *dc, duk_context *ctx, const CalogValueT *v, int depth, CalogValueT *err) {
+  if (!duk_check_stack(ctx, 4)) return calogFail(err, CALOG_ERR_OOM, "JS value stack exhausted");
+  switch (v->type) {
+  case CALOG_NIL: duk_push_undefined(ctx); return CALOG_OK;
+  case CALOG_BOOL: duk_push_boolean(ctx, v->as.b); return CALOG_OK;
+  case CALOG_INT:
+    if ((v->as.i > TWO53_I || v->as.i < -TWO53_I) && !lenient(dc))
+      return calogFail(err, CALOG_ERR_RANGE, "integer %" PRId64 " is beyond +-2^53: no JS number holds it exactly", v->as.i);
+    duk_push_number(ctx, (double)v->as.i); /* lenient: the nearest double */
+    return CALOG_OK;
+  case CALOG_REAL: duk_push_number(ctx, v->as.r); return CALOG_OK;
+  case CALOG_STRING: pushBytes(ctx, v->as.s.bytes, v->as.s.length); return CALOG_OK;
+  case CALOG_FN: pushFn(dc, ctx, v->as.fn); return CALOG_OK;
+  case CALOG_AGGREGATE: return egressAgg(dc, ctx, v->as.agg, depth, err);
+  }
+  return calogFail(err, CALOG_ERR_TYPE, "unknown value type");
+}
+
+int32_t calog__dukPush(DukCtxT *dc, duk_context *ctx, const CalogValueT *v, CalogValueT *err) {
+  return egress(dc, ctx, v, 0, err);
+}
+
+/* ---- calling out of JS: natives and foreign function values ---------------------------------------- */
+/* Throws the error in *result (taken) as a JS Error whose .message is the error's message, byte for byte. */
+static duk_ret_t throwResult(DukCtxT *dc, duk_context *ctx, CalogValueT *result) {
+  DukPendingT *p = calog__dukPendingPush(dc, result);
+  if (p == NULL) return duk_error(ctx, DUK_ERR_ERROR, "out of memory");
+  int64_t n;
+  const char *msg = calogErrorMessage(&p->v, &n);
+  pushText(ctx, msg, n); /* may throw: the node is swept by the entry that catches */
+  calog__dukPendingDrop(dc, p);
+  duk_idx_t m = duk_get_top_index(ctx);
+  duk_size_t len = 0;
+  const char *s = duk_get_lstring(ctx, m, &len);
+  duk_push_error_object(ctx, DUK_ERR_ERROR, "%s", s);
+  if (strlen(s) != len) { /* an embedded NUL: the formatted message stopped there */
+    duk_push_literal(ctx, "message");
+    duk_dup(ctx, m);
+    duk_def_prop(ctx, -3, DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_SET_WRITABLE | DUK_DEFPROP_CLEAR_ENUMERABLE |
+                              DUK_DEFPROP_SET_CONFIGURABLE);
+  }
+  return duk_throw(ctx);
+}
+
+typedef int32_t (*CallOutFnT)(void *target, CalogValueT *args, int32_t argc, CalogValueT *result);
+
+static duk_ret_t callOut(duk_context *ctx, CallOutFnT call, void *target) {
+  DukCtxT *dc = calog__dukCtx(ctx);
+  duk_idx_t argc = duk_get_top(ctx);
+  CalogValueT stackArgs[8];
+  CalogValueT *args = stackArgs;
+  CalogValueT result = calogValueNil();
+  if (argc > 8 && (args = malloc((size_t)argc * sizeof *args)) == NULL) {
+    calogFail(&result, CALOG_ERR_OOM, "out of memory");
+    return throwResult(dc, ctx, &result);
+  }
+  int32_t st = CALOG_OK;
+  duk_idx_t got = 0;
+  for (; got < argc; got++) { /* ingress never throws: args stay ours */
+    args[got] = calogValueNil();
+    if ((st = calog__dukToValue(dc, ctx, got, &args[got], &result)) != CALOG_OK) break;
+  }
+  if (st == CALOG_OK) {
+    /* Entries the native makes into this heap must run on the thread that called it (a Duktape.Thread
+     * coroutine's, maybe: the main thread is then not runnable). Nothing longjmps across a native call,
+     * so save/restore is exact. */
+    duk_context *saved = dc->cur;
+    dc->cur = ctx;
+    st = call(target, args, (int32_t)argc, &result);
+    dc->cur = saved;
+  }
+  for (duk_idx_t i = 0; i < got; i++) calogValueFree(&args[i]);
+  if (args != stackArgs) free(args);
+  if (st != CALOG_OK) {
+    if (calogErrorMessage(&result, NULL)[0] == '\0' && (result.type == CALOG_NIL || result.type == CALOG_AGGREGATE))
+      calogFail(&result, st, "%s", calogStatusMessage(st)); /* a failure without a message */
+    return throwResult(dc, ctx, &result);
+  }
+  if (result.type <= CALOG_REAL) { /* scalars own no memory */
+    CalogValueT err = calogValueNil();
+    if ((st = calog__dukPush(dc, ctx, &result, &err)) != CALOG_OK) return throwResult(dc, ctx, &err);
+    return 1;
+  }
+  DukPendingT *p = calog__dukPendingPush(dc, &result);
+  if (p == NULL) return duk_error(ctx, DUK_ERR_ERROR, "out of memory");
+  CalogValueT err = calogValueNil();
+  st = calog__dukPush(dc, ctx, &p->v, &err); /* may throw: the node is swept by the entry that catches */
+  calog__dukPendingDrop(dc, p);
+  if (st != CALOG_OK) return throwResult(dc, ctx, &err);
+  return 1;
+}
+
+static int32_t callNative(void *target, CalogValueT *args, int32_t argc, CalogValueT *result) {
+  return calog__nativeInvoke(target, args, argc, result);
+}
+static int32_t callFn(void *target, CalogValueT *args, int32_t argc, CalogValueT *result) {
+  return calogFnInvoke(target, args, argc, result);
+}
+
+/* The one native trampoline: the binding is a hidden property of the function being called. */
+static duk_ret_t nativeTrampoline(duk_context *ctx) {
+  duk_push_current_function(ctx);
+  duk_get_prop_literal(ctx, -1, DUK_KEY_ENTRY);
+  CalogNativeEntryT *entry = duk_get_pointer(ctx, -1);
+  duk_pop_2(ctx);
+  if (entry == NULL) return duk_error(ctx, DUK_ERR_TYPE_ERROR, "calog native binding is missing");
+  return callOut(ctx, callNative, entry);
+}
+
+static duk_ret_t fnTrampoline(duk_context *ctx) {
+  duk_push_current_function(ctx);
+  duk_get_prop_literal(ctx, -1, DUK_KEY_FN);
+  CalogFnT *fn = duk_get_pointer(ctx, -1);
+  duk_pop_2(ctx);
+  if (fn == NULL) return duk_error(ctx, DUK_ERR_TYPE_ERROR, "function value was released");
+  return callOut(ctx, callFn, fn);
+}
+
+/* Runs once per wrapper (and again harmlessly if Duktape ever finalizes it twice): clears, then releases. */
+static duk_ret_t fnFinalizer(duk_context *ctx) {
+  duk_get_prop_literal(ctx, 0, DUK_KEY_FN);
+  CalogFnT *fn = duk_get_pointer(ctx, -1);
+  duk_pop(ctx);
+  if (fn == NULL) return 0;
+  duk_push_pointer(ctx, NULL);
+  duk_put_prop_literal(ctx, 0, DUK_KEY_FN);
+  calogFnRelease(fn);
+  return 0;
+}
+
+void calog__dukPushNative(duk_context *ctx, CalogNativeEntryT *entry) {
+  duk_push_c_function(ctx, nativeTrampoline, DUK_VARARGS);
+  duk_push_pointer(ctx, entry);
+  duk_put_prop_literal(ctx, -2, DUK_KEY_ENTRY);
+  duk_push_literal(ctx, "name");
+  duk_push_string(ctx, entry->name);
+  duk_def_prop(ctx, -3, DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_FORCE);
+}
+
+/* ---- JS functions as function values --------------------------------------------------------------- */
+int32_t calog__dukFnInvoke(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData) {
+  DukFnRefT *ref = userData;
+  return calog__dukRun(ref->dc, DUK_RUN_REF, NULL, NULL, 0, ref->heapptr, args, argc, result);
+}
+
+/* May run anywhere (any holder drops the last reference): it only queues the registry slot, which the next
+ * entry deletes. While the heap is closing the slot dies with it. */
+void calog__dukFnRelease(void *userData) {
+  DukFnRefT *ref = userData;
+  DukCtxT *dc = ref->dc;
+  if (!dc->closing) {
+    if (dc->deadCount == dc->deadCap) {
+      size_t cap = dc->deadCap ? dc->deadCap * 2 : 16;
+      double *p = realloc(dc->deadIds, cap * sizeof *p);
+      if (p != NULL) {
+        dc->deadIds = p;
+        dc->deadCap = cap;
+      }
+    }
+    if (dc->deadCount < dc->deadCap) dc->deadIds[dc->deadCount++] = ref->id;
+    /* else out of memory: the slot stays until the heap is destroyed */
+  }
+  free(ref);
+}
+
+void calog__dukFlushDead(DukCtxT *dc, duk_context *ctx) {
+  if (dc->deadCount == 0) return;
+  duk_push_heapptr(ctx, dc->registry);
+  while (dc->deadCount > 0) {
+    duk_push_number(ctx, dc->deadIds[dc->deadCount - 1]);
+    duk_del_prop(ctx, -2);
+    dc->deadCount--; /* after the delete: a throw leaves the id queued */
+  }
+  duk_pop(ctx);
+}

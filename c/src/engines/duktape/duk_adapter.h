@@ -1,0 +1,78 @@
+/* duk_adapter.h -- private to the JavaScript engine (Duktape 2.7): adapter (marshalling, trampolines,
+ * function values) and engine binding. duk_calog_config.h is force-included before this by the build. */
+#ifndef CALOG_DUK_ADAPTER_H
+#define CALOG_DUK_ADAPTER_H
+
+#include "../../internal.h"
+
+#include "duktape.h"
+
+/* Hidden-symbol keys (first byte 0xFF): invisible to scripts, which cannot spell them (egress never lets a
+ * string with a symbol prefix byte reach JS as a string, see duk_adapter.c). */
+#define DUK_KEY_ENTRY DUK_HIDDEN_SYMBOL("calogEntry") /* on native trampolines: CalogNativeEntryT* */
+#define DUK_KEY_FN DUK_HIDDEN_SYMBOL("calogFn")       /* on foreign function wrappers: CalogFnT* (one ref) */
+#define DUK_KEY_REGISTRY DUK_HIDDEN_SYMBOL("calogFns") /* global stash: the exported-function registry */
+
+typedef struct DukCtxT {
+  duk_context *ctx;    /* the heap's main thread */
+  duk_context *cur;    /* the thread running a native right now (a coroutine's, maybe), NULL when idle */
+  CalogCtxT *owner;    /* the broker context */
+  void *registry;      /* heapptr of stash[DUK_KEY_REGISTRY], a bare object: id -> exported JS function */
+  double nextFnId;     /* registry ids (exact up to 2^53) */
+  size_t mem;          /* bytes held by this heap (broker-owned allocator) */
+  size_t memLimit;     /* 0 = unlimited */
+  uint64_t deadlineNs; /* CLOCK_MONOTONIC deadline for the running script; 0 = none */
+  struct DukPendingT *pending; /* C values held across Duktape calls that may throw (newest first) */
+  uint64_t pendingSeq;
+  double *deadIds;     /* registry ids of released function values, deleted on the next entry */
+  size_t deadCount, deadCap;
+  bool closing;        /* the heap is being destroyed: no entries, no new exports */
+} DukCtxT;
+
+/* A C value a trampoline holds while Duktape may throw (or run JS: finalizers can run at any allocation).
+ * The frame drops it when it completes; a frame skipped by a longjmp leaves it for the sweep done by the
+ * protected entry that caught the throw (every node newer than the entry's mark belongs to a frame that is
+ * gone), or by destroy. */
+typedef struct DukPendingT {
+  CalogValueT v;
+  uint64_t seq;
+  struct DukPendingT *prev, *next;
+} DukPendingT;
+
+/* The closure behind a JS function exported as a function value. */
+typedef struct DukFnRefT {
+  DukCtxT *dc;
+  double id;     /* registry slot that keeps the function alive */
+  void *heapptr; /* the function itself (stable while the slot holds it) */
+} DukFnRefT;
+
+CALOG_HIDDEN DukCtxT *calog__dukCtx(duk_context *ctx);
+/* Takes v (left nil) into a new pending node; NULL on OOM (v is then freed). */
+CALOG_HIDDEN DukPendingT *calog__dukPendingPush(DukCtxT *dc, CalogValueT *v);
+CALOG_HIDDEN void calog__dukPendingDrop(DukCtxT *dc, DukPendingT *p);
+/* Drops every node newer than mark (a dc->pendingSeq read at the entry that is now leaving). */
+CALOG_HIDDEN void calog__dukPendingSweep(DukCtxT *dc, uint64_t mark);
+/* Turns the thrown value on top of the stack (consumed) into an error record {message, "js", stack}. */
+CALOG_HIDDEN int32_t calog__dukError(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValueT *result);
+/* Reads the value at idx into out (err receives the error; out and err may be the same value). Never throws:
+ * anything that can throw (or run JS) runs inside duk_safe_call, with every C allocation already linked into
+ * a tree that is freed if the call fails. */
+CALOG_HIDDEN int32_t calog__dukToValue(DukCtxT *dc, duk_context *ctx, duk_idx_t idx, CalogValueT *out, CalogValueT *err);
+/* Pushes v (lent). Policy errors return a status (err) with the stack unchanged; only Duktape itself may throw
+ * (out of memory), so callers run it protected and keep any C memory of theirs in a pending node across it.
+ * It defines properties (never [[Set]]: no setter runs); like any allocation, it may let finalizers run. */
+CALOG_HIDDEN int32_t calog__dukPush(DukCtxT *dc, duk_context *ctx, const CalogValueT *v, CalogValueT *err);
+/* Pushes a Duktape/C function that calls entry (the one native trampoline). May throw. */
+CALOG_HIDDEN void calog__dukPushNative(duk_context *ctx, CalogNativeEntryT *entry);
+/* Deletes the registry slots of released function values. May throw (runs protected). */
+CALOG_HIDDEN void calog__dukFlushDead(DukCtxT *dc, duk_context *ctx);
+CALOG_HIDDEN int32_t calog__dukFnInvoke(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData);
+CALOG_HIDDEN void calog__dukFnRelease(void *userData);
+
+enum { DUK_RUN_EVAL, DUK_RUN_CALL, DUK_RUN_GET, DUK_RUN_REF };
+/* Runs one protected operation: eval a chunk, call a global, read a global, or call an exported function
+ * (heapptr), with args (lent) and the result (or the error) in result. */
+CALOG_HIDDEN int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, int64_t len,
+                                   void *heapptr, CalogValueT *args, int32_t argc, CalogValueT *result);
+
+#endif

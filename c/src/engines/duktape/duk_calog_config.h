@@ -1,0 +1,48 @@
+/* duk_calog_config.h -- calog's overrides on top of Duktape's shipped src/duk_config.h.
+ *
+ * build.zig force-includes this header (-include) into src/duktape.c and into the adapter sources, so the
+ * engine and the adapter see one configuration. It is the "overriding #define/#undef directives" hook that
+ * duk_config.h describes (see its __OVERRIDE_DEFINES__ comment), kept outside the read-only engine tree:
+ *
+ *   1. include the shipped duk_config.h first. duk_config.h selects its platform section (feature macros,
+ *      date provider) by DUK_COMPILING_DUKTAPE, which duktape.c defines only after a forced include has
+ *      run, so it is defined here for the duration of the include. In the adapter's translation units this
+ *      only adds feature-test macros and date-provider macros that nothing there expands;
+ *   2. override. duk_config.h #undefs the options below, and its consistency checks (e.g. "EXEC_TIMEOUT_CHECK
+ *      requires INTERRUPT_COUNTER") ran inside it, so both options are (re)defined together here. Nothing
+ *      else in duk_config.h derives from them.
+ *
+ * Overrides:
+ *   DUK_EXTERNAL(_DECL)         hidden visibility for Duktape's API (see below);
+ *   DUK_USE_INTERRUPT_COUNTER   the executor's periodic interrupt (a small per-opcode cost);
+ *   DUK_USE_EXEC_TIMEOUT_CHECK  calls calog__dukExecTimeoutCheck(heap udata) from that interrupt. The udata
+ *                               is the adapter's DukCtxT, which holds the deadline (0 = none) that a later
+ *                               execution limit sets; a non-zero return makes Duktape unwind the running
+ *                               script with a RangeError up to our protected entry call. */
+#ifndef CALOG_DUK_CALOG_CONFIG_H
+#define CALOG_DUK_CALOG_CONFIG_H
+
+#if defined(DUK_COMPILING_DUKTAPE)
+#include "duk_config.h"
+#else
+#define DUK_COMPILING_DUKTAPE
+#include "duk_config.h"
+#undef DUK_COMPILING_DUKTAPE
+#endif
+
+#undef DUK_USE_INTERRUPT_COUNTER
+#define DUK_USE_INTERRUPT_COUNTER
+#undef DUK_USE_EXEC_TIMEOUT_CHECK
+#define DUK_USE_EXEC_TIMEOUT_CHECK(udata) calog__dukExecTimeoutCheck((udata))
+
+/* Duktape's API stays inside libcalog: only calog* symbols are exported (duk_config.h marks the API
+ * visibility("default"), which -fvisibility=hidden does not override). */
+#undef DUK_EXTERNAL_DECL
+#define DUK_EXTERNAL_DECL __attribute__((visibility("hidden"))) extern
+#undef DUK_EXTERNAL
+#define DUK_EXTERNAL __attribute__((visibility("hidden")))
+
+/* Defined in duk_engine.c; hidden like every calog__ symbol. */
+__attribute__((visibility("hidden"))) int calog__dukExecTimeoutCheck(void *udata);
+
+#endif

@@ -1,0 +1,265 @@
+/* duk_engine.c -- the JavaScript engine binding (Duktape 2.7, name "js"): the CalogEngineT vtable over
+ * duk_adapter.c, the broker-owned allocator, the fatal handler and the execution-timeout hook.
+ *
+ * Every entry (create, installNative, eval, call, get, calling an exported function) runs inside
+ * duk_safe_call, so no Duktape error ever reaches the fatal handler from our side. */
+#include "duk_adapter.h"
+
+#include <stdio.h>
+#include <time.h>
+
+/* ---- allocator: a size header in front of every block, so calogContextMemory can count bytes ------ */
+typedef union DukHdrT {
+  max_align_t align;
+  size_t size;
+} DukHdrT;
+
+static void *dukAlloc(void *udata, duk_size_t size) {
+  DukCtxT *dc = udata;
+  if (size > SIZE_MAX - sizeof(DukHdrT)) return NULL;
+  if (dc->memLimit && dc->mem + size > dc->memLimit) return NULL;
+  DukHdrT *h = malloc(sizeof *h + size);
+  if (h == NULL) return NULL;
+  h->size = size;
+  dc->mem += size;
+  return h + 1;
+}
+
+static void dukFree(void *udata, void *ptr) {
+  if (ptr == NULL) return;
+  DukHdrT *h = (DukHdrT *)ptr - 1;
+  ((DukCtxT *)udata)->mem -= h->size;
+  free(h);
+}
+
+static void *dukRealloc(void *udata, void *ptr, duk_size_t size) {
+  DukCtxT *dc = udata;
+  if (ptr == NULL) return size ? dukAlloc(udata, size) : NULL;
+  if (size == 0) {
+    dukFree(udata, ptr);
+    return NULL;
+  }
+  if (size > SIZE_MAX - sizeof(DukHdrT)) return NULL;
+  DukHdrT *h = (DukHdrT *)ptr - 1;
+  size_t old = h->size;
+  if (dc->memLimit && size > old && dc->mem - old + size > dc->memLimit) return NULL;
+  DukHdrT *n = realloc(h, sizeof *n + size);
+  if (n == NULL) return NULL;
+  n->size = size;
+  dc->mem = dc->mem - old + size;
+  return n + 1;
+}
+
+/* Reached only by an error thrown outside any protected call, which this adapter never makes, or by an
+ * internal Duktape assertion. It must not return; the host learns why on stderr. */
+static void dukFatal(void *udata, const char *msg) {
+  DukCtxT *dc = udata;
+  fprintf(stderr, "calog: fatal JavaScript engine error (context %d): %s\n",
+          dc && dc->owner ? (int)dc->owner->id : 0, msg ? msg : "unknown");
+  fflush(stderr);
+  abort();
+}
+
+/* ---- execution timeout (DUK_USE_EXEC_TIMEOUT_CHECK, see duk_calog_config.h) ------------------------ */
+static uint64_t monotonicNs(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int calog__dukExecTimeoutCheck(void *udata) {
+  const DukCtxT *dc = udata;
+  if (dc == NULL || dc->deadlineNs == 0) return 0;
+  return monotonicNs() >= dc->deadlineNs;
+}
+
+/* Sets (timeoutNs > 0) or clears (0) the deadline of a JS context's running scripts: a script still running
+ * when it passes is unwound with a RangeError (CALOG_ERR_SCRIPT). Not in the vtable yet; the hook a later
+ * execution limit uses. */
+CALOG_HIDDEN void calog__dukSetTimeout(void *interp, uint64_t timeoutNs);
+void calog__dukSetTimeout(void *interp, uint64_t timeoutNs) {
+  DukCtxT *dc = interp;
+  dc->deadlineNs = timeoutNs ? monotonicNs() + timeoutNs : 0;
+}
+
+/* ---- lifetime ------------------------------------------------------------------------------------ */
+static void dukDestroy(void *interp) {
+  DukCtxT *dc = interp;
+  if (dc == NULL) return;
+  dc->closing = true;
+  if (dc->ctx) duk_destroy_heap(dc->ctx); /* runs the remaining finalizers: wrappers release their values */
+  dc->ctx = NULL;
+  calog__dukPendingSweep(dc, 0);
+  free(dc->deadIds);
+  free(dc);
+}
+
+static duk_ret_t setupSafe(duk_context *ctx, void *udata) {
+  DukCtxT *dc = udata;
+  duk_push_global_stash(ctx);
+  duk_push_bare_object(ctx);
+  dc->registry = duk_get_heapptr(ctx, -1);
+  duk_put_prop_literal(ctx, -2, DUK_KEY_REGISTRY);
+  return 0;
+}
+
+static int32_t dukCreate(CalogCtxT *ctx, void **interpOut, CalogValueT *err) {
+  DukCtxT *dc = calloc(1, sizeof *dc);
+  if (dc == NULL) return calogFail(err, CALOG_ERR_OOM, "out of memory");
+  dc->owner = ctx;
+  dc->ctx = duk_create_heap(dukAlloc, dukRealloc, dukFree, dc, dukFatal);
+  if (dc->ctx == NULL) {
+    free(dc);
+    return calogFail(err, CALOG_ERR_OOM, "cannot create a Duktape heap");
+  }
+  if (duk_safe_call(dc->ctx, setupSafe, dc, 0, 1) != DUK_EXEC_SUCCESS) {
+    int32_t st = calog__dukError(dc, dc->ctx, CALOG_ERR_OOM, err);
+    dukDestroy(dc);
+    return st;
+  }
+  duk_pop(dc->ctx);
+  *interpOut = dc;
+  return CALOG_OK;
+}
+
+static duk_ret_t installSafe(duk_context *ctx, void *udata) {
+  CalogNativeEntryT *entry = udata;
+  duk_push_global_object(ctx);
+  duk_push_string(ctx, entry->name);
+  calog__dukPushNative(ctx, entry);
+  /* a plain define (no setter runs), forced over a non-writable global of that name */
+  duk_def_prop(ctx, -3, DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_SET_WRITABLE | DUK_DEFPROP_CLEAR_ENUMERABLE |
+                            DUK_DEFPROP_SET_CONFIGURABLE | DUK_DEFPROP_FORCE);
+  return 0;
+}
+
+/* A script that made the global object non-extensible cannot get natives registered afterwards; that is not
+ * an error of the entry that syncs them (it would fail every entry from then on): the native stays absent. */
+static int32_t dukInstallNative(void *interp, CalogNativeEntryT *entry, CalogValueT *err) {
+  DukCtxT *dc = interp;
+  duk_context *ctx = dc->cur ? dc->cur : dc->ctx;
+  if (dc->closing) return CALOG_OK;
+  uint64_t mark = dc->pendingSeq;
+  if (!duk_check_stack(ctx, 4)) return calogFail(err, CALOG_ERR_OOM, "JS value stack exhausted");
+  (void)duk_safe_call(ctx, installSafe, entry, 0, 1);
+  duk_pop(ctx);
+  calog__dukPendingSweep(dc, mark);
+  return CALOG_OK;
+}
+
+/* ---- the protected runner ------------------------------------------------------------------------ */
+typedef struct RunT {
+  DukCtxT *dc;
+  int kind;
+  const char *name;
+  const char *src;
+  int64_t len;
+  void *heapptr;
+  CalogValueT *args;
+  int32_t argc;
+  CalogValueT *result;
+  int32_t status; /* a calog-level failure (egress), already in result */
+  bool compileFailed, notFound;
+} RunT;
+
+static bool symbolName(const char *name) {
+  unsigned char c = (unsigned char)name[0];
+  return c == 0x80 || c == 0x81 || c == 0x82 || c == 0xFF;
+}
+
+/* Leaves one value on top: the result, the compile error (compileFailed), or undefined. */
+static duk_ret_t runner(duk_context *ctx, void *udata) {
+  RunT *r = udata;
+  DukCtxT *dc = r->dc;
+  calog__dukFlushDead(dc, ctx);
+  switch (r->kind) {
+  case DUK_RUN_EVAL: {
+    const char *chunk = r->name;
+    if (chunk[0] == '=' || chunk[0] == '@') chunk++; /* Lua-style chunk names */
+    duk_push_string(ctx, chunk);
+    if (duk_pcompile_lstring_filename(ctx, DUK_COMPILE_EVAL, r->src, (duk_size_t)r->len) != 0) {
+      r->compileFailed = true;
+      return 1;
+    }
+    duk_call(ctx, 0); /* eval code: the completion value */
+    return 1;
+  }
+  case DUK_RUN_GET:
+    if (symbolName(r->name)) return 0;
+    duk_get_global_string(ctx, r->name);
+    return 1;
+  case DUK_RUN_CALL:
+    if (symbolName(r->name)) {
+      r->notFound = true;
+      return 0;
+    }
+    duk_get_global_string(ctx, r->name);
+    if (!duk_is_callable(ctx, -1)) {
+      r->notFound = true;
+      return 0;
+    }
+    break;
+  case DUK_RUN_REF: duk_push_heapptr(ctx, r->heapptr); break;
+  }
+  if (!duk_check_stack(ctx, r->argc + 8)) {
+    r->status = calogFail(r->result, CALOG_ERR_OOM, "too many arguments for the JS value stack");
+    return 0;
+  }
+  for (int32_t i = 0; i < r->argc; i++)
+    if ((r->status = calog__dukPush(dc, ctx, &r->args[i], r->result)) != CALOG_OK) return 0;
+  duk_call(ctx, r->argc);
+  return 1;
+}
+
+int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, int64_t len, void *heapptr,
+                      CalogValueT *args, int32_t argc, CalogValueT *result) {
+  calogValueFree(result);
+  if (dc->closing) return calogFail(result, CALOG_ERR_DEAD, "the JS context is being destroyed");
+  duk_context *ctx = dc->cur ? dc->cur : dc->ctx; /* re-entered from a native: the thread that called it */
+  uint64_t mark = dc->pendingSeq;
+  duk_idx_t base = duk_get_top(ctx);
+  if (!duk_check_stack(ctx, 8)) return calogFail(result, CALOG_ERR_OOM, "JS value stack exhausted");
+  RunT r = {.dc = dc, .kind = kind, .name = name, .src = src, .len = len, .heapptr = heapptr, .args = args,
+            .argc = argc, .result = result};
+  int32_t st;
+  if (duk_safe_call(ctx, runner, &r, 0, 1) != DUK_EXEC_SUCCESS) {
+    st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, result);
+  } else if (r.status != CALOG_OK) {
+    st = r.status;
+  } else if (r.notFound) {
+    st = calogFail(result, CALOG_ERR_NOT_FOUND, "no function named '%s' in this JS context", name);
+  } else if (r.compileFailed) {
+    st = calog__dukError(dc, ctx, duk_get_error_code(ctx, -1) == DUK_ERR_SYNTAX_ERROR ? CALOG_ERR_SYNTAX : CALOG_ERR_SCRIPT,
+                         result);
+  } else {
+    st = calog__dukToValue(dc, ctx, -1, result, result);
+  }
+  duk_set_top(ctx, base);
+  calog__dukPendingSweep(dc, mark); /* values of trampoline frames a throw skipped */
+  return st;
+}
+
+static int32_t dukEval(void *interp, const char *src, int64_t len, const char *chunkName, CalogValueT *result) {
+  return calog__dukRun(interp, DUK_RUN_EVAL, chunkName ? chunkName : "eval", src, len, NULL, NULL, 0, result);
+}
+
+static int32_t dukCall(void *interp, const char *name, CalogValueT *args, int32_t argc, CalogValueT *result) {
+  return calog__dukRun(interp, DUK_RUN_CALL, name, NULL, 0, NULL, args, argc, result);
+}
+
+static int32_t dukGet(void *interp, const char *name, CalogValueT *result) {
+  return calog__dukRun(interp, DUK_RUN_GET, name, NULL, 0, NULL, NULL, 0, result);
+}
+
+static int64_t dukMemory(void *interp) { return (int64_t)((DukCtxT *)interp)->mem; }
+
+CALOG_HIDDEN const CalogEngineT calog__duktapeEngine = {
+    .name = "js",
+    .create = dukCreate,
+    .destroy = dukDestroy,
+    .installNative = dukInstallNative,
+    .eval = dukEval,
+    .call = dukCall,
+    .get = dukGet,
+    .memory = dukMemory,
+};
