@@ -30,6 +30,11 @@ const symbols = {
   calogRegisterHostWire: { args: ["ptr", "u32"], returns: "i32" }, // int32_t (CalogT *, uint32_t inLen)
   calogUnregisterWire: { args: ["ptr", "u32"], returns: "i32" }, // int32_t (CalogT *, uint32_t inLen)
   calogFnLiveCount: { args: [], returns: "i64" }, // int64_t (void)
+  calogEvalAsyncWire: { args: ["ptr", "i32", "u32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogCallAsyncWire: { args: ["ptr", "i32", "u32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogFnCallAsyncWire: { args: ["ptr", "u32", "u32", "u32"], returns: "i32" }, // int32_t (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
+  calogHostPoll: { args: ["ptr"], returns: "i32" }, // int32_t (CalogT *)
+  calogHostSetWaker: { args: ["ptr", "function"], returns: "void" }, // void (CalogT *, CalogHostWakeFnT)
 } as const;
 
 const DEAD = -10;
@@ -56,6 +61,8 @@ class BunRuntime implements NativeRuntime {
   #ctlPtr: Pointer;
   readonly control: Uint32Array;
   #callbacks: JSCallback[] = [];
+  #waker: JSCallback | undefined;
+  #onWake: (() => void) | undefined;
 
   constructor() {
     // bun:ffi "ptr" results are numbers (typed loosely as number | bigint)
@@ -82,6 +89,27 @@ class BunRuntime implements NativeRuntime {
     const release = new JSCallback((id: number) => host.release(id), { args: ["u32"], returns: "void" });
     this.#callbacks.push(call, release);
     lib.calogHostInstall(this.#rt, call.ptr!, release.ptr!);
+    // The one thing a foreign thread does to JavaScript: a data-less, fire-and-forget wake, coalesced in C
+    // (at most one in flight until the next poll). It does not keep the process alive.
+    this.#waker = new JSCallback(() => this.#onWake?.(), { args: [], returns: "void", threadsafe: true });
+    lib.calogHostSetWaker(this.#rt, this.#waker.ptr!);
+  }
+
+  armWake(onWake: () => void): void {
+    this.#onWake = onWake;
+  }
+
+  evalAsync(id: number, inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogEvalAsyncWire(this.#rt, id, inLen);
+  }
+  callAsync(id: number, inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogCallAsyncWire(this.#rt, id, inLen);
+  }
+  fnCallAsync(slot: number, gen: number, inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogFnCallAsyncWire(this.#rt, slot, gen, inLen);
+  }
+  poll(): number {
+    return this.#rt === null ? 0 : lib.calogHostPoll(this.#rt);
   }
 
   setPolicy(policy: number): void {
@@ -125,6 +153,9 @@ class BunRuntime implements NativeRuntime {
     lib.calogDestroy(rt); // may still call the host release callback: close them after
     for (const cb of this.#callbacks) cb.close();
     this.#callbacks = [];
+    this.#waker?.close();
+    this.#waker = undefined;
+    this.#onWake = undefined;
   }
 }
 

@@ -29,6 +29,13 @@ const symbols = {
   calogRegisterHostWire: { parameters: ["pointer", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t inLen)
   calogUnregisterWire: { parameters: ["pointer", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t inLen)
   calogFnLiveCount: { parameters: [], result: "i64" }, // int64_t (void)
+  calogEvalAsyncWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogCallAsyncWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogFnCallAsyncWire: { parameters: ["pointer", "u32", "u32", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
+  calogHostPoll: { parameters: ["pointer"], result: "i32" }, // int32_t (CalogT *)
+  calogHostClose: { parameters: ["pointer"], result: "void" }, // void (CalogT *)
+  // int32_t (CalogT *, int32_t timeoutMs): blocks a Deno worker thread, never the JS thread
+  calogHostWait: { parameters: ["pointer", "i32"], result: "i32", nonblocking: true },
 } as const;
 
 const DEAD = -10;
@@ -67,6 +74,8 @@ class DenoRuntime implements NativeRuntime {
   #rt: Deno.PointerValue;
   readonly control: Uint32Array;
   #callbacks: Array<Deno.UnsafeCallback<typeof callDef> | Deno.UnsafeCallback<typeof releaseDef>> = [];
+  #waiting: Promise<number> | undefined;
+  #onWake: (() => void) | undefined;
 
   constructor() {
     const rt = lib.calogCreate();
@@ -97,6 +106,32 @@ class DenoRuntime implements NativeRuntime {
     const release = new Deno.UnsafeCallback(releaseDef, (id) => host.release(id));
     this.#callbacks.push(call, release);
     lib.calogHostInstall(this.#rt, call.pointer, release.pointer);
+  }
+
+  armWake(onWake: () => void): void {
+    this.#onWake = onWake;
+    if (this.#waiting !== undefined || this.#rt === null) return;
+    // Deno's strength: a nonblocking symbol waits on a worker thread and resolves on the JS thread. No
+    // callback is ever called from a foreign thread (a threadSafe UnsafeCallback would block that thread).
+    const wait = lib.calogHostWait(this.#rt, -1);
+    this.#waiting = wait;
+    wait.then((r) => {
+      this.#waiting = undefined;
+      if (r >= 0 && this.#rt !== null) this.#onWake?.();
+    });
+  }
+
+  evalAsync(id: number, inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogEvalAsyncWire(this.#rt, id, inLen);
+  }
+  callAsync(id: number, inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogCallAsyncWire(this.#rt, id, inLen);
+  }
+  fnCallAsync(slot: number, gen: number, inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogFnCallAsyncWire(this.#rt, slot, gen, inLen);
+  }
+  poll(): number {
+    return this.#rt === null ? 0 : lib.calogHostPoll(this.#rt);
   }
 
   setPolicy(policy: number): void {
@@ -137,9 +172,18 @@ class DenoRuntime implements NativeRuntime {
     const rt = this.#rt;
     if (rt === null) return;
     this.#rt = null;
-    lib.calogDestroy(rt); // may still call the host release callback: close them after
-    for (const cb of this.#callbacks) cb.close();
+    // Close first: contexts go, their threads are joined, waiters are released. A calogHostWait the worker
+    // thread has not even started yet must still find valid memory: free only once it has returned.
+    lib.calogHostClose(rt); // may still call the host release callback: close the callbacks after
+    const callbacks = this.#callbacks;
     this.#callbacks = [];
+    this.#onWake = undefined;
+    const free = () => {
+      lib.calogDestroy(rt);
+      for (const cb of callbacks) cb.close();
+    };
+    if (this.#waiting === undefined) free();
+    else this.#waiting.then(free);
   }
 }
 

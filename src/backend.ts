@@ -15,7 +15,8 @@ export interface HostCallbacks {
 
 /** One native runtime (a `CalogT *`), as a binding exposes it. */
 export interface NativeRuntime {
-  /** Live view of the control block: [inLo, inHi, outLo, outHi, inCap, outCap, gen, maxDepth] (u32). */
+  /** Live view of the control block (u32): [inLo, inHi, outLo, outHi, inCap, outCap, gen, maxDepth,
+   *  pollTicket, pollStatus (i32), pollLen, reserved]. */
   readonly control: Uint32Array;
   /** Fresh views over the IN and OUT buffers; call again whenever control[6] (gen) changes. */
   buffers(): { in: Uint8Array; out: Uint8Array };
@@ -32,6 +33,19 @@ export interface NativeRuntime {
   fnRelease(slot: number, gen: number): void;
   registerHost(inLen: number): number;
   unregister(inLen: number): number;
+  /** Asynchronous forms: a ticket (> 0) whose outcome a later poll() reports, or -status. */
+  evalAsync(id: number, inLen: number): number;
+  callAsync(id: number, inLen: number): number;
+  fnCallAsync(slot: number, gen: number, inLen: number): number;
+  /** Serves queued host work; 1 if a completion was written to OUT and the control block, else 0. */
+  poll(): number;
+  /**
+   * Arranges for `onWake` to run on this (the JS) thread once the host has something to poll. Foreign
+   * threads never call JavaScript: Bun wakes through a threadsafe JSCallback that carries no data, Deno
+   * through a nonblocking FFI call that waits on a worker thread. Called again after each wake while
+   * work is pending; never keeps the process alive when nothing is pending.
+   */
+  armWake(onWake: () => void): void;
   /** Destroys the native runtime and closes the host callbacks. Idempotent. */
   destroy(): void;
 }

@@ -5,6 +5,7 @@
  */
 import { backend, type NativeRuntime } from "./backend.ts";
 import {
+  CalogDeadError,
   CalogDisposedError,
   CalogError,
   CalogNotFoundError,
@@ -40,6 +41,8 @@ export interface ScriptFunction extends Disposable {
   (...args: unknown[]): Value;
   /** True once disposed (explicitly, or because its runtime was disposed). */
   readonly disposed: boolean;
+  /** Calls it without blocking: on a threaded context the call runs there while the event loop goes on. */
+  callAsync(...args: unknown[]): Promise<Value>;
   /** Releases the script closure. Idempotent. */
   dispose(): void;
 }
@@ -67,7 +70,11 @@ export interface RuntimeStats {
 
 /** Context options. */
 export interface ContextOptions {
-  /** Run the interpreter on its own OS thread (an actor). Default: the host thread. */
+  /**
+   * `true` (default): the interpreter is an actor on its own OS thread; blocking calls wait for it (serving
+   * calls it makes back into TypeScript meanwhile) and the `...Async` forms leave the event loop free.
+   * `false`: it runs on this thread: the lowest-latency crossings, and `...Async` simply runs now.
+   */
   thread?: boolean;
 }
 
@@ -96,6 +103,8 @@ class Core implements FunctionTable {
   lastHostError: { message: string; error: unknown } | undefined;
   depth = 0;
   encoding = false;
+  readonly pending = new Map<number, { resolve: (v: Value) => void; reject: (e: unknown) => void }>();
+  readonly drain: () => void;
   readonly fnFinalizer: FinalizationRegistry<readonly [number, number]>;
 
   constructor(native: NativeRuntime, policy: "strict" | "lenient") {
@@ -112,6 +121,49 @@ class Core implements FunctionTable {
       release: (id) => weak.deref()?.hostRelease(id),
     });
     this.fnFinalizer = new FinalizationRegistry((h) => weak.deref()?.native?.fnRelease(h[0], h[1]));
+    this.drain = () => weak.deref()?.drainNow();
+  }
+
+  /** Collects finished async requests and settles their promises (on this thread, from the wake path). */
+  drainNow(): void {
+    const n = this.native;
+    if (n === undefined) return;
+    const c = n.control;
+    while (n.poll() > 0) {
+      const ticket = c[8]!, status = c[9]! | 0, len = c[10]!;
+      const p = this.pending.get(ticket);
+      this.pending.delete(ticket);
+      if (status === 0) {
+        let v: Value;
+        try {
+          v = this.wire.result(len) as Value; // decoded even if nobody waits: function handles must be owned
+        } catch (e) {
+          p?.reject(e);
+          continue;
+        }
+        p?.resolve(v);
+      } else {
+        const e = this.error(status);
+        p?.reject(e);
+      }
+    }
+    if (this.pending.size > 0) n.armWake(this.drain);
+  }
+
+  /** Sends an async request: the promise settles when the context replies (or fails now). */
+  submit(write: () => void, send: (n: NativeRuntime, len: number) => number): Promise<Value> {
+    const n = this.live("async call");
+    try {
+      this.encode(write);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const t = send(n, this.wire.length);
+    if (t < 0) return Promise.reject(this.error(-t));
+    return new Promise<Value>((resolve, reject) => {
+      this.pending.set(t, { resolve, reject });
+      n.armWake(this.drain);
+    });
   }
 
   live(what: string): NativeRuntime {
@@ -174,7 +226,17 @@ class Core implements FunctionTable {
       core.fnFinalizer.unregister(token);
       core.native?.fnRelease(slot, gen);
     };
+    const callAsync = (...args: unknown[]): Promise<Value> => {
+      if (!live || core.native === undefined) {
+        return Promise.reject(new CalogDisposedError("ERR_DISPOSED", "script function was disposed"));
+      }
+      return core.submit(() => {
+        core.wire.list(args.length);
+        for (const a of args) core.wire.value(a);
+      }, (n, len) => n.fnCallAsync(slot, gen, len));
+    };
     Object.defineProperties(f, {
+      callAsync: { value: callAsync },
       dispose: { value: dispose },
       [Symbol.dispose]: { value: dispose },
       disposed: { get: () => !live || core.native === undefined },
@@ -283,8 +345,15 @@ class Core implements FunctionTable {
   dispose(): void {
     const n = this.native;
     if (n === undefined) return;
+    if (this.depth > 0) {
+      throw new CalogError("ERR_ARG", "a runtime cannot be disposed from inside one of its own calls");
+    }
     this.native = undefined; // every Context and ScriptFunction checks this first
     n.destroy();
+    for (const p of this.pending.values()) {
+      p.reject(new CalogDeadError("ERR_DEAD", "the runtime was disposed before the call completed"));
+    }
+    this.pending.clear();
     this.hostById.clear();
     this.hostIdOf.clear();
   }
@@ -326,24 +395,26 @@ export class Runtime implements Disposable {
 
   /** Live-object counters: they return to their baseline once scripts and TypeScript drop what crossed. */
   stats(): RuntimeStats {
+    this.#core.drainNow(); // releases posted by context threads are served first
     return { hostFunctions: this.#core.hostById.size, nativeFunctionValues: backend().liveFunctionValues() };
   }
 
   /**
-   * Creates a context running one interpreter of `engine`.
+   * Creates a context running one interpreter of `engine`, on its own thread unless `{ thread: false }`.
    * @example
    * using lua = rt.createContext("lua");
+   * using fast = rt.createContext("lua", { thread: false }); // host thread: lowest-latency calls
    */
   createContext(engine: EngineName, options: ContextOptions = {}): Context {
     const core = this.#core;
     const n = core.live("createContext");
     core.encode(() => {
       core.wire.string(engine);
-      core.wire.number(options.thread ? CONTEXT_OWN_THREAD : 0);
+      core.wire.number(options.thread === false ? 0 : CONTEXT_OWN_THREAD);
     });
     const id = n.contextCreate(core.wire.length);
     if (id < 0) throw core.error(-id);
-    const ctx = new Context(core, this, id, engine, options.thread === true);
+    const ctx = new Context(core, this, id, engine, options.thread !== false);
     return ctx;
   }
 
@@ -462,6 +533,39 @@ export class Context implements Disposable {
       w.list(args.length);
       for (let i = 0; i < args.length; i++) w.value(args[i]);
     }, (n, len) => n.call(id, len)) as T;
+  }
+
+  /**
+   * {@link eval} without blocking: on a threaded context the chunk runs there while the event loop goes on.
+   * @example
+   * const sum = await lua.evalAsync("local s = 0 for i = 1, 1e7 do s = s + i end return s");
+   */
+  evalAsync<T extends Value = Value>(source: string, options: EvalOptions = {}): Promise<T> {
+    const core = this.#core;
+    if (this.disposed) return Promise.reject(new CalogDisposedError("ERR_DISPOSED", `evalAsync: the ${this.engine} context was disposed`));
+    const id = this.#id;
+    return core.submit(() => {
+      core.wire.string(source);
+      if (options.chunkName === undefined) core.wire.nil();
+      else core.wire.string(options.chunkName);
+    }, (n, len) => n.evalAsync(id, len)) as Promise<T>;
+  }
+
+  /**
+   * {@link call} without blocking.
+   * @example
+   * const results = await Promise.all([1, 2, 3].map((n) => lua.callAsync("square", n)));
+   */
+  callAsync<T extends Value = Value>(name: string, ...args: unknown[]): Promise<T> {
+    const core = this.#core;
+    if (this.disposed) return Promise.reject(new CalogDisposedError("ERR_DISPOSED", `callAsync: the ${this.engine} context was disposed`));
+    const id = this.#id;
+    return core.submit(() => {
+      const w = core.wire;
+      w.string(name);
+      w.list(args.length);
+      for (let i = 0; i < args.length; i++) w.value(args[i]);
+    }, (n, len) => n.callAsync(id, len)) as Promise<T>;
   }
 
   /** Reads the global `name` (a function comes back as a {@link ScriptFunction}). */

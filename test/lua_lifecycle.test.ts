@@ -1,15 +1,32 @@
 // Disposal, the GC backstop, and no leaks across many create/call/dispose cycles.
 import assert from "node:assert/strict";
 import { Runtime, type ScriptFunction } from "../bindings/mod.ts";
+import { readFileSync } from "node:fs";
 import { gc, rss, test } from "./harness.ts";
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
+
+/** OS threads of this process (Linux). */
+function threadCount(): number {
+  const status = readFileSync("/proc/self/status", "utf8");
+  return Number(/^Threads:\s+(\d+)/m.exec(status)![1]);
+}
+const baselineThreads = threadCount();
+/** Thread count once exiting context threads are gone (they exit right after dispose). */
+async function settledThreads(): Promise<number> {
+  let n = threadCount();
+  for (let i = 0; i < 100 && n > baselineThreads + 2; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    n = threadCount();
+  }
+  return n;
+}
 
 test("100,000 context create/call/dispose cycles keep RSS bounded", () => {
   using rt = new Runtime();
   rt.register("hostAdd", (a, b) => (a as number) + (b as number));
   const cycle = (i: number) => {
-    using lua = rt.createContext("lua");
+    using lua = rt.createContext("lua", { thread: false });
     lua.eval("function f(t) return hostAdd(t.n, #t.list) end");
     assert.equal(lua.call("f", { n: i, list: [1, 2, 3] }), i + 3);
   };
@@ -22,9 +39,19 @@ test("100,000 context create/call/dispose cycles keep RSS bounded", () => {
   assert.ok(grown < 48 * 1024 * 1024, `RSS grew by ${(grown / 1048576).toFixed(1)} MiB over 100,000 cycles`);
 }, 300_000);
 
+test("10,000 threaded context create/call/dispose cycles leave no thread behind", async () => {
+  using rt = new Runtime();
+  rt.register("hostAdd", (a, b) => (a as number) + (b as number));
+  for (let i = 0; i < 10_000; i++) {
+    using lua = rt.createContext("lua");
+    assert.equal(lua.eval(`return hostAdd(${i}, 1)`), i + 1);
+  }
+  assert.ok(await settledThreads() <= baselineThreads + 2, "context threads exited");
+}, 120_000);
+
 test("100,000 script-function and callback crossings keep RSS bounded", () => {
   using rt = new Runtime();
-  using lua = rt.createContext("lua");
+  using lua = rt.createContext("lua", { thread: false });
   lua.eval("function make(k) return function(x) return x + k end end function apply(f, x) return f(x) end");
   const once = (i: number) => {
     using g = lua.call("make", i) as ScriptFunction;

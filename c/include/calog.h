@@ -210,8 +210,13 @@ typedef enum CalogPolicyE {
 /* Creates a runtime. Returns NULL on OOM. The calling thread becomes its host thread. */
 CALOG_API CalogT *calogCreate(void);
 /* Destroys every context and waits for their threads (serving host calls meanwhile), then the registry,
- * then the runtime. Host thread, not from inside a call into this runtime. NULL is a no-op. */
+ * then the runtime. Host thread, not from inside a call into this runtime. NULL is a no-op. Function values
+ * owned by the host (TypeScript functions) must not outlive it; those of contexts may (they are dead). */
 CALOG_API void calogDestroy(CalogT *rt);
+/* The first half of calogDestroy: every context destroyed and its thread gone, host waiters released,
+ * calogHostWait returns -1 from now on; the memory stays valid until calogDestroy. For bindings whose
+ * calogHostWait call may still be about to start on another thread (Deno's nonblocking symbols). */
+CALOG_API void calogHostClose(CalogT *rt);
 /* Marshalling policy for every engine of this runtime. Host thread. */
 CALOG_API void calogSetPolicy(CalogT *rt, CalogPolicyE policy);
 CALOG_API CalogPolicyE calogGetPolicy(const CalogT *rt);

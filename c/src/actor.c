@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#define SPIN_ITERATIONS 2000
+#define SPIN_NS 20000 /* spin up to 20 us for a reply or a message before parking on the condvar */
 #define THREAD_STACK (8u * 1024u * 1024u)
 
 static _Thread_local CalogActorT *tlsActor;
@@ -44,6 +44,12 @@ struct CalogMsgT {
   CalogReplyT *reply;
   CalogCompletionT *done; /* async: preallocated completion (ticket set) */
 };
+
+static inline uint64_t nowNs(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static inline void cpuRelax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -99,7 +105,13 @@ void calog__nestLeave(CalogT *rt) {
 
 /* ---- queue --------------------------------------------------------------------------------------- */
 static void wakeHost(CalogT *rt) {
-  if (rt->waker != NULL && atomic_exchange(&rt->wakePending, 1) == 0) rt->waker();
+  void (*waker)(void) = atomic_load(&rt->waker);
+  if (waker != NULL && atomic_exchange(&rt->wakePending, 1) == 0) waker();
+}
+
+void calog__hostKeepUntilNext(CalogT *rt, CalogValueT *v) {
+  calogValueFree(&rt->lastOut);
+  if (v) calogValueMove(&rt->lastOut, v);
 }
 
 static bool push(CalogActorT *a, CalogMsgT *m) {
@@ -223,7 +235,13 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
 
 /* Waits for box, serving self's queue meanwhile (the always-live nested pump). */
 static void waitReply(CalogActorT *self, CalogReplyT *box) {
-  for (int i = 0; i < SPIN_ITERATIONS; i++) {
+  uint64_t spinUntil = 0;
+  for (unsigned i = 0;; i++) {
+    if ((i & 31) == 0) {
+      uint64_t t = nowNs();
+      if (spinUntil == 0) spinUntil = t + SPIN_NS;
+      else if (t >= spinUntil) break;
+    }
     if (atomic_load_explicit(&box->done, memory_order_acquire)) {
       /* the replier may still hold box->mu: take it once so a stack-allocated mutex is free to go */
       pthread_mutex_lock(box->mu);
@@ -345,7 +363,15 @@ void calog__hostComplete(CalogT *rt, uint32_t ticket, int32_t status, CalogValue
 
 /* ---- context threads -------------------------------------------------------------------------------- */
 static CalogMsgT *popBlocking(CalogActorT *a) {
-  for (int i = 0; i < SPIN_ITERATIONS && atomic_load_explicit(&a->pending, memory_order_acquire) == 0; i++) cpuRelax();
+  uint64_t spinUntil = 0;
+  for (unsigned i = 0; atomic_load_explicit(&a->pending, memory_order_acquire) == 0; i++) {
+    if ((i & 31) == 0) {
+      uint64_t t = nowNs();
+      if (spinUntil == 0) spinUntil = t + SPIN_NS;
+      else if (t >= spinUntil) break;
+    }
+    cpuRelax();
+  }
   pthread_mutex_lock(&a->mu);
   while (a->head == NULL) pthread_cond_wait(&a->cv, &a->mu);
   CalogMsgT *m = popLocked(a);
@@ -442,7 +468,16 @@ void calog__hostPumpUntil(CalogT *rt, bool (*pred)(CalogT *)) {
 }
 
 void calogHostSetWaker(CalogT *rt, CalogHostWakeFnT waker) {
-  if (rt) rt->waker = waker;
+  if (rt == NULL) return;
+  atomic_store(&rt->waker, waker);
+  /* work that arrived before the waker existed must not wait for an unrelated poll */
+  pthread_mutex_lock(&rt->host.mu);
+  bool work = rt->host.head != NULL || rt->doneHead != NULL;
+  pthread_mutex_unlock(&rt->host.mu);
+  if (work) {
+    atomic_store(&rt->wakePending, 0);
+    wakeHost(rt);
+  }
 }
 
 int32_t calogHostWait(CalogT *rt, int32_t timeoutMs) {
@@ -473,17 +508,22 @@ int32_t calogHostWait(CalogT *rt, int32_t timeoutMs) {
   return out;
 }
 
-int32_t calogHostPoll(CalogT *rt) {
-  if (rt == NULL) return 0;
+void calog__hostServe(CalogT *rt) {
   CalogActorT *h = &rt->host;
-  atomic_store(&rt->wakePending, 0);
-  for (;;) {
+  while (atomic_load_explicit(&h->pending, memory_order_acquire) > 0) {
     pthread_mutex_lock(&h->mu);
     CalogMsgT *m = popLocked(h);
     pthread_mutex_unlock(&h->mu);
     if (m == NULL) break;
     dispatch(h, m);
   }
+}
+
+int32_t calogHostPoll(CalogT *rt) {
+  if (rt == NULL) return 0;
+  CalogActorT *h = &rt->host;
+  atomic_store(&rt->wakePending, 0);
+  calog__hostServe(rt);
   pthread_mutex_lock(&h->mu);
   CalogCompletionT *c = rt->doneHead;
   if (c) {
@@ -505,7 +545,7 @@ int32_t calogHostPoll(CalogT *rt) {
   rt->wire.pollTicket = c->ticket;
   rt->wire.pollStatus = st;
   rt->wire.pollLen = len;
-  calogValueFree(&c->result);
+  calog__hostKeepUntilNext(rt, &c->result);
   free(c);
   return 1;
 }

@@ -97,6 +97,11 @@ void calogFnRetain(CalogFnT *fn) {
 void calogFnRelease(CalogFnT *fn) {
   if (fn == NULL) return;
   if (atomic_fetch_sub_explicit(&fn->refs, 1, memory_order_acq_rel) != 1) return;
+  if (fn->owner && !atomic_load(&fn->alive)) {
+    /* the owner already released the closure; its actor (even its runtime) may be gone: just the shell */
+    freeShell(fn);
+    return;
+  }
   CalogActorT *a = fn->actor;
   if (a == NULL || calog__actorCurrent(a->rt) == a) {
     calog__fnFinalize(fn);
@@ -139,7 +144,12 @@ int32_t calogFnInvoke(CalogFnT *fn, CalogValueT *args, int32_t argCount, CalogVa
   if (!atomic_load(&fn->alive))
     return calogFail(result, CALOG_ERR_DEAD, "function value belongs to a context that was destroyed");
   CalogActorT *a = fn->actor;
-  if (a == NULL) return fn->fn(args, argCount, result, fn->userData);
+  if (a == NULL) { /* a plain C function: the call may drop the caller's reference, keep one */
+    calogFnRetain(fn);
+    int32_t st = fn->fn(args, argCount, result, fn->userData);
+    calogFnRelease(fn);
+    return st;
+  }
   if (calog__actorCurrent(a->rt) == a) return calog__fnInvokeHere(fn, args, argCount, result);
   return calog__actorCall(a, CALOG_MSG_FN, NULL, fn, NULL, NULL, NULL, 0, args, argCount, result);
 }

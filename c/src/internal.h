@@ -154,7 +154,8 @@ struct CalogT {
   CalogActorT host;
   CalogCompletionT *doneHead, *doneTail; /* under host.mu */
   uint32_t nextTicket;
-  void (*waker)(void);
+  void (*_Atomic waker)(void);
+  CalogValueT lastOut; /* the value last encoded into OUT: freed at the host's next entry (host thread) */
   _Atomic int32_t wakePending;
   int32_t hostWaiters; /* threads inside calogHostWait (under host.mu) */
   bool closing;        /* under host.mu */
@@ -233,6 +234,11 @@ CALOG_HIDDEN void calog__actorDrainDead(CalogActorT *a);
 CALOG_HIDDEN bool calog__actorPostRelease(CalogActorT *target, CalogFnT *fn);
 CALOG_HIDDEN void calog__hostComplete(CalogT *rt, uint32_t ticket, int32_t status, CalogValueT *result);
 CALOG_HIDDEN int32_t calog__threadStart(CalogCtxT *ctx, CalogValueT *err);
+/* Frees the value kept from the previous OUT and keeps v (taken; may be NULL) until the next entry: the
+ * host must decode OUT before any release that value's death triggers (host thread). */
+CALOG_HIDDEN void calog__hostKeepUntilNext(CalogT *rt, CalogValueT *v);
+/* Serves the messages queued to the host now (host thread). */
+CALOG_HIDDEN void calog__hostServe(CalogT *rt);
 /* Serves host messages until pred(rt), evaluated under host.mu, holds (calogDestroy waiting for threads). */
 CALOG_HIDDEN void calog__hostPumpUntil(CalogT *rt, bool (*pred)(CalogT *));
 

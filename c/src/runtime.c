@@ -128,18 +128,29 @@ int32_t calogUnregister(CalogT *rt, const char *name) {
   return CALOG_OK;
 }
 
-/* Takes a counted reference on e's current binding (NULL if unregistered). */
-static CalogBindingT *bindingGet(CalogNativeEntryT *e, bool host) {
+/* Takes a counted reference on e's current binding (NULL if unregistered). Off the host thread it never
+ * takes one on a host binding (its last release must run on the host): *hostOnly is set instead. */
+static CalogBindingT *bindingGet(CalogNativeEntryT *e, bool host, bool *hostOnly) {
   CalogT *rt = e->rt;
+  *hostOnly = false;
   if (!host) pthread_mutex_lock(&rt->lock);
   CalogBindingT *b = atomic_load(&e->binding);
-  if (b) atomic_fetch_add(&b->refs, 1);
+  if (b && !host && b->actor != NULL) {
+    *hostOnly = true;
+    b = NULL;
+  } else if (b) {
+    atomic_fetch_add(&b->refs, 1);
+  }
   if (!host) pthread_mutex_unlock(&rt->lock);
   return b;
 }
 
+/* On the host thread (a NATIVE message) or for a free-threaded C native on any thread. */
 int32_t calog__bindingInvokeHere(CalogNativeEntryT *e, CalogValueT *args, int32_t argc, CalogValueT *result) {
-  CalogBindingT *b = bindingGet(e, onHost(e->rt));
+  bool hostOnly;
+  CalogBindingT *b = bindingGet(e, onHost(e->rt), &hostOnly);
+  if (hostOnly) /* became a host function since it was routed: send it there */
+    return calog__actorCall(&e->rt->host, CALOG_MSG_NATIVE, NULL, NULL, e, NULL, NULL, 0, args, argc, result);
   if (b == NULL) return calogFail(result, CALOG_ERR_NOT_FOUND, "native '%s' is no longer registered", e->name);
   int32_t st = b->fn(args, argc, result, b->userData);
   bindingUnref(b);
@@ -149,20 +160,14 @@ int32_t calog__bindingInvokeHere(CalogNativeEntryT *e, CalogValueT *args, int32_
 int32_t calog__nativeInvoke(CalogNativeEntryT *e, CalogValueT *args, int32_t argc, CalogValueT *result) {
   CalogT *rt = e->rt;
   CalogActorT *self = calog__actorCurrent(rt);
-  bool host = self == &rt->host;
-  CalogActorT *where;
-  if (host) {
-    CalogBindingT *b = atomic_load(&e->binding);
-    where = b ? b->actor : NULL;
-  } else {
-    pthread_mutex_lock(&rt->lock);
-    CalogBindingT *b = atomic_load(&e->binding);
-    where = b ? b->actor : NULL;
-    pthread_mutex_unlock(&rt->lock);
-  }
-  if (where != NULL && where != self) /* a host function called from a context thread */
-    return calog__actorCall(where, CALOG_MSG_NATIVE, NULL, NULL, e, NULL, NULL, 0, args, argc, result);
-  return calog__bindingInvokeHere(e, args, argc, result);
+  bool hostOnly;
+  CalogBindingT *b = bindingGet(e, self == &rt->host, &hostOnly);
+  if (hostOnly) /* a host function called from a context thread: it runs on the host */
+    return calog__actorCall(&rt->host, CALOG_MSG_NATIVE, NULL, NULL, e, NULL, NULL, 0, args, argc, result);
+  if (b == NULL) return calogFail(result, CALOG_ERR_NOT_FOUND, "native '%s' is no longer registered", e->name);
+  int32_t st = b->fn(args, argc, result, b->userData);
+  bindingUnref(b);
+  return st;
 }
 
 int32_t calogBrokerCall(CalogT *rt, const char *name, CalogValueT *args, int32_t argCount, CalogValueT *result) {
@@ -224,14 +229,18 @@ static int32_t syncNatives(CalogCtxT *ctx, CalogValueT *err) {
 }
 
 /* Host thread: unlinks the slot (the id dies now; the slot is reused with a new generation). */
+static void slotFreeLocked(CalogT *rt, uint32_t index) {
+  rt->ctxSlots[index].ctx = NULL;
+  /* a slot whose generation would wrap is retired, so an old id can never name a new context */
+  if (rt->ctxSlots[index].gen >= 0x7FFF) return;
+  rt->ctxSlots[index].nextFree = rt->ctxFree;
+  rt->ctxFree = (uint16_t)(index + 1);
+}
+
 static void slotRelease(CalogT *rt, CalogCtxT *ctx) {
   uint32_t index = CTX_INDEX(ctx->id);
   pthread_mutex_lock(&rt->lock);
-  if (rt->ctxSlots[index].ctx == ctx) {
-    rt->ctxSlots[index].ctx = NULL;
-    rt->ctxSlots[index].nextFree = rt->ctxFree;
-    rt->ctxFree = (uint16_t)(index + 1);
-  }
+  if (rt->ctxSlots[index].ctx == ctx) slotFreeLocked(rt, index);
   pthread_mutex_unlock(&rt->lock);
 }
 
@@ -298,7 +307,7 @@ int32_t calogContextCreate(CalogT *rt, const char *engine, uint32_t flags, Calog
   if (rt->ctxFree) {
     index = rt->ctxFree - 1u;
     rt->ctxFree = rt->ctxSlots[index].nextFree;
-  } else if (rt->ctxCount >= 0xFFFF) {
+  } else if (rt->ctxCount >= 0xFFFE) {
     pthread_mutex_unlock(&rt->lock);
     calog__ctxUnref(ctx);
     st = calogFail(err, CALOG_ERR_RANGE, "too many contexts");
@@ -322,8 +331,7 @@ int32_t calogContextCreate(CalogT *rt, const char *engine, uint32_t flags, Calog
     rt->ctxSlots[index] = (CalogCtxSlotT){0};
   }
   CalogCtxSlotT *slot = &rt->ctxSlots[index];
-  slot->gen = (uint16_t)((slot->gen + 1) & 0x7FFF);
-  if (slot->gen == 0) slot->gen = 1;
+  slot->gen = (uint16_t)(slot->gen + 1); /* 1 .. 0x7FFF: slotFreeLocked retires the slot at the top */
   ctx->id = (CalogContextIdT)(((uint32_t)slot->gen << 16) | (index + 1));
   slot->ctx = NULL; /* published once the interpreter exists */
   pthread_mutex_unlock(&rt->lock);
@@ -345,8 +353,7 @@ int32_t calogContextCreate(CalogT *rt, const char *engine, uint32_t flags, Calog
   if (st == CALOG_OK) {
     rt->ctxSlots[index].ctx = ctx;
   } else {
-    rt->ctxSlots[index].nextFree = rt->ctxFree;
-    rt->ctxFree = (uint16_t)(index + 1);
+    slotFreeLocked(rt, index);
   }
   pthread_mutex_unlock(&rt->lock);
   if (st != CALOG_OK) {
@@ -457,12 +464,16 @@ int64_t calogContextMemory(CalogT *rt, CalogContextIdT id) {
 
 static bool noThreads(CalogT *rt) { return rt->threads == 0; /* called under host.mu */ }
 
-void calogDestroy(CalogT *rt) {
+void calogHostClose(CalogT *rt) {
   if (rt == NULL) return;
+  pthread_mutex_lock(&rt->host.mu);
+  bool done = rt->closing;
+  pthread_mutex_unlock(&rt->host.mu);
+  if (done) return;
   for (uint32_t i = 0; i < rt->ctxCount; i++) {
     CalogCtxT *ctx = rt->ctxSlots[i].ctx;
     if (ctx) {
-      ctx->busy = 0;
+      if (!ctx->threaded) ctx->busy = 0; /* calogDestroy is never called from inside a call */
       calogContextDestroy(rt, ctx->id);
     }
   }
@@ -474,6 +485,7 @@ void calogDestroy(CalogT *rt) {
   while (rt->hostWaiters > 0) pthread_cond_wait(&rt->host.cv, &rt->host.mu);
   pthread_mutex_unlock(&rt->host.mu);
   calog__actorDrainDead(&rt->host);
+  calog__hostKeepUntilNext(rt, NULL);
   for (CalogCompletionT *c = rt->doneHead, *next; c; c = next) {
     next = c->next;
     calogValueFree(&c->result);
@@ -482,6 +494,11 @@ void calogDestroy(CalogT *rt) {
   rt->doneHead = rt->doneTail = NULL;
   for (uint32_t i = 0; i < rt->handleCount; i++)
     if (rt->handles[i].fn) calogFnReleaseWire(rt, i, rt->handles[i].gen);
+}
+
+void calogDestroy(CalogT *rt) {
+  if (rt == NULL) return;
+  calogHostClose(rt);
   uint32_t n = atomic_load(&rt->nativeCount);
   for (uint32_t i = 0; i < n; i++) {
     bindingUnref(atomic_load(&rt->natives[i]->binding));
@@ -507,11 +524,14 @@ void calogHostInstall(CalogT *rt, CalogHostCallFnT call, CalogHostReleaseFnT rel
   rt->hostRelease = release;
 }
 
-/* Writes value (result or error) to OUT and turns status into the wire return convention. */
+/* Writes value (result or error) to OUT and turns status into the wire return convention. Queued host
+ * work (releases posted by context threads, calls into host functions) is served first, while OUT is free:
+ * every crossing leaves the host queue empty. */
 static int32_t reply(CalogT *rt, int32_t st, CalogValueT *value) {
+  calog__hostServe(rt);
   uint32_t len = 0;
   int32_t est = calog__wireEncodeResult(rt, value, &len);
-  calogValueFree(value);
+  calog__hostKeepUntilNext(rt, value);
   if (est != CALOG_OK) {
     CalogValueT msg = calogValueNil();
     calogFail(&msg, est, "cannot return the %s: %s", st == CALOG_OK ? "result" : "error", calogStatusMessage(est));

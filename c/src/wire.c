@@ -89,7 +89,7 @@ static int32_t encode(WriterT *w, const CalogValueT *v, int depth);
 
 static int32_t encodeFn(WriterT *w, CalogFnT *fn) {
   int32_t st;
-  if (fn->fn == calog__hostTrampoline && atomic_load(&fn->alive)) {
+  if (fn->fn == calog__hostTrampoline && atomic_load(&fn->alive) && ((CalogHostFnT *)fn->userData)->rt == w->rt) {
     if ((st = need(w, 5)) != CALOG_OK) return st;
     put8(w, CALOG_W_HOSTFN);
     put32(w, ((CalogHostFnT *)fn->userData)->id);
