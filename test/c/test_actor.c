@@ -281,6 +281,110 @@ static int32_t hostOnly(CalogValueT *a, int32_t n, CalogValueT *r, void *ud) {
   return CALOG_OK;
 }
 
+/* ---- regressions from the concurrency review ---- */
+static pthread_t hostThread;
+static atomic_int wrongThreadCalls, wrongThreadReleases, swapDone;
+static CalogContextIdT swapCtx;
+
+static int32_t hostCallCb(uint32_t id, uint32_t len) {
+  (void)id, (void)len;
+  if (!pthread_equal(pthread_self(), hostThread)) {
+    atomic_fetch_add(&wrongThreadCalls, 1);
+    return -CALOG_ERR_HOST;
+  }
+  calogWireControl(rt)->in[0] = 0; /* result: nil */
+  return 1;
+}
+static void hostReleaseCb(uint32_t id) {
+  (void)id;
+  if (!pthread_equal(pthread_self(), hostThread)) atomic_fetch_add(&wrongThreadReleases, 1);
+}
+static int32_t one(CalogValueT *a, int32_t n, CalogValueT *r, void *ud) {
+  (void)a, (void)n, (void)ud;
+  *r = calogValueInt(1);
+  return CALOG_OK;
+}
+static void registerHostFn(const char *name, uint32_t hid) {
+  uint8_t *in = calogWireControl(rt)->in;
+  uint32_t n = (uint32_t)strlen(name), p = 0;
+  in[p++] = 6; /* STR */
+  memcpy(in + p, &n, 4), p += 4;
+  memcpy(in + p, name, n), p += n;
+  in[p++] = 3; /* I32 */
+  memcpy(in + p, &hid, 4), p += 4;
+  if (calogRegisterHostWire(rt, p) != 0) atomic_fetch_add(&wrongThreadCalls, 1000000); /* counted below */
+}
+static void *swapCaller(void *arg) {
+  (void)arg;
+  CalogValueT r = calogValueNil();
+  eval(swapCtx, "for i = 1, 300000 do pcall(swapped) end return 1", &r);
+  calogValueFree(&r);
+  atomic_store(&swapDone, 1);
+  return NULL;
+}
+
+/* A name flipping between a C native and a host function while a context thread calls it: the host
+ * function runs, and is released, only on the host thread. */
+static void testBindingSwap(void) {
+  hostThread = pthread_self();
+  calogHostInstall(rt, hostCallCb, hostReleaseCb);
+  calogRegister(rt, "swapped", one, NULL, NULL);
+  swapCtx = newCtx(true);
+  pthread_t t;
+  pthread_create(&t, NULL, swapCaller, NULL);
+  for (uint32_t hid = 1; !atomic_load(&swapDone); hid++) {
+    registerHostFn("swapped", hid);
+    calogHostPoll(rt);
+    calogRegister(rt, "swapped", one, NULL, NULL);
+    calogHostPoll(rt);
+  }
+  pthread_join(t, NULL);
+  CHECK_EQ(atomic_load(&wrongThreadCalls), 0);
+  CHECK_EQ(atomic_load(&wrongThreadReleases), 0);
+  calogContextDestroy(rt, swapCtx);
+  calogHostInstall(rt, NULL, NULL);
+}
+
+/* A slot reused 32,767 times never hands an old id to a new context. */
+static void testGenerationWrap(void) {
+  CalogContextIdT first = newCtx(false), id = first;
+  calogContextDestroy(rt, first);
+  for (int i = 0; i < 0x8000; i++) {
+    CalogValueT err = calogValueNil();
+    if (calogContextCreate(rt, "lua", 0, &id, &err) != CALOG_OK) break;
+    calogValueFree(&err);
+    if (id == first) break;
+    calogContextDestroy(rt, id);
+  }
+  CHECK(id != first);
+  if (id == first) calogContextDestroy(rt, id);
+}
+
+static int wakes;
+static void countWake(void) { wakes++; }
+
+/* Work that completed before the waker was installed still wakes the host. */
+static void testLateWaker(void) {
+  CalogContextIdT a = newCtx(true);
+  uint8_t *in = calogWireControl(rt)->in;
+  const char *src = "return 5";
+  uint32_t n = (uint32_t)strlen(src), p = 0;
+  in[p++] = 6;
+  memcpy(in + p, &n, 4), p += 4;
+  memcpy(in + p, src, n), p += n;
+  in[p++] = 0;
+  int32_t ticket = calogEvalAsyncWire(rt, a, p);
+  CHECK(ticket > 0);
+  CHECK_EQ(calogHostWait(rt, 5000), 1); /* completed, nobody told yet */
+  calogHostSetWaker(rt, countWake);
+  CHECK_EQ(wakes, 1);
+  CHECK_EQ(calogHostPoll(rt), 1);
+  CHECK_EQ(calogWireControl(rt)->pollTicket, (uint32_t)ticket);
+  CHECK_EQ(calogWireControl(rt)->pollStatus, CALOG_OK);
+  calogHostSetWaker(rt, NULL);
+  calogContextDestroy(rt, a);
+}
+
 int main(void) {
   rt = calogCreate();
   calogRegister(rt, "threadTag", threadTag, NULL, NULL);
@@ -292,10 +396,19 @@ int main(void) {
   testShutdownInFlight();
   testFunctionValuesAcrossThreads();
   testHostActor();
+  testBindingSwap();
+  testGenerationWrap();
+  testLateWaker();
   (void)hostOnly;
+  /* a function value held past calogDestroy is a dead shell: releasing it touches nothing freed */
+  CalogContextIdT late = newCtx(true);
+  CalogValueT held = calogValueNil();
+  CHECK_EQ(eval(late, "return function(x) return x end", &held), CALOG_OK);
   /* destroying the runtime with threaded contexts still alive joins their threads */
   for (int i = 0; i < 4; i++) newCtx(true);
   calogDestroy(rt);
+  CHECK_EQ(calogFnLiveCount(), 1);
+  calogValueFree(&held);
   CHECK_EQ(calogFnLiveCount(), 0);
   return checkSummary("test_actor");
 }

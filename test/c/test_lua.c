@@ -296,6 +296,60 @@ static void testManyContexts(void) {
   CHECK_EQ(ok, 4000);
 }
 
+/* returns a big nested list: pushing it allocates many tables, so GC steps run Lua finalizers mid-push */
+static int32_t bigList(CalogValueT *a, int32_t n, CalogValueT *r, void *ud) {
+  (void)a, (void)n, (void)ud;
+  calogValueAgg(r, CALOG_AGG_LIST);
+  for (int i = 0; i < 2000; i++) {
+    CalogValueT inner;
+    calogValueAgg(&inner, CALOG_AGG_LIST);
+    for (int j = 0; j < 4; j++) {
+      CalogValueT s = str("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+      calogAggPush(inner.as.agg, &s);
+    }
+    calogAggPush(r->as.agg, &inner);
+  }
+  return CALOG_OK;
+}
+
+static int finalizerCalls;
+static int32_t countCall(CalogValueT *a, int32_t n, CalogValueT *r, void *ud) {
+  (void)a, (void)n, (void)r, (void)ud;
+  finalizerCalls++;
+  return CALOG_OK;
+}
+
+/* Regressions from the ownership review: values C holds while Lua may run finalizers or raise. */
+static void testReentrantFinalizersAndCoroutines(void) {
+  calogRegister(rt, "bigList", bigList, NULL, NULL);
+  calogRegister(rt, "countCall", countCall, NULL, NULL);
+  CalogContextIdT id = newLua();
+  CalogValueT r = calogValueNil();
+  /* finalizers calling natives while a native's big result is being pushed (ASan checks the rest) */
+  CHECK_EQ(eval(id, "local mt = {__gc = function() countCall() end}\n"
+                    "for round = 1, 20 do for i = 1, 200 do setmetatable({}, mt) end local t = bigList() end\n"
+                    "collectgarbage() return 1", &r), CALOG_OK);
+  CHECK(finalizerCalls > 0);
+  /* natives called inside a coroutine return on the coroutine's stack */
+  CHECK_EQ(eval(id, "return coroutine.wrap(function() return add(40, 2) end)()", &r), CALOG_OK);
+  CHECK(r.type == CALOG_INT && r.as.i == 42);
+  CHECK_EQ(eval(id, "local co = coroutine.wrap(function() local s = 0 for i = 1, 100000 do s = s + add(i, 0) end return s end) return co()", &r), CALOG_OK);
+  CHECK(r.type == CALOG_INT && r.as.i == 5000050000);
+  CHECK_EQ(eval(id, "return coroutine.wrap(function() local ok, e = pcall(add, 'x') return e end)()", &r), CALOG_OK);
+  CHECK_STR(&r, "add expects two ints");
+  calogValueFree(&r);
+  /* scripts cannot reach the wrappers' internals */
+  CalogValueT f = calogValueFn(calogFnCreate(add, NULL, NULL));
+  CHECK_EQ(eval(id, "function meta(f) return getmetatable(f) end", &r), CALOG_OK);
+  CHECK_EQ(calogContextCall(rt, id, "meta", &f, 1, &r), CALOG_OK);
+  CHECK_STR(&r, "calog function");
+  calogValueFree(&r);
+  calogValueFree(&f);
+  CHECK_EQ(eval(id, "local n = 0 for k in pairs(debug) do n = n + 1 end return n == 1 and debug.traceback ~= nil and require('debug') == debug", &r), CALOG_OK);
+  CHECK(r.type == CALOG_BOOL && r.as.b);
+  calogContextDestroy(rt, id);
+}
+
 int main(void) {
   rt = calogCreate();
   testEvalCallGet();
@@ -304,6 +358,7 @@ int main(void) {
   testMarshalling();
   testErrorsAndLifetime();
   testManyContexts();
+  testReentrantFinalizersAndCoroutines();
   calogDestroy(rt);
   return checkSummary("test_lua");
 }

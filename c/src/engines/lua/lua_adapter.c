@@ -182,8 +182,7 @@ int32_t calog__luaToValue(LuaCtxT *lc, int idx, CalogValueT *out, CalogValueT *e
 }
 
 /* ---- egress: CalogValueT -> Lua (may raise on Lua OOM: callers run it protected) ----------------- */
-static void pushFn(LuaCtxT *lc, CalogFnT *fn) {
-  lua_State *L = lc->L;
+static void pushFn(lua_State *L, LuaCtxT *lc, CalogFnT *fn) {
   if (fn->fn == calog__luaFnInvoke && fn->owner == lc->ctx && atomic_load(&fn->alive)) {
     /* our own closure coming home: the original Lua function, not a wrapper */
     lua_rawgeti(L, LUA_REGISTRYINDEX, ((LuaFnRefT *)fn->userData)->ref);
@@ -196,8 +195,8 @@ static void pushFn(LuaCtxT *lc, CalogFnT *fn) {
   *box = fn;
 }
 
-static int32_t egress(LuaCtxT *lc, const CalogValueT *v, int depth, CalogValueT *err) {
-  lua_State *L = lc->L;
+/* Pushes onto L: the calling thread, which is a coroutine when a native is called inside one. */
+static int32_t egress(lua_State *L, LuaCtxT *lc, const CalogValueT *v, int depth, CalogValueT *err) {
   if (!lua_checkstack(L, 3)) return calogFail(err, CALOG_ERR_OOM, "Lua stack exhausted");
   switch (v->type) {
   case CALOG_NIL: lua_pushnil(L); return CALOG_OK;
@@ -205,7 +204,7 @@ static int32_t egress(LuaCtxT *lc, const CalogValueT *v, int depth, CalogValueT 
   case CALOG_INT: lua_pushinteger(L, v->as.i); return CALOG_OK;
   case CALOG_REAL: lua_pushnumber(L, v->as.r); return CALOG_OK;
   case CALOG_STRING: lua_pushlstring(L, v->as.s.bytes, (size_t)v->as.s.length); return CALOG_OK;
-  case CALOG_FN: pushFn(lc, v->as.fn); return CALOG_OK;
+  case CALOG_FN: pushFn(L, lc, v->as.fn); return CALOG_OK;
   case CALOG_AGGREGATE: {
     if (depth >= CALOG_MAX_DEPTH)
       return calogFail(err, CALOG_ERR_DEPTH, "value nesting exceeds the depth cap (%d)", CALOG_MAX_DEPTH);
@@ -216,7 +215,7 @@ static int32_t egress(LuaCtxT *lc, const CalogValueT *v, int depth, CalogValueT 
     int t = lua_gettop(L);
     int32_t st;
     for (int64_t i = 0; i < a->arrayCount; i++) {
-      if ((st = egress(lc, &a->array[i], depth + 1, err)) != CALOG_OK) goto fail;
+      if ((st = egress(L, lc, &a->array[i], depth + 1, err)) != CALOG_OK) goto fail;
       lua_rawseti(L, t, (lua_Integer)(i + 1));
     }
     for (int64_t i = 0; i < a->pairCount; i++) {
@@ -226,8 +225,8 @@ static int32_t egress(LuaCtxT *lc, const CalogValueT *v, int depth, CalogValueT 
         st = calogFail(err, CALOG_ERR_TYPE, "NaN cannot be a Lua table key");
         goto fail;
       }
-      if ((st = egress(lc, k, depth + 1, err)) != CALOG_OK) goto fail;
-      if ((st = egress(lc, &a->pairs[i].value, depth + 1, err)) != CALOG_OK) goto fail;
+      if ((st = egress(L, lc, k, depth + 1, err)) != CALOG_OK) goto fail;
+      if ((st = egress(L, lc, &a->pairs[i].value, depth + 1, err)) != CALOG_OK) goto fail;
       lua_rawset(L, t);
     }
     return CALOG_OK;
@@ -239,32 +238,60 @@ static int32_t egress(LuaCtxT *lc, const CalogValueT *v, int depth, CalogValueT 
   return calogFail(err, CALOG_ERR_TYPE, "unknown value type");
 }
 
-int32_t calog__luaPush(LuaCtxT *lc, const CalogValueT *v, CalogValueT *err) { return egress(lc, v, 0, err); }
+int32_t calog__luaPush(lua_State *L, LuaCtxT *lc, const CalogValueT *v, CalogValueT *err) {
+  return egress(L, lc, v, 0, err);
+}
+
+/* ---- the pending stack -------------------------------------------------------------------------- */
+/* Takes v; returns its index, or -1 on OOM (v is freed). */
+static int32_t pendPush(LuaCtxT *lc, CalogValueT *v) {
+  if (lc->pendCount == lc->pendCap) {
+    int32_t cap = lc->pendCap ? lc->pendCap * 2 : 16;
+    CalogValueT *p = realloc(lc->pend, (size_t)cap * sizeof *p);
+    if (p == NULL) {
+      calogValueFree(v);
+      return -1;
+    }
+    lc->pend = p;
+    lc->pendCap = cap;
+  }
+  calogValueMove(&lc->pend[lc->pendCount], v);
+  return lc->pendCount++;
+}
+
+void calog__luaPendTruncate(LuaCtxT *lc, int32_t mark) {
+  while (lc->pendCount > mark) calogValueFree(&lc->pend[--lc->pendCount]);
+}
 
 /* ---- calling out of Lua: natives and foreign function values ------------------------------------- */
 /* Raises the error in result as a Lua error (the message as-is: the traceback tells where). */
-static int raiseResult(lua_State *L, LuaCtxT *lc, CalogValueT *result) {
-  calogValueFree(&lc->pending);
-  calogValueMove(&lc->pending, result); /* freed on the next entry if pushing the message longjmps */
+static int raiseResult(lua_State *L, LuaCtxT *lc, int32_t mark, CalogValueT *result) {
+  int32_t i = pendPush(lc, result);
+  if (i < 0) {
+    calog__luaPendTruncate(lc, mark);
+    return luaL_error(L, "out of memory");
+  }
   int64_t n;
-  const char *msg = calogErrorMessage(&lc->pending, &n);
-  lua_pushlstring(L, msg, (size_t)n);
-  calogValueFree(&lc->pending);
+  const char *msg = calogErrorMessage(&lc->pend[i], &n);
+  lua_pushlstring(L, msg, (size_t)n); /* may raise: the protected entry truncates the stack then */
+  calog__luaPendTruncate(lc, mark);
   return lua_error(L);
 }
 
 typedef int32_t (*CallOutFnT)(void *target, CalogValueT *args, int32_t argc, CalogValueT *result);
 
-static int callOut(lua_State *L, int first, CallOutFnT call, void *target) {
+static int callOut(lua_State *L, int first, CallOutFnT call, void *target, int32_t mark) {
   LuaCtxT *lc = calog__luaCtx(L);
-  calogValueFree(&lc->pending);
   int top = lua_gettop(L);
   int argc = top - first + 1;
   if (argc < 0) argc = 0;
   CalogValueT stackArgs[8];
   CalogValueT *args = stackArgs;
   CalogValueT result = calogValueNil();
-  if (argc > 8 && (args = malloc((size_t)argc * sizeof *args)) == NULL) return luaL_error(L, "out of memory");
+  if (argc > 8 && (args = malloc((size_t)argc * sizeof *args)) == NULL) {
+    calog__luaPendTruncate(lc, mark);
+    return luaL_error(L, "out of memory");
+  }
   int32_t st = CALOG_OK;
   int got = 0;
   for (; got < argc; got++) {
@@ -274,12 +301,18 @@ static int callOut(lua_State *L, int first, CallOutFnT call, void *target) {
   if (st == CALOG_OK) st = call(target, args, argc, &result);
   for (int i = 0; i < got; i++) calogValueFree(&args[i]);
   if (args != stackArgs) free(args);
-  if (st != CALOG_OK) return raiseResult(L, lc, &result);
-  calogValueMove(&lc->pending, &result);
+  if (st != CALOG_OK) return raiseResult(L, lc, mark, &result);
+  int32_t i = pendPush(lc, &result);
+  if (i < 0) {
+    calog__luaPendTruncate(lc, mark);
+    return luaL_error(L, "out of memory");
+  }
+  /* a shallow copy: finalizers run by the GC while we push may grow (move) the pending stack */
+  CalogValueT top1 = lc->pend[i];
   CalogValueT err = calogValueNil();
-  st = egress(lc, &lc->pending, 0, &err);
-  calogValueFree(&lc->pending);
-  if (st != CALOG_OK) return raiseResult(L, lc, &err);
+  st = egress(L, lc, &top1, 0, &err);
+  calog__luaPendTruncate(lc, mark);
+  if (st != CALOG_OK) return raiseResult(L, lc, mark, &err);
   return 1;
 }
 
@@ -291,13 +324,20 @@ static int32_t callFn(void *target, CalogValueT *args, int32_t argc, CalogValueT
 }
 
 static int nativeTrampoline(lua_State *L) {
-  return callOut(L, 1, callNative, lua_touserdata(L, lua_upvalueindex(1)));
+  return callOut(L, 1, callNative, lua_touserdata(L, lua_upvalueindex(1)), calog__luaCtx(L)->pendCount);
 }
 
 static int fnCall(lua_State *L) { /* __call(self, ...) */
   CalogFnT **box = luaL_checkudata(L, 1, FN_META);
   if (*box == NULL) return luaL_error(L, "function value was released");
-  return callOut(L, 2, callFn, *box);
+  LuaCtxT *lc = calog__luaCtx(L);
+  int32_t mark = lc->pendCount;
+  /* the call holds its own reference (on the pending stack, so a raise cannot leak it) */
+  CalogFnT *fn = *box;
+  calogFnRetain(fn);
+  CalogValueT hold = calogValueFn(fn);
+  if (pendPush(lc, &hold) < 0) return luaL_error(L, "out of memory");
+  return callOut(L, 2, callFn, fn, mark);
 }
 
 static int fnGc(lua_State *L) {
@@ -323,6 +363,8 @@ void calog__luaOpenFnMeta(lua_State *L) {
   lua_setfield(L, -2, "__tostring");
   lua_pushliteral(L, FN_META);
   lua_setfield(L, -2, "__name");
+  lua_pushliteral(L, "calog function"); /* getmetatable() sees this, not __gc */
+  lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
 }
 

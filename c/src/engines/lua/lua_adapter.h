@@ -13,7 +13,11 @@ typedef struct LuaCtxT {
   CalogCtxT *ctx;
   size_t mem;         /* bytes held by this state (broker-owned allocator) */
   size_t memLimit;    /* 0 = unlimited */
-  CalogValueT pending; /* a value being pushed when Lua may longjmp; freed on the next entry */
+  /* Values C owns while Lua may raise (a result being pushed, an error message, a function being called):
+   * a stack, so nested calls (finalizers run by the GC mid-push) never free another frame's value. A frame
+   * truncates back to its mark when it finishes; a protected entry truncates to its own mark after a raise. */
+  CalogValueT *pend;
+  int32_t pendCount, pendCap;
   bool closing;        /* lua_close is running: no closure may be exported any more */
 } LuaCtxT;
 
@@ -26,7 +30,8 @@ enum { LUA_RUN_EVAL, LUA_RUN_CALL, LUA_RUN_GET, LUA_RUN_REF };
 
 CALOG_HIDDEN LuaCtxT *calog__luaCtx(lua_State *L);
 CALOG_HIDDEN int32_t calog__luaToValue(LuaCtxT *lc, int idx, CalogValueT *out, CalogValueT *err);
-CALOG_HIDDEN int32_t calog__luaPush(LuaCtxT *lc, const CalogValueT *v, CalogValueT *err);
+CALOG_HIDDEN int32_t calog__luaPush(lua_State *L, LuaCtxT *lc, const CalogValueT *v, CalogValueT *err);
+CALOG_HIDDEN void calog__luaPendTruncate(LuaCtxT *lc, int32_t mark);
 CALOG_HIDDEN void calog__luaOpenFnMeta(lua_State *L);
 CALOG_HIDDEN void calog__luaPushNative(lua_State *L, CalogNativeEntryT *entry);
 CALOG_HIDDEN int32_t calog__luaFnInvoke(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData);

@@ -46,6 +46,17 @@ static int openAll(lua_State *L) {
     lua_setfield(L, -2, "exit");
   }
   lua_pop(L, 1);
+  /* debug reaches any upvalue and metatable (ours included): scripts keep only debug.traceback */
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_getfield(L, -1, "debug");
+  lua_getfield(L, -1, "traceback");
+  lua_newtable(L);
+  lua_insert(L, -2);
+  lua_setfield(L, -2, "traceback");
+  lua_pushvalue(L, -1);
+  lua_setglobal(L, "debug");
+  lua_setfield(L, -3, "debug"); /* package.loaded.debug too, so require('debug') gives the same */
+  lua_pop(L, 2);
   return 0;
 }
 
@@ -55,7 +66,8 @@ static void luaDestroy(void *interp) {
   lc->closing = true;
   if (lc->L) lua_close(lc->L);
   lc->L = NULL;
-  calogValueFree(&lc->pending);
+  calog__luaPendTruncate(lc, 0);
+  free(lc->pend);
   free(lc);
 }
 
@@ -156,7 +168,7 @@ static int runner(lua_State *L) {
     return 0;
   }
   for (int32_t i = 0; i < r->argc; i++)
-    if ((r->status = calog__luaPush(lc, &r->args[i], r->result)) != CALOG_OK) return 0;
+    if ((r->status = calog__luaPush(L, lc, &r->args[i], r->result)) != CALOG_OK) return 0;
   lua_call(L, r->argc, 1);
   r->status = calog__luaToValue(lc, fnIdx, r->result, r->result);
   return 0;
@@ -165,7 +177,7 @@ static int runner(lua_State *L) {
 int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, int64_t len, int ref,
                       CalogValueT *args, int32_t argc, CalogValueT *result) {
   lua_State *L = lc->L;
-  calogValueFree(&lc->pending);
+  int32_t mark = lc->pendCount;
   calogValueFree(result);
   int base = lua_gettop(L);
   if (!lua_checkstack(L, 8)) return calogFail(result, CALOG_ERR_OOM, "Lua stack exhausted");
@@ -204,6 +216,7 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
     }
   }
   lua_settop(L, base);
+  calog__luaPendTruncate(lc, mark); /* values of frames a raise unwound */
   return st;
 }
 
