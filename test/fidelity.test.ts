@@ -1,0 +1,123 @@
+// The fidelity policy (README "Fidelity across engines"): every documented lossy edge errors (strict) or
+// coerces (lenient) exactly as documented, per engine and between engines.
+import assert from "node:assert/strict";
+import { CalogValueError, type EngineName, Runtime } from "../bindings/mod.ts";
+import { test } from "./harness.ts";
+
+const echoSrc: Record<EngineName, string> = {
+  lua: "function echo(v) return v end",
+  js: "function echo(v) { return v; }",
+  squirrel: "function echo(v) { return v; }",
+};
+
+function withEcho(policy: "strict" | "lenient", fn: (echo: (engine: EngineName, v: unknown) => unknown) => void) {
+  using rt = new Runtime({ policy });
+  const ctxs = new Map<EngineName, ReturnType<Runtime["createContext"]>>();
+  try {
+    fn((engine, v) => {
+      let c = ctxs.get(engine);
+      if (!c) {
+        c = rt.createContext(engine, { thread: false });
+        c.eval(echoSrc[engine]);
+        ctxs.set(engine, c);
+      }
+      return c.call("echo", v);
+    });
+  } finally {
+    for (const c of ctxs.values()) c.dispose();
+  }
+}
+
+const isRange = (e: unknown) => e instanceof CalogValueError && e.code === "ERR_RANGE";
+const isType = (e: unknown) => e instanceof CalogValueError && e.code === "ERR_TYPE";
+
+test("int64 beyond 2^53: exact in Lua and Squirrel; JavaScript: strict error, lenient nearest double", () => {
+  for (const policy of ["strict", "lenient"] as const) {
+    withEcho(policy, (echo) => {
+      assert.equal(echo("lua", 2n ** 63n - 1n), 2n ** 63n - 1n);
+      assert.equal(echo("squirrel", -(2n ** 63n)), -(2n ** 63n));
+      assert.equal(echo("lua", 9007199254740993n), 9007199254740993n);
+      if (policy === "strict") assert.throws(() => echo("js", 9007199254740993n), isRange);
+      else assert.equal(echo("js", 9007199254740993n), 9007199254740992);
+      assert.equal(echo("js", 2 ** 53), 2 ** 53); // exactly 2^53 is still exact
+    });
+  }
+});
+
+test("strings: NUL bytes and invalid UTF-8 survive every engine byte-exact", () => {
+  withEcho("strict", (echo) => {
+    for (const e of ["lua", "js", "squirrel"] as const) {
+      assert.equal(echo(e, "a\0b\0"), "a\0b\0");
+      assert.deepEqual(echo(e, new Uint8Array([0xff, 0xfe, 0x00, 0x41])), new Uint8Array([0xff, 0xfe, 0x00, 0x41]));
+      assert.equal(echo(e, "é✓🎉"), "é✓🎉");
+    }
+  });
+});
+
+test("empty containers: Lua loses the kind ({} comes back as []); JavaScript and Squirrel keep it", () => {
+  withEcho("strict", (echo) => {
+    assert.deepEqual(echo("lua", {}), []);
+    assert.deepEqual(echo("lua", []), []);
+    for (const e of ["js", "squirrel"] as const) {
+      assert.deepEqual(echo(e, {}), {});
+      assert.deepEqual(echo(e, []), []);
+    }
+  });
+});
+
+test("mixed array+map and non-string keys: Lua and Squirrel keep key types; JavaScript makes them strings", () => {
+  const mixed = new Map<unknown, unknown>([[1, "a"], [2, "b"], ["x", 1]]);
+  const keyed = new Map<unknown, unknown>([[1, "one"], [2.5, "real"], [true, "bool"], ["s", "str"]]);
+  for (const policy of ["strict", "lenient"] as const) {
+    withEcho(policy, (echo) => {
+      for (const e of ["lua", "squirrel"] as const) {
+        assert.deepEqual(echo(e, mixed), mixed);
+        assert.deepEqual(echo(e, keyed), keyed);
+      }
+      assert.deepEqual(echo("js", mixed), { 1: "a", 2: "b", x: 1 });
+      assert.deepEqual(echo("js", new Map<unknown, unknown>([[1, "one"], [2.5, "real"]])), { 1: "one", "2.5": "real" });
+      if (policy === "strict") assert.throws(() => echo("js", keyed), isType); // a bool key has no JS spelling
+      else assert.deepEqual(echo("js", keyed), { 1: "one", "2.5": "real", true: "bool", s: "str" });
+    });
+  }
+});
+
+test("function values cross every engine and come home as themselves", () => {
+  withEcho("strict", (echo) => {
+    const f = (x: number) => x + 1;
+    for (const e of ["lua", "js", "squirrel"] as const) assert.equal(echo(e, f), f);
+  });
+});
+
+test("depth: 100 levels cross every engine, 101 fail with ERR_DEPTH", () => {
+  withEcho("strict", (echo) => {
+    let ok: unknown = 0;
+    for (let i = 0; i < 100; i++) ok = [ok];
+    for (const e of ["lua", "js", "squirrel"] as const) {
+      assert.deepEqual(echo(e, ok), ok);
+      assert.throws(() => echo(e, [ok]), (err: unknown) => err instanceof CalogValueError && err.code === "ERR_DEPTH");
+    }
+  });
+});
+
+test("between engines: a Lua value the JavaScript side cannot hold fails in Lua (strict) or coerces (lenient)", () => {
+  for (const policy of ["strict", "lenient"] as const) {
+    using rt = new Runtime({ policy });
+    using js = rt.createContext("js");
+    using lua = rt.createContext("lua");
+    using sq = rt.createContext("squirrel");
+    js.eval("function describe(v) { return typeof v + ':' + JSON.stringify(v); }");
+    sq.eval("function bytes(s) { return s.len(); }");
+    lua.eval(`function viaJs(f, v) local ok, e = pcall(f, v) if ok then return e end return 'error: ' .. e end`);
+    using describe = js.getFunction("describe");
+    using bytes = sq.getFunction("bytes");
+    const big = lua.call("viaJs", describe, 2n ** 60n) as string;
+    if (policy === "strict") assert.match(big, /^error: .*2\^53/);
+    else assert.equal(big, "number:" + JSON.stringify(2 ** 60)); // the nearest double
+    const bk = lua.call("viaJs", describe, new Map([[true, 1]])) as string;
+    if (policy === "strict") assert.match(bk, /^error: /);
+    else assert.equal(bk, 'object:{"true":1}');
+    assert.equal(lua.call("viaJs", bytes, "a\0b"), 3); // NUL-bearing Lua string into Squirrel: exact
+    assert.equal(lua.call("viaJs", describe, "a\0b"), 'string:"a\\u0000b"');
+  }
+});
