@@ -29,7 +29,27 @@ using next = counter() as ScriptFunction;
 console.log("Lua closure called from TypeScript:", next(), next(10));
 console.log("TypeScript callback called from Lua:", lua.call("applyTo", (a: number, b: number) => a * b, 6, 7));
 
-// 4. Errors are named and carry the script traceback.
+// 4. Three engines, one value model: a JavaScript closure and a Squirrel function called from Lua.
+using js = rt.createContext("js");
+using squirrel = rt.createContext("squirrel");
+js.eval(`function makeGreeter(greeting) { return function (name) { return greeting + ", " + name + "!"; }; }`);
+squirrel.eval(`function scale(v, k) { local out = []; foreach (x in v) out.append(x * k); return out; }`);
+lua.eval(`function combine(greet, scale) return { greet("Lua"), scale({1, 2, 3}, 10) } end`);
+using greet = js.call("makeGreeter", "Hello") as ScriptFunction;
+using scale = squirrel.getFunction("scale");
+console.log("Lua calls JS and Squirrel:", JSON.stringify(lua.call("combine", greet, (v: number[], k: number) => scale(v, k))));
+
+// 5. Each context runs on its own thread: the Promise forms leave the event loop free.
+let ticks = 0;
+const timer = setInterval(() => ticks++, 1);
+const [sumLua, sumJs] = await Promise.all([
+  lua.evalAsync(`local s = 0 for i = 1, 3e6 do s = s + i end return s`),
+  js.evalAsync(`var s = 0; for (var i = 1; i <= 3e6; i++) s += i; s`),
+]);
+clearInterval(timer);
+console.log(`two threads summed ${sumLua} and ${sumJs} while the event loop ticked ${ticks} times`);
+
+// 6. Errors are named and carry the script traceback.
 try {
   lua.eval(`local t = nil\nreturn t.field`, { chunkName: "oops.lua" });
 } catch (e) {

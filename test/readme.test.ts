@@ -30,8 +30,8 @@ blocks.forEach((code, i) => {
         console.log = log;
       }
       assert.ok(logged.length > 0, "the example prints something");
-      // comments like `// { total: 3.5, count: 2 }` state what the line prints: check them
-      const expected = [...code.matchAll(/console\.log\((.*)\);\s*\/\/ (.+)$/gm)].map((m) => m[2]!);
+      // `console.log(...); // => value` states what the line prints: check it
+      const expected = [...code.matchAll(/^\s*console\.log\((.*)\);\s*\/\/ => (.+)$/gm)].map((m) => m[2]!);
       assert.ok(expected.length > 0 || !code.includes("console.log("), "examples state their output in comments");
       for (const want of expected) {
         assert.ok(

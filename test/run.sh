@@ -12,6 +12,8 @@ step "C tests (zig build test: Debug + UBSan)"
 "$ZIG" build test 2>&1 | tee "$LOG/c.txt"
 step "C tests under AddressSanitizer + UBSan + LeakSanitizer (system cc)"
 "$ZIG" build test-asan 2>&1 | tee "$LOG/asan.txt"
+step "C tests under ThreadSanitizer (zig sanitize_thread)"
+"$ZIG" build test-tsan 2>&1 | tee "$LOG/tsan.txt"
 
 step "Type checks (tsc for the Bun side, deno check for the Deno side)"
 "$BIN/tsc" --noEmit --strict --target esnext --module esnext --moduleResolution bundler \
@@ -27,7 +29,7 @@ step "TypeScript suite under Deno"
 # one closing line over every suite
 passed=0 failed=0
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
-  { grep -hoE '[0-9]+ passed, [0-9]+ failed' "$LOG/c.txt" "$LOG/asan.txt" | awk '{print $1, $3}'
+  { grep -hoE '[0-9]+ passed, [0-9]+ failed' "$LOG/c.txt" "$LOG/asan.txt" "$LOG/tsan.txt" | awk '{print $1, $3}'
     grep -hE '^ *[0-9]+ (pass|fail)$' "$LOG/bun.txt" | awk '$2=="pass"{p=$1} $2=="fail"{f=$1} END{print p+0, f+0}'
     sed 's/\x1b\[[0-9;]*m//g' "$LOG/deno.txt" | grep -oE '[0-9]+ passed \| [0-9]+ failed' | tail -1 | awk '{print $1, $4}'
   })
