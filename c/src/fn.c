@@ -62,12 +62,14 @@ void calog__fnKillOwned(CalogCtxT *ctx) {
       return;
     }
     unlinkLocked(f);
-    atomic_store(&f->alive, false);
     bool orphan = f->orphan;
     CalogReleaseFnT release = f->release;
     void *ud = f->userData;
     f->release = NULL;
     f->userData = NULL;
+    /* the last write to f: a holder dropping its last reference after seeing alive == false frees the
+     * shell at once (calogFnRelease), so nothing here may touch f afterwards unless it was orphaned */
+    atomic_store_explicit(&f->alive, false, memory_order_release);
     pthread_mutex_unlock(mu);
     if (release) release(ud);
     if (orphan) freeShell(f);
@@ -97,7 +99,7 @@ void calogFnRetain(CalogFnT *fn) {
 void calogFnRelease(CalogFnT *fn) {
   if (fn == NULL) return;
   if (atomic_fetch_sub_explicit(&fn->refs, 1, memory_order_acq_rel) != 1) return;
-  if (fn->owner && !atomic_load(&fn->alive)) {
+  if (fn->owner && !atomic_load_explicit(&fn->alive, memory_order_acquire)) {
     /* the owner already released the closure; its actor (even its runtime) may be gone: just the shell */
     freeShell(fn);
     return;
