@@ -85,6 +85,22 @@ export interface EvalOptions {
 }
 
 const ERR_HOST = 11;
+const nameEncoder = new TextEncoder();
+
+/**
+ * Names (globals, natives, chunk names) are checked here, before anything is encoded: the library refuses
+ * names over 255 bytes or with NUL, and a request it refuses before decoding its arguments could not give
+ * back the TypeScript functions among them.
+ */
+function checkName(what: string, name: string): void {
+  if (typeof name !== "string" || name.includes("\0") || (name.length > 85 && nameEncoder.encode(name).length > 255)) {
+    throw new CalogValueError("ERR_ARG", `${what} must be a string of at most 255 UTF-8 bytes without NUL`);
+  }
+}
+
+function checkArgs(args: unknown[]): void {
+  if (args.length > 65535) throw new CalogValueError("ERR_ARG", "at most 65,535 arguments per call");
+}
 const CONTEXT_OWN_THREAD = 1;
 
 type HostEntry = { fn: Function; refs: number };
@@ -212,6 +228,7 @@ class Core implements FunctionTable {
       if (!live || core.native === undefined || keepAlive === null) {
         throw new CalogDisposedError("ERR_DISPOSED", "script function was disposed");
       }
+      checkArgs(args);
       return core.request(() => {
         core.wire.list(args.length);
         for (const a of args) core.wire.value(a);
@@ -428,6 +445,7 @@ export class Runtime implements Disposable {
     const core = this.#core;
     const n = core.live("register");
     if (typeof fn !== "function") throw new CalogValueError("ERR_ARG", "register(name, fn): fn must be a function");
+    checkName("a native name", name);
     core.encode(() => {
       core.wire.string(name);
       core.wire.number(core.hostRef(fn));
@@ -511,6 +529,7 @@ export class Context implements Disposable {
    */
   eval<T extends Value = Value>(source: string, options: EvalOptions = {}): T {
     const core = this.#live("eval");
+    if (options.chunkName !== undefined) checkName("chunkName", options.chunkName);
     const id = this.#id;
     return core.request(() => {
       core.wire.string(source);
@@ -526,6 +545,8 @@ export class Context implements Disposable {
    */
   call<T extends Value = Value>(name: string, ...args: unknown[]): T {
     const core = this.#live("call");
+    checkName("a function name", name);
+    checkArgs(args);
     const id = this.#id;
     return core.request(() => {
       const w = core.wire;
@@ -543,6 +564,13 @@ export class Context implements Disposable {
   evalAsync<T extends Value = Value>(source: string, options: EvalOptions = {}): Promise<T> {
     const core = this.#core;
     if (this.disposed) return Promise.reject(new CalogDisposedError("ERR_DISPOSED", `evalAsync: the ${this.engine} context was disposed`));
+    if (options.chunkName !== undefined) {
+      try {
+        checkName("chunkName", options.chunkName);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     const id = this.#id;
     return core.submit(() => {
       core.wire.string(source);
@@ -559,6 +587,12 @@ export class Context implements Disposable {
   callAsync<T extends Value = Value>(name: string, ...args: unknown[]): Promise<T> {
     const core = this.#core;
     if (this.disposed) return Promise.reject(new CalogDisposedError("ERR_DISPOSED", `callAsync: the ${this.engine} context was disposed`));
+    try {
+      checkName("a function name", name);
+      checkArgs(args);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const id = this.#id;
     return core.submit(() => {
       const w = core.wire;
@@ -571,6 +605,7 @@ export class Context implements Disposable {
   /** Reads the global `name` (a function comes back as a {@link ScriptFunction}). */
   get(name: string): Value {
     const core = this.#live("get");
+    checkName("a global name", name);
     const id = this.#id;
     return core.request(() => core.wire.string(name), (n, len) => n.get(id, len));
   }

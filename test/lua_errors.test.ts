@@ -141,8 +141,12 @@ test("depth cap and cycles: CalogValueError, in both directions", () => {
   assert.throws(() => lua.call("id", Symbol("x")), CalogValueError);
   assert.throws(() => lua.call("id", new Map([[{}, 1]])), /Map key/);
   assert.throws(() => lua.eval("return {[print] = 1}"), CalogValueError);
-  // a failed marshal leaks no host function reference: the function is not kept alive
+  // a failed marshal leaks no host function reference
+  const before = rt.stats().hostFunctions;
   assert.throws(() => lua.call("id", () => 1, new Date()), CalogValueError);
+  assert.throws(() => lua.call("x".repeat(300), () => 1), /at most 255/); // refused before encoding
+  assert.throws(() => lua.call("a\0b", () => 1), /without NUL/);
+  assert.equal(rt.stats().hostFunctions, before);
 });
 
 test("runaway re-entry between host and script fails cleanly with CalogNestingError", () => {
