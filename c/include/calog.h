@@ -242,7 +242,7 @@ typedef enum CalogContextFlagsE {
   CALOG_CONTEXT_OWN_THREAD = 1   /* the context is an actor on its own OS thread (actor layer) */
 } CalogContextFlagsE;
 
-/* Creates a context of the named engine ("lua", ...) with CalogContextFlagsE flags. On success *idOut
+/* Creates a context of the named engine ("lua", "js" or "squirrel") with CalogContextFlagsE flags. On success *idOut
  * receives the id. On failure the error is in *err (may be NULL). Host thread. */
 CALOG_API int32_t calogContextCreate(CalogT *rt, const char *engine, uint32_t flags, CalogContextIdT *idOut,
                                      CalogValueT *err);
