@@ -582,10 +582,9 @@ export function cases(floor: Floor | Error, ffiName: string, callbackName: strin
   ];
 }
 
-/** The function calog's fib comparison calls directly (host thread). */
-export function calogFib(): ScriptFunction {
-  return calogFn("lua", false, "fib");
-}
-export function calogLuaContext(): Context {
-  return calogContext("lua", false);
+/** A new host-thread Lua context with the bench functions (a new state: a new string-hash seed). */
+export function freshLuaContext(): Context {
+  const ctx = calog.createContext("lua");
+  ctx.eval(LUA_SRC, { chunkName: "bench.lua" });
+  return ctx;
 }

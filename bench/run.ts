@@ -12,7 +12,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import { calogLuaContext, cases, closePeers, LUA_SRC, NESTED, prepareFengari, prepareQuickJS, prepareThreaded, prepareWasmoon } from "./cases.ts";
+import { cases, closePeers, freshLuaContext, LUA_SRC, NESTED, prepareFengari, prepareQuickJS, prepareThreaded, prepareWasmoon } from "./cases.ts";
 import { type CaseResult, fmtNs, QUICK, runCase } from "./measure.ts";
 import { childCommand, type Floor, openFloor, runtimeName, runtimeVersion } from "./platform.ts";
 import { writeReport } from "./report.ts";
@@ -108,8 +108,17 @@ function fibVsStandalone(): FibCompare {
   const src = readFileSync(script, "utf8");
   const chunk = src.slice(src.indexOf("local function oncpu"), src.indexOf("function fib")) +
     "local t0 = oncpu() local r = fib(30) local dt = oncpu() - t0 assert(r == 832040) return dt / 1e6";
-  const ctx = calogLuaContext();
-  const calogRun = () => ctx.eval(chunk, { chunkName: "fib.lua" }) as number;
+  // A fresh context per round, as the standalone is a fresh process per round: Lua seeds its string hash
+  // per state, and where "fib" lands in the globals table moves the cost of fib's global lookups by a
+  // few percent. Fresh states on both sides sample that the same way.
+  const calogRun = (): number => {
+    const ctx = freshLuaContext();
+    try {
+      return ctx.eval(chunk, { chunkName: "fib.lua" }) as number;
+    } finally {
+      ctx.dispose();
+    }
+  };
   const standaloneRun = (): number => {
     const r = spawnSync(exe, [script, "1"], { encoding: "utf8" });
     if (r.status !== 0) throw new Error(`lua-standalone failed: ${r.stderr}`);
@@ -117,8 +126,12 @@ function fibVsStandalone(): FibCompare {
   };
   calogRun();
   standaloneRun();
+  // asked from Lua: Deno's permissions would want --allow-all for a /proc path
+  const probe = freshLuaContext();
+  const schedstat = probe.eval(`local f = io.open("/proc/thread-self/schedstat") if f then f:close() end return f ~= nil`) === true;
+  probe.dispose();
   const s: number[] = [], c: number[] = [];
-  const ROUNDS = QUICK ? 4 : 16;
+  const ROUNDS = QUICK ? 4 : 20;
   for (let i = 0; i < ROUNDS; i++) {
     s.push(standaloneRun());
     c.push(calogRun());
@@ -126,7 +139,7 @@ function fibVsStandalone(): FibCompare {
   return {
     status: "ok",
     rounds: ROUNDS,
-    clock: existsSync("/proc/thread-self/schedstat") ? "on-CPU time of the thread (/proc/thread-self/schedstat)" : "os.clock()",
+    clock: schedstat ? "on-CPU time of the thread (/proc/thread-self/schedstat)" : "os.clock()",
     standaloneMs: s,
     calogMs: c,
   };
