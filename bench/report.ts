@@ -16,6 +16,11 @@ const x = (r: number) => `×${r >= 100 ? r.toFixed(0) : r >= 10 ? r.toFixed(1) :
 const ops = (n: number) =>
   n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n >= 10 ? n.toFixed(0) : n.toFixed(2);
 const pct = (v: number) => `${v >= 0 ? "+" : ""}${(v * 100).toFixed(1)}%`;
+function quantileOf(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = q * (s.length - 1), lo = Math.floor(pos);
+  return lo + 1 >= s.length ? s[s.length - 1]! : s[lo]! + (s[lo + 1]! - s[lo]!) * (pos - lo);
+}
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -158,14 +163,16 @@ function fibSection(run: Run): string {
   const tb = primaryOf(run, "fib30");
   const ms = (v: number) => `${v.toFixed(2)} ms`;
   const sm = median(f.standaloneMs), cm = median(f.calogMs), smin = Math.min(...f.standaloneMs), cmin = Math.min(...f.calogMs);
+  const paired = median((f.calogMs as number[]).map((c, i) => c / f.standaloneMs[i]));
+  const spread = (xs: number[]) => `${ms(quantileOf(xs, 0.1))} – ${ms(quantileOf(xs, 0.9))}`;
   return [
-    `| fib(30), ${f.clock} | median | min |`,
-    `|---|---:|---:|`,
-    `| standalone \`zig-out/bin/lua-standalone bench/fib.lua\` (lua.c + the same Lua files, flags and defines; ReleaseFast) | ${ms(sm)} | ${ms(smin)} |`,
-    `| calog Lua context inside ${run.meta.runtime === "bun" ? "Bun" : "Deno"} (\`ctx.eval\` of the same timed chunk) | ${ms(cm)} | ${ms(cmin)} |`,
-    `| calog / standalone | ${pct(cm / sm - 1)} | ${pct(cmin / smin - 1)} |`,
+    `| fib(30), ${f.clock} | median | min | 10th – 90th percentile |`,
+    `|---|---:|---:|---:|`,
+    `| standalone \`zig-out/bin/lua-standalone bench/fib.lua\` (lua.c + the same Lua files, flags and defines; ReleaseFast) | ${ms(sm)} | ${ms(smin)} | ${spread(f.standaloneMs)} |`,
+    `| calog Lua context inside ${run.meta.runtime === "bun" ? "Bun" : "Deno"} (\`ctx.eval\` of the same timed chunk) | ${ms(cm)} | ${ms(cmin)} | ${spread(f.calogMs)} |`,
+    `| calog / standalone | **${pct(cm / sm - 1)}** | ${pct(cmin / smin - 1)} | median of the ${f.rounds} per-round ratios: ${pct(paired - 1)} |`,
     ``,
-    `${f.rounds} interleaved rounds (standalone process, then calog, alternately), so load from other processes falls on both.` +
+    `${f.rounds} interleaved rounds (a fresh standalone process, then a fresh calog context, alternately), so load from other processes falls on both; the spread shows how much that load moves even on-CPU time on this machine.` +
     (tb?.status === "ok" ? ` Wall time of \`fib(30)\` through calog's API in the tinybench case above: ${fmtNs(tb.median_ns!)} median.` : "") +
     (cStatic !== undefined ? ` broker_bench (static libcalog, no JS runtime in the process): ${fmtNs(cStatic)} wall.` : ""),
   ].join("\n");

@@ -131,7 +131,7 @@ function fibVsStandalone(): FibCompare {
   const schedstat = probe.eval(`local f = io.open("/proc/thread-self/schedstat") if f then f:close() end return f ~= nil`) === true;
   probe.dispose();
   const s: number[] = [], c: number[] = [];
-  const ROUNDS = QUICK ? 4 : 20;
+  const ROUNDS = QUICK ? 4 : 40;
   for (let i = 0; i < ROUNDS; i++) {
     s.push(standaloneRun());
     c.push(calogRun());
