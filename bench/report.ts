@@ -205,13 +205,26 @@ function memorySection(run: Run): string {
   return lines.join("\n");
 }
 
-function cSection(run: Run): string {
-  const c = run.c;
-  if (!c || c.rows.length === 0) return `*${c?.note || "no data"}*`;
-  const lines = [`| case | what | median | p99 | batch × samples |`, `|---|---|---:|---:|---:|`];
-  for (const r of c.rows) lines.push(`| \`${r.name}\` | ${r.what} | ${fmtNs(r.median_ns)} | ${fmtNs(r.p99_ns)} | ${r.batch} × ${r.samples} |`);
-  if (c.nestedWireBytes) lines.push("", `The nested value is ${c.nestedWireBytes} bytes on the wire.`);
-  if (c.note) lines.push("", `*${c.note}*`);
+function cSection(runs: Run[]): string {
+  const withC = runs.filter((r) => r.c && r.c.rows.length > 0);
+  if (withC.length === 0) return `*${runs.map((r) => r.c?.note).filter(Boolean).join("; ") || "no data"}*`;
+  const names: string[] = [];
+  for (const r of withC) for (const row of r.c.rows) if (!names.includes(row.name)) names.push(row.name);
+  const lines = [
+    `| case | what | ${withC.map((r) => `median / p99, during the ${r.meta.runtime === "bun" ? "Bun" : "Deno"} run`).join(" | ")} |`,
+    `|---|---|${withC.map(() => "---:|").join("")}`,
+  ];
+  for (const name of names) {
+    const cells = withC.map((r) => {
+      const row = r.c.rows.find((k: { name: string }) => k.name === name);
+      return row ? `${fmtNs(row.median_ns)} / ${fmtNs(row.p99_ns)}` : "—";
+    });
+    const what = withC.map((r) => r.c.rows.find((k: { name: string }) => k.name === name)?.what).find(Boolean) ?? "";
+    lines.push(`| \`${name}\` | ${what} | ${cells.join(" | ")} |`);
+  }
+  const bytes = withC[0].c.nestedWireBytes;
+  if (bytes) lines.push("", `The nested value is ${bytes} bytes on the wire.`);
+  for (const r of withC) if (r.c.note) lines.push("", `*${r.c.note}*`);
   return lines.join("\n");
 }
 
@@ -266,18 +279,16 @@ export function render(runs: Run[], analysis: string): string {
     out.push(`### Where a crossing's time goes, layer by layer`, ``, layers(r), ``);
     out.push(`### Memory: idle contexts (1,000 per fresh process, RSS after a full GC)`, ``, memorySection(r), ``);
   }
-  const latest = [...runs].sort((a, b) => (a.meta.date < b.meta.date ? 1 : -1))[0];
-  if (latest) {
-    out.push(
-      `## The C broker alone (\`zig-out/bin/broker_bench\`, no JS runtime in the process; from the ${latest.meta.runtime} run)`,
-      ``,
-      `Built by \`zig build bench\` (ReleaseFast) against a static libcalog from the same sources and flags. Each sample is the mean of a`,
-      `batch (~200 µs); median and p99 over the samples.`,
-      ``,
-      cSection(latest),
-      ``,
-    );
-  }
+  out.push(
+    `## The C broker alone (\`zig-out/bin/broker_bench\`, no JS runtime in the process)`,
+    ``,
+    `Built by \`zig build bench\` (ReleaseFast) against a static libcalog from the same sources and flags, and run once inside each`,
+    `runtime's run (the same binary twice: the difference between the columns is the machine's load). Each sample is the mean of a`,
+    `batch (~200 µs) of operations, wall time; median and p99 over the samples.`,
+    ``,
+    cSection(runs),
+    ``,
+  );
   out.push(`## Where the time goes (profile)`, ``, analysis.trim() || "*bench/ANALYSIS.md is missing.*", ``);
   return out.join("\n");
 }
