@@ -220,7 +220,10 @@ fn addBench(b: *std.Build, target: std.Build.ResolvedTarget, deps: []const u8) v
     } else @compileError("bench: no lua engine in build.zig");
     const lua_inc = b.path(b.fmt("{s}/{s}/{s}", .{ deps, lua.dir, lua.include }));
 
-    const bb_mod = b.createModule(.{ .target = target, .optimize = opt, .link_libc = true, .pic = true });
+    const any_cpp = comptime for (engines) |e| {
+        if (e.cpp) break true;
+    } else false; // the static libcalog may carry C++ engines (Squirrel): link their runtime too
+    const bb_mod = b.createModule(.{ .target = target, .optimize = opt, .link_libc = true, .link_libcpp = any_cpp, .pic = true });
     bb_mod.addIncludePath(b.path("c/include"));
     bb_mod.addIncludePath(b.path("c/src"));
     bb_mod.addIncludePath(lua_inc);
