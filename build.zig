@@ -5,6 +5,8 @@
 //!   zig build test-tsan            C tests under ThreadSanitizer (Zig's sanitize_thread)
 //!   zig build test-asan            C tests under AddressSanitizer + UBSan, built by the system C compiler
 //!                                  (Zig ships no ASan runtime); needs `cc`/`c++` on PATH
+//!   zig build bench                bench-only artifacts, always ReleaseFast (bench/README.md): the floor
+//!                                  library, the C broker microbenchmark, a standalone Lua interpreter
 //!
 //! Engine sources are not in the repository: .ci/setup fetches them from Debian source packages into
 //! .deps/src (override with -Ddeps=DIR). Source lists are plain data at the bottom of this file.
@@ -77,6 +79,8 @@ pub fn build(b: *std.Build) void {
         run.has_side_effects = true;
         asan_step.dependOn(&run.step);
     }
+
+    addBench(b, target, deps);
 }
 
 /// The defines of an engine's own sources, plus its prelude header when it has one.
@@ -247,3 +251,58 @@ const calog_cpp_flags = [_][]const u8{ "-std=c++11", "-fvisibility=hidden", "-fv
 const asan_cpp_lang = [_][]const u8{ "-x", "c++", "-std=c++11", "-fno-exceptions", "-fno-rtti" } ++ c_warnings;
 const asan_c_lang = [_][]const u8{ "-x", "c", "-std=c11", "-D_GNU_SOURCE" } ++ c_warnings;
 const asan_flags = [_][]const u8{ "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1" };
+
+// ---- bench (bench/README.md) --------------------------------------------------------------------
+// Everything `zig build bench` makes, always ReleaseFast whatever -Doptimize says (the numbers are
+// compared with zig-out/lib/libcalog.so, which .ci/setup builds ReleaseFast):
+//   zig-out/lib/libcalogbench.so   bench/floor.c: the physical floor (no-op FFI call, C -> JS callback)
+//   zig-out/bin/broker_bench       bench/broker_bench.c against a static libcalog from the same sources
+//   zig-out/bin/lua-standalone     lua.c + the very Lua files, flags and defines libcalog compiles
+fn addBench(b: *std.Build, target: std.Build.ResolvedTarget, deps: []const u8) void {
+    const step = b.step("bench", "Build the bench-only artifacts (ReleaseFast): floor library, C microbenchmark, standalone Lua");
+    const opt: std.builtin.OptimizeMode = .ReleaseFast;
+
+    const floor_mod = b.createModule(.{ .target = target, .optimize = opt, .link_libc = true, .pic = true });
+    floor_mod.addCSourceFiles(.{ .files = &bench_floor_sources, .flags = &calog_flags });
+    const floor = b.addLibrary(.{ .name = "calogbench", .linkage = .dynamic, .root_module = floor_mod });
+    step.dependOn(&b.addInstallArtifact(floor, .{}).step);
+
+    const calog_static = b.addLibrary(.{
+        .name = "calog-bench",
+        .linkage = .static,
+        .root_module = calogModule(b, target, opt, deps, .{}),
+    });
+    const lua = comptime for (engines) |e| {
+        if (std.mem.eql(u8, e.dir, "lua")) break e;
+    } else @compileError("bench: no lua engine in build.zig");
+    const lua_inc = b.path(b.fmt("{s}/{s}/{s}", .{ deps, lua.dir, lua.include }));
+
+    const any_cpp = comptime for (engines) |e| {
+        if (e.cpp) break true;
+    } else false; // the static libcalog may carry C++ engines (Squirrel): link their runtime too
+    const bb_mod = b.createModule(.{ .target = target, .optimize = opt, .link_libc = true, .link_libcpp = any_cpp, .pic = true });
+    bb_mod.addIncludePath(b.path("c/include"));
+    bb_mod.addIncludePath(b.path("c/src"));
+    bb_mod.addIncludePath(lua_inc);
+    bb_mod.addCSourceFiles(.{ .files = &bench_broker_sources, .flags = &calog_flags });
+    bb_mod.linkLibrary(calog_static);
+    const bb = b.addExecutable(.{ .name = "broker_bench", .root_module = bb_mod });
+    step.dependOn(&b.addInstallArtifact(bb, .{}).step);
+
+    // Same module settings as calogModule (libc, PIC, no sanitizer in release), same file list, same flags.
+    const lua_mod = b.createModule(.{ .target = target, .optimize = opt, .link_libc = true, .pic = true });
+    lua_mod.addIncludePath(lua_inc);
+    for ([_][]const []const u8{ lua.files, &bench_lua_main }) |files| lua_mod.addCSourceFiles(.{
+        .root = b.path(b.fmt("{s}/{s}", .{ deps, lua.dir })),
+        .files = files,
+        .flags = &engine_c_flags ++ lua.defines,
+    });
+    lua_mod.linkSystemLibrary("m", .{});
+    lua_mod.linkSystemLibrary("dl", .{});
+    const lua_exe = b.addExecutable(.{ .name = "lua-standalone", .root_module = lua_mod });
+    step.dependOn(&b.addInstallArtifact(lua_exe, .{}).step);
+}
+
+const bench_floor_sources = [_][]const u8{"bench/floor.c"};
+const bench_broker_sources = [_][]const u8{"bench/broker_bench.c"};
+const bench_lua_main = [_][]const u8{"src/lua.c"};
