@@ -64,7 +64,7 @@ function calogContext(engine: "lua" | "js" | "squirrel", thread: boolean): Conte
   let c = contexts.get(key);
   if (c === undefined) {
     try {
-      const ctx = calog.createContext(engine, thread ? { thread: true } : {});
+      const ctx = calog.createContext(engine, { thread });
       const src = engine === "lua" ? LUA_SRC : engine === "js" ? JS_SRC : SQUIRREL_SRC;
       const r = ctx.eval(src, { chunkName: `bench.${engine}` }) as unknown;
       if (r instanceof Promise) throw new Error("eval returned a Promise: await it in calogContext first");
@@ -315,7 +315,7 @@ export function cases(floor: Floor | Error, ffiName: string, callbackName: strin
       impl: `calog ${engine === "js" ? "JavaScript (Duktape)" : "Squirrel 3.1"} (host thread)`,
       role: "calog" as const,
       primary: true,
-      api: `f = ctx.getFunction("${fn}"); f(${args.join(", ")})  (createContext("${engine}"))`,
+      api: `f = ctx.getFunction("${fn}"); f(${args.join(", ")})  (createContext("${engine}", { thread: false }))`,
       make: (): Op => {
         const f = calogFn(engine, false, fn);
         return { run: () => f(...args), check: is(want), close: () => f.dispose() };
@@ -584,7 +584,7 @@ export function cases(floor: Floor | Error, ffiName: string, callbackName: strin
 
 /** A new host-thread Lua context with the bench functions (a new state: a new string-hash seed). */
 export function freshLuaContext(): Context {
-  const ctx = calog.createContext("lua");
+  const ctx = calog.createContext("lua", { thread: false });
   ctx.eval(LUA_SRC, { chunkName: "bench.lua" });
   return ctx;
 }

@@ -36,7 +36,7 @@ async function maker(): Promise<Maker> {
     const engine = mode === "calog-js" ? "js" : mode === "calog-squirrel" ? "squirrel" : "lua";
     const thread = mode === "calog-lua-thread";
     return {
-      make: () => rt.createContext(engine, thread ? { thread: true } : {}),
+      make: () => rt.createContext(engine, { thread }),
       engineBytes: (c) => (c as Context).memoryUsage(),
       drop: (c) => (c as Context).dispose(),
       done: () => rt.dispose(),

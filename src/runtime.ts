@@ -229,10 +229,24 @@ class Core implements FunctionTable {
         throw new CalogDisposedError("ERR_DISPOSED", "script function was disposed");
       }
       checkArgs(args);
-      return core.request(() => {
-        core.wire.list(args.length);
-        for (const a of args) core.wire.value(a);
-      }, (n, len) => n.fnCall(slot, gen, len));
+      const n = core.native;
+      const w = core.begin();
+      try {
+        w.list(args.length);
+        for (let i = 0; i < args.length; i++) w.value(args[i]);
+      } catch (e) {
+        core.end(true);
+        throw e;
+      }
+      core.end(false);
+      core.depth++;
+      let r: number;
+      try {
+        r = n.fnCall(slot, gen, w.length);
+      } finally {
+        core.depth--;
+      }
+      return core.outcome(r);
     } as ScriptFunction;
     // A separate unregister token: Bun keeps tokens alive, so the function itself must not be one.
     const token = {};
@@ -270,10 +284,17 @@ class Core implements FunctionTable {
       const e = this.hostById.get(id);
       if (e === undefined) throw new CalogError("ERR_INTERNAL", `unknown host function ${id}`);
       const args = w.args(argLen) as Value[];
+      const fn = e.fn;
       this.depth++;
       let r: unknown;
       try {
-        r = e.fn(...args);
+        switch (args.length) {
+          case 0: r = fn(); break;
+          case 1: r = fn(args[0]); break;
+          case 2: r = fn(args[0], args[1]); break;
+          case 3: r = fn(args[0], args[1], args[2]); break;
+          default: r = fn(...args);
+        }
       } finally {
         this.depth--;
       }
@@ -281,7 +302,14 @@ class Core implements FunctionTable {
         r.catch(() => {});
         throw new CalogValueError("ERR_TYPE", "a registered function returned a Promise: script calls are synchronous");
       }
-      this.encode(() => w.value(r));
+      this.begin();
+      try {
+        w.value(r);
+      } catch (e) {
+        this.end(true);
+        throw e;
+      }
+      this.end(false);
       return w.length;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
@@ -302,6 +330,30 @@ class Core implements FunctionTable {
   }
 
   // ---- requests (TypeScript -> C) -------------------------------------------------------------
+  /** Starts encoding a request into IN (the allocation-free form of {@link encode} for hot paths). */
+  begin(): Wire {
+    if (this.encoding) {
+      throw new CalogError("ERR_ARG", "calog was called while marshalling a value (from a getter or a Proxy)");
+    }
+    this.encoding = true;
+    this.pendingRefs.length = 0;
+    this.wire.begin();
+    return this.wire;
+  }
+
+  /** Ends a request started with {@link begin}; with an error, gives back the host references it took. */
+  end(failed: boolean): void {
+    if (failed) for (const id of this.pendingRefs) this.hostRelease(id);
+    this.encoding = false;
+    this.pendingRefs.length = 0;
+  }
+
+  /** The outcome of a crossing: decodes OUT or throws the error in it. */
+  outcome(r: number): Value {
+    if (r >= 0) return this.wire.result(r) as Value;
+    throw this.error(-r);
+  }
+
   /** Encodes a request into IN; on failure gives back the host references it took. */
   encode(write: () => void): void {
     if (this.encoding) {
@@ -547,13 +599,25 @@ export class Context implements Disposable {
     const core = this.#live("call");
     checkName("a function name", name);
     checkArgs(args);
-    const id = this.#id;
-    return core.request(() => {
-      const w = core.wire;
+    const n = core.native!;
+    const w = core.begin();
+    try {
       w.string(name);
       w.list(args.length);
       for (let i = 0; i < args.length; i++) w.value(args[i]);
-    }, (n, len) => n.call(id, len)) as T;
+    } catch (e) {
+      core.end(true);
+      throw e;
+    }
+    core.end(false);
+    core.depth++;
+    let r: number;
+    try {
+      r = n.call(this.#id, w.length);
+    } finally {
+      core.depth--;
+    }
+    return core.outcome(r) as T;
   }
 
   /**
