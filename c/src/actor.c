@@ -11,10 +11,12 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <time.h>
 
-#define SPIN_NS 20000 /* spin up to 20 us for a reply or a message before parking on the condvar */
+#define SPIN_NS 5000 /* spin up to 5 us for a reply or a message, then yield a few times, then park */
+#define YIELDS 3       /* a yield hands the core to the other side when both share one */
 #define THREAD_STACK (8u * 1024u * 1024u)
 
 static _Thread_local CalogActorT *tlsActor;
@@ -235,21 +237,22 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
 
 /* Waits for box, serving self's queue meanwhile (the always-live nested pump). */
 static void waitReply(CalogActorT *self, CalogReplyT *box) {
-  uint64_t spinUntil = 0;
-  for (unsigned i = 0;; i++) {
-    if ((i & 31) == 0) {
-      uint64_t t = nowNs();
-      if (spinUntil == 0) spinUntil = t + SPIN_NS;
-      else if (t >= spinUntil) break;
-    }
+  uint64_t until = nowNs() + SPIN_NS;
+  int yields = 0;
+  for (unsigned i = 1;; i++) {
     if (atomic_load_explicit(&box->done, memory_order_acquire)) {
       /* the replier may still hold box->mu: take it once so a stack-allocated mutex is free to go */
       pthread_mutex_lock(box->mu);
       pthread_mutex_unlock(box->mu);
       return;
     }
-    if (self && atomic_load_explicit(&self->pending, memory_order_relaxed)) break;
-    cpuRelax();
+    if (self && atomic_load_explicit(&self->pending, memory_order_relaxed)) break; /* serve it */
+    if ((i & 31) == 0 && nowNs() >= until) {
+      if (yields++ == YIELDS) break;
+      sched_yield();
+    } else {
+      cpuRelax();
+    }
   }
   for (;;) {
     pthread_mutex_lock(box->mu);
@@ -363,14 +366,15 @@ void calog__hostComplete(CalogT *rt, uint32_t ticket, int32_t status, CalogValue
 
 /* ---- context threads -------------------------------------------------------------------------------- */
 static CalogMsgT *popBlocking(CalogActorT *a) {
-  uint64_t spinUntil = 0;
-  for (unsigned i = 0; atomic_load_explicit(&a->pending, memory_order_acquire) == 0; i++) {
-    if ((i & 31) == 0) {
-      uint64_t t = nowNs();
-      if (spinUntil == 0) spinUntil = t + SPIN_NS;
-      else if (t >= spinUntil) break;
+  uint64_t until = nowNs() + SPIN_NS;
+  int yields = 0;
+  for (unsigned i = 1; atomic_load_explicit(&a->pending, memory_order_acquire) == 0; i++) {
+    if ((i & 31) == 0 && nowNs() >= until) {
+      if (yields++ == YIELDS) break;
+      sched_yield();
+    } else {
+      cpuRelax();
     }
-    cpuRelax();
   }
   pthread_mutex_lock(&a->mu);
   while (a->head == NULL) pthread_cond_wait(&a->cv, &a->mu);
