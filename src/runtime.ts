@@ -223,30 +223,14 @@ class Core implements FunctionTable {
     const core = this;
     const handle = [slot, gen] as const;
     const keepAlive = this.owner?.deref();
+    const send = (n: NativeRuntime, len: number) => n.fnCall(slot, gen, len);
     let live = true;
     const f = function (...args: unknown[]): Value {
       if (!live || core.native === undefined || keepAlive === null) {
         throw new CalogDisposedError("ERR_DISPOSED", "script function was disposed");
       }
       checkArgs(args);
-      const n = core.native;
-      const w = core.begin();
-      try {
-        w.list(args.length);
-        for (let i = 0; i < args.length; i++) w.value(args[i]);
-      } catch (e) {
-        core.end(true);
-        throw e;
-      }
-      core.end(false);
-      core.depth++;
-      let r: number;
-      try {
-        r = n.fnCall(slot, gen, w.length);
-      } finally {
-        core.depth--;
-      }
-      return core.outcome(r);
+      return core.invoke(undefined, args, send);
     } as ScriptFunction;
     // A separate unregister token: Bun keeps tokens alive, so the function itself must not be one.
     const token = {};
@@ -346,6 +330,32 @@ class Core implements FunctionTable {
     if (failed) for (const id of this.pendingRefs) this.hostRelease(id);
     this.encoding = false;
     this.pendingRefs.length = 0;
+  }
+
+  /**
+   * The hot crossing: encodes `[name,] args`, makes the one FFI call `send`, decodes the outcome. `send` is
+   * created once per function or context, so a call allocates no closure.
+   */
+  invoke(name: string | undefined, args: unknown[], send: (n: NativeRuntime, len: number) => number): Value {
+    const n = this.live("call");
+    const w = this.begin();
+    try {
+      if (name !== undefined) w.string(name);
+      w.list(args.length);
+      for (let i = 0; i < args.length; i++) w.value(args[i]);
+    } catch (e) {
+      this.end(true);
+      throw e;
+    }
+    this.end(false);
+    this.depth++;
+    let r: number;
+    try {
+      r = send(n, w.length);
+    } finally {
+      this.depth--;
+    }
+    return this.outcome(r);
   }
 
   /** The outcome of a crossing: decodes OUT or throws the error in it. */
@@ -542,6 +552,7 @@ export class Context implements Disposable {
   #id: number;
   #disposed = false;
   #token = {}; // unregister token (never the handle itself: Bun holds tokens strongly)
+  #send: (n: NativeRuntime, len: number) => number;
   /** The engine this context runs. */
   readonly engine: EngineName;
   /** Whether the interpreter runs on its own OS thread. */
@@ -552,6 +563,7 @@ export class Context implements Disposable {
     this.#core = core;
     this.#runtime = runtime;
     this.#id = id;
+    this.#send = (n, len) => n.call(id, len);
     this.engine = engine;
     this.threaded = threaded;
     contextFinalizer.register(this, { core, id }, this.#token);
@@ -599,25 +611,7 @@ export class Context implements Disposable {
     const core = this.#live("call");
     checkName("a function name", name);
     checkArgs(args);
-    const n = core.native!;
-    const w = core.begin();
-    try {
-      w.string(name);
-      w.list(args.length);
-      for (let i = 0; i < args.length; i++) w.value(args[i]);
-    } catch (e) {
-      core.end(true);
-      throw e;
-    }
-    core.end(false);
-    core.depth++;
-    let r: number;
-    try {
-      r = n.call(this.#id, w.length);
-    } finally {
-      core.depth--;
-    }
-    return core.outcome(r) as T;
+    return core.invoke(name, args, this.#send) as T;
   }
 
   /**

@@ -536,20 +536,11 @@ int32_t calogHostPoll(CalogT *rt) {
   }
   pthread_mutex_unlock(&h->mu);
   if (c == NULL) return 0;
-  uint32_t len = 0;
   int32_t st = c->status;
-  int32_t est = calog__wireEncodeResult(rt, &c->result, &len);
-  if (est != CALOG_OK) {
-    CalogValueT msg = calogValueNil();
-    calogFail(&msg, est, "cannot return the %s: %s", st == CALOG_OK ? "result" : "error", calogStatusMessage(est));
-    if (calog__wireEncodeResult(rt, &msg, &len) != CALOG_OK) len = 0;
-    calogValueFree(&msg);
-    if (st == CALOG_OK) st = est;
-  }
+  uint32_t len = calog__hostEncodeOutcome(rt, &st, &c->result);
   rt->wire.pollTicket = c->ticket;
   rt->wire.pollStatus = st;
   rt->wire.pollLen = len;
-  calog__hostKeepUntilNext(rt, &c->result);
   free(c);
   return 1;
 }

@@ -237,6 +237,9 @@ CALOG_HIDDEN int32_t calog__threadStart(CalogCtxT *ctx, CalogValueT *err);
 /* Frees the value kept from the previous OUT and keeps v (taken; may be NULL) until the next entry: the
  * host must decode OUT before any release that value's death triggers (host thread). */
 CALOG_HIDDEN void calog__hostKeepUntilNext(CalogT *rt, CalogValueT *v);
+/* Encodes a result or error into OUT (keeping the value until the next entry); on an encoding failure
+ * OUT gets that error instead and *status is updated. Returns the length. Host thread. */
+CALOG_HIDDEN uint32_t calog__hostEncodeOutcome(CalogT *rt, int32_t *status, CalogValueT *value);
 /* Serves the messages queued to the host now (host thread). */
 CALOG_HIDDEN void calog__hostServe(CalogT *rt);
 /* Serves host messages until pred(rt), evaluated under host.mu, holds (calogDestroy waiting for threads). */

@@ -529,18 +529,23 @@ void calogHostInstall(CalogT *rt, CalogHostCallFnT call, CalogHostReleaseFnT rel
  * every crossing leaves the host queue empty. */
 static int32_t reply(CalogT *rt, int32_t st, CalogValueT *value) {
   calog__hostServe(rt);
+  uint32_t len = calog__hostEncodeOutcome(rt, &st, value);
+  if (st != CALOG_OK) return -st;
+  return (int32_t)len;
+}
+
+uint32_t calog__hostEncodeOutcome(CalogT *rt, int32_t *st, CalogValueT *value) {
   uint32_t len = 0;
   int32_t est = calog__wireEncodeResult(rt, value, &len);
   calog__hostKeepUntilNext(rt, value);
   if (est != CALOG_OK) {
     CalogValueT msg = calogValueNil();
-    calogFail(&msg, est, "cannot return the %s: %s", st == CALOG_OK ? "result" : "error", calogStatusMessage(est));
+    calogFail(&msg, est, "cannot return the %s: %s", *st == CALOG_OK ? "result" : "error", calogStatusMessage(est));
     if (calog__wireEncodeResult(rt, &msg, &len) != CALOG_OK) len = 0;
     calogValueFree(&msg);
-    if (st == CALOG_OK) st = est;
+    if (*st == CALOG_OK) *st = est;
   }
-  if (st != CALOG_OK) return -st;
-  return (int32_t)len;
+  return len;
 }
 
 static bool readerFor(CalogT *rt, uint32_t inLen, CalogReaderT *rd) {
@@ -587,17 +592,22 @@ int32_t calogContextCreateWire(CalogT *rt, uint32_t inLen) {
   return id;
 }
 
+/* IN: [source string, chunk name string|nil] -> a lent source in IN and the chunk name copied out. */
+static int32_t readEvalRequest(CalogT *rt, uint32_t inLen, const char **src, uint32_t *n, char chunk[256],
+                               CalogValueT *err) {
+  CalogReaderT rd;
+  if (!readerFor(rt, inLen, &rd)) return calogFail(err, CALOG_ERR_ARG, "request larger than the IN buffer");
+  if (calog__wireReadString(&rd, src, n) != CALOG_OK) return calogFail(err, CALOG_ERR_ARG, "expected a source string");
+  return readName(&rd, chunk, 256, err);
+}
+
 int32_t calogEvalWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
   CalogValueT v = calogValueNil();
-  CalogReaderT rd;
   if (rt == NULL) return -CALOG_ERR_ARG;
-  if (!readerFor(rt, inLen, &rd)) return BAD_IN(rt);
   const char *src;
   uint32_t n;
-  if (calog__wireReadString(&rd, &src, &n) != CALOG_OK)
-    return reply(rt, calogFail(&v, CALOG_ERR_ARG, "expected a source string"), &v);
   char chunk[256];
-  int32_t st = readName(&rd, chunk, sizeof chunk, &v);
+  int32_t st = readEvalRequest(rt, inLen, &src, &n, chunk, &v);
   if (st != CALOG_OK) return reply(rt, st, &v);
   /* src points into IN, which host calls served while we wait rewrite: the engine gets its own copy */
   char *copy = malloc((size_t)n + 1);
@@ -760,15 +770,11 @@ static int32_t submit(CalogT *rt, CalogContextIdT id, int kind, char *name, char
 
 int32_t calogEvalAsyncWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
   CalogValueT v = calogValueNil();
-  CalogReaderT rd;
   if (rt == NULL) return -CALOG_ERR_ARG;
-  if (!readerFor(rt, inLen, &rd)) return BAD_IN(rt);
   const char *src;
   uint32_t n;
-  if (calog__wireReadString(&rd, &src, &n) != CALOG_OK)
-    return reply(rt, calogFail(&v, CALOG_ERR_ARG, "expected a source string"), &v);
   char chunk[256];
-  int32_t st = readName(&rd, chunk, sizeof chunk, &v);
+  int32_t st = readEvalRequest(rt, inLen, &src, &n, chunk, &v);
   if (st != CALOG_OK) return reply(rt, st, &v);
   char *text = dupBytes(src, n), *name = chunk[0] ? strdup(chunk) : NULL;
   if (text == NULL || (chunk[0] && name == NULL)) {
