@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#define SPIN_NS 5000 /* spin up to 5 us for a reply or a message, then yield a few times, then park */
+#define SPIN_NS 20000 /* spin up to 20 us for a reply or a message, then yield a few times, then park */
 #define YIELDS 3       /* a yield hands the core to the other side when both share one */
 #define THREAD_STACK (8u * 1024u * 1024u)
 
