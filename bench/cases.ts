@@ -5,6 +5,7 @@
  * @module
  */
 import { CalogError, type Context, Runtime, type ScriptFunction, type Value } from "../bindings/mod.ts";
+import { ABI_VERSION } from "../bindings/common.ts";
 import fengari from "fengari";
 import { getQuickJS, type QuickJSContext, type QuickJSHandle } from "quickjs-emscripten";
 import { readFileSync } from "node:fs";
@@ -138,12 +139,23 @@ function calogRows(
     {
       impl: "calog Lua (own thread)",
       role: "calog",
-      api: `await f${shown}  (createContext("lua", { thread: true }))`,
+      api: `f${shown}, blocking  (createContext("lua", { thread: true }))`,
       units,
       make: (): Op => {
         const f = calogFn("lua", true, fn);
         const argv = args();
-        return { run: () => f(...argv), check, close: () => f.dispose() }; // a Promise: awaited per call
+        return { run: () => f(...argv), check, close: () => f.dispose() };
+      },
+    },
+    {
+      impl: "calog Lua (own thread)",
+      role: "calog",
+      api: `await f.callAsync${shown}  (createContext("lua", { thread: true }))`,
+      units,
+      make: (): Op => {
+        const f = calogFn("lua", true, fn);
+        const argv = args();
+        return { run: () => f.callAsync(...argv), check, close: () => f.dispose() }; // a Promise: awaited per call
       },
     },
   ].map((r) => ({ ...r, impl: r.impl, api: r.api.replace("...", what) }) as RowSpec);
@@ -568,7 +580,7 @@ export function cases(floor: Floor | Error, ffiName: string, callbackName: strin
           impl: `${ffiName} calogAbiVersion (libcalog)`,
           role: "floor",
           api: "calogAbiVersion()  — u32 (void), a second dlopen of zig-out/lib/libcalog.so",
-          make: floorOp((f) => f.abiVersion, is(1)),
+          make: floorOp((f) => f.abiVersion, is(ABI_VERSION)),
         },
         {
           impl: `${callbackName} called from C`,
