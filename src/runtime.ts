@@ -109,17 +109,17 @@ type HostEntry = { fn: Function; refs: number };
 class Core implements FunctionTable {
   native: NativeRuntime | undefined;
   readonly wire: Wire;
-  readonly hostById = new Map<number, HostEntry>();
-  readonly hostIdOf = new Map<Function, number>();
+  readonly hostById: Map<number, HostEntry> = new Map();
+  readonly hostIdOf: Map<Function, number> = new Map();
   nextHostId = 1;
-  readonly handles = new WeakMap<Function, readonly [number, number]>();
+  readonly handles: WeakMap<Function, readonly [number, number]> = new WeakMap();
   /** The public Runtime, held weakly (script functions hold it strongly so it outlives them). */
   owner: WeakRef<object> | undefined;
   pendingRefs: number[] = [];
   lastHostError: { message: string; error: unknown } | undefined;
   depth = 0;
   encoding = false;
-  readonly pending = new Map<number, { resolve: (v: Value) => void; reject: (e: unknown) => void }>();
+  readonly pending: Map<number, { resolve: (v: Value) => void; reject: (e: unknown) => void }> = new Map();
   readonly drain: () => void;
   readonly fnFinalizer: FinalizationRegistry<readonly [number, number]>;
 
