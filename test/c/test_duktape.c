@@ -355,6 +355,26 @@ static void testWrapperLifetime(void) {
   CHECK_EQ(releases, 1);
 }
 
+/* Releasing an exported function deletes its registry slot on the next entry; a finalizer run by that delete
+ * can export (and so queue) another function: that one is deleted too, not lost. */
+static void testFlushDead(void) {
+  CalogContextIdT id = newJs();
+  CalogValueT r = calogValueNil(), fa = calogValueNil();
+  /* bound functions have no .prototype (no cycle): dropping the last reference frees them at once */
+  CHECK_EQ(eval(id, "var bDone = false; var b = (function () {}).bind(null); Duktape.fin(b, function () { bDone = true });"
+                    "var a = (function () {}).bind(null); Duktape.fin(a, function () { echo(b); b = null });",
+                &r),
+           CALOG_OK);
+  CHECK_EQ(calogContextGet(rt, id, "a", &fa), CALOG_OK); /* registry slot 1 holds a */
+  CHECK_EQ(eval(id, "a = null", &r), CALOG_OK);           /* ... and now only it */
+  calogValueFree(&fa);                                    /* queues slot 1 */
+  /* this entry deletes slot 1: a's finalizer exports b (slot 2) and drops it (queues slot 2) */
+  CHECK_EQ(eval(id, "1", &r), CALOG_OK);
+  CHECK_EQ(eval(id, "Duktape.gc(); bDone", &r), CALOG_OK); /* and this one slot 2 */
+  CHECK(r.type == CALOG_BOOL && r.as.b);
+  calogContextDestroy(rt, id);
+}
+
 static void testNumbersAndStrings(void) {
   CalogContextIdT id = newJs();
   CalogValueT r = calogValueNil();
@@ -806,6 +826,7 @@ int main(void) {
   testNatives();
   testFunctionValues();
   testWrapperLifetime();
+  testFlushDead();
   testNumbersAndStrings();
   testContainers();
   testErrorsAndLifetime();

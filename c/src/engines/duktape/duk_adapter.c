@@ -833,13 +833,23 @@ void calog__dukFnRelease(void *userData) {
   free(ref);
 }
 
+/* The delete frees a JS function, so finalizers may run inside it: they may queue new ids (appended, the array
+ * maybe moved) or even flush the queue themselves (a nested entry). So each id is removed by value after its
+ * delete (a throw leaves it queued), and one flush deletes at most as many slots as were queued when it began:
+ * the rest wait for the next entry (a finalizer that keeps queueing cannot hold the entry here forever). */
 void calog__dukFlushDead(DukCtxT *dc, duk_context *ctx) {
   if (dc->deadCount == 0) return;
   duk_push_heapptr(ctx, dc->registry);
-  while (dc->deadCount > 0) {
-    duk_push_number(ctx, dc->deadIds[dc->deadCount - 1]);
+  for (size_t n = dc->deadCount; n > 0 && dc->deadCount > 0; n--) {
+    double id = dc->deadIds[dc->deadCount - 1];
+    duk_push_number(ctx, id);
     duk_del_prop(ctx, -2);
-    dc->deadCount--; /* after the delete: a throw leaves the id queued */
+    for (size_t i = dc->deadCount; i-- > 0;) { /* ids are unique; it is usually at or near the end */
+      if (dc->deadIds[i] == id) {
+        dc->deadIds[i] = dc->deadIds[--dc->deadCount];
+        break;
+      }
+    }
   }
   duk_pop(ctx);
 }
