@@ -296,6 +296,85 @@ static void testFunctionValues(void) {
   calogValueFree(&r);
 }
 
+/* A wrapper's reference is the wrapper's own: scripts can neither release it early (its finalizer is out of
+ * their reach) nor keep it forever (removing or replacing the wrapper's finalizer changes nothing). */
+static void testWrapperLifetime(void) {
+  CalogContextIdT id = newJs();
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(id, "function keep(f) { kept = f }", &r), CALOG_OK);
+
+  /* an index getter run while the wrapper's arguments cross tries to finalize the wrapper by hand and to drop
+   * its only reference: the call goes on with a live function */
+  releases = 0;
+  CalogValueT f = calogValueFn(calogFnCreate(echo, NULL, countRelease));
+  CHECK_EQ(calogContextCall(rt, id, "keep", &f, 1, &r), CALOG_OK);
+  calogValueFree(&f); /* the wrapper holds the only reference */
+  CHECK_EQ(eval(id, "var a = []; Object.defineProperty(a, 0, {get: function () {"
+                    "  var fin = Duktape.fin(kept); if (typeof fin === 'function') { fin(kept); fin(kept) }"
+                    "  Duktape.gc(); return 7 }});"
+                    "kept(a)[0]",
+                &r),
+           CALOG_OK);
+  CHECK(r.type == CALOG_INT && r.as.i == 7);
+  CHECK_EQ(releases, 0);
+  CHECK(evalTrue(id, "Duktape.fin(kept) === undefined && kept([1])[0] === 1"));
+  /* an object inheriting from the wrapper is collected: the wrapper keeps its reference */
+  CHECK_EQ(eval(id, "var d = Object.create(kept); d = null; var e = {__proto__: kept}; e = null; Duktape.gc(); kept([5])[0]",
+                &r),
+           CALOG_OK);
+  CHECK_EQ(r.as.i, 5);
+  CHECK_EQ(releases, 0);
+  /* removing the wrapper's finalizer does not keep the reference alive once the wrapper is gone */
+  CHECK_EQ(eval(id, "Duktape.fin(kept, null); kept = null; Duktape.gc()", &r), CALOG_OK);
+  CHECK_EQ(releases, 1);
+
+  /* a wrapper finalized in a cycle and rescued by a finalizer of the script's: dead, never freed twice */
+  releases = 0;
+  f = calogValueFn(calogFnCreate(echo, NULL, countRelease));
+  CHECK_EQ(calogContextCall(rt, id, "keep", &f, 1, &r), CALOG_OK);
+  calogValueFree(&f);
+  CHECK_EQ(eval(id, "kept.self = kept; Duktape.fin(kept, function (o) { rescued = o });"
+                    "kept = null; Duktape.gc(); Duktape.gc(); typeof rescued",
+                &r),
+           CALOG_OK);
+  CHECK_STR(&r, "function");
+  calogValueFree(&r);
+  CHECK_EQ(releases, 1);
+  CHECK(evalTrue(id, "try { rescued([1]); false } catch (e) { /released/.test(e.message) }"));
+  CHECK_EQ(eval(id, "Duktape.fin(rescued, null); rescued.self = null; rescued = null; Duktape.gc()", &r), CALOG_OK);
+  CHECK_EQ(releases, 1);
+
+  /* a wrapper whose finalizer the script removed is released when the context is destroyed */
+  releases = 0;
+  f = calogValueFn(calogFnCreate(echo, NULL, countRelease));
+  CHECK_EQ(calogContextCall(rt, id, "keep", &f, 1, &r), CALOG_OK);
+  calogValueFree(&f);
+  CHECK_EQ(eval(id, "Duktape.fin(kept, null); Duktape.fin(kept, function () {})", &r), CALOG_OK);
+  CHECK_EQ(releases, 0);
+  calogContextDestroy(rt, id);
+  CHECK_EQ(releases, 1);
+}
+
+/* Releasing an exported function deletes its registry slot on the next entry; a finalizer run by that delete
+ * can export (and so queue) another function: that one is deleted too, not lost. */
+static void testFlushDead(void) {
+  CalogContextIdT id = newJs();
+  CalogValueT r = calogValueNil(), fa = calogValueNil();
+  /* bound functions have no .prototype (no cycle): dropping the last reference frees them at once */
+  CHECK_EQ(eval(id, "var bDone = false; var b = (function () {}).bind(null); Duktape.fin(b, function () { bDone = true });"
+                    "var a = (function () {}).bind(null); Duktape.fin(a, function () { echo(b); b = null });",
+                &r),
+           CALOG_OK);
+  CHECK_EQ(calogContextGet(rt, id, "a", &fa), CALOG_OK); /* registry slot 1 holds a */
+  CHECK_EQ(eval(id, "a = null", &r), CALOG_OK);           /* ... and now only it */
+  calogValueFree(&fa);                                    /* queues slot 1 */
+  /* this entry deletes slot 1: a's finalizer exports b (slot 2) and drops it (queues slot 2) */
+  CHECK_EQ(eval(id, "1", &r), CALOG_OK);
+  CHECK_EQ(eval(id, "Duktape.gc(); bDone", &r), CALOG_OK); /* and this one slot 2 */
+  CHECK(r.type == CALOG_BOOL && r.as.b);
+  calogContextDestroy(rt, id);
+}
+
 static void testNumbersAndStrings(void) {
   CalogContextIdT id = newJs();
   CalogValueT r = calogValueNil();
@@ -746,6 +825,8 @@ int main(void) {
   testEvalCallGet();
   testNatives();
   testFunctionValues();
+  testWrapperLifetime();
+  testFlushDead();
   testNumbersAndStrings();
   testContainers();
   testErrorsAndLifetime();

@@ -581,6 +581,64 @@ static void testErrorsAndLifetime(void) {
   calogValueFree(&r);
 }
 
+/* Squirrel has no recursion limit of its own: the broker's guard turns runaway recursion into a catchable
+ * script error before the VM's stacks (or the C stack, for nested threads) run out. */
+static void guardedRecursion(CalogContextIdT id) {
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(id, "function f() { return f() + 1 }\nreturn f()", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "stack overflow");
+  CHECK_CONTAINS(field(&r, "traceback"), "more frames");
+  calogValueFree(&r);
+  /* deep but bounded recursion is fine, and so is the context after an overflow */
+  CHECK_EQ(eval(id, "function d(n) { return n == 0 ? 0 : d(n - 1) + 1 } return d(50000)", &r), CALOG_OK);
+  CHECK_EQ(r.as.i, 50000);
+  /* catchable like any script error, also inside a thread and through a method call */
+  CHECK_EQ(eval(id, "local m = \"\"; try { f() } catch (e) { m = e } return m", &r), CALOG_OK);
+  CHECK_CONTAINS(r.type == CALOG_STRING ? r.as.s.bytes : "", "stack overflow");
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "local t = newthread(f); try { t.call(); return false } catch (e) { return e.find(\"overflow\") != null }", &r),
+           CALOG_OK);
+  CHECK(r.type == CALOG_BOOL && r.as.b);
+  CHECK_EQ(eval(id, "class K { function m(n) { return this.m(n + 1) + 1 } } return K().m(0)", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "stack overflow");
+  calogValueFree(&r);
+  /* generators resumed inside one another */
+  CHECK_EQ(eval(id, "function gen() { yield resume gen() } return resume gen()", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "overflow");
+  calogValueFree(&r);
+  /* threads called inside one another nest on the C stack */
+  CHECK_EQ(eval(id, "function g(n) { local t = newthread(g); return t.call(n + 1) } return g(0)", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "stack overflow");
+  calogValueFree(&r);
+  /* natives nested up to (near) Squirrel's own bound still work */
+  CHECK_EQ(eval(id, "function h(n) { if (n >= 40) return n; return [n].map(function (x) { return h(x + 1) })[0] } return h(0)", &r),
+           CALOG_OK);
+  CHECK_EQ(r.as.i, 40);
+  /* newthread() takes script functions only (the original read a frame size out of a native closure) */
+  CHECK_EQ(eval(id, "newthread(print)", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "script function");
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "local t = newthread(function (x) { return x * 2 }); return t.call(21)", &r), CALOG_OK);
+  CHECK_EQ(r.as.i, 42);
+  /* the guard cannot be replaced by a script */
+  CHECK_EQ(eval(id, "setdebughook(function (t, s, l, n) {})", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "reserved");
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "return d(100)", &r), CALOG_OK);
+  CHECK_EQ(r.as.i, 100);
+}
+
+static void testRecursionGuard(void) {
+  CalogContextIdT id = newSq();
+  guardedRecursion(id);
+  calogContextDestroy(rt, id);
+  /* the same on a context with its own thread */
+  CalogValueT err = calogValueNil();
+  CHECK_EQ(calogContextCreate(rt, "squirrel", CALOG_CONTEXT_OWN_THREAD, &id, &err), CALOG_OK);
+  guardedRecursion(id);
+  calogContextDestroy(rt, id);
+}
+
 static void testManyContexts(void) {
   for (int i = 0; i < 500; i++) {
     CalogContextIdT id = newSq();
@@ -598,6 +656,7 @@ int main(void) {
   testFunctionValues();
   testMarshalling();
   testErrorsAndLifetime();
+  testRecursionGuard();
   testManyContexts();
   calogDestroy(rt);
   return checkSummary("test_squirrel");

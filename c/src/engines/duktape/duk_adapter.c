@@ -1,6 +1,6 @@
 /* duk_adapter.c -- JavaScript (Duktape 2.7) <-> CalogValueT: marshalling both ways, the native trampoline,
  * JS functions as function values (a registry in the global stash) and function values as Duktape/C
- * functions (hidden pointer + finalizer).
+ * functions (a hidden holder object whose finalizer owns the reference, see DukHoldT).
  *
  * Fidelity (strict / lenient policy where they differ):
  *   nil -> undefined; undefined and null -> nil.
@@ -298,17 +298,15 @@ static int32_t unrepresentable(IngressT *in, const char *what) {
   return calogFail(&in->err, CALOG_ERR_TYPE, "a JS %s cannot cross to another engine", what);
 }
 
+static CalogFnT *wrapperFn(duk_context *ctx, duk_idx_t idx);
+
 static int32_t ingressFunction(IngressT *in, duk_context *ctx, duk_idx_t idx, CalogValueT *out) {
   DukCtxT *dc = in->dc;
-  if (duk_is_c_function(ctx, idx)) { /* a function value of ours coming home: the value itself */
-    duk_get_prop_literal(ctx, idx, DUK_KEY_FN);
-    CalogFnT *fn = duk_get_pointer(ctx, -1);
-    duk_pop(ctx);
-    if (fn != NULL) {
-      calogFnRetain(fn);
-      *out = calogValueFn(fn);
-      return CALOG_OK;
-    }
+  CalogFnT *held = wrapperFn(ctx, idx);
+  if (held != NULL) { /* a function value of ours coming home: the value itself */
+    calogFnRetain(held);
+    *out = calogValueFn(held);
+    return CALOG_OK;
   }
   if (dc->closing) {
     if (lenient(dc)) return CALOG_OK;
@@ -493,7 +491,6 @@ int32_t calog__dukToValue(DukCtxT *dc, duk_context *ctx, duk_idx_t idx, CalogVal
 
 /* ---- egress: CalogValueT -> JS ------------------------------------------------------------------- */
 static duk_ret_t fnTrampoline(duk_context *ctx);
-static duk_ret_t fnFinalizer(duk_context *ctx);
 
 static void pushBytes(duk_context *ctx, const char *s, int64_t n) {
   if (symbolPrefix(s, n)) {
@@ -521,12 +518,27 @@ static void pushFn(DukCtxT *dc, duk_context *ctx, CalogFnT *fn) {
     duk_push_heapptr(ctx, ((DukFnRefT *)fn->userData)->heapptr);
     return;
   }
-  duk_push_c_function(ctx, fnTrampoline, DUK_VARARGS);
-  duk_push_c_function(ctx, fnFinalizer, 1);
-  duk_set_finalizer(ctx, -2);
-  duk_push_pointer(ctx, fn);
-  duk_put_prop_literal(ctx, -2, DUK_KEY_FN);
-  calogFnRetain(fn); /* only now: if anything above threw, the finalizer finds no pointer and releases nothing */
+  /* the wrapper and its holder first (anything here may throw, and nothing is owned yet) */
+  duk_idx_t w = duk_push_c_function(ctx, fnTrampoline, DUK_VARARGS);
+  duk_idx_t h = duk_push_bare_object(ctx);
+  duk_push_pointer(ctx, NULL);
+  duk_put_prop_literal(ctx, h, DUK_KEY_HOLD); /* the slot exists before it points anywhere */
+  duk_push_heapptr(ctx, dc->holdFin);
+  duk_set_finalizer(ctx, h);
+  duk_dup(ctx, h);
+  duk_put_prop_literal(ctx, w, DUK_KEY_HOLDER);
+  DukHoldT *hold = malloc(sizeof *hold);
+  if (hold == NULL) (void)duk_error(ctx, DUK_ERR_ERROR, "out of memory");
+  /* the reference, listed at once: from here the holder's finalizer or, failing that, destroy releases it */
+  calogFnRetain(fn);
+  hold->fn = fn;
+  hold->prev = NULL;
+  hold->next = dc->holds;
+  if (dc->holds) dc->holds->prev = hold;
+  dc->holds = hold;
+  duk_push_pointer(ctx, hold);
+  duk_put_prop_literal(ctx, h, DUK_KEY_HOLD); /* overwrites the slot: allocates nothing */
+  duk_pop(ctx); /* the holder: the wrapper alone keeps it */
 }
 
 static int32_t egress(DukCtxT *dc, duk_context *ctx, const CalogValueT *v, int depth, CalogValueT *err);
@@ -653,13 +665,16 @@ static duk_ret_t throwResult(DukCtxT *dc, duk_context *ctx, CalogValueT *result)
 
 typedef int32_t (*CallOutFnT)(void *target, CalogValueT *args, int32_t argc, CalogValueT *result);
 
-static duk_ret_t callOut(duk_context *ctx, CallOutFnT call, void *target) {
+/* hold (may be NULL): a pending node holding a reference on target for the duration of the call; dropped as
+ * soon as the call is over (or, if something throws first, by the sweep of the entry that catches). */
+static duk_ret_t callOut(duk_context *ctx, CallOutFnT call, void *target, DukPendingT *hold) {
   DukCtxT *dc = calog__dukCtx(ctx);
   duk_idx_t argc = duk_get_top(ctx);
   CalogValueT stackArgs[8];
   CalogValueT *args = stackArgs;
   CalogValueT result = calogValueNil();
   if (argc > 8 && (args = malloc((size_t)argc * sizeof *args)) == NULL) {
+    if (hold) calog__dukPendingDrop(dc, hold);
     calogFail(&result, CALOG_ERR_OOM, "out of memory");
     return throwResult(dc, ctx, &result);
   }
@@ -678,6 +693,7 @@ static duk_ret_t callOut(duk_context *ctx, CallOutFnT call, void *target) {
     st = call(target, args, (int32_t)argc, &result);
     dc->cur = saved;
   }
+  if (hold) calog__dukPendingDrop(dc, hold); /* may release target: it is not used from here on */
   for (duk_idx_t i = 0; i < got; i++) calogValueFree(&args[i]);
   if (args != stackArgs) free(args);
   if (st != CALOG_OK) {
@@ -713,28 +729,73 @@ static duk_ret_t nativeTrampoline(duk_context *ctx) {
   CalogNativeEntryT *entry = duk_get_pointer(ctx, -1);
   duk_pop_2(ctx);
   if (entry == NULL) return duk_error(ctx, DUK_ERR_TYPE_ERROR, "calog native binding is missing");
-  return callOut(ctx, callNative, entry);
+  return callOut(ctx, callNative, entry, NULL);
+}
+
+/* The function value behind the wrapper at idx, or NULL (not a wrapper, or its reference is gone). Only a
+ * wrapper (our Duktape/C function) answers: nothing is read through a prototype chain a script may have set. */
+static CalogFnT *wrapperFn(duk_context *ctx, duk_idx_t idx) {
+  if (duk_get_c_function(ctx, idx) != fnTrampoline) return NULL;
+  idx = duk_normalize_index(ctx, idx);
+  CalogFnT *fn = NULL;
+  duk_get_prop_literal(ctx, idx, DUK_KEY_HOLDER);
+  if (duk_is_object(ctx, -1)) {
+    duk_get_prop_literal(ctx, -1, DUK_KEY_HOLD);
+    DukHoldT *hold = duk_get_pointer(ctx, -1);
+    if (hold != NULL) fn = hold->fn;
+    duk_pop(ctx);
+  }
+  duk_pop(ctx);
+  return fn;
 }
 
 static duk_ret_t fnTrampoline(duk_context *ctx) {
+  DukCtxT *dc = calog__dukCtx(ctx);
   duk_push_current_function(ctx);
-  duk_get_prop_literal(ctx, -1, DUK_KEY_FN);
-  CalogFnT *fn = duk_get_pointer(ctx, -1);
-  duk_pop_2(ctx);
+  CalogFnT *fn = wrapperFn(ctx, -1);
+  duk_pop(ctx);
   if (fn == NULL) return duk_error(ctx, DUK_ERR_TYPE_ERROR, "function value was released");
-  return callOut(ctx, callFn, fn);
+  /* the call holds its own reference (ingress of the arguments may run script code), in a pending node so that
+   * a throw cannot leak it */
+  calogFnRetain(fn);
+  CalogValueT ref = calogValueFn(fn);
+  DukPendingT *hold = calog__dukPendingPush(dc, &ref);
+  if (hold == NULL) return duk_error(ctx, DUK_ERR_ERROR, "out of memory");
+  return callOut(ctx, callFn, fn, hold);
 }
 
-/* Runs once per wrapper (and again harmlessly if Duktape ever finalizes it twice): clears, then releases. */
-static duk_ret_t fnFinalizer(duk_context *ctx) {
-  duk_get_prop_literal(ctx, 0, DUK_KEY_FN);
-  CalogFnT *fn = duk_get_pointer(ctx, -1);
-  duk_pop(ctx);
-  if (fn == NULL) return 0;
-  duk_push_pointer(ctx, NULL);
-  duk_put_prop_literal(ctx, 0, DUK_KEY_FN);
+static void holdRelease(DukCtxT *dc, DukHoldT *hold) {
+  if (hold->prev) hold->prev->next = hold->next;
+  else dc->holds = hold->next;
+  if (hold->next) hold->next->prev = hold->prev;
+  CalogFnT *fn = hold->fn;
+  free(hold);
   calogFnRelease(fn);
+}
+
+/* The holders' finalizer (never reachable from scripts: neither the holders nor this function are). Clears the
+ * holder's pointer, then releases. */
+static duk_ret_t holdFinalizer(duk_context *ctx) {
+  duk_get_prop_literal(ctx, 0, DUK_KEY_HOLD);
+  DukHoldT *hold = duk_get_pointer(ctx, -1);
+  duk_pop(ctx);
+  if (hold == NULL) return 0;
+  duk_push_pointer(ctx, NULL);
+  duk_put_prop_literal(ctx, 0, DUK_KEY_HOLD);
+  holdRelease(calog__dukCtx(ctx), hold);
   return 0;
+}
+
+void calog__dukOpenHolders(DukCtxT *dc, duk_context *ctx) {
+  duk_push_global_stash(ctx);
+  duk_push_c_function(ctx, holdFinalizer, 1);
+  dc->holdFin = duk_get_heapptr(ctx, -1);
+  duk_put_prop_literal(ctx, -2, DUK_KEY_HOLDFIN);
+  duk_pop(ctx);
+}
+
+void calog__dukReleaseHolds(DukCtxT *dc) {
+  while (dc->holds) holdRelease(dc, dc->holds);
 }
 
 void calog__dukPushNative(duk_context *ctx, CalogNativeEntryT *entry) {
@@ -772,13 +833,23 @@ void calog__dukFnRelease(void *userData) {
   free(ref);
 }
 
+/* The delete frees a JS function, so finalizers may run inside it: they may queue new ids (appended, the array
+ * maybe moved) or even flush the queue themselves (a nested entry). So each id is removed by value after its
+ * delete (a throw leaves it queued), and one flush deletes at most as many slots as were queued when it began:
+ * the rest wait for the next entry (a finalizer that keeps queueing cannot hold the entry here forever). */
 void calog__dukFlushDead(DukCtxT *dc, duk_context *ctx) {
   if (dc->deadCount == 0) return;
   duk_push_heapptr(ctx, dc->registry);
-  while (dc->deadCount > 0) {
-    duk_push_number(ctx, dc->deadIds[dc->deadCount - 1]);
+  for (size_t n = dc->deadCount; n > 0 && dc->deadCount > 0; n--) {
+    double id = dc->deadIds[dc->deadCount - 1];
+    duk_push_number(ctx, id);
     duk_del_prop(ctx, -2);
-    dc->deadCount--; /* after the delete: a throw leaves the id queued */
+    for (size_t i = dc->deadCount; i-- > 0;) { /* ids are unique; it is usually at or near the end */
+      if (dc->deadIds[i] == id) {
+        dc->deadIds[i] = dc->deadIds[--dc->deadCount];
+        break;
+      }
+    }
   }
   duk_pop(ctx);
 }

@@ -10,8 +10,10 @@
 /* Hidden-symbol keys (first byte 0xFF): invisible to scripts, which cannot spell them (egress never lets a
  * string with a symbol prefix byte reach JS as a string, see duk_adapter.c). */
 #define DUK_KEY_ENTRY DUK_HIDDEN_SYMBOL("calogEntry") /* on native trampolines: CalogNativeEntryT* */
-#define DUK_KEY_FN DUK_HIDDEN_SYMBOL("calogFn")       /* on foreign function wrappers: CalogFnT* (one ref) */
-#define DUK_KEY_REGISTRY DUK_HIDDEN_SYMBOL("calogFns") /* global stash: the exported-function registry */
+#define DUK_KEY_HOLDER DUK_HIDDEN_SYMBOL("calogHolder") /* on foreign function wrappers: their holder object */
+#define DUK_KEY_HOLD DUK_HIDDEN_SYMBOL("calogHold")     /* on holders: DukHoldT* (NULL once released) */
+#define DUK_KEY_HOLDFIN DUK_HIDDEN_SYMBOL("calogHoldFin") /* global stash: the holders' finalizer */
+#define DUK_KEY_REGISTRY DUK_HIDDEN_SYMBOL("calogFns")   /* global stash: the exported-function registry */
 
 typedef struct DukCtxT {
   duk_context *ctx;    /* the heap's main thread */
@@ -26,6 +28,8 @@ typedef struct DukCtxT {
   uint64_t pendingSeq;
   double *deadIds;     /* registry ids of released function values, deleted on the next entry */
   size_t deadCount, deadCap;
+  struct DukHoldT *holds; /* the references foreign function wrappers hold (destroy releases what is left) */
+  void *holdFin;       /* heapptr of the holders' finalizer (kept by the global stash) */
   bool closing;        /* the heap is being destroyed: no entries, no new exports */
 } DukCtxT;
 
@@ -38,6 +42,17 @@ typedef struct DukPendingT {
   uint64_t seq;
   struct DukPendingT *prev, *next;
 } DukPendingT;
+
+/* The reference a foreign function wrapper holds. A wrapper is a Duktape/C function (fnTrampoline) whose hidden
+ * DUK_KEY_HOLDER property is a bare "holder" object that no script can reach; the holder's hidden DUK_KEY_HOLD
+ * points here and its finalizer releases the reference when the wrapper (and so the holder) dies. The wrapper
+ * itself has no finalizer of ours: what a script does with Duktape.fin(wrapper) (read it, call it, remove or
+ * replace it, inherit it) never touches the reference. The holders are listed so destroy releases any whose
+ * finalizer never ran. */
+typedef struct DukHoldT {
+  CalogFnT *fn;
+  struct DukHoldT *prev, *next;
+} DukHoldT;
 
 /* The closure behind a JS function exported as a function value. */
 typedef struct DukFnRefT {
@@ -64,6 +79,10 @@ CALOG_HIDDEN int32_t calog__dukToValue(DukCtxT *dc, duk_context *ctx, duk_idx_t 
 CALOG_HIDDEN int32_t calog__dukPush(DukCtxT *dc, duk_context *ctx, const CalogValueT *v, CalogValueT *err);
 /* Pushes a Duktape/C function that calls entry (the one native trampoline). May throw. */
 CALOG_HIDDEN void calog__dukPushNative(duk_context *ctx, CalogNativeEntryT *entry);
+/* Creates the holders' finalizer and keeps it in the global stash. May throw (runs protected). */
+CALOG_HIDDEN void calog__dukOpenHolders(DukCtxT *dc, duk_context *ctx);
+/* Releases the references of holders whose finalizer did not run (after the heap is destroyed). */
+CALOG_HIDDEN void calog__dukReleaseHolds(DukCtxT *dc);
 /* Deletes the registry slots of released function values. May throw (runs protected). */
 CALOG_HIDDEN void calog__dukFlushDead(DukCtxT *dc, duk_context *ctx);
 CALOG_HIDDEN int32_t calog__dukFnInvoke(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData);

@@ -87,8 +87,9 @@ static void dukDestroy(void *interp) {
   DukCtxT *dc = interp;
   if (dc == NULL) return;
   dc->closing = true;
-  if (dc->ctx) duk_destroy_heap(dc->ctx); /* runs the remaining finalizers: wrappers release their values */
+  if (dc->ctx) duk_destroy_heap(dc->ctx); /* runs the remaining finalizers: holders release their values */
   dc->ctx = NULL;
+  calog__dukReleaseHolds(dc); /* holders Duktape freed without finalizing (its finalizer rounds are bounded) */
   calog__dukPendingSweep(dc, 0);
   free(dc->deadIds);
   free(dc);
@@ -100,6 +101,8 @@ static duk_ret_t setupSafe(duk_context *ctx, void *udata) {
   duk_push_bare_object(ctx);
   dc->registry = duk_get_heapptr(ctx, -1);
   duk_put_prop_literal(ctx, -2, DUK_KEY_REGISTRY);
+  duk_pop(ctx);
+  calog__dukOpenHolders(dc, ctx);
   return 0;
 }
 

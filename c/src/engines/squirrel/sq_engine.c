@@ -2,10 +2,12 @@
  *
  * Standard library: the base library (always part of a Squirrel VM) plus math, string (with regexp) and
  * blob. Left out: sqstdio (files) and sqstdsystem (system(), remove(), rename(), getenv()...): nothing a
- * script can use to end or replace the host process. Two base functions are replaced: suspend() refuses to
- * suspend the context's own VM (it would leave the VM half-run under the broker; coroutines made with
- * newthread can still suspend), and seterrorhandler() is refused (the broker's handler is what captures
- * the traceback of an uncaught error). */
+ * script can use to end or replace the host process. Base functions replaced: suspend() refuses to suspend
+ * the context's own VM (it would leave the VM half-run under the broker; coroutines made with newthread can
+ * still suspend); seterrorhandler() is refused (the broker's handler is what captures the traceback of an
+ * uncaught error), and so is setdebughook() (the broker's hook is the recursion guard, see sq_vmext.cpp);
+ * newthread() arms that guard on every thread it makes, and refuses native functions (the original reads a
+ * script function's frame size out of whatever closure it is given). */
 #include "sq_adapter.h"
 
 #include "sqstdblob.h"
@@ -41,6 +43,39 @@ static SQInteger guardedSuspend(HSQUIRRELVM v) {
 
 static SQInteger reservedErrorHandler(HSQUIRRELVM v) {
   return sq_throwerror(v, "seterrorhandler() is reserved by calog (errors come back to the caller with a traceback)");
+}
+
+static SQInteger reservedDebugHook(HSQUIRRELVM v) {
+  return sq_throwerror(v, "setdebughook() is reserved by calog (its hook bounds recursion)");
+}
+
+/* stack: [this, f, the original newthread (free variable)] */
+static SQInteger guardedNewThread(HSQUIRRELVM v) {
+  if (sq_gettop(v) != 3) return sq_throwerror(v, "wrong number of parameters");
+  if (sq_gettype(v, 2) != OT_CLOSURE) return sq_throwerror(v, "newthread() expects a script function");
+  sq_push(v, 3);
+  sq_pushroottable(v);
+  sq_push(v, 2);
+  if (SQ_FAILED(sq_call(v, 2, SQTrue, SQFalse))) return SQ_ERROR;
+  HSQUIRRELVM thread = NULL;
+  if (SQ_FAILED(sq_getthread(v, -1, &thread))) return sq_throwerror(v, "newthread() made no thread");
+  calog__sqGuardThread(thread);
+  return 1;
+}
+
+static int32_t wrapNewThread(HSQUIRRELVM v, CalogValueT *err) {
+  SQInteger top = sq_gettop(v);
+  sq_pushroottable(v);
+  sq_pushstring(v, "newthread", -1);
+  sq_pushstring(v, "newthread", -1);
+  SQRESULT r = sq_rawget(v, -3);
+  if (SQ_SUCCEEDED(r)) {
+    sq_newclosure(v, guardedNewThread, 1);
+    sq_setnativeclosurename(v, -1, "newthread");
+    r = sq_rawset(v, -3);
+  }
+  sq_settop(v, top);
+  return SQ_SUCCEEDED(r) ? CALOG_OK : calogFail(err, CALOG_ERR_INTERNAL, "cannot wrap newthread");
 }
 
 static void sqDestroy(void *interp) {
@@ -89,6 +124,8 @@ static int32_t sqCreate(CalogCtxT *ctx, void **interpOut, CalogValueT *err) {
   sq_settop(v, 0);
   if (st == CALOG_OK) st = setGlobalFn(v, "suspend", guardedSuspend, err);
   if (st == CALOG_OK) st = setGlobalFn(v, "seterrorhandler", reservedErrorHandler, err);
+  if (st == CALOG_OK) st = setGlobalFn(v, "setdebughook", reservedDebugHook, err);
+  if (st == CALOG_OK) st = wrapNewThread(v, err);
   if (st == CALOG_OK) {
     sq_newclosure(v, calog__sqErrorHandler, 0);
     sq_getstackobj(v, -1, &sc->errHandler);
@@ -159,6 +196,8 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
   calogValueFree(result);
   if (v == NULL) return calogFail(result, CALOG_ERR_DEAD, "the Squirrel VM is closed");
   int64_t *prev = calog__sqMemSwap(&sc->mem); /* first: growing the stack allocates */
+  SqGuardSaveT guard;
+  calog__sqGuardEnter(v, &guard);
   SQInteger base = sq_gettop(v);
   int32_t st = CALOG_OK;
   if (!calog__sqReserveOk(v, (SQInteger)argc + 8)) {
@@ -226,6 +265,7 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
   st = calog__sqToValue(sc, v, sq_gettop(v), result, result);
 out:
   sq_settop(v, base);
+  calog__sqGuardLeave(v, &guard);
   calog__sqMemSwap(prev);
   return st;
 }

@@ -10,10 +10,30 @@
  *     frames point into the stack), so a native that reserves while a closure has captured a local leaves
  *     that outer dangling. calog__sqReserve does what SQVM::EnterFrame does: resize, then RelocateOuters.
  *
+ *  3. The recursion guard. Squirrel 3.1 has no limit on script recursion: `function f() { return f() + 1 }`
+ *     grows the VM's call stack and value stack until an allocation fails, and the VM does not survive a
+ *     failed allocation (sqvector writes through the NULL). Threads (newthread) nest on the C stack, each
+ *     with its own native-call counter, so recursion through `t.call()` overflows the C stack instead. The
+ *     guard is a native debug hook (sq_setnativedebughook): it sees every call ('c' event; script debug info
+ *     is off, so there are no line events) and fails the frame being entered when the VM is more than
+ *     kMaxCallDepth frames or kMaxStackSlots values deep, or when this thread's C stack has grown more than
+ *     kCStackBudget below its outermost entry into Squirrel. The hook cannot return an error (SQDEBUGHOOK
+ *     returns void), so failFrame points the new frame's next instruction at a static _OP_THROW whose operand
+ *     is the frame's register 0 (its `this`: one register always exists), set to the message: the VM raises
+ *     an ordinary script error there, catchable by try/catch, and unwinds as for any throw.
+ *     A hook costs every call and return, so a context's root VM runs without it and is armed on demand: by
+ *     the allocator, when that VM's call stack or value stack grows past kArmBytes (about 500 frames, or 4096
+ *     values), which any runaway recursion does long before the limits; it is disarmed when the outermost
+ *     entry leaves. Thread VMs (rarely call-heavy, and the way to nest on the C stack) are armed for good.
+ *
  * Only hidden extern "C" functions leave this file; sq_vm_* keep the C++ linkage squtils.h declares. */
 #include "sqpcheader.h"
 #include "sqvm.h"
+#include "sqstring.h"
+#include "sqfuncproto.h"
+#include "sqclosure.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sq_vmext.h"
@@ -26,6 +46,38 @@ struct alignas(16) Header {
 static_assert(sizeof(Header) == 16, "the header keeps malloc's 16-byte alignment");
 
 thread_local int64_t *current = NULL;
+
+/* ---- the recursion guard (3) ---- */
+const SQInteger kMaxCallDepth = 100000;   /* frames on one VM's call stack (about 140 bytes each) */
+const SQInteger kMaxStackSlots = 1000000; /* values on one VM's value stack (16 bytes each) */
+const ptrdiff_t kCStackBudget = 1 << 20;  /* bytes of C stack below a thread's outermost entry */
+const SQUnsignedInteger kArmBytes = 64 * 1024;
+
+thread_local HSQUIRRELVM guardVm = NULL; /* the root VM this thread is running (armed on demand) */
+thread_local char *stackAnchor = NULL;   /* where this thread first entered a Squirrel VM */
+
+SQInstruction throwRegister0(_OP_THROW, 0);
+
+void failFrame(HSQUIRRELVM v, const SQChar *message) {
+  if (v->ci == NULL || type(v->ci->_closure) != OT_CLOSURE) return;
+  /* a generator being created does not run its body now; a resumed one (ci->_generator set) does */
+  if (_closure(v->ci->_closure)->_function->_bgenerator && v->ci->_generator == NULL) return;
+  v->_stack._vals[v->_stackbase] = SQString::Create(_ss(v), message, -1);
+  v->ci->_ip = &throwRegister0;
+}
+
+void guard(HSQUIRRELVM v, SQInteger event, const SQChar *, SQInteger, const SQChar *) {
+  if (event != 'c') return;
+  if (v->_callsstacksize > kMaxCallDepth || v->_top > kMaxStackSlots)
+    failFrame(v, "stack overflow (more than 100000 nested calls, or 1000000 stack values)");
+  else if (stackAnchor != NULL && stackAnchor - (char *)__builtin_frame_address(0) > kCStackBudget)
+    failFrame(v, "stack overflow (calls through threads or natives nested too deeply for the C stack)");
+}
+
+void arm(HSQUIRRELVM v) {
+  v->_debughook_native = guard; /* _debughook_closure stays null: scripts cannot set a debug hook */
+  v->_debughook = true;
+}
 } // namespace
 
 extern "C" int64_t *calog__sqMemSwap(int64_t *counter) {
@@ -45,6 +97,9 @@ void *sq_vm_malloc(SQUnsignedInteger size) {
 
 void *sq_vm_realloc(void *p, SQUnsignedInteger SQ_UNUSED_ARG(oldsize), SQUnsignedInteger size) {
   if (p == NULL) return sq_vm_malloc(size);
+  HSQUIRRELVM g = guardVm; /* deep recursion grows these two: arm the guard (it sees the frame being entered) */
+  if (size >= kArmBytes && g != NULL && !g->_debughook && (p == g->_callstackdata._vals || p == g->_stack._vals))
+    arm(g);
   Header *h = (Header *)p - 1;
   int64_t *counter = h->counter;
   SQUnsignedInteger old = h->size;
@@ -61,6 +116,24 @@ void sq_vm_free(void *p, SQUnsignedInteger SQ_UNUSED_ARG(size)) {
   if (h->counter) *h->counter -= (int64_t)h->size;
   free(h);
 }
+
+extern "C" void calog__sqGuardEnter(HSQUIRRELVM v, SqGuardSaveT *save) {
+  save->vm = guardVm;
+  save->anchor = stackAnchor;
+  guardVm = v;
+  if (stackAnchor == NULL) stackAnchor = (char *)__builtin_frame_address(0);
+}
+
+extern "C" void calog__sqGuardLeave(HSQUIRRELVM v, const SqGuardSaveT *save) {
+  if (v->_callsstacksize == 0 && v->_debughook && v->_debughook_native == guard) { /* the outermost entry */
+    v->_debughook = false;
+    v->_debughook_native = NULL;
+  }
+  guardVm = save->vm;
+  stackAnchor = save->anchor;
+}
+
+extern "C" void calog__sqGuardThread(HSQUIRRELVM thread) { arm(thread); }
 
 extern "C" int calog__sqReserve(HSQUIRRELVM v, SQInteger n) {
   SQUnsignedInteger need = (SQUnsignedInteger)v->_top + (SQUnsignedInteger)n;

@@ -1,4 +1,5 @@
-/* sq_vmext.h -- C view of sq_vmext.cpp (memory accounting and a stack reservation safe for live frames). */
+/* sq_vmext.h -- C view of sq_vmext.cpp (memory accounting, a stack reservation safe for live frames, and the
+ * recursion guard). */
 #ifndef CALOG_SQ_VMEXT_H
 #define CALOG_SQ_VMEXT_H
 
@@ -15,6 +16,16 @@ __attribute__((visibility("hidden"))) int64_t *calog__sqMemSwap(int64_t *counter
 /* Makes room for n more values on v's stack, relocating open outers; 0 if the VM forbids growing now
  * (inside a metamethod). */
 __attribute__((visibility("hidden"))) int calog__sqReserve(HSQUIRRELVM v, SQInteger n);
+
+/* The recursion guard (see sq_vmext.cpp). Every entry into a context's root VM is bracketed by Enter/Leave
+ * (they nest: save is the caller's); every thread VM the scripts create is armed with GuardThread. */
+typedef struct SqGuardSaveT {
+  HSQUIRRELVM vm;
+  char *anchor;
+} SqGuardSaveT;
+__attribute__((visibility("hidden"))) void calog__sqGuardEnter(HSQUIRRELVM v, SqGuardSaveT *save);
+__attribute__((visibility("hidden"))) void calog__sqGuardLeave(HSQUIRRELVM v, const SqGuardSaveT *save);
+__attribute__((visibility("hidden"))) void calog__sqGuardThread(HSQUIRRELVM thread);
 
 #ifdef __cplusplus
 }
