@@ -130,6 +130,13 @@ test("the process exits promptly when work is done, with threaded contexts never
     rt.register("h", (x) => x);
     for (const c of ctxs) c.eval("function f(x) return h(x) + 1 end");
     const r = await Promise.all(ctxs.map((c, i) => c.callAsync("f", i)));
+    {
+      // and one disposed: its threads are joined before the library may be unloaded at exit
+      using rt2 = new Runtime();
+      using c2 = rt2.createContext("squirrel");
+      c2.eval("function g() { return 1; }");
+      await c2.callAsync("g");
+    }
     console.log("done", r.join(","));
   `;
   const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");

@@ -416,12 +416,19 @@ static void *threadMain(void *arg) {
     calog__ctxShutdownHere(ctx);
   }
   tlsActor = NULL;
-  /* Last touch of the runtime: calogDestroy may free it as soon as host.mu is released with threads at 0. */
+  calog__ctxUnref(ctx); /* the thread's reference (never dereferences rt) */
+  /* Last touch of the runtime: the host joins this thread (calog__reapThreads) before it frees anything. */
   pthread_mutex_lock(&rt->host.mu);
   rt->threads--;
+  if (rt->exitedCount == rt->exitedCap) {
+    uint32_t cap = rt->exitedCap ? rt->exitedCap * 2 : 8;
+    pthread_t *p = realloc(rt->exited, cap * sizeof *p);
+    if (p) rt->exited = p, rt->exitedCap = cap;
+  }
+  if (rt->exitedCount < rt->exitedCap) rt->exited[rt->exitedCount++] = pthread_self();
+  else pthread_detach(pthread_self()); /* out of memory: cannot be joined, at least not leaked */
   pthread_cond_broadcast(&rt->host.cv);
   pthread_mutex_unlock(&rt->host.mu);
-  calog__ctxUnref(ctx); /* the thread's reference (never dereferences rt) */
   return NULL;
 }
 
@@ -432,7 +439,6 @@ int32_t calog__threadStart(CalogCtxT *ctx, CalogValueT *err) {
   size_t stack = THREAD_STACK;
   if (stack < (size_t)PTHREAD_STACK_MIN) stack = (size_t)PTHREAD_STACK_MIN;
   pthread_attr_setstacksize(&attr, stack);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_mutex_lock(&rt->host.mu);
   rt->threads++;
   pthread_mutex_unlock(&rt->host.mu);
@@ -587,4 +593,15 @@ void calog__actorStop(CalogActorT *a, CalogMsgT *m) {
   atomic_fetch_add(&a->pending, 1);
   pthread_cond_signal(&a->cv);
   pthread_mutex_unlock(&a->mu);
+}
+
+void calog__reapThreads(CalogT *rt) {
+  pthread_mutex_lock(&rt->host.mu);
+  pthread_t *list = rt->exited;
+  uint32_t n = rt->exitedCount;
+  rt->exited = NULL;
+  rt->exitedCount = rt->exitedCap = 0;
+  pthread_mutex_unlock(&rt->host.mu);
+  for (uint32_t i = 0; i < n; i++) pthread_join(list[i], NULL);
+  free(list);
 }

@@ -146,6 +146,8 @@ struct CalogT {
   uint32_t ctxCount, ctxCap;
   uint16_t ctxFree;
   int32_t threads; /* live context threads (under host.mu); destroy waits for 0 */
+  pthread_t *exited; /* threads that finished their work, to join (under host.mu) */
+  uint32_t exitedCount, exitedCap;
   /* native registry */
   CalogNativeEntryT **natives;
   _Atomic uint32_t nativeCount;
@@ -234,6 +236,9 @@ CALOG_HIDDEN void calog__actorDrainDead(CalogActorT *a);
 CALOG_HIDDEN bool calog__actorPostRelease(CalogActorT *target, CalogFnT *fn);
 CALOG_HIDDEN void calog__hostComplete(CalogT *rt, uint32_t ticket, int32_t status, CalogValueT *result);
 CALOG_HIDDEN int32_t calog__threadStart(CalogCtxT *ctx, CalogValueT *err);
+/* Joins the context threads that have finished (host thread): none may still run library code after
+ * calogDestroy returns, and exited threads give their stacks back. */
+CALOG_HIDDEN void calog__reapThreads(CalogT *rt);
 /* Frees the value kept from the previous OUT and keeps v (taken; may be NULL) until the next entry: the
  * host must decode OUT before any release that value's death triggers (host thread). */
 CALOG_HIDDEN void calog__hostKeepUntilNext(CalogT *rt, CalogValueT *v);

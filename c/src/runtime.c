@@ -273,6 +273,7 @@ int32_t calogContextCreate(CalogT *rt, const char *engine, uint32_t flags, Calog
   int32_t st;
   if (rt == NULL || engine == NULL || idOut == NULL) return calogFail(err, CALOG_ERR_ARG, "invalid argument");
   *idOut = 0;
+  calog__reapThreads(rt); /* threads of contexts destroyed earlier */
   const CalogEngineT *eng = calog__engineFind(engine);
   if (eng == NULL) {
     st = calogFail(err, CALOG_ERR_ENGINE, "unknown engine '%s'", engine);
@@ -478,6 +479,7 @@ void calogHostClose(CalogT *rt) {
     }
   }
   calog__hostPumpUntil(rt, noThreads); /* context threads may still call the host while they stop */
+  calog__reapThreads(rt);
   pthread_mutex_lock(&rt->host.mu);
   rt->host.accepting = false;
   rt->closing = true;
