@@ -3,8 +3,18 @@
  * them under it, the host thread without it. */
 #include "wire.h"
 
+#include <dlfcn.h>
 #include <stddef.h>
 #include <stdio.h>
+
+/* Context threads may still be running library code when a process exits without destroying its runtime
+ * (a thread spinning for its next message, or parked in it). Runtimes unload FFI libraries at exit (Deno
+ * does), which would unmap that code under them: mark the library as never unloaded. */
+__attribute__((constructor)) static void calog__pinLibrary(void) {
+  Dl_info info;
+  if (dladdr((void *)&calog__pinLibrary, &info) != 0 && info.dli_fname != NULL)
+    (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
 
 CalogT *calogCreate(void) {
   CalogT *rt = calloc(1, sizeof *rt);
