@@ -21,7 +21,8 @@ typedef struct DukCtxT {
   CalogCtxT *owner;    /* the broker context */
   void *registry;      /* heapptr of stash[DUK_KEY_REGISTRY], a bare object: id -> exported JS function */
   double nextFnId;     /* registry ids (exact up to 2^53) */
-  size_t mem;          /* bytes held by this heap (broker-owned allocator) */
+  size_t mem;          /* bytes held by this heap (broker-owned allocator; the context thread's own count) */
+  _Atomic size_t memShown; /* mem as published to other threads (calogContextMemory): relaxed store/load */
   size_t memLimit;     /* 0 = unlimited */
   uint64_t deadlineNs; /* CLOCK_MONOTONIC deadline for the running script; 0 = none */
   struct DukPendingT *pending; /* C values held across Duktape calls that may throw (newest first) */

@@ -8,7 +8,8 @@
 #include <stdio.h>
 #include <time.h>
 
-/* ---- allocator: a size header in front of every block, so calogContextMemory can count bytes ------ */
+/* ---- allocator: a size header in front of every block, so calogContextMemory can count bytes ------
+ * The count is the context thread's; other threads read the copy published with a relaxed store. */
 typedef union DukHdrT {
   max_align_t align;
   size_t size;
@@ -22,13 +23,16 @@ static void *dukAlloc(void *udata, duk_size_t size) {
   if (h == NULL) return NULL;
   h->size = size;
   dc->mem += size;
+  atomic_store_explicit(&dc->memShown, dc->mem, memory_order_relaxed);
   return h + 1;
 }
 
 static void dukFree(void *udata, void *ptr) {
   if (ptr == NULL) return;
   DukHdrT *h = (DukHdrT *)ptr - 1;
-  ((DukCtxT *)udata)->mem -= h->size;
+  DukCtxT *dc = udata;
+  dc->mem -= h->size;
+  atomic_store_explicit(&dc->memShown, dc->mem, memory_order_relaxed);
   free(h);
 }
 
@@ -47,6 +51,7 @@ static void *dukRealloc(void *udata, void *ptr, duk_size_t size) {
   if (n == NULL) return NULL;
   n->size = size;
   dc->mem = dc->mem - old + size;
+  atomic_store_explicit(&dc->memShown, dc->mem, memory_order_relaxed);
   return n + 1;
 }
 
@@ -254,7 +259,9 @@ static int32_t dukGet(void *interp, const char *name, CalogValueT *result) {
   return calog__dukRun(interp, DUK_RUN_GET, name, NULL, 0, NULL, NULL, 0, result);
 }
 
-static int64_t dukMemory(void *interp) { return (int64_t)((DukCtxT *)interp)->mem; }
+static int64_t dukMemory(void *interp) {
+  return (int64_t)atomic_load_explicit(&((DukCtxT *)interp)->memShown, memory_order_relaxed);
+}
 
 CALOG_HIDDEN const CalogEngineT calog__duktapeEngine = {
     .name = "js",

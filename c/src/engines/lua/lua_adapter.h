@@ -11,7 +11,8 @@
 typedef struct LuaCtxT {
   lua_State *L;
   CalogCtxT *ctx;
-  size_t mem;         /* bytes held by this state (broker-owned allocator) */
+  size_t mem;         /* bytes held by this state (broker-owned allocator; the context thread's own count) */
+  _Atomic size_t memShown; /* mem as published to other threads (calogContextMemory): relaxed store/load */
   size_t memLimit;    /* 0 = unlimited */
   /* Values C owns while Lua may raise (a result being pushed, an error message, a function being called):
    * a stack, so nested calls (finalizers run by the GC mid-push) never free another frame's value. A frame

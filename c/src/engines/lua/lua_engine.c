@@ -3,18 +3,22 @@
 
 #include <stdio.h>
 
+/* The count is the context thread's; other threads read the copy published with a relaxed store (a plain
+ * mov on the usual targets), so monitoring never races with the allocator. */
 static void *luaAlloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   LuaCtxT *lc = ud;
   if (ptr == NULL) osize = 0;
   if (nsize == 0) {
     free(ptr);
     lc->mem -= osize;
+    atomic_store_explicit(&lc->memShown, lc->mem, memory_order_relaxed);
     return NULL;
   }
   if (lc->memLimit && nsize > osize && lc->mem - osize + nsize > lc->memLimit) return NULL;
   void *p = realloc(ptr, nsize);
   if (p == NULL) return NULL;
   lc->mem = lc->mem - osize + nsize;
+  atomic_store_explicit(&lc->memShown, lc->mem, memory_order_relaxed);
   return p;
 }
 
@@ -232,7 +236,9 @@ static int32_t luaGet(void *interp, const char *name, CalogValueT *result) {
   return calog__luaRun(interp, LUA_RUN_GET, name, NULL, 0, 0, NULL, 0, result);
 }
 
-static int64_t luaMemory(void *interp) { return (int64_t)((LuaCtxT *)interp)->mem; }
+static int64_t luaMemory(void *interp) {
+  return (int64_t)atomic_load_explicit(&((LuaCtxT *)interp)->memShown, memory_order_relaxed);
+}
 
 CALOG_HIDDEN const CalogEngineT calog__luaEngine = {
     .name = "lua",

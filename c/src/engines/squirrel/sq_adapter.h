@@ -21,7 +21,7 @@ _Static_assert(sizeof(SQFloat) == sizeof(double), "SQFloat must be double");
 typedef struct SqCtxT {
   HSQUIRRELVM vm; /* the root VM; NULL once closed */
   CalogCtxT *ctx;
-  int64_t mem;          /* bytes held by this VM (see sq_vmext.cpp) */
+  int64_t mem;          /* bytes held by this VM (see sq_vmext.cpp: relaxed atomic accesses only) */
   HSQOBJECT fnClass;    /* class of the holders of foreign function values (pinned) */
   HSQOBJECT errHandler; /* native error handler closure (pinned) */
   /* the last runtime error seen by the error handler: its traceback */

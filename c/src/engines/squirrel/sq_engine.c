@@ -282,7 +282,7 @@ static int32_t sqGet(void *interp, const char *name, CalogValueT *result) {
   return calog__sqRun(interp, SQ_RUN_GET, name, NULL, 0, NULL, NULL, 0, result);
 }
 
-static int64_t sqMemory(void *interp) { return ((SqCtxT *)interp)->mem; }
+static int64_t sqMemory(void *interp) { return __atomic_load_n(&((SqCtxT *)interp)->mem, __ATOMIC_RELAXED); }
 
 CALOG_HIDDEN const CalogEngineT calog__squirrelEngine = {
     .name = "squirrel",

@@ -1,9 +1,11 @@
-/* sq_vmext.cpp -- the two things the Squirrel adapter needs from inside the VM, done without patching it:
+/* sq_vmext.cpp -- the things the Squirrel adapter needs from inside the VM, done without patching it:
  *
  *  1. Memory accounting. The engine is built with SQ_EXCLUDE_DEFAULT_MEMFUNCTIONS (its documented hook), so
  *     sq_vm_malloc/realloc/free are defined here. Each block carries a 16-byte header naming the counter of
  *     the context that allocated it; the adapter points the thread's "current" counter at a context on every
  *     entry into its VM (calog__sqMemSwap). A block is always credited back to the counter it was charged to.
+ *     A counter has one writer, its context's thread (a VM runs on one thread and only it frees its blocks);
+ *     calogContextMemory reads it from the host: relaxed atomic loads and stores (no read-modify-write).
  *
  *  2. A stack reservation that is safe while script frames are live. Squirrel 3.1's sq_reservestack grows
  *     the value stack with a realloc but does not relocate the open outers (captured locals of running
@@ -46,6 +48,10 @@ struct alignas(16) Header {
 static_assert(sizeof(Header) == 16, "the header keeps malloc's 16-byte alignment");
 
 thread_local int64_t *current = NULL;
+
+inline void charge(int64_t *counter, int64_t delta) {
+  __atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + delta, __ATOMIC_RELAXED);
+}
 
 /* ---- the recursion guard (3) ---- */
 const SQInteger kMaxCallDepth = 100000;   /* frames on one VM's call stack (about 140 bytes each) */
@@ -91,7 +97,7 @@ void *sq_vm_malloc(SQUnsignedInteger size) {
   if (h == NULL) return NULL;
   h->counter = current;
   h->size = size;
-  if (h->counter) *h->counter += (int64_t)size;
+  if (h->counter) charge(h->counter, (int64_t)size);
   return h + 1;
 }
 
@@ -106,14 +112,14 @@ void *sq_vm_realloc(void *p, SQUnsignedInteger SQ_UNUSED_ARG(oldsize), SQUnsigne
   Header *n = (Header *)realloc(h, sizeof(Header) + size);
   if (n == NULL) return NULL;
   n->size = size;
-  if (counter) *counter += (int64_t)size - (int64_t)old;
+  if (counter) charge(counter, (int64_t)size - (int64_t)old);
   return n + 1;
 }
 
 void sq_vm_free(void *p, SQUnsignedInteger SQ_UNUSED_ARG(size)) {
   if (p == NULL) return;
   Header *h = (Header *)p - 1;
-  if (h->counter) *h->counter -= (int64_t)h->size;
+  if (h->counter) charge(h->counter, -(int64_t)h->size);
   free(h);
 }
 
