@@ -2,6 +2,7 @@
  * every marshalling row (strict and lenient), every error path, context lifetime. */
 #include "calog.h"
 #include "check.h"
+#include "memrace.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -651,58 +652,6 @@ static void testManyContexts(void) {
   CHECK(1);
 }
 
-/* calogContextMemory (host thread) reads the counter of a threaded context while that context's thread
- * allocates: the counter must be published atomically (ThreadSanitizer reported a data race before). The
- * script allocates (garbage, bounded) until the host has seen the counter move 1000 times between two of its
- * reads (the flag is relaxed, so it adds no happens-before edge that would hide the race from ThreadSanitizer). */
-static atomic_int memRaceSeen;
-
-static int32_t memRaceDone(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
-  (void)args, (void)argc, (void)ud;
-  *result = calogValueBool(atomic_load_explicit(&memRaceSeen, memory_order_relaxed) >= 1000);
-  return CALOG_OK;
-}
-
-typedef struct MemRaceT {
-  CalogContextIdT id;
-  atomic_bool done;
-  int32_t st;
-} MemRaceT;
-
-static void *memRaceEval(void *arg) {
-  MemRaceT *m = arg;
-  static const char src[] = "local t = array(1000), i = 0; do { t[i % 1000] = {i = i}; i++ } while (!memRaceDone() && i < 10000000); return i";
-  CalogValueT r = calogValueNil();
-  m->st = calogContextEval(rt, m->id, src, (int64_t)strlen(src), "race", &r);
-  calogValueFree(&r);
-  atomic_store(&m->done, true);
-  return NULL;
-}
-
-static void testMemoryCounterRace(void) {
-  MemRaceT m;
-  m.st = -1;
-  atomic_init(&m.done, false);
-  atomic_store(&memRaceSeen, 0);
-  CHECK_EQ(calogRegister(rt, "memRaceDone", memRaceDone, NULL, NULL), CALOG_OK);
-  CalogValueT err = calogValueNil();
-  CHECK_EQ(calogContextCreate(rt, "squirrel", CALOG_CONTEXT_OWN_THREAD, &m.id, &err), CALOG_OK);
-  pthread_t t;
-  CHECK_EQ(pthread_create(&t, NULL, memRaceEval, &m), 0);
-  int64_t last = -1, nonPositive = 0;
-  while (!atomic_load(&m.done)) {
-    int64_t mem = calogContextMemory(rt, m.id);
-    if (mem <= 0) nonPositive++;
-    if (last >= 0 && mem != last) atomic_fetch_add_explicit(&memRaceSeen, 1, memory_order_relaxed);
-    last = mem;
-  }
-  pthread_join(t, NULL);
-  CHECK_EQ(m.st, CALOG_OK);
-  CHECK_EQ(nonPositive, 0);
-  CHECK(atomic_load(&memRaceSeen) > 0); /* the reads overlapped the allocations */
-  calogContextDestroy(rt, m.id);
-  calogUnregister(rt, "memRaceDone");
-}
 
 int main(void) {
   rt = calogCreate();
@@ -713,7 +662,7 @@ int main(void) {
   testErrorsAndLifetime();
   testRecursionGuard();
   testManyContexts();
-  testMemoryCounterRace();
+  testMemoryCounterRace(rt, "squirrel", "local t = array(1000), i = 0; do { t[i % 1000] = {i = i}; i++ } while (!memRaceDone() && i < 10000000); return i");
   calogDestroy(rt);
   return checkSummary("test_squirrel");
 }
