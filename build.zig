@@ -234,6 +234,7 @@ const core_sources = [_][]const u8{
     "c/src/runtime.c",
     "c/src/actor.c",
     "c/src/engines.c",
+    "c/src/limits.c",
 };
 
 const c_tests = [_][]const u8{

@@ -7,6 +7,7 @@
 export const STATUS = [
   "OK", "ERR_OOM", "ERR_ARG", "ERR_TYPE", "ERR_DEPTH", "ERR_CYCLE", "ERR_RANGE", "ERR_NOT_FOUND", "ERR_SCRIPT",
   "ERR_SYNTAX", "ERR_DEAD", "ERR_HOST", "ERR_NESTING", "ERR_UNSUPPORTED", "ERR_ENGINE", "ERR_INTERNAL",
+  "ERR_LIMIT", "ERR_PERMISSION",
 ] as const;
 
 /** A status name such as `"ERR_SCRIPT"`, or `"ERR_DISPOSED"` for use after dispose (raised by TypeScript). */
@@ -55,13 +56,35 @@ export class CalogDeadError extends CalogError {}
 export class CalogDisposedError extends CalogError {}
 /** Calls nested too deeply across the boundary (runaway recursion between host and script). */
 export class CalogNestingError extends CalogError {}
+/** Which limit stopped a script (see {@link CalogLimitError}). */
+export type LimitKind = "memory" | "steps" | "timeout" | "interrupt" | "output";
+
+/**
+ * A context limit stopped the script: memory, steps, wall-clock time, output bytes, or an interrupt
+ * (`ctx.interrupt()`, an AbortSignal). `used` and `ceiling` are in the limit's unit (bytes, steps, ms).
+ * @example
+ * try { ctx.eval("while true do end", { timeoutMs: 50 }) } catch (e) { if (e instanceof CalogLimitError) e.limit } // "timeout"
+ */
+export class CalogLimitError extends CalogError {
+  readonly limit: LimitKind;
+  readonly used: number;
+  readonly ceiling: number;
+  constructor(code: CalogErrorCode, message: string, details: CalogErrorDetails & { limit?: LimitKind; used?: number; ceiling?: number } = {}) {
+    super(code, message, details);
+    this.limit = details.limit ?? "interrupt";
+    this.used = details.used ?? 0;
+    this.ceiling = details.ceiling ?? 0;
+  }
+}
+/** A script tried an effect its context was not granted (files, processes, environment, network...). */
+export class CalogPermissionError extends CalogError {}
 /** The native library could not be loaded. */
 export class CalogLoadError extends CalogError {}
 
 const byStatus: Record<number, typeof CalogError> = {
   2: CalogValueError, 3: CalogValueError, 4: CalogValueError, 5: CalogValueError, 6: CalogValueError,
   7: CalogNotFoundError, 8: CalogScriptError, 9: CalogSyntaxError, 10: CalogDeadError, 11: CalogScriptError,
-  12: CalogNestingError,
+  12: CalogNestingError, 16: CalogLimitError, 17: CalogPermissionError,
 };
 
 /** The one place a native status becomes an exception. */

@@ -17,11 +17,15 @@ export {
   CalogError,
   type CalogErrorCode,
   type CalogErrorDetails,
+  CalogLimitError,
   CalogLoadError,
+  CalogPermissionError,
+  type LimitKind,
   CalogNestingError,
   CalogNotFoundError,
   CalogScriptError,
   CalogSyntaxError,
   CalogValueError,
 } from "./errors.ts";
+export { type Limits } from "./options.ts";
 export { type Backend, installBackend, type NativeRuntime } from "./backend.ts";

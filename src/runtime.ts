@@ -12,6 +12,7 @@ import {
   CalogValueError,
   errorFromStatus,
 } from "./errors.ts";
+import { checkLimits, type Limits, mergeLimits } from "./options.ts";
 import { type FunctionTable, Wire } from "./wire.ts";
 
 /** A value that crosses between TypeScript and a script engine. */
@@ -58,6 +59,8 @@ export interface RuntimeOptions {
    * converts it by the documented rule (README, "Value mapping").
    */
   policy?: "strict" | "lenient";
+  /** Default limits of every context this runtime creates (a context's own `limits` override them key by key). */
+  limits?: Limits;
 }
 
 /** Counters for leak checks and monitoring; see {@link Runtime.stats}. */
@@ -76,6 +79,8 @@ export interface ContextOptions {
    * `false`: it runs on this thread: the lowest-latency crossings, and `...Async` simply runs now.
    */
   thread?: boolean;
+  /** Limits of this context, merged over the runtime's defaults. See {@link Limits}. */
+  limits?: Limits;
 }
 
 /** Eval options. */
@@ -113,6 +118,8 @@ class Core implements FunctionTable {
   readonly hostIdOf: Map<Function, number> = new Map();
   nextHostId = 1;
   readonly handles: WeakMap<Function, readonly [number, number]> = new WeakMap();
+  /** Runtime-wide defaults every context starts from. */
+  defaultLimits: Limits | undefined;
   /** The public Runtime, held weakly (script functions hold it strongly so it outlives them). */
   owner: WeakRef<object> | undefined;
   pendingRefs: number[] = [];
@@ -438,6 +445,14 @@ class Core implements FunctionTable {
   }
 }
 
+/** The options map the native layers read at creation (see c/include/calog.h, calogContextCreateWith). */
+function nativeOptions(core: Core, options: ContextOptions): Record<string, Value> {
+  const out: Record<string, Value> = {};
+  const limits = mergeLimits(core.defaultLimits, checkLimits(options.limits, "ContextOptions.limits"));
+  if (limits !== undefined) out.limits = limits as Record<string, Value>;
+  return out;
+}
+
 const runtimeFinalizer = new FinalizationRegistry<Core>((core) => core.dispose());
 const contextFinalizer = new FinalizationRegistry<{ core: Core; id: number }>(({ core, id }) => {
   core.native?.contextDestroy(id);
@@ -457,7 +472,9 @@ export class Runtime implements Disposable {
 
   constructor(options: RuntimeOptions = {}) {
     const native = backend().createRuntime();
+    const limits = checkLimits(options.limits, "RuntimeOptions.limits");
     this.#core = new Core(native, options.policy ?? "strict");
+    this.#core.defaultLimits = limits;
     this.#core.owner = new WeakRef(this);
     runtimeFinalizer.register(this, this.#core, this.#token);
   }
@@ -487,9 +504,11 @@ export class Runtime implements Disposable {
   createContext(engine: EngineName, options: ContextOptions = {}): Context {
     const core = this.#core;
     const n = core.live("createContext");
+    const native = nativeOptions(core, options);
     core.encode(() => {
       core.wire.string(engine);
       core.wire.number(options.thread === false ? 0 : CONTEXT_OWN_THREAD);
+      core.wire.value(native);
     });
     const id = n.contextCreate(core.wire.length);
     if (id < 0) throw core.error(-id);

@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout that crosses the FFI changes; the bindings refuse a mismatch. */
-#define CALOG_ABI_VERSION 2u
+#define CALOG_ABI_VERSION 3u
 
 /* One shared recursion cap for every recursive path (ingress, egress, copy, free, wire encode/decode). */
 #define CALOG_MAX_DEPTH 100
@@ -67,7 +67,9 @@ extern "C" {
   XX(ERR_NESTING, 12, "call nesting too deep")                                               \
   XX(ERR_UNSUPPORTED, 13, "unsupported operation")                                           \
   XX(ERR_ENGINE, 14, "unknown engine")                                                       \
-  XX(ERR_INTERNAL, 15, "internal error")
+  XX(ERR_INTERNAL, 15, "internal error")                                                     \
+  XX(ERR_LIMIT, 16, "a context limit was reached")                                           \
+  XX(ERR_PERMISSION, 17, "the context lacks the capability")
 
 typedef enum CalogStatusE {
 #define CALOG_STATUS_ENUM(name, code, msg) CALOG_##name = code,
@@ -246,6 +248,11 @@ typedef enum CalogContextFlagsE {
  * receives the id. On failure the error is in *err (may be NULL). Host thread. */
 CALOG_API int32_t calogContextCreate(CalogT *rt, const char *engine, uint32_t flags, CalogContextIdT *idOut,
                                      CalogValueT *err);
+/* calogContextCreate with options: a map value (lent; NULL or nil for none) whose entries configure the
+ * context. The broker keeps a deep copy for the context's life; each layer reads its own keys (see the
+ * README: "limits", "capabilities", "output"). Unknown keys are ignored. Host thread. */
+CALOG_API int32_t calogContextCreateWith(CalogT *rt, const char *engine, uint32_t flags, const CalogValueT *options,
+                                         CalogContextIdT *idOut, CalogValueT *err);
 /* Destroys a context; its exported function values become dead (invoking them fails with ERR_DEAD).
  * A threaded context stops accepting calls at once; calls queued to it fail with ERR_DEAD, the call it is
  * running finishes, then its thread closes the interpreter and exits (calogDestroy waits for that). Does
@@ -313,7 +320,7 @@ CALOG_API int32_t calogHostWait(CalogT *rt, int32_t timeoutMs);
 typedef void (*CalogHostWakeFnT)(void);
 CALOG_API void calogHostSetWaker(CalogT *rt, CalogHostWakeFnT waker);
 
-/* IN: [engine string, flags int]. Returns the new context id (> 0) or -status with the error in OUT. */
+/* IN: [engine string, flags int, options map|nil (optional)]. Returns the new context id (> 0) or -status with the error in OUT. */
 CALOG_API int32_t calogContextCreateWire(CalogT *rt, uint32_t inLen);
 /* IN: [source string, chunk name string|nil]. Result or error in OUT; returns its length or -status. */
 CALOG_API int32_t calogEvalWire(CalogT *rt, CalogContextIdT id, uint32_t inLen);

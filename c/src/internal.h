@@ -94,6 +94,15 @@ struct CalogActorT {
   CalogCtxT *ctx;  /* NULL for the host actor */
 };
 
+/* Limits of a context (0 = unlimited). The host thread writes them (create, calogContextSetLimits) with
+ * relaxed atomic stores; the context thread reads them when an entry starts. */
+typedef struct CalogLimitsT {
+  _Atomic int64_t memory;    /* bytes the interpreter may hold */
+  _Atomic int64_t steps;     /* engine steps per entry */
+  _Atomic int64_t timeoutMs; /* wall-clock ms per entry */
+  _Atomic int64_t output;    /* bytes printed per entry */
+} CalogLimitsT;
+
 /* A script context. */
 struct CalogCtxT {
   CalogT *rt;
@@ -110,6 +119,9 @@ struct CalogCtxT {
   CalogActorT *actor;   /* &rt->host, or &own */
   CalogActorT own;
   CalogMsgT *shutdownMsg; /* preallocated so destroy cannot fail */
+  CalogValueT options;    /* the creation options (a map, or nil): read-only for the context's life */
+  CalogLimitsT limits;
+  int64_t outputUsed;     /* bytes printed in the current entry (context thread) */
   /* creation handshake (threaded), on its own mutex/condvar */
   pthread_mutex_t readyMu;
   pthread_cond_t readyCv;
@@ -190,6 +202,8 @@ CALOG_HIDDEN int32_t calog__fnInvokeHere(CalogFnT *fn, CalogValueT *args, int32_
 CALOG_HIDDEN void calog__fnFinalize(CalogFnT *fn);
 
 /* runtime.c */
+/* Lent pointer to options[key] when options is a map holding that string key, else NULL. */
+CALOG_HIDDEN const CalogValueT *calog__optGet(const CalogValueT *options, const char *key);
 CALOG_HIDDEN CalogCtxT *calog__ctxResolve(CalogT *rt, CalogContextIdT id); /* +1 ref, or NULL */
 CALOG_HIDDEN void calog__ctxRef(CalogCtxT *ctx);
 CALOG_HIDDEN void calog__ctxUnref(CalogCtxT *ctx);
@@ -206,6 +220,14 @@ CALOG_HIDDEN void calog__ctxUnhold(CalogCtxT *ctx);
 CALOG_HIDDEN int32_t calog__ctxRun(CalogCtxT *ctx, int kind, const char *name, const char *text, int64_t len,
                                    CalogValueT *args, int32_t argc, CalogValueT *result);
 CALOG_HIDDEN void calog__ctxShutdownHere(CalogCtxT *ctx);
+
+/* limits.c */
+/* Charges n bytes of output to the context's current entry: CALOG_OK, or CALOG_ERR_LIMIT with the error in
+ * err once the output limit would be passed (nothing of those n bytes may then be written). Context thread. */
+CALOG_HIDDEN int32_t calog__limitOutput(CalogCtxT *ctx, int64_t n, CalogValueT *err);
+/* Sets the limits named in map (memory, steps, timeoutMs, output; absent keys keep their value).
+ * Validates everything before changing anything. */
+CALOG_HIDDEN int32_t calog__limitsSet(CalogCtxT *ctx, const CalogValueT *map, CalogValueT *err);
 
 /* actor.c */
 enum { CALOG_MSG_EVAL, CALOG_MSG_CALL, CALOG_MSG_GET, CALOG_MSG_FN, CALOG_MSG_NATIVE, CALOG_MSG_RELEASE,

@@ -203,6 +203,7 @@ void calog__ctxUnref(CalogCtxT *ctx) {
   pthread_cond_destroy(&ctx->readyCv);
   pthread_mutex_destroy(&ctx->readyMu);
   calogValueFree(&ctx->createErr);
+  calogValueFree(&ctx->options);
   free(ctx->shutdownMsg);
   free(ctx);
 }
@@ -277,7 +278,24 @@ void calog__ctxShutdownHere(CalogCtxT *ctx) {
   calog__actorDrainDead(&ctx->own);
 }
 
+const CalogValueT *calog__optGet(const CalogValueT *options, const char *key) {
+  if (options == NULL || options->type != CALOG_AGGREGATE) return NULL;
+  CalogAggT *agg = options->as.agg;
+  size_t n = strlen(key);
+  for (int64_t i = 0; i < agg->pairCount; i++) {
+    const CalogValueT *k = &agg->pairs[i].key;
+    if (k->type == CALOG_STRING && (size_t)k->as.s.length == n && memcmp(k->as.s.bytes, key, n) == 0)
+      return &agg->pairs[i].value;
+  }
+  return NULL;
+}
+
 int32_t calogContextCreate(CalogT *rt, const char *engine, uint32_t flags, CalogContextIdT *idOut, CalogValueT *err) {
+  return calogContextCreateWith(rt, engine, flags, NULL, idOut, err);
+}
+
+int32_t calogContextCreateWith(CalogT *rt, const char *engine, uint32_t flags, const CalogValueT *options,
+                               CalogContextIdT *idOut, CalogValueT *err) {
   CalogValueT scratch = calogValueNil();
   if (err == NULL) err = &scratch;
   int32_t st;
@@ -299,6 +317,24 @@ int32_t calogContextCreate(CalogT *rt, const char *engine, uint32_t flags, Calog
   }
   ctx->rt = rt;
   ctx->engine = eng;
+  if (options != NULL && options->type != CALOG_NIL) {
+    if (options->type != CALOG_AGGREGATE) {
+      free(ctx->shutdownMsg);
+      free(ctx);
+      st = calogFail(err, CALOG_ERR_ARG, "context options must be a map");
+      calogValueFree(&scratch);
+      return st;
+    }
+    if ((st = calogValueCopy(&ctx->options, options)) != CALOG_OK ||
+        (st = calog__limitsSet(ctx, calog__optGet(&ctx->options, "limits"), err)) != CALOG_OK) {
+      if (err->type == CALOG_NIL) calogFail(err, st, "cannot copy the context options");
+      calogValueFree(&ctx->options);
+      free(ctx->shutdownMsg);
+      free(ctx);
+      calogValueFree(&scratch);
+      return st;
+    }
+  }
   ctx->threaded = (flags & CALOG_CONTEXT_OWN_THREAD) != 0;
   ctx->actor = ctx->threaded ? &ctx->own : &rt->host;
   atomic_init(&ctx->refs, 1); /* the registry's */
@@ -594,12 +630,16 @@ int32_t calogContextCreateWire(CalogT *rt, uint32_t inLen) {
   CalogValueT flags = calogValueNil();
   if (st == CALOG_OK) st = calog__wireDecode(rt, &rd, &flags, &v);
   if (st == CALOG_OK && flags.type != CALOG_INT) st = calogFail(&v, CALOG_ERR_ARG, "flags must be an int");
+  CalogValueT options = calogValueNil();
+  if (st == CALOG_OK && rd.pos < rd.len) st = calog__wireDecode(rt, &rd, &options, &v);
   if (st != CALOG_OK) {
     calogValueFree(&flags);
+    calogValueFree(&options);
     return reply(rt, st, &v);
   }
   CalogContextIdT id;
-  st = calogContextCreate(rt, engine, (uint32_t)flags.as.i, &id, &v);
+  st = calogContextCreateWith(rt, engine, (uint32_t)flags.as.i, &options, &id, &v);
+  calogValueFree(&options);
   if (st != CALOG_OK) return reply(rt, st, &v);
   return id;
 }
