@@ -197,6 +197,7 @@ const engines = [_]Engine{
         },
         .defines = &.{"-DLUA_USE_LINUX"},
         .adapter = &.{ "c/src/engines/lua/lua_adapter.c", "c/src/engines/lua/lua_engine.c" },
+        .prelude = "c/src/engines/lua/lua_prelude.h",
     },
     .{
         .dir = "duktape",

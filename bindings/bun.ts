@@ -34,6 +34,11 @@ const symbols = {
   calogCallAsyncWire: { args: ["ptr", "i32", "u32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
   calogFnCallAsyncWire: { args: ["ptr", "u32", "u32", "u32"], returns: "i32" }, // int32_t (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
   calogHostPoll: { args: ["ptr"], returns: "i32" }, // int32_t (CalogT *)
+  calogContextInterrupt: { args: ["ptr", "i32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT)
+  calogRequestCancel: { args: ["ptr", "u32"], returns: "void" }, // void (CalogT *, uint32_t ticket)
+  calogContextSetLimitsWire: { args: ["ptr", "i32", "u32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogContextStat: { args: ["ptr", "i32", "i32"], returns: "i64" }, // int64_t (CalogT *, CalogContextIdT, int32_t which)
+  calogLeakStat: { args: ["i32"], returns: "i64" }, // int64_t (int32_t which)
   calogHostSetWaker: { args: ["ptr", "function"], returns: "void" }, // void (CalogT *, CalogHostWakeFnT)
 } as const;
 
@@ -124,6 +129,18 @@ class BunRuntime implements NativeRuntime {
   contextMemory(id: number): number {
     return this.#rt === null ? -1 : Number(lib.calogContextMemory(this.#rt, id));
   }
+  contextStat(id: number, which: number): number {
+    return this.#rt === null ? -1 : Number(lib.calogContextStat(this.#rt, id, which));
+  }
+  interrupt(id: number): number {
+    return this.#rt === null ? DEAD : lib.calogContextInterrupt(this.#rt, id);
+  }
+  cancel(ticket: number): void {
+    if (this.#rt !== null) lib.calogRequestCancel(this.#rt, ticket);
+  }
+  setLimits(id: number, inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogContextSetLimitsWire(this.#rt, id, inLen);
+  }
   eval(id: number, inLen: number): number {
     return this.#rt === null ? DEAD : lib.calogEvalWire(this.#rt, id, inLen);
   }
@@ -164,6 +181,7 @@ const bunBackend: Backend = {
   libraryPath: path,
   abiVersion: () => lib.calogAbiVersion(),
   liveFunctionValues: () => Number(lib.calogFnLiveCount()),
+  leakStat: (which) => Number(lib.calogLeakStat(which)),
   createRuntime: () => new BunRuntime(),
 };
 

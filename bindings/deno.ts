@@ -33,6 +33,11 @@ const symbols = {
   calogCallAsyncWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
   calogFnCallAsyncWire: { parameters: ["pointer", "u32", "u32", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
   calogHostPoll: { parameters: ["pointer"], result: "i32" }, // int32_t (CalogT *)
+  calogContextInterrupt: { parameters: ["pointer", "i32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT)
+  calogRequestCancel: { parameters: ["pointer", "u32"], result: "void" }, // void (CalogT *, uint32_t ticket)
+  calogContextSetLimitsWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogContextStat: { parameters: ["pointer", "i32", "i32"], result: "i64" }, // int64_t (CalogT *, CalogContextIdT, int32_t which)
+  calogLeakStat: { parameters: ["i32"], result: "i64" }, // int64_t (int32_t which)
   calogHostClose: { parameters: ["pointer"], result: "void" }, // void (CalogT *)
   // int32_t (CalogT *, int32_t timeoutMs): blocks a Deno worker thread, never the JS thread
   calogHostWait: { parameters: ["pointer", "i32"], result: "i32", nonblocking: true },
@@ -146,6 +151,18 @@ class DenoRuntime implements NativeRuntime {
   contextMemory(id: number): number {
     return this.#rt === null ? -1 : Number(lib.calogContextMemory(this.#rt, id));
   }
+  contextStat(id: number, which: number): number {
+    return this.#rt === null ? -1 : Number(lib.calogContextStat(this.#rt, id, which));
+  }
+  interrupt(id: number): number {
+    return this.#rt === null ? DEAD : lib.calogContextInterrupt(this.#rt, id);
+  }
+  cancel(ticket: number): void {
+    if (this.#rt !== null) lib.calogRequestCancel(this.#rt, ticket);
+  }
+  setLimits(id: number, inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogContextSetLimitsWire(this.#rt, id, inLen);
+  }
   eval(id: number, inLen: number): number {
     return this.#rt === null ? DEAD : lib.calogEvalWire(this.#rt, id, inLen);
   }
@@ -192,6 +209,7 @@ const denoBackend: Backend = {
   libraryPath: path,
   abiVersion: () => lib.calogAbiVersion(),
   liveFunctionValues: () => Number(lib.calogFnLiveCount()),
+  leakStat: (which) => Number(lib.calogLeakStat(which)),
   createRuntime: () => new DenoRuntime(),
 };
 

@@ -26,6 +26,14 @@ export interface NativeRuntime {
   contextCreate(inLen: number): number;
   contextDestroy(id: number): number;
   contextMemory(id: number): number;
+  /** One counter of a context (CalogContextStatE: 0 memory, 1 steps of the last entry, 2 limit trips, 3 memory limit), or -1. */
+  contextStat(id: number, which: number): number;
+  /** Stops what the context runs now (0, or -status for an unknown context). Any time, even from inside a host call. */
+  interrupt(id: number): number;
+  /** Cancels async request `ticket` (queued: never runs; running: interrupted). */
+  cancel(ticket: number): void;
+  /** IN: [limits map]. 0 or -status with the error in OUT. */
+  setLimits(id: number, inLen: number): number;
   eval(id: number, inLen: number): number;
   call(id: number, inLen: number): number;
   get(id: number, inLen: number): number;
@@ -58,6 +66,8 @@ export interface Backend {
   abiVersion(): number;
   /** Function values alive in the native library (all runtimes of the process). */
   liveFunctionValues(): number;
+  /** Process-wide: 0 = context threads abandoned at dispose (they overran the grace period), 1 = bytes they hold. */
+  leakStat(which: number): number;
   createRuntime(): NativeRuntime;
 }
 

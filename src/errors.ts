@@ -21,6 +21,10 @@ export interface CalogErrorDetails {
   traceback?: string;
   /** The original exception, when a host function threw it. */
   cause?: unknown;
+  /** Limit errors: which limit, the amount used and the ceiling (see {@link CalogLimitError}). */
+  limit?: LimitKind;
+  used?: number;
+  ceiling?: number;
 }
 
 /**
@@ -69,7 +73,7 @@ export class CalogLimitError extends CalogError {
   readonly limit: LimitKind;
   readonly used: number;
   readonly ceiling: number;
-  constructor(code: CalogErrorCode, message: string, details: CalogErrorDetails & { limit?: LimitKind; used?: number; ceiling?: number } = {}) {
+  constructor(code: CalogErrorCode, message: string, details: CalogErrorDetails = {}) {
     super(code, message, details);
     this.limit = details.limit ?? "interrupt";
     this.used = details.used ?? 0;

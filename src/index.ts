@@ -10,7 +10,7 @@
  * lua.eval("return twice(21)"); // 42
  * @module
  */
-export { type ContextOptions, type EngineName, type EvalOptions, type HostFunction, type RuntimeOptions, type RuntimeStats, type ScriptFunction, type Value, Context, Runtime } from "./runtime.ts";
+export { type CallOptions, type ContextStats, type ContextOptions, type EngineName, type EvalOptions, type HostFunction, type RuntimeOptions, type RuntimeStats, type ScriptFunction, type Value, Context, Runtime } from "./runtime.ts";
 export {
   CalogDeadError,
   CalogDisposedError,

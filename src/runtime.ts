@@ -11,6 +11,7 @@ import {
   CalogNotFoundError,
   CalogValueError,
   errorFromStatus,
+  type LimitKind,
 } from "./errors.ts";
 import { checkLimits, type Limits, mergeLimits } from "./options.ts";
 import { type FunctionTable, Wire } from "./wire.ts";
@@ -42,7 +43,11 @@ export interface ScriptFunction extends Disposable {
   (...args: unknown[]): Value;
   /** True once disposed (explicitly, or because its runtime was disposed). */
   readonly disposed: boolean;
-  /** Calls it without blocking: on a threaded context the call runs there while the event loop goes on. */
+  /**
+   * Calls it without blocking: on a threaded context the call runs there while the event loop goes on.
+   * A last argument `{ signal }` holding an AbortSignal is not passed on: aborting rejects the promise with the
+   * signal's reason and interrupts the call (see {@link CallOptions}).
+   */
   callAsync(...args: unknown[]): Promise<Value>;
   /** Releases the script closure. Idempotent. */
   dispose(): void;
@@ -69,6 +74,24 @@ export interface RuntimeStats {
   hostFunctions: number;
   /** Function values alive in the native library, all runtimes of the process. */
   nativeFunctionValues: number;
+  /** Every live context of this runtime. */
+  contexts: ContextStats[];
+  /** Process-wide: context threads abandoned at dispose because they did not stop within the grace period. */
+  abandonedThreads: number;
+  /** Process-wide: interpreter bytes those abandoned threads still hold (leaked for good). */
+  leakedBytes: number;
+}
+
+/** Per-context counters in {@link RuntimeStats}. */
+export interface ContextStats {
+  engine: EngineName;
+  threaded: boolean;
+  /** Bytes the interpreter holds now. */
+  memory: number;
+  /** Steps the last finished entry (eval, call, function call) ran. */
+  lastSteps: number;
+  /** Limits tripped so far (memory, steps, timeout, interrupt, output). */
+  limitTrips: number;
 }
 
 /** Context options. */
@@ -87,6 +110,38 @@ export interface ContextOptions {
 export interface EvalOptions {
   /** Name shown in error messages and tracebacks (default "eval"). */
   chunkName?: string;
+  /** Wall-clock limit for this call in ms (the sooner of this and the context's `timeoutMs` limit applies). */
+  timeoutMs?: number;
+  /** `evalAsync` only: aborting rejects with the signal's reason and stops the script. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Options of an asynchronous call, passed as the last argument of `callAsync` (a plain object whose `signal`
+ * is an AbortSignal is never a script value, so it cannot be mistaken for one).
+ * @example
+ * const ac = new AbortController();
+ * setTimeout(() => ac.abort(), 100);
+ * await lua.callAsync("work", 42, { signal: ac.signal }); // rejects with ac.signal.reason after 100 ms
+ */
+export interface CallOptions {
+  signal: AbortSignal;
+}
+
+/** Splits a trailing {@link CallOptions} off an argument list (the array is shortened in place). */
+function takeCallOptions(args: unknown[]): AbortSignal | undefined {
+  const last = args[args.length - 1];
+  if (last === null || typeof last !== "object" || Object.getPrototypeOf(last) !== Object.prototype) return undefined;
+  const signal = (last as { signal?: unknown }).signal;
+  if (typeof AbortSignal === "undefined" || !(signal instanceof AbortSignal)) return undefined;
+  args.length--;
+  return signal;
+}
+
+function checkTimeout(t: number | undefined): void {
+  if (t !== undefined && (typeof t !== "number" || !Number.isInteger(t) || t < 0 || t > 4294967295)) {
+    throw new CalogValueError("ERR_ARG", "timeoutMs must be an integer from 0 to 2^32-1");
+  }
 }
 
 const ERR_HOST = 11;
@@ -127,6 +182,10 @@ class Core implements FunctionTable {
   depth = 0;
   encoding = false;
   readonly pending: Map<number, { resolve: (v: Value) => void; reject: (e: unknown) => void }> = new Map();
+  /** Tickets whose promise was settled by an abort: their completion is still collected (and dropped). */
+  readonly aborted: Set<number> = new Set();
+  /** Live contexts (for stats). */
+  readonly contexts: Map<number, { engine: EngineName; threaded: boolean }> = new Map();
   readonly drain: () => void;
   readonly fnFinalizer: FinalizationRegistry<readonly [number, number]>;
 
@@ -156,6 +215,7 @@ class Core implements FunctionTable {
       const ticket = c[8]!, status = c[9]! | 0, len = c[10]!;
       const p = this.pending.get(ticket);
       this.pending.delete(ticket);
+      this.aborted.delete(ticket);
       if (status === 0) {
         let v: Value;
         try {
@@ -170,12 +230,13 @@ class Core implements FunctionTable {
         p?.reject(e);
       }
     }
-    if (this.pending.size > 0) n.armWake(this.drain);
+    if (this.pending.size > 0 || this.aborted.size > 0) n.armWake(this.drain);
   }
 
   /** Sends an async request: the promise settles when the context replies (or fails now). */
-  submit(write: () => void, send: (n: NativeRuntime, len: number) => number): Promise<Value> {
+  submit(write: () => void, send: (n: NativeRuntime, len: number) => number, signal?: AbortSignal): Promise<Value> {
     const n = this.live("async call");
+    if (signal?.aborted) return Promise.reject(signal.reason);
     try {
       this.encode(write);
     } catch (e) {
@@ -184,7 +245,21 @@ class Core implements FunctionTable {
     const t = send(n, this.wire.length);
     if (t < 0) return Promise.reject(this.error(-t));
     return new Promise<Value>((resolve, reject) => {
-      this.pending.set(t, { resolve, reject });
+      if (signal === undefined) {
+        this.pending.set(t, { resolve, reject });
+      } else {
+        const onAbort = (): void => {
+          if (!this.pending.delete(t)) return;
+          this.aborted.add(t);
+          this.native?.cancel(t); // queued: never runs; running: interrupted
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        this.pending.set(t, {
+          resolve: (v) => (signal.removeEventListener("abort", onAbort), resolve(v)),
+          reject: (e) => (signal.removeEventListener("abort", onAbort), reject(e)),
+        });
+      }
       n.armWake(this.drain);
     });
   }
@@ -252,10 +327,11 @@ class Core implements FunctionTable {
       if (!live || core.native === undefined) {
         return Promise.reject(new CalogDisposedError("ERR_DISPOSED", "script function was disposed"));
       }
+      const signal = takeCallOptions(args);
       return core.submit(() => {
         core.wire.list(args.length);
         for (const a of args) core.wire.value(a);
-      }, (n, len) => n.fnCallAsync(slot, gen, len));
+      }, (n, len) => n.fnCallAsync(slot, gen, len), signal);
     };
     Object.defineProperties(f, {
       callAsync: { value: callAsync },
@@ -409,6 +485,7 @@ class Core implements FunctionTable {
   error(status: number): CalogError {
     let message = "calog call failed";
     let engine: string | undefined, traceback: string | undefined;
+    let limit: LimitKind | undefined, used: number | undefined, ceiling: number | undefined;
     try {
       const v = this.wire.result(this.wire.out.length);
       if (typeof v === "string") message = v;
@@ -416,7 +493,10 @@ class Core implements FunctionTable {
         const rec = v as Record<string, unknown>;
         if (typeof rec.message === "string") message = rec.message;
         if (typeof rec.engine === "string") engine = rec.engine;
-        if (typeof rec.traceback === "string") traceback = rec.traceback;
+        if (typeof rec.traceback === "string") traceback = rec.traceback || undefined;
+        if (typeof rec.limit === "string") limit = rec.limit as LimitKind;
+        if (typeof rec.used === "number") used = rec.used;
+        if (typeof rec.ceiling === "number") ceiling = rec.ceiling;
       }
     } catch {
       /* keep the generic message */
@@ -425,7 +505,7 @@ class Core implements FunctionTable {
     const h = this.lastHostError;
     if (h !== undefined && (message === h.message || message.endsWith(": " + h.message))) cause = h.error;
     if (this.depth === 0) this.lastHostError = undefined;
-    return errorFromStatus(status, message, { engine, traceback, cause });
+    return errorFromStatus(status, message, { engine, traceback, cause, limit, used, ceiling });
   }
 
   dispose(): void {
@@ -443,6 +523,14 @@ class Core implements FunctionTable {
     this.hostById.clear();
     this.hostIdOf.clear();
   }
+}
+
+function writeEval(core: Core, source: string, options: EvalOptions): void {
+  const w = core.wire;
+  w.string(source);
+  if (options.chunkName === undefined) w.nil();
+  else w.string(options.chunkName);
+  if (options.timeoutMs !== undefined) w.number(options.timeoutMs);
 }
 
 /** The options map the native layers read at creation (see c/include/calog.h, calogContextCreateWith). */
@@ -492,7 +580,25 @@ export class Runtime implements Disposable {
   /** Live-object counters: they return to their baseline once scripts and TypeScript drop what crossed. */
   stats(): RuntimeStats {
     this.#core.drainNow(); // releases posted by context threads are served first
-    return { hostFunctions: this.#core.hostById.size, nativeFunctionValues: backend().liveFunctionValues() };
+    const core = this.#core;
+    const contexts: ContextStats[] = [];
+    const n = core.native;
+    for (const [id, c] of core.contexts) {
+      const memory = n === undefined ? -1 : n.contextStat(id, 0);
+      if (memory < 0) {
+        core.contexts.delete(id); // destroyed by a GC backstop
+        continue;
+      }
+      contexts.push({ engine: c.engine, threaded: c.threaded, memory, lastSteps: n!.contextStat(id, 1), limitTrips: n!.contextStat(id, 2) });
+    }
+    const b = backend();
+    return {
+      hostFunctions: core.hostById.size,
+      nativeFunctionValues: b.liveFunctionValues(),
+      contexts,
+      abandonedThreads: b.leakStat(0),
+      leakedBytes: b.leakStat(1),
+    };
   }
 
   /**
@@ -513,6 +619,7 @@ export class Runtime implements Disposable {
     const id = n.contextCreate(core.wire.length);
     if (id < 0) throw core.error(-id);
     const ctx = new Context(core, this, id, engine, options.thread !== false);
+    core.contexts.set(id, { engine, threaded: options.thread !== false });
     return ctx;
   }
 
@@ -613,12 +720,38 @@ export class Context implements Disposable {
   eval<T extends Value = Value>(source: string, options: EvalOptions = {}): T {
     const core = this.#live("eval");
     if (options.chunkName !== undefined) checkName("chunkName", options.chunkName);
+    checkTimeout(options.timeoutMs);
     const id = this.#id;
-    return core.request(() => {
-      core.wire.string(source);
-      if (options.chunkName === undefined) core.wire.nil();
-      else core.wire.string(options.chunkName);
-    }, (n, len) => n.eval(id, len)) as T;
+    return core.request(() => writeEval(core, source, options), (n, len) => n.eval(id, len)) as T;
+  }
+
+  /**
+   * Changes this context's limits (the keys given; 0 = unlimited). They apply from the next entry on (the
+   * memory limit at once).
+   * @example
+   * lua.setLimits({ timeoutMs: 100, memory: 16 << 20 });
+   */
+  setLimits(limits: Limits): void {
+    const core = this.#live("setLimits");
+    const checked = checkLimits(limits, "setLimits");
+    const id = this.#id;
+    core.encode(() => core.wire.value(checked as Record<string, Value>));
+    const r = core.native!.setLimits(id, core.wire.length);
+    if (r < 0) throw core.error(-r);
+  }
+
+  /**
+   * Stops what this context is running now: the running eval or call fails with a CalogLimitError whose
+   * `limit` is `"interrupt"`. A no-op when idle. Callable from the event loop while an `evalAsync` runs, or
+   * from inside a host function the script called.
+   * @example
+   * const p = lua.evalAsync("while true do end");
+   * setTimeout(() => lua.interrupt(), 50);
+   * await p; // throws CalogLimitError (limit "interrupt")
+   */
+  interrupt(): void {
+    const core = this.#live("interrupt");
+    core.native!.interrupt(this.#id);
   }
 
   /**
@@ -648,12 +781,13 @@ export class Context implements Disposable {
         return Promise.reject(e);
       }
     }
+    try {
+      checkTimeout(options.timeoutMs);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const id = this.#id;
-    return core.submit(() => {
-      core.wire.string(source);
-      if (options.chunkName === undefined) core.wire.nil();
-      else core.wire.string(options.chunkName);
-    }, (n, len) => n.evalAsync(id, len)) as Promise<T>;
+    return core.submit(() => writeEval(core, source, options), (n, len) => n.evalAsync(id, len), options.signal) as Promise<T>;
   }
 
   /**
@@ -664,6 +798,7 @@ export class Context implements Disposable {
   callAsync<T extends Value = Value>(name: string, ...args: unknown[]): Promise<T> {
     const core = this.#core;
     if (this.disposed) return Promise.reject(new CalogDisposedError("ERR_DISPOSED", `callAsync: the ${this.engine} context was disposed`));
+    const signal = takeCallOptions(args);
     try {
       checkName("a function name", name);
       checkArgs(args);
@@ -676,7 +811,7 @@ export class Context implements Disposable {
       w.string(name);
       w.list(args.length);
       for (let i = 0; i < args.length; i++) w.value(args[i]);
-    }, (n, len) => n.callAsync(id, len)) as Promise<T>;
+    }, (n, len) => n.callAsync(id, len), signal) as Promise<T>;
   }
 
   /** Reads the global `name` (a function comes back as a {@link ScriptFunction}). */
@@ -712,6 +847,7 @@ export class Context implements Disposable {
     if (this.#disposed) return;
     this.#disposed = true;
     contextFinalizer.unregister(this.#token);
+    this.#core.contexts.delete(this.#id);
     this.#core.native?.contextDestroy(this.#id);
   }
 

@@ -255,21 +255,58 @@ CALOG_API int32_t calogContextCreateWith(CalogT *rt, const char *engine, uint32_
                                          CalogContextIdT *idOut, CalogValueT *err);
 /* Destroys a context; its exported function values become dead (invoking them fails with ERR_DEAD).
  * A threaded context stops accepting calls at once; calls queued to it fail with ERR_DEAD, the call it is
- * running finishes, then its thread closes the interpreter and exits (calogDestroy waits for that). Does
- * not block. Returns ERR_DEAD for an unknown or stale id. Host thread. */
+ * running is interrupted (it fails with ERR_LIMIT, limit "interrupt", at the script's next step), then its
+ * thread closes the interpreter (finalizers are interrupted too) and exits (calogDestroy waits for that, at
+ * most CALOG_DISPOSE_GRACE_MS per runtime, then abandons the thread). Does not block. A host-thread context
+ * destroyed from inside its own call is interrupted likewise and freed when the call unwinds. Returns ERR_DEAD for an unknown or stale id. Host thread. */
 CALOG_API int32_t calogContextDestroy(CalogT *rt, CalogContextIdT id);
 /* Runs source (len bytes, binary chunks refused) named chunkName (may be NULL). result receives the first
  * value the chunk returns (nil if none) or the error. Host thread. */
 CALOG_API int32_t calogContextEval(CalogT *rt, CalogContextIdT id, const char *source, int64_t len,
                                    const char *chunkName, CalogValueT *result);
+/* calogContextEval with a wall-clock timeout for this call (0: the context's own timeoutMs limit; the
+ * sooner of the two applies). Host thread. */
+CALOG_API int32_t calogContextEvalTimed(CalogT *rt, CalogContextIdT id, const char *source, int64_t len,
+                                        const char *chunkName, uint32_t timeoutMs, CalogValueT *result);
 /* Calls the global function name with args (lent); result receives its first return value or the error
  * (ERR_NOT_FOUND if there is no such function). Host thread. */
 CALOG_API int32_t calogContextCall(CalogT *rt, CalogContextIdT id, const char *name, CalogValueT *args,
                                    int32_t argCount, CalogValueT *result);
 /* Reads the global name into result (a function becomes a function value owned by result). */
 CALOG_API int32_t calogContextGet(CalogT *rt, CalogContextIdT id, const char *name, CalogValueT *result);
-/* Bytes the context's interpreter currently holds (engines with a broker-owned allocator), else -1. */
+/* Bytes the context's interpreter currently holds (every built-in engine counts exactly), else -1. */
 CALOG_API int64_t calogContextMemory(CalogT *rt, CalogContextIdT id);
+
+/* ---- Limits and interrupts ------------------------------------------------------------------------ */
+/* A context has four limits, each 0 (unlimited) or a ceiling: "memory" (bytes its interpreter may hold),
+ * "steps" (engine steps per entry: Lua counts function entries, loop iterations and long library loops;
+ * JavaScript counts bytecode instructions; Squirrel counts VM instructions), "timeoutMs" (wall-clock time
+ * per entry) and "output" (bytes printed per entry). An entry is an outermost eval, call or function call
+ * into the context. A limit that trips raises a script error in the script (catchable, but raised again at
+ * every further step, so the script cannot continue) and the entry fails with CALOG_ERR_LIMIT and an error
+ * record {message, engine, traceback, limit, used, ceiling}. The context stays usable afterwards.
+ * Sets the limits named in the map limits (lent; the other keys keep their values). Host thread. */
+CALOG_API int32_t calogContextSetLimits(CalogT *rt, CalogContextIdT id, const CalogValueT *limits, CalogValueT *err);
+/* Stops what the context is running now (no-op when idle): the running entry fails with the "interrupt"
+ * limit error. Any thread. Returns ERR_DEAD for an unknown id. */
+CALOG_API int32_t calogContextInterrupt(CalogT *rt, CalogContextIdT id);
+/* Cancels the asynchronous request `ticket`: if queued it never runs, if running it is interrupted; it
+ * completes with the "interrupt" limit error. Unknown or finished tickets are ignored. Host thread. */
+CALOG_API void calogRequestCancel(CalogT *rt, uint32_t ticket);
+typedef enum CalogContextStatE {
+  CALOG_STAT_MEMORY = 0,     /* bytes held now (= calogContextMemory) */
+  CALOG_STAT_LAST_STEPS = 1, /* steps the last finished entry ran */
+  CALOG_STAT_TRIPS = 2,      /* limits tripped so far */
+  CALOG_STAT_MEMORY_LIMIT = 3
+} CalogContextStatE;
+/* One counter of a context (a racy monitoring read), or -1 for an unknown id. Host thread. */
+CALOG_API int64_t calogContextStat(CalogT *rt, CalogContextIdT id, int32_t which);
+/* Process-wide: context threads abandoned because they overran the dispose grace period (which = 0) and the
+ * interpreter bytes they still hold, counted as leaked (which = 1). Any thread. */
+CALOG_API int64_t calogLeakStat(int32_t which);
+/* How long calogDestroy waits for a context thread that does not stop when interrupted (a native that never
+ * returns, say) before abandoning it. */
+#define CALOG_DISPOSE_GRACE_MS 2000
 
 /* ---- Wire interface (what the TypeScript bindings call: one FFI call per crossing) ---------------- */
 /* The wire format is little-endian tagged bytes, documented in c/src/wire.h. Each runtime owns two buffers:
@@ -322,7 +359,8 @@ CALOG_API void calogHostSetWaker(CalogT *rt, CalogHostWakeFnT waker);
 
 /* IN: [engine string, flags int, options map|nil (optional)]. Returns the new context id (> 0) or -status with the error in OUT. */
 CALOG_API int32_t calogContextCreateWire(CalogT *rt, uint32_t inLen);
-/* IN: [source string, chunk name string|nil]. Result or error in OUT; returns its length or -status. */
+/* IN: [source string, chunk name string|nil, timeoutMs int (optional)]. Result or error in OUT; returns its
+ * length or -status. */
 CALOG_API int32_t calogEvalWire(CalogT *rt, CalogContextIdT id, uint32_t inLen);
 /* IN: [name string, args...]. */
 CALOG_API int32_t calogCallWire(CalogT *rt, CalogContextIdT id, uint32_t inLen);
@@ -336,6 +374,8 @@ CALOG_API void calogFnReleaseWire(CalogT *rt, uint32_t slot, uint32_t gen);
 CALOG_API int32_t calogRegisterHostWire(CalogT *rt, uint32_t inLen);
 /* IN: [name string]. */
 CALOG_API int32_t calogUnregisterWire(CalogT *rt, uint32_t inLen);
+/* IN: [limits map]. Returns 0 or -status with the error in OUT. */
+CALOG_API int32_t calogContextSetLimitsWire(CalogT *rt, CalogContextIdT id, uint32_t inLen);
 
 #ifdef __cplusplus
 }

@@ -42,16 +42,13 @@ struct CalogMsgT {
   int64_t len;
   CalogValueT *args;
   int32_t argc;
+  uint32_t timeoutMs; /* EVAL: a per-call timeout (0 = the context's own) */
   bool ownsData;     /* async: name, text, args are ours to free */
   CalogReplyT *reply;
   CalogCompletionT *done; /* async: preallocated completion (ticket set) */
 };
 
-static inline uint64_t nowNs(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#define nowNs calog__nowNs
 
 static inline void cpuRelax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -183,6 +180,11 @@ static void deliver(CalogMsgT *m, int32_t status, CalogValueT *result) {
     if (m->heap) free(m);
     CalogActorT *h = &rt->host;
     pthread_mutex_lock(&h->mu);
+    for (uint32_t i = 0; i < rt->cancelledCount; i++)
+      if (rt->cancelled[i] == c->ticket) {
+        rt->cancelled[i] = rt->cancelled[--rt->cancelledCount];
+        break;
+      }
     c->next = NULL;
     if (rt->doneTail) rt->doneTail->next = c;
     else rt->doneHead = c;
@@ -194,6 +196,16 @@ static void deliver(CalogMsgT *m, int32_t status, CalogValueT *result) {
   }
   calogValueFree(result);
   if (m->heap) free(m);
+}
+
+/* An async request names the context it runs in by its ticket while it runs (calogRequestCancel). */
+static uint32_t ticketEnter(CalogMsgT *m, CalogCtxT *ctx) {
+  if (m->done == NULL || ctx == NULL) return 0;
+  return atomic_exchange(&ctx->runningTicket, m->done->ticket);
+}
+
+static void ticketLeave(CalogMsgT *m, CalogCtxT *ctx, uint32_t prev) {
+  if (m->done != NULL && ctx != NULL) atomic_store(&ctx->runningTicket, prev);
 }
 
 /* Runs one message on this actor's thread. stopping: the context is shutting down (calls get DEAD). */
@@ -216,17 +228,28 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
     return;
   case CALOG_MSG_EVAL:
   case CALOG_MSG_CALL:
-  case CALOG_MSG_GET:
+  case CALOG_MSG_GET: {
+    uint32_t prevTicket = ticketEnter(m, m->ctx);
     if (stopping || m->ctx->dying || (m->ctx->threaded && m->ctx->stopRequested))
       st = calogFail(&result, CALOG_ERR_DEAD, "context %d was destroyed before the call ran", m->ctx->id);
+    else if (m->done && calog__ticketCancelled(m->rt, m->done->ticket))
+      st = calogFail(&result, CALOG_ERR_LIMIT, "interrupted before it ran (the request was cancelled)");
     else
-      st = calog__ctxRun(m->ctx, m->kind, m->name, m->text, m->len, m->args, m->argc, &result);
+      st = calog__ctxRun(m->ctx, m->kind, m->name, m->text, m->len, m->args, m->argc, m->timeoutMs, &result);
+    ticketLeave(m, m->ctx, prevTicket);
     break;
-  case CALOG_MSG_FN:
+  }
+  case CALOG_MSG_FN: {
+    CalogCtxT *owner = m->fn->owner;
+    uint32_t prevTicket = ticketEnter(m, owner);
     if (stopping) st = calogFail(&result, CALOG_ERR_DEAD, "the function's context was destroyed before the call ran");
     else if (!atomic_load(&m->fn->alive)) st = calogFail(&result, CALOG_ERR_DEAD, "function value belongs to a context that was destroyed");
+    else if (m->done && calog__ticketCancelled(m->rt, m->done->ticket))
+      st = calogFail(&result, CALOG_ERR_LIMIT, "interrupted before it ran (the request was cancelled)");
     else st = calog__fnInvokeHere(m->fn, m->args, m->argc, &result);
+    ticketLeave(m, owner, prevTicket);
     break;
+  }
   case CALOG_MSG_NATIVE:
     st = calog__bindingInvokeHere(m->entry, m->args, m->argc, &result);
     break;
@@ -235,8 +258,59 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
   deliver(m, st, &result);
 }
 
-/* Waits for box, serving self's queue meanwhile (the always-live nested pump). */
-static void waitReply(CalogActorT *self, CalogReplyT *box) {
+/* The context a request runs in (NULL: the host or a free function). */
+static CalogCtxT *targetCtx(CalogMsgT *m) {
+  if (m->ctx) return m->ctx;
+  if (m->fn) return m->fn->owner;
+  return NULL;
+}
+
+/* Removes m from a's queue if it is still there (not yet taken by a's thread). */
+static bool unqueue(CalogActorT *a, CalogMsgT *m) {
+  pthread_mutex_lock(&a->mu);
+  CalogMsgT *prev = NULL;
+  for (CalogMsgT *q = a->head; q; prev = q, q = q->next) {
+    if (q != m) continue;
+    if (prev) prev->next = q->next;
+    else a->head = q->next;
+    if (a->tail == q) a->tail = prev;
+    atomic_fetch_sub(&a->pending, 1);
+    pthread_mutex_unlock(&a->mu);
+    return true;
+  }
+  pthread_mutex_unlock(&a->mu);
+  return false;
+}
+
+/* The waiting context's entry tripped a limit (interrupt, its deadline) while it waits for m on target: a
+ * request not yet taken is withdrawn and fails at once; one that runs is interrupted in its context (the
+ * reply then comes soon). A request running on the host (a TypeScript function) is waited for: the limit
+ * takes effect when it returns. Returns true when m was withdrawn (box is done). */
+static bool abandonWait(CalogActorT *target, CalogMsgT *m) {
+  if (unqueue(target, m)) {
+    CalogValueT r = calogValueNil();
+    int32_t st = calogFail(&r, CALOG_ERR_LIMIT, "interrupted while waiting for a call to another context");
+    deliver(m, st, &r);
+    return true;
+  }
+  CalogCtxT *tc = targetCtx(m);
+  if (tc != NULL) {
+    calog__limitTrip(tc, CALOG_LIMIT_INTERRUPT, 0, 0);
+    calog__actorWake(tc->actor);
+  }
+  return false;
+}
+
+void calog__actorWake(CalogActorT *a) {
+  pthread_mutex_lock(&a->mu);
+  pthread_cond_broadcast(&a->cv);
+  pthread_mutex_unlock(&a->mu);
+}
+
+/* Waits for box, serving self's queue meanwhile (the always-live nested pump). While self runs a context's
+ * entry, that entry's limits apply to the wait: its deadline and interrupts withdraw or interrupt m. */
+static void waitReply(CalogActorT *self, CalogReplyT *box, CalogActorT *target, CalogMsgT *m) {
+  bool abandoned = false;
   uint64_t until = nowNs() + SPIN_NS;
   int yields = 0;
   for (unsigned i = 1;; i++) {
@@ -261,10 +335,31 @@ static void waitReply(CalogActorT *self, CalogReplyT *box) {
       pthread_mutex_unlock(box->mu);
       return;
     }
-    while (!atomic_load(&box->done) && self->head == NULL) pthread_cond_wait(&self->cv, &self->mu);
+    CalogCtxT *rc = self->running;
+    while (!atomic_load(&box->done) && self->head == NULL &&
+           (rc == NULL || abandoned || calog__limitTripped(rc) == CALOG_LIMIT_NONE)) {
+      if (rc != NULL && !abandoned && rc->deadlineNs != 0) {
+        struct timespec ts = {.tv_sec = (time_t)(rc->deadlineNs / 1000000000u), .tv_nsec = (long)(rc->deadlineNs % 1000000000u)};
+        if (pthread_cond_timedwait(&self->cv, &self->mu, &ts) == ETIMEDOUT) {
+          calog__limitTick(rc, 0, NULL); /* trips the timeout */
+          break;
+        }
+      } else {
+        pthread_cond_wait(&self->cv, &self->mu);
+      }
+    }
     if (atomic_load(&box->done)) {
       pthread_mutex_unlock(&self->mu);
       return;
+    }
+    if (self->head == NULL) { /* the waiting entry tripped a limit */
+      pthread_mutex_unlock(&self->mu);
+      abandoned = true;
+      if (abandonWait(target, m)) {
+        waitReply(NULL, box, NULL, NULL); /* delivered already: just takes box->mu once */
+        return;
+      }
+      continue;
     }
     CalogMsgT *m = popLocked(self);
     pthread_mutex_unlock(&self->mu);
@@ -274,7 +369,7 @@ static void waitReply(CalogActorT *self, CalogReplyT *box) {
 
 int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT *fn, CalogNativeEntryT *entry,
                          const char *name, const char *text, int64_t len, CalogValueT *args, int32_t argc,
-                         CalogValueT *result) {
+                         uint32_t timeoutMs, CalogValueT *result) {
   CalogT *rt = target->rt;
   CalogActorT *self = calog__actorCurrent(rt);
   int32_t st = calog__nestEnter(rt, result);
@@ -294,7 +389,7 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
     box.cv = &privCv;
   }
   CalogMsgT m = {.rt = rt, .kind = kind, .ctx = ctx, .fn = fn, .entry = entry, .name = name, .text = text,
-                 .len = len, .args = args, .argc = argc, .reply = &box};
+                 .len = len, .args = args, .argc = argc, .timeoutMs = timeoutMs, .reply = &box};
   if (ctx) calog__ctxRef(ctx);
   if (fn) calogFnRetain(fn);
   if (!push(target, &m)) {
@@ -303,7 +398,7 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
     st = calogFail(result, CALOG_ERR_DEAD, ctx ? "context %d is shutting down" : "the owner of this function is shutting down",
                    ctx ? ctx->id : 0);
   } else {
-    waitReply(self, &box);
+    waitReply(self, &box, target, &m);
     st = box.status;
     calogValueFree(result);
     calogValueMove(result, &box.result);
@@ -317,7 +412,7 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
 }
 
 int32_t calog__actorSubmit(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT *fn, char *name, char *text,
-                           int64_t len, CalogValueT *args, int32_t argc, uint32_t ticket) {
+                           int64_t len, CalogValueT *args, int32_t argc, uint32_t timeoutMs, uint32_t ticket) {
   CalogMsgT *m = calloc(1, sizeof *m);
   CalogCompletionT *c = calloc(1, sizeof *c);
   if (m == NULL || c == NULL) {
@@ -327,7 +422,7 @@ int32_t calog__actorSubmit(CalogActorT *target, int kind, CalogCtxT *ctx, CalogF
   }
   c->ticket = ticket;
   *m = (CalogMsgT){.rt = target->rt, .kind = kind, .heap = true, .ctx = ctx, .fn = fn, .name = name, .text = text, .len = len,
-                   .args = args, .argc = argc, .ownsData = true, .done = c};
+                   .args = args, .argc = argc, .timeoutMs = timeoutMs, .ownsData = true, .done = c};
   if (ctx) calog__ctxRef(ctx);
   if (fn) calogFnRetain(fn);
   if (!push(target, m)) {
@@ -383,6 +478,14 @@ static CalogMsgT *popBlocking(CalogActorT *a) {
   return m;
 }
 
+/* A thread its runtime abandoned (it overran the dispose grace period) never runs library code again. */
+static _Noreturn void parkForGood(void) {
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+  pthread_mutex_lock(&mu);
+  for (;;) pthread_cond_wait(&cv, &mu);
+}
+
 static void *threadMain(void *arg) {
   CalogCtxT *ctx = arg;
   CalogT *rt = ctx->rt;
@@ -412,9 +515,12 @@ static void *threadMain(void *arg) {
         break;
       }
       dispatch(&ctx->own, m);
+      if (atomic_load(&ctx->abandoned)) parkForGood();
     }
     calog__ctxShutdownHere(ctx);
+    if (atomic_load(&ctx->abandoned)) parkForGood();
   }
+  atomic_store(&ctx->exited, true);
   tlsActor = NULL;
   calog__ctxUnref(ctx); /* the thread's reference (never dereferences rt) */
   /* Last touch of the runtime: the host joins this thread (calog__reapThreads) before it frees anything. */
@@ -473,6 +579,21 @@ void calog__hostPumpUntil(CalogT *rt, bool (*pred)(CalogT *)) {
     CalogMsgT *m = popLocked(h);
     pthread_mutex_unlock(&h->mu);
     if (m == NULL) return; /* pred holds and nothing is queued */
+    dispatch(h, m);
+  }
+}
+
+bool calog__hostPumpUntilTimed(CalogT *rt, bool (*pred)(CalogT *), uint64_t deadlineNs) {
+  CalogActorT *h = &rt->host;
+  struct timespec ts = {.tv_sec = (time_t)(deadlineNs / 1000000000u), .tv_nsec = (long)(deadlineNs % 1000000000u)};
+  for (;;) {
+    pthread_mutex_lock(&h->mu);
+    int r = 0;
+    while (h->head == NULL && !pred(rt) && r != ETIMEDOUT) r = pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+    bool held = pred(rt);
+    CalogMsgT *m = popLocked(h);
+    pthread_mutex_unlock(&h->mu);
+    if (m == NULL) return held;
     dispatch(h, m);
   }
 }

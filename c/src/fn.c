@@ -133,7 +133,9 @@ int32_t calog__fnInvokeHere(CalogFnT *fn, CalogValueT *args, int32_t argc, Calog
     return st;
   }
   calogFnRetain(fn); /* the closure may drop the last outside reference while it runs */
+  CalogCtxT *prev = owner ? calog__entryBegin(owner, 0) : NULL;
   st = fn->fn(args, argc, result, fn->userData);
+  if (owner) st = calog__entryEnd(owner, prev, st, result);
   calogFnRelease(fn);
   if (owner) calog__ctxUnhold(owner);
   else if (fn->actor) calog__nestLeave(fn->actor->rt);
@@ -153,5 +155,5 @@ int32_t calogFnInvoke(CalogFnT *fn, CalogValueT *args, int32_t argCount, CalogVa
     return st;
   }
   if (calog__actorCurrent(a->rt) == a) return calog__fnInvokeHere(fn, args, argCount, result);
-  return calog__actorCall(a, CALOG_MSG_FN, NULL, fn, NULL, NULL, NULL, 0, args, argCount, result);
+  return calog__actorCall(a, CALOG_MSG_FN, NULL, fn, NULL, NULL, NULL, 0, args, argCount, 0, result);
 }

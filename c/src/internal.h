@@ -9,6 +9,13 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static inline uint64_t calog__nowNs(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 #define CALOG_HIDDEN __attribute__((visibility("hidden")))
 
@@ -91,6 +98,7 @@ struct CalogActorT {
   bool isHost;
   bool accepting; /* under mu: false once the actor is shutting down */
   int32_t nesting; /* calls nested on this thread (owner thread only) */
+  CalogCtxT *running; /* the context whose entry is innermost on this thread (owner thread only) */
   CalogCtxT *ctx;  /* NULL for the host actor */
 };
 
@@ -121,7 +129,20 @@ struct CalogCtxT {
   CalogMsgT *shutdownMsg; /* preallocated so destroy cannot fail */
   CalogValueT options;    /* the creation options (a map, or nil): read-only for the context's life */
   CalogLimitsT limits;
-  int64_t outputUsed;     /* bytes printed in the current entry (context thread) */
+  /* The current entry (an outermost eval/call/function call; context thread unless said otherwise) */
+  int64_t outputUsed;     /* bytes printed */
+  int64_t stepsUsed;      /* engine steps counted so far */
+  int64_t stepsCap;       /* the steps limit when the entry started (0 = none) */
+  uint64_t startNs, deadlineNs; /* entry start; deadline (0 = none) */
+  int64_t timeoutMs;      /* the timeout the deadline came from */
+  _Atomic int32_t trip;   /* CalogLimitKindE that stopped the entry (0 = none): stays raised until the entry
+                             returns to its caller; any thread may raise INTERRUPT */
+  _Atomic uint32_t runningTicket; /* async request being run by the outermost entry (0 = none) */
+  int64_t tripUsed, tripCeiling;
+  _Atomic bool exited;    /* threaded: its thread finished with the context */
+  _Atomic bool abandoned; /* its thread overran the dispose grace period: it parks for good when it returns */
+  _Atomic int64_t lastSteps; /* steps of the last finished entry (published for stats) */
+  _Atomic int64_t trips;     /* limits tripped so far */
   /* creation handshake (threaded), on its own mutex/condvar */
   pthread_mutex_t readyMu;
   pthread_cond_t readyCv;
@@ -173,6 +194,9 @@ struct CalogT {
   _Atomic int32_t wakePending;
   int32_t hostWaiters; /* threads inside calogHostWait (under host.mu) */
   bool closing;        /* under host.mu */
+  uint32_t *cancelled; /* tickets of async requests cancelled before they completed (under host.mu) */
+  uint32_t cancelledCount, cancelledCap;
+  uint32_t abandoned;  /* context threads abandoned at close: the runtime's memory is then never freed */
   /* wire (host thread only) */
   CalogWireControlT wire;
   CalogHostCallFnT hostCall;
@@ -216,12 +240,50 @@ CALOG_HIDDEN const CalogEngineT *calog__engineFind(const char *name);
  * busy count); a host-thread context destroyed while held is freed by the last calog__ctxUnhold. */
 CALOG_HIDDEN int32_t calog__ctxHold(CalogCtxT *ctx, CalogValueT *result);
 CALOG_HIDDEN void calog__ctxUnhold(CalogCtxT *ctx);
+/* Brackets one entry into a held context (eval, call, get, a function value's closure): the outermost
+ * starts the per-entry limits (timeoutMs: a per-call timeout, 0 = the context's own); the end turns a
+ * tripped limit into its error. entryBegin returns what entryEnd needs back. Context thread. */
+CALOG_HIDDEN CalogCtxT *calog__entryBegin(CalogCtxT *ctx, uint32_t timeoutMs);
+CALOG_HIDDEN int32_t calog__entryEnd(CalogCtxT *ctx, CalogCtxT *prev, int32_t status, CalogValueT *result);
 /* The engine operation of a request, on the context's thread (eval / call / get). */
 CALOG_HIDDEN int32_t calog__ctxRun(CalogCtxT *ctx, int kind, const char *name, const char *text, int64_t len,
-                                   CalogValueT *args, int32_t argc, CalogValueT *result);
+                                   CalogValueT *args, int32_t argc, uint32_t timeoutMs, CalogValueT *result);
 CALOG_HIDDEN void calog__ctxShutdownHere(CalogCtxT *ctx);
 
 /* limits.c */
+typedef enum CalogLimitKindE {
+  CALOG_LIMIT_NONE = 0,
+  CALOG_LIMIT_MEMORY = 1,
+  CALOG_LIMIT_STEPS = 2,
+  CALOG_LIMIT_TIMEOUT = 3,
+  CALOG_LIMIT_INTERRUPT = 4,
+  CALOG_LIMIT_OUTPUT = 5
+} CalogLimitKindE;
+/* Steps an engine runs between two calls of calog__limitTick when nothing asks for fewer. */
+#define CALOG_TICK_CHUNK 1024
+/* Starts an outermost entry: resets the per-entry counters, arms the deadline (the context's timeoutMs,
+ * or timeoutMs if > 0 and sooner) and clears the trip. Context thread. */
+CALOG_HIDDEN void calog__limitEntryStart(CalogCtxT *ctx, uint64_t timeoutMs);
+/* Ends an outermost entry: when a limit tripped, its error replaces whatever the entry returned (a script
+ * cannot swallow it). Returns the final status. Context thread. */
+CALOG_HIDDEN int32_t calog__limitEntryEnd(CalogCtxT *ctx, int32_t status, CalogValueT *result);
+/* The engines' periodic check: adds `consumed` steps, checks the steps limit, the deadline and the trip.
+ * Returns the limit kind that tripped (0: go on) and, in *next, how many steps to run before the next call. */
+CALOG_HIDDEN int32_t calog__limitTick(CalogCtxT *ctx, int64_t consumed, int64_t *next);
+/* Raises a limit (the first one wins until the entry ends). Any thread for INTERRUPT, else context thread. */
+CALOG_HIDDEN void calog__limitTrip(CalogCtxT *ctx, int32_t kind, int64_t used, int64_t ceiling);
+/* The memory limit in bytes (0 = none). Any thread. */
+static inline int64_t calog__limitMemory(const CalogCtxT *ctx) {
+  return atomic_load_explicit(&((CalogCtxT *)ctx)->limits.memory, memory_order_relaxed);
+}
+static inline int32_t calog__limitTripped(CalogCtxT *ctx) {
+  return atomic_load_explicit(&ctx->trip, memory_order_relaxed);
+}
+/* Static text for a limit kind ("memory", "steps", ...). */
+CALOG_HIDDEN const char *calog__limitName(int32_t kind);
+/* Writes the error of the tripped limit into result (an error record with limit/used/ceiling and the
+ * traceback, if any, taken from the error result held); returns CALOG_ERR_LIMIT. */
+CALOG_HIDDEN int32_t calog__limitError(CalogCtxT *ctx, CalogValueT *result);
 /* Charges n bytes of output to the context's current entry: CALOG_OK, or CALOG_ERR_LIMIT with the error in
  * err once the output limit would be passed (nothing of those n bytes may then be written). Context thread. */
 CALOG_HIDDEN int32_t calog__limitOutput(CalogCtxT *ctx, int64_t n, CalogValueT *err);
@@ -242,11 +304,12 @@ CALOG_HIDDEN void calog__nestLeave(CalogT *rt);
  * the message's life. */
 CALOG_HIDDEN int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT *fn,
                                       CalogNativeEntryT *entry, const char *name, const char *text, int64_t len,
-                                      CalogValueT *args, int32_t argc, CalogValueT *result);
+                                      CalogValueT *args, int32_t argc, uint32_t timeoutMs, CalogValueT *result);
 /* Queues a request whose reply becomes host completion `ticket`; takes text (malloc'd) and args (array
  * and values, malloc'd). */
 CALOG_HIDDEN int32_t calog__actorSubmit(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT *fn, char *name,
-                                        char *text, int64_t len, CalogValueT *args, int32_t argc, uint32_t ticket);
+                                        char *text, int64_t len, CalogValueT *args, int32_t argc, uint32_t timeoutMs,
+                                        uint32_t ticket);
 /* A preallocated SHUTDOWN message (destroy must not fail). */
 CALOG_HIDDEN CalogMsgT *calog__msgShutdown(CalogT *rt);
 CALOG_HIDDEN bool calog__actorPush(CalogActorT *a, CalogMsgT *m);
@@ -271,6 +334,12 @@ CALOG_HIDDEN uint32_t calog__hostEncodeOutcome(CalogT *rt, int32_t *status, Calo
 CALOG_HIDDEN void calog__hostServe(CalogT *rt);
 /* Serves host messages until pred(rt), evaluated under host.mu, holds (calogDestroy waiting for threads). */
 CALOG_HIDDEN void calog__hostPumpUntil(CalogT *rt, bool (*pred)(CalogT *));
+/* The same with a deadline (CLOCK_MONOTONIC ns); returns whether pred held. */
+CALOG_HIDDEN bool calog__hostPumpUntilTimed(CalogT *rt, bool (*pred)(CalogT *), uint64_t deadlineNs);
+/* Whether async request ticket was cancelled (calogRequestCancel) and has not completed yet. */
+CALOG_HIDDEN bool calog__ticketCancelled(CalogT *rt, uint32_t ticket);
+/* Wakes a context's actor if it is parked waiting for a reply (after a trip). Any thread. */
+CALOG_HIDDEN void calog__actorWake(CalogActorT *a);
 
 /* engines.c: the list of built-in engines */
 CALOG_HIDDEN extern const CalogEngineT *const calog__engines[];

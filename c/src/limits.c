@@ -1,10 +1,134 @@
 /* limits.c -- per-context limits (memory, steps, wall-clock time, output) and interrupts: the broker's
- * side. Engines count with their own hooks and ask here whether to stop. */
+ * side. Engines count with their own hooks (calog__limitTick every few thousand steps, the allocator for
+ * memory) and raise a script error when a limit trips; the trip stays raised until the entry returns to its
+ * caller, where calog__limitEntryEnd turns the outcome into the limit's error, whatever the script did with
+ * the raise (pcall, try/catch). */
 #include "internal.h"
+
+#include <stdio.h>
+
+#define nowNs calog__nowNs
+
+const char *calog__limitName(int32_t kind) {
+  switch (kind) {
+  case CALOG_LIMIT_MEMORY: return "memory";
+  case CALOG_LIMIT_STEPS: return "steps";
+  case CALOG_LIMIT_TIMEOUT: return "timeout";
+  case CALOG_LIMIT_INTERRUPT: return "interrupt";
+  case CALOG_LIMIT_OUTPUT: return "output";
+  default: return "none";
+  }
+}
+
+void calog__limitTrip(CalogCtxT *ctx, int32_t kind, int64_t used, int64_t ceiling) {
+  int32_t expected = CALOG_LIMIT_NONE;
+  if (kind == CALOG_LIMIT_INTERRUPT) { /* any thread: the counters are the context thread's */
+    atomic_compare_exchange_strong(&ctx->trip, &expected, kind);
+    return;
+  }
+  if (atomic_compare_exchange_strong(&ctx->trip, &expected, kind)) {
+    ctx->tripUsed = used;
+    ctx->tripCeiling = ceiling;
+  }
+}
+
+void calog__limitEntryStart(CalogCtxT *ctx, uint64_t timeoutMs) {
+  ctx->outputUsed = 0;
+  ctx->stepsUsed = 0;
+  ctx->stepsCap = atomic_load_explicit(&ctx->limits.steps, memory_order_relaxed);
+  int64_t t = atomic_load_explicit(&ctx->limits.timeoutMs, memory_order_relaxed);
+  if (timeoutMs > 0 && (t <= 0 || (int64_t)timeoutMs < t)) t = (int64_t)timeoutMs;
+  ctx->timeoutMs = t;
+  ctx->startNs = nowNs();
+  ctx->deadlineNs = t > 0 ? ctx->startNs + (uint64_t)t * 1000000u : 0;
+  ctx->tripUsed = ctx->tripCeiling = 0;
+  atomic_store(&ctx->trip, CALOG_LIMIT_NONE);
+  /* an async request cancelled between its dispatch and now (calogRequestCancel saw no running ticket
+   * trip, or tripped it before the clear above) */
+  uint32_t ticket = atomic_load(&ctx->runningTicket);
+  if (ticket != 0 && calog__ticketCancelled(ctx->rt, ticket)) calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
+  /* a context being destroyed runs only to close: whatever runs now is interrupted at once */
+  if (atomic_load(&ctx->dying)) calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
+}
+
+int32_t calog__limitTick(CalogCtxT *ctx, int64_t consumed, int64_t *next) {
+  if (consumed > 0) ctx->stepsUsed += consumed;
+  int64_t chunk = CALOG_TICK_CHUNK;
+  int32_t kind = atomic_load_explicit(&ctx->trip, memory_order_relaxed);
+  if (kind == CALOG_LIMIT_NONE) {
+    if (ctx->stepsCap > 0) {
+      if (ctx->stepsUsed >= ctx->stepsCap) calog__limitTrip(ctx, CALOG_LIMIT_STEPS, ctx->stepsUsed, ctx->stepsCap);
+      else if (ctx->stepsCap - ctx->stepsUsed < chunk) chunk = ctx->stepsCap - ctx->stepsUsed;
+    }
+    if (ctx->deadlineNs != 0) {
+      uint64_t now = nowNs();
+      if (now >= ctx->deadlineNs)
+        calog__limitTrip(ctx, CALOG_LIMIT_TIMEOUT, (int64_t)((now - ctx->startNs) / 1000000u), ctx->timeoutMs);
+    }
+    kind = atomic_load_explicit(&ctx->trip, memory_order_relaxed);
+  }
+  if (kind != CALOG_LIMIT_NONE) chunk = 1; /* raise again at the very next step: nothing swallows it */
+  if (next) *next = chunk;
+  return kind;
+}
+
+int32_t calog__limitError(CalogCtxT *ctx, CalogValueT *result) {
+  int32_t kind = calog__limitTripped(ctx);
+  int64_t used = ctx->tripUsed, ceiling = ctx->tripCeiling;
+  char msg[256];
+  switch (kind) {
+  case CALOG_LIMIT_MEMORY:
+    snprintf(msg, sizeof msg, "memory limit reached: the script needed %lld bytes, the limit is %lld", (long long)used,
+             (long long)ceiling);
+    break;
+  case CALOG_LIMIT_STEPS:
+    snprintf(msg, sizeof msg, "step limit reached: %lld steps, the limit is %lld", (long long)used, (long long)ceiling);
+    break;
+  case CALOG_LIMIT_TIMEOUT:
+    snprintf(msg, sizeof msg, "timeout: the script ran %lld ms, the limit is %lld ms", (long long)used, (long long)ceiling);
+    break;
+  case CALOG_LIMIT_OUTPUT:
+    snprintf(msg, sizeof msg, "output limit reached: more than %lld bytes printed in one call", (long long)ceiling);
+    break;
+  default: snprintf(msg, sizeof msg, "interrupted"); break;
+  }
+  /* keep the engine and traceback of the error the raise produced, if it reached us as a record */
+  const char *engine = NULL, *trace = NULL;
+  CalogValueT held = calogValueNil();
+  calogValueMove(&held, result);
+  if (held.type == CALOG_AGGREGATE) {
+    for (int64_t i = 0; i < held.as.agg->pairCount; i++) {
+      CalogValueT *k = &held.as.agg->pairs[i].key, *v = &held.as.agg->pairs[i].value;
+      if (k->type != CALOG_STRING || v->type != CALOG_STRING) continue;
+      if (strcmp(k->as.s.bytes, "engine") == 0) engine = v->as.s.bytes;
+      else if (strcmp(k->as.s.bytes, "traceback") == 0) trace = v->as.s.bytes;
+    }
+  }
+  calogErrorSet(result, CALOG_ERR_LIMIT, engine ? engine : ctx->engine->name, msg, -1, trace ? trace : "");
+  calogValueFree(&held);
+  if (result->type == CALOG_AGGREGATE) {
+    CalogValueT k = calogValueNil(), v = calogValueNil();
+    const char *name = calog__limitName(kind);
+    if (calogValueString(&k, "limit", 5) == CALOG_OK && calogValueString(&v, name, (int64_t)strlen(name)) == CALOG_OK)
+      (void)calogAggSet(result->as.agg, &k, &v);
+    calogValueFree(&k), calogValueFree(&v);
+    if (calogValueString(&k, "used", 4) == CALOG_OK) v = calogValueInt(used), (void)calogAggSet(result->as.agg, &k, &v);
+    calogValueFree(&k), calogValueFree(&v);
+    if (calogValueString(&k, "ceiling", 7) == CALOG_OK) v = calogValueInt(ceiling), (void)calogAggSet(result->as.agg, &k, &v);
+    calogValueFree(&k), calogValueFree(&v);
+  }
+  return CALOG_ERR_LIMIT;
+}
+
+int32_t calog__limitEntryEnd(CalogCtxT *ctx, int32_t status, CalogValueT *result) {
+  if (calog__limitTripped(ctx) == CALOG_LIMIT_NONE) return status;
+  return calog__limitError(ctx, result);
+}
 
 int32_t calog__limitOutput(CalogCtxT *ctx, int64_t n, CalogValueT *err) {
   int64_t cap = atomic_load_explicit(&ctx->limits.output, memory_order_relaxed);
   if (cap > 0 && ctx->outputUsed + n > cap) {
+    calog__limitTrip(ctx, CALOG_LIMIT_OUTPUT, ctx->outputUsed + n, cap);
     ctx->outputUsed = cap;
     return calogFail(err, CALOG_ERR_LIMIT, "output limit reached: more than %lld bytes printed in one call",
                      (long long)cap);

@@ -160,7 +160,7 @@ int32_t calog__bindingInvokeHere(CalogNativeEntryT *e, CalogValueT *args, int32_
   bool hostOnly;
   CalogBindingT *b = bindingGet(e, onHost(e->rt), &hostOnly);
   if (hostOnly) /* became a host function since it was routed: send it there */
-    return calog__actorCall(&e->rt->host, CALOG_MSG_NATIVE, NULL, NULL, e, NULL, NULL, 0, args, argc, result);
+    return calog__actorCall(&e->rt->host, CALOG_MSG_NATIVE, NULL, NULL, e, NULL, NULL, 0, args, argc, 0, result);
   if (b == NULL) return calogFail(result, CALOG_ERR_NOT_FOUND, "native '%s' is no longer registered", e->name);
   int32_t st = b->fn(args, argc, result, b->userData);
   bindingUnref(b);
@@ -173,7 +173,7 @@ int32_t calog__nativeInvoke(CalogNativeEntryT *e, CalogValueT *args, int32_t arg
   bool hostOnly;
   CalogBindingT *b = bindingGet(e, self == &rt->host, &hostOnly);
   if (hostOnly) /* a host function called from a context thread: it runs on the host */
-    return calog__actorCall(&rt->host, CALOG_MSG_NATIVE, NULL, NULL, e, NULL, NULL, 0, args, argc, result);
+    return calog__actorCall(&rt->host, CALOG_MSG_NATIVE, NULL, NULL, e, NULL, NULL, 0, args, argc, 0, result);
   if (b == NULL) return calogFail(result, CALOG_ERR_NOT_FOUND, "native '%s' is no longer registered", e->name);
   int32_t st = b->fn(args, argc, result, b->userData);
   bindingUnref(b);
@@ -192,6 +192,11 @@ int32_t calogBrokerCall(CalogT *rt, const char *name, CalogValueT *args, int32_t
 }
 
 /* ---- contexts ---------------------------------------------------------------------------------- */
+static void interruptCtx(CalogCtxT *ctx) {
+  calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
+  calog__actorWake(ctx->actor);
+}
+
 #define CTX_INDEX(id) ((uint32_t)((id) & 0xFFFF) - 1u)
 #define CTX_GEN(id) ((uint16_t)(((uint32_t)(id) >> 16) & 0x7FFF))
 
@@ -420,6 +425,7 @@ int32_t calogContextDestroy(CalogT *rt, CalogContextIdT id) {
   CalogCtxT *ctx = calog__ctxResolve(rt, id);
   if (ctx == NULL) return CALOG_ERR_DEAD;
   atomic_store(&ctx->dying, true);
+  interruptCtx(ctx); /* a running script stops at its next step; finalizers at close are bounded too */
   if (ctx->threaded) {
     slotRelease(rt, ctx);
     /* no new calls from now on; SHUTDOWN is the last message the thread takes */
@@ -454,36 +460,63 @@ void calog__ctxUnhold(CalogCtxT *ctx) {
   if (--ctx->busy == 0 && ctx->dying && !ctx->threaded) ctxFreeHost(ctx->rt, ctx);
 }
 
+/* An entry into a context's interpreter (held): the outermost one starts the per-entry limits; every one
+ * ends with the tripped limit's error if a limit tripped (a script cannot swallow it). */
+CalogCtxT *calog__entryBegin(CalogCtxT *ctx, uint32_t timeoutMs) {
+  if (ctx->busy == 1) calog__limitEntryStart(ctx, timeoutMs);
+  CalogActorT *a = ctx->actor;
+  CalogCtxT *prev = a->running;
+  a->running = ctx;
+  return prev;
+}
+
+int32_t calog__entryEnd(CalogCtxT *ctx, CalogCtxT *prev, int32_t st, CalogValueT *result) {
+  ctx->actor->running = prev;
+  if (calog__limitTripped(ctx) != CALOG_LIMIT_NONE) {
+    st = calog__limitEntryEnd(ctx, st, result);
+    if (ctx->busy == 1) atomic_fetch_add_explicit(&ctx->trips, 1, memory_order_relaxed);
+  }
+  if (ctx->busy == 1) atomic_store_explicit(&ctx->lastSteps, ctx->stepsUsed, memory_order_relaxed);
+  return st;
+}
+
 int32_t calog__ctxRun(CalogCtxT *ctx, int kind, const char *name, const char *text, int64_t len, CalogValueT *args,
-                      int32_t argc, CalogValueT *result) {
+                      int32_t argc, uint32_t timeoutMs, CalogValueT *result) {
   int32_t st = calog__ctxHold(ctx, result);
   if (st != CALOG_OK) return st;
+  CalogCtxT *prev = calog__entryBegin(ctx, timeoutMs);
   switch (kind) {
   case CALOG_MSG_EVAL: st = ctx->engine->eval(ctx->interp, text, len, name ? name : "eval", result); break;
   case CALOG_MSG_CALL: st = ctx->engine->call(ctx->interp, name, args, argc, result); break;
   default: st = ctx->engine->get(ctx->interp, name, result); break;
   }
+  st = calog__entryEnd(ctx, prev, st, result);
   calog__ctxUnhold(ctx);
   return st;
 }
 
 /* Runs a request on the context's thread: here if that is this thread, else as a message. */
 static int32_t route(CalogT *rt, CalogContextIdT id, int kind, const char *name, const char *text, int64_t len,
-                     CalogValueT *args, int32_t argc, CalogValueT *result) {
+                     CalogValueT *args, int32_t argc, uint32_t timeoutMs, CalogValueT *result) {
   CalogCtxT *ctx = calog__ctxResolve(rt, id);
   if (ctx == NULL) return calogFail(result, CALOG_ERR_DEAD, "context %d is destroyed or was never created", id);
   int32_t st;
-  if (calog__actorCurrent(rt) == ctx->actor) st = calog__ctxRun(ctx, kind, name, text, len, args, argc, result);
-  else st = calog__actorCall(ctx->actor, kind, ctx, NULL, NULL, name, text, len, args, argc, result);
+  if (calog__actorCurrent(rt) == ctx->actor) st = calog__ctxRun(ctx, kind, name, text, len, args, argc, timeoutMs, result);
+  else st = calog__actorCall(ctx->actor, kind, ctx, NULL, NULL, name, text, len, args, argc, timeoutMs, result);
   calog__ctxUnref(ctx);
   return st;
 }
 
 int32_t calogContextEval(CalogT *rt, CalogContextIdT id, const char *source, int64_t len, const char *chunkName,
                          CalogValueT *result) {
+  return calogContextEvalTimed(rt, id, source, len, chunkName, 0, result);
+}
+
+int32_t calogContextEvalTimed(CalogT *rt, CalogContextIdT id, const char *source, int64_t len, const char *chunkName,
+                              uint32_t timeoutMs, CalogValueT *result) {
   if (result == NULL) return CALOG_ERR_ARG;
   if (source == NULL || len < 0) return calogFail(result, CALOG_ERR_ARG, "invalid source");
-  return route(rt, id, CALOG_MSG_EVAL, chunkName, source, len, NULL, 0, result);
+  return route(rt, id, CALOG_MSG_EVAL, chunkName, source, len, NULL, 0, timeoutMs, result);
 }
 
 int32_t calogContextCall(CalogT *rt, CalogContextIdT id, const char *name, CalogValueT *args, int32_t argCount,
@@ -491,13 +524,13 @@ int32_t calogContextCall(CalogT *rt, CalogContextIdT id, const char *name, Calog
   if (result == NULL) return CALOG_ERR_ARG;
   if (name == NULL || argCount < 0 || (argCount && args == NULL))
     return calogFail(result, CALOG_ERR_ARG, "invalid argument");
-  return route(rt, id, CALOG_MSG_CALL, name, NULL, 0, args, argCount, result);
+  return route(rt, id, CALOG_MSG_CALL, name, NULL, 0, args, argCount, 0, result);
 }
 
 int32_t calogContextGet(CalogT *rt, CalogContextIdT id, const char *name, CalogValueT *result) {
   if (result == NULL) return CALOG_ERR_ARG;
   if (name == NULL) return calogFail(result, CALOG_ERR_ARG, "invalid argument");
-  return route(rt, id, CALOG_MSG_GET, name, NULL, 0, NULL, 0, result);
+  return route(rt, id, CALOG_MSG_GET, name, NULL, 0, NULL, 0, 0, result);
 }
 
 int64_t calogContextMemory(CalogT *rt, CalogContextIdT id) {
@@ -511,20 +544,110 @@ int64_t calogContextMemory(CalogT *rt, CalogContextIdT id) {
 
 static bool noThreads(CalogT *rt) { return rt->threads == 0; /* called under host.mu */ }
 
+/* ---- limits, interrupts, cancellation -------------------------------------------------------------- */
+static _Atomic int64_t leakedThreads, leakedBytes;
+
+int64_t calogLeakStat(int32_t which) {
+  return which == 0 ? atomic_load(&leakedThreads) : which == 1 ? atomic_load(&leakedBytes) : -1;
+}
+
+
+int32_t calogContextInterrupt(CalogT *rt, CalogContextIdT id) {
+  CalogCtxT *ctx = calog__ctxResolve(rt, id);
+  if (ctx == NULL) return CALOG_ERR_DEAD;
+  interruptCtx(ctx);
+  calog__ctxUnref(ctx);
+  return CALOG_OK;
+}
+
+bool calog__ticketCancelled(CalogT *rt, uint32_t ticket) {
+  bool found = false;
+  pthread_mutex_lock(&rt->host.mu);
+  for (uint32_t i = 0; i < rt->cancelledCount && !found; i++) found = rt->cancelled[i] == ticket;
+  pthread_mutex_unlock(&rt->host.mu);
+  return found;
+}
+
+void calogRequestCancel(CalogT *rt, uint32_t ticket) {
+  if (rt == NULL || ticket == 0) return;
+  pthread_mutex_lock(&rt->host.mu);
+  bool pending = false; /* still queued or running: its completion has not been collected */
+  for (CalogCompletionT *c = rt->doneHead; c; c = c->next) pending |= c->ticket == ticket;
+  pending = !pending;
+  if (pending && rt->cancelledCount == rt->cancelledCap) {
+    uint32_t cap = rt->cancelledCap ? rt->cancelledCap * 2 : 8;
+    uint32_t *p = realloc(rt->cancelled, cap * sizeof *p);
+    if (p) rt->cancelled = p, rt->cancelledCap = cap;
+  }
+  if (pending && rt->cancelledCount < rt->cancelledCap) rt->cancelled[rt->cancelledCount++] = ticket;
+  pthread_mutex_unlock(&rt->host.mu);
+  if (!pending) return;
+  for (uint32_t i = 0; i < rt->ctxCount; i++) {
+    CalogCtxT *ctx = rt->ctxSlots[i].ctx;
+    if (ctx && atomic_load(&ctx->runningTicket) == ticket) interruptCtx(ctx);
+  }
+}
+
+int32_t calogContextSetLimits(CalogT *rt, CalogContextIdT id, const CalogValueT *limits, CalogValueT *err) {
+  CalogCtxT *ctx = calog__ctxResolve(rt, id);
+  if (ctx == NULL) return calogFail(err, CALOG_ERR_DEAD, "context %d is destroyed or was never created", id);
+  int32_t st = calog__limitsSet(ctx, limits, err);
+  calog__ctxUnref(ctx);
+  return st;
+}
+
+int64_t calogContextStat(CalogT *rt, CalogContextIdT id, int32_t which) {
+  CalogCtxT *ctx = calog__ctxResolve(rt, id);
+  if (ctx == NULL) return -1;
+  int64_t v = -1;
+  switch (which) {
+  case CALOG_STAT_MEMORY: v = ctx->engine->memory && ctx->interp ? ctx->engine->memory(ctx->interp) : -1; break;
+  case CALOG_STAT_LAST_STEPS: v = atomic_load_explicit(&ctx->lastSteps, memory_order_relaxed); break;
+  case CALOG_STAT_TRIPS: v = atomic_load_explicit(&ctx->trips, memory_order_relaxed); break;
+  case CALOG_STAT_MEMORY_LIMIT: v = calog__limitMemory(ctx); break;
+  }
+  calog__ctxUnref(ctx);
+  return v;
+}
+
 void calogHostClose(CalogT *rt) {
   if (rt == NULL) return;
   pthread_mutex_lock(&rt->host.mu);
   bool done = rt->closing;
   pthread_mutex_unlock(&rt->host.mu);
   if (done) return;
+  atomic_store(&rt->waker, NULL); /* from here on the host pumps by itself; JS callbacks go away after */
+  /* threaded contexts still alive (being destroyed now or earlier): watched through the grace period */
+  uint32_t nWatch = 0;
+  CalogCtxT **watch = calloc(rt->ctxCount + 1u, sizeof *watch);
   for (uint32_t i = 0; i < rt->ctxCount; i++) {
     CalogCtxT *ctx = rt->ctxSlots[i].ctx;
     if (ctx) {
       if (!ctx->threaded) ctx->busy = 0; /* calogDestroy is never called from inside a call */
+      else if (watch) calog__ctxRef(watch[nWatch++] = ctx);
       calogContextDestroy(rt, ctx->id);
     }
   }
-  calog__hostPumpUntil(rt, noThreads); /* context threads may still call the host while they stop */
+  /* context threads may still call the host while they stop; each was interrupted by its destroy */
+  uint64_t deadline = calog__nowNs() + (uint64_t)CALOG_DISPOSE_GRACE_MS * 1000000u;
+  if (!calog__hostPumpUntilTimed(rt, noThreads, deadline)) {
+    /* a thread that does not come back (a native that never returns): abandoned, parked for good when it
+     * does; the runtime's memory is never freed, so whatever it touches later stays valid */
+    for (uint32_t i = 0; i < nWatch; i++) {
+      CalogCtxT *ctx = watch[i];
+      if (atomic_load(&ctx->exited)) continue;
+      atomic_store(&ctx->abandoned, true);
+      rt->abandoned++;
+      atomic_fetch_add(&leakedThreads, 1);
+      int64_t m = ctx->engine->memory && ctx->interp ? ctx->engine->memory(ctx->interp) : 0;
+      if (m > 0) atomic_fetch_add(&leakedBytes, m);
+      pthread_detach(ctx->own.thread);
+    }
+    if (watch == NULL) rt->abandoned++; /* out of memory: cannot tell which; keep everything */
+  }
+  for (uint32_t i = 0; i < nWatch; i++)
+    if (!atomic_load(&watch[i]->abandoned)) calog__ctxUnref(watch[i]);
+  free(watch);
   calog__reapThreads(rt);
   pthread_mutex_lock(&rt->host.mu);
   rt->host.accepting = false;
@@ -547,6 +670,8 @@ void calogHostClose(CalogT *rt) {
 void calogDestroy(CalogT *rt) {
   if (rt == NULL) return;
   calogHostClose(rt);
+  if (rt->abandoned > 0) return; /* an abandoned thread may still touch any of it (see calogHostClose) */
+  free(rt->cancelled);
   uint32_t n = atomic_load(&rt->nativeCount);
   for (uint32_t i = 0; i < n; i++) {
     bindingUnref(atomic_load(&rt->natives[i]->binding));
@@ -646,11 +771,19 @@ int32_t calogContextCreateWire(CalogT *rt, uint32_t inLen) {
 
 /* IN: [source string, chunk name string|nil] -> a lent source in IN and the chunk name copied out. */
 static int32_t readEvalRequest(CalogT *rt, uint32_t inLen, const char **src, uint32_t *n, char chunk[256],
-                               CalogValueT *err) {
+                               uint32_t *timeoutMs, CalogValueT *err) {
   CalogReaderT rd;
+  *timeoutMs = 0;
   if (!readerFor(rt, inLen, &rd)) return calogFail(err, CALOG_ERR_ARG, "request larger than the IN buffer");
   if (calog__wireReadString(&rd, src, n) != CALOG_OK) return calogFail(err, CALOG_ERR_ARG, "expected a source string");
-  return readName(&rd, chunk, 256, err);
+  int32_t st = readName(&rd, chunk, 256, err);
+  if (st != CALOG_OK || rd.pos >= rd.len) return st;
+  CalogValueT t = calogValueNil();
+  if ((st = calog__wireDecode(rt, &rd, &t, err)) != CALOG_OK) return st;
+  if (t.type == CALOG_INT && t.as.i >= 0 && t.as.i <= UINT32_MAX) *timeoutMs = (uint32_t)t.as.i;
+  else if (t.type != CALOG_NIL) st = calogFail(err, CALOG_ERR_ARG, "timeoutMs must be an integer from 0 to 2^32-1");
+  calogValueFree(&t);
+  return st;
 }
 
 int32_t calogEvalWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
@@ -659,14 +792,15 @@ int32_t calogEvalWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
   const char *src;
   uint32_t n;
   char chunk[256];
-  int32_t st = readEvalRequest(rt, inLen, &src, &n, chunk, &v);
+  uint32_t timeoutMs;
+  int32_t st = readEvalRequest(rt, inLen, &src, &n, chunk, &timeoutMs, &v);
   if (st != CALOG_OK) return reply(rt, st, &v);
   /* src points into IN, which host calls served while we wait rewrite: the engine gets its own copy */
   char *copy = malloc((size_t)n + 1);
   if (copy == NULL) return reply(rt, calogFail(&v, CALOG_ERR_OOM, "out of memory"), &v);
   memcpy(copy, src, n);
   copy[n] = '\0';
-  st = calogContextEval(rt, id, copy, n, chunk[0] ? chunk : NULL, &v);
+  st = calogContextEvalTimed(rt, id, copy, n, chunk[0] ? chunk : NULL, timeoutMs, &v);
   free(copy);
   return reply(rt, st, &v);
 }
@@ -747,6 +881,18 @@ int32_t calogRegisterHostWire(CalogT *rt, uint32_t inLen) {
   return 0;
 }
 
+int32_t calogContextSetLimitsWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
+  CalogValueT v = calogValueNil();
+  CalogReaderT rd;
+  if (rt == NULL) return -CALOG_ERR_ARG;
+  if (!readerFor(rt, inLen, &rd)) return BAD_IN(rt);
+  CalogValueT limits = calogValueNil();
+  int32_t st = calog__wireDecode(rt, &rd, &limits, &v);
+  if (st == CALOG_OK) st = calogContextSetLimits(rt, id, &limits, &v);
+  calogValueFree(&limits);
+  return st == CALOG_OK ? 0 : reply(rt, st, &v);
+}
+
 int32_t calogUnregisterWire(CalogT *rt, uint32_t inLen) {
   CalogValueT v = calogValueNil();
   CalogReaderT rd;
@@ -792,7 +938,7 @@ static char *dupBytes(const char *s, uint32_t n) {
 /* Runs a request to a context without waiting: on a threaded context it is queued; on a host-thread one
  * it runs now. Takes name/text/args. Returns the ticket or the wire error. */
 static int32_t submit(CalogT *rt, CalogContextIdT id, int kind, char *name, char *text, int64_t len,
-                      CalogValueT *args, int32_t argc) {
+                      CalogValueT *args, int32_t argc, uint32_t timeoutMs) {
   CalogValueT v = calogValueNil();
   CalogCtxT *ctx = calog__ctxResolve(rt, id);
   int32_t st = CALOG_OK;
@@ -802,10 +948,10 @@ static int32_t submit(CalogT *rt, CalogContextIdT id, int kind, char *name, char
   } else {
     ticket = newTicket(rt);
     if (ctx->actor == &rt->host) {
-      st = calog__ctxRun(ctx, kind, name, text, len, args, argc, &v);
+      st = calog__ctxRun(ctx, kind, name, text, len, args, argc, timeoutMs, &v);
       calog__hostComplete(rt, (uint32_t)ticket, st, &v);
       st = CALOG_OK;
-    } else if ((st = calog__actorSubmit(ctx->actor, kind, ctx, NULL, name, text, len, args, argc, (uint32_t)ticket)) == CALOG_OK) {
+    } else if ((st = calog__actorSubmit(ctx->actor, kind, ctx, NULL, name, text, len, args, argc, timeoutMs, (uint32_t)ticket)) == CALOG_OK) {
       calog__ctxUnref(ctx);
       return ticket; /* the message owns name/text/args now */
     } else {
@@ -826,7 +972,8 @@ int32_t calogEvalAsyncWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
   const char *src;
   uint32_t n;
   char chunk[256];
-  int32_t st = readEvalRequest(rt, inLen, &src, &n, chunk, &v);
+  uint32_t timeoutMs;
+  int32_t st = readEvalRequest(rt, inLen, &src, &n, chunk, &timeoutMs, &v);
   if (st != CALOG_OK) return reply(rt, st, &v);
   char *text = dupBytes(src, n), *name = chunk[0] ? strdup(chunk) : NULL;
   if (text == NULL || (chunk[0] && name == NULL)) {
@@ -834,7 +981,7 @@ int32_t calogEvalAsyncWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
     free(name);
     return reply(rt, calogFail(&v, CALOG_ERR_OOM, "out of memory"), &v);
   }
-  return submit(rt, id, CALOG_MSG_EVAL, name, text, n, NULL, 0);
+  return submit(rt, id, CALOG_MSG_EVAL, name, text, n, NULL, 0, timeoutMs);
 }
 
 int32_t calogCallAsyncWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
@@ -853,7 +1000,7 @@ int32_t calogCallAsyncWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
     calog__argsFree(args, argc, NULL);
     return reply(rt, calogFail(&v, CALOG_ERR_OOM, "out of memory"), &v);
   }
-  return submit(rt, id, CALOG_MSG_CALL, name, NULL, 0, args, argc);
+  return submit(rt, id, CALOG_MSG_CALL, name, NULL, 0, args, argc, 0);
 }
 
 int32_t calogFnCallAsyncWire(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen) {
@@ -870,7 +1017,7 @@ int32_t calogFnCallAsyncWire(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t i
   if (st != CALOG_OK) return reply(rt, st, &v);
   int32_t ticket = newTicket(rt);
   if (fn->actor != NULL && fn->actor != &rt->host && atomic_load(&fn->alive)) {
-    st = calog__actorSubmit(fn->actor, CALOG_MSG_FN, NULL, fn, NULL, NULL, 0, args, argc, (uint32_t)ticket);
+    st = calog__actorSubmit(fn->actor, CALOG_MSG_FN, NULL, fn, NULL, NULL, 0, args, argc, 0, (uint32_t)ticket);
     if (st == CALOG_OK) return ticket;
     calog__argsFree(args, argc, NULL);
     return reply(rt, calogFail(&v, CALOG_ERR_DEAD, "the function's context is shutting down"), &v);

@@ -23,8 +23,7 @@ typedef struct DukCtxT {
   double nextFnId;     /* registry ids (exact up to 2^53) */
   size_t mem;          /* bytes held by this heap (broker-owned allocator; the context thread's own count) */
   _Atomic size_t memShown; /* mem as published to other threads (calogContextMemory): relaxed store/load */
-  size_t memLimit;     /* 0 = unlimited */
-  uint64_t deadlineNs; /* CLOCK_MONOTONIC deadline for the running script; 0 = none */
+  size_t memRefused;   /* the heap size an allocation refused by the memory limit asked for (0 = none) */
   struct DukPendingT *pending; /* C values held across Duktape calls that may throw (newest first) */
   uint64_t pendingSeq;
   double *deadIds;     /* registry ids of released function values, deleted on the next entry */

@@ -15,10 +15,10 @@
  * Overrides:
  *   DUK_EXTERNAL(_DECL)         hidden visibility for Duktape's API (see below);
  *   DUK_USE_INTERRUPT_COUNTER   the executor's periodic interrupt (a small per-opcode cost);
- *   DUK_USE_EXEC_TIMEOUT_CHECK  calls calog__dukExecTimeoutCheck(heap udata) from that interrupt. The udata
- *                               is the adapter's DukCtxT, which holds the deadline (0 = none) that a later
- *                               execution limit sets; a non-zero return makes Duktape unwind the running
- *                               script with a RangeError up to our protected entry call. */
+ *   DUK_USE_EXEC_TIMEOUT_CHECK  calls calog__dukExecTimeoutCheck(heap udata, instructions run) from that
+ *                               interrupt: the context's limits (steps, deadline, interrupt, memory). A
+ *                               non-zero return makes Duktape throw a RangeError, and throw again at every
+ *                               later interrupt, until the script has unwound to our protected entry call. */
 #ifndef CALOG_DUK_CALOG_CONFIG_H
 #define CALOG_DUK_CALOG_CONFIG_H
 
@@ -33,7 +33,16 @@
 #undef DUK_USE_INTERRUPT_COUNTER
 #define DUK_USE_INTERRUPT_COUNTER
 #undef DUK_USE_EXEC_TIMEOUT_CHECK
-#define DUK_USE_EXEC_TIMEOUT_CHECK(udata) calog__dukExecTimeoutCheck((udata))
+/* Expanded inside duk__executor_interrupt, where thr->interrupt_init is the number of instructions run since
+ * the previous interrupt: the steps the limits count. */
+#define DUK_USE_EXEC_TIMEOUT_CHECK(udata) calog__dukExecTimeoutCheck((udata), (long)thr->interrupt_init)
+/* The interrupt interval (instructions): how often limits, deadlines and interrupts are checked (calog's
+ * patch c/patches/duktape/01-calog-limits.patch makes it overridable). */
+#define DUK_HTHREAD_INTCTR_DEFAULT (16L * 1024L)
+/* calog's patch polls the limits from long built-in loops (regexp backtracking, Array.prototype.join) and
+ * reports allocations that failed for good (after Duktape's own emergency collections). */
+#define CALOG_DUK_POLL(udata) calog__dukExecTimeoutCheck((udata), 0)
+#define CALOG_DUK_ALLOC_FAILED(udata) calog__dukAllocFailed((udata))
 
 /* Duktape's API stays inside libcalog: only calog* symbols are exported (duk_config.h marks the API
  * visibility("default"), which -fvisibility=hidden does not override). */
@@ -43,6 +52,7 @@
 #define DUK_EXTERNAL __attribute__((visibility("hidden")))
 
 /* Defined in duk_engine.c; hidden like every calog__ symbol. */
-__attribute__((visibility("hidden"))) int calog__dukExecTimeoutCheck(void *udata);
+__attribute__((visibility("hidden"))) int calog__dukExecTimeoutCheck(void *udata, long executed);
+__attribute__((visibility("hidden"))) void calog__dukAllocFailed(void *udata);
 
 #endif

@@ -18,9 +18,14 @@ typedef union DukHdrT {
 static void *dukAlloc(void *udata, duk_size_t size) {
   DukCtxT *dc = udata;
   if (size > SIZE_MAX - sizeof(DukHdrT)) return NULL;
-  if (dc->memLimit && dc->mem + size > dc->memLimit) return NULL;
+  int64_t limit = calog__limitMemory(dc->owner);
+  if (limit > 0 && dc->mem + size > (size_t)limit) {
+    dc->memRefused = dc->mem + size;
+    return NULL;
+  }
   DukHdrT *h = malloc(sizeof *h + size);
   if (h == NULL) return NULL;
+  dc->memRefused = 0;
   h->size = size;
   dc->mem += size;
   atomic_store_explicit(&dc->memShown, dc->mem, memory_order_relaxed);
@@ -46,7 +51,11 @@ static void *dukRealloc(void *udata, void *ptr, duk_size_t size) {
   if (size > SIZE_MAX - sizeof(DukHdrT)) return NULL;
   DukHdrT *h = (DukHdrT *)ptr - 1;
   size_t old = h->size;
-  if (dc->memLimit && size > old && dc->mem - old + size > dc->memLimit) return NULL;
+  int64_t limit = calog__limitMemory(dc->owner);
+  if (limit > 0 && size > old && dc->mem - old + size > (size_t)limit) {
+    dc->memRefused = dc->mem - old + size;
+    return NULL;
+  }
   DukHdrT *n = realloc(h, sizeof *n + size);
   if (n == NULL) return NULL;
   n->size = size;
@@ -65,26 +74,20 @@ static void dukFatal(void *udata, const char *msg) {
   abort();
 }
 
-/* ---- execution timeout (DUK_USE_EXEC_TIMEOUT_CHECK, see duk_calog_config.h) ------------------------ */
-static uint64_t monotonicNs(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+/* ---- limits (DUK_USE_EXEC_TIMEOUT_CHECK and calog's patch, see duk_calog_config.h) ------------------ */
+int calog__dukExecTimeoutCheck(void *udata, long executed) {
+  DukCtxT *dc = udata;
+  if (dc == NULL || dc->owner == NULL) return 0;
+  return calog__limitTick(dc->owner, executed, NULL) != CALOG_LIMIT_NONE;
 }
 
-int calog__dukExecTimeoutCheck(void *udata) {
-  const DukCtxT *dc = udata;
-  if (dc == NULL || dc->deadlineNs == 0) return 0;
-  return monotonicNs() >= dc->deadlineNs;
-}
-
-/* Sets (timeoutNs > 0) or clears (0) the deadline of a JS context's running scripts: a script still running
- * when it passes is unwound with a RangeError (CALOG_ERR_SCRIPT). Not in the vtable yet; the hook a later
- * execution limit uses. */
-CALOG_HIDDEN void calog__dukSetTimeout(void *interp, uint64_t timeoutNs);
-void calog__dukSetTimeout(void *interp, uint64_t timeoutNs) {
-  DukCtxT *dc = interp;
-  dc->deadlineNs = timeoutNs ? monotonicNs() + timeoutNs : 0;
+/* Duktape gave up on an allocation after its emergency collections: if our limit refused it, that is the
+ * memory limit tripping (a script error, raised again at every interrupt until the entry returns). */
+void calog__dukAllocFailed(void *udata) {
+  DukCtxT *dc = udata;
+  if (dc == NULL || dc->owner == NULL || dc->memRefused == 0) return;
+  calog__limitTrip(dc->owner, CALOG_LIMIT_MEMORY, (int64_t)dc->memRefused, calog__limitMemory(dc->owner));
+  dc->memRefused = 0;
 }
 
 /* ---- lifetime ------------------------------------------------------------------------------------ */

@@ -9,11 +9,13 @@
 #include "lualib.h"
 
 typedef struct LuaCtxT {
+  long budget;        /* FIRST FIELD (lua_prelude.h): steps left before the next limits tick */
+  long chunk;         /* the budget the last tick gave */
+  size_t refused;     /* the size an allocation refused by the memory limit asked for (0 = none) */
   lua_State *L;
   CalogCtxT *ctx;
   size_t mem;         /* bytes held by this state (broker-owned allocator; the context thread's own count) */
   _Atomic size_t memShown; /* mem as published to other threads (calogContextMemory): relaxed store/load */
-  size_t memLimit;    /* 0 = unlimited */
   /* Values C owns while Lua may raise (a result being pushed, an error message, a function being called):
    * a stack, so nested calls (finalizers run by the GC mid-push) never free another frame's value. A frame
    * truncates back to its mark when it finishes; a protected entry truncates to its own mark after a raise. */

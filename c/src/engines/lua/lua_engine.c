@@ -14,12 +14,38 @@ static void *luaAlloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     atomic_store_explicit(&lc->memShown, lc->mem, memory_order_relaxed);
     return NULL;
   }
-  if (lc->memLimit && nsize > osize && lc->mem - osize + nsize > lc->memLimit) return NULL;
+  int64_t limit = calog__limitMemory(lc->ctx);
+  if (limit > 0 && nsize > osize && lc->mem - osize + nsize > (size_t)limit) {
+    lc->refused = lc->mem - osize + nsize; /* Lua collects and retries; if that fails too: luaMemError */
+    return NULL;
+  }
   void *p = realloc(ptr, nsize);
   if (p == NULL) return NULL;
+  lc->refused = 0;
   lc->mem = lc->mem - osize + nsize;
   atomic_store_explicit(&lc->memShown, lc->mem, memory_order_relaxed);
   return p;
+}
+
+/* ---- limits: the hooks of calog's patch (lua_prelude.h) ---------------------------------------------- */
+void calog__luaTick(lua_State *L) {
+  LuaCtxT *lc = calog__luaCtx(L);
+  int64_t next = CALOG_TICK_CHUNK;
+  int32_t kind = calog__limitTick(lc->ctx, lc->chunk - lc->budget, &next);
+  lc->budget = lc->chunk = (long)next;
+  if (kind == CALOG_LIMIT_NONE) return;
+  /* a plain error (raised again at the next step while the entry lasts); the entry's end reports the limit */
+  luaL_error(L, "calog: %s limit reached", calog__limitName(kind));
+}
+
+void calog__luaMemError(lua_State *L) {
+  void *ud = NULL;
+  (void)lua_getallocf(L, &ud);
+  LuaCtxT *lc = ud;
+  if (lc == NULL || lc->ctx == NULL || lc->refused == 0) return; /* not ours: the system is out of memory */
+  calog__limitTrip(lc->ctx, CALOG_LIMIT_MEMORY, (int64_t)lc->refused, calog__limitMemory(lc->ctx));
+  lc->refused = 0;
+  lc->budget = 0; /* raise it again at the next step */
 }
 
 /* Runs f(L) protected; a Lua error (OOM) becomes a status with its message in err. */
@@ -79,6 +105,7 @@ static int32_t luaCreate(CalogCtxT *ctx, void **interpOut, CalogValueT *err) {
   LuaCtxT *lc = calloc(1, sizeof *lc);
   if (lc == NULL) return calogFail(err, CALOG_ERR_OOM, "out of memory");
   lc->ctx = ctx;
+  lc->budget = lc->chunk = CALOG_TICK_CHUNK;
   lc->L = lua_newstate(luaAlloc, lc);
   if (lc->L == NULL) {
     free(lc);

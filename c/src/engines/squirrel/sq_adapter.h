@@ -22,6 +22,7 @@ typedef struct SqCtxT {
   HSQUIRRELVM vm; /* the root VM; NULL once closed */
   CalogCtxT *ctx;
   int64_t mem;          /* bytes held by this VM (see sq_vmext.cpp: relaxed atomic accesses only) */
+  long long chunk;      /* the instruction budget the VM was last given (limits tick) */
   HSQOBJECT fnClass;    /* class of the holders of foreign function values (pinned) */
   HSQOBJECT errHandler; /* native error handler closure (pinned) */
   /* the last runtime error seen by the error handler: its traceback */

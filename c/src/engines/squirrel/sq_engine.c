@@ -106,6 +106,7 @@ static int32_t sqCreate(CalogCtxT *ctx, void **interpOut, CalogValueT *err) {
   SqCtxT *sc = calloc(1, sizeof *sc);
   if (sc == NULL) return calogFail(err, CALOG_ERR_OOM, "out of memory");
   sc->ctx = ctx;
+  sc->chunk = 1;
   int64_t *prev = calog__sqMemSwap(&sc->mem);
   int32_t st = CALOG_OK;
   HSQUIRRELVM v = sc->vm = sq_open(SQ_INITIAL_STACK);
@@ -280,6 +281,45 @@ static int32_t sqCall(void *interp, const char *name, CalogValueT *args, int32_t
 
 static int32_t sqGet(void *interp, const char *name, CalogValueT *result) {
   return calog__sqRun(interp, SQ_RUN_GET, name, NULL, 0, NULL, NULL, 0, result);
+}
+
+/* ---- limits: the context's side of the hooks in sq_vmext.cpp -------------------------------------- */
+int calog__sqLimitTick(void *p, long long left, long long *next, const char **message);
+int calog__sqLimitRoom(void *p, long long bytes);
+void calog__sqMemCharged(int64_t *counter);
+
+int calog__sqLimitTick(void *p, long long left, long long *next, const char **message) {
+  SqCtxT *sc = p;
+  int64_t n = CALOG_TICK_CHUNK;
+  int32_t kind = calog__limitTick(sc->ctx, sc->chunk - left, &n);
+  sc->chunk = *next = n;
+  if (kind != CALOG_LIMIT_NONE) {
+    static const char *const messages[] = {"", "memory limit reached", "step limit reached", "timeout", "interrupted",
+                                           "output limit reached"};
+    *message = kind > 0 && kind <= CALOG_LIMIT_OUTPUT ? messages[kind] : "limit reached";
+  }
+  return kind;
+}
+
+int calog__sqLimitRoom(void *p, long long bytes) {
+  SqCtxT *sc = p;
+  int64_t limit = calog__limitMemory(sc->ctx);
+  int64_t used = __atomic_load_n(&sc->mem, __ATOMIC_RELAXED) + bytes;
+  if (limit <= 0 || used <= limit) return 0;
+  calog__limitTrip(sc->ctx, CALOG_LIMIT_MEMORY, used, limit);
+  return 1;
+}
+
+/* After each allocation that grew a context's count: past the memory limit the limit trips and the VM
+ * raises it before its next instruction (the allocation itself succeeds: Squirrel does not survive a NULL,
+ * and the built-ins that allocate by a script-given size check first, CALOG_SQ_SIZECHECK). */
+void calog__sqMemCharged(int64_t *counter) {
+  SqCtxT *sc = (SqCtxT *)(void *)((char *)counter - offsetof(SqCtxT, mem));
+  int64_t limit = calog__limitMemory(sc->ctx);
+  int64_t used = __atomic_load_n(counter, __ATOMIC_RELAXED);
+  if (limit <= 0 || used <= limit || calog__limitTripped(sc->ctx) != CALOG_LIMIT_NONE) return;
+  calog__limitTrip(sc->ctx, CALOG_LIMIT_MEMORY, used, limit);
+  if (sc->vm) calog__sqBudgetExpire(sc->vm);
 }
 
 static int64_t sqMemory(void *interp) { return __atomic_load_n(&((SqCtxT *)interp)->mem, __ATOMIC_RELAXED); }

@@ -3,3 +3,14 @@
  * first included after it (sqvm.cpp includes <math.h> after sqpcheader.h) breaks on <limits>, whose code
  * says `type()`. Including <math.h> first makes the later include a no-op. */
 #include <math.h>
+
+/* The hooks of calog's patch (c/patches/squirrel/01-calog-limits.patch), defined in sq_vmext.cpp:
+ *   CALOG_SQ_TICK       run when the VM's instruction budget runs out: true (error raised) when a limit of
+ *                       the context tripped;
+ *   CALOG_SQ_SIZECHECK  run before a built-in allocates n elements of elem bytes at once (array(n), resize,
+ *                       blob): true (error raised) for a negative or impossible size or one past the limit. */
+struct SQVM;
+extern "C" __attribute__((visibility("hidden"))) bool calog__sqTick(struct SQVM *v);
+extern "C" __attribute__((visibility("hidden"))) bool calog__sqSizeCheck(struct SQVM *v, long long n, long long elem);
+#define CALOG_SQ_TICK(v) calog__sqTick(v)
+#define CALOG_SQ_SIZECHECK(v, n, elem) calog__sqSizeCheck((v), (long long)(n), (long long)(elem))

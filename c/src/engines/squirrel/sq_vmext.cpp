@@ -86,6 +86,49 @@ void arm(HSQUIRRELVM v) {
 }
 } // namespace
 
+/* ---- limits (4): the hooks of calog's patch, see sq_prelude.h; the context's side is C (sq_engine.c) ---- */
+extern "C" {
+int calog__sqLimitTick(void *sc, long long left, long long *next, const char **message);
+int calog__sqLimitRoom(void *sc, long long bytes);
+void calog__sqMemCharged(int64_t *counter);
+bool calog__sqTick(SQVM *v);
+bool calog__sqSizeCheck(SQVM *v, long long n, long long elem);
+}
+
+bool calog__sqTick(SQVM *v) {
+  SQSharedState *ss = _ss(v);
+  if (ss->_foreignptr == NULL) { /* the VM is being made: no context yet */
+    ss->_calog_budget = 1024;
+    return false;
+  }
+  long long next = 1024;
+  const char *message = NULL;
+  int kind = calog__sqLimitTick(ss->_foreignptr, (long long)ss->_calog_budget, &next, &message);
+  ss->_calog_budget = (SQInteger)next;
+  if (kind == 0) return false;
+  v->Raise_Error(_SC("%s"), message);
+  return true;
+}
+
+bool calog__sqSizeCheck(SQVM *v, long long n, long long elem) {
+  if (n < 0) {
+    v->Raise_Error(_SC("negative size"));
+    return true;
+  }
+  if (elem > 0 && n > (1LL << 36) / elem) { /* more than 64 GiB at once: the allocator could not give it */
+    v->Raise_Error(_SC("out of memory (%lld elements of %lld bytes)"), n, elem);
+    return true;
+  }
+  void *sc = _ss(v)->_foreignptr;
+  if (sc != NULL && calog__sqLimitRoom(sc, n * elem)) {
+    v->Raise_Error(_SC("memory limit reached"));
+    return true;
+  }
+  return false;
+}
+
+extern "C" void calog__sqBudgetExpire(HSQUIRRELVM v) { _ss(v)->_calog_budget = 0; }
+
 extern "C" int64_t *calog__sqMemSwap(int64_t *counter) {
   int64_t *prev = current;
   current = counter;
@@ -97,7 +140,10 @@ void *sq_vm_malloc(SQUnsignedInteger size) {
   if (h == NULL) return NULL;
   h->counter = current;
   h->size = size;
-  if (h->counter) charge(h->counter, (int64_t)size);
+  if (h->counter) {
+    charge(h->counter, (int64_t)size);
+    calog__sqMemCharged(h->counter);
+  }
   return h + 1;
 }
 
@@ -112,7 +158,10 @@ void *sq_vm_realloc(void *p, SQUnsignedInteger SQ_UNUSED_ARG(oldsize), SQUnsigne
   Header *n = (Header *)realloc(h, sizeof(Header) + size);
   if (n == NULL) return NULL;
   n->size = size;
-  if (counter) charge(counter, (int64_t)size - (int64_t)old);
+  if (counter) {
+    charge(counter, (int64_t)size - (int64_t)old);
+    if (size > old) calog__sqMemCharged(counter);
+  }
   return n + 1;
 }
 

@@ -26,6 +26,8 @@ typedef struct SqGuardSaveT {
 __attribute__((visibility("hidden"))) void calog__sqGuardEnter(HSQUIRRELVM v, SqGuardSaveT *save);
 __attribute__((visibility("hidden"))) void calog__sqGuardLeave(HSQUIRRELVM v, const SqGuardSaveT *save);
 __attribute__((visibility("hidden"))) void calog__sqGuardThread(HSQUIRRELVM thread);
+/* Makes the VM run its limits tick before its next instruction (a limit just tripped). */
+__attribute__((visibility("hidden"))) void calog__sqBudgetExpire(HSQUIRRELVM v);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,14 @@
+/* lua_prelude.h -- force-included (-include) into every Lua engine source, never edited into them: the hooks
+ * of calog's patch (c/patches/lua/01-calog-limits.patch), defined in lua_engine.c.
+ *   luai_calogbudget(L)    the context's step budget, counted down at every function entry, backward jump,
+ *                          loop iteration and long library loop (string.rep, pattern matching,
+ *                          table.concat, table.sort). The extra space of every Lua thread of a context points
+ *                          at its LuaCtxT, whose first field is the budget;
+ *   luai_calogtick(L)      runs when the budget is spent: checks the limits and raises their error;
+ *   luai_calogmemerror(L)  runs before Lua raises a memory error: the memory limit trips when it refused. */
+struct lua_State;
+__attribute__((visibility("hidden"))) void calog__luaTick(struct lua_State *L);
+__attribute__((visibility("hidden"))) void calog__luaMemError(struct lua_State *L);
+#define luai_calogbudget(L) (**(long **)lua_getextraspace(L))
+#define luai_calogtick(L) calog__luaTick(L)
+#define luai_calogmemerror(L) calog__luaMemError(L)
