@@ -245,6 +245,7 @@ const c_tests = [_][]const u8{
     "test_actor",
     "test_duktape",
     "test_squirrel",
+    "test_limits",
 };
 
 const c_warnings = [_][]const u8{ "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter" };

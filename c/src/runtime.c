@@ -172,11 +172,16 @@ int32_t calog__nativeInvoke(CalogNativeEntryT *e, CalogValueT *args, int32_t arg
   CalogActorT *self = calog__actorCurrent(rt);
   bool hostOnly;
   CalogBindingT *b = bindingGet(e, self == &rt->host, &hostOnly);
-  if (hostOnly) /* a host function called from a context thread: it runs on the host */
-    return calog__actorCall(&rt->host, CALOG_MSG_NATIVE, NULL, NULL, e, NULL, NULL, 0, args, argc, 0, result);
-  if (b == NULL) return calogFail(result, CALOG_ERR_NOT_FOUND, "native '%s' is no longer registered", e->name);
-  int32_t st = b->fn(args, argc, result, b->userData);
-  bindingUnref(b);
+  int32_t st;
+  if (hostOnly) { /* a host function called from a context thread: it runs on the host */
+    st = calog__actorCall(&rt->host, CALOG_MSG_NATIVE, NULL, NULL, e, NULL, NULL, 0, args, argc, 0, result);
+  } else {
+    if (b == NULL) return calogFail(result, CALOG_ERR_NOT_FOUND, "native '%s' is no longer registered", e->name);
+    st = b->fn(args, argc, result, b->userData);
+    bindingUnref(b);
+  }
+  /* a deadline that passed while the native ran takes effect now (the script raises at its next step) */
+  if (self != NULL && self->running != NULL && self->running->deadlineNs != 0) calog__limitTick(self->running, 0, NULL);
   return st;
 }
 

@@ -37,7 +37,7 @@
  * the previous interrupt: the steps the limits count. */
 #define DUK_USE_EXEC_TIMEOUT_CHECK(udata) calog__dukExecTimeoutCheck((udata), (long)thr->interrupt_init)
 /* The interrupt interval (instructions): how often limits, deadlines and interrupts are checked (calog's
- * patch c/patches/duktape/01-calog-limits.patch makes it overridable). */
+ * patch c/patches/duktape/10-calog-limits.patch makes it overridable). */
 #define DUK_HTHREAD_INTCTR_DEFAULT (16L * 1024L)
 /* calog's patch polls the limits from long built-in loops (regexp backtracking, Array.prototype.join) and
  * reports allocations that failed for good (after Duktape's own emergency collections). */
@@ -50,6 +50,16 @@
 #define DUK_EXTERNAL_DECL __attribute__((visibility("hidden"))) extern
 #undef DUK_EXTERNAL
 #define DUK_EXTERNAL __attribute__((visibility("hidden")))
+
+/* Duktape checks the native stack before each recursion it controls (calls, regexp compile and match,
+ * JSON, the compiler): past the reserve at the end of the running thread's stack it throws a RangeError
+ * instead of overflowing the C stack (context threads and the host's own thread alike). */
+#undef DUK_USE_NATIVE_STACK_CHECK
+#define DUK_USE_NATIVE_STACK_CHECK() calog__dukStackCheck()
+__attribute__((visibility("hidden"))) int calog__dukStackCheck(void);
+/* From calog's patch: the instructions the thread ran since its last interrupt, counted from now on. */
+struct duk_hthread;
+__attribute__((visibility("hidden"))) long calog_duk_take_steps(void *ctx);
 
 /* Defined in duk_engine.c; hidden like every calog__ symbol. */
 __attribute__((visibility("hidden"))) int calog__dukExecTimeoutCheck(void *udata, long executed);

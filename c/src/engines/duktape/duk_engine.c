@@ -25,7 +25,6 @@ static void *dukAlloc(void *udata, duk_size_t size) {
   }
   DukHdrT *h = malloc(sizeof *h + size);
   if (h == NULL) return NULL;
-  dc->memRefused = 0;
   h->size = size;
   dc->mem += size;
   atomic_store_explicit(&dc->memShown, dc->mem, memory_order_relaxed);
@@ -72,6 +71,25 @@ static void dukFatal(void *udata, const char *msg) {
           dc && dc->owner ? (int)dc->owner->id : 0, msg ? msg : "unknown");
   fflush(stderr);
   abort();
+}
+
+/* ---- the native stack check (DUK_USE_NATIVE_STACK_CHECK, see duk_calog_config.h) ----------------- */
+static _Thread_local char *stackFloor; /* lowest address this thread's Duktape code may reach */
+
+int calog__dukStackCheck(void) {
+  char here;
+  if (stackFloor == NULL) {
+    pthread_attr_t attr;
+    void *addr = NULL;
+    size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) return 0;
+    pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    size_t reserve = size / 8 > 256 * 1024 ? size / 8 : 256 * 1024; /* room to throw and unwind */
+    if (size <= reserve) return 0;
+    stackFloor = (char *)addr + reserve;
+  }
+  return (uintptr_t)&here < (uintptr_t)stackFloor;
 }
 
 /* ---- limits (DUK_USE_EXEC_TIMEOUT_CHECK and calog's patch, see duk_calog_config.h) ------------------ */
@@ -247,6 +265,7 @@ int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, 
   }
   duk_set_top(ctx, base);
   calog__dukPendingSweep(dc, mark); /* values of trampoline frames a throw skipped */
+  (void)calog__limitTick(dc->owner, calog_duk_take_steps(ctx), NULL); /* the steps since the last interrupt */
   return st;
 }
 

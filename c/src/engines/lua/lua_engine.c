@@ -248,6 +248,9 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
   }
   lua_settop(L, base);
   calog__luaPendTruncate(lc, mark); /* values of frames a raise unwound */
+  int64_t next = CALOG_TICK_CHUNK; /* the steps run since the last tick count for this entry */
+  (void)calog__limitTick(lc->ctx, lc->chunk - lc->budget, &next);
+  lc->budget = lc->chunk = (long)next;
   return st;
 }
 

@@ -1,5 +1,5 @@
 /* lua_prelude.h -- force-included (-include) into every Lua engine source, never edited into them: the hooks
- * of calog's patch (c/patches/lua/01-calog-limits.patch), defined in lua_engine.c.
+ * of calog's patch (c/patches/lua/10-calog-limits.patch), defined in lua_engine.c.
  *   luai_calogbudget(L)    the context's step budget, counted down at every function entry, backward jump,
  *                          loop iteration and long library loop (string.rep, pattern matching,
  *                          table.concat, table.sort). The extra space of every Lua thread of a context points

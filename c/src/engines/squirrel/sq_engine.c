@@ -266,6 +266,7 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
   st = calog__sqToValue(sc, v, sq_gettop(v), result, result);
 out:
   sq_settop(v, base);
+  calog__sqBudgetFlush(v); /* the steps run since the last tick count for this entry */
   calog__sqGuardLeave(v, &guard);
   calog__sqMemSwap(prev);
   return st;

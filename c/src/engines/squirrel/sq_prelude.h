@@ -4,7 +4,7 @@
  * says `type()`. Including <math.h> first makes the later include a no-op. */
 #include <math.h>
 
-/* The hooks of calog's patch (c/patches/squirrel/01-calog-limits.patch), defined in sq_vmext.cpp:
+/* The hooks of calog's patch (c/patches/squirrel/10-calog-limits.patch), defined in sq_vmext.cpp:
  *   CALOG_SQ_TICK       run when the VM's instruction budget runs out: true (error raised) when a limit of
  *                       the context tripped;
  *   CALOG_SQ_SIZECHECK  run before a built-in allocates n elements of elem bytes at once (array(n), resize,

@@ -115,19 +115,29 @@ bool calog__sqSizeCheck(SQVM *v, long long n, long long elem) {
     v->Raise_Error(_SC("negative size"));
     return true;
   }
-  if (elem > 0 && n > (1LL << 36) / elem) { /* more than 64 GiB at once: the allocator could not give it */
-    v->Raise_Error(_SC("out of memory (%lld elements of %lld bytes)"), n, elem);
+  long long cap = elem > 0 ? (1LL << 36) / elem : n; /* more than 64 GiB at once: no allocator gives it */
+  void *sc = _ss(v)->_foreignptr;
+  if (sc != NULL && calog__sqLimitRoom(sc, n > cap ? (1LL << 36) : n * elem)) {
+    v->Raise_Error(_SC("memory limit reached"));
     return true;
   }
-  void *sc = _ss(v)->_foreignptr;
-  if (sc != NULL && calog__sqLimitRoom(sc, n * elem)) {
-    v->Raise_Error(_SC("memory limit reached"));
+  if (n > cap) {
+    v->Raise_Error(_SC("out of memory (%lld elements of %lld bytes)"), n, elem);
     return true;
   }
   return false;
 }
 
 extern "C" void calog__sqBudgetExpire(HSQUIRRELVM v) { _ss(v)->_calog_budget = 0; }
+
+extern "C" void calog__sqBudgetFlush(HSQUIRRELVM v) {
+  SQSharedState *ss = _ss(v);
+  if (ss->_foreignptr == NULL) return;
+  long long next = 1024;
+  const char *message = NULL;
+  (void)calog__sqLimitTick(ss->_foreignptr, (long long)ss->_calog_budget, &next, &message);
+  ss->_calog_budget = (SQInteger)next;
+}
 
 extern "C" int64_t *calog__sqMemSwap(int64_t *counter) {
   int64_t *prev = current;

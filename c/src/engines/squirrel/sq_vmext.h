@@ -28,6 +28,8 @@ __attribute__((visibility("hidden"))) void calog__sqGuardLeave(HSQUIRRELVM v, co
 __attribute__((visibility("hidden"))) void calog__sqGuardThread(HSQUIRRELVM thread);
 /* Makes the VM run its limits tick before its next instruction (a limit just tripped). */
 __attribute__((visibility("hidden"))) void calog__sqBudgetExpire(HSQUIRRELVM v);
+/* Counts the instructions run since the last limits tick (at the end of an entry) and starts a new budget. */
+__attribute__((visibility("hidden"))) void calog__sqBudgetFlush(HSQUIRRELVM v);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,339 @@
+/* test_limits.c -- per-context limits and interrupts, in every engine and both thread modes: steps, timeouts,
+ * memory, output, swallowing attempts (pcall/try), coroutines and threads, long built-ins, interrupts from
+ * another thread and while waiting on another context, limits changed between calls, async cancellation,
+ * destroy of a looping context, finalizers that loop at close, and a thread abandoned after the grace period.
+ * Run under ASan+UBSan and TSan too. */
+#include "calog.h"
+#include "check.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static CalogT *rt;
+
+static uint64_t nowMs(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+typedef struct EngineCaseT {
+  const char *engine;
+  const char *loop;         /* never ends */
+  const char *swallow;      /* catches every error in a loop that never ends */
+  const char *coroutine;    /* loops forever inside a coroutine / thread */
+  const char *grow;         /* allocates without bound */
+  const char *bigAlloc;     /* one huge allocation inside a built-in */
+  const char *backtrack;    /* pattern / regexp backtracking bomb (NULL: none in this engine) */
+  const char *finalizerLoop; /* keeps an object whose finalizer loops forever (NULL: no script finalizers) */
+  const char *defineWork;   /* defines work(n): a loop of n iterations returning n */
+  const char *callWork;     /* calls work(1000) */
+  const char *callsHost;    /* calls the native slowHost() then loops briefly */
+  const char *callsOther;   /* calls the function value in global `other` (set by the test) */
+} EngineCaseT;
+
+static const EngineCaseT cases[] = {
+    {"lua", "while true do end", "while true do pcall(function() while true do end end) end",
+     "local co = coroutine.wrap(function() while true do end end) co()",
+     "collectgarbage('stop') local t = {} local i = 0 while true do i = i + 1 t[i] = {i} end",
+     "return string.rep('x', 1 << 30)",
+     "return string.find(('a'):rep(30000), '.-.-.-.-b$')",
+     "keep = setmetatable({}, {__gc = function() while true do end end}) return 1",
+     "function work(n) local s = 0 for i = 1, n do s = s + 1 end return s end", "return work(1000)",
+     "slowHost() local x = 0 for i = 1, 10 do x = x + i end return x", "return other()"},
+    {"js", "while (true) {}", "while (true) { try { while (true) {} } catch (e) {} }",
+     "var t = new Duktape.Thread(function () { while (true) {} }); Duktape.Thread.resume(t)",
+     "var t = []; for (;;) t.push({ a: t.length })", "'x'.repeat(1 << 30).length",
+     "/(x+x+)+y/.test('xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx')",
+     "var keep = {}; Duktape.fin(keep, function () { while (true) {} }); 1",
+     "function work(n) { var s = 0; for (var i = 0; i < n; i++) s++; return s }", "work(1000)",
+     "slowHost(); var x = 0; for (var i = 0; i < 10; i++) x += i; x", "other()"},
+    {"squirrel", "while (true) {}", "while (true) { try { while (true) {} } catch (e) {} }",
+     "local t = newthread(function() { while (true) {} }); t.call()",
+     "local t = []; while (true) t.push({ a = t.len() })", "return array(1 << 40).len()", NULL, NULL,
+     "function work(n) { local s = 0; for (local i = 0; i < n; i++) s++; return s }", "return work(1000)",
+     "slowHost(); local x = 0; for (local i = 0; i < 10; i++) x += i; return x", "return other()"},
+};
+
+static CalogContextIdT newCtx(const char *engine, bool threaded, const char *limitsKey, int64_t limit) {
+  CalogContextIdT id = 0;
+  CalogValueT err = calogValueNil(), opts = calogValueNil(), limits = calogValueNil(), k = calogValueNil(),
+              v = calogValueInt(limit);
+  calogValueAgg(&opts, CALOG_AGG_MAP);
+  calogValueAgg(&limits, CALOG_AGG_MAP);
+  if (limitsKey) {
+    calogValueString(&k, limitsKey, (int64_t)strlen(limitsKey));
+    calogAggSet(limits.as.agg, &k, &v);
+  }
+  calogValueString(&k, "limits", 6);
+  calogAggSet(opts.as.agg, &k, &limits);
+  int32_t st = calogContextCreateWith(rt, engine, threaded ? CALOG_CONTEXT_OWN_THREAD : 0, &opts, &id, &err);
+  if (st != CALOG_OK) fprintf(stderr, "create %s: %s\n", engine, calogErrorMessage(&err, NULL));
+  CHECK_EQ(st, CALOG_OK);
+  calogValueFree(&err);
+  calogValueFree(&opts);
+  return id;
+}
+
+static void setLimit(CalogContextIdT id, const char *key, int64_t value) {
+  CalogValueT limits = calogValueNil(), k = calogValueNil(), v = calogValueInt(value), err = calogValueNil();
+  calogValueAgg(&limits, CALOG_AGG_MAP);
+  calogValueString(&k, key, (int64_t)strlen(key));
+  calogAggSet(limits.as.agg, &k, &v);
+  CHECK_EQ(calogContextSetLimits(rt, id, &limits, &err), CALOG_OK);
+  calogValueFree(&limits);
+  calogValueFree(&err);
+}
+
+static int32_t eval(CalogContextIdT id, const char *src, CalogValueT *out) {
+  return calogContextEval(rt, id, src, (int64_t)strlen(src), "test", out);
+}
+
+/* The field `key` of an error record, or NULL. */
+static const CalogValueT *field(CalogValueT *rec, const char *key) {
+  if (rec->type != CALOG_AGGREGATE) return NULL;
+  CalogValueT k = calogValueNil();
+  calogValueString(&k, key, (int64_t)strlen(key));
+  const CalogValueT *v = calogAggGet(rec->as.agg, &k);
+  calogValueFree(&k);
+  return v;
+}
+
+/* Runs src, which must stop with the given limit; returns how long it took. */
+static uint64_t expectLimit(CalogContextIdT id, const char *src, const char *limit, const char *what) {
+  CalogValueT r = calogValueNil();
+  uint64_t t0 = nowMs();
+  int32_t st = eval(id, src, &r);
+  uint64_t took = nowMs() - t0;
+  if (st != CALOG_ERR_LIMIT) fprintf(stderr, "%s: status %d (%s)\n", what, st, calogErrorMessage(&r, NULL));
+  CHECK_EQ(st, CALOG_ERR_LIMIT);
+  const CalogValueT *l = field(&r, "limit"), *used = field(&r, "used"), *ceiling = field(&r, "ceiling");
+  CHECK(l != NULL && l->type == CALOG_STRING && strcmp(l->as.s.bytes, limit) == 0);
+  if (l && l->type == CALOG_STRING && strcmp(l->as.s.bytes, limit) != 0)
+    fprintf(stderr, "%s: limit %s, expected %s (%s)\n", what, l->as.s.bytes, limit, calogErrorMessage(&r, NULL));
+  CHECK(used != NULL && ceiling != NULL && used->type == CALOG_INT && ceiling->type == CALOG_INT);
+  if (strcmp(limit, "interrupt") != 0 && used && ceiling) CHECK(used->as.i >= ceiling->as.i);
+  calogValueFree(&r);
+  return took;
+}
+
+static void expectInt(CalogContextIdT id, const char *src, int64_t want) {
+  CalogValueT r = calogValueNil();
+  int32_t st = eval(id, src, &r);
+  if (st != CALOG_OK) fprintf(stderr, "eval failed: %s\n", calogErrorMessage(&r, NULL));
+  CHECK_EQ(st, CALOG_OK);
+  CHECK(r.type == CALOG_INT && r.as.i == want);
+  calogValueFree(&r);
+}
+
+/* slowHost(): a native that runs 150 ms (longer than the timeout used with it) */
+static int32_t slowHost(CalogValueT *a, int32_t n, CalogValueT *r, void *ud) {
+  (void)a, (void)n, (void)ud;
+  usleep(150 * 1000);
+  *r = calogValueNil();
+  return CALOG_OK;
+}
+
+static void testEngine(const EngineCaseT *c, bool threaded) {
+  /* steps and timeouts stop endless loops, also inside pcall/try and coroutines; the context stays usable */
+  CalogContextIdT id = newCtx(c->engine, threaded, "steps", 200000);
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(id, c->defineWork, &r), CALOG_OK);
+  calogValueFree(&r);
+  expectLimit(id, c->loop, "steps", "loop/steps");
+  expectInt(id, c->callWork, 1000);
+  CHECK(calogContextStat(rt, id, CALOG_STAT_LAST_STEPS) >= 1000);
+  expectLimit(id, c->swallow, "steps", "swallow/steps");
+  expectLimit(id, c->coroutine, "steps", "coroutine/steps");
+  CHECK(calogContextStat(rt, id, CALOG_STAT_TRIPS) == 3);
+  setLimit(id, "steps", 0);
+  setLimit(id, "timeoutMs", 100);
+  uint64_t took = expectLimit(id, c->loop, "timeout", "loop/timeout");
+  CHECK(took >= 100 && took < 5000);
+  took = expectLimit(id, c->swallow, "timeout", "swallow/timeout");
+  CHECK(took < 5000); /* generous: sanitizer builds on a loaded machine */
+  if (c->backtrack) {
+    took = expectLimit(id, c->backtrack, "timeout", "backtrack/timeout");
+    CHECK(took < 5000); /* generous: sanitizer builds on a loaded machine */
+  }
+  /* a limit tripping while a native runs takes effect when it returns */
+  took = expectLimit(id, c->callsHost, "timeout", "slowHost/timeout");
+  CHECK(took >= 150);
+  expectInt(id, c->callWork, 1000);
+  /* a per-call timeout, sooner than the context's */
+  setLimit(id, "timeoutMs", 0);
+  CHECK_EQ(calogContextEvalTimed(rt, id, c->loop, (int64_t)strlen(c->loop), NULL, 30, &r), CALOG_ERR_LIMIT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "timeout");
+  calogValueFree(&r);
+  /* 1,000 trips in a row */
+  setLimit(id, "steps", 1000);
+  int okTrips = 0;
+  for (int i = 0; i < 1000; i++) {
+    int32_t st = eval(id, c->loop, &r);
+    calogValueFree(&r);
+    okTrips += st == CALOG_ERR_LIMIT;
+  }
+  CHECK_EQ(okTrips, 1000);
+  setLimit(id, "steps", 0);
+  expectInt(id, c->callWork, 1000);
+  calogContextDestroy(rt, id);
+
+  /* memory: growth and one huge allocation; the host survives, the context stays usable */
+  id = newCtx(c->engine, threaded, "memory", 16 << 20);
+  CHECK_EQ(eval(id, c->defineWork, &r), CALOG_OK);
+  calogValueFree(&r);
+  expectLimit(id, c->grow, "memory", "grow/memory");
+  expectLimit(id, c->bigAlloc, "memory", "bigAlloc/memory");
+  CHECK(calogContextMemory(rt, id) > 0);
+  expectInt(id, c->callWork, 1000);
+  calogContextDestroy(rt, id);
+
+  /* a looping finalizer does not hang destroy */
+  if (c->finalizerLoop) {
+    id = newCtx(c->engine, threaded, NULL, 0);
+    CHECK_EQ(eval(id, c->finalizerLoop, &r), CALOG_OK);
+    calogValueFree(&r);
+    uint64_t t0 = nowMs();
+    CHECK_EQ(calogContextDestroy(rt, id), CALOG_OK);
+    if (!threaded) CHECK(nowMs() - t0 < 2000);
+  }
+}
+
+/* ---- interrupts from another thread ------------------------------------------------------------ */
+typedef struct InterruptArgT {
+  CalogContextIdT id;
+  int delayMs;
+} InterruptArgT;
+
+static void *interruptLater(void *p) {
+  InterruptArgT *a = p;
+  usleep((useconds_t)a->delayMs * 1000u);
+  CHECK_EQ(calogContextInterrupt(rt, a->id), CALOG_OK);
+  return NULL;
+}
+
+static void testInterrupt(const EngineCaseT *c, bool threaded) {
+  CalogContextIdT id = newCtx(c->engine, threaded, NULL, 0);
+  CHECK_EQ(calogContextInterrupt(rt, id), CALOG_OK); /* idle: nothing to stop, nothing left pending */
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(id, c->defineWork, &r), CALOG_OK);
+  calogValueFree(&r);
+  InterruptArgT a = {id, 50};
+  pthread_t t;
+  pthread_create(&t, NULL, interruptLater, &a);
+  uint64_t took = expectLimit(id, c->swallow, "interrupt", "interrupt");
+  pthread_join(t, NULL);
+  CHECK(took >= 40 && took < 3000);
+  expectInt(id, c->callWork, 1000);
+  calogContextDestroy(rt, id);
+}
+
+/* A (threaded Lua) waits on B's looping function: interrupting A withdraws or interrupts the call */
+static void testInterruptWhileWaiting(void) {
+  CalogContextIdT a = newCtx("lua", true, NULL, 0), b = newCtx("lua", true, NULL, 0);
+  CalogValueT r = calogValueNil(), fn = calogValueNil();
+  CHECK_EQ(eval(b, "return function() while true do end end", &fn), CALOG_OK);
+  /* hand B's function to A as a global through a native that returns it */
+  CHECK_EQ(eval(a, "function run(f) return f() end", &r), CALOG_OK);
+  calogValueFree(&r);
+  InterruptArgT ia = {a, 80};
+  pthread_t t;
+  pthread_create(&t, NULL, interruptLater, &ia);
+  uint64_t t0 = nowMs();
+  int32_t st = calogContextCall(rt, a, "run", &fn, 1, &r);
+  pthread_join(t, NULL);
+  CHECK_EQ(st, CALOG_ERR_LIMIT);
+  CHECK(nowMs() - t0 < 3000);
+  calogValueFree(&r);
+  /* B was interrupted too (it was running A's call): it answers again */
+  expectInt(b, "return 7", 7);
+  /* A's deadline applies to its wait as well */
+  setLimit(a, "timeoutMs", 60);
+  t0 = nowMs();
+  CHECK_EQ(calogContextCall(rt, a, "run", &fn, 1, &r), CALOG_ERR_LIMIT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "timeout");
+  CHECK(nowMs() - t0 < 3000);
+  calogValueFree(&r);
+  calogValueFree(&fn);
+  calogContextDestroy(rt, a);
+  calogContextDestroy(rt, b);
+}
+
+/* destroying a context whose script loops forever returns at once, and the runtime's destroy is bounded */
+static void testDestroyLooping(void) {
+  CalogT *own = calogCreate();
+  CalogT *saved = rt;
+  rt = own;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    CalogContextIdT id = newCtx(cases[i].engine, true, NULL, 0);
+    /* start an endless loop asynchronously on its thread (a ticket; never collected) */
+    CalogWireControlT *w = calogWireControl(own);
+    /* IN: [source string, nil] in the wire format: STR tag 6, u32 length, bytes, NIL */
+    const char *src = cases[i].loop;
+    uint32_t n = (uint32_t)strlen(src);
+    w->in[0] = 6;
+    memcpy(w->in + 1, &n, 4);
+    memcpy(w->in + 5, src, n);
+    w->in[5 + n] = 0;
+    CHECK(calogEvalAsyncWire(own, id, 6 + n) > 0);
+    usleep(30 * 1000);
+    uint64_t t0 = nowMs();
+    CHECK_EQ(calogContextDestroy(own, id), CALOG_OK);
+    CHECK(nowMs() - t0 < 100);
+  }
+  uint64_t t0 = nowMs();
+  calogDestroy(own);
+  CHECK(nowMs() - t0 < 1500); /* every loop was interrupted: no grace period was needed */
+  rt = saved;
+}
+
+/* a native that never comes back (here: 3 s) overruns the grace period: the thread is abandoned */
+static int32_t stuck(CalogValueT *a, int32_t n, CalogValueT *r, void *ud) {
+  (void)a, (void)n, (void)ud;
+  sleep(3);
+  *r = calogValueNil();
+  return CALOG_OK;
+}
+
+static void testAbandon(void) {
+  CalogT *own = calogCreate();
+  calogRegister(own, "stuck", stuck, NULL, NULL);
+  CalogContextIdT id = 0;
+  CHECK_EQ(calogContextCreate(own, "lua", CALOG_CONTEXT_OWN_THREAD, &id, NULL), CALOG_OK);
+  CalogWireControlT *w = calogWireControl(own);
+  const char *src = "stuck() while true do end";
+  uint32_t n = (uint32_t)strlen(src);
+  w->in[0] = 6;
+  memcpy(w->in + 1, &n, 4);
+  memcpy(w->in + 5, src, n);
+  w->in[5 + n] = 0;
+  CHECK(calogEvalAsyncWire(own, id, 6 + n) > 0);
+  usleep(50 * 1000);
+  int64_t before = calogLeakStat(0);
+  uint64_t t0 = nowMs();
+  calogDestroy(own);
+  uint64_t took = nowMs() - t0;
+  CHECK(took >= CALOG_DISPOSE_GRACE_MS - 100 && took < CALOG_DISPOSE_GRACE_MS + 1000);
+  CHECK_EQ(calogLeakStat(0), before + 1);
+  CHECK(calogLeakStat(1) > 0);
+  sleep(2); /* the native returns, the script is interrupted, the thread parks for good */
+}
+
+int main(void) {
+  rt = calogCreate();
+  calogRegister(rt, "slowHost", slowHost, NULL, NULL);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    testEngine(&cases[i], false);
+    testEngine(&cases[i], true);
+    testInterrupt(&cases[i], false);
+    testInterrupt(&cases[i], true);
+  }
+  testInterruptWhileWaiting();
+  testDestroyLooping();
+  calogDestroy(rt);
+  testAbandon();
+  return checkSummary("test_limits");
+}
