@@ -197,7 +197,7 @@ const engines = [_]Engine{
             "src/lutf8lib.c", "src/linit.c",
         },
         .defines = &.{"-DLUA_USE_LINUX"},
-        .adapter = &.{ "c/src/engines/lua/lua_adapter.c", "c/src/engines/lua/lua_engine.c" },
+        .adapter = &.{ "c/src/engines/lua/lua_adapter.c", "c/src/engines/lua/lua_engine.c", "c/src/engines/lua/lua_caps.c" },
     },
     .{
         .dir = "duktape",

@@ -136,8 +136,12 @@ bool calog__capsAnyFs(const CalogCapsT *caps) {
 }
 
 const char *calog__capsDenied(const CalogCapsT *caps, char *buf, size_t cap, const char *effect, const char *capability) {
-  snprintf(buf, cap, CALOG_DENIED_PREFIX "%s needs the '%s' capability (this context runs under \"%s\")", effect,
-           capability, calog__capsProfileName(caps));
+  if (strcmp(capability, "trusted") == 0)
+    snprintf(buf, cap, CALOG_DENIED_PREFIX "%s needs the \"trusted\" profile (this context runs under \"%s\")", effect,
+             calog__capsProfileName(caps));
+  else
+    snprintf(buf, cap, CALOG_DENIED_PREFIX "%s needs the '%s' capability (this context runs under \"%s\")", effect,
+             capability, calog__capsProfileName(caps));
   return buf;
 }
 
