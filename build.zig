@@ -206,7 +206,7 @@ const engines = [_]Engine{
         // calog's overrides on top of the shipped duk_config.h (interrupt counter + exec-timeout hook), for the
         // engine and the adapter alike: see the header. The path is relative to the build root.
         .defines = &.{ "-include", "c/src/engines/duktape/duk_calog_config.h" },
-        .adapter = &.{ "c/src/engines/duktape/duk_adapter.c", "c/src/engines/duktape/duk_engine.c" },
+        .adapter = &.{ "c/src/engines/duktape/duk_adapter.c", "c/src/engines/duktape/duk_engine.c", "c/src/engines/duktape/duk_caps.c" },
     },
     .{
         .dir = "squirrel",
@@ -216,11 +216,11 @@ const engines = [_]Engine{
             "squirrel/sqdebug.cpp",     "squirrel/sqfuncstate.cpp", "squirrel/sqlexer.cpp",    "squirrel/sqmem.cpp",
             "squirrel/sqobject.cpp",    "squirrel/sqstate.cpp",    "squirrel/sqtable.cpp",     "squirrel/sqvm.cpp",
             "sqstdlib/sqstdmath.cpp",   "sqstdlib/sqstdstring.cpp", "sqstdlib/sqstdrex.cpp",   "sqstdlib/sqstdblob.cpp",
-            "sqstdlib/sqstdstream.cpp",
+            "sqstdlib/sqstdstream.cpp", "sqstdlib/sqstdio.cpp",     "sqstdlib/sqstdsystem.cpp",
         },
         // 64-bit integers, double floats; sq_vm_malloc & co. come from our sq_vmext.cpp (memory accounting)
         .defines = &.{ "-D_SQ64", "-DSQUSEDOUBLE", "-DSQ_EXCLUDE_DEFAULT_MEMFUNCTIONS" },
-        .adapter = &.{ "c/src/engines/squirrel/sq_adapter.c", "c/src/engines/squirrel/sq_engine.c" },
+        .adapter = &.{ "c/src/engines/squirrel/sq_adapter.c", "c/src/engines/squirrel/sq_engine.c", "c/src/engines/squirrel/sq_caps.c" },
         .prelude = "c/src/engines/squirrel/sq_prelude.h",
         .adapter_cpp = &.{"c/src/engines/squirrel/sq_vmext.cpp"},
         .internal_include = "squirrel",
