@@ -121,6 +121,9 @@ test("output that is not UTF-8 arrives as a Uint8Array; the runtime-wide sink is
   using js = rt.createContext("js", { output: "ignore" });
   js.eval("print('not collected')");
   assert.equal(got.length, 1);
+  using js2 = rt.createContext("js");
+  js2.eval("print('smile ' + String.fromCharCode(0xD83D, 0xDE00))"); // a surrogate pair in Duktape
+  assert.equal(got[1], "smile \u{1F600}\n");
 });
 
 test("an output callback may call back into the printing context (both thread modes)", async () => {

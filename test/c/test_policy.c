@@ -176,6 +176,70 @@ static void testPaths(void) {
   calogValueFree(&err);
 }
 
+/* ---- the output sink, through a real context of each engine, on the host thread and on its own ---- */
+static char sinkBuf[4096];
+static size_t sinkLen;
+static int sinkStderr;
+
+static int32_t sinkFn(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
+  (void)result, (void)ud;
+  if (argc == 2 && args[0].type == CALOG_STRING && sinkLen + (size_t)args[0].as.s.length < sizeof sinkBuf) {
+    memcpy(sinkBuf + sinkLen, args[0].as.s.bytes, (size_t)args[0].as.s.length);
+    sinkLen += (size_t)args[0].as.s.length;
+    if (args[1].type == CALOG_STRING && strcmp(args[1].as.s.bytes, "stderr") == 0) sinkStderr++;
+  }
+  return CALOG_OK;
+}
+
+static void testOutput(void) {
+  static const char *const engines[] = {"lua", "js", "squirrel"};
+  static const char *const hello[] = {"print('hi', 1)", "print('hi', 1); console.error('e')", "print(\"hi 1\\n\"); error(\"e\\n\");"};
+  static const char *const want[] = {"hi\t1\n", "hi 1\ne\n", "hi 1\ne\n"};
+  static const char *const flood[] = {"while true do print('0123456789') end", "while (true) print('0123456789')",
+                                      "while (true) print(\"0123456789\\n\");"};
+  CalogT *rt = calogCreate();
+  for (int threaded = 0; threaded < 2; threaded++) {
+    for (int e = 0; e < 3; e++) {
+      CalogValueT opts, limits, r = calogValueNil();
+      calogValueAgg(&opts, CALOG_AGG_MAP);
+      calogValueAgg(&limits, CALOG_AGG_MAP);
+      set(&limits, "output", calogValueInt(95));
+      set(&opts, "limits", limits);
+      set(&opts, "output", calogValueFn(calogFnCreate(sinkFn, NULL, NULL)));
+      CalogContextIdT id;
+      CHECK_EQ(calogContextCreateWith(rt, engines[e], threaded ? CALOG_CONTEXT_OWN_THREAD : 0, &opts, &id, &r), CALOG_OK);
+      calogValueFree(&opts);
+      sinkLen = 0;
+      sinkStderr = 0;
+      CHECK_EQ(calogContextEval(rt, id, hello[e], (int64_t)strlen(hello[e]), NULL, &r), CALOG_OK);
+      calogValueFree(&r);
+      CHECK_EQ(sinkLen, strlen(want[e]));
+      CHECK(memcmp(sinkBuf, want[e], sinkLen) == 0);
+      CHECK_EQ(sinkStderr, e == 0 ? 0 : 1);
+      CHECK_EQ(calogContextEval(rt, id, flood[e], (int64_t)strlen(flood[e]), NULL, &r), CALOG_ERR_LIMIT);
+      CHECK_CONTAINS(calogErrorMessage(&r, NULL), "output limit");
+      calogValueFree(&r);
+      CHECK(sinkLen <= 95);
+      CHECK_EQ(calogContextDestroy(rt, id), CALOG_OK);
+      /* "ignore" */
+      calogValueAgg(&opts, CALOG_AGG_MAP);
+      set(&opts, "output", str("ignore"));
+      CHECK_EQ(calogContextCreateWith(rt, engines[e], threaded ? CALOG_CONTEXT_OWN_THREAD : 0, &opts, &id, &r), CALOG_OK);
+      calogValueFree(&opts);
+      CHECK_EQ(calogContextEval(rt, id, hello[e], (int64_t)strlen(hello[e]), NULL, &r), CALOG_OK);
+      calogValueFree(&r);
+      CHECK_EQ(calogContextDestroy(rt, id), CALOG_OK);
+      /* bad capabilities fail the creation with ERR_ARG */
+      calogValueAgg(&opts, CALOG_AGG_MAP);
+      set(&opts, "capabilities", str("everything"));
+      CHECK_EQ(calogContextCreateWith(rt, engines[e], threaded ? CALOG_CONTEXT_OWN_THREAD : 0, &opts, &id, &r), CALOG_ERR_ARG);
+      calogValueFree(&r);
+      calogValueFree(&opts);
+    }
+  }
+  calogDestroy(rt);
+}
+
 int main(void) {
   char base[] = "/tmp/calog-policy-XXXXXX";
   if (mkdtemp(base) == NULL) return 1;
@@ -201,6 +265,7 @@ int main(void) {
   symlink("sub/../a.txt", link);
   testParse();
   testPaths();
+  testOutput();
   char cmd[400];
   snprintf(cmd, sizeof cmd, "rm -rf %s", base);
   if (system(cmd) != 0) return 1;

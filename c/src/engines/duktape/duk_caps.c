@@ -19,8 +19,12 @@ static duk_ret_t dukPrint(duk_context *ctx) {
   duk_size_t len;
   const char *s = duk_get_lstring(ctx, -1, &len);
   DukCtxT *dc = calog__dukCtx(ctx);
+  size_t tlen;
+  char *text = calog__dukUtf8Dup(s, len, &tlen); /* Duktape keeps non-BMP characters as surrogate pairs */
+  if (text == NULL) return duk_generic_error(ctx, "out of memory");
   CalogValueT err = calogValueNil();
-  int32_t st = calog__output(dc->owner, duk_get_current_magic(ctx) ? CALOG_STDERR : CALOG_STDOUT, s, len, &err);
+  int32_t st = calog__output(dc->owner, duk_get_current_magic(ctx) ? CALOG_STDERR : CALOG_STDOUT, text, tlen, &err);
+  free(text);
   if (st == CALOG_OK) return 0;
   snprintf(dc->raisedMsg, sizeof dc->raisedMsg, "%s", calogErrorMessage(&err, NULL));
   dc->raisedStatus = st;
