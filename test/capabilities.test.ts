@@ -236,6 +236,7 @@ test("env, process and debug grants (Lua, Squirrel, JS)", () => {
   assert.equal(lua.eval("return os.getenv('HOME') == nil or type(os.getenv('HOME')) == 'string'"), true);
   assert.throws(() => lua.eval("os.getenv('PATH')"), /os\.getenv\('PATH'\) needs the 'env' capability/);
   assert.equal(lua.eval("return os.execute('true')"), true);
+  assert.equal(lua.eval("return io.popen('echo hi'):read('l')"), "hi");
   assert.equal(lua.eval("return type(debug.getlocal)"), "function");
   assert.throws(() => lua.eval("io.open('/etc/passwd')"), CalogPermissionError); // process is not fs
   using sq = rt.createContext("squirrel", { capabilities: { process: true } });

@@ -519,7 +519,9 @@ static void openIo(lua_State *L, LuaCtxT *lc) {
   lua_pop(L, 1);
 }
 
-static void deniedIo(lua_State *L) {
+static void deniedIo(lua_State *L, const CalogCapsT *caps) {
+  lua_getglobal(L, "io");
+  lua_getfield(L, -1, "popen");
   lua_newtable(L);
   static const char *const fns[] = {"open", "lines", "input", "output", "read", "write", "close", "type", "tmpfile", NULL};
   for (const char *const *f = fns; *f; f++) {
@@ -527,9 +529,14 @@ static void deniedIo(lua_State *L) {
     snprintf(effect, sizeof effect, "io.%s", *f);
     setDenied(L, -1, *f, effect, "fs");
   }
-  setDenied(L, -1, "popen", "io.popen", "process");
+  if (caps->process) {
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "popen");
+  } else {
+    setDenied(L, -1, "popen", "io.popen", "process");
+  }
   setGlobalTable(L, "io");
-  lua_pop(L, 1);
+  lua_pop(L, 3);
 }
 
 int calog__luaOpenLibs(lua_State *L) {
@@ -579,7 +586,7 @@ int calog__luaOpenLibs(lua_State *L) {
   if (calog__capsAnyFs(caps)) {
     openIo(L, lc);
   } else {
-    deniedIo(L);
+    deniedIo(L, caps);
   }
   if (caps->nRead > 0) {
     lua_pushcfunction(L, luaDofile);
