@@ -65,7 +65,7 @@ pub fn build(b: *std.Build) void {
         const internal = b.fmt("-isystem{s}/{s}/{s}", .{ deps, e.dir, e.internal_include });
         for (e.adapter_cpp) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_cpp_lang, &.{ inc, internal }, e.defines)) catch @panic("OOM");
     }
-    for (core_sources) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_c_lang, &common, &.{})) catch @panic("OOM");
+    for (core_sources ++ policy_sources) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_c_lang, &common, &.{})) catch @panic("OOM");
     for (c_tests) |t| {
         const test_obj = asanObject(b, b.path(b.fmt("test/c/{s}.c", .{t})), &asan_c_lang, &common, &.{});
         const cc = b.addSystemCommand(&.{ "cc", "-o" });
@@ -139,6 +139,7 @@ fn calogModule(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.bu
         }
     }
     mod.addCSourceFiles(.{ .files = &core_sources, .flags = &calog_flags });
+    mod.addCSourceFiles(.{ .files = &policy_sources, .flags = &calog_flags });
     mod.linkSystemLibrary("pthread", .{});
     mod.linkSystemLibrary("m", .{});
     return mod;
@@ -196,7 +197,7 @@ const engines = [_]Engine{
             "src/lutf8lib.c", "src/linit.c",
         },
         .defines = &.{"-DLUA_USE_LINUX"},
-        .adapter = &.{ "c/src/engines/lua/lua_adapter.c", "c/src/engines/lua/lua_engine.c" },
+        .adapter = &.{ "c/src/engines/lua/lua_adapter.c", "c/src/engines/lua/lua_engine.c", "c/src/engines/lua/lua_caps.c" },
         .prelude = "c/src/engines/lua/lua_prelude.h",
     },
     .{
@@ -206,7 +207,7 @@ const engines = [_]Engine{
         // calog's overrides on top of the shipped duk_config.h (interrupt counter + exec-timeout hook), for the
         // engine and the adapter alike: see the header. The path is relative to the build root.
         .defines = &.{ "-include", "c/src/engines/duktape/duk_calog_config.h" },
-        .adapter = &.{ "c/src/engines/duktape/duk_adapter.c", "c/src/engines/duktape/duk_engine.c" },
+        .adapter = &.{ "c/src/engines/duktape/duk_adapter.c", "c/src/engines/duktape/duk_engine.c", "c/src/engines/duktape/duk_caps.c" },
     },
     .{
         .dir = "squirrel",
@@ -216,11 +217,11 @@ const engines = [_]Engine{
             "squirrel/sqdebug.cpp",     "squirrel/sqfuncstate.cpp", "squirrel/sqlexer.cpp",    "squirrel/sqmem.cpp",
             "squirrel/sqobject.cpp",    "squirrel/sqstate.cpp",    "squirrel/sqtable.cpp",     "squirrel/sqvm.cpp",
             "sqstdlib/sqstdmath.cpp",   "sqstdlib/sqstdstring.cpp", "sqstdlib/sqstdrex.cpp",   "sqstdlib/sqstdblob.cpp",
-            "sqstdlib/sqstdstream.cpp",
+            "sqstdlib/sqstdstream.cpp", "sqstdlib/sqstdio.cpp",     "sqstdlib/sqstdsystem.cpp",
         },
         // 64-bit integers, double floats; sq_vm_malloc & co. come from our sq_vmext.cpp (memory accounting)
         .defines = &.{ "-D_SQ64", "-DSQUSEDOUBLE", "-DSQ_EXCLUDE_DEFAULT_MEMFUNCTIONS" },
-        .adapter = &.{ "c/src/engines/squirrel/sq_adapter.c", "c/src/engines/squirrel/sq_engine.c" },
+        .adapter = &.{ "c/src/engines/squirrel/sq_adapter.c", "c/src/engines/squirrel/sq_engine.c", "c/src/engines/squirrel/sq_caps.c" },
         .prelude = "c/src/engines/squirrel/sq_prelude.h",
         .adapter_cpp = &.{"c/src/engines/squirrel/sq_vmext.cpp"},
         .internal_include = "squirrel",
@@ -238,6 +239,13 @@ const core_sources = [_][]const u8{
     "c/src/limits.c",
 };
 
+// What a context may reach and where its output goes (engines call it; the core files never include it).
+const policy_sources = [_][]const u8{
+    "c/src/policy/caps.c",
+    "c/src/policy/path.c",
+    "c/src/policy/output.c",
+};
+
 const c_tests = [_][]const u8{
     "test_value",
     "test_wire",
@@ -246,13 +254,14 @@ const c_tests = [_][]const u8{
     "test_duktape",
     "test_squirrel",
     "test_limits",
+    "test_policy",
 };
 
 const c_warnings = [_][]const u8{ "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter" };
 const calog_flags = [_][]const u8{ "-std=c11", "-D_GNU_SOURCE", "-fvisibility=hidden" } ++ c_warnings;
 const engine_c_flags = [_][]const u8{ "-std=gnu99", "-fvisibility=hidden", "-w" };
 const engine_cpp_flags = [_][]const u8{ "-std=c++11", "-fvisibility=hidden", "-fno-exceptions", "-w" };
-const asan_header_inputs = [_][]const u8{ "c/include/calog.h", "c/src/internal.h", "c/src/wire.h", "c/src/engines/lua/lua_adapter.h", "c/src/engines/squirrel/sq_adapter.h", "c/src/engines/squirrel/sq_vmext.h", "c/src/engines/duktape/duk_adapter.h", "c/src/engines/duktape/duk_calog_config.h", "test/c/check.h", "test/c/memrace.h" };
+const asan_header_inputs = [_][]const u8{ "c/include/calog.h", "c/src/internal.h", "c/src/wire.h", "c/src/policy/policy.h", "c/src/engines/lua/lua_adapter.h", "c/src/engines/squirrel/sq_adapter.h", "c/src/engines/squirrel/sq_vmext.h", "c/src/engines/duktape/duk_adapter.h", "c/src/engines/duktape/duk_calog_config.h", "test/c/check.h", "test/c/memrace.h" };
 const calog_cpp_flags = [_][]const u8{ "-std=c++11", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-fno-exceptions", "-fno-rtti" } ++ c_warnings;
 const asan_cpp_lang = [_][]const u8{ "-x", "c++", "-std=c++11", "-fno-exceptions", "-fno-rtti" } ++ c_warnings;
 const asan_c_lang = [_][]const u8{ "-x", "c", "-std=c11", "-D_GNU_SOURCE" } ++ c_warnings;

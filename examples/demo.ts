@@ -1,5 +1,5 @@
 // calog demo: `npm start` (Bun) or `deno task start` (Deno).
-import { CalogScriptError, Runtime, type ScriptFunction } from "../bindings/mod.ts";
+import { CalogPermissionError, CalogScriptError, Runtime, type ScriptFunction } from "../bindings/mod.ts";
 
 using rt = new Runtime();
 console.log(`calog on ${Runtime.binding}`);
@@ -54,4 +54,15 @@ try {
   lua.eval(`local t = nil\nreturn t.field`, { chunkName: "oops.lua" });
 } catch (e) {
   if (e instanceof CalogScriptError) console.log(`${e.name}: ${e.message}\n${e.traceback}`);
+}
+
+// 7. Output goes where you say, and scripts are sandboxed unless you grant more.
+const captured: string[] = [];
+using quiet = rt.createContext("js", { output: (text, stream) => void captured.push(`${stream}: ${String(text).trimEnd()}`) });
+quiet.eval(`print("printed by JavaScript"); console.error("and a warning")`);
+console.log("captured output:", JSON.stringify(captured));
+try {
+  lua.eval(`return io.open("/etc/passwd"):read("a")`);
+} catch (e) {
+  if (e instanceof CalogPermissionError) console.log(`${e.name}: ${e.message}`);
 }

@@ -27,5 +27,5 @@ export {
   CalogSyntaxError,
   CalogValueError,
 } from "./errors.ts";
-export { type Limits } from "./options.ts";
+export { type Capabilities, type Grants, type Limits, type Output } from "./options.ts";
 export { type Backend, installBackend, type NativeRuntime } from "./backend.ts";

@@ -50,3 +50,102 @@ export function mergeLimits(base: Limits | undefined, own: Limits | undefined): 
   if (own === undefined) return base;
   return { ...base, ...own };
 }
+
+/**
+ * What a context's scripts may reach (see the README, "Capabilities"): `"sandbox"` (the default: the language
+ * only), `"trusted"` (everything a stand-alone interpreter has; calog's internals stay protected and
+ * `os.exit` still refuses), or grants on top of the sandbox.
+ * @example
+ * rt.createContext("lua", { capabilities: { fs: { read: ["./data"] }, env: ["HOME"] } });
+ */
+export type Capabilities = "sandbox" | "trusted" | Grants;
+
+/** Grants on top of the sandbox. A denied effect raises a script error naming the missing capability. */
+export interface Grants {
+  /** Directories (resolved when the context is created) scripts may read / write beneath; `..` and symlinks cannot leave them. */
+  fs?: { read?: string[]; write?: string[] };
+  /** Environment variables scripts may read (`os.getenv`). */
+  env?: string[];
+  /** Process creation (`os.execute`, `io.popen`). */
+  process?: boolean;
+  /** The engine's full debug interface (Lua `debug.*`, Duktape `Duktape.act`/`Duktape.info`). */
+  debug?: boolean;
+  /** Network endpoints for the I/O layer: `"host:port"`, `*` for either part. */
+  net?: { connect?: string[]; listen?: string[] };
+}
+
+/**
+ * Where a context's output goes (`print`, JS `console.*`, Lua `io.write`, Squirrel's printers): `"inherit"`
+ * (this process's stdout/stderr, in order with the host's own `console.log`), `"ignore"`, or a callback run on
+ * the JavaScript thread (a threaded context waits for it, so output stays in order; an exception it throws is
+ * ignored). `text` is a string, or a Uint8Array when the bytes are not valid UTF-8.
+ */
+export type Output = "inherit" | "ignore" | ((text: string | Uint8Array, stream: "stdout" | "stderr") => void);
+
+function stringList(v: unknown, what: string): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.some((s) => typeof s !== "string" || s === "" || s.includes("\0"))) {
+    throw new CalogValueError("ERR_ARG", `${what} must be an array of non-empty strings`);
+  }
+  return [...v] as string[];
+}
+
+function onlyKeys(o: object, known: readonly string[], what: string): void {
+  for (const k of Object.keys(o)) {
+    if (!known.includes(k)) throw new CalogValueError("ERR_ARG", `${what}: unknown key '${k}' (known: ${known.join(", ")})`);
+  }
+}
+
+function plainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/** Checks a capabilities option and returns the value sent to the native layer. */
+export function checkCapabilities(caps: Capabilities | undefined, what = "capabilities"): string | Record<string, unknown> | undefined {
+  if (caps === undefined || caps === "sandbox" || caps === "trusted") return caps;
+  if (!plainObject(caps)) {
+    throw new CalogValueError("ERR_ARG", `${what} must be "sandbox", "trusted" or an object of grants`);
+  }
+  onlyKeys(caps, ["fs", "env", "process", "debug", "net"], what);
+  const out: Record<string, unknown> = {};
+  const g = caps as Record<string, unknown>;
+  if (g.fs !== undefined) {
+    if (!plainObject(g.fs)) throw new CalogValueError("ERR_ARG", `${what}.fs must be { read?: string[], write?: string[] }`);
+    onlyKeys(g.fs, ["read", "write"], `${what}.fs`);
+    const fs: Record<string, unknown> = {};
+    const read = stringList(g.fs.read, `${what}.fs.read`), write = stringList(g.fs.write, `${what}.fs.write`);
+    if (read) fs.read = read;
+    if (write) fs.write = write;
+    out.fs = fs;
+  }
+  const env = stringList(g.env, `${what}.env`);
+  if (env) out.env = env;
+  for (const k of ["process", "debug"] as const) {
+    if (g[k] === undefined) continue;
+    if (typeof g[k] !== "boolean") throw new CalogValueError("ERR_ARG", `${what}.${k} must be a boolean`);
+    out[k] = g[k];
+  }
+  if (g.net !== undefined) {
+    if (!plainObject(g.net)) throw new CalogValueError("ERR_ARG", `${what}.net must be { connect?: string[], listen?: string[] }`);
+    onlyKeys(g.net, ["connect", "listen"], `${what}.net`);
+    const net: Record<string, unknown> = {};
+    for (const k of ["connect", "listen"] as const) {
+      const l = stringList(g.net[k], `${what}.net.${k}`);
+      if (l === undefined) continue;
+      for (const e of l) {
+        if (!/^[^:]+:(\*|\d{1,5})$/.test(e) || (e.endsWith("*") ? false : Number(e.slice(e.lastIndexOf(":") + 1)) > 65535)) {
+          throw new CalogValueError("ERR_ARG", `${what}.net.${k}: '${e}' is not "host:port" ("*" allowed for either)`);
+        }
+      }
+      net[k] = l;
+    }
+    out.net = net;
+  }
+  return out;
+}
+
+/** Checks an output option. */
+export function checkOutput(output: Output | undefined, what = "output"): Output | undefined {
+  if (output === undefined || output === "inherit" || output === "ignore" || typeof output === "function") return output;
+  throw new CalogValueError("ERR_ARG", `${what} must be "inherit", "ignore" or a function (text, stream) => void`);
+}

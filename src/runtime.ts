@@ -13,7 +13,16 @@ import {
   errorFromStatus,
   type LimitKind,
 } from "./errors.ts";
-import { checkLimits, type Limits, mergeLimits } from "./options.ts";
+import {
+  type Capabilities,
+  checkCapabilities,
+  checkLimits,
+  checkOutput,
+  type Limits,
+  mergeLimits,
+  type Output,
+} from "./options.ts";
+import { writeStdio } from "./stdio.ts";
 import { type FunctionTable, Wire } from "./wire.ts";
 
 /** A value that crosses between TypeScript and a script engine. */
@@ -66,6 +75,10 @@ export interface RuntimeOptions {
   policy?: "strict" | "lenient";
   /** Default limits of every context this runtime creates (a context's own `limits` override them key by key). */
   limits?: Limits;
+  /** Default capabilities of every context (default `"sandbox"`); a context's own replace them. See {@link Capabilities}. */
+  capabilities?: Capabilities;
+  /** Default output sink of every context (default `"inherit"`); a context's own replaces it. See {@link Output}. */
+  output?: Output;
 }
 
 /** Counters for leak checks and monitoring; see {@link Runtime.stats}. */
@@ -104,6 +117,19 @@ export interface ContextOptions {
   thread?: boolean;
   /** Limits of this context, merged over the runtime's defaults. See {@link Limits}. */
   limits?: Limits;
+  /**
+   * What this context's scripts may reach: `"sandbox"` (default), `"trusted"`, or grants.
+   * @example
+   * rt.createContext("lua", { capabilities: { fs: { read: ["/srv/data"] }, env: ["LANG"] } });
+   */
+  capabilities?: Capabilities;
+  /**
+   * Where this context's output goes: `"inherit"` (default), `"ignore"`, or `(text, stream) => void`.
+   * @example
+   * const lines: string[] = [];
+   * rt.createContext("js", { output: (text) => lines.push(String(text)) });
+   */
+  output?: Output;
 }
 
 /** Eval options. */
@@ -175,6 +201,10 @@ class Core implements FunctionTable {
   readonly handles: WeakMap<Function, readonly [number, number]> = new WeakMap();
   /** Runtime-wide defaults every context starts from. */
   defaultLimits: Limits | undefined;
+  defaultCapabilities: string | Record<string, unknown> | undefined;
+  defaultOutput: Output | undefined;
+  /** Output callbacks wrapped so that an exception they throw never reaches the script. */
+  readonly outputWrappers: WeakMap<Function, Function> = new WeakMap();
   /** The public Runtime, held weakly (script functions hold it strongly so it outlives them). */
   owner: WeakRef<object> | undefined;
   pendingRefs: number[] = [];
@@ -538,7 +568,32 @@ function nativeOptions(core: Core, options: ContextOptions): Record<string, Valu
   const out: Record<string, Value> = {};
   const limits = mergeLimits(core.defaultLimits, checkLimits(options.limits, "ContextOptions.limits"));
   if (limits !== undefined) out.limits = limits as Record<string, Value>;
+  const caps = options.capabilities !== undefined
+    ? checkCapabilities(options.capabilities, "ContextOptions.capabilities")
+    : core.defaultCapabilities;
+  if (caps !== undefined) out.capabilities = caps as Value;
+  const output = options.output !== undefined ? checkOutput(options.output, "ContextOptions.output") : core.defaultOutput;
+  out.output = outputSink(core, output ?? "inherit");
   return out;
+}
+
+/** The sink sent to the native layer: "ignore", or a host function (run on this thread, never throwing). */
+function outputSink(core: Core, output: Output): Value {
+  if (output === "ignore") return "ignore";
+  if (output === "inherit") return writeStdio as unknown as Value;
+  let w = core.outputWrappers.get(output);
+  if (w === undefined) {
+    const cb = output;
+    w = (text: string | Uint8Array, stream: "stdout" | "stderr"): void => {
+      try {
+        cb(text, stream);
+      } catch {
+        /* an output callback's exception is not the script's: ignored */
+      }
+    };
+    core.outputWrappers.set(output, w);
+  }
+  return w as unknown as Value;
 }
 
 const runtimeFinalizer = new FinalizationRegistry<Core>((core) => core.dispose());
@@ -559,10 +614,14 @@ export class Runtime implements Disposable {
   #token = {}; // unregister token (never the handle itself: Bun holds tokens strongly)
 
   constructor(options: RuntimeOptions = {}) {
-    const native = backend().createRuntime();
     const limits = checkLimits(options.limits, "RuntimeOptions.limits");
+    const capabilities = checkCapabilities(options.capabilities, "RuntimeOptions.capabilities");
+    const output = checkOutput(options.output, "RuntimeOptions.output");
+    const native = backend().createRuntime();
     this.#core = new Core(native, options.policy ?? "strict");
     this.#core.defaultLimits = limits;
+    this.#core.defaultCapabilities = capabilities;
+    this.#core.defaultOutput = output;
     this.#core.owner = new WeakRef(this);
     runtimeFinalizer.register(this, this.#core, this.#token);
   }

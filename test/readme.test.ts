@@ -57,4 +57,6 @@ test("the demo (npm start) runs", async () => {
   assert.ok(lines.some((l) => l.includes("HELLO FROM LUA!")));
   assert.ok(lines.some((l) => l.includes("f(6, 7) = 42")));
   assert.ok(lines.some((l) => l.includes("oops.lua:2")));
+  assert.ok(lines.some((l) => l.includes(`captured output: ["stdout: printed by JavaScript","stderr: and a warning"]`)));
+  assert.ok(lines.some((l) => l.startsWith("CalogPermissionError: permission denied: io.open")));
 });

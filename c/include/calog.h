@@ -250,7 +250,17 @@ CALOG_API int32_t calogContextCreate(CalogT *rt, const char *engine, uint32_t fl
                                      CalogValueT *err);
 /* calogContextCreate with options: a map value (lent; NULL or nil for none) whose entries configure the
  * context. The broker keeps a deep copy for the context's life; each layer reads its own keys (see the
- * README: "limits", "capabilities", "output"). Unknown keys are ignored. Host thread. */
+ * README). Unknown keys are ignored. Host thread. Keys:
+ *   "limits"        map {memory, steps, timeoutMs, output}: non-negative integers, 0 = unlimited.
+ *   "capabilities"  nil or "sandbox" (default: the language only), "trusted" (a stand-alone interpreter's
+ *                   libraries, os.exit aside), or a map of grants {fs: {read: [dirs], write: [dirs]},
+ *                   env: [names], process: bool, debug: bool, net: {connect: ["host:port"], listen: [...]}}
+ *                   (fs roots must exist). Invalid: CALOG_ERR_ARG. An effect a script was not granted fails
+ *                   the script; uncaught, the call returns CALOG_ERR_PERMISSION.
+ *   "output"        where print & co. go: nil or "inherit" (written to fd 1 / fd 2 by the printing thread),
+ *                   "ignore", or a function value called as f(text, "stdout"|"stderr") (a C function on the
+ *                   printing context's thread; a host function on the host thread, the context waiting).
+ *                   Its result and failures are ignored. Output past limits.output fails with ERR_LIMIT. */
 CALOG_API int32_t calogContextCreateWith(CalogT *rt, const char *engine, uint32_t flags, const CalogValueT *options,
                                          CalogContextIdT *idOut, CalogValueT *err);
 /* Destroys a context; its exported function values become dead (invoking them fails with ERR_DEAD).

@@ -154,7 +154,7 @@ static void pushUtf8(duk_context *ctx, const char *str, size_t n) {
 }
 
 /* Text out of JS: a new malloc'd, NUL-terminated copy with surrogate pairs as UTF-8. NULL on OOM. */
-static char *utf8Dup(const char *str, size_t n, size_t *outLen) {
+char *calog__dukUtf8Dup(const char *str, size_t n, size_t *outLen) {
   const unsigned char *s = (const unsigned char *)str;
   size_t pairs = countPairs(s, n);
   char *out = malloc(n - 2 * pairs + 1);
@@ -242,8 +242,8 @@ int32_t calog__dukError(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValu
     const char *msg = duk_get_lstring(ctx, -2, &n);
     const char *tb = duk_get_lstring(ctx, -1, &tn);
     size_t mlen = 0, tlen = 0;
-    char *m = msg ? utf8Dup(msg, n, &mlen) : NULL;
-    char *t = tb ? utf8Dup(tb, tn, &tlen) : NULL;
+    char *m = msg ? calog__dukUtf8Dup(msg, n, &mlen) : NULL;
+    char *t = tb ? calog__dukUtf8Dup(tb, tn, &tlen) : NULL;
     st = calogErrorSet(result, status, "js", m ? m : msg ? msg : "error", m ? (int64_t)mlen : msg ? (int64_t)n : -1,
                        t ? t : tb);
     free(m);
@@ -285,7 +285,7 @@ static int32_t bytesValue(IngressT *in, const void *p, duk_size_t n, CalogValueT
 
 static int32_t textValue(IngressT *in, const char *p, duk_size_t n, CalogValueT *out) {
   size_t len = 0;
-  char *bytes = utf8Dup(n ? p : "", n, &len);
+  char *bytes = calog__dukUtf8Dup(n ? p : "", n, &len);
   if (bytes == NULL) return calogFail(&in->err, CALOG_ERR_OOM, "out of memory");
   out->type = CALOG_STRING;
   out->as.s.bytes = bytes;

@@ -4,6 +4,7 @@
 #define CALOG_DUK_ADAPTER_H
 
 #include "../../internal.h"
+#include "../../policy/policy.h"
 
 #include "duktape.h"
 
@@ -31,6 +32,11 @@ typedef struct DukCtxT {
   struct DukHoldT *holds; /* the references foreign function wrappers hold (destroy releases what is left) */
   void *holdFin;       /* heapptr of the holders' finalizer (kept by the global stash) */
   bool closing;        /* the heap is being destroyed: no entries, no new exports */
+  CalogCapsT caps;     /* what scripts may reach (the "capabilities" option) */
+  /* an error thrown by calog with a status of its own (the output limit): an uncaught script error carrying
+   * this message gets that status instead of CALOG_ERR_SCRIPT */
+  char raisedMsg[512];
+  int32_t raisedStatus;
 } DukCtxT;
 
 /* A C value a trampoline holds while Duktape may throw (or run JS: finalizers can run at any allocation).
@@ -62,6 +68,8 @@ typedef struct DukFnRefT {
 } DukFnRefT;
 
 CALOG_HIDDEN DukCtxT *calog__dukCtx(duk_context *ctx);
+/* Text out of JS: a new malloc'd, NUL-terminated copy with surrogate pairs as UTF-8. NULL on OOM. */
+CALOG_HIDDEN char *calog__dukUtf8Dup(const char *str, size_t n, size_t *outLen);
 /* Takes v (left nil) into a new pending node; NULL on OOM (v is then freed). */
 CALOG_HIDDEN DukPendingT *calog__dukPendingPush(DukCtxT *dc, CalogValueT *v);
 CALOG_HIDDEN void calog__dukPendingDrop(DukCtxT *dc, DukPendingT *p);
@@ -87,6 +95,9 @@ CALOG_HIDDEN void calog__dukReleaseHolds(DukCtxT *dc);
 CALOG_HIDDEN void calog__dukFlushDead(DukCtxT *dc, duk_context *ctx);
 CALOG_HIDDEN int32_t calog__dukFnInvoke(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData);
 CALOG_HIDDEN void calog__dukFnRelease(void *userData);
+
+/* print, console and the Duktape object as the capabilities allow (duk_caps.c). May throw (runs protected). */
+CALOG_HIDDEN void calog__dukOpenLibs(DukCtxT *dc, duk_context *ctx);
 
 enum { DUK_RUN_EVAL, DUK_RUN_CALL, DUK_RUN_GET, DUK_RUN_REF };
 /* Runs one protected operation: eval a chunk, call a global, read a global, or call an exported function

@@ -118,6 +118,7 @@ static void dukDestroy(void *interp) {
   calog__dukReleaseHolds(dc); /* holders Duktape freed without finalizing (its finalizer rounds are bounded) */
   calog__dukPendingSweep(dc, 0);
   free(dc->deadIds);
+  calog__capsFree(&dc->caps);
   free(dc);
 }
 
@@ -129,6 +130,7 @@ static duk_ret_t setupSafe(duk_context *ctx, void *udata) {
   duk_put_prop_literal(ctx, -2, DUK_KEY_REGISTRY);
   duk_pop(ctx);
   calog__dukOpenHolders(dc, ctx);
+  calog__dukOpenLibs(dc, ctx);
   return 0;
 }
 
@@ -136,8 +138,14 @@ static int32_t dukCreate(CalogCtxT *ctx, void **interpOut, CalogValueT *err) {
   DukCtxT *dc = calloc(1, sizeof *dc);
   if (dc == NULL) return calogFail(err, CALOG_ERR_OOM, "out of memory");
   dc->owner = ctx;
+  int32_t cst = calog__capsParse(calog__optGet(&ctx->options, "capabilities"), &dc->caps, err);
+  if (cst != CALOG_OK) {
+    free(dc);
+    return cst;
+  }
   dc->ctx = duk_create_heap(dukAlloc, dukRealloc, dukFree, dc, dukFatal);
   if (dc->ctx == NULL) {
+    calog__capsFree(&dc->caps);
     free(dc);
     return calogFail(err, CALOG_ERR_OOM, "cannot create a Duktape heap");
   }
@@ -253,6 +261,7 @@ int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, 
   int32_t st;
   if (duk_safe_call(ctx, runner, &r, 0, 1) != DUK_EXEC_SUCCESS) {
     st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, result);
+    if (dc->raisedStatus && dc->raisedMsg[0] && strstr(calogErrorMessage(result, NULL), dc->raisedMsg)) st = dc->raisedStatus;
   } else if (r.status != CALOG_OK) {
     st = r.status;
   } else if (r.notFound) {

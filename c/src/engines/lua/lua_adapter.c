@@ -368,6 +368,8 @@ void calog__luaOpenFnMeta(lua_State *L) {
   lua_pop(L, 1);
 }
 
+bool calog__luaIsInternalCFunction(lua_CFunction f) { return f == nativeTrampoline; }
+
 void calog__luaPushNative(lua_State *L, CalogNativeEntryT *entry) {
   lua_pushlightuserdata(L, entry);
   lua_pushcclosure(L, nativeTrampoline, 1);

@@ -3,6 +3,7 @@
 #define CALOG_LUA_ADAPTER_H
 
 #include "../../internal.h"
+#include "../../policy/policy.h"
 
 #include "lauxlib.h"
 #include "lua.h"
@@ -22,6 +23,12 @@ typedef struct LuaCtxT {
   CalogValueT *pend;
   int32_t pendCount, pendCap;
   bool closing;        /* lua_close is running: no closure may be exported any more */
+  CalogCapsT caps;     /* what scripts may reach (the "capabilities" option) */
+  /* an error raised by calog with a status of its own (a denial, the output limit): an uncaught script error
+   * carrying this message gets that status instead of CALOG_ERR_SCRIPT */
+  char raisedMsg[512];
+  int32_t raisedStatus;
+  FILE *sinkOut, *sinkErr, *nullIn; /* io.stdout/io.stderr (the output sink) and an empty io.stdin (grants) */
 } LuaCtxT;
 
 typedef struct LuaFnRefT {
@@ -37,6 +44,10 @@ CALOG_HIDDEN int32_t calog__luaPush(lua_State *L, LuaCtxT *lc, const CalogValueT
 CALOG_HIDDEN void calog__luaPendTruncate(LuaCtxT *lc, int32_t mark);
 CALOG_HIDDEN void calog__luaOpenFnMeta(lua_State *L);
 CALOG_HIDDEN void calog__luaPushNative(lua_State *L, CalogNativeEntryT *entry);
+/* True for calog's own C functions whose upvalues scripts must not see (debug.getupvalue & co. refuse them). */
+CALOG_HIDDEN bool calog__luaIsInternalCFunction(lua_CFunction f);
+/* Opens the standard libraries the context's capabilities allow (lua_caps.c). Runs protected. */
+CALOG_HIDDEN int calog__luaOpenLibs(lua_State *L);
 CALOG_HIDDEN int32_t calog__luaFnInvoke(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData);
 CALOG_HIDDEN void calog__luaFnRelease(void *userData);
 /* Runs one protected operation on the state: eval a chunk, call a global, read a global, or call a

@@ -63,32 +63,7 @@ static int32_t protect(lua_State *L, lua_CFunction f, void *ud, CalogValueT *err
   return st;
 }
 
-static int exitDisabled(lua_State *L) {
-  return luaL_error(L, "os.exit is disabled inside calog (a script must not end the host process)");
-}
-
-static int openAll(lua_State *L) {
-  luaL_openlibs(L);
-  calog__luaOpenFnMeta(L);
-  lua_getglobal(L, "os");
-  if (lua_istable(L, -1)) {
-    lua_pushcfunction(L, exitDisabled);
-    lua_setfield(L, -2, "exit");
-  }
-  lua_pop(L, 1);
-  /* debug reaches any upvalue and metatable (ours included): scripts keep only debug.traceback */
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_getfield(L, -1, "debug");
-  lua_getfield(L, -1, "traceback");
-  lua_newtable(L);
-  lua_insert(L, -2);
-  lua_setfield(L, -2, "traceback");
-  lua_pushvalue(L, -1);
-  lua_setglobal(L, "debug");
-  lua_setfield(L, -3, "debug"); /* package.loaded.debug too, so require('debug') gives the same */
-  lua_pop(L, 2);
-  return 0;
-}
+static int openAll(lua_State *L) { return calog__luaOpenLibs(L); }
 
 static void luaDestroy(void *interp) {
   LuaCtxT *lc = interp;
@@ -96,6 +71,10 @@ static void luaDestroy(void *interp) {
   lc->closing = true;
   if (lc->L) lua_close(lc->L);
   lc->L = NULL;
+  if (lc->sinkOut) fclose(lc->sinkOut);
+  if (lc->sinkErr) fclose(lc->sinkErr);
+  if (lc->nullIn) fclose(lc->nullIn);
+  calog__capsFree(&lc->caps);
   calog__luaPendTruncate(lc, 0);
   free(lc->pend);
   free(lc);
@@ -106,8 +85,14 @@ static int32_t luaCreate(CalogCtxT *ctx, void **interpOut, CalogValueT *err) {
   if (lc == NULL) return calogFail(err, CALOG_ERR_OOM, "out of memory");
   lc->ctx = ctx;
   lc->budget = lc->chunk = CALOG_TICK_CHUNK;
+  int32_t cst = calog__capsParse(calog__optGet(&ctx->options, "capabilities"), &lc->caps, err);
+  if (cst != CALOG_OK) {
+    free(lc);
+    return cst;
+  }
   lc->L = lua_newstate(luaAlloc, lc);
   if (lc->L == NULL) {
+    calog__capsFree(&lc->caps);
     free(lc);
     return calogFail(err, CALOG_ERR_OOM, "cannot create a Lua state");
   }
@@ -239,6 +224,8 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
       lua_rawgeti(L, -2, 2);
       size_t n;
       const char *msg = lua_tolstring(L, -2, &n);
+      if (code == CALOG_ERR_SCRIPT && msg && lc->raisedStatus && lc->raisedMsg[0] && strstr(msg, lc->raisedMsg))
+        code = lc->raisedStatus;
       const char *tb = lua_tostring(L, -1);
       st = calogErrorSet(result, code, "lua", msg ? msg : "error", msg ? (int64_t)n : -1, tb);
     } else {

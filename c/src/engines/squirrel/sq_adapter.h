@@ -4,6 +4,7 @@
 #define CALOG_SQ_ADAPTER_H
 
 #include "../../internal.h"
+#include "../../policy/policy.h"
 
 #include "squirrel.h"
 
@@ -32,6 +33,11 @@ typedef struct SqCtxT {
   /* the last compiler error */
   char compileMsg[512];
   bool compileSet;
+  CalogCapsT caps;     /* what scripts may reach (the "capabilities" option) */
+  /* an error raised by calog with a status of its own (a denial, the output limit): an uncaught script error
+   * carrying this message gets that status instead of CALOG_ERR_SCRIPT */
+  char raisedMsg[512];
+  int32_t raisedStatus;
 } SqCtxT;
 
 /* a Squirrel closure exported as a function value */
@@ -43,6 +49,10 @@ typedef struct SqFnRefT {
 enum { SQ_RUN_EVAL, SQ_RUN_CALL, SQ_RUN_GET, SQ_RUN_REF };
 
 CALOG_HIDDEN SqCtxT *calog__sqCtx(HSQUIRRELVM v);
+/* sq_caps.c: the libraries the capabilities allow, print/error and the VM's printers to the output sink */
+CALOG_HIDDEN int32_t calog__sqOpenLibs(SqCtxT *sc, CalogValueT *err);
+CALOG_HIDDEN void calog__sqPrintFn(HSQUIRRELVM v, const SQChar *fmt, ...);
+CALOG_HIDDEN void calog__sqErrorFn(HSQUIRRELVM v, const SQChar *fmt, ...);
 CALOG_HIDDEN const char *calog__sqTypeName(SQObjectType t);
 /* Makes room for n values on v's stack (false inside a metamethod when the stack would have to move). */
 CALOG_HIDDEN bool calog__sqReserveOk(HSQUIRRELVM v, SQInteger n);

@@ -1,8 +1,7 @@
 /* sq_engine.c -- the Squirrel 3.1 engine binding: the CalogEngineT vtable over sq_adapter.c.
  *
  * Standard library: the base library (always part of a Squirrel VM) plus math, string (with regexp) and
- * blob. Left out: sqstdio (files) and sqstdsystem (system(), remove(), rename(), getenv()...): nothing a
- * script can use to end or replace the host process. Base functions replaced: suspend() refuses to suspend
+ * blob; sqstdio and sqstdsystem as the capabilities allow (sq_caps.c). Base functions replaced: suspend() refuses to suspend
  * the context's own VM (it would leave the VM half-run under the broker; coroutines made with newthread can
  * still suspend); seterrorhandler() is refused (the broker's handler is what captures the traceback of an
  * uncaught error), and so is setdebughook() (the broker's hook is the recursion guard, see sq_vmext.cpp);
@@ -16,18 +15,6 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-
-static void printFn(HSQUIRRELVM v, const SQChar *fmt, ...) {
-  (void)v;
-  va_list ap;
-  va_start(ap, fmt);
-  vfprintf(stdout, fmt, ap);
-  va_end(ap);
-}
-
-static void errorFn(HSQUIRRELVM v, const SQChar *fmt, ...) {
-  (void)v, (void)fmt; /* errors are captured by the error handler and returned, never printed */
-}
 
 static void compileError(HSQUIRRELVM v, const SQChar *desc, const SQChar *source, SQInteger line, SQInteger column) {
   SqCtxT *sc = calog__sqCtx(v);
@@ -89,6 +76,7 @@ static void sqDestroy(void *interp) {
     calog__sqMemSwap(prev);
   }
   free(sc->trace);
+  calog__capsFree(&sc->caps);
   free(sc);
 }
 
@@ -107,16 +95,22 @@ static int32_t sqCreate(CalogCtxT *ctx, void **interpOut, CalogValueT *err) {
   if (sc == NULL) return calogFail(err, CALOG_ERR_OOM, "out of memory");
   sc->ctx = ctx;
   sc->chunk = 1;
+  int32_t cst = calog__capsParse(calog__optGet(&ctx->options, "capabilities"), &sc->caps, err);
+  if (cst != CALOG_OK) {
+    free(sc);
+    return cst;
+  }
   int64_t *prev = calog__sqMemSwap(&sc->mem);
   int32_t st = CALOG_OK;
   HSQUIRRELVM v = sc->vm = sq_open(SQ_INITIAL_STACK);
   if (v == NULL) {
     calog__sqMemSwap(prev);
+    calog__capsFree(&sc->caps);
     free(sc);
     return calogFail(err, CALOG_ERR_OOM, "cannot create a Squirrel VM");
   }
   sq_setsharedforeignptr(v, sc);
-  sq_setprintfunc(v, printFn, errorFn);
+  sq_setprintfunc(v, calog__sqPrintFn, calog__sqErrorFn);
   sq_setcompilererrorhandler(v, compileError);
   sq_pushroottable(v);
   if (SQ_FAILED(sqstd_register_mathlib(v)) || SQ_FAILED(sqstd_register_stringlib(v)) ||
@@ -127,6 +121,7 @@ static int32_t sqCreate(CalogCtxT *ctx, void **interpOut, CalogValueT *err) {
   if (st == CALOG_OK) st = setGlobalFn(v, "seterrorhandler", reservedErrorHandler, err);
   if (st == CALOG_OK) st = setGlobalFn(v, "setdebughook", reservedDebugHook, err);
   if (st == CALOG_OK) st = wrapNewThread(v, err);
+  if (st == CALOG_OK) st = calog__sqOpenLibs(sc, err);
   if (st == CALOG_OK) {
     sq_newclosure(v, calog__sqErrorHandler, 0);
     sq_getstackobj(v, -1, &sc->errHandler);
@@ -259,6 +254,7 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
   if (SQ_FAILED(sq_call(v, (SQInteger)argc + 1, SQTrue, SQTrue))) {
     sq_getlasterror(v);
     st = errorResult(v, CALOG_ERR_SCRIPT, sc->traceSet ? sc->trace : NULL, result);
+    if (sc->raisedStatus && sc->raisedMsg[0] && strstr(calogErrorMessage(result, NULL), sc->raisedMsg)) st = sc->raisedStatus;
     sc->traceSet = false;
     sq_reseterror(v);
     goto out;

@@ -1,0 +1,59 @@
+/* duk_caps.c -- what a JavaScript script may reach, and its output. Duktape has no file, process or
+ * environment access of its own, so the profiles differ only in introspection: "sandbox" (and grants
+ * without debug) remove Duktape.act (the call stack's functions and frames) and Duktape.info (internal heap
+ * layout); "trusted" and `debug: true` keep them. Every profile gets print() and a minimal console
+ * (log/info/debug to stdout, warn/error to stderr) writing to the context's output sink. */
+#include "duk_adapter.h"
+
+#include <stdio.h>
+
+/* magic 0: stdout, 1: stderr. Arguments are converted with ToString and joined by spaces. */
+static duk_ret_t dukPrint(duk_context *ctx) {
+  duk_idx_t n = duk_get_top(ctx);
+  for (duk_idx_t i = 0; i < n; i++) duk_to_string(ctx, i);
+  duk_push_literal(ctx, " ");
+  duk_insert(ctx, 0);
+  duk_join(ctx, n);
+  duk_push_literal(ctx, "\n");
+  duk_concat(ctx, 2);
+  duk_size_t len;
+  const char *s = duk_get_lstring(ctx, -1, &len);
+  DukCtxT *dc = calog__dukCtx(ctx);
+  size_t tlen;
+  char *text = calog__dukUtf8Dup(s, len, &tlen); /* Duktape keeps non-BMP characters as surrogate pairs */
+  if (text == NULL) return duk_generic_error(ctx, "out of memory");
+  CalogValueT err = calogValueNil();
+  int32_t st = calog__output(dc->owner, duk_get_current_magic(ctx) ? CALOG_STDERR : CALOG_STDOUT, text, tlen, &err);
+  free(text);
+  if (st == CALOG_OK) return 0;
+  snprintf(dc->raisedMsg, sizeof dc->raisedMsg, "%s", calogErrorMessage(&err, NULL));
+  dc->raisedStatus = st;
+  calogValueFree(&err);
+  return duk_generic_error(ctx, "%s", dc->raisedMsg);
+}
+
+static void putFn(duk_context *ctx, duk_idx_t obj, const char *name, int magic) {
+  duk_push_c_function(ctx, dukPrint, DUK_VARARGS);
+  duk_set_magic(ctx, -1, magic);
+  duk_put_prop_string(ctx, obj < 0 ? obj - 1 : obj, name);
+}
+
+void calog__dukOpenLibs(DukCtxT *dc, duk_context *ctx) {
+  duk_push_global_object(ctx);
+  duk_idx_t g = duk_get_top_index(ctx);
+  putFn(ctx, g, "print", 0);
+  duk_push_object(ctx);
+  putFn(ctx, -1, "log", 0);
+  putFn(ctx, -1, "info", 0);
+  putFn(ctx, -1, "debug", 0);
+  putFn(ctx, -1, "warn", 1);
+  putFn(ctx, -1, "error", 1);
+  duk_put_prop_string(ctx, g, "console");
+  if (dc->caps.profile != CALOG_PROFILE_TRUSTED && !dc->caps.debug) {
+    duk_get_prop_string(ctx, g, "Duktape");
+    duk_del_prop_string(ctx, -1, "act");
+    duk_del_prop_string(ctx, -1, "info");
+    duk_pop(ctx);
+  }
+  duk_pop(ctx);
+}
