@@ -25,6 +25,10 @@ export interface NativeRuntime {
   setPolicy(policy: number): void;
   contextCreate(inLen: number): number;
   contextDestroy(id: number): number;
+  /** The GC backstop of a context: destroyed once none of its function values is alive (calogContextRelease). */
+  contextRelease(id: number): number;
+  /** Contexts not yet destroyed. */
+  contextCount(): number;
   contextMemory(id: number): number;
   eval(id: number, inLen: number): number;
   call(id: number, inLen: number): number;

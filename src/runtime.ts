@@ -69,6 +69,8 @@ export interface RuntimeStats {
   hostFunctions: number;
   /** Function values alive in the native library, all runtimes of the process. */
   nativeFunctionValues: number;
+  /** Contexts of this runtime not yet destroyed (a forgotten one lives while a function of it is alive). */
+  contexts: number;
 }
 
 /** Context options. */
@@ -126,7 +128,8 @@ class Core implements FunctionTable {
   lastHostError: { message: string; error: unknown } | undefined;
   depth = 0;
   encoding = false;
-  readonly pending: Map<number, { resolve: (v: Value) => void; reject: (e: unknown) => void }> = new Map();
+  /** Async requests in flight; `keep` holds the Context they run in (its backstop must not fire meanwhile). */
+  readonly pending: Map<number, { resolve: (v: Value) => void; reject: (e: unknown) => void; keep: unknown }> = new Map();
   readonly drain: () => void;
   readonly fnFinalizer: FinalizationRegistry<readonly [number, number]>;
 
@@ -174,7 +177,7 @@ class Core implements FunctionTable {
   }
 
   /** Sends an async request: the promise settles when the context replies (or fails now). */
-  submit(write: () => void, send: (n: NativeRuntime, len: number) => number): Promise<Value> {
+  submit(write: () => void, send: (n: NativeRuntime, len: number) => number, keep?: unknown): Promise<Value> {
     const n = this.live("async call");
     try {
       this.encode(write);
@@ -184,7 +187,7 @@ class Core implements FunctionTable {
     const t = send(n, this.wire.length);
     if (t < 0) return Promise.reject(this.error(-t));
     return new Promise<Value>((resolve, reject) => {
-      this.pending.set(t, { resolve, reject });
+      this.pending.set(t, { resolve, reject, keep });
       n.armWake(this.drain);
     });
   }
@@ -454,8 +457,10 @@ function nativeOptions(core: Core, options: ContextOptions): Record<string, Valu
 }
 
 const runtimeFinalizer = new FinalizationRegistry<Core>((core) => core.dispose());
+// The backstop of a forgotten Context: the native side destroys it once no function value of it is alive
+// (a ScriptFunction, or a function held by another context), so a reachable function never dies early.
 const contextFinalizer = new FinalizationRegistry<{ core: Core; id: number }>(({ core, id }) => {
-  core.native?.contextDestroy(id);
+  core.native?.contextRelease(id);
 });
 
 /**
@@ -492,7 +497,11 @@ export class Runtime implements Disposable {
   /** Live-object counters: they return to their baseline once scripts and TypeScript drop what crossed. */
   stats(): RuntimeStats {
     this.#core.drainNow(); // releases posted by context threads are served first
-    return { hostFunctions: this.#core.hostById.size, nativeFunctionValues: backend().liveFunctionValues() };
+    return {
+      hostFunctions: this.#core.hostById.size,
+      nativeFunctionValues: backend().liveFunctionValues(),
+      contexts: this.#core.native?.contextCount() ?? 0,
+    };
   }
 
   /**
@@ -653,7 +662,7 @@ export class Context implements Disposable {
       core.wire.string(source);
       if (options.chunkName === undefined) core.wire.nil();
       else core.wire.string(options.chunkName);
-    }, (n, len) => n.evalAsync(id, len)) as Promise<T>;
+    }, (n, len) => n.evalAsync(id, len), this) as Promise<T>;
   }
 
   /**
@@ -676,7 +685,7 @@ export class Context implements Disposable {
       w.string(name);
       w.list(args.length);
       for (let i = 0; i < args.length; i++) w.value(args[i]);
-    }, (n, len) => n.callAsync(id, len)) as Promise<T>;
+    }, (n, len) => n.callAsync(id, len), this) as Promise<T>;
   }
 
   /** Reads the global `name` (a function comes back as a {@link ScriptFunction}). */

@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout that crosses the FFI changes; the bindings refuse a mismatch. */
-#define CALOG_ABI_VERSION 3u
+#define CALOG_ABI_VERSION 4u
 
 /* One shared recursion cap for every recursive path (ingress, egress, copy, free, wire encode/decode). */
 #define CALOG_MAX_DEPTH 100
@@ -258,6 +258,14 @@ CALOG_API int32_t calogContextCreateWith(CalogT *rt, const char *engine, uint32_
  * running finishes, then its thread closes the interpreter and exits (calogDestroy waits for that). Does
  * not block. Returns ERR_DEAD for an unknown or stale id. Host thread. */
 CALOG_API int32_t calogContextDestroy(CalogT *rt, CalogContextIdT id);
+/* Hands a context over to its function values (the GC backstop of a binding's context handle): the caller
+ * will not use id again, and the context is destroyed once no function value it exported is alive anywhere
+ * (held by the host or by another context), at once if none is. Until then those functions work as usual.
+ * (Two released contexts holding each other's functions live until calogDestroy.) Returns ERR_DEAD for an
+ * unknown or stale id. Host thread. */
+CALOG_API int32_t calogContextRelease(CalogT *rt, CalogContextIdT id);
+/* Contexts of rt not yet destroyed (released ones still alive included): for leak checks. Host thread. */
+CALOG_API int32_t calogContextCount(CalogT *rt);
 /* Runs source (len bytes, binary chunks refused) named chunkName (may be NULL). result receives the first
  * value the chunk returns (nil if none) or the error. Host thread. */
 CALOG_API int32_t calogContextEval(CalogT *rt, CalogContextIdT id, const char *source, int64_t len,

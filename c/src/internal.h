@@ -113,6 +113,7 @@ struct CalogCtxT {
   CalogFnT *fns;        /* closures this context exported, alive (guarded by actor->mu) */
   int32_t busy;         /* host-thread contexts: frames on the stack */
   _Atomic bool dying;   /* destroy requested (written by the host thread) */
+  _Atomic bool released; /* calogContextRelease: destroyed once no function value of it is alive */
   bool threaded;
   bool stopRequested;   /* threaded: SHUTDOWN seen by a nested pump; handled at top level */
   _Atomic int32_t refs; /* the registry + every owned function value + every message in flight */
@@ -220,6 +221,8 @@ CALOG_HIDDEN void calog__ctxUnhold(CalogCtxT *ctx);
 CALOG_HIDDEN int32_t calog__ctxRun(CalogCtxT *ctx, int kind, const char *name, const char *text, int64_t len,
                                    CalogValueT *args, int32_t argc, CalogValueT *result);
 CALOG_HIDDEN void calog__ctxShutdownHere(CalogCtxT *ctx);
+/* Host thread: destroys ctx if it was released and no function value of it is alive any more. */
+CALOG_HIDDEN void calog__ctxReapIfIdle(CalogCtxT *ctx);
 
 /* limits.c */
 /* Charges n bytes of output to the context's current entry: CALOG_OK, or CALOG_ERR_LIMIT with the error in
@@ -231,7 +234,7 @@ CALOG_HIDDEN int32_t calog__limitsSet(CalogCtxT *ctx, const CalogValueT *map, Ca
 
 /* actor.c */
 enum { CALOG_MSG_EVAL, CALOG_MSG_CALL, CALOG_MSG_GET, CALOG_MSG_FN, CALOG_MSG_NATIVE, CALOG_MSG_RELEASE,
-       CALOG_MSG_SHUTDOWN };
+       CALOG_MSG_SHUTDOWN, CALOG_MSG_REAP };
 CALOG_HIDDEN CalogActorT *calog__actorCurrent(CalogT *rt);
 CALOG_HIDDEN int32_t calog__actorInit(CalogActorT *a, CalogT *rt, CalogCtxT *ctx, bool isHost);
 CALOG_HIDDEN void calog__actorDestroy(CalogActorT *a);
@@ -247,6 +250,8 @@ CALOG_HIDDEN int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *
  * and values, malloc'd). */
 CALOG_HIDDEN int32_t calog__actorSubmit(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT *fn, char *name,
                                         char *text, int64_t len, CalogValueT *args, int32_t argc, uint32_t ticket);
+/* Asks the host to destroy a released context whose last function value is gone (any thread). */
+CALOG_HIDDEN void calog__actorPostReap(CalogT *rt, CalogCtxT *ctx);
 /* A preallocated SHUTDOWN message (destroy must not fail). */
 CALOG_HIDDEN CalogMsgT *calog__msgShutdown(CalogT *rt);
 CALOG_HIDDEN bool calog__actorPush(CalogActorT *a, CalogMsgT *m);
