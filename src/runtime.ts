@@ -5,6 +5,7 @@
  */
 import { backend, type NativeRuntime } from "./backend.ts";
 import {
+  type CalogErrorDetails,
   CalogDeadError,
   CalogDisposedError,
   CalogError,
@@ -92,6 +93,51 @@ export interface EvalOptions {
 }
 
 const ERR_HOST = 11;
+const ignore = (): void => {};
+
+/**
+ * An exception raised by user code while a value is being encoded (a getter, a Proxy trap, a toJSON-less
+ * accessor...) becomes a CalogValueError whose cause is that exception; calog's own errors pass unchanged.
+ */
+function marshalFailure(e: unknown): unknown {
+  if (e instanceof CalogError) return e;
+  const what = e instanceof Error ? `${e.name}: ${e.message}` : render(e);
+  return new CalogValueError("ERR_TYPE", `reading a value to pass threw (a getter or a Proxy trap): ${what}`, { cause: e });
+}
+
+/** A short, bounded rendering of a thrown value for a message. */
+function render(v: unknown, depth = 0): string {
+  if (typeof v === "string") return JSON.stringify(v.length > 80 ? v.slice(0, 80) + "…" : v);
+  if (typeof v === "bigint") return `${v}n`;
+  if (typeof v === "function") return "[function]";
+  if (v instanceof Uint8Array) return `[${v.length} bytes]`;
+  if (v === null || typeof v !== "object") return String(v);
+  if (depth >= 2) return Array.isArray(v) ? "[…]" : "{…}";
+  const parts: string[] = [];
+  if (Array.isArray(v)) {
+    for (const x of v.slice(0, 8)) parts.push(render(x, depth + 1));
+    if (v.length > 8) parts.push("…");
+    return `[${parts.join(", ")}]`;
+  }
+  const entries = v instanceof Map ? [...v.entries()] : Object.entries(v);
+  for (const [k, x] of entries.slice(0, 8)) parts.push(`${typeof k === "string" ? k : `[${render(k, depth + 1)}]`}: ${render(x, depth + 1)}`);
+  if (entries.length > 8) parts.push("…");
+  return `{ ${parts.join(", ")} }`;
+}
+
+/**
+ * The message of a script error that threw a value: the engine's message for a string, else the value's own
+ * string `message` field, else what was thrown, rendered.
+ */
+function thrownMessage(message: string, value: unknown, engine: string | undefined): string {
+  if (typeof value === "string" || value === undefined) return message;
+  if (value !== null && typeof value === "object" && !(value instanceof Map) && !Array.isArray(value) && !(value instanceof Uint8Array)) {
+    const m = (value as Record<string, unknown>).message;
+    if (typeof m === "string") return m;
+  }
+  const text = render(value);
+  return `${engine ?? "the script"} threw ${text.length > 300 ? text.slice(0, 300) + "…" : text}`;
+}
 const nameEncoder = new TextEncoder();
 
 /**
@@ -293,15 +339,20 @@ class Core implements FunctionTable {
         this.depth--;
       }
       if (r instanceof Promise) {
-        r.catch(() => {});
-        throw new CalogValueError("ERR_TYPE", "a registered function returned a Promise: script calls are synchronous");
+        Promise.prototype.then.call(r, undefined, ignore); // its rejection must not go unhandled
+        throw new CalogValueError(
+          "ERR_TYPE",
+          `host function ${fn.name ? `'${fn.name}' ` : ""}returned a Promise, which a script cannot wait for: ` +
+            "the call fails, the Promise's work still runs, and its result or rejection is dropped " +
+            "(return a value synchronously; async host functions are not supported yet)",
+        );
       }
       this.begin();
       try {
         w.value(r);
       } catch (e) {
         this.end(true);
-        throw e;
+        throw marshalFailure(e);
       }
       this.end(false);
       return w.length;
@@ -355,7 +406,7 @@ class Core implements FunctionTable {
       for (let i = 0; i < args.length; i++) w.value(args[i]);
     } catch (e) {
       this.end(true);
-      throw e;
+      throw marshalFailure(e);
     }
     this.end(false);
     this.depth++;
@@ -386,7 +437,7 @@ class Core implements FunctionTable {
       write();
     } catch (e) {
       for (const id of this.pendingRefs) this.hostRelease(id);
-      throw e;
+      throw marshalFailure(e);
     } finally {
       this.encoding = false;
       this.pendingRefs.length = 0;
@@ -411,24 +462,27 @@ class Core implements FunctionTable {
   /** Builds the exception for a failed call from the error value in OUT. */
   error(status: number): CalogError {
     let message = "calog call failed";
-    let engine: string | undefined, traceback: string | undefined;
+    const details: CalogErrorDetails = {};
     try {
       const v = this.wire.result(this.wire.out.length);
       if (typeof v === "string") message = v;
       else if (v !== null && typeof v === "object" && !(v instanceof Uint8Array) && !Array.isArray(v) && !(v instanceof Map)) {
         const rec = v as Record<string, unknown>;
         if (typeof rec.message === "string") message = rec.message;
-        if (typeof rec.engine === "string") engine = rec.engine;
-        if (typeof rec.traceback === "string") traceback = rec.traceback;
+        if (typeof rec.engine === "string") details.engine = rec.engine;
+        if (typeof rec.traceback === "string") details.traceback = rec.traceback;
+        if ("value" in rec) {
+          details.value = rec.value;
+          message = thrownMessage(message, rec.value, details.engine);
+        }
       }
     } catch {
       /* keep the generic message */
     }
-    let cause: unknown;
     const h = this.lastHostError;
-    if (h !== undefined && (message === h.message || message.endsWith(": " + h.message))) cause = h.error;
+    if (h !== undefined && (message === h.message || message.endsWith(": " + h.message))) details.cause = h.error;
     if (this.depth === 0) this.lastHostError = undefined;
-    return errorFromStatus(status, message, { engine, traceback, cause });
+    return errorFromStatus(status, message, details);
   }
 
   dispose(): void {

@@ -255,6 +255,10 @@ export class Wire {
         this.string(k);
         this.value(rec[k], depth + 1);
       }
+    } else if (v instanceof Promise) {
+      Promise.prototype.then.call(v, undefined, () => {}); // refused: its rejection must not go unhandled
+      if (this.lenient) this.nil();
+      else throw new CalogValueError("ERR_TYPE", "a Promise cannot cross into a script (calls are synchronous: await it first)");
     } else if (ArrayBuffer.isView(v)) {
       this.bytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
     } else if (this.lenient) {

@@ -102,3 +102,139 @@ test("a pending callAsync keeps its forgotten Context alive until it settles", a
   gc();
   assert.equal(await p, 4500001500000);
 });
+
+// ---- thrown values (issue 12, item 4) ---------------------------------------------------------------
+const throwers: Record<EngineName, { table: string; withMessage: string; text: string; errorObject?: string }> = {
+  lua: { table: "error({ code = 1, tags = { 'a' } })", withMessage: "error({ message = 'bad input', code = 2 })", text: "error('plain', 0)" },
+  js: {
+    table: "throw { code: 1, tags: ['a'] };",
+    withMessage: "throw { message: 'bad input', code: 2 };",
+    text: "throw 'plain';",
+    errorObject: "throw new TypeError('typed');",
+  },
+  squirrel: { table: "throw { code = 1, tags = [\"a\"] };", withMessage: "throw { message = \"bad input\", code = 2 };", text: "throw \"plain\";" },
+};
+
+function caught(f: () => unknown): Error & { value?: unknown; code?: string; cause?: unknown } {
+  try {
+    f();
+  } catch (e) {
+    return e as Error & { value?: unknown };
+  }
+  throw new Error("expected a throw");
+}
+
+for (const engine of engines) {
+  for (const thread of modes) {
+    const mode = thread ? "threaded" : "host thread";
+    test(`${engine} (${mode}): a thrown value reaches TypeScript as CalogScriptError.value`, () => {
+      using rt = new Runtime();
+      using ctx = rt.createContext(engine, { thread });
+      const t = throwers[engine];
+      let e = caught(() => ctx.eval(t.table));
+      assert.equal(e.name, "CalogScriptError");
+      assert.deepEqual(e.value, { code: 1, tags: ["a"] });
+      assert.match(e.message, /code: 1/, e.message);
+      assert.doesNotMatch(e.message, /\[object Object\]|error object is a table/);
+      e = caught(() => ctx.eval(t.withMessage));
+      assert.equal(e.message, "bad input");
+      assert.deepEqual(e.value, { message: "bad input", code: 2 });
+      e = caught(() => ctx.eval(t.text));
+      assert.equal(e.value, "plain");
+      assert.match(e.message, /plain/);
+      if (t.errorObject) {
+        e = caught(() => ctx.eval(t.errorObject!));
+        assert.equal(e.value, undefined);
+        assert.match(e.message, /typed/);
+      }
+    });
+  }
+}
+
+const callHost: Record<EngineName, string> = {
+  lua: "function callIt() return thrower() end",
+  js: "function callIt() { return thrower(); }",
+  squirrel: "function callIt() { return thrower(); }",
+};
+
+for (const engine of engines) {
+  test(`${engine}: whatever a host function throws is the cause (undefined and null included)`, () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext(engine, { thread: false });
+    ctx.eval(callHost[engine]);
+    const cases: unknown[] = [undefined, null, 0, "text", { a: 1 }, new RangeError("r")];
+    for (const thrown of cases) {
+      rt.register("thrower", () => {
+        throw thrown;
+      });
+      const e = caught(() => ctx.call("callIt"));
+      assert.equal(e.name, "CalogScriptError");
+      assert.ok("cause" in e, `cause present for ${String(thrown)}`);
+      assert.equal(e.cause, thrown);
+    }
+  });
+}
+
+test("an exception in a getter or a Proxy trap while reading an argument is a CalogValueError with it as cause", () => {
+  using rt = new Runtime();
+  for (const engine of engines) {
+    using ctx = rt.createContext(engine, { thread: false });
+    ctx.eval(engine === "lua" ? "function f(...) return 1 end" : "function f(a, b) { return 1; }");
+    const before = rt.stats().hostFunctions;
+    const boom = new TypeError("getter says no");
+    const withGetter = { ok: 1, get bad() { throw boom; } };
+    const trap = new Proxy({}, { ownKeys() { throw boom; } });
+    for (const arg of [withGetter, trap, [1, withGetter]]) {
+      const e = caught(() => ctx.call("f", () => 1, arg)); // a host function encoded before the failure
+      assert.equal(e.name, "CalogValueError");
+      assert.equal(e.cause, boom);
+      assert.match(e.message, /getter says no/);
+      assert.equal(rt.stats().hostFunctions, before, "the host function reference taken before the failure is given back");
+      assert.equal(ctx.call("f", 1, 2), 1, "the next call is clean");
+    }
+    // the same when a host function's result has the getter
+    rt.register("giveBad", () => withGetter);
+    const e = caught(() => ctx.eval(engine === "lua" ? "return giveBad()" : "giveBad()"));
+    assert.equal(e.name, "CalogScriptError");
+    assert.equal((e.cause as Error).name, "CalogValueError");
+    assert.equal((e.cause as Error).cause, boom);
+  }
+});
+
+// ---- Promises from host functions (issue 12, item 5) -------------------------------------------------
+test("a Promise returned by a host function is refused clearly and its rejection is not unhandled", async () => {
+  const { default: process } = await import("node:process");
+  const unhandled: unknown[] = [];
+  const listener = (r: unknown) => void unhandled.push(r);
+  process.on("unhandledRejection", listener);
+  try {
+    using rt = new Runtime();
+    let ran = 0;
+    rt.register("later", async function later() {
+      await tick(1);
+      ran++;
+      throw new Error("rejected later");
+    });
+    rt.register("nested", () => ({ p: Promise.reject(new Error("nested rejection")) }));
+    for (const engine of engines) {
+      for (const thread of modes) {
+        using ctx = rt.createContext(engine, { thread });
+        const src = engine === "lua" ? "return later()" : "later()";
+        const e = caught(() => ctx.eval(src));
+        assert.equal(e.name, "CalogScriptError");
+        assert.equal((e.cause as Error).name, "CalogValueError");
+        assert.match(e.message, /'later' returned a Promise.*work still runs.*dropped/);
+        const n = caught(() => ctx.eval(engine === "lua" ? "return nested()" : "nested()"));
+        assert.match(n.message, /Promise cannot cross/);
+      }
+    }
+    assert.throws(() => rt.createContext("lua").call("print", Promise.reject(new Error("arg"))), /Promise cannot cross/);
+    await tick(30);
+    gc();
+    await tick(10);
+    assert.equal(ran, 6, "the refused Promises' work still ran (documented)");
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off("unhandledRejection", listener);
+  }
+});

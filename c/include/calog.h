@@ -166,7 +166,9 @@ CALOG_API CalogValueT *calogAggGet(CalogAggT *agg, const CalogValueT *key);
 
 /* ---- Errors (the one in-band channel) ------------------------------------------------------------ */
 /* Writes an error record {message, engine, traceback} into result (result is freed first) and returns
- * status. engine and traceback may be NULL. Never fails: on OOM result becomes nil. */
+ * status. engine and traceback may be NULL. Never fails: on OOM result becomes nil. A script error's record
+ * also has a "value" field: the value the script threw (error(t), throw v), marshalled like any value; it
+ * is absent when that value cannot cross (strict policy) or is the engine's own Error object. */
 CALOG_API int32_t calogErrorSet(CalogValueT *result, int32_t status, const char *engine, const char *message,
                                 int64_t messageLen, const char *traceback);
 /* printf-style shorthand for natives: result receives a plain string error; returns status. */
@@ -177,6 +179,8 @@ CALOG_API int32_t calogFail(CalogValueT *result, int32_t status, const char *fmt
     ;
 /* Lent message of an error value (a string, or the record's message); "" for anything else. */
 CALOG_API const char *calogErrorMessage(const CalogValueT *err, int64_t *lenOut);
+/* Lent pointer to the thrown value of an error record, or NULL when it has none. */
+CALOG_API const CalogValueT *calogErrorValue(const CalogValueT *err);
 
 /* ---- Natives and function values ----------------------------------------------------------------- */
 /* The one native signature. args are lent for the duration of the call (a native that keeps one copies

@@ -189,6 +189,9 @@ CALOG_HIDDEN int32_t calog__aggReserve(CalogAggT *agg, int64_t arrayCap, int64_t
 CALOG_HIDDEN int32_t calog__copyDepth(CalogValueT *dst, const CalogValueT *src, int depth);
 CALOG_HIDDEN bool calog__isKeyType(CalogTypeE t);
 CALOG_HIDDEN bool calog__utf8Valid(const char *s, int64_t len);
+/* Adds the value a script threw (taken) to the error in result as its "value" field; a plain string error
+ * becomes a record {message, value}. On OOM the value is dropped, the error kept. */
+CALOG_HIDDEN void calog__errorAttachValue(CalogValueT *result, CalogValueT *value);
 
 /* fn.c */
 /* A function value owned by ctx: linked into ctx->fns; killed (release run, alive = false) when ctx dies.

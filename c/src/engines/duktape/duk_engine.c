@@ -219,6 +219,18 @@ static duk_ret_t runner(duk_context *ctx, void *udata) {
   return 1;
 }
 
+/* [thrown] -> []: the error record, plus the thrown value itself unless it is an Error object (its message
+ * and stack are the record) or cannot cross. */
+static int32_t scriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result) {
+  CalogValueT thrown = calogValueNil(), scratch = calogValueNil();
+  bool has = !duk_is_error(ctx, -1) && calog__dukToValue(dc, ctx, -1, &thrown, &scratch) == CALOG_OK;
+  calogValueFree(&scratch);
+  int32_t st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, result);
+  if (has) calog__errorAttachValue(result, &thrown);
+  calogValueFree(&thrown);
+  return st;
+}
+
 int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, int64_t len, void *heapptr,
                       CalogValueT *args, int32_t argc, CalogValueT *result) {
   calogValueFree(result);
@@ -231,7 +243,7 @@ int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, 
             .argc = argc, .result = result};
   int32_t st;
   if (duk_safe_call(ctx, runner, &r, 0, 1) != DUK_EXEC_SUCCESS) {
-    st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, result);
+    st = scriptError(dc, ctx, result);
   } else if (r.status != CALOG_OK) {
     st = r.status;
   } else if (r.notFound) {

@@ -20,6 +20,8 @@ typedef struct LuaCtxT {
   CalogValueT *pend;
   int32_t pendCount, pendCap;
   bool closing;        /* lua_close is running: no closure may be exported any more */
+  bool thrownSet;      /* thrown holds the value the failing entry raised (set by its message handler) */
+  CalogValueT thrown;
 } LuaCtxT;
 
 typedef struct LuaFnRefT {
