@@ -125,12 +125,15 @@ function render(v: unknown, depth = 0): string {
   return `{ ${parts.join(", ")} }`;
 }
 
+/** The placeholders engines give for a thrown value that is not text (Lua and Squirrel; Duktape's ToString). */
+const OPAQUE_THROW = /^\(error object is an? \w+ value\)$|^\[object \w+\]$/;
+
 /**
- * The message of a script error that threw a value: the engine's message for a string, else the value's own
- * string `message` field, else what was thrown, rendered.
+ * The message of a script error that threw a value: the engine's message when it says something (a string,
+ * a number, a __tostring), else the value's own string `message` field, else what was thrown, rendered.
  */
 function thrownMessage(message: string, value: unknown, engine: string | undefined): string {
-  if (typeof value === "string" || value === undefined) return message;
+  if (typeof value === "string" || value === undefined || !OPAQUE_THROW.test(message)) return message;
   if (value !== null && typeof value === "object" && !(value instanceof Map) && !Array.isArray(value) && !(value instanceof Uint8Array)) {
     const m = (value as Record<string, unknown>).message;
     if (typeof m === "string") return m;
@@ -360,7 +363,7 @@ class Core implements FunctionTable {
       const message = err instanceof Error ? err.message : String(err);
       this.lastHostError = { message, error: err };
       w.begin();
-      w.string(message);
+      w.string((message as unknown as { toWellFormed(): string }).toWellFormed()); // must not throw here
       return -ERR_HOST;
     }
   }

@@ -126,6 +126,9 @@ export class Wire {
         return;
       }
     }
+    if (!this.lenient && !(s as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+      throw new CalogValueError("ERR_TYPE", "a string with a lone surrogate (not valid Unicode) cannot cross exactly; the lenient policy sends U+FFFD for it");
+    }
     const { written } = utf8Encoder.encodeInto(s, buf.subarray(p));
     buf[this.#pos] = Tag.STR;
     this.#inView.setUint32(this.#pos + 1, written, true);
@@ -259,8 +262,10 @@ export class Wire {
       Promise.prototype.then.call(v, undefined, () => {}); // refused: its rejection must not go unhandled
       if (this.lenient) this.nil();
       else throw new CalogValueError("ERR_TYPE", "a Promise cannot cross into a script (calls are synchronous: await it first)");
+    } else if (v instanceof Uint8ClampedArray || v instanceof ArrayBuffer || (ArrayBuffer.isView(v) && this.lenient)) {
+      this.bytes(v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
     } else if (ArrayBuffer.isView(v)) {
-      this.bytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      throw new CalogValueError("ERR_TYPE", `a ${describe(v)} cannot cross into a script (only Uint8Array, Uint8ClampedArray and ArrayBuffer cross as bytes; the lenient policy sends any view's bytes)`);
     } else if (this.lenient) {
       this.nil();
     } else {

@@ -14,6 +14,7 @@
 #define DUK_KEY_HOLD DUK_HIDDEN_SYMBOL("calogHold")     /* on holders: DukHoldT* (NULL once released) */
 #define DUK_KEY_HOLDFIN DUK_HIDDEN_SYMBOL("calogHoldFin") /* global stash: the holders' finalizer */
 #define DUK_KEY_REGISTRY DUK_HIDDEN_SYMBOL("calogFns")   /* global stash: the exported-function registry */
+#define DUK_KEY_PROTOS DUK_HIDDEN_SYMBOL("calogProtos") /* global stash: the prototypes of DukCtxT.protos */
 
 typedef struct DukCtxT {
   duk_context *ctx;    /* the heap's main thread */
@@ -32,6 +33,9 @@ typedef struct DukCtxT {
   struct DukHoldT *holds; /* the references foreign function wrappers hold (destroy releases what is left) */
   void *holdFin;       /* heapptr of the holders' finalizer (kept by the global stash) */
   bool closing;        /* the heap is being destroyed: no entries, no new exports */
+  /* heapptrs of the built-in prototypes ingress tells plain objects and byte buffers by (kept alive by
+   * stash[DUK_KEY_PROTOS], taken before any script ran): Object, Uint8Array, Uint8ClampedArray, ArrayBuffer */
+  void *protos[4];
 } DukCtxT;
 
 /* A C value a trampoline holds while Duktape may throw (or run JS: finalizers can run at any allocation).

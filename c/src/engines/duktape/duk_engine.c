@@ -106,6 +106,16 @@ static duk_ret_t setupSafe(duk_context *ctx, void *udata) {
   duk_push_bare_object(ctx);
   dc->registry = duk_get_heapptr(ctx, -1);
   duk_put_prop_literal(ctx, -2, DUK_KEY_REGISTRY);
+  static const char *const ctors[4] = {"Object", "Uint8Array", "Uint8ClampedArray", "ArrayBuffer"};
+  duk_push_bare_array(ctx);
+  for (int i = 0; i < 4; i++) {
+    duk_get_global_string(ctx, ctors[i]);
+    duk_get_prop_literal(ctx, -1, "prototype");
+    dc->protos[i] = duk_get_heapptr(ctx, -1);
+    duk_put_prop_index(ctx, -3, (duk_uarridx_t)i);
+    duk_pop(ctx);
+  }
+  duk_put_prop_literal(ctx, -2, DUK_KEY_PROTOS);
   duk_pop(ctx);
   calog__dukOpenHolders(dc, ctx);
   return 0;
