@@ -36,6 +36,15 @@ function isPlainObject(v: object): boolean {
   return p === Object.prototype || p === null;
 }
 
+/** 1 and 1n are different Map keys but the same integer key in every engine: strict refuses the pair. */
+function checkBigintKeys(m: Map<unknown, unknown>): void {
+  for (const k of m.keys()) {
+    if (typeof k === "bigint" && k >= -(2n ** 53n) && k <= 2n ** 53n && m.has(Number(k))) {
+      throw new CalogValueError("ERR_TYPE", `Map keys ${k} and ${k}n are the same integer key in a script: one would be lost`);
+    }
+  }
+}
+
 function describe(v: unknown): string {
   if (v === null) return "null";
   if (typeof v !== "object") return typeof v;
@@ -236,6 +245,7 @@ export class Wire {
       this.#u8(Tag.MAP);
       const at = this.#pos;
       this.#u32(0);
+      if (!this.lenient) checkBigintKeys(v);
       let n = 0;
       for (const [k, val] of v) {
         const kt = typeof k;

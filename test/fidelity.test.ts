@@ -177,6 +177,10 @@ test("keys that collide as JS property names (1 and \"1\"): strict ERR_TYPE; len
     assert.deepEqual(echo("squirrel", colliding), colliding);
   });
   withEcho("lenient", (echo) => assert.deepEqual(echo("js", colliding), { 1: "string" }));
+  // 1 and 1n are distinct Map keys in TypeScript, one integer key in every engine
+  withEcho("strict", (echo) => {
+    for (const e of engines3) assert.throws(() => echo(e, new Map<unknown, unknown>([[1, "a"], [1n, "b"]])), isType);
+  });
   // a Lua table whose sequence and a "1" key collide in JavaScript
   using rt = new Runtime();
   using lua = rt.createContext("lua", { thread: false });

@@ -15,13 +15,19 @@
  *   map keys into JS: string as is (a symbol-prefixed one: strict CALOG_ERR_TYPE / lenient dropped),
  *     int -> its exact decimal string, real -> JS ToString ("1.5", "2", "NaN"), bool -> strict
  *     CALOG_ERR_TYPE / lenient "true"/"false". Lossy, as JS keys are strings: they come back as string
- *     keys, and keys that collide ("1" and 1) keep the last value.
+ *     keys (keys that collide: see below).
  *   both (array part + pairs) -> an object: the array part under "1".."n" (Lua's indices, the TypeScript
  *     host's rule), then the pairs. It comes back as a map with string keys.
  *   functions: a JS function -> a function value owned by this context (dead once it is destroyed); a
  *     function value -> a callable JS function; own functions come home as the original JS function and
  *     foreign ones as the original value. Symbols, pointers: strict CALOG_ERR_TYPE / lenient nil.
- *     Other objects (Date, RegExp, class instances...) cross as their own enumerable data properties.
+ *     Objects whose prototype is not Object.prototype or null (Date, Error, RegExp, boxed primitives, class
+ *     instances): strict CALOG_ERR_TYPE / lenient their own enumerable data properties. Proxies: strict
+ *     CALOG_ERR_TYPE / lenient nil (duk_calog_is_proxy, our patch: no trap runs). Buffers other than plain
+ *     buffers, Uint8Array, Uint8ClampedArray and ArrayBuffer (other typed arrays, DataView): strict
+ *     CALOG_ERR_TYPE / lenient their bytes.
+ *   map keys that become the same property name (1 and "1", an array part index and a "1" key): strict
+ *     CALOG_ERR_TYPE / lenient the last wins.
  *   nesting deeper than CALOG_MAX_DEPTH: CALOG_ERR_DEPTH both ways; a cycle: CALOG_ERR_CYCLE (shared
  *     acyclic subobjects are copied); an array longer than 2^24 (a sparse giant): CALOG_ERR_RANGE.
  *
