@@ -21,6 +21,8 @@ const symbols = {
   calogHostInstall: { args: ["ptr", "function", "function"], returns: "void" }, // (CalogT *, CalogHostCallFnT, CalogHostReleaseFnT)
   calogContextCreateWire: { args: ["ptr", "u32"], returns: "i32" }, // int32_t (CalogT *, uint32_t inLen)
   calogContextDestroy: { args: ["ptr", "i32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT)
+  calogContextRelease: { args: ["ptr", "i32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT)
+  calogContextCount: { args: ["ptr"], returns: "i32" }, // int32_t (CalogT *)
   calogContextMemory: { args: ["ptr", "i32"], returns: "i64" }, // int64_t (CalogT *, CalogContextIdT)
   calogEvalWire: { args: ["ptr", "i32", "u32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
   calogCallWire: { args: ["ptr", "i32", "u32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
@@ -125,6 +127,12 @@ class BunRuntime implements NativeRuntime {
   }
   contextDestroy(id: number): number {
     return this.#rt === null ? DEAD : lib.calogContextDestroy(this.#rt, id);
+  }
+  contextRelease(id: number): number {
+    return this.#rt === null ? DEAD : lib.calogContextRelease(this.#rt, id);
+  }
+  contextCount(): number {
+    return this.#rt === null ? 0 : lib.calogContextCount(this.#rt);
   }
   contextMemory(id: number): number {
     return this.#rt === null ? -1 : Number(lib.calogContextMemory(this.#rt, id));

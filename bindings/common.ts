@@ -4,7 +4,7 @@
  */
 
 /** Must equal CALOG_ABI_VERSION in c/include/calog.h. */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 5;
 
 /** The library path: $CALOG_LIB if set, else the build output next to this package. */
 export function libraryPath(env: (name: string) => string | undefined): string {

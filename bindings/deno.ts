@@ -20,6 +20,8 @@ const symbols = {
   calogHostInstall: { parameters: ["pointer", "function", "function"], result: "void" }, // (CalogT *, CalogHostCallFnT, CalogHostReleaseFnT)
   calogContextCreateWire: { parameters: ["pointer", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t inLen)
   calogContextDestroy: { parameters: ["pointer", "i32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT)
+  calogContextRelease: { parameters: ["pointer", "i32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT)
+  calogContextCount: { parameters: ["pointer"], result: "i32" }, // int32_t (CalogT *)
   calogContextMemory: { parameters: ["pointer", "i32"], result: "i64" }, // int64_t (CalogT *, CalogContextIdT)
   calogEvalWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
   calogCallWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
@@ -147,6 +149,12 @@ class DenoRuntime implements NativeRuntime {
   }
   contextDestroy(id: number): number {
     return this.#rt === null ? DEAD : lib.calogContextDestroy(this.#rt, id);
+  }
+  contextRelease(id: number): number {
+    return this.#rt === null ? DEAD : lib.calogContextRelease(this.#rt, id);
+  }
+  contextCount(): number {
+    return this.#rt === null ? 0 : lib.calogContextCount(this.#rt);
   }
   contextMemory(id: number): number {
     return this.#rt === null ? -1 : Number(lib.calogContextMemory(this.#rt, id));

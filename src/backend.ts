@@ -25,6 +25,10 @@ export interface NativeRuntime {
   setPolicy(policy: number): void;
   contextCreate(inLen: number): number;
   contextDestroy(id: number): number;
+  /** The GC backstop of a context: destroyed once none of its function values is alive (calogContextRelease). */
+  contextRelease(id: number): number;
+  /** Contexts not yet destroyed. */
+  contextCount(): number;
   contextMemory(id: number): number;
   /** One counter of a context (CalogContextStatE: 0 memory, 1 steps of the last entry, 2 limit trips, 3 memory limit), or -1. */
   contextStat(id: number, which: number): number;

@@ -19,12 +19,14 @@ export interface CalogErrorDetails {
   engine?: string;
   /** Script stack at the point of the error, as the engine prints it. */
   traceback?: string;
-  /** The original exception, when a host function threw it. */
+  /** The original exception, when a host function threw it (present even when that was `undefined`). */
   cause?: unknown;
   /** Limit errors: which limit, the amount used and the ceiling (see {@link CalogLimitError}). */
   limit?: LimitKind;
   used?: number;
   ceiling?: number;
+  /** The value a script threw (`error(t)`, `throw v`), when it could cross. */
+  value?: unknown;
 }
 
 /**
@@ -38,7 +40,7 @@ export class CalogError extends Error {
   readonly engine: string | undefined;
   readonly traceback: string | undefined;
   constructor(code: CalogErrorCode, message: string, details: CalogErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(message, "cause" in details ? { cause: details.cause } : undefined);
     this.name = new.target.name;
     this.code = code;
     this.engine = details.engine;
@@ -46,8 +48,22 @@ export class CalogError extends Error {
   }
 }
 
-/** A script raised an error at run time (uncaught in the script). */
-export class CalogScriptError extends CalogError {}
+/**
+ * A script raised an error at run time (uncaught in the script). `value` is what the script threw, as any
+ * value crosses (`error({ code = 1 })` gives `{ code: 1 }`; a string error its text); it is absent when the
+ * script threw its engine's own Error object (its message and traceback are the error) or a value that
+ * cannot cross. If a TypeScript function threw, `cause` is that exception, whatever it was.
+ * @example
+ * try { lua.eval("error({ code = 42 })") } catch (e) { if (e instanceof CalogScriptError) e.value } // { code: 42 }
+ */
+export class CalogScriptError extends CalogError {
+  /** The thrown value (see the class doc); `undefined` when there is none. */
+  readonly value: unknown;
+  constructor(code: CalogErrorCode, message: string, details: CalogErrorDetails = {}) {
+    super(code, message, details);
+    if ("value" in details) this.value = details.value;
+  }
+}
 /** A script did not compile. */
 export class CalogSyntaxError extends CalogError {}
 /** A value cannot cross: unsupported type, too deep, cyclic, or a number out of range. */

@@ -5,6 +5,7 @@
  */
 import { backend, type NativeRuntime } from "./backend.ts";
 import {
+  type CalogErrorDetails,
   CalogDeadError,
   CalogDisposedError,
   CalogError,
@@ -87,8 +88,10 @@ export interface RuntimeStats {
   hostFunctions: number;
   /** Function values alive in the native library, all runtimes of the process. */
   nativeFunctionValues: number;
-  /** Every live context of this runtime. */
-  contexts: ContextStats[];
+  /** Contexts of this runtime not yet destroyed (a forgotten one lives while a function of it is alive). */
+  contexts: number;
+  /** Per-context counters, one entry per context of this runtime not yet destroyed. */
+  perContext: ContextStats[];
   /** Process-wide: context threads abandoned at dispose because they did not stop within the grace period. */
   abandonedThreads: number;
   /** Process-wide: interpreter bytes those abandoned threads still hold (leaked for good). */
@@ -171,6 +174,54 @@ function checkTimeout(t: number | undefined): void {
 }
 
 const ERR_HOST = 11;
+const ignore = (): void => {};
+
+/**
+ * An exception raised by user code while a value is being encoded (a getter, a Proxy trap, a toJSON-less
+ * accessor...) becomes a CalogValueError whose cause is that exception; calog's own errors pass unchanged.
+ */
+function marshalFailure(e: unknown): unknown {
+  if (e instanceof CalogError) return e;
+  const what = e instanceof Error ? `${e.name}: ${e.message}` : render(e);
+  return new CalogValueError("ERR_TYPE", `reading a value to pass threw (a getter or a Proxy trap): ${what}`, { cause: e });
+}
+
+/** A short, bounded rendering of a thrown value for a message. */
+function render(v: unknown, depth = 0): string {
+  if (typeof v === "string") return JSON.stringify(v.length > 80 ? v.slice(0, 80) + "…" : v);
+  if (typeof v === "bigint") return `${v}n`;
+  if (typeof v === "function") return "[function]";
+  if (v instanceof Uint8Array) return `[${v.length} bytes]`;
+  if (v === null || typeof v !== "object") return String(v);
+  if (depth >= 2) return Array.isArray(v) ? "[…]" : "{…}";
+  const parts: string[] = [];
+  if (Array.isArray(v)) {
+    for (const x of v.slice(0, 8)) parts.push(render(x, depth + 1));
+    if (v.length > 8) parts.push("…");
+    return `[${parts.join(", ")}]`;
+  }
+  const entries = v instanceof Map ? [...v.entries()] : Object.entries(v);
+  for (const [k, x] of entries.slice(0, 8)) parts.push(`${typeof k === "string" ? k : `[${render(k, depth + 1)}]`}: ${render(x, depth + 1)}`);
+  if (entries.length > 8) parts.push("…");
+  return `{ ${parts.join(", ")} }`;
+}
+
+/** The placeholders engines give for a thrown value that is not text (Lua and Squirrel; Duktape's ToString). */
+const OPAQUE_THROW = /^\(error object is an? \w+ value\)$|^\[object \w+\]$/;
+
+/**
+ * The message of a script error that threw a value: the engine's message when it says something (a string,
+ * a number, a __tostring), else the value's own string `message` field, else what was thrown, rendered.
+ */
+function thrownMessage(message: string, value: unknown, engine: string | undefined): string {
+  if (typeof value === "string" || value === undefined || !OPAQUE_THROW.test(message)) return message;
+  if (value !== null && typeof value === "object" && !(value instanceof Map) && !Array.isArray(value) && !(value instanceof Uint8Array)) {
+    const m = (value as Record<string, unknown>).message;
+    if (typeof m === "string") return m;
+  }
+  const text = render(value);
+  return `${engine ?? "the script"} threw ${text.length > 300 ? text.slice(0, 300) + "…" : text}`;
+}
 const nameEncoder = new TextEncoder();
 
 /**
@@ -211,7 +262,8 @@ class Core implements FunctionTable {
   lastHostError: { message: string; error: unknown } | undefined;
   depth = 0;
   encoding = false;
-  readonly pending: Map<number, { resolve: (v: Value) => void; reject: (e: unknown) => void }> = new Map();
+  /** Async requests in flight; `keep` holds the Context they run in (its backstop must not fire meanwhile). */
+  readonly pending: Map<number, { resolve: (v: Value) => void; reject: (e: unknown) => void; keep: unknown }> = new Map();
   /** Tickets whose promise was settled by an abort: their completion is still collected (and dropped). */
   readonly aborted: Set<number> = new Set();
   /** Live contexts (for stats). */
@@ -264,7 +316,7 @@ class Core implements FunctionTable {
   }
 
   /** Sends an async request: the promise settles when the context replies (or fails now). */
-  submit(write: () => void, send: (n: NativeRuntime, len: number) => number, signal?: AbortSignal): Promise<Value> {
+  submit(write: () => void, send: (n: NativeRuntime, len: number) => number, keep?: unknown, signal?: AbortSignal): Promise<Value> {
     const n = this.live("async call");
     if (signal?.aborted) return Promise.reject(signal.reason);
     try {
@@ -276,7 +328,7 @@ class Core implements FunctionTable {
     if (t < 0) return Promise.reject(this.error(-t));
     return new Promise<Value>((resolve, reject) => {
       if (signal === undefined) {
-        this.pending.set(t, { resolve, reject });
+        this.pending.set(t, { resolve, reject, keep });
       } else {
         const onAbort = (): void => {
           if (!this.pending.delete(t)) return;
@@ -286,6 +338,7 @@ class Core implements FunctionTable {
         };
         signal.addEventListener("abort", onAbort, { once: true });
         this.pending.set(t, {
+          keep,
           resolve: (v) => (signal.removeEventListener("abort", onAbort), resolve(v)),
           reject: (e) => (signal.removeEventListener("abort", onAbort), reject(e)),
         });
@@ -361,7 +414,7 @@ class Core implements FunctionTable {
       return core.submit(() => {
         core.wire.list(args.length);
         for (const a of args) core.wire.value(a);
-      }, (n, len) => n.fnCallAsync(slot, gen, len), signal);
+      }, (n, len) => n.fnCallAsync(slot, gen, len), undefined, signal);
     };
     Object.defineProperties(f, {
       callAsync: { value: callAsync },
@@ -396,15 +449,20 @@ class Core implements FunctionTable {
         this.depth--;
       }
       if (r instanceof Promise) {
-        r.catch(() => {});
-        throw new CalogValueError("ERR_TYPE", "a registered function returned a Promise: script calls are synchronous");
+        Promise.prototype.then.call(r, undefined, ignore); // its rejection must not go unhandled
+        throw new CalogValueError(
+          "ERR_TYPE",
+          `host function ${fn.name ? `'${fn.name}' ` : ""}returned a Promise, which a script cannot wait for: ` +
+            "the call fails, the Promise's work still runs, and its result or rejection is dropped " +
+            "(return a value synchronously; async host functions are not supported yet)",
+        );
       }
       this.begin();
       try {
         w.value(r);
       } catch (e) {
         this.end(true);
-        throw e;
+        throw marshalFailure(e);
       }
       this.end(false);
       return w.length;
@@ -412,7 +470,7 @@ class Core implements FunctionTable {
       const message = err instanceof Error ? err.message : String(err);
       this.lastHostError = { message, error: err };
       w.begin();
-      w.string(message);
+      w.string((message as unknown as { toWellFormed(): string }).toWellFormed()); // must not throw here
       return -ERR_HOST;
     }
   }
@@ -458,7 +516,7 @@ class Core implements FunctionTable {
       for (let i = 0; i < args.length; i++) w.value(args[i]);
     } catch (e) {
       this.end(true);
-      throw e;
+      throw marshalFailure(e);
     }
     this.end(false);
     this.depth++;
@@ -489,7 +547,7 @@ class Core implements FunctionTable {
       write();
     } catch (e) {
       for (const id of this.pendingRefs) this.hostRelease(id);
-      throw e;
+      throw marshalFailure(e);
     } finally {
       this.encoding = false;
       this.pendingRefs.length = 0;
@@ -514,28 +572,30 @@ class Core implements FunctionTable {
   /** Builds the exception for a failed call from the error value in OUT. */
   error(status: number): CalogError {
     let message = "calog call failed";
-    let engine: string | undefined, traceback: string | undefined;
-    let limit: LimitKind | undefined, used: number | undefined, ceiling: number | undefined;
+    const details: CalogErrorDetails = {};
     try {
       const v = this.wire.result(this.wire.out.length);
       if (typeof v === "string") message = v;
       else if (v !== null && typeof v === "object" && !(v instanceof Uint8Array) && !Array.isArray(v) && !(v instanceof Map)) {
         const rec = v as Record<string, unknown>;
         if (typeof rec.message === "string") message = rec.message;
-        if (typeof rec.engine === "string") engine = rec.engine;
-        if (typeof rec.traceback === "string") traceback = rec.traceback || undefined;
-        if (typeof rec.limit === "string") limit = rec.limit as LimitKind;
-        if (typeof rec.used === "number") used = rec.used;
-        if (typeof rec.ceiling === "number") ceiling = rec.ceiling;
+        if (typeof rec.engine === "string") details.engine = rec.engine;
+        if (typeof rec.traceback === "string") details.traceback = rec.traceback;
+        if (typeof rec.limit === "string") details.limit = rec.limit as LimitKind;
+        if (typeof rec.used === "number") details.used = rec.used;
+        if (typeof rec.ceiling === "number") details.ceiling = rec.ceiling;
+        if ("value" in rec) {
+          details.value = rec.value;
+          message = thrownMessage(message, rec.value, details.engine);
+        }
       }
     } catch {
       /* keep the generic message */
     }
-    let cause: unknown;
     const h = this.lastHostError;
-    if (h !== undefined && (message === h.message || message.endsWith(": " + h.message))) cause = h.error;
+    if (h !== undefined && (message === h.message || message.endsWith(": " + h.message))) details.cause = h.error;
     if (this.depth === 0) this.lastHostError = undefined;
-    return errorFromStatus(status, message, { engine, traceback, cause, limit, used, ceiling });
+    return errorFromStatus(status, message, details);
   }
 
   dispose(): void {
@@ -597,8 +657,10 @@ function outputSink(core: Core, output: Output): Value {
 }
 
 const runtimeFinalizer = new FinalizationRegistry<Core>((core) => core.dispose());
+// The backstop of a forgotten Context: the native side destroys it once no function value of it is alive
+// (a ScriptFunction, or a function held by another context), so a reachable function never dies early.
 const contextFinalizer = new FinalizationRegistry<{ core: Core; id: number }>(({ core, id }) => {
-  core.native?.contextDestroy(id);
+  core.native?.contextRelease(id);
 });
 
 /**
@@ -640,7 +702,7 @@ export class Runtime implements Disposable {
   stats(): RuntimeStats {
     this.#core.drainNow(); // releases posted by context threads are served first
     const core = this.#core;
-    const contexts: ContextStats[] = [];
+    const perContext: ContextStats[] = [];
     const n = core.native;
     for (const [id, c] of core.contexts) {
       const memory = n === undefined ? -1 : n.contextStat(id, 0);
@@ -648,13 +710,14 @@ export class Runtime implements Disposable {
         core.contexts.delete(id); // destroyed by a GC backstop
         continue;
       }
-      contexts.push({ engine: c.engine, threaded: c.threaded, memory, lastSteps: n!.contextStat(id, 1), limitTrips: n!.contextStat(id, 2) });
+      perContext.push({ engine: c.engine, threaded: c.threaded, memory, lastSteps: n!.contextStat(id, 1), limitTrips: n!.contextStat(id, 2) });
     }
     const b = backend();
     return {
       hostFunctions: core.hostById.size,
       nativeFunctionValues: b.liveFunctionValues(),
-      contexts,
+      contexts: n?.contextCount() ?? 0,
+      perContext,
       abandonedThreads: b.leakStat(0),
       leakedBytes: b.leakStat(1),
     };
@@ -846,7 +909,7 @@ export class Context implements Disposable {
       return Promise.reject(e);
     }
     const id = this.#id;
-    return core.submit(() => writeEval(core, source, options), (n, len) => n.evalAsync(id, len), options.signal) as Promise<T>;
+    return core.submit(() => writeEval(core, source, options), (n, len) => n.evalAsync(id, len), this, options.signal) as Promise<T>;
   }
 
   /**
@@ -870,7 +933,7 @@ export class Context implements Disposable {
       w.string(name);
       w.list(args.length);
       for (let i = 0; i < args.length; i++) w.value(args[i]);
-    }, (n, len) => n.callAsync(id, len), signal) as Promise<T>;
+    }, (n, len) => n.callAsync(id, len), this, signal) as Promise<T>;
   }
 
   /** Reads the global `name` (a function comes back as a {@link ScriptFunction}). */

@@ -36,6 +36,15 @@ function isPlainObject(v: object): boolean {
   return p === Object.prototype || p === null;
 }
 
+/** 1 and 1n are different Map keys but the same integer key in every engine: strict refuses the pair. */
+function checkBigintKeys(m: Map<unknown, unknown>): void {
+  for (const k of m.keys()) {
+    if (typeof k === "bigint" && k >= -(2n ** 53n) && k <= 2n ** 53n && m.has(Number(k))) {
+      throw new CalogValueError("ERR_TYPE", `Map keys ${k} and ${k}n are the same integer key in a script: one would be lost`);
+    }
+  }
+}
+
 function describe(v: unknown): string {
   if (v === null) return "null";
   if (typeof v !== "object") return typeof v;
@@ -125,6 +134,9 @@ export class Wire {
         this.#pos = p + n;
         return;
       }
+    }
+    if (!this.lenient && !(s as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+      throw new CalogValueError("ERR_TYPE", "a string with a lone surrogate (not valid Unicode) cannot cross exactly; the lenient policy sends U+FFFD for it");
     }
     const { written } = utf8Encoder.encodeInto(s, buf.subarray(p));
     buf[this.#pos] = Tag.STR;
@@ -233,6 +245,7 @@ export class Wire {
       this.#u8(Tag.MAP);
       const at = this.#pos;
       this.#u32(0);
+      if (!this.lenient) checkBigintKeys(v);
       let n = 0;
       for (const [k, val] of v) {
         const kt = typeof k;
@@ -255,8 +268,14 @@ export class Wire {
         this.string(k);
         this.value(rec[k], depth + 1);
       }
+    } else if (v instanceof Promise) {
+      Promise.prototype.then.call(v, undefined, () => {}); // refused: its rejection must not go unhandled
+      if (this.lenient) this.nil();
+      else throw new CalogValueError("ERR_TYPE", "a Promise cannot cross into a script (calls are synchronous: await it first)");
+    } else if (v instanceof Uint8ClampedArray || v instanceof ArrayBuffer || (ArrayBuffer.isView(v) && this.lenient)) {
+      this.bytes(v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
     } else if (ArrayBuffer.isView(v)) {
-      this.bytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      throw new CalogValueError("ERR_TYPE", `a ${describe(v)} cannot cross into a script (only Uint8Array, Uint8ClampedArray and ArrayBuffer cross as bytes; the lenient policy sends any view's bytes)`);
     } else if (this.lenient) {
       this.nil();
     } else {

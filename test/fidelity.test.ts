@@ -121,3 +121,105 @@ test("between engines: a Lua value the JavaScript side cannot hold fails in Lua 
     assert.equal(lua.call("viaJs", describe, "a\0b"), 'string:"a\\u0000b"');
   }
 });
+
+// ---- issue 12, item 3: nothing changes silently under strict ------------------------------------------
+const engines3 = ["lua", "js", "squirrel"] as const;
+
+test("JavaScript non-plain objects (Date, Error, RegExp, class instances, Proxies): strict ERR_TYPE; lenient their own data properties", () => {
+  const sources = [
+    "new Date(0)", "new Error('x')", "/a/g", "new Proxy({ a: 1 }, {})",
+    "(function () { function C() { this.a = 1; } return new C(); })()", "new Number(1)",
+  ];
+  for (const policy of ["strict", "lenient"] as const) {
+    using rt = new Runtime({ policy });
+    using js = rt.createContext("js", { thread: false });
+    for (const src of sources) {
+      if (policy === "strict") assert.throws(() => js.eval(src), isType, src);
+      else assert.doesNotThrow(() => js.eval(src), src);
+    }
+    assert.deepEqual(js.eval("Object.create(null)"), {}); // a null-prototype object is plain
+    if (policy === "lenient") {
+      assert.deepEqual(js.eval("(function () { function C() { this.a = 1; } return new C(); })()"), { a: 1 });
+      assert.equal(js.eval("new Proxy({ a: 1 }, {})"), null); // no trap runs: a Proxy has no data of its own
+    }
+  }
+});
+
+test("typed arrays: Uint8Array, Uint8ClampedArray and ArrayBuffer cross as bytes; other views: strict ERR_TYPE, lenient bytes", () => {
+  for (const policy of ["strict", "lenient"] as const) {
+    using rt = new Runtime({ policy });
+    using js = rt.createContext("js", { thread: false });
+    js.eval("function echo(v) { return v; }");
+    assert.deepEqual(js.eval("new Uint8Array([200, 1])"), new Uint8Array([200, 1]));
+    assert.deepEqual(js.eval("new Uint8ClampedArray([200, 1])"), new Uint8Array([200, 1]));
+    assert.deepEqual(js.eval("new Uint8Array([200, 1]).buffer"), new Uint8Array([200, 1]));
+    assert.deepEqual(js.call("echo", new Uint8ClampedArray([200])), new Uint8Array([200]));
+    assert.deepEqual(js.call("echo", new Uint8Array([200, 7]).buffer), new Uint8Array([200, 7]));
+    for (const src of ["new Float32Array([1.5])", "new Int16Array([1])", "new DataView(new ArrayBuffer(2))"]) {
+      if (policy === "strict") assert.throws(() => js.eval(src), isType, src);
+      else assert.ok(js.eval(src) !== null, src);
+    }
+    if (policy === "strict") {
+      assert.throws(() => js.call("echo", new Float64Array([1])), isType);
+      assert.throws(() => js.call("echo", new DataView(new ArrayBuffer(1))), isType);
+    } else {
+      assert.deepEqual(js.call("echo", new Uint16Array([0x4142])), "BA");
+    }
+  }
+});
+
+test("keys that collide as JS property names (1 and \"1\"): strict ERR_TYPE; lenient the last wins", () => {
+  const colliding = new Map<unknown, unknown>([[1, "number"], ["1", "string"]]);
+  withEcho("strict", (echo) => {
+    assert.throws(() => echo("js", colliding), isType);
+    assert.throws(() => echo("js", new Map<unknown, unknown>([[2, "int"], [2.0, "same"], ["2", "str"]])), isType);
+    assert.deepEqual(echo("lua", colliding), colliding); // Lua and Squirrel keep both keys
+    assert.deepEqual(echo("squirrel", colliding), colliding);
+  });
+  withEcho("lenient", (echo) => assert.deepEqual(echo("js", colliding), { 1: "string" }));
+  // 1 and 1n are distinct Map keys in TypeScript, one integer key in every engine
+  withEcho("strict", (echo) => {
+    for (const e of engines3) assert.throws(() => echo(e, new Map<unknown, unknown>([[1, "a"], [1n, "b"]])), isType);
+  });
+  // a Lua table whose sequence and a "1" key collide in JavaScript
+  using rt = new Runtime();
+  using lua = rt.createContext("lua", { thread: false });
+  using js = rt.createContext("js", { thread: false });
+  js.eval("function echo(v) { return v; }");
+  lua.eval("function pass(f) return f({ 10, ['1'] = 'x' }) end");
+  assert.throws(() => lua.call("pass", js.get("echo")), /same JS property name/);
+});
+
+test("a lone surrogate: strict ERR_TYPE in every engine; lenient U+FFFD", () => {
+  for (const policy of ["strict", "lenient"] as const) {
+    withEcho(policy, (echo) => {
+      for (const e of engines3) {
+        for (const s of ["a\uD800b", "\uDC00", "x".repeat(70) + "\uD83D"]) {
+          if (policy === "strict") assert.throws(() => echo(e, s), isType);
+          else assert.equal(echo(e, s), s.replace(/[\uD800-\uDFFF]/g, "\uFFFD"));
+        }
+        assert.equal(echo(e, "🎉 paired surrogates are fine"), "🎉 paired surrogates are fine");
+        if (policy === "strict") assert.throws(() => echo(e, new Map([["k\uD800", 1]])), isType); // keys too
+      }
+    });
+  }
+});
+
+test("nil inside a list or as a map value: Lua strict ERR_TYPE, lenient dropped; JavaScript and Squirrel keep it", () => {
+  withEcho("strict", (echo) => {
+    assert.throws(() => echo("lua", [1, 2, undefined]), isType);
+    assert.throws(() => echo("lua", [1, , 3]), isType);
+    assert.throws(() => echo("lua", { a: null, b: 1 }), isType);
+    assert.deepEqual(echo("lua", [1, 2, 3]), [1, 2, 3]);
+    for (const e of ["js", "squirrel"] as const) {
+      assert.deepEqual(echo(e, [1, 2, undefined]), [1, 2, null]);
+      assert.deepEqual(echo(e, [1, , 3]), [1, null, 3]);
+      assert.deepEqual(echo(e, { a: null, b: 1 }), { a: null, b: 1 });
+    }
+  });
+  withEcho("lenient", (echo) => {
+    assert.deepEqual(echo("lua", [1, 2, undefined]), [1, 2]);
+    assert.deepEqual(echo("lua", [1, , 3]), new Map([[1, 1], [3, 3]]));
+    assert.deepEqual(echo("lua", { a: null, b: 1 }), { b: 1 });
+  });
+});

@@ -95,7 +95,7 @@ for (const engine of engines) {
         assert.throws(() => ctx.eval(src), isLimit("steps"));
         usable(ctx, s);
       }
-      const st = rt.stats().contexts[0]!;
+      const st = rt.stats().perContext[0]!;
       assert.equal(st.limitTrips, 3);
       assert.ok(st.lastSteps >= 1000, `lastSteps ${st.lastSteps}`);
     });
@@ -124,7 +124,7 @@ for (const engine of engines) {
         usable(ctx, s);
       }
       assert.ok(ctx.memoryUsage() > 0 && ctx.memoryUsage() <= 24 << 20, `memory ${ctx.memoryUsage()}`);
-      const st = rt.stats().contexts[0]!;
+      const st = rt.stats().perContext[0]!;
       assert.equal(st.memory, ctx.memoryUsage());
     });
 

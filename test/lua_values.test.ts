@@ -108,8 +108,14 @@ test("null and undefined -> nil; nil -> null; holes in arrays are nil", withLua(
   assert.equal(lua.call("typeOf", undefined), "nil");
   assert.equal(lua.eval("return nil"), null);
   assert.equal(lua.eval("return"), null);
-  assert.equal(lua.call("count", [1, null, 3]), 2);
+  // a Lua table cannot hold nil: strict refuses a list or map holding one (fidelity.test.ts has the rows)
+  assert.throws(() => lua.call("count", [1, null, 3]), { name: "CalogValueError" });
 }));
+
+test("lenient: nil items and nil map values are dropped entering Lua", withLua((lua) => {
+  assert.equal(lua.call("count", [1, null, 3]), 2);
+  assert.equal(lua.call("count", { a: null, b: 1 }), 1);
+}, "lenient"));
 
 test("functions: JS functions are callable from Lua, Lua functions come back callable", withLua((lua, rt) => {
   lua.eval("function apply(f, ...) return f(...) end function make(k) return function(x) return x * k end end");

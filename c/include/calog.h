@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout that crosses the FFI changes; the bindings refuse a mismatch. */
-#define CALOG_ABI_VERSION 3u
+#define CALOG_ABI_VERSION 5u
 
 /* One shared recursion cap for every recursive path (ingress, egress, copy, free, wire encode/decode). */
 #define CALOG_MAX_DEPTH 100
@@ -166,7 +166,9 @@ CALOG_API CalogValueT *calogAggGet(CalogAggT *agg, const CalogValueT *key);
 
 /* ---- Errors (the one in-band channel) ------------------------------------------------------------ */
 /* Writes an error record {message, engine, traceback} into result (result is freed first) and returns
- * status. engine and traceback may be NULL. Never fails: on OOM result becomes nil. */
+ * status. engine and traceback may be NULL. Never fails: on OOM result becomes nil. A script error's record
+ * also has a "value" field: the value the script threw (error(t), throw v), marshalled like any value; it
+ * is absent when that value cannot cross (strict policy) or is the engine's own Error object. */
 CALOG_API int32_t calogErrorSet(CalogValueT *result, int32_t status, const char *engine, const char *message,
                                 int64_t messageLen, const char *traceback);
 /* printf-style shorthand for natives: result receives a plain string error; returns status. */
@@ -177,6 +179,8 @@ CALOG_API int32_t calogFail(CalogValueT *result, int32_t status, const char *fmt
     ;
 /* Lent message of an error value (a string, or the record's message); "" for anything else. */
 CALOG_API const char *calogErrorMessage(const CalogValueT *err, int64_t *lenOut);
+/* Lent pointer to the thrown value of an error record, or NULL when it has none. */
+CALOG_API const CalogValueT *calogErrorValue(const CalogValueT *err);
 
 /* ---- Natives and function values ----------------------------------------------------------------- */
 /* The one native signature. args are lent for the duration of the call (a native that keeps one copies
@@ -270,6 +274,14 @@ CALOG_API int32_t calogContextCreateWith(CalogT *rt, const char *engine, uint32_
  * most CALOG_DISPOSE_GRACE_MS per runtime, then abandons the thread). Does not block. A host-thread context
  * destroyed from inside its own call is interrupted likewise and freed when the call unwinds. Returns ERR_DEAD for an unknown or stale id. Host thread. */
 CALOG_API int32_t calogContextDestroy(CalogT *rt, CalogContextIdT id);
+/* Hands a context over to its function values (the GC backstop of a binding's context handle): the caller
+ * will not use id again, and the context is destroyed once no function value it exported is alive anywhere
+ * (held by the host or by another context), at once if none is. Until then those functions work as usual.
+ * (Two released contexts holding each other's functions live until calogDestroy.) Returns ERR_DEAD for an
+ * unknown or stale id. Host thread. */
+CALOG_API int32_t calogContextRelease(CalogT *rt, CalogContextIdT id);
+/* Contexts of rt not yet destroyed (released ones still alive included): for leak checks. Host thread. */
+CALOG_API int32_t calogContextCount(CalogT *rt);
 /* Runs source (len bytes, binary chunks refused) named chunkName (may be NULL). result receives the first
  * value the chunk returns (nil if none) or the error. Host thread. */
 CALOG_API int32_t calogContextEval(CalogT *rt, CalogContextIdT id, const char *source, int64_t len,

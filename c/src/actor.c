@@ -222,6 +222,14 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
     calog__fnFinalize(fn);
     return;
   }
+  case CALOG_MSG_REAP: { /* host only */
+    CalogCtxT *ctx = m->ctx;
+    m->ctx = NULL;
+    free(m);
+    calog__ctxReapIfIdle(ctx);
+    calog__ctxUnref(ctx);
+    return;
+  }
   case CALOG_MSG_SHUTDOWN:
     if (selfCtx) selfCtx->stopRequested = true; /* handled when the thread is back at its top level */
     free(m);
@@ -446,6 +454,19 @@ bool calog__actorPostRelease(CalogActorT *target, CalogFnT *fn) {
   if (push(target, m)) return true;
   free(m);
   return false;
+}
+
+void calog__actorPostReap(CalogT *rt, CalogCtxT *ctx) {
+  CalogMsgT *m = calloc(1, sizeof *m);
+  if (m == NULL) return; /* the context lives on until the runtime is destroyed */
+  m->rt = rt;
+  m->kind = CALOG_MSG_REAP;
+  m->heap = true;
+  m->ctx = ctx;
+  calog__ctxRef(ctx);
+  if (push(&rt->host, m)) return;
+  calog__ctxUnref(ctx); /* the runtime is closing: it destroys every context itself */
+  free(m);
 }
 
 void calog__hostComplete(CalogT *rt, uint32_t ticket, int32_t status, CalogValueT *result) {
@@ -696,6 +717,11 @@ void calog__actorDrainDead(CalogActorT *a) {
     }
     if (m->kind == CALOG_MSG_RELEASE) {
       dispatch(a, m);
+      continue;
+    }
+    if (m->kind == CALOG_MSG_REAP) {
+      calog__ctxUnref(m->ctx);
+      free(m);
       continue;
     }
     CalogValueT r = calogValueNil();

@@ -80,15 +80,20 @@ void calog__fnFinalize(CalogFnT *fn) {
   CalogCtxT *owner = fn->owner;
   CalogReleaseFnT release = fn->release;
   void *ud = fn->userData;
+  bool reap = false;
   if (owner) {
     pthread_mutex_lock(&owner->actor->mu);
     bool wasAlive = atomic_load(&fn->alive);
     if (wasAlive) unlinkLocked(fn);
     atomic_store(&fn->alive, false);
+    reap = wasAlive && owner->fns == NULL && atomic_load(&owner->released) && !atomic_load(&owner->dying);
     pthread_mutex_unlock(&owner->actor->mu);
     if (!wasAlive) release = NULL; /* the owner's death already released the closure */
   }
   if (release) release(ud);
+  /* the last function value of a context the host let go of: the host destroys it (the context table is
+   * the host's), before the shell's reference on it goes */
+  if (reap) calog__actorPostReap(owner->rt, owner);
   freeShell(fn);
 }
 

@@ -121,6 +121,7 @@ struct CalogCtxT {
   CalogFnT *fns;        /* closures this context exported, alive (guarded by actor->mu) */
   int32_t busy;         /* host-thread contexts: frames on the stack */
   _Atomic bool dying;   /* destroy requested (written by the host thread) */
+  _Atomic bool released; /* calogContextRelease: destroyed once no function value of it is alive */
   bool threaded;
   bool stopRequested;   /* threaded: SHUTDOWN seen by a nested pump; handled at top level */
   _Atomic int32_t refs; /* the registry + every owned function value + every message in flight */
@@ -212,6 +213,9 @@ CALOG_HIDDEN int32_t calog__aggReserve(CalogAggT *agg, int64_t arrayCap, int64_t
 CALOG_HIDDEN int32_t calog__copyDepth(CalogValueT *dst, const CalogValueT *src, int depth);
 CALOG_HIDDEN bool calog__isKeyType(CalogTypeE t);
 CALOG_HIDDEN bool calog__utf8Valid(const char *s, int64_t len);
+/* Adds the value a script threw (taken) to the error in result as its "value" field; a plain string error
+ * becomes a record {message, value}. On OOM the value is dropped, the error kept. */
+CALOG_HIDDEN void calog__errorAttachValue(CalogValueT *result, CalogValueT *value);
 
 /* fn.c */
 /* A function value owned by ctx: linked into ctx->fns; killed (release run, alive = false) when ctx dies.
@@ -249,6 +253,8 @@ CALOG_HIDDEN int32_t calog__entryEnd(CalogCtxT *ctx, CalogCtxT *prev, int32_t st
 CALOG_HIDDEN int32_t calog__ctxRun(CalogCtxT *ctx, int kind, const char *name, const char *text, int64_t len,
                                    CalogValueT *args, int32_t argc, uint32_t timeoutMs, CalogValueT *result);
 CALOG_HIDDEN void calog__ctxShutdownHere(CalogCtxT *ctx);
+/* Host thread: destroys ctx if it was released and no function value of it is alive any more. */
+CALOG_HIDDEN void calog__ctxReapIfIdle(CalogCtxT *ctx);
 
 /* limits.c */
 typedef enum CalogLimitKindE {
@@ -293,7 +299,7 @@ CALOG_HIDDEN int32_t calog__limitsSet(CalogCtxT *ctx, const CalogValueT *map, Ca
 
 /* actor.c */
 enum { CALOG_MSG_EVAL, CALOG_MSG_CALL, CALOG_MSG_GET, CALOG_MSG_FN, CALOG_MSG_NATIVE, CALOG_MSG_RELEASE,
-       CALOG_MSG_SHUTDOWN };
+       CALOG_MSG_SHUTDOWN, CALOG_MSG_REAP };
 CALOG_HIDDEN CalogActorT *calog__actorCurrent(CalogT *rt);
 CALOG_HIDDEN int32_t calog__actorInit(CalogActorT *a, CalogT *rt, CalogCtxT *ctx, bool isHost);
 CALOG_HIDDEN void calog__actorDestroy(CalogActorT *a);
@@ -310,6 +316,8 @@ CALOG_HIDDEN int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *
 CALOG_HIDDEN int32_t calog__actorSubmit(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT *fn, char *name,
                                         char *text, int64_t len, CalogValueT *args, int32_t argc, uint32_t timeoutMs,
                                         uint32_t ticket);
+/* Asks the host to destroy a released context whose last function value is gone (any thread). */
+CALOG_HIDDEN void calog__actorPostReap(CalogT *rt, CalogCtxT *ctx);
 /* A preallocated SHUTDOWN message (destroy must not fail). */
 CALOG_HIDDEN CalogMsgT *calog__msgShutdown(CalogT *rt);
 CALOG_HIDDEN bool calog__actorPush(CalogActorT *a, CalogMsgT *m);

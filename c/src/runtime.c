@@ -447,6 +447,35 @@ int32_t calogContextDestroy(CalogT *rt, CalogContextIdT id) {
   return CALOG_OK;
 }
 
+static bool fnsEmpty(CalogCtxT *ctx) {
+  pthread_mutex_lock(&ctx->actor->mu);
+  bool empty = ctx->fns == NULL;
+  pthread_mutex_unlock(&ctx->actor->mu);
+  return empty;
+}
+
+void calog__ctxReapIfIdle(CalogCtxT *ctx) {
+  if (atomic_load(&ctx->released) && !atomic_load(&ctx->dying) && fnsEmpty(ctx)) calogContextDestroy(ctx->rt, ctx->id);
+}
+
+int32_t calogContextRelease(CalogT *rt, CalogContextIdT id) {
+  CalogCtxT *ctx = calog__ctxResolve(rt, id);
+  if (ctx == NULL) return CALOG_ERR_DEAD;
+  /* set before the check: a function value finalized from now on sees it and asks for the reap */
+  atomic_store(&ctx->released, true);
+  calog__ctxReapIfIdle(ctx);
+  calog__ctxUnref(ctx);
+  return CALOG_OK;
+}
+
+int32_t calogContextCount(CalogT *rt) {
+  if (rt == NULL) return 0;
+  int32_t n = 0;
+  for (uint32_t i = 0; i < rt->ctxCount; i++)
+    if (rt->ctxSlots[i].ctx != NULL && !rt->ctxSlots[i].ctx->dying) n++;
+  return n;
+}
+
 /* ---- running requests on a context's own thread ------------------------------------------------ */
 int32_t calog__ctxHold(CalogCtxT *ctx, CalogValueT *result) {
   if (ctx->dying && !ctx->threaded) return calogFail(result, CALOG_ERR_DEAD, "context %d is being destroyed", ctx->id);

@@ -283,6 +283,36 @@ int32_t calogErrorSet(CalogValueT *result, int32_t status, const char *engine, c
   return status;
 }
 
+void calog__errorAttachValue(CalogValueT *result, CalogValueT *value) {
+  if (result->type == CALOG_STRING) { /* a plain message becomes a record {message} */
+    CalogValueT rec, key = calogValueNil();
+    if (calogValueAgg(&rec, CALOG_AGG_MAP) != CALOG_OK || calogValueString(&key, "message", 7) != CALOG_OK) {
+      calogValueFree(&rec);
+      calogValueFree(value);
+      return;
+    }
+    if (calogAggSet(rec.as.agg, &key, result) != CALOG_OK) {
+      calogValueFree(&key);
+      calogValueFree(&rec);
+      calogValueFree(value);
+      return;
+    }
+    *result = rec;
+  }
+  CalogValueT key = calogValueNil();
+  if (result->type != CALOG_AGGREGATE || calogValueString(&key, "value", 5) != CALOG_OK ||
+      calogAggSet(result->as.agg, &key, value) != CALOG_OK) {
+    calogValueFree(&key);
+    calogValueFree(value);
+  }
+}
+
+const CalogValueT *calogErrorValue(const CalogValueT *err) {
+  if (err == NULL || err->type != CALOG_AGGREGATE) return NULL;
+  CalogValueT key = {.type = CALOG_STRING, .as.s = {.bytes = (char *)"value", .length = 5}};
+  return calogAggGet(err->as.agg, &key);
+}
+
 int32_t calogFail(CalogValueT *result, int32_t status, const char *fmt, ...) {
   if (result == NULL) return status;
   char buf[512];

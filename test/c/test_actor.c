@@ -385,6 +385,36 @@ static void testLateWaker(void) {
   calogContextDestroy(rt, a);
 }
 
+/* calogContextRelease: the context lives while a function value of it is alive (here, in the C host or
+ * held by another context), and goes once the last one is released. */
+static void testRelease(bool threaded) {
+  int32_t base = calogContextCount(rt);
+  CalogContextIdT a = newCtx(threaded), b = newCtx(!threaded);
+  CalogValueT f = calogValueNil(), g = calogValueNil(), r = calogValueNil();
+  CHECK_EQ(eval(a, "return function(x) return x * 2 end", &f), CALOG_OK);
+  CHECK_EQ(eval(a, "return function(x) return x * 3 end", &g), CALOG_OK);
+  CHECK_EQ(eval(b, "function keep(h) held = h end function use(x) return held(x) end", &r), CALOG_OK);
+  CHECK_EQ(calogContextCall(rt, b, "keep", &g, 1, &r), CALOG_OK);
+  calogValueFree(&g);
+  CHECK_EQ(calogContextRelease(rt, a), CALOG_OK);
+  CHECK_EQ(calogContextRelease(rt, a), CALOG_OK); /* still alive: releasing twice is harmless */
+  CHECK_EQ(calogContextCount(rt), base + 2);
+  CalogValueT arg = calogValueInt(21);
+  CHECK_EQ(calogFnInvoke(f.as.fn, &arg, 1, &r), CALOG_OK);
+  CHECK_EQ(r.as.i, 42);
+  calogValueFree(&f);
+  for (int i = 0; i < 200 && calogContextCount(rt) != base + 2; i++) calogHostPoll(rt), usleep(1000);
+  CHECK_EQ(calogContextCount(rt), base + 2); /* b still holds g */
+  CHECK_EQ(evalInt(b, "return use(5)"), 15);
+  CHECK_EQ(evalInt(b, "held = nil collectgarbage() collectgarbage() return 0"), 0);
+  for (int i = 0; i < 2000 && calogContextCount(rt) != base + 1; i++) calogHostPoll(rt), usleep(1000);
+  CHECK_EQ(calogContextCount(rt), base + 1);
+  CHECK_EQ(calogContextRelease(rt, a), CALOG_ERR_DEAD);
+  CHECK_EQ(calogContextRelease(rt, b), CALOG_OK); /* no functions out: destroyed at once */
+  CHECK_EQ(calogContextCount(rt), base);
+  calogValueFree(&r);
+}
+
 int main(void) {
   rt = calogCreate();
   calogRegister(rt, "threadTag", threadTag, NULL, NULL);
@@ -399,6 +429,8 @@ int main(void) {
   testBindingSwap();
   testGenerationWrap();
   testLateWaker();
+  testRelease(true);
+  testRelease(false);
   (void)hostOnly;
   /* a function value held past calogDestroy is a dead shell: releasing it touches nothing freed */
   CalogContextIdT late = newCtx(true);

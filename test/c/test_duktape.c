@@ -551,11 +551,17 @@ static void testContainers(void) {
   calogValueFree(&r);
   CHECK_EQ(eval(id, "var a = []; a[4294967294] = 1; a", &r), CALOG_ERR_RANGE); /* sparse giant: refused */
   calogValueFree(&r);
-  /* own enumerable string keys, insertion order; inherited and non-enumerable ones stay behind */
+  /* own enumerable string keys, insertion order; inherited and non-enumerable ones stay behind (an object
+   * with a custom prototype: strict refuses it, lenient sends its own data properties) */
   CHECK_EQ(eval(id, "var o = Object.create({inherited: 1}); o.b = 1; o.a = [true, null];"
                     "Object.defineProperty(o, 'hidden', {value: 1, enumerable: false}); o",
                 &r),
-           CALOG_OK);
+           CALOG_ERR_TYPE);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "custom prototype");
+  calogValueFree(&r);
+  calogSetPolicy(rt, CALOG_POLICY_LENIENT);
+  CHECK_EQ(eval(id, "o", &r), CALOG_OK);
+  calogSetPolicy(rt, CALOG_POLICY_STRICT);
   CHECK_EQ(calogAggKind(r.as.agg), CALOG_AGG_MAP);
   CHECK_EQ(calogAggPairCount(r.as.agg), 2);
   CHECK_STR(calogAggPairKey(r.as.agg, 0), "b");
@@ -572,12 +578,17 @@ static void testContainers(void) {
   calogValueFree(&r);
   calogSetPolicy(rt, CALOG_POLICY_STRICT);
   CHECK(evalTrue(id, "ran === 0"));
-  /* a Proxy crosses as its own (empty) properties: no trap runs */
-  CHECK_EQ(eval(id, "var trapped = 0; new Proxy({a: 1}, {ownKeys: function () { trapped++; return ['a'] },"
-                    "get: function () { trapped++; return 1 }})",
+  /* a Proxy: strict refuses it, lenient sends nil; no trap runs either way */
+  CHECK_EQ(eval(id, "var trapped = 0; var px = new Proxy({a: 1}, {ownKeys: function () { trapped++; return ['a'] },"
+                    "get: function () { trapped++; return 1 }}); px",
                 &r),
-           CALOG_OK);
-  CHECK(r.type == CALOG_AGGREGATE && calogAggPairCount(r.as.agg) == 0);
+           CALOG_ERR_TYPE);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "Proxy");
+  calogValueFree(&r);
+  calogSetPolicy(rt, CALOG_POLICY_LENIENT);
+  CHECK_EQ(eval(id, "px", &r), CALOG_OK);
+  calogSetPolicy(rt, CALOG_POLICY_STRICT);
+  CHECK(r.type == CALOG_NIL);
   calogValueFree(&r);
   CHECK(evalTrue(id, "trapped === 0"));
   /* an index getter does run (documented); if it throws, the error is clean and nothing leaks */
@@ -719,6 +730,31 @@ static void testErrorsAndLifetime(void) {
   CHECK_CONTAINS(field(&r, "traceback"), "TypeError");
   CHECK_CONTAINS(field(&r, "traceback"), "test:2");
   calogValueFree(&r);
+  CHECK_EQ(eval(id, "throw {a: 1}", &r), CALOG_ERR_SCRIPT); /* the thrown value is the record's value */
+  CHECK(calogErrorValue(&r) != NULL && calogErrorValue(&r)->type == CALOG_AGGREGATE);
+  CHECK(mapGet((CalogValueT *)calogErrorValue(&r), "a") != NULL && mapGet((CalogValueT *)calogErrorValue(&r), "a")->as.i == 1);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "throw new RangeError('r')", &r), CALOG_ERR_SCRIPT); /* an Error: message + stack, no value */
+  CHECK(calogErrorValue(&r) == NULL);
+  calogValueFree(&r);
+  /* strict: non-plain objects and non-byte views do not cross as {} */
+  static const char *const refused[] = {"new Date(0)", "new Error('x')", "/a/", "new Proxy({a: 1}, {})",
+                                         "new Float32Array(1)", "new (function C() { this.a = 1; })()"};
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    CHECK_EQ(eval(id, refused[i], &r), CALOG_ERR_TYPE);
+    calogValueFree(&r);
+  }
+  { /* keys that collide as property names */
+    CalogValueT m;
+    calogValueAgg(&m, CALOG_AGG_MAP);
+    set(&m, calogValueInt(1), str("int"));
+    set(&m, str("1"), str("string"));
+    CHECK_EQ(eval(id, "function idf(v) { return v; }", &r), CALOG_OK);
+    calogValueFree(&r);
+    CHECK_EQ(call1(id, "idf", m, &r), CALOG_ERR_TYPE);
+    CHECK_CONTAINS(calogErrorMessage(&r, NULL), "same JS property name");
+    calogValueFree(&r);
+  }
   CHECK_EQ(eval(id, "throw 'boom'", &r), CALOG_ERR_SCRIPT); /* not an Error: ToString, no traceback */
   CHECK(strcmp(calogErrorMessage(&r, NULL), "boom") == 0);
   CHECK(strcmp(field(&r, "traceback"), "") == 0);

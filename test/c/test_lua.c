@@ -240,7 +240,27 @@ static void testErrorsAndLifetime(void) {
   calogValueFree(&r);
   CHECK_EQ(eval(id, "error({code = 1})", &r), CALOG_ERR_SCRIPT);
   CHECK_CONTAINS(calogErrorMessage(&r, NULL), "error object is a table");
+  { /* the thrown table itself is the record's value */
+    const CalogValueT *tv = calogErrorValue(&r);
+    CHECK(tv != NULL && tv->type == CALOG_AGGREGATE);
+    CalogValueT k = str("code");
+    CalogValueT *code = tv ? calogAggGet(tv->as.agg, &k) : NULL;
+    CHECK(code != NULL && code->type == CALOG_INT && code->as.i == 1);
+    calogValueFree(&k);
+  }
   calogValueFree(&r);
+  { /* a Lua table cannot hold nil: strict refuses a list item or a map value that would vanish */
+    CalogValueT l;
+    calogValueAgg(&l, CALOG_AGG_LIST);
+    CalogValueT one = calogValueInt(1), nil = calogValueNil();
+    calogAggPush(l.as.agg, &one);
+    calogAggPush(l.as.agg, &nil);
+    CHECK_EQ(eval(id, "function idf(v) return v end", &r), CALOG_OK);
+    CHECK_EQ(calogContextCall(rt, id, "idf", &l, 1, &r), CALOG_ERR_TYPE);
+    CHECK_CONTAINS(calogErrorMessage(&r, NULL), "cannot hold nil");
+    calogValueFree(&r);
+    calogValueFree(&l);
+  }
   CHECK_EQ(eval(id, "error(setmetatable({}, {__tostring = function() return 'custom' end}))", &r), CALOG_ERR_SCRIPT);
   CHECK(strcmp(calogErrorMessage(&r, NULL), "custom") == 0);
   calogValueFree(&r);

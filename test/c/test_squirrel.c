@@ -199,6 +199,10 @@ static void testNatives(void) {
   CHECK_CONTAINS(field(&r, "traceback"), "test:2: in function 'callsAdd'");
   CHECK(strcmp(field(&r, "engine"), "squirrel") == 0);
   calogValueFree(&r);
+  CHECK_EQ(eval(id, "throw { a = 1 };", &r), CALOG_ERR_SCRIPT); /* the thrown table is the record's value */
+  CHECK(calogErrorValue(&r) != NULL && calogErrorValue(&r)->type == CALOG_AGGREGATE);
+  CHECK(pairValue((CalogValueT *)calogErrorValue(&r), str("a")) != NULL);
+  calogValueFree(&r);
   /* a native called directly by name through the context */
   CalogValueT two[2] = {calogValueInt(1), calogValueInt(2)};
   CHECK_EQ(calogContextCall(rt, id, "add", two, 2, &r), CALOG_OK);

@@ -15,13 +15,19 @@
  *   map keys into JS: string as is (a symbol-prefixed one: strict CALOG_ERR_TYPE / lenient dropped),
  *     int -> its exact decimal string, real -> JS ToString ("1.5", "2", "NaN"), bool -> strict
  *     CALOG_ERR_TYPE / lenient "true"/"false". Lossy, as JS keys are strings: they come back as string
- *     keys, and keys that collide ("1" and 1) keep the last value.
+ *     keys (keys that collide: see below).
  *   both (array part + pairs) -> an object: the array part under "1".."n" (Lua's indices, the TypeScript
  *     host's rule), then the pairs. It comes back as a map with string keys.
  *   functions: a JS function -> a function value owned by this context (dead once it is destroyed); a
  *     function value -> a callable JS function; own functions come home as the original JS function and
  *     foreign ones as the original value. Symbols, pointers: strict CALOG_ERR_TYPE / lenient nil.
- *     Other objects (Date, RegExp, class instances...) cross as their own enumerable data properties.
+ *     Objects whose prototype is not Object.prototype or null (Date, Error, RegExp, boxed primitives, class
+ *     instances): strict CALOG_ERR_TYPE / lenient their own enumerable data properties. Proxies: strict
+ *     CALOG_ERR_TYPE / lenient nil (duk_calog_is_proxy, our patch: no trap runs). Buffers other than plain
+ *     buffers, Uint8Array, Uint8ClampedArray and ArrayBuffer (other typed arrays, DataView): strict
+ *     CALOG_ERR_TYPE / lenient their bytes.
+ *   map keys that become the same property name (1 and "1", an array part index and a "1" key): strict
+ *     CALOG_ERR_TYPE / lenient the last wins.
  *   nesting deeper than CALOG_MAX_DEPTH: CALOG_ERR_DEPTH both ways; a cycle: CALOG_ERR_CYCLE (shared
  *     acyclic subobjects are copied); an array longer than 2^24 (a sparse giant): CALOG_ERR_RANGE.
  *
@@ -293,6 +299,23 @@ static int32_t textValue(IngressT *in, const char *p, duk_size_t n, CalogValueT 
   return CALOG_OK;
 }
 
+/* What kind of object idx is, for messages: its class as Object.prototype.toString names it (no code runs). */
+static const char *objectKind(duk_context *ctx, duk_idx_t idx) {
+  static const char *const names[] = {"object", "object", "Array", "Function", "arguments object", "Boolean",
+                                      "Date", "Error", "JSON", "Math", "Number", "RegExp", "String", "global",
+                                      "Symbol", "object environment", "declarative environment", "Pointer",
+                                      "Thread", "ArrayBuffer", "DataView", "Int8Array", "Uint8Array",
+                                      "Uint8ClampedArray", "Int16Array", "Uint16Array", "Int32Array", "Uint32Array",
+                                      "Float32Array", "Float64Array"};
+  if (!duk_check_stack(ctx, 2)) return "object";
+  duk_inspect_value(ctx, idx);
+  duk_get_prop_literal(ctx, -1, "class");
+  duk_int_t c = duk_get_int_default(ctx, -1, 0);
+  duk_pop_2(ctx);
+  if (c == 1) return "class instance or object with a custom prototype";
+  return c > 0 && c < (duk_int_t)(sizeof names / sizeof names[0]) ? names[c] : "object";
+}
+
 static int32_t unrepresentable(IngressT *in, const char *what) {
   if (lenient(in->dc)) return CALOG_OK; /* out stays nil */
   return calogFail(&in->err, CALOG_ERR_TYPE, "a JS %s cannot cross to another engine", what);
@@ -427,11 +450,26 @@ static int32_t ingress(IngressT *in, duk_context *ctx, duk_idx_t idx, CalogValue
   case DUK_TYPE_LIGHTFUNC: return ingressFunction(in, ctx, idx, out);
   case DUK_TYPE_OBJECT: {
     if (duk_is_function(ctx, idx)) return ingressFunction(in, ctx, idx, out);
-    if (duk_is_buffer_data(ctx, idx)) { /* Uint8Array, ArrayBuffer, DataView, other views: their bytes */
+    if (duk_calog_is_proxy(ctx, idx)) return unrepresentable(in, "Proxy (its traps are never run while marshalling)");
+    void *proto = NULL;
+    if (duk_is_buffer_data(ctx, idx) || !duk_is_array(ctx, idx)) {
+      duk_get_prototype(ctx, idx);
+      proto = duk_get_heapptr(ctx, -1); /* the prototype stays reachable from the object */
+      duk_pop(ctx);
+    }
+    if (duk_is_buffer_data(ctx, idx)) { /* Uint8Array, Uint8ClampedArray, ArrayBuffer: their bytes */
+      if (proto != in->dc->protos[1] && proto != in->dc->protos[2] && proto != in->dc->protos[3] && !lenient(in->dc))
+        return calogFail(&in->err, CALOG_ERR_TYPE,
+                         "a JS %s cannot cross to another engine (only Uint8Array, Uint8ClampedArray and ArrayBuffer "
+                         "cross as bytes; the lenient policy sends any view's bytes)", objectKind(ctx, idx));
       duk_size_t n = 0;
       void *p = duk_get_buffer_data(ctx, idx, &n);
       return bytesValue(in, p, n, out);
     }
+    if (!duk_is_array(ctx, idx) && proto != NULL && proto != in->dc->protos[0] && !lenient(in->dc))
+      return calogFail(&in->err, CALOG_ERR_TYPE,
+                       "a JS %s cannot cross to another engine (only plain objects, arrays, byte buffers and functions "
+                       "do; the lenient policy sends its own enumerable data properties)", objectKind(ctx, idx));
     if (depth >= CALOG_MAX_DEPTH)
       return calogFail(&in->err, CALOG_ERR_DEPTH, "value nesting exceeds the depth cap (%d)", CALOG_MAX_DEPTH);
     void *self = duk_get_heapptr(ctx, idx);
@@ -599,19 +637,40 @@ static int32_t egressAgg(DukCtxT *dc, duk_context *ctx, const CalogAggT *a, int 
   }
   /* a map, or both parts: the array part under "1".."n" (Lua's indices, the TypeScript host's rule) */
   duk_idx_t t = duk_push_object(ctx);
+  /* keys that become the same property name (1 and "1", 2 and 2.0, an array index and a "1" key) would
+   * silently keep only the last: strict refuses, lenient keeps the last (documented) */
+  bool mayCollide = a->arrayCount > 0;
+  duk_size_t defined = 0;
   for (int64_t i = 0; i < a->arrayCount; i++) {
     char buf[24];
     int n = snprintf(buf, sizeof buf, "%" PRId64, i + 1);
     duk_push_lstring(ctx, buf, (duk_size_t)n);
     if ((st = egress(dc, ctx, &a->array[i], depth + 1, err)) != CALOG_OK) goto fail;
     duk_def_prop(ctx, t, DEF_FLAGS);
+    defined++;
   }
   for (int64_t i = 0; i < a->pairCount; i++) {
     bool skip;
+    if (a->pairs[i].key.type != CALOG_STRING) mayCollide = true;
     if ((st = pushKey(dc, ctx, &a->pairs[i].key, &skip, err)) != CALOG_OK) goto fail;
     if (skip) continue;
     if ((st = egress(dc, ctx, &a->pairs[i].value, depth + 1, err)) != CALOG_OK) goto fail;
     duk_def_prop(ctx, t, DEF_FLAGS); /* own data property: no setter runs, "__proto__" is just a key */
+    defined++;
+  }
+  if (mayCollide && !lenient(dc)) {
+    duk_size_t count = 0;
+    duk_enum(ctx, t, DUK_ENUM_OWN_PROPERTIES_ONLY);
+    while (duk_next(ctx, -1, 0)) {
+      count++;
+      duk_pop(ctx);
+    }
+    duk_pop(ctx);
+    if (count != defined) {
+      st = calogFail(err, CALOG_ERR_TYPE,
+                     "two keys of a map become the same JS property name (such as 1 and \"1\"): one would be lost");
+      goto fail;
+    }
   }
   return CALOG_OK;
 fail:

@@ -15,6 +15,7 @@
 #define DUK_KEY_HOLD DUK_HIDDEN_SYMBOL("calogHold")     /* on holders: DukHoldT* (NULL once released) */
 #define DUK_KEY_HOLDFIN DUK_HIDDEN_SYMBOL("calogHoldFin") /* global stash: the holders' finalizer */
 #define DUK_KEY_REGISTRY DUK_HIDDEN_SYMBOL("calogFns")   /* global stash: the exported-function registry */
+#define DUK_KEY_PROTOS DUK_HIDDEN_SYMBOL("calogProtos") /* global stash: the prototypes of DukCtxT.protos */
 
 typedef struct DukCtxT {
   duk_context *ctx;    /* the heap's main thread */
@@ -37,6 +38,9 @@ typedef struct DukCtxT {
    * this message gets that status instead of CALOG_ERR_SCRIPT */
   char raisedMsg[512];
   int32_t raisedStatus;
+  /* heapptrs of the built-in prototypes ingress tells plain objects and byte buffers by (kept alive by
+   * stash[DUK_KEY_PROTOS], taken before any script ran): Object, Uint8Array, Uint8ClampedArray, ArrayBuffer */
+  void *protos[4];
 } DukCtxT;
 
 /* A C value a trampoline holds while Duktape may throw (or run JS: finalizers can run at any allocation).

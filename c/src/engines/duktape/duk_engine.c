@@ -128,6 +128,16 @@ static duk_ret_t setupSafe(duk_context *ctx, void *udata) {
   duk_push_bare_object(ctx);
   dc->registry = duk_get_heapptr(ctx, -1);
   duk_put_prop_literal(ctx, -2, DUK_KEY_REGISTRY);
+  static const char *const ctors[4] = {"Object", "Uint8Array", "Uint8ClampedArray", "ArrayBuffer"};
+  duk_push_bare_array(ctx);
+  for (int i = 0; i < 4; i++) {
+    duk_get_global_string(ctx, ctors[i]);
+    duk_get_prop_literal(ctx, -1, "prototype");
+    dc->protos[i] = duk_get_heapptr(ctx, -1);
+    duk_put_prop_index(ctx, -3, (duk_uarridx_t)i);
+    duk_pop(ctx);
+  }
+  duk_put_prop_literal(ctx, -2, DUK_KEY_PROTOS);
   duk_pop(ctx);
   calog__dukOpenHolders(dc, ctx);
   calog__dukOpenLibs(dc, ctx);
@@ -248,6 +258,18 @@ static duk_ret_t runner(duk_context *ctx, void *udata) {
   return 1;
 }
 
+/* [thrown] -> []: the error record, plus the thrown value itself unless it is an Error object (its message
+ * and stack are the record) or cannot cross. */
+static int32_t scriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result) {
+  CalogValueT thrown = calogValueNil(), scratch = calogValueNil();
+  bool has = !duk_is_error(ctx, -1) && calog__dukToValue(dc, ctx, -1, &thrown, &scratch) == CALOG_OK;
+  calogValueFree(&scratch);
+  int32_t st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, result);
+  if (has) calog__errorAttachValue(result, &thrown);
+  calogValueFree(&thrown);
+  return st;
+}
+
 int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, int64_t len, void *heapptr,
                       CalogValueT *args, int32_t argc, CalogValueT *result) {
   calogValueFree(result);
@@ -260,7 +282,7 @@ int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, 
             .argc = argc, .result = result};
   int32_t st;
   if (duk_safe_call(ctx, runner, &r, 0, 1) != DUK_EXEC_SUCCESS) {
-    st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, result);
+    st = scriptError(dc, ctx, result);
     if (dc->raisedStatus && dc->raisedMsg[0] && strstr(calogErrorMessage(result, NULL), dc->raisedMsg)) st = dc->raisedStatus;
   } else if (r.status != CALOG_OK) {
     st = r.status;

@@ -6,6 +6,7 @@
  * status), so no C allocation is ever skipped by a longjmp. */
 #include "lua_adapter.h"
 
+#include <inttypes.h>
 #include <math.h>
 
 #define FN_META "calog.function"
@@ -214,12 +215,23 @@ static int32_t egress(lua_State *L, LuaCtxT *lc, const CalogValueT *v, int depth
                     a->pairCount > INT32_MAX ? INT32_MAX : (int)a->pairCount);
     int t = lua_gettop(L);
     int32_t st;
+    /* a Lua table cannot hold nil: a nil item or pair value would vanish (a hole, a shorter list, a lost
+     * key). Strict refuses; lenient drops it (documented). */
     for (int64_t i = 0; i < a->arrayCount; i++) {
+      if (a->array[i].type == CALOG_NIL && !lenient(lc)) {
+        st = calogFail(err, CALOG_ERR_TYPE, "a Lua table cannot hold nil: item %" PRId64 " of a list would be lost", i + 1);
+        goto fail;
+      }
       if ((st = egress(L, lc, &a->array[i], depth + 1, err)) != CALOG_OK) goto fail;
       lua_rawseti(L, t, (lua_Integer)(i + 1));
     }
     for (int64_t i = 0; i < a->pairCount; i++) {
       const CalogValueT *k = &a->pairs[i].key;
+      if (a->pairs[i].value.type == CALOG_NIL) {
+        if (lenient(lc)) continue;
+        st = calogFail(err, CALOG_ERR_TYPE, "a Lua table cannot hold nil: a key whose value is nil would be lost");
+        goto fail;
+      }
       if (k->type == CALOG_REAL && isnan(k->as.r)) {
         if (lenient(lc)) continue;
         st = calogFail(err, CALOG_ERR_TYPE, "NaN cannot be a Lua table key");

@@ -29,6 +29,8 @@ typedef struct LuaCtxT {
   char raisedMsg[512];
   int32_t raisedStatus;
   FILE *sinkOut, *sinkErr, *nullIn; /* io.stdout/io.stderr (the output sink) and an empty io.stdin (grants) */
+  bool thrownSet;      /* thrown holds the value the failing entry raised (set by its message handler) */
+  CalogValueT thrown;
 } LuaCtxT;
 
 typedef struct LuaFnRefT {

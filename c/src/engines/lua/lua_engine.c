@@ -76,6 +76,7 @@ static void luaDestroy(void *interp) {
   if (lc->nullIn) fclose(lc->nullIn);
   calog__capsFree(&lc->caps);
   calog__luaPendTruncate(lc, 0);
+  calogValueFree(&lc->thrown);
   free(lc->pend);
   free(lc);
 }
@@ -136,6 +137,13 @@ typedef struct RunT {
 } RunT;
 
 static int msgHandler(lua_State *L) {
+  /* the thrown value itself, for the error's "value" (calog__luaRun takes it right after lua_pcall) */
+  LuaCtxT *lc = calog__luaCtx(L);
+  if (!lc->thrownSet) { /* ingress never raises; a value that cannot cross (strict) is left out */
+    CalogValueT scratch = calogValueNil();
+    if (calog__luaToValue(lc, 1, &lc->thrown, &scratch) == CALOG_OK) lc->thrownSet = true;
+    calogValueFree(&scratch);
+  }
   const char *msg = lua_tostring(L, 1);
   if (msg == NULL) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) msg = lua_tostring(L, -1);
@@ -215,8 +223,14 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
     }
     nargs = 2;
   }
+  lc->thrownSet = false;
+  calogValueFree(&lc->thrown);
   int ps = lua_pcall(L, nargs, 0, base + 1);
   int32_t st = r.status;
+  CalogValueT thrown = calogValueNil();
+  bool hasThrown = lc->thrownSet;
+  calogValueMove(&thrown, &lc->thrown);
+  lc->thrownSet = false;
   if (ps != LUA_OK) {
     int32_t code = ps == LUA_ERRMEM ? CALOG_ERR_OOM : CALOG_ERR_SCRIPT;
     if (lua_istable(L, -1)) {
@@ -232,7 +246,9 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
       const char *msg = lua_tostring(L, -1);
       st = calogErrorSet(result, code, "lua", msg ? msg : "error", -1, NULL);
     }
+    if (hasThrown && code == CALOG_ERR_SCRIPT) calog__errorAttachValue(result, &thrown);
   }
+  calogValueFree(&thrown);
   lua_settop(L, base);
   calog__luaPendTruncate(lc, mark); /* values of frames a raise unwound */
   int64_t next = CALOG_TICK_CHUNK; /* the steps run since the last tick count for this entry */

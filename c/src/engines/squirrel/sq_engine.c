@@ -159,7 +159,20 @@ static int32_t sqInstallNative(void *interp, CalogNativeEntryT *entry, CalogValu
 /* ---- the runner ---------------------------------------------------------------------------------- */
 /* The message of the error object on top of the stack: a string as-is (binary-safe), a number or bool
  * printed, anything else described by its type (no metamethod runs). */
-static int32_t errorResult(HSQUIRRELVM v, int32_t status, const char *traceback, CalogValueT *result) {
+static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback, CalogValueT *result);
+
+/* A script error: the message record plus the thrown value itself (when it can cross). */
+static int32_t thrownResult(SqCtxT *sc, HSQUIRRELVM v, int32_t status, const char *traceback, CalogValueT *result) {
+  CalogValueT thrown = calogValueNil(), scratch = calogValueNil();
+  bool has = calog__sqToValue(sc, v, sq_gettop(v), &thrown, &scratch) == CALOG_OK;
+  calogValueFree(&scratch);
+  int32_t st = errorMessage(v, status, traceback, result);
+  if (has) calog__errorAttachValue(result, &thrown);
+  calogValueFree(&thrown);
+  return st;
+}
+
+static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback, CalogValueT *result) {
   SQInteger idx = sq_gettop(v);
   const SQChar *s = NULL;
   char buf[96];
@@ -213,7 +226,7 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
       if (sc->compileSet) st = calogErrorSet(result, CALOG_ERR_SYNTAX, "squirrel", sc->compileMsg, -1, NULL);
       else {
         sq_getlasterror(v);
-        st = errorResult(v, CALOG_ERR_SYNTAX, NULL, result);
+        st = errorMessage(v, CALOG_ERR_SYNTAX, NULL, result);
       }
       sq_reseterror(v);
       goto out;
@@ -253,7 +266,7 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
   sc->traceSet = false;
   if (SQ_FAILED(sq_call(v, (SQInteger)argc + 1, SQTrue, SQTrue))) {
     sq_getlasterror(v);
-    st = errorResult(v, CALOG_ERR_SCRIPT, sc->traceSet ? sc->trace : NULL, result);
+    st = thrownResult(sc, v, CALOG_ERR_SCRIPT, sc->traceSet ? sc->trace : NULL, result);
     if (sc->raisedStatus && sc->raisedMsg[0] && strstr(calogErrorMessage(result, NULL), sc->raisedMsg)) st = sc->raisedStatus;
     sc->traceSet = false;
     sq_reseterror(v);

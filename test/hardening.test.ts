@@ -1,0 +1,240 @@
+// Issue 12 regressions: function values outliving a forgotten Context, thrown payloads, Promises from host
+// functions. (Value fidelity rows are in fidelity.test.ts.)
+import assert from "node:assert/strict";
+import { type EngineName, Runtime, type ScriptFunction } from "../bindings/mod.ts";
+import { gc, test } from "./harness.ts";
+
+const engines: EngineName[] = ["lua", "js", "squirrel"];
+const modes = [true, false];
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+
+const adder: Record<EngineName, string> = {
+  lua: "function make(k) return function(x) return x + k end end",
+  js: "function make(k) { return function (x) { return x + k; }; }",
+  squirrel: "function make(k) { return function(x) { return x + k; }; }",
+};
+const holder: Record<EngineName, string> = {
+  lua: "held = nil function keep(f) held = f end function useHeld(x) return held(x) end function drop() held = nil collectgarbage() collectgarbage() end",
+  js: "var held = null; function keep(f) { held = f; } function useHeld(x) { return held(x); } function drop() { held = null; Duktape.gc(); Duktape.gc(); }",
+  squirrel: "held <- null; function keep(f) { ::held = f; } function useHeld(x) { return ::held(x); } function drop() { ::held = null; collectgarbage(); }",
+};
+
+/** Functions made by a context nobody references any more. */
+function orphanFunctions(rt: Runtime, engine: EngineName, thread: boolean, n: number): ScriptFunction[] {
+  const ctx = rt.createContext(engine, { thread });
+  ctx.eval(adder[engine]);
+  const fns: ScriptFunction[] = [];
+  for (let i = 0; i < n; i++) fns.push(ctx.call("make", i) as ScriptFunction);
+  return fns;
+}
+
+/** Full GCs with turns of the event loop between them, so finalizers run and posted releases are served. */
+async function collect(rt: Runtime): Promise<void> {
+  for (let i = 0; i < 4; i++) {
+    gc();
+    await tick(5);
+    rt.stats();
+  }
+}
+
+for (const engine of engines) {
+  for (const thread of modes) {
+    const mode = thread ? "threaded" : "host thread";
+    test(`${engine} (${mode}): script functions outlive their forgotten Context under forced GC`, async () => {
+      using rt = new Runtime();
+      const base = rt.stats().contexts;
+      const fns = orphanFunctions(rt, engine, thread, 20);
+      await collect(rt);
+      // the Context object is gone, its functions keep it alive
+      assert.equal(rt.stats().contexts, base + 1);
+      for (let i = 0; i < fns.length; i++) assert.equal(fns[i]!(100), 100 + i);
+      assert.equal(await fns[3]!.callAsync(1), 4);
+      for (const f of fns) f.dispose();
+      await collect(rt);
+      // the last function disposed: the forgotten context is destroyed (not leaked)
+      assert.equal(rt.stats().contexts, base);
+    });
+
+    test(`${engine} (${mode}): a function held by another context keeps its forgotten Context alive`, async () => {
+      using rt = new Runtime();
+      for (const other of engines) {
+        using keeper = rt.createContext(other, { thread: !thread });
+        keeper.eval(holder[other]);
+        const base = rt.stats().contexts;
+        let f: ScriptFunction | undefined = orphanFunctions(rt, engine, thread, 1)[0]!;
+        keeper.call("keep", f);
+        f.dispose();
+        f = undefined;
+        await collect(rt);
+        assert.equal(rt.stats().contexts, base + 1, `${other} holds a ${engine} function`);
+        assert.equal(keeper.call("useHeld", 5), 5);
+        keeper.call("drop");
+        await collect(rt);
+        assert.equal(rt.stats().contexts, base, `${engine} context destroyed once ${other} dropped its function`);
+      }
+    });
+  }
+}
+
+test("a forgotten Context without functions is destroyed by the GC backstop; dispose still kills functions", async () => {
+  using rt = new Runtime();
+  const base = rt.stats().contexts;
+  (() => void rt.createContext("lua").eval("x = 1"))();
+  await collect(rt);
+  assert.equal(rt.stats().contexts, base);
+  const lua = rt.createContext("lua");
+  lua.eval(adder.lua);
+  const f = lua.call("make", 1) as ScriptFunction;
+  lua.dispose();
+  assert.throws(() => f(1), { name: "CalogDeadError" });
+  f.dispose();
+});
+
+test("a pending callAsync keeps its forgotten Context alive until it settles", async () => {
+  using rt = new Runtime();
+  const p = (() => {
+    const lua = rt.createContext("lua");
+    lua.eval("function slow() local s = 0 for i = 1, 3e6 do s = s + i end return s end");
+    return lua.callAsync("slow");
+  })();
+  gc();
+  await tick(1);
+  gc();
+  assert.equal(await p, 4500001500000);
+});
+
+// ---- thrown values (issue 12, item 4) ---------------------------------------------------------------
+const throwers: Record<EngineName, { table: string; withMessage: string; text: string; errorObject?: string }> = {
+  lua: { table: "error({ code = 1, tags = { 'a' } })", withMessage: "error({ message = 'bad input', code = 2 })", text: "error('plain', 0)" },
+  js: {
+    table: "throw { code: 1, tags: ['a'] };",
+    withMessage: "throw { message: 'bad input', code: 2 };",
+    text: "throw 'plain';",
+    errorObject: "throw new TypeError('typed');",
+  },
+  squirrel: { table: "throw { code = 1, tags = [\"a\"] };", withMessage: "throw { message = \"bad input\", code = 2 };", text: "throw \"plain\";" },
+};
+
+function caught(f: () => unknown): Error & { value?: unknown; code?: string; cause?: unknown } {
+  try {
+    f();
+  } catch (e) {
+    return e as Error & { value?: unknown };
+  }
+  throw new Error("expected a throw");
+}
+
+for (const engine of engines) {
+  for (const thread of modes) {
+    const mode = thread ? "threaded" : "host thread";
+    test(`${engine} (${mode}): a thrown value reaches TypeScript as CalogScriptError.value`, () => {
+      using rt = new Runtime();
+      using ctx = rt.createContext(engine, { thread });
+      const t = throwers[engine];
+      let e = caught(() => ctx.eval(t.table));
+      assert.equal(e.name, "CalogScriptError");
+      assert.deepEqual(e.value, { code: 1, tags: ["a"] });
+      assert.match(e.message, /code: 1/, e.message);
+      assert.doesNotMatch(e.message, /\[object Object\]|error object is a table/);
+      e = caught(() => ctx.eval(t.withMessage));
+      assert.equal(e.message, "bad input");
+      assert.deepEqual(e.value, { message: "bad input", code: 2 });
+      e = caught(() => ctx.eval(t.text));
+      assert.equal(e.value, "plain");
+      assert.match(e.message, /plain/);
+      if (t.errorObject) {
+        e = caught(() => ctx.eval(t.errorObject!));
+        assert.equal(e.value, undefined);
+        assert.match(e.message, /typed/);
+      }
+    });
+  }
+}
+
+const callHost: Record<EngineName, string> = {
+  lua: "function callIt() return thrower() end",
+  js: "function callIt() { return thrower(); }",
+  squirrel: "function callIt() { return thrower(); }",
+};
+
+for (const engine of engines) {
+  test(`${engine}: whatever a host function throws is the cause (undefined and null included)`, () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext(engine, { thread: false });
+    ctx.eval(callHost[engine]);
+    const cases: unknown[] = [undefined, null, 0, "text", { a: 1 }, new RangeError("r")];
+    for (const thrown of cases) {
+      rt.register("thrower", () => {
+        throw thrown;
+      });
+      const e = caught(() => ctx.call("callIt"));
+      assert.equal(e.name, "CalogScriptError");
+      assert.ok("cause" in e, `cause present for ${String(thrown)}`);
+      assert.equal(e.cause, thrown);
+    }
+  });
+}
+
+test("an exception in a getter or a Proxy trap while reading an argument is a CalogValueError with it as cause", () => {
+  using rt = new Runtime();
+  for (const engine of engines) {
+    using ctx = rt.createContext(engine, { thread: false });
+    ctx.eval(engine === "lua" ? "function f(...) return 1 end" : "function f(a, b) { return 1; }");
+    const before = rt.stats().hostFunctions;
+    const boom = new TypeError("getter says no");
+    const withGetter = { ok: 1, get bad() { throw boom; } };
+    const trap = new Proxy({}, { ownKeys() { throw boom; } });
+    for (const arg of [withGetter, trap, [1, withGetter]]) {
+      const e = caught(() => ctx.call("f", () => 1, arg)); // a host function encoded before the failure
+      assert.equal(e.name, "CalogValueError");
+      assert.equal(e.cause, boom);
+      assert.match(e.message, /getter says no/);
+      assert.equal(rt.stats().hostFunctions, before, "the host function reference taken before the failure is given back");
+      assert.equal(ctx.call("f", 1, 2), 1, "the next call is clean");
+    }
+    // the same when a host function's result has the getter
+    rt.register("giveBad", () => withGetter);
+    const e = caught(() => ctx.eval(engine === "lua" ? "return giveBad()" : "giveBad()"));
+    assert.equal(e.name, "CalogScriptError");
+    assert.equal((e.cause as Error).name, "CalogValueError");
+    assert.equal((e.cause as Error).cause, boom);
+  }
+});
+
+// ---- Promises from host functions (issue 12, item 5) -------------------------------------------------
+test("a Promise returned by a host function is refused clearly and its rejection is not unhandled", async () => {
+  const { default: process } = await import("node:process");
+  const unhandled: unknown[] = [];
+  const listener = (r: unknown) => void unhandled.push(r);
+  process.on("unhandledRejection", listener);
+  try {
+    using rt = new Runtime();
+    let ran = 0;
+    rt.register("later", async function later() {
+      await tick(1);
+      ran++;
+      throw new Error("rejected later");
+    });
+    rt.register("nested", () => ({ p: Promise.reject(new Error("nested rejection")) }));
+    for (const engine of engines) {
+      for (const thread of modes) {
+        using ctx = rt.createContext(engine, { thread });
+        const src = engine === "lua" ? "return later()" : "later()";
+        const e = caught(() => ctx.eval(src));
+        assert.equal(e.name, "CalogScriptError");
+        assert.equal((e.cause as Error).name, "CalogValueError");
+        assert.match(e.message, /'later' returned a Promise.*work still runs.*dropped/);
+        const n = caught(() => ctx.eval(engine === "lua" ? "return nested()" : "nested()"));
+        assert.match(n.message, /Promise cannot cross/);
+      }
+    }
+    assert.throws(() => rt.createContext("lua").call("print", Promise.reject(new Error("arg"))), /Promise cannot cross/);
+    await tick(30);
+    gc();
+    await tick(10);
+    assert.equal(ran, 6, "the refused Promises' work still ran (documented)");
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off("unhandledRejection", listener);
+  }
+});
