@@ -18,7 +18,11 @@
  *   DUK_USE_EXEC_TIMEOUT_CHECK  calls calog__dukExecTimeoutCheck(heap udata) from that interrupt. The udata
  *                               is the adapter's DukCtxT, which holds the deadline (0 = none) that a later
  *                               execution limit sets; a non-zero return makes Duktape unwind the running
- *                               script with a RangeError up to our protected entry call. */
+ *                               script with a RangeError up to our protected entry call;
+ *   DUK_USE_NATIVE_STACK_CHECK  calog__dukStackLow(): a RangeError when this thread's C stack is nearly used
+ *                               up (calls, regexp compiler and executor, JSON, and the compiler through our
+ *                               patch c/patches/duktape/01-compiler-stack-check.patch), whatever the thread's
+ *                               stack size (c/src/stack.h). */
 #ifndef CALOG_DUK_CALOG_CONFIG_H
 #define CALOG_DUK_CALOG_CONFIG_H
 
@@ -35,6 +39,9 @@
 #undef DUK_USE_EXEC_TIMEOUT_CHECK
 #define DUK_USE_EXEC_TIMEOUT_CHECK(udata) calog__dukExecTimeoutCheck((udata))
 
+#undef DUK_USE_NATIVE_STACK_CHECK
+#define DUK_USE_NATIVE_STACK_CHECK() calog__dukStackLow()
+
 /* Duktape's API stays inside libcalog: only calog* symbols are exported (duk_config.h marks the API
  * visibility("default"), which -fvisibility=hidden does not override). */
 #undef DUK_EXTERNAL_DECL
@@ -44,5 +51,6 @@
 
 /* Defined in duk_engine.c; hidden like every calog__ symbol. */
 __attribute__((visibility("hidden"))) int calog__dukExecTimeoutCheck(void *udata);
+__attribute__((visibility("hidden"))) int calog__dukStackLow(void);
 
 #endif

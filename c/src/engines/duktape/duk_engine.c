@@ -72,6 +72,10 @@ static uint64_t monotonicNs(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* DUK_USE_NATIVE_STACK_CHECK: Duktape checks it in its recursive C paths (calls, regexp compiler and
+ * executor, JSON and CBOR, number conversion) and raises a RangeError when it returns non-zero. */
+int calog__dukStackLow(void) { return calog__stackLeft() < CALOG_STACK_LOW; }
+
 int calog__dukExecTimeoutCheck(void *udata) {
   const DukCtxT *dc = udata;
   if (dc == NULL || dc->deadlineNs == 0) return 0;
@@ -237,7 +241,9 @@ int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, 
   } else if (r.notFound) {
     st = calogFail(result, CALOG_ERR_NOT_FOUND, "no function named '%s' in this JS context", name);
   } else if (r.compileFailed) {
-    st = calog__dukError(dc, ctx, duk_get_error_code(ctx, -1) == DUK_ERR_SYNTAX_ERROR ? CALOG_ERR_SYNTAX : CALOG_ERR_SCRIPT,
+    /* a RangeError from the compiler is a source nested past its recursion limit or the C stack check */
+    duk_errcode_t code = duk_get_error_code(ctx, -1);
+    st = calog__dukError(dc, ctx, code == DUK_ERR_SYNTAX_ERROR || code == DUK_ERR_RANGE_ERROR ? CALOG_ERR_SYNTAX : CALOG_ERR_SCRIPT,
                          result);
   } else {
     st = calog__dukToValue(dc, ctx, -1, result, result);

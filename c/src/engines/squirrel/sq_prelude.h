@@ -3,3 +3,8 @@
  * first included after it (sqvm.cpp includes <math.h> after sqpcheader.h) breaks on <limits>, whose code
  * says `type()`. Including <math.h> first makes the later include a no-op. */
 #include <math.h>
+
+/* Our patch c/patches/squirrel/01-compiler-nesting-limit.patch refuses a source nested past a fixed cap or
+ * past what this thread's C stack holds. */
+#include "stack.h"
+#define SQ_STACK_LOW() (calog__stackLeft() < CALOG_STACK_LOW)
