@@ -21,6 +21,9 @@ OUT=.deps/fuzz/$FUZZ
 mkdir -p "$OUT/obj" .deps/fuzz/crashes
 FLAGS="$SAN -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1 -Ic/include -Ic/src"
 
+# The engines' own sources do `NULL + 0` (Duktape's property code, on every empty compile): defined in
+# practice, undefined to the letter, and clang's pointer-overflow check stops on it. Ours keep every check.
+ENGINE_SAN=-fno-sanitize=pointer-overflow
 objs=()
 compile() { # lang src extra-flags...
   local lang=$1 src=$2; shift 2
@@ -35,13 +38,13 @@ compile() { # lang src extra-flags...
 }
 for f in lapi lcode lctype ldebug ldo ldump lfunc lgc llex lmem lobject lopcodes lparser lstate lstring ltable ltm \
          lundump lvm lzio lauxlib lbaselib lcorolib ldblib liolib lmathlib loadlib loslib lstrlib ltablib lutf8lib linit; do
-  compile c "$D/lua/src/$f.c" -w -DLUA_USE_LINUX -include c/src/engines/lua/lua_prelude.h
+  compile c "$D/lua/src/$f.c" -w $ENGINE_SAN -DLUA_USE_LINUX -include c/src/engines/lua/lua_prelude.h
 done
-compile c "$D/duktape/src/duktape.c" -w -include c/src/engines/duktape/duk_calog_config.h -I"$D/duktape/src"
+compile c "$D/duktape/src/duktape.c" -w $ENGINE_SAN -include c/src/engines/duktape/duk_calog_config.h -I"$D/duktape/src"
 for f in squirrel/sqapi squirrel/sqbaselib squirrel/sqclass squirrel/sqcompiler squirrel/sqdebug squirrel/sqfuncstate \
          squirrel/sqlexer squirrel/sqmem squirrel/sqobject squirrel/sqstate squirrel/sqtable squirrel/sqvm \
          sqstdlib/sqstdmath sqstdlib/sqstdstring sqstdlib/sqstdrex sqstdlib/sqstdblob sqstdlib/sqstdstream; do
-  compile cpp "$D/squirrel/$f.cpp" -w -D_SQ64 -DSQUSEDOUBLE -DSQ_EXCLUDE_DEFAULT_MEMFUNCTIONS \
+  compile cpp "$D/squirrel/$f.cpp" -w $ENGINE_SAN -D_SQ64 -DSQUSEDOUBLE -DSQ_EXCLUDE_DEFAULT_MEMFUNCTIONS \
     -include c/src/engines/squirrel/sq_prelude.h -I"$D/squirrel/include"
 done
 for f in c/src/engines/lua/*.c; do compile c "$f" -std=c11 -D_GNU_SOURCE -I"$D/lua/src" -DLUA_USE_LINUX; done
