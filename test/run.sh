@@ -8,6 +8,12 @@ LOG=$(mktemp -d)
 trap 'rm -rf "$LOG"' EXIT
 step() { printf '\n=== %s\n' "$1"; }
 
+if [ "${CALOG_RUN_DRY:-0}" = 1 ]; then # test/commands.sh: reached through a task runner; check the tools
+  "$ZIG" version > /dev/null && "$BIN/bun" --version > /dev/null && "$BIN/deno" --version > /dev/null \
+    && "$BIN/tsc" --version > /dev/null && echo "test/run.sh: dry run"
+  exit
+fi
+
 step "C tests (zig build test: Debug + UBSan)"
 "$ZIG" build test 2>&1 | tee "$LOG/c.txt"
 step "C tests under AddressSanitizer + UBSan + LeakSanitizer (system cc)"
@@ -26,10 +32,15 @@ step "TypeScript suite under Bun"
 step "TypeScript suite under Deno"
 "$BIN/deno" test --allow-ffi --allow-env --allow-read --allow-write --allow-run --v8-flags=--expose-gc test/ 2>&1 | tee "$LOG/deno.txt"
 
+step "Fuzz smoke run (every target a few seconds, ASan + UBSan; the long run is npm run fuzz)"
+bash test/fuzz/run.sh smoke 2>&1 | tee "$LOG/fuzz.txt"
+step "Documented commands (npm start, deno task start/test, ...)"
+bash test/commands.sh 2>&1 | tee "$LOG/commands.txt"
+
 # one closing line over every suite
 passed=0 failed=0
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
-  { grep -hoE '[0-9]+ passed, [0-9]+ failed' "$LOG/c.txt" "$LOG/asan.txt" "$LOG/tsan.txt" | awk '{print $1, $3}'
+  { grep -hoE '[0-9]+ passed, [0-9]+ failed' "$LOG/c.txt" "$LOG/asan.txt" "$LOG/tsan.txt" "$LOG/fuzz.txt" "$LOG/commands.txt" | awk '{print $1, $3}'
     grep -hE '^ *[0-9]+ (pass|fail)$' "$LOG/bun.txt" | awk '$2=="pass"{p=$1} $2=="fail"{f=$1} END{print p+0, f+0}'
     sed 's/\x1b\[[0-9;]*m//g' "$LOG/deno.txt" | grep -oE '[0-9]+ passed \| [0-9]+ failed' | tail -1 | awk '{print $1, $4}'
   })

@@ -4,6 +4,7 @@
 #define CALOG_INTERNAL_H
 
 #include "calog.h"
+#include "stack.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -479,6 +479,9 @@ int32_t calogContextCount(CalogT *rt) {
 /* ---- running requests on a context's own thread ------------------------------------------------ */
 int32_t calog__ctxHold(CalogCtxT *ctx, CalogValueT *result) {
   if (ctx->dying && !ctx->threaded) return calogFail(result, CALOG_ERR_DEAD, "context %d is being destroyed", ctx->id);
+  if (calog__stackLeft() < CALOG_STACK_ENTRY)
+    return calogFail(result, CALOG_ERR_NESTING, "not enough C stack left on this thread to enter a script (%zu KB)",
+                     calog__stackLeft() / 1024);
   int32_t st = calog__nestEnter(ctx->rt, result);
   if (st != CALOG_OK) return st;
   if ((st = syncNatives(ctx, result)) != CALOG_OK) {

@@ -206,12 +206,13 @@ static void testEngine(const EngineCaseT *c, bool threaded) {
 typedef struct InterruptArgT {
   CalogContextIdT id;
   int delayMs;
+  int32_t status; /* what calogContextInterrupt returned (checked after the join: CHECK is not thread-safe) */
 } InterruptArgT;
 
 static void *interruptLater(void *p) {
   InterruptArgT *a = p;
   usleep((useconds_t)a->delayMs * 1000u);
-  CHECK_EQ(calogContextInterrupt(rt, a->id), CALOG_OK);
+  a->status = calogContextInterrupt(rt, a->id);
   return NULL;
 }
 
@@ -221,11 +222,12 @@ static void testInterrupt(const EngineCaseT *c, bool threaded) {
   CalogValueT r = calogValueNil();
   CHECK_EQ(eval(id, c->defineWork, &r), CALOG_OK);
   calogValueFree(&r);
-  InterruptArgT a = {id, 50};
+  InterruptArgT a = {id, 50, -1};
   pthread_t t;
   pthread_create(&t, NULL, interruptLater, &a);
   uint64_t took = expectLimit(id, c->swallow, "interrupt", "interrupt");
   pthread_join(t, NULL);
+  CHECK_EQ(a.status, CALOG_OK);
   CHECK(took >= 40 && took < 3000);
   expectInt(id, c->callWork, 1000);
   calogContextDestroy(rt, id);

@@ -18,7 +18,11 @@
  *   DUK_USE_EXEC_TIMEOUT_CHECK  calls calog__dukExecTimeoutCheck(heap udata, instructions run) from that
  *                               interrupt: the context's limits (steps, deadline, interrupt, memory). A
  *                               non-zero return makes Duktape throw a RangeError, and throw again at every
- *                               later interrupt, until the script has unwound to our protected entry call. */
+ *                               later interrupt, until the script has unwound to our protected entry call;
+ *   DUK_USE_NATIVE_STACK_CHECK  calog__dukStackLow(): a RangeError when this thread's C stack is nearly used
+ *                               up (calls, regexp compiler and executor, JSON, and the compiler through our
+ *                               patch c/patches/duktape/01-compiler-stack-check.patch), whatever the thread's
+ *                               stack size (c/src/stack.h). */
 #ifndef CALOG_DUK_CALOG_CONFIG_H
 #define CALOG_DUK_CALOG_CONFIG_H
 
@@ -44,6 +48,9 @@
 #define CALOG_DUK_POLL(udata) calog__dukExecTimeoutCheck((udata), 0)
 #define CALOG_DUK_ALLOC_FAILED(udata) calog__dukAllocFailed((udata))
 
+#undef DUK_USE_NATIVE_STACK_CHECK
+#define DUK_USE_NATIVE_STACK_CHECK() calog__dukStackLow()
+
 /* Duktape's API stays inside libcalog: only calog* symbols are exported (duk_config.h marks the API
  * visibility("default"), which -fvisibility=hidden does not override). */
 #undef DUK_EXTERNAL_DECL
@@ -51,12 +58,6 @@
 #undef DUK_EXTERNAL
 #define DUK_EXTERNAL __attribute__((visibility("hidden")))
 
-/* Duktape checks the native stack before each recursion it controls (calls, regexp compile and match,
- * JSON, the compiler): past the reserve at the end of the running thread's stack it throws a RangeError
- * instead of overflowing the C stack (context threads and the host's own thread alike). */
-#undef DUK_USE_NATIVE_STACK_CHECK
-#define DUK_USE_NATIVE_STACK_CHECK() calog__dukStackCheck()
-__attribute__((visibility("hidden"))) int calog__dukStackCheck(void);
 /* From calog's patch: the instructions the thread ran since its last interrupt, counted from now on. */
 struct duk_hthread;
 __attribute__((visibility("hidden"))) long calog_duk_take_steps(void *ctx);
@@ -64,5 +65,6 @@ __attribute__((visibility("hidden"))) long calog_duk_take_steps(void *ctx);
 /* Defined in duk_engine.c; hidden like every calog__ symbol. */
 __attribute__((visibility("hidden"))) int calog__dukExecTimeoutCheck(void *udata, long executed);
 __attribute__((visibility("hidden"))) void calog__dukAllocFailed(void *udata);
+__attribute__((visibility("hidden"))) int calog__dukStackLow(void);
 
 #endif

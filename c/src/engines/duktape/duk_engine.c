@@ -73,24 +73,9 @@ static void dukFatal(void *udata, const char *msg) {
   abort();
 }
 
-/* ---- the native stack check (DUK_USE_NATIVE_STACK_CHECK, see duk_calog_config.h) ----------------- */
-static _Thread_local char *stackFloor; /* lowest address this thread's Duktape code may reach */
-
-int calog__dukStackCheck(void) {
-  char here;
-  if (stackFloor == NULL) {
-    pthread_attr_t attr;
-    void *addr = NULL;
-    size_t size = 0;
-    if (pthread_getattr_np(pthread_self(), &attr) != 0) return 0;
-    pthread_attr_getstack(&attr, &addr, &size);
-    pthread_attr_destroy(&attr);
-    size_t reserve = size / 8 > 256 * 1024 ? size / 8 : 256 * 1024; /* room to throw and unwind */
-    if (size <= reserve) return 0;
-    stackFloor = (char *)addr + reserve;
-  }
-  return (uintptr_t)&here < (uintptr_t)stackFloor;
-}
+/* DUK_USE_NATIVE_STACK_CHECK: Duktape checks it in its recursive C paths (calls, regexp compiler and
+ * executor, JSON and CBOR, number conversion) and raises a RangeError when it returns non-zero. */
+int calog__dukStackLow(void) { return calog__stackLeft() < CALOG_STACK_LOW; }
 
 /* ---- limits (DUK_USE_EXEC_TIMEOUT_CHECK and calog's patch, see duk_calog_config.h) ------------------ */
 int calog__dukExecTimeoutCheck(void *udata, long executed) {
@@ -289,7 +274,9 @@ int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, 
   } else if (r.notFound) {
     st = calogFail(result, CALOG_ERR_NOT_FOUND, "no function named '%s' in this JS context", name);
   } else if (r.compileFailed) {
-    st = calog__dukError(dc, ctx, duk_get_error_code(ctx, -1) == DUK_ERR_SYNTAX_ERROR ? CALOG_ERR_SYNTAX : CALOG_ERR_SCRIPT,
+    /* a RangeError from the compiler is a source nested past its recursion limit or the C stack check */
+    duk_errcode_t code = duk_get_error_code(ctx, -1);
+    st = calog__dukError(dc, ctx, code == DUK_ERR_SYNTAX_ERROR || code == DUK_ERR_RANGE_ERROR ? CALOG_ERR_SYNTAX : CALOG_ERR_SCRIPT,
                          result);
   } else {
     st = calog__dukToValue(dc, ctx, -1, result, result);

@@ -5,10 +5,16 @@
  *                          table.concat, table.sort). The extra space of every Lua thread of a context points
  *                          at its LuaCtxT, whose first field is the budget;
  *   luai_calogtick(L)      runs when the budget is spent: checks the limits and raises their error;
- *   luai_calogmemerror(L)  runs before Lua raises a memory error: the memory limit trips when it refused. */
+ *   luai_calogmemerror(L)  runs before Lua raises a memory error: the memory limit trips when it refused.
+ * Our patch c/patches/lua/01-c-stack-check.patch checks these with Lua's C-call count: a thread whose stack
+ * is nearly used up fails with "C stack overflow" before LUAI_MAXCCALLS levels:
+ *   luai_cstacklow(L), luai_cstackout(L). */
 struct lua_State;
 __attribute__((visibility("hidden"))) void calog__luaTick(struct lua_State *L);
 __attribute__((visibility("hidden"))) void calog__luaMemError(struct lua_State *L);
 #define luai_calogbudget(L) (**(long **)lua_getextraspace(L))
 #define luai_calogtick(L) calog__luaTick(L)
 #define luai_calogmemerror(L) calog__luaMemError(L)
+#include "stack.h"
+#define luai_cstacklow(L) (calog__stackLeft() < CALOG_STACK_LOW)
+#define luai_cstackout(L) (calog__stackLeft() < CALOG_STACK_OUT)

@@ -14,3 +14,8 @@ extern "C" __attribute__((visibility("hidden"))) bool calog__sqTick(struct SQVM 
 extern "C" __attribute__((visibility("hidden"))) bool calog__sqSizeCheck(struct SQVM *v, long long n, long long elem);
 #define CALOG_SQ_TICK(v) calog__sqTick(v)
 #define CALOG_SQ_SIZECHECK(v, n, elem) calog__sqSizeCheck((v), (long long)(n), (long long)(elem))
+
+/* Our patch c/patches/squirrel/01-compiler-nesting-limit.patch refuses a source nested past a fixed cap or
+ * past what this thread's C stack holds. */
+#include "stack.h"
+#define SQ_STACK_LOW() (calog__stackLeft() < CALOG_STACK_LOW)

@@ -19,7 +19,8 @@
  *     guard is a native debug hook (sq_setnativedebughook): it sees every call ('c' event; script debug info
  *     is off, so there are no line events) and fails the frame being entered when the VM is more than
  *     kMaxCallDepth frames or kMaxStackSlots values deep, or when this thread's C stack has grown more than
- *     kCStackBudget below its outermost entry into Squirrel. The hook cannot return an error (SQDEBUGHOOK
+ *     kCStackBudget below its outermost entry into Squirrel or has less than CALOG_STACK_LOW left (a host
+ *     thread's stack may be small). The hook cannot return an error (SQDEBUGHOOK
  *     returns void), so failFrame points the new frame's next instruction at a static _OP_THROW whose operand
  *     is the frame's register 0 (its `this`: one register always exists), set to the message: the VM raises
  *     an ordinary script error there, catchable by try/catch, and unwinds as for any throw.
@@ -39,6 +40,7 @@
 #include <stdint.h>
 
 #include "sq_vmext.h"
+#include "stack.h"
 
 namespace {
 struct alignas(16) Header {
@@ -76,7 +78,8 @@ void guard(HSQUIRRELVM v, SQInteger event, const SQChar *, SQInteger, const SQCh
   if (event != 'c') return;
   if (v->_callsstacksize > kMaxCallDepth || v->_top > kMaxStackSlots)
     failFrame(v, "stack overflow (more than 100000 nested calls, or 1000000 stack values)");
-  else if (stackAnchor != NULL && stackAnchor - (char *)__builtin_frame_address(0) > kCStackBudget)
+  else if ((stackAnchor != NULL && stackAnchor - (char *)__builtin_frame_address(0) > kCStackBudget) ||
+           calog__stackLeft() < CALOG_STACK_LOW)
     failFrame(v, "stack overflow (calls through threads or natives nested too deeply for the C stack)");
 }
 

@@ -1,0 +1,26 @@
+/* stack.h -- the C stack left on this thread, for the broker and for the engines' own checks (the engine
+ * preludes include this header, so it stays plain C/C++ with no other dependency). See stack.c. */
+#ifndef CALOG_STACK_H
+#define CALOG_STACK_H
+
+#include <stddef.h>
+
+/* An entry into an interpreter (eval, call, get, a function value) is refused with CALOG_ERR_NESTING when
+ * less than this is left: below it, the engines would fail at once anyway. */
+#define CALOG_STACK_ENTRY (192u * 1024u)
+/* Engines raise their "stack overflow" error when less than this is left (Lua: "C stack overflow", Duktape:
+ * RangeError, Squirrel: a compile error or the recursion guard), keeping room for the error path. */
+#define CALOG_STACK_LOW (128u * 1024u)
+/* Below this, even an error handler would not fit: Lua gives up with "error in error handling". */
+#define CALOG_STACK_OUT (32u * 1024u)
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* Bytes of C stack left below the caller's frame on this thread ((size_t)-1 if the bounds are unknown). */
+__attribute__((visibility("hidden"))) size_t calog__stackLeft(void);
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Fuzzing under ASan+UBSan (libFuzzer from clang when installed: Debian `clang`; else the system cc with
+# test/fuzz/replay.c as the driver). Targets: wire (the calog*Wire decoders + each engine's marshalling both
+# ways through an echo), compile-lua, compile-js, compile-squirrel (each engine's parser and compiler).
+#   bash test/fuzz/run.sh smoke       a few seconds per target (run by test/run.sh)
+#   bash test/fuzz/run.sh long [N]    N executions per target (default 10^7; `npm run fuzz`); run it niced
+# Seeds: test/fuzz/corpus/<target>/ (committed, small). New inputs go to .deps/fuzz/corpus/<target>/ and
+# crashes to .deps/fuzz/crashes/ (a crash fails the run). The source lists mirror build.zig's.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+mode=${1:-smoke}
+runs=${2:-10000000}
+D=.deps/src
+if command -v clang >/dev/null && echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' \
+   | clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then
+  CC=clang CXX=clang++ FUZZ=libfuzzer SAN="-fsanitize=address,undefined,fuzzer-no-link"
+else
+  CC=cc CXX=c++ FUZZ=replay SAN="-fsanitize=address,undefined"
+fi
+OUT=.deps/fuzz/$FUZZ
+mkdir -p "$OUT/obj" .deps/fuzz/crashes
+FLAGS="$SAN -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1 -Ic/include -Ic/src"
+
+# The engines' own sources do `NULL + 0` (Duktape's property code, on every empty compile): defined in
+# practice, undefined to the letter, and clang's pointer-overflow check stops on it. Ours keep every check.
+ENGINE_SAN=-fno-sanitize=pointer-overflow
+objs=()
+compile() { # lang src extra-flags...
+  local lang=$1 src=$2; shift 2
+  local o="$OUT/obj/$(echo "$src" | tr '/' '_').o"
+  if [ ! -f "$o" ] || [ "$src" -nt "$o" ] || [ -n "$(find c/src c/include c/patches -newer "$o" -print -quit)" ]; then
+    case $lang in
+      c) $CC -std=gnu99 -c $FLAGS "$@" "$src" -o "$o" ;;
+      cpp) $CXX -std=c++11 -fno-exceptions -c $FLAGS "$@" "$src" -o "$o" ;;
+    esac
+  fi
+  objs+=("$o")
+}
+for f in lapi lcode lctype ldebug ldo ldump lfunc lgc llex lmem lobject lopcodes lparser lstate lstring ltable ltm \
+         lundump lvm lzio lauxlib lbaselib lcorolib ldblib liolib lmathlib loadlib loslib lstrlib ltablib lutf8lib linit; do
+  compile c "$D/lua/src/$f.c" -w $ENGINE_SAN -DLUA_USE_LINUX -include c/src/engines/lua/lua_prelude.h
+done
+compile c "$D/duktape/src/duktape.c" -w $ENGINE_SAN -include c/src/engines/duktape/duk_calog_config.h -I"$D/duktape/src"
+for f in squirrel/sqapi squirrel/sqbaselib squirrel/sqclass squirrel/sqcompiler squirrel/sqdebug squirrel/sqfuncstate \
+         squirrel/sqlexer squirrel/sqmem squirrel/sqobject squirrel/sqstate squirrel/sqtable squirrel/sqvm \
+         sqstdlib/sqstdmath sqstdlib/sqstdstring sqstdlib/sqstdrex sqstdlib/sqstdblob sqstdlib/sqstdstream; do
+  compile cpp "$D/squirrel/$f.cpp" -w $ENGINE_SAN -D_SQ64 -DSQUSEDOUBLE -DSQ_EXCLUDE_DEFAULT_MEMFUNCTIONS \
+    -include c/src/engines/squirrel/sq_prelude.h -I"$D/squirrel/include"
+done
+for f in c/src/engines/lua/*.c; do compile c "$f" -std=c11 -D_GNU_SOURCE -I"$D/lua/src" -DLUA_USE_LINUX; done
+for f in c/src/engines/duktape/*.c; do compile c "$f" -std=c11 -D_GNU_SOURCE -I"$D/duktape/src" -include c/src/engines/duktape/duk_calog_config.h; done
+for f in c/src/engines/squirrel/*.c; do compile c "$f" -std=c11 -D_GNU_SOURCE -I"$D/squirrel/include" -D_SQ64 -DSQUSEDOUBLE; done
+compile cpp c/src/engines/squirrel/sq_vmext.cpp -fno-rtti -I"$D/squirrel/include" -isystem "$D/squirrel/squirrel" -D_SQ64 -DSQUSEDOUBLE
+for f in c/src/*.c c/src/policy/*.c; do compile c "$f" -std=c11 -D_GNU_SOURCE; done
+lib=("${objs[@]}")
+
+targets=(wire compile-lua compile-js compile-squirrel)
+for t in "${targets[@]}"; do
+  objs=()
+  case $t in
+    wire) compile c test/fuzz/fuzz_wire.c ;;
+    compile-*) e=${t#compile-}; cp test/fuzz/fuzz_compile.c "$OUT/fuzz_$e.c"
+               compile c "$OUT/fuzz_$e.c" -DFUZZ_ENGINE="\"$e\"" ;;
+  esac
+  if [ $FUZZ = libfuzzer ]; then
+    $CXX $SAN -fsanitize=fuzzer -o "$OUT/$t" "${objs[@]}" "${lib[@]}" -lpthread -lm
+  else
+    compile c test/fuzz/replay.c
+    $CXX $SAN -o "$OUT/$t" "${objs[@]}" "${lib[@]}" -lpthread -lm
+  fi
+done
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:allocator_may_return_null=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+status=0
+for t in "${targets[@]}"; do
+  mkdir -p ".deps/fuzz/corpus/$t"
+  if [ "$mode" = long ]; then limit=(-runs="$runs" -max_total_time=86400); else limit=(-max_total_time=5); fi
+  printf '[fuzz] %s (%s, %s)\n' "$t" "$FUZZ" "${limit[*]}"
+  if "$OUT/$t" "${limit[@]}" -rss_limit_mb=4096 -max_len=65536 -timeout=20 -print_final_stats=1 \
+       -artifact_prefix=.deps/fuzz/crashes/"$t"- ".deps/fuzz/corpus/$t" "test/fuzz/corpus/$t" > "$OUT/$t.log" 2>&1; then
+    grep -E "^(Done|stat::number_of_executed_units)" "$OUT/$t.log" | sed "s/^/[fuzz] $t: /"
+  else
+    status=1
+    tail -40 "$OUT/$t.log"
+    printf '[fuzz] %s: FAILED (log %s)\n' "$t" "$OUT/$t.log"
+  fi
+done
+[ $status -eq 0 ] && echo "fuzz: ${#targets[@]} passed, 0 failed" || echo "fuzz: 0 passed, 1 failed"
+exit $status
