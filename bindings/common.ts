@@ -98,7 +98,9 @@ export function elfInterpreter(bytes: Uint8Array): string | undefined {
     const offset = Number(view.getBigUint64(ph + 8, true));
     const size = Number(view.getBigUint64(ph + 32, true));
     if (offset + size > bytes.length || size === 0) return undefined;
-    return new TextDecoder().decode(bytes.subarray(offset, offset + size - 1)); // without the NUL
+    const text = bytes.subarray(offset, offset + size);
+    const end = text.indexOf(0);
+    return new TextDecoder().decode(end < 0 ? text : text.subarray(0, end));
   }
   return undefined;
 }
