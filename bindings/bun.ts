@@ -79,9 +79,9 @@ const { lib, path } = await loadLibrary({
   platform: {
     os: process.platform,
     arch: process.arch,
-    libc: process.platform === "linux" ? detectLibc(head, existsSync, process.arch, glibcHint()) : undefined,
+    libc: process.platform === "linux" ? detectLibc(head, existsSync, process.arch, glibcHint) : undefined,
   },
-  packagePath: async (key) => packagePath(key),
+  packagePath: (key) => Promise.try(() => packagePath(key)),
   exists: (path) => path.startsWith("/$bunfs/") ? undefined : existsSync(path),
   open: (path) => dlopen(path, symbols).symbols,
   abi: (l) => l.calogAbiVersion(),

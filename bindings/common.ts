@@ -47,9 +47,12 @@ export interface LoaderHost<L> {
   localBuild: string | undefined;
 }
 
-/** Where a binding's local build is: `zig-out/lib/libcalog.so` beside `bindings/` (file: URLs only). */
+/**
+ * Where a binding's local build is: `zig-out/lib/libcalog.so` beside `bindings/` (file: URLs only). The npm
+ * package's JavaScript copy of the bindings lives one level deeper, in `js/bindings/`.
+ */
 export function localBuildPath(moduleUrl: string): string | undefined {
-  const url = new URL("../zig-out/lib/libcalog.so", moduleUrl);
+  const url = new URL(`${/\/js\/bindings\/[^/]+\.js$/.test(moduleUrl) ? "../../" : "../"}zig-out/lib/libcalog.so`, moduleUrl);
   return url.protocol === "file:" ? decodeURIComponent(url.pathname) : undefined;
 }
 
@@ -62,14 +65,14 @@ export function platformKey(os: string, arch: string, libc: Libc): PlatformKey |
 /**
  * The C library of the running process, from the ELF interpreter (PT_INTERP) of `/proc/self/exe`: a glibc
  * program is run by `ld-linux-*.so`, a musl one by `ld-musl-*.so.1`. `head(path, n)` reads up to n bytes
- * (or returns `undefined` when it may not). Falls back on the runtime's own build (`hint`), then on the
- * presence of musl's loader; `undefined` if none tells.
+ * (or returns `undefined` when it may not). Falls back on what the runtime says of its own build (`hint`,
+ * asked only then), then on the presence of musl's loader; `undefined` if none tells.
  */
 export function detectLibc(
   head: (path: string, n: number) => Uint8Array | undefined,
   exists: (path: string) => boolean | undefined,
   arch: string,
-  hint?: Libc,
+  hint: () => Libc | undefined = () => undefined,
 ): Libc | undefined {
   const bytes = head("/proc/self/exe", 16384);
   const interp = bytes ? elfInterpreter(bytes) : undefined;
@@ -77,7 +80,8 @@ export function detectLibc(
     if (interp.includes("ld-musl")) return "musl";
     if (interp.includes("ld-linux")) return "glibc";
   }
-  if (hint) return hint;
+  const told = hint();
+  if (told) return told;
   const machine = arch === "x64" ? "x86_64" : arch === "arm64" ? "aarch64" : arch;
   if (exists(`/lib/ld-musl-${machine}.so.1`) === true) return "musl";
   return undefined;

@@ -70,7 +70,7 @@ function exists(path: string): boolean | undefined {
 }
 
 const arch = Deno.build.arch === "x86_64" ? "x64" : Deno.build.arch === "aarch64" ? "arm64" : Deno.build.arch;
-const denoLibc = Deno.build.env === "musl" ? "musl" : Deno.build.env === "gnu" ? "glibc" : undefined;
+const denoLibc = () => Deno.build.env === "musl" ? "musl" as const : Deno.build.env === "gnu" ? "glibc" as const : undefined;
 
 let loaded;
 try {

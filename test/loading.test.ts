@@ -105,7 +105,7 @@ test("the ELF interpreter of this runtime names glibc's loader; a musl one is to
   musl.set(new TextEncoder().encode("/lib/ld-musl-x.so.1\0"), at);
   assert.equal(detectLibc((_p, n) => musl.subarray(0, n), () => false, arch), "musl");
   // unreadable /proc: the runtime's hint, then musl's loader on disk, else unknown
-  assert.equal(detectLibc(() => undefined, () => undefined, arch, "glibc"), "glibc");
+  assert.equal(detectLibc(() => undefined, () => undefined, arch, () => "glibc"), "glibc");
   assert.equal(detectLibc(() => undefined, (p) => p === `/lib/ld-musl-${arch === "x64" ? "x86_64" : "aarch64"}.so.1`, arch), "musl");
   assert.equal(detectLibc(() => undefined, () => undefined, arch), undefined);
   assert.equal(elfInterpreter(new TextEncoder().encode("#!/bin/sh\n".padEnd(128))), undefined);
