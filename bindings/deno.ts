@@ -1,6 +1,12 @@
 /**
  * The Deno binding: libcalog through Deno.dlopen. Importing this module installs it as calog's backend and
- * re-exports the API. Needs --allow-ffi (and --allow-env to honour CALOG_LIB); where it looks: ./common.ts.
+ * re-exports the API. Needs --allow-ffi (and --allow-env to honour CALOG_LIB).
+ *
+ * Where libcalog comes from, in this order (./common.ts): `CALOG_LIB` (an explicit path); the npm package
+ * `@calog/linux-<x64|arm64>-<gnu|musl>` for this platform, found through `node_modules` (`npm install calog` in a
+ * Deno project with a package.json); `zig-out/lib/libcalog.so` in a clone of calog after `npm run setup`.
+ * Imported from JSR these modules have no `node_modules` beside them: set `CALOG_LIB` to a libcalog.so (for
+ * instance `node_modules/@calog/linux-x64-gnu/libcalog.so` after `npm install calog`).
  * @module
  */
 import { type Backend, type HostCallbacks, installBackend, type NativeRuntime } from "../src/backend.ts";

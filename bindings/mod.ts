@@ -1,6 +1,6 @@
 /**
  * calog's entry point: detects Bun or Deno (the one place that does), loads the matching binding, and
- * exports the API.
+ * exports the API. Where the native library is found: see `calog/deno` (or README, "Install").
  * @module
  */
 export * from "../src/index.ts";
