@@ -41,13 +41,18 @@ const symbols = {
 const DEAD = -10;
 
 // The platform packages, each named literally so `bun build --compile` embeds the installed one (its module
-// imports the library as a file); requiring one that is not installed throws, here and in a compiled app.
+// imports the library as a file). The bundler accepts a missing one only inside `try`; requiring it throws,
+// here and in a compiled app, and the loader records it as not installed.
 function packagePath(key: PlatformKey): string {
-  switch (key) {
-    case "linux-x64-gnu": return require("@calog/linux-x64-gnu").default;
-    case "linux-arm64-gnu": return require("@calog/linux-arm64-gnu").default;
-    case "linux-x64-musl": return require("@calog/linux-x64-musl").default;
-    case "linux-arm64-musl": return require("@calog/linux-arm64-musl").default;
+  try {
+    switch (key) {
+      case "linux-x64-gnu": return require("@calog/linux-x64-gnu").default;
+      case "linux-arm64-gnu": return require("@calog/linux-arm64-gnu").default;
+      case "linux-x64-musl": return require("@calog/linux-x64-musl").default;
+      case "linux-arm64-musl": return require("@calog/linux-arm64-musl").default;
+    }
+  } catch (e) {
+    throw new Error(`cannot find @calog/${key}: ${(e as Error).message}`);
   }
 }
 

@@ -160,6 +160,20 @@ for (const runtime of ["bun", "deno"] as const) {
   });
 }
 
+test("bun build --compile embeds the platform package's library: the executable runs with no node_modules", () => {
+  withProject({ packages: { [here]: "lib" } }, (dir) => {
+    runIn(dir, "bun", []); // writes app.ts
+    const exe = join(dir, "app");
+    const built = spawnSync(bin("bun"), ["build", "--compile", join(dir, "app.ts"), "--outfile", exe], { encoding: "utf8", cwd: dir, timeout: 60_000 });
+    assert.equal(built.status, 0, built.stderr);
+    rmSync(join(dir, "node_modules"), { recursive: true });
+    const env = { ...process.env };
+    delete env.CALOG_LIB;
+    const r = spawnSync(exe, [], { encoding: "utf8", cwd: tmpdir(), env, timeout: 30_000 });
+    assert.match(r.stdout + r.stderr, /loaded 2 from \/\$bunfs\/\S+\.so/);
+  });
+}, 120_000);
+
 test("deno: without --allow-read or --allow-env the package is still found (C library from Deno's own build)", () => {
   withProject({ packages: { [here]: "lib" } }, (dir) => {
     assert.match(runIn(dir, "deno", ["--allow-ffi"]), new RegExp(`loaded 2 from ${dir}/node_modules/@calog/${here}/`));
