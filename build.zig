@@ -7,6 +7,10 @@
 //!                                  (Zig ships no ASan runtime); needs `cc`/`c++` on PATH
 //!   zig build bench                bench-only artifacts, always ReleaseFast (bench/README.md): the floor
 //!                                  library, the C broker microbenchmark, a standalone Lua interpreter
+//!   zig build dist                 the prebuilt libraries and their npm packages, one per Linux target
+//!                                  (dist_targets below), in zig-out/dist/<key>/; run by `npm run dist`
+//!   zig build dist-test            the C tests cross-built for the targets this machine cannot run
+//!                                  directly, in zig-out/dist-test/<key>/; run by `npm run dist:check`
 //!
 //! Engine sources are not in the repository: .ci/setup fetches them from Debian source packages into
 //! .deps/src (override with -Ddeps=DIR). Source lists are plain data at the bottom of this file.
@@ -84,6 +88,7 @@ pub fn build(b: *std.Build) void {
     }
 
     addBench(b, target, deps);
+    addDist(b, deps);
 }
 
 /// The defines of an engine's own sources, plus its prelude header when it has one.
@@ -106,7 +111,7 @@ fn asanObject(b: *std.Build, src: std.Build.LazyPath, lang: []const []const u8, 
     return cc.addOutputFileArg(b.fmt("{s}.o", .{std.fs.path.stem(src.src_path.sub_path)}));
 }
 
-const ModuleOptions = struct { tsan: bool = false };
+const ModuleOptions = struct { tsan: bool = false, strip: ?bool = null };
 
 fn calogModule(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.builtin.OptimizeMode, deps: []const u8, o: ModuleOptions) *std.Build.Module {
     const needs_cpp = comptime for (engines) |e| {
@@ -118,6 +123,7 @@ fn calogModule(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.bu
         .link_libc = true,
         .link_libcpp = needs_cpp,
         .sanitize_thread = o.tsan,
+        .strip = o.strip,
         // A release library carries no sanitizer: nothing of a sanitizer runtime may stay undefined in it.
         .sanitize_c = if (optimize == .Debug and !o.tsan) .trap else .off,
         .pic = true,
@@ -323,3 +329,125 @@ fn addBench(b: *std.Build, target: std.Build.ResolvedTarget, deps: []const u8) v
 const bench_floor_sources = [_][]const u8{"bench/floor.c"};
 const bench_broker_sources = [_][]const u8{"bench/broker_bench.c"};
 const bench_lua_main = [_][]const u8{"src/lua.c"};
+
+// ---- dist: prebuilt libraries as npm packages (README "Install") ---------------------------------
+// One package per target, named @calog/<key>, selected by npm/bun through its os/cpu/libc fields from the
+// main package's optionalDependencies (same version, read from package.json). Each holds the stripped
+// ReleaseFast library with every engine and the C++ runtime inside (NEEDED: libc, libm, the loader only),
+// plus a module whose default export is the library's path: `bun.js` imports it as a file so that
+// `bun build --compile` embeds it, `index.js` names it next to itself for every other runtime.
+// glibc targets are pinned to 2.27 (every distribution since 2018); musl links its one libc.so.
+const DistTarget = struct { key: []const u8, query: []const u8, cpu: []const u8, libc: []const u8, label: []const u8 };
+
+const dist_targets = [_]DistTarget{
+    .{ .key = "linux-x64-gnu", .query = "x86_64-linux-gnu.2.27", .cpu = "x64", .libc = "glibc", .label = "Linux x64, glibc 2.27 or newer" },
+    .{ .key = "linux-arm64-gnu", .query = "aarch64-linux-gnu.2.27", .cpu = "arm64", .libc = "glibc", .label = "Linux arm64, glibc 2.27 or newer" },
+    .{ .key = "linux-x64-musl", .query = "x86_64-linux-musl", .cpu = "x64", .libc = "musl", .label = "Linux x64, musl (Alpine)" },
+    .{ .key = "linux-arm64-musl", .query = "aarch64-linux-musl", .cpu = "arm64", .libc = "musl", .label = "Linux arm64, musl (Alpine)" },
+};
+
+/// The C tests cross-built by `dist-test`: the targets `zig build test` (native glibc) does not cover.
+const dist_test_keys = [_][]const u8{ "linux-x64-musl", "linux-arm64-musl", "linux-arm64-gnu" };
+
+fn addDist(b: *std.Build, deps: []const u8) void {
+    const step = b.step("dist", "Build libcalog for every Linux target and lay out its npm package in zig-out/dist/");
+    const test_step = b.step("dist-test", "Cross-build the C tests (ReleaseFast) for the musl and arm64 targets into zig-out/dist-test/");
+    const version = packageVersion(b);
+    for (dist_targets) |d| {
+        const query = std.Target.Query.parse(.{ .arch_os_abi = d.query }) catch @panic("bad dist target query");
+        const target = b.resolveTargetQuery(query);
+        const dir = b.fmt("dist/{s}", .{d.key});
+
+        const lib = b.addLibrary(.{
+            .name = "calog",
+            .linkage = .dynamic,
+            .root_module = calogModule(b, target, .ReleaseFast, deps, .{ .strip = true }),
+        });
+        lib.setVersionScript(b.addWriteFiles().add("calog.map", "{ global: calog*; local: *; };\n"));
+        lib.lto = .full;
+        step.dependOn(&b.addInstallArtifact(lib, .{ .dest_dir = .{ .override = .{ .custom = dir } } }).step);
+
+        const files = b.addWriteFiles();
+        _ = files.add("package.json", b.fmt(dist_package_json, .{ d.key, version, d.label, d.cpu, d.libc }));
+        _ = files.add("index.js", dist_index_js);
+        _ = files.add("bun.js", dist_bun_js);
+        _ = files.add("index.d.ts", dist_index_d_ts);
+        _ = files.add("README.md", b.fmt(dist_readme, .{ d.key, d.label }));
+        step.dependOn(&b.addInstallDirectory(.{ .source_dir = files.getDirectory(), .install_dir = .prefix, .install_subdir = dir }).step);
+
+        for (dist_test_keys) |k| {
+            if (std.mem.eql(u8, k, d.key)) addDistTests(b, test_step, target, deps, b.fmt("dist-test/{s}", .{d.key}));
+        }
+    }
+}
+
+/// The C tests against a static libcalog built exactly like the shipped one (ReleaseFast, no sanitizer),
+/// installed rather than run: the check script runs them natively or under qemu-user.
+fn addDistTests(b: *std.Build, step: *std.Build.Step, target: std.Build.ResolvedTarget, deps: []const u8, dir: []const u8) void {
+    const lib = b.addLibrary(.{ .name = "calog-dist-test", .linkage = .static, .root_module = calogModule(b, target, .ReleaseFast, deps, .{}) });
+    for (c_tests) |t| {
+        const mod = b.createModule(.{ .target = target, .optimize = .ReleaseFast, .link_libc = true });
+        mod.addIncludePath(b.path("c/include"));
+        mod.addIncludePath(b.path("c/src"));
+        mod.addIncludePath(b.path("test/c"));
+        mod.addCSourceFiles(.{ .files = &.{b.fmt("test/c/{s}.c", .{t})}, .flags = &calog_flags });
+        mod.linkLibrary(lib);
+        const exe = b.addExecutable(.{ .name = t, .root_module = mod });
+        step.dependOn(&b.addInstallArtifact(exe, .{ .dest_dir = .{ .override = .{ .custom = dir } } }).step);
+    }
+}
+
+/// The version every package carries: package.json's, so the main package and its optionalDependencies agree.
+fn packageVersion(b: *std.Build) []const u8 {
+    const text = std.fs.cwd().readFileAlloc(b.allocator, b.pathFromRoot("package.json"), 1 << 20) catch |e| {
+        std.debug.print("dist: cannot read package.json: {s}\n", .{@errorName(e)});
+        std.process.exit(1);
+    };
+    const parsed = std.json.parseFromSliceLeaky(struct { version: []const u8 }, b.allocator, text, .{ .ignore_unknown_fields = true }) catch {
+        std.debug.print("dist: package.json has no string \"version\"\n", .{});
+        std.process.exit(1);
+    };
+    return parsed.version;
+}
+
+const dist_package_json =
+    \\{{
+    \\  "name": "@calog/{0s}",
+    \\  "version": "{1s}",
+    \\  "description": "libcalog.so for {2s}: the native library of calog, installed by calog as an optional dependency",
+    \\  "license": "MIT",
+    \\  "type": "module",
+    \\  "os": ["linux"],
+    \\  "cpu": ["{3s}"],
+    \\  "libc": ["{4s}"],
+    \\  "files": ["libcalog.so", "index.js", "bun.js", "index.d.ts", "README.md"],
+    \\  "exports": {{
+    \\    ".": {{ "types": "./index.d.ts", "bun": "./bun.js", "default": "./index.js" }}
+    \\  }}
+    \\}}
+    \\
+;
+const dist_index_js =
+    \\// The path of libcalog.so in this package.
+    \\export default decodeURIComponent(new URL("./libcalog.so", import.meta.url).pathname);
+    \\
+;
+const dist_bun_js =
+    \\// The path of libcalog.so in this package, imported as a file so `bun build --compile` embeds it.
+    \\import path from "./libcalog.so" with { type: "file" };
+    \\export default path;
+    \\
+;
+const dist_index_d_ts =
+    \\/** The path of libcalog.so in this package. */
+    \\declare const path: string;
+    \\export default path;
+    \\
+;
+const dist_readme =
+    \\# @calog/{0s}
+    \\
+    \\The prebuilt native library of [calog](https://www.npmjs.com/package/calog) for {1s}.
+    \\Install `calog`, not this package: it is an optional dependency that npm, Bun and Deno pick for this platform.
+    \\
+;

@@ -5,8 +5,9 @@
  */
 import { dlopen, JSCallback, type Pointer, toArrayBuffer } from "bun:ffi";
 import { type Backend, type HostCallbacks, installBackend, type NativeRuntime } from "../src/backend.ts";
+import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { CalogLoadError } from "../src/errors.ts";
-import { ABI_VERSION, libraryPath } from "./common.ts";
+import { detectLibc, loadLibrary, localBuildPath, type PlatformKey } from "./common.ts";
 
 export * from "../src/index.ts";
 
@@ -46,22 +47,58 @@ const symbols = {
 
 const DEAD = -10;
 
-function open(path: string) {
+// The platform packages, each named literally so `bun build --compile` embeds the installed one (its module
+// imports the library as a file). The bundler accepts a missing one only inside `try`; requiring it throws,
+// here and in a compiled app, and the loader records it as not installed.
+function packagePath(key: PlatformKey): string {
   try {
-    return dlopen(path, symbols).symbols;
+    switch (key) {
+      case "linux-x64-gnu": return require("@calog/linux-x64-gnu").default;
+      case "linux-arm64-gnu": return require("@calog/linux-arm64-gnu").default;
+      case "linux-x64-musl": return require("@calog/linux-x64-musl").default;
+      case "linux-arm64-musl": return require("@calog/linux-arm64-musl").default;
+    }
   } catch (e) {
-    throw new CalogLoadError(
-      "ERR_LOAD",
-      `cannot load libcalog from ${path}: ${(e as Error).message}. Build it with \`npm run setup\` (or \`zig build\`), or point CALOG_LIB at it.`,
-    );
+    throw new Error(`cannot find @calog/${key}: ${(e as Error).message}`);
   }
 }
 
-const path = libraryPath((name) => process.env[name]);
-const lib = open(path);
-if (lib.calogAbiVersion() !== ABI_VERSION) {
-  throw new CalogLoadError("ERR_LOAD", `${path} has ABI ${lib.calogAbiVersion()}, these bindings need ${ABI_VERSION}: rebuild it`);
+function head(path: string, n: number): Uint8Array | undefined {
+  try {
+    const fd = openSync(path, "r");
+    try {
+      const buf = new Uint8Array(n);
+      return buf.subarray(0, readSync(fd, buf, 0, n, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
 }
+
+const glibcHint = () => {
+  try {
+    const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+    return header?.glibcVersionRuntime ? "glibc" as const : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+const { lib, path } = await loadLibrary({
+  env: (name) => process.env[name],
+  platform: {
+    os: process.platform,
+    arch: process.arch,
+    libc: process.platform === "linux" ? detectLibc(head, existsSync, process.arch, glibcHint) : undefined,
+  },
+  packagePath: (key) => Promise.try(() => packagePath(key)),
+  exists: (path) => path.startsWith("/$bunfs/") ? undefined : existsSync(path),
+  open: (path) => dlopen(path, symbols).symbols,
+  abi: (l) => l.calogAbiVersion(),
+  localBuild: localBuildPath(import.meta.url),
+});
 
 class BunRuntime implements NativeRuntime {
   #rt: Pointer | null;

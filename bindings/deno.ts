@@ -1,11 +1,17 @@
 /**
  * The Deno binding: libcalog through Deno.dlopen. Importing this module installs it as calog's backend and
  * re-exports the API. Needs --allow-ffi (and --allow-env to honour CALOG_LIB).
+ *
+ * Where libcalog comes from, in this order (./common.ts): `CALOG_LIB` (an explicit path); the npm package
+ * `@calog/linux-<x64|arm64>-<gnu|musl>` for this platform, found through `node_modules` (`npm install calog` in a
+ * Deno project with a package.json); `zig-out/lib/libcalog.so` in a clone of calog after `npm run setup`.
+ * Imported from JSR these modules have no `node_modules` beside them: set `CALOG_LIB` to a libcalog.so (for
+ * instance `node_modules/@calog/linux-x64-gnu/libcalog.so` after `npm install calog`).
  * @module
  */
 import { type Backend, type HostCallbacks, installBackend, type NativeRuntime } from "../src/backend.ts";
 import { CalogLoadError } from "../src/errors.ts";
-import { ABI_VERSION, libraryPath } from "./common.ts";
+import { detectLibc, loadLibrary, localBuildPath } from "./common.ts";
 
 export * from "../src/index.ts";
 
@@ -53,29 +59,51 @@ function env(name: string): string | undefined {
   try {
     return Deno.env.get(name);
   } catch {
-    return undefined; // no --allow-env: use the default path
+    return undefined; // no --allow-env: CALOG_LIB is not honoured
   }
 }
 
-function open(path: string) {
+function head(path: string, n: number): Uint8Array | undefined {
   try {
-    return Deno.dlopen(path, symbols).symbols;
-  } catch (e) {
-    if (e instanceof Deno.errors.PermissionDenied || (e as Error).name === "NotCapable") {
-      throw new CalogLoadError("ERR_LOAD", `calog needs FFI permission to load ${path}: run deno with --allow-ffi (see README, "Permissions")`);
-    }
-    throw new CalogLoadError(
-      "ERR_LOAD",
-      `cannot load libcalog from ${path}: ${(e as Error).message}. Build it with \`npm run setup\` (or \`zig build\`), or point CALOG_LIB at it.`,
-    );
+    using file = Deno.openSync(path, { read: true });
+    const buf = new Uint8Array(n);
+    return buf.subarray(0, file.readSync(buf) ?? 0);
+  } catch {
+    return undefined; // no --allow-read (or no /proc): the runtime's own build tells instead
   }
 }
 
-const path = libraryPath(env);
-const lib = open(path);
-if (lib.calogAbiVersion() !== ABI_VERSION) {
-  throw new CalogLoadError("ERR_LOAD", `${path} has ABI ${lib.calogAbiVersion()}, these bindings need ${ABI_VERSION}: rebuild it`);
+function exists(path: string): boolean | undefined {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound ? false : undefined;
+  }
 }
+
+const arch = Deno.build.arch === "x86_64" ? "x64" : Deno.build.arch === "aarch64" ? "arm64" : Deno.build.arch;
+const denoLibc = () => Deno.build.env === "musl" ? "musl" as const : Deno.build.env === "gnu" ? "glibc" as const : undefined;
+
+let loaded;
+try {
+  loaded = await loadLibrary({
+    env,
+    platform: { os: Deno.build.os, arch, libc: Deno.build.os === "linux" ? detectLibc(head, exists, arch, denoLibc) : undefined },
+    // through node_modules (npm, or Deno's own with nodeModulesDir); computed, so nothing is fetched at load
+    packagePath: async (key) => ((await import(["@calog", key].join("/"))) as { default: string }).default,
+    exists,
+    open: (path) => Deno.dlopen(path, symbols).symbols,
+    abi: (l) => l.calogAbiVersion(),
+    localBuild: localBuildPath(import.meta.url),
+  });
+} catch (e) {
+  if (e instanceof Deno.errors.PermissionDenied || (e as Error).name === "NotCapable") {
+    throw new CalogLoadError("ERR_LOAD", `calog needs FFI permission to load libcalog: run deno with --allow-ffi (see README, "Permissions")`);
+  }
+  throw e;
+}
+const { lib, path } = loaded;
 
 class DenoRuntime implements NativeRuntime {
   #rt: Deno.PointerValue;

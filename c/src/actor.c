@@ -11,6 +11,7 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <limits.h> /* PTHREAD_STACK_MIN: musl declares it only here */
 #include <sched.h>
 #include <stdio.h>
 #include <time.h>
