@@ -241,12 +241,13 @@ static void testInterruptWhileWaiting(void) {
   /* hand B's function to A as a global through a native that returns it */
   CHECK_EQ(eval(a, "function run(f) return f() end", &r), CALOG_OK);
   calogValueFree(&r);
-  InterruptArgT ia = {a, 80};
+  InterruptArgT ia = {a, 80, -1};
   pthread_t t;
   pthread_create(&t, NULL, interruptLater, &ia);
   uint64_t t0 = nowMs();
   int32_t st = calogContextCall(rt, a, "run", &fn, 1, &r);
   pthread_join(t, NULL);
+  CHECK_EQ(ia.status, CALOG_OK);
   CHECK_EQ(st, CALOG_ERR_LIMIT);
   CHECK(nowMs() - t0 < 3000);
   calogValueFree(&r);
