@@ -127,6 +127,13 @@ function targets(runs: Run[]): string {
     const rel = median(f.calogMs) / median(f.standaloneMs) - 1;
     return `${ok(rel <= 0.05)}: ${pct(rel)} (calog ${median(f.calogMs).toFixed(1)} ms vs standalone ${median(f.standaloneMs).toFixed(1)} ms on-CPU, medians)`;
   };
+  const limitsCell = (engine: string) => (r: Run) => {
+    const rows = (r as { limitsCost?: { engine: string; plainMs: number[]; limitedMs: number[] }[] }).limitsCost;
+    const k = Array.isArray(rows) ? rows.find((x) => x.engine === engine) : undefined;
+    if (!k) return "not measured in this run";
+    const rel = median(k.limitedMs.map((l, i) => l / k.plainMs[i]!)) - 1;
+    return `${ok(rel <= 0.05)}: ${pct(rel)}`;
+  };
   const threadCell = (form: "blocking" | "callAsync") => (r: Run) => {
     const t = row(r, "js_to_lua_add", (k) => k.impl.includes("own thread") && k.api.includes(form));
     if (!t || t.status !== "ok") return `not available yet${t?.note ? ` (${t.note.replace(/^not available yet \(|\)$/g, "")})` : ""}`;
@@ -148,6 +155,9 @@ function targets(runs: Run[]): string {
     line("Lua → JS call (per call, Lua loop) vs wasmoon", "≥ ×6", ratioCell("lua_to_js_loop", 6)),
     line("~1 KB nested round trip vs wasmoon", "≥ ×5", ratioCell("nested_roundtrip", 5)),
     line("fib(30) vs standalone Lua (same sources, flags)", "within 5%", fibCell),
+    line("fib(30), Lua, with memory/steps/timeoutMs set vs none", "within 5%", limitsCell("lua")),
+    line("fib(30), JavaScript, with memory/steps/timeoutMs set vs none", "within 5%", limitsCell("js")),
+    line("fib(30), Squirrel, with memory/steps/timeoutMs set vs none", "within 5%", limitsCell("squirrel")),
     line("cross-thread round trip `add(1, 2)`, blocking (own-thread context)", "median < 2 µs", threadCell("blocking")),
     line("cross-thread round trip `add(1, 2)`, Promise form (own-thread context)", "median < 2 µs", threadCell("callAsync")),
     line("idle context, host thread (RSS, 1,000 contexts)", "≤ 300 KB", memCell("calog-lua")),
@@ -177,6 +187,23 @@ function fibSection(run: Run): string {
     (tb?.status === "ok" ? ` Wall time of \`fib(30)\` through calog's API in the tinybench case above: ${fmtNs(tb.median_ns!)} median.` : "") +
     (cStatic !== undefined ? ` broker_bench (static libcalog, no JS runtime in the process): ${fmtNs(cStatic)} wall.` : ""),
   ].join("\n");
+}
+
+function limitsSection(run: Run): string {
+  const rows = (run as { limitsCost?: { engine: string; rounds: number; plainMs: number[]; limitedMs: number[] }[] }).limitsCost;
+  if (!Array.isArray(rows) || rows.length === 0) return `*no data (a run before this section existed)*`;
+  const names: Record<string, string> = { lua: "Lua 5.4", js: "JavaScript (Duktape)", squirrel: "Squirrel" };
+  const lines = [
+    `| fib(30), wall time of \`ctx.call("fib", 30)\` | no limits (median) | memory + steps + timeoutMs set (median) | limits / none (median of per-round ratios) | target |`,
+    `|---|---:|---:|---:|---|`,
+  ];
+  for (const r of rows) {
+    const paired = median(r.limitedMs.map((l, i) => l / r.plainMs[i]!));
+    lines.push(`| ${names[r.engine] ?? r.engine} | ${median(r.plainMs).toFixed(1)} ms | ${median(r.limitedMs).toFixed(1)} ms | **${pct(paired - 1)}** | within 5% |`);
+  }
+  lines.push(``, `${rows[0]!.rounds} interleaved rounds per engine, both contexts on the JS thread, limits far above what fib(30) needs ` +
+    `(memory 1 GiB, steps 10^15, timeoutMs one hour): the figure is the price of checking them.`);
+  return lines.join("\n");
 }
 
 function memorySection(run: Run): string {
@@ -277,6 +304,7 @@ export function render(runs: Run[], analysis: string): string {
     out.push(``, `## ${r.meta.runtimeVersion}: every case`, ``);
     for (const c of r.cases as CaseResult[]) out.push(`### ${c.title}`, ``, `Latency per ${c.unit}.`, ``, caseTable(c), ``);
     out.push(`### fib(30): calog vs the standalone Lua interpreter`, ``, fibSection(r), ``);
+    out.push(`### The cost of limits that are set but not reached`, ``, limitsSection(r), ``);
     out.push(`### Where a crossing's time goes, layer by layer`, ``, layers(r), ``);
     out.push(`### Memory: idle contexts (1,000 per fresh process, RSS after a full GC)`, ``, memorySection(r), ``);
   }

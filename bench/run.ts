@@ -12,7 +12,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import { cases, closePeers, freshLuaContext, LUA_SRC, NESTED, prepareFengari, prepareQuickJS, prepareThreaded, prepareWasmoon } from "./cases.ts";
+import { calog, cases, closePeers, freshLuaContext, LUA_SRC, NESTED, prepareFengari, prepareQuickJS, prepareThreaded, prepareWasmoon } from "./cases.ts";
 import { type CaseResult, fmtNs, QUICK, runCase } from "./measure.ts";
 import { childCommand, type Floor, openFloor, runtimeName, runtimeVersion } from "./platform.ts";
 import { writeReport } from "./report.ts";
@@ -150,6 +150,53 @@ const fibCompare = fibVsStandalone();
 if (fibCompare.status === "ok") {
   log(`  standalone ${median(fibCompare.standaloneMs!).toFixed(2)} ms, calog ${median(fibCompare.calogMs!).toFixed(2)} ms (medians, ${fibCompare.clock})`);
 } else log(`  ${fibCompare.note}`);
+// ---- limits that are set but not reached: fib(30) with and without them, per engine, interleaved ---------
+// Both contexts run on the JS thread (no thread hop in the figure); each round times one fib(30) call in a
+// context without limits and one in a context with memory, steps and timeoutMs all set far above what fib needs.
+interface LimitsCostRow {
+  engine: string;
+  rounds: number;
+  plainMs: number[];
+  limitedMs: number[];
+}
+const FIB_SRC: Record<string, string> = {
+  lua: "function fib(n) if n < 2 then return n end return fib(n - 1) + fib(n - 2) end",
+  js: "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2) }",
+  squirrel: "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2) }",
+};
+const FAR_LIMITS = { memory: 1 << 30, steps: 1e15, timeoutMs: 3_600_000 };
+function limitsCost(): LimitsCostRow[] {
+  const rows: LimitsCostRow[] = [];
+  const ROUNDS = QUICK ? 2 : 10;
+  for (const engine of ["lua", "js", "squirrel"] as const) {
+    const plain = calog.createContext(engine, { thread: false });
+    const limited = calog.createContext(engine, { thread: false, limits: FAR_LIMITS });
+    const time = (ctx: typeof plain): number => {
+      const t0 = performance.now();
+      if (ctx.call("fib", 30) !== 832040) throw new Error(`${engine}: fib(30) is wrong`);
+      return performance.now() - t0;
+    };
+    try {
+      for (const c of [plain, limited]) c.eval(FIB_SRC[engine]!), time(c); // warm-up
+      const row: LimitsCostRow = { engine, rounds: ROUNDS, plainMs: [], limitedMs: [] };
+      for (let i = 0; i < ROUNDS; i++) {
+        // alternate which goes first, so drift in the machine's load falls on both sides
+        if (i % 2) row.limitedMs.push(time(limited)), row.plainMs.push(time(plain));
+        else row.plainMs.push(time(plain)), row.limitedMs.push(time(limited));
+      }
+      rows.push(row);
+      const p = median(row.plainMs), l = median(row.limitedMs);
+      log(`  ${engine.padEnd(9)} no limits ${p.toFixed(1)} ms, limits set ${l.toFixed(1)} ms: ${((l / p - 1) * 100).toFixed(1)}%`);
+    } finally {
+      plain.dispose();
+      limited.dispose();
+    }
+  }
+  return rows;
+}
+log("\nfib(30) with memory, steps and timeoutMs set but not reached (host-thread contexts, interleaved)");
+const limitsCostRows = limitsCost();
+
 closePeers();
 if (!(floor instanceof Error)) floor.close();
 
@@ -213,7 +260,7 @@ for (const mode of ["calog-lua", "calog-lua-thread", "calog-js", "calog-squirrel
 // ---- write --------------------------------------------------------------------------------------------
 meta.loadEnd = loadavg();
 meta.durationSec = Math.round((performance.now() - started) / 1000);
-const out = { meta, cases: results, fibCompare, c: { rows: cRows, note: cNote, nestedWireBytes }, memory };
+const out = { meta, cases: results, fibCompare, limitsCost: limitsCostRows, c: { rows: cRows, note: cNote, nestedWireBytes }, memory };
 mkdirSync(OUT, { recursive: true });
 writeFileSync(`${OUT}${runtimeName}.json`, JSON.stringify(out, null, 2) + "\n");
 const written = writeReport(OUT, `${ROOT}bench/RESULTS.md`);

@@ -1,5 +1,5 @@
 // calog demo: `npm start` (Bun) or `deno task start` (Deno).
-import { CalogPermissionError, CalogScriptError, Runtime, type ScriptFunction } from "../bindings/mod.ts";
+import { CalogLimitError, CalogPermissionError, CalogScriptError, Runtime, type ScriptFunction } from "../bindings/mod.ts";
 
 using rt = new Runtime();
 console.log(`calog on ${Runtime.binding}`);
@@ -66,3 +66,12 @@ try {
 } catch (e) {
   if (e instanceof CalogPermissionError) console.log(`${e.name}: ${e.message}`);
 }
+
+// 8. Limits: a runaway script stops with a named error, and its context stays usable.
+using bounded = rt.createContext("lua", { limits: { timeoutMs: 100, memory: 8 << 20 } });
+try {
+  bounded.eval(`while true do pcall(function() while true do end end) end`);
+} catch (e) {
+  if (e instanceof CalogLimitError) console.log(`${e.name} (${e.limit}): ${e.message}`);
+}
+console.log("and the context is still usable:", bounded.eval(`return 6 * 7`));

@@ -58,5 +58,7 @@ test("the demo (npm start) runs", async () => {
   assert.ok(lines.some((l) => l.includes("f(6, 7) = 42")));
   assert.ok(lines.some((l) => l.includes("oops.lua:2")));
   assert.ok(lines.some((l) => l.includes(`captured output: ["stdout: printed by JavaScript","stderr: and a warning"]`)));
+  assert.ok(lines.some((l) => l.startsWith("CalogLimitError (timeout)")));
+  assert.ok(lines.some((l) => l.includes("and the context is still usable: 42")));
   assert.ok(lines.some((l) => l.startsWith("CalogPermissionError: permission denied: io.open")));
 });
