@@ -286,3 +286,52 @@ test("limits options are validated", () => {
   assert.equal(ctx.eval("return 1"), 1);
   assert.throws(() => ctx.eval("return 1", { timeoutMs: -1 }), /timeoutMs/);
 });
+
+// Built-ins that run long without executing bytecode (found by a hostile-user review): each stops at the deadline.
+const longBuiltins: Record<EngineName, string[]> = {
+  lua: [
+    "table.move({}, 1, 1 << 40, 2)",
+    "local a = ('a'):rep(1 << 20) local p = ('a'):rep(1 << 19) .. 'b' return string.find(a, p, 1, true)",
+  ],
+  js: [
+    "var a = []; a.length = 2000000000; a.indexOf(1)",
+    "var a = []; a.length = 2000000000; a.forEach(function () {})",
+    "var a = []; a.length = 2000000000; a.reverse(); 1",
+    "var a = 'a'.repeat(1 << 20), p = 'a'.repeat(1 << 19) + 'b'; a.indexOf(p)",
+  ],
+  squirrel: ["local s = \"a\"; for (local i = 0; i < 18; i++) s += s; return regexp(\"a*b\").search(s)"],
+};
+
+for (const engine of engines) {
+  test(`${engine}: long built-ins (sparse arrays, quadratic searches, table.move) stop at the deadline`, () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext(engine, { thread: false, limits: { timeoutMs: 200, memory: 64 << 20 } });
+    for (const src of longBuiltins[engine]) {
+      const t0 = performance.now();
+      assert.throws(() => ctx.eval(src), isLimit("timeout"), src);
+      const took = performance.now() - t0;
+      assert.ok(took < 3000, `${src}: took ${took.toFixed(0)} ms`);
+    }
+    usable(ctx, scripts[engine]);
+  });
+
+  test(`${engine}: interrupt() right after evalAsync/callAsync stops the queued call too`, async () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext(engine);
+    ctx.eval(scripts[engine].callsBack);
+    const p = ctx.evalAsync(scripts[engine].loop);
+    ctx.interrupt();
+    await assert.rejects(p, isLimit("interrupt"));
+    const q = ctx.callAsync(scripts[engine].loopForever);
+    ctx.interrupt();
+    await assert.rejects(q, isLimit("interrupt"));
+    ctx.interrupt(); // idle: the next call is not affected
+    usable(ctx, scripts[engine]);
+  });
+
+  test(`${engine}: a timeoutMs past the clock's range means no deadline`, () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext(engine, { limits: { timeoutMs: 18446744073710 } });
+    usable(ctx, scripts[engine]);
+  });
+}

@@ -44,6 +44,7 @@ struct CalogMsgT {
   CalogValueT *args;
   int32_t argc;
   uint32_t timeoutMs; /* EVAL: a per-call timeout (0 = the context's own) */
+  uint64_t epoch;     /* EVAL/CALL/GET/FN: the target context's interruptEpoch when queued */
   bool ownsData;     /* async: name, text, args are ours to free */
   CalogReplyT *reply;
   CalogCompletionT *done; /* async: preallocated completion (ticket set) */
@@ -114,8 +115,26 @@ void calog__hostKeepUntilNext(CalogT *rt, CalogValueT *v) {
   if (v) calogValueMove(&rt->lastOut, v);
 }
 
+/* The context a queued request will run in (NULL: the host, a C function, or not a request). */
+static CalogCtxT *requestCtx(const CalogMsgT *m) {
+  switch (m->kind) {
+  case CALOG_MSG_EVAL:
+  case CALOG_MSG_CALL:
+  case CALOG_MSG_GET: return m->ctx;
+  case CALOG_MSG_FN: return m->fn->owner;
+  default: return NULL;
+  }
+}
+
+/* An interrupt of its context since m was queued stops m before it runs. */
+static bool interruptedWhileQueued(const CalogMsgT *m, CalogCtxT *tc) {
+  return tc != NULL && atomic_load(&tc->interruptEpoch) != m->epoch;
+}
+
 static bool push(CalogActorT *a, CalogMsgT *m) {
   m->next = NULL;
+  CalogCtxT *tc = requestCtx(m);
+  if (tc) m->epoch = atomic_load(&tc->interruptEpoch); /* before it is visible: an interrupt from now on stops it */
   pthread_mutex_lock(&a->mu);
   if (!a->accepting) {
     pthread_mutex_unlock(&a->mu);
@@ -181,6 +200,12 @@ static void deliver(CalogMsgT *m, int32_t status, CalogValueT *result) {
     if (m->heap) free(m);
     CalogActorT *h = &rt->host;
     pthread_mutex_lock(&h->mu);
+    if (rt->closing) { /* a thread abandoned at close finishing late: nobody collects completions any more */
+      pthread_mutex_unlock(&h->mu);
+      calogValueFree(&c->result);
+      free(c);
+      return;
+    }
     for (uint32_t i = 0; i < rt->cancelledCount; i++)
       if (rt->cancelled[i] == c->ticket) {
         rt->cancelled[i] = rt->cancelled[--rt->cancelledCount];
@@ -241,8 +266,8 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
     uint32_t prevTicket = ticketEnter(m, m->ctx);
     if (stopping || m->ctx->dying || (m->ctx->threaded && m->ctx->stopRequested))
       st = calogFail(&result, CALOG_ERR_DEAD, "context %d was destroyed before the call ran", m->ctx->id);
-    else if (m->done && calog__ticketCancelled(m->rt, m->done->ticket))
-      st = calogFail(&result, CALOG_ERR_LIMIT, "interrupted before it ran (the request was cancelled)");
+    else if ((m->done && calog__ticketCancelled(m->rt, m->done->ticket)) || interruptedWhileQueued(m, m->ctx))
+      st = calog__limitErrorOf(m->ctx, CALOG_LIMIT_INTERRUPT, 0, 0, &result);
     else
       st = calog__ctxRun(m->ctx, m->kind, m->name, m->text, m->len, m->args, m->argc, m->timeoutMs, &result);
     ticketLeave(m, m->ctx, prevTicket);
@@ -253,8 +278,9 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
     uint32_t prevTicket = ticketEnter(m, owner);
     if (stopping) st = calogFail(&result, CALOG_ERR_DEAD, "the function's context was destroyed before the call ran");
     else if (!atomic_load(&m->fn->alive)) st = calogFail(&result, CALOG_ERR_DEAD, "function value belongs to a context that was destroyed");
-    else if (m->done && calog__ticketCancelled(m->rt, m->done->ticket))
-      st = calogFail(&result, CALOG_ERR_LIMIT, "interrupted before it ran (the request was cancelled)");
+    else if ((m->done && calog__ticketCancelled(m->rt, m->done->ticket)) || interruptedWhileQueued(m, owner))
+      st = owner ? calog__limitErrorOf(owner, CALOG_LIMIT_INTERRUPT, 0, 0, &result)
+                 : calogFail(&result, CALOG_ERR_LIMIT, "interrupted before it ran (the request was cancelled)");
     else st = calog__fnInvokeHere(m->fn, m->args, m->argc, &result);
     ticketLeave(m, owner, prevTicket);
     break;
@@ -265,13 +291,6 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
   default: st = calogFail(&result, CALOG_ERR_INTERNAL, "unknown message");
   }
   deliver(m, st, &result);
-}
-
-/* The context a request runs in (NULL: the host or a free function). */
-static CalogCtxT *targetCtx(CalogMsgT *m) {
-  if (m->ctx) return m->ctx;
-  if (m->fn) return m->fn->owner;
-  return NULL;
 }
 
 /* Removes m from a's queue if it is still there (not yet taken by a's thread). */
@@ -292,17 +311,18 @@ static bool unqueue(CalogActorT *a, CalogMsgT *m) {
 }
 
 /* The waiting context's entry tripped a limit (interrupt, its deadline) while it waits for m on target: a
- * request not yet taken is withdrawn and fails at once; one that runs is interrupted in its context (the
- * reply then comes soon). A request running on the host (a TypeScript function) is waited for: the limit
- * takes effect when it returns. Returns true when m was withdrawn (box is done). */
-static bool abandonWait(CalogActorT *target, CalogMsgT *m) {
+ * request not yet taken is withdrawn and fails at once; one that runs is interrupted in its context tc (the
+ * reply then comes soon). A request running on the host (a TypeScript function; tc NULL) is waited for: the
+ * limit takes effect when it returns. Returns true when m was withdrawn (box is done). m is read only while
+ * it is still queued: once taken, its replier owns (and clears) it, so tc comes from the waiter, who holds a
+ * reference on it for the whole wait. */
+static bool abandonWait(CalogActorT *target, CalogMsgT *m, CalogCtxT *tc) {
   if (unqueue(target, m)) {
     CalogValueT r = calogValueNil();
     int32_t st = calogFail(&r, CALOG_ERR_LIMIT, "interrupted while waiting for a call to another context");
     deliver(m, st, &r);
     return true;
   }
-  CalogCtxT *tc = targetCtx(m);
   if (tc != NULL) {
     calog__limitTrip(tc, CALOG_LIMIT_INTERRUPT, 0, 0);
     calog__actorWake(tc->actor);
@@ -318,7 +338,7 @@ void calog__actorWake(CalogActorT *a) {
 
 /* Waits for box, serving self's queue meanwhile (the always-live nested pump). While self runs a context's
  * entry, that entry's limits apply to the wait: its deadline and interrupts withdraw or interrupt m. */
-static void waitReply(CalogActorT *self, CalogReplyT *box, CalogActorT *target, CalogMsgT *m) {
+static void waitReply(CalogActorT *self, CalogReplyT *box, CalogActorT *target, CalogMsgT *m, CalogCtxT *tc) {
   bool abandoned = false;
   uint64_t until = nowNs() + SPIN_NS;
   int yields = 0;
@@ -364,8 +384,8 @@ static void waitReply(CalogActorT *self, CalogReplyT *box, CalogActorT *target, 
     if (self->head == NULL) { /* the waiting entry tripped a limit */
       pthread_mutex_unlock(&self->mu);
       abandoned = true;
-      if (abandonWait(target, m)) {
-        waitReply(NULL, box, NULL, NULL); /* delivered already: just takes box->mu once */
+      if (abandonWait(target, m, tc)) {
+        waitReply(NULL, box, NULL, NULL, NULL); /* delivered already: just takes box->mu once */
         return;
       }
       continue;
@@ -401,17 +421,22 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
                  .len = len, .args = args, .argc = argc, .timeoutMs = timeoutMs, .reply = &box};
   if (ctx) calog__ctxRef(ctx);
   if (fn) calogFnRetain(fn);
+  /* the context the request runs in (NULL: the host), held by the waiter until the reply: m's own
+   * references go with m when it is delivered, possibly while this thread still looks at it */
+  CalogCtxT *tc = ctx ? ctx : fn ? fn->owner : NULL;
+  if (tc) calog__ctxRef(tc);
   if (!push(target, &m)) {
     if (ctx) calog__ctxUnref(ctx);
     if (fn) calogFnRelease(fn);
     st = calogFail(result, CALOG_ERR_DEAD, ctx ? "context %d is shutting down" : "the owner of this function is shutting down",
                    ctx ? ctx->id : 0);
   } else {
-    waitReply(self, &box, target, &m);
+    waitReply(self, &box, target, &m, tc);
     st = box.status;
     calogValueFree(result);
     calogValueMove(result, &box.result);
   }
+  if (tc) calog__ctxUnref(tc);
   if (!self) {
     pthread_cond_destroy(&privCv);
     pthread_mutex_destroy(&privMu);

@@ -140,6 +140,7 @@ struct CalogCtxT {
   _Atomic int32_t trip;   /* CalogLimitKindE that stopped the entry (0 = none): stays raised until the entry
                              returns to its caller; any thread may raise INTERRUPT */
   _Atomic uint32_t runningTicket; /* async request being run by the outermost entry (0 = none) */
+  _Atomic uint64_t interruptEpoch; /* bumped by each interrupt: a request queued before it fails unrun */
   int64_t tripUsed, tripCeiling;
   _Atomic bool exited;    /* threaded: its thread finished with the context */
   _Atomic bool abandoned; /* its thread overran the dispose grace period: it parks for good when it returns */
@@ -291,6 +292,9 @@ CALOG_HIDDEN const char *calog__limitName(int32_t kind);
 /* Writes the error of the tripped limit into result (an error record with limit/used/ceiling and the
  * traceback, if any, taken from the error result held); returns CALOG_ERR_LIMIT. */
 CALOG_HIDDEN int32_t calog__limitError(CalogCtxT *ctx, CalogValueT *result);
+/* The same for a limit of the given kind that did not trip in a running entry (a request interrupted while
+ * queued). */
+CALOG_HIDDEN int32_t calog__limitErrorOf(CalogCtxT *ctx, int32_t kind, int64_t used, int64_t ceiling, CalogValueT *result);
 /* Charges n bytes of output to the context's current entry: CALOG_OK, or CALOG_ERR_LIMIT with the error in
  * err once the output limit would be passed (nothing of those n bytes may then be written). Context thread. */
 CALOG_HIDDEN int32_t calog__limitOutput(CalogCtxT *ctx, int64_t n, CalogValueT *err);

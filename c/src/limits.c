@@ -40,7 +40,8 @@ void calog__limitEntryStart(CalogCtxT *ctx, uint64_t timeoutMs) {
   if (timeoutMs > 0 && (t <= 0 || (int64_t)timeoutMs < t)) t = (int64_t)timeoutMs;
   ctx->timeoutMs = t;
   ctx->startNs = nowNs();
-  ctx->deadlineNs = t > 0 ? ctx->startNs + (uint64_t)t * 1000000u : 0;
+  uint64_t maxMs = (UINT64_MAX - ctx->startNs) / 1000000u; /* a timeout past the clock's range: no deadline */
+  ctx->deadlineNs = t > 0 && (uint64_t)t < maxMs ? ctx->startNs + (uint64_t)t * 1000000u : 0;
   ctx->tripUsed = ctx->tripCeiling = 0;
   atomic_store(&ctx->trip, CALOG_LIMIT_NONE);
   /* an async request cancelled between its dispatch and now (calogRequestCancel saw no running ticket
@@ -73,8 +74,10 @@ int32_t calog__limitTick(CalogCtxT *ctx, int64_t consumed, int64_t *next) {
 }
 
 int32_t calog__limitError(CalogCtxT *ctx, CalogValueT *result) {
-  int32_t kind = calog__limitTripped(ctx);
-  int64_t used = ctx->tripUsed, ceiling = ctx->tripCeiling;
+  return calog__limitErrorOf(ctx, calog__limitTripped(ctx), ctx->tripUsed, ctx->tripCeiling, result);
+}
+
+int32_t calog__limitErrorOf(CalogCtxT *ctx, int32_t kind, int64_t used, int64_t ceiling, CalogValueT *result) {
   char msg[256];
   switch (kind) {
   case CALOG_LIMIT_MEMORY:

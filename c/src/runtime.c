@@ -198,6 +198,7 @@ int32_t calogBrokerCall(CalogT *rt, const char *name, CalogValueT *args, int32_t
 
 /* ---- contexts ---------------------------------------------------------------------------------- */
 static void interruptCtx(CalogCtxT *ctx) {
+  atomic_fetch_add(&ctx->interruptEpoch, 1); /* what is queued for it now fails when its turn comes */
   calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
   calog__actorWake(ctx->actor);
 }
@@ -694,12 +695,15 @@ void calogHostClose(CalogT *rt) {
   pthread_mutex_unlock(&rt->host.mu);
   calog__actorDrainDead(&rt->host);
   calog__hostKeepUntilNext(rt, NULL);
-  for (CalogCompletionT *c = rt->doneHead, *next; c; c = next) {
+  pthread_mutex_lock(&rt->host.mu); /* an abandoned thread may still deliver (it then sees closing) */
+  CalogCompletionT *left = rt->doneHead;
+  rt->doneHead = rt->doneTail = NULL;
+  pthread_mutex_unlock(&rt->host.mu);
+  for (CalogCompletionT *c = left, *next; c; c = next) {
     next = c->next;
     calogValueFree(&c->result);
     free(c);
   }
-  rt->doneHead = rt->doneTail = NULL;
   for (uint32_t i = 0; i < rt->handleCount; i++)
     if (rt->handles[i].fn) calogFnReleaseWire(rt, i, rt->handles[i].gen);
 }

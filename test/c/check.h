@@ -3,10 +3,12 @@
 #define CALOG_CHECK_H
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
-static int checkPassed, checkFailed;
+/* Atomic: tests CHECK from helper threads too (a plain counter is a data race under TSan). */
+static _Atomic int checkPassed, checkFailed;
 
 #define CHECK(cond)                                                                         \
   do {                                                                                      \
@@ -43,8 +45,9 @@ static int checkPassed, checkFailed;
 #define CHECK_CONTAINS(haystack, needle) CHECK(strstr((haystack), (needle)) != NULL)
 
 static inline int checkSummary(const char *suite) {
-  printf("%s: %d passed, %d failed\n", suite, checkPassed, checkFailed);
-  return checkFailed ? 1 : 0;
+  int passed = atomic_load(&checkPassed), failed = atomic_load(&checkFailed);
+  printf("%s: %d passed, %d failed\n", suite, passed, failed);
+  return failed ? 1 : 0;
 }
 
 #endif

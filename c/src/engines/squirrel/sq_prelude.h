@@ -14,6 +14,12 @@ extern "C" __attribute__((visibility("hidden"))) bool calog__sqTick(struct SQVM 
 extern "C" __attribute__((visibility("hidden"))) bool calog__sqSizeCheck(struct SQVM *v, long long n, long long elem);
 #define CALOG_SQ_TICK(v) calog__sqTick(v)
 #define CALOG_SQ_SIZECHECK(v, n, elem) calog__sqSizeCheck((v), (long long)(n), (long long)(elem))
+/* CALOG_SQ_POLL(v, cost): a long built-in loop (regexp search) counts cost steps; true (error raised in v)
+ * when a limit tripped. calog__sqRexVm: the VM whose regexp native is searching (set by the patched
+ * natives, NULL otherwise; the poll clears it when it raised). */
+extern "C" __attribute__((visibility("hidden"))) bool calog__sqPoll(struct SQVM *v, long long cost);
+extern "C" __attribute__((visibility("hidden"))) __thread struct SQVM *calog__sqRexVm;
+#define CALOG_SQ_POLL(v, cost) calog__sqPoll((v), (cost))
 
 /* Our patch c/patches/squirrel/01-compiler-nesting-limit.patch refuses a source nested past a fixed cap or
  * past what this thread's C stack holds. */

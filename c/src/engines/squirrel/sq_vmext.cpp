@@ -131,6 +131,16 @@ bool calog__sqSizeCheck(SQVM *v, long long n, long long elem) {
   return false;
 }
 
+extern "C" {
+__attribute__((visibility("hidden"))) __thread SQVM *calog__sqRexVm = NULL; /* see sq_prelude.h */
+}
+
+extern "C" bool calog__sqPoll(SQVM *v, long long cost) {
+  SQSharedState *ss = _ss(v);
+  ss->_calog_budget -= (SQInteger)cost;
+  return ss->_calog_budget <= 0 && calog__sqTick(v);
+}
+
 extern "C" void calog__sqBudgetExpire(HSQUIRRELVM v) { _ss(v)->_calog_budget = 0; }
 
 extern "C" void calog__sqBudgetFlush(HSQUIRRELVM v) {
