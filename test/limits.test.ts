@@ -335,3 +335,35 @@ for (const engine of engines) {
     usable(ctx, scripts[engine]);
   });
 }
+
+test("a memory limit below what an interpreter needs to start is a CalogLimitError (at create, or Squirrel's first call)", () => {
+  using rt = new Runtime();
+  for (const engine of engines) {
+    for (const thread of modes) {
+      assert.throws(() => {
+        using ctx = rt.createContext(engine, { thread, limits: { memory: 1000 } });
+        ctx.eval(scripts[engine].work);
+      }, isLimit("memory"), `${engine} ${thread}`);
+    }
+  }
+  assert.equal(rt.stats().perContext.length, 0);
+});
+
+test("Lua and Squirrel count steps exactly: a small limit trips at that many steps, whatever the last call left", () => {
+  using rt = new Runtime();
+  const sum: Record<string, string> = {
+    lua: "function f() local x = 0 for i = 1, 100 do x = x + i end return x end",
+    squirrel: "function f() { local x = 0; for (local i = 1; i <= 100; i++) x += i; return x }",
+  };
+  for (const engine of ["lua", "squirrel"] as const) {
+    for (const thread of modes) {
+      using ctx = rt.createContext(engine, { thread });
+      ctx.eval(sum[engine]!);
+      assert.equal(ctx.call("f"), 5050);
+      for (const steps of [1, 50]) {
+        ctx.setLimits({ steps });
+        assert.throws(() => ctx.call("f"), (e: unknown) => isLimit("steps")(e) && (e as CalogLimitError).used === steps);
+      }
+    }
+  }
+});

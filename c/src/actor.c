@@ -539,6 +539,7 @@ static void *threadMain(void *arg) {
   tlsActor = &ctx->own;
   CalogValueT err = calogValueNil();
   int32_t st = ctx->engine->create(ctx, &ctx->interp, &err);
+  if (st != CALOG_OK) st = calog__limitCreateFailed(ctx, st, &err);
   if (st == CALOG_OK) {
     CalogValueT r = calogValueNil();
     if ((st = calog__ctxHold(ctx, &r)) == CALOG_OK) calog__ctxUnhold(ctx); /* installs the natives */

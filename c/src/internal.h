@@ -295,6 +295,9 @@ CALOG_HIDDEN int32_t calog__limitError(CalogCtxT *ctx, CalogValueT *result);
 /* The same for a limit of the given kind that did not trip in a running entry (a request interrupted while
  * queued). */
 CALOG_HIDDEN int32_t calog__limitErrorOf(CalogCtxT *ctx, int32_t kind, int64_t used, int64_t ceiling, CalogValueT *result);
+/* An interpreter that could not be created under a memory limit: its error becomes the memory limit's
+ * (CALOG_ERR_LIMIT); any other failure is returned as it is. */
+CALOG_HIDDEN int32_t calog__limitCreateFailed(CalogCtxT *ctx, int32_t status, CalogValueT *err);
 /* Charges n bytes of output to the context's current entry: CALOG_OK, or CALOG_ERR_LIMIT with the error in
  * err once the output limit would be passed (nothing of those n bytes may then be written). Context thread. */
 CALOG_HIDDEN int32_t calog__limitOutput(CalogCtxT *ctx, int64_t n, CalogValueT *err);

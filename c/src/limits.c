@@ -77,6 +77,13 @@ int32_t calog__limitError(CalogCtxT *ctx, CalogValueT *result) {
   return calog__limitErrorOf(ctx, calog__limitTripped(ctx), ctx->tripUsed, ctx->tripCeiling, result);
 }
 
+int32_t calog__limitCreateFailed(CalogCtxT *ctx, int32_t status, CalogValueT *err) {
+  int64_t cap = calog__limitMemory(ctx);
+  bool tripped = calog__limitTripped(ctx) == CALOG_LIMIT_MEMORY;
+  if (cap <= 0 || (status != CALOG_ERR_OOM && !tripped)) return status;
+  return calog__limitErrorOf(ctx, CALOG_LIMIT_MEMORY, tripped && ctx->tripUsed > cap ? ctx->tripUsed : cap + 1, cap, err);
+}
+
 int32_t calog__limitErrorOf(CalogCtxT *ctx, int32_t kind, int64_t used, int64_t ceiling, CalogValueT *result) {
   char msg[256];
   switch (kind) {

@@ -398,6 +398,7 @@ int32_t calogContextCreateWith(CalogT *rt, const char *engine, uint32_t flags, c
     st = calog__threadStart(ctx, err);
   } else {
     st = eng->create(ctx, &ctx->interp, err);
+    if (st != CALOG_OK) st = calog__limitCreateFailed(ctx, st, err);
     if (st == CALOG_OK) {
       st = syncNatives(ctx, err);
       if (st != CALOG_OK) {

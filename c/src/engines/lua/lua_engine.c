@@ -203,6 +203,9 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
   lua_State *L = lc->L;
   int32_t mark = lc->pendCount;
   calogValueFree(result);
+  int64_t first = CALOG_TICK_CHUNK; /* the budget comes from this entry's limits, not from what the last one left */
+  (void)calog__limitTick(lc->ctx, lc->chunk - lc->budget, &first);
+  lc->budget = lc->chunk = (long)first;
   int base = lua_gettop(L);
   if (!lua_checkstack(L, 8)) return calogFail(result, CALOG_ERR_OOM, "Lua stack exhausted");
   RunT r = {.lc = lc, .kind = kind, .name = name, .ref = ref, .args = args, .argc = argc, .result = result};

@@ -205,6 +205,7 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
   calogValueFree(result);
   if (v == NULL) return calogFail(result, CALOG_ERR_DEAD, "the Squirrel VM is closed");
   int64_t *prev = calog__sqMemSwap(&sc->mem); /* first: growing the stack allocates */
+  calog__sqBudgetFlush(v); /* the budget comes from this entry's limits, not from what the last one left */
   SqGuardSaveT guard;
   calog__sqGuardEnter(v, &guard);
   SQInteger base = sq_gettop(v);
