@@ -22,7 +22,7 @@ const sources: Record<EngineName, Record<string, (n: number) => string>> = {
     blocks: (n) => nest("{", "", "}", n),
     functions: (n) => nest("function f(){", "", "}", n),
     "unary operators": (n) => "!".repeat(n) + "true",
-    "regexp groups": (n) => "/" + nest("(", "a", ")", n) + "/",
+    "regexp groups": (n) => "/" + nest("(", "a", ")", n) + "/.source",
   },
   squirrel: {
     parentheses: (n) => "return " + nest("(", "1", ")", n),
