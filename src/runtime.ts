@@ -467,10 +467,10 @@ class Core implements FunctionTable {
       this.end(false);
       return w.length;
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = describeThrown(err);
       this.lastHostError = { message, error: err };
       w.begin();
-      w.string((message as unknown as { toWellFormed(): string }).toWellFormed()); // must not throw here
+      w.string(message); // must not throw here
       return -ERR_HOST;
     }
   }
@@ -574,6 +574,7 @@ class Core implements FunctionTable {
     let message = "calog call failed";
     const details: CalogErrorDetails = {};
     try {
+      this.wire.refresh(); // OUT may have grown for this error: its length is the new buffer's
       const v = this.wire.result(this.wire.out.length);
       if (typeof v === "string") message = v;
       else if (v !== null && typeof v === "object" && !(v instanceof Uint8Array) && !Array.isArray(v) && !(v instanceof Map)) {
@@ -635,6 +636,25 @@ function nativeOptions(core: Core, options: ContextOptions): Record<string, Valu
   const output = options.output !== undefined ? checkOutput(options.output, "ContextOptions.output") : core.defaultOutput;
   out.output = outputSink(core, output ?? "inherit");
   return out;
+}
+
+/**
+ * The message of whatever a host function threw, as well-formed text; never throws itself (a thrown
+ * `Object.create(null)`, an object whose `toString` or `message` getter throws, a revoked Proxy...).
+ */
+function describeThrown(err: unknown): string {
+  let message: string;
+  try {
+    const m: unknown = err instanceof Error ? err.message : undefined;
+    message = typeof m === "string" ? m : String(err);
+  } catch {
+    try {
+      message = `a host function threw ${Object.prototype.toString.call(err)} (it has no readable message)`;
+    } catch {
+      message = "a host function threw a value with no readable message";
+    }
+  }
+  return (message as unknown as { toWellFormed(): string }).toWellFormed();
 }
 
 /** The sink sent to the native layer: "ignore", or a host function (run on this thread, never throwing). */

@@ -6,6 +6,9 @@
 import type { NativeRuntime } from "./backend.ts";
 import { CalogValueError } from "./errors.ts";
 
+/** The longest array that crosses (2^26 items: a sparse `a[1e9] = 1` is refused, not sent as a billion nils). */
+export const MAX_LIST = 1 << 26;
+
 export const enum Tag {
   NIL = 0, FALSE = 1, TRUE = 2, I32 = 3, INT = 4, REAL = 5, STR = 6, BIN = 7, LIST = 8, MAP = 9, BOTH = 10,
   FN = 11, HOSTFN = 12,
@@ -238,8 +241,12 @@ export class Wire {
     if (anc.includes(v)) throw new CalogValueError("ERR_CYCLE", "value contains itself (a cycle)");
     anc.push(v);
     if (Array.isArray(v)) {
-      this.list(v.length);
-      for (let i = 0; i < v.length; i++) this.value(v[i], depth + 1);
+      const n = v.length; // read once: a getter or Proxy that changes it must not desync what follows
+      if (n > MAX_LIST) {
+        throw new CalogValueError("ERR_RANGE", `an array of length ${n} is too long to cross (the cap is ${MAX_LIST} items)`);
+      }
+      this.list(n);
+      for (let i = 0; i < n; i++) this.value(v[i], depth + 1);
     } else if (v instanceof Map) {
       this.#ensure(5);
       this.#u8(Tag.MAP);

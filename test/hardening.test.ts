@@ -238,3 +238,58 @@ test("a Promise returned by a host function is refused clearly and its rejection
     process.off("unhandledRejection", listener);
   }
 });
+
+// ---- second hostile pass ----------------------------------------------------------------------------
+test("a host function throwing a value with no readable message fails the script's call, sync and async", async () => {
+  using rt = new Runtime();
+  const nasty: unknown[] = [
+    Object.create(null),
+    { toString() { throw new Error("no"); } },
+    Object.defineProperty(new Error("x"), "message", { get() { throw new Error("no"); } }),
+    new Proxy({}, { get() { throw new Error("trap"); }, getPrototypeOf() { throw new Error("trap"); } }),
+  ];
+  let which = 0;
+  rt.register("bad", () => { throw nasty[which]; });
+  for (const thread of modes) {
+    using lua = rt.createContext("lua", { thread });
+    for (which = 0; which < nasty.length; which++) {
+      assert.equal(lua.eval("local ok, e = pcall(bad) return ok == false and type(e) == 'string'"), true);
+      if (thread) assert.equal(await lua.evalAsync("local ok = pcall(bad) return ok"), false);
+      assert.throws(() => lua.eval("bad()"), (e: unknown) => e instanceof Error && e.name === "CalogScriptError");
+    }
+  }
+});
+
+test("a large error keeps its message (the error buffer grows for it)", () => {
+  using rt = new Runtime();
+  const big = "y".repeat(300_000);
+  for (const engine of engines) {
+    using ctx = rt.createContext(engine, { thread: false });
+    const src = {
+      lua: `error(string.rep("y", 300000), 0)`,
+      js: `throw new Error("y".repeat(300000))`,
+      squirrel: `local s = "y"; for (local i = 0; i < 19; i++) s += s; throw s.slice(0, 300000);`,
+    }[engine];
+    assert.throws(() => ctx.eval(src), (e: unknown) => (e as Error).message.includes(big));
+  }
+});
+
+test("an array whose length changes while it is read does not shift the other arguments", () => {
+  using rt = new Runtime();
+  using lua = rt.createContext("lua", { thread: false });
+  lua.eval("function second(a, b) return b end");
+  const a = [1, 2];
+  Object.defineProperty(a, 0, { get() { a.push("INJECTED"); return 1; }, enumerable: true, configurable: true });
+  assert.equal(lua.call("second", a, "x"), "x");
+});
+
+test("a huge sparse array is refused at once, not sent as millions of nils", () => {
+  using rt = new Runtime();
+  using js = rt.createContext("js", { thread: false });
+  js.eval("function len(a) { return a.length }");
+  const a: number[] = [];
+  a[2 ** 32 - 2] = 1;
+  const t0 = performance.now();
+  assert.throws(() => js.call("len", a), (e: unknown) => (e as Error).name === "CalogValueError" && /too long/.test((e as Error).message));
+  assert.ok(performance.now() - t0 < 1000);
+});
