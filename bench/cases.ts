@@ -596,7 +596,8 @@ export function cases(floor: Floor | Error, ffiName: string, callbackName: strin
 
 /** A new host-thread Lua context with the bench functions (a new state: a new string-hash seed). */
 export function freshLuaContext(): Context {
-  const ctx = calog.createContext("lua", { thread: false });
+  // reads /proc/thread-self/schedstat for on-CPU time, as the standalone interpreter does: reads beneath /proc only
+  const ctx = calog.createContext("lua", { thread: false, capabilities: { fs: { read: ["/proc"] } } });
   ctx.eval(LUA_SRC, { chunkName: "bench.lua" });
   return ctx;
 }
