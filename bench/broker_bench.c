@@ -16,6 +16,7 @@
 #include "lua.h"
 #include "lualib.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,6 +235,10 @@ static void setup(const char *nestedFile) {
 
   /* the raw Lua state: same Lua sources, no broker */
   rawL = luaL_newstate();
+  /* libcalog's Lua counts a step budget through the state's extra space (c/src/engines/lua/lua_prelude.h),
+   * which calog points at its context: a raw state gets a budget that never runs out */
+  static long rawBudget = LONG_MAX;
+  *(long **)lua_getextraspace(rawL) = &rawBudget;
   luaL_openlibs(rawL);
   lua_register(rawL, "cadd", rawCadd); /* a plain lua_CFunction under the same name */
   if (luaL_dostring(rawL, luaSetup) != LUA_OK) die("raw Lua setup", NULL);
