@@ -278,7 +278,7 @@ test("an array whose length changes while it is read does not shift the other ar
   using rt = new Runtime();
   using lua = rt.createContext("lua", { thread: false });
   lua.eval("function second(a, b) return b end");
-  const a = [1, 2];
+  const a: unknown[] = [1, 2];
   Object.defineProperty(a, 0, { get() { a.push("INJECTED"); return 1; }, enumerable: true, configurable: true });
   assert.equal(lua.call("second", a, "x"), "x");
 });
