@@ -5,6 +5,7 @@
 #include "calog.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,11 +15,12 @@ static CalogContextIdT ctx[3];
 static const char *const engines[3] = {"lua", "js", "squirrel"};
 static const char *const setup[3] = {
     "function echo(...) return ... end "
-    "for k in pairs(_G) do if k ~= 'echo' and k ~= '_G' and k ~= 'pairs' then _G[k] = nil end end _G.pairs = nil _G._G = nil",
+    "local pcall, ipairs, ks = pcall, ipairs, {} for k in pairs(_G) do if k ~= 'echo' then ks[#ks + 1] = k end end "
+    "for _, k in ipairs(ks) do pcall(function() _G[k] = nil end) end",
     "var g = this; function echo(x) { return x; } Object.getOwnPropertyNames(g).forEach(function (k) { "
     "if (k !== 'echo') try { delete g[k]; } catch (e) {} });",
     "function echo(x) { return x; } local keys = []; foreach (k, v in getroottable()) if (k != \"echo\") keys.append(k); "
-    "foreach (k in keys) delete getroottable()[k];",
+    "foreach (k in keys) try { delete getroottable()[k]; } catch (e) {}",
 };
 
 static void init(void) {
@@ -27,7 +29,10 @@ static void init(void) {
   for (int i = 0; i < 3; i++) {
     CalogValueT r = calogValueNil();
     if (calogContextCreate(rt, engines[i], CALOG_CONTEXT_HOST_THREAD, &ctx[i], &r) != CALOG_OK) abort();
-    if (calogContextEval(rt, ctx[i], setup[i], (int64_t)strlen(setup[i]), "setup", &r) != CALOG_OK) abort();
+    if (calogContextEval(rt, ctx[i], setup[i], (int64_t)strlen(setup[i]), "setup", &r) != CALOG_OK) {
+      fprintf(stderr, "fuzz_wire: %s setup failed: %s\n", engines[i], calogErrorMessage(&r, NULL));
+      abort();
+    }
     calogValueFree(&r);
   }
 }

@@ -43,7 +43,8 @@ done
 compile c "$D/duktape/src/duktape.c" -w $ENGINE_SAN -include c/src/engines/duktape/duk_calog_config.h -I"$D/duktape/src"
 for f in squirrel/sqapi squirrel/sqbaselib squirrel/sqclass squirrel/sqcompiler squirrel/sqdebug squirrel/sqfuncstate \
          squirrel/sqlexer squirrel/sqmem squirrel/sqobject squirrel/sqstate squirrel/sqtable squirrel/sqvm \
-         sqstdlib/sqstdmath sqstdlib/sqstdstring sqstdlib/sqstdrex sqstdlib/sqstdblob sqstdlib/sqstdstream; do
+         sqstdlib/sqstdmath sqstdlib/sqstdstring sqstdlib/sqstdrex sqstdlib/sqstdblob sqstdlib/sqstdstream \
+         sqstdlib/sqstdio sqstdlib/sqstdsystem; do
   compile cpp "$D/squirrel/$f.cpp" -w $ENGINE_SAN -D_SQ64 -DSQUSEDOUBLE -DSQ_EXCLUDE_DEFAULT_MEMFUNCTIONS \
     -include c/src/engines/squirrel/sq_prelude.h -I"$D/squirrel/include"
 done
