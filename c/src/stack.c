@@ -5,6 +5,9 @@
 #include "internal.h"
 
 #include <stdint.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "stack.h"
 
@@ -22,6 +25,19 @@ static void stackInit(void) {
     /* the guard pages sit inside [addr, addr + size) for threads pthread made; skipping them is harmless
      * for the main thread (whose reported bottom is already a conservative rlimit bound) */
     stackLo = (char *)addr + guard;
+    /* The main thread's stack grows on demand up to RLIMIT_STACK. glibc reports that bound; musl reports
+     * only what is mapped so far (often ~100 KB), which would refuse every entry on a host thread. There,
+     * the bottom is the top minus the limit (8 MB assumed if unlimited), less a margin for the arguments and
+     * environment the kernel placed at the top. */
+    struct rlimit rl;
+    if ((pid_t)syscall(SYS_gettid) == getpid() && getrlimit(RLIMIT_STACK, &rl) == 0) {
+      size_t lim = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > ((rlim_t)1 << 30) ? (size_t)8 << 20 : (size_t)rl.rlim_cur;
+      char *hi = (char *)addr + size;
+      if (lim > (size_t)256 << 10 && (uintptr_t)hi > lim) {
+        char *lo = hi - lim + ((size_t)128 << 10);
+        if (lo < stackLo) stackLo = lo;
+      }
+    }
   }
   pthread_attr_destroy(&attr);
 }

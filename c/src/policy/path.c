@@ -1,6 +1,9 @@
 /* path.c -- file access under fs grants. The kernel resolves every path beneath its root (openat2 with
  * RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS): `..` and symlinks cannot leave the root, and resolution and open
- * are one step, so there is no window between a check and the open for a swapped symlink to use. */
+ * are one step, so there is no window between a check and the open for a swapped symlink to use.
+ * Kernels before 5.6 (and qemu-user before 8) have no openat2: there, the same rules are applied one
+ * component at a time (walkBeneath), each step opened relative to the directory the previous one opened,
+ * never following a link by name, so a swap between two steps still cannot lead out. */
 #include "policy.h"
 
 #include <errno.h>
@@ -8,14 +11,138 @@
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+bool calog__pathNoOpenat2;
+
+#define WALK_MAX_DIRS 256 /* directories open at once while walking (the depth below the root) */
+#define WALK_MAX_LINKS 40 /* links followed in one resolution, as the kernel's own limit */
+
+/* The resolution openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) does, in user space: components are opened
+ * one at a time with O_NOFOLLOW relative to the directory already open; `..` pops that stack and fails with
+ * EXDEV at the root; a link is read (from the directory it was found in) and its text spliced into the rest
+ * of the path, an absolute one failing with EXDEV (as RESOLVE_BENEATH refuses them). */
+static int walkBeneath(int rootfd, const char *rel, int flags, mode_t mode) {
+  int dirs[WALK_MAX_DIRS];
+  int depth = 0, links = 0, fd = -1, err = 0;
+  size_t cap = strlen(rel) + 1;
+  char *rest = malloc(cap);
+  if (rest == NULL) return -1;
+  memcpy(rest, rel, cap);
+  dirs[0] = dup(rootfd);
+  if (dirs[0] < 0) {
+    free(rest);
+    return -1;
+  }
+  char *p = rest;
+  for (;;) {
+    while (*p == '/') p++;
+    if (*p == '\0') { /* nothing left: the path named a directory already open ("." or "a/") */
+      fd = openat(dirs[depth], ".", flags | O_CLOEXEC, mode);
+      if (fd < 0) err = errno;
+      break;
+    }
+    char *end = strchr(p, '/');
+    bool last = end == NULL;
+    if (end) *end = '\0';
+    char *next = last ? p + strlen(p) : end + 1;
+    while (!last && *next == '/') next++;
+    if (!last && *next == '\0') last = true; /* "a/": a is the last component (and must be a directory) */
+    if (strcmp(p, ".") == 0) {
+      p = next;
+      continue;
+    }
+    if (strcmp(p, "..") == 0) {
+      if (depth == 0) {
+        err = EXDEV;
+        break;
+      }
+      close(dirs[depth--]);
+      p = next;
+      continue;
+    }
+    int f = last ? openat(dirs[depth], p, flags | O_NOFOLLOW | O_CLOEXEC, mode)
+                 : openat(dirs[depth], p, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (f < 0) {
+      /* O_NOFOLLOW met a link: ELOOP, or ENOTDIR when O_DIRECTORY was asked for */
+      struct stat st;
+      int e = errno;
+      if ((e != ELOOP && e != ENOTDIR) || fstatat(dirs[depth], p, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(st.st_mode)) {
+        err = e;
+        break;
+      }
+    } else {
+      struct stat st;
+      if (fstat(f, &st) != 0) {
+        err = errno;
+        close(f);
+        break;
+      }
+      if (S_ISLNK(st.st_mode)) { /* O_PATH opens the link itself: resolved below */
+        close(f);
+      } else if (last) {
+        fd = f;
+        break;
+      } else if (!S_ISDIR(st.st_mode)) {
+        close(f);
+        err = ENOTDIR;
+        break;
+      } else if (depth + 1 == WALK_MAX_DIRS) {
+        close(f);
+        err = ENAMETOOLONG;
+        break;
+      } else {
+        dirs[++depth] = f;
+        p = next;
+        continue;
+      }
+    }
+    /* a link: read it where it was found, then resolve its text followed by what remains */
+    if (++links > WALK_MAX_LINKS) {
+      err = ELOOP;
+      break;
+    }
+    char target[4096];
+    ssize_t n = readlinkat(dirs[depth], p, target, sizeof target - 1);
+    if (n < 0 || n == (ssize_t)sizeof target - 1) {
+      err = n < 0 ? errno : ENAMETOOLONG;
+      break;
+    }
+    target[n] = '\0';
+    if (target[0] == '/') {
+      err = EXDEV;
+      break;
+    }
+    size_t tail = strlen(next), need = (size_t)n + 1 + tail + 1;
+    char *joined = malloc(need);
+    if (joined == NULL) {
+      err = ENOMEM;
+      break;
+    }
+    memcpy(joined, target, (size_t)n);
+    joined[n] = '/';
+    memcpy(joined + n + 1, next, tail + 1);
+    if (tail == 0) joined[n] = '\0'; /* no trailing slash unless there was one */
+    free(rest);
+    rest = p = joined;
+  }
+  while (depth >= 0) close(dirs[depth--]);
+  free(rest);
+  if (fd < 0) errno = err;
+  return fd;
+}
+
 static int openBeneath(int dirfd, const char *rel, int flags, mode_t mode) {
-  struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
-                         .mode = (flags & (O_CREAT | O_TMPFILE)) ? (uint64_t)mode : 0,
-                         .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-  return (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+  if (!calog__pathNoOpenat2) {
+    struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
+                           .mode = (flags & (O_CREAT | O_TMPFILE)) ? (uint64_t)mode : 0,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+    int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+    if (fd >= 0 || errno != ENOSYS) return fd;
+  }
+  return walkBeneath(dirfd, rel, flags, mode);
 }
 
 /* The path made absolute (against the working directory) without resolving anything. Caller frees. */
@@ -60,7 +187,6 @@ static int openUnder(char *const *roots, int32_t n, const char *path, int flags,
     fd = openBeneath(dir, rel, flags, mode);
     lastErr = errno;
     close(dir);
-    if (fd < 0 && lastErr == ENOSYS) break;
     if (fd < 0 && lastErr != EXDEV && lastErr != ELOOP) *escaped = false; /* resolved beneath it, then failed */
     if (fd >= 0) *escaped = false;
   }
@@ -86,10 +212,6 @@ int calog__capsOpen(const CalogCapsT *caps, const char *path, int flags, mode_t 
   bool escaped;
   int fd = openUnder(roots, n, path, flags, mode, &escaped);
   if (fd >= 0) return fd;
-  if (errno == ENOSYS) {
-    snprintf(denied, deniedCap, CALOG_DENIED_PREFIX "'%s': fs grants need openat2 (Linux 5.6 or later)", path);
-    return -2;
-  }
   if (escaped) {
     char what[512];
     snprintf(what, sizeof what, "'%s' (outside the granted roots, or through a link leading out)", path);
@@ -118,7 +240,7 @@ int calog__capsOpenParent(const CalogCapsT *caps, const char *path, bool write, 
     const char *capName = write ? "fs.write" : "fs.read";
     bool escaped = true;
     fd = n == 0 ? -1 : openUnder(roots, n, dir, O_PATH | O_DIRECTORY, 0, &escaped);
-    if (fd < 0 && (n == 0 || escaped || errno == ENOSYS)) {
+    if (fd < 0 && (n == 0 || escaped)) {
       char what[512];
       snprintf(what, sizeof what, "changing '%s'", path);
       calog__capsDenied(caps, denied, deniedCap, what, capName);

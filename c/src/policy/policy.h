@@ -53,6 +53,8 @@ CALOG_HIDDEN const char *calog__capsDenied(const CalogCapsT *caps, char *buf, si
  * denial, with the message (naming the capability) in denied. */
 CALOG_HIDDEN int calog__capsOpen(const CalogCapsT *caps, const char *path, int flags, mode_t mode, char *denied,
                                  size_t deniedCap);
+/* Tests only: true makes calog__capsOpen resolve in user space (as on kernels without openat2). */
+CALOG_HIDDEN extern bool calog__pathNoOpenat2;
 /* The directory holding path, opened (O_PATH) under a root of the write (or read) list, and the last
  * component in *base (a pointer into path; never "", "." or ".."): for unlink/rename. Same returns as
  * calog__capsOpen. */
