@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import {
   CalogPermissionError,
   CalogScriptError,
+  CalogSyntaxError,
   CalogValueError,
   type Context,
   type EngineName,
@@ -320,5 +321,17 @@ test("V5: symbol keys and non-enumerable properties of TypeScript objects stay b
     } finally {
       for (const e of engines) c[e].dispose();
     }
+  }
+});
+
+// ---- found by the fuzzer ----------------------------------------------------------------------------------
+test("Squirrel: assigning to a binary expression is a CalogSyntaxError (it aborted the process)", () => {
+  using rt = new Runtime();
+  for (const thread of modes) {
+    using sq = rt.createContext("squirrel", { thread });
+    for (const src of ["local a = b * 0 = 1", "local a = 1; a * 2 = 3", "b <- 1; b || c = 1", "b <- 1; b && c = 1"]) {
+      assert.throws(() => sq.eval(src), (e) => e instanceof CalogSyntaxError && /can't assign expression/.test(e.message));
+    }
+    assert.equal(sq.eval("local q = 3; q += 2 * 2; return q"), 7);
   }
 });
