@@ -93,8 +93,8 @@ for t in "${targets[@]}"; do
        -artifact_prefix=.deps/fuzz/crashes/"$t"- ".deps/fuzz/corpus/$t" "test/fuzz/corpus/$t" > "$OUT/$t.log" 2>&1; then
     secs=$(( $(date +%s) - start ))
     # executions: the single process's final stats, or fork mode's last status line (#N: cov ...)
-    n=$(grep -oE "^stat::number_of_executed_units: *[0-9]+" "$OUT/$t.log" | grep -oE "[0-9]+$" | tail -1)
-    [ -n "$n" ] || n=$(grep -oE "^#[0-9]+" "$OUT/$t.log" | tr -d '#' | tail -1)
+    n=$(grep -oE "^stat::number_of_executed_units: *[0-9]+" "$OUT/$t.log" | grep -oE "[0-9]+$" | tail -1 || true)
+    [ -n "$n" ] || n=$(grep -oE "^#[0-9]+" "$OUT/$t.log" | tr -d '#' | tail -1 || true)
     printf '[fuzz] %s: %s executions in %ss (%s/s)\n' "$t" "${n:-?}" "$secs" "$(( ${n:-0} / (secs > 0 ? secs : 1) ))"
   else
     status=1
