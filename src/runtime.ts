@@ -174,6 +174,8 @@ function checkTimeout(t: number | undefined): void {
 }
 
 const ERR_HOST = 11;
+/** Host exceptions kept for a later error to claim as its `cause` (see Core.hostErrors). */
+const HOST_ERRORS_KEPT = 256;
 const ignore = (): void => {};
 
 /**
@@ -203,7 +205,7 @@ function render(v: unknown, depth = 0): string {
   const entries = v instanceof Map ? [...v.entries()] : Object.entries(v);
   for (const [k, x] of entries.slice(0, 8)) parts.push(`${typeof k === "string" ? k : `[${render(k, depth + 1)}]`}: ${render(x, depth + 1)}`);
   if (entries.length > 8) parts.push("…");
-  return `{ ${parts.join(", ")} }`;
+  return parts.length === 0 ? "{}" : `{ ${parts.join(", ")} }`;
 }
 
 /** The placeholders engines give for a thrown value that is not text (Lua and Squirrel; Duktape's ToString). */
@@ -223,6 +225,7 @@ function thrownMessage(message: string, value: unknown, engine: string | undefin
   return `${engine ?? "the script"} threw ${text.length > 300 ? text.slice(0, 300) + "…" : text}`;
 }
 const nameEncoder = new TextEncoder();
+const lossyText = new TextDecoder("utf-8", { fatal: false });
 
 /**
  * Names (globals, natives, chunk names) are checked here, before anything is encoded: the library refuses
@@ -259,7 +262,13 @@ class Core implements FunctionTable {
   /** The public Runtime, held weakly (script functions hold it strongly so it outlives them). */
   owner: WeakRef<object> | undefined;
   pendingRefs: number[] = [];
-  lastHostError: { message: string; error: unknown } | undefined;
+  /**
+   * Exceptions host functions threw, by the id sent with their error (the native side carries the id through
+   * every engine, so `cause` is attached only to the error that exception became, uncaught). The oldest go
+   * first past HOST_ERRORS_KEPT: exceptions scripts caught are never asked for.
+   */
+  readonly hostErrors: Map<number, unknown> = new Map();
+  nextHostError = 1;
   depth = 0;
   encoding = false;
   /** Async requests in flight; `keep` holds the Context they run in (its backstop must not fire meanwhile). */
@@ -468,9 +477,13 @@ class Core implements FunctionTable {
       return w.length;
     } catch (err) {
       const message = describeThrown(err);
-      this.lastHostError = { message, error: err };
+      const id = this.nextHostError++;
+      this.hostErrors.set(id, err);
+      if (this.hostErrors.size > HOST_ERRORS_KEPT) this.hostErrors.delete(this.hostErrors.keys().next().value!);
       w.begin();
-      w.string(message); // must not throw here
+      w.list(2); // [message, id]: must not throw here
+      w.string(message);
+      w.number(id);
       return -ERR_HOST;
     }
   }
@@ -572,19 +585,23 @@ class Core implements FunctionTable {
   /** Builds the exception for a failed call from the error value in OUT. */
   error(status: number): CalogError {
     let message = "calog call failed";
+    let host: number | undefined;
     const details: CalogErrorDetails = {};
     try {
       this.wire.refresh(); // OUT may have grown for this error: its length is the new buffer's
       const v = this.wire.result(this.wire.out.length);
       if (typeof v === "string") message = v;
+      else if (v instanceof Uint8Array) message = lossyText.decode(v);
       else if (v !== null && typeof v === "object" && !(v instanceof Uint8Array) && !Array.isArray(v) && !(v instanceof Map)) {
         const rec = v as Record<string, unknown>;
         if (typeof rec.message === "string") message = rec.message;
+        else if (rec.message instanceof Uint8Array) message = lossyText.decode(rec.message); // not UTF-8: U+FFFD
         if (typeof rec.engine === "string") details.engine = rec.engine;
         if (typeof rec.traceback === "string") details.traceback = rec.traceback;
         if (typeof rec.limit === "string") details.limit = rec.limit as LimitKind;
         if (typeof rec.used === "number") details.used = rec.used;
         if (typeof rec.ceiling === "number") details.ceiling = rec.ceiling;
+        if (typeof rec.host === "number") host = rec.host;
         if ("value" in rec) {
           details.value = rec.value;
           message = thrownMessage(message, rec.value, details.engine);
@@ -593,9 +610,11 @@ class Core implements FunctionTable {
     } catch {
       /* keep the generic message */
     }
-    const h = this.lastHostError;
-    if (h !== undefined && (message === h.message || message.endsWith(": " + h.message))) details.cause = h.error;
-    if (this.depth === 0) this.lastHostError = undefined;
+    if (host !== undefined && this.hostErrors.has(host)) {
+      details.cause = this.hostErrors.get(host);
+      this.hostErrors.delete(host);
+    }
+    if (this.depth === 0 && this.pending.size === 0) this.hostErrors.clear();
     return errorFromStatus(status, message, details);
   }
 

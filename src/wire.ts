@@ -39,6 +39,23 @@ function isPlainObject(v: object): boolean {
   return p === Object.prototype || p === null;
 }
 
+/**
+ * Strict: an array with named properties (`Object.assign([1, 2], { x: 1 })`) is refused, as only its items
+ * cross. Object.keys lists the indices first, ascending, then the other keys: the last key tells.
+ */
+function checkNamedKeys(v: unknown[], n: number): void {
+  const keys = Object.keys(v);
+  const last = keys[keys.length - 1];
+  if (last === undefined) return;
+  const i = Number(last);
+  if (Number.isInteger(i) && i >= 0 && i < n && String(i) === last) return;
+  const named = keys.filter((k) => !(String(Number(k)) === k && Number(k) < n));
+  throw new CalogValueError(
+    "ERR_TYPE",
+    `an array with named properties (${named.slice(0, 3).map((k) => JSON.stringify(k)).join(", ")}${named.length > 3 ? ", …" : ""}) cannot cross into a script: only its items would (the lenient policy drops them)`,
+  );
+}
+
 /** 1 and 1n are different Map keys but the same integer key in every engine: strict refuses the pair. */
 function checkBigintKeys(m: Map<unknown, unknown>): void {
   for (const k of m.keys()) {
@@ -245,6 +262,7 @@ export class Wire {
       if (n > MAX_LIST) {
         throw new CalogValueError("ERR_RANGE", `an array of length ${n} is too long to cross (the cap is ${MAX_LIST} items)`);
       }
+      if (!this.lenient) checkNamedKeys(v, n);
       this.list(n);
       for (let i = 0; i < n; i++) this.value(v[i], depth + 1);
     } else if (v instanceof Map) {

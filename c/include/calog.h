@@ -168,7 +168,12 @@ CALOG_API CalogValueT *calogAggGet(CalogAggT *agg, const CalogValueT *key);
 /* Writes an error record {message, engine, traceback} into result (result is freed first) and returns
  * status. engine and traceback may be NULL. Never fails: on OOM result becomes nil. A script error's record
  * also has a "value" field: the value the script threw (error(t), throw v), marshalled like any value; it
- * is absent when that value cannot cross (strict policy) or is the engine's own Error object. */
+ * is absent when that value cannot cross (strict policy) or is the engine's own Error object. A native that
+ * fails with a record holding a non-string "value" has that value raised in the calling script.
+ * Two int fields say where an error came from, and are carried exactly (never matched by text) through every
+ * script it leaves uncaught: "status", the status it surfaces with instead of CALOG_ERR_SCRIPT (a denied
+ * capability's CALOG_ERR_PERMISSION), and "host", the id a host gave the exception of its function (see
+ * calogHostInstall). A script that catches such an error and raises its own loses them. */
 CALOG_API int32_t calogErrorSet(CalogValueT *result, int32_t status, const char *engine, const char *message,
                                 int64_t messageLen, const char *traceback);
 /* printf-style shorthand for natives: result receives a plain string error; returns status. */
@@ -354,7 +359,9 @@ CALOG_API int32_t calogWireReserve(CalogT *rt, uint32_t which, uint32_t size);
 
 /* Host callbacks (one pair per runtime), called on the host thread only:
  *   call(hostId, argLen): OUT holds the encoded argument list; return >= 0 = length of the encoded result
- *     in IN, < 0 = -status with an encoded error message string in IN.
+ *     in IN, < 0 = -status with the error in IN: a message string, or a list [message string, int id > 0]
+ *     whose id becomes the error's "host" field (so the host can tell which of its exceptions an error that
+ *     comes back later is; see calogErrorSet).
  *   release(hostId): the last reference to host function hostId is gone. */
 typedef int32_t (*CalogHostCallFnT)(uint32_t hostId, uint32_t argLen);
 typedef void (*CalogHostReleaseFnT)(uint32_t hostId);

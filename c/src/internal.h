@@ -218,6 +218,22 @@ CALOG_HIDDEN bool calog__utf8Valid(const char *s, int64_t len);
 /* Adds the value a script threw (taken) to the error in result as its "value" field; a plain string error
  * becomes a record {message, value}. On OOM the value is dropped, the error kept. */
 CALOG_HIDDEN void calog__errorAttachValue(CalogValueT *result, CalogValueT *value);
+/* Where an error came from, carried by the error record itself through every engine it crosses (so nothing
+ * is matched by message text): "status" is the status it surfaces with when it leaves a script uncaught (a
+ * capability's CALOG_ERR_PERMISSION, the output limit's CALOG_ERR_LIMIT), "host" the id the host gave the
+ * exception of a host function it comes from (calogHostInstall). 0: none. An engine that raises such an
+ * error into a script remembers the raise exactly (the raised object, or the raise site) and marks its own
+ * error with the same fields only when that raise is what ended the entry, uncaught. */
+typedef struct CalogRaiseT {
+  int32_t status;
+  int64_t host;
+} CalogRaiseT;
+/* Replaces the message of the error in result (a string, or a record's "message"); on OOM it stays. */
+CALOG_HIDDEN void calog__errorSetMessage(CalogValueT *result, const char *message);
+/* The marks of an error value (zeros for a plain string or an unmarked record). */
+CALOG_HIDDEN CalogRaiseT calog__errorRaiseOf(const CalogValueT *err);
+/* Adds the marks (nonzero ones, not already there) to the error in result (a string becomes a record). */
+CALOG_HIDDEN void calog__errorMark(CalogValueT *result, CalogRaiseT mark);
 
 /* fn.c */
 /* A function value owned by ctx: linked into ctx->fns; killed (release run, alive = false) when ctx dies.

@@ -283,27 +283,68 @@ int32_t calogErrorSet(CalogValueT *result, int32_t status, const char *engine, c
   return status;
 }
 
-void calog__errorAttachValue(CalogValueT *result, CalogValueT *value) {
-  if (result->type == CALOG_STRING) { /* a plain message becomes a record {message} */
-    CalogValueT rec, key = calogValueNil();
-    if (calogValueAgg(&rec, CALOG_AGG_MAP) != CALOG_OK || calogValueString(&key, "message", 7) != CALOG_OK) {
-      calogValueFree(&rec);
-      calogValueFree(value);
-      return;
-    }
-    if (calogAggSet(rec.as.agg, &key, result) != CALOG_OK) {
-      calogValueFree(&key);
-      calogValueFree(&rec);
-      calogValueFree(value);
-      return;
-    }
-    *result = rec;
+/* A plain string error becomes a record {message}; false on OOM (result unchanged). */
+static bool toRecord(CalogValueT *result) {
+  if (result->type == CALOG_AGGREGATE) return true;
+  if (result->type != CALOG_STRING) return false;
+  CalogValueT rec, key = calogValueNil();
+  if (calogValueAgg(&rec, CALOG_AGG_MAP) != CALOG_OK || calogValueString(&key, "message", 7) != CALOG_OK) {
+    calogValueFree(&rec);
+    return false;
   }
+  if (calogAggSet(rec.as.agg, &key, result) != CALOG_OK) {
+    calogValueFree(&key);
+    calogValueFree(&rec);
+    return false;
+  }
+  *result = rec;
+  return true;
+}
+
+void calog__errorAttachValue(CalogValueT *result, CalogValueT *value) {
   CalogValueT key = calogValueNil();
-  if (result->type != CALOG_AGGREGATE || calogValueString(&key, "value", 5) != CALOG_OK ||
+  if (!toRecord(result) || calogValueString(&key, "value", 5) != CALOG_OK ||
       calogAggSet(result->as.agg, &key, value) != CALOG_OK) {
     calogValueFree(&key);
     calogValueFree(value);
+  }
+}
+
+static const CalogValueT *field(const CalogValueT *err, const char *name) {
+  if (err == NULL || err->type != CALOG_AGGREGATE) return NULL;
+  CalogValueT key = {.type = CALOG_STRING, .as.s = {.bytes = (char *)name, .length = (int64_t)strlen(name)}};
+  return calogAggGet(err->as.agg, &key);
+}
+
+void calog__errorSetMessage(CalogValueT *result, const char *message) {
+  CalogValueT m = calogValueNil();
+  if (calogValueString(&m, message, (int64_t)strlen(message)) != CALOG_OK) return;
+  CalogValueT *slot = result->type == CALOG_AGGREGATE ? (CalogValueT *)field(result, "message") : result;
+  if (slot == NULL || (slot->type != CALOG_STRING && slot->type != CALOG_NIL)) {
+    calogValueFree(&m);
+    return;
+  }
+  calogValueFree(slot);
+  *slot = m;
+}
+
+CalogRaiseT calog__errorRaiseOf(const CalogValueT *err) {
+  CalogRaiseT r = {0, 0};
+  const CalogValueT *s = field(err, "status"), *h = field(err, "host");
+  if (s != NULL && s->type == CALOG_INT && s->as.i > 0 && s->as.i < CALOG_STATUS_COUNT) r.status = (int32_t)s->as.i;
+  if (h != NULL && h->type == CALOG_INT && h->as.i > 0) r.host = h->as.i;
+  return r;
+}
+
+void calog__errorMark(CalogValueT *result, CalogRaiseT mark) {
+  const char *names[2] = {"status", "host"};
+  int64_t values[2] = {mark.status, mark.host};
+  for (int i = 0; i < 2; i++) {
+    if (values[i] == 0 || field(result, names[i]) != NULL || !toRecord(result)) continue;
+    CalogValueT key = calogValueNil(), v = calogValueInt(values[i]);
+    if (calogValueString(&key, names[i], (int64_t)strlen(names[i])) != CALOG_OK ||
+        calogAggSet(result->as.agg, &key, &v) != CALOG_OK)
+      calogValueFree(&key);
   }
 }
 

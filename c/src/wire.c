@@ -385,14 +385,26 @@ int32_t calog__hostTrampoline(CalogValueT *args, int32_t argc, CalogValueT *resu
   calog__nestLeave(rt);
   uint32_t inLen = r >= 0 ? (uint32_t)r : 0;
   if (r < 0) {
-    /* error: IN holds a STR message (or nothing useful) */
+    /* error: IN holds a STR message, or a LIST [STR message, INT id of the host's exception] */
     CalogReaderT rd = {.buf = rt->wire.in, .len = rt->wire.inCap, .pos = 0};
     const char *msg;
     uint32_t n;
     int32_t status = -r > 0 && -r < CALOG_STATUS_COUNT ? -r : CALOG_ERR_HOST;
-    if (calog__wireReadString(&rd, &msg, &n) == CALOG_OK)
-      return calogErrorSet(result, status, NULL, msg, n, NULL);
-    return calogFail(result, status, "host function failed");
+    CalogRaiseT mark = {0, 0};
+    if (rd.len >= 5 && rd.buf[0] == CALOG_W_LIST) {
+      rd.pos = 1;
+      if (get32(&rd) != 2) return calogFail(result, status, "host function failed");
+      if (calog__wireReadString(&rd, &msg, &n) != CALOG_OK) return calogFail(result, status, "host function failed");
+      CalogValueT id = calogValueNil(), scratch = calogValueNil();
+      if (calog__wireDecode(rt, &rd, &id, &scratch) == CALOG_OK && id.type == CALOG_INT && id.as.i > 0) mark.host = id.as.i;
+      calogValueFree(&id);
+      calogValueFree(&scratch);
+    } else if (calog__wireReadString(&rd, &msg, &n) != CALOG_OK) {
+      return calogFail(result, status, "host function failed");
+    }
+    calogErrorSet(result, status, NULL, msg, n, NULL);
+    calog__errorMark(result, mark);
+    return status;
   }
   if (inLen > rt->wire.inCap) return calogFail(result, CALOG_ERR_ARG, "host result larger than its buffer");
   CalogReaderT rd = {.buf = rt->wire.in, .len = inLen, .pos = 0};

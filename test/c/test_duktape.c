@@ -3,6 +3,7 @@
  * execution-timeout hook. */
 #include "calog.h"
 #include "check.h"
+#include "raisemarks.h"
 #include "memrace.h"
 #include "internal.h" /* calog__ctxResolve for the timeout hook test */
 
@@ -854,6 +855,35 @@ static void testManyContexts(void) {
 }
 
 
+/* Issue 12, second hostile pass: arrays with named properties (V1), messages for odd throws (E6). */
+static void testHostile2(void) {
+  CalogContextIdT id = newJs();
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(id, "var a = [1, 2]; a.x = 1; a", &r), CALOG_ERR_TYPE);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "named properties");
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "echo(a)", &r), CALOG_ERR_SCRIPT); /* into a native too */
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "var b = [1, 2]; b[5] = 3; Object.defineProperty(b, 'h', {value: 1, enumerable: false}); b", &r), CALOG_OK);
+  CHECK(r.type == CALOG_AGGREGATE && calogAggArrayCount(r.as.agg) == 6);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "var c = []; c[1e6] = 1; c.length = 0; c", &r), CALOG_OK); /* emptied: nothing named */
+  CHECK(r.type == CALOG_AGGREGATE && calogAggArrayCount(r.as.agg) == 0);
+  calogValueFree(&r);
+  calogSetPolicy(rt, CALOG_POLICY_LENIENT);
+  CHECK_EQ(eval(id, "a", &r), CALOG_OK);
+  CHECK(r.type == CALOG_AGGREGATE && calogAggArrayCount(r.as.agg) == 2 && calogAggPairCount(r.as.agg) == 0);
+  calogValueFree(&r);
+  calogSetPolicy(rt, CALOG_POLICY_STRICT);
+  CHECK_EQ(eval(id, "throw Symbol('s')", &r), CALOG_ERR_SCRIPT);
+  CHECK(strcmp(calogErrorMessage(&r, NULL), "js threw Symbol(s)") == 0);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "var o = {}; o.o = o; throw o", &r), CALOG_ERR_SCRIPT);
+  CHECK(strcmp(calogErrorMessage(&r, NULL), "js threw an object that cannot cross: object contains itself (a cycle)") == 0);
+  calogValueFree(&r);
+  calogContextDestroy(rt, id);
+}
+
 int main(void) {
   rt = calogCreate();
   testEvalCallGet();
@@ -867,6 +897,9 @@ int main(void) {
   testTimeoutHook();
   testManyContexts();
   testMemoryCounterRace(rt, "js", "var t = [], i = 0; do { t[i % 1000] = {i: i}; i++ } while (!memRaceDone() && i < 10000000); i");
+  testRaiseMarks(rt, &(RaiseSrcT){"js", "markedShort()", "try { markedShort() } catch (e) {} throw new Error('short')",
+   "try { markedLong() } catch (e) { throw e }", CALOG_ERR_PERMISSION, "try { valued() } catch (e) { e.code }"});
+  testHostile2();
   calogDestroy(rt);
   return checkSummary("test_duktape");
 }

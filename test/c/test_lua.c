@@ -2,6 +2,7 @@
  * marshalling edges, every error path, context lifetime. */
 #include "calog.h"
 #include "check.h"
+#include "raisemarks.h"
 #include "memrace.h"
 
 #include <pthread.h>
@@ -375,6 +376,39 @@ static void testReentrantFinalizersAndCoroutines(void) {
 }
 
 
+/* Issue 12, second hostile pass: an integral float key beyond 2^53 (V2), messages for odd throws (E6). */
+static void testHostile2(void) {
+  CalogContextIdT id = newLua();
+  CalogValueT r = calogValueNil(), m;
+  CHECK_EQ(eval(id, "function id(v) return v end", &r), CALOG_OK);
+  calogValueAgg(&m, CALOG_AGG_MAP);
+  CalogValueT k = calogValueReal(1152921504606846976.0), v = calogValueInt(1);
+  calogAggSet(m.as.agg, &k, &v);
+  CHECK_EQ(calogContextCall(rt, id, "id", &m, 1, &r), CALOG_ERR_TYPE);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "integer key");
+  calogSetPolicy(rt, CALOG_POLICY_LENIENT);
+  CHECK_EQ(calogContextCall(rt, id, "id", &m, 1, &r), CALOG_OK);
+  CHECK(r.type == CALOG_AGGREGATE && calogAggPairKey(r.as.agg, 0)->type == CALOG_INT);
+  calogValueFree(&r);
+  calogSetPolicy(rt, CALOG_POLICY_STRICT);
+  calogValueFree(&m);
+  calogValueAgg(&m, CALOG_AGG_MAP); /* below 2^53 and beyond int64 the key keeps its value */
+  k = calogValueReal(3.0), v = calogValueInt(1), calogAggSet(m.as.agg, &k, &v);
+  k = calogValueReal(1e300), v = calogValueInt(2), calogAggSet(m.as.agg, &k, &v);
+  CHECK_EQ(calogContextCall(rt, id, "id", &m, 1, &r), CALOG_OK);
+  calogValueFree(&r);
+  calogValueFree(&m);
+  CHECK_EQ(eval(id, "error(setmetatable({}, {__tostring = function() error('ts boom') end}))", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "its __tostring failed");
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "ts boom");
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "local t = {} t.t = t error(t)", &r), CALOG_ERR_SCRIPT);
+  CHECK(strcmp(calogErrorMessage(&r, NULL), "lua threw a table value that cannot cross: table contains itself (a cycle)") == 0);
+  CHECK(calogErrorValue(&r) == NULL);
+  calogValueFree(&r);
+  calogContextDestroy(rt, id);
+}
+
 int main(void) {
   rt = calogCreate();
   testEvalCallGet();
@@ -385,6 +419,9 @@ int main(void) {
   testManyContexts();
   testReentrantFinalizersAndCoroutines();
   testMemoryCounterRace(rt, "lua", "local t, i = {}, 0 repeat i = i + 1 t[i % 1000 + 1] = {i} until memRaceDone() or i >= 10000000 return i");
+  testRaiseMarks(rt, &(RaiseSrcT){"lua", "markedShort()", "pcall(markedShort) error('short', 0)", "local ok, e = pcall(markedLong) error(e, 0)",
+   CALOG_ERR_PERMISSION, "local ok, e = pcall(valued) return e.code"});
+  testHostile2();
   calogDestroy(rt);
   return checkSummary("test_lua");
 }

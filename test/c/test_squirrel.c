@@ -2,6 +2,7 @@
  * every marshalling row (strict and lenient), every error path, context lifetime. */
 #include "calog.h"
 #include "check.h"
+#include "raisemarks.h"
 #include "memrace.h"
 
 #include <math.h>
@@ -664,6 +665,35 @@ static void testManyContexts(void) {
 }
 
 
+/* Issue 12, second hostile pass: messages for thrown values that cannot cross (E6). */
+static void testHostile2(void) {
+  CalogContextIdT id = newSq();
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(id, "class A {} throw A()", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "squirrel threw an instance value that cannot cross: ");
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "local t = {}; t.t <- t; throw t", &r), CALOG_ERR_SCRIPT);
+  CHECK(strcmp(calogErrorMessage(&r, NULL), "squirrel threw a table value that cannot cross: table contains itself (a cycle)") == 0);
+  calogValueFree(&r);
+  calogSetPolicy(rt, CALOG_POLICY_LENIENT); /* lenient: the instance is nil, and the host renders that */
+  CHECK_EQ(eval(id, "class B {} throw B()", &r), CALOG_ERR_SCRIPT);
+  CHECK(strcmp(calogErrorMessage(&r, NULL), "(error object is an instance value)") == 0);
+  calogValueFree(&r);
+  calogSetPolicy(rt, CALOG_POLICY_STRICT);
+  /* found by the fuzzer: assigning to a binary expression compiled as an assignment to its left operand (an
+   * assertion in the compiler, memory corruption without asserts); patch 85 makes it a syntax error */
+  const char *assigns[] = {"local a = b * 0 = 1", "local a = 1; a * 2 = 3", "b <- 1; c <- 2; b || c = 1",
+                           "b <- 1; b && c = 1", "local t = {x = 1}; t.x - 2 = 3", "local a = 1; a == 1 = 2"};
+  for (size_t i = 0; i < sizeof assigns / sizeof *assigns; i++) {
+    CHECK_EQ(eval(id, assigns[i], &r), CALOG_ERR_SYNTAX);
+    CHECK_CONTAINS(calogErrorMessage(&r, NULL), "can't assign expression");
+    calogValueFree(&r);
+  }
+  CHECK_EQ(eval(id, "local q = 3; q += 2 * 2; local t = {x = 1}; t.x = q; return t.x", &r), CALOG_OK);
+  CHECK_EQ(r.as.i, 7);
+  calogContextDestroy(rt, id);
+}
+
 int main(void) {
   rt = calogCreate();
   testEvalCallGet();
@@ -674,6 +704,9 @@ int main(void) {
   testRecursionGuard();
   testManyContexts();
   testMemoryCounterRace(rt, "squirrel", "local t = array(1000), i = 0; do { t[i % 1000] = {i = i}; i++ } while (!memRaceDone() && i < 10000000); return i");
+  testRaiseMarks(rt, &(RaiseSrcT){"squirrel", "markedShort()", "try { markedShort() } catch (e) {} throw \"short\"",
+   "try { markedLong() } catch (e) { throw e }", CALOG_ERR_SCRIPT, "try { valued() } catch (e) { return e.code }"});
+  testHostile2();
   calogDestroy(rt);
   return checkSummary("test_squirrel");
 }

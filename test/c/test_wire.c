@@ -164,12 +164,68 @@ static void testDepth(CalogT *rt) {
   calogValueFree(&err);
 }
 
+/* A failing host call's error: IN holds a STR message, or LIST [STR message, INT exception id] (the id becomes
+ * the error's "host" mark; issue 12 E4). */
+static CalogT *hostRt;
+static int hostForm;
+static void putU32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static int32_t hostFail(uint32_t hostId, uint32_t argLen) {
+  (void)hostId, (void)argLen;
+  uint8_t *in = calogWireControl(hostRt)->in;
+  uint32_t i = 0;
+  if (hostForm == 1) {
+    in[i++] = CALOG_W_LIST;
+    putU32(in + i, 2), i += 4;
+  }
+  in[i++] = CALOG_W_STR;
+  putU32(in + i, 4), i += 4;
+  memcpy(in + i, "boom", 4), i += 4;
+  if (hostForm == 1) {
+    in[i++] = CALOG_W_I32;
+    putU32(in + i, 77), i += 4;
+  }
+  if (hostForm == 2) { /* a LIST of the wrong size: a generic failure, never a crash */
+    in[0] = CALOG_W_LIST;
+    putU32(in + 1, 9);
+  }
+  return -CALOG_ERR_HOST;
+}
+static void hostNoRelease(uint32_t hostId) { (void)hostId; }
+
+static void testHostError(CalogT *rt) {
+  hostRt = rt;
+  calogHostInstall(rt, hostFail, hostNoRelease);
+  CalogWireControlT *w = calogWireControl(rt);
+  CHECK_EQ(calogWireReserve(rt, 0, 64), 0);
+  uint8_t *in = w->in;
+  uint32_t n = 0;
+  in[n++] = CALOG_W_STR;
+  putU32(in + n, 1), n += 4;
+  in[n++] = 'h';
+  in[n++] = CALOG_W_I32;
+  putU32(in + n, 5), n += 4;
+  CHECK_EQ(calogRegisterHostWire(rt, n), 0);
+  CalogValueT r = calogValueNil(), k = str("host", -1);
+  for (hostForm = 0; hostForm <= 2; hostForm++) {
+    CHECK_EQ(calogBrokerCall(rt, "h", NULL, 0, &r), CALOG_ERR_HOST);
+    const CalogValueT *id = r.type == CALOG_AGGREGATE ? calogAggGet(r.as.agg, &k) : NULL;
+    if (hostForm == 1) CHECK(id != NULL && id->type == CALOG_INT && id->as.i == 77);
+    else CHECK(id == NULL);
+    CHECK(strcmp(calogErrorMessage(&r, NULL), hostForm == 2 ? "host function failed" : "boom") == 0);
+    calogValueFree(&r);
+  }
+  calogValueFree(&k);
+  calogUnregister(rt, "h");
+  calogHostInstall(rt, NULL, NULL);
+}
+
 int main(void) {
   CalogT *rt = calogCreate();
   testRoundTrip(rt);
   testHandles(rt);
   testMalformed(rt);
   testDepth(rt);
+  testHostError(rt);
   calogDestroy(rt);
   return checkSummary("test_wire");
 }

@@ -3,7 +3,10 @@
 # test/fuzz/replay.c as the driver). Targets: wire (the calog*Wire decoders + each engine's marshalling both
 # ways through an echo), compile-lua, compile-js, compile-squirrel (each engine's parser and compiler).
 #   bash test/fuzz/run.sh smoke       a few seconds per target (run by test/run.sh)
-#   bash test/fuzz/run.sh long [N]    N executions per target (default 10^7; `npm run fuzz`); run it niced
+#   bash test/fuzz/run.sh long [N]    N executions per target (default 10^7; `npm run fuzz`); run it niced.
+#                                     libFuzzer's fork mode runs CALOG_FUZZ_JOBS processes (default: one per
+#                                     core) sharing the target's corpus; N counts the executions of all of them.
+# Each run prints its executions and rate; the figures of the last documented long run are in the README.
 # Seeds: test/fuzz/corpus/<target>/ (committed, small). New inputs go to .deps/fuzz/corpus/<target>/ and
 # crashes to .deps/fuzz/crashes/ (a crash fails the run). The source lists mirror build.zig's.
 set -euo pipefail
@@ -73,14 +76,26 @@ done
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+jobs=${CALOG_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
 status=0
 for t in "${targets[@]}"; do
   mkdir -p ".deps/fuzz/corpus/$t"
-  if [ "$mode" = long ]; then limit=(-runs="$runs" -max_total_time=86400); else limit=(-max_total_time=5); fi
+  if [ "$mode" = long ]; then
+    limit=(-runs="$runs" -max_total_time=172800)
+    # fork mode (libFuzzer only): the jobs share the corpus; -runs is their total
+    if [ $FUZZ = libfuzzer ] && [ "$jobs" -gt 1 ]; then limit+=(-fork="$jobs"); fi
+  else
+    limit=(-max_total_time=5)
+  fi
   printf '[fuzz] %s (%s, %s)\n' "$t" "$FUZZ" "${limit[*]}"
+  start=$(date +%s)
   if "$OUT/$t" "${limit[@]}" -rss_limit_mb=4096 -max_len=65536 -timeout=20 -print_final_stats=1 \
        -artifact_prefix=.deps/fuzz/crashes/"$t"- ".deps/fuzz/corpus/$t" "test/fuzz/corpus/$t" > "$OUT/$t.log" 2>&1; then
-    grep -E "^(Done|stat::number_of_executed_units)" "$OUT/$t.log" | sed "s/^/[fuzz] $t: /"
+    secs=$(( $(date +%s) - start ))
+    # executions: the single process's final stats, or fork mode's last status line (#N: cov ...)
+    n=$(grep -oE "^stat::number_of_executed_units: *[0-9]+" "$OUT/$t.log" | grep -oE "[0-9]+$" | tail -1 || true)
+    [ -n "$n" ] || n=$(grep -oE "^#[0-9]+" "$OUT/$t.log" | tr -d '#' | tail -1 || true)
+    printf '[fuzz] %s: %s executions in %ss (%s/s)\n' "$t" "${n:-?}" "$secs" "$(( ${n:-0} / (secs > 0 ? secs : 1) ))"
   else
     status=1
     tail -40 "$OUT/$t.log"

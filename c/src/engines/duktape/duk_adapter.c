@@ -224,8 +224,17 @@ void calog__dukPendingSweep(DukCtxT *dc, uint64_t mark) {
 static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
   (void)udata;
   duk_idx_t v = duk_get_top_index(ctx);
-  if (duk_is_error(ctx, v)) duk_get_prop_literal(ctx, v, "message");
-  else duk_dup(ctx, v);
+  if (duk_is_error(ctx, v)) {
+    duk_get_prop_literal(ctx, v, "message");
+  } else if (duk_is_symbol(ctx, v)) { /* ToString refuses a Symbol; String() describes it: "Symbol(s)" */
+    duk_push_literal(ctx, "js threw ");
+    duk_get_global_literal(ctx, "String");
+    duk_dup(ctx, v);
+    duk_call(ctx, 1);
+    duk_concat(ctx, 2);
+  } else {
+    duk_dup(ctx, v);
+  }
   (void)duk_safe_to_lstring(ctx, -1, NULL);
   if (duk_is_object(ctx, v)) {
     duk_get_prop_literal(ctx, v, "stack");
@@ -361,12 +370,16 @@ static int32_t ingressFunction(IngressT *in, duk_context *ctx, duk_idx_t idx, Ca
   return CALOG_OK;
 }
 
-/* Dense: elements 0 .. length-1, holes read as undefined -> nil. */
+/* Dense: elements 0 .. length-1, holes read as undefined -> nil. Named properties (a.x = 1) do not cross: strict
+ * refuses such an array, lenient drops them. */
 static int32_t ingressArray(IngressT *in, duk_context *ctx, duk_idx_t idx, CalogValueT *out, int depth) {
   duk_size_t n = duk_get_length(ctx, idx);
   if (n > DUK_LIST_CAP)
     return calogFail(&in->err, CALOG_ERR_RANGE, "a JS array of length %lu exceeds the marshalling cap (%lu)",
                      (unsigned long)n, (unsigned long)DUK_LIST_CAP);
+  if (!lenient(in->dc) && duk_calog_named_keys(ctx, idx) > 0)
+    return calogFail(&in->err, CALOG_ERR_TYPE,
+                     "a JS array with named properties cannot cross: they would be lost (only items 0..length-1 cross)");
   if (calogValueAgg(out, CALOG_AGG_LIST) != CALOG_OK) return calogFail(&in->err, CALOG_ERR_OOM, "out of memory");
   CalogAggT *agg = out->as.agg;
   if (n > 0 && calog__aggReserve(agg, (int64_t)n, 0) != CALOG_OK)
@@ -701,14 +714,7 @@ int32_t calog__dukPush(DukCtxT *dc, duk_context *ctx, const CalogValueT *v, Calo
 }
 
 /* ---- calling out of JS: natives and foreign function values ---------------------------------------- */
-/* Throws the error in *result (taken) as a JS Error whose .message is the error's message, byte for byte. */
-static duk_ret_t throwResult(DukCtxT *dc, duk_context *ctx, CalogValueT *result) {
-  DukPendingT *p = calog__dukPendingPush(dc, result);
-  if (p == NULL) return duk_error(ctx, DUK_ERR_ERROR, "out of memory");
-  int64_t n;
-  const char *msg = calogErrorMessage(&p->v, &n);
-  pushText(ctx, msg, n); /* may throw: the node is swept by the entry that catches */
-  calog__dukPendingDrop(dc, p);
+duk_ret_t calog__dukThrowMarked(duk_context *ctx, CalogRaiseT mark) {
   duk_idx_t m = duk_get_top_index(ctx);
   duk_size_t len = 0;
   const char *s = duk_get_lstring(ctx, m, &len);
@@ -719,7 +725,39 @@ static duk_ret_t throwResult(DukCtxT *dc, duk_context *ctx, CalogValueT *result)
     duk_def_prop(ctx, -3, DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_SET_WRITABLE | DUK_DEFPROP_CLEAR_ENUMERABLE |
                               DUK_DEFPROP_SET_CONFIGURABLE);
   }
+  if (mark.status) {
+    duk_push_int(ctx, mark.status);
+    duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_STATUS);
+  }
+  if (mark.host) {
+    duk_push_number(ctx, (duk_double_t)mark.host);
+    duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_HOST);
+  }
   return duk_throw(ctx);
+}
+
+/* Throws the error in *result (taken): the value the failing script threw when it has one that is not text
+ * (an object thrown in another engine arrives as an object), else a JS Error whose .message is the error's
+ * message, byte for byte, carrying the error's marks. */
+static duk_ret_t throwResult(DukCtxT *dc, duk_context *ctx, CalogValueT *result) {
+  DukPendingT *p = calog__dukPendingPush(dc, result);
+  if (p == NULL) return duk_error(ctx, DUK_ERR_ERROR, "out of memory");
+  CalogRaiseT mark = calog__errorRaiseOf(&p->v);
+  const CalogValueT *thrown = calogErrorValue(&p->v);
+  if (thrown != NULL && thrown->type != CALOG_STRING) {
+    CalogValueT err = calogValueNil();
+    int32_t st = calog__dukPush(dc, ctx, thrown, &err); /* may throw: the node is swept by the entry that catches */
+    calogValueFree(&err);
+    if (st == CALOG_OK) {
+      calog__dukPendingDrop(dc, p);
+      return duk_throw(ctx);
+    }
+  }
+  int64_t n;
+  const char *msg = calogErrorMessage(&p->v, &n);
+  pushText(ctx, msg, n); /* may throw: the node is swept by the entry that catches */
+  calog__dukPendingDrop(dc, p);
+  return calog__dukThrowMarked(ctx, mark);
 }
 
 typedef int32_t (*CallOutFnT)(void *target, CalogValueT *args, int32_t argc, CalogValueT *result);

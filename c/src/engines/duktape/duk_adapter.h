@@ -16,6 +16,9 @@
 #define DUK_KEY_HOLDFIN DUK_HIDDEN_SYMBOL("calogHoldFin") /* global stash: the holders' finalizer */
 #define DUK_KEY_REGISTRY DUK_HIDDEN_SYMBOL("calogFns")   /* global stash: the exported-function registry */
 #define DUK_KEY_PROTOS DUK_HIDDEN_SYMBOL("calogProtos") /* global stash: the prototypes of DukCtxT.protos */
+/* on the Error objects calog throws: the error's marks (CalogRaiseT), read back when one ends an entry */
+#define DUK_KEY_RAISE_STATUS DUK_HIDDEN_SYMBOL("calogRaiseStatus")
+#define DUK_KEY_RAISE_HOST DUK_HIDDEN_SYMBOL("calogRaiseHost")
 
 typedef struct DukCtxT {
   duk_context *ctx;    /* the heap's main thread */
@@ -34,10 +37,7 @@ typedef struct DukCtxT {
   void *holdFin;       /* heapptr of the holders' finalizer (kept by the global stash) */
   bool closing;        /* the heap is being destroyed: no entries, no new exports */
   CalogCapsT caps;     /* what scripts may reach (the "capabilities" option) */
-  /* an error thrown by calog with a status of its own (the output limit): an uncaught script error carrying
-   * this message gets that status instead of CALOG_ERR_SCRIPT */
-  char raisedMsg[512];
-  int32_t raisedStatus;
+  char raisedMsg[512]; /* scratch for the message of an error calog throws (the output limit) */
   /* heapptrs of the built-in prototypes ingress tells plain objects and byte buffers by (kept alive by
    * stash[DUK_KEY_PROTOS], taken before any script ran): Object, Uint8Array, Uint8ClampedArray, ArrayBuffer */
   void *protos[4];
@@ -79,6 +79,9 @@ CALOG_HIDDEN DukPendingT *calog__dukPendingPush(DukCtxT *dc, CalogValueT *v);
 CALOG_HIDDEN void calog__dukPendingDrop(DukCtxT *dc, DukPendingT *p);
 /* Drops every node newer than mark (a dc->pendingSeq read at the entry that is now leaving). */
 CALOG_HIDDEN void calog__dukPendingSweep(DukCtxT *dc, uint64_t mark);
+/* Throws the string on top of the stack as a JS Error carrying mark (CalogRaiseT, in hidden properties: the
+ * entry it ends uncaught fails with mark; a script's own Error never has it). Does not return. */
+CALOG_HIDDEN duk_ret_t calog__dukThrowMarked(duk_context *ctx, CalogRaiseT mark);
 /* Turns the thrown value on top of the stack (consumed) into an error record {message, "js", stack}. */
 CALOG_HIDDEN int32_t calog__dukError(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValueT *result);
 /* Reads the value at idx into out (err receives the error; out and err may be the same value). Never throws:

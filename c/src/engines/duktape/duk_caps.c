@@ -27,9 +27,9 @@ static duk_ret_t dukPrint(duk_context *ctx) {
   free(text);
   if (st == CALOG_OK) return 0;
   snprintf(dc->raisedMsg, sizeof dc->raisedMsg, "%s", calogErrorMessage(&err, NULL));
-  dc->raisedStatus = st;
   calogValueFree(&err);
-  return duk_generic_error(ctx, "%s", dc->raisedMsg);
+  duk_push_string(ctx, dc->raisedMsg);
+  return calog__dukThrowMarked(ctx, (CalogRaiseT){.status = st});
 }
 
 static void putFn(duk_context *ctx, duk_idx_t obj, const char *name, int magic) {

@@ -243,14 +243,35 @@ static duk_ret_t runner(duk_context *ctx, void *udata) {
   return 1;
 }
 
+/* [thrown] -> []: the marks of an Error calog threw (calog__dukThrowMarked), into *udata. */
+static duk_ret_t marksSafe(duk_context *ctx, void *udata) {
+  CalogRaiseT *mark = udata;
+  duk_idx_t v = duk_get_top_index(ctx);
+  if (!duk_is_error(ctx, v)) return 0;
+  duk_get_prop_literal(ctx, v, DUK_KEY_RAISE_STATUS);
+  duk_get_prop_literal(ctx, v, DUK_KEY_RAISE_HOST);
+  if (duk_is_number(ctx, -2)) mark->status = duk_get_int(ctx, -2);
+  if (duk_is_number(ctx, -1)) mark->host = (int64_t)duk_get_number(ctx, -1);
+  if (mark->status <= 0 || mark->status >= CALOG_STATUS_COUNT) mark->status = 0;
+  if (mark->host < 0) mark->host = 0;
+  return 0;
+}
+
 /* [thrown] -> []: the error record, plus the thrown value itself unless it is an Error object (its message
  * and stack are the record) or cannot cross. */
 static int32_t scriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result) {
   CalogValueT thrown = calogValueNil(), scratch = calogValueNil();
-  bool has = !duk_is_error(ctx, -1) && calog__dukToValue(dc, ctx, -1, &thrown, &scratch) == CALOG_OK;
-  calogValueFree(&scratch);
+  bool error = duk_is_error(ctx, -1), object = duk_is_object(ctx, -1);
+  bool has = !error && calog__dukToValue(dc, ctx, -1, &thrown, &scratch) == CALOG_OK;
   int32_t st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, result);
   if (has) calog__errorAttachValue(result, &thrown);
+  else if (!error && object && strncmp(calogErrorMessage(result, NULL), "[object ", 8) == 0) {
+    /* an object that cannot cross and has no text of its own: say so rather than "[object Object]" */
+    char msg[400];
+    snprintf(msg, sizeof msg, "js threw an object that cannot cross: %s", calogErrorMessage(&scratch, NULL));
+    calog__errorSetMessage(result, msg);
+  }
+  calogValueFree(&scratch);
   calogValueFree(&thrown);
   return st;
 }
@@ -267,8 +288,14 @@ int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, 
             .argc = argc, .result = result};
   int32_t st;
   if (duk_safe_call(ctx, runner, &r, 0, 1) != DUK_EXEC_SUCCESS) {
+    CalogRaiseT mark = {0, 0};
+    if (duk_check_stack(ctx, 4)) {
+      duk_dup(ctx, -1);
+      (void)duk_safe_call(ctx, marksSafe, &mark, 1, 0);
+    }
     st = scriptError(dc, ctx, result);
-    if (dc->raisedStatus && dc->raisedMsg[0] && strstr(calogErrorMessage(result, NULL), dc->raisedMsg)) st = dc->raisedStatus;
+    if (mark.status) st = mark.status;
+    calog__errorMark(result, mark);
   } else if (r.status != CALOG_OK) {
     st = r.status;
   } else if (r.notFound) {

@@ -237,6 +237,13 @@ static int32_t egress(lua_State *L, LuaCtxT *lc, const CalogValueT *v, int depth
         st = calogFail(err, CALOG_ERR_TYPE, "NaN cannot be a Lua table key");
         goto fail;
       }
+      /* Lua stores an integral float key as an integer key: beyond 2^53 it would come back as another type
+       * (a bigint in TypeScript). Strict refuses; lenient lets Lua convert it (documented). */
+      if (k->type == CALOG_REAL && !lenient(lc) && fabs(k->as.r) >= 9007199254740992.0 &&
+          k->as.r >= -9223372036854775808.0 && k->as.r < 9223372036854775808.0 && floor(k->as.r) == k->as.r) {
+        st = calogFail(err, CALOG_ERR_TYPE, "the float key %.17g would become an integer key in Lua (beyond 2^53 it comes back as another type)", k->as.r);
+        goto fail;
+      }
       if ((st = egress(L, lc, k, depth + 1, err)) != CALOG_OK) goto fail;
       if ((st = egress(L, lc, &a->pairs[i].value, depth + 1, err)) != CALOG_OK) goto fail;
       lua_rawset(L, t);
@@ -276,18 +283,51 @@ void calog__luaPendTruncate(LuaCtxT *lc, int32_t mark) {
 }
 
 /* ---- calling out of Lua: natives and foreign function values ------------------------------------- */
-/* Raises the error in result as a Lua error (the message as-is: the traceback tells where). */
+/* The registry key under which the last marked raise's value is kept (so its address stays its own). */
+static const char raiseAnchor = 0;
+
+int calog__luaRaise(lua_State *L, CalogRaiseT mark) {
+  LuaCtxT *lc = calog__luaCtx(L);
+  lua_Debug ar;
+  lc->raise.L = NULL;
+  if ((mark.status || mark.host) && lua_getstack(L, 0, &ar) && lua_checkstack(L, 2) && lua_getinfo(L, "f", &ar)) {
+    lc->raise.fn = lua_topointer(L, -1);
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &raiseAnchor); /* the key exists (calog__luaOpenFnMeta): no allocation */
+    lc->raise.L = L;
+    lc->raise.ci = ar.i_ci;
+    lc->raise.value = lua_topointer(L, -1);
+    lc->raise.mark = mark;
+  }
+  return lua_error(L);
+}
+
+/* Raises the error in result: the value the failing script threw when it has one that is not text (a table
+ * thrown in another engine arrives as a table), else the message as-is (the traceback tells where). */
 static int raiseResult(lua_State *L, LuaCtxT *lc, int32_t mark, CalogValueT *result) {
   int32_t i = pendPush(lc, result);
   if (i < 0) {
     calog__luaPendTruncate(lc, mark);
     return luaL_error(L, "out of memory");
   }
+  CalogRaiseT marks = calog__errorRaiseOf(&lc->pend[i]);
+  const CalogValueT *thrown = calogErrorValue(&lc->pend[i]);
+  if (thrown != NULL && thrown->type != CALOG_STRING) {
+    /* a shallow copy: the pending node keeps it alive, and may move while the push lets finalizers run */
+    CalogValueT v = *thrown, err = calogValueNil();
+    int32_t st = egress(L, lc, &v, 0, &err);
+    calogValueFree(&err);
+    if (st == CALOG_OK) {
+      calog__luaPendTruncate(lc, mark);
+      return calog__luaRaise(L, marks);
+    }
+  }
   int64_t n;
   const char *msg = calogErrorMessage(&lc->pend[i], &n);
   lua_pushlstring(L, msg, (size_t)n); /* may raise: the protected entry truncates the stack then */
   calog__luaPendTruncate(lc, mark);
-  return lua_error(L);
+  return calog__luaRaise(L, marks);
 }
 
 typedef int32_t (*CallOutFnT)(void *target, CalogValueT *args, int32_t argc, CalogValueT *result);
@@ -366,6 +406,8 @@ static int fnToString(lua_State *L) {
 }
 
 void calog__luaOpenFnMeta(lua_State *L) {
+  lua_pushboolean(L, 0);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &raiseAnchor);
   luaL_newmetatable(L, FN_META);
   lua_pushcfunction(L, fnCall);
   lua_setfield(L, -2, "__call");

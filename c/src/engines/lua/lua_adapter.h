@@ -24,11 +24,18 @@ typedef struct LuaCtxT {
   int32_t pendCount, pendCap;
   bool closing;        /* lua_close is running: no closure may be exported any more */
   CalogCapsT caps;     /* what scripts may reach (the "capabilities" option) */
-  /* an error raised by calog with a status of its own (a denial, the output limit): an uncaught script error
-   * carrying this message gets that status instead of CALOG_ERR_SCRIPT */
-  char raisedMsg[512];
-  int32_t raisedStatus;
+  char raisedMsg[512]; /* scratch for the message of an error calog raises (a denial, the output limit) */
+  /* The last error calog raised with marks (CalogRaiseT), and exactly where: the thread, its CallInfo, the C
+   * function running there and the raised value (lua_topointer). The message handler compares the raise it
+   * sees against this, so a later error of the script's own is never taken for it (see calog__luaRaise). */
+  struct {
+    lua_State *L;
+    const void *ci, *fn, *value;
+    CalogRaiseT mark;
+  } raise;
+  CalogRaiseT escaped; /* the marks of the error that ended the entry (set by its message handler) */
   FILE *sinkOut, *sinkErr, *nullIn; /* io.stdout/io.stderr (the output sink) and an empty io.stdin (grants) */
+  bool handled;        /* the message handler ran for this entry's error */
   bool thrownSet;      /* thrown holds the value the failing entry raised (set by its message handler) */
   CalogValueT thrown;
 } LuaCtxT;
@@ -44,6 +51,9 @@ CALOG_HIDDEN LuaCtxT *calog__luaCtx(lua_State *L);
 CALOG_HIDDEN int32_t calog__luaToValue(LuaCtxT *lc, int idx, CalogValueT *out, CalogValueT *err);
 CALOG_HIDDEN int32_t calog__luaPush(lua_State *L, LuaCtxT *lc, const CalogValueT *v, CalogValueT *err);
 CALOG_HIDDEN void calog__luaPendTruncate(LuaCtxT *lc, int32_t mark);
+/* Raises the value on top of L's stack as a Lua error from the running C function, remembering mark (see
+ * LuaCtxT.raise): if it ends the entry uncaught, the entry's error carries mark. Does not return. */
+CALOG_HIDDEN int calog__luaRaise(lua_State *L, CalogRaiseT mark);
 CALOG_HIDDEN void calog__luaOpenFnMeta(lua_State *L);
 CALOG_HIDDEN void calog__luaPushNative(lua_State *L, CalogNativeEntryT *entry);
 /* True for calog's own C functions whose upvalues scripts must not see (debug.getupvalue & co. refuse them). */

@@ -23,13 +23,10 @@
 
 #define FN_META "calog.function"
 
-/* Raises msg as a Lua error remembered with a calog status (the run maps it back, see calog__luaRun). */
+/* Raises msg as a Lua error marked with a calog status (uncaught, the entry fails with it). */
 static int raiseStatus(lua_State *L, int32_t status, const char *msg) {
-  LuaCtxT *lc = calog__luaCtx(L);
-  snprintf(lc->raisedMsg, sizeof lc->raisedMsg, "%s", msg);
-  lc->raisedStatus = status;
   lua_pushstring(L, msg);
-  return lua_error(L);
+  return calog__luaRaise(L, (CalogRaiseT){.status = status});
 }
 
 static int deny(lua_State *L, const char *effect, const char *capability) {

@@ -136,19 +136,62 @@ typedef struct RunT {
   int32_t status;
 } RunT;
 
+/* Whether the value at idx is an object no other raise can produce equal by accident: a table, a function,
+ * a userdata, a thread, or a long string (Lua interns strings of up to 40 bytes, LUAI_MAXSHORTLEN: a script
+ * spelling the same short text raises the very same object). */
+static bool ownIdentity(lua_State *L, int idx) {
+  switch (lua_type(L, idx)) {
+  case LUA_TTABLE:
+  case LUA_TFUNCTION:
+  case LUA_TUSERDATA:
+  case LUA_TTHREAD: return true;
+  case LUA_TSTRING: return lua_rawlen(L, idx) > 40;
+  default: return false;
+  }
+}
+
+/* The marks of the error being raised now (the message handler's argument) if it is the one calog raised
+ * last with calog__luaRaise: that very object raised again (a script that caught it and rethrew it as is),
+ * or, for a value without an identity of its own (a short string), raised from the same thread, CallInfo and
+ * function (a script raising the same text itself raises from elsewhere). */
+static CalogRaiseT raisedMark(lua_State *L, LuaCtxT *lc) {
+  CalogRaiseT none = {0, 0};
+  lua_Debug ar;
+  if (lc->raise.L == NULL || lua_topointer(L, 1) != lc->raise.value) return none;
+  if (ownIdentity(L, 1)) return lc->raise.mark; /* anchored in the registry: its address is still its own */
+  if (lc->raise.L != L || !lua_getstack(L, 1, &ar) || ar.i_ci != lc->raise.ci) return none;
+  if (!lua_checkstack(L, 1) || !lua_getinfo(L, "f", &ar)) return none;
+  const void *fn = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  return fn == lc->raise.fn ? lc->raise.mark : none;
+}
+
+/* Runs where the error is raised, when no pcall of the script's is between it and the entry: the error ends
+ * the entry. Keeps the thrown value and the raise's marks for calog__luaRun. */
 static int msgHandler(lua_State *L) {
-  /* the thrown value itself, for the error's "value" (calog__luaRun takes it right after lua_pcall) */
   LuaCtxT *lc = calog__luaCtx(L);
-  if (!lc->thrownSet) { /* ingress never raises; a value that cannot cross (strict) is left out */
+  char why[200] = "";
+  if (!lc->handled) { /* ingress never raises; a value that cannot cross (strict) is left out */
+    lc->handled = true;
+    lc->escaped = raisedMark(L, lc);
     CalogValueT scratch = calogValueNil();
     if (calog__luaToValue(lc, 1, &lc->thrown, &scratch) == CALOG_OK) lc->thrownSet = true;
+    else snprintf(why, sizeof why, "%s", calogErrorMessage(&scratch, NULL));
     calogValueFree(&scratch);
   }
   const char *msg = lua_tostring(L, 1);
-  if (msg == NULL) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) msg = lua_tostring(L, -1);
-    else msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  if (msg == NULL && lua_checkstack(L, 4)) {
+    if (luaL_getmetafield(L, 1, "__tostring") != LUA_TNIL) { /* run protected: its own error must not replace this one */
+      lua_pushvalue(L, 1);
+      if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) msg = lua_tostring(L, -1);
+      else if (lua_type(L, -1) == LUA_TSTRING)
+        msg = lua_pushfstring(L, "(error object is a %s value; its __tostring failed: %s)", luaL_typename(L, 1), lua_tostring(L, -1));
+      else msg = lua_pushfstring(L, "(error object is a %s value; its __tostring failed)", luaL_typename(L, 1));
+    } else if (why[0]) {
+      msg = lua_pushfstring(L, "lua threw a %s value that cannot cross: %s", luaL_typename(L, 1), why);
+    }
   }
+  if (msg == NULL) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   int m = lua_gettop(L);
   lua_createtable(L, 2, 0);
   lua_pushvalue(L, m);
@@ -227,23 +270,31 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
     }
     nargs = 2;
   }
-  lc->thrownSet = false;
-  calogValueFree(&lc->thrown);
+  /* an entry nested in this one (a __close handler calling back in while an error unwinds) keeps ours */
+  bool outerHandled = lc->handled, outerThrownSet = lc->thrownSet;
+  CalogRaiseT outerEscaped = lc->escaped;
+  CalogValueT outerThrown = calogValueNil();
+  calogValueMove(&outerThrown, &lc->thrown);
+  lc->handled = lc->thrownSet = false;
+  lc->escaped = (CalogRaiseT){0, 0};
   int ps = lua_pcall(L, nargs, 0, base + 1);
   int32_t st = r.status;
   CalogValueT thrown = calogValueNil();
   bool hasThrown = lc->thrownSet;
+  CalogRaiseT escaped = lc->escaped;
   calogValueMove(&thrown, &lc->thrown);
-  lc->thrownSet = false;
+  lc->handled = outerHandled;
+  lc->thrownSet = outerThrownSet;
+  lc->escaped = outerEscaped;
+  calogValueMove(&lc->thrown, &outerThrown);
   if (ps != LUA_OK) {
     int32_t code = ps == LUA_ERRMEM ? CALOG_ERR_OOM : CALOG_ERR_SCRIPT;
+    if (code == CALOG_ERR_SCRIPT && escaped.status) code = escaped.status;
     if (lua_istable(L, -1)) {
       lua_rawgeti(L, -1, 1);
       lua_rawgeti(L, -2, 2);
       size_t n;
       const char *msg = lua_tolstring(L, -2, &n);
-      if (code == CALOG_ERR_SCRIPT && msg && lc->raisedStatus && lc->raisedMsg[0] && strstr(msg, lc->raisedMsg))
-        code = lc->raisedStatus;
       const char *tb = lua_tostring(L, -1);
       st = calogErrorSet(result, code, "lua", msg ? msg : "error", msg ? (int64_t)n : -1, tb);
     } else {
@@ -251,6 +302,7 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
       st = calogErrorSet(result, code, "lua", msg ? msg : "error", -1, NULL);
     }
     if (hasThrown && code == CALOG_ERR_SCRIPT) calog__errorAttachValue(result, &thrown);
+    if (ps != LUA_ERRMEM) calog__errorMark(result, escaped);
   }
   calogValueFree(&thrown);
   lua_settop(L, base);

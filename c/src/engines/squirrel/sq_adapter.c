@@ -392,13 +392,45 @@ int32_t calog__sqPush(SqCtxT *sc, HSQUIRRELVM v, const CalogValueT *val, CalogVa
 }
 
 /* ---- calling out of Squirrel: natives and foreign function values --------------------------------- */
-/* Raises the error in result as a Squirrel error: the message as-is (binary-safe), catchable by try/catch. */
-static SQInteger throwResult(HSQUIRRELVM v, CalogValueT *result) {
-  int64_t n;
-  const char *msg = calogErrorMessage(result, &n);
-  sq_pushstring(v, msg, (SQInteger)n); /* natives always have MIN_STACK_OVERHEAD free slots */
-  calogValueFree(result);
+SQInteger calog__sqRaise(HSQUIRRELVM v, CalogRaiseT mark) {
+  SqCtxT *sc = calog__sqCtx(v);
+  HSQOBJECT o;
+  sq_getstackobj(v, -1, &o);
+  sc->raise.set = mark.status || mark.host;
+  sc->raise.type = o._type;
+  sc->raise.raw = o._unVal.raw;
+  sc->raise.mark = mark;
   return sq_throwobject(v);
+}
+
+CalogRaiseT calog__sqRaisedMark(HSQUIRRELVM v) {
+  SqCtxT *sc = calog__sqCtx(v);
+  CalogRaiseT none = {0, 0};
+  HSQOBJECT o;
+  sq_getstackobj(v, -1, &o);
+  bool same = sc->raise.set && o._type == sc->raise.type && o._unVal.raw == sc->raise.raw;
+  sc->raise.set = false;
+  return same ? sc->raise.mark : none;
+}
+
+/* The hook of patch 80: a script's try/catch caught the error being raised (whatever it was). */
+void calog__sqCaught(HSQUIRRELVM v) { calog__sqCtx(v)->raise.set = false; }
+
+/* Raises the error in result: the value the failing script threw when it has one that is not text (a table
+ * thrown in another engine arrives as a table), else the message as-is (binary-safe); catchable by try/catch. */
+static SQInteger throwResult(HSQUIRRELVM v, CalogValueT *result) {
+  SqCtxT *sc = calog__sqCtx(v);
+  CalogRaiseT mark = calog__errorRaiseOf(result);
+  const CalogValueT *thrown = calogErrorValue(result);
+  CalogValueT err = calogValueNil();
+  if (thrown == NULL || thrown->type == CALOG_STRING || calog__sqPush(sc, v, thrown, &err) != CALOG_OK) {
+    int64_t n;
+    const char *msg = calogErrorMessage(result, &n);
+    sq_pushstring(v, msg, (SQInteger)n); /* natives always have MIN_STACK_OVERHEAD free slots */
+  }
+  calogValueFree(&err);
+  calogValueFree(result);
+  return calog__sqRaise(v, mark);
 }
 
 typedef int32_t (*CallOutFnT)(void *target, CalogValueT *args, int32_t argc, CalogValueT *result);

@@ -34,10 +34,15 @@ typedef struct SqCtxT {
   char compileMsg[512];
   bool compileSet;
   CalogCapsT caps;     /* what scripts may reach (the "capabilities" option) */
-  /* an error raised by calog with a status of its own (a denial, the output limit): an uncaught script error
-   * carrying this message gets that status instead of CALOG_ERR_SCRIPT */
-  char raisedMsg[512];
-  int32_t raisedStatus;
+  char raisedMsg[512]; /* scratch for the message of an error calog raises (a denial, the output limit) */
+  /* The last error calog raised with marks (CalogRaiseT): the raised object (type and pointer) until a
+   * try/catch of the script catches anything (CALOG_SQ_CAUGHT, patch 80) or the entry ends. */
+  struct {
+    bool set;
+    SQObjectType type;
+    SQRawObjectVal raw;
+    CalogRaiseT mark;
+  } raise;
 } SqCtxT;
 
 /* a Squirrel closure exported as a function value */
@@ -61,6 +66,11 @@ CALOG_HIDDEN int32_t calog__sqPush(SqCtxT *sc, HSQUIRRELVM v, const CalogValueT 
 CALOG_HIDDEN int32_t calog__sqOpenFnClass(SqCtxT *sc, CalogValueT *err);
 CALOG_HIDDEN void calog__sqPushNative(HSQUIRRELVM v, CalogNativeEntryT *entry);
 CALOG_HIDDEN SQInteger calog__sqErrorHandler(HSQUIRRELVM v);
+/* Raises the value on top of v's stack (popped) as a Squirrel error remembering mark (see SqCtxT.raise). */
+CALOG_HIDDEN SQInteger calog__sqRaise(HSQUIRRELVM v, CalogRaiseT mark);
+/* The marks of the error object on top of v's stack if it is the one calog__sqRaise raised last and no
+ * try/catch caught anything since; forgets that raise. */
+CALOG_HIDDEN CalogRaiseT calog__sqRaisedMark(HSQUIRRELVM v);
 CALOG_HIDDEN int32_t calog__sqFnInvoke(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData);
 CALOG_HIDDEN void calog__sqFnRelease(void *userData);
 /* Runs one operation on the VM: eval a chunk, call a global, read a global, or call a pinned closure, with

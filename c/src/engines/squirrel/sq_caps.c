@@ -20,10 +20,8 @@
 #include <unistd.h>
 
 static SQInteger raiseStatus(HSQUIRRELVM v, int32_t status, const char *msg) {
-  SqCtxT *sc = calog__sqCtx(v);
-  snprintf(sc->raisedMsg, sizeof sc->raisedMsg, "%s", msg);
-  sc->raisedStatus = status;
-  return sq_throwerror(v, sc->raisedMsg);
+  sq_pushstring(v, msg, -1); /* natives always have MIN_STACK_OVERHEAD free slots */
+  return calog__sqRaise(v, (CalogRaiseT){.status = status});
 }
 
 static SQInteger deny(HSQUIRRELVM v, const char *effect, const char *capability) {

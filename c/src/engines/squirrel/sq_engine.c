@@ -159,23 +159,24 @@ static int32_t sqInstallNative(void *interp, CalogNativeEntryT *entry, CalogValu
 /* ---- the runner ---------------------------------------------------------------------------------- */
 /* The message of the error object on top of the stack: a string as-is (binary-safe), a number or bool
  * printed, anything else described by its type (no metamethod runs). */
-static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback, CalogValueT *result);
+static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback, const char *why, CalogValueT *result);
 
 /* A script error: the message record plus the thrown value itself (when it can cross). */
 static int32_t thrownResult(SqCtxT *sc, HSQUIRRELVM v, int32_t status, const char *traceback, CalogValueT *result) {
   CalogValueT thrown = calogValueNil(), scratch = calogValueNil();
   bool has = calog__sqToValue(sc, v, sq_gettop(v), &thrown, &scratch) == CALOG_OK;
+  int32_t st = errorMessage(v, status, traceback, has ? NULL : calogErrorMessage(&scratch, NULL), result);
   calogValueFree(&scratch);
-  int32_t st = errorMessage(v, status, traceback, result);
   if (has) calog__errorAttachValue(result, &thrown);
   calogValueFree(&thrown);
   return st;
 }
 
-static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback, CalogValueT *result) {
+/* why: why the thrown value cannot cross (NULL when it can: the host renders it). */
+static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback, const char *why, CalogValueT *result) {
   SQInteger idx = sq_gettop(v);
   const SQChar *s = NULL;
-  char buf[96];
+  char buf[400];
   switch (sq_gettype(v, idx)) {
   case OT_STRING:
     sq_getstring(v, idx, &s);
@@ -189,7 +190,10 @@ static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback
   case OT_NULL: return calogErrorSet(result, status, "squirrel", "null", -1, traceback);
   default: break;
   }
-  snprintf(buf, sizeof buf, "(error object is a %s value)", calog__sqTypeName(sq_gettype(v, idx)));
+  const char *type = calog__sqTypeName(sq_gettype(v, idx));
+  const char *article = strchr("aeiou", type[0]) ? "an" : "a";
+  if (why != NULL && why[0]) snprintf(buf, sizeof buf, "squirrel threw %s %s value that cannot cross: %s", article, type, why);
+  else snprintf(buf, sizeof buf, "(error object is %s %s value)", article, type);
   return calogErrorSet(result, status, "squirrel", buf, -1, traceback);
 }
 
@@ -227,7 +231,7 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
       if (sc->compileSet) st = calogErrorSet(result, CALOG_ERR_SYNTAX, "squirrel", sc->compileMsg, -1, NULL);
       else {
         sq_getlasterror(v);
-        st = errorMessage(v, CALOG_ERR_SYNTAX, NULL, result);
+        st = errorMessage(v, CALOG_ERR_SYNTAX, NULL, NULL, result);
       }
       sq_reseterror(v);
       goto out;
@@ -267,12 +271,15 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
   sc->traceSet = false;
   if (SQ_FAILED(sq_call(v, (SQInteger)argc + 1, SQTrue, SQTrue))) {
     sq_getlasterror(v);
+    CalogRaiseT mark = calog__sqRaisedMark(v);
     st = thrownResult(sc, v, CALOG_ERR_SCRIPT, sc->traceSet ? sc->trace : NULL, result);
-    if (sc->raisedStatus && sc->raisedMsg[0] && strstr(calogErrorMessage(result, NULL), sc->raisedMsg)) st = sc->raisedStatus;
+    if (mark.status) st = mark.status;
+    calog__errorMark(result, mark);
     sc->traceSet = false;
     sq_reseterror(v);
     goto out;
   }
+  sc->raise.set = false; /* a raise the entry survived (a native swallowed it) is forgotten */
   st = calog__sqToValue(sc, v, sq_gettop(v), result, result);
 out:
   sq_settop(v, base);

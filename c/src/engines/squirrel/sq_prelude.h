@@ -20,6 +20,9 @@ extern "C" __attribute__((visibility("hidden"))) bool calog__sqSizeCheck(struct 
 extern "C" __attribute__((visibility("hidden"))) bool calog__sqPoll(struct SQVM *v, long long cost);
 extern "C" __attribute__((visibility("hidden"))) __thread struct SQVM *calog__sqRexVm;
 #define CALOG_SQ_POLL(v, cost) calog__sqPoll((v), (cost))
+/* CALOG_SQ_CAUGHT(v) (patch 80): a try/catch caught the error being raised in v (sq_adapter.c). */
+extern "C" __attribute__((visibility("hidden"))) void calog__sqCaught(struct SQVM *v);
+#define CALOG_SQ_CAUGHT(v) calog__sqCaught(v)
 
 /* Our patch c/patches/squirrel/01-compiler-nesting-limit.patch refuses a source nested past a fixed cap or
  * past what this thread's C stack holds. */
