@@ -3,7 +3,7 @@
  * registers for scripts to call. Runtime-agnostic: the FFI lives in bindings/.
  * @module
  */
-import { backend, type NativeRuntime } from "./backend.ts";
+import { backend, HOST_DEFERRED, type NativeRuntime } from "./backend.ts";
 import {
   type CalogErrorDetails,
   CalogDeadError,
@@ -173,6 +173,7 @@ function checkTimeout(t: number | undefined): void {
   }
 }
 
+const ERR_DEAD = 10;
 const ERR_HOST = 11;
 const ignore = (): void => {};
 
@@ -260,6 +261,8 @@ class Core implements FunctionTable {
   owner: WeakRef<object> | undefined;
   pendingRefs: number[] = [];
   lastHostError: { message: string; error: unknown } | undefined;
+  /** Recent rejections of async host functions, by message: the `cause` of the script error they become. */
+  readonly rejections: Array<{ message: string; error: unknown }> = [];
   depth = 0;
   encoding = false;
   /** Async requests in flight; `keep` holds the Context they run in (its backstop must not fire meanwhile). */
@@ -430,6 +433,7 @@ class Core implements FunctionTable {
   // ---- host calls (C -> TypeScript, on this thread) -----------------------------------------
   hostCall(id: number, argLen: number): number {
     const w = this.wire;
+    const token = this.native?.control[11] ?? 0; // read first: a host call nested in this one overwrites it
     try {
       const e = this.hostById.get(id);
       if (e === undefined) throw new CalogError("ERR_INTERNAL", `unknown host function ${id}`);
@@ -448,14 +452,8 @@ class Core implements FunctionTable {
       } finally {
         this.depth--;
       }
-      if (r instanceof Promise) {
-        Promise.prototype.then.call(r, undefined, ignore); // its rejection must not go unhandled
-        throw new CalogValueError(
-          "ERR_TYPE",
-          `host function ${fn.name ? `'${fn.name}' ` : ""}returned a Promise, which a script cannot wait for: ` +
-            "the call fails, the Promise's work still runs, and its result or rejection is dropped " +
-            "(return a value synchronously; async host functions are not supported yet)",
-        );
+      if (r !== null && (typeof r === "object" || typeof r === "function") && typeof (r as PromiseLike<unknown>).then === "function") {
+        return this.deferHost(r as PromiseLike<unknown>, token, fn);
       }
       this.begin();
       try {
@@ -473,6 +471,63 @@ class Core implements FunctionTable {
       w.string(message); // must not throw here
       return -ERR_HOST;
     }
+  }
+
+  /**
+   * A host function returned a Promise (or any thenable). With a token, the calling script (on a context
+   * thread) waits for it and the reply goes out when it settles; without one the script cannot wait (it runs
+   * on this thread, or this thread is blocked in a synchronous call into it) and the call fails now.
+   */
+  deferHost(p: PromiseLike<unknown>, token: number, fn: Function): number {
+    if (token === 0) {
+      Promise.resolve(p).then(undefined, ignore); // its rejection must not go unhandled
+      throw new CalogValueError(
+        "ERR_TYPE",
+        `host function ${fn.name ? `'${fn.name}' ` : ""}returned a Promise, which this script cannot wait for: ` +
+          "it runs on the host thread (a host-thread context), or the event loop is blocked in a synchronous " +
+          "call (eval, call, a script function) until the script returns, so the Promise could never settle. " +
+          "The call fails, the Promise's work still runs, and its result or rejection is dropped. " +
+          "Scripts on threaded contexts wait for async host functions when called with evalAsync/callAsync",
+      );
+    }
+    Promise.resolve(p).then((v) => this.settleHost(token, true, v), (e) => this.settleHost(token, false, e));
+    return HOST_DEFERRED;
+  }
+
+  /**
+   * Sends the outcome of a deferred host call to its waiting script: the value, or the rejection as a host
+   * error (its message; the rejection itself becomes the `cause` if the script error reaches TypeScript).
+   * Dropped when the script stopped waiting (its deadline, an interrupt, a dispose). Never throws.
+   */
+  settleHost(token: number, ok: boolean, v: unknown): void {
+    const n = this.native;
+    if (n === undefined || this.encoding) return; // disposed: nobody waits (encoding: cannot happen, microtask)
+    let outcome = -ERR_HOST;
+    let w = this.begin();
+    if (ok) {
+      try {
+        w.value(v);
+        outcome = w.length;
+      } catch (e) {
+        this.end(true);
+        w = this.begin();
+        v = marshalFailure(e);
+      }
+    }
+    if (outcome < 0) {
+      const message = describeThrown(v);
+      this.rejections.push({ message, error: v });
+      if (this.rejections.length > 16) this.rejections.shift();
+      w.begin();
+      w.string(message);
+    }
+    let st = -ERR_DEAD;
+    try {
+      st = n.hostSettle(token, outcome);
+    } catch {
+      /* the binding never throws here; a settlement must not become an unhandled rejection */
+    }
+    this.end(st < 0); // stale: the library read nothing, so the host references go back
   }
 
   hostRelease(id: number): void {
@@ -594,7 +649,12 @@ class Core implements FunctionTable {
       /* keep the generic message */
     }
     const h = this.lastHostError;
-    if (h !== undefined && (message === h.message || message.endsWith(": " + h.message))) details.cause = h.error;
+    const from = (m: string) => message === m || message.endsWith(": " + m);
+    if (h !== undefined && from(h.message)) details.cause = h.error;
+    else if (this.rejections.length > 0) {
+      const i = this.rejections.findIndex((r) => from(r.message));
+      if (i >= 0) details.cause = this.rejections.splice(i, 1)[0]!.error;
+    }
     if (this.depth === 0) this.lastHostError = undefined;
     return errorFromStatus(status, message, details);
   }
