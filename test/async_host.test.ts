@@ -52,6 +52,9 @@ test("a script on a threaded context waits for an async host function: values in
       ? "function twice(x) return later(x).got + later(x).got end"
       : engine === "js" ? "function twice(x) { return later(x).got + later(x).got }" : "function twice(x) { return later(x).got + later(x).got }");
     assert.equal(await ctx.callAsync("twice", 20), 40, engine);
+    // a TypeScript function passed as a value, not registered, is awaited the same way
+    ctx.eval(engine === "lua" ? "function useIt(f, x) return f(x) + 1 end" : "function useIt(f, x) { return f(x) + 1 }");
+    assert.equal(await ctx.callAsync("useIt", async (x: number) => (await sleep(2), x * 2), 20), 41, engine);
   }
 });
 

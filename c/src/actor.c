@@ -287,17 +287,29 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
     else if ((m->done && calog__ticketCancelled(m->rt, m->done->ticket)) || interruptedWhileQueued(m, owner))
       st = owner ? calog__limitErrorOf(owner, CALOG_LIMIT_INTERRUPT, 0, 0, &result)
                  : calogFail(&result, CALOG_ERR_LIMIT, "interrupted before it ran (the request was cancelled)");
-    else st = calog__fnInvokeHere(m->fn, m->args, m->argc, &result);
+    else {
+      /* a TypeScript function value called by a waiting script (on the free host) may defer its reply */
+      CalogT *rt = m->rt;
+      bool deferrable = self->isHost && rt->hostBlocked == 0 && m->reply != NULL && m->fn->fn == calog__hostTrampoline;
+      if (deferrable) rt->deferMsg = m;
+      st = calog__fnInvokeHere(m->fn, m->args, m->argc, &result);
+      if (deferrable) rt->deferMsg = NULL;
+      /* m belongs to the deferral now: its waiter may withdraw it (and its stack) at any moment. Only a
+       * host function (no owner, so no ticket to leave) defers. */
+      if (st == CALOG__DEFERRED) return;
+    }
     ticketLeave(m, owner, prevTicket);
     break;
   }
-  case CALOG_MSG_NATIVE:
+  case CALOG_MSG_NATIVE: { /* on the host */
     /* served while the host is free (not waiting in a call): a host function may defer its reply */
-    m->rt->deferMsg = self->isHost && m->rt->hostBlocked == 0 ? m : NULL;
+    CalogT *rt = m->rt;
+    rt->deferMsg = rt->hostBlocked == 0 ? m : NULL;
     st = calog__bindingInvokeHere(m->entry, m->args, m->argc, &result);
-    m->rt->deferMsg = NULL;
-    if (st == CALOG__DEFERRED) return; /* m belongs to the deferral now */
+    rt->deferMsg = NULL;
+    if (st == CALOG__DEFERRED) return; /* m belongs to the deferral now (see above): not touched again */
     break;
+  }
   default: st = calogFail(&result, CALOG_ERR_INTERNAL, "unknown message");
   }
   deliver(m, st, &result);
