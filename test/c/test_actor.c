@@ -413,12 +413,14 @@ typedef struct {
   const char *src;
   int32_t status;
   CalogValueT result;
+  atomic_int finished;
 } EvalJobT;
 
 static void *evalJob(void *arg) {
   EvalJobT *j = arg;
   j->result = calogValueNil();
   j->status = eval(j->ctx, j->src, &j->result);
+  atomic_store(&j->finished, 1);
   return NULL;
 }
 
@@ -533,6 +535,45 @@ static void testDeferredWithdrawn(void) {
   CHECK_EQ(settleInt(deferTokens[0], 1), -CALOG_ERR_DEAD);
   calogContextDestroy(rt, a);
   calogContextDestroy(rt, b);
+}
+
+/* A settlement racing the waiter's deadline: one of them wins, cleanly (run under ASan and TSan). */
+static void testDeferredRace(void) {
+  CalogContextIdT a = newCtx(true);
+  CalogValueT limits = calogValueNil(), k = calogValueNil(), v = calogValueInt(2), err = calogValueNil();
+  calogValueAgg(&limits, CALOG_AGG_MAP);
+  calogValueString(&k, "timeoutMs", 9);
+  calogAggSet(limits.as.agg, &k, &v);
+  CHECK_EQ(calogContextSetLimits(rt, a, &limits, &err), CALOG_OK);
+  calogValueFree(&limits);
+  calogValueFree(&err);
+  int settled = 0, dropped = 0;
+  for (int i = 0; i < 200; i++) {
+    atomic_store(&deferCount, 0);
+    EvalJobT j = {.ctx = a, .src = "return later(5)"};
+    pthread_t t;
+    pthread_create(&t, NULL, evalJob, &j);
+    while (atomic_load(&deferCount) == 0 && !atomic_load(&j.finished)) calogHostPoll(rt);
+    if (atomic_load(&deferCount) == 1) {
+      if (i % 3) usleep((useconds_t)(i % 5) * 500);
+      int32_t s = settleInt(deferTokens[0], 5);
+      pthread_join(t, NULL);
+      if (s == 0) {
+        settled++;
+        CHECK(j.status == CALOG_OK || j.status == CALOG_ERR_LIMIT); /* the deadline may still end the entry */
+      } else {
+        dropped++;
+        CHECK_EQ(s, -CALOG_ERR_DEAD);
+        CHECK_EQ(j.status, CALOG_ERR_LIMIT);
+      }
+    } else {
+      pthread_join(t, NULL); /* withdrawn while still queued */
+      CHECK_EQ(j.status, CALOG_ERR_LIMIT);
+    }
+    calogValueFree(&j.result);
+  }
+  CHECK(settled + dropped > 0);
+  calogContextDestroy(rt, a);
 }
 
 /* Where nobody can wait: a host-thread script, and a threaded one the host thread waits for. */
@@ -660,6 +701,7 @@ int main(void) {
   registerHostFn("later", 9);
   testDeferredValues();
   testDeferredWithdrawn();
+  testDeferredRace();
   testDeferredRefused();
   testDeferredRuntimeDestroy();
   CHECK_EQ(atomic_load(&deferWrongThread), 0);
