@@ -44,6 +44,7 @@ test("a script on a threaded context waits for an async host function: values in
   });
   rt.register("now", async (x) => (x as number) + 1); // settled before the host call even returns
   rt.register("thenable", (x) => ({ then: (ok: (v: unknown) => void) => ok((x as number) * 3) })); // not a Promise
+  rt.register("makeAdder", async (n) => (x: number) => x + (n as number));
   for (const engine of engines) {
     using ctx = rt.createContext(engine);
     assert.deepEqual(await ctx.evalAsync(ret(engine, "later(7)")), { got: 7, list: [1, "two", { three: 3 }] });
@@ -55,7 +56,12 @@ test("a script on a threaded context waits for an async host function: values in
     // a TypeScript function passed as a value, not registered, is awaited the same way
     ctx.eval(engine === "lua" ? "function useIt(f, x) return f(x) + 1 end" : "function useIt(f, x) { return f(x) + 1 }");
     assert.equal(await ctx.callAsync("useIt", async (x: number) => (await sleep(2), x * 2), 20), 41, engine);
+    // a function in the settled value crosses like any value
+    assert.equal(await ctx.evalAsync(ret(engine, "makeAdder(2)(40)")), 42, engine);
   }
+  gc();
+  await sleep(10);
+  assert.equal(rt.stats().hostFunctions, 4, "no host function reference was lost or leaked");
 });
 
 test("a rejection is a script error: caught by pcall/try, else its reason is the error's cause", async () => {
@@ -69,6 +75,7 @@ test("a rejection is a script error: caught by pcall/try, else its reason is the
     rt.register("failWith", async () => {
       throw reason;
     });
+    rt.register("unsendable", async () => Symbol("no"));
     const caught = {
       lua: "local ok, e = pcall(fail, 'nope') return {ok, e}",
       js: "var r; try { fail('nope'); r = [true] } catch (e) { r = [false, e.message] } r",
@@ -86,6 +93,9 @@ test("a rejection is a script error: caught by pcall/try, else its reason is the
       const e2 = await ctx.evalAsync(ret(engine, `fail(${engine === "squirrel" ? '"gone"' : "'gone'"})`)).then(() => undefined, (x: unknown) => x);
       assert.ok(e2 instanceof CalogScriptError && /gone/.test(e2.message), `${engine}: ${e2}`);
       assert.equal((e2.cause as Error).message, "gone");
+      // a settled value that cannot cross is an error in the script too
+      const u = await ctx.evalAsync(ret(engine, "unsendable()")).then(() => undefined, (x: unknown) => x);
+      assert.ok(u instanceof CalogScriptError && /symbol/i.test(u.message), `${engine}: ${u}`);
     }
   });
 });
