@@ -501,7 +501,11 @@ class Core implements FunctionTable {
    */
   settleHost(token: number, ok: boolean, v: unknown): void {
     const n = this.native;
-    if (n === undefined || this.encoding) return; // disposed: nobody waits (encoding: cannot happen, microtask)
+    if (n === undefined) return; // disposed: nobody waits
+    if (this.encoding) { // encoding is synchronous, so never here; if it were, IN is busy: send it a bit later
+      setTimeout(() => this.settleHost(token, ok, v), 0);
+      return;
+    }
     let outcome = -ERR_HOST;
     let w = this.begin();
     if (ok) {
