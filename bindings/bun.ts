@@ -43,6 +43,7 @@ const symbols = {
   calogContextStat: { args: ["ptr", "i32", "i32"], returns: "i64" }, // int64_t (CalogT *, CalogContextIdT, int32_t which)
   calogLeakStat: { args: ["i32"], returns: "i64" }, // int64_t (int32_t which)
   calogHostSetWaker: { args: ["ptr", "function"], returns: "void" }, // void (CalogT *, CalogHostWakeFnT)
+  calogHostSettleWire: { args: ["ptr", "u32", "i32"], returns: "i32" }, // int32_t (CalogT *, uint32_t token, int32_t outcome)
 } as const;
 
 const DEAD = -10;
@@ -206,6 +207,9 @@ class BunRuntime implements NativeRuntime {
   }
   unregister(inLen: number): number {
     return this.#rt === null ? DEAD : lib.calogUnregisterWire(this.#rt, inLen);
+  }
+  hostSettle(token: number, outcome: number): number {
+    return this.#rt === null ? DEAD : lib.calogHostSettleWire(this.#rt, token, outcome);
   }
 
   destroy(): void {

@@ -47,6 +47,7 @@ const symbols = {
   calogContextStat: { parameters: ["pointer", "i32", "i32"], result: "i64" }, // int64_t (CalogT *, CalogContextIdT, int32_t which)
   calogLeakStat: { parameters: ["i32"], result: "i64" }, // int64_t (int32_t which)
   calogHostClose: { parameters: ["pointer"], result: "void" }, // void (CalogT *)
+  calogHostSettleWire: { parameters: ["pointer", "u32", "i32"], result: "i32" }, // int32_t (CalogT *, uint32_t token, int32_t outcome)
   // int32_t (CalogT *, int32_t timeoutMs): blocks a Deno worker thread, never the JS thread
   calogHostWait: { parameters: ["pointer", "i32"], result: "i32", nonblocking: true },
 } as const;
@@ -219,6 +220,9 @@ class DenoRuntime implements NativeRuntime {
   }
   unregister(inLen: number): number {
     return this.#rt === null ? DEAD : lib.calogUnregisterWire(this.#rt, inLen);
+  }
+  hostSettle(token: number, outcome: number): number {
+    return this.#rt === null ? DEAD : lib.calogHostSettleWire(this.#rt, token, outcome);
   }
 
   destroy(): void {

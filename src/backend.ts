@@ -7,7 +7,11 @@
 
 /** Host callbacks a binding turns into native function pointers (Bun JSCallback, Deno UnsafeCallback). */
 export interface HostCallbacks {
-  /** Run host function `hostId`; its arguments are a LIST of `argLen` bytes in OUT. Returns the result length in IN or -status. */
+  /**
+   * Run host function `hostId`; its arguments are a LIST of `argLen` bytes in OUT. Returns the result length
+   * in IN or -status, or HOST_DEFERRED when control[11] (the call's token, read before anything else) was
+   * nonzero: the reply then comes later through {@link NativeRuntime.hostSettle}.
+   */
   call(hostId: number, argLen: number): number;
   /** The last native reference to host function `hostId` is gone. */
   release(hostId: number): void;
@@ -16,7 +20,7 @@ export interface HostCallbacks {
 /** One native runtime (a `CalogT *`), as a binding exposes it. */
 export interface NativeRuntime {
   /** Live view of the control block (u32): [inLo, inHi, outLo, outHi, inCap, outCap, gen, maxDepth,
-   *  pollTicket, pollStatus (i32), pollLen, reserved]. */
+   *  pollTicket, pollStatus (i32), pollLen, hostToken]. */
   readonly control: Uint32Array;
   /** Fresh views over the IN and OUT buffers; call again whenever control[6] (gen) changes. */
   buffers(): { in: Uint8Array; out: Uint8Array };
@@ -44,6 +48,11 @@ export interface NativeRuntime {
   fnCall(slot: number, gen: number, inLen: number): number;
   fnRelease(slot: number, gen: number): void;
   registerHost(inLen: number): number;
+  /**
+   * Completes the deferred host call `token`: `outcome` is the result's length in IN, or -status with an error
+   * message string in IN. 0, or -ERR_DEAD (10) when the token is stale (its script stopped waiting): IN unread.
+   */
+  hostSettle(token: number, outcome: number): number;
   unregister(inLen: number): number;
   /** Asynchronous forms: a ticket (> 0) whose outcome a later poll() reports, or -status. */
   evalAsync(id: number, inLen: number): number;
@@ -61,6 +70,9 @@ export interface NativeRuntime {
   /** Destroys the native runtime and closes the host callbacks. Idempotent. */
   destroy(): void;
 }
+
+/** What a host call returns to defer its reply (CALOG_HOST_DEFERRED). */
+export const HOST_DEFERRED = -256;
 
 /** What a binding provides. */
 export interface Backend {

@@ -3,7 +3,7 @@
  * registers for scripts to call. Runtime-agnostic: the FFI lives in bindings/.
  * @module
  */
-import { backend, type NativeRuntime } from "./backend.ts";
+import { backend, HOST_DEFERRED, type NativeRuntime } from "./backend.ts";
 import {
   type CalogErrorDetails,
   CalogDeadError,
@@ -173,6 +173,7 @@ function checkTimeout(t: number | undefined): void {
   }
 }
 
+const ERR_DEAD = 10;
 const ERR_HOST = 11;
 /** Host exceptions kept for a later error to claim as its `cause` (see Core.hostErrors). */
 const HOST_ERRORS_KEPT = 256;
@@ -439,6 +440,7 @@ class Core implements FunctionTable {
   // ---- host calls (C -> TypeScript, on this thread) -----------------------------------------
   hostCall(id: number, argLen: number): number {
     const w = this.wire;
+    const token = this.native?.control[11] ?? 0; // read first: a host call nested in this one overwrites it
     try {
       const e = this.hostById.get(id);
       if (e === undefined) throw new CalogError("ERR_INTERNAL", `unknown host function ${id}`);
@@ -457,14 +459,8 @@ class Core implements FunctionTable {
       } finally {
         this.depth--;
       }
-      if (r instanceof Promise) {
-        Promise.prototype.then.call(r, undefined, ignore); // its rejection must not go unhandled
-        throw new CalogValueError(
-          "ERR_TYPE",
-          `host function ${fn.name ? `'${fn.name}' ` : ""}returned a Promise, which a script cannot wait for: ` +
-            "the call fails, the Promise's work still runs, and its result or rejection is dropped " +
-            "(return a value synchronously; async host functions are not supported yet)",
-        );
+      if (r !== null && (typeof r === "object" || typeof r === "function") && typeof (r as PromiseLike<unknown>).then === "function") {
+        return this.deferHost(r as PromiseLike<unknown>, token, fn);
       }
       this.begin();
       try {
@@ -486,6 +482,70 @@ class Core implements FunctionTable {
       w.number(id);
       return -ERR_HOST;
     }
+  }
+
+  /**
+   * A host function returned a Promise (or any thenable). With a token, the calling script (on a context
+   * thread) waits for it and the reply goes out when it settles; without one the script cannot wait (it runs
+   * on this thread, or this thread is blocked in a synchronous call into it) and the call fails now.
+   */
+  deferHost(p: PromiseLike<unknown>, token: number, fn: Function): number {
+    if (token === 0) {
+      Promise.resolve(p).then(undefined, ignore); // its rejection must not go unhandled
+      throw new CalogValueError(
+        "ERR_TYPE",
+        `host function ${fn.name ? `'${fn.name}' ` : ""}returned a Promise, which this script cannot wait for: ` +
+          "it runs on the host thread (a host-thread context), or the event loop is blocked in a synchronous " +
+          "call (eval, call, a script function) until the script returns, so the Promise could never settle. " +
+          "The call fails, the Promise's work still runs, and its result or rejection is dropped. " +
+          "Scripts on threaded contexts wait for async host functions when called with evalAsync/callAsync",
+      );
+    }
+    Promise.resolve(p).then((v) => this.settleHost(token, true, v), (e) => this.settleHost(token, false, e));
+    return HOST_DEFERRED;
+  }
+
+  /**
+   * Sends the outcome of a deferred host call to its waiting script: the value, or the rejection as a host
+   * error (its message and id, so the rejection itself becomes the `cause` of the script error it ends in).
+   * Dropped when the script stopped waiting (its deadline, an interrupt, a dispose). Never throws.
+   */
+  settleHost(token: number, ok: boolean, v: unknown): void {
+    const n = this.native;
+    if (n === undefined) return; // disposed: nobody waits
+    if (this.encoding) { // encoding is synchronous, so never here; if it were, IN is busy: send it a bit later
+      setTimeout(() => this.settleHost(token, ok, v), 0);
+      return;
+    }
+    let outcome = -ERR_HOST;
+    let w = this.begin();
+    if (ok) {
+      try {
+        w.value(v);
+        outcome = w.length;
+      } catch (e) {
+        this.end(true);
+        w = this.begin();
+        v = marshalFailure(e);
+      }
+    }
+    if (outcome < 0) {
+      const message = describeThrown(v);
+      const id = this.nextHostError++;
+      this.hostErrors.set(id, v);
+      if (this.hostErrors.size > HOST_ERRORS_KEPT) this.hostErrors.delete(this.hostErrors.keys().next().value!);
+      w.begin();
+      w.list(2); // [message, id], as a synchronous host error: the rejection is the `cause` of the error it becomes
+      w.string(message);
+      w.number(id);
+    }
+    let st = -ERR_DEAD;
+    try {
+      st = n.hostSettle(token, outcome);
+    } catch {
+      /* the binding never throws here; a settlement must not become an unhandled rejection */
+    }
+    this.end(st < 0); // stale: the library read nothing, so the host references go back
   }
 
   hostRelease(id: number): void {

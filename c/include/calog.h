@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout that crosses the FFI changes; the bindings refuse a mismatch. */
-#define CALOG_ABI_VERSION 5u
+#define CALOG_ABI_VERSION 6u
 
 /* One shared recursion cap for every recursive path (ingress, egress, copy, free, wire encode/decode). */
 #define CALOG_MAX_DEPTH 100
@@ -349,7 +349,7 @@ typedef struct CalogWireControlT {
   uint32_t pollTicket; /* calogHostPoll: the completed request's ticket */
   int32_t pollStatus;  /* ... its status (0 = ok) */
   uint32_t pollLen;    /* ... and the length of its result or error in OUT */
-  uint32_t reserved;
+  uint32_t hostToken;  /* written before each host call: nonzero when that call may defer its reply (below) */
 } CalogWireControlT;
 
 /* Lent pointer to the runtime's control block (valid until calogDestroy). */
@@ -361,11 +361,27 @@ CALOG_API int32_t calogWireReserve(CalogT *rt, uint32_t which, uint32_t size);
  *   call(hostId, argLen): OUT holds the encoded argument list; return >= 0 = length of the encoded result
  *     in IN, < 0 = -status with the error in IN: a message string, or a list [message string, int id > 0]
  *     whose id becomes the error's "host" field (so the host can tell which of its exceptions an error that
- *     comes back later is; see calogErrorSet).
+ *     comes back later is; see calogErrorSet); or CALOG_HOST_DEFERRED (below).
  *   release(hostId): the last reference to host function hostId is gone. */
 typedef int32_t (*CalogHostCallFnT)(uint32_t hostId, uint32_t argLen);
 typedef void (*CalogHostReleaseFnT)(uint32_t hostId);
 CALOG_API void calogHostInstall(CalogT *rt, CalogHostCallFnT call, CalogHostReleaseFnT release);
+
+/* Deferred host replies (async host functions). A call may defer its reply when the control block's
+ * hostToken is nonzero as it starts (read it first: a nested host call overwrites it): the caller is a
+ * script on a context thread, which parks (serving its own queue) until the reply, and the host thread is
+ * not itself blocked in a call. It is zero for a script on the host thread, and while the host thread waits
+ * in a synchronous call or in calogDestroy: such a call must reply now. To defer, call returns
+ * CALOG_HOST_DEFERRED and later completes the token with calogHostSettleWire. The waiting script's limits
+ * apply meanwhile: its deadline, an interrupt or its context's destruction withdraw the request (the script
+ * gets the limit error) and make the token stale. Tokens are not reused before 2^32 deferrable calls. */
+#define CALOG_HOST_DEFERRED (-256)
+/* Completes a deferred host call: outcome >= 0 is the length of the encoded result in IN, < 0 is -status
+ * with an encoded error message string in IN (as call returns them). Returns 0 once the waiting script has
+ * the outcome (a result that fails to decode reaches it as that error), or -CALOG_ERR_DEAD for a stale or
+ * unknown token (IN is then not read: function handles and host functions in it were not taken). Host
+ * thread. */
+CALOG_API int32_t calogHostSettleWire(CalogT *rt, uint32_t token, int32_t outcome);
 
 /* ---- Asynchronous requests and the host wake path (host thread unless stated) ------------------------ */
 /* Async wire requests take the same IN as their blocking forms and return a ticket (> 0) at once, or

@@ -7,6 +7,9 @@
  *   - a synchronous request lives on the caller's stack; the replier touches it for the last time when it
  *     publishes the reply (done = 1 under the waiter's mutex);
  *   - a message holds a reference on its context and function value, dropped before the reply is published;
+ *   - a host call whose reply is deferred (an async TypeScript function) stays on its waiter's stack, linked
+ *     in rt->deferHead, until the host settles it or the waiter withdraws it (both under host.mu);
+ *   - lock order: host.mu before a waiter's mutex (the deferral marks the waiter's box under host.mu);
  *   - nothing here calls into JavaScript except on the host thread. */
 #include "wire.h"
 
@@ -26,6 +29,7 @@ typedef struct CalogReplyT {
   pthread_mutex_t *mu;
   pthread_cond_t *cv;
   _Atomic int done;
+  bool deferred; /* under mu: the host deferred the reply (the waiter may withdraw the request) */
   int32_t status;
   CalogValueT result;
 } CalogReplyT;
@@ -48,6 +52,8 @@ struct CalogMsgT {
   bool ownsData;     /* async: name, text, args are ours to free */
   CalogReplyT *reply;
   CalogCompletionT *done; /* async: preallocated completion (ticket set) */
+  uint32_t token;         /* NATIVE, deferred: its token, and its link in rt->deferHead (under host.mu) */
+  CalogMsgT *deferNext;
 };
 
 #define nowNs calog__nowNs
@@ -281,13 +287,29 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
     else if ((m->done && calog__ticketCancelled(m->rt, m->done->ticket)) || interruptedWhileQueued(m, owner))
       st = owner ? calog__limitErrorOf(owner, CALOG_LIMIT_INTERRUPT, 0, 0, &result)
                  : calogFail(&result, CALOG_ERR_LIMIT, "interrupted before it ran (the request was cancelled)");
-    else st = calog__fnInvokeHere(m->fn, m->args, m->argc, &result);
+    else {
+      /* a TypeScript function value called by a waiting script (on the free host) may defer its reply */
+      CalogT *rt = m->rt;
+      bool deferrable = self->isHost && rt->hostBlocked == 0 && m->reply != NULL && m->fn->fn == calog__hostTrampoline;
+      if (deferrable) rt->deferMsg = m;
+      st = calog__fnInvokeHere(m->fn, m->args, m->argc, &result);
+      if (deferrable) rt->deferMsg = NULL;
+      /* m belongs to the deferral now: its waiter may withdraw it (and its stack) at any moment. Only a
+       * host function (no owner, so no ticket to leave) defers. */
+      if (st == CALOG__DEFERRED) return;
+    }
     ticketLeave(m, owner, prevTicket);
     break;
   }
-  case CALOG_MSG_NATIVE:
+  case CALOG_MSG_NATIVE: { /* on the host */
+    /* served while the host is free (not waiting in a call): a host function may defer its reply */
+    CalogT *rt = m->rt;
+    rt->deferMsg = rt->hostBlocked == 0 ? m : NULL;
     st = calog__bindingInvokeHere(m->entry, m->args, m->argc, &result);
+    rt->deferMsg = NULL;
+    if (st == CALOG__DEFERRED) return; /* m belongs to the deferral now (see above): not touched again */
     break;
+  }
   default: st = calogFail(&result, CALOG_ERR_INTERNAL, "unknown message");
   }
   deliver(m, st, &result);
@@ -310,12 +332,30 @@ static bool unqueue(CalogActorT *a, CalogMsgT *m) {
   return false;
 }
 
+/* Withdraws m if its reply is deferred (the host forgets the token) and fails it. Waiter's thread. */
+static bool withdrawDeferred(CalogT *rt, CalogMsgT *m) {
+  bool found = false;
+  pthread_mutex_lock(&rt->host.mu);
+  for (CalogMsgT **p = &rt->deferHead; *p != NULL; p = &(*p)->deferNext) {
+    if (*p != m) continue;
+    *p = m->deferNext;
+    found = true;
+    break;
+  }
+  pthread_mutex_unlock(&rt->host.mu);
+  if (!found) return false;
+  CalogValueT r = calogValueNil();
+  deliver(m, calogFail(&r, CALOG_ERR_LIMIT, "interrupted while waiting for an async host function"), &r);
+  return true;
+}
+
 /* The waiting context's entry tripped a limit (interrupt, its deadline) while it waits for m on target: a
- * request not yet taken is withdrawn and fails at once; one that runs is interrupted in its context tc (the
- * reply then comes soon). A request running on the host (a TypeScript function; tc NULL) is waited for: the
- * limit takes effect when it returns. Returns true when m was withdrawn (box is done). m is read only while
- * it is still queued: once taken, its replier owns (and clears) it, so tc comes from the waiter, who holds a
- * reference on it for the whole wait. */
+ * request not yet taken is withdrawn and fails at once, and so does a host call whose reply is deferred; one
+ * that runs is interrupted in its context tc (the reply then comes soon). A request running on the host (a
+ * TypeScript function; tc NULL) is waited for: the limit takes effect when it returns, or when it defers
+ * (the waiter tries again then). Returns true when m was withdrawn (box is done). m is read only while it
+ * is still queued or deferred: once taken, its replier owns (and clears) it, so tc comes from the waiter,
+ * who holds a reference on it for the whole wait. */
 static bool abandonWait(CalogActorT *target, CalogMsgT *m, CalogCtxT *tc) {
   if (unqueue(target, m)) {
     CalogValueT r = calogValueNil();
@@ -323,6 +363,7 @@ static bool abandonWait(CalogActorT *target, CalogMsgT *m, CalogCtxT *tc) {
     deliver(m, st, &r);
     return true;
   }
+  if (target->isHost && withdrawDeferred(target->rt, m)) return true;
   if (tc != NULL) {
     calog__limitTrip(tc, CALOG_LIMIT_INTERRUPT, 0, 0);
     calog__actorWake(tc->actor);
@@ -340,6 +381,7 @@ void calog__actorWake(CalogActorT *a) {
  * entry, that entry's limits apply to the wait: its deadline and interrupts withdraw or interrupt m. */
 static void waitReply(CalogActorT *self, CalogReplyT *box, CalogActorT *target, CalogMsgT *m, CalogCtxT *tc) {
   bool abandoned = false;
+  bool deferTried = false; /* abandoned: a withdrawal was tried after the host deferred the reply */
   uint64_t until = nowNs() + SPIN_NS;
   int yields = 0;
   for (unsigned i = 1;; i++) {
@@ -366,7 +408,8 @@ static void waitReply(CalogActorT *self, CalogReplyT *box, CalogActorT *target, 
     }
     CalogCtxT *rc = self->running;
     while (!atomic_load(&box->done) && self->head == NULL &&
-           (rc == NULL || abandoned || calog__limitTripped(rc) == CALOG_LIMIT_NONE)) {
+           (rc == NULL || abandoned || calog__limitTripped(rc) == CALOG_LIMIT_NONE) &&
+           !(abandoned && !deferTried && box->deferred)) {
       if (rc != NULL && !abandoned && rc->deadlineNs != 0) {
         struct timespec ts = {.tv_sec = (time_t)(rc->deadlineNs / 1000000000u), .tv_nsec = (long)(rc->deadlineNs % 1000000000u)};
         if (pthread_cond_timedwait(&self->cv, &self->mu, &ts) == ETIMEDOUT) {
@@ -381,7 +424,17 @@ static void waitReply(CalogActorT *self, CalogReplyT *box, CalogActorT *target, 
       pthread_mutex_unlock(&self->mu);
       return;
     }
+    if (self->head == NULL && abandoned) { /* the host deferred the reply after the first try: withdraw it */
+      pthread_mutex_unlock(&self->mu);
+      deferTried = true;
+      if (withdrawDeferred(target->rt, m)) {
+        waitReply(NULL, box, NULL, NULL, NULL);
+        return;
+      }
+      continue; /* the host is settling it: the reply comes now */
+    }
     if (self->head == NULL) { /* the waiting entry tripped a limit */
+      deferTried = box->deferred; /* already deferred: the withdrawal below is the one try */
       pthread_mutex_unlock(&self->mu);
       abandoned = true;
       if (abandonWait(target, m, tc)) {
@@ -431,7 +484,10 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
     st = calogFail(result, CALOG_ERR_DEAD, ctx ? "context %d is shutting down" : "the owner of this function is shutting down",
                    ctx ? ctx->id : 0);
   } else {
+    bool hostWaits = self == &rt->host; /* no host reply may be deferred meanwhile (it could never settle) */
+    if (hostWaits) rt->hostBlocked++;
     waitReply(self, &box, target, &m, tc);
+    if (hostWaits) rt->hostBlocked--;
     st = box.status;
     calogValueFree(result);
     calogValueMove(result, &box.result);
@@ -505,6 +561,48 @@ void calog__hostComplete(CalogT *rt, uint32_t ticket, int32_t status, CalogValue
   CalogMsgT m = {.rt = rt, .done = c};
   deliver(&m, status, result);
 }
+
+/* ---- deferred host replies -------------------------------------------------------------------------- */
+CalogMsgT *calog__hostDeferArm(CalogT *rt, uint32_t *token) {
+  CalogMsgT *m = rt->deferMsg;
+  rt->deferMsg = NULL;
+  *token = 0;
+  if (m != NULL) {
+    if (++rt->deferSeq == 0) ++rt->deferSeq;
+    *token = rt->deferSeq;
+  }
+  return m;
+}
+
+void calog__hostDefer(CalogT *rt, CalogMsgT *m, uint32_t token) {
+  CalogReplyT *box = m->reply;
+  pthread_mutex_lock(&rt->host.mu);
+  m->token = token;
+  m->deferNext = rt->deferHead;
+  rt->deferHead = m;
+  /* still under host.mu: a waiter that tripped a limit withdraws m only once it finds it, after this, the
+   * last touch of m and box here */
+  pthread_mutex_lock(box->mu);
+  box->deferred = true;
+  pthread_cond_broadcast(box->cv);
+  pthread_mutex_unlock(box->mu);
+  pthread_mutex_unlock(&rt->host.mu);
+}
+
+CalogMsgT *calog__hostDeferTake(CalogT *rt, uint32_t token) {
+  CalogMsgT *m = NULL;
+  pthread_mutex_lock(&rt->host.mu);
+  for (CalogMsgT **p = &rt->deferHead; *p != NULL; p = &(*p)->deferNext) {
+    if ((*p)->token != token) continue;
+    m = *p;
+    *p = m->deferNext;
+    break;
+  }
+  pthread_mutex_unlock(&rt->host.mu);
+  return m;
+}
+
+void calog__hostDeferDeliver(CalogMsgT *m, int32_t status, CalogValueT *result) { deliver(m, status, result); }
 
 /* ---- context threads -------------------------------------------------------------------------------- */
 static CalogMsgT *popBlocking(CalogActorT *a) {
@@ -621,19 +719,22 @@ int32_t calog__threadStart(CalogCtxT *ctx, CalogValueT *err) {
 /* ---- the host ------------------------------------------------------------------------------------- */
 void calog__hostPumpUntil(CalogT *rt, bool (*pred)(CalogT *)) {
   CalogActorT *h = &rt->host;
+  rt->hostBlocked++;
   for (;;) {
     pthread_mutex_lock(&h->mu);
     while (h->head == NULL && !pred(rt)) pthread_cond_wait(&h->cv, &h->mu);
     CalogMsgT *m = popLocked(h);
     pthread_mutex_unlock(&h->mu);
-    if (m == NULL) return; /* pred holds and nothing is queued */
+    if (m == NULL) break; /* pred holds and nothing is queued */
     dispatch(h, m);
   }
+  rt->hostBlocked--;
 }
 
 bool calog__hostPumpUntilTimed(CalogT *rt, bool (*pred)(CalogT *), uint64_t deadlineNs) {
   CalogActorT *h = &rt->host;
   struct timespec ts = {.tv_sec = (time_t)(deadlineNs / 1000000000u), .tv_nsec = (long)(deadlineNs % 1000000000u)};
+  rt->hostBlocked++;
   for (;;) {
     pthread_mutex_lock(&h->mu);
     int r = 0;
@@ -641,7 +742,10 @@ bool calog__hostPumpUntilTimed(CalogT *rt, bool (*pred)(CalogT *), uint64_t dead
     bool held = pred(rt);
     CalogMsgT *m = popLocked(h);
     pthread_mutex_unlock(&h->mu);
-    if (m == NULL) return held;
+    if (m == NULL) {
+      rt->hostBlocked--;
+      return held;
+    }
     dispatch(h, m);
   }
 }

@@ -200,6 +200,11 @@ struct CalogT {
   uint32_t *cancelled; /* tickets of async requests cancelled before they completed (under host.mu) */
   uint32_t cancelledCount, cancelledCap;
   uint32_t abandoned;  /* context threads abandoned at close: the runtime's memory is then never freed */
+  /* deferred host replies (calogHostSettleWire) */
+  CalogMsgT *deferMsg;  /* host thread: the request being served whose reply may be deferred (NULL: none) */
+  CalogMsgT *deferHead; /* requests whose reply is deferred, linked through the message (under host.mu) */
+  uint32_t deferSeq;    /* the last token handed out (host thread) */
+  int32_t hostBlocked;  /* host thread: waits in progress (a synchronous call, a close) that forbid deferring */
   /* wire (host thread only) */
   CalogWireControlT wire;
   CalogHostCallFnT hostCall;
@@ -352,6 +357,18 @@ CALOG_HIDDEN void calog__actorDrainDead(CalogActorT *a);
 /* Fire-and-forget release of fn's closure on its actor; false if that actor no longer accepts work. */
 CALOG_HIDDEN bool calog__actorPostRelease(CalogActorT *target, CalogFnT *fn);
 CALOG_HIDDEN void calog__hostComplete(CalogT *rt, uint32_t ticket, int32_t status, CalogValueT *result);
+/* Deferred host replies. A host function's status meaning "the reply comes later": dispatch then does not
+ * deliver (the message belongs to the deferral until calog__hostDeferDeliver or the waiter withdraws it). */
+#define CALOG__DEFERRED (-1)
+/* Host thread, inside a host call: takes the arming set for the request being served (NULL: this call may
+ * not be deferred) and, if armed, hands out its token. A nested call finds nothing armed. */
+CALOG_HIDDEN CalogMsgT *calog__hostDeferArm(CalogT *rt, uint32_t *token);
+/* Host thread: m's reply is deferred under token (after the host function returned CALOG_HOST_DEFERRED). */
+CALOG_HIDDEN void calog__hostDefer(CalogT *rt, CalogMsgT *m, uint32_t token);
+/* Host thread: takes the deferred request of token (NULL if stale: withdrawn by its waiter, or unknown). */
+CALOG_HIDDEN CalogMsgT *calog__hostDeferTake(CalogT *rt, uint32_t token);
+/* Host thread: delivers the outcome (taken) of a request taken by calog__hostDeferTake. */
+CALOG_HIDDEN void calog__hostDeferDeliver(CalogMsgT *m, int32_t status, CalogValueT *result);
 CALOG_HIDDEN int32_t calog__threadStart(CalogCtxT *ctx, CalogValueT *err);
 /* Joins the context threads that have finished (host thread): none may still run library code after
  * calogDestroy returns, and exited threads give their stacks back. */

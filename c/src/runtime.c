@@ -162,6 +162,7 @@ int32_t calog__bindingInvokeHere(CalogNativeEntryT *e, CalogValueT *args, int32_
   if (hostOnly) /* became a host function since it was routed: send it there */
     return calog__actorCall(&e->rt->host, CALOG_MSG_NATIVE, NULL, NULL, e, NULL, NULL, 0, args, argc, 0, result);
   if (b == NULL) return calogFail(result, CALOG_ERR_NOT_FOUND, "native '%s' is no longer registered", e->name);
+  if (b->fn != calog__hostTrampoline && onHost(e->rt)) e->rt->deferMsg = NULL; /* only a host function defers */
   int32_t st = b->fn(args, argc, result, b->userData);
   bindingUnref(b);
   return st;

@@ -373,17 +373,9 @@ int32_t calog__wireDecodeArgs(CalogT *rt, CalogReaderT *rd, CalogValueT *stackBu
 }
 
 /* ---- host functions as natives ----------------------------------------------------------------- */
-int32_t calog__hostTrampoline(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
-  CalogHostFnT *h = ud;
-  CalogT *rt = h->rt;
-  if (rt->hostCall == NULL) return calogFail(result, CALOG_ERR_HOST, "no host is attached to this runtime");
-  uint32_t len;
-  int32_t st = calog__wireEncodeArgs(rt, args, argc, &len);
-  if (st != CALOG_OK) return calogFail(result, st, "cannot pass arguments to host: %s", calogStatusMessage(st));
-  if ((st = calog__nestEnter(rt, result)) != CALOG_OK) return st;
-  int32_t r = rt->hostCall(h->id, len);
-  calog__nestLeave(rt);
-  uint32_t inLen = r >= 0 ? (uint32_t)r : 0;
+/* The outcome of a host call as the host reported it (call's return, or a settled deferral): r >= 0 is the
+ * length of the result in IN, r < 0 is -status with an error message string in IN. */
+static int32_t hostOutcome(CalogT *rt, int32_t r, CalogValueT *result) {
   if (r < 0) {
     /* error: IN holds a STR message, or a LIST [STR message, INT id of the host's exception] */
     CalogReaderT rd = {.buf = rt->wire.in, .len = rt->wire.inCap, .pos = 0};
@@ -406,9 +398,40 @@ int32_t calog__hostTrampoline(CalogValueT *args, int32_t argc, CalogValueT *resu
     calog__errorMark(result, mark);
     return status;
   }
-  if (inLen > rt->wire.inCap) return calogFail(result, CALOG_ERR_ARG, "host result larger than its buffer");
-  CalogReaderT rd = {.buf = rt->wire.in, .len = inLen, .pos = 0};
+  if ((uint32_t)r > rt->wire.inCap) return calogFail(result, CALOG_ERR_ARG, "host result larger than its buffer");
+  CalogReaderT rd = {.buf = rt->wire.in, .len = (uint32_t)r, .pos = 0};
   return calog__wireDecode(rt, &rd, result, result);
+}
+
+int32_t calog__hostTrampoline(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
+  CalogHostFnT *h = ud;
+  CalogT *rt = h->rt;
+  uint32_t token;
+  CalogMsgT *deferrable = calog__hostDeferArm(rt, &token); /* taken first: nothing nested may defer it */
+  if (rt->hostCall == NULL) return calogFail(result, CALOG_ERR_HOST, "no host is attached to this runtime");
+  uint32_t len;
+  int32_t st = calog__wireEncodeArgs(rt, args, argc, &len);
+  if (st != CALOG_OK) return calogFail(result, st, "cannot pass arguments to host: %s", calogStatusMessage(st));
+  if ((st = calog__nestEnter(rt, result)) != CALOG_OK) return st;
+  rt->wire.hostToken = token;
+  int32_t r = rt->hostCall(h->id, len);
+  calog__nestLeave(rt);
+  if (r == CALOG_HOST_DEFERRED) {
+    if (deferrable == NULL) return calogFail(result, CALOG_ERR_HOST, "the host deferred a call that must reply at once");
+    calog__hostDefer(rt, deferrable, token);
+    return CALOG__DEFERRED;
+  }
+  return hostOutcome(rt, r, result);
+}
+
+int32_t calogHostSettleWire(CalogT *rt, uint32_t token, int32_t outcome) {
+  if (rt == NULL || token == 0) return -CALOG_ERR_DEAD;
+  CalogMsgT *m = calog__hostDeferTake(rt, token);
+  if (m == NULL) return -CALOG_ERR_DEAD;
+  CalogValueT result = calogValueNil();
+  int32_t st = hostOutcome(rt, outcome, &result);
+  calog__hostDeferDeliver(m, st, &result);
+  return 0;
 }
 
 void calog__hostRelease(void *ud) {

@@ -7,9 +7,16 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 static CalogT *rt;
+
+static uint64_t monoNs(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static CalogContextIdT newCtx(bool threaded) {
   CalogContextIdT id = 0;
@@ -345,6 +352,263 @@ static void testBindingSwap(void) {
   calogHostInstall(rt, NULL, NULL);
 }
 
+
+/* ---- deferred host replies (async host functions) ---- */
+/* A C stand-in for the TypeScript host: "later(n)" defers whenever the control block allows it and records
+ * the token with n; the test settles the tokens later, from the host thread. */
+static CalogT *deferRt;
+static atomic_int deferCount, deferRefused, deferWrongThread;
+static uint32_t deferTokens[16];
+static int32_t deferArgs[16];
+static CalogContextIdT deferInterrupt; /* nonzero: interrupt this context from inside the host call first */
+
+static uint32_t putStr(uint8_t *in, const char *s) {
+  uint32_t n = (uint32_t)strlen(s), p = 0;
+  in[p++] = 6; /* STR */
+  memcpy(in + p, &n, 4), p += 4;
+  memcpy(in + p, s, n), p += n;
+  return p;
+}
+
+static int32_t deferCallCb(uint32_t id, uint32_t len) {
+  (void)id;
+  CalogWireControlT *w = calogWireControl(deferRt);
+  uint32_t token = w->hostToken; /* first */
+  if (!pthread_equal(pthread_self(), hostThread)) atomic_fetch_add(&deferWrongThread, 1);
+  int32_t arg = -1;
+  /* OUT: LIST u32 n, then I32 n */
+  if (len >= 10 && w->out[0] == 8 && w->out[5] == 3) memcpy(&arg, w->out + 6, 4);
+  if (token == 0) {
+    atomic_fetch_add(&deferRefused, 1);
+    putStr(w->in, "cannot defer here");
+    return -CALOG_ERR_HOST;
+  }
+  if (deferInterrupt != 0) {
+    calogContextInterrupt(deferRt, deferInterrupt);
+    usleep(20000); /* the waiter sees its trip before the reply is deferred */
+  }
+  int i = atomic_load(&deferCount);
+  if (i < 16) {
+    deferTokens[i] = token;
+    deferArgs[i] = arg;
+  }
+  atomic_store(&deferCount, i + 1);
+  return CALOG_HOST_DEFERRED;
+}
+
+static void pumpUntilDeferred(CalogT *r, int n) {
+  for (int i = 0; i < 5000 && atomic_load(&deferCount) < n; i++) calogHostPoll(r), usleep(1000);
+  CHECK_EQ(atomic_load(&deferCount), n);
+}
+
+static int32_t settleInt(uint32_t token, int32_t v) {
+  uint8_t *in = calogWireControl(rt)->in;
+  in[0] = 3; /* I32 */
+  memcpy(in + 1, &v, 4);
+  return calogHostSettleWire(rt, token, 5);
+}
+
+typedef struct {
+  CalogContextIdT ctx;
+  const char *src;
+  int32_t status;
+  CalogValueT result;
+  atomic_int finished;
+} EvalJobT;
+
+static void *evalJob(void *arg) {
+  EvalJobT *j = arg;
+  j->result = calogValueNil();
+  j->status = eval(j->ctx, j->src, &j->result);
+  atomic_store(&j->finished, 1);
+  return NULL;
+}
+
+/* 8 threaded contexts wait for one async host function at once; each gets its own value; meanwhile a
+ * waiting context still serves its queue. Errors are catchable; stale and unknown tokens are ignored. */
+static void testDeferredValues(void) {
+  enum { N = 8 };
+  CalogContextIdT ctx[N];
+  EvalJobT jobs[N];
+  pthread_t t[N];
+  char src[N][96];
+  atomic_store(&deferCount, 0);
+  for (int i = 0; i < N; i++) {
+    ctx[i] = newCtx(true);
+    snprintf(src[i], sizeof src[i], "return later(%d) * 10 + %d", i + 1, i);
+    jobs[i] = (EvalJobT){.ctx = ctx[i], .src = src[i]};
+    pthread_create(&t[i], NULL, evalJob, &jobs[i]);
+  }
+  pumpUntilDeferred(rt, N);
+  CHECK_EQ(evalInt(ctx[3], "return 40 + 2"), 42); /* parked, and serving its queue */
+  for (int i = 0; i < N; i++) {
+    CHECK(deferTokens[i] != 0);
+    for (int k = 0; k < i; k++) CHECK(deferTokens[k] != deferTokens[i]);
+  }
+  for (int i = N - 1; i >= 0; i--) CHECK_EQ(settleInt(deferTokens[i], deferArgs[i] * 2), 0); /* any order */
+  for (int i = 0; i < N; i++) {
+    pthread_join(t[i], NULL);
+    CHECK_EQ(jobs[i].status, CALOG_OK);
+    CHECK_EQ(jobs[i].result.type == CALOG_INT ? jobs[i].result.as.i : -1, (i + 1) * 2 * 10 + i);
+    calogValueFree(&jobs[i].result);
+  }
+  CHECK_EQ(settleInt(deferTokens[0], 1), -CALOG_ERR_DEAD); /* settled already */
+  CHECK_EQ(settleInt(0x7fffffff, 1), -CALOG_ERR_DEAD);     /* never handed out */
+  CHECK_EQ(calogHostSettleWire(rt, 0, 0), -CALOG_ERR_DEAD);
+
+  /* a rejection: the script catches it with pcall */
+  atomic_store(&deferCount, 0);
+  EvalJobT j = {.ctx = ctx[0], .src = "local ok, e = pcall(later, 1) return (ok and 'no error' or e)"};
+  pthread_create(&t[0], NULL, evalJob, &j);
+  pumpUntilDeferred(rt, 1);
+  uint32_t n = putStr(calogWireControl(rt)->in, "rejected: boom");
+  CHECK_EQ(calogHostSettleWire(rt, deferTokens[0], -CALOG_ERR_HOST), 0);
+  pthread_join(t[0], NULL);
+  (void)n;
+  CHECK_EQ(j.status, CALOG_OK);
+  CHECK_STR(&j.result, "rejected: boom");
+  calogValueFree(&j.result);
+  for (int i = 0; i < N; i++) calogContextDestroy(rt, ctx[i]);
+}
+
+/* Deadline, interrupt and destroy withdraw a deferred request; its late settlement is dropped. */
+static void testDeferredWithdrawn(void) {
+  pthread_t t;
+  /* deadline */
+  CalogContextIdT a = newCtx(true);
+  CalogValueT limits = calogValueNil(), k = calogValueNil(), v = calogValueInt(100), err = calogValueNil();
+  calogValueAgg(&limits, CALOG_AGG_MAP);
+  calogValueString(&k, "timeoutMs", 9);
+  calogAggSet(limits.as.agg, &k, &v);
+  CHECK_EQ(calogContextSetLimits(rt, a, &limits, &err), CALOG_OK);
+  calogValueFree(&limits);
+  calogValueFree(&err);
+  atomic_store(&deferCount, 0);
+  EvalJobT j = {.ctx = a, .src = "return later(1)"};
+  uint64_t t0 = monoNs();
+  pthread_create(&t, NULL, evalJob, &j);
+  pumpUntilDeferred(rt, 1);
+  pthread_join(t, NULL);
+  uint64_t ms = (monoNs() - t0) / 1000000u;
+  CHECK_EQ(j.status, CALOG_ERR_LIMIT);
+  CHECK(ms >= 90 && ms < 3000);
+  calogValueFree(&j.result);
+  CHECK_EQ(settleInt(deferTokens[0], 1), -CALOG_ERR_DEAD); /* stale: dropped */
+  CHECK_EQ(evalInt(a, "return 7"), 7);                       /* the context goes on */
+
+  /* interrupt */
+  CalogContextIdT b = newCtx(true);
+  atomic_store(&deferCount, 0);
+  j = (EvalJobT){.ctx = b, .src = "return later(2)"};
+  pthread_create(&t, NULL, evalJob, &j);
+  pumpUntilDeferred(rt, 1);
+  usleep(10000);
+  CHECK_EQ(calogContextInterrupt(rt, b), CALOG_OK);
+  pthread_join(t, NULL);
+  CHECK_EQ(j.status, CALOG_ERR_LIMIT);
+  calogValueFree(&j.result);
+  CHECK_EQ(settleInt(deferTokens[0], 1), -CALOG_ERR_DEAD);
+  CHECK_EQ(evalInt(b, "return 8"), 8);
+
+  /* interrupted while the host call runs, before it defers: the waiter withdraws once it is deferred */
+  atomic_store(&deferCount, 0);
+  deferInterrupt = b;
+  j = (EvalJobT){.ctx = b, .src = "return later(3)"};
+  pthread_create(&t, NULL, evalJob, &j);
+  pumpUntilDeferred(rt, 1);
+  pthread_join(t, NULL);
+  deferInterrupt = 0;
+  CHECK_EQ(j.status, CALOG_ERR_LIMIT);
+  calogValueFree(&j.result);
+  CHECK_EQ(settleInt(deferTokens[0], 1), -CALOG_ERR_DEAD);
+
+  /* destroyed while waiting */
+  CalogContextIdT c = newCtx(true);
+  atomic_store(&deferCount, 0);
+  j = (EvalJobT){.ctx = c, .src = "return later(4)"};
+  pthread_create(&t, NULL, evalJob, &j);
+  pumpUntilDeferred(rt, 1);
+  CHECK_EQ(calogContextDestroy(rt, c), CALOG_OK);
+  pthread_join(t, NULL);
+  CHECK(j.status == CALOG_ERR_LIMIT || j.status == CALOG_ERR_DEAD);
+  calogValueFree(&j.result);
+  CHECK_EQ(settleInt(deferTokens[0], 1), -CALOG_ERR_DEAD);
+  calogContextDestroy(rt, a);
+  calogContextDestroy(rt, b);
+}
+
+/* A settlement racing the waiter's deadline: one of them wins, cleanly (run under ASan and TSan). */
+static void testDeferredRace(void) {
+  CalogContextIdT a = newCtx(true);
+  CalogValueT limits = calogValueNil(), k = calogValueNil(), v = calogValueInt(2), err = calogValueNil();
+  calogValueAgg(&limits, CALOG_AGG_MAP);
+  calogValueString(&k, "timeoutMs", 9);
+  calogAggSet(limits.as.agg, &k, &v);
+  CHECK_EQ(calogContextSetLimits(rt, a, &limits, &err), CALOG_OK);
+  calogValueFree(&limits);
+  calogValueFree(&err);
+  int settled = 0, dropped = 0;
+  for (int i = 0; i < 200; i++) {
+    atomic_store(&deferCount, 0);
+    EvalJobT j = {.ctx = a, .src = "return later(5)"};
+    pthread_t t;
+    pthread_create(&t, NULL, evalJob, &j);
+    while (atomic_load(&deferCount) == 0 && !atomic_load(&j.finished)) calogHostPoll(rt);
+    if (atomic_load(&deferCount) == 1) {
+      if (i % 3) usleep((useconds_t)(i % 5) * 500);
+      int32_t s = settleInt(deferTokens[0], 5);
+      pthread_join(t, NULL);
+      if (s == 0) {
+        settled++;
+        CHECK(j.status == CALOG_OK || j.status == CALOG_ERR_LIMIT); /* the deadline may still end the entry */
+      } else {
+        dropped++;
+        CHECK_EQ(s, -CALOG_ERR_DEAD);
+        CHECK_EQ(j.status, CALOG_ERR_LIMIT);
+      }
+    } else {
+      pthread_join(t, NULL); /* withdrawn while still queued */
+      CHECK_EQ(j.status, CALOG_ERR_LIMIT);
+    }
+    calogValueFree(&j.result);
+  }
+  CHECK(settled + dropped > 0);
+  calogContextDestroy(rt, a);
+}
+
+/* Where nobody can wait: a host-thread script, and a threaded one the host thread waits for. */
+static void testDeferredRefused(void) {
+  CalogContextIdT h = newCtx(false), a = newCtx(true);
+  atomic_store(&deferRefused, 0);
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(h, "return later(1)", &r), CALOG_ERR_SCRIPT); /* uncaught in the script */
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "cannot defer here");
+  calogValueFree(&r);
+  CHECK_EQ(eval(a, "local ok, e = pcall(later, 1) return e", &r), CALOG_OK); /* the host waits in this call */
+  CHECK_STR(&r, "cannot defer here");
+  calogValueFree(&r);
+  CHECK_EQ(atomic_load(&deferRefused), 2);
+  calogContextDestroy(rt, h);
+  calogContextDestroy(rt, a);
+}
+
+/* A runtime destroyed while a script waits for a deferred reply: no hang, nothing leaked. */
+static void testDeferredRuntimeDestroy(void) {
+  CalogT *saved = rt;
+  rt = deferRt = calogCreate();
+  calogHostInstall(rt, deferCallCb, hostReleaseCb);
+  registerHostFn("later", 9);
+  CalogContextIdT a = newCtx(true);
+  atomic_store(&deferCount, 0);
+  uint8_t *in = calogWireControl(rt)->in;
+  uint32_t p = putStr(in, "return later(1)");
+  in[p++] = 0; /* no chunk name */
+  CHECK(calogEvalAsyncWire(rt, a, p) > 0);
+  pumpUntilDeferred(rt, 1);
+  calogDestroy(rt); /* interrupts the waiter, which withdraws its request */
+  rt = deferRt = saved;
+}
+
 /* A slot reused 32,767 times never hands an old id to a new context. */
 static void testGenerationWrap(void) {
   CalogContextIdT first = newCtx(false), id = first;
@@ -431,6 +695,17 @@ int main(void) {
   testLateWaker();
   testRelease(true);
   testRelease(false);
+  deferRt = rt;
+  hostThread = pthread_self();
+  calogHostInstall(rt, deferCallCb, hostReleaseCb);
+  registerHostFn("later", 9);
+  testDeferredValues();
+  testDeferredWithdrawn();
+  testDeferredRace();
+  testDeferredRefused();
+  testDeferredRuntimeDestroy();
+  CHECK_EQ(atomic_load(&deferWrongThread), 0);
+  calogHostInstall(rt, NULL, NULL);
   (void)hostOnly;
   /* a function value held past calogDestroy is a dead shell: releasing it touches nothing freed */
   CalogContextIdT late = newCtx(true);

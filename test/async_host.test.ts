@@ -1,0 +1,242 @@
+// Async host functions (issue 11, item 5): a TypeScript function that returns a Promise, awaited by scripts on
+// threaded contexts; the deadline, interrupts and disposal while they wait; where they cannot wait.
+import assert from "node:assert/strict";
+import { CalogDeadError, CalogLimitError, CalogScriptError, type EngineName, Runtime } from "../bindings/mod.ts";
+import { gc, test } from "./harness.ts";
+
+const engines: EngineName[] = ["lua", "js", "squirrel"];
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** `f(args)` as an expression statement whose value the chunk returns, in each engine's syntax. */
+function ret(engine: EngineName, expr: string): string {
+  return engine === "js" ? expr : `return ${expr}`;
+}
+
+/** A Promise settled from outside, to hold a script waiting as long as a test needs. */
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
+  let resolve!: (v: T) => void, reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+/** Runs fn and fails if any rejection went unhandled meanwhile (including one noticed after a GC). */
+async function noUnhandled(fn: () => Promise<void>): Promise<void> {
+  const { default: process } = await import("node:process");
+  const unhandled: unknown[] = [];
+  const listener = (r: unknown) => void unhandled.push(r);
+  process.on("unhandledRejection", listener);
+  try {
+    await fn();
+    await sleep(20);
+    gc();
+    await sleep(10);
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off("unhandledRejection", listener);
+  }
+}
+
+test("a script on a threaded context waits for an async host function: values in every engine", async () => {
+  using rt = new Runtime();
+  rt.register("later", async (x) => {
+    await sleep(5);
+    return { got: x, list: [1, "two", { three: 3 }] };
+  });
+  rt.register("now", async (x) => (x as number) + 1); // settled before the host call even returns
+  rt.register("thenable", (x) => ({ then: (ok: (v: unknown) => void) => ok((x as number) * 3) })); // not a Promise
+  rt.register("makeAdder", async (n) => (x: number) => x + (n as number));
+  for (const engine of engines) {
+    using ctx = rt.createContext(engine);
+    assert.deepEqual(await ctx.evalAsync(ret(engine, "later(7)")), { got: 7, list: [1, "two", { three: 3 }] });
+    assert.equal(await ctx.evalAsync(ret(engine, "now(1) + now(2) + thenable(3)")), 2 + 3 + 9, engine);
+    ctx.eval(engine === "lua"
+      ? "function twice(x) return later(x).got + later(x).got end"
+      : engine === "js" ? "function twice(x) { return later(x).got + later(x).got }" : "function twice(x) { return later(x).got + later(x).got }");
+    assert.equal(await ctx.callAsync("twice", 20), 40, engine);
+    // a TypeScript function passed as a value, not registered, is awaited the same way
+    ctx.eval(engine === "lua" ? "function useIt(f, x) return f(x) + 1 end" : "function useIt(f, x) { return f(x) + 1 }");
+    assert.equal(await ctx.callAsync("useIt", async (x: number) => (await sleep(2), x * 2), 20), 41, engine);
+    // a function in the settled value crosses like any value
+    assert.equal(await ctx.evalAsync(ret(engine, "makeAdder(2)(40)")), 42, engine);
+  }
+  gc();
+  await sleep(10);
+  assert.equal(rt.stats().hostFunctions, 4, "no host function reference was lost or leaked");
+});
+
+test("a rejection is a script error: caught by pcall/try, else its reason is the error's cause", async () => {
+  await noUnhandled(async () => {
+    using rt = new Runtime();
+    const reason = { code: 7 };
+    rt.register("fail", async (msg) => {
+      await sleep(2);
+      throw new Error(msg as string);
+    });
+    rt.register("failWith", async () => {
+      throw reason;
+    });
+    rt.register("unsendable", async () => Symbol("no"));
+    const caught = {
+      lua: "local ok, e = pcall(fail, 'nope') return {ok, e}",
+      js: "var r; try { fail('nope'); r = [true] } catch (e) { r = [false, e.message] } r",
+      squirrel: "local r; try { fail(\"nope\"); r = [true] } catch (e) { r = [false, e] } return r",
+    };
+    for (const engine of engines) {
+      using ctx = rt.createContext(engine);
+      const [ok, message] = (await ctx.evalAsync(caught[engine])) as [boolean, string];
+      assert.equal(ok, false, engine);
+      assert.match(message, /nope/, engine);
+      assert.equal(await ctx.evalAsync(ret(engine, "1 + 1")), 2); // the context goes on
+      const e = await ctx.evalAsync(ret(engine, "failWith()")).then(() => undefined, (x: unknown) => x);
+      assert.ok(e instanceof CalogScriptError, `${engine}: ${e}`);
+      assert.equal(e.cause, reason, engine); // the rejection itself, as a throwing host function gives
+      const e2 = await ctx.evalAsync(ret(engine, `fail(${engine === "squirrel" ? '"gone"' : "'gone'"})`)).then(() => undefined, (x: unknown) => x);
+      assert.ok(e2 instanceof CalogScriptError && /gone/.test(e2.message), `${engine}: ${e2}`);
+      assert.equal((e2.cause as Error).message, "gone");
+      // a settled value that cannot cross is an error in the script too
+      const u = await ctx.evalAsync(ret(engine, "unsendable()")).then(() => undefined, (x: unknown) => x);
+      assert.ok(u instanceof CalogScriptError && /symbol/i.test(u.message), `${engine}: ${u}`);
+    }
+  });
+});
+
+test("8 threaded contexts await one async host function at once while a timer ticks in the event loop", async () => {
+  using rt = new Runtime();
+  let inFlight = 0, maxInFlight = 0, ticks = 0, ticksDuringWait = 0;
+  rt.register("slow", async (i) => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    const before = ticks;
+    await sleep(120);
+    ticksDuringWait = Math.max(ticksDuringWait, ticks - before);
+    inFlight--;
+    return (i as number) * 2;
+  });
+  const timer = setInterval(() => ticks++, 5);
+  try {
+    for (const engine of engines) {
+      maxInFlight = 0;
+      ticksDuringWait = 0;
+      const ctxs = Array.from({ length: 8 }, () => rt.createContext(engine));
+      try {
+        for (const c of ctxs) {
+          c.eval(engine === "lua" ? "function f(i) return slow(i) + 1 end" : "function f(i) { return slow(i) + 1 }");
+        }
+        const started = performance.now();
+        const results = await Promise.all(ctxs.map((c, i) => c.callAsync("f", i)));
+        const elapsed = performance.now() - started;
+        assert.deepEqual(results, ctxs.map((_, i) => i * 2 + 1), engine);
+        assert.equal(maxInFlight, 8, `${engine}: all 8 scripts wait at once`);
+        assert.ok(ticksDuringWait >= 3, `${engine}: the event loop kept ticking (${ticksDuringWait} ticks in a wait)`);
+        assert.ok(elapsed < 8 * 120, `${engine}: the waits overlap (${elapsed.toFixed(0)} ms)`);
+      } finally {
+        for (const c of ctxs) c.dispose();
+      }
+    }
+  } finally {
+    clearInterval(timer);
+  }
+});
+
+test("deadline, interrupt and AbortSignal apply while a script waits; the late settlement is dropped", async () => {
+  await noUnhandled(async () => {
+    using rt = new Runtime();
+    const held: Array<ReturnType<typeof deferred<number>>> = [];
+    let settledLate = 0;
+    rt.register("hang", () => {
+      const d = deferred<number>();
+      held.push(d);
+      return d.promise.finally(() => settledLate++);
+    });
+    for (const engine of engines) {
+      held.length = 0;
+      using ctx = rt.createContext(engine, { limits: { timeoutMs: 100 } });
+      const started = performance.now();
+      const e = await ctx.evalAsync(ret(engine, "hang()")).then(() => undefined, (x: unknown) => x);
+      const elapsed = performance.now() - started;
+      assert.ok(e instanceof CalogLimitError && e.limit === "timeout", `${engine}: ${e}`);
+      assert.ok(elapsed >= 90 && elapsed < 5000, `${engine}: ${elapsed.toFixed(0)} ms`);
+      // per call too, and an interrupt from the event loop
+      ctx.setLimits({ timeoutMs: 0 });
+      const t = await ctx.evalAsync(ret(engine, "hang()"), { timeoutMs: 50 }).then(() => undefined, (x: unknown) => x);
+      assert.ok(t instanceof CalogLimitError && t.limit === "timeout", `${engine}: ${t}`);
+      const waiting = ctx.evalAsync(ret(engine, "hang()"));
+      await sleep(30);
+      ctx.interrupt();
+      const i = await waiting.then(() => undefined, (x: unknown) => x);
+      assert.ok(i instanceof CalogLimitError && i.limit === "interrupt", `${engine}: ${i}`);
+      const ac = new AbortController();
+      const aborted = ctx.evalAsync(ret(engine, "hang()"), { signal: ac.signal });
+      await sleep(30);
+      ac.abort(new Error("stop waiting"));
+      await assert.rejects(aborted, /stop waiting/);
+      assert.equal(held.length, 4, engine);
+      held[0]!.resolve(1); // late: dropped
+      held[1]!.reject(new Error("late rejection")); // late: dropped, and never unhandled
+      held[2]!.resolve(3);
+      held[3]!.resolve(4);
+      await sleep(20);
+      assert.equal(await ctx.evalAsync(ret(engine, "40 + 2")), 42, engine); // nothing late reached the context
+    }
+    assert.equal(settledLate, 12);
+  });
+});
+
+test("disposing the context or the runtime while a script waits: no hang, no crash, no unhandled rejection", async () => {
+  await noUnhandled(async () => {
+    for (const engine of engines) {
+      const rt = new Runtime();
+      const held: Array<ReturnType<typeof deferred<number>>> = [];
+      rt.register("hang", () => {
+        const d = deferred<number>();
+        held.push(d);
+        return d.promise;
+      });
+      const ctx = rt.createContext(engine);
+      const waiting = ctx.evalAsync(ret(engine, "hang()"));
+      await sleep(30);
+      ctx.dispose();
+      const e = await waiting.then(() => undefined, (x: unknown) => x);
+      assert.ok(e instanceof CalogLimitError || e instanceof CalogDeadError, `${engine}: ${e}`);
+      held[0]!.reject(new Error("after the context")); // stale: dropped
+      const ctx2 = rt.createContext(engine);
+      const waiting2 = ctx2.evalAsync(ret(engine, "hang()"));
+      await sleep(30);
+      const started = performance.now();
+      rt.dispose();
+      assert.ok(performance.now() - started < 1500, "dispose does not wait for the Promise");
+      await assert.rejects(waiting2, (x: unknown) => x instanceof CalogDeadError || x instanceof CalogLimitError);
+      held[1]!.resolve(1); // the runtime is gone: dropped
+      held.length = 0;
+    }
+  });
+});
+
+test("where a script cannot wait (host-thread context, or the event loop blocked in a call) the error says so", async () => {
+  await noUnhandled(async () => {
+    using rt = new Runtime();
+    let ran = 0;
+    rt.register("later", async function later() {
+      await sleep(1);
+      ran++;
+      throw new Error("rejected later");
+    });
+    const expected = /'later' returned a Promise, which this script cannot wait for.*host thread.*blocked.*evalAsync\/callAsync/;
+    for (const engine of engines) {
+      using host = rt.createContext(engine, { thread: false });
+      await assert.rejects(host.evalAsync(ret(engine, "later()")), (e: unknown) => e instanceof CalogScriptError && expected.test(e.message));
+      assert.throws(() => host.eval(ret(engine, "later()")), expected);
+      using threaded = rt.createContext(engine);
+      // a synchronous call blocks the event loop until the script returns: the Promise could never settle
+      assert.throws(() => threaded.eval(ret(engine, "later()")), expected);
+      // and inside a script function called synchronously from TypeScript
+      threaded.eval(engine === "lua" ? "function f() return later() end" : "function f() { return later() }");
+      using f = threaded.getFunction("f");
+      assert.throws(() => f(), expected);
+      // the Promise form of the same context waits (and here gets the rejection)
+      await assert.rejects(threaded.callAsync("f"), /rejected later/);
+    }
+    await sleep(20);
+    assert.equal(ran, 5 * engines.length, "the refused Promises' work still ran (documented)");
+  });
+});
