@@ -680,10 +680,11 @@ static void testHostile2(void) {
   CHECK(strcmp(calogErrorMessage(&r, NULL), "(error object is an instance value)") == 0);
   calogValueFree(&r);
   calogSetPolicy(rt, CALOG_POLICY_STRICT);
-  /* found by the fuzzer: assigning to a binary expression compiled as an assignment to its left operand (an
+  /* found by the fuzzer: assigning to a binary expression or a postfix n++ compiled as an assignment to its operand (an
    * assertion in the compiler, memory corruption without asserts); patch 85 makes it a syntax error */
   const char *assigns[] = {"local a = b * 0 = 1", "local a = 1; a * 2 = 3", "b <- 1; c <- 2; b || c = 1",
-                           "b <- 1; b && c = 1", "local t = {x = 1}; t.x - 2 = 3", "local a = 1; a == 1 = 2"};
+                           "b <- 1; b && c = 1", "local t = {x = 1}; t.x - 2 = 3", "local a = 1; a == 1 = 2",
+                           "n <- 1; n++ = 2", "local n = 1; n-- += 2"};
   for (size_t i = 0; i < sizeof assigns / sizeof *assigns; i++) {
     CHECK_EQ(eval(id, assigns[i], &r), CALOG_ERR_SYNTAX);
     CHECK_CONTAINS(calogErrorMessage(&r, NULL), "can't assign expression");
