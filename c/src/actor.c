@@ -22,14 +22,6 @@
 
 static _Thread_local CalogActorT *tlsActor;
 
-typedef struct CalogReplyT {
-  pthread_mutex_t *mu;
-  pthread_cond_t *cv;
-  _Atomic int done;
-  int32_t status;
-  CalogValueT result;
-} CalogReplyT;
-
 struct CalogMsgT {
   CalogMsgT *next;
   CalogT *rt;
@@ -46,7 +38,9 @@ struct CalogMsgT {
   uint32_t timeoutMs; /* EVAL: a per-call timeout (0 = the context's own) */
   uint64_t epoch;     /* EVAL/CALL/GET/FN: the target context's interruptEpoch when queued */
   bool ownsData;     /* async: name, text, args are ours to free */
-  CalogReplyT *reply;
+  CalogTaskFnT task; /* TASK: run on the target context's thread */
+  void *taskArg;
+  CalogBoxT *reply;
   CalogCompletionT *done; /* async: preallocated completion (ticket set) */
 };
 
@@ -183,13 +177,7 @@ static void deliver(CalogMsgT *m, int32_t status, CalogValueT *result) {
   m->fn = NULL;
   freeOwned(m);
   if (m->reply) {
-    CalogReplyT *box = m->reply;
-    pthread_mutex_lock(box->mu);
-    box->status = status;
-    calogValueMove(&box->result, result);
-    atomic_store(&box->done, 1);
-    pthread_cond_broadcast(box->cv);
-    pthread_mutex_unlock(box->mu);
+    calog__boxComplete(m->reply, status, result);
     return;
   }
   if (m->done) {
@@ -260,6 +248,15 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
     if (selfCtx) selfCtx->stopRequested = true; /* handled when the thread is back at its top level */
     free(m);
     return;
+  case CALOG_MSG_TASK: {
+    CalogCtxT *ctx = m->ctx;
+    CalogTaskFnT run = m->task;
+    void *arg = m->taskArg;
+    free(m);
+    run(ctx, arg, stopping || ctx->dying || (ctx->threaded && ctx->stopRequested));
+    calog__ctxUnref(ctx);
+    return;
+  }
   case CALOG_MSG_EVAL:
   case CALOG_MSG_CALL:
   case CALOG_MSG_GET: {
@@ -337,9 +334,10 @@ void calog__actorWake(CalogActorT *a) {
 }
 
 /* Waits for box, serving self's queue meanwhile (the always-live nested pump). While self runs a context's
- * entry, that entry's limits apply to the wait: its deadline and interrupts withdraw or interrupt m. */
-static void waitReply(CalogActorT *self, CalogReplyT *box, CalogActorT *target, CalogMsgT *m, CalogCtxT *tc) {
-  bool abandoned = false;
+ * entry, that entry's limits apply to the wait: its deadline or an interrupt calls abandon(arg, LIMIT) once;
+ * opDeadline (0 = none) calls abandon(arg, TIMEOUT) once. Returns when box is done. */
+static void waitBox(CalogActorT *self, CalogBoxT *box, uint64_t opDeadline, CalogAbandonFnT abandon, void *arg) {
+  bool watchLimits = true, watchOp = opDeadline != 0;
   uint64_t until = nowNs() + SPIN_NS;
   int yields = 0;
   for (unsigned i = 1;; i++) {
@@ -351,7 +349,7 @@ static void waitReply(CalogActorT *self, CalogReplyT *box, CalogActorT *target, 
     }
     if (self && atomic_load_explicit(&self->pending, memory_order_relaxed)) break; /* serve it */
     if ((i & 31) == 0 && nowNs() >= until) {
-      if (yields++ == YIELDS) break;
+      if (yields++ == YIELDS || (watchOp && nowNs() >= opDeadline)) break;
       sched_yield();
     } else {
       cpuRelax();
@@ -365,35 +363,90 @@ static void waitReply(CalogActorT *self, CalogReplyT *box, CalogActorT *target, 
       return;
     }
     CalogCtxT *rc = self->running;
-    while (!atomic_load(&box->done) && self->head == NULL &&
-           (rc == NULL || abandoned || calog__limitTripped(rc) == CALOG_LIMIT_NONE)) {
-      if (rc != NULL && !abandoned && rc->deadlineNs != 0) {
-        struct timespec ts = {.tv_sec = (time_t)(rc->deadlineNs / 1000000000u), .tv_nsec = (long)(rc->deadlineNs % 1000000000u)};
-        if (pthread_cond_timedwait(&self->cv, &self->mu, &ts) == ETIMEDOUT) {
-          calog__limitTick(rc, 0, NULL); /* trips the timeout */
-          break;
-        }
-      } else {
-        pthread_cond_wait(&self->cv, &self->mu);
+    int why = 0;
+    while (!atomic_load(&box->done) && self->head == NULL) {
+      if (rc != NULL && watchLimits && calog__limitTripped(rc) != CALOG_LIMIT_NONE) {
+        why = CALOG_ABANDON_LIMIT;
+        break;
       }
+      uint64_t dl = rc != NULL && watchLimits ? rc->deadlineNs : 0;
+      if (watchOp && (dl == 0 || opDeadline < dl)) dl = opDeadline;
+      if (dl == 0) {
+        pthread_cond_wait(&self->cv, &self->mu);
+        continue;
+      }
+      struct timespec ts = {.tv_sec = (time_t)(dl / 1000000000u), .tv_nsec = (long)(dl % 1000000000u)};
+      if (pthread_cond_timedwait(&self->cv, &self->mu, &ts) != ETIMEDOUT) continue;
+      if (watchOp && nowNs() >= opDeadline) {
+        why = CALOG_ABANDON_TIMEOUT;
+        break;
+      }
+      if (rc != NULL && watchLimits && rc->deadlineNs != 0 && nowNs() >= rc->deadlineNs)
+        calog__limitTick(rc, 0, NULL); /* trips the timeout */
     }
     if (atomic_load(&box->done)) {
       pthread_mutex_unlock(&self->mu);
       return;
     }
-    if (self->head == NULL) { /* the waiting entry tripped a limit */
+    if (why != 0) { /* give up once: abandon completes box, or the completion is underway */
       pthread_mutex_unlock(&self->mu);
-      abandoned = true;
-      if (abandonWait(target, m, tc)) {
-        waitReply(NULL, box, NULL, NULL, NULL); /* delivered already: just takes box->mu once */
-        return;
-      }
+      if (why == CALOG_ABANDON_LIMIT) watchLimits = false;
+      else watchOp = false;
+      abandon(arg, why);
       continue;
     }
     CalogMsgT *m = popLocked(self);
     pthread_mutex_unlock(&self->mu);
     dispatch(self, m);
   }
+}
+
+typedef struct CallWaitT {
+  CalogActorT *target;
+  CalogMsgT *m;
+  CalogCtxT *tc;
+} CallWaitT;
+
+static void abandonCall(void *arg, int why) {
+  (void)why;
+  CallWaitT *w = arg;
+  (void)abandonWait(w->target, w->m, w->tc);
+}
+
+void calog__boxInit(CalogBoxT *box, CalogActorT *self) {
+  box->mu = &self->mu;
+  box->cv = &self->cv;
+  atomic_init(&box->done, 0);
+  box->status = CALOG_OK;
+  box->result = calogValueNil();
+}
+
+void calog__boxComplete(CalogBoxT *box, int32_t status, CalogValueT *result) {
+  pthread_mutex_lock(box->mu);
+  box->status = status;
+  calogValueMove(&box->result, result);
+  atomic_store(&box->done, 1);
+  pthread_cond_broadcast(box->cv);
+  pthread_mutex_unlock(box->mu);
+}
+
+int32_t calog__actorAwait(CalogActorT *self, CalogBoxT *box, uint64_t deadlineNs, CalogAbandonFnT abandon, void *arg,
+                          CalogValueT *result) {
+  waitBox(self, box, deadlineNs, abandon, arg);
+  calogValueFree(result);
+  calogValueMove(result, &box->result);
+  return box->status;
+}
+
+bool calog__ctxPost(CalogCtxT *ctx, CalogTaskFnT run, void *arg) {
+  CalogMsgT *m = calloc(1, sizeof *m);
+  if (m == NULL) return false;
+  *m = (CalogMsgT){.rt = ctx->rt, .kind = CALOG_MSG_TASK, .heap = true, .ctx = ctx, .task = run, .taskArg = arg};
+  calog__ctxRef(ctx);
+  if (push(ctx->actor, m)) return true;
+  calog__ctxUnref(ctx);
+  free(m);
+  return false;
 }
 
 int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT *fn, CalogNativeEntryT *entry,
@@ -405,7 +458,7 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
   if (st != CALOG_OK) return st;
   pthread_mutex_t privMu;
   pthread_cond_t privCv;
-  CalogReplyT box = {.status = CALOG_OK};
+  CalogBoxT box = {.status = CALOG_OK};
   atomic_init(&box.done, 0);
   box.result = calogValueNil();
   if (self) {
@@ -431,7 +484,8 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
     st = calogFail(result, CALOG_ERR_DEAD, ctx ? "context %d is shutting down" : "the owner of this function is shutting down",
                    ctx ? ctx->id : 0);
   } else {
-    waitReply(self, &box, target, &m, tc);
+    CallWaitT w = {target, &m, tc};
+    waitBox(self, &box, 0, abandonCall, &w);
     st = box.status;
     calogValueFree(result);
     calogValueMove(result, &box.result);
@@ -742,7 +796,7 @@ void calog__actorDrainDead(CalogActorT *a) {
       free(m);
       continue;
     }
-    if (m->kind == CALOG_MSG_RELEASE) {
+    if (m->kind == CALOG_MSG_RELEASE || m->kind == CALOG_MSG_TASK) {
       dispatch(a, m);
       continue;
     }

@@ -46,6 +46,8 @@ CALOG_HIDDEN int32_t calog__luaPush(lua_State *L, LuaCtxT *lc, const CalogValueT
 CALOG_HIDDEN void calog__luaPendTruncate(LuaCtxT *lc, int32_t mark);
 CALOG_HIDDEN void calog__luaOpenFnMeta(lua_State *L);
 CALOG_HIDDEN void calog__luaPushNative(lua_State *L, CalogNativeEntryT *entry);
+/* Sets the globals net and timer (the I/O layer). Runs protected. */
+CALOG_HIDDEN void calog__luaOpenIo(lua_State *L);
 /* True for calog's own C functions whose upvalues scripts must not see (debug.getupvalue & co. refuse them). */
 CALOG_HIDDEN bool calog__luaIsInternalCFunction(lua_CFunction f);
 /* Opens the standard libraries the context's capabilities allow (lua_caps.c). Runs protected. */
