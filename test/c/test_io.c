@@ -43,20 +43,21 @@ static int fdCount(void) {
 }
 
 /* A Lua context; net grants everything on loopback unless sandboxed. */
-static CalogContextIdT newCtxIn(CalogT *r, bool threaded, bool grants) {
+static CalogContextIdT newEngineCtx(CalogT *r, const char *engine, bool threaded, bool grants) {
   const char *src = grants ? "return { capabilities = { net = { connect = {'*:*'}, listen = {'*:*'} } } }" : "return nil";
   CalogContextIdT tmp = 0, id = 0;
   CalogValueT opts = calogValueNil(), err = calogValueNil();
   CHECK_EQ(calogContextCreate(r, "lua", 0, &tmp, &err), CALOG_OK);
   CHECK_EQ(calogContextEval(r, tmp, src, (int64_t)strlen(src), "opts", &opts), CALOG_OK);
   calogContextDestroy(r, tmp);
-  int32_t st = calogContextCreateWith(r, "lua", threaded ? CALOG_CONTEXT_OWN_THREAD : 0, &opts, &id, &err);
+  int32_t st = calogContextCreateWith(r, engine, threaded ? CALOG_CONTEXT_OWN_THREAD : 0, &opts, &id, &err);
   if (st != CALOG_OK) fprintf(stderr, "create: %s\n", calogErrorMessage(&err, NULL));
   CHECK_EQ(st, CALOG_OK);
   calogValueFree(&opts);
   calogValueFree(&err);
   return id;
 }
+static CalogContextIdT newCtxIn(CalogT *r, bool threaded, bool grants) { return newEngineCtx(r, "lua", threaded, grants); }
 static CalogContextIdT newCtx(bool threaded) { return newCtxIn(rt, threaded, true); }
 
 static int32_t eval(CalogContextIdT id, const char *src, CalogValueT *out) {
@@ -623,6 +624,69 @@ static void testNoFdLeak(void) {
   calogValueFree(&r);
 }
 
+/* JavaScript and Squirrel: the same API with methods called with '.', thrown errors carrying partial data;
+ * a conn accepted in Lua is served from JavaScript and Squirrel */
+static void testOtherEngines(void) {
+  CalogContextIdT js = newEngineCtx(rt, "js", true, true), sq = newEngineCtx(rt, "squirrel", true, true);
+  CalogValueT r = calogValueNil();
+  /* JavaScript: a server and a client in one context */
+  CHECK_EQ(runInt(js, "var srv = net.listen('127.0.0.1', 0); var c = net.connect('127.0.0.1', srv.port()); "
+                      "var d = srv.accept({ timeoutMs: 2000 }); c.send('hi\\nrest'); var line = d.receive('*l'); "
+                      "d.setTimeouts(null, null, 50); var err = null; try { d.receive('*l') } catch (e) { err = e } "
+                      "c.send('!\\n'); var line2 = d.receive(); var p = d.peer(); c.close(); "
+                      "var closed = null; try { d.receive('*l') } catch (e) { closed = e.message } "
+                      "d.close(); srv.close(); "
+                      "(line === 'hi' && err.message === 'timeout' && err.partial === 'rest' && line2 === '!' && "
+                      "p.host === '127.0.0.1' && closed === 'closed') ? 1 : 0"),
+           1);
+  uint64_t t0 = nowMs();
+  CHECK_EQ(runInt(js, "timer.sleep(30); 1"), 1);
+  CHECK(nowMs() - t0 >= 30);
+  run(js, "var fired = 0; var t = timer.every(10, function () { fired++; if (fired === 2) t.cancel(); });");
+  sleepMs(150);
+  CHECK_EQ(runInt(js, "fired"), 2);
+  CHECK_EQ(eval(js, "var x = net.connect('127.0.0.1', 1)", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "connection refused");
+  /* Squirrel */
+  CHECK_EQ(runInt(sq, "local srv = net.listen(\"127.0.0.1\", 0); local c = net.connect(\"127.0.0.1\", srv.port()); "
+                      "local d = srv.accept(); c.send(\"a|b|\"); local x = d.receiveUntil(\"|\"); "
+                      "d.setTimeouts(null, null, 50); local err = null; try { d.receiveUntil(\"#\") } catch (e) { err = e } "
+                      "c.close(); d.close(); srv.close(); "
+                      "return (x == \"a\" && err.message == \"timeout\" && err.partial == \"b|\") ? 1 : 0"),
+           1);
+  CHECK_EQ(runInt(sq, "timer.sleep(10); return 1"), 1);
+  run(sq, "n <- 0; timer.after(5, function() { ::n++; })");
+  sleepMs(100);
+  CHECK_EQ(runInt(sq, "return n"), 1);
+  /* a Lua listener hands a conn to JavaScript and Squirrel workers */
+  CalogContextIdT lua = newCtx(true);
+  run(lua, "srv = net.listen('127.0.0.1', 0)");
+  int port = (int)runInt(lua, "return srv:port()");
+  int fd = cConnect(port);
+  run(lua, "conn = srv:accept()");
+  CalogValueT conn = calogValueNil();
+  CHECK_EQ(calogContextGet(rt, lua, "conn", &conn), CALOG_OK);
+  run(js, "function serve(c) { var l = c.receive('*l'); c.send('js:' + l + '\\n'); return 1 }");
+  run(sq, "function serve(c) { local l = c.receive(\"*l\"); c.send(\"sq:\" + l + \"\\n\"); return 1 }");
+  cSend(fd, "one\ntwo\n");
+  CHECK_EQ(calogContextCall(rt, js, "serve", &conn, 1, &r), CALOG_OK);
+  CHECK_EQ(calogContextCall(rt, sq, "serve", &conn, 1, &r), CALOG_OK);
+  char buf[64] = {0};
+  size_t got = 0;
+  while (got < 14) {
+    ssize_t k = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+    if (k <= 0) break;
+    got += (size_t)k;
+  }
+  CHECK(strcmp(buf, "js:one\nsq:two\n") == 0);
+  close(fd);
+  calogValueFree(&conn);
+  calogValueFree(&r);
+  calogContextDestroy(rt, lua);
+  calogContextDestroy(rt, js);
+  calogContextDestroy(rt, sq);
+}
+
 int main(void) {
   rt = calogCreate();
   testSleep();
@@ -634,6 +698,7 @@ int main(void) {
   testResetAndSendTimeout();
   testHandoffAndClose();
   testParkedLimits();
+  testOtherEngines();
   testBulk();
   testNoFdLeak();
   calogDestroy(rt);
