@@ -8,6 +8,9 @@ import { test } from "./harness.ts";
 
 const net: Capabilities = { net: { connect: ["127.0.0.1:*", "localhost:*"], listen: ["127.0.0.1:*"] } };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// Deno's fetch needs --allow-net (test/run.sh grants 127.0.0.1); calog's own sockets need no permission of the host
+const denoNet = (globalThis as { Deno?: { permissions: { querySync(d: { name: string; host: string }): { state: string } } } }).Deno;
+const canFetch = !denoNet || denoNet.permissions.querySync({ name: "net", host: "127.0.0.1" }).state === "granted";
 
 test("timer.sleep parks only its context: the event loop keeps running", async () => {
   using rt = new Runtime();
@@ -40,8 +43,9 @@ test("a Lua HTTP server answers fetch(); a JavaScript client talks to it", async
       end
       return n
     end`);
-  const served = srv.callAsync("serve", 3);
-  for (const path of ["/a", "/b"]) {
+  const paths = canFetch ? ["/a", "/b"] : [];
+  const served = srv.callAsync("serve", paths.length + 1);
+  for (const path of paths) {
     const res = await fetch(`http://127.0.0.1:${port}${path}`);
     assert.equal(res.status, 200);
     assert.equal(await res.text(), `hello ${path}`);
@@ -52,7 +56,7 @@ test("a Lua HTTP server answers fetch(); a JavaScript client talks to it", async
     c.send('GET /js HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n');
     var all = c.receive('*a'); c.close(); all.split('\\r\\n\\r\\n')[1]`);
   assert.equal(reply, "hello /js");
-  assert.equal(await served, 3);
+  assert.equal(await served, paths.length + 1);
 });
 
 test("Squirrel: echo through a server it owns, a timeout carrying partial data", async () => {
