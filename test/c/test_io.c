@@ -144,6 +144,16 @@ static int cConnect(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   CHECK_EQ(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  struct timeval tv = {10, 0}; /* a failing test never hangs on a read */
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+/* accept with a receive timeout on the accepted socket (a failing test never hangs on a read) */
+static int cAccept(int lfd) {
+  int fd = accept(lfd, NULL, NULL);
+  struct timeval tv = {10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   return fd;
 }
 
@@ -395,7 +405,7 @@ static void testBulk(void) {
   char src[512];
   fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
   CHECK_EQ(runInt(a, src), 1);
-  PeerT sink = {.fd = accept(lfd, NULL, NULL)};
+  PeerT sink = {.fd = cAccept(lfd)};
   pthread_t t;
   pthread_create(&t, NULL, sinkMain, &sink);
   CHECK_EQ(runInt(a, "local n = 0 for i = 1, 100 do n = n + assert(c:send(chunk)) end c:close() return n"),
@@ -407,7 +417,7 @@ static void testBulk(void) {
   /* Lua receives */
   fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
   CHECK_EQ(runInt(a, src), 1);
-  PeerT source = {.fd = accept(lfd, NULL, NULL)};
+  PeerT source = {.fd = cAccept(lfd)};
   pthread_create(&t, NULL, sourceMain, &source);
   CHECK_EQ(runInt(a, "local n, bad = 0, 0 for i = 1, 100 do local d = assert(c:receive(#chunk)) "
                      "if d ~= chunk then bad = bad + 1 end n = n + #d end "
@@ -426,7 +436,7 @@ static void testPatterns(void) {
   char src[512];
   fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
   CHECK_EQ(runInt(a, src), 1);
-  int fd = accept(lfd, NULL, NULL);
+  int fd = cAccept(lfd);
   cSend(fd, "a\rb\r\nline2\nxyz123456");
   runStr(a, "return c:receive('*l')", "a\rb"); /* a CR in the middle stays; CR LF ends the line */
   runStr(a, "return c:receive()", "line2");
@@ -477,7 +487,7 @@ static void testResetAndSendTimeout(void) {
   char src[512];
   fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
   CHECK_EQ(runInt(a, src), 1);
-  int fd = accept(lfd, NULL, NULL);
+  int fd = cAccept(lfd);
   /* peer reset: SO_LINGER 0 sends RST */
   BgT *b = bgStart(a, "local d, e = c:receive('*l') return e");
   sleepMs(50);
@@ -494,7 +504,7 @@ static void testResetAndSendTimeout(void) {
   run(a, "c:close()");
   /* send timeout when the peer stops reading; what was sent is reported */
   CHECK_EQ(runInt(a, src), 1);
-  fd = accept(lfd, NULL, NULL);
+  fd = cAccept(lfd);
   uint64_t t0 = nowMs();
   int64_t sent = runInt(a, "c:setTimeouts(nil, 150, nil) local n, e, sent = c:send(('x'):rep(64 << 20)) "
                             "assert(n == nil and e == 'timeout', e) return sent");
@@ -570,7 +580,7 @@ static void testParkedLimits(void) {
   char src[512];
   fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
   CHECK_EQ(runInt(a, src), 1);
-  int fd = accept(lfd, NULL, NULL);
+  int fd = cAccept(lfd);
   cSend(fd, "part");
   CalogValueT r = calogValueNil();
   uint64_t t0 = nowMs();
@@ -622,6 +632,33 @@ static void testNoFdLeak(void) {
   calogDestroy(other);
   CHECK_EQ(fdCount(), base);
   calogValueFree(&r);
+}
+
+/* unix-domain sockets ("unix:/path"; the server removes its socket file when it closes) and net.resolve */
+static void testUnixAndResolve(void) {
+  CalogContextIdT a = newCtx(true);
+  char path[64], src[512];
+  snprintf(path, sizeof path, "/tmp/calog-io-%d.sock", (int)getpid());
+  unlink(path);
+  snprintf(src, sizeof src,
+           "local s = assert(net.listen('unix:%s')) local c = assert(net.connect('unix:%s')) local d = assert(s:accept()) "
+           "c:send('over unix\\n') local l = d:receive() local p = d:peer() s:close() c:close() d:close() return l",
+           path, path);
+  runStr(a, src, "over unix");
+  CHECK(access(path, F_OK) != 0); /* removed on close */
+  runStr(a, "local l = net.resolve('localhost') for _, x in ipairs(l) do if x == '127.0.0.1' or x == '::1' then return 'ok' end end "
+            "return table.concat(l, ',')",
+         "ok");
+  runStr(a, "return net.resolve('127.0.0.1')[1]", "127.0.0.1");
+  runStr(a, "local l, e = net.resolve('no-such-host.invalid') return e:sub(1, 14)", "cannot resolve");
+  /* the sandbox may not reach a unix socket either */
+  CalogContextIdT sb = newCtxIn(rt, true, false);
+  CalogValueT r = calogValueNil();
+  snprintf(src, sizeof src, "net.connect('unix:%s')", path);
+  CHECK_EQ(eval(sb, src, &r), CALOG_ERR_PERMISSION);
+  calogValueFree(&r);
+  calogContextDestroy(rt, sb);
+  calogContextDestroy(rt, a);
 }
 
 /* JavaScript and Squirrel: the same API with methods called with '.', thrown errors carrying partial data;
@@ -699,6 +736,7 @@ int main(void) {
   testHandoffAndClose();
   testParkedLimits();
   testOtherEngines();
+  testUnixAndResolve();
   testBulk();
   testNoFdLeak();
   calogDestroy(rt);

@@ -37,6 +37,7 @@ typedef struct IoHandleT {
   size_t roff, rlen, rcap; /* buffered input: rbuf[roff .. roff + rlen) */
   int64_t tConnect, tSend, tRecv; /* ms, 0 = no timeout */
   CalogFnT *onAccept; /* servers of the callback form */
+  char *unixPath;     /* a unix-domain server's socket file: removed when it closes */
   /* timers (deadline, seq, heap index: I/O thread only) */
   uint64_t deadline, seq, intervalNs;
   size_t heapIndex;

@@ -76,6 +76,7 @@ void calog__ioHandleUnref(IoHandleT *h) {
   if (h->onAccept) calogFnRelease(h->onAccept);
   if (h->fn) calogFnRelease(h->fn);
   free(h->rbuf);
+  free(h->unixPath);
   pthread_mutex_destroy(&h->mu);
   IoT *io = h->io;
   free(h);
@@ -167,6 +168,7 @@ void calog__ioClose(IoHandleT *h) {
     close(h->fd);
     h->fd = -1;
   }
+  if (h->unixPath) unlink(h->unixPath);
   CalogValueT nil = calogValueNil();
   if (h->rwait) calog__boxComplete(h->rwait, IO_CLOSED, &nil);
   if (h->wwait) calog__boxComplete(h->wwait, IO_CLOSED, &nil);

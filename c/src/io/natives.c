@@ -85,11 +85,17 @@ static IoHandleT *receiver(IoT *io, OpE op, CalogValueT *args, int32_t argc, int
   return h;
 }
 
+/* instead: the callback form to suggest, or NULL (none: only a threaded context will do) */
 static int32_t needThread(CalogCtxT *ctx, OpE op, const char *instead, CalogValueT *r) {
   if (ctx->threaded) return CALOG_OK;
+  if (instead == NULL)
+    return calogFail(r, CALOG_ERR_UNSUPPORTED,
+                     "%s blocks, and this context runs on the host thread, where blocking would freeze the event loop: "
+                     "use a threaded context ({ thread: true })",
+                     opNames[op]);
   return calogFail(r, CALOG_ERR_UNSUPPORTED,
                    "%s blocks, and this context runs on the host thread, where blocking would freeze the event loop: "
-                   "use a threaded context or the callback form (%s)",
+                   "use a threaded context ({ thread: true }) or the callback form %s",
                    opNames[op], instead);
 }
 
@@ -207,7 +213,7 @@ static int32_t opConnect(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t arg
   int64_t timeout = 0;
   if (!optInt(opts, "timeoutMs", &timeout)) return argFail(r, OP_CONNECT, "timeoutMs must be an integer >= 0");
   if ((st = checkNet(ctx, false, host, port, r)) != CALOG_OK) return st;
-  if ((st = needThread(ctx, OP_CONNECT, "none yet for connect: connect from a threaded context", r)) != CALOG_OK) return st;
+  if ((st = needThread(ctx, OP_CONNECT, NULL, r)) != CALOG_OK) return st;
   if ((st = calog__ioStart(io, r)) != CALOG_OK) return st;
   if (!calog__ctxOnClose(ctx, calog__ioCtxClosed, io)) return calogFail(r, CALOG_ERR_OOM, "out of memory");
   IoHandleT *h = NULL;
@@ -237,7 +243,7 @@ static int32_t opListen(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc
 static int32_t opResolve(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc, CalogValueT *r) {
   if (argc < 1 || args[0].type != CALOG_STRING || memchr(args[0].as.s.bytes, 0, (size_t)args[0].as.s.length))
     return argFail(r, OP_RESOLVE, "net.resolve(host)");
-  int32_t st = needThread(ctx, OP_RESOLVE, "none yet for resolve: resolve from a threaded context", r);
+  int32_t st = needThread(ctx, OP_RESOLVE, NULL, r);
   if (st != CALOG_OK) return st;
   return calog__ioResolveAll(io, args[0].as.s.bytes, r);
 }
@@ -263,7 +269,7 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
   switch (op) {
   case OP_SEND:
     if (argc < 1 || args[0].type != CALOG_STRING) st = argFail(r, op, "conn:send(data): data is a string");
-    else if ((st = needThread(ctx, op, "none yet for send: send from a threaded context", r)) == CALOG_OK)
+    else if ((st = needThread(ctx, op, NULL, r)) == CALOG_OK)
       st = calog__ioSend(h, args[0].as.s.bytes, (size_t)args[0].as.s.length, r);
     break;
   case OP_RECEIVE: {
@@ -277,14 +283,14 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
       st = argFail(r, op, "conn:receive(pattern): \"*l\" (a line), \"*a\" (until closed) or a byte count");
       break;
     }
-    if ((st = needThread(ctx, op, "none yet for receive: receive from a threaded context", r)) == CALOG_OK)
+    if ((st = needThread(ctx, op, NULL, r)) == CALOG_OK)
       st = calog__ioReceive(h, mode, count, NULL, 0, r);
     break;
   }
   case OP_RECEIVE_UNTIL:
     if (argc < 1 || args[0].type != CALOG_STRING || args[0].as.s.length == 0)
       st = argFail(r, op, "conn:receiveUntil(delimiter): a non-empty string");
-    else if ((st = needThread(ctx, op, "none yet for receive: receive from a threaded context", r)) == CALOG_OK)
+    else if ((st = needThread(ctx, op, NULL, r)) == CALOG_OK)
       st = calog__ioReceive(h, RECV_UNTIL, 0, args[0].as.s.bytes, (size_t)args[0].as.s.length, r);
     break;
   case OP_SHUTDOWN: st = calog__ioShutdownWrite(h, r); break;

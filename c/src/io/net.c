@@ -176,6 +176,7 @@ int32_t calog__ioListen(IoT *io, CalogCtxT *ctx, const char *host, int port, int
     calog__ioHandleUnref(h);
     return calog__ioErrno(err, e, "listen");
   }
+  if (ss.ss_family == AF_UNIX) h->unixPath = strdup(((struct sockaddr_un *)&ss)->sun_path); /* NULL: left behind */
   if (onAccept) {
     calogFnRetain(onAccept);
     h->onAccept = onAccept;
