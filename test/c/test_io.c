@@ -661,6 +661,32 @@ static void testUnixAndResolve(void) {
   calogContextDestroy(rt, a);
 }
 
+/* UDP: bind, send, receive {data, host, port}, a receive timeout, the sandbox */
+static void testUdp(void) {
+  CalogContextIdT a = newCtx(true), b = newCtx(true);
+  run(a, "u = net.udp() assert(u:bind('127.0.0.1', 0))");
+  int port = (int)runInt(a, "return u:port()");
+  CHECK(port > 0);
+  BgT *bg = bgStart(a, "local m = assert(u:receive({ timeoutMs = 5000 })) return m.data .. '@' .. m.host");
+  char src[256];
+  snprintf(src, sizeof src, "local s = net.udp() local n = assert(s:send('datagram', '127.0.0.1', %d)) s:close() return n", port);
+  CHECK_EQ(runInt(b, src), 8);
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(bgJoin(bg, &r), CALOG_OK);
+  CHECK_STR(&r, "datagram@127.0.0.1");
+  calogValueFree(&r);
+  runStr(a, "local m, e = u:receive({ timeoutMs = 30 }) return e", "timeout");
+  runStr(a, "local m, e = net.udp():receive() return e", "not bound: bind or send first");
+  run(a, "u:close()");
+  runStr(a, "local m, e = u:receive() return e", "closed");
+  CalogContextIdT sb = newCtxIn(rt, true, false);
+  CHECK_EQ(eval(sb, "net.udp():send('x', '127.0.0.1', 9)", &r), CALOG_ERR_PERMISSION);
+  calogValueFree(&r);
+  calogContextDestroy(rt, sb);
+  calogContextDestroy(rt, a);
+  calogContextDestroy(rt, b);
+}
+
 /* JavaScript and Squirrel: the same API with methods called with '.', thrown errors carrying partial data;
  * a conn accepted in Lua is served from JavaScript and Squirrel */
 static void testOtherEngines(void) {
@@ -737,6 +763,7 @@ int main(void) {
   testParkedLimits();
   testOtherEngines();
   testUnixAndResolve();
+  testUdp();
   testBulk();
   testNoFdLeak();
   calogDestroy(rt);

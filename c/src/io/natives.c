@@ -18,21 +18,26 @@ CALOG_HIDDEN int32_t calog__ioReceive(IoHandleT *h, int mode, size_t count, cons
 CALOG_HIDDEN int32_t calog__ioShutdownWrite(IoHandleT *h, CalogValueT *result);
 CALOG_HIDDEN int32_t calog__ioName(IoHandleT *h, bool peer, CalogValueT *result);
 CALOG_HIDDEN void calog__ioShutdown(void *ext);
+CALOG_HIDDEN int32_t calog__ioUdpBind(IoHandleT *h, const char *host, int port, CalogValueT *result);
+CALOG_HIDDEN int32_t calog__ioUdpSend(IoHandleT *h, const char *p, size_t n, const char *host, int port, CalogValueT *result);
+CALOG_HIDDEN int32_t calog__ioUdpReceive(IoHandleT *h, int64_t timeoutMs, CalogValueT *result);
 enum { RECV_LINE, RECV_ALL, RECV_COUNT, RECV_UNTIL };
 
 typedef enum OpE {
-  OP_CONNECT, OP_LISTEN, OP_RESOLVE, OP_SLEEP, OP_AFTER, OP_EVERY,
+  OP_CONNECT, OP_LISTEN, OP_RESOLVE, OP_UDP, OP_SLEEP, OP_AFTER, OP_EVERY,
   /* methods (the receiver first) */
   OP_SEND, OP_RECEIVE, OP_RECEIVE_UNTIL, OP_SHUTDOWN, OP_CLOSE, OP_PEER, OP_SET_TIMEOUTS,
   OP_ACCEPT, OP_PORT, OP_SERVER_CLOSE, OP_CANCEL,
+  OP_UDP_BIND, OP_UDP_SEND, OP_UDP_RECEIVE, OP_UDP_CLOSE, OP_UDP_PORT, OP_UDP_SET_TIMEOUTS,
   OP_COUNT
 } OpE;
 #define FIRST_METHOD OP_SEND
 
 static const char *const opNames[OP_COUNT] = {
-    "net.connect", "net.listen", "net.resolve", "timer.sleep", "timer.after", "timer.every",
+    "net.connect", "net.listen", "net.resolve", "net.udp", "timer.sleep", "timer.after", "timer.every",
     "conn:send", "conn:receive", "conn:receiveUntil", "conn:shutdown", "conn:close", "conn:peer", "conn:setTimeouts",
-    "server:accept", "server:port", "server:close", "timer:cancel"};
+    "server:accept", "server:port", "server:close", "timer:cancel",
+    "udp:bind", "udp:send", "udp:receive", "udp:close", "udp:port", "udp:setTimeouts"};
 
 typedef struct NativeT {
   IoT *io;
@@ -248,9 +253,41 @@ static int32_t opResolve(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t arg
   return calog__ioResolveAll(io, args[0].as.s.bytes, r);
 }
 
+static int32_t opUdp(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc, CalogValueT *r) {
+  int32_t st = calog__ioStart(io, r);
+  if (st != CALOG_OK) return st;
+  if (!calog__ctxOnClose(ctx, calog__ioCtxClosed, io)) return calogFail(r, CALOG_ERR_OOM, "out of memory");
+  IoHandleT *h = calog__ioHandleNew(io, IO_UDP, ctx->id);
+  if (h == NULL) return calogFail(r, CALOG_ERR_OOM, "out of memory");
+  if ((st = calog__ioHandlePublish(io, h)) != CALOG_OK) {
+    calog__ioHandleUnref(h);
+    return calogFail(r, st, "cannot create the socket");
+  }
+  return giveHandle(io, h, &io->udpProto, r);
+}
+
+static int kindOf(OpE op) {
+  if (op == OP_CANCEL) return IO_TIMER;
+  if (op >= OP_UDP_BIND) return IO_UDP;
+  if (op >= OP_ACCEPT) return IO_SERVER;
+  return IO_TCP;
+}
+
+/* host, port at args[i], args[i + 1] ("unix:/path" takes no port) */
+static int32_t udpAddr(OpE op, CalogValueT *args, int32_t argc, int32_t i, const char **host, int *port, CalogValueT *r) {
+  const char *usage = op == OP_UDP_BIND ? "udp:bind(host, port)" : "udp:send(data, host, port)";
+  if (argc <= i || args[i].type != CALOG_STRING || memchr(args[i].as.s.bytes, 0, (size_t)args[i].as.s.length))
+    return argFail(r, op, usage);
+  *host = args[i].as.s.bytes;
+  if (argc <= i + 1 || !isInt(&args[i + 1]) || intOf(&args[i + 1]) < 0 || intOf(&args[i + 1]) > 65535)
+    return argFail(r, op, "port must be an integer 0-65535");
+  *port = (int)intOf(&args[i + 1]);
+  return CALOG_OK;
+}
+
 static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int32_t argc, CalogValueT *r) {
-  int kind = op == OP_CANCEL ? IO_TIMER : op >= OP_ACCEPT ? IO_SERVER : IO_TCP;
-  if (op == OP_CANCEL || op == OP_CLOSE || op == OP_SERVER_CLOSE) { /* closing twice is fine */
+  int kind = kindOf(op);
+  if (op == OP_CANCEL || op == OP_CLOSE || op == OP_SERVER_CLOSE || op == OP_UDP_CLOSE) { /* closing twice is fine */
     const CalogValueT *v = argc > 0 ? &args[0] : NULL;
     if (v && v->type == CALOG_AGGREGATE) v = calog__optGet(v, "id");
     if (v == NULL || !isInt(v)) return argFail(r, op, "call it as a method on its handle");
@@ -295,8 +332,34 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
     break;
   case OP_SHUTDOWN: st = calog__ioShutdownWrite(h, r); break;
   case OP_PEER: st = calog__ioName(h, true, r); break;
-  case OP_PORT: st = calog__ioName(h, false, r); break;
-  case OP_SET_TIMEOUTS: {
+  case OP_PORT:
+  case OP_UDP_PORT: st = calog__ioName(h, false, r); break;
+  case OP_UDP_BIND: {
+    const char *host;
+    int port;
+    if ((st = udpAddr(op, args, argc, 0, &host, &port, r)) == CALOG_OK && (st = checkNet(ctx, true, host, port, r)) == CALOG_OK &&
+        (st = needThread(ctx, op, NULL, r)) == CALOG_OK)
+      st = calog__ioUdpBind(h, host, port, r);
+    break;
+  }
+  case OP_UDP_SEND: {
+    const char *host;
+    int port;
+    if (argc < 1 || args[0].type != CALOG_STRING) st = argFail(r, op, "udp:send(data, host, port): data is a string");
+    else if ((st = udpAddr(op, args, argc, 1, &host, &port, r)) == CALOG_OK &&
+             (st = checkNet(ctx, false, host, port, r)) == CALOG_OK && (st = needThread(ctx, op, NULL, r)) == CALOG_OK)
+      st = calog__ioUdpSend(h, args[0].as.s.bytes, (size_t)args[0].as.s.length, host, port, r);
+    break;
+  }
+  case OP_UDP_RECEIVE: {
+    int64_t timeout = 0;
+    const CalogValueT *opts = argc > 0 ? &args[0] : NULL;
+    if (!optInt(opts, "timeoutMs", &timeout)) st = argFail(r, op, "timeoutMs must be an integer >= 0");
+    else if ((st = needThread(ctx, op, NULL, r)) == CALOG_OK) st = calog__ioUdpReceive(h, timeout, r);
+    break;
+  }
+  case OP_SET_TIMEOUTS:
+  case OP_UDP_SET_TIMEOUTS: {
     int64_t t[3] = {-1, -1, -1};
     for (int i = 0; i < 3 && i < argc; i++) {
       if (args[i].type == CALOG_NIL) continue;
@@ -345,6 +408,7 @@ static int32_t ioNative(CalogValueT *args, int32_t argc, CalogValueT *result, vo
   case OP_CONNECT: return opConnect(io, ctx, args, argc, result);
   case OP_LISTEN: return opListen(io, ctx, args, argc, result);
   case OP_RESOLVE: return opResolve(io, ctx, args, argc, result);
+  case OP_UDP: return opUdp(io, ctx, args, argc, result);
   case OP_SLEEP: return opSleep(io, ctx, args, argc, result);
   case OP_AFTER:
   case OP_EVERY: return opTimer(io, ctx, n->op, args, argc, result);
@@ -400,9 +464,10 @@ IoT *calog__ioCreateState(CalogT *rt) {
   bool ok = calogValueAgg(&io->globals, CALOG_AGG_MAP) == CALOG_OK && calogValueAgg(&net, CALOG_AGG_MAP) == CALOG_OK &&
             calogValueAgg(&timer, CALOG_AGG_MAP) == CALOG_OK && calogValueAgg(&io->connProto, CALOG_AGG_MAP) == CALOG_OK &&
             calogValueAgg(&io->serverProto, CALOG_AGG_MAP) == CALOG_OK &&
-            calogValueAgg(&io->timerProto, CALOG_AGG_MAP) == CALOG_OK;
+            calogValueAgg(&io->timerProto, CALOG_AGG_MAP) == CALOG_OK && calogValueAgg(&io->udpProto, CALOG_AGG_MAP) == CALOG_OK;
   ok = ok && addNative(io, &net, "connect", OP_CONNECT) == CALOG_OK && addNative(io, &net, "listen", OP_LISTEN) == CALOG_OK &&
-       addNative(io, &net, "resolve", OP_RESOLVE) == CALOG_OK && addNative(io, &timer, "sleep", OP_SLEEP) == CALOG_OK &&
+       addNative(io, &net, "resolve", OP_RESOLVE) == CALOG_OK && addNative(io, &net, "udp", OP_UDP) == CALOG_OK &&
+       addNative(io, &timer, "sleep", OP_SLEEP) == CALOG_OK &&
        addNative(io, &timer, "after", OP_AFTER) == CALOG_OK && addNative(io, &timer, "every", OP_EVERY) == CALOG_OK;
   static const struct { const char *name; OpE op; } conn[] = {
       {"send", OP_SEND}, {"receive", OP_RECEIVE}, {"receiveUntil", OP_RECEIVE_UNTIL}, {"shutdown", OP_SHUTDOWN},
@@ -412,6 +477,10 @@ IoT *calog__ioCreateState(CalogT *rt) {
        addNative(io, &io->serverProto, "port", OP_PORT) == CALOG_OK &&
        addNative(io, &io->serverProto, "close", OP_SERVER_CLOSE) == CALOG_OK &&
        addNative(io, &io->timerProto, "cancel", OP_CANCEL) == CALOG_OK;
+  static const struct { const char *name; OpE op; } udp[] = {
+      {"bind", OP_UDP_BIND}, {"send", OP_UDP_SEND}, {"receive", OP_UDP_RECEIVE}, {"close", OP_UDP_CLOSE},
+      {"port", OP_UDP_PORT}, {"setTimeouts", OP_UDP_SET_TIMEOUTS}};
+  for (size_t i = 0; ok && i < sizeof udp / sizeof udp[0]; i++) ok = addNative(io, &io->udpProto, udp[i].name, udp[i].op) == CALOG_OK;
   if (ok) {
     ok = addMap(&io->globals, "net", &net) == CALOG_OK;
     ok = addMap(&io->globals, "timer", &timer) == CALOG_OK && ok;

@@ -495,3 +495,153 @@ int32_t calog__ioName(IoHandleT *h, bool peer, CalogValueT *result) {
   }
   return CALOG_OK;
 }
+
+/* ---- UDP ------------------------------------------------------------------------------------------------ */
+/* The socket is made on first use, in the family of the first address (h->mu held). */
+static int udpEnsure(IoHandleT *h, int family) {
+  if (h->closed) return EPIPE;
+  if (h->fd >= 0) return h->family == family ? 0 : EAFNOSUPPORT;
+  h->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (h->fd < 0) return errno;
+  h->family = family;
+  if (calog__ioWatch(h, false) != 0) {
+    int e = errno;
+    close(h->fd);
+    h->fd = -1;
+    return e;
+  }
+  return 0;
+}
+
+int32_t calog__ioUdpBind(IoHandleT *h, const char *host, int port, CalogValueT *result) {
+  struct sockaddr_storage ss;
+  socklen_t len = 0;
+  int32_t st = calog__ioAddress(h->io, host, port, SOCK_DGRAM, &ss, &len, result);
+  if (st != CALOG_OK) return st;
+  pthread_mutex_lock(&h->mu);
+  int e = udpEnsure(h, ss.ss_family);
+  if (e == 0 && bind(h->fd, (struct sockaddr *)&ss, len) != 0) e = errno;
+  pthread_mutex_unlock(&h->mu);
+  if (e == EPIPE) return calog__ioSoft(result, "closed", NULL);
+  if (e != 0) return calog__ioErrno(result, e, "bind");
+  *result = calogValueBool(true);
+  return CALOG_OK;
+}
+
+int32_t calog__ioUdpSend(IoHandleT *h, const char *p, size_t n, const char *host, int port, CalogValueT *result) {
+  struct sockaddr_storage ss;
+  socklen_t len = 0;
+  int32_t st = calog__ioAddress(h->io, host, port, SOCK_DGRAM, &ss, &len, result);
+  if (st != CALOG_OK) return st;
+  pthread_mutex_lock(&h->mu);
+  if (h->writing) {
+    pthread_mutex_unlock(&h->mu);
+    return calog__ioSoft(result, "busy: another send is in progress on this socket", NULL);
+  }
+  h->writing = true;
+  uint64_t deadline = deadlineOf(h->tSend);
+  int e = udpEnsure(h, ss.ss_family);
+  ssize_t w = -1;
+  while (e == 0) {
+    if (h->closed) {
+      e = EPIPE;
+      break;
+    }
+    uint64_t seq = h->wseq;
+    w = sendto(h->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&ss, len);
+    if (w >= 0) break;
+    e = errno;
+    if (e == EINTR) {
+      e = 0;
+      continue;
+    }
+    if (e != EAGAIN && e != EWOULDBLOCK) break;
+    e = 0;
+    calog__ioWantOut(h, true);
+    if (h->wseq != seq) continue;
+    int32_t ws = calog__ioPark(h, &h->wwait, deadline);
+    if (ws == IO_TIMEDOUT || ws == CALOG_ERR_LIMIT) e = ws == IO_TIMEDOUT ? ETIMEDOUT : EINTR;
+  }
+  calog__ioWantOut(h, false);
+  h->writing = false;
+  pthread_mutex_unlock(&h->mu);
+  if (e == EINTR) return calogFail(result, CALOG_ERR_LIMIT, "interrupted while sending");
+  if (e == EPIPE) return calog__ioSoft(result, "closed", NULL);
+  if (e == EMSGSIZE) return calog__ioSoft(result, "datagram too large", NULL);
+  if (e != 0) return calog__ioErrno(result, e, "send");
+  *result = calogValueInt((int64_t)w);
+  return CALOG_OK;
+}
+
+/* One datagram: { data, host, port }. */
+int32_t calog__ioUdpReceive(IoHandleT *h, int64_t timeoutMs, CalogValueT *result) {
+  pthread_mutex_lock(&h->mu);
+  if (h->reading) {
+    pthread_mutex_unlock(&h->mu);
+    return calog__ioSoft(result, "busy: another receive is in progress on this socket", NULL);
+  }
+  if (h->fd < 0 && !h->closed) {
+    pthread_mutex_unlock(&h->mu);
+    return calog__ioSoft(result, "not bound: bind or send first", NULL);
+  }
+  h->reading = true;
+  uint64_t deadline = deadlineOf(timeoutMs > 0 ? timeoutMs : h->tRecv);
+  char *buf = malloc(65536);
+  struct sockaddr_storage ss;
+  socklen_t len = 0;
+  ssize_t r = -1;
+  int e = buf ? 0 : ENOMEM;
+  while (e == 0) {
+    if (h->closed) {
+      e = EPIPE;
+      break;
+    }
+    uint64_t seq = h->rseq;
+    len = sizeof ss;
+    r = recvfrom(h->fd, buf, 65536, MSG_DONTWAIT, (struct sockaddr *)&ss, &len);
+    if (r >= 0) break;
+    e = errno;
+    if (e == EINTR) {
+      e = 0;
+      continue;
+    }
+    if (e != EAGAIN && e != EWOULDBLOCK) break;
+    e = 0;
+    if (h->rseq != seq) continue;
+    int32_t ws = calog__ioPark(h, &h->rwait, deadline);
+    if (ws == IO_TIMEDOUT || ws == CALOG_ERR_LIMIT) e = ws == IO_TIMEDOUT ? ETIMEDOUT : EINTR;
+  }
+  h->reading = false;
+  pthread_mutex_unlock(&h->mu);
+  int32_t st;
+  if (e == 0) {
+    char host[INET6_ADDRSTRLEN + 120];
+    int port;
+    addrText(&ss, host, sizeof host, &port);
+    CalogValueT k = calogValueNil(), v = calogValueNil();
+    st = calogValueAgg(result, CALOG_AGG_MAP);
+    const char *keys[3] = {"data", "host", "port"};
+    for (int i = 0; i < 3 && st == CALOG_OK; i++) {
+      if ((st = calogValueString(&k, keys[i], (int64_t)strlen(keys[i]))) != CALOG_OK) break;
+      if (i == 0) st = calogValueString(&v, buf, (int64_t)r);
+      else if (i == 1) st = calogValueString(&v, host, (int64_t)strlen(host));
+      else v = calogValueInt(port);
+      if (st == CALOG_OK) st = calogAggSet(result->as.agg, &k, &v);
+      calogValueFree(&k);
+      calogValueFree(&v);
+    }
+    if (st != CALOG_OK) st = calogFail(result, CALOG_ERR_OOM, "out of memory");
+  } else if (e == EINTR) {
+    st = calogFail(result, CALOG_ERR_LIMIT, "interrupted while receiving");
+  } else if (e == ETIMEDOUT) {
+    st = calog__ioSoft(result, "timeout", NULL);
+  } else if (e == EPIPE) {
+    st = calog__ioSoft(result, "closed", NULL);
+  } else if (e == ENOMEM) {
+    st = calogFail(result, CALOG_ERR_OOM, "out of memory");
+  } else {
+    st = calog__ioErrno(result, e, "receive");
+  }
+  free(buf);
+  return st;
+}
