@@ -134,10 +134,16 @@ static bool push(CalogActorT *a, CalogMsgT *m) {
     pthread_mutex_unlock(&a->mu);
     return false;
   }
-  if (a->tail) a->tail->next = m;
-  else a->head = m;
-  a->tail = m;
-  atomic_fetch_add(&a->pending, 1);
+  if (m->kind == CALOG_MSG_TASK) { /* a separate list: nested pumps do not see it */
+    if (a->taskTail) a->taskTail->next = m;
+    else a->taskHead = m;
+    a->taskTail = m;
+  } else {
+    if (a->tail) a->tail->next = m;
+    else a->head = m;
+    a->tail = m;
+    atomic_fetch_add(&a->pending, 1);
+  }
   if (a->isHost) pthread_cond_broadcast(&a->cv); /* the JS thread and a Deno waiter may both wait */
   else pthread_cond_signal(&a->cv);
   pthread_mutex_unlock(&a->mu);
@@ -152,6 +158,16 @@ static CalogMsgT *popLocked(CalogActorT *a) {
     a->head = m->next;
     if (a->head == NULL) a->tail = NULL;
     atomic_fetch_sub(&a->pending, 1);
+  }
+  return m;
+}
+
+/* under a->mu: a message, else a task (the top level's order) */
+static CalogMsgT *popAnyLocked(CalogActorT *a) {
+  CalogMsgT *m = popLocked(a);
+  if (m == NULL && (m = a->taskHead) != NULL) {
+    a->taskHead = m->next;
+    if (a->taskHead == NULL) a->taskTail = NULL;
   }
   return m;
 }
@@ -573,8 +589,8 @@ static CalogMsgT *popBlocking(CalogActorT *a) {
     }
   }
   pthread_mutex_lock(&a->mu);
-  while (a->head == NULL) pthread_cond_wait(&a->cv, &a->mu);
-  CalogMsgT *m = popLocked(a);
+  while (a->head == NULL && a->taskHead == NULL) pthread_cond_wait(&a->cv, &a->mu);
+  CalogMsgT *m = popAnyLocked(a);
   pthread_mutex_unlock(&a->mu);
   return m;
 }
@@ -705,7 +721,7 @@ void calogHostSetWaker(CalogT *rt, CalogHostWakeFnT waker) {
   atomic_store(&rt->waker, waker);
   /* work that arrived before the waker existed must not wait for an unrelated poll */
   pthread_mutex_lock(&rt->host.mu);
-  bool work = rt->host.head != NULL || rt->doneHead != NULL;
+  bool work = rt->host.head != NULL || rt->host.taskHead != NULL || rt->doneHead != NULL;
   pthread_mutex_unlock(&rt->host.mu);
   if (work) {
     atomic_store(&rt->wakePending, 0);
@@ -730,11 +746,11 @@ int32_t calogHostWait(CalogT *rt, int32_t timeoutMs) {
     if (deadline.tv_nsec >= 1000000000L) deadline.tv_sec++, deadline.tv_nsec -= 1000000000L;
   }
   int r = 0;
-  while (!rt->closing && h->head == NULL && rt->doneHead == NULL && r != ETIMEDOUT) {
+  while (!rt->closing && h->head == NULL && h->taskHead == NULL && rt->doneHead == NULL && r != ETIMEDOUT) {
     if (timeoutMs >= 0) r = pthread_cond_timedwait(&h->cv, &h->mu, &deadline);
     else pthread_cond_wait(&h->cv, &h->mu);
   }
-  int32_t out = rt->closing ? -1 : (h->head != NULL || rt->doneHead != NULL) ? 1 : 0;
+  int32_t out = rt->closing ? -1 : (h->head != NULL || h->taskHead != NULL || rt->doneHead != NULL) ? 1 : 0;
   rt->hostWaiters--;
   if (rt->closing) pthread_cond_broadcast(&h->cv);
   pthread_mutex_unlock(&h->mu);
@@ -743,11 +759,13 @@ int32_t calogHostWait(CalogT *rt, int32_t timeoutMs) {
 
 void calog__hostServe(CalogT *rt) {
   CalogActorT *h = &rt->host;
-  while (atomic_load_explicit(&h->pending, memory_order_acquire) > 0) {
+  bool top = h->nesting == 0; /* tasks only at the top level, not inside a call the host waits on */
+  for (;;) {
+    if (!top && atomic_load_explicit(&h->pending, memory_order_acquire) == 0) return;
     pthread_mutex_lock(&h->mu);
-    CalogMsgT *m = popLocked(h);
+    CalogMsgT *m = top ? popAnyLocked(h) : popLocked(h);
     pthread_mutex_unlock(&h->mu);
-    if (m == NULL) break;
+    if (m == NULL) return;
     dispatch(h, m);
   }
 }
@@ -789,7 +807,7 @@ bool calog__actorPush(CalogActorT *a, CalogMsgT *m) { return push(a, m); }
 void calog__actorDrainDead(CalogActorT *a) {
   for (;;) {
     pthread_mutex_lock(&a->mu);
-    CalogMsgT *m = popLocked(a);
+    CalogMsgT *m = popAnyLocked(a);
     pthread_mutex_unlock(&a->mu);
     if (m == NULL) return;
     if (m->kind == CALOG_MSG_SHUTDOWN) {

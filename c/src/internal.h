@@ -103,6 +103,7 @@ struct CalogActorT {
   pthread_cond_t cv; /* a message arrived, or a reply for a call this thread waits on */
   CalogMsgT *head, *tail;
   _Atomic int32_t pending; /* queued messages (read without the lock by spinners) */
+  CalogMsgT *taskHead, *taskTail; /* queued tasks (calog__ctxPost): run only at the top level, never nested */
   pthread_t thread;
   bool isHost;
   bool accepting; /* under mu: false once the actor is shutting down */
@@ -357,7 +358,8 @@ typedef void (*CalogAbandonFnT)(void *arg, int why);
 CALOG_HIDDEN int32_t calog__actorAwait(CalogActorT *self, CalogBoxT *box, uint64_t deadlineNs, CalogAbandonFnT abandon,
                                        void *arg, CalogValueT *result);
 /* Queues run(ctx, arg, dead) to ctx's actor (its thread, or the host for a host-thread context): it runs
- * there between other work, with dead = true when the context is being destroyed (only to free arg).
+ * there between other work -- when the thread is back at its top level (idle, or the host polling), never
+ * inside a call that waits (a parked call serves calls, not tasks, so tasks cannot nest) -- with dead = true when the context is being destroyed (only to free arg).
  * Returns false (nothing queued, arg still the caller's) when the actor takes no more work. Any thread. */
 typedef void (*CalogTaskFnT)(CalogCtxT *ctx, void *arg, bool dead);
 CALOG_HIDDEN bool calog__ctxPost(CalogCtxT *ctx, CalogTaskFnT run, void *arg);

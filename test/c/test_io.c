@@ -661,6 +661,63 @@ static void testUnixAndResolve(void) {
   calogContextDestroy(rt, a);
 }
 
+/* 1,000 concurrent connections: a listener context hands each accepted conn (its callback form) to one of 4
+ * worker contexts, round robin; each worker's loop serves its queue while the client holds all 1,000 open. A
+ * worker's take() runs while its loop is parked (the nested pump); its blocking receives then run one at a time
+ * in the loop (parked calls nest, so a context serves many connections from one loop, not from many parked
+ * callbacks). */
+static void testThousand(void) {
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < 2300 && rl.rlim_max >= 2300) {
+    rl.rlim_cur = 2300;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  getrlimit(RLIMIT_NOFILE, &rl);
+  CHECK(rl.rlim_cur >= 2300);
+  CalogContextIdT workers[4], lst = newCtx(true), cli = newCtx(true);
+  BgT *loops[4];
+  char src[512];
+  for (int i = 0; i < 4; i++) {
+    workers[i] = newCtx(true);
+    run(workers[i], "q, tail = {}, 0 function take(c) tail = tail + 1 q[tail] = c return true end");
+    loops[i] = bgStart(workers[i], "local served, head = 0, 1 while served < 250 do "
+                                   "if q[head] then local c = q[head] q[head] = nil head = head + 1 c:setTimeouts(nil, nil, 20000) "
+                                   "local l = c:receive('*l') if l then c:send(l .. '\\n') end served = served + 1 "
+                                   "else timer.sleep(1) end end return served");
+  }
+  CalogValueT fns = calogValueNil();
+  calogValueAgg(&fns, CALOG_AGG_LIST);
+  for (int i = 0; i < 4; i++) {
+    CalogValueT f = calogValueNil();
+    CHECK_EQ(calogContextGet(rt, workers[i], "take", &f), CALOG_OK);
+    calogAggPush(fns.as.agg, &f);
+  }
+  CalogValueT r = calogValueNil();
+  run(lst, "function start(takers) local n = 0 srv = net.listen('127.0.0.1', 0, function(c) n = n + 1 "
+           "takers[n % #takers + 1](c) end) return srv:port() end");
+  CHECK_EQ(calogContextCall(rt, lst, "start", &fns, 1, &r), CALOG_OK);
+  int port = r.type == CALOG_INT ? (int)r.as.i : 0;
+  snprintf(src, sizeof src,
+           "local cs = {} for i = 1, 1000 do cs[i] = assert(net.connect('127.0.0.1', %d)) end "
+           "for i = 1, 1000 do cs[i]:send('n' .. i .. '\\n') cs[i]:setTimeouts(nil, nil, 20000) end "
+           "local ok = 0 for i = 1, 1000 do if cs[i]:receive('*l') == 'n' .. i then ok = ok + 1 end cs[i]:close() end return ok",
+           port);
+  CHECK_EQ(runInt(cli, src), 1000);
+  int64_t served = 0;
+  for (int i = 0; i < 4; i++) {
+    CHECK_EQ(bgJoin(loops[i], &r), CALOG_OK);
+    served += r.type == CALOG_INT ? r.as.i : 0;
+    calogValueFree(&r);
+  }
+  CHECK_EQ(served, 1000);
+  calogValueFree(&r);
+  calogValueFree(&fns);
+  for (int i = 0; i < 4; i++) calogContextDestroy(rt, workers[i]);
+  calogContextDestroy(rt, lst);
+  calogContextDestroy(rt, cli);
+}
+
 /* UDP: bind, send, receive {data, host, port}, a receive timeout, the sandbox */
 static void testUdp(void) {
   CalogContextIdT a = newCtx(true), b = newCtx(true);
@@ -764,6 +821,7 @@ int main(void) {
   testOtherEngines();
   testUnixAndResolve();
   testUdp();
+  testThousand();
   testBulk();
   testNoFdLeak();
   calogDestroy(rt);

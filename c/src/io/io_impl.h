@@ -67,7 +67,8 @@ struct IoT {
   _Atomic int32_t refs; /* the runtime's + one per native function value */
   CalogT *rt;
   pthread_mutex_t mu; /* handle table, command queue, thread start, resolver queue */
-  bool started, closed, stopping;
+  bool started, stopping;
+  _Atomic bool closed; /* the runtime closed the layer: natives fail (read without the lock on every call) */
   pthread_t thread;
   int epfd, evfd;
   IoCmdT *cmdHead, *cmdTail;

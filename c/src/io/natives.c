@@ -398,10 +398,7 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
 static int32_t ioNative(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData) {
   NativeT *n = userData;
   IoT *io = n->io;
-  pthread_mutex_lock(&io->mu);
-  bool closed = io->closed;
-  pthread_mutex_unlock(&io->mu);
-  if (closed) return calogFail(result, CALOG_ERR_DEAD, "%s: the runtime was destroyed", opNames[n->op]);
+  if (atomic_load(&io->closed)) return calogFail(result, CALOG_ERR_DEAD, "%s: the runtime was destroyed", opNames[n->op]);
   CalogCtxT *ctx = calog__ioCaller(io);
   if (ctx == NULL) return calogFail(result, CALOG_ERR_UNSUPPORTED, "%s must be called from a script", opNames[n->op]);
   switch (n->op) {

@@ -248,11 +248,12 @@ int32_t calog__ioAccept(IoHandleT *h, CalogCtxT *ctx, int64_t timeoutMs, IoHandl
 void calog__ioServerEvent(IoHandleT *h) {
   for (;;) {
     pthread_mutex_lock(&h->mu);
-    int fd = h->closed ? -1 : accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    bool closed = h->closed;
+    int fd = closed ? -1 : accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     int e = errno;
     pthread_mutex_unlock(&h->mu);
     if (fd < 0) {
-      if (fd < 0 && !h->closed && (e == EINTR || e == ECONNABORTED)) continue;
+      if (!closed && (e == EINTR || e == ECONNABORTED)) continue;
       return; /* EAGAIN (all taken), closed, or out of descriptors (the next connection retries) */
     }
     CalogValueT err = calogValueNil(), conn = calogValueNil();
