@@ -69,7 +69,7 @@ pub fn build(b: *std.Build) void {
         const internal = b.fmt("-isystem{s}/{s}/{s}", .{ deps, e.dir, e.internal_include });
         for (e.adapter_cpp) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_cpp_lang, &.{ inc, internal }, e.defines)) catch @panic("OOM");
     }
-    for (core_sources ++ policy_sources) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_c_lang, &common, &.{})) catch @panic("OOM");
+    for (core_sources ++ policy_sources ++ io_sources) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_c_lang, &common, &.{})) catch @panic("OOM");
     for (c_tests) |t| {
         const test_obj = asanObject(b, b.path(b.fmt("test/c/{s}.c", .{t})), &asan_c_lang, &common, &.{});
         const cc = b.addSystemCommand(&.{ "cc", "-o" });
@@ -146,6 +146,7 @@ fn calogModule(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.bu
     }
     mod.addCSourceFiles(.{ .files = &core_sources, .flags = &calog_flags });
     mod.addCSourceFiles(.{ .files = &policy_sources, .flags = &calog_flags });
+    mod.addCSourceFiles(.{ .files = &io_sources, .flags = &calog_flags });
     mod.linkSystemLibrary("pthread", .{});
     mod.linkSystemLibrary("m", .{});
     return mod;
@@ -253,6 +254,13 @@ const policy_sources = [_][]const u8{
     "c/src/policy/output.c",
 };
 
+// The epoll I/O layer: sockets and timers (engines install its globals; the core files never include it).
+const io_sources = [_][]const u8{
+    "c/src/io/loop.c",
+    "c/src/io/net.c",
+    "c/src/io/natives.c",
+};
+
 const c_tests = [_][]const u8{
     "test_value",
     "test_wire",
@@ -263,13 +271,14 @@ const c_tests = [_][]const u8{
     "test_limits",
     "test_policy",
     "test_nesting",
+    "test_io",
 };
 
 const c_warnings = [_][]const u8{ "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter" };
 const calog_flags = [_][]const u8{ "-std=c11", "-D_GNU_SOURCE", "-fvisibility=hidden" } ++ c_warnings;
 const engine_c_flags = [_][]const u8{ "-std=gnu99", "-fvisibility=hidden", "-w" };
 const engine_cpp_flags = [_][]const u8{ "-std=c++11", "-fvisibility=hidden", "-fno-exceptions", "-w" };
-const asan_header_inputs = [_][]const u8{ "c/include/calog.h", "c/src/internal.h", "c/src/stack.h", "c/src/engines/lua/lua_prelude.h", "c/src/engines/squirrel/sq_prelude.h", "c/src/wire.h", "c/src/policy/policy.h", "c/src/engines/lua/lua_adapter.h", "c/src/engines/squirrel/sq_adapter.h", "c/src/engines/squirrel/sq_vmext.h", "c/src/engines/duktape/duk_adapter.h", "c/src/engines/duktape/duk_calog_config.h", "test/c/check.h", "test/c/memrace.h" };
+const asan_header_inputs = [_][]const u8{ "c/include/calog.h", "c/src/internal.h", "c/src/stack.h", "c/src/engines/lua/lua_prelude.h", "c/src/engines/squirrel/sq_prelude.h", "c/src/wire.h", "c/src/policy/policy.h", "c/src/io/io.h", "c/src/io/io_impl.h", "c/src/engines/lua/lua_adapter.h", "c/src/engines/squirrel/sq_adapter.h", "c/src/engines/squirrel/sq_vmext.h", "c/src/engines/duktape/duk_adapter.h", "c/src/engines/duktape/duk_calog_config.h", "test/c/check.h", "test/c/memrace.h" };
 const calog_cpp_flags = [_][]const u8{ "-std=c++11", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-fno-exceptions", "-fno-rtti" } ++ c_warnings;
 const asan_cpp_lang = [_][]const u8{ "-x", "c++", "-std=c++11", "-fno-exceptions", "-fno-rtti" } ++ c_warnings;
 const asan_c_lang = [_][]const u8{ "-x", "c", "-std=c11", "-D_GNU_SOURCE" } ++ c_warnings;

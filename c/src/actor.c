@@ -25,15 +25,6 @@
 
 static _Thread_local CalogActorT *tlsActor;
 
-typedef struct CalogReplyT {
-  pthread_mutex_t *mu;
-  pthread_cond_t *cv;
-  _Atomic int done;
-  bool deferred; /* under mu: the host deferred the reply (the waiter may withdraw the request) */
-  int32_t status;
-  CalogValueT result;
-} CalogReplyT;
-
 struct CalogMsgT {
   CalogMsgT *next;
   CalogT *rt;
@@ -50,7 +41,9 @@ struct CalogMsgT {
   uint32_t timeoutMs; /* EVAL: a per-call timeout (0 = the context's own) */
   uint64_t epoch;     /* EVAL/CALL/GET/FN: the target context's interruptEpoch when queued */
   bool ownsData;     /* async: name, text, args are ours to free */
-  CalogReplyT *reply;
+  CalogTaskFnT task; /* TASK: run on the target context's thread */
+  void *taskArg;
+  CalogBoxT *reply;
   CalogCompletionT *done; /* async: preallocated completion (ticket set) */
   uint32_t token;         /* NATIVE, deferred: its token, and its link in rt->deferHead (under host.mu) */
   CalogMsgT *deferNext;
@@ -146,10 +139,16 @@ static bool push(CalogActorT *a, CalogMsgT *m) {
     pthread_mutex_unlock(&a->mu);
     return false;
   }
-  if (a->tail) a->tail->next = m;
-  else a->head = m;
-  a->tail = m;
-  atomic_fetch_add(&a->pending, 1);
+  if (m->kind == CALOG_MSG_TASK) { /* a separate list: nested pumps do not see it */
+    if (a->taskTail) a->taskTail->next = m;
+    else a->taskHead = m;
+    a->taskTail = m;
+  } else {
+    if (a->tail) a->tail->next = m;
+    else a->head = m;
+    a->tail = m;
+    atomic_fetch_add(&a->pending, 1);
+  }
   if (a->isHost) pthread_cond_broadcast(&a->cv); /* the JS thread and a Deno waiter may both wait */
   else pthread_cond_signal(&a->cv);
   pthread_mutex_unlock(&a->mu);
@@ -164,6 +163,16 @@ static CalogMsgT *popLocked(CalogActorT *a) {
     a->head = m->next;
     if (a->head == NULL) a->tail = NULL;
     atomic_fetch_sub(&a->pending, 1);
+  }
+  return m;
+}
+
+/* under a->mu: a message, else a task (the top level's order) */
+static CalogMsgT *popAnyLocked(CalogActorT *a) {
+  CalogMsgT *m = popLocked(a);
+  if (m == NULL && (m = a->taskHead) != NULL) {
+    a->taskHead = m->next;
+    if (a->taskHead == NULL) a->taskTail = NULL;
   }
   return m;
 }
@@ -189,13 +198,7 @@ static void deliver(CalogMsgT *m, int32_t status, CalogValueT *result) {
   m->fn = NULL;
   freeOwned(m);
   if (m->reply) {
-    CalogReplyT *box = m->reply;
-    pthread_mutex_lock(box->mu);
-    box->status = status;
-    calogValueMove(&box->result, result);
-    atomic_store(&box->done, 1);
-    pthread_cond_broadcast(box->cv);
-    pthread_mutex_unlock(box->mu);
+    calog__boxComplete(m->reply, status, result);
     return;
   }
   if (m->done) {
@@ -266,6 +269,15 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
     if (selfCtx) selfCtx->stopRequested = true; /* handled when the thread is back at its top level */
     free(m);
     return;
+  case CALOG_MSG_TASK: {
+    CalogCtxT *ctx = m->ctx;
+    CalogTaskFnT run = m->task;
+    void *arg = m->taskArg;
+    free(m);
+    run(ctx, arg, stopping || ctx->dying || (ctx->threaded && ctx->stopRequested));
+    calog__ctxUnref(ctx);
+    return;
+  }
   case CALOG_MSG_EVAL:
   case CALOG_MSG_CALL:
   case CALOG_MSG_GET: {
@@ -378,10 +390,11 @@ void calog__actorWake(CalogActorT *a) {
 }
 
 /* Waits for box, serving self's queue meanwhile (the always-live nested pump). While self runs a context's
- * entry, that entry's limits apply to the wait: its deadline and interrupts withdraw or interrupt m. */
-static void waitReply(CalogActorT *self, CalogReplyT *box, CalogActorT *target, CalogMsgT *m, CalogCtxT *tc) {
-  bool abandoned = false;
-  bool deferTried = false; /* abandoned: a withdrawal was tried after the host deferred the reply */
+ * entry, that entry's limits apply to the wait: its deadline or an interrupt calls abandon(arg, LIMIT) once;
+ * opDeadline (0 = none) calls abandon(arg, TIMEOUT) once. Returns when box is done. */
+static void waitBox(CalogActorT *self, CalogBoxT *box, uint64_t opDeadline, CalogAbandonFnT abandon, void *arg) {
+  bool watchLimits = true, watchOp = opDeadline != 0;
+  bool deferRetried = false; /* a host reply deferred after the limit's first try was withdrawn once more */
   uint64_t until = nowNs() + SPIN_NS;
   int yields = 0;
   for (unsigned i = 1;; i++) {
@@ -393,7 +406,7 @@ static void waitReply(CalogActorT *self, CalogReplyT *box, CalogActorT *target, 
     }
     if (self && atomic_load_explicit(&self->pending, memory_order_relaxed)) break; /* serve it */
     if ((i & 31) == 0 && nowNs() >= until) {
-      if (yields++ == YIELDS) break;
+      if (yields++ == YIELDS || (watchOp && nowNs() >= opDeadline)) break;
       sched_yield();
     } else {
       cpuRelax();
@@ -407,46 +420,97 @@ static void waitReply(CalogActorT *self, CalogReplyT *box, CalogActorT *target, 
       return;
     }
     CalogCtxT *rc = self->running;
-    while (!atomic_load(&box->done) && self->head == NULL &&
-           (rc == NULL || abandoned || calog__limitTripped(rc) == CALOG_LIMIT_NONE) &&
-           !(abandoned && !deferTried && box->deferred)) {
-      if (rc != NULL && !abandoned && rc->deadlineNs != 0) {
-        struct timespec ts = {.tv_sec = (time_t)(rc->deadlineNs / 1000000000u), .tv_nsec = (long)(rc->deadlineNs % 1000000000u)};
-        if (pthread_cond_timedwait(&self->cv, &self->mu, &ts) == ETIMEDOUT) {
-          calog__limitTick(rc, 0, NULL); /* trips the timeout */
-          break;
-        }
-      } else {
-        pthread_cond_wait(&self->cv, &self->mu);
+    int why = 0;
+    while (!atomic_load(&box->done) && self->head == NULL) {
+      if (!watchLimits && !deferRetried && box->deferred) { /* deferred after the first try: withdraw it now */
+        deferRetried = true;
+        why = CALOG_ABANDON_LIMIT;
+        break;
       }
+      if (rc != NULL && watchLimits && calog__limitTripped(rc) != CALOG_LIMIT_NONE) {
+        why = CALOG_ABANDON_LIMIT;
+        break;
+      }
+      uint64_t dl = rc != NULL && watchLimits ? rc->deadlineNs : 0;
+      if (watchOp && (dl == 0 || opDeadline < dl)) dl = opDeadline;
+      if (dl == 0) {
+        pthread_cond_wait(&self->cv, &self->mu);
+        continue;
+      }
+      struct timespec ts = {.tv_sec = (time_t)(dl / 1000000000u), .tv_nsec = (long)(dl % 1000000000u)};
+      if (pthread_cond_timedwait(&self->cv, &self->mu, &ts) != ETIMEDOUT) continue;
+      if (watchOp && nowNs() >= opDeadline) {
+        why = CALOG_ABANDON_TIMEOUT;
+        break;
+      }
+      if (rc != NULL && watchLimits && rc->deadlineNs != 0 && nowNs() >= rc->deadlineNs)
+        calog__limitTick(rc, 0, NULL); /* trips the timeout */
     }
     if (atomic_load(&box->done)) {
       pthread_mutex_unlock(&self->mu);
       return;
     }
-    if (self->head == NULL && abandoned) { /* the host deferred the reply after the first try: withdraw it */
+    if (why != 0) { /* give up once: abandon completes box, or the completion is underway */
+      if (why == CALOG_ABANDON_LIMIT && watchLimits) deferRetried = box->deferred; /* already deferred: one try */
       pthread_mutex_unlock(&self->mu);
-      deferTried = true;
-      if (withdrawDeferred(target->rt, m)) {
-        waitReply(NULL, box, NULL, NULL, NULL);
-        return;
-      }
-      continue; /* the host is settling it: the reply comes now */
-    }
-    if (self->head == NULL) { /* the waiting entry tripped a limit */
-      deferTried = box->deferred; /* already deferred: the withdrawal below is the one try */
-      pthread_mutex_unlock(&self->mu);
-      abandoned = true;
-      if (abandonWait(target, m, tc)) {
-        waitReply(NULL, box, NULL, NULL, NULL); /* delivered already: just takes box->mu once */
-        return;
-      }
+      if (why == CALOG_ABANDON_LIMIT) watchLimits = false;
+      else watchOp = false;
+      abandon(arg, why);
       continue;
     }
     CalogMsgT *m = popLocked(self);
     pthread_mutex_unlock(&self->mu);
     dispatch(self, m);
   }
+}
+
+typedef struct CallWaitT {
+  CalogActorT *target;
+  CalogMsgT *m;
+  CalogCtxT *tc;
+} CallWaitT;
+
+static void abandonCall(void *arg, int why) {
+  (void)why;
+  CallWaitT *w = arg;
+  (void)abandonWait(w->target, w->m, w->tc);
+}
+
+void calog__boxInit(CalogBoxT *box, CalogActorT *self) {
+  box->mu = &self->mu;
+  box->cv = &self->cv;
+  atomic_init(&box->done, 0);
+  box->deferred = false;
+  box->status = CALOG_OK;
+  box->result = calogValueNil();
+}
+
+void calog__boxComplete(CalogBoxT *box, int32_t status, CalogValueT *result) {
+  pthread_mutex_lock(box->mu);
+  box->status = status;
+  calogValueMove(&box->result, result);
+  atomic_store(&box->done, 1);
+  pthread_cond_broadcast(box->cv);
+  pthread_mutex_unlock(box->mu);
+}
+
+int32_t calog__actorAwait(CalogActorT *self, CalogBoxT *box, uint64_t deadlineNs, CalogAbandonFnT abandon, void *arg,
+                          CalogValueT *result) {
+  waitBox(self, box, deadlineNs, abandon, arg);
+  calogValueFree(result);
+  calogValueMove(result, &box->result);
+  return box->status;
+}
+
+bool calog__ctxPost(CalogCtxT *ctx, CalogTaskFnT run, void *arg) {
+  CalogMsgT *m = calloc(1, sizeof *m);
+  if (m == NULL) return false;
+  *m = (CalogMsgT){.rt = ctx->rt, .kind = CALOG_MSG_TASK, .heap = true, .ctx = ctx, .task = run, .taskArg = arg};
+  calog__ctxRef(ctx);
+  if (push(ctx->actor, m)) return true;
+  calog__ctxUnref(ctx);
+  free(m);
+  return false;
 }
 
 int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT *fn, CalogNativeEntryT *entry,
@@ -458,7 +522,7 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
   if (st != CALOG_OK) return st;
   pthread_mutex_t privMu;
   pthread_cond_t privCv;
-  CalogReplyT box = {.status = CALOG_OK};
+  CalogBoxT box = {.status = CALOG_OK};
   atomic_init(&box.done, 0);
   box.result = calogValueNil();
   if (self) {
@@ -486,7 +550,8 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
   } else {
     bool hostWaits = self == &rt->host; /* no host reply may be deferred meanwhile (it could never settle) */
     if (hostWaits) rt->hostBlocked++;
-    waitReply(self, &box, target, &m, tc);
+    CallWaitT w = {target, &m, tc};
+    waitBox(self, &box, 0, abandonCall, &w);
     if (hostWaits) rt->hostBlocked--;
     st = box.status;
     calogValueFree(result);
@@ -575,7 +640,7 @@ CalogMsgT *calog__hostDeferArm(CalogT *rt, uint32_t *token) {
 }
 
 void calog__hostDefer(CalogT *rt, CalogMsgT *m, uint32_t token) {
-  CalogReplyT *box = m->reply;
+  CalogBoxT *box = m->reply;
   pthread_mutex_lock(&rt->host.mu);
   m->token = token;
   m->deferNext = rt->deferHead;
@@ -617,8 +682,8 @@ static CalogMsgT *popBlocking(CalogActorT *a) {
     }
   }
   pthread_mutex_lock(&a->mu);
-  while (a->head == NULL) pthread_cond_wait(&a->cv, &a->mu);
-  CalogMsgT *m = popLocked(a);
+  while (a->head == NULL && a->taskHead == NULL) pthread_cond_wait(&a->cv, &a->mu);
+  CalogMsgT *m = popAnyLocked(a);
   pthread_mutex_unlock(&a->mu);
   return m;
 }
@@ -755,7 +820,7 @@ void calogHostSetWaker(CalogT *rt, CalogHostWakeFnT waker) {
   atomic_store(&rt->waker, waker);
   /* work that arrived before the waker existed must not wait for an unrelated poll */
   pthread_mutex_lock(&rt->host.mu);
-  bool work = rt->host.head != NULL || rt->doneHead != NULL;
+  bool work = rt->host.head != NULL || rt->host.taskHead != NULL || rt->doneHead != NULL;
   pthread_mutex_unlock(&rt->host.mu);
   if (work) {
     atomic_store(&rt->wakePending, 0);
@@ -780,11 +845,11 @@ int32_t calogHostWait(CalogT *rt, int32_t timeoutMs) {
     if (deadline.tv_nsec >= 1000000000L) deadline.tv_sec++, deadline.tv_nsec -= 1000000000L;
   }
   int r = 0;
-  while (!rt->closing && h->head == NULL && rt->doneHead == NULL && r != ETIMEDOUT) {
+  while (!rt->closing && h->head == NULL && h->taskHead == NULL && rt->doneHead == NULL && r != ETIMEDOUT) {
     if (timeoutMs >= 0) r = pthread_cond_timedwait(&h->cv, &h->mu, &deadline);
     else pthread_cond_wait(&h->cv, &h->mu);
   }
-  int32_t out = rt->closing ? -1 : (h->head != NULL || rt->doneHead != NULL) ? 1 : 0;
+  int32_t out = rt->closing ? -1 : (h->head != NULL || h->taskHead != NULL || rt->doneHead != NULL) ? 1 : 0;
   rt->hostWaiters--;
   if (rt->closing) pthread_cond_broadcast(&h->cv);
   pthread_mutex_unlock(&h->mu);
@@ -793,11 +858,13 @@ int32_t calogHostWait(CalogT *rt, int32_t timeoutMs) {
 
 void calog__hostServe(CalogT *rt) {
   CalogActorT *h = &rt->host;
-  while (atomic_load_explicit(&h->pending, memory_order_acquire) > 0) {
+  bool top = h->nesting == 0; /* tasks only at the top level, not inside a call the host waits on */
+  for (;;) {
+    if (!top && atomic_load_explicit(&h->pending, memory_order_acquire) == 0) return;
     pthread_mutex_lock(&h->mu);
-    CalogMsgT *m = popLocked(h);
+    CalogMsgT *m = top ? popAnyLocked(h) : popLocked(h);
     pthread_mutex_unlock(&h->mu);
-    if (m == NULL) break;
+    if (m == NULL) return;
     dispatch(h, m);
   }
 }
@@ -839,14 +906,14 @@ bool calog__actorPush(CalogActorT *a, CalogMsgT *m) { return push(a, m); }
 void calog__actorDrainDead(CalogActorT *a) {
   for (;;) {
     pthread_mutex_lock(&a->mu);
-    CalogMsgT *m = popLocked(a);
+    CalogMsgT *m = popAnyLocked(a);
     pthread_mutex_unlock(&a->mu);
     if (m == NULL) return;
     if (m->kind == CALOG_MSG_SHUTDOWN) {
       free(m);
       continue;
     }
-    if (m->kind == CALOG_MSG_RELEASE) {
+    if (m->kind == CALOG_MSG_RELEASE || m->kind == CALOG_MSG_TASK) {
       dispatch(a, m);
       continue;
     }

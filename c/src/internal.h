@@ -37,6 +37,14 @@ typedef struct CalogCtxT CalogCtxT;
 typedef struct CalogActorT CalogActorT;
 typedef struct CalogMsgT CalogMsgT;
 
+/* A hook a layer on top of the core (the I/O layer) runs when a context closes: on the context's thread,
+ * before its interpreter is destroyed (its function values still alive). */
+typedef struct CalogCloseHookT {
+  struct CalogCloseHookT *next;
+  void (*fn)(CalogCtxT *ctx, void *arg);
+  void *arg;
+} CalogCloseHookT;
+
 /* A function value. Its closure (fn + userData) must run on `actor`'s thread (NULL: any thread, a plain C
  * function). `owner` is the context whose interpreter holds the closure (NULL for host and C functions);
  * a function holds a reference on its owner's struct, so `owner` stays valid for the function's life.
@@ -95,6 +103,7 @@ struct CalogActorT {
   pthread_cond_t cv; /* a message arrived, or a reply for a call this thread waits on */
   CalogMsgT *head, *tail;
   _Atomic int32_t pending; /* queued messages (read without the lock by spinners) */
+  CalogMsgT *taskHead, *taskTail; /* queued tasks (calog__ctxPost): run only at the top level, never nested */
   pthread_t thread;
   bool isHost;
   bool accepting; /* under mu: false once the actor is shutting down */
@@ -146,6 +155,7 @@ struct CalogCtxT {
   _Atomic bool abandoned; /* its thread overran the dispose grace period: it parks for good when it returns */
   _Atomic int64_t lastSteps; /* steps of the last finished entry (published for stats) */
   _Atomic int64_t trips;     /* limits tripped so far */
+  CalogCloseHookT *closeHooks; /* run once when the context closes (context thread only) */
   /* creation handshake (threaded), on its own mutex/condvar */
   pthread_mutex_t readyMu;
   pthread_cond_t readyCv;
@@ -211,6 +221,10 @@ struct CalogT {
   CalogHostReleaseFnT hostRelease;
   CalogHandleSlotT *handles;
   uint32_t handleCount, handleCap, handleFree;
+  /* one extension a layer on top of the core may hang on the runtime (the I/O layer): created lazily
+   * under lock by calog__rtExtEnsure, closed by calogHostClose once every context is gone */
+  void *_Atomic ext;
+  void (*extClose)(void *ext);
 };
 
 #define CALOG_MAX_NESTING 64
@@ -326,9 +340,51 @@ CALOG_HIDDEN int32_t calog__limitOutput(CalogCtxT *ctx, int64_t n, CalogValueT *
  * Validates everything before changing anything. */
 CALOG_HIDDEN int32_t calog__limitsSet(CalogCtxT *ctx, const CalogValueT *map, CalogValueT *err);
 
+/* Runs ctx's close hooks once (context thread, before the interpreter goes). */
+CALOG_HIDDEN void calog__ctxRunCloseHooks(CalogCtxT *ctx);
+/* Adds a close hook to ctx unless one with the same fn and arg is there. Context thread. Returns false on OOM. */
+CALOG_HIDDEN bool calog__ctxOnClose(CalogCtxT *ctx, void (*fn)(CalogCtxT *ctx, void *arg), void *arg);
+/* The runtime's extension: created by create(rt) the first time (any thread; NULL: create failed, try again
+ * later), closed by close(ext) in calogHostClose after every context has gone (not if a thread was abandoned). */
+CALOG_HIDDEN void *calog__rtExtEnsure(CalogT *rt, void *(*create)(CalogT *rt), void (*close)(void *ext));
+
 /* actor.c */
 enum { CALOG_MSG_EVAL, CALOG_MSG_CALL, CALOG_MSG_GET, CALOG_MSG_FN, CALOG_MSG_NATIVE, CALOG_MSG_RELEASE,
-       CALOG_MSG_SHUTDOWN, CALOG_MSG_REAP };
+       CALOG_MSG_SHUTDOWN, CALOG_MSG_REAP, CALOG_MSG_TASK };
+
+/* A completion box: one waiter (an actor's thread, parked in calog__actorAwait or a synchronous call) and one
+ * completer (any thread). mu/cv are the waiting actor's (or private ones for a thread that is no actor). The
+ * completer's last touch of the box is calog__boxComplete: the box may live on the waiter's stack. */
+typedef struct CalogBoxT {
+  pthread_mutex_t *mu;
+  pthread_cond_t *cv;
+  _Atomic int done;
+  bool deferred; /* under mu: the host deferred the reply (the waiter may withdraw the request) */
+  int32_t status;
+  CalogValueT result;
+} CalogBoxT;
+/* Binds box to self (the waiting actor) and clears it. */
+CALOG_HIDDEN void calog__boxInit(CalogBoxT *box, CalogActorT *self);
+/* Publishes status and result (taken) and wakes the waiter. Any thread; once per box. */
+CALOG_HIDDEN void calog__boxComplete(CalogBoxT *box, int32_t status, CalogValueT *result);
+/* Why a wait is being abandoned. */
+enum { CALOG_ABANDON_LIMIT = 1, CALOG_ABANDON_TIMEOUT = 2 };
+/* Withdraws a pending operation whose waiter gives up: either completes the box itself (the operation was
+ * withdrawn) or leaves it to the completer, whose completion must then come soon (it was already underway). */
+typedef void (*CalogAbandonFnT)(void *arg, int why);
+/* Parks self (the calling actor's thread) until box completes, serving self's queue meanwhile (sec 6.1, the
+ * same loop as a synchronous call). deadlineNs (CLOCK_MONOTONIC, 0 = none) is the operation's own timeout:
+ * when it passes, abandon(arg, TIMEOUT). While self runs a context's entry, the entry's limits apply: its
+ * deadline or an interrupt calls abandon(arg, LIMIT) (the entry then ends with the limit's error). Returns
+ * the box's status; its result is moved into result. */
+CALOG_HIDDEN int32_t calog__actorAwait(CalogActorT *self, CalogBoxT *box, uint64_t deadlineNs, CalogAbandonFnT abandon,
+                                       void *arg, CalogValueT *result);
+/* Queues run(ctx, arg, dead) to ctx's actor (its thread, or the host for a host-thread context): it runs
+ * there between other work -- when the thread is back at its top level (idle, or the host polling), never
+ * inside a call that waits (a parked call serves calls, not tasks, so tasks cannot nest) -- with dead = true when the context is being destroyed (only to free arg).
+ * Returns false (nothing queued, arg still the caller's) when the actor takes no more work. Any thread. */
+typedef void (*CalogTaskFnT)(CalogCtxT *ctx, void *arg, bool dead);
+CALOG_HIDDEN bool calog__ctxPost(CalogCtxT *ctx, CalogTaskFnT run, void *arg);
 CALOG_HIDDEN CalogActorT *calog__actorCurrent(CalogT *rt);
 CALOG_HIDDEN int32_t calog__actorInit(CalogActorT *a, CalogT *rt, CalogCtxT *ctx, bool isHost);
 CALOG_HIDDEN void calog__actorDestroy(CalogActorT *a);

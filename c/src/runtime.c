@@ -267,8 +267,41 @@ static void slotRelease(CalogT *rt, CalogCtxT *ctx) {
   pthread_mutex_unlock(&rt->lock);
 }
 
+bool calog__ctxOnClose(CalogCtxT *ctx, void (*fn)(CalogCtxT *ctx, void *arg), void *arg) {
+  for (CalogCloseHookT *h = ctx->closeHooks; h; h = h->next)
+    if (h->fn == fn && h->arg == arg) return true;
+  CalogCloseHookT *h = malloc(sizeof *h);
+  if (h == NULL) return false;
+  *h = (CalogCloseHookT){.next = ctx->closeHooks, .fn = fn, .arg = arg};
+  ctx->closeHooks = h;
+  return true;
+}
+
+void calog__ctxRunCloseHooks(CalogCtxT *ctx) {
+  while (ctx->closeHooks) {
+    CalogCloseHookT *h = ctx->closeHooks;
+    ctx->closeHooks = h->next;
+    h->fn(ctx, h->arg);
+    free(h);
+  }
+}
+
+void *calog__rtExtEnsure(CalogT *rt, void *(*create)(CalogT *rt), void (*close)(void *ext)) {
+  void *ext = atomic_load(&rt->ext);
+  if (ext != NULL) return ext;
+  pthread_mutex_lock(&rt->lock);
+  ext = atomic_load(&rt->ext);
+  if (ext == NULL && (ext = create(rt)) != NULL) {
+    rt->extClose = close;
+    atomic_store(&rt->ext, ext);
+  }
+  pthread_mutex_unlock(&rt->lock);
+  return ext;
+}
+
 /* Host-thread contexts: the interpreter goes now (nothing of it is on the stack). */
 static void ctxFreeHost(CalogT *rt, CalogCtxT *ctx) {
+  calog__ctxRunCloseHooks(ctx);
   calog__fnKillOwned(ctx);
   ctx->engine->destroy(ctx->interp);
   ctx->interp = NULL;
@@ -283,6 +316,7 @@ void calog__ctxShutdownHere(CalogCtxT *ctx) {
   ctx->own.accepting = false;
   pthread_mutex_unlock(&ctx->own.mu);
   calog__actorDrainDead(&ctx->own);
+  calog__ctxRunCloseHooks(ctx);
   calog__fnKillOwned(ctx);
   ctx->engine->destroy(ctx->interp);
   ctx->interp = NULL;
@@ -696,6 +730,9 @@ void calogHostClose(CalogT *rt) {
   while (rt->hostWaiters > 0) pthread_cond_wait(&rt->host.cv, &rt->host.mu);
   pthread_mutex_unlock(&rt->host.mu);
   calog__actorDrainDead(&rt->host);
+  /* the extension (the I/O layer) goes once no context is left to use it; an abandoned thread may */
+  void *ext = atomic_exchange(&rt->ext, NULL);
+  if (ext != NULL && rt->abandoned == 0) rt->extClose(ext);
   calog__hostKeepUntilNext(rt, NULL);
   pthread_mutex_lock(&rt->host.mu); /* an abandoned thread may still deliver (it then sees closing) */
   CalogCompletionT *left = rt->doneHead;

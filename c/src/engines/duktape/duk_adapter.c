@@ -52,6 +52,8 @@
  * with such a first byte, so scripts cannot forge a hidden key. */
 #include "duk_adapter.h"
 
+#include "../../io/io.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -714,8 +716,11 @@ int32_t calog__dukPush(DukCtxT *dc, duk_context *ctx, const CalogValueT *v, Calo
 }
 
 /* ---- calling out of JS: natives and foreign function values ---------------------------------------- */
-duk_ret_t calog__dukThrowMarked(duk_context *ctx, CalogRaiseT mark) {
-  duk_idx_t m = duk_get_top_index(ctx);
+/* Throws a JS Error whose .message is the string at the stack top (byte for byte), carrying mark; with
+ * partial, the string is just below the top and the value on top becomes the error's .partial (an I/O
+ * error's data: a receive that timed out or met the end). */
+static duk_ret_t throwText(duk_context *ctx, CalogRaiseT mark, bool partial) {
+  duk_idx_t m = duk_get_top_index(ctx) - (partial ? 1 : 0);
   duk_size_t len = 0;
   const char *s = duk_get_lstring(ctx, m, &len);
   duk_push_error_object(ctx, DUK_ERR_ERROR, "%s", s);
@@ -733,13 +738,19 @@ duk_ret_t calog__dukThrowMarked(duk_context *ctx, CalogRaiseT mark) {
     duk_push_number(ctx, (duk_double_t)mark.host);
     duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_HOST);
   }
+  if (partial) {
+    duk_dup(ctx, m + 1);
+    duk_put_prop_literal(ctx, -2, "partial");
+  }
   return duk_throw(ctx);
 }
 
+duk_ret_t calog__dukThrowMarked(duk_context *ctx, CalogRaiseT mark) { return throwText(ctx, mark, false); }
+
 /* Throws the error in *result (taken): the value the failing script threw when it has one that is not text
  * (an object thrown in another engine arrives as an object), else a JS Error whose .message is the error's
- * message, byte for byte, carrying the error's marks. */
-static duk_ret_t throwResult(DukCtxT *dc, duk_context *ctx, CalogValueT *result) {
+ * message, byte for byte, carrying the error's marks (and, from an I/O native, its partial data). */
+static duk_ret_t throwResultIo(DukCtxT *dc, duk_context *ctx, CalogValueT *result, bool io) {
   DukPendingT *p = calog__dukPendingPush(dc, result);
   if (p == NULL) return duk_error(ctx, DUK_ERR_ERROR, "out of memory");
   CalogRaiseT mark = calog__errorRaiseOf(&p->v);
@@ -756,14 +767,26 @@ static duk_ret_t throwResult(DukCtxT *dc, duk_context *ctx, CalogValueT *result)
   int64_t n;
   const char *msg = calogErrorMessage(&p->v, &n);
   pushText(ctx, msg, n); /* may throw: the node is swept by the entry that catches */
+  const CalogValueT *partial = io ? calog__ioPartial(&p->v) : NULL;
+  if (partial != NULL) {
+    CalogValueT perr = calogValueNil();
+    if (calog__dukPush(dc, ctx, partial, &perr) != CALOG_OK) duk_push_undefined(ctx);
+    calogValueFree(&perr);
+  }
   calog__dukPendingDrop(dc, p);
-  return calog__dukThrowMarked(ctx, mark);
+  return throwText(ctx, mark, partial != NULL);
+}
+
+static duk_ret_t throwResult(DukCtxT *dc, duk_context *ctx, CalogValueT *result) {
+  return throwResultIo(dc, ctx, result, false);
 }
 
 typedef int32_t (*CallOutFnT)(void *target, CalogValueT *args, int32_t argc, CalogValueT *result);
 
 /* hold (may be NULL): a pending node holding a reference on target for the duration of the call; dropped as
  * soon as the call is over (or, if something throws first, by the sweep of the entry that catches). */
+static int32_t callFnIo(void *target, CalogValueT *args, int32_t argc, CalogValueT *result);
+
 static duk_ret_t callOut(duk_context *ctx, CallOutFnT call, void *target, DukPendingT *hold) {
   DukCtxT *dc = calog__dukCtx(ctx);
   duk_idx_t argc = duk_get_top(ctx);
@@ -796,7 +819,9 @@ static duk_ret_t callOut(duk_context *ctx, CallOutFnT call, void *target, DukPen
   if (st != CALOG_OK) {
     if (calogErrorMessage(&result, NULL)[0] == '\0' && (result.type == CALOG_NIL || result.type == CALOG_AGGREGATE))
       calogFail(&result, st, "%s", calogStatusMessage(st)); /* a failure without a message */
-    return throwResult(dc, ctx, &result);
+    if (call == callFnIo && (st == CALOG_ERR_PERMISSION || st == CALOG_ERR_UNSUPPORTED))
+      calog__errorMark(&result, (CalogRaiseT){.status = st}); /* kept when uncaught */
+    return throwResultIo(dc, ctx, &result, call == callFnIo);
   }
   if (result.type <= CALOG_REAL) { /* scalars own no memory */
     CalogValueT err = calogValueNil();
@@ -816,6 +841,9 @@ static int32_t callNative(void *target, CalogValueT *args, int32_t argc, CalogVa
   return calog__nativeInvoke(target, args, argc, result);
 }
 static int32_t callFn(void *target, CalogValueT *args, int32_t argc, CalogValueT *result) {
+  return calogFnInvoke(target, args, argc, result);
+}
+static int32_t callFnIo(void *target, CalogValueT *args, int32_t argc, CalogValueT *result) {
   return calogFnInvoke(target, args, argc, result);
 }
 
@@ -858,7 +886,15 @@ static duk_ret_t fnTrampoline(duk_context *ctx) {
   CalogValueT ref = calogValueFn(fn);
   DukPendingT *hold = calog__dukPendingPush(dc, &ref);
   if (hold == NULL) return duk_error(ctx, DUK_ERR_ERROR, "out of memory");
-  return callOut(ctx, callFn, fn, hold);
+  if (!calog__ioIsNative(fn)) return callOut(ctx, callFn, fn, hold);
+  if (calog__ioIsMethod(fn)) { /* conn.send(...): the receiver's id goes first */
+    duk_push_this(ctx);
+    if (duk_is_object(ctx, -1)) duk_get_prop_literal(ctx, -1, "id");
+    else duk_push_undefined(ctx);
+    duk_remove(ctx, -2);
+    duk_insert(ctx, 0);
+  }
+  return callOut(ctx, callFnIo, fn, hold);
 }
 
 static void holdRelease(DukCtxT *dc, DukHoldT *hold) {
@@ -893,6 +929,31 @@ void calog__dukOpenHolders(DukCtxT *dc, duk_context *ctx) {
 
 void calog__dukReleaseHolds(DukCtxT *dc) {
   while (dc->holds) holdRelease(dc, dc->holds);
+}
+
+void calog__dukOpenIo(DukCtxT *dc, duk_context *ctx) {
+  CalogValueT g = calogValueNil();
+  if (calog__ioGlobals(dc->owner, &g) != CALOG_OK) {
+    calogValueFree(&g);
+    (void)duk_error(ctx, DUK_ERR_ERROR, "out of memory (net and timer)");
+    return;
+  }
+  DukPendingT *p = calog__dukPendingPush(dc, &g);
+  if (p == NULL) {
+    (void)duk_error(ctx, DUK_ERR_ERROR, "out of memory");
+    return;
+  }
+  CalogAggT *agg = p->v.as.agg;
+  for (int64_t k = 0; k < calogAggPairCount(agg); k++) {
+    CalogValueT err = calogValueNil();
+    if (calog__dukPush(dc, ctx, calogAggPairValue(agg, k), &err) != CALOG_OK) {
+      calogValueFree(&err);
+      (void)duk_error(ctx, DUK_ERR_ERROR, "out of memory (net and timer)");
+      return;
+    }
+    duk_put_global_string(ctx, calogAggPairKey(agg, k)->as.s.bytes);
+  }
+  calog__dukPendingDrop(dc, p);
 }
 
 void calog__dukPushNative(duk_context *ctx, CalogNativeEntryT *entry) {

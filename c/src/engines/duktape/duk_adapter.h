@@ -72,6 +72,8 @@ typedef struct DukFnRefT {
 } DukFnRefT;
 
 CALOG_HIDDEN DukCtxT *calog__dukCtx(duk_context *ctx);
+/* Sets the globals net and timer (the I/O layer). Runs in a safe call (may throw). */
+CALOG_HIDDEN void calog__dukOpenIo(DukCtxT *dc, duk_context *ctx);
 /* Text out of JS: a new malloc'd, NUL-terminated copy with surrogate pairs as UTF-8. NULL on OOM. */
 CALOG_HIDDEN char *calog__dukUtf8Dup(const char *str, size_t n, size_t *outLen);
 /* Takes v (left nil) into a new pending node; NULL on OOM (v is then freed). */

@@ -126,6 +126,7 @@ static duk_ret_t setupSafe(duk_context *ctx, void *udata) {
   duk_pop(ctx);
   calog__dukOpenHolders(dc, ctx);
   calog__dukOpenLibs(dc, ctx);
+  calog__dukOpenIo(dc, ctx);
   return 0;
 }
 

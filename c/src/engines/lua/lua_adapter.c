@@ -6,6 +6,8 @@
  * status), so no C allocation is ever skipped by a longjmp. */
 #include "lua_adapter.h"
 
+#include "../../io/io.h"
+
 #include <inttypes.h>
 #include <math.h>
 
@@ -331,6 +333,32 @@ static int raiseResult(lua_State *L, LuaCtxT *lc, int32_t mark, CalogValueT *res
 }
 
 typedef int32_t (*CallOutFnT)(void *target, CalogValueT *args, int32_t argc, CalogValueT *result);
+static int32_t callFnIo(void *target, CalogValueT *args, int32_t argc, CalogValueT *result);
+
+/* The I/O layer's natives: an I/O failure returns nil, message[, partial] (LuaSocket style); a denial or a
+ * blocking call on the host thread raises with its own status. */
+static int ioFailed(lua_State *L, LuaCtxT *lc, int32_t mark, int32_t st, CalogValueT *result) {
+  if (st == CALOG_ERR_PERMISSION || st == CALOG_ERR_UNSUPPORTED) calog__errorMark(result, (CalogRaiseT){.status = st});
+  if (st != CALOG_ERR_SCRIPT) return raiseResult(L, lc, mark, result);
+  int32_t i = pendPush(lc, result);
+  if (i < 0) {
+    calog__luaPendTruncate(lc, mark);
+    return luaL_error(L, "out of memory");
+  }
+  int64_t n;
+  const char *msg = calogErrorMessage(&lc->pend[i], &n);
+  const CalogValueT *partial = calog__ioPartial(&lc->pend[i]);
+  lua_pushnil(L);
+  lua_pushlstring(L, msg, (size_t)n);
+  int nret = 2;
+  if (partial) {
+    CalogValueT copy = *partial, err = calogValueNil();
+    if (egress(L, lc, &copy, 0, &err) == CALOG_OK) nret = 3;
+    calogValueFree(&err);
+  }
+  calog__luaPendTruncate(lc, mark);
+  return nret;
+}
 
 static int callOut(lua_State *L, int first, CallOutFnT call, void *target, int32_t mark) {
   LuaCtxT *lc = calog__luaCtx(L);
@@ -353,6 +381,7 @@ static int callOut(lua_State *L, int first, CallOutFnT call, void *target, int32
   if (st == CALOG_OK) st = call(target, args, argc, &result);
   for (int i = 0; i < got; i++) calogValueFree(&args[i]);
   if (args != stackArgs) free(args);
+  if (st != CALOG_OK && call == callFnIo) return ioFailed(L, lc, mark, st, &result);
   if (st != CALOG_OK) return raiseResult(L, lc, mark, &result);
   int32_t i = pendPush(lc, &result);
   if (i < 0) {
@@ -374,6 +403,9 @@ static int32_t callNative(void *target, CalogValueT *args, int32_t argc, CalogVa
 static int32_t callFn(void *target, CalogValueT *args, int32_t argc, CalogValueT *result) {
   return calogFnInvoke(target, args, argc, result);
 }
+static int32_t callFnIo(void *target, CalogValueT *args, int32_t argc, CalogValueT *result) {
+  return calogFnInvoke(target, args, argc, result);
+}
 
 static int nativeTrampoline(lua_State *L) {
   return callOut(L, 1, callNative, lua_touserdata(L, lua_upvalueindex(1)), calog__luaCtx(L)->pendCount);
@@ -389,7 +421,14 @@ static int fnCall(lua_State *L) { /* __call(self, ...) */
   calogFnRetain(fn);
   CalogValueT hold = calogValueFn(fn);
   if (pendPush(lc, &hold) < 0) return luaL_error(L, "out of memory");
-  return callOut(L, 2, callFn, fn, mark);
+  if (!calog__ioIsNative(fn)) return callOut(L, 2, callFn, fn, mark);
+  /* an I/O method called on its handle (conn:send(...)): the handle's id is all it needs of self */
+  if (calog__ioIsMethod(fn) && lua_type(L, 2) == LUA_TTABLE) {
+    lua_pushliteral(L, "id");
+    lua_rawget(L, 2);
+    lua_replace(L, 2);
+  }
+  return callOut(L, 2, callFnIo, fn, mark);
 }
 
 static int fnGc(lua_State *L) {
@@ -423,6 +462,29 @@ void calog__luaOpenFnMeta(lua_State *L) {
 }
 
 bool calog__luaIsInternalCFunction(lua_CFunction f) { return f == nativeTrampoline; }
+
+void calog__luaOpenIo(lua_State *L) {
+  LuaCtxT *lc = calog__luaCtx(L);
+  CalogValueT g = calogValueNil();
+  int32_t mark = lc->pendCount;
+  if (calog__ioGlobals(lc->ctx, &g) != CALOG_OK) {
+    calogValueFree(&g);
+    luaL_error(L, "out of memory (net and timer)");
+    return;
+  }
+  int32_t i = pendPush(lc, &g); /* a raise while pushing frees it (the protected caller truncates) */
+  if (i < 0) luaL_error(L, "out of memory");
+  CalogAggT *agg = lc->pend[i].as.agg;
+  for (int64_t k = 0; k < calogAggPairCount(agg); k++) {
+    CalogValueT err = calogValueNil();
+    if (egress(L, lc, calogAggPairValue(agg, k), 0, &err) != CALOG_OK) {
+      calogValueFree(&err);
+      luaL_error(L, "out of memory (net and timer)");
+    }
+    lua_setglobal(L, calogAggPairKey(agg, k)->as.s.bytes);
+  }
+  calog__luaPendTruncate(lc, mark);
+}
 
 void calog__luaPushNative(lua_State *L, CalogNativeEntryT *entry) {
   lua_pushlightuserdata(L, entry);

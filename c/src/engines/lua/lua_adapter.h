@@ -56,6 +56,8 @@ CALOG_HIDDEN void calog__luaPendTruncate(LuaCtxT *lc, int32_t mark);
 CALOG_HIDDEN int calog__luaRaise(lua_State *L, CalogRaiseT mark);
 CALOG_HIDDEN void calog__luaOpenFnMeta(lua_State *L);
 CALOG_HIDDEN void calog__luaPushNative(lua_State *L, CalogNativeEntryT *entry);
+/* Sets the globals net and timer (the I/O layer). Runs protected. */
+CALOG_HIDDEN void calog__luaOpenIo(lua_State *L);
 /* True for calog's own C functions whose upvalues scripts must not see (debug.getupvalue & co. refuse them). */
 CALOG_HIDDEN bool calog__luaIsInternalCFunction(lua_CFunction f);
 /* Opens the standard libraries the context's capabilities allow (lua_caps.c). Runs protected. */

@@ -542,6 +542,7 @@ int calog__luaOpenLibs(lua_State *L) {
   bool trusted = caps->profile == CALOG_PROFILE_TRUSTED;
   luaL_openlibs(L);
   calog__luaOpenFnMeta(L);
+  calog__luaOpenIo(L);
   lua_pushcfunction(L, luaPrint);
   lua_setglobal(L, "print");
   lua_getglobal(L, "os");

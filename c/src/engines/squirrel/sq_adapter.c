@@ -14,6 +14,8 @@
  *   any other table -> MAP with every key as it is. */
 #include "sq_adapter.h"
 
+#include "../../io/io.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -432,26 +434,64 @@ static SQInteger throwResult(HSQUIRRELVM v, CalogValueT *result) {
   calogValueFree(result);
   return calog__sqRaise(v, mark);
 }
+/* The I/O layer's natives: a denial or a blocking call on the host thread keeps its status when uncaught; an
+ * I/O error with partial data throws a table { message, partial }. */
+static SQInteger throwIo(HSQUIRRELVM v, int32_t st, CalogValueT *result) {
+  SqCtxT *sc = calog__sqCtx(v);
+  if (st == CALOG_ERR_PERMISSION || st == CALOG_ERR_UNSUPPORTED) calog__errorMark(result, (CalogRaiseT){.status = st});
+  const CalogValueT *partial = st == CALOG_ERR_SCRIPT ? calog__ioPartial(result) : NULL;
+  if (partial == NULL) return throwResult(v, result);
+  int64_t n;
+  const char *msg = calogErrorMessage(result, &n);
+  CalogValueT err = calogValueNil();
+  sq_newtable(v);
+  sq_pushstring(v, "message", -1);
+  sq_pushstring(v, msg, (SQInteger)n);
+  sq_newslot(v, -3, SQFalse);
+  sq_pushstring(v, "partial", -1);
+  if (calog__sqPush(sc, v, partial, &err) != CALOG_OK) sq_pushnull(v);
+  sq_newslot(v, -3, SQFalse);
+  calogValueFree(&err);
+  CalogRaiseT mark = calog__errorRaiseOf(result);
+  calogValueFree(result);
+  return calog__sqRaise(v, mark);
+}
 
 typedef int32_t (*CallOutFnT)(void *target, CalogValueT *args, int32_t argc, CalogValueT *result);
+static int32_t callFnIo(void *target, CalogValueT *args, int32_t argc, CalogValueT *result);
 
-/* args are the stack slots first..last of the native frame; pushes the return value */
+/* args are the stack slots first..last of the native frame (first = 0: this.id, then slots 2..last: an I/O
+ * method's receiver); pushes the return value */
 static SQInteger callOut(HSQUIRRELVM v, SQInteger first, SQInteger last, CallOutFnT call, void *target) {
   SqCtxT *sc = calog__sqCtx(v);
-  int32_t argc = last >= first ? (int32_t)(last - first + 1) : 0;
+  bool recv = first == 0;
+  if (recv) first = 2;
+  int32_t argc = (last >= first ? (int32_t)(last - first + 1) : 0) + (recv ? 1 : 0);
   CalogValueT stackArgs[8];
   CalogValueT *args = stackArgs;
   CalogValueT result = calogValueNil();
   if (argc > 8 && (args = malloc((size_t)argc * sizeof *args)) == NULL) return sq_throwerror(v, "out of memory");
   int32_t st = CALOG_OK;
   int32_t got = 0;
-  for (; got < argc; got++) {
+  if (recv) { /* this.id, read without metamethods */
     args[got] = calogValueNil();
-    if ((st = calog__sqToValue(sc, v, first + got, &args[got], &result)) != CALOG_OK) break;
+    sq_pushstring(v, "id", 2);
+    if (SQ_FAILED(sq_rawget(v, 1))) {
+      sq_reseterror(v);
+      sq_pushnull(v);
+    }
+    st = calog__sqToValue(sc, v, sq_gettop(v), &args[got], &result);
+    sq_poptop(v);
+    if (st == CALOG_OK) got++;
+  }
+  for (; st == CALOG_OK && got < argc; got++) {
+    args[got] = calogValueNil();
+    if ((st = calog__sqToValue(sc, v, first + got - (recv ? 1 : 0), &args[got], &result)) != CALOG_OK) break;
   }
   if (st == CALOG_OK) st = call(target, args, argc, &result);
   for (int32_t i = 0; i < got; i++) calogValueFree(&args[i]);
   if (args != stackArgs) free(args);
+  if (st != CALOG_OK && call == callFnIo) return throwIo(v, st, &result);
   if (st != CALOG_OK) return throwResult(v, &result);
   CalogValueT err = calogValueNil();
   st = calog__sqPush(sc, v, &result, &err);
@@ -464,6 +504,9 @@ static int32_t callNative(void *target, CalogValueT *args, int32_t argc, CalogVa
   return calog__nativeInvoke(target, args, argc, result);
 }
 static int32_t callFn(void *target, CalogValueT *args, int32_t argc, CalogValueT *result) {
+  return calogFnInvoke(target, args, argc, result);
+}
+static int32_t callFnIo(void *target, CalogValueT *args, int32_t argc, CalogValueT *result) {
   return calogFnInvoke(target, args, argc, result);
 }
 
@@ -480,13 +523,35 @@ static SQInteger fnTrampoline(HSQUIRRELVM v) {
   SQUserPointer fn = NULL;
   if (SQ_FAILED(sq_getinstanceup(v, top, &fn, NULL)) || fn == NULL)
     return sq_throwerror(v, "invalid calog function value");
-  return callOut(v, 2, top - 1, callFn, fn);
+  if (!calog__ioIsNative(fn)) return callOut(v, 2, top - 1, callFn, fn);
+  return callOut(v, calog__ioIsMethod(fn) ? 0 : 2, top - 1, callFnIo, fn); /* methods: conn.send(x) */
 }
 
 void calog__sqPushNative(HSQUIRRELVM v, CalogNativeEntryT *entry) {
   sq_pushuserpointer(v, entry);
   sq_newclosure(v, nativeTrampoline, 1);
   sq_setnativeclosurename(v, -1, entry->name);
+}
+
+int32_t calog__sqOpenIo(SqCtxT *sc, CalogValueT *err) {
+  HSQUIRRELVM v = sc->vm;
+  CalogValueT g = calogValueNil();
+  int32_t st = calog__ioGlobals(sc->ctx, &g);
+  if (st != CALOG_OK) {
+    calogValueFree(err);
+    calogValueMove(err, &g);
+    return st;
+  }
+  SQInteger top = sq_gettop(v);
+  sq_pushroottable(v);
+  CalogAggT *agg = g.as.agg;
+  for (int64_t k = 0; st == CALOG_OK && k < calogAggPairCount(agg); k++) {
+    sq_pushstring(v, calogAggPairKey(agg, k)->as.s.bytes, -1);
+    if ((st = calog__sqPush(sc, v, calogAggPairValue(agg, k), err)) == CALOG_OK) sq_newslot(v, -3, SQFalse);
+  }
+  sq_settop(v, top);
+  calogValueFree(&g);
+  return st;
 }
 
 int32_t calog__sqOpenFnClass(SqCtxT *sc, CalogValueT *err) {

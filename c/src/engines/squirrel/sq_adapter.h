@@ -64,6 +64,8 @@ CALOG_HIDDEN bool calog__sqReserveOk(HSQUIRRELVM v, SQInteger n);
 CALOG_HIDDEN int32_t calog__sqToValue(SqCtxT *sc, HSQUIRRELVM v, SQInteger idx, CalogValueT *out, CalogValueT *err);
 CALOG_HIDDEN int32_t calog__sqPush(SqCtxT *sc, HSQUIRRELVM v, const CalogValueT *val, CalogValueT *err);
 CALOG_HIDDEN int32_t calog__sqOpenFnClass(SqCtxT *sc, CalogValueT *err);
+/* Sets the globals net and timer (the I/O layer) in the root table. */
+CALOG_HIDDEN int32_t calog__sqOpenIo(SqCtxT *sc, CalogValueT *err);
 CALOG_HIDDEN void calog__sqPushNative(HSQUIRRELVM v, CalogNativeEntryT *entry);
 CALOG_HIDDEN SQInteger calog__sqErrorHandler(HSQUIRRELVM v);
 /* Raises the value on top of v's stack (popped) as a Squirrel error remembering mark (see SqCtxT.raise). */

@@ -129,6 +129,7 @@ static int32_t sqCreate(CalogCtxT *ctx, void **interpOut, CalogValueT *err) {
     sq_seterrorhandler(v);
     st = calog__sqOpenFnClass(sc, err);
   }
+  if (st == CALOG_OK) st = calog__sqOpenIo(sc, err); /* function values need the holder class */
   calog__sqMemSwap(prev);
   if (st != CALOG_OK) {
     sqDestroy(sc);

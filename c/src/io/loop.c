@@ -1,0 +1,791 @@
+/* loop.c -- the runtime's I/O state: the I/O thread (epoll, eventfd, timer heap), its FIFO command queue,
+ * generationed handles, parking a context on a handle, the resolver thread, and timers.
+ *
+ * Invariants:
+ *   - a handle id is slot + generation: once closed, the id is stale (a clean error), and an epoll event
+ *     carrying it never reaches a socket that reused the fd number;
+ *   - a socket leaves the epoll set before its fd is closed;
+ *   - only the I/O thread touches the timer heap; other threads send it commands, taken in FIFO order;
+ *   - lock order: IoT.mu, then IoHandleT.mu, then an actor's mutex (completing a box). */
+#include "io_impl.h"
+
+#include "../policy/policy.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define SLOT_BITS 24
+#define SLOT_MASK ((1u << SLOT_BITS) - 1u)
+#define GEN_MAX ((1u << 28) - 1u) /* ids stay below 2^52: exact as a JavaScript number */
+
+/* ---- the state ------------------------------------------------------------------------------------ */
+static void ioFree(IoT *io) {
+  calogValueFree(&io->globals);
+  calogValueFree(&io->connProto);
+  calogValueFree(&io->serverProto);
+  calogValueFree(&io->timerProto);
+  calogValueFree(&io->udpProto);
+  free(io->slots);
+  free(io->heap);
+  pthread_cond_destroy(&io->resolverCv);
+  pthread_mutex_destroy(&io->mu);
+  free(io);
+}
+
+void calog__ioUnref(IoT *io) {
+  if (atomic_fetch_sub(&io->refs, 1) == 1) ioFree(io);
+}
+
+CALOG_HIDDEN IoT *calog__ioCreateState(CalogT *rt); /* natives.c: builds the values, then calls ioNew */
+CALOG_HIDDEN void calog__ioShutdown(void *ext);
+
+static void *createExt(CalogT *rt) { return calog__ioCreateState(rt); }
+
+IoT *calog__ioGet(CalogT *rt) { return calog__rtExtEnsure(rt, createExt, calog__ioShutdown); }
+
+CalogCtxT *calog__ioCaller(IoT *io) {
+  CalogActorT *a = calog__actorCurrent(io->rt);
+  return a ? a->running : NULL;
+}
+
+/* ---- handles ---------------------------------------------------------------------------------------- */
+IoHandleT *calog__ioHandleNew(IoT *io, int kind, CalogContextIdT owner) {
+  IoHandleT *h = calloc(1, sizeof *h);
+  if (h == NULL) return NULL;
+  atomic_init(&h->refs, 1);
+  h->io = io;
+  h->kind = kind;
+  h->owner = owner;
+  h->fd = -1;
+  pthread_mutex_init(&h->mu, NULL);
+  atomic_fetch_add(&io->refs, 1);
+  return h;
+}
+
+void calog__ioHandleRef(IoHandleT *h) { atomic_fetch_add(&h->refs, 1); }
+
+void calog__ioHandleUnref(IoHandleT *h) {
+  if (atomic_fetch_sub(&h->refs, 1) != 1) return;
+  if (h->fd >= 0) close(h->fd); /* never published, or closed by nobody: not in the epoll set */
+  if (h->onAccept) calogFnRelease(h->onAccept);
+  if (h->fn) calogFnRelease(h->fn);
+  free(h->rbuf);
+  free(h->unixPath);
+  pthread_mutex_destroy(&h->mu);
+  IoT *io = h->io;
+  free(h);
+  calog__ioUnref(io);
+}
+
+int32_t calog__ioHandlePublish(IoT *io, IoHandleT *h) {
+  pthread_mutex_lock(&io->mu);
+  if (io->closed) {
+    pthread_mutex_unlock(&io->mu);
+    return CALOG_ERR_DEAD;
+  }
+  uint32_t i;
+  if (io->slotFree) {
+    i = io->slotFree - 1u;
+    io->slotFree = io->slots[i].nextFree;
+  } else {
+    if (io->slotCount == SLOT_MASK) {
+      pthread_mutex_unlock(&io->mu);
+      return CALOG_ERR_RANGE;
+    }
+    if (io->slotCount == io->slotCap) {
+      uint32_t cap = io->slotCap ? io->slotCap * 2 : 64;
+      IoSlotT *p = realloc(io->slots, cap * sizeof *p);
+      if (p == NULL) {
+        pthread_mutex_unlock(&io->mu);
+        return CALOG_ERR_OOM;
+      }
+      io->slots = p;
+      io->slotCap = cap;
+    }
+    i = io->slotCount++;
+    io->slots[i] = (IoSlotT){0};
+  }
+  IoSlotT *s = &io->slots[i];
+  s->gen++;
+  s->h = h;
+  h->id = (int64_t)(((uint64_t)s->gen << SLOT_BITS) | i);
+  calog__ioHandleRef(h); /* the table's */
+  pthread_mutex_unlock(&io->mu);
+  return CALOG_OK;
+}
+
+/* under io->mu: the slot of a valid id, or NULL */
+static IoSlotT *slotOf(IoT *io, int64_t id) {
+  if (id <= 0) return NULL;
+  uint32_t i = (uint32_t)((uint64_t)id & SLOT_MASK);
+  uint64_t gen = (uint64_t)id >> SLOT_BITS;
+  if (i >= io->slotCount || io->slots[i].h == NULL || io->slots[i].gen != gen) return NULL;
+  return &io->slots[i];
+}
+
+IoHandleT *calog__ioLookup(IoT *io, int64_t id, int kind) {
+  pthread_mutex_lock(&io->mu);
+  IoSlotT *s = slotOf(io, id);
+  IoHandleT *h = s && (kind == 0 || s->h->kind == kind) ? s->h : NULL;
+  if (h) calog__ioHandleRef(h);
+  pthread_mutex_unlock(&io->mu);
+  return h;
+}
+
+/* Frees h's id (a stale id from now on) and drops the table's reference. */
+static void unpublish(IoHandleT *h) {
+  IoT *io = h->io;
+  pthread_mutex_lock(&io->mu);
+  IoSlotT *s = slotOf(io, h->id);
+  bool mine = s && s->h == h;
+  if (mine) {
+    uint32_t i = (uint32_t)(s - io->slots);
+    s->h = NULL;
+    if (s->gen < GEN_MAX) { /* a slot whose generation would wrap is retired */
+      s->nextFree = io->slotFree;
+      io->slotFree = i + 1u;
+    }
+  }
+  pthread_mutex_unlock(&io->mu);
+  if (mine) calog__ioHandleUnref(h);
+}
+
+void calog__ioClose(IoHandleT *h) {
+  pthread_mutex_lock(&h->mu);
+  if (h->closed) {
+    pthread_mutex_unlock(&h->mu);
+    return;
+  }
+  h->closed = true;
+  if (h->fd >= 0) {
+    (void)epoll_ctl(h->io->epfd, EPOLL_CTL_DEL, h->fd, NULL); /* before close: no event for a reused fd */
+    close(h->fd);
+    h->fd = -1;
+  }
+  if (h->unixPath) unlink(h->unixPath);
+  CalogValueT nil = calogValueNil();
+  if (h->rwait) calog__boxComplete(h->rwait, IO_CLOSED, &nil);
+  if (h->wwait) calog__boxComplete(h->wwait, IO_CLOSED, &nil);
+  h->rwait = h->wwait = NULL;
+  pthread_mutex_unlock(&h->mu);
+  if (h->kind == IO_TIMER) {
+    atomic_store(&h->cancelled, true);
+    calog__ioPush(h->io, IO_CMD_TIMER_CANCEL, h);
+  }
+  unpublish(h);
+}
+
+void calog__ioCtxClosed(CalogCtxT *ctx, void *arg) {
+  IoT *io = arg;
+  for (;;) { /* one at a time: closing takes the locks in their order */
+    IoHandleT *h = NULL;
+    pthread_mutex_lock(&io->mu);
+    for (uint32_t i = 0; i < io->slotCount && h == NULL; i++)
+      if (io->slots[i].h && io->slots[i].h->owner == ctx->id) calog__ioHandleRef(h = io->slots[i].h);
+    pthread_mutex_unlock(&io->mu);
+    if (h == NULL) return;
+    calog__ioClose(h);
+    calog__ioHandleUnref(h);
+  }
+}
+
+/* ---- parking ----------------------------------------------------------------------------------------- */
+typedef struct ParkT {
+  IoHandleT *h;
+  CalogBoxT **slot;
+  CalogBoxT *box;
+} ParkT;
+
+static void parkAbandon(void *arg, int why) {
+  ParkT *p = arg;
+  pthread_mutex_lock(&p->h->mu);
+  if (*p->slot == p->box) { /* still parked: withdrawn */
+    *p->slot = NULL;
+    CalogValueT nil = calogValueNil();
+    calog__boxComplete(p->box, why == CALOG_ABANDON_TIMEOUT ? IO_TIMEDOUT : CALOG_ERR_LIMIT, &nil);
+  }
+  pthread_mutex_unlock(&p->h->mu);
+}
+
+int32_t calog__ioPark(IoHandleT *h, CalogBoxT **slot, uint64_t deadlineNs) {
+  CalogActorT *self = calog__actorCurrent(h->io->rt);
+  CalogBoxT box;
+  calog__boxInit(&box, self);
+  *slot = &box;
+  pthread_mutex_unlock(&h->mu);
+  ParkT p = {h, slot, &box};
+  CalogValueT r = calogValueNil();
+  int32_t st = calog__actorAwait(self, &box, deadlineNs, parkAbandon, &p, &r);
+  calogValueFree(&r);
+  pthread_mutex_lock(&h->mu);
+  return st;
+}
+
+int calog__ioWatch(IoHandleT *h, bool withOut) {
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (withOut ? EPOLLOUT : 0u), .data.u64 = (uint64_t)h->id};
+  h->wantOut = withOut;
+  return epoll_ctl(h->io->epfd, EPOLL_CTL_ADD, h->fd, &ev);
+}
+
+void calog__ioWantOut(IoHandleT *h, bool on) {
+  if (h->wantOut == on || h->fd < 0) return;
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (on ? EPOLLOUT : 0u), .data.u64 = (uint64_t)h->id};
+  if (epoll_ctl(h->io->epfd, EPOLL_CTL_MOD, h->fd, &ev) == 0) h->wantOut = on;
+}
+
+/* ---- errors ------------------------------------------------------------------------------------------ */
+int32_t calog__ioSoft(CalogValueT *result, const char *msg, CalogValueT *partial) {
+  calogValueFree(result);
+  if (partial == NULL || partial->type == CALOG_NIL) return calogErrorSet(result, CALOG_ERR_SCRIPT, NULL, msg, -1, NULL);
+  /* a record {message, partial} */
+  CalogValueT rec = calogValueNil(), k1 = calogValueNil(), v1 = calogValueNil(), k2 = calogValueNil();
+  if (calogValueAgg(&rec, CALOG_AGG_MAP) != CALOG_OK || calogValueString(&k1, "message", 7) != CALOG_OK ||
+      calogValueString(&v1, msg, (int64_t)strlen(msg)) != CALOG_OK || calogAggSet(rec.as.agg, &k1, &v1) != CALOG_OK ||
+      calogValueString(&k2, "partial", 7) != CALOG_OK || calogAggSet(rec.as.agg, &k2, partial) != CALOG_OK) {
+    calogValueFree(&rec);
+    calogValueFree(&k1);
+    calogValueFree(&v1);
+    calogValueFree(&k2);
+    calogValueFree(partial);
+    return calogErrorSet(result, CALOG_ERR_SCRIPT, NULL, msg, -1, NULL);
+  }
+  *result = rec;
+  return CALOG_ERR_SCRIPT;
+}
+
+int32_t calog__ioErrno(CalogValueT *result, int e, const char *what) {
+  const char *msg;
+  switch (e) {
+  case ECONNREFUSED: msg = "connection refused"; break;
+  case EADDRINUSE: msg = "address in use"; break;
+  case ECONNRESET: msg = "connection reset"; break;
+  case EPIPE: msg = "closed"; break;
+  case ETIMEDOUT: msg = "timeout"; break;
+  case EHOSTUNREACH: msg = "host unreachable"; break;
+  case ENETUNREACH: msg = "network unreachable"; break;
+  case EADDRNOTAVAIL: msg = "address not available"; break;
+  case EACCES: msg = "permission denied by the system"; break;
+  case EMFILE:
+  case ENFILE: msg = "too many open files"; break;
+  case ENOENT: msg = "no such socket file"; break;
+  default: {
+    char buf[160];
+    snprintf(buf, sizeof buf, "%s: %s", what, strerror(e));
+    return calog__ioSoft(result, buf, NULL);
+  }
+  }
+  return calog__ioSoft(result, msg, NULL);
+}
+
+void calog__ioReport(CalogCtxT *ctx, const char *what, const CalogValueT *err) {
+  char buf[1024];
+  int64_t n = 0;
+  const char *msg = calogErrorMessage(err, &n);
+  int len = snprintf(buf, sizeof buf, "calog: %s failed: %.*s\n", what, (int)(n > 900 ? 900 : n), msg);
+  CalogValueT e = calogValueNil();
+  (void)calog__output(ctx, CALOG_STDERR, buf, (size_t)(len < (int)sizeof buf ? len : (int)sizeof buf - 1), &e);
+  calogValueFree(&e);
+}
+
+/* ---- callbacks posted to a context -------------------------------------------------------------------- */
+typedef struct CallT {
+  CalogFnT *fn;
+  CalogValueT arg;
+  const char *what;
+} CallT;
+
+static void callTask(CalogCtxT *ctx, void *a, bool dead) {
+  CallT *c = a;
+  if (!dead) {
+    CalogValueT r = calogValueNil();
+    int32_t st = calogFnInvoke(c->fn, &c->arg, c->arg.type == CALOG_NIL ? 0 : 1, &r);
+    if (st != CALOG_OK) calog__ioReport(ctx, c->what, &r);
+    calogValueFree(&r);
+  }
+  calogValueFree(&c->arg); /* an accepted conn nobody took: its id stays valid until its owner closes */
+  calogFnRelease(c->fn);
+  free(c);
+}
+
+void calog__ioPostCall(IoT *io, CalogContextIdT owner, CalogFnT *fn, CalogValueT *arg, const char *what) {
+  CallT *c = malloc(sizeof *c);
+  CalogCtxT *ctx = calog__ctxResolve(io->rt, owner);
+  if (c == NULL || ctx == NULL) {
+    free(c);
+    calogValueFree(arg);
+    if (ctx) calog__ctxUnref(ctx);
+    return;
+  }
+  calogFnRetain(fn);
+  *c = (CallT){.fn = fn, .what = what};
+  calogValueMove(&c->arg, arg);
+  if (!calog__ctxPost(ctx, callTask, c)) callTask(ctx, c, true);
+  calog__ctxUnref(ctx);
+}
+
+/* ---- timers (the heap is the I/O thread's) ------------------------------------------------------------ */
+static bool before(const IoHandleT *a, const IoHandleT *b) {
+  return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
+}
+
+static void heapSwap(IoT *io, size_t i, size_t j) {
+  IoHandleT *t = io->heap[i];
+  io->heap[i] = io->heap[j];
+  io->heap[j] = t;
+  io->heap[i]->heapIndex = i;
+  io->heap[j]->heapIndex = j;
+}
+
+static void heapUp(IoT *io, size_t i) {
+  while (i > 0 && before(io->heap[i], io->heap[(i - 1) / 2])) {
+    heapSwap(io, i, (i - 1) / 2);
+    i = (i - 1) / 2;
+  }
+}
+
+static void heapDown(IoT *io, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < io->heapLen && before(io->heap[l], io->heap[m])) m = l;
+    if (r < io->heapLen && before(io->heap[r], io->heap[m])) m = r;
+    if (m == i) return;
+    heapSwap(io, i, m);
+    i = m;
+  }
+}
+
+static bool heapPush(IoT *io, IoHandleT *h) { /* takes a reference */
+  if (io->heapLen == io->heapCap) {
+    size_t cap = io->heapCap ? io->heapCap * 2 : 64;
+    IoHandleT **p = realloc(io->heap, cap * sizeof *p);
+    if (p == NULL) return false;
+    io->heap = p;
+    io->heapCap = cap;
+  }
+  h->seq = ++io->timerSeq; /* same deadline: the order they were set in */
+  h->heapIndex = io->heapLen;
+  io->heap[io->heapLen++] = h;
+  heapUp(io, h->heapIndex);
+  return true;
+}
+
+static void heapRemove(IoT *io, IoHandleT *h) { /* gives the heap's reference back to the caller */
+  size_t i = h->heapIndex;
+  if (i >= io->heapLen || io->heap[i] != h) return;
+  io->heapLen--;
+  if (i != io->heapLen) {
+    io->heap[i] = io->heap[io->heapLen];
+    io->heap[i]->heapIndex = i;
+    heapDown(io, i);
+    heapUp(io, i);
+  }
+  h->heapIndex = (size_t)-1;
+}
+
+typedef struct FireT {
+  IoHandleT *h;
+} FireT;
+
+static void timerTask(CalogCtxT *ctx, void *arg, bool dead) {
+  IoHandleT *h = arg;
+  if (!dead && !atomic_load(&h->cancelled)) {
+    if (h->intervalNs == 0) calog__ioClose(h); /* a one-shot timer's id is spent once it fires */
+    CalogValueT r = calogValueNil();
+    int32_t st = calogFnInvoke(h->fn, NULL, 0, &r);
+    if (st != CALOG_OK) calog__ioReport(ctx, h->intervalNs ? "timer.every callback" : "timer.after callback", &r);
+    calogValueFree(&r);
+  } else if (dead) {
+    calog__ioClose(h);
+  }
+  atomic_store(&h->inFlight, false);
+  calog__ioHandleUnref(h);
+}
+
+static void fireTimers(IoT *io) {
+  uint64_t now = calog__nowNs();
+  while (io->heapLen > 0 && io->heap[0]->deadline <= now) {
+    IoHandleT *h = io->heap[0];
+    heapRemove(io, h);
+    if (atomic_load(&h->cancelled)) {
+      calog__ioHandleUnref(h);
+      continue;
+    }
+    /* a repeating timer whose last firing has not run yet (its context is busy) is skipped: one firing */
+    if (!atomic_exchange(&h->inFlight, true)) {
+      CalogCtxT *ctx = calog__ctxResolve(io->rt, h->owner);
+      calog__ioHandleRef(h);
+      if (ctx == NULL || !calog__ctxPost(ctx, timerTask, h)) {
+        atomic_store(&h->inFlight, false);
+        atomic_store(&h->cancelled, true);
+        calog__ioHandleUnref(h);
+      }
+      if (ctx) calog__ctxUnref(ctx);
+    }
+    if (h->intervalNs > 0 && !atomic_load(&h->cancelled)) {
+      h->deadline += h->intervalNs;
+      if (h->deadline <= now) h->deadline = now + h->intervalNs; /* fell behind: no burst of catch-ups */
+      if (heapPush(io, h)) continue;
+    }
+    calog__ioHandleUnref(h);
+  }
+}
+
+static int timeoutMs(IoT *io) {
+  if (io->heapLen == 0) return -1;
+  uint64_t now = calog__nowNs(), d = io->heap[0]->deadline;
+  if (d <= now) return 0;
+  uint64_t ms = (d - now + 999999u) / 1000000u; /* rounded up: never early */
+  return ms > 1000000 ? 1000000 : (int)ms;
+}
+
+/* ---- the I/O thread --------------------------------------------------------------------------------- */
+bool calog__ioPush(IoT *io, int kind, IoHandleT *h) {
+  IoCmdT *c = calloc(1, sizeof *c);
+  if (c == NULL) return false;
+  c->kind = kind;
+  c->h = h;
+  if (h) calog__ioHandleRef(h);
+  pthread_mutex_lock(&io->mu);
+  if (!io->started || io->stopping) {
+    pthread_mutex_unlock(&io->mu);
+    if (h) calog__ioHandleUnref(h);
+    free(c);
+    return false;
+  }
+  c->seq = io->cmdSeqIn++;
+  if (io->cmdTail) io->cmdTail->next = c; /* tail append only: FIFO */
+  else io->cmdHead = c;
+  io->cmdTail = c;
+  if (kind == IO_CMD_STOP) io->stopping = true;
+  pthread_mutex_unlock(&io->mu);
+  uint64_t one = 1;
+  ssize_t w = write(io->evfd, &one, sizeof one);
+  (void)w; /* EAGAIN: the counter is already non-zero, the thread wakes anyway */
+  return true;
+}
+
+static bool runCommands(IoT *io) {
+  pthread_mutex_lock(&io->mu);
+  IoCmdT *c = io->cmdHead;
+  io->cmdHead = io->cmdTail = NULL;
+  bool stop = io->stopping && c == NULL; /* STOP itself could not be queued (out of memory) */
+  pthread_mutex_unlock(&io->mu);
+  while (c) {
+    IoCmdT *next = c->next;
+    assert(c->seq == io->cmdSeqOut); /* strict FIFO */
+    io->cmdSeqOut++;
+    switch (c->kind) {
+    case IO_CMD_TIMER_ADD:
+      if (!atomic_load(&c->h->cancelled) && heapPush(io, c->h)) c->h = NULL; /* the heap keeps the ref */
+      break;
+    case IO_CMD_TIMER_CANCEL:
+      if (c->h->heapIndex < io->heapLen && io->heap[c->h->heapIndex] == c->h) {
+        heapRemove(io, c->h);
+        calog__ioHandleUnref(c->h); /* the heap's */
+      }
+      break;
+    case IO_CMD_STOP: stop = true; break;
+    }
+    if (c->h) calog__ioHandleUnref(c->h);
+    free(c);
+    c = next;
+  }
+  return stop;
+}
+
+static void socketEvent(IoT *io, int64_t id, uint32_t events) {
+  IoHandleT *h = calog__ioLookup(io, id, 0);
+  if (h == NULL) return; /* closed meanwhile: a stale event */
+  if (h->kind == IO_SERVER && h->onAccept) {
+    calog__ioServerEvent(h);
+    calog__ioHandleUnref(h);
+    return;
+  }
+  CalogValueT nil = calogValueNil();
+  pthread_mutex_lock(&h->mu);
+  if (!h->closed) {
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+      h->rseq++;
+      if (h->rwait) calog__boxComplete(h->rwait, IO_READY, &nil);
+      h->rwait = NULL;
+    }
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+      h->wseq++;
+      if (h->wwait) calog__boxComplete(h->wwait, IO_READY, &nil);
+      h->wwait = NULL;
+    }
+  }
+  pthread_mutex_unlock(&h->mu);
+  calog__ioHandleUnref(h);
+}
+
+static void *ioMain(void *arg) {
+  IoT *io = arg;
+  struct epoll_event evs[64];
+  for (;;) {
+    if (runCommands(io)) break;
+    fireTimers(io);
+    int n = epoll_wait(io->epfd, evs, 64, timeoutMs(io));
+    for (int i = 0; i < n; i++) {
+      if (evs[i].data.u64 == 0) {
+        uint64_t v;
+        while (read(io->evfd, &v, sizeof v) > 0) {} /* drain to EAGAIN */
+        continue;
+      }
+      socketEvent(io, (int64_t)evs[i].data.u64, evs[i].events);
+    }
+  }
+  while (io->heapLen > 0) { /* what is left of the timers */
+    IoHandleT *h = io->heap[--io->heapLen];
+    calog__ioHandleUnref(h);
+  }
+  return NULL;
+}
+
+int32_t calog__ioStart(IoT *io, CalogValueT *err) {
+  pthread_mutex_lock(&io->mu);
+  if (io->started) {
+    bool ok = !io->stopping;
+    pthread_mutex_unlock(&io->mu);
+    return ok ? CALOG_OK : calogFail(err, CALOG_ERR_DEAD, "the runtime is shutting down");
+  }
+  int32_t st = CALOG_OK;
+  io->epfd = epoll_create1(EPOLL_CLOEXEC);
+  io->evfd = io->epfd < 0 ? -1 : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+  if (io->evfd < 0 || epoll_ctl(io->epfd, EPOLL_CTL_ADD, io->evfd, &ev) != 0 ||
+      pthread_create(&io->thread, NULL, ioMain, io) != 0) {
+    st = calogFail(err, CALOG_ERR_OOM, "cannot start the I/O thread (%s)", strerror(errno));
+    if (io->evfd >= 0) close(io->evfd);
+    if (io->epfd >= 0) close(io->epfd);
+    io->epfd = io->evfd = -1;
+  } else {
+    io->started = true;
+  }
+  pthread_mutex_unlock(&io->mu);
+  return st;
+}
+
+/* ---- the resolver thread ----------------------------------------------------------------------------- */
+struct IoResolveT {
+  IoResolveT *next;
+  char *host;
+  int socktype;
+  bool all;
+  CalogBoxT *box; /* under io->mu: NULL once the waiter gave up */
+};
+
+static void *resolverMain(void *arg) {
+  IoT *io = arg;
+  pthread_mutex_lock(&io->mu);
+  for (;;) {
+    while (io->resHead == NULL && !io->closed) pthread_cond_wait(&io->resolverCv, &io->mu);
+    IoResolveT *j = io->resHead;
+    if (j == NULL) break;
+    pthread_mutex_unlock(&io->mu);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = j->socktype ? j->socktype : SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    int r = getaddrinfo(j->host, NULL, &hints, &res);
+    CalogValueT v = calogValueNil();
+    int32_t st = CALOG_OK;
+    if (r != 0) {
+      char msg[300];
+      snprintf(msg, sizeof msg, "cannot resolve '%s': %s", j->host, gai_strerror(r));
+      st = calog__ioSoft(&v, msg, NULL);
+    } else if (calogValueAgg(&v, CALOG_AGG_LIST) == CALOG_OK) {
+      for (struct addrinfo *a = res; a; a = a->ai_next) { /* the raw addresses, as strings of bytes */
+        if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
+        CalogValueT s = calogValueNil();
+        if (calogValueString(&s, (const char *)a->ai_addr, (int64_t)a->ai_addrlen) == CALOG_OK &&
+            calogAggPush(v.as.agg, &s) != CALOG_OK)
+          calogValueFree(&s);
+      }
+    }
+    if (res) freeaddrinfo(res);
+    pthread_mutex_lock(&io->mu);
+    io->resHead = j->next;
+    if (io->resHead == NULL) io->resTail = NULL;
+    if (j->box) calog__boxComplete(j->box, st, &v);
+    calogValueFree(&v);
+    free(j->host);
+    free(j);
+  }
+  pthread_mutex_unlock(&io->mu);
+  return NULL;
+}
+
+typedef struct ResWaitT {
+  IoT *io;
+  IoResolveT *job;
+  CalogBoxT *box;
+} ResWaitT;
+
+static void resolveAbandon(void *arg, int why) {
+  ResWaitT *w = arg;
+  pthread_mutex_lock(&w->io->mu);
+  if (w->job->box == w->box) {
+    w->job->box = NULL; /* the resolver frees the job; nobody waits for it any more */
+    CalogValueT nil = calogValueNil();
+    calog__boxComplete(w->box, why == CALOG_ABANDON_TIMEOUT ? IO_TIMEDOUT : CALOG_ERR_LIMIT, &nil);
+  }
+  pthread_mutex_unlock(&w->io->mu);
+}
+
+/* list of raw sockaddr strings, or a soft error */
+static int32_t resolveRaw(IoT *io, const char *host, int socktype, CalogValueT *out) {
+  CalogActorT *self = calog__actorCurrent(io->rt);
+  IoResolveT *j = calloc(1, sizeof *j);
+  if (j == NULL || (j->host = strdup(host)) == NULL) {
+    free(j);
+    return calogFail(out, CALOG_ERR_OOM, "out of memory");
+  }
+  j->socktype = socktype;
+  CalogBoxT box;
+  calog__boxInit(&box, self);
+  j->box = &box;
+  pthread_mutex_lock(&io->mu);
+  if (io->closed) {
+    pthread_mutex_unlock(&io->mu);
+    free(j->host);
+    free(j);
+    return calogFail(out, CALOG_ERR_DEAD, "the runtime is shutting down");
+  }
+  if (!io->resolverStarted) {
+    if (pthread_create(&io->resolver, NULL, resolverMain, io) != 0) {
+      pthread_mutex_unlock(&io->mu);
+      free(j->host);
+      free(j);
+      return calogFail(out, CALOG_ERR_OOM, "cannot start the resolver thread");
+    }
+    io->resolverStarted = true;
+  }
+  if (io->resTail) io->resTail->next = j;
+  else io->resHead = j;
+  io->resTail = j;
+  pthread_cond_signal(&io->resolverCv);
+  pthread_mutex_unlock(&io->mu);
+  ResWaitT w = {io, j, &box};
+  int32_t st = calog__actorAwait(self, &box, 0, resolveAbandon, &w, out); /* j is the resolver's from here */
+  if (st == CALOG_ERR_LIMIT) return calogFail(out, CALOG_ERR_LIMIT, "interrupted while resolving '%s'", host);
+  return st;
+}
+
+int32_t calog__ioResolve(IoT *io, const char *host, int port, int socktype, struct sockaddr_storage *ss,
+                         socklen_t *len, CalogValueT *err) {
+  CalogValueT list = calogValueNil();
+  int32_t st = resolveRaw(io, host, socktype, &list);
+  if (st != CALOG_OK) {
+    calogValueFree(err);
+    calogValueMove(err, &list);
+    return st;
+  }
+  CalogValueT *first = list.type == CALOG_AGGREGATE ? calogAggArrayAt(list.as.agg, 0) : NULL;
+  if (first == NULL || (size_t)first->as.s.length > sizeof *ss) {
+    calogValueFree(&list);
+    char msg[300];
+    snprintf(msg, sizeof msg, "cannot resolve '%s': no address", host);
+    return calog__ioSoft(err, msg, NULL);
+  }
+  memset(ss, 0, sizeof *ss);
+  memcpy(ss, first->as.s.bytes, (size_t)first->as.s.length);
+  *len = (socklen_t)first->as.s.length;
+  if (ss->ss_family == AF_INET) ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+  else ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+  calogValueFree(&list);
+  return CALOG_OK;
+}
+
+int32_t calog__ioResolveAll(IoT *io, const char *host, CalogValueT *out) {
+  CalogValueT list = calogValueNil();
+  int32_t st = resolveRaw(io, host, SOCK_STREAM, &list);
+  if (st != CALOG_OK) {
+    calogValueFree(out);
+    calogValueMove(out, &list);
+    return st;
+  }
+  CalogValueT res = calogValueNil();
+  if (calogValueAgg(&res, CALOG_AGG_LIST) != CALOG_OK) {
+    calogValueFree(&list);
+    return calogFail(out, CALOG_ERR_OOM, "out of memory");
+  }
+  for (int64_t i = 0; i < calogAggArrayCount(list.as.agg); i++) {
+    CalogValueT *raw = calogAggArrayAt(list.as.agg, i);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    memcpy(&ss, raw->as.s.bytes, (size_t)raw->as.s.length < sizeof ss ? (size_t)raw->as.s.length : sizeof ss);
+    char text[INET6_ADDRSTRLEN] = "";
+    const void *a = ss.ss_family == AF_INET ? (const void *)&((struct sockaddr_in *)&ss)->sin_addr
+                                            : (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+    if (inet_ntop(ss.ss_family, a, text, sizeof text) == NULL) continue;
+    bool dup = false;
+    for (int64_t k = 0; k < calogAggArrayCount(res.as.agg); k++)
+      if (strcmp(calogAggArrayAt(res.as.agg, k)->as.s.bytes, text) == 0) dup = true;
+    CalogValueT s = calogValueNil();
+    if (!dup && calogValueString(&s, text, (int64_t)strlen(text)) == CALOG_OK && calogAggPush(res.as.agg, &s) != CALOG_OK)
+      calogValueFree(&s);
+  }
+  calogValueFree(&list);
+  calogValueFree(out);
+  *out = res;
+  return CALOG_OK;
+}
+
+/* ---- shutdown (calogHostClose, every context gone) ------------------------------------------------------ */
+void calog__ioShutdown(void *ext) {
+  IoT *io = ext;
+  pthread_mutex_lock(&io->mu);
+  bool started = io->started;
+  pthread_mutex_unlock(&io->mu);
+  if (started) {
+    if (!calog__ioPush(io, IO_CMD_STOP, NULL)) {
+      pthread_mutex_lock(&io->mu); /* out of memory for the command: stop it by the flag and a wake */
+      io->stopping = true;
+      pthread_mutex_unlock(&io->mu);
+      uint64_t one = 1;
+      ssize_t w = write(io->evfd, &one, sizeof one);
+      (void)w;
+    }
+    pthread_join(io->thread, NULL);
+  }
+  pthread_mutex_lock(&io->mu);
+  io->closed = true;
+  pthread_cond_broadcast(&io->resolverCv);
+  bool resolver = io->resolverStarted;
+  pthread_mutex_unlock(&io->mu);
+  if (resolver) pthread_join(io->resolver, NULL);
+  /* handles no context closed (none should be left: every context's close hook ran) */
+  for (;;) {
+    IoHandleT *h = NULL;
+    pthread_mutex_lock(&io->mu);
+    for (uint32_t i = 0; i < io->slotCount && h == NULL; i++)
+      if (io->slots[i].h) calog__ioHandleRef(h = io->slots[i].h);
+    pthread_mutex_unlock(&io->mu);
+    if (h == NULL) break;
+    if (h->kind == IO_TIMER) atomic_store(&h->cancelled, true);
+    calog__ioClose(h);
+    calog__ioHandleUnref(h);
+  }
+  for (IoCmdT *c = io->cmdHead, *n; c; c = n) { /* commands that came after STOP */
+    n = c->next;
+    if (c->h) calog__ioHandleUnref(c->h);
+    free(c);
+  }
+  io->cmdHead = io->cmdTail = NULL;
+  if (started) {
+    close(io->evfd);
+    close(io->epfd);
+  }
+  /* the natives' function values may outlive the runtime (a host holding a conn): they keep io */
+  calogValueFree(&io->globals);
+  calogValueFree(&io->connProto);
+  calogValueFree(&io->serverProto);
+  calogValueFree(&io->timerProto);
+  calogValueFree(&io->udpProto);
+  calog__ioUnref(io);
+}

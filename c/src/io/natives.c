@@ -1,0 +1,499 @@
+/* natives.c -- what scripts see: the `net` and `timer` globals and the handle values (plain maps of an id and
+ * method natives), argument checking, capability checks, and the blocking / callback split. */
+#include "io_impl.h"
+
+#include "../policy/policy.h"
+
+#include <stdio.h>
+
+/* net.c */
+CALOG_HIDDEN int32_t calog__ioConnect(IoT *io, CalogCtxT *ctx, const char *host, int port, int64_t timeoutMs,
+                                      IoHandleT **out, CalogValueT *err);
+CALOG_HIDDEN int32_t calog__ioListen(IoT *io, CalogCtxT *ctx, const char *host, int port, int backlog, CalogFnT *onAccept,
+                                     IoHandleT **out, CalogValueT *err);
+CALOG_HIDDEN int32_t calog__ioAccept(IoHandleT *h, CalogCtxT *ctx, int64_t timeoutMs, IoHandleT **out, CalogValueT *err);
+CALOG_HIDDEN int32_t calog__ioSend(IoHandleT *h, const char *p, size_t n, CalogValueT *result);
+CALOG_HIDDEN int32_t calog__ioReceive(IoHandleT *h, int mode, size_t count, const char *delim, size_t dlen,
+                                      CalogValueT *result);
+CALOG_HIDDEN int32_t calog__ioShutdownWrite(IoHandleT *h, CalogValueT *result);
+CALOG_HIDDEN int32_t calog__ioName(IoHandleT *h, bool peer, CalogValueT *result);
+CALOG_HIDDEN void calog__ioShutdown(void *ext);
+CALOG_HIDDEN int32_t calog__ioUdpBind(IoHandleT *h, const char *host, int port, CalogValueT *result);
+CALOG_HIDDEN int32_t calog__ioUdpSend(IoHandleT *h, const char *p, size_t n, const char *host, int port, CalogValueT *result);
+CALOG_HIDDEN int32_t calog__ioUdpReceive(IoHandleT *h, int64_t timeoutMs, CalogValueT *result);
+enum { RECV_LINE, RECV_ALL, RECV_COUNT, RECV_UNTIL };
+
+typedef enum OpE {
+  OP_CONNECT, OP_LISTEN, OP_RESOLVE, OP_UDP, OP_SLEEP, OP_AFTER, OP_EVERY,
+  /* methods (the receiver first) */
+  OP_SEND, OP_RECEIVE, OP_RECEIVE_UNTIL, OP_SHUTDOWN, OP_CLOSE, OP_PEER, OP_SET_TIMEOUTS,
+  OP_ACCEPT, OP_PORT, OP_SERVER_CLOSE, OP_CANCEL,
+  OP_UDP_BIND, OP_UDP_SEND, OP_UDP_RECEIVE, OP_UDP_CLOSE, OP_UDP_PORT, OP_UDP_SET_TIMEOUTS,
+  OP_COUNT
+} OpE;
+#define FIRST_METHOD OP_SEND
+
+static const char *const opNames[OP_COUNT] = {
+    "net.connect", "net.listen", "net.resolve", "net.udp", "timer.sleep", "timer.after", "timer.every",
+    "conn:send", "conn:receive", "conn:receiveUntil", "conn:shutdown", "conn:close", "conn:peer", "conn:setTimeouts",
+    "server:accept", "server:port", "server:close", "timer:cancel",
+    "udp:bind", "udp:send", "udp:receive", "udp:close", "udp:port", "udp:setTimeouts"};
+
+typedef struct NativeT {
+  IoT *io;
+  OpE op;
+} NativeT;
+
+static int32_t ioNative(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData);
+
+bool calog__ioIsNative(const CalogFnT *fn) { return fn != NULL && fn->fn == ioNative; }
+
+bool calog__ioIsMethod(const CalogFnT *fn) {
+  return calog__ioIsNative(fn) && ((const NativeT *)fn->userData)->op >= FIRST_METHOD;
+}
+
+const CalogValueT *calog__ioPartial(const CalogValueT *err) {
+  if (err == NULL || err->type != CALOG_AGGREGATE) return NULL;
+  CalogValueT key = {.type = CALOG_STRING, .as.s = {.bytes = (char *)"partial", .length = 7}};
+  return calogAggGet(err->as.agg, &key);
+}
+
+/* ---- arguments ------------------------------------------------------------------------------------------ */
+static int32_t argFail(CalogValueT *r, OpE op, const char *usage) {
+  return calogFail(r, CALOG_ERR_ARG, "%s: %s", opNames[op], usage);
+}
+
+static bool isInt(const CalogValueT *v) {
+  return v->type == CALOG_INT || (v->type == CALOG_REAL && v->as.r == (double)(int64_t)v->as.r);
+}
+static int64_t intOf(const CalogValueT *v) { return v->type == CALOG_INT ? v->as.i : (int64_t)v->as.r; }
+
+/* opts.key as a non-negative integer (*out unchanged when absent); false when present and invalid */
+static bool optInt(const CalogValueT *opts, const char *key, int64_t *out) {
+  const CalogValueT *v = calog__optGet(opts, key);
+  if (v == NULL || v->type == CALOG_NIL) return true;
+  if (!isInt(v) || intOf(v) < 0) return false;
+  *out = intOf(v);
+  return true;
+}
+
+/* The receiver: a handle map { id = n, ... } or the id itself. */
+static IoHandleT *receiver(IoT *io, OpE op, CalogValueT *args, int32_t argc, int kind, CalogValueT *r, int32_t *st) {
+  const CalogValueT *v = argc > 0 ? &args[0] : NULL;
+  if (v && v->type == CALOG_AGGREGATE) v = calog__optGet(v, "id");
+  if (v == NULL || !isInt(v)) {
+    *st = argFail(r, op, "call it as a method on its handle (Lua: handle:method(...); JavaScript, Squirrel: handle.method(...))");
+    return NULL;
+  }
+  IoHandleT *h = calog__ioLookup(io, intOf(v), kind);
+  if (h == NULL) *st = calog__ioSoft(r, "closed", NULL); /* a stale id: that handle was closed */
+  return h;
+}
+
+/* instead: the callback form to suggest, or NULL (none: only a threaded context will do) */
+static int32_t needThread(CalogCtxT *ctx, OpE op, const char *instead, CalogValueT *r) {
+  if (ctx->threaded) return CALOG_OK;
+  if (instead == NULL)
+    return calogFail(r, CALOG_ERR_UNSUPPORTED,
+                     "%s blocks, and this context runs on the host thread, where blocking would freeze the event loop: "
+                     "use a threaded context ({ thread: true })",
+                     opNames[op]);
+  return calogFail(r, CALOG_ERR_UNSUPPORTED,
+                   "%s blocks, and this context runs on the host thread, where blocking would freeze the event loop: "
+                   "use a threaded context ({ thread: true }) or the callback form %s",
+                   opNames[op], instead);
+}
+
+static int32_t checkNet(CalogCtxT *ctx, bool listen, const char *host, int port, CalogValueT *r) {
+  CalogCapsT caps;
+  CalogValueT err = calogValueNil();
+  int32_t st = calog__capsParse(calog__optGet(&ctx->options, "capabilities"), &caps, &err);
+  calogValueFree(&err);
+  if (st != CALOG_OK) return calogFail(r, CALOG_ERR_PERMISSION, CALOG_DENIED_PREFIX "cannot read the capabilities");
+  bool ok = calog__capsNet(&caps, listen, host, port);
+  if (!ok) {
+    char effect[400], buf[600];
+    snprintf(effect, sizeof effect, "%s %s:%d", listen ? "net.listen on" : "net.connect to", host, port);
+    calog__capsDenied(&caps, buf, sizeof buf, effect, listen ? "net.listen" : "net.connect");
+    st = calogFail(r, CALOG_ERR_PERMISSION, "%s", buf);
+  }
+  calog__capsFree(&caps);
+  return st;
+}
+
+/* ---- values -------------------------------------------------------------------------------------------- */
+static int32_t handleValue(const CalogValueT *proto, IoHandleT *h, CalogValueT *out) {
+  CalogValueT v = calogValueNil(), k = calogValueNil(), id = calogValueInt(h->id);
+  if (calogValueCopy(&v, proto) != CALOG_OK || calogValueString(&k, "id", 2) != CALOG_OK ||
+      calogAggSet(v.as.agg, &k, &id) != CALOG_OK) {
+    calogValueFree(&v);
+    calogValueFree(&k);
+    return calogFail(out, CALOG_ERR_OOM, "out of memory");
+  }
+  calogValueFree(out);
+  *out = v;
+  return CALOG_OK;
+}
+
+int32_t calog__ioSockValue(IoT *io, IoHandleT *h, CalogValueT *out) {
+  return handleValue(h->kind == IO_SERVER ? &io->serverProto : &io->connProto, h, out);
+}
+
+/* The new handle h (+1 ref, ours) as a value; on failure it is closed. */
+static int32_t giveHandle(IoT *io, IoHandleT *h, const CalogValueT *proto, CalogValueT *r) {
+  int32_t st = handleValue(proto, h, r);
+  if (st != CALOG_OK) calog__ioClose(h);
+  calog__ioHandleUnref(h);
+  return st;
+}
+
+/* ---- timers ---------------------------------------------------------------------------------------------- */
+static void sleepAbandon(void *arg, int why) {
+  CalogValueT nil = calogValueNil();
+  calog__boxComplete(arg, why == CALOG_ABANDON_TIMEOUT ? CALOG_OK : CALOG_ERR_LIMIT, &nil);
+}
+
+static int32_t opSleep(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc, CalogValueT *r) {
+  if (argc < 1 || !isInt(&args[0]) || intOf(&args[0]) < 0) return argFail(r, OP_SLEEP, "timer.sleep(ms): ms >= 0");
+  int32_t st = needThread(ctx, OP_SLEEP, "timer.after(ms, fn)", r);
+  if (st != CALOG_OK) return st;
+  int64_t ms = intOf(&args[0]);
+  if (ms == 0) return CALOG_OK;
+  if (ms > INT64_C(1) << 40) ms = INT64_C(1) << 40; /* ~35 years: no overflow of the clock */
+  CalogBoxT box;
+  calog__boxInit(&box, calog__actorCurrent(io->rt));
+  st = calog__actorAwait(calog__actorCurrent(io->rt), &box, calog__nowNs() + (uint64_t)ms * 1000000u, sleepAbandon, &box, r);
+  if (st == CALOG_ERR_LIMIT) return calogFail(r, st, "interrupted while sleeping");
+  return st;
+}
+
+static int32_t opTimer(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int32_t argc, CalogValueT *r) {
+  if (argc < 2 || !isInt(&args[0]) || intOf(&args[0]) < 0 || args[1].type != CALOG_FN)
+    return argFail(r, op, op == OP_AFTER ? "timer.after(ms, fn): ms >= 0" : "timer.every(ms, fn): ms >= 1");
+  int64_t ms = intOf(&args[0]);
+  if (op == OP_EVERY && ms < 1) return argFail(r, op, "timer.every(ms, fn): ms >= 1");
+  if (ms > INT64_C(1) << 40) ms = INT64_C(1) << 40;
+  int32_t st = calog__ioStart(io, r);
+  if (st != CALOG_OK) return st;
+  if (!calog__ctxOnClose(ctx, calog__ioCtxClosed, io)) return calogFail(r, CALOG_ERR_OOM, "out of memory");
+  IoHandleT *h = calog__ioHandleNew(io, IO_TIMER, ctx->id);
+  if (h == NULL) return calogFail(r, CALOG_ERR_OOM, "out of memory");
+  calogFnRetain(args[1].as.fn);
+  h->fn = args[1].as.fn;
+  h->deadline = calog__nowNs() + (uint64_t)ms * 1000000u;
+  h->intervalNs = op == OP_EVERY ? (uint64_t)ms * 1000000u : 0;
+  if ((st = calog__ioHandlePublish(io, h)) != CALOG_OK) {
+    calog__ioHandleUnref(h);
+    return calogFail(r, st, "cannot create the timer");
+  }
+  if (!calog__ioPush(io, IO_CMD_TIMER_ADD, h)) {
+    calog__ioClose(h);
+    calog__ioHandleUnref(h);
+    return calogFail(r, CALOG_ERR_DEAD, "the runtime is shutting down");
+  }
+  return giveHandle(io, h, &io->timerProto, r);
+}
+
+/* ---- net ----------------------------------------------------------------------------------------------- */
+static int32_t hostPort(OpE op, CalogValueT *args, int32_t argc, const char **host, int *port, CalogValueT *r) {
+  if (argc < 1 || args[0].type != CALOG_STRING || memchr(args[0].as.s.bytes, 0, (size_t)args[0].as.s.length))
+    return argFail(r, op, op == OP_CONNECT ? "net.connect(host, port[, {timeoutMs}]) or net.connect(\"unix:/path\")"
+                                           : "net.listen(host, port[, {backlog} | fn]) or net.listen(\"unix:/path\"[, ...])");
+  *host = args[0].as.s.bytes;
+  *port = 0;
+  bool unix = strncmp(*host, "unix:", 5) == 0;
+  if (!unix && (argc < 2 || !isInt(&args[1]) || intOf(&args[1]) < 0 || intOf(&args[1]) > 65535))
+    return argFail(r, op, "port must be an integer 0-65535");
+  if (!unix) *port = (int)intOf(&args[1]);
+  return CALOG_OK;
+}
+
+static int32_t opConnect(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc, CalogValueT *r) {
+  const char *host;
+  int port;
+  int32_t st = hostPort(OP_CONNECT, args, argc, &host, &port, r);
+  if (st != CALOG_OK) return st;
+  bool unix = strncmp(host, "unix:", 5) == 0;
+  const CalogValueT *opts = argc > (unix ? 1 : 2) ? &args[unix ? 1 : 2] : NULL;
+  int64_t timeout = 0;
+  if (!optInt(opts, "timeoutMs", &timeout)) return argFail(r, OP_CONNECT, "timeoutMs must be an integer >= 0");
+  if ((st = checkNet(ctx, false, host, port, r)) != CALOG_OK) return st;
+  if ((st = needThread(ctx, OP_CONNECT, NULL, r)) != CALOG_OK) return st;
+  if ((st = calog__ioStart(io, r)) != CALOG_OK) return st;
+  if (!calog__ctxOnClose(ctx, calog__ioCtxClosed, io)) return calogFail(r, CALOG_ERR_OOM, "out of memory");
+  IoHandleT *h = NULL;
+  if ((st = calog__ioConnect(io, ctx, host, port, timeout, &h, r)) != CALOG_OK) return st;
+  h->tConnect = timeout;
+  return giveHandle(io, h, &io->connProto, r);
+}
+
+static int32_t opListen(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc, CalogValueT *r) {
+  const char *host;
+  int port;
+  int32_t st = hostPort(OP_LISTEN, args, argc, &host, &port, r);
+  if (st != CALOG_OK) return st;
+  bool unix = strncmp(host, "unix:", 5) == 0;
+  const CalogValueT *opts = argc > (unix ? 1 : 2) ? &args[unix ? 1 : 2] : NULL;
+  CalogFnT *fn = opts && opts->type == CALOG_FN ? opts->as.fn : NULL;
+  int64_t backlog = 511;
+  if (fn == NULL && !optInt(opts, "backlog", &backlog)) return argFail(r, OP_LISTEN, "backlog must be an integer >= 0");
+  if ((st = checkNet(ctx, true, host, port, r)) != CALOG_OK) return st;
+  if ((st = calog__ioStart(io, r)) != CALOG_OK) return st;
+  if (!calog__ctxOnClose(ctx, calog__ioCtxClosed, io)) return calogFail(r, CALOG_ERR_OOM, "out of memory");
+  IoHandleT *h = NULL;
+  if ((st = calog__ioListen(io, ctx, host, port, backlog > 65535 ? 65535 : (int)backlog, fn, &h, r)) != CALOG_OK) return st;
+  return giveHandle(io, h, &io->serverProto, r);
+}
+
+static int32_t opResolve(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc, CalogValueT *r) {
+  if (argc < 1 || args[0].type != CALOG_STRING || memchr(args[0].as.s.bytes, 0, (size_t)args[0].as.s.length))
+    return argFail(r, OP_RESOLVE, "net.resolve(host)");
+  int32_t st = needThread(ctx, OP_RESOLVE, NULL, r);
+  if (st != CALOG_OK) return st;
+  return calog__ioResolveAll(io, args[0].as.s.bytes, r);
+}
+
+static int32_t opUdp(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc, CalogValueT *r) {
+  int32_t st = calog__ioStart(io, r);
+  if (st != CALOG_OK) return st;
+  if (!calog__ctxOnClose(ctx, calog__ioCtxClosed, io)) return calogFail(r, CALOG_ERR_OOM, "out of memory");
+  IoHandleT *h = calog__ioHandleNew(io, IO_UDP, ctx->id);
+  if (h == NULL) return calogFail(r, CALOG_ERR_OOM, "out of memory");
+  if ((st = calog__ioHandlePublish(io, h)) != CALOG_OK) {
+    calog__ioHandleUnref(h);
+    return calogFail(r, st, "cannot create the socket");
+  }
+  return giveHandle(io, h, &io->udpProto, r);
+}
+
+static int kindOf(OpE op) {
+  if (op == OP_CANCEL) return IO_TIMER;
+  if (op >= OP_UDP_BIND) return IO_UDP;
+  if (op >= OP_ACCEPT) return IO_SERVER;
+  return IO_TCP;
+}
+
+/* host, port at args[i], args[i + 1] ("unix:/path" takes no port) */
+static int32_t udpAddr(OpE op, CalogValueT *args, int32_t argc, int32_t i, const char **host, int *port, CalogValueT *r) {
+  const char *usage = op == OP_UDP_BIND ? "udp:bind(host, port)" : "udp:send(data, host, port)";
+  if (argc <= i || args[i].type != CALOG_STRING || memchr(args[i].as.s.bytes, 0, (size_t)args[i].as.s.length))
+    return argFail(r, op, usage);
+  *host = args[i].as.s.bytes;
+  if (argc <= i + 1 || !isInt(&args[i + 1]) || intOf(&args[i + 1]) < 0 || intOf(&args[i + 1]) > 65535)
+    return argFail(r, op, "port must be an integer 0-65535");
+  *port = (int)intOf(&args[i + 1]);
+  return CALOG_OK;
+}
+
+static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int32_t argc, CalogValueT *r) {
+  int kind = kindOf(op);
+  if (op == OP_CANCEL || op == OP_CLOSE || op == OP_SERVER_CLOSE || op == OP_UDP_CLOSE) { /* closing twice is fine */
+    const CalogValueT *v = argc > 0 ? &args[0] : NULL;
+    if (v && v->type == CALOG_AGGREGATE) v = calog__optGet(v, "id");
+    if (v == NULL || !isInt(v)) return argFail(r, op, "call it as a method on its handle");
+    IoHandleT *h = calog__ioLookup(io, intOf(v), kind);
+    *r = calogValueBool(h != NULL);
+    if (h) {
+      calog__ioClose(h);
+      calog__ioHandleUnref(h);
+    }
+    return CALOG_OK;
+  }
+  int32_t st = CALOG_OK;
+  IoHandleT *h = receiver(io, op, args, argc, kind, r, &st);
+  if (h == NULL) return st;
+  args++, argc--;
+  switch (op) {
+  case OP_SEND:
+    if (argc < 1 || args[0].type != CALOG_STRING) st = argFail(r, op, "conn:send(data): data is a string");
+    else if ((st = needThread(ctx, op, NULL, r)) == CALOG_OK)
+      st = calog__ioSend(h, args[0].as.s.bytes, (size_t)args[0].as.s.length, r);
+    break;
+  case OP_RECEIVE: {
+    const CalogValueT *p = argc > 0 ? &args[0] : NULL;
+    int mode = RECV_LINE;
+    size_t count = 0;
+    if (p == NULL || p->type == CALOG_NIL || (p->type == CALOG_STRING && strcmp(p->as.s.bytes, "*l") == 0)) mode = RECV_LINE;
+    else if (p->type == CALOG_STRING && strcmp(p->as.s.bytes, "*a") == 0) mode = RECV_ALL;
+    else if (isInt(p) && intOf(p) >= 0) mode = RECV_COUNT, count = (size_t)intOf(p);
+    else {
+      st = argFail(r, op, "conn:receive(pattern): \"*l\" (a line), \"*a\" (until closed) or a byte count");
+      break;
+    }
+    if ((st = needThread(ctx, op, NULL, r)) == CALOG_OK)
+      st = calog__ioReceive(h, mode, count, NULL, 0, r);
+    break;
+  }
+  case OP_RECEIVE_UNTIL:
+    if (argc < 1 || args[0].type != CALOG_STRING || args[0].as.s.length == 0)
+      st = argFail(r, op, "conn:receiveUntil(delimiter): a non-empty string");
+    else if ((st = needThread(ctx, op, NULL, r)) == CALOG_OK)
+      st = calog__ioReceive(h, RECV_UNTIL, 0, args[0].as.s.bytes, (size_t)args[0].as.s.length, r);
+    break;
+  case OP_SHUTDOWN: st = calog__ioShutdownWrite(h, r); break;
+  case OP_PEER: st = calog__ioName(h, true, r); break;
+  case OP_PORT:
+  case OP_UDP_PORT: st = calog__ioName(h, false, r); break;
+  case OP_UDP_BIND: {
+    const char *host;
+    int port;
+    if ((st = udpAddr(op, args, argc, 0, &host, &port, r)) == CALOG_OK && (st = checkNet(ctx, true, host, port, r)) == CALOG_OK &&
+        (st = needThread(ctx, op, NULL, r)) == CALOG_OK)
+      st = calog__ioUdpBind(h, host, port, r);
+    break;
+  }
+  case OP_UDP_SEND: {
+    const char *host;
+    int port;
+    if (argc < 1 || args[0].type != CALOG_STRING) st = argFail(r, op, "udp:send(data, host, port): data is a string");
+    else if ((st = udpAddr(op, args, argc, 1, &host, &port, r)) == CALOG_OK &&
+             (st = checkNet(ctx, false, host, port, r)) == CALOG_OK && (st = needThread(ctx, op, NULL, r)) == CALOG_OK)
+      st = calog__ioUdpSend(h, args[0].as.s.bytes, (size_t)args[0].as.s.length, host, port, r);
+    break;
+  }
+  case OP_UDP_RECEIVE: {
+    int64_t timeout = 0;
+    const CalogValueT *opts = argc > 0 ? &args[0] : NULL;
+    if (!optInt(opts, "timeoutMs", &timeout)) st = argFail(r, op, "timeoutMs must be an integer >= 0");
+    else if ((st = needThread(ctx, op, NULL, r)) == CALOG_OK) st = calog__ioUdpReceive(h, timeout, r);
+    break;
+  }
+  case OP_SET_TIMEOUTS:
+  case OP_UDP_SET_TIMEOUTS: {
+    int64_t t[3] = {-1, -1, -1};
+    for (int i = 0; i < 3 && i < argc; i++) {
+      if (args[i].type == CALOG_NIL) continue;
+      if (!isInt(&args[i]) || intOf(&args[i]) < 0) {
+        st = argFail(r, op, "conn:setTimeouts(connect, send, receive): ms >= 0 (0 = none), nil keeps one");
+        break;
+      }
+      t[i] = intOf(&args[i]);
+    }
+    if (st != CALOG_OK) break;
+    pthread_mutex_lock(&h->mu);
+    if (t[0] >= 0) h->tConnect = t[0];
+    if (t[1] >= 0) h->tSend = t[1];
+    if (t[2] >= 0) h->tRecv = t[2];
+    pthread_mutex_unlock(&h->mu);
+    *r = calogValueBool(true);
+    break;
+  }
+  case OP_ACCEPT: {
+    int64_t timeout = 0;
+    const CalogValueT *opts = argc > 0 ? &args[0] : NULL;
+    if (!optInt(opts, "timeoutMs", &timeout)) st = argFail(r, op, "timeoutMs must be an integer >= 0");
+    else if (h->onAccept) st = argFail(r, op, "this server calls its function for each connection (net.listen(host, port, fn))");
+    else if ((st = needThread(ctx, op, "net.listen(host, port, fn)", r)) == CALOG_OK) {
+      IoHandleT *c = NULL;
+      if ((st = calog__ioAccept(h, ctx, timeout, &c, r)) == CALOG_OK) st = giveHandle(io, c, &io->connProto, r);
+    }
+    break;
+  }
+  default: st = calogFail(r, CALOG_ERR_INTERNAL, "unknown I/O method");
+  }
+  calog__ioHandleUnref(h);
+  return st;
+}
+
+static int32_t ioNative(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData) {
+  NativeT *n = userData;
+  IoT *io = n->io;
+  if (atomic_load(&io->closed)) return calogFail(result, CALOG_ERR_DEAD, "%s: the runtime was destroyed", opNames[n->op]);
+  CalogCtxT *ctx = calog__ioCaller(io);
+  if (ctx == NULL) return calogFail(result, CALOG_ERR_UNSUPPORTED, "%s must be called from a script", opNames[n->op]);
+  switch (n->op) {
+  case OP_CONNECT: return opConnect(io, ctx, args, argc, result);
+  case OP_LISTEN: return opListen(io, ctx, args, argc, result);
+  case OP_RESOLVE: return opResolve(io, ctx, args, argc, result);
+  case OP_UDP: return opUdp(io, ctx, args, argc, result);
+  case OP_SLEEP: return opSleep(io, ctx, args, argc, result);
+  case OP_AFTER:
+  case OP_EVERY: return opTimer(io, ctx, n->op, args, argc, result);
+  default: return opMethod(io, ctx, n->op, args, argc, result);
+  }
+}
+
+/* ---- the state and its values ------------------------------------------------------------------------------ */
+static void nativeRelease(void *userData) {
+  NativeT *n = userData;
+  calog__ioUnref(n->io);
+  free(n);
+}
+
+/* map[name] = the native for op */
+static int32_t addNative(IoT *io, CalogValueT *map, const char *name, OpE op) {
+  NativeT *n = malloc(sizeof *n);
+  CalogFnT *fn = n ? calogFnCreate(ioNative, n, nativeRelease) : NULL;
+  if (fn == NULL) {
+    free(n);
+    return CALOG_ERR_OOM;
+  }
+  *n = (NativeT){io, op};
+  atomic_fetch_add(&io->refs, 1);
+  CalogValueT k = calogValueNil(), v = calogValueFn(fn);
+  if (calogValueString(&k, name, (int64_t)strlen(name)) != CALOG_OK || calogAggSet(map->as.agg, &k, &v) != CALOG_OK) {
+    calogValueFree(&k);
+    calogValueFree(&v);
+    return CALOG_ERR_OOM;
+  }
+  return CALOG_OK;
+}
+
+static int32_t addMap(CalogValueT *map, const char *name, CalogValueT *sub) {
+  CalogValueT k = calogValueNil();
+  if (calogValueString(&k, name, (int64_t)strlen(name)) != CALOG_OK || calogAggSet(map->as.agg, &k, sub) != CALOG_OK) {
+    calogValueFree(&k);
+    calogValueFree(sub);
+    return CALOG_ERR_OOM;
+  }
+  return CALOG_OK;
+}
+
+IoT *calog__ioCreateState(CalogT *rt) {
+  IoT *io = calloc(1, sizeof *io);
+  if (io == NULL) return NULL;
+  atomic_init(&io->refs, 1);
+  io->rt = rt;
+  io->epfd = io->evfd = -1;
+  pthread_mutex_init(&io->mu, NULL);
+  pthread_cond_init(&io->resolverCv, NULL);
+  CalogValueT net = calogValueNil(), timer = calogValueNil();
+  bool ok = calogValueAgg(&io->globals, CALOG_AGG_MAP) == CALOG_OK && calogValueAgg(&net, CALOG_AGG_MAP) == CALOG_OK &&
+            calogValueAgg(&timer, CALOG_AGG_MAP) == CALOG_OK && calogValueAgg(&io->connProto, CALOG_AGG_MAP) == CALOG_OK &&
+            calogValueAgg(&io->serverProto, CALOG_AGG_MAP) == CALOG_OK &&
+            calogValueAgg(&io->timerProto, CALOG_AGG_MAP) == CALOG_OK && calogValueAgg(&io->udpProto, CALOG_AGG_MAP) == CALOG_OK;
+  ok = ok && addNative(io, &net, "connect", OP_CONNECT) == CALOG_OK && addNative(io, &net, "listen", OP_LISTEN) == CALOG_OK &&
+       addNative(io, &net, "resolve", OP_RESOLVE) == CALOG_OK && addNative(io, &net, "udp", OP_UDP) == CALOG_OK &&
+       addNative(io, &timer, "sleep", OP_SLEEP) == CALOG_OK &&
+       addNative(io, &timer, "after", OP_AFTER) == CALOG_OK && addNative(io, &timer, "every", OP_EVERY) == CALOG_OK;
+  static const struct { const char *name; OpE op; } conn[] = {
+      {"send", OP_SEND}, {"receive", OP_RECEIVE}, {"receiveUntil", OP_RECEIVE_UNTIL}, {"shutdown", OP_SHUTDOWN},
+      {"close", OP_CLOSE}, {"peer", OP_PEER}, {"setTimeouts", OP_SET_TIMEOUTS}};
+  for (size_t i = 0; ok && i < sizeof conn / sizeof conn[0]; i++) ok = addNative(io, &io->connProto, conn[i].name, conn[i].op) == CALOG_OK;
+  ok = ok && addNative(io, &io->serverProto, "accept", OP_ACCEPT) == CALOG_OK &&
+       addNative(io, &io->serverProto, "port", OP_PORT) == CALOG_OK &&
+       addNative(io, &io->serverProto, "close", OP_SERVER_CLOSE) == CALOG_OK &&
+       addNative(io, &io->timerProto, "cancel", OP_CANCEL) == CALOG_OK;
+  static const struct { const char *name; OpE op; } udp[] = {
+      {"bind", OP_UDP_BIND}, {"send", OP_UDP_SEND}, {"receive", OP_UDP_RECEIVE}, {"close", OP_UDP_CLOSE},
+      {"port", OP_UDP_PORT}, {"setTimeouts", OP_UDP_SET_TIMEOUTS}};
+  for (size_t i = 0; ok && i < sizeof udp / sizeof udp[0]; i++) ok = addNative(io, &io->udpProto, udp[i].name, udp[i].op) == CALOG_OK;
+  if (ok) {
+    ok = addMap(&io->globals, "net", &net) == CALOG_OK;
+    ok = addMap(&io->globals, "timer", &timer) == CALOG_OK && ok;
+  }
+  calogValueFree(&net);
+  calogValueFree(&timer);
+  if (!ok) {
+    calog__ioShutdown(io);
+    return NULL;
+  }
+  return io;
+}
+
+int32_t calog__ioGlobals(CalogCtxT *ctx, CalogValueT *out) {
+  IoT *io = calog__ioGet(ctx->rt);
+  if (io == NULL) return calogFail(out, CALOG_ERR_OOM, "out of memory (the I/O layer)");
+  int32_t st = calogValueCopy(out, &io->globals);
+  return st == CALOG_OK ? st : calogFail(out, st, "out of memory");
+}

@@ -1,0 +1,830 @@
+/* test_io.c -- the epoll I/O layer through Lua scripts on threaded contexts: timers (never early, order,
+ * zero, huge, cancel from inside, falling behind), parking (the context keeps serving its queue; timeoutMs and
+ * interrupts stop a parked call), sockets on loopback (port 0, split messages, 100 MB both ways checked,
+ * refused / in use, close while parked, half-close, peer reset, no busy loop while unread data waits, receive
+ * patterns and delimiters, timeouts with partial data, send timeout), handles passed between contexts,
+ * capabilities, the host-thread refusal and callbacks there, and no fd leak (10,000 cycles, destroyed contexts,
+ * destroyed runtimes). Run under ASan+UBSan and TSan too. */
+#include "calog.h"
+#include "check.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static CalogT *rt;
+
+static uint64_t nowMs(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void sleepMs(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static int fdCount(void) {
+  DIR *d = opendir("/proc/self/fd");
+  int n = 0;
+  if (d == NULL) return -1;
+  while (readdir(d)) n++;
+  closedir(d);
+  return n;
+}
+
+/* A Lua context; net grants everything on loopback unless sandboxed. */
+static CalogContextIdT newEngineCtx(CalogT *r, const char *engine, bool threaded, bool grants) {
+  const char *src = grants ? "return { capabilities = { net = { connect = {'*:*'}, listen = {'*:*'} } } }" : "return nil";
+  CalogContextIdT tmp = 0, id = 0;
+  CalogValueT opts = calogValueNil(), err = calogValueNil();
+  CHECK_EQ(calogContextCreate(r, "lua", 0, &tmp, &err), CALOG_OK);
+  CHECK_EQ(calogContextEval(r, tmp, src, (int64_t)strlen(src), "opts", &opts), CALOG_OK);
+  calogContextDestroy(r, tmp);
+  int32_t st = calogContextCreateWith(r, engine, threaded ? CALOG_CONTEXT_OWN_THREAD : 0, &opts, &id, &err);
+  if (st != CALOG_OK) fprintf(stderr, "create: %s\n", calogErrorMessage(&err, NULL));
+  CHECK_EQ(st, CALOG_OK);
+  calogValueFree(&opts);
+  calogValueFree(&err);
+  return id;
+}
+static CalogContextIdT newCtxIn(CalogT *r, bool threaded, bool grants) { return newEngineCtx(r, "lua", threaded, grants); }
+static CalogContextIdT newCtx(bool threaded) { return newCtxIn(rt, threaded, true); }
+
+static int32_t eval(CalogContextIdT id, const char *src, CalogValueT *out) {
+  calogValueFree(out);
+  return calogContextEval(rt, id, src, (int64_t)strlen(src), "test", out);
+}
+
+/* Runs src, expects success; returns the result (caller frees). */
+static CalogValueT run(CalogContextIdT id, const char *src) {
+  CalogValueT r = calogValueNil();
+  int32_t st = eval(id, src, &r);
+  if (st != CALOG_OK) fprintf(stderr, "eval failed (%s): %s\n  in: %.200s\n", calogStatusName(st), calogErrorMessage(&r, NULL), src);
+  CHECK_EQ(st, CALOG_OK);
+  return r;
+}
+
+static int64_t runInt(CalogContextIdT id, const char *src) {
+  CalogValueT r = run(id, src);
+  int64_t v = r.type == CALOG_INT ? r.as.i : r.type == CALOG_BOOL ? r.as.b : -999999;
+  if (r.type != CALOG_INT && r.type != CALOG_BOOL) fprintf(stderr, "not an int (%s): %.200s -> %s\n", calogTypeName(r.type), src,
+                                                         r.type == CALOG_STRING ? r.as.s.bytes : "");
+  calogValueFree(&r);
+  return v;
+}
+
+/* Expects the string result lit. */
+static void runStr(CalogContextIdT id, const char *src, const char *lit) {
+  CalogValueT r = run(id, src);
+  CHECK_STR(&r, lit);
+  if (r.type == CALOG_STRING && strcmp(r.as.s.bytes, lit) != 0) fprintf(stderr, "  got \"%.200s\"\n", r.as.s.bytes);
+  calogValueFree(&r);
+}
+
+static void fmt(char *buf, size_t n, const char *f, int a) { snprintf(buf, n, f, a, a, a, a); }
+
+/* ---- eval on a helper thread (a script that parks while the test does something else) ---------------- */
+typedef struct BgT {
+  pthread_t t;
+  CalogContextIdT id;
+  char src[4096];
+  int32_t status;
+  CalogValueT result;
+} BgT;
+
+static void *bgMain(void *arg) {
+  BgT *b = arg;
+  b->result = calogValueNil();
+  b->status = calogContextEval(rt, b->id, b->src, (int64_t)strlen(b->src), "bg", &b->result);
+  return NULL;
+}
+
+static BgT *bgStart(CalogContextIdT id, const char *src) {
+  BgT *b = calloc(1, sizeof *b);
+  b->id = id;
+  snprintf(b->src, sizeof b->src, "%s", src);
+  pthread_create(&b->t, NULL, bgMain, b);
+  return b;
+}
+
+static int32_t bgJoin(BgT *b, CalogValueT *out) {
+  pthread_join(b->t, NULL);
+  int32_t st = b->status;
+  if (out) calogValueMove(out, &b->result);
+  calogValueFree(&b->result);
+  free(b);
+  return st;
+}
+
+/* ---- raw C peers --------------------------------------------------------------------------------------- */
+static int cListen(int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  CHECK_EQ(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  CHECK_EQ(listen(fd, 64), 0);
+  socklen_t l = sizeof a;
+  getsockname(fd, (struct sockaddr *)&a, &l);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+static int cConnect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  CHECK_EQ(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  struct timeval tv = {10, 0}; /* a failing test never hangs on a read */
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+/* accept with a receive timeout on the accepted socket (a failing test never hangs on a read) */
+static int cAccept(int lfd) {
+  int fd = accept(lfd, NULL, NULL);
+  struct timeval tv = {10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+static void cSend(int fd, const char *s) {
+  size_t n = strlen(s);
+  CHECK_EQ(send(fd, s, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+static size_t cReadAll(int fd, char *buf, size_t cap) {
+  size_t got = 0;
+  for (;;) {
+    ssize_t r = recv(fd, buf + got, cap - got, 0);
+    if (r <= 0) break;
+    got += (size_t)r;
+    if (got == cap) break;
+  }
+  return got;
+}
+
+/* ---- timers ------------------------------------------------------------------------------------------- */
+static void testSleep(void) {
+  CalogContextIdT a = newCtx(true);
+  uint64_t t0 = nowMs();
+  run(a, "timer.sleep(60)");
+  CHECK(nowMs() - t0 >= 60); /* never early */
+  CHECK_EQ(runInt(a, "timer.sleep(0) return 1"), 1);
+  /* a sleeping context keeps serving its queue: a call into it runs while it sleeps */
+  run(a, "function ping() return 7 end");
+  BgT *b = bgStart(a, "timer.sleep(400) return 1");
+  sleepMs(50);
+  t0 = nowMs();
+  CHECK_EQ(runInt(a, "return ping()"), 7);
+  CHECK(nowMs() - t0 < 300);
+  CHECK_EQ(bgJoin(b, NULL), CALOG_OK);
+  /* the entry's timeoutMs stops a sleep; the context stays usable */
+  CalogValueT r = calogValueNil();
+  t0 = nowMs();
+  CHECK_EQ(calogContextEvalTimed(rt, a, "timer.sleep(100000)", 19, "t", 100, &r), CALOG_ERR_LIMIT);
+  CHECK(nowMs() - t0 < 2000);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "timeout");
+  calogValueFree(&r);
+  /* an interrupt stops it too */
+  b = bgStart(a, "timer.sleep(100000)");
+  sleepMs(50);
+  CHECK_EQ(calogContextInterrupt(rt, a), CALOG_OK);
+  CHECK_EQ(bgJoin(b, &r), CALOG_ERR_LIMIT);
+  calogValueFree(&r);
+  CHECK_EQ(runInt(a, "return 5"), 5);
+  /* bad arguments */
+  CHECK_EQ(eval(a, "timer.sleep(-1)", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "timer.sleep(ms)");
+  calogValueFree(&r);
+  calogContextDestroy(rt, a);
+}
+
+static void testTimers(void) {
+  CalogContextIdT a = newCtx(true);
+  /* order: deadlines first, then the order they were set in (same deadline) */
+  run(a, "hits = {} t0 = os.clock() "
+         "local function at(tag) return function() hits[#hits + 1] = tag end end "
+         "timer.after(80, at('c')) timer.after(30, at('a')) timer.after(30, at('b')) timer.after(0, at('z')) "
+         "big = timer.after(1 << 45, at('never'))");
+  sleepMs(250);
+  runStr(a, "return table.concat(hits, ',')", "z,a,b,c");
+  CHECK_EQ(runInt(a, "return big:cancel() and 1 or 0"), 1);
+  CHECK_EQ(runInt(a, "return big:cancel() and 1 or 0"), 0); /* twice: a no-op */
+  /* never early */
+  run(a, "late = 0 timer.after(150, function() late = 1 end)");
+  sleepMs(100);
+  CHECK_EQ(runInt(a, "return late"), 0);
+  sleepMs(150);
+  CHECK_EQ(runInt(a, "return late"), 1);
+  /* every + cancel from inside the callback */
+  run(a, "n = 0 t = timer.every(10, function() n = n + 1 if n == 3 then t:cancel() end end)");
+  sleepMs(200);
+  CHECK_EQ(runInt(a, "return n"), 3);
+  /* a repeating timer that falls behind fires once, not a burst */
+  run(a, "m = 0 e = timer.every(10, function() m = m + 1 end)");
+  sleepMs(20);
+  run(a, "m = 0 local t = os.clock() while os.clock() - t < 0.3 do end"); /* busy 300 ms: ~30 periods missed */
+  int64_t after = runInt(a, "return m");
+  CHECK(after <= 2);
+  sleepMs(60);
+  CHECK(runInt(a, "return m") >= after + 2);
+  run(a, "e:cancel()");
+  /* an error in a callback goes to the stderr sink and the context lives on */
+  run(a, "timer.after(0, function() error('boom in a timer') end) alive = 1");
+  sleepMs(50);
+  CHECK_EQ(runInt(a, "return alive"), 1);
+  /* destroying the context cancels its timers (the I/O thread's reference to the function goes) */
+  run(a, "timer.every(5, function() end) timer.after(100000, function() end)");
+  calogContextDestroy(rt, a);
+}
+
+/* the same on a host-thread context: callbacks run when the host polls; blocking forms refuse */
+static void testHostThread(void) {
+  CalogContextIdT h = newCtx(false);
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(h, "timer.sleep(10)", &r), CALOG_ERR_UNSUPPORTED);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "threaded context");
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "timer.after");
+  CHECK_EQ(eval(h, "net.connect('127.0.0.1', 1)", &r), CALOG_ERR_UNSUPPORTED);
+  CHECK_EQ(eval(h, "local ok, e = pcall(timer.sleep, 5) return e", &r), CALOG_OK);
+  CHECK(r.type == CALOG_STRING && strstr(r.as.s.bytes, "threaded context") != NULL);
+  run(h, "fired = 0 timer.after(20, function() fired = fired + 1 end)");
+  uint64_t t0 = nowMs();
+  while (runInt(h, "return fired") == 0 && nowMs() - t0 < 2000) {
+    sleepMs(5);
+    while (calogHostPoll(rt) == 1) {}
+  }
+  CHECK_EQ(runInt(h, "return fired"), 1);
+  /* a callback-form server works there too */
+  run(h, "got = nil srv = net.listen('127.0.0.1', 0, function(c) got = c end) port = srv:port()");
+  int port = (int)runInt(h, "return port");
+  int fd = cConnect(port);
+  t0 = nowMs();
+  while (runInt(h, "return got and 1 or 0") == 0 && nowMs() - t0 < 2000) {
+    sleepMs(5);
+    while (calogHostPoll(rt) == 1) {}
+  }
+  CHECK_EQ(runInt(h, "return got and 1 or 0"), 1);
+  CHECK_EQ(runInt(h, "return type(got.id) == 'number' and 1 or 0"), 1);
+  close(fd);
+  calogValueFree(&r);
+  calogContextDestroy(rt, h);
+}
+
+/* ---- sockets ---------------------------------------------------------------------------------------------- */
+static void testEcho(void) {
+  CalogContextIdT s = newCtx(true), c = newCtx(true);
+  run(s, "srv = net.listen('127.0.0.1', 0)");
+  int port = (int)runInt(s, "return srv:port()");
+  CHECK(port > 0);
+  BgT *b = bgStart(s, "local c = srv:accept() local a = c:receive('*l') local b2 = c:receive('*l') "
+                      "c:send(a .. '|' .. b2 .. '\\n') c:close() return a .. '|' .. b2");
+  /* a raw client writing in pieces: the lines arrive split across reads */
+  int fd = cConnect(port);
+  cSend(fd, "hel");
+  sleepMs(20);
+  cSend(fd, "lo\nwor");
+  sleepMs(20);
+  cSend(fd, "ld\n");
+  char buf[64] = {0};
+  size_t n = cReadAll(fd, buf, sizeof buf - 1);
+  CHECK_EQ(n, 12);
+  CHECK(strcmp(buf, "hello|world\n") == 0);
+  close(fd);
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(bgJoin(b, &r), CALOG_OK);
+  CHECK_STR(&r, "hello|world");
+  calogValueFree(&r);
+  /* Lua to Lua; the conn's peer */
+  char src[512];
+  b = bgStart(s, "local c = srv:accept() local l = c:receive() c:send('echo:' .. l .. '\\n') return c:receive('*a')");
+  fmt(src, sizeof src, "local c = assert(net.connect('127.0.0.1', %d)) c:send('ping\\n') local r = c:receive('*l') "
+      "local p = c:peer() assert(p.host == '127.0.0.1' and p.port == %d) c:close() return r", port);
+  runStr(c, src, "echo:ping");
+  CHECK_EQ(bgJoin(b, &r), CALOG_OK);
+  CHECK_STR(&r, "");
+  calogValueFree(&r);
+  run(s, "srv:close()");
+  runStr(s, "local ok, e = srv:accept() return e", "closed"); /* a stale handle: a clean error */
+  calogContextDestroy(rt, s);
+  calogContextDestroy(rt, c);
+}
+
+static void testErrors(void) {
+  CalogContextIdT a = newCtx(true);
+  int port;
+  int fd = cListen(&port);
+  close(fd); /* nothing listens there now */
+  char src[512];
+  fmt(src, sizeof src, "local c, e = net.connect('127.0.0.1', %d) return e", port);
+  runStr(a, src, "connection refused");
+  fd = cListen(&port);
+  fmt(src, sizeof src, "local s, e = net.listen('127.0.0.1', %d) return e", port);
+  runStr(a, src, "address in use");
+  close(fd);
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(a, "net.connect('127.0.0.1', 70000)", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "0-65535");
+  CHECK_EQ(eval(a, "local s = net.listen('127.0.0.1', 0) s.accept()", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "method");
+  runStr(a, "local c, e = net.connect('no-such-host.invalid', 80) return e:sub(1, 14)", "cannot resolve");
+  calogValueFree(&r);
+  calogContextDestroy(rt, a);
+  /* capabilities: the sandbox may not connect or listen; a grant is checked per host:port */
+  CalogContextIdT sb = newCtxIn(rt, true, false);
+  CHECK_EQ(eval(sb, "net.listen('127.0.0.1', 0)", &r), CALOG_ERR_PERMISSION);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "permission denied: net.listen on 127.0.0.1:0");
+  CHECK_EQ(eval(sb, "net.connect('127.0.0.1', 80)", &r), CALOG_ERR_PERMISSION);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "'net.connect' capability");
+  CHECK_EQ(runInt(sb, "local ok = pcall(net.connect, '127.0.0.1', 80) return ok and 1 or 0"), 0);
+  calogValueFree(&r);
+  calogContextDestroy(rt, sb);
+}
+
+/* 100 MB each way; every byte's value and position checked */
+#define BLOCK 251
+#define CHUNK (BLOCK * 4177) /* 1,048,427 bytes */
+#define CHUNKS 100
+
+typedef struct PeerT {
+  int fd;
+  int64_t got;
+  bool ordered;
+} PeerT;
+
+static void *sinkMain(void *arg) {
+  PeerT *p = arg;
+  char *buf = malloc(1 << 16);
+  p->ordered = true;
+  for (;;) {
+    ssize_t r = recv(p->fd, buf, 1 << 16, 0);
+    if (r <= 0) break;
+    for (ssize_t i = 0; i < r; i++)
+      if ((unsigned char)buf[i] != (unsigned char)((p->got + i) % BLOCK)) p->ordered = false;
+    p->got += r;
+  }
+  free(buf);
+  return NULL;
+}
+
+static void *sourceMain(void *arg) {
+  PeerT *p = arg;
+  char *buf = malloc(CHUNK);
+  for (int i = 0; i < CHUNK; i++) buf[i] = (char)(i % BLOCK);
+  for (int c = 0; c < CHUNKS; c++) {
+    size_t off = 0;
+    while (off < CHUNK) {
+      ssize_t w = send(p->fd, buf + off, CHUNK - off, MSG_NOSIGNAL);
+      if (w <= 0) break;
+      off += (size_t)w;
+    }
+    p->got += (int64_t)off;
+  }
+  shutdown(p->fd, SHUT_WR);
+  free(buf);
+  return NULL;
+}
+
+static void testBulk(void) {
+  CalogContextIdT a = newCtx(true);
+  run(a, "local t = {} for i = 0, 250 do t[#t + 1] = string.char(i) end block = table.concat(t) "
+         "chunk = block:rep(4177)");
+  /* Lua sends */
+  int port;
+  int lfd = cListen(&port);
+  char src[512];
+  fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
+  CHECK_EQ(runInt(a, src), 1);
+  PeerT sink = {.fd = cAccept(lfd)};
+  pthread_t t;
+  pthread_create(&t, NULL, sinkMain, &sink);
+  CHECK_EQ(runInt(a, "local n = 0 for i = 1, 100 do n = n + assert(c:send(chunk)) end c:close() return n"),
+           (int64_t)CHUNK * CHUNKS);
+  pthread_join(t, NULL);
+  close(sink.fd);
+  CHECK_EQ(sink.got, (int64_t)CHUNK * CHUNKS);
+  CHECK(sink.ordered);
+  /* Lua receives */
+  fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
+  CHECK_EQ(runInt(a, src), 1);
+  PeerT source = {.fd = cAccept(lfd)};
+  pthread_create(&t, NULL, sourceMain, &source);
+  CHECK_EQ(runInt(a, "local n, bad = 0, 0 for i = 1, 100 do local d = assert(c:receive(#chunk)) "
+                     "if d ~= chunk then bad = bad + 1 end n = n + #d end "
+                     "local rest, e = c:receive(1) assert(rest == nil and e == 'closed') c:close() return bad == 0 and n or -1"),
+           (int64_t)CHUNK * CHUNKS);
+  pthread_join(t, NULL);
+  close(source.fd);
+  close(lfd);
+  calogContextDestroy(rt, a);
+}
+
+static void testPatterns(void) {
+  CalogContextIdT a = newCtx(true);
+  int port;
+  int lfd = cListen(&port);
+  char src[512];
+  fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
+  CHECK_EQ(runInt(a, src), 1);
+  int fd = cAccept(lfd);
+  cSend(fd, "a\rb\r\nline2\nxyz123456");
+  runStr(a, "return c:receive('*l')", "a\rb"); /* a CR in the middle stays; CR LF ends the line */
+  runStr(a, "return c:receive()", "line2");
+  runStr(a, "return c:receive(3)", "xyz");
+  runStr(a, "return c:receive(0)", "");
+  /* ambiguous delimiters */
+  cSend(fd, "xxabcabcabdyy|baaab|aaaa|");
+  runStr(a, "return c:receiveUntil('abcabd')", "123456xxabc");
+  runStr(a, "return c:receiveUntil('|')", "yy");
+  runStr(a, "return c:receiveUntil('aa')", "b");
+  runStr(a, "return c:receiveUntil('|')", "ab");
+  runStr(a, "return c:receiveUntil('aaa')", "");
+  runStr(a, "return c:receiveUntil('|')", "a");
+  /* read timeout: partial data, then a successful read; the conn stays usable */
+  cSend(fd, "par");
+  run(a, "c:setTimeouts(nil, nil, 100)");
+  uint64_t t0 = nowMs();
+  runStr(a, "local d, e, p = c:receive('*l') assert(d == nil and e == 'timeout') return p", "par");
+  CHECK(nowMs() - t0 >= 100);
+  cSend(fd, "t2\n");
+  runStr(a, "return c:receive('*l')", "t2");
+  runStr(a, "local d, e, p = c:receiveUntil('##') return e .. ':' .. p", "timeout:");
+  /* no trailing newline, then the peer closes */
+  cSend(fd, "last");
+  shutdown(fd, SHUT_WR);
+  runStr(a, "c:setTimeouts(nil, nil, 0) local d, e, p = c:receive('*l') return e .. ':' .. p", "closed:last");
+  runStr(a, "local d, e = c:receive(1) return e", "closed");
+  runStr(a, "return c:receive('*a')", "");
+  /* half-close: our side still writes after the peer shut its own */
+  runStr(a, "return tostring(c:send('after'))", "5");
+  char buf[16] = {0};
+  CHECK_EQ(recv(fd, buf, sizeof buf - 1, 0), 5);
+  CHECK(strcmp(buf, "after") == 0);
+  run(a, "c:shutdown()");
+  CHECK_EQ(recv(fd, buf, sizeof buf, 0), 0); /* we shut ours: the peer sees the end */
+  run(a, "c:close()");
+  close(fd);
+  runStr(a, "local d, e = c:receive() return e", "closed"); /* closed handle: stale */
+  runStr(a, "local d, e = c:receive('*x') return e", "closed"); /* a stale id is reported before the pattern */
+  close(lfd);
+  calogContextDestroy(rt, a);
+}
+
+static void testResetAndSendTimeout(void) {
+  CalogContextIdT a = newCtx(true);
+  int port;
+  int lfd = cListen(&port);
+  char src[512];
+  fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
+  CHECK_EQ(runInt(a, src), 1);
+  int fd = cAccept(lfd);
+  /* peer reset: SO_LINGER 0 sends RST */
+  BgT *b = bgStart(a, "local d, e = c:receive('*l') return e");
+  sleepMs(50);
+  struct linger lg = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  close(fd);
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(bgJoin(b, &r), CALOG_OK);
+  CHECK(r.type == CALOG_STRING && (strcmp(r.as.s.bytes, "connection reset") == 0 || strcmp(r.as.s.bytes, "closed") == 0));
+  calogValueFree(&r);
+  CHECK_EQ(eval(a, "local n, e = c:send(('x'):rep(100000)) return e", &r), CALOG_OK);
+  CHECK(r.type == CALOG_STRING && (strcmp(r.as.s.bytes, "connection reset") == 0 || strcmp(r.as.s.bytes, "closed") == 0));
+  calogValueFree(&r);
+  run(a, "c:close()");
+  /* send timeout when the peer stops reading; what was sent is reported */
+  CHECK_EQ(runInt(a, src), 1);
+  fd = cAccept(lfd);
+  uint64_t t0 = nowMs();
+  int64_t sent = runInt(a, "c:setTimeouts(nil, 150, nil) local n, e, sent = c:send(('x'):rep(64 << 20)) "
+                            "assert(n == nil and e == 'timeout', e) return sent");
+  CHECK(sent > 0 && sent < (64 << 20));
+  CHECK(nowMs() - t0 >= 150);
+  /* no busy loop: the peer floods while nothing reads */
+  close(fd);
+  run(a, "c:close() srv = net.listen('127.0.0.1', 0)");
+  int sport = (int)runInt(a, "return srv:port()");
+  int flood = cConnect(sport);
+  run(a, "held = srv:accept()");
+  char *junk = calloc(1, 1 << 20);
+  int fl = 1;
+  setsockopt(flood, SOL_SOCKET, SO_SNDBUF, &fl, sizeof fl);
+  struct timeval tv = {0, 200000};
+  setsockopt(flood, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  for (int i = 0; i < 8; i++) (void)send(flood, junk, 1 << 20, MSG_NOSIGNAL); /* fills every buffer */
+  struct rusage u0, u1;
+  getrusage(RUSAGE_SELF, &u0);
+  sleepMs(400);
+  getrusage(RUSAGE_SELF, &u1);
+  int64_t cpuUs = (u1.ru_utime.tv_sec - u0.ru_utime.tv_sec) * 1000000 + (u1.ru_utime.tv_usec - u0.ru_utime.tv_usec) +
+                  (u1.ru_stime.tv_sec - u0.ru_stime.tv_sec) * 1000000 + (u1.ru_stime.tv_usec - u0.ru_stime.tv_usec);
+  CHECK(cpuUs < 100000); /* under 25% of one core over 400 ms (a spinning loop would take ~100%) */
+  free(junk);
+  close(flood);
+  run(a, "held:close() srv:close()");
+  close(lfd);
+  calogContextDestroy(rt, a);
+}
+
+/* handles are values: a conn accepted in one context is used and closed from another; closing wakes a parked
+ * reader with "closed" */
+static void testHandoffAndClose(void) {
+  CalogContextIdT s = newCtx(true), w = newCtx(true);
+  run(s, "srv = net.listen('127.0.0.1', 0)");
+  int port = (int)runInt(s, "return srv:port()");
+  int fd = cConnect(port);
+  run(s, "conn = srv:accept()");
+  CalogValueT conn = calogValueNil();
+  CHECK_EQ(calogContextGet(rt, s, "conn", &conn), CALOG_OK);
+  run(w, "function serve(c) local l = c:receive('*l') c:send('worker:' .. l .. '\\n') parked = c return 1 end "
+         "function readParked() local d, e = parked:receive('*l') return e end "
+         "function closeIt(c) return c:close() end");
+  CalogValueT r = calogValueNil();
+  cSend(fd, "job\n");
+  CHECK_EQ(calogContextCall(rt, w, "serve", &conn, 1, &r), CALOG_OK);
+  char buf[32] = {0};
+  CHECK_EQ(recv(fd, buf, sizeof buf - 1, 0), 11);
+  CHECK(strcmp(buf, "worker:job\n") == 0);
+  /* w parks reading; s closes the conn: the reader wakes with "closed" */
+  BgT *b = bgStart(w, "return readParked()");
+  sleepMs(50);
+  run(s, "function closeIt(c) return c:close() end");
+  CHECK_EQ(calogContextCall(rt, s, "closeIt", &conn, 1, &r), CALOG_OK);
+  CHECK(r.type == CALOG_BOOL && r.as.b);
+  CHECK_EQ(bgJoin(b, &r), CALOG_OK);
+  CHECK_STR(&r, "closed");
+  CHECK_EQ(recv(fd, buf, sizeof buf, 0), 0); /* the fd really closed */
+  close(fd);
+  calogValueFree(&r);
+  calogValueFree(&conn);
+  /* close while connecting: a connect to a black-hole address is parked, then its context is destroyed */
+  calogContextDestroy(rt, s);
+  calogContextDestroy(rt, w);
+}
+
+/* parked receive and the entry's limits: timeoutMs and interrupt; the buffered data survives */
+static void testParkedLimits(void) {
+  CalogContextIdT a = newCtx(true);
+  int port;
+  int lfd = cListen(&port);
+  char src[512];
+  fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
+  CHECK_EQ(runInt(a, src), 1);
+  int fd = cAccept(lfd);
+  cSend(fd, "part");
+  CalogValueT r = calogValueNil();
+  uint64_t t0 = nowMs();
+  CHECK_EQ(calogContextEvalTimed(rt, a, "return c:receive('*l')", 22, "t", 100, &r), CALOG_ERR_LIMIT);
+  CHECK(nowMs() - t0 < 2000);
+  BgT *b = bgStart(a, "return c:receive('*l')");
+  sleepMs(50);
+  calogContextInterrupt(rt, a);
+  CHECK_EQ(bgJoin(b, &r), CALOG_ERR_LIMIT);
+  cSend(fd, "ial\n");
+  runStr(a, "return c:receive('*l')", "partial");
+  calogValueFree(&r);
+  close(fd);
+  close(lfd);
+  calogContextDestroy(rt, a);
+}
+
+/* fds: 10,000 listen/close cycles and 2,000 connect/accept/close cycles leave the count unchanged; so do
+ * destroyed contexts with open sockets and a destroyed runtime */
+static void testNoFdLeak(void) {
+  CalogContextIdT a = newCtx(true);
+  run(a, "timer.sleep(1) local s = net.listen('127.0.0.1', 0) s:close()"); /* the I/O thread's own fds */
+  int before = fdCount();
+  CHECK_EQ(runInt(a, "for i = 1, 10000 do local s = assert(net.listen('127.0.0.1', 0)) s:close() end return 1"), 1);
+  CHECK_EQ(runInt(a, "local s = net.listen('127.0.0.1', 0) local p = s:port() "
+                     "for i = 1, 2000 do local c = assert(net.connect('127.0.0.1', p)) local d = assert(s:accept()) "
+                     "d:close() c:close() end s:close() return 1"),
+           1);
+  CHECK_EQ(fdCount(), before);
+  /* contexts destroyed with sockets open */
+  CalogContextIdT b = newCtx(true), h = newCtx(false);
+  run(b, "s = net.listen('127.0.0.1', 0) c = net.connect('127.0.0.1', s:port()) d = s:accept() t = timer.every(5, function() end)");
+  run(h, "s = net.listen('127.0.0.1', 0)");
+  CHECK(fdCount() > before);
+  calogContextDestroy(rt, b);
+  calogContextDestroy(rt, h);
+  uint64_t t0 = nowMs();
+  while (fdCount() != before && nowMs() - t0 < 2000) sleepMs(5);
+  CHECK_EQ(fdCount(), before);
+  calogContextDestroy(rt, a);
+  /* a whole runtime: its I/O thread and every socket go with it */
+  int base = fdCount();
+  CalogT *other = calogCreate();
+  CalogContextIdT o = newCtxIn(other, true, true);
+  const char *src = "s = net.listen('127.0.0.1', 0) c = net.connect('127.0.0.1', s:port()) t = timer.after(100000, print)";
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(calogContextEval(other, o, src, (int64_t)strlen(src), "t", &r), CALOG_OK);
+  CHECK(fdCount() > base);
+  calogDestroy(other);
+  CHECK_EQ(fdCount(), base);
+  calogValueFree(&r);
+}
+
+/* unix-domain sockets ("unix:/path"; the server removes its socket file when it closes) and net.resolve */
+static void testUnixAndResolve(void) {
+  CalogContextIdT a = newCtx(true);
+  char path[64], src[512];
+  snprintf(path, sizeof path, "/tmp/calog-io-%d.sock", (int)getpid());
+  unlink(path);
+  snprintf(src, sizeof src,
+           "local s = assert(net.listen('unix:%s')) local c = assert(net.connect('unix:%s')) local d = assert(s:accept()) "
+           "c:send('over unix\\n') local l = d:receive() local p = d:peer() s:close() c:close() d:close() return l",
+           path, path);
+  runStr(a, src, "over unix");
+  CHECK(access(path, F_OK) != 0); /* removed on close */
+  runStr(a, "local l = net.resolve('localhost') for _, x in ipairs(l) do if x == '127.0.0.1' or x == '::1' then return 'ok' end end "
+            "return table.concat(l, ',')",
+         "ok");
+  runStr(a, "return net.resolve('127.0.0.1')[1]", "127.0.0.1");
+  runStr(a, "local l, e = net.resolve('no-such-host.invalid') return e:sub(1, 14)", "cannot resolve");
+  /* the sandbox may not reach a unix socket either */
+  CalogContextIdT sb = newCtxIn(rt, true, false);
+  CalogValueT r = calogValueNil();
+  snprintf(src, sizeof src, "net.connect('unix:%s')", path);
+  CHECK_EQ(eval(sb, src, &r), CALOG_ERR_PERMISSION);
+  calogValueFree(&r);
+  calogContextDestroy(rt, sb);
+  calogContextDestroy(rt, a);
+}
+
+/* 1,000 concurrent connections: a listener context hands each accepted conn (its callback form) to one of 4
+ * worker contexts, round robin; each worker's loop serves its queue while the client holds all 1,000 open. A
+ * worker's take() runs while its loop is parked (the nested pump); its blocking receives then run one at a time
+ * in the loop (parked calls nest, so a context serves many connections from one loop, not from many parked
+ * callbacks). */
+static void testThousand(void) {
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < 2300 && rl.rlim_max >= 2300) {
+    rl.rlim_cur = 2300;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  getrlimit(RLIMIT_NOFILE, &rl);
+  CHECK(rl.rlim_cur >= 2300);
+  CalogContextIdT workers[4], lst = newCtx(true), cli = newCtx(true);
+  BgT *loops[4];
+  char src[512];
+  for (int i = 0; i < 4; i++) {
+    workers[i] = newCtx(true);
+    run(workers[i], "q, tail = {}, 0 function take(c) tail = tail + 1 q[tail] = c return true end");
+    loops[i] = bgStart(workers[i], "local served, head = 0, 1 while served < 250 do "
+                                   "if q[head] then local c = q[head] q[head] = nil head = head + 1 c:setTimeouts(nil, nil, 20000) "
+                                   "local l = c:receive('*l') if l then c:send(l .. '\\n') end served = served + 1 "
+                                   "else timer.sleep(1) end end return served");
+  }
+  CalogValueT fns = calogValueNil();
+  calogValueAgg(&fns, CALOG_AGG_LIST);
+  for (int i = 0; i < 4; i++) {
+    CalogValueT f = calogValueNil();
+    CHECK_EQ(calogContextGet(rt, workers[i], "take", &f), CALOG_OK);
+    calogAggPush(fns.as.agg, &f);
+  }
+  CalogValueT r = calogValueNil();
+  run(lst, "function start(takers) local n = 0 srv = net.listen('127.0.0.1', 0, function(c) n = n + 1 "
+           "takers[n % #takers + 1](c) end) return srv:port() end");
+  CHECK_EQ(calogContextCall(rt, lst, "start", &fns, 1, &r), CALOG_OK);
+  int port = r.type == CALOG_INT ? (int)r.as.i : 0;
+  snprintf(src, sizeof src,
+           "local cs = {} for i = 1, 1000 do cs[i] = assert(net.connect('127.0.0.1', %d)) end "
+           "for i = 1, 1000 do cs[i]:send('n' .. i .. '\\n') cs[i]:setTimeouts(nil, nil, 20000) end "
+           "local ok = 0 for i = 1, 1000 do if cs[i]:receive('*l') == 'n' .. i then ok = ok + 1 end cs[i]:close() end return ok",
+           port);
+  CHECK_EQ(runInt(cli, src), 1000);
+  int64_t served = 0;
+  for (int i = 0; i < 4; i++) {
+    CHECK_EQ(bgJoin(loops[i], &r), CALOG_OK);
+    served += r.type == CALOG_INT ? r.as.i : 0;
+    calogValueFree(&r);
+  }
+  CHECK_EQ(served, 1000);
+  calogValueFree(&r);
+  calogValueFree(&fns);
+  for (int i = 0; i < 4; i++) calogContextDestroy(rt, workers[i]);
+  calogContextDestroy(rt, lst);
+  calogContextDestroy(rt, cli);
+}
+
+/* UDP: bind, send, receive {data, host, port}, a receive timeout, the sandbox */
+static void testUdp(void) {
+  CalogContextIdT a = newCtx(true), b = newCtx(true);
+  run(a, "u = net.udp() assert(u:bind('127.0.0.1', 0))");
+  int port = (int)runInt(a, "return u:port()");
+  CHECK(port > 0);
+  BgT *bg = bgStart(a, "local m = assert(u:receive({ timeoutMs = 5000 })) return m.data .. '@' .. m.host");
+  char src[256];
+  snprintf(src, sizeof src, "local s = net.udp() local n = assert(s:send('datagram', '127.0.0.1', %d)) s:close() return n", port);
+  CHECK_EQ(runInt(b, src), 8);
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(bgJoin(bg, &r), CALOG_OK);
+  CHECK_STR(&r, "datagram@127.0.0.1");
+  calogValueFree(&r);
+  runStr(a, "local m, e = u:receive({ timeoutMs = 30 }) return e", "timeout");
+  runStr(a, "local m, e = net.udp():receive() return e", "not bound: bind or send first");
+  run(a, "u:close()");
+  runStr(a, "local m, e = u:receive() return e", "closed");
+  CalogContextIdT sb = newCtxIn(rt, true, false);
+  CHECK_EQ(eval(sb, "net.udp():send('x', '127.0.0.1', 9)", &r), CALOG_ERR_PERMISSION);
+  calogValueFree(&r);
+  calogContextDestroy(rt, sb);
+  calogContextDestroy(rt, a);
+  calogContextDestroy(rt, b);
+}
+
+/* JavaScript and Squirrel: the same API with methods called with '.', thrown errors carrying partial data;
+ * a conn accepted in Lua is served from JavaScript and Squirrel */
+static void testOtherEngines(void) {
+  CalogContextIdT js = newEngineCtx(rt, "js", true, true), sq = newEngineCtx(rt, "squirrel", true, true);
+  CalogValueT r = calogValueNil();
+  /* JavaScript: a server and a client in one context */
+  CHECK_EQ(runInt(js, "var srv = net.listen('127.0.0.1', 0); var c = net.connect('127.0.0.1', srv.port()); "
+                      "var d = srv.accept({ timeoutMs: 2000 }); c.send('hi\\nrest'); var line = d.receive('*l'); "
+                      "d.setTimeouts(null, null, 50); var err = null; try { d.receive('*l') } catch (e) { err = e } "
+                      "c.send('!\\n'); var line2 = d.receive(); var p = d.peer(); c.close(); "
+                      "var closed = null; try { d.receive('*l') } catch (e) { closed = e.message } "
+                      "d.close(); srv.close(); "
+                      "(line === 'hi' && err.message === 'timeout' && err.partial === 'rest' && line2 === '!' && "
+                      "p.host === '127.0.0.1' && closed === 'closed') ? 1 : 0"),
+           1);
+  uint64_t t0 = nowMs();
+  CHECK_EQ(runInt(js, "timer.sleep(30); 1"), 1);
+  CHECK(nowMs() - t0 >= 30);
+  run(js, "var fired = 0; var t = timer.every(10, function () { fired++; if (fired === 2) t.cancel(); });");
+  sleepMs(150);
+  CHECK_EQ(runInt(js, "fired"), 2);
+  CHECK_EQ(eval(js, "var x = net.connect('127.0.0.1', 1)", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "connection refused");
+  /* Squirrel */
+  CHECK_EQ(runInt(sq, "local srv = net.listen(\"127.0.0.1\", 0); local c = net.connect(\"127.0.0.1\", srv.port()); "
+                      "local d = srv.accept(); c.send(\"a|b|\"); local x = d.receiveUntil(\"|\"); "
+                      "d.setTimeouts(null, null, 50); local err = null; try { d.receiveUntil(\"#\") } catch (e) { err = e } "
+                      "c.close(); d.close(); srv.close(); "
+                      "return (x == \"a\" && err.message == \"timeout\" && err.partial == \"b|\") ? 1 : 0"),
+           1);
+  CHECK_EQ(runInt(sq, "timer.sleep(10); return 1"), 1);
+  run(sq, "n <- 0; timer.after(5, function() { ::n++; })");
+  sleepMs(100);
+  CHECK_EQ(runInt(sq, "return n"), 1);
+  /* a Lua listener hands a conn to JavaScript and Squirrel workers */
+  CalogContextIdT lua = newCtx(true);
+  run(lua, "srv = net.listen('127.0.0.1', 0)");
+  int port = (int)runInt(lua, "return srv:port()");
+  int fd = cConnect(port);
+  run(lua, "conn = srv:accept()");
+  CalogValueT conn = calogValueNil();
+  CHECK_EQ(calogContextGet(rt, lua, "conn", &conn), CALOG_OK);
+  run(js, "function serve(c) { var l = c.receive('*l'); c.send('js:' + l + '\\n'); return 1 }");
+  run(sq, "function serve(c) { local l = c.receive(\"*l\"); c.send(\"sq:\" + l + \"\\n\"); return 1 }");
+  cSend(fd, "one\ntwo\n");
+  CHECK_EQ(calogContextCall(rt, js, "serve", &conn, 1, &r), CALOG_OK);
+  CHECK_EQ(calogContextCall(rt, sq, "serve", &conn, 1, &r), CALOG_OK);
+  char buf[64] = {0};
+  size_t got = 0;
+  while (got < 14) {
+    ssize_t k = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+    if (k <= 0) break;
+    got += (size_t)k;
+  }
+  CHECK(strcmp(buf, "js:one\nsq:two\n") == 0);
+  close(fd);
+  calogValueFree(&conn);
+  calogValueFree(&r);
+  calogContextDestroy(rt, lua);
+  calogContextDestroy(rt, js);
+  calogContextDestroy(rt, sq);
+}
+
+int main(void) {
+  rt = calogCreate();
+  testSleep();
+  testTimers();
+  testHostThread();
+  testEcho();
+  testErrors();
+  testPatterns();
+  testResetAndSendTimeout();
+  testHandoffAndClose();
+  testParkedLimits();
+  testOtherEngines();
+  testUnixAndResolve();
+  testUdp();
+  testThousand();
+  testBulk();
+  testNoFdLeak();
+  calogDestroy(rt);
+  CHECK_EQ(calogFnLiveCount(), 0);
+  return checkSummary("test_io");
+}
