@@ -75,3 +75,19 @@ try {
   if (e instanceof CalogLimitError) console.log(`${e.name} (${e.limit}): ${e.message}`);
 }
 console.log("and the context is still usable:", bounded.eval(`return 6 * 7`));
+
+// 9. Networking: a Lua server and a JavaScript client, each parked on its own thread while the event loop goes on
+//    (loopback only; the net capability names what each may reach; examples/network.ts has an HTTP server).
+using echo = rt.createContext("lua", { capabilities: { net: { listen: ["127.0.0.1:*"] } } });
+const echoPort = echo.eval<number>(`
+  server = assert(net.listen("127.0.0.1", 0, function(conn)
+    local line = conn:receive("*l")
+    if line then conn:send(line:upper() .. "\\n") end
+    conn:close()
+  end))
+  return server:port()`);
+using caller = rt.createContext("js", { capabilities: { net: { connect: [`127.0.0.1:${echoPort}`] } } });
+console.log("over TCP:", await caller.evalAsync(`
+  var c = net.connect("127.0.0.1", ${echoPort}, { timeoutMs: 5000 });
+  c.send("sent by JavaScript, served by Lua\\n");
+  var reply = c.receive("*l"); c.close(); reply`));

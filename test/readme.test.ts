@@ -61,4 +61,26 @@ test("the demo (npm start) runs", async () => {
   assert.ok(lines.some((l) => l.startsWith("CalogLimitError (timeout)")));
   assert.ok(lines.some((l) => l.includes("and the context is still usable: 42")));
   assert.ok(lines.some((l) => l.startsWith("CalogPermissionError: permission denied: io.open")));
+  assert.ok(lines.some((l) => l.includes("over TCP: SENT BY JAVASCRIPT, SERVED BY LUA")));
+});
+
+// Deno's fetch needs --allow-net=127.0.0.1 (test/run.sh grants it); calog's own sockets need no permission
+const denoPerms = (globalThis as { Deno?: { permissions: { querySync(d: { name: string; host: string }): { state: string } } } }).Deno;
+const canFetch = !denoPerms || denoPerms.permissions.querySync({ name: "net", host: "127.0.0.1" }).state === "granted";
+
+test("examples/network.ts runs: a Lua HTTP server answering fetch and a JavaScript client, a Squirrel timer", async () => {
+  if (!canFetch) return;
+  const log = console.log;
+  const lines: string[] = [];
+  console.log = (...a: unknown[]) => void lines.push(a.join(" "));
+  try {
+    await import(new URL("examples/network.ts", root).href);
+  } finally {
+    console.log = log;
+  }
+  assert.ok(lines.some((l) => l === "fetch: 200 POST /from-fetch from Lua (5 bytes in, request 1)"), lines.join("\n"));
+  assert.ok(lines.some((l) => l === "JavaScript client: GET /one from Lua (0 bytes in, request 2)"));
+  assert.ok(lines.some((l) => l === "JavaScript client: GET /two from Lua (0 bytes in, request 3)"));
+  assert.ok(lines.some((l) => l === "Squirrel timer ticked: 1, 2, 3"));
+  assert.ok(lines.some((l) => l === "Lua answered 3 requests"));
 });
