@@ -75,7 +75,7 @@ sq.eval(`
     if (ticks.len() == 3) t.cancel();
   });`);
 await new Promise((r) => setTimeout(r, 150));
-console.log(`Squirrel timer ticked: ${sq.get<number[]>("ticks").join(", ")}`);
+console.log(`Squirrel timer ticked: ${(sq.get("ticks") as number[]).join(", ")}`);
 
 const serve = (globalThis as { process?: { argv: string[] } }).process?.argv.includes("--serve") ??
   (globalThis as { Deno?: { args: string[] } }).Deno?.args.includes("--serve");
@@ -83,4 +83,4 @@ if (serve) {
   console.log(`serving until interrupted: curl http://127.0.0.1:${port}/hi`);
   await new Promise(() => {});
 }
-console.log(`Lua answered ${server.get<number>("served")} requests`);
+console.log(`Lua answered ${server.get("served")} requests`);
