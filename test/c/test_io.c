@@ -120,7 +120,10 @@ static BgT *bgStart(CalogContextIdT id, const char *src) {
 static int32_t bgJoin(BgT *b, CalogValueT *out) {
   pthread_join(b->t, NULL);
   int32_t st = b->status;
-  if (out) calogValueMove(out, &b->result);
+  if (out) {
+    calogValueFree(out);
+    calogValueMove(out, &b->result);
+  }
   calogValueFree(&b->result);
   free(b);
   return st;
