@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -810,6 +811,59 @@ static void testOtherEngines(void) {
   calogContextDestroy(rt, sq);
 }
 
+
+/* ---- from a hostile review: forged ids, callbacks that fail, a send stopped midway ------------------------ */
+static void testReviewFindings(void) {
+  CalogContextIdT a = newCtx(true), b = newCtxIn(rt, true, false); /* b: sandboxed, given nothing */
+  /* ids cannot be guessed: b cannot cancel a's timer by trying the ids around its own */
+  run(a, "n = 0 h = timer.every(5, function() n = n + 1 end) hid = h.id");
+  int64_t hid = runInt(a, "return hid");
+  CHECK(hid > 0);
+  char src[1024];
+  uint64_t t0 = nowMs();
+  snprintf(src, sizeof src,
+           "local mine = timer.after(100000, function() end) local base = mine.id %% 1048576 local hits = 0 "
+           "for s = math.max(0, base - 8), base + 4 do for k = 1, 4 do if mine.cancel({ id = s + 1048576 * k }) then hits = hits + 1 end end end "
+           "mine:cancel() return hits");
+  CHECK_EQ(runInt(b, src), 0);
+  CHECK(nowMs() - t0 >= 8); /* a forged id of a live slot costs its caller */
+  sleepMs(30);
+  int64_t n1 = runInt(a, "return n");
+  sleepMs(50);
+  CHECK(runInt(a, "return n") > n1); /* a's timer still runs */
+  run(a, "h:cancel()");
+  /* a listen callback that throws: the accepted conn is closed (the peer sees the end, no fd stays open) */
+  int before = fdCount();
+  run(a, "bad = net.listen('127.0.0.1', 0, function(c) error('handler bug') end) badPort = bad:port()");
+  int port = (int)runInt(a, "return badPort");
+  for (int i = 0; i < 50; i++) {
+    int fd = cConnect(port);
+    struct timeval tv = {2, 0}; /* a conn left open would block the read: fail instead of hanging */
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[16];
+    CHECK_EQ(cReadAll(fd, buf, sizeof buf), 0u); /* closed by the server, not left hanging */
+    close(fd);
+  }
+  t0 = nowMs();
+  while (fdCount() > before + 2 && nowMs() - t0 < 2000) sleepMs(5);
+  CHECK(fdCount() <= before + 2); /* the listener (and at most one conn closing) */
+  run(a, "bad:close()");
+  /* a send stopped by the entry's limit: the limit error, and the conn still closes cleanly */
+  int lfd = cListen(&port);
+  fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
+  CHECK_EQ(runInt(a, src), 1);
+  int peer = cAccept(lfd);
+  CalogValueT r = calogValueNil();
+  const char *big = "c:send(string.rep('x', 64 * 1024 * 1024))";
+  CHECK_EQ(calogContextEvalTimed(rt, a, big, (int64_t)strlen(big), "t", 200, &r), CALOG_ERR_LIMIT);
+  calogValueFree(&r);
+  run(a, "c:close()");
+  close(peer);
+  close(lfd);
+  calogContextDestroy(rt, a);
+  calogContextDestroy(rt, b);
+}
+
 int main(void) {
   rt = calogCreate();
   testSleep();
@@ -827,6 +881,7 @@ int main(void) {
   testThousand();
   testBulk();
   testNoFdLeak();
+  testReviewFindings();
   calogDestroy(rt);
   CHECK_EQ(calogFnLiveCount(), 0);
   return checkSummary("test_io");

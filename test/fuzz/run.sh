@@ -55,7 +55,7 @@ for f in c/src/engines/lua/*.c; do compile c "$f" -std=c11 -D_GNU_SOURCE -I"$D/l
 for f in c/src/engines/duktape/*.c; do compile c "$f" -std=c11 -D_GNU_SOURCE -I"$D/duktape/src" -include c/src/engines/duktape/duk_calog_config.h; done
 for f in c/src/engines/squirrel/*.c; do compile c "$f" -std=c11 -D_GNU_SOURCE -I"$D/squirrel/include" -D_SQ64 -DSQUSEDOUBLE; done
 compile cpp c/src/engines/squirrel/sq_vmext.cpp -fno-rtti -I"$D/squirrel/include" -isystem "$D/squirrel/squirrel" -D_SQ64 -DSQUSEDOUBLE
-for f in c/src/*.c c/src/policy/*.c; do compile c "$f" -std=c11 -D_GNU_SOURCE; done
+for f in c/src/*.c c/src/policy/*.c c/src/io/*.c; do compile c "$f" -std=c11 -D_GNU_SOURCE; done
 lib=("${objs[@]}")
 
 targets=(wire compile-lua compile-js compile-squirrel)

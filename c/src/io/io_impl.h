@@ -48,7 +48,7 @@ typedef struct IoHandleT {
 
 typedef struct IoSlotT {
   IoHandleT *h;
-  uint32_t gen;
+  uint32_t gen; /* the key of the current (or last) handle: 24 random bits, then an 8-bit generation */
   uint32_t nextFree; /* index + 1 */
 } IoSlotT;
 

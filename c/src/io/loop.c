@@ -2,8 +2,10 @@
  * generationed handles, parking a context on a handle, the resolver thread, and timers.
  *
  * Invariants:
- *   - a handle id is slot + generation: once closed, the id is stale (a clean error), and an epoll event
- *     carrying it never reaches a socket that reused the fd number;
+ *   - a handle id is slot + key, the key a generation (8 bits) and 24 random bits: once closed, the id is
+ *     stale (a clean error), an epoll event carrying it never reaches a socket that reused the fd number,
+ *     and an id cannot be guessed: a handle reaches only the contexts its value was given to (a forged id
+ *     of a live slot costs its caller FORGED_NS, so searching the 2^24 keys of one slot takes hours);
  *   - a socket leaves the epoll set before its fd is closed;
  *   - only the I/O thread touches the timer heap; other threads send it commands, taken in FIFO order;
  *   - lock order: IoT.mu, then IoHandleT.mu, then an actor's mutex (completing a box). */
@@ -18,11 +20,27 @@
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
-#define SLOT_BITS 24
+#define SLOT_BITS 20 /* ids stay below 2^52 (20 + 32 bits): exact as a JavaScript number */
 #define SLOT_MASK ((1u << SLOT_BITS) - 1u)
-#define GEN_MAX ((1u << 28) - 1u) /* ids stay below 2^52: exact as a JavaScript number */
+#define FORGED_NS 2000000L /* the cost of presenting a wrong key for a live slot */
+
+/* 24 random bits (never all zero), from the kernel; a mix of the clock and an address if it has none */
+static uint32_t randomBits(void) {
+  uint32_t r = 0;
+  if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t x = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)&ts ^ (uint64_t)ts.tv_sec;
+    x ^= x >> 29;
+    r = (uint32_t)(x * 0xBF58476D1CE4E5B9ull >> 32);
+  }
+  r &= 0xFFFFFFu;
+  return r ? r : 1u;
+}
 
 /* ---- the state ------------------------------------------------------------------------------------ */
 static void ioFree(IoT *io) {
@@ -112,7 +130,7 @@ int32_t calog__ioHandlePublish(IoT *io, IoHandleT *h) {
     io->slots[i] = (IoSlotT){0};
   }
   IoSlotT *s = &io->slots[i];
-  s->gen++;
+  s->gen = (randomBits() << 8) | ((s->gen + 1u) & 0xFFu); /* a new generation, and a key nobody can guess */
   s->h = h;
   h->id = (int64_t)(((uint64_t)s->gen << SLOT_BITS) | i);
   calog__ioHandleRef(h); /* the table's */
@@ -134,7 +152,13 @@ IoHandleT *calog__ioLookup(IoT *io, int64_t id, int kind) {
   IoSlotT *s = slotOf(io, id);
   IoHandleT *h = s && (kind == 0 || s->h->kind == kind) ? s->h : NULL;
   if (h) calog__ioHandleRef(h);
+  uint32_t i = (uint32_t)((uint64_t)id & SLOT_MASK);
+  bool forged = s == NULL && id > 0 && i < io->slotCount && io->slots[i].h != NULL; /* a live slot, a wrong key */
   pthread_mutex_unlock(&io->mu);
+  if (forged) { /* a stale id of a reused slot pays it too: rare, and only a few ms */
+    struct timespec ts = {0, FORGED_NS};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+  }
   return h;
 }
 
@@ -147,10 +171,8 @@ static void unpublish(IoHandleT *h) {
   if (mine) {
     uint32_t i = (uint32_t)(s - io->slots);
     s->h = NULL;
-    if (s->gen < GEN_MAX) { /* a slot whose generation would wrap is retired */
-      s->nextFree = io->slotFree;
-      io->slotFree = i + 1u;
-    }
+    s->nextFree = io->slotFree;
+    io->slotFree = i + 1u;
   }
   pthread_mutex_unlock(&io->mu);
   if (mine) calog__ioHandleUnref(h);
@@ -183,11 +205,14 @@ void calog__ioClose(IoHandleT *h) {
 
 void calog__ioCtxClosed(CalogCtxT *ctx, void *arg) {
   IoT *io = arg;
+  uint32_t next = 0; /* the scan goes on where it stopped: closing N handles is linear */
   for (;;) { /* one at a time: closing takes the locks in their order */
     IoHandleT *h = NULL;
     pthread_mutex_lock(&io->mu);
-    for (uint32_t i = 0; i < io->slotCount && h == NULL; i++)
+    for (uint32_t i = next; i < io->slotCount && h == NULL; i++) {
       if (io->slots[i].h && io->slots[i].h->owner == ctx->id) calog__ioHandleRef(h = io->slots[i].h);
+      next = i + 1;
+    }
     pthread_mutex_unlock(&io->mu);
     if (h == NULL) return;
     calog__ioClose(h);
@@ -295,6 +320,7 @@ void calog__ioReport(CalogCtxT *ctx, const char *what, const CalogValueT *err) {
 
 /* ---- callbacks posted to a context -------------------------------------------------------------------- */
 typedef struct CallT {
+  IoT *io; /* +1 ref */
   CalogFnT *fn;
   CalogValueT arg;
   const char *what;
@@ -302,14 +328,25 @@ typedef struct CallT {
 
 static void callTask(CalogCtxT *ctx, void *a, bool dead) {
   CallT *c = a;
+  int32_t st = CALOG_ERR_DEAD;
   if (!dead) {
     CalogValueT r = calogValueNil();
-    int32_t st = calogFnInvoke(c->fn, &c->arg, c->arg.type == CALOG_NIL ? 0 : 1, &r);
+    st = calogFnInvoke(c->fn, &c->arg, c->arg.type == CALOG_NIL ? 0 : 1, &r);
     if (st != CALOG_OK) calog__ioReport(ctx, c->what, &r);
     calogValueFree(&r);
   }
-  calogValueFree(&c->arg); /* an accepted conn nobody took: its id stays valid until its owner closes */
+  /* An accepted conn whose callback failed (or never ran: its context is closing) is closed, or nobody would:
+   * its peer would wait and its fd stay open until the owner goes. One the callback returned from normally
+   * stays open: the script may keep it, or have handed it to another context. */
+  const CalogValueT *id = st != CALOG_OK && c->arg.type == CALOG_AGGREGATE ? calog__optGet(&c->arg, "id") : NULL;
+  IoHandleT *h = id && id->type == CALOG_INT ? calog__ioLookup(c->io, id->as.i, IO_TCP) : NULL;
+  if (h) {
+    calog__ioClose(h);
+    calog__ioHandleUnref(h);
+  }
+  calogValueFree(&c->arg);
   calogFnRelease(c->fn);
+  calog__ioUnref(c->io);
   free(c);
 }
 
@@ -323,7 +360,8 @@ void calog__ioPostCall(IoT *io, CalogContextIdT owner, CalogFnT *fn, CalogValueT
     return;
   }
   calogFnRetain(fn);
-  *c = (CallT){.fn = fn, .what = what};
+  *c = (CallT){.io = io, .fn = fn, .what = what};
+  atomic_fetch_add(&io->refs, 1);
   calogValueMove(&c->arg, arg);
   if (!calog__ctxPost(ctx, callTask, c)) callTask(ctx, c, true);
   calog__ctxUnref(ctx);
@@ -629,7 +667,8 @@ typedef struct ResWaitT {
 static void resolveAbandon(void *arg, int why) {
   ResWaitT *w = arg;
   pthread_mutex_lock(&w->io->mu);
-  if (w->job->box == w->box) {
+  /* the resolver completes the box and frees the job under io->mu: a done box means the job is gone */
+  if (!atomic_load(&w->box->done) && w->job->box == w->box) {
     w->job->box = NULL; /* the resolver frees the job; nobody waits for it any more */
     CalogValueT nil = calogValueNil();
     calog__boxComplete(w->box, why == CALOG_ABANDON_TIMEOUT ? IO_TIMEDOUT : CALOG_ERR_LIMIT, &nil);
@@ -760,11 +799,13 @@ void calog__ioShutdown(void *ext) {
   pthread_mutex_unlock(&io->mu);
   if (resolver) pthread_join(io->resolver, NULL);
   /* handles no context closed (none should be left: every context's close hook ran) */
-  for (;;) {
+  for (uint32_t next = 0;;) { /* linear: the scan goes on where it stopped */
     IoHandleT *h = NULL;
     pthread_mutex_lock(&io->mu);
-    for (uint32_t i = 0; i < io->slotCount && h == NULL; i++)
+    for (uint32_t i = next; i < io->slotCount && h == NULL; i++) {
       if (io->slots[i].h) calog__ioHandleRef(h = io->slots[i].h);
+      next = i + 1;
+    }
     pthread_mutex_unlock(&io->mu);
     if (h == NULL) break;
     if (h->kind == IO_TIMER) atomic_store(&h->cancelled, true);

@@ -311,7 +311,8 @@ int32_t calog__ioSend(IoHandleT *h, const char *p, size_t n, CalogValueT *result
     *result = calogValueInt((int64_t)n);
     return CALOG_OK;
   }
-  if (e == EINTR) return calogFail(result, CALOG_ERR_LIMIT, "interrupted while sending");
+  if (e == EINTR) /* the bytes already written are on their way: the host must know how many */
+    return calogFail(result, CALOG_ERR_LIMIT, "interrupted while sending: %zu of %zu bytes were sent", (size_t)done, (size_t)n);
   CalogValueT sent = calogValueInt((int64_t)done); /* how much went out before the failure */
   const char *msg = e == ETIMEDOUT ? "timeout" : e == EPIPE ? "closed" : e == ECONNRESET ? "connection reset" : NULL;
   if (msg == NULL) return calog__ioErrno(result, e, "send");
