@@ -7,6 +7,7 @@
 //!                                  (Zig ships no ASan runtime); needs `cc`/`c++` on PATH
 //!   zig build bench                bench-only artifacts, always ReleaseFast (bench/README.md): the floor
 //!                                  library, the C broker microbenchmark, a standalone Lua interpreter
+//!   zig build test -Dsuite=NAME    any of the three test steps, one suite only (e.g. -Dsuite=test_limits)
 //!   zig build dist                 the prebuilt libraries and their npm packages, one per Linux target
 //!                                  (dist_targets below), in zig-out/dist/<key>/; run by `npm run dist`
 //!   zig build dist-test            the C tests cross-built for the targets this machine cannot run
@@ -20,6 +21,7 @@ pub fn build(b: *std.Build) void {
     const target = b.standardTargetOptions(.{});
     const optimize = b.standardOptimizeOption(.{});
     const deps = b.option([]const u8, "deps", "folder holding the engine sources fetched by .ci/setup (default .deps/src)") orelse ".deps/src";
+    suite_only = b.option([]const u8, "suite", "run only this C test suite (test_value, test_limits, ...)");
 
     const os = target.result.os.tag;
     if (os != .linux) {
@@ -71,6 +73,7 @@ pub fn build(b: *std.Build) void {
     }
     for (core_sources ++ policy_sources ++ io_sources) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_c_lang, &common, &.{})) catch @panic("OOM");
     for (c_tests) |t| {
+        if (!suiteWanted(t)) continue;
         const test_obj = asanObject(b, b.path(b.fmt("test/c/{s}.c", .{t})), &asan_c_lang, &common, &.{});
         const cc = b.addSystemCommand(&.{ "cc", "-o" });
         const exe = cc.addOutputFileArg(b.fmt("{s}-asan", .{t}));
@@ -152,9 +155,17 @@ fn calogModule(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.bu
     return mod;
 }
 
+var suite_only: ?[]const u8 = null;
+
+fn suiteWanted(t: []const u8) bool {
+    const only = suite_only orelse return true;
+    return std.mem.eql(u8, only, t);
+}
+
 fn addTests(b: *std.Build, step: *std.Build.Step, lib_mod: *std.Build.Module, target: std.Build.ResolvedTarget, suffix: []const u8) void {
     const lib = b.addLibrary(.{ .name = b.fmt("calog-test{s}", .{suffix}), .linkage = .static, .root_module = lib_mod });
     for (c_tests) |t| {
+        if (!suiteWanted(t)) continue;
         const mod = b.createModule(.{
             .target = target,
             .optimize = .Debug,

@@ -243,6 +243,28 @@ static void ticketLeave(CalogMsgT *m, CalogCtxT *ctx, uint32_t prev) {
   if (m->done != NULL && ctx != NULL) atomic_store(&ctx->runningTicket, prev);
 }
 
+/* The entry m starts in ctx re-checks m's queue-time epoch once its limits are reset (calog__limitEntryStart):
+ * an interrupt that lands between the dispatcher's check and that reset still stops it. */
+typedef struct {
+  uint64_t epoch;
+  bool has;
+} EpochSaveT;
+
+static EpochSaveT epochEnter(CalogMsgT *m, CalogCtxT *ctx) {
+  EpochSaveT prev = {0, false};
+  if (ctx == NULL) return prev;
+  prev = (EpochSaveT){ctx->queuedEpoch, ctx->hasQueuedEpoch};
+  ctx->queuedEpoch = m->epoch;
+  ctx->hasQueuedEpoch = true;
+  return prev;
+}
+
+static void epochLeave(CalogCtxT *ctx, EpochSaveT prev) {
+  if (ctx == NULL) return;
+  ctx->queuedEpoch = prev.epoch;
+  ctx->hasQueuedEpoch = prev.has;
+}
+
 /* Runs one message on this actor's thread. stopping: the context is shutting down (calls get DEAD). */
 static void dispatch(CalogActorT *self, CalogMsgT *m) {
   CalogValueT result = calogValueNil();
@@ -286,8 +308,11 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
       st = calogFail(&result, CALOG_ERR_DEAD, "context %d was destroyed before the call ran", m->ctx->id);
     else if ((m->done && calog__ticketCancelled(m->rt, m->done->ticket)) || interruptedWhileQueued(m, m->ctx))
       st = calog__limitErrorOf(m->ctx, CALOG_LIMIT_INTERRUPT, 0, 0, &result);
-    else
+    else {
+      EpochSaveT saved = epochEnter(m, m->ctx);
       st = calog__ctxRun(m->ctx, m->kind, m->name, m->text, m->len, m->args, m->argc, m->timeoutMs, &result);
+      epochLeave(m->ctx, saved);
+    }
     ticketLeave(m, m->ctx, prevTicket);
     break;
   }
@@ -304,7 +329,9 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
       CalogT *rt = m->rt;
       bool deferrable = self->isHost && rt->hostBlocked == 0 && m->reply != NULL && m->fn->fn == calog__hostTrampoline;
       if (deferrable) rt->deferMsg = m;
+      EpochSaveT saved = epochEnter(m, owner);
       st = calog__fnInvokeHere(m->fn, m->args, m->argc, &result);
+      epochLeave(owner, saved);
       if (deferrable) rt->deferMsg = NULL;
       /* m belongs to the deferral now: its waiter may withdraw it (and its stack) at any moment. Only a
        * host function (no owner, so no ticket to leave) defers. */

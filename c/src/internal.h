@@ -150,6 +150,8 @@ struct CalogCtxT {
                              returns to its caller; any thread may raise INTERRUPT */
   _Atomic uint32_t runningTicket; /* async request being run by the outermost entry (0 = none) */
   _Atomic uint64_t interruptEpoch; /* bumped by each interrupt: a request queued before it fails unrun */
+  uint64_t queuedEpoch;   /* the interruptEpoch when the request being dispatched was queued (context thread) */
+  bool hasQueuedEpoch;    /* a queued request is being dispatched: its entry re-checks the epoch at start */
   int64_t tripUsed, tripCeiling;
   _Atomic bool exited;    /* threaded: its thread finished with the context */
   _Atomic bool abandoned; /* its thread overran the dispose grace period: it parks for good when it returns */

@@ -48,6 +48,10 @@ void calog__limitEntryStart(CalogCtxT *ctx, uint64_t timeoutMs) {
    * trip, or tripped it before the clear above) */
   uint32_t ticket = atomic_load(&ctx->runningTicket);
   if (ticket != 0 && calog__ticketCancelled(ctx->rt, ticket)) calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
+  /* an interrupt between the dispatcher's epoch check and the clear above: interruptCtx bumps the epoch
+   * before it trips, so either this load sees the bump or the trip lands after the clear */
+  if (ctx->hasQueuedEpoch && atomic_load(&ctx->interruptEpoch) != ctx->queuedEpoch)
+    calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
   /* a context being destroyed runs only to close: whatever runs now is interrupted at once */
   if (atomic_load(&ctx->dying)) calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
 }

@@ -265,6 +265,17 @@ static void testInterruptWhileWaiting(void) {
   calogContextDestroy(rt, b);
 }
 
+/* Writes an async eval of src into rt's IN (wire: [source string, nil]) and submits it: its ticket. */
+static int32_t evalAsync(CalogT *r, CalogContextIdT id, const char *src) {
+  CalogWireControlT *w = calogWireControl(r);
+  uint32_t n = (uint32_t)strlen(src);
+  w->in[0] = 6;
+  memcpy(w->in + 1, &n, 4);
+  memcpy(w->in + 5, src, n);
+  w->in[5 + n] = 0;
+  return calogEvalAsyncWire(r, id, 6 + n);
+}
+
 /* destroying a context whose script loops forever returns at once, and the runtime's destroy is bounded */
 static void testDestroyLooping(void) {
   CalogT *own = calogCreate();
@@ -273,15 +284,7 @@ static void testDestroyLooping(void) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     CalogContextIdT id = newCtx(cases[i].engine, true, NULL, 0);
     /* start an endless loop asynchronously on its thread (a ticket; never collected) */
-    CalogWireControlT *w = calogWireControl(own);
-    /* IN: [source string, nil] in the wire format: STR tag 6, u32 length, bytes, NIL */
-    const char *src = cases[i].loop;
-    uint32_t n = (uint32_t)strlen(src);
-    w->in[0] = 6;
-    memcpy(w->in + 1, &n, 4);
-    memcpy(w->in + 5, src, n);
-    w->in[5 + n] = 0;
-    CHECK(calogEvalAsyncWire(own, id, 6 + n) > 0);
+    CHECK(evalAsync(own, id, cases[i].loop) > 0);
     usleep(30 * 1000);
     uint64_t t0 = nowMs();
     CHECK_EQ(calogContextDestroy(own, id), CALOG_OK);
@@ -291,6 +294,32 @@ static void testDestroyLooping(void) {
   calogDestroy(own);
   CHECK(nowMs() - t0 < 1500); /* every loop was interrupted: no grace period was needed */
   rt = saved;
+}
+
+/* An interrupt right after an async request is queued stops it, wherever the context's thread is (taking
+ * it from the queue, resetting its limits, running it): never lost. Each round waits 3 s at most. */
+static void testInterruptRightAfterQueue(const EngineCaseT *c) {
+  CalogContextIdT id = newCtx(c->engine, true, NULL, 0);
+  CalogWireControlT *w = calogWireControl(rt);
+  int lost = 0, wrong = 0;
+  for (int round = 0; round < 400 && lost == 0; round++) {
+    int32_t ticket = evalAsync(rt, id, c->loop);
+    if (ticket <= 0) { wrong++; break; }
+    if (round % 3 == 1) usleep(50); /* also after the thread took it */
+    calogContextInterrupt(rt, id);
+    bool done = false;
+    uint64_t t0 = nowMs();
+    while (!done && nowMs() - t0 < 3000) {
+      if (calogHostWait(rt, 100) < 0) break;
+      while (calogHostPoll(rt) == 1)
+        if (w->pollTicket == (uint32_t)ticket) done = true, wrong += w->pollStatus != CALOG_ERR_LIMIT;
+    }
+    if (!done) lost++;
+  }
+  CHECK_EQ(lost, 0);
+  CHECK_EQ(wrong, 0);
+  calogContextDestroy(rt, id); /* stops a lost one */
+  while (calogHostPoll(rt) == 1) {}
 }
 
 /* a native that never comes back (here: 3 s) overruns the grace period: the thread is abandoned */
@@ -306,14 +335,7 @@ static void testAbandon(void) {
   calogRegister(own, "stuck", stuck, NULL, NULL);
   CalogContextIdT id = 0;
   CHECK_EQ(calogContextCreate(own, "lua", CALOG_CONTEXT_OWN_THREAD, &id, NULL), CALOG_OK);
-  CalogWireControlT *w = calogWireControl(own);
-  const char *src = "stuck() while true do end";
-  uint32_t n = (uint32_t)strlen(src);
-  w->in[0] = 6;
-  memcpy(w->in + 1, &n, 4);
-  memcpy(w->in + 5, src, n);
-  w->in[5 + n] = 0;
-  CHECK(calogEvalAsyncWire(own, id, 6 + n) > 0);
+  CHECK(evalAsync(own, id, "stuck() while true do end") > 0);
   usleep(50 * 1000);
   int64_t before = calogLeakStat(0);
   uint64_t t0 = nowMs();
@@ -333,6 +355,7 @@ int main(void) {
     testEngine(&cases[i], true);
     testInterrupt(&cases[i], false);
     testInterrupt(&cases[i], true);
+    testInterruptRightAfterQueue(&cases[i]);
   }
   testInterruptWhileWaiting();
   testDestroyLooping();
