@@ -6,7 +6,9 @@ ZIG=.deps/zig/ziglang/zig
 BIN=node_modules/.bin
 LOG=$(mktemp -d)
 trap 'rm -rf "$LOG"' EXIT
-step() { printf '\n=== %s\n' "$1"; }
+T0=$SECONDS T1=$SECONDS
+# each step's header says how long the one before took (the suite has a 20-minute budget)
+step() { printf '\n=== %s   [previous step %ds, total %ds]\n' "$1" $((SECONDS - T1)) $((SECONDS - T0)); T1=$SECONDS; }
 
 if [ "${CALOG_RUN_DRY:-0}" = 1 ]; then # test/commands.sh: reached through a task runner; check the tools
   "$ZIG" version > /dev/null && "$BIN/bun" --version > /dev/null && "$BIN/deno" --version > /dev/null \
@@ -44,5 +46,5 @@ while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
     grep -hE '^ *[0-9]+ (pass|fail)$' "$LOG/bun.txt" | awk '$2=="pass"{p=$1} $2=="fail"{f=$1} END{print p+0, f+0}'
     sed 's/\x1b\[[0-9;]*m//g' "$LOG/deno.txt" | grep -oE '[0-9]+ passed \| [0-9]+ failed' | tail -1 | awk '{print $1, $4}'
   })
-printf '\nall suites: %d passed, %d failed\n' "$passed" "$failed"
+printf '\nall suites: %d passed, %d failed (last step %ds, total %ds)\n' "$passed" "$failed" $((SECONDS - T1)) $((SECONDS - T0))
 [ "$failed" -eq 0 ]
