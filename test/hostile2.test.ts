@@ -335,3 +335,13 @@ test("Squirrel: assigning to a binary expression is a CalogSyntaxError (it abort
     assert.equal(sq.eval("local q = 3; q += 2 * 2; return q"), 7);
   }
 });
+
+test("Squirrel: ++, -- or delete on a bare `base` is a CalogSyntaxError (it aborted the process)", () => {
+  using rt = new Runtime();
+  for (const thread of modes) {
+    using sq = rt.createContext("squirrel", { thread });
+    for (const src of ["base--", "++base", "local a = base++", "delete base"]) {
+      assert.throws(() => sq.eval(src), (e) => e instanceof CalogSyntaxError && /'base' cannot be/.test(e.message));
+    }
+  }
+});

@@ -690,6 +690,16 @@ static void testHostile2(void) {
     CHECK_CONTAINS(calogErrorMessage(&r, NULL), "can't assign expression");
     calogValueFree(&r);
   }
+  /* found by the long fuzz run: ++/--/delete on a bare `base` popped a slot it never pushed (patch 86) */
+  const char *bases[] = {"base--", "base++", "++base", "--base", "local a = base--", "delete base"};
+  for (size_t i = 0; i < sizeof bases / sizeof *bases; i++) {
+    CHECK_EQ(eval(id, bases[i], &r), CALOG_ERR_SYNTAX);
+    CHECK_CONTAINS(calogErrorMessage(&r, NULL), "'base' cannot be");
+    calogValueFree(&r);
+  }
+  CHECK_EQ(eval(id, "class A { x = 1; function f() { return x } } class B extends A { function f() { return base.f() + 1 } } "
+                    "return B().f()", &r), CALOG_OK);
+  CHECK_EQ(r.as.i, 2);
   CHECK_EQ(eval(id, "local q = 3; q += 2 * 2; local t = {x = 1}; t.x = q; return t.x", &r), CALOG_OK);
   CHECK_EQ(r.as.i, 7);
   calogContextDestroy(rt, id);
