@@ -3,6 +3,7 @@
  * execution-timeout hook. */
 #include "calog.h"
 #include "check.h"
+#include "enginetest.h"
 #include "raisemarks.h"
 #include "memrace.h"
 #include "internal.h" /* calog__ctxResolve for the timeout hook test */
@@ -12,31 +13,13 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+static CalogContextIdT newJs(void) { return newCtxOf("js"); }
 
-static CalogT *rt;
-
-static CalogValueT str(const char *s) {
-  CalogValueT v;
-  calogValueString(&v, s, (int64_t)strlen(s));
-  return v;
-}
 
 static CalogValueT bytes(const char *s, int64_t n) {
   CalogValueT v;
   calogValueString(&v, s, n);
   return v;
-}
-
-static CalogContextIdT newJs(void) {
-  CalogContextIdT id = 0;
-  CalogValueT err = calogValueNil();
-  CHECK_EQ(calogContextCreate(rt, "js", 0, &id, &err), CALOG_OK);
-  calogValueFree(&err);
-  return id;
-}
-
-static int32_t eval(CalogContextIdT id, const char *src, CalogValueT *out) {
-  return calogContextEval(rt, id, src, (int64_t)strlen(src), "test", out);
 }
 
 /* eval that must succeed and yield the bool true (the script checks itself) */
@@ -47,14 +30,6 @@ static bool evalTrue(CalogContextIdT id, const char *src) {
   if (!ok) fprintf(stderr, "  evalTrue(%s): status %d, %s\n", src, st, calogErrorMessage(&r, NULL));
   calogValueFree(&r);
   return ok;
-}
-
-static const char *field(CalogValueT *rec, const char *name) {
-  if (rec->type != CALOG_AGGREGATE) return "";
-  CalogValueT k = str(name);
-  CalogValueT *v = calogAggGet(rec->as.agg, &k);
-  calogValueFree(&k);
-  return v && v->type == CALOG_STRING ? v->as.s.bytes : "";
 }
 
 static CalogValueT *mapGet(CalogValueT *m, const char *key) {
@@ -81,25 +56,6 @@ static int32_t call1(CalogContextIdT id, const char *fn, CalogValueT arg, CalogV
 }
 
 /* ---- natives ------------------------------------------------------------------------------------- */
-static int32_t add(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
-  (void)ud;
-  if (argc != 2 || args[0].type != CALOG_INT || args[1].type != CALOG_INT)
-    return calogFail(result, CALOG_ERR_ARG, "add expects two ints");
-  *result = calogValueInt(args[0].as.i + args[1].as.i);
-  return CALOG_OK;
-}
-
-static int32_t echo(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
-  (void)ud;
-  return argc ? calogValueCopy(result, &args[0]) : CALOG_OK;
-}
-
-static int32_t argCount(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
-  (void)args, (void)ud;
-  *result = calogValueInt(argc);
-  return CALOG_OK;
-}
-
 /* fails with a message holding a NUL and an invalid byte */
 static int32_t failBinary(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
   (void)args, (void)argc, (void)ud;
@@ -109,17 +65,6 @@ static int32_t failBinary(CalogValueT *args, int32_t argc, CalogValueT *result, 
 static int32_t failBare(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
   (void)args, (void)argc, (void)ud, (void)result;
   return CALOG_ERR_RANGE; /* no message at all */
-}
-
-/* calls its first argument (a function value) with 20 and adds 1 */
-static int32_t applyPlusOne(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
-  (void)ud;
-  if (argc < 1 || args[0].type != CALOG_FN) return calogFail(result, CALOG_ERR_ARG, "expected a function");
-  CalogValueT a = calogValueInt(20);
-  int32_t st = calogFnInvoke(args[0].as.fn, &a, 1, result);
-  if (st != CALOG_OK) return st;
-  if (result->type == CALOG_INT) result->as.i += 1;
-  return CALOG_OK;
 }
 
 static int releases;

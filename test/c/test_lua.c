@@ -2,6 +2,7 @@
  * marshalling edges, every error path, context lifetime. */
 #include "calog.h"
 #include "check.h"
+#include "enginetest.h"
 #include "raisemarks.h"
 #include "memrace.h"
 
@@ -9,57 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-static CalogT *rt;
-
-static CalogValueT str(const char *s) {
-  CalogValueT v;
-  calogValueString(&v, s, (int64_t)strlen(s));
-  return v;
-}
-
-static CalogContextIdT newLua(void) {
-  CalogContextIdT id = 0;
-  CalogValueT err = calogValueNil();
-  CHECK_EQ(calogContextCreate(rt, "lua", 0, &id, &err), CALOG_OK);
-  calogValueFree(&err);
-  return id;
-}
-
-static int32_t eval(CalogContextIdT id, const char *src, CalogValueT *out) {
-  return calogContextEval(rt, id, src, (int64_t)strlen(src), "test", out);
-}
-
-static const char *field(CalogValueT *rec, const char *name) {
-  if (rec->type != CALOG_AGGREGATE) return "";
-  CalogValueT k = str(name);
-  CalogValueT *v = calogAggGet(rec->as.agg, &k);
-  calogValueFree(&k);
-  return v && v->type == CALOG_STRING ? v->as.s.bytes : "";
-}
-
-static int32_t add(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
-  (void)ud;
-  if (argc != 2 || args[0].type != CALOG_INT || args[1].type != CALOG_INT)
-    return calogFail(result, CALOG_ERR_ARG, "add expects two ints");
-  *result = calogValueInt(args[0].as.i + args[1].as.i);
-  return CALOG_OK;
-}
-
-static int32_t echo(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
-  (void)ud;
-  return argc ? calogValueCopy(result, &args[0]) : CALOG_OK;
-}
-
-/* calls its first argument (a function value) with 20 and adds 1 */
-static int32_t applyPlusOne(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
-  (void)ud;
-  if (argc < 1 || args[0].type != CALOG_FN) return calogFail(result, CALOG_ERR_ARG, "expected a function");
-  CalogValueT a = calogValueInt(20);
-  int32_t st = calogFnInvoke(args[0].as.fn, &a, 1, result);
-  if (st != CALOG_OK) return st;
-  if (result->type == CALOG_INT) result->as.i += 1;
-  return CALOG_OK;
-}
+static CalogContextIdT newLua(void) { return newCtxOf("lua"); }
 
 static void testEvalCallGet(void) {
   CalogContextIdT id = newLua();
