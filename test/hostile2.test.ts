@@ -329,7 +329,7 @@ test("Squirrel: assigning to a binary expression is a CalogSyntaxError (it abort
   using rt = new Runtime();
   for (const thread of modes) {
     using sq = rt.createContext("squirrel", { thread });
-    for (const src of ["local a = b * 0 = 1", "local a = 1; a * 2 = 3", "b <- 1; b || c = 1", "b <- 1; b && c = 1", "n <- 1; n++ = 2", "local n = 1; n-- += 2"]) {
+    for (const src of ["local a = b * 0 = 1", "local a = 1; a * 2 = 3", "b <- 1; b || c = 1", "b <- 1; b && c = 1", "n <- 1; n++ = 2", "local n = 1; n-- += 2", "local t; function f() { 1 + t = 2 }", "local t; function f() { -t = 2 }"]) {
       assert.throws(() => sq.eval(src), (e) => e instanceof CalogSyntaxError && /can't assign expression/.test(e.message));
     }
     assert.equal(sq.eval("local q = 3; q += 2 * 2; return q"), 7);

@@ -629,7 +629,12 @@ static void testHostile2(void) {
    * assertion in the compiler, memory corruption without asserts); patch 85 makes it a syntax error */
   const char *assigns[] = {"local a = b * 0 = 1", "local a = 1; a * 2 = 3", "b <- 1; c <- 2; b || c = 1",
                            "b <- 1; b && c = 1", "local t = {x = 1}; t.x - 2 = 3", "local a = 1; a == 1 = 2",
-                           "n <- 1; n++ = 2", "local n = 1; n-- += 2"};
+                           "n <- 1; n++ = 2", "local n = 1; n-- += 2",
+                           /* an outer local as an operator's operand (patch 87: it read below the stack) */
+                           "local t; function f() { 1 + t = 2 }", "local t; function f() { 1 > t = 2 }",
+                           "local t; function f() { 1 in t = 2 }", "local t; function f() { 1 * t += 2 }",
+                           "local t; function f() { 1 | t <- 2 }", "local t; function f() { -t = 2 }",
+                           "local t; function f() { typeof t = 2 }", "local t; class A { constructor() 1 > t = 2 }"};
   for (size_t i = 0; i < sizeof assigns / sizeof *assigns; i++) {
     CHECK_EQ(eval(id, assigns[i], &r), CALOG_ERR_SYNTAX);
     CHECK_CONTAINS(calogErrorMessage(&r, NULL), "can't assign expression");
@@ -645,6 +650,9 @@ static void testHostile2(void) {
   CHECK_EQ(eval(id, "class A { x = 1; function f() { return x } } class B extends A { function f() { return base.f() + 1 } } "
                     "return B().f()", &r), CALOG_OK);
   CHECK_EQ(r.as.i, 2);
+  CHECK_EQ(eval(id, "local t = 1; function f() { t = 1 + t; t += 2 * t; local u = -t; t = typeof u == \"integer\" ? -u : 0; "
+                    "return t } return f()", &r), CALOG_OK);
+  CHECK_EQ(r.as.i, 6);
   CHECK_EQ(eval(id, "local q = 3; q += 2 * 2; local t = {x = 1}; t.x = q; return t.x", &r), CALOG_OK);
   CHECK_EQ(r.as.i, 7);
   calogContextDestroy(rt, id);
