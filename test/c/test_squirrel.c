@@ -640,6 +640,10 @@ static void testHostile2(void) {
     CHECK_CONTAINS(calogErrorMessage(&r, NULL), "can't assign expression");
     calogValueFree(&r);
   }
+  /* found by the long fuzz run: a for loop whose body fails to compile leaked its step's instructions (patch 88;
+   * LeakSanitizer in the ASan run sees it) */
+  CHECK_EQ(eval(id, "for (local i = 0; i < 3; i += 1) { local a = ", &r), CALOG_ERR_SYNTAX);
+  calogValueFree(&r);
   /* found by the long fuzz run: ++/--/delete on a bare `base` popped a slot it never pushed (patch 86) */
   const char *bases[] = {"base--", "base++", "++base", "--base", "local a = base--", "delete base"};
   for (size_t i = 0; i < sizeof bases / sizeof *bases; i++) {
