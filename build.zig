@@ -251,6 +251,7 @@ const core_sources = [_][]const u8{
     "c/src/value.c",
     "c/src/fn.c",
     "c/src/wire.c",
+    "c/src/codec.c",
     "c/src/runtime.c",
     "c/src/actor.c",
     "c/src/engines.c",
@@ -275,6 +276,7 @@ const io_sources = [_][]const u8{
 const c_tests = [_][]const u8{
     "test_value",
     "test_wire",
+    "test_codec",
     "test_lua",
     "test_actor",
     "test_duktape",
@@ -289,7 +291,7 @@ const c_warnings = [_][]const u8{ "-Wall", "-Wextra", "-Werror", "-Wno-unused-pa
 const calog_flags = [_][]const u8{ "-std=c11", "-D_GNU_SOURCE", "-fvisibility=hidden" } ++ c_warnings;
 const engine_c_flags = [_][]const u8{ "-std=gnu99", "-fvisibility=hidden", "-w" };
 const engine_cpp_flags = [_][]const u8{ "-std=c++11", "-fvisibility=hidden", "-fno-exceptions", "-w" };
-const asan_header_inputs = [_][]const u8{ "c/include/calog.h", "c/src/internal.h", "c/src/stack.h", "c/src/engines/lua/lua_prelude.h", "c/src/engines/squirrel/sq_prelude.h", "c/src/wire.h", "c/src/policy/policy.h", "c/src/io/io.h", "c/src/io/io_impl.h", "c/src/engines/lua/lua_adapter.h", "c/src/engines/squirrel/sq_adapter.h", "c/src/engines/squirrel/sq_vmext.h", "c/src/engines/duktape/duk_adapter.h", "c/src/engines/duktape/duk_calog_config.h", "test/c/check.h", "test/c/enginetest.h", "test/c/memrace.h", "test/c/raisemarks.h" };
+const asan_header_inputs = [_][]const u8{ "c/include/calog.h", "c/src/internal.h", "c/src/stack.h", "c/src/engines/lua/lua_prelude.h", "c/src/engines/squirrel/sq_prelude.h", "c/src/wire.h", "c/src/codec.h", "c/src/policy/policy.h", "c/src/io/io.h", "c/src/io/io_impl.h", "c/src/engines/lua/lua_adapter.h", "c/src/engines/squirrel/sq_adapter.h", "c/src/engines/squirrel/sq_vmext.h", "c/src/engines/duktape/duk_adapter.h", "c/src/engines/duktape/duk_calog_config.h", "test/c/check.h", "test/c/enginetest.h", "test/c/memrace.h", "test/c/raisemarks.h" };
 const calog_cpp_flags = [_][]const u8{ "-std=c++11", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-fno-exceptions", "-fno-rtti" } ++ c_warnings;
 const asan_cpp_lang = [_][]const u8{ "-x", "c++", "-std=c++11", "-fno-exceptions", "-fno-rtti" } ++ c_warnings;
 const asan_c_lang = [_][]const u8{ "-x", "c", "-std=c11", "-D_GNU_SOURCE" } ++ c_warnings;

@@ -35,6 +35,8 @@ struct CalogAggT {
 
 typedef struct CalogCtxT CalogCtxT;
 typedef struct CalogActorT CalogActorT;
+typedef struct CalogSrcT CalogSrcT;   /* codec.h */
+typedef struct CalogSinkT CalogSinkT; /* codec.h */
 typedef struct CalogMsgT CalogMsgT;
 
 /* A hook a layer on top of the core (the I/O layer) runs when a context closes: on the context's thread,
@@ -93,6 +95,13 @@ typedef struct CalogEngineT {
   int32_t (*call)(void *interp, const char *name, CalogValueT *args, int32_t argc, CalogValueT *result);
   int32_t (*get)(void *interp, const char *name, CalogValueT *result);
   int64_t (*memory)(void *interp); /* may be NULL */
+  /* Optional (NULL: the wire paths go through call and CalogValueT). Calls the global `name`, or, name NULL,
+   * `closure` (the userData of a function value of this engine: one whose fn is closureFn) with argc
+   * arguments read from args, and puts the first result into result (codec.h); errors into err. The wire
+   * paths use it to marshal straight between IN / OUT and the engine's stack. */
+  int32_t (*callVia)(void *interp, const char *name, void *closure, CalogSrcT *args, int32_t argc,
+                     CalogSinkT *result, CalogValueT *err);
+  CalogNativeFnT closureFn;
 } CalogEngineT;
 
 /* An actor: one thread and its MPSC inbound queue. Each runtime has a host actor (the thread that created

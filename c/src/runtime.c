@@ -186,6 +186,26 @@ int32_t calog__nativeInvoke(CalogNativeEntryT *e, CalogValueT *args, int32_t arg
   return st;
 }
 
+CalogBindingT *calog__nativeHostBinding(CalogNativeEntryT *e, CalogHostFnT **h) {
+  CalogT *rt = e->rt;
+  if (rt->hostCall == NULL || calog__actorCurrent(rt) != &rt->host) return NULL;
+  bool hostOnly;
+  CalogBindingT *b = bindingGet(e, true, &hostOnly);
+  if (b != NULL && b->fn != calog__hostTrampoline) {
+    bindingUnref(b);
+    return NULL;
+  }
+  if (b != NULL) *h = b->userData;
+  return b;
+}
+
+void calog__nativeHostDone(CalogNativeEntryT *e, CalogBindingT *b) {
+  bindingUnref(b);
+  /* as calog__nativeInvoke: a deadline that passed while the host function ran takes effect now */
+  CalogActorT *self = &e->rt->host;
+  if (self->running != NULL && self->running->deadlineNs != 0) calog__limitTick(self->running, 0, NULL);
+}
+
 int32_t calogBrokerCall(CalogT *rt, const char *name, CalogValueT *args, int32_t argCount, CalogValueT *result) {
   if (rt == NULL || name == NULL || result == NULL || argCount < 0 || (argCount && args == NULL))
     return calogFail(result, CALOG_ERR_ARG, "calogBrokerCall: invalid argument");
@@ -885,8 +905,88 @@ int32_t calogEvalWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
   return reply(rt, st, &v);
 }
 
+/* Whether the host's queue holds work calog__hostServe would run now (host thread). */
+static bool hostBusy(CalogT *rt) {
+  CalogActorT *h = &rt->host;
+  if (atomic_load_explicit(&h->pending, memory_order_acquire) != 0) return true;
+  if (h->nesting != 0) return false; /* tasks run only at the top level */
+  pthread_mutex_lock(&h->mu);
+  bool busy = h->taskHead != NULL;
+  pthread_mutex_unlock(&h->mu);
+  return busy;
+}
+
+/* reply() for a result an engine wrote straight into OUT: queued host work is served too, with OUT kept
+ * aside meanwhile (host functions it runs use OUT for their arguments). */
+static int32_t replyWritten(CalogT *rt, uint32_t len) {
+  if (hostBusy(rt)) {
+    uint8_t *keep = malloc(len ? len : 1);
+    if (keep != NULL) { /* without it, the work waits for the next crossing */
+      memcpy(keep, rt->wire.out, len);
+      calog__hostServe(rt);
+      memcpy(rt->wire.out, keep, len); /* OUT only grows */
+      free(keep);
+    }
+  }
+  calog__hostKeepUntilNext(rt, NULL);
+  return (int32_t)len;
+}
+
+/* A call from the wire straight onto the engine's stack and back (a context of this thread whose engine has
+ * callVia): the arguments are read from IN, the result written into OUT, with no CalogValueT in between.
+ * The same steps as calogContextCall / calogFnInvoke on this thread (hold, entry, limits). fn: a closure of
+ * ctx's engine (held by the caller), else name. */
+static int32_t callDirect(CalogT *rt, CalogCtxT *ctx, const char *name, CalogFnT *fn, CalogReaderT *rd, int32_t argc) {
+  CalogValueT v = calogValueNil();
+  int32_t st = calog__ctxHold(ctx, &v);
+  if (st != CALOG_OK) return reply(rt, st, &v);
+  /* the arguments are read from a copy of IN: the engine may run code (a metamethod, a finalizer) before it
+   * has read them all, whose host calls rewrite IN */
+  uint8_t small[512];
+  uint32_t n = rd->len - rd->pos;
+  uint8_t *copy = n <= sizeof small ? small : malloc(n);
+  if (copy == NULL) {
+    calog__ctxUnhold(ctx);
+    return reply(rt, calogFail(&v, CALOG_ERR_OOM, "out of memory"), &v);
+  }
+  memcpy(copy, rd->buf + rd->pos, n);
+  CalogReaderT args = {.buf = copy, .len = n, .pos = 0};
+  if (fn) calogFnRetain(fn); /* the closure may drop the last outside reference while it runs */
+  CalogCtxT *prev = calog__entryBegin(ctx, 0);
+  CalogSrcT src;
+  CalogSinkT out;
+  calog__srcWire(&src, rt, &args, argc);
+  calog__sinkWire(&out, rt, 0, "cannot return the result");
+  st = ctx->engine->callVia(ctx->interp, name, fn ? fn->userData : NULL, &src, argc, &out, &v);
+  calog__srcEnd(&src);
+  if (copy != small) free(copy);
+  st = calog__entryEnd(ctx, prev, st, &v);
+  if (fn) calogFnRelease(fn);
+  calog__ctxUnhold(ctx);
+  uint32_t len;
+  calog__sinkEnd(&out, st == CALOG_OK, &len);
+  if (st != CALOG_OK) return reply(rt, st, &v);
+  return replyWritten(rt, len);
+}
+
 static int32_t callWithArgs(CalogT *rt, CalogReaderT *rd, CalogContextIdT id, const char *name, CalogFnT *fn) {
   CalogValueT v = calogValueNil();
+  CalogCtxT *ctx = fn ? fn->owner : calog__ctxResolve(rt, id);
+  if (ctx != NULL && ctx->engine->callVia != NULL && calog__actorCurrent(rt) == ctx->actor &&
+      (fn == NULL || (fn->fn == ctx->engine->closureFn && atomic_load(&fn->alive)))) {
+    /* malformed arguments take the decoding path below: the same error, and the host functions decoded
+     * before the fault are given back as they are there */
+    CalogReaderT args = *rd;
+    int32_t argc;
+    bool hostFn;
+    if (calog__wireCheckArgs(rt, &args, &argc, &hostFn, &v) == CALOG_OK) {
+      int32_t r = callDirect(rt, ctx, name, fn, &args, argc);
+      if (!fn) calog__ctxUnref(ctx);
+      return r;
+    }
+    calogValueFree(&v);
+  }
+  if (ctx != NULL && !fn) calog__ctxUnref(ctx);
   CalogValueT stackArgs[8];
   CalogValueT *args;
   int32_t argc;

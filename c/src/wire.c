@@ -43,14 +43,8 @@ void calogFnReleaseWire(CalogT *rt, uint32_t slot, uint32_t gen) {
   calogFnRelease(fn);
 }
 
-/* ---- writer (OUT) ------------------------------------------------------------------------------ */
-typedef struct WriterT {
-  CalogT *rt;
-  uint32_t len;
-  uint32_t handlesFrom; /* handles allocated by this encode: released if it fails */
-  uint32_t *newHandles;
-  uint32_t newCount, newCap;
-} WriterT;
+/* ---- writer (OUT): the wire backend of a sink (codec.h) ------------------------------------------ */
+typedef CalogSinkT WriterT;
 
 static int32_t grow(CalogT *rt, uint32_t which, uint32_t need) {
   uint8_t **buf = which == 0 ? &rt->wire.in : &rt->wire.out;
@@ -84,6 +78,18 @@ static inline void putBytes(WriterT *w, const void *p, uint32_t n) {
   w->len += n;
 }
 static inline void put32(WriterT *w, uint32_t v) { putBytes(w, &v, 4); }
+static inline void put32At(WriterT *w, uint32_t at, uint32_t v) { memcpy(w->rt->wire.out + at, &v, 4); }
+
+/* Only the wire fields: a sink's frames are never read before they are written (no memset of them). */
+void calog__sinkWire(CalogSinkT *k, CalogT *rt, uint32_t at, const char *failWhat) {
+  k->rt = rt;
+  k->len = at;
+  k->newHandles = NULL;
+  k->newCount = k->newCap = 0;
+  k->failWhat = failWhat;
+  k->failed = 0;
+  k->top = -1;
+}
 
 static int32_t encode(WriterT *w, const CalogValueT *v, int depth);
 
@@ -112,66 +118,83 @@ static int32_t encodeFn(WriterT *w, CalogFnT *fn) {
   return CALOG_OK;
 }
 
-static int32_t encode(WriterT *w, const CalogValueT *v, int depth) {
+static int32_t encodeString(WriterT *w, const char *s, int64_t length) {
+  if (length > 0x7FFFFFF0) return CALOG_ERR_RANGE;
+  uint32_t n = (uint32_t)length;
+  int32_t st = need(w, 5 + n);
+  if (st != CALOG_OK) return st;
+  put8(w, calog__utf8Valid(s, length) ? CALOG_W_STR : CALOG_W_BIN);
+  put32(w, n);
+  putBytes(w, s, n);
+  return CALOG_OK;
+}
+
+static int32_t encodeScalar(WriterT *w, const CalogItemT *it) {
   int32_t st;
-  switch (v->type) {
+  switch (it->type) {
   case CALOG_NIL:
   case CALOG_BOOL:
     if ((st = need(w, 1)) != CALOG_OK) return st;
-    put8(w, v->type == CALOG_NIL ? CALOG_W_NIL : v->as.b ? CALOG_W_TRUE : CALOG_W_FALSE);
+    put8(w, it->type == CALOG_NIL ? CALOG_W_NIL : it->as.b ? CALOG_W_TRUE : CALOG_W_FALSE);
     return CALOG_OK;
   case CALOG_INT:
     if ((st = need(w, 9)) != CALOG_OK) return st;
-    if (v->as.i >= INT32_MIN && v->as.i <= INT32_MAX) {
-      int32_t i = (int32_t)v->as.i;
+    if (it->as.i >= INT32_MIN && it->as.i <= INT32_MAX) {
+      int32_t i = (int32_t)it->as.i;
       put8(w, CALOG_W_I32);
       putBytes(w, &i, 4);
     } else {
       put8(w, CALOG_W_INT);
-      putBytes(w, &v->as.i, 8);
+      putBytes(w, &it->as.i, 8);
     }
     return CALOG_OK;
   case CALOG_REAL:
     if ((st = need(w, 9)) != CALOG_OK) return st;
     put8(w, CALOG_W_REAL);
-    putBytes(w, &v->as.r, 8);
+    putBytes(w, &it->as.r, 8);
     return CALOG_OK;
-  case CALOG_STRING: {
-    if (v->as.s.length > 0x7FFFFFF0) return CALOG_ERR_RANGE;
-    uint32_t n = (uint32_t)v->as.s.length;
-    if ((st = need(w, 5 + n)) != CALOG_OK) return st;
-    put8(w, calog__utf8Valid(v->as.s.bytes, v->as.s.length) ? CALOG_W_STR : CALOG_W_BIN);
-    put32(w, n);
-    putBytes(w, v->as.s.bytes, n);
-    return CALOG_OK;
+  case CALOG_STRING: return encodeString(w, it->as.s.bytes, it->as.s.length);
+  case CALOG_FN: return encodeFn(w, it->as.fn);
+  default: return CALOG_ERR_TYPE;
   }
-  case CALOG_FN: return encodeFn(w, v->as.fn);
-  case CALOG_AGGREGATE: {
-    if (depth >= CALOG_MAX_DEPTH) return CALOG_ERR_DEPTH;
-    const CalogAggT *a = v->as.agg;
-    if ((st = need(w, 9)) != CALOG_OK) return st;
-    bool both = a->arrayCount > 0 && a->pairCount > 0;
-    if (both || a->kind == CALOG_AGG_BOTH) {
-      put8(w, CALOG_W_BOTH);
-      put32(w, (uint32_t)a->arrayCount);
-      put32(w, (uint32_t)a->pairCount);
-    } else if (a->pairCount > 0 || (a->kind == CALOG_AGG_MAP && a->arrayCount == 0)) {
-      put8(w, CALOG_W_MAP);
-      put32(w, (uint32_t)a->pairCount);
-    } else {
-      put8(w, CALOG_W_LIST);
-      put32(w, (uint32_t)a->arrayCount);
+}
+
+/* The header an aggregate of this kind and these counts is written with (also what the TS codec reads). */
+static uint8_t aggTag(CalogAggKindE kind, int64_t na, int64_t np) {
+  if ((na > 0 && np > 0) || kind == CALOG_AGG_BOTH) return CALOG_W_BOTH;
+  if (np > 0 || (kind == CALOG_AGG_MAP && na == 0)) return CALOG_W_MAP;
+  return CALOG_W_LIST;
+}
+
+static int32_t encode(WriterT *w, const CalogValueT *v, int depth) {
+  int32_t st;
+  if (v->type != CALOG_AGGREGATE) {
+    CalogItemT it;
+    it.type = v->type;
+    switch (v->type) {
+    case CALOG_BOOL: it.as.b = v->as.b; break;
+    case CALOG_INT: it.as.i = v->as.i; break;
+    case CALOG_REAL: it.as.r = v->as.r; break;
+    case CALOG_STRING: it.as.s.bytes = v->as.s.bytes, it.as.s.length = v->as.s.length; break;
+    case CALOG_FN: it.as.fn = v->as.fn; break;
+    default: break;
     }
-    for (int64_t i = 0; i < a->arrayCount; i++)
-      if ((st = encode(w, &a->array[i], depth + 1)) != CALOG_OK) return st;
-    for (int64_t i = 0; i < a->pairCount; i++) {
-      if ((st = encode(w, &a->pairs[i].key, depth + 1)) != CALOG_OK) return st;
-      if ((st = encode(w, &a->pairs[i].value, depth + 1)) != CALOG_OK) return st;
-    }
-    return CALOG_OK;
+    return encodeScalar(w, &it);
   }
+  if (depth >= CALOG_MAX_DEPTH) return CALOG_ERR_DEPTH;
+  const CalogAggT *a = v->as.agg;
+  if ((st = need(w, 9)) != CALOG_OK) return st;
+  uint8_t tag = aggTag(a->kind, a->arrayCount, a->pairCount);
+  put8(w, tag);
+  if (tag != CALOG_W_MAP) put32(w, (uint32_t)a->arrayCount);
+  if (tag != CALOG_W_LIST) put32(w, (uint32_t)a->pairCount);
+  for (int64_t i = 0; i < a->arrayCount; i++)
+    if ((st = encode(w, &a->array[i], depth + 1)) != CALOG_OK) return st;
+  for (int64_t i = 0; i < a->pairCount; i++) {
+    if ((st = encode(w, &a->pairs[i].key, depth + 1)) != CALOG_OK) return st;
+    if ((st = encode(w, &a->pairs[i].value, depth + 1)) != CALOG_OK) return st;
   }
-  return CALOG_ERR_TYPE;
+  return CALOG_OK;
 }
 
 static int32_t finish(WriterT *w, int32_t st, uint32_t *lenOut) {
@@ -181,24 +204,92 @@ static int32_t finish(WriterT *w, int32_t st, uint32_t *lenOut) {
       calogFnReleaseWire(w->rt, slot, w->rt->handles[slot].gen);
     }
   free(w->newHandles);
-  *lenOut = w->len;
+  w->newHandles = NULL;
+  w->newCount = w->newCap = 0;
+  if (lenOut) *lenOut = w->len;
   return st;
 }
 
 int32_t calog__wireEncodeResult(CalogT *rt, const CalogValueT *v, uint32_t *lenOut) {
-  WriterT w = {.rt = rt};
+  WriterT w;
+  calog__sinkWire(&w, rt, 0, NULL);
   return finish(&w, encode(&w, v, 0), lenOut);
 }
 
-int32_t calog__wireEncodeArgs(CalogT *rt, const CalogValueT *args, int32_t argc, uint32_t *lenOut) {
-  WriterT w = {.rt = rt};
-  int32_t st = need(&w, 5);
+static int32_t encodeArgs(WriterT *w, const CalogValueT *args, int32_t argc) {
+  int32_t st = need(w, 5);
   if (st == CALOG_OK) {
-    put8(&w, CALOG_W_LIST);
-    put32(&w, (uint32_t)argc);
-    for (int32_t i = 0; i < argc && st == CALOG_OK; i++) st = encode(&w, &args[i], 0);
+    put8(w, CALOG_W_LIST);
+    put32(w, (uint32_t)argc);
+    for (int32_t i = 0; i < argc && st == CALOG_OK; i++) st = encode(w, &args[i], 0);
   }
-  return finish(&w, st, lenOut);
+  return st;
+}
+
+int32_t calog__wireEncodeArgs(CalogT *rt, const CalogValueT *args, int32_t argc, uint32_t *lenOut) {
+  WriterT w;
+  calog__sinkWire(&w, rt, 0, NULL);
+  return finish(&w, encodeArgs(&w, args, argc), lenOut);
+}
+
+/* The sink calls (codec.h) for the wire backend. A failure is remembered: the sink is dead after it. */
+static int32_t sinkFailed(WriterT *w, int32_t st) {
+  if (st != CALOG_OK && w->failed == 0) w->failed = st;
+  return st;
+}
+
+static void wireCount(WriterT *w) {
+  if (w->top >= 0) {
+    CalogSinkFrameT *f = &w->frames[w->top];
+    if (f->pairs) f->np2++;
+    else f->na++;
+  }
+}
+
+int32_t calog__wireSinkPut(CalogSinkT *w, CalogItemT *it) {
+  int32_t st = w->failed ? w->failed : encodeScalar(w, it);
+  if (it->type == CALOG_FN) calogFnRelease(it->as.fn); /* the handle (if any) holds its own reference */
+  if (st != CALOG_OK) return sinkFailed(w, st);
+  wireCount(w);
+  return CALOG_OK;
+}
+
+/* The header is written at the end (its counts are known then): 5 bytes are kept for it (LIST or MAP),
+ * and the contents move by 4 in the rare case it becomes a BOTH. */
+int32_t calog__wireSinkAggBegin(CalogSinkT *w) {
+  if (w->failed) return w->failed;
+  if (w->top + 1 >= CALOG_MAX_DEPTH) return sinkFailed(w, CALOG_ERR_DEPTH);
+  int32_t st = need(w, 5);
+  if (st != CALOG_OK) return sinkFailed(w, st);
+  wireCount(w);
+  CalogSinkFrameT *f = &w->frames[++w->top];
+  f->pos = w->len;
+  f->na = f->np2 = 0;
+  f->pairs = false;
+  w->len += 5;
+  return CALOG_OK;
+}
+
+int32_t calog__wireSinkAggEnd(CalogSinkT *w, CalogAggKindE kind) {
+  if (w->failed) return w->failed;
+  CalogSinkFrameT *f = &w->frames[w->top--];
+  int64_t np = f->np2 / 2;
+  uint8_t tag = aggTag(kind, f->na, np);
+  if (tag == CALOG_W_BOTH) {
+    int32_t st = need(w, 4);
+    if (st != CALOG_OK) return sinkFailed(w, st);
+    uint8_t *body = w->rt->wire.out + f->pos + 5;
+    memmove(body + 4, body, w->len - (f->pos + 5));
+    w->len += 4;
+    put32At(w, f->pos + 5, (uint32_t)np);
+  }
+  w->rt->wire.out[f->pos] = tag;
+  put32At(w, f->pos + 1, (uint32_t)(tag == CALOG_W_MAP ? np : f->na));
+  return CALOG_OK;
+}
+
+void calog__wireSinkEnd(CalogSinkT *w, bool ok, uint32_t *lenOut) {
+  (void)finish(w, ok && w->failed == 0 ? CALOG_OK : CALOG_ERR_ARG, lenOut);
 }
 
 /* ---- reader (IN) ------------------------------------------------------------------------------- */
@@ -225,43 +316,68 @@ int32_t calog__wireReadString(CalogReaderT *rd, const char **s, uint32_t *len) {
   return CALOG_OK;
 }
 
-static int32_t decode(CalogT *rt, CalogReaderT *rd, CalogValueT *out, CalogValueT *err, int depth) {
-  *out = calogValueNil();
+/* A host function the host sent (HOSTFN id): a function value whose last release gives the reference back. */
+static CalogFnT *hostFnNew(CalogT *rt, uint32_t id, CalogValueT *err) {
+  CalogHostFnT *h = malloc(sizeof *h);
+  CalogFnT *fn = h ? calogFnCreate(calog__hostTrampoline, h, calog__hostRelease) : NULL;
+  if (fn == NULL) {
+    free(h);
+    /* the host counted this reference: give it back */
+    if (rt->hostRelease) rt->hostRelease(id);
+    calogFail(err, CALOG_ERR_OOM, "out of memory");
+    return NULL;
+  }
+  h->rt = rt;
+  h->id = id;
+  fn->actor = &rt->host; /* a TypeScript function runs, and is released, on the host thread */
+  return fn;
+}
+
+/* Reads one item with every check of the format: a scalar, a FN handle (lent), a HOSTFN (type CALOG_FN,
+ * fn NULL, its id in as.i), or an aggregate's header (depth: the aggregate's own). The one reader of IN. */
+static int32_t readItem(CalogT *rt, CalogReaderT *rd, CalogItemT *it, CalogValueT *err, int depth) {
+  it->type = CALOG_NIL;
+  it->owned = false;
   if (!avail(rd, 1)) return bad(err);
   uint8_t tag = rd->buf[rd->pos++];
   switch (tag) {
   case CALOG_W_NIL: return CALOG_OK;
-  case CALOG_W_FALSE: *out = calogValueBool(false); return CALOG_OK;
-  case CALOG_W_TRUE: *out = calogValueBool(true); return CALOG_OK;
+  case CALOG_W_FALSE:
+  case CALOG_W_TRUE:
+    it->type = CALOG_BOOL;
+    it->as.b = tag == CALOG_W_TRUE;
+    return CALOG_OK;
   case CALOG_W_I32: {
     if (!avail(rd, 4)) return bad(err);
     int32_t i;
     memcpy(&i, rd->buf + rd->pos, 4);
     rd->pos += 4;
-    *out = calogValueInt(i);
+    it->type = CALOG_INT;
+    it->as.i = i;
     return CALOG_OK;
   }
   case CALOG_W_INT:
-  case CALOG_W_REAL: {
+  case CALOG_W_REAL:
     if (!avail(rd, 8)) return bad(err);
     if (tag == CALOG_W_INT) {
-      out->type = CALOG_INT;
-      memcpy(&out->as.i, rd->buf + rd->pos, 8);
+      it->type = CALOG_INT;
+      memcpy(&it->as.i, rd->buf + rd->pos, 8);
     } else {
-      out->type = CALOG_REAL;
-      memcpy(&out->as.r, rd->buf + rd->pos, 8);
+      it->type = CALOG_REAL;
+      memcpy(&it->as.r, rd->buf + rd->pos, 8);
     }
     rd->pos += 8;
     return CALOG_OK;
-  }
   case CALOG_W_STR:
   case CALOG_W_BIN: {
     if (!avail(rd, 4)) return bad(err);
     uint32_t n = get32(rd);
     if (!avail(rd, n)) return bad(err);
-    int32_t st = calogValueString(out, (const char *)rd->buf + rd->pos, n);
+    it->type = CALOG_STRING;
+    it->as.s.bytes = (const char *)rd->buf + rd->pos;
+    it->as.s.length = n;
     rd->pos += n;
-    return st == CALOG_OK ? st : calogFail(err, st, "%s", calogStatusMessage(st));
+    return CALOG_OK;
   }
   case CALOG_W_LIST:
   case CALOG_W_MAP:
@@ -275,71 +391,139 @@ static int32_t decode(CalogT *rt, CalogReaderT *rd, CalogValueT *out, CalogValue
     else na = get32(rd), np = get32(rd);
     /* every element takes at least one byte: reject counts the buffer cannot hold before allocating */
     if ((uint64_t)na + 2ull * np > rd->len - rd->pos) return bad(err);
-    CalogAggKindE kind = tag == CALOG_W_LIST ? CALOG_AGG_LIST : tag == CALOG_W_MAP ? CALOG_AGG_MAP : CALOG_AGG_BOTH;
-    CalogValueT agg;
-    int32_t st = calogValueAgg(&agg, kind);
-    if (st == CALOG_OK) st = calog__aggReserve(agg.as.agg, na, np);
-    if (st != CALOG_OK) {
-      calogValueFree(&agg);
-      return calogFail(err, st, "%s", calogStatusMessage(st));
-    }
-    CalogAggT *a = agg.as.agg;
-    for (uint32_t i = 0; i < na; i++) {
-      if ((st = decode(rt, rd, &a->array[i], err, depth + 1)) != CALOG_OK) goto fail;
-      a->arrayCount++;
-    }
-    for (uint32_t i = 0; i < np; i++) {
-      CalogPairT *p = &a->pairs[i];
-      if ((st = decode(rt, rd, &p->key, err, depth + 1)) != CALOG_OK) goto fail;
-      if (!calog__isKeyType(p->key.type)) {
-        calogValueFree(&p->key);
-        st = calogFail(err, CALOG_ERR_TYPE, "map key of type %s cannot be represented", calogTypeName(p->key.type));
-        goto fail;
-      }
-      if ((st = decode(rt, rd, &p->value, err, depth + 1)) != CALOG_OK) {
-        calogValueFree(&p->key);
-        goto fail;
-      }
-      a->pairCount++;
-    }
-    *out = agg;
+    it->type = CALOG_AGGREGATE;
+    it->as.agg.kind = tag == CALOG_W_LIST ? CALOG_AGG_LIST : tag == CALOG_W_MAP ? CALOG_AGG_MAP : CALOG_AGG_BOTH;
+    it->as.agg.na = na;
+    it->as.agg.np = np;
     return CALOG_OK;
-  fail:
-    calogValueFree(&agg);
-    return st;
   }
   case CALOG_W_FN: {
     if (!avail(rd, 8)) return bad(err);
     uint32_t slot = get32(rd), gen = get32(rd);
     CalogFnT *fn = handleGet(rt, slot, gen);
     if (fn == NULL) return calogFail(err, CALOG_ERR_DEAD, "function handle was already released");
-    calogFnRetain(fn);
-    *out = calogValueFn(fn);
+    it->type = CALOG_FN;
+    it->as.fn = fn;
     return CALOG_OK;
   }
-  case CALOG_W_HOSTFN: {
+  case CALOG_W_HOSTFN:
     if (!avail(rd, 4)) return bad(err);
-    uint32_t id = get32(rd);
-    CalogHostFnT *h = malloc(sizeof *h);
-    CalogFnT *fn = h ? calogFnCreate(calog__hostTrampoline, h, calog__hostRelease) : NULL;
-    if (fn == NULL) {
-      free(h);
-      /* the host counted this reference: give it back */
-      if (rt->hostRelease) rt->hostRelease(id);
-      return calogFail(err, CALOG_ERR_OOM, "out of memory");
-    }
-    h->rt = rt;
-    h->id = id;
-    fn->actor = &rt->host; /* a TypeScript function runs, and is released, on the host thread */
-    *out = calogValueFn(fn);
+    it->type = CALOG_FN;
+    it->as.fn = NULL;
+    it->hostId = get32(rd);
     return CALOG_OK;
-  }
   }
   return bad(err);
 }
 
+static int32_t keyTypeError(CalogTypeE t, CalogValueT *err) {
+  return calogFail(err, CALOG_ERR_TYPE, "map key of type %s cannot be represented", calogTypeName(t));
+}
+
+static int32_t decode(CalogT *rt, CalogReaderT *rd, CalogValueT *out, CalogValueT *err, int depth) {
+  *out = calogValueNil();
+  CalogItemT it;
+  int32_t st = readItem(rt, rd, &it, err, depth);
+  if (st != CALOG_OK) return st;
+  switch (it.type) {
+  case CALOG_NIL: return CALOG_OK;
+  case CALOG_BOOL: *out = calogValueBool(it.as.b); return CALOG_OK;
+  case CALOG_INT: *out = calogValueInt(it.as.i); return CALOG_OK;
+  case CALOG_REAL: *out = calogValueReal(it.as.r); return CALOG_OK;
+  case CALOG_STRING:
+    st = calogValueString(out, it.as.s.bytes, it.as.s.length);
+    return st == CALOG_OK ? st : calogFail(err, st, "%s", calogStatusMessage(st));
+  case CALOG_FN: {
+    CalogFnT *fn = it.as.fn;
+    if (fn == NULL && (fn = hostFnNew(rt, it.hostId, err)) == NULL) return CALOG_ERR_OOM;
+    else if (it.as.fn != NULL) calogFnRetain(fn);
+    *out = calogValueFn(fn);
+    return CALOG_OK;
+  }
+  default: break;
+  }
+  int64_t na = it.as.agg.na, np = it.as.agg.np;
+  CalogValueT agg;
+  st = calogValueAgg(&agg, it.as.agg.kind);
+  if (st == CALOG_OK) st = calog__aggReserve(agg.as.agg, na, np);
+  if (st != CALOG_OK) {
+    calogValueFree(&agg);
+    return calogFail(err, st, "%s", calogStatusMessage(st));
+  }
+  CalogAggT *a = agg.as.agg;
+  for (int64_t i = 0; i < na; i++) {
+    if ((st = decode(rt, rd, &a->array[i], err, depth + 1)) != CALOG_OK) goto fail;
+    a->arrayCount++;
+  }
+  for (int64_t i = 0; i < np; i++) {
+    CalogPairT *p = &a->pairs[i];
+    if ((st = decode(rt, rd, &p->key, err, depth + 1)) != CALOG_OK) goto fail;
+    if (!calog__isKeyType(p->key.type)) {
+      st = keyTypeError(p->key.type, err);
+      calogValueFree(&p->key);
+      goto fail;
+    }
+    if ((st = decode(rt, rd, &p->value, err, depth + 1)) != CALOG_OK) {
+      calogValueFree(&p->key);
+      goto fail;
+    }
+    a->pairCount++;
+  }
+  *out = agg;
+  return CALOG_OK;
+fail:
+  calogValueFree(&agg);
+  return st;
+}
+
 int32_t calog__wireDecode(CalogT *rt, CalogReaderT *rd, CalogValueT *out, CalogValueT *err) {
   return decode(rt, rd, out, err, 0);
+}
+
+/* decode without building anything: the same checks in the same order (so the same first error). */
+static int32_t check(CalogT *rt, CalogReaderT *rd, CalogValueT *err, int depth, CalogTypeE *type, bool *hostFn) {
+  CalogItemT it;
+  int32_t st = readItem(rt, rd, &it, err, depth);
+  if (st != CALOG_OK) return st;
+  *type = it.type;
+  if (it.type == CALOG_FN && it.as.fn == NULL) *hostFn = true;
+  if (it.type != CALOG_AGGREGATE) return CALOG_OK;
+  CalogTypeE t;
+  for (int64_t i = 0; i < it.as.agg.na; i++)
+    if ((st = check(rt, rd, err, depth + 1, &t, hostFn)) != CALOG_OK) return st;
+  for (int64_t i = 0; i < it.as.agg.np; i++) {
+    if ((st = check(rt, rd, err, depth + 1, &t, hostFn)) != CALOG_OK) return st;
+    if (!calog__isKeyType(t)) return keyTypeError(t, err);
+    if ((st = check(rt, rd, err, depth + 1, &t, hostFn)) != CALOG_OK) return st;
+  }
+  return CALOG_OK;
+}
+
+int32_t calog__wireCheck(CalogT *rt, const CalogReaderT *rd, int64_t n, bool *hostFn, CalogValueT *err) {
+  CalogReaderT r = *rd;
+  CalogTypeE t;
+  *hostFn = false;
+  for (int64_t i = 0; i < n; i++) {
+    int32_t st = check(rt, &r, err, 0, &t, hostFn);
+    if (st != CALOG_OK) return st;
+  }
+  return CALOG_OK;
+}
+
+static int32_t argsHeader(CalogReaderT *rd, uint32_t *n, CalogValueT *err) {
+  if (!avail(rd, 5) || rd->buf[rd->pos] != CALOG_W_LIST) return bad(err);
+  rd->pos++;
+  *n = get32(rd);
+  if (*n > rd->len - rd->pos || *n > 0xFFFF) return bad(err);
+  return CALOG_OK;
+}
+
+int32_t calog__wireCheckArgs(CalogT *rt, CalogReaderT *rd, int32_t *argc, bool *hostFn, CalogValueT *err) {
+  uint32_t n;
+  int32_t st = argsHeader(rd, &n, err);
+  if (st != CALOG_OK) return st;
+  *argc = (int32_t)n;
+  return calog__wireCheck(rt, rd, n, hostFn, err);
 }
 
 void calog__argsFree(CalogValueT *args, int32_t argc, CalogValueT *stackBuf) {
@@ -351,17 +535,16 @@ int32_t calog__wireDecodeArgs(CalogT *rt, CalogReaderT *rd, CalogValueT *stackBu
                               CalogValueT **argsOut, int32_t *argcOut, CalogValueT *err) {
   *argsOut = stackBuf;
   *argcOut = 0;
-  if (!avail(rd, 5) || rd->buf[rd->pos] != CALOG_W_LIST) return bad(err);
-  rd->pos++;
-  uint32_t n = get32(rd);
-  if (n > rd->len - rd->pos || n > 0xFFFF) return bad(err);
+  uint32_t n;
+  int32_t st = argsHeader(rd, &n, err);
+  if (st != CALOG_OK) return st;
   CalogValueT *args = stackBuf;
   if ((int32_t)n > cap) {
     args = malloc(n * sizeof *args);
     if (args == NULL) return calogFail(err, CALOG_ERR_OOM, "out of memory");
   }
   for (uint32_t i = 0; i < n; i++) {
-    int32_t st = decode(rt, rd, &args[i], err, 0); /* an argument list does not count as a level */
+    st = decode(rt, rd, &args[i], err, 0); /* an argument list does not count as a level */
     if (st != CALOG_OK) {
       calog__argsFree(args, (int32_t)i, stackBuf);
       return st;
@@ -370,6 +553,49 @@ int32_t calog__wireDecodeArgs(CalogT *rt, CalogReaderT *rd, CalogValueT *stackBu
   *argsOut = args;
   *argcOut = (int32_t)n;
   return CALOG_OK;
+}
+
+/* ---- the wire backend of a source (codec.h): data checked by calog__wireCheck ---------------------- */
+void calog__srcWire(CalogSrcT *s, CalogT *rt, CalogReaderT *rd, int64_t n) {
+  s->rd = rd;
+  s->rt = rt;
+  s->remaining = n;
+}
+
+int32_t calog__wireSrcNext(CalogSrcT *s, CalogItemT *it, CalogValueT *err) {
+  s->remaining--;
+  int32_t st = readItem(s->rt, s->rd, it, err, 0);
+  if (st != CALOG_OK) return st; /* checked: only a handle the host released since (from code the engine ran) */
+  if (it->type == CALOG_AGGREGATE) s->remaining += it->as.agg.na + 2 * it->as.agg.np;
+  else if (it->type == CALOG_FN && it->as.fn == NULL) {
+    if ((it->as.fn = hostFnNew(s->rt, it->hostId, err)) == NULL) return CALOG_ERR_OOM;
+    it->owned = true;
+  }
+  return CALOG_OK;
+}
+
+/* Skips n values, giving back the host functions among them (the host counted each). */
+static void wireSkip(CalogSrcT *s, int64_t n) {
+  CalogItemT it;
+  CalogValueT scratch = calogValueNil();
+  s->remaining -= n;
+  while (n > 0) {
+    n--;
+    if (readItem(s->rt, s->rd, &it, &scratch, 0) != CALOG_OK) break;
+    if (it.type == CALOG_AGGREGATE) n += it.as.agg.na + 2 * it.as.agg.np;
+    else if (it.type == CALOG_FN && it.as.fn == NULL && s->rt->hostRelease) s->rt->hostRelease(it.hostId);
+  }
+  calogValueFree(&scratch);
+}
+
+void calog__wireSrcDrop(CalogSrcT *s, CalogItemT *it) {
+  if (it->type == CALOG_AGGREGATE) wireSkip(s, it->as.agg.na + 2 * it->as.agg.np);
+  else if (it->type == CALOG_FN && it->owned) calogFnRelease(it->as.fn);
+  it->type = CALOG_NIL;
+}
+
+void calog__srcEnd(CalogSrcT *s) {
+  if (s->rd && s->remaining > 0) wireSkip(s, s->remaining);
 }
 
 /* ---- host functions as natives ----------------------------------------------------------------- */
@@ -403,25 +629,84 @@ static int32_t hostOutcome(CalogT *rt, int32_t r, CalogValueT *result) {
   return calog__wireDecode(rt, &rd, result, result);
 }
 
-int32_t calog__hostTrampoline(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
-  CalogHostFnT *h = ud;
+int32_t calog__hostCallBegin(CalogHostCallT *c, CalogHostFnT *h, int32_t argc, CalogValueT *err) {
   CalogT *rt = h->rt;
-  uint32_t token;
-  CalogMsgT *deferrable = calog__hostDeferArm(rt, &token); /* taken first: nothing nested may defer it */
-  if (rt->hostCall == NULL) return calogFail(result, CALOG_ERR_HOST, "no host is attached to this runtime");
+  c->h = h;
+  c->deferrable = calog__hostDeferArm(rt, &c->token); /* taken first: nothing nested may defer it */
+  calog__sinkWire(&c->args, rt, 0, "cannot pass arguments to host");
+  if (rt->hostCall == NULL) {
+    c->args.failed = CALOG_ERR_HOST;
+    return calogFail(err, CALOG_ERR_HOST, "no host is attached to this runtime");
+  }
+  int32_t st = need(&c->args, 5);
+  if (st != CALOG_OK) {
+    c->args.failed = st;
+    return calog__sinkFail(&c->args, st, err);
+  }
+  put8(&c->args, CALOG_W_LIST);
+  put32(&c->args, (uint32_t)argc);
+  return CALOG_OK;
+}
+
+/* Sends the arguments written to the host; *r: its outcome (see hostOutcome). */
+static int32_t hostCallSend(CalogHostCallT *c, CalogValueT *result, int32_t *r) {
+  CalogT *rt = c->h->rt;
+  int32_t failed = c->args.failed;
   uint32_t len;
-  int32_t st = calog__wireEncodeArgs(rt, args, argc, &len);
-  if (st != CALOG_OK) return calogFail(result, st, "cannot pass arguments to host: %s", calogStatusMessage(st));
-  if ((st = calog__nestEnter(rt, result)) != CALOG_OK) return st;
-  rt->wire.hostToken = token;
-  int32_t r = rt->hostCall(h->id, len);
+  calog__wireSinkEnd(&c->args, failed == 0, &len);
+  if (failed) return calogFail(result, failed, "cannot pass arguments to host: %s", calogStatusMessage(failed));
+  int32_t st = calog__nestEnter(rt, result);
+  if (st != CALOG_OK) return st;
+  rt->wire.hostToken = c->token;
+  *r = rt->hostCall(c->h->id, len);
   calog__nestLeave(rt);
-  if (r == CALOG_HOST_DEFERRED) {
-    if (deferrable == NULL) return calogFail(result, CALOG_ERR_HOST, "the host deferred a call that must reply at once");
-    calog__hostDefer(rt, deferrable, token);
+  if (*r == CALOG_HOST_DEFERRED) {
+    if (c->deferrable == NULL) return calogFail(result, CALOG_ERR_HOST, "the host deferred a call that must reply at once");
+    calog__hostDefer(rt, c->deferrable, c->token);
     return CALOG__DEFERRED;
   }
-  return hostOutcome(rt, r, result);
+  return CALOG_OK;
+}
+
+void calog__hostCallAbort(CalogHostCallT *c) { calog__wireSinkEnd(&c->args, false, NULL); }
+
+int32_t calog__hostCallRun(CalogHostCallT *c, CalogSrcT *src, uint8_t *copy, uint32_t copyCap, bool *viaValue,
+                           CalogValueT *result) {
+  CalogT *rt = c->h->rt;
+  int32_t r;
+  *viaValue = false;
+  int32_t st = hostCallSend(c, result, &r);
+  if (st != CALOG_OK) return st;
+  if (r < 0 || (uint32_t)r > rt->wire.inCap) return hostOutcome(rt, r, result);
+  c->rd = (CalogReaderT){.buf = rt->wire.in, .len = (uint32_t)r, .pos = 0};
+  bool hostFn;
+  CalogValueT scratch = calogValueNil();
+  st = calog__wireCheck(rt, &c->rd, 1, &hostFn, &scratch);
+  calogValueFree(&scratch);
+  if (st == CALOG_OK && !hostFn && c->rd.len <= copyCap) {
+    memcpy(copy, c->rd.buf, c->rd.len);
+    c->rd.buf = copy;
+    calog__srcWire(src, rt, &c->rd, 1);
+    return CALOG_OK;
+  }
+  /* host functions in the result (the engine keeps them where a raise cannot leak them), a large one, or a
+   * malformed one (decode gives back the host functions before the fault) */
+  st = decode(rt, &c->rd, result, result, 0);
+  *viaValue = st == CALOG_OK;
+  return st;
+}
+
+int32_t calog__hostTrampoline(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
+  CalogHostCallT c;
+  int32_t st = calog__hostCallBegin(&c, ud, argc, result);
+  for (int32_t i = 0; i < argc && st == CALOG_OK; i++) sinkFailed(&c.args, encode(&c.args, &args[i], 0));
+  if (st != CALOG_OK) {
+    calog__hostCallAbort(&c);
+    return st;
+  }
+  int32_t r;
+  if ((st = hostCallSend(&c, result, &r)) != CALOG_OK) return st;
+  return hostOutcome(c.h->rt, r, result);
 }
 
 int32_t calogHostSettleWire(CalogT *rt, uint32_t token, int32_t outcome) {

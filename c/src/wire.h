@@ -17,7 +17,7 @@
 #ifndef CALOG_WIRE_H
 #define CALOG_WIRE_H
 
-#include "internal.h"
+#include "codec.h"
 
 enum {
   CALOG_W_NIL = 0,
@@ -44,6 +44,16 @@ typedef struct CalogReaderT {
 CALOG_HIDDEN int32_t calog__wireEncodeResult(CalogT *rt, const CalogValueT *v, uint32_t *lenOut);
 /* Encodes an argument list as one LIST into OUT. */
 CALOG_HIDDEN int32_t calog__wireEncodeArgs(CalogT *rt, const CalogValueT *args, int32_t argc, uint32_t *lenOut);
+/* Checks n values from rd's position (rd is not moved) as calog__wireDecode would read them, failing with
+ * the same first error; *hostFn: whether they hold a host function (HOSTFN). Builds nothing. */
+CALOG_HIDDEN int32_t calog__wireCheck(CalogT *rt, const CalogReaderT *rd, int64_t n, bool *hostFn, CalogValueT *err);
+/* Reads an argument list's header (as calog__wireDecodeArgs) and checks its values (rd left on the first). */
+CALOG_HIDDEN int32_t calog__wireCheckArgs(CalogT *rt, CalogReaderT *rd, int32_t *argc, bool *hostFn, CalogValueT *err);
+/* The wire backend of a sink (codec.h dispatches to these). */
+CALOG_HIDDEN int32_t calog__wireSinkPut(CalogSinkT *k, CalogItemT *it);
+CALOG_HIDDEN int32_t calog__wireSinkAggBegin(CalogSinkT *k);
+CALOG_HIDDEN int32_t calog__wireSinkAggEnd(CalogSinkT *k, CalogAggKindE kind);
+CALOG_HIDDEN void calog__wireSinkEnd(CalogSinkT *k, bool ok, uint32_t *lenOut);
 /* Decodes one value; out owns what it decoded (nil on failure, nothing leaked). */
 CALOG_HIDDEN int32_t calog__wireDecode(CalogT *rt, CalogReaderT *rd, CalogValueT *out, CalogValueT *err);
 /* Decodes a LIST into args: uses stackBuf (cap entries) when it fits, else allocates (*argsOut !=
@@ -59,7 +69,29 @@ typedef struct CalogHostFnT {
   CalogT *rt;
   uint32_t id;
 } CalogHostFnT;
+/* A call of a host function straight from an engine (host thread): calog__hostCallBegin writes the LIST
+ * header into OUT; the engine puts the arguments into c->args; calog__hostCallRun calls the host and gives the
+ * result as a source (a wire source over IN, or, when it holds host functions, *viaValue and the value in
+ * result, to be kept by the engine while it pushes it). The wire source reads a copy of IN in copy (copyCap
+ * bytes; a larger result comes as a value): pushing may run code whose host calls rewrite IN. Errors are in result. calog__hostTrampoline is the
+ * same for CalogValueT arguments. Begin failing: call calog__hostCallAbort (or Run, which reports it). */
+typedef struct CalogHostCallT {
+  CalogHostFnT *h;
+  CalogMsgT *deferrable;
+  uint32_t token;
+  CalogReaderT rd;
+  CalogSinkT args;
+} CalogHostCallT;
+CALOG_HIDDEN int32_t calog__hostCallBegin(CalogHostCallT *c, CalogHostFnT *h, int32_t argc, CalogValueT *err);
+CALOG_HIDDEN int32_t calog__hostCallRun(CalogHostCallT *c, CalogSrcT *src, uint8_t *copy, uint32_t copyCap,
+                                        bool *viaValue, CalogValueT *result);
+CALOG_HIDDEN void calog__hostCallAbort(CalogHostCallT *c);
 CALOG_HIDDEN int32_t calog__hostTrampoline(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud);
 CALOG_HIDDEN void calog__hostRelease(void *ud);
+/* For an engine's native trampoline (runtime.c): when e is bound to a host function and this is the host
+ * thread, a counted reference on the binding and its host function in *h, for calog__hostCallBegin; end with
+ * calog__nativeHostDone. NULL: call through calog__nativeInvoke. */
+CALOG_HIDDEN CalogBindingT *calog__nativeHostBinding(CalogNativeEntryT *e, CalogHostFnT **h);
+CALOG_HIDDEN void calog__nativeHostDone(CalogNativeEntryT *e, CalogBindingT *b);
 
 #endif

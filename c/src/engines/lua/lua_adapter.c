@@ -6,6 +6,8 @@
  * status), so no C allocation is ever skipped by a longjmp. */
 #include "lua_adapter.h"
 
+#include "../../wire.h"
+
 #include "../../io/io.h"
 
 #include <inttypes.h>
@@ -15,43 +17,56 @@
 
 LuaCtxT *calog__luaCtx(lua_State *L) { return *(LuaCtxT **)lua_getextraspace(L); }
 
-/* ---- ingress: Lua -> CalogValueT ----------------------------------------------------------------- */
+/* ---- ingress: Lua -> a sink (CalogValueT, or the wire straight into OUT) ------------------------- */
 typedef struct IngressT {
   lua_State *L;
   LuaCtxT *lc;
-  const void *ancestors[CALOG_MAX_DEPTH + 1];
+  CalogSinkT *sink;
   CalogValueT *err;
+  const void *ancestors[CALOG_MAX_DEPTH + 1]; /* written before read: never initialised (no memset) */
 } IngressT;
 
-static int32_t ingress(IngressT *in, int idx, CalogValueT *out, int depth);
+static int32_t ingress(IngressT *in, int idx, int depth);
 
 static bool lenient(LuaCtxT *lc) { return lc->ctx->rt->policy == CALOG_POLICY_LENIENT; }
 
-static int32_t ingressKey(IngressT *in, int idx, CalogValueT *out, bool *skip) {
+static int32_t put(IngressT *in, int32_t st) { return st == CALOG_OK ? st : calog__sinkFail(in->sink, st, in->err); }
+
+/* A scalar at idx (nil, boolean, number, string); false for any other type. */
+static bool putScalar(IngressT *in, int idx, int32_t *st) {
   lua_State *L = in->L;
-  *skip = false;
   switch (lua_type(L, idx)) {
+  case LUA_TNIL:
+  case LUA_TNONE: *st = put(in, calog__sinkScalar(in->sink, CALOG_NIL, 0, 0)); return true;
+  case LUA_TBOOLEAN: *st = put(in, calog__sinkScalar(in->sink, CALOG_BOOL, lua_toboolean(L, idx), 0)); return true;
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx)) *st = put(in, calog__sinkScalar(in->sink, CALOG_INT, lua_tointeger(L, idx), 0));
+    else *st = put(in, calog__sinkScalar(in->sink, CALOG_REAL, 0, lua_tonumber(L, idx)));
+    return true;
   case LUA_TSTRING: {
     size_t n;
     const char *s = lua_tolstring(L, idx, &n);
-    int32_t st = calogValueString(out, s, (int64_t)n);
-    return st == CALOG_OK ? st : calogFail(in->err, st, "out of memory");
+    *st = put(in, calog__sinkString(in->sink, s, (int64_t)n));
+    return true;
   }
-  case LUA_TNUMBER:
-    *out = lua_isinteger(L, idx) ? calogValueInt(lua_tointeger(L, idx)) : calogValueReal(lua_tonumber(L, idx));
-    return CALOG_OK;
-  case LUA_TBOOLEAN: *out = calogValueBool(lua_toboolean(L, idx)); return CALOG_OK;
-  default:
-    if (lenient(in->lc)) {
-      *skip = true;
-      return CALOG_OK;
-    }
-    return calogFail(in->err, CALOG_ERR_TYPE, "a table key of type %s cannot cross to another engine",
-                     luaL_typename(L, idx));
+  default: return false;
   }
 }
 
-static int32_t ingressTable(IngressT *in, int idx, CalogValueT *out, int depth) {
+static int32_t ingressKey(IngressT *in, int idx, bool *skip) {
+  lua_State *L = in->L;
+  int32_t st;
+  *skip = false;
+  if (lua_type(L, idx) != LUA_TNIL && putScalar(in, idx, &st)) return st; /* a key is never nil */
+  if (lenient(in->lc)) {
+    *skip = true;
+    return CALOG_OK;
+  }
+  return calogFail(in->err, CALOG_ERR_TYPE, "a table key of type %s cannot cross to another engine",
+                   luaL_typename(L, idx));
+}
+
+static int32_t ingressTable(IngressT *in, int idx, int depth) {
   lua_State *L = in->L;
   if (depth >= CALOG_MAX_DEPTH)
     return calogFail(in->err, CALOG_ERR_DEPTH, "table nesting exceeds the depth cap (%d)", CALOG_MAX_DEPTH);
@@ -63,22 +78,21 @@ static int32_t ingressTable(IngressT *in, int idx, CalogValueT *out, int depth) 
 
   /* sequence part: 1..k up to the first nil */
   lua_Integer n = (lua_Integer)lua_rawlen(L, idx), k = 0;
-  int32_t st = calogValueAgg(out, CALOG_AGG_LIST);
-  if (st != CALOG_OK) return calogFail(in->err, st, "out of memory");
-  CalogAggT *agg = out->as.agg;
-  if (n > 0 && (st = calog__aggReserve(agg, n, 0)) != CALOG_OK) goto oom;
+  int32_t st = put(in, calog__sinkAggBegin(in->sink, n, 0));
+  if (st != CALOG_OK) return st;
   for (lua_Integer i = 1; i <= n; i++) {
     if (lua_rawgeti(L, idx, i) == LUA_TNIL) {
       lua_pop(L, 1);
       break;
     }
-    st = ingress(in, lua_gettop(L), &agg->array[agg->arrayCount], depth + 1);
+    st = ingress(in, lua_gettop(L), depth + 1);
     lua_pop(L, 1);
-    if (st != CALOG_OK) goto fail;
-    agg->arrayCount++;
+    if (st != CALOG_OK) return st;
     k = i;
   }
   /* everything else */
+  calog__sinkAggPairs(in->sink);
+  int64_t pairs = 0;
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
     int vi = lua_gettop(L), ki = vi - 1;
@@ -89,37 +103,21 @@ static int32_t ingressTable(IngressT *in, int idx, CalogValueT *out, int depth) 
         continue;
       }
     }
-    CalogValueT key = calogValueNil(), val = calogValueNil();
     bool skip;
-    if ((st = ingressKey(in, ki, &key, &skip)) != CALOG_OK) {
-      lua_pop(L, 2);
-      goto fail;
+    if ((st = ingressKey(in, ki, &skip)) == CALOG_OK && !skip) {
+      st = ingress(in, vi, depth + 1);
+      pairs++;
     }
-    if (!skip) {
-      if ((st = ingress(in, vi, &val, depth + 1)) != CALOG_OK) {
-        calogValueFree(&key);
-        lua_pop(L, 2);
-        goto fail;
-      }
-      if ((st = calogAggSet(agg, &key, &val)) != CALOG_OK) {
-        calogValueFree(&key);
-        calogValueFree(&val);
-        lua_pop(L, 2);
-        goto oom;
-      }
+    if (st != CALOG_OK) {
+      lua_pop(L, 2);
+      return st;
     }
     lua_pop(L, 1);
   }
-  agg->kind = agg->pairCount == 0 ? CALOG_AGG_LIST : agg->arrayCount == 0 ? CALOG_AGG_MAP : CALOG_AGG_BOTH;
-  return CALOG_OK;
-oom:
-  calogFail(in->err, CALOG_ERR_OOM, "out of memory");
-fail:
-  calogValueFree(out);
-  return st;
+  return put(in, calog__sinkAggEnd(in->sink, pairs == 0 ? CALOG_AGG_LIST : k == 0 ? CALOG_AGG_MAP : CALOG_AGG_BOTH));
 }
 
-static int32_t ingressFunction(IngressT *in, int idx, CalogValueT *out) {
+static int32_t ingressFunction(IngressT *in, int idx) {
   lua_State *L = in->L;
   if (in->lc->closing) return calogFail(in->err, CALOG_ERR_DEAD, "a closing Lua context cannot export functions");
   lua_pushvalue(L, idx);
@@ -133,47 +131,45 @@ static int32_t ingressFunction(IngressT *in, int idx, CalogValueT *out) {
   }
   ref->lc = in->lc;
   ref->ref = r;
-  *out = calogValueFn(fn);
-  return CALOG_OK;
+  return put(in, calog__sinkFn(in->sink, fn));
 }
 
-static int32_t ingress(IngressT *in, int idx, CalogValueT *out, int depth) {
+static int32_t ingress(IngressT *in, int idx, int depth) {
   lua_State *L = in->L;
-  *out = calogValueNil();
+  int32_t st;
+  if (putScalar(in, idx, &st)) return st;
   switch (lua_type(L, idx)) {
-  case LUA_TNIL:
-  case LUA_TNONE: return CALOG_OK;
-  case LUA_TBOOLEAN: *out = calogValueBool(lua_toboolean(L, idx)); return CALOG_OK;
-  case LUA_TNUMBER:
-    *out = lua_isinteger(L, idx) ? calogValueInt(lua_tointeger(L, idx)) : calogValueReal(lua_tonumber(L, idx));
-    return CALOG_OK;
-  case LUA_TSTRING: {
-    size_t n;
-    const char *s = lua_tolstring(L, idx, &n);
-    int32_t st = calogValueString(out, s, (int64_t)n);
-    return st == CALOG_OK ? st : calogFail(in->err, st, "out of memory");
-  }
-  case LUA_TTABLE: return ingressTable(in, idx, out, depth);
-  case LUA_TFUNCTION: return ingressFunction(in, idx, out);
+  case LUA_TTABLE: return ingressTable(in, idx, depth);
+  case LUA_TFUNCTION: return ingressFunction(in, idx);
   case LUA_TUSERDATA: {
     CalogFnT **box = luaL_testudata(L, idx, FN_META);
     if (box != NULL && *box != NULL) {
       calogFnRetain(*box);
-      *out = calogValueFn(*box);
-      return CALOG_OK;
+      return put(in, calog__sinkFn(in->sink, *box));
     }
   } /* fall through */
   default:
-    if (lenient(in->lc)) return CALOG_OK;
+    if (lenient(in->lc)) return put(in, calog__sinkScalar(in->sink, CALOG_NIL, 0, 0));
     return calogFail(in->err, CALOG_ERR_TYPE, "a Lua %s cannot cross to another engine", luaL_typename(L, idx));
   }
+}
+
+int32_t calog__luaRead(LuaCtxT *lc, lua_State *L, int idx, CalogSinkT *sink, CalogValueT *err) {
+  IngressT in;
+  in.L = L;
+  in.lc = lc;
+  in.sink = sink;
+  in.err = err;
+  return ingress(&in, lua_absindex(L, idx), 0);
 }
 
 int32_t calog__luaToValue(LuaCtxT *lc, int idx, CalogValueT *out, CalogValueT *err) {
   /* out and err may be the same value: build into a temporary, then publish one or the other */
   CalogValueT tmp, e = calogValueNil();
-  IngressT in = {.L = lc->L, .lc = lc, .err = &e};
-  int32_t st = ingress(&in, lua_absindex(lc->L, idx), &tmp, 0);
+  CalogSinkT sink;
+  calog__sinkValues(&sink, &tmp, 1);
+  int32_t st = calog__luaRead(lc, lc->L, idx, &sink, &e);
+  calog__sinkEnd(&sink, st == CALOG_OK, NULL);
   if (st == CALOG_OK) {
     calogValueFree(out);
     *out = tmp;
@@ -184,83 +180,119 @@ int32_t calog__luaToValue(LuaCtxT *lc, int idx, CalogValueT *out, CalogValueT *e
   return st;
 }
 
-/* ---- egress: CalogValueT -> Lua (may raise on Lua OOM: callers run it protected) ----------------- */
-static void pushFn(lua_State *L, LuaCtxT *lc, CalogFnT *fn) {
+/* ---- egress: a source (CalogValueT, or the wire straight from IN) -> Lua --------------------------
+ * May raise on Lua OOM: callers run it protected, or hold what a raise must not leak in the pending stack. */
+static int32_t pendPush(LuaCtxT *lc, CalogValueT *v);
+
+static int32_t pushFn(lua_State *L, LuaCtxT *lc, CalogItemT *it, CalogValueT *err) {
+  CalogFnT *fn = it->as.fn;
+  if (it->owned) { /* the item's reference: held where a raise below cannot leak it */
+    CalogValueT hold = calogValueFn(fn);
+    it->owned = false;
+    if (pendPush(lc, &hold) < 0) return calogFail(err, CALOG_ERR_OOM, "out of memory");
+  }
   if (fn->fn == calog__luaFnInvoke && fn->owner == lc->ctx && atomic_load(&fn->alive)) {
     /* our own closure coming home: the original Lua function, not a wrapper */
     lua_rawgeti(L, LUA_REGISTRYINDEX, ((LuaFnRefT *)fn->userData)->ref);
-    return;
+    return CALOG_OK;
   }
   CalogFnT **box = lua_newuserdatauv(L, sizeof *box, 0);
   *box = NULL;
   luaL_setmetatable(L, FN_META);
   calogFnRetain(fn);
   *box = fn;
+  return CALOG_OK;
 }
 
-/* Pushes onto L: the calling thread, which is a coroutine when a native is called inside one. */
-static int32_t egress(lua_State *L, LuaCtxT *lc, const CalogValueT *v, int depth, CalogValueT *err) {
-  if (!lua_checkstack(L, 3)) return calogFail(err, CALOG_ERR_OOM, "Lua stack exhausted");
-  switch (v->type) {
-  case CALOG_NIL: lua_pushnil(L); return CALOG_OK;
-  case CALOG_BOOL: lua_pushboolean(L, v->as.b); return CALOG_OK;
-  case CALOG_INT: lua_pushinteger(L, v->as.i); return CALOG_OK;
-  case CALOG_REAL: lua_pushnumber(L, v->as.r); return CALOG_OK;
-  case CALOG_STRING: lua_pushlstring(L, v->as.s.bytes, (size_t)v->as.s.length); return CALOG_OK;
-  case CALOG_FN: pushFn(L, lc, v->as.fn); return CALOG_OK;
-  case CALOG_AGGREGATE: {
-    if (depth >= CALOG_MAX_DEPTH)
-      return calogFail(err, CALOG_ERR_DEPTH, "value nesting exceeds the depth cap (%d)", CALOG_MAX_DEPTH);
-    const CalogAggT *a = v->as.agg;
-    int top = lua_gettop(L);
-    lua_createtable(L, a->arrayCount > INT32_MAX ? INT32_MAX : (int)a->arrayCount,
-                    a->pairCount > INT32_MAX ? INT32_MAX : (int)a->pairCount);
-    int t = lua_gettop(L);
-    int32_t st;
-    /* a Lua table cannot hold nil: a nil item or pair value would vanish (a hole, a shorter list, a lost
-     * key). Strict refuses; lenient drops it (documented). */
-    for (int64_t i = 0; i < a->arrayCount; i++) {
-      if (a->array[i].type == CALOG_NIL && !lenient(lc)) {
-        st = calogFail(err, CALOG_ERR_TYPE, "a Lua table cannot hold nil: item %" PRId64 " of a list would be lost", i + 1);
-        goto fail;
-      }
-      if ((st = egress(L, lc, &a->array[i], depth + 1, err)) != CALOG_OK) goto fail;
-      lua_rawseti(L, t, (lua_Integer)(i + 1));
+static int32_t egressItem(lua_State *L, LuaCtxT *lc, CalogSrcT *s, CalogItemT *it, int depth, CalogValueT *err);
+
+/* A table from an aggregate's item; its contents follow in s. */
+static int32_t egressTable(lua_State *L, LuaCtxT *lc, CalogSrcT *s, CalogItemT *it, int depth, CalogValueT *err) {
+  if (depth >= CALOG_MAX_DEPTH)
+    return calogFail(err, CALOG_ERR_DEPTH, "value nesting exceeds the depth cap (%d)", CALOG_MAX_DEPTH);
+  if (!lua_checkstack(L, 4)) return calogFail(err, CALOG_ERR_OOM, "Lua stack exhausted"); /* t, key, value, a metatable */
+  int64_t na = it->as.agg.na, np = it->as.agg.np;
+  int top = lua_gettop(L);
+  lua_createtable(L, na > INT32_MAX ? INT32_MAX : (int)na, np > INT32_MAX ? INT32_MAX : (int)np);
+  int t = lua_gettop(L);
+  int32_t st;
+  CalogItemT c, key;
+  /* a Lua table cannot hold nil: a nil item or pair value would vanish (a hole, a shorter list, a lost
+   * key). Strict refuses; lenient drops it (documented). */
+  for (int64_t i = 0; i < na; i++) {
+    if ((st = calog__srcNext(s, &c, err)) != CALOG_OK) goto fail;
+    if (c.type == CALOG_NIL) {
+      if (lenient(lc)) continue;
+      st = calogFail(err, CALOG_ERR_TYPE, "a Lua table cannot hold nil: item %" PRId64 " of a list would be lost", i + 1);
+      goto fail;
     }
-    for (int64_t i = 0; i < a->pairCount; i++) {
-      const CalogValueT *k = &a->pairs[i].key;
-      if (a->pairs[i].value.type == CALOG_NIL) {
-        if (lenient(lc)) continue;
-        st = calogFail(err, CALOG_ERR_TYPE, "a Lua table cannot hold nil: a key whose value is nil would be lost");
-        goto fail;
-      }
-      if (k->type == CALOG_REAL && isnan(k->as.r)) {
-        if (lenient(lc)) continue;
-        st = calogFail(err, CALOG_ERR_TYPE, "NaN cannot be a Lua table key");
-        goto fail;
-      }
-      /* Lua stores an integral float key as an integer key: beyond 2^53 it would come back as another type
-       * (a bigint in TypeScript). Strict refuses; lenient lets Lua convert it (documented). */
-      if (k->type == CALOG_REAL && !lenient(lc) && fabs(k->as.r) >= 9007199254740992.0 &&
-          k->as.r >= -9223372036854775808.0 && k->as.r < 9223372036854775808.0 && floor(k->as.r) == k->as.r) {
-        st = calogFail(err, CALOG_ERR_TYPE, "the float key %.17g would become an integer key in Lua (beyond 2^53 it comes back as another type)", k->as.r);
-        goto fail;
-      }
-      if ((st = egress(L, lc, k, depth + 1, err)) != CALOG_OK) goto fail;
-      if ((st = egress(L, lc, &a->pairs[i].value, depth + 1, err)) != CALOG_OK) goto fail;
-      lua_rawset(L, t);
-    }
-    return CALOG_OK;
-  fail:
-    lua_settop(L, top);
-    return st;
+    if ((st = egressItem(L, lc, s, &c, depth + 1, err)) != CALOG_OK) goto fail;
+    lua_rawseti(L, t, (lua_Integer)(i + 1));
   }
+  for (int64_t i = 0; i < np; i++) {
+    if ((st = calog__srcNext(s, &key, err)) != CALOG_OK) goto fail;
+    if ((st = calog__srcNext(s, &c, err)) != CALOG_OK) {
+      calog__srcDrop(s, &key);
+      goto fail;
+    }
+    const char *why = NULL;
+    if (c.type == CALOG_NIL) why = "a Lua table cannot hold nil: a key whose value is nil would be lost";
+    else if (key.type == CALOG_REAL && isnan(key.as.r)) why = "NaN cannot be a Lua table key";
+    /* Lua stores an integral float key as an integer key: beyond 2^53 it would come back as another type
+     * (a bigint in TypeScript). Strict refuses; lenient lets Lua convert it (documented). */
+    else if (key.type == CALOG_REAL && !lenient(lc) && fabs(key.as.r) >= 9007199254740992.0 &&
+             key.as.r >= -9223372036854775808.0 && key.as.r < 9223372036854775808.0 && floor(key.as.r) == key.as.r) {
+      calog__srcDrop(s, &key);
+      calog__srcDrop(s, &c);
+      st = calogFail(err, CALOG_ERR_TYPE, "the float key %.17g would become an integer key in Lua (beyond 2^53 it comes back as another type)", key.as.r);
+      goto fail;
+    }
+    if (why != NULL) {
+      calog__srcDrop(s, &key);
+      calog__srcDrop(s, &c);
+      if (lenient(lc)) continue;
+      st = calogFail(err, CALOG_ERR_TYPE, "%s", why);
+      goto fail;
+    }
+    if ((st = egressItem(L, lc, s, &key, depth + 1, err)) != CALOG_OK) {
+      calog__srcDrop(s, &c);
+      goto fail;
+    }
+    if ((st = egressItem(L, lc, s, &c, depth + 1, err)) != CALOG_OK) goto fail;
+    lua_rawset(L, t);
+  }
+  return CALOG_OK;
+fail:
+  lua_settop(L, top);
+  return st;
+}
+
+/* Pushes onto L (the calling thread, which is a coroutine when a native is called inside one) the value
+ * whose item was just read from s; the caller made room for one slot. */
+static int32_t egressItem(lua_State *L, LuaCtxT *lc, CalogSrcT *s, CalogItemT *it, int depth, CalogValueT *err) {
+  switch (it->type) {
+  case CALOG_NIL: lua_pushnil(L); return CALOG_OK;
+  case CALOG_BOOL: lua_pushboolean(L, it->as.b); return CALOG_OK;
+  case CALOG_INT: lua_pushinteger(L, it->as.i); return CALOG_OK;
+  case CALOG_REAL: lua_pushnumber(L, it->as.r); return CALOG_OK;
+  case CALOG_STRING: lua_pushlstring(L, it->as.s.bytes, (size_t)it->as.s.length); return CALOG_OK;
+  case CALOG_FN: return pushFn(L, lc, it, err);
+  case CALOG_AGGREGATE: return egressTable(L, lc, s, it, depth, err);
   }
   return calogFail(err, CALOG_ERR_TYPE, "unknown value type");
 }
 
+int32_t calog__luaPushFrom(lua_State *L, LuaCtxT *lc, CalogSrcT *s, CalogValueT *err) {
+  CalogItemT it;
+  int32_t st = calog__srcNext(s, &it, err);
+  return st == CALOG_OK ? egressItem(L, lc, s, &it, 0, err) : st;
+}
+
 int32_t calog__luaPush(lua_State *L, LuaCtxT *lc, const CalogValueT *v, CalogValueT *err) {
-  return egress(L, lc, v, 0, err);
+  if (!lua_checkstack(L, 2)) return calogFail(err, CALOG_ERR_OOM, "Lua stack exhausted"); /* a value, a metatable */
+  CalogSrcT s;
+  calog__srcValues(&s, v, 1);
+  return calog__luaPushFrom(L, lc, &s, err);
 }
 
 /* ---- the pending stack -------------------------------------------------------------------------- */
@@ -318,7 +350,7 @@ static int raiseResult(lua_State *L, LuaCtxT *lc, int32_t mark, CalogValueT *res
   if (thrown != NULL && thrown->type != CALOG_STRING) {
     /* a shallow copy: the pending node keeps it alive, and may move while the push lets finalizers run */
     CalogValueT v = *thrown, err = calogValueNil();
-    int32_t st = egress(L, lc, &v, 0, &err);
+    int32_t st = calog__luaPush(L, lc, &v, &err);
     calogValueFree(&err);
     if (st == CALOG_OK) {
       calog__luaPendTruncate(lc, mark);
@@ -353,7 +385,7 @@ static int ioFailed(lua_State *L, LuaCtxT *lc, int32_t mark, int32_t st, CalogVa
   int nret = 2;
   if (partial) {
     CalogValueT copy = *partial, err = calogValueNil();
-    if (egress(L, lc, &copy, 0, &err) == CALOG_OK) nret = 3;
+    if (calog__luaPush(L, lc, &copy, &err) == CALOG_OK) nret = 3;
     calogValueFree(&err);
   }
   calog__luaPendTruncate(lc, mark);
@@ -373,13 +405,12 @@ static int callOut(lua_State *L, int first, CallOutFnT call, void *target, int32
     return luaL_error(L, "out of memory");
   }
   int32_t st = CALOG_OK;
-  int got = 0;
-  for (; got < argc; got++) {
-    IngressT in = {.L = L, .lc = lc, .err = &result};
-    if ((st = ingress(&in, first + got, &args[got], 0)) != CALOG_OK) break;
-  }
+  CalogSinkT sink;
+  calog__sinkValues(&sink, args, argc);
+  for (int got = 0; got < argc && st == CALOG_OK; got++) st = calog__luaRead(lc, L, first + got, &sink, &result);
+  calog__sinkEnd(&sink, st == CALOG_OK, NULL);
   if (st == CALOG_OK) st = call(target, args, argc, &result);
-  for (int i = 0; i < got; i++) calogValueFree(&args[i]);
+  for (int i = 0; i < argc; i++) calogValueFree(&args[i]);
   if (args != stackArgs) free(args);
   if (st != CALOG_OK && call == callFnIo) return ioFailed(L, lc, mark, st, &result);
   if (st != CALOG_OK) return raiseResult(L, lc, mark, &result);
@@ -391,7 +422,7 @@ static int callOut(lua_State *L, int first, CallOutFnT call, void *target, int32
   /* a shallow copy: finalizers run by the GC while we push may grow (move) the pending stack */
   CalogValueT top1 = lc->pend[i];
   CalogValueT err = calogValueNil();
-  st = egress(L, lc, &top1, 0, &err);
+  st = calog__luaPush(L, lc, &top1, &err);
   calog__luaPendTruncate(lc, mark);
   if (st != CALOG_OK) return raiseResult(L, lc, mark, &err);
   return 1;
@@ -407,8 +438,52 @@ static int32_t callFnIo(void *target, CalogValueT *args, int32_t argc, CalogValu
   return calogFnInvoke(target, args, argc, result);
 }
 
+/* A host (TypeScript) function called from the host thread: the arguments are written from the Lua stack
+ * straight into OUT and the result pushed straight from IN (no CalogValueT; the same codec). */
+static int hostOut(lua_State *L, LuaCtxT *lc, CalogNativeEntryT *e, CalogBindingT *b, CalogHostFnT *h) {
+  int32_t mark = lc->pendCount;
+  int argc = lua_gettop(L);
+  CalogValueT result = calogValueNil();
+  CalogHostCallT c;
+  int32_t st = calog__hostCallBegin(&c, h, argc, &result);
+  for (int i = 1; i <= argc && st == CALOG_OK; i++) st = calog__luaRead(lc, L, i, &c.args, &result);
+  if (st != CALOG_OK) {
+    calog__hostCallAbort(&c);
+    calog__nativeHostDone(e, b);
+    return raiseResult(L, lc, mark, &result);
+  }
+  /* the result is copied out of IN first: pushing it may run finalizers, whose host calls rewrite IN */
+  uint8_t copy[256];
+  CalogSrcT src;
+  bool viaValue;
+  st = calog__hostCallRun(&c, &src, copy, sizeof copy, &viaValue, &result);
+  calog__nativeHostDone(e, b);
+  if (st != CALOG_OK) return raiseResult(L, lc, mark, &result);
+  CalogValueT top1;
+  if (viaValue) {
+    int32_t i = pendPush(lc, &result);
+    if (i < 0) {
+      calog__luaPendTruncate(lc, mark);
+      return luaL_error(L, "out of memory");
+    }
+    top1 = lc->pend[i]; /* a shallow copy: finalizers run while we push may grow (move) the pending stack */
+    calog__srcValues(&src, &top1, 1);
+  }
+  CalogValueT err = calogValueNil();
+  st = calog__luaPushFrom(L, lc, &src, &err);
+  calog__srcEnd(&src);
+  calog__luaPendTruncate(lc, mark);
+  if (st != CALOG_OK) return raiseResult(L, lc, mark, &err);
+  return 1;
+}
+
 static int nativeTrampoline(lua_State *L) {
-  return callOut(L, 1, callNative, lua_touserdata(L, lua_upvalueindex(1)), calog__luaCtx(L)->pendCount);
+  CalogNativeEntryT *e = lua_touserdata(L, lua_upvalueindex(1));
+  LuaCtxT *lc = calog__luaCtx(L);
+  CalogHostFnT *h;
+  CalogBindingT *b = calog__nativeHostBinding(e, &h);
+  if (b != NULL) return hostOut(L, lc, e, b, h);
+  return callOut(L, 1, callNative, e, lc->pendCount);
 }
 
 static int fnCall(lua_State *L) { /* __call(self, ...) */
@@ -477,7 +552,7 @@ void calog__luaOpenIo(lua_State *L) {
   CalogAggT *agg = lc->pend[i].as.agg;
   for (int64_t k = 0; k < calogAggPairCount(agg); k++) {
     CalogValueT err = calogValueNil();
-    if (egress(L, lc, calogAggPairValue(agg, k), 0, &err) != CALOG_OK) {
+    if (calog__luaPush(L, lc, calogAggPairValue(agg, k), &err) != CALOG_OK) {
       calogValueFree(&err);
       luaL_error(L, "out of memory (net and timer)");
     }
@@ -494,7 +569,7 @@ void calog__luaPushNative(lua_State *L, CalogNativeEntryT *entry) {
 /* ---- Lua closures as function values --------------------------------------------------------------- */
 int32_t calog__luaFnInvoke(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData) {
   LuaFnRefT *ref = userData;
-  return calog__luaRun(ref->lc, LUA_RUN_REF, NULL, NULL, 0, ref->ref, args, argc, result);
+  return calog__luaRunValues(ref->lc, LUA_RUN_REF, NULL, NULL, 0, ref->ref, args, argc, result);
 }
 
 void calog__luaFnRelease(void *userData) {

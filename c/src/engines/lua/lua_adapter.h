@@ -2,7 +2,7 @@
 #ifndef CALOG_LUA_ADAPTER_H
 #define CALOG_LUA_ADAPTER_H
 
-#include "../../internal.h"
+#include "../../codec.h"
 #include "../../policy/policy.h"
 
 #include "lauxlib.h"
@@ -48,6 +48,12 @@ typedef struct LuaFnRefT {
 enum { LUA_RUN_EVAL, LUA_RUN_CALL, LUA_RUN_GET, LUA_RUN_REF };
 
 CALOG_HIDDEN LuaCtxT *calog__luaCtx(lua_State *L);
+/* The Lua codec (design sec 4), the one set of marshalling rules for every path: calog__luaRead writes the
+ * value at idx into a sink (never raises); calog__luaPushFrom pushes the next value of a source (may raise on
+ * Lua OOM: run protected, or with what a raise must not leak held in the pending stack; the caller made room
+ * for 2 slots). calog__luaToValue / calog__luaPush are the same for one CalogValueT. */
+CALOG_HIDDEN int32_t calog__luaRead(LuaCtxT *lc, lua_State *L, int idx, CalogSinkT *sink, CalogValueT *err);
+CALOG_HIDDEN int32_t calog__luaPushFrom(lua_State *L, LuaCtxT *lc, CalogSrcT *s, CalogValueT *err);
 CALOG_HIDDEN int32_t calog__luaToValue(LuaCtxT *lc, int idx, CalogValueT *out, CalogValueT *err);
 CALOG_HIDDEN int32_t calog__luaPush(lua_State *L, LuaCtxT *lc, const CalogValueT *v, CalogValueT *err);
 CALOG_HIDDEN void calog__luaPendTruncate(LuaCtxT *lc, int32_t mark);
@@ -65,8 +71,11 @@ CALOG_HIDDEN int calog__luaOpenLibs(lua_State *L);
 CALOG_HIDDEN int32_t calog__luaFnInvoke(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData);
 CALOG_HIDDEN void calog__luaFnRelease(void *userData);
 /* Runs one protected operation on the state: eval a chunk, call a global, read a global, or call a
- * registry ref, with args (lent) and the first result (or the error) in result. */
+ * registry ref, with argc arguments read from args and the first result put into out (or the error in err). */
 CALOG_HIDDEN int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, int64_t len,
-                                   int ref, CalogValueT *args, int32_t argc, CalogValueT *result);
+                                   int ref, CalogSrcT *args, int32_t argc, CalogSinkT *out, CalogValueT *err);
+/* The same with CalogValueT arguments (lent) and the result or error in result. */
+CALOG_HIDDEN int32_t calog__luaRunValues(LuaCtxT *lc, int kind, const char *name, const char *src, int64_t len,
+                                         int ref, CalogValueT *args, int32_t argc, CalogValueT *result);
 
 #endif

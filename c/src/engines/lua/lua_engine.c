@@ -130,9 +130,10 @@ typedef struct RunT {
   int kind;
   const char *name;
   int ref;
-  CalogValueT *args;
+  CalogSrcT *args;
   int32_t argc;
-  CalogValueT *result;
+  CalogSinkT *out;
+  CalogValueT *err;
   int32_t status;
 } RunT;
 
@@ -218,40 +219,41 @@ static int runner(lua_State *L) {
   case LUA_RUN_EVAL: break; /* the chunk is already at index 2 */
   case LUA_RUN_GET:
     lua_getglobal(L, r->name);
-    r->status = calog__luaToValue(lc, -1, r->result, r->result);
+    r->status = calog__luaRead(lc, L, -1, r->out, r->err);
     return 0;
   case LUA_RUN_CALL:
     lua_getglobal(L, r->name);
     if (!callable(L, -1)) {
-      r->status = calogFail(r->result, CALOG_ERR_NOT_FOUND, "no function named '%s' in this Lua context", r->name);
+      r->status = calogFail(r->err, CALOG_ERR_NOT_FOUND, "no function named '%s' in this Lua context", r->name);
       return 0;
     }
     break;
   case LUA_RUN_REF: lua_rawgeti(L, LUA_REGISTRYINDEX, r->ref); break;
   }
   int fnIdx = lua_gettop(L);
-  if (!lua_checkstack(L, r->argc + 4)) {
-    r->status = calogFail(r->result, CALOG_ERR_OOM, "too many arguments for the Lua stack");
+  /* the one check of the call: a C function starts with LUA_MINSTACK free slots, enough for a few arguments
+   * (each push may take 2) next to the function and the runner's own */
+  if (r->argc > LUA_MINSTACK - 8 && !lua_checkstack(L, r->argc + 4)) {
+    r->status = calogFail(r->err, CALOG_ERR_OOM, "too many arguments for the Lua stack");
     return 0;
   }
   for (int32_t i = 0; i < r->argc; i++)
-    if ((r->status = calog__luaPush(L, lc, &r->args[i], r->result)) != CALOG_OK) return 0;
+    if ((r->status = calog__luaPushFrom(L, lc, r->args, r->err)) != CALOG_OK) return 0;
   lua_call(L, r->argc, 1);
-  r->status = calog__luaToValue(lc, fnIdx, r->result, r->result);
+  r->status = calog__luaRead(lc, L, fnIdx, r->out, r->err);
   return 0;
 }
 
 int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, int64_t len, int ref,
-                      CalogValueT *args, int32_t argc, CalogValueT *result) {
+                      CalogSrcT *args, int32_t argc, CalogSinkT *out, CalogValueT *err) {
   lua_State *L = lc->L;
   int32_t mark = lc->pendCount;
-  calogValueFree(result);
   int64_t first = CALOG_TICK_CHUNK; /* the budget comes from this entry's limits, not from what the last one left */
   (void)calog__limitTick(lc->ctx, lc->chunk - lc->budget, &first);
   lc->budget = lc->chunk = (long)first;
   int base = lua_gettop(L);
-  if (!lua_checkstack(L, 8)) return calogFail(result, CALOG_ERR_OOM, "Lua stack exhausted");
-  RunT r = {.lc = lc, .kind = kind, .name = name, .ref = ref, .args = args, .argc = argc, .result = result};
+  if (!lua_checkstack(L, 8)) return calogFail(err, CALOG_ERR_OOM, "Lua stack exhausted");
+  RunT r = {.lc = lc, .kind = kind, .name = name, .ref = ref, .args = args, .argc = argc, .out = out, .err = err};
   lua_pushcfunction(L, msgHandler);
   lua_pushcfunction(L, runner);
   lua_pushlightuserdata(L, &r);
@@ -263,7 +265,7 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
     if (ls != LUA_OK) {
       const char *msg = lua_tostring(L, -1);
       /* loading only compiles: besides LUA_ERRSYNTAX, the parser's nesting cap raises "C stack overflow" */
-      int32_t st = calogErrorSet(result, ls == LUA_ERRMEM ? CALOG_ERR_OOM : CALOG_ERR_SYNTAX,
+      int32_t st = calogErrorSet(err, ls == LUA_ERRMEM ? CALOG_ERR_OOM : CALOG_ERR_SYNTAX,
                                  "lua", msg ? msg : "cannot load chunk", -1, NULL);
       lua_settop(L, base);
       return st;
@@ -273,21 +275,21 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
   /* an entry nested in this one (a __close handler calling back in while an error unwinds) keeps ours */
   bool outerHandled = lc->handled, outerThrownSet = lc->thrownSet;
   CalogRaiseT outerEscaped = lc->escaped;
-  CalogValueT outerThrown = calogValueNil();
-  calogValueMove(&outerThrown, &lc->thrown);
+  bool outerHasThrown = lc->thrown.type != CALOG_NIL;
+  CalogValueT outerThrown;
+  if (outerHasThrown) calogValueMove(&outerThrown, &lc->thrown);
   lc->handled = lc->thrownSet = false;
   lc->escaped = (CalogRaiseT){0, 0};
   int ps = lua_pcall(L, nargs, 0, base + 1);
   int32_t st = r.status;
-  CalogValueT thrown = calogValueNil();
   bool hasThrown = lc->thrownSet;
   CalogRaiseT escaped = lc->escaped;
-  calogValueMove(&thrown, &lc->thrown);
   lc->handled = outerHandled;
   lc->thrownSet = outerThrownSet;
   lc->escaped = outerEscaped;
-  calogValueMove(&lc->thrown, &outerThrown);
   if (ps != LUA_OK) {
+    CalogValueT thrown = calogValueNil();
+    calogValueMove(&thrown, &lc->thrown);
     int32_t code = ps == LUA_ERRMEM ? CALOG_ERR_OOM : CALOG_ERR_SCRIPT;
     if (code == CALOG_ERR_SCRIPT && escaped.status) code = escaped.status;
     if (lua_istable(L, -1)) {
@@ -296,15 +298,18 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
       size_t n;
       const char *msg = lua_tolstring(L, -2, &n);
       const char *tb = lua_tostring(L, -1);
-      st = calogErrorSet(result, code, "lua", msg ? msg : "error", msg ? (int64_t)n : -1, tb);
+      st = calogErrorSet(err, code, "lua", msg ? msg : "error", msg ? (int64_t)n : -1, tb);
     } else {
       const char *msg = lua_tostring(L, -1);
-      st = calogErrorSet(result, code, "lua", msg ? msg : "error", -1, NULL);
+      st = calogErrorSet(err, code, "lua", msg ? msg : "error", -1, NULL);
     }
-    if (hasThrown && code == CALOG_ERR_SCRIPT) calog__errorAttachValue(result, &thrown);
-    if (ps != LUA_ERRMEM) calog__errorMark(result, escaped);
+    if (hasThrown && code == CALOG_ERR_SCRIPT) calog__errorAttachValue(err, &thrown);
+    if (ps != LUA_ERRMEM) calog__errorMark(err, escaped);
+    calogValueFree(&thrown);
+  } else if (lc->thrown.type != CALOG_NIL) {
+    calogValueFree(&lc->thrown); /* a handler ran for an error a script's pcall caught */
   }
-  calogValueFree(&thrown);
+  if (outerHasThrown) calogValueMove(&lc->thrown, &outerThrown);
   lua_settop(L, base);
   calog__luaPendTruncate(lc, mark); /* values of frames a raise unwound */
   int64_t next = CALOG_TICK_CHUNK; /* the steps run since the last tick count for this entry */
@@ -313,16 +318,38 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
   return st;
 }
 
+int32_t calog__luaRunValues(LuaCtxT *lc, int kind, const char *name, const char *src, int64_t len, int ref,
+                            CalogValueT *args, int32_t argc, CalogValueT *result) {
+  CalogSrcT in;
+  CalogSinkT out;
+  CalogValueT value, err = calogValueNil();
+  calog__srcValues(&in, args, argc);
+  calog__sinkValues(&out, &value, 1);
+  int32_t st = calog__luaRun(lc, kind, name, src, len, ref, &in, argc, &out, &err);
+  calog__sinkEnd(&out, st == CALOG_OK, NULL);
+  calogValueFree(result);
+  if (st == CALOG_OK) *result = value;
+  else *result = err;
+  return st;
+}
+
+static int32_t luaCallVia(void *interp, const char *name, void *closure, CalogSrcT *args, int32_t argc,
+                          CalogSinkT *result, CalogValueT *err) {
+  LuaCtxT *lc = interp;
+  if (name == NULL) return calog__luaRun(((LuaFnRefT *)closure)->lc, LUA_RUN_REF, NULL, NULL, 0, ((LuaFnRefT *)closure)->ref, args, argc, result, err);
+  return calog__luaRun(lc, LUA_RUN_CALL, name, NULL, 0, 0, args, argc, result, err);
+}
+
 static int32_t luaEval(void *interp, const char *src, int64_t len, const char *chunkName, CalogValueT *result) {
-  return calog__luaRun(interp, LUA_RUN_EVAL, chunkName, src, len, 0, NULL, 0, result);
+  return calog__luaRunValues(interp, LUA_RUN_EVAL, chunkName, src, len, 0, NULL, 0, result);
 }
 
 static int32_t luaCall(void *interp, const char *name, CalogValueT *args, int32_t argc, CalogValueT *result) {
-  return calog__luaRun(interp, LUA_RUN_CALL, name, NULL, 0, 0, args, argc, result);
+  return calog__luaRunValues(interp, LUA_RUN_CALL, name, NULL, 0, 0, args, argc, result);
 }
 
 static int32_t luaGet(void *interp, const char *name, CalogValueT *result) {
-  return calog__luaRun(interp, LUA_RUN_GET, name, NULL, 0, 0, NULL, 0, result);
+  return calog__luaRunValues(interp, LUA_RUN_GET, name, NULL, 0, 0, NULL, 0, result);
 }
 
 static int64_t luaMemory(void *interp) {
@@ -338,4 +365,6 @@ CALOG_HIDDEN const CalogEngineT calog__luaEngine = {
     .call = luaCall,
     .get = luaGet,
     .memory = luaMemory,
+    .callVia = luaCallVia,
+    .closureFn = calog__luaFnInvoke,
 };

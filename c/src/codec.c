@@ -1,0 +1,187 @@
+/* codec.c -- the CalogValueT backends of sources and sinks, and the sink calls (codec.h); the wire backends
+ * are in wire.c. */
+#include "codec.h"
+
+#include "wire.h"
+
+/* ---- values as a source ------------------------------------------------------------------------ */
+void calog__srcValues(CalogSrcT *s, const CalogValueT *vals, int64_t n) {
+  s->rd = NULL;
+  s->rt = NULL;
+  s->remaining = 0;
+  s->vals = vals;
+  s->nvals = n;
+  s->vi = 0;
+  s->top = -1;
+}
+
+int32_t calog__valSrcNext(CalogSrcT *s, CalogItemT *it, CalogValueT *err) {
+  const CalogValueT *v;
+  while (s->top >= 0 && s->frames[s->top].i == s->frames[s->top].n) s->top--;
+  if (s->top < 0) {
+    if (s->vi >= s->nvals) return calogFail(err, CALOG_ERR_INTERNAL, "read past the end of a value source");
+    v = &s->vals[s->vi++];
+  } else {
+    CalogSrcFrameT *f = &s->frames[s->top];
+    int64_t i = f->i++;
+    const CalogAggT *a = f->agg;
+    if (i < a->arrayCount) v = &a->array[i];
+    else {
+      i -= a->arrayCount;
+      v = i & 1 ? &a->pairs[i >> 1].value : &a->pairs[i >> 1].key;
+    }
+  }
+  it->type = v->type;
+  it->owned = false;
+  switch (v->type) {
+  case CALOG_NIL: break;
+  case CALOG_BOOL: it->as.b = v->as.b; break;
+  case CALOG_INT: it->as.i = v->as.i; break;
+  case CALOG_REAL: it->as.r = v->as.r; break;
+  case CALOG_STRING:
+    it->as.s.bytes = v->as.s.bytes;
+    it->as.s.length = v->as.s.length;
+    break;
+  case CALOG_FN: it->as.fn = v->as.fn; break;
+  case CALOG_AGGREGATE: {
+    const CalogAggT *a = v->as.agg;
+    if (s->top + 1 > CALOG_MAX_DEPTH)
+      return calogFail(err, CALOG_ERR_DEPTH, "value nesting exceeds the depth cap (%d)", CALOG_MAX_DEPTH);
+    it->as.agg.kind = a->kind;
+    it->as.agg.na = a->arrayCount;
+    it->as.agg.np = a->pairCount;
+    CalogSrcFrameT *f = &s->frames[++s->top];
+    f->agg = a;
+    f->i = 0;
+    f->n = a->arrayCount + 2 * a->pairCount;
+    break;
+  }
+  }
+  return CALOG_OK;
+}
+
+/* ---- values as a sink -------------------------------------------------------------------------- */
+void calog__sinkValues(CalogSinkT *k, CalogValueT *slots, int64_t n) {
+  k->rt = NULL;
+  k->failed = 0;
+  k->slots = slots;
+  k->nslots = n;
+  k->si = 0;
+  k->top = -1;
+  for (int64_t i = 0; i < n; i++) slots[i] = calogValueNil();
+}
+
+/* Places v (taken) where the sink is: a root slot, an item, a pair's key or its value. */
+static int32_t valPlace(CalogSinkT *k, CalogValueT *v) {
+  if (k->top < 0) {
+    if (k->si >= k->nslots) {
+      calogValueFree(v);
+      return CALOG_ERR_INTERNAL;
+    }
+    calogValueMove(&k->slots[k->si++], v);
+    return CALOG_OK;
+  }
+  CalogSinkFrameT *f = &k->frames[k->top];
+  CalogAggT *a = f->agg;
+  int32_t st;
+  if (!f->pairs) {
+    if ((st = calog__aggReserve(a, a->arrayCount + 1, 0)) != CALOG_OK) {
+      calogValueFree(v);
+      return st;
+    }
+    calogValueMove(&a->array[a->arrayCount++], v);
+    return CALOG_OK;
+  }
+  if (!f->haveKey) {
+    calogValueMove(&f->key, v);
+    f->haveKey = true;
+    return CALOG_OK;
+  }
+  if ((st = calog__aggReserve(a, 0, a->pairCount + 1)) != CALOG_OK) {
+    calogValueFree(v);
+    return st;
+  }
+  CalogPairT *p = &a->pairs[a->pairCount++];
+  calogValueMove(&p->key, &f->key);
+  calogValueMove(&p->value, v);
+  f->haveKey = false;
+  return CALOG_OK;
+}
+
+static int32_t failed(CalogSinkT *k, int32_t st) {
+  if (st != CALOG_OK && k->failed == 0) k->failed = st;
+  return st;
+}
+
+int32_t calog__sinkPut(CalogSinkT *k, CalogItemT *it) {
+  if (k->rt) return calog__wireSinkPut(k, it);
+  CalogValueT v;
+  int32_t st = CALOG_OK;
+  switch (it->type) {
+  case CALOG_NIL: v = calogValueNil(); break;
+  case CALOG_BOOL: v = calogValueBool(it->as.b); break;
+  case CALOG_INT: v = calogValueInt(it->as.i); break;
+  case CALOG_REAL: v = calogValueReal(it->as.r); break;
+  case CALOG_STRING: st = calogValueString(&v, it->as.s.bytes, it->as.s.length); break;
+  case CALOG_FN: v = calogValueFn(it->as.fn); break; /* takes the reference */
+  default: return failed(k, CALOG_ERR_TYPE);
+  }
+  if (st == CALOG_OK && k->failed) {
+    calogValueFree(&v);
+    return k->failed;
+  }
+  return failed(k, st == CALOG_OK ? valPlace(k, &v) : st);
+}
+
+int32_t calog__sinkAggBegin(CalogSinkT *k, int64_t naHint, int64_t npHint) {
+  if (k->rt) return calog__wireSinkAggBegin(k);
+  if (k->failed) return k->failed;
+  if (k->top + 1 >= CALOG_MAX_DEPTH) return failed(k, CALOG_ERR_DEPTH);
+  CalogValueT v;
+  int32_t st = calogValueAgg(&v, CALOG_AGG_LIST);
+  if (st != CALOG_OK) return failed(k, st);
+  CalogAggT *a = v.as.agg;
+  if ((naHint > 0 || npHint > 0) && (st = calog__aggReserve(a, naHint, npHint)) != CALOG_OK) {
+    calogValueFree(&v);
+    return failed(k, st);
+  }
+  if ((st = valPlace(k, &v)) != CALOG_OK) return failed(k, st); /* a stays alive in its parent */
+  CalogSinkFrameT *f = &k->frames[++k->top];
+  f->agg = a;
+  f->pairs = false;
+  f->haveKey = false;
+  return CALOG_OK;
+}
+
+void calog__sinkAggPairs(CalogSinkT *k) {
+  if (k->top >= 0) k->frames[k->top].pairs = true;
+}
+
+int32_t calog__sinkAggEnd(CalogSinkT *k, CalogAggKindE kind) {
+  if (k->rt) return calog__wireSinkAggEnd(k, kind);
+  if (k->failed) return k->failed;
+  CalogSinkFrameT *f = &k->frames[k->top--];
+  if (f->haveKey) { /* a key without its value: the engine broke the protocol */
+    calogValueFree(&f->key);
+    return failed(k, CALOG_ERR_INTERNAL);
+  }
+  f->agg->kind = kind;
+  return CALOG_OK;
+}
+
+int32_t calog__sinkFail(CalogSinkT *k, int32_t st, CalogValueT *err) {
+  if (k->rt && k->failWhat) return calogFail(err, st, "%s: %s", k->failWhat, calogStatusMessage(st));
+  return calogFail(err, st, "%s", calogStatusMessage(st));
+}
+
+void calog__sinkEnd(CalogSinkT *k, bool ok, uint32_t *lenOut) {
+  if (k->rt) {
+    calog__wireSinkEnd(k, ok, lenOut);
+    return;
+  }
+  for (; k->top >= 0; k->top--)
+    if (k->frames[k->top].haveKey) calogValueFree(&k->frames[k->top].key);
+  if (!ok || k->failed)
+    for (int64_t i = 0; i < k->nslots; i++) calogValueFree(&k->slots[i]);
+  if (lenOut) *lenOut = 0;
+}

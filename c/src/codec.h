@@ -1,0 +1,138 @@
+/* codec.h -- the two ends an engine's codec works against: a source it pushes values from and a sink it
+ * writes values into, each backed either by CalogValueT (the C API, engine-to-engine calls) or by the wire
+ * buffers (IN / OUT: the TypeScript paths, with no CalogValueT in between). An engine writes its marshalling
+ * once, against these, so both paths share every rule (policy, depth, cycles, fidelity, function values,
+ * errors). Engine-neutral: nothing here knows an engine.
+ *
+ * Source: values in pre-order. An aggregate's item (its kind and counts) is followed by its na items, then
+ * its np (key, value) pairs. A wire source reads data checked beforehand (calog__wireCheck), so reading never
+ * fails but for an out-of-memory host function.
+ * Sink: the engine puts scalars, and brackets aggregates with calog__sinkAggBegin / calog__sinkAggPairs
+ * (what follows are key, value, key, value ...) / calog__sinkAggEnd. */
+#ifndef CALOG_CODEC_H
+#define CALOG_CODEC_H
+
+#include "internal.h"
+
+typedef struct CalogReaderT CalogReaderT;
+
+/* One value read from a source (or written to a sink): a scalar, a function, or an aggregate's header. */
+typedef struct CalogItemT {
+  CalogTypeE type;
+  bool owned; /* source, CALOG_FN: the item holds a reference the reader must take or release */
+  uint32_t hostId; /* wire reader only: a HOSTFN (as.fn NULL) */
+  union {
+    bool b;
+    int64_t i;
+    double r;
+    struct {
+      const char *bytes; /* lent: valid while the source's buffer or value is */
+      int64_t length;
+    } s;
+    CalogFnT *fn; /* lent unless owned */
+    struct {
+      CalogAggKindE kind;
+      int64_t na, np;
+    } agg;
+  } as;
+} CalogItemT;
+
+typedef struct CalogSrcFrameT {
+  const CalogAggT *agg;
+  int64_t i, n;
+} CalogSrcFrameT;
+
+typedef struct CalogSrcT {
+  CalogReaderT *rd; /* non-NULL: a wire source over checked data */
+  CalogT *rt;       /* wire: the runtime whose handles FN refers to */
+  int64_t remaining; /* wire: values still to read (released by calog__srcEnd) */
+  /* values: the roots, then the open aggregates (frames beyond top are never read: no initialisation) */
+  const CalogValueT *vals;
+  int64_t nvals, vi;
+  int32_t top;
+  CalogSrcFrameT frames[CALOG_MAX_DEPTH + 1];
+} CalogSrcT;
+
+typedef struct CalogSinkFrameT {
+  uint32_t pos;       /* wire: where the header is */
+  int64_t na, np2;    /* items, and keys + values, written so far */
+  bool pairs;
+  bool haveKey;       /* values: key holds a pair's key waiting for its value */
+  CalogAggT *agg;     /* values */
+  CalogValueT key;    /* values */
+} CalogSinkFrameT;
+
+typedef struct CalogSinkT {
+  CalogT *rt;           /* non-NULL: writes the wire into rt's OUT */
+  uint32_t len;         /* wire: bytes written */
+  uint32_t *newHandles; /* wire: handles allocated by this sink (released if it fails) */
+  uint32_t newCount, newCap;
+  const char *failWhat; /* wire: what failed writing, for the error message ("cannot return the result") */
+  int32_t failed;       /* the sink's own failure (OOM, RANGE), 0 = none */
+  CalogValueT *slots;   /* values: the roots */
+  int64_t nslots, si;
+  int32_t top;
+  CalogSinkFrameT frames[CALOG_MAX_DEPTH + 1];
+} CalogSinkT;
+
+/* ---- sources ------------------------------------------------------------------------------------- */
+/* A source over n values (lent: they must outlive the source). */
+CALOG_HIDDEN void calog__srcValues(CalogSrcT *s, const CalogValueT *vals, int64_t n);
+/* A source over n values of rd (checked by calog__wireCheck, which gave n). */
+CALOG_HIDDEN void calog__srcWire(CalogSrcT *s, CalogT *rt, CalogReaderT *rd, int64_t n);
+CALOG_HIDDEN int32_t calog__valSrcNext(CalogSrcT *s, CalogItemT *it, CalogValueT *err);
+CALOG_HIDDEN int32_t calog__wireSrcNext(CalogSrcT *s, CalogItemT *it, CalogValueT *err);
+CALOG_HIDDEN void calog__wireSrcDrop(CalogSrcT *s, CalogItemT *it);
+/* Reads the next value's item. Errors (an out-of-memory host function) go to err. */
+static inline int32_t calog__srcNext(CalogSrcT *s, CalogItemT *it, CalogValueT *err) {
+  return s->rd ? calog__wireSrcNext(s, it, err) : calog__valSrcNext(s, it, err);
+}
+/* Discards an item read and not used: an aggregate's contents are skipped, an owned function released. */
+static inline void calog__srcDrop(CalogSrcT *s, CalogItemT *it) {
+  if (s->rd) calog__wireSrcDrop(s, it);
+  else if (it->type == CALOG_AGGREGATE) s->top--;
+}
+/* Ends a source: what was not read is released (host functions the host counted). Call it on every path. */
+CALOG_HIDDEN void calog__srcEnd(CalogSrcT *s);
+
+/* ---- sinks --------------------------------------------------------------------------------------- */
+/* A sink into n slots (set to nil; on failure what was written is freed again). */
+CALOG_HIDDEN void calog__sinkValues(CalogSinkT *k, CalogValueT *slots, int64_t n);
+/* A sink into rt's OUT from offset `at` (failWhat names it in errors, e.g. "cannot return the result"). */
+CALOG_HIDDEN void calog__sinkWire(CalogSinkT *k, CalogT *rt, uint32_t at, const char *failWhat);
+/* Puts a scalar (NIL, BOOL, INT, REAL, STRING) or a function (CALOG_FN: takes the item's reference). */
+CALOG_HIDDEN int32_t calog__sinkPut(CalogSinkT *k, CalogItemT *it);
+/* Opens an aggregate (counts: a hint for the value backend). */
+CALOG_HIDDEN int32_t calog__sinkAggBegin(CalogSinkT *k, int64_t naHint, int64_t npHint);
+CALOG_HIDDEN void calog__sinkAggPairs(CalogSinkT *k);
+/* Closes the innermost aggregate with the kind the engine gives it. */
+CALOG_HIDDEN int32_t calog__sinkAggEnd(CalogSinkT *k, CalogAggKindE kind);
+/* The error for a failed sink call, into err (st: what the call returned). Returns st. */
+CALOG_HIDDEN int32_t calog__sinkFail(CalogSinkT *k, int32_t st, CalogValueT *err);
+/* Ends a sink: ok = false frees what the value backend wrote, and releases the wire backend's new handles.
+ * *lenOut (may be NULL): the wire bytes written. */
+CALOG_HIDDEN void calog__sinkEnd(CalogSinkT *k, bool ok, uint32_t *lenOut);
+
+static inline int32_t calog__sinkScalar(CalogSinkT *k, CalogTypeE type, int64_t i, double r) {
+  CalogItemT it;
+  it.type = type;
+  if (type == CALOG_BOOL) it.as.b = i != 0;
+  else if (type == CALOG_INT) it.as.i = i;
+  else it.as.r = r;
+  return calog__sinkPut(k, &it);
+}
+static inline int32_t calog__sinkString(CalogSinkT *k, const char *s, int64_t n) {
+  CalogItemT it;
+  it.type = CALOG_STRING;
+  it.as.s.bytes = s;
+  it.as.s.length = n;
+  return calog__sinkPut(k, &it);
+}
+static inline int32_t calog__sinkFn(CalogSinkT *k, CalogFnT *fn) {
+  CalogItemT it;
+  it.type = CALOG_FN;
+  it.as.fn = fn;
+  return calog__sinkPut(k, &it);
+}
+
+#endif

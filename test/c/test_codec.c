@@ -1,0 +1,369 @@
+/* test_codec.c -- each engine's codec on the wire paths (codec.h): a call from IN straight onto the engine's
+ * stack and back into OUT (the engine's callVia) gives exactly what the CalogValueT path gives -- the same
+ * OUT bytes, or the same error -- for well-formed and malformed IN, under both policies; a script's host
+ * call writes its arguments straight into OUT and pushes the result straight from IN; every host function
+ * the host sent (HOSTFN) is given back once, whatever happens. */
+#include "calog.h"
+#include "check.h"
+#include "wire.h"
+
+#include <stdlib.h>
+
+static CalogT *rt;
+
+/* ---- a small writer of wire data -------------------------------------------------------------------- */
+typedef struct BufT {
+  uint8_t b[16384];
+  uint32_t n;
+} BufT;
+static void u8(BufT *w, uint8_t v) { w->b[w->n++] = v; }
+static void u32(BufT *w, uint32_t v) {
+  memcpy(w->b + w->n, &v, 4);
+  w->n += 4;
+}
+static void i32(BufT *w, int32_t v) {
+  u8(w, CALOG_W_I32);
+  memcpy(w->b + w->n, &v, 4);
+  w->n += 4;
+}
+static void i64(BufT *w, int64_t v) {
+  u8(w, CALOG_W_INT);
+  memcpy(w->b + w->n, &v, 8);
+  w->n += 8;
+}
+static void real(BufT *w, double v) {
+  u8(w, CALOG_W_REAL);
+  memcpy(w->b + w->n, &v, 8);
+  w->n += 8;
+}
+static void sn(BufT *w, const char *s, uint32_t n) {
+  u8(w, CALOG_W_STR);
+  u32(w, n);
+  memcpy(w->b + w->n, s, n);
+  w->n += n;
+}
+static void s(BufT *w, const char *str) { sn(w, str, (uint32_t)strlen(str)); }
+static void list(BufT *w, uint32_t n) {
+  u8(w, CALOG_W_LIST);
+  u32(w, n);
+}
+static void map(BufT *w, uint32_t n) {
+  u8(w, CALOG_W_MAP);
+  u32(w, n);
+}
+static void both(BufT *w, uint32_t na, uint32_t np) {
+  u8(w, CALOG_W_BOTH);
+  u32(w, na);
+  u32(w, np);
+}
+
+/* ---- the two paths ---------------------------------------------------------------------------------- */
+typedef struct OutcomeT {
+  int32_t r; /* the wire return */
+  uint8_t *bytes;
+  uint32_t len;
+} OutcomeT;
+
+static void take(OutcomeT *o, int32_t r, uint32_t len) {
+  o->r = r;
+  o->len = len;
+  o->bytes = malloc(len ? len : 1);
+  memcpy(o->bytes, calogWireControl(rt)->out, len);
+}
+
+/* What calogCallWire / calogFnCallWire did before the engines had callVia: decode IN into CalogValueT, call
+ * through the C API, encode the outcome. args: the argument LIST in IN. */
+static void viaValues(CalogContextIdT id, const char *name, CalogFnT *fn, const BufT *args, OutcomeT *o) {
+  CHECK_EQ(calogWireReserve(rt, 0, args->n), 0);
+  CalogWireControlT *w = calogWireControl(rt);
+  memcpy(w->in, args->b, args->n);
+  CalogReaderT rd = {.buf = w->in, .len = args->n};
+  CalogValueT stackArgs[8], *argv, v = calogValueNil();
+  int32_t argc;
+  int32_t st = calog__wireDecodeArgs(rt, &rd, stackArgs, 8, &argv, &argc, &v);
+  if (st == CALOG_OK) {
+    st = fn ? calogFnInvoke(fn, argv, argc, &v) : calogContextCall(rt, id, name, argv, argc, &v);
+    calog__argsFree(argv, argc, stackArgs);
+  }
+  uint32_t len = calog__hostEncodeOutcome(rt, &st, &v);
+  take(o, st == CALOG_OK ? (int32_t)len : -st, len);
+}
+
+/* The same through the wire entry point (IN = [name, LIST args], or LIST args for a handle). */
+static void viaWire(CalogContextIdT id, const char *name, uint32_t slot, uint32_t gen, const BufT *args, OutcomeT *o) {
+  CalogWireControlT *w = calogWireControl(rt);
+  BufT req = {.n = 0};
+  if (name) s(&req, name);
+  memcpy(req.b + req.n, args->b, args->n);
+  req.n += args->n;
+  CHECK_EQ(calogWireReserve(rt, 0, req.n), 0);
+  w = calogWireControl(rt);
+  memcpy(w->in, req.b, req.n);
+  int32_t r = name ? calogCallWire(rt, id, req.n) : calogFnCallWire(rt, slot, gen, req.n);
+  uint32_t len = r >= 0 ? (uint32_t)r : 0;
+  if (r < 0) { /* the error's length: decode it */
+    CalogReaderT rd = {.buf = w->out, .len = w->outCap};
+    CalogValueT e = calogValueNil(), scratch = calogValueNil();
+    CHECK_EQ(calog__wireDecode(rt, &rd, &e, &scratch), CALOG_OK);
+    calogValueFree(&e);
+    calogValueFree(&scratch);
+    len = rd.pos;
+  }
+  take(o, r, len);
+}
+
+static bool same(const OutcomeT *a, const OutcomeT *b) {
+  return a->r == b->r && a->len == b->len && memcmp(a->bytes, b->bytes, a->len) == 0;
+}
+
+static int compared;
+/* Calls name (and the same function through a handle) both ways and checks the outcomes are identical. */
+static void differential(CalogContextIdT id, const char *name, const BufT *args, int32_t wantStatus, int line) {
+  OutcomeT a, b;
+  viaValues(id, name, NULL, args, &a);
+  viaWire(id, name, 0, 0, args, &b);
+  if (!same(&a, &b))
+    fprintf(stderr, "test_codec.c:%d: %s(...) differs: values r=%d len=%u, wire r=%d len=%u\n", line, name, a.r, a.len, b.r, b.len);
+  CHECK(same(&a, &b));
+  if (wantStatus == CALOG_OK) CHECK(a.r >= 0);
+  else if (wantStatus > 0) CHECK_EQ(a.r, -wantStatus); /* -1: either */
+  free(a.bytes);
+  free(b.bytes);
+  /* through a handle: calogGetWire hands one out */
+  CalogWireControlT *w = calogWireControl(rt);
+  BufT req = {.n = 0};
+  s(&req, name);
+  memcpy(w->in, req.b, req.n);
+  int32_t r = calogGetWire(rt, id, req.n);
+  if (wantStatus == CALOG_ERR_NOT_FOUND) return; /* no function to hold */
+  CHECK(r == 9 && w->out[0] == CALOG_W_FN);
+  if (r != 9) return;
+  uint32_t slot, gen;
+  memcpy(&slot, w->out + 1, 4);
+  memcpy(&gen, w->out + 5, 4);
+  CalogFnT *fn = rt->handles[slot].fn;
+  viaValues(id, NULL, fn, args, &a);
+  viaWire(id, NULL, slot, gen, args, &b);
+  if (!same(&a, &b))
+    fprintf(stderr, "test_codec.c:%d: handle %s(...) differs: values r=%d len=%u, wire r=%d len=%u\n", line, name, a.r, a.len, b.r, b.len);
+  CHECK(same(&a, &b));
+  free(a.bytes);
+  free(b.bytes);
+  calogFnReleaseWire(rt, slot, gen);
+  compared++;
+}
+#define DIFF(id, name, args, want) differential(id, name, args, want, __LINE__)
+
+/* ---- host functions: counted references ------------------------------------------------------------ */
+static int released[16];
+static int32_t hostEcho(uint32_t hostId, uint32_t argLen) { /* returns its first argument (or fails) */
+  CalogWireControlT *w = calogWireControl(rt);
+  CalogReaderT rd = {.buf = w->out, .len = argLen};
+  CalogValueT *argv, v = calogValueNil();
+  int32_t argc;
+  if (calog__wireDecodeArgs(rt, &rd, NULL, 0, &argv, &argc, &v) != CALOG_OK) {
+    calogValueFree(&v);
+    return -CALOG_ERR_HOST;
+  }
+  if (hostId == 2) { /* returns a host function (itself, id 1, counted again) inside a list */
+    calog__argsFree(argv, argc, NULL);
+    uint8_t reply[] = {CALOG_W_LIST, 2, 0, 0, 0, CALOG_W_HOSTFN, 1, 0, 0, 0, CALOG_W_I32, 7, 0, 0, 0};
+    memcpy(w->in, reply, sizeof reply);
+    return (int32_t)sizeof reply;
+  }
+  if (hostId == 3) { /* a malformed result after a host function: the function is given back */
+    calog__argsFree(argv, argc, NULL);
+    uint8_t reply[] = {CALOG_W_LIST, 2, 0, 0, 0, CALOG_W_HOSTFN, 1, 0, 0, 0, 99};
+    memcpy(w->in, reply, sizeof reply);
+    return (int32_t)sizeof reply;
+  }
+  /* echo: encode argv[0] into IN through OUT */
+  uint32_t len = 0;
+  int32_t st = calog__wireEncodeResult(rt, argc > 0 ? &argv[0] : &v, &len);
+  calog__argsFree(argv, argc, NULL);
+  if (st != CALOG_OK) return -CALOG_ERR_HOST;
+  if (calogWireReserve(rt, 0, len) != 0) return -CALOG_ERR_OOM;
+  memcpy(w->in, w->out, len);
+  return (int32_t)len;
+}
+static void hostRelease(uint32_t hostId) {
+  if (hostId < 16) released[hostId]++;
+}
+
+static CalogContextIdT newCtx(const char *engine, const char *setup) {
+  CalogContextIdT id = 0;
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(calogContextCreate(rt, engine, CALOG_CONTEXT_HOST_THREAD, &id, &r), CALOG_OK);
+  CHECK_EQ(calogContextEval(rt, id, setup, (int64_t)strlen(setup), "setup", &r), CALOG_OK);
+  calogValueFree(&r);
+  return id;
+}
+
+static void gc(CalogContextIdT id) {
+  CalogValueT r = calogValueNil();
+  (void)calogContextCall(rt, id, "gc", NULL, 0, &r);
+  calogValueFree(&r);
+}
+
+/* Arguments every engine gets, well-formed and not, under the current policy. echo returns its argument. */
+static void commonCases(CalogContextIdT id, bool lenient) {
+  BufT a;
+  a = (BufT){.n = 0}, list(&a, 2), i32(&a, 1), i32(&a, 2);
+  DIFF(id, "add", &a, CALOG_OK);
+  a = (BufT){.n = 0}, list(&a, 2), i64(&a, (int64_t)1 << 40), real(&a, 0.5);
+  DIFF(id, "add", &a, CALOG_OK);
+  a = (BufT){.n = 0}, list(&a, 0);
+  DIFF(id, "echo", &a, CALOG_OK);
+  const double reals[] = {-0.0, 1e300, 2.5};
+  for (int i = 0; i < 3; i++) {
+    a = (BufT){.n = 0}, list(&a, 1), real(&a, reals[i]);
+    DIFF(id, "echo", &a, CALOG_OK);
+  }
+  a = (BufT){.n = 0}, list(&a, 1), u8(&a, CALOG_W_TRUE);
+  DIFF(id, "echo", &a, CALOG_OK);
+  a = (BufT){.n = 0}, list(&a, 1), s(&a, "h\xc3\xa9llo");
+  DIFF(id, "echo", &a, CALOG_OK);
+  a = (BufT){.n = 0}, list(&a, 1), sn(&a, "\xff\xfe\0x", 4); /* not UTF-8: comes back BIN */
+  DIFF(id, "echo", &a, CALOG_OK);
+  /* a list of maps of lists, and a mixed table (LIST part + pairs: its header grows into a BOTH) */
+  a = (BufT){.n = 0}, list(&a, 1), list(&a, 3), i32(&a, 1), map(&a, 2), s(&a, "k"), list(&a, 2), s(&a, "x"),
+  real(&a, 1.5), s(&a, "z"), map(&a, 0), s(&a, "end");
+  DIFF(id, "echo", &a, CALOG_OK);
+  a = (BufT){.n = 0}, list(&a, 1), both(&a, 2, 1), i32(&a, 10), i32(&a, 20), s(&a, "name"), list(&a, 1), both(&a, 1, 1),
+  u8(&a, CALOG_W_FALSE), s(&a, "q"), i32(&a, 3);
+  DIFF(id, "echo", &a, CALOG_OK);
+  /* pairs with number and boolean keys, a NaN key, a nil value, a float key beyond 2^53 */
+  a = (BufT){.n = 0}, list(&a, 1), map(&a, 3), i32(&a, 7), s(&a, "seven"), u8(&a, CALOG_W_TRUE), i32(&a, 1),
+  real(&a, 2.5), s(&a, "f");
+  DIFF(id, "echo", &a, CALOG_OK);
+  double nan = 0.0 / 0.0;
+  a = (BufT){.n = 0}, list(&a, 1), map(&a, 2), real(&a, nan), list(&a, 1), s(&a, "dropped"), s(&a, "k"), i32(&a, 1);
+  DIFF(id, "echo", &a, -1);
+  a = (BufT){.n = 0}, list(&a, 1), map(&a, 2), s(&a, "a"), u8(&a, CALOG_W_NIL), s(&a, "b"), i32(&a, 2);
+  DIFF(id, "echo", &a, -1);
+  a = (BufT){.n = 0}, list(&a, 1), map(&a, 1), real(&a, 9007199254740994.0), i32(&a, 1);
+  DIFF(id, "echo", &a, -1);
+  a = (BufT){.n = 0}, list(&a, 1), list(&a, 3), i32(&a, 1), u8(&a, CALOG_W_NIL), i32(&a, 3);
+  DIFF(id, "echo", &a, -1);
+  /* nesting: 99 levels below the argument (the cap is 100), and one more */
+  for (int depth = 99; depth <= 101; depth++) {
+    a = (BufT){.n = 0}, list(&a, 1);
+    for (int i = 0; i < depth; i++) list(&a, 1);
+    i32(&a, 1);
+    DIFF(id, "echo", &a, -1);
+  }
+  /* a large string: OUT grows */
+  char *big = malloc(6000);
+  memset(big, 'x', 6000);
+  a = (BufT){.n = 0}, list(&a, 1), sn(&a, big, 6000);
+  DIFF(id, "echo", &a, CALOG_OK);
+  free(big);
+  /* results the engine builds itself: a cycle, a value that cannot cross, deep nesting */
+  a = (BufT){.n = 0}, list(&a, 0);
+  DIFF(id, "cyc", &a, CALOG_ERR_CYCLE);
+  DIFF(id, "odd", &a, lenient ? CALOG_OK : CALOG_ERR_TYPE);
+  DIFF(id, "mixed", &a, CALOG_OK);
+  DIFF(id, "nosuch", &a, CALOG_ERR_NOT_FOUND);
+  DIFF(id, "fail", &a, CALOG_ERR_SCRIPT);
+  a = (BufT){.n = 0}, list(&a, 1), i32(&a, 99);
+  DIFF(id, "deep", &a, CALOG_OK);
+  a = (BufT){.n = 0}, list(&a, 1), i32(&a, 100);
+  DIFF(id, "deep", &a, -1);
+  a = (BufT){.n = 0}, list(&a, 1), i32(&a, 101);
+  DIFF(id, "deep", &a, CALOG_ERR_DEPTH);
+  /* malformed IN: the same error, nothing run */
+  const uint8_t bad[][12] = {
+      {CALOG_W_LIST, 1, 0, 0, 0, CALOG_W_STR, 0xff, 0xff, 0xff, 0x7f}, /* a length beyond the buffer */
+      {CALOG_W_LIST, 0xff, 0xff, 0, 0},                                /* an argument count beyond it */
+      {CALOG_W_LIST, 1, 0, 0, 0, CALOG_W_MAP, 1, 0, 0, 0, CALOG_W_LIST, 0}, /* an aggregate key (truncated) */
+      {CALOG_W_LIST, 1, 0, 0, 0, CALOG_W_INT, 1, 2},                   /* truncated */
+      {CALOG_W_LIST, 2, 0, 0, 0, CALOG_W_I32, 1, 0, 0, 0, 99},         /* an unknown tag */
+      {CALOG_W_LIST, 1, 0, 0, 0, CALOG_W_FN, 77, 0, 0, 0, 1, 0},       /* an unknown handle */
+      {CALOG_W_MAP, 0, 0, 0, 0},                                       /* not an argument list */
+  };
+  const uint32_t lens[] = {10, 5, 12, 8, 11, 12, 5};
+  for (int i = 0; i < 7; i++) {
+    a.n = lens[i];
+    memcpy(a.b, bad[i], lens[i]);
+    DIFF(id, "echo", &a, -1);
+  }
+  a = (BufT){.n = 0}, list(&a, 1), map(&a, 1), list(&a, 0), i32(&a, 1); /* a list as a key */
+  DIFF(id, "echo", &a, CALOG_ERR_TYPE);
+}
+
+/* HOSTFN in arguments and results: each is given back exactly once (after the context collects). */
+static void hostFunctions(CalogContextIdT id) {
+  memset(released, 0, sizeof released);
+  CalogWireControlT *w = calogWireControl(rt);
+  BufT a = {.n = 0};
+  /* echoed back: HOSTFN comes home as HOSTFN */
+  a = (BufT){.n = 0}, list(&a, 1), u8(&a, CALOG_W_HOSTFN), u32(&a, 5);
+  DIFF(id, "echo", &a, CALOG_OK);
+  /* dropped by the engine before the call (a nil list item under strict) or with malformed data after it */
+  a = (BufT){.n = 0}, list(&a, 2), list(&a, 2), u8(&a, CALOG_W_HOSTFN), u32(&a, 6), u8(&a, CALOG_W_NIL),
+  u8(&a, CALOG_W_HOSTFN), u32(&a, 6);
+  DIFF(id, "echo", &a, -1);
+  a = (BufT){.n = 0}, list(&a, 2), u8(&a, CALOG_W_HOSTFN), u32(&a, 7), u8(&a, 99);
+  DIFF(id, "echo", &a, -1);
+  gc(id);
+  CHECK_EQ(released[5], 4); /* 2 per differential (by name and by handle), each path */
+  CHECK_EQ(released[6], 8);
+  CHECK_EQ(released[7], 4);
+  (void)w;
+}
+
+/* A script calling host functions: straight from its stack into OUT, and the result straight onto it. */
+static void scriptToHost(CalogContextIdT id, const char *src, const char *expect) {
+  CalogValueT r = calogValueNil();
+  int32_t st = calogContextEval(rt, id, src, (int64_t)strlen(src), "host", &r);
+  if (st != CALOG_OK) fprintf(stderr, "test_codec: %s: %s\n", src, calogErrorMessage(&r, NULL));
+  CHECK_EQ(st, CALOG_OK);
+  CHECK(r.type == CALOG_STRING && strlen(expect) == (size_t)r.as.s.length && memcmp(r.as.s.bytes, expect, strlen(expect)) == 0);
+  if (r.type == CALOG_STRING && strlen(expect) != (size_t)r.as.s.length) fprintf(stderr, "  got %.*s\n", (int)r.as.s.length, r.as.s.bytes);
+  calogValueFree(&r);
+}
+
+static void registerHost(const char *name, uint32_t hostId) {
+  BufT req = {.n = 0};
+  s(&req, name);
+  i32(&req, (int32_t)hostId);
+  memcpy(calogWireControl(rt)->in, req.b, req.n);
+  CHECK_EQ(calogRegisterHostWire(rt, req.n), 0);
+}
+
+static const char *luaSetup =
+    "function add(a, b) return a + b end function echo(...) return ... end "
+    "function cyc() local t = {} t.t = t return t end function odd() return coroutine.create(print) end "
+    "function mixed() return {1, 2, 3, x = 'y', [2.5] = true} end function fail() error('boom') end "
+    "function deep(n) local t = 1 for i = 1, n do t = {t} end return t end "
+    "local cg = collectgarbage function gc() cg() cg() end";
+
+int main(void) {
+  rt = calogCreate();
+  calogHostInstall(rt, hostEcho, hostRelease);
+  registerHost("hecho", 0);
+  registerHost("hfn", 2);
+  registerHost("hbad", 3);
+  CalogContextIdT lua = newCtx("lua", luaSetup);
+  for (int lenient = 0; lenient <= 1; lenient++) {
+    calogSetPolicy(rt, lenient ? CALOG_POLICY_LENIENT : CALOG_POLICY_STRICT);
+    commonCases(lua, lenient);
+    hostFunctions(lua);
+  }
+  calogSetPolicy(rt, CALOG_POLICY_STRICT);
+  /* Lua -> host and back, nested values both ways */
+  scriptToHost(lua, "local t = hecho({1, {a = 'b'}, 2.5, 'x', true}) return t[2].a .. #t .. tostring(t[3])", "b52.5");
+  scriptToHost(lua, "local ok, e = pcall(hecho, {1, nil, 3}) return tostring(ok)", "true");
+  scriptToHost(lua, "local ok, e = pcall(hecho, coroutine.create(print)) return tostring(ok) .. ':' .. tostring(e):sub(1, 20)", "false:a Lua thread cannot ");
+  scriptToHost(lua, "local t = {} t.t = t local ok, e = pcall(hecho, t) return tostring(ok) .. tostring(e):match('cycle')", "falsecycle");
+  scriptToHost(lua, "local s = string.rep('y', 5000) return tostring(#hecho(s))", "5000");
+  scriptToHost(lua, "return tostring(hecho(function() return 'home' end)())", "home");
+  memset(released, 0, sizeof released);
+  scriptToHost(lua, "local l = hfn() return tostring(l[1](41)) .. ',' .. l[2]", "41,7");
+  scriptToHost(lua, "local ok, e = pcall(hbad) return tostring(ok)", "false");
+  gc(lua);
+  CHECK_EQ(released[1], 2);
+  printf("test_codec: %d calls compared across the two paths\n", compared);
+  calogDestroy(rt);
+  return checkSummary("test_codec");
+}
