@@ -7,6 +7,7 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { type CaseResult, fmtNs, ROUNDS, type RowResult } from "./measure.ts";
+import { netSection, netTargetRows } from "./net_report.ts";
 
 // deno-lint-ignore no-explicit-any
 type Run = any;
@@ -164,6 +165,7 @@ function targets(runs: Run[]): string {
     line("idle context, own thread (RSS, 1,000 contexts)", "≤ 300 KB", memCell("calog-lua-thread")),
     line("design goal: JS → Lua `add()` latency", "< 200 ns", absCell("js_to_lua_add", 200)),
     line("design goal: Lua → JS call latency (per call)", "< 300 ns", absCell("lua_to_js_loop", 300)),
+    ...netTargetRows(line),
   ].join("\n");
 }
 
@@ -307,6 +309,7 @@ export function render(runs: Run[], analysis: string): string {
     out.push(`### The cost of limits that are set but not reached`, ``, limitsSection(r), ``);
     out.push(`### Where a crossing's time goes, layer by layer`, ``, layers(r), ``);
     out.push(`### Memory: idle contexts (1,000 per fresh process, RSS after a full GC)`, ``, memorySection(r), ``);
+    out.push(`### Network: loopback, calog's Lua sockets vs the runtime's own`, ``, netSection(r), ``);
   }
   out.push(
     `## The C broker alone (\`zig-out/bin/broker_bench\`, no JS runtime in the process)`,

@@ -4,7 +4,8 @@
  *   npm run bench      (Bun, then Deno)          deno task bench   (Deno only)
  *
  * Runs every case of bench/cases.ts under the current runtime, then fib(30) against a standalone Lua,
- * the C-only broker microbenchmark (zig-out/bin/broker_bench) and the memory children (bench/memory.ts);
+ * the network section (bench/net.ts), the C-only broker microbenchmark (zig-out/bin/broker_bench) and the
+ * memory children (bench/memory.ts);
  * writes bench/out/<runtime>.json and regenerates bench/RESULTS.md from every bench/out/*.json.
  * Needs `zig build bench` first (the package.json / deno.json tasks do it).
  * @module
@@ -14,6 +15,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { calog, cases, closePeers, freshLuaContext, LUA_SRC, NESTED, prepareFengari, prepareQuickJS, prepareThreaded, prepareWasmoon } from "./cases.ts";
 import { type CaseResult, fmtNs, QUICK, runCase } from "./measure.ts";
+import { runNet } from "./net.ts";
 import { childCommand, type Floor, openFloor, runtimeName, runtimeVersion } from "./platform.ts";
 import { writeReport } from "./report.ts";
 
@@ -200,6 +202,11 @@ const limitsCostRows = limitsCost();
 closePeers();
 if (!(floor instanceof Error)) floor.close();
 
+// ---- the network: calog's sockets vs the runtime's own, over loopback (bench/net.ts) -------------------------
+log("\nnetwork: loopback echo and bulk, calog Lua vs the runtime's own sockets (medians over the rounds)");
+const net = await runNet(log);
+if (net.status !== "ok") log(`  ${net.note}`);
+
 // ---- the C broker microbenchmark ----------------------------------------------------------------------
 interface CRow {
   name: string;
@@ -260,7 +267,7 @@ for (const mode of ["calog-lua", "calog-lua-thread", "calog-js", "calog-squirrel
 // ---- write --------------------------------------------------------------------------------------------
 meta.loadEnd = loadavg();
 meta.durationSec = Math.round((performance.now() - started) / 1000);
-const out = { meta, cases: results, fibCompare, limitsCost: limitsCostRows, c: { rows: cRows, note: cNote, nestedWireBytes }, memory };
+const out = { meta, cases: results, fibCompare, limitsCost: limitsCostRows, c: { rows: cRows, note: cNote, nestedWireBytes }, memory, net };
 mkdirSync(OUT, { recursive: true });
 writeFileSync(`${OUT}${runtimeName}.json`, JSON.stringify(out, null, 2) + "\n");
 const written = writeReport(OUT, `${ROOT}bench/RESULTS.md`);
