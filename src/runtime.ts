@@ -661,6 +661,7 @@ class Core implements FunctionTable {
         if (typeof rec.limit === "string") details.limit = rec.limit as LimitKind;
         if (typeof rec.used === "number") details.used = rec.used;
         if (typeof rec.ceiling === "number") details.ceiling = rec.ceiling;
+        if (typeof rec.partial === "number") details.partial = rec.partial;
         if (typeof rec.host === "number") host = rec.host;
         if ("value" in rec) {
           details.value = rec.value;

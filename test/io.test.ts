@@ -3,7 +3,7 @@
 // contexts refuse the blocking forms with a named error and run the callback forms; capabilities govern.
 // Loopback only; every loop is bounded.
 import assert from "node:assert/strict";
-import { CalogError, CalogPermissionError, CalogScriptError, type Capabilities, Runtime } from "../bindings/mod.ts";
+import { CalogDeadError, CalogError, CalogLimitError, CalogPermissionError, CalogScriptError, type Capabilities, Runtime } from "../bindings/mod.ts";
 import { test } from "./harness.ts";
 
 const net: Capabilities = { net: { connect: ["127.0.0.1:*", "localhost:*"], listen: ["127.0.0.1:*"] } };
@@ -116,6 +116,6 @@ test("disposing a context parked in accept settles its call; the runtime dispose
   const parked = lua.evalAsync("return s:accept()");
   await sleep(30);
   lua.dispose();
-  await assert.rejects(parked);
+  await assert.rejects(parked, CalogDeadError); // the context was disposed: not a limit
   rt.dispose();
 });

@@ -363,6 +363,7 @@ int32_t calogContextCreateWith(CalogT *rt, const char *engine, uint32_t flags, c
   }
   ctx->rt = rt;
   ctx->engine = eng;
+  ctx->tripPartial = -1;
   if (options != NULL && options->type != CALOG_NIL) {
     if (options->type != CALOG_AGGREGATE) {
       free(ctx->shutdownMsg);
