@@ -316,6 +316,8 @@ CALOG_HIDDEN int32_t calog__limitEntryEnd(CalogCtxT *ctx, int32_t status, CalogV
 /* A native stopped by the entry's limit tells how far it got (the bytes a send wrote): the limit's error
  * carries it as "partial". Context thread. */
 CALOG_HIDDEN void calog__limitPartial(CalogCtxT *ctx, int64_t n);
+/* Counts a registration that posts work to a host-thread context by itself (+1 / -1; control.hostInterest). */
+CALOG_HIDDEN void calog__hostInterest(CalogT *rt, int delta);
 /* The engines' periodic check: adds `consumed` steps, checks the steps limit, the deadline and the trip.
  * Returns the limit kind that tripped (0: go on) and, in *next, how many steps to run before the next call. */
 CALOG_HIDDEN int32_t calog__limitTick(CalogCtxT *ctx, int64_t consumed, int64_t *next);

@@ -998,7 +998,8 @@ _Static_assert(offsetof(CalogWireControlT, maxDepth) == 28, "wire control layout
 _Static_assert(offsetof(CalogWireControlT, pollTicket) == 32, "wire control layout");
 _Static_assert(offsetof(CalogWireControlT, pollStatus) == 36, "wire control layout");
 _Static_assert(offsetof(CalogWireControlT, pollLen) == 40, "wire control layout");
-_Static_assert(sizeof(CalogWireControlT) == 48, "wire control layout");
+_Static_assert(offsetof(CalogWireControlT, hostInterest) == 48, "wire control layout");
+_Static_assert(sizeof(CalogWireControlT) == 56, "wire control layout");
 
 /* ---- asynchronous requests ----------------------------------------------------------------------- */
 static int32_t newTicket(CalogT *rt) {

@@ -34,6 +34,7 @@ typedef struct IoHandleT {
   bool eof;         /* the peer shut its side (a read returned 0) */
   bool wantOut;     /* EPOLLOUT is in the interest set (only while a writer waits) */
   bool reading, writing; /* an operation of that direction is in progress (a second one is "busy") */
+  bool hostCounted;      /* counted in the host's interest (calog__ioHostInterest) until freed */
   uint64_t rseq, wseq;   /* readiness events seen by the I/O thread, per direction */
   CalogBoxT *rwait, *wwait; /* the parked reader / writer, if any */
   struct IoHandleT *rop, *wop; /* the pending callback-form reader / writer (an IO_OP handle, +1 ref), if any */
@@ -106,6 +107,9 @@ CALOG_HIDDEN int32_t calog__ioHandlePublish(IoT *io, IoHandleT *h); /* gives it 
 CALOG_HIDDEN IoHandleT *calog__ioLookup(IoT *io, int64_t id, int kind); /* +1 ref, or NULL */
 CALOG_HIDDEN void calog__ioHandleRef(IoHandleT *h);
 CALOG_HIDDEN void calog__ioHandleUnref(IoHandleT *h);
+/* h (a timer, a callback-form server, an operation) will post work to ctx by itself: if ctx runs on the host
+ * thread, the host keeps waiting for wakes while h lives. */
+CALOG_HIDDEN void calog__ioHostInterest(IoHandleT *h, CalogCtxT *ctx);
 CALOG_HIDDEN void calog__ioClose(IoHandleT *h); /* sockets: closes the fd, wakes waiters; frees the id */
 CALOG_HIDDEN bool calog__ioPush(IoT *io, int kind, IoHandleT *h); /* command queue (FIFO) */
 /* Parks the calling context on *slot (h->mu held on entry and on return) until the I/O thread reports

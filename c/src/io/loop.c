@@ -88,12 +88,19 @@ IoHandleT *calog__ioHandleNew(IoT *io, int kind, CalogContextIdT owner) {
 
 void calog__ioHandleRef(IoHandleT *h) { atomic_fetch_add(&h->refs, 1); }
 
+void calog__ioHostInterest(IoHandleT *h, CalogCtxT *ctx) {
+  if (ctx->threaded || h->hostCounted) return;
+  h->hostCounted = true;
+  calog__hostInterest(h->io->rt, 1);
+}
+
 void calog__ioHandleUnref(IoHandleT *h) {
   if (atomic_fetch_sub(&h->refs, 1) != 1) return;
   if (h->fd >= 0) close(h->fd); /* never published, or closed by nobody: not in the epoll set */
   if (h->onAccept) calogFnRelease(h->onAccept);
   if (h->fn) calogFnRelease(h->fn);
   if (h->op) calog__ioOpFree(h->op);
+  if (h->hostCounted) calog__hostInterest(h->io->rt, -1);
   free(h->rbuf);
   free(h->unixPath);
   pthread_mutex_destroy(&h->mu);
