@@ -271,6 +271,7 @@ const io_sources = [_][]const u8{
     "c/src/io/loop.c",
     "c/src/io/net.c",
     "c/src/io/natives.c",
+    "c/src/io/ops.c",
 };
 
 const c_tests = [_][]const u8{

@@ -25,6 +25,8 @@ export interface CalogErrorDetails {
   limit?: LimitKind;
   used?: number;
   ceiling?: number;
+  /** Limit errors: what the operation the limit stopped had done (an interrupted `conn:send`: the bytes written). */
+  partial?: number;
   /** The value a script threw (`error(t)`, `throw v`), when it could cross. */
   value?: unknown;
 }
@@ -82,6 +84,8 @@ export type LimitKind = "memory" | "steps" | "timeout" | "interrupt" | "output";
 /**
  * A context limit stopped the script: memory, steps, wall-clock time, output bytes, or an interrupt
  * (`ctx.interrupt()`, an AbortSignal). `used` and `ceiling` are in the limit's unit (bytes, steps, ms).
+ * `partial` says how far the operation the limit stopped had got, when it can tell: an interrupted
+ * `conn:send` reports the bytes already written (they are on their way to the peer).
  * @example
  * try { ctx.eval("while true do end", { timeoutMs: 50 }) } catch (e) { if (e instanceof CalogLimitError) e.limit } // "timeout"
  */
@@ -89,11 +93,13 @@ export class CalogLimitError extends CalogError {
   readonly limit: LimitKind;
   readonly used: number;
   readonly ceiling: number;
+  readonly partial: number | undefined;
   constructor(code: CalogErrorCode, message: string, details: CalogErrorDetails = {}) {
     super(code, message, details);
     this.limit = details.limit ?? "interrupt";
     this.used = details.used ?? 0;
     this.ceiling = details.ceiling ?? 0;
+    this.partial = details.partial;
   }
 }
 /** A script tried an effect its context was not granted (files, processes, environment, network...). */

@@ -322,7 +322,15 @@ class Core implements FunctionTable {
         p?.reject(e);
       }
     }
-    if (this.pending.size > 0 || this.aborted.size > 0) n.armWake(this.drain);
+    this.keepWake(n);
+  }
+
+  /**
+   * Keeps the wake armed while work may arrive by itself: async requests in flight, or host-thread contexts
+   * with timers, callback servers or callback operations (control[12], counted by the library).
+   */
+  keepWake(n: NativeRuntime): void {
+    if (this.pending.size > 0 || this.aborted.size > 0 || n.control[12]! > 0) n.armWake(this.drain);
   }
 
   /** Sends an async request: the promise settles when the context replies (or fails now). */
@@ -598,6 +606,7 @@ class Core implements FunctionTable {
       r = send(n, w.length);
     } finally {
       this.depth--;
+      if (this.native !== undefined) this.keepWake(n);
     }
     return this.outcome(r);
   }
@@ -637,6 +646,7 @@ class Core implements FunctionTable {
       r = send(n, this.wire.length);
     } finally {
       this.depth--;
+      if (this.native !== undefined) this.keepWake(n);
     }
     if (r >= 0) return this.wire.result(r) as Value;
     throw this.error(-r);
@@ -661,6 +671,7 @@ class Core implements FunctionTable {
         if (typeof rec.limit === "string") details.limit = rec.limit as LimitKind;
         if (typeof rec.used === "number") details.used = rec.used;
         if (typeof rec.ceiling === "number") details.ceiling = rec.ceiling;
+        if (typeof rec.partial === "number") details.partial = rec.partial;
         if (typeof rec.host === "number") host = rec.host;
         if ("value" in rec) {
           details.value = rec.value;

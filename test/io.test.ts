@@ -3,7 +3,7 @@
 // contexts refuse the blocking forms with a named error and run the callback forms; capabilities govern.
 // Loopback only; every loop is bounded.
 import assert from "node:assert/strict";
-import { CalogError, CalogPermissionError, CalogScriptError, type Capabilities, Runtime } from "../bindings/mod.ts";
+import { CalogDeadError, CalogError, CalogLimitError, CalogPermissionError, CalogScriptError, type Capabilities, Runtime } from "../bindings/mod.ts";
 import { test } from "./harness.ts";
 
 const net: Capabilities = { net: { connect: ["127.0.0.1:*", "localhost:*"], listen: ["127.0.0.1:*"] } };
@@ -116,6 +116,114 @@ test("disposing a context parked in accept settles its call; the runtime dispose
   const parked = lua.evalAsync("return s:accept()");
   await sleep(30);
   lua.dispose();
-  await assert.rejects(parked);
+  await assert.rejects(parked, CalogDeadError); // the context was disposed: not a limit
   rt.dispose();
+});
+
+// ---- callback forms ----------------------------------------------------------------------------------------
+const execFileP = async (file: string, args: string[]): Promise<string> => {
+  const { execFile } = await import("node:child_process");
+  return new Promise((resolve, reject) =>
+    execFile(file, args, { timeout: 20000, maxBuffer: 1 << 22 }, (err, out) => (err ? reject(err) : resolve(String(out)))));
+};
+
+// A keep-alive HTTP/1.1 server written with callbacks only: it runs on a host-thread context (the event loop's
+// thread), each completion delivered when the event loop wakes.
+const callbackHttpServer = `
+  served = 0
+  local function serve(c)
+    c:receiveUntil('\\r\\n\\r\\n', function(err, head)
+      if err then c:close() return end
+      local body = 'hello ' .. head:match('^GET (%S+)')
+      served = served + 1
+      c:send('HTTP/1.1 200 OK\\r\\nContent-Length: ' .. #body .. '\\r\\nContent-Type: text/plain\\r\\n\\r\\n' .. body,
+        function(err) if err then c:close() else serve(c) end end)
+    end)
+  end
+  server = assert(net.listen('127.0.0.1', 0, serve))
+  return server:port()`;
+
+test("a host-thread Lua server on callbacks only answers fetch and curl: 100 concurrent clients x 100 requests, every response checked", async () => {
+  using rt = new Runtime();
+  using lua = rt.createContext("lua", { thread: false, capabilities: net });
+  const port = lua.eval<number>(callbackHttpServer);
+  const base = `http://127.0.0.1:${port}`;
+  const curlClients = canFetch ? 10 : 100; // without fetch (Deno lacking --allow-net) every client is curl
+  const perClient = 100;
+  const checkFetch = async (k: number): Promise<void> => {
+    for (let i = 0; i < perClient; i++) {
+      const res = await fetch(`${base}/f${k}/r${i}`);
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), `hello /f${k}/r${i}`);
+    }
+  };
+  const checkCurl = async (k: number): Promise<void> => {
+    // one invocation, 100 URLs on one keep-alive connection; the bodies come back concatenated, in order
+    const urls = Array.from({ length: perClient }, (_, i) => `${base}/c${k}/r${i}`);
+    const out = await execFileP("curl", ["-sS", "--max-time", "20", ...urls]);
+    assert.equal(out, urls.map((_, i) => `hello /c${k}/r${i}`).join(""));
+  };
+  const clients: Promise<void>[] = [];
+  for (let k = 0; k < 100 - curlClients; k++) clients.push(checkFetch(k));
+  for (let k = 0; k < curlClients; k++) clients.push(checkCurl(k));
+  await Promise.all(clients);
+  assert.equal(lua.eval("return served"), 100 * perClient);
+  lua.eval("server:close()");
+});
+
+test("a host-thread JavaScript client connects and exchanges with callbacks; errors arrive as err", async () => {
+  using rt = new Runtime();
+  using lua = rt.createContext("lua", { thread: false, capabilities: net });
+  const port = lua.eval<number>(callbackHttpServer);
+  using js = rt.createContext("js", { thread: false, capabilities: net });
+  js.eval(`
+    var got = [], failed = null, done = false;
+    function get(c, i) {
+      c.send('GET /js' + i + ' HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n', function (err) {
+        if (err) { failed = err.message; return; }
+        c.receiveUntil('\\r\\n\\r\\n', function (err, head) {
+          if (err) { failed = err.message; return; }
+          var n = +head.match(/Content-Length: (\\d+)/)[1];
+          c.receive(n, function (err, body) {
+            if (err) { failed = err.message; return; }
+            got.push(body);
+            if (i < 4) get(c, i + 1); else { c.close(); done = true; }
+          });
+        });
+      });
+    }
+    net.connect('127.0.0.1', ${port}, { timeoutMs: 5000 }, function (err, c) { if (err) failed = err.message; else get(c, 0); });
+    var refused = null;
+    net.connect('127.0.0.1', 1, function (err, c) { refused = err.message; });`);
+  for (let i = 0; i < 400 && !(js.eval("done") && js.eval("refused")) && js.eval("failed") === null; i++) await sleep(5);
+  assert.equal(js.eval("failed"), null);
+  assert.deepEqual(js.eval("got"), ["hello /js0", "hello /js1", "hello /js2", "hello /js3", "hello /js4"]);
+  assert.equal(js.eval("refused"), "connection refused");
+  assert.throws(() => js.eval("net.connect('127.0.0.1', 1)"), /callback form/); // the blocking form says what to use
+  lua.eval("server:close()");
+});
+
+test("an interrupted send reports the bytes it wrote; a Squirrel net error keeps its message uncaught", async () => {
+  using rt = new Runtime();
+  using srv = rt.createContext("lua", { thread: true, capabilities: net });
+  const port = srv.eval<number>("s = net.listen('127.0.0.1', 0) return s:port()");
+  using lua = rt.createContext("lua", { thread: true, capabilities: net });
+  lua.eval(`c = assert(net.connect('127.0.0.1', ${port})) big = string.rep('x', 32 << 20)`);
+  srv.eval("held = s:accept()"); // never reads: the send parks on backpressure
+  const e = await lua.evalAsync("c:send(big)", { timeoutMs: 150 }).then(() => undefined, (x: unknown) => x);
+  assert.ok(e instanceof CalogLimitError, String(e));
+  assert.equal(e.limit, "timeout");
+  assert.ok(typeof e.partial === "number" && e.partial > 0 && e.partial < 32 << 20, `partial ${e.partial}`);
+  lua.eval("c:close()");
+  srv.eval("held:close() s:close()");
+  using sq = rt.createContext("squirrel", { thread: true, capabilities: net });
+  sq.eval(`function f() { local s = net.listen("127.0.0.1", 0); local c = net.connect("127.0.0.1", s.port()); local d = s.accept();
+    d.setTimeouts(null, null, 30); c.send("ab"); local r = null;
+    try { r = d.receive("*l"); } catch (e) { s.close(); c.close(); d.close(); throw e; } return r; }`);
+  assert.throws(() => sq.call("f"), (x: unknown) => {
+    assert.ok(x instanceof CalogScriptError, String(x));
+    assert.equal(x.message, "timeout");
+    assert.deepEqual(x.value, { message: "timeout", partial: "ab" });
+    return true;
+  });
 });

@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout that crosses the FFI changes; the bindings refuse a mismatch. */
-#define CALOG_ABI_VERSION 6u
+#define CALOG_ABI_VERSION 7u
 
 /* One shared recursion cap for every recursive path (ingress, egress, copy, free, wire encode/decode). */
 #define CALOG_MAX_DEPTH 100
@@ -350,6 +350,11 @@ typedef struct CalogWireControlT {
   int32_t pollStatus;  /* ... its status (0 = ok) */
   uint32_t pollLen;    /* ... and the length of its result or error in OUT */
   uint32_t hostToken;  /* written before each host call: nonzero when that call may defer its reply (below) */
+  uint32_t hostInterest; /* registrations of host-thread contexts that post work to the host by themselves
+                          * (timers, callback-form servers, pending callback operations): while nonzero, keep
+                          * waiting for wakes (calogHostSetWaker / calogHostWait) even with no request pending.
+                          * Written by any thread (atomically); read it as a hint. */
+  uint32_t reserved;
 } CalogWireControlT;
 
 /* Lent pointer to the runtime's control block (valid until calogDestroy). */

@@ -896,6 +896,10 @@ void calog__hostServe(CalogT *rt) {
   }
 }
 
+void calog__hostInterest(CalogT *rt, int delta) {
+  __atomic_fetch_add(&rt->wire.hostInterest, (uint32_t)delta, __ATOMIC_RELAXED);
+}
+
 int32_t calogHostPoll(CalogT *rt) {
   if (rt == NULL) return 0;
   CalogActorT *h = &rt->host;

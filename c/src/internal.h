@@ -162,6 +162,7 @@ struct CalogCtxT {
   uint64_t queuedEpoch;   /* the interruptEpoch when the request being dispatched was queued (context thread) */
   bool hasQueuedEpoch;    /* a queued request is being dispatched: its entry re-checks the epoch at start */
   int64_t tripUsed, tripCeiling;
+  int64_t tripPartial; /* what the operation a limit stopped had done (a send: bytes written), -1: nothing said */
   _Atomic bool exited;    /* threaded: its thread finished with the context */
   _Atomic bool abandoned; /* its thread overran the dispose grace period: it parks for good when it returns */
   _Atomic int64_t lastSteps; /* steps of the last finished entry (published for stats) */
@@ -321,6 +322,11 @@ CALOG_HIDDEN void calog__limitEntryStart(CalogCtxT *ctx, uint64_t timeoutMs);
 /* Ends an outermost entry: when a limit tripped, its error replaces whatever the entry returned (a script
  * cannot swallow it). Returns the final status. Context thread. */
 CALOG_HIDDEN int32_t calog__limitEntryEnd(CalogCtxT *ctx, int32_t status, CalogValueT *result);
+/* A native stopped by the entry's limit tells how far it got (the bytes a send wrote): the limit's error
+ * carries it as "partial". Context thread. */
+CALOG_HIDDEN void calog__limitPartial(CalogCtxT *ctx, int64_t n);
+/* Counts a registration that posts work to a host-thread context by itself (+1 / -1; control.hostInterest). */
+CALOG_HIDDEN void calog__hostInterest(CalogT *rt, int delta);
 /* The engines' periodic check: adds `consumed` steps, checks the steps limit, the deadline and the trip.
  * Returns the limit kind that tripped (0: go on) and, in *next, how many steps to run before the next call. */
 CALOG_HIDDEN int32_t calog__limitTick(CalogCtxT *ctx, int64_t consumed, int64_t *next);

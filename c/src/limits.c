@@ -43,6 +43,7 @@ void calog__limitEntryStart(CalogCtxT *ctx, uint64_t timeoutMs) {
   uint64_t maxMs = (UINT64_MAX - ctx->startNs) / 1000000u; /* a timeout past the clock's range: no deadline */
   ctx->deadlineNs = t > 0 && (uint64_t)t < maxMs ? ctx->startNs + (uint64_t)t * 1000000u : 0;
   ctx->tripUsed = ctx->tripCeiling = 0;
+  ctx->tripPartial = -1;
   atomic_store(&ctx->trip, CALOG_LIMIT_NONE);
   /* an async request cancelled between its dispatch and now (calogRequestCancel saw no running ticket
    * trip, or tripped it before the clear above) */
@@ -130,13 +131,25 @@ int32_t calog__limitErrorOf(CalogCtxT *ctx, int32_t kind, int64_t used, int64_t 
     calogValueFree(&k), calogValueFree(&v);
     if (calogValueString(&k, "ceiling", 7) == CALOG_OK) v = calogValueInt(ceiling), (void)calogAggSet(result->as.agg, &k, &v);
     calogValueFree(&k), calogValueFree(&v);
+    if (ctx->tripPartial >= 0 && calogValueString(&k, "partial", 7) == CALOG_OK)
+      v = calogValueInt(ctx->tripPartial), (void)calogAggSet(result->as.agg, &k, &v);
+    calogValueFree(&k), calogValueFree(&v);
   }
   return CALOG_ERR_LIMIT;
 }
 
+void calog__limitPartial(CalogCtxT *ctx, int64_t n) { ctx->tripPartial = n; }
+
 int32_t calog__limitEntryEnd(CalogCtxT *ctx, int32_t status, CalogValueT *result) {
-  if (calog__limitTripped(ctx) == CALOG_LIMIT_NONE) return status;
-  return calog__limitError(ctx, result);
+  int32_t kind = calog__limitTripped(ctx);
+  if (kind == CALOG_LIMIT_NONE) return status;
+  if (kind == CALOG_LIMIT_INTERRUPT && atomic_load(&ctx->dying)) { /* not a limit: the context is gone */
+    ctx->tripPartial = -1;
+    return calogFail(result, CALOG_ERR_DEAD, "context %d was destroyed while the call ran", ctx->id);
+  }
+  int32_t st = calog__limitError(ctx, result);
+  ctx->tripPartial = -1;
+  return st;
 }
 
 int32_t calog__limitOutput(CalogCtxT *ctx, int64_t n, CalogValueT *err) {

@@ -383,6 +383,7 @@ int32_t calogContextCreateWith(CalogT *rt, const char *engine, uint32_t flags, c
   }
   ctx->rt = rt;
   ctx->engine = eng;
+  ctx->tripPartial = -1;
   if (options != NULL && options->type != CALOG_NIL) {
     if (options->type != CALOG_AGGREGATE) {
       free(ctx->shutdownMsg);
@@ -1097,7 +1098,8 @@ _Static_assert(offsetof(CalogWireControlT, maxDepth) == 28, "wire control layout
 _Static_assert(offsetof(CalogWireControlT, pollTicket) == 32, "wire control layout");
 _Static_assert(offsetof(CalogWireControlT, pollStatus) == 36, "wire control layout");
 _Static_assert(offsetof(CalogWireControlT, pollLen) == 40, "wire control layout");
-_Static_assert(sizeof(CalogWireControlT) == 48, "wire control layout");
+_Static_assert(offsetof(CalogWireControlT, hostInterest) == 48, "wire control layout");
+_Static_assert(sizeof(CalogWireControlT) == 56, "wire control layout");
 
 /* ---- asynchronous requests ----------------------------------------------------------------------- */
 static int32_t newTicket(CalogT *rt) {

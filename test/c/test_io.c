@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -864,6 +865,288 @@ static void testReviewFindings(void) {
   calogContextDestroy(rt, b);
 }
 
+
+/* ---- callback forms ------------------------------------------------------------------------------------- */
+/* Evaluates cond (an expression giving 1 when done) until it holds, polling the host's queue for a host-thread
+ * context (its callbacks run there); gives up after ms. */
+static bool waitFor(CalogContextIdT id, bool threaded, const char *cond, int ms) {
+  uint64_t t0 = nowMs();
+  for (;;) {
+    if (!threaded)
+      while (calogHostPoll(rt) == 1) {}
+    if (runInt(id, cond) == 1) return true;
+    if (nowMs() - t0 > (uint64_t)ms) return false;
+    sleepMs(2);
+  }
+}
+
+/* an integer field of an error record (-1 if absent) */
+static int64_t recInt(const CalogValueT *rec, const char *key) {
+  if (rec->type != CALOG_AGGREGATE) return -1;
+  CalogValueT k = {.type = CALOG_STRING, .as.s = {.bytes = (char *)key, .length = (int64_t)strlen(key)}};
+  const CalogValueT *v = calogAggGet(rec->as.agg, &k);
+  return v && v->type == CALOG_INT ? v->as.i : -1;
+}
+
+typedef struct CbScenarioT {
+  const char *engine, *setup, *done, *summary;
+} CbScenarioT;
+
+/* One scenario per engine, the same in all three: accept, connect, send, receive ("*l", "*a", receiveUntil), a
+ * receive timeout with its partial data (the conn stays usable), a second pending reader ("busy"), connection
+ * refused and resolve, every completion as fn(err, result). */
+static const CbScenarioT cbScenarios[] = {
+    {"lua",
+     "r = {} done = 0 srv = net.listen('127.0.0.1', 0) "
+     "srv:accept({ timeoutMs = 5000 }, function(err, c) c:setTimeouts(nil, nil, 80) "
+     "  c:receive('*l', function(err, line) r.line = line "
+     "    c:receive('*l', function(err, l2) r.t = err.message .. ':' .. err.partial "
+     "      c:receiveUntil('|', function(err, x) r.u = x c:send('bye\\n', function(err, n) r.sent = n c:close() end) end) "
+     "      peer:send('ab|', function() end) end) end) end) "
+     "net.connect('127.0.0.1', srv:port(), { timeoutMs = 5000 }, function(err, c) peer = c "
+     "  c:send('hello\\npart', function(err, n) r.csent = n end) "
+     "  c:receive('*a', function(err, all) r.all = all done = done + 1 end) "
+     "  local ok, e = c:receive('*l', function() end) r.busy = e:sub(1, 4) end) "
+     "net.connect('127.0.0.1', 1, function(err, c) r.refused = err.message done = done + 1 end) "
+     "net.resolve('localhost', function(err, l) r.res = (l and #l > 0) and 'ok' or tostring(err and err.message) done = done + 1 end)",
+     "return done == 3 and 1 or 0",
+     "srv:close() return table.concat({r.line, r.t, r.u, r.sent, r.csent, r.all, r.busy, r.refused, r.res}, '|')"},
+    {"js",
+     "var r = {}; var done = 0; var peer = null; var srv = net.listen('127.0.0.1', 0); "
+     "srv.accept({ timeoutMs: 5000 }, function (err, c) { c.setTimeouts(null, null, 80); "
+     "  c.receive('*l', function (err, line) { r.line = line; "
+     "    c.receive('*l', function (err, l2) { r.t = err.message + ':' + err.partial; "
+     "      c.receiveUntil('|', function (err, x) { r.u = x; c.send('bye\\n', function (err, n) { r.sent = n; c.close(); }); }); "
+     "      peer.send('ab|', function () {}); }); }); }); "
+     "net.connect('127.0.0.1', srv.port(), { timeoutMs: 5000 }, function (err, c) { peer = c; "
+     "  c.send('hello\\npart', function (err, n) { r.csent = n; }); "
+     "  c.receive('*a', function (err, all) { r.all = all; done++; }); "
+     "  try { c.receive('*l', function () {}); r.busy = 'no'; } catch (e) { r.busy = e.message.substring(0, 4); } }); "
+     "net.connect('127.0.0.1', 1, function (err, c) { r.refused = err.message; done++; }); "
+     "net.resolve('localhost', function (err, l) { r.res = l && l.length > 0 ? 'ok' : String(err && err.message); done++; });",
+     "done === 3 ? 1 : 0",
+     "srv.close(); [r.line, r.t, r.u, r.sent, r.csent, r.all, r.busy, r.refused, r.res].join('|')"},
+    {"squirrel",
+     "r <- {line = null, t = null, u = null, sent = null, csent = null, all = null, busy = null, refused = null, res = null}; "
+     "done <- 0; peer <- null; srv <- net.listen(\"127.0.0.1\", 0); "
+     "srv.accept({timeoutMs = 5000}, function(err, c) { c.setTimeouts(null, null, 80); "
+     "  c.receive(\"*l\", function(err, line) { ::r.line = line; "
+     "    c.receive(\"*l\", function(err, l2) { ::r.t = err.message + \":\" + err.partial; "
+     "      c.receiveUntil(\"|\", function(err, x) { ::r.u = x; c.send(\"bye\\n\", function(err, n) { ::r.sent = n; c.close(); }); }); "
+     "      ::peer.send(\"ab|\", function(err, n) {}); }); }); }); "
+     "net.connect(\"127.0.0.1\", srv.port(), {timeoutMs = 5000}, function(err, c) { ::peer = c; "
+     "  c.send(\"hello\\npart\", function(err, n) { ::r.csent = n; }); "
+     "  c.receive(\"*a\", function(err, all) { ::r.all = all; ::done++; }); "
+     "  try { c.receive(\"*l\", function(err, x) {}); ::r.busy = \"no\"; } "
+     "  catch (e) { ::r.busy = (typeof e == \"table\" ? e.message : e).slice(0, 4); } }); "
+     "net.connect(\"127.0.0.1\", 1, function(err, c) { ::r.refused = err.message; ::done++; }); "
+     "net.resolve(\"localhost\", function(err, l) { ::r.res = (l != null && l.len() > 0) ? \"ok\" : \"\" + err.message; ::done++; });",
+     "return ::done == 3 ? 1 : 0",
+     "srv.close(); return r.line + \"|\" + r.t + \"|\" + r.u + \"|\" + r.sent + \"|\" + r.csent + \"|\" + r.all + \"|\" + r.busy + "
+     "\"|\" + r.refused + \"|\" + r.res;"},
+};
+
+static void testCallbackForms(void) {
+  for (size_t e = 0; e < sizeof cbScenarios / sizeof cbScenarios[0]; e++) {
+    for (int threaded = 1; threaded >= 0; threaded--) {
+      const CbScenarioT *sc = &cbScenarios[e];
+      CalogContextIdT id = newEngineCtx(rt, sc->engine, threaded, true);
+      run(id, sc->setup);
+      bool ok = waitFor(id, threaded, sc->done, 5000);
+      if (!ok) fprintf(stderr, "callback scenario did not finish: %s, %s\n", sc->engine, threaded ? "threaded" : "host thread");
+      CHECK(ok);
+      runStr(id, sc->summary, "hello|timeout:part|ab|4|10|bye\n|busy|connection refused|ok");
+      calogContextDestroy(rt, id);
+    }
+  }
+}
+
+/* the callback forms' error paths (Lua, both kinds of context): close completes a pending operation with "closed",
+ * accept and udp timeouts, udp both ways, a callback that throws (reported, the context goes on), the context's
+ * timeoutMs stopping a callback's run, a blocking call while a callback operation is pending ("busy") */
+static void testCallbackErrors(void) {
+  for (int threaded = 1; threaded >= 0; threaded--) {
+    CalogContextIdT a = newCtx(threaded);
+    run(a, "r = {} srv = net.listen('127.0.0.1', 0) "
+           "srv:accept(function(err, c) r.acc = c c:receive('*l', function(err, l) r.closed = err.message .. ':' .. tostring(err.partial) end) end) "
+           "net.connect('127.0.0.1', srv:port(), function(err, c) peer = c end)");
+    CHECK(waitFor(a, threaded, "return peer and r.acc and 1 or 0", 5000)); /* either callback may run first */
+    run(a, "peer:send('half', function(err, n) r.half = n end)");
+    CHECK(waitFor(a, threaded, "return r.half and 1 or 0", 5000));
+    sleepMs(100); /* "half" reaches the pending receive (the I/O thread reads it) */
+    run(a, "r.acc:close()");
+    CHECK(waitFor(a, threaded, "return r.closed and 1 or 0", 5000));
+    runStr(a, "return r.closed", "closed:half");
+    /* accept and udp timeouts; udp both ways */
+    run(a, "srv:accept({ timeoutMs = 30 }, function(err, c) r.at = err.message end) "
+           "u = net.udp() assert(u:bind('127.0.0.1', 0)) u:receive({ timeoutMs = 30 }, function(err, m) r.ut = err.message end)");
+    CHECK(waitFor(a, threaded, "return r.at and r.ut and 1 or 0", 5000));
+    runStr(a, "return r.at .. ',' .. r.ut", "timeout,timeout");
+    run(a, "u:receive(function(err, m) r.dg = m.data .. '@' .. m.host end) "
+           "net.udp():send('dgram', '127.0.0.1', u:port(), function(err, n) r.dn = n end)");
+    CHECK(waitFor(a, threaded, "return r.dg and r.dn and 1 or 0", 5000));
+    runStr(a, "u:close() return r.dg .. ':' .. r.dn", "dgram@127.0.0.1:5");
+    /* a callback that throws: reported on stderr, the next one still runs */
+    run(a, "peer:receive('*l', function() error('callback bug') end) r.acc2 = nil "
+           "srv:accept(function(err, c) c:send('x\\n', function() end) r.acc2 = c end) "
+           "net.connect('127.0.0.1', srv:port(), function(err, c) c:receive('*l', function(err, l) r.after = l end) end)");
+    CHECK(waitFor(a, threaded, "return r.after and 1 or 0", 5000));
+    runStr(a, "return r.after", "x");
+    /* a blocking call on a socket with a callback operation pending: busy (threaded only: blocking) */
+    if (threaded) runStr(a, "local c = r.acc2 c:receive('*l', function() end) local d, e = c:receive('*l') return e:sub(1, 4)", "busy");
+    /* the context's timeoutMs applies to a callback's run */
+    CalogValueT lim = calogValueNil(), err = calogValueNil();
+    CHECK_EQ(eval(a, "return { timeoutMs = 100 }", &lim), CALOG_OK);
+    CHECK_EQ(calogContextSetLimits(rt, a, &lim, &err), CALOG_OK);
+    run(a, "r.spun = nil timer.after(1, function() r.spun = 1 while true do end end)");
+    CHECK(waitFor(a, threaded, "return r.spun or 0", 5000));
+    CHECK_EQ(runInt(a, "return 7"), 7); /* the spinning callback was stopped */
+    calogValueFree(&lim);
+    calogValueFree(&err);
+    run(a, "srv:close() peer:close()");
+    calogContextDestroy(rt, a);
+  }
+}
+
+/* destroying a context drops its pending callback operations: no callback runs, nothing leaks, and the socket
+ * (another context's) is free again, its data unread */
+static void testCallbackCancel(void) {
+  for (int threaded = 1; threaded >= 0; threaded--) {
+    int before = fdCount();
+    CalogContextIdT a = newCtx(true), b = newCtx(threaded);
+    int port;
+    int lfd = cListen(&port);
+    char src[256];
+    fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
+    CHECK_EQ(runInt(a, src), 1);
+    int fd = cAccept(lfd);
+    CalogValueT conn = calogValueNil(), r = calogValueNil();
+    CHECK_EQ(calogContextGet(rt, a, "c", &conn), CALOG_OK);
+    run(b, "function park(c) c:receive('*l', function(err, l) got = l end) c:send(string.rep('y', 1 << 20), function() end) "
+           "  srv = net.listen('127.0.0.1', 0) srv:accept(function() end) return 1 end");
+    CHECK_EQ(calogContextCall(rt, b, "park", &conn, 1, &r), CALOG_OK);
+    calogContextDestroy(rt, b);
+    if (threaded) sleepMs(50); /* its thread closes it (its operations would not take the data anyway) */
+    cSend(fd, "kept\n");
+    runStr(a, "return c:receive('*l')", "kept"); /* b's reader is gone: not busy, nothing consumed */
+    run(a, "c:close()");
+    close(fd);
+    close(lfd);
+    calogValueFree(&conn);
+    calogValueFree(&r);
+    calogContextDestroy(rt, a);
+    CHECK_EQ(fdCount(), before);
+  }
+}
+
+/* close while connecting (a listener whose backlog is full leaves a connect pending) and close with writes
+ * pending (a writer parked on backpressure gets "closed" and the bytes sent); an interrupted send reports its
+ * bytes on the limit error; a disposed context's parked call ends with the dead error */
+static void testClosePending(void) {
+  int port, before = fdCount();
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+  CHECK_EQ(listen(lfd, 0), 0);
+  socklen_t sl = sizeof sa;
+  getsockname(lfd, (struct sockaddr *)&sa, &sl);
+  port = ntohs(sa.sin_port);
+  int fill[4];
+  for (int i = 0; i < 4; i++) { /* fill the accept queue: later connects stay in progress */
+    fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    (void)connect(fill[i], (struct sockaddr *)&to, sizeof to);
+  }
+  sleepMs(20);
+  char src[512];
+  /* blocking: the context is destroyed while it is parked in connect */
+  CalogContextIdT a = newCtx(true);
+  fmt(src, sizeof src, "return net.connect('127.0.0.1', %d, { timeoutMs = 10000 })", port);
+  BgT *b = bgStart(a, src);
+  sleepMs(50);
+  calogContextDestroy(rt, a);
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(bgJoin(b, &r), CALOG_ERR_DEAD); /* disposed: not a limit */
+  calogValueFree(&r);
+  /* callback form: a connect timeout, then one pending while its context is destroyed */
+  for (int threaded = 1; threaded >= 0; threaded--) {
+    CalogContextIdT c = newCtx(threaded);
+    snprintf(src, sizeof src,
+             "net.connect('127.0.0.1', %d, { timeoutMs = 40 }, function(err, c) ce = err and err.message or 'connected' end) "
+             "net.connect('127.0.0.1', %d, function(err, c) never = 1 end)",
+             port, port);
+    run(c, src);
+    CHECK(waitFor(c, threaded, "return ce and 1 or 0", 5000));
+    runStr(c, "return ce", "timeout");
+    calogContextDestroy(rt, c);
+  }
+  for (int i = 0; i < 4; i++) close(fill[i]);
+  close(lfd);
+  sleepMs(20);
+  CHECK_EQ(fdCount(), before);
+  /* writes pending: a writer parked on backpressure, the conn closed from another context */
+  CalogContextIdT w = newCtx(true), k = newCtx(true);
+  lfd = cListen(&port);
+  fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
+  CHECK_EQ(runInt(w, src), 1);
+  int peer = cAccept(lfd);
+  CalogValueT conn = calogValueNil();
+  CHECK_EQ(calogContextGet(rt, w, "c", &conn), CALOG_OK);
+  run(w, "big = string.rep('z', 32 << 20)");
+  b = bgStart(w, "local n, e, sent = c:send(big) return e .. ':' .. (sent > 0 and 'some' or 'none')");
+  sleepMs(200);
+  run(k, "function shut(c) return c:close() end");
+  CHECK_EQ(calogContextCall(rt, k, "shut", &conn, 1, &r), CALOG_OK);
+  int32_t bst = bgJoin(b, &r);
+  if (bst != CALOG_OK) fprintf(stderr, "close with writes pending: %s\n", calogErrorMessage(&r, NULL));
+  CHECK_EQ(bst, CALOG_OK);
+  CHECK_STR(&r, "closed:some");
+  close(peer);
+  /* the same with the callback form: err.partial is the count */
+  CHECK_EQ(runInt(w, src), 1);
+  peer = cAccept(lfd);
+  run(w, "c:send(big, function(err, n) wr = err.message .. ':' .. (err.partial > 0 and 'some' or 'none') end) "
+         "timer.after(50, function() c:close() end)");
+  CHECK(waitFor(w, true, "return wr and 1 or 0", 5000));
+  runStr(w, "return wr", "closed:some");
+  close(peer);
+  /* an interrupted send: the limit's error carries the bytes written */
+  CHECK_EQ(runInt(w, src), 1);
+  peer = cAccept(lfd);
+  const char *big = "c:send(big)";
+  CHECK_EQ(calogContextEvalTimed(rt, w, big, (int64_t)strlen(big), "t", 150, &r), CALOG_ERR_LIMIT);
+  if (recInt(&r, "partial") <= 0) fprintf(stderr, "interrupted send: %s (%lld)\n", calogErrorMessage(&r, NULL), (long long)recInt(&r, "partial"));
+  CHECK(recInt(&r, "partial") > 0);
+  CHECK(recInt(&r, "partial") < 32 * 1024 * 1024);
+  run(w, "c:close()");
+  close(peer);
+  close(lfd);
+  calogValueFree(&r);
+  calogValueFree(&conn);
+  calogContextDestroy(rt, w);
+  calogContextDestroy(rt, k);
+}
+
+/* a unix-domain server removes its socket file at close only if the path still names that socket */
+static void testUnixUnlink(void) {
+  CalogContextIdT a = newCtx(true);
+  char path[64], src[256];
+  snprintf(path, sizeof path, "/tmp/calog-io-u-%d.sock", (int)getpid());
+  unlink(path);
+  snprintf(src, sizeof src, "s = assert(net.listen('unix:%s')) return 1", path);
+  CHECK_EQ(runInt(a, src), 1);
+  CHECK_EQ(unlink(path), 0); /* someone removed it and bound another socket there */
+  int other = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un un = {.sun_family = AF_UNIX};
+  snprintf(un.sun_path, sizeof un.sun_path, "%s", path);
+  CHECK_EQ(bind(other, (struct sockaddr *)&un, sizeof un), 0);
+  run(a, "s:close()");
+  CHECK_EQ(access(path, F_OK), 0); /* not ours: left alone */
+  close(other);
+  unlink(path);
+  calogContextDestroy(rt, a);
+}
+
 int main(void) {
   rt = calogCreate();
   testSleep();
@@ -882,6 +1165,11 @@ int main(void) {
   testBulk();
   testNoFdLeak();
   testReviewFindings();
+  testCallbackForms();
+  testCallbackErrors();
+  testCallbackCancel();
+  testClosePending();
+  testUnixUnlink();
   calogDestroy(rt);
   CHECK_EQ(calogFnLiveCount(), 0);
   return checkSummary("test_io");

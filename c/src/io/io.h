@@ -10,9 +10,10 @@
  * Blocking forms (timer.sleep, connect, accept, send, receive) park the calling context's thread with
  * calog__actorAwait: it keeps serving its queue (sec 6.1) and the running entry's timeoutMs and interrupts
  * apply. On a host-thread context they fail at once (CALOG_ERR_UNSUPPORTED, "...use a threaded context or
- * the callback form"). Callback forms (timer.after, timer.every, net.listen(host, port, fn)) run their
- * function on the owning context's thread when it is back at its top level (idle; never nested inside a parked
- * call, see calog__ctxPost); an error it throws goes to that context's
+ * the callback form"). Callback forms (timer.after, timer.every, net.listen(host, port, fn), and every blocking
+ * call given a function as its last argument: see ops.c) run their function on the owning context's thread
+ * when it is back at its top level (idle; never nested inside a parked call, see calog__ctxPost), the blocking
+ * calls' forms as fn(err, result) (err nil, or {message, partial}); an error it throws goes to that context's
  * stderr sink (the "output" option), prefixed with what failed; it never stops the context.
  *
  * Failures: an I/O failure (timeout, closed, connection refused, address in use...) is a "soft" error:

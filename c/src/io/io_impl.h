@@ -6,11 +6,14 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 typedef struct IoT IoT;
 
-enum { IO_TCP = 1, IO_SERVER = 2, IO_TIMER = 3, IO_UDP = 4 };
+enum { IO_TCP = 1, IO_SERVER = 2, IO_TIMER = 3, IO_UDP = 4, IO_OP = 5 };
+
+typedef struct IoOpT IoOpT;
 
 /* What a parked wait was woken with (CalogBoxT.status; CALOG_ERR_LIMIT when the entry's limit tripped). */
 enum { IO_READY = 0, IO_TIMEDOUT = -1, IO_CLOSED = -2 };
@@ -31,13 +34,19 @@ typedef struct IoHandleT {
   bool eof;         /* the peer shut its side (a read returned 0) */
   bool wantOut;     /* EPOLLOUT is in the interest set (only while a writer waits) */
   bool reading, writing; /* an operation of that direction is in progress (a second one is "busy") */
+  bool hostCounted;      /* counted in the host's interest (calog__ioHostInterest) until freed */
   uint64_t rseq, wseq;   /* readiness events seen by the I/O thread, per direction */
   CalogBoxT *rwait, *wwait; /* the parked reader / writer, if any */
+  struct IoHandleT *rop, *wop; /* the pending callback-form reader / writer (an IO_OP handle, +1 ref), if any */
   char *rbuf;
   size_t roff, rlen, rcap; /* buffered input: rbuf[roff .. roff + rlen) */
   int64_t tConnect, tSend, tRecv; /* ms, 0 = no timeout */
   CalogFnT *onAccept; /* servers of the callback form */
-  char *unixPath;     /* a unix-domain server's socket file: removed when it closes */
+  char *unixPath;     /* a unix-domain server's socket file: removed when it closes, if it is still ours */
+  dev_t unixDev;
+  ino_t unixIno;
+  /* callback operations (IO_OP): the operation; owner is the context the callback runs in */
+  IoOpT *op;
   /* timers (deadline, seq, heap index: I/O thread only) */
   uint64_t deadline, seq, intervalNs;
   size_t heapIndex;
@@ -98,6 +107,9 @@ CALOG_HIDDEN int32_t calog__ioHandlePublish(IoT *io, IoHandleT *h); /* gives it 
 CALOG_HIDDEN IoHandleT *calog__ioLookup(IoT *io, int64_t id, int kind); /* +1 ref, or NULL */
 CALOG_HIDDEN void calog__ioHandleRef(IoHandleT *h);
 CALOG_HIDDEN void calog__ioHandleUnref(IoHandleT *h);
+/* h (a timer, a callback-form server, an operation) will post work to ctx by itself: if ctx runs on the host
+ * thread, the host keeps waiting for wakes while h lives. */
+CALOG_HIDDEN void calog__ioHostInterest(IoHandleT *h, CalogCtxT *ctx);
 CALOG_HIDDEN void calog__ioClose(IoHandleT *h); /* sockets: closes the fd, wakes waiters; frees the id */
 CALOG_HIDDEN bool calog__ioPush(IoT *io, int kind, IoHandleT *h); /* command queue (FIFO) */
 /* Parks the calling context on *slot (h->mu held on entry and on return) until the I/O thread reports
@@ -116,13 +128,104 @@ CALOG_HIDDEN int calog__ioWatch(IoHandleT *h, bool withOut);
 CALOG_HIDDEN void calog__ioWantOut(IoHandleT *h, bool on); /* h->mu held */
 /* Reports an error thrown by a callback to ctx's stderr sink. Context thread. */
 CALOG_HIDDEN void calog__ioReport(CalogCtxT *ctx, const char *what, const CalogValueT *err);
-/* Posts fn(arg) to ctx as a callback (a conn for the accept form); takes arg. I/O thread. */
-CALOG_HIDDEN void calog__ioPostCall(IoT *io, CalogContextIdT owner, CalogFnT *fn, CalogValueT *arg, const char *what);
+/* Posts fn(args...) (argc <= 2) to owner as a callback; takes the args. A conn among them is closed if the
+ * callback fails or never runs. Any thread, no lock held. */
+CALOG_HIDDEN void calog__ioPostCall(IoT *io, CalogContextIdT owner, CalogFnT *fn, CalogValueT *args, int32_t argc,
+                                    const char *what);
 /* Closes every handle of ctx (its close hook). */
 CALOG_HIDDEN void calog__ioCtxClosed(CalogCtxT *ctx, void *arg);
 
+/* callback operations (ops.c) */
+enum { OPK_CONNECT = 1, OPK_ACCEPT, OPK_SEND, OPK_RECEIVE, OPK_UDP_SEND, OPK_UDP_RECEIVE, OPK_RESOLVE };
+enum { RECV_LINE, RECV_ALL, RECV_COUNT, RECV_UNTIL };
+
+typedef struct IoRecvT { /* a receive request */
+  int mode;
+  size_t count;       /* RECV_COUNT */
+  const char *delim;  /* RECV_UNTIL */
+  size_t dlen;
+  size_t scan;        /* bytes already searched without a match */
+} IoRecvT;
+
+struct IoOpT {
+  int kind;
+  IoHandleT *target;  /* the socket it works on (+1 ref); NULL while a name resolves */
+  CalogFnT *fn;       /* the callback (+1 ref) */
+  CalogCtxT *ctx;     /* the owner (+1 ref): once it is dying the operation stops taking data */
+  const char *what;   /* for the stderr report of a failing callback */
+  int64_t timeoutMs;
+  char *data;         /* send: a copy of the bytes; receive: of the delimiter */
+  size_t len, done;
+  char *host;         /* a name to resolve first (connect, udp send, resolve) */
+  _Atomic bool completed;
+  IoRecvT recv;
+  int port, fd, err;
+  struct sockaddr_storage ss;
+  socklen_t sslen;
+  char *buf;          /* udp receive */
+  IoResolveT *job;    /* under IoT.mu: the resolver job holding the op while its name resolves */
+  int32_t st;         /* the outcome, once detached */
+  CalogValueT result;
+};
+
+/* Starts a callback operation (the calling context's thread): the op is complete but for target / the
+ * address; its callback runs later on the owner's thread with (err, result). Returns CALOG_OK (result nil)
+ * or an error for the caller (busy, out of memory, shutting down): then the callback never runs. Takes op. */
+CALOG_HIDDEN int32_t calog__ioOpSubmit(IoHandleT *op, CalogValueT *result);
+/* Starts op's connect to ss, then as calog__ioOpSubmit. Takes op. */
+CALOG_HIDDEN int32_t calog__ioOpConnect(IoHandleT *op, const struct sockaddr_storage *ss, socklen_t len, CalogValueT *err);
+/* A new IO_OP handle for ctx calling fn (+1 ref each), or NULL. */
+CALOG_HIDDEN IoHandleT *calog__ioOpNew(IoT *io, CalogCtxT *ctx, int kind, CalogFnT *fn, const char *what);
+CALOG_HIDDEN void calog__ioOpFree(IoOpT *op);
+/* I/O thread, h->mu held: readiness moved; runs h's pending ops and returns the ones that are over (detached) */
+CALOG_HIDDEN void calog__ioOpEvent(IoHandleT *h, bool in, bool out, IoHandleT **doneR, IoHandleT **doneW);
+/* h->mu held, h closing: detaches its ops with "closed" (out: to complete once unlocked) */
+CALOG_HIDDEN void calog__ioOpClosed(IoHandleT *h, IoHandleT **doneR, IoHandleT **doneW);
+/* Detaches and drops (no callback) h's pending operations whose owner is ctxId (that context is closing). */
+CALOG_HIDDEN void calog__ioOpCancelOwned(IoHandleT *h, CalogContextIdT ctxId);
+/* Delivers a detached op's outcome to its owner (no lock held); drops the op's reference. */
+CALOG_HIDDEN void calog__ioOpComplete(IoHandleT *op);
+/* I/O thread: the op's deadline passed. False: the op is between two owners (a resolver handing it to its
+ * socket, a closer about to complete it): ask again a little later. */
+CALOG_HIDDEN bool calog__ioOpTimedOut(IoHandleT *op);
+/* The resolver finished the op's name (status, list of raw addresses or an error; taken). Resolver thread. */
+CALOG_HIDDEN void calog__ioOpResolved(IoHandleT *op, int32_t st, CalogValueT *v);
+/* Queues op's host (op->op->data) on the resolver thread; an error when it cannot. */
+CALOG_HIDDEN int32_t calog__ioResolveAsync(IoT *io, IoHandleT *op, CalogValueT *err);
+/* Takes op back from its resolver job (its deadline passed): false when the resolver already finished it;
+ * then *target is op's socket as seen under IoT.mu (+1 ref; NULL: not yet set). */
+CALOG_HIDDEN bool calog__ioResolveWithdraw(IoT *io, IoHandleT *op, IoHandleT **target);
+/* Sets op's socket (under IoT.mu: a deadline may be reading it). */
+CALOG_HIDDEN void calog__ioOpSetTarget(IoHandleT *op, IoHandleT *target);
+/* list of raw sockaddr strings (taken) -> list of address strings */
+CALOG_HIDDEN int32_t calog__ioAddrTexts(CalogValueT *list, CalogValueT *out);
+/* host -> address, numeric (no resolution): CALOG_OK, or 1 when host is a name to resolve */
+CALOG_HIDDEN int32_t calog__ioNumericAddress(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len,
+                                             CalogValueT *err);
+
+/* steps shared by the blocking and callback forms (h->mu held; true when the operation is over) */
+CALOG_HIDDEN bool calog__ioRecvStep(IoHandleT *h, IoRecvT *q, CalogValueT *result, int32_t *st);
+CALOG_HIDDEN int32_t calog__ioRecvFail(IoHandleT *h, const char *fail, CalogValueT *result);
+CALOG_HIDDEN bool calog__ioSendStep(IoHandleT *h, const char *p, size_t n, size_t *done, int *e);
+CALOG_HIDDEN int32_t calog__ioSendOutcome(size_t n, size_t done, int e, CalogValueT *result);
+CALOG_HIDDEN bool calog__ioAcceptStep(IoHandleT *h, int *fd, int *e);
+CALOG_HIDDEN int32_t calog__ioAcceptOutcome(IoHandleT *server, int fd, int e, CalogContextIdT owner, IoHandleT **out,
+                                            CalogValueT *err);
+CALOG_HIDDEN int32_t calog__ioConnectStart(IoT *io, CalogContextIdT owner, const struct sockaddr_storage *ss, socklen_t len,
+                                           IoHandleT **out, int *e, CalogValueT *err);
+CALOG_HIDDEN bool calog__ioConnectCheck(IoHandleT *h, int *e);
+CALOG_HIDDEN int32_t calog__ioConnectOutcome(int e, CalogValueT *err);
+CALOG_HIDDEN bool calog__ioUdpRecvStep(IoHandleT *h, char *buf, struct sockaddr_storage *ss, socklen_t *len, ssize_t *r, int *e);
+CALOG_HIDDEN int32_t calog__ioUdpRecvOutcome(const char *buf, const struct sockaddr_storage *ss, ssize_t r, int e,
+                                             CalogValueT *result);
+CALOG_HIDDEN bool calog__ioUdpSendStep(IoHandleT *h, const char *p, size_t n, const struct sockaddr_storage *ss, socklen_t len,
+                                       ssize_t *w, int *e);
+CALOG_HIDDEN int32_t calog__ioUdpSendOutcome(ssize_t w, int e, CalogValueT *result);
+
 /* errors */
 CALOG_HIDDEN int32_t calog__ioSoft(CalogValueT *result, const char *msg, CalogValueT *partial);
+/* The same record {message, partial} with another status (partial taken; nil: a plain message) */
+CALOG_HIDDEN int32_t calog__ioFailWith(CalogValueT *result, int32_t status, const char *msg, CalogValueT *partial);
 CALOG_HIDDEN int32_t calog__ioErrno(CalogValueT *result, int e, const char *what);
 
 /* net.c: socket operations (h unlocked on entry) */

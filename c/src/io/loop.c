@@ -88,11 +88,19 @@ IoHandleT *calog__ioHandleNew(IoT *io, int kind, CalogContextIdT owner) {
 
 void calog__ioHandleRef(IoHandleT *h) { atomic_fetch_add(&h->refs, 1); }
 
+void calog__ioHostInterest(IoHandleT *h, CalogCtxT *ctx) {
+  if (ctx->threaded || h->hostCounted) return;
+  h->hostCounted = true;
+  calog__hostInterest(h->io->rt, 1);
+}
+
 void calog__ioHandleUnref(IoHandleT *h) {
   if (atomic_fetch_sub(&h->refs, 1) != 1) return;
   if (h->fd >= 0) close(h->fd); /* never published, or closed by nobody: not in the epoll set */
   if (h->onAccept) calogFnRelease(h->onAccept);
   if (h->fn) calogFnRelease(h->fn);
+  if (h->op) calog__ioOpFree(h->op);
+  if (h->hostCounted) calog__hostInterest(h->io->rt, -1);
   free(h->rbuf);
   free(h->unixPath);
   pthread_mutex_destroy(&h->mu);
@@ -190,12 +198,18 @@ void calog__ioClose(IoHandleT *h) {
     close(h->fd);
     h->fd = -1;
   }
-  if (h->unixPath) unlink(h->unixPath);
+  struct stat sb; /* the path may name another socket by now (ours was removed and the name reused) */
+  if (h->unixPath && stat(h->unixPath, &sb) == 0 && S_ISSOCK(sb.st_mode) && sb.st_dev == h->unixDev && sb.st_ino == h->unixIno)
+    unlink(h->unixPath);
   CalogValueT nil = calogValueNil();
   if (h->rwait) calog__boxComplete(h->rwait, IO_CLOSED, &nil);
   if (h->wwait) calog__boxComplete(h->wwait, IO_CLOSED, &nil);
   h->rwait = h->wwait = NULL;
+  IoHandleT *doneR = NULL, *doneW = NULL; /* pending callback operations end with "closed" */
+  calog__ioOpClosed(h, &doneR, &doneW);
   pthread_mutex_unlock(&h->mu);
+  if (doneR) calog__ioOpComplete(doneR);
+  if (doneW) calog__ioOpComplete(doneW);
   if (h->kind == IO_TIMER) {
     atomic_store(&h->cancelled, true);
     calog__ioPush(h->io, IO_CMD_TIMER_CANCEL, h);
@@ -210,12 +224,21 @@ void calog__ioCtxClosed(CalogCtxT *ctx, void *arg) {
     IoHandleT *h = NULL;
     pthread_mutex_lock(&io->mu);
     for (uint32_t i = next; i < io->slotCount && h == NULL; i++) {
-      if (io->slots[i].h && io->slots[i].h->owner == ctx->id) calog__ioHandleRef(h = io->slots[i].h);
+      IoHandleT *x = io->slots[i].h;
       next = i + 1;
+      if (x == NULL) continue;
+      bool mine = x->owner == ctx->id;
+      if (!mine) { /* another context's socket with a callback operation of ctx pending */
+        pthread_mutex_lock(&x->mu);
+        mine = (x->rop && x->rop->owner == ctx->id) || (x->wop && x->wop->owner == ctx->id);
+        pthread_mutex_unlock(&x->mu);
+      }
+      if (mine) calog__ioHandleRef(h = x);
     }
     pthread_mutex_unlock(&io->mu);
     if (h == NULL) return;
-    calog__ioClose(h);
+    if (h->owner == ctx->id) calog__ioClose(h);
+    else calog__ioOpCancelOwned(h, ctx->id);
     calog__ioHandleUnref(h);
   }
 }
@@ -266,8 +289,12 @@ void calog__ioWantOut(IoHandleT *h, bool on) {
 
 /* ---- errors ------------------------------------------------------------------------------------------ */
 int32_t calog__ioSoft(CalogValueT *result, const char *msg, CalogValueT *partial) {
+  return calog__ioFailWith(result, CALOG_ERR_SCRIPT, msg, partial);
+}
+
+int32_t calog__ioFailWith(CalogValueT *result, int32_t status, const char *msg, CalogValueT *partial) {
   calogValueFree(result);
-  if (partial == NULL || partial->type == CALOG_NIL) return calogErrorSet(result, CALOG_ERR_SCRIPT, NULL, msg, -1, NULL);
+  if (partial == NULL || partial->type == CALOG_NIL) return calogErrorSet(result, status, NULL, msg, -1, NULL);
   /* a record {message, partial} */
   CalogValueT rec = calogValueNil(), k1 = calogValueNil(), v1 = calogValueNil(), k2 = calogValueNil();
   if (calogValueAgg(&rec, CALOG_AGG_MAP) != CALOG_OK || calogValueString(&k1, "message", 7) != CALOG_OK ||
@@ -278,10 +305,10 @@ int32_t calog__ioSoft(CalogValueT *result, const char *msg, CalogValueT *partial
     calogValueFree(&v1);
     calogValueFree(&k2);
     calogValueFree(partial);
-    return calogErrorSet(result, CALOG_ERR_SCRIPT, NULL, msg, -1, NULL);
+    return calogErrorSet(result, status, NULL, msg, -1, NULL);
   }
   *result = rec;
-  return CALOG_ERR_SCRIPT;
+  return status;
 }
 
 int32_t calog__ioErrno(CalogValueT *result, int e, const char *what) {
@@ -320,9 +347,10 @@ void calog__ioReport(CalogCtxT *ctx, const char *what, const CalogValueT *err) {
 
 /* ---- callbacks posted to a context -------------------------------------------------------------------- */
 typedef struct CallT {
-  IoT *io; /* +1 ref */
+  IoT *io;
   CalogFnT *fn;
-  CalogValueT arg;
+  CalogValueT args[2];
+  int32_t argc;
   const char *what;
 } CallT;
 
@@ -331,40 +359,40 @@ static void callTask(CalogCtxT *ctx, void *a, bool dead) {
   int32_t st = CALOG_ERR_DEAD;
   if (!dead) {
     CalogValueT r = calogValueNil();
-    st = calogFnInvoke(c->fn, &c->arg, c->arg.type == CALOG_NIL ? 0 : 1, &r);
+    st = calogFnInvoke(c->fn, c->args, c->argc, &r);
     if (st != CALOG_OK) calog__ioReport(ctx, c->what, &r);
     calogValueFree(&r);
   }
-  /* An accepted conn whose callback failed (or never ran: its context is closing) is closed, or nobody would:
+  /* A conn handed to a callback that failed (or never ran: its context is closing) is closed, or nobody would:
    * its peer would wait and its fd stay open until the owner goes. One the callback returned from normally
    * stays open: the script may keep it, or have handed it to another context. */
-  const CalogValueT *id = st != CALOG_OK && c->arg.type == CALOG_AGGREGATE ? calog__optGet(&c->arg, "id") : NULL;
-  IoHandleT *h = id && id->type == CALOG_INT ? calog__ioLookup(c->io, id->as.i, IO_TCP) : NULL;
-  if (h) {
-    calog__ioClose(h);
-    calog__ioHandleUnref(h);
+  for (int32_t i = 0; i < c->argc; i++) {
+    const CalogValueT *id = st != CALOG_OK && c->args[i].type == CALOG_AGGREGATE ? calog__optGet(&c->args[i], "id") : NULL;
+    IoHandleT *h = id && id->type == CALOG_INT ? calog__ioLookup(c->io, id->as.i, IO_TCP) : NULL;
+    if (h) {
+      calog__ioClose(h);
+      calog__ioHandleUnref(h);
+    }
+    calogValueFree(&c->args[i]);
   }
-  calogValueFree(&c->arg);
   calogFnRelease(c->fn);
   calog__ioUnref(c->io);
   free(c);
 }
 
-void calog__ioPostCall(IoT *io, CalogContextIdT owner, CalogFnT *fn, CalogValueT *arg, const char *what) {
+void calog__ioPostCall(IoT *io, CalogContextIdT owner, CalogFnT *fn, CalogValueT *args, int32_t argc, const char *what) {
   CallT *c = malloc(sizeof *c);
-  CalogCtxT *ctx = calog__ctxResolve(io->rt, owner);
-  if (c == NULL || ctx == NULL) {
-    free(c);
-    calogValueFree(arg);
-    if (ctx) calog__ctxUnref(ctx);
+  if (c == NULL) {
+    for (int32_t i = 0; i < argc; i++) calogValueFree(&args[i]);
     return;
   }
   calogFnRetain(fn);
-  *c = (CallT){.io = io, .fn = fn, .what = what};
+  *c = (CallT){.io = io, .fn = fn, .argc = argc, .what = what};
   atomic_fetch_add(&io->refs, 1);
-  calogValueMove(&c->arg, arg);
-  if (!calog__ctxPost(ctx, callTask, c)) callTask(ctx, c, true);
-  calog__ctxUnref(ctx);
+  for (int32_t i = 0; i < argc && i < 2; i++) calogValueMove(&c->args[i], &args[i]);
+  CalogCtxT *ctx = calog__ctxResolve(io->rt, owner);
+  if (ctx == NULL || !calog__ctxPost(ctx, callTask, c)) callTask(ctx, c, true); /* gone: its conns are closed */
+  if (ctx) calog__ctxUnref(ctx);
 }
 
 /* ---- timers (the heap is the I/O thread's) ------------------------------------------------------------ */
@@ -451,6 +479,14 @@ static void fireTimers(IoT *io) {
     IoHandleT *h = io->heap[0];
     heapRemove(io, h);
     if (atomic_load(&h->cancelled)) {
+      calog__ioHandleUnref(h);
+      continue;
+    }
+    if (h->kind == IO_OP) { /* a callback operation's deadline */
+      if (!calog__ioOpTimedOut(h)) { /* changing hands: again in a millisecond */
+        h->deadline = now + 1000000u;
+        if (heapPush(io, h)) continue;
+      }
       calog__ioHandleUnref(h);
       continue;
     }
@@ -546,20 +582,25 @@ static void socketEvent(IoT *io, int64_t id, uint32_t events) {
     return;
   }
   CalogValueT nil = calogValueNil();
+  IoHandleT *doneR = NULL, *doneW = NULL;
   pthread_mutex_lock(&h->mu);
   if (!h->closed) {
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    bool in = (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0, out = (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0;
+    if (in) {
       h->rseq++;
       if (h->rwait) calog__boxComplete(h->rwait, IO_READY, &nil);
       h->rwait = NULL;
     }
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+    if (out) {
       h->wseq++;
       if (h->wwait) calog__boxComplete(h->wwait, IO_READY, &nil);
       h->wwait = NULL;
     }
+    calog__ioOpEvent(h, in, out, &doneR, &doneW); /* the callback forms proceed here, on the I/O thread */
   }
   pthread_mutex_unlock(&h->mu);
+  if (doneR) calog__ioOpComplete(doneR);
+  if (doneW) calog__ioOpComplete(doneW);
   calog__ioHandleUnref(h);
 }
 
@@ -615,8 +656,8 @@ struct IoResolveT {
   IoResolveT *next;
   char *host;
   int socktype;
-  bool all;
   CalogBoxT *box; /* under io->mu: NULL once the waiter gave up */
+  IoHandleT *op;  /* or a callback operation waiting for it (+1 ref; under io->mu: NULL once withdrawn) */
 };
 
 static void *resolverMain(void *arg) {
@@ -650,9 +691,16 @@ static void *resolverMain(void *arg) {
     io->resHead = j->next;
     if (io->resHead == NULL) io->resTail = NULL;
     if (j->box) calog__boxComplete(j->box, st, &v);
-    calogValueFree(&v);
+    IoHandleT *op = j->op;
+    if (op) op->op->job = NULL;
     free(j->host);
     free(j);
+    if (op) {
+      pthread_mutex_unlock(&io->mu);
+      calog__ioOpResolved(op, st, &v); /* takes v and the job's reference */
+      pthread_mutex_lock(&io->mu);
+    }
+    calogValueFree(&v);
   }
   pthread_mutex_unlock(&io->mu);
   return NULL;
@@ -676,43 +724,86 @@ static void resolveAbandon(void *arg, int why) {
   pthread_mutex_unlock(&w->io->mu);
 }
 
-/* list of raw sockaddr strings, or a soft error */
-static int32_t resolveRaw(IoT *io, const char *host, int socktype, CalogValueT *out) {
-  CalogActorT *self = calog__actorCurrent(io->rt);
-  IoResolveT *j = calloc(1, sizeof *j);
-  if (j == NULL || (j->host = strdup(host)) == NULL) {
-    free(j);
-    return calogFail(out, CALOG_ERR_OOM, "out of memory");
-  }
-  j->socktype = socktype;
-  CalogBoxT box;
-  calog__boxInit(&box, self);
-  j->box = &box;
+/* Queues j on the resolver thread (starting it once); on failure j is freed. */
+static int32_t enqueue(IoT *io, IoResolveT *j, CalogValueT *err) {
   pthread_mutex_lock(&io->mu);
-  if (io->closed) {
+  int32_t st = CALOG_OK;
+  if (io->closed) st = calogFail(err, CALOG_ERR_DEAD, "the runtime is shutting down");
+  else if (!io->resolverStarted && pthread_create(&io->resolver, NULL, resolverMain, io) != 0)
+    st = calogFail(err, CALOG_ERR_OOM, "cannot start the resolver thread");
+  if (st != CALOG_OK) {
     pthread_mutex_unlock(&io->mu);
     free(j->host);
     free(j);
-    return calogFail(out, CALOG_ERR_DEAD, "the runtime is shutting down");
+    return st;
   }
-  if (!io->resolverStarted) {
-    if (pthread_create(&io->resolver, NULL, resolverMain, io) != 0) {
-      pthread_mutex_unlock(&io->mu);
-      free(j->host);
-      free(j);
-      return calogFail(out, CALOG_ERR_OOM, "cannot start the resolver thread");
-    }
-    io->resolverStarted = true;
-  }
+  io->resolverStarted = true;
+  if (j->op) j->op->op->job = j;
   if (io->resTail) io->resTail->next = j;
   else io->resHead = j;
   io->resTail = j;
   pthread_cond_signal(&io->resolverCv);
   pthread_mutex_unlock(&io->mu);
+  return CALOG_OK;
+}
+
+static IoResolveT *newJob(const char *host, int socktype) {
+  IoResolveT *j = calloc(1, sizeof *j);
+  if (j == NULL || (j->host = strdup(host)) == NULL) {
+    free(j);
+    return NULL;
+  }
+  j->socktype = socktype;
+  return j;
+}
+
+/* list of raw sockaddr strings, or a soft error */
+static int32_t resolveRaw(IoT *io, const char *host, int socktype, CalogValueT *out) {
+  CalogActorT *self = calog__actorCurrent(io->rt);
+  IoResolveT *j = newJob(host, socktype);
+  if (j == NULL) return calogFail(out, CALOG_ERR_OOM, "out of memory");
+  CalogBoxT box;
+  calog__boxInit(&box, self);
+  j->box = &box;
+  int32_t st = enqueue(io, j, out);
+  if (st != CALOG_OK) return st;
   ResWaitT w = {io, j, &box};
-  int32_t st = calog__actorAwait(self, &box, 0, resolveAbandon, &w, out); /* j is the resolver's from here */
+  st = calog__actorAwait(self, &box, 0, resolveAbandon, &w, out); /* j is the resolver's from here */
   if (st == CALOG_ERR_LIMIT) return calogFail(out, CALOG_ERR_LIMIT, "interrupted while resolving '%s'", host);
   return st;
+}
+
+void calog__ioOpSetTarget(IoHandleT *op, IoHandleT *target) {
+  calog__ioHandleRef(target);
+  pthread_mutex_lock(&op->io->mu);
+  IoHandleT *old = op->op->target;
+  op->op->target = target;
+  pthread_mutex_unlock(&op->io->mu);
+  if (old) calog__ioHandleUnref(old);
+}
+
+int32_t calog__ioResolveAsync(IoT *io, IoHandleT *op, CalogValueT *err) {
+  IoResolveT *j = newJob(op->op->host, op->op->kind == OPK_UDP_SEND ? SOCK_DGRAM : SOCK_STREAM);
+  if (j == NULL) return calogFail(err, CALOG_ERR_OOM, "out of memory");
+  calog__ioHandleRef(op);
+  j->op = op;
+  int32_t st = enqueue(io, j, err);
+  if (st != CALOG_OK) calog__ioHandleUnref(op);
+  return st;
+}
+
+bool calog__ioResolveWithdraw(IoT *io, IoHandleT *op, IoHandleT **target) {
+  pthread_mutex_lock(&io->mu);
+  IoResolveT *j = op->op->job;
+  if (j) {
+    j->op = NULL;
+    op->op->job = NULL;
+  }
+  *target = j ? NULL : op->op->target;
+  if (*target) calog__ioHandleRef(*target);
+  pthread_mutex_unlock(&io->mu);
+  if (j) calog__ioHandleUnref(op); /* the job's */
+  return j != NULL;
 }
 
 int32_t calog__ioResolve(IoT *io, const char *host, int port, int socktype, struct sockaddr_storage *ss,
@@ -740,21 +831,14 @@ int32_t calog__ioResolve(IoT *io, const char *host, int port, int socktype, stru
   return CALOG_OK;
 }
 
-int32_t calog__ioResolveAll(IoT *io, const char *host, CalogValueT *out) {
-  CalogValueT list = calogValueNil();
-  int32_t st = resolveRaw(io, host, SOCK_STREAM, &list);
-  if (st != CALOG_OK) {
-    calogValueFree(out);
-    calogValueMove(out, &list);
-    return st;
-  }
+int32_t calog__ioAddrTexts(CalogValueT *list, CalogValueT *out) {
   CalogValueT res = calogValueNil();
   if (calogValueAgg(&res, CALOG_AGG_LIST) != CALOG_OK) {
-    calogValueFree(&list);
+    calogValueFree(list);
     return calogFail(out, CALOG_ERR_OOM, "out of memory");
   }
-  for (int64_t i = 0; i < calogAggArrayCount(list.as.agg); i++) {
-    CalogValueT *raw = calogAggArrayAt(list.as.agg, i);
+  for (int64_t i = 0; i < calogAggArrayCount(list->as.agg); i++) {
+    CalogValueT *raw = calogAggArrayAt(list->as.agg, i);
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     memcpy(&ss, raw->as.s.bytes, (size_t)raw->as.s.length < sizeof ss ? (size_t)raw->as.s.length : sizeof ss);
@@ -769,10 +853,21 @@ int32_t calog__ioResolveAll(IoT *io, const char *host, CalogValueT *out) {
     if (!dup && calogValueString(&s, text, (int64_t)strlen(text)) == CALOG_OK && calogAggPush(res.as.agg, &s) != CALOG_OK)
       calogValueFree(&s);
   }
-  calogValueFree(&list);
+  calogValueFree(list);
   calogValueFree(out);
   *out = res;
   return CALOG_OK;
+}
+
+int32_t calog__ioResolveAll(IoT *io, const char *host, CalogValueT *out) {
+  CalogValueT list = calogValueNil();
+  int32_t st = resolveRaw(io, host, SOCK_STREAM, &list);
+  if (st != CALOG_OK) {
+    calogValueFree(out);
+    calogValueMove(out, &list);
+    return st;
+  }
+  return calog__ioAddrTexts(&list, out);
 }
 
 /* ---- shutdown (calogHostClose, every context gone) ------------------------------------------------------ */

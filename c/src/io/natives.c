@@ -21,7 +21,6 @@ CALOG_HIDDEN void calog__ioShutdown(void *ext);
 CALOG_HIDDEN int32_t calog__ioUdpBind(IoHandleT *h, const char *host, int port, CalogValueT *result);
 CALOG_HIDDEN int32_t calog__ioUdpSend(IoHandleT *h, const char *p, size_t n, const char *host, int port, CalogValueT *result);
 CALOG_HIDDEN int32_t calog__ioUdpReceive(IoHandleT *h, int64_t timeoutMs, CalogValueT *result);
-enum { RECV_LINE, RECV_ALL, RECV_COUNT, RECV_UNTIL };
 
 typedef enum OpE {
   OP_CONNECT, OP_LISTEN, OP_RESOLVE, OP_UDP, OP_SLEEP, OP_AFTER, OP_EVERY,
@@ -38,6 +37,12 @@ static const char *const opNames[OP_COUNT] = {
     "conn:send", "conn:receive", "conn:receiveUntil", "conn:shutdown", "conn:close", "conn:peer", "conn:setTimeouts",
     "server:accept", "server:port", "server:close", "timer:cancel",
     "udp:bind", "udp:send", "udp:receive", "udp:close", "udp:port", "udp:setTimeouts"};
+
+/* what a failing callback of each callback form is reported as */
+static const char *const cbNames[OP_COUNT] = {
+    [OP_CONNECT] = "net.connect callback", [OP_RESOLVE] = "net.resolve callback", [OP_SEND] = "conn:send callback",
+    [OP_RECEIVE] = "conn:receive callback", [OP_RECEIVE_UNTIL] = "conn:receiveUntil callback",
+    [OP_ACCEPT] = "server:accept callback", [OP_UDP_SEND] = "udp:send callback", [OP_UDP_RECEIVE] = "udp:receive callback"};
 
 typedef struct NativeT {
   IoT *io;
@@ -147,6 +152,43 @@ static int32_t giveHandle(IoT *io, IoHandleT *h, const CalogValueT *proto, Calog
   return st;
 }
 
+/* ---- callback forms --------------------------------------------------------------------------------------- */
+/* A callback operation of kind on socket h (NULL: none yet) for ctx, or NULL (out of memory, *st set) */
+static IoHandleT *newOp(IoT *io, CalogCtxT *ctx, OpE op, int kind, CalogFnT *cb, IoHandleT *h, int64_t timeoutMs,
+                        CalogValueT *r, int32_t *st) {
+  *st = calog__ioStart(io, r);
+  if (*st != CALOG_OK) return NULL;
+  IoHandleT *oh = calog__ctxOnClose(ctx, calog__ioCtxClosed, io) ? calog__ioOpNew(io, ctx, kind, cb, cbNames[op]) : NULL;
+  if (oh == NULL) {
+    *st = calogFail(r, CALOG_ERR_OOM, "out of memory");
+    return NULL;
+  }
+  if (h) {
+    calog__ioHandleRef(h);
+    oh->op->target = h;
+  }
+  oh->op->timeoutMs = timeoutMs;
+  return oh;
+}
+
+/* a copy of n bytes (never NULL unless out of memory) */
+static char *copyOf(const char *p, size_t n) {
+  char *c = malloc(n + 1);
+  if (c) {
+    memcpy(c, p, n);
+    c[n] = '\0';
+  }
+  return c;
+}
+
+/* h's timeout (ms) for a direction, read under its lock */
+static int64_t timeoutOf(IoHandleT *h, bool send) {
+  pthread_mutex_lock(&h->mu);
+  int64_t t = send ? h->tSend : h->tRecv;
+  pthread_mutex_unlock(&h->mu);
+  return t;
+}
+
 /* ---- timers ---------------------------------------------------------------------------------------------- */
 static void sleepAbandon(void *arg, int why) {
   CalogValueT nil = calogValueNil();
@@ -180,6 +222,7 @@ static int32_t opTimer(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int32
   if (h == NULL) return calogFail(r, CALOG_ERR_OOM, "out of memory");
   calogFnRetain(args[1].as.fn);
   h->fn = args[1].as.fn;
+  calog__ioHostInterest(h, ctx);
   h->deadline = calog__nowNs() + (uint64_t)ms * 1000000u;
   h->intervalNs = op == OP_EVERY ? (uint64_t)ms * 1000000u : 0;
   if ((st = calog__ioHandlePublish(io, h)) != CALOG_OK) {
@@ -208,7 +251,7 @@ static int32_t hostPort(OpE op, CalogValueT *args, int32_t argc, const char **ho
   return CALOG_OK;
 }
 
-static int32_t opConnect(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc, CalogValueT *r) {
+static int32_t opConnect(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc, CalogFnT *cb, CalogValueT *r) {
   const char *host;
   int port;
   int32_t st = hostPort(OP_CONNECT, args, argc, &host, &port, r);
@@ -218,7 +261,18 @@ static int32_t opConnect(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t arg
   int64_t timeout = 0;
   if (!optInt(opts, "timeoutMs", &timeout)) return argFail(r, OP_CONNECT, "timeoutMs must be an integer >= 0");
   if ((st = checkNet(ctx, false, host, port, r)) != CALOG_OK) return st;
-  if ((st = needThread(ctx, OP_CONNECT, NULL, r)) != CALOG_OK) return st;
+  if (cb) {
+    IoHandleT *oh = newOp(io, ctx, OP_CONNECT, OPK_CONNECT, cb, NULL, timeout, r, &st);
+    if (oh == NULL) return st;
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    oh->op->port = port;
+    if ((st = calog__ioNumericAddress(host, port, &ss, &len, r)) == CALOG_OK) return calog__ioOpConnect(oh, &ss, len, r);
+    if (st == 1 && (oh->op->host = strdup(host)) != NULL) return calog__ioOpSubmit(oh, r);
+    calog__ioHandleUnref(oh);
+    return st == 1 ? calogFail(r, CALOG_ERR_OOM, "out of memory") : st;
+  }
+  if ((st = needThread(ctx, OP_CONNECT, "net.connect(host, port[, opts], fn)", r)) != CALOG_OK) return st;
   if ((st = calog__ioStart(io, r)) != CALOG_OK) return st;
   if (!calog__ctxOnClose(ctx, calog__ioCtxClosed, io)) return calogFail(r, CALOG_ERR_OOM, "out of memory");
   IoHandleT *h = NULL;
@@ -242,13 +296,22 @@ static int32_t opListen(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc
   if (!calog__ctxOnClose(ctx, calog__ioCtxClosed, io)) return calogFail(r, CALOG_ERR_OOM, "out of memory");
   IoHandleT *h = NULL;
   if ((st = calog__ioListen(io, ctx, host, port, backlog > 65535 ? 65535 : (int)backlog, fn, &h, r)) != CALOG_OK) return st;
+  if (fn) calog__ioHostInterest(h, ctx);
   return giveHandle(io, h, &io->serverProto, r);
 }
 
-static int32_t opResolve(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc, CalogValueT *r) {
+static int32_t opResolve(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc, CalogFnT *cb, CalogValueT *r) {
   if (argc < 1 || args[0].type != CALOG_STRING || memchr(args[0].as.s.bytes, 0, (size_t)args[0].as.s.length))
-    return argFail(r, OP_RESOLVE, "net.resolve(host)");
-  int32_t st = needThread(ctx, OP_RESOLVE, NULL, r);
+    return argFail(r, OP_RESOLVE, "net.resolve(host[, fn])");
+  int32_t st;
+  if (cb) {
+    IoHandleT *oh = newOp(io, ctx, OP_RESOLVE, OPK_RESOLVE, cb, NULL, 0, r, &st);
+    if (oh == NULL) return st;
+    if ((oh->op->host = strdup(args[0].as.s.bytes)) != NULL) return calog__ioOpSubmit(oh, r);
+    calog__ioHandleUnref(oh);
+    return calogFail(r, CALOG_ERR_OOM, "out of memory");
+  }
+  st = needThread(ctx, OP_RESOLVE, "net.resolve(host, fn)", r);
   if (st != CALOG_OK) return st;
   return calog__ioResolveAll(io, args[0].as.s.bytes, r);
 }
@@ -285,7 +348,15 @@ static int32_t udpAddr(OpE op, CalogValueT *args, int32_t argc, int32_t i, const
   return CALOG_OK;
 }
 
-static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int32_t argc, CalogValueT *r) {
+/* The callback form of a method on h: the op (its target h) is filled in by the caller, then submitted. */
+static int32_t methodOp(IoT *io, CalogCtxT *ctx, OpE op, int kind, CalogFnT *cb, IoHandleT *h, int64_t timeoutMs,
+                        IoHandleT **out, CalogValueT *r) {
+  int32_t st = CALOG_OK;
+  *out = newOp(io, ctx, op, kind, cb, h, timeoutMs, r, &st);
+  return st;
+}
+
+static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int32_t argc, CalogFnT *cb, CalogValueT *r) {
   int kind = kindOf(op);
   if (op == OP_CANCEL || op == OP_CLOSE || op == OP_SERVER_CLOSE || op == OP_UDP_CLOSE) { /* closing twice is fine */
     const CalogValueT *v = argc > 0 ? &args[0] : NULL;
@@ -305,9 +376,21 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
   args++, argc--;
   switch (op) {
   case OP_SEND:
-    if (argc < 1 || args[0].type != CALOG_STRING) st = argFail(r, op, "conn:send(data): data is a string");
-    else if ((st = needThread(ctx, op, NULL, r)) == CALOG_OK)
-      st = calog__ioSend(h, args[0].as.s.bytes, (size_t)args[0].as.s.length, r);
+    if (argc < 1 || args[0].type != CALOG_STRING) st = argFail(r, op, "conn:send(data[, fn]): data is a string");
+    else if (cb) {
+      IoHandleT *oh = NULL;
+      if ((st = methodOp(io, ctx, op, OPK_SEND, cb, h, timeoutOf(h, true), &oh, r)) != CALOG_OK) break;
+      oh->op->len = (size_t)args[0].as.s.length;
+      if ((oh->op->data = copyOf(args[0].as.s.bytes, oh->op->len)) != NULL) st = calog__ioOpSubmit(oh, r);
+      else {
+        calog__ioHandleUnref(oh);
+        st = calogFail(r, CALOG_ERR_OOM, "out of memory");
+      }
+    } else if ((st = needThread(ctx, op, "conn:send(data, fn)", r)) == CALOG_OK &&
+               (st = calog__ioSend(h, args[0].as.s.bytes, (size_t)args[0].as.s.length, r)) == CALOG_ERR_LIMIT) {
+      const CalogValueT *sent = calog__ioPartial(r); /* the limit's error replaces ours: it carries the count */
+      if (sent && sent->type == CALOG_INT) calog__limitPartial(ctx, sent->as.i);
+    }
     break;
   case OP_RECEIVE: {
     const CalogValueT *p = argc > 0 ? &args[0] : NULL;
@@ -320,14 +403,31 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
       st = argFail(r, op, "conn:receive(pattern): \"*l\" (a line), \"*a\" (until closed) or a byte count");
       break;
     }
-    if ((st = needThread(ctx, op, NULL, r)) == CALOG_OK)
+    if (cb) {
+      IoHandleT *oh = NULL;
+      if ((st = methodOp(io, ctx, op, OPK_RECEIVE, cb, h, timeoutOf(h, false), &oh, r)) == CALOG_OK) {
+        oh->op->recv = (IoRecvT){.mode = mode, .count = count};
+        st = calog__ioOpSubmit(oh, r);
+      }
+    } else if ((st = needThread(ctx, op, "conn:receive(pattern, fn)", r)) == CALOG_OK)
       st = calog__ioReceive(h, mode, count, NULL, 0, r);
     break;
   }
   case OP_RECEIVE_UNTIL:
     if (argc < 1 || args[0].type != CALOG_STRING || args[0].as.s.length == 0)
-      st = argFail(r, op, "conn:receiveUntil(delimiter): a non-empty string");
-    else if ((st = needThread(ctx, op, NULL, r)) == CALOG_OK)
+      st = argFail(r, op, "conn:receiveUntil(delimiter[, fn]): a non-empty string");
+    else if (cb) {
+      IoHandleT *oh = NULL;
+      if ((st = methodOp(io, ctx, op, OPK_RECEIVE, cb, h, timeoutOf(h, false), &oh, r)) != CALOG_OK) break;
+      size_t n = (size_t)args[0].as.s.length;
+      if ((oh->op->data = copyOf(args[0].as.s.bytes, n)) != NULL) {
+        oh->op->recv = (IoRecvT){.mode = RECV_UNTIL, .delim = oh->op->data, .dlen = n};
+        st = calog__ioOpSubmit(oh, r);
+      } else {
+        calog__ioHandleUnref(oh);
+        st = calogFail(r, CALOG_ERR_OOM, "out of memory");
+      }
+    } else if ((st = needThread(ctx, op, "conn:receiveUntil(delimiter, fn)", r)) == CALOG_OK)
       st = calog__ioReceive(h, RECV_UNTIL, 0, args[0].as.s.bytes, (size_t)args[0].as.s.length, r);
     break;
   case OP_SHUTDOWN: st = calog__ioShutdownWrite(h, r); break;
@@ -337,17 +437,33 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
   case OP_UDP_BIND: {
     const char *host;
     int port;
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
     if ((st = udpAddr(op, args, argc, 0, &host, &port, r)) == CALOG_OK && (st = checkNet(ctx, true, host, port, r)) == CALOG_OK &&
-        (st = needThread(ctx, op, NULL, r)) == CALOG_OK)
-      st = calog__ioUdpBind(h, host, port, r);
+        (calog__ioNumericAddress(host, port, &ss, &len, r) != 1 || (st = needThread(ctx, op, NULL, r)) == CALOG_OK))
+      st = calog__ioUdpBind(h, host, port, r); /* a name would block while it resolves; an address does not */
     break;
   }
   case OP_UDP_SEND: {
     const char *host;
     int port;
-    if (argc < 1 || args[0].type != CALOG_STRING) st = argFail(r, op, "udp:send(data, host, port): data is a string");
-    else if ((st = udpAddr(op, args, argc, 1, &host, &port, r)) == CALOG_OK &&
-             (st = checkNet(ctx, false, host, port, r)) == CALOG_OK && (st = needThread(ctx, op, NULL, r)) == CALOG_OK)
+    if (argc < 1 || args[0].type != CALOG_STRING) st = argFail(r, op, "udp:send(data, host, port[, fn]): data is a string");
+    else if ((st = udpAddr(op, args, argc, 1, &host, &port, r)) != CALOG_OK || (st = checkNet(ctx, false, host, port, r)) != CALOG_OK)
+      break;
+    else if (cb) {
+      IoHandleT *oh = NULL;
+      if ((st = methodOp(io, ctx, op, OPK_UDP_SEND, cb, h, timeoutOf(h, true), &oh, r)) != CALOG_OK) break;
+      IoOpT *o = oh->op;
+      o->len = (size_t)args[0].as.s.length;
+      o->port = port;
+      st = (o->data = copyOf(args[0].as.s.bytes, o->len)) == NULL ? CALOG_ERR_OOM : calog__ioNumericAddress(host, port, &o->ss, &o->sslen, r);
+      if (st == 1 && (o->host = strdup(host)) == NULL) st = CALOG_ERR_OOM;
+      if (st == CALOG_OK || st == 1) st = calog__ioOpSubmit(oh, r);
+      else {
+        calog__ioHandleUnref(oh);
+        if (st == CALOG_ERR_OOM) st = calogFail(r, st, "out of memory");
+      }
+    } else if ((st = needThread(ctx, op, "udp:send(data, host, port, fn)", r)) == CALOG_OK)
       st = calog__ioUdpSend(h, args[0].as.s.bytes, (size_t)args[0].as.s.length, host, port, r);
     break;
   }
@@ -355,7 +471,15 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
     int64_t timeout = 0;
     const CalogValueT *opts = argc > 0 ? &args[0] : NULL;
     if (!optInt(opts, "timeoutMs", &timeout)) st = argFail(r, op, "timeoutMs must be an integer >= 0");
-    else if ((st = needThread(ctx, op, NULL, r)) == CALOG_OK) st = calog__ioUdpReceive(h, timeout, r);
+    else if (cb) {
+      IoHandleT *oh = NULL;
+      if ((st = methodOp(io, ctx, op, OPK_UDP_RECEIVE, cb, h, timeout > 0 ? timeout : timeoutOf(h, false), &oh, r)) != CALOG_OK) break;
+      if ((oh->op->buf = malloc(65536)) != NULL) st = calog__ioOpSubmit(oh, r);
+      else {
+        calog__ioHandleUnref(oh);
+        st = calogFail(r, CALOG_ERR_OOM, "out of memory");
+      }
+    } else if ((st = needThread(ctx, op, "udp:receive([opts, ]fn)", r)) == CALOG_OK) st = calog__ioUdpReceive(h, timeout, r);
     break;
   }
   case OP_SET_TIMEOUTS:
@@ -383,7 +507,10 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
     const CalogValueT *opts = argc > 0 ? &args[0] : NULL;
     if (!optInt(opts, "timeoutMs", &timeout)) st = argFail(r, op, "timeoutMs must be an integer >= 0");
     else if (h->onAccept) st = argFail(r, op, "this server calls its function for each connection (net.listen(host, port, fn))");
-    else if ((st = needThread(ctx, op, "net.listen(host, port, fn)", r)) == CALOG_OK) {
+    else if (cb) {
+      IoHandleT *oh = NULL;
+      if ((st = methodOp(io, ctx, op, OPK_ACCEPT, cb, h, timeout, &oh, r)) == CALOG_OK) st = calog__ioOpSubmit(oh, r);
+    } else if ((st = needThread(ctx, op, "server:accept([opts, ]fn) or net.listen(host, port, fn)", r)) == CALOG_OK) {
       IoHandleT *c = NULL;
       if ((st = calog__ioAccept(h, ctx, timeout, &c, r)) == CALOG_OK) st = giveHandle(io, c, &io->connProto, r);
     }
@@ -401,15 +528,18 @@ static int32_t ioNative(CalogValueT *args, int32_t argc, CalogValueT *result, vo
   if (atomic_load(&io->closed)) return calogFail(result, CALOG_ERR_DEAD, "%s: the runtime was destroyed", opNames[n->op]);
   CalogCtxT *ctx = calog__ioCaller(io);
   if (ctx == NULL) return calogFail(result, CALOG_ERR_UNSUPPORTED, "%s must be called from a script", opNames[n->op]);
+  /* the callback form: a function as the last argument, called (err, result) later on this context's thread */
+  CalogFnT *cb = NULL;
+  if (cbNames[n->op] && argc > (n->op >= FIRST_METHOD ? 1 : 0) && args[argc - 1].type == CALOG_FN) cb = args[--argc].as.fn;
   switch (n->op) {
-  case OP_CONNECT: return opConnect(io, ctx, args, argc, result);
+  case OP_CONNECT: return opConnect(io, ctx, args, argc, cb, result);
   case OP_LISTEN: return opListen(io, ctx, args, argc, result);
-  case OP_RESOLVE: return opResolve(io, ctx, args, argc, result);
+  case OP_RESOLVE: return opResolve(io, ctx, args, argc, cb, result);
   case OP_UDP: return opUdp(io, ctx, args, argc, result);
   case OP_SLEEP: return opSleep(io, ctx, args, argc, result);
   case OP_AFTER:
   case OP_EVERY: return opTimer(io, ctx, n->op, args, argc, result);
-  default: return opMethod(io, ctx, n->op, args, argc, result);
+  default: return opMethod(io, ctx, n->op, args, argc, cb, result);
   }
 }
 

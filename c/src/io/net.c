@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -16,9 +17,8 @@
 static uint64_t deadlineOf(int64_t ms) { return ms > 0 ? calog__nowNs() + (uint64_t)ms * 1000000u : 0; }
 
 /* ---- addresses --------------------------------------------------------------------------------------- */
-/* host "unix:/path", a numeric address, "localhost", or a name (resolved on the resolver thread). */
-int32_t calog__ioAddress(IoT *io, const char *host, int port, int socktype, struct sockaddr_storage *ss, socklen_t *len,
-                         CalogValueT *err) {
+/* host "unix:/path", a numeric address, "localhost": CALOG_OK; 1: a name to resolve; else an error. */
+int32_t calog__ioNumericAddress(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len, CalogValueT *err) {
   memset(ss, 0, sizeof *ss);
   if (strncmp(host, "unix:", 5) == 0) {
     struct sockaddr_un *un = (struct sockaddr_un *)ss;
@@ -52,7 +52,14 @@ int32_t calog__ioAddress(IoT *io, const char *host, int port, int socktype, stru
     *len = sizeof *in6;
     return CALOG_OK;
   }
-  return calog__ioResolve(io, h, port, socktype, ss, len, err);
+  return 1;
+}
+
+/* host "unix:/path", a numeric address, "localhost", or a name (resolved on the resolver thread). */
+int32_t calog__ioAddress(IoT *io, const char *host, int port, int socktype, struct sockaddr_storage *ss, socklen_t *len,
+                         CalogValueT *err) {
+  int32_t st = calog__ioNumericAddress(host, port, ss, len, err);
+  return st == 1 ? calog__ioResolve(io, host, port, socktype, ss, len, err) : st;
 }
 
 static void addrText(const struct sockaddr_storage *ss, char *host, size_t hostCap, int *port) {
@@ -107,58 +114,81 @@ static int32_t publish(IoT *io, IoHandleT *h, bool withOut, CalogValueT *err) {
   return CALOG_OK;
 }
 
+/* A new socket connecting to ss, owned by owner (+1 ref in *out). *e: 0 (connected), EINPROGRESS, or the errno of
+ * a failure (then *out is NULL). With op (a callback-form connect), a pending connect is op's from the start:
+ * the I/O thread completes it. An error return: the socket could not be made (err set). */
+int32_t calog__ioConnectStart(IoT *io, CalogContextIdT owner, const struct sockaddr_storage *ss, socklen_t len,
+                              IoHandleT **out, int *e, CalogValueT *err) {
+  *out = NULL;
+  IoHandleT *h = newSocket(io, IO_TCP, owner, ss->ss_family, SOCK_STREAM, err);
+  if (h == NULL) return CALOG_ERR_SCRIPT;
+  if (ss->ss_family != AF_UNIX) {
+    int one = 1;
+    setsockopt(h->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  int32_t st = publish(io, h, true, err);
+  if (st != CALOG_OK) return st;
+  pthread_mutex_lock(&h->mu);
+  int r = h->closed ? -1 : connect(h->fd, (const struct sockaddr *)ss, len);
+  *e = r == 0 ? 0 : h->closed ? EPIPE : errno == EAGAIN ? EINPROGRESS : errno;
+  if (*e == 0) calog__ioWantOut(h, false);
+  pthread_mutex_unlock(&h->mu);
+  if (*e != 0 && *e != EINPROGRESS) {
+    calog__ioClose(h);
+    calog__ioHandleUnref(h);
+    return CALOG_OK;
+  }
+  *out = h;
+  return CALOG_OK;
+}
+
+/* A connect in progress (h->mu held): true when it is over, *e its outcome (0: connected). */
+bool calog__ioConnectCheck(IoHandleT *h, int *e) {
+  if (h->closed) {
+    *e = EPIPE;
+    return true;
+  }
+  struct pollfd p = {.fd = h->fd, .events = POLLOUT};
+  if (poll(&p, 1, 0) <= 0) return false;
+  int soerr = 0;
+  socklen_t sl = sizeof soerr;
+  if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0) soerr = errno;
+  *e = soerr;
+  if (soerr == 0) calog__ioWantOut(h, false);
+  return true;
+}
+
+int32_t calog__ioConnectOutcome(int e, CalogValueT *err) {
+  if (e == EINTR) return calogFail(err, CALOG_ERR_LIMIT, "interrupted while connecting");
+  if (e == EPIPE) return calog__ioSoft(err, "closed", NULL);
+  return calog__ioErrno(err, e, "connect");
+}
+
 int32_t calog__ioConnect(IoT *io, CalogCtxT *ctx, const char *host, int port, int64_t timeoutMs, IoHandleT **out,
                          CalogValueT *err) {
   struct sockaddr_storage ss;
   socklen_t len = 0;
   int32_t st = calog__ioAddress(io, host, port, SOCK_STREAM, &ss, &len, err);
   if (st != CALOG_OK) return st;
-  IoHandleT *h = newSocket(io, IO_TCP, ctx->id, ss.ss_family, SOCK_STREAM, err);
-  if (h == NULL) return CALOG_ERR_SCRIPT;
-  h->tConnect = timeoutMs;
-  if (ss.ss_family != AF_UNIX) {
-    int one = 1;
-    setsockopt(h->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  if ((st = publish(io, h, true, err)) != CALOG_OK) return st;
   uint64_t deadline = deadlineOf(timeoutMs);
+  IoHandleT *h = NULL;
+  int e = 0;
+  if ((st = calog__ioConnectStart(io, ctx->id, &ss, len, &h, &e, err)) != CALOG_OK) return st;
+  if (h == NULL) return calog__ioConnectOutcome(e, err);
+  h->tConnect = timeoutMs;
   pthread_mutex_lock(&h->mu);
-  uint64_t seq = h->wseq;
-  int r = h->closed ? -1 : connect(h->fd, (struct sockaddr *)&ss, len);
-  int e = h->closed ? EPIPE : errno;
-  if (r != 0 && (e == EINPROGRESS || e == EAGAIN)) {
-    for (;;) {
-      if (h->closed) {
-        e = EPIPE;
-        break;
-      }
-      int soerr = 0;
-      socklen_t sl = sizeof soerr;
-      if (h->wseq != seq) { /* writable or failed: the outcome is in SO_ERROR */
-        getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-        r = soerr ? -1 : 0;
-        e = soerr;
-        break;
-      }
-      int32_t w = calog__ioPark(h, &h->wwait, deadline);
-      if (w == IO_TIMEDOUT || w == CALOG_ERR_LIMIT) {
-        r = -1;
-        e = w == IO_TIMEDOUT ? ETIMEDOUT : EINTR;
-        break;
-      }
-    }
+  while (e == EINPROGRESS && !calog__ioConnectCheck(h, &e)) {
+    int32_t w = calog__ioPark(h, &h->wwait, deadline);
+    if (w == IO_TIMEDOUT || w == CALOG_ERR_LIMIT) e = w == IO_TIMEDOUT ? ETIMEDOUT : EINTR;
   }
-  if (r == 0) calog__ioWantOut(h, false);
   pthread_mutex_unlock(&h->mu);
-  if (r == 0) {
+  if (e == 0) {
     *out = h;
     return CALOG_OK;
   }
   calog__ioClose(h);
   calog__ioHandleUnref(h);
-  if (e == EINTR) return calogFail(err, CALOG_ERR_LIMIT, "interrupted while connecting");
-  if (e == EPIPE) return calog__ioSoft(err, "closed", NULL);
-  return calog__ioErrno(err, e, "connect");
+  return calog__ioConnectOutcome(e, err);
 }
 
 int32_t calog__ioListen(IoT *io, CalogCtxT *ctx, const char *host, int port, int backlog, CalogFnT *onAccept,
@@ -176,7 +206,15 @@ int32_t calog__ioListen(IoT *io, CalogCtxT *ctx, const char *host, int port, int
     calog__ioHandleUnref(h);
     return calog__ioErrno(err, e, "listen");
   }
-  if (ss.ss_family == AF_UNIX) h->unixPath = strdup(((struct sockaddr_un *)&ss)->sun_path); /* NULL: left behind */
+  if (ss.ss_family == AF_UNIX) { /* removed at close if it still names this socket (NULL: left behind) */
+    struct stat sb;
+    const char *path = ((struct sockaddr_un *)&ss)->sun_path;
+    if (stat(path, &sb) == 0) {
+      h->unixPath = strdup(path);
+      h->unixDev = sb.st_dev;
+      h->unixIno = sb.st_ino;
+    }
+  }
   if (onAccept) {
     calogFnRetain(onAccept);
     h->onAccept = onAccept;
@@ -204,6 +242,35 @@ static IoHandleT *adopt(IoT *io, int fd, int family, CalogContextIdT owner, Calo
   return c;
 }
 
+/* h->mu held: true when over (*fd >= 0: a connection, else *e) */
+bool calog__ioAcceptStep(IoHandleT *h, int *fd, int *e) {
+  for (;;) {
+    *fd = -1;
+    if (h->closed) {
+      *e = EPIPE;
+      return true;
+    }
+    *fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (*fd >= 0) return true;
+    *e = errno;
+    if (*e == EINTR || *e == ECONNABORTED) continue;
+    return *e != EAGAIN && *e != EWOULDBLOCK;
+  }
+}
+
+/* No lock held: the accepted fd as a conn of owner (+1 ref in *out), or the error. */
+int32_t calog__ioAcceptOutcome(IoHandleT *server, int fd, int e, CalogContextIdT owner, IoHandleT **out, CalogValueT *err) {
+  if (fd < 0) {
+    if (e == EINTR) return calogFail(err, CALOG_ERR_LIMIT, "interrupted while accepting");
+    if (e == EPIPE) return calog__ioSoft(err, "closed", NULL);
+    return calog__ioErrno(err, e, "accept");
+  }
+  IoHandleT *c = adopt(server->io, fd, server->family, owner, err);
+  if (c == NULL) return CALOG_ERR_SCRIPT;
+  *out = c;
+  return CALOG_OK;
+}
+
 int32_t calog__ioAccept(IoHandleT *h, CalogCtxT *ctx, int64_t timeoutMs, IoHandleT **out, CalogValueT *err) {
   uint64_t deadline = deadlineOf(timeoutMs);
   pthread_mutex_lock(&h->mu);
@@ -213,18 +280,7 @@ int32_t calog__ioAccept(IoHandleT *h, CalogCtxT *ctx, int64_t timeoutMs, IoHandl
   }
   h->reading = true;
   int fd = -1, e = 0;
-  for (;;) {
-    if (h->closed) {
-      e = EPIPE;
-      break;
-    }
-    uint64_t seq = h->rseq;
-    fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) break;
-    e = errno;
-    if (e == EINTR || e == ECONNABORTED) continue;
-    if (e != EAGAIN && e != EWOULDBLOCK) break;
-    if (h->rseq != seq) continue;
+  while (!calog__ioAcceptStep(h, &fd, &e)) {
     int32_t w = calog__ioPark(h, &h->rwait, deadline);
     if (w == IO_TIMEDOUT || w == CALOG_ERR_LIMIT) {
       e = w == IO_TIMEDOUT ? ETIMEDOUT : EINTR;
@@ -232,17 +288,8 @@ int32_t calog__ioAccept(IoHandleT *h, CalogCtxT *ctx, int64_t timeoutMs, IoHandl
     }
   }
   h->reading = false;
-  int family = h->family;
   pthread_mutex_unlock(&h->mu);
-  if (fd < 0) {
-    if (e == EINTR) return calogFail(err, CALOG_ERR_LIMIT, "interrupted while accepting");
-    if (e == EPIPE) return calog__ioSoft(err, "closed", NULL);
-    return calog__ioErrno(err, e, "accept");
-  }
-  IoHandleT *c = adopt(h->io, fd, family, ctx->id, err);
-  if (c == NULL) return CALOG_ERR_SCRIPT;
-  *out = c;
-  return CALOG_OK;
+  return calog__ioAcceptOutcome(h, fd, e, ctx->id, out, err);
 }
 
 void calog__ioServerEvent(IoHandleT *h) {
@@ -266,11 +313,55 @@ void calog__ioServerEvent(IoHandleT *h) {
       continue;
     }
     calog__ioHandleUnref(c); /* the table keeps it until the conn is closed (or its owner goes) */
-    calog__ioPostCall(h->io, h->owner, h->onAccept, &conn, "net.listen callback");
+    calog__ioPostCall(h->io, h->owner, h->onAccept, &conn, 1, "net.listen callback");
   }
 }
 
 /* ---- send ------------------------------------------------------------------------------------------------ */
+/* h->mu held: writes what it can of p[*done .. n). true when over (*e 0: all sent, else the errno); false when
+ * it must wait for the socket to drain (write interest is on). */
+bool calog__ioSendStep(IoHandleT *h, const char *p, size_t n, size_t *done, int *e) {
+  *e = 0;
+  while (*done < n) {
+    if (h->closed) {
+      *e = EPIPE;
+      return true;
+    }
+    ssize_t w = send(h->fd, p + *done, n - *done, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w > 0) {
+      *done += (size_t)w;
+      continue;
+    }
+    int x = errno;
+    if (w < 0 && x == EINTR) continue;
+    if (w < 0 && x != EAGAIN && x != EWOULDBLOCK) {
+      *e = x;
+      calog__ioWantOut(h, false);
+      return true;
+    }
+    calog__ioWantOut(h, true); /* write interest only while a writer waits */
+    return false;
+  }
+  calog__ioWantOut(h, false); /* drained: no more EPOLLOUT wake-ups */
+  return true;
+}
+
+int32_t calog__ioSendOutcome(size_t n, size_t done, int e, CalogValueT *result) {
+  if (done == n && e == 0) {
+    *result = calogValueInt((int64_t)n);
+    return CALOG_OK;
+  }
+  CalogValueT sent = calogValueInt((int64_t)done); /* how much went out before the failure */
+  if (e == EINTR) { /* the bytes already written are on their way: the host must know how many (partial) */
+    char msg[128];
+    snprintf(msg, sizeof msg, "interrupted while sending: %zu of %zu bytes were sent", (size_t)done, (size_t)n);
+    return calog__ioFailWith(result, CALOG_ERR_LIMIT, msg, &sent);
+  }
+  const char *msg = e == ETIMEDOUT ? "timeout" : e == EPIPE ? "closed" : e == ECONNRESET ? "connection reset" : NULL;
+  if (msg == NULL) return calog__ioErrno(result, e, "send");
+  return calog__ioSoft(result, msg, &sent);
+}
+
 int32_t calog__ioSend(IoHandleT *h, const char *p, size_t n, CalogValueT *result) {
   pthread_mutex_lock(&h->mu);
   if (h->writing) {
@@ -281,46 +372,20 @@ int32_t calog__ioSend(IoHandleT *h, const char *p, size_t n, CalogValueT *result
   uint64_t deadline = deadlineOf(h->tSend);
   size_t done = 0;
   int e = 0;
-  while (done < n) {
-    if (h->closed) {
-      e = EPIPE;
-      break;
-    }
-    uint64_t seq = h->wseq;
-    ssize_t w = send(h->fd, p + done, n - done, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w > 0) {
-      done += (size_t)w;
-      continue;
-    }
-    e = errno;
-    if (w < 0 && e == EINTR) continue;
-    if (w < 0 && e != EAGAIN && e != EWOULDBLOCK) break;
-    e = 0;
-    calog__ioWantOut(h, true); /* write interest only while a writer waits */
-    if (h->wseq != seq) continue;
+  while (!calog__ioSendStep(h, p, n, &done, &e)) {
     int32_t st = calog__ioPark(h, &h->wwait, deadline);
     if (st == IO_TIMEDOUT || st == CALOG_ERR_LIMIT) {
       e = st == IO_TIMEDOUT ? ETIMEDOUT : EINTR;
+      calog__ioWantOut(h, false); /* given up: no more EPOLLOUT wake-ups */
       break;
     }
   }
-  calog__ioWantOut(h, false); /* drained (or given up): no more EPOLLOUT wake-ups */
   h->writing = false;
   pthread_mutex_unlock(&h->mu);
-  if (done == n && e == 0) {
-    *result = calogValueInt((int64_t)n);
-    return CALOG_OK;
-  }
-  if (e == EINTR) /* the bytes already written are on their way: the host must know how many */
-    return calogFail(result, CALOG_ERR_LIMIT, "interrupted while sending: %zu of %zu bytes were sent", (size_t)done, (size_t)n);
-  CalogValueT sent = calogValueInt((int64_t)done); /* how much went out before the failure */
-  const char *msg = e == ETIMEDOUT ? "timeout" : e == EPIPE ? "closed" : e == ECONNRESET ? "connection reset" : NULL;
-  if (msg == NULL) return calog__ioErrno(result, e, "send");
-  return calog__ioSoft(result, msg, &sent);
+  return calog__ioSendOutcome(n, done, e, result);
 }
 
 /* ---- receive ---------------------------------------------------------------------------------------------- */
-enum { RECV_LINE, RECV_ALL, RECV_COUNT, RECV_UNTIL };
 
 /* Makes room for at least want more bytes in h->rbuf. */
 static bool reserve(IoHandleT *h, size_t want) {
@@ -383,45 +448,36 @@ static bool match(IoHandleT *h, int mode, size_t count, const char *delim, size_
   }
 }
 
-int32_t calog__ioReceive(IoHandleT *h, int mode, size_t count, const char *delim, size_t dlen, CalogValueT *result) {
-  pthread_mutex_lock(&h->mu);
-  if (h->reading) {
-    pthread_mutex_unlock(&h->mu);
-    return calog__ioSoft(result, "busy: another receive is in progress on this connection", NULL);
-  }
-  h->reading = true;
-  uint64_t deadline = deadlineOf(h->tRecv);
-  size_t scan = 0;
-  int32_t st = CALOG_OK;
-  const char *fail = NULL;
-  bool partialToo = true;
+/* h->mu held: the soft error fail with what is buffered as its partial data */
+int32_t calog__ioRecvFail(IoHandleT *h, const char *fail, CalogValueT *result) {
+  CalogValueT partial = calogValueNil();
+  if (take(h, h->rlen, 0, &partial) != CALOG_OK) partial = calogValueNil();
+  return calog__ioSoft(result, fail, &partial);
+}
+
+/* h->mu held: true when q is over (*st and result: the data or the error), false when it must wait for input */
+bool calog__ioRecvStep(IoHandleT *h, IoRecvT *q, CalogValueT *result, int32_t *st) {
   for (;;) {
-    if (mode == RECV_COUNT && count == 0) {
-      st = calogValueString(result, "", 0);
-      break;
+    if (q->mode == RECV_COUNT && q->count == 0) {
+      *st = calogValueString(result, "", 0);
+      return true;
     }
-    if (match(h, mode, count, delim, dlen, &scan, result, &st)) break;
-    if (h->eof) {
-      if (mode == RECV_ALL) {
-        st = take(h, h->rlen, 0, result);
-        break;
-      }
-      fail = "closed";
-      break;
+    if (match(h, q->mode, q->count, q->delim, q->dlen, &q->scan, result, st)) return true;
+    if (h->eof && q->mode == RECV_ALL) {
+      *st = take(h, h->rlen, 0, result);
+      return true;
     }
-    if (h->closed) {
-      fail = "closed";
-      break;
+    if (h->eof || h->closed) {
+      *st = calog__ioRecvFail(h, "closed", result);
+      return true;
     }
-    size_t want = mode == RECV_COUNT && count > h->rlen ? count - h->rlen : READ_CHUNK;
+    size_t want = q->mode == RECV_COUNT && q->count > h->rlen ? q->count - h->rlen : READ_CHUNK;
     if (want < READ_CHUNK) want = READ_CHUNK;
     if (want > 16 * READ_CHUNK) want = 16 * READ_CHUNK;
     if (!reserve(h, want)) {
-      st = calogFail(result, CALOG_ERR_OOM, "out of memory");
-      partialToo = false;
-      break;
+      *st = calogFail(result, CALOG_ERR_OOM, "out of memory");
+      return true;
     }
-    uint64_t seq = h->rseq;
     ssize_t r = recv(h->fd, h->rbuf + h->roff + h->rlen, h->rcap - h->roff - h->rlen, MSG_DONTWAIT);
     if (r > 0) {
       h->rlen += (size_t)r;
@@ -433,28 +489,36 @@ int32_t calog__ioReceive(IoHandleT *h, int mode, size_t count, const char *delim
     }
     int e = errno;
     if (e == EINTR) continue;
-    if (e != EAGAIN && e != EWOULDBLOCK) {
-      fail = e == ECONNRESET ? "connection reset" : "closed";
-      h->eof = true; /* nothing more will come */
-      break;
-    }
-    if (h->rseq != seq) continue;
+    if (e == EAGAIN || e == EWOULDBLOCK) return false;
+    h->eof = true; /* nothing more will come */
+    *st = calog__ioRecvFail(h, e == ECONNRESET ? "connection reset" : "closed", result);
+    return true;
+  }
+}
+
+int32_t calog__ioReceive(IoHandleT *h, int mode, size_t count, const char *delim, size_t dlen, CalogValueT *result) {
+  pthread_mutex_lock(&h->mu);
+  if (h->reading) {
+    pthread_mutex_unlock(&h->mu);
+    return calog__ioSoft(result, "busy: another receive is in progress on this connection", NULL);
+  }
+  h->reading = true;
+  uint64_t deadline = deadlineOf(h->tRecv);
+  IoRecvT q = {mode, count, delim, dlen, 0};
+  int32_t st = CALOG_OK;
+  while (!calog__ioRecvStep(h, &q, result, &st)) {
     int32_t w = calog__ioPark(h, &h->rwait, deadline);
     if (w == IO_TIMEDOUT) {
-      fail = "timeout";
+      st = calog__ioRecvFail(h, "timeout", result);
       break;
     }
-    if (w == CALOG_ERR_LIMIT) {
+    if (w == CALOG_ERR_LIMIT) { /* the data stays buffered for the next receive */
       st = calogFail(result, CALOG_ERR_LIMIT, "interrupted while receiving");
-      partialToo = false; /* the data stays buffered for the next receive */
       break;
     }
   }
-  CalogValueT partial = calogValueNil();
-  if (fail && partialToo && take(h, h->rlen, 0, &partial) != CALOG_OK) partial = calogValueNil();
   h->reading = false;
   pthread_mutex_unlock(&h->mu);
-  if (fail) return calog__ioSoft(result, fail, &partial);
   if (st != CALOG_OK && result->type == CALOG_NIL) return calogFail(result, st, "out of memory");
   return st;
 }
@@ -530,6 +594,38 @@ int32_t calog__ioUdpBind(IoHandleT *h, const char *host, int port, CalogValueT *
   return CALOG_OK;
 }
 
+/* h->mu held: true when over (*w the bytes sent, or *e) */
+bool calog__ioUdpSendStep(IoHandleT *h, const char *p, size_t n, const struct sockaddr_storage *ss, socklen_t len,
+                          ssize_t *w, int *e) {
+  *e = udpEnsure(h, ss->ss_family);
+  while (*e == 0) {
+    if (h->closed) {
+      *e = EPIPE;
+      break;
+    }
+    *w = sendto(h->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT, (const struct sockaddr *)ss, len);
+    if (*w >= 0) break;
+    int x = errno;
+    if (x == EINTR) continue;
+    if (x == EAGAIN || x == EWOULDBLOCK) {
+      calog__ioWantOut(h, true);
+      return false;
+    }
+    *e = x;
+  }
+  calog__ioWantOut(h, false);
+  return true;
+}
+
+int32_t calog__ioUdpSendOutcome(ssize_t w, int e, CalogValueT *result) {
+  if (e == EINTR) return calogFail(result, CALOG_ERR_LIMIT, "interrupted while sending");
+  if (e == EPIPE) return calog__ioSoft(result, "closed", NULL);
+  if (e == EMSGSIZE) return calog__ioSoft(result, "datagram too large", NULL);
+  if (e != 0) return calog__ioErrno(result, e, "send");
+  *result = calogValueInt((int64_t)w);
+  return CALOG_OK;
+}
+
 int32_t calog__ioUdpSend(IoHandleT *h, const char *p, size_t n, const char *host, int port, CalogValueT *result) {
   struct sockaddr_storage ss;
   socklen_t len = 0;
@@ -542,49 +638,81 @@ int32_t calog__ioUdpSend(IoHandleT *h, const char *p, size_t n, const char *host
   }
   h->writing = true;
   uint64_t deadline = deadlineOf(h->tSend);
-  int e = udpEnsure(h, ss.ss_family);
   ssize_t w = -1;
-  while (e == 0) {
-    if (h->closed) {
-      e = EPIPE;
+  int e = 0;
+  while (!calog__ioUdpSendStep(h, p, n, &ss, len, &w, &e)) {
+    int32_t ws = calog__ioPark(h, &h->wwait, deadline);
+    if (ws == IO_TIMEDOUT || ws == CALOG_ERR_LIMIT) {
+      e = ws == IO_TIMEDOUT ? ETIMEDOUT : EINTR;
+      calog__ioWantOut(h, false);
       break;
     }
-    uint64_t seq = h->wseq;
-    w = sendto(h->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&ss, len);
-    if (w >= 0) break;
-    e = errno;
-    if (e == EINTR) {
-      e = 0;
-      continue;
-    }
-    if (e != EAGAIN && e != EWOULDBLOCK) break;
-    e = 0;
-    calog__ioWantOut(h, true);
-    if (h->wseq != seq) continue;
-    int32_t ws = calog__ioPark(h, &h->wwait, deadline);
-    if (ws == IO_TIMEDOUT || ws == CALOG_ERR_LIMIT) e = ws == IO_TIMEDOUT ? ETIMEDOUT : EINTR;
   }
-  calog__ioWantOut(h, false);
   h->writing = false;
   pthread_mutex_unlock(&h->mu);
-  if (e == EINTR) return calogFail(result, CALOG_ERR_LIMIT, "interrupted while sending");
-  if (e == EPIPE) return calog__ioSoft(result, "closed", NULL);
-  if (e == EMSGSIZE) return calog__ioSoft(result, "datagram too large", NULL);
-  if (e != 0) return calog__ioErrno(result, e, "send");
-  *result = calogValueInt((int64_t)w);
-  return CALOG_OK;
+  return calog__ioUdpSendOutcome(w, e, result);
+}
+
+/* h->mu held: true when over (*r the datagram's size in buf, from *ss; or *e) */
+bool calog__ioUdpRecvStep(IoHandleT *h, char *buf, struct sockaddr_storage *ss, socklen_t *len, ssize_t *r, int *e) {
+  for (;;) {
+    *e = 0;
+    if (h->closed) {
+      *e = EPIPE;
+      return true;
+    }
+    *len = sizeof *ss;
+    *r = recvfrom(h->fd, buf, 65536, MSG_DONTWAIT, (struct sockaddr *)ss, len);
+    if (*r >= 0) return true;
+    int x = errno;
+    if (x == EINTR) continue;
+    if (x == EAGAIN || x == EWOULDBLOCK) return false;
+    *e = x;
+    return true;
+  }
 }
 
 /* One datagram: { data, host, port }. */
+int32_t calog__ioUdpRecvOutcome(const char *buf, const struct sockaddr_storage *ss, ssize_t r, int e, CalogValueT *result) {
+  if (e == EINTR) return calogFail(result, CALOG_ERR_LIMIT, "interrupted while receiving");
+  if (e == ETIMEDOUT) return calog__ioSoft(result, "timeout", NULL);
+  if (e == EPIPE) return calog__ioSoft(result, "closed", NULL);
+  if (e == ENOMEM) return calogFail(result, CALOG_ERR_OOM, "out of memory");
+  if (e != 0) return calog__ioErrno(result, e, "receive");
+  char host[INET6_ADDRSTRLEN + 120];
+  int port;
+  addrText(ss, host, sizeof host, &port);
+  CalogValueT k = calogValueNil(), v = calogValueNil();
+  int32_t st = calogValueAgg(result, CALOG_AGG_MAP);
+  const char *keys[3] = {"data", "host", "port"};
+  for (int i = 0; i < 3 && st == CALOG_OK; i++) {
+    if ((st = calogValueString(&k, keys[i], (int64_t)strlen(keys[i]))) != CALOG_OK) break;
+    if (i == 0) st = calogValueString(&v, buf, (int64_t)r);
+    else if (i == 1) st = calogValueString(&v, host, (int64_t)strlen(host));
+    else v = calogValueInt(port);
+    if (st == CALOG_OK) st = calogAggSet(result->as.agg, &k, &v);
+    calogValueFree(&k);
+    calogValueFree(&v);
+  }
+  return st == CALOG_OK ? st : calogFail(result, CALOG_ERR_OOM, "out of memory");
+}
+
+/* h->mu held: "not bound" unless the socket exists */
+static int32_t udpNeedsSocket(IoHandleT *h, CalogValueT *result) {
+  if (h->fd < 0 && !h->closed) return calog__ioSoft(result, "not bound: bind or send first", NULL);
+  return CALOG_OK;
+}
+
 int32_t calog__ioUdpReceive(IoHandleT *h, int64_t timeoutMs, CalogValueT *result) {
   pthread_mutex_lock(&h->mu);
   if (h->reading) {
     pthread_mutex_unlock(&h->mu);
     return calog__ioSoft(result, "busy: another receive is in progress on this socket", NULL);
   }
-  if (h->fd < 0 && !h->closed) {
+  int32_t st = udpNeedsSocket(h, result);
+  if (st != CALOG_OK) {
     pthread_mutex_unlock(&h->mu);
-    return calog__ioSoft(result, "not bound: bind or send first", NULL);
+    return st;
   }
   h->reading = true;
   uint64_t deadline = deadlineOf(timeoutMs > 0 ? timeoutMs : h->tRecv);
@@ -593,57 +721,13 @@ int32_t calog__ioUdpReceive(IoHandleT *h, int64_t timeoutMs, CalogValueT *result
   socklen_t len = 0;
   ssize_t r = -1;
   int e = buf ? 0 : ENOMEM;
-  while (e == 0) {
-    if (h->closed) {
-      e = EPIPE;
-      break;
-    }
-    uint64_t seq = h->rseq;
-    len = sizeof ss;
-    r = recvfrom(h->fd, buf, 65536, MSG_DONTWAIT, (struct sockaddr *)&ss, &len);
-    if (r >= 0) break;
-    e = errno;
-    if (e == EINTR) {
-      e = 0;
-      continue;
-    }
-    if (e != EAGAIN && e != EWOULDBLOCK) break;
-    e = 0;
-    if (h->rseq != seq) continue;
+  while (e == 0 && !calog__ioUdpRecvStep(h, buf, &ss, &len, &r, &e)) {
     int32_t ws = calog__ioPark(h, &h->rwait, deadline);
     if (ws == IO_TIMEDOUT || ws == CALOG_ERR_LIMIT) e = ws == IO_TIMEDOUT ? ETIMEDOUT : EINTR;
   }
   h->reading = false;
   pthread_mutex_unlock(&h->mu);
-  int32_t st;
-  if (e == 0) {
-    char host[INET6_ADDRSTRLEN + 120];
-    int port;
-    addrText(&ss, host, sizeof host, &port);
-    CalogValueT k = calogValueNil(), v = calogValueNil();
-    st = calogValueAgg(result, CALOG_AGG_MAP);
-    const char *keys[3] = {"data", "host", "port"};
-    for (int i = 0; i < 3 && st == CALOG_OK; i++) {
-      if ((st = calogValueString(&k, keys[i], (int64_t)strlen(keys[i]))) != CALOG_OK) break;
-      if (i == 0) st = calogValueString(&v, buf, (int64_t)r);
-      else if (i == 1) st = calogValueString(&v, host, (int64_t)strlen(host));
-      else v = calogValueInt(port);
-      if (st == CALOG_OK) st = calogAggSet(result->as.agg, &k, &v);
-      calogValueFree(&k);
-      calogValueFree(&v);
-    }
-    if (st != CALOG_OK) st = calogFail(result, CALOG_ERR_OOM, "out of memory");
-  } else if (e == EINTR) {
-    st = calogFail(result, CALOG_ERR_LIMIT, "interrupted while receiving");
-  } else if (e == ETIMEDOUT) {
-    st = calog__ioSoft(result, "timeout", NULL);
-  } else if (e == EPIPE) {
-    st = calog__ioSoft(result, "closed", NULL);
-  } else if (e == ENOMEM) {
-    st = calogFail(result, CALOG_ERR_OOM, "out of memory");
-  } else {
-    st = calog__ioErrno(result, e, "receive");
-  }
+  st = calog__ioUdpRecvOutcome(buf, &ss, r, e, result);
   free(buf);
   return st;
 }
