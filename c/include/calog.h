@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout that crosses the FFI changes; the bindings refuse a mismatch. */
-#define CALOG_ABI_VERSION 6u
+#define CALOG_ABI_VERSION 7u
 
 /* One shared recursion cap for every recursive path (ingress, egress, copy, free, wire encode/decode). */
 #define CALOG_MAX_DEPTH 100
@@ -394,6 +394,14 @@ CALOG_API int32_t calogFnCallAsyncWire(CalogT *rt, uint32_t slot, uint32_t gen, 
  * contexts, releases), then, if an async request completed, writes its outcome to OUT and the control
  * block (pollTicket/pollStatus/pollLen) and returns 1; returns 0 when none is left. */
 CALOG_API int32_t calogHostPoll(CalogT *rt);
+/* calogHostPoll that keeps serving while work keeps coming, so that a script calling host functions in a
+ * loop, or an async request that completes within microseconds, costs no wake-up of the host: when nothing
+ * is left it waits up to waitUs for work (spinning briefly, then sleeping), and after serving a call whose
+ * script waits for the reply it waits up to 50 us for that script's next call. One poll serves at most
+ * ~1 ms (then it returns, and work still queued rings the waker, so the event loop gets its turn). Returns
+ * 1 with a completion in OUT (call it again until 0 before the host thread sleeps), 0 when none is left.
+ * It waits only at the host's top level (not inside a call the host thread is waiting in). Host thread. */
+CALOG_API int32_t calogHostPollWait(CalogT *rt, uint32_t waitUs);
 /* Blocks (any thread) until the host has something to poll (1), timeoutMs passes (0; < 0 waits forever),
  * or the runtime is being destroyed (-1). It does not consume anything. For Deno's nonblocking symbols. */
 CALOG_API int32_t calogHostWait(CalogT *rt, int32_t timeoutMs);
