@@ -60,8 +60,9 @@ export interface NativeRuntime {
   fnCallAsync(slot: number, gen: number, inLen: number): number;
   /**
    * Serves queued host work (calogHostPollWait): 1 if a completion was written to OUT and the control block
-   * (call again until 0), else 0. Waits up to `waitUs` for work when none is queued, and keeps serving while
-   * a script calls host functions back to back (bounded: one poll serves at most ~1 ms).
+   * (call again), 0 when nothing is left, 2 when work is left that no wake-up will announce (poll again
+   * after a turn of the event loop). Waits up to `waitUs` for work when none is queued, and keeps serving
+   * while a script calls host functions back to back (bounded: one poll serves at most ~1 ms).
    */
   poll(waitUs: number): number;
   /**

@@ -247,6 +247,9 @@ const CONTEXT_OWN_THREAD = 1;
 const QUICK_WAIT_US = 50;
 /** The longest the fast paths chain microtasks before they let the event loop have a turn (ms). */
 const CHAIN_MS = 1;
+/** Runs `f` after a turn of the event loop (setImmediate where the runtime has it: both do). */
+const later: (f: () => void) => void =
+  (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate ?? ((f) => setTimeout(f, 0));
 
 type HostEntry = { fn: Function; refs: number };
 
@@ -285,6 +288,8 @@ class Core implements FunctionTable {
   readonly drain: () => void;
   readonly quick: () => void;
   quickQueued = false;
+  readonly drainSoon: () => void;
+  soonQueued = false;
   /** When the current chain of microtask fast paths started (0: none since the last wake-path drain). */
   chainStart = 0;
   readonly fnFinalizer: FinalizationRegistry<readonly [number, number]>;
@@ -305,6 +310,12 @@ class Core implements FunctionTable {
     this.fnFinalizer = new FinalizationRegistry((h) => weak.deref()?.native?.fnRelease(h[0], h[1]));
     this.drain = () => weak.deref()?.drainNow();
     this.quick = () => weak.deref()?.quickNow();
+    this.drainSoon = () => {
+      const core = weak.deref();
+      if (core === undefined) return;
+      core.soonQueued = false;
+      core.drainNow();
+    };
   }
 
   /** Collects finished async requests and settles their promises (on this thread, from the wake path). */
@@ -338,7 +349,12 @@ class Core implements FunctionTable {
     if (n === undefined) return;
     const c = n.control;
     let wait = this.pending.size > 0 ? waitUs : 0;
-    while (n.poll(wait) > 0) {
+    for (;;) {
+      const got = n.poll(wait);
+      if (got !== 1) {
+        if (got === 2) this.soon(); // served its budget with work left: the event loop's turn first
+        return;
+      }
       const ticket = c[8]!, status = c[9]! | 0, len = c[10]!;
       const p = this.pending.get(ticket);
       this.pending.delete(ticket);
@@ -357,6 +373,13 @@ class Core implements FunctionTable {
       }
       p?.resolve(v);
     }
+  }
+
+  /** Drains again after a turn of the event loop (a macrotask; no wake-up needed). */
+  soon(): void {
+    if (this.soonQueued) return;
+    this.soonQueued = true;
+    later(this.drainSoon);
   }
 
   /** Asks to be woken while outcomes are still owed. */

@@ -19,8 +19,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#define SPIN_NS 20000     /* wait up to 20 us for a reply or a message without sleeping (spinWait), then park */
-#define SPIN_PURE_NS 1000 /* ... the first microsecond of it spinning, the rest yielding between looks */
+#define SPIN_NS 20000 /* wait up to 20 us for a reply or a message without sleeping (spinWait), then park */
 /* calogHostPollWait: after serving a call whose script waits for the reply, the host waits this long for
  * the next message before it returns to its event loop; and it serves at most this long in one poll. */
 #define HOST_WINDOW_NS 50000
@@ -55,29 +54,19 @@ struct CalogMsgT {
 
 #define nowNs calog__nowNs
 
-static inline void cpuRelax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
 
 /* Waits for ready(arg) without sleeping, up to SPIN_NS (deadline, 0 = none, cuts it short): a reply or a
- * request that comes within that costs no sleep and no wake-up on either side. It spins for SPIN_PURE_NS,
- * then yields the CPU between looks: when the other side shares this CPU (a loaded machine) it runs at
- * once instead of waiting for the spin to end; when it does not, a yield returns within a fraction of a
- * microsecond. Returns whether ready; the caller then parks. */
+ * request that comes within that costs no sleep and no wake-up on either side. It yields the CPU between
+ * looks rather than spinning: when the other side shares this CPU (a loaded machine: measured, the usual
+ * case here) it runs at once, where a spin would hold it off until the spin ends; when it does not, a
+ * yield comes back within a fraction of a microsecond. Returns whether ready; the caller then parks. */
 static bool spinWait(uint64_t deadline, bool (*ready)(const void *), const void *arg) {
-  uint64_t t = nowNs(), pureEnd = t + SPIN_PURE_NS, until = t + SPIN_NS;
+  uint64_t until = nowNs() + SPIN_NS;
   if (deadline != 0 && until > deadline) until = deadline;
   for (;;) {
     if (ready(arg)) return true;
-    if ((t = nowNs()) >= until) return false;
-    if (t < pureEnd)
-      for (int i = 0; i < 8; i++) cpuRelax();
-    else
-      sched_yield();
+    if (nowNs() >= until) return false;
+    sched_yield();
   }
 }
 
@@ -1003,11 +992,10 @@ int32_t calogHostPollWait(CalogT *rt, uint32_t waitUs) {
     if (until > budgetEnd) until = budgetEnd;
     if (nowNs() >= until || !hostAwait(rt, until)) break;
   }
-  /* asleep from here: pushes ring the waker again; one that came since the last look rings it now (the
-   * budget ran out with work queued, or it slipped in after that look) */
+  /* asleep from here: pushes ring the waker again. Work queued meanwhile without a ring (the budget ran
+   * out, or it slipped in after the last look) is the host's to schedule: 2 */
   atomic_store(&rt->wakePending, 0);
-  if (hostHasWork(rt)) wakeHost(rt);
-  return 0;
+  return hostHasWork(rt) ? 2 : 0;
 }
 
 CalogMsgT *calog__msgShutdown(CalogT *rt) {
