@@ -288,6 +288,9 @@ class Core implements FunctionTable {
   readonly drain: () => void;
   readonly quick: () => void;
   quickQueued = false;
+  /** Fast paths still to skip after one found no outcome in its window, and the next such backoff. */
+  quickSkip = 0;
+  quickBackoff = 0;
   readonly drainSoon: () => void;
   soonQueued = false;
   /** When the current chain of microtask fast paths started (0: none since the last wake-path drain). */
@@ -335,10 +338,19 @@ class Core implements FunctionTable {
   quickNow(): void {
     this.quickQueued = false;
     if (this.native === undefined || this.pending.size === 0) return;
-    if (this.depth === 0) { // not inside a crossing (a host function's microtasks): this thread is free
+    if (this.depth === 0 && this.quickSkip === 0) { // not inside a crossing: this thread is free
       const now = performance.now();
       if (this.chainStart === 0) this.chainStart = now;
-      if (now - this.chainStart < CHAIN_MS) this.collect(QUICK_WAIT_US);
+      if (now - this.chainStart < CHAIN_MS) {
+        const before = this.pending.size;
+        this.collect(QUICK_WAIT_US);
+        // an outcome came within the window: keep waiting for them; none did (slow calls): wait again only
+        // after 1, 2, 4, ... 64 more requests, so slow calls cost the event loop next to nothing
+        if (this.pending.size < before) this.quickBackoff = 0;
+        else this.quickSkip = this.quickBackoff = Math.min(64, this.quickBackoff * 2 || 1);
+      }
+    } else if (this.quickSkip > 0) {
+      this.quickSkip--;
     }
     this.rearm();
   }
