@@ -343,10 +343,10 @@ class Core implements FunctionTable {
       if (this.chainStart === 0) this.chainStart = now;
       if (now - this.chainStart < CHAIN_MS) {
         const before = this.pending.size;
-        this.collect(QUICK_WAIT_US);
-        // an outcome came within the window: keep waiting for them; none did (slow calls): wait again only
-        // after 1, 2, 4, ... 64 more requests, so slow calls cost the event loop next to nothing
-        if (this.pending.size < before) this.quickBackoff = 0;
+        const busy = this.collect(QUICK_WAIT_US);
+        // an outcome came within the window, or its script kept the host busy: keep waiting for them; neither
+        // (slow calls): wait again only after 1, 2, 4, ... 64 more requests, so they cost the event loop little
+        if (this.pending.size < before || busy) this.quickBackoff = 0;
         else this.quickSkip = this.quickBackoff = Math.min(64, this.quickBackoff * 2 || 1);
       }
     } else if (this.quickSkip > 0) {
@@ -355,17 +355,20 @@ class Core implements FunctionTable {
     this.rearm();
   }
 
-  /** Settles every outcome the native side has, waiting up to `waitUs` for each next one while any is awaited. */
-  collect(waitUs: number): void {
+  /**
+   * Settles every outcome the native side has, waiting up to `waitUs` for each next one while any is awaited.
+   * Returns true when the host served its whole budget with work left (a script calling it without pause).
+   */
+  collect(waitUs: number): boolean {
     const n = this.native;
-    if (n === undefined) return;
+    if (n === undefined) return false;
     const c = n.control;
     let wait = this.pending.size > 0 ? waitUs : 0;
     for (;;) {
       const got = n.poll(wait);
       if (got !== 1) {
         if (got === 2) this.soon(); // served its budget with work left: the event loop's turn first
-        return;
+        return got === 2;
       }
       const ticket = c[8]!, status = c[9]! | 0, len = c[10]!;
       const p = this.pending.get(ticket);
