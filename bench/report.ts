@@ -8,7 +8,6 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { type CaseResult, fmtNs, ROUNDS, type RowResult } from "./measure.ts";
 import { netSection, netTargetRows } from "./net_report.ts";
-import { asyncVsBlockingCell, hostCallCell, threadedSection } from "./threaded.ts";
 
 // deno-lint-ignore no-explicit-any
 type Run = any;
@@ -162,9 +161,6 @@ function targets(runs: Run[]): string {
     line("fib(30), Squirrel, with memory/steps/timeoutMs set vs none", "within 5%", limitsCell("squirrel")),
     line("cross-thread round trip `add(1, 2)`, blocking (own-thread context)", "median < 2 µs", threadCell("blocking")),
     line("cross-thread round trip `add(1, 2)`, Promise form (own-thread context)", "median < 2 µs", threadCell("callAsync")),
-    line("Lua → JS host call from an own-thread context, JS thread blocked in the call (per call)", "median ≤ 3 µs, p99 ≤ 30 µs", hostCallCell("blocking")),
-    line("Lua → JS host call from an own-thread context, JS thread free: `callAsync` (per call)", "median ≤ 3 µs, p99 ≤ 30 µs", hostCallCell("async")),
-    line("own-thread `callAsync` vs the blocking call, every case", "Promise form ≤ ×1.5 the blocking form", asyncVsBlockingCell),
     line("idle context, host thread (RSS, 1,000 contexts)", "≤ 300 KB", memCell("calog-lua")),
     line("idle context, own thread (RSS, 1,000 contexts)", "≤ 300 KB", memCell("calog-lua-thread")),
     line("design goal: JS → Lua `add()` latency", "< 200 ns", absCell("js_to_lua_add", 200)),
@@ -311,7 +307,6 @@ export function render(runs: Run[], analysis: string): string {
     for (const c of r.cases as CaseResult[]) out.push(`### ${c.title}`, ``, `Latency per ${c.unit}.`, ``, caseTable(c), ``);
     out.push(`### fib(30): calog vs the standalone Lua interpreter`, ``, fibSection(r), ``);
     out.push(`### The cost of limits that are set but not reached`, ``, limitsSection(r), ``);
-    out.push(`### Threaded crossings, per call (bench/threaded.ts)`, ``, threadedSection(r), ``);
     out.push(`### Where a crossing's time goes, layer by layer`, ``, layers(r), ``);
     out.push(`### Memory: idle contexts (1,000 per fresh process, RSS after a full GC)`, ``, memorySection(r), ``);
     out.push(`### Network: loopback, calog's Lua sockets vs the runtime's own`, ``, netSection(r), ``);

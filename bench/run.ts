@@ -18,7 +18,6 @@ import { type CaseResult, fmtNs, QUICK, runCase } from "./measure.ts";
 import { runNet } from "./net.ts";
 import { childCommand, type Floor, openFloor, runtimeName, runtimeVersion } from "./platform.ts";
 import { writeReport } from "./report.ts";
-import { idleRows, threadedRows } from "./threaded.ts";
 
 const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname);
 const OUT = `${ROOT}bench/out/`;
@@ -200,9 +199,6 @@ function limitsCost(): LimitsCostRow[] {
 log("\nfib(30) with memory, steps and timeoutMs set but not reached (host-thread contexts, interleaved)");
 const limitsCostRows = limitsCost();
 
-log("\nthreaded crossings, per call (bench/threaded.ts)");
-const threaded = { rows: await threadedRows(calog, QUICK, log), idle: await idleRows(calog, QUICK, log) };
-
 closePeers();
 if (!(floor instanceof Error)) floor.close();
 
@@ -271,7 +267,7 @@ for (const mode of ["calog-lua", "calog-lua-thread", "calog-js", "calog-squirrel
 // ---- write --------------------------------------------------------------------------------------------
 meta.loadEnd = loadavg();
 meta.durationSec = Math.round((performance.now() - started) / 1000);
-const out = { meta, cases: results, fibCompare, limitsCost: limitsCostRows, threaded, c: { rows: cRows, note: cNote, nestedWireBytes }, memory, net };
+const out = { meta, cases: results, fibCompare, limitsCost: limitsCostRows, c: { rows: cRows, note: cNote, nestedWireBytes }, memory, net };
 mkdirSync(OUT, { recursive: true });
 writeFileSync(`${OUT}${runtimeName}.json`, JSON.stringify(out, null, 2) + "\n");
 const written = writeReport(OUT, `${ROOT}bench/RESULTS.md`);

@@ -36,7 +36,7 @@ const symbols = {
   calogEvalAsyncWire: { args: ["ptr", "i32", "u32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
   calogCallAsyncWire: { args: ["ptr", "i32", "u32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
   calogFnCallAsyncWire: { args: ["ptr", "u32", "u32", "u32"], returns: "i32" }, // int32_t (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
-  calogHostPollWait: { args: ["ptr", "u32"], returns: "i32" }, // int32_t (CalogT *, uint32_t waitUs)
+  calogHostPoll: { args: ["ptr"], returns: "i32" }, // int32_t (CalogT *)
   calogContextInterrupt: { args: ["ptr", "i32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT)
   calogRequestCancel: { args: ["ptr", "u32"], returns: "void" }, // void (CalogT *, uint32_t ticket)
   calogContextSetLimitsWire: { args: ["ptr", "i32", "u32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
@@ -153,8 +153,8 @@ class BunRuntime implements NativeRuntime {
   fnCallAsync(slot: number, gen: number, inLen: number): number {
     return this.#rt === null ? DEAD : lib.calogFnCallAsyncWire(this.#rt, slot, gen, inLen);
   }
-  poll(waitUs: number): number {
-    return this.#rt === null ? 0 : lib.calogHostPollWait(this.#rt, waitUs);
+  poll(): number {
+    return this.#rt === null ? 0 : lib.calogHostPoll(this.#rt);
   }
 
   setPolicy(policy: number): void {

@@ -40,7 +40,7 @@ const symbols = {
   calogEvalAsyncWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
   calogCallAsyncWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
   calogFnCallAsyncWire: { parameters: ["pointer", "u32", "u32", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
-  calogHostPollWait: { parameters: ["pointer", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t waitUs)
+  calogHostPoll: { parameters: ["pointer"], result: "i32" }, // int32_t (CalogT *)
   calogContextInterrupt: { parameters: ["pointer", "i32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT)
   calogRequestCancel: { parameters: ["pointer", "u32"], result: "void" }, // void (CalogT *, uint32_t ticket)
   calogContextSetLimitsWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
@@ -166,8 +166,8 @@ class DenoRuntime implements NativeRuntime {
   fnCallAsync(slot: number, gen: number, inLen: number): number {
     return this.#rt === null ? DEAD : lib.calogFnCallAsyncWire(this.#rt, slot, gen, inLen);
   }
-  poll(waitUs: number): number {
-    return this.#rt === null ? 0 : lib.calogHostPollWait(this.#rt, waitUs);
+  poll(): number {
+    return this.#rt === null ? 0 : lib.calogHostPoll(this.#rt);
   }
 
   setPolicy(policy: number): void {

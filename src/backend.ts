@@ -58,13 +58,8 @@ export interface NativeRuntime {
   evalAsync(id: number, inLen: number): number;
   callAsync(id: number, inLen: number): number;
   fnCallAsync(slot: number, gen: number, inLen: number): number;
-  /**
-   * Serves queued host work (calogHostPollWait): 1 if a completion was written to OUT and the control block
-   * (call again), 0 when nothing is left, 2 when work is left that no wake-up will announce (poll again
-   * after a turn of the event loop). Waits up to `waitUs` for work when none is queued, and keeps serving
-   * while a script calls host functions back to back (bounded: one poll serves at most ~1 ms).
-   */
-  poll(waitUs: number): number;
+  /** Serves queued host work; 1 if a completion was written to OUT and the control block, else 0. */
+  poll(): number;
   /**
    * Arranges for `onWake` to run on this (the JS) thread once the host has something to poll. Foreign
    * threads never call JavaScript: Bun wakes through a threadsafe JSCallback that carries no data, Deno

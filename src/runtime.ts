@@ -243,13 +243,6 @@ function checkArgs(args: unknown[]): void {
   if (args.length > 65535) throw new CalogValueError("ERR_ARG", "at most 65,535 arguments per call");
 }
 const CONTEXT_OWN_THREAD = 1;
-/** How long the Promise form's fast path waits for an outcome before the wake path takes over (µs). */
-const QUICK_WAIT_US = 50;
-/** The longest the fast paths chain microtasks before they let the event loop have a turn (ms). */
-const CHAIN_MS = 1;
-/** Runs `f` after a turn of the event loop (setImmediate where the runtime has it: both do). */
-const later: (f: () => void) => void =
-  (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate ?? ((f) => setTimeout(f, 0));
 
 type HostEntry = { fn: Function; refs: number };
 
@@ -286,15 +279,6 @@ class Core implements FunctionTable {
   /** Live contexts (for stats). */
   readonly contexts: Map<number, { engine: EngineName; threaded: boolean }> = new Map();
   readonly drain: () => void;
-  readonly quick: () => void;
-  quickQueued = false;
-  /** Fast paths still to skip after one found no outcome in its window, and the next such backoff. */
-  quickSkip = 0;
-  quickBackoff = 0;
-  readonly drainSoon: () => void;
-  soonQueued = false;
-  /** When the current chain of microtask fast paths started (0: none since the last wake-path drain). */
-  chainStart = 0;
   readonly fnFinalizer: FinalizationRegistry<readonly [number, number]>;
 
   constructor(native: NativeRuntime, policy: "strict" | "lenient") {
@@ -312,98 +296,41 @@ class Core implements FunctionTable {
     });
     this.fnFinalizer = new FinalizationRegistry((h) => weak.deref()?.native?.fnRelease(h[0], h[1]));
     this.drain = () => weak.deref()?.drainNow();
-    this.quick = () => weak.deref()?.quickNow();
-    this.drainSoon = () => {
-      const core = weak.deref();
-      if (core === undefined) return;
-      core.soonQueued = false;
-      core.drainNow();
-    };
   }
 
   /** Collects finished async requests and settles their promises (on this thread, from the wake path). */
   drainNow(): void {
-    this.chainStart = 0; // a macrotask: the event loop had its turn
-    this.collect(0);
-    this.rearm();
-  }
-
-  /**
-   * The Promise form's fast path, a microtask queued by {@link submit}: once the caller's synchronous code
-   * is done, wait a few tens of microseconds for the outcome (serving the script's host calls meanwhile)
-   * instead of letting the event loop sleep and be woken for it, which costs far more than a short call.
-   * Microtasks chained this way (an `await` loop) yield to the event loop at least every CHAIN_MS: then the
-   * outcome comes through the wake path, a macrotask.
-   */
-  quickNow(): void {
-    this.quickQueued = false;
-    if (this.native === undefined || this.pending.size === 0) return;
-    if (this.depth === 0 && this.quickSkip === 0) { // not inside a crossing: this thread is free
-      const now = performance.now();
-      if (this.chainStart === 0) this.chainStart = now;
-      if (now - this.chainStart < CHAIN_MS) {
-        const before = this.pending.size;
-        const busy = this.collect(QUICK_WAIT_US);
-        // an outcome came within the window, or its script kept the host busy: keep waiting for them; neither
-        // (slow calls): wait again only after 1, 2, 4, ... 64 more requests, so they cost the event loop little
-        if (this.pending.size < before || busy) this.quickBackoff = 0;
-        else this.quickSkip = this.quickBackoff = Math.min(64, this.quickBackoff * 2 || 1);
-      }
-    } else if (this.quickSkip > 0) {
-      this.quickSkip--;
-    }
-    this.rearm();
-  }
-
-  /**
-   * Settles every outcome the native side has, waiting up to `waitUs` for each next one while any is awaited.
-   * Returns true when the host served its whole budget with work left (a script calling it without pause).
-   */
-  collect(waitUs: number): boolean {
     const n = this.native;
-    if (n === undefined) return false;
+    if (n === undefined) return;
     const c = n.control;
-    let wait = this.pending.size > 0 ? waitUs : 0;
-    for (;;) {
-      const got = n.poll(wait);
-      if (got !== 1) {
-        if (got === 2) this.soon(); // served its budget with work left: the event loop's turn first
-        return got === 2;
-      }
+    while (n.poll() > 0) {
       const ticket = c[8]!, status = c[9]! | 0, len = c[10]!;
       const p = this.pending.get(ticket);
       this.pending.delete(ticket);
       this.aborted.delete(ticket);
-      if (wait > 0 && (this.pending.size === 0 || performance.now() - this.chainStart >= CHAIN_MS)) wait = 0;
-      if (status !== 0) {
-        p?.reject(this.error(status));
-        continue;
-      }
-      let v: Value;
-      try {
-        v = this.wire.result(len) as Value; // decoded even if nobody waits: function handles must be owned
-      } catch (e) {
+      if (status === 0) {
+        let v: Value;
+        try {
+          v = this.wire.result(len) as Value; // decoded even if nobody waits: function handles must be owned
+        } catch (e) {
+          p?.reject(e);
+          continue;
+        }
+        p?.resolve(v);
+      } else {
+        const e = this.error(status);
         p?.reject(e);
-        continue;
       }
-      p?.resolve(v);
     }
-  }
-
-  /** Drains again after a turn of the event loop (a macrotask; no wake-up needed). */
-  soon(): void {
-    if (this.soonQueued) return;
-    this.soonQueued = true;
-    later(this.drainSoon);
+    this.keepWake(n);
   }
 
   /**
-   * Keeps the wake armed while work may arrive by itself: outcomes still owed, or host-thread contexts with
-   * timers, callback servers or callback operations (control[12], counted by the library).
+   * Keeps the wake armed while work may arrive by itself: async requests in flight, or host-thread contexts
+   * with timers, callback servers or callback operations (control[12], counted by the library).
    */
-  rearm(): void {
-    const n = this.native;
-    if (n !== undefined && (this.pending.size > 0 || this.aborted.size > 0 || n.control[12]! > 0)) n.armWake(this.drain);
+  keepWake(n: NativeRuntime): void {
+    if (this.pending.size > 0 || this.aborted.size > 0 || n.control[12]! > 0) n.armWake(this.drain);
   }
 
   /** Sends an async request: the promise settles when the context replies (or fails now). */
@@ -434,10 +361,7 @@ class Core implements FunctionTable {
           reject: (e) => (signal.removeEventListener("abort", onAbort), reject(e)),
         });
       }
-      if (!this.quickQueued) {
-        this.quickQueued = true;
-        queueMicrotask(this.quick);
-      }
+      n.armWake(this.drain);
     });
   }
 
@@ -484,14 +408,10 @@ class Core implements FunctionTable {
     const keepAlive = this.owner?.deref();
     const send = (n: NativeRuntime, len: number) => n.fnCall(slot, gen, len);
     let live = true;
-    // Up to 4 arguments travel as parameters (arguments.length tells how many): no rest array per call.
-    const f = function (a?: unknown, b?: unknown, c?: unknown, d?: unknown): Value {
+    const f = function (...args: unknown[]): Value {
       if (!live || core.native === undefined || keepAlive === null) {
         throw new CalogDisposedError("ERR_DISPOSED", "script function was disposed");
       }
-      const n = arguments.length;
-      if (n <= 4) return core.invoke4(undefined, n, a, b, c, d, send);
-      const args = Array.prototype.slice.call(arguments) as unknown[];
       checkArgs(args);
       return core.invoke(undefined, args, send);
     } as ScriptFunction;
@@ -532,32 +452,20 @@ class Core implements FunctionTable {
     try {
       const e = this.hostById.get(id);
       if (e === undefined) throw new CalogError("ERR_INTERNAL", `unknown host function ${id}`);
-      const n = w.argsBegin(argLen);
+      const args = w.args(argLen) as Value[];
       const fn = e.fn;
-      // the arguments are decoded straight into the call (left to right): no array for up to 4 of them
+      this.depth++;
       let r: unknown;
-      if (n > 4) {
-        const args = new Array<unknown>(n);
-        for (let i = 0; i < n; i++) args[i] = w.next();
-        this.depth++;
-        try {
-          r = fn(...args);
-        } finally {
-          this.depth--;
+      try {
+        switch (args.length) {
+          case 0: r = fn(); break;
+          case 1: r = fn(args[0]); break;
+          case 2: r = fn(args[0], args[1]); break;
+          case 3: r = fn(args[0], args[1], args[2]); break;
+          default: r = fn(...args);
         }
-      } else {
-        this.depth++;
-        try {
-          switch (n) {
-            case 0: r = fn(); break;
-            case 1: r = fn(w.next()); break;
-            case 2: r = fn(w.next(), w.next()); break;
-            case 3: r = fn(w.next(), w.next(), w.next()); break;
-            default: r = fn(w.next(), w.next(), w.next(), w.next());
-          }
-        } finally {
-          this.depth--;
-        }
+      } finally {
+        this.depth--;
       }
       if (r !== null && (typeof r === "object" || typeof r === "function") && typeof (r as PromiseLike<unknown>).then === "function") {
         return this.deferHost(r as PromiseLike<unknown>, token, fn);
@@ -691,47 +599,16 @@ class Core implements FunctionTable {
       this.end(true);
       throw marshalFailure(e);
     }
-    return this.cross(n, send);
-  }
-
-  /** The rest of a crossing once its request is encoded: the one FFI call `send`, then its outcome. */
-  cross(native: NativeRuntime, send: (n: NativeRuntime, len: number) => number): Value {
     this.end(false);
     this.depth++;
     let r: number;
     try {
-      r = send(native, this.wire.length);
+      r = send(n, w.length);
     } finally {
       this.depth--;
-      this.rearm();
+      if (this.native !== undefined) this.keepWake(n);
     }
     return this.outcome(r);
-  }
-
-  /** {@link invoke} for up to 4 arguments passed as parameters (`n` of them): allocates nothing. */
-  invoke4(
-    name: string | undefined,
-    n: number,
-    a: unknown,
-    b: unknown,
-    c: unknown,
-    d: unknown,
-    send: (n: NativeRuntime, len: number) => number,
-  ): Value {
-    const native = this.live("call");
-    const w = this.begin();
-    try {
-      if (name !== undefined) w.string(name);
-      w.list(n);
-      if (n > 0) w.value(a);
-      if (n > 1) w.value(b);
-      if (n > 2) w.value(c);
-      if (n > 3) w.value(d);
-    } catch (e) {
-      this.end(true);
-      throw marshalFailure(e);
-    }
-    return this.cross(native, send);
   }
 
   /** The outcome of a crossing: decodes OUT or throws the error in it. */
@@ -769,7 +646,7 @@ class Core implements FunctionTable {
       r = send(n, this.wire.length);
     } finally {
       this.depth--;
-      this.rearm();
+      if (this.native !== undefined) this.keepWake(n);
     }
     if (r >= 0) return this.wire.result(r) as Value;
     throw this.error(-r);
@@ -933,8 +810,7 @@ export class Runtime implements Disposable {
 
   /** Live-object counters: they return to their baseline once scripts and TypeScript drop what crossed. */
   stats(): RuntimeStats {
-    this.#core.collect(0); // releases posted by context threads are served first
-    this.#core.rearm();
+    this.#core.drainNow(); // releases posted by context threads are served first
     const core = this.#core;
     const perContext: ContextStats[] = [];
     const n = core.native;
@@ -1115,14 +991,9 @@ export class Context implements Disposable {
    * @example
    * lua.call("add", 1, 2); // 3
    */
-  call<T extends Value = Value>(name: string, ...args: unknown[]): T;
-  // Up to 4 arguments travel as parameters (arguments.length tells how many): no rest array per call.
-  call<T extends Value = Value>(name: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown): T {
+  call<T extends Value = Value>(name: string, ...args: unknown[]): T {
     const core = this.#live("call");
     checkName("a function name", name);
-    const n = arguments.length - 1;
-    if (n <= 4) return core.invoke4(name, n < 0 ? 0 : n, a, b, c, d, this.#send) as T;
-    const args = Array.prototype.slice.call(arguments, 1) as unknown[];
     checkArgs(args);
     return core.invoke(name, args, this.#send) as T;
   }

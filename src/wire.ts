@@ -320,29 +320,16 @@ export class Wire {
 
   /** Decodes a LIST in OUT[0, len) into an argument array. */
   args(len: number): unknown[] {
-    const n = this.argsBegin(len);
-    const a = new Array<unknown>(n);
-    for (let i = 0; i < n; i++) a[i] = this.#read();
-    return a;
-  }
-
-  /**
-   * Starts decoding a LIST in OUT[0, len) one item at a time (the allocation-free form of {@link args}):
-   * returns its length; {@link next} then reads each item, in order, before anything else uses OUT.
-   */
-  argsBegin(len: number): number {
     this.refresh();
     this.#rpos = 0;
     this.#rend = len;
-    if (this.out[0] !== Tag.LIST) throw new CalogValueError("ERR_ARG", "malformed argument list from the library");
+    const out = this.out;
+    if (out[0] !== Tag.LIST) throw new CalogValueError("ERR_ARG", "malformed argument list from the library");
     const n = this.#outView.getUint32(1, true);
     this.#rpos = 5;
-    return n;
-  }
-
-  /** The next item of the list {@link argsBegin} started. */
-  next(): unknown {
-    return this.#read();
+    const a = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) a[i] = this.#read();
+    return a;
   }
 
   #read(): unknown {

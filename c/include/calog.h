@@ -399,15 +399,6 @@ CALOG_API int32_t calogFnCallAsyncWire(CalogT *rt, uint32_t slot, uint32_t gen, 
  * contexts, releases), then, if an async request completed, writes its outcome to OUT and the control
  * block (pollTicket/pollStatus/pollLen) and returns 1; returns 0 when none is left. */
 CALOG_API int32_t calogHostPoll(CalogT *rt);
-/* calogHostPoll that keeps serving while work keeps coming, so that a script calling host functions in a
- * loop, or an async request that completes within microseconds, costs no wake-up of the host: when nothing
- * is left it waits up to waitUs for work (spinning briefly, then sleeping), and after serving a call whose
- * script waits for the reply it waits up to 50 us for that script's next call. One poll serves at most
- * ~1 ms, so the event loop gets its turn. Returns 1 with a completion in OUT (call it again before the host
- * thread sleeps), 0 when nothing is left (work that comes later rings the waker), or 2 when work is still
- * queued that rang nothing: poll again soon, after a turn of the event loop. It waits only at the host's
- * top level (not inside a call the host thread is waiting in). Host thread. */
-CALOG_API int32_t calogHostPollWait(CalogT *rt, uint32_t waitUs);
 /* Blocks (any thread) until the host has something to poll (1), timeoutMs passes (0; < 0 waits forever),
  * or the runtime is being destroyed (-1). It does not consume anything. For Deno's nonblocking symbols. */
 CALOG_API int32_t calogHostWait(CalogT *rt, int32_t timeoutMs);

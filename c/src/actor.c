@@ -19,11 +19,8 @@
 #include <stdio.h>
 #include <time.h>
 
-#define SPIN_NS 20000 /* wait up to 20 us for a reply or a message without sleeping (spinWait), then park */
-/* calogHostPollWait: after serving a call whose script waits for the reply, the host waits this long for
- * the next message before it returns to its event loop; and it serves at most this long in one poll. */
-#define HOST_WINDOW_NS 50000
-#define HOST_BUDGET_NS 1000000
+#define SPIN_NS 20000 /* spin up to 20 us for a reply or a message, then yield a few times, then park */
+#define YIELDS 3       /* a yield hands the core to the other side when both share one */
 #define THREAD_STACK (8u * 1024u * 1024u)
 
 static _Thread_local CalogActorT *tlsActor;
@@ -54,20 +51,12 @@ struct CalogMsgT {
 
 #define nowNs calog__nowNs
 
-
-/* Waits for ready(arg) without sleeping, up to SPIN_NS (deadline, 0 = none, cuts it short): a reply or a
- * request that comes within that costs no sleep and no wake-up on either side. It yields the CPU between
- * looks rather than spinning: when the other side shares this CPU (a loaded machine: measured, the usual
- * case here) it runs at once, where a spin would hold it off until the spin ends; when it does not, a
- * yield comes back within a fraction of a microsecond. Returns whether ready; the caller then parks. */
-static bool spinWait(uint64_t deadline, bool (*ready)(const void *), const void *arg) {
-  uint64_t until = nowNs() + SPIN_NS;
-  if (deadline != 0 && until > deadline) until = deadline;
-  for (;;) {
-    if (ready(arg)) return true;
-    if (nowNs() >= until) return false;
-    sched_yield();
-  }
+static inline void cpuRelax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
 }
 
 CalogActorT *calog__actorCurrent(CalogT *rt) {
@@ -154,7 +143,6 @@ static bool push(CalogActorT *a, CalogMsgT *m) {
     if (a->taskTail) a->taskTail->next = m;
     else a->taskHead = m;
     a->taskTail = m;
-    atomic_fetch_add(&a->tasks, 1);
   } else {
     if (a->tail) a->tail->next = m;
     else a->head = m;
@@ -185,7 +173,6 @@ static CalogMsgT *popAnyLocked(CalogActorT *a) {
   if (m == NULL && (m = a->taskHead) != NULL) {
     a->taskHead = m->next;
     if (a->taskHead == NULL) a->taskTail = NULL;
-    atomic_fetch_sub(&a->tasks, 1);
   }
   return m;
 }
@@ -237,7 +224,6 @@ static void deliver(CalogMsgT *m, int32_t status, CalogValueT *result) {
     if (rt->doneTail) rt->doneTail->next = c;
     else rt->doneHead = c;
     rt->doneTail = c;
-    atomic_fetch_add(&rt->doneCount, 1);
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
     wakeHost(rt);
@@ -430,36 +416,30 @@ void calog__actorWake(CalogActorT *a) {
   pthread_mutex_unlock(&a->mu);
 }
 
-typedef struct {
-  CalogActorT *self;
-  CalogBoxT *box;
-} BoxWaitT;
-
-/* box is done, or self has a message to serve */
-static bool boxReady(const void *arg) {
-  const BoxWaitT *w = arg;
-  return atomic_load_explicit(&w->box->done, memory_order_acquire) ||
-         (w->self && atomic_load_explicit(&w->self->pending, memory_order_relaxed));
-}
-
 /* Waits for box, serving self's queue meanwhile (the always-live nested pump). While self runs a context's
  * entry, that entry's limits apply to the wait: its deadline or an interrupt calls abandon(arg, LIMIT) once;
- * opDeadline (0 = none) calls abandon(arg, TIMEOUT) once. Returns when box is done. After each message it
- * serves it spins again before it parks: a caller that answers or calls again at once (a script calling the
- * host in a loop, the host replying to it) is met without a sleep and a wake-up on either side. */
+ * opDeadline (0 = none) calls abandon(arg, TIMEOUT) once. Returns when box is done. */
 static void waitBox(CalogActorT *self, CalogBoxT *box, uint64_t opDeadline, CalogAbandonFnT abandon, void *arg) {
   bool watchLimits = true, watchOp = opDeadline != 0;
   bool deferRetried = false; /* a host reply deferred after the limit's first try was withdrawn once more */
-  bool spin = true;
-  for (;;) {
-    if (spin) (void)spinWait(watchOp ? opDeadline : 0, boxReady, &(BoxWaitT){self, box});
-    spin = false;
+  uint64_t until = nowNs() + SPIN_NS;
+  int yields = 0;
+  for (unsigned i = 1;; i++) {
     if (atomic_load_explicit(&box->done, memory_order_acquire)) {
       /* the replier may still hold box->mu: take it once so a stack-allocated mutex is free to go */
       pthread_mutex_lock(box->mu);
       pthread_mutex_unlock(box->mu);
       return;
     }
+    if (self && atomic_load_explicit(&self->pending, memory_order_relaxed)) break; /* serve it */
+    if ((i & 31) == 0 && nowNs() >= until) {
+      if (yields++ == YIELDS || (watchOp && nowNs() >= opDeadline)) break;
+      sched_yield();
+    } else {
+      cpuRelax();
+    }
+  }
+  for (;;) {
     pthread_mutex_lock(box->mu);
     if (self == NULL) {
       while (!atomic_load(&box->done)) pthread_cond_wait(box->cv, box->mu);
@@ -508,7 +488,6 @@ static void waitBox(CalogActorT *self, CalogBoxT *box, uint64_t opDeadline, Calo
     CalogMsgT *m = popLocked(self);
     pthread_mutex_unlock(&self->mu);
     dispatch(self, m);
-    spin = true;
   }
 }
 
@@ -718,13 +697,17 @@ CalogMsgT *calog__hostDeferTake(CalogT *rt, uint32_t token) {
 void calog__hostDeferDeliver(CalogMsgT *m, int32_t status, CalogValueT *result) { deliver(m, status, result); }
 
 /* ---- context threads -------------------------------------------------------------------------------- */
-static bool queueReady(const void *arg) {
-  const CalogActorT *a = arg;
-  return atomic_load_explicit(&a->pending, memory_order_acquire) != 0 || atomic_load_explicit(&a->tasks, memory_order_acquire) != 0;
-}
-
 static CalogMsgT *popBlocking(CalogActorT *a) {
-  (void)spinWait(0, queueReady, a);
+  uint64_t until = nowNs() + SPIN_NS;
+  int yields = 0;
+  for (unsigned i = 1; atomic_load_explicit(&a->pending, memory_order_acquire) == 0; i++) {
+    if ((i & 31) == 0 && nowNs() >= until) {
+      if (yields++ == YIELDS) break;
+      sched_yield();
+    } else {
+      cpuRelax();
+    }
+  }
   pthread_mutex_lock(&a->mu);
   while (a->head == NULL && a->taskHead == NULL) pthread_cond_wait(&a->cv, &a->mu);
   CalogMsgT *m = popAnyLocked(a);
@@ -900,19 +883,15 @@ int32_t calogHostWait(CalogT *rt, int32_t timeoutMs) {
   return out;
 }
 
-/* Serves what is queued for the host; returns how many of those were calls whose caller waits for the
- * reply (a script on a context thread calling a host function: likely to call again soon). */
-static uint32_t serveQueued(CalogT *rt) {
+void calog__hostServe(CalogT *rt) {
   CalogActorT *h = &rt->host;
   bool top = h->nesting == 0; /* tasks only at the top level, not inside a call the host waits on */
-  uint32_t calls = 0;
   for (;;) {
-    if (!top && atomic_load_explicit(&h->pending, memory_order_acquire) == 0) return calls;
+    if (!top && atomic_load_explicit(&h->pending, memory_order_acquire) == 0) return;
     pthread_mutex_lock(&h->mu);
     CalogMsgT *m = top ? popAnyLocked(h) : popLocked(h);
     pthread_mutex_unlock(&h->mu);
-    if (m == NULL) return calls;
-    calls += m->reply != NULL;
+    if (m == NULL) return;
     dispatch(h, m);
   }
 }
@@ -921,85 +900,26 @@ void calog__hostInterest(CalogT *rt, int delta) {
   __atomic_fetch_add(&rt->wire.hostInterest, (uint32_t)delta, __ATOMIC_RELAXED);
 }
 
-void calog__hostServe(CalogT *rt) { (void)serveQueued(rt); }
-
-/* Takes the oldest completion and writes its outcome to OUT and the control block; false when none. */
-static bool collectOne(CalogT *rt) {
+int32_t calogHostPoll(CalogT *rt) {
+  if (rt == NULL) return 0;
   CalogActorT *h = &rt->host;
-  if (atomic_load_explicit(&rt->doneCount, memory_order_acquire) == 0) return false;
+  atomic_store(&rt->wakePending, 0);
+  calog__hostServe(rt);
   pthread_mutex_lock(&h->mu);
   CalogCompletionT *c = rt->doneHead;
   if (c) {
     rt->doneHead = c->next;
     if (rt->doneHead == NULL) rt->doneTail = NULL;
-    atomic_fetch_sub(&rt->doneCount, 1);
   }
   pthread_mutex_unlock(&h->mu);
-  if (c == NULL) return false;
+  if (c == NULL) return 0;
   int32_t st = c->status;
   uint32_t len = calog__hostEncodeOutcome(rt, &st, &c->result);
   rt->wire.pollTicket = c->ticket;
   rt->wire.pollStatus = st;
   rt->wire.pollLen = len;
   free(c);
-  return true;
-}
-
-int32_t calogHostPoll(CalogT *rt) {
-  if (rt == NULL) return 0;
-  atomic_store(&rt->wakePending, 0);
-  calog__hostServe(rt);
-  return collectOne(rt) ? 1 : 0;
-}
-
-/* ---- the host's serve window (calogHostPollWait) ----------------------------------------------------- */
-static bool hostHasWork(CalogT *rt) {
-  CalogActorT *h = &rt->host;
-  return atomic_load(&h->pending) > 0 || atomic_load(&h->tasks) > 0 || atomic_load(&rt->doneCount) > 0;
-}
-
-static bool hostReady(const void *arg) { return hostHasWork((CalogT *)arg); }
-
-/* Waits on the host thread until work arrives or `until` passes: spins and yields first (spinWait: a
- * script calling the host in a loop comes back within a microsecond or two), then sleeps on host.cv, which
- * every push to the host and every completion signal. Returns whether work came. */
-static bool hostAwait(CalogT *rt, uint64_t until) {
-  CalogActorT *h = &rt->host;
-  if (spinWait(until, hostReady, rt)) return true;
-  struct timespec ts = {.tv_sec = (time_t)(until / 1000000000u), .tv_nsec = (long)(until % 1000000000u)};
-  pthread_mutex_lock(&h->mu);
-  bool got;
-  int r = 0;
-  while (!(got = hostHasWork(rt)) && !rt->closing && r != ETIMEDOUT) r = pthread_cond_timedwait(&h->cv, &h->mu, &ts);
-  pthread_mutex_unlock(&h->mu);
-  return got;
-}
-
-int32_t calogHostPollWait(CalogT *rt, uint32_t waitUs) {
-  if (rt == NULL) return 0;
-  CalogActorT *h = &rt->host;
-  /* awake: pushes to the host need not ring the waker until this returns */
-  atomic_store(&rt->wakePending, 1);
-  /* only at the top level (the JS thread's event loop): inside a call the host waits on, that wait serves */
-  bool mayWait = h->nesting == 0 && rt->hostBlocked == 0;
-  uint64_t now = nowNs(), budgetEnd = now + HOST_BUDGET_NS;
-  uint64_t until = now + (mayWait ? (waitUs < HOST_BUDGET_NS / 1000u ? waitUs : HOST_BUDGET_NS / 1000u) * 1000ull : 0);
-  for (;;) {
-    if (serveQueued(rt) > 0 && mayWait) { /* a script waits on each of those: it may well call again at once */
-      uint64_t t = nowNs() + HOST_WINDOW_NS;
-      if (t > until) until = t;
-    }
-    if (collectOne(rt)) { /* the host polls again at once: no ring for what is already queued */
-      atomic_store(&rt->wakePending, 0);
-      return 1;
-    }
-    if (until > budgetEnd) until = budgetEnd;
-    if (nowNs() >= until || !hostAwait(rt, until)) break;
-  }
-  /* asleep from here: pushes ring the waker again. Work queued meanwhile without a ring (the budget ran
-   * out, or it slipped in after the last look) is the host's to schedule: 2 */
-  atomic_store(&rt->wakePending, 0);
-  return hostHasWork(rt) ? 2 : 0;
+  return 1;
 }
 
 CalogMsgT *calog__msgShutdown(CalogT *rt) {

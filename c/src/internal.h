@@ -113,7 +113,6 @@ struct CalogActorT {
   CalogMsgT *head, *tail;
   _Atomic int32_t pending; /* queued messages (read without the lock by spinners) */
   CalogMsgT *taskHead, *taskTail; /* queued tasks (calog__ctxPost): run only at the top level, never nested */
-  _Atomic int32_t tasks;          /* queued tasks (read without the lock by spinners) */
   pthread_t thread;
   bool isHost;
   bool accepting; /* under mu: false once the actor is shutting down */
@@ -214,7 +213,6 @@ struct CalogT {
   /* the host */
   CalogActorT host;
   CalogCompletionT *doneHead, *doneTail; /* under host.mu */
-  _Atomic int32_t doneCount;             /* completions in that list (read without the lock by spinners) */
   uint32_t nextTicket;
   void (*_Atomic waker)(void);
   CalogValueT lastOut; /* the value last encoded into OUT: freed at the host's next entry (host thread) */
