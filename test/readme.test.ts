@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
+import { Runtime } from "../bindings/mod.ts";
 import { test } from "./harness.ts";
 
 const root = new URL("..", import.meta.url);
@@ -83,4 +84,48 @@ test("examples/network.ts runs: a Lua HTTP server answering fetch and a JavaScri
   assert.ok(lines.some((l) => l === "JavaScript client: GET /two from Lua (0 bytes in, request 3)"));
   assert.ok(lines.some((l) => l === "Squirrel timer ticked: 1, 2, 3"));
   assert.ok(lines.some((l) => l === "Lua answered 3 requests"));
+});
+
+// The README's Lua networking snippets, run as written: the server snippet in a threaded Lua context (its
+// listen wrapped to publish the port), the callback snippet in a context holding an accepted `conn`; a second
+// Lua context is the client. Loopback only, every wait bounded.
+const luaBlocks = [...readme.matchAll(/```lua\n([\s\S]*?)```/g)].map((m) => m[1]!);
+const serverBlock = luaBlocks.find((b) => b.includes("server:accept"));
+const callbackBlock = luaBlocks.find((b) => b.includes('conn:receive("*l", function'));
+
+test("README Lua networking snippets run as written", async () => {
+  assert.ok(serverBlock !== undefined && callbackBlock !== undefined, "both Lua snippets are in the README");
+  using rt = new Runtime();
+  const caps = { net: { connect: ["127.0.0.1:*"], listen: ["127.0.0.1:*"] } };
+  using srv = rt.createContext("lua", { thread: true, capabilities: caps });
+  using cli = rt.createContext("lua", { thread: true, capabilities: caps });
+  cli.eval(`function ask(port, text)
+    local c = assert(net.connect("127.0.0.1", port, { timeoutMs = 5000 }))
+    c:setTimeouts(nil, nil, 5000)
+    assert(c:send(text .. "\\n"))
+    local line, err = c:receive("*l")
+    c:close()
+    return line or err
+  end`);
+  // the blocking snippet: accept one connection, echo one line
+  srv.eval(`local listen = net.listen
+    net.listen = function(...) local s, e = listen(...) if s then PORT = s:port() end return s, e end`);
+  const served = srv.evalAsync(serverBlock!, { timeoutMs: 10000 });
+  let port: number | undefined;
+  for (let i = 0; i < 500 && port === undefined; i++) {
+    const p = srv.get("PORT"); // the parked context still answers calls made into it
+    if (typeof p === "number") port = p;
+    if (port === undefined) await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.ok(typeof port === "number" && port > 0);
+  assert.equal(await cli.callAsync<string>("ask", port, "hi"), "echo: hi");
+  await served;
+  // the callback snippet, given an accepted conn
+  srv.eval(`server2 = assert(net.listen("127.0.0.1", 0)) PORT2 = server2:port()
+    server2:accept({ timeoutMs = 10000 }, function(err, c) assert(not err) conn = c READY = true end)`);
+  const answer = cli.callAsync<string>("ask", srv.get("PORT2"), "yo");
+  for (let i = 0; i < 500 && srv.get("READY") !== true; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(srv.get("READY"), true);
+  srv.eval(callbackBlock!);
+  assert.equal(await answer, "echo: yo");
 });
