@@ -162,6 +162,14 @@ static int cAccept(int lfd) {
   return fd;
 }
 
+/* Connects context a's global `c` to the C listener lfd on port; returns the accepted fd. */
+static int connectC(CalogContextIdT a, int lfd, int port) {
+  char src[128];
+  fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
+  CHECK_EQ(runInt(a, src), 1);
+  return cAccept(lfd);
+}
+
 static void cSend(int fd, const char *s) {
   size_t n = strlen(s);
   CHECK_EQ(send(fd, s, n, MSG_NOSIGNAL), (ssize_t)n);
@@ -407,10 +415,7 @@ static void testBulk(void) {
   /* Lua sends */
   int port;
   int lfd = cListen(&port);
-  char src[512];
-  fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
-  CHECK_EQ(runInt(a, src), 1);
-  PeerT sink = {.fd = cAccept(lfd)};
+  PeerT sink = {.fd = connectC(a, lfd, port)};
   pthread_t t;
   pthread_create(&t, NULL, sinkMain, &sink);
   CHECK_EQ(runInt(a, "local n = 0 for i = 1, 100 do n = n + assert(c:send(chunk)) end c:close() return n"),
@@ -420,9 +425,7 @@ static void testBulk(void) {
   CHECK_EQ(sink.got, (int64_t)CHUNK * CHUNKS);
   CHECK(sink.ordered);
   /* Lua receives */
-  fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
-  CHECK_EQ(runInt(a, src), 1);
-  PeerT source = {.fd = cAccept(lfd)};
+  PeerT source = {.fd = connectC(a, lfd, port)};
   pthread_create(&t, NULL, sourceMain, &source);
   CHECK_EQ(runInt(a, "local n, bad = 0, 0 for i = 1, 100 do local d = assert(c:receive(#chunk)) "
                      "if d ~= chunk then bad = bad + 1 end n = n + #d end "
@@ -438,10 +441,7 @@ static void testPatterns(void) {
   CalogContextIdT a = newCtx(true);
   int port;
   int lfd = cListen(&port);
-  char src[512];
-  fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
-  CHECK_EQ(runInt(a, src), 1);
-  int fd = cAccept(lfd);
+  int fd = connectC(a, lfd, port);
   cSend(fd, "a\rb\r\nline2\nxyz123456");
   runStr(a, "return c:receive('*l')", "a\rb"); /* a CR in the middle stays; CR LF ends the line */
   runStr(a, "return c:receive()", "line2");
@@ -489,10 +489,7 @@ static void testResetAndSendTimeout(void) {
   CalogContextIdT a = newCtx(true);
   int port;
   int lfd = cListen(&port);
-  char src[512];
-  fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
-  CHECK_EQ(runInt(a, src), 1);
-  int fd = cAccept(lfd);
+  int fd = connectC(a, lfd, port);
   /* peer reset: SO_LINGER 0 sends RST */
   BgT *b = bgStart(a, "local d, e = c:receive('*l') return e");
   sleepMs(50);
@@ -508,8 +505,7 @@ static void testResetAndSendTimeout(void) {
   calogValueFree(&r);
   run(a, "c:close()");
   /* send timeout when the peer stops reading; what was sent is reported */
-  CHECK_EQ(runInt(a, src), 1);
-  fd = cAccept(lfd);
+  fd = connectC(a, lfd, port);
   uint64_t t0 = nowMs();
   int64_t sent = runInt(a, "c:setTimeouts(nil, 150, nil) local n, e, sent = c:send(('x'):rep(64 << 20)) "
                             "assert(n == nil and e == 'timeout', e) return sent");
@@ -582,10 +578,7 @@ static void testParkedLimits(void) {
   CalogContextIdT a = newCtx(true);
   int port;
   int lfd = cListen(&port);
-  char src[512];
-  fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
-  CHECK_EQ(runInt(a, src), 1);
-  int fd = cAccept(lfd);
+  int fd = connectC(a, lfd, port);
   cSend(fd, "part");
   CalogValueT r = calogValueNil();
   uint64_t t0 = nowMs();
@@ -851,9 +844,7 @@ static void testReviewFindings(void) {
   run(a, "bad:close()");
   /* a send stopped by the entry's limit: the limit error, and the conn still closes cleanly */
   int lfd = cListen(&port);
-  fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
-  CHECK_EQ(runInt(a, src), 1);
-  int peer = cAccept(lfd);
+  int peer = connectC(a, lfd, port);
   CalogValueT r = calogValueNil();
   const char *big = "c:send(string.rep('x', 64 * 1024 * 1024))";
   CHECK_EQ(calogContextEvalTimed(rt, a, big, (int64_t)strlen(big), "t", 200, &r), CALOG_ERR_LIMIT);
@@ -1016,10 +1007,7 @@ static void testCallbackCancel(void) {
     CalogContextIdT a = newCtx(true), b = newCtx(threaded);
     int port;
     int lfd = cListen(&port);
-    char src[256];
-    fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
-    CHECK_EQ(runInt(a, src), 1);
-    int fd = cAccept(lfd);
+    int fd = connectC(a, lfd, port);
     CalogValueT conn = calogValueNil(), r = calogValueNil();
     CHECK_EQ(calogContextGet(rt, a, "c", &conn), CALOG_OK);
     run(b, "function park(c) c:receive('*l', function(err, l) got = l end) c:send(string.rep('y', 1 << 20), function() end) "
@@ -1087,9 +1075,7 @@ static void testClosePending(void) {
   /* writes pending: a writer parked on backpressure, the conn closed from another context */
   CalogContextIdT w = newCtx(true), k = newCtx(true);
   lfd = cListen(&port);
-  fmt(src, sizeof src, "c = assert(net.connect('127.0.0.1', %d)) return 1", port);
-  CHECK_EQ(runInt(w, src), 1);
-  int peer = cAccept(lfd);
+  int peer = connectC(w, lfd, port);
   CalogValueT conn = calogValueNil();
   CHECK_EQ(calogContextGet(rt, w, "c", &conn), CALOG_OK);
   run(w, "big = string.rep('z', 32 << 20)");
@@ -1103,16 +1089,14 @@ static void testClosePending(void) {
   CHECK_STR(&r, "closed:some");
   close(peer);
   /* the same with the callback form: err.partial is the count */
-  CHECK_EQ(runInt(w, src), 1);
-  peer = cAccept(lfd);
+  peer = connectC(w, lfd, port);
   run(w, "c:send(big, function(err, n) wr = err.message .. ':' .. (err.partial > 0 and 'some' or 'none') end) "
          "timer.after(50, function() c:close() end)");
   CHECK(waitFor(w, true, "return wr and 1 or 0", 5000));
   runStr(w, "return wr", "closed:some");
   close(peer);
   /* an interrupted send: the limit's error carries the bytes written */
-  CHECK_EQ(runInt(w, src), 1);
-  peer = cAccept(lfd);
+  peer = connectC(w, lfd, port);
   const char *big = "c:send(big)";
   CHECK_EQ(calogContextEvalTimed(rt, w, big, (int64_t)strlen(big), "t", 150, &r), CALOG_ERR_LIMIT);
   if (recInt(&r, "partial") <= 0) fprintf(stderr, "interrupted send: %s (%lld)\n", calogErrorMessage(&r, NULL), (long long)recInt(&r, "partial"));
