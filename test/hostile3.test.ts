@@ -2,7 +2,7 @@
 // user's side. Every test is one attack; what it expects is what README promises. Loopback only, bounded in
 // count and time.
 import assert from "node:assert/strict";
-import { type Capabilities, type EngineName, Runtime } from "../bindings/mod.ts";
+import { type Capabilities, CalogLimitError, type EngineName, Runtime } from "../bindings/mod.ts";
 import { test } from "./harness.ts";
 
 const net: Capabilities = { net: { connect: ["127.0.0.1:*"], listen: ["127.0.0.1:*"] } };
@@ -125,4 +125,43 @@ for (const [scenario, marks] of childScenarios) {
     assert.equal(r.code, 0, `exit code ${r.code} after ${r.ms} ms (killed if null): ${r.out}`);
     assert.equal(r.out.trim().split("\n").at(-1), marks);
   }, 30000);
+}
+
+// ---- the Lua codec ----------------------------------------------------------------------------------------
+// A function crossing from Lua takes a registry reference, whose growth can fail on the memory limit. That raise
+// skipped the cleanup of the arguments already read: on the host thread the wire handle of the first function
+// (written straight into OUT), on a threaded context its function value, leaked per trip.
+for (const thread of [false, true]) {
+  test(`lua (${thread ? "own thread" : "host thread"}): the memory limit tripping while functions cross to the host leaks nothing`, async () => {
+    using rt = new Runtime();
+    const kept: { dispose(): void }[] = [];
+    rt.register("keep", (...fs: unknown[]) => void kept.push(...(fs as { dispose(): void }[])));
+    rt.createContext("lua", { thread }).dispose(); // the runtime's net and timer natives exist from here on
+    await sleep(50);
+    const base = rt.stats().nativeFunctionValues;
+    for (const shift of [0, 1]) { // one of the two fails on the second argument's reference
+      using lua = rt.createContext("lua", { thread, limits: { memory: 8 << 20 } });
+      assert.throws(() => lua.eval(`
+        fns = {} for i = 1, 20000 do fns[i] = function() return i end end
+        if ${shift} == 1 then keep(fns[1]) end
+        hog = {}
+        while true do
+          collectgarbage()
+          local room = (8 << 20) - 100000 - collectgarbage('count') * 1024
+          if room < 64 then break end
+          hog[#hog + 1] = string.rep('x', math.min(room // 2, 65536))
+        end
+        for i = 1, #fns do keep(fns[i], fns[i]) end`), (e: unknown) => {
+        assert.ok(e instanceof CalogLimitError, String(e));
+        assert.equal(e.limit, "memory");
+        assert.ok(e.used > (8 << 20) + 16384, `the registry's growth failed (${e.used})`);
+        return true;
+      });
+      assert.ok(kept.length > 1000);
+      for (const f of kept.splice(0)) f.dispose();
+    }
+    // releases of a threaded context's functions are served by its thread: give them a moment
+    await until("the function values released", () => rt.stats().nativeFunctionValues <= base, 3000).catch(() => {});
+    assert.equal(rt.stats().nativeFunctionValues, base);
+  });
 }
