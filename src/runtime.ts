@@ -326,8 +326,9 @@ class Core implements FunctionTable {
   }
 
   /**
-   * Keeps the wake armed while work may arrive by itself: async requests in flight, or host-thread contexts
-   * with timers, callback servers or callback operations (control[12], counted by the library).
+   * Keeps the wake armed while work may arrive by itself: async requests in flight, or contexts with timers,
+   * callback servers or callback operations (control[12], counted by the library): a host-thread context's
+   * callbacks run when we poll, a threaded one's may call host functions or print through us.
    */
   keepWake(n: NativeRuntime): void {
     if (this.pending.size > 0 || this.aborted.size > 0 || n.control[12]! > 0) n.armWake(this.drain);

@@ -350,9 +350,11 @@ typedef struct CalogWireControlT {
   int32_t pollStatus;  /* ... its status (0 = ok) */
   uint32_t pollLen;    /* ... and the length of its result or error in OUT */
   uint32_t hostToken;  /* written before each host call: nonzero when that call may defer its reply (below) */
-  uint32_t hostInterest; /* registrations of host-thread contexts that post work to the host by themselves
-                          * (timers, callback-form servers, pending callback operations): while nonzero, keep
-                          * waiting for wakes (calogHostSetWaker / calogHostWait) even with no request pending.
+  uint32_t hostInterest; /* registrations that post work by themselves (timers, callback-form servers, pending
+                          * callback operations and their callbacks not yet run, of any context: a threaded
+                          * context's callbacks may call host functions or print through the host): while
+                          * nonzero, keep waiting for wakes (calogHostSetWaker / calogHostWait) even with no
+                          * request pending.
                           * Written by any thread (atomically); read it as a hint. */
   uint32_t reserved;
 } CalogWireControlT;
@@ -399,8 +401,10 @@ CALOG_API int32_t calogFnCallAsyncWire(CalogT *rt, uint32_t slot, uint32_t gen, 
  * contexts, releases), then, if an async request completed, writes its outcome to OUT and the control
  * block (pollTicket/pollStatus/pollLen) and returns 1; returns 0 when none is left. */
 CALOG_API int32_t calogHostPoll(CalogT *rt);
-/* Blocks (any thread) until the host has something to poll (1), timeoutMs passes (0; < 0 waits forever),
- * or the runtime is being destroyed (-1). It does not consume anything. For Deno's nonblocking symbols. */
+/* Blocks (any thread) until the host has something to poll (1), timeoutMs passes (0), or the runtime is being
+ * destroyed (-1). timeoutMs < 0 waits until one of those, or until nothing is left that could bring work by
+ * itself (0): no async request in flight and hostInterest zero. It does not consume anything. For Deno's
+ * nonblocking symbols (a pending wait keeps the process alive). */
 CALOG_API int32_t calogHostWait(CalogT *rt, int32_t timeoutMs);
 /* A function any thread may call to ask the host thread to poll (Bun: a threadsafe JSCallback). Calls
  * are coalesced: after one, the next comes only once calogHostPoll has run. It must not block. */

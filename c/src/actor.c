@@ -593,6 +593,13 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
   return st;
 }
 
+/* Counts an async request whose completion calogHostPoll has not returned yet (calogHostWait's "nothing left"). */
+static void inFlight(CalogT *rt, int delta) {
+  pthread_mutex_lock(&rt->host.mu);
+  rt->asyncInFlight += (uint32_t)delta;
+  pthread_mutex_unlock(&rt->host.mu);
+}
+
 int32_t calog__actorSubmit(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT *fn, char *name, char *text,
                            int64_t len, CalogValueT *args, int32_t argc, uint32_t timeoutMs, uint32_t ticket) {
   CalogMsgT *m = calloc(1, sizeof *m);
@@ -607,7 +614,9 @@ int32_t calog__actorSubmit(CalogActorT *target, int kind, CalogCtxT *ctx, CalogF
                    .args = args, .argc = argc, .timeoutMs = timeoutMs, .ownsData = true, .done = c};
   if (ctx) calog__ctxRef(ctx);
   if (fn) calogFnRetain(fn);
+  inFlight(target->rt, 1);
   if (!push(target, m)) {
+    inFlight(target->rt, -1);
     m->ownsData = false; /* the caller keeps its data on failure */
     if (ctx) calog__ctxUnref(ctx);
     if (fn) calogFnRelease(fn);
@@ -650,6 +659,7 @@ void calog__hostComplete(CalogT *rt, uint32_t ticket, int32_t status, CalogValue
     return;
   }
   c->ticket = ticket;
+  inFlight(rt, 1);
   CalogMsgT m = {.rt = rt, .done = c};
   deliver(&m, status, result);
 }
@@ -872,7 +882,10 @@ int32_t calogHostWait(CalogT *rt, int32_t timeoutMs) {
     if (deadline.tv_nsec >= 1000000000L) deadline.tv_sec++, deadline.tv_nsec -= 1000000000L;
   }
   int r = 0;
-  while (!rt->closing && h->head == NULL && h->taskHead == NULL && rt->doneHead == NULL && r != ETIMEDOUT) {
+  /* waiting forever: also until nothing is left that could bring work by itself (no async request in flight,
+   * no registration counted in hostInterest), or a Deno process would be kept alive by this wait for good */
+  while (!rt->closing && h->head == NULL && h->taskHead == NULL && rt->doneHead == NULL && r != ETIMEDOUT &&
+         !(timeoutMs < 0 && rt->asyncInFlight == 0 && __atomic_load_n(&rt->wire.hostInterest, __ATOMIC_RELAXED) == 0)) {
     if (timeoutMs >= 0) r = pthread_cond_timedwait(&h->cv, &h->mu, &deadline);
     else pthread_cond_wait(&h->cv, &h->mu);
   }
@@ -897,7 +910,10 @@ void calog__hostServe(CalogT *rt) {
 }
 
 void calog__hostInterest(CalogT *rt, int delta) {
-  __atomic_fetch_add(&rt->wire.hostInterest, (uint32_t)delta, __ATOMIC_RELAXED);
+  if (__atomic_add_fetch(&rt->wire.hostInterest, (uint32_t)delta, __ATOMIC_RELAXED) != 0) return;
+  pthread_mutex_lock(&rt->host.mu); /* the last one went: a calogHostWait with nothing else to wait for returns */
+  pthread_cond_broadcast(&rt->host.cv);
+  pthread_mutex_unlock(&rt->host.mu);
 }
 
 int32_t calogHostPoll(CalogT *rt) {
@@ -910,6 +926,7 @@ int32_t calogHostPoll(CalogT *rt) {
   if (c) {
     rt->doneHead = c->next;
     if (rt->doneHead == NULL) rt->doneTail = NULL;
+    rt->asyncInFlight--;
   }
   pthread_mutex_unlock(&h->mu);
   if (c == NULL) return 0;

@@ -1131,6 +1131,63 @@ static void testUnixUnlink(void) {
   calogContextDestroy(rt, a);
 }
 
+/* ---- hostile pass 3 ----------------------------------------------------------------------------------- */
+typedef struct HostWaitT {
+  pthread_t t;
+  _Atomic int32_t r;
+} HostWaitT;
+
+static void *hostWaitMain(void *arg) {
+  HostWaitT *w = arg;
+  atomic_store(&w->r, calogHostWait(rt, -1));
+  return NULL;
+}
+
+/* Registrations of threaded contexts count in hostInterest too (their callbacks may call the host), a posted
+ * callback counts until it has run, and a calogHostWait(-1) ends once nothing is left that could bring work
+ * (Deno's pending wait kept the process alive for good when it was armed on a count about to drop). */
+static uint32_t interest(CalogWireControlT *w) { return __atomic_load_n(&w->hostInterest, __ATOMIC_RELAXED); }
+
+static void testHostInterestThreaded(void) {
+  CalogWireControlT *w = calogWireControl(rt);
+  while (calogHostPoll(rt) == 1) {}
+  CHECK_EQ(interest(w), 0u);
+  CHECK_EQ(calogHostWait(rt, -1), 0); /* nothing in flight, nothing registered: returns at once */
+  CalogContextIdT a = newCtx(true);
+  run(a, "t = timer.after(100000, function() end) srv = net.listen('127.0.0.1', 0, function() end)");
+  CHECK_EQ(interest(w), 2u);
+  run(a, "t:cancel() srv:close()");
+  uint64_t t0 = nowMs();
+  while (interest(w) != 0 && nowMs() - t0 < 2000) sleepMs(2); /* the timer heap lets go of it */
+  CHECK_EQ(interest(w), 0u);
+  /* a waiter armed while a timer is counted returns once its callback has run */
+  HostWaitT hw;
+  atomic_init(&hw.r, 99);
+  run(a, "fired = 0 timer.after(30, function() fired = 1 end)");
+  pthread_create(&hw.t, NULL, hostWaitMain, &hw);
+  pthread_join(hw.t, NULL);
+  CHECK_EQ(atomic_load(&hw.r), 0);
+  CHECK_EQ(runInt(a, "return fired"), 1);
+  CHECK_EQ(interest(w), 0u);
+  /* a callback operation's callback counts until it has run, though its operation is gone */
+  run(a, "u = net.udp() assert(u:bind('127.0.0.1', 0)) got = nil u:receive(function(err, m) got = m.data end)");
+  CHECK_EQ(interest(w), 1u);
+  atomic_store(&hw.r, 99);
+  pthread_create(&hw.t, NULL, hostWaitMain, &hw);
+  run(a, "net.udp():send('x', '127.0.0.1', u:port())");
+  pthread_join(hw.t, NULL);
+  CHECK_EQ(atomic_load(&hw.r), 0);
+  runStr(a, "return got", "x");
+  /* destroyed with operations pending: nothing stays counted */
+  run(a, "u:receive(function() end) srv = net.listen('127.0.0.1', 0) srv:accept(function() end) timer.every(5, function() end)");
+  CHECK_EQ(interest(w), 3u);
+  calogContextDestroy(rt, a);
+  t0 = nowMs();
+  while (interest(w) != 0 && nowMs() - t0 < 2000) sleepMs(2);
+  CHECK_EQ(interest(w), 0u);
+  CHECK_EQ(calogHostWait(rt, -1), 0);
+}
+
 int main(void) {
   rt = calogCreate();
   testSleep();
@@ -1154,6 +1211,7 @@ int main(void) {
   testCallbackCancel();
   testClosePending();
   testUnixUnlink();
+  testHostInterestThreaded();
   calogDestroy(rt);
   CHECK_EQ(calogFnLiveCount(), 0);
   return checkSummary("test_io");

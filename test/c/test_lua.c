@@ -360,6 +360,53 @@ static void testHostile2(void) {
   calogContextDestroy(rt, id);
 }
 
+/* Hostile pass 3: a function crossing to a native takes a registry reference (luaL_ref), whose growth can
+ * fail on the memory limit. That raise skipped the caller's cleanup of the arguments already read (a function
+ * value leaked per trip). The closures are made first; memory is then filled to 100 KB below the limit, so the
+ * only allocation left in the loop, and the one that fails, is the registry's growth. */
+static CalogValueT keptFns[40000];
+static int keptCount;
+static int32_t keepFns(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
+  (void)ud;
+  for (int32_t i = 0; i < argc; i++)
+    if (args[i].type == CALOG_FN && keptCount < 40000) calogValueCopy(&keptFns[keptCount++], &args[i]);
+  *result = calogValueNil();
+  return CALOG_OK;
+}
+
+static void testRefRaiseLeak(void) {
+  CHECK_EQ(calogRegister(rt, "keepFns", keepFns, NULL, NULL), CALOG_OK);
+  int64_t live = calogFnLiveCount();
+  for (int shift = 0; shift < 2; shift++) { /* one of the two runs fails on the second argument's reference */
+    CalogContextIdT id = newLua();
+    CalogValueT lim = calogValueNil(), err = calogValueNil(), r = calogValueNil();
+    CHECK_EQ(eval(id, "return { memory = 8 << 20 }", &lim), CALOG_OK);
+    CHECK_EQ(calogContextSetLimits(rt, id, &lim, &err), CALOG_OK);
+    char src[600];
+    snprintf(src, sizeof src,
+             "fns = {} for i = 1, 20000 do fns[i] = function() return i end end "
+             "if %d == 1 then keepFns(fns[1]) end "
+             "hog = {} while true do collectgarbage() local room = (8 << 20) - 100000 - collectgarbage('count') * 1024 "
+             "  if room < 64 then break end hog[#hog + 1] = string.rep('x', math.min(room // 2, 65536)) end "
+             "for i = 1, #fns do keepFns(fns[i], fns[i]) end",
+             shift);
+    CHECK_EQ(eval(id, src, &r), CALOG_ERR_LIMIT);
+    CalogValueT k = {.type = CALOG_STRING, .as.s = {.bytes = (char *)"used", .length = 4}};
+    const CalogValueT *used = r.type == CALOG_AGGREGATE ? calogAggGet(r.as.agg, &k) : NULL;
+    /* the registry's growth failed (nothing else in the loop allocates 16 KB) */
+    CHECK(used && used->type == CALOG_INT && used->as.i > (8 << 20) + 16384);
+    CHECK(keptCount > 0);
+    calogValueFree(&r);
+    calogValueFree(&lim);
+    calogValueFree(&err);
+    calogContextDestroy(rt, id);
+    for (int i = 0; i < keptCount; i++) calogValueFree(&keptFns[i]);
+    keptCount = 0;
+    CHECK_EQ(calogFnLiveCount(), live);
+  }
+  calogUnregister(rt, "keepFns");
+}
+
 int main(void) {
   rt = calogCreate();
   testEvalCallGet();
@@ -373,6 +420,7 @@ int main(void) {
   testRaiseMarks(rt, &(RaiseSrcT){"lua", "markedShort()", "pcall(markedShort) error('short', 0)", "local ok, e = pcall(markedLong) error(e, 0)",
    CALOG_ERR_PERMISSION, "local ok, e = pcall(valued) return e.code"});
   testHostile2();
+  testRefRaiseLeak();
   calogDestroy(rt);
   return checkSummary("test_lua");
 }

@@ -107,9 +107,10 @@ CALOG_HIDDEN int32_t calog__ioHandlePublish(IoT *io, IoHandleT *h); /* gives it 
 CALOG_HIDDEN IoHandleT *calog__ioLookup(IoT *io, int64_t id, int kind); /* +1 ref, or NULL */
 CALOG_HIDDEN void calog__ioHandleRef(IoHandleT *h);
 CALOG_HIDDEN void calog__ioHandleUnref(IoHandleT *h);
-/* h (a timer, a callback-form server, an operation) will post work to ctx by itself: if ctx runs on the host
- * thread, the host keeps waiting for wakes while h lives. */
-CALOG_HIDDEN void calog__ioHostInterest(IoHandleT *h, CalogCtxT *ctx);
+/* h (a timer, a callback-form server, an operation) will post work to its context by itself: the host keeps
+ * waiting for wakes while h lives. A host-thread context's callbacks run when the host polls; a threaded
+ * one's may call host functions or print through the host, which nothing else would wake for. */
+CALOG_HIDDEN void calog__ioHostInterest(IoHandleT *h);
 CALOG_HIDDEN void calog__ioClose(IoHandleT *h); /* sockets: closes the fd, wakes waiters; frees the id */
 CALOG_HIDDEN bool calog__ioPush(IoT *io, int kind, IoHandleT *h); /* command queue (FIFO) */
 /* Parks the calling context on *slot (h->mu held on entry and on return) until the I/O thread reports

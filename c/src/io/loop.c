@@ -88,8 +88,8 @@ IoHandleT *calog__ioHandleNew(IoT *io, int kind, CalogContextIdT owner) {
 
 void calog__ioHandleRef(IoHandleT *h) { atomic_fetch_add(&h->refs, 1); }
 
-void calog__ioHostInterest(IoHandleT *h, CalogCtxT *ctx) {
-  if (ctx->threaded || h->hostCounted) return;
+void calog__ioHostInterest(IoHandleT *h) {
+  if (h->hostCounted) return;
   h->hostCounted = true;
   calog__hostInterest(h->io->rt, 1);
 }
@@ -347,7 +347,7 @@ void calog__ioReport(CalogCtxT *ctx, const char *what, const CalogValueT *err) {
 
 /* ---- callbacks posted to a context -------------------------------------------------------------------- */
 typedef struct CallT {
-  IoT *io;
+  IoT *io; /* +1 ref; the call also counts in the host's interest until it has run (or is dropped) */
   CalogFnT *fn;
   CalogValueT args[2];
   int32_t argc;
@@ -376,6 +376,7 @@ static void callTask(CalogCtxT *ctx, void *a, bool dead) {
     calogValueFree(&c->args[i]);
   }
   calogFnRelease(c->fn);
+  calog__hostInterest(c->io->rt, -1);
   calog__ioUnref(c->io);
   free(c);
 }
@@ -389,6 +390,7 @@ void calog__ioPostCall(IoT *io, CalogContextIdT owner, CalogFnT *fn, CalogValueT
   calogFnRetain(fn);
   *c = (CallT){.io = io, .fn = fn, .argc = argc, .what = what};
   atomic_fetch_add(&io->refs, 1);
+  calog__hostInterest(io->rt, 1); /* the operation that posts it may be freed (uncounted) before it runs */
   for (int32_t i = 0; i < argc && i < 2; i++) calogValueMove(&c->args[i], &args[i]);
   CalogCtxT *ctx = calog__ctxResolve(io->rt, owner);
   if (ctx == NULL || !calog__ctxPost(ctx, callTask, c)) callTask(ctx, c, true); /* gone: its conns are closed */

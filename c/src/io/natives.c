@@ -222,7 +222,7 @@ static int32_t opTimer(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int32
   if (h == NULL) return calogFail(r, CALOG_ERR_OOM, "out of memory");
   calogFnRetain(args[1].as.fn);
   h->fn = args[1].as.fn;
-  calog__ioHostInterest(h, ctx);
+  calog__ioHostInterest(h);
   h->deadline = calog__nowNs() + (uint64_t)ms * 1000000u;
   h->intervalNs = op == OP_EVERY ? (uint64_t)ms * 1000000u : 0;
   if ((st = calog__ioHandlePublish(io, h)) != CALOG_OK) {
@@ -296,7 +296,7 @@ static int32_t opListen(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc
   if (!calog__ctxOnClose(ctx, calog__ioCtxClosed, io)) return calogFail(r, CALOG_ERR_OOM, "out of memory");
   IoHandleT *h = NULL;
   if ((st = calog__ioListen(io, ctx, host, port, backlog > 65535 ? 65535 : (int)backlog, fn, &h, r)) != CALOG_OK) return st;
-  if (fn) calog__ioHostInterest(h, ctx);
+  if (fn) calog__ioHostInterest(h);
   return giveHandle(io, h, &io->serverProto, r);
 }
 

@@ -28,7 +28,7 @@ IoHandleT *calog__ioOpNew(IoT *io, CalogCtxT *ctx, int kind, CalogFnT *fn, const
   op->fd = -1;
   op->result = calogValueNil();
   h->op = op;
-  calog__ioHostInterest(h, ctx);
+  calog__ioHostInterest(h);
   return h;
 }
 

@@ -117,11 +117,26 @@ static int32_t ingressTable(IngressT *in, int idx, int depth) {
   return put(in, calog__sinkAggEnd(in->sink, pairs == 0 ? CALOG_AGG_LIST : k == 0 ? CALOG_AGG_MAP : CALOG_AGG_BOTH));
 }
 
+/* luaL_ref of the value on top, protected: growing the registry can raise a memory error */
+static int refTop(lua_State *L) {
+  lua_pushinteger(L, luaL_ref(L, LUA_REGISTRYINDEX));
+  return 1;
+}
+
 static int32_t ingressFunction(IngressT *in, int idx) {
   lua_State *L = in->L;
   if (in->lc->closing) return calogFail(in->err, CALOG_ERR_DEAD, "a closing Lua context cannot export functions");
+  /* never raised: a raise here would skip the caller's cleanup of what it already read (function values,
+   * wire handles) */
+  if (!lua_checkstack(L, 2)) return calogFail(in->err, CALOG_ERR_OOM, "Lua stack exhausted");
+  lua_pushcfunction(L, refTop);
   lua_pushvalue(L, idx);
-  int r = luaL_ref(L, LUA_REGISTRYINDEX); /* first: it is the only step here that can raise */
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    return calogFail(in->err, CALOG_ERR_OOM, "out of memory");
+  }
+  int r = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
   LuaFnRefT *ref = malloc(sizeof *ref);
   CalogFnT *fn = ref ? calog__fnCreateOwned(in->lc->ctx, calog__luaFnInvoke, ref, calog__luaFnRelease) : NULL;
   if (fn == NULL) {
