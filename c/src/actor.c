@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#define SPIN_NS 20000 /* spin up to 20 us for a reply or a message, then yield a few times, then park */
+#define SPIN_NS 20000 /* spin up to 20 us for a reply or a message (yielding every ~1-2 us), then park */
 #define YIELDS 3       /* a yield hands the core to the other side when both share one */
 #define THREAD_STACK (8u * 1024u * 1024u)
 
@@ -422,6 +422,10 @@ void calog__actorWake(CalogActorT *a) {
 static void waitBox(CalogActorT *self, CalogBoxT *box, uint64_t opDeadline, CalogAbandonFnT abandon, void *arg) {
   bool watchLimits = true, watchOp = opDeadline != 0;
   bool deferRetried = false; /* a host reply deferred after the limit's first try was withdrawn once more */
+spin:;
+  /* Spin first, and again after each message served: the other side of a call that calls back (a script
+   * looping over host calls while this thread waits for its result) sends the next message within
+   * microseconds, and a parked thread costs a futex wake-up per message. */
   uint64_t until = nowNs() + SPIN_NS;
   int yields = 0;
   for (unsigned i = 1;; i++) {
@@ -432,9 +436,9 @@ static void waitBox(CalogActorT *self, CalogBoxT *box, uint64_t opDeadline, Calo
       return;
     }
     if (self && atomic_load_explicit(&self->pending, memory_order_relaxed)) break; /* serve it */
-    if ((i & 31) == 0 && nowNs() >= until) {
-      if (yields++ == YIELDS || (watchOp && nowNs() >= opDeadline)) break;
-      sched_yield();
+    if ((i & 31) == 0) {
+      if (nowNs() >= until && (yields++ == YIELDS || (watchOp && nowNs() >= opDeadline))) break;
+      sched_yield(); /* a thread sharing this core (often the other side of the call) runs now */
     } else {
       cpuRelax();
     }
@@ -488,6 +492,7 @@ static void waitBox(CalogActorT *self, CalogBoxT *box, uint64_t opDeadline, Calo
     CalogMsgT *m = popLocked(self);
     pthread_mutex_unlock(&self->mu);
     dispatch(self, m);
+    goto spin;
   }
 }
 
@@ -711,9 +716,9 @@ static CalogMsgT *popBlocking(CalogActorT *a) {
   uint64_t until = nowNs() + SPIN_NS;
   int yields = 0;
   for (unsigned i = 1; atomic_load_explicit(&a->pending, memory_order_acquire) == 0; i++) {
-    if ((i & 31) == 0 && nowNs() >= until) {
-      if (yields++ == YIELDS) break;
-      sched_yield();
+    if ((i & 31) == 0) {
+      if (nowNs() >= until && yields++ == YIELDS) break;
+      sched_yield(); /* see waitBox */
     } else {
       cpuRelax();
     }
