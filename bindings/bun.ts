@@ -37,6 +37,7 @@ const symbols = {
   calogCallAsyncWire: { args: ["ptr", "i32", "u32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
   calogFnCallAsyncWire: { args: ["ptr", "u32", "u32", "u32"], returns: "i32" }, // int32_t (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
   calogHostPoll: { args: ["ptr"], returns: "i32" }, // int32_t (CalogT *)
+  calogHostPollWait: { args: ["ptr", "i32"], returns: "i32" }, // int32_t (CalogT *, int32_t waitUs)
   calogContextInterrupt: { args: ["ptr", "i32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT)
   calogRequestCancel: { args: ["ptr", "u32"], returns: "void" }, // void (CalogT *, uint32_t ticket)
   calogContextSetLimitsWire: { args: ["ptr", "i32", "u32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
@@ -155,6 +156,9 @@ class BunRuntime implements NativeRuntime {
   }
   poll(): number {
     return this.#rt === null ? 0 : lib.calogHostPoll(this.#rt);
+  }
+  pollWait(waitUs: number): number {
+    return this.#rt === null ? 0 : lib.calogHostPollWait(this.#rt, waitUs);
   }
 
   setPolicy(policy: number): void {

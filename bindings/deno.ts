@@ -41,6 +41,7 @@ const symbols = {
   calogCallAsyncWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
   calogFnCallAsyncWire: { parameters: ["pointer", "u32", "u32", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
   calogHostPoll: { parameters: ["pointer"], result: "i32" }, // int32_t (CalogT *)
+  calogHostPollWait: { parameters: ["pointer", "i32"], result: "i32" }, // int32_t (CalogT *, int32_t waitUs)
   calogContextInterrupt: { parameters: ["pointer", "i32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT)
   calogRequestCancel: { parameters: ["pointer", "u32"], result: "void" }, // void (CalogT *, uint32_t ticket)
   calogContextSetLimitsWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
@@ -168,6 +169,9 @@ class DenoRuntime implements NativeRuntime {
   }
   poll(): number {
     return this.#rt === null ? 0 : lib.calogHostPoll(this.#rt);
+  }
+  pollWait(waitUs: number): number {
+    return this.#rt === null ? 0 : lib.calogHostPollWait(this.#rt, waitUs);
   }
 
   setPolicy(policy: number): void {

@@ -61,6 +61,11 @@ export interface NativeRuntime {
   /** Serves queued host work; 1 if a completion was written to OUT and the control block, else 0. */
   poll(): number;
   /**
+   * poll(), waiting up to waitUs for a message first when nothing is queued (calogHostPollWait): 1 as poll();
+   * 2 when it answered a call from a context thread (no completion); 0 otherwise.
+   */
+  pollWait(waitUs: number): number;
+  /**
    * Arranges for `onWake` to run on this (the JS) thread once the host has something to poll. Foreign
    * threads never call JavaScript: Bun wakes through a threadsafe JSCallback that carries no data, Deno
    * through a nonblocking FFI call that waits on a worker thread. Called again after each wake while

@@ -247,6 +247,15 @@ const CONTEXT_OWN_THREAD = 1;
 type HostEntry = { fn: Function; refs: number };
 
 /** Everything that needs the native runtime; shared by Runtime, Context and script functions. */
+/** Runs f as a macrotask: after what the event loop has queued (I/O, timers), before it sleeps. */
+const schedule: (f: () => void) => void = typeof globalThis.setImmediate === "function"
+  ? (f) => void globalThis.setImmediate(f)
+  : (f) => void setTimeout(f, 0);
+/** How long the drain waits for a context thread's next host call after answering one (µs). */
+const HOST_WINDOW_US = 50;
+/** The most a drain spends serving host calls from context threads before the event loop gets its turn (ms). */
+const HOST_BUDGET_MS = 1;
+
 class Core implements FunctionTable {
   native: NativeRuntime | undefined;
   readonly wire: Wire;
@@ -298,12 +307,32 @@ class Core implements FunctionTable {
     this.drain = () => weak.deref()?.drainNow();
   }
 
-  /** Collects finished async requests and settles their promises (on this thread, from the wake path). */
+  /**
+   * Collects finished async requests and settles their promises, and serves calls from context threads (on
+   * this thread, from the wake path). Once it has answered such a call it waits a little for the next one
+   * (HOST_WINDOW_US: a script calling the host in a loop calls again within microseconds, far sooner than a
+   * wake through the event loop), for at most HOST_BUDGET_MS per drain so the event loop keeps its turn.
+   */
   drainNow(): void {
     const n = this.native;
     if (n === undefined) return;
     const c = n.control;
-    while (n.poll() > 0) {
+    let until = 0;
+    for (;;) {
+      // a window (until > 0) holds wakes back: the loop ends only on a 0, whose last look let them through
+      let r = n.pollWait(until === 0 ? 0 : HOST_WINDOW_US);
+      if (r === 2) {
+        const now = performance.now();
+        if (until === 0) until = now + HOST_BUDGET_MS;
+        else if (now >= until) {
+          // Budget spent: the event loop takes its turn, and the drain goes on right after it (the script is
+          // still calling; a wake through Bun's threadsafe callback can take milliseconds). The last look.
+          schedule(this.drain);
+          r = n.poll();
+        }
+        if (r === 2) continue;
+      }
+      if (r === 0) break;
       const ticket = c[8]!, status = c[9]! | 0, len = c[10]!;
       const p = this.pending.get(ticket);
       this.pending.delete(ticket);
@@ -322,7 +351,7 @@ class Core implements FunctionTable {
         p?.reject(e);
       }
     }
-    this.keepWake(n);
+    this.keepWake(n); // what arrives from now on wakes us again
   }
 
   /**

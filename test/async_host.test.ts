@@ -240,3 +240,35 @@ test("where a script cannot wait (host-thread context, or the event loop blocked
     assert.equal(ran, 5 * engines.length, "the refused Promises' work still ran (documented)");
   });
 });
+
+test("a threaded script calling a synchronous host function in a loop: every call answered, in order, while the event loop keeps its turn", async () => {
+  // The JS thread serves such calls in a window after each one and gives the event loop its turn at least
+  // every millisecond of serving: an interval keeps ticking while a script hammers the host.
+  for (const engine of engines) {
+    using rt = new Runtime();
+    let seen = 0;
+    rt.register("next", (i: unknown) => {
+      assert.equal(i, seen + 1); // in order, none lost or repeated
+      seen = i as number;
+      return seen * 2;
+    });
+    using ctx = rt.createContext(engine, { thread: true });
+    const loop = {
+      lua: "function hammer(n) local s = 0 for i = 1, n do s = s + next(i) end return s end",
+      js: "function hammer(n) { var s = 0; for (var i = 1; i <= n; i++) s += next(i); return s; }",
+      squirrel: "function hammer(n) { local s = 0; for (local i = 1; i <= n; i++) s += next(i); return s; }",
+    }[engine];
+    ctx.eval(loop);
+    let ticks = 0;
+    const iv = setInterval(() => ticks++, 1);
+    const n = 100_000;
+    const t0 = performance.now();
+    const sum = await ctx.getFunction("hammer").callAsync(n);
+    const ms = performance.now() - t0;
+    clearInterval(iv);
+    assert.equal(sum, n * (n + 1));
+    assert.equal(seen, n);
+    // not a timing goal: the event loop must not be starved (at most a few ms between its turns)
+    if (ms > 50) assert.ok(ticks >= Math.floor(ms / 20), `${engine}: ${ticks} interval ticks in ${ms.toFixed(0)} ms`);
+  }
+});

@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout that crosses the FFI changes; the bindings refuse a mismatch. */
-#define CALOG_ABI_VERSION 7u
+#define CALOG_ABI_VERSION 8u
 
 /* One shared recursion cap for every recursive path (ingress, egress, copy, free, wire encode/decode). */
 #define CALOG_MAX_DEPTH 100
@@ -401,6 +401,15 @@ CALOG_API int32_t calogFnCallAsyncWire(CalogT *rt, uint32_t slot, uint32_t gen, 
  * contexts, releases), then, if an async request completed, writes its outcome to OUT and the control
  * block (pollTicket/pollStatus/pollLen) and returns 1; returns 0 when none is left. */
 CALOG_API int32_t calogHostPoll(CalogT *rt);
+/* calogHostPoll for a host thread that serves calls from context threads: with waitUs > 0 and nothing queued, it
+ * first waits up to waitUs microseconds for a message (a script that just called the host usually calls again
+ * within microseconds; waiting here costs less than a trip through the event loop and a wake). Returns 1 as
+ * calogHostPoll (an outcome in OUT); 2 when it served a call from a context thread and answered it (no
+ * outcome); 0 otherwise (nothing arrived, or only other work was served). With waitUs > 0, wakes
+ * (calogHostSetWaker) stay held back until a call returns 0: keep calling until one does (or end with
+ * calogHostPoll) before going back to the event loop. Host thread only; it blocks for at most waitUs (keep it
+ * small: the event loop waits meanwhile). Ownership as calogHostPoll. */
+CALOG_API int32_t calogHostPollWait(CalogT *rt, int32_t waitUs);
 /* Blocks (any thread) until the host has something to poll (1), timeoutMs passes (0), or the runtime is being
  * destroyed (-1). timeoutMs < 0 waits until one of those, or until nothing is left that could bring work by
  * itself (0): no async request in flight and hostInterest zero. It does not consume anything. For Deno's

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #define SPIN_NS 20000 /* spin up to 20 us for a reply or a message (yielding every ~1-2 us), then park */
+#define HOST_SPIN_NS 5000 /* calogHostPollWait spins this long before it sleeps */
 #define YIELDS 3       /* a yield hands the core to the other side when both share one */
 #define THREAD_STACK (8u * 1024u * 1024u)
 
@@ -336,6 +337,7 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
       /* m belongs to the deferral now: its waiter may withdraw it (and its stack) at any moment. Only a
        * host function (no owner, so no ticket to leave) defers. */
       if (st == CALOG__DEFERRED) return;
+      if (deferrable) rt->hostReplied++;
     }
     ticketLeave(m, owner, prevTicket);
     break;
@@ -347,6 +349,7 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
     st = calog__bindingInvokeHere(m->entry, m->args, m->argc, &result);
     rt->deferMsg = NULL;
     if (st == CALOG__DEFERRED) return; /* m belongs to the deferral now (see above): not touched again */
+    if (m->reply != NULL) rt->hostReplied++;
     break;
   }
   default: st = calogFail(&result, CALOG_ERR_INTERNAL, "unknown message");
@@ -921,10 +924,10 @@ void calog__hostInterest(CalogT *rt, int delta) {
   pthread_mutex_unlock(&rt->host.mu);
 }
 
-int32_t calogHostPoll(CalogT *rt) {
-  if (rt == NULL) return 0;
+/* calogHostPoll; wake = false keeps wakes held back (the host thread is awake and will look again). */
+static int32_t hostPoll(CalogT *rt, bool wake) {
   CalogActorT *h = &rt->host;
-  atomic_store(&rt->wakePending, 0);
+  if (wake) atomic_store(&rt->wakePending, 0);
   calog__hostServe(rt);
   pthread_mutex_lock(&h->mu);
   CalogCompletionT *c = rt->doneHead;
@@ -942,6 +945,49 @@ int32_t calogHostPoll(CalogT *rt) {
   rt->wire.pollLen = len;
   free(c);
   return 1;
+}
+
+int32_t calogHostPoll(CalogT *rt) { return rt == NULL ? 0 : hostPoll(rt, true); }
+
+/* Whether the host has anything to poll (under h->mu). */
+static bool hostHasWorkLocked(CalogT *rt) {
+  return rt->host.head != NULL || rt->host.taskHead != NULL || rt->doneHead != NULL;
+}
+
+int32_t calogHostPollWait(CalogT *rt, int32_t waitUs) {
+  if (rt == NULL) return 0;
+  CalogActorT *h = &rt->host;
+  uint32_t replied = rt->hostReplied;
+  bool wake = waitUs <= 0;
+  if (!wake) {
+    /* A script that called just now usually calls again within a microsecond or two: spin briefly (yielding,
+     * so a context thread sharing this core runs), then sleep until a message arrives or the window ends.
+     * Wakes stay held back while this thread is awake (a wake costs the caller more than the call); they are
+     * let through again before the last look, which ends every drain (calogHostPoll or a wait that expired). */
+    atomic_store(&rt->wakePending, 1);
+    if (atomic_load_explicit(&h->pending, memory_order_acquire) == 0) {
+      uint64_t start = nowNs(), end = start + (uint64_t)waitUs * 1000u, spinUntil = start + HOST_SPIN_NS;
+      bool work = false;
+      for (unsigned i = 1; !(work = atomic_load_explicit(&h->pending, memory_order_acquire) != 0); i++) {
+        if ((i & 31) != 0) {
+          cpuRelax();
+          continue;
+        }
+        if (nowNs() >= spinUntil) break;
+        sched_yield();
+      }
+      if (!work) {
+        pthread_mutex_lock(&h->mu);
+        struct timespec ts = {.tv_sec = (time_t)(end / 1000000000u), .tv_nsec = (long)(end % 1000000000u)};
+        while (!rt->closing && !hostHasWorkLocked(rt) && pthread_cond_timedwait(&h->cv, &h->mu, &ts) != ETIMEDOUT) {}
+        work = hostHasWorkLocked(rt);
+        pthread_mutex_unlock(&h->mu);
+        if (!work) wake = true; /* the window closed empty: the last look lets wakes through first */
+      }
+    }
+  }
+  if (hostPoll(rt, wake) == 1) return 1;
+  return rt->hostReplied != replied ? 2 : 0;
 }
 
 CalogMsgT *calog__msgShutdown(CalogT *rt) {

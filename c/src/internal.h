@@ -228,6 +228,7 @@ struct CalogT {
   CalogMsgT *deferHead; /* requests whose reply is deferred, linked through the message (under host.mu) */
   uint32_t deferSeq;    /* the last token handed out (host thread) */
   int32_t hostBlocked;  /* host thread: waits in progress (a synchronous call, a close) that forbid deferring */
+  uint32_t hostReplied; /* host thread: calls from context threads the host served and answered at once */
   /* wire (host thread only) */
   CalogWireControlT wire;
   CalogHostCallFnT hostCall;

@@ -624,7 +624,7 @@ static void testGenerationWrap(void) {
   if (id == first) calogContextDestroy(rt, id);
 }
 
-static int wakes;
+static atomic_int wakes; /* the waker runs on context threads */
 static void countWake(void) { wakes++; }
 
 /* Work that completed before the waker was installed still wakes the host. */
@@ -647,6 +647,75 @@ static void testLateWaker(void) {
   CHECK_EQ(calogWireControl(rt)->pollStatus, CALOG_OK);
   calogHostSetWaker(rt, NULL);
   calogContextDestroy(rt, a);
+}
+
+/* calogHostPollWait: a script calling the host in a loop is served inside the window (the host thread waits
+ * for the next call instead of going back to its event loop), wakes are held back while the host is awake in
+ * it and let through again by the look that ends it, and an empty window returns 0 once it is over. */
+static atomic_int pwCalls;
+static int32_t pwCallCb(uint32_t id, uint32_t len) {
+  (void)id, (void)len;
+  if (!pthread_equal(pthread_self(), hostThread)) atomic_fetch_add(&wrongThreadCalls, 1);
+  atomic_fetch_add(&pwCalls, 1);
+  calogWireControl(rt)->in[0] = 0; /* result: nil */
+  return 1;
+}
+static int32_t evalAsyncSrc(CalogContextIdT c, const char *src) {
+  uint8_t *in = calogWireControl(rt)->in;
+  uint32_t n = (uint32_t)strlen(src), p = 0;
+  in[p++] = 6;
+  memcpy(in + p, &n, 4), p += 4;
+  memcpy(in + p, src, n), p += n;
+  in[p++] = 0;
+  return calogEvalAsyncWire(rt, c, p);
+}
+static void testHostPollWait(void) {
+  hostThread = pthread_self();
+  atomic_store(&wrongThreadCalls, 0);
+  calogHostInstall(rt, pwCallCb, hostReleaseCb);
+  registerHostFn("pw", 77);
+  calogHostSetWaker(rt, countWake);
+  CalogContextIdT a = newCtx(true);
+  for (int round = 0; round < 20; round++) {
+    atomic_store(&pwCalls, 0);
+    wakes = 0;
+    int32_t ticket = evalAsyncSrc(a, "local n = 0 for i = 1, 300 do if pw(i) == nil then n = n + 1 end end return n");
+    CHECK(ticket > 0);
+    int lets = 0, served = 0, done = 0;
+    for (int i = 0; i < 1000000 && !done; i++) {
+      int32_t waitUs = served ? 2000 : 0; /* a window once a call was answered */
+      int32_t r = calogHostPollWait(rt, waitUs);
+      if (waitUs == 0 || r == 0) lets++; /* the calls that let wakes through */
+      if (r == 2) served++;
+      else if (r == 1) done = 1;
+      else if (!served) usleep(50);
+    }
+    CHECK(done);
+    CHECK_EQ(calogWireControl(rt)->pollTicket, (uint32_t)ticket);
+    CHECK_EQ(calogWireControl(rt)->pollStatus, CALOG_OK);
+    int32_t v = 0;
+    CHECK_EQ(calogWireControl(rt)->out[0], 3); /* I32 300: every call answered nil */
+    memcpy(&v, calogWireControl(rt)->out + 1, 4);
+    CHECK_EQ(v, 300);
+    CHECK_EQ(atomic_load(&pwCalls), 300);
+    CHECK(served >= 1);
+    CHECK(wakes <= lets); /* a wake needs a call that let it through (without the hold: one per host call) */
+  }
+  /* an empty window: 0 once it is over (the wait cannot end early), and wakes flow again after it */
+  uint64_t t0 = monoNs();
+  CHECK_EQ(calogHostPollWait(rt, 20000), 0);
+  CHECK(monoNs() - t0 >= 19000000u);
+  int before = wakes;
+  int32_t ticket = evalAsyncSrc(a, "return 1");
+  CHECK(ticket > 0);
+  CHECK_EQ(calogHostWait(rt, 5000), 1);
+  CHECK_EQ(wakes, before + 1);
+  CHECK_EQ(calogHostPollWait(rt, 0), 1);
+  CHECK_EQ(calogWireControl(rt)->pollTicket, (uint32_t)ticket);
+  CHECK_EQ(atomic_load(&wrongThreadCalls), 0);
+  calogHostSetWaker(rt, NULL);
+  calogContextDestroy(rt, a);
+  calogHostInstall(rt, NULL, NULL);
 }
 
 /* calogContextRelease: the context lives while a function value of it is alive (here, in the C host or
@@ -693,6 +762,7 @@ int main(void) {
   testBindingSwap();
   testGenerationWrap();
   testLateWaker();
+  testHostPollWait();
   testRelease(true);
   testRelease(false);
   deferRt = rt;
