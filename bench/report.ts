@@ -149,9 +149,51 @@ function targets(runs: Run[]): string {
     const c = primaryOf(r, id);
     return c?.status === "ok" ? `${ok(c.median_ns! < max)}: ${fmtNs(c.median_ns!)} (p99 ${fmtNs(c.p99_ns!)})` : "not measurable";
   };
+  // issue 14: against the fastest peer (fengari, Lua in pure JS), threaded host calls, the Promise form
+  const fengariCell = (id: string, bunMin: number, denoMin: number) => (r: Run) => {
+    const s = speedup(r, id, "fengari"), min = r.meta.runtime === "bun" ? bunMin : denoMin;
+    if (s === undefined) return "not measurable";
+    return `${ok(s >= min)}: ${x(s)}${bunMin !== denoMin ? ` (goal ×${min})` : ""} (calog ${fmtNs(primaryOf(r, id)!.median_ns!)} vs fengari ${fmtNs(peerOf(r, id, "fengari")!.median_ns!)})`;
+  };
+  const ownThread = (r: Run, id: string, form: "blocking" | "callAsync") =>
+    row(r, id, (k) => k.impl.includes("own thread") && k.api.includes(form) && k.status === "ok");
+  const threadedHostCell = (form: "blocking" | "callAsync") => (r: Run) => {
+    const t = ownThread(r, "lua_to_js_loop", form);
+    if (!t) return "not measurable";
+    return `${ok(t.median_ns! <= 3000 && t.p99_ns! <= 30000)}: median ${fmtNs(t.median_ns!)}, p99 ${fmtNs(t.p99_ns!)}`;
+  };
+  const promiseCell = (r: Run) => {
+    const parts: string[] = [];
+    let worst = 0;
+    for (const [id, name] of [["js_to_lua_add", "add"], ["lua_to_js_loop", "host call"], ["lua_to_js_roundtrip", "round trip"], ["nested_roundtrip", "nested"]]) {
+      const b = ownThread(r, id!, "blocking"), a = ownThread(r, id!, "callAsync");
+      if (!a || !b) continue;
+      const q = a.median_ns! / b.median_ns!;
+      worst = Math.max(worst, q);
+      parts.push(`${name} ${x(q)}`);
+    }
+    return parts.length ? `${ok(worst <= 1.5)}: ${parts.join(", ")}` : "not measurable";
+  };
+  const quickjsCell = (r: Run) => {
+    const c = (r.cases as CaseResult[]).find((k) => k.id === "engines_add");
+    const q = c?.rows.find((k) => k.role === "peer" && k.impl.startsWith("quickjs") && k.status === "ok");
+    const prim = c ? primaries(c) : [];
+    if (!q || prim.length === 0) return "not measurable";
+    const ss = prim.map((p) => ({ name: p.impl.startsWith("calog JavaScript") ? "JavaScript" : "Squirrel", s: q.median_ns! / p.median_ns! }));
+    return `${ok(ss.every((k) => k.s >= 6))}: ${ss.map((k) => `${k.name} ${x(k.s)}`).join(", ")} (quickjs-emscripten ${fmtNs(q.median_ns!)})`;
+  };
   return [
     head,
     sep,
+    line("JS → Lua `add(1, 2)` vs fengari, host-thread context", "≥ ×2 (Bun), ≥ ×1.5 (Deno)", fengariCell("js_to_lua_add", 2, 1.5)),
+    line("Lua → JS host call vs fengari, host-thread context", "≥ ×1.5", fengariCell("lua_to_js_loop", 1.5, 1.5)),
+    line("round trip JS → Lua → JS → Lua → JS vs fengari", "≥ ×1.2", fengariCell("lua_to_js_roundtrip", 1.2, 1.2)),
+    line("~1 KB nested value round trip vs fengari", "≥ ×5", fengariCell("nested_roundtrip", 5, 5)),
+    line("~1 KB nested value round trip vs wasmoon", "≥ ×40", ratioCell("nested_roundtrip", 40)),
+    line("Lua → JS host call from a threaded context, JS awaiting (`callAsync`)", "≤ 3 µs median, ≤ 30 µs p99", threadedHostCell("callAsync")),
+    line("Lua → JS host call from a threaded context, JS blocked in the call", "≤ 3 µs median, ≤ 30 µs p99", threadedHostCell("blocking")),
+    line("threaded `callAsync` / blocking call, every case (own-thread context)", "≤ ×1.5", promiseCell),
+    line("JavaScript and Squirrel `add(1, 2)` vs quickjs-emscripten", "≥ ×6", quickjsCell),
     line("JS → Lua call `add(1, 2)` vs wasmoon", "≥ ×20", ratioCell("js_to_lua_add", 20)),
     line("Lua → JS call (per call, Lua loop) vs wasmoon", "≥ ×6", ratioCell("lua_to_js_loop", 6)),
     line("~1 KB nested round trip vs wasmoon", "≥ ×5", ratioCell("nested_roundtrip", 5)),
