@@ -253,6 +253,8 @@ const schedule: (f: () => void) => void = typeof globalThis.setImmediate === "fu
   : (f) => void setTimeout(f, 0);
 /** How long the drain waits for a context thread's next host call after answering one (µs). */
 const HOST_WINDOW_US = 50;
+/** The shorter look after a single answered call (µs). */
+const HOST_PEEK_US = 5;
 /** The most a drain spends serving host calls from context threads before the event loop gets its turn (ms). */
 const HOST_BUDGET_MS = 1;
 
@@ -317,11 +319,14 @@ class Core implements FunctionTable {
     const n = this.native;
     if (n === undefined) return;
     const c = n.control;
-    let until = 0;
+    let until = 0, streak = 0;
     for (;;) {
-      // a window (until > 0) holds wakes back: the loop ends only on a 0, whose last look let them through
-      let r = n.pollWait(until === 0 ? 0 : HOST_WINDOW_US);
+      // After one answered call a short look for the next, after two in a row the full window: a script that
+      // called once (a round trip) costs the event loop next to nothing, one calling in a loop is served here.
+      // A wait holds wakes back: the loop ends only on a 0, whose last look let them through.
+      let r = n.pollWait(streak === 0 ? 0 : streak === 1 ? HOST_PEEK_US : HOST_WINDOW_US);
       if (r === 2) {
+        streak++;
         const now = performance.now();
         if (until === 0) until = now + HOST_BUDGET_MS;
         else if (now >= until) {
@@ -332,6 +337,7 @@ class Core implements FunctionTable {
         }
         if (r === 2) continue;
       }
+      streak = 0; // an outcome (the call that made the calls is over) or nothing
       if (r === 0) break;
       const ticket = c[8]!, status = c[9]! | 0, len = c[10]!;
       const p = this.pending.get(ticket);
