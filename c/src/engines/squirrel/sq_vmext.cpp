@@ -35,6 +35,8 @@
 #include "sqstring.h"
 #include "sqfuncproto.h"
 #include "sqclosure.h"
+#include "sqtable.h"
+#include "sqarray.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -222,4 +224,25 @@ extern "C" int calog__sqReserve(HSQUIRRELVM v, SQInteger n) {
   v->_stack.resize(want);
   v->RelocateOuters();
   return 1;
+}
+
+/* ---- raw access for the codec (see sq_vmext.h) ---- */
+extern "C" const char *calog__sqStringOf(const HSQOBJECT *o, SQInteger *len) {
+  *len = o->_unVal.pString->_len;
+  return o->_unVal.pString->_val;
+}
+
+extern "C" void calog__sqArrayPush(HSQUIRRELVM v, SQInteger idx, SQInteger i) {
+  v->Push(_array(stack_get(v, idx))->_values[i]);
+}
+
+extern "C" int calog__sqTableGetInt(HSQUIRRELVM v, SQInteger idx, SQInteger key) {
+  SQObjectPtr val;
+  if (!_table(stack_get(v, idx))->Get(SQObjectPtr(key), val)) return 0;
+  v->Push(val);
+  return 1;
+}
+
+extern "C" void calog__sqArrayReserve(HSQUIRRELVM v, SQInteger idx, SQInteger n) {
+  if (n > 0) _array(stack_get(v, idx))->Reserve(n);
 }
