@@ -530,7 +530,8 @@ static SQInteger hostOut(HSQUIRRELVM v, CalogNativeEntryT *e, CalogBindingT *b, 
   st = calog__hostCallRun(&c, &src, copy, sizeof copy, &viaValue, &result);
   calog__nativeHostDone(e, b);
   if (st != CALOG_OK) return throwResult(v, &result);
-  if (viaValue) calog__srcValues(&src, &result, 1);
+  if (!viaValue) return pushResult(sc, v, &src); /* result is nil */
+  calog__srcValues(&src, &result, 1);
   SQInteger r = pushResult(sc, v, &src);
   calogValueFree(&result);
   return r;

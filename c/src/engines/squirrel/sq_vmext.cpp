@@ -29,6 +29,9 @@
  *     values), which any runaway recursion does long before the limits; it is disarmed when the outermost
  *     entry leaves. Thread VMs (rarely call-heavy, and the way to nest on the C stack) are armed for good.
  *
+ *  5. Raw access for the codec (sq_adapter.c): a string's bytes, an array's item, a table's integer key, room
+ *     in an array, without the API's error objects (sq_rawget of an absent key makes an error string).
+ *
  * Only hidden extern "C" functions leave this file; sq_vm_* keep the C++ linkage squtils.h declares. */
 #include "sqpcheader.h"
 #include "sqvm.h"
