@@ -268,8 +268,7 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
   for (int32_t i = 0; i < argc; i++)
     if ((st = calog__sqPushFrom(sc, v, args, err)) != CALOG_OK) goto out;
   /* our handler (pinned once per context), whatever a script installed with seterrorhandler() */
-  sq_pushobject(v, sc->errHandler);
-  sq_seterrorhandler(v);
+  calog__sqSetErrorHandler(v, &sc->errHandler);
   sc->traceSet = false;
   if (SQ_FAILED(sq_call(v, (SQInteger)argc + 1, SQTrue, SQTrue))) {
     sq_getlasterror(v);

@@ -30,7 +30,8 @@
  *     entry leaves. Thread VMs (rarely call-heavy, and the way to nest on the C stack) are armed for good.
  *
  *  5. Raw access for the codec (sq_adapter.c): a string's bytes, an array's item, a table's integer key, room
- *     in an array, without the API's error objects (sq_rawget of an absent key makes an error string).
+ *     in an array, without the API's error objects (sq_rawget of an absent key makes an error string); and
+ *     the VM's error handler set only when it is not already the one given (no push and pop per entry).
  *
  * Only hidden extern "C" functions leave this file; sq_vm_* keep the C++ linkage squtils.h declares. */
 #include "sqpcheader.h"
@@ -248,4 +249,9 @@ extern "C" int calog__sqTableGetInt(HSQUIRRELVM v, SQInteger idx, SQInteger key)
 
 extern "C" void calog__sqArrayReserve(HSQUIRRELVM v, SQInteger idx, SQInteger n) {
   if (n > 0) _array(stack_get(v, idx))->Reserve(n);
+}
+
+extern "C" void calog__sqSetErrorHandler(HSQUIRRELVM v, const HSQOBJECT *handler) {
+  if (type(v->_errorhandler) != handler->_type || _rawval(v->_errorhandler) != handler->_unVal.raw)
+    v->_errorhandler = *handler;
 }

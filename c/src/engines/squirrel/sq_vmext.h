@@ -25,6 +25,8 @@ __attribute__((visibility("hidden"))) const char *calog__sqStringOf(const HSQOBJ
 __attribute__((visibility("hidden"))) void calog__sqArrayPush(HSQUIRRELVM v, SQInteger idx, SQInteger i);
 __attribute__((visibility("hidden"))) int calog__sqTableGetInt(HSQUIRRELVM v, SQInteger idx, SQInteger key);
 __attribute__((visibility("hidden"))) void calog__sqArrayReserve(HSQUIRRELVM v, SQInteger idx, SQInteger n);
+/* Makes handler (a closure) v's error handler, as sq_seterrorhandler does, when it is not already. */
+__attribute__((visibility("hidden"))) void calog__sqSetErrorHandler(HSQUIRRELVM v, const HSQOBJECT *handler);
 
 /* The recursion guard (see sq_vmext.cpp). Every entry into a context's root VM is bracketed by Enter/Leave
  * (they nest: save is the caller's); every thread VM the scripts create is armed with GuardThread. */
