@@ -116,7 +116,7 @@ static int32_t enterContainer(IngressT *in, const HSQOBJECT *o, int depth) {
     if (in->ancestors[i] == self)
       return calogFail(in->err, CALOG_ERR_CYCLE, "%s contains itself (a cycle)", calog__sqTypeName(o->_type));
   in->ancestors[depth] = self;
-  if (!calog__sqReserveOk(in->v, 4)) return stackFail(in->err); /* iterator, key, value, a free variable */
+  if (!calog__sqReserveOk(in->v, 4)) return stackFail(in->err); /* the iterator, a key, a value */
   return CALOG_OK;
 }
 
@@ -202,7 +202,8 @@ static int32_t ingressTable(IngressT *in, SQInteger idx, const HSQOBJECT *o, int
 
 static int32_t ingressFunction(IngressT *in, SQInteger idx) {
   HSQUIRRELVM v = in->v;
-  CalogFnT *held = heldFn(v, idx); /* pushes one value: the caller made room */
+  if (!calog__sqReserveOk(v, 2)) return stackFail(in->err);
+  CalogFnT *held = heldFn(v, idx);
   if (held != NULL) { /* a function value that went into Squirrel comes back as itself */
     calogFnRetain(held);
     return put(in, calog__sinkFn(in->sink, held));
@@ -253,7 +254,7 @@ int32_t calog__sqToValue(SqCtxT *sc, HSQUIRRELVM v, SQInteger idx, CalogValueT *
   CalogValueT tmp, e = calogValueNil();
   CalogSinkT sink;
   calog__sinkValues(&sink, &tmp, 1);
-  int32_t st = calog__sqReserveOk(v, 1) ? calog__sqRead(sc, v, idx, &sink, &e) : stackFail(&e);
+  int32_t st = calog__sqRead(sc, v, idx, &sink, &e);
   calog__sinkEnd(&sink, st == CALOG_OK, NULL);
   if (st == CALOG_OK) {
     calogValueFree(out);

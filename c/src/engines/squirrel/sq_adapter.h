@@ -62,9 +62,9 @@ CALOG_HIDDEN const char *calog__sqTypeName(SQObjectType t);
 /* Makes room for n values on v's stack (false inside a metamethod when the stack would have to move). */
 CALOG_HIDDEN bool calog__sqReserveOk(HSQUIRRELVM v, SQInteger n);
 /* The Squirrel codec (design sec 4), the one set of marshalling rules for every path: calog__sqRead writes the
- * value at idx into a sink (the stack top is left as found; the caller made room for one slot);
- * calog__sqPushFrom pushes the next value of a source (the caller made room for two slots). Neither raises.
- * calog__sqToValue / calog__sqPush are the same for one CalogValueT (they make the room themselves). */
+ * value at idx into a sink (the stack top is left as found); calog__sqPushFrom pushes the next value of a
+ * source (the caller made room for two slots). Neither raises. calog__sqToValue / calog__sqPush are the same
+ * for one CalogValueT (calog__sqPush makes its room itself). */
 CALOG_HIDDEN int32_t calog__sqRead(SqCtxT *sc, HSQUIRRELVM v, SQInteger idx, CalogSinkT *sink, CalogValueT *err);
 CALOG_HIDDEN int32_t calog__sqPushFrom(SqCtxT *sc, HSQUIRRELVM v, CalogSrcT *s, CalogValueT *err);
 CALOG_HIDDEN int32_t calog__sqToValue(SqCtxT *sc, HSQUIRRELVM v, SQInteger idx, CalogValueT *out, CalogValueT *err);
