@@ -91,7 +91,7 @@ static int32_t ingress(IngressT *in, SQInteger idx, int depth);
 
 static int32_t put(IngressT *in, int32_t st) { return st == CALOG_OK ? st : calog__sinkFail(in->sink, st, in->err); }
 
-/* A scalar (null, bool, integer, float, string) of type t; false for any other type. */
+/* Puts o when it is a scalar (null, bool, integer, float, string); false for any other type. */
 static bool putScalar(IngressT *in, const HSQOBJECT *o, int32_t *st) {
   switch (o->_type) {
   case OT_NULL: *st = put(in, calog__sinkScalar(in->sink, CALOG_NIL, 0, 0)); return true;
