@@ -338,6 +338,113 @@ static const char *luaSetup =
     "function deep(n) local t = 1 for i = 1, n do t = {t} end return t end "
     "local cg = collectgarbage function gc() cg() cg() end";
 
+/* ---- Squirrel ----------------------------------------------------------------------------------------- */
+static const char *sqSetup =
+    "function add(a, b) { return a + b; } function echo(...) { return vargv.len() > 0 ? vargv[0] : null; } "
+    "function cyc() { local t = {}; t.t <- t; return t; } class Odd {} function odd() { return Odd(); } "
+    "function mixed() { return {[1] = 1, [2] = 2, [3] = 3, x = \"y\", [2.5] = true}; } function fail() { throw \"boom\"; } "
+    "function deep(n) { local t = 1; for (local i = 0; i < n; i++) t = [t]; return t; } function gc() { collectgarbage(); } "
+    "function isAdd(f) { return f == add ? \"home\" : \"wrapped\"; } function mk() { return function(x) { return x * 2; }; } "
+    "function failT() { throw {code = 7, why = [1, 2]}; } "
+    "function holes() { return [{[1] = \"a\", [2] = \"b\", x = 1}, {[1] = \"a\", [3] = \"c\"}, {[2] = 2, [3] = 3, y = 0}, "
+    "  {[1] = 1}, {[1] = 1, [2.0] = 2, [true] = 3}, {[1] = 1, [Odd] = 2}, [], {}]; }";
+
+/* OUT after a wire call of name(args) through the direct path is exactly want (a wire value). */
+static void wireResult(CalogContextIdT id, const char *name, uint32_t slot, uint32_t gen, const BufT *args, const BufT *want) {
+  OutcomeT o;
+  viaWire(id, name, slot, gen, args, &o);
+  CHECK(o.r >= 0 && o.len == want->n && memcmp(o.bytes, want->b, want->n) == 0);
+  free(o.bytes);
+}
+
+/* A Squirrel closure coming home through the wire is the original function; one it hands out is called
+ * through its handle on the direct path. */
+static void sqFunctionsHome(CalogContextIdT id) {
+  CalogWireControlT *w = calogWireControl(rt);
+  BufT req = {.n = 0}, a, want;
+  s(&req, "add");
+  memcpy(w->in, req.b, req.n);
+  CHECK_EQ(calogGetWire(rt, id, req.n), 9);
+  uint32_t slot, gen;
+  memcpy(&slot, w->out + 1, 4);
+  memcpy(&gen, w->out + 5, 4);
+  a = (BufT){.n = 0}, list(&a, 1), u8(&a, CALOG_W_FN), u32(&a, slot), u32(&a, gen);
+  DIFF(id, "isAdd", &a, CALOG_OK);
+  want = (BufT){.n = 0}, s(&want, "home");
+  wireResult(id, "isAdd", 0, 0, &a, &want);
+  a = (BufT){.n = 0}, list(&a, 2), i32(&a, 20), i32(&a, 22); /* add through its handle */
+  want = (BufT){.n = 0}, i32(&want, 42);
+  wireResult(id, NULL, slot, gen, &a, &want);
+  calogFnReleaseWire(rt, slot, gen);
+  /* a closure made by the script, called through its handle */
+  a = (BufT){.n = 0}, list(&a, 0);
+  memcpy(w->in, a.b, a.n);
+  req = (BufT){.n = 0}, s(&req, "mk"), list(&req, 0);
+  memcpy(w->in, req.b, req.n);
+  CHECK_EQ(calogCallWire(rt, id, req.n), 9);
+  memcpy(&slot, w->out + 1, 4);
+  memcpy(&gen, w->out + 5, 4);
+  a = (BufT){.n = 0}, list(&a, 1), i32(&a, 21);
+  want = (BufT){.n = 0}, i32(&want, 42);
+  wireResult(id, NULL, slot, gen, &a, &want);
+  a = (BufT){.n = 0}, list(&a, 1), s(&a, "x"); /* its error: the same both ways */
+  OutcomeT x, y;
+  viaValues(id, NULL, rt->handles[slot].fn, &a, &x);
+  viaWire(id, NULL, slot, gen, &a, &y);
+  CHECK(same(&x, &y) && x.r == -CALOG_ERR_SCRIPT);
+  free(x.bytes);
+  free(y.bytes);
+  calogFnReleaseWire(rt, slot, gen);
+}
+
+static void squirrelCases(void) {
+  CalogContextIdT sq = newCtx("squirrel", sqSetup);
+  for (int lenient = 0; lenient <= 1; lenient++) {
+    calogSetPolicy(rt, lenient ? CALOG_POLICY_LENIENT : CALOG_POLICY_STRICT);
+    commonCases(sq, lenient);
+    hostFunctions(sq);
+    BufT a = {.n = 0};
+    list(&a, 0);
+    DIFF(sq, "failT", &a, CALOG_ERR_SCRIPT); /* a thrown table: the error record carries it */
+    DIFF(sq, "holes", &a, lenient ? CALOG_OK : CALOG_ERR_TYPE); /* tables that become BOTH, or stay a MAP */
+    /* a BOTH and a MAP with integer keys sent to Squirrel come back as they went */
+    a = (BufT){.n = 0}, list(&a, 1), both(&a, 2, 2), s(&a, "p"), s(&a, "q"), s(&a, "k"), i32(&a, 1), i32(&a, 9), i32(&a, 2);
+    DIFF(sq, "echo", &a, CALOG_OK);
+    a = (BufT){.n = 0}, list(&a, 1), map(&a, 2), i32(&a, 2), s(&a, "two"), i32(&a, 3), s(&a, "three");
+    DIFF(sq, "echo", &a, CALOG_OK);
+    a = (BufT){.n = 0}, list(&a, 1), map(&a, 2), i32(&a, 1), s(&a, "one"), i32(&a, 2), s(&a, "two");
+    DIFF(sq, "echo", &a, CALOG_OK);
+    /* more than 8 arguments, and a large nested one */
+    a = (BufT){.n = 0}, list(&a, 12);
+    for (int i = 0; i < 12; i++) i32(&a, i);
+    DIFF(sq, "echo", &a, CALOG_OK);
+    a = (BufT){.n = 0}, list(&a, 1), list(&a, 200);
+    for (int i = 0; i < 200; i++) map(&a, 2), s(&a, "id"), i32(&a, i), s(&a, "tags"), list(&a, 2), s(&a, "a"), real(&a, i * 0.5);
+    DIFF(sq, "echo", &a, CALOG_OK);
+  }
+  calogSetPolicy(rt, CALOG_POLICY_STRICT);
+  sqFunctionsHome(sq);
+  /* Squirrel -> host and back, nested values both ways */
+  scriptToHost(sq, "local t = hecho([1, {a = \"b\"}, 2.5, \"x\", true]); return t[1].a + t.len() + t[2];", "b52.5");
+  scriptToHost(sq, "local t = hecho({[1] = \"a\", [2] = \"b\", x = 1}); return t[1] + t[2] + t.x + t.len();", "ab13");
+  scriptToHost(sq, "return hecho(1, 2, 3, 4, 5, 6, 7, 8, 9, 10).tostring() + (hecho() == null);", "1true");
+  scriptToHost(sq, "try { hecho(Odd()); return \"no\"; } catch (e) { return e; }", "a Squirrel instance cannot cross to another engine");
+  scriptToHost(sq, "local t = {}; t.t <- t; try { hecho([t]); return \"no\"; } catch (e) { return e; }", "table contains itself (a cycle)");
+  scriptToHost(sq, "local t = 1; for (local i = 0; i < 101; i++) t = [t]; try { hecho(t); return \"no\"; } catch (e) { return e; }",
+               "value nesting exceeds the depth cap (100)");
+  scriptToHost(sq, "local s = \"y\"; for (local i = 0; i < 12; i++) s += s; return hecho(s).len().tostring();", "4096");
+  scriptToHost(sq, "return hecho(function() { return \"home\"; })();", "home");
+  scriptToHost(sq, "local f = function() {}; return (hecho(f) == f).tostring();", "true");
+  memset(released, 0, sizeof released);
+  scriptToHost(sq, "local l = hfn(); return l[0](41).tostring() + \",\" + l[1];", "41,7");
+  scriptToHost(sq, "try { hbad(); return \"no\"; } catch (e) { return \"caught\"; }", "caught");
+  gc(sq);
+  CHECK_EQ(released[1], 2);
+  calogSetPolicy(rt, CALOG_POLICY_LENIENT);
+  scriptToHost(sq, "local t = hecho([Odd(), {[Odd] = 1, k = 2}]); return (t[0] == null) + \",\" + t[1].len();", "true,1");
+  calogSetPolicy(rt, CALOG_POLICY_STRICT);
+}
+
 int main(void) {
   rt = calogCreate();
   calogHostInstall(rt, hostEcho, hostRelease);
@@ -363,6 +470,7 @@ int main(void) {
   scriptToHost(lua, "local ok, e = pcall(hbad) return tostring(ok)", "false");
   gc(lua);
   CHECK_EQ(released[1], 2);
+  squirrelCases();
   printf("test_codec: %d calls compared across the two paths\n", compared);
   calogDestroy(rt);
   return checkSummary("test_codec");

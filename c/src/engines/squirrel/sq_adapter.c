@@ -1,9 +1,12 @@
-/* sq_adapter.c -- Squirrel 3.1 <-> CalogValueT: marshalling both ways, the native trampoline, Squirrel
- * closures as function values (pinned HSQOBJECT) and function values as callable Squirrel closures.
+/* sq_adapter.c -- Squirrel 3.1 <-> calog values (design sec 4): the codec, marshalling both ways between the
+ * Squirrel stack and a source / sink (codec.h: CalogValueT, or the wire's IN / OUT straight), the native
+ * trampoline (host functions straight between the stack and the wire), Squirrel closures as function values
+ * (pinned HSQOBJECT) and function values as callable Squirrel closures.
  *
  * Rules kept throughout: absolute stack indices; raw get/set only (no metamethod, so no script code, runs
- * while marshalling); every path that pushes reserves first (calog__sqReserve, which relocates open outers)
- * and every recursive path checks CALOG_MAX_DEPTH; the Squirrel API never longjmps, so errors are plain
+ * while marshalling); each entry makes room once for the values it pushes itself, and every container level
+ * reserves for its own (calog__sqReserve, which relocates open outers); every recursive path checks
+ * CALOG_MAX_DEPTH; the Squirrel API never longjmps, so errors are plain
  * return values and every exit restores the stack top it found.
  *
  * Aggregate mapping (documented in the report and the tests):
@@ -13,6 +16,8 @@
  *   table whose integer keys 1..k are contiguous and that also has other keys -> BOTH (so BOTH round-trips);
  *   any other table -> MAP with every key as it is. */
 #include "sq_adapter.h"
+
+#include "../../wire.h"
 
 #include "../../io/io.h"
 
@@ -73,186 +78,135 @@ static CalogFnT *heldFn(HSQUIRRELVM v, SQInteger idx) {
   return fn;
 }
 
-/* ---- ingress: Squirrel -> CalogValueT ------------------------------------------------------------ */
+/* ---- ingress: Squirrel -> a sink (CalogValueT, or the wire straight into OUT) ---------------------- */
 typedef struct IngressT {
   SqCtxT *sc;
   HSQUIRRELVM v;
-  const void *ancestors[CALOG_MAX_DEPTH + 1];
+  CalogSinkT *sink;
   CalogValueT *err;
+  const void *ancestors[CALOG_MAX_DEPTH + 1]; /* written before read: never initialised (no memset) */
 } IngressT;
 
-static int32_t ingress(IngressT *in, SQInteger idx, CalogValueT *out, int depth);
+static int32_t ingress(IngressT *in, SQInteger idx, int depth);
 
-static int32_t ingressString(IngressT *in, SQInteger idx, CalogValueT *out) {
-  const SQChar *s = NULL;
-  sq_getstring(in->v, idx, &s);
-  int32_t st = calogValueString(out, s, (int64_t)sq_getsize(in->v, idx));
-  return st == CALOG_OK ? st : calogFail(in->err, st, "out of memory");
-}
+static int32_t put(IngressT *in, int32_t st) { return st == CALOG_OK ? st : calog__sinkFail(in->sink, st, in->err); }
 
-static int32_t ingressScalar(IngressT *in, SQInteger idx, CalogValueT *out, bool *done) {
-  HSQUIRRELVM v = in->v;
-  *done = true;
-  switch (sq_gettype(v, idx)) {
-  case OT_NULL: *out = calogValueNil(); return CALOG_OK;
-  case OT_BOOL: {
-    SQBool b = SQFalse;
-    sq_getbool(v, idx, &b);
-    *out = calogValueBool(b != SQFalse);
-    return CALOG_OK;
+/* Puts o when it is a scalar (null, bool, integer, float, string); false for any other type. */
+static bool putScalar(IngressT *in, const HSQOBJECT *o, int32_t *st) {
+  switch (o->_type) {
+  case OT_NULL: *st = put(in, calog__sinkScalar(in->sink, CALOG_NIL, 0, 0)); return true;
+  case OT_BOOL: *st = put(in, calog__sinkScalar(in->sink, CALOG_BOOL, o->_unVal.nInteger != 0, 0)); return true;
+  case OT_INTEGER: *st = put(in, calog__sinkScalar(in->sink, CALOG_INT, (int64_t)o->_unVal.nInteger, 0)); return true;
+  case OT_FLOAT: *st = put(in, calog__sinkScalar(in->sink, CALOG_REAL, 0, (double)o->_unVal.fFloat)); return true;
+  case OT_STRING: {
+    SQInteger n;
+    const char *s = calog__sqStringOf(o, &n);
+    *st = put(in, calog__sinkString(in->sink, s, (int64_t)n));
+    return true;
   }
-  case OT_INTEGER: {
-    SQInteger i = 0;
-    sq_getinteger(v, idx, &i);
-    *out = calogValueInt((int64_t)i);
-    return CALOG_OK;
-  }
-  case OT_FLOAT: {
-    SQFloat f = 0;
-    sq_getfloat(v, idx, &f);
-    *out = calogValueReal((double)f);
-    return CALOG_OK;
-  }
-  case OT_STRING: return ingressString(in, idx, out);
-  default: *done = false; return CALOG_OK;
+  default: return false;
   }
 }
 
-static int32_t enterContainer(IngressT *in, SQInteger idx, int depth) {
+static int32_t enterContainer(IngressT *in, const HSQOBJECT *o, int depth) {
   if (depth >= CALOG_MAX_DEPTH)
     return calogFail(in->err, CALOG_ERR_DEPTH, "value nesting exceeds the depth cap (%d)", CALOG_MAX_DEPTH);
-  HSQOBJECT o;
-  sq_getstackobj(in->v, idx, &o);
-  const void *self = o._unVal.pRefCounted;
+  const void *self = o->_unVal.pRefCounted;
   for (int i = 0; i < depth; i++)
     if (in->ancestors[i] == self)
-      return calogFail(in->err, CALOG_ERR_CYCLE, "%s contains itself (a cycle)", calog__sqTypeName(o._type));
+      return calogFail(in->err, CALOG_ERR_CYCLE, "%s contains itself (a cycle)", calog__sqTypeName(o->_type));
   in->ancestors[depth] = self;
-  if (!calog__sqReserveOk(in->v, 4)) return stackFail(in->err);
+  if (!calog__sqReserveOk(in->v, 4)) return stackFail(in->err); /* the iterator, a key, a value */
   return CALOG_OK;
 }
 
-static int32_t ingressArray(IngressT *in, SQInteger idx, CalogValueT *out, int depth) {
+static int32_t ingressArray(IngressT *in, SQInteger idx, const HSQOBJECT *o, int depth) {
   HSQUIRRELVM v = in->v;
-  int32_t st = enterContainer(in, idx, depth);
+  int32_t st = enterContainer(in, o, depth);
   if (st != CALOG_OK) return st;
   SQInteger n = sq_getsize(v, idx);
-  if ((st = calogValueAgg(out, CALOG_AGG_LIST)) != CALOG_OK) return calogFail(in->err, st, "out of memory");
-  CalogAggT *agg = out->as.agg;
-  if (n > 0 && calog__aggReserve(agg, n, 0) != CALOG_OK) {
-    calogValueFree(out);
-    return calogFail(in->err, CALOG_ERR_OOM, "out of memory");
-  }
+  if ((st = put(in, calog__sinkAggBegin(in->sink, n, 0))) != CALOG_OK) return st;
   for (SQInteger i = 0; i < n; i++) {
-    sq_pushinteger(v, i);
-    if (SQ_FAILED(sq_rawget(v, idx))) { /* cannot happen: i < size */
-      sq_reseterror(v);
-      calogValueFree(out);
-      return calogFail(in->err, CALOG_ERR_INTERNAL, "array changed while it was read");
-    }
-    st = ingress(in, sq_gettop(v), &agg->array[agg->arrayCount], depth + 1);
+    calog__sqArrayPush(v, idx, i);
+    st = ingress(in, sq_gettop(v), depth + 1);
     sq_poptop(v);
-    if (st != CALOG_OK) {
-      calogValueFree(out);
-      return st;
-    }
-    agg->arrayCount++;
+    if (st != CALOG_OK) return st;
   }
-  return CALOG_OK;
+  return put(in, calog__sinkAggEnd(in->sink, CALOG_AGG_LIST));
 }
 
-/* A MAP whose integer keys 1..k are contiguous and that has other keys too becomes BOTH (array part =
- * the values at 1..k), so that a BOTH value sent to Squirrel comes back as it went. */
-static int32_t promoteSequence(CalogAggT *agg) {
-  int64_t n = agg->pairCount;
-  if (n < 2) return CALOG_OK;
-  int64_t *at = malloc((size_t)n * sizeof *at);
-  if (at == NULL) return CALOG_ERR_OOM;
-  for (int64_t i = 0; i < n; i++) at[i] = -1;
-  for (int64_t j = 0; j < n; j++) {
-    const CalogValueT *k = &agg->pairs[j].key;
-    if (k->type == CALOG_INT && k->as.i >= 1 && k->as.i <= n) at[k->as.i - 1] = j;
-  }
-  int64_t k = 0;
-  while (k < n && at[k] >= 0) k++;
-  if (k == 0 || k == n) {
-    free(at);
-    return CALOG_OK;
-  }
-  if (calog__aggReserve(agg, k, 0) != CALOG_OK) {
-    free(at);
-    return CALOG_ERR_OOM;
-  }
-  for (int64_t i = 0; i < k; i++) {
-    CalogPairT *p = &agg->pairs[at[i]];
-    calogValueMove(&agg->array[i], &p->value);
-    p->key = calogValueNil(); /* an int key owns nothing: nil marks the pair as moved */
-  }
-  agg->arrayCount = k;
-  int64_t w = 0;
-  for (int64_t j = 0; j < n; j++)
-    if (agg->pairs[j].key.type != CALOG_NIL) agg->pairs[w++] = agg->pairs[j];
-  agg->pairCount = w;
-  agg->kind = CALOG_AGG_BOTH;
-  free(at);
-  return CALOG_OK;
-}
+/* A key that can cross (number, bool, string). */
+static bool keyType(SQObjectType t) { return t == OT_INTEGER || t == OT_FLOAT || t == OT_BOOL || t == OT_STRING; }
 
-static int32_t ingressTable(IngressT *in, SQInteger idx, CalogValueT *out, int depth) {
+/* The length k of the sequence 1..k of integer keys of the table at idx when the table becomes a BOTH (its
+ * other keys the pairs), else 0: a table whose integer keys 1..k are contiguous and that has other keys too
+ * (the keys that cross: lenient drops the others), so that a BOTH value sent to Squirrel comes back as it went. */
+static SQInteger sequenceOf(IngressT *in, SQInteger idx) {
   HSQUIRRELVM v = in->v;
-  int32_t st = enterContainer(in, idx, depth);
+  SQInteger size = sq_getsize(v, idx), k = 0;
+  while (k < size && calog__sqTableGetInt(v, idx, k + 1)) {
+    sq_poptop(v);
+    k++;
+  }
+  if (k == 0 || k == size) return 0;
+  if (!lenient(in->sc)) return k; /* strict: a key that cannot cross fails the crossing anyway */
+  SQInteger n = 0, top = sq_gettop(v);
+  sq_pushnull(v); /* iterator */
+  while (SQ_SUCCEEDED(sq_next(v, idx))) {
+    if (keyType(sq_gettype(v, -2))) n++;
+    sq_pop(v, 2);
+  }
+  sq_settop(v, top);
+  return k < n ? k : 0;
+}
+
+static int32_t ingressTable(IngressT *in, SQInteger idx, const HSQOBJECT *o, int depth) {
+  HSQUIRRELVM v = in->v;
+  int32_t st = enterContainer(in, o, depth);
   if (st != CALOG_OK) return st;
-  if ((st = calogValueAgg(out, CALOG_AGG_MAP)) != CALOG_OK) return calogFail(in->err, st, "out of memory");
-  CalogAggT *agg = out->as.agg;
+  SQInteger k = sequenceOf(in, idx);
+  if ((st = put(in, calog__sinkAggBegin(in->sink, k, sq_getsize(v, idx) - k))) != CALOG_OK) return st;
+  for (SQInteger i = 1; i <= k; i++) {
+    calog__sqTableGetInt(v, idx, i);
+    st = ingress(in, sq_gettop(v), depth + 1);
+    sq_poptop(v);
+    if (st != CALOG_OK) return st;
+  }
+  calog__sinkAggPairs(in->sink);
   SQInteger top = sq_gettop(v);
   sq_pushnull(v); /* iterator */
   while (SQ_SUCCEEDED(sq_next(v, idx))) {
     SQInteger vi = sq_gettop(v), ki = vi - 1;
-    CalogValueT key = calogValueNil(), val = calogValueNil();
-    bool scalar;
-    SQObjectType kt = sq_gettype(v, ki);
-    if (kt == OT_FLOAT || kt == OT_INTEGER || kt == OT_BOOL || kt == OT_STRING) {
-      if ((st = ingressScalar(in, ki, &key, &scalar)) != CALOG_OK) goto fail;
-    } else if (lenient(in->sc)) {
-      sq_pop(v, 2);
-      continue; /* unrepresentable key: dropped */
-    } else {
-      st = calogFail(in->err, CALOG_ERR_TYPE, "a table key of type %s cannot cross to another engine", calog__sqTypeName(kt));
-      goto fail;
+    HSQOBJECT key;
+    sq_getstackobj(v, ki, &key);
+    if (key._type == OT_INTEGER && key._unVal.nInteger >= 1 && key._unVal.nInteger <= k) {
+      sq_pop(v, 2); /* in the sequence */
+      continue;
     }
-    if ((st = ingress(in, vi, &val, depth + 1)) != CALOG_OK) {
-      calogValueFree(&key);
-      goto fail;
+    if (!keyType(key._type)) {
+      if (lenient(in->sc)) {
+        sq_pop(v, 2);
+        continue; /* unrepresentable key: dropped */
+      }
+      st = calogFail(in->err, CALOG_ERR_TYPE, "a table key of type %s cannot cross to another engine", calog__sqTypeName(key._type));
+      break;
     }
-    if ((st = calogAggSet(agg, &key, &val)) != CALOG_OK) {
-      calogValueFree(&key);
-      calogValueFree(&val);
-      st = calogFail(in->err, CALOG_ERR_OOM, "out of memory");
-      goto fail;
-    }
+    (void)putScalar(in, &key, &st);
+    if (st != CALOG_OK || (st = ingress(in, vi, depth + 1)) != CALOG_OK) break;
     sq_pop(v, 2);
   }
   sq_settop(v, top);
-  if (promoteSequence(agg) != CALOG_OK) {
-    calogValueFree(out);
-    return calogFail(in->err, CALOG_ERR_OOM, "out of memory");
-  }
-  agg->kind = agg->arrayCount == 0 ? CALOG_AGG_MAP : CALOG_AGG_BOTH;
-  return CALOG_OK;
-fail:
-  sq_settop(v, top);
-  calogValueFree(out);
-  return st;
+  if (st != CALOG_OK) return st;
+  return put(in, calog__sinkAggEnd(in->sink, k == 0 ? CALOG_AGG_MAP : CALOG_AGG_BOTH));
 }
 
-static int32_t ingressFunction(IngressT *in, SQInteger idx, CalogValueT *out) {
+static int32_t ingressFunction(IngressT *in, SQInteger idx) {
   HSQUIRRELVM v = in->v;
   if (!calog__sqReserveOk(v, 2)) return stackFail(in->err);
   CalogFnT *held = heldFn(v, idx);
   if (held != NULL) { /* a function value that went into Squirrel comes back as itself */
     calogFnRetain(held);
-    *out = calogValueFn(held);
-    return CALOG_OK;
+    return put(in, calog__sinkFn(in->sink, held));
   }
   SqFnRefT *ref = malloc(sizeof *ref);
   CalogFnT *fn = ref ? calog__fnCreateOwned(in->sc->ctx, calog__sqFnInvoke, ref, calog__sqFnRelease) : NULL;
@@ -263,35 +217,45 @@ static int32_t ingressFunction(IngressT *in, SQInteger idx, CalogValueT *out) {
   ref->sc = in->sc;
   sq_getstackobj(v, idx, &ref->obj);
   sq_addref(v, &ref->obj);
-  *out = calogValueFn(fn);
-  return CALOG_OK;
+  return put(in, calog__sinkFn(in->sink, fn));
 }
 
-static int32_t ingress(IngressT *in, SQInteger idx, CalogValueT *out, int depth) {
-  *out = calogValueNil();
-  bool done;
-  int32_t st = ingressScalar(in, idx, out, &done);
-  if (done) return st;
-  SQObjectType t = sq_gettype(in->v, idx);
-  switch (t) {
-  case OT_ARRAY: return ingressArray(in, idx, out, depth);
-  case OT_TABLE: return ingressTable(in, idx, out, depth);
+static int32_t ingress(IngressT *in, SQInteger idx, int depth) {
+  HSQOBJECT o;
+  sq_getstackobj(in->v, idx, &o);
+  int32_t st;
+  if (putScalar(in, &o, &st)) return st;
+  switch (o._type) {
+  case OT_ARRAY: return ingressArray(in, idx, &o, depth);
+  case OT_TABLE: return ingressTable(in, idx, &o, depth);
   case OT_CLOSURE:
-  case OT_NATIVECLOSURE: return ingressFunction(in, idx, out);
+  case OT_NATIVECLOSURE: return ingressFunction(in, idx);
   default: /* class, instance, generator, thread, userdata, userpointer, weakref */
-    if (lenient(in->sc)) return CALOG_OK;
-    return calogFail(in->err, CALOG_ERR_TYPE, "a Squirrel %s cannot cross to another engine", calog__sqTypeName(t));
+    if (lenient(in->sc)) return put(in, calog__sinkScalar(in->sink, CALOG_NIL, 0, 0));
+    return calogFail(in->err, CALOG_ERR_TYPE, "a Squirrel %s cannot cross to another engine", calog__sqTypeName(o._type));
   }
+}
+
+int32_t calog__sqRead(SqCtxT *sc, HSQUIRRELVM v, SQInteger idx, CalogSinkT *sink, CalogValueT *err) {
+  IngressT in;
+  in.sc = sc;
+  in.v = v;
+  in.sink = sink;
+  in.err = err;
+  SQInteger top = sq_gettop(v);
+  if (idx < 0) idx = top + idx + 1;
+  int32_t st = ingress(&in, idx, 0);
+  sq_settop(v, top);
+  return st;
 }
 
 int32_t calog__sqToValue(SqCtxT *sc, HSQUIRRELVM v, SQInteger idx, CalogValueT *out, CalogValueT *err) {
   /* out and err may be the same value: build into a temporary, then publish one or the other */
   CalogValueT tmp, e = calogValueNil();
-  IngressT in = {.sc = sc, .v = v, .err = &e};
-  if (idx < 0) idx = sq_gettop(v) + idx + 1;
-  SQInteger top = sq_gettop(v);
-  int32_t st = ingress(&in, idx, &tmp, 0);
-  sq_settop(v, top);
+  CalogSinkT sink;
+  calog__sinkValues(&sink, &tmp, 1);
+  int32_t st = calog__sqRead(sc, v, idx, &sink, &e);
+  calog__sinkEnd(&sink, st == CALOG_OK, NULL);
   if (st == CALOG_OK) {
     calogValueFree(out);
     *out = tmp;
@@ -302,7 +266,7 @@ int32_t calog__sqToValue(SqCtxT *sc, HSQUIRRELVM v, SQInteger idx, CalogValueT *
   return st;
 }
 
-/* ---- egress: CalogValueT -> Squirrel ------------------------------------------------------------ */
+/* ---- egress: a source (CalogValueT, or the wire straight from IN) -> Squirrel ---------------------- */
 static SQInteger holderRelease(SQUserPointer p, SQInteger size) {
   (void)size;
   calogFnRelease((CalogFnT *)p);
@@ -311,10 +275,15 @@ static SQInteger holderRelease(SQUserPointer p, SQInteger size) {
 
 static SQInteger fnTrampoline(HSQUIRRELVM v);
 
-static int32_t pushFn(SqCtxT *sc, HSQUIRRELVM v, CalogFnT *fn, CalogValueT *err) {
+/* Takes the item's reference when it owns one. Pushes one value (two slots for a moment). */
+static int32_t pushFn(SqCtxT *sc, HSQUIRRELVM v, CalogItemT *it, CalogValueT *err) {
+  CalogFnT *fn = it->as.fn;
+  bool owned = it->owned;
+  it->owned = false;
   if (fn->fn == calog__sqFnInvoke && fn->owner == sc->ctx && atomic_load(&fn->alive)) {
     /* our own closure coming home: the original Squirrel closure, not a wrapper */
     sq_pushobject(v, ((SqFnRefT *)fn->userData)->obj);
+    if (owned) calogFnRelease(fn);
     return CALOG_OK;
   }
   /* a holder instance owns one reference (its release hook drops it); a native closure over it is what
@@ -322,9 +291,10 @@ static int32_t pushFn(SqCtxT *sc, HSQUIRRELVM v, CalogFnT *fn, CalogValueT *err)
   sq_pushobject(v, sc->fnClass);
   if (SQ_FAILED(sq_createinstance(v, -1))) {
     sq_poptop(v);
+    if (owned) calogFnRelease(fn);
     return calogFail(err, CALOG_ERR_INTERNAL, "cannot create a function holder");
   }
-  calogFnRetain(fn);
+  if (!owned) calogFnRetain(fn);
   sq_setinstanceup(v, -1, fn);
   sq_setreleasehook(v, -1, holderRelease);
   sq_remove(v, -2);                   /* the class */
@@ -333,64 +303,88 @@ static int32_t pushFn(SqCtxT *sc, HSQUIRRELVM v, CalogFnT *fn, CalogValueT *err)
   return CALOG_OK;
 }
 
-static int32_t egress(SqCtxT *sc, HSQUIRRELVM v, const CalogValueT *val, int depth, CalogValueT *err) {
-  if (!calog__sqReserveOk(v, 4)) return stackFail(err);
-  switch (val->type) {
-  case CALOG_NIL: sq_pushnull(v); return CALOG_OK;
-  case CALOG_BOOL: sq_pushbool(v, val->as.b ? SQTrue : SQFalse); return CALOG_OK;
-  case CALOG_INT: sq_pushinteger(v, (SQInteger)val->as.i); return CALOG_OK;
-  case CALOG_REAL: sq_pushfloat(v, (SQFloat)val->as.r); return CALOG_OK;
-  case CALOG_STRING: sq_pushstring(v, val->as.s.bytes, (SQInteger)val->as.s.length); return CALOG_OK;
-  case CALOG_FN: return pushFn(sc, v, val->as.fn, err);
-  case CALOG_AGGREGATE: {
-    if (depth >= CALOG_MAX_DEPTH)
-      return calogFail(err, CALOG_ERR_DEPTH, "value nesting exceeds the depth cap (%d)", CALOG_MAX_DEPTH);
-    const CalogAggT *a = val->as.agg;
-    SQInteger top = sq_gettop(v);
-    int32_t st;
-    if (a->pairCount == 0 && a->kind != CALOG_AGG_MAP) { /* LIST -> array */
-      sq_newarray(v, 0);
-      SQInteger t = sq_gettop(v);
-      for (int64_t i = 0; i < a->arrayCount; i++) {
-        if ((st = egress(sc, v, &a->array[i], depth + 1, err)) != CALOG_OK) goto fail;
-        sq_arrayappend(v, t);
-      }
-      return CALOG_OK;
-    }
-    /* MAP / BOTH -> table (array part at 1..n) */
-    sq_newtableex(v, (SQInteger)(a->arrayCount + a->pairCount));
-    SQInteger t = sq_gettop(v);
-    for (int64_t i = 0; i < a->arrayCount; i++) {
-      sq_pushinteger(v, (SQInteger)(i + 1));
-      if ((st = egress(sc, v, &a->array[i], depth + 1, err)) != CALOG_OK) goto fail;
-      sq_rawset(v, t);
-    }
-    for (int64_t i = 0; i < a->pairCount; i++) {
-      const CalogValueT *k = &a->pairs[i].key;
-      if (k->type == CALOG_REAL && isnan(k->as.r)) {
-        if (lenient(sc)) continue;
-        st = calogFail(err, CALOG_ERR_TYPE, "NaN cannot be a Squirrel table key");
-        goto fail;
-      }
-      if ((st = egress(sc, v, k, depth + 1, err)) != CALOG_OK) goto fail;
-      if ((st = egress(sc, v, &a->pairs[i].value, depth + 1, err)) != CALOG_OK) goto fail;
-      if (SQ_FAILED(sq_rawset(v, t))) {
-        sq_reseterror(v);
-        st = calogFail(err, CALOG_ERR_TYPE, "invalid Squirrel table key");
-        goto fail;
-      }
+static int32_t egressItem(SqCtxT *sc, HSQUIRRELVM v, CalogSrcT *s, CalogItemT *it, int depth, CalogValueT *err);
+
+/* Reads the next item of s and pushes its value. */
+static int32_t egressNext(SqCtxT *sc, HSQUIRRELVM v, CalogSrcT *s, int depth, CalogValueT *err) {
+  CalogItemT it;
+  int32_t st = calog__srcNext(s, &it, err);
+  return st == CALOG_OK ? egressItem(sc, v, s, &it, depth, err) : st;
+}
+
+/* An array (a LIST) or a table (a MAP, or a BOTH with its items at 1..n) from an aggregate's item; its
+ * contents follow in s. */
+static int32_t egressAgg(SqCtxT *sc, HSQUIRRELVM v, CalogSrcT *s, CalogItemT *it, int depth, CalogValueT *err) {
+  if (depth >= CALOG_MAX_DEPTH)
+    return calogFail(err, CALOG_ERR_DEPTH, "value nesting exceeds the depth cap (%d)", CALOG_MAX_DEPTH);
+  if (!calog__sqReserveOk(v, 4)) return stackFail(err); /* the container, a key, a value (two slots) */
+  int64_t na = it->as.agg.na, np = it->as.agg.np;
+  SQInteger top = sq_gettop(v), t = top + 1;
+  int32_t st = CALOG_OK;
+  if (np == 0 && it->as.agg.kind != CALOG_AGG_MAP) { /* LIST -> array */
+    sq_newarray(v, 0);
+    calog__sqArrayReserve(v, t, (SQInteger)na);
+    for (int64_t i = 0; i < na; i++) {
+      if ((st = egressNext(sc, v, s, depth + 1, err)) != CALOG_OK) goto fail;
+      sq_arrayappend(v, t);
     }
     return CALOG_OK;
-  fail:
-    sq_settop(v, top);
-    return st;
   }
+  /* MAP / BOTH -> table (array part at 1..n) */
+  sq_newtableex(v, (SQInteger)(na + np));
+  for (int64_t i = 0; i < na; i++) {
+    sq_pushinteger(v, (SQInteger)(i + 1));
+    if ((st = egressNext(sc, v, s, depth + 1, err)) != CALOG_OK) goto fail;
+    sq_rawset(v, t);
+  }
+  for (int64_t i = 0; i < np; i++) {
+    CalogItemT key;
+    if ((st = calog__srcNext(s, &key, err)) != CALOG_OK) goto fail;
+    if (key.type == CALOG_REAL && isnan(key.as.r)) {
+      CalogItemT val;
+      if ((st = calog__srcNext(s, &val, err)) != CALOG_OK) goto fail;
+      calog__srcDrop(s, &val);
+      if (lenient(sc)) continue;
+      st = calogFail(err, CALOG_ERR_TYPE, "NaN cannot be a Squirrel table key");
+      goto fail;
+    }
+    if ((st = egressItem(sc, v, s, &key, depth + 1, err)) != CALOG_OK) goto fail;
+    if ((st = egressNext(sc, v, s, depth + 1, err)) != CALOG_OK) goto fail;
+    if (SQ_FAILED(sq_rawset(v, t))) {
+      sq_reseterror(v);
+      st = calogFail(err, CALOG_ERR_TYPE, "invalid Squirrel table key");
+      goto fail;
+    }
+  }
+  return CALOG_OK;
+fail:
+  sq_settop(v, top);
+  return st;
+}
+
+/* Pushes the value whose item was just read from s; the caller made room for two slots. */
+static int32_t egressItem(SqCtxT *sc, HSQUIRRELVM v, CalogSrcT *s, CalogItemT *it, int depth, CalogValueT *err) {
+  switch (it->type) {
+  case CALOG_NIL: sq_pushnull(v); return CALOG_OK;
+  case CALOG_BOOL: sq_pushbool(v, it->as.b ? SQTrue : SQFalse); return CALOG_OK;
+  case CALOG_INT: sq_pushinteger(v, (SQInteger)it->as.i); return CALOG_OK;
+  case CALOG_REAL: sq_pushfloat(v, (SQFloat)it->as.r); return CALOG_OK;
+  case CALOG_STRING: sq_pushstring(v, it->as.s.bytes, (SQInteger)it->as.s.length); return CALOG_OK;
+  case CALOG_FN: return pushFn(sc, v, it, err);
+  case CALOG_AGGREGATE: return egressAgg(sc, v, s, it, depth, err);
   }
   return calogFail(err, CALOG_ERR_TYPE, "unknown value type");
 }
 
+int32_t calog__sqPushFrom(SqCtxT *sc, HSQUIRRELVM v, CalogSrcT *s, CalogValueT *err) {
+  return egressNext(sc, v, s, 0, err);
+}
+
 int32_t calog__sqPush(SqCtxT *sc, HSQUIRRELVM v, const CalogValueT *val, CalogValueT *err) {
-  return egress(sc, v, val, 0, err);
+  if (!calog__sqReserveOk(v, 2)) return stackFail(err);
+  CalogSrcT s;
+  calog__srcValues(&s, val, 1);
+  return calog__sqPushFrom(sc, v, &s, err);
 }
 
 /* ---- calling out of Squirrel: natives and foreign function values --------------------------------- */
@@ -460,6 +454,14 @@ static SQInteger throwIo(HSQUIRRELVM v, int32_t st, CalogValueT *result) {
 typedef int32_t (*CallOutFnT)(void *target, CalogValueT *args, int32_t argc, CalogValueT *result);
 static int32_t callFnIo(void *target, CalogValueT *args, int32_t argc, CalogValueT *result);
 
+/* Pushes the value of s (the result of a call out) and returns 1, or raises the error. */
+static SQInteger pushResult(SqCtxT *sc, HSQUIRRELVM v, CalogSrcT *s) {
+  CalogValueT err = calogValueNil();
+  int32_t st = calog__sqPushFrom(sc, v, s, &err); /* a native starts with MIN_STACK_OVERHEAD free slots */
+  calog__srcEnd(s);
+  return st == CALOG_OK ? 1 : throwResult(v, &err);
+}
+
 /* args are the stack slots first..last of the native frame (first = 0: this.id, then slots 2..last: an I/O
  * method's receiver); pushes the return value */
 static SQInteger callOut(HSQUIRRELVM v, SQInteger first, SQInteger last, CallOutFnT call, void *target) {
@@ -472,32 +474,29 @@ static SQInteger callOut(HSQUIRRELVM v, SQInteger first, SQInteger last, CallOut
   CalogValueT result = calogValueNil();
   if (argc > 8 && (args = malloc((size_t)argc * sizeof *args)) == NULL) return sq_throwerror(v, "out of memory");
   int32_t st = CALOG_OK;
-  int32_t got = 0;
+  CalogSinkT sink;
+  calog__sinkValues(&sink, args, argc);
   if (recv) { /* this.id, read without metamethods */
-    args[got] = calogValueNil();
     sq_pushstring(v, "id", 2);
     if (SQ_FAILED(sq_rawget(v, 1))) {
       sq_reseterror(v);
       sq_pushnull(v);
     }
-    st = calog__sqToValue(sc, v, sq_gettop(v), &args[got], &result);
+    st = calog__sqRead(sc, v, sq_gettop(v), &sink, &result);
     sq_poptop(v);
-    if (st == CALOG_OK) got++;
   }
-  for (; st == CALOG_OK && got < argc; got++) {
-    args[got] = calogValueNil();
-    if ((st = calog__sqToValue(sc, v, first + got - (recv ? 1 : 0), &args[got], &result)) != CALOG_OK) break;
-  }
+  for (SQInteger i = first; i <= last && st == CALOG_OK; i++) st = calog__sqRead(sc, v, i, &sink, &result);
+  calog__sinkEnd(&sink, st == CALOG_OK, NULL);
   if (st == CALOG_OK) st = call(target, args, argc, &result);
-  for (int32_t i = 0; i < got; i++) calogValueFree(&args[i]);
+  for (int32_t i = 0; i < argc; i++) calogValueFree(&args[i]);
   if (args != stackArgs) free(args);
   if (st != CALOG_OK && call == callFnIo) return throwIo(v, st, &result);
   if (st != CALOG_OK) return throwResult(v, &result);
-  CalogValueT err = calogValueNil();
-  st = calog__sqPush(sc, v, &result, &err);
+  CalogSrcT src;
+  calog__srcValues(&src, &result, 1);
+  SQInteger r = pushResult(sc, v, &src);
   calogValueFree(&result);
-  if (st != CALOG_OK) return throwResult(v, &err);
-  return 1;
+  return r;
 }
 
 static int32_t callNative(void *target, CalogValueT *args, int32_t argc, CalogValueT *result) {
@@ -510,11 +509,43 @@ static int32_t callFnIo(void *target, CalogValueT *args, int32_t argc, CalogValu
   return calogFnInvoke(target, args, argc, result);
 }
 
+/* A host (TypeScript) function called from the host thread: the arguments (slots first..last) are written
+ * from the Squirrel stack straight into OUT and the result pushed straight from IN (no CalogValueT; the same
+ * codec). */
+static SQInteger hostOut(HSQUIRRELVM v, CalogNativeEntryT *e, CalogBindingT *b, CalogHostFnT *h, SQInteger first,
+                         SQInteger last) {
+  SqCtxT *sc = calog__sqCtx(v);
+  CalogValueT result = calogValueNil();
+  CalogHostCallT c;
+  int32_t st = calog__hostCallBegin(&c, h, last >= first ? (int32_t)(last - first + 1) : 0, &result);
+  for (SQInteger i = first; i <= last && st == CALOG_OK; i++) st = calog__sqRead(sc, v, i, &c.args, &result);
+  if (st != CALOG_OK) {
+    calog__hostCallAbort(&c);
+    calog__nativeHostDone(e, b);
+    return throwResult(v, &result);
+  }
+  /* the result is copied out of IN first: pushing it may run release hooks, whose host calls rewrite IN */
+  uint8_t copy[256];
+  CalogSrcT src;
+  bool viaValue;
+  st = calog__hostCallRun(&c, &src, copy, sizeof copy, &viaValue, &result);
+  calog__nativeHostDone(e, b);
+  if (st != CALOG_OK) return throwResult(v, &result);
+  if (!viaValue) return pushResult(sc, v, &src); /* result is nil */
+  calog__srcValues(&src, &result, 1);
+  SQInteger r = pushResult(sc, v, &src);
+  calogValueFree(&result);
+  return r;
+}
+
 /* stack: [this, args..., free variable]; index 1 (this) is not an argument */
 static SQInteger nativeTrampoline(HSQUIRRELVM v) {
   SQInteger top = sq_gettop(v);
   SQUserPointer entry = NULL;
   if (SQ_FAILED(sq_getuserpointer(v, top, &entry)) || entry == NULL) return sq_throwerror(v, "invalid calog native");
+  CalogHostFnT *h;
+  CalogBindingT *b = calog__nativeHostBinding(entry, &h);
+  if (b != NULL) return hostOut(v, entry, b, h, 2, top - 1);
   return callOut(v, 2, top - 1, callNative, entry);
 }
 
@@ -614,7 +645,7 @@ SQInteger calog__sqErrorHandler(HSQUIRRELVM v) {
 /* ---- Squirrel closures as function values ---------------------------------------------------------- */
 int32_t calog__sqFnInvoke(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData) {
   SqFnRefT *ref = userData;
-  return calog__sqRun(ref->sc, SQ_RUN_REF, NULL, NULL, 0, &ref->obj, args, argc, result);
+  return calog__sqRunValues(ref->sc, SQ_RUN_REF, NULL, NULL, 0, &ref->obj, args, argc, result);
 }
 
 void calog__sqFnRelease(void *userData) {

@@ -3,7 +3,7 @@
 #ifndef CALOG_SQ_ADAPTER_H
 #define CALOG_SQ_ADAPTER_H
 
-#include "../../internal.h"
+#include "../../codec.h"
 #include "../../policy/policy.h"
 
 #include "squirrel.h"
@@ -61,6 +61,12 @@ CALOG_HIDDEN void calog__sqErrorFn(HSQUIRRELVM v, const SQChar *fmt, ...);
 CALOG_HIDDEN const char *calog__sqTypeName(SQObjectType t);
 /* Makes room for n values on v's stack (false inside a metamethod when the stack would have to move). */
 CALOG_HIDDEN bool calog__sqReserveOk(HSQUIRRELVM v, SQInteger n);
+/* The Squirrel codec (design sec 4), the one set of marshalling rules for every path: calog__sqRead writes the
+ * value at idx into a sink (the stack top is left as found); calog__sqPushFrom pushes the next value of a
+ * source (the caller made room for two slots). Neither raises. calog__sqToValue / calog__sqPush are the same
+ * for one CalogValueT (calog__sqPush makes its room itself). */
+CALOG_HIDDEN int32_t calog__sqRead(SqCtxT *sc, HSQUIRRELVM v, SQInteger idx, CalogSinkT *sink, CalogValueT *err);
+CALOG_HIDDEN int32_t calog__sqPushFrom(SqCtxT *sc, HSQUIRRELVM v, CalogSrcT *s, CalogValueT *err);
 CALOG_HIDDEN int32_t calog__sqToValue(SqCtxT *sc, HSQUIRRELVM v, SQInteger idx, CalogValueT *out, CalogValueT *err);
 CALOG_HIDDEN int32_t calog__sqPush(SqCtxT *sc, HSQUIRRELVM v, const CalogValueT *val, CalogValueT *err);
 CALOG_HIDDEN int32_t calog__sqOpenFnClass(SqCtxT *sc, CalogValueT *err);
@@ -76,8 +82,13 @@ CALOG_HIDDEN CalogRaiseT calog__sqRaisedMark(HSQUIRRELVM v);
 CALOG_HIDDEN int32_t calog__sqFnInvoke(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData);
 CALOG_HIDDEN void calog__sqFnRelease(void *userData);
 /* Runs one operation on the VM: eval a chunk, call a global, read a global, or call a pinned closure, with
- * args (lent) and the return value (or the error) in result. The stack is left as it was found. */
+ * argc arguments read from args and the return value put into out (or the error in err). The stack is left as
+ * it was found. */
 CALOG_HIDDEN int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, int64_t len,
-                                  const HSQOBJECT *ref, CalogValueT *args, int32_t argc, CalogValueT *result);
+                                  const HSQOBJECT *ref, CalogSrcT *args, int32_t argc, CalogSinkT *out,
+                                  CalogValueT *err);
+/* The same with CalogValueT arguments (lent) and the result or error in result. */
+CALOG_HIDDEN int32_t calog__sqRunValues(SqCtxT *sc, int kind, const char *name, const char *src, int64_t len,
+                                        const HSQOBJECT *ref, CalogValueT *args, int32_t argc, CalogValueT *result);
 
 #endif

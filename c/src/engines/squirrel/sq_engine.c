@@ -205,34 +205,35 @@ static const char *chunkName(const char *name) {
 }
 
 int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, int64_t len, const HSQOBJECT *ref,
-                     CalogValueT *args, int32_t argc, CalogValueT *result) {
+                     CalogSrcT *args, int32_t argc, CalogSinkT *out, CalogValueT *err) {
   HSQUIRRELVM v = sc->vm;
-  calogValueFree(result);
-  if (v == NULL) return calogFail(result, CALOG_ERR_DEAD, "the Squirrel VM is closed");
+  if (v == NULL) return calogFail(err, CALOG_ERR_DEAD, "the Squirrel VM is closed");
   int64_t *prev = calog__sqMemSwap(&sc->mem); /* first: growing the stack allocates */
   calog__sqBudgetFlush(v); /* the budget comes from this entry's limits, not from what the last one left */
   SqGuardSaveT guard;
   calog__sqGuardEnter(v, &guard);
   SQInteger base = sq_gettop(v);
   int32_t st = CALOG_OK;
+  /* the one check of the call: the function, this, the arguments (each push may take two slots for a
+   * moment) and the result */
   if (!calog__sqReserveOk(v, (SQInteger)argc + 8)) {
-    st = calogFail(result, CALOG_ERR_NESTING, "the Squirrel stack cannot grow here (inside a metamethod)");
+    st = calogFail(err, CALOG_ERR_NESTING, "the Squirrel stack cannot grow here (inside a metamethod)");
     goto out;
   }
   switch (kind) {
   case SQ_RUN_EVAL:
     if (memchr(src, 0, (size_t)len) != NULL) {
-      st = calogErrorSet(result, CALOG_ERR_SYNTAX, "squirrel",
+      st = calogErrorSet(err, CALOG_ERR_SYNTAX, "squirrel",
                          "Squirrel source cannot contain a NUL byte (write \\x00 inside a string literal)", -1, NULL);
       goto out;
     }
     sc->compileSet = false;
     /* raiseerror = true only makes the compiler call compileError (message + line + column) */
     if (SQ_FAILED(sq_compilebuffer(v, src, (SQInteger)len, chunkName(name), SQTrue))) {
-      if (sc->compileSet) st = calogErrorSet(result, CALOG_ERR_SYNTAX, "squirrel", sc->compileMsg, -1, NULL);
+      if (sc->compileSet) st = calogErrorSet(err, CALOG_ERR_SYNTAX, "squirrel", sc->compileMsg, -1, NULL);
       else {
         sq_getlasterror(v);
-        st = errorMessage(v, CALOG_ERR_SYNTAX, NULL, NULL, result);
+        st = errorMessage(v, CALOG_ERR_SYNTAX, NULL, NULL, err);
       }
       sq_reseterror(v);
       goto out;
@@ -244,19 +245,19 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
     sq_pushstring(v, name, -1);
     if (SQ_FAILED(sq_rawget(v, -2))) {
       sq_reseterror(v);
-      if (kind == SQ_RUN_GET) {
-        *result = calogValueNil(); /* an absent global reads as nil */
+      if (kind == SQ_RUN_GET) { /* an absent global reads as nil */
+        if ((st = calog__sinkScalar(out, CALOG_NIL, 0, 0)) != CALOG_OK) st = calog__sinkFail(out, st, err);
         goto out;
       }
-      st = calogFail(result, CALOG_ERR_NOT_FOUND, "no function named '%s' in this Squirrel context", name);
+      st = calogFail(err, CALOG_ERR_NOT_FOUND, "no function named '%s' in this Squirrel context", name);
       goto out;
     }
     if (kind == SQ_RUN_GET) {
-      st = calog__sqToValue(sc, v, sq_gettop(v), result, result);
+      st = calog__sqRead(sc, v, sq_gettop(v), out, err);
       goto out;
     }
     if (sq_gettype(v, -1) != OT_CLOSURE && sq_gettype(v, -1) != OT_NATIVECLOSURE) {
-      st = calogFail(result, CALOG_ERR_NOT_FOUND, "no function named '%s' in this Squirrel context", name);
+      st = calogFail(err, CALOG_ERR_NOT_FOUND, "no function named '%s' in this Squirrel context", name);
       goto out;
     }
     sq_remove(v, -2); /* the root table */
@@ -265,23 +266,22 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
   }
   sq_pushroottable(v); /* this */
   for (int32_t i = 0; i < argc; i++)
-    if ((st = calog__sqPush(sc, v, &args[i], result)) != CALOG_OK) goto out;
-  /* our handler, whatever a script installed with seterrorhandler() */
-  sq_pushobject(v, sc->errHandler);
-  sq_seterrorhandler(v);
+    if ((st = calog__sqPushFrom(sc, v, args, err)) != CALOG_OK) goto out;
+  /* our handler (pinned once per context), whatever a script installed with seterrorhandler() */
+  calog__sqSetErrorHandler(v, &sc->errHandler);
   sc->traceSet = false;
   if (SQ_FAILED(sq_call(v, (SQInteger)argc + 1, SQTrue, SQTrue))) {
     sq_getlasterror(v);
     CalogRaiseT mark = calog__sqRaisedMark(v);
-    st = thrownResult(sc, v, CALOG_ERR_SCRIPT, sc->traceSet ? sc->trace : NULL, result);
+    st = thrownResult(sc, v, CALOG_ERR_SCRIPT, sc->traceSet ? sc->trace : NULL, err);
     if (mark.status) st = mark.status;
-    calog__errorMark(result, mark);
+    calog__errorMark(err, mark);
     sc->traceSet = false;
     sq_reseterror(v);
     goto out;
   }
   sc->raise.set = false; /* a raise the entry survived (a native swallowed it) is forgotten */
-  st = calog__sqToValue(sc, v, sq_gettop(v), result, result);
+  st = calog__sqRead(sc, v, sq_gettop(v), out, err);
 out:
   sq_settop(v, base);
   calog__sqBudgetFlush(v); /* the steps run since the last tick count for this entry */
@@ -290,16 +290,39 @@ out:
   return st;
 }
 
+int32_t calog__sqRunValues(SqCtxT *sc, int kind, const char *name, const char *src, int64_t len, const HSQOBJECT *ref,
+                           CalogValueT *args, int32_t argc, CalogValueT *result) {
+  CalogSrcT in;
+  CalogSinkT out;
+  CalogValueT value, err = calogValueNil();
+  calog__srcValues(&in, args, argc);
+  calog__sinkValues(&out, &value, 1);
+  int32_t st = calog__sqRun(sc, kind, name, src, len, ref, &in, argc, &out, &err);
+  calog__sinkEnd(&out, st == CALOG_OK, NULL);
+  calogValueFree(result);
+  *result = st == CALOG_OK ? value : err;
+  return st;
+}
+
+static int32_t sqCallVia(void *interp, const char *name, void *closure, CalogSrcT *args, int32_t argc,
+                         CalogSinkT *result, CalogValueT *err) {
+  if (name == NULL) {
+    SqFnRefT *ref = closure;
+    return calog__sqRun(ref->sc, SQ_RUN_REF, NULL, NULL, 0, &ref->obj, args, argc, result, err);
+  }
+  return calog__sqRun(interp, SQ_RUN_CALL, name, NULL, 0, NULL, args, argc, result, err);
+}
+
 static int32_t sqEval(void *interp, const char *src, int64_t len, const char *chunk, CalogValueT *result) {
-  return calog__sqRun(interp, SQ_RUN_EVAL, chunk, src, len, NULL, NULL, 0, result);
+  return calog__sqRunValues(interp, SQ_RUN_EVAL, chunk, src, len, NULL, NULL, 0, result);
 }
 
 static int32_t sqCall(void *interp, const char *name, CalogValueT *args, int32_t argc, CalogValueT *result) {
-  return calog__sqRun(interp, SQ_RUN_CALL, name, NULL, 0, NULL, args, argc, result);
+  return calog__sqRunValues(interp, SQ_RUN_CALL, name, NULL, 0, NULL, args, argc, result);
 }
 
 static int32_t sqGet(void *interp, const char *name, CalogValueT *result) {
-  return calog__sqRun(interp, SQ_RUN_GET, name, NULL, 0, NULL, NULL, 0, result);
+  return calog__sqRunValues(interp, SQ_RUN_GET, name, NULL, 0, NULL, NULL, 0, result);
 }
 
 /* ---- limits: the context's side of the hooks in sq_vmext.cpp -------------------------------------- */
@@ -352,4 +375,6 @@ CALOG_HIDDEN const CalogEngineT calog__squirrelEngine = {
     .call = sqCall,
     .get = sqGet,
     .memory = sqMemory,
+    .callVia = sqCallVia,
+    .closureFn = calog__sqFnInvoke,
 };

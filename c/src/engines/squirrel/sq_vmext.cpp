@@ -29,12 +29,18 @@
  *     values), which any runaway recursion does long before the limits; it is disarmed when the outermost
  *     entry leaves. Thread VMs (rarely call-heavy, and the way to nest on the C stack) are armed for good.
  *
+ *  5. Raw access for the codec (sq_adapter.c): a string's bytes, an array's item, a table's integer key, room
+ *     in an array, without the API's error objects (sq_rawget of an absent key makes an error string); and
+ *     the VM's error handler set only when it is not already the one given (no push and pop per entry).
+ *
  * Only hidden extern "C" functions leave this file; sq_vm_* keep the C++ linkage squtils.h declares. */
 #include "sqpcheader.h"
 #include "sqvm.h"
 #include "sqstring.h"
 #include "sqfuncproto.h"
 #include "sqclosure.h"
+#include "sqtable.h"
+#include "sqarray.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -222,4 +228,30 @@ extern "C" int calog__sqReserve(HSQUIRRELVM v, SQInteger n) {
   v->_stack.resize(want);
   v->RelocateOuters();
   return 1;
+}
+
+/* ---- raw access for the codec (see sq_vmext.h) ---- */
+extern "C" const char *calog__sqStringOf(const HSQOBJECT *o, SQInteger *len) {
+  *len = o->_unVal.pString->_len;
+  return o->_unVal.pString->_val;
+}
+
+extern "C" void calog__sqArrayPush(HSQUIRRELVM v, SQInteger idx, SQInteger i) {
+  v->Push(_array(stack_get(v, idx))->_values[i]);
+}
+
+extern "C" int calog__sqTableGetInt(HSQUIRRELVM v, SQInteger idx, SQInteger key) {
+  SQObjectPtr val;
+  if (!_table(stack_get(v, idx))->Get(SQObjectPtr(key), val)) return 0;
+  v->Push(val);
+  return 1;
+}
+
+extern "C" void calog__sqArrayReserve(HSQUIRRELVM v, SQInteger idx, SQInteger n) {
+  if (n > 0) _array(stack_get(v, idx))->Reserve(n);
+}
+
+extern "C" void calog__sqSetErrorHandler(HSQUIRRELVM v, const HSQOBJECT *handler) {
+  if (type(v->_errorhandler) != handler->_type || _rawval(v->_errorhandler) != handler->_unVal.raw)
+    v->_errorhandler = *handler;
 }

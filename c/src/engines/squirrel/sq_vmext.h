@@ -17,6 +17,17 @@ __attribute__((visibility("hidden"))) int64_t *calog__sqMemSwap(int64_t *counter
  * (inside a metamethod). */
 __attribute__((visibility("hidden"))) int calog__sqReserve(HSQUIRRELVM v, SQInteger n);
 
+/* Raw access for the codec (sq_adapter.c), without the API's error objects (no script runs, nothing raised):
+ * the bytes and length of a string object; push item i (< size) of the array at idx; push the value of the
+ * integer key `key` of the table at idx and return 1, or return 0 (nothing pushed) when it has none; make
+ * room for n items in the array at idx. */
+__attribute__((visibility("hidden"))) const char *calog__sqStringOf(const HSQOBJECT *o, SQInteger *len);
+__attribute__((visibility("hidden"))) void calog__sqArrayPush(HSQUIRRELVM v, SQInteger idx, SQInteger i);
+__attribute__((visibility("hidden"))) int calog__sqTableGetInt(HSQUIRRELVM v, SQInteger idx, SQInteger key);
+__attribute__((visibility("hidden"))) void calog__sqArrayReserve(HSQUIRRELVM v, SQInteger idx, SQInteger n);
+/* Makes handler (a closure) v's error handler, as sq_seterrorhandler does, when it is not already. */
+__attribute__((visibility("hidden"))) void calog__sqSetErrorHandler(HSQUIRRELVM v, const HSQOBJECT *handler);
+
 /* The recursion guard (see sq_vmext.cpp). Every entry into a context's root VM is bracketed by Enter/Leave
  * (they nest: save is the caller's); every thread VM the scripts create is armed with GuardThread. */
 typedef struct SqGuardSaveT {
