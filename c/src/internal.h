@@ -229,6 +229,9 @@ struct CalogT {
   int32_t hostBlocked;  /* host thread: waits in progress (a synchronous call, a close) that forbid deferring */
   /* wire (host thread only) */
   CalogWireControlT wire;
+  /* the innermost wire sink writing OUT (codec.h), NULL when none: a host call made while it writes (code an
+   * engine runs while marshalling: a getter, a finalizer) keeps its bytes and puts them back (wire.c) */
+  struct CalogSinkT *wireSink;
   CalogHostCallFnT hostCall;
   CalogHostReleaseFnT hostRelease;
   CalogHandleSlotT *handles;
