@@ -49,8 +49,9 @@
  *     reads a host function's result from a copy of IN (pushing may run code whose host calls rewrite IN);
  *   - nothing longjmps past a C frame that owns memory outside those two mechanisms.
  *
- * Getters. Ingress reads plain objects through property descriptors (duk_get_prop_desc), so an own accessor
- * property is never invoked: strict policy -> CALOG_ERR_TYPE, lenient -> the property is dropped. Objects are
+ * Getters. Ingress reads plain objects' own properties as their descriptors give them (duk_calog_get_own_data,
+ * our patch), so an own accessor property is never invoked: strict policy -> CALOG_ERR_TYPE, lenient -> the
+ * property is dropped. Objects are
  * enumerated with DUK_ENUM_NO_PROXY_BEHAVIOR (a Proxy's traps do not run; it crosses as its own, empty, set of
  * properties). Array elements are read with duk_get_prop_index: an accessor defined on an array index (or an
  * inherited one filling a hole) would run; whatever it does happens inside the protected ingress call.
@@ -432,7 +433,8 @@ static int32_t ingressArray(IngressT *in, duk_context *ctx, duk_idx_t idx, int d
   return st == CALOG_OK ? put(in, calog__sinkAggEnd(in->sink, CALOG_AGG_LIST)) : st;
 }
 
-/* Own enumerable string keys in enumeration (insertion) order; values from descriptors, never getters. */
+/* Own enumerable string keys in enumeration (insertion) order; values read as property descriptors would give
+ * them (duk_calog_get_own_data, our patch: no descriptor object is built), never through getters. */
 static int32_t ingressObject(IngressT *in, duk_context *ctx, duk_idx_t idx, int depth) {
   int32_t st = put(in, calog__sinkAggBegin(in->sink, 0, 0));
   if (st != CALOG_OK) return st;
@@ -441,18 +443,16 @@ static int32_t ingressObject(IngressT *in, duk_context *ctx, duk_idx_t idx, int 
   duk_enum(ctx, idx, DUK_ENUM_OWN_PROPERTIES_ONLY | DUK_ENUM_NO_PROXY_BEHAVIOR);
   duk_idx_t e = top;
   while (duk_next(ctx, e, 0)) {
-    duk_idx_t k = e + 1, d = e + 2;
+    duk_idx_t k = e + 1;
     duk_dup(ctx, k);
-    duk_get_prop_desc(ctx, idx, 0); /* [e k desc|undefined] */
-    if (!duk_is_object(ctx, d)) {   /* deleted meanwhile */
+    duk_int_t kind = duk_calog_get_own_data(ctx, idx); /* [e k value|undefined]: no getter runs */
+    if (kind == 0) { /* deleted meanwhile */
       duk_set_top(ctx, k);
       continue;
     }
-    duk_push_undefined(ctx);
-    duk_set_prototype(ctx, d); /* the descriptor answers from its own properties only */
     duk_size_t kn = 0;
     const char *ks = duk_get_lstring(ctx, k, &kn);
-    if (duk_has_prop_literal(ctx, d, "get")) {
+    if (kind == 2) { /* an accessor */
       if (!lenient(in->dc)) {
         st = calogFail(in->err, CALOG_ERR_TYPE, "property '%.*s' is an accessor: getters are not run while marshalling",
                        (int)(kn > 64 ? 64 : kn), ks ? ks : "");
@@ -461,10 +461,8 @@ static int32_t ingressObject(IngressT *in, duk_context *ctx, duk_idx_t idx, int 
       duk_set_top(ctx, k);
       continue;
     }
-    duk_get_prop_literal(ctx, d, "value"); /* [e k desc value] */
-    ks = duk_get_lstring(ctx, k, &kn);
     if ((st = putText(in, ks, kn)) != CALOG_OK) break;
-    if ((st = ingress(in, ctx, e + 3, depth + 1)) != CALOG_OK) break;
+    if ((st = ingress(in, ctx, e + 2, depth + 1)) != CALOG_OK) break;
     duk_set_top(ctx, k);
   }
   duk_set_top(ctx, top);
