@@ -185,3 +185,22 @@ void calog__sinkEnd(CalogSinkT *k, bool ok, uint32_t *lenOut) {
     for (int64_t i = 0; i < k->nslots; i++) calogValueFree(&k->slots[i]);
   if (lenOut) *lenOut = 0;
 }
+
+/* ---- an engine entry with CalogValueT arguments and result ------------------------------------------ */
+void calog__valueCallBegin(CalogValueCallT *c, CalogValueT *args, int32_t argc) {
+  calog__srcValues(&c->args, args, argc);
+  calog__sinkValues(&c->out, &c->value, 1);
+  c->err = calogValueNil();
+}
+
+int32_t calog__valueCallEnd(CalogValueCallT *c, int32_t st, CalogValueT *result) {
+  calog__sinkEnd(&c->out, st == CALOG_OK, NULL);
+  calogValueFree(result);
+  if (st == CALOG_OK) {
+    *result = c->value;
+    calogValueFree(&c->err);
+  } else {
+    *result = c->err;
+  }
+  return st;
+}

@@ -64,6 +64,7 @@ typedef struct CalogSinkFrameT {
 
 typedef struct CalogSinkT {
   CalogT *rt;           /* non-NULL: writes the wire into rt's OUT */
+  struct CalogSinkT *outer; /* wire: the sink that was writing OUT when this one began (rt->wireSink) */
   uint32_t len;         /* wire: bytes written */
   uint32_t *newHandles; /* wire: handles allocated by this sink (released if it fails) */
   uint32_t newCount, newCap;
@@ -112,6 +113,16 @@ CALOG_HIDDEN int32_t calog__sinkFail(CalogSinkT *k, int32_t st, CalogValueT *err
 /* Ends a sink: ok = false frees what the value backend wrote, and releases the wire backend's new handles.
  * *lenOut (may be NULL): the wire bytes written. */
 CALOG_HIDDEN void calog__sinkEnd(CalogSinkT *k, bool ok, uint32_t *lenOut);
+
+/* ---- an engine entry with CalogValueT arguments and result (the C API, calls between engines) ---------- */
+typedef struct CalogValueCallT {
+  CalogSrcT args;  /* over the arguments (lent) */
+  CalogSinkT out;  /* into value */
+  CalogValueT value, err;
+} CalogValueCallT;
+CALOG_HIDDEN void calog__valueCallBegin(CalogValueCallT *c, CalogValueT *args, int32_t argc);
+/* Ends the entry whose status is st: result (freed first) gets the value, or the error. Returns st. */
+CALOG_HIDDEN int32_t calog__valueCallEnd(CalogValueCallT *c, int32_t st, CalogValueT *result);
 
 static inline int32_t calog__sinkScalar(CalogSinkT *k, CalogTypeE type, int64_t i, double r) {
   CalogItemT it;

@@ -231,6 +231,9 @@ struct CalogT {
   uint32_t hostReplied; /* host thread: calls from context threads the host served and answered at once */
   /* wire (host thread only) */
   CalogWireControlT wire;
+  /* the innermost wire sink writing OUT (codec.h), NULL when none: a host call made while it writes (code an
+   * engine runs while marshalling: a getter, a finalizer) keeps its bytes and puts them back (wire.c) */
+  struct CalogSinkT *wireSink;
   CalogHostCallFnT hostCall;
   CalogHostReleaseFnT hostRelease;
   CalogHandleSlotT *handles;

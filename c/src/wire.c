@@ -83,6 +83,8 @@ static inline void put32At(WriterT *w, uint32_t at, uint32_t v) { memcpy(w->rt->
 /* Only the wire fields: a sink's frames are never read before they are written (no memset of them). */
 void calog__sinkWire(CalogSinkT *k, CalogT *rt, uint32_t at, const char *failWhat) {
   k->rt = rt;
+  k->outer = rt->wireSink;
+  rt->wireSink = k;
   k->len = at;
   k->newHandles = NULL;
   k->newCount = k->newCap = 0;
@@ -198,6 +200,7 @@ static int32_t encode(WriterT *w, const CalogValueT *v, int depth) {
 }
 
 static int32_t finish(WriterT *w, int32_t st, uint32_t *lenOut) {
+  if (w->rt->wireSink == w) w->rt->wireSink = w->outer;
   if (st != CALOG_OK)
     for (uint32_t i = 0; i < w->newCount; i++) {
       uint32_t slot = w->newHandles[i];
@@ -629,11 +632,36 @@ static int32_t hostOutcome(CalogT *rt, int32_t r, CalogValueT *result) {
   return calog__wireDecode(rt, &rd, result, result);
 }
 
+/* A host call made while a wire sink writes OUT (an engine marshalling a value runs code: a getter, a
+ * finalizer) keeps what that sink wrote, and puts it back once the host has returned. */
+static int32_t hostCallSave(CalogHostCallT *c, CalogT *rt) {
+  CalogSinkT *outer = rt->wireSink;
+  c->saved = NULL;
+  c->savedLen = 0;
+  if (outer == NULL || outer->len == 0) return CALOG_OK;
+  if ((c->saved = malloc(outer->len)) == NULL) return CALOG_ERR_OOM;
+  memcpy(c->saved, rt->wire.out, outer->len);
+  c->savedLen = outer->len;
+  return CALOG_OK;
+}
+
+static void hostCallRestore(CalogHostCallT *c) {
+  if (c->saved == NULL) return;
+  memcpy(c->h->rt->wire.out, c->saved, c->savedLen); /* OUT only grows */
+  free(c->saved);
+  c->saved = NULL;
+}
+
 int32_t calog__hostCallBegin(CalogHostCallT *c, CalogHostFnT *h, int32_t argc, CalogValueT *err) {
   CalogT *rt = h->rt;
   c->h = h;
   c->deferrable = calog__hostDeferArm(rt, &c->token); /* taken first: nothing nested may defer it */
+  int32_t saved = hostCallSave(c, rt);
   calog__sinkWire(&c->args, rt, 0, "cannot pass arguments to host");
+  if (saved != CALOG_OK) {
+    c->args.failed = saved;
+    return calog__sinkFail(&c->args, saved, err);
+  }
   if (rt->hostCall == NULL) {
     c->args.failed = CALOG_ERR_HOST;
     return calogFail(err, CALOG_ERR_HOST, "no host is attached to this runtime");
@@ -654,12 +682,19 @@ static int32_t hostCallSend(CalogHostCallT *c, CalogValueT *result, int32_t *r) 
   int32_t failed = c->args.failed;
   uint32_t len;
   calog__wireSinkEnd(&c->args, failed == 0, &len);
-  if (failed) return calogFail(result, failed, "cannot pass arguments to host: %s", calogStatusMessage(failed));
+  if (failed) {
+    hostCallRestore(c);
+    return calogFail(result, failed, "cannot pass arguments to host: %s", calogStatusMessage(failed));
+  }
   int32_t st = calog__nestEnter(rt, result);
-  if (st != CALOG_OK) return st;
+  if (st != CALOG_OK) {
+    hostCallRestore(c);
+    return st;
+  }
   rt->wire.hostToken = c->token;
   *r = rt->hostCall(c->h->id, len);
   calog__nestLeave(rt);
+  hostCallRestore(c);
   if (*r == CALOG_HOST_DEFERRED) {
     if (c->deferrable == NULL) return calogFail(result, CALOG_ERR_HOST, "the host deferred a call that must reply at once");
     calog__hostDefer(rt, c->deferrable, c->token);
@@ -668,7 +703,10 @@ static int32_t hostCallSend(CalogHostCallT *c, CalogValueT *result, int32_t *r) 
   return CALOG_OK;
 }
 
-void calog__hostCallAbort(CalogHostCallT *c) { calog__wireSinkEnd(&c->args, false, NULL); }
+void calog__hostCallAbort(CalogHostCallT *c) {
+  calog__wireSinkEnd(&c->args, false, NULL);
+  hostCallRestore(c);
+}
 
 int32_t calog__hostCallRun(CalogHostCallT *c, CalogSrcT *src, uint8_t *copy, uint32_t copyCap, bool *viaValue,
                            CalogValueT *result) {

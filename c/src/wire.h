@@ -77,6 +77,8 @@ typedef struct CalogHostFnT {
  * same for CalogValueT arguments. Begin failing: call calog__hostCallAbort (or Run, which reports it). */
 typedef struct CalogHostCallT {
   CalogHostFnT *h;
+  uint8_t *saved; /* OUT as a wire sink the call interrupts had written it (put back once the host returned) */
+  uint32_t savedLen;
   CalogMsgT *deferrable;
   uint32_t token;
   CalogReaderT rd;

@@ -1,6 +1,11 @@
-/* duk_adapter.c -- JavaScript (Duktape 2.7) <-> CalogValueT: marshalling both ways, the native trampoline,
+/* duk_adapter.c -- JavaScript (Duktape 2.7) <-> calog values: marshalling both ways, the native trampoline,
  * JS functions as function values (a registry in the global stash) and function values as Duktape/C
  * functions (a hidden holder object whose finalizer owns the reference, see DukHoldT).
+ *
+ * One codec (design sec 4) for every path: ingress writes into a sink and egress pushes from a source
+ * (codec.h), each backed by CalogValueT (the C API, calls between engines) or by the wire buffers (calls
+ * from TypeScript straight onto the JS stack and back, and JS calling a TypeScript function), so every
+ * rule below holds on both.
  *
  * Fidelity (strict / lenient policy where they differ):
  *   nil -> undefined; undefined and null -> nil.
@@ -33,15 +38,20 @@
  *
  * Throw safety. Nearly every Duktape call can throw (any allocation can fail) and, because finalizers run at
  * allocation and decref points, can run script code. So:
- *   - ingress (JS -> C) of anything that is not a scalar runs inside duk_safe_call, building its result in
- *     place under a root that lives outside the protected call: every C allocation is linked into that tree
- *     before the next Duktape call, and the tree is freed if the call fails. Ingress never throws;
- *   - egress (C -> JS) reads lent values and owns no C memory; it may throw (out of memory) and callers run it
- *     protected. A trampoline keeps the native's result (or error) in a pending node while pushing it;
+ *   - ingress (JS -> C) of anything that is not a scalar runs protected (duk_safe_call, or inside the
+ *     runner's own), writing into a sink that lives outside the protected call: each sink call is complete
+ *     before the next Duktape call, and the caller ends the sink as failed if the call fails (the value
+ *     backend frees what it built, the wire backend gives back the handles it made). Ingress may run script
+ *     code (an index getter, a finalizer): a host call it makes keeps what a wire sink wrote (wire.c);
+ *   - egress (C -> JS) reads lent values and owns no C memory but an owned function item (a host function
+ *     from the wire), which it holds in a pending node; it may throw (out of memory) and callers run it
+ *     protected. A trampoline keeps the native's result (or error) in a pending node while pushing it, and
+ *     reads a host function's result from a copy of IN (pushing may run code whose host calls rewrite IN);
  *   - nothing longjmps past a C frame that owns memory outside those two mechanisms.
  *
- * Getters. Ingress reads plain objects through property descriptors (duk_get_prop_desc), so an own accessor
- * property is never invoked: strict policy -> CALOG_ERR_TYPE, lenient -> the property is dropped. Objects are
+ * Getters. Ingress reads plain objects' own properties as their descriptors give them (duk_calog_get_own_data,
+ * our patch), so an own accessor property is never invoked: strict policy -> CALOG_ERR_TYPE, lenient -> the
+ * property is dropped. Objects are
  * enumerated with DUK_ENUM_NO_PROXY_BEHAVIOR (a Proxy's traps do not run; it crosses as its own, empty, set of
  * properties). Array elements are read with duk_get_prop_index: an accessor defined on an array index (or an
  * inherited one filling a hole) would run; whatever it does happens inside the protected ingress call.
@@ -53,6 +63,7 @@
 #include "duk_adapter.h"
 
 #include "../../io/io.h"
+#include "../../wire.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -161,6 +172,25 @@ static void pushUtf8(duk_context *ctx, const char *str, size_t n) {
   duk_buffer_to_string(ctx, -1);
 }
 
+/* Writes the n bytes at s to o with every encoded surrogate pair as its 4-byte UTF-8; returns the end. */
+static unsigned char *pairsToUtf8(const unsigned char *s, size_t n, unsigned char *o) {
+  for (size_t i = 0; i < n;) {
+    if (i + 5 < n && pairAt(s + i)) {
+      uint32_t hi = ((uint32_t)(s[i] & 0x0F) << 12) | ((uint32_t)(s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
+      uint32_t lo = ((uint32_t)(s[i + 3] & 0x0F) << 12) | ((uint32_t)(s[i + 4] & 0x3F) << 6) | (s[i + 5] & 0x3F);
+      uint32_t cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+      *o++ = (unsigned char)(0xF0 | (cp >> 18));
+      *o++ = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+      *o++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+      *o++ = (unsigned char)(0x80 | (cp & 0x3F));
+      i += 6;
+    } else {
+      *o++ = s[i++];
+    }
+  }
+  return o;
+}
+
 /* Text out of JS: a new malloc'd, NUL-terminated copy with surrogate pairs as UTF-8. NULL on OOM. */
 char *calog__dukUtf8Dup(const char *str, size_t n, size_t *outLen) {
   const unsigned char *s = (const unsigned char *)str;
@@ -172,24 +202,32 @@ char *calog__dukUtf8Dup(const char *str, size_t n, size_t *outLen) {
     memcpy(o, s, n);
     o += n;
   } else {
-    for (size_t i = 0; i < n;) {
-      if (i + 5 < n && pairAt(s + i)) {
-        uint32_t hi = ((uint32_t)(s[i] & 0x0F) << 12) | ((uint32_t)(s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
-        uint32_t lo = ((uint32_t)(s[i + 3] & 0x0F) << 12) | ((uint32_t)(s[i + 4] & 0x3F) << 6) | (s[i + 5] & 0x3F);
-        uint32_t cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
-        *o++ = (unsigned char)(0xF0 | (cp >> 18));
-        *o++ = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-        *o++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        *o++ = (unsigned char)(0x80 | (cp & 0x3F));
-        i += 6;
-      } else {
-        *o++ = s[i++];
-      }
-    }
+    o = pairsToUtf8(s, n, o);
   }
   *o = '\0';
   *outLen = (size_t)(o - (unsigned char *)out);
   return out;
+}
+
+/* Text out of JS for a sink, which copies it at once: the bytes themselves when they hold no surrogate pair
+ * (the usual case: no copy here), else their UTF-8 in the context's scratch buffer (valid until the next
+ * call; nothing runs in between). NULL on OOM. */
+static const char *textOut(DukCtxT *dc, const char *str, size_t n, size_t *outLen) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t pairs = countPairs(s, n);
+  *outLen = n;
+  if (pairs == 0) return n ? str : "";
+  size_t need = n - 2 * pairs;
+  if (need > dc->scratchCap) {
+    size_t cap = dc->scratchCap ? dc->scratchCap : 256;
+    while (cap < need) cap *= 2;
+    char *p = realloc(dc->scratch, cap);
+    if (p == NULL) return NULL;
+    dc->scratch = p;
+    dc->scratchCap = cap;
+  }
+  *outLen = (size_t)(pairsToUtf8(s, n, (unsigned char *)dc->scratch) - (unsigned char *)dc->scratch);
+  return dc->scratch;
 }
 
 /* ---- pending C values --------------------------------------------------------------------------- */
@@ -276,38 +314,44 @@ int32_t calog__dukError(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValu
   return st;
 }
 
-/* ---- ingress: JS -> CalogValueT ------------------------------------------------------------------ */
+/* ---- ingress: JS -> a sink (CalogValueT, or the wire straight into OUT) ------------------------- */
 typedef struct IngressT {
   DukCtxT *dc;
-  CalogValueT root; /* the value being built; everything allocated so far hangs off it */
-  CalogValueT err;
+  CalogSinkT *sink;
+  CalogValueT *err;
   int32_t st;
-  void *ancestors[CALOG_MAX_DEPTH + 1];
+  duk_idx_t first, end; /* ingressSafe: the values it reads */
+  void *ancestors[CALOG_MAX_DEPTH + 1]; /* written before read: never initialised */
 } IngressT;
 
-static int32_t ingress(IngressT *in, duk_context *ctx, duk_idx_t idx, CalogValueT *out, int depth);
+static int32_t ingress(IngressT *in, duk_context *ctx, duk_idx_t idx, int depth);
 
-static CalogValueT numberValue(double d) {
+/* A sink call's status: a failure gets its message (the sink remembers it; nothing more is written). */
+static int32_t put(IngressT *in, int32_t st) { return st == CALOG_OK ? st : calog__sinkFail(in->sink, st, in->err); }
+
+static int32_t putNumber(IngressT *in, double d) {
   if (d >= -TWO53 && d <= TWO53) { /* false for NaN */
     int64_t i = (int64_t)d;
-    if ((double)i == d && !(i == 0 && signbit(d))) return calogValueInt(i);
+    if ((double)i == d && !(i == 0 && signbit(d))) return put(in, calog__sinkScalar(in->sink, CALOG_INT, i, 0));
   }
-  return calogValueReal(d);
+  return put(in, calog__sinkScalar(in->sink, CALOG_REAL, 0, d));
 }
 
-static int32_t bytesValue(IngressT *in, const void *p, duk_size_t n, CalogValueT *out) {
-  int32_t st = calogValueString(out, n ? (const char *)p : "", (int64_t)n);
-  return st == CALOG_OK ? st : calogFail(&in->err, st, "out of memory");
+static int32_t putBytes(IngressT *in, const void *p, duk_size_t n) {
+  return put(in, calog__sinkString(in->sink, n ? (const char *)p : "", (int64_t)n));
 }
 
-static int32_t textValue(IngressT *in, const char *p, duk_size_t n, CalogValueT *out) {
-  size_t len = 0;
-  char *bytes = calog__dukUtf8Dup(n ? p : "", n, &len);
-  if (bytes == NULL) return calogFail(&in->err, CALOG_ERR_OOM, "out of memory");
-  out->type = CALOG_STRING;
-  out->as.s.bytes = bytes;
-  out->as.s.length = (int64_t)len;
-  return CALOG_OK;
+static int32_t putText(IngressT *in, const char *p, duk_size_t n) {
+  size_t len;
+  const char *bytes = textOut(in->dc, p, n, &len);
+  if (bytes == NULL) return calogFail(in->err, CALOG_ERR_OOM, "out of memory");
+  int32_t st = put(in, calog__sinkString(in->sink, bytes, (int64_t)len));
+  if (in->dc->scratchCap > ((size_t)1 << 20)) { /* a huge text does not keep its copy */
+    free(in->dc->scratch);
+    in->dc->scratch = NULL;
+    in->dc->scratchCap = 0;
+  }
+  return st;
 }
 
 /* What kind of object idx is, for messages: its class as Object.prototype.toString names it (no code runs). */
@@ -328,23 +372,22 @@ static const char *objectKind(duk_context *ctx, duk_idx_t idx) {
 }
 
 static int32_t unrepresentable(IngressT *in, const char *what) {
-  if (lenient(in->dc)) return CALOG_OK; /* out stays nil */
-  return calogFail(&in->err, CALOG_ERR_TYPE, "a JS %s cannot cross to another engine", what);
+  if (lenient(in->dc)) return put(in, calog__sinkScalar(in->sink, CALOG_NIL, 0, 0));
+  return calogFail(in->err, CALOG_ERR_TYPE, "a JS %s cannot cross to another engine", what);
 }
 
 static CalogFnT *wrapperFn(duk_context *ctx, duk_idx_t idx);
 
-static int32_t ingressFunction(IngressT *in, duk_context *ctx, duk_idx_t idx, CalogValueT *out) {
+static int32_t ingressFunction(IngressT *in, duk_context *ctx, duk_idx_t idx) {
   DukCtxT *dc = in->dc;
   CalogFnT *held = wrapperFn(ctx, idx);
   if (held != NULL) { /* a function value of ours coming home: the value itself */
     calogFnRetain(held);
-    *out = calogValueFn(held);
-    return CALOG_OK;
+    return put(in, calog__sinkFn(in->sink, held));
   }
   if (dc->closing) {
-    if (lenient(dc)) return CALOG_OK;
-    return calogFail(&in->err, CALOG_ERR_DEAD, "a JS function cannot be exported while its context is destroyed");
+    if (lenient(dc)) return put(in, calog__sinkScalar(in->sink, CALOG_NIL, 0, 0));
+    return calogFail(in->err, CALOG_ERR_DEAD, "a JS function cannot be exported while its context is destroyed");
   }
   /* registry[id] = fn first: it may throw, and nothing is owned yet */
   double id = ++dc->nextFnId;
@@ -363,108 +406,92 @@ static int32_t ingressFunction(IngressT *in, duk_context *ctx, duk_idx_t idx, Ca
     duk_push_number(ctx, id);
     duk_del_prop(ctx, -2);
     duk_pop(ctx);
-    return calogFail(&in->err, CALOG_ERR_OOM, "out of memory");
+    return calogFail(in->err, CALOG_ERR_OOM, "out of memory");
   }
   ref->dc = dc;
   ref->id = id;
   ref->heapptr = heapptr;
-  *out = calogValueFn(fn);
-  return CALOG_OK;
+  return put(in, calog__sinkFn(in->sink, fn)); /* the sink takes the reference */
 }
 
 /* Dense: elements 0 .. length-1, holes read as undefined -> nil. Named properties (a.x = 1) do not cross: strict
  * refuses such an array, lenient drops them. */
-static int32_t ingressArray(IngressT *in, duk_context *ctx, duk_idx_t idx, CalogValueT *out, int depth) {
+static int32_t ingressArray(IngressT *in, duk_context *ctx, duk_idx_t idx, int depth) {
   duk_size_t n = duk_get_length(ctx, idx);
   if (n > DUK_LIST_CAP)
-    return calogFail(&in->err, CALOG_ERR_RANGE, "a JS array of length %lu exceeds the marshalling cap (%lu)",
+    return calogFail(in->err, CALOG_ERR_RANGE, "a JS array of length %lu exceeds the marshalling cap (%lu)",
                      (unsigned long)n, (unsigned long)DUK_LIST_CAP);
   if (!lenient(in->dc) && duk_calog_named_keys(ctx, idx) > 0)
-    return calogFail(&in->err, CALOG_ERR_TYPE,
+    return calogFail(in->err, CALOG_ERR_TYPE,
                      "a JS array with named properties cannot cross: they would be lost (only items 0..length-1 cross)");
-  if (calogValueAgg(out, CALOG_AGG_LIST) != CALOG_OK) return calogFail(&in->err, CALOG_ERR_OOM, "out of memory");
-  CalogAggT *agg = out->as.agg;
-  if (n > 0 && calog__aggReserve(agg, (int64_t)n, 0) != CALOG_OK)
-    return calogFail(&in->err, CALOG_ERR_OOM, "out of memory");
-  for (duk_size_t i = 0; i < n; i++) {
-    CalogValueT *slot = &agg->array[agg->arrayCount++]; /* linked (nil) before anything can throw */
-    *slot = calogValueNil();
+  int32_t st = put(in, calog__sinkAggBegin(in->sink, (int64_t)n, 0));
+  for (duk_size_t i = 0; i < n && st == CALOG_OK; i++) {
     duk_get_prop_index(ctx, idx, (duk_uarridx_t)i);
-    int32_t st = ingress(in, ctx, duk_get_top_index(ctx), slot, depth + 1);
+    st = ingress(in, ctx, duk_get_top_index(ctx), depth + 1);
     duk_pop(ctx);
-    if (st != CALOG_OK) return st;
   }
-  return CALOG_OK;
+  return st == CALOG_OK ? put(in, calog__sinkAggEnd(in->sink, CALOG_AGG_LIST)) : st;
 }
 
-/* Own enumerable string keys in enumeration (insertion) order; values from descriptors, never getters. */
-static int32_t ingressObject(IngressT *in, duk_context *ctx, duk_idx_t idx, CalogValueT *out, int depth) {
-  if (calogValueAgg(out, CALOG_AGG_MAP) != CALOG_OK) return calogFail(&in->err, CALOG_ERR_OOM, "out of memory");
-  CalogAggT *agg = out->as.agg;
+/* Own enumerable string keys in enumeration (insertion) order; values read as property descriptors would give
+ * them (duk_calog_get_own_data, our patch: no descriptor object is built), never through getters. */
+static int32_t ingressObject(IngressT *in, duk_context *ctx, duk_idx_t idx, int depth) {
+  int32_t st = put(in, calog__sinkAggBegin(in->sink, 0, 0));
+  if (st != CALOG_OK) return st;
+  calog__sinkAggPairs(in->sink);
   duk_idx_t top = duk_get_top(ctx);
-  int32_t st = CALOG_OK;
   duk_enum(ctx, idx, DUK_ENUM_OWN_PROPERTIES_ONLY | DUK_ENUM_NO_PROXY_BEHAVIOR);
   duk_idx_t e = top;
   while (duk_next(ctx, e, 0)) {
-    duk_idx_t k = e + 1, d = e + 2;
+    duk_idx_t k = e + 1;
     duk_dup(ctx, k);
-    duk_get_prop_desc(ctx, idx, 0); /* [e k desc|undefined] */
-    if (!duk_is_object(ctx, d)) {   /* deleted meanwhile */
+    duk_int_t kind = duk_calog_get_own_data(ctx, idx); /* [e k value|undefined]: no getter runs */
+    if (kind == 0) { /* deleted meanwhile */
       duk_set_top(ctx, k);
       continue;
     }
-    duk_push_undefined(ctx);
-    duk_set_prototype(ctx, d); /* the descriptor answers from its own properties only */
     duk_size_t kn = 0;
     const char *ks = duk_get_lstring(ctx, k, &kn);
-    if (duk_has_prop_literal(ctx, d, "get")) {
+    if (kind == 2) { /* an accessor */
       if (!lenient(in->dc)) {
-        st = calogFail(&in->err, CALOG_ERR_TYPE, "property '%.*s' is an accessor: getters are not run while marshalling",
+        st = calogFail(in->err, CALOG_ERR_TYPE, "property '%.*s' is an accessor: getters are not run while marshalling",
                        (int)(kn > 64 ? 64 : kn), ks ? ks : "");
         break;
       }
       duk_set_top(ctx, k);
       continue;
     }
-    duk_get_prop_literal(ctx, d, "value"); /* [e k desc value] */
-    if (calog__aggReserve(agg, 0, agg->pairCount + 1) != CALOG_OK) {
-      st = calogFail(&in->err, CALOG_ERR_OOM, "out of memory");
-      break;
-    }
-    CalogPairT *p = &agg->pairs[agg->pairCount++]; /* linked (nil, nil) before anything can throw */
-    p->key = calogValueNil();
-    p->value = calogValueNil();
-    ks = duk_get_lstring(ctx, k, &kn);
-    if ((st = textValue(in, ks, kn, &p->key)) != CALOG_OK) break;
-    if ((st = ingress(in, ctx, e + 3, &p->value, depth + 1)) != CALOG_OK) break;
+    if ((st = putText(in, ks, kn)) != CALOG_OK) break;
+    if ((st = ingress(in, ctx, e + 2, depth + 1)) != CALOG_OK) break;
     duk_set_top(ctx, k);
   }
   duk_set_top(ctx, top);
-  return st;
+  return st == CALOG_OK ? put(in, calog__sinkAggEnd(in->sink, CALOG_AGG_MAP)) : st;
 }
 
-static int32_t ingress(IngressT *in, duk_context *ctx, duk_idx_t idx, CalogValueT *out, int depth) {
-  *out = calogValueNil();
+/* Writes the value at idx (absolute) into the sink. May throw (an index getter, out of memory) for an object or
+ * a function: run protected. Scalars never throw. */
+static int32_t ingress(IngressT *in, duk_context *ctx, duk_idx_t idx, int depth) {
   switch (duk_get_type(ctx, idx)) {
   case DUK_TYPE_NONE:
   case DUK_TYPE_UNDEFINED:
-  case DUK_TYPE_NULL: return CALOG_OK;
-  case DUK_TYPE_BOOLEAN: *out = calogValueBool(duk_get_boolean(ctx, idx)); return CALOG_OK;
-  case DUK_TYPE_NUMBER: *out = numberValue(duk_get_number(ctx, idx)); return CALOG_OK;
+  case DUK_TYPE_NULL: return put(in, calog__sinkScalar(in->sink, CALOG_NIL, 0, 0));
+  case DUK_TYPE_BOOLEAN: return put(in, calog__sinkScalar(in->sink, CALOG_BOOL, duk_get_boolean(ctx, idx), 0));
+  case DUK_TYPE_NUMBER: return putNumber(in, duk_get_number(ctx, idx));
   case DUK_TYPE_STRING: {
     if (duk_is_symbol(ctx, idx)) return unrepresentable(in, "symbol");
     duk_size_t n = 0;
     const char *s = duk_get_lstring(ctx, idx, &n);
-    return textValue(in, s, n, out);
+    return putText(in, s, n);
   }
   case DUK_TYPE_BUFFER: { /* a plain buffer: its bytes */
     duk_size_t n = 0;
     void *p = duk_get_buffer(ctx, idx, &n);
-    return bytesValue(in, p, n, out);
+    return putBytes(in, p, n);
   }
-  case DUK_TYPE_LIGHTFUNC: return ingressFunction(in, ctx, idx, out);
+  case DUK_TYPE_LIGHTFUNC: return ingressFunction(in, ctx, idx);
   case DUK_TYPE_OBJECT: {
-    if (duk_is_function(ctx, idx)) return ingressFunction(in, ctx, idx, out);
+    if (duk_is_function(ctx, idx)) return ingressFunction(in, ctx, idx);
     if (duk_calog_is_proxy(ctx, idx)) return unrepresentable(in, "Proxy (its traps are never run while marshalling)");
     void *proto = NULL;
     if (duk_is_buffer_data(ctx, idx) || !duk_is_array(ctx, idx)) {
@@ -474,72 +501,90 @@ static int32_t ingress(IngressT *in, duk_context *ctx, duk_idx_t idx, CalogValue
     }
     if (duk_is_buffer_data(ctx, idx)) { /* Uint8Array, Uint8ClampedArray, ArrayBuffer: their bytes */
       if (proto != in->dc->protos[1] && proto != in->dc->protos[2] && proto != in->dc->protos[3] && !lenient(in->dc))
-        return calogFail(&in->err, CALOG_ERR_TYPE,
+        return calogFail(in->err, CALOG_ERR_TYPE,
                          "a JS %s cannot cross to another engine (only Uint8Array, Uint8ClampedArray and ArrayBuffer "
                          "cross as bytes; the lenient policy sends any view's bytes)", objectKind(ctx, idx));
       duk_size_t n = 0;
       void *p = duk_get_buffer_data(ctx, idx, &n);
-      return bytesValue(in, p, n, out);
+      return putBytes(in, p, n);
     }
     if (!duk_is_array(ctx, idx) && proto != NULL && proto != in->dc->protos[0] && !lenient(in->dc))
-      return calogFail(&in->err, CALOG_ERR_TYPE,
+      return calogFail(in->err, CALOG_ERR_TYPE,
                        "a JS %s cannot cross to another engine (only plain objects, arrays, byte buffers and functions "
                        "do; the lenient policy sends its own enumerable data properties)", objectKind(ctx, idx));
     if (depth >= CALOG_MAX_DEPTH)
-      return calogFail(&in->err, CALOG_ERR_DEPTH, "value nesting exceeds the depth cap (%d)", CALOG_MAX_DEPTH);
+      return calogFail(in->err, CALOG_ERR_DEPTH, "value nesting exceeds the depth cap (%d)", CALOG_MAX_DEPTH);
     void *self = duk_get_heapptr(ctx, idx);
     for (int i = 0; i < depth; i++)
-      if (in->ancestors[i] == self) return calogFail(&in->err, CALOG_ERR_CYCLE, "object contains itself (a cycle)");
+      if (in->ancestors[i] == self) return calogFail(in->err, CALOG_ERR_CYCLE, "object contains itself (a cycle)");
     in->ancestors[depth] = self;
-    if (!duk_check_stack(ctx, 8)) return calogFail(&in->err, CALOG_ERR_OOM, "JS value stack exhausted");
-    return duk_is_array(ctx, idx) ? ingressArray(in, ctx, idx, out, depth) : ingressObject(in, ctx, idx, out, depth);
+    if (!duk_check_stack(ctx, 8)) return calogFail(in->err, CALOG_ERR_OOM, "JS value stack exhausted");
+    return duk_is_array(ctx, idx) ? ingressArray(in, ctx, idx, depth) : ingressObject(in, ctx, idx, depth);
   }
   case DUK_TYPE_POINTER: return unrepresentable(in, "pointer");
   default: return unrepresentable(in, "value of this type");
   }
 }
 
+int32_t calog__dukReadHere(DukCtxT *dc, duk_context *ctx, duk_idx_t idx, CalogSinkT *sink, CalogValueT *err) {
+  IngressT in;
+  in.dc = dc;
+  in.sink = sink;
+  in.err = err;
+  return ingress(&in, ctx, duk_normalize_index(ctx, idx), 0);
+}
+
 static duk_ret_t ingressSafe(duk_context *ctx, void *udata) {
   IngressT *in = udata;
-  in->st = ingress(in, ctx, duk_get_top_index(ctx), &in->root, 0); /* the argument: the caller frame's top */
+  for (duk_idx_t i = in->first; i < in->end && in->st == CALOG_OK; i++) in->st = ingress(in, ctx, i, 0);
   return 0;
 }
 
-int32_t calog__dukToValue(DukCtxT *dc, duk_context *ctx, duk_idx_t idx, CalogValueT *out, CalogValueT *err) {
+int32_t calog__dukRead(DukCtxT *dc, duk_context *ctx, duk_idx_t first, duk_idx_t count, CalogSinkT *sink,
+                       CalogValueT *err) {
   IngressT in;
   in.dc = dc;
-  in.root = calogValueNil();
-  in.err = calogValueNil();
+  in.sink = sink;
+  in.err = err;
   in.st = CALOG_OK;
-  duk_int_t t = duk_get_type(ctx, idx);
-  if (t == DUK_TYPE_OBJECT || t == DUK_TYPE_LIGHTFUNC) {
-    idx = duk_normalize_index(ctx, idx);
-    if (!duk_check_stack(ctx, 4)) {
-      in.st = calogFail(&in.err, CALOG_ERR_OOM, "JS value stack exhausted");
-    } else {
-      duk_dup(ctx, idx);
-      if (duk_safe_call(ctx, ingressSafe, &in, 1, 1) != DUK_EXEC_SUCCESS) {
-        /* an index getter threw, or Duktape ran out of memory */
-        in.st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, &in.err);
-        duk_push_undefined(ctx); /* calog__dukError consumed the thrown value */
-      }
-      duk_pop(ctx);
-    }
-  } else {
-    in.st = ingress(&in, ctx, idx, &in.root, 0); /* scalars: nothing here can throw */
+  if (count <= 0) return CALOG_OK;
+  first = duk_normalize_index(ctx, first);
+  duk_idx_t i = first, end = first + count;
+  for (; i < end; i++) { /* scalars first, unprotected: nothing they do can throw */
+    duk_int_t t = duk_get_type(ctx, i);
+    if (t == DUK_TYPE_OBJECT || t == DUK_TYPE_LIGHTFUNC) break;
+    if ((in.st = ingress(&in, ctx, i, 0)) != CALOG_OK) return in.st;
   }
-  /* out and err may be the same value: publish one or the other */
-  if (in.st == CALOG_OK) {
-    calogValueFree(&in.err);
-    calogValueFree(out);
-    *out = in.root;
+  if (i == end) return CALOG_OK;
+  /* the rest in one protected call (the safe call runs in this frame: the indices stay valid) */
+  if (!duk_check_stack(ctx, 4)) return calogFail(err, CALOG_ERR_OOM, "JS value stack exhausted");
+  in.first = i;
+  in.end = end;
+  if (duk_safe_call(ctx, ingressSafe, &in, 0, 1) != DUK_EXEC_SUCCESS) {
+    /* an index getter threw, or Duktape ran out of memory (calog__dukError consumes the thrown value) */
+    in.st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, err);
   } else {
-    calogValueFree(&in.root);
-    calogValueFree(err);
-    *err = in.err;
-    if (err->type == CALOG_NIL) calogFail(err, in.st, "%s", calogStatusMessage(in.st));
+    duk_pop(ctx);
   }
+  if (in.st != CALOG_OK && err->type == CALOG_NIL) calogFail(err, in.st, "%s", calogStatusMessage(in.st));
   return in.st;
+}
+
+int32_t calog__dukToValue(DukCtxT *dc, duk_context *ctx, duk_idx_t idx, CalogValueT *out, CalogValueT *err) {
+  /* out and err may be the same value: build into a temporary, then publish one or the other */
+  CalogValueT tmp, e = calogValueNil();
+  CalogSinkT sink;
+  calog__sinkValues(&sink, &tmp, 1);
+  int32_t st = calog__dukRead(dc, ctx, idx, 1, &sink, &e);
+  calog__sinkEnd(&sink, st == CALOG_OK, NULL);
+  if (st == CALOG_OK) {
+    calogValueFree(out);
+    *out = tmp;
+  } else {
+    calogValueFree(err);
+    *err = e;
+  }
+  return st;
 }
 
 /* ---- egress: CalogValueT -> JS ------------------------------------------------------------------- */
@@ -594,10 +639,26 @@ static void pushFn(DukCtxT *dc, duk_context *ctx, CalogFnT *fn) {
   duk_pop(ctx); /* the holder: the wrapper alone keeps it */
 }
 
-static int32_t egress(DukCtxT *dc, duk_context *ctx, const CalogValueT *v, int depth, CalogValueT *err);
+static int32_t egressItem(DukCtxT *dc, duk_context *ctx, CalogSrcT *s, CalogItemT *it, int depth, CalogValueT *err);
+
+/* A function item; an owned reference (a host function the wire source made) is held in a pending node while
+ * pushFn may throw, and dropped once the wrapper holds its own. */
+static int32_t pushFnItem(DukCtxT *dc, duk_context *ctx, CalogItemT *it, CalogValueT *err) {
+  if (!it->owned) {
+    pushFn(dc, ctx, it->as.fn);
+    return CALOG_OK;
+  }
+  CalogValueT ref = calogValueFn(it->as.fn);
+  it->owned = false;
+  DukPendingT *p = calog__dukPendingPush(dc, &ref);
+  if (p == NULL) return calogFail(err, CALOG_ERR_OOM, "out of memory");
+  pushFn(dc, ctx, p->v.as.fn); /* may throw: the node is swept by the entry that catches */
+  calog__dukPendingDrop(dc, p);
+  return CALOG_OK;
+}
 
 /* A map key as a JS property name: strings as they are, int -> exact decimal, real -> JS ToString. */
-static int32_t pushKey(DukCtxT *dc, duk_context *ctx, const CalogValueT *k, bool *skip, CalogValueT *err) {
+static int32_t pushKey(DukCtxT *dc, duk_context *ctx, const CalogItemT *k, bool *skip, CalogValueT *err) {
   *skip = false;
   switch (k->type) {
   case CALOG_STRING:
@@ -634,18 +695,24 @@ static int32_t pushKey(DukCtxT *dc, duk_context *ctx, const CalogValueT *k, bool
 
 #define DEF_FLAGS (DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_SET_WEC)
 
-static int32_t egressAgg(DukCtxT *dc, duk_context *ctx, const CalogAggT *a, int depth, CalogValueT *err) {
+/* An array or object from an aggregate's item; its contents follow in s. Checks the room it needs itself: the
+ * object, a key, and what a value takes (a function wrapper: 3). */
+static int32_t egressAgg(DukCtxT *dc, duk_context *ctx, CalogSrcT *s, CalogItemT *it, int depth, CalogValueT *err) {
   if (depth >= CALOG_MAX_DEPTH)
     return calogFail(err, CALOG_ERR_DEPTH, "value nesting exceeds the depth cap (%d)", CALOG_MAX_DEPTH);
-  if (a->arrayCount > (int64_t)UINT32_MAX - 1)
-    return calogFail(err, CALOG_ERR_RANGE, "a list of %" PRId64 " items is longer than a JS array can be", a->arrayCount);
+  int64_t na = it->as.agg.na, np = it->as.agg.np;
+  if (na > (int64_t)UINT32_MAX - 1)
+    return calogFail(err, CALOG_ERR_RANGE, "a list of %" PRId64 " items is longer than a JS array can be", na);
+  if (!duk_check_stack(ctx, 5)) return calogFail(err, CALOG_ERR_OOM, "JS value stack exhausted");
   duk_idx_t top = duk_get_top(ctx);
   int32_t st;
-  if (a->kind == CALOG_AGG_LIST && a->pairCount == 0) {
+  CalogItemT c, key;
+  if (it->as.agg.kind == CALOG_AGG_LIST && np == 0) {
     duk_idx_t t = duk_push_array(ctx);
-    for (int64_t i = 0; i < a->arrayCount; i++) {
+    for (int64_t i = 0; i < na; i++) {
       duk_push_uint(ctx, (duk_uint_t)i);
-      if ((st = egress(dc, ctx, &a->array[i], depth + 1, err)) != CALOG_OK) goto fail;
+      if ((st = calog__srcNext(s, &c, err)) != CALOG_OK) goto fail;
+      if ((st = egressItem(dc, ctx, s, &c, depth + 1, err)) != CALOG_OK) goto fail;
       duk_def_prop(ctx, t, DEF_FLAGS);
     }
     return CALOG_OK;
@@ -654,22 +721,32 @@ static int32_t egressAgg(DukCtxT *dc, duk_context *ctx, const CalogAggT *a, int 
   duk_idx_t t = duk_push_object(ctx);
   /* keys that become the same property name (1 and "1", 2 and 2.0, an array index and a "1" key) would
    * silently keep only the last: strict refuses, lenient keeps the last (documented) */
-  bool mayCollide = a->arrayCount > 0;
+  bool mayCollide = na > 0;
   duk_size_t defined = 0;
-  for (int64_t i = 0; i < a->arrayCount; i++) {
+  for (int64_t i = 0; i < na; i++) {
     char buf[24];
     int n = snprintf(buf, sizeof buf, "%" PRId64, i + 1);
     duk_push_lstring(ctx, buf, (duk_size_t)n);
-    if ((st = egress(dc, ctx, &a->array[i], depth + 1, err)) != CALOG_OK) goto fail;
+    if ((st = calog__srcNext(s, &c, err)) != CALOG_OK) goto fail;
+    if ((st = egressItem(dc, ctx, s, &c, depth + 1, err)) != CALOG_OK) goto fail;
     duk_def_prop(ctx, t, DEF_FLAGS);
     defined++;
   }
-  for (int64_t i = 0; i < a->pairCount; i++) {
+  for (int64_t i = 0; i < np; i++) {
     bool skip;
-    if (a->pairs[i].key.type != CALOG_STRING) mayCollide = true;
-    if ((st = pushKey(dc, ctx, &a->pairs[i].key, &skip, err)) != CALOG_OK) goto fail;
-    if (skip) continue;
-    if ((st = egress(dc, ctx, &a->pairs[i].value, depth + 1, err)) != CALOG_OK) goto fail;
+    if ((st = calog__srcNext(s, &key, err)) != CALOG_OK) goto fail;
+    if (key.type != CALOG_STRING) mayCollide = true;
+    if ((st = pushKey(dc, ctx, &key, &skip, err)) != CALOG_OK) {
+      calog__srcDrop(s, &key);
+      goto fail;
+    }
+    if ((st = calog__srcNext(s, &c, err)) != CALOG_OK) goto fail;
+    if (skip) {
+      calog__srcDrop(s, &key);
+      calog__srcDrop(s, &c);
+      continue;
+    }
+    if ((st = egressItem(dc, ctx, s, &c, depth + 1, err)) != CALOG_OK) goto fail;
     duk_def_prop(ctx, t, DEF_FLAGS); /* own data property: no setter runs, "__proto__" is just a key */
     defined++;
   }
@@ -693,26 +770,35 @@ fail:
   return st;
 }
 
-static int32_t egress(DukCtxT *dc, duk_context *ctx, const CalogValueT *v, int depth, CalogValueT *err) {
-  if (!duk_check_stack(ctx, 4)) return calogFail(err, CALOG_ERR_OOM, "JS value stack exhausted");
-  switch (v->type) {
+/* Pushes the value whose item was just read from s (the caller made room for 3 slots). */
+static int32_t egressItem(DukCtxT *dc, duk_context *ctx, CalogSrcT *s, CalogItemT *it, int depth, CalogValueT *err) {
+  switch (it->type) {
   case CALOG_NIL: duk_push_undefined(ctx); return CALOG_OK;
-  case CALOG_BOOL: duk_push_boolean(ctx, v->as.b); return CALOG_OK;
+  case CALOG_BOOL: duk_push_boolean(ctx, it->as.b); return CALOG_OK;
   case CALOG_INT:
-    if ((v->as.i > TWO53_I || v->as.i < -TWO53_I) && !lenient(dc))
-      return calogFail(err, CALOG_ERR_RANGE, "integer %" PRId64 " is beyond +-2^53: no JS number holds it exactly", v->as.i);
-    duk_push_number(ctx, (double)v->as.i); /* lenient: the nearest double */
+    if ((it->as.i > TWO53_I || it->as.i < -TWO53_I) && !lenient(dc))
+      return calogFail(err, CALOG_ERR_RANGE, "integer %" PRId64 " is beyond +-2^53: no JS number holds it exactly", it->as.i);
+    duk_push_number(ctx, (double)it->as.i); /* lenient: the nearest double */
     return CALOG_OK;
-  case CALOG_REAL: duk_push_number(ctx, v->as.r); return CALOG_OK;
-  case CALOG_STRING: pushBytes(ctx, v->as.s.bytes, v->as.s.length); return CALOG_OK;
-  case CALOG_FN: pushFn(dc, ctx, v->as.fn); return CALOG_OK;
-  case CALOG_AGGREGATE: return egressAgg(dc, ctx, v->as.agg, depth, err);
+  case CALOG_REAL: duk_push_number(ctx, it->as.r); return CALOG_OK;
+  case CALOG_STRING: pushBytes(ctx, it->as.s.bytes, it->as.s.length); return CALOG_OK;
+  case CALOG_FN: return pushFnItem(dc, ctx, it, err);
+  case CALOG_AGGREGATE: return egressAgg(dc, ctx, s, it, depth, err);
   }
   return calogFail(err, CALOG_ERR_TYPE, "unknown value type");
 }
 
+int32_t calog__dukPushFrom(DukCtxT *dc, duk_context *ctx, CalogSrcT *s, CalogValueT *err) {
+  CalogItemT it;
+  int32_t st = calog__srcNext(s, &it, err);
+  return st == CALOG_OK ? egressItem(dc, ctx, s, &it, 0, err) : st;
+}
+
 int32_t calog__dukPush(DukCtxT *dc, duk_context *ctx, const CalogValueT *v, CalogValueT *err) {
-  return egress(dc, ctx, v, 0, err);
+  if (!duk_check_stack(ctx, 3)) return calogFail(err, CALOG_ERR_OOM, "JS value stack exhausted");
+  CalogSrcT s;
+  calog__srcValues(&s, v, 1);
+  return calog__dukPushFrom(dc, ctx, &s, err);
 }
 
 /* ---- calling out of JS: natives and foreign function values ---------------------------------------- */
@@ -787,6 +873,30 @@ typedef int32_t (*CallOutFnT)(void *target, CalogValueT *args, int32_t argc, Cal
  * soon as the call is over (or, if something throws first, by the sweep of the entry that catches). */
 static int32_t callFnIo(void *target, CalogValueT *args, int32_t argc, CalogValueT *result);
 
+/* Throws the error of a failed call (*result, taken); io: an I/O native's (its marks and partial data). */
+static duk_ret_t callFailed(DukCtxT *dc, duk_context *ctx, int32_t st, CalogValueT *result, bool io) {
+  if (calogErrorMessage(result, NULL)[0] == '\0' && (result->type == CALOG_NIL || result->type == CALOG_AGGREGATE))
+    calogFail(result, st, "%s", calogStatusMessage(st)); /* a failure without a message */
+  if (io && (st == CALOG_ERR_PERMISSION || st == CALOG_ERR_UNSUPPORTED))
+    calog__errorMark(result, (CalogRaiseT){.status = st}); /* kept when uncaught */
+  return throwResultIo(dc, ctx, result, io);
+}
+
+/* Pushes a call's result (*result, taken) as the trampoline's return value. */
+static duk_ret_t returnValue(DukCtxT *dc, duk_context *ctx, CalogValueT *result) {
+  CalogValueT err = calogValueNil();
+  if (result->type <= CALOG_REAL) { /* scalars own no memory */
+    if (calog__dukPush(dc, ctx, result, &err) != CALOG_OK) return throwResult(dc, ctx, &err);
+    return 1;
+  }
+  DukPendingT *p = calog__dukPendingPush(dc, result);
+  if (p == NULL) return duk_error(ctx, DUK_ERR_ERROR, "out of memory");
+  int32_t st = calog__dukPush(dc, ctx, &p->v, &err); /* may throw: the node is swept by the entry that catches */
+  calog__dukPendingDrop(dc, p);
+  if (st != CALOG_OK) return throwResult(dc, ctx, &err);
+  return 1;
+}
+
 static duk_ret_t callOut(duk_context *ctx, CallOutFnT call, void *target, DukPendingT *hold) {
   DukCtxT *dc = calog__dukCtx(ctx);
   duk_idx_t argc = duk_get_top(ctx);
@@ -798,12 +908,10 @@ static duk_ret_t callOut(duk_context *ctx, CallOutFnT call, void *target, DukPen
     calogFail(&result, CALOG_ERR_OOM, "out of memory");
     return throwResult(dc, ctx, &result);
   }
-  int32_t st = CALOG_OK;
-  duk_idx_t got = 0;
-  for (; got < argc; got++) { /* ingress never throws: args stay ours */
-    args[got] = calogValueNil();
-    if ((st = calog__dukToValue(dc, ctx, got, &args[got], &result)) != CALOG_OK) break;
-  }
+  CalogSinkT sink; /* ingress never throws: args stay ours */
+  calog__sinkValues(&sink, args, (int64_t)argc);
+  int32_t st = calog__dukRead(dc, ctx, 0, argc, &sink, &result);
+  calog__sinkEnd(&sink, st == CALOG_OK, NULL);
   if (st == CALOG_OK) {
     /* Entries the native makes into this heap must run on the thread that called it (a Duktape.Thread
      * coroutine's, maybe: the main thread is then not runnable). Nothing longjmps across a native call,
@@ -814,27 +922,10 @@ static duk_ret_t callOut(duk_context *ctx, CallOutFnT call, void *target, DukPen
     dc->cur = saved;
   }
   if (hold) calog__dukPendingDrop(dc, hold); /* may release target: it is not used from here on */
-  for (duk_idx_t i = 0; i < got; i++) calogValueFree(&args[i]);
+  for (duk_idx_t i = 0; i < argc; i++) calogValueFree(&args[i]);
   if (args != stackArgs) free(args);
-  if (st != CALOG_OK) {
-    if (calogErrorMessage(&result, NULL)[0] == '\0' && (result.type == CALOG_NIL || result.type == CALOG_AGGREGATE))
-      calogFail(&result, st, "%s", calogStatusMessage(st)); /* a failure without a message */
-    if (call == callFnIo && (st == CALOG_ERR_PERMISSION || st == CALOG_ERR_UNSUPPORTED))
-      calog__errorMark(&result, (CalogRaiseT){.status = st}); /* kept when uncaught */
-    return throwResultIo(dc, ctx, &result, call == callFnIo);
-  }
-  if (result.type <= CALOG_REAL) { /* scalars own no memory */
-    CalogValueT err = calogValueNil();
-    if ((st = calog__dukPush(dc, ctx, &result, &err)) != CALOG_OK) return throwResult(dc, ctx, &err);
-    return 1;
-  }
-  DukPendingT *p = calog__dukPendingPush(dc, &result);
-  if (p == NULL) return duk_error(ctx, DUK_ERR_ERROR, "out of memory");
-  CalogValueT err = calogValueNil();
-  st = calog__dukPush(dc, ctx, &p->v, &err); /* may throw: the node is swept by the entry that catches */
-  calog__dukPendingDrop(dc, p);
-  if (st != CALOG_OK) return throwResult(dc, ctx, &err);
-  return 1;
+  if (st != CALOG_OK) return callFailed(dc, ctx, st, &result, call == callFnIo);
+  return returnValue(dc, ctx, &result);
 }
 
 static int32_t callNative(void *target, CalogValueT *args, int32_t argc, CalogValueT *result) {
@@ -847,6 +938,37 @@ static int32_t callFnIo(void *target, CalogValueT *args, int32_t argc, CalogValu
   return calogFnInvoke(target, args, argc, result);
 }
 
+/* A host (TypeScript) function called from the host thread: the arguments are written from the JS stack
+ * straight into OUT and the result pushed straight from IN (no CalogValueT; the same codec). */
+static duk_ret_t hostOut(duk_context *ctx, DukCtxT *dc, CalogNativeEntryT *e, CalogBindingT *b, CalogHostFnT *h) {
+  duk_idx_t argc = duk_get_top(ctx);
+  CalogValueT result = calogValueNil();
+  CalogHostCallT c;
+  int32_t st = calog__hostCallBegin(&c, h, (int32_t)argc, &result);
+  if (st == CALOG_OK) st = calog__dukRead(dc, ctx, 0, argc, &c.args, &result); /* never throws */
+  if (st != CALOG_OK) {
+    calog__hostCallAbort(&c);
+    calog__nativeHostDone(e, b);
+    return callFailed(dc, ctx, st, &result, false);
+  }
+  /* the result is copied out of IN first: pushing it may run finalizers, whose host calls rewrite IN */
+  uint8_t copy[256];
+  CalogSrcT src;
+  bool viaValue;
+  duk_context *saved = dc->cur; /* as callOut: entries the host makes into this heap run on this thread */
+  dc->cur = ctx;
+  st = calog__hostCallRun(&c, &src, copy, sizeof copy, &viaValue, &result);
+  dc->cur = saved;
+  calog__nativeHostDone(e, b);
+  if (st != CALOG_OK) return callFailed(dc, ctx, st, &result, false);
+  if (viaValue) return returnValue(dc, ctx, &result); /* host functions in it: kept in a pending node */
+  CalogValueT err = calogValueNil();
+  st = calog__dukPushFrom(dc, ctx, &src, &err); /* a C function has room for 3 slots */
+  calog__srcEnd(&src);
+  if (st != CALOG_OK) return throwResult(dc, ctx, &err);
+  return 1;
+}
+
 /* The one native trampoline: the binding is a hidden property of the function being called. */
 static duk_ret_t nativeTrampoline(duk_context *ctx) {
   duk_push_current_function(ctx);
@@ -854,6 +976,9 @@ static duk_ret_t nativeTrampoline(duk_context *ctx) {
   CalogNativeEntryT *entry = duk_get_pointer(ctx, -1);
   duk_pop_2(ctx);
   if (entry == NULL) return duk_error(ctx, DUK_ERR_TYPE_ERROR, "calog native binding is missing");
+  CalogHostFnT *h;
+  CalogBindingT *b = calog__nativeHostBinding(entry, &h);
+  if (b != NULL) return hostOut(ctx, calog__dukCtx(ctx), entry, b, h);
   return callOut(ctx, callNative, entry, NULL);
 }
 
@@ -968,7 +1093,7 @@ void calog__dukPushNative(duk_context *ctx, CalogNativeEntryT *entry) {
 /* ---- JS functions as function values --------------------------------------------------------------- */
 int32_t calog__dukFnInvoke(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData) {
   DukFnRefT *ref = userData;
-  return calog__dukRun(ref->dc, DUK_RUN_REF, NULL, NULL, 0, ref->heapptr, args, argc, result);
+  return calog__dukRunValues(ref->dc, DUK_RUN_REF, NULL, NULL, 0, ref->heapptr, args, argc, result);
 }
 
 /* May run anywhere (any holder drops the last reference): it only queues the registry slot, which the next

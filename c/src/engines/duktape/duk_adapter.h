@@ -3,7 +3,7 @@
 #ifndef CALOG_DUK_ADAPTER_H
 #define CALOG_DUK_ADAPTER_H
 
-#include "../../internal.h"
+#include "../../codec.h"
 #include "../../policy/policy.h"
 
 #include "duktape.h"
@@ -41,6 +41,8 @@ typedef struct DukCtxT {
   /* heapptrs of the built-in prototypes ingress tells plain objects and byte buffers by (kept alive by
    * stash[DUK_KEY_PROTOS], taken before any script ran): Object, Uint8Array, Uint8ClampedArray, ArrayBuffer */
   void *protos[4];
+  char *scratch;       /* text with surrogate pairs transcoded for a sink (textOut), grown as needed */
+  size_t scratchCap;
 } DukCtxT;
 
 /* A C value a trampoline holds while Duktape may throw (or run JS: finalizers can run at any allocation).
@@ -86,13 +88,24 @@ CALOG_HIDDEN void calog__dukPendingSweep(DukCtxT *dc, uint64_t mark);
 CALOG_HIDDEN duk_ret_t calog__dukThrowMarked(duk_context *ctx, CalogRaiseT mark);
 /* Turns the thrown value on top of the stack (consumed) into an error record {message, "js", stack}. */
 CALOG_HIDDEN int32_t calog__dukError(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValueT *result);
-/* Reads the value at idx into out (err receives the error; out and err may be the same value). Never throws:
- * anything that can throw (or run JS) runs inside duk_safe_call, with every C allocation already linked into
- * a tree that is freed if the call fails. */
+/* The JavaScript codec (design sec 4), the one set of marshalling rules for every path (the C API, calls
+ * between engines, the wire): ingress writes JS values into a sink (codec.h), egress pushes a source's values.
+ *
+ * calog__dukRead writes the count values from index first into sink and never throws: scalars directly,
+ * anything else inside one duk_safe_call (an index getter may throw or run code; finalizers may run at any
+ * allocation); err receives the error. calog__dukReadHere is the same for one value, unprotected: it may throw,
+ * so only code already running protected (the runner) calls it; the sink is left consistent at every point.
+ * calog__dukToValue reads one value into out (out and err may be the same value). */
+CALOG_HIDDEN int32_t calog__dukRead(DukCtxT *dc, duk_context *ctx, duk_idx_t first, duk_idx_t count, CalogSinkT *sink,
+                                    CalogValueT *err);
+CALOG_HIDDEN int32_t calog__dukReadHere(DukCtxT *dc, duk_context *ctx, duk_idx_t idx, CalogSinkT *sink, CalogValueT *err);
 CALOG_HIDDEN int32_t calog__dukToValue(DukCtxT *dc, duk_context *ctx, duk_idx_t idx, CalogValueT *out, CalogValueT *err);
-/* Pushes v (lent). Policy errors return a status (err) with the stack unchanged; only Duktape itself may throw
- * (out of memory), so callers run it protected and keep any C memory of theirs in a pending node across it.
- * It defines properties (never [[Set]]: no setter runs); like any allocation, it may let finalizers run. */
+/* Pushes the next value of s. Policy errors return a status (err) with the stack as it was; only Duktape itself
+ * may throw (out of memory), so callers run it protected and keep any C memory of theirs in a pending node
+ * across it (an owned function item is held in one by egress itself). It defines properties (never [[Set]]: no
+ * setter runs); like any allocation, it may let finalizers run. The caller made room for 3 slots (aggregates
+ * check their own). calog__dukPush is the same for one CalogValueT (lent), room checked. */
+CALOG_HIDDEN int32_t calog__dukPushFrom(DukCtxT *dc, duk_context *ctx, CalogSrcT *s, CalogValueT *err);
 CALOG_HIDDEN int32_t calog__dukPush(DukCtxT *dc, duk_context *ctx, const CalogValueT *v, CalogValueT *err);
 /* Pushes a Duktape/C function that calls entry (the one native trampoline). May throw. */
 CALOG_HIDDEN void calog__dukPushNative(duk_context *ctx, CalogNativeEntryT *entry);
@@ -110,8 +123,11 @@ CALOG_HIDDEN void calog__dukOpenLibs(DukCtxT *dc, duk_context *ctx);
 
 enum { DUK_RUN_EVAL, DUK_RUN_CALL, DUK_RUN_GET, DUK_RUN_REF };
 /* Runs one protected operation: eval a chunk, call a global, read a global, or call an exported function
- * (heapptr), with args (lent) and the result (or the error) in result. */
+ * (heapptr), with argc arguments read from args and the result put into out (or the error in err). */
 CALOG_HIDDEN int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, int64_t len,
-                                   void *heapptr, CalogValueT *args, int32_t argc, CalogValueT *result);
+                                   void *heapptr, CalogSrcT *args, int32_t argc, CalogSinkT *out, CalogValueT *err);
+/* The same with CalogValueT arguments (lent) and the result or error in result. */
+CALOG_HIDDEN int32_t calog__dukRunValues(DukCtxT *dc, int kind, const char *name, const char *src, int64_t len,
+                                         void *heapptr, CalogValueT *args, int32_t argc, CalogValueT *result);
 
 #endif

@@ -103,6 +103,7 @@ static void dukDestroy(void *interp) {
   calog__dukReleaseHolds(dc); /* holders Duktape freed without finalizing (its finalizer rounds are bounded) */
   calog__dukPendingSweep(dc, 0);
   free(dc->deadIds);
+  free(dc->scratch);
   calog__capsFree(&dc->caps);
   free(dc);
 }
@@ -181,6 +182,11 @@ static int32_t dukInstallNative(void *interp, CalogNativeEntryT *entry, CalogVal
 }
 
 /* ---- the protected runner ------------------------------------------------------------------------ */
+/* The room an entry makes before its protected call (one check per call): the function, a few arguments and
+ * what pushing the last of them and reading the result take. More arguments: the runner checks for them. */
+#define RUN_ROOM 24
+#define RUN_ROOM_ARGS 16
+
 typedef struct RunT {
   DukCtxT *dc;
   int kind;
@@ -188,11 +194,13 @@ typedef struct RunT {
   const char *src;
   int64_t len;
   void *heapptr;
-  CalogValueT *args;
+  CalogSrcT *args;
   int32_t argc;
-  CalogValueT *result;
-  int32_t status; /* a calog-level failure (egress), already in result */
+  CalogSinkT *out;
+  CalogValueT *err;
+  int32_t status; /* a calog-level failure (egress, ingress), already in err */
   bool compileFailed, notFound;
+  bool reading; /* the result is being read into out: a throw now is ingress's (an index getter, OOM) */
 } RunT;
 
 static bool symbolName(const char *name) {
@@ -200,7 +208,16 @@ static bool symbolName(const char *name) {
   return c == 0x80 || c == 0x81 || c == 0x82 || c == 0xFF;
 }
 
-/* Leaves one value on top: the result, the compile error (compileFailed), or undefined. */
+/* Reads the result on top into r->out (protected by the runner's own safe call). */
+static duk_ret_t readResult(duk_context *ctx, RunT *r) {
+  r->reading = true;
+  r->status = calog__dukReadHere(r->dc, ctx, -1, r->out, r->err);
+  r->reading = false;
+  return 0;
+}
+
+/* Pushes the arguments, calls, and reads the result into r->out; leaves the compile error on top
+ * (compileFailed) or nothing. */
 static duk_ret_t runner(duk_context *ctx, void *udata) {
   RunT *r = udata;
   DukCtxT *dc = r->dc;
@@ -215,12 +232,12 @@ static duk_ret_t runner(duk_context *ctx, void *udata) {
       return 1;
     }
     duk_call(ctx, 0); /* eval code: the completion value */
-    return 1;
+    return readResult(ctx, r);
   }
   case DUK_RUN_GET:
-    if (symbolName(r->name)) return 0;
-    duk_get_global_string(ctx, r->name);
-    return 1;
+    if (symbolName(r->name)) duk_push_undefined(ctx);
+    else duk_get_global_string(ctx, r->name);
+    return readResult(ctx, r);
   case DUK_RUN_CALL:
     if (symbolName(r->name)) {
       r->notFound = true;
@@ -234,14 +251,14 @@ static duk_ret_t runner(duk_context *ctx, void *udata) {
     break;
   case DUK_RUN_REF: duk_push_heapptr(ctx, r->heapptr); break;
   }
-  if (!duk_check_stack(ctx, r->argc + 8)) {
-    r->status = calogFail(r->result, CALOG_ERR_OOM, "too many arguments for the JS value stack");
+  if (r->argc > RUN_ROOM_ARGS && !duk_check_stack(ctx, r->argc + 8)) {
+    r->status = calogFail(r->err, CALOG_ERR_OOM, "too many arguments for the JS value stack");
     return 0;
   }
   for (int32_t i = 0; i < r->argc; i++)
-    if ((r->status = calog__dukPush(dc, ctx, &r->args[i], r->result)) != CALOG_OK) return 0;
+    if ((r->status = calog__dukPushFrom(dc, ctx, r->args, r->err)) != CALOG_OK) return 0;
   duk_call(ctx, r->argc);
-  return 1;
+  return readResult(ctx, r);
 }
 
 /* [thrown] -> []: the marks of an Error calog threw (calog__dukThrowMarked), into *udata. */
@@ -278,36 +295,42 @@ static int32_t scriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result) {
 }
 
 int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, int64_t len, void *heapptr,
-                      CalogValueT *args, int32_t argc, CalogValueT *result) {
-  calogValueFree(result);
-  if (dc->closing) return calogFail(result, CALOG_ERR_DEAD, "the JS context is being destroyed");
+                      CalogSrcT *args, int32_t argc, CalogSinkT *out, CalogValueT *err) {
+  if (dc->closing) return calogFail(err, CALOG_ERR_DEAD, "the JS context is being destroyed");
   duk_context *ctx = dc->cur ? dc->cur : dc->ctx; /* re-entered from a native: the thread that called it */
   uint64_t mark = dc->pendingSeq;
   duk_idx_t base = duk_get_top(ctx);
-  if (!duk_check_stack(ctx, 8)) return calogFail(result, CALOG_ERR_OOM, "JS value stack exhausted");
+  if (!duk_check_stack(ctx, RUN_ROOM)) return calogFail(err, CALOG_ERR_OOM, "JS value stack exhausted");
   RunT r = {.dc = dc, .kind = kind, .name = name, .src = src, .len = len, .heapptr = heapptr, .args = args,
-            .argc = argc, .result = result};
+            .argc = argc, .out = out, .err = err};
   int32_t st;
   if (duk_safe_call(ctx, runner, &r, 0, 1) != DUK_EXEC_SUCCESS) {
-    CalogRaiseT mark = {0, 0};
-    if (duk_check_stack(ctx, 4)) {
-      duk_dup(ctx, -1);
-      (void)duk_safe_call(ctx, marksSafe, &mark, 1, 0);
+    if (r.reading) {
+      /* reading the result threw (an index getter, or Duktape ran out of memory) */
+      st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, err);
+      duk_push_undefined(ctx); /* calog__dukError consumed the thrown value */
+    } else {
+      CalogRaiseT mark = {0, 0};
+      if (duk_check_stack(ctx, 4)) {
+        duk_dup(ctx, -1);
+        (void)duk_safe_call(ctx, marksSafe, &mark, 1, 0);
+      }
+      st = scriptError(dc, ctx, err);
+      if (mark.status) st = mark.status;
+      calog__errorMark(err, mark);
     }
-    st = scriptError(dc, ctx, result);
-    if (mark.status) st = mark.status;
-    calog__errorMark(result, mark);
   } else if (r.status != CALOG_OK) {
     st = r.status;
+    if (err->type == CALOG_NIL) calogFail(err, st, "%s", calogStatusMessage(st));
   } else if (r.notFound) {
-    st = calogFail(result, CALOG_ERR_NOT_FOUND, "no function named '%s' in this JS context", name);
+    st = calogFail(err, CALOG_ERR_NOT_FOUND, "no function named '%s' in this JS context", name);
   } else if (r.compileFailed) {
     /* a RangeError from the compiler is a source nested past its recursion limit or the C stack check */
     duk_errcode_t code = duk_get_error_code(ctx, -1);
     st = calog__dukError(dc, ctx, code == DUK_ERR_SYNTAX_ERROR || code == DUK_ERR_RANGE_ERROR ? CALOG_ERR_SYNTAX : CALOG_ERR_SCRIPT,
-                         result);
+                         err);
   } else {
-    st = calog__dukToValue(dc, ctx, -1, result, result);
+    st = CALOG_OK;
   }
   duk_set_top(ctx, base);
   calog__dukPendingSweep(dc, mark); /* values of trampoline frames a throw skipped */
@@ -315,16 +338,32 @@ int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, 
   return st;
 }
 
+int32_t calog__dukRunValues(DukCtxT *dc, int kind, const char *name, const char *src, int64_t len, void *heapptr,
+                            CalogValueT *args, int32_t argc, CalogValueT *result) {
+  CalogValueCallT c;
+  calog__valueCallBegin(&c, args, argc);
+  return calog__valueCallEnd(&c, calog__dukRun(dc, kind, name, src, len, heapptr, &c.args, argc, &c.out, &c.err), result);
+}
+
+static int32_t dukCallVia(void *interp, const char *name, void *closure, CalogSrcT *args, int32_t argc,
+                          CalogSinkT *result, CalogValueT *err) {
+  if (name == NULL) {
+    DukFnRefT *ref = closure;
+    return calog__dukRun(ref->dc, DUK_RUN_REF, NULL, NULL, 0, ref->heapptr, args, argc, result, err);
+  }
+  return calog__dukRun(interp, DUK_RUN_CALL, name, NULL, 0, NULL, args, argc, result, err);
+}
+
 static int32_t dukEval(void *interp, const char *src, int64_t len, const char *chunkName, CalogValueT *result) {
-  return calog__dukRun(interp, DUK_RUN_EVAL, chunkName ? chunkName : "eval", src, len, NULL, NULL, 0, result);
+  return calog__dukRunValues(interp, DUK_RUN_EVAL, chunkName ? chunkName : "eval", src, len, NULL, NULL, 0, result);
 }
 
 static int32_t dukCall(void *interp, const char *name, CalogValueT *args, int32_t argc, CalogValueT *result) {
-  return calog__dukRun(interp, DUK_RUN_CALL, name, NULL, 0, NULL, args, argc, result);
+  return calog__dukRunValues(interp, DUK_RUN_CALL, name, NULL, 0, NULL, args, argc, result);
 }
 
 static int32_t dukGet(void *interp, const char *name, CalogValueT *result) {
-  return calog__dukRun(interp, DUK_RUN_GET, name, NULL, 0, NULL, NULL, 0, result);
+  return calog__dukRunValues(interp, DUK_RUN_GET, name, NULL, 0, NULL, NULL, 0, result);
 }
 
 static int64_t dukMemory(void *interp) {
@@ -340,4 +379,6 @@ CALOG_HIDDEN const CalogEngineT calog__duktapeEngine = {
     .call = dukCall,
     .get = dukGet,
     .memory = dukMemory,
+    .callVia = dukCallVia,
+    .closureFn = calog__dukFnInvoke,
 };

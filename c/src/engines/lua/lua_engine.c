@@ -320,17 +320,9 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
 
 int32_t calog__luaRunValues(LuaCtxT *lc, int kind, const char *name, const char *src, int64_t len, int ref,
                             CalogValueT *args, int32_t argc, CalogValueT *result) {
-  CalogSrcT in;
-  CalogSinkT out;
-  CalogValueT value, err = calogValueNil();
-  calog__srcValues(&in, args, argc);
-  calog__sinkValues(&out, &value, 1);
-  int32_t st = calog__luaRun(lc, kind, name, src, len, ref, &in, argc, &out, &err);
-  calog__sinkEnd(&out, st == CALOG_OK, NULL);
-  calogValueFree(result);
-  if (st == CALOG_OK) *result = value;
-  else *result = err;
-  return st;
+  CalogValueCallT c;
+  calog__valueCallBegin(&c, args, argc);
+  return calog__valueCallEnd(&c, calog__luaRun(lc, kind, name, src, len, ref, &c.args, argc, &c.out, &c.err), result);
 }
 
 static int32_t luaCallVia(void *interp, const char *name, void *closure, CalogSrcT *args, int32_t argc,
