@@ -987,6 +987,10 @@ int32_t calogHostPollWait(CalogT *rt, int32_t waitUs) {
     }
   }
   if (hostPoll(rt, wake) == 1) return 1;
+  if (rt->hostReplied != replied) return 2;
+  /* Only other work came (a release, a foreign call, a callback): the window ends here, so a 0 too lets wakes
+   * through first and looks once more (work posted while they were held would wait for an unrelated wake). */
+  if (!wake && hostPoll(rt, true) == 1) return 1;
   return rt->hostReplied != replied ? 2 : 0;
 }
 

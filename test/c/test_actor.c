@@ -717,6 +717,26 @@ static void testHostPollWait(void) {
   CHECK(wakes >= before + 1); /* the window's end let wakes through (held, none would come) */
   CHECK_EQ(calogHostPollWait(rt, 0), 1);
   CHECK_EQ(calogWireControl(rt)->pollTicket, (uint32_t)ticket);
+  /* A window that serves only other work (a foreign thread's call into a host-thread context: no host function
+   * answered) returns 0, and must let wakes through too: the next outcome rings one. */
+  hostCtx = newCtx(false);
+  mainTag = (int64_t)(uintptr_t)pthread_self();
+  atomic_store(&foreignDone, 0);
+  pthread_t t;
+  pthread_create(&t, NULL, callHostCtx, NULL);
+  usleep(20000); /* its call is queued to the host by now (it waits for the reply) */
+  before = wakes;
+  CHECK_EQ(calogHostPollWait(rt, 20000), 0); /* served at once, inside a window: no host function answered */
+  pthread_join(t, NULL);
+  CHECK_EQ(atomic_load(&foreignDone), 1);
+  ticket = evalAsyncSrc(a, "return 2");
+  CHECK(ticket > 0);
+  CHECK_EQ(calogHostWait(rt, 5000), 1);
+  for (int i = 0; i < 5000 && wakes < before + 1; i++) usleep(200);
+  CHECK(wakes >= before + 1);
+  calogContextDestroy(rt, hostCtx);
+  CHECK_EQ(calogHostPollWait(rt, 0), 1);
+  CHECK_EQ(calogWireControl(rt)->pollTicket, (uint32_t)ticket);
   CHECK_EQ(atomic_load(&wrongThreadCalls), 0);
   calogHostSetWaker(rt, NULL);
   calogContextDestroy(rt, a);
