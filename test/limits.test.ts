@@ -367,3 +367,24 @@ test("Lua and Squirrel count steps exactly: a small limit trips at that many ste
     }
   }
 });
+
+test("a context's timeoutMs holds while the context it called calls it back in a loop (pcall swallowing the errors)", async () => {
+  // The waiting context serves the callbacks in its nested pump; its deadline must be checked before each one,
+  // not only when its queue runs empty (here it never does).
+  for (const swallow of [true, false]) {
+    using rt = new Runtime();
+    using a = rt.createContext("lua", { thread: true });
+    using b = rt.createContext("lua", { thread: true });
+    b.eval(swallow ? "function loop(cb) while true do pcall(cb) end end" : "function loop(cb) while true do cb() end end");
+    a.eval("function setf(g) f = g end");
+    a.call("setf", b.getFunction("loop"));
+    const guard = new Promise<string>((r) => setTimeout(() => r("hang"), 10_000));
+    const outcome = await Promise.race([
+      a.evalAsync("return f(function() return 1 end)", { timeoutMs: 200 }).then(() => "returned", (e) => e),
+      guard,
+    ]);
+    assert.ok(outcome instanceof CalogLimitError, `swallow=${swallow}: ${String(outcome)}`);
+    assert.equal(outcome.limit, "timeout");
+    b.interrupt();
+  }
+});

@@ -407,8 +407,9 @@ CALOG_API int32_t calogHostPoll(CalogT *rt);
  * calogHostPoll (an outcome in OUT); 2 when it served a call from a context thread and answered it (no
  * outcome); 0 otherwise (nothing arrived, or only other work was served). With waitUs > 0, wakes
  * (calogHostSetWaker) stay held back until a call returns 0: keep calling until one does (or end with
- * calogHostPoll) before going back to the event loop. Host thread only; it blocks for at most waitUs (keep it
- * small: the event loop waits meanwhile). Ownership as calogHostPoll. */
+ * calogHostPoll) before going back to the event loop. Inside a call the host waits on it does not wait. Host
+ * thread only; it blocks for at most waitUs (keep it small: the event loop waits meanwhile). Ownership as
+ * calogHostPoll. */
 CALOG_API int32_t calogHostPollWait(CalogT *rt, int32_t waitUs);
 /* Blocks (any thread) until the host has something to poll (1), timeoutMs passes (0), or the runtime is being
  * destroyed (-1). timeoutMs < 0 waits until one of those, or until nothing is left that could bring work by

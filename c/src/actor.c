@@ -455,7 +455,9 @@ spin:;
     }
     CalogCtxT *rc = self->running;
     int why = 0;
-    while (!atomic_load(&box->done) && self->head == NULL) {
+    /* The limits are checked before every message served, not only when the queue is empty: a callee that
+     * calls back in a loop keeps the queue busy for as long as it likes. */
+    while (!atomic_load(&box->done)) {
       if (!watchLimits && !deferRetried && box->deferred) { /* deferred after the first try: withdraw it now */
         deferRetried = true;
         why = CALOG_ABANDON_LIMIT;
@@ -467,18 +469,25 @@ spin:;
       }
       uint64_t dl = rc != NULL && watchLimits ? rc->deadlineNs : 0;
       if (watchOp && (dl == 0 || opDeadline < dl)) dl = opDeadline;
+      if (self->head != NULL && (dl == 0 || nowNs() < dl)) break; /* serve it */
       if (dl == 0) {
         pthread_cond_wait(&self->cv, &self->mu);
         continue;
       }
       struct timespec ts = {.tv_sec = (time_t)(dl / 1000000000u), .tv_nsec = (long)(dl % 1000000000u)};
-      if (pthread_cond_timedwait(&self->cv, &self->mu, &ts) != ETIMEDOUT) continue;
+      if (self->head == NULL && pthread_cond_timedwait(&self->cv, &self->mu, &ts) != ETIMEDOUT) continue;
       if (watchOp && nowNs() >= opDeadline) {
         why = CALOG_ABANDON_TIMEOUT;
         break;
       }
-      if (rc != NULL && watchLimits && rc->deadlineNs != 0 && nowNs() >= rc->deadlineNs)
+      if (rc != NULL && watchLimits && rc->deadlineNs != 0 && nowNs() >= rc->deadlineNs) {
         calog__limitTick(rc, 0, NULL); /* trips the timeout */
+        if (calog__limitTripped(rc) != CALOG_LIMIT_NONE) {
+          why = CALOG_ABANDON_LIMIT;
+          break;
+        }
+      }
+      if (self->head != NULL) break; /* checked: serve it */
     }
     if (atomic_load(&box->done)) {
       pthread_mutex_unlock(&self->mu);
@@ -495,7 +504,7 @@ spin:;
     CalogMsgT *m = popLocked(self);
     pthread_mutex_unlock(&self->mu);
     dispatch(self, m);
-    goto spin;
+    if (self->isHost) goto spin; /* the JS thread: a script calling the host in a loop sends the next soon */
   }
 }
 
@@ -958,7 +967,9 @@ int32_t calogHostPollWait(CalogT *rt, int32_t waitUs) {
   if (rt == NULL) return 0;
   CalogActorT *h = &rt->host;
   uint32_t replied = rt->hostReplied;
-  bool wake = waitUs <= 0;
+  /* Nested in a call the host waits on (a drain from a host function), tasks are not served here: a window
+   * would hold back the wake they need. Only the top level waits. */
+  bool wake = waitUs <= 0 || h->nesting > 0;
   if (!wake) {
     /* A script that called just now usually calls again within a microsecond or two: spin briefly (yielding,
      * so a context thread sharing this core runs), then sleep until a message arrives or the window ends.
