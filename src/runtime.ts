@@ -319,43 +319,50 @@ class Core implements FunctionTable {
     const n = this.native;
     if (n === undefined) return;
     const c = n.control;
-    let until = 0, streak = 0;
-    for (;;) {
-      // After one answered call a short look for the next, after two in a row the full window: a script that
-      // called once (a round trip) costs the event loop next to nothing, one calling in a loop is served here.
-      // A wait holds wakes back: the loop ends only on a 0, whose last look let them through.
-      let r = n.pollWait(streak === 0 ? 0 : streak === 1 ? HOST_PEEK_US : HOST_WINDOW_US);
-      if (r === 2) {
-        streak++;
-        const now = performance.now();
-        if (until === 0) until = now + HOST_BUDGET_MS;
-        else if (now >= until) {
-          // Budget spent: the event loop takes its turn, and the drain goes on right after it (the script is
-          // still calling; a wake through Bun's threadsafe callback can take milliseconds). The last look.
-          schedule(this.drain);
-          r = n.poll();
+    let until = 0, streak = 0, ended = false;
+    // An exception between two polls (a RangeError near the stack limit) would leave wakes held: a drain in a
+    // macrotask then takes over (its first look lets them through).
+    try {
+      for (;;) {
+        // After one answered call a short look for the next, after two in a row the full window: a script that
+        // called once (a round trip) costs the event loop next to nothing, one calling in a loop is served here.
+        // A wait holds wakes back: the loop ends only on a 0, whose last look let them through.
+        let r = n.pollWait(streak === 0 ? 0 : streak === 1 ? HOST_PEEK_US : HOST_WINDOW_US);
+        if (r === 2) {
+          streak++;
+          const now = performance.now();
+          if (until === 0) until = now + HOST_BUDGET_MS;
+          else if (now >= until) {
+            // Budget spent: the event loop takes its turn, and the drain goes on right after it (the script is
+            // still calling; a wake through Bun's threadsafe callback can take milliseconds). The last look.
+            schedule(this.drain);
+            r = n.poll();
+          }
+          if (r === 2) continue;
         }
-        if (r === 2) continue;
-      }
-      streak = 0; // an outcome (the call that made the calls is over) or nothing
-      if (r === 0) break;
-      const ticket = c[8]!, status = c[9]! | 0, len = c[10]!;
-      const p = this.pending.get(ticket);
-      this.pending.delete(ticket);
-      this.aborted.delete(ticket);
-      if (status === 0) {
-        let v: Value;
-        try {
-          v = this.wire.result(len) as Value; // decoded even if nobody waits: function handles must be owned
-        } catch (e) {
+        streak = 0; // an outcome (the call that made the calls is over) or nothing
+        if (r === 0) break;
+        const ticket = c[8]!, status = c[9]! | 0, len = c[10]!;
+        const p = this.pending.get(ticket);
+        this.pending.delete(ticket);
+        this.aborted.delete(ticket);
+        if (status === 0) {
+          let v: Value;
+          try {
+            v = this.wire.result(len) as Value; // decoded even if nobody waits: function handles must be owned
+          } catch (e) {
+            p?.reject(e);
+            continue;
+          }
+          p?.resolve(v);
+        } else {
+          const e = this.error(status);
           p?.reject(e);
-          continue;
         }
-        p?.resolve(v);
-      } else {
-        const e = this.error(status);
-        p?.reject(e);
       }
+      ended = true;
+    } finally {
+      if (!ended) schedule(this.drain);
     }
     this.keepWake(n); // what arrives from now on wakes us again
   }
