@@ -292,16 +292,9 @@ out:
 
 int32_t calog__sqRunValues(SqCtxT *sc, int kind, const char *name, const char *src, int64_t len, const HSQOBJECT *ref,
                            CalogValueT *args, int32_t argc, CalogValueT *result) {
-  CalogSrcT in;
-  CalogSinkT out;
-  CalogValueT value, err = calogValueNil();
-  calog__srcValues(&in, args, argc);
-  calog__sinkValues(&out, &value, 1);
-  int32_t st = calog__sqRun(sc, kind, name, src, len, ref, &in, argc, &out, &err);
-  calog__sinkEnd(&out, st == CALOG_OK, NULL);
-  calogValueFree(result);
-  *result = st == CALOG_OK ? value : err;
-  return st;
+  CalogValueCallT c;
+  calog__valueCallBegin(&c, args, argc);
+  return calog__valueCallEnd(&c, calog__sqRun(sc, kind, name, src, len, ref, &c.args, argc, &c.out, &c.err), result);
 }
 
 static int32_t sqCallVia(void *interp, const char *name, void *closure, CalogSrcT *args, int32_t argc,
