@@ -451,13 +451,19 @@ class Core implements FunctionTable {
     const keepAlive = this.owner?.deref();
     const send = (n: NativeRuntime, len: number) => n.fnCall(slot, gen, len);
     let live = true;
-    const f = function (...args: unknown[]): Value {
+    // Up to four arguments are named parameters: a call allocates no rest array (arguments.length alone
+    // does not materialise an arguments object in JSC or V8).
+    const f = function (a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown): Value {
       if (!live || core.native === undefined || keepAlive === null) {
         throw new CalogDisposedError("ERR_DISPOSED", "script function was disposed");
       }
+      const n = arguments.length;
+      if (n <= 4) return core.invokeN(undefined, n, a0, a1, a2, a3, send);
+      const args = Array.prototype.slice.call(arguments) as unknown[];
       checkArgs(args);
       return core.invoke(undefined, args, send);
     } as ScriptFunction;
+    Object.defineProperty(f, "length", { value: 0 }); // as `(...args) => Value` declares it
     // A separate unregister token: Bun keeps tokens alive, so the function itself must not be one.
     const token = {};
     const dispose = (): void => {
@@ -495,20 +501,40 @@ class Core implements FunctionTable {
     try {
       const e = this.hostById.get(id);
       if (e === undefined) throw new CalogError("ERR_INTERNAL", `unknown host function ${id}`);
-      const args = w.args(argLen) as Value[];
+      // up to three arguments are read into locals (no array per call); all are read before fn runs, since
+      // a call back into calog from fn reuses OUT
+      const n = w.argsBegin(argLen);
       const fn = e.fn;
-      this.depth++;
       let r: unknown;
-      try {
-        switch (args.length) {
-          case 0: r = fn(); break;
-          case 1: r = fn(args[0]); break;
-          case 2: r = fn(args[0], args[1]); break;
-          case 3: r = fn(args[0], args[1], args[2]); break;
-          default: r = fn(...args);
+      switch (n) {
+        case 0:
+          this.depth++;
+          try { r = fn(); } finally { this.depth--; }
+          break;
+        case 1: {
+          const a0 = w.next();
+          this.depth++;
+          try { r = fn(a0); } finally { this.depth--; }
+          break;
         }
-      } finally {
-        this.depth--;
+        case 2: {
+          const a0 = w.next(), a1 = w.next();
+          this.depth++;
+          try { r = fn(a0, a1); } finally { this.depth--; }
+          break;
+        }
+        case 3: {
+          const a0 = w.next(), a1 = w.next(), a2 = w.next();
+          this.depth++;
+          try { r = fn(a0, a1, a2); } finally { this.depth--; }
+          break;
+        }
+        default: {
+          const args = new Array<unknown>(n);
+          for (let i = 0; i < n; i++) args[i] = w.next();
+          this.depth++;
+          try { r = fn(...args); } finally { this.depth--; }
+        }
       }
       if (r !== null && (typeof r === "object" || typeof r === "function") && typeof (r as PromiseLike<unknown>).then === "function") {
         return this.deferHost(r as PromiseLike<unknown>, token, fn);
@@ -650,6 +676,34 @@ class Core implements FunctionTable {
     } finally {
       this.depth--;
       if (this.native !== undefined) this.keepWake(n);
+    }
+    return this.outcome(r);
+  }
+
+  /** {@link invoke} for n <= 4 arguments passed one by one (no array per call). */
+  invokeN(name: string | undefined, n: number, a0: unknown, a1: unknown, a2: unknown, a3: unknown,
+    send: (n: NativeRuntime, len: number) => number): Value {
+    const nr = this.live("call");
+    const w = this.begin();
+    try {
+      if (name !== undefined) w.string(name);
+      w.list(n);
+      if (n > 0) w.value(a0);
+      if (n > 1) w.value(a1);
+      if (n > 2) w.value(a2);
+      if (n > 3) w.value(a3);
+    } catch (e) {
+      this.end(true);
+      throw marshalFailure(e);
+    }
+    this.end(false);
+    this.depth++;
+    let r: number;
+    try {
+      r = send(nr, w.length);
+    } finally {
+      this.depth--;
+      if (this.native !== undefined) this.keepWake(nr);
     }
     return this.outcome(r);
   }
@@ -1034,11 +1088,15 @@ export class Context implements Disposable {
    * @example
    * lua.call("add", 1, 2); // 3
    */
-  call<T extends Value = Value>(name: string, ...args: unknown[]): T {
+  call<T extends Value = Value>(name: string, ...args: unknown[]): T;
+  call(name: string, a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown): Value {
     const core = this.#live("call");
     checkName("a function name", name);
+    const n = arguments.length - 1; // up to four arguments: no rest array per call
+    if (n <= 4) return core.invokeN(name, n < 0 ? 0 : n, a0, a1, a2, a3, this.#send);
+    const args = Array.prototype.slice.call(arguments, 1) as unknown[];
     checkArgs(args);
-    return core.invoke(name, args, this.#send) as T;
+    return core.invoke(name, args, this.#send);
   }
 
   /**

@@ -318,18 +318,19 @@ export class Wire {
     return this.#read();
   }
 
-  /** Decodes a LIST in OUT[0, len) into an argument array. */
-  args(len: number): unknown[] {
+  /** Starts reading a LIST in OUT[0, len): returns its length; read the items with {@link next}. */
+  argsBegin(len: number): number {
     this.refresh();
     this.#rpos = 0;
     this.#rend = len;
-    const out = this.out;
-    if (out[0] !== Tag.LIST) throw new CalogValueError("ERR_ARG", "malformed argument list from the library");
-    const n = this.#outView.getUint32(1, true);
+    if (len < 5 || this.out[0] !== Tag.LIST) throw new CalogValueError("ERR_ARG", "malformed argument list from the library");
     this.#rpos = 5;
-    const a = new Array<unknown>(n);
-    for (let i = 0; i < n; i++) a[i] = this.#read();
-    return a;
+    return this.#outView.getUint32(1, true);
+  }
+
+  /** The next value of a list started with {@link argsBegin}. */
+  next(): unknown {
+    return this.#read();
   }
 
   #read(): unknown {

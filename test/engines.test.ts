@@ -118,3 +118,40 @@ test("every pair of engines: a closure from one is called by another, across thr
     for (const c of Object.values(ctxs)) c.dispose();
   }
 });
+
+// The hot paths take up to four arguments (ScriptFunction, Context.call) or three (host functions) as named
+// parameters and the rest through an array: every count on both sides of those boundaries, with explicit
+// undefined (it counts: a nil argument) and the order of the values kept.
+const counters: Record<EngineName, string> = {
+  lua: `
+    function args(...) local n = select('#', ...) local t = {n} for i = 1, n do t[i + 1] = (select(i, ...)) or 0 end return t end
+    function hostArgs(n) local a = {} for i = 1, n do a[i] = i * 10 end return hcount(table.unpack(a, 1, n)) end`,
+  js: `
+    function args() { var t = [arguments.length]; for (var i = 0; i < arguments.length; i++) t.push(arguments[i] === undefined || arguments[i] === null ? 0 : arguments[i]); return t; }
+    function hostArgs(n) { var a = []; for (var i = 1; i <= n; i++) a.push(i * 10); return hcount.apply(null, a); }`,
+  squirrel: `
+    function args(...) { local t = [vargv.len()]; foreach (v in vargv) t.append(v == null ? 0 : v); return t; }
+    function hostArgs(n) { local a = [this]; for (local i = 1; i <= n; i++) a.append(i * 10); return hcount.acall(a); }`,
+};
+for (const engine of engines) {
+  test(`${engine}: argument counts 0-7 through a script function, Context.call and a host function`, () => {
+    using rt = new Runtime();
+    rt.register("hcount", function (...a: unknown[]) {
+      return [a.length, ...a];
+    });
+    using ctx = rt.createContext(engine, { thread: false });
+    ctx.eval(counters[engine]);
+    using f = ctx.getFunction("args");
+    for (let n = 0; n <= 7; n++) {
+      const values = Array.from({ length: n }, (_, i) => i + 1);
+      const expected = [n, ...values];
+      assert.deepEqual(f(...values), expected, `script function, ${n} arguments`);
+      assert.deepEqual(ctx.call("args", ...values), expected, `Context.call, ${n} arguments`);
+      assert.deepEqual(ctx.call("hostArgs", n), [n, ...values.map((v) => v * 10)], `host function, ${n} arguments`);
+    }
+    assert.deepEqual(f(1, undefined), [2, 1, 0], "an explicit undefined is an argument");
+    assert.deepEqual(f(undefined, undefined, undefined, undefined, 5), [5, 0, 0, 0, 0, 5]);
+    assert.deepEqual(ctx.call("args", undefined), [1, 0]);
+    assert.equal(f.length, 0);
+  });
+}

@@ -4,6 +4,7 @@ import {
   CalogDeadError,
   CalogDisposedError,
   CalogError,
+  CalogLimitError,
   CalogNestingError,
   CalogNotFoundError,
   CalogScriptError,
@@ -195,3 +196,68 @@ test("a script function disposed from inside its own call finishes the call", ()
   assert.equal(fref(), "done");
   assert.equal(fref.disposed, true);
 });
+
+// A Lua function held by TypeScript and called with nil, booleans and numbers only runs in one protected call
+// (no runner frame): every outcome must be the one ctx.call gives for the same function.
+for (const thread of [false, true]) {
+  test(`a held Lua function called with scalars (${thread ? "own thread" : "host thread"}): errors, values, limits as ctx.call`, () => {
+    using rt = new Runtime();
+    using lua = rt.createContext("lua", { thread });
+    lua.eval(`
+      function fail(n) error("bad " .. n) end
+      function throwT(n) error({ code = n }) end
+      function spin(n) while true do end end
+      function swallow(n) while true do pcall(function() while true do end end) end end
+      function grow(n) local t = {} for i = 1, 1e9 do t[i] = string.rep("x", n) .. i end end
+      function shape(a, b, c) return { sum = a + b, flag = c, list = { a, b } } end
+      function mk(k) return function(x) return x * k end end
+      function str(n) return string.rep("ab", n) end
+      function multi(a) return a, a + 1 end
+      function nothing() end`);
+    const same = (name: string, ...args: unknown[]) => {
+      const f = lua.getFunction(name);
+      let viaCall: unknown, viaFn: unknown;
+      try { viaCall = lua.call(name, ...args); } catch (e) { viaCall = e; }
+      try { viaFn = f(...args); } catch (e) { viaFn = e; }
+      f.dispose();
+      return [viaFn, viaCall] as const;
+    };
+    {
+      const [a, b] = same("fail", 3);
+      assert.ok(a instanceof CalogScriptError && b instanceof CalogScriptError);
+      assert.match(a.message, /bad 3/);
+      assert.equal(a.message, b.message);
+      assert.ok(a.traceback && /fail/.test(a.traceback), `traceback: ${a.traceback}`);
+    }
+    {
+      const [a, b] = same("throwT", 7);
+      assert.ok(a instanceof CalogScriptError && b instanceof CalogScriptError);
+      assert.deepEqual(a.value, { code: 7 });
+      assert.deepEqual(b.value, { code: 7 });
+    }
+    for (const [name, limit] of [["spin", "steps"], ["swallow", "steps"], ["grow", "memory"]] as const) {
+      lua.setLimits(limit === "steps" ? { steps: 200_000, memory: 0 } : { steps: 0, memory: 8 << 20 });
+      const [a, b] = same(name, 10_000);
+      assert.ok(a instanceof CalogLimitError, `${name}: ${a}`);
+      assert.ok(b instanceof CalogLimitError, `${name}: ${b}`);
+      assert.equal(a.limit, limit);
+      assert.equal(b.limit, limit);
+    }
+    lua.setLimits({ steps: 0, memory: 0, timeoutMs: 100 });
+    {
+      const [a] = same("spin", true);
+      assert.ok(a instanceof CalogLimitError && a.limit === "timeout", `${a}`);
+    }
+    lua.setLimits({ timeoutMs: 0 });
+    assert.deepEqual(same("shape", 1, 2.5, false), [{ sum: 3.5, flag: false, list: [1, 2.5] }, { sum: 3.5, flag: false, list: [1, 2.5] }]);
+    assert.deepEqual(same("str", 3), ["ababab", "ababab"]);
+    assert.deepEqual(same("multi", 1), [1, 1]); // the first result
+    assert.deepEqual(same("nothing", null, undefined), [null, null]);
+    const [k1, k2] = same("mk", 6);
+    assert.equal((k1 as ScriptFunction)(7), 42);
+    assert.equal((k2 as ScriptFunction)(7), 42);
+    (k1 as ScriptFunction).dispose();
+    (k2 as ScriptFunction).dispose();
+    assert.equal(lua.call("str", 1), "ab"); // usable after all of it
+  });
+}

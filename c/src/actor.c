@@ -144,6 +144,7 @@ static bool push(CalogActorT *a, CalogMsgT *m) {
     if (a->taskTail) a->taskTail->next = m;
     else a->taskHead = m;
     a->taskTail = m;
+    atomic_fetch_add(&a->tasks, 1);
   } else {
     if (a->tail) a->tail->next = m;
     else a->head = m;
@@ -174,6 +175,7 @@ static CalogMsgT *popAnyLocked(CalogActorT *a) {
   if (m == NULL && (m = a->taskHead) != NULL) {
     a->taskHead = m->next;
     if (a->taskHead == NULL) a->taskTail = NULL;
+    atomic_fetch_sub(&a->tasks, 1);
   }
   return m;
 }

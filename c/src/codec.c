@@ -15,6 +15,14 @@ void calog__srcValues(CalogSrcT *s, const CalogValueT *vals, int64_t n) {
   s->top = -1;
 }
 
+bool calog__srcScalars(const CalogSrcT *s, int64_t n) {
+  if (s->rd) return calog__wireScalarRun(s->rd, n) >= 0;
+  if (s->top >= 0 || s->nvals - s->vi < n) return false;
+  for (int64_t i = 0; i < n; i++)
+    if (s->vals[s->vi + i].type > CALOG_REAL) return false;
+  return true;
+}
+
 int32_t calog__valSrcNext(CalogSrcT *s, CalogItemT *it, CalogValueT *err) {
   const CalogValueT *v;
   while (s->top >= 0 && s->frames[s->top].i == s->frames[s->top].n) s->top--;

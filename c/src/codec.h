@@ -88,6 +88,9 @@ CALOG_HIDDEN void calog__wireSrcDrop(CalogSrcT *s, CalogItemT *it);
 static inline int32_t calog__srcNext(CalogSrcT *s, CalogItemT *it, CalogValueT *err) {
   return s->rd ? calog__wireSrcNext(s, it, err) : calog__valSrcNext(s, it, err);
 }
+/* Whether the next n values of s are all scalars (nil, booleans, numbers): values an engine can push without
+ * allocating, so without a way to raise. It reads nothing. */
+CALOG_HIDDEN bool calog__srcScalars(const CalogSrcT *s, int64_t n);
 /* Discards an item read and not used: an aggregate's contents are skipped, an owned function released. */
 static inline void calog__srcDrop(CalogSrcT *s, CalogItemT *it) {
   if (s->rd) calog__wireSrcDrop(s, it);

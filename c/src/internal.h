@@ -113,6 +113,7 @@ struct CalogActorT {
   CalogMsgT *head, *tail;
   _Atomic int32_t pending; /* queued messages (read without the lock by spinners) */
   CalogMsgT *taskHead, *taskTail; /* queued tasks (calog__ctxPost): run only at the top level, never nested */
+  _Atomic int32_t tasks;   /* queued tasks (changed under mu; read without it by a reply's look for work) */
   pthread_t thread;
   bool isHost;
   bool accepting; /* under mu: false once the actor is shutting down */

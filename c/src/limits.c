@@ -39,7 +39,7 @@ void calog__limitEntryStart(CalogCtxT *ctx, uint64_t timeoutMs) {
   int64_t t = atomic_load_explicit(&ctx->limits.timeoutMs, memory_order_relaxed);
   if (timeoutMs > 0 && (t <= 0 || (int64_t)timeoutMs < t)) t = (int64_t)timeoutMs;
   ctx->timeoutMs = t;
-  ctx->startNs = nowNs();
+  ctx->startNs = t > 0 ? nowNs() : 0; /* read only for a timeout: no clock read per call without one */
   uint64_t maxMs = (UINT64_MAX - ctx->startNs) / 1000000u; /* a timeout past the clock's range: no deadline */
   ctx->deadlineNs = t > 0 && (uint64_t)t < maxMs ? ctx->startNs + (uint64_t)t * 1000000u : 0;
   ctx->tripUsed = ctx->tripCeiling = 0;

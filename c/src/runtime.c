@@ -911,10 +911,7 @@ static bool hostBusy(CalogT *rt) {
   CalogActorT *h = &rt->host;
   if (atomic_load_explicit(&h->pending, memory_order_acquire) != 0) return true;
   if (h->nesting != 0) return false; /* tasks run only at the top level */
-  pthread_mutex_lock(&h->mu);
-  bool busy = h->taskHead != NULL;
-  pthread_mutex_unlock(&h->mu);
-  return busy;
+  return atomic_load_explicit(&h->tasks, memory_order_acquire) != 0; /* no lock per crossing */
 }
 
 /* reply() for a result an engine wrote straight into OUT: queued host work is served too, with OUT kept

@@ -502,10 +502,30 @@ static int32_t check(CalogT *rt, CalogReaderT *rd, CalogValueT *err, int depth, 
   return CALOG_OK;
 }
 
+/* The bytes of n values from pos when every one is a scalar (NIL, FALSE, TRUE, I32, INT, REAL) lying wholly
+ * within the data; -1 otherwise. For scalars the tags and lengths are the whole of the check readItem makes. */
+int64_t calog__wireScalarRun(const CalogReaderT *rd, int64_t n) {
+  uint32_t pos = rd->pos;
+  for (int64_t i = 0; i < n; i++) {
+    if (pos >= rd->len) return -1;
+    uint32_t size;
+    switch (rd->buf[pos]) {
+    case CALOG_W_NIL: case CALOG_W_FALSE: case CALOG_W_TRUE: size = 1; break;
+    case CALOG_W_I32: size = 5; break;
+    case CALOG_W_INT: case CALOG_W_REAL: size = 9; break;
+    default: return -1;
+    }
+    if (rd->len - pos < size) return -1;
+    pos += size;
+  }
+  return pos - rd->pos;
+}
+
 int32_t calog__wireCheck(CalogT *rt, const CalogReaderT *rd, int64_t n, bool *hostFn, CalogValueT *err) {
   CalogReaderT r = *rd;
   CalogTypeE t;
   *hostFn = false;
+  if (calog__wireScalarRun(rd, n) >= 0) return CALOG_OK; /* the common call: a few numbers */
   for (int64_t i = 0; i < n; i++) {
     int32_t st = check(rt, &r, err, 0, &t, hostFn);
     if (st != CALOG_OK) return st;

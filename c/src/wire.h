@@ -47,6 +47,8 @@ CALOG_HIDDEN int32_t calog__wireEncodeArgs(CalogT *rt, const CalogValueT *args, 
 /* Checks n values from rd's position (rd is not moved) as calog__wireDecode would read them, failing with
  * the same first error; *hostFn: whether they hold a host function (HOSTFN). Builds nothing. */
 CALOG_HIDDEN int32_t calog__wireCheck(CalogT *rt, const CalogReaderT *rd, int64_t n, bool *hostFn, CalogValueT *err);
+/* The bytes of the next n values of rd when all are scalars within the data (nothing more to check); else -1. */
+CALOG_HIDDEN int64_t calog__wireScalarRun(const CalogReaderT *rd, int64_t n);
 /* Reads an argument list's header (as calog__wireDecodeArgs) and checks its values (rd left on the first). */
 CALOG_HIDDEN int32_t calog__wireCheckArgs(CalogT *rt, CalogReaderT *rd, int32_t *argc, bool *hostFn, CalogValueT *err);
 /* The wire backend of a sink (codec.h dispatches to these). */

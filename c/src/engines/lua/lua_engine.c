@@ -254,10 +254,21 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
   int base = lua_gettop(L);
   if (!lua_checkstack(L, 8)) return calogFail(err, CALOG_ERR_OOM, "Lua stack exhausted");
   RunT r = {.lc = lc, .kind = kind, .name = name, .ref = ref, .args = args, .argc = argc, .out = out, .err = err};
+  /* A function value called with scalars only (the common crossing): nothing before the call can raise (the
+   * registry read allocates nothing, nor do the pushes of nil, booleans and numbers) and reading the result
+   * never raises, so one protected call of the function itself does: no runner frame. Any other call runs
+   * its set-up (a global lookup, strings and tables pushed: each may raise) inside the runner. */
+  bool direct = kind == LUA_RUN_REF && calog__srcScalars(args, argc) && (argc <= 4 || lua_checkstack(L, argc + 4));
   lua_pushcfunction(L, msgHandler);
-  lua_pushcfunction(L, runner);
-  lua_pushlightuserdata(L, &r);
   int nargs = 1;
+  if (direct) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    for (int32_t i = 0; i < argc; i++) (void)calog__luaPushFrom(L, lc, args, err); /* scalars: cannot fail */
+    nargs = argc;
+  } else {
+    lua_pushcfunction(L, runner);
+    lua_pushlightuserdata(L, &r);
+  }
   if (kind == LUA_RUN_EVAL) {
     char chunk[260];
     snprintf(chunk, sizeof chunk, "=%s", r.name ? r.name : "eval");
@@ -280,8 +291,8 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
   if (outerHasThrown) calogValueMove(&outerThrown, &lc->thrown);
   lc->handled = lc->thrownSet = false;
   lc->escaped = (CalogRaiseT){0, 0};
-  int ps = lua_pcall(L, nargs, 0, base + 1);
-  int32_t st = r.status;
+  int ps = lua_pcall(L, nargs, direct ? 1 : 0, base + 1);
+  int32_t st = ps == LUA_OK && direct ? calog__luaRead(lc, L, base + 2, out, err) : r.status;
   bool hasThrown = lc->thrownSet;
   CalogRaiseT escaped = lc->escaped;
   lc->handled = outerHandled;
