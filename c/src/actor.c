@@ -227,6 +227,7 @@ static void deliver(CalogMsgT *m, int32_t status, CalogValueT *result) {
     if (rt->doneTail) rt->doneTail->next = c;
     else rt->doneHead = c;
     rt->doneTail = c;
+    atomic_fetch_add(&rt->doneCount, 1);
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
     wakeHost(rt);
@@ -945,6 +946,7 @@ static int32_t hostPoll(CalogT *rt, bool wake) {
   if (c) {
     rt->doneHead = c->next;
     if (rt->doneHead == NULL) rt->doneTail = NULL;
+    atomic_fetch_sub(&rt->doneCount, 1);
     rt->asyncInFlight--;
   }
   pthread_mutex_unlock(&h->mu);
@@ -978,10 +980,12 @@ int32_t calogHostPollWait(CalogT *rt, int32_t waitUs) {
      * Wakes stay held back while this thread is awake (a wake costs the caller more than the call); they are
      * let through again before the last look, which ends every drain (calogHostPoll or a wait that expired). */
     atomic_store(&rt->wakePending, 1);
-    if (atomic_load_explicit(&h->pending, memory_order_acquire) == 0) {
+    if (atomic_load_explicit(&h->pending, memory_order_acquire) == 0 &&
+        atomic_load_explicit(&rt->doneCount, memory_order_acquire) == 0) {
       uint64_t start = nowNs(), end = start + (uint64_t)waitUs * 1000u, spinUntil = start + HOST_SPIN_NS;
       bool work = false;
-      for (unsigned i = 1; !(work = atomic_load_explicit(&h->pending, memory_order_acquire) != 0); i++) {
+      for (unsigned i = 1; !(work = atomic_load_explicit(&h->pending, memory_order_acquire) != 0 ||
+                                   atomic_load_explicit(&rt->doneCount, memory_order_acquire) != 0); i++) {
         if ((i & 31) != 0) {
           cpuRelax();
           continue;

@@ -214,6 +214,7 @@ struct CalogT {
   /* the host */
   CalogActorT host;
   CalogCompletionT *doneHead, *doneTail; /* under host.mu */
+  _Atomic uint32_t doneCount; /* completions queued (changed under host.mu; read without it by a spin) */
   uint32_t asyncInFlight; /* under host.mu: async requests whose completion calogHostPoll has not returned yet */
   uint32_t nextTicket;
   void (*_Atomic waker)(void);

@@ -758,6 +758,7 @@ void calogHostClose(CalogT *rt) {
   pthread_mutex_lock(&rt->host.mu); /* an abandoned thread may still deliver (it then sees closing) */
   CalogCompletionT *left = rt->doneHead;
   rt->doneHead = rt->doneTail = NULL;
+  atomic_store(&rt->doneCount, 0);
   pthread_mutex_unlock(&rt->host.mu);
   for (CalogCompletionT *c = left, *next; c; c = next) {
     next = c->next;
