@@ -587,6 +587,16 @@ void calog__srcWire(CalogSrcT *s, CalogT *rt, CalogReaderT *rd, int64_t n) {
 
 int32_t calog__wireSrcNext(CalogSrcT *s, CalogItemT *it, CalogValueT *err) {
   s->remaining--;
+  CalogReaderT *rd = s->rd;
+  if (rd->pos < rd->len && rd->buf[rd->pos] == CALOG_W_I32 && rd->len - rd->pos >= 5) { /* the common number */
+    int32_t i;
+    memcpy(&i, rd->buf + rd->pos + 1, 4);
+    rd->pos += 5;
+    it->type = CALOG_INT;
+    it->owned = false;
+    it->as.i = i;
+    return CALOG_OK;
+  }
   int32_t st = readItem(s->rt, s->rd, it, err, 0);
   if (st != CALOG_OK) return st; /* checked: only a handle the host released since (from code the engine ran) */
   if (it->type == CALOG_AGGREGATE) s->remaining += it->as.agg.na + 2 * it->as.agg.np;
