@@ -407,6 +407,75 @@ static void testRefRaiseLeak(void) {
   calogUnregister(rt, "keepFns");
 }
 
+
+/* Review finding (the direct call of a held function): reading a table or function result can raise. A
+ * function's reference grows the Lua stack, whose GC step runs a finalizer that rehashes the table being
+ * walked: lua_next fails with "invalid key to 'next'". Read unprotected, that raise aborted the process
+ * (a call from C) or jumped over calog's frames to the script's own pcall (a call from a native: the native
+ * never returned, 200 function values leaked). Both must end the call with a script error instead. */
+static int nestedDone;
+static int32_t callIt(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
+  (void)ud;
+  if (argc < 2 || args[0].type != CALOG_FN) return calogFail(result, CALOG_ERR_ARG, "callIt(f, depth)");
+  int32_t st = calogFnInvoke(args[0].as.fn, &args[1], 1, result);
+  nestedDone++;
+  return st;
+}
+
+static void testResultReadRaises(void) {
+  static const char *src =
+      "local chain, armed = {}, false\n"
+      "local function fin()\n"
+      "  if not armed then return end\n"
+      "  for _, t in ipairs(chain) do\n"
+      "    local ks = {} for k in next, t do ks[#ks + 1] = k end\n"
+      "    for _, k in ipairs(ks) do t[k] = nil end\n"
+      "    for i = 1, 64 do t['n' .. i] = i end\n"
+      "  end\n"
+      "end\n"
+      "local keep = {} for i = 1, 100000 do keep[i] = {} end\n"
+      "function F(depth)\n"
+      "  chain = {} KEEP = keep\n"
+      "  local root = {} local cur = root\n"
+      "  for i = 1, depth do local nx = {} cur.a = function() end cur.k = nx chain[#chain + 1] = cur cur = nx end\n"
+      "  cur.a = function() end\n"
+      "  armed = false collectgarbage('collect') armed = true\n"
+      "  local weak = setmetatable({}, {__mode = 'v'}) weak[1] = {}\n"
+      "  setmetatable({}, {__gc = fin})\n"
+      "  while weak[1] ~= nil do collectgarbage('step', 0) end\n"
+      "  local junk = {} for i = 1, 10000 do junk[i] = i end\n"
+      "  return root\n"
+      "end";
+  CHECK_EQ(calogRegister(rt, "callIt", callIt, NULL, NULL), CALOG_OK);
+  CalogContextIdT id = newLua();
+  CalogValueT r = calogValueNil(), f = calogValueNil();
+  CHECK_EQ(eval(id, src, &r), CALOG_OK);
+  CHECK_EQ(calogContextGet(rt, id, "F", &f), CALOG_OK);
+  int raised = 0, calls = 0;
+  for (int d = 18; d <= 40; d++) { /* from C: the direct path */
+    CalogValueT a = calogValueInt(d);
+    int32_t st = calogFnInvoke(f.as.fn, &a, 1, &r);
+    CHECK(st == CALOG_OK || st == CALOG_ERR_SCRIPT);
+    if (st == CALOG_ERR_SCRIPT) {
+      CHECK(strstr(calogErrorMessage(&r, NULL), "invalid key to 'next'") != NULL);
+      raised++;
+    }
+    calogValueFree(&r);
+  }
+  nestedDone = 0;
+  for (int d = 18; d <= 40; d++, calls++) { /* from a native a script called */
+    char q[160];
+    snprintf(q, sizeof q, "local ok, e = pcall(callIt, F, %d) return ok or tostring(e)", d);
+    CHECK_EQ(eval(id, q, &r), CALOG_OK);
+    calogValueFree(&r);
+  }
+  CHECK_EQ(nestedDone, calls); /* every native returned */
+  printf("test_lua: result reads that raised: %d of %d\n", raised, 23);
+  CHECK(raised > 0); /* the scenario reaches the raise */
+  calogValueFree(&f);
+  CHECK_EQ(calogContextDestroy(rt, id), CALOG_OK);
+}
+
 int main(void) {
   rt = calogCreate();
   testEvalCallGet();
@@ -421,6 +490,7 @@ int main(void) {
    CALOG_ERR_PERMISSION, "local ok, e = pcall(valued) return e.code"});
   testHostile2();
   testRefRaiseLeak();
+  testResultReadRaises();
   calogDestroy(rt);
   return checkSummary("test_lua");
 }

@@ -49,7 +49,9 @@ enum { LUA_RUN_EVAL, LUA_RUN_CALL, LUA_RUN_GET, LUA_RUN_REF };
 
 CALOG_HIDDEN LuaCtxT *calog__luaCtx(lua_State *L);
 /* The Lua codec (design sec 4), the one set of marshalling rules for every path: calog__luaRead writes the
- * value at idx into a sink (never raises); calog__luaPushFrom pushes the next value of a source (may raise on
+ * value at idx into a sink (failures go to err; a table or function may still raise a Lua error: growing the
+ * stack runs a GC step, whose finalizers can make a table walk fail, so read those protected; nil, booleans,
+ * numbers and strings never raise); calog__luaPushFrom pushes the next value of a source (may raise on
  * Lua OOM: run protected, or with what a raise must not leak held in the pending stack; the caller made room
  * for 2 slots). calog__luaToValue / calog__luaPush are the same for one CalogValueT. */
 CALOG_HIDDEN int32_t calog__luaRead(LuaCtxT *lc, lua_State *L, int idx, CalogSinkT *sink, CalogValueT *err);

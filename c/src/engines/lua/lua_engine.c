@@ -244,6 +244,13 @@ static int runner(lua_State *L) {
   return 0;
 }
 
+/* stack on entry: [RunT*, value]: the direct path's result, read protected */
+static int readResult(lua_State *L) {
+  RunT *r = lua_touserdata(L, 1);
+  r->status = calog__luaRead(r->lc, L, 2, r->out, r->err);
+  return 0;
+}
+
 int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, int64_t len, int ref,
                       CalogSrcT *args, int32_t argc, CalogSinkT *out, CalogValueT *err) {
   lua_State *L = lc->L;
@@ -255,9 +262,10 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
   if (!lua_checkstack(L, 8)) return calogFail(err, CALOG_ERR_OOM, "Lua stack exhausted");
   RunT r = {.lc = lc, .kind = kind, .name = name, .ref = ref, .args = args, .argc = argc, .out = out, .err = err};
   /* A function value called with scalars only (the common crossing): nothing before the call can raise (the
-   * registry read allocates nothing, nor do the pushes of nil, booleans and numbers) and reading the result
-   * never raises, so one protected call of the function itself does: no runner frame. Any other call runs
-   * its set-up (a global lookup, strings and tables pushed: each may raise) inside the runner. */
+   * registry read allocates nothing, nor do the pushes of nil, booleans and numbers), nor can reading a scalar
+   * or string result, so one protected call of the function itself does: no runner frame. A table or function
+   * result is read in a second protected call (readResult). Any other call runs its set-up (a global lookup,
+   * strings and tables pushed: each may raise) inside the runner. */
   bool direct = kind == LUA_RUN_REF && calog__srcScalars(args, argc) && (argc <= 4 || lua_checkstack(L, argc + 4));
   lua_pushcfunction(L, msgHandler);
   int nargs = 1;
@@ -292,7 +300,20 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
   lc->handled = lc->thrownSet = false;
   lc->escaped = (CalogRaiseT){0, 0};
   int ps = lua_pcall(L, nargs, direct ? 1 : 0, base + 1);
-  int32_t st = ps == LUA_OK && direct ? calog__luaRead(lc, L, base + 2, out, err) : r.status;
+  if (ps == LUA_OK && direct) {
+    int t = lua_type(L, base + 2);
+    if (t <= LUA_TNUMBER || t == LUA_TSTRING) { /* nil, boolean, light userdata, number, string */
+      r.status = calog__luaRead(lc, L, base + 2, out, err);
+    } else {
+      /* a table or a function is read protected, as in the runner: its read may grow the stack, and the GC
+       * step that comes with it runs finalizers (Lua code) that can make a table walk raise */
+      lua_pushcfunction(L, readResult);
+      lua_pushlightuserdata(L, &r);
+      lua_pushvalue(L, base + 2);
+      ps = lua_pcall(L, 2, 0, base + 1);
+    }
+  }
+  int32_t st = r.status;
   bool hasThrown = lc->thrownSet;
   CalogRaiseT escaped = lc->escaped;
   lc->handled = outerHandled;
