@@ -255,8 +255,6 @@ const schedule: (f: () => void) => void = typeof globalThis.setImmediate === "fu
 const HOST_WINDOW_US = 50;
 /** The shorter look after a single answered call (µs). */
 const HOST_PEEK_US = 5;
-/** How long an async call looks for its outcome before it returns its Promise (µs). */
-const ASYNC_LOOK_US = 5;
 /** The most a drain spends serving host calls from context threads before the event loop gets its turn (ms). */
 const HOST_BUDGET_MS = 1;
 
@@ -317,11 +315,11 @@ class Core implements FunctionTable {
    * (HOST_WINDOW_US: a script calling the host in a loop calls again within microseconds, far sooner than a
    * wake through the event loop), for at most HOST_BUDGET_MS per drain so the event loop keeps its turn.
    */
-  drainNow(firstWaitUs = 0): void {
+  drainNow(): void {
     const n = this.native;
     if (n === undefined) return;
     const c = n.control;
-    let until = 0, streak = 0, ended = false, first = firstWaitUs;
+    let until = 0, streak = 0, ended = false;
     // An exception between two polls (a RangeError near the stack limit) would leave wakes held: a drain in a
     // macrotask then takes over (its first look lets them through).
     try {
@@ -329,8 +327,7 @@ class Core implements FunctionTable {
         // After one answered call a short look for the next, after two in a row the full window: a script that
         // called once (a round trip) costs the event loop next to nothing, one calling in a loop is served here.
         // A wait holds wakes back: the loop ends only on a 0, whose last look let them through.
-        let r = n.pollWait(streak === 0 ? first : streak === 1 ? HOST_PEEK_US : HOST_WINDOW_US);
-        first = 0;
+        let r = n.pollWait(streak === 0 ? 0 : streak === 1 ? HOST_PEEK_US : HOST_WINDOW_US);
         if (r === 2) {
           streak++;
           const now = performance.now();
@@ -390,7 +387,7 @@ class Core implements FunctionTable {
     }
     const t = send(n, this.wire.length);
     if (t < 0) return Promise.reject(this.error(-t));
-    const p = new Promise<Value>((resolve, reject) => {
+    return new Promise<Value>((resolve, reject) => {
       if (signal === undefined) {
         this.pending.set(t, { resolve, reject, keep });
       } else {
@@ -409,17 +406,6 @@ class Core implements FunctionTable {
       }
       n.armWake(this.drain);
     });
-    // A short call on a threaded context is over within microseconds: look for its outcome (and serve the host
-    // calls it makes) for a few of them before going back to the event loop, instead of paying a wake and an
-    // event-loop trip for it. A request to a host-thread context is already done.
-    if (this.depth === 0) {
-      try {
-        this.drainNow(ASYNC_LOOK_US);
-      } catch {
-        // only a RangeError or out-of-memory gets here; the drain has rescheduled itself, the Promise stands
-      }
-    }
-    return p;
   }
 
   live(what: string): NativeRuntime {

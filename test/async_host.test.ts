@@ -272,3 +272,52 @@ test("a threaded script calling a synchronous host function in a loop: every cal
     if (ms > 50) assert.ok(ticks >= Math.floor(ms / 20), `${engine}: ${ticks} interval ticks in ${ms.toFixed(0)} ms`);
   }
 });
+
+// What the Promise form promises besides its value (a review of a synchronous look for the outcome inside
+// callAsync broke all three): the event loop gets a turn between awaited calls, host functions the call makes
+// run only after callAsync has returned (on a threaded context), and an abort right after the call rejects.
+for (const thread of [false, true]) {
+  const where = thread ? "own thread" : "host thread";
+  test(`${where}: an await callAsync loop lets a timer fire; host functions run after callAsync returns; an abort right after it rejects`, async () => {
+    using rt = new Runtime();
+    let inCall = false, ranInCall = 0, ran = 0;
+    rt.register("log", (x: unknown) => {
+      ran++;
+      if (inCall) ranInCall++;
+      return x;
+    });
+    using ctx = rt.createContext("lua", { thread });
+    ctx.eval("function tick() return 1 end function viaHost(x) return log(x) end function add(a, b) return a + b end");
+    let stop = false;
+    const timer = setTimeout(() => (stop = true), 50);
+    const started = Date.now();
+    let calls = 0;
+    while (!stop && Date.now() - started < 10_000) {
+      await ctx.callAsync("tick");
+      calls++;
+    }
+    clearTimeout(timer);
+    assert.ok(stop, `the 50 ms timer never fired during ${calls} awaited calls (${Date.now() - started} ms)`);
+    for (let i = 0; i < 300; i++) {
+      inCall = true;
+      const p = ctx.callAsync("viaHost", i);
+      inCall = false;
+      assert.equal(await p, i);
+    }
+    assert.equal(ran, 300);
+    // a host-thread context runs the request before callAsync returns (documented); a threaded one never
+    assert.equal(ranInCall, thread ? 0 : 300, "host functions ran before callAsync returned");
+    const reason = new Error("stop");
+    let rejected = 0;
+    for (let i = 0; i < 300; i++) {
+      const ac = new AbortController();
+      const p = ctx.callAsync("add", 1, 2, { signal: ac.signal });
+      ac.abort(reason);
+      await p.then(() => {}, (e) => {
+        assert.equal(e, reason);
+        rejected++;
+      });
+    }
+    assert.equal(rejected, 300);
+  });
+}
