@@ -1,7 +1,7 @@
 // Issue 12 regressions: function values outliving a forgotten Context, thrown payloads, Promises from host
 // functions. (Value fidelity rows are in fidelity.test.ts.)
 import assert from "node:assert/strict";
-import { type EngineName, Runtime, type ScriptFunction } from "../bindings/mod.ts";
+import { CalogLimitError, type EngineName, Runtime, type ScriptFunction } from "../bindings/mod.ts";
 import { gc, test } from "./harness.ts";
 
 const engines: EngineName[] = ["lua", "js", "squirrel"];
@@ -292,4 +292,26 @@ test("a huge sparse array is refused at once, not sent as millions of nils", () 
   const t0 = performance.now();
   assert.throws(() => js.call("len", a), (e: unknown) => (e as Error).name === "CalogValueError" && /too long/.test((e as Error).message));
   assert.ok(performance.now() - t0 < 1000);
+});
+
+// Found by the compile-js fuzzer: the copies Duktape's regexp compiler makes for a quantified group multiply
+// through nested quantifiers. A 700-byte source compiled for 4-13 s into 0.6-1.9 GB, and a timeout could not
+// stop it (the compile is one step). Duktape patch 70 caps the expansion at 1 MB and polls the limits while it
+// copies.
+test("a regexp whose quantifiers expand exponentially fails at once; a long regexp compile meets the timeout", () => {
+  using rt = new Runtime();
+  using js = rt.createContext("js", { thread: false });
+  for (const src of ["/((((a)){0,30}){0,30}){0,999}/", "new RegExp('(((((x)){0,22}){0,44}){0,322})', 'i')"]) {
+    const t0 = performance.now();
+    assert.throws(() => js.eval(`var r = ${src}; r.source.length`), /regexp too large/);
+    assert.ok(performance.now() - t0 < 2_000, `${src}: ${performance.now() - t0} ms`);
+  }
+  assert.equal(js.eval("/(((a)){0,30}){0,99}/.test('aaa')"), true); // large but under the cap: still compiles
+  js.setLimits({ timeoutMs: 20 });
+  const t0 = performance.now();
+  assert.throws(() => js.eval(`new RegExp("(((a)){0,45}){0,999}", "i"); 1`), (e: unknown) =>
+    e instanceof CalogLimitError && e.limit === "timeout");
+  assert.ok(performance.now() - t0 < 2_000);
+  js.setLimits({ timeoutMs: 0 });
+  assert.equal(js.eval("1 + 1"), 2);
 });
