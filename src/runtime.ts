@@ -669,15 +669,7 @@ class Core implements FunctionTable {
       throw marshalFailure(e);
     }
     this.end(false);
-    this.depth++;
-    let r: number;
-    try {
-      r = send(n, w.length);
-    } finally {
-      this.depth--;
-      if (this.native !== undefined) this.keepWake(n);
-    }
-    return this.outcome(r);
+    return this.sendRequest(n, w.length, send);
   }
 
   /** {@link invoke} for n <= 4 arguments passed one by one (no array per call). */
@@ -697,13 +689,18 @@ class Core implements FunctionTable {
       throw marshalFailure(e);
     }
     this.end(false);
+    return this.sendRequest(nr, w.length, send);
+  }
+
+  /** Makes the one FFI call of an encoded request and decodes its outcome. */
+  sendRequest(n: NativeRuntime, len: number, send: (n: NativeRuntime, len: number) => number): Value {
     this.depth++;
     let r: number;
     try {
-      r = send(nr, w.length);
+      r = send(n, len);
     } finally {
       this.depth--;
-      if (this.native !== undefined) this.keepWake(nr);
+      if (this.native !== undefined) this.keepWake(n);
     }
     return this.outcome(r);
   }
@@ -737,16 +734,7 @@ class Core implements FunctionTable {
   request(write: () => void, send: (n: NativeRuntime, len: number) => number): Value {
     const n = this.live("call");
     this.encode(write);
-    this.depth++;
-    let r: number;
-    try {
-      r = send(n, this.wire.length);
-    } finally {
-      this.depth--;
-      if (this.native !== undefined) this.keepWake(n);
-    }
-    if (r >= 0) return this.wire.result(r) as Value;
-    throw this.error(-r);
+    return this.sendRequest(n, this.wire.length, send);
   }
 
   /** Builds the exception for a failed call from the error value in OUT. */
