@@ -934,7 +934,7 @@ static int32_t replyWritten(CalogT *rt, uint32_t len) {
 /* A call from the wire straight onto the engine's stack and back (a context of this thread whose engine has
  * callVia): the arguments are read from IN, the result written into OUT, with no CalogValueT in between.
  * The same steps as calogContextCall / calogFnInvoke on this thread (hold, entry, limits). fn: a closure of
- * ctx's engine (held by the caller), else name. */
+ * ctx's engine, retained by the caller until this returns, else name. */
 static int32_t callDirect(CalogT *rt, CalogCtxT *ctx, const char *name, CalogFnT *fn, CalogReaderT *rd, int32_t argc) {
   CalogValueT v = calogValueNil();
   int32_t st = calog__ctxHold(ctx, &v);
@@ -950,7 +950,8 @@ static int32_t callDirect(CalogT *rt, CalogCtxT *ctx, const char *name, CalogFnT
   }
   memcpy(copy, rd->buf + rd->pos, n);
   CalogReaderT args = {.buf = copy, .len = n, .pos = 0};
-  if (fn) calogFnRetain(fn); /* the closure may drop the last outside reference while it runs */
+  /* fn: the caller (calogFnCallWire) holds a reference for the whole call, so the closure dropping its last
+   * outside reference while it runs frees nothing: no second retain (two atomic operations per crossing) */
   CalogCtxT *prev = calog__entryBegin(ctx, 0);
   CalogSrcT src;
   CalogSinkT out;
@@ -960,7 +961,6 @@ static int32_t callDirect(CalogT *rt, CalogCtxT *ctx, const char *name, CalogFnT
   calog__srcEnd(&src);
   if (copy != small) free(copy);
   st = calog__entryEnd(ctx, prev, st, &v);
-  if (fn) calogFnRelease(fn);
   calog__ctxUnhold(ctx);
   uint32_t len;
   calog__sinkEnd(&out, st == CALOG_OK, &len);
