@@ -158,6 +158,10 @@ class DenoRuntime implements NativeRuntime {
     });
   }
 
+  disarmWake(): void {
+    // the wait in flight (it holds the process open) ends at the next wake, or when the runtime is destroyed
+  }
+
   evalAsync(id: number, inLen: number): number {
     return this.#rt === null ? DEAD : lib.calogEvalAsyncWire(this.#rt, id, inLen);
   }

@@ -69,9 +69,13 @@ export interface NativeRuntime {
    * Arranges for `onWake` to run on this (the JS) thread once the host has something to poll. Foreign
    * threads never call JavaScript: Bun wakes through a threadsafe JSCallback that carries no data, Deno
    * through a nonblocking FFI call that waits on a worker thread. Called again after each wake while
-   * work is pending; never keeps the process alive when nothing is pending.
+   * work is pending. While armed, the wake keeps the process alive (an async call in flight, a script's
+   * timer or socket: as a pending timer or socket of the runtime's own would), holds `onWake` strongly (the
+   * way a pending timer holds its callback), and lets the event loop sleep until it fires.
    */
   armWake(onWake: () => void): void;
+  /** Nothing can arrive by itself any more: the armed wake stops keeping the process alive. */
+  disarmWake(): void;
   /** Destroys the native runtime and closes the host callbacks. Idempotent. */
   destroy(): void;
 }

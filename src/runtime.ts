@@ -290,6 +290,12 @@ class Core implements FunctionTable {
   /** Live contexts (for stats). */
   readonly contexts: Map<number, { engine: EngineName; threaded: boolean }> = new Map();
   readonly drain: () => void;
+  /** Whether the wake is armed (the binding holds the event loop open meanwhile). */
+  armed = false;
+  /** The Runtime, held strongly while armed (see {@link arm}). */
+  heldOwner: object | undefined;
+  /** The drain as the armed wake calls it: holds the core strongly (see {@link arm}). */
+  readonly drainArmed: () => void;
   readonly fnFinalizer: FinalizationRegistry<readonly [number, number]>;
 
   constructor(native: NativeRuntime, policy: "strict" | "lenient") {
@@ -307,6 +313,7 @@ class Core implements FunctionTable {
     });
     this.fnFinalizer = new FinalizationRegistry((h) => weak.deref()?.native?.fnRelease(h[0], h[1]));
     this.drain = () => weak.deref()?.drainNow();
+    this.drainArmed = () => this.drainNow();
   }
 
   /**
@@ -373,7 +380,25 @@ class Core implements FunctionTable {
    * callbacks run when we poll, a threaded one's may call host functions or print through us.
    */
   keepWake(n: NativeRuntime): void {
-    if (this.pending.size > 0 || this.aborted.size > 0 || n.control[12]! > 0) n.armWake(this.drain);
+    if (this.pending.size > 0 || this.aborted.size > 0 || n.control[12]! > 0) this.arm(n);
+    else if (this.armed) {
+      this.armed = false;
+      this.heldOwner = undefined;
+      n.disarmWake(); // nothing can arrive by itself: the process may end, a forgotten Runtime be collected
+    }
+  }
+
+  /**
+   * Arms the wake. While armed, the binding keeps the process alive and holds the callback it was given, which
+   * holds this core and the Runtime: work that arrives by itself (a reply, a script's timer or server calling
+   * TypeScript) finds them even if the program kept no reference, as a pending timer keeps its callback.
+   */
+  arm(n: NativeRuntime): void {
+    if (!this.armed) {
+      this.armed = true;
+      this.heldOwner = this.owner?.deref();
+    }
+    n.armWake(this.drainArmed);
   }
 
   /** Sends an async request: the promise settles when the context replies (or fails now). */
@@ -404,7 +429,7 @@ class Core implements FunctionTable {
           reject: (e) => (signal.removeEventListener("abort", onAbort), reject(e)),
         });
       }
-      n.armWake(this.drain);
+      this.arm(n);
     });
   }
 
@@ -781,6 +806,8 @@ class Core implements FunctionTable {
       throw new CalogError("ERR_ARG", "a runtime cannot be disposed from inside one of its own calls");
     }
     this.native = undefined; // every Context and ScriptFunction checks this first
+    this.armed = false;
+    this.heldOwner = undefined;
     n.destroy();
     for (const p of this.pending.values()) {
       p.reject(new CalogDeadError("ERR_DEAD", "the runtime was disposed before the call completed"));
@@ -1169,7 +1196,10 @@ export class Context implements Disposable {
     this.#disposed = true;
     contextFinalizer.unregister(this.#token);
     this.#core.contexts.delete(this.#id);
-    this.#core.native?.contextDestroy(this.#id);
+    const n = this.#core.native;
+    if (n === undefined) return;
+    n.contextDestroy(this.#id);
+    this.#core.keepWake(n); // its timers and sockets no longer keep the process alive
   }
 
   [Symbol.dispose](): void {

@@ -97,7 +97,7 @@ async function runChild(scenario: string): Promise<{ code: number | null; out: s
   const { spawn } = await import("node:child_process");
   const exe = isDeno ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath() : process.execPath;
   const child = new URL("./hostile3_child.ts", import.meta.url).pathname;
-  const argv = isDeno ? ["run", "--allow-ffi", "--allow-env", "--allow-read", child, scenario] : [child, scenario];
+  const argv = isDeno ? ["run", "--allow-ffi", "--allow-env", "--allow-read", "--v8-flags=--expose-gc", child, scenario] : [child, scenario];
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
     const p = spawn(exe, argv, { stdio: ["ignore", "pipe", "pipe"] });
@@ -118,6 +118,10 @@ const childScenarios: [string, string][] = [
   ["threaded-exchange", "srv:hi,cli:hi!"],
   ["host-dispose", "connected"],
   ["host-complete", "got:data"],
+  ["async-then-threaded", "got:42"],
+  ["async-then-host", "got:42"],
+  ["timer-threaded", "fired"],
+  ["timer-host", "fired"],
 ];
 for (const [scenario, marks] of childScenarios) {
   test(`the process exits by itself: ${scenario}`, async () => {

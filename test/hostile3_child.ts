@@ -14,6 +14,12 @@ function until(f: () => boolean): Promise<void> {
   });
 }
 
+function fullGc(): void {
+  const g = globalThis as { Bun?: { gc(full: boolean): void }; gc?: () => void };
+  if (g.Bun) g.Bun.gc(true);
+  else g.gc?.();
+}
+
 const rt = new Runtime();
 const marks: string[] = [];
 rt.register("mark", (s: unknown) => void marks.push(String(s)));
@@ -53,6 +59,29 @@ switch (args[0]) {
         c:receiveUntil('.', function(err, d) mark('got:' .. d) c:close() srv:close() end) end)
       net.connect('127.0.0.1', srv:port(), function(err, c) c:send('data.', function() c:close() end) end)`);
     await until(() => marks.length === 1);
+    break;
+  }
+  // Nothing awaited, no timer of the test's own, no reference to the runtime kept, and a full GC: calog's own
+  // work must keep the process and the runtime alive until it is done (under Bun it did neither: the process
+  // ended before the reply, or a collected runtime never ran the script's timer callback).
+  case "async-then-threaded":
+  case "async-then-host": {
+    (() => {
+      const own = new Runtime();
+      const lua = own.createContext("lua", { thread: args[0] === "async-then-threaded" });
+      void lua.evalAsync("local t = os.clock() while os.clock() - t < 0.05 do end return 42").then((v) => console.log(`got:${v}`));
+    })();
+    fullGc();
+    break;
+  }
+  case "timer-threaded":
+  case "timer-host": {
+    (() => {
+      const own = new Runtime();
+      own.register("done", (s: unknown) => void console.log(String(s)));
+      own.createContext("lua", { thread: args[0] === "timer-threaded" }).eval("timer.after(30, function() done('fired') end)");
+    })();
+    fullGc();
     break;
   }
   default:
