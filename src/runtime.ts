@@ -650,7 +650,30 @@ class Core implements FunctionTable {
     this.end(st < 0); // stale: the library read nothing, so the host references go back
   }
 
+  /**
+   * Host references the library gives back while a synchronous crossing is in progress (depth > 0) wait until
+   * its outcome is decoded: a host function in a result or an error is named in OUT by its id alone, and the
+   * script's own copy of it can be freed before the call returns (a host-thread JavaScript or Squirrel
+   * context frees an argument at once when the call ends), which used to delete the entry the result names.
+   */
+  readonly heldReleases: number[] = [];
+
   hostRelease(id: number): void {
+    if (this.depth > 0) {
+      this.heldReleases.push(id);
+      return;
+    }
+    this.releaseNow(id);
+  }
+
+  /** Applies the releases held back during a synchronous crossing (see {@link heldReleases}). */
+  flushReleases(): void {
+    const held = this.heldReleases;
+    for (let i = 0; i < held.length; i++) this.releaseNow(held[i]!);
+    held.length = 0;
+  }
+
+  releaseNow(id: number): void {
     const e = this.hostById.get(id);
     if (e === undefined) return;
     if (--e.refs <= 0) {
@@ -727,7 +750,11 @@ class Core implements FunctionTable {
       this.depth--;
       if (this.native !== undefined) this.keepWake(n);
     }
-    return this.outcome(r);
+    try {
+      return this.outcome(r);
+    } finally {
+      if (this.depth === 0 && this.heldReleases.length > 0) this.flushReleases();
+    }
   }
 
   /** The outcome of a crossing: decodes OUT or throws the error in it. */
@@ -813,6 +840,7 @@ class Core implements FunctionTable {
       p.reject(new CalogDeadError("ERR_DEAD", "the runtime was disposed before the call completed"));
     }
     this.pending.clear();
+    this.heldReleases.length = 0;
     this.hostById.clear();
     this.hostIdOf.clear();
   }
