@@ -753,7 +753,8 @@ class Core implements FunctionTable {
     try {
       return this.outcome(r);
     } finally {
-      if (this.depth === 0 && this.heldReleases.length > 0) this.flushReleases();
+      // at any depth: a crossing nested in this one has no outcome of its own left in OUT to decode
+      if (this.heldReleases.length > 0) this.flushReleases();
     }
   }
 

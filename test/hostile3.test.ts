@@ -122,6 +122,12 @@ const childScenarios: [string, string][] = [
   ["async-then-host", "got:42"],
   ["timer-threaded", "fired"],
   ["timer-host", "fired"],
+  ["quiet-timer-threaded", "ok"],
+  ["quiet-timer-host", "ok"],
+  ["every-cancelled-threaded", "ok"],
+  ["every-cancelled-host", "ok"],
+  ["every-self-cancelled", "ok"],
+  ["timer-context-disposed", "ok"],
 ];
 for (const [scenario, marks] of childScenarios) {
   test(`the process exits by itself: ${scenario}`, async () => {

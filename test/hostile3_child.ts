@@ -22,6 +22,8 @@ function fullGc(): void {
 
 const rt = new Runtime();
 const marks: string[] = [];
+const keep: unknown[] = [rt]; // reachable to the end: no GC backstop may end what a scenario left running
+(globalThis as { calogTestKeep?: unknown }).calogTestKeep = keep;
 rt.register("mark", (s: unknown) => void marks.push(String(s)));
 switch (args[0]) {
   case "threaded-timer": { // the callback calls the host; nothing is disposed
@@ -82,6 +84,40 @@ switch (args[0]) {
       own.createContext("lua", { thread: args[0] === "timer-threaded" }).eval("timer.after(30, function() done('fired') end)");
     })();
     fullGc();
+    break;
+  }
+  // The last timer ends on the io or a context thread without calling TypeScript, the runtime and context kept
+  // reachable: the process must still end (under Bun it hung: nothing told the host its wake could go).
+  case "quiet-timer-threaded":
+  case "quiet-timer-host": {
+    const lua = rt.createContext("lua", { thread: args[0] === "quiet-timer-threaded" });
+    lua.eval("timer.after(30, function() fired = true end)");
+    keep.push(lua);
+    marks.push("ok");
+    break;
+  }
+  case "every-cancelled-threaded":
+  case "every-cancelled-host": { // cancelled by a synchronous call: the io thread drops it later
+    const lua = rt.createContext("lua", { thread: args[0] === "every-cancelled-threaded" });
+    lua.eval("h = timer.every(1000, function() end)");
+    setTimeout(() => lua.eval("h:cancel()"), 20);
+    keep.push(lua);
+    marks.push("ok");
+    break;
+  }
+  case "every-self-cancelled": {
+    const lua = rt.createContext("lua", { thread: true });
+    lua.eval("n = 0 h = timer.every(5, function() n = n + 1 if n == 3 then h:cancel() end end)");
+    keep.push(lua);
+    marks.push("ok");
+    break;
+  }
+  case "timer-context-disposed": {
+    const lua = rt.createContext("lua", { thread: true });
+    lua.eval("timer.after(100000, function() end)");
+    setTimeout(() => lua.dispose(), 20);
+    keep.push(lua);
+    marks.push("ok");
     break;
   }
   default:

@@ -934,6 +934,9 @@ void calog__hostInterest(CalogT *rt, int delta) {
   pthread_mutex_lock(&rt->host.mu); /* the last one went: a calogHostWait with nothing else to wait for returns */
   pthread_cond_broadcast(&rt->host.cv);
   pthread_mutex_unlock(&rt->host.mu);
+  /* and a host woken through the waker (Bun) looks again: it holds its event loop open while work can arrive
+   * by itself, which, on the io or a context thread, has just stopped without posting anything to it */
+  wakeHost(rt);
 }
 
 /* calogHostPoll; wake = false keeps wakes held back (the host thread is awake and will look again). */
