@@ -49,7 +49,10 @@ function checkNamedKeys(v: unknown[], n: number): void {
   if (last === undefined) return;
   const i = Number(last);
   if (Number.isInteger(i) && i >= 0 && i < n && String(i) === last) return;
-  const named = keys.filter((k) => !(String(Number(k)) === k && Number(k) < n));
+  const named = keys.filter((k) => {
+    const i = Number(k);
+    return !(Number.isInteger(i) && i >= 0 && i < n && String(i) === k); // "-1", "1.5", "01" are names
+  });
   throw new CalogValueError(
     "ERR_TYPE",
     `an array with named properties (${named.slice(0, 3).map((k) => JSON.stringify(k)).join(", ")}${named.length > 3 ? ", …" : ""}) cannot cross into a script: only its items would (the lenient policy drops them)`,

@@ -436,3 +436,22 @@ test("bad arguments to the public API fail with calog errors, and nothing is lef
   assert.ok(thrown(() => lua.call("nope")) instanceof CalogError);
   assert.equal(lua.eval("return 1"), 1);
 });
+
+// ---- unclear messages found by the fourth pass, fixed -------------------------------------------------------------
+test("strict names every named property of an array, negative and fractional keys included", () => {
+  using rt = new Runtime();
+  using lua = rt.createContext("lua", { thread: false });
+  lua.eval("function id(v) return v end");
+  for (const [extra, name] of [[{ "-1": 2 }, '"-1"'], [{ "1.5": 2 }, '"1.5"'], [{ x: 1 }, '"x"']] as const) {
+    assert.throws(() => lua.call("id", Object.assign([1], extra)), (e: unknown) =>
+      e instanceof CalogValueError && e.message.includes(`named properties (${name})`));
+  }
+});
+
+test("js: a Buffer (a Uint8Array subclass) is refused with a message that says why", () => {
+  using rt = new Runtime();
+  using js = rt.createContext("js", { thread: false });
+  js.eval("function give() { return new Buffer('ab'); }");
+  assert.throws(() => js.call("give"), (e: unknown) =>
+    e instanceof CalogError && /not subclasses such as Buffer/.test(e.message) && !/only Uint8Array/.test(e.message));
+});

@@ -502,8 +502,9 @@ static int32_t ingress(IngressT *in, duk_context *ctx, duk_idx_t idx, int depth)
     if (duk_is_buffer_data(ctx, idx)) { /* Uint8Array, Uint8ClampedArray, ArrayBuffer: their bytes */
       if (proto != in->dc->protos[1] && proto != in->dc->protos[2] && proto != in->dc->protos[3] && !lenient(in->dc))
         return calogFail(in->err, CALOG_ERR_TYPE,
-                         "a JS %s cannot cross to another engine (only Uint8Array, Uint8ClampedArray and ArrayBuffer "
-                         "cross as bytes; the lenient policy sends any view's bytes)", objectKind(ctx, idx));
+                         "a JS %s cannot cross to another engine: only plain Uint8Array, Uint8ClampedArray and "
+                         "ArrayBuffer objects (not subclasses such as Buffer) cross as bytes; the lenient policy "
+                         "sends any view's bytes", objectKind(ctx, idx));
       duk_size_t n = 0;
       void *p = duk_get_buffer_data(ctx, idx, &n);
       return putBytes(in, p, n);
