@@ -1,7 +1,7 @@
 // Issue 12 regressions: function values outliving a forgotten Context, thrown payloads, Promises from host
 // functions. (Value fidelity rows are in fidelity.test.ts.)
 import assert from "node:assert/strict";
-import { CalogLimitError, type EngineName, Runtime, type ScriptFunction } from "../bindings/mod.ts";
+import { CalogLimitError, CalogScriptError, type EngineName, Runtime, type ScriptFunction } from "../bindings/mod.ts";
 import { gc, test } from "./harness.ts";
 
 const engines: EngineName[] = ["lua", "js", "squirrel"];
@@ -317,3 +317,105 @@ test("a regexp whose quantifiers expand exponentially fails at once; a long rege
   js.setLimits({ timeoutMs: 0 });
   assert.equal(js.eval("1 + 1"), 2);
 });
+
+// Found by a hostile pass: a Squirrel script overflowed the host's C stack (SIGSEGV, the process died) through
+// recursions with no check. Squirrel patches 90-93: releases of a class's base, a table's delegate and an
+// instance's class go through patch 02's release queue (90); a get or set through a delegate chain stops with
+// an error when the C stack runs low (91); the collector's mark phase queues objects past a few nested levels
+// instead of recursing, never skipping one (92); sqstdlib's regexp parses sequences and alternatives in loops,
+// caps group nesting, and stops a match nesting too deep with an error; a search start out of range is an
+// error, not a read out of bounds (93). Every case crashed the process before; the context stays usable.
+// (Strings and patterns are built by doubling: s += s, 17 times, is 131072 characters.)
+const sqDeep: { name: string; src: string; expect: unknown }[] = [
+  {
+    name: "a regexp of a 131072-character literal compiles and matches",
+    src: 'local s = "a"; for (local i = 0; i < 17; i++) s += s; local r = regexp(s); return [r.match(s), r.search("b" + s).begin, r.capture(s + "b").len(), r.match(s + "a")]',
+    expect: [true, 1, 1, false],
+  },
+  {
+    name: "a regexp of 131072 nested groups is a compile error",
+    src: 'local o = "(", c = ")"; for (local i = 0; i < 17; i++) { o += o; c += c; } return regexp(o + "a" + c)',
+    expect: /groups nested too deep/,
+  },
+  {
+    name: "a regexp of 131072 alternatives compiles and matches",
+    src: 'local p = "a|"; for (local i = 0; i < 17; i++) p += p; local r = regexp(p + "b"); return [r.match("b"), r.match("c"), r.search("xxb").begin]',
+    expect: [true, false, 2],
+  },
+  {
+    name: "a regexp match nesting past the cap (a+a+a+...) is an error, from match",
+    src: 'local p = "a+", s = "a"; for (local i = 0; i < 18; i++) { p += p; s += s; } return regexp(p).match(s)',
+    expect: /nests too deep/,
+  },
+  {
+    name: "a regexp match nesting past the cap is an error, from search and capture",
+    src: 'local p = "a+", s = "a"; for (local i = 0; i < 18; i++) { p += p; s += s; } local r = regexp(p); local n = 0; try { r.search(s); } catch (e) { n++; } try { r.capture(s); } catch (e) { n++; } return n == 2 ? r.capture("b") : "no error"',
+    expect: null,
+  },
+  {
+    name: "a regexp search or capture from a start out of range is an error",
+    src: 'local r = regexp("a"); local n = 0; foreach (st in [1 << 40, -(1 << 40), 4, -1]) { try { r.search("abc", st); } catch (e) { n++; } try { r.capture("abc", st); } catch (e) { n++; } } return [n, r.search("abc", 3), r.search("aba", 1).begin]',
+    expect: [8, null, 2],
+  },
+  {
+    name: "a chain of 100000 derived classes is freed",
+    src: "local c = class {}; for (local i = 0; i < 100000; i++) c = class extends c {}; local o = c(); return o instanceof c",
+    expect: true,
+  },
+  {
+    name: "a chain of 1000000 delegated tables is freed",
+    src: "local top = {}, cur = top; for (local i = 0; i < 1000000; i++) { local n = {}; cur.setdelegate(n); cur = n; } return 1",
+    expect: 1,
+  },
+  {
+    name: "a get through 1000000 delegates is an error",
+    src: "local top = {}, cur = top; for (local i = 0; i < 1000000; i++) { local n = {}; cur.setdelegate(n); cur = n; } cur.x <- 5; return top.x",
+    expect: /delegate chain too deep/,
+  },
+  {
+    name: "a set through 1000000 delegates is an error; 'in' stays raw (false)",
+    src: 'local top = {}, cur = top; for (local i = 0; i < 1000000; i++) { local n = {}; cur.setdelegate(n); cur = n; } cur.x <- 5; local r = ["x" in top]; try { top.x = 7; r.append("no error"); } catch (e) { r.append(e.find("delegate chain too deep") != null); } r.append(cur.x); return r',
+    expect: [false, true, 5],
+  },
+  {
+    name: "collectgarbage() with 1000000 nested arrays alive keeps them alive",
+    src: "local a = [42]; for (local i = 0; i < 1000000; i++) a = [a]; local c = []; c.append(c); c = null; local n = collectgarbage(); local d = 0; while (a.len() == 1 && typeof a[0] == \"array\") { a = a[0]; d++; } return [d, a[0], n > 0]",
+    expect: [1000000, 42, true],
+  },
+  {
+    name: "collectgarbage() with 1000000 delegates and 100000 derived classes alive keeps them alive",
+    src: "local top = {}, cur = top; for (local i = 0; i < 1000000; i++) { local n = {}; cur.setdelegate(n); cur = n; } cur.x <- 42; local w = cur.weakref(); cur = null; local c = class { y = 7 }; for (local i = 0; i < 100000; i++) c = class extends c {}; local o = c(); collectgarbage(); return [w.ref().x, o.y, c()[\"y\"]]",
+    expect: [42, 7, 7],
+  },
+];
+
+for (const thread of modes) {
+  const mode = thread ? "threaded" : "host thread";
+  for (const c of sqDeep) {
+    test(`squirrel (${mode}): ${c.name}`, () => {
+      using rt = new Runtime();
+      using ctx = rt.createContext("squirrel", { thread });
+      if (c.expect instanceof RegExp) {
+        const e = caught(() => ctx.eval(c.src));
+        assert.ok(e instanceof CalogScriptError, `${e.name}: ${e.message}`);
+        assert.match(e.message, c.expect);
+      } else {
+        assert.deepEqual(ctx.eval(c.src), c.expect);
+      }
+      assert.equal(ctx.eval("return 1 + 1"), 2, "the context is still usable");
+      assert.deepEqual(ctx.eval('return regexp("(a|b)+c").capture("xabc")'), [{ begin: 1, end: 4 }, { begin: 1, end: 2 }]);
+    }, 120_000);
+  }
+
+  test(`squirrel (${mode}): deep class, delegate and array chains kept in globals are freed at dispose`, () => {
+    using rt = new Runtime();
+    const ctx = rt.createContext("squirrel", { thread });
+    ctx.eval("::c <- class {}; for (local i = 0; i < 100000; i++) ::c = class extends ::c {}; ::o <- ::c();");
+    ctx.eval("::top <- {}; local cur = ::top; for (local i = 0; i < 1000000; i++) { local n = {}; cur.setdelegate(n); cur = n; }");
+    ctx.eval("::a <- []; for (local i = 0; i < 1000000; i++) ::a = [::a];");
+    assert.equal(ctx.eval("return ::o instanceof ::c"), true);
+    ctx.dispose();
+    using again = rt.createContext("squirrel", { thread });
+    assert.equal(again.eval("return 1 + 1"), 2);
+  }, 120_000);
+}
