@@ -387,6 +387,18 @@ const sqDeep: { name: string; src: string; expect: unknown }[] = [
     src: "local top = {}, cur = top; for (local i = 0; i < 1000000; i++) { local n = {}; cur.setdelegate(n); cur = n; } cur.x <- 42; local w = cur.weakref(); cur = null; local c = class { y = 7 }; for (local i = 0; i < 100000; i++) c = class extends c {}; local o = c(); collectgarbage(); return [w.ref().x, o.y, c()[\"y\"]]",
     expect: [42, 7, 7],
   },
+  {
+    // patch 95: the metamethod's own too-deep lookup (caught) left the flag set, and the outer lookup failed
+    name: "a _get or _set metamethod that caught a too-deep delegate lookup of its own leaves the outer lookup working",
+    src: 'local deep = {}, cur = deep; for (local i = 0; i < 1000000; i++) { local n = {}; cur.setdelegate(n); cur = n; } local M = { _get = function(k) { try { local z = deep.nothere; } catch (e) {} throw null; } }; local T = {}.setdelegate({ _get = function(k) { return "got " + k; }, _set = function(k, v) { ::setTo <- v; } }.setdelegate(M)); T.foo = 5; return [T.foo, ::setTo]',
+    expect: ["got foo", 5],
+  },
+  {
+    // patch 94: a word boundary at the end of the text after a space read the byte past the terminator
+    name: "a regexp word boundary at the end of the text after a space is decided without reading past it",
+    src: 'local r = regexp(@"a \\b"); return [r.search("a "), r.match("a "), regexp(@"a\\b").search("a").end]',
+    expect: [null, false, 1],
+  },
 ];
 
 for (const thread of modes) {
@@ -406,6 +418,21 @@ for (const thread of modes) {
       assert.deepEqual(ctx.eval('return regexp("(a|b)+c").capture("xabc")'), [{ begin: 1, end: 4 }, { begin: 1, end: 2 }]);
     }, 120_000);
   }
+
+  // patch 94: one start of a match took ~n^k steps with no poll (60 characters: match 4.8 s, search 28 s past a
+  // 500 ms timeout; 150 characters: hours, an interrupted threaded context staying busy, its dispose waiting)
+  test(`squirrel (${mode}): a regexp match that would run for hours stops at the timeout (match, search, capture)`, () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext("squirrel", { thread, limits: { timeoutMs: 200 } });
+    for (const fn of ["match", "search", "capture"]) {
+      const t0 = performance.now();
+      const e = caught(() => ctx.eval(`local re = regexp(@".{200,}.{200,}.{200,}.{200,}.{200,}.{200,}.{200,}"); local s = ""; for (local i = 0; i < 60; i++) s += "a"; try { re.${fn}(s); } catch (e) {} return "not stopped"`));
+      assert.ok(e instanceof CalogLimitError && e.limit === "timeout", `${fn}: ${e.name}: ${e.message}`);
+      assert.ok(performance.now() - t0 < 2_000, `${fn} stopped after ${performance.now() - t0} ms`);
+      assert.equal(ctx.eval("return 1 + 1"), 2, "the context is still usable");
+    }
+    assert.deepEqual(ctx.eval('return regexp("(a|b)+c").capture("xabc")'), [{ begin: 1, end: 4 }, { begin: 1, end: 2 }]);
+  }, 60_000);
 
   test(`squirrel (${mode}): deep class, delegate and array chains kept in globals are freed at dispose`, () => {
     using rt = new Runtime();
