@@ -251,6 +251,17 @@ type HostEntry = { fn: Function; refs: number };
 const schedule: (f: () => void) => void = typeof globalThis.setImmediate === "function"
   ? (f) => void globalThis.setImmediate(f)
   : (f) => void setTimeout(f, 0);
+/**
+ * Where the event loop has `setImmediate` (Bun), how long after an async request is sent its outcome is looked
+ * for from macrotasks before the wake alone is left to bring it (ms): a short call on a context thread answers
+ * in ~1-2 µs, and a wake of an event loop asleep costs ~15-20 µs.
+ */
+const QUICK_LOOK_MS = 0.05;
+/** How long one quick look waits (µs, yielding the CPU while it spins, see calogHostPollWait). */
+const QUICK_WAIT_US = 5;
+const immediate: ((f: () => void) => unknown) | undefined = typeof globalThis.setImmediate === "function"
+  ? globalThis.setImmediate
+  : undefined;
 /** How long the drain waits for a context thread's next host call after answering one (µs). */
 const HOST_WINDOW_US = 50;
 /** The shorter look after a single answered call (µs). */
@@ -296,6 +307,10 @@ class Core implements FunctionTable {
   heldOwner: object | undefined;
   /** The drain as the armed wake calls it: holds the core strongly (see {@link arm}). */
   readonly drainArmed: () => void;
+  /** {@link quickLookNow} as a macrotask, and until when it looks again. */
+  readonly quickLook: () => void;
+  quickUntil = 0;
+  quickScheduled = false;
   readonly fnFinalizer: FinalizationRegistry<readonly [number, number]>;
 
   constructor(native: NativeRuntime, policy: "strict" | "lenient") {
@@ -314,6 +329,7 @@ class Core implements FunctionTable {
     this.fnFinalizer = new FinalizationRegistry((h) => weak.deref()?.native?.fnRelease(h[0], h[1]));
     this.drain = () => weak.deref()?.drainNow();
     this.drainArmed = () => this.drainNow();
+    this.quickLook = () => this.quickLookNow();
   }
 
   /**
@@ -322,11 +338,11 @@ class Core implements FunctionTable {
    * (HOST_WINDOW_US: a script calling the host in a loop calls again within microseconds, far sooner than a
    * wake through the event loop), for at most HOST_BUDGET_MS per drain so the event loop keeps its turn.
    */
-  drainNow(): void {
+  drainNow(firstWaitUs = 0): void {
     const n = this.native;
     if (n === undefined) return;
     const c = n.control;
-    let until = 0, streak = 0, ended = false;
+    let until = 0, streak = 0, ended = false, wait = firstWaitUs;
     // An exception between two polls (a RangeError near the stack limit) would leave wakes held: a drain in a
     // macrotask then takes over (its first look lets them through).
     try {
@@ -334,7 +350,8 @@ class Core implements FunctionTable {
         // After one answered call a short look for the next, after two in a row the full window: a script that
         // called once (a round trip) costs the event loop next to nothing, one calling in a loop is served here.
         // A wait holds wakes back: the loop ends only on a 0, whose last look let them through.
-        let r = n.pollWait(streak === 0 ? 0 : streak === 1 ? HOST_PEEK_US : HOST_WINDOW_US);
+        let r = n.pollWait(streak === 0 ? wait : streak === 1 ? HOST_PEEK_US : HOST_WINDOW_US);
+        wait = 0;
         if (r === 2) {
           streak++;
           const now = performance.now();
@@ -430,7 +447,31 @@ class Core implements FunctionTable {
         });
       }
       this.arm(n);
+      if (immediate !== undefined) {
+        this.quickUntil = performance.now() + QUICK_LOOK_MS;
+        if (!this.quickScheduled) {
+          this.quickScheduled = true;
+          immediate(this.quickLook);
+        }
+      }
     });
+  }
+
+  /**
+   * A look for outcomes from a macrotask, again in the next one until QUICK_LOOK_MS after the last request was
+   * sent: the event loop keeps its turns (timers, I/O) between two looks, and what a look finds is settled as
+   * the wake would settle it (drainNow), never inside `callAsync` itself.
+   */
+  quickLookNow(): void {
+    this.quickScheduled = false;
+    if (this.native === undefined || this.pending.size === 0) return;
+    // a short wait that yields the CPU: a context thread that shares this core (the other one busy, with a JIT
+    // thread say) gets to answer, where a look that only spun kept it off until the looks ended
+    this.drainNow(QUICK_WAIT_US);
+    if (this.pending.size > 0 && this.native !== undefined && performance.now() < this.quickUntil) {
+      this.quickScheduled = true;
+      immediate!(this.quickLook);
+    }
   }
 
   live(what: string): NativeRuntime {

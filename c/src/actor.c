@@ -920,7 +920,10 @@ void calog__hostServe(CalogT *rt) {
   CalogActorT *h = &rt->host;
   bool top = h->nesting == 0; /* tasks only at the top level, not inside a call the host waits on */
   for (;;) {
-    if (!top && atomic_load_explicit(&h->pending, memory_order_acquire) == 0) return;
+    /* no lock when there is nothing: a host looking often (Bun's quick looks after an async request) must not
+     * make the context thread that is delivering to it wait for the mutex. A message pushed after these loads
+     * is not lost: its push wakes the host (wakePending, reset by the poll before this look) */
+    if (atomic_load(&h->pending) == 0 && (!top || atomic_load(&h->tasks) == 0)) return;
     pthread_mutex_lock(&h->mu);
     CalogMsgT *m = top ? popAnyLocked(h) : popLocked(h);
     pthread_mutex_unlock(&h->mu);
@@ -944,6 +947,7 @@ static int32_t hostPoll(CalogT *rt, bool wake) {
   CalogActorT *h = &rt->host;
   if (wake) atomic_store(&rt->wakePending, 0);
   calog__hostServe(rt);
+  if (atomic_load(&rt->doneCount) == 0) return 0; /* as above: no lock for nothing; a completion after this wakes */
   pthread_mutex_lock(&h->mu);
   CalogCompletionT *c = rt->doneHead;
   if (c) {
