@@ -252,9 +252,10 @@ const schedule: (f: () => void) => void = typeof globalThis.setImmediate === "fu
   ? (f) => void globalThis.setImmediate(f)
   : (f) => void setTimeout(f, 0);
 /**
- * Where the event loop has `setImmediate` (Bun), how long after an async request is sent its outcome is looked
- * for from macrotasks before the wake alone is left to bring it (ms): a short call on a context thread answers
- * in ~1-2 µs, and a wake of an event loop asleep costs ~15-20 µs.
+ * Where the event loop has `setImmediate` (Bun, and Deno 2 as a global), how long after an async request is sent
+ * its outcome is looked for from macrotasks before the wake alone is left to bring it (ms): a short call on a
+ * context thread answers in ~1-2 µs, and a wake of an event loop asleep costs ~15-20 µs under Bun (Deno's
+ * nonblocking wait, ~2.5-10 µs, also wakes later than a look finds the outcome).
  */
 const QUICK_LOOK_MS = 0.05;
 /** How long one quick look waits (µs, yielding the CPU while it spins, see calogHostPollWait). */
