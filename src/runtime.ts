@@ -731,7 +731,7 @@ class Core implements FunctionTable {
       throw new CalogError("ERR_ARG", "calog was called while marshalling a value (from a getter or a Proxy)");
     }
     this.encoding = true;
-    this.pendingRefs.length = 0;
+    if (this.pendingRefs.length !== 0) this.pendingRefs.length = 0; // V8: a length store is a runtime call
     this.wire.begin();
     return this.wire;
   }
@@ -740,7 +740,7 @@ class Core implements FunctionTable {
   end(failed: boolean): void {
     if (failed) for (const id of this.pendingRefs) this.hostRelease(id);
     this.encoding = false;
-    this.pendingRefs.length = 0;
+    if (this.pendingRefs.length !== 0) this.pendingRefs.length = 0; // V8: a length store is a runtime call
   }
 
   /**
@@ -812,7 +812,7 @@ class Core implements FunctionTable {
       throw new CalogError("ERR_ARG", "calog was called while marshalling a value (from a getter or a Proxy)");
     }
     this.encoding = true;
-    this.pendingRefs.length = 0;
+    if (this.pendingRefs.length !== 0) this.pendingRefs.length = 0; // V8: a length store is a runtime call
     this.wire.begin();
     try {
       write();
@@ -821,7 +821,7 @@ class Core implements FunctionTable {
       throw marshalFailure(e);
     } finally {
       this.encoding = false;
-      this.pendingRefs.length = 0;
+      if (this.pendingRefs.length !== 0) this.pendingRefs.length = 0; // V8: a length store is a runtime call
     }
   }
 

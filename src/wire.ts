@@ -114,7 +114,7 @@ export class Wire {
   begin(): void {
     this.refresh();
     this.#pos = 0;
-    this.#ancestors.length = 0;
+    if (this.#ancestors.length !== 0) this.#ancestors.length = 0; // V8: a length store is a runtime call
   }
 
   /** Length of the request written so far. */
