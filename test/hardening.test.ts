@@ -399,6 +399,14 @@ const sqDeep: { name: string; src: string; expect: unknown }[] = [
     src: 'local r = regexp(@"a \\b"); return [r.search("a "), r.match("a "), regexp(@"a\\b").search("a").end]',
     expect: [null, false, 1],
   },
+  {
+    // patch 96 (sixth hostile pass): a backslash ending a pattern stepped past its terminator, and the compiler
+    // went on compiling the heap bytes after the pattern: "a\" left after a freed "...|.*" matched to the end of
+    // the text, "[\" compiled by chance; "\m" read its closing character past the end
+    name: "a regexp pattern ending in a backslash fails with 'trailing backslash' instead of compiling the heap after it",
+    src: 'local seen = {}; for (local i = 0; i < 500; i++) { local junk = "Q" + i + "]|.*"; junk = null; foreach (p in ["a" + "\\\\", "[" + "\\\\", "[a-z" + "\\\\", "\\\\", "\\\\m"]) { try { regexp(p); seen["compiled " + p] <- 1; } catch (e) { seen[e] <- 1; } } } local out = []; foreach (k, v in seen) out.append(k); out.sort(); return [out, regexp(@"a\\\\").search(@"xa\\"), regexp(@"[\\]]").search("x]"), regexp(@"\\m()").search("x(a(b)c)y")]',
+    expect: [["balanced chars expected", "trailing backslash"], { begin: 1, end: 3 }, { begin: 1, end: 2 }, { begin: 1, end: 8 }],
+  },
 ];
 
 for (const thread of modes) {
