@@ -226,7 +226,7 @@ function thrownMessage(message: string, value: unknown, engine: string | undefin
   return `${engine ?? "the script"} threw ${text.length > 300 ? text.slice(0, 300) + "…" : text}`;
 }
 const nameEncoder = new TextEncoder();
-const lossyText = new TextDecoder("utf-8", { fatal: false });
+const lossyText = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true }); // a leading U+FEFF kept (see wire.ts)
 
 /**
  * Names (globals, natives, chunk names) are checked here, before anything is encoded: the library refuses

@@ -31,7 +31,8 @@ const TWO32 = 4294967296;
 const MAX_EXACT = 2 ** 53;
 const I64_MIN = -(2n ** 63n);
 const I64_MAX = 2n ** 63n - 1n;
-const utf8Decoder = new TextDecoder("utf-8", { fatal: false });
+// ignoreBOM: a leading U+FEFF is text like any other (the default decoder strips it: "\ufeffx" came back "x")
+const utf8Decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 
 function isPlainObject(v: object): boolean {
