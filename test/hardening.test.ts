@@ -407,6 +407,13 @@ const sqDeep: { name: string; src: string; expect: unknown }[] = [
     src: 'local seen = {}; for (local i = 0; i < 500; i++) { local junk = "Q" + i + "]|.*"; junk = null; foreach (p in ["a" + "\\\\", "[" + "\\\\", "[a-z" + "\\\\", "\\\\", "\\\\m"]) { try { regexp(p); seen["compiled " + p] <- 1; } catch (e) { seen[e] <- 1; } } } local out = []; foreach (k, v in seen) out.append(k); out.sort(); return [out, regexp(@"a\\\\").search(@"xa\\"), regexp(@"[\\]]").search("x]"), regexp(@"\\m()").search("x(a(b)c)y")]',
     expect: [["balanced chars expected", "trailing backslash"], { begin: 1, end: 3 }, { begin: 1, end: 2 }, { begin: 1, end: 8 }],
   },
+  {
+    // patch 97 (sixth hostile pass): the smallest integer divided by -1 raised SIGFPE and ended the host process
+    // (a / b, a /= b, a % b, a %= b; the check compared with the 32-bit INT_MIN)
+    name: "the smallest integer divided by -1 is an 'integer overflow' error, its modulo 0; -2147483648 / -1 is exact",
+    src: 'local m = -0x7fffffffffffffff - 1, r = []; foreach (f in [function() { return m / -1 }, function() { local a = m; a /= -1; return a }, function() { local t = { x = m }; t.x /= -1; return t.x }]) { try { r.append(f()) } catch (e) { r.append(e) } } local a = m; a %= -1; local b = -2147483648; b /= -1; r.extend([m % -1, a, b, -2147483648 / -1, 7 / -1]); return r',
+    expect: ["integer overflow", "integer overflow", "integer overflow", 0, 0, 2147483648, 2147483648, -7],
+  },
 ];
 
 for (const thread of modes) {
