@@ -461,3 +461,34 @@ for (const thread of modes) {
     assert.equal(again.eval("return 1 + 1"), 2);
   }, 120_000);
 }
+
+// Duktape patch 73 (sixth hostile pass): past 256 nested marks an object was flagged and found again by rescanning
+// the whole heap, once per 256 levels, in every collection: a list of 1,000,000 objects linked against the heap's
+// order took ~160 s in one Duktape.gc() against a 1 s timeout (300,000: ~9 s), and a chain of Duktape threads
+// resuming each other kept a threaded context deaf to interrupt() for minutes. Nothing polls inside a collection.
+for (const thread of modes) {
+  const mode = thread ? "threaded" : "host thread";
+  test(`js (${mode}): collecting a list of 1,000,000 objects linked against the heap's order is linear`, () => {
+    using rt = new Runtime();
+    using js = rt.createContext("js", { thread, limits: { timeoutMs: 20_000 } });
+    const t0 = performance.now();
+    assert.equal(js.eval("var head = {}, cur = head; for (var i = 0; i < 1000000; i++) { var n = {}; cur.n = n; cur = n; } Duktape.gc(); Duktape.gc(); var c = 0, w = head; while (w.n) { w = w.n; c++; } c"), 1_000_000);
+    assert.ok(performance.now() - t0 < 15_000, `took ${performance.now() - t0} ms`);
+    js.eval("head = cur = n = w = null; Duktape.gc(); 1");
+    assert.equal(js.eval("1 + 1"), 2);
+  }, 60_000);
+}
+
+test("js (threaded): interrupt() stops a chain of Duktape threads resuming each other within a second or two", async () => {
+  using rt = new Runtime();
+  using js = rt.createContext("js");
+  const running = js.evalAsync("var t = new Duktape.Thread(function f(x) { var t2 = new Duktape.Thread(f); try { return Duktape.Thread.resume(t2, x); } catch (e) { throw e; } }); Duktape.Thread.resume(t, 1)")
+    .then(() => undefined, (e: unknown) => e);
+  await new Promise((r) => setTimeout(r, 3_000));
+  const t0 = performance.now();
+  js.interrupt();
+  const e = await running;
+  assert.ok(e instanceof CalogLimitError && e.limit === "interrupt", String(e));
+  assert.ok(performance.now() - t0 < 5_000, `stopped ${performance.now() - t0} ms after the interrupt`);
+  assert.equal(js.eval("1 + 1"), 2);
+}, 120_000);
