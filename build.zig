@@ -61,20 +61,21 @@ pub fn build(b: *std.Build) void {
     const common = [_][]const u8{ "-Ic/include", "-Ic/src", "-Itest/c" };
     inline for (engines) |e| {
         const inc = b.fmt("-I{s}/{s}/{s}", .{ deps, e.dir, e.include });
+        const stamp = b.fmt("{s}/{s}/.calog-stamp", .{ deps, e.dir });
         for (e.files) |f| {
             // engine sources are compiled relaxed (their warnings are not ours), ours strict
             const lang: []const []const u8 = if (e.cpp) &.{ "-x", "c++", "-std=c++11", "-w" } else &.{ "-x", "c", "-std=gnu99", "-w" };
-            objs.append(b.allocator, asanObject(b, b.path(b.fmt("{s}/{s}/{s}", .{ deps, e.dir, f })), lang, &.{inc}, engineDefines(b, e))) catch @panic("OOM");
+            objs.append(b.allocator, asanObject(b, b.path(b.fmt("{s}/{s}/{s}", .{ deps, e.dir, f })), lang, &.{inc}, engineDefines(b, e), stamp)) catch @panic("OOM");
         }
-        for (e.adapter) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_c_lang, &.{inc}, e.defines)) catch @panic("OOM");
+        for (e.adapter) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_c_lang, &.{inc}, e.defines, stamp)) catch @panic("OOM");
         // the engine's private headers are system headers to us: their warnings are not ours
         const internal = b.fmt("-isystem{s}/{s}/{s}", .{ deps, e.dir, e.internal_include });
-        for (e.adapter_cpp) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_cpp_lang, &.{ inc, internal }, e.defines)) catch @panic("OOM");
+        for (e.adapter_cpp) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_cpp_lang, &.{ inc, internal }, e.defines, stamp)) catch @panic("OOM");
     }
-    for (core_sources ++ policy_sources ++ io_sources) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_c_lang, &common, &.{})) catch @panic("OOM");
+    for (core_sources ++ policy_sources ++ io_sources) |f| objs.append(b.allocator, asanObject(b, b.path(f), &asan_c_lang, &common, &.{}, null)) catch @panic("OOM");
     for (c_tests) |t| {
         if (!suiteWanted(t)) continue;
-        const test_obj = asanObject(b, b.path(b.fmt("test/c/{s}.c", .{t})), &asan_c_lang, &common, &.{});
+        const test_obj = asanObject(b, b.path(b.fmt("test/c/{s}.c", .{t})), &asan_c_lang, &common, &.{}, null);
         const cc = b.addSystemCommand(&.{ "cc", "-o" });
         const exe = cc.addOutputFileArg(b.fmt("{s}-asan", .{t}));
         cc.addArgs(&asan_flags);
@@ -100,7 +101,7 @@ fn engineDefines(b: *std.Build, e: Engine) []const []const u8 {
     return std.mem.concat(b.allocator, []const u8, &.{ e.defines, &.{ "-include", b.pathFromRoot(e.prelude) } }) catch @panic("OOM");
 }
 
-fn asanObject(b: *std.Build, src: std.Build.LazyPath, lang: []const []const u8, includes: []const []const u8, defines: []const []const u8) std.Build.LazyPath {
+fn asanObject(b: *std.Build, src: std.Build.LazyPath, lang: []const []const u8, includes: []const []const u8, defines: []const []const u8, stamp: ?[]const u8) std.Build.LazyPath {
     const cc = b.addSystemCommand(&.{ "cc", "-c" });
     cc.addArgs(lang);
     cc.addArgs(&asan_flags);
@@ -110,6 +111,10 @@ fn asanObject(b: *std.Build, src: std.Build.LazyPath, lang: []const []const u8, 
     cc.addFileArg(src);
     // headers are inputs too, so editing one rebuilds the objects (the system compiler reports no deps here)
     for (asan_header_inputs) |h| cc.addFileInput(b.path(h));
+    // an engine's own headers change only with its patches, which change its set-up stamp: an object that includes
+    // them (an engine source, an adapter) is rebuilt when they do (a patch adding a field to a struct otherwise left
+    // objects compiled against the old layout: heap overflows under ASan that no fresh clone has)
+    if (stamp) |st| cc.addFileInput(b.path(st));
     cc.addArg("-o");
     return cc.addOutputFileArg(b.fmt("{s}.o", .{std.fs.path.stem(src.src_path.sub_path)}));
 }
