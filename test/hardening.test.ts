@@ -90,6 +90,24 @@ test("a forgotten Context without functions is destroyed by the GC backstop; dis
   f.dispose();
 });
 
+// Sixth hostile pass: a function of a disposed threaded context, called by the context that held it, failed with
+// "the owner of this function is shutting down" although the disposal was over.
+for (const thread of modes) {
+  test(`a function of a disposed ${thread ? "threaded" : "host-thread"} context called from another: an error saying so`, () => {
+    using rt = new Runtime();
+    const owner = rt.createContext("lua", { thread });
+    owner.eval("function f() return 1 end");
+    using keeper = rt.createContext("lua", { thread: false });
+    keeper.eval("function keep(g) held = g end function useHeld() return held() end");
+    keeper.call("keep", owner.getFunction("f"));
+    assert.equal(keeper.call("useHeld"), 1);
+    owner.dispose();
+    // raised in the calling script (a pcall there catches it), so it reaches TypeScript as its script error
+    assert.throws(() => keeper.call("useHeld"), (e: unknown) =>
+      e instanceof CalogScriptError && /destroyed|disposed/.test(e.message) && !/owner of this/.test(e.message));
+  });
+}
+
 test("a pending callAsync keeps its forgotten Context alive until it settles", async () => {
   using rt = new Runtime();
   const p = (() => {

@@ -592,7 +592,8 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
   if (!push(target, &m)) {
     if (ctx) calog__ctxUnref(ctx);
     if (fn) calogFnRelease(fn);
-    st = calogFail(result, CALOG_ERR_DEAD, ctx ? "context %d is shutting down" : "the owner of this function is shutting down",
+    st = calogFail(result, CALOG_ERR_DEAD,
+                   ctx ? "context %d is shutting down or was disposed" : "the function's context is shutting down or was disposed",
                    ctx ? ctx->id : 0);
   } else {
     bool hostWaits = self == &rt->host; /* no host reply may be deferred meanwhile (it could never settle) */

@@ -1135,7 +1135,7 @@ static int32_t submit(CalogT *rt, CalogContextIdT id, int kind, char *name, char
       calog__ctxUnref(ctx);
       return ticket; /* the message owns name/text/args now */
     } else {
-      calogFail(&v, st, "context %d is shutting down", id);
+      calogFail(&v, st, "context %d is shutting down or was disposed", id);
     }
     calog__ctxUnref(ctx);
   }
@@ -1200,7 +1200,7 @@ int32_t calogFnCallAsyncWire(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t i
     st = calog__actorSubmit(fn->actor, CALOG_MSG_FN, NULL, fn, NULL, NULL, 0, args, argc, 0, (uint32_t)ticket);
     if (st == CALOG_OK) return ticket;
     calog__argsFree(args, argc, NULL);
-    return reply(rt, calogFail(&v, CALOG_ERR_DEAD, "the function's context is shutting down"), &v);
+    return reply(rt, calogFail(&v, CALOG_ERR_DEAD, "the function's context is shutting down or was disposed"), &v);
   }
   calogFnRetain(fn);
   st = calogFnInvoke(fn, args, argc, &v);
