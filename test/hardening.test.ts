@@ -432,6 +432,13 @@ const sqDeep: { name: string; src: string; expect: unknown }[] = [
     src: 'local m = -0x7fffffffffffffff - 1, r = []; foreach (f in [function() { return m / -1 }, function() { local a = m; a /= -1; return a }, function() { local t = { x = m }; t.x /= -1; return t.x }]) { try { r.append(f()) } catch (e) { r.append(e) } } local a = m; a %= -1; local b = -2147483648; b /= -1; r.extend([m % -1, a, b, -2147483648 / -1, 7 / -1]); return r',
     expect: ["integer overflow", "integer overflow", "integer overflow", 0, 0, 2147483648, 2147483648, -7],
   },
+  {
+    // patch 98 (seventh hostile pass): an integer modulo by zero in a local raised nothing and left the target as it
+    // was ('a % b' gave null, 'a %= 0' kept 5, only 't.x %= 0' failed); abs() cut a 64-bit integer to 32 bits
+    name: "an integer modulo by zero is 'modulo by zero' in every form; abs() keeps 64-bit integers",
+    src: 'local r = []; foreach (f in [function() { local a = 5, b = 0; return a % b }, function() { local a = 5; a %= 0; return a }, function() { local t = { x = 5 }; t.x %= 0; return t.x }, function() { return 5 % 0 }]) { try { r.append(f()) } catch (e) { r.append(e) } } local m = -0x7fffffffffffffff - 1; r.extend([abs(5000000000), abs(-5000000000), abs(-3000000000), abs(-7), abs(m) == m, 7 % -2]); return r',
+    expect: ["modulo by zero", "modulo by zero", "modulo by zero", "modulo by zero", 5000000000, 5000000000, 3000000000, 7, true, 1],
+  },
 ];
 
 for (const thread of modes) {
