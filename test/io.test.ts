@@ -109,6 +109,31 @@ test("capabilities govern connect and listen", () => {
   assert.throws(() => lua.eval("net.connect('127.0.0.1', 1, { timeoutMs = -1 })"), CalogScriptError);
 });
 
+// Seventh hostile pass: net.resolve needed no capability, so a sandboxed script could send any name (a secret
+// spelled as a host name) to the system's DNS servers, and read the host files; now it needs a grant naming the host
+test("net.resolve needs a net grant naming the host (the sandbox reaches no DNS server)", async () => {
+  using rt = new Runtime();
+  for (const thread of [true, false]) {
+    for (const engine of ["lua", "js", "squirrel"] as const) {
+      using sandbox = rt.createContext(engine, { thread });
+      const src = engine === "lua" ? "net.resolve('localhost', function() end)" : "net.resolve(\"localhost\", function(e, r) {});";
+      assert.throws(() => sandbox.eval(src), (e: unknown) => {
+        assert.ok(e instanceof CalogPermissionError, String(e));
+        assert.match(e.message, /net\.resolve of 'localhost' needs the 'net\.connect' capability/);
+        return true;
+      });
+    }
+    using other = rt.createContext("lua", { thread, capabilities: { net: { connect: ["127.0.0.1:80"] } } });
+    assert.throws(() => other.eval("net.resolve('localhost', function() end)"), CalogPermissionError);
+  }
+  using sandboxT = rt.createContext("lua", { thread: true });
+  assert.throws(() => sandboxT.eval("net.resolve('localhost')"), CalogPermissionError);
+  using granted = rt.createContext("lua", { thread: true, capabilities: { net: { connect: ["LocalHost:8080"] } } });
+  assert.equal(await granted.evalAsync("return net.resolve('localhost')[1]"), "127.0.0.1");
+  using any = rt.createContext("js", { thread: true, capabilities: { net: { listen: ["*:*"] } } });
+  assert.equal(await any.evalAsync("net.resolve('localhost')[0]"), "127.0.0.1");
+});
+
 test("disposing a context parked in accept settles its call; the runtime disposes cleanly", async () => {
   const rt = new Runtime();
   const lua = rt.createContext("lua", { thread: true, capabilities: net });

@@ -109,16 +109,18 @@ static int32_t needThread(CalogCtxT *ctx, OpE op, const char *instead, CalogValu
                    opNames[op], instead);
 }
 
+/* port < 0: net.resolve of host (no port) */
 static int32_t checkNet(CalogCtxT *ctx, bool listen, const char *host, int port, CalogValueT *r) {
   CalogCapsT caps;
   CalogValueT err = calogValueNil();
   int32_t st = calog__capsParse(calog__optGet(&ctx->options, "capabilities"), &caps, &err);
   calogValueFree(&err);
   if (st != CALOG_OK) return calogFail(r, CALOG_ERR_PERMISSION, CALOG_DENIED_PREFIX "cannot read the capabilities");
-  bool ok = calog__capsNet(&caps, listen, host, port);
+  bool ok = port < 0 ? calog__capsNetHost(&caps, host) : calog__capsNet(&caps, listen, host, port);
   if (!ok) {
     char effect[400], buf[600];
-    snprintf(effect, sizeof effect, "%s %s:%d", listen ? "net.listen on" : "net.connect to", host, port);
+    if (port < 0) snprintf(effect, sizeof effect, "net.resolve of '%.300s'", host);
+    else snprintf(effect, sizeof effect, "%s %.300s:%d", listen ? "net.listen on" : "net.connect to", host, port);
     calog__capsDenied(&caps, buf, sizeof buf, effect, listen ? "net.listen" : "net.connect");
     st = calogFail(r, CALOG_ERR_PERMISSION, "%s", buf);
   }
@@ -303,7 +305,10 @@ static int32_t opListen(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc
 static int32_t opResolve(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc, CalogFnT *cb, CalogValueT *r) {
   if (argc < 1 || args[0].type != CALOG_STRING || memchr(args[0].as.s.bytes, 0, (size_t)args[0].as.s.length))
     return argFail(r, OP_RESOLVE, "net.resolve(host[, fn])");
-  int32_t st;
+  /* resolving reads the host files and asks the DNS servers, which carry the name off the machine: a context
+   * resolves only the names its net grants name (or "*") */
+  int32_t st = checkNet(ctx, false, args[0].as.s.bytes, -1, r);
+  if (st != CALOG_OK) return st;
   if (cb) {
     IoHandleT *oh = newOp(io, ctx, OP_RESOLVE, OPK_RESOLVE, cb, NULL, 0, r, &st);
     if (oh == NULL) return st;

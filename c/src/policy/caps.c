@@ -165,3 +165,13 @@ bool calog__capsNet(const CalogCapsT *caps, bool listen, const char *host, int p
   }
   return false;
 }
+
+bool calog__capsNetHost(const CalogCapsT *caps, const char *host) {
+  if (caps->profile == CALOG_PROFILE_TRUSTED) return true;
+  for (int32_t i = 0; i < caps->nConnect + caps->nListen; i++) {
+    const char *p = i < caps->nConnect ? caps->connect[i] : caps->listen[i - caps->nConnect];
+    size_t hl = (size_t)(strrchr(p, ':') - p);
+    if ((hl == 1 && p[0] == '*') || (strlen(host) == hl && strncasecmp(host, p, hl) == 0)) return true;
+  }
+  return false;
+}

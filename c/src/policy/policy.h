@@ -64,6 +64,9 @@ CALOG_HIDDEN int calog__capsOpenParent(const CalogCapsT *caps, const char *path,
 CALOG_HIDDEN bool calog__capsEnv(const CalogCapsT *caps, const char *name);
 /* Network (for the I/O layer): may a script connect to (listen = false) or listen on host:port? */
 CALOG_HIDDEN bool calog__capsNet(const CalogCapsT *caps, bool listen, const char *host, int port);
+/* May a script resolve host (net.resolve)? A name a connect or listen grant names (any port), or "*". Resolving
+ * reads the system's host files and sends the name to its DNS servers: the sandbox must not reach them. */
+CALOG_HIDDEN bool calog__capsNetHost(const CalogCapsT *caps, const char *host);
 
 /* ---- output ----------------------------------------------------------------------------------------- */
 enum { CALOG_STDOUT = 1, CALOG_STDERR = 2 };
