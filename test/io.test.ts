@@ -134,6 +134,36 @@ test("net.resolve needs a net grant naming the host (the sandbox reaches no DNS 
   assert.equal(await any.evalAsync("net.resolve('localhost')[0]"), "127.0.0.1");
 });
 
+// Seventh hostile pass: the receive buffer is C memory outside the interpreter's allocator, so a receive that never
+// completed (a line without its newline, "*a" of an endless stream, a huge count) buffered without bound under any
+// memory limit (8 MB limit: 1.5 GB of RSS, more as long as the peer sends); now it stops at the memory limit
+test("a receive that cannot complete stops at the context's memory limit instead of buffering without bound", async () => {
+  using rt = new Runtime();
+  const limits = { memory: 4 << 20, timeoutMs: 8000 };
+  using rx = rt.createContext("lua", { thread: true, capabilities: net, limits });
+  using cb = rt.createContext("js", { thread: true, capabilities: net, limits });
+  using tx = rt.createContext("lua", { thread: true, capabilities: net });
+  const port = rx.eval<number>("s = assert(net.listen('127.0.0.1', 0)) return s:port()");
+  // the sender never sends a newline and never closes: without the bound the receiver waits until its timeout
+  tx.eval(`conns = {} function flood(n) local c = assert(net.connect('127.0.0.1', ${port})) conns[#conns + 1] = c
+    c:setTimeouts(nil, 300) local chunk = string.rep('x', 1 << 20) for i = 1, n do if not c:send(chunk) then break end end end`);
+  for (const [pattern, expect] of [["'*l'", "line"], ["'*a'", "all"], ["50000000", "count"]]) {
+    const flooding = tx.callAsync("flood", 12);
+    const e = await rx.evalAsync(`local c = assert(s:accept()) local r = c:receive(${pattern}) c:close() return r`).catch((x) => x);
+    assert.ok(e instanceof CalogLimitError && e.limit === "memory", `${expect}: ${e}`);
+    await flooding;
+  }
+  cb.eval("function take(c) { c.receiveUntil('\\r\\n\\r\\n', function (err, head) { got = err ? err.message : 'got ' + head.length; c.close(); }); }");
+  const flooding = tx.callAsync("flood", 12);
+  const c = await rx.evalAsync("return s:accept()");
+  await cb.callAsync("take", c);
+  let got: unknown;
+  for (let i = 0; i < 400 && (got = await cb.evalAsync("typeof got == 'undefined' ? null : got")) == null; i++) await sleep(10);
+  assert.match(String(got), /memory limit reached: the receive buffered \d+ bytes without completing/);
+  await flooding;
+  assert.equal(await rx.evalAsync("return 1 + 1"), 2);
+});
+
 test("disposing a context parked in accept settles its call; the runtime disposes cleanly", async () => {
   const rt = new Runtime();
   const lua = rt.createContext("lua", { thread: true, capabilities: net });

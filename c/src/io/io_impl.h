@@ -146,6 +146,8 @@ typedef struct IoRecvT { /* a receive request */
   const char *delim;  /* RECV_UNTIL */
   size_t dlen;
   size_t scan;        /* bytes already searched without a match */
+  size_t cap;         /* the context's memory limit (0: none): more buffered than that could never be delivered */
+  bool over;          /* it failed for passing cap (the data stays buffered) */
 } IoRecvT;
 
 struct IoOpT {

@@ -471,6 +471,14 @@ bool calog__ioRecvStep(IoHandleT *h, IoRecvT *q, CalogValueT *result, int32_t *s
       *st = calog__ioRecvFail(h, "closed", result);
       return true;
     }
+    if (q->cap > 0 && h->rlen >= q->cap) { /* the buffer is C memory, outside the interpreter's limit: bounded here */
+      char msg[200];
+      snprintf(msg, sizeof msg, "memory limit reached: the receive buffered %zu bytes without completing, the limit is %zu",
+               h->rlen, q->cap);
+      q->over = true;
+      *st = calog__ioSoft(result, msg, NULL);
+      return true;
+    }
     size_t want = q->mode == RECV_COUNT && q->count > h->rlen ? q->count - h->rlen : READ_CHUNK;
     if (want < READ_CHUNK) want = READ_CHUNK;
     if (want > 16 * READ_CHUNK) want = 16 * READ_CHUNK;
@@ -504,7 +512,9 @@ int32_t calog__ioReceive(IoHandleT *h, int mode, size_t count, const char *delim
   }
   h->reading = true;
   uint64_t deadline = deadlineOf(h->tRecv);
-  IoRecvT q = {mode, count, delim, dlen, 0};
+  CalogCtxT *ctx = calog__ioCaller(h->io);
+  int64_t cap = ctx ? calog__limitMemory(ctx) : 0;
+  IoRecvT q = {.mode = mode, .count = count, .delim = delim, .dlen = dlen, .cap = cap > 0 ? (size_t)cap : 0};
   int32_t st = CALOG_OK;
   while (!calog__ioRecvStep(h, &q, result, &st)) {
     int32_t w = calog__ioPark(h, &h->rwait, deadline);
@@ -517,8 +527,13 @@ int32_t calog__ioReceive(IoHandleT *h, int mode, size_t count, const char *delim
       break;
     }
   }
+  size_t buffered = h->rlen;
   h->reading = false;
   pthread_mutex_unlock(&h->mu);
+  if (q.over && ctx) { /* the memory limit trips: what the receive would have to hand the script cannot fit */
+    calog__limitTrip(ctx, CALOG_LIMIT_MEMORY, (int64_t)buffered, cap);
+    return calogFail(result, CALOG_ERR_LIMIT, "memory limit reached while receiving");
+  }
   if (st != CALOG_OK && result->type == CALOG_NIL) return calogFail(result, st, "out of memory");
   return st;
 }
