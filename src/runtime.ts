@@ -756,9 +756,12 @@ class Core implements FunctionTable {
 
   /** Ends a request started with {@link begin}; with an error, gives back the host references it took. */
   end(failed: boolean): void {
-    if (failed) for (const id of this.pendingRefs) this.hostRelease(id);
-    this.encoding = false;
-    if (this.pendingRefs.length !== 0) this.pendingRefs.length = 0; // V8: a length store is a runtime call
+    try {
+      if (failed) for (const id of this.pendingRefs) this.hostRelease(id);
+    } finally {
+      this.encoding = false;
+      if (this.pendingRefs.length !== 0) this.pendingRefs.length = 0; // V8: a length store is a runtime call
+    }
   }
 
   /**
@@ -826,21 +829,14 @@ class Core implements FunctionTable {
 
   /** Encodes a request into IN; on failure gives back the host references it took. */
   encode(write: () => void): void {
-    if (this.encoding) {
-      throw new CalogError("ERR_ARG", "calog was called while marshalling a value (from a getter or a Proxy)");
-    }
-    this.encoding = true;
-    if (this.pendingRefs.length !== 0) this.pendingRefs.length = 0; // V8: a length store is a runtime call
-    this.wire.begin();
+    this.begin();
     try {
       write();
     } catch (e) {
-      for (const id of this.pendingRefs) this.hostRelease(id);
+      this.end(true);
       throw marshalFailure(e);
-    } finally {
-      this.encoding = false;
-      if (this.pendingRefs.length !== 0) this.pendingRefs.length = 0; // V8: a length store is a runtime call
     }
+    this.end(false);
   }
 
   /** One crossing: encode, one FFI call, decode the result or throw the error. */

@@ -513,8 +513,8 @@ int32_t calog__ioReceive(IoHandleT *h, int mode, size_t count, const char *delim
   h->reading = true;
   uint64_t deadline = deadlineOf(h->tRecv);
   CalogCtxT *ctx = calog__ioCaller(h->io);
-  int64_t cap = ctx ? calog__limitMemory(ctx) : 0;
-  IoRecvT q = {.mode = mode, .count = count, .delim = delim, .dlen = dlen, .cap = cap > 0 ? (size_t)cap : 0};
+  int64_t cap = ctx ? calog__limitMemory(ctx) : 0; /* 0: none */
+  IoRecvT q = {.mode = mode, .count = count, .delim = delim, .dlen = dlen, .cap = (size_t)cap};
   int32_t st = CALOG_OK;
   while (!calog__ioRecvStep(h, &q, result, &st)) {
     int32_t w = calog__ioPark(h, &h->rwait, deadline);

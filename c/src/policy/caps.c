@@ -152,26 +152,32 @@ bool calog__capsEnv(const CalogCapsT *caps, const char *name) {
   return false;
 }
 
+/* Whether a "host:port" grant (checked by calog__capsParse: it has a colon) names host, or "*"; its port's text
+ * in *port. */
+static bool grantHost(const char *grant, const char *host, const char **port) {
+  const char *colon = strrchr(grant, ':');
+  size_t hl = (size_t)(colon - grant);
+  *port = colon + 1;
+  return (hl == 1 && grant[0] == '*') || (strlen(host) == hl && strncasecmp(host, grant, hl) == 0);
+}
+
 bool calog__capsNet(const CalogCapsT *caps, bool listen, const char *host, int port) {
   if (caps->profile == CALOG_PROFILE_TRUSTED) return true;
   char **list = listen ? caps->listen : caps->connect;
   int32_t n = listen ? caps->nListen : caps->nConnect;
   for (int32_t i = 0; i < n; i++) {
-    const char *colon = strrchr(list[i], ':');
-    size_t hl = (size_t)(colon - list[i]);
-    bool hostOk = (hl == 1 && list[i][0] == '*') || (strlen(host) == hl && strncasecmp(host, list[i], hl) == 0);
-    bool portOk = strcmp(colon + 1, "*") == 0 || atoi(colon + 1) == port;
-    if (hostOk && portOk) return true;
+    const char *p;
+    if (grantHost(list[i], host, &p) && (strcmp(p, "*") == 0 || atoi(p) == port)) return true;
   }
   return false;
 }
 
 bool calog__capsNetHost(const CalogCapsT *caps, const char *host) {
   if (caps->profile == CALOG_PROFILE_TRUSTED) return true;
-  for (int32_t i = 0; i < caps->nConnect + caps->nListen; i++) {
-    const char *p = i < caps->nConnect ? caps->connect[i] : caps->listen[i - caps->nConnect];
-    size_t hl = (size_t)(strrchr(p, ':') - p);
-    if ((hl == 1 && p[0] == '*') || (strlen(host) == hl && strncasecmp(host, p, hl) == 0)) return true;
-  }
+  const char *p;
+  for (int32_t i = 0; i < caps->nConnect; i++)
+    if (grantHost(caps->connect[i], host, &p)) return true;
+  for (int32_t i = 0; i < caps->nListen; i++)
+    if (grantHost(caps->listen[i], host, &p)) return true;
   return false;
 }
