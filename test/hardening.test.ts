@@ -439,6 +439,15 @@ const sqDeep: { name: string; src: string; expect: unknown }[] = [
     src: 'local r = []; foreach (f in [function() { local a = 5, b = 0; return a % b }, function() { local a = 5; a %= 0; return a }, function() { local t = { x = 5 }; t.x %= 0; return t.x }, function() { return 5 % 0 }]) { try { r.append(f()) } catch (e) { r.append(e) } } local m = -0x7fffffffffffffff - 1; r.extend([abs(5000000000), abs(-5000000000), abs(-3000000000), abs(-7), abs(m) == m, 7 % -2]); return r',
     expect: ["modulo by zero", "modulo by zero", "modulo by zero", "modulo by zero", 5000000000, 5000000000, 3000000000, 7, true, 1],
   },
+  {
+    // patch 99: integer overflow of +, -, *, unary minus and ++/--, shifts by 64 or more or by a negative count, and a
+    // float outside the integer range made an integer were undefined behaviour in C (x86 wrapped and shifted modulo
+    // 64: 1 << 64 gave 1, (1e300).tointeger() the smallest integer; the compile of -9223372036854775808 tripped
+    // UBSan). Now they wrap and shift as in Lua, and a float saturates (NaN gives 0)
+    name: "integer overflow wraps, shifts follow Lua's rule, a float out of range saturates",
+    src: 'local M = 0x7fffffffffffffff, m = -0x7fffffffffffffff - 1; local t = { x = M }; t.x += 1; local a = M; a++; local b = m; b--; local out = []; foreach (v in [M + 1 == m, m - 1 == M, m * -1 == m, -m == m, M * 2, t.x == m, a == m, b == M, -9223372036854775808 == m, -0x8000000000000000 == m, 1 << 64, 1 << -1, 8 >> -1, -1 >> 64, -8 >> 100, -1 >>> 64, -1 >>> 63, 1 >>> -1, 1 << m, 5 << M, (1e300).tointeger() == M, (-1e300).tointeger() == m, (0.0 / 0.0).tointeger(), (-2.5).tointeger()]) out.append(v); return out',
+    expect: [true, true, true, true, -2, true, true, true, true, true, 0, 0, 16, -1, -1, 0, 1, 2, 0, 0, true, true, 0, -2],
+  },
 ];
 
 for (const thread of modes) {

@@ -662,6 +662,30 @@ static void testHostile2(void) {
   calogContextDestroy(rt, id);
 }
 
+/* Integer arithmetic is defined for every operand (patch 99): overflow of +, -, *, unary minus and ++/-- wraps
+ * around as in Lua, shifts past 63 or by negative counts follow Lua's rule, a float outside the integer range
+ * saturates. Each was undefined behaviour in C: the sanitizers of this suite's builds stop on it (the compile of
+ * -9223372036854775808 was found by the compile-squirrel fuzzer's UBSan after the fact, by hand). */
+static void testIntegerEdges(void) {
+  CalogContextIdT id = newSq();
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(id, "local M = 0x7fffffffffffffff, m = -0x7fffffffffffffff - 1, r = []; local t = { x = M }; t.x += 1; "
+                    "local a = M; a++; local b = m; b--; local c = M; ++c; local d = m; d -= 1; "
+                    "r.extend([M + 1, m - 1, m * -1, -m, M * 2, t.x, a, b, c, d, -9223372036854775808, -0x8000000000000000]); "
+                    "r.extend([1 << 64, 1 << 63, 1 << -1, 8 >> -1, -1 >> 64, -8 >> 100, 8 >> 64, -1 >>> 64, -1 >>> 63, "
+                    "1 >>> -1, 1 << m, 1 >> m, -1 >>> m, 5 << M, -1 >> M, -1 << 1]); "
+                    "r.extend([(1e300).tointeger(), (-1e300).tointeger(), (0.0 / 0.0).tointeger(), (2.5).tointeger(), "
+                    "(-2.5).tointeger(), format(\"%d\", 1e300)]); "
+                    "local s = \"\"; foreach (v in r) s += v + \" \"; return s", &r), CALOG_OK);
+  CHECK_STR(&r, "-9223372036854775808 9223372036854775807 -9223372036854775808 -9223372036854775808 -2 "
+                "-9223372036854775808 -9223372036854775808 9223372036854775807 -9223372036854775808 9223372036854775807 "
+                "-9223372036854775808 -9223372036854775808 "
+                "0 -9223372036854775808 0 16 -1 -1 0 0 1 2 0 0 0 0 -1 -2 "
+                "9223372036854775807 -9223372036854775808 0 2 -2 9223372036854775807 ");
+  calogValueFree(&r);
+  calogContextDestroy(rt, id);
+}
+
 int main(void) {
   rt = calogCreate();
   testEvalCallGet();
@@ -675,6 +699,7 @@ int main(void) {
   testRaiseMarks(rt, &(RaiseSrcT){"squirrel", "markedShort()", "try { markedShort() } catch (e) {} throw \"short\"",
    "try { markedLong() } catch (e) { throw e }", CALOG_ERR_SCRIPT, "try { valued() } catch (e) { return e.code }"});
   testHostile2();
+  testIntegerEdges();
   calogDestroy(rt);
   return checkSummary("test_squirrel");
 }
