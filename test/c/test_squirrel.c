@@ -651,6 +651,18 @@ static void testHostile2(void) {
     CHECK_CONTAINS(calogErrorMessage(&r, NULL), "'base' cannot be");
     calogValueFree(&r);
   }
+  /* found by the run-squirrel fuzzer: a lexer error right after a name or a literal the compiler had just made
+   * longjmped past its reference (patch 100): the string leaked even once its VM was closed (LeakSanitizer in the
+   * ASan run sees it when the context below is destroyed) */
+  {
+    CalogContextIdT leaky = newSq();
+    const char *lexAfterName[] = {"x.yleaked ';;'", "local t = { k = \"s\" ';;' }", "const C = 1; C.z ';;'", "enum E { A } E.B"};
+    for (size_t i = 0; i < sizeof lexAfterName / sizeof *lexAfterName; i++) {
+      CHECK_EQ(eval(leaky, lexAfterName[i], &r), CALOG_ERR_SYNTAX);
+      calogValueFree(&r);
+    }
+    calogContextDestroy(rt, leaky);
+  }
   CHECK_EQ(eval(id, "class A { x = 1; function f() { return x } } class B extends A { function f() { return base.f() + 1 } } "
                     "return B().f()", &r), CALOG_OK);
   CHECK_EQ(r.as.i, 2);

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Fuzzing under ASan+UBSan (libFuzzer from clang when installed: Debian `clang`; else the system cc with
 # test/fuzz/replay.c as the driver). Targets: wire (the calog*Wire decoders + each engine's marshalling both
-# ways through an echo), compile-lua, compile-js, compile-squirrel (each engine's parser and compiler).
+# ways through an echo), compile-lua, compile-js, compile-squirrel (each engine's parser and compiler), run-lua,
+# run-js, run-squirrel (each engine's eval of arbitrary source, run in a fresh sandboxed context under step, time,
+# memory and output limits, its result marshalled out).
 #   bash test/fuzz/run.sh smoke       a few seconds per target (run by test/run.sh)
+#   CALOG_FUZZ_TARGETS="run-lua run-js" bash test/fuzz/run.sh ...   only the targets named
 #   bash test/fuzz/run.sh long [N]    N executions per target (default 10^7; `npm run fuzz`); run it niced.
 #                                     libFuzzer's fork mode runs CALOG_FUZZ_JOBS processes (default: one per
 #                                     core) sharing the target's corpus; N counts the executions of all of them.
@@ -62,13 +65,17 @@ compile cpp c/src/engines/squirrel/sq_vmext.cpp -fno-rtti -I"$D/squirrel/include
 for f in c/src/*.c c/src/policy/*.c c/src/io/*.c; do compile c "$f" -std=c11 -D_GNU_SOURCE; done
 lib=("${objs[@]}")
 
-targets=(wire compile-lua compile-js compile-squirrel)
+all_targets="wire compile-lua compile-js compile-squirrel run-lua run-js run-squirrel"
+# shellcheck disable=SC2206 # a space-separated list of target names
+targets=(${CALOG_FUZZ_TARGETS:-$all_targets})
 for t in "${targets[@]}"; do
   objs=()
   case $t in
     wire) compile c test/fuzz/fuzz_wire.c ;;
     compile-*) e=${t#compile-}; cp test/fuzz/fuzz_compile.c "$OUT/fuzz_$e.c"
                compile c "$OUT/fuzz_$e.c" -DFUZZ_ENGINE="\"$e\"" ;;
+    run-*) e=${t#run-}; cp test/fuzz/fuzz_run.c "$OUT/fuzz_run_$e.c"
+           compile c "$OUT/fuzz_run_$e.c" -DFUZZ_ENGINE="\"$e\"" ;;
   esac
   if [ $FUZZ = libfuzzer ]; then
     $CXX $SAN -fsanitize=fuzzer -o "$OUT/$t" "${objs[@]}" "${lib[@]}" -lpthread -lm
