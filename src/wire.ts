@@ -27,6 +27,8 @@ export interface FunctionTable {
 }
 
 const TWO32 = 4294967296;
+/** The largest request the library's IN buffer grows to (c/src/wire.c, grow). */
+const MAX_REQUEST = 0x7fffffff;
 /** Integers up to ±2^53 are exact in a double: they cross as ints and come back as numbers. */
 const MAX_EXACT = 2 ** 53;
 const I64_MIN = -(2n ** 63n);
@@ -34,6 +36,10 @@ const I64_MAX = 2n ** 63n - 1n;
 // ignoreBOM: a leading U+FEFF is text like any other (the default decoder strips it: "\ufeffx" came back "x")
 const utf8Decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
+/** %TypedArray%.prototype.length's getter: the view's real length, whatever a subclass or Proxy says. */
+const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "length")!.get as (
+  this: ArrayBufferView,
+) => number;
 
 function isPlainObject(v: object): boolean {
   const p = Object.getPrototypeOf(v);
@@ -126,6 +132,11 @@ export class Wire {
   #ensure(n: number): void {
     const need = this.#pos + n;
     if (need <= this.in.length) return;
+    // the size crosses as a u32: past 2^32 it wrapped, a smaller buffer was granted, and a string's encodeInto
+    // stopped where it ended (a 1.44e9-character string reached Lua as its first 33,554,414 bytes)
+    if (need > MAX_REQUEST) {
+      throw new CalogValueError("ERR_RANGE", `a value this large cannot cross: the request would need ${need} bytes (the cap is ${MAX_REQUEST})`);
+    }
     const st = this.#native.reserve(0, need);
     if (st < 0) throw new CalogValueError("ERR_OOM", `cannot grow the request buffer to ${need} bytes`);
     this.refresh();
@@ -169,11 +180,15 @@ export class Wire {
   }
 
   bytes(b: Uint8Array): void {
-    this.#ensure(5 + b.length);
+    // the length read once, through the intrinsic getter: a subclass's `length` getter or a Proxy's trap that
+    // answered differently on each read desynced the header from the bytes copied, and the caller's bytes
+    // were then read as wire tags (a forged host function handle released a registered function's entry)
+    const n = typedArrayLength.call(b); // throws for a Proxy or a non-view (a TypeError: CalogValueError)
+    this.#ensure(5 + n);
     this.#u8(Tag.BIN);
-    this.#u32(b.length);
-    this.in.set(b, this.#pos);
-    this.#pos += b.length;
+    this.#u32(n);
+    this.in.set(b, this.#pos); // a real view: set reads its internal length, n, never the getter
+    this.#pos += n;
   }
 
   number(v: number): void {
