@@ -1,0 +1,108 @@
+// Ninth hostile pass: values, marshalling, lifetimes, limits and engine internals, attacked from a user's side.
+// Every test is one attack that found a defect; what it expects is what README promises.
+import assert from "node:assert/strict";
+import { CalogValueError, Runtime } from "../bindings/mod.ts";
+import { isDeno, test } from "./harness.ts";
+
+// ---- a Uint8Array whose length answers differently on each read ------------------------------------------
+// The encoder read `length` four times (the room to reserve, the header, the copy, the advance): a subclass's
+// getter or a Proxy's trap could make the header disagree with the bytes copied, and the caller's bytes were
+// then read by the library as wire tags: the next argument vanished, a forged TRUE appeared, and a forged
+// host-function handle (tag 12, id 1) released the entry of a registered function, which then failed in every
+// context with "unknown host function 1".
+
+test("a Uint8Array subclass whose length getter lies crosses as its real bytes, and what follows is intact", () => {
+  using rt = new Runtime();
+  using lua = rt.createContext("lua", { thread: false });
+  lua.eval("function echo(...) return {...} end");
+  let reads = 0;
+  class Liar extends Uint8Array {
+    override get length(): number {
+      reads++;
+      return reads === 2 ? 2 : super.length;
+    }
+  }
+  const b = new Liar(12);
+  b.set([2, 2, 2, 3, 42, 0, 0, 0, 6, 1, 0, 0]); // would-be wire tags: TRUE, TRUE, I32 42, ...
+  const r = lua.call("echo", b, "after") as unknown[];
+  assert.equal(r.length, 2);
+  assert.deepEqual(Array.from(new TextEncoder().encode(r[0] as string)), [2, 2, 2, 3, 42, 0, 0, 0, 6, 1, 0, 0]);
+  assert.equal(r[1], "after");
+});
+
+test("forged wire bytes behind a lying length cannot release a registered host function", () => {
+  using rt = new Runtime();
+  rt.register("secret", () => "secret-result");
+  using lua = rt.createContext("lua", { thread: false });
+  lua.eval("function take(b, s) return type(b) .. ':' .. #b .. ':' .. tostring(s) end");
+  let reads = 0;
+  class Liar extends Uint8Array {
+    override get length(): number {
+      reads++;
+      return reads === 2 ? 0 : super.length;
+    }
+  }
+  const b = new Liar(5);
+  b.set([12, 1, 0, 0, 0]); // HOSTFN, id 1
+  assert.equal(lua.call("take", b, "s"), "string:5:s");
+  lua.eval("collectgarbage() collectgarbage()");
+  assert.equal(lua.eval("return secret()"), "secret-result");
+});
+
+test("a Proxy of a Uint8Array whose length trap lies is refused with a CalogValueError, and the next call works", () => {
+  using rt = new Runtime();
+  using lua = rt.createContext("lua", { thread: false });
+  lua.eval("function echo(...) return {...} end");
+  let reads = 0;
+  const p = new Proxy(new Uint8Array([1, 2, 3, 4]), {
+    get(t, k) {
+      if (k === "length") return ++reads === 2 ? 1 : 4;
+      return Reflect.get(t, k);
+    },
+  });
+  assert.throws(() => lua.call("echo", p, "after"), CalogValueError);
+  assert.deepEqual(lua.call("echo", 1, "x"), [1, "x"]);
+});
+
+// ---- Squirrel: blob.readblob with a negative size ----------------------------------------------------------
+// A negative size passed SQBlob::CanAdvance: Read() ran a memcpy of (size_t)-1 and left the position at -1, so the
+// blob's next write went in front of its buffer. blob(0).readblob(-1) from a sandboxed script aborted the host
+// process ("double free or corruption") when the heap was next used; blob(16) segfaulted.
+
+for (const thread of [false, true]) {
+  test(`squirrel (${thread ? "own thread" : "host thread"}): readblob(-1) is a catchable error and the blob stays sound`, () => {
+    using rt = new Runtime();
+    using sq = rt.createContext("squirrel", { thread });
+    const r = sq.eval(`
+      local out = [];
+      foreach (n in [0, 16]) {
+        local b = blob(n);
+        try { b.readblob(-1); out.append("no error"); } catch (e) { out.append(e); }
+        out.append(b.tell());
+        b.writen(0x41414141, 'i');
+        out.append(b.len());
+      }
+      return out;`);
+    assert.deepEqual(r, ["negative size", 0, 4, "negative size", 0, 16]);
+    sq.eval("collectgarbage();");
+    assert.equal(sq.eval("local b = blob(8); b.writen(7, 'i'); b.seek(0); return b.readblob(100).len();"), 8);
+  });
+}
+
+// ---- a string whose UTF-8 room passes 2^32 bytes -------------------------------------------------------------
+// The encoder reserved `pos + 3n + 5` bytes through a u32 FFI argument: past 2^32 the size wrapped, the library
+// granted a buffer of the remainder, and encodeInto stopped where it ended. A 1.44e9-character string reached Lua
+// as its first 33,554,414 bytes, in strict mode, with no error. (JavaScriptCore only: V8's strings stop at 2^29.)
+
+if (!isDeno) {
+  test("a string too large for the request buffer is a CalogValueError, not a truncated string", () => {
+    using rt = new Runtime();
+    using lua = rt.createContext("lua", { thread: false });
+    lua.eval("function len(s) return #s end");
+    let s: string | undefined = "x".repeat(1_440_000_000);
+    assert.throws(() => lua.call("len", s), (e: unknown) => e instanceof CalogValueError && e.code === "ERR_RANGE");
+    s = undefined;
+    assert.equal(lua.call("len", "y".repeat(100)), 100);
+  }, 120_000);
+}
+
