@@ -598,18 +598,21 @@ class Core implements FunctionTable {
           break;
         case 1: {
           const a0 = w.next();
+          w.checkKeys();
           this.depth++;
           try { r = fn(a0); } finally { this.depth--; }
           break;
         }
         case 2: {
           const a0 = w.next(), a1 = w.next();
+          w.checkKeys();
           this.depth++;
           try { r = fn(a0, a1); } finally { this.depth--; }
           break;
         }
         case 3: {
           const a0 = w.next(), a1 = w.next(), a2 = w.next();
+          w.checkKeys();
           this.depth++;
           try { r = fn(a0, a1, a2); } finally { this.depth--; }
           break;
@@ -617,6 +620,7 @@ class Core implements FunctionTable {
         default: {
           const args = new Array<unknown>(n);
           for (let i = 0; i < n; i++) args[i] = w.next();
+          w.checkKeys();
           this.depth++;
           try { r = fn(...args); } finally { this.depth--; }
         }
@@ -853,7 +857,7 @@ class Core implements FunctionTable {
     const details: CalogErrorDetails = {};
     try {
       this.wire.refresh(); // OUT may have grown for this error: its length is the new buffer's
-      const v = this.wire.result(this.wire.out.length);
+      const v = this.wire.result(this.wire.out.length, false);
       if (typeof v === "string") message = v;
       else if (v instanceof Uint8Array) message = lossyText.decode(v);
       else if (v !== null && typeof v === "object" && !(v instanceof Uint8Array) && !Array.isArray(v) && !(v instanceof Map)) {

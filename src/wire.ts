@@ -93,6 +93,7 @@ export class Wire {
   #rpos = 0;
   #rend = 0;
   #ancestors: object[] = [];
+  #lostKeys = false;
   readonly maxDepth: number;
   lenient = false;
   fns: FunctionTable;
@@ -329,12 +330,30 @@ export class Wire {
   }
 
   // ---- decoding from OUT ---------------------------------------------------------------------
-  /** Decodes the single value in OUT[0, len). */
-  result(len: number): unknown {
+  /**
+   * Decodes the single value in OUT[0, len). Strict: a map two of whose keys became one Map key (see
+   * {@link checkKeys}) fails once the whole value is decoded (every function handle in it is then owned).
+   */
+  result(len: number, strictKeys = true): unknown {
     this.refresh();
     this.#rpos = 0;
     this.#rend = len;
-    return this.#read();
+    this.#lostKeys = false;
+    const v = this.#read();
+    if (strictKeys) this.checkKeys();
+    return v;
+  }
+
+  /**
+   * Strict: throws if a map decoded since the last {@link result} or {@link argsBegin} lost a pair because two
+   * of its keys are one Map key in TypeScript: a Squirrel table keeps 1 and 1.0, -0.0 and 0.0, and every NaN
+   * key apart, and the Map kept only the last of each. Lenient: the last wins (as for a JS property name).
+   */
+  checkKeys(): void {
+    if (this.#lostKeys && !this.lenient) {
+      this.#lostKeys = false;
+      throw new CalogValueError("ERR_TYPE", "two keys of a map become the same Map key (such as 1 and 1.0, -0.0 and 0.0, or two NaN keys): one would be lost");
+    }
   }
 
   /** Starts reading a LIST in OUT[0, len): returns its length; read the items with {@link next}. */
@@ -344,6 +363,7 @@ export class Wire {
     this.#rend = len;
     if (len < 5 || this.out[0] !== Tag.LIST) throw new CalogValueError("ERR_ARG", "malformed argument list from the library");
     this.#rpos = 5;
+    this.#lostKeys = false;
     return this.#outView.getUint32(1, true);
   }
 
@@ -435,6 +455,7 @@ export class Wire {
         const m = new Map<unknown, unknown>();
         for (let i = 0; i < na; i++) m.set(i + 1, arrayPart[i]);
         for (let i = 0; i < np; i++) m.set(keys[i], vals[i]);
+        if (m.size !== na + np) this.#lostKeys = true;
         return m;
       }
       case Tag.FN: {

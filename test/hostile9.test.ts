@@ -106,3 +106,47 @@ if (!isDeno) {
   }, 120_000);
 }
 
+
+// ---- Squirrel keys that are one key elsewhere ------------------------------------------------------------
+// A Squirrel table keeps the keys 1 and 1.0 apart (and -0.0 and 0.0, and every NaN key). Lua makes an integral
+// float key an integer key and a TypeScript Map compares keys by SameValueZero, so one pair vanished, under the
+// strict policy, with no error: { [1] = "a", [1.0] = "b" } came back as Map { 1 => "b" }, and reached a Lua
+// function as a one-key table.
+
+const collide = {
+  "1 and 1.0": 'local t = { [1] = "a", [1.0] = "b" };',
+  "-0.0 and 0.0": "local t = {}; t[-0.0] <- 1; t[0.0] <- 2;",
+  "two NaN keys": "local t = {}; t[0.0 / 0.0] <- 1; t[-(0.0 / 0.0)] <- 2;",
+};
+
+for (const [what, make] of Object.entries(collide)) {
+  test(`strict: a Squirrel table with keys ${what} is a CalogValueError in TypeScript and in a host function, not a lost pair`, () => {
+    using rt = new Runtime();
+    let got: unknown = "not called";
+    rt.register("take", (v) => (got = v));
+    using sq = rt.createContext("squirrel", { thread: false });
+    assert.throws(() => sq.eval(`${make} return t;`), (e: unknown) => e instanceof CalogValueError && /same Map key/.test(e.message));
+    assert.throws(() => sq.eval(`${make} return take(t);`), /same Map key/);
+    assert.equal(got, "not called");
+    assert.equal(sq.eval("return 1 + 1;"), 2);
+  });
+}
+
+test("strict: a Squirrel table with keys 1 and 1.0 (or -0.0 and 0.0) is refused by Lua, as a catchable error", () => {
+  using rt = new Runtime();
+  using sq = rt.createContext("squirrel", { thread: false });
+  using lua = rt.createContext("lua", { thread: false });
+  lua.eval("function count(t) local n = 0 for _ in pairs(t) do n = n + 1 end return n end");
+  sq.eval("function give(f, which) { local t = which == 0 ? { [1] = \"a\", [1.0] = \"b\" } : {}; if (which == 1) { t[-0.0] <- 1; t[0.0] <- 2; } if (which == 2) { t[1.0] <- 1; t[2.5] <- 2; } try { return f(t); } catch (e) { return e; } }");
+  using count = lua.getFunction("count");
+  assert.match(sq.call("give", count, 0) as string, /same Lua key/);
+  assert.match(sq.call("give", count, 1) as string, /same Lua key/);
+  assert.equal(sq.call("give", count, 2), 2); // float keys that do not collide still cross
+});
+
+test("lenient: the last of two colliding keys wins, as documented for JS property names", () => {
+  using rt = new Runtime({ policy: "lenient" });
+  using sq = rt.createContext("squirrel", { thread: false });
+  const m = sq.eval('return { [1] = "a", [1.0] = "b" };') as Map<unknown, unknown>;
+  assert.equal(m.size, 1);
+});

@@ -231,6 +231,7 @@ static int32_t egressTable(lua_State *L, LuaCtxT *lc, CalogSrcT *s, CalogItemT *
   lua_createtable(L, na > INT32_MAX ? INT32_MAX : (int)na, np > INT32_MAX ? INT32_MAX : (int)np);
   int t = lua_gettop(L);
   int32_t st;
+  bool mayCollide = false;
   CalogItemT c, key;
   /* a Lua table cannot hold nil: a nil item or pair value would vanish (a hole, a shorter list, a lost
    * key). Strict refuses; lenient drops it (documented). */
@@ -275,6 +276,22 @@ static int32_t egressTable(lua_State *L, LuaCtxT *lc, CalogSrcT *s, CalogItemT *
     }
     if ((st = egressItem(L, lc, s, &c, depth + 1, err)) != CALOG_OK) goto fail;
     lua_rawset(L, t);
+    if (key.type == CALOG_REAL) mayCollide = true;
+  }
+  /* Lua makes an integral float key an integer key (and -0.0 the key 0): a map from an engine that keeps them
+   * apart (Squirrel's { [1] = "a", [1.0] = "b" }, its -0.0 and 0.0) lost one pair here silently. Strict counts
+   * what the table holds once a float key went in; lenient keeps the last (as a JS property name does). */
+  if (mayCollide && !lenient(lc)) {
+    int64_t count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+      count++;
+      lua_pop(L, 1);
+    }
+    if (count != na + np) {
+      st = calogFail(err, CALOG_ERR_TYPE, "two keys of a map become the same Lua key (such as 1 and 1.0, or -0.0 and 0.0): one would be lost");
+      goto fail;
+    }
   }
   return CALOG_OK;
 fail:
