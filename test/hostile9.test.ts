@@ -150,3 +150,30 @@ test("lenient: the last of two colliding keys wins, as documented for JS propert
   const m = sq.eval('return { [1] = "a", [1.0] = "b" };') as Map<unknown, unknown>;
   assert.equal(m.size, 1);
 });
+
+// ---- Squirrel: setroottable(null) --------------------------------------------------------------------------
+// sq_setroottable accepted null, and every closure made afterwards (the next compile, a function expression)
+// took _table(_roottable)->GetWeakRef(): a sandboxed script's setroottable(null) made the next eval segfault.
+
+for (const thread of [false, true]) {
+  test(`squirrel (${thread ? "own thread" : "host thread"}): setroottable(null) is refused; a table still works`, () => {
+    using rt = new Runtime();
+    using sq = rt.createContext("squirrel", { thread });
+    assert.throws(() => sq.eval("setroottable(null); return 1;"), /ivalid type/);
+    assert.equal(sq.eval("local f = function() { return 1; }; return f() + 1;"), 2);
+    assert.equal(sq.eval("local old = setroottable({}); local f = function() { return 3; }; setroottable(old); return f();"), 3);
+  });
+}
+
+// ---- Squirrel: escape() of bytes >= 0x80 -----------------------------------------------------------------------
+// A byte of 0x80 or more is a negative char, which "\\x%02x" printed as \xffffff80: 10 characters where 4 were
+// reserved, with the whole buffer's size as the bound. escape() of a string of such bytes wrote 6 bytes per byte past
+// its scratch buffer ("malloc(): corrupted top size" at once for 4,096 of them).
+
+test("squirrel: escape() of high bytes gives \\xNN and stays in its buffer", () => {
+  using rt = new Runtime();
+  using sq = rt.createContext("squirrel", { thread: false });
+  assert.equal(sq.eval('local s = "\\xff"; for (local i = 0; i < 12; i++) s += s; return escape(s).len();'), 4 * 4096);
+  assert.equal(sq.eval('return escape("a\\x80\\xff\\x01\\"");'), 'a\\x80\\xff\\x01\\"');
+  assert.equal(sq.eval('return compilestring("return \\"" + escape("\\x80\\xfe\\xff") + "\\";")() == "\\x80\\xfe\\xff";'), true);
+});
