@@ -177,3 +177,36 @@ test("squirrel: escape() of high bytes gives \\xNN and stays in its buffer", () 
   assert.equal(sq.eval('return escape("a\\x80\\xff\\x01\\"");'), 'a\\x80\\xff\\x01\\"');
   assert.equal(sq.eval('return compilestring("return \\"" + escape("\\x80\\xfe\\xff") + "\\";")() == "\\x80\\xfe\\xff";'), true);
 });
+
+// ---- Squirrel: array.sort ------------------------------------------------------------------------------------
+// The sort swaps and compares arr->_values in place between calls of script code (a compare function, an
+// instance's _cmp): a compare function that resized the array left it reading and swapping destroyed slots, a use
+// after free ("Pure virtual function called", the host aborted). And without a compare function the sort never
+// polled: 5 million integers sorted for 11.7 s past a 30 ms timeout.
+
+const sortAttacks: Record<string, string> = {
+  "a compare function shrinks it": `local a = []; for (local i = 0; i < 200; i++) a.append({ v = i }); local n = 0;
+    a.sort(function(x, y) { if (n++ == 3) { a.resize(0); for (local j = 0; j < 1000; j++) local t = { w = "s" + j }; } return 0; });`,
+  "a compare function grows it": `local a = []; for (local i = 0; i < 200; i++) a.append([i]); local n = 0;
+    a.sort(function(x, y) { if (n++ == 3) a.append(1); return 0; });`,
+  "an instance's _cmp shrinks it": `class C { v = 0; constructor(x) { v = x; } function _cmp(o) { if (::n++ == 3) ::arr.resize(0); return v <=> o.v; } }
+    ::n <- 0; ::arr <- []; for (local i = 0; i < 100; i++) ::arr.append(C(i)); ::arr.sort();`,
+};
+
+for (const [what, src] of Object.entries(sortAttacks)) {
+  test(`squirrel: array.sort fails when ${what} during the sort, and the context goes on`, () => {
+    using rt = new Runtime();
+    using sq = rt.createContext("squirrel", { thread: false });
+    assert.throws(() => sq.eval(src), /array resized during sort operation/);
+    assert.equal(sq.eval('local a = [5, 3, 1, 4, 2]; a.sort(); local b = ["b", "a"]; b.sort(function(x, y) { return x <=> y; }); return a[0] + " " + a[4] + b[0];'), "1 5a");
+  });
+}
+
+test("squirrel: array.sort without a compare function meets the timeout", () => {
+  using rt = new Runtime();
+  using sq = rt.createContext("squirrel", { thread: false });
+  sq.eval("::big <- array(2000000, 0); for (local i = 0; i < 2000000; i++) ::big[i] = (i * 7919) % 1000003; return 1;", { timeoutMs: 60_000 });
+  const t0 = Date.now();
+  assert.throws(() => sq.eval("::big.sort(); return 1;", { timeoutMs: 20 }), (e: unknown) => (e as { limit?: string }).limit === "timeout");
+  assert.ok(Date.now() - t0 < 1000, `stopped after ${Date.now() - t0} ms`);
+});
