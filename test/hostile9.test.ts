@@ -210,3 +210,19 @@ test("squirrel: array.sort without a compare function meets the timeout", () => 
   assert.throws(() => sq.eval("::big.sort(); return 1;", { timeoutMs: 20 }), (e: unknown) => (e as { limit?: string }).limit === "timeout");
   assert.ok(Date.now() - t0 < 1000, `stopped after ${Date.now() - t0} ms`);
 });
+
+// ---- Squirrel: format("%f") of a large double ------------------------------------------------------------------
+// format() reserved 100 characters plus the width for a float, and gave snprintf the whole buffer's size as its
+// bound rather than what was left: "%.0f" of 1e308 prints 309 characters, so thirty of them wrote past the scratch
+// buffer ("realloc(): invalid next size", the host aborted).
+
+test("squirrel: format() of many large %f values is exact and stays in its buffer", () => {
+  using rt = new Runtime();
+  using sq = rt.createContext("squirrel", { thread: false });
+  const r = sq.eval(`local f = ""; local a = [this, f]; for (local i = 0; i < 30; i++) { f += "%.0f|"; a.append(1e308); }
+    a[1] = f; return format.acall(a);`) as string;
+  const one = BigInt(1e308).toString(); // printf prints the double exactly, as BigInt does
+  assert.equal(r, `${one}|`.repeat(30));
+  assert.equal(sq.eval('return format("%-5d|%5s|%.3f|%c", 42, "ab", 2.5, 65);'), "42   |   ab|2.500|A");
+  assert.equal((sq.eval('return format("%99.99f", -1.7e308);') as string).length, 410);
+});
