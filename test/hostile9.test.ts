@@ -226,3 +226,36 @@ test("squirrel: format() of many large %f values is exact and stays in its buffe
   assert.equal(sq.eval('return format("%-5d|%5s|%.3f|%c", 42, "ab", 2.5, 65);'), "42   |   ab|2.500|A");
   assert.equal((sq.eval('return format("%99.99f", -1.7e308);') as string).length, 410);
 });
+
+// ---- Squirrel: the standard library's native classes trusted `this` --------------------------------------------
+// regexp's methods took the instance's user pointer whatever the instance was, and the blob, regexp and file
+// constructors could run again or on another class's instance, replacing its user pointer and release hook: a
+// blob used as a SQRex, a SQRex as a SQBlob, NULL as either. Each was a segmentation fault from a sandboxed script;
+// a constructor run twice leaked the first object.
+
+const nativeThis: Record<string, [string, RegExp]> = {
+  "a regexp method on an instance whose constructor never ran": ['return regexp.instance().match("a");', /not a regexp/],
+  "a regexp method on a blob": ['return regexp.match.call(blob(64), "a");', /not a regexp/],
+  "a regexp method on a class instance": ["class C {}; return regexp.subexpcount.call(C());", /not a regexp/],
+  "the regexp constructor on a blob": ['local b = blob(4); regexp.constructor.call(b, "abc"); return b.len();', /runs once/],
+  "the blob constructor on a regexp": ['local r = regexp("abc"); blob.constructor.call(r, 4); return r.match("abc");', /runs once/],
+  "the blob constructor run again": ["local b = blob(4); b.constructor(1000000); return b.len();", /runs once/],
+  "the regexp constructor run again": ['local r = regexp("a+"); r.constructor("b"); return r.match("aa");', /runs once/],
+  "a clone of a blob whose constructor never ran": ["return (clone blob.instance()).len();", /constructed blob/],
+};
+
+for (const [what, [src, message]] of Object.entries(nativeThis)) {
+  test(`squirrel: ${what} is a script error, not a crash`, () => {
+    using rt = new Runtime();
+    using sq = rt.createContext("squirrel", { thread: false });
+    assert.throws(() => sq.eval(src), message);
+    assert.equal(sq.eval('local b = blob(3); b[1] = 7; local c = clone b; return c.len() + c[1] + regexp("a(b)").capture("ab").len();'), 12);
+  });
+}
+
+test("squirrel: classes extending blob and regexp still construct through base.constructor", () => {
+  using rt = new Runtime();
+  using sq = rt.createContext("squirrel", { thread: false });
+  assert.equal(sq.eval('class R extends regexp { constructor() { base.constructor("x+"); } }; return R().match("xx");'), true);
+  assert.equal(sq.eval("class B extends blob { constructor() { base.constructor(5); } }; local b = B(); b.writen(1, 'c'); return b.len();"), 5);
+});
