@@ -259,3 +259,18 @@ test("squirrel: classes extending blob and regexp still construct through base.c
   assert.equal(sq.eval('class R extends regexp { constructor() { base.constructor("x+"); } }; return R().match("xx");'), true);
   assert.equal(sq.eval("class B extends blob { constructor() { base.constructor(5); } }; local b = B(); b.writen(1, 'c'); return b.len();"), 5);
 });
+
+// ---- Squirrel: getstackinfos with a negative level -----------------------------------------------------------------
+// sq_stackinfos indexed the call stack at size - level - 1 with no lower bound on level: getstackinfos(-1) returned
+// what lay past the end of the call stack, getstackinfos(-4096) was a segmentation fault.
+
+for (const thread of [false, true]) {
+  test(`squirrel (${thread ? "own thread" : "host thread"}): getstackinfos of a negative level is null, on the VM and on a thread`, () => {
+    using rt = new Runtime();
+    using sq = rt.createContext("squirrel", { thread });
+    assert.equal(sq.eval("return getstackinfos(-4096);"), null);
+    assert.equal(sq.eval("return getstackinfos(-1);"), null);
+    assert.equal(sq.eval("local t = newthread(function() { suspend(1); }); t.call(); return t.getstackinfos(-5);"), null);
+    assert.equal(sq.eval("return getstackinfos(0).func;"), "getstackinfos");
+  });
+}
