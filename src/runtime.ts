@@ -217,7 +217,8 @@ const OPAQUE_THROW = /^\(error object is an? \w+ value\)$|^\[object \w+\]$/;
  * a number, a __tostring), else the value's own string `message` field, else what was thrown, rendered.
  */
 function thrownMessage(message: string, value: unknown, engine: string | undefined): string {
-  if (typeof value === "string" || value === undefined || !OPAQUE_THROW.test(message)) return message;
+  // an empty message says nothing either: JavaScript's String([]) and String([[]]) are "", so `throw []` gave ""
+  if (typeof value === "string" || value === undefined || (message !== "" && !OPAQUE_THROW.test(message))) return message;
   if (value !== null && typeof value === "object" && !(value instanceof Map) && !Array.isArray(value) && !(value instanceof Uint8Array)) {
     const m = (value as Record<string, unknown>).message;
     if (typeof m === "string") return m;

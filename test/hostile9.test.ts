@@ -274,3 +274,22 @@ for (const thread of [false, true]) {
     assert.equal(sq.eval("return getstackinfos(0).func;"), "getstackinfos");
   });
 }
+
+// ---- a thrown value whose string is empty --------------------------------------------------------------------
+// JavaScript's String([]) is "", so `throw []` (or a deep array) reached TypeScript as a CalogScriptError with the
+// message "": the engine's message was taken as saying something. An empty message now counts as saying nothing,
+// and the value is rendered, as for a Lua table.
+
+test("js: throw [] gives a readable message and the value", () => {
+  using rt = new Runtime();
+  using js = rt.createContext("js", { thread: false });
+  for (const [src, message, value] of [["throw []", "js threw []", []], ["throw [[]]", "js threw [[]]", [[]]]] as const) {
+    assert.throws(() => js.eval(src), (e: unknown) => {
+      const err = e as { message: string; value: unknown };
+      assert.equal(err.message, message);
+      assert.deepEqual(err.value, value);
+      return true;
+    });
+  }
+  assert.throws(() => js.eval('throw ""'), (e: unknown) => (e as Error).message === "" && (e as { value: unknown }).value === "");
+});
