@@ -859,6 +859,12 @@ class Core implements FunctionTable {
     try {
       this.wire.refresh(); // OUT may have grown for this error: its length is the new buffer's
       const v = this.wire.result(this.wire.out.length, false);
+      let lostKeys = false; // strict: a thrown map that lost a pair in decoding cannot cross (see Wire.checkKeys)
+      try {
+        this.wire.checkKeys();
+      } catch {
+        lostKeys = true;
+      }
       if (typeof v === "string") message = v;
       else if (v instanceof Uint8Array) message = lossyText.decode(v);
       else if (v !== null && typeof v === "object" && !(v instanceof Uint8Array) && !Array.isArray(v) && !(v instanceof Map)) {
@@ -872,7 +878,11 @@ class Core implements FunctionTable {
         if (typeof rec.ceiling === "number") details.ceiling = rec.ceiling;
         if (typeof rec.partial === "number") details.partial = rec.partial;
         if (typeof rec.host === "number") host = rec.host;
-        if ("value" in rec) {
+        if ("value" in rec && lostKeys) {
+          if (message === "" || OPAQUE_THROW.test(message)) {
+            message = `${details.engine ?? "the script"} threw a value that cannot cross: two keys of a map become the same Map key (such as 1 and 1.0): one would be lost`;
+          }
+        } else if ("value" in rec) {
           details.value = rec.value;
           message = thrownMessage(message, rec.value, details.engine);
         }

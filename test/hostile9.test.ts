@@ -293,3 +293,20 @@ test("js: throw [] gives a readable message and the value", () => {
   }
   assert.throws(() => js.eval('throw ""'), (e: unknown) => (e as Error).message === "" && (e as { value: unknown }).value === "");
 });
+
+test("strict: a thrown Squirrel table with keys 1 and 1.0 has no value and says why; lenient keeps the last", () => {
+  for (const policy of ["strict", "lenient"] as const) {
+    using rt = new Runtime({ policy });
+    using sq = rt.createContext("squirrel", { thread: false });
+    assert.throws(() => sq.eval('throw { [1] = "a", [1.0] = "b" };'), (e: unknown) => {
+      const err = e as { message: string; value: unknown };
+      if (policy === "strict") {
+        assert.equal(err.value, undefined);
+        assert.match(err.message, /squirrel threw a value that cannot cross: two keys of a map/);
+      } else {
+        assert.deepEqual(err.value, new Map([[1, "b"]]));
+      }
+      return true;
+    });
+  }
+});
