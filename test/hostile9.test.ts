@@ -310,3 +310,17 @@ test("strict: a thrown Squirrel table with keys 1 and 1.0 has no value and says 
     });
   }
 });
+
+// ---- Squirrel: readblob called the blob class, whose constructor a script can replace --------------------------
+// sqstd_createblob built readblob's result by calling the blob class: a script's blob.constructor <- function
+// that did not construct gave NULL to GetBuf() and memcpy, one that threw gave NULL, one that built a smaller blob
+// was written past, and one that used format() freed the scratch buffer readblob copied from (segfaults).
+
+test("squirrel: readblob's result does not run a replaced blob constructor", () => {
+  using rt = new Runtime();
+  using sq = rt.createContext("squirrel", { thread: false });
+  assert.equal(sq.eval(`local native = blob.constructor; ::mode <- 0; ::ran <- 0;
+    blob.constructor <- function(n = 0) { ::ran++; if (::mode == 0) native.call(this, n); else throw "no"; };
+    local b = blob(8); b.writen(0x41424344, 'i'); b.seek(0); ::mode <- 1;
+    local r = b.readblob(4); return r.len() + " " + r[0] + " " + typeof r + " " + ::ran;`), "4 68 blob 1");
+});
