@@ -98,6 +98,9 @@ for t in "${targets[@]}"; do
   else
     limit=(-max_total_time=5)
   fi
+  # a target's dictionary (test/fuzz/dict/<target>.dict: the engine's keywords and library names) guides
+  # libFuzzer's mutations into calls of the standard library; the replay driver ignores it
+  if [ $FUZZ = libfuzzer ] && [ -f "test/fuzz/dict/$t.dict" ]; then limit+=(-dict="test/fuzz/dict/$t.dict"); fi
   printf '[fuzz] %s (%s, %s)\n' "$t" "$FUZZ" "${limit[*]}"
   start=$(date +%s)
   if "$OUT/$t" "${limit[@]}" -rss_limit_mb=4096 -max_len=65536 -timeout=20 -print_final_stats=1 \
