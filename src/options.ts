@@ -70,7 +70,8 @@ export interface Grants {
   process?: boolean;
   /** The engine's full debug interface (Lua `debug.*`, Duktape `Duktape.act`/`Duktape.info`). */
   debug?: boolean;
-  /** Network endpoints for the I/O layer: `"host:port"`, `*` for either part. */
+  /** Network endpoints for the I/O layer: `"host:port"`, `*` for either part; a unix-domain socket file as `"unix:/path"`
+   * (exactly that path) or `"unix:*"` (any): a `*` host never covers one. */
   net?: { connect?: string[]; listen?: string[] };
 }
 
@@ -133,8 +134,12 @@ export function checkCapabilities(caps: Capabilities | undefined, what = "capabi
       const l = stringList(g.net[k], `${what}.net.${k}`);
       if (l === undefined) continue;
       for (const e of l) {
+        if (e.startsWith("unix:")) { // a unix-domain socket file, whole: "unix:/path" or "unix:*"
+          if (e.length > 5) continue;
+          throw new CalogValueError("ERR_ARG", `${what}.net.${k}: '${e}' names no path ("unix:/path" or "unix:*")`);
+        }
         if (!/^[^:]+:(\*|\d{1,5})$/.test(e) || (e.endsWith("*") ? false : Number(e.slice(e.lastIndexOf(":") + 1)) > 65535)) {
-          throw new CalogValueError("ERR_ARG", `${what}.net.${k}: '${e}' is not "host:port" ("*" allowed for either)`);
+          throw new CalogValueError("ERR_ARG", `${what}.net.${k}: '${e}' is not "host:port" ("*" allowed for either) or "unix:/path"`);
         }
       }
       net[k] = l;

@@ -109,6 +109,36 @@ test("capabilities govern connect and listen", () => {
   assert.throws(() => lua.eval("net.connect('127.0.0.1', 1, { timeoutMs = -1 })"), CalogScriptError);
 });
 
+// Eighth hostile pass: a unix-domain socket is a file, not a network host, yet a "*" host grant ("*:*", or "*:0")
+// covered every unix path: a script granted "any host" reached the host's own unix services (docker.sock, D-Bus...)
+// and created socket files anywhere the process may write, with no fs grant; the TypeScript check refused every
+// "unix:" grant, so no narrower one could be given. Now only "unix:/path" (exactly) or "unix:*" covers one.
+test("a '*' host grant does not cover unix-domain sockets; a 'unix:/path' grant covers exactly that path", async () => {
+  const fs = await import("node:fs");
+  const os = await import("node:os");
+  const dir = fs.mkdtempSync(os.tmpdir() + "/calog-unix-");
+  const path = `${dir}/Svc.sock`;
+  using rt = new Runtime();
+  using srv = rt.createContext("lua", { thread: true, capabilities: { net: { listen: [`unix:${path}`] } } });
+  srv.eval(`s = assert(net.listen('unix:${path}', function(c) c:send('hello\\n', function() c:close() end) end))`);
+  for (const grants of [["*:*"], ["*:0"], ["127.0.0.1:*", "localhost:*"], [`unix:${path.toLowerCase()}`]]) {
+    for (const thread of [true, false]) {
+      using c = rt.createContext("js", { thread, capabilities: { net: { connect: grants, listen: grants } } });
+      assert.throws(() => c.eval(`net.connect('unix:${path}', function () {})`), CalogPermissionError, grants.join());
+      assert.throws(() => c.eval(`net.listen('unix:${dir}/made-by-script.sock')`), CalogPermissionError, grants.join());
+    }
+  }
+  assert.deepEqual(fs.readdirSync(dir), ["Svc.sock"]);
+  for (const grant of [`unix:${path}`, "unix:*"]) {
+    using c = rt.createContext("lua", { thread: true, capabilities: { net: { connect: [grant] } } });
+    assert.equal(await c.evalAsync(`local c = assert(net.connect('unix:${path}')) local l = c:receive('*l') c:close() return l`), "hello");
+    assert.throws(() => c.eval("net.connect('127.0.0.1', 1)"), CalogPermissionError);
+  }
+  assert.throws(() => rt.createContext("lua", { capabilities: { net: { connect: ["unix:"] } } }), /names no path/);
+  srv.eval("s:close()");
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 // Seventh hostile pass: net.resolve needed no capability, so a sandboxed script could send any name (a secret
 // spelled as a host name) to the system's DNS servers, and read the host files; now it needs a grant naming the host
 test("net.resolve needs a net grant naming the host (the sandbox reaches no DNS server)", async () => {

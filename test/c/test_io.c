@@ -46,7 +46,7 @@ static int fdCount(void) {
 
 /* A Lua context; net grants everything on loopback unless sandboxed. */
 static CalogContextIdT newEngineCtx(CalogT *r, const char *engine, bool threaded, bool grants) {
-  const char *src = grants ? "return { capabilities = { net = { connect = {'*:*'}, listen = {'*:*'} } } }" : "return nil";
+  const char *src = grants ? "return { capabilities = { net = { connect = {'*:*', 'unix:*'}, listen = {'*:*', 'unix:*'} } } }" : "return nil";
   CalogContextIdT tmp = 0, id = 0;
   CalogValueT opts = calogValueNil(), err = calogValueNil();
   CHECK_EQ(calogContextCreate(r, "lua", 0, &tmp, &err), CALOG_OK);

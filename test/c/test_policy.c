@@ -93,6 +93,38 @@ static void testParse(void) {
   CHECK_EQ(calog__capsParse(&m, &caps, &err), CALOG_ERR_ARG);
   CHECK_CONTAINS(calogErrorMessage(&err, NULL), "host:port");
   calogValueFree(&m);
+  /* hostile8: a unix-domain socket is a file, not a network host: a "*" host (any port, or port 0) never covers
+   * one (it reached every unix service of the host, docker.sock included, and created socket files anywhere);
+   * a "unix:/path" grant covers exactly that path, case and all, and "unix:*" any path */
+  calogValueAgg(&m, CALOG_AGG_MAP);
+  calogValueAgg(&fs, CALOG_AGG_MAP);
+  CalogValueT l;
+  calogValueAgg(&l, CALOG_AGG_LIST);
+  const char *const entries[] = {"*:*", "*:0", "unix:/tmp/A.sock"};
+  for (int i = 0; i < 3; i++) {
+    CalogValueT e = str(entries[i]);
+    calogAggPush(l.as.agg, &e);
+  }
+  set(&fs, "connect", l);
+  set(&fs, "listen", list1("unix:*"));
+  set(&m, "net", fs);
+  CHECK_EQ(calog__capsParse(&m, &caps, &err), CALOG_OK);
+  CHECK(calog__capsNet(&caps, false, "127.0.0.1", 80));
+  CHECK(!calog__capsNet(&caps, false, "unix:/var/run/docker.sock", 0));
+  CHECK(calog__capsNet(&caps, false, "unix:/tmp/A.sock", 0));
+  CHECK(!calog__capsNet(&caps, false, "unix:/tmp/a.sock", 0));
+  CHECK(!calog__capsNet(&caps, false, "unix:/tmp/A.sock/..", 0));
+  CHECK(calog__capsNet(&caps, true, "unix:/anywhere/x.sock", 0));
+  CHECK(!calog__capsNet(&caps, true, "127.0.0.1", 0));
+  calog__capsFree(&caps);
+  calogValueFree(&m);
+  calogValueAgg(&m, CALOG_AGG_MAP);
+  calogValueAgg(&fs, CALOG_AGG_MAP);
+  set(&fs, "connect", list1("unix:"));
+  set(&m, "net", fs);
+  CHECK_EQ(calog__capsParse(&m, &caps, &err), CALOG_ERR_ARG);
+  CHECK_CONTAINS(calogErrorMessage(&err, NULL), "names no path");
+  calogValueFree(&m);
   calogValueFree(&err);
 }
 

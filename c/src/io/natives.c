@@ -120,6 +120,8 @@ static int32_t checkNet(CalogCtxT *ctx, bool listen, const char *host, int port,
   if (!ok) {
     char effect[400], buf[600];
     if (port < 0) snprintf(effect, sizeof effect, "net.resolve of '%.300s'", host);
+    else if (strncmp(host, "unix:", 5) == 0) /* a socket file: no port; a "unix:" grant names it */
+      snprintf(effect, sizeof effect, "%s %.300s", listen ? "net.listen on" : "net.connect to", host);
     else snprintf(effect, sizeof effect, "%s %.300s:%d", listen ? "net.listen on" : "net.connect to", host, port);
     calog__capsDenied(&caps, buf, sizeof buf, effect, listen ? "net.listen" : "net.connect");
     st = calogFail(r, CALOG_ERR_PERMISSION, "%s", buf);

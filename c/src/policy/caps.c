@@ -116,6 +116,10 @@ int32_t calog__capsParse(const CalogValueT *v, CalogCapsT *caps, CalogValueT *er
     if (st == CALOG_OK) st = parseList(calog__optGet(net, "listen"), "net.listen", false, &caps->listen, &caps->nListen, err);
     for (int32_t i = 0; st == CALOG_OK && i < caps->nConnect + caps->nListen; i++) {
       const char *p = i < caps->nConnect ? caps->connect[i] : caps->listen[i - caps->nConnect];
+      if (strncmp(p, "unix:", 5) == 0) { /* a unix-domain path, taken whole (no port): "unix:/path" or "unix:*" */
+        if (p[5] == '\0') st = calogFail(err, CALOG_ERR_ARG, "capabilities.net: '%s' names no path (\"unix:/path\" or \"unix:*\")", p);
+        continue;
+      }
       const char *colon = strrchr(p, ':');
       char *end = NULL;
       long port = colon && strcmp(colon + 1, "*") != 0 ? strtol(colon + 1, &end, 10) : 0;
@@ -153,8 +157,14 @@ bool calog__capsEnv(const CalogCapsT *caps, const char *name) {
 }
 
 /* Whether a "host:port" grant (checked by calog__capsParse: it has a colon) names host, or "*"; its port's text
- * in *port. */
+ * in *port. A unix-domain host ("unix:/path") is a file, not a network host: only a "unix:" grant naming that
+ * exact path (case and all) or "unix:*" covers it, never a "*" host, and a "unix:" grant covers no other host. */
 static bool grantHost(const char *grant, const char *host, const char **port) {
+  bool unixHost = strncmp(host, "unix:", 5) == 0, unixGrant = strncmp(grant, "unix:", 5) == 0;
+  if (unixHost || unixGrant) {
+    *port = "*";
+    return unixHost && unixGrant && (strcmp(grant + 5, "*") == 0 || strcmp(grant, host) == 0);
+  }
   const char *colon = strrchr(grant, ':');
   size_t hl = (size_t)(colon - grant);
   *port = colon + 1;
