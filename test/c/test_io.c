@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -1188,6 +1189,39 @@ static void testHostInterestThreaded(void) {
   CHECK_EQ(calogHostWait(rt, -1), 0);
 }
 
+/* hostile8: a callback-form server that runs out of descriptors (accept4: EMFILE) left the waiting connections in
+ * the backlog, and its edge-triggered listener reported nothing more for them: once descriptors were free again they
+ * were never accepted (their clients hung) until yet another connection arrived. Now it retries until they drain. */
+static void testServerOutOfFds(void) {
+  CalogContextIdT a = newCtx(true);
+  int port = (int)runInt(a, "n = 0 conns = {} s = assert(net.listen('127.0.0.1', 0, function(c) n = n + 1 "
+                            "conns[#conns + 1] = c end)) return s:port()");
+  int clients[4];
+  for (int i = 0; i < 4; i++) clients[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct rlimit saved, low;
+  getrlimit(RLIMIT_NOFILE, &saved);
+  int top = 0; /* the highest descriptor open now: the limit bounds numbers, not the count */
+  for (int fd = 0; fd < 65536 && fd < (int)saved.rlim_cur; fd++)
+    if (fcntl(fd, F_GETFD) >= 0) top = fd;
+  low = saved;
+  low.rlim_cur = (rlim_t)top + 32;
+  CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  static int fill[4096];
+  int nfill = 0;
+  while (nfill < 4096 && (fill[nfill] = dup(0)) >= 0) nfill++;
+  CHECK(nfill < 4096 && errno == EMFILE); /* every descriptor taken */
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  for (int i = 0; i < 4; i++) CHECK_EQ(connect(clients[i], (struct sockaddr *)&sa, sizeof sa), 0); /* into the backlog */
+  sleepMs(150);
+  CHECK_EQ(runInt(a, "return n"), 0); /* no descriptor to accept them with */
+  for (int i = 0; i < nfill; i++) close(fill[i]);
+  CHECK_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  CHECK(waitFor(a, true, "return n == 4 and 1 or 0", 3000)); /* accepted once descriptors are free, no new arrival */
+  for (int i = 0; i < 4; i++) close(clients[i]);
+  run(a, "for _, c in ipairs(conns) do c:close() end s:close()");
+  calogContextDestroy(rt, a);
+}
+
 int main(void) {
   rt = calogCreate();
   testSleep();
@@ -1212,6 +1246,7 @@ int main(void) {
   testClosePending();
   testUnixUnlink();
   testHostInterestThreaded();
+  testServerOutOfFds();
   calogDestroy(rt);
   CHECK_EQ(calogFnLiveCount(), 0);
   return checkSummary("test_io");

@@ -233,6 +233,8 @@ CALOG_HIDDEN int32_t calog__ioErrno(CalogValueT *result, int e, const char *what
 
 /* net.c: socket operations (h unlocked on entry) */
 CALOG_HIDDEN int32_t calog__ioSockValue(IoT *io, IoHandleT *h, CalogValueT *out);
-CALOG_HIDDEN void calog__ioServerEvent(IoHandleT *h); /* I/O thread: accepts for a callback-form server */
+/* I/O thread: accepts for a callback-form server; true when it stopped for want of descriptors or memory with
+ * connections still waiting (retry later: the edge-triggered listener reports nothing more for those) */
+CALOG_HIDDEN bool calog__ioServerEvent(IoHandleT *h);
 
 #endif

@@ -27,6 +27,7 @@
 #define SLOT_BITS 20 /* ids stay below 2^52 (20 + 32 bits): exact as a JavaScript number */
 #define SLOT_MASK ((1u << SLOT_BITS) - 1u)
 #define FORGED_NS 2000000L /* the cost of presenting a wrong key for a live slot */
+#define SERVER_RETRY_NS 50000000u /* a callback-form server out of descriptors accepts again this often */
 
 /* 24 random bits (never all zero), from the kernel; a mix of the clock and an address if it has none */
 static uint32_t randomBits(void) {
@@ -484,6 +485,14 @@ static void fireTimers(IoT *io) {
       calog__ioHandleUnref(h);
       continue;
     }
+    if (h->kind == IO_SERVER) { /* a callback-form server that ran out of descriptors: accept again */
+      if (calog__ioServerEvent(h)) {
+        h->deadline = now + SERVER_RETRY_NS;
+        if (heapPush(io, h)) continue;
+      }
+      calog__ioHandleUnref(h);
+      continue;
+    }
     if (h->kind == IO_OP) { /* a callback operation's deadline */
       if (!calog__ioOpTimedOut(h)) { /* changing hands: again in a millisecond */
         h->deadline = now + 1000000u;
@@ -579,7 +588,11 @@ static void socketEvent(IoT *io, int64_t id, uint32_t events) {
   IoHandleT *h = calog__ioLookup(io, id, 0);
   if (h == NULL) return; /* closed meanwhile: a stale event */
   if (h->kind == IO_SERVER && h->onAccept) {
-    calog__ioServerEvent(h);
+    bool inHeap = h->heapIndex < io->heapLen && io->heap[h->heapIndex] == h;
+    if (calog__ioServerEvent(h) && !inHeap) { /* out of descriptors: retried from the timer heap until it drains */
+      h->deadline = calog__nowNs() + SERVER_RETRY_NS;
+      if (heapPush(io, h)) return; /* the heap keeps our reference */
+    }
     calog__ioHandleUnref(h);
     return;
   }

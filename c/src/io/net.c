@@ -292,7 +292,7 @@ int32_t calog__ioAccept(IoHandleT *h, CalogCtxT *ctx, int64_t timeoutMs, IoHandl
   return calog__ioAcceptOutcome(h, fd, e, ctx->id, out, err);
 }
 
-void calog__ioServerEvent(IoHandleT *h) {
+bool calog__ioServerEvent(IoHandleT *h) {
   for (;;) {
     pthread_mutex_lock(&h->mu);
     bool closed = h->closed;
@@ -301,7 +301,9 @@ void calog__ioServerEvent(IoHandleT *h) {
     pthread_mutex_unlock(&h->mu);
     if (fd < 0) {
       if (!closed && (e == EINTR || e == ECONNABORTED)) continue;
-      return; /* EAGAIN (all taken), closed, or out of descriptors (the next connection retries) */
+      /* EAGAIN (all taken) or closed: done. Out of descriptors or memory: the connections stay in the backlog, and
+       * the edge-triggered listener will not report them again until yet another one arrives: the caller retries */
+      return !closed && (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM);
     }
     CalogValueT err = calogValueNil(), conn = calogValueNil();
     IoHandleT *c = adopt(h->io, fd, h->family, h->owner, &err);
