@@ -139,6 +139,26 @@ test("a '*' host grant does not cover unix-domain sockets; a 'unix:/path' grant 
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+// Eighth hostile pass: a handle's C memory was outside every limit and the handle table is the runtime's, so a
+// sandboxed context with a 2 MB memory limit made 1,048,575 net.udp() handles (320 MB of RSS, 72 KB in its
+// interpreter) and every other context's timers and sockets failed until it was disposed. Now each live handle
+// counts 512 bytes against its owner's memory limit.
+test("I/O handles count against the memory limit: a flood of timers or UDP handles stops there, other contexts unharmed", async () => {
+  using rt = new Runtime();
+  using other = rt.createContext("lua", { thread: true, capabilities: net });
+  for (const [engine, src] of [
+    ["lua", "for i = 1, 1100000 do n = i net.udp() end"],
+    ["js", "var f = function () {}; for (var i = 0; i < 1100000; i++) { n = i; timer.after(1e9, f); }"],
+    ["squirrel", "local f = function () {}; for (local i = 0; i < 1100000; i++) { ::n <- i; timer.after(1000000000, f); }"],
+  ] as const) {
+    using bad = rt.createContext(engine, { thread: engine !== "js", limits: { memory: 2 << 20 } });
+    const e = await (engine === "js" ? Promise.resolve().then(() => bad.eval(src)) : bad.evalAsync(src)).catch((x) => x);
+    assert.ok(e instanceof CalogLimitError && e.limit === "memory", `${engine}: ${e}`);
+    assert.ok((bad.get("n") as number) <= 4097, engine);
+    assert.equal(await other.evalAsync("local h = assert(timer.after(1, function() end)) h:cancel() local s = assert(net.listen('127.0.0.1', 0)) s:close() return 'ok'"), "ok");
+  }
+});
+
 // Seventh hostile pass: net.resolve needed no capability, so a sandboxed script could send any name (a secret
 // spelled as a host name) to the system's DNS servers, and read the host files; now it needs a grant naming the host
 test("net.resolve needs a net grant naming the host (the sandbox reaches no DNS server)", async () => {

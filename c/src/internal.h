@@ -168,6 +168,8 @@ struct CalogCtxT {
   _Atomic bool abandoned; /* its thread overran the dispose grace period: it parks for good when it returns */
   _Atomic int64_t lastSteps; /* steps of the last finished entry (published for stats) */
   _Atomic int64_t trips;     /* limits tripped so far */
+  _Atomic int64_t ioHandles; /* live I/O handles it owns (sockets, timers, pending callback operations): their C
+                                memory counts against the memory limit (c/src/io) */
   CalogCloseHookT *closeHooks; /* run once when the context closes (context thread only) */
   /* creation handshake (threaded), on its own mutex/condvar */
   pthread_mutex_t readyMu;

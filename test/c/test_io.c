@@ -1222,6 +1222,32 @@ static void testServerOutOfFds(void) {
   calogContextDestroy(rt, a);
 }
 
+/* hostile8: a handle's C memory (the handle, its slot, its heap entry) was outside every limit and the handle table is
+ * the runtime's: a sandboxed context (no grants) with a 2 MB memory limit made 1,048,575 net.udp() handles (320 MB of
+ * RSS; its interpreter held 72 KB) and every other context's timers and sockets failed ("cannot create the timer")
+ * until it was destroyed. Now each live handle counts IO_HANDLE_COST bytes against its owner's memory limit. */
+static void testHandleQuota(void) {
+  CalogContextIdT other = newCtx(true);
+  CalogValueT r = calogValueNil(), lim = calogValueNil();
+  const char *src = "return { memory = 2097152 }";
+  CHECK_EQ(calogContextEval(rt, other, src, (int64_t)strlen(src), "lim", &lim), CALOG_OK);
+  for (int kind = 0; kind < 2; kind++) {
+    CalogContextIdT sb = newCtxIn(rt, true, false);
+    CHECK_EQ(calogContextSetLimits(rt, sb, &lim, &r), CALOG_OK);
+    CHECK_EQ(eval(sb, kind ? "local f = function() end for i = 1, 1100000 do n = i timer.after(1e9, f) end"
+                           : "for i = 1, 1100000 do n = i net.udp() end", &r), CALOG_ERR_LIMIT);
+    CHECK_CONTAINS(calogErrorMessage(&r, NULL), "memory limit");
+    int64_t n = runInt(sb, "return n");
+    CHECK(n > 1000 && n <= 2097152 / 512 + 1);
+    runStr(other, "local h = assert(timer.after(1, function() end)) h:cancel() return 'ok'", "ok");
+    runStr(other, "local s = assert(net.listen('127.0.0.1', 0)) s:close() return 'ok'", "ok");
+    calogContextDestroy(rt, sb);
+  }
+  calogValueFree(&lim);
+  calogValueFree(&r);
+  calogContextDestroy(rt, other);
+}
+
 int main(void) {
   rt = calogCreate();
   testSleep();
@@ -1247,6 +1273,7 @@ int main(void) {
   testUnixUnlink();
   testHostInterestThreaded();
   testServerOutOfFds();
+  testHandleQuota();
   calogDestroy(rt);
   CHECK_EQ(calogFnLiveCount(), 0);
   return checkSummary("test_io");

@@ -84,7 +84,18 @@ IoHandleT *calog__ioHandleNew(IoT *io, int kind, CalogContextIdT owner) {
   h->fd = -1;
   pthread_mutex_init(&h->mu, NULL);
   atomic_fetch_add(&io->refs, 1);
+  if ((h->counted = calog__ctxResolve(io->rt, owner)) != NULL) atomic_fetch_add(&h->counted->ioHandles, 1);
   return h;
+}
+
+int32_t calog__ioQuota(CalogCtxT *ctx, const char *what, CalogValueT *r) {
+  int64_t cap = calog__limitMemory(ctx), n = atomic_load(&ctx->ioHandles) + 1;
+  if (cap <= 0 || n * IO_HANDLE_COST <= cap) return CALOG_OK;
+  calog__limitTrip(ctx, CALOG_LIMIT_MEMORY, n * IO_HANDLE_COST, cap);
+  return calogFail(r, CALOG_ERR_LIMIT,
+                   "memory limit reached: %s would make this context's I/O handle %lld (sockets, timers and pending "
+                   "operations count %d bytes each), the limit is %lld",
+                   what, (long long)n, IO_HANDLE_COST, (long long)cap);
 }
 
 void calog__ioHandleRef(IoHandleT *h) { atomic_fetch_add(&h->refs, 1); }
@@ -102,6 +113,10 @@ void calog__ioHandleUnref(IoHandleT *h) {
   if (h->fn) calogFnRelease(h->fn);
   if (h->op) calog__ioOpFree(h->op);
   if (h->hostCounted) calog__hostInterest(h->io->rt, -1);
+  if (h->counted) {
+    atomic_fetch_sub(&h->counted->ioHandles, 1);
+    calog__ctxUnref(h->counted);
+  }
   free(h->rbuf);
   free(h->unixPath);
   pthread_mutex_destroy(&h->mu);

@@ -160,6 +160,7 @@ static int32_t giveHandle(IoT *io, IoHandleT *h, const CalogValueT *proto, Calog
 /* A callback operation of kind on socket h (NULL: none yet) for ctx, or NULL (out of memory, *st set) */
 static IoHandleT *newOp(IoT *io, CalogCtxT *ctx, OpE op, int kind, CalogFnT *cb, IoHandleT *h, int64_t timeoutMs,
                         CalogValueT *r, int32_t *st) {
+  if ((*st = calog__ioQuota(ctx, opNames[op], r)) != CALOG_OK) return NULL;
   *st = calog__ioStart(io, r);
   if (*st != CALOG_OK) return NULL;
   IoHandleT *oh = calog__ctxOnClose(ctx, calog__ioCtxClosed, io) ? calog__ioOpNew(io, ctx, kind, cb, cbNames[op]) : NULL;
@@ -219,8 +220,8 @@ static int32_t opTimer(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int32
   int64_t ms = intOf(&args[0]);
   if (op == OP_EVERY && ms < 1) return argFail(r, op, "timer.every(ms, fn): ms >= 1");
   if (ms > INT64_C(1) << 40) ms = INT64_C(1) << 40;
-  int32_t st = calog__ioStart(io, r);
-  if (st != CALOG_OK) return st;
+  int32_t st = calog__ioQuota(ctx, opNames[op], r);
+  if (st != CALOG_OK || (st = calog__ioStart(io, r)) != CALOG_OK) return st;
   if (!calog__ctxOnClose(ctx, calog__ioCtxClosed, io)) return calogFail(r, CALOG_ERR_OOM, "out of memory");
   IoHandleT *h = calog__ioHandleNew(io, IO_TIMER, ctx->id);
   if (h == NULL) return calogFail(r, CALOG_ERR_OOM, "out of memory");
@@ -277,7 +278,7 @@ static int32_t opConnect(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t arg
     return st == 1 ? calogFail(r, CALOG_ERR_OOM, "out of memory") : st;
   }
   if ((st = needThread(ctx, OP_CONNECT, "net.connect(host, port[, opts], fn)", r)) != CALOG_OK) return st;
-  if ((st = calog__ioStart(io, r)) != CALOG_OK) return st;
+  if ((st = calog__ioQuota(ctx, opNames[OP_CONNECT], r)) != CALOG_OK || (st = calog__ioStart(io, r)) != CALOG_OK) return st;
   if (!calog__ctxOnClose(ctx, calog__ioCtxClosed, io)) return calogFail(r, CALOG_ERR_OOM, "out of memory");
   IoHandleT *h = NULL;
   if ((st = calog__ioConnect(io, ctx, host, port, timeout, &h, r)) != CALOG_OK) return st;
@@ -296,7 +297,7 @@ static int32_t opListen(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc
   int64_t backlog = 511;
   if (fn == NULL && !optInt(opts, "backlog", &backlog)) return argFail(r, OP_LISTEN, "backlog must be an integer >= 0");
   if ((st = checkNet(ctx, true, host, port, r)) != CALOG_OK) return st;
-  if ((st = calog__ioStart(io, r)) != CALOG_OK) return st;
+  if ((st = calog__ioQuota(ctx, opNames[OP_LISTEN], r)) != CALOG_OK || (st = calog__ioStart(io, r)) != CALOG_OK) return st;
   if (!calog__ctxOnClose(ctx, calog__ioCtxClosed, io)) return calogFail(r, CALOG_ERR_OOM, "out of memory");
   IoHandleT *h = NULL;
   if ((st = calog__ioListen(io, ctx, host, port, backlog > 65535 ? 65535 : (int)backlog, fn, &h, r)) != CALOG_OK) return st;
@@ -324,8 +325,8 @@ static int32_t opResolve(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t arg
 }
 
 static int32_t opUdp(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc, CalogValueT *r) {
-  int32_t st = calog__ioStart(io, r);
-  if (st != CALOG_OK) return st;
+  int32_t st = calog__ioQuota(ctx, opNames[OP_UDP], r);
+  if (st != CALOG_OK || (st = calog__ioStart(io, r)) != CALOG_OK) return st;
   if (!calog__ctxOnClose(ctx, calog__ioCtxClosed, io)) return calogFail(r, CALOG_ERR_OOM, "out of memory");
   IoHandleT *h = calog__ioHandleNew(io, IO_UDP, ctx->id);
   if (h == NULL) return calogFail(r, CALOG_ERR_OOM, "out of memory");
@@ -519,7 +520,8 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
       if ((st = methodOp(io, ctx, op, OPK_ACCEPT, cb, h, timeout, &oh, r)) == CALOG_OK) st = calog__ioOpSubmit(oh, r);
     } else if ((st = needThread(ctx, op, "server:accept([opts, ]fn) or net.listen(host, port, fn)", r)) == CALOG_OK) {
       IoHandleT *c = NULL;
-      if ((st = calog__ioAccept(h, ctx, timeout, &c, r)) == CALOG_OK) st = giveHandle(io, c, &io->connProto, r);
+      if ((st = calog__ioQuota(ctx, opNames[op], r)) == CALOG_OK && (st = calog__ioAccept(h, ctx, timeout, &c, r)) == CALOG_OK)
+        st = giveHandle(io, c, &io->connProto, r);
     }
     break;
   }
