@@ -214,6 +214,41 @@ test("a receive that cannot complete stops at the context's memory limit instead
   assert.equal(await rx.evalAsync("return 1 + 1"), 2);
 });
 
+// Eighth hostile pass: the bound above was per receive, so N connections each buffering just under the limit held N
+// times it (a 4 MB context with 40 connections: 170 MB of RSS), and every callback-form send kept a C copy of its data
+// as long as the peer did not read, one per connection. Now the bound is what all of the context's connections hold.
+test("receives and callback sends are bounded by the memory limit together, not one connection at a time", async () => {
+  using rt = new Runtime();
+  const limit = 4 << 20;
+  using rx = rt.createContext("lua", { thread: true, capabilities: net, limits: { memory: limit, timeoutMs: 8000 } });
+  using tx = rt.createContext("lua", { thread: true, capabilities: net });
+  const port = rx.eval<number>(`got = {}
+    s = assert(net.listen('127.0.0.1', 0, function(c) c:receive('*l', function(err) got[#got + 1] = err and err.message or 'line' end) end))
+    return s:port()`);
+  await tx.evalAsync(`conns = {} local chunk = string.rep('x', 1 << 20)
+    for i = 1, 6 do local c = assert(net.connect('127.0.0.1', ${port})) conns[i] = c c:setTimeouts(nil, 300)
+      for k = 1, 6 do if not c:send(chunk) then break end end end`);
+  let got: string[] = [];
+  for (let i = 0; i < 300 && (got = rx.get("got") as string[]).length < 6; i++) await sleep(10);
+  assert.equal(got.length, 6, JSON.stringify(got));
+  let sum = 0;
+  for (const m of got) {
+    assert.match(m, /^memory limit reached: the receive buffered (\d+) bytes without completing/);
+    sum += Number(/buffered (\d+)/.exec(m)![1]);
+  }
+  assert.ok(sum <= 2 * limit, `the connections buffered ${sum} bytes in all under a limit of ${limit}`);
+  // a callback-form send's copy counts too: pending 24 MB sends to a peer that never reads (beyond what the kernel
+  // takes) held 10 x 24 MB under a 64 MB limit; now the third one passes the limit
+  const sink = tx.eval<number>("sink = assert(net.listen('127.0.0.1', 0)) return sink:port()"); // never accepts
+  using big = rt.createContext("lua", { thread: true, capabilities: net, limits: { memory: 64 << 20 } });
+  const e = await big.evalAsync(`conns = {} for i = 1, 10 do local c = assert(net.connect('127.0.0.1', ${sink})) conns[i] = c
+    c:send(string.rep(string.char(64 + i), 24 << 20), function() end) collectgarbage() n = i end`).catch((x) => x);
+  assert.ok(e instanceof CalogLimitError && e.limit === "memory", String(e));
+  assert.ok((big.get("n") as number) <= 3, `${big.get("n")} sends of 24 MB held under a 64 MB limit`);
+  big.eval("for _, c in ipairs(conns) do c:close() end");
+  tx.eval("for _, c in ipairs(conns) do c:close() end");
+});
+
 test("disposing a context parked in accept settles its call; the runtime disposes cleanly", async () => {
   const rt = new Runtime();
   const lua = rt.createContext("lua", { thread: true, capabilities: net });

@@ -170,6 +170,8 @@ struct CalogCtxT {
   _Atomic int64_t trips;     /* limits tripped so far */
   _Atomic int64_t ioHandles; /* live I/O handles it owns (sockets, timers, pending callback operations): their C
                                 memory counts against the memory limit (c/src/io) */
+  _Atomic int64_t ioBuffered; /* bytes its connections hold for it outside the interpreter: received and not yet
+                                 taken, and the copies of callback-form sends (c/src/io) */
   CalogCloseHookT *closeHooks; /* run once when the context closes (context thread only) */
   /* creation handshake (threaded), on its own mutex/condvar */
   pthread_mutex_t readyMu;

@@ -110,6 +110,10 @@ CALOG_HIDDEN IoHandleT *calog__ioHandleNew(IoT *io, int kind, CalogContextIdT ow
 /* CALOG_OK when ctx may own one more handle under its memory limit; else the limit trips (CalogLimitError
  * "memory") and the error is in r. Context thread. */
 CALOG_HIDDEN int32_t calog__ioQuota(CalogCtxT *ctx, const char *what, CalogValueT *r);
+/* Adds delta to the bytes h's owner holds outside its interpreter (CalogCtxT.ioBuffered). Any thread. */
+static inline void calog__ioBuffered(IoHandleT *h, int64_t delta) {
+  if (h->counted && delta != 0) atomic_fetch_add(&h->counted->ioBuffered, delta);
+}
 CALOG_HIDDEN int32_t calog__ioHandlePublish(IoT *io, IoHandleT *h); /* gives it an id (the table's ref) */
 CALOG_HIDDEN IoHandleT *calog__ioLookup(IoT *io, int64_t id, int kind); /* +1 ref, or NULL */
 CALOG_HIDDEN void calog__ioHandleRef(IoHandleT *h);

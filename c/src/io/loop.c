@@ -108,6 +108,8 @@ void calog__ioHostInterest(IoHandleT *h) {
 
 void calog__ioHandleUnref(IoHandleT *h) {
   if (atomic_fetch_sub(&h->refs, 1) != 1) return;
+  calog__ioBuffered(h, -(int64_t)h->rlen); /* what it still held for its owner */
+  if (h->op && h->op->data && (h->op->kind == OPK_SEND || h->op->kind == OPK_UDP_SEND)) calog__ioBuffered(h, -(int64_t)h->op->len);
   if (h->fd >= 0) close(h->fd); /* never published, or closed by nobody: not in the epoll set */
   if (h->onAccept) calogFnRelease(h->onAccept);
   if (h->fn) calogFnRelease(h->fn);

@@ -176,6 +176,16 @@ static IoHandleT *newOp(IoT *io, CalogCtxT *ctx, OpE op, int kind, CalogFnT *cb,
   return oh;
 }
 
+/* Room under ctx's memory limit for a callback-form send's copy of n bytes (it is C memory, held until the send is
+ * over: N connections each holding a copy just under the limit held N times it) */
+static int32_t sendRoom(CalogCtxT *ctx, OpE op, size_t n, CalogValueT *r) {
+  int64_t cap = calog__limitMemory(ctx), held = atomic_load(&ctx->ioBuffered);
+  if (cap <= 0 || held + (int64_t)n <= cap) return CALOG_OK;
+  calog__limitTrip(ctx, CALOG_LIMIT_MEMORY, held + (int64_t)n, cap);
+  return calogFail(r, CALOG_ERR_LIMIT, "memory limit reached: %s of %zu bytes, with %lld held for this context's other "
+                   "connections, passes the limit of %lld", opNames[op], n, (long long)held, (long long)cap);
+}
+
 /* a copy of n bytes (never NULL unless out of memory) */
 static char *copyOf(const char *p, size_t n) {
   char *c = malloc(n + 1);
@@ -387,9 +397,13 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
     if (argc < 1 || args[0].type != CALOG_STRING) st = argFail(r, op, "conn:send(data[, fn]): data is a string");
     else if (cb) {
       IoHandleT *oh = NULL;
-      if ((st = methodOp(io, ctx, op, OPK_SEND, cb, h, timeoutOf(h, true), &oh, r)) != CALOG_OK) break;
+      if ((st = sendRoom(ctx, op, (size_t)args[0].as.s.length, r)) != CALOG_OK ||
+          (st = methodOp(io, ctx, op, OPK_SEND, cb, h, timeoutOf(h, true), &oh, r)) != CALOG_OK) break;
       oh->op->len = (size_t)args[0].as.s.length;
-      if ((oh->op->data = copyOf(args[0].as.s.bytes, oh->op->len)) != NULL) st = calog__ioOpSubmit(oh, r);
+      if ((oh->op->data = copyOf(args[0].as.s.bytes, oh->op->len)) != NULL) {
+        calog__ioBuffered(oh, (int64_t)oh->op->len); /* until the op is freed */
+        st = calog__ioOpSubmit(oh, r);
+      }
       else {
         calog__ioHandleUnref(oh);
         st = calogFail(r, CALOG_ERR_OOM, "out of memory");
@@ -460,11 +474,13 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
       break;
     else if (cb) {
       IoHandleT *oh = NULL;
-      if ((st = methodOp(io, ctx, op, OPK_UDP_SEND, cb, h, timeoutOf(h, true), &oh, r)) != CALOG_OK) break;
+      if ((st = sendRoom(ctx, op, (size_t)args[0].as.s.length, r)) != CALOG_OK ||
+          (st = methodOp(io, ctx, op, OPK_UDP_SEND, cb, h, timeoutOf(h, true), &oh, r)) != CALOG_OK) break;
       IoOpT *o = oh->op;
       o->len = (size_t)args[0].as.s.length;
       o->port = port;
       st = (o->data = copyOf(args[0].as.s.bytes, o->len)) == NULL ? CALOG_ERR_OOM : calog__ioNumericAddress(host, port, &o->ss, &o->sslen, r);
+      if (o->data) calog__ioBuffered(oh, (int64_t)o->len); /* until the op is freed */
       if (st == 1 && (o->host = strdup(host)) == NULL) st = CALOG_ERR_OOM;
       if (st == CALOG_OK || st == 1) st = calog__ioOpSubmit(oh, r);
       else {

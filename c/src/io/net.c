@@ -411,6 +411,7 @@ static int32_t take(IoHandleT *h, size_t n, size_t skip, CalogValueT *out) {
   if (st != CALOG_OK) return st;
   h->roff += n + skip;
   h->rlen -= n + skip;
+  calog__ioBuffered(h, -(int64_t)(n + skip));
   if (h->rlen == 0) h->roff = 0;
   return CALOG_OK;
 }
@@ -473,10 +474,17 @@ bool calog__ioRecvStep(IoHandleT *h, IoRecvT *q, CalogValueT *result, int32_t *s
       *st = calog__ioRecvFail(h, "closed", result);
       return true;
     }
-    if (q->cap > 0 && h->rlen >= q->cap) { /* the buffer is C memory, outside the interpreter's limit: bounded here */
-      char msg[200];
-      snprintf(msg, sizeof msg, "memory limit reached: the receive buffered %zu bytes without completing, the limit is %zu",
-               h->rlen, q->cap);
+    /* the buffer is C memory, outside the interpreter's limit: bounded here, with what the owner's other connections
+     * hold (N connections each just under the limit held N times it) */
+    size_t all = h->counted ? (size_t)atomic_load(&h->counted->ioBuffered) : h->rlen;
+    if (q->cap > 0 && (h->rlen >= q->cap || all >= q->cap)) {
+      char msg[240];
+      if (all > h->rlen)
+        snprintf(msg, sizeof msg, "memory limit reached: the receive buffered %zu bytes without completing (%zu with the "
+                 "context's other connections and pending sends), the limit is %zu", h->rlen, all, q->cap);
+      else
+        snprintf(msg, sizeof msg, "memory limit reached: the receive buffered %zu bytes without completing, the limit is %zu",
+                 h->rlen, q->cap);
       q->over = true;
       *st = calog__ioSoft(result, msg, NULL);
       return true;
@@ -491,6 +499,7 @@ bool calog__ioRecvStep(IoHandleT *h, IoRecvT *q, CalogValueT *result, int32_t *s
     ssize_t r = recv(h->fd, h->rbuf + h->roff + h->rlen, h->rcap - h->roff - h->rlen, MSG_DONTWAIT);
     if (r > 0) {
       h->rlen += (size_t)r;
+      calog__ioBuffered(h, (int64_t)r);
       continue;
     }
     if (r == 0) {
@@ -529,7 +538,8 @@ int32_t calog__ioReceive(IoHandleT *h, int mode, size_t count, const char *delim
       break;
     }
   }
-  size_t buffered = h->rlen;
+  size_t buffered = h->counted ? (size_t)atomic_load(&h->counted->ioBuffered) : h->rlen;
+  if (buffered < h->rlen) buffered = h->rlen;
   h->reading = false;
   pthread_mutex_unlock(&h->mu);
   if (q.over && ctx) { /* the memory limit trips: what the receive would have to hand the script cannot fit */
