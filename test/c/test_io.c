@@ -1248,8 +1248,46 @@ static void testHandleQuota(void) {
   calogContextDestroy(rt, other);
 }
 
+/* hostile8: a callback-form connect (or udp:send) to a name, with a timeout that passes while the name is still
+ * queued on the resolver, dropped the operation's reference twice (calog__ioResolveWithdraw, then the completion):
+ * heap-use-after-free of the op by the I/O thread, then a double free (Bun aborted: "unaligned tcache chunk"). A
+ * name that resolves slowly does it (a DNS server that does not answer at once); here 3,000 lookups queued ahead. */
+static void testTimeoutWhileResolving(void) {
+  for (int threaded = 1; threaded >= 0; threaded--) {
+    CalogContextIdT a = newCtx(threaded);
+    run(a, "n = 0 res = nil for i = 1, 3000 do net.resolve('localhost', function() n = n + 1 end) end "
+           "net.connect('127.1', 9, { timeoutMs = 1 }, function(e, c) res = e and e.message or 'connected' end) "
+           "local u = net.udp() net.resolve('localhost', function() end) "
+           "u:setTimeouts(nil, 1) u:send('x', '127.1', 9, function(e) ures = e and e.message or 'sent' end)");
+    CHECK(waitFor(a, threaded, "return (n == 3000 and res ~= nil) and 1 or 0", 20000));
+    runStr(a, "return res", "timeout");
+    calogContextDestroy(rt, a);
+  }
+}
+
+/* Only with CALOG_DNS_STALL=1, inside a mount namespace whose resolv.conf names a loopback server that never answers
+ * (see test/h8/dns_stall.sh): a name resolving while the runtime is destroyed. */
+static void testDnsStall(void) {
+  if (getenv("CALOG_DNS_STALL") == NULL) return;
+  for (int form = 0; form < 3; form++) {
+    CalogT *r2 = calogCreate();
+    CalogContextIdT a = newCtxIn(r2, true, true);
+    const char *src = form == 0 ? "net.resolve('stall.test', function(e, l) end) return 1"
+                    : form == 1 ? "net.connect('stall.test', 80, { timeoutMs = 100 }, function(e, c) end) return 1"
+                                : "timer.after(1, function() net.resolve('stall.test') end) return 1"; /* parked */
+    CalogValueT out = calogValueNil();
+    CHECK_EQ(calogContextEval(r2, a, src, (int64_t)strlen(src), "dns", &out), CALOG_OK);
+    calogValueFree(&out);
+    sleepMs(300);
+    uint64_t t0 = nowMs();
+    calogDestroy(r2);
+    fprintf(stderr, "dns stall form %d: destroy took %llu ms\n", form, (unsigned long long)(nowMs() - t0));
+  }
+}
+
 int main(void) {
   rt = calogCreate();
+  testDnsStall();
   testSleep();
   testTimers();
   testHostThread();
@@ -1274,6 +1312,7 @@ int main(void) {
   testHostInterestThreaded();
   testServerOutOfFds();
   testHandleQuota();
+  testTimeoutWhileResolving();
   calogDestroy(rt);
   CHECK_EQ(calogFnLiveCount(), 0);
   return checkSummary("test_io");

@@ -48,6 +48,7 @@ typedef struct IoHandleT {
   ino_t unixIno;
   /* callback operations (IO_OP): the operation; owner is the context the callback runs in */
   IoOpT *op;
+  struct IoHandleT *dropNext; /* shutdown's list of operations withdrawn from the resolver */
   /* timers (deadline, seq, heap index: I/O thread only) */
   uint64_t deadline, seq, intervalNs;
   size_t heapIndex;

@@ -693,12 +693,23 @@ struct IoResolveT {
 };
 
 static void *resolverMain(void *arg) {
-  IoT *io = arg;
+  IoT *io = arg; /* +1 ref: detached at shutdown, it may finish a lookup after the runtime is gone */
   pthread_mutex_lock(&io->mu);
   for (;;) {
     while (io->resHead == NULL && !io->closed) pthread_cond_wait(&io->resolverCv, &io->mu);
     IoResolveT *j = io->resHead;
     if (j == NULL) break;
+    if (io->closed) { /* shut down: what is still queued is dropped (shutdown withdrew its operations) */
+      io->resHead = j->next;
+      if (io->resHead == NULL) io->resTail = NULL;
+      if (j->box) {
+        CalogValueT nil = calogValueNil();
+        calog__boxComplete(j->box, CALOG_ERR_DEAD, &nil);
+      }
+      free(j->host);
+      free(j);
+      continue;
+    }
     pthread_mutex_unlock(&io->mu);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = j->socktype ? j->socktype : SOCK_STREAM};
     struct addrinfo *res = NULL;
@@ -735,6 +746,7 @@ static void *resolverMain(void *arg) {
     calogValueFree(&v);
   }
   pthread_mutex_unlock(&io->mu);
+  calog__ioUnref(io);
   return NULL;
 }
 
@@ -761,8 +773,13 @@ static int32_t enqueue(IoT *io, IoResolveT *j, CalogValueT *err) {
   pthread_mutex_lock(&io->mu);
   int32_t st = CALOG_OK;
   if (io->closed) st = calogFail(err, CALOG_ERR_DEAD, "the runtime is shutting down");
-  else if (!io->resolverStarted && pthread_create(&io->resolver, NULL, resolverMain, io) != 0)
-    st = calogFail(err, CALOG_ERR_OOM, "cannot start the resolver thread");
+  else if (!io->resolverStarted) {
+    atomic_fetch_add(&io->refs, 1); /* the resolver thread's */
+    if (pthread_create(&io->resolver, NULL, resolverMain, io) != 0) {
+      atomic_fetch_sub(&io->refs, 1);
+      st = calogFail(err, CALOG_ERR_OOM, "cannot start the resolver thread");
+    }
+  }
   if (st != CALOG_OK) {
     pthread_mutex_unlock(&io->mu);
     free(j->host);
@@ -834,8 +851,7 @@ bool calog__ioResolveWithdraw(IoT *io, IoHandleT *op, IoHandleT **target) {
   *target = j ? NULL : op->op->target;
   if (*target) calog__ioHandleRef(*target);
   pthread_mutex_unlock(&io->mu);
-  if (j) calog__ioHandleUnref(op); /* the job's */
-  return j != NULL;
+  return j != NULL; /* the job's reference is the caller's now (calog__ioOpTimedOut completes the op with it) */
 }
 
 int32_t calog__ioResolve(IoT *io, const char *host, int port, int socktype, struct sockaddr_storage *ss,
@@ -919,12 +935,28 @@ void calog__ioShutdown(void *ext) {
     }
     pthread_join(io->thread, NULL);
   }
+  /* The resolver may be inside getaddrinfo, which no signal stops (a DNS server that does not answer: 10 s and more):
+   * it is detached, not joined, so destroying the runtime never waits for it. Its queued operations are withdrawn here
+   * (their contexts are gone), so once it returns it touches nothing but its own jobs and io (it holds a reference). */
+  IoHandleT *dropped = NULL;
   pthread_mutex_lock(&io->mu);
   io->closed = true;
+  for (IoResolveT *j = io->resHead; j; j = j->next) {
+    if (j->op == NULL) continue;
+    j->op->op->job = NULL;
+    j->op->dropNext = dropped; /* a list through the ops themselves, dropped once unlocked */
+    dropped = j->op;
+    j->op = NULL;
+  }
   pthread_cond_broadcast(&io->resolverCv);
   bool resolver = io->resolverStarted;
   pthread_mutex_unlock(&io->mu);
-  if (resolver) pthread_join(io->resolver, NULL);
+  while (dropped) {
+    IoHandleT *n = dropped->dropNext;
+    calog__ioHandleUnref(dropped); /* the job's reference: no callback (its context is gone) */
+    dropped = n;
+  }
+  if (resolver) pthread_detach(io->resolver);
   /* handles no context closed (none should be left: every context's close hook ran) */
   for (uint32_t next = 0;;) { /* linear: the scan goes on where it stopped */
     IoHandleT *h = NULL;
