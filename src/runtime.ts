@@ -904,6 +904,12 @@ class Core implements FunctionTable {
     if (this.depth > 0) {
       throw new CalogError("ERR_ARG", "a runtime cannot be disposed from inside one of its own calls");
     }
+    // a getter or Proxy trap of a value being encoded (a host function's result, an async one's settled value)
+    // runs at depth 0 when the call came through the event loop: destroying the runtime there freed IN under
+    // the encoder, which went on writing into it (heap corruption)
+    if (this.encoding) {
+      throw new CalogError("ERR_ARG", "a runtime cannot be disposed while calog is reading a value (from a getter or a Proxy)");
+    }
     this.native = undefined; // every Context and ScriptFunction checks this first
     this.armed = false;
     this.heldOwner = undefined;

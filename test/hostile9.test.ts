@@ -324,3 +324,33 @@ test("squirrel: readblob's result does not run a replaced blob constructor", () 
     local b = blob(8); b.writen(0x41424344, 'i'); b.seek(0); ::mode <- 1;
     local r = b.readblob(4); return r.len() + " " + r[0] + " " + typeof r + " " + ::ran;`), "4 68 blob 1");
 });
+
+// ---- disposing the runtime from a getter of a value being encoded ----------------------------------------------
+// A host function called by a threaded context through the event loop (callAsync), or an async one's settled
+// value, is encoded at depth 0: a getter that called rt.dispose() there destroyed the runtime, and the encoder went
+// on writing into the freed IN buffer ("malloc(): unsorted double linked list corrupted").
+
+for (const kind of ["sync", "async"] as const) {
+  test(`rt.dispose() from a getter of a ${kind} host function's result is refused; nothing is written into freed memory`, async () => {
+    using rt = new Runtime();
+    using lua = rt.createContext("lua");
+    let refused = "";
+    const big = "x".repeat(1 << 16);
+    const evil = () => ({
+      get a() {
+        try {
+          rt.dispose();
+        } catch (e) {
+          refused = (e as Error).message;
+        }
+        return 1;
+      },
+      b: big,
+    });
+    if (kind === "sync") rt.register("h", evil);
+    else rt.register("h", async () => evil());
+    lua.eval("function f() local r = h() return r.a + #r.b end");
+    assert.equal(await lua.callAsync("f"), 1 + (1 << 16));
+    assert.match(refused, /cannot be disposed while calog is reading a value/);
+  });
+}
