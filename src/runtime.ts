@@ -394,6 +394,13 @@ class Core implements FunctionTable {
             p?.reject(e);
             continue;
           }
+          // A Promise adopts a value with a callable `then`: a script returning { then = function() end } left
+          // the caller's await pending for ever, and { then = function(resolve) resolve(42) end } made it 42
+          // (and handed the script the resolve function). No Promise can be fulfilled with such a value.
+          if (v !== null && typeof v === "object" && !(v instanceof Map) && typeof (v as { then?: unknown }).then === "function") {
+            p?.reject(new CalogValueError("ERR_TYPE", "the result has a 'then' function, so a Promise would adopt it as a thenable instead of returning it: call synchronously (call, eval, a script function) or return it under another key"));
+            continue;
+          }
           p?.resolve(v);
         } else {
           const e = this.error(status);
@@ -581,7 +588,23 @@ class Core implements FunctionTable {
   }
 
   // ---- host calls (C -> TypeScript, on this thread) -----------------------------------------
+  /**
+   * Host calls in progress. The library is inside its own code (a poll, a call) while one runs, and user code
+   * runs in it outside `depth` too: a result's `then` getter, a getter of the value being encoded. Disposing
+   * the runtime there destroyed it under the library's feet (see {@link dispose}).
+   */
+  hostCalls = 0;
+
   hostCall(id: number, argLen: number): number {
+    this.hostCalls++;
+    try {
+      return this.#hostCall(id, argLen);
+    } finally {
+      this.hostCalls--;
+    }
+  }
+
+  #hostCall(id: number, argLen: number): number {
     const w = this.wire;
     const token = this.native?.control[11] ?? 0; // read first: a host call nested in this one overwrites it
     try {
@@ -901,7 +924,7 @@ class Core implements FunctionTable {
   dispose(): void {
     const n = this.native;
     if (n === undefined) return;
-    if (this.depth > 0) {
+    if (this.depth > 0 || this.hostCalls > 0) {
       throw new CalogError("ERR_ARG", "a runtime cannot be disposed from inside one of its own calls");
     }
     // a getter or Proxy trap of a value being encoded (a host function's result, an async one's settled value)

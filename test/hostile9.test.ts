@@ -351,6 +351,43 @@ for (const kind of ["sync", "async"] as const) {
     else rt.register("h", async () => evil());
     lua.eval("function f() local r = h() return r.a + #r.b end");
     assert.equal(await lua.callAsync("f"), 1 + (1 << 16));
-    assert.match(refused, /cannot be disposed while calog is reading a value/);
+    assert.match(refused, /cannot be disposed (while calog is reading a value|from inside one of its own calls)/);
   });
 }
+
+// ---- a result with a callable `then` through the Promise forms ---------------------------------------------------
+// A Promise adopts a value with a callable `then`: a script's { then = function() end } left `await
+// ctx.callAsync(...)` pending for ever (no limit applies: the script is not running), and
+// { then = function(resolve) resolve(42) end } resolved it to 42, handing the script the resolve function.
+
+for (const thread of [false, true]) {
+  test(`lua (${thread ? "own thread" : "host thread"}): callAsync of a table with a 'then' function rejects instead of hanging`, async () => {
+    using rt = new Runtime();
+    using lua = rt.createContext("lua", { thread });
+    lua.eval("function f() return { ['then'] = function() end, x = 1 } end function g() return { ['then'] = function(r) r(42) end } end");
+    await assert.rejects(lua.callAsync("f"), (e: unknown) => e instanceof CalogValueError && /'then' function/.test((e as Error).message));
+    await assert.rejects(lua.evalAsync("return g()"), CalogValueError);
+    assert.deepEqual(Object.keys(lua.call("f") as object).sort(), ["then", "x"]); // the synchronous form returns it
+    assert.deepEqual(await lua.callAsync("g").catch(() => "rejected"), "rejected");
+    assert.deepEqual(await lua.evalAsync("return { x = { ['then'] = 1 } }"), { x: { then: 1 } });
+  });
+}
+
+test("rt.dispose() from a host function result's `then` getter is refused (the library is inside its poll)", async () => {
+  using rt = new Runtime();
+  using lua = rt.createContext("lua");
+  let refused = "";
+  rt.register("h", () => ({
+    get then() {
+      try {
+        rt.dispose();
+      } catch (e) {
+        refused = (e as Error).message;
+      }
+      return 1;
+    },
+  }));
+  lua.eval("function f() return h()['then'] end");
+  assert.equal(await lua.callAsync("f"), 1);
+  assert.match(refused, /cannot be disposed from inside one of its own calls/);
+});
