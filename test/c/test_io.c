@@ -351,7 +351,9 @@ static void testErrors(void) {
   CHECK_CONTAINS(calogErrorMessage(&r, NULL), "0-65535");
   CHECK_EQ(eval(a, "local s = net.listen('127.0.0.1', 0) s.accept()", &r), CALOG_ERR_SCRIPT);
   CHECK_CONTAINS(calogErrorMessage(&r, NULL), "method");
-  runStr(a, "local c, e = net.connect('no-such-host.invalid', 80) return e:sub(1, 14)", "cannot resolve");
+  /* a name with an empty label: the resolver refuses it before any query (a real name would send one to the machine's
+   * DNS server, not a loopback address) */
+  runStr(a, "local c, e = net.connect('no-such-host..invalid', 80) return e:sub(1, 14)", "cannot resolve");
   calogValueFree(&r);
   calogContextDestroy(rt, a);
   /* capabilities: the sandbox may not connect or listen; a grant is checked per host:port */
@@ -649,7 +651,7 @@ static void testUnixAndResolve(void) {
             "return table.concat(l, ',')",
          "ok");
   runStr(a, "return net.resolve('127.0.0.1')[1]", "127.0.0.1");
-  runStr(a, "local l, e = net.resolve('no-such-host.invalid') return e:sub(1, 14)", "cannot resolve");
+  runStr(a, "local l, e = net.resolve('no-such-host..invalid') return e:sub(1, 14)", "cannot resolve"); /* no query */
   /* the sandbox may not reach a unix socket either */
   CalogContextIdT sb = newCtxIn(rt, true, false);
   CalogValueT r = calogValueNil();
