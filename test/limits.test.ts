@@ -388,3 +388,24 @@ test("a context's timeoutMs holds while the context it called calls it back in a
     b.interrupt();
   }
 });
+
+// The memory limit counts what the interpreter holds: data a script keeps past a trip still fills it, so the
+// context recovers only once the limit is raised and the data freed (README, Limits).
+const keepGrowing: Record<EngineName, { fill: string; free: string; check: string }> = {
+  lua: { fill: "head = nil while true do head = { next = head, s = tostring(math.random()) } end", free: "head = nil collectgarbage()", check: "return 7" },
+  js: { fill: "var head = null; while (true) head = { next: head, s: String(Math.random()) };", free: "head = null; 1", check: "7" },
+  squirrel: { fill: "::head <- null; while (true) ::head = { next = ::head, s = \"\" + rand() };", free: "::head = null; collectgarbage(); return 1", check: "return 7" },
+};
+for (const engine of engines) {
+  test(`${engine}: kept data filling the memory limit: raising the limit lets the context free it, then it runs under the old one`, () => {
+    using rt = new Runtime();
+    const memory = 2 << 20;
+    using ctx = rt.createContext(engine, { limits: { memory, timeoutMs: 20000 } });
+    const s = keepGrowing[engine];
+    assert.throws(() => ctx.eval(s.fill), (e: unknown) => e instanceof CalogLimitError && e.limit === "memory");
+    ctx.setLimits({ memory: 64 << 20 });
+    ctx.eval(s.free);
+    ctx.setLimits({ memory });
+    assert.equal(ctx.eval(s.check), 7);
+  });
+}
