@@ -294,6 +294,20 @@ test("js: throw [] gives a readable message and the value", () => {
   assert.throws(() => js.eval('throw ""'), (e: unknown) => (e as Error).message === "" && (e as { value: unknown }).value === "");
 });
 
+// Object.create(null) has no toString: describing it failed, and that failure ("TypeError: coercion to primitive
+// failed") read as the script's own message
+test("js: a thrown object without a toString is described by its value, not by a coercion error", () => {
+  using rt = new Runtime();
+  using js = rt.createContext("js", { thread: false });
+  assert.throws(() => js.eval("var o = Object.create(null); o.code = 7; throw o"), (e: unknown) => {
+    const err = e as { message: string; value: unknown };
+    assert.doesNotMatch(err.message, /coercion/);
+    assert.match(err.message, /"?code"?:\s*7/);
+    assert.deepEqual(err.value, { code: 7 });
+    return true;
+  });
+});
+
 test("strict: a thrown Squirrel table with keys 1 and 1.0 has no value and says why; lenient keeps the last", () => {
   for (const policy of ["strict", "lenient"] as const) {
     using rt = new Runtime({ policy });

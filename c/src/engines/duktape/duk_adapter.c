@@ -259,6 +259,12 @@ void calog__dukPendingSweep(DukCtxT *dc, uint64_t mark) {
 }
 
 /* ---- errors: a thrown JS value -> {message, engine "js", traceback} --------------------------------- */
+static duk_ret_t toStringSafe(duk_context *ctx, void *udata) {
+  (void)udata;
+  duk_to_string(ctx, -1);
+  return 1;
+}
+
 /* [thrown] -> [message stack|undefined]. Error objects give .message, anything else its ToString.
  * (A safe call runs in its caller's frame: its arguments are the top values, not index 0.) */
 static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
@@ -274,6 +280,12 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
     duk_concat(ctx, 2);
   } else {
     duk_dup(ctx, v);
+    /* an object without a toString (Object.create(null)): ToString fails, and its error ("TypeError: coercion to
+     * primitive failed") would read as the script's; it is described as Object.prototype.toString would */
+    if (duk_is_object(ctx, v) && duk_safe_call(ctx, toStringSafe, NULL, 1, 1) != DUK_EXEC_SUCCESS) {
+      duk_pop(ctx);
+      duk_push_literal(ctx, "[object Object]");
+    }
   }
   (void)duk_safe_to_lstring(ctx, -1, NULL);
   if (duk_is_object(ctx, v)) {
