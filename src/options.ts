@@ -70,7 +70,7 @@ export interface Grants {
   process?: boolean;
   /** The engine's full debug interface (Lua `debug.*`, Duktape `Duktape.act`/`Duktape.info`). */
   debug?: boolean;
-  /** Network endpoints for the I/O layer: `"host:port"`, `*` for either part; a unix-domain socket file as `"unix:/path"`
+  /** Network endpoints for the I/O layer: `"host:port"`, `*` for either part, an IPv6 host in brackets (`"[::1]:80"`); a unix-domain socket file as `"unix:/path"`
    * (exactly that path) or `"unix:*"` (any): a `*` host never covers one. */
   net?: { connect?: string[]; listen?: string[] };
 }
@@ -138,8 +138,9 @@ export function checkCapabilities(caps: Capabilities | undefined, what = "capabi
           if (e.length > 5) continue;
           throw new CalogValueError("ERR_ARG", `${what}.net.${k}: '${e}' names no path ("unix:/path" or "unix:*")`);
         }
-        if (!/^[^:]+:(\*|\d{1,5})$/.test(e) || (e.endsWith("*") ? false : Number(e.slice(e.lastIndexOf(":") + 1)) > 65535)) {
-          throw new CalogValueError("ERR_ARG", `${what}.net.${k}: '${e}' is not "host:port" ("*" allowed for either) or "unix:/path"`);
+        // a host (an IPv6 address in brackets: "[::1]:80") and a port
+        if (!/^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+):(\*|\d{1,5})$/.test(e) || (e.endsWith("*") ? false : Number(e.slice(e.lastIndexOf(":") + 1)) > 65535)) {
+          throw new CalogValueError("ERR_ARG", `${what}.net.${k}: '${e}' is not "host:port" ("*" allowed for either; an IPv6 host in brackets, "[::1]:80") or "unix:/path"`);
         }
       }
       net[k] = l;

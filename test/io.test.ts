@@ -3,7 +3,7 @@
 // contexts refuse the blocking forms with a named error and run the callback forms; capabilities govern.
 // Loopback only; every loop is bounded.
 import assert from "node:assert/strict";
-import { CalogDeadError, CalogError, CalogLimitError, CalogPermissionError, CalogScriptError, type Capabilities, Runtime } from "../bindings/mod.ts";
+import { CalogDeadError, CalogError, CalogLimitError, CalogPermissionError, CalogScriptError, CalogValueError, type Capabilities, Runtime } from "../bindings/mod.ts";
 import { test } from "./harness.ts";
 
 const net: Capabilities = { net: { connect: ["127.0.0.1:*", "localhost:*"], listen: ["127.0.0.1:*"] } };
@@ -182,6 +182,23 @@ test("net.resolve needs a net grant naming the host (the sandbox reaches no DNS 
   assert.equal(await granted.evalAsync("return net.resolve('localhost')[1]"), "127.0.0.1");
   using any = rt.createContext("js", { thread: true, capabilities: { net: { listen: ["*:*"] } } });
   assert.equal(await any.evalAsync("net.resolve('localhost')[0]"), "127.0.0.1");
+});
+
+// An IPv6 host is granted in brackets ("[::1]:80"): the TypeScript check refused every IPv6 grant and the C check
+// compared the brackets literally, so only "*" could grant the IPv6 loopback (eighth hostile pass)
+test("an IPv6 grant in brackets covers that address for listen, connect and resolve; no other", async () => {
+  using rt = new Runtime();
+  using c = rt.createContext("lua", { thread: true, capabilities: { net: { connect: ["[::1]:*"], listen: ["[::1]:*"] } } });
+  const src = "local s = assert(net.listen('::1', 0)) local a = assert(net.connect('::1', s:port())) local b = assert(s:accept()) " +
+    "a:send('v6') local got = b:receive(2) a:close() b:close() s:close() return got .. ' ' .. net.resolve('::1')[1]";
+  assert.equal(await c.evalAsync(src), "v6 ::1");
+  assert.throws(() => c.eval("net.connect('127.0.0.1', 9)"), CalogPermissionError);
+  assert.throws(() => c.eval("net.resolve('localhost')"), CalogPermissionError);
+  using narrow = rt.createContext("lua", { thread: true, capabilities: { net: { connect: ["[::1]:80"] } } });
+  assert.throws(() => narrow.eval("net.connect('::1', 81)"), CalogPermissionError);
+  for (const bad of ["::1:80", "[::1]", "[nope]:80", "[::1]:x"]) {
+    assert.throws(() => rt.createContext("lua", { capabilities: { net: { connect: [bad] } } }), CalogValueError, bad);
+  }
 });
 
 // Seventh hostile pass: the receive buffer is C memory outside the interpreter's allocator, so a receive that never

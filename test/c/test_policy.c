@@ -118,6 +118,20 @@ static void testParse(void) {
   CHECK(!calog__capsNet(&caps, true, "127.0.0.1", 0));
   calog__capsFree(&caps);
   calogValueFree(&m);
+  /* an IPv6 host in brackets grants that address (the brackets were compared literally: "[::1]:80" granted nothing) */
+  calogValueAgg(&m, CALOG_AGG_MAP);
+  calogValueAgg(&fs, CALOG_AGG_MAP);
+  set(&fs, "connect", list1("[::1]:80"));
+  set(&m, "net", fs);
+  CHECK_EQ(calog__capsParse(&m, &caps, &err), CALOG_OK);
+  CHECK(calog__capsNet(&caps, false, "::1", 80));
+  CHECK(!calog__capsNet(&caps, false, "::1", 81));
+  CHECK(!calog__capsNet(&caps, false, "[::1]", 80));
+  CHECK(!calog__capsNet(&caps, false, "::2", 80));
+  CHECK(calog__capsNetHost(&caps, "::1"));
+  CHECK(!calog__capsNetHost(&caps, "localhost"));
+  calog__capsFree(&caps);
+  calogValueFree(&m);
   calogValueAgg(&m, CALOG_AGG_MAP);
   calogValueAgg(&fs, CALOG_AGG_MAP);
   set(&fs, "connect", list1("unix:"));

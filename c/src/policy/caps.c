@@ -166,9 +166,14 @@ static bool grantHost(const char *grant, const char *host, const char **port) {
     return unixHost && unixGrant && (strcmp(grant + 5, "*") == 0 || strcmp(grant, host) == 0);
   }
   const char *colon = strrchr(grant, ':');
+  const char *h = grant;
   size_t hl = (size_t)(colon - grant);
   *port = colon + 1;
-  return (hl == 1 && grant[0] == '*') || (strlen(host) == hl && strncasecmp(host, grant, hl) == 0);
+  if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { /* an IPv6 address in brackets: "[::1]:80" grants "::1" */
+    h++;
+    hl -= 2;
+  }
+  return (hl == 1 && h[0] == '*') || (strlen(host) == hl && strncasecmp(host, h, hl) == 0);
 }
 
 bool calog__capsNet(const CalogCapsT *caps, bool listen, const char *host, int port) {
