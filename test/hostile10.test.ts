@@ -1,0 +1,120 @@
+// Tenth hostile pass: the Squirrel standard library's natives and their neighbours, re-attacked after the ninth
+// pass's fixes (patches 99-107). Every test is one attack that found a defect; what it expects is what README
+// promises: a script error, never a crash, a corruption or a wrong value.
+import assert from "node:assert/strict";
+import { Runtime } from "../bindings/mod.ts";
+import { test } from "./harness.ts";
+
+// ---- Squirrel: format() specifications with many flags ------------------------------------------------------------
+// validate_format copied a specification into a 20-character buffer on the C stack, checking its length against 20
+// without room for the '%', the NUL and the "ll" an integer conversion gets, and without a bound on the flags: a
+// specification of 18 or more flag characters ("%------------------s") wrote up to 5 bytes past it, a stack buffer
+// overflow (AddressSanitizer: stack-buffer-overflow in validate_format).
+
+test("squirrel: format() refuses a specification too long for its buffer, and short ones still work", () => {
+  using rt = new Runtime();
+  using sq = rt.createContext("squirrel", { thread: false });
+  for (const spec of ["%------------------s", "%--------------------s", "%-----------------d", "%+++++++++++++++++99.99f"]) {
+    assert.throws(() => sq.eval(`return format("${spec}", 1);`), /format too long/, spec);
+  }
+  assert.equal(sq.eval('return format("%-+ #0-+ #0-99d|", 7);').length, 100);
+  assert.equal(sq.eval('return format("%-5.2s|%+05d|%#x|%-8.3f|", "abc", 7, 255, 2.5);'), "ab   |+0007|0xff|2.500   |");
+});
+
+// ---- Squirrel: a blob written into itself ---------------------------------------------------------------------------
+// writeblob(b) on b itself gave SQBlob::Write a pointer into the buffer it was about to grow: the growth freed the
+// buffer, then the copy read it (AddressSanitizer: heap-use-after-free in SQBlob::Write).
+
+test("squirrel: a blob written into itself doubles its bytes", () => {
+  using rt = new Runtime();
+  using sq = rt.createContext("squirrel", { thread: false });
+  const r = sq.eval(`local b = blob(64); for (local i = 0; i < 64; i++) b[i] = i;
+    b.seek(0, 'e'); b.writeblob(b); b.writeblob(b);
+    local ok = b.len() == 256; for (local i = 0; i < 256; i++) ok = ok && b[i] == i % 64; return ok;`);
+  assert.equal(r, true);
+  assert.equal(sq.eval("local b = blob(8); b[3] = 9; b.writeblob(b); return b.len() * 100 + b[3];"), 809);
+});
+
+// ---- Squirrel: regexp captures of groups the last match did not reach -----------------------------------------------
+// The match positions were kept between matches: capture() of "x" by x|(a), after a capture of another text, gave
+// the (a) group the distance from the new text to the old one (values like 549755795965).
+
+test("squirrel: a group the match did not reach captures nothing, whatever an earlier match gave it", () => {
+  using rt = new Runtime();
+  using sq = rt.createContext("squirrel", { thread: false });
+  const r = sq.eval(`local r = regexp("x|(a)"); r.capture("qqqqqqqqqqqqqqqqa" + 1);
+    local c = r.capture("x"); return c[0].begin + "," + c[0].end + "," + c[1].begin + "," + c[1].end;`);
+  assert.equal(r, "0,1,0,0");
+  assert.equal(sq.eval('local c = regexp("(a)|(b)").capture("zb"); return c[1].end - c[1].begin + c[2].begin * 10 + c[2].end * 100;'), 210);
+});
+
+// ---- Squirrel: blob.seek near the integer limits, swap2 of a negative short ----------------------------------------
+// Seek added the offset to the position or the size before comparing (signed overflow, undefined in C: a sanitizer
+// stopped the process), and swap2 shifted a negative short left (undefined too).
+
+test("squirrel: blob.seek past the integer limits fails with -1; swap2 keeps its value", () => {
+  using rt = new Runtime();
+  using sq = rt.createContext("squirrel", { thread: false });
+  assert.equal(
+    sq.eval(`local b = blob(4); b.seek(2); local m = -0x7fffffffffffffff - 1;
+      return [b.seek(0x7fffffffffffffff, 'c'), b.seek(m, 'c'), b.seek(0x7fffffffffffffff, 'e'), b.seek(m, 'e'),
+              b.seek(-4, 'e'), b.tell(), b.seek(1, 'c'), b.tell(), b.seek(1, 'e')].reduce(@(a, x) a + "," + x);`),
+    "-1,-1,-1,-1,0,0,0,1,-1",
+  );
+  assert.equal(sq.eval("return swap2(0x8000) + \",\" + swap2(0x1234) + \",\" + swap2(-1);"), "-8388480,1192978,-1");
+});
+
+// ---- Squirrel: acall with many arguments, call of a suspended thread --------------------------------------------------
+// f.acall(a) pushed every item of a onto the VM's stack without growing it (a native has 15 free slots above its
+// top): acall(array(2000)) wrote past the stack (heap-buffer-overflow). And thread.call() on a suspended thread grew
+// that thread's stack without moving its frames' captured locals, then failed: the captured local pointed into the
+// freed stack (heap-use-after-free once the thread was woken up).
+
+test("squirrel: acall of thousands of arguments works, and in a metamethod is a script error", () => {
+  using rt = new Runtime();
+  using sq = rt.createContext("squirrel", { thread: false });
+  assert.equal(sq.eval("local x = 5; local g = @() x; local n = (function(...) { return vargv.len(); }).acall(array(5000, 1)); x = 6; return n + g();"), 5005);
+  assert.equal(sq.eval("local t = newthread(function(...) { return vargv.len(); }); local a = array(3000, 1); a[0] = t; return t.call.acall(a);"), 2999);
+  assert.equal(sq.eval("return print.acall([this]) == null;"), true);
+  // in a metamethod the stack cannot move: past what it holds, the call fails (a fresh context's stack is small)
+  using sq2 = rt.createContext("squirrel", { thread: false });
+  assert.throws(
+    () => sq2.eval("class A { function _add(o) { return (function(...) { return vargv.len(); }).acall(array(20000, 1)); } }; return A() + 1;"),
+    /cannot resize stack while in +a metamethod/,
+  );
+  assert.equal(sq2.eval("class A { function _add(o) { return (function(...) { return vargv.len(); }).acall(array(5, 1)); } }; return A() + 1;"), 4);
+});
+
+test("squirrel: call() of a suspended thread is refused, and its captured locals stay sound", () => {
+  using rt = new Runtime();
+  using sq = rt.createContext("squirrel", { thread: false });
+  const r = sq.eval(`local th = newthread(function() { local x = "a" + 5; local f = function() { return x; }; suspend(1); x = "b" + 7; return f(); });
+    th.call(); local e = "";
+    try { local a = array(500, 1); a[0] = th; th.call.acall(a); } catch (err) { e = err; }
+    return e + "|" + th.getstatus() + "|" + th.wakeup();`);
+  assert.equal(r, "cannot call a thread that is not idle (wake a suspended thread up instead)|suspended|b7");
+  assert.equal(sq.eval("local t = newthread(@(a, b) a + b); return t.call(2, 3) + t.call(4, 5);"), 14);
+});
+
+// ---- Lua: pattern matching between polls --------------------------------------------------------------------------
+// The matcher polled the limits once per call of match(), and one call can run long: its loop over the pattern's
+// items, a %b scan of the rest of the text (from every start), a class of a million characters scanned for each
+// character. Past a 100 ms timeout: a million "a?" items ran 1.6 s, string.rep("(", 4e6):find("%b()") 2.7 s (more
+// for a longer text), the class 186 s (interrupt() is seen at the same polls).
+
+const patternAttacks: Record<string, string> = {
+  "a %b scan from every start": 'local s = string.rep("(", 4000000); return s:find("%b()")',
+  "a long pattern of optional items": 'local p = string.rep("a?", 1000000) .. string.rep("a", 1000000); return ("aaaa"):match(p)',
+  "a class of a million characters": 'local p = "[" .. string.rep("a", 1000000) .. "b]*c"; return string.rep("b", 200000):find(p)',
+};
+
+for (const [what, src] of Object.entries(patternAttacks)) {
+  test(`lua: ${what} meets the timeout`, () => {
+    using rt = new Runtime();
+    using lua = rt.createContext("lua", { thread: false });
+    const t0 = Date.now();
+    assert.throws(() => lua.eval(src, { timeoutMs: 100 }), (e: unknown) => (e as { limit?: string }).limit === "timeout");
+    assert.ok(Date.now() - t0 < 1500, `stopped after ${Date.now() - t0} ms`);
+    assert.equal(lua.eval('return ("x(a(b)c)y"):match("%b()") .. ("[ab]"):rep(2):match("^%[[a-b]+%]") .. #("aab"):match("a*b")'), "(a(b)c)[ab]3");
+  });
+}
