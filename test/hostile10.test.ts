@@ -118,3 +118,30 @@ for (const [what, src] of Object.entries(patternAttacks)) {
     assert.equal(lua.eval('return ("x(a(b)c)y"):match("%b()") .. ("[ab]"):rep(2):match("^%[[a-b]+%]") .. #("aab"):match("a*b")'), "(a(b)c)[ab]3");
   });
 }
+
+// ---- regexp classes of many ranges, in Squirrel and JavaScript ---------------------------------------------------
+// Both matchers read a class's whole list of ranges for each character, and polled only per matched node (Squirrel)
+// or per 16K steps (Duktape). Past a 100 ms timeout: a class of a million characters ran 6.4 s in Squirrel, one of
+// 60,000 ranges over 400,000 characters 2.6 s in JavaScript (interrupt() is seen at the same polls).
+
+test("squirrel: a regexp class of a million characters meets the timeout", () => {
+  using rt = new Runtime();
+  using sq = rt.createContext("squirrel", { thread: false });
+  const src = `local piece = "acegikmoqsuwyACEGIKMOQSUWY02468"; for (local i = 0; i < 15; i++) piece += piece;
+    local r = regexp("[" + piece + "b]*c"); local s = "b"; for (local i = 0; i < 17; i++) s += s; return r.search(s);`;
+  const t0 = Date.now();
+  assert.throws(() => sq.eval(src, { timeoutMs: 100 }), (e: unknown) => (e as { limit?: string }).limit === "timeout");
+  assert.ok(Date.now() - t0 < 1500, `stopped after ${Date.now() - t0} ms`);
+  assert.equal(sq.eval('return regexp("[a-cx]+").search("zzbxc").begin + regexp("[^0-9]*").capture("ab1")[0].end;'), 4);
+});
+
+test("js: a regexp class of 60,000 ranges meets the timeout", () => {
+  using rt = new Runtime();
+  using js = rt.createContext("js", { thread: false });
+  js.eval(`var parts = []; for (var i = 0; i < 60000; i++) parts.push(String.fromCharCode(0x100 + 2 * i));
+    globalThis.re = new RegExp("[" + parts.join("") + "b]*c"); globalThis.text = "b".repeat(400000);`, { timeoutMs: 60_000 });
+  const t0 = Date.now();
+  assert.throws(() => js.eval("re.test(text)", { timeoutMs: 100 }), (e: unknown) => (e as { limit?: string }).limit === "timeout");
+  assert.ok(Date.now() - t0 < 1500, `stopped after ${Date.now() - t0} ms`);
+  assert.equal(js.eval('var p = []; for (var i = 0; i < 2000; i++) p.push(String.fromCharCode(0x100 + 2 * i)); new RegExp("[" + p.join("") + "b]+").exec("zzbbc")[0] + /[a-c]+/.exec("xab")[0]'), "bbab");
+});
