@@ -17,7 +17,7 @@ test("squirrel: format() refuses a specification too long for its buffer, and sh
   for (const spec of ["%------------------s", "%--------------------s", "%-----------------d", "%+++++++++++++++++99.99f"]) {
     assert.throws(() => sq.eval(`return format("${spec}", 1);`), /format too long/, spec);
   }
-  assert.equal(sq.eval('return format("%-+ #0-+ #0-99d|", 7);').length, 100);
+  assert.equal((sq.eval('return format("%-+ #0-+ #0-99d|", 7);') as string).length, 100);
   assert.equal(sq.eval('return format("%-5.2s|%+05d|%#x|%-8.3f|", "abc", 7, 255, 2.5);'), "ab   |+0007|0xff|2.500   |");
 });
 
