@@ -4,7 +4,7 @@
 // Loopback only; every loop is bounded.
 import assert from "node:assert/strict";
 import { CalogDeadError, CalogError, CalogLimitError, CalogPermissionError, CalogScriptError, CalogValueError, type Capabilities, Runtime } from "../bindings/mod.ts";
-import { test } from "./harness.ts";
+import { rss, test } from "./harness.ts";
 
 const net: Capabilities = { net: { connect: ["127.0.0.1:*", "localhost:*"], listen: ["127.0.0.1:*"] } };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -264,6 +264,35 @@ test("receives and callback sends are bounded by the memory limit together, not 
   assert.ok((big.get("n") as number) <= 3, `${big.get("n")} sends of 24 MB held under a 64 MB limit`);
   big.eval("for _, c in ipairs(conns) do c:close() end");
   tx.eval("for _, c in ipairs(conns) do c:close() end");
+});
+
+// Eleventh hostile pass: the bound above counts what is buffered, but a receive grew the connection's C buffer to
+// what it needed and the buffer kept that room once the script took the data, so each connection that had received
+// 1 MB kept 1 MB that nothing counted (a 4 MB context with 200 connections: +204 MB of RSS). A taken buffer gives
+// its room back now.
+test("a connection's receive buffer gives its room back once the script took the data", async () => {
+  using rt = new Runtime();
+  using lua = rt.createContext("lua", { thread: true, capabilities: net, limits: { memory: 4 << 20, timeoutMs: 30000 } });
+  const before = rss();
+  const n = await lua.evalAsync<number>(`
+    local srv = assert(net.listen('127.0.0.1', 0))
+    local chunk = string.rep('x', 65536)
+    keep = {}
+    for i = 1, 60 do
+      local c = assert(net.connect('127.0.0.1', srv:port()))
+      local s = assert(srv:accept())
+      for k = 1, 16 do c:send(chunk, function() end) end
+      c:send('y', function() end) -- one byte stays buffered
+      assert(#assert(s:receive(1 << 20)) == 1 << 20)
+      collectgarbage()
+      keep[#keep + 1] = c keep[#keep + 1] = s
+    end
+    srv:close()
+    return #keep`);
+  assert.equal(n, 120);
+  const grown = rss() - before;
+  assert.ok(grown < 24 << 20, `60 connections that each received 1 MB kept ${(grown / 1048576).toFixed(1)} MB of RSS`);
+  lua.eval("for _, c in ipairs(keep) do c:close() end keep = nil");
 });
 
 test("disposing a context parked in accept settles its call; the runtime disposes cleanly", async () => {

@@ -405,6 +405,30 @@ static bool reserve(IoHandleT *h, size_t want) {
   return true;
 }
 
+/* Gives back the buffer's room that what is left no longer needs. The owner's limit counts what is buffered (rlen),
+ * not the capacity a big receive grew the buffer to, so a drained buffer that kept that capacity was C memory
+ * nobody counted: each of N connections that once received 1 MB kept 1 MB. Kept: at most 4 times what is buffered,
+ * or TRIM_FLOOR bytes (the next receive reserves what it needs again). */
+#define TRIM_FLOOR 1024u
+static void trim(IoHandleT *h) {
+  if (h->rlen == 0) {
+    free(h->rbuf);
+    h->rbuf = NULL;
+    h->rcap = h->roff = 0;
+    return;
+  }
+  if (h->rcap <= TRIM_FLOOR || h->rlen > h->rcap / 4) return;
+  size_t cap = TRIM_FLOOR;
+  while (cap < 2 * h->rlen) cap *= 2;
+  memmove(h->rbuf, h->rbuf + h->roff, h->rlen);
+  h->roff = 0;
+  char *p = realloc(h->rbuf, cap);
+  if (p) {
+    h->rbuf = p;
+    h->rcap = cap;
+  }
+}
+
 /* Takes n buffered bytes (+ skip more) into out. */
 static int32_t take(IoHandleT *h, size_t n, size_t skip, CalogValueT *out) {
   int32_t st = calogValueString(out, h->rbuf ? h->rbuf + h->roff : "", (int64_t)n);
@@ -413,6 +437,7 @@ static int32_t take(IoHandleT *h, size_t n, size_t skip, CalogValueT *out) {
   h->rlen -= n + skip;
   calog__ioBuffered(h, -(int64_t)(n + skip));
   if (h->rlen == 0) h->roff = 0;
+  trim(h);
   return CALOG_OK;
 }
 
