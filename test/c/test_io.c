@@ -1268,6 +1268,25 @@ static void testTimeoutWhileResolving(void) {
   }
 }
 
+/* hostile11: the resolver thread is detached at destroy, and shutdown withdraws only the operations still queued: one
+ * it had just taken off the queue was completed by it after calogDestroy had freed the runtime (calog__ioOpResolved
+ * -> calog__ioPostCall read io->rt: heap-use-after-free of the runtime). Lookups the resolver refuses at once (an
+ * empty label: no query), a runtime destroyed while it works through them. */
+static void testDestroyWhileResolving(void) {
+  for (int round = 0; round < 40; round++) {
+    CalogT *r2 = calogCreate();
+    CalogContextIdT a = newCtxIn(r2, round % 2 == 0, true);
+    const char *src = round % 4 < 2 ? "for i = 1, 400 do net.resolve('a..b', function() end) end return 1"
+                                    : "for i = 1, 400 do net.connect('a..b', 80, { timeoutMs = 50 }, function() end) end return 1";
+    CalogValueT out = calogValueNil();
+    CHECK_EQ(calogContextEval(r2, a, src, (int64_t)strlen(src), "res", &out), CALOG_OK);
+    calogValueFree(&out);
+    if (round % 3) sleepMs(round % 5);
+    calogDestroy(r2);
+  }
+  sleepMs(100); /* the detached resolver finishes what it held */
+}
+
 /* Only with CALOG_DNS_STALL=1, inside a mount namespace whose resolv.conf names a loopback server that never answers
  * (see test/h8/dns_stall.sh): a name resolving while the runtime is destroyed. */
 static void testDnsStall(void) {
@@ -1316,6 +1335,7 @@ int main(void) {
   testServerOutOfFds();
   testHandleQuota();
   testTimeoutWhileResolving();
+  testDestroyWhileResolving();
   calogDestroy(rt);
   CHECK_EQ(calogFnLiveCount(), 0);
   return checkSummary("test_io");

@@ -92,6 +92,7 @@ struct IoT {
   uint64_t timerSeq;
   /* resolver thread (getaddrinfo off the I/O thread) */
   bool resolverStarted;
+  bool delivering; /* the resolver is completing an operation it took off the queue (it uses rt): shutdown waits */
   pthread_t resolver;
   pthread_cond_t resolverCv;
   IoResolveT *resHead, *resTail;

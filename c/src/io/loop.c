@@ -738,10 +738,13 @@ static void *resolverMain(void *arg) {
     if (op) op->op->job = NULL;
     free(j->host);
     free(j);
-    if (op) {
+    if (op) { /* shutdown waits for this one: it reaches the runtime (posting the callback, host interest...) */
+      io->delivering = true;
       pthread_mutex_unlock(&io->mu);
       calog__ioOpResolved(op, st, &v); /* takes v and the job's reference */
       pthread_mutex_lock(&io->mu);
+      io->delivering = false;
+      pthread_cond_broadcast(&io->resolverCv);
     }
     calogValueFree(&v);
   }
@@ -948,6 +951,11 @@ void calog__ioShutdown(void *ext) {
     dropped = j->op;
     j->op = NULL;
   }
+  /* An operation the resolver has just taken off the queue is not withdrawn above: it completes it, which reaches the
+   * runtime (calog__ioPostCall, the host's interest), so that must end before the runtime is freed (a heap-use-after-
+   * free of it otherwise). It never blocks: a connect starts non-blocking; a post to a closed context fails at once.
+   * (After the withdrawal: meanwhile the resolver drops what is queued, seeing closed.) */
+  while (io->delivering) pthread_cond_wait(&io->resolverCv, &io->mu);
   pthread_cond_broadcast(&io->resolverCv);
   bool resolver = io->resolverStarted;
   pthread_mutex_unlock(&io->mu);
