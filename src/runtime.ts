@@ -177,6 +177,13 @@ const ERR_DEAD = 10;
 const ERR_HOST = 11;
 /** Host exceptions kept for a later error to claim as its `cause` (see Core.hostErrors). */
 const HOST_ERRORS_KEPT = 256;
+/**
+ * The longest host error message sent to a script, in UTF-16 units (the rest is cut, and the length said). Writing
+ * the message must not fail: one past the request cap (716 million characters) threw out of the host call (under
+ * Bun the exception escaped the FFI callback, so the script's pcall never saw it) or out of an async settlement,
+ * which left the runtime marshalling for good (every later call refused, and dispose()).
+ */
+const HOST_MESSAGE_MAX = 1 << 20;
 const ignore = (): void => {};
 
 /**
@@ -666,10 +673,7 @@ class Core implements FunctionTable {
       const id = this.nextHostError++;
       this.hostErrors.set(id, err);
       if (this.hostErrors.size > HOST_ERRORS_KEPT) this.hostErrors.delete(this.hostErrors.keys().next().value!);
-      w.begin();
-      w.list(2); // [message, id]: must not throw here
-      w.string(message);
-      w.number(id);
+      writeHostError(w, message, id);
       return -ERR_HOST;
     }
   }
@@ -724,10 +728,7 @@ class Core implements FunctionTable {
       const id = this.nextHostError++;
       this.hostErrors.set(id, v);
       if (this.hostErrors.size > HOST_ERRORS_KEPT) this.hostErrors.delete(this.hostErrors.keys().next().value!);
-      w.begin();
-      w.list(2); // [message, id], as a synchronous host error: the rejection is the `cause` of the error it becomes
-      w.string(message);
-      w.number(id);
+      writeHostError(w, message, id); // as a synchronous host error: the rejection is the `cause` of the error it becomes
     }
     let st = -ERR_DEAD;
     try {
@@ -970,6 +971,25 @@ function nativeOptions(core: Core, options: ContextOptions): Record<string, Valu
 }
 
 /**
+ * Writes a host error, [message, id], into IN; never throws (a host call or a settlement that threw here escaped
+ * the FFI callback, or left the runtime marshalling for good): a message that cannot be written (out of memory for
+ * the request) is replaced by one that says so.
+ */
+function writeHostError(w: Wire, message: string, id: number): void {
+  try {
+    w.begin();
+    w.list(2);
+    w.string(message);
+    w.number(id);
+  } catch {
+    w.begin();
+    w.list(2);
+    w.string(`a host function threw an error whose message (${message.length} characters) could not be sent`);
+    w.number(id);
+  }
+}
+
+/**
  * The message of whatever a host function threw, as well-formed text; never throws itself (a thrown
  * `Object.create(null)`, an object whose `toString` or `message` getter throws, a revoked Proxy...).
  */
@@ -984,6 +1004,12 @@ function describeThrown(err: unknown): string {
     } catch {
       message = "a host function threw a value with no readable message";
     }
+  }
+  if (message.length > HOST_MESSAGE_MAX) {
+    let cut = HOST_MESSAGE_MAX;
+    const c = message.charCodeAt(cut - 1);
+    if (c >= 0xd800 && c <= 0xdbff) cut--; // not half a pair
+    message = `${message.slice(0, cut)}... (a message of ${message.length} characters, cut)`;
   }
   return (message as unknown as { toWellFormed(): string }).toWellFormed();
 }

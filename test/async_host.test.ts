@@ -321,3 +321,30 @@ for (const thread of [false, true]) {
     assert.equal(rejected, 300);
   });
 }
+
+// Eleventh hostile pass: the message of a host error crosses into the script, and writing it could fail: one past the
+// request cap (716 million characters, which Bun's strings reach) threw out of the host call (the exception escaped
+// the FFI callback: the script's pcall never saw an error, the eval threw a CalogValueError instead) or out of the
+// async settlement, which left the runtime marshalling for good: the script waited until its deadline, every later
+// call failed ("calog was called while marshalling a value") and rt.dispose() was refused. A message is cut now.
+test("a host error's message is cut to a megabyte; a giant one neither escapes the host call nor wedges the runtime", async () => {
+  using rt = new Runtime();
+  const long = "y".repeat(3_000_000);
+  rt.register("boom", () => { throw new Error(long); });
+  rt.register("later", async () => { await sleep(1); throw new Error(long); });
+  using lua = rt.createContext("lua", { thread: true });
+  for (const f of ["boom", "later"]) {
+    const m = await lua.evalAsync<string>(`local ok, e = pcall(${f}) assert(not ok) return tostring(e)`, { timeoutMs: 20000 });
+    assert.ok(m.length < 1_100_000 && m.includes("yyyy") && m.includes("(a message of 3000000 characters, cut)"), `${f}: ${m.length} characters`);
+  }
+  if (typeof (globalThis as { Bun?: unknown }).Bun !== "undefined") { // V8 strings stop at 2^29 characters, under the cap
+    let giant: string | undefined = "x".repeat(720_000_000);
+    rt.register("giant", () => { throw new Error(giant); });
+    rt.register("giantLater", async () => { await sleep(1); throw new Error(giant); });
+    using host = rt.createContext("lua");
+    assert.equal(host.eval("local ok, e = pcall(giant) return (not ok) and #tostring(e) < 1100000"), true);
+    assert.equal(await lua.evalAsync("local ok, e = pcall(giantLater) return (not ok) and #tostring(e) < 1100000", { timeoutMs: 20000 }), true);
+    giant = undefined;
+    assert.equal(host.eval("return 1 + 1"), 2);
+  }
+});
