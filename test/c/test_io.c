@@ -1250,6 +1250,45 @@ static void testHandleQuota(void) {
   calogContextDestroy(rt, other);
 }
 
+/* hostile11: a callback-form server's connections were made with no check of its owner's memory limit, so peers that
+ * connected and stayed held it past the limit (a 1 MB context kept 4,000: 2,048 handles are its limit) and every
+ * later timer or socket of the context tripped it. Now a connection past the limit is closed at once. */
+static void testServerQuota(void) {
+  CalogContextIdT a = newCtx(false); /* a host-thread context: its callbacks run as we poll */
+  CalogValueT r = calogValueNil(), lim = calogValueNil();
+  const char *src = "return { memory = 262144 }"; /* 512 handles */
+  CHECK_EQ(calogContextEval(rt, a, src, (int64_t)strlen(src), "lim", &lim), CALOG_OK);
+  CHECK_EQ(calogContextSetLimits(rt, a, &lim, &r), CALOG_OK);
+  int port = (int)runInt(a, "n = 0 s = assert(net.listen('127.0.0.1', 0, function(c) n = n + 1 end)) return s:port()");
+  enum { N = 700 };
+  static int clients[N];
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  for (int i = 0; i < N; i++) {
+    clients[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK_EQ(connect(clients[i], (struct sockaddr *)&sa, sizeof sa), 0);
+    if (i % 64 == 63) while (calogHostPoll(rt) == 1) {}
+  }
+  uint64_t t0 = nowMs();
+  int closed = 0;
+  while (nowMs() - t0 < 3000) { /* the refused ones see their end */
+    while (calogHostPoll(rt) == 1) {}
+    closed = 0;
+    for (int i = 0; i < N; i++) {
+      char b;
+      if (recv(clients[i], &b, 1, MSG_DONTWAIT) == 0) closed++;
+    }
+    if (closed >= N - 512) break;
+    sleepMs(5);
+  }
+  int64_t n = runInt(a, "return n");
+  CHECK(n >= 400 && n < 512);
+  CHECK(closed >= N - 512);
+  for (int i = 0; i < N; i++) close(clients[i]);
+  calogValueFree(&lim);
+  calogValueFree(&r);
+  calogContextDestroy(rt, a);
+}
+
 /* hostile8: a callback-form connect (or udp:send) to a name, with a timeout that passes while the name is still
  * queued on the resolver, dropped the operation's reference twice (calog__ioResolveWithdraw, then the completion):
  * heap-use-after-free of the op by the I/O thread, then a double free (Bun aborted: "unaligned tcache chunk"). A
@@ -1334,6 +1373,7 @@ int main(void) {
   testHostInterestThreaded();
   testServerOutOfFds();
   testHandleQuota();
+  testServerQuota();
   testTimeoutWhileResolving();
   testDestroyWhileResolving();
   calogDestroy(rt);

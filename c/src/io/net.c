@@ -292,6 +292,18 @@ int32_t calog__ioAccept(IoHandleT *h, CalogCtxT *ctx, int64_t timeoutMs, IoHandl
   return calog__ioAcceptOutcome(h, fd, e, ctx->id, out, err);
 }
 
+/* Whether the owner of server h can own no more handles under its memory limit (calog__ioQuota, without tripping it:
+ * no script is running to stop). The script's own calls check before they create one; a callback-form server's
+ * connections were made without any check, so peers that connected and stayed held the owner past its limit
+ * (a 1 MB context kept 4,000 connections: 2,048 handles are its limit). */
+static bool ownerFull(IoHandleT *h) {
+  CalogCtxT *ctx = calog__ctxResolve(h->io->rt, h->owner);
+  if (ctx == NULL) return false; /* gone: the posted callback closes the conn */
+  int64_t cap = calog__limitMemory(ctx), n = atomic_load(&ctx->ioHandles) + 1;
+  calog__ctxUnref(ctx);
+  return cap > 0 && n * IO_HANDLE_COST > cap;
+}
+
 bool calog__ioServerEvent(IoHandleT *h) {
   for (;;) {
     pthread_mutex_lock(&h->mu);
@@ -304,6 +316,10 @@ bool calog__ioServerEvent(IoHandleT *h) {
       /* EAGAIN (all taken) or closed: done. Out of descriptors or memory: the connections stay in the backlog, and
        * the edge-triggered listener will not report them again until yet another one arrives: the caller retries */
       return !closed && (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM);
+    }
+    if (ownerFull(h)) { /* past the owner's memory limit: refused (the peer sees the connection end) */
+      close(fd);
+      continue;
     }
     CalogValueT err = calogValueNil(), conn = calogValueNil();
     IoHandleT *c = adopt(h->io, fd, h->family, h->owner, &err);
