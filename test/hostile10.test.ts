@@ -145,3 +145,16 @@ test("js: a regexp class of 60,000 ranges meets the timeout", () => {
   assert.ok(Date.now() - t0 < 1500, `stopped after ${Date.now() - t0} ms`);
   assert.equal(js.eval('var p = []; for (var i = 0; i < 2000; i++) p.push(String.fromCharCode(0x100 + 2 * i)); new RegExp("[" + p.join("") + "b]+").exec("zzbbc")[0] + /[a-c]+/.exec("xab")[0]'), "bbab");
 });
+
+// ---- Squirrel: a blob's missing members ----------------------------------------------------------------------------
+// A blob's _get took only numbers, and runs for every name its class lacks: b.tostring(), b.getclass(), b.weakref()
+// and any misspelt method failed with "parameter 1 has an invalid type 'string' ; expected: 'integer|float'".
+
+test("squirrel: a blob answers its default delegate's methods, and a missing name says so", () => {
+  using rt = new Runtime();
+  using sq = rt.createContext("squirrel", { thread: false });
+  assert.equal(sq.eval('local b = blob(4); b[1] = 9; return (b.getclass() == blob) + "," + b[1] + "," + b[1.5] + "," + (b.weakref().ref() == b) + "," + b.tostring().slice(0, 9);'), "true,9,9,true,(instance");
+  assert.throws(() => sq.eval("return blob(4).nosuch;"), /the index 'nosuch' does not exist/);
+  assert.throws(() => sq.eval("return blob(4)[4];"), /index out of range/);
+  assert.equal(sq.eval("local b = blob(3); b[2] = 5; local s = 0; foreach (i, x in b) s += i * 10 + x; return s;"), 35);
+});
