@@ -174,6 +174,7 @@ struct IoOpT {
   size_t len, done;
   char *host;         /* a name to resolve first (connect, udp send, resolve) */
   _Atomic bool completed;
+  bool armed;         /* its deadline was set (the first submit, before the op is shared) */
   IoRecvT recv;
   int port, fd, err;
   struct sockaddr_storage ss;

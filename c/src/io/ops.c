@@ -238,8 +238,13 @@ int32_t calog__ioOpSubmit(IoHandleT *oh, CalogValueT *result) {
   IoOpT *op = oh->op;
   IoT *io = oh->io;
   calogValueFree(result);
-  bool arm = op->timeoutMs > 0 && oh->deadline == 0; /* once: a resolved name comes back here */
-  if (arm) oh->deadline = calog__nowNs() + (uint64_t)op->timeoutMs * 1000000u;
+  /* once: a resolved name comes back here, on the resolver thread, when the deadline is the I/O thread's (it moves it
+   * while the op changes hands): armed is written only before the op is shared (reading deadline raced that write) */
+  bool arm = op->timeoutMs > 0 && !op->armed;
+  if (arm) {
+    op->armed = true;
+    oh->deadline = calog__nowNs() + (uint64_t)op->timeoutMs * 1000000u;
+  }
   if (op->host) { /* a name: the resolver thread first, then back here (calog__ioOpResolved) */
     int32_t st = calog__ioResolveAsync(io, oh, result);
     if (st == CALOG_OK && arm) calog__ioPush(io, IO_CMD_TIMER_ADD, oh);
