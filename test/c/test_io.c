@@ -1083,7 +1083,14 @@ static void testClosePending(void) {
   CHECK_EQ(calogContextGet(rt, w, "c", &conn), CALOG_OK);
   run(w, "big = string.rep('z', 32 << 20)");
   b = bgStart(w, "local n, e, sent = c:send(big) return e .. ':' .. (sent > 0 and 'some' or 'none')");
-  sleepMs(200);
+  /* the send has begun once its first bytes reach the peer (a fixed 200 ms was too short under TSan on a busy
+   * machine: the conn closed before the send started gave "closed:none") */
+  for (int i = 0; i < 1000; i++) {
+    char ch;
+    if (recv(peer, &ch, 1, MSG_PEEK | MSG_DONTWAIT) == 1) break;
+    sleepMs(10);
+  }
+  sleepMs(50);
   run(k, "function shut(c) return c:close() end");
   CHECK_EQ(calogContextCall(rt, k, "shut", &conn, 1, &r), CALOG_OK);
   int32_t bst = bgJoin(b, &r);
