@@ -139,7 +139,7 @@ export function checkCapabilities(caps: Capabilities | undefined, what = "capabi
           throw new CalogValueError("ERR_ARG", `${what}.net.${k}: '${e}' names no path ("unix:/path" or "unix:*")`);
         }
         // a host (an IPv6 address in brackets: "[::1]:80") and a port
-        if (!/^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+):(\*|\d{1,5})$/.test(e) || (e.endsWith("*") ? false : Number(e.slice(e.lastIndexOf(":") + 1)) > 65535)) {
+        if (!/^(\[[0-9A-Fa-f:.]+\]|[^:[\]\s]+):(\*|\d{1,5})$/.test(e) || (e.endsWith("*") ? false : Number(e.slice(e.lastIndexOf(":") + 1)) > 65535)) {
           throw new CalogValueError("ERR_ARG", `${what}.net.${k}: '${e}' is not "host:port" ("*" allowed for either; an IPv6 host in brackets, "[::1]:80") or "unix:/path"`);
         }
       }

@@ -185,7 +185,8 @@ test("net.resolve needs a net grant naming the host (the sandbox reaches no DNS 
 });
 
 // An IPv6 host is granted in brackets ("[::1]:80"): the TypeScript check refused every IPv6 grant and the C check
-// compared the brackets literally, so only "*" could grant the IPv6 loopback (eighth hostile pass)
+// compared the brackets literally, so only "*" could grant the IPv6 loopback (eighth hostile pass); a host with a space
+// (" 127.0.0.1:*") passed the check and matched nothing (eleventh)
 test("an IPv6 grant in brackets covers that address for listen, connect and resolve; no other", async () => {
   using rt = new Runtime();
   using c = rt.createContext("lua", { thread: true, capabilities: { net: { connect: ["[::1]:*"], listen: ["[::1]:*"] } } });
@@ -196,7 +197,7 @@ test("an IPv6 grant in brackets covers that address for listen, connect and reso
   assert.throws(() => c.eval("net.resolve('localhost')"), CalogPermissionError);
   using narrow = rt.createContext("lua", { thread: true, capabilities: { net: { connect: ["[::1]:80"] } } });
   assert.throws(() => narrow.eval("net.connect('::1', 81)"), CalogPermissionError);
-  for (const bad of ["::1:80", "[::1]", "[nope]:80", "[::1]:x"]) {
+  for (const bad of ["::1:80", "[::1]", "[nope]:80", "[::1]:x", " 127.0.0.1:*", "127.0.0.1 :80", "local host:80"]) {
     assert.throws(() => rt.createContext("lua", { capabilities: { net: { connect: [bad] } } }), CalogValueError, bad);
   }
 });
