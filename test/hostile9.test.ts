@@ -11,18 +11,22 @@ import { isDeno, test } from "./harness.ts";
 // host-function handle (tag 12, id 1) released the entry of a registered function, which then failed in every
 // context with "unknown host function 1".
 
+/** A Uint8Array of n bytes whose `length` getter answers `lie` on its second read, its real length otherwise. */
+function lyingLength(n: number, lie: number): Uint8Array {
+  let reads = 0;
+  class Liar extends Uint8Array {
+    override get length(): number {
+      return ++reads === 2 ? lie : super.length;
+    }
+  }
+  return new Liar(n);
+}
+
 test("a Uint8Array subclass whose length getter lies crosses as its real bytes, and what follows is intact", () => {
   using rt = new Runtime();
   using lua = rt.createContext("lua", { thread: false });
   lua.eval("function echo(...) return {...} end");
-  let reads = 0;
-  class Liar extends Uint8Array {
-    override get length(): number {
-      reads++;
-      return reads === 2 ? 2 : super.length;
-    }
-  }
-  const b = new Liar(12);
+  const b = lyingLength(12, 2);
   b.set([2, 2, 2, 3, 42, 0, 0, 0, 6, 1, 0, 0]); // would-be wire tags: TRUE, TRUE, I32 42, ...
   const r = lua.call("echo", b, "after") as unknown[];
   assert.equal(r.length, 2);
@@ -35,14 +39,7 @@ test("forged wire bytes behind a lying length cannot release a registered host f
   rt.register("secret", () => "secret-result");
   using lua = rt.createContext("lua", { thread: false });
   lua.eval("function take(b, s) return type(b) .. ':' .. #b .. ':' .. tostring(s) end");
-  let reads = 0;
-  class Liar extends Uint8Array {
-    override get length(): number {
-      reads++;
-      return reads === 2 ? 0 : super.length;
-    }
-  }
-  const b = new Liar(5);
+  const b = lyingLength(5, 0);
   b.set([12, 1, 0, 0, 0]); // HOSTFN, id 1
   assert.equal(lua.call("take", b, "s"), "string:5:s");
   lua.eval("collectgarbage() collectgarbage()");

@@ -109,6 +109,13 @@ CALOG_HIDDEN IoHandleT *calog__ioHandleNew(IoT *io, int kind, CalogContextIdT ow
 /* What one live handle is counted as against its owner's memory limit (the handle, its slot, its heap entry or
  * callback, allocator overhead: measured at 300-470 bytes of RSS) */
 #define IO_HANDLE_COST 512
+/* Whether one more handle would take ctx past its memory limit (*n: the handles it would own, *cap: the limit, 0 for
+ * none). Any thread. */
+static inline bool calog__ioOverQuota(CalogCtxT *ctx, int64_t *n, int64_t *cap) {
+  *cap = calog__limitMemory(ctx);
+  *n = atomic_load(&ctx->ioHandles) + 1;
+  return *cap > 0 && *n * IO_HANDLE_COST > *cap;
+}
 /* CALOG_OK when ctx may own one more handle under its memory limit; else the limit trips (CalogLimitError
  * "memory") and the error is in r. Context thread. */
 CALOG_HIDDEN int32_t calog__ioQuota(CalogCtxT *ctx, const char *what, CalogValueT *r);

@@ -89,8 +89,8 @@ IoHandleT *calog__ioHandleNew(IoT *io, int kind, CalogContextIdT owner) {
 }
 
 int32_t calog__ioQuota(CalogCtxT *ctx, const char *what, CalogValueT *r) {
-  int64_t cap = calog__limitMemory(ctx), n = atomic_load(&ctx->ioHandles) + 1;
-  if (cap <= 0 || n * IO_HANDLE_COST <= cap) return CALOG_OK;
+  int64_t n, cap;
+  if (!calog__ioOverQuota(ctx, &n, &cap)) return CALOG_OK;
   calog__limitTrip(ctx, CALOG_LIMIT_MEMORY, n * IO_HANDLE_COST, cap);
   return calogFail(r, CALOG_ERR_LIMIT,
                    "memory limit reached: %s would make this context's I/O handle %lld (sockets, timers and pending "

@@ -299,9 +299,10 @@ int32_t calog__ioAccept(IoHandleT *h, CalogCtxT *ctx, int64_t timeoutMs, IoHandl
 static bool ownerFull(IoHandleT *h) {
   CalogCtxT *ctx = calog__ctxResolve(h->io->rt, h->owner);
   if (ctx == NULL) return false; /* gone: the posted callback closes the conn */
-  int64_t cap = calog__limitMemory(ctx), n = atomic_load(&ctx->ioHandles) + 1;
+  int64_t n, cap;
+  bool full = calog__ioOverQuota(ctx, &n, &cap);
   calog__ctxUnref(ctx);
-  return cap > 0 && n * IO_HANDLE_COST > cap;
+  return full;
 }
 
 bool calog__ioServerEvent(IoHandleT *h) {
