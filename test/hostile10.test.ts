@@ -187,3 +187,26 @@ test("js: dropping a deep prototype chain meets the timeout, and inherited final
   js.dispose();
   assert.ok(Date.now() - t1 < 5000, `disposed after ${Date.now() - t1} ms`);
 });
+
+// ---- Squirrel: tointeger(base), out-of-range numbers in strings, %s of a string holding NUL ---------------------------
+// tointeger(base) handed its base to strtoll unchecked (cast to int): base 1 or 37 gave 0 or an error depending on the
+// text, 0 guessed the base from a prefix, 4294967312 read base 16. A decimal integer out of range saturated silently:
+// "99999999999999999999".tofloat() gave 9223372036854775807.0. format's %s stopped at a NUL byte: "a\0b" gave "a"
+// (patch 115).
+
+test("squirrel: tointeger(base) takes bases 2 to 36, big decimal strings read as floats, %s keeps NUL bytes", () => {
+  using rt = new Runtime();
+  using sq = rt.createContext("squirrel", { thread: false });
+  assert.equal(sq.eval('return "ff".tointeger(16) + "ZZ".tointeger(36) + "101".tointeger(2) + "77".tointeger(8.0);'), 255 + 1295 + 5 + 63);
+  for (const base of ["1", "37", "0", "-16", "4294967312", "16.5", '"16"', "null"]) {
+    assert.throws(() => sq.eval(`return "ff".tointeger(${base});`), /base must be an integer from 2 to 36|parameter 1 has an invalid type/, base);
+  }
+  assert.equal(sq.eval('return "99999999999999999999".tofloat();'), 1e20);
+  assert.equal(sq.eval('return "-99999999999999999999".tofloat();'), -1e20);
+  assert.equal(sq.eval('return "99999999999999999999".tointeger();'), 9223372036854775807n);
+  assert.equal(sq.eval('return "123".tointeger() + "-9223372036854775808".tointeger();'), -9223372036854775685n);
+  assert.throws(() => sq.eval('return "fffffffffffffffffff".tointeger(16);'), /cannot convert the string/);
+  assert.equal(sq.eval('return format("%s|%5s|%-5s|%.2s|%6.2s|%-6.1s|", "a\\x00b", "a\\x00b", "a\\x00b", "a\\x00b", "a\\x00b", "a\\x00b");'),
+    "a\0b|  a\0b|a\0b  |a\0|    a\0|a     |");
+  assert.equal(sq.eval('return format("%s and %s, %d", "x", "", 7);'), "x and , 7");
+});
