@@ -291,6 +291,26 @@ test("js: throw [] gives a readable message and the value", () => {
   assert.throws(() => js.eval('throw ""'), (e: unknown) => (e as Error).message === "" && (e as { value: unknown }).value === "");
 });
 
+// A thrown array's message was its built-in ToString, every element joined: a million numbers made a 6.9 MB message.
+// An array with the built-in toString is rendered short, as a Lua table is; one whose toString a script wrote says
+// what it returns; one that cannot cross is named with the reason.
+test("js: a thrown array's message is short, its value whole, and a script's own toString still speaks", () => {
+  using rt = new Runtime();
+  using js = rt.createContext("js", { thread: false });
+  assert.throws(() => js.eval("var a = []; for (var i = 0; i < 1000000; i++) a.push(i); throw a"), (e: unknown) => {
+    const err = e as { message: string; value: number[] };
+    assert.equal(err.message, "js threw [0, 1, 2, 3, 4, 5, 6, 7, …]");
+    assert.equal(err.value.length, 1_000_000);
+    assert.equal(err.value[999_999], 999_999);
+    return true;
+  });
+  const message = (src: string) => { try { js.eval(src); } catch (e) { return (e as Error).message; } return "no error"; };
+  assert.equal(message("var a = [1]; a.toString = function () { return 'custom'; }; throw a"), "custom");
+  assert.match(message("throw [new Date(0)]"), /^js threw an object that cannot cross: /);
+  assert.equal(message("throw [1, [2, 'x']]"), 'js threw [1, [2, "x"]]');
+  assert.equal(message("Array.prototype.toString = function () { return 'mine'; }; throw [1, 2]"), "mine");
+});
+
 // Object.create(null) has no toString: describing it failed, and that failure ("TypeError: coercion to primitive
 // failed") read as the script's own message
 test("js: a thrown object without a toString is described by its value, not by a coercion error", () => {

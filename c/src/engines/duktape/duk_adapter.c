@@ -265,6 +265,17 @@ static duk_ret_t toStringSafe(duk_context *ctx, void *udata) {
   return 1;
 }
 
+static CalogFnT *wrapperFn(duk_context *ctx, duk_idx_t idx);
+
+/* Whether the value at idx converts to text by a built-in toString (a Duktape/C function that is not one of our
+ * function values), which says nothing a script wrote. Reading toString may run a getter: a throw is the caller's. */
+static bool builtinToString(duk_context *ctx, duk_idx_t idx) {
+  duk_get_prop_literal(ctx, idx, "toString");
+  bool builtin = duk_is_c_function(ctx, -1) && wrapperFn(ctx, -1) == NULL;
+  duk_pop(ctx);
+  return builtin;
+}
+
 /* [thrown] -> [message stack|undefined]. Error objects give .message, anything else its ToString.
  * (A safe call runs in its caller's frame: its arguments are the top values, not index 0.) */
 static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
@@ -278,6 +289,11 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
     duk_dup(ctx, v);
     duk_call(ctx, 1);
     duk_concat(ctx, 2);
+  } else if (duk_is_array(ctx, v) && builtinToString(ctx, v)) {
+    /* an array's built-in ToString joins every element: a thrown array of a million numbers made a 6.9 MB
+     * message. Its placeholder has the array rendered, short, by the layer that reads the error (like a table
+     * thrown in Lua); the array itself is the error's value. */
+    duk_push_literal(ctx, "[object Array]");
   } else {
     duk_dup(ctx, v);
     /* an object without a toString (Object.create(null)): ToString fails, and its error ("TypeError: coercion to
