@@ -259,6 +259,29 @@ void calog__dukPendingSweep(DukCtxT *dc, uint64_t mark) {
 }
 
 /* ---- errors: a thrown JS value -> {message, engine "js", traceback} --------------------------------- */
+/* [thrown] -> []: the marks of an Error calog threw (calog__dukThrowMarked), into *udata. */
+static duk_ret_t marksSafe(duk_context *ctx, void *udata) {
+  CalogRaiseT *mark = udata;
+  duk_idx_t v = duk_get_top_index(ctx);
+  if (!duk_is_error(ctx, v)) return 0;
+  duk_get_prop_literal(ctx, v, DUK_KEY_RAISE_STATUS);
+  duk_get_prop_literal(ctx, v, DUK_KEY_RAISE_HOST);
+  if (duk_is_number(ctx, -2)) mark->status = duk_get_int(ctx, -2);
+  if (duk_is_number(ctx, -1)) mark->host = (int64_t)duk_get_number(ctx, -1);
+  if (mark->status <= 0 || mark->status >= CALOG_STATUS_COUNT) mark->status = 0;
+  if (mark->host < 0) mark->host = 0;
+  return 0;
+}
+
+CalogRaiseT calog__dukMarks(duk_context *ctx) {
+  CalogRaiseT mark = {0, 0};
+  if (duk_check_stack(ctx, 4)) {
+    duk_dup(ctx, -1);
+    (void)duk_safe_call(ctx, marksSafe, &mark, 1, 0);
+  }
+  return mark;
+}
+
 static duk_ret_t toStringSafe(duk_context *ctx, void *udata) {
   (void)udata;
   duk_to_string(ctx, -1);
@@ -590,8 +613,12 @@ int32_t calog__dukRead(DukCtxT *dc, duk_context *ctx, duk_idx_t first, duk_idx_t
   in.first = i;
   in.end = end;
   if (duk_safe_call(ctx, ingressSafe, &in, 0, 1) != DUK_EXEC_SUCCESS) {
-    /* an index getter threw, or Duktape ran out of memory (calog__dukError consumes the thrown value) */
+    /* an index getter threw, or Duktape ran out of memory (calog__dukError consumes the thrown value); a host
+     * exception (or a capability's denial) thrown through the getter keeps its marks */
+    CalogRaiseT mark = calog__dukMarks(ctx);
     in.st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, err);
+    if (mark.status) in.st = mark.status;
+    calog__errorMark(err, mark);
   } else {
     duk_pop(ctx);
   }

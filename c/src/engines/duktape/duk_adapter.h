@@ -86,6 +86,9 @@ CALOG_HIDDEN void calog__dukPendingSweep(DukCtxT *dc, uint64_t mark);
 /* Throws the string on top of the stack as a JS Error carrying mark (CalogRaiseT, in hidden properties: the
  * entry it ends uncaught fails with mark; a script's own Error never has it). Does not return. */
 CALOG_HIDDEN duk_ret_t calog__dukThrowMarked(duk_context *ctx, CalogRaiseT mark);
+/* The marks (CalogRaiseT) of the thrown value on top of the stack (not consumed): {0, 0} unless it is an Error
+ * calog__dukThrowMarked threw. Never throws. */
+CALOG_HIDDEN CalogRaiseT calog__dukMarks(duk_context *ctx);
 /* Turns the thrown value on top of the stack (consumed) into an error record {message, "js", stack}. */
 CALOG_HIDDEN int32_t calog__dukError(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValueT *result);
 /* The JavaScript codec (design sec 4), the one set of marshalling rules for every path (the C API, calls

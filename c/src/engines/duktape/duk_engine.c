@@ -261,20 +261,6 @@ static duk_ret_t runner(duk_context *ctx, void *udata) {
   return readResult(ctx, r);
 }
 
-/* [thrown] -> []: the marks of an Error calog threw (calog__dukThrowMarked), into *udata. */
-static duk_ret_t marksSafe(duk_context *ctx, void *udata) {
-  CalogRaiseT *mark = udata;
-  duk_idx_t v = duk_get_top_index(ctx);
-  if (!duk_is_error(ctx, v)) return 0;
-  duk_get_prop_literal(ctx, v, DUK_KEY_RAISE_STATUS);
-  duk_get_prop_literal(ctx, v, DUK_KEY_RAISE_HOST);
-  if (duk_is_number(ctx, -2)) mark->status = duk_get_int(ctx, -2);
-  if (duk_is_number(ctx, -1)) mark->host = (int64_t)duk_get_number(ctx, -1);
-  if (mark->status <= 0 || mark->status >= CALOG_STATUS_COUNT) mark->status = 0;
-  if (mark->host < 0) mark->host = 0;
-  return 0;
-}
-
 /* [thrown] -> []: the error record, plus the thrown value itself unless it is an Error object (its message
  * and stack are the record) or cannot cross. */
 static int32_t scriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result) {
@@ -305,20 +291,15 @@ int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, 
             .argc = argc, .out = out, .err = err};
   int32_t st;
   if (duk_safe_call(ctx, runner, &r, 0, 1) != DUK_EXEC_SUCCESS) {
-    if (r.reading) {
-      /* reading the result threw (an index getter, or Duktape ran out of memory) */
-      st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, err);
-      duk_push_undefined(ctx); /* calog__dukError consumed the thrown value */
-    } else {
-      CalogRaiseT mark = {0, 0};
-      if (duk_check_stack(ctx, 4)) {
-        duk_dup(ctx, -1);
-        (void)duk_safe_call(ctx, marksSafe, &mark, 1, 0);
-      }
-      st = scriptError(dc, ctx, err);
-      if (mark.status) st = mark.status;
-      calog__errorMark(err, mark);
-    }
+    /* a throw while the result was read (an index getter: its script, or a host function it called, threw; or
+     * Duktape ran out of memory) is the call's error like any other: its marks (a host exception's cause, a
+     * capability's class) and its value were dropped, so a host function's exception thrown from a getter lost
+     * its cause (twelfth hostile pass) */
+    CalogRaiseT raised = calog__dukMarks(ctx);
+    st = scriptError(dc, ctx, err);
+    if (r.reading) duk_push_undefined(ctx); /* scriptError consumed the thrown value */
+    if (raised.status) st = raised.status;
+    calog__errorMark(err, raised);
   } else if (r.status != CALOG_OK) {
     st = r.status;
     if (err->type == CALOG_NIL) calogFail(err, st, "%s", calogStatusMessage(st));
