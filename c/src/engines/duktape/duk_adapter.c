@@ -290,13 +290,34 @@ static duk_ret_t toStringSafe(duk_context *ctx, void *udata) {
 
 static CalogFnT *wrapperFn(duk_context *ctx, duk_idx_t idx);
 
+static duk_ret_t getToStringSafe(duk_context *ctx, void *udata) {
+  (void)udata;
+  duk_get_prop_literal(ctx, -1, "toString");
+  return 1;
+}
+
 /* Whether the value at idx converts to text by a built-in toString (a Duktape/C function that is not one of our
- * function values), which says nothing a script wrote. Reading toString may run a getter: a throw is the caller's. */
+ * function values), which says nothing a script wrote. Reading toString may run a getter: if it throws, no. */
 static bool builtinToString(duk_context *ctx, duk_idx_t idx) {
-  duk_get_prop_literal(ctx, idx, "toString");
-  bool builtin = duk_is_c_function(ctx, -1) && wrapperFn(ctx, -1) == NULL;
+  duk_dup(ctx, idx);
+  bool builtin = duk_safe_call(ctx, getToStringSafe, NULL, 1, 1) == DUK_EXEC_SUCCESS && duk_is_c_function(ctx, -1) &&
+                 wrapperFn(ctx, -1) == NULL;
   duk_pop(ctx);
   return builtin;
+}
+
+/* "[object Class]" as Object.prototype.toString names idx's class (no code runs). */
+static const char *className(duk_context *ctx, duk_idx_t idx) {
+  static const char *const names[] = {"[object Object]", "[object Object]", "[object Array]", "[object Function]",
+                                      "[object Arguments]", "[object Boolean]", "[object Date]", "[object Error]",
+                                      "[object JSON]", "[object Math]", "[object Number]", "[object RegExp]",
+                                      "[object String]", "[object global]", "[object Symbol]"};
+  if (!duk_check_stack(ctx, 2)) return names[0];
+  duk_inspect_value(ctx, idx);
+  duk_get_prop_literal(ctx, -1, "class");
+  duk_int_t c = duk_get_int_default(ctx, -1, 0);
+  duk_pop_2(ctx);
+  return c > 0 && c < (duk_int_t)(sizeof names / sizeof names[0]) ? names[c] : names[0];
 }
 
 /* [thrown] -> [message stack|undefined]. Error objects give .message, anything else its ToString.
@@ -306,6 +327,15 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
   duk_idx_t v = duk_get_top_index(ctx);
   if (duk_is_error(ctx, v)) {
     duk_get_prop_literal(ctx, v, "message");
+    if (duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) && duk_get_length(ctx, -1) == 0) {
+      /* no message (new Error(), new TypeError()): its ToString names it ("TypeError"), not an empty message */
+      duk_pop(ctx);
+      duk_dup(ctx, v);
+      if (duk_safe_call(ctx, toStringSafe, NULL, 1, 1) != DUK_EXEC_SUCCESS || duk_is_symbol(ctx, -1)) {
+        duk_pop(ctx);
+        duk_push_literal(ctx, "");
+      }
+    }
   } else if (duk_is_symbol(ctx, v)) { /* ToString refuses a Symbol; String() describes it: "Symbol(s)" */
     duk_push_literal(ctx, "js threw ");
     duk_get_global_literal(ctx, "String");
@@ -323,7 +353,7 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
      * primitive failed") would read as the script's; it is described as Object.prototype.toString would */
     if (duk_is_object(ctx, v) && duk_safe_call(ctx, toStringSafe, NULL, 1, 1) != DUK_EXEC_SUCCESS) {
       duk_pop(ctx);
-      duk_push_literal(ctx, "[object Object]");
+      duk_push_string(ctx, className(ctx, v)); /* "[object Array]": an array was "[object Object]" */
     }
   }
   (void)duk_safe_to_lstring(ctx, -1, NULL);
