@@ -640,7 +640,8 @@ static int32_t hostOutcome(CalogT *rt, int32_t r, CalogValueT *result) {
     CalogReaderT rd = {.buf = rt->wire.in, .len = rt->wire.inCap, .pos = 0};
     const char *msg;
     uint32_t n;
-    int32_t status = -r > 0 && -r < CALOG_STATUS_COUNT ? -r : CALOG_ERR_HOST;
+    /* compared before negating: the host's r is any int32, and -INT32_MIN overflows */
+    int32_t status = r > -CALOG_STATUS_COUNT ? -r : CALOG_ERR_HOST;
     CalogRaiseT mark = {0, 0};
     if (rd.len >= 5 && rd.buf[0] == CALOG_W_LIST) {
       rd.pos = 1;
