@@ -692,6 +692,11 @@ struct IoResolveT {
   IoHandleT *op;  /* or a callback operation waiting for it (+1 ref; under io->mu: NULL once withdrawn) */
 };
 
+/* For tests only, never set by the library (test_io.c sets it): called on the resolver thread with each name just
+ * before getaddrinfo, so a test can hold a lookup there as a DNS server that does not answer would, with no network
+ * and no mount namespace. */
+CALOG_HIDDEN void (*_Atomic calog__ioResolveHook)(const char *host);
+
 static void *resolverMain(void *arg) {
   IoT *io = arg; /* +1 ref: detached at shutdown, it may finish a lookup after the runtime is gone */
   pthread_mutex_lock(&io->mu);
@@ -713,6 +718,8 @@ static void *resolverMain(void *arg) {
     pthread_mutex_unlock(&io->mu);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = j->socktype ? j->socktype : SOCK_STREAM};
     struct addrinfo *res = NULL;
+    void (*hook)(const char *host) = atomic_load(&calog__ioResolveHook);
+    if (hook) hook(j->host);
     int r = getaddrinfo(j->host, NULL, &hints, &res);
     CalogValueT v = calogValueNil();
     int32_t st = CALOG_OK;
