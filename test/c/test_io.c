@@ -1401,6 +1401,49 @@ static void testDnsStall(void) {
   sleepMs(100); /* the detached resolvers finish what they held */
 }
 
+/* Twelfth pass: a context destroyed while one of its callback connects resolved its name left the operation on the
+ * resolver's queue: once the name resolved, the destroyed context's connect was made all the same (then closed), and
+ * until then the operation held the host's interest (a Deno process with nothing else to do stayed alive until the
+ * lookup ended: 10 s and more with a DNS server that does not answer). */
+static void testDestroyWhileConnectResolves(void) {
+  CalogWireControlT *w = calogWireControl(rt);
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t sl = sizeof sa;
+  CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+  CHECK_EQ(listen(lfd, 16), 0);
+  CHECK_EQ(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+  int port = ntohs(sa.sin_port);
+  stallStart("LocalHost"); /* /etc/hosts: 127.0.0.1, no query (localhost itself never reaches the resolver) */
+  for (int threaded = 1; threaded >= 0; threaded--) {
+    while (calogHostPoll(rt) == 1) {}
+    uint32_t base = interest(w);
+    CalogContextIdT a = newCtx(threaded);
+    char src[200];
+    snprintf(src, sizeof src, "net.connect('LocalHost', %d, function(e, c) end) net.connect('LocalHost', %d, "
+             "{ timeoutMs = 60000 }, function(e, c) end) return 1", port, port);
+    runInt(a, src);
+    CHECK(stallWaitHeld(1, 3000)); /* the first is inside the lookup, the second queued */
+    CHECK_EQ(interest(w), base + 2u);
+    calogContextDestroy(rt, a);
+    uint64_t t0 = nowMs();
+    while (interest(w) != base && nowMs() - t0 < 1000) sleepMs(2);
+    CHECK_EQ(interest(w), base); /* nothing of the destroyed context is left to wait for */
+    atomic_store(&stallRelease, true);
+    CHECK(stallWaitHeld(0, 5000));
+    atomic_store(&stallRelease, false);
+    sleepMs(200); /* a connect would have reached the listener by now */
+    int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (c >= 0) fprintf(stderr, "a destroyed context's connect reached the listener (threaded %d)\n", threaded);
+    CHECK(c < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+    if (c >= 0) close(c);
+    while (calogHostPoll(rt) == 1) {}
+    CHECK_EQ(interest(w), base);
+  }
+  stallEnd();
+  close(lfd);
+}
+
 int main(void) {
   rt = calogCreate();
   testDnsStall();
@@ -1431,6 +1474,7 @@ int main(void) {
   testServerQuota();
   testTimeoutWhileResolving();
   testDestroyWhileResolving();
+  testDestroyWhileConnectResolves();
   calogDestroy(rt);
   CHECK_EQ(calogFnLiveCount(), 0);
   return checkSummary("test_io");

@@ -48,7 +48,7 @@ typedef struct IoHandleT {
   ino_t unixIno;
   /* callback operations (IO_OP): the operation; owner is the context the callback runs in */
   IoOpT *op;
-  struct IoHandleT *dropNext; /* shutdown's list of operations withdrawn from the resolver */
+  struct IoHandleT *dropNext; /* a list of operations withdrawn from the resolver (shutdown, a context closing) */
   /* timers (deadline, seq, heap index: I/O thread only) */
   uint64_t deadline, seq, intervalNs;
   size_t heapIndex;
@@ -219,6 +219,10 @@ CALOG_HIDDEN int32_t calog__ioResolveAsync(IoT *io, IoHandleT *op, CalogValueT *
 /* Takes op back from its resolver job (its deadline passed): false when the resolver already finished it;
  * then *target is op's socket as seen under IoT.mu (+1 ref; NULL: not yet set). */
 CALOG_HIDDEN bool calog__ioResolveWithdraw(IoT *io, IoHandleT *op, IoHandleT **target);
+/* Withdraws the operations of context ctxId (it is closing) queued on the resolver: dropped, no callback. */
+CALOG_HIDDEN void calog__ioResolveCancelOwned(IoT *io, CalogContextIdT ctxId);
+/* Drops a detached operation without calling it back (its owner is closing): disarms its deadline, drops the ref. */
+CALOG_HIDDEN void calog__ioOpDrop(IoHandleT *op);
 /* Sets op's socket (under IoT.mu: a deadline may be reading it). */
 CALOG_HIDDEN void calog__ioOpSetTarget(IoHandleT *op, IoHandleT *target);
 /* list of raw sockaddr strings (taken) -> list of address strings */

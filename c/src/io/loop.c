@@ -237,6 +237,7 @@ void calog__ioClose(IoHandleT *h) {
 
 void calog__ioCtxClosed(CalogCtxT *ctx, void *arg) {
   IoT *io = arg;
+  calog__ioResolveCancelOwned(io, ctx->id);
   uint32_t next = 0; /* the scan goes on where it stopped: closing N handles is linear */
   for (;;) { /* one at a time: closing takes the locks in their order */
     IoHandleT *h = NULL;
@@ -704,7 +705,10 @@ static void *resolverMain(void *arg) {
     while (io->resHead == NULL && !io->closed) pthread_cond_wait(&io->resolverCv, &io->mu);
     IoResolveT *j = io->resHead;
     if (j == NULL) break;
-    if (io->closed) { /* shut down: what is still queued is dropped (shutdown withdrew its operations) */
+    if (io->closed || (j->box == NULL && j->op == NULL)) {
+      /* shut down (shutdown withdrew its operations), or nobody waits for it any more (a parked resolve that gave up,
+       * an operation whose deadline passed or whose context was destroyed): dropped unlooked-up. A lookup may take
+       * 10 s and more (a DNS server that does not answer), and every name queued behind it waits that long. */
       io->resHead = j->next;
       if (io->resHead == NULL) io->resTail = NULL;
       if (j->box) {
@@ -862,6 +866,24 @@ bool calog__ioResolveWithdraw(IoT *io, IoHandleT *op, IoHandleT **target) {
   if (*target) calog__ioHandleRef(*target);
   pthread_mutex_unlock(&io->mu);
   return j != NULL; /* the job's reference is the caller's now (calog__ioOpTimedOut completes the op with it) */
+}
+
+void calog__ioResolveCancelOwned(IoT *io, CalogContextIdT ctxId) {
+  IoHandleT *dropped = NULL;
+  pthread_mutex_lock(&io->mu);
+  for (IoResolveT *j = io->resHead; j; j = j->next) {
+    if (j->op == NULL || j->op->owner != ctxId) continue;
+    j->op->op->job = NULL;
+    j->op->dropNext = dropped; /* a list through the ops themselves, dropped once unlocked */
+    dropped = j->op;
+    j->op = NULL; /* the resolver drops the job unlooked-up (nobody waits for it) */
+  }
+  pthread_mutex_unlock(&io->mu);
+  while (dropped) {
+    IoHandleT *n = dropped->dropNext;
+    calog__ioOpDrop(dropped); /* the job's reference */
+    dropped = n;
+  }
 }
 
 int32_t calog__ioResolve(IoT *io, const char *host, int port, int socktype, struct sockaddr_storage *ss,

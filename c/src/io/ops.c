@@ -135,17 +135,19 @@ static void disarm(IoHandleT *oh) {
   if (oh->op->timeoutMs > 0 && !atomic_exchange(&oh->cancelled, true)) calog__ioPush(oh->io, IO_CMD_TIMER_CANCEL, oh);
 }
 
+void calog__ioOpDrop(IoHandleT *oh) {
+  disarm(oh);
+  calog__ioHandleUnref(oh);
+}
+
 void calog__ioOpCancelOwned(IoHandleT *h, CalogContextIdT ctxId) {
   IoHandleT *drop[2] = {NULL, NULL};
   pthread_mutex_lock(&h->mu);
   if (h->rop && h->rop->owner == ctxId) drop[0] = detach(h, h->rop);
   if (h->wop && h->wop->owner == ctxId) drop[1] = detach(h, h->wop);
   pthread_mutex_unlock(&h->mu);
-  for (int i = 0; i < 2; i++) {
-    if (drop[i] == NULL) continue;
-    disarm(drop[i]);
-    calog__ioHandleUnref(drop[i]);
-  }
+  for (int i = 0; i < 2; i++)
+    if (drop[i]) calog__ioOpDrop(drop[i]);
 }
 
 /* An error outcome as the callback's err: the soft error record {message, partial?} itself, or {message} */
@@ -304,6 +306,11 @@ void calog__ioOpResolved(IoHandleT *oh, int32_t st, CalogValueT *v) {
   }
   op->st = st;
   if (st != CALOG_OK || op->kind == OPK_RESOLVE) {
+    calog__ioOpComplete(oh);
+    return;
+  }
+  if (ownerGone(oh)) { /* its context is being destroyed (its close hook withdraws what is still queued): no connect,
+                        * no datagram on its behalf now; the callback is dropped with the context */
     calog__ioOpComplete(oh);
     return;
   }
