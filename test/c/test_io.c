@@ -1444,6 +1444,50 @@ static void testDestroyWhileConnectResolves(void) {
   close(lfd);
 }
 
+/* Twelfth pass: a host that can be no host name -- a socket path with the scheme in capitals ('UNIX:/run/x.sock'), a
+ * path, a name with a colon that is no IPv6 address -- was handed to getaddrinfo, which sends it to the DNS servers
+ * (under a '*' grant or the trusted profile): a socket path carried off the machine. Now it is refused before
+ * resolving (CALOG_ERR_ARG); a scoped IPv6 address (fe80::1%lo) is numeric, resolved inline. */
+static _Atomic int oddNames; /* names with '/', '\\', ' ' or ':' (no IPv6 address) that reached the resolver */
+static void recordHook(const char *host) {
+  struct in6_addr a6;
+  if (strpbrk(host, "/\\: ") == NULL || inet_pton(AF_INET6, host, &a6) == 1) return; /* net.resolve('::1'): numeric */
+  fprintf(stderr, "reached the resolver: '%s'\n", host);
+  atomic_fetch_add(&oddNames, 1);
+}
+
+static void testNotHostNames(void) {
+  atomic_store(&oddNames, 0);
+  atomic_store(&calog__ioResolveHook, recordHook);
+  CalogContextIdT a = newCtx(true), h = newCtx(false);
+  static const char *const bad[] = {
+      "return net.connect('UNIX:/tmp/calog-x.sock', 80)", "return net.connect('Unix:/tmp/calog-x.sock', 80, function() end)",
+      "return net.resolve('UNIX:/tmp/calog-x.sock')", "return net.resolve('unix:/tmp/calog-x.sock', function() end)",
+      "return net.resolve('a/b')", "return net.connect('a:b', 80, function() end)", "return net.resolve('a b')",
+      "return net.udp():send('x', 'a\\\\b', 9, function() end)", "return net.listen('x/y', 0)",
+      "return net.resolve('[::1]')", "return net.udp():bind('UNIX:/x', 0)"};
+  CalogValueT r = calogValueNil();
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    CalogContextIdT c = strstr(bad[i], "function") ? h : a;
+    int32_t st = eval(c, bad[i], &r);
+    CHECK_EQ(st, CALOG_ERR_SCRIPT); /* CALOG_ERR_ARG, raised in the script */
+    CHECK_CONTAINS(calogErrorMessage(&r, NULL), "not a host name");
+  }
+  CHECK_CONTAINS((eval(a, bad[0], &r), calogErrorMessage(&r, NULL)), "unix:/path");
+  /* still numeric: IPv6 with a scope, in brackets, and a name */
+  runStr(a, "local l = net.resolve('::1') return l[1]", "::1");
+  runStr(a, "local s = assert(net.listen('::1', 0)) local c = assert(net.connect('[::1]', s:port())) c:close() s:close() "
+            "return 'ok'", "ok");
+  runStr(a, "local c, e = net.connect('fe80::1%lo', 9, { timeoutMs = 500 }) return (c or e:find('cannot resolve')) and 'x' or 'ok'", "ok");
+  runStr(a, "return net.resolve('LocalHost')[1]", "127.0.0.1");
+  sleepMs(50);
+  CHECK_EQ(atomic_load(&oddNames), 0);
+  atomic_store(&calog__ioResolveHook, NULL);
+  calogValueFree(&r);
+  calogContextDestroy(rt, a);
+  calogContextDestroy(rt, h);
+}
+
 int main(void) {
   rt = calogCreate();
   testDnsStall();
@@ -1475,6 +1519,7 @@ int main(void) {
   testTimeoutWhileResolving();
   testDestroyWhileResolving();
   testDestroyWhileConnectResolves();
+  testNotHostNames();
   calogDestroy(rt);
   CHECK_EQ(calogFnLiveCount(), 0);
   return checkSummary("test_io");

@@ -227,7 +227,10 @@ CALOG_HIDDEN void calog__ioOpDrop(IoHandleT *op);
 CALOG_HIDDEN void calog__ioOpSetTarget(IoHandleT *op, IoHandleT *target);
 /* list of raw sockaddr strings (taken) -> list of address strings */
 CALOG_HIDDEN int32_t calog__ioAddrTexts(CalogValueT *list, CalogValueT *out);
-/* host -> address, numeric (no resolution): CALOG_OK, or 1 when host is a name to resolve */
+/* CALOG_OK when host may be handed to the resolver (a name, or an IPv6 address getaddrinfo parses); else
+ * CALOG_ERR_ARG: a path, a socket path with its scheme in capitals, a colon in what is no IPv6 address, white space */
+CALOG_HIDDEN int32_t calog__ioHostName(const char *host, CalogValueT *err);
+/* host -> address, numeric (no resolution): CALOG_OK, or 1 when host is a name to resolve, or an error (not a name) */
 CALOG_HIDDEN int32_t calog__ioNumericAddress(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len,
                                              CalogValueT *err);
 

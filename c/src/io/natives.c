@@ -321,7 +321,7 @@ static int32_t opResolve(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t arg
   /* resolving reads the host files and asks the DNS servers, which carry the name off the machine: a context
    * resolves only the names its net grants name (or "*") */
   int32_t st = checkNet(ctx, false, args[0].as.s.bytes, -1, r);
-  if (st != CALOG_OK) return st;
+  if (st != CALOG_OK || (st = calog__ioHostName(args[0].as.s.bytes, r)) != CALOG_OK) return st;
   if (cb) {
     IoHandleT *oh = newOp(io, ctx, OP_RESOLVE, OPK_RESOLVE, cb, NULL, 0, r, &st);
     if (oh == NULL) return st;

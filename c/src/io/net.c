@@ -6,9 +6,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -17,6 +19,23 @@
 static uint64_t deadlineOf(int64_t ms) { return ms > 0 ? calog__nowNs() + (uint64_t)ms * 1000000u : 0; }
 
 /* ---- addresses --------------------------------------------------------------------------------------- */
+int32_t calog__ioHostName(const char *host, CalogValueT *err) {
+  /* getaddrinfo sends what it cannot parse to the DNS servers (under a '*' grant or the trusted profile): a socket
+   * path with the scheme in capitals ('UNIX:/run/app.sock'), any path, went off the machine as a query. No host name
+   * holds these; a colon only an IPv6 address, which is numeric (no query) */
+  bool bad = false;
+  for (const unsigned char *p = (const unsigned char *)host; *p && !bad; p++)
+    bad = *p <= ' ' || *p == 0x7f || *p == '/' || *p == '\\';
+  if (!bad && strchr(host, ':')) {
+    struct addrinfo hints = {.ai_family = AF_INET6, .ai_flags = AI_NUMERICHOST}, *res = NULL;
+    bad = getaddrinfo(host, NULL, &hints, &res) != 0;
+    if (res) freeaddrinfo(res);
+  }
+  if (!bad) return CALOG_OK;
+  return calogFail(err, CALOG_ERR_ARG, "'%.200s' is not a host name or an address%s", host,
+                   strncasecmp(host, "unix:", 5) == 0 && strncmp(host, "unix:", 5) != 0 ? " (a unix socket is \"unix:/path\", in lower case)" : "");
+}
+
 /* host "unix:/path", a numeric address, "localhost": CALOG_OK; 1: a name to resolve; else an error. */
 int32_t calog__ioNumericAddress(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len, CalogValueT *err) {
   memset(ss, 0, sizeof *ss);
@@ -52,7 +71,19 @@ int32_t calog__ioNumericAddress(const char *host, int port, struct sockaddr_stor
     *len = sizeof *in6;
     return CALOG_OK;
   }
-  return 1;
+  if (strchr(h, ':')) { /* an IPv6 address with a scope (fe80::1%eth0): numeric, no query */
+    struct addrinfo hints = {.ai_family = AF_INET6, .ai_flags = AI_NUMERICHOST}, *res = NULL;
+    if (getaddrinfo(h, NULL, &hints, &res) == 0 && res->ai_addrlen <= sizeof *ss) {
+      memcpy(ss, res->ai_addr, res->ai_addrlen);
+      *len = (socklen_t)res->ai_addrlen;
+      in6->sin6_port = htons((uint16_t)port);
+      freeaddrinfo(res);
+      return CALOG_OK;
+    }
+    if (res) freeaddrinfo(res);
+  }
+  int32_t st = calog__ioHostName(host, err); /* a name goes to the resolver */
+  return st == CALOG_OK ? 1 : st;
 }
 
 /* host "unix:/path", a numeric address, "localhost", or a name (resolved on the resolver thread). */
