@@ -186,7 +186,7 @@ struct IoOpT {
   int port, fd, err;
   struct sockaddr_storage ss;
   socklen_t sslen;
-  char *buf;          /* udp receive */
+  char *buf;          /* udp receive: the datagram, allocated by the step that read it */
   IoResolveT *job;    /* under IoT.mu: the resolver job holding the op while its name resolves */
   int32_t st;         /* the outcome, once detached */
   CalogValueT result;
@@ -246,7 +246,7 @@ CALOG_HIDDEN int32_t calog__ioConnectStart(IoT *io, CalogContextIdT owner, const
                                            IoHandleT **out, int *e, CalogValueT *err);
 CALOG_HIDDEN bool calog__ioConnectCheck(IoHandleT *h, int *e);
 CALOG_HIDDEN int32_t calog__ioConnectOutcome(int e, CalogValueT *err);
-CALOG_HIDDEN bool calog__ioUdpRecvStep(IoHandleT *h, char *buf, struct sockaddr_storage *ss, socklen_t *len, ssize_t *r, int *e);
+CALOG_HIDDEN bool calog__ioUdpRecvStep(IoHandleT *h, char **buf, struct sockaddr_storage *ss, socklen_t *len, ssize_t *r, int *e);
 CALOG_HIDDEN int32_t calog__ioUdpRecvOutcome(const char *buf, const struct sockaddr_storage *ss, ssize_t r, int e,
                                              CalogValueT *result);
 CALOG_HIDDEN bool calog__ioUdpSendStep(IoHandleT *h, const char *p, size_t n, const struct sockaddr_storage *ss, socklen_t len,

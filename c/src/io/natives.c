@@ -498,11 +498,7 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
     else if (cb) {
       IoHandleT *oh = NULL;
       if ((st = methodOp(io, ctx, op, OPK_UDP_RECEIVE, cb, h, timeout > 0 ? timeout : timeoutOf(h, false), &oh, r)) != CALOG_OK) break;
-      if ((oh->op->buf = malloc(65536)) != NULL) st = calog__ioOpSubmit(oh, r);
-      else {
-        calog__ioHandleUnref(oh);
-        st = calogFail(r, CALOG_ERR_OOM, "out of memory");
-      }
+      st = calog__ioOpSubmit(oh, r); /* the datagram's buffer comes with the datagram */
     } else if ((st = needThread(ctx, op, "udp:receive([opts, ]fn)", r)) == CALOG_OK) st = calog__ioUdpReceive(h, timeout, r);
     break;
   }

@@ -753,17 +753,29 @@ int32_t calog__ioUdpSend(IoHandleT *h, const char *p, size_t n, const char *host
   return calog__ioUdpSendOutcome(w, e, result);
 }
 
-/* h->mu held: true when over (*r the datagram's size in buf, from *ss; or *e) */
-bool calog__ioUdpRecvStep(IoHandleT *h, char *buf, struct sockaddr_storage *ss, socklen_t *len, ssize_t *r, int *e) {
+/* h->mu held: true when over (*r the datagram's size in *buf, from *ss; or *e). The buffer is allocated here, to
+ * the datagram's size, once one is waiting (the caller frees it): a receive still waiting holds none. (It held
+ * 64 KB for its whole wait, outside every count: a UDP handle counts 512 bytes against the memory limit, so a
+ * context could hold 128 times its limit in receive buffers.) */
+bool calog__ioUdpRecvStep(IoHandleT *h, char **buf, struct sockaddr_storage *ss, socklen_t *len, ssize_t *r, int *e) {
   for (;;) {
     *e = 0;
     if (h->closed) {
       *e = EPIPE;
       return true;
     }
-    *len = sizeof *ss;
-    *r = recvfrom(h->fd, buf, 65536, MSG_DONTWAIT, (struct sockaddr *)ss, len);
-    if (*r >= 0) return true;
+    /* the next datagram's size (MSG_TRUNC: its real size); only this reader takes from the socket (h->mu) */
+    ssize_t n = recv(h->fd, NULL, 0, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC);
+    if (n >= 0) {
+      free(*buf);
+      if ((*buf = malloc(n > 0 ? (size_t)n : 1)) == NULL) {
+        *e = ENOMEM;
+        return true;
+      }
+      *len = sizeof *ss;
+      *r = recvfrom(h->fd, *buf, n > 0 ? (size_t)n : 1, MSG_DONTWAIT, (struct sockaddr *)ss, len);
+      if (*r >= 0) return true;
+    }
     int x = errno;
     if (x == EINTR) continue;
     if (x == EAGAIN || x == EWOULDBLOCK) return false;
@@ -816,12 +828,12 @@ int32_t calog__ioUdpReceive(IoHandleT *h, int64_t timeoutMs, CalogValueT *result
   }
   h->reading = true;
   uint64_t deadline = deadlineOf(timeoutMs > 0 ? timeoutMs : h->tRecv);
-  char *buf = malloc(65536);
+  char *buf = NULL;
   struct sockaddr_storage ss;
   socklen_t len = 0;
   ssize_t r = -1;
-  int e = buf ? 0 : ENOMEM;
-  while (e == 0 && !calog__ioUdpRecvStep(h, buf, &ss, &len, &r, &e)) {
+  int e = 0;
+  while (e == 0 && !calog__ioUdpRecvStep(h, &buf, &ss, &len, &r, &e)) {
     int32_t ws = calog__ioPark(h, &h->rwait, deadline);
     if (ws == IO_TIMEDOUT || ws == CALOG_ERR_LIMIT) e = ws == IO_TIMEDOUT ? ETIMEDOUT : EINTR;
   }

@@ -60,7 +60,7 @@ static bool step(IoHandleT *oh) {
   case OPK_CONNECT: return calog__ioConnectCheck(h, &op->err);
   case OPK_UDP_RECEIVE: {
     ssize_t r = -1;
-    if (!calog__ioUdpRecvStep(h, op->buf, &op->ss, &op->sslen, &r, &op->err)) return false;
+    if (!calog__ioUdpRecvStep(h, &op->buf, &op->ss, &op->sslen, &r, &op->err)) return false;
     op->st = calog__ioUdpRecvOutcome(op->buf, &op->ss, r, op->err, &op->result);
     return true;
   }
