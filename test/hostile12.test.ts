@@ -77,3 +77,32 @@ test("js: an Error without a message is named by its kind; an array that cannot 
   assert.match(e.message, /cannot cross.*\[object Array\]/, e.message);
   assert.doesNotMatch(e.message, /\[object Object\]/, e.message);
 });
+
+// ---- Squirrel: a thrown value's _tostring -------------------------------------------------------------------------
+// README: the message is the engine's when it says something (a Lua __tostring...). A Squirrel instance or table with
+// a _tostring metamethod was described as "squirrel threw {}" or "cannot cross", its own text unused (noticed by the
+// twelfth pass). Now it speaks, inside the entry's limits; a _tostring that throws is named in the message.
+
+for (const thread of [false, true]) {
+  test(`squirrel (${thread ? "own thread" : "host thread"}): a thrown value's _tostring is its message`, () => {
+    using rt = new Runtime();
+    rt.register("hostThrow", () => {
+      throw new Error("host boom");
+    });
+    using sq = rt.createContext("squirrel", { thread, limits: { timeoutMs: 200 } });
+    const err = (src: string) => caught(() => sq.eval(src));
+    assert.equal(err('class E { code = 7; function _tostring() { return "E" + code; } } throw E();').message, "E7");
+    const t = err('local t = { code = 7 }; t.setdelegate({ function _tostring() { return "T" + this.code; } }); throw t;');
+    assert.equal(t.message, "T7");
+    assert.deepEqual(t.value, { code: 7 });
+    assert.equal(err('class E { function _tostring() { throw "bad"; } } throw E();').message,
+      "(error object is an instance value; its _tostring failed: bad)");
+    const h = err('class E { function _tostring() { return hostThrow(); } } throw E();');
+    assert.equal(h.message, "(error object is an instance value; its _tostring failed: host boom)");
+    assert.equal("cause" in h, false);
+    assert.match(err('class E { function _tostring() { return 5; } } throw E();').message, /^squirrel threw an instance value that cannot cross/);
+    assert.equal(err("throw { code = 1 };").message, "squirrel threw { code: 1 }");
+    assert.throws(() => sq.eval('class E { function _tostring() { while (true) {} } } throw E();'), (e: unknown) => (e as { limit?: string }).limit === "timeout");
+    assert.equal(sq.eval("return 1 + 1;"), 2);
+  });
+}

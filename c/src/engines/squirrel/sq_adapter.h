@@ -59,6 +59,8 @@ CALOG_HIDDEN int32_t calog__sqOpenLibs(SqCtxT *sc, CalogValueT *err);
 CALOG_HIDDEN void calog__sqPrintFn(HSQUIRRELVM v, const SQChar *fmt, ...);
 CALOG_HIDDEN void calog__sqErrorFn(HSQUIRRELVM v, const SQChar *fmt, ...);
 CALOG_HIDDEN const char *calog__sqTypeName(SQObjectType t);
+/* Forgets the raise calog made last (the error being raised was caught, or is not the entry's). */
+CALOG_HIDDEN void calog__sqCaught(HSQUIRRELVM v);
 /* Makes room for n values on v's stack (false inside a metamethod when the stack would have to move). */
 CALOG_HIDDEN bool calog__sqReserveOk(HSQUIRRELVM v, SQInteger n);
 /* The Squirrel codec (design sec 4), the one set of marshalling rules for every path: calog__sqRead writes the

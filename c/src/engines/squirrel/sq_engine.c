@@ -160,25 +160,57 @@ static int32_t sqInstallNative(void *interp, CalogNativeEntryT *entry, CalogValu
 /* ---- the runner ---------------------------------------------------------------------------------- */
 /* The message of the error object on top of the stack: a string as-is (binary-safe), a number or bool
  * printed, anything else described by its type (no metamethod runs). */
-static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback, const char *why, CalogValueT *result);
+static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback, const char *why, bool speak,
+                            CalogValueT *result);
 
 /* A script error: the message record plus the thrown value itself (when it can cross). */
 static int32_t thrownResult(SqCtxT *sc, HSQUIRRELVM v, int32_t status, const char *traceback, CalogValueT *result) {
   CalogValueT thrown = calogValueNil(), scratch = calogValueNil();
   bool has = calog__sqToValue(sc, v, sq_gettop(v), &thrown, &scratch) == CALOG_OK;
-  int32_t st = errorMessage(v, status, traceback, has ? NULL : calogErrorMessage(&scratch, NULL), result);
+  int32_t st = errorMessage(v, status, traceback, has ? NULL : calogErrorMessage(&scratch, NULL), true, result);
   calogValueFree(&scratch);
   if (has) calog__errorAttachValue(result, &thrown);
   calogValueFree(&thrown);
   return st;
 }
 
-/* why: why the thrown value cannot cross (NULL when it can: the host renders it). */
-static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback, const char *why, CalogValueT *result) {
+/* why: why the thrown value cannot cross (NULL when it can: the host renders it). speak: a table, instance or
+ * userdata with a _tostring metamethod says its own message, as a Lua __tostring does (it runs inside the entry's
+ * limits; if it throws, the message says so). */
+static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback, const char *why, bool speak,
+                            CalogValueT *result) {
   SQInteger idx = sq_gettop(v);
   const SQChar *s = NULL;
   char buf[400];
-  switch (sq_gettype(v, idx)) {
+  SQObjectType t = sq_gettype(v, idx);
+  if (speak && (t == OT_TABLE || t == OT_INSTANCE || t == OT_USERDATA) && calog__sqReserveOk(v, 8)) {
+    /* without a _tostring (or one that returns no string) Squirrel writes "(table : 0x...)": that says nothing */
+    char plain[40];
+    snprintf(plain, sizeof plain, "(%s : 0x", calog__sqTypeName(t));
+    int32_t st = CALOG_OK;
+    bool said = false;
+    if (SQ_SUCCEEDED(sq_tostring(v, idx))) {
+      if (SQ_SUCCEEDED(sq_getstring(v, -1, &s)) && strncmp(s, plain, strlen(plain)) != 0) {
+        st = calogErrorSet(result, status, "squirrel", s, (int64_t)sq_getsize(v, -1), traceback);
+        said = true;
+      }
+    } else {
+      const SQChar *e = NULL;
+      sq_getlasterror(v);
+      if (SQ_SUCCEEDED(sq_getstring(v, -1, &e)))
+        snprintf(buf, sizeof buf, "(error object is %s %s value; its _tostring failed: %s)",
+                 strchr("aeiou", calog__sqTypeName(t)[0]) ? "an" : "a", calog__sqTypeName(t), e);
+      else
+        snprintf(buf, sizeof buf, "(error object is %s %s value; its _tostring failed)",
+                 strchr("aeiou", calog__sqTypeName(t)[0]) ? "an" : "a", calog__sqTypeName(t));
+      st = calogErrorSet(result, status, "squirrel", buf, -1, traceback);
+      said = true;
+    }
+    calog__sqCaught(v); /* a raise inside the _tostring (a host function's) is not this error's */
+    sq_settop(v, idx);
+    if (said) return st;
+  }
+  switch (t) {
   case OT_STRING:
     sq_getstring(v, idx, &s);
     return calogErrorSet(result, status, "squirrel", s, (int64_t)sq_getsize(v, idx), traceback);
@@ -233,7 +265,7 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
       if (sc->compileSet) st = calogErrorSet(err, CALOG_ERR_SYNTAX, "squirrel", sc->compileMsg, -1, NULL);
       else {
         sq_getlasterror(v);
-        st = errorMessage(v, CALOG_ERR_SYNTAX, NULL, NULL, err);
+        st = errorMessage(v, CALOG_ERR_SYNTAX, NULL, NULL, false, err);
       }
       sq_reseterror(v);
       goto out;
