@@ -106,3 +106,22 @@ for (const thread of [false, true]) {
     assert.equal(sq.eval("return 1 + 1;"), 2);
   });
 }
+
+// ---- JavaScript: a plain value thrown by an index getter while an argument is read ---------------------------------
+// The read of a host function's arguments kept the marks of a throw (above) but not its value: `throw { code: 5 }`
+// from an array's index getter read "[object Object]" with no `value` (noticed by the twelfth pass).
+
+for (const thread of [false, true]) {
+  test(`js (${thread ? "own thread" : "host thread"}): a value thrown while an argument is read is the error's value`, () => {
+    using rt = new Runtime();
+    rt.register("hostEcho", (x: unknown) => x);
+    using js = rt.createContext("js", { thread });
+    js.eval("Object.defineProperty(Array.prototype, 1, { get: function () { throw { code: 5 }; }, configurable: true }); 1");
+    const e = caught(() => js.eval("hostEcho([1, , 3])"));
+    assert.ok(e instanceof CalogScriptError);
+    assert.equal(e.message, "js threw { code: 5 }");
+    assert.deepEqual(e.value, { code: 5 });
+    assert.equal(js.eval("try { hostEcho([1, , 3]); 'no' } catch (e) { e.code }"), 5);
+    assert.equal(js.eval("delete Array.prototype[1]; hostEcho([1, , 3]).length"), 3);
+  });
+}

@@ -395,6 +395,29 @@ int32_t calog__dukError(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValu
   return st;
 }
 
+/* [thrown] -> []: the error record, plus the thrown value itself unless it is an Error object (its message
+ * and stack are the record) or cannot cross. */
+int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result) {
+  CalogValueT thrown = calogValueNil(), scratch = calogValueNil();
+  /* reading the value may throw again (an index getter), and that throw's value may throw when read: one level */
+  if (dc->readingThrown) return calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, result);
+  bool error = duk_is_error(ctx, -1), object = duk_is_object(ctx, -1);
+  dc->readingThrown = true;
+  bool has = !error && calog__dukToValue(dc, ctx, -1, &thrown, &scratch) == CALOG_OK;
+  dc->readingThrown = false;
+  int32_t st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, result);
+  if (has) calog__errorAttachValue(result, &thrown);
+  else if (!error && object && strncmp(calogErrorMessage(result, NULL), "[object ", 8) == 0) {
+    /* an object that cannot cross and has no text of its own: say so rather than "[object Object]" */
+    char msg[400];
+    snprintf(msg, sizeof msg, "js threw an object that cannot cross: %s", calogErrorMessage(&scratch, NULL));
+    calog__errorSetMessage(result, msg);
+  }
+  calogValueFree(&scratch);
+  calogValueFree(&thrown);
+  return st;
+}
+
 /* ---- ingress: JS -> a sink (CalogValueT, or the wire straight into OUT) ------------------------- */
 typedef struct IngressT {
   DukCtxT *dc;
@@ -643,10 +666,10 @@ int32_t calog__dukRead(DukCtxT *dc, duk_context *ctx, duk_idx_t first, duk_idx_t
   in.first = i;
   in.end = end;
   if (duk_safe_call(ctx, ingressSafe, &in, 0, 1) != DUK_EXEC_SUCCESS) {
-    /* an index getter threw, or Duktape ran out of memory (calog__dukError consumes the thrown value); a host
+    /* an index getter threw, or Duktape ran out of memory (calog__dukScriptError consumes the thrown value); a host
      * exception (or a capability's denial) thrown through the getter keeps its marks */
     CalogRaiseT mark = calog__dukMarks(ctx);
-    in.st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, err);
+    in.st = calog__dukScriptError(dc, ctx, err); /* with the value thrown (it was "[object Object]" alone) */
     if (mark.status) in.st = mark.status;
     calog__errorMark(err, mark);
   } else {

@@ -36,6 +36,7 @@ typedef struct DukCtxT {
   struct DukHoldT *holds; /* the references foreign function wrappers hold (destroy releases what is left) */
   void *holdFin;       /* heapptr of the holders' finalizer (kept by the global stash) */
   bool closing;        /* the heap is being destroyed: no entries, no new exports */
+  bool readingThrown;  /* calog__dukScriptError is reading a thrown value: a throw while it does is not read too */
   CalogCapsT caps;     /* what scripts may reach (the "capabilities" option) */
   char raisedMsg[512]; /* scratch for the message of an error calog throws (the output limit) */
   /* heapptrs of the built-in prototypes ingress tells plain objects and byte buffers by (kept alive by
@@ -91,6 +92,9 @@ CALOG_HIDDEN duk_ret_t calog__dukThrowMarked(duk_context *ctx, CalogRaiseT mark)
 CALOG_HIDDEN CalogRaiseT calog__dukMarks(duk_context *ctx);
 /* Turns the thrown value on top of the stack (consumed) into an error record {message, "js", stack}. */
 CALOG_HIDDEN int32_t calog__dukError(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValueT *result);
+/* [thrown] -> []: calog__dukError with status CALOG_ERR_SCRIPT, plus the thrown value itself unless it is an Error
+ * object (its message and stack are the record) or cannot cross (then the message says why). */
+CALOG_HIDDEN int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result);
 /* The JavaScript codec (design sec 4), the one set of marshalling rules for every path (the C API, calls
  * between engines, the wire): ingress writes JS values into a sink (codec.h), egress pushes a source's values.
  *

@@ -261,25 +261,6 @@ static duk_ret_t runner(duk_context *ctx, void *udata) {
   return readResult(ctx, r);
 }
 
-/* [thrown] -> []: the error record, plus the thrown value itself unless it is an Error object (its message
- * and stack are the record) or cannot cross. */
-static int32_t scriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result) {
-  CalogValueT thrown = calogValueNil(), scratch = calogValueNil();
-  bool error = duk_is_error(ctx, -1), object = duk_is_object(ctx, -1);
-  bool has = !error && calog__dukToValue(dc, ctx, -1, &thrown, &scratch) == CALOG_OK;
-  int32_t st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, result);
-  if (has) calog__errorAttachValue(result, &thrown);
-  else if (!error && object && strncmp(calogErrorMessage(result, NULL), "[object ", 8) == 0) {
-    /* an object that cannot cross and has no text of its own: say so rather than "[object Object]" */
-    char msg[400];
-    snprintf(msg, sizeof msg, "js threw an object that cannot cross: %s", calogErrorMessage(&scratch, NULL));
-    calog__errorSetMessage(result, msg);
-  }
-  calogValueFree(&scratch);
-  calogValueFree(&thrown);
-  return st;
-}
-
 int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, int64_t len, void *heapptr,
                       CalogSrcT *args, int32_t argc, CalogSinkT *out, CalogValueT *err) {
   if (dc->closing) return calogFail(err, CALOG_ERR_DEAD, "the JS context is being destroyed");
@@ -296,8 +277,8 @@ int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, 
      * capability's class) and its value were dropped, so a host function's exception thrown from a getter lost
      * its cause (twelfth hostile pass) */
     CalogRaiseT raised = calog__dukMarks(ctx);
-    st = scriptError(dc, ctx, err);
-    if (r.reading) duk_push_undefined(ctx); /* scriptError consumed the thrown value */
+    st = calog__dukScriptError(dc, ctx, err);
+    if (r.reading) duk_push_undefined(ctx); /* calog__dukScriptError consumed the thrown value */
     if (raised.status) st = raised.status;
     calog__errorMark(err, raised);
   } else if (r.status != CALOG_OK) {
