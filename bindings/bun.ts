@@ -145,7 +145,7 @@ class BunRuntime implements NativeRuntime {
     lib.calogHostInstall(this.#rt, call.ptr!, release.ptr!);
     // The one thing a foreign thread does to JavaScript: a data-less, fire-and-forget wake, coalesced in C
     // (at most one in flight until the next poll). It does not keep the process alive.
-    this.#waker = new JSCallback(() => this.#onWake?.(), { args: [], returns: "void", threadsafe: true });
+    this.#waker = new JSCallback(() => (this.#onWake ?? host.wake)(), { args: [], returns: "void", threadsafe: true });
     lib.calogHostSetWaker(this.#rt, this.#waker.ptr!);
   }
 
@@ -159,6 +159,7 @@ class BunRuntime implements NativeRuntime {
     else this.#keep.ref();
   }
   disarmWake(): void {
+    this.#onWake = undefined; // the waker and the timer stay rooted: they must not hold the runtime
     if (!this.#held) return;
     this.#held = false;
     this.#keep?.unref();

@@ -113,6 +113,7 @@ class DenoRuntime implements NativeRuntime {
   #callbacks: Array<Deno.UnsafeCallback<typeof callDef> | Deno.UnsafeCallback<typeof releaseDef>> = [];
   #waiting: Promise<number> | undefined;
   #onWake: (() => void) | undefined;
+  #host: HostCallbacks | undefined;
 
   constructor() {
     const rt = lib.calogCreate();
@@ -142,6 +143,7 @@ class DenoRuntime implements NativeRuntime {
     const call = new Deno.UnsafeCallback(callDef, (id, len) => host.call(id, len));
     const release = new Deno.UnsafeCallback(releaseDef, (id) => host.release(id));
     this.#callbacks.push(call, release);
+    this.#host = host;
     lib.calogHostInstall(this.#rt, call.pointer, release.pointer);
   }
 
@@ -154,12 +156,14 @@ class DenoRuntime implements NativeRuntime {
     this.#waiting = wait;
     wait.then((r) => {
       this.#waiting = undefined;
-      if (r >= 0 && this.#rt !== null) this.#onWake?.();
+      if (r >= 0 && this.#rt !== null) (this.#onWake ?? this.#host?.wake)?.();
     });
   }
 
   disarmWake(): void {
-    // the wait in flight (it holds the process open) ends at the next wake, or when the runtime is destroyed
+    // the wait in flight (it holds the process open) ends at the next wake, or when the runtime is destroyed;
+    // it stays rooted meanwhile, so it must not hold the runtime
+    this.#onWake = undefined;
   }
 
   evalAsync(id: number, inLen: number): number {
@@ -243,6 +247,7 @@ class DenoRuntime implements NativeRuntime {
     const callbacks = this.#callbacks;
     this.#callbacks = [];
     this.#onWake = undefined;
+    this.#host = undefined;
     const free = () => {
       lib.calogDestroy(rt);
       for (const cb of callbacks) cb.close();

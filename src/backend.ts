@@ -15,6 +15,11 @@ export interface HostCallbacks {
   call(hostId: number, argLen: number): number;
   /** The last native reference to host function `hostId` is gone. */
   release(hostId: number): void;
+  /**
+   * The wake while it is not armed (a late wake, a release a context thread posted): like `call` and `release`
+   * it holds the runtime weakly, so a binding may keep it for good.
+   */
+  wake(): void;
 }
 
 /** One native runtime (a `CalogT *`), as a binding exposes it. */
@@ -74,7 +79,12 @@ export interface NativeRuntime {
    * way a pending timer holds its callback), and lets the event loop sleep until it fires.
    */
   armWake(onWake: () => void): void;
-  /** Nothing can arrive by itself any more: the armed wake stops keeping the process alive. */
+  /**
+   * Nothing can arrive by itself any more: the armed wake stops keeping the process alive and lets go of
+   * `onWake` (a wake from now on calls {@link HostCallbacks.wake}). Whatever the binding keeps rooted (a timer,
+   * a wait in flight) must not hold `onWake` past this: it holds the runtime's host functions, and through
+   * them, often, the Runtime itself, which could then never be collected.
+   */
   disarmWake(): void;
   /** Destroys the native runtime and closes the host callbacks. Idempotent. */
   destroy(): void;

@@ -3,7 +3,7 @@
  * registers for scripts to call. Runtime-agnostic: the FFI lives in bindings/.
  * @module
  */
-import { backend, HOST_DEFERRED, type NativeRuntime } from "./backend.ts";
+import { backend, HOST_DEFERRED, type HostCallbacks, type NativeRuntime } from "./backend.ts";
 import {
   type CalogErrorDetails,
   CalogDeadError,
@@ -284,6 +284,28 @@ const HOST_PEEK_US = 5;
 /** The most a drain spends serving host calls from context threads before the event loop gets its turn (ms). */
 const HOST_BUDGET_MS = 1;
 
+/**
+ * The callbacks that hold the core weakly (the binding keeps them for the runtime's life, a registry for good), so a
+ * forgotten Runtime can still be collected. Made here, not in the constructor: a closure there shares the
+ * constructor's scope with the ones that use `this`, and so held the core strongly, whatever it referenced itself.
+ */
+function weakCallbacks(core: Core): {
+  host: HostCallbacks;
+  fnFinalizer: FinalizationRegistry<readonly [number, number]>;
+  drain: () => void;
+} {
+  const weak = new WeakRef(core);
+  return {
+    host: {
+      call: (id, len) => weak.deref()?.hostCall(id, len) ?? -ERR_HOST,
+      release: (id) => weak.deref()?.hostRelease(id),
+      wake: () => weak.deref()?.drainNow(),
+    },
+    fnFinalizer: new FinalizationRegistry((h) => weak.deref()?.native?.fnRelease(h[0], h[1])),
+    drain: () => weak.deref()?.drainNow(),
+  };
+}
+
 class Core implements FunctionTable {
   native: NativeRuntime | undefined;
   readonly wire: Wire;
@@ -339,14 +361,10 @@ class Core implements FunctionTable {
       native.setPolicy(1);
       this.wire.lenient = true;
     }
-    const weak = new WeakRef(this);
-    // The callbacks hold the core weakly: a forgotten Runtime can still be collected.
-    native.installHost({
-      call: (id, len) => weak.deref()?.hostCall(id, len) ?? -ERR_HOST,
-      release: (id) => weak.deref()?.hostRelease(id),
-    });
-    this.fnFinalizer = new FinalizationRegistry((h) => weak.deref()?.native?.fnRelease(h[0], h[1]));
-    this.drain = () => weak.deref()?.drainNow();
+    const weak = weakCallbacks(this);
+    native.installHost(weak.host);
+    this.fnFinalizer = weak.fnFinalizer;
+    this.drain = weak.drain;
     this.drainArmed = () => this.drainNow();
     this.quickLook = () => {
       this.lastMacroLook = performance.now();
@@ -1033,11 +1051,28 @@ function outputSink(core: Core, output: Output): Value {
   return w as unknown as Value;
 }
 
-const runtimeFinalizer = new FinalizationRegistry<Core>((core) => core.dispose());
+/**
+ * The backstops hold the native runtime, never the Core: a registry holds its values strongly, and the Core holds
+ * the host functions, which often hold the Runtime (a host function using `rt` or a context of it). Holding the
+ * Core, a forgotten Runtime that one of its own host functions captured was never collected: its threads, its
+ * interpreters and the native runtime lived as long as the process.
+ */
+const runtimeFinalizer = new FinalizationRegistry<{ core: WeakRef<Core>; native: NativeRuntime }>(function collect(held) {
+  const c = held.core.deref();
+  if (c === undefined) {
+    held.native.destroy(); // the Core is gone too: nothing else to release
+    return;
+  }
+  try {
+    c.dispose();
+  } catch {
+    setTimeout(() => collect(held), 0); // inside one of its calls (never from a finalizer task in practice)
+  }
+});
 // The backstop of a forgotten Context: the native side destroys it once no function value of it is alive
 // (a ScriptFunction, or a function held by another context), so a reachable function never dies early.
-const contextFinalizer = new FinalizationRegistry<{ core: Core; id: number }>(({ core, id }) => {
-  core.native?.contextRelease(id);
+const contextFinalizer = new FinalizationRegistry<{ native: NativeRuntime; id: number }>(({ native, id }) => {
+  native.contextRelease(id); // -ERR_DEAD once the runtime is destroyed
 });
 
 /**
@@ -1062,7 +1097,7 @@ export class Runtime implements Disposable {
     this.#core.defaultCapabilities = capabilities;
     this.#core.defaultOutput = output;
     this.#core.owner = new WeakRef(this);
-    runtimeFinalizer.register(this, this.#core, this.#token);
+    runtimeFinalizer.register(this, { core: new WeakRef(this.#core), native }, this.#token);
   }
 
   /** Name of the FFI binding in use (`"bun"` or `"deno"`). */
@@ -1191,7 +1226,7 @@ export class Context implements Disposable {
     this.#send = (n, len) => n.call(id, len);
     this.engine = engine;
     this.threaded = threaded;
-    contextFinalizer.register(this, { core, id }, this.#token);
+    contextFinalizer.register(this, { native: core.native!, id }, this.#token);
   }
 
   #live(what: string): Core {
