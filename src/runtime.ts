@@ -191,8 +191,20 @@ const ignore = (): void => {};
  * accessor...) becomes a CalogValueError whose cause is that exception; calog's own errors pass unchanged.
  */
 function marshalFailure(e: unknown): unknown {
-  if (e instanceof CalogError) return e;
-  const what = e instanceof Error ? `${e.name}: ${e.message}` : render(e);
+  let what: string;
+  try {
+    if (e instanceof CalogError) return e;
+    what = e instanceof Error ? `${e.name}: ${e.message}` : render(e);
+  } catch {
+    // describing it ran user code that threw too (a revoked Proxy, a throwing `message` getter, a getter that
+    // Object.entries met): this must not throw, or a settlement threw out of its `then` (an unhandled rejection)
+    // with the runtime left marshalling for good, the script waiting for ever and dispose() refused
+    what = "a value with no readable description";
+    try {
+      what = Object.prototype.toString.call(e);
+    } catch { /* a revoked Proxy */ }
+  }
+  if (what.length > 1000) what = `${what.slice(0, 1000)}…`;
   return new CalogValueError("ERR_TYPE", `reading a value to pass threw (a getter or a Proxy trap): ${what}`, { cause: e });
 }
 

@@ -43,3 +43,45 @@ test("a forgotten Runtime its own host functions capture is collected, and its c
   }
   assert.ok(now <= before + 4, `${now - before} threads more than before (12 context threads were left)`);
 });
+
+test("a getter throwing what cannot be described (a revoked Proxy, a throwing `message`) is a CalogValueError everywhere; an async settlement no longer wedges the runtime", async () => {
+  // marshalFailure described the getter's exception with code that threw in turn: a call threw the raw TypeError,
+  // and an async host function's settlement threw out of its `then` (an unhandled rejection), leaving the script
+  // waiting for ever, every later call refused ("called while marshalling") and dispose() refused
+  const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+  revoke();
+  const badMessage = new Error("x");
+  Object.defineProperty(badMessage, "message", { get() { throw new Error("message getter"); } });
+  const throwsOnEntries = { get x() { throw new Error("entries"); } };
+  const ownKeysTrap = new Proxy({}, { ownKeys() { throw new Error("ownKeys"); } });
+  let unhandled = 0;
+  const onUnhandled = (e: Event) => { unhandled++; e.preventDefault(); };
+  globalThis.addEventListener("unhandledrejection", onUnhandled);
+  const onProcess = () => void unhandled++;
+  process.on("unhandledRejection", onProcess);
+  try {
+    for (const thrown of [revoked, badMessage, throwsOnEntries, ownKeysTrap]) {
+      const bad = { get v() { throw thrown; } };
+      using rt = new Runtime();
+      using lua = rt.createContext("lua");
+      lua.eval("function id(x) return x end");
+      const check = (e: unknown, cls: string) => {
+        assert.equal((e as Error).constructor.name, cls);
+        assert.match((e as Error).message, /reading a value to pass threw/);
+      };
+      assert.throws(() => lua.call("id", bad), (e) => (check(e, "CalogValueError"), (e as Error).cause === thrown));
+      await assert.rejects(lua.callAsync("id", bad), (e) => (check(e, "CalogValueError"), true));
+      rt.register("ret", () => bad);
+      assert.throws(() => lua.eval("return ret()"), (e) => (check(e, "CalogScriptError"), ((e as Error).cause as Error).cause === thrown));
+      rt.register("aret", async () => bad);
+      await assert.rejects(lua.evalAsync("return aret()"), (e) => (check(e, "CalogScriptError"), true));
+      assert.equal(lua.eval("return 1"), 1);
+      assert.equal(await lua.evalAsync("return 2"), 2);
+    }
+    await tick();
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onUnhandled);
+    process.off("unhandledRejection", onProcess);
+  }
+  assert.equal(unhandled, 0);
+});
