@@ -1053,7 +1053,12 @@ function outputSink(core: Core, output: Output): Value {
     const cb = output;
     w = (text: string | Uint8Array, stream: "stdout" | "stderr"): void => {
       try {
-        cb(text, stream);
+        // an async callback (assignable to the `=> void` type) rejects instead of throwing: ignored the same way,
+        // where its rejection went unhandled
+        const r: unknown = cb(text, stream);
+        if (r !== null && (typeof r === "object" || typeof r === "function") && typeof (r as PromiseLike<unknown>).then === "function") {
+          new Promise<unknown>((resolve) => resolve(r)).then(undefined, ignore);
+        }
       } catch {
         /* an output callback's exception is not the script's: ignored */
       }

@@ -85,3 +85,33 @@ test("a getter throwing what cannot be described (a revoked Proxy, a throwing `m
   }
   assert.equal(unhandled, 0);
 });
+
+test("an async output callback that rejects is ignored like one that throws: no unhandled rejection", async () => {
+  let unhandled = 0;
+  const onUnhandled = (e: Event) => { unhandled++; e.preventDefault(); };
+  globalThis.addEventListener("unhandledrejection", onUnhandled);
+  const onProcess = () => void unhandled++;
+  process.on("unhandledRejection", onProcess);
+  try {
+    const seen: string[] = [];
+    using rt = new Runtime();
+    for (const engine of engines) {
+      for (const thread of [true, false]) {
+        using ctx = rt.createContext(engine, {
+          thread,
+          output: async (text) => {
+            seen.push(String(text));
+            throw new Error("async output failed");
+          },
+        });
+        ctx.eval(engine === "lua" ? "print('a') print('b') return 1" : "print('a'); print('b');");
+      }
+    }
+    assert.equal(seen.length, 12);
+    for (let i = 0; i < 3; i++) await tick();
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onUnhandled);
+    process.off("unhandledRejection", onProcess);
+  }
+  assert.equal(unhandled, 0);
+});
