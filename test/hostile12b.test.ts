@@ -115,3 +115,24 @@ test("an async output callback that rejects is ignored like one that throws: no 
   }
   assert.equal(unhandled, 0);
 });
+
+test("hundreds of concurrent callAsync of a script awaiting an async host function all succeed (they failed past 32 with a nesting error)", async () => {
+  // a threaded context parked on an async host function served every queued callAsync nested on that wait, two
+  // crossings deeper each time: from the 33rd on they failed with "call nesting deeper than 64 crossings"
+  using rt = new Runtime();
+  rt.register("later", (x) => new Promise((r) => setTimeout(() => r((x as number) * 2), 0)));
+  for (const engine of engines) {
+    using ctx = rt.createContext(engine);
+    ctx.eval(engine === "lua"
+      ? "function f(x) return later(x) + 1 end function g(x) return x * 3 end function h(x) return selfAsync(x) end"
+      : "function f(x) { return later(x) + 1; } function g(x) { return x * 3; } function h(x) { return selfAsync(x); }");
+    const n = 300;
+    const results = await Promise.allSettled(Array.from({ length: n }, (_, i) => ctx.callAsync("f", i)));
+    const failed = results.filter((r) => r.status === "rejected");
+    assert.equal(failed.length, 0, `${engine}: ${failed.length} of ${n} failed: ${String((failed[0] as PromiseRejectedResult | undefined)?.reason)}`);
+    results.forEach((r, i) => assert.equal((r as PromiseFulfilledResult<unknown>).value, i * 2 + 1));
+    // a host function awaiting a callAsync into the very context waiting for it is still served
+    rt.register("selfAsync", async (x) => ((await ctx.callAsync("g", x)) as number) + 100);
+    assert.equal(await ctx.callAsync("h", 5), 115);
+  }
+});

@@ -169,6 +169,36 @@ static CalogMsgT *popLocked(CalogActorT *a) {
   return m;
 }
 
+/* A queued asynchronous request (callAsync, evalAsync, fn.callAsync: nobody's stack waits on it) is served inside a
+ * wait only while the nesting leaves half the crossings free; past that it stays queued for the top level or a
+ * shallower wait. Served at any depth, each one a script parked on an async host function took nested on the wait
+ * before it, two crossings deeper each time, so a thousand concurrent callAsync of such a script failed from the
+ * 33rd on with "call nesting deeper than 64 crossings" (hostile12b). Calls a waiter's stack depends on (a call made
+ * back into this context, a release) are served at any depth, as before. */
+#define ASYNC_NEST_MAX (CALOG_MAX_NESTING / 2)
+
+/* under a->mu: the first message a wait of a may serve now (NULL: none), and the one before it in the queue */
+static CalogMsgT *servableLocked(const CalogActorT *a, CalogMsgT **before) {
+  bool asyncOk = a->nesting < ASYNC_NEST_MAX;
+  CalogMsgT *prev = NULL;
+  for (CalogMsgT *q = a->head; q != NULL; prev = q, q = q->next) {
+    if (asyncOk || q->done == NULL) {
+      if (before) *before = prev;
+      return q;
+    }
+  }
+  return NULL;
+}
+
+/* under a->mu: unlinks m (found by servableLocked, prev before it) from a's queue */
+static CalogMsgT *takeLocked(CalogActorT *a, CalogMsgT *m, CalogMsgT *prev) {
+  if (prev) prev->next = m->next;
+  else a->head = m->next;
+  if (a->tail == m) a->tail = prev;
+  atomic_fetch_sub(&a->pending, 1);
+  return m;
+}
+
 /* under a->mu: a message, else a task (the top level's order) */
 static CalogMsgT *popAnyLocked(CalogActorT *a) {
   CalogMsgT *m = popLocked(a);
@@ -472,13 +502,13 @@ spin:;
       }
       uint64_t dl = rc != NULL && watchLimits ? rc->deadlineNs : 0;
       if (watchOp && (dl == 0 || opDeadline < dl)) dl = opDeadline;
-      if (self->head != NULL && (dl == 0 || nowNs() < dl)) break; /* serve it */
+      if (servableLocked(self, NULL) != NULL && (dl == 0 || nowNs() < dl)) break; /* serve it */
       if (dl == 0) {
         pthread_cond_wait(&self->cv, &self->mu);
         continue;
       }
       struct timespec ts = {.tv_sec = (time_t)(dl / 1000000000u), .tv_nsec = (long)(dl % 1000000000u)};
-      if (self->head == NULL && pthread_cond_timedwait(&self->cv, &self->mu, &ts) != ETIMEDOUT) continue;
+      if (servableLocked(self, NULL) == NULL && pthread_cond_timedwait(&self->cv, &self->mu, &ts) != ETIMEDOUT) continue;
       if (watchOp && nowNs() >= opDeadline) {
         why = CALOG_ABANDON_TIMEOUT;
         break;
@@ -490,7 +520,7 @@ spin:;
           break;
         }
       }
-      if (self->head != NULL) break; /* checked: serve it */
+      if (servableLocked(self, NULL) != NULL) break; /* checked: serve it */
     }
     if (atomic_load(&box->done)) {
       pthread_mutex_unlock(&self->mu);
@@ -504,7 +534,8 @@ spin:;
       abandon(arg, why);
       continue;
     }
-    CalogMsgT *m = popLocked(self);
+    CalogMsgT *prev = NULL;
+    CalogMsgT *m = takeLocked(self, servableLocked(self, &prev), prev);
     pthread_mutex_unlock(&self->mu);
     dispatch(self, m);
     if (self->isHost) goto spin; /* the JS thread: a script calling the host in a loop sends the next soon */
