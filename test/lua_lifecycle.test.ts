@@ -135,20 +135,22 @@ test("GC backstop: forgotten runtimes and contexts are destroyed", async () => {
     watch.register(rt, 0);
   };
   const round = async () => {
-    const target = finalized + 250;
+    const target = finalized + 300;
     for (let i = 0; i < 300; i++) forget();
-    for (let i = 0; i < 30 && finalized < target; i++) {
+    for (let i = 0; i < 60 && finalized < target; i++) {
       await tick();
       gc();
     }
-    assert.ok(finalized >= target, `only ${finalized} forgotten runtimes were collected`);
+    assert.ok(finalized >= target - 10, `only ${finalized - target + 300} of 300 forgotten runtimes were collected`);
   };
   await round();
   const steady = rss();
   for (let r = 0; r < 3; r++) await round();
-  // each round allocates ~35 MiB of Lua heaps: if the backstop did not free them, RSS would grow by ~100 MiB
+  // each round allocates ~35 MiB of Lua heaps: if the backstop did not free them, RSS would grow by ~100 MiB. The
+  // bound leaves room for what RSS does with nothing leaking: measured alone, it moved between -12 and +9 MiB from
+  // round to round (the JS heap, malloc's per-thread arenas), and 24 MiB failed once in a full Deno run
   const grown = rss() - steady;
-  assert.ok(grown < 24 * 1024 * 1024, `RSS grew by ${(grown / 1048576).toFixed(1)} MiB over 3 rounds`);
+  assert.ok(grown < 50 * 1024 * 1024, `RSS grew by ${(grown / 1048576).toFixed(1)} MiB over 3 rounds`);
 });
 
 test("using: handles are disposed at the end of the block", () => {
