@@ -1026,8 +1026,24 @@ function writeHostError(w: Wire, message: string, id: number): void {
 function describeThrown(err: unknown): string {
   let message: string;
   try {
-    const m: unknown = err instanceof Error ? err.message : undefined;
-    message = typeof m === "string" ? m : String(err);
+    if (err instanceof Error || err === null || typeof err !== "object") {
+      const m: unknown = err instanceof Error ? err.message : undefined;
+      message = typeof m === "string" ? m : String(err);
+    } else {
+      // an object says its own string `message`, else what its String() says when that is something (a toString
+      // it has); a plain object, an array, bytes or a null-prototype object are rendered, as a value a script threw
+      // is ("[object Object]", "1,2" or "(it has no readable message)" were the whole message)
+      const own: unknown = (err as Record<string, unknown>).message;
+      let text: string | undefined;
+      if (typeof own !== "string" && !Array.isArray(err) && !ArrayBuffer.isView(err)) {
+        try {
+          text = String(err);
+        } catch { /* no toString (Object.create(null)), or one that throws */ }
+      }
+      message = typeof own === "string" ? own
+        : text !== undefined && text !== "" && !OPAQUE_THROW.test(text) ? text
+        : `a host function threw ${render(err)}`;
+    }
   } catch {
     try {
       message = `a host function threw ${Object.prototype.toString.call(err)} (it has no readable message)`;

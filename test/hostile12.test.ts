@@ -125,3 +125,31 @@ for (const thread of [false, true]) {
     assert.equal(js.eval("delete Array.prototype[1]; hostEcho([1, , 3]).length"), 3);
   });
 }
+
+// ---- a host function throwing a plain object ------------------------------------------------------------------------
+// A script's thrown object is rendered (`lua threw { code: 1 }`), but a host function's was its String(): a plain
+// object read "[object Object]", an array "1,2", a null-prototype object "(it has no readable message)" (noticed by
+// the twelfth pass). Now an object's own string `message`, else a toString of its own, else the value rendered.
+
+test("a host function's thrown object gives a readable message; the cause is the object itself", () => {
+  using rt = new Runtime();
+  const thrown: unknown[] = [
+    { code: 7 }, { message: "custom", code: 1 }, [1, 2], [], Object.assign(Object.create(null), { a: 1 }),
+    { toString: () => "mine" }, new Uint8Array(3), new TypeError("te"), "s",
+  ];
+  const want = ["a host function threw { code: 7 }", "custom", "a host function threw [1, 2]", "a host function threw []",
+    "a host function threw { a: 1 }", "mine", "a host function threw [3 bytes]", "te", "s"];
+  let which = 0;
+  rt.register("bad", () => {
+    throw thrown[which];
+  });
+  for (const engine of ["lua", "js", "squirrel"] as const) {
+    using ctx = rt.createContext(engine, { thread: false });
+    for (which = 0; which < thrown.length; which++) {
+      const e = caught(() => ctx.eval(engine === "js" ? "bad()" : "return bad()"));
+      assert.ok(e instanceof CalogScriptError);
+      assert.equal(e.message, want[which], `${engine} ${which}`);
+      assert.equal(e.cause, thrown[which]);
+    }
+  }
+});
