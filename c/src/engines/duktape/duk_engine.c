@@ -271,6 +271,11 @@ int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, 
   RunT r = {.dc = dc, .kind = kind, .name = name, .src = src, .len = len, .heapptr = heapptr, .args = args,
             .argc = argc, .out = out, .err = err};
   int32_t st;
+  /* an entry made while a thrown value is read (a getter of it called a host function that evaluates here) reads
+   * its own throws whole: the flag guards the reading it was set for, not what is nested on it (its throw lost its
+   * value and read '[object Object]'); the crossing cap bounds such nesting */
+  bool readingThrown = dc->readingThrown;
+  dc->readingThrown = false;
   if (duk_safe_call(ctx, runner, &r, 0, 1) != DUK_EXEC_SUCCESS) {
     /* a throw while the result was read (an index getter: its script, or a host function it called, threw; or
      * Duktape ran out of memory) is the call's error like any other: its marks (a host exception's cause, a
@@ -294,6 +299,7 @@ int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, 
   } else {
     st = CALOG_OK;
   }
+  dc->readingThrown = readingThrown;
   duk_set_top(ctx, base);
   calog__dukPendingSweep(dc, mark); /* values of trampoline frames a throw skipped */
   (void)calog__limitTick(dc->owner, calog_duk_take_steps(ctx), NULL); /* the steps since the last interrupt */

@@ -1,0 +1,41 @@
+// Thirteenth hostile pass: every test is one attack that found a defect; what it expects is what README promises.
+import assert from "node:assert/strict";
+import { CalogScriptError, Runtime } from "../bindings/mod.ts";
+import { test } from "./harness.ts";
+
+const modes = [false, true] as const;
+const where = (thread: boolean) => (thread ? "own thread" : "host thread");
+
+function caught(f: () => unknown): Error & { value?: unknown; cause?: unknown } {
+  try {
+    f();
+  } catch (e) {
+    return e as Error & { value?: unknown; cause?: unknown };
+  }
+  throw new Error("expected a throw");
+}
+
+// ---- JavaScript: an entry made while a thrown value is read reads its own throws whole -------------------------
+// calog__dukScriptError sets a flag while it reads a thrown value (a throw while it does is not read again). An index
+// getter of the thrown array that called a host function evaluating in the same context found the flag set, so that
+// nested eval's own `throw { code: 7 }` lost its value and read "[object Object]".
+for (const thread of modes) {
+  test(`js (${where(thread)}): a throw in an eval nested on the reading of a thrown value keeps its value`, () => {
+    using rt = new Runtime();
+    using js = rt.createContext("js", { thread });
+    rt.register("nested", () => {
+      const e = caught(() => js.eval("throw { code: 7 }"));
+      return [e instanceof CalogScriptError, e.value, e.message];
+    });
+    js.eval("Object.defineProperty(Array.prototype, 1, { get: function () { return nested(); }, configurable: true }); 1");
+    const e = caught(() => js.eval("throw [1, , 3]"));
+    assert.ok(e instanceof CalogScriptError, String(e));
+    assert.deepEqual(e.value, [1, [true, { code: 7 }, "js threw { code: 7 }"], 3]);
+    // the flag is the outer reading's again once the nested entry returns: a getter throwing while it reads is not
+    // read twice (one level), and the context goes on
+    js.eval("Object.defineProperty(Array.prototype, 1, { get: function () { throw [1, , 3]; }, configurable: true }); 1");
+    const again = caught(() => js.eval("throw [1, , 3]"));
+    assert.ok(again instanceof CalogScriptError, String(again));
+    assert.equal(js.eval("delete Array.prototype[1]; [1, 2].length"), 2);
+  });
+}
