@@ -39,3 +39,29 @@ for (const thread of modes) {
     assert.equal(js.eval("delete Array.prototype[1]; [1, 2].length"), 2);
   });
 }
+
+// ---- Async host functions: a wait past the half cap serves a request its host function awaits ----------------
+// A parked context serves queued callAsync requests nested on its wait only while half the crossing cap is free
+// (daea790). Past that depth a request stayed queued for the top level, and when the waiting script's own async host
+// function awaited it (a chain of async host functions each awaiting callAsync into the same context, 15 levels
+// deep) nothing could settle: the script hung until its timeout, for ever without one. Such a request is now served
+// once it has waited 50 ms; the chain goes on to the cap, where it fails with a nesting error as it did before.
+for (const engine of ["lua", "js", "squirrel"] as const) {
+  test(`${engine}: a chain of async host functions awaiting callAsync into their own waiting context goes past the half cap`, async () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext(engine, { limits: { timeoutMs: 20_000 } });
+    rt.register("down", async (n) => await ctx.callAsync("f", (n as number) - 1));
+    rt.register("leaf", async () => ((await ctx.callAsync("g")) as number) + 1);
+    ctx.eval(
+      engine === "lua"
+        ? "function f(n) if n == 0 then return leaf() end return down(n) end function g() return 41 end"
+        : "function f(n) { if (n == 0) return leaf(); return down(n); } function g() { return 41; }",
+    );
+    const t0 = Date.now();
+    assert.equal(await ctx.callAsync("f", 20), 42);
+    assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
+    // deeper than the cap allows: the nesting error, not a hang
+    await assert.rejects(ctx.callAsync("f", 40), (e: Error) => e instanceof CalogScriptError && /nesting deeper than/.test(e.message));
+    assert.equal(await ctx.callAsync("g"), 41);
+  });
+}
