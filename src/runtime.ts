@@ -160,9 +160,18 @@ export interface CallOptions {
 /** Splits a trailing {@link CallOptions} off an argument list (the array is shortened in place). */
 function takeCallOptions(args: unknown[]): AbortSignal | undefined {
   const last = args[args.length - 1];
-  if (last === null || typeof last !== "object" || Object.getPrototypeOf(last) !== Object.prototype) return undefined;
-  const signal = (last as { signal?: unknown }).signal;
-  if (typeof AbortSignal === "undefined" || !(signal instanceof AbortSignal)) return undefined;
+  if (last === null || typeof last !== "object") return undefined;
+  let signal: unknown;
+  try {
+    // a Proxy's getPrototypeOf trap or a `signal` getter may throw: then it is no options object but an argument,
+    // which marshalling refuses with a CalogValueError (its cause the thrown value), as a synchronous call does; the
+    // raw exception was the rejection
+    if (Object.getPrototypeOf(last) !== Object.prototype) return undefined;
+    signal = (last as { signal?: unknown }).signal;
+    if (typeof AbortSignal === "undefined" || !(signal instanceof AbortSignal)) return undefined;
+  } catch {
+    return undefined;
+  }
   args.length--;
   return signal;
 }

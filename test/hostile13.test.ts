@@ -1,6 +1,6 @@
 // Thirteenth hostile pass: every test is one attack that found a defect; what it expects is what README promises.
 import assert from "node:assert/strict";
-import { CalogScriptError, Runtime } from "../bindings/mod.ts";
+import { CalogScriptError, CalogValueError, Runtime } from "../bindings/mod.ts";
 import { test } from "./harness.ts";
 
 const modes = [false, true] as const;
@@ -63,5 +63,27 @@ for (const engine of ["lua", "js", "squirrel"] as const) {
     // deeper than the cap allows: the nesting error, not a hang
     await assert.rejects(ctx.callAsync("f", 40), (e: Error) => e instanceof CalogScriptError && /nesting deeper than/.test(e.message));
     assert.equal(await ctx.callAsync("g"), 41);
+  });
+}
+
+// ---- callAsync: an argument whose Proxy trap or `signal` getter throws is a CalogValueError -------------------
+// The trailing-options check (takeCallOptions) read the last argument's prototype and `signal` unguarded: a Proxy
+// whose getPrototypeOf trap throws made callAsync reject with that raw Error, where call gives a CalogValueError.
+for (const thread of modes) {
+  test(`callAsync (${where(thread)}): a last argument whose traps or signal getter throw is a CalogValueError, as with call`, async () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext("lua", { thread });
+    ctx.eval("function f(x) return 1 end");
+    const boom = new Error("trap");
+    const args: unknown[] = [
+      new Proxy({}, { getPrototypeOf() { throw boom; } }),
+      { get signal() { throw boom; } },
+      { signal: new Proxy({}, { getPrototypeOf() { throw boom; } }) },
+    ];
+    for (const a of args) {
+      assert.throws(() => ctx.call("f", a), (e: Error) => e instanceof CalogValueError, "call");
+      await assert.rejects(ctx.callAsync("f", a), (e: Error) => e instanceof CalogValueError && e.cause === boom, "callAsync");
+    }
+    assert.equal(await ctx.callAsync("f", 1), 1);
   });
 }
