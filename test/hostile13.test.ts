@@ -87,3 +87,27 @@ for (const thread of modes) {
     assert.equal(await ctx.callAsync("f", 1), 1);
   });
 }
+
+// ---- JavaScript: a thrown value whose description throws ----------------------------------------------------------
+// A Proxy whose get trap throws, an Error whose name getter throws or whose message is a Symbol: describing them threw,
+// and the message was only "error (its description could not be read)" (noticed by the thirteenth pass). Their class,
+// read before describing them (no code runs), now names them.
+
+test("js: a thrown value whose description throws is named by its class", () => {
+  using rt = new Runtime();
+  using js = rt.createContext("js", { thread: false });
+  const message = (src: string) => {
+    try {
+      js.eval(src);
+    } catch (e) {
+      assert.equal((e as Error).name, "CalogScriptError");
+      return (e as Error).message;
+    }
+    return "no error";
+  };
+  assert.equal(message("throw new Proxy({}, { get: function () { throw 1; } })"), "js threw [object Object] (its description could not be read)");
+  assert.equal(message("var e = new Error('m'); Object.defineProperty(e, 'name', { get: function () { throw 2; } }); throw e"),
+    "js threw [object Error] (its description could not be read)");
+  assert.equal(message("var e = new Error('m'); e.message = Symbol('s'); throw e"), "js threw [object Error] (its description could not be read)");
+  assert.equal(js.eval("1 + 1"), 2);
+});

@@ -373,6 +373,9 @@ int32_t calog__dukError(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValu
   (void)dc;
   duk_idx_t base = duk_get_top(ctx) - 1;
   int32_t st;
+  /* its class, read before describing it (no code runs): what is left to say if describing it throws (a Proxy whose
+   * get trap throws, an Error whose name getter throws or whose message is a Symbol) */
+  const char *cls = duk_is_object(ctx, base) ? className(ctx, base) : NULL;
   if (duk_check_stack(ctx, 4) && duk_safe_call(ctx, describeSafe, NULL, 1, 2) == DUK_EXEC_SUCCESS) {
     duk_size_t n = 0, tn = 0;
     const char *msg = duk_get_lstring(ctx, -2, &n);
@@ -389,7 +392,9 @@ int32_t calog__dukError(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValu
     const char *msg = duk_get_lstring(ctx, base, &n);
     st = calogErrorSet(result, status, "js", msg, (int64_t)n, NULL);
   } else {
-    st = calogErrorSet(result, status, "js", "error (its description could not be read)", -1, NULL);
+    char msg[120];
+    snprintf(msg, sizeof msg, "js threw %s (its description could not be read)", cls ? cls : "a value");
+    st = calogErrorSet(result, status, "js", msg, -1, NULL);
   }
   duk_set_top(ctx, base);
   return st;
