@@ -176,27 +176,16 @@ static CalogMsgT *popLocked(CalogActorT *a) {
  * 33rd on with "call nesting deeper than 64 crossings" (hostile12b). Calls a waiter's stack depends on (a call made
  * back into this context, a release) are served at any depth, as before. */
 #define ASYNC_NEST_MAX (CALOG_MAX_NESTING / 2)
-/* ...but only while the wait goes on: the waiter may depend on one (an async host function awaiting callAsync into
- * its own waiting context, the wait past the half cap), and held back it waited for ever, the script with it
- * (thirteenth hostile pass: 15 such levels hung until the context's timeout, for ever without one; before the rule
- * they nested up to the cap and failed with a nesting error there). A wait that has served nothing and not ended
- * for this long serves one, nested up to the cap as before; a wait the host settles sooner unwinds first, so
- * concurrent requests still go on at shallower depths. */
-#define ASYNC_NEST_GRACE_NS (50u * 1000000u)
 
-/* under a->mu: the first message a wait of a may serve now (NULL: none), and the one before it in the queue.
- * idleNs: since when the wait has served nothing (0: past the grace). ripeNs (may be NULL): when an async request
- * held back by the half cap may be served (0: none is held back). */
-static CalogMsgT *servableLocked(const CalogActorT *a, CalogMsgT **before, uint64_t idleNs, uint64_t *ripeNs) {
-  bool asyncOk = a->nesting < ASYNC_NEST_MAX || idleNs == 0 || nowNs() - idleNs >= ASYNC_NEST_GRACE_NS;
-  if (ripeNs) *ripeNs = 0;
+/* under a->mu: the first message a wait of a may serve now (NULL: none), and the one before it in the queue */
+static CalogMsgT *servableLocked(const CalogActorT *a, CalogMsgT **before) {
+  bool asyncOk = a->nesting < ASYNC_NEST_MAX;
   CalogMsgT *prev = NULL;
   for (CalogMsgT *q = a->head; q != NULL; prev = q, q = q->next) {
     if (asyncOk || q->done == NULL) {
       if (before) *before = prev;
       return q;
     }
-    if (ripeNs) *ripeNs = idleNs + ASYNC_NEST_GRACE_NS;
   }
   return NULL;
 }
@@ -469,7 +458,6 @@ void calog__actorWake(CalogActorT *a) {
 static void waitBox(CalogActorT *self, CalogBoxT *box, uint64_t opDeadline, CalogAbandonFnT abandon, void *arg) {
   bool watchLimits = true, watchOp = opDeadline != 0;
   bool deferRetried = false; /* a host reply deferred after the limit's first try was withdrawn once more */
-  uint64_t idleNs = nowNs();  /* since when this wait has served nothing (ASYNC_NEST_GRACE_NS) */
 spin:;
   /* Spin first, and again after each message served: the other side of a call that calls back (a script
    * looping over host calls while this thread waits for its result) sends the next message within
@@ -514,15 +502,13 @@ spin:;
       }
       uint64_t dl = rc != NULL && watchLimits ? rc->deadlineNs : 0;
       if (watchOp && (dl == 0 || opDeadline < dl)) dl = opDeadline;
-      uint64_t ripe = 0;
-      if (servableLocked(self, NULL, idleNs, &ripe) != NULL && (dl == 0 || nowNs() < dl)) break; /* serve it */
-      uint64_t wake = ripe != 0 && (dl == 0 || ripe < dl) ? ripe : dl; /* a held-back request ripens, or dl */
-      if (wake == 0) {
+      if (servableLocked(self, NULL) != NULL && (dl == 0 || nowNs() < dl)) break; /* serve it */
+      if (dl == 0) {
         pthread_cond_wait(&self->cv, &self->mu);
         continue;
       }
-      struct timespec ts = {.tv_sec = (time_t)(wake / 1000000000u), .tv_nsec = (long)(wake % 1000000000u)};
-      if (servableLocked(self, NULL, idleNs, NULL) == NULL && pthread_cond_timedwait(&self->cv, &self->mu, &ts) != ETIMEDOUT) continue;
+      struct timespec ts = {.tv_sec = (time_t)(dl / 1000000000u), .tv_nsec = (long)(dl % 1000000000u)};
+      if (servableLocked(self, NULL) == NULL && pthread_cond_timedwait(&self->cv, &self->mu, &ts) != ETIMEDOUT) continue;
       if (watchOp && nowNs() >= opDeadline) {
         why = CALOG_ABANDON_TIMEOUT;
         break;
@@ -534,7 +520,7 @@ spin:;
           break;
         }
       }
-      if (servableLocked(self, NULL, idleNs, NULL) != NULL) break; /* checked: serve it */
+      if (servableLocked(self, NULL) != NULL) break; /* checked: serve it */
     }
     if (atomic_load(&box->done)) {
       pthread_mutex_unlock(&self->mu);
@@ -549,10 +535,9 @@ spin:;
       continue;
     }
     CalogMsgT *prev = NULL;
-    CalogMsgT *m = takeLocked(self, servableLocked(self, &prev, idleNs, NULL), prev);
+    CalogMsgT *m = takeLocked(self, servableLocked(self, &prev), prev);
     pthread_mutex_unlock(&self->mu);
     dispatch(self, m);
-    idleNs = nowNs(); /* served one: the grace starts again */
     if (self->isHost) goto spin; /* the JS thread: a script calling the host in a loop sends the next soon */
   }
 }
