@@ -48,6 +48,7 @@ struct CalogMsgT {
   CalogCompletionT *done; /* async: preallocated completion (ticket set) */
   uint32_t token;         /* NATIVE, deferred: its token, and its link in rt->deferHead (under host.mu) */
   CalogMsgT *deferNext;
+  uint64_t seq; /* its place in its actor's queue order (CalogActorT.seq when it was queued) */
 };
 
 #define nowNs calog__nowNs
@@ -140,6 +141,7 @@ static bool push(CalogActorT *a, CalogMsgT *m) {
     pthread_mutex_unlock(&a->mu);
     return false;
   }
+  m->seq = atomic_fetch_add(&a->seq, 1) + 1;
   if (m->kind == CALOG_MSG_TASK) { /* a separate list: nested pumps do not see it */
     if (a->taskTail) a->taskTail->next = m;
     else a->taskHead = m;
@@ -170,19 +172,22 @@ static CalogMsgT *popLocked(CalogActorT *a) {
 }
 
 /* A queued asynchronous request (callAsync, evalAsync, fn.callAsync: nobody's stack waits on it) is served inside a
- * wait only while the nesting leaves half the crossings free; past that it stays queued for the top level or a
- * shallower wait. Served at any depth, each one a script parked on an async host function took nested on the wait
- * before it, two crossings deeper each time, so a thousand concurrent callAsync of such a script failed from the
- * 33rd on with "call nesting deeper than 64 crossings" (hostile12b). Calls a waiter's stack depends on (a call made
- * back into this context, a release) are served at any depth, as before. */
+ * wait while the nesting leaves half the crossings free; past that, only one queued after the awaited work began
+ * (box->since: its target took the request) is, the rest stay queued for the top level or a shallower wait. Served
+ * at any depth, each one a script parked on an async host function took nested on the wait before it, two
+ * crossings deeper each time, so a thousand concurrent callAsync of such a script failed from the 33rd on with
+ * "call nesting deeper than 64 crossings" (hostile12b). One queued after the awaited work began may be its doing
+ * (a host function awaiting a callAsync into this very context): held back too, the innermost wait, which only
+ * that work's reply ends, waited for ever (review13: 20 concurrent callAsync of such a script hung). Calls a
+ * waiter's stack depends on (a call made back into this context, a release) are served at any depth, as before. */
 #define ASYNC_NEST_MAX (CALOG_MAX_NESTING / 2)
 
-/* under a->mu: the first message a wait of a may serve now (NULL: none), and the one before it in the queue */
-static CalogMsgT *servableLocked(const CalogActorT *a, CalogMsgT **before) {
+/* under a->mu: the first message a wait of a for box may serve now (NULL: none), and the one before it in the queue */
+static CalogMsgT *servableLocked(const CalogActorT *a, const CalogBoxT *box, CalogMsgT **before) {
   bool asyncOk = a->nesting < ASYNC_NEST_MAX;
   CalogMsgT *prev = NULL;
   for (CalogMsgT *q = a->head; q != NULL; prev = q, q = q->next) {
-    if (asyncOk || q->done == NULL) {
+    if (asyncOk || q->done == NULL || q->seq > atomic_load_explicit(&box->since, memory_order_relaxed)) {
       if (before) *before = prev;
       return q;
     }
@@ -304,6 +309,10 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
   CalogValueT result = calogValueNil();
   int32_t st;
   CalogCtxT *selfCtx = self->ctx;
+  /* the work its waiter awaits begins: what is queued to the waiter from now on may be its doing (servableLocked);
+   * a relaxed store: the push of such a request (under the waiter's mutex) publishes it */
+  if (m->reply != NULL && m->reply->waiter != NULL)
+    atomic_store_explicit(&m->reply->since, atomic_load(&m->reply->waiter->seq), memory_order_relaxed);
   bool stopping = selfCtx != NULL && (selfCtx->stopRequested || selfCtx->dying);
   switch (m->kind) {
   case CALOG_MSG_RELEASE: {
@@ -502,13 +511,13 @@ spin:;
       }
       uint64_t dl = rc != NULL && watchLimits ? rc->deadlineNs : 0;
       if (watchOp && (dl == 0 || opDeadline < dl)) dl = opDeadline;
-      if (servableLocked(self, NULL) != NULL && (dl == 0 || nowNs() < dl)) break; /* serve it */
+      if (servableLocked(self, box, NULL) != NULL && (dl == 0 || nowNs() < dl)) break; /* serve it */
       if (dl == 0) {
         pthread_cond_wait(&self->cv, &self->mu);
         continue;
       }
       struct timespec ts = {.tv_sec = (time_t)(dl / 1000000000u), .tv_nsec = (long)(dl % 1000000000u)};
-      if (servableLocked(self, NULL) == NULL && pthread_cond_timedwait(&self->cv, &self->mu, &ts) != ETIMEDOUT) continue;
+      if (servableLocked(self, box, NULL) == NULL && pthread_cond_timedwait(&self->cv, &self->mu, &ts) != ETIMEDOUT) continue;
       if (watchOp && nowNs() >= opDeadline) {
         why = CALOG_ABANDON_TIMEOUT;
         break;
@@ -520,7 +529,7 @@ spin:;
           break;
         }
       }
-      if (servableLocked(self, NULL) != NULL) break; /* checked: serve it */
+      if (servableLocked(self, box, NULL) != NULL) break; /* checked: serve it */
     }
     if (atomic_load(&box->done)) {
       pthread_mutex_unlock(&self->mu);
@@ -535,7 +544,7 @@ spin:;
       continue;
     }
     CalogMsgT *prev = NULL;
-    CalogMsgT *m = takeLocked(self, servableLocked(self, &prev), prev);
+    CalogMsgT *m = takeLocked(self, servableLocked(self, box, &prev), prev);
     pthread_mutex_unlock(&self->mu);
     dispatch(self, m);
     if (self->isHost) goto spin; /* the JS thread: a script calling the host in a loop sends the next soon */
@@ -559,6 +568,8 @@ void calog__boxInit(CalogBoxT *box, CalogActorT *self) {
   box->cv = &self->cv;
   atomic_init(&box->done, 0);
   box->deferred = false;
+  box->waiter = self;
+  atomic_init(&box->since, self ? atomic_load(&self->seq) : 0); /* an I/O wait's work begins now */
   box->status = CALOG_OK;
   box->result = calogValueNil();
 }
@@ -600,8 +611,9 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
   if (st != CALOG_OK) return st;
   pthread_mutex_t privMu;
   pthread_cond_t privCv;
-  CalogBoxT box = {.status = CALOG_OK};
+  CalogBoxT box = {.status = CALOG_OK, .waiter = self};
   atomic_init(&box.done, 0);
+  atomic_init(&box.since, UINT64_MAX); /* set by the target when it takes the request (dispatch) */
   box.result = calogValueNil();
   if (self) {
     box.mu = &self->mu;

@@ -112,6 +112,7 @@ struct CalogActorT {
   pthread_cond_t cv; /* a message arrived, or a reply for a call this thread waits on */
   CalogMsgT *head, *tail;
   _Atomic int32_t pending; /* queued messages (read without the lock by spinners) */
+  _Atomic uint64_t seq;    /* messages ever queued (changed under mu): a wait's box notes it when the wait begins */
   CalogMsgT *taskHead, *taskTail; /* queued tasks (calog__ctxPost): run only at the top level, never nested */
   _Atomic int32_t tasks;   /* queued tasks (changed under mu; read without it by a reply's look for work) */
   pthread_t thread;
@@ -389,6 +390,10 @@ typedef struct CalogBoxT {
   pthread_cond_t *cv;
   _Atomic int done;
   bool deferred; /* under mu: the host deferred the reply (the waiter may withdraw the request) */
+  CalogActorT *waiter; /* the waiting actor (NULL: a thread that is no actor) */
+  /* the waiter's seq when the awaited work began (its target took the request; an I/O wait: the wait began), or
+   * UINT64_MAX before: an async request queued to the waiter after it may be that work's doing (actor.c) */
+  _Atomic uint64_t since;
   int32_t status;
   CalogValueT result;
 } CalogBoxT;

@@ -1,0 +1,38 @@
+// The thirteenth review: concurrency and ownership of the day's changes, under Bun and Deno.
+import assert from "node:assert/strict";
+import { type EngineName, Runtime } from "../bindings/mod.ts";
+import { test } from "./harness.ts";
+
+const engines: EngineName[] = ["lua", "js", "squirrel"];
+
+/** p, or a rejection after ms (so a hang fails the test instead of stalling the run). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not settled after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+
+test("concurrent callAsync of a script whose async host function awaits a callAsync into the same context all answer (20 or more hung)", async () => {
+  // A wait 32 crossings deep held back every queued async request, the one its own host function had just
+  // queued (and awaited) too: that innermost wait could only end with that request's reply, so it never did.
+  using rt = new Runtime();
+  for (const engine of engines) {
+    using ctx = rt.createContext(engine);
+    rt.register("viaSelf", async (x) => ((await ctx.callAsync("g", x)) as number) + 100);
+    ctx.eval(engine === "lua"
+      ? "function f(x) return viaSelf(x) + 1 end function g(x) return x * 3 end"
+      : "function f(x) { return viaSelf(x) + 1; } function g(x) { return x * 3; }");
+    for (const n of [20, 40, 300]) {
+      const results = await within(
+        Promise.allSettled(Array.from({ length: n }, (_, i) => ctx.callAsync("f", i))),
+        15_000,
+        `${engine}, ${n} concurrent`,
+      );
+      const failed = results.filter((r) => r.status === "rejected");
+      assert.equal(failed.length, 0, `${engine}, ${n}: ${failed.length} failed: ${String((failed[0] as PromiseRejectedResult | undefined)?.reason)}`);
+      results.forEach((r, i) => assert.equal((r as PromiseFulfilledResult<unknown>).value, i * 3 + 101));
+    }
+  }
+});
