@@ -36,3 +36,27 @@ test("concurrent callAsync of a script whose async host function awaits a callAs
     }
   }
 });
+
+test("concurrent callAsync of a script awaiting what a later callAsync provides all answer (16 or more hung)", async () => {
+  // Past half the crossing cap a wait held back every request queued before its call began: 16 scripts waiting
+  // (through an async host function) for what a callAsync sent after them provides left it queued behind the
+  // innermost wait for ever. A wait that finds only held-back requests for a while now serves the newest.
+  using rt = new Runtime();
+  for (const engine of engines) {
+    using ctx = rt.createContext(engine);
+    let ready!: () => void;
+    const initDone = new Promise<void>((r) => (ready = r));
+    rt.register("waitInit", async (x) => (await initDone, x));
+    rt.register("markInit", () => (ready(), true));
+    ctx.eval(engine === "lua"
+      ? "function f(x) return waitInit(x) + 1 end function init() return markInit() end"
+      : "function f(x) { return waitInit(x) + 1; } function init() { return markInit(); }");
+    const n = 40;
+    const calls = Array.from({ length: n }, (_, i) => ctx.callAsync("f", i));
+    calls.push(ctx.callAsync("init"));
+    const results = await within(Promise.allSettled(calls), 15_000, `${engine}, ${n} waiting for init`);
+    const failed = results.filter((r) => r.status === "rejected");
+    assert.equal(failed.length, 0, `${engine}: ${failed.length} failed: ${String((failed[0] as PromiseRejectedResult | undefined)?.reason)}`);
+    results.slice(0, n).forEach((r, i) => assert.equal((r as PromiseFulfilledResult<unknown>).value, i + 1));
+  }
+});
