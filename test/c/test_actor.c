@@ -358,8 +358,8 @@ static void testBindingSwap(void) {
  * the token with n; the test settles the tokens later, from the host thread. */
 static CalogT *deferRt;
 static atomic_int deferCount, deferRefused, deferWrongThread;
-static uint32_t deferTokens[16];
-static int32_t deferArgs[16];
+static uint32_t deferTokens[64];
+static int32_t deferArgs[64];
 static CalogContextIdT deferInterrupt; /* nonzero: interrupt this context from inside the host call first */
 
 static uint32_t putStr(uint8_t *in, const char *s) {
@@ -388,7 +388,7 @@ static int32_t deferCallCb(uint32_t id, uint32_t len) {
     usleep(20000); /* the waiter sees its trip before the reply is deferred */
   }
   int i = atomic_load(&deferCount);
-  if (i < 16) {
+  if (i < 64) {
     deferTokens[i] = token;
     deferArgs[i] = arg;
   }
@@ -773,6 +773,56 @@ static void testRelease(bool threaded) {
   calogValueFree(&r);
 }
 
+/* review13: a context parked on async host functions 32 crossings deep holds back the async requests queued to it:
+ * one queued after the call its innermost wait waits for began is served at once (it may be that call's doing), and
+ * when only older ones are queued the newest is served after a second (scripts waiting for what a later request
+ * provides hung for ever). Every request completes once the host functions settle. */
+enum { HELD_N = 40 };
+static int32_t heldTickets[HELD_N + 2];
+static int heldDone[HELD_N + 2]; /* 0 pending, 1 ok, 2 failed */
+static void pollHeld(int ms) {
+  uint64_t end = monoNs() + (uint64_t)ms * 1000000u;
+  do {
+    while (calogHostPoll(rt) == 1) {
+      CalogWireControlT *w = calogWireControl(rt);
+      for (int i = 0; i < HELD_N + 2; i++)
+        if (heldTickets[i] > 0 && (uint32_t)heldTickets[i] == w->pollTicket) heldDone[i] = w->pollStatus == 0 ? 1 : 2;
+    }
+    usleep(1000);
+  } while (monoNs() < end);
+}
+static void testHeldBack(void) {
+  CalogContextIdT c = newCtx(true);
+  deferInterrupt = 0;
+  atomic_store(&deferCount, 0);
+  memset(heldDone, 0, sizeof heldDone);
+  memset(heldTickets, 0, sizeof heldTickets);
+  for (int i = 0; i < HELD_N; i++) CHECK((heldTickets[i] = evalAsyncSrc(c, "return later(1)")) > 0);
+  uint64_t t0 = monoNs();
+  CHECK((heldTickets[HELD_N] = evalAsyncSrc(c, "return 7")) > 0); /* older than every call the waits wait for */
+  int last = -1;
+  for (int k = 0; k < 100 && atomic_load(&deferCount) != last; k++) last = atomic_load(&deferCount), pollHeld(30);
+  int parked = atomic_load(&deferCount);
+  CHECK(parked > 4 && parked < HELD_N); /* nested up to half the cap, the rest held back */
+  CHECK((heldTickets[HELD_N + 1] = evalAsyncSrc(c, "return 8")) > 0); /* queued after: served now */
+  pollHeld(200);
+  CHECK_EQ(heldDone[HELD_N + 1], 1);
+  if (monoNs() - t0 < 800000000u) CHECK_EQ(heldDone[HELD_N], 0); /* still held back (unless this machine is slow) */
+  pollHeld(1500);
+  CHECK_EQ(heldDone[HELD_N], 1); /* the newest held back, served after a second */
+  CHECK_EQ(atomic_load(&deferCount), parked); /* and nothing else */
+  int settled = 0;
+  for (int k = 0; k < 2000 && settled < HELD_N; k++) {
+    int n = atomic_load(&deferCount);
+    for (; settled < n && settled < 64; settled++) CHECK_EQ(settleInt(deferTokens[settled], 2), 0);
+    pollHeld(5);
+  }
+  pollHeld(50);
+  CHECK_EQ(settled, HELD_N);
+  for (int i = 0; i < HELD_N + 2; i++) CHECK_EQ(heldDone[i], 1);
+  calogContextDestroy(rt, c);
+}
+
 int main(void) {
   rt = calogCreate();
   calogRegister(rt, "threadTag", threadTag, NULL, NULL);
@@ -799,6 +849,7 @@ int main(void) {
   testDeferredRace();
   testDeferredRefused();
   testDeferredRuntimeDestroy();
+  testHeldBack();
   CHECK_EQ(atomic_load(&deferWrongThread), 0);
   calogHostInstall(rt, NULL, NULL);
   (void)hostOnly;
