@@ -1,7 +1,7 @@
 // The thirteenth review: concurrency and ownership of the day's changes, under Bun and Deno.
 import assert from "node:assert/strict";
 import { type EngineName, Runtime } from "../bindings/mod.ts";
-import { test } from "./harness.ts";
+import { gc, test } from "./harness.ts";
 
 const engines: EngineName[] = ["lua", "js", "squirrel"];
 
@@ -59,4 +59,45 @@ test("concurrent callAsync of a script awaiting what a later callAsync provides 
     assert.equal(failed.length, 0, `${engine}: ${failed.length} failed: ${String((failed[0] as PromiseRejectedResult | undefined)?.reason)}`);
     results.slice(0, n).forEach((r, i) => assert.equal((r as PromiseFulfilledResult<unknown>).value, i + 1));
   }
+});
+
+test("forgotten runtimes with calls in flight settle them under forced GC, and are collected after (guard of the GC backstop)", async () => {
+  // The backstops hold the native runtime and the Core only weakly: nothing in flight may be lost when the program
+  // keeps only the promise (a callAsync or fn.callAsync whose script awaits a host function and prints).
+  let printed = 0, finalized = 0;
+  const watch = new FinalizationRegistry(() => finalized++);
+  const start = (i: number): Promise<unknown> => {
+    const rt = new Runtime({ output: () => void (rt.disposed || printed++) });
+    const engine = engines[i % 3]!;
+    const thread = i % 2 === 0; // a host-thread context cannot wait for a Promise: its host function is synchronous
+    const ctx = rt.createContext(engine, { thread });
+    rt.register("later", thread
+      ? async (x) => (await new Promise((r) => setTimeout(r, i % 4)), (x as number) + (rt.disposed ? 1000 : 0))
+      : (x) => (x as number) + (rt.disposed ? 1000 : 0));
+    ctx.eval(engine === "lua" ? "function f(x) print('a') return later(x) + 1 end"
+      : engine === "js" ? "function f(x) { print('a'); return later(x) + 1; }"
+      : "function f(x) { print('a'); return later(x) + 1; }");
+    watch.register(rt, i);
+    return i % 4 === 0 ? ctx.getFunction("f").callAsync(i) : ctx.callAsync("f", i);
+  };
+  const n = 60;
+  const calls: Promise<unknown>[] = [];
+  const hammer = setInterval(gc, 1);
+  try {
+    for (let i = 0; i < n; i++) {
+      calls.push(start(i));
+      if (i % 5 === 0) gc();
+    }
+    const results = await within(Promise.allSettled(calls), 20_000, "calls of forgotten runtimes");
+    results.forEach((r, i) => assert.equal((r as PromiseFulfilledResult<unknown>).value, i + 1, `${i}: ${String((r as PromiseRejectedResult).reason)}`));
+  } finally {
+    clearInterval(hammer);
+  }
+  calls.length = 0;
+  for (let k = 0; k < 100 && finalized < n; k++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(printed, n);
+  assert.equal(finalized, n, `only ${finalized} of ${n} forgotten runtimes were collected`);
 });
