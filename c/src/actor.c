@@ -577,7 +577,8 @@ spin:;
       for (CalogMsgT *q = self->head; q->next != NULL; q = q->next) prev = q;
       m = takeLocked(self, self->tail, prev);
     } else {
-      m = takeLocked(self, servableLocked(self, box, &prev), prev);
+      m = servableLocked(self, box, &prev); /* a statement of its own: an argument beside it could read prev first */
+      m = takeLocked(self, m, prev);
     }
     heldAt = 0;
     pthread_mutex_unlock(&self->mu);
