@@ -38,3 +38,37 @@ export function rss(): number {
   const g = globalThis as { Deno?: { memoryUsage(): { rss: number } }; process?: { memoryUsage(): { rss: number } } };
   return g.Deno ? g.Deno.memoryUsage().rss : g.process!.memoryUsage().rss;
 }
+
+/** The two kinds of context: on the host thread (`thread: false`) and on its own thread. */
+export const modes = [false, true] as const;
+export const where = (thread: boolean): string => (thread ? "own thread" : "host thread");
+
+/** What f threw (a test failure if it returned). */
+export function caught(f: () => unknown): Error & { value?: unknown; cause?: unknown } {
+  try {
+    f();
+  } catch (e) {
+    return e as Error & { value?: unknown; cause?: unknown };
+  }
+  throw new Error("expected a throw");
+}
+
+/** Counts unhandled rejections (both runtimes' events) until stop() is called. */
+export function watchUnhandled(): { count(): number; stop(): void } {
+  let n = 0;
+  const onEvent = (e: Event) => {
+    n++;
+    e.preventDefault();
+  };
+  const onProcess = () => void n++;
+  const proc = (globalThis as { process?: { on(ev: string, f: () => void): void; off(ev: string, f: () => void): void } }).process;
+  globalThis.addEventListener("unhandledrejection", onEvent);
+  proc?.on("unhandledRejection", onProcess);
+  return {
+    count: () => n,
+    stop: () => {
+      globalThis.removeEventListener("unhandledrejection", onEvent);
+      proc?.off("unhandledRejection", onProcess);
+    },
+  };
+}

@@ -1,19 +1,7 @@
 // Twelfth hostile pass: every test is one attack that found a defect; what it expects is what README promises.
 import assert from "node:assert/strict";
 import { CalogScriptError, Runtime } from "../bindings/mod.ts";
-import { test } from "./harness.ts";
-
-const modes = [false, true] as const;
-const where = (thread: boolean) => (thread ? "own thread" : "host thread");
-
-function caught(f: () => unknown): Error & { value?: unknown; cause?: unknown } {
-  try {
-    f();
-  } catch (e) {
-    return e as Error & { value?: unknown; cause?: unknown };
-  }
-  throw new Error("expected a throw");
-}
+import { caught, modes, test, where } from "./harness.ts";
 
 // ---- JavaScript: a host exception thrown through an index getter while calog reads a result ---------------------
 // An array's index getter runs while calog reads the array (README: "read as JavaScript reads a[0]"). When the getter

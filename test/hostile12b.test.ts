@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { type EngineName, Runtime, type ScriptFunction } from "../bindings/mod.ts";
-import { gc, test } from "./harness.ts";
+import { gc, test, watchUnhandled } from "./harness.ts";
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 const engines: EngineName[] = ["lua", "js", "squirrel"];
@@ -54,11 +54,7 @@ test("a getter throwing what cannot be described (a revoked Proxy, a throwing `m
   Object.defineProperty(badMessage, "message", { get() { throw new Error("message getter"); } });
   const throwsOnEntries = { get x() { throw new Error("entries"); } };
   const ownKeysTrap = new Proxy({}, { ownKeys() { throw new Error("ownKeys"); } });
-  let unhandled = 0;
-  const onUnhandled = (e: Event) => { unhandled++; e.preventDefault(); };
-  globalThis.addEventListener("unhandledrejection", onUnhandled);
-  const onProcess = () => void unhandled++;
-  process.on("unhandledRejection", onProcess);
+  const unhandled = watchUnhandled();
   try {
     for (const thrown of [revoked, badMessage, throwsOnEntries, ownKeysTrap]) {
       const bad = { get v() { throw thrown; } };
@@ -80,18 +76,13 @@ test("a getter throwing what cannot be described (a revoked Proxy, a throwing `m
     }
     await tick();
   } finally {
-    globalThis.removeEventListener("unhandledrejection", onUnhandled);
-    process.off("unhandledRejection", onProcess);
+    unhandled.stop();
   }
-  assert.equal(unhandled, 0);
+  assert.equal(unhandled.count(), 0);
 });
 
 test("an async output callback that rejects is ignored like one that throws: no unhandled rejection", async () => {
-  let unhandled = 0;
-  const onUnhandled = (e: Event) => { unhandled++; e.preventDefault(); };
-  globalThis.addEventListener("unhandledrejection", onUnhandled);
-  const onProcess = () => void unhandled++;
-  process.on("unhandledRejection", onProcess);
+  const unhandled = watchUnhandled();
   try {
     const seen: string[] = [];
     using rt = new Runtime();
@@ -110,10 +101,9 @@ test("an async output callback that rejects is ignored like one that throws: no 
     assert.equal(seen.length, 12);
     for (let i = 0; i < 3; i++) await tick();
   } finally {
-    globalThis.removeEventListener("unhandledrejection", onUnhandled);
-    process.off("unhandledRejection", onProcess);
+    unhandled.stop();
   }
-  assert.equal(unhandled, 0);
+  assert.equal(unhandled.count(), 0);
 });
 
 test("hundreds of concurrent callAsync of a script awaiting an async host function all succeed (they failed past 32 with a nesting error)", async () => {

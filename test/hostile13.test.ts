@@ -1,19 +1,7 @@
 // Thirteenth hostile pass: every test is one attack that found a defect; what it expects is what README promises.
 import assert from "node:assert/strict";
 import { CalogScriptError, CalogValueError, Runtime } from "../bindings/mod.ts";
-import { test } from "./harness.ts";
-
-const modes = [false, true] as const;
-const where = (thread: boolean) => (thread ? "own thread" : "host thread");
-
-function caught(f: () => unknown): Error & { value?: unknown; cause?: unknown } {
-  try {
-    f();
-  } catch (e) {
-    return e as Error & { value?: unknown; cause?: unknown };
-  }
-  throw new Error("expected a throw");
-}
+import { caught, modes, test, where } from "./harness.ts";
 
 // ---- JavaScript: an entry made while a thrown value is read reads its own throws whole -------------------------
 // calog__dukScriptError sets a flag while it reads a thrown value (a throw while it does is not read again). An index
