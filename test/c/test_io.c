@@ -1456,7 +1456,7 @@ static void testDestroyWhileConnectResolves(void) {
 static _Atomic int oddNames; /* names with '/', '\\', ' ' or ':' (no IPv6 address) that reached the resolver */
 static void recordHook(const char *host) {
   struct in6_addr a6;
-  if (strpbrk(host, "/\\: ") == NULL || inet_pton(AF_INET6, host, &a6) == 1) return; /* net.resolve('::1'): numeric */
+  if (strpbrk(host, "/\\: %[]@,") == NULL || inet_pton(AF_INET6, host, &a6) == 1) return; /* net.resolve('::1'): numeric */
   fprintf(stderr, "reached the resolver: '%s'\n", host);
   atomic_fetch_add(&oddNames, 1);
 }
@@ -1470,7 +1470,9 @@ static void testNotHostNames(void) {
       "return net.resolve('UNIX:/tmp/calog-x.sock')", "return net.resolve('unix:/tmp/calog-x.sock', function() end)",
       "return net.resolve('a/b')", "return net.connect('a:b', 80, function() end)", "return net.resolve('a b')",
       "return net.udp():send('x', 'a\\\\b', 9, function() end)", "return net.listen('x/y', 0)",
-      "return net.resolve('[::1]')", "return net.udp():bind('UNIX:/x', 0)"};
+      "return net.resolve('[::1]')", "return net.udp():bind('UNIX:/x', 0)",
+      /* hostile14: characters no host name holds, outside an IPv6 address */
+      "return net.resolve('%')", "return net.resolve('[]')", "return net.connect('a@b', 80)", "return net.resolve('a,b')"};
   CalogValueT r = calogValueNil();
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     CalogContextIdT c = strstr(bad[i], "function") ? h : a;

@@ -4,6 +4,7 @@
 #include "io_impl.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -26,7 +27,12 @@ int32_t calog__ioHostName(const char *host, CalogValueT *err) {
   bool bad = false;
   for (const unsigned char *p = (const unsigned char *)host; *p && !bad; p++)
     bad = *p <= ' ' || *p == 0x7f || *p == '/' || *p == '\\';
-  if (!bad && strchr(host, ':')) {
+  /* nor, outside an IPv6 address, anything but letters, digits, '-', '.', '_' and UTF-8 (IDN): '%', '[]', '@', ','
+   * and the like went to the DNS servers as they were (hostile14) */
+  bool v6 = strchr(host, ':') != NULL;
+  for (const unsigned char *p = (const unsigned char *)host; *p && !bad && !v6; p++)
+    bad = !(isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p >= 0x80);
+  if (!bad && v6) {
     struct addrinfo hints = {.ai_family = AF_INET6, .ai_flags = AI_NUMERICHOST}, *res = NULL;
     bad = getaddrinfo(host, NULL, &hints, &res) != 0;
     if (res) freeaddrinfo(res);
