@@ -320,6 +320,12 @@ static const char *className(duk_context *ctx, duk_idx_t idx) {
   return c > 0 && c < (duk_int_t)(sizeof names / sizeof names[0]) ? names[c] : names[0];
 }
 
+/* [value] -> []: its className into *udata */
+static duk_ret_t classSafe(duk_context *ctx, void *udata) {
+  *(const char **)udata = className(ctx, -1);
+  return 0;
+}
+
 /* [thrown] -> [message stack|undefined]. Error objects give .message, anything else its ToString.
  * (A safe call runs in its caller's frame: its arguments are the top values, not index 0.) */
 static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
@@ -374,8 +380,13 @@ int32_t calog__dukError(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValu
   duk_idx_t base = duk_get_top(ctx) - 1;
   int32_t st;
   /* its class, read before describing it (no code runs): what is left to say if describing it throws (a Proxy whose
-   * get trap throws, an Error whose name getter throws or whose message is a Symbol) */
-  const char *cls = duk_is_object(ctx, base) ? className(ctx, base) : NULL;
+   * get trap throws, an Error whose name getter throws or whose message is a Symbol). Protected: reading it
+   * allocates, and this runs when a memory limit has just tripped (unprotected, a failed allocation was fatal) */
+  const char *cls = NULL;
+  if (duk_is_object(ctx, base) && duk_check_stack(ctx, 4)) {
+    duk_dup(ctx, base);
+    if (duk_safe_call(ctx, classSafe, (void *)&cls, 1, 0) != DUK_EXEC_SUCCESS) cls = NULL;
+  }
   if (duk_check_stack(ctx, 4) && duk_safe_call(ctx, describeSafe, NULL, 1, 2) == DUK_EXEC_SUCCESS) {
     duk_size_t n = 0, tn = 0;
     const char *msg = duk_get_lstring(ctx, -2, &n);
