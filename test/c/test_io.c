@@ -1232,6 +1232,17 @@ static void testServerOutOfFds(void) {
   calogContextDestroy(rt, a);
 }
 
+/* Sets id's memory limit to bytes (the limits built by a script of id's own: the value it returns). */
+static void limitMemory(CalogContextIdT id, int64_t bytes) {
+  char src[64];
+  CalogValueT r = calogValueNil(), lim = calogValueNil();
+  snprintf(src, sizeof src, "return { memory = %lld }", (long long)bytes);
+  CHECK_EQ(calogContextEval(rt, id, src, (int64_t)strlen(src), "lim", &lim), CALOG_OK);
+  CHECK_EQ(calogContextSetLimits(rt, id, &lim, &r), CALOG_OK);
+  calogValueFree(&lim);
+  calogValueFree(&r);
+}
+
 /* hostile8: a handle's C memory (the handle, its slot, its heap entry) was outside every limit and the handle table is
  * the runtime's: a sandboxed context (no grants) with a 2 MB memory limit made 1,048,575 net.udp() handles (320 MB of
  * RSS; its interpreter held 72 KB) and every other context's timers and sockets failed ("cannot create the timer")
@@ -1263,10 +1274,7 @@ static void testHandleQuota(void) {
  * later timer or socket of the context tripped it. Now a connection past the limit is closed at once. */
 static void testServerQuota(void) {
   CalogContextIdT a = newCtx(false); /* a host-thread context: its callbacks run as we poll */
-  CalogValueT r = calogValueNil(), lim = calogValueNil();
-  const char *src = "return { memory = 262144 }"; /* 512 handles */
-  CHECK_EQ(calogContextEval(rt, a, src, (int64_t)strlen(src), "lim", &lim), CALOG_OK);
-  CHECK_EQ(calogContextSetLimits(rt, a, &lim, &r), CALOG_OK);
+  limitMemory(a, 262144); /* 512 handles */
   int port = (int)runInt(a, "n = 0 s = assert(net.listen('127.0.0.1', 0, function(c) n = n + 1 end)) return s:port()");
   enum { N = 700 };
   static int clients[N];
@@ -1296,8 +1304,6 @@ static void testServerQuota(void) {
   CHECK(n >= 300 && n < 512);
   CHECK(closed >= N - 512);
   for (int i = 0; i < N; i++) close(clients[i]);
-  calogValueFree(&lim);
-  calogValueFree(&r);
   calogContextDestroy(rt, a);
 }
 
@@ -1502,10 +1508,7 @@ static void testNotHostNames(void) {
  * would trip the limit below. */
 static void testCountsReturn(void) {
   CalogContextIdT a = newCtx(true);
-  CalogValueT r = calogValueNil(), lim = calogValueNil();
-  const char *src = "return { memory = 1048576 }";
-  CHECK_EQ(calogContextEval(rt, a, src, (int64_t)strlen(src), "lim", &lim), CALOG_OK);
-  CHECK_EQ(calogContextSetLimits(rt, a, &lim, &r), CALOG_OK);
+  limitMemory(a, 1048576);
   stallStart("stall..invalid");
   run(a, "net.resolve('stall..invalid', function() end)"); /* every name below waits behind it */
   CHECK(stallWaitHeld(1, 3000));
@@ -1531,8 +1534,6 @@ static void testCountsReturn(void) {
             "local s = assert(net.listen('127.0.0.1', 0)) local c = assert(net.connect('127.0.0.1', s:port())) "
             "local p = assert(s:accept()) c:send(string.rep('y', 400000), function() end) "
             "c:close() p:close() s:close() return 'ok'", "ok");
-  calogValueFree(&lim);
-  calogValueFree(&r);
   calogContextDestroy(rt, a);
 }
 
