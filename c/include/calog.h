@@ -253,8 +253,9 @@ typedef enum CalogContextFlagsE {
   CALOG_CONTEXT_OWN_THREAD = 1   /* the context is an actor on its own OS thread (actor layer) */
 } CalogContextFlagsE;
 
-/* Creates a context of the named engine ("lua", "js" or "squirrel") with CalogContextFlagsE flags. On success *idOut
- * receives the id. On failure the error is in *err (may be NULL). Host thread. */
+/* Creates a context of the named engine ("lua", "js" or "squirrel") with CalogContextFlagsE flags (other bits:
+ * CALOG_ERR_ARG). On success *idOut receives the id. On failure the error is in *err (may be NULL); after
+ * calogHostClose it is CALOG_ERR_DEAD. Host thread. */
 CALOG_API int32_t calogContextCreate(CalogT *rt, const char *engine, uint32_t flags, CalogContextIdT *idOut,
                                      CalogValueT *err);
 /* calogContextCreate with options: a map value (lent; NULL or nil for none) whose entries configure the

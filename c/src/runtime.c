@@ -367,6 +367,19 @@ int32_t calogContextCreateWith(CalogT *rt, const char *engine, uint32_t flags, c
   int32_t st;
   if (rt == NULL || engine == NULL || idOut == NULL) return calogFail(err, CALOG_ERR_ARG, "invalid argument");
   *idOut = 0;
+  if ((flags & ~(uint32_t)CALOG_CONTEXT_OWN_THREAD) != 0) {
+    st = calogFail(err, CALOG_ERR_ARG, "unknown context flags 0x%x", (unsigned)flags);
+    calogValueFree(&scratch);
+    return st;
+  }
+  pthread_mutex_lock(&rt->host.mu);
+  bool closed = rt->closing;
+  pthread_mutex_unlock(&rt->host.mu);
+  if (closed) { /* calogHostClose destroyed every context and stopped the host's queue: nothing could serve one */
+    st = calogFail(err, CALOG_ERR_DEAD, "the runtime is closed");
+    calogValueFree(&scratch);
+    return st;
+  }
   calog__reapThreads(rt); /* threads of contexts destroyed earlier */
   const CalogEngineT *eng = calog__engineFind(engine);
   if (eng == NULL) {

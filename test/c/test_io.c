@@ -1478,7 +1478,10 @@ static void testNotHostNames(void) {
       "return net.udp():send('x', 'a\\\\b', 9, function() end)", "return net.listen('x/y', 0)",
       "return net.resolve('[::1]')", "return net.udp():bind('UNIX:/x', 0)",
       /* hostile14: characters no host name holds, outside an IPv6 address */
-      "return net.resolve('%')", "return net.resolve('[]')", "return net.connect('a@b', 80)", "return net.resolve('a,b')"};
+      "return net.resolve('%')", "return net.resolve('[]')", "return net.connect('a@b', 80)", "return net.resolve('a,b')",
+      /* '' and '*' are every interface: a listener's, never a destination (net.connect('', port) reached this machine) */
+      "return net.connect('', 80)", "return net.connect('*', 80, function() end)", "return net.udp():send('x', '', 9)",
+      "return net.udp():send('x', '*', 9, function() end)", "return net.resolve('')", "return net.resolve('', function() end)"};
   CalogValueT r = calogValueNil();
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     CalogContextIdT c = strstr(bad[i], "function") ? h : a;

@@ -224,6 +224,45 @@ static void testHostError(CalogT *rt) {
   calogHostInstall(rt, NULL, NULL);
 }
 
+/* IN := the values one after another (a request), returning its length */
+static uint32_t request(CalogT *rt, const CalogValueT *vals, int n) {
+  CalogWireControlT *w = calogWireControl(rt);
+  uint32_t at = 0, len;
+  for (int i = 0; i < n; i++) {
+    CHECK_EQ(calog__wireEncodeResult(rt, &vals[i], &len), CALOG_OK);
+    CHECK_EQ(calogWireReserve(rt, 0, at + len), 0);
+    memcpy(w->in + at, w->out, len);
+    at += len;
+  }
+  return at;
+}
+
+/* a context is refused flags it does not know, and any context once calogHostClose has run (nothing could
+ * serve it: the contexts are destroyed and the host's queue is stopped) */
+static void testCreateRefused(void) {
+  CalogT *rt = calogCreate();
+  CalogContextIdT id;
+  CalogValueT err = calogValueNil();
+  CHECK_EQ(calogContextCreate(rt, "lua", 2, &id, &err), CALOG_ERR_ARG);
+  CHECK(strstr(calogErrorMessage(&err, NULL), "flags") != NULL);
+  calogValueFree(&err);
+  CalogValueT req[2] = {str("lua", -1), calogValueInt(0x80000001)};
+  CHECK_EQ(calogContextCreateWire(rt, request(rt, req, 2)), -CALOG_ERR_ARG);
+  req[1] = calogValueInt(CALOG_CONTEXT_OWN_THREAD);
+  int32_t live = calogContextCreateWire(rt, request(rt, req, 2));
+  CHECK(live > 0);
+  calogHostClose(rt);
+  CHECK_EQ(calogContextCreate(rt, "lua", 0, &id, &err), CALOG_ERR_DEAD);
+  CHECK(strstr(calogErrorMessage(&err, NULL), "closed") != NULL);
+  calogValueFree(&err);
+  CHECK_EQ(calogContextCreateWire(rt, request(rt, req, 2)), -CALOG_ERR_DEAD);
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(calogContextEval(rt, live, "return 1", 8, "x", &r), CALOG_ERR_DEAD);
+  calogValueFree(&r);
+  calogValueFree(&req[0]);
+  calogDestroy(rt);
+}
+
 int main(void) {
   CalogT *rt = calogCreate();
   testRoundTrip(rt);
@@ -232,5 +271,6 @@ int main(void) {
   testDepth(rt);
   testHostError(rt);
   calogDestroy(rt);
+  testCreateRefused();
   return checkSummary("test_wire");
 }

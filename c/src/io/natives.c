@@ -111,6 +111,11 @@ static int32_t needThread(CalogCtxT *ctx, OpE op, const char *instead, CalogValu
 
 /* port < 0: net.resolve of host (no port) */
 static int32_t checkNet(CalogCtxT *ctx, bool listen, const char *host, int port, CalogValueT *r) {
+  /* '' and '*' name every interface (0.0.0.0), which a listener binds; as a destination the kernel took it for this
+   * machine, so net.connect('', port) reached a local server */
+  if (!listen && port >= 0 && (host[0] == '\0' || strcmp(host, "*") == 0))
+    return calogFail(r, CALOG_ERR_ARG, "'%s' is not a host name or an address (it means every interface: for "
+                     "net.listen and udp:bind only)", host);
   CalogCapsT caps;
   CalogValueT err = calogValueNil();
   int32_t st = calog__capsParse(calog__optGet(&ctx->options, "capabilities"), &caps, &err);

@@ -24,7 +24,7 @@ int32_t calog__ioHostName(const char *host, CalogValueT *err) {
   /* getaddrinfo sends what it cannot parse to the DNS servers (under a '*' grant or the trusted profile): a socket
    * path with the scheme in capitals ('UNIX:/run/app.sock'), any path, went off the machine as a query. No host name
    * holds these; a colon only an IPv6 address, which is numeric (no query) */
-  bool bad = false;
+  bool bad = host[0] == '\0';
   for (const unsigned char *p = (const unsigned char *)host; *p && !bad; p++)
     bad = *p <= ' ' || *p == 0x7f || *p == '/' || *p == '\\';
   /* nor, outside an IPv6 address, anything but letters, digits, '-', '.', '_' and UTF-8 (IDN): '%', '[]', '@', ','
