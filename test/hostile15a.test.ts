@@ -27,3 +27,34 @@ for (const thread of modes) {
     assert.equal(ctx.eval("try { throw 1 } catch(e) { return 2 } return 3"), 2);
   });
 }
+
+// Squirrel's StartCall wrote a call's default parameters before it made room for the frame, up to 254 slots past the
+// caller's frame: from a frame at the end of a freshly grown stack (a new thread, recursion) 'f()' of a function
+// with 240 default parameters wrote past the stack's allocation (ASan: heap-buffer-overflow in StartCall; Bun:
+// segmentation fault). The _call metamethod pushed the object and up to 254 arguments above the frame unchecked
+// (ASan: heap-buffer-overflow in SQVM::Push; Bun: 'malloc(): invalid next size', abort).
+for (const thread of modes) {
+  test(`squirrel (${where(thread)}): default parameters and _call arguments stay inside the stack`, () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext("squirrel", { thread });
+    const params = Array.from({ length: 240 }, (_, i) => `p${i}=${i}`).join(",");
+    assert.equal(
+      ctx.eval(
+        `local function f(${params}) { return p239 }\n` +
+          "function g(k) { if (k == 0) return f(); local r = g(k-1); return r }\n" +
+          "local s = 0; for (local i = 0; i < 400; i++) { local t = newthread(g); s += t.call(i) } return s",
+      ),
+      400 * 239,
+    );
+    const args = Array.from({ length: 200 }, (_, i) => i).join(",");
+    assert.equal(
+      ctx.eval(
+        "local t = {}.setdelegate({ _call = function(self, ...) { local a = 0; foreach (v in vargv) a += v; return a } });\n" +
+          `function h(k) { if (k == 0) return t(${args}); local r = h(k-1); return r }\n` +
+          "local s = 0; for (local i = 0; i < 100; i++) { local th = newthread(h); s += th.call(i) } return s",
+      ),
+      100 * (199 * 200) / 2,
+    );
+    assert.equal(ctx.eval("return 1 + 1"), 2);
+  });
+}

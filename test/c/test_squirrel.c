@@ -698,6 +698,32 @@ static void testIntegerEdges(void) {
   calogContextDestroy(rt, id);
 }
 
+/* hostile15a: the VM wrote a call's default parameters before it made room for the frame (patch 118), and the
+ * _call metamethod pushed the object and its arguments above the frame unchecked: from a frame at the end of a
+ * freshly grown stack both wrote past the stack's allocation (ASan: heap-buffer-overflow in StartCall, in Push) */
+static void testCallArgumentsStackRoom(void) {
+  CalogContextIdT id = newSq();
+  CalogValueT r = calogValueNil();
+  char src[8192];
+  int n = snprintf(src, sizeof src, "local function f(");
+  for (int i = 0; i < 240; i++) n += snprintf(src + n, sizeof src - n, "%sp%d=%d", i ? "," : "", i, i);
+  snprintf(src + n, sizeof src - n, ") { return p239 }\n"
+           "function g(k) { if (k == 0) return f(); local r = g(k-1); return r }\n"
+           "local s = 0; for (local i = 0; i < 400; i++) { local t = newthread(g); s += t.call(i) } return s");
+  CHECK_EQ(eval(id, src, &r), CALOG_OK);
+  CHECK_EQ(r.as.i, 400 * 239);
+  calogValueFree(&r);
+  n = snprintf(src, sizeof src, "local t = {}.setdelegate({ _call = function(self, ...) { return vargv.len() } });\n"
+               "function h(k) { if (k == 0) return t(");
+  for (int i = 0; i < 200; i++) n += snprintf(src + n, sizeof src - n, "%s%d", i ? "," : "", i);
+  snprintf(src + n, sizeof src - n, "); local r = h(k-1); return r }\n"
+           "local s = 0; for (local i = 0; i < 100; i++) { local th = newthread(h); s += th.call(i) } return s");
+  CHECK_EQ(eval(id, src, &r), CALOG_OK);
+  CHECK_EQ(r.as.i, 100 * 200);
+  calogValueFree(&r);
+  calogContextDestroy(rt, id);
+}
+
 int main(void) {
   rt = calogCreate();
   testEvalCallGet();
@@ -712,6 +738,7 @@ int main(void) {
    "try { markedLong() } catch (e) { throw e }", CALOG_ERR_SCRIPT, "try { valued() } catch (e) { return e.code }"});
   testHostile2();
   testIntegerEdges();
+  testCallArgumentsStackRoom();
   calogDestroy(rt);
   return checkSummary("test_squirrel");
 }
