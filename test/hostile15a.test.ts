@@ -1,6 +1,6 @@
 // The fifteenth hostile pass (15a): what it found, kept as regressions.
 import assert from "node:assert/strict";
-import { Runtime } from "../bindings/mod.ts";
+import { CalogLimitError, Runtime } from "../bindings/mod.ts";
 import { modes, test, where } from "./harness.ts";
 
 const tries = (n: number, body: string, handler: string) => "try { ".repeat(n) + body + ` } catch(e) { ${handler} }`.repeat(n);
@@ -57,4 +57,60 @@ for (const thread of modes) {
     );
     assert.equal(ctx.eval("return 1 + 1"), 2);
   });
+}
+
+// Compiling polled no limit in Lua and Squirrel, and Duktape's lexer none: a script's load/compilestring/eval of a
+// long source, and the host's own eval of one, ran its whole compile past the timeout (load of 10 million
+// statements: 1.9 s against 300 ms; compilestring: 3.8 s; eval of an 80 MB comment in JavaScript: 1 s against
+// 200 ms), and neither interrupt() nor dispose could stop it sooner. The lexers now poll every 64K characters
+// (16K advances in Duktape), counting no steps.
+const compileCases = {
+  lua: { inScript: "load(SRC)", comment: (s: string) => "--[[" + s + "]]" },
+  js: { inScript: "eval(SRC)", comment: (s: string) => "/*" + s + "*/" },
+  squirrel: { inScript: "compilestring(SRC)", comment: (s: string) => "/*" + s + "*/" },
+} as const;
+for (const engine of ["lua", "js", "squirrel"] as const) {
+  for (const thread of modes) {
+    test(`${engine} (${where(thread)}): a long compile stops at the timeout`, async () => {
+      using rt = new Runtime();
+      const statements = "x=1;".repeat(10_000_000);
+      const comment = compileCases[engine].comment("x".repeat(80_000_000));
+      rt.register("source", (which) => (which === 1 ? statements : comment));
+      using ctx = rt.createContext(engine, { thread });
+      const set = engine === "lua" ? "SRC = source(N)" : engine === "js" ? "var SRC = source(N)" : "::SRC <- source(N)";
+      const timed = (f: () => unknown) => {
+        const t0 = performance.now();
+        let err: unknown;
+        try {
+          f();
+        } catch (e) {
+          err = e;
+        }
+        const ms = performance.now() - t0;
+        assert.ok(err instanceof CalogLimitError && err.limit === "timeout", `${err}`);
+        return ms;
+      };
+      // Lua and Squirrel skip a comment quickly (140 ms for 80 MB), Duktape's lexer does not
+      for (const n of engine === "js" ? [1, 2] : [1]) {
+        ctx.eval(set.replace("N", String(n)));
+        const ms = timed(() => ctx.eval(compileCases[engine].inScript, { timeoutMs: 200 }));
+        assert.ok(ms < 500, `the script's compile of source ${n} stopped after ${ms.toFixed(0)} ms`);
+      }
+      ctx.eval(engine === "lua" ? "SRC = nil" : engine === "js" ? "SRC = undefined" : "::SRC <- null");
+      // the host's own eval of a long source
+      for (const src of engine === "js" ? [statements, comment] : [statements]) {
+        const ms = timed(() => ctx.eval(src, { timeoutMs: 200 }));
+        assert.ok(ms < 500, `the host's eval of a ${src.length}-byte source stopped after ${ms.toFixed(0)} ms`);
+      }
+      if (thread) {
+        // interrupt() reaches a compile too
+        const running = ctx.evalAsync(statements);
+        setTimeout(() => ctx.interrupt(), 100);
+        const t0 = performance.now();
+        await assert.rejects(running, (e: unknown) => e instanceof CalogLimitError && e.limit === "interrupt");
+        assert.ok(performance.now() - t0 < 500, "interrupted within 500 ms");
+      }
+      assert.equal(ctx.eval(engine === "js" ? "1 + 1" : "return 1 + 1"), 2);
+    }, 30_000);
+  }
 }
