@@ -352,6 +352,12 @@ static inline int64_t calog__limitMemory(const CalogCtxT *ctx) {
 static inline int32_t calog__limitTripped(CalogCtxT *ctx) {
   return atomic_load_explicit(&ctx->trip, memory_order_relaxed);
 }
+/* The limit tripped in the entry ctx is running now on this thread (its own), or NONE: outside that entry (a
+ * trip stays set after its entry until the next one starts) nothing is stopped. With a deadline, checks it
+ * first. The engines' call-outs (host functions, function values, I/O) and the output sink consult it before
+ * and after they run, so a script stopped by interrupt() or a timeout (even one that passed inside the call)
+ * makes no further call and gets no result: the raise comes at once, not at its next step tick. */
+CALOG_HIDDEN int32_t calog__limitStopped(CalogCtxT *ctx);
 /* Static text for a limit kind ("memory", "steps", ...). */
 CALOG_HIDDEN const char *calog__limitName(int32_t kind);
 /* Writes the error of the tripped limit into result (an error record with limit/used/ceiling and the

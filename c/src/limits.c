@@ -78,6 +78,12 @@ int32_t calog__limitTick(CalogCtxT *ctx, int64_t consumed, int64_t *next) {
   return kind;
 }
 
+int32_t calog__limitStopped(CalogCtxT *ctx) {
+  if (ctx == NULL || ctx->actor == NULL || ctx->actor->running != ctx) return CALOG_LIMIT_NONE;
+  if (ctx->deadlineNs != 0 && calog__limitTripped(ctx) == CALOG_LIMIT_NONE) (void)calog__limitTick(ctx, 0, NULL);
+  return calog__limitTripped(ctx);
+}
+
 int32_t calog__limitError(CalogCtxT *ctx, CalogValueT *result) {
   return calog__limitErrorOf(ctx, calog__limitTripped(ctx), ctx->tripUsed, ctx->tripCeiling, result);
 }

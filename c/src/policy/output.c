@@ -18,6 +18,9 @@ static int32_t toFd(int fd, const char *bytes, size_t n) {
 }
 
 int32_t calog__output(CalogCtxT *ctx, int stream, const char *bytes, size_t n, CalogValueT *err) {
+  /* a script stopped by a limit (interrupt(), a timeout...) prints nothing more: the raise comes at once */
+  int32_t stopped = calog__limitStopped(ctx);
+  if (stopped != CALOG_LIMIT_NONE) return calogFail(err, CALOG_ERR_LIMIT, "calog: %s limit reached", calog__limitName(stopped));
   int32_t st = calog__limitOutput(ctx, (int64_t)n, err);
   if (st != CALOG_OK) return st;
   const CalogValueT *sink = calog__optGet(&ctx->options, "output");

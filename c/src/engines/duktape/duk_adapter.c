@@ -1094,8 +1094,18 @@ static duk_ret_t hostOut(duk_context *ctx, DukCtxT *dc, CalogNativeEntryT *e, Ca
   return 1;
 }
 
+/* A limit tripped in the running entry (interrupt(), a deadline passed inside the call...): thrown now, as the
+ * executor's timeout check throws it, so no call out starts and none returns into the script (r: what the
+ * native would return; its value on the stack is dropped by the throw). */
+static duk_ret_t stopIfTripped(duk_context *ctx, duk_ret_t r) {
+  DukCtxT *dc = calog__dukCtx(ctx);
+  if (dc == NULL || calog__limitStopped(dc->owner) == CALOG_LIMIT_NONE) return r;
+  return duk_error(ctx, DUK_ERR_RANGE_ERROR, "execution timeout");
+}
+
 /* The one native trampoline: the binding is a hidden property of the function being called. */
 static duk_ret_t nativeTrampoline(duk_context *ctx) {
+  (void)stopIfTripped(ctx, 0);
   duk_push_current_function(ctx);
   duk_get_prop_literal(ctx, -1, DUK_KEY_ENTRY);
   CalogNativeEntryT *entry = duk_get_pointer(ctx, -1);
@@ -1103,8 +1113,8 @@ static duk_ret_t nativeTrampoline(duk_context *ctx) {
   if (entry == NULL) return duk_error(ctx, DUK_ERR_TYPE_ERROR, "calog native binding is missing");
   CalogHostFnT *h;
   CalogBindingT *b = calog__nativeHostBinding(entry, &h);
-  if (b != NULL) return hostOut(ctx, calog__dukCtx(ctx), entry, b, h);
-  return callOut(ctx, callNative, entry, NULL);
+  if (b != NULL) return stopIfTripped(ctx, hostOut(ctx, calog__dukCtx(ctx), entry, b, h));
+  return stopIfTripped(ctx, callOut(ctx, callNative, entry, NULL));
 }
 
 /* The function value behind the wrapper at idx, or NULL (not a wrapper, or its reference is gone). Only a
@@ -1126,6 +1136,7 @@ static CalogFnT *wrapperFn(duk_context *ctx, duk_idx_t idx) {
 
 static duk_ret_t fnTrampoline(duk_context *ctx) {
   DukCtxT *dc = calog__dukCtx(ctx);
+  (void)stopIfTripped(ctx, 0);
   duk_push_current_function(ctx);
   CalogFnT *fn = wrapperFn(ctx, -1);
   duk_pop(ctx);
@@ -1136,7 +1147,7 @@ static duk_ret_t fnTrampoline(duk_context *ctx) {
   CalogValueT ref = calogValueFn(fn);
   DukPendingT *hold = calog__dukPendingPush(dc, &ref);
   if (hold == NULL) return duk_error(ctx, DUK_ERR_ERROR, "out of memory");
-  if (!calog__ioIsNative(fn)) return callOut(ctx, callFn, fn, hold);
+  if (!calog__ioIsNative(fn)) return stopIfTripped(ctx, callOut(ctx, callFn, fn, hold));
   if (calog__ioIsMethod(fn)) { /* conn.send(...): the receiver's id goes first */
     duk_push_this(ctx);
     if (duk_is_object(ctx, -1)) duk_get_prop_literal(ctx, -1, "id");
@@ -1144,7 +1155,7 @@ static duk_ret_t fnTrampoline(duk_context *ctx) {
     duk_remove(ctx, -2);
     duk_insert(ctx, 0);
   }
-  return callOut(ctx, callFnIo, fn, hold);
+  return stopIfTripped(ctx, callOut(ctx, callFnIo, fn, hold));
 }
 
 static void holdRelease(DukCtxT *dc, DukHoldT *hold) {

@@ -509,33 +509,49 @@ static int hostOut(lua_State *L, LuaCtxT *lc, CalogNativeEntryT *e, CalogBinding
   return 1;
 }
 
+/* A limit tripped in the running entry (interrupt(), a deadline passed inside the call...): the tick raises it
+ * now, so no call out starts and none returns into the script; pcall cannot swallow it (the tick leaves a
+ * budget of one step, as for any trip). */
+static void stopIfTripped(lua_State *L, LuaCtxT *lc) {
+  if (calog__limitStopped(lc->ctx) != CALOG_LIMIT_NONE) calog__luaTick(L);
+}
+
 static int nativeTrampoline(lua_State *L) {
   CalogNativeEntryT *e = lua_touserdata(L, lua_upvalueindex(1));
   LuaCtxT *lc = calog__luaCtx(L);
+  stopIfTripped(L, lc);
   CalogHostFnT *h;
   CalogBindingT *b = calog__nativeHostBinding(e, &h);
-  if (b != NULL) return hostOut(L, lc, e, b, h);
-  return callOut(L, 1, callNative, e, lc->pendCount);
+  int n = b != NULL ? hostOut(L, lc, e, b, h) : callOut(L, 1, callNative, e, lc->pendCount);
+  stopIfTripped(L, lc);
+  return n;
 }
 
 static int fnCall(lua_State *L) { /* __call(self, ...) */
   CalogFnT **box = luaL_checkudata(L, 1, FN_META);
   if (*box == NULL) return luaL_error(L, "function value was released");
   LuaCtxT *lc = calog__luaCtx(L);
+  stopIfTripped(L, lc);
   int32_t mark = lc->pendCount;
   /* the call holds its own reference (on the pending stack, so a raise cannot leak it) */
   CalogFnT *fn = *box;
   calogFnRetain(fn);
   CalogValueT hold = calogValueFn(fn);
   if (pendPush(lc, &hold) < 0) return luaL_error(L, "out of memory");
-  if (!calog__ioIsNative(fn)) return callOut(L, 2, callFn, fn, mark);
-  /* an I/O method called on its handle (conn:send(...)): the handle's id is all it needs of self */
-  if (calog__ioIsMethod(fn) && lua_type(L, 2) == LUA_TTABLE) {
-    lua_pushliteral(L, "id");
-    lua_rawget(L, 2);
-    lua_replace(L, 2);
+  int n;
+  if (!calog__ioIsNative(fn)) {
+    n = callOut(L, 2, callFn, fn, mark);
+  } else {
+    /* an I/O method called on its handle (conn:send(...)): the handle's id is all it needs of self */
+    if (calog__ioIsMethod(fn) && lua_type(L, 2) == LUA_TTABLE) {
+      lua_pushliteral(L, "id");
+      lua_rawget(L, 2);
+      lua_replace(L, 2);
+    }
+    n = callOut(L, 2, callFnIo, fn, mark);
   }
-  return callOut(L, 2, callFnIo, fn, mark);
+  stopIfTripped(L, lc);
+  return n;
 }
 
 static int fnGc(lua_State *L) {

@@ -47,6 +47,8 @@ typedef struct LuaFnRefT {
 
 enum { LUA_RUN_EVAL, LUA_RUN_CALL, LUA_RUN_GET, LUA_RUN_REF };
 
+/* The limits tick (lua_engine.c; the VM calls it when the step budget runs out): raises the tripped limit. */
+CALOG_HIDDEN void calog__luaTick(lua_State *L);
 CALOG_HIDDEN LuaCtxT *calog__luaCtx(lua_State *L);
 /* The Lua codec (design sec 4), the one set of marshalling rules for every path: calog__luaRead writes the
  * value at idx into a sink (failures go to err; a table or function may still raise a Lua error: growing the

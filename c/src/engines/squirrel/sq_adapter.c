@@ -538,15 +538,24 @@ static SQInteger hostOut(HSQUIRRELVM v, CalogNativeEntryT *e, CalogBindingT *b, 
   return r;
 }
 
+/* A limit tripped in the running entry (interrupt(), a deadline passed inside the call...): raised now, as the
+ * VM's tick raises it (and again before its next instruction), so no call out starts and none returns into the
+ * script. r: what the native would return. */
+static SQInteger stopIfTripped(HSQUIRRELVM v, SQInteger r) {
+  if (SQ_FAILED(r) || calog__limitStopped(calog__sqCtx(v)->ctx) == CALOG_LIMIT_NONE) return r;
+  return calog__sqTickNow(v) ? SQ_ERROR : r;
+}
+
 /* stack: [this, args..., free variable]; index 1 (this) is not an argument */
 static SQInteger nativeTrampoline(HSQUIRRELVM v) {
   SQInteger top = sq_gettop(v);
   SQUserPointer entry = NULL;
   if (SQ_FAILED(sq_getuserpointer(v, top, &entry)) || entry == NULL) return sq_throwerror(v, "invalid calog native");
+  if (SQ_FAILED(stopIfTripped(v, 0))) return SQ_ERROR;
   CalogHostFnT *h;
   CalogBindingT *b = calog__nativeHostBinding(entry, &h);
-  if (b != NULL) return hostOut(v, entry, b, h, 2, top - 1);
-  return callOut(v, 2, top - 1, callNative, entry);
+  if (b != NULL) return stopIfTripped(v, hostOut(v, entry, b, h, 2, top - 1));
+  return stopIfTripped(v, callOut(v, 2, top - 1, callNative, entry));
 }
 
 static SQInteger fnTrampoline(HSQUIRRELVM v) {
@@ -554,8 +563,9 @@ static SQInteger fnTrampoline(HSQUIRRELVM v) {
   SQUserPointer fn = NULL;
   if (SQ_FAILED(sq_getinstanceup(v, top, &fn, NULL)) || fn == NULL)
     return sq_throwerror(v, "invalid calog function value");
-  if (!calog__ioIsNative(fn)) return callOut(v, 2, top - 1, callFn, fn);
-  return callOut(v, calog__ioIsMethod(fn) ? 0 : 2, top - 1, callFnIo, fn); /* methods: conn.send(x) */
+  if (SQ_FAILED(stopIfTripped(v, 0))) return SQ_ERROR;
+  if (!calog__ioIsNative(fn)) return stopIfTripped(v, callOut(v, 2, top - 1, callFn, fn));
+  return stopIfTripped(v, callOut(v, calog__ioIsMethod(fn) ? 0 : 2, top - 1, callFnIo, fn)); /* methods: conn.send(x) */
 }
 
 void calog__sqPushNative(HSQUIRRELVM v, CalogNativeEntryT *entry) {

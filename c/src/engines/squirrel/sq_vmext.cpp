@@ -149,6 +149,8 @@ extern "C" bool calog__sqPoll(SQVM *v, long long cost) {
 
 extern "C" void calog__sqBudgetExpire(HSQUIRRELVM v) { _ss(v)->_calog_budget = 0; }
 
+extern "C" int calog__sqTickNow(HSQUIRRELVM v) { return calog__sqTick(v) ? 1 : 0; }
+
 extern "C" void calog__sqBudgetFlush(HSQUIRRELVM v) {
   SQSharedState *ss = _ss(v);
   if (ss->_foreignptr == NULL) return;

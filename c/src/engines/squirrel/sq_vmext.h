@@ -39,6 +39,9 @@ __attribute__((visibility("hidden"))) void calog__sqGuardLeave(HSQUIRRELVM v, co
 __attribute__((visibility("hidden"))) void calog__sqGuardThread(HSQUIRRELVM thread);
 /* Makes the VM run its limits tick before its next instruction (a limit just tripped). */
 __attribute__((visibility("hidden"))) void calog__sqBudgetExpire(HSQUIRRELVM v);
+/* Runs the VM's limits tick now (the steps since the last one counted exactly): 1 with the error raised in v when
+ * a limit of the context tripped (the VM raises it again before its next instruction), else 0. */
+__attribute__((visibility("hidden"))) int calog__sqTickNow(HSQUIRRELVM v);
 /* Counts the instructions run since the last limits tick (at the end of an entry) and starts a new budget. */
 __attribute__((visibility("hidden"))) void calog__sqBudgetFlush(HSQUIRRELVM v);
 
