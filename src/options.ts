@@ -25,8 +25,49 @@ export interface Limits {
 
 const LIMIT_KEYS = ["memory", "steps", "timeoutMs", "output"] as const;
 
+/**
+ * Reads an options argument: undefined is `{}`; anything else must be an object with only the known keys (a
+ * misspelt `threads: false` or `polcy` was ignored, and the context silently ran threaded or strict). The known
+ * keys are copied once, so a getter is read once; a getter or Proxy trap that throws is a CalogValueError whose
+ * cause is the exception (it was a raw TypeError, or the caller's exception).
+ */
+export function readOptions(options: unknown, known: readonly string[], what: string): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw new CalogValueError("ERR_ARG", `${what} must be an object (or left out)`);
+  }
+  return guarded(what, () => {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(options)) {
+      if (!known.includes(k)) throw new CalogValueError("ERR_ARG", `${what}: unknown option '${k}' (known: ${known.join(", ")})`);
+    }
+    for (const k of known) {
+      const v = (options as Record<string, unknown>)[k];
+      if (v !== undefined) out[k] = v;
+    }
+    return out;
+  });
+}
+
 /** Checks a limits object and returns a copy holding only the known keys. */
 export function checkLimits(limits: Limits | undefined, what = "limits"): Limits | undefined {
+  return guarded(what, () => checkLimitsNow(limits, what));
+}
+
+/**
+ * Runs a check of an options object: a getter or Proxy trap of it that throws is a CalogValueError whose cause is
+ * the exception (calog's own errors pass unchanged).
+ */
+function guarded<T>(what: string, check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    if (e instanceof CalogValueError) throw e;
+    throw new CalogValueError("ERR_ARG", `${what} could not be read: a getter or a Proxy trap threw`, { cause: e });
+  }
+}
+
+function checkLimitsNow(limits: Limits | undefined, what: string): Limits | undefined {
   if (limits === undefined) return undefined;
   if (limits === null || typeof limits !== "object") throw new CalogValueError("ERR_ARG", `${what} must be an object`);
   const out: Limits = {};
@@ -103,6 +144,10 @@ function plainObject(v: unknown): v is Record<string, unknown> {
 
 /** Checks a capabilities option and returns the value sent to the native layer. */
 export function checkCapabilities(caps: Capabilities | undefined, what = "capabilities"): string | Record<string, unknown> | undefined {
+  return guarded(what, () => checkCapabilitiesNow(caps, what));
+}
+
+function checkCapabilitiesNow(caps: Capabilities | undefined, what: string): string | Record<string, unknown> | undefined {
   if (caps === undefined || caps === "sandbox" || caps === "trusted") return caps;
   if (!plainObject(caps)) {
     throw new CalogValueError("ERR_ARG", `${what} must be "sandbox", "trusted" or an object of grants`);

@@ -22,6 +22,7 @@ import {
   type Limits,
   mergeLimits,
   type Output,
+  readOptions,
 } from "./options.ts";
 import { writeStdio } from "./stdio.ts";
 import { type FunctionTable, Wire } from "./wire.ts";
@@ -176,6 +177,28 @@ function takeCallOptions(args: unknown[]): AbortSignal | undefined {
   return signal;
 }
 
+const EVAL_OPTIONS = ["chunkName", "timeoutMs", "signal"] as const;
+
+/**
+ * The options of eval/evalAsync, read once and checked (a bad one is a CalogValueError: `null` or a signal that is no
+ * AbortSignal was a raw TypeError, thrown by evalAsync instead of rejecting).
+ */
+function evalOptions(source: unknown, options: unknown, signalAllowed: boolean): EvalOptions {
+  if (typeof source !== "string") {
+    throw new CalogValueError("ERR_ARG", `the source must be a string (got ${source === null ? "null" : typeof source})`);
+  }
+  const o = readOptions(options, EVAL_OPTIONS, "EvalOptions") as EvalOptions;
+  if (o.chunkName !== undefined) checkName("chunkName", o.chunkName);
+  checkTimeout(o.timeoutMs);
+  if (o.signal !== undefined && (typeof AbortSignal === "undefined" || !(o.signal instanceof AbortSignal))) {
+    throw new CalogValueError("ERR_ARG", "EvalOptions.signal must be an AbortSignal");
+  }
+  if (o.signal !== undefined && !signalAllowed) {
+    throw new CalogValueError("ERR_ARG", "EvalOptions.signal is for evalAsync: a synchronous eval cannot be aborted (use timeoutMs or interrupt())");
+  }
+  return o;
+}
+
 function checkTimeout(t: number | undefined): void {
   if (t !== undefined && (typeof t !== "number" || !Number.isInteger(t) || t < 0 || t > 4294967295)) {
     throw new CalogValueError("ERR_ARG", "timeoutMs must be an integer from 0 to 2^32-1");
@@ -238,7 +261,7 @@ function render(v: unknown, depth = 0): string {
 }
 
 /** The placeholders engines give for a thrown value that is not text (Lua and Squirrel; Duktape's ToString). */
-const OPAQUE_THROW = /^\(error object is an? \w+ value\)$|^\[object \w+\]$/;
+const OPAQUE_THROW = /^\(error object is an? [\w ]+ value\)$|^\[object \w+\]$|^function [\w$ ]*\(\) \{ \[(ecmascript|native|bound) code\] \}$/;
 
 /**
  * The message of a script error that threw a value: the engine's message when it says something (a string,
@@ -593,6 +616,10 @@ class Core implements FunctionTable {
     // Up to four arguments are named parameters: a call allocates no rest array (arguments.length alone
     // does not materialise an arguments object in JSC or V8).
     const f = function (a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown): Value {
+      if (new.target !== undefined) {
+        // `new f()` called the script function and returned `this`, an empty object, whatever the script returned
+        throw new CalogValueError("ERR_ARG", "a script function is not a constructor: call it without new");
+      }
       if (!live || core.native === undefined || keepAlive === null) {
         throw new CalogDisposedError("ERR_DISPOSED", "script function was disposed");
       }
@@ -695,8 +722,16 @@ class Core implements FunctionTable {
           try { r = fn(...args); } finally { this.depth--; }
         }
       }
-      if (r !== null && (typeof r === "object" || typeof r === "function") && typeof (r as PromiseLike<unknown>).then === "function") {
-        return this.deferHost(r as PromiseLike<unknown>, token, fn);
+      if (r !== null && (typeof r === "object" || typeof r === "function")) {
+        let thenable: boolean;
+        try {
+          thenable = typeof (r as PromiseLike<unknown>).then === "function";
+        } catch (e) {
+          // a `then` getter or a Proxy's get trap threw while the result was read: a CalogValueError whose cause is
+          // that exception, as for any other getter of the result (it was the host function's own error)
+          throw marshalFailure(e);
+        }
+        if (thenable) return this.deferHost(r as PromiseLike<unknown>, token, fn);
       }
       this.begin();
       try {
@@ -1130,11 +1165,16 @@ export class Runtime implements Disposable {
   #token = {}; // unregister token (never the handle itself: Bun holds tokens strongly)
 
   constructor(options: RuntimeOptions = {}) {
-    const limits = checkLimits(options.limits, "RuntimeOptions.limits");
-    const capabilities = checkCapabilities(options.capabilities, "RuntimeOptions.capabilities");
-    const output = checkOutput(options.output, "RuntimeOptions.output");
+    const o = readOptions(options, ["policy", "limits", "capabilities", "output"], "RuntimeOptions") as RuntimeOptions;
+    if (o.policy !== undefined && o.policy !== "strict" && o.policy !== "lenient") {
+      // "Lenient" or 1 ran the runtime strict without a word
+      throw new CalogValueError("ERR_ARG", `RuntimeOptions.policy must be "strict" or "lenient"`);
+    }
+    const limits = checkLimits(o.limits, "RuntimeOptions.limits");
+    const capabilities = checkCapabilities(o.capabilities, "RuntimeOptions.capabilities");
+    const output = checkOutput(o.output, "RuntimeOptions.output");
     const native = backend().createRuntime();
-    this.#core = new Core(native, options.policy ?? "strict");
+    this.#core = new Core(native, o.policy ?? "strict");
     this.#core.defaultLimits = limits;
     this.#core.defaultCapabilities = capabilities;
     this.#core.defaultOutput = output;
@@ -1186,16 +1226,21 @@ export class Runtime implements Disposable {
   createContext(engine: EngineName, options: ContextOptions = {}): Context {
     const core = this.#core;
     const n = core.live("createContext");
-    const native = nativeOptions(core, options);
+    if (typeof engine !== "string") throw new CalogValueError("ERR_ARG", `the engine must be a string: "lua", "js" or "squirrel"`);
+    const o = readOptions(options, ["thread", "limits", "capabilities", "output"], "ContextOptions") as ContextOptions;
+    // `thread: 0` or "no" made a threaded context
+    if (o.thread !== undefined && typeof o.thread !== "boolean") throw new CalogValueError("ERR_ARG", "ContextOptions.thread must be a boolean");
+    const threaded = o.thread !== false;
+    const native = nativeOptions(core, o);
     core.encode(() => {
       core.wire.string(engine);
-      core.wire.number(options.thread === false ? 0 : CONTEXT_OWN_THREAD);
+      core.wire.number(threaded ? CONTEXT_OWN_THREAD : 0);
       core.wire.value(native);
     });
     const id = n.contextCreate(core.wire.length);
     if (id < 0) throw core.error(-id);
-    const ctx = new Context(core, this, id, engine, options.thread !== false);
-    core.contexts.set(id, { engine, threaded: options.thread !== false });
+    const ctx = new Context(core, this, id, engine, threaded);
+    core.contexts.set(id, { engine, threaded });
     return ctx;
   }
 
@@ -1226,6 +1271,7 @@ export class Runtime implements Disposable {
   unregister(name: string): void {
     const core = this.#core;
     const n = core.live("unregister");
+    checkName("a native name", name);
     core.encode(() => core.wire.string(name));
     const r = n.unregister(core.wire.length);
     if (r < 0) throw core.error(-r);
@@ -1295,10 +1341,9 @@ export class Context implements Disposable {
    */
   eval<T extends Value = Value>(source: string, options: EvalOptions = {}): T {
     const core = this.#live("eval");
-    if (options.chunkName !== undefined) checkName("chunkName", options.chunkName);
-    checkTimeout(options.timeoutMs);
+    const o = evalOptions(source, options, false);
     const id = this.#id;
-    return core.request(() => writeEval(core, source, options), (n, len) => n.eval(id, len)) as T;
+    return core.request(() => writeEval(core, source, o), (n, len) => n.eval(id, len)) as T;
   }
 
   /**
@@ -1354,20 +1399,14 @@ export class Context implements Disposable {
   evalAsync<T extends Value = Value>(source: string, options: EvalOptions = {}): Promise<T> {
     const core = this.#core;
     if (this.disposed) return Promise.reject(new CalogDisposedError("ERR_DISPOSED", `evalAsync: the ${this.engine} context was disposed`));
-    if (options.chunkName !== undefined) {
-      try {
-        checkName("chunkName", options.chunkName);
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    }
+    let o: EvalOptions;
     try {
-      checkTimeout(options.timeoutMs);
+      o = evalOptions(source, options, true);
     } catch (e) {
       return Promise.reject(e);
     }
     const id = this.#id;
-    return core.submit(() => writeEval(core, source, options), (n, len) => n.evalAsync(id, len), this, options.signal) as Promise<T>;
+    return core.submit(() => writeEval(core, source, o), (n, len) => n.evalAsync(id, len), this, o.signal) as Promise<T>;
   }
 
   /**

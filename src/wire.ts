@@ -41,6 +41,26 @@ const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(U
   this: ArrayBufferView,
 ) => number;
 
+/**
+ * Strict and lenient alike: a view whose bytes are gone (its ArrayBuffer detached, by a transfer say, or a resizable
+ * one shrunk below it) has nothing to send; copying it threw a TypeError that was reported as "a getter or a Proxy
+ * trap" threw.
+ */
+function goneBytes(what: string): CalogValueError {
+  return new CalogValueError("ERR_TYPE", `${what} cannot cross: its ArrayBuffer was detached (transferred) or shrunk below the view, so it has no bytes to read`);
+}
+
+/** Whether a view is out of bounds (detached or shrunk past): copying a typed array throws then, as a DataView's byteLength. */
+function viewGone(b: ArrayBufferView): boolean {
+  try {
+    if (b instanceof DataView) void b.byteLength; // its getter throws then
+    else new Uint8Array(0).set(b as Uint8Array);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 function isPlainObject(v: object): boolean {
   const p = Object.getPrototypeOf(v);
   return p === Object.prototype || p === null;
@@ -185,6 +205,7 @@ export class Wire {
     // answered differently on each read desynced the header from the bytes copied, and the caller's bytes
     // were then read as wire tags (a forged host function handle released a registered function's entry)
     const n = typedArrayLength.call(b); // throws for a Proxy or a non-view (a TypeError: CalogValueError)
+    if (n === 0 && viewGone(b)) throw goneBytes(`a ${describe(b)}`);
     this.#ensure(5 + n);
     this.#u8(Tag.BIN);
     this.#u32(n);
@@ -318,7 +339,15 @@ export class Wire {
       if (this.lenient) this.nil();
       else throw new CalogValueError("ERR_TYPE", "a Promise cannot cross into a script (calls are synchronous: await it first)");
     } else if (v instanceof Uint8ClampedArray || v instanceof ArrayBuffer || (ArrayBuffer.isView(v) && this.lenient)) {
-      this.bytes(v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      let view: Uint8Array;
+      try {
+        view = v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      } catch (e) {
+        if (v instanceof ArrayBuffer) throw new CalogValueError("ERR_TYPE", "a detached ArrayBuffer (transferred) cannot cross: it has no bytes to read");
+        if (ArrayBuffer.isView(v) && viewGone(v)) throw goneBytes(`a ${describe(v)}`);
+        throw e;
+      }
+      this.bytes(view);
     } else if (ArrayBuffer.isView(v)) {
       throw new CalogValueError("ERR_TYPE", `a ${describe(v)} cannot cross into a script (only Uint8Array, Uint8ClampedArray and ArrayBuffer cross as bytes; the lenient policy sends any view's bytes)`);
     } else if (this.lenient) {

@@ -1,7 +1,7 @@
 // The fifteenth hostile pass (b): what it found, kept as regressions.
 import assert from "node:assert/strict";
-import { CalogLimitError, Runtime } from "../bindings/mod.ts";
-import { modes, test, where } from "./harness.ts";
+import { CalogLimitError, CalogScriptError, CalogValueError, Runtime, type ScriptFunction } from "../bindings/mod.ts";
+import { caught, modes, test, where } from "./harness.ts";
 
 const engines = ["lua", "js", "squirrel"] as const;
 
@@ -78,3 +78,125 @@ for (const thread of modes) {
     }
   });
 }
+
+// Wrong arguments to the public API were raw TypeErrors or silent defaults: `new Runtime(null)`,
+// `createContext("lua", null)` and `eval(src, null)` threw "null is not an object"; `evalAsync(src, null)` threw
+// instead of rejecting, and `{ signal: 5 }` rejected with a raw TypeError; `{ policy: "Lenient" }` ran strict,
+// `{ thread: 0 }` and `{ threads: false }` made a threaded context; `eval(42)` and `unregister(5)` said "a getter or a
+// Proxy trap threw"; `new fn()` called the script function and returned an empty object.
+test("wrong arguments to the public API are CalogValueErrors, never raw errors or silent defaults", async () => {
+  const argError = (f: () => unknown, what: string, message?: RegExp) =>
+    assert.throws(f, (e: unknown) => e instanceof CalogValueError && e.code === "ERR_ARG" && (message === undefined || message.test(e.message)), what);
+  const A = Runtime as unknown as new (o?: unknown) => Runtime;
+  argError(() => new A(null), "new Runtime(null)");
+  argError(() => new A("x"), "new Runtime('x')");
+  argError(() => new A({ policy: "Lenient" }), "policy 'Lenient'", /policy/);
+  argError(() => new A({ policy: 1 }), "policy 1", /policy/);
+  argError(() => new A({ polcy: "lenient" }), "an unknown key", /polcy/);
+  const thrown = new Error("getter");
+  assert.throws(() => new A({ get limits() { throw thrown; } }), (e: unknown) => e instanceof CalogValueError && e.cause === thrown, "a throwing getter");
+  assert.throws(() => new A({ limits: { get memory() { throw thrown; } } }), (e: unknown) => e instanceof CalogValueError && e.cause === thrown, "a throwing limit getter");
+  using rt = new Runtime();
+  const R = rt as unknown as Record<string, (...a: unknown[]) => unknown>;
+  argError(() => R.createContext!("lua", null), "createContext(lua, null)");
+  argError(() => R.createContext!(42), "createContext(42)", /engine/);
+  argError(() => R.createContext!("lua", { thread: 0 }), "thread: 0", /thread/);
+  argError(() => R.createContext!("lua", { thread: "no" }), "thread: 'no'", /thread/);
+  argError(() => R.createContext!("lua", { threads: false }), "threads: false", /threads/);
+  assert.equal(rt.stats().contexts, 0, "no context was made by a refused call");
+  argError(() => R.unregister!(5), "unregister(5)", /name/);
+  for (const thread of modes) {
+    using ctx = rt.createContext("lua", { thread });
+    const C = ctx as unknown as Record<string, (...a: unknown[]) => unknown>;
+    for (const source of [42, undefined, null, { toString: () => "return 1" }]) argError(() => C.eval!(source), `eval(${String(source)})`, /source/);
+    argError(() => C.eval!("return 1", null), "eval(src, null)");
+    argError(() => C.eval!("return 1", 5), "eval(src, 5)");
+    argError(() => C.eval!("return 1", { chunkname: "x" }), "eval(src, { chunkname })", /chunkname/);
+    argError(() => C.eval!("return 1", { signal: new AbortController().signal }), "a signal to the synchronous eval", /signal/);
+    const rejects = async (p: unknown, what: string, message?: RegExp) => {
+      assert.ok(p instanceof Promise, `${what}: a Promise, not a throw`);
+      await assert.rejects(p, (e: unknown) => e instanceof CalogValueError && e.code === "ERR_ARG" && (message === undefined || message.test(e.message)), what);
+    };
+    await rejects((() => { try { return C.evalAsync!("return 1", null); } catch (e) { return e; } })(), "evalAsync(src, null)");
+    await rejects(C.evalAsync!(42), "evalAsync(42)", /source/);
+    await rejects(C.evalAsync!("return 1", { signal: 5 }), "signal: 5", /AbortSignal/);
+    await rejects(C.evalAsync!("return 1", { signal: { aborted: true, reason: 1 } }), "a signal-like object", /AbortSignal/);
+    assert.equal(await ctx.evalAsync("return 1", { chunkName: "ok", timeoutMs: 1000, signal: new AbortController().signal }), 1);
+    using f = ctx.eval("return function(x) return x end") as ScriptFunction;
+    const F = f as unknown as new (x: number) => unknown;
+    argError(() => new F(1), "new on a script function", /constructor/);
+    assert.equal(f(7), 7);
+  }
+});
+
+// A `then` getter (or a Proxy's get trap) that throws while calog reads a host function's result was taken for the
+// host function's own exception: the script error's cause was the raw exception, where every other getter of the
+// result gives a CalogValueError whose cause is the exception (README, errors).
+for (const thread of modes) {
+  test(`a host function's result whose 'then' throws is a CalogValueError (${where(thread)})`, () => {
+    for (const engine of engines) {
+      using rt = new Runtime();
+      const trap = new Error("trap");
+      rt.register("thenGetter", () => ({ get then() { throw trap; } }));
+      rt.register("proxy", () => new Proxy({}, { get() { throw trap; } }));
+      using ctx = rt.createContext(engine, { thread });
+      for (const name of ["thenGetter", "proxy"]) {
+        const e = caught(() => ctx.eval(engine === "js" ? `${name}()` : `return ${name}()`));
+        assert.ok(e instanceof CalogScriptError, `${engine} ${name}: ${e}`);
+        assert.ok(e.cause instanceof CalogValueError, `${engine} ${name}: the cause is a CalogValueError (${String(e.cause)})`);
+        assert.equal((e.cause as Error).cause, trap, `${engine} ${name}: whose cause is the exception`);
+      }
+    }
+  });
+}
+
+// A Uint8Array, ArrayBuffer or (lenient) DataView whose buffer was detached could not be copied: the TypeError was
+// reported as "reading a value to pass threw (a getter or a Proxy trap)".
+test("a view of a detached or shrunk ArrayBuffer is a CalogValueError that says so, in either policy", () => {
+  for (const policy of ["strict", "lenient"] as const) {
+    using rt = new Runtime({ policy });
+    using lua = rt.createContext("lua", { thread: false });
+    lua.eval("function id(x) return x end");
+    const detach = (b: ArrayBuffer) => void (b as unknown as { transfer(): ArrayBuffer }).transfer();
+    const cases: [string, () => unknown][] = [
+      ["a Uint8Array", () => { const b = new ArrayBuffer(4); const u = new Uint8Array(b); detach(b); return u; }],
+      ["a subarray", () => { const b = new ArrayBuffer(8); const u = new Uint8Array(b).subarray(2, 6); detach(b); return u; }],
+      ["an ArrayBuffer", () => { const b = new ArrayBuffer(4); detach(b); return b; }],
+      ["a shrunk resizable buffer", () => {
+        const b = new (ArrayBuffer as unknown as new (n: number, o: object) => ArrayBuffer & { resize(n: number): void })(8, { maxByteLength: 8 });
+        const u = new Uint8Array(b, 4, 4);
+        b.resize(2);
+        return u;
+      }],
+    ];
+    if (policy === "lenient") cases.push(["a DataView", () => { const b = new ArrayBuffer(4); const d = new DataView(b); detach(b); return d; }]);
+    for (const [what, make] of cases) {
+      const e = caught(() => lua.call("id", make()));
+      assert.ok(e instanceof CalogValueError && /detached/.test(e.message) && !/getter or a Proxy trap/.test(e.message), `${policy}, ${what}: ${e}`);
+    }
+    // still fine: a live view, a length-tracking view of a grown buffer, an empty view
+    assert.deepEqual(lua.call("id", new Uint8Array([255, 1]).subarray(0, 1)), new Uint8Array([255]));
+    assert.equal(lua.call("id", new Uint8Array(0)), "");
+  }
+});
+
+// A thrown function's message was its engine's toString ("function () { [ecmascript code] }" in JavaScript,
+// "(error object is a native function value)" for a Squirrel native), where Lua said "lua threw [function]".
+test("a thrown function is named the same way in every engine", () => {
+  using rt = new Runtime();
+  rt.register("hostf", () => 1);
+  const cases = {
+    lua: ["error(print)", "error(function() end)", "error(hostf)"],
+    js: ["throw print", "throw function foo(a, b) { return a }", "throw Math.max", "throw hostf", "throw (function(){}).bind(null)"],
+    squirrel: ["throw print", "throw function() {}", "throw hostf"],
+  };
+  for (const engine of engines) {
+    using ctx = rt.createContext(engine, { thread: false });
+    for (const src of cases[engine]) {
+      const e = caught(() => ctx.eval(src));
+      assert.ok(e instanceof CalogScriptError, `${engine} ${src}`);
+      assert.equal(e.message, `${engine} threw [function]`, `${engine} ${src}`);
+      assert.equal(typeof e.value, "function", `${engine} ${src}: the value is the function`);
+    }
+  }
+});
