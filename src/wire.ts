@@ -67,6 +67,20 @@ function isPlainObject(v: object): boolean {
 }
 
 /**
+ * Strict: an instance of a subclass of Array or Map (`class Path extends Array`) is a class instance, which strict
+ * refuses: it would arrive as a plain list or map, its class gone. An array or Map of another realm (its own
+ * `Array.prototype`, not an instance of ours) is no subclass and crosses.
+ */
+function checkSubclass(v: object, proto: object, instead: string): void {
+  const p: unknown = Object.getPrototypeOf(v);
+  if (p === proto || !(p !== null && typeof p === "object" && Object.prototype.isPrototypeOf.call(proto, p))) return;
+  throw new CalogValueError(
+    "ERR_TYPE",
+    `a ${describe(v)} (a subclass of ${proto === Map.prototype ? "Map" : "Array"}) cannot cross into a script: it would arrive as a plain ${proto === Map.prototype ? "Map" : "Array"}; send ${instead} (the lenient policy does)`,
+  );
+}
+
+/**
  * Strict: an array with named properties (`Object.assign([1, 2], { x: 1 })`) is refused, as only its items
  * cross. Object.keys lists the indices first, ascending, then the other keys: the last key tells.
  */
@@ -299,6 +313,7 @@ export class Wire {
     if (anc.includes(v)) throw new CalogValueError("ERR_CYCLE", "value contains itself (a cycle)");
     anc.push(v);
     if (Array.isArray(v)) {
+      if (!this.lenient) checkSubclass(v, Array.prototype, "Array.from(v)");
       const n = v.length; // read once: a getter or Proxy that changes it must not desync what follows
       if (n > MAX_LIST) {
         throw new CalogValueError("ERR_RANGE", `an array of length ${n} is too long to cross (the cap is ${MAX_LIST} items)`);
@@ -311,7 +326,10 @@ export class Wire {
       this.#u8(Tag.MAP);
       const at = this.#pos;
       this.#u32(0);
-      if (!this.lenient) checkBigintKeys(v);
+      if (!this.lenient) {
+        checkSubclass(v, Map.prototype, "new Map(v)");
+        checkBigintKeys(v);
+      }
       let n = 0;
       for (const [k, val] of v) {
         const kt = typeof k;

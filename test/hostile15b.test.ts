@@ -200,3 +200,32 @@ test("a thrown function is named the same way in every engine", () => {
     }
   }
 });
+
+// Noticed by this pass: an instance of a subclass of Array or Map crossed under strict as a plain list or map, its
+// class gone, where the README refuses class instances. Strict now refuses it (lenient sends its items or entries);
+// Uint8Array subclasses (Buffer) stay bytes.
+class Path extends Array<number> {}
+class Registry extends Map<string, number> {}
+for (const thread of modes) {
+  test(`an Array or Map subclass instance is a class instance under strict (${where(thread)})`, () => {
+    for (const engine of engines) {
+      using rt = new Runtime();
+      using ctx = rt.createContext(engine, { thread });
+      ctx.eval(engine === "lua" ? "function id(x) return x end" : engine === "js" ? "function id(x) { return x }" : "function id(x) { return x }");
+      const path = Path.from([1, 2, 3]);
+      const reg = new Registry([["a", 1]]);
+      for (const [v, kind] of [[path, "Array"], [reg, "Map"]] as const) {
+        const e = caught(() => ctx.call("id", v));
+        assert.ok(e instanceof CalogValueError && e.code === "ERR_TYPE", `${engine}: ${e}`);
+        assert.match(e.message, new RegExp(`a (Path|Registry) \\(a subclass of ${kind}\\)`));
+      }
+      // the plain forms still cross, and lenient sends the items / entries
+      assert.deepEqual(ctx.call("id", [1, 2, 3]), [1, 2, 3]);
+      using lenient = new Runtime({ policy: "lenient" });
+      using lctx = lenient.createContext(engine, { thread });
+      lctx.eval(engine === "lua" ? "function id(x) return x end" : "function id(x) { return x }");
+      assert.deepEqual(lctx.call("id", path), [1, 2, 3], engine);
+      assert.deepEqual(lctx.call("id", reg), { a: 1 }, engine);
+    }
+  });
+}
