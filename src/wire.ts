@@ -128,6 +128,7 @@ export class Wire {
   #rend = 0;
   #ancestors: object[] = [];
   #lostKeys = false;
+  #negZeroKey = false;
   readonly maxDepth: number;
   lenient = false;
   fns: FunctionTable;
@@ -386,6 +387,7 @@ export class Wire {
     this.#rpos = 0;
     this.#rend = len;
     this.#lostKeys = false;
+    this.#negZeroKey = false;
     const v = this.#read();
     if (strictKeys) this.checkKeys();
     return v;
@@ -397,6 +399,11 @@ export class Wire {
    * key apart, and the Map kept only the last of each. Lenient: the last wins (as for a JS property name).
    */
   checkKeys(): void {
+    if (this.#negZeroKey && !this.lenient && !this.#lostKeys) {
+      this.#negZeroKey = false;
+      throw new CalogValueError("ERR_TYPE", "a map key -0.0 becomes the Map key 0 (a Map does not keep -0): the key would change; the lenient policy sends 0");
+    }
+    this.#negZeroKey = false;
     if (this.#lostKeys && !this.lenient) {
       this.#lostKeys = false;
       throw new CalogValueError("ERR_TYPE", "two keys of a map become the same Map key (such as 1 and 1.0, -0.0 and 0.0, or two NaN keys): one would be lost");
@@ -411,6 +418,7 @@ export class Wire {
     if (len < 5 || this.out[0] !== Tag.LIST) throw new CalogValueError("ERR_ARG", "malformed argument list from the library");
     this.#rpos = 5;
     this.#lostKeys = false;
+    this.#negZeroKey = false;
     return this.#outView.getUint32(1, true);
   }
 
@@ -487,7 +495,10 @@ export class Wire {
         let allStrings = na === 0;
         for (let i = 0; i < np; i++) {
           const k = (keys[i] = this.#read());
-          if (typeof k !== "string") allStrings = false;
+          if (typeof k !== "string") {
+            allStrings = false;
+            if (k === 0 && Object.is(k, -0)) this.#negZeroKey = true; // a Map makes it 0
+          }
           vals[i] = this.#read();
         }
         if (allStrings) {

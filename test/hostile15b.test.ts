@@ -229,3 +229,22 @@ for (const thread of modes) {
     }
   });
 }
+
+// Noticed by this pass: a Squirrel table's single -0.0 key arrived in TypeScript as the Map key 0 (a Map folds -0
+// into 0) under strict. Strict refuses it; lenient sends 0.
+test("a Squirrel -0.0 key is ERR_TYPE under strict, 0 under lenient", () => {
+  for (const policy of ["strict", "lenient"] as const) {
+    using rt = new Runtime({ policy });
+    using ctx = rt.createContext("squirrel");
+    const src = "local t = {}; t[-0.0] <- \"z\"; t[2] <- \"two\"; return t";
+    if (policy === "strict") {
+      const e = caught(() => ctx.eval(src));
+      assert.ok(e instanceof CalogValueError && e.code === "ERR_TYPE" && /-0\.0/.test(e.message), String(e));
+      // a key 0.0 alone and a value -0.0 still cross
+      assert.deepEqual(ctx.eval("local t = {}; t[0.0] <- 1; t[2] <- 2; return t"), new Map([[0, 1], [2, 2]]));
+      assert.ok(Object.is(ctx.eval("return -0.0"), -0));
+    } else {
+      assert.deepEqual(ctx.eval(src), new Map<number, string>([[0, "z"], [2, "two"]]));
+    }
+  }
+});
