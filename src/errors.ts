@@ -110,7 +110,8 @@ export class CalogLoadError extends CalogError {}
 const byStatus: Record<number, typeof CalogError> = {
   2: CalogValueError, 3: CalogValueError, 4: CalogValueError, 5: CalogValueError, 6: CalogValueError,
   7: CalogNotFoundError, 8: CalogScriptError, 9: CalogSyntaxError, 10: CalogDeadError, 11: CalogScriptError,
-  12: CalogNestingError, 16: CalogLimitError, 17: CalogPermissionError,
+  12: CalogNestingError, 14: CalogValueError /* an unknown engine name: a bad argument */, 16: CalogLimitError,
+  17: CalogPermissionError,
 };
 
 /** The one place a native status becomes an exception. */
