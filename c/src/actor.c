@@ -49,6 +49,7 @@ struct CalogMsgT {
   uint32_t token;         /* NATIVE, deferred: its token, and its link in rt->deferHead (under host.mu) */
   CalogMsgT *deferNext;
   uint64_t seq; /* its place in its actor's queue order (CalogActorT.seq when it was queued) */
+  bool answered; /* async: its completion went out early (a buried deadline): what it returns is dropped */
 };
 
 #define nowNs calog__nowNs
@@ -242,6 +243,33 @@ static void freeOwned(CalogMsgT *m) {
   m->argc = 0;
 }
 
+/* Hands an async request's completion to the host (c is the host's from here on). */
+static void publishDone(CalogT *rt, CalogCompletionT *c, int32_t status, CalogValueT *result) {
+  c->status = status;
+  calogValueMove(&c->result, result);
+  CalogActorT *h = &rt->host;
+  pthread_mutex_lock(&h->mu);
+  if (rt->closing) { /* a thread abandoned at close finishing late: nobody collects completions any more */
+    pthread_mutex_unlock(&h->mu);
+    calogValueFree(&c->result);
+    free(c);
+    return;
+  }
+  for (uint32_t i = 0; i < rt->cancelledCount; i++)
+    if (rt->cancelled[i] == c->ticket) {
+      rt->cancelled[i] = rt->cancelled[--rt->cancelledCount];
+      break;
+    }
+  c->next = NULL;
+  if (rt->doneTail) rt->doneTail->next = c;
+  else rt->doneHead = c;
+  rt->doneTail = c;
+  atomic_fetch_add(&rt->doneCount, 1);
+  pthread_cond_broadcast(&h->cv);
+  pthread_mutex_unlock(&h->mu);
+  wakeHost(rt);
+}
+
 /* Publishes the outcome of m and retires it. After this, m (if on a caller's stack) is gone. */
 static void deliver(CalogMsgT *m, int32_t status, CalogValueT *result) {
   CalogT *rt = m->rt;
@@ -254,37 +282,46 @@ static void deliver(CalogMsgT *m, int32_t status, CalogValueT *result) {
     calog__boxComplete(m->reply, status, result);
     return;
   }
-  if (m->done) {
+  if (m->done && !m->answered) {
     CalogCompletionT *c = m->done;
     m->done = NULL;
-    c->status = status;
-    calogValueMove(&c->result, result);
     if (m->heap) free(m);
-    CalogActorT *h = &rt->host;
-    pthread_mutex_lock(&h->mu);
-    if (rt->closing) { /* a thread abandoned at close finishing late: nobody collects completions any more */
-      pthread_mutex_unlock(&h->mu);
-      calogValueFree(&c->result);
-      free(c);
-      return;
-    }
-    for (uint32_t i = 0; i < rt->cancelledCount; i++)
-      if (rt->cancelled[i] == c->ticket) {
-        rt->cancelled[i] = rt->cancelled[--rt->cancelledCount];
-        break;
-      }
-    c->next = NULL;
-    if (rt->doneTail) rt->doneTail->next = c;
-    else rt->doneHead = c;
-    rt->doneTail = c;
-    atomic_fetch_add(&rt->doneCount, 1);
-    pthread_cond_broadcast(&h->cv);
-    pthread_mutex_unlock(&h->mu);
-    wakeHost(rt);
+    publishDone(rt, c, status, result);
     return;
   }
   calogValueFree(result);
   if (m->heap) free(m);
+}
+
+/* The earliest deadline of ctx's async requests buried under its innermost one and not answered yet (0: none). */
+static void buriedRecompute(CalogCtxT *ctx) {
+  uint64_t min = 0;
+  for (CalogAsyncEntryT *r = ctx->asyncTop ? ctx->asyncTop->below : NULL; r != NULL; r = r->below)
+    if (!r->answered && r->deadlineNs != 0 && (min == 0 || r->deadlineNs < min)) min = r->deadlineNs;
+  ctx->buriedNs = min;
+}
+
+void calog__asyncBuriedCheck(CalogCtxT *ctx, uint64_t now) {
+  for (CalogAsyncEntryT *r = ctx->asyncTop ? ctx->asyncTop->below : NULL; r != NULL; r = r->below) {
+    if (r->answered || r->deadlineNs == 0 || now < r->deadlineNs) continue;
+    r->answered = true;
+    r->m->answered = true;
+    CalogValueT err = calogValueNil();
+    int32_t st = calog__limitErrorOf(ctx, CALOG_LIMIT_TIMEOUT, (int64_t)((now - r->startNs) / 1000000u), r->timeoutMs, &err);
+    publishDone(r->m->rt, r->m->done, st, &err); /* m->done is the host's now: not read again (answered) */
+  }
+  buriedRecompute(ctx);
+}
+
+static void asyncPush(CalogMsgT *m, CalogCtxT *ctx, CalogAsyncEntryT *r) {
+  *r = (CalogAsyncEntryT){.below = ctx->asyncTop, .m = m};
+  ctx->asyncTop = r;
+  buriedRecompute(ctx);
+}
+
+static void asyncPop(CalogCtxT *ctx, CalogAsyncEntryT *r) {
+  ctx->asyncTop = r->below;
+  buriedRecompute(ctx);
 }
 
 /* An async request names the context it runs in by its ticket while it runs (calogRequestCancel). */
@@ -294,7 +331,20 @@ static uint32_t ticketEnter(CalogMsgT *m, CalogCtxT *ctx) {
 }
 
 static void ticketLeave(CalogMsgT *m, CalogCtxT *ctx, uint32_t prev) {
-  if (m->done != NULL && ctx != NULL) atomic_store(&ctx->runningTicket, prev);
+  if (m->done == NULL || ctx == NULL) return;
+  pthread_mutex_lock(&ctx->actor->mu); /* calogRequestCancel trips the ticket's entry under it */
+  atomic_store(&ctx->runningTicket, prev);
+  pthread_mutex_unlock(&ctx->actor->mu);
+}
+
+/* An async request run while its context is already in an entry (served nested on a wait) is an entry of its own:
+ * nobody's call waits for it, so it neither takes the waiting entry's limits (its per-call timeoutMs, steps, output,
+ * a trip: a callAsync served on the wait of an evalAsync with a 100 ms timeout failed with that timeout) nor gives
+ * them its own (a cancel of it interrupted the whole context, the call it was nested on included). */
+static bool nestBegin(CalogMsgT *m, CalogCtxT *ctx, CalogEntrySaveT *save) {
+  if (m->done == NULL || ctx == NULL || ctx->busy == 0) return false;
+  calog__limitNestBegin(ctx, save);
+  return true;
 }
 
 /* The entry m starts in ctx re-checks m's queue-time epoch once its limits are reset (calog__limitEntryStart):
@@ -367,9 +417,17 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
     else if ((m->done && calog__ticketCancelled(m->rt, m->done->ticket)) || interruptedWhileQueued(m, m->ctx))
       st = calog__limitErrorOf(m->ctx, CALOG_LIMIT_INTERRUPT, 0, 0, &result);
     else {
+      CalogEntrySaveT outer;
+      CalogAsyncEntryT rec;
+      bool nested = nestBegin(m, m->ctx, &outer);
+      if (m->done) asyncPush(m, m->ctx, &rec);
       EpochSaveT saved = epochEnter(m, m->ctx);
       st = calog__ctxRun(m->ctx, m->kind, m->name, m->text, m->len, m->args, m->argc, m->timeoutMs, &result);
       epochLeave(m->ctx, saved);
+      if (m->done) asyncPop(m->ctx, &rec);
+      ticketLeave(m, m->ctx, prevTicket);
+      if (nested) calog__limitNestEnd(m->ctx, &outer);
+      break;
     }
     ticketLeave(m, m->ctx, prevTicket);
     break;
@@ -387,14 +445,25 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
       CalogT *rt = m->rt;
       bool deferrable = self->isHost && rt->hostBlocked == 0 && m->reply != NULL && m->fn->fn == calog__hostTrampoline;
       if (deferrable) rt->deferMsg = m;
+      CalogEntrySaveT outer;
+      CalogAsyncEntryT rec;
+      bool nested = nestBegin(m, owner, &outer);
+      bool tracked = m->done != NULL && owner != NULL;
+      if (tracked) asyncPush(m, owner, &rec);
       EpochSaveT saved = epochEnter(m, owner);
       st = calog__fnInvokeHere(m->fn, m->args, m->argc, &result);
       epochLeave(owner, saved);
+      if (tracked) asyncPop(owner, &rec);
       if (deferrable) rt->deferMsg = NULL;
       /* m belongs to the deferral now: its waiter may withdraw it (and its stack) at any moment. Only a
-       * host function (no owner, so no ticket to leave) defers. */
+       * host function (no owner, so no ticket to leave, never nested) defers. */
       if (st == CALOG__DEFERRED) return;
       if (deferrable) rt->hostReplied++;
+      if (nested) {
+        ticketLeave(m, owner, prevTicket);
+        calog__limitNestEnd(owner, &outer);
+        break;
+      }
     }
     ticketLeave(m, owner, prevTicket);
     break;
@@ -514,6 +583,7 @@ spin:;
     CalogCtxT *rc = self->running;
     int why = 0;
     bool fallback = false; /* held back too long: serve one anyway */
+    bool buried = false;   /* an async request under the running one is past its deadline: answer it */
     /* The limits are checked before every message served, not only when the queue is empty: a callee that
      * calls back in a loop keeps the queue busy for as long as it likes. */
     while (!atomic_load(&box->done)) {
@@ -528,6 +598,13 @@ spin:;
       }
       uint64_t dl = rc != NULL && watchLimits ? rc->deadlineNs : 0;
       if (watchOp && (dl == 0 || opDeadline < dl)) dl = opDeadline;
+      if (rc != NULL && rc->buriedNs != 0) {
+        if (nowNs() >= rc->buriedNs) {
+          buried = true;
+          break;
+        }
+        if (dl == 0 || rc->buriedNs < dl) dl = rc->buriedNs;
+      }
       if (servableLocked(self, box, NULL) != NULL && (dl == 0 || nowNs() < dl)) break; /* serve it */
       if (self->head != NULL && servableLocked(self, box, NULL) == NULL) { /* only held-back requests */
         uint64_t now = nowNs();
@@ -552,7 +629,8 @@ spin:;
         break;
       }
       if (rc != NULL && watchLimits && rc->deadlineNs != 0 && nowNs() >= rc->deadlineNs) {
-        calog__limitTick(rc, 0, NULL); /* trips the timeout */
+        /* trips the timeout (not calog__limitTick: under self->mu, which its look at buried requests must not hold) */
+        calog__limitTrip(rc, CALOG_LIMIT_TIMEOUT, (int64_t)((nowNs() - rc->startNs) / 1000000u), rc->timeoutMs);
         if (calog__limitTripped(rc) != CALOG_LIMIT_NONE) {
           why = CALOG_ABANDON_LIMIT;
           break;
@@ -563,6 +641,11 @@ spin:;
     if (atomic_load(&box->done)) {
       pthread_mutex_unlock(&self->mu);
       return;
+    }
+    if (buried) { /* outside self->mu: the completion takes host.mu, which comes first */
+      pthread_mutex_unlock(&self->mu);
+      calog__asyncBuriedCheck(rc, nowNs());
+      continue;
     }
     if (why != 0) { /* give up once: abandon completes box, or the completion is underway */
       if (why == CALOG_ABANDON_LIMIT && watchLimits) deferRetried = box->deferred; /* already deferred: one try */

@@ -165,6 +165,10 @@ struct CalogCtxT {
   bool hasQueuedEpoch;    /* a queued request is being dispatched: its entry re-checks the epoch at start */
   int64_t tripUsed, tripCeiling;
   int64_t tripPartial; /* what the operation a limit stopped had done (a send: bytes written), -1: nothing said */
+  struct CalogAsyncEntryT *asyncTop; /* the async requests running in it, innermost first (context thread) */
+  uint64_t buriedNs; /* the earliest deadline of those under the innermost one not answered yet (0: none) */
+  int32_t entryBelow;  /* frames (busy) of other entries under the current one: it is outermost at busy == entryBelow + 1
+                          (an async request served nested on a wait is an entry of its own, see calog__limitNestBegin) */
   _Atomic bool exited;    /* threaded: its thread finished with the context */
   _Atomic bool abandoned; /* its thread overran the dispose grace period: it parks for good when it returns */
   _Atomic int64_t lastSteps; /* steps of the last finished entry (published for stats) */
@@ -331,6 +335,31 @@ typedef enum CalogLimitKindE {
 /* Starts an outermost entry: resets the per-entry counters, arms the deadline (the context's timeoutMs,
  * or timeoutMs if > 0 and sooner) and clears the trip. Context thread. */
 CALOG_HIDDEN void calog__limitEntryStart(CalogCtxT *ctx, uint64_t timeoutMs);
+/* An async request running in a context (on dispatch's stack). One served nested on a wait buries the ones below it:
+ * they can return only once it has, so a buried one whose deadline passes is answered at once with its timeout (its
+ * entry stops when it is back on top; what it returns then is dropped). */
+typedef struct CalogAsyncEntryT {
+  struct CalogAsyncEntryT *below;
+  CalogMsgT *m;
+  uint64_t startNs, deadlineNs; /* its entry's (set when the entry starts; deadline 0: none) */
+  int64_t timeoutMs;
+  bool started, answered;
+} CalogAsyncEntryT;
+/* Answers the buried async requests of ctx whose deadline has passed (context thread; no lock held). */
+CALOG_HIDDEN void calog__asyncBuriedCheck(CalogCtxT *ctx, uint64_t now);
+/* The per-entry limit state of the entry an independent request is nested on (an async request served while the
+ * context waits: nobody's call depends on it, so it is an outermost entry with limits of its own). */
+typedef struct CalogEntrySaveT {
+  int64_t outputUsed, stepsUsed, stepsCap, timeoutMs, tripUsed, tripCeiling, tripPartial;
+  uint64_t startNs, deadlineNs, epoch;
+  int32_t trip, entryBelow;
+} CalogEntrySaveT;
+/* Before such a request is dispatched (context thread): saves the waiting entry's state; the request's entry starts
+ * limits of its own. */
+CALOG_HIDDEN void calog__limitNestBegin(CalogCtxT *ctx, CalogEntrySaveT *save);
+/* After it: the waiting entry's state again (its deadline, counters and trip), plus an interrupt or a dispose that
+ * came meanwhile (it stops every call made before it). Call after the request's ticket is left. */
+CALOG_HIDDEN void calog__limitNestEnd(CalogCtxT *ctx, const CalogEntrySaveT *save);
 /* Ends an outermost entry: when a limit tripped, its error replaces whatever the entry returned (a script
  * cannot swallow it). Returns the final status. Context thread. */
 CALOG_HIDDEN int32_t calog__limitEntryEnd(CalogCtxT *ctx, int32_t status, CalogValueT *result);

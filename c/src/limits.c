@@ -45,6 +45,13 @@ void calog__limitEntryStart(CalogCtxT *ctx, uint64_t timeoutMs) {
   ctx->tripUsed = ctx->tripCeiling = 0;
   ctx->tripPartial = -1;
   atomic_store(&ctx->trip, CALOG_LIMIT_NONE);
+  CalogAsyncEntryT *r = ctx->asyncTop; /* the entry of the async request just dispatched: its deadline */
+  if (r != NULL && !r->started) {
+    r->started = true;
+    r->startNs = ctx->startNs;
+    r->deadlineNs = ctx->deadlineNs;
+    r->timeoutMs = ctx->timeoutMs;
+  }
   /* an async request cancelled between its dispatch and now (calogRequestCancel saw no running ticket
    * trip, or tripped it before the clear above) */
   uint32_t ticket = atomic_load(&ctx->runningTicket);
@@ -55,6 +62,35 @@ void calog__limitEntryStart(CalogCtxT *ctx, uint64_t timeoutMs) {
     calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
   /* a context being destroyed runs only to close: whatever runs now is interrupted at once */
   if (atomic_load(&ctx->dying)) calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
+}
+
+void calog__limitNestBegin(CalogCtxT *ctx, CalogEntrySaveT *s) {
+  *s = (CalogEntrySaveT){.outputUsed = ctx->outputUsed, .stepsUsed = ctx->stepsUsed, .stepsCap = ctx->stepsCap,
+                         .timeoutMs = ctx->timeoutMs, .tripUsed = ctx->tripUsed, .tripCeiling = ctx->tripCeiling,
+                         .tripPartial = ctx->tripPartial, .startNs = ctx->startNs, .deadlineNs = ctx->deadlineNs,
+                         .epoch = atomic_load(&ctx->interruptEpoch), .trip = atomic_load(&ctx->trip),
+                         .entryBelow = ctx->entryBelow};
+  ctx->entryBelow = ctx->busy; /* the request's hold makes busy one more: its entry is outermost */
+}
+
+void calog__limitNestEnd(CalogCtxT *ctx, const CalogEntrySaveT *s) {
+  ctx->outputUsed = s->outputUsed;
+  ctx->stepsUsed = s->stepsUsed;
+  ctx->stepsCap = s->stepsCap;
+  ctx->timeoutMs = s->timeoutMs;
+  ctx->tripUsed = s->tripUsed;
+  ctx->tripCeiling = s->tripCeiling;
+  ctx->tripPartial = s->tripPartial;
+  ctx->startNs = s->startNs;
+  ctx->deadlineNs = s->deadlineNs;
+  ctx->entryBelow = s->entryBelow;
+  atomic_store(&ctx->trip, s->trip);
+  /* after the store: interruptCtx bumps the epoch before it trips, so either this load sees the bump or its trip
+   * lands after the store; a cancel of the waiting entry's own request (its ticket is running again) likewise */
+  uint32_t ticket = atomic_load(&ctx->runningTicket);
+  if (atomic_load(&ctx->interruptEpoch) != s->epoch || atomic_load(&ctx->dying) ||
+      (ticket != 0 && calog__ticketCancelled(ctx->rt, ticket)))
+    calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
 }
 
 int32_t calog__limitTick(CalogCtxT *ctx, int64_t consumed, int64_t *next) {
@@ -70,6 +106,10 @@ int32_t calog__limitTick(CalogCtxT *ctx, int64_t consumed, int64_t *next) {
       uint64_t now = nowNs();
       if (now >= ctx->deadlineNs)
         calog__limitTrip(ctx, CALOG_LIMIT_TIMEOUT, (int64_t)((now - ctx->startNs) / 1000000u), ctx->timeoutMs);
+    }
+    if (ctx->buriedNs != 0) { /* a request under this one is past its deadline: answered now, not when this returns */
+      uint64_t now = nowNs();
+      if (now >= ctx->buriedNs) calog__asyncBuriedCheck(ctx, now);
     }
     kind = atomic_load_explicit(&ctx->trip, memory_order_relaxed);
   }

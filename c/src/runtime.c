@@ -571,7 +571,7 @@ void calog__ctxUnhold(CalogCtxT *ctx) {
 /* An entry into a context's interpreter (held): the outermost one starts the per-entry limits; every one
  * ends with the tripped limit's error if a limit tripped (a script cannot swallow it). */
 CalogCtxT *calog__entryBegin(CalogCtxT *ctx, uint32_t timeoutMs) {
-  if (ctx->busy == 1) calog__limitEntryStart(ctx, timeoutMs);
+  if (ctx->busy == ctx->entryBelow + 1) calog__limitEntryStart(ctx, timeoutMs);
   CalogActorT *a = ctx->actor;
   CalogCtxT *prev = a->running;
   a->running = ctx;
@@ -582,9 +582,9 @@ int32_t calog__entryEnd(CalogCtxT *ctx, CalogCtxT *prev, int32_t st, CalogValueT
   ctx->actor->running = prev;
   if (calog__limitTripped(ctx) != CALOG_LIMIT_NONE) {
     st = calog__limitEntryEnd(ctx, st, result);
-    if (ctx->busy == 1) atomic_fetch_add_explicit(&ctx->trips, 1, memory_order_relaxed);
+    if (ctx->busy == ctx->entryBelow + 1) atomic_fetch_add_explicit(&ctx->trips, 1, memory_order_relaxed);
   }
-  if (ctx->busy == 1) atomic_store_explicit(&ctx->lastSteps, ctx->stepsUsed, memory_order_relaxed);
+  if (ctx->busy == ctx->entryBelow + 1) atomic_store_explicit(&ctx->lastSteps, ctx->stepsUsed, memory_order_relaxed);
   return st;
 }
 
@@ -690,9 +690,20 @@ void calogRequestCancel(CalogT *rt, uint32_t ticket) {
   if (pending && rt->cancelledCount < rt->cancelledCap) rt->cancelled[rt->cancelledCount++] = ticket;
   pthread_mutex_unlock(&rt->host.mu);
   if (!pending) return;
+  /* only the entry running that request stops (and calls it made back into its context, which share its limits):
+   * an interrupt of the context stopped every request in it, another callAsync whose wait the cancelled one was
+   * served on too. Under the actor's mutex, where the context thread leaves a ticket: the trip cannot land on the
+   * entry that runs once this one has left. */
   for (uint32_t i = 0; i < rt->ctxCount; i++) {
     CalogCtxT *ctx = rt->ctxSlots[i].ctx;
-    if (ctx && atomic_load(&ctx->runningTicket) == ticket) interruptCtx(ctx);
+    if (ctx == NULL) continue;
+    pthread_mutex_lock(&ctx->actor->mu);
+    bool hit = atomic_load(&ctx->runningTicket) == ticket;
+    if (hit) {
+      calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
+      pthread_cond_broadcast(&ctx->actor->cv);
+    }
+    pthread_mutex_unlock(&ctx->actor->mu);
   }
 }
 

@@ -823,6 +823,60 @@ static void testHeldBack(void) {
   calogContextDestroy(rt, c);
 }
 
+/* An async request served nested on a wait is an entry of its own (fifteenth hostile pass): it ran under the limits of
+ * the call it was nested on (that call's 100 ms timeout failed it too), and a cancel of it interrupted the whole
+ * context, the call below included. The call below keeps its own deadline: answered when it passes, though buried. */
+static int32_t evalAsyncTimed(CalogContextIdT c, const char *src, int32_t timeoutMs) {
+  uint8_t *in = calogWireControl(rt)->in;
+  uint32_t n = (uint32_t)strlen(src), p = 0;
+  in[p++] = 6;
+  memcpy(in + p, &n, 4), p += 4;
+  memcpy(in + p, src, n), p += n;
+  in[p++] = 0;
+  if (timeoutMs > 0) {
+    in[p++] = 3; /* I32 */
+    memcpy(in + p, &timeoutMs, 4), p += 4;
+  }
+  return calogEvalAsyncWire(rt, c, p);
+}
+static void testNestedOwnLimits(void) {
+  CalogContextIdT c = newCtx(true);
+  deferInterrupt = 0;
+  atomic_store(&deferCount, 0);
+  memset(heldDone, 0, sizeof heldDone);
+  memset(heldTickets, 0, sizeof heldTickets);
+  CHECK((heldTickets[0] = evalAsyncTimed(c, "return later(1)", 100)) > 0);
+  pumpUntilDeferred(rt, 1);
+  CHECK((heldTickets[1] = evalAsyncTimed(c, "return later(2)", 0)) > 0); /* served on the first one's wait */
+  pumpUntilDeferred(rt, 2);
+  uint64_t t0 = monoNs();
+  for (int i = 0; i < 100 && heldDone[0] == 0; i++) pollHeld(10);
+  CHECK_EQ(heldDone[0], 2);                  /* its timeout, at its deadline, though buried */
+  CHECK(monoNs() - t0 < 600000000u);
+  pollHeld(50);
+  CHECK_EQ(heldDone[1], 0);                  /* the nested one does not share it: still waiting */
+  CHECK_EQ(settleInt(deferTokens[1], 5), 0);
+  for (int i = 0; i < 200 && heldDone[1] == 0; i++) pollHeld(5);
+  CHECK_EQ(heldDone[1], 1);
+  pollHeld(20);
+
+  /* a cancel stops the nested request alone */
+  atomic_store(&deferCount, 0);
+  CHECK((heldTickets[2] = evalAsyncTimed(c, "return later(3)", 0)) > 0);
+  pumpUntilDeferred(rt, 1);
+  CHECK((heldTickets[3] = evalAsyncTimed(c, "return later(4)", 0)) > 0);
+  pumpUntilDeferred(rt, 2);
+  calogRequestCancel(rt, (uint32_t)heldTickets[3]);
+  for (int i = 0; i < 200 && heldDone[3] == 0; i++) pollHeld(5);
+  CHECK_EQ(heldDone[3], 2);
+  pollHeld(50);
+  CHECK_EQ(heldDone[2], 0);
+  CHECK_EQ(settleInt(deferTokens[0], 5), 0);
+  for (int i = 0; i < 200 && heldDone[2] == 0; i++) pollHeld(5);
+  CHECK_EQ(heldDone[2], 1);
+  calogContextDestroy(rt, c);
+}
+
 int main(void) {
   rt = calogCreate();
   calogRegister(rt, "threadTag", threadTag, NULL, NULL);
@@ -850,6 +904,7 @@ int main(void) {
   testDeferredRefused();
   testDeferredRuntimeDestroy();
   testHeldBack();
+  testNestedOwnLimits();
   CHECK_EQ(atomic_load(&deferWrongThread), 0);
   calogHostInstall(rt, NULL, NULL);
   (void)hostOnly;
