@@ -125,3 +125,43 @@ for (const engine of engines) {
     }
   });
 }
+
+// ---- A stopped script calls no more host functions -----------------------------------------------------------
+// An interrupt, a dispose or a timeout trips the entry's limit, which the engine raises at its next check, thousands of
+// steps later: until then the script went on calling host functions. ctx.interrupt() from a host function, then
+// mark('after'): 'after' was recorded in every engine, threaded or not, and a context disposed by its output callback
+// printed on (JavaScript's next print reached the sink). README: it takes effect when that function returns.
+for (const engine of engines) {
+  for (const thread of [false, true]) {
+    test(`${engine} (${thread ? "own thread" : "host thread"}): no host function runs once the script was interrupted or its context disposed`, () => {
+      using rt = new Runtime();
+      const marks: string[] = [];
+      let ctx = rt.createContext(engine, { thread });
+      rt.register("stop", () => (ctx.interrupt(), 1));
+      rt.register("kill", () => (ctx.dispose(), 1));
+      rt.register("mark", (x) => (marks.push(String(x)), 1));
+      const src = (first: string) => engine === "lua"
+        ? `${first}() mark('after') local ok = pcall(mark, 'caught') mark('end')`
+        : engine === "js" ? `${first}(); mark('after'); try { mark('caught'); } catch (e) {} mark('end');`
+        : `${first}(); mark("after"); try { mark("caught"); } catch (e) {} mark("end");`;
+      assert.throws(() => ctx.eval(src("stop")), (e: Error) => e instanceof CalogLimitError && e.limit === "interrupt");
+      assert.equal(marks.join(","), "");
+      assert.equal(ctx.eval(ret(engine, "mark('next')").replace(/'/g, '"')), 1); // the next call runs as usual
+      marks.length = 0;
+      assert.throws(() => ctx.eval(src("kill")), (e: Error) => e.name === "CalogDeadError");
+      assert.equal(marks.join(","), "");
+      // a TypeScript function passed as a value, the same
+      using viaValue = rt.createContext(engine, { thread });
+      ctx = viaValue;
+      viaValue.eval(engine === "lua" ? "function g(f) stop() f('value') return 1 end" : 'function g(f) { stop(); f("value"); return 1; }');
+      assert.throws(() => viaValue.call("g", (x: unknown) => void marks.push(String(x))), (e: Error) => e instanceof CalogLimitError);
+      assert.equal(marks.join(","), "");
+      // output is a host call too: a context its sink disposes prints nothing more
+      const printed: string[] = [];
+      using out = rt.createContext(engine, { thread, output: (t) => (printed.push(String(t)), ctx.dispose()) });
+      ctx = out;
+      assert.throws(() => out.eval(engine === "lua" ? "print('a') print('b')" : 'print("a"); print("b");'));
+      assert.deepEqual(printed.map((t) => t.trim()), ["a"]);
+    });
+  }
+}
