@@ -729,6 +729,13 @@ int64_t calogContextStat(CalogT *rt, CalogContextIdT id, int32_t which) {
   return v;
 }
 
+/* The outcome kept for OUT and the function handles the wire handed out. Host thread. */
+static void releaseWireState(CalogT *rt) {
+  calog__hostKeepUntilNext(rt, NULL);
+  for (uint32_t i = 0; i < rt->handleCount; i++)
+    if (rt->handles[i].fn) calogFnReleaseWire(rt, i, rt->handles[i].gen);
+}
+
 void calogHostClose(CalogT *rt) {
   if (rt == NULL) return;
   pthread_mutex_lock(&rt->host.mu);
@@ -789,14 +796,14 @@ void calogHostClose(CalogT *rt) {
     calogValueFree(&c->result);
     free(c);
   }
-  for (uint32_t i = 0; i < rt->handleCount; i++)
-    if (rt->handles[i].fn) calogFnReleaseWire(rt, i, rt->handles[i].gen);
+  releaseWireState(rt);
 }
 
 void calogDestroy(CalogT *rt) {
   if (rt == NULL) return;
   calogHostClose(rt);
   if (rt->abandoned > 0) return; /* an abandoned thread may still touch any of it (see calogHostClose) */
+  releaseWireState(rt); /* what wire calls made between calogHostClose and now left (an error kept for OUT) */
   free(rt->cancelled);
   uint32_t n = atomic_load(&rt->nativeCount);
   for (uint32_t i = 0; i < n; i++) {
