@@ -158,20 +158,35 @@ export interface CallOptions {
   signal: AbortSignal;
 }
 
-/** Splits a trailing {@link CallOptions} off an argument list (the array is shortened in place). */
+/**
+ * Splits a trailing {@link CallOptions} off an argument list (the array is shortened in place): a plain object (its
+ * prototype Object.prototype or null, as for any options object) whose `signal` is an AbortSignal. Such an object can
+ * never be a script value, so any other key it has is refused as readOptions refuses one (a CalogValueError): the
+ * `timeoutMs` of `{ signal, timeoutMs: 100 }` was dropped without a word and the call ran with no timeout, and an
+ * options object made with `Object.create(null)` was sent to the script as an argument (refused: an AbortSignal
+ * cannot cross).
+ */
 function takeCallOptions(args: unknown[]): AbortSignal | undefined {
   const last = args[args.length - 1];
   if (last === null || typeof last !== "object") return undefined;
   let signal: unknown;
+  let keys: string[];
   try {
     // a Proxy's getPrototypeOf trap or a `signal` getter may throw: then it is no options object but an argument,
     // which marshalling refuses with a CalogValueError (its cause the thrown value), as a synchronous call does; the
     // raw exception was the rejection
-    if (Object.getPrototypeOf(last) !== Object.prototype) return undefined;
+    const proto: unknown = Object.getPrototypeOf(last);
+    if (proto !== Object.prototype && proto !== null) return undefined;
     signal = (last as { signal?: unknown }).signal;
     if (typeof AbortSignal === "undefined" || !(signal instanceof AbortSignal)) return undefined;
+    keys = Object.keys(last);
   } catch {
     return undefined;
+  }
+  for (const k of keys) {
+    if (k !== "signal") {
+      throw new CalogValueError("ERR_ARG", `CallOptions: unknown option '${k}' (known: signal; a per-call timeoutMs is eval's and evalAsync's, setLimits sets a context's)`);
+    }
   }
   args.length--;
   return signal;
@@ -519,11 +534,20 @@ class Core implements FunctionTable {
     } catch (e) {
       return Promise.reject(e);
     }
+    // a getter of an argument aborted it: nothing is sent (the listener below comes too late to hear it)
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const t = send(n, this.wire.length);
     if (t < 0) return Promise.reject(this.error(-t));
     return new Promise<Value>((resolve, reject) => {
       if (signal === undefined) {
         this.pending.set(t, { resolve, reject, keep });
+      } else if (signal.aborted) {
+        // aborted while the request was sent, before a listener could hear it: by a host function or the output
+        // callback of a host-thread context, which runs the request inside send. The promise resolved with the
+        // script's value as if no abort had come; it rejects with the reason, and the outcome is collected and dropped
+        this.aborted.add(t);
+        this.native?.cancel(t);
+        reject(signal.reason);
       } else {
         const onAbort = (): void => {
           if (!this.pending.delete(t)) return;
@@ -643,7 +667,12 @@ class Core implements FunctionTable {
       if (!live || core.native === undefined) {
         return Promise.reject(new CalogDisposedError("ERR_DISPOSED", "script function was disposed"));
       }
-      const signal = takeCallOptions(args);
+      let signal: AbortSignal | undefined;
+      try {
+        signal = takeCallOptions(args);
+      } catch (e) {
+        return Promise.reject(e);
+      }
       return core.submit(() => {
         core.wire.list(args.length);
         for (const a of args) core.wire.value(a);
@@ -957,11 +986,13 @@ class Core implements FunctionTable {
     try {
       this.wire.refresh(); // OUT may have grown for this error: its length is the new buffer's
       const v = this.wire.result(this.wire.out.length, false);
-      let lostKeys = false; // strict: a thrown map that lost a pair in decoding cannot cross (see Wire.checkKeys)
+      // strict: a thrown map that lost a pair in decoding, or whose lone -0.0 key became 0, cannot cross (see
+      // Wire.checkKeys); its own reason is the message (a lone -0.0 key was said to be two keys that became one)
+      let lostKeys: string | undefined;
       try {
         this.wire.checkKeys();
-      } catch {
-        lostKeys = true;
+      } catch (e) {
+        lostKeys = e instanceof Error ? e.message : "two keys of a map become the same Map key: one would be lost";
       }
       if (typeof v === "string") message = v;
       else if (v instanceof Uint8Array) message = lossyText.decode(v);
@@ -976,9 +1007,9 @@ class Core implements FunctionTable {
         if (typeof rec.ceiling === "number") details.ceiling = rec.ceiling;
         if (typeof rec.partial === "number") details.partial = rec.partial;
         if (typeof rec.host === "number") host = rec.host;
-        if ("value" in rec && lostKeys) {
+        if ("value" in rec && lostKeys !== undefined) {
           if (message === "" || OPAQUE_THROW.test(message)) {
-            message = `${details.engine ?? "the script"} threw a value that cannot cross: two keys of a map become the same Map key (such as 1 and 1.0): one would be lost`;
+            message = `${details.engine ?? "the script"} threw a value that cannot cross: ${lostKeys}`;
           }
         } else if ("value" in rec) {
           details.value = rec.value;
@@ -1417,8 +1448,9 @@ export class Context implements Disposable {
   callAsync<T extends Value = Value>(name: string, ...args: unknown[]): Promise<T> {
     const core = this.#core;
     if (this.disposed) return Promise.reject(new CalogDisposedError("ERR_DISPOSED", `callAsync: the ${this.engine} context was disposed`));
-    const signal = takeCallOptions(args);
+    let signal: AbortSignal | undefined;
     try {
+      signal = takeCallOptions(args);
       checkName("a function name", name);
       checkArgs(args);
     } catch (e) {

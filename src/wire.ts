@@ -68,8 +68,10 @@ function isPlainObject(v: object): boolean {
 
 /**
  * Strict: an instance of a subclass of Array or Map (`class Path extends Array`) is a class instance, which strict
- * refuses: it would arrive as a plain list or map, its class gone. An array or Map of another realm (its own
- * `Array.prototype`, not an instance of ours) is no subclass and crosses.
+ * refuses: it would arrive as a plain list or map, its class gone. An array of another realm (its own
+ * `Array.prototype`, not an instance of ours) is no subclass and crosses; a Map, a plain object or a typed array of
+ * another realm (node:vm) is not an instance of ours either, and is refused (lenient: nil, or a view's bytes) as any
+ * other non-plain object.
  */
 function checkSubclass(v: object, proto: object, instead: string): void {
   const p: unknown = Object.getPrototypeOf(v);
