@@ -366,6 +366,9 @@ int calog__luaRaise(lua_State *L, CalogRaiseT mark) {
     lc->raise.value = lua_topointer(L, -1);
     lc->raise.mark = mark;
   }
+  /* a limit tripped (a host function that interrupted, then threw; the output limit): the budget drops to one
+   * step, so the next step raises it again and no C function starts meanwhile (see calog__luaCallC) */
+  calog__luaSyncTripped(L);
   return lua_error(L);
 }
 

@@ -50,6 +50,9 @@ enum { LUA_RUN_EVAL, LUA_RUN_CALL, LUA_RUN_GET, LUA_RUN_REF };
 /* The limits tick (lua_engine.c; the VM calls it when the step budget runs out): raises the tripped limit. */
 CALOG_HIDDEN void calog__luaTick(lua_State *L);
 CALOG_HIDDEN LuaCtxT *calog__luaCtx(lua_State *L);
+/* When a limit of the running entry tripped: counts the steps since the last tick and leaves a budget of one step
+ * (the next step raises the limit; no C function starts before it). lua_engine.c. */
+CALOG_HIDDEN void calog__luaSyncTripped(lua_State *L);
 /* The Lua codec (design sec 4), the one set of marshalling rules for every path: calog__luaRead writes the
  * value at idx into a sink (failures go to err; a table or function may still raise a Lua error: growing the
  * stack runs a GC step, whose finalizers can make a table walk fail, so read those protected; nil, booleans,

@@ -38,6 +38,41 @@ void calog__luaTick(lua_State *L) {
   luaL_error(L, "calog: %s limit reached", calog__limitName(kind));
 }
 
+static int msgHandler(lua_State *L);
+
+/* The tick without the raise: counts the steps since the last one, starts a new budget (one step once a limit
+ * tripped) and returns the tripped limit, or CALOG_LIMIT_NONE. */
+static int32_t luaSync(lua_State *L) {
+  LuaCtxT *lc = calog__luaCtx(L);
+  int64_t next = CALOG_TICK_CHUNK;
+  int32_t kind = calog__limitTick(lc->ctx, lc->chunk - lc->budget, &next);
+  lc->budget = lc->chunk = (long)next;
+  return kind;
+}
+
+const char *calog__luaLexPoll(lua_State *L) {
+  static const char *const messages[] = {"calog: none limit reached", "calog: memory limit reached",
+                                         "calog: steps limit reached", "calog: timeout limit reached",
+                                         "calog: interrupt limit reached", "calog: output limit reached"};
+  int32_t kind = luaSync(L);
+  if (kind == CALOG_LIMIT_NONE) return NULL;
+  return kind > 0 && kind <= CALOG_LIMIT_OUTPUT ? messages[kind] : "calog: limit reached";
+}
+
+void calog__luaCallC(lua_State *L, lua_CFunction f) {
+  LuaCtxT *lc = calog__luaCtx(L);
+  CalogCtxT *ctx = lc->ctx;
+  /* the message handler runs for the limit's own raise; outside the entry (a finalizer at dispose) nothing is
+   * stopped */
+  if (f == msgHandler || ctx == NULL || ctx->actor == NULL || ctx->actor->running != ctx) return;
+  if (calog__limitTripped(ctx) != CALOG_LIMIT_NONE) calog__luaTick(L);
+}
+
+void calog__luaSyncTripped(lua_State *L) {
+  LuaCtxT *lc = calog__luaCtx(L);
+  if (lc->ctx != NULL && calog__limitTripped(lc->ctx) != CALOG_LIMIT_NONE) (void)luaSync(L);
+}
+
 void calog__luaMemError(lua_State *L) {
   void *ud = NULL;
   (void)lua_getallocf(L, &ud);

@@ -15,6 +15,17 @@ __attribute__((visibility("hidden"))) void calog__luaMemError(struct lua_State *
 #define luai_calogbudget(L) (**(long **)lua_getextraspace(L))
 #define luai_calogtick(L) calog__luaTick(L)
 #define luai_calogmemerror(L) calog__luaMemError(L)
+/* Our patch c/patches/lua/63-lexer-poll-syntax-error.patch: the lexer's poll of the limits (every 64K characters
+ * read): NULL, or the message of the tripped limit, which fails the compile as a lexical error does.
+ * Our patch c/patches/lua/64-no-c-call-after-a-trip.patch: run before a C function starts when the step budget is
+ * at most one (as it is once a limit tripped): raises the tripped limit (not for calog's message handler, nor
+ * outside the context's entry). Finalizers (hooks off) are not checked. */
+struct lua_State;
+typedef int (*calog__luaCFunction)(struct lua_State *L);
+__attribute__((visibility("hidden"))) const char *calog__luaLexPoll(struct lua_State *L);
+__attribute__((visibility("hidden"))) void calog__luaCallC(struct lua_State *L, calog__luaCFunction f);
+#define luai_caloglexpoll(L) calog__luaLexPoll(L)
+#define luai_calogcallc(L, f) calog__luaCallC((L), (f))
 #include "stack.h"
 #define luai_cstacklow(L) (calog__stackLeft() < CALOG_STACK_LOW)
 #define luai_cstackout(L) (calog__stackLeft() < CALOG_STACK_OUT)
