@@ -1,8 +1,8 @@
 // The sixteenth hostile pass (b): round two on pass 15's fixes. What it found, kept as regressions; runs unchanged
 // under Bun and Deno.
 import assert from "node:assert/strict";
-import { CalogScriptError, CalogValueError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { modes, test, watchUnhandled, where } from "./harness.ts";
+import { CalogError, CalogScriptError, CalogValueError, type EngineName, Runtime } from "../bindings/mod.ts";
+import { caught, modes, test, watchUnhandled, where } from "./harness.ts";
 
 const engines: EngineName[] = ["lua", "js", "squirrel"];
 
@@ -143,4 +143,22 @@ test("a thrown Squirrel table with a lone -0.0 key names its own reason", () => 
     err = e;
   }
   assert.match((err as Error).message, /squirrel threw a value that cannot cross: two keys of a map become the same Map key/);
+});
+
+// Noticed by pass 16b: an error calog's JavaScript adapter raises (a stop after a call out, a host function's throw)
+// named the adapter by the path the library was built at in the script's traceback
+// ("at [anon] (/home/builder/calog/c/src/engines/duktape/duk_adapter.c:1103)"). It names the file only.
+test("a JavaScript traceback names calog's adapter by its file name, not the build path", () => {
+  using rt = new Runtime();
+  using ctx = rt.createContext("js", { thread: false });
+  rt.register("stop", () => void ctx.interrupt());
+  rt.register("bad", () => {
+    throw new Error("boom");
+  });
+  for (const src of ["stop(); 1", "bad(); 1"]) {
+    const e = caught(() => ctx.eval(src));
+    assert.ok(e instanceof CalogError, String(e));
+    assert.match(e.traceback ?? "", /\(duk_adapter\.c:\d+\)/, src);
+    assert.doesNotMatch(e.traceback ?? "", /\/c\/src\//, src);
+  }
 });

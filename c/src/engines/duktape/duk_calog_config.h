@@ -26,6 +26,13 @@
 #ifndef CALOG_DUK_CALOG_CONFIG_H
 #define CALOG_DUK_CALOG_CONFIG_H
 
+/* An error raised with duk_error names its source file in the script's traceback ("at [anon] (file:line)"):
+ * the base name, as Duktape's own errors give, not the path the library was built at (duk_config.h keeps a
+ * DUK_FILE_MACRO defined before it) */
+#if defined(__FILE_NAME__)
+#define DUK_FILE_MACRO __FILE_NAME__
+#endif
+
 #if defined(DUK_COMPILING_DUKTAPE)
 #include "duk_config.h"
 #else
