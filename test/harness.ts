@@ -72,3 +72,12 @@ export function watchUnhandled(): { count(): number; stop(): void } {
     },
   };
 }
+
+/** p, or a rejection after ms (so a hang fails the test instead of stalling the run). */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not settled after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}

@@ -2,18 +2,9 @@
 // defect; what it expects is what README promises. Runs unchanged under Bun and Deno.
 import assert from "node:assert/strict";
 import { CalogLimitError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { test } from "./harness.ts";
+import { test, within } from "./harness.ts";
 
 const engines: EngineName[] = ["lua", "js", "squirrel"];
-
-/** p, or a rejection after ms (so a hang fails the test instead of stalling the run). */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not settled after ${ms} ms`)), ms);
-  });
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

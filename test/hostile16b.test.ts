@@ -2,18 +2,9 @@
 // under Bun and Deno.
 import assert from "node:assert/strict";
 import { CalogError, CalogScriptError, CalogValueError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { caught, modes, test, watchUnhandled, where } from "./harness.ts";
+import { caught, modes, test, watchUnhandled, where, within } from "./harness.ts";
 
 const engines: EngineName[] = ["lua", "js", "squirrel"];
-
-/** p, or a rejection after ms (so a hang fails the test instead of stalling the run). */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not settled after ${ms} ms`)), ms);
-  });
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
-}
 
 /** What a settled promise came to. */
 async function outcome(p: Promise<unknown>, what: string): Promise<{ ok: boolean; v: unknown }> {

@@ -1,18 +1,9 @@
 // The thirteenth review: concurrency and ownership of the day's changes, under Bun and Deno.
 import assert from "node:assert/strict";
 import { type EngineName, Runtime } from "../bindings/mod.ts";
-import { gc, test } from "./harness.ts";
+import { gc, test, within } from "./harness.ts";
 
 const engines: EngineName[] = ["lua", "js", "squirrel"];
-
-/** p, or a rejection after ms (so a hang fails the test instead of stalling the run). */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not settled after ${ms} ms`)), ms);
-  });
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
-}
 
 test("concurrent callAsync of a script whose async host function awaits a callAsync into the same context all answer (20 or more hung)", async () => {
   // A wait 32 crossings deep held back every queued async request, the one its own host function had just

@@ -660,15 +660,21 @@ static int32_t pwCallCb(uint32_t id, uint32_t len) {
   calogWireControl(rt)->in[0] = 0; /* result: nil */
   return 1;
 }
-static int32_t evalAsyncSrc(CalogContextIdT c, const char *src) {
+/* IN := [source, nil chunk name, timeoutMs (when > 0)], then calogEvalAsyncWire: the ticket */
+static int32_t evalAsyncTimed(CalogContextIdT c, const char *src, int32_t timeoutMs) {
   uint8_t *in = calogWireControl(rt)->in;
   uint32_t n = (uint32_t)strlen(src), p = 0;
   in[p++] = 6;
   memcpy(in + p, &n, 4), p += 4;
   memcpy(in + p, src, n), p += n;
   in[p++] = 0;
+  if (timeoutMs > 0) {
+    in[p++] = 3; /* I32 */
+    memcpy(in + p, &timeoutMs, 4), p += 4;
+  }
   return calogEvalAsyncWire(rt, c, p);
 }
+static int32_t evalAsyncSrc(CalogContextIdT c, const char *src) { return evalAsyncTimed(c, src, 0); }
 static void testHostPollWait(void) {
   hostThread = pthread_self();
   atomic_store(&wrongThreadCalls, 0);
@@ -791,12 +797,16 @@ static void pollHeld(int ms) {
     usleep(1000);
   } while (monoNs() < end);
 }
-static void testHeldBack(void) {
-  CalogContextIdT c = newCtx(true);
+/* a threaded context for the held-back tests, the deferred host function and the tickets' records reset */
+static CalogContextIdT heldStart(void) {
   deferInterrupt = 0;
   atomic_store(&deferCount, 0);
   memset(heldDone, 0, sizeof heldDone);
   memset(heldTickets, 0, sizeof heldTickets);
+  return newCtx(true);
+}
+static void testHeldBack(void) {
+  CalogContextIdT c = heldStart();
   for (int i = 0; i < HELD_N; i++) CHECK((heldTickets[i] = evalAsyncSrc(c, "return later(1)")) > 0);
   uint64_t t0 = monoNs();
   CHECK((heldTickets[HELD_N] = evalAsyncSrc(c, "return 7")) > 0); /* older than every call the waits wait for */
@@ -826,25 +836,8 @@ static void testHeldBack(void) {
 /* An async request served nested on a wait is an entry of its own (fifteenth hostile pass): it ran under the limits of
  * the call it was nested on (that call's 100 ms timeout failed it too), and a cancel of it interrupted the whole
  * context, the call below included. The call below keeps its own deadline: answered when it passes, though buried. */
-static int32_t evalAsyncTimed(CalogContextIdT c, const char *src, int32_t timeoutMs) {
-  uint8_t *in = calogWireControl(rt)->in;
-  uint32_t n = (uint32_t)strlen(src), p = 0;
-  in[p++] = 6;
-  memcpy(in + p, &n, 4), p += 4;
-  memcpy(in + p, src, n), p += n;
-  in[p++] = 0;
-  if (timeoutMs > 0) {
-    in[p++] = 3; /* I32 */
-    memcpy(in + p, &timeoutMs, 4), p += 4;
-  }
-  return calogEvalAsyncWire(rt, c, p);
-}
 static void testNestedOwnLimits(void) {
-  CalogContextIdT c = newCtx(true);
-  deferInterrupt = 0;
-  atomic_store(&deferCount, 0);
-  memset(heldDone, 0, sizeof heldDone);
-  memset(heldTickets, 0, sizeof heldTickets);
+  CalogContextIdT c = heldStart();
   CHECK((heldTickets[0] = evalAsyncTimed(c, "return later(1)", 100)) > 0);
   pumpUntilDeferred(rt, 1);
   CHECK((heldTickets[1] = evalAsyncTimed(c, "return later(2)", 0)) > 0); /* served on the first one's wait */
