@@ -768,6 +768,8 @@ class Core implements FunctionTable {
       } catch (e) {
         this.end(true);
         throw marshalFailure(e);
+      } finally {
+        this.encoding = false; // a store no stack overflow can skip (see begin)
       }
       this.end(false);
       return w.length;
@@ -814,8 +816,19 @@ class Core implements FunctionTable {
       setTimeout(() => this.settleHost(token, ok, v), 0);
       return;
     }
+    const w = this.begin();
+    let st = -ERR_DEAD;
+    try {
+      st = this.settleEncoded(n, w, token, ok, v);
+    } finally {
+      this.encoding = false; // a store no stack overflow can skip (see begin)
+    }
+    this.end(st < 0); // stale: the library read nothing, so the host references go back
+  }
+
+  /** {@link settleHost}'s encoding and FFI call, begun by it: returns the library's status. */
+  settleEncoded(n: NativeRuntime, w: Wire, token: number, ok: boolean, v: unknown): number {
     let outcome = -ERR_HOST;
-    let w = this.begin();
     if (ok) {
       try {
         w.value(v);
@@ -839,7 +852,9 @@ class Core implements FunctionTable {
     } catch {
       /* the binding never throws here; a settlement must not become an unhandled rejection */
     }
-    this.end(st < 0); // stale: the library read nothing, so the host references go back
+    // sent: the library owns the references (a fresh array, not end(): begin must not give them back if that failed)
+    if (st >= 0) this.pendingRefs = [];
+    return st;
   }
 
   /**
@@ -876,13 +891,24 @@ class Core implements FunctionTable {
 
   // ---- requests (TypeScript -> C) -------------------------------------------------------------
   /** Starts encoding a request into IN (the allocation-free form of {@link encode} for hot paths). */
+  /**
+   * The flag is set last, once nothing here can throw, and every caller clears it in a `finally` with a plain store
+   * (see {@link encodeFailed}): a stack overflow (RangeError) thrown by a call made after it was set (wire.begin,
+   * or the caller's end()) left it set for good, so every later call of the runtime failed with "calog was called
+   * while marshalling a value" and dispose() was refused, for ever (a call made near the JavaScript stack's end).
+   */
   begin(): Wire {
     if (this.encoding) {
       throw new CalogError("ERR_ARG", "calog was called while marshalling a value (from a getter or a Proxy)");
     }
-    this.encoding = true;
-    if (this.pendingRefs.length !== 0) this.pendingRefs.length = 0; // V8: a length store is a runtime call
     this.wire.begin();
+    // host references left by a request whose end() a stack overflow skipped: it was never sent, so they go back
+    if (this.pendingRefs.length !== 0) {
+      const left = this.pendingRefs;
+      this.pendingRefs = [];
+      for (const id of left) this.hostRelease(id);
+    }
+    this.encoding = true;
     return this.wire;
   }
 
@@ -910,6 +936,8 @@ class Core implements FunctionTable {
     } catch (e) {
       this.end(true);
       throw marshalFailure(e);
+    } finally {
+      this.encoding = false; // a store no stack overflow can skip (see begin)
     }
     this.end(false);
     return this.sendRequest(n, w.length, send);
@@ -930,6 +958,8 @@ class Core implements FunctionTable {
     } catch (e) {
       this.end(true);
       throw marshalFailure(e);
+    } finally {
+      this.encoding = false; // a store no stack overflow can skip (see begin)
     }
     this.end(false);
     return this.sendRequest(nr, w.length, send);
@@ -967,6 +997,8 @@ class Core implements FunctionTable {
     } catch (e) {
       this.end(true);
       throw marshalFailure(e);
+    } finally {
+      this.encoding = false; // a store no stack overflow can skip (see begin)
     }
     this.end(false);
   }

@@ -1,0 +1,55 @@
+// The seventeenth hostile pass (b): round three on passes 15 and 16. What it found, kept as regressions; runs
+// unchanged under Bun and Deno.
+import assert from "node:assert/strict";
+import { type EngineName, Runtime } from "../bindings/mod.ts";
+import { modes, test, where } from "./harness.ts";
+
+const engines: EngineName[] = ["lua", "js", "squirrel"];
+
+// A call made near the end of the JavaScript stack (a recursive host program calling a script at each level) could
+// overflow inside calog's encoder after it had marked itself busy: begin() set its 'encoding' flag before a call
+// (wire.begin) and the callers cleared it in end(), itself a call. A RangeError thrown by either left the flag set for
+// good: every later call of the runtime, at any depth, failed with "calog was called while marshalling a value (from
+// a getter or a Proxy)", and dispose() was refused ("cannot be disposed while calog is reading a value"), so the
+// contexts and their threads could never be freed (every engine, both thread kinds, every run).
+for (const thread of modes) {
+  test(`a stack overflow inside a call leaves the runtime usable and disposable (${where(thread)})`, () => {
+    for (const engine of engines) {
+      const rt = new Runtime();
+      let disposed = false;
+      try {
+        rt.register("h", (x: unknown) => x);
+        const ctx = rt.createContext(engine, { thread });
+        ctx.eval(engine === "lua" ? "function f(x) return h(x) end" : "function f(x) { return h(x); }");
+        let deepest = 0;
+        let calls = 0;
+        const rec = (d: number): void => {
+          try {
+            rec(d + 1);
+          } catch {
+            if (d > deepest) deepest = d;
+          }
+          // every frame from the stack's end up to 30 calls that succeed: one of them overflows inside calog's
+          // encoder (the frames nearest the end fail at once, with a RangeError)
+          if (calls < 30 && d > deepest - 20_000) {
+            try {
+              ctx.call("f", [1, { a: "x" }]);
+              calls++;
+            } catch { /* a RangeError, or the error it became */ }
+          }
+        };
+        rec(0);
+        assert.ok(calls > 0, `${engine}: no call succeeded near the stack's end`);
+        assert.deepEqual(ctx.call("f", [5, "five"]), [5, "five"], `${engine}: the runtime refuses calls after a stack overflow`);
+        rt.dispose();
+        disposed = true;
+      } finally {
+        if (!disposed) {
+          try {
+            rt.dispose();
+          } catch { /* the defect: refused for ever */ }
+        }
+      }
+    }
+  }, 20_000);
+}
