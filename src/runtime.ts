@@ -1133,7 +1133,11 @@ function writeHostError(w: Wire, message: string, id: number): void {
 function describeThrown(err: unknown): string {
   let message: string;
   try {
-    if (err instanceof Error || err === null || typeof err !== "object") {
+    if (typeof err === "function") {
+      // its String() is its source text (up to the 1 MB cut), not a message: named as a function a script threw is
+      const m: unknown = (err as { message?: unknown }).message;
+      message = typeof m === "string" ? m : "a host function threw [function]";
+    } else if (err instanceof Error || err === null || typeof err !== "object") {
       const m: unknown = err instanceof Error ? err.message : undefined;
       message = typeof m === "string" ? m : String(err);
     } else {

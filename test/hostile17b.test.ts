@@ -53,3 +53,41 @@ for (const thread of modes) {
     }
   }, 20_000);
 }
+
+// A host function that threw a function (or a class) gave its source text as the message, up to the 1 MB cut,
+// where the README says an exception without a message is rendered and a function a script throws is named
+// '[function]'. Now "a host function threw [function]" (a string `message` property of the function still wins); the
+// cause is the function itself.
+for (const thread of modes) {
+  test(`a host function that throws a function: the message names it, the cause is it (${where(thread)})`, () => {
+    for (const engine of engines) {
+      using rt = new Runtime();
+      const thrown = class Secret { static body = "x".repeat(1000); };
+      const named = Object.assign(() => 1, { message: "a named one" });
+      let cur: unknown = thrown;
+      rt.register("boom", () => {
+        throw cur;
+      });
+      using ctx = rt.createContext(engine, { thread });
+      const src = engine === "js" ? "boom()" : "return boom()";
+      let e = (() => {
+        try {
+          ctx.eval(src);
+        } catch (x) {
+          return x as Error;
+        }
+        throw new Error("no throw");
+      })();
+      assert.equal(e.message, "a host function threw [function]", engine);
+      assert.equal(e.cause, thrown, engine);
+      cur = named;
+      try {
+        ctx.eval(src);
+      } catch (x) {
+        e = x as Error;
+      }
+      assert.equal(e.message, "a named one", engine);
+      assert.equal(e.cause, named, engine);
+    }
+  });
+}
