@@ -1,7 +1,7 @@
 // The seventeenth hostile pass (b): round three on passes 15 and 16. What it found, kept as regressions; runs
 // unchanged under Bun and Deno.
 import assert from "node:assert/strict";
-import { type EngineName, Runtime } from "../bindings/mod.ts";
+import { CalogScriptError, CalogValueError, type EngineName, Runtime } from "../bindings/mod.ts";
 import { modes, test, where } from "./harness.ts";
 
 const engines: EngineName[] = ["lua", "js", "squirrel"];
@@ -91,3 +91,31 @@ for (const thread of modes) {
     }
   });
 }
+
+// A NaN map key (a TypeScript Map's, or a Squirrel table's) cannot be a Lua or Squirrel table key: strict refuses it
+// with ERR_TYPE and lenient drops the pair, but the README's fidelity table did not say so (only "keys of other types
+// (functions, tables)" were said to be dropped). The behaviour is pinned here and the table now has the row.
+test("a NaN map key: strict ERR_TYPE, lenient dropped into Lua and Squirrel, and the README says so", async () => {
+  const readme = await import("node:fs").then((fs) => fs.readFileSync(new URL("../README.md", import.meta.url), "utf8"));
+  assert.match(readme, /\| a NaN map key \(a TypeScript `Map` key, a Squirrel table's key\) \| strict: `ERR_TYPE`[^|]*; lenient: the pair is dropped \|/);
+  for (const policy of ["strict", "lenient"] as const) {
+    using rt = new Runtime({ policy });
+    using sq = rt.createContext("squirrel", { thread: false });
+    using lua = rt.createContext("lua", { thread: false });
+    sq.eval("function mk() { local t = {}; t[0.0/0.0] <- 1; t.a <- 2; return t; } function id(x) { return x; }");
+    lua.eval("function count(t) local n = 0 for _ in pairs(t) do n = n + 1 end return n end function viaSq(f) return count(f()) end");
+    const m = sq.call("mk") as Map<unknown, unknown>;
+    assert.ok(m instanceof Map && m.size === 2 && Number.isNaN([...m.keys()].find((k) => typeof k === "number")), policy);
+    const nanKey = new Map<unknown, number>([[NaN, 1], ["a", 2]]);
+    if (policy === "strict") {
+      for (const f of [() => lua.call("count", nanKey), () => sq.call("id", nanKey)]) {
+        assert.throws(f, (e: unknown) => e instanceof CalogValueError && e.code === "ERR_TYPE" && /NaN/.test(e.message));
+      }
+      assert.throws(() => lua.call("viaSq", sq.getFunction("mk")), (e: unknown) => e instanceof CalogScriptError && /NaN cannot be a Lua table key/.test(e.message));
+    } else {
+      assert.equal(lua.call("count", nanKey), 1);
+      assert.deepEqual(sq.call("id", nanKey), { a: 2 });
+      assert.equal(lua.call("viaSq", sq.getFunction("mk")), 1);
+    }
+  }
+});
