@@ -78,7 +78,7 @@ function checkSubclass(v: object, proto: object, instead: string): void {
   if (p === proto || !(p !== null && typeof p === "object" && Object.prototype.isPrototypeOf.call(proto, p))) return;
   throw new CalogValueError(
     "ERR_TYPE",
-    `a ${describe(v)} (a subclass of ${proto === Map.prototype ? "Map" : "Array"}) cannot cross into a script: it would arrive as a plain ${proto === Map.prototype ? "Map" : "Array"}; send ${instead} (the lenient policy does)`,
+    `${aDescribed(v)} (a subclass of ${proto === Map.prototype ? "Map" : "Array"}) cannot cross into a script: it would arrive as a plain ${proto === Map.prototype ? "Map" : "Array"}; send ${instead} (the lenient policy does)`,
   );
 }
 
@@ -109,6 +109,12 @@ function checkBigintKeys(m: Map<unknown, unknown>): void {
       throw new CalogValueError("ERR_TYPE", `Map keys ${k} and ${k}n are the same integer key in a script: one would be lost`);
     }
   }
+}
+
+/** describe(v) with its article: "an AbortSignal", "a Date". */
+function aDescribed(v: unknown): string {
+  const d = describe(v);
+  return `${/^[AEIOUaeiou]/.test(d) ? "an" : "a"} ${d}`;
 }
 
 function describe(v: unknown): string {
@@ -222,7 +228,7 @@ export class Wire {
     // answered differently on each read desynced the header from the bytes copied, and the caller's bytes
     // were then read as wire tags (a forged host function handle released a registered function's entry)
     const n = typedArrayLength.call(b); // throws for a Proxy or a non-view (a TypeError: CalogValueError)
-    if (n === 0 && viewGone(b)) throw goneBytes(`a ${describe(b)}`);
+    if (n === 0 && viewGone(b)) throw goneBytes(`${aDescribed(b)}`);
     this.#ensure(5 + n);
     this.#u8(Tag.BIN);
     this.#u32(n);
@@ -365,16 +371,16 @@ export class Wire {
         view = v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
       } catch (e) {
         if (v instanceof ArrayBuffer) throw new CalogValueError("ERR_TYPE", "a detached ArrayBuffer (transferred) cannot cross: it has no bytes to read");
-        if (ArrayBuffer.isView(v) && viewGone(v)) throw goneBytes(`a ${describe(v)}`);
+        if (ArrayBuffer.isView(v) && viewGone(v)) throw goneBytes(`${aDescribed(v)}`);
         throw e;
       }
       this.bytes(view);
     } else if (ArrayBuffer.isView(v)) {
-      throw new CalogValueError("ERR_TYPE", `a ${describe(v)} cannot cross into a script (only Uint8Array, Uint8ClampedArray and ArrayBuffer cross as bytes; the lenient policy sends any view's bytes)`);
+      throw new CalogValueError("ERR_TYPE", `${aDescribed(v)} cannot cross into a script (only Uint8Array, Uint8ClampedArray and ArrayBuffer cross as bytes; the lenient policy sends any view's bytes)`);
     } else if (this.lenient) {
       this.nil();
     } else {
-      throw new CalogValueError("ERR_TYPE", `a ${describe(v)} cannot cross into a script (only plain objects, arrays, Maps and Uint8Arrays do)`);
+      throw new CalogValueError("ERR_TYPE", `${aDescribed(v)} cannot cross into a script (only plain objects, arrays, Maps and Uint8Arrays do)`);
     }
     anc.pop();
   }
