@@ -102,6 +102,11 @@ typedef struct CalogEngineT {
   int32_t (*callVia)(void *interp, const char *name, void *closure, CalogSrcT *args, int32_t argc,
                      CalogSinkT *result, CalogValueT *err);
   CalogNativeFnT closureFn;
+  /* Optional: counts the steps the interpreter ran since its last limits tick into the entry running now and
+   * starts a new step budget from that entry's limits. Called where one entry's limit state gives way to
+   * another's on the same interpreter (an async request served nested on a wait, and back), so neither is
+   * charged the other's steps nor runs on the other's budget. Context thread. */
+  void (*syncSteps)(void *interp);
 } CalogEngineT;
 
 /* An actor: one thread and its MPSC inbound queue. Each runtime has a host actor (the thread that created

@@ -64,7 +64,16 @@ void calog__limitEntryStart(CalogCtxT *ctx, uint64_t timeoutMs) {
   if (atomic_load(&ctx->dying)) calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
 }
 
+/* The steps the engine ran since its last tick belong to the entry whose limit state is current: counted before
+ * that state is saved or replaced (a request served nested on a wait was charged up to 1,024 steps of the call it
+ * was nested on, and refused for them), and the budget restarted from the state now current (the call resumed
+ * with the nested request's budget and could run up to 1,024 steps past its own limit). */
+static void syncSteps(CalogCtxT *ctx) {
+  if (ctx->engine != NULL && ctx->engine->syncSteps != NULL && ctx->interp != NULL) ctx->engine->syncSteps(ctx->interp);
+}
+
 void calog__limitNestBegin(CalogCtxT *ctx, CalogEntrySaveT *s) {
+  syncSteps(ctx);
   *s = (CalogEntrySaveT){.outputUsed = ctx->outputUsed, .stepsUsed = ctx->stepsUsed, .stepsCap = ctx->stepsCap,
                          .timeoutMs = ctx->timeoutMs, .tripUsed = ctx->tripUsed, .tripCeiling = ctx->tripCeiling,
                          .tripPartial = ctx->tripPartial, .startNs = ctx->startNs, .deadlineNs = ctx->deadlineNs,
@@ -91,6 +100,7 @@ void calog__limitNestEnd(CalogCtxT *ctx, const CalogEntrySaveT *s) {
   if (atomic_load(&ctx->interruptEpoch) != s->epoch || atomic_load(&ctx->dying) ||
       (ticket != 0 && calog__ticketCancelled(ctx->rt, ticket)))
     calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
+  syncSteps(ctx); /* the nested entry's steps were counted when it ended: a budget from the restored state */
 }
 
 int32_t calog__limitTick(CalogCtxT *ctx, int64_t consumed, int64_t *next) {

@@ -306,6 +306,12 @@ int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, 
   return st;
 }
 
+static void dukSyncSteps(void *interp) {
+  DukCtxT *dc = interp;
+  if (dc->closing || dc->ctx == NULL || dc->owner == NULL) return;
+  (void)calog__limitTick(dc->owner, calog_duk_take_steps(dc->cur ? dc->cur : dc->ctx), NULL);
+}
+
 int32_t calog__dukRunValues(DukCtxT *dc, int kind, const char *name, const char *src, int64_t len, void *heapptr,
                             CalogValueT *args, int32_t argc, CalogValueT *result) {
   CalogValueCallT c;
@@ -349,4 +355,5 @@ CALOG_HIDDEN const CalogEngineT calog__duktapeEngine = {
     .memory = dukMemory,
     .callVia = dukCallVia,
     .closureFn = calog__dukFnInvoke,
+    .syncSteps = dukSyncSteps,
 };

@@ -68,6 +68,11 @@ void calog__luaCallC(lua_State *L, lua_CFunction f) {
   if (calog__limitTripped(ctx) != CALOG_LIMIT_NONE) calog__luaTick(L);
 }
 
+static void luaSyncSteps(void *interp) {
+  LuaCtxT *lc = interp;
+  if (lc->L != NULL && lc->ctx != NULL) (void)luaSync(lc->L);
+}
+
 void calog__luaSyncTripped(lua_State *L) {
   LuaCtxT *lc = calog__luaCtx(L);
   if (lc->ctx != NULL && calog__limitTripped(lc->ctx) != CALOG_LIMIT_NONE) (void)luaSync(L);
@@ -426,4 +431,5 @@ CALOG_HIDDEN const CalogEngineT calog__luaEngine = {
     .memory = luaMemory,
     .callVia = luaCallVia,
     .closureFn = calog__luaFnInvoke,
+    .syncSteps = luaSyncSteps,
 };

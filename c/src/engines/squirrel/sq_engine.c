@@ -389,6 +389,11 @@ void calog__sqMemCharged(int64_t *counter) {
   if (sc->vm) calog__sqBudgetExpire(sc->vm);
 }
 
+static void sqSyncSteps(void *interp) {
+  SqCtxT *sc = interp;
+  if (sc->vm != NULL) calog__sqBudgetFlush(sc->vm);
+}
+
 static int64_t sqMemory(void *interp) { return __atomic_load_n(&((SqCtxT *)interp)->mem, __ATOMIC_RELAXED); }
 
 CALOG_HIDDEN const CalogEngineT calog__squirrelEngine = {
@@ -402,4 +407,5 @@ CALOG_HIDDEN const CalogEngineT calog__squirrelEngine = {
     .memory = sqMemory,
     .callVia = sqCallVia,
     .closureFn = calog__sqFnInvoke,
+    .syncSteps = sqSyncSteps,
 };

@@ -1,0 +1,67 @@
+// The seventeenth hostile pass (17a): round 3 on passes 15 and 16; what it found, kept as regressions.
+import assert from "node:assert/strict";
+import { CalogLimitError, Runtime } from "../bindings/mod.ts";
+import { test } from "./harness.ts";
+
+const engines = ["lua", "squirrel", "js"] as const;
+type Engine = (typeof engines)[number];
+const loop: Record<Engine, (n: number) => string> = {
+  lua: (n) => `for i = 1, ${n} do N = i end`,
+  squirrel: (n) => `for (local i = 0; i < ${n}; i++) ::N = i`,
+  js: (n) => `for (var i = 0; i < ${n}; i++) N = i`,
+};
+const ret: Record<Engine, string> = { lua: "return 7", squirrel: "return 7", js: "7" };
+const init: Record<Engine, string> = { lua: "N = 0", squirrel: "::N <- 0", js: "var N = 0" };
+const settle = async (p: Promise<unknown>) => {
+  try {
+    return await p;
+  } catch (e) {
+    return e;
+  }
+};
+
+// An async request served nested on another call's wait (its own entry since 4f17626) was charged the steps that
+// call had run since the engine's last limits tick (up to 1,024 in Lua and Squirrel, 16,384 in JavaScript): a
+// request of 100 steps nested on a call that had run 900 was refused with "step limit reached" under a 1,000-step
+// limit, every engine. And the call below resumed on the nested request's budget: its own steps before the wait were
+// never counted and it could run up to a budget's worth past its limit (Lua and Squirrel count exactly otherwise).
+// The engine now counts its steps into the entry whose state is current when one gives way to the other.
+for (const engine of engines) {
+  test(`${engine}: a request served nested on a wait is not charged the steps of the call below`, async () => {
+    using rt = new Runtime();
+    rt.register("sleep", (ms) => new Promise((r) => setTimeout(() => r(1), Number(ms))));
+    using ctx = rt.createContext(engine, { thread: true });
+    ctx.eval(init[engine]);
+    const outerSrc = `${loop[engine](engine === "js" ? 3000 : 100)}; sleep(150); ${ret[engine]}`;
+    const innerSrc = `${loop[engine](engine === "js" ? 3000 : 100)}; ${ret[engine]}`;
+    assert.equal(await ctx.evalAsync(outerSrc), 7);
+    const outerSteps = rt.stats().perContext[0]!.lastSteps;
+    assert.equal(await ctx.evalAsync(innerSrc), 7);
+    const innerSteps = rt.stats().perContext[0]!.lastSteps;
+    ctx.setLimits({ steps: Math.max(outerSteps, innerSteps) + 5 }); // either alone fits; both together do not
+    const outer = ctx.evalAsync(outerSrc);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(await settle(ctx.evalAsync(innerSrc)), 7, "the nested request was refused");
+    assert.equal(await settle(outer), 7, "the call below was refused");
+    assert.equal(rt.stats().perContext[0]!.lastSteps, outerSteps, "the call below's steps");
+  });
+}
+
+for (const engine of ["lua", "squirrel"] as const) {
+  test(`${engine}: the call below a nested request stops at its own step limit`, async () => {
+    using rt = new Runtime();
+    rt.register("sleep", (ms) => new Promise((r) => setTimeout(() => r(1), Number(ms))));
+    using ctx = rt.createContext(engine, { thread: true, limits: { steps: 700 } });
+    ctx.eval(init[engine]);
+    const src = `${loop[engine](engine === "lua" ? 100 : 30)}; sleep(100); ${loop[engine](100000)}; ${ret[engine]}`;
+    const isSteps = (e: unknown) => e instanceof CalogLimitError && e.limit === "steps";
+    await assert.rejects(ctx.evalAsync(src), isSteps);
+    const alone = ctx.get("N");
+    ctx.eval(init[engine]);
+    const outer = ctx.evalAsync(src);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(await settle(ctx.evalAsync(ret[engine])), 7);
+    assert.ok(isSteps(await settle(outer)));
+    assert.equal(ctx.get("N"), alone, "steps the call ran past its limit");
+  });
+}
