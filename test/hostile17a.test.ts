@@ -1,5 +1,8 @@
 // The seventeenth hostile pass (17a): round 3 on passes 15 and 16; what it found, kept as regressions.
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { CalogLimitError, Runtime } from "../bindings/mod.ts";
 import { test } from "./harness.ts";
 
@@ -63,5 +66,35 @@ for (const engine of ["lua", "squirrel"] as const) {
     assert.equal(await settle(ctx.evalAsync(ret[engine])), 7);
     assert.ok(isSteps(await settle(outer)));
     assert.equal(ctx.get("N"), alone, "steps the call ran past its limit");
+  });
+}
+
+// A threaded Lua context's __gc finalizers ran at close (after ctx.dispose() had returned) with the budget the last
+// entry left: a host function they called ran on the event loop afterwards, and a granted file was written; a
+// host-thread context's did the same inside dispose(). Duktape's executor already raised the dispose's interrupt at
+// a finalizer's first instruction. Now a context being destroyed makes no call out (calog__limitStopped), and a Lua
+// finalizer at close raises the interrupt at its first step.
+for (const thread of [false, true]) {
+  test(`lua (${thread ? "own thread" : "host thread"}): finalizers at dispose make no call out and no effect`, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "calog-h17a-"));
+    try {
+      using rt = new Runtime();
+      const calls: string[] = [];
+      rt.register("mark", (x) => {
+        calls.push(String(x));
+        return 1;
+      });
+      const ctx = rt.createContext("lua", { thread, capabilities: { fs: { read: [dir], write: [dir] } } });
+      ctx.eval(`P = ${JSON.stringify(dir)}
+        A = setmetatable({}, {__gc = function() mark("lua") end})
+        B = setmetatable({}, {__gc = mark})
+        C = setmetatable({}, {__gc = function() local f = io.open(P .. "/gc", "w") f:write("x") f:close() end})`);
+      ctx.dispose();
+      await new Promise((r) => setTimeout(r, 150));
+      assert.deepEqual(calls, []);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 }

@@ -390,7 +390,8 @@ static inline int32_t calog__limitTripped(CalogCtxT *ctx) {
  * trip stays set after its entry until the next one starts) nothing is stopped. With a deadline, checks it
  * first. The engines' call-outs (host functions, function values, I/O) and the output sink consult it before
  * and after they run, so a script stopped by interrupt() or a timeout (even one that passed inside the call)
- * makes no further call and gets no result: the raise comes at once, not at its next step tick. */
+ * makes no further call and gets no result: the raise comes at once, not at its next step tick. A context being
+ * destroyed is always stopped (INTERRUPT), its finalizers at close included. */
 CALOG_HIDDEN int32_t calog__limitStopped(CalogCtxT *ctx);
 /* Static text for a limit kind ("memory", "steps", ...). */
 CALOG_HIDDEN const char *calog__limitName(int32_t kind);

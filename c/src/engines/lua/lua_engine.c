@@ -109,6 +109,9 @@ static void luaDestroy(void *interp) {
   LuaCtxT *lc = interp;
   if (lc == NULL) return;
   lc->closing = true;
+  /* the finalizers lua_close runs tick at their first step, where a destroyed context's interrupt is raised (as
+   * Duktape's executor raises it at its first instruction): none goes on acting with what the last entry left */
+  lc->budget = 0;
   if (lc->L) lua_close(lc->L);
   lc->L = NULL;
   if (lc->sinkOut) fclose(lc->sinkOut);
