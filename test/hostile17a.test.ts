@@ -98,3 +98,30 @@ for (const thread of [false, true]) {
     }
   });
 }
+
+// Lua's parser ran with the error handler in force, and at an entry's top level that is calog's message handler
+// (which turns an error into calog's record for the host): an error in load's reader function (a script's error(),
+// a limit raised in it, 'reader function must return a string') made load() return that internal table, where Lua
+// returns the error value. The parse now runs without calog's handler (as inside any pcall); a script's own xpcall
+// handler still applies.
+for (const thread of [false, true]) {
+  test(`lua (${thread ? "own thread" : "host thread"}): a reader function's error is load()'s message`, () => {
+    using rt = new Runtime();
+    let stop = () => {};
+    rt.register("stop", () => stop());
+    using ctx = rt.createContext("lua", { thread });
+    stop = () => ctx.interrupt();
+    assert.equal(ctx.eval('local f, e = load(function() error("boom") end) return type(f) .. " " .. e'), "nil eval:1: boom");
+    assert.equal(ctx.eval("local t = {} local f, e = load(function() error(t) end) return e == t"), true);
+    assert.equal(ctx.eval("local f, e = load(function() return {} end) return e"), "reader function must return a string");
+    assert.equal(
+      ctx.eval('local r xpcall(function() local f, e = load(function() error("boom", 0) end) r = e end, function(m) return "handled " .. m end) return r'),
+      "handled boom",
+    );
+    assert.throws(
+      () => ctx.eval('local f, e = load(function() pcall(stop) return "x" end) E = e'),
+      (e: unknown) => e instanceof CalogLimitError && e.limit === "interrupt",
+    );
+    assert.match(ctx.get("E") as string, /calog: interrupt limit reached$/); // a string, not calog's table
+  });
+}

@@ -59,6 +59,8 @@ const char *calog__luaLexPoll(lua_State *L) {
   return kind > 0 && kind <= CALOG_LIMIT_OUTPUT ? messages[kind] : "calog: limit reached";
 }
 
+int calog__luaIsMsgHandler(lua_CFunction f) { return f == msgHandler; }
+
 void calog__luaCallC(lua_State *L, lua_CFunction f) {
   LuaCtxT *lc = calog__luaCtx(L);
   CalogCtxT *ctx = lc->ctx;

@@ -24,6 +24,10 @@ struct lua_State;
 typedef int (*calog__luaCFunction)(struct lua_State *L);
 __attribute__((visibility("hidden"))) const char *calog__luaLexPoll(struct lua_State *L);
 __attribute__((visibility("hidden"))) void calog__luaCallC(struct lua_State *L, calog__luaCFunction f);
+/* Our patch c/patches/lua/65-parser-without-calog-handler.patch: true for calog's message handler, which a parse
+ * (load with a reader function) runs without: a reader's error is the script's, not calog's record. */
+__attribute__((visibility("hidden"))) int calog__luaIsMsgHandler(calog__luaCFunction f);
+#define luai_calogismsgh(f) calog__luaIsMsgHandler(f)
 #define luai_caloglexpoll(L) calog__luaLexPoll(L)
 #define luai_calogcallc(L, f) calog__luaCallC((L), (f))
 #include "stack.h"
