@@ -125,3 +125,26 @@ for (const thread of [false, true]) {
     assert.match(ctx.get("E") as string, /calog: interrupt limit reached$/); // a string, not calog's table
   });
 }
+
+// Duktape retried a refused allocation after a full mark-and-sweep up to ten times, and no limit is checked inside
+// a collection: with a million objects live each round took about 270 ms, so under a 100 ms timeout
+// 'new Uint8Array(1e9)' (larger than the whole memory limit) or a buffer that could not fit ran 2.7 s before the
+// memory limit was reported. Now no round runs for a request larger than the limit, nor once a limit has tripped
+// (the deadline passed during the last round).
+for (const thread of [false, true]) {
+  test(`js (${thread ? "own thread" : "host thread"}): a refused allocation does not collect past the timeout`, () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext("js", { thread, limits: { memory: 256 << 20 } });
+    ctx.eval("var o = {}; var c = o; for (var i = 0; i < 1000000; i++) { c.a = {}; c = c.a } c = null; 0");
+    for (const src of ["new Uint8Array(1e9); 0", "new Uint8Array(250 * 1024 * 1024); 0"]) {
+      const t0 = performance.now();
+      assert.throws(
+        () => ctx.eval(src, { timeoutMs: 100 }),
+        (e: unknown) => e instanceof CalogLimitError && (e.limit === "memory" || e.limit === "timeout"),
+      );
+      const ms = performance.now() - t0;
+      assert.ok(ms < 1200, `${src}: ${Math.round(ms)} ms against a 100 ms timeout`);
+    }
+    assert.equal(ctx.eval("1 + 1"), 2);
+  }, 30_000);
+}

@@ -54,6 +54,11 @@
  * reports allocations that failed for good (after Duktape's own emergency collections). */
 #define CALOG_DUK_POLL(udata) calog__dukExecTimeoutCheck((udata), 0)
 #define CALOG_DUK_ALLOC_FAILED(udata) calog__dukAllocFailed((udata))
+/* c/patches/duktape/77-alloc-retries-stop.patch: before each of Duktape's collect-and-retry rounds after a refused
+ * allocation (up to 10 full mark-and-sweeps): false when no collection can help (the request alone is larger than
+ * the memory limit) or the script is stopped (a limit tripped, the deadline passed meanwhile). */
+__attribute__((visibility("hidden"))) int calog__dukAllocRetry(void *udata, unsigned long size);
+#define CALOG_DUK_ALLOC_RETRY(udata, size) calog__dukAllocRetry((udata), (unsigned long)(size))
 
 #undef DUK_USE_NATIVE_STACK_CHECK
 #define DUK_USE_NATIVE_STACK_CHECK() calog__dukStackLow()
