@@ -148,3 +148,29 @@ for (const thread of [false, true]) {
     assert.equal(ctx.eval("1 + 1"), 2);
   }, 30_000);
 }
+
+// Patch 64 let a C function start after a trip when hooks were off, meant for finalizers; a debug hook runs with
+// hooks off too, so with the debug capability 'debug.sethook(io.write, "l")' went on writing the default output
+// file (a granted path) at every line after a caught stop. Now only a finalizer is let through.
+for (const thread of [false, true]) {
+  test(`lua (${thread ? "own thread" : "host thread"}): a debug hook's C function does not run after a trip`, () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "calog-h17a-"));
+    try {
+      using rt = new Runtime();
+      let stop = () => {};
+      rt.register("stop", () => stop());
+      using ctx = rt.createContext("lua", { thread, capabilities: { debug: true, fs: { read: [dir], write: [dir] } } });
+      stop = () => ctx.interrupt();
+      const out = path.join(dir, "out");
+      assert.throws(
+        () => ctx.eval(`io.output(${JSON.stringify(out)}) io.write("a") debug.sethook(io.write, "l") pcall(stop)\nlocal x = 1\nlocal y = 2`),
+        (e: unknown) => e instanceof CalogLimitError && e.limit === "interrupt",
+      );
+      ctx.eval("debug.sethook() io.output():close()");
+      // 'line1': the hook in the next entry, before it removes itself; nothing of the stopped script's lines 2 and 3
+      assert.equal(fs.readFileSync(out, "utf8"), "aline1");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
