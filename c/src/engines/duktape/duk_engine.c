@@ -90,8 +90,14 @@ int calog__dukExecTimeoutCheck(void *udata, long executed) {
 int calog__dukAllocRetry(void *udata, unsigned long size) {
   DukCtxT *dc = udata;
   if (dc == NULL || dc->owner == NULL) return 1;
-  int64_t limit = calog__limitMemory(dc->owner);
+  CalogCtxT *ctx = dc->owner;
+  int64_t limit = calog__limitMemory(ctx);
   if (limit > 0 && size > (unsigned long)limit) return 0;
+  if (atomic_load(&ctx->dying)) return 0; /* closing: nothing it runs may go on */
+  /* outside an entry of this context the limit state is the last entry's (a trip stays until the next entry
+   * starts, and its deadline has passed): natives installed before an entry starts (calog__ctxHold) were refused
+   * the collection that made room, and a host function registered after a tripped call was missing for good */
+  if (ctx->actor == NULL || ctx->actor->running != ctx) return 1;
   return !calog__dukExecTimeoutCheck(udata, 0);
 }
 
