@@ -476,6 +476,37 @@ static void testResultReadRaises(void) {
   CHECK_EQ(calogContextDestroy(rt, id), CALOG_OK);
 }
 
+
+/* hostile18: a context destroyed with finalizers, to-be-closed variables of a suspended coroutine, error objects
+ * raised by finalizers and function values held by the host: lua_close with the budget at 0 (e7e7b68) raises in
+ * every Lua finalizer at its first step; the rest of the close frees everything (ASan: no leak, no use after free),
+ * no finalizer calls out, and a function value of the closed context answers DEAD. */
+static void testCloseFinalizersFree(void) {
+  calogRegister(rt, "countCall", countCall, NULL, NULL);
+  for (int round = 0; round < 2; round++) {
+    CalogContextIdT id = newLua();
+    CalogValueT r = calogValueNil(), f = calogValueNil();
+    CHECK_EQ(eval(id, "T = {} for i = 1, 200 do T[i] = setmetatable({s = string.rep('x', 100)}, {__gc = function(o) countCall() end}) end\n"
+                      "E = setmetatable({}, {__gc = function() error(setmetatable({}, {__gc = function() countCall() end})) end})\n"
+                      "L = setmetatable({}, {__gc = function() while true do end end})\n"
+                      "C = setmetatable({}, {__gc = countCall})\n"
+                      "CO = coroutine.create(function() local x <close> = setmetatable({}, {__close = function() countCall() end})\n"
+                      "  local y <close> = setmetatable({}, {__close = countCall}) coroutine.yield(1) end) coroutine.resume(CO)\n"
+                      "CO2 = coroutine.wrap(function() local t = setmetatable({}, {__gc = function() countCall() end}) coroutine.yield() end) CO2()\n"
+                      "function keep(a) return a end return 1", &r), CALOG_OK);
+    CHECK_EQ(calogContextGet(rt, id, "keep", &f), CALOG_OK);
+    CHECK_EQ(f.type, CALOG_FN);
+    int before = finalizerCalls;
+    if (round == 1) CHECK_EQ(calogContextInterrupt(rt, id), CALOG_OK); /* a trip left from outside an entry too */
+    CHECK_EQ(calogContextDestroy(rt, id), CALOG_OK);
+    CHECK_EQ(finalizerCalls, before); /* no finalizer called out at close */
+    CalogValueT a = calogValueInt(1);
+    CHECK(calogFnInvoke(f.as.fn, &a, 1, &r) != CALOG_OK);
+    calogValueFree(&r);
+    calogValueFree(&f);
+  }
+}
+
 int main(void) {
   rt = calogCreate();
   testEvalCallGet();
@@ -491,6 +522,7 @@ int main(void) {
   testHostile2();
   testRefRaiseLeak();
   testResultReadRaises();
+  testCloseFinalizersFree();
   calogDestroy(rt);
   return checkSummary("test_lua");
 }
