@@ -1,6 +1,9 @@
 // The eighteenth hostile pass: a review of the fixes of pass 17a; what it found, kept as regressions.
 import assert from "node:assert/strict";
-import { Runtime } from "../bindings/mod.ts";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { CalogLimitError, Runtime } from "../bindings/mod.ts";
 import { test } from "./harness.ts";
 
 // Duktape patch 77 stopped the collect-and-retry rounds of a refused allocation once a limit had tripped, but the
@@ -21,4 +24,39 @@ for (const thread of [false, true]) {
       assert.equal(ctx.eval("fn3() + 1"), 2, trip ? "after a tripped call" : "without a trip");
     }
   }, 30_000);
+}
+
+// Lua patch 66 (9f91690) let a C function start after a trip only inside a finalizer (the state's GCSTPGC), but
+// that flag stays set for the whole of a Lua finalizer: one that caught the trip went on calling the standard
+// library in straight-line code (no step counted between the calls), so 'pcall(stop) f:write("after-trip")
+// os.remove(victim)' in a __gc wrote the granted file and removed the file after the stop, both thread kinds. Now
+// only the finalizer itself (the C function GCTM calls: a file handle's __gc, calog's own) is let through.
+for (const thread of [false, true]) {
+  test(`lua (${thread ? "own thread" : "host thread"}): a Lua finalizer's C calls do not run after a caught trip`, () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "calog-h18-"));
+    try {
+      using rt = new Runtime();
+      let stop = () => {};
+      rt.register("stop", () => stop());
+      using ctx = rt.createContext("lua", { thread, capabilities: { fs: { read: [dir], write: [dir] } } });
+      stop = () => ctx.interrupt();
+      fs.writeFileSync(path.join(dir, "victim"), "v");
+      fs.writeFileSync(path.join(dir, "victim2"), "v");
+      for (const fin of [
+        'function() pcall(stop) f:write("after-trip") os.remove(P .. "/victim") end',
+        'coroutine.wrap(function() pcall(stop) f:write("after-trip") os.remove(P .. "/victim2") end)',
+      ]) {
+        assert.throws(
+          () => ctx.eval(`P = ${JSON.stringify(dir)} f = io.open(P .. "/out", "w")
+            setmetatable({}, {__gc = ${fin}}) collectgarbage() return 1`),
+          (e: unknown) => e instanceof CalogLimitError && e.limit === "interrupt",
+        );
+        ctx.eval("f:close() f = nil collectgarbage()");
+        assert.equal(fs.readFileSync(path.join(dir, "out"), "utf8"), "");
+      }
+      assert.ok(fs.existsSync(path.join(dir, "victim")) && fs.existsSync(path.join(dir, "victim2")));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 }

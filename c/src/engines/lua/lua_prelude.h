@@ -19,7 +19,7 @@ __attribute__((visibility("hidden"))) void calog__luaMemError(struct lua_State *
  * read): NULL, or the message of the tripped limit, which fails the compile as a lexical error does.
  * Our patch c/patches/lua/64-no-c-call-after-a-trip.patch: run before a C function starts when the step budget is
  * at most one (as it is once a limit tripped): raises the tripped limit (not for calog's message handler, nor
- * outside the context's entry). Finalizers (hooks off) are not checked. */
+ * outside the context's entry). Only a finalizer's own C function (the one GCTM calls, patch 67) is not checked. */
 struct lua_State;
 typedef int (*calog__luaCFunction)(struct lua_State *L);
 __attribute__((visibility("hidden"))) const char *calog__luaLexPoll(struct lua_State *L);
