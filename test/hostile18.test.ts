@@ -60,3 +60,24 @@ for (const thread of [false, true]) {
     }
   });
 }
+
+// Noticed by pass 18: a host function whose install into a JavaScript context failed (an allocation refused at the
+// memory limit) was ignored, and the function was missing from that context for good ('typeof fn99' was
+// "undefined" once memory was back), where Lua retried it at the next entry. Now the entry fails with the memory
+// limit's error and the install is tried again at the next one.
+for (const thread of [false, true]) {
+  test(`js (${thread ? "own thread" : "host thread"}): a host function refused at the memory limit is installed once there is room`, () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext("js", { thread });
+    ctx.eval("keep = []; for (var i = 0; i < 2000; i++) keep.push('x' + i); 0");
+    ctx.setLimits({ memory: rt.stats().perContext[0]!.memory + 300 });
+    for (let i = 0; i < 100; i++) rt.register("fn" + i, () => 1);
+    assert.throws(() => ctx.eval("typeof fn99"), (e: unknown) => e instanceof CalogLimitError && e.limit === "memory");
+    ctx.setLimits({ memory: 0 });
+    assert.equal(ctx.eval("typeof fn99 + typeof fn0"), "functionfunction");
+    // the define is forced: a global object the script froze still gets its natives
+    ctx.eval("Object.freeze(this)");
+    rt.register("later", () => 2);
+    assert.equal(ctx.eval("later() + fn1()"), 3);
+  });
+}

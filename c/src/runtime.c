@@ -265,7 +265,7 @@ static int32_t syncNatives(CalogCtxT *ctx, CalogValueT *err) {
     CalogNativeEntryT *e = rt->natives[ctx->nativesSeen];
     pthread_mutex_unlock(&rt->lock);
     int32_t st = ctx->engine->installNative(ctx->interp, e, err);
-    if (st != CALOG_OK) return st;
+    if (st != CALOG_OK) return calog__limitCreateFailed(ctx, st, err); /* at the memory limit: that limit's error */
     ctx->nativesSeen++;
   }
   return CALOG_OK;

@@ -184,18 +184,23 @@ static duk_ret_t installSafe(duk_context *ctx, void *udata) {
   return 0;
 }
 
-/* A script that made the global object non-extensible cannot get natives registered afterwards; that is not
- * an error of the entry that syncs them (it would fail every entry from then on): the native stays absent. */
+/* The define is forced, so a global object the script froze still gets the native. Should the define refuse it all the
+ * same (a TypeError), that is not an error of the entry that syncs it (it would fail every entry from then on): the
+ * native stays absent. Any other failure, an allocation refused at the memory limit, fails the entry and the install
+ * is tried again at the next one (hostile18: ignored, it left the native missing for the context's life, while Lua
+ * retried it). */
 static int32_t dukInstallNative(void *interp, CalogNativeEntryT *entry, CalogValueT *err) {
   DukCtxT *dc = interp;
   duk_context *ctx = dc->cur ? dc->cur : dc->ctx;
   if (dc->closing) return CALOG_OK;
   uint64_t mark = dc->pendingSeq;
   if (!duk_check_stack(ctx, 4)) return calogFail(err, CALOG_ERR_OOM, "JS value stack exhausted");
-  (void)duk_safe_call(ctx, installSafe, entry, 0, 1);
+  int32_t st = CALOG_OK;
+  if (duk_safe_call(ctx, installSafe, entry, 0, 1) != DUK_EXEC_SUCCESS && duk_get_error_code(ctx, -1) != DUK_ERR_TYPE_ERROR)
+    st = calogFail(err, CALOG_ERR_OOM, "cannot install the host function '%s' (out of memory: the memory limit?)", entry->name);
   duk_pop(ctx);
   calog__dukPendingSweep(dc, mark);
-  return CALOG_OK;
+  return st;
 }
 
 /* ---- the protected runner ------------------------------------------------------------------------ */
