@@ -412,29 +412,30 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
   case CALOG_MSG_CALL:
   case CALOG_MSG_GET: {
     uint32_t prevTicket = ticketEnter(m, m->ctx);
+    CalogEntrySaveT outer;
+    bool nested = false;
     if (stopping || m->ctx->dying || (m->ctx->threaded && m->ctx->stopRequested))
       st = calogFail(&result, CALOG_ERR_DEAD, "context %d was destroyed before the call ran", m->ctx->id);
     else if ((m->done && calog__ticketCancelled(m->rt, m->done->ticket)) || interruptedWhileQueued(m, m->ctx))
       st = calog__limitErrorOf(m->ctx, CALOG_LIMIT_INTERRUPT, 0, 0, &result);
     else {
-      CalogEntrySaveT outer;
       CalogAsyncEntryT rec;
-      bool nested = nestBegin(m, m->ctx, &outer);
+      nested = nestBegin(m, m->ctx, &outer);
       if (m->done) asyncPush(m, m->ctx, &rec);
       EpochSaveT saved = epochEnter(m, m->ctx);
       st = calog__ctxRun(m->ctx, m->kind, m->name, m->text, m->len, m->args, m->argc, m->timeoutMs, &result);
       epochLeave(m->ctx, saved);
       if (m->done) asyncPop(m->ctx, &rec);
-      ticketLeave(m, m->ctx, prevTicket);
-      if (nested) calog__limitNestEnd(m->ctx, &outer);
-      break;
     }
     ticketLeave(m, m->ctx, prevTicket);
+    if (nested) calog__limitNestEnd(m->ctx, &outer); /* after the ticket is left (see it) */
     break;
   }
   case CALOG_MSG_FN: {
     CalogCtxT *owner = m->fn->owner;
     uint32_t prevTicket = ticketEnter(m, owner);
+    CalogEntrySaveT outer;
+    bool nested = false;
     if (stopping) st = calogFail(&result, CALOG_ERR_DEAD, "the function's context was destroyed before the call ran");
     else if (!atomic_load(&m->fn->alive)) st = calogFail(&result, CALOG_ERR_DEAD, "function value belongs to a context that was destroyed");
     else if ((m->done && calog__ticketCancelled(m->rt, m->done->ticket)) || interruptedWhileQueued(m, owner))
@@ -445,9 +446,8 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
       CalogT *rt = m->rt;
       bool deferrable = self->isHost && rt->hostBlocked == 0 && m->reply != NULL && m->fn->fn == calog__hostTrampoline;
       if (deferrable) rt->deferMsg = m;
-      CalogEntrySaveT outer;
       CalogAsyncEntryT rec;
-      bool nested = nestBegin(m, owner, &outer);
+      nested = nestBegin(m, owner, &outer);
       bool tracked = m->done != NULL && owner != NULL;
       if (tracked) asyncPush(m, owner, &rec);
       EpochSaveT saved = epochEnter(m, owner);
@@ -459,13 +459,9 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
        * host function (no owner, so no ticket to leave, never nested) defers. */
       if (st == CALOG__DEFERRED) return;
       if (deferrable) rt->hostReplied++;
-      if (nested) {
-        ticketLeave(m, owner, prevTicket);
-        calog__limitNestEnd(owner, &outer);
-        break;
-      }
     }
     ticketLeave(m, owner, prevTicket);
+    if (nested) calog__limitNestEnd(owner, &outer); /* after the ticket is left (see it) */
     break;
   }
   case CALOG_MSG_NATIVE: { /* on the host */

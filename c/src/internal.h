@@ -383,6 +383,11 @@ CALOG_HIDDEN void calog__limitTrip(CalogCtxT *ctx, int32_t kind, int64_t used, i
 static inline int64_t calog__limitMemory(const CalogCtxT *ctx) {
   return atomic_load_explicit(&((CalogCtxT *)ctx)->limits.memory, memory_order_relaxed);
 }
+/* Whether ctx is in an entry on its actor now (the context thread's view): outside one (finalizers at close, natives
+ * installed before an entry starts) the limit state is the last entry's, which stops nothing. */
+static inline bool calog__ctxInEntry(const CalogCtxT *ctx) {
+  return ctx->actor != NULL && ctx->actor->running == ctx;
+}
 static inline int32_t calog__limitTripped(CalogCtxT *ctx) {
   return atomic_load_explicit(&ctx->trip, memory_order_relaxed);
 }

@@ -133,7 +133,7 @@ int32_t calog__limitStopped(CalogCtxT *ctx) {
   /* a context being destroyed is interrupted for good: its finalizers at close (outside any entry) make no call out
    * either (a threaded Lua context's __gc called a host function after ctx.dispose() had returned) */
   if (atomic_load(&ctx->dying)) return CALOG_LIMIT_INTERRUPT;
-  if (ctx->actor == NULL || ctx->actor->running != ctx) return CALOG_LIMIT_NONE;
+  if (!calog__ctxInEntry(ctx)) return CALOG_LIMIT_NONE;
   if (ctx->deadlineNs != 0 && calog__limitTripped(ctx) == CALOG_LIMIT_NONE) (void)calog__limitTick(ctx, 0, NULL);
   return calog__limitTripped(ctx);
 }

@@ -97,7 +97,7 @@ int calog__dukAllocRetry(void *udata, unsigned long size) {
   /* outside an entry of this context the limit state is the last entry's (a trip stays until the next entry
    * starts, and its deadline has passed): natives installed before an entry starts (calog__ctxHold) were refused
    * the collection that made room, and a host function registered after a tripped call was missing for good */
-  if (ctx->actor == NULL || ctx->actor->running != ctx) return 1;
+  if (!calog__ctxInEntry(ctx)) return 1;
   return !calog__dukExecTimeoutCheck(udata, 0);
 }
 

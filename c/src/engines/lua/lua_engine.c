@@ -66,7 +66,7 @@ void calog__luaCallC(lua_State *L, lua_CFunction f) {
   CalogCtxT *ctx = lc->ctx;
   /* the message handler runs for the limit's own raise; outside the entry (a finalizer at dispose) nothing is
    * stopped */
-  if (f == msgHandler || ctx == NULL || ctx->actor == NULL || ctx->actor->running != ctx) return;
+  if (f == msgHandler || ctx == NULL || !calog__ctxInEntry(ctx)) return;
   if (calog__limitTripped(ctx) != CALOG_LIMIT_NONE) calog__luaTick(L);
 }
 
