@@ -1139,7 +1139,9 @@ function describeThrown(err: unknown): string {
       message = typeof m === "string" ? m : "a host function threw [function]";
     } else if (err instanceof Error || err === null || typeof err !== "object") {
       const m: unknown = err instanceof Error ? err.message : undefined;
-      message = typeof m === "string" ? m : String(err);
+      // an Error without a message (new TypeError()) is named by its String() ("TypeError"), as a script's is: its
+      // empty message was the whole message in Lua and Squirrel
+      message = typeof m === "string" && (m !== "" || !(err instanceof Error)) ? m : String(err);
     } else {
       // an object says its own string `message`, else what its String() says when that is something (a toString
       // it has); a plain object, an array, bytes or a null-prototype object are rendered, as a value a script threw

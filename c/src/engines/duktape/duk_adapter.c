@@ -1000,8 +1000,14 @@ static int32_t callFnIo(void *target, CalogValueT *args, int32_t argc, CalogValu
 
 /* Throws the error of a failed call (*result, taken); io: an I/O native's (its marks and partial data). */
 static duk_ret_t callFailed(DukCtxT *dc, duk_context *ctx, int32_t st, CalogValueT *result, bool io) {
-  if (calogErrorMessage(result, NULL)[0] == '\0' && (result->type == CALOG_NIL || result->type == CALOG_AGGREGATE))
-    calogFail(result, st, "%s", calogStatusMessage(st)); /* a failure without a message */
+  /* a failure without a message (a bare status) says its status. An error record whose message is empty keeps it, and
+   * keeps everything else it carries: replacing it dropped the host exception's id (a host function that threw "" or
+   * new TypeError() lost its `cause`) and the value another engine threw (a table whose __tostring says ""), which
+   * then arrived as an Error "script error" */
+  CalogValueT messageKey = {.type = CALOG_STRING, .as.s = {.bytes = (char *)"message", .length = 7}};
+  if (calogErrorMessage(result, NULL)[0] == '\0' &&
+      (result->type == CALOG_NIL || (result->type == CALOG_AGGREGATE && calogAggGet(result->as.agg, &messageKey) == NULL)))
+    calogFail(result, st, "%s", calogStatusMessage(st));
   if (io && (st == CALOG_ERR_PERMISSION || st == CALOG_ERR_UNSUPPORTED))
     calog__errorMark(result, (CalogRaiseT){.status = st}); /* kept when uncaught */
   return throwResultIo(dc, ctx, result, io);

@@ -1,0 +1,40 @@
+// The nineteenth hostile pass (b): function lifetimes under forced GC, every value kind against the fidelity table,
+// and thrown values of every kind. What it found, kept as regressions; runs unchanged under Bun and Deno.
+import assert from "node:assert/strict";
+import { CalogScriptError, type EngineName, Runtime } from "../bindings/mod.ts";
+import { caught, modes, test, where } from "./harness.ts";
+
+const engines: EngineName[] = ["lua", "js", "squirrel"];
+
+// A JavaScript native whose failure had an empty message had its error record replaced by the bare status message:
+// a host function that threw "" or `new TypeError()` reached TypeScript from a JavaScript context as "host function
+// failed" with no `cause` (Lua and Squirrel kept it), and a value another engine threw whose text is empty (a Lua table
+// with a __tostring returning "") was lost on its way through JavaScript, which saw an Error "script error" instead of
+// the table. Now the record is kept; an Error without a message is named by its String() ("TypeError") everywhere.
+for (const thread of modes) {
+  test(`a host exception or a thrown value with an empty message keeps its cause and value (${where(thread)})`, () => {
+    using rt = new Runtime();
+    let thrown: unknown;
+    rt.register("boom", () => {
+      throw thrown;
+    });
+    for (const engine of engines) {
+      using ctx = rt.createContext(engine, { thread });
+      for (const value of ["", new TypeError(), new Error("")]) {
+        thrown = value;
+        const e = caught(() => ctx.eval(engine === "js" ? "boom()" : "return boom()"));
+        assert.ok(e instanceof CalogScriptError, `${engine}: ${e}`);
+        assert.ok("cause" in e && e.cause === value, `${engine}: the cause of ${String(value) || '""'} (got ${e.message})`);
+        assert.notEqual(e.message, "host function failed", engine);
+        if (value instanceof TypeError) assert.equal(e.message, "TypeError", engine);
+      }
+    }
+    using lua = rt.createContext("lua", { thread });
+    using js = rt.createContext("js", { thread });
+    js.eval("function callit(f) { return f() } function catchit(f) { try { f() } catch (e) { return e.code } }");
+    const f = lua.eval("return function() error(setmetatable({ code = 3 }, { __tostring = function() return '' end })) end");
+    assert.equal(js.call("catchit", f), 3);
+    const e = caught(() => js.call("callit", f));
+    assert.deepEqual(e.value, { code: 3 });
+  });
+}
