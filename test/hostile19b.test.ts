@@ -38,3 +38,28 @@ for (const thread of modes) {
     assert.deepEqual(e.value, { code: 3 });
   });
 }
+
+// Strict policy, JavaScript: bytes that already encode a surrogate pair (CESU-8, invalid UTF-8) changed silently. Duktape
+// read them as the character the pair makes, so the bytes [ED A0 BD ED B8 80] sent to a JavaScript function came back
+// as the string "😀" (F0 9F 98 80), from TypeScript and from Lua alike, and a Lua table with both spellings as keys
+// arrived with one key. Such bytes now enter JavaScript as a Uint8Array (as a symbol-prefixed string does) and come
+// back exactly; as a map key, strict refuses them (lenient: the character's name, the last wins).
+for (const thread of modes) {
+  test(`js: bytes holding an encoded surrogate pair cross exactly (${where(thread)})`, () => {
+    const cesu = new Uint8Array([0x78, 0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80]);
+    for (const policy of ["strict", "lenient"] as const) {
+      using rt = new Runtime({ policy });
+      using js = rt.createContext("js", { thread });
+      using lua = rt.createContext("lua", { thread });
+      js.eval("function id(x) { return x } function kind(x) { return x instanceof Uint8Array ? x.length : typeof x }");
+      assert.deepEqual(js.call("id", cesu), cesu, policy);
+      assert.equal(js.call("kind", cesu), 7, policy);
+      const id = js.getFunction("id");
+      lua.eval("function viaJs(f, s) return f(s) == s end function keys(f) local t = f({ ['\\xf0\\x9f\\x98\\x80'] = 1, ['\\xed\\xa0\\xbd\\xed\\xb8\\x80'] = 2 }) local n = 0 for _ in pairs(t) do n = n + 1 end return n end");
+      assert.equal(lua.call("viaJs", id, cesu), true, policy);
+      if (policy === "strict") assert.throws(() => lua.call("keys", id), /encoded surrogate pair/);
+      else assert.equal(lua.call("keys", id), 1);
+      assert.equal(js.call("kind", "😀"), "string", "text stays text");
+    }
+  });
+}

@@ -13,7 +13,8 @@
  *     An int beyond +-2^53 has no exact JS number: strict CALOG_ERR_RANGE / lenient the nearest double.
  *   strings: byte strings both ways (NULs, invalid UTF-8, lone surrogates kept), with non-BMP text
  *     transcoded (see "text" below). A string whose first byte is 0x80/0x81/0x82/0xFF would be a Symbol in
- *     Duktape: it enters JS as a Uint8Array of the same bytes (and comes back as the same string).
+ *     Duktape, and one holding an encoded surrogate pair would read as that pair's character: either enters JS as
+ *     a Uint8Array of the same bytes (and comes back as the same string; as a map key, strict refuses it).
  *     Buffers (plain, Uint8Array, ArrayBuffer, DataView, other views) cross out as their bytes.
  *   list <-> Array (dense; holes and index getters' undefined -> nil); map <-> object (own enumerable string
  *     keys, enumeration order); empty list -> [], empty map -> {}; JS [] -> empty list, {} -> empty map.
@@ -94,8 +95,9 @@ static bool symbolPrefix(const char *s, int64_t len) {
  * surrogates (CESU-8, 6 bytes). So text crossing in is transcoded: every well-formed 4-byte UTF-8 sequence
  * becomes its surrogate pair (JS then sees length 2 and equality with a literal), and every encoded
  * surrogate pair crossing out becomes the 4-byte UTF-8 sequence. All other bytes, NULs, invalid UTF-8 and
- * lone surrogates included, pass through untouched, so the round trip is exact for every byte string except
- * one that already held an encoded surrogate pair (invalid UTF-8 anyway): that one comes back as UTF-8. */
+ * lone surrogates included, pass through untouched, so the round trip is exact for every byte string; one that
+ * already holds an encoded surrogate pair (invalid UTF-8 anyway) would come back as UTF-8, so it enters JS as bytes
+ * instead (see holdsPair). */
 static bool astralAt(const unsigned char *p) { /* p[0..3]: a well-formed U+10000..U+10FFFF sequence */
   if ((p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) return false;
   if (p[0] == 0xF0) return p[1] >= 0x90;
@@ -715,8 +717,14 @@ int32_t calog__dukToValue(DukCtxT *dc, duk_context *ctx, duk_idx_t idx, CalogVal
 /* ---- egress: CalogValueT -> JS ------------------------------------------------------------------- */
 static duk_ret_t fnTrampoline(duk_context *ctx);
 
+/* A byte string that already holds an encoded surrogate pair (CESU-8: invalid UTF-8) would read in JS as the
+ * character the pair makes, and cross back as its 4-byte UTF-8: the bytes [ED A0 BD ED B8 80] came back as "😀"
+ * (F0 9F 98 80), and a Lua table with both spellings as keys lost one. Such bytes enter JS as a Uint8Array, as a
+ * symbol-prefixed string does, and come back exactly. */
+static bool holdsPair(const char *s, int64_t n) { return n >= 6 && countPairs((const unsigned char *)s, (size_t)n) > 0; }
+
 static void pushBytes(duk_context *ctx, const char *s, int64_t n) {
-  if (symbolPrefix(s, n)) {
+  if (symbolPrefix(s, n) || holdsPair(s, n)) {
     void *p = duk_push_fixed_buffer(ctx, (duk_size_t)n);
     memcpy(p, s, (size_t)n);
   } else {
@@ -787,13 +795,18 @@ static int32_t pushKey(DukCtxT *dc, duk_context *ctx, const CalogItemT *k, bool 
   *skip = false;
   switch (k->type) {
   case CALOG_STRING:
-    if (!symbolPrefix(k->as.s.bytes, k->as.s.length)) {
-      pushUtf8(ctx, k->as.s.bytes, (size_t)k->as.s.length);
-      return CALOG_OK;
+    if (symbolPrefix(k->as.s.bytes, k->as.s.length)) {
+      if (lenient(dc)) break;
+      return calogFail(err, CALOG_ERR_TYPE, "a map key starting with byte 0x%02X cannot be a JS property name",
+                       (unsigned char)k->as.s.bytes[0]);
     }
-    if (lenient(dc)) break;
-    return calogFail(err, CALOG_ERR_TYPE, "a map key starting with byte 0x%02X cannot be a JS property name",
-                     (unsigned char)k->as.s.bytes[0]);
+    /* a key holding an encoded surrogate pair is the name of the character it makes (see holdsPair): it would come
+     * back as other bytes, and as the same key as that character's UTF-8. Lenient: that name (the last wins). */
+    if (holdsPair(k->as.s.bytes, k->as.s.length) && !lenient(dc))
+      return calogFail(err, CALOG_ERR_TYPE, "a map key holding an encoded surrogate pair (not UTF-8) cannot be a JS "
+                                            "property name exactly: it would come back as the UTF-8 of its character");
+    pushUtf8(ctx, k->as.s.bytes, (size_t)k->as.s.length);
+    return CALOG_OK;
   case CALOG_INT: {
     char buf[24];
     int n = snprintf(buf, sizeof buf, "%" PRId64, k->as.i);
