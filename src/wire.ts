@@ -102,10 +102,19 @@ function checkNamedKeys(v: unknown[], n: number): void {
   );
 }
 
+/**
+ * A Map's entries, keys and membership as the Map holds them, whatever its own properties say: an instance's own
+ * `[Symbol.iterator]` (or `keys`, `has`) replaced what crossed, so `new Map([["x", 1]])` arrived as `{ a: 2 }` when it
+ * yielded `["a", 1], ["a", 2]` (a pair lost without a word, strict too), and 1 and 1n slipped past the check below.
+ */
+const mapEntries = Map.prototype.entries as (this: Map<unknown, unknown>) => IterableIterator<[unknown, unknown]>;
+const mapKeys = Map.prototype.keys as (this: Map<unknown, unknown>) => IterableIterator<unknown>;
+const mapHas = Map.prototype.has as (this: Map<unknown, unknown>, k: unknown) => boolean;
+
 /** 1 and 1n are different Map keys but the same integer key in every engine: strict refuses the pair. */
 function checkBigintKeys(m: Map<unknown, unknown>): void {
-  for (const k of m.keys()) {
-    if (typeof k === "bigint" && k >= -(2n ** 53n) && k <= 2n ** 53n && m.has(Number(k))) {
+  for (const k of mapKeys.call(m)) {
+    if (typeof k === "bigint" && k >= -(2n ** 53n) && k <= 2n ** 53n && mapHas.call(m, Number(k))) {
       throw new CalogValueError("ERR_TYPE", `Map keys ${k} and ${k}n are the same integer key in a script: one would be lost`);
     }
   }
@@ -340,7 +349,7 @@ export class Wire {
         checkBigintKeys(v);
       }
       let n = 0;
-      for (const [k, val] of v) {
+      for (const [k, val] of mapEntries.call(v)) {
         const kt = typeof k;
         if (kt !== "string" && kt !== "number" && kt !== "boolean" && kt !== "bigint") {
           if (this.lenient) continue;
