@@ -139,8 +139,20 @@ class BunRuntime implements NativeRuntime {
 
   installHost(host: HostCallbacks): void {
     if (this.#rt === null) return;
-    const call = new JSCallback((id: number, len: number) => host.call(id, len), { args: ["u32", "u32"], returns: "i32" });
-    const release = new JSCallback((id: number) => host.release(id), { args: ["u32"], returns: "void" });
+    // Nothing may throw out of a callback: Bun raises it again at the JavaScript call into calog below, and the
+    // library reads the 0 returned meanwhile as "the host function could not run" (see hostOutcome in wire.c)
+    const call = new JSCallback((id: number, len: number) => {
+      try {
+        return host.call(id, len);
+      } catch {
+        return 0; // a stack overflow inside the call (host.call catches everything else)
+      }
+    }, { args: ["u32", "u32"], returns: "i32" });
+    const release = new JSCallback((id: number) => {
+      try {
+        host.release(id);
+      } catch { /* a stack overflow: the reference stays counted */ }
+    }, { args: ["u32"], returns: "void" });
     this.#callbacks.push(call, release);
     lib.calogHostInstall(this.#rt, call.ptr!, release.ptr!);
     // The one thing a foreign thread does to JavaScript: a data-less, fire-and-forget wake, coalesced in C

@@ -140,8 +140,20 @@ class DenoRuntime implements NativeRuntime {
   installHost(host: HostCallbacks): void {
     if (this.#rt === null) return;
     // Called synchronously on this (the JS) thread only; never ref'd, so they never keep the process alive.
-    const call = new Deno.UnsafeCallback(callDef, (id, len) => host.call(id, len));
-    const release = new Deno.UnsafeCallback(releaseDef, (id) => host.release(id));
+    // Nothing may throw out of a callback: Deno returns 0 to the library (read as "the host function could not
+    // run", see hostOutcome in wire.c) and raises the exception again at a later JavaScript frame, or loses it
+    const call = new Deno.UnsafeCallback(callDef, (id, len) => {
+      try {
+        return host.call(id, len);
+      } catch {
+        return 0; // a stack overflow inside the call (host.call catches everything else)
+      }
+    });
+    const release = new Deno.UnsafeCallback(releaseDef, (id) => {
+      try {
+        host.release(id);
+      } catch { /* a stack overflow: the reference stays counted */ }
+    });
     this.#callbacks.push(call, release);
     this.#host = host;
     lib.calogHostInstall(this.#rt, call.pointer, release.pointer);

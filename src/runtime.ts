@@ -9,6 +9,7 @@ import {
   CalogDeadError,
   CalogDisposedError,
   CalogError,
+  CalogNestingError,
   CalogNotFoundError,
   CalogValueError,
   errorFromStatus,
@@ -253,6 +254,27 @@ function marshalFailure(e: unknown): unknown {
   }
   if (what.length > 1000) what = `${what.slice(0, 1000)}…`;
   return new CalogValueError("ERR_TYPE", `reading a value to pass threw (a getter or a Proxy trap): ${what}`, { cause: e });
+}
+
+/**
+ * What the one FFI call of a request threw: a RangeError when the JavaScript stack ran out calling it, or one that
+ * Bun or Deno raised again after it, out of a host callback their engine refused to enter (the stack exhausted by
+ * the crossings of host-thread contexts: V8 allows about 1 MB above the call into calog, however much C stack is
+ * left). The script saw that host call fail with calog's nesting error; the request's own outcome is lost. A
+ * CalogNestingError whose `cause` is the exception, never a raw RangeError (every calog error is a CalogError).
+ */
+function sendFailure(e: unknown): unknown {
+  if (e instanceof CalogError) return e;
+  try {
+    return new CalogNestingError(
+      "ERR_NESTING",
+      "the JavaScript stack ran out during this call (calls nested too deeply on this thread: a host function a " +
+        "script called could not run, or the call could not be made); its outcome is lost",
+      { cause: e },
+    );
+  } catch {
+    return e; // no stack left even for the error
+  }
 }
 
 /** A short, bounded rendering of a thrown value for a message. */
@@ -536,7 +558,12 @@ class Core implements FunctionTable {
     }
     // a getter of an argument aborted it: nothing is sent (the listener below comes too late to hear it)
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const t = send(n, this.wire.length);
+    let t: number;
+    try {
+      t = send(n, this.wire.length);
+    } catch (e) {
+      return Promise.reject(sendFailure(e));
+    }
     if (t < 0) return Promise.reject(this.error(-t));
     return new Promise<Value>((resolve, reject) => {
       if (signal === undefined) {
@@ -971,6 +998,8 @@ class Core implements FunctionTable {
     let r: number;
     try {
       r = send(n, len);
+    } catch (e) {
+      throw sendFailure(e);
     } finally {
       this.depth--;
       if (this.native !== undefined) this.keepWake(n);

@@ -635,6 +635,16 @@ void calog__srcEnd(CalogSrcT *s) {
 /* The outcome of a host call as the host reported it (call's return, or a settled deferral): r >= 0 is the
  * length of the result in IN, r < 0 is -status with an error message string in IN. */
 static int32_t hostOutcome(CalogT *rt, int32_t r, CalogValueT *result) {
+  if (r == 0) {
+    /* no reply at all: every result and error the host writes is at least one byte. Bun and Deno return 0 from a
+     * callback whose JavaScript threw out of it, which happens only when their engine refuses to enter it (its
+     * stack is exhausted: V8's limit is about 1 MB above the call into calog, whatever C stack is left). IN holds
+     * what an earlier call left there: decoding it gave "malformed wire data" or a stale value. */
+    return calogFail(result, CALOG_ERR_NESTING,
+                     "the host function could not run: the host's JavaScript stack is exhausted (calls nested too "
+                     "deeply on its thread; a host-thread context's crossings each take C stack the JavaScript "
+                     "engine counts as its own)");
+  }
   if (r < 0) {
     /* error: IN holds a STR message, or a LIST [STR message, INT id of the host's exception] */
     CalogReaderT rd = {.buf = rt->wire.in, .len = rt->wire.inCap, .pos = 0};
@@ -746,7 +756,7 @@ int32_t calog__hostCallRun(CalogHostCallT *c, CalogSrcT *src, uint8_t *copy, uin
   *viaValue = false;
   int32_t st = hostCallSend(c, result, &r);
   if (st != CALOG_OK) return st;
-  if (r < 0 || (uint32_t)r > rt->wire.inCap) return hostOutcome(rt, r, result);
+  if (r <= 0 || (uint32_t)r > rt->wire.inCap) return hostOutcome(rt, r, result);
   c->rd = (CalogReaderT){.buf = rt->wire.in, .len = (uint32_t)r, .pos = 0};
   bool hostFn;
   CalogValueT scratch = calogValueNil();
