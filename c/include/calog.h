@@ -366,8 +366,9 @@ CALOG_API CalogWireControlT *calogWireControl(CalogT *rt);
 CALOG_API int32_t calogWireReserve(CalogT *rt, uint32_t which, uint32_t size);
 
 /* Host callbacks (one pair per runtime), called on the host thread only:
- *   call(hostId, argLen): OUT holds the encoded argument list; return >= 0 = length of the encoded result
- *     in IN, < 0 = -status with the error in IN: a message string, or a list [message string, int id > 0]
+ *   call(hostId, argLen): OUT holds the encoded argument list; return > 0 = length of the encoded result
+ *     in IN (never 0: every encoded value takes a byte; 0 means the call could not run, as Bun and Deno return
+ *     from a callback their engine refused to enter, and the script gets CALOG_ERR_NESTING), < 0 = -status with the error in IN: a message string, or a list [message string, int id > 0]
  *     whose id becomes the error's "host" field (so the host can tell which of its exceptions an error that
  *     comes back later is; see calogErrorSet); or CALOG_HOST_DEFERRED (below).
  *   release(hostId): the last reference to host function hostId is gone. */
@@ -384,7 +385,7 @@ CALOG_API void calogHostInstall(CalogT *rt, CalogHostCallFnT call, CalogHostRele
  * apply meanwhile: its deadline, an interrupt or its context's destruction withdraw the request (the script
  * gets the limit error) and make the token stale. Tokens are not reused before 2^32 deferrable calls. */
 #define CALOG_HOST_DEFERRED (-256)
-/* Completes a deferred host call: outcome >= 0 is the length of the encoded result in IN, < 0 is -status
+/* Completes a deferred host call: outcome > 0 is the length of the encoded result in IN, < 0 is -status
  * with an encoded error message string in IN (as call returns them). Returns 0 once the waiting script has
  * the outcome (a result that fails to decode reaches it as that error), or -CALOG_ERR_DEAD for a stale or
  * unknown token (IN is then not read: function handles and host functions in it were not taken). Host
