@@ -57,8 +57,8 @@ export interface ScriptFunction extends Disposable {
   readonly disposed: boolean;
   /**
    * Calls it without blocking: on a threaded context the call runs there while the event loop goes on.
-   * A last argument `{ signal }` holding an AbortSignal is not passed on: aborting rejects the promise with the
-   * signal's reason and interrupts the call (see {@link CallOptions}).
+   * A last argument `{ signal }` holding an AbortSignal (or `undefined`) is not passed on: aborting rejects the
+   * promise with the signal's reason and interrupts the call (see {@link CallOptions}).
    */
   callAsync(...args: unknown[]): Promise<Value>;
   /** Releases the script closure. Idempotent. */
@@ -165,7 +165,8 @@ export interface CallOptions {
  * never be a script value, so any other key it has is refused as readOptions refuses one (a CalogValueError): the
  * `timeoutMs` of `{ signal, timeoutMs: 100 }` was dropped without a word and the call ran with no timeout, and an
  * options object made with `Object.create(null)` was sent to the script as an argument (refused: an AbortSignal
- * cannot cross).
+ * cannot cross). `{ signal: undefined }` (an optional signal that is absent) is options too, with no signal: it was
+ * passed to the script as one more argument.
  */
 function takeCallOptions(args: unknown[]): AbortSignal | undefined {
   const last = args[args.length - 1];
@@ -179,8 +180,13 @@ function takeCallOptions(args: unknown[]): AbortSignal | undefined {
     const proto: unknown = Object.getPrototypeOf(last);
     if (proto !== Object.prototype && proto !== null) return undefined;
     signal = (last as { signal?: unknown }).signal;
-    if (typeof AbortSignal === "undefined" || !(signal instanceof AbortSignal)) return undefined;
     keys = Object.keys(last);
+    if (signal === undefined && keys.length === 1 && keys[0] === "signal") {
+      // `{ signal: maybe }` with no signal at hand: options without one (it went to the script as an argument)
+      args.length--;
+      return undefined;
+    }
+    if (typeof AbortSignal === "undefined" || !(signal instanceof AbortSignal)) return undefined;
   } catch {
     return undefined;
   }

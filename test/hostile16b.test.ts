@@ -50,6 +50,11 @@ test("callAsync's trailing options: another key beside signal is refused, a null
     assert.deepEqual(await outcome(f.callAsync(1, 2, bare), "null proto fn"), { ok: true, v: 2 }, engine);
     // a plain object with a `signal` key that is no AbortSignal is still a script value
     assert.deepEqual(await outcome(ctx.callAsync("f", { signal: "high" }), "data"), { ok: true, v: 1 }, engine);
+    // an optional signal that is absent: `{ signal: undefined }` is options without one (it was a third argument)
+    const none = (s?: AbortSignal) => ({ signal: s });
+    assert.deepEqual(await outcome(ctx.callAsync("f", 1, 2, none()), "absent signal"), { ok: true, v: 2 }, engine);
+    assert.deepEqual(await outcome(f.callAsync(1, none()), "absent signal fn"), { ok: true, v: 1 }, engine);
+    assert.deepEqual(await outcome(ctx.callAsync("f", none(signal)), "present signal"), { ok: true, v: 0 }, engine);
   }
 });
 
