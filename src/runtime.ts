@@ -259,7 +259,12 @@ function marshalFailure(e: unknown): unknown {
     } catch { /* a revoked Proxy */ }
   }
   if (what.length > 1000) what = `${what.slice(0, 1000)}…`;
-  return new CalogValueError("ERR_TYPE", `reading a value to pass threw (a getter or a Proxy trap): ${what}`, { cause: e });
+  // the JavaScript stack running out while a value is read is rarely a getter's doing: calls nested deeply on this
+  // thread leave too little for the encoder (it was "a getter or a Proxy trap threw")
+  const where = e instanceof RangeError && /call stack|stack size|too much recursion/i.test(what)
+    ? "ran out of JavaScript stack (calls nested too deeply on this thread, or a getter that recurses)"
+    : "threw (a getter or a Proxy trap)";
+  return new CalogValueError("ERR_TYPE", `reading a value to pass ${where}: ${what}`, { cause: e });
 }
 
 /**

@@ -180,6 +180,27 @@ test("a view of a detached or shrunk ArrayBuffer is a CalogValueError that says 
   }
 });
 
+// The JavaScript stack running out while a value was read was reported as "a getter or a Proxy trap threw" (last
+// note's low): it says so now, still a CalogValueError whose cause is the RangeError.
+test("running out of JavaScript stack while reading a value says so", async () => {
+  using rt = new Runtime();
+  using lua = rt.createContext("lua", { thread: false });
+  lua.eval("function id(x) return x end");
+  const recursing = { get x(): unknown { return (this as { x: unknown }).x; } };
+  const check = (e: unknown) => {
+    assert.ok(e instanceof CalogValueError, String(e));
+    assert.ok(e.cause instanceof RangeError, String(e.cause));
+    assert.match(e.message, /^reading a value to pass ran out of JavaScript stack \(/);
+    return true;
+  };
+  assert.throws(() => lua.call("id", recursing), check);
+  await assert.rejects(lua.callAsync("id", recursing), check);
+  // a getter's own RangeError is still the getter's
+  const other = { get x(): unknown { throw new RangeError("bad index"); } };
+  assert.throws(() => lua.call("id", other), (e) => e instanceof CalogValueError && /threw \(a getter or a Proxy trap\): RangeError: bad index/.test(e.message));
+  assert.equal(lua.call("id", 5), 5);
+});
+
 // A thrown function's message was its engine's toString ("function () { [ecmascript code] }" in JavaScript,
 // "(error object is a native function value)" for a Squirrel native), where Lua said "lua threw [function]".
 test("a thrown function is named the same way in every engine", () => {
