@@ -415,7 +415,7 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
     CalogEntrySaveT outer;
     bool nested = false;
     if (stopping || m->ctx->dying || (m->ctx->threaded && m->ctx->stopRequested))
-      st = calogFail(&result, CALOG_ERR_DEAD, "context %d was destroyed before the call ran", m->ctx->id);
+      st = calogFail(&result, CALOG_ERR_DEAD, "the context was destroyed before the call ran");
     else if ((m->done && calog__ticketCancelled(m->rt, m->done->ticket)) || interruptedWhileQueued(m, m->ctx))
       st = calog__limitErrorOf(m->ctx, CALOG_LIMIT_INTERRUPT, 0, 0, &result);
     else {
@@ -751,8 +751,7 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
     if (ctx) calog__ctxUnref(ctx);
     if (fn) calogFnRelease(fn);
     st = calogFail(result, CALOG_ERR_DEAD,
-                   ctx ? "context %d is shutting down or was disposed" : "the function's context is shutting down or was disposed",
-                   ctx ? ctx->id : 0);
+                   ctx ? "the context is shutting down or was disposed" : "the function's context is shutting down or was disposed");
   } else {
     bool hostWaits = self == &rt->host; /* no host reply may be deferred meanwhile (it could never settle) */
     if (hostWaits) rt->hostBlocked++;

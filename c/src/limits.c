@@ -205,7 +205,7 @@ int32_t calog__limitEntryEnd(CalogCtxT *ctx, int32_t status, CalogValueT *result
   if (kind == CALOG_LIMIT_NONE) return status;
   if (kind == CALOG_LIMIT_INTERRUPT && atomic_load(&ctx->dying)) { /* not a limit: the context is gone */
     ctx->tripPartial = -1;
-    return calogFail(result, CALOG_ERR_DEAD, "context %d was destroyed while the call ran", ctx->id);
+    return calogFail(result, CALOG_ERR_DEAD, "the context was destroyed while the call ran");
   }
   int32_t st = calog__limitError(ctx, result);
   ctx->tripPartial = -1;

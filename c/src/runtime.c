@@ -549,7 +549,7 @@ int32_t calogContextCount(CalogT *rt) {
 
 /* ---- running requests on a context's own thread ------------------------------------------------ */
 int32_t calog__ctxHold(CalogCtxT *ctx, CalogValueT *result) {
-  if (ctx->dying && !ctx->threaded) return calogFail(result, CALOG_ERR_DEAD, "context %d is being destroyed", ctx->id);
+  if (ctx->dying && !ctx->threaded) return calogFail(result, CALOG_ERR_DEAD, "the context is being destroyed");
   if (calog__stackLeft() < CALOG_STACK_ENTRY)
     return calogFail(result, CALOG_ERR_NESTING, "not enough C stack left on this thread to enter a script (%zu KB)",
                      calog__stackLeft() / 1024);
@@ -607,7 +607,7 @@ int32_t calog__ctxRun(CalogCtxT *ctx, int kind, const char *name, const char *te
 static int32_t route(CalogT *rt, CalogContextIdT id, int kind, const char *name, const char *text, int64_t len,
                      CalogValueT *args, int32_t argc, uint32_t timeoutMs, CalogValueT *result) {
   CalogCtxT *ctx = calog__ctxResolve(rt, id);
-  if (ctx == NULL) return calogFail(result, CALOG_ERR_DEAD, "context %d is destroyed or was never created", id);
+  if (ctx == NULL) return calogFail(result, CALOG_ERR_DEAD, "the context is destroyed or was never created");
   int32_t st;
   if (calog__actorCurrent(rt) == ctx->actor) st = calog__ctxRun(ctx, kind, name, text, len, args, argc, timeoutMs, result);
   else st = calog__actorCall(ctx->actor, kind, ctx, NULL, NULL, name, text, len, args, argc, timeoutMs, result);
@@ -709,7 +709,7 @@ void calogRequestCancel(CalogT *rt, uint32_t ticket) {
 
 int32_t calogContextSetLimits(CalogT *rt, CalogContextIdT id, const CalogValueT *limits, CalogValueT *err) {
   CalogCtxT *ctx = calog__ctxResolve(rt, id);
-  if (ctx == NULL) return calogFail(err, CALOG_ERR_DEAD, "context %d is destroyed or was never created", id);
+  if (ctx == NULL) return calogFail(err, CALOG_ERR_DEAD, "the context is destroyed or was never created");
   int32_t st = calog__limitsSet(ctx, limits, err);
   calog__ctxUnref(ctx);
   return st;
@@ -1155,7 +1155,7 @@ static int32_t submit(CalogT *rt, CalogContextIdT id, int kind, char *name, char
   int32_t st = CALOG_OK;
   int32_t ticket = 0;
   if (ctx == NULL) {
-    st = calogFail(&v, CALOG_ERR_DEAD, "context %d is destroyed or was never created", id);
+    st = calogFail(&v, CALOG_ERR_DEAD, "the context is destroyed or was never created");
   } else {
     ticket = newTicket(rt);
     if (ctx->actor == &rt->host) {
@@ -1166,7 +1166,7 @@ static int32_t submit(CalogT *rt, CalogContextIdT id, int kind, char *name, char
       calog__ctxUnref(ctx);
       return ticket; /* the message owns name/text/args now */
     } else {
-      calogFail(&v, st, "context %d is shutting down or was disposed", id);
+      calogFail(&v, st, "the context is shutting down or was disposed");
     }
     calog__ctxUnref(ctx);
   }
