@@ -246,9 +246,11 @@ const ignore = (): void => {};
  */
 function marshalFailure(e: unknown): unknown {
   let what: string;
+  let outOfStack = false;
   try {
     if (e instanceof CalogError) return e;
     what = e instanceof Error ? `${e.name}: ${e.message}` : render(e);
+    outOfStack = e instanceof RangeError && /call stack|stack size|too much recursion/i.test(what);
   } catch {
     // describing it ran user code that threw too (a revoked Proxy, a throwing `message` getter, a getter that
     // Object.entries met): this must not throw, or a settlement threw out of its `then` (an unhandled rejection)
@@ -261,7 +263,7 @@ function marshalFailure(e: unknown): unknown {
   if (what.length > 1000) what = `${what.slice(0, 1000)}…`;
   // the JavaScript stack running out while a value is read is rarely a getter's doing: calls nested deeply on this
   // thread leave too little for the encoder (it was "a getter or a Proxy trap threw")
-  const where = e instanceof RangeError && /call stack|stack size|too much recursion/i.test(what)
+  const where = outOfStack
     ? "ran out of JavaScript stack (calls nested too deeply on this thread, or a getter that recurses)"
     : "threw (a getter or a Proxy trap)";
   return new CalogValueError("ERR_TYPE", `reading a value to pass ${where}: ${what}`, { cause: e });
