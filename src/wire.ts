@@ -108,14 +108,23 @@ function checkNamedKeys(v: unknown[], n: number): void {
  * yielded `["a", 1], ["a", 2]` (a pair lost without a word, strict too), and 1 and 1n slipped past the check below.
  */
 const mapEntries = Map.prototype.entries as (this: Map<unknown, unknown>) => IterableIterator<[unknown, unknown]>;
-const mapKeys = Map.prototype.keys as (this: Map<unknown, unknown>) => IterableIterator<unknown>;
-const mapHas = Map.prototype.has as (this: Map<unknown, unknown>, k: unknown) => boolean;
 
-/** 1 and 1n are different Map keys but the same integer key in every engine: strict refuses the pair. */
-function checkBigintKeys(m: Map<unknown, unknown>): void {
-  for (const k of mapKeys.call(m)) {
-    if (typeof k === "bigint" && k >= -(2n ** 53n) && k <= 2n ** 53n && mapHas.call(m, Number(k))) {
-      throw new CalogValueError("ERR_TYPE", `Map keys ${k} and ${k}n are the same integer key in a script: one would be lost`);
+/**
+ * 1 and 1n are different Map keys but the same integer key in every engine: strict refuses the pair. Checked on the
+ * snapshot that crosses (see {@link Wire}), never on the live Map: a getter in one of its values that added the key 1
+ * beside 1n while the Map was being sent got past a check made beforehand, and Lua and Squirrel lost a pair silently.
+ */
+function checkBigintKeys(entries: readonly (readonly [unknown, unknown])[]): void {
+  let numbers: Set<unknown> | undefined;
+  for (const [k] of entries) {
+    if (typeof k === "bigint" && k >= -(2n ** 53n) && k <= 2n ** 53n) {
+      if (numbers === undefined) {
+        numbers = new Set();
+        for (const [n] of entries) if (typeof n === "number") numbers.add(n);
+      }
+      if (numbers.has(Number(k))) {
+        throw new CalogValueError("ERR_TYPE", `Map keys ${k} and ${k}n are the same integer key in a script: one would be lost`);
+      }
     }
   }
 }
@@ -344,12 +353,15 @@ export class Wire {
       this.#u8(Tag.MAP);
       const at = this.#pos;
       this.#u32(0);
+      // the pairs are read once, before any value is sent: a getter in a value runs while the Map is being sent, and
+      // what it adds to or deletes from the Map must not change what crosses (nor slip past the strict checks)
+      const entries = Array.from(mapEntries.call(v));
       if (!this.lenient) {
         checkSubclass(v, Map.prototype, "new Map(v)");
-        checkBigintKeys(v);
+        checkBigintKeys(entries);
       }
       let n = 0;
-      for (const [k, val] of mapEntries.call(v)) {
+      for (const [k, val] of entries) {
         const kt = typeof k;
         if (kt !== "string" && kt !== "number" && kt !== "boolean" && kt !== "bigint") {
           if (this.lenient) continue;
