@@ -37,3 +37,34 @@ for (const thread of modes) {
     }
   });
 }
+
+// A value thrown in one engine that the engine it is raised into refuses (strict: a Lua integer beyond 2^53 or a key
+// holding an encoded surrogate pair into JavaScript, a Squirrel NaN key into Lua) was raised there as the thrower's own
+// text for it, "(error object is a table value)": the value gone, and nothing said what was lost or why. Now the error
+// raised instead says so, at every later hop and in TypeScript.
+for (const thread of modes) {
+  test(`a thrown value another engine refuses is named with the reason (${where(thread)})`, () => {
+    using rt = new Runtime();
+    using lua = rt.createContext("lua", { thread });
+    using js = rt.createContext("js", { thread });
+    using sq = rt.createContext("squirrel", { thread });
+    lua.eval("function viaLua(f) return f() end function big() error({ n = 1 << 60 }) end function cesu() error({ ['\\xed\\xa0\\xbd\\xed\\xb8\\x80'] = 1 }) end");
+    js.eval("function viaJs(f) { return f() } function caught(f) { try { f() } catch (e) { return e.message } }");
+    sq.eval("function viaSq(g, f) { return g(f) } function nan() { throw { [0.0 / 0.0] = 1 } }");
+    const viaJs = js.getFunction("viaJs");
+    for (const name of ["big", "cesu"]) {
+      const f = lua.getFunction(name);
+      const want = name === "big" ? /^lua threw a value that cannot cross into js: integer 1152921504606846976 is beyond/ : /^lua threw a value that cannot cross into js: a map key holding an encoded surrogate pair/;
+      assert.match(String(js.call("caught", f)), want);
+      assert.match(caught(() => viaJs(f)).message, want);
+      const e = caught(() => sq.call("viaSq", viaJs, f)); // Lua -> JavaScript -> Squirrel -> TypeScript
+      assert.ok(e instanceof CalogScriptError);
+      assert.match(e.message, want);
+      assert.match(String(e.value), want);
+      assert.deepEqual(caught(() => f()).value instanceof Object, true, "direct, the value still crosses");
+    }
+    const e = caught(() => lua.call("viaLua", sq.getFunction("nan")));
+    assert.match(e.message, /^squirrel threw a value that cannot cross into lua: NaN cannot be a Lua table key/);
+    assert.equal(e.value, e.message);
+  });
+}

@@ -282,6 +282,11 @@ typedef struct CalogRaiseT {
 } CalogRaiseT;
 /* Replaces the message of the error in result (a string, or a record's "message"); on OOM it stays. */
 CALOG_HIDDEN void calog__errorSetMessage(CalogValueT *result, const char *message);
+/* The value in the error in result (see calog__errorAttachValue) was refused by the engine it was raised into
+ * (`into`: "lua", "js", "squirrel"), why saying why: the message becomes "<engine> threw a value that cannot cross
+ * into <into>: <why>", so the error raised there instead says what was lost and why (the source engine's own text
+ * for the value, "(error object is a table value)", said neither). */
+CALOG_HIDDEN void calog__errorValueRefused(CalogValueT *result, const char *into, const CalogValueT *why);
 /* The marks of an error value (zeros for a plain string or an unmarked record). */
 CALOG_HIDDEN CalogRaiseT calog__errorRaiseOf(const CalogValueT *err);
 /* Adds the marks (nonzero ones, not already there) to the error in result (a string becomes a record). */

@@ -328,6 +328,20 @@ void calog__errorSetMessage(CalogValueT *result, const char *message) {
   *slot = m;
 }
 
+void calog__errorValueRefused(CalogValueT *result, const char *into, const CalogValueT *why) {
+  const CalogValueT *e = field(result, "engine");
+  char from[32] = "a script";
+  if (e != NULL && e->type == CALOG_STRING && e->as.s.length > 0 && e->as.s.length < (int64_t)sizeof from) {
+    memcpy(from, e->as.s.bytes, (size_t)e->as.s.length);
+    from[e->as.s.length] = '\0';
+  }
+  const char *reason = calogErrorMessage(why, NULL);
+  char msg[800];
+  snprintf(msg, sizeof msg, "%s threw a value that cannot cross into %s: %s", from, into,
+           reason[0] ? reason : "it cannot be represented there");
+  calog__errorSetMessage(result, msg);
+}
+
 CalogRaiseT calog__errorRaiseOf(const CalogValueT *err) {
   CalogRaiseT r = {0, 0};
   const CalogValueT *s = field(err, "status"), *h = field(err, "host");

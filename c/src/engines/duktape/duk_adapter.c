@@ -982,11 +982,13 @@ static duk_ret_t throwResultIo(DukCtxT *dc, duk_context *ctx, CalogValueT *resul
   if (thrown != NULL && thrown->type != CALOG_STRING) {
     CalogValueT err = calogValueNil();
     int32_t st = calog__dukPush(dc, ctx, thrown, &err); /* may throw: the node is swept by the entry that catches */
-    calogValueFree(&err);
     if (st == CALOG_OK) {
+      calogValueFree(&err);
       calog__dukPendingDrop(dc, p);
       return duk_throw(ctx);
     }
+    calog__errorValueRefused(&p->v, "js", &err); /* raised as text instead: say what was lost, and why */
+    calogValueFree(&err);
   }
   int64_t n;
   const char *msg = calogErrorMessage(&p->v, &n);

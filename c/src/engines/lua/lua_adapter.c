@@ -386,11 +386,13 @@ static int raiseResult(lua_State *L, LuaCtxT *lc, int32_t mark, CalogValueT *res
     /* a shallow copy: the pending node keeps it alive, and may move while the push lets finalizers run */
     CalogValueT v = *thrown, err = calogValueNil();
     int32_t st = calog__luaPush(L, lc, &v, &err);
-    calogValueFree(&err);
     if (st == CALOG_OK) {
+      calogValueFree(&err);
       calog__luaPendTruncate(lc, mark);
       return calog__luaRaise(L, marks);
     }
+    calog__errorValueRefused(&lc->pend[i], "lua", &err);
+    calogValueFree(&err);
   }
   int64_t n;
   const char *msg = calogErrorMessage(&lc->pend[i], &n);

@@ -420,6 +420,7 @@ static SQInteger throwResult(HSQUIRRELVM v, CalogValueT *result) {
   const CalogValueT *thrown = calogErrorValue(result);
   CalogValueT err = calogValueNil();
   if (thrown == NULL || thrown->type == CALOG_STRING || calog__sqPush(sc, v, thrown, &err) != CALOG_OK) {
+    if (thrown != NULL && thrown->type != CALOG_STRING) calog__errorValueRefused(result, "squirrel", &err);
     int64_t n;
     const char *msg = calogErrorMessage(result, &n);
     sq_pushstring(v, msg, (SQInteger)n); /* natives always have MIN_STACK_OVERHEAD free slots */
