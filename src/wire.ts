@@ -3,6 +3,7 @@
  * buffer and decoded straight out of OUT, so one crossing is one FFI call and no intermediate buffer.
  * @module
  */
+import { types } from "node:util";
 import type { NativeRuntime } from "./backend.ts";
 import { CalogValueError } from "./errors.ts";
 
@@ -65,6 +66,31 @@ function isPlainObject(v: object): boolean {
   const p = Object.getPrototypeOf(v);
   return p === Object.prototype || p === null;
 }
+
+/**
+ * The built-in an object with a plain prototype (null or Object.prototype) really is, by its internal slots: a Map, a
+ * typed array, a Date... whose prototype was replaced (`Object.setPrototypeOf(m, null)`) was sent as a plain object,
+ * its own enumerable properties only: a Map arrived as `{}` (its entries lost), a Uint8Array as `{ "0": 1, "1": 2 }`,
+ * a Date as `{}`, and a Promise as `{}` whose rejection then went unhandled; strict too. No code of the value runs.
+ */
+function builtinKind(v: object): string | undefined {
+  if (ArrayBuffer.isView(v)) return types.isTypedArray(v) ? "typed array" : "DataView";
+  if (types.isMap(v)) return "Map";
+  if (types.isAnyArrayBuffer(v)) return "ArrayBuffer";
+  if (types.isPromise(v)) return "Promise";
+  if (types.isSet(v)) return "Set";
+  if (types.isDate(v)) return "Date";
+  if (types.isRegExp(v)) return "RegExp";
+  if (types.isNativeError(v)) return "Error";
+  if (types.isBoxedPrimitive(v)) return "boxed primitive";
+  return undefined; // a WeakMap or WeakSet holds nothing readable: its own properties are all there is
+}
+
+/** %TypedArray%.prototype's and DataView.prototype's getters: a view's bytes whatever its own prototype says. */
+const taGetter = (name: string) =>
+  Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), name)!.get as (this: ArrayBufferView) => number & ArrayBufferLike;
+const dvGetter = (name: string) => Object.getOwnPropertyDescriptor(DataView.prototype, name)!.get as (this: DataView) => number & ArrayBufferLike;
+const viewBuffer = { ta: taGetter("buffer"), taOffset: taGetter("byteOffset"), taLength: taGetter("byteLength"), dv: dvGetter("buffer"), dvOffset: dvGetter("byteOffset"), dvLength: dvGetter("byteLength") };
 
 /**
  * Strict: an instance of a subclass of Array or Map (`class Path extends Array`) is a class instance, which strict
@@ -331,6 +357,56 @@ export class Wire {
     this.#u32(this.fns.hostRef(f));
   }
 
+  /** A real Map (its prototype checked by the caller): its entries, read through the intrinsics. */
+  #map(v: Map<unknown, unknown>, depth: number): void {
+    this.#ensure(5);
+    this.#u8(Tag.MAP);
+    const at = this.#pos;
+    this.#u32(0);
+    // the pairs are read once, before any value is sent: a getter in a value runs while the Map is being sent, and
+    // what it adds to or deletes from the Map must not change what crosses (nor slip past the strict checks)
+    const entries = Array.from(mapEntries.call(v));
+    if (!this.lenient) checkBigintKeys(entries);
+    let n = 0;
+    for (const [k, val] of entries) {
+      const kt = typeof k;
+      if (kt !== "string" && kt !== "number" && kt !== "boolean" && kt !== "bigint") {
+        if (this.lenient) continue;
+        throw new CalogValueError("ERR_TYPE", `a Map key of type ${describe(k)} cannot cross into a script`);
+      }
+      this.value(k, depth + 1);
+      this.value(val, depth + 1);
+      n++;
+    }
+    this.#inView.setUint32(at, n, true);
+  }
+
+  /**
+   * A built-in whose prototype was replaced by null or Object.prototype (see {@link builtinKind}). Strict refuses it,
+   * as any object with another prototype; lenient sends what it would send for the built-in: a Map's entries, a view's
+   * or an ArrayBuffer's bytes, nil for the rest. A Promise's rejection is handled either way.
+   */
+  #builtin(v: object, kind: string, depth: number): void {
+    if (kind === "Promise") Promise.prototype.then.call(v, undefined, () => {});
+    if (!this.lenient) {
+      throw new CalogValueError(
+        "ERR_TYPE",
+        `${/^[AEIOU]/.test(kind) ? "an" : "a"} ${kind} whose prototype was replaced (${Object.getPrototypeOf(v) === null ? "null" : "Object.prototype"}) cannot cross into a script: it is no plain object, and only its own properties would cross; the lenient policy sends it as the ${kind} it is`,
+      );
+    }
+    if (kind === "Map") return this.#map(v as Map<unknown, unknown>, depth);
+    let view: Uint8Array | undefined;
+    try {
+      if (kind === "ArrayBuffer") view = new Uint8Array(v as ArrayBuffer);
+      else if (kind === "typed array") view = new Uint8Array(viewBuffer.ta.call(v as ArrayBufferView), viewBuffer.taOffset.call(v as ArrayBufferView), viewBuffer.taLength.call(v as ArrayBufferView));
+      else if (kind === "DataView") view = new Uint8Array(viewBuffer.dv.call(v as DataView), viewBuffer.dvOffset.call(v as DataView), viewBuffer.dvLength.call(v as DataView));
+    } catch {
+      throw goneBytes(`a ${kind}`);
+    }
+    if (view !== undefined) this.bytes(view);
+    else this.nil();
+  }
+
   #object(v: object, depth: number): void {
     if (v instanceof Uint8Array) return this.bytes(v);
     if (depth >= this.maxDepth) {
@@ -349,38 +425,29 @@ export class Wire {
       this.list(n);
       for (let i = 0; i < n; i++) this.value(v[i], depth + 1);
     } else if (v instanceof Map) {
-      this.#ensure(5);
-      this.#u8(Tag.MAP);
-      const at = this.#pos;
-      this.#u32(0);
-      // the pairs are read once, before any value is sent: a getter in a value runs while the Map is being sent, and
-      // what it adds to or deletes from the Map must not change what crosses (nor slip past the strict checks)
-      const entries = Array.from(mapEntries.call(v));
-      if (!this.lenient) {
-        checkSubclass(v, Map.prototype, "new Map(v)");
-        checkBigintKeys(entries);
+      if (!types.isMap(v)) {
+        // a Proxy of a Map, Object.create(Map.prototype): no entries of its own to read ("Map operation called on
+        // non-Map object" was reported as a getter that threw)
+        if (this.lenient) this.nil();
+        else throw new CalogValueError("ERR_TYPE", "an object that only inherits from Map.prototype (a Proxy of a Map, Object.create(Map.prototype)) cannot cross into a script: it holds no entries of its own to read; the lenient policy sends nil");
+      } else {
+        if (!this.lenient) checkSubclass(v, Map.prototype, "new Map(v)");
+        this.#map(v, depth);
       }
-      let n = 0;
-      for (const [k, val] of entries) {
-        const kt = typeof k;
-        if (kt !== "string" && kt !== "number" && kt !== "boolean" && kt !== "bigint") {
-          if (this.lenient) continue;
-          throw new CalogValueError("ERR_TYPE", `a Map key of type ${describe(k)} cannot cross into a script`);
-        }
-        this.value(k, depth + 1);
-        this.value(val, depth + 1);
-        n++;
-      }
-      this.#inView.setUint32(at, n, true);
     } else if (isPlainObject(v)) {
-      const keys = Object.keys(v);
-      this.#ensure(5);
-      this.#u8(Tag.MAP);
-      this.#u32(keys.length);
-      const rec = v as Record<string, unknown>;
-      for (const k of keys) {
-        this.string(k);
-        this.value(rec[k], depth + 1);
+      const kind = builtinKind(v);
+      if (kind !== undefined) {
+        this.#builtin(v, kind, depth);
+      } else {
+        const keys = Object.keys(v);
+        this.#ensure(5);
+        this.#u8(Tag.MAP);
+        this.#u32(keys.length);
+        const rec = v as Record<string, unknown>;
+        for (const k of keys) {
+          this.string(k);
+          this.value(rec[k], depth + 1);
+        }
       }
     } else if (v instanceof Promise) {
       Promise.prototype.then.call(v, undefined, () => {}); // refused: its rejection must not go unhandled

@@ -68,3 +68,44 @@ for (const thread of modes) {
     assert.equal(e.value, e.message);
   });
 }
+
+// A built-in whose prototype was replaced by null or Object.prototype passed for a plain object and crossed as its own
+// enumerable properties, strict too: `Object.setPrototypeOf(new Map([["a", 1]]), null)` arrived as `{}` (its entries
+// lost), a Uint8Array as `{ "0": 1, "1": 2 }`, a boxed string as `{ "0": "a", "1": "b" }`, a Date as `{}`, and a Promise
+// as `{}` whose rejection then went unhandled (an unhandled rejection ends a Bun process). Now a built-in is told by
+// its internal slots: strict refuses it, lenient sends it as what it is. A Proxy of a Map was refused with "a getter or
+// a Proxy trap threw ... Map operation called on non-Map object"; it now says what it is.
+for (const thread of modes) {
+  test(`a built-in with a replaced prototype is no plain object (${where(thread)})`, async () => {
+    const np = <T extends object>(o: T): T => Object.setPrototypeOf(o, null);
+    const op = <T extends object>(o: T): T => Object.setPrototypeOf(o, Object.prototype);
+    const made = (): [string, object][] => [
+      ["Map", np(new Map([["a", 1]]))], ["Map", op(new Map([["a", 1]]))], ["typed array", np(new Uint8Array([1, 2]))],
+      ["typed array", op(new Float64Array([1]))], ["DataView", np(new DataView(new ArrayBuffer(2)))],
+      ["ArrayBuffer", op(new ArrayBuffer(2))], ["Date", np(new Date(0))], ["Set", op(new Set([1]))],
+      ["RegExp", np(/a/)], ["Error", np(new Error("x"))], ["boxed primitive", np(new String("ab"))],
+      ["Promise", np(Promise.reject(new Error("never unhandled")))],
+    ];
+    for (const engine of engines) {
+      using strict = new Runtime();
+      using ctx = strict.createContext(engine, { thread });
+      ctx.eval(idSource[engine]);
+      for (const [kind, v] of made()) {
+        const e = caught(() => ctx.call("id", [v]));
+        assert.ok(e instanceof CalogValueError, `${engine} ${kind}: ${e}`);
+        assert.match(e.message, new RegExp(`^an? ${kind} whose prototype was replaced`), engine);
+      }
+      assert.match(caught(() => ctx.call("id", new Proxy(new Map([["a", 1]]), {}))).message, /only inherits from Map\.prototype/);
+      assert.deepEqual(ctx.call("id", Object.assign(Object.create(null), { a: 1 })), { a: 1 }, "a null-prototype dictionary crosses");
+      assert.deepEqual(ctx.call("id", { [Symbol.toStringTag]: "Map", a: 1 }), { a: 1 }, "a plain object whatever its tag");
+      using lenient = new Runtime({ policy: "lenient" });
+      using lctx = lenient.createContext(engine, { thread });
+      lctx.eval(idSource[engine]);
+      assert.deepEqual(lctx.call("id", np(new Map([["a", 1]]))), { a: 1 }, engine);
+      assert.deepEqual(lctx.call("id", op(new Uint8Array([0xff, 1]))), new Uint8Array([0xff, 1]), engine);
+      assert.equal(lctx.call("id", np(new Date(0))), null, engine);
+      assert.equal(lctx.call("id", np(Promise.reject(new Error("never unhandled")))), null, engine);
+    }
+    await new Promise((r) => setTimeout(r, 20)); // a rejection left unhandled would surface here
+  });
+}
