@@ -339,6 +339,11 @@ function checkName(what: string, name: string): void {
   if (typeof name !== "string" || name.includes("\0") || (name.length > 85 && nameEncoder.encode(name).length > 255)) {
     throw new CalogValueError("ERR_ARG", `${what} must be a string of at most 255 UTF-8 bytes without NUL`);
   }
+  // a name is no value: the lenient policy's U+FFFD for a lone surrogate made it another name, so ctx.get("x\udc00")
+  // read the global "x\ufffd" and ctx.call called it
+  if (!(name as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+    throw new CalogValueError("ERR_ARG", `${what} must be well-formed text: it has a lone surrogate (any policy: it would name something else)`);
+  }
 }
 
 function checkArgs(args: unknown[]): void {

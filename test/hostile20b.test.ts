@@ -109,3 +109,23 @@ for (const thread of modes) {
     await new Promise((r) => setTimeout(r, 20)); // a rejection left unhandled would surface here
   });
 }
+
+// Lenient: a name with a lone surrogate was sent with U+FFFD in its place, so it named something else:
+// ctx.get("x\udc00") read the global "x\ufffd" and ctx.call("x\udc00") called it. A name is no value: refused in either
+// policy, as any malformed name (ERR_ARG).
+test("a name with a lone surrogate is refused in either policy", () => {
+  for (const policy of ["strict", "lenient"] as const) {
+    using rt = new Runtime({ policy });
+    assert.throws(() => rt.register("f\ud800", () => 1), (e: Error & { code?: string }) => e.code === "ERR_ARG");
+    for (const engine of engines) {
+      using ctx = rt.createContext(engine, { thread: false });
+      ctx.eval(engine === "lua" ? "_G['x\u{fffd}'] = 7 _G['f\u{fffd}'] = function() return 8 end" : engine === "js" ? "globalThis['x\u{fffd}'] = 7; globalThis['f\u{fffd}'] = function() { return 8 }" : "getroottable()[\"x\u{fffd}\"] <- 7; getroottable()[\"f\u{fffd}\"] <- function() { return 8 }");
+      assert.equal(ctx.call("f\ufffd"), 8, `${policy} ${engine}`);
+      assert.equal(ctx.get("x\ufffd"), 7, `${policy} ${engine}`);
+      for (const f of [() => ctx.get("x\udc00"), () => ctx.call("f\udc00"), () => ctx.getFunction("f\udc00"), () => ctx.eval("return 1", { chunkName: "c\ud800" })]) {
+        const e = caught(f) as Error & { code?: string };
+        assert.ok(e instanceof CalogValueError && e.code === "ERR_ARG", `${policy} ${engine}: ${e}`);
+      }
+    }
+  }
+});
