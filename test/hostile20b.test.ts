@@ -129,3 +129,41 @@ test("a name with a lone surrogate is refused in either policy", () => {
     }
   }
 });
+
+// A string thrown in Lua or Squirrel, or by a host function, crosses JavaScript as an Error with that message; leaving
+// JavaScript, the message was read back as JavaScript text, so the thrown string changed on the way: "" became
+// "Error" (an Error without a message is named so), bytes holding an encoded surrogate pair (CESU-8) became the UTF-8
+// of the character, a symbol-prefixed string (first byte 0x80) got U+FFFD for that byte. Squirrel and Lua behind the
+// JavaScript hop received another string than the one thrown. Now such an Error, while its message is untouched,
+// leaves JavaScript as the exact text it was raised with.
+for (const thread of modes) {
+  test(`a thrown string crosses a JavaScript hop unchanged (${where(thread)})`, () => {
+    using rt = new Runtime();
+    let hostThrows: unknown = "";
+    rt.register("hostThrow", () => {
+      throw hostThrows;
+    });
+    using lua = rt.createContext("lua", { thread });
+    using js = rt.createContext("js", { thread });
+    using sq = rt.createContext("squirrel", { thread });
+    lua.eval("function thrower(s) error(s, 0) end function viaLua(g, f, s) local ok, e = pcall(g, f, s) return e end");
+    js.eval("function viaJs(f, s) { return f(s) } function retouched(f, s) { try { f(s) } catch (e) { e.message = 'other'; throw e } }");
+    sq.eval("function viaSq(g, f, s) { try { g(f, s) } catch (e) { return e } }");
+    const thrower = lua.getFunction("thrower"), viaJs = js.getFunction("viaJs");
+    const texts: (string | Uint8Array)[] = ["", "plain", new Uint8Array([0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80]), new Uint8Array([0x80, 0x61]), new Uint8Array([0x61, 0xff])];
+    for (const s of texts) {
+      assert.deepEqual(sq.call("viaSq", viaJs, thrower, s), s, `Lua -> JS -> Squirrel: ${s}`);
+      assert.deepEqual(lua.call("viaLua", viaJs, thrower, s), s, `Lua -> JS -> Lua: ${s}`);
+    }
+    assert.equal(sq.call("viaSq", js.getFunction("retouched"), thrower, ""), "other", "a message a script changed is its own");
+    const hostThrow = lua.eval("return hostThrow") as (...a: unknown[]) => unknown;
+    hostThrows = "";
+    assert.equal(sq.call("viaSq", viaJs, hostThrow, 0), "", "a host function's \"\" through JavaScript");
+    const e = caught(() => js.eval("hostThrow()"));
+    assert.equal(e.message, "");
+    assert.ok("cause" in e && e.cause === "");
+    hostThrows = new TypeError();
+    assert.equal(sq.call("viaSq", viaJs, hostThrow, 0), "TypeError");
+    assert.equal(caught(() => js.eval("throw new Error('')")).message, "Error", "a script's own Error without a message is named");
+  });
+}

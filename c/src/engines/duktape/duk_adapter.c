@@ -331,11 +331,24 @@ static duk_ret_t classSafe(duk_context *ctx, void *udata) {
 /* [thrown] -> [message stack|undefined]. Error objects give .message, anything else its ToString.
  * (A safe call runs in its caller's frame: its arguments are the top values, not index 0.) */
 static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
-  (void)udata;
+  bool *rawBytes = udata; /* set when the message pushed is a buffer of exact bytes (see DUK_KEY_RAISE_BYTES) */
   duk_idx_t v = duk_get_top_index(ctx);
   if (duk_is_error(ctx, v)) {
     duk_get_prop_literal(ctx, v, "message");
-    if (duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) && duk_get_length(ctx, -1) == 0) {
+    duk_get_prop_literal(ctx, v, DUK_KEY_RAISE_TEXT);
+    bool verbatim = duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) && duk_strict_equals(ctx, -1, -2);
+    duk_pop(ctx);
+    if (verbatim) {
+      /* an error calog threw from text, its message untouched: that text, an empty one too (a thrown "" is "", not
+       * "Error"), and the exact bytes where JS could not hold them (a CESU-8 pair read as its character) */
+      duk_get_prop_literal(ctx, v, DUK_KEY_RAISE_BYTES);
+      if (duk_is_buffer_data(ctx, -1)) {
+        duk_remove(ctx, -2);
+        *rawBytes = true;
+      } else {
+        duk_pop(ctx);
+      }
+    } else if (duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) && duk_get_length(ctx, -1) == 0) {
       /* no message (new Error(), new TypeError()): its ToString names it ("TypeError"), not an empty message */
       duk_pop(ctx);
       duk_dup(ctx, v);
@@ -364,7 +377,7 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
       duk_push_string(ctx, className(ctx, v)); /* "[object Array]": an array was "[object Object]" */
     }
   }
-  (void)duk_safe_to_lstring(ctx, -1, NULL);
+  if (!*rawBytes) (void)duk_safe_to_lstring(ctx, -1, NULL);
   if (duk_is_object(ctx, v)) {
     duk_get_prop_literal(ctx, v, "stack");
     if (!duk_is_string(ctx, -1) || duk_is_symbol(ctx, -1)) {
@@ -389,12 +402,14 @@ int32_t calog__dukError(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValu
     duk_dup(ctx, base);
     if (duk_safe_call(ctx, classSafe, (void *)&cls, 1, 0) != DUK_EXEC_SUCCESS) cls = NULL;
   }
-  if (duk_check_stack(ctx, 4) && duk_safe_call(ctx, describeSafe, NULL, 1, 2) == DUK_EXEC_SUCCESS) {
+  bool rawBytes = false;
+  if (duk_check_stack(ctx, 4) && duk_safe_call(ctx, describeSafe, &rawBytes, 1, 2) == DUK_EXEC_SUCCESS) {
     duk_size_t n = 0, tn = 0;
-    const char *msg = duk_get_lstring(ctx, -2, &n);
+    const char *msg = rawBytes ? duk_get_buffer_data(ctx, -2, &n) : duk_get_lstring(ctx, -2, &n);
+    if (msg == NULL && rawBytes) msg = "", n = 0; /* an empty buffer's data may be NULL */
     const char *tb = duk_get_lstring(ctx, -1, &tn);
     size_t mlen = 0, tlen = 0;
-    char *m = msg ? calog__dukUtf8Dup(msg, n, &mlen) : NULL;
+    char *m = msg && !rawBytes ? calog__dukUtf8Dup(msg, n, &mlen) : NULL;
     char *t = tb ? calog__dukUtf8Dup(tb, tn, &tlen) : NULL;
     st = calogErrorSet(result, status, "js", m ? m : msg ? msg : "error", m ? (int64_t)mlen : msg ? (int64_t)n : -1,
                        t ? t : tb);
@@ -942,9 +957,10 @@ int32_t calog__dukPush(DukCtxT *dc, duk_context *ctx, const CalogValueT *v, Calo
 /* ---- calling out of JS: natives and foreign function values ---------------------------------------- */
 /* Throws a JS Error whose .message is the string at the stack top (byte for byte), carrying mark; with
  * partial, the string is just below the top and the value on top becomes the error's .partial (an I/O
- * error's data: a receive that timed out or met the end). */
-static duk_ret_t throwText(duk_context *ctx, CalogRaiseT mark, bool partial) {
-  duk_idx_t m = duk_get_top_index(ctx) - (partial ? 1 : 0);
+ * error's data: a receive that timed out or met the end); with raw, a buffer above them holds the text's exact bytes
+ * (DUK_KEY_RAISE_BYTES). The error remembers its text (DUK_KEY_RAISE_TEXT): unchanged, it leaves JS as that text. */
+static duk_ret_t throwText(duk_context *ctx, CalogRaiseT mark, bool partial, bool raw) {
+  duk_idx_t m = duk_get_top_index(ctx) - (partial ? 1 : 0) - (raw ? 1 : 0);
   duk_size_t len = 0;
   const char *s = duk_get_lstring(ctx, m, &len);
   duk_push_error_object(ctx, DUK_ERR_ERROR, "%s", s);
@@ -953,6 +969,12 @@ static duk_ret_t throwText(duk_context *ctx, CalogRaiseT mark, bool partial) {
     duk_dup(ctx, m);
     duk_def_prop(ctx, -3, DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_SET_WRITABLE | DUK_DEFPROP_CLEAR_ENUMERABLE |
                               DUK_DEFPROP_SET_CONFIGURABLE);
+  }
+  duk_dup(ctx, m);
+  duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_TEXT);
+  if (raw) {
+    duk_dup(ctx, m + 1 + (partial ? 1 : 0));
+    duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_BYTES);
   }
   if (mark.status) {
     duk_push_int(ctx, mark.status);
@@ -969,7 +991,7 @@ static duk_ret_t throwText(duk_context *ctx, CalogRaiseT mark, bool partial) {
   return duk_throw(ctx);
 }
 
-duk_ret_t calog__dukThrowMarked(duk_context *ctx, CalogRaiseT mark) { return throwText(ctx, mark, false); }
+duk_ret_t calog__dukThrowMarked(duk_context *ctx, CalogRaiseT mark) { return throwText(ctx, mark, false, false); }
 
 /* Throws the error in *result (taken): the value the failing script threw when it has one that is not text
  * (an object thrown in another engine arrives as an object), else a JS Error whose .message is the error's
@@ -999,8 +1021,14 @@ static duk_ret_t throwResultIo(DukCtxT *dc, duk_context *ctx, CalogValueT *resul
     if (calog__dukPush(dc, ctx, partial, &perr) != CALOG_OK) duk_push_undefined(ctx);
     calogValueFree(&perr);
   }
+  /* text JS cannot hold as it is (see pushText, holdsPair): its exact bytes go with the error, for when it leaves */
+  bool raw = symbolPrefix(msg, n) || holdsPair(msg, n);
+  if (raw) {
+    void *b = duk_push_fixed_buffer(ctx, (duk_size_t)n);
+    memcpy(b, msg, (size_t)n);
+  }
   calog__dukPendingDrop(dc, p);
-  return throwText(ctx, mark, partial != NULL);
+  return throwText(ctx, mark, partial != NULL, raw);
 }
 
 static duk_ret_t throwResult(DukCtxT *dc, duk_context *ctx, CalogValueT *result) {

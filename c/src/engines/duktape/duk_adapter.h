@@ -19,6 +19,11 @@
 /* on the Error objects calog throws: the error's marks (CalogRaiseT), read back when one ends an entry */
 #define DUK_KEY_RAISE_STATUS DUK_HIDDEN_SYMBOL("calogRaiseStatus")
 #define DUK_KEY_RAISE_HOST DUK_HIDDEN_SYMBOL("calogRaiseHost")
+/* on the Error objects calog throws from text: the .message it was given (while .message is still that, the message
+ * is the text itself, an empty one too), and the exact bytes of a text JS cannot hold as they are (a symbol-prefixed
+ * one, one holding an encoded surrogate pair), which its message then stands for */
+#define DUK_KEY_RAISE_TEXT DUK_HIDDEN_SYMBOL("calogRaiseText")
+#define DUK_KEY_RAISE_BYTES DUK_HIDDEN_SYMBOL("calogRaiseBytes")
 
 typedef struct DukCtxT {
   duk_context *ctx;    /* the heap's main thread */
