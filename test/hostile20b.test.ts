@@ -167,3 +167,24 @@ for (const thread of modes) {
     assert.equal(caught(() => js.eval("throw new Error('')")).message, "Error", "a script's own Error without a message is named");
   });
 }
+
+// JavaScript: a global whose name has a character beyond U+FFFF was not found by name. The name was looked up as its
+// UTF-8 bytes, while JavaScript holds such a character as a surrogate pair: with globalThis["😀"] = 7,
+// ctx.get("😀") returned null without a word, and ctx.call / getFunction("f😀") said there was no such function.
+// Lua and Squirrel found them. Now the name is transcoded as every string entering JavaScript is.
+for (const thread of modes) {
+  test(`a global named with a non-BMP character is found in every engine (${where(thread)})`, async () => {
+    using rt = new Runtime();
+    for (const engine of engines) {
+      using ctx = rt.createContext(engine, { thread });
+      ctx.eval(engine === "lua" ? "_G['😀'] = 7 _G['f😀'] = function() return 'f' end"
+        : engine === "js" ? "globalThis['😀'] = 7; globalThis['f\\ud83d\\ude00'] = function() { return 'f' }"
+        : "getroottable()[\"😀\"] <- 7; getroottable()[\"f😀\"] <- function() { return \"f\" }");
+      assert.equal(ctx.get("😀"), 7, engine);
+      assert.equal(ctx.call("f😀"), "f", engine);
+      assert.equal(ctx.getFunction("f😀")(), "f", engine);
+      assert.equal(await ctx.callAsync("f😀"), "f", engine);
+      assert.equal(ctx.get("x😀"), null, engine);
+    }
+  });
+}

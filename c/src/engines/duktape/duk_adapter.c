@@ -738,6 +738,13 @@ static duk_ret_t fnTrampoline(duk_context *ctx);
  * symbol-prefixed string does, and come back exactly. */
 static bool holdsPair(const char *s, int64_t n) { return n >= 6 && countPairs((const unsigned char *)s, (size_t)n) > 0; }
 
+bool calog__dukPushName(duk_context *ctx, const char *name) {
+  size_t n = strlen(name);
+  if (symbolPrefix(name, (int64_t)n) || holdsPair(name, (int64_t)n)) return false;
+  pushUtf8(ctx, name, n);
+  return true;
+}
+
 static void pushBytes(duk_context *ctx, const char *s, int64_t n) {
   if (symbolPrefix(s, n) || holdsPair(s, n)) {
     void *p = duk_push_fixed_buffer(ctx, (duk_size_t)n);

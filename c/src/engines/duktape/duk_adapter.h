@@ -84,6 +84,10 @@ CALOG_HIDDEN DukCtxT *calog__dukCtx(duk_context *ctx);
 CALOG_HIDDEN void calog__dukOpenIo(DukCtxT *dc, duk_context *ctx);
 /* Text out of JS: a new malloc'd, NUL-terminated copy with surrogate pairs as UTF-8. NULL on OOM. */
 CALOG_HIDDEN char *calog__dukUtf8Dup(const char *str, size_t n, size_t *outLen);
+/* Pushes the JS property name a global's name (UTF-8, NUL-terminated) is: its non-BMP characters as surrogate pairs,
+ * as a script spells them (pushed raw, "😀" named no global a script made). False, nothing pushed, for a name no JS
+ * property name is exactly (symbol-prefixed, or holding an encoded surrogate pair: see holdsPair). May throw. */
+CALOG_HIDDEN bool calog__dukPushName(duk_context *ctx, const char *name);
 /* Takes v (left nil) into a new pending node; NULL on OOM (v is then freed). */
 CALOG_HIDDEN DukPendingT *calog__dukPendingPush(DukCtxT *dc, CalogValueT *v);
 CALOG_HIDDEN void calog__dukPendingDrop(DukCtxT *dc, DukPendingT *p);

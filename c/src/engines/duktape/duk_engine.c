@@ -225,11 +225,6 @@ typedef struct RunT {
   bool reading; /* the result is being read into out: a throw now is ingress's (an index getter, OOM) */
 } RunT;
 
-static bool symbolName(const char *name) {
-  unsigned char c = (unsigned char)name[0];
-  return c == 0x80 || c == 0x81 || c == 0x82 || c == 0xFF;
-}
-
 /* Reads the result on top into r->out (protected by the runner's own safe call). */
 static duk_ret_t readResult(duk_context *ctx, RunT *r) {
   r->reading = true;
@@ -257,15 +252,19 @@ static duk_ret_t runner(duk_context *ctx, void *udata) {
     return readResult(ctx, r);
   }
   case DUK_RUN_GET:
-    if (symbolName(r->name)) duk_push_undefined(ctx);
-    else duk_get_global_string(ctx, r->name);
+    duk_push_global_object(ctx);
+    if (calog__dukPushName(ctx, r->name)) duk_get_prop(ctx, -2);
+    else duk_push_undefined(ctx);
+    duk_remove(ctx, -2);
     return readResult(ctx, r);
   case DUK_RUN_CALL:
-    if (symbolName(r->name)) {
+    duk_push_global_object(ctx);
+    if (!calog__dukPushName(ctx, r->name)) {
       r->notFound = true;
       return 0;
     }
-    duk_get_global_string(ctx, r->name);
+    duk_get_prop(ctx, -2);
+    duk_remove(ctx, -2);
     if (!duk_is_callable(ctx, -1)) {
       r->notFound = true;
       return 0;
