@@ -74,16 +74,20 @@ function isPlainObject(v: object): boolean {
  * a Date as `{}`, and a Promise as `{}` whose rejection then went unhandled; strict too. No code of the value runs.
  */
 function builtinKind(v: object): string | undefined {
-  if (ArrayBuffer.isView(v)) return types.isTypedArray(v) ? "typed array" : "DataView";
   if (types.isMap(v)) return "Map";
-  if (types.isAnyArrayBuffer(v)) return "ArrayBuffer";
   if (types.isPromise(v)) return "Promise";
   if (types.isSet(v)) return "Set";
   if (types.isDate(v)) return "Date";
   if (types.isRegExp(v)) return "RegExp";
   if (types.isNativeError(v)) return "Error";
   if (types.isBoxedPrimitive(v)) return "boxed primitive";
-  return undefined; // a WeakMap or WeakSet holds nothing readable: its own properties are all there is
+  // what they hold is not readable, but they are no plain objects either: with their own prototype strict refuses
+  // them, and with null for it they crossed as `{}`, strict too (pass 21a)
+  if (types.isWeakMap(v)) return "WeakMap";
+  if (types.isWeakSet(v)) return "WeakSet";
+  if (types.isGeneratorObject(v)) return "generator";
+  if (types.isMapIterator(v) || types.isSetIterator(v)) return "iterator";
+  return undefined; // views and buffers are told before (see Wire.#binary)
 }
 
 /** %TypedArray%.prototype's and DataView.prototype's getters: a view's bytes whatever its own prototype says. */
@@ -91,6 +95,35 @@ const taGetter = (name: string) =>
   Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), name)!.get as (this: ArrayBufferView) => number & ArrayBufferLike;
 const dvGetter = (name: string) => Object.getOwnPropertyDescriptor(DataView.prototype, name)!.get as (this: DataView) => number & ArrayBufferLike;
 const viewBuffer = { ta: taGetter("buffer"), taOffset: taGetter("byteOffset"), taLength: taGetter("byteLength"), dv: dvGetter("buffer"), dvOffset: dvGetter("byteOffset"), dvLength: dvGetter("byteLength") };
+/** [[TypedArrayName]] ("Float64Array"), read by %TypedArray%.prototype[@@toStringTag]'s getter: no code of the view runs. */
+const typedArrayName = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)!.get as (this: ArrayBufferView) => string;
+const isPrototypeOf = Object.prototype.isPrototypeOf as (this: object, v: unknown) => boolean;
+
+/** What a view or a buffer really is, by its internal slots (its prototype may say anything). */
+function binaryKind(v: object): string {
+  if (types.isTypedArray(v)) return typedArrayName.call(v as ArrayBufferView);
+  if (types.isDataView(v)) return "DataView";
+  return types.isSharedArrayBuffer(v) ? "SharedArrayBuffer" : "ArrayBuffer";
+}
+
+/** The bytes a view or a buffer holds, read through the intrinsics (no getter of its own, or of its prototype, runs). */
+function binaryBytes(v: object, kind: string): Uint8Array {
+  try {
+    if (kind === "ArrayBuffer" || kind === "SharedArrayBuffer") return new Uint8Array(v as ArrayBuffer);
+    if (kind === "DataView") return new Uint8Array(viewBuffer.dv.call(v as DataView), viewBuffer.dvOffset.call(v as DataView), viewBuffer.dvLength.call(v as DataView));
+    return new Uint8Array(viewBuffer.ta.call(v as ArrayBufferView), viewBuffer.taOffset.call(v as ArrayBufferView), viewBuffer.taLength.call(v as ArrayBufferView));
+  } catch {
+    throw kind === "ArrayBuffer" ? new CalogValueError("ERR_TYPE", "a detached ArrayBuffer (transferred) cannot cross: it has no bytes to read") : goneBytes(`a ${kind}`);
+  }
+}
+
+/** The kinds that cross as bytes under strict. */
+const exactBinary = new Set(["Uint8Array", "Uint8ClampedArray", "ArrayBuffer"]);
+/** Each view's and buffer's own prototype, by kind (captured here: a script may replace the globals). */
+const binaryProto: Record<string, object> = Object.fromEntries(
+  [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array,
+    BigInt64Array, BigUint64Array, DataView, ArrayBuffer, SharedArrayBuffer].map((c) => [c.name, c.prototype]),
+);
 
 /**
  * Strict: an instance of a subclass of Array or Map (`class Path extends Array`) is a class instance, which strict
@@ -155,16 +188,22 @@ function checkBigintKeys(entries: readonly (readonly [unknown, unknown])[]): voi
   }
 }
 
+/** A name with its article: "an ArrayBuffer", "a Uint8Array" (a "U" is read "you"). */
+function aKind(d: string): string {
+  return `${/^[AEIOaeio]|^U(?!int)/.test(d) ? "an" : "a"} ${d}`;
+}
+
 /** describe(v) with its article: "an AbortSignal", "a Date". */
 function aDescribed(v: unknown): string {
-  const d = describe(v);
-  return `${/^[AEIOUaeiou]/.test(d) ? "an" : "a"} ${d}`;
+  return aKind(describe(v));
 }
 
 function describe(v: unknown): string {
   if (v === null) return "null";
   if (typeof v !== "object") return typeof v;
-  return (v as object).constructor?.name ?? "object";
+  const name: unknown = (v as object).constructor?.name;
+  // a generator's constructor (GeneratorFunction.prototype) has no name: "a  cannot cross" said nothing
+  return typeof name === "string" && name !== "" ? name : types.isGeneratorObject(v) ? "generator" : "object";
 }
 
 export class Wire {
@@ -383,32 +422,52 @@ export class Wire {
 
   /**
    * A built-in whose prototype was replaced by null or Object.prototype (see {@link builtinKind}). Strict refuses it,
-   * as any object with another prototype; lenient sends what it would send for the built-in: a Map's entries, a view's
-   * or an ArrayBuffer's bytes, nil for the rest. A Promise's rejection is handled either way.
+   * as any object with another prototype; lenient sends what it would send for the built-in: a Map's entries, nil for
+   * the rest (views and buffers: {@link #binary}). A Promise's rejection is handled either way.
    */
   #builtin(v: object, kind: string, depth: number): void {
     if (kind === "Promise") Promise.prototype.then.call(v, undefined, () => {});
     if (!this.lenient) {
       throw new CalogValueError(
         "ERR_TYPE",
-        `${/^[AEIOU]/.test(kind) ? "an" : "a"} ${kind} whose prototype was replaced (${Object.getPrototypeOf(v) === null ? "null" : "Object.prototype"}) cannot cross into a script: it is no plain object, and only its own properties would cross; the lenient policy sends it as the ${kind} it is`,
+        `${aKind(kind)} whose prototype was replaced (${Object.getPrototypeOf(v) === null ? "null" : "Object.prototype"}) cannot cross into a script: it is no plain object, and only its own properties would cross; the lenient policy sends it as the ${kind} it is`,
       );
     }
     if (kind === "Map") return this.#map(v as Map<unknown, unknown>, depth);
-    let view: Uint8Array | undefined;
-    try {
-      if (kind === "ArrayBuffer") view = new Uint8Array(v as ArrayBuffer);
-      else if (kind === "typed array") view = new Uint8Array(viewBuffer.ta.call(v as ArrayBufferView), viewBuffer.taOffset.call(v as ArrayBufferView), viewBuffer.taLength.call(v as ArrayBufferView));
-      else if (kind === "DataView") view = new Uint8Array(viewBuffer.dv.call(v as DataView), viewBuffer.dvOffset.call(v as DataView), viewBuffer.dvLength.call(v as DataView));
-    } catch {
-      throw goneBytes(`a ${kind}`);
+    this.nil();
+  }
+
+  /**
+   * A typed array, a DataView, an ArrayBuffer or a SharedArrayBuffer, told by its internal slots and read through the
+   * intrinsics. Strict sends a Uint8Array, a Uint8ClampedArray or an ArrayBuffer whose prototype is its own (or a
+   * subclass's); it refused every other as it was, but a view was told by its prototype: a Float64Array whose prototype
+   * was set to Uint8Array.prototype crossed as its items converted to bytes (`[1.5, 300]` as `[1, 44]`), a Uint16Array
+   * under ArrayBuffer.prototype as `[2, 2]` for `[258, 2]`, and a Uint8ClampedArray subclass's own `byteOffset` and
+   * `byteLength` getters chose the bytes sent (pass 21a). Lenient sends the bytes any of them holds.
+   */
+  #binary(v: object): void {
+    const kind = binaryKind(v);
+    const p: unknown = Object.getPrototypeOf(v);
+    if (!this.lenient) {
+      const own = binaryProto[kind];
+      const mine = own !== undefined && (p === own || (p !== null && isPrototypeOf.call(own, p))); // its own, or a subclass's
+      if (!mine || !exactBinary.has(kind)) {
+        const was = p === null ? "null" : p === Object.prototype ? "Object.prototype" : typeof (p as { constructor?: { name?: unknown } }).constructor?.name === "string" && isPrototypeOf.call(Object.prototype, p) ? `${(p as { constructor: { name: string } }).constructor.name}.prototype` : "another realm's";
+        throw new CalogValueError(
+          "ERR_TYPE",
+          mine
+            ? `${aKind(kind)} cannot cross into a script (only Uint8Array, Uint8ClampedArray and ArrayBuffer cross as bytes; the lenient policy sends any view's bytes)`
+            : `${aKind(kind)} ${was === "another realm's" ? "of another realm (node:vm) or under its prototype" : `whose prototype was replaced (${was})`} cannot cross into a script: it is no plain ${kind}, and no plain object; the lenient policy sends its bytes`,
+        );
+      }
     }
-    if (view !== undefined) this.bytes(view);
-    else this.nil();
+    const bytes = binaryBytes(v, kind);
+    if (bytes.length === 0 && kind !== "ArrayBuffer" && kind !== "SharedArrayBuffer" && viewGone(v as ArrayBufferView)) throw goneBytes(aKind(kind));
+    this.bytes(bytes);
   }
 
   #object(v: object, depth: number): void {
-    if (v instanceof Uint8Array) return this.bytes(v);
+    if (ArrayBuffer.isView(v) || types.isAnyArrayBuffer(v)) return this.#binary(v);
     if (depth >= this.maxDepth) {
       throw new CalogValueError("ERR_DEPTH", `value nesting exceeds the depth cap (${this.maxDepth})`);
     }
@@ -453,22 +512,15 @@ export class Wire {
       Promise.prototype.then.call(v, undefined, () => {}); // refused: its rejection must not go unhandled
       if (this.lenient) this.nil();
       else throw new CalogValueError("ERR_TYPE", "a Promise cannot cross into a script (calls are synchronous: await it first)");
-    } else if (v instanceof Uint8ClampedArray || v instanceof ArrayBuffer || (ArrayBuffer.isView(v) && this.lenient)) {
-      let view: Uint8Array;
-      try {
-        view = v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-      } catch (e) {
-        if (v instanceof ArrayBuffer) throw new CalogValueError("ERR_TYPE", "a detached ArrayBuffer (transferred) cannot cross: it has no bytes to read");
-        if (ArrayBuffer.isView(v) && viewGone(v)) throw goneBytes(`${aDescribed(v)}`);
-        throw e;
-      }
-      this.bytes(view);
-    } else if (ArrayBuffer.isView(v)) {
-      throw new CalogValueError("ERR_TYPE", `${aDescribed(v)} cannot cross into a script (only Uint8Array, Uint8ClampedArray and ArrayBuffer cross as bytes; the lenient policy sends any view's bytes)`);
     } else if (this.lenient) {
       this.nil();
     } else {
-      throw new CalogValueError("ERR_TYPE", `${aDescribed(v)} cannot cross into a script (only plain objects, arrays, Maps and Uint8Arrays do)`);
+      // a Proxy of a view or a buffer has no bytes of its own to read (copying it threw "Receiver should be a typed
+      // array view", reported as a getter or a Proxy trap that threw); no trap runs to describe a Proxy
+      // a built-in under another's prototype (a Map under Array.prototype) is named as what it is, not "an Array"
+      const kind = types.isProxy(v) ? undefined : builtinKind(v);
+      const what = types.isProxy(v) ? "a Proxy" : kind !== undefined && kind !== describe(v) ? `${aKind(kind)} whose prototype was replaced (${describe(v)}.prototype)` : aDescribed(v);
+      throw new CalogValueError("ERR_TYPE", `${what} cannot cross into a script (only plain objects, arrays, Maps and Uint8Arrays do)`);
     }
     anc.pop();
   }

@@ -80,8 +80,8 @@ for (const thread of modes) {
     const np = <T extends object>(o: T): T => Object.setPrototypeOf(o, null);
     const op = <T extends object>(o: T): T => Object.setPrototypeOf(o, Object.prototype);
     const made = (): [string, object][] => [
-      ["Map", np(new Map([["a", 1]]))], ["Map", op(new Map([["a", 1]]))], ["typed array", np(new Uint8Array([1, 2]))],
-      ["typed array", op(new Float64Array([1]))], ["DataView", np(new DataView(new ArrayBuffer(2)))],
+      ["Map", np(new Map([["a", 1]]))], ["Map", op(new Map([["a", 1]]))], ["Uint8Array", np(new Uint8Array([1, 2]))],
+      ["Float64Array", op(new Float64Array([1]))], ["DataView", np(new DataView(new ArrayBuffer(2)))],
       ["ArrayBuffer", op(new ArrayBuffer(2))], ["Date", np(new Date(0))], ["Set", op(new Set([1]))],
       ["RegExp", np(/a/)], ["Error", np(new Error("x"))], ["boxed primitive", np(new String("ab"))],
       ["Promise", np(Promise.reject(new Error("never unhandled")))],
