@@ -95,3 +95,36 @@ for (const thread of modes) {
     }
   });
 }
+
+// A thrown string (or an error calog raised as text: a Lua or Squirrel runtime error, a host function's exception) that
+// passed through JavaScript reached TypeScript with no `value`, while through Lua or Squirrel its value was the text:
+// Lua error('boom') -> JavaScript -> TypeScript had e.value undefined, and the exact bytes of a text that is not UTF-8
+// (its message has U+FFFD for them) were lost. The Error calog throws from text, its message untouched, now leaves
+// JavaScript with that text as its value too; a script's own Error, or one whose message it changed, still has none.
+for (const thread of modes) {
+  test(`a thrown text keeps its value through a JavaScript hop (${where(thread)})`, () => {
+    using rt = new Runtime();
+    rt.register("hostThrows", (s: unknown) => { throw s; });
+    using lua = rt.createContext("lua", { thread });
+    using js = rt.createContext("js", { thread });
+    using sq = rt.createContext("squirrel", { thread });
+    lua.eval("function thr(s) error(s, 0) end function nilcall() local x = nil; x() end function host(s) hostThrows(s) end");
+    sq.eval("function thr(s) { throw s }");
+    js.eval("function pass(f, a) { return f(a) } function changed(f, a) { try { f(a) } catch (e) { e.message += '!'; throw e } } function own(a) { throw new Error(a) }");
+    const cesu = new Uint8Array([0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80]);
+    const host = lua.getFunction("host"); // a host function's exception, raised as text
+    for (const a of ["boom", "", cesu]) {
+      for (const f of [lua.getFunction("thr"), sq.getFunction("thr"), host]) {
+        const direct = caught(() => f(a));
+        const hop = caught(() => js.call("pass", f, a));
+        if (f !== host) assert.deepEqual(direct.value, typeof a === "string" ? a : cesu);
+        assert.deepEqual(hop.value, direct.value, `${JSON.stringify(direct.value)} through JavaScript`);
+        assert.equal(hop.message, direct.message);
+      }
+    }
+    const rtErr = caught(() => js.call("pass", lua.getFunction("nilcall")));
+    assert.equal(rtErr.value, rtErr.message);
+    assert.equal(caught(() => js.call("changed", lua.getFunction("thr"), "boom")).value, undefined, "a message the script changed is its own Error's");
+    assert.equal(caught(() => js.call("own", "boom")).value, undefined, "a script's own Error has no value");
+  });
+}

@@ -330,14 +330,21 @@ static duk_ret_t classSafe(duk_context *ctx, void *udata) {
 
 /* [thrown] -> [message stack|undefined]. Error objects give .message, anything else its ToString.
  * (A safe call runs in its caller's frame: its arguments are the top values, not index 0.) */
+typedef struct DescribeT {
+  bool rawBytes; /* the message pushed is a buffer of exact bytes (see DUK_KEY_RAISE_BYTES) */
+  bool verbatim; /* an Error calog threw from text, its message untouched: the message is that text */
+} DescribeT;
+
 static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
-  bool *rawBytes = udata; /* set when the message pushed is a buffer of exact bytes (see DUK_KEY_RAISE_BYTES) */
+  DescribeT *d = udata;
+  bool *rawBytes = &d->rawBytes;
   duk_idx_t v = duk_get_top_index(ctx);
   if (duk_is_error(ctx, v)) {
     duk_get_prop_literal(ctx, v, "message");
     duk_get_prop_literal(ctx, v, DUK_KEY_RAISE_TEXT);
     bool verbatim = duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) && duk_strict_equals(ctx, -1, -2);
     duk_pop(ctx);
+    d->verbatim = verbatim;
     if (verbatim) {
       /* an error calog threw from text, its message untouched: that text, an empty one too (a thrown "" is "", not
        * "Error"), and the exact bytes where JS could not hold them (a CESU-8 pair read as its character) */
@@ -390,7 +397,15 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
   return 2;
 }
 
+/* calog__dukError, telling whether the thrown value was an Error calog threw from text, its message untouched */
+static int32_t dukErrorOf(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValueT *result, bool *verbatim);
+
 int32_t calog__dukError(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValueT *result) {
+  bool verbatim = false;
+  return dukErrorOf(dc, ctx, status, result, &verbatim);
+}
+
+static int32_t dukErrorOf(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValueT *result, bool *verbatim) {
   (void)dc;
   duk_idx_t base = duk_get_top(ctx) - 1;
   int32_t st;
@@ -402,8 +417,11 @@ int32_t calog__dukError(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValu
     duk_dup(ctx, base);
     if (duk_safe_call(ctx, classSafe, (void *)&cls, 1, 0) != DUK_EXEC_SUCCESS) cls = NULL;
   }
+  DescribeT d = {false, false};
   bool rawBytes = false;
-  if (duk_check_stack(ctx, 4) && duk_safe_call(ctx, describeSafe, &rawBytes, 1, 2) == DUK_EXEC_SUCCESS) {
+  if (duk_check_stack(ctx, 4) && duk_safe_call(ctx, describeSafe, &d, 1, 2) == DUK_EXEC_SUCCESS) {
+    rawBytes = d.rawBytes;
+    *verbatim = d.verbatim;
     duk_size_t n = 0, tn = 0;
     const char *msg = rawBytes ? duk_get_buffer_data(ctx, -2, &n) : duk_get_lstring(ctx, -2, &n);
     if (msg == NULL && rawBytes) msg = "", n = 0; /* an empty buffer's data may be NULL */
@@ -434,11 +452,19 @@ int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result
   CalogValueT thrown = calogValueNil(), scratch = calogValueNil();
   /* reading the value may throw again (an index getter), and that throw's value may throw when read: one level */
   if (dc->readingThrown) return calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, result);
-  bool error = duk_is_error(ctx, -1), object = duk_is_object(ctx, -1);
+  bool error = duk_is_error(ctx, -1), object = duk_is_object(ctx, -1), verbatim = false;
   dc->readingThrown = true;
   bool has = !error && calog__dukToValue(dc, ctx, -1, &thrown, &scratch) == CALOG_OK;
   dc->readingThrown = false;
-  int32_t st = calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, result);
+  int32_t st = dukErrorOf(dc, ctx, CALOG_ERR_SCRIPT, result, &verbatim);
+  if (error && verbatim && st == CALOG_ERR_SCRIPT) {
+    /* the text another engine threw (a string, an error of its own, a host function's exception), passing through:
+     * its value is that text again, as through Lua or Squirrel (it was absent: the exact bytes of a text that is not
+     * UTF-8 were then lost to TypeScript, its message having U+FFFD for them) */
+    int64_t n = 0;
+    const char *msg = calogErrorMessage(result, &n);
+    has = calogValueString(&thrown, msg, n) == CALOG_OK;
+  }
   if (has) calog__errorAttachValue(result, &thrown);
   else if (!error && object && strncmp(calogErrorMessage(result, NULL), "[object ", 8) == 0) {
     /* an object that cannot cross and has no text of its own: say so rather than "[object Object]" */
