@@ -98,6 +98,11 @@ for (const thread of modes) {
       assert.match(caught(() => ctx.call("id", new Proxy(new Map([["a", 1]]), {}))).message, /only inherits from Map\.prototype/);
       assert.deepEqual(ctx.call("id", Object.assign(Object.create(null), { a: 1 })), { a: 1 }, "a null-prototype dictionary crosses");
       assert.deepEqual(ctx.call("id", { [Symbol.toStringTag]: "Map", a: 1 }), { a: 1 }, "a plain object whatever its tag");
+      // the documented limit of the rule (the slots are read only when no own property says it is a dictionary): one
+      // given properties of its own crosses as them; a String object's own indices do not make it one
+      assert.deepEqual(ctx.call("id", Object.assign(np(new Map([["a", 1]])), { b: 2 })), { b: 2 }, engine);
+      assert.match(caught(() => ctx.call("id", op(new String("xy")))).message, /^a boxed primitive whose prototype was replaced/);
+      assert.deepEqual(ctx.call("id", { 0: "a", 1: "b" }), { 0: "a", 1: "b" }, engine);
       using lenient = new Runtime({ policy: "lenient" });
       using lctx = lenient.createContext(engine, { thread });
       lctx.eval(idSource[engine]);
