@@ -45,6 +45,7 @@ const symbols = {
   calogLeakStat: { args: ["i32"], returns: "i64" }, // int64_t (int32_t which)
   calogHostSetWaker: { args: ["ptr", "function"], returns: "void" }, // void (CalogT *, CalogHostWakeFnT)
   calogHostSettleWire: { args: ["ptr", "u32", "i32"], returns: "i32" }, // int32_t (CalogT *, uint32_t token, int32_t outcome)
+  calogHostTakeRelease: { args: ["ptr"], returns: "u32" }, // uint32_t (CalogT *)
 } as const;
 
 const DEAD = -10;
@@ -148,11 +149,16 @@ class BunRuntime implements NativeRuntime {
         return 0; // a stack overflow inside the call (host.call catches everything else)
       }
     }, { args: ["u32", "u32"], returns: "i32" });
+    // 1 once released; 0 (what Bun also returns when JSC refuses to enter it) and the library keeps the id for
+    // takeRelease: the reference was counted for good
     const release = new JSCallback((id: number) => {
       try {
         host.release(id);
-      } catch { /* a stack overflow: the reference stays counted */ }
-    }, { args: ["u32"], returns: "void" });
+        return 1;
+      } catch {
+        return 0; // a stack overflow before the release (host.release throws nothing else)
+      }
+    }, { args: ["u32"], returns: "i32" });
     this.#callbacks.push(call, release);
     lib.calogHostInstall(this.#rt, call.ptr!, release.ptr!);
     // The one thing a foreign thread does to JavaScript: a data-less, fire-and-forget wake, coalesced in C
@@ -246,6 +252,9 @@ class BunRuntime implements NativeRuntime {
   }
   hostSettle(token: number, outcome: number): number {
     return this.#rt === null ? DEAD : lib.calogHostSettleWire(this.#rt, token, outcome);
+  }
+  takeRelease(): number {
+    return this.#rt === null ? 0 : lib.calogHostTakeRelease(this.#rt);
   }
 
   destroy(): void {

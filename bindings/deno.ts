@@ -49,13 +49,14 @@ const symbols = {
   calogLeakStat: { parameters: ["i32"], result: "i64" }, // int64_t (int32_t which)
   calogHostClose: { parameters: ["pointer"], result: "void" }, // void (CalogT *)
   calogHostSettleWire: { parameters: ["pointer", "u32", "i32"], result: "i32" }, // int32_t (CalogT *, uint32_t token, int32_t outcome)
+  calogHostTakeRelease: { parameters: ["pointer"], result: "u32" }, // uint32_t (CalogT *)
   // int32_t (CalogT *, int32_t timeoutMs): blocks a Deno worker thread, never the JS thread
   calogHostWait: { parameters: ["pointer", "i32"], result: "i32", nonblocking: true },
 } as const;
 
 const DEAD = -10;
 const callDef = { parameters: ["u32", "u32"], result: "i32" } as const;
-const releaseDef = { parameters: ["u32"], result: "void" } as const;
+const releaseDef = { parameters: ["u32"], result: "i32" } as const;
 
 function env(name: string): string | undefined {
   try {
@@ -149,10 +150,15 @@ class DenoRuntime implements NativeRuntime {
         return 0; // a stack overflow inside the call (host.call catches everything else)
       }
     });
+    // 1 once released; 0 (what Deno also returns when V8 refuses to enter it) and the library keeps the id for
+    // takeRelease: the reference was counted for good
     const release = new Deno.UnsafeCallback(releaseDef, (id) => {
       try {
         host.release(id);
-      } catch { /* a stack overflow: the reference stays counted */ }
+        return 1;
+      } catch {
+        return 0; // a stack overflow before the release (host.release throws nothing else)
+      }
     });
     this.#callbacks.push(call, release);
     this.#host = host;
@@ -247,6 +253,9 @@ class DenoRuntime implements NativeRuntime {
   }
   hostSettle(token: number, outcome: number): number {
     return this.#rt === null ? DEAD : lib.calogHostSettleWire(this.#rt, token, outcome);
+  }
+  takeRelease(): number {
+    return this.#rt === null ? 0 : lib.calogHostTakeRelease(this.#rt);
   }
 
   destroy(): void {

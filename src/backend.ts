@@ -25,7 +25,7 @@ export interface HostCallbacks {
 /** One native runtime (a `CalogT *`), as a binding exposes it. */
 export interface NativeRuntime {
   /** Live view of the control block (u32): [inLo, inHi, outLo, outHi, inCap, outCap, gen, maxDepth,
-   *  pollTicket, pollStatus (i32), pollLen, hostToken]. */
+   *  pollTicket, pollStatus (i32), pollLen, hostToken, hostInterest, lostReleases]. */
   readonly control: Uint32Array;
   /** Fresh views over the IN and OUT buffers; call again whenever control[6] (gen) changes. */
   buffers(): { in: Uint8Array; out: Uint8Array };
@@ -58,6 +58,11 @@ export interface NativeRuntime {
    * message string in IN. 0, or -ERR_DEAD (10) when the token is stale (its script stopped waiting): IN unread.
    */
   hostSettle(token: number, outcome: number): number;
+  /**
+   * One host function id whose release callback could not run (its engine refused to enter it: the JavaScript
+   * stack exhausted), or 0 when none is left (calogHostTakeRelease); control[13] counts them.
+   */
+  takeRelease(): number;
   unregister(inLen: number): number;
   /** Asynchronous forms: a ticket (> 0) whose outcome a later poll() reports, or -status. */
   evalAsync(id: number, inLen: number): number;

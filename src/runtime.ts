@@ -227,6 +227,13 @@ function checkTimeout(t: number | undefined): void {
   }
 }
 
+/** Frames of {@link headroom} that must fit before a lost release is taken (see Core.takeLost). */
+const TAKE_HEADROOM = 256;
+/** Throws a RangeError unless n more small frames fit on the JavaScript stack. */
+function headroom(n: number): number {
+  return n <= 0 ? 0 : headroom(n - 1) + 1;
+}
+
 const ERR_DEAD = 10;
 const ERR_HOST = 11;
 /** Host exceptions kept for a later error to claim as its `cause` (see Core.hostErrors). */
@@ -535,6 +542,7 @@ class Core implements FunctionTable {
     } finally {
       if (!ended) schedule(this.drain);
     }
+    if (n.control[13] !== 0) this.takeLost(n);
     this.keepWake(n); // what arrives from now on wakes us again
   }
 
@@ -582,6 +590,7 @@ class Core implements FunctionTable {
     } catch (e) {
       return Promise.reject(sendFailure(e));
     }
+    if (n.control[13] !== 0) this.takeLost(n);
     if (t < 0) return Promise.reject(this.error(-t));
     return new Promise<Value>((resolve, reject) => {
       if (signal === undefined) {
@@ -918,6 +927,21 @@ class Core implements FunctionTable {
     this.releaseNow(id);
   }
 
+  /**
+   * Applies the releases whose callback could not run (its engine refused to enter it, the JavaScript stack
+   * exhausted: the library keeps them, control[13] counting them). Each counted for good: the host function, and
+   * all it holds, was kept until the runtime was disposed. Never throws (a stack still too short leaves them there).
+   */
+  takeLost(n: NativeRuntime): void {
+    try {
+      if (n.control[13] === 0) return;
+      // an id taken is gone from the library: the stack must still have room to apply it (a RangeError between
+      // the two lost the reference for good), so this runs only with room to spare
+      headroom(TAKE_HEADROOM);
+      for (let id = n.takeRelease(); id !== 0; id = n.takeRelease()) this.hostRelease(id);
+    } catch { /* no stack left yet: the next crossing or drain takes them */ }
+  }
+
   /** Applies the releases held back during a synchronous crossing (see {@link heldReleases}). */
   flushReleases(): void {
     const held = this.heldReleases;
@@ -1020,7 +1044,10 @@ class Core implements FunctionTable {
       throw sendFailure(e);
     } finally {
       this.depth--;
-      if (this.native !== undefined) this.keepWake(n);
+      if (this.native !== undefined) {
+        if (n.control[13] !== 0) this.takeLost(n);
+        this.keepWake(n);
+      }
     }
     try {
       return this.outcome(r);

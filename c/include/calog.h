@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout that crosses the FFI changes; the bindings refuse a mismatch. */
-#define CALOG_ABI_VERSION 8u
+#define CALOG_ABI_VERSION 9u
 
 /* One shared recursion cap for every recursive path (ingress, egress, copy, free, wire encode/decode). */
 #define CALOG_MAX_DEPTH 100
@@ -357,7 +357,8 @@ typedef struct CalogWireControlT {
                           * nonzero, keep waiting for wakes (calogHostSetWaker / calogHostWait) even with no
                           * request pending.
                           * Written by any thread (atomically); read it as a hint. */
-  uint32_t reserved;
+  uint32_t lostReleases; /* releases the host's release callback could not run (it returned 0): take them with
+                          * calogHostTakeRelease. Host thread. */
 } CalogWireControlT;
 
 /* Lent pointer to the runtime's control block (valid until calogDestroy). */
@@ -371,10 +372,18 @@ CALOG_API int32_t calogWireReserve(CalogT *rt, uint32_t which, uint32_t size);
  *     from a callback their engine refused to enter, and the script gets CALOG_ERR_NESTING), < 0 = -status with the error in IN: a message string, or a list [message string, int id > 0]
  *     whose id becomes the error's "host" field (so the host can tell which of its exceptions an error that
  *     comes back later is; see calogErrorSet); or CALOG_HOST_DEFERRED (below).
- *   release(hostId): the last reference to host function hostId is gone. */
+ *     A call that returns 0 never took the function handles in OUT: the library releases them.
+ *   release(hostId): the last reference to host function hostId is gone; return nonzero once done. 0 means the
+ *     release could not run (as for call): the library keeps hostId, counts it in the control block's
+ *     lostReleases and hands it back through calogHostTakeRelease, never through the callback again (a callback
+ *     refused deep in the stack would be refused again there, each time raising an exception at the host's call
+ *     into the library). */
 typedef int32_t (*CalogHostCallFnT)(uint32_t hostId, uint32_t argLen);
-typedef void (*CalogHostReleaseFnT)(uint32_t hostId);
+typedef int32_t (*CalogHostReleaseFnT)(uint32_t hostId);
 CALOG_API void calogHostInstall(CalogT *rt, CalogHostCallFnT call, CalogHostReleaseFnT release);
+/* One host function id whose release callback could not run (see release above), taken from the library's list;
+ * 0 when none is left. The host applies the release itself. Host thread. */
+CALOG_API uint32_t calogHostTakeRelease(CalogT *rt);
 
 /* Deferred host replies (async host functions). A call may defer its reply when the control block's
  * hostToken is nonzero as it starts (read it first: a nested host call overwrites it): the caller is a

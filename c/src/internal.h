@@ -252,6 +252,8 @@ struct CalogT {
   struct CalogSinkT *wireSink;
   CalogHostCallFnT hostCall;
   CalogHostReleaseFnT hostRelease;
+  uint32_t *lost; /* host function ids whose release callback could not run (calogHostTakeRelease) */
+  uint32_t lostCap;
   CalogHandleSlotT *handles;
   uint32_t handleCount, handleCap, handleFree;
   /* one extension a layer on top of the core may hang on the runtime (the I/O layer): created lazily

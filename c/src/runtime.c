@@ -805,6 +805,7 @@ void calogDestroy(CalogT *rt) {
   if (rt->abandoned > 0) return; /* an abandoned thread may still touch any of it (see calogHostClose) */
   releaseWireState(rt); /* what wire calls made between calogHostClose and now left (an error kept for OUT) */
   free(rt->cancelled);
+  free(rt->lost);
   uint32_t n = atomic_load(&rt->nativeCount);
   for (uint32_t i = 0; i < n; i++) {
     bindingUnref(atomic_load(&rt->natives[i]->binding));

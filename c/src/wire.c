@@ -319,6 +319,27 @@ int32_t calog__wireReadString(CalogReaderT *rd, const char **s, uint32_t *len) {
   return CALOG_OK;
 }
 
+/* Gives host function id back to the host: through its release callback, or, when that could not run (it
+ * returned 0: its engine refused to enter it, the stack exhausted), kept for calogHostTakeRelease. Host thread. */
+static void hostReleaseId(CalogT *rt, uint32_t id) {
+  if (rt->hostRelease == NULL || rt->hostRelease(id) != 0) return;
+  uint32_t n = rt->wire.lostReleases;
+  if (n == rt->lostCap) {
+    uint32_t cap = n ? n * 2 : 16;
+    uint32_t *p = realloc(rt->lost, cap * sizeof *p);
+    if (p == NULL) return; /* out of memory: the host keeps counting it (a leak, never a use after free) */
+    rt->lost = p;
+    rt->lostCap = cap;
+  }
+  rt->lost[n] = id;
+  rt->wire.lostReleases = n + 1;
+}
+
+uint32_t calogHostTakeRelease(CalogT *rt) {
+  if (rt == NULL || rt->wire.lostReleases == 0) return 0;
+  return rt->lost[--rt->wire.lostReleases];
+}
+
 /* A host function the host sent (HOSTFN id): a function value whose last release gives the reference back. */
 static CalogFnT *hostFnNew(CalogT *rt, uint32_t id, CalogValueT *err) {
   CalogHostFnT *h = malloc(sizeof *h);
@@ -326,7 +347,7 @@ static CalogFnT *hostFnNew(CalogT *rt, uint32_t id, CalogValueT *err) {
   if (fn == NULL) {
     free(h);
     /* the host counted this reference: give it back */
-    if (rt->hostRelease) rt->hostRelease(id);
+    hostReleaseId(rt, id);
     calogFail(err, CALOG_ERR_OOM, "out of memory");
     return NULL;
   }
@@ -616,7 +637,7 @@ static void wireSkip(CalogSrcT *s, int64_t n) {
     n--;
     if (readItem(s->rt, s->rd, &it, &scratch, 0) != CALOG_OK) break;
     if (it.type == CALOG_AGGREGATE) n += it.as.agg.na + 2 * it.as.agg.np;
-    else if (it.type == CALOG_FN && it.as.fn == NULL && s->rt->hostRelease) s->rt->hostRelease(it.hostId);
+    else if (it.type == CALOG_FN && it.as.fn == NULL) hostReleaseId(s->rt, it.hostId);
   }
   calogValueFree(&scratch);
 }
@@ -717,11 +738,47 @@ int32_t calog__hostCallBegin(CalogHostCallT *c, CalogHostFnT *h, int32_t argc, C
   return CALOG_OK;
 }
 
+/* The function handles a host call's arguments lent the host (slots, then their generations), taken from its
+ * sink: the host owns them once it has run, and never saw them when it could not (see dropFresh). */
+typedef struct {
+  uint32_t *slots;
+  uint32_t n;
+  bool gens; /* slots[n..2n) holds each one's generation */
+} FreshT;
+
+static FreshT takeFresh(CalogSinkT *w) {
+  FreshT f = {w->newHandles, w->newCount, false};
+  w->newHandles = NULL;
+  w->newCount = w->newCap = 0;
+  if (f.n == 0) return f;
+  uint32_t *p = realloc(f.slots, 2 * f.n * sizeof *p);
+  if (p == NULL) return f; /* no room for the generations: released by slot alone if need be */
+  f.slots = p;
+  f.gens = true;
+  for (uint32_t i = 0; i < f.n; i++) p[f.n + i] = w->rt->handles[p[i]].gen;
+  return f;
+}
+
+/* Ends the host's hold of the fresh handles: with unseen, the host never read OUT (the call could not run, or
+ * was refused before it was made), so nobody would ever release them: a leaked function value kept its context
+ * alive for good. */
+static void dropFresh(CalogT *rt, FreshT *f, bool unseen) {
+  if (unseen)
+    for (uint32_t i = 0; i < f->n; i++) {
+      uint32_t slot = f->slots[i];
+      calogFnReleaseWire(rt, slot, f->gens ? f->slots[f->n + i] : rt->handles[slot].gen);
+    }
+  free(f->slots);
+  f->slots = NULL;
+}
+
 /* Sends the arguments written to the host; *r: its outcome (see hostOutcome). */
 static int32_t hostCallSend(CalogHostCallT *c, CalogValueT *result, int32_t *r) {
   CalogT *rt = c->h->rt;
   int32_t failed = c->args.failed;
   uint32_t len;
+  FreshT fresh = {NULL, 0, false};
+  if (failed == 0) fresh = takeFresh(&c->args); /* else the sink releases them */
   calog__wireSinkEnd(&c->args, failed == 0, &len);
   if (failed) {
     hostCallRestore(c);
@@ -730,12 +787,14 @@ static int32_t hostCallSend(CalogHostCallT *c, CalogValueT *result, int32_t *r) 
   int32_t st = calog__nestEnter(rt, result);
   if (st != CALOG_OK) {
     hostCallRestore(c);
+    dropFresh(rt, &fresh, true);
     return st;
   }
   rt->wire.hostToken = c->token;
   *r = rt->hostCall(c->h->id, len);
   calog__nestLeave(rt);
   hostCallRestore(c);
+  dropFresh(rt, &fresh, *r == 0);
   if (*r == CALOG_HOST_DEFERRED) {
     if (c->deferrable == NULL) return calogFail(result, CALOG_ERR_HOST, "the host deferred a call that must reply at once");
     calog__hostDefer(rt, c->deferrable, c->token);
@@ -800,6 +859,6 @@ int32_t calogHostSettleWire(CalogT *rt, uint32_t token, int32_t outcome) {
 
 void calog__hostRelease(void *ud) {
   CalogHostFnT *h = ud;
-  if (h->rt->hostRelease) h->rt->hostRelease(h->id);
+  hostReleaseId(h->rt, h->id);
   free(h);
 }

@@ -302,9 +302,10 @@ static int32_t hostCallCb(uint32_t id, uint32_t len) {
   calogWireControl(rt)->in[0] = 0; /* result: nil */
   return 1;
 }
-static void hostReleaseCb(uint32_t id) {
+static int32_t hostReleaseCb(uint32_t id) {
   (void)id;
   if (!pthread_equal(pthread_self(), hostThread)) atomic_fetch_add(&wrongThreadReleases, 1);
+  return 1;
 }
 static int32_t one(CalogValueT *a, int32_t n, CalogValueT *r, void *ud) {
   (void)a, (void)n, (void)ud;

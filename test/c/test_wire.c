@@ -195,7 +195,7 @@ static int32_t hostFail(uint32_t hostId, uint32_t argLen) {
   if (hostForm == 4) return -100000;
   return -CALOG_ERR_HOST;
 }
-static void hostNoRelease(uint32_t hostId) { (void)hostId; }
+static int32_t hostNoRelease(uint32_t hostId) { (void)hostId; return 1; }
 
 static void testHostError(CalogT *rt) {
   hostRt = rt;
@@ -221,6 +221,53 @@ static void testHostError(CalogT *rt) {
   }
   calogValueFree(&k);
   calogUnregister(rt, "h");
+  calogHostInstall(rt, NULL, NULL);
+}
+
+/* A host whose callbacks could not run (Bun and Deno return 0 from a callback their engine refused to enter, the
+ * JavaScript stack exhausted): a call's 0 never took the function handles of its arguments, which the library
+ * releases (they were leaked, the function's context kept alive for good); a release's 0 is kept for
+ * calogHostTakeRelease (the host's reference was counted for good). Pass 21b. */
+static int refuseRelease;
+static uint32_t releasedId;
+static int32_t hostRefuse(uint32_t hostId, uint32_t argLen) {
+  (void)hostId, (void)argLen;
+  return 0;
+}
+static int32_t hostReleaseMaybe(uint32_t hostId) {
+  if (refuseRelease) return 0;
+  releasedId = hostId;
+  return 1;
+}
+
+static void testHostRefused(CalogT *rt) {
+  calogHostInstall(rt, hostRefuse, hostReleaseMaybe);
+  CalogWireControlT *w = calogWireControl(rt);
+  CHECK_EQ(calogWireReserve(rt, 0, 64), 0);
+  uint32_t n = 0;
+  w->in[n++] = CALOG_W_STR;
+  putU32(w->in + n, 1), n += 4;
+  w->in[n++] = 'h';
+  w->in[n++] = CALOG_W_I32;
+  putU32(w->in + n, 9), n += 4;
+  CHECK_EQ(calogRegisterHostWire(rt, n), 0);
+  CalogContextIdT id;
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(calogContextCreate(rt, "lua", CALOG_CONTEXT_HOST_THREAD, &id, &r), CALOG_OK);
+  int64_t live = calogFnLiveCount();
+  const char *src = "local ok, e = pcall(h, function() end, {function() end}) collectgarbage() collectgarbage() return e";
+  CHECK_EQ(calogContextEval(rt, id, src, (int64_t)strlen(src), "x", &r), CALOG_OK);
+  CHECK(r.type == CALOG_STRING && strstr(r.as.s.bytes, "could not run") != NULL);
+  calogValueFree(&r);
+  CHECK_EQ(calogFnLiveCount(), live); /* both handles lent to the host that never ran are released */
+  refuseRelease = 1;
+  CHECK_EQ(calogUnregister(rt, "h"), CALOG_OK);
+  CHECK_EQ(w->lostReleases, 1u);
+  CHECK_EQ(calogHostTakeRelease(rt), 9u);
+  CHECK_EQ(w->lostReleases, 0u);
+  CHECK_EQ(calogHostTakeRelease(rt), 0u);
+  refuseRelease = 0;
+  calogContextDestroy(rt, id);
   calogHostInstall(rt, NULL, NULL);
 }
 
@@ -270,6 +317,7 @@ int main(void) {
   testMalformed(rt);
   testDepth(rt);
   testHostError(rt);
+  testHostRefused(rt);
   calogDestroy(rt);
   testCreateRefused();
   return checkSummary("test_wire");

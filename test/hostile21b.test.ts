@@ -1,0 +1,111 @@
+// The twenty-first hostile pass (b): the JavaScript stack exhausted around calls into calog (commit 370d601 and its
+// neighbours), function values kept alive (area 2), Promise-returning host functions (area 5). What it found, kept as
+// regressions; runs unchanged under Bun and Deno.
+import assert from "node:assert/strict";
+import { CalogError, type EngineName, Runtime } from "../bindings/mod.ts";
+import { gc, test } from "./harness.ts";
+
+const engines: EngineName[] = ["lua", "js", "squirrel"];
+
+/**
+ * Runs op at stack depths just above where the JavaScript stack runs out (the recursion goes as deep as it can, then
+ * the frames unwinding try op from the deepest up: the first `skip` frames pass it on), one frame higher each time,
+ * until op got into calog `tries` times (it did not throw a RangeError before), so op's call into calog, and the
+ * callbacks calog makes into JavaScript from inside it, meet the limit at every point. Returns what op returned or
+ * threw, each time it got in. `before` runs ahead of each try, at this depth.
+ */
+function atStackEdge(tries: number, op: () => unknown, before?: () => void): unknown[] {
+  const out: unknown[] = [];
+  let done = false, skip = 0;
+  let last: unknown;
+  const probe = (): void => {
+    try {
+      probe();
+    } catch { /* the stack's end */ }
+    if (done || skip-- > 0) return;
+    done = true;
+    try {
+      last = op();
+    } catch (e) {
+      last = e;
+    }
+  };
+  for (let s = 0; out.length < tries && s < 20_000; s += out.length === 0 ? 8 : 1) {
+    before?.();
+    done = false;
+    skip = s;
+    last = undefined;
+    probe();
+    if (done && !(last instanceof RangeError)) out.push(last);
+  }
+  return out;
+}
+
+const pool: Record<EngineName, { fill: string; drop: string; take: string }> = {
+  lua: {
+    fill: "pool = {} for i = 1, 20 do pool[i] = mk() end",
+    drop: "pool = nil collectgarbage() collectgarbage()",
+    take: "local ok = pcall(take, function() return 1 end, { function() end }) collectgarbage() return ok",
+  },
+  js: {
+    fill: "var pool = []; for (var i = 0; i < 20; i++) pool.push(mk());",
+    drop: "pool = undefined; Duktape.gc(); Duktape.gc();",
+    take: "var ok = true; try { take(function() { return 1; }, [function() {}]); } catch (e) { ok = false; } Duktape.gc(); ok",
+  },
+  squirrel: {
+    fill: "pool <- []; for (local i = 0; i < 20; i++) pool.append(mk());",
+    drop: "pool <- null; collectgarbage();",
+    take: "local ok = true; try { take(function() { return 1; }, [function() {}]); } catch (e) { ok = false; } collectgarbage(); return ok;",
+  },
+};
+
+// A host function whose last native reference went while the JavaScript stack was exhausted: Bun and Deno refused to
+// enter the release callback (370d601 left it "the reference stays counted"), so the TypeScript function, and all it
+// held, stayed in the runtime until it was disposed: 20 host functions a script dropped near the stack's end were
+// rt.stats().hostFunctions 22 instead of 2, for good (every engine, both runtimes). Now the library keeps a release
+// its callback could not run and the runtime takes it at the next crossing or drain.
+for (const engine of engines) {
+  test(`a host function released where the JavaScript stack is exhausted is released later (${engine})`, () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext(engine, { thread: false });
+    rt.register("mk", () => {
+      const k = {};
+      return () => k;
+    });
+    const base = rt.stats().hostFunctions;
+    let tries = 0;
+    const outcomes = atStackEdge(40, () => ctx.eval(pool[engine].drop), () => {
+      ctx.eval(pool[engine].drop); // what a try that never got in left
+      assert.equal(rt.stats().hostFunctions, base, `${engine}: released (stack edge try ${tries++})`);
+      ctx.eval(pool[engine].fill);
+      assert.equal(rt.stats().hostFunctions, base + 20);
+    });
+    for (const r of outcomes) assert.ok(!(r instanceof Error) || r instanceof CalogError, `${r}`);
+    ctx.eval(pool[engine].drop);
+    assert.equal(rt.stats().hostFunctions, base, `${engine}: released`);
+    assert.equal(ctx.eval(engine === "lua" ? "return 6 * 7" : engine === "js" ? "6 * 7" : "return 6 * 7;"), 42);
+  }, 60_000);
+}
+
+// A host call the engine refused to enter (the stack exhausted) fails in the script with calog's nesting error, and the
+// function values among its arguments were lent to TypeScript, which never ran to take them: the library kept their
+// handles for good, so each such call leaked a native function value (its context then lived as long as the runtime,
+// even forgotten). Now a call that could not run gives them back.
+for (const engine of engines) {
+  test(`a host call refused at the stack's end leaks none of the function values passed to it (${engine})`, async () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext(engine, { thread: false });
+    let took = 0;
+    rt.register("take", () => void took++);
+    gc();
+    const base = rt.stats().nativeFunctionValues;
+    const outcomes = atStackEdge(60, () => ctx.eval(pool[engine].take));
+    for (const r of outcomes) assert.ok(typeof r === "boolean" || r instanceof CalogError, `${r}`);
+    assert.ok(outcomes.some((r) => r instanceof CalogError || r === false), "the stack's end was met inside a call");
+    gc();
+    await new Promise((r) => setTimeout(r, 10));
+    gc();
+    assert.equal(rt.stats().nativeFunctionValues, base, `${engine}: ${took} calls ran`);
+    assert.equal(ctx.eval(pool[engine].take), true); // still usable
+  }, 60_000);
+}
