@@ -603,17 +603,29 @@ class Core implements FunctionTable {
         this.native?.cancel(t);
         reject(signal.reason);
       } else {
+        // An abort() called where the JavaScript stack is nearly exhausted may find no room for this listener, or
+        // for part of it: the promise settled first, the rest never throws out of it (an exception in a listener is
+        // an uncaught error), and an outcome that arrives for an aborted signal rejects with its reason. The listener
+        // deleted the request, then threw before rejecting: the promise never settled (an await hung for good), or
+        // never ran: the script's value resolved the promise of an aborted call.
         const onAbort = (): void => {
-          if (!this.pending.delete(t)) return;
-          this.aborted.add(t);
-          this.native?.cancel(t); // queued: never runs; running: interrupted
-          reject(signal.reason);
+          try {
+            if (!this.pending.has(t)) return;
+            reject(signal.reason);
+            this.pending.delete(t);
+            this.aborted.add(t);
+            this.native?.cancel(t); // queued: never runs; running: interrupted
+          } catch { /* no stack left: settled, and the outcome is collected as any other */ }
         };
         signal.addEventListener("abort", onAbort, { once: true });
         this.pending.set(t, {
           keep,
-          resolve: (v) => (signal.removeEventListener("abort", onAbort), resolve(v)),
-          reject: (e) => (signal.removeEventListener("abort", onAbort), reject(e)),
+          resolve: (v) => {
+            signal.removeEventListener("abort", onAbort);
+            if (signal.aborted) reject(signal.reason); // aborted, the listener never ran
+            else resolve(v);
+          },
+          reject: (e) => (signal.removeEventListener("abort", onAbort), reject(signal.aborted ? signal.reason : e)),
         });
       }
       this.arm(n);
