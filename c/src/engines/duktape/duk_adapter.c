@@ -28,10 +28,13 @@
  *     function value -> a callable JS function; own functions come home as the original JS function and
  *     foreign ones as the original value. Symbols, pointers: strict CALOG_ERR_TYPE / lenient nil.
  *     Objects whose prototype is not Object.prototype or null (Date, Error, RegExp, boxed primitives, class
- *     instances): strict CALOG_ERR_TYPE / lenient their own enumerable data properties. Proxies: strict
+ *     instances), and a built-in whose internal class says it is no plain object whatever its prototype (a Date,
+ *     a boxed primitive, an arguments object... under null or Object.prototype; duk_calog_class_number, our
+ *     patch): strict CALOG_ERR_TYPE / lenient their own enumerable data properties. Proxies: strict
  *     CALOG_ERR_TYPE / lenient nil (duk_calog_is_proxy, our patch: no trap runs). Buffers other than plain
- *     buffers, Uint8Array, Uint8ClampedArray and ArrayBuffer (other typed arrays, DataView): strict
- *     CALOG_ERR_TYPE / lenient their bytes.
+ *     buffers, Uint8Array, Uint8ClampedArray and ArrayBuffer, each of its own class and under its own prototype
+ *     (other typed arrays, DataView, a Float64Array under Uint8Array.prototype): strict CALOG_ERR_TYPE / lenient
+ *     their bytes.
  *   map keys that become the same property name (1 and "1", an array part index and a "1" key): strict
  *     CALOG_ERR_TYPE / lenient the last wins.
  *   nesting deeper than CALOG_MAX_DEPTH: CALOG_ERR_DEPTH both ways; a cycle: CALOG_ERR_CYCLE (shared
@@ -534,6 +537,24 @@ static const char *objectKind(duk_context *ctx, duk_idx_t idx) {
   return c > 0 && c < (duk_int_t)(sizeof names / sizeof names[0]) ? names[c] : "object";
 }
 
+/* Duktape's internal classes (duk_calog_class_number, our patch) */
+enum {
+  DUK_CLASS_ARGUMENTS = 4, DUK_CLASS_BOOLEAN = 5, DUK_CLASS_DATE = 6, DUK_CLASS_ERROR = 7, DUK_CLASS_NUMBER = 10,
+  DUK_CLASS_REGEXP = 11, DUK_CLASS_STRING = 12, DUK_CLASS_SYMBOL = 14, DUK_CLASS_POINTER = 17, DUK_CLASS_THREAD = 18,
+  DUK_CLASS_ARRAYBUFFER = 19, DUK_CLASS_UINT8ARRAY = 22, DUK_CLASS_UINT8CLAMPEDARRAY = 23
+};
+
+/* A built-in that is no plain object whatever its prototype (a Date, a boxed primitive, an arguments object...):
+ * under null or Object.prototype strict still refuses it. Object, Math, JSON and the global object are ordinary. */
+static bool builtinClass(duk_int_t cls) {
+  switch (cls) {
+  case DUK_CLASS_ARGUMENTS: case DUK_CLASS_BOOLEAN: case DUK_CLASS_DATE: case DUK_CLASS_ERROR: case DUK_CLASS_NUMBER:
+  case DUK_CLASS_REGEXP: case DUK_CLASS_STRING: case DUK_CLASS_SYMBOL: case DUK_CLASS_POINTER: case DUK_CLASS_THREAD:
+    return true;
+  default: return false;
+  }
+}
+
 static int32_t unrepresentable(IngressT *in, const char *what) {
   if (lenient(in->dc)) return put(in, calog__sinkScalar(in->sink, CALOG_NIL, 0, 0));
   return calogFail(in->err, CALOG_ERR_TYPE, "a JS %s cannot cross to another engine", what);
@@ -662,8 +683,15 @@ static int32_t ingress(IngressT *in, duk_context *ctx, duk_idx_t idx, int depth)
       proto = duk_get_heapptr(ctx, -1); /* the prototype stays reachable from the object */
       duk_pop(ctx);
     }
+    /* the internal class, whatever the prototype says (pass 22a): a Float64Array, a Uint16Array or a DataView whose
+     * prototype was set to Uint8Array.prototype crossed under strict as its raw bytes, and a Date, a RegExp, an Error,
+     * a boxed primitive, a Thread or a Pointer under null or Object.prototype as `{}` (a String as its characters) */
+    duk_int_t cls = duk_calog_class_number(ctx, idx);
     if (duk_is_buffer_data(ctx, idx)) { /* Uint8Array, Uint8ClampedArray, ArrayBuffer: their bytes */
-      if (proto != in->dc->protos[1] && proto != in->dc->protos[2] && proto != in->dc->protos[3] && !lenient(in->dc))
+      bool own = (cls == DUK_CLASS_UINT8ARRAY && proto == in->dc->protos[1]) ||
+                 (cls == DUK_CLASS_UINT8CLAMPEDARRAY && proto == in->dc->protos[2]) ||
+                 (cls == DUK_CLASS_ARRAYBUFFER && proto == in->dc->protos[3]);
+      if (!own && !lenient(in->dc))
         return calogFail(in->err, CALOG_ERR_TYPE,
                          "a JS %s cannot cross to another engine: only plain Uint8Array, Uint8ClampedArray and "
                          "ArrayBuffer objects (not subclasses such as Buffer) cross as bytes; the lenient policy "
@@ -676,6 +704,17 @@ static int32_t ingress(IngressT *in, duk_context *ctx, duk_idx_t idx, int depth)
       return calogFail(in->err, CALOG_ERR_TYPE,
                        "a JS %s cannot cross to another engine (only plain objects, arrays, byte buffers and functions "
                        "do; the lenient policy sends its own enumerable data properties)", objectKind(ctx, idx));
+    if (!duk_is_array(ctx, idx) && builtinClass(cls) && !lenient(in->dc)) {
+      if (cls == DUK_CLASS_ARGUMENTS && proto == in->dc->protos[0])
+        return calogFail(in->err, CALOG_ERR_TYPE,
+                         "a JS arguments object cannot cross to another engine: it would arrive as an object with the "
+                         "keys \"0\", \"1\"...; send Array.prototype.slice.call(arguments) (the lenient policy sends its "
+                         "own enumerable data properties)");
+      return calogFail(in->err, CALOG_ERR_TYPE,
+                       "a JS %s whose prototype was replaced (%s) cannot cross to another engine: it is no plain object, "
+                       "and only its own properties would cross (the lenient policy sends its own enumerable data "
+                       "properties)", objectKind(ctx, idx), proto == NULL ? "null" : "Object.prototype");
+    }
     if (depth >= CALOG_MAX_DEPTH)
       return calogFail(in->err, CALOG_ERR_DEPTH, "value nesting exceeds the depth cap (%d)", CALOG_MAX_DEPTH);
     void *self = duk_get_heapptr(ctx, idx);
