@@ -87,6 +87,7 @@ function builtinKind(v: object): string | undefined {
   if (types.isWeakSet(v)) return "WeakSet";
   if (types.isGeneratorObject(v)) return "generator";
   if (types.isMapIterator(v) || types.isSetIterator(v)) return "iterator";
+  if (types.isArgumentsObject(v)) return "arguments object"; // its prototype is Object.prototype: see Wire.#object
   return undefined; // views and buffers are told before (see Wire.#binary)
 }
 
@@ -122,7 +123,11 @@ const exactBinary = new Set(["Uint8Array", "Uint8ClampedArray", "ArrayBuffer"]);
 /** Each view's and buffer's own prototype, by kind (captured here: a script may replace the globals). */
 const binaryProto: Record<string, object> = Object.fromEntries(
   [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array,
-    BigInt64Array, BigUint64Array, DataView, ArrayBuffer, SharedArrayBuffer].map((c) => [c.name, c.prototype]),
+    BigInt64Array, BigUint64Array, DataView, ArrayBuffer, SharedArrayBuffer,
+    // where the runtime has it (Bun, Deno): a Float16Array was "a Float16Array whose prototype was replaced
+    // (Float16Array.prototype)" under its own prototype (pass 22a)
+    ...["Float16Array"].flatMap((n) => typeof (globalThis as Record<string, unknown>)[n] === "function" ? [(globalThis as unknown as Record<string, { name: string; prototype: object }>)[n]!] : [])]
+    .map((c) => [c.name, c.prototype]),
 );
 
 /**
@@ -499,8 +504,16 @@ export class Wire {
       // own enumerable property, as such a built-in has: the dozen brand checks on every plain object cost Deno half
       // again on an object-heavy call (3.4 -> 5.1 us for six objects). One given properties of its own crosses as them;
       // a String object's own are its characters' indices ("0", "1"...), so one whose first key is "0" is looked at.
-      const kind = keys.length === 0 ? (types.isAnyArrayBuffer(v) ? "buffer" : builtinKind(v))
-        : keys[0] === "0" && types.isStringObject(v) ? "boxed primitive" : undefined;
+      // An arguments object (its prototype is Object.prototype, its items own keys "0", "1"...) crossed under strict
+      // as a map with those text keys, its items no list (pass 22a): strict refuses it, lenient sends those keys.
+      let kind = keys.length === 0 ? (types.isAnyArrayBuffer(v) ? "buffer" : builtinKind(v))
+        : keys[0] === "0" ? (types.isStringObject(v) ? "boxed primitive" : types.isArgumentsObject(v) ? "arguments object" : undefined) : undefined;
+      if (kind === "arguments object") {
+        if (!this.lenient) {
+          throw new CalogValueError("ERR_TYPE", "an arguments object cannot cross into a script: it would arrive as a map with the keys \"0\", \"1\"..., not a list; send Array.from(arguments) (the lenient policy sends its own enumerable properties)");
+        }
+        kind = undefined;
+      }
       if (kind === "buffer") {
         this.#binary(v);
       } else if (kind !== undefined) {

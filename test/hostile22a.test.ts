@@ -67,3 +67,48 @@ for (const thread of modes) {
     assert.match(r.e, /a JS Date whose prototype was replaced \(null\)/);
   });
 }
+
+// TypeScript's side: an arguments object (Object.prototype is its own, its items own keys "0", "1"...) crossed under
+// strict as a map with those text keys: (function () { return arguments })(1, 2) reached Lua as { ["0"] = 1, ["1"] = 2 },
+// not a sequence. Strict refuses it now (an empty one too); lenient still sends its own enumerable properties.
+for (const thread of modes) {
+  test(`an arguments object is no plain object (${where(thread)})`, () => {
+    const args = (...a: unknown[]): IArguments => (function () { return arguments; }).apply(null, a as []);
+    for (const engine of engines) {
+      using strict = new Runtime();
+      using ctx = strict.createContext(engine, { thread });
+      ctx.eval(idSource[engine]);
+      for (const a of [args(1, 2), args(), Object.setPrototypeOf(args(1), null) as IArguments]) {
+        const e = caught(() => ctx.call("id", a));
+        assert.ok(e instanceof CalogValueError, `${engine}: ${e}`);
+        assert.match(e.message, /^an arguments object (cannot cross|whose prototype was replaced \(null\))/, engine);
+      }
+      assert.match(caught(() => ctx.call("id", { a: [args(1)] })).message, /^an arguments object cannot cross/, engine);
+      assert.match(caught(() => ctx.call("id", Object.setPrototypeOf(args(1), Array.prototype))).message, /^an arguments object whose prototype was replaced \(Array\.prototype\)/, engine);
+      assert.deepEqual(ctx.call("id", { 0: "a", 1: "b" }), { 0: "a", 1: "b" }, engine); // a plain object with such keys still crosses
+      using lenient = new Runtime({ policy: "lenient" });
+      using lctx = lenient.createContext(engine, { thread });
+      lctx.eval(idSource[engine]);
+      assert.deepEqual(lctx.call("id", args(1, 2)), { 0: 1, 1: 2 }, engine);
+    }
+  });
+}
+
+// A Float16Array (Bun and Deno have it) under its own prototype was refused as "a Float16Array whose prototype was
+// replaced (Float16Array.prototype)": the kinds whose prototype calog knew left it out. Its message now says what the
+// rule is; lenient sends its bytes as before.
+test("a Float16Array is refused for what it is", () => {
+  const F16 = (globalThis as unknown as { Float16Array?: new (a: number[]) => ArrayBufferView }).Float16Array;
+  if (F16 === undefined) return;
+  using rt = new Runtime();
+  using ctx = rt.createContext("lua", { thread: false });
+  ctx.eval(idSource.lua);
+  const e = caught(() => ctx.call("id", new F16([1.5])));
+  assert.ok(e instanceof CalogValueError);
+  assert.match(e.message, /^a Float16Array cannot cross into a script \(only Uint8Array, Uint8ClampedArray and ArrayBuffer/);
+  assert.match(caught(() => ctx.call("id", Object.setPrototypeOf(new F16([1.5]), Uint8Array.prototype))).message, /^a Float16Array whose prototype was replaced \(Uint8Array\.prototype\)/);
+  using lenient = new Runtime({ policy: "lenient" });
+  using lctx = lenient.createContext("lua", { thread: false });
+  lctx.eval(idSource.lua);
+  assert.equal(lctx.call("id", new F16([1.5])), "\x00>");
+});
