@@ -125,7 +125,7 @@ class BunRuntime implements NativeRuntime {
     if (rt === null) throw new CalogLoadError("ERR_OOM", "calogCreate failed (out of memory)");
     this.#rt = rt;
     this.#ctlPtr = lib.calogWireControl(rt) as Pointer;
-    this.control = new Uint32Array(toArrayBuffer(this.#ctlPtr, 0, 56));
+    this.control = new Uint32Array(toArrayBuffer(this.#ctlPtr, 0, 64));
   }
 
   buffers(): { in: Uint8Array; out: Uint8Array } {

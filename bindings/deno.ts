@@ -121,7 +121,7 @@ class DenoRuntime implements NativeRuntime {
     if (rt === null) throw new CalogLoadError("ERR_OOM", "calogCreate failed (out of memory)");
     this.#rt = rt;
     const ctl = lib.calogWireControl(rt)!;
-    this.control = new Uint32Array(Deno.UnsafePointerView.getArrayBuffer(ctl, 56));
+    this.control = new Uint32Array(Deno.UnsafePointerView.getArrayBuffer(ctl, 64));
   }
 
   buffers(): { in: Uint8Array; out: Uint8Array } {

@@ -688,7 +688,12 @@ export class Wire {
       }
       case Tag.FN: {
         this.#rpos = p + 8;
-        return this.fns.wrap(dv.getUint32(p, true), dv.getUint32(p + 4, true));
+        const f = this.fns.wrap(dv.getUint32(p, true), dv.getUint32(p + 4, true));
+        // counted once the wrapper owns the handle (a store, which no stack overflow skips): a host call that returns
+        // 0 (its engine threw at the stack's end after reading its arguments) gives back only the handles past this
+        // count. The library released them all: a function the host function kept was dead in its hands
+        this.#control[14]!++;
+        return f;
       }
       case Tag.HOSTFN:
         this.#rpos = p + 4;

@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout that crosses the FFI changes; the bindings refuse a mismatch. */
-#define CALOG_ABI_VERSION 9u
+#define CALOG_ABI_VERSION 10u
 
 /* One shared recursion cap for every recursive path (ingress, egress, copy, free, wire encode/decode). */
 #define CALOG_MAX_DEPTH 100
@@ -359,6 +359,12 @@ typedef struct CalogWireControlT {
                           * Written by any thread (atomically); read it as a hint. */
   uint32_t lostReleases; /* releases the host's release callback could not run (it returned 0): take them with
                           * calogHostTakeRelease. Host thread. */
+  uint32_t fnsTaken;     /* the function handles (FN) the host has decoded from OUT: the library sets it to 0 as a
+                          * host call starts and the host adds 1 once it owns each one it decodes (it releases
+                          * them itself). A call that returns 0 or an error gives back the handles of its
+                          * arguments past this count, which the host never saw (see CalogHostCallFnT). Host
+                          * thread. */
+  uint32_t reserved;
 } CalogWireControlT;
 
 /* Lent pointer to the runtime's control block (valid until calogDestroy). */
@@ -372,7 +378,9 @@ CALOG_API int32_t calogWireReserve(CalogT *rt, uint32_t which, uint32_t size);
  *     from a callback their engine refused to enter, and the script gets CALOG_ERR_NESTING), < 0 = -status with the error in IN: a message string, or a list [message string, int id > 0]
  *     whose id becomes the error's "host" field (so the host can tell which of its exceptions an error that
  *     comes back later is; see calogErrorSet); or CALOG_HOST_DEFERRED (below).
- *     A call that returns 0 never took the function handles in OUT: the library releases them.
+ *     A call that returns 0 or an error (not CALOG_HOST_DEFERRED) owns only the function handles in OUT that it
+ *     counted in the control block's fnsTaken (it may have read part of its arguments: its engine threw at the
+ *     stack's end): the library releases the others.
  *   release(hostId): the last reference to host function hostId is gone; return nonzero once done. 0 means the
  *     release could not run (as for call): the library keeps hostId, counts it in the control block's
  *     lostReleases and hands it back through calogHostTakeRelease, never through the callback again (a callback

@@ -1129,7 +1129,9 @@ _Static_assert(offsetof(CalogWireControlT, pollTicket) == 32, "wire control layo
 _Static_assert(offsetof(CalogWireControlT, pollStatus) == 36, "wire control layout");
 _Static_assert(offsetof(CalogWireControlT, pollLen) == 40, "wire control layout");
 _Static_assert(offsetof(CalogWireControlT, hostInterest) == 48, "wire control layout");
-_Static_assert(sizeof(CalogWireControlT) == 56, "wire control layout");
+_Static_assert(offsetof(CalogWireControlT, lostReleases) == 52, "wire control layout");
+_Static_assert(offsetof(CalogWireControlT, fnsTaken) == 56, "wire control layout");
+_Static_assert(sizeof(CalogWireControlT) == 64, "wire control layout");
 
 /* ---- asynchronous requests ----------------------------------------------------------------------- */
 static int32_t newTicket(CalogT *rt) {

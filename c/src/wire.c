@@ -759,12 +759,14 @@ static FreshT takeFresh(CalogSinkT *w) {
   return f;
 }
 
-/* Ends the host's hold of the fresh handles: with unseen, the host never read OUT (the call could not run, or
- * was refused before it was made), so nobody would ever release them: a leaked function value kept its context
- * alive for good. */
-static void dropFresh(CalogT *rt, FreshT *f, bool unseen) {
+/* Ends the host's hold of the fresh handles: with unseen, the host never read OUT past its first `taken` handles
+ * (the call could not run, ran part way, failed, or was refused before it was made), so nobody would ever release the
+ * others: a leaked function value kept its context alive for good. The first `taken` are the host's: it wrapped
+ * them (in OUT's order, which is theirs) and may hold them (a host function that kept its argument, then threw
+ * at the stack's end): released here, they were dead in its hands (CalogDeadError, its context never disposed). */
+static void dropFresh(CalogT *rt, FreshT *f, bool unseen, uint32_t taken) {
   if (unseen)
-    for (uint32_t i = 0; i < f->n; i++) {
+    for (uint32_t i = taken; i < f->n; i++) {
       uint32_t slot = f->slots[i];
       calogFnReleaseWire(rt, slot, f->gens ? f->slots[f->n + i] : rt->handles[slot].gen);
     }
@@ -787,14 +789,24 @@ static int32_t hostCallSend(CalogHostCallT *c, CalogValueT *result, int32_t *r) 
   int32_t st = calog__nestEnter(rt, result);
   if (st != CALOG_OK) {
     hostCallRestore(c);
-    dropFresh(rt, &fresh, true);
+    dropFresh(rt, &fresh, true, 0);
     return st;
   }
   rt->wire.hostToken = c->token;
+  /* this call's count; an enclosing host call's (its arguments all read before it could call back into the
+   * library) is put back after: what the host decodes later (the outcome of the crossing this call ran in) only
+   * adds to it, past its handles' number */
+  uint32_t outerTaken = rt->wire.fnsTaken;
+  rt->wire.fnsTaken = 0;
   *r = rt->hostCall(c->h->id, len);
+  uint32_t taken = rt->wire.fnsTaken;
+  rt->wire.fnsTaken = outerTaken;
   calog__nestLeave(rt);
   hostCallRestore(c);
-  dropFresh(rt, &fresh, *r == 0);
+  /* a call that failed may have read part of its arguments (Bun and Deno: the stack ran out while the host decoded
+   * them, and the error it then wrote named that RangeError): the handles past its count leaked, each keeping its
+   * context alive for good. A result or a deferral comes only once the host read them all. */
+  dropFresh(rt, &fresh, *r == 0 || (*r < 0 && *r != CALOG_HOST_DEFERRED), taken);
   if (*r == CALOG_HOST_DEFERRED) {
     if (c->deferrable == NULL) return calogFail(result, CALOG_ERR_HOST, "the host deferred a call that must reply at once");
     calog__hostDefer(rt, c->deferrable, c->token);

@@ -234,6 +234,18 @@ static int32_t hostRefuse(uint32_t hostId, uint32_t argLen) {
   (void)hostId, (void)argLen;
   return 0;
 }
+static uint32_t takenSlot, takenGen;
+static CalogT *takeRt;
+static int32_t hostTakeOne(uint32_t hostId, uint32_t argLen) {
+  (void)hostId, (void)argLen;
+  CalogWireControlT *w = calogWireControl(takeRt);
+  CHECK_EQ(w->fnsTaken, 0u);
+  CHECK_EQ(w->out[5], CALOG_W_FN);
+  memcpy(&takenSlot, w->out + 6, 4);
+  memcpy(&takenGen, w->out + 10, 4);
+  w->fnsTaken = 1;
+  return 0;
+}
 static int32_t hostReleaseMaybe(uint32_t hostId) {
   if (refuseRelease) return 0;
   releasedId = hostId;
@@ -241,6 +253,7 @@ static int32_t hostReleaseMaybe(uint32_t hostId) {
 }
 
 static void testHostRefused(CalogT *rt) {
+  takeRt = rt;
   calogHostInstall(rt, hostRefuse, hostReleaseMaybe);
   CalogWireControlT *w = calogWireControl(rt);
   CHECK_EQ(calogWireReserve(rt, 0, 64), 0);
@@ -256,10 +269,29 @@ static void testHostRefused(CalogT *rt) {
   CHECK_EQ(calogContextCreate(rt, "lua", CALOG_CONTEXT_HOST_THREAD, &id, &r), CALOG_OK);
   int64_t live = calogFnLiveCount();
   const char *src = "local ok, e = pcall(h, function() end, {function() end}) collectgarbage() collectgarbage() return e";
+  w->fnsTaken = 7; /* stale: the library sets it to 0 as the call starts */
   CHECK_EQ(calogContextEval(rt, id, src, (int64_t)strlen(src), "x", &r), CALOG_OK);
   CHECK(r.type == CALOG_STRING && strstr(r.as.s.bytes, "could not run") != NULL);
   calogValueFree(&r);
   CHECK_EQ(calogFnLiveCount(), live); /* both handles lent to the host that never ran are released */
+  CHECK_EQ(w->fnsTaken, 7u);          /* put back as it was */
+  /* a host that took the first handle (counted in fnsTaken), then could not finish: that one is its own, still
+   * callable (pass 22b: the library released it too, so a function a host function kept was dead in its hands) */
+  calogHostInstall(rt, hostTakeOne, hostReleaseMaybe);
+  w->fnsTaken = 0;
+  const char *src2 = "local ok, e = pcall(h, function() return 5 end, {function() end}) collectgarbage() collectgarbage() return e";
+  CHECK_EQ(calogContextEval(rt, id, src2, (int64_t)strlen(src2), "x", &r), CALOG_OK);
+  calogValueFree(&r);
+  CHECK_EQ(calogFnLiveCount(), live + 1); /* the one taken lives, the other is released */
+  CHECK_EQ(calogWireReserve(rt, 0, 16), 0);
+  w->in[0] = CALOG_W_LIST;
+  putU32(w->in + 1, 0);
+  CHECK_EQ(calogFnCallWire(rt, takenSlot, takenGen, 5), 5);
+  CHECK_EQ(w->out[0], CALOG_W_I32);
+  CHECK_EQ(w->out[1], 5);
+  calogFnReleaseWire(rt, takenSlot, takenGen);
+  CHECK_EQ(calogFnLiveCount(), live);
+  calogHostInstall(rt, hostRefuse, hostReleaseMaybe);
   refuseRelease = 1;
   CHECK_EQ(calogUnregister(rt, "h"), CALOG_OK);
   CHECK_EQ(w->lostReleases, 1u);

@@ -1,0 +1,81 @@
+// The twenty-second hostile pass (b): re-attacking 2742485 (lost releases, the handles of a host call that returned
+// 0) and d1e43e5 (abort at the stack's end), then areas 1, 2 and 5 again. What it found, kept as regressions; runs
+// unchanged under Bun and Deno.
+import assert from "node:assert/strict";
+import { CalogError, type EngineName, Runtime } from "../bindings/mod.ts";
+import { gc, test } from "./harness.ts";
+
+const engines: EngineName[] = ["lua", "js", "squirrel"];
+
+/**
+ * Runs op at stack depths just above where the JavaScript stack runs out (as in hostile21b), one frame higher each
+ * time, until `enough()` says so or `tries` got into calog (op did not throw a RangeError before). Returns what op
+ * returned or threw, each time it got in.
+ */
+function atStackEdge(tries: number, op: () => unknown, enough: () => boolean = () => false): unknown[] {
+  const out: unknown[] = [];
+  let done = false, skip = 0;
+  let last: unknown;
+  const probe = (): void => {
+    try {
+      probe();
+    } catch { /* the stack's end */ }
+    if (done || skip-- > 0) return;
+    done = true;
+    try {
+      last = op();
+    } catch (e) {
+      last = e;
+    }
+  };
+  for (let s = 0; out.length < tries && s < 20_000 && !enough(); s += out.length === 0 ? 8 : 1) {
+    done = false;
+    skip = s;
+    last = undefined;
+    probe();
+    if (done && !(last instanceof RangeError)) out.push(last);
+  }
+  return out;
+}
+
+function callAll(fns: unknown[], want: unknown, what: string): void {
+  for (const f of fns) assert.equal((f as () => unknown)(), want, `${what}: a kept function (of ${fns.length})`);
+}
+
+const keepSrc: Record<EngineName, string> = {
+  lua: "keep(function() return 7 end)",
+  js: "keep(function() { return 7; })",
+  squirrel: "keep(function() { return 7; });",
+};
+
+// 2742485 gave back the function handles of a host call that returned 0 ("it could not run"). But Bun and Deno
+// return 0 also when the call ran part way: the host function read its arguments, kept one, and the stack ran out
+// after it (its result or its error could not be written). The library released the handle the host held, so the
+// function it kept threw CalogDeadError "function was released", its context alive and never disposed (Bun, js:
+// 7 of 22 kept functions dead). Now the host counts in the control block (fnsTaken) the handles it owns, and only
+// the others go back.
+for (const engine of engines) {
+  test(`a function a host function kept stays callable when its call ran out of stack after it (${engine})`, async () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext(engine, { thread: false });
+    let kept: unknown[] = [];
+    rt.register("keep", (f) => void kept.push(f));
+    gc();
+    const base = rt.stats().nativeFunctionValues;
+    let ran = 0;
+    const outcomes = atStackEdge(3000, () => {
+      const r = ctx.eval(keepSrc[engine]);
+      ran++;
+      return r;
+    }, () => ran > 30);
+    for (const r of outcomes) assert.ok(!(r instanceof Error) || r instanceof CalogError, `${r}`);
+    assert.ok(kept.length > 0, "the host function ran");
+    callAll(kept, 7, engine); // in a function of its own: an async function's frame keeps its last local
+    kept = [];
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(rt.stats().nativeFunctionValues, base, `${engine}: the kept functions released once collected`);
+  }, 60_000);
+}
