@@ -234,6 +234,11 @@ function headroom(n: number): number {
   return n <= 0 ? 0 : headroom(n - 1) + 1;
 }
 
+/** The message of an error that came back but could not be read (see Core.error). */
+const ERROR_UNREAD_STACK = "the call failed, and its error could not be read: the JavaScript stack ran out while " +
+  "reading it (calls nested too deeply on this thread); its message, value and traceback are lost";
+const ERROR_UNREAD = "the call failed, and its error could not be read; its message, value and traceback are lost";
+
 const ERR_DEAD = 10;
 const ERR_HOST = 11;
 /** Host exceptions kept for a later error to claim as its `cause` (see Core.hostErrors). */
@@ -1134,8 +1139,13 @@ class Core implements FunctionTable {
           message = thrownMessage(message, rec.value, details.engine);
         }
       }
-    } catch {
-      /* keep the generic message */
+    } catch (e) {
+      // the error came back but could not be read (the JavaScript stack ran out reading it: a call made near its
+      // end): it said only "calog call failed", with no value, engine or traceback. Constant texts: no room to build one
+      try {
+        // V8 reports the stack's end in a regular expression it compiles there as a SyntaxError ("Stack overflow")
+        message = e instanceof RangeError || e instanceof SyntaxError ? ERROR_UNREAD_STACK : ERROR_UNREAD;
+      } catch { /* keep the generic message */ }
     }
     if (host !== undefined && this.hostErrors.has(host)) {
       details.cause = this.hostErrors.get(host);

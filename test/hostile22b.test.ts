@@ -79,3 +79,34 @@ for (const engine of engines) {
     assert.equal(rt.stats().nativeFunctionValues, base, `${engine}: the kept functions released once collected`);
   }, 60_000);
 }
+
+const thrower: Record<EngineName, string> = {
+  lua: "local t = {} for i = 1, 40 do t[i] = { f = function() end } end error(t)",
+  js: "var t = []; for (var i = 0; i < 40; i++) t.push({ f: function() {} }); throw t;",
+  squirrel: "local t = []; for (local i = 0; i < 40; i++) t.append({ f = function() {} }); throw t;",
+};
+
+// An error that came back where the JavaScript stack was nearly exhausted, and could not be read there, said only
+// "calog call failed" (no value, no engine, no traceback, nothing about why): Bun, 1 to 6 of 600 depths next to the
+// stack's end, every engine. It now says its error could not be read, and why.
+for (const engine of engines) {
+  test(`an error that could not be read at the stack's end says so (${engine})`, () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext(engine, { thread: false });
+    const outcomes = atStackEdge(600, () => {
+      try {
+        ctx.eval(thrower[engine]);
+        return "no error";
+      } catch (e) {
+        if (e instanceof CalogError) return e.message;
+        throw e;
+      }
+    });
+    for (const m of outcomes) {
+      assert.equal(typeof m, "string", `${m}`);
+      assert.notEqual(m, "calog call failed", `${engine}: an error with nothing in it`);
+    }
+    const unread = outcomes.filter((m) => String(m).includes("could not be read"));
+    for (const m of unread) assert.match(String(m), /JavaScript stack ran out/);
+  }, 60_000);
+}
