@@ -81,3 +81,44 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   });
   return Promise.race([p, limit]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * Runs op at stack depths just above where the JavaScript stack runs out (the recursion goes as deep as it can, then
+ * the frames unwinding try op from the deepest up: the first `skip` frames pass it on), one frame higher each time,
+ * until op got into calog `tries` times (it did not throw a RangeError before) or `enough()` says so, so op's call
+ * into calog, and the callbacks calog makes into JavaScript from inside it, meet the limit at every point. Returns
+ * what op returned or threw, each time it got in. `before` runs ahead of each try, at this depth.
+ */
+export function atStackEdge(tries: number, op: () => unknown, o: { before?: () => void; enough?: () => boolean } = {}): unknown[] {
+  const out: unknown[] = [];
+  let done = false, skip = 0;
+  let last: unknown;
+  const probe = (): void => {
+    try {
+      probe();
+    } catch { /* the stack's end */ }
+    if (done || skip-- > 0) return;
+    done = true;
+    try {
+      last = op();
+    } catch (e) {
+      last = e;
+    }
+  };
+  for (let s = 0; out.length < tries && s < 20_000 && !(o.enough?.() ?? false); s += out.length === 0 ? 8 : 1) {
+    o.before?.();
+    done = false;
+    skip = s;
+    last = undefined;
+    probe();
+    if (done && !(last instanceof RangeError)) out.push(last);
+  }
+  return out;
+}
+
+/** A global `id` returning its argument, per engine. */
+export const idSource = {
+  lua: "function id(x) return x end",
+  js: "function id(x) { return x }",
+  squirrel: "function id(x) { return x }",
+} as const;

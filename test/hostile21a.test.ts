@@ -3,14 +3,9 @@
 // Bun and Deno.
 import assert from "node:assert/strict";
 import { CalogValueError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { caught, modes, test, where } from "./harness.ts";
+import { caught, idSource, modes, test, where } from "./harness.ts";
 
 const engines: EngineName[] = ["lua", "js", "squirrel"];
-const idSource: Record<EngineName, string> = {
-  lua: "function id(x) return x end",
-  js: "function id(x) { return x }",
-  squirrel: "function id(x) { return x }",
-};
 
 // A view or a buffer was told by its prototype, not its internal slots: a Float64Array whose prototype was set to
 // Uint8Array.prototype crossed under strict as its items converted to bytes ([1.5, 300] as [1, 44]), an Int16Array or a

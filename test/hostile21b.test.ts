@@ -3,43 +3,9 @@
 // regressions; runs unchanged under Bun and Deno.
 import assert from "node:assert/strict";
 import { CalogError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { gc, test, within } from "./harness.ts";
+import { atStackEdge, gc, test, within } from "./harness.ts";
 
 const engines: EngineName[] = ["lua", "js", "squirrel"];
-
-/**
- * Runs op at stack depths just above where the JavaScript stack runs out (the recursion goes as deep as it can, then
- * the frames unwinding try op from the deepest up: the first `skip` frames pass it on), one frame higher each time,
- * until op got into calog `tries` times (it did not throw a RangeError before), so op's call into calog, and the
- * callbacks calog makes into JavaScript from inside it, meet the limit at every point. Returns what op returned or
- * threw, each time it got in. `before` runs ahead of each try, at this depth.
- */
-function atStackEdge(tries: number, op: () => unknown, before?: () => void): unknown[] {
-  const out: unknown[] = [];
-  let done = false, skip = 0;
-  let last: unknown;
-  const probe = (): void => {
-    try {
-      probe();
-    } catch { /* the stack's end */ }
-    if (done || skip-- > 0) return;
-    done = true;
-    try {
-      last = op();
-    } catch (e) {
-      last = e;
-    }
-  };
-  for (let s = 0; out.length < tries && s < 20_000; s += out.length === 0 ? 8 : 1) {
-    before?.();
-    done = false;
-    skip = s;
-    last = undefined;
-    probe();
-    if (done && !(last instanceof RangeError)) out.push(last);
-  }
-  return out;
-}
 
 const pool: Record<EngineName, { fill: string; drop: string; take: string }> = {
   lua: {
@@ -74,12 +40,12 @@ for (const engine of engines) {
     });
     const base = rt.stats().hostFunctions;
     let tries = 0;
-    const outcomes = atStackEdge(40, () => ctx.eval(pool[engine].drop), () => {
+    const outcomes = atStackEdge(40, () => ctx.eval(pool[engine].drop), { before: () => {
       ctx.eval(pool[engine].drop); // what a try that never got in left
       assert.equal(rt.stats().hostFunctions, base, `${engine}: released (stack edge try ${tries++})`);
       ctx.eval(pool[engine].fill);
       assert.equal(rt.stats().hostFunctions, base + 20);
-    });
+    } });
     for (const r of outcomes) assert.ok(!(r instanceof Error) || r instanceof CalogError, `${r}`);
     ctx.eval(pool[engine].drop);
     assert.equal(rt.stats().hostFunctions, base, `${engine}: released`);

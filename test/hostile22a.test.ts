@@ -4,14 +4,9 @@
 // as regressions; runs unchanged under Bun and Deno.
 import assert from "node:assert/strict";
 import { CalogValueError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { caught, modes, test, where } from "./harness.ts";
+import { caught, idSource, modes, test, where } from "./harness.ts";
 
 const engines: EngineName[] = ["lua", "js", "squirrel"];
-const idSource: Record<EngineName, string> = {
-  lua: "function id(x) return x end",
-  js: "function id(x) { return x }",
-  squirrel: "function id(x) { return x }",
-};
 
 // JavaScript's side had none of the pass-20b/21a rules: Duktape told a value by its prototype alone, so under strict a
 // Float64Array, a Uint16Array or a DataView whose prototype was set to Uint8Array.prototype crossed as its raw bytes

@@ -3,40 +3,9 @@
 // unchanged under Bun and Deno.
 import assert from "node:assert/strict";
 import { CalogError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { gc, test } from "./harness.ts";
+import { atStackEdge, gc, test } from "./harness.ts";
 
 const engines: EngineName[] = ["lua", "js", "squirrel"];
-
-/**
- * Runs op at stack depths just above where the JavaScript stack runs out (as in hostile21b), one frame higher each
- * time, until `enough()` says so or `tries` got into calog (op did not throw a RangeError before). Returns what op
- * returned or threw, each time it got in.
- */
-function atStackEdge(tries: number, op: () => unknown, enough: () => boolean = () => false): unknown[] {
-  const out: unknown[] = [];
-  let done = false, skip = 0;
-  let last: unknown;
-  const probe = (): void => {
-    try {
-      probe();
-    } catch { /* the stack's end */ }
-    if (done || skip-- > 0) return;
-    done = true;
-    try {
-      last = op();
-    } catch (e) {
-      last = e;
-    }
-  };
-  for (let s = 0; out.length < tries && s < 20_000 && !enough(); s += out.length === 0 ? 8 : 1) {
-    done = false;
-    skip = s;
-    last = undefined;
-    probe();
-    if (done && !(last instanceof RangeError)) out.push(last);
-  }
-  return out;
-}
 
 function callAll(fns: unknown[], want: unknown, what: string): void {
   for (const f of fns) assert.equal((f as () => unknown)(), want, `${what}: a kept function (of ${fns.length})`);
@@ -67,7 +36,7 @@ for (const engine of engines) {
       const r = ctx.eval(keepSrc[engine]);
       ran++;
       return r;
-    }, () => ran > 30);
+    }, { enough: () => ran > 30 });
     for (const r of outcomes) assert.ok(!(r instanceof Error) || r instanceof CalogError, `${r}`);
     assert.ok(kept.length > 0, "the host function ran");
     callAll(kept, 7, engine); // in a function of its own: an async function's frame keeps its last local
