@@ -20,8 +20,10 @@ D=.deps/src
 if command -v clang >/dev/null && echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' \
    | clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then
   CC=clang CXX=clang++ FUZZ=libfuzzer SAN="-fsanitize=address,undefined,fuzzer-no-link"
+  # coverage hooks only where there is coverage (the system cc knows neither flag: the replay driver has none)
+  ENGINE_COV="-fno-sanitize-coverage=trace-cmp" DUK_COV="-fsanitize-coverage-ignorelist=test/fuzz/coverage-ignore.txt"
 else
-  CC=cc CXX=c++ FUZZ=replay SAN="-fsanitize=address,undefined"
+  CC=cc CXX=c++ FUZZ=replay SAN="-fsanitize=address,undefined" ENGINE_COV="" DUK_COV=""
 fi
 OUT=.deps/fuzz/$FUZZ
 mkdir -p "$OUT/obj" .deps/fuzz/crashes
@@ -33,7 +35,7 @@ FLAGS="$SAN -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1 -Ic/include
 # comparison of the engines' property, GC and table code took 45% of the time and guide nothing the grown
 # corpora do not already reach (x1.6-2.5 executions/s); our own code (the wire decoder, the codecs, the
 # adapters) keeps them. test/fuzz/coverage-ignore.txt lists the functions with no coverage hooks at all.
-ENGINE_SAN="-fno-sanitize=pointer-overflow -fno-sanitize-coverage=trace-cmp"
+ENGINE_SAN="-fno-sanitize=pointer-overflow $ENGINE_COV"
 objs=()
 compile() { # lang src extra-flags...
   local lang=$1 src=$2; shift 2
@@ -50,7 +52,7 @@ for f in lapi lcode lctype ldebug ldo ldump lfunc lgc llex lmem lobject lopcodes
          lundump lvm lzio lauxlib lbaselib lcorolib ldblib liolib lmathlib loadlib loslib lstrlib ltablib lutf8lib linit; do
   compile c "$D/lua/src/$f.c" -w $ENGINE_SAN -DLUA_USE_LINUX -include c/src/engines/lua/lua_prelude.h
 done
-compile c "$D/duktape/src/duktape.c" -w $ENGINE_SAN -fsanitize-coverage-ignorelist=test/fuzz/coverage-ignore.txt -include c/src/engines/duktape/duk_calog_config.h -I"$D/duktape/src"
+compile c "$D/duktape/src/duktape.c" -w $ENGINE_SAN $DUK_COV -include c/src/engines/duktape/duk_calog_config.h -I"$D/duktape/src"
 for f in squirrel/sqapi squirrel/sqbaselib squirrel/sqclass squirrel/sqcompiler squirrel/sqdebug squirrel/sqfuncstate \
          squirrel/sqlexer squirrel/sqmem squirrel/sqobject squirrel/sqstate squirrel/sqtable squirrel/sqvm \
          sqstdlib/sqstdmath sqstdlib/sqstdstring sqstdlib/sqstdrex sqstdlib/sqstdblob sqstdlib/sqstdstream \
@@ -106,9 +108,10 @@ for t in "${targets[@]}"; do
   if "$OUT/$t" "${limit[@]}" -rss_limit_mb=4096 -max_len=65536 -timeout=20 -print_final_stats=1 \
        -artifact_prefix=.deps/fuzz/crashes/"$t"- ".deps/fuzz/corpus/$t" "test/fuzz/corpus/$t" > "$OUT/$t.log" 2>&1; then
     secs=$(( $(date +%s) - start ))
-    # executions: the single process's final stats, or fork mode's last status line (#N: cov ...)
+    # executions: the single process's final stats, fork mode's last status line (#N: cov ...), or the replay driver's
     n=$(grep -oE "^stat::number_of_executed_units: *[0-9]+" "$OUT/$t.log" | grep -oE "[0-9]+$" | tail -1 || true)
     [ -n "$n" ] || n=$(grep -oE "^#[0-9]+" "$OUT/$t.log" | tr -d '#' | tail -1 || true)
+    [ -n "$n" ] || n=$(grep -oE "^Done [0-9]+ runs" "$OUT/$t.log" | grep -oE "[0-9]+" | tail -1 || true)
     printf '[fuzz] %s: %s executions in %ss (%s/s)\n' "$t" "${n:-?}" "$secs" "$(( ${n:-0} / (secs > 0 ? secs : 1) ))"
   else
     status=1
