@@ -17,8 +17,19 @@ cd "$(dirname "$0")/../.."
 mode=${1:-smoke}
 runs=${2:-10000000}
 D=.deps/src
-if command -v clang >/dev/null && echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' \
-   | clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then
+have_libfuzzer() {
+  command -v clang >/dev/null && echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' \
+    | clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null
+}
+# libFuzzer comes with Debian's clang: installed through the machine's own apt when we may (root), as set-up
+# installs the other tools; otherwise (or if apt cannot) the replay driver below runs the same targets
+mkdir -p .deps
+if ! have_libfuzzer && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ "${CALOG_FUZZ_NO_INSTALL:-0}" != 1 ]; then
+  echo "[fuzz] installing Debian's clang (libFuzzer) with apt-get" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q clang > .deps/fuzz-apt.log 2>&1 \
+    || echo "[fuzz] apt-get install clang failed (.deps/fuzz-apt.log): using the replay driver" >&2
+fi
+if have_libfuzzer; then
   CC=clang CXX=clang++ FUZZ=libfuzzer SAN="-fsanitize=address,undefined,fuzzer-no-link"
   # coverage hooks only where there is coverage (the system cc knows neither flag: the replay driver has none)
   ENGINE_COV="-fno-sanitize-coverage=trace-cmp" DUK_COV="-fsanitize-coverage-ignorelist=test/fuzz/coverage-ignore.txt"
