@@ -330,6 +330,11 @@ const OPAQUE_THROW = /^\(error object is an? [\w ]+ value\)$|^\[object \w+\]$|^f
  * a number, a __tostring), else the value's own string `message` field, else what was thrown, rendered.
  */
 function thrownMessage(message: string, value: unknown, engine: string | undefined): string {
+  // JavaScript and Squirrel give a thrown null, undefined or boolean its ToString ("null", "true"), Lua says
+  // nothing: all render it, so `throw null` reads "js threw null" as error(nil) reads "lua threw null"
+  if ((value === null || typeof value === "boolean") && (message === String(value) || message === "undefined")) {
+    return `${engine ?? "the script"} threw ${message}`;
+  }
   // an empty message says nothing either: JavaScript's String([]) and String([[]]) are "", so `throw []` gave ""
   if (typeof value === "string" || value === undefined || (message !== "" && !OPAQUE_THROW.test(message))) return message;
   if (value !== null && typeof value === "object" && !(value instanceof Map) && !Array.isArray(value) && !(value instanceof Uint8Array)) {
@@ -1229,7 +1234,10 @@ function writeHostError(w: Wire, message: string, id: number): void {
 function describeThrown(err: unknown): string {
   let message: string;
   try {
-    if (typeof err === "function") {
+    if (err === null || err === undefined || typeof err === "boolean" || typeof err === "symbol") {
+      // their String() ("null", "false", "Symbol(s)") is no message: rendered, as a script's `throw null` is
+      message = `a host function threw ${String(err)}`;
+    } else if (typeof err === "function") {
       // its String() is its source text (up to the 1 MB cut), not a message: named as a function a script threw is
       const m: unknown = (err as { message?: unknown }).message;
       message = typeof m === "string" ? m : "a host function threw [function]";

@@ -218,6 +218,53 @@ test("E6: non-UTF-8 text, Symbols, failing __tostring and values that cannot cro
   assert.equal(caught(() => lua.eval("error({})")).message, "lua threw []");
 });
 
+test("E6b: a thrown nil, null, undefined or boolean reads '<engine> threw null' in every engine, through every hop, and from a host function", () => {
+  // JavaScript and Squirrel gave their ToString ("null", "undefined", "true") as the whole message, Lua "lua threw
+  // null": the same throw read differently by engine, and a host function's `throw null` read "null"
+  using rt = new Runtime();
+  const throwers: Record<EngineName, Record<string, string>> = {
+    lua: { nil: "error(nil)", true: "error(true)" },
+    js: { null: "throw null", undefined: "throw undefined", false: "throw false" },
+    squirrel: { null: "throw null", true: "throw true" },
+  };
+  const ctx = {} as Record<EngineName, Context>;
+  for (const e of engines) {
+    ctx[e] = rt.createContext(e);
+    for (const [k, body] of Object.entries(throwers[e])) {
+      ctx[e].eval(e === "lua" ? `function t_${k}() ${body} end` : `function t_${k}() { ${body}; }`);
+      rt.register(`${e}_${k}`, ctx[e].getFunction(`t_${k}`));
+    }
+  }
+  const said = (k: string) => (k === "nil" ? "null" : k);
+  for (const from of engines) {
+    for (const [k] of Object.entries(throwers[from])) {
+      const want = `${from} threw ${said(k)}`;
+      const direct = caught(() => ctx[from].call(`t_${k}`));
+      assert.equal(direct.message, want);
+      assert.equal(direct.value, k === "true" ? true : k === "false" ? false : null);
+      for (const via of engines) {
+        const e = caught(() => ctx[via].eval(via === "lua" ? `return ${from}_${k}()` : `${from}_${k}()`));
+        assert.equal(e.message, want, `${from} ${k} through ${via}`);
+      }
+    }
+  }
+  for (const [name, thrown] of [["null", null], ["undefined", undefined], ["false", false]] as const) {
+    rt.register(`h_${name}`, () => {
+      throw thrown;
+    });
+    for (const via of engines) {
+      const e = caught(() => ctx[via].eval(via === "lua" ? `return h_${name}()` : `h_${name}()`));
+      assert.equal(e.message, `a host function threw ${name}`);
+      assert.ok("cause" in e && e.cause === thrown, `${via}: the cause is what was thrown`);
+    }
+  }
+  rt.register("h_symbol", () => {
+    throw Symbol("s");
+  });
+  assert.equal(caught(() => ctx.lua.eval("return h_symbol()")).message, "a host function threw Symbol(s)");
+  for (const e of engines) ctx[e].dispose();
+});
+
 // ---- V1: arrays with named properties -------------------------------------------------------------------
 const echoSrc: Record<EngineName, string> = {
   lua: "function echo(v) return v end",
