@@ -336,7 +336,10 @@ function thrownMessage(message: string, value: unknown, engine: string | undefin
     return `${engine ?? "the script"} threw ${message}`;
   }
   // an empty message says nothing either: JavaScript's String([]) and String([[]]) are "", so `throw []` gave ""
-  if (typeof value === "string" || value === undefined || (message !== "" && !OPAQUE_THROW.test(message))) return message;
+  // a string value is the message, unless the message is a placeholder for it: the bytes of a thrown JS Uint8Array
+  // that are valid UTF-8 (its message "[object Uint8Array]") cross as a string
+  if (value === undefined || (message !== "" && !OPAQUE_THROW.test(message))) return message;
+  if (typeof value === "string" && value === message) return message;
   if (value !== null && typeof value === "object" && !(value instanceof Map) && !Array.isArray(value) && !(value instanceof Uint8Array)) {
     const m = (value as Record<string, unknown>).message;
     if (typeof m === "string") return m;

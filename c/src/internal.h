@@ -289,6 +289,11 @@ CALOG_HIDDEN void calog__errorSetMessage(CalogValueT *result, const char *messag
  * into <into>: <why>", so the error raised there instead says what was lost and why (the source engine's own text
  * for the value, "(error object is a table value)", said neither). */
 CALOG_HIDDEN void calog__errorValueRefused(CalogValueT *result, const char *into, const CalogValueT *why);
+/* The value to raise for the error in err in the engine it enters: the value its script threw, or NULL when there is
+ * none or it is the error's own text (a thrown string, text calog raised), which the engine raises as text. A string
+ * value that is not the message (the bytes of a JS Uint8Array or ArrayBuffer, whose message is "[object Uint8Array]")
+ * is raised as that value: raised as the message, the bytes were lost at the first hop. */
+CALOG_HIDDEN const CalogValueT *calog__errorRaiseValue(const CalogValueT *err);
 /* The marks of an error value (zeros for a plain string or an unmarked record). */
 CALOG_HIDDEN CalogRaiseT calog__errorRaiseOf(const CalogValueT *err);
 /* Adds the marks (nonzero ones, not already there) to the error in result (a string becomes a record). */

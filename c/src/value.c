@@ -362,6 +362,14 @@ void calog__errorMark(CalogValueT *result, CalogRaiseT mark) {
   }
 }
 
+const CalogValueT *calog__errorRaiseValue(const CalogValueT *err) {
+  const CalogValueT *v = calogErrorValue(err);
+  if (v == NULL || v->type != CALOG_STRING) return v;
+  int64_t n = 0;
+  const char *msg = calogErrorMessage(err, &n);
+  return n == v->as.s.length && (n == 0 || memcmp(msg, v->as.s.bytes, (size_t)n) == 0) ? NULL : v;
+}
+
 const CalogValueT *calogErrorValue(const CalogValueT *err) {
   if (err == NULL || err->type != CALOG_AGGREGATE) return NULL;
   CalogValueT key = {.type = CALOG_STRING, .as.s = {.bytes = (char *)"value", .length = 5}};

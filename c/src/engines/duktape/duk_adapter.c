@@ -1065,15 +1065,16 @@ static duk_ret_t throwText(duk_context *ctx, CalogRaiseT mark, bool partial, boo
 
 duk_ret_t calog__dukThrowMarked(duk_context *ctx, CalogRaiseT mark) { return throwText(ctx, mark, false, false); }
 
-/* Throws the error in *result (taken): the value the failing script threw when it has one that is not text
- * (an object thrown in another engine arrives as an object), else a JS Error whose .message is the error's
- * message, byte for byte, carrying the error's marks (and, from an I/O native, its partial data). */
+/* Throws the error in *result (taken): the value the failing script threw when it has one that is not the error's
+ * own text (calog__errorRaiseValue: an object thrown in another engine arrives as an object), else a JS Error whose
+ * .message is the error's message, byte for byte, carrying the error's marks (and, from an I/O native, its partial
+ * data). */
 static duk_ret_t throwResultIo(DukCtxT *dc, duk_context *ctx, CalogValueT *result, bool io) {
   DukPendingT *p = calog__dukPendingPush(dc, result);
   if (p == NULL) return duk_error(ctx, DUK_ERR_ERROR, "out of memory");
   CalogRaiseT mark = calog__errorRaiseOf(&p->v);
-  const CalogValueT *thrown = calogErrorValue(&p->v);
-  if (thrown != NULL && thrown->type != CALOG_STRING) {
+  const CalogValueT *thrown = calog__errorRaiseValue(&p->v);
+  if (thrown != NULL) {
     CalogValueT err = calogValueNil();
     int32_t st = calog__dukPush(dc, ctx, thrown, &err); /* may throw: the node is swept by the entry that catches */
     if (st == CALOG_OK) {

@@ -372,8 +372,9 @@ int calog__luaRaise(lua_State *L, CalogRaiseT mark) {
   return lua_error(L);
 }
 
-/* Raises the error in result: the value the failing script threw when it has one that is not text (a table
- * thrown in another engine arrives as a table), else the message as-is (the traceback tells where). */
+/* Raises the error in result: the value the failing script threw when it has one that is not the error's own text
+ * (calog__errorRaiseValue: a table thrown in another engine arrives as a table), else the message as-is (the
+ * traceback tells where). */
 static int raiseResult(lua_State *L, LuaCtxT *lc, int32_t mark, CalogValueT *result) {
   int32_t i = pendPush(lc, result);
   if (i < 0) {
@@ -381,8 +382,8 @@ static int raiseResult(lua_State *L, LuaCtxT *lc, int32_t mark, CalogValueT *res
     return luaL_error(L, "out of memory");
   }
   CalogRaiseT marks = calog__errorRaiseOf(&lc->pend[i]);
-  const CalogValueT *thrown = calogErrorValue(&lc->pend[i]);
-  if (thrown != NULL && thrown->type != CALOG_STRING) {
+  const CalogValueT *thrown = calog__errorRaiseValue(&lc->pend[i]);
+  if (thrown != NULL) {
     /* a shallow copy: the pending node keeps it alive, and may move while the push lets finalizers run */
     CalogValueT v = *thrown, err = calogValueNil();
     int32_t st = calog__luaPush(L, lc, &v, &err);

@@ -412,15 +412,16 @@ CalogRaiseT calog__sqRaisedMark(HSQUIRRELVM v) {
 /* The hook of patch 80: a script's try/catch caught the error being raised (whatever it was). */
 void calog__sqCaught(HSQUIRRELVM v) { calog__sqCtx(v)->raise.set = false; }
 
-/* Raises the error in result: the value the failing script threw when it has one that is not text (a table
- * thrown in another engine arrives as a table), else the message as-is (binary-safe); catchable by try/catch. */
+/* Raises the error in result: the value the failing script threw when it has one that is not the error's own text
+ * (calog__errorRaiseValue: a table thrown in another engine arrives as a table), else the message as-is
+ * (binary-safe); catchable by try/catch. */
 static SQInteger throwResult(HSQUIRRELVM v, CalogValueT *result) {
   SqCtxT *sc = calog__sqCtx(v);
   CalogRaiseT mark = calog__errorRaiseOf(result);
-  const CalogValueT *thrown = calogErrorValue(result);
+  const CalogValueT *thrown = calog__errorRaiseValue(result);
   CalogValueT err = calogValueNil();
-  if (thrown == NULL || thrown->type == CALOG_STRING || calog__sqPush(sc, v, thrown, &err) != CALOG_OK) {
-    if (thrown != NULL && thrown->type != CALOG_STRING) calog__errorValueRefused(result, "squirrel", &err);
+  if (thrown == NULL || calog__sqPush(sc, v, thrown, &err) != CALOG_OK) {
+    if (thrown != NULL) calog__errorValueRefused(result, "squirrel", &err);
     int64_t n;
     const char *msg = calogErrorMessage(result, &n);
     sq_pushstring(v, msg, (SQInteger)n); /* natives always have MIN_STACK_OVERHEAD free slots */

@@ -1,0 +1,72 @@
+// The twenty-third hostile pass (a): areas 3 (strict policy) and 4 (thrown values) again, after the pass-20b..22a
+// fixes (a thrown text through a JavaScript hop, built-ins told by their slots). What it found, kept as regressions;
+// runs unchanged under Bun and Deno.
+import assert from "node:assert/strict";
+import { CalogScriptError, type EngineName, Runtime } from "../bindings/mod.ts";
+import { caught, modes, test, where } from "./harness.ts";
+
+const engines: EngineName[] = ["lua", "js", "squirrel"];
+
+/** A global `f(g, ...)` in each engine that calls g with the rest of its arguments (one more hop). */
+const relay: Record<EngineName, string> = {
+  lua: "function f(g, ...) return g(...) end",
+  js: "function f(g) { return g.apply(null, Array.prototype.slice.call(arguments, 1)); }",
+  squirrel: "function f(g, ...) { local a = [this]; a.extend(vargv); return g.acall(a); }",
+};
+
+function scriptError(f: () => unknown, what: string): CalogScriptError {
+  const e = caught(f);
+  assert.ok(e instanceof CalogScriptError, `${what}: ${e}`);
+  return e;
+}
+
+// A JavaScript Uint8Array, ArrayBuffer or plain buffer thrown crosses as its bytes (a string in Lua and Squirrel),
+// but its error's message is "[object Uint8Array]"; every engine raised a thrown string as the error's message, so
+// at the first hop the bytes were replaced by that text: throw new Uint8Array([1, 255]) reached TypeScript through
+// Lua, JavaScript or Squirrel with e.value "[object Uint8Array]" (direct: the bytes), strict and lenient, both thread
+// kinds (lenient: a Float64Array's bytes too). Now a thrown string that is not the message is raised as that value.
+for (const thread of modes) {
+  for (const policy of ["strict", "lenient"] as const) {
+    test(`a thrown JS byte buffer keeps its bytes through every hop (${policy}, ${where(thread)})`, () => {
+      using rt = new Runtime({ policy });
+      const ctx = Object.fromEntries(engines.map((e) => [e, rt.createContext(e, { thread })])) as Record<EngineName, ReturnType<Runtime["createContext"]>>;
+      try {
+        for (const e of engines) ctx[e].eval(relay[e]);
+        const cases: [string, unknown][] = [
+          ["new Uint8Array([1, 255])", new Uint8Array([1, 255])],
+          ["new Uint8Array([0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80])", new Uint8Array([0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80])],
+          ["new Uint8Array([104, 105]).buffer", "hi"],
+          ["Uint8Array.allocPlain(2)", "\u0000\u0000"],
+          ["new Uint8ClampedArray([0x80])", new Uint8Array([0x80])],
+        ];
+        if (policy === "lenient") cases.push(["new Float64Array([1.5])", new Uint8Array(new Float64Array([1.5]).buffer)]);
+        for (const [src, want] of cases) {
+          ctx.js.eval(`function t() { throw ${src}; }`);
+          using t = ctx.js.getFunction("t");
+          assert.deepEqual(scriptError(() => t(), src).value, want, `${src}, direct`);
+          for (const a of engines) {
+            assert.deepEqual(scriptError(() => ctx[a].call("f", t), src).value, want, `${src} through ${a}`);
+            for (const b of engines) {
+              using fb = ctx[b].getFunction("f");
+              assert.deepEqual(scriptError(() => ctx[a].call("f", fb, t), src).value, want, `${src} through ${a} and ${b}`);
+            }
+          }
+        }
+      } finally {
+        for (const e of engines) ctx[e].dispose();
+      }
+    });
+  }
+}
+
+// The message of such a throw said nothing: a thrown buffer whose bytes are UTF-8 text crossed as a string, and a
+// string value made its message the engine's placeholder "[object Uint8Array]". It is rendered as other values are.
+test("a thrown JS buffer holding text is named in the message, not [object Uint8Array]", () => {
+  using rt = new Runtime();
+  using js = rt.createContext("js");
+  const e = scriptError(() => js.eval("throw new Uint8Array([104, 105]);"), "Uint8Array");
+  assert.equal(e.value, "hi");
+  assert.equal(e.message, 'js threw "hi"');
+  const s = scriptError(() => js.eval("throw '[object Uint8Array]';"), "a string");
+  assert.equal(s.message, "[object Uint8Array]", "a thrown string is its own message, whatever it says");
+});
