@@ -70,3 +70,54 @@ test("a thrown JS buffer holding text is named in the message, not [object Uint8
   const s = scriptError(() => js.eval("throw '[object Uint8Array]';"), "a string");
   assert.equal(s.message, "[object Uint8Array]", "a thrown string is its own message, whatever it says");
 });
+
+// A function of another engine (or of the host) thrown through Lua was described by its metatable's __tostring:
+// "calog function: 0x55d0c1a8", an address, where a Lua function thrown says "lua threw [function]".
+for (const thread of modes) {
+  test(`a foreign function thrown through Lua is named as a function (${where(thread)})`, () => {
+    using rt = new Runtime();
+    using lua = rt.createContext("lua", { thread });
+    using js = rt.createContext("js", { thread });
+    lua.eval(relay.lua);
+    js.eval("function t() { throw function () {}; }");
+    lua.eval("function u(g) error(g, 0) end");
+    using t = js.getFunction("t");
+    const e = scriptError(() => lua.call("f", t), "a JS function");
+    assert.equal(typeof e.value, "function");
+    assert.equal(e.message, "lua threw [function]");
+    const h = scriptError(() => lua.call("u", () => 1), "a host function");
+    assert.equal(h.message, "lua threw [function]");
+  });
+}
+
+// An error a Lua to-be-closed variable's __close raises while an error unwinds replaces it (Lua's pcall returns the
+// second), and calog's message was that second error, but e.value stayed the first: error("first") then "second"
+// ended as the message "second" with the value "first", a table { code = 2 } raised by __close as the message
+// 'lua threw "first"', and through a JavaScript hop the stale value was what the caller caught.
+for (const thread of modes) {
+  test(`an error raised by __close replaces the value too (${where(thread)})`, () => {
+    using rt = new Runtime();
+    using lua = rt.createContext("lua", { thread });
+    using js = rt.createContext("js", { thread });
+    js.eval(relay.js);
+    lua.eval(`
+      local function closing(v) return setmetatable({}, { __close = function() error(v, 0) end }) end
+      function t1() local x <close> = closing("second") error("first", 0) end
+      function t2() local x <close> = closing({ code = 2 }) error("first", 0) end
+      function t3() local x <close> = closing("second") error({ code = 1 }, 0) end
+      function t4() local x <close> = closing("second") local y = nil + 1 end`);
+    const want: Record<string, [string, unknown]> = {
+      t1: ["second", "second"],
+      t2: ["lua threw { code: 2 }", { code: 2 }],
+      t3: ["second", "second"],
+      t4: ["second", "second"],
+    };
+    for (const [name, [message, value]] of Object.entries(want)) {
+      const e = scriptError(() => lua.call(name), name);
+      assert.equal(e.message, message, name);
+      assert.deepEqual(e.value, value, name);
+      using fn = lua.getFunction(name);
+      assert.deepEqual(scriptError(() => js.call("f", fn), `${name} via js`).value, value, `${name} through JavaScript`);
+    }
+  });
+}

@@ -217,7 +217,14 @@ static CalogRaiseT raisedMark(lua_State *L, LuaCtxT *lc) {
 static int msgHandler(lua_State *L) {
   LuaCtxT *lc = calog__luaCtx(L);
   char why[200] = "";
-  if (!lc->handled) { /* ingress never raises; a value that cannot cross (strict) is left out */
+  /* ingress never raises; a value that cannot cross (strict) is left out. A later run is for an error raised while
+   * this one unwinds (a to-be-closed variable's __close that raised), which replaces it, as Lua's pcall would say: the
+   * first was kept, so error("first") then "second" from __close ended as the message "second" with value "first" */
+  if (!lc->handled || lua_topointer(L, 1) != lc->record) {
+    if (lc->handled) {
+      calogValueFree(&lc->thrown);
+      lc->thrownSet = false;
+    }
     lc->handled = true;
     lc->escaped = raisedMark(L, lc);
     CalogValueT scratch = calogValueNil();
@@ -227,7 +234,12 @@ static int msgHandler(lua_State *L) {
   }
   const char *msg = lua_tostring(L, 1);
   if (msg == NULL && lua_checkstack(L, 4)) {
-    if (luaL_getmetafield(L, 1, "__tostring") != LUA_TNIL) { /* run protected: its own error must not replace this one */
+    if (luaL_testudata(L, 1, "calog.function") != NULL) {
+      /* a function of another engine or of the host: a function, as a Lua function thrown is (its metatable's
+       * __tostring said "calog function: 0x55d0c1a8", an address, where a Lua function says "lua threw [function]") */
+      msg = lua_pushliteral(L, "(error object is a function value)");
+    } else if (luaL_getmetafield(L, 1, "__tostring") != LUA_TNIL) {
+      /* run protected: its own error must not replace this one */
       lua_pushvalue(L, 1);
       if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) msg = lua_tostring(L, -1);
       else if (lua_type(L, -1) == LUA_TSTRING)
@@ -244,6 +256,7 @@ static int msgHandler(lua_State *L) {
   lua_rawseti(L, -2, 1);
   luaL_traceback(L, L, NULL, 1);
   lua_rawseti(L, -2, 2);
+  lc->record = lua_topointer(L, -1);
   return 1;
 }
 
@@ -338,6 +351,7 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
   }
   /* an entry nested in this one (a __close handler calling back in while an error unwinds) keeps ours */
   bool outerHandled = lc->handled, outerThrownSet = lc->thrownSet;
+  const void *outerRecord = lc->record;
   CalogRaiseT outerEscaped = lc->escaped;
   bool outerHasThrown = lc->thrown.type != CALOG_NIL;
   CalogValueT outerThrown;
@@ -362,6 +376,7 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
   bool hasThrown = lc->thrownSet;
   CalogRaiseT escaped = lc->escaped;
   lc->handled = outerHandled;
+  lc->record = outerRecord;
   lc->thrownSet = outerThrownSet;
   lc->escaped = outerEscaped;
   if (ps != LUA_OK) {
