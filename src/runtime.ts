@@ -239,6 +239,8 @@ const ERROR_UNREAD_STACK = "the call failed, and its error could not be read: th
   "reading it (calls nested too deeply on this thread); its message, value and traceback are lost";
 const ERROR_UNREAD = "the call failed, and its error could not be read; its message, value and traceback are lost";
 
+/** A length past any value in OUT: a walk of the value there stops at its end (see Wire.dropUnowned). */
+const MAX_OUT = 0x7fffffff;
 const ERR_DEAD = 10;
 const ERR_HOST = 11;
 /** Host exceptions kept for a later error to claim as its `cause` (see Core.hostErrors). */
@@ -501,7 +503,7 @@ class Core implements FunctionTable {
   drainNow(firstWaitUs = 0): void {
     const n = this.native;
     if (n === undefined) return;
-    const c = n.control;
+    const c = n.control, w = this.wire;
     let until = 0, streak = 0, ended = false, wait = firstWaitUs;
     // An exception between two polls (a RangeError near the stack limit) would leave wakes held: a drain in a
     // macrotask then takes over (its first look lets them through).
@@ -526,6 +528,8 @@ class Core implements FunctionTable {
         }
         streak = 0; // an outcome (the call that made the calls is over) or nothing
         if (r === 0) break;
+        w.taken = c[14]!; // an outcome in OUT: its function handles are ours (see Wire.open)
+        w.open = true;
         const ticket = c[8]!, status = c[9]! | 0, len = c[10]!;
         const p = this.pending.get(ticket);
         this.pending.delete(ticket);
@@ -553,9 +557,11 @@ class Core implements FunctionTable {
       }
       ended = true;
     } finally {
+      if (this.wire.open) this.wire.dropUnowned(MAX_OUT); // an outcome that was never decoded (a RangeError first)
       if (!ended) schedule(this.drain);
     }
-    if (n.control[13] !== 0) this.takeLost(n);
+    if (n.control[13] !== 0 || this.lostTaken !== 0) this.takeLost(n);
+    if (this.wire.orphans !== 0) this.wire.releaseOrphans(); // a decode that failed at the stack's end left them
     this.keepWake(n); // what arrives from now on wakes us again
   }
 
@@ -603,8 +609,12 @@ class Core implements FunctionTable {
     } catch (e) {
       return Promise.reject(sendFailure(e));
     }
-    if (n.control[13] !== 0) this.takeLost(n);
-    if (t < 0) return Promise.reject(this.error(-t));
+    if (n.control[13] !== 0 || this.lostTaken !== 0) this.takeLost(n);
+    if (t < 0) {
+      this.wire.taken = n.control[14]!;
+      this.wire.open = true;
+      return Promise.reject(this.error(-t));
+    }
     return new Promise<Value>((resolve, reject) => {
       if (signal === undefined) {
         this.pending.set(t, { resolve, reject, keep });
@@ -959,19 +969,35 @@ class Core implements FunctionTable {
    */
   takeLost(n: NativeRuntime): void {
     try {
-      if (n.control[13] === 0) return;
-      // an id taken is gone from the library: the stack must still have room to apply it (a RangeError between
-      // the two lost the reference for good), so this runs only with room to spare
-      headroom(TAKE_HEADROOM);
-      for (let id = n.takeRelease(); id !== 0; id = n.takeRelease()) this.hostRelease(id);
+      if (n.control[13] === 0 && this.lostTaken === 0) return;
+      headroom(TAKE_HEADROOM); // room to spare first: no use taking one that cannot be applied
+      for (;;) {
+        // an id taken is gone from the library: it waits in lostTaken until applied. A RangeError between the two
+        // (Deno: the room checked above is no guarantee) lost it for good: the host function stayed for the
+        // runtime's life (rt.stats().hostFunctions one more after a call made near the stack's end)
+        if (this.lostTaken === 0) {
+          const id = n.takeRelease();
+          if (id === 0) return;
+          this.lostTaken = id;
+        }
+        this.hostRelease(this.lostTaken);
+        this.lostTaken = 0;
+      }
     } catch { /* no stack left yet: the next crossing or drain takes them */ }
   }
+
+  /** A release taken from the library's lost list and not yet applied (see {@link takeLost}); 0 if none. */
+  lostTaken = 0;
 
   /** Applies the releases held back during a synchronous crossing (see {@link heldReleases}). */
   flushReleases(): void {
     const held = this.heldReleases;
-    for (let i = 0; i < held.length; i++) this.releaseNow(held[i]!);
-    held.length = 0;
+    // each counted off once applied: a RangeError part way (the stack's end) leaves the others for the next flush,
+    // where the whole list kept every one applied before it, applied again then (a live host function deleted)
+    for (let i = held.length; i > 0; i = held.length) {
+      this.releaseNow(held[i - 1]!);
+      held.length = i - 1;
+    }
   }
 
   releaseNow(id: number): void {
@@ -1066,19 +1092,33 @@ class Core implements FunctionTable {
     try {
       r = send(n, len);
     } catch (e) {
-      throw sendFailure(e);
-    } finally {
       this.depth--;
-      if (this.native !== undefined) {
-        if (n.control[13] !== 0) this.takeLost(n);
-        this.keepWake(n);
-      }
+      this.afterCrossing(n);
+      throw sendFailure(e);
     }
+    this.depth--;
+    // nothing that can throw before this: the outcome's function handles are ours from here, and the bookkeeping
+    // below ran first, so a RangeError in it (a call near the stack's end) skipped the decode and leaked them all
+    const w = this.wire;
+    w.taken = n.control[14]!;
+    w.open = true;
     try {
       return this.outcome(r);
+    } catch (e) {
+      if (w.open) w.dropUnowned(r >= 0 ? r : MAX_OUT); // the decode never ran, or stopped part way
+      throw e;
     } finally {
       // at any depth: a crossing nested in this one has no outcome of its own left in OUT to decode
       if (this.heldReleases.length > 0) this.flushReleases();
+      this.afterCrossing(n);
+    }
+  }
+
+  /** After a synchronous crossing: the releases the library kept, and the wake. */
+  afterCrossing(n: NativeRuntime): void {
+    if (this.native !== undefined) {
+      if (n.control[13] !== 0 || this.lostTaken !== 0) this.takeLost(n);
+      this.keepWake(n);
     }
   }
 
@@ -1148,6 +1188,7 @@ class Core implements FunctionTable {
         }
       }
     } catch (e) {
+      if (this.wire.open) this.wire.dropUnowned(MAX_OUT); // what it did not wrap of a value it held
       // the error came back but could not be read (the JavaScript stack ran out reading it: a call made near its
       // end): it said only "calog call failed", with no value, engine or traceback. Constant texts: no room to build one
       try {
