@@ -25,7 +25,7 @@ export interface HostCallbacks {
 /** One native runtime (a `CalogT *`), as a binding exposes it. */
 export interface NativeRuntime {
   /** Live view of the control block (u32): [inLo, inHi, outLo, outHi, inCap, outCap, gen, maxDepth,
-   *  pollTicket, pollStatus (i32), pollLen, hostToken, hostInterest, lostReleases, fnsTaken, reserved]. */
+   *  pollTicket, pollStatus (i32), pollLen, hostToken, hostInterest, lostReleases, fnsTaken, inUnread]. */
   readonly control: Uint32Array;
   /** Fresh views over the IN and OUT buffers; call again whenever control[6] (gen) changes. */
   buffers(): { in: Uint8Array; out: Uint8Array };

@@ -239,6 +239,8 @@ const ERROR_UNREAD_STACK = "the call failed, and its error could not be read: th
   "reading it (calls nested too deeply on this thread); its message, value and traceback are lost";
 const ERROR_UNREAD = "the call failed, and its error could not be read; its message, value and traceback are lost";
 
+/** No host references (a request that sent none). */
+const NO_REFS: number[] = [];
 /** A length past any value in OUT: a walk of the value there stops at its end (see Wire.dropUnowned). */
 const MAX_OUT = 0x7fffffff;
 const ERR_DEAD = 10;
@@ -507,6 +509,7 @@ class Core implements FunctionTable {
     let until = 0, streak = 0, ended = false, wait = firstWaitUs;
     // An exception between two polls (a RangeError near the stack limit) would leave wakes held: a drain in a
     // macrotask then takes over (its first look lets them through).
+    if (w.open) w.dropUnowned(MAX_OUT); // see sendRequest
     try {
       for (;;) {
         // After one answered call a short look for the next, after two in a row the full window: a script that
@@ -603,6 +606,7 @@ class Core implements FunctionTable {
     }
     // a getter of an argument aborted it: nothing is sent (the listener below comes too late to hear it)
     if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.wire.open) this.wire.dropUnowned(MAX_OUT); // see sendRequest
     let t: number;
     try {
       t = send(n, this.wire.length);
@@ -1032,13 +1036,18 @@ class Core implements FunctionTable {
     return this.wire;
   }
 
-  /** Ends a request started with {@link begin}; with an error, gives back the host references it took. */
-  end(failed: boolean): void {
+  /**
+   * Ends a request started with {@link begin}; with an error, gives back the host references it took. `toSend`: a
+   * request {@link sendRequest} sends, which takes its references as it calls the library (until then the next
+   * begin gives them back: the request never left).
+   */
+  end(failed: boolean, toSend = false): void {
     try {
       if (failed) for (const id of this.pendingRefs) this.hostRelease(id);
     } finally {
       this.encoding = false;
-      if (this.pendingRefs.length !== 0) this.pendingRefs.length = 0; // V8: a length store is a runtime call
+      // V8: a length store is a runtime call
+      if (this.pendingRefs.length !== 0 && (failed || !toSend)) this.pendingRefs.length = 0;
     }
   }
 
@@ -1059,7 +1068,7 @@ class Core implements FunctionTable {
     } finally {
       this.encoding = false; // a store no stack overflow can skip (see begin)
     }
-    this.end(false);
+    this.end(false, true);
     return this.sendRequest(n, w.length, send);
   }
 
@@ -1081,18 +1090,35 @@ class Core implements FunctionTable {
     } finally {
       this.encoding = false; // a store no stack overflow can skip (see begin)
     }
-    this.end(false);
+    this.end(false, true);
     return this.sendRequest(nr, w.length, send);
   }
 
   /** Makes the one FFI call of an encoded request and decodes its outcome. */
   sendRequest(n: NativeRuntime, len: number, send: (n: NativeRuntime, len: number) => number): Value {
+    // The request's host references (end(false, true) left them in pendingRefs: a RangeError before this line, the
+    // request never sent, and the next begin gives them back) are the library's once it reads IN, which it says by
+    // zeroing control[15]. They were counted as sent before the call: one that never reached the library (the
+    // stack ran out on the way in) left each host function in it for the runtime's life.
+    // the last outcome's handles that neither its decode nor its fallback could give back (no stack even for
+    // that): OUT still holds it, until this call
+    if (this.wire.open) this.wire.dropUnowned(MAX_OUT);
+    let refs = NO_REFS;
+    if (this.pendingRefs.length !== 0) {
+      refs = this.pendingRefs;
+      this.pendingRefs = [];
+    }
+    n.control[15] = 1;
     this.depth++;
     let r: number;
     try {
       r = send(n, len);
     } catch (e) {
       this.depth--;
+      if (n.control[15] !== 0) {
+        n.control[15] = 0;
+        if (refs !== NO_REFS) this.pendingRefs = refs; // never sent: the next begin gives them back (stores only)
+      }
       this.afterCrossing(n);
       throw sendFailure(e);
     }
@@ -1128,8 +1154,8 @@ class Core implements FunctionTable {
     throw this.error(-r);
   }
 
-  /** Encodes a request into IN; on failure gives back the host references it took. */
-  encode(write: () => void): void {
+  /** Encodes a request into IN; on failure gives back the host references it took (see {@link end} for `toSend`). */
+  encode(write: () => void, toSend = false): void {
     this.begin();
     try {
       write();
@@ -1139,13 +1165,13 @@ class Core implements FunctionTable {
     } finally {
       this.encoding = false; // a store no stack overflow can skip (see begin)
     }
-    this.end(false);
+    this.end(false, toSend);
   }
 
   /** One crossing: encode, one FFI call, decode the result or throw the error. */
   request(write: () => void, send: (n: NativeRuntime, len: number) => number): Value {
     const n = this.live("call");
-    this.encode(write);
+    this.encode(write, true);
     return this.sendRequest(n, this.wire.length, send);
   }
 
@@ -1154,6 +1180,12 @@ class Core implements FunctionTable {
     let message = "calog call failed";
     let host: number | undefined;
     const details: CalogErrorDetails = {};
+    // it just arrived (every caller has just had its status): marked here too, for the callers that do not
+    const c = this.native?.control;
+    if (c !== undefined) {
+      this.wire.taken = c[14]!;
+      this.wire.open = true;
+    }
     try {
       this.wire.refresh(); // OUT may have grown for this error: its length is the new buffer's
       const v = this.wire.result(this.wire.out.length, false);

@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout that crosses the FFI changes; the bindings refuse a mismatch. */
-#define CALOG_ABI_VERSION 10u
+#define CALOG_ABI_VERSION 11u
 
 /* One shared recursion cap for every recursive path (ingress, egress, copy, free, wire encode/decode). */
 #define CALOG_MAX_DEPTH 100
@@ -364,7 +364,11 @@ typedef struct CalogWireControlT {
                           * them itself). A call that returns 0 or an error gives back the handles of its
                           * arguments past this count, which the host never saw (see CalogHostCallFnT). Host
                           * thread. */
-  uint32_t reserved;
+  uint32_t inUnread;     /* the host may set it nonzero before a request; the library zeroes it as it starts reading
+                          * IN, from when the host function references in IN are its own (it releases each, the
+                          * request failed or not). Still nonzero after a call into the library threw: the request
+                          * never reached it (Bun and Deno: the JavaScript stack ran out on the way in), so the host
+                          * takes those references back. Host thread. */
 } CalogWireControlT;
 
 /* Lent pointer to the runtime's control block (valid until calogDestroy). */

@@ -856,7 +856,9 @@ uint32_t calog__hostEncodeOutcome(CalogT *rt, int32_t *st, CalogValueT *value) {
 }
 
 static bool readerFor(CalogT *rt, uint32_t inLen, CalogReaderT *rd) {
-  if (rt == NULL || inLen > rt->wire.inCap) return false;
+  if (rt == NULL) return false;
+  rt->wire.inUnread = 0; /* the request reached us: its host references are ours (see CalogWireControlT) */
+  if (inLen > rt->wire.inCap) return false;
   *rd = (CalogReaderT){.buf = rt->wire.in, .len = inLen, .pos = 0};
   return true;
 }
@@ -1131,6 +1133,7 @@ _Static_assert(offsetof(CalogWireControlT, pollLen) == 40, "wire control layout"
 _Static_assert(offsetof(CalogWireControlT, hostInterest) == 48, "wire control layout");
 _Static_assert(offsetof(CalogWireControlT, lostReleases) == 52, "wire control layout");
 _Static_assert(offsetof(CalogWireControlT, fnsTaken) == 56, "wire control layout");
+_Static_assert(offsetof(CalogWireControlT, inUnread) == 60, "wire control layout");
 _Static_assert(sizeof(CalogWireControlT) == 64, "wire control layout");
 
 /* ---- asynchronous requests ----------------------------------------------------------------------- */
