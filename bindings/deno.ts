@@ -167,7 +167,20 @@ class DenoRuntime implements NativeRuntime {
 
   armWake(onWake: () => void): void {
     this.#onWake = onWake;
-    if (this.#waiting !== undefined || this.#rt === null) return;
+    if (this.#waiting !== undefined || this.#arming || this.#rt === null) return;
+    // Started from a microtask, on an empty stack: a nonblocking call made where the JavaScript stack is nearly
+    // exhausted (a callAsync near its end) could start the wait and then fail to register its promise, and Deno
+    // ended the program with an uncaught "Missing promise" when the wait returned. Set only once queued: a queue
+    // that threw (the same stack's end) leaves the next arm to try again.
+    queueMicrotask(this.#startWait);
+    this.#arming = true;
+  }
+
+  #arming = false;
+  readonly #startWait = (): void => {
+    this.#arming = false;
+    // disarmed meanwhile (nothing left that could wake us): a wait now would hold the process open for nothing
+    if (this.#waiting !== undefined || this.#rt === null || this.#onWake === undefined) return;
     // Deno's strength: a nonblocking symbol waits on a worker thread and resolves on the JS thread. No
     // callback is ever called from a foreign thread (a threadSafe UnsafeCallback would block that thread).
     const wait = lib.calogHostWait(this.#rt, -1);
@@ -176,7 +189,7 @@ class DenoRuntime implements NativeRuntime {
       this.#waiting = undefined;
       if (r >= 0 && this.#rt !== null) (this.#onWake ?? this.#host?.wake)?.();
     });
-  }
+  };
 
   disarmWake(): void {
     // the wait in flight (it holds the process open) ends at the next wake, or when the runtime is destroyed;

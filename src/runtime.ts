@@ -407,6 +407,9 @@ const HOST_PEEK_US = 5;
 /** The most a drain spends serving host calls from context threads before the event loop gets its turn (ms). */
 const HOST_BUDGET_MS = 1;
 
+/** The FFI call of a registration (see Core.sendRefs). */
+const registerHost = (n: NativeRuntime, len: number): number => n.registerHost(len);
+
 /**
  * The callbacks that hold the core weakly (the binding keeps them for the runtime's life, a registry for good), so a
  * forgotten Runtime can still be collected. Made here, not in the constructor: a closure there shares the
@@ -600,18 +603,22 @@ class Core implements FunctionTable {
     const n = this.live("async call");
     if (signal?.aborted) return Promise.reject(signal.reason);
     try {
-      this.encode(write);
+      this.encode(write, true);
     } catch (e) {
       return Promise.reject(e);
     }
-    // a getter of an argument aborted it: nothing is sent (the listener below comes too late to hear it)
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    // a getter of an argument aborted it: nothing is sent (the listener below comes too late to hear it), and the
+    // host functions among the arguments go back (they stayed for the runtime's life)
+    if (signal?.aborted) {
+      this.returnRefs();
+      return Promise.reject(signal.reason);
+    }
     if (this.wire.open) this.wire.dropUnowned(MAX_OUT); // see sendRequest
     let t: number;
     try {
-      t = send(n, this.wire.length);
+      t = this.sendRefs(n, this.wire.length, send);
     } catch (e) {
-      return Promise.reject(sendFailure(e));
+      return Promise.reject(e);
     }
     if (n.control[13] !== 0 || this.lostTaken !== 0) this.takeLost(n);
     if (t < 0) {
@@ -1140,6 +1147,38 @@ class Core implements FunctionTable {
     }
   }
 
+  /**
+   * The one FFI call of a request that does not wait for its outcome here (an async request, a registration), encoded
+   * with `toSend`: its host references are the library's once it reads IN (control[15] zeroed, as in
+   * {@link sendRequest}); a call that never reached it (the JavaScript stack ran out on the way in) leaves them for
+   * the next begin to give back. Throws what the call threw, as {@link sendFailure} says it.
+   */
+  sendRefs(n: NativeRuntime, len: number, send: (n: NativeRuntime, len: number) => number): number {
+    let refs = NO_REFS;
+    if (this.pendingRefs.length !== 0) {
+      refs = this.pendingRefs;
+      this.pendingRefs = [];
+    }
+    n.control[15] = 1;
+    try {
+      return send(n, len);
+    } catch (e) {
+      if (n.control[15] !== 0) {
+        n.control[15] = 0;
+        if (refs !== NO_REFS) this.pendingRefs = refs; // never sent: the next begin gives them back (stores only)
+      }
+      throw sendFailure(e);
+    }
+  }
+
+  /** Gives back the host references of a request encoded with `toSend` and then not sent. */
+  returnRefs(): void {
+    const left = this.pendingRefs;
+    if (left.length === 0) return;
+    this.pendingRefs = [];
+    for (const id of left) this.hostRelease(id);
+  }
+
   /** After a synchronous crossing: the releases the library kept, and the wake. */
   afterCrossing(n: NativeRuntime): void {
     if (this.native !== undefined) {
@@ -1507,8 +1546,8 @@ export class Runtime implements Disposable {
     core.encode(() => {
       core.wire.string(name);
       core.wire.number(core.hostRef(fn));
-    });
-    const r = n.registerHost(core.wire.length);
+    }, true);
+    const r = core.sendRefs(n, core.wire.length, registerHost);
     if (r < 0) {
       const id = core.hostIdOf.get(fn);
       if (id !== undefined) core.hostRelease(id);

@@ -103,3 +103,46 @@ for (const thread of modes) {
     }, 60_000);
   }
 }
+
+// Found merging 23b (its "not fixed" note: the async request and registration paths counted their host references as
+// sent before the FFI call). A getter of a callAsync argument that aborts the call's signal: nothing is sent, but a host
+// function among the arguments had been counted as sent, so it stayed for the runtime's life (hostFunctions one more
+// per such call, never released). And a registration or an async call that never reached the library (the stack's
+// end) kept its host function for good, as a synchronous call did before 23b.
+for (const engine of engines) {
+  test(`${engine}: a callAsync aborted by a getter of its arguments gives back the host functions among them`, async () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext(engine);
+    ctx.eval(idSource[engine]);
+    const base = rt.stats().hostFunctions;
+    for (let i = 0; i < 20; i++) {
+      const ac = new AbortController();
+      const h = () => i;
+      const arg = { f: h, get x() { ac.abort(new Error("stop")); return 1; } };
+      await assert.rejects(ctx.callAsync("id", arg, { signal: ac.signal }), /stop/);
+    }
+    assert.equal(rt.stats().hostFunctions, base, "no host function kept by a request that was never sent");
+  });
+}
+
+for (const thread of modes) {
+  test(`${where(thread)}: a registration or an async call at the stack's end keeps no host function for good`, async () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext("lua", { thread });
+    ctx.eval(idSource.lua);
+    const base = rt.stats().hostFunctions;
+    let n = 0;
+    const outcomes = atStackEdge(300, () => rt.register(`r${n++ % 4}`, () => n));
+    for (let i = 0; i < 4; i++) rt.unregister(`r${i}`);
+    const pending: Promise<unknown>[] = [];
+    atStackEdge(300, () => {
+      const p = ctx.callAsync("id", () => 1);
+      pending.push(p.then(() => undefined, () => undefined)); // the host function comes back as itself
+      return p;
+    });
+    await Promise.all(pending);
+    await settle(ctx, "lua");
+    assert.ok(outcomes.length > 0);
+    assert.equal(rt.stats().hostFunctions, base, "every host function went back");
+  });
+}
