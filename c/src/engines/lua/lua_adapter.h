@@ -35,8 +35,7 @@ typedef struct LuaCtxT {
   } raise;
   CalogRaiseT escaped; /* the marks of the error that ended the entry (set by its message handler) */
   FILE *sinkOut, *sinkErr, *nullIn; /* io.stdout/io.stderr (the output sink) and an empty io.stdin (grants) */
-  bool handled;        /* the message handler ran for this entry's error */
-  const void *record;  /* the {message, traceback} table it made for that error (an error raised again as is) */
+  bool handled;        /* the message handler ran for this entry's error (its value, message and traceback: lua_engine.c) */
   bool thrownSet;      /* thrown holds the value the failing entry raised (set by its message handler) */
   CalogValueT thrown;
 } LuaCtxT;

@@ -105,7 +105,27 @@ static int32_t protect(lua_State *L, lua_CFunction f, void *ud, CalogValueT *err
   return st;
 }
 
-static int openAll(lua_State *L) { return calog__luaOpenLibs(L); }
+/* The registry keys under which the message handler keeps the error that ends the entry: the value raised, the
+ * message and the traceback. The handler gives Lua back the value itself (a to-be-closed variable's __close sees
+ * what the script threw, as under the script's own pcall), so what the host reads lives here. The keys exist from
+ * the start: storing under them never allocates (see openAll). */
+static const char errValueKey = 0, errMessageKey = 0, errTracebackKey = 0;
+static const char *const errKeys[3] = {&errValueKey, &errMessageKey, &errTracebackKey};
+
+/* Pushes the error value kept under errValueKey in the form it is kept: nil is kept as a light userdata no script
+ * can make (a nil stored would free the key, and a later store outside protection could then need memory). */
+static void pushKept(lua_State *L, int idx) {
+  if (lua_isnil(L, idx)) lua_pushlightuserdata(L, (void *)&errValueKey);
+  else lua_pushvalue(L, idx);
+}
+
+static int openAll(lua_State *L) {
+  for (int i = 0; i < 3; i++) {
+    lua_pushboolean(L, 0);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, errKeys[i]);
+  }
+  return calog__luaOpenLibs(L);
+}
 
 static void luaDestroy(void *interp) {
   LuaCtxT *lc = interp;
@@ -212,27 +232,42 @@ static CalogRaiseT raisedMark(lua_State *L, LuaCtxT *lc) {
   return fn == lc->raise.fn ? lc->raise.mark : none;
 }
 
-/* Runs where the error is raised, when no pcall of the script's is between it and the entry: the error ends
- * the entry. Keeps the thrown value and the raise's marks for calog__luaRun. */
+/* Runs where the error is raised, when no pcall of the script's is between it and the entry: the error ends the
+ * entry. Keeps the thrown value and the raise's marks (for calog__luaRun), the message and the traceback (under
+ * errKeys), and returns the value itself: it returned a { message, traceback } table, which Lua then gave to every
+ * to-be-closed variable's __close as the error (a __close reading e.code of error({ code = 9 }) read nil, and one
+ * raising its error again made the message "(error object is a table value)"). */
 static int msgHandler(lua_State *L) {
   LuaCtxT *lc = calog__luaCtx(L);
   char why[200] = "";
-  /* ingress never raises; a value that cannot cross (strict) is left out. A later run is for an error raised while
-   * this one unwinds (a to-be-closed variable's __close that raised), which replaces it, as Lua's pcall would say: the
-   * first was kept, so error("first") then "second" from __close ended as the message "second" with value "first" */
-  if (!lc->handled || lua_topointer(L, 1) != lc->record) {
-    if (lc->handled) {
-      calogValueFree(&lc->thrown);
-      lc->thrownSet = false;
+  lua_settop(L, 1);
+  if (lc->handled && ownIdentity(L, 1) && lua_checkstack(L, 4)) {
+    /* the error unwinding, raised again as it is (a __close that rethrew it): value, marks, message and traceback stay */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &errValueKey);
+    if (lua_rawequal(L, 1, -1)) { /* own identity: never nil */
+      lua_settop(L, 1);
+      return 1;
     }
-    lc->handled = true;
-    lc->escaped = raisedMark(L, lc);
-    CalogValueT scratch = calogValueNil();
-    if (calog__luaToValue(lc, 1, &lc->thrown, &scratch) == CALOG_OK) lc->thrownSet = true;
-    else snprintf(why, sizeof why, "%s", calogErrorMessage(&scratch, NULL));
-    calogValueFree(&scratch);
+    lua_settop(L, 1);
   }
-  const char *msg = lua_tostring(L, 1);
+  /* any other run is for an error raised while this one unwinds (a to-be-closed variable's __close that raised),
+   * which replaces it, as Lua's pcall would say. Ingress never raises; a value that cannot cross (strict) is left out */
+  if (lc->handled) {
+    calogValueFree(&lc->thrown);
+    lc->thrownSet = false;
+  }
+  lc->handled = true;
+  lc->escaped = raisedMark(L, lc);
+  CalogValueT scratch = calogValueNil();
+  if (calog__luaToValue(lc, 1, &lc->thrown, &scratch) == CALOG_OK) lc->thrownSet = true;
+  else snprintf(why, sizeof why, "%s", calogErrorMessage(&scratch, NULL));
+  calogValueFree(&scratch);
+  const char *msg = NULL;
+  if (lua_type(L, 1) == LUA_TSTRING) msg = lua_tostring(L, 1);
+  else if (lua_type(L, 1) == LUA_TNUMBER) {
+    lua_pushvalue(L, 1); /* converted in a copy: the error Lua goes on with stays a number */
+    msg = lua_tostring(L, -1);
+  }
   if (msg == NULL && lua_checkstack(L, 4)) {
     if (luaL_testudata(L, 1, "calog.function") != NULL) {
       /* a function of another engine or of the host: a function, as a Lua function thrown is (its metatable's
@@ -251,12 +286,14 @@ static int msgHandler(lua_State *L) {
   }
   if (msg == NULL) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   int m = lua_gettop(L);
-  lua_createtable(L, 2, 0);
-  lua_pushvalue(L, m);
-  lua_rawseti(L, -2, 1);
   luaL_traceback(L, L, NULL, 1);
-  lua_rawseti(L, -2, 2);
-  lc->record = lua_topointer(L, -1);
+  /* stored last, where nothing allocates (the keys exist): a raise above (out of memory) leaves the last error's */
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &errTracebackKey);
+  lua_pushvalue(L, m);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &errMessageKey);
+  pushKept(L, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &errValueKey);
+  lua_settop(L, 1);
   return 1;
 }
 
@@ -316,8 +353,13 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
   int64_t first = CALOG_TICK_CHUNK; /* the budget comes from this entry's limits, not from what the last one left */
   (void)calog__limitTick(lc->ctx, lc->chunk - lc->budget, &first);
   lc->budget = lc->chunk = (long)first;
+  int outer = lua_gettop(L);
+  if (!lua_checkstack(L, 8 + 3)) return calogFail(err, CALOG_ERR_OOM, "Lua stack exhausted");
+  /* an entry nested in one whose error unwinds (a __close handler calling back in) keeps that error's record */
+  bool outerHandled = lc->handled;
+  if (outerHandled)
+    for (int i = 0; i < 3; i++) lua_rawgetp(L, LUA_REGISTRYINDEX, errKeys[i]);
   int base = lua_gettop(L);
-  if (!lua_checkstack(L, 8)) return calogFail(err, CALOG_ERR_OOM, "Lua stack exhausted");
   RunT r = {.lc = lc, .kind = kind, .name = name, .ref = ref, .args = args, .argc = argc, .out = out, .err = err};
   /* A function value called with scalars only (the common crossing): nothing before the call can raise (the
    * registry read allocates nothing, nor do the pushes of nil, booleans and numbers), nor can reading a scalar
@@ -344,14 +386,13 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
       /* loading only compiles: besides LUA_ERRSYNTAX, the parser's nesting cap raises "C stack overflow" */
       int32_t st = calogErrorSet(err, ls == LUA_ERRMEM ? CALOG_ERR_OOM : CALOG_ERR_SYNTAX,
                                  "lua", msg ? msg : "cannot load chunk", -1, NULL);
-      lua_settop(L, base);
+      lua_settop(L, outer);
       return st;
     }
     nargs = 2;
   }
   /* an entry nested in this one (a __close handler calling back in while an error unwinds) keeps ours */
-  bool outerHandled = lc->handled, outerThrownSet = lc->thrownSet;
-  const void *outerRecord = lc->record;
+  bool outerThrownSet = lc->thrownSet;
   CalogRaiseT outerEscaped = lc->escaped;
   bool outerHasThrown = lc->thrown.type != CALOG_NIL;
   CalogValueT outerThrown;
@@ -373,10 +414,9 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
     }
   }
   int32_t st = r.status;
-  bool hasThrown = lc->thrownSet;
+  bool hasThrown = lc->thrownSet, handled = lc->handled;
   CalogRaiseT escaped = lc->escaped;
   lc->handled = outerHandled;
-  lc->record = outerRecord;
   lc->thrownSet = outerThrownSet;
   lc->escaped = outerEscaped;
   if (ps != LUA_OK) {
@@ -384,25 +424,42 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
     calogValueMove(&thrown, &lc->thrown);
     int32_t code = ps == LUA_ERRMEM ? CALOG_ERR_OOM : CALOG_ERR_SCRIPT;
     if (code == CALOG_ERR_SCRIPT && escaped.status) code = escaped.status;
-    if (lua_istable(L, -1)) {
-      lua_rawgeti(L, -1, 1);
-      lua_rawgeti(L, -2, 2);
-      size_t n;
+    /* the error the message handler kept, if it is the one that ended the entry (not one raised past it: out of
+     * memory, an error in error handling) */
+    bool mine = false;
+    if (handled) {
+      pushKept(L, -1);
+      lua_rawgetp(L, LUA_REGISTRYINDEX, &errValueKey);
+      mine = lua_rawequal(L, -1, -2);
+      lua_pop(L, 2);
+    }
+    if (mine) {
+      lua_rawgetp(L, LUA_REGISTRYINDEX, &errMessageKey);
+      lua_rawgetp(L, LUA_REGISTRYINDEX, &errTracebackKey);
+      size_t n = 0;
       const char *msg = lua_tolstring(L, -2, &n);
-      const char *tb = lua_tostring(L, -1);
-      st = calogErrorSet(err, code, "lua", msg ? msg : "error", msg ? (int64_t)n : -1, tb);
+      st = calogErrorSet(err, code, "lua", msg ? msg : "error", msg ? (int64_t)n : -1, lua_tostring(L, -1));
     } else {
-      const char *msg = lua_tostring(L, -1);
+      const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
       st = calogErrorSet(err, code, "lua", msg ? msg : "error", -1, NULL);
     }
-    if (hasThrown && code == CALOG_ERR_SCRIPT) calog__errorAttachValue(err, &thrown);
-    if (ps != LUA_ERRMEM) calog__errorMark(err, escaped);
+    if (mine && hasThrown && code == CALOG_ERR_SCRIPT) calog__errorAttachValue(err, &thrown);
+    if (mine && ps != LUA_ERRMEM) calog__errorMark(err, escaped);
     calogValueFree(&thrown);
   } else if (lc->thrown.type != CALOG_NIL) {
     calogValueFree(&lc->thrown); /* a handler ran for an error a script's pcall caught */
   }
   if (outerHasThrown) calogValueMove(&lc->thrown, &outerThrown);
   lua_settop(L, base);
+  if (outerHandled) { /* the outer entry's error record back (the keys exist: no allocation) */
+    for (int i = 2; i >= 0; i--) lua_rawsetp(L, LUA_REGISTRYINDEX, errKeys[i]);
+  } else if (handled) { /* nothing thrown stays reachable (a function value thrown keeps its context alive) */
+    for (int i = 0; i < 3; i++) {
+      lua_pushboolean(L, 0);
+      lua_rawsetp(L, LUA_REGISTRYINDEX, errKeys[i]);
+    }
+  }
+  lua_settop(L, outer);
   calog__luaPendTruncate(lc, mark); /* values of frames a raise unwound */
   int64_t next = CALOG_TICK_CHUNK; /* the steps run since the last tick count for this entry */
   (void)calog__limitTick(lc->ctx, lc->chunk - lc->budget, &next);

@@ -1,0 +1,93 @@
+// The twenty-fourth hostile pass (a): area 4 (thrown values) after the pass-23a fixes (a thrown string raised as a
+// value, Lua's message handler for errors raised while another unwinds), and area 3 (strict) again. What it found,
+// kept as regressions; runs unchanged under Bun and Deno.
+import assert from "node:assert/strict";
+import { CalogScriptError, type EngineName, Runtime } from "../bindings/mod.ts";
+import { caught, modes, test, where } from "./harness.ts";
+
+const engines: EngineName[] = ["lua", "js", "squirrel"];
+
+/** A global `f(g, ...)` in each engine that calls g with the rest of its arguments (one more hop). */
+const relay: Record<EngineName, string> = {
+  lua: "function f(g, ...) return g(...) end",
+  js: "function f(g) { return g.apply(null, Array.prototype.slice.call(arguments, 1)); }",
+  squirrel: "function f(g, ...) { local a = [this]; a.extend(vargv); return g.acall(a); }",
+};
+
+function scriptError(f: () => unknown, what: string): CalogScriptError {
+  const e = caught(f);
+  assert.ok(e instanceof CalogScriptError, `${what}: ${e}`);
+  return e;
+}
+
+// Lua's message handler (calog's, for an error no pcall of the script's catches) returned calog's own record
+// { message, traceback } as the error object, and Lua hands the error object to every to-be-closed variable's __close
+// as it unwinds: a __close saw that table, not what the script threw (error({ code = 9 }): e.code was nil, e[1]
+// "(error object is a table value)"), so one raising e.code raised nil ("lua threw null"), and one raising e again
+// made the message 'lua threw "first"' for error("first", 0). Under the script's own pcall it saw the value. Now the
+// handler gives Lua the value itself and keeps the message and traceback aside.
+for (const thread of modes) {
+  test(`a Lua __close sees the error the script threw, caught or not (${where(thread)})`, () => {
+    using rt = new Runtime();
+    using lua = rt.createContext("lua", { thread });
+    using js = rt.createContext("js", { thread });
+    js.eval(relay.js);
+    lua.eval(`
+      seen = nil
+      local function see(_, e) seen = type(e) == "table" and ("code " .. tostring(e.code)) or tostring(e) end
+      function t1() local x <close> = setmetatable({}, { __close = see }) error({ code = 9 }) end
+      function t2() local x <close> = setmetatable({}, { __close = function(_, e) error(e.code, 0) end }) error({ code = 9 }) end
+      function t3() local x <close> = setmetatable({}, { __close = function(_, e) error(e, 0) end }) error("first", 0) end
+      function t4() local x <close> = setmetatable({}, { __close = function(_, e) error(e, 0) end }) error({ code = 4 }) end
+      function t5() local x <close> = setmetatable({}, { __close = see }) error(nil) end
+      function caughtSeen(name) pcall(_G[name]) return seen end`);
+    const e1 = scriptError(() => lua.call("t1"), "t1");
+    assert.deepEqual(e1.value, { code: 9 });
+    assert.equal(lua.get("seen"), "code 9", "uncaught: __close saw the table thrown");
+    assert.equal(lua.call("caughtSeen", "t1"), "code 9", "under pcall");
+    const want: Record<string, [string, unknown]> = {
+      t2: ["9", 9],
+      t3: ["first", "first"],
+      t4: ["lua threw { code: 4 }", { code: 4 }],
+    };
+    for (const [name, [message, value]] of Object.entries(want)) {
+      const e = scriptError(() => lua.call(name), name);
+      assert.equal(e.message, message, name);
+      assert.deepEqual(e.value, value, name);
+      assert.match(e.traceback ?? "", /stack traceback/, `${name}: a traceback`);
+      using fn = lua.getFunction(name);
+      const h = scriptError(() => js.call("f", fn), `${name} via js`);
+      assert.deepEqual(h.value, value, `${name} through JavaScript`);
+    }
+    const e5 = scriptError(() => lua.call("t5"), "t5");
+    assert.equal(e5.message, "lua threw null");
+    assert.equal(e5.value, null);
+    assert.equal(lua.get("seen"), "nil", "error(nil): __close saw nil");
+  });
+}
+
+// The error kept for the host while an error unwinds is the entry's own: an entry nested in it (a __close calling a
+// host function that runs a failing Lua call and catches it) neither replaces it nor leaves its own behind.
+for (const thread of modes) {
+  test(`a Lua error unwinding through a __close that re-enters Lua keeps its value and message (${where(thread)})`, () => {
+    using rt = new Runtime();
+    using lua = rt.createContext("lua", { thread });
+    let inner: unknown;
+    rt.register("reenter", () => {
+      inner = caught(() => lua.call("bad"));
+      return 1;
+    });
+    lua.eval(`
+      function bad() error({ inner = true }) end
+      function t() local x <close> = setmetatable({}, { __close = function() reenter() end }) error({ code = 1 }) end
+      function ok() local x <close> = setmetatable({}, { __close = function() reenter() end }) return 5 end`);
+    for (let i = 0; i < 3; i++) {
+      const e = scriptError(() => lua.call("t"), "t");
+      assert.deepEqual(e.value, { code: 1 });
+      assert.equal(e.message, "lua threw { code: 1 }");
+      assert.ok(inner instanceof CalogScriptError && (inner as CalogScriptError).message === "lua threw { inner: true }", `${inner}`);
+      assert.equal(lua.call("ok"), 5);
+      assert.deepEqual((inner as CalogScriptError).value, { inner: true });
+    }
+  });
+}
