@@ -91,3 +91,21 @@ for (const thread of modes) {
     }
   });
 }
+
+// The handler's kept error is matched against the one that ended the entry by value: a NaN thrown (unequal to itself)
+// must still match, or it ended as the message "error" with no value (a regression caught while fixing the above).
+for (const thread of modes) {
+  test(`a NaN thrown through Lua keeps its value (${where(thread)})`, () => {
+    using rt = new Runtime();
+    using lua = rt.createContext("lua", { thread });
+    using js = rt.createContext("js", { thread });
+    lua.eval(relay.lua);
+    lua.eval("function n() error(0/0) end");
+    js.eval("function t() { throw NaN; }");
+    assert.ok(Number.isNaN(scriptError(() => lua.call("n"), "error(0/0)").value));
+    using t = js.getFunction("t");
+    const e = scriptError(() => lua.call("f", t), "throw NaN via lua");
+    assert.ok(Number.isNaN(e.value), `${e.message}`);
+    assert.match(e.message, /nan/i);
+  });
+}

@@ -430,7 +430,9 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
     if (handled) {
       pushKept(L, -1);
       lua_rawgetp(L, LUA_REGISTRYINDEX, &errValueKey);
-      mine = lua_rawequal(L, -1, -2);
+      /* the same value: NaN, unequal to itself, too */
+      mine = lua_rawequal(L, -1, -2) || (lua_type(L, -1) == LUA_TNUMBER && lua_type(L, -2) == LUA_TNUMBER &&
+                                         lua_tonumber(L, -1) != lua_tonumber(L, -1) && lua_tonumber(L, -2) != lua_tonumber(L, -2));
       lua_pop(L, 2);
     }
     if (mine) {
