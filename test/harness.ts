@@ -2,6 +2,9 @@
  * One test API for both runtimes: `bun test` and `deno test` run the same files through this shim.
  * @module
  */
+import assert from "node:assert/strict";
+import { CalogScriptError, type EngineName } from "../bindings/mod.ts";
+
 export const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 export const runtimeName = isDeno ? "deno" : "bun";
 
@@ -51,6 +54,20 @@ export function caught(f: () => unknown): Error & { value?: unknown; cause?: unk
     return e as Error & { value?: unknown; cause?: unknown };
   }
   throw new Error("expected a throw");
+}
+
+/** A global `f(g, ...)` in each engine that calls g with the rest of its arguments (one more hop). */
+export const relay: Record<EngineName, string> = {
+  lua: "function f(g, ...) return g(...) end",
+  js: "function f(g) { return g.apply(null, Array.prototype.slice.call(arguments, 1)); }",
+  squirrel: "function f(g, ...) { local a = [this]; a.extend(vargv); return g.acall(a); }",
+};
+
+/** The CalogScriptError `f` throws (fails, naming `what`, on anything else). */
+export function scriptError(f: () => unknown, what: string): CalogScriptError {
+  const e = caught(f);
+  assert.ok(e instanceof CalogScriptError, `${what}: ${e}`);
+  return e;
 }
 
 /** Counts unhandled rejections (both runtimes' events) until stop() is called. */

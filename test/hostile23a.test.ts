@@ -2,23 +2,10 @@
 // fixes (a thrown text through a JavaScript hop, built-ins told by their slots). What it found, kept as regressions;
 // runs unchanged under Bun and Deno.
 import assert from "node:assert/strict";
-import { CalogScriptError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { caught, modes, test, where } from "./harness.ts";
+import { type EngineName, Runtime } from "../bindings/mod.ts";
+import { caught, modes, relay, scriptError, test, where } from "./harness.ts";
 
 const engines: EngineName[] = ["lua", "js", "squirrel"];
-
-/** A global `f(g, ...)` in each engine that calls g with the rest of its arguments (one more hop). */
-const relay: Record<EngineName, string> = {
-  lua: "function f(g, ...) return g(...) end",
-  js: "function f(g) { return g.apply(null, Array.prototype.slice.call(arguments, 1)); }",
-  squirrel: "function f(g, ...) { local a = [this]; a.extend(vargv); return g.acall(a); }",
-};
-
-function scriptError(f: () => unknown, what: string): CalogScriptError {
-  const e = caught(f);
-  assert.ok(e instanceof CalogScriptError, `${what}: ${e}`);
-  return e;
-}
 
 // A JavaScript Uint8Array, ArrayBuffer or plain buffer thrown crosses as its bytes (a string in Lua and Squirrel),
 // but its error's message is "[object Uint8Array]"; every engine raised a thrown string as the error's message, so

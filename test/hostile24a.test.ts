@@ -3,22 +3,9 @@
 // kept as regressions; runs unchanged under Bun and Deno.
 import assert from "node:assert/strict";
 import { CalogScriptError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { caught, modes, test, where } from "./harness.ts";
+import { caught, modes, relay, scriptError, test, where } from "./harness.ts";
 
 const engines: EngineName[] = ["lua", "js", "squirrel"];
-
-/** A global `f(g, ...)` in each engine that calls g with the rest of its arguments (one more hop). */
-const relay: Record<EngineName, string> = {
-  lua: "function f(g, ...) return g(...) end",
-  js: "function f(g) { return g.apply(null, Array.prototype.slice.call(arguments, 1)); }",
-  squirrel: "function f(g, ...) { local a = [this]; a.extend(vargv); return g.acall(a); }",
-};
-
-function scriptError(f: () => unknown, what: string): CalogScriptError {
-  const e = caught(f);
-  assert.ok(e instanceof CalogScriptError, `${what}: ${e}`);
-  return e;
-}
 
 // Lua's message handler (calog's, for an error no pcall of the script's catches) returned calog's own record
 // { message, traceback } as the error object, and Lua hands the error object to every to-be-closed variable's __close
