@@ -96,3 +96,20 @@ for (const thread of modes) {
     assert.match(e.message, /nan/i);
   });
 }
+
+// The README said a thrown engine Error has no value and, elsewhere, that an error passing another engine is text
+// whose value is that text (24a's finding B): both hold, and the README now says when each does.
+test("a JavaScript Error has no value directly, and its text as value once through Lua or Squirrel", () => {
+  using rt = new Runtime();
+  using js = rt.createContext("js");
+  js.eval('function t() { throw new Error("boom"); }');
+  assert.equal(scriptError(() => js.call("t"), "direct").value, undefined);
+  using t = js.getFunction("t");
+  for (const via of ["lua", "squirrel"] as const) {
+    using c = rt.createContext(via);
+    c.eval(relay[via]);
+    const e = scriptError(() => c.call("f", t), via);
+    assert.equal(e.message, "boom");
+    assert.equal(e.value, "boom");
+  }
+});
