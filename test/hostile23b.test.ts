@@ -146,3 +146,25 @@ for (const thread of modes) {
     assert.equal(rt.stats().hostFunctions, base, "every host function went back");
   });
 }
+
+// Found by pass 25b: a function value disposed by a getter of its own call's arguments. The library had taken the
+// request's host references (control[15] zeroed as it starts reading) and then refused the call for its stale handle
+// without reading the arguments: each host function among them stayed for the runtime's life (20 of 20, every engine,
+// both thread kinds, call and callAsync, Bun and Deno). The refusal now reads and frees them, which gives them back.
+for (const engine of engines) {
+  for (const thread of modes) {
+    test(`${engine} (${where(thread)}): a function disposed by a getter of its own arguments keeps none of the host functions among them`, async () => {
+      using rt = new Runtime();
+      using ctx = rt.createContext(engine, { thread });
+      ctx.eval(idSource[engine]);
+      const base = rt.stats().hostFunctions;
+      for (let i = 0; i < 10; i++) {
+        const f = ctx.getFunction("id");
+        assert.throws(() => f(() => i, { get x() { f.dispose(); return 1; } }), (e: unknown) => e instanceof CalogError);
+        const g = ctx.getFunction("id");
+        await assert.rejects(g.callAsync(() => i, { get x() { g.dispose(); return 1; } }), (e: unknown) => e instanceof CalogError);
+      }
+      assert.equal(rt.stats().hostFunctions, base, "every host function went back");
+    });
+  }
+}

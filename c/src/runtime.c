@@ -1053,13 +1053,25 @@ int32_t calogGetWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
   return reply(rt, st, &v);
 }
 
+/* Refuses a call whose function handle is stale, before its arguments were read: the host function references among
+ * them became ours when readerFor zeroed inUnread, so they are decoded and freed, which gives each back (a call of a
+ * function disposed from a getter of its own arguments kept every host function in them for the runtime's life). */
+static int32_t refuseReleased(CalogT *rt, CalogReaderT *rd) {
+  CalogValueT v = calogValueNil(), ignored = calogValueNil();
+  CalogValueT stackArgs[8], *args;
+  int32_t argc;
+  if (calog__wireDecodeArgs(rt, rd, stackArgs, 8, &args, &argc, &ignored) == CALOG_OK) calog__argsFree(args, argc, stackArgs);
+  calogValueFree(&ignored);
+  return reply(rt, calogFail(&v, CALOG_ERR_DEAD, "function was released"), &v);
+}
+
 int32_t calogFnCallWire(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen) {
   CalogValueT v = calogValueNil();
   CalogReaderT rd;
   if (rt == NULL) return -CALOG_ERR_ARG;
   if (!readerFor(rt, inLen, &rd)) return BAD_IN(rt);
   if (slot >= rt->handleCount || rt->handles[slot].gen != gen || rt->handles[slot].fn == NULL)
-    return reply(rt, calogFail(&v, CALOG_ERR_DEAD, "function was released"), &v);
+    return refuseReleased(rt, &rd);
   CalogFnT *fn = rt->handles[slot].fn;
   calogFnRetain(fn); /* the call may release the handle (host disposes the function from inside it) */
   int32_t r = callWithArgs(rt, &rd, 0, NULL, fn);
@@ -1226,7 +1238,7 @@ int32_t calogFnCallAsyncWire(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t i
   if (rt == NULL) return -CALOG_ERR_ARG;
   if (!readerFor(rt, inLen, &rd)) return BAD_IN(rt);
   if (slot >= rt->handleCount || rt->handles[slot].gen != gen || rt->handles[slot].fn == NULL)
-    return reply(rt, calogFail(&v, CALOG_ERR_DEAD, "function was released"), &v);
+    return refuseReleased(rt, &rd);
   CalogFnT *fn = rt->handles[slot].fn;
   CalogValueT *args;
   int32_t argc;
