@@ -1034,11 +1034,7 @@ class Core implements FunctionTable {
     }
     this.wire.begin();
     // host references left by a request whose end() a stack overflow skipped: it was never sent, so they go back
-    if (this.pendingRefs.length !== 0) {
-      const left = this.pendingRefs;
-      this.pendingRefs = [];
-      for (const id of left) this.hostRelease(id);
-    }
+    if (this.pendingRefs.length !== 0) this.returnRefs();
     this.encoding = true;
     return this.wire;
   }
@@ -1110,24 +1106,14 @@ class Core implements FunctionTable {
     // the last outcome's handles that neither its decode nor its fallback could give back (no stack even for
     // that): OUT still holds it, until this call
     if (this.wire.open) this.wire.dropUnowned(MAX_OUT);
-    let refs = NO_REFS;
-    if (this.pendingRefs.length !== 0) {
-      refs = this.pendingRefs;
-      this.pendingRefs = [];
-    }
-    n.control[15] = 1;
     this.depth++;
     let r: number;
     try {
-      r = send(n, len);
+      r = this.sendRefs(n, len, send);
     } catch (e) {
       this.depth--;
-      if (n.control[15] !== 0) {
-        n.control[15] = 0;
-        if (refs !== NO_REFS) this.pendingRefs = refs; // never sent: the next begin gives them back (stores only)
-      }
       this.afterCrossing(n);
-      throw sendFailure(e);
+      throw e;
     }
     this.depth--;
     // nothing that can throw before this: the outcome's function handles are ours from here, and the bookkeeping
