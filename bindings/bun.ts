@@ -176,6 +176,9 @@ class BunRuntime implements NativeRuntime {
     if (this.#keep === undefined) this.#keep = setInterval(() => this.#onWake?.(), 0x7fffffff);
     else this.#keep.ref();
   }
+  /** Wakes come through a threadsafe callback, run ahead of timers (see NativeRuntime). */
+  readonly wakeTakesTurns = false;
+
   disarmWake(): void {
     this.#onWake = undefined; // the waker and the timer stay rooted: they must not hold the runtime
     if (!this.#held) return;

@@ -191,6 +191,9 @@ class DenoRuntime implements NativeRuntime {
     });
   };
 
+  /** The nonblocking wait resolves in the event loop's turn (see NativeRuntime). */
+  readonly wakeTakesTurns = true;
+
   disarmWake(): void {
     // the wait in flight (it holds the process open) ends at the next wake, or when the runtime is destroyed;
     // it stays rooted meanwhile, so it must not hold the runtime

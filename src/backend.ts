@@ -91,6 +91,13 @@ export interface NativeRuntime {
    * them, often, the Runtime itself, which could then never be collected.
    */
   disarmWake(): void;
+  /**
+   * Whether the event loop delivers an armed wake in its turn with timers and I/O (Deno: the nonblocking wait's
+   * promise), so a drain that has served host calls for its budget can leave its continuation to the wake. When
+   * false (Bun: a threadsafe callback's wakes run one after another ahead of timers), the drain keeps wakes held
+   * and goes on from a macrotask of its own.
+   */
+  readonly wakeTakesTurns: boolean;
   /** Destroys the native runtime and closes the host callbacks. Idempotent. */
   destroy(): void;
 }

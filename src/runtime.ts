@@ -407,6 +407,13 @@ const HOST_PEEK_US = 5;
 /** The most a drain spends serving host calls from context threads before the event loop gets its turn (ms). */
 const HOST_BUDGET_MS = 1;
 
+/**
+ * Where the wake brings a drain that spent its budget back (Deno), how long a timer set as it did may wait to run
+ * before wakes wait for it (ms). Deno runs ready wait completions ahead of due timers, for tens of milliseconds
+ * at a time (a chain of awaited file stats with 1 ms of work each held back an interval of 1 ms for 120 ms).
+ */
+const TURN_OVERDUE_MS = 2;
+
 /** The FFI call of a registration (see Core.sendRefs). */
 const registerHost = (n: NativeRuntime, len: number): number => n.registerHost(len);
 
@@ -470,6 +477,12 @@ class Core implements FunctionTable {
   heldOwner: object | undefined;
   /** The drain as the armed wake calls it: holds the core strongly (see {@link arm}). */
   readonly drainArmed: () => void;
+  /** When a drain that spent its budget set the timer {@link turnTaken} (performance.now(); 0: none pending). */
+  turnSince = 0;
+  /** A wake came while that timer was overdue: the drain waits for it. */
+  turnHeld = false;
+  /** The timer that shows the event loop took its turn (see TURN_OVERDUE_MS). */
+  readonly turnTaken: () => void;
   /** {@link quickLookNow} as a macrotask, and until when it looks again. */
   readonly quickLook: () => void;
   /** {@link quickLookNow} as a microtask (see MICRO_LOOK_MS). */
@@ -491,7 +504,17 @@ class Core implements FunctionTable {
     native.installHost(weak.host);
     this.fnFinalizer = weak.fnFinalizer;
     this.drain = weak.drain;
-    this.drainArmed = () => this.drainNow();
+    this.drainArmed = () => {
+      if (this.turnSince !== 0 && performance.now() - this.turnSince > TURN_OVERDUE_MS) this.turnHeld = true;
+      else this.drainNow();
+    };
+    this.turnTaken = () => {
+      this.turnSince = 0;
+      if (this.turnHeld) {
+        this.turnHeld = false;
+        this.drainNow(); // and it arms the wake again
+      }
+    };
     this.quickLook = () => {
       this.lastMacroLook = performance.now();
       this.quickLookNow();
@@ -509,7 +532,7 @@ class Core implements FunctionTable {
     const n = this.native;
     if (n === undefined) return;
     const c = n.control, w = this.wire;
-    let until = 0, streak = 0, ended = false, wait = firstWaitUs;
+    let until = 0, streak = 0, ended = false, spent = false, wait = firstWaitUs;
     // An exception between two polls (a RangeError near the stack limit) would leave wakes held: a drain in a
     // macrotask then takes over (its first look lets them through).
     if (w.open) w.dropUnowned(MAX_OUT); // see sendRequest
@@ -517,7 +540,8 @@ class Core implements FunctionTable {
       for (;;) {
         // After one answered call a short look for the next, after two in a row the full window: a script that
         // called once (a round trip) costs the event loop next to nothing, one calling in a loop is served here.
-        // A wait holds wakes back: the loop ends only on a 0, whose last look let them through.
+        // A wait holds wakes back: the loop ends on a 0, whose last look let them through, or on a spent budget,
+        // with the drain's continuation in place.
         let r = n.pollWait(streak === 0 ? wait : streak === 1 ? HOST_PEEK_US : HOST_WINDOW_US);
         wait = 0;
         if (r === 2) {
@@ -525,12 +549,21 @@ class Core implements FunctionTable {
           const now = performance.now();
           if (until === 0) until = now + HOST_BUDGET_MS;
           else if (now >= until) {
-            // Budget spent: the event loop takes its turn, and the drain goes on right after it (the script is
-            // still calling; a wake through Bun's threadsafe callback can take milliseconds). The last look.
-            schedule(this.drain);
-            r = n.poll();
+            // Budget spent: the event loop takes its turn, and the drain goes on after it (the script is still
+            // calling). Under Bun, from a macrotask, with wakes held until then: let through, the script's next
+            // call would wake the JS thread at once, and Bun runs such wakes one after another before its timers
+            // (an interval of 1 ms went 20-40 ms without a turn); the scheduled drain's first look lets them
+            // through. Under Deno, from the armed wake (the wait sees the queued call whether wakes are held or
+            // not): a chain of setImmediate there also kept timers waiting for ~10 ms at a time.
+            if (!n.wakeTakesTurns) schedule(this.drain);
+            else if (this.turnSince === 0) {
+              this.turnSince = now;
+              setTimeout(this.turnTaken, 0);
+            }
+            spent = true;
+            break;
           }
-          if (r === 2) continue;
+          continue;
         }
         streak = 0; // an outcome (the call that made the calls is over) or nothing
         if (r === 0) break;
@@ -569,6 +602,7 @@ class Core implements FunctionTable {
     if (n.control[13] !== 0 || this.lostTaken !== 0) this.takeLost(n);
     if (this.wire.orphans !== 0) this.wire.releaseOrphans(); // a decode that failed at the stack's end left them
     this.keepWake(n); // what arrives from now on wakes us again
+    if (spent && n.wakeTakesTurns && !this.armed) schedule(this.drain); // no wake to bring the rest: a macrotask
   }
 
   /**

@@ -1077,7 +1077,13 @@ int32_t calogHostWait(CalogT *rt, int32_t timeoutMs) {
 void calog__hostServe(CalogT *rt) {
   CalogActorT *h = &rt->host;
   bool top = h->nesting == 0; /* tasks only at the top level, not inside a call the host waits on */
-  for (;;) {
+  /* At most what is queued now: a context thread calling the host in a loop queues its next call within a
+   * microsecond of each reply, so serving until the queue is empty could go on for as long as the script does,
+   * and the host's event loop (and a synchronous crossing ending in reply()) waited meanwhile. What arrives
+   * later is served by the caller's next look or brought by a wake (wakePending: 1 only while a wake is on its
+   * way or the host looks again anyway, see calogHostPollWait). */
+  int32_t budget = atomic_load(&h->pending) + (top ? atomic_load(&h->tasks) : 0);
+  for (; budget > 0; budget--) {
     /* no lock when there is nothing: a host looking often (Bun's quick looks after an async request) must not
      * make the context thread that is delivering to it wait for the mutex. A message pushed after these loads
      * is not lost: its push wakes the host (wakePending, reset by the poll before this look) */
