@@ -9,6 +9,18 @@ trap 'rm -rf "$LOG"' EXIT
 T0=$SECONDS T1=$SECONDS
 # each step's header says how long the one before took (the suite has a 20-minute budget)
 step() { printf '\n=== %s   [previous step %ds, total %ds]\n' "$1" $((SECONDS - T1)) $((SECONDS - T0)); T1=$SECONDS; }
+# A failed step ends the run; what each failure said is printed again last, where a kept tail of the log shows it
+# (Bun prints a failure's error above its "(fail)" line, far from its closing list of names).
+failed() {
+  printf '\n=== FAILED: %s; what each failure said:\n' "$1"
+  sed 's/\x1b\[[0-9;]*m//g' "$2" | case "$1" in
+    Bun) awk '/^\((pass|skip|todo)\)/ { n = 0; next }
+              /^\(fail\)/ { for (i = (n > 40 ? n - 40 : 0); i < n; i++) print buf[i]; print; print ""; n = 0; next }
+              { buf[n++] = $0 }' ;;
+    *) grep -aE 'CHECK failed|FAIL|error:|panic' | head -60 ;;
+  esac
+  exit 1
+}
 
 if [ "${CALOG_RUN_DRY:-0}" = 1 ]; then # test/commands.sh: reached through a task runner; check the tools
   "$ZIG" version > /dev/null && "$BIN/bun" --version > /dev/null && "$BIN/deno" --version > /dev/null \
@@ -17,11 +29,11 @@ if [ "${CALOG_RUN_DRY:-0}" = 1 ]; then # test/commands.sh: reached through a tas
 fi
 
 step "C tests (zig build test: Debug + UBSan)"
-"$ZIG" build test 2>&1 | tee "$LOG/c.txt"
+"$ZIG" build test 2>&1 | tee "$LOG/c.txt" || failed "C tests" "$LOG/c.txt"
 step "C tests under AddressSanitizer + UBSan + LeakSanitizer (system cc)"
-"$ZIG" build test-asan 2>&1 | tee "$LOG/asan.txt"
+"$ZIG" build test-asan 2>&1 | tee "$LOG/asan.txt" || failed "C tests (ASan)" "$LOG/asan.txt"
 step "C tests under ThreadSanitizer (zig sanitize_thread)"
-"$ZIG" build test-tsan 2>&1 | tee "$LOG/tsan.txt"
+"$ZIG" build test-tsan 2>&1 | tee "$LOG/tsan.txt" || failed "C tests (TSan)" "$LOG/tsan.txt"
 
 step "Type checks (tsc for the Bun side, deno check for the Deno side)"
 "$BIN/tsc" --noEmit --strict --target esnext --module esnext --moduleResolution bundler \
@@ -30,7 +42,7 @@ step "Type checks (tsc for the Bun side, deno check for the Deno side)"
 "$BIN/deno" check --quiet bindings/deno.ts bindings/mod.ts
 
 step "TypeScript suite under Bun"
-"$BIN/bun" test test/ 2>&1 | tee "$LOG/bun.txt"
+"$BIN/bun" test test/ 2>&1 | tee "$LOG/bun.txt" || failed Bun "$LOG/bun.txt"
 step "TypeScript suite under Deno"
 "$BIN/deno" test --allow-ffi --allow-env --allow-read --allow-write --allow-run --allow-net=127.0.0.1 --v8-flags=--expose-gc test/ 2>&1 | tee "$LOG/deno.txt"
 
