@@ -15,7 +15,13 @@ import { detectLibc, loadLibrary, localBuildPath } from "./common.ts";
 
 export * from "../src/index.ts";
 
-/** libcalog's exported functions, as Deno.dlopen sees them (C types in comments). */
+/**
+ * libcalog's exported functions, as Deno.dlopen sees them (C types in comments). Deno runs a synchronous symbol as a
+ * V8 fast call, and V8 aborts the process ("Lazy deopt after a fast API call with return value is unsupported")
+ * when JavaScript run inside one (a host function, a release) throws away the optimized code of its caller: the
+ * calls that may run host callbacks are declared void, and their result is read from the control block, where the
+ * library leaves it (CalogWireControlT.ret).
+ */
 const symbols = {
   calogAbiVersion: { parameters: [], result: "u32" }, // uint32_t (void)
   calogCreate: { parameters: [], result: "pointer" }, // CalogT *(void)
@@ -24,37 +30,40 @@ const symbols = {
   calogWireControl: { parameters: ["pointer"], result: "pointer" }, // CalogWireControlT *(CalogT *)
   calogWireReserve: { parameters: ["pointer", "u32", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t which, uint32_t size)
   calogHostInstall: { parameters: ["pointer", "function", "function"], result: "void" }, // (CalogT *, CalogHostCallFnT, CalogHostReleaseFnT)
-  calogContextCreateWire: { parameters: ["pointer", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t inLen)
-  calogContextDestroy: { parameters: ["pointer", "i32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT)
-  calogContextRelease: { parameters: ["pointer", "i32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT)
+  calogContextCreateWire: { parameters: ["pointer", "u32"], result: "void" }, // int32_t, read from control.ret (CalogT *, uint32_t inLen)
+  calogContextDestroy: { parameters: ["pointer", "i32"], result: "void" }, // int32_t, read from control.ret (CalogT *, CalogContextIdT)
+  calogContextRelease: { parameters: ["pointer", "i32"], result: "void" }, // int32_t, read from control.ret (CalogT *, CalogContextIdT)
   calogContextCount: { parameters: ["pointer"], result: "i32" }, // int32_t (CalogT *)
   calogContextMemory: { parameters: ["pointer", "i32"], result: "i64" }, // int64_t (CalogT *, CalogContextIdT)
-  calogEvalWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
-  calogCallWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
-  calogGetWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
-  calogFnCallWire: { parameters: ["pointer", "u32", "u32", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
+  calogEvalWire: { parameters: ["pointer", "i32", "u32"], result: "void" }, // int32_t, read from control.ret (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogCallWire: { parameters: ["pointer", "i32", "u32"], result: "void" }, // int32_t, read from control.ret (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogGetWire: { parameters: ["pointer", "i32", "u32"], result: "void" }, // int32_t, read from control.ret (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogFnCallWire: { parameters: ["pointer", "u32", "u32", "u32"], result: "void" }, // int32_t, read from control.ret (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
   calogFnReleaseWire: { parameters: ["pointer", "u32", "u32"], result: "void" }, // void (CalogT *, uint32_t slot, uint32_t gen)
-  calogRegisterHostWire: { parameters: ["pointer", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t inLen)
-  calogUnregisterWire: { parameters: ["pointer", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t inLen)
+  calogRegisterHostWire: { parameters: ["pointer", "u32"], result: "void" }, // int32_t, read from control.ret (CalogT *, uint32_t inLen)
+  calogUnregisterWire: { parameters: ["pointer", "u32"], result: "void" }, // int32_t, read from control.ret (CalogT *, uint32_t inLen)
   calogFnLiveCount: { parameters: [], result: "i64" }, // int64_t (void)
-  calogEvalAsyncWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
-  calogCallAsyncWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
-  calogFnCallAsyncWire: { parameters: ["pointer", "u32", "u32", "u32"], result: "i32" }, // int32_t (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
-  calogHostPoll: { parameters: ["pointer"], result: "i32" }, // int32_t (CalogT *)
-  calogHostPollWait: { parameters: ["pointer", "i32"], result: "i32" }, // int32_t (CalogT *, int32_t waitUs)
+  calogEvalAsyncWire: { parameters: ["pointer", "i32", "u32"], result: "void" }, // int32_t, read from control.ret (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogCallAsyncWire: { parameters: ["pointer", "i32", "u32"], result: "void" }, // int32_t, read from control.ret (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogFnCallAsyncWire: { parameters: ["pointer", "u32", "u32", "u32"], result: "void" }, // int32_t, read from control.ret (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
+  calogHostPoll: { parameters: ["pointer"], result: "void" }, // int32_t, read from control.ret (CalogT *)
+  calogHostPollWait: { parameters: ["pointer", "i32"], result: "void" }, // int32_t, read from control.ret (CalogT *, int32_t waitUs)
   calogContextInterrupt: { parameters: ["pointer", "i32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT)
   calogRequestCancel: { parameters: ["pointer", "u32"], result: "void" }, // void (CalogT *, uint32_t ticket)
-  calogContextSetLimitsWire: { parameters: ["pointer", "i32", "u32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
+  calogContextSetLimitsWire: { parameters: ["pointer", "i32", "u32"], result: "void" }, // int32_t, read from control.ret (CalogT *, CalogContextIdT, uint32_t inLen)
   calogContextStat: { parameters: ["pointer", "i32", "i32"], result: "i64" }, // int64_t (CalogT *, CalogContextIdT, int32_t which)
   calogLeakStat: { parameters: ["i32"], result: "i64" }, // int64_t (int32_t which)
   calogHostClose: { parameters: ["pointer"], result: "void" }, // void (CalogT *)
-  calogHostSettleWire: { parameters: ["pointer", "u32", "i32"], result: "i32" }, // int32_t (CalogT *, uint32_t token, int32_t outcome)
+  calogHostSettleWire: { parameters: ["pointer", "u32", "i32"], result: "void" }, // int32_t, read from control.ret (CalogT *, uint32_t token, int32_t outcome)
   calogHostTakeRelease: { parameters: ["pointer"], result: "u32" }, // uint32_t (CalogT *)
   // int32_t (CalogT *, int32_t timeoutMs): blocks a Deno worker thread, never the JS thread
   calogHostWait: { parameters: ["pointer", "i32"], result: "i32", nonblocking: true },
 } as const;
 
 const DEAD = -10;
+/** CalogWireControlT: its size in bytes, and where `ret` is (in 32-bit words). */
+const CONTROL_BYTES = 68;
+const RET = 16;
 const callDef = { parameters: ["u32", "u32"], result: "i32" } as const;
 const releaseDef = { parameters: ["u32"], result: "i32" } as const;
 
@@ -121,7 +130,12 @@ class DenoRuntime implements NativeRuntime {
     if (rt === null) throw new CalogLoadError("ERR_OOM", "calogCreate failed (out of memory)");
     this.#rt = rt;
     const ctl = lib.calogWireControl(rt)!;
-    this.control = new Uint32Array(Deno.UnsafePointerView.getArrayBuffer(ctl, 64));
+    this.control = new Uint32Array(Deno.UnsafePointerView.getArrayBuffer(ctl, CONTROL_BYTES));
+  }
+
+  /** What the last call declared void returned (CalogWireControlT.ret); `dead` once the runtime is destroyed. */
+  #ret(dead = DEAD): number {
+    return this.#rt === null ? dead : this.control[RET]! | 0;
   }
 
   buffers(): { in: Uint8Array; out: Uint8Array } {
@@ -201,32 +215,48 @@ class DenoRuntime implements NativeRuntime {
   }
 
   evalAsync(id: number, inLen: number): number {
-    return this.#rt === null ? DEAD : lib.calogEvalAsyncWire(this.#rt, id, inLen);
+    if (this.#rt === null) return DEAD;
+    lib.calogEvalAsyncWire(this.#rt, id, inLen);
+    return this.#ret();
   }
   callAsync(id: number, inLen: number): number {
-    return this.#rt === null ? DEAD : lib.calogCallAsyncWire(this.#rt, id, inLen);
+    if (this.#rt === null) return DEAD;
+    lib.calogCallAsyncWire(this.#rt, id, inLen);
+    return this.#ret();
   }
   fnCallAsync(slot: number, gen: number, inLen: number): number {
-    return this.#rt === null ? DEAD : lib.calogFnCallAsyncWire(this.#rt, slot, gen, inLen);
+    if (this.#rt === null) return DEAD;
+    lib.calogFnCallAsyncWire(this.#rt, slot, gen, inLen);
+    return this.#ret();
   }
   poll(): number {
-    return this.#rt === null ? 0 : lib.calogHostPoll(this.#rt);
+    if (this.#rt === null) return 0;
+    lib.calogHostPoll(this.#rt);
+    return this.#ret(0);
   }
   pollWait(waitUs: number): number {
-    return this.#rt === null ? 0 : lib.calogHostPollWait(this.#rt, waitUs);
+    if (this.#rt === null) return 0;
+    lib.calogHostPollWait(this.#rt, waitUs);
+    return this.#ret(0);
   }
 
   setPolicy(policy: number): void {
     if (this.#rt !== null) lib.calogSetPolicy(this.#rt, policy);
   }
   contextCreate(inLen: number): number {
-    return this.#rt === null ? DEAD : lib.calogContextCreateWire(this.#rt, inLen);
+    if (this.#rt === null) return DEAD;
+    lib.calogContextCreateWire(this.#rt, inLen);
+    return this.#ret();
   }
   contextDestroy(id: number): number {
-    return this.#rt === null ? DEAD : lib.calogContextDestroy(this.#rt, id);
+    if (this.#rt === null) return DEAD;
+    lib.calogContextDestroy(this.#rt, id);
+    return this.#ret();
   }
   contextRelease(id: number): number {
-    return this.#rt === null ? DEAD : lib.calogContextRelease(this.#rt, id);
+    if (this.#rt === null) return DEAD;
+    lib.calogContextRelease(this.#rt, id);
+    return this.#ret();
   }
   contextCount(): number {
     return this.#rt === null ? 0 : lib.calogContextCount(this.#rt);
@@ -244,31 +274,47 @@ class DenoRuntime implements NativeRuntime {
     if (this.#rt !== null) lib.calogRequestCancel(this.#rt, ticket);
   }
   setLimits(id: number, inLen: number): number {
-    return this.#rt === null ? DEAD : lib.calogContextSetLimitsWire(this.#rt, id, inLen);
+    if (this.#rt === null) return DEAD;
+    lib.calogContextSetLimitsWire(this.#rt, id, inLen);
+    return this.#ret();
   }
   eval(id: number, inLen: number): number {
-    return this.#rt === null ? DEAD : lib.calogEvalWire(this.#rt, id, inLen);
+    if (this.#rt === null) return DEAD;
+    lib.calogEvalWire(this.#rt, id, inLen);
+    return this.#ret();
   }
   call(id: number, inLen: number): number {
-    return this.#rt === null ? DEAD : lib.calogCallWire(this.#rt, id, inLen);
+    if (this.#rt === null) return DEAD;
+    lib.calogCallWire(this.#rt, id, inLen);
+    return this.#ret();
   }
   get(id: number, inLen: number): number {
-    return this.#rt === null ? DEAD : lib.calogGetWire(this.#rt, id, inLen);
+    if (this.#rt === null) return DEAD;
+    lib.calogGetWire(this.#rt, id, inLen);
+    return this.#ret();
   }
   fnCall(slot: number, gen: number, inLen: number): number {
-    return this.#rt === null ? DEAD : lib.calogFnCallWire(this.#rt, slot, gen, inLen);
+    if (this.#rt === null) return DEAD;
+    lib.calogFnCallWire(this.#rt, slot, gen, inLen);
+    return this.#ret();
   }
   fnRelease(slot: number, gen: number): void {
     if (this.#rt !== null) lib.calogFnReleaseWire(this.#rt, slot, gen);
   }
   registerHost(inLen: number): number {
-    return this.#rt === null ? DEAD : lib.calogRegisterHostWire(this.#rt, inLen);
+    if (this.#rt === null) return DEAD;
+    lib.calogRegisterHostWire(this.#rt, inLen);
+    return this.#ret();
   }
   unregister(inLen: number): number {
-    return this.#rt === null ? DEAD : lib.calogUnregisterWire(this.#rt, inLen);
+    if (this.#rt === null) return DEAD;
+    lib.calogUnregisterWire(this.#rt, inLen);
+    return this.#ret();
   }
   hostSettle(token: number, outcome: number): number {
-    return this.#rt === null ? DEAD : lib.calogHostSettleWire(this.#rt, token, outcome);
+    if (this.#rt === null) return DEAD;
+    lib.calogHostSettleWire(this.#rt, token, outcome);
+    return this.#ret();
   }
   takeRelease(): number {
     return this.#rt === null ? 0 : lib.calogHostTakeRelease(this.#rt);

@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout that crosses the FFI changes; the bindings refuse a mismatch. */
-#define CALOG_ABI_VERSION 11u
+#define CALOG_ABI_VERSION 12u
 
 /* One shared recursion cap for every recursive path (ingress, egress, copy, free, wire encode/decode). */
 #define CALOG_MAX_DEPTH 100
@@ -369,6 +369,13 @@ typedef struct CalogWireControlT {
                           * request failed or not). Still nonzero after a call into the library threw: the request
                           * never reached it (Bun and Deno: the JavaScript stack ran out on the way in), so the host
                           * takes those references back. Host thread. */
+  int32_t ret;           /* the return value of the last call that may run host callbacks, written as it returns:
+                          * every wire entry point (calog*Wire, calogHostPoll, calogHostPollWait), calogContextDestroy
+                          * and calogContextRelease. For a host whose FFI must not take a return value from a call
+                          * that runs its callbacks: Deno runs such symbols as V8 fast calls, and V8 aborts the
+                          * process when a callback invalidates the caller's optimized code ("Lazy deopt after a
+                          * fast API call with return value is unsupported"); declared void, the call is safe and
+                          * its result is read here. Host thread. */
 } CalogWireControlT;
 
 /* Lent pointer to the runtime's control block (valid until calogDestroy). */

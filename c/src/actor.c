@@ -1131,14 +1131,14 @@ static int32_t hostPoll(CalogT *rt, bool wake) {
   return 1;
 }
 
-int32_t calogHostPoll(CalogT *rt) { return rt == NULL ? 0 : hostPoll(rt, true); }
+static int32_t calogHostPollImpl(CalogT *rt) { return rt == NULL ? 0 : hostPoll(rt, true); }
 
 /* Whether the host has anything to poll (under h->mu). */
 static bool hostHasWorkLocked(CalogT *rt) {
   return rt->host.head != NULL || rt->host.taskHead != NULL || rt->doneHead != NULL;
 }
 
-int32_t calogHostPollWait(CalogT *rt, int32_t waitUs) {
+static int32_t calogHostPollWaitImpl(CalogT *rt, int32_t waitUs) {
   if (rt == NULL) return 0;
   CalogActorT *h = &rt->host;
   uint32_t replied = rt->hostReplied;
@@ -1241,3 +1241,8 @@ void calog__reapThreads(CalogT *rt) {
   for (uint32_t i = 0; i < n; i++) pthread_join(list[i], NULL);
   free(list);
 }
+
+/* The exported entry points that may run host callbacks: each also leaves its return value in the control
+ * block (CalogWireControlT.ret). */
+CALOG_RETURN_TO_CONTROL(calogHostPoll, (CalogT *rt), (rt))
+CALOG_RETURN_TO_CONTROL(calogHostPollWait, (CalogT *rt, int32_t waitUs), (rt, waitUs))

@@ -529,6 +529,14 @@ CALOG_HIDDEN void calog__hostKeepUntilNext(CalogT *rt, CalogValueT *v);
 CALOG_HIDDEN uint32_t calog__hostEncodeOutcome(CalogT *rt, int32_t *status, CalogValueT *value);
 /* Serves the messages queued to the host now (host thread). */
 CALOG_HIDDEN void calog__hostServe(CalogT *rt);
+/* Defines the exported entry point F(PARAMS) over its body FImpl: it returns FImpl's value and also leaves it in
+ * the control block (CalogWireControlT.ret), for a host that must declare F as returning nothing. */
+#define CALOG_RETURN_TO_CONTROL(F, PARAMS, ARGS)                                                                      \
+  int32_t F PARAMS {                                                                                                  \
+    int32_t r_ = F##Impl ARGS;                                                                                        \
+    if (rt != NULL) rt->wire.ret = r_;                                                                                \
+    return r_;                                                                                                        \
+  }
 /* Serves host messages until pred(rt), evaluated under host.mu, holds (calogDestroy waiting for threads). */
 CALOG_HIDDEN void calog__hostPumpUntil(CalogT *rt, bool (*pred)(CalogT *));
 /* The same with a deadline (CLOCK_MONOTONIC ns); returns whether pred held. */

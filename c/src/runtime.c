@@ -497,7 +497,7 @@ int32_t calogContextCreateWith(CalogT *rt, const char *engine, uint32_t flags, c
   return CALOG_OK;
 }
 
-int32_t calogContextDestroy(CalogT *rt, CalogContextIdT id) {
+static int32_t calogContextDestroyImpl(CalogT *rt, CalogContextIdT id) {
   CalogCtxT *ctx = calog__ctxResolve(rt, id);
   if (ctx == NULL) return CALOG_ERR_DEAD;
   atomic_store(&ctx->dying, true);
@@ -526,10 +526,10 @@ static bool fnsEmpty(CalogCtxT *ctx) {
 }
 
 void calog__ctxReapIfIdle(CalogCtxT *ctx) {
-  if (atomic_load(&ctx->released) && !atomic_load(&ctx->dying) && fnsEmpty(ctx)) calogContextDestroy(ctx->rt, ctx->id);
+  if (atomic_load(&ctx->released) && !atomic_load(&ctx->dying) && fnsEmpty(ctx)) calogContextDestroyImpl(ctx->rt, ctx->id);
 }
 
-int32_t calogContextRelease(CalogT *rt, CalogContextIdT id) {
+static int32_t calogContextReleaseImpl(CalogT *rt, CalogContextIdT id) {
   CalogCtxT *ctx = calog__ctxResolve(rt, id);
   if (ctx == NULL) return CALOG_ERR_DEAD;
   /* set before the check: a function value finalized from now on sees it and asks for the reap */
@@ -751,7 +751,7 @@ void calogHostClose(CalogT *rt) {
     if (ctx) {
       if (!ctx->threaded) ctx->busy = 0; /* calogDestroy is never called from inside a call */
       else if (watch) calog__ctxRef(watch[nWatch++] = ctx);
-      calogContextDestroy(rt, ctx->id);
+      calogContextDestroyImpl(rt, ctx->id);
     }
   }
   /* context threads may still call the host while they stop; each was interrupted by its destroy */
@@ -881,7 +881,7 @@ static int32_t readName(CalogReaderT *rd, char *buf, size_t cap, CalogValueT *er
 
 #define BAD_IN(rt) (reply((rt), calogFail(&v, CALOG_ERR_ARG, "request larger than the IN buffer"), &v))
 
-int32_t calogContextCreateWire(CalogT *rt, uint32_t inLen) {
+static int32_t calogContextCreateWireImpl(CalogT *rt, uint32_t inLen) {
   CalogValueT v = calogValueNil();
   CalogReaderT rd;
   if (rt == NULL) return -CALOG_ERR_ARG;
@@ -922,7 +922,7 @@ static int32_t readEvalRequest(CalogT *rt, uint32_t inLen, const char **src, uin
   return st;
 }
 
-int32_t calogEvalWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
+static int32_t calogEvalWireImpl(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
   CalogValueT v = calogValueNil();
   if (rt == NULL) return -CALOG_ERR_ARG;
   const char *src;
@@ -1031,7 +1031,7 @@ static int32_t callWithArgs(CalogT *rt, CalogReaderT *rd, CalogContextIdT id, co
   return reply(rt, st, &v);
 }
 
-int32_t calogCallWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
+static int32_t calogCallWireImpl(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
   CalogValueT v = calogValueNil();
   CalogReaderT rd;
   if (rt == NULL) return -CALOG_ERR_ARG;
@@ -1042,7 +1042,7 @@ int32_t calogCallWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
   return callWithArgs(rt, &rd, id, name, NULL);
 }
 
-int32_t calogGetWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
+static int32_t calogGetWireImpl(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
   CalogValueT v = calogValueNil();
   CalogReaderT rd;
   if (rt == NULL) return -CALOG_ERR_ARG;
@@ -1065,7 +1065,7 @@ static int32_t refuseReleased(CalogT *rt, CalogReaderT *rd) {
   return reply(rt, calogFail(&v, CALOG_ERR_DEAD, "function was released"), &v);
 }
 
-int32_t calogFnCallWire(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen) {
+static int32_t calogFnCallWireImpl(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen) {
   CalogValueT v = calogValueNil();
   CalogReaderT rd;
   if (rt == NULL) return -CALOG_ERR_ARG;
@@ -1079,7 +1079,7 @@ int32_t calogFnCallWire(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen)
   return r;
 }
 
-int32_t calogRegisterHostWire(CalogT *rt, uint32_t inLen) {
+static int32_t calogRegisterHostWireImpl(CalogT *rt, uint32_t inLen) {
   CalogValueT v = calogValueNil();
   CalogReaderT rd;
   if (rt == NULL) return -CALOG_ERR_ARG;
@@ -1106,7 +1106,7 @@ int32_t calogRegisterHostWire(CalogT *rt, uint32_t inLen) {
   return 0;
 }
 
-int32_t calogContextSetLimitsWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
+static int32_t calogContextSetLimitsWireImpl(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
   CalogValueT v = calogValueNil();
   CalogReaderT rd;
   if (rt == NULL) return -CALOG_ERR_ARG;
@@ -1118,7 +1118,7 @@ int32_t calogContextSetLimitsWire(CalogT *rt, CalogContextIdT id, uint32_t inLen
   return st == CALOG_OK ? 0 : reply(rt, st, &v);
 }
 
-int32_t calogUnregisterWire(CalogT *rt, uint32_t inLen) {
+static int32_t calogUnregisterWireImpl(CalogT *rt, uint32_t inLen) {
   CalogValueT v = calogValueNil();
   CalogReaderT rd;
   if (rt == NULL) return -CALOG_ERR_ARG;
@@ -1146,7 +1146,8 @@ _Static_assert(offsetof(CalogWireControlT, hostInterest) == 48, "wire control la
 _Static_assert(offsetof(CalogWireControlT, lostReleases) == 52, "wire control layout");
 _Static_assert(offsetof(CalogWireControlT, fnsTaken) == 56, "wire control layout");
 _Static_assert(offsetof(CalogWireControlT, inUnread) == 60, "wire control layout");
-_Static_assert(sizeof(CalogWireControlT) == 64, "wire control layout");
+_Static_assert(offsetof(CalogWireControlT, ret) == 64, "wire control layout");
+_Static_assert(sizeof(CalogWireControlT) == 72, "wire control layout");
 
 /* ---- asynchronous requests ----------------------------------------------------------------------- */
 static int32_t newTicket(CalogT *rt) {
@@ -1195,7 +1196,7 @@ static int32_t submit(CalogT *rt, CalogContextIdT id, int kind, char *name, char
   return st == CALOG_OK ? ticket : reply(rt, st, &v);
 }
 
-int32_t calogEvalAsyncWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
+static int32_t calogEvalAsyncWireImpl(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
   CalogValueT v = calogValueNil();
   if (rt == NULL) return -CALOG_ERR_ARG;
   const char *src;
@@ -1213,7 +1214,7 @@ int32_t calogEvalAsyncWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
   return submit(rt, id, CALOG_MSG_EVAL, name, text, n, NULL, 0, timeoutMs);
 }
 
-int32_t calogCallAsyncWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
+static int32_t calogCallAsyncWireImpl(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
   CalogValueT v = calogValueNil();
   CalogReaderT rd;
   if (rt == NULL) return -CALOG_ERR_ARG;
@@ -1232,7 +1233,7 @@ int32_t calogCallAsyncWire(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
   return submit(rt, id, CALOG_MSG_CALL, name, NULL, 0, args, argc, 0);
 }
 
-int32_t calogFnCallAsyncWire(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen) {
+static int32_t calogFnCallAsyncWireImpl(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen) {
   CalogValueT v = calogValueNil();
   CalogReaderT rd;
   if (rt == NULL) return -CALOG_ERR_ARG;
@@ -1258,3 +1259,19 @@ int32_t calogFnCallAsyncWire(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t i
   calog__hostComplete(rt, (uint32_t)ticket, st, &v);
   return ticket;
 }
+
+/* The exported entry points that may run host callbacks: each also leaves its return value in the control
+ * block (CalogWireControlT.ret). */
+CALOG_RETURN_TO_CONTROL(calogContextCreateWire, (CalogT *rt, uint32_t inLen), (rt, inLen))
+CALOG_RETURN_TO_CONTROL(calogContextDestroy, (CalogT *rt, CalogContextIdT id), (rt, id))
+CALOG_RETURN_TO_CONTROL(calogContextRelease, (CalogT *rt, CalogContextIdT id), (rt, id))
+CALOG_RETURN_TO_CONTROL(calogEvalWire, (CalogT *rt, CalogContextIdT id, uint32_t inLen), (rt, id, inLen))
+CALOG_RETURN_TO_CONTROL(calogCallWire, (CalogT *rt, CalogContextIdT id, uint32_t inLen), (rt, id, inLen))
+CALOG_RETURN_TO_CONTROL(calogGetWire, (CalogT *rt, CalogContextIdT id, uint32_t inLen), (rt, id, inLen))
+CALOG_RETURN_TO_CONTROL(calogFnCallWire, (CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen), (rt, slot, gen, inLen))
+CALOG_RETURN_TO_CONTROL(calogRegisterHostWire, (CalogT *rt, uint32_t inLen), (rt, inLen))
+CALOG_RETURN_TO_CONTROL(calogUnregisterWire, (CalogT *rt, uint32_t inLen), (rt, inLen))
+CALOG_RETURN_TO_CONTROL(calogEvalAsyncWire, (CalogT *rt, CalogContextIdT id, uint32_t inLen), (rt, id, inLen))
+CALOG_RETURN_TO_CONTROL(calogCallAsyncWire, (CalogT *rt, CalogContextIdT id, uint32_t inLen), (rt, id, inLen))
+CALOG_RETURN_TO_CONTROL(calogFnCallAsyncWire, (CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen), (rt, slot, gen, inLen))
+CALOG_RETURN_TO_CONTROL(calogContextSetLimitsWire, (CalogT *rt, CalogContextIdT id, uint32_t inLen), (rt, id, inLen))

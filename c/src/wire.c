@@ -859,7 +859,7 @@ int32_t calog__hostTrampoline(CalogValueT *args, int32_t argc, CalogValueT *resu
   return hostOutcome(c.h->rt, r, result);
 }
 
-int32_t calogHostSettleWire(CalogT *rt, uint32_t token, int32_t outcome) {
+static int32_t calogHostSettleWireImpl(CalogT *rt, uint32_t token, int32_t outcome) {
   if (rt == NULL || token == 0) return -CALOG_ERR_DEAD;
   CalogMsgT *m = calog__hostDeferTake(rt, token);
   if (m == NULL) return -CALOG_ERR_DEAD;
@@ -874,3 +874,7 @@ void calog__hostRelease(void *ud) {
   hostReleaseId(h->rt, h->id);
   free(h);
 }
+
+/* The exported entry points that may run host callbacks: each also leaves its return value in the control
+ * block (CalogWireControlT.ret). */
+CALOG_RETURN_TO_CONTROL(calogHostSettleWire, (CalogT *rt, uint32_t token, int32_t outcome), (rt, token, outcome))

@@ -342,6 +342,39 @@ static void testCreateRefused(void) {
   calogDestroy(rt);
 }
 
+/* Every entry point that may run host callbacks also leaves its return value in the control block (ret): Deno
+ * declares them void (a V8 fast call with a return value aborts the process when a callback deoptimizes its
+ * caller) and reads it there. A stale sentinel would be read as the call's result. */
+static void testReturnInControl(CalogT *rt) {
+  CalogWireControlT *w = calogWireControl(rt);
+  const CalogContextIdT none = 424242;
+#define RET_IN_CONTROL(call)                                                                                           \
+  do {                                                                                                                 \
+    w->ret = 12345;                                                                                                    \
+    int32_t r_ = (call);                                                                                               \
+    CHECK(r_ != 12345);                                                                                                \
+    CHECK_EQ(w->ret, r_);                                                                                              \
+  } while (0)
+  RET_IN_CONTROL(calogEvalWire(rt, none, 0));
+  RET_IN_CONTROL(calogEvalWire(rt, 1, w->inCap + 1));
+  RET_IN_CONTROL(calogCallWire(rt, none, 0));
+  RET_IN_CONTROL(calogGetWire(rt, none, 0));
+  RET_IN_CONTROL(calogFnCallWire(rt, 77, 1, 0));
+  RET_IN_CONTROL(calogEvalAsyncWire(rt, none, 0));
+  RET_IN_CONTROL(calogCallAsyncWire(rt, none, 0));
+  RET_IN_CONTROL(calogFnCallAsyncWire(rt, 77, 1, 0));
+  RET_IN_CONTROL(calogContextCreateWire(rt, 0));
+  RET_IN_CONTROL(calogContextSetLimitsWire(rt, none, 0));
+  RET_IN_CONTROL(calogRegisterHostWire(rt, 0));
+  RET_IN_CONTROL(calogUnregisterWire(rt, 0));
+  RET_IN_CONTROL(calogHostSettleWire(rt, 0, 0));
+  RET_IN_CONTROL(calogContextDestroy(rt, none));
+  RET_IN_CONTROL(calogContextRelease(rt, none));
+  RET_IN_CONTROL(calogHostPoll(rt));
+  RET_IN_CONTROL(calogHostPollWait(rt, 0));
+#undef RET_IN_CONTROL
+}
+
 int main(void) {
   CalogT *rt = calogCreate();
   testRoundTrip(rt);
@@ -350,6 +383,7 @@ int main(void) {
   testDepth(rt);
   testHostError(rt);
   testHostRefused(rt);
+  testReturnInControl(rt);
   calogDestroy(rt);
   testCreateRefused();
   return checkSummary("test_wire");
