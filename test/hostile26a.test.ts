@@ -38,3 +38,28 @@ test("the first callAsync, made by a host function inside a synchronous call aft
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /^ok 1$/m);
 }, 90_000);
+
+// Found by the run-lua fuzzer (two reports, a null box in lauxlib's resizebox and a null memcpy source in
+// luaL_addvalue): Lua's print added the tab between two arguments while the next argument's text was already on
+// the stack, which a buffer operation other than luaL_addvalue must not find there. Once the line had outgrown the
+// buffer's own space (about 1 KB), the tab's resize took that text for the buffer's box: print(('x'):rep(2000),
+// 'y') ended the host with a segmentation fault (Bun, host thread), after the script had returned.
+for (const thread of [false, true]) {
+  test(`lua (${thread ? "own thread" : "host thread"}): print of long lines with several arguments prints them whole`, async () => {
+    const { Runtime } = await import("../bindings/mod.ts");
+    using rt = new Runtime();
+    let out = "";
+    using ctx = rt.createContext("lua", { thread, output: (text) => void (out += String(text)) });
+    const want: string[] = [];
+    for (const len of [1000, 1023, 1024, 1025, 1536, 2000, 2047, 4096, 10_000]) {
+      for (const count of [2, 3, 5]) {
+        ctx.eval(`local t = {} for i = 1, ${count} do t[i] = string.rep(string.char(96 + i), ${len} // i) end print(table.unpack(t))`);
+        want.push(Array.from({ length: count }, (_, i) => String.fromCharCode(97 + i).repeat(Math.floor(len / (i + 1)))).join("\t"));
+      }
+    }
+    ctx.eval(`print(("x"):rep(2000), "y", 42, nil, true)`);
+    want.push(`${"x".repeat(2000)}\ty\t42\tnil\ttrue`);
+    await new Promise((r) => setTimeout(r, 50)); // a threaded context's output crosses through the host queue
+    assert.equal(out, want.map((l) => l + "\n").join(""));
+  });
+}

@@ -65,8 +65,11 @@ static int luaPrint(lua_State *L) {
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   for (int i = 1; i <= n; i++) {
-    luaL_tolstring(L, i, NULL);
+    /* the tab first: a buffer operation other than luaL_addvalue needs the stack as the last one left it, and one
+     * with the argument's text on top took that text for its buffer box once the line had outgrown the buffer's
+     * own space (print(('x'):rep(2000), 'y') ended the host with a segmentation fault; found by run-lua) */
     if (i > 1) luaL_addchar(&b, '\t');
+    luaL_tolstring(L, i, NULL);
     luaL_addvalue(&b);
   }
   luaL_addchar(&b, '\n');
