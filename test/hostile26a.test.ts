@@ -63,3 +63,21 @@ for (const thread of [false, true]) {
     assert.equal(out, want.map((l) => l + "\n").join(""));
   });
 }
+
+// Found by pass 26b: Squirrel's print() and error() without an argument printed whatever an earlier call had left in
+// that stack slot (print() after f("1", 2, 3) printed "1"). As upstream's print, they now need an argument.
+for (const thread of [false, true]) {
+  test(`squirrel (${thread ? "own thread" : "host thread"}): print() and error() without an argument are script errors, and print nothing`, async () => {
+    const { Runtime, CalogScriptError } = await import("../bindings/mod.ts");
+    using rt = new Runtime();
+    let out = "";
+    using ctx = rt.createContext("squirrel", { thread, output: (text, stream) => void (out += `${stream}:${String(text)}|`) });
+    for (const call of ["print()", "error()", "::print.call(this)"]) {
+      assert.throws(() => ctx.eval(`function f(x, y, z) { local q = "LEAK" + x; return q } f("1", 2, 3); ${call}; return 2`),
+        (e: unknown) => e instanceof CalogScriptError && /wrong number of parameters/.test(e.message));
+    }
+    assert.equal(ctx.eval(`print("a"); error("b"); return 1`), 1);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(out, "stdout:a|stderr:b|");
+  });
+}

@@ -47,6 +47,15 @@ static void setFn(HSQUIRRELVM v, const char *name, SQFUNCTION f) {
   sq_newslot(v, -3, SQFalse);
 }
 
+/* Makes the native closure at name in the table on top of the stack refuse a call without an argument. */
+static void requireArg(HSQUIRRELVM v, const char *name) {
+  sq_pushstring(v, name, -1);
+  if (SQ_SUCCEEDED(sq_rawget(v, -2))) {
+    sq_setparamscheck(v, -2, NULL);
+    sq_pop(v, 1);
+  }
+}
+
 static void setDenied(HSQUIRRELVM v, const char *name, const char *effect, const char *capability) {
   sq_pushstring(v, name, -1);
   sq_pushstring(v, effect, -1);
@@ -201,6 +210,10 @@ int32_t calog__sqOpenLibs(SqCtxT *sc, CalogValueT *err) {
   sq_pushroottable(v);
   setFn(v, "print", sqPrint);
   setFn(v, "error", sqError);
+  /* one argument at least, as upstream's (which takes exactly one): with none, the output read whatever an earlier
+   * call had left in that stack slot (print() after f("1", 2) printed "1"; found by pass 26b) */
+  requireArg(v, "print");
+  requireArg(v, "error");
   if (caps->profile == CALOG_PROFILE_SANDBOX) {
     setDenied(v, "system", "system()", "process");
     setDenied(v, "getenv", "getenv()", "env");
