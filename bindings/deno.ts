@@ -61,7 +61,11 @@ const symbols = {
 } as const;
 
 const DEAD = -10;
-/** CalogWireControlT: its size in bytes, and where `ret` is (in 32-bit words). */
+/**
+ * CalogWireControlT: the bytes read of it, and where `ret` is (in 32-bit words). A call declared void returns its
+ * result there; it is read right after the call, with no function call in between (one could meet the end of the
+ * JavaScript stack after the library has produced its result).
+ */
 const CONTROL_BYTES = 68;
 const RET = 16;
 const callDef = { parameters: ["u32", "u32"], result: "i32" } as const;
@@ -131,11 +135,6 @@ class DenoRuntime implements NativeRuntime {
     this.#rt = rt;
     const ctl = lib.calogWireControl(rt)!;
     this.control = new Uint32Array(Deno.UnsafePointerView.getArrayBuffer(ctl, CONTROL_BYTES));
-  }
-
-  /** What the last call declared void returned (CalogWireControlT.ret); `dead` once the runtime is destroyed. */
-  #ret(dead = DEAD): number {
-    return this.#rt === null ? dead : this.control[RET]! | 0;
   }
 
   buffers(): { in: Uint8Array; out: Uint8Array } {
@@ -217,27 +216,27 @@ class DenoRuntime implements NativeRuntime {
   evalAsync(id: number, inLen: number): number {
     if (this.#rt === null) return DEAD;
     lib.calogEvalAsyncWire(this.#rt, id, inLen);
-    return this.#ret();
+    return this.#rt === null ? DEAD : this.control[RET]! | 0;
   }
   callAsync(id: number, inLen: number): number {
     if (this.#rt === null) return DEAD;
     lib.calogCallAsyncWire(this.#rt, id, inLen);
-    return this.#ret();
+    return this.#rt === null ? DEAD : this.control[RET]! | 0;
   }
   fnCallAsync(slot: number, gen: number, inLen: number): number {
     if (this.#rt === null) return DEAD;
     lib.calogFnCallAsyncWire(this.#rt, slot, gen, inLen);
-    return this.#ret();
+    return this.#rt === null ? DEAD : this.control[RET]! | 0;
   }
   poll(): number {
     if (this.#rt === null) return 0;
     lib.calogHostPoll(this.#rt);
-    return this.#ret(0);
+    return this.#rt === null ? 0 : this.control[RET]! | 0;
   }
   pollWait(waitUs: number): number {
     if (this.#rt === null) return 0;
     lib.calogHostPollWait(this.#rt, waitUs);
-    return this.#ret(0);
+    return this.#rt === null ? 0 : this.control[RET]! | 0;
   }
 
   setPolicy(policy: number): void {
@@ -246,17 +245,17 @@ class DenoRuntime implements NativeRuntime {
   contextCreate(inLen: number): number {
     if (this.#rt === null) return DEAD;
     lib.calogContextCreateWire(this.#rt, inLen);
-    return this.#ret();
+    return this.#rt === null ? DEAD : this.control[RET]! | 0;
   }
   contextDestroy(id: number): number {
     if (this.#rt === null) return DEAD;
     lib.calogContextDestroy(this.#rt, id);
-    return this.#ret();
+    return this.#rt === null ? DEAD : this.control[RET]! | 0;
   }
   contextRelease(id: number): number {
     if (this.#rt === null) return DEAD;
     lib.calogContextRelease(this.#rt, id);
-    return this.#ret();
+    return this.#rt === null ? DEAD : this.control[RET]! | 0;
   }
   contextCount(): number {
     return this.#rt === null ? 0 : lib.calogContextCount(this.#rt);
@@ -276,27 +275,27 @@ class DenoRuntime implements NativeRuntime {
   setLimits(id: number, inLen: number): number {
     if (this.#rt === null) return DEAD;
     lib.calogContextSetLimitsWire(this.#rt, id, inLen);
-    return this.#ret();
+    return this.#rt === null ? DEAD : this.control[RET]! | 0;
   }
   eval(id: number, inLen: number): number {
     if (this.#rt === null) return DEAD;
     lib.calogEvalWire(this.#rt, id, inLen);
-    return this.#ret();
+    return this.#rt === null ? DEAD : this.control[RET]! | 0;
   }
   call(id: number, inLen: number): number {
     if (this.#rt === null) return DEAD;
     lib.calogCallWire(this.#rt, id, inLen);
-    return this.#ret();
+    return this.#rt === null ? DEAD : this.control[RET]! | 0;
   }
   get(id: number, inLen: number): number {
     if (this.#rt === null) return DEAD;
     lib.calogGetWire(this.#rt, id, inLen);
-    return this.#ret();
+    return this.#rt === null ? DEAD : this.control[RET]! | 0;
   }
   fnCall(slot: number, gen: number, inLen: number): number {
     if (this.#rt === null) return DEAD;
     lib.calogFnCallWire(this.#rt, slot, gen, inLen);
-    return this.#ret();
+    return this.#rt === null ? DEAD : this.control[RET]! | 0;
   }
   fnRelease(slot: number, gen: number): void {
     if (this.#rt !== null) lib.calogFnReleaseWire(this.#rt, slot, gen);
@@ -304,17 +303,17 @@ class DenoRuntime implements NativeRuntime {
   registerHost(inLen: number): number {
     if (this.#rt === null) return DEAD;
     lib.calogRegisterHostWire(this.#rt, inLen);
-    return this.#ret();
+    return this.#rt === null ? DEAD : this.control[RET]! | 0;
   }
   unregister(inLen: number): number {
     if (this.#rt === null) return DEAD;
     lib.calogUnregisterWire(this.#rt, inLen);
-    return this.#ret();
+    return this.#rt === null ? DEAD : this.control[RET]! | 0;
   }
   hostSettle(token: number, outcome: number): number {
     if (this.#rt === null) return DEAD;
     lib.calogHostSettleWire(this.#rt, token, outcome);
-    return this.#ret();
+    return this.#rt === null ? DEAD : this.control[RET]! | 0;
   }
   takeRelease(): number {
     return this.#rt === null ? 0 : lib.calogHostTakeRelease(this.#rt);
