@@ -90,6 +90,33 @@ export function watchUnhandled(): { count(): number; stop(): void } {
   };
 }
 
+/**
+ * Runs the script `child` (a URL beside the test) with `args` in a process of its own, under the runtime running the
+ * tests (Deno: --allow-ffi --allow-env --allow-read --v8-flags=--expose-gc), and resolves with its exit code (null
+ * when killed after `killMs`), its stdout and stderr together, and how long it ran: for what could end the process
+ * (an abort, a crash) or must (exiting by itself), so that neither stops the test run.
+ */
+export async function runChild(child: URL, args: string[], killMs = 60_000): Promise<{ code: number | null; out: string; ms: number }> {
+  const { spawn } = await import("node:child_process");
+  const exe = isDeno ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath() : process.execPath;
+  const argv = isDeno
+    ? ["run", "--allow-ffi", "--allow-env", "--allow-read", "--v8-flags=--expose-gc", child.pathname, ...args]
+    : [child.pathname, ...args];
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const p = spawn(exe, argv, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    p.stdout.on("data", (d: Uint8Array) => (out += String(d)));
+    p.stderr.on("data", (d: Uint8Array) => (out += String(d)));
+    const kill = setTimeout(() => p.kill("SIGKILL"), killMs);
+    p.on("error", reject);
+    p.on("exit", (code) => {
+      clearTimeout(kill);
+      resolve({ code, out, ms: Date.now() - t0 });
+    });
+  });
+}
+
 /** p, or a rejection after ms (so a hang fails the test instead of stalling the run). */
 export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;

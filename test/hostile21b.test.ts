@@ -3,7 +3,7 @@
 // regressions; runs unchanged under Bun and Deno.
 import assert from "node:assert/strict";
 import { CalogError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { atStackEdge, gc, test, within } from "./harness.ts";
+import { atStackEdge, gc, runChild, test, within } from "./harness.ts";
 
 const engines: EngineName[] = ["lua", "js", "squirrel"];
 
@@ -84,23 +84,7 @@ for (const engine of engines) {
 // In a child process: an abort() that finds no room for a listener reports that RangeError as uncaught, which
 // `bun test` counts as a failure of whatever test is running.
 test("an abort() at the stack's end rejects the call with the signal's reason, never resolves it or leaves it pending", async () => {
-  const { spawn } = await import("node:child_process");
-  const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
-  const exe = isDeno ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath() : process.execPath;
-  const child = new URL("./hostile21b_child.ts", import.meta.url).pathname;
-  const argv = isDeno ? ["run", "--allow-ffi", "--allow-env", "--allow-read", child, "abort-at-edge"] : [child, "abort-at-edge"];
-  const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
-    const p = spawn(exe, argv, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    p.stdout.on("data", (d: Uint8Array) => (out += String(d)));
-    p.stderr.on("data", (d: Uint8Array) => (out += String(d)));
-    const kill = setTimeout(() => p.kill("SIGKILL"), 50_000);
-    p.on("error", reject);
-    p.on("exit", (code) => {
-      clearTimeout(kill);
-      resolve({ code, out });
-    });
-  });
+  const { code, out } = await runChild(new URL("./hostile21b_child.ts", import.meta.url), ["abort-at-edge"], 50_000);
   assert.equal(code, 0, out);
   const summary = JSON.parse(out.trim().split("\n").pop()!) as { tried: number; wrong: string[] };
   assert.ok(summary.tried > 0, `abort() ran at the stack's end: ${out}`);

@@ -1,26 +1,8 @@
 // Pass 26a: the event loop's turn and the wake, attacked. Every test is one attack that found a defect.
 import assert from "node:assert/strict";
-import { isDeno, test } from "./harness.ts";
+import { runChild, test } from "./harness.ts";
 
-/** Runs test/hostile26a_child.ts with these arguments in a process of its own (killed after 60 s). */
-async function runChild(...args: string[]): Promise<{ code: number | null; out: string }> {
-  const { spawn } = await import("node:child_process");
-  const exe = isDeno ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath() : process.execPath;
-  const child = new URL("./hostile26a_child.ts", import.meta.url).pathname;
-  const argv = isDeno ? ["run", "--allow-ffi", "--allow-env", "--allow-read", child, ...args] : [child, ...args];
-  return new Promise((resolve, reject) => {
-    const p = spawn(exe, argv, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    p.stdout.on("data", (d: Uint8Array) => (out += String(d)));
-    p.stderr.on("data", (d: Uint8Array) => (out += String(d)));
-    const kill = setTimeout(() => p.kill("SIGKILL"), 60_000);
-    p.on("error", reject);
-    p.on("exit", (code) => {
-      clearTimeout(kill);
-      resolve({ code, out });
-    });
-  });
-}
+const child = new URL("./hostile26a_child.ts", import.meta.url);
 
 // Deno runs a synchronous FFI symbol as a V8 fast call, and V8 aborted the whole process ("Lazy deopt after a
 // fast API call with return value is unsupported") when a host function running inside calogCallWire made V8
@@ -28,13 +10,13 @@ async function runChild(...args: string[]): Promise<{ code: number | null; out: 
 // may run host callbacks are now declared void under Deno; their result comes through the control block.
 for (const engine of ["lua", "js"]) {
   test(`${engine}: a host function meeting new paths inside a synchronous call after 200,000 calls does not abort the process`, async () => {
-    const r = await runChild("new-path", engine);
+    const r = await runChild(child, ["new-path", engine]);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /^ok -?\d+$/m);
   }, 90_000);
 }
 test("the first callAsync, made by a host function inside a synchronous call after 300,000 calls, does not abort the process", async () => {
-  const r = await runChild("first-async", "lua");
+  const r = await runChild(child, ["first-async", "lua"]);
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /^ok 1$/m);
 }, 90_000);

@@ -3,7 +3,7 @@
 // count and time.
 import assert from "node:assert/strict";
 import { type Capabilities, CalogLimitError, CalogValueError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { test } from "./harness.ts";
+import { isDeno, runChild, test } from "./harness.ts";
 
 const net: Capabilities = { net: { connect: ["127.0.0.1:*"], listen: ["127.0.0.1:*"] } };
 const engines: EngineName[] = ["lua", "js", "squirrel"];
@@ -91,28 +91,6 @@ test("a threaded Lua callback server logging through a host function serves a th
 // Under Deno a pending wait keeps the process alive: the library's count of registrations must come back to
 // zero, and the wait armed on a stale count must end when it does (it was re-armed after the last host call of
 // a threaded callback, while the timer was still counted, and then waited for good).
-const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
-
-async function runChild(scenario: string): Promise<{ code: number | null; out: string; ms: number }> {
-  const { spawn } = await import("node:child_process");
-  const exe = isDeno ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath() : process.execPath;
-  const child = new URL("./hostile3_child.ts", import.meta.url).pathname;
-  const argv = isDeno ? ["run", "--allow-ffi", "--allow-env", "--allow-read", "--v8-flags=--expose-gc", child, scenario] : [child, scenario];
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const p = spawn(exe, argv, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    p.stdout.on("data", (d: Uint8Array) => (out += String(d)));
-    p.stderr.on("data", (d: Uint8Array) => (out += String(d)));
-    const kill = setTimeout(() => p.kill("SIGKILL"), 20000);
-    p.on("error", reject);
-    p.on("exit", (code) => {
-      clearTimeout(kill);
-      resolve({ code, out, ms: Date.now() - t0 });
-    });
-  });
-}
-
 const childScenarios: [string, string][] = [
   ["threaded-timer", "a,b"],
   ["threaded-exchange", "srv:hi,cli:hi!"],
@@ -131,7 +109,7 @@ const childScenarios: [string, string][] = [
 ];
 for (const [scenario, marks] of childScenarios) {
   test(`the process exits by itself: ${scenario}`, async () => {
-    const r = await runChild(scenario);
+    const r = await runChild(new URL("./hostile3_child.ts", import.meta.url), [scenario], 20_000);
     assert.equal(r.code, 0, `exit code ${r.code} after ${r.ms} ms (killed if null): ${r.out}`);
     assert.equal(r.out.trim().split("\n").at(-1), marks);
   }, 30000);
