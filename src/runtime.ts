@@ -557,8 +557,8 @@ class Core implements FunctionTable {
             // not): a chain of setImmediate there also kept timers waiting for ~10 ms at a time.
             if (!n.wakeTakesTurns) schedule(this.drain);
             else if (this.turnSince === 0) {
-              this.turnSince = now;
-              setTimeout(this.turnTaken, 0);
+              setTimeout(this.turnTaken, 0); // first: one that threw at the stack's end with turnSince set would
+              this.turnSince = now; // leave every later wake held, with no timer to let them go (pass 26a)
             }
             spent = true;
             break;
