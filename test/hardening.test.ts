@@ -169,6 +169,67 @@ for (const engine of engines) {
   }
 }
 
+/** A thrower whose value says its own text there (__tostring, toString, _tostring), and a pass-through. */
+const speaking: Record<EngineName, string> = {
+  lua: `function boom() error(setmetatable({ code = 1 }, { __tostring = function() return "lua says no" end })) end
+        function via(f) return f() end
+        function via2(g, f) return g(f) end
+        function rethrow(f) local ok, e = pcall(f) error(e, 0) end
+        function own(f) local ok, e = pcall(f) error(setmetatable(e, { __tostring = function() return "mine" end }), 0) end`,
+  js: `function boom() { throw { code: 1, toString: function () { return "js says no"; } }; }
+       function via(f) { return f(); }
+       function via2(g, f) { return g(f); }
+       function rethrow(f) { try { f(); } catch (e) { throw e; } }
+       function own(f) { try { f(); } catch (e) { e.toString = function () { return "mine"; }; throw e; } }`,
+  squirrel: `function boom() { throw { code = 1 }.setdelegate({ _tostring = function() { return "squirrel says no"; } }); }
+             function via(f) { return f(); }
+             function via2(g, f) { return g(f); }
+             function rethrow(f) { try { f(); } catch (e) { throw e; } }
+             function own(f) { try { f(); } catch (e) { throw e.setdelegate({ _tostring = function() { return "mine"; } }); } }`,
+};
+
+for (const thread of modes) {
+  const mode = thread ? "threaded" : "host thread";
+  test(`(${mode}) a thrown value's own text is its message through any number of engines`, () => {
+    using rt = new Runtime();
+    const ctx = Object.fromEntries(engines.map((e) => [e, rt.createContext(e, { thread })])) as Record<EngineName, ReturnType<Runtime["createContext"]>>;
+    try {
+      for (const e of engines) ctx[e].eval(speaking[e]);
+      for (const origin of engines) {
+        using boom = ctx[origin].getFunction("boom");
+        const text = `${origin} says no`;
+        const direct = caught(() => boom());
+        assert.equal(direct.message, text);
+        for (const hop of engines.filter((e) => e !== origin)) {
+          let e = caught(() => ctx[hop].call("via", boom));
+          assert.equal(e.name, "CalogScriptError");
+          assert.equal(e.message, text, `${origin} through ${hop}`);
+          assert.equal((e.value as { code?: number }).code, 1, `${origin} through ${hop}`);
+          // caught and raised again as it is: the same error (Squirrel: only uncaught, see the README)
+          e = caught(() => ctx[hop].call("rethrow", boom));
+          if (hop !== "squirrel") assert.equal(e.message, text, `${origin} rethrown in ${hop}`);
+          else assert.ok(e.message === text || e.message.startsWith("squirrel threw {"), e.message);
+          // given a text of its own there, that text wins
+          e = caught(() => ctx[hop].call("own", boom));
+          assert.equal(e.message, "mine", `${origin} given its own text in ${hop}`);
+          // two engines on: still the origin's text
+          const third = engines.find((x) => x !== origin && x !== hop)!;
+          using viaHop = ctx[hop].getFunction("via");
+          e = caught(() => ctx[third].call("via2", viaHop, boom));
+          assert.equal(e.message, text, `${origin} through ${hop} and ${third}`);
+        }
+      }
+      // a value without text of its own is rendered by the engine it leaves, as before
+      ctx.lua.eval("function plain() error({ code = 2 }) end");
+      using plain = ctx.lua.getFunction("plain");
+      assert.equal(caught(() => ctx.js.call("via", plain)).message, "js threw { code: 2 }");
+      assert.equal(caught(() => ctx.squirrel.call("via", plain)).message, "squirrel threw { code: 2 }");
+    } finally {
+      for (const e of engines) ctx[e].dispose();
+    }
+  });
+}
+
 const callHost: Record<EngineName, string> = {
   lua: "function callIt() return thrower() end",
   js: "function callIt() { return thrower(); }",

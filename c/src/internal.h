@@ -294,6 +294,11 @@ CALOG_HIDDEN void calog__errorValueRefused(CalogValueT *result, const char *into
  * value that is not the message (the bytes of a JS Uint8Array or ArrayBuffer, whose message is "[object Uint8Array]")
  * is raised as that value: raised as the message, the bytes were lost at the first hop. */
 CALOG_HIDDEN const CalogValueT *calog__errorRaiseValue(const CalogValueT *err);
+/* The message a value raised into another engine carries there (see calog__errorRaiseValue): the error's message
+ * when it says something of its own (a __tostring, a toString, a _tostring), else NULL (*n: its length): an empty
+ * one, or the placeholder an engine gives a value that is not text ("(error object is a table value)",
+ * "[object Object]"), which the engine the value reaches says in its own words. */
+CALOG_HIDDEN const char *calog__errorCarriedMessage(const CalogValueT *err, int64_t *n);
 /* The marks of an error value (zeros for a plain string or an unmarked record). */
 CALOG_HIDDEN CalogRaiseT calog__errorRaiseOf(const CalogValueT *err);
 /* Adds the marks (nonzero ones, not already there) to the error in result (a string becomes a record). */

@@ -1031,6 +1031,8 @@ static int32_t callWithArgs(CalogT *rt, CalogReaderT *rd, CalogContextIdT id, co
   return reply(rt, st, &v);
 }
 
+static int32_t refuseArgs(CalogT *rt, CalogReaderT *rd, int32_t st, CalogValueT *v);
+
 static int32_t calogCallWireImpl(CalogT *rt, CalogContextIdT id, uint32_t inLen) {
   CalogValueT v = calogValueNil();
   CalogReaderT rd;
@@ -1038,7 +1040,7 @@ static int32_t calogCallWireImpl(CalogT *rt, CalogContextIdT id, uint32_t inLen)
   if (!readerFor(rt, inLen, &rd)) return BAD_IN(rt);
   char name[256];
   int32_t st = readName(&rd, name, sizeof name, &v);
-  if (st != CALOG_OK) return reply(rt, st, &v);
+  if (st != CALOG_OK) return refuseArgs(rt, &rd, st, &v);
   return callWithArgs(rt, &rd, id, name, NULL);
 }
 
@@ -1053,16 +1055,22 @@ static int32_t calogGetWireImpl(CalogT *rt, CalogContextIdT id, uint32_t inLen) 
   return reply(rt, st, &v);
 }
 
-/* Refuses a call whose function handle is stale, before its arguments were read: the host function references among
- * them became ours when readerFor zeroed inUnread, so they are decoded and freed, which gives each back (a call of a
- * function disposed from a getter of its own arguments kept every host function in them for the runtime's life). */
-static int32_t refuseReleased(CalogT *rt, CalogReaderT *rd) {
-  CalogValueT v = calogValueNil(), ignored = calogValueNil();
+/* Refuses a call (status st, its error in *v) before its arguments were read: the host function references among them
+ * became ours when readerFor zeroed inUnread, so they are decoded and freed, which gives each back (a call of a
+ * function disposed from a getter of its own arguments kept every host function in them for the runtime's life; a
+ * call with an invalid name kept them too). */
+static int32_t refuseArgs(CalogT *rt, CalogReaderT *rd, int32_t st, CalogValueT *v) {
+  CalogValueT ignored = calogValueNil();
   CalogValueT stackArgs[8], *args;
   int32_t argc;
   if (calog__wireDecodeArgs(rt, rd, stackArgs, 8, &args, &argc, &ignored) == CALOG_OK) calog__argsFree(args, argc, stackArgs);
   calogValueFree(&ignored);
-  return reply(rt, calogFail(&v, CALOG_ERR_DEAD, "function was released"), &v);
+  return reply(rt, st, v);
+}
+
+static int32_t refuseReleased(CalogT *rt, CalogReaderT *rd) {
+  CalogValueT v = calogValueNil();
+  return refuseArgs(rt, rd, calogFail(&v, CALOG_ERR_DEAD, "function was released"), &v);
 }
 
 static int32_t calogFnCallWireImpl(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen) {
@@ -1221,7 +1229,7 @@ static int32_t calogCallAsyncWireImpl(CalogT *rt, CalogContextIdT id, uint32_t i
   if (!readerFor(rt, inLen, &rd)) return BAD_IN(rt);
   char buf[256];
   int32_t st = readName(&rd, buf, sizeof buf, &v);
-  if (st != CALOG_OK) return reply(rt, st, &v);
+  if (st != CALOG_OK) return refuseArgs(rt, &rd, st, &v);
   CalogValueT *args;
   int32_t argc;
   if ((st = calog__wireDecodeArgs(rt, &rd, NULL, 0, &args, &argc, &v)) != CALOG_OK) return reply(rt, st, &v);

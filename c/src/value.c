@@ -342,6 +342,18 @@ void calog__errorValueRefused(CalogValueT *result, const char *into, const Calog
   calog__errorSetMessage(result, msg);
 }
 
+static bool placeholder(const char *m, int64_t n, const char *head, const char *tail) {
+  size_t h = strlen(head), t = strlen(tail);
+  return (size_t)n > h + t && memcmp(m, head, h) == 0 && memcmp(m + n - (int64_t)t, tail, t) == 0 &&
+         memchr(m, '\0', (size_t)n) == NULL && memchr(m + h, head[0], (size_t)n - h) == NULL;
+}
+
+const char *calog__errorCarriedMessage(const CalogValueT *err, int64_t *n) {
+  const char *m = calogErrorMessage(err, n);
+  if (*n == 0 || placeholder(m, *n, "(error object is ", " value)") || placeholder(m, *n, "[object ", "]")) return NULL;
+  return m;
+}
+
 CalogRaiseT calog__errorRaiseOf(const CalogValueT *err) {
   CalogRaiseT r = {0, 0};
   const CalogValueT *s = field(err, "status"), *h = field(err, "host");

@@ -303,6 +303,34 @@ static void testHostRefused(CalogT *rt) {
   calogHostInstall(rt, NULL, NULL);
 }
 
+/* A call whose name is invalid (a NUL in it) is refused before its arguments are read, and gives back the host
+ * functions among them (they were kept for the runtime's life), synchronous and asynchronous. */
+static void testBadNameReleasesArgs(CalogT *rt) {
+  calogHostInstall(rt, hostRefuse, hostReleaseMaybe);
+  CalogWireControlT *w = calogWireControl(rt);
+  CalogContextIdT id;
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(calogContextCreate(rt, "lua", CALOG_CONTEXT_HOST_THREAD, &id, &r), CALOG_OK);
+  for (int async = 0; async < 2; async++) {
+    CHECK_EQ(calogWireReserve(rt, 0, 64), 0);
+    uint32_t n = 0;
+    w->in[n++] = CALOG_W_STR;
+    putU32(w->in + n, 3), n += 4;
+    memcpy(w->in + n, "a\0b", 3), n += 3;
+    w->in[n++] = CALOG_W_LIST;
+    putU32(w->in + n, 2), n += 4;
+    w->in[n++] = CALOG_W_HOSTFN;
+    putU32(w->in + n, 41u + (uint32_t)async), n += 4;
+    w->in[n++] = CALOG_W_I32;
+    putU32(w->in + n, 7), n += 4;
+    releasedId = 0;
+    CHECK_EQ(async ? calogCallAsyncWire(rt, id, n) : calogCallWire(rt, id, n), -CALOG_ERR_ARG);
+    CHECK_EQ(releasedId, 41u + (uint32_t)async);
+  }
+  calogContextDestroy(rt, id);
+  calogHostInstall(rt, NULL, NULL);
+}
+
 /* IN := the values one after another (a request), returning its length */
 static uint32_t request(CalogT *rt, const CalogValueT *vals, int n) {
   CalogWireControlT *w = calogWireControl(rt);
@@ -384,6 +412,7 @@ int main(void) {
   testHostError(rt);
   testHostRefused(rt);
   testReturnInControl(rt);
+  testBadNameReleasesArgs(rt);
   calogDestroy(rt);
   testCreateRefused();
   return checkSummary("test_wire");

@@ -311,6 +311,22 @@ static bool builtinToString(duk_context *ctx, duk_idx_t idx) {
   return builtin;
 }
 
+/* Pushes the message an object another engine threw carries (DUK_KEY_RAISE_CARRIED) and returns true when it
+ * carries one and its toString is still a built-in; else pushes nothing. A Proxy is no object calog threw: none of
+ * its traps runs. */
+static bool carriedText(duk_context *ctx, duk_idx_t idx) {
+  if (duk_calog_is_proxy(ctx, idx)) return false;
+  if (!duk_get_prop_literal(ctx, idx, DUK_KEY_RAISE_CARRIED) || !duk_is_string(ctx, -1) || duk_is_symbol(ctx, -1)) {
+    duk_pop(ctx);
+    return false;
+  }
+  if (!builtinToString(ctx, idx)) {
+    duk_pop(ctx);
+    return false;
+  }
+  return true;
+}
+
 /* "[object Class]" as Object.prototype.toString names idx's class (no code runs). */
 static const char *className(duk_context *ctx, duk_idx_t idx) {
   static const char *const names[] = {"[object Object]", "[object Object]", "[object Array]", "[object Function]",
@@ -373,6 +389,8 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
     duk_dup(ctx, v);
     duk_call(ctx, 1);
     duk_concat(ctx, 2);
+  } else if (duk_is_object(ctx, v) && !duk_is_function(ctx, v) && carriedText(ctx, v)) {
+    /* an object another engine threw, raised here by calog, without a toString of its own: what it said there */
   } else if (duk_is_array(ctx, v) && builtinToString(ctx, v)) {
     /* an array's built-in ToString joins every element: a thrown array of a million numbers made a 6.9 MB
      * message. Its placeholder has the array rendered, short, by the layer that reads the error (like a table
@@ -1079,6 +1097,12 @@ static duk_ret_t throwResultIo(DukCtxT *dc, duk_context *ctx, CalogValueT *resul
     int32_t st = calog__dukPush(dc, ctx, thrown, &err); /* may throw: the node is swept by the entry that catches */
     if (st == CALOG_OK) {
       calogValueFree(&err);
+      int64_t n;
+      const char *msg = calog__errorCarriedMessage(&p->v, &n);
+      if (msg != NULL && duk_is_object(ctx, -1) && !duk_is_function(ctx, -1)) { /* fresh (a function may be shared) */
+        pushText(ctx, msg, n); /* may throw: as above */
+        duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_CARRIED);
+      }
       calog__dukPendingDrop(dc, p);
       return duk_throw(ctx);
     }

@@ -24,6 +24,10 @@
  * one, one holding an encoded surrogate pair), which its message then stands for */
 #define DUK_KEY_RAISE_TEXT DUK_HIDDEN_SYMBOL("calogRaiseText")
 #define DUK_KEY_RAISE_BYTES DUK_HIDDEN_SYMBOL("calogRaiseBytes")
+/* on an object calog throws that another engine threw (a table, an array): the message it had there (its __tostring,
+ * toString or _tostring said it), which the error says again when it leaves JS, unless the object has a toString of
+ * its own by then */
+#define DUK_KEY_RAISE_CARRIED DUK_HIDDEN_SYMBOL("calogRaiseCarried")
 
 typedef struct DukCtxT {
   duk_context *ctx;    /* the heap's main thread */

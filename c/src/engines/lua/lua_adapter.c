@@ -351,12 +351,16 @@ void calog__luaPendTruncate(LuaCtxT *lc, int32_t mark) {
 /* ---- calling out of Lua: natives and foreign function values ------------------------------------- */
 /* The registry key under which the last marked raise's value is kept (so its address stays its own). */
 static const char raiseAnchor = 0;
+const char calog__luaRaiseMessageKey = 0;
 
-int calog__luaRaise(lua_State *L, CalogRaiseT mark) {
+/* calog__luaRaise; carried: the message under calog__luaRaiseMessageKey goes with the value (LuaCtxT.raise) */
+static int raiseCarrying(lua_State *L, CalogRaiseT mark, bool carried) {
   LuaCtxT *lc = calog__luaCtx(L);
   lua_Debug ar;
   lc->raise.L = NULL;
-  if ((mark.status || mark.host) && lua_getstack(L, 0, &ar) && lua_checkstack(L, 2) && lua_getinfo(L, "f", &ar)) {
+  lc->raise.carried = carried;
+  if ((mark.status || mark.host || carried) && lua_getstack(L, 0, &ar) && lua_checkstack(L, 2) &&
+      lua_getinfo(L, "f", &ar)) {
     lc->raise.fn = lua_topointer(L, -1);
     lua_pop(L, 1);
     lua_pushvalue(L, -1);
@@ -372,6 +376,8 @@ int calog__luaRaise(lua_State *L, CalogRaiseT mark) {
   return lua_error(L);
 }
 
+int calog__luaRaise(lua_State *L, CalogRaiseT mark) { return raiseCarrying(L, mark, false); }
+
 /* Raises the error in result: the value the failing script threw when it has one that is not the error's own text
  * (calog__errorRaiseValue: a table thrown in another engine arrives as a table), else the message as-is (the
  * traceback tells where). */
@@ -384,14 +390,22 @@ static int raiseResult(lua_State *L, LuaCtxT *lc, int32_t mark, CalogValueT *res
   CalogRaiseT marks = calog__errorRaiseOf(&lc->pend[i]);
   const CalogValueT *thrown = calog__errorRaiseValue(&lc->pend[i]);
   if (thrown != NULL) {
+    /* the message the value had where it was thrown goes with it (pushed first: the value is what is raised) */
+    int64_t n;
+    const char *msg = calog__errorCarriedMessage(&lc->pend[i], &n);
+    if (msg != NULL) lua_pushlstring(L, msg, (size_t)n); /* may raise: the protected entry truncates the stack then */
+    else lua_pushboolean(L, 0);
     /* a shallow copy: the pending node keeps it alive, and may move while the push lets finalizers run */
     CalogValueT v = *thrown, err = calogValueNil();
     int32_t st = calog__luaPush(L, lc, &v, &err);
     if (st == CALOG_OK) {
       calogValueFree(&err);
       calog__luaPendTruncate(lc, mark);
-      return calog__luaRaise(L, marks);
+      lua_rotate(L, -2, 1);
+      lua_rawsetp(L, LUA_REGISTRYINDEX, &calog__luaRaiseMessageKey); /* the key exists: no allocation */
+      return raiseCarrying(L, marks, msg != NULL);
     }
+    lua_pop(L, 1);
     calog__errorValueRefused(&lc->pend[i], "lua", &err);
     calogValueFree(&err);
   }
@@ -576,6 +590,8 @@ static int fnToString(lua_State *L) {
 void calog__luaOpenFnMeta(lua_State *L) {
   lua_pushboolean(L, 0);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &raiseAnchor);
+  lua_pushboolean(L, 0);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &calog__luaRaiseMessageKey);
   luaL_newmetatable(L, FN_META);
   lua_pushcfunction(L, fnCall);
   lua_setfield(L, -2, "__call");

@@ -216,20 +216,19 @@ static bool ownIdentity(lua_State *L, int idx) {
   }
 }
 
-/* The marks of the error being raised now (the message handler's argument) if it is the one calog raised
- * last with calog__luaRaise: that very object raised again (a script that caught it and rethrew it as is),
+/* Whether the error being raised now (the message handler's argument) is the one calog raised last with
+ * calog__luaRaise (then its marks and carried message are the error's): that very object raised again (a script that caught it and rethrew it as is),
  * or, for a value without an identity of its own (a short string), raised from the same thread, CallInfo and
  * function (a script raising the same text itself raises from elsewhere). */
-static CalogRaiseT raisedMark(lua_State *L, LuaCtxT *lc) {
-  CalogRaiseT none = {0, 0};
+static bool raisedByCalog(lua_State *L, LuaCtxT *lc) {
   lua_Debug ar;
-  if (lc->raise.L == NULL || lua_topointer(L, 1) != lc->raise.value) return none;
-  if (ownIdentity(L, 1)) return lc->raise.mark; /* anchored in the registry: its address is still its own */
-  if (lc->raise.L != L || !lua_getstack(L, 1, &ar) || ar.i_ci != lc->raise.ci) return none;
-  if (!lua_checkstack(L, 1) || !lua_getinfo(L, "f", &ar)) return none;
+  if (lc->raise.L == NULL || lua_topointer(L, 1) != lc->raise.value) return false;
+  if (ownIdentity(L, 1)) return true; /* anchored in the registry: its address is still its own */
+  if (lc->raise.L != L || !lua_getstack(L, 1, &ar) || ar.i_ci != lc->raise.ci) return false;
+  if (!lua_checkstack(L, 1) || !lua_getinfo(L, "f", &ar)) return false;
   const void *fn = lua_topointer(L, -1);
   lua_pop(L, 1);
-  return fn == lc->raise.fn ? lc->raise.mark : none;
+  return fn == lc->raise.fn;
 }
 
 /* Runs where the error is raised, when no pcall of the script's is between it and the entry: the error ends the
@@ -257,7 +256,8 @@ static int msgHandler(lua_State *L) {
     lc->thrownSet = false;
   }
   lc->handled = true;
-  lc->escaped = raisedMark(L, lc);
+  bool raised = raisedByCalog(L, lc);
+  lc->escaped = raised ? lc->raise.mark : (CalogRaiseT){0, 0};
   CalogValueT scratch = calogValueNil();
   if (calog__luaToValue(lc, 1, &lc->thrown, &scratch) == CALOG_OK) lc->thrownSet = true;
   else snprintf(why, sizeof why, "%s", calogErrorMessage(&scratch, NULL));
@@ -283,6 +283,12 @@ static int msgHandler(lua_State *L) {
     } else if (why[0]) {
       msg = lua_pushfstring(L, "lua threw a %s value that cannot cross: %s", luaL_typename(L, 1), why);
     }
+  }
+  if (msg == NULL && raised && lc->raise.carried && lua_checkstack(L, 1)) {
+    /* a value another engine threw, raised here by calog: the message it had there (its own text), not Lua's
+     * placeholder for a table (a __tostring or toString lost at the second engine) */
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &calog__luaRaiseMessageKey) == LUA_TSTRING) msg = lua_tostring(L, -1);
+    else lua_pop(L, 1);
   }
   if (msg == NULL) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   int m = lua_gettop(L);

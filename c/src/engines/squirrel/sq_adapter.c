@@ -388,24 +388,36 @@ int32_t calog__sqPush(SqCtxT *sc, HSQUIRRELVM v, const CalogValueT *val, CalogVa
 }
 
 /* ---- calling out of Squirrel: natives and foreign function values --------------------------------- */
-SQInteger calog__sqRaise(HSQUIRRELVM v, CalogRaiseT mark) {
+/* calog__sqRaise; msg (n bytes, NULL: none): the message the raised value carries (SqCtxT.raise), copied */
+static SQInteger raiseCarrying(HSQUIRRELVM v, CalogRaiseT mark, const char *msg, int64_t n) {
   SqCtxT *sc = calog__sqCtx(v);
   HSQOBJECT o;
   sq_getstackobj(v, -1, &o);
-  sc->raise.set = mark.status || mark.host;
+  free(sc->raise.msg);
+  sc->raise.msg = msg != NULL ? malloc((size_t)n + 1) : NULL; /* out of memory: the value goes without it */
+  if (sc->raise.msg != NULL) {
+    memcpy(sc->raise.msg, msg, (size_t)n);
+    sc->raise.msg[n] = '\0';
+  }
+  sc->raise.msgLen = sc->raise.msg != NULL ? n : 0;
+  sc->raise.set = mark.status || mark.host || sc->raise.msg != NULL;
   sc->raise.type = o._type;
   sc->raise.raw = o._unVal.raw;
   sc->raise.mark = mark;
   return sq_throwobject(v);
 }
 
-CalogRaiseT calog__sqRaisedMark(HSQUIRRELVM v) {
+SQInteger calog__sqRaise(HSQUIRRELVM v, CalogRaiseT mark) { return raiseCarrying(v, mark, NULL, 0); }
+
+CalogRaiseT calog__sqRaisedMark(HSQUIRRELVM v, const char **msg, int64_t *msgLen) {
   SqCtxT *sc = calog__sqCtx(v);
   CalogRaiseT none = {0, 0};
   HSQOBJECT o;
   sq_getstackobj(v, -1, &o);
   bool same = sc->raise.set && o._type == sc->raise.type && o._unVal.raw == sc->raise.raw;
   sc->raise.set = false;
+  *msg = same ? sc->raise.msg : NULL;
+  *msgLen = same ? sc->raise.msgLen : 0;
   return same ? sc->raise.mark : none;
 }
 
@@ -420,15 +432,20 @@ static SQInteger throwResult(HSQUIRRELVM v, CalogValueT *result) {
   CalogRaiseT mark = calog__errorRaiseOf(result);
   const CalogValueT *thrown = calog__errorRaiseValue(result);
   CalogValueT err = calogValueNil();
-  if (thrown == NULL || calog__sqPush(sc, v, thrown, &err) != CALOG_OK) {
+  bool carried = thrown != NULL && calog__sqPush(sc, v, thrown, &err) == CALOG_OK;
+  if (!carried) {
     if (thrown != NULL) calog__errorValueRefused(result, "squirrel", &err);
     int64_t n;
     const char *msg = calogErrorMessage(result, &n);
     sq_pushstring(v, msg, (SQInteger)n); /* natives always have MIN_STACK_OVERHEAD free slots */
   }
   calogValueFree(&err);
+  /* a value another engine threw carries the message it had there (see SqCtxT.raise) */
+  int64_t n = 0;
+  const char *msg = carried ? calog__errorCarriedMessage(result, &n) : NULL;
+  SQInteger r = raiseCarrying(v, mark, msg, n);
   calogValueFree(result);
-  return calog__sqRaise(v, mark);
+  return r;
 }
 /* The I/O layer's natives: a denial or a blocking call on the host thread keeps its status when uncaught; an
  * I/O error with partial data throws a table { message, partial }. */

@@ -35,13 +35,17 @@ typedef struct SqCtxT {
   bool compileSet;
   CalogCapsT caps;     /* what scripts may reach (the "capabilities" option) */
   char raisedMsg[512]; /* scratch for the message of an error calog raises (a denial, the output limit) */
-  /* The last error calog raised with marks (CalogRaiseT): the raised object (type and pointer) until a
-   * try/catch of the script catches anything (CALOG_SQ_CAUGHT, patch 80) or the entry ends. */
+  /* The last error calog raised with marks (CalogRaiseT) or with a message of its own: the raised object (type
+   * and pointer) until a try/catch of the script catches anything (CALOG_SQ_CAUGHT, patch 80) or the entry ends.
+   * msg (owned, NULL: none): the raised object is one another engine threw, and this the message it had there (its
+   * __tostring, toString or _tostring said it), which the error says again when it leaves Squirrel uncaught. */
   struct {
     bool set;
     SQObjectType type;
     SQRawObjectVal raw;
     CalogRaiseT mark;
+    char *msg;
+    int64_t msgLen;
   } raise;
 } SqCtxT;
 
@@ -79,8 +83,9 @@ CALOG_HIDDEN SQInteger calog__sqErrorHandler(HSQUIRRELVM v);
 /* Raises the value on top of v's stack (popped) as a Squirrel error remembering mark (see SqCtxT.raise). */
 CALOG_HIDDEN SQInteger calog__sqRaise(HSQUIRRELVM v, CalogRaiseT mark);
 /* The marks of the error object on top of v's stack if it is the one calog__sqRaise raised last and no
- * try/catch caught anything since; forgets that raise. */
-CALOG_HIDDEN CalogRaiseT calog__sqRaisedMark(HSQUIRRELVM v);
+ * try/catch caught anything since, and the message it carries (*msg: NULL when none; valid until the next raise);
+ * forgets that raise. */
+CALOG_HIDDEN CalogRaiseT calog__sqRaisedMark(HSQUIRRELVM v, const char **msg, int64_t *msgLen);
 CALOG_HIDDEN int32_t calog__sqFnInvoke(CalogValueT *args, int32_t argc, CalogValueT *result, void *userData);
 CALOG_HIDDEN void calog__sqFnRelease(void *userData);
 /* Runs one operation on the VM: eval a chunk, call a global, read a global, or call a pinned closure, with

@@ -76,6 +76,7 @@ static void sqDestroy(void *interp) {
     calog__sqMemSwap(prev);
   }
   free(sc->trace);
+  free(sc->raise.msg);
   calog__capsFree(&sc->caps);
   free(sc);
 }
@@ -161,13 +162,16 @@ static int32_t sqInstallNative(void *interp, CalogNativeEntryT *entry, CalogValu
 /* The message of the error object on top of the stack: a string as-is (binary-safe), a number or bool
  * printed, anything else described by its type (no metamethod runs). */
 static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback, const char *why, bool speak,
-                            CalogValueT *result);
+                            const char *carried, int64_t carriedLen, CalogValueT *result);
 
-/* A script error: the message record plus the thrown value itself (when it can cross). */
-static int32_t thrownResult(SqCtxT *sc, HSQUIRRELVM v, int32_t status, const char *traceback, CalogValueT *result) {
+/* A script error: the message record plus the thrown value itself (when it can cross); carried (NULL: none): the
+ * message the thrown value had in the engine that threw it first (SqCtxT.raise). */
+static int32_t thrownResult(SqCtxT *sc, HSQUIRRELVM v, int32_t status, const char *traceback, const char *carried,
+                            int64_t carriedLen, CalogValueT *result) {
   CalogValueT thrown = calogValueNil(), scratch = calogValueNil();
   bool has = calog__sqToValue(sc, v, sq_gettop(v), &thrown, &scratch) == CALOG_OK;
-  int32_t st = errorMessage(v, status, traceback, has ? NULL : calogErrorMessage(&scratch, NULL), true, result);
+  int32_t st = errorMessage(v, status, traceback, has ? NULL : calogErrorMessage(&scratch, NULL), true, carried,
+                            carriedLen, result);
   calogValueFree(&scratch);
   if (has) calog__errorAttachValue(result, &thrown);
   calogValueFree(&thrown);
@@ -176,9 +180,10 @@ static int32_t thrownResult(SqCtxT *sc, HSQUIRRELVM v, int32_t status, const cha
 
 /* why: why the thrown value cannot cross (NULL when it can: the host renders it). speak: a table, instance or
  * userdata with a _tostring metamethod says its own message, as a Lua __tostring does (it runs inside the entry's
- * limits; if it throws, the message says so). */
+ * limits; if it throws, the message says so). carried (NULL: none): what a value another engine threw says instead
+ * of the placeholder for its type. */
 static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback, const char *why, bool speak,
-                            CalogValueT *result) {
+                            const char *carried, int64_t carriedLen, CalogValueT *result) {
   SQInteger idx = sq_gettop(v);
   const SQChar *s = NULL;
   char buf[400];
@@ -226,6 +231,7 @@ static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback
   const char *type = calog__sqTypeName(sq_gettype(v, idx));
   const char *article = strchr("aeiou", type[0]) ? "an" : "a";
   if (why != NULL && why[0]) snprintf(buf, sizeof buf, "squirrel threw %s %s value that cannot cross: %s", article, type, why);
+  else if (carried != NULL) return calogErrorSet(result, status, "squirrel", carried, carriedLen, traceback);
   else snprintf(buf, sizeof buf, "(error object is %s %s value)", article, type);
   return calogErrorSet(result, status, "squirrel", buf, -1, traceback);
 }
@@ -265,7 +271,7 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
       if (sc->compileSet) st = calogErrorSet(err, CALOG_ERR_SYNTAX, "squirrel", sc->compileMsg, -1, NULL);
       else {
         sq_getlasterror(v);
-        st = errorMessage(v, CALOG_ERR_SYNTAX, NULL, NULL, false, err);
+        st = errorMessage(v, CALOG_ERR_SYNTAX, NULL, NULL, false, NULL, 0, err);
       }
       sq_reseterror(v);
       goto out;
@@ -304,8 +310,10 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
   sc->traceSet = false;
   if (SQ_FAILED(sq_call(v, (SQInteger)argc + 1, SQTrue, SQTrue))) {
     sq_getlasterror(v);
-    CalogRaiseT mark = calog__sqRaisedMark(v);
-    st = thrownResult(sc, v, CALOG_ERR_SCRIPT, sc->traceSet ? sc->trace : NULL, err);
+    const char *carried;
+    int64_t carriedLen;
+    CalogRaiseT mark = calog__sqRaisedMark(v, &carried, &carriedLen);
+    st = thrownResult(sc, v, CALOG_ERR_SCRIPT, sc->traceSet ? sc->trace : NULL, carried, carriedLen, err);
     if (mark.status) st = mark.status;
     calog__errorMark(err, mark);
     sc->traceSet = false;
