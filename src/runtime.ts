@@ -186,8 +186,15 @@ function takeCallOptions(args: unknown[]): AbortSignal | undefined {
       args.length--;
       return undefined;
     }
-    if (typeof AbortSignal === "undefined" || !(signal instanceof AbortSignal)) return undefined;
-  } catch {
+    if (typeof AbortSignal === "undefined" || !(signal instanceof AbortSignal)) {
+      // the controller instead of its signal: a slip, never data (it cannot cross into a script), so it is named as one
+      if (typeof AbortController !== "undefined" && signal instanceof AbortController && keys.length === 1) {
+        throw new CalogValueError("ERR_ARG", "CallOptions.signal must be an AbortSignal: this is its AbortController (pass its .signal)");
+      }
+      return undefined; // data that has a `signal` field: `{ signal: "high" }` goes to the script
+    }
+  } catch (e) {
+    if (e instanceof CalogValueError) throw e;
     return undefined;
   }
   for (const k of keys) {
@@ -246,7 +253,7 @@ const MAX_OUT = 0x7fffffff;
 const ERR_DEAD = 10;
 const ERR_HOST = 11;
 /** Host exceptions kept for a later error to claim as its `cause` (see Core.hostErrors). */
-const HOST_ERRORS_KEPT = 256;
+const HOST_ERRORS_KEPT = 1024; // a retry loop that caught hundreds, then raised the first again, lost its cause at 256
 /**
  * The longest host error message sent to a script, in UTF-16 units (the rest is cut, and the length said). Writing
  * the message must not fail: one past the request cap (716 million characters) threw out of the host call (under
@@ -881,6 +888,9 @@ class Core implements FunctionTable {
           const args = new Array<unknown>(n);
           for (let i = 0; i < n; i++) args[i] = w.next();
           w.checkKeys();
+          // as many as a call from TypeScript may pass: under Deno, V8's spread of 200,000 ran out of stack before
+          // the function started, and that RangeError read as the function's own exception
+          if (n > 65535) throw new CalogValueError("ERR_ARG", `a host function takes at most 65,535 arguments (the script passed ${n})`);
           this.depth++;
           try { r = fn(...args); } finally { this.depth--; }
         }

@@ -195,6 +195,40 @@ function checkBigintKeys(entries: readonly (readonly [unknown, unknown])[]): voi
   }
 }
 
+/** A plain Uint8Array (its prototype Uint8Array's): a Map key that crosses as the bytes it holds. */
+function isByteKey(k: unknown): k is Uint8Array {
+  return types.isUint8Array(k) && Object.getPrototypeOf(k) === Uint8Array.prototype;
+}
+
+const keyText = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Strict: a Uint8Array key is the script key its bytes make, which another key of the same Map may make too (the
+ * string "a" and the bytes [97], two arrays with the same bytes): one pair would be lost.
+ */
+function checkByteKeys(entries: readonly (readonly [unknown, unknown])[]): void {
+  let seen: Set<string> | undefined, bytes: Set<string> | undefined;
+  for (const [k] of entries) {
+    if (!isByteKey(k)) continue;
+    if (seen === undefined) {
+      seen = new Set();
+      bytes = new Set();
+      for (const [s] of entries) if (typeof s === "string") seen.add(s);
+    }
+    let text: string, set = seen;
+    try {
+      text = keyText.decode(k);
+    } catch {
+      text = Array.from(k, (b) => b.toString(16).padStart(2, "0")).join(""); // not text: no string key makes it
+      set = bytes!;
+    }
+    if (set.has(text)) {
+      throw new CalogValueError("ERR_TYPE", "two keys of a Map are the same bytes in a script (a Uint8Array and a string, or two Uint8Arrays): one would be lost");
+    }
+    set.add(text);
+  }
+}
+
 /** A name with its article: "an ArrayBuffer", "a Uint8Array" (a "U" is read "you"). */
 function aKind(d: string): string {
   return `${/^[AEIOaeio]|^U(?!int)/.test(d) ? "an" : "a"} ${d}`;
@@ -423,11 +457,17 @@ export class Wire {
     // the pairs are read once, before any value is sent: a getter in a value runs while the Map is being sent, and
     // what it adds to or deletes from the Map must not change what crosses (nor slip past the strict checks)
     const entries = Array.from(mapEntries.call(v));
-    if (!this.lenient) checkBigintKeys(entries);
+    if (!this.lenient) {
+      checkBigintKeys(entries);
+      checkByteKeys(entries);
+    }
     let n = 0;
     for (const [k, val] of entries) {
       const kt = typeof k;
-      if (kt !== "string" && kt !== "number" && kt !== "boolean" && kt !== "bigint") {
+      // a Uint8Array key is bytes, as a script's table key that is not UTF-8 arrives (it goes back as it came)
+      if (kt !== "string" && kt !== "number" && kt !== "boolean" && kt !== "bigint" && !isByteKey(k)) {
+        // refused or skipped, a Promise's rejection is handled, as for a Promise value
+        if (types.isPromise(k)) Promise.prototype.then.call(k, undefined, () => {});
         if (this.lenient) continue;
         throw new CalogValueError("ERR_TYPE", `a Map key of type ${describe(k)} cannot cross into a script`);
       }

@@ -137,7 +137,7 @@ test("strict: a Squirrel table with keys 1 and 1.0 (or -0.0 and 0.0) is refused 
   sq.eval("function give(f, which) { local t = which == 0 ? { [1] = \"a\", [1.0] = \"b\" } : {}; if (which == 1) { t[-0.0] <- 1; t[0.0] <- 2; } if (which == 2) { t[1.0] <- 1; t[2.5] <- 2; } try { return f(t); } catch (e) { return e; } }");
   using count = lua.getFunction("count");
   assert.match(sq.call("give", count, 0) as string, /same Lua key/);
-  assert.match(sq.call("give", count, 1) as string, /same Lua key/);
+  assert.match(sq.call("give", count, 1) as string, /same Lua key|the key -0\.0 would become the key 0 in Lua/);
   assert.equal(sq.call("give", count, 2), 2); // float keys that do not collide still cross
 });
 

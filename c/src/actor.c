@@ -182,13 +182,19 @@ static CalogMsgT *popLocked(CalogActorT *a) {
  * that work's reply ends, waited for ever (review13: 20 concurrent callAsync of such a script hung). Calls a
  * waiter's stack depends on (a call made back into this context, a release) are served at any depth, as before. */
 #define ASYNC_NEST_MAX (CALOG_MAX_NESTING / 2)
+/* One queued after the awaited work began is served while the nesting leaves room for it and a few calls more: it
+ * may as well be a request of the program's that arrived later (a server's requests arrive over time), and served at
+ * any depth, each one arriving while the one before waited nested two crossings deeper, so from the 33rd on every one
+ * failed with "call nesting deeper than 64 crossings", and so did a synchronous call made meanwhile (pass 27b). Held
+ * back past this, the newest is served after a second (heldBackoffNs): the innermost wait may need it. */
+#define ASYNC_LATE_MAX (CALOG_MAX_NESTING - 8)
 
 /* under a->mu: the first message a wait of a for box may serve now (NULL: none), and the one before it in the queue */
 static CalogMsgT *servableLocked(const CalogActorT *a, const CalogBoxT *box, CalogMsgT **before) {
-  bool asyncOk = a->nesting < ASYNC_NEST_MAX;
+  bool asyncOk = a->nesting < ASYNC_NEST_MAX, lateOk = a->nesting < ASYNC_LATE_MAX;
   CalogMsgT *prev = NULL;
   for (CalogMsgT *q = a->head; q != NULL; prev = q, q = q->next) {
-    if (asyncOk || q->done == NULL || q->seq > atomic_load_explicit(&box->since, memory_order_relaxed)) {
+    if (asyncOk || q->done == NULL || (lateOk && q->seq > atomic_load_explicit(&box->since, memory_order_relaxed))) {
       if (before) *before = prev;
       return q;
     }
@@ -605,7 +611,9 @@ spin:;
       if (self->head != NULL && servableLocked(self, box, NULL) == NULL) { /* only held-back requests */
         uint64_t now = nowNs();
         if (heldAt == 0) heldAt = now;
-        uint64_t fb = heldAt + heldBackoffNs(self->nesting);
+        /* a late one held back (see ASYNC_LATE_MAX): the newest goes after a second, as at half the cap */
+        bool late = self->tail->seq > atomic_load_explicit(&box->since, memory_order_relaxed);
+        uint64_t fb = heldAt + heldBackoffNs(late ? ASYNC_NEST_MAX : self->nesting);
         if (now >= fb) {
           fallback = true;
           break;

@@ -68,9 +68,30 @@ int32_t calog__valSrcNext(CalogSrcT *s, CalogItemT *it, CalogValueT *err) {
   return CALOG_OK;
 }
 
+/* ---- the budget of a sink ------------------------------------------------------------------------- */
+void calog__sinkBudget(CalogSinkT *k) {
+  CalogCtxT *ctx = calog__runningHere();
+  int64_t cap = ctx != NULL ? calog__limitMemory(ctx) : 0;
+  k->budgetCtx = cap > 0 ? ctx : NULL;
+  k->budgetCap = cap > 0 ? cap : 0;
+  k->budget = cap > 0 ? cap : -1;
+}
+
+int32_t calog__sinkOverBudget(CalogSinkT *k) {
+  int64_t needed = k->budgetCap - k->budget;
+  k->budget = -1; /* tripped once: the rest of the value is not built anyway */
+  calog__limitTrip(k->budgetCtx, CALOG_LIMIT_MEMORY, needed, k->budgetCap);
+  if (k->failed == 0) k->failed = CALOG_ERR_LIMIT;
+  return CALOG_ERR_LIMIT;
+}
+
 /* ---- values as a sink -------------------------------------------------------------------------- */
+/* What a value takes in the tree, besides its bytes (the charge of calog__sinkCharge). */
+enum { VALUE_COST = (int64_t)sizeof(CalogValueT), PAIR_COST = (int64_t)sizeof(CalogPairT) };
+
 void calog__sinkValues(CalogSinkT *k, CalogValueT *slots, int64_t n) {
   k->rt = NULL;
+  calog__sinkBudget(k);
   k->failed = 0;
   k->slots = slots;
   k->nslots = n;
@@ -130,9 +151,16 @@ int32_t calog__sinkPut(CalogSinkT *k, CalogItemT *it) {
   case CALOG_BOOL: v = calogValueBool(it->as.b); break;
   case CALOG_INT: v = calogValueInt(it->as.i); break;
   case CALOG_REAL: v = calogValueReal(it->as.r); break;
-  case CALOG_STRING: st = calogValueString(&v, it->as.s.bytes, it->as.s.length); break;
+  case CALOG_STRING:
+    if (k->budget >= 0 && (st = calog__sinkCharge(k, it->as.s.length + 1)) != CALOG_OK) return st;
+    st = calogValueString(&v, it->as.s.bytes, it->as.s.length);
+    break;
   case CALOG_FN: v = calogValueFn(it->as.fn); break; /* takes the reference */
   default: return failed(k, CALOG_ERR_TYPE);
+  }
+  if (st == CALOG_OK && k->budget >= 0 && (st = calog__sinkCharge(k, VALUE_COST)) != CALOG_OK) {
+    calogValueFree(&v);
+    return st;
   }
   if (st == CALOG_OK && k->failed) {
     calogValueFree(&v);
@@ -145,8 +173,14 @@ int32_t calog__sinkAggBegin(CalogSinkT *k, int64_t naHint, int64_t npHint) {
   if (k->rt) return calog__wireSinkAggBegin(k);
   if (k->failed) return k->failed;
   if (k->top + 1 >= CALOG_MAX_DEPTH) return failed(k, CALOG_ERR_DEPTH);
+  int32_t st;
+  /* the room reserved for its items is charged up front: a sparse JS array of length 2^24 reserved 400 MB */
+  if (k->budget >= 0 &&
+      (st = calog__sinkCharge(k, (int64_t)sizeof(CalogAggT) + VALUE_COST + (naHint > 0 ? naHint : 0) * VALUE_COST +
+                                     (npHint > 0 ? npHint : 0) * PAIR_COST)) != CALOG_OK)
+    return st;
   CalogValueT v;
-  int32_t st = calogValueAgg(&v, CALOG_AGG_LIST);
+  st = calogValueAgg(&v, CALOG_AGG_LIST);
   if (st != CALOG_OK) return failed(k, st);
   CalogAggT *a = v.as.agg;
   if ((naHint > 0 || npHint > 0) && (st = calog__aggReserve(a, naHint, npHint)) != CALOG_OK) {

@@ -69,12 +69,29 @@ typedef struct CalogSinkT {
   uint32_t *newHandles; /* wire: handles allocated by this sink (released if it fails) */
   uint32_t newCount, newCap;
   const char *failWhat; /* wire: what failed writing, for the error message ("cannot return the result") */
-  int32_t failed;       /* the sink's own failure (OOM, RANGE), 0 = none */
+  int32_t failed;       /* the sink's own failure (OOM, RANGE, LIMIT), 0 = none */
+  /* What the value may still take (bytes, < 0: no bound): the memory limit of the context whose entry runs on this
+   * thread as the sink starts (budgetCtx, NULL: none), so a value a script sends out (an argument, a result, a thrown
+   * value) costs the host no more than the script could hold itself. One string referenced a thousand times is a
+   * thousand copies once it crosses: 1 MB held under an 8 MB limit asked the host for a gigabyte. Past it, that
+   * context's memory limit trips (the entry ends with it) and the sink fails with CALOG_ERR_LIMIT. */
+  int64_t budget, budgetCap;
+  CalogCtxT *budgetCtx;
   CalogValueT *slots;   /* values: the roots */
   int64_t nslots, si;
   int32_t top;
   CalogSinkFrameT frames[CALOG_MAX_DEPTH + 1];
 } CalogSinkT;
+
+/* Sets the sink's budget from the context running here (see CalogSinkT.budget). */
+CALOG_HIDDEN void calog__sinkBudget(CalogSinkT *k);
+/* Past the budget: trips the memory limit of the budget's context, fails the sink. */
+CALOG_HIDDEN int32_t calog__sinkOverBudget(CalogSinkT *k);
+/* Charges n bytes of the value being built to the sink's budget. */
+static inline int32_t calog__sinkCharge(CalogSinkT *k, int64_t n) {
+  if (k->budget < 0 || (k->budget -= n) >= 0) return CALOG_OK;
+  return calog__sinkOverBudget(k);
+}
 
 /* ---- sources ------------------------------------------------------------------------------------- */
 /* A source over n values (lent: they must outlive the source). */

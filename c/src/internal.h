@@ -335,6 +335,8 @@ CALOG_HIDDEN void calog__ctxUnhold(CalogCtxT *ctx);
  * starts the per-entry limits (timeoutMs: a per-call timeout, 0 = the context's own); the end turns a
  * tripped limit into its error. entryBegin returns what entryEnd needs back. Context thread. */
 CALOG_HIDDEN CalogCtxT *calog__entryBegin(CalogCtxT *ctx, uint32_t timeoutMs);
+/* The context whose entry is innermost on this thread (NULL: none). */
+CALOG_HIDDEN CalogCtxT *calog__runningHere(void);
 CALOG_HIDDEN int32_t calog__entryEnd(CalogCtxT *ctx, CalogCtxT *prev, int32_t status, CalogValueT *result);
 /* The engine operation of a request, on the context's thread (eval / call / get). */
 CALOG_HIDDEN int32_t calog__ctxRun(CalogCtxT *ctx, int kind, const char *name, const char *text, int64_t len,

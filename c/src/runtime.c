@@ -570,16 +570,22 @@ void calog__ctxUnhold(CalogCtxT *ctx) {
 
 /* An entry into a context's interpreter (held): the outermost one starts the per-entry limits; every one
  * ends with the tripped limit's error if a limit tripped (a script cannot swallow it). */
+static _Thread_local CalogCtxT *tlsRunning; /* the innermost entry on this thread (its actor's running) */
+
+CalogCtxT *calog__runningHere(void) { return tlsRunning; }
+
 CalogCtxT *calog__entryBegin(CalogCtxT *ctx, uint32_t timeoutMs) {
   if (ctx->busy == ctx->entryBelow + 1) calog__limitEntryStart(ctx, timeoutMs);
   CalogActorT *a = ctx->actor;
   CalogCtxT *prev = a->running;
   a->running = ctx;
+  tlsRunning = ctx;
   return prev;
 }
 
 int32_t calog__entryEnd(CalogCtxT *ctx, CalogCtxT *prev, int32_t st, CalogValueT *result) {
   ctx->actor->running = prev;
+  tlsRunning = prev;
   if (calog__limitTripped(ctx) != CALOG_LIMIT_NONE) {
     st = calog__limitEntryEnd(ctx, st, result);
     if (ctx->busy == ctx->entryBelow + 1) atomic_fetch_add_explicit(&ctx->trips, 1, memory_order_relaxed);

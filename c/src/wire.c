@@ -91,6 +91,7 @@ void calog__sinkWire(CalogSinkT *k, CalogT *rt, uint32_t at, const char *failWha
   k->failWhat = failWhat;
   k->failed = 0;
   k->top = -1;
+  calog__sinkBudget(k);
 }
 
 static int32_t encode(WriterT *w, const CalogValueT *v, int depth);
@@ -250,8 +251,10 @@ static void wireCount(WriterT *w) {
 }
 
 int32_t calog__wireSinkPut(CalogSinkT *w, CalogItemT *it) {
+  uint32_t before = w->len;
   int32_t st = w->failed ? w->failed : encodeScalar(w, it);
   if (it->type == CALOG_FN) calogFnRelease(it->as.fn); /* the handle (if any) holds its own reference */
+  if (st == CALOG_OK && w->budget >= 0) st = calog__sinkCharge(w, (int64_t)(w->len - before)); /* OUT grows by it */
   if (st != CALOG_OK) return sinkFailed(w, st);
   wireCount(w);
   return CALOG_OK;
@@ -263,6 +266,7 @@ int32_t calog__wireSinkAggBegin(CalogSinkT *w) {
   if (w->failed) return w->failed;
   if (w->top + 1 >= CALOG_MAX_DEPTH) return sinkFailed(w, CALOG_ERR_DEPTH);
   int32_t st = need(w, 5);
+  if (st == CALOG_OK && w->budget >= 0) st = calog__sinkCharge(w, 9);
   if (st != CALOG_OK) return sinkFailed(w, st);
   wireCount(w);
   CalogSinkFrameT *f = &w->frames[++w->top];

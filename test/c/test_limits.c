@@ -347,9 +347,48 @@ static void testAbandon(void) {
   sleep(2); /* the native returns, the script is interrupted, the thread parks for good */
 }
 
+/* take(a): a native that counts its calls (it must never see an amplified value) */
+static int takeCalls;
+static int32_t take(CalogValueT *a, int32_t n, CalogValueT *r, void *ud) {
+  (void)a, (void)n, (void)ud;
+  takeCalls++;
+  *r = calogValueNil();
+  return CALOG_OK;
+}
+
+/* A value a script sends out (to a native, as its result, as what it throws) costs the host no more than the script's
+ * memory limit: 200 references to one 100 KB string are 20 MB once they cross, from a context limited to 2 MB. The
+ * memory limit trips (the entry ends with it), and the context goes on. */
+static void testAmplified(bool threaded) {
+  static const char *const src[3][3] = {
+      {"local s = string.rep('x', 100000) local a = {} for i = 1, 200 do a[i] = s end take(a)",
+       "local s = string.rep('x', 100000) local a = {} for i = 1, 200 do a[i] = s end return a",
+       "local s = string.rep('x', 100000) local a = {} for i = 1, 200 do a[i] = s end error(a)"},
+      {"var s = 'x'; while (s.length < 100000) s += s; var a = []; for (var i = 0; i < 200; i++) a.push(s); take(a)",
+       "var s = 'x'; while (s.length < 100000) s += s; var a = []; for (var i = 0; i < 200; i++) a.push(s); a",
+       "var s = 'x'; while (s.length < 100000) s += s; var a = []; for (var i = 0; i < 200; i++) a.push(s); throw a"},
+      {"local s = \"x\"; while (s.len() < 100000) s += s; take(array(200, s));",
+       "local s = \"x\"; while (s.len() < 100000) s += s; return array(200, s);",
+       "local s = \"x\"; while (s.len() < 100000) s += s; throw array(200, s);"},
+  };
+  static const char *const engines[3] = {"lua", "js", "squirrel"};
+  static const char *const ok[3] = {"return 1", "1", "return 1"};
+  for (int e = 0; e < 3; e++) {
+    CalogContextIdT id = newCtx(engines[e], threaded, "memory", 2 << 20);
+    takeCalls = 0;
+    for (int k = 0; k < 3; k++) (void)expectLimit(id, src[e][k], "memory", engines[e]);
+    CHECK_EQ(takeCalls, 0);
+    expectInt(id, ok[e], 1);
+    calogContextDestroy(rt, id);
+  }
+}
+
 int main(void) {
   rt = calogCreate();
   calogRegister(rt, "slowHost", slowHost, NULL, NULL);
+  calogRegister(rt, "take", take, NULL, NULL);
+  testAmplified(false);
+  testAmplified(true);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     testEngine(&cases[i], false);
     testEngine(&cases[i], true);

@@ -263,6 +263,13 @@ static int32_t egressTable(lua_State *L, LuaCtxT *lc, CalogSrcT *s, CalogItemT *
       st = calogFail(err, CALOG_ERR_TYPE, "the float key %.17g would become an integer key in Lua (beyond 2^53 it comes back as another type)", key.as.r);
       goto fail;
     }
+    /* and -0.0 the key 0, which comes back as 0: strict refuses it, as on its way to TypeScript */
+    else if (key.type == CALOG_REAL && !lenient(lc) && key.as.r == 0.0 && signbit(key.as.r)) {
+      calog__srcDrop(s, &key);
+      calog__srcDrop(s, &c);
+      st = calogFail(err, CALOG_ERR_TYPE, "the key -0.0 would become the key 0 in Lua");
+      goto fail;
+    }
     if (why != NULL) {
       calog__srcDrop(s, &key);
       calog__srcDrop(s, &c);
@@ -349,27 +356,34 @@ void calog__luaPendTruncate(LuaCtxT *lc, int32_t mark) {
 }
 
 /* ---- calling out of Lua: natives and foreign function values ------------------------------------- */
-/* The registry key under which the last marked raise's value is kept (so its address stays its own). */
-static const char raiseAnchor = 0;
-const char calog__luaRaiseMessageKey = 0;
+/* The registry key of the ring table of raised values (slots 1..CALOG_LUA_RAISES) and the messages they carry (the
+ * next CALOG_LUA_RAISES slots): made full in calog__luaOpenFnMeta, so storing into it never allocates. */
+const char calog__luaRaiseRing = 0;
 
-/* calog__luaRaise; carried: the message under calog__luaRaiseMessageKey goes with the value (LuaCtxT.raise) */
+/* calog__luaRaise; carried: the message (a string) just below the value goes with it (LuaCtxT.raise) */
 static int raiseCarrying(lua_State *L, CalogRaiseT mark, bool carried) {
   LuaCtxT *lc = calog__luaCtx(L);
   lua_Debug ar;
-  lc->raise.L = NULL;
-  lc->raise.carried = carried;
-  if ((mark.status || mark.host || carried) && lua_getstack(L, 0, &ar) && lua_checkstack(L, 2) &&
-      lua_getinfo(L, "f", &ar)) {
-    lc->raise.fn = lua_topointer(L, -1);
+  int32_t i = lc->raiseNext;
+  if ((mark.status || mark.host || carried) && lua_getstack(L, 0, &ar) && lua_checkstack(L, 3) && lua_getinfo(L, "f", &ar)) {
+    const void *fn = lua_topointer(L, -1);
     lua_pop(L, 1);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &raiseAnchor); /* the key exists (calog__luaOpenFnMeta): no allocation */
-    lc->raise.L = L;
-    lc->raise.ci = ar.i_ci;
-    lc->raise.value = lua_topointer(L, -1);
-    lc->raise.mark = mark;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &calog__luaRaiseRing);
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, -2, i + 1); /* the slot exists: no allocation */
+    if (carried) lua_pushvalue(L, -3);
+    else lua_pushboolean(L, 0);
+    lua_rawseti(L, -2, CALOG_LUA_RAISES + i + 1);
+    lua_pop(L, 1);
+    lc->raise[i].L = L;
+    lc->raise[i].ci = ar.i_ci;
+    lc->raise[i].fn = fn;
+    lc->raise[i].value = lua_topointer(L, -1);
+    lc->raise[i].mark = mark;
+    lc->raise[i].carried = carried;
+    lc->raiseNext = (i + 1) % CALOG_LUA_RAISES;
   }
+  if (carried) lua_remove(L, -2); /* the message: the value is what is raised */
   /* a limit tripped (a host function that interrupted, then threw; the output limit): the budget drops to one
    * step, so the next step raises it again and no C function starts meanwhile (see calog__luaCallC) */
   calog__luaSyncTripped(L);
@@ -394,18 +408,15 @@ static int raiseResult(lua_State *L, LuaCtxT *lc, int32_t mark, CalogValueT *res
     int64_t n;
     const char *msg = calog__errorCarriedMessage(&lc->pend[i], &n);
     if (msg != NULL) lua_pushlstring(L, msg, (size_t)n); /* may raise: the protected entry truncates the stack then */
-    else lua_pushboolean(L, 0);
     /* a shallow copy: the pending node keeps it alive, and may move while the push lets finalizers run */
     CalogValueT v = *thrown, err = calogValueNil();
     int32_t st = calog__luaPush(L, lc, &v, &err);
     if (st == CALOG_OK) {
       calogValueFree(&err);
       calog__luaPendTruncate(lc, mark);
-      lua_rotate(L, -2, 1);
-      lua_rawsetp(L, LUA_REGISTRYINDEX, &calog__luaRaiseMessageKey); /* the key exists: no allocation */
       return raiseCarrying(L, marks, msg != NULL);
     }
-    lua_pop(L, 1);
+    if (msg != NULL) lua_pop(L, 1);
     calog__errorValueRefused(&lc->pend[i], "lua", &err);
     calogValueFree(&err);
   }
@@ -588,10 +599,12 @@ static int fnToString(lua_State *L) {
 }
 
 void calog__luaOpenFnMeta(lua_State *L) {
-  lua_pushboolean(L, 0);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &raiseAnchor);
-  lua_pushboolean(L, 0);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &calog__luaRaiseMessageKey);
+  lua_createtable(L, 2 * CALOG_LUA_RAISES, 0);
+  for (int i = 1; i <= 2 * CALOG_LUA_RAISES; i++) {
+    lua_pushboolean(L, 0);
+    lua_rawseti(L, -2, i);
+  }
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &calog__luaRaiseRing);
   luaL_newmetatable(L, FN_META);
   lua_pushcfunction(L, fnCall);
   lua_setfield(L, -2, "__call");

@@ -9,6 +9,8 @@
 #include "lua.h"
 #include "lualib.h"
 
+#define CALOG_LUA_RAISES 8 /* see LuaCtxT.raise */
+
 typedef struct LuaCtxT {
   long budget;        /* FIRST FIELD (lua_prelude.h): steps left before the next limits tick */
   long chunk;         /* the budget the last tick gave */
@@ -25,18 +27,22 @@ typedef struct LuaCtxT {
   bool closing;        /* lua_close is running: no closure may be exported any more */
   CalogCapsT caps;     /* what scripts may reach (the "capabilities" option) */
   char raisedMsg[512]; /* scratch for the message of an error calog raises (a denial, the output limit) */
-  /* The last error calog raised with marks (CalogRaiseT) or with a message of its own, and exactly where: the
-   * thread, its CallInfo, the C function running there and the raised value (lua_topointer). The message handler
-   * compares the raise it sees against this, so a later error of the script's own is never taken for it (see
-   * calog__luaRaise). carried: the raised value is one another engine threw, and the message it had there (its
-   * __tostring, toString or _tostring said it) is kept in the registry (calog__luaRaiseMessageKey): the error says
-   * it again when it leaves Lua as that value, uncaught or raised again as it is. */
+  /* The last CALOG_LUA_RAISES errors calog raised with marks (CalogRaiseT) or with a message of their own (a ring,
+   * raiseNext the slot the next one takes), and exactly where: the thread, its CallInfo, the C function running
+   * there and the raised value (lua_topointer, anchored in the registry's ring table, slot i + 1). The message
+   * handler compares the raise it sees against these, newest first, so a later error of the script's own is never
+   * taken for one (see calog__luaRaise), and a caught host error raised again keeps its marks though other host
+   * errors were raised and caught meanwhile (one slot lost them at the next: pass 27b). carried: the raised value is
+   * one another engine threw, and the message it had there (its __tostring, toString or _tostring said it) is in
+   * the ring table's slot CALOG_LUA_RAISES + i + 1: the error says it again when it leaves Lua as that value,
+   * uncaught or raised again as it is. */
   struct {
     lua_State *L;
     const void *ci, *fn, *value;
     CalogRaiseT mark;
     bool carried;
-  } raise;
+  } raise[CALOG_LUA_RAISES];
+  int32_t raiseNext;
   CalogRaiseT escaped; /* the marks of the error that ended the entry (set by its message handler) */
   FILE *sinkOut, *sinkErr, *nullIn; /* io.stdout/io.stderr (the output sink) and an empty io.stdin (grants) */
   bool handled;        /* the message handler ran for this entry's error (its value, message and traceback: lua_engine.c) */
@@ -71,8 +77,8 @@ CALOG_HIDDEN void calog__luaPendTruncate(LuaCtxT *lc, int32_t mark);
 /* Raises the value on top of L's stack as a Lua error from the running C function, remembering mark (see
  * LuaCtxT.raise): if it ends the entry uncaught, the entry's error carries mark. Does not return. */
 CALOG_HIDDEN int calog__luaRaise(lua_State *L, CalogRaiseT mark);
-/* The registry key of the message a raised value carries (LuaCtxT.raise.carried): a string, or false. */
-CALOG_HIDDEN extern const char calog__luaRaiseMessageKey;
+/* The registry key of the ring table of raised values and their carried messages (see LuaCtxT.raise). */
+CALOG_HIDDEN extern const char calog__luaRaiseRing;
 CALOG_HIDDEN void calog__luaOpenFnMeta(lua_State *L);
 CALOG_HIDDEN void calog__luaPushNative(lua_State *L, CalogNativeEntryT *entry);
 /* Sets the globals net and timer (the I/O layer). Runs protected. */

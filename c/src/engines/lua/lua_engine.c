@@ -216,19 +216,25 @@ static bool ownIdentity(lua_State *L, int idx) {
   }
 }
 
-/* Whether the error being raised now (the message handler's argument) is the one calog raised last with
- * calog__luaRaise (then its marks and carried message are the error's): that very object raised again (a script that caught it and rethrew it as is),
+/* Which of the raises calog made last with calog__luaRaise (LuaCtxT.raise) the error being raised now (the message
+ * handler's argument) is, -1: none (then its marks and carried message are the error's): that very object raised again (a script that caught it and rethrew it as is),
  * or, for a value without an identity of its own (a short string), raised from the same thread, CallInfo and
  * function (a script raising the same text itself raises from elsewhere). */
-static bool raisedByCalog(lua_State *L, LuaCtxT *lc) {
-  lua_Debug ar;
-  if (lc->raise.L == NULL || lua_topointer(L, 1) != lc->raise.value) return false;
-  if (ownIdentity(L, 1)) return true; /* anchored in the registry: its address is still its own */
-  if (lc->raise.L != L || !lua_getstack(L, 1, &ar) || ar.i_ci != lc->raise.ci) return false;
-  if (!lua_checkstack(L, 1) || !lua_getinfo(L, "f", &ar)) return false;
-  const void *fn = lua_topointer(L, -1);
-  lua_pop(L, 1);
-  return fn == lc->raise.fn;
+static int raisedByCalog(lua_State *L, LuaCtxT *lc) {
+  const void *value = lua_topointer(L, 1);
+  bool own = ownIdentity(L, 1);
+  for (int32_t k = 1; k <= CALOG_LUA_RAISES; k++) { /* newest first */
+    int32_t i = (lc->raiseNext - k + CALOG_LUA_RAISES) % CALOG_LUA_RAISES;
+    if (lc->raise[i].L == NULL || value != lc->raise[i].value) continue;
+    if (own) return i; /* anchored in the registry's ring: its address is still its own */
+    lua_Debug ar;
+    if (lc->raise[i].L != L || !lua_getstack(L, 1, &ar) || ar.i_ci != lc->raise[i].ci) continue;
+    if (!lua_checkstack(L, 1) || !lua_getinfo(L, "f", &ar)) continue;
+    const void *fn = lua_topointer(L, -1);
+    lua_pop(L, 1);
+    if (fn == lc->raise[i].fn) return i;
+  }
+  return -1;
 }
 
 /* Runs where the error is raised, when no pcall of the script's is between it and the entry: the error ends the
@@ -256,8 +262,8 @@ static int msgHandler(lua_State *L) {
     lc->thrownSet = false;
   }
   lc->handled = true;
-  bool raised = raisedByCalog(L, lc);
-  lc->escaped = raised ? lc->raise.mark : (CalogRaiseT){0, 0};
+  int raised = raisedByCalog(L, lc);
+  lc->escaped = raised >= 0 ? lc->raise[raised].mark : (CalogRaiseT){0, 0};
   CalogValueT scratch = calogValueNil();
   if (calog__luaToValue(lc, 1, &lc->thrown, &scratch) == CALOG_OK) lc->thrownSet = true;
   else snprintf(why, sizeof why, "%s", calogErrorMessage(&scratch, NULL));
@@ -284,10 +290,11 @@ static int msgHandler(lua_State *L) {
       msg = lua_pushfstring(L, "lua threw a %s value that cannot cross: %s", luaL_typename(L, 1), why);
     }
   }
-  if (msg == NULL && raised && lc->raise.carried && lua_checkstack(L, 1)) {
+  if (msg == NULL && raised >= 0 && lc->raise[raised].carried && lua_checkstack(L, 2)) {
     /* a value another engine threw, raised here by calog: the message it had there (its own text), not Lua's
      * placeholder for a table (a __tostring or toString lost at the second engine) */
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &calog__luaRaiseMessageKey) == LUA_TSTRING) msg = lua_tostring(L, -1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &calog__luaRaiseRing);
+    if (lua_rawgeti(L, -1, CALOG_LUA_RAISES + raised + 1) == LUA_TSTRING) msg = lua_tostring(L, -1);
     else lua_pop(L, 1);
   }
   if (msg == NULL) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));

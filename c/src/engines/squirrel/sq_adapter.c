@@ -312,6 +312,9 @@ static int32_t egressNext(SqCtxT *sc, HSQUIRRELVM v, CalogSrcT *s, int depth, Ca
   return st == CALOG_OK ? egressItem(sc, v, s, &it, depth, err) : st;
 }
 
+/* The memory limit tripped while a value was made: the entry ends with it (the message is the limit's). */
+static int32_t overLimit(CalogValueT *err) { return calogFail(err, CALOG_ERR_LIMIT, "memory limit reached"); }
+
 /* An array (a LIST) or a table (a MAP, or a BOTH with its items at 1..n) from an aggregate's item; its
  * contents follow in s. */
 static int32_t egressAgg(SqCtxT *sc, HSQUIRRELVM v, CalogSrcT *s, CalogItemT *it, int depth, CalogValueT *err) {
@@ -321,12 +324,20 @@ static int32_t egressAgg(SqCtxT *sc, HSQUIRRELVM v, CalogSrcT *s, CalogItemT *it
   int64_t na = it->as.agg.na, np = it->as.agg.np;
   SQInteger top = sq_gettop(v), t = top + 1;
   int32_t st = CALOG_OK;
+  /* Squirrel's allocations never fail, and nothing in here ticks the limits: the room an aggregate reserves is
+   * checked against the memory limit first (a list of 2^24 items reserved 268 MB in a context limited to 4 MB), and
+   * the limit is looked at after every item (a million strings passed in one argument were all made, past it) */
+  if (calog__sqLimitRoom(sc, (long long)((na + np) * (int64_t)sizeof(HSQOBJECT)))) return overLimit(err);
   if (np == 0 && it->as.agg.kind != CALOG_AGG_MAP) { /* LIST -> array */
     sq_newarray(v, 0);
     calog__sqArrayReserve(v, t, (SQInteger)na);
     for (int64_t i = 0; i < na; i++) {
       if ((st = egressNext(sc, v, s, depth + 1, err)) != CALOG_OK) goto fail;
       sq_arrayappend(v, t);
+      if (calog__limitTripped(sc->ctx) == CALOG_LIMIT_MEMORY) {
+        st = overLimit(err);
+        goto fail;
+      }
     }
     return CALOG_OK;
   }
@@ -336,6 +347,10 @@ static int32_t egressAgg(SqCtxT *sc, HSQUIRRELVM v, CalogSrcT *s, CalogItemT *it
     sq_pushinteger(v, (SQInteger)(i + 1));
     if ((st = egressNext(sc, v, s, depth + 1, err)) != CALOG_OK) goto fail;
     sq_rawset(v, t);
+    if (calog__limitTripped(sc->ctx) == CALOG_LIMIT_MEMORY) {
+      st = overLimit(err);
+      goto fail;
+    }
   }
   for (int64_t i = 0; i < np; i++) {
     CalogItemT key;
@@ -353,6 +368,10 @@ static int32_t egressAgg(SqCtxT *sc, HSQUIRRELVM v, CalogSrcT *s, CalogItemT *it
     if (SQ_FAILED(sq_rawset(v, t))) {
       sq_reseterror(v);
       st = calogFail(err, CALOG_ERR_TYPE, "invalid Squirrel table key");
+      goto fail;
+    }
+    if (calog__limitTripped(sc->ctx) == CALOG_LIMIT_MEMORY) {
+      st = overLimit(err);
       goto fail;
     }
   }

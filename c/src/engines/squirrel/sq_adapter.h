@@ -63,6 +63,8 @@ CALOG_HIDDEN int32_t calog__sqOpenLibs(SqCtxT *sc, CalogValueT *err);
 CALOG_HIDDEN void calog__sqPrintFn(HSQUIRRELVM v, const SQChar *fmt, ...);
 CALOG_HIDDEN void calog__sqErrorFn(HSQUIRRELVM v, const SQChar *fmt, ...);
 CALOG_HIDDEN const char *calog__sqTypeName(SQObjectType t);
+/* Whether bytes more would put the context past its memory limit (then the limit trips): sq_engine.c. */
+CALOG_HIDDEN int calog__sqLimitRoom(void *sc, long long bytes);
 /* Forgets the raise calog made last (the error being raised was caught, or is not the entry's). */
 CALOG_HIDDEN void calog__sqCaught(HSQUIRRELVM v);
 /* Makes room for n values on v's stack (false inside a metamethod when the stack would have to move). */

@@ -326,6 +326,7 @@ out:
   sq_settop(v, base);
   calog__sqBudgetFlush(v); /* the steps run since the last tick count for this entry */
   calog__sqGuardLeave(v, &guard);
+  calog__sqShrink(v, SQ_INITIAL_STACK); /* outermost entries only: it does nothing while a frame is left */
   calog__sqMemSwap(prev);
   return st;
 }

@@ -232,6 +232,21 @@ extern "C" int calog__sqReserve(HSQUIRRELVM v, SQInteger n) {
   return 1;
 }
 
+extern "C" void calog__sqShrink(HSQUIRRELVM v, SQUnsignedInteger initial) {
+  /* frames, open outers (pointers into the stack) or a metamethod: the stack is in use */
+  if (v->_callsstacksize != 0 || v->_openouters != NULL || v->_nmetamethodscall != 0) return;
+  if (v->_stack.size() > 4 * initial && (SQUnsignedInteger)v->_top + MIN_STACK_OVERHEAD < initial) {
+    v->_stack.resize(initial);
+    v->_stack.shrinktofit();
+  }
+  if (v->_alloccallsstacksize > 64) {
+    v->_callstackdata.resize(4);
+    v->_callstackdata.shrinktofit();
+    v->_callsstack = &v->_callstackdata[0];
+    v->_alloccallsstacksize = 4;
+  }
+}
+
 /* ---- raw access for the codec (see sq_vmext.h) ---- */
 extern "C" const char *calog__sqStringOf(const HSQOBJECT *o, SQInteger *len) {
   *len = o->_unVal.pString->_len;

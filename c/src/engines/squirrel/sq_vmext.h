@@ -17,6 +17,12 @@ __attribute__((visibility("hidden"))) int64_t *calog__sqMemSwap(int64_t *counter
  * (inside a metamethod). */
 __attribute__((visibility("hidden"))) int calog__sqReserve(HSQUIRRELVM v, SQInteger n);
 
+/* Gives back what a deep recursion grew v's value stack and call stack to (they only grow), once no frame is left
+ * (the end of an outermost entry): the value stack back to initial slots past 4x that, the call stack to 4 frames.
+ * A context that a runaway recursion took to its memory limit held that much for good, and failed every later entry
+ * at the limit with nothing of the script's to free. */
+__attribute__((visibility("hidden"))) void calog__sqShrink(HSQUIRRELVM v, SQUnsignedInteger initial);
+
 /* Raw access for the codec (sq_adapter.c), without the API's error objects (no script runs, nothing raised):
  * the bytes and length of a string object; push item i (< size) of the array at idx; push the value of the
  * integer key `key` of the table at idx and return 1, or return 0 (nothing pushed) when it has none; make
