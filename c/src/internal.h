@@ -158,9 +158,14 @@ struct CalogCtxT {
   CalogLimitsT limits;
   /* The current entry (an outermost eval/call/function call; context thread unless said otherwise) */
   int64_t outputUsed;     /* bytes printed */
+  int64_t outputCap;      /* the output limit when the entry started (0 = none): setLimits applies from the next */
   int64_t stepsUsed;      /* engine steps counted so far */
   int64_t stepsCap;       /* the steps limit when the entry started (0 = none) */
   uint64_t startNs, deadlineNs; /* entry start; deadline (0 = none) */
+  /* The context whose entry was running on this thread when this one's outermost entry began (a host-thread context
+   * calling a function of another host-thread context runs it on its own stack), NULL: none. Its limits stop this
+   * entry too (calog__limitTick): the caller's timeout or interrupt() did not stop a callee that loops for ever. */
+  struct CalogCtxT *below;
   int64_t timeoutMs;      /* the timeout the deadline came from */
   _Atomic int32_t trip;   /* CalogLimitKindE that stopped the entry (0 = none): stays raised until the entry
                              returns to its caller; any thread may raise INTERRUPT */
@@ -374,7 +379,7 @@ CALOG_HIDDEN void calog__asyncBuriedCheck(CalogCtxT *ctx, uint64_t now);
 /* The per-entry limit state of the entry an independent request is nested on (an async request served while the
  * context waits: nobody's call depends on it, so it is an outermost entry with limits of its own). */
 typedef struct CalogEntrySaveT {
-  int64_t outputUsed, stepsUsed, stepsCap, timeoutMs, tripUsed, tripCeiling, tripPartial;
+  int64_t outputUsed, outputCap, stepsUsed, stepsCap, timeoutMs, tripUsed, tripCeiling, tripPartial;
   uint64_t startNs, deadlineNs, epoch;
   int32_t trip, entryBelow;
 } CalogEntrySaveT;

@@ -34,6 +34,7 @@ void calog__limitTrip(CalogCtxT *ctx, int32_t kind, int64_t used, int64_t ceilin
 
 void calog__limitEntryStart(CalogCtxT *ctx, uint64_t timeoutMs) {
   ctx->outputUsed = 0;
+  ctx->outputCap = atomic_load_explicit(&ctx->limits.output, memory_order_relaxed);
   ctx->stepsUsed = 0;
   ctx->stepsCap = atomic_load_explicit(&ctx->limits.steps, memory_order_relaxed);
   int64_t t = atomic_load_explicit(&ctx->limits.timeoutMs, memory_order_relaxed);
@@ -74,7 +75,7 @@ static void syncSteps(CalogCtxT *ctx) {
 
 void calog__limitNestBegin(CalogCtxT *ctx, CalogEntrySaveT *s) {
   syncSteps(ctx);
-  *s = (CalogEntrySaveT){.outputUsed = ctx->outputUsed, .stepsUsed = ctx->stepsUsed, .stepsCap = ctx->stepsCap,
+  *s = (CalogEntrySaveT){.outputUsed = ctx->outputUsed, .outputCap = ctx->outputCap, .stepsUsed = ctx->stepsUsed, .stepsCap = ctx->stepsCap,
                          .timeoutMs = ctx->timeoutMs, .tripUsed = ctx->tripUsed, .tripCeiling = ctx->tripCeiling,
                          .tripPartial = ctx->tripPartial, .startNs = ctx->startNs, .deadlineNs = ctx->deadlineNs,
                          .epoch = atomic_load(&ctx->interruptEpoch), .trip = atomic_load(&ctx->trip),
@@ -84,6 +85,7 @@ void calog__limitNestBegin(CalogCtxT *ctx, CalogEntrySaveT *s) {
 
 void calog__limitNestEnd(CalogCtxT *ctx, const CalogEntrySaveT *s) {
   ctx->outputUsed = s->outputUsed;
+  ctx->outputCap = s->outputCap;
   ctx->stepsUsed = s->stepsUsed;
   ctx->stepsCap = s->stepsCap;
   ctx->timeoutMs = s->timeoutMs;
@@ -120,6 +122,20 @@ int32_t calog__limitTick(CalogCtxT *ctx, int64_t consumed, int64_t *next) {
     if (ctx->buriedNs != 0) { /* a request under this one is past its deadline: answered now, not when this returns */
       uint64_t now = nowNs();
       if (now >= ctx->buriedNs) calog__asyncBuriedCheck(ctx, now);
+    }
+    /* the entries below on this thread (a host-thread context calling this one): one past its deadline or stopped
+     * stops this one too (interrupted), and its own error follows as the call returns to it */
+    int n = 0;
+    for (CalogCtxT *o = ctx->below; o != NULL && n < CALOG_MAX_NESTING; o = o->below, n++) {
+      if (atomic_load_explicit(&o->trip, memory_order_relaxed) == CALOG_LIMIT_NONE && o->deadlineNs != 0) {
+        uint64_t now = nowNs();
+        if (now >= o->deadlineNs)
+          calog__limitTrip(o, CALOG_LIMIT_TIMEOUT, (int64_t)((now - o->startNs) / 1000000u), o->timeoutMs);
+      }
+      if (atomic_load_explicit(&o->trip, memory_order_relaxed) != CALOG_LIMIT_NONE) {
+        calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
+        break;
+      }
     }
     kind = atomic_load_explicit(&ctx->trip, memory_order_relaxed);
   }
@@ -213,7 +229,9 @@ int32_t calog__limitEntryEnd(CalogCtxT *ctx, int32_t status, CalogValueT *result
 }
 
 int32_t calog__limitOutput(CalogCtxT *ctx, int64_t n, CalogValueT *err) {
-  int64_t cap = atomic_load_explicit(&ctx->limits.output, memory_order_relaxed);
+  /* in an entry, its own cap (setLimits applies from the next); output outside any (a context's finalizers at close)
+   * meets the limit as it is now */
+  int64_t cap = calog__ctxInEntry(ctx) ? ctx->outputCap : atomic_load_explicit(&ctx->limits.output, memory_order_relaxed);
   if (cap > 0 && ctx->outputUsed + n > cap) {
     calog__limitTrip(ctx, CALOG_LIMIT_OUTPUT, ctx->outputUsed + n, cap);
     ctx->outputUsed = cap;

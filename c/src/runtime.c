@@ -575,9 +575,12 @@ static _Thread_local CalogCtxT *tlsRunning; /* the innermost entry on this threa
 CalogCtxT *calog__runningHere(void) { return tlsRunning; }
 
 CalogCtxT *calog__entryBegin(CalogCtxT *ctx, uint32_t timeoutMs) {
-  if (ctx->busy == ctx->entryBelow + 1) calog__limitEntryStart(ctx, timeoutMs);
   CalogActorT *a = ctx->actor;
   CalogCtxT *prev = a->running;
+  if (ctx->busy == ctx->entryBelow + 1) {
+    calog__limitEntryStart(ctx, timeoutMs);
+    ctx->below = prev != ctx ? prev : NULL;
+  }
   a->running = ctx;
   tlsRunning = ctx;
   return prev;
@@ -586,6 +589,7 @@ CalogCtxT *calog__entryBegin(CalogCtxT *ctx, uint32_t timeoutMs) {
 int32_t calog__entryEnd(CalogCtxT *ctx, CalogCtxT *prev, int32_t st, CalogValueT *result) {
   ctx->actor->running = prev;
   tlsRunning = prev;
+  if (ctx->busy == ctx->entryBelow + 1) ctx->below = NULL;
   if (calog__limitTripped(ctx) != CALOG_LIMIT_NONE) {
     st = calog__limitEntryEnd(ctx, st, result);
     if (ctx->busy == ctx->entryBelow + 1) atomic_fetch_add_explicit(&ctx->trips, 1, memory_order_relaxed);

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -434,14 +435,99 @@ static bool ourCFunction(lua_State *L, int idx) {
   return lua_iscfunction(L, idx) && calog__luaIsInternalCFunction(lua_tocfunction(L, idx));
 }
 
-static int dbgUpvalue(lua_State *L) { /* getupvalue, setupvalue, upvalueid: function at 1 */
+/* The upvalues of a C function are its state: a standard one's (string.gmatch's iterator state, coroutine.wrap's
+ * coroutine) replaced crashed the host, and calog's wrappers keep the originals they guard there (the original load,
+ * which takes binary chunks, or debug.setmetatable). Read or written, they are refused for every C function; a Lua
+ * function's are the script's own. */
+static int refuseCState(lua_State *L) {
+  return raiseStatus(L, CALOG_ERR_PERMISSION, CALOG_DENIED_PREFIX "the upvalues of a C function: that is the state it "
+                                              "works on (only a Lua function's are the script's)");
+}
+
+static int dbgUpvalue(lua_State *L) { /* getupvalue, setupvalue: function at 1 */
+  if (ourCFunction(L, 1)) return refuseInternal(L, "the upvalues of calog's native functions");
+  if (lua_iscfunction(L, 1)) return refuseCState(L);
+  return passOn(L);
+}
+
+static int dbgUpvalueid(lua_State *L) { /* an identity only: refused for calog's natives, as before */
   if (ourCFunction(L, 1)) return refuseInternal(L, "the upvalues of calog's native functions");
   return passOn(L);
 }
 
 static int dbgUpvaluejoin(lua_State *L) {
   if (ourCFunction(L, 1) || ourCFunction(L, 3)) return refuseInternal(L, "the upvalues of calog's native functions");
+  if (lua_iscfunction(L, 1) || lua_iscfunction(L, 3)) return refuseCState(L);
   return passOn(L);
+}
+
+/* A stack level given to getinfo, getlocal or setlocal ([thread,] level, ...): the thread it is on and the argument
+ * holding it; false for a function argument (getinfo(f), getlocal(f, n): what the script already holds). */
+static bool levelArg(lua_State *L, lua_State **L1, int *arg) {
+  *L1 = L;
+  *arg = 1;
+  if (lua_type(L, 1) == LUA_TTHREAD) {
+    *L1 = lua_tothread(L, 1);
+    *arg = 2;
+  }
+  return lua_type(L, *arg) == LUA_TNUMBER;
+}
+
+/* Calls the original (upvalue 1) with a level of this thread one deeper: it runs one call below this wrapper. */
+static int passOnLevel(lua_State *L, lua_State *L1, int arg) {
+  if (L1 == L) {
+    lua_Integer level = luaL_checkinteger(L, arg);
+    if (level >= 0 && level < INT_MAX) {
+      lua_pushinteger(L, level + 1);
+      lua_replace(L, arg);
+    }
+  }
+  return passOn(L);
+}
+
+/* Whether the frame at the level in arg of L1 runs a C function (as this wrapper's caller counts levels). */
+static bool cFrame(lua_State *L, lua_State *L1, int arg) {
+  lua_Integer level = lua_tointeger(L, arg);
+  lua_Debug ar;
+  if (level < 0 || level >= INT_MAX || !lua_getstack(L1, (int)level, &ar)) return false;
+  return lua_getinfo(L1, "S", &ar) && ar.what[0] == 'C';
+}
+
+/* getinfo: a C frame's function is not given (calog's entry function, called again with a bad argument, crashed the
+ * host; the original load below a reader function ran binary chunks): its other fields are. */
+static int dbgGetinfo(lua_State *L) {
+  lua_State *L1;
+  int arg;
+  if (!levelArg(L, &L1, &arg)) return passOn(L);
+  bool hide = cFrame(L, L1, arg);
+  int n = passOnLevel(L, L1, arg);
+  if (hide && n == 1 && lua_istable(L, -1)) {
+    lua_pushnil(L);
+    lua_setfield(L, -2, "func");
+  }
+  return n;
+}
+
+/* getlocal and setlocal of a C frame: its "locals" are the C function's own stack (calog's entry record, a table a
+ * standard function is working on), which it reads again after the call it is in: none is given, none may be set. */
+static int dbgGetlocal(lua_State *L) {
+  lua_State *L1;
+  int arg;
+  if (!levelArg(L, &L1, &arg)) return passOn(L);
+  if (cFrame(L, L1, arg)) {
+    luaL_checkinteger(L, arg + 1);
+    lua_pushnil(L);
+    return 1;
+  }
+  return passOnLevel(L, L1, arg);
+}
+
+static int dbgSetlocal(lua_State *L) {
+  lua_State *L1;
+  int arg;
+  if (!levelArg(L, &L1, &arg)) return passOn(L);
+  if (cFrame(L, L1, arg)) return refuseInternal(L, "debug.setlocal of a C function's frame");
+  return passOnLevel(L, L1, arg);
 }
 
 static void wrapField(lua_State *L, int table, const char *field, lua_CFunction f) {
@@ -458,8 +544,11 @@ static void protectDebug(lua_State *L, int dbg) {
   wrapField(L, dbg, "setmetatable", dbgSetmetatable);
   wrapField(L, dbg, "getupvalue", dbgUpvalue);
   wrapField(L, dbg, "setupvalue", dbgUpvalue);
-  wrapField(L, dbg, "upvalueid", dbgUpvalue);
+  wrapField(L, dbg, "upvalueid", dbgUpvalueid);
   wrapField(L, dbg, "upvaluejoin", dbgUpvaluejoin);
+  wrapField(L, dbg, "getinfo", dbgGetinfo);
+  wrapField(L, dbg, "getlocal", dbgGetlocal);
+  wrapField(L, dbg, "setlocal", dbgSetlocal);
 }
 
 /* ---- opening ------------------------------------------------------------------------------------------ */
