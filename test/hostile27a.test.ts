@@ -3,6 +3,30 @@
 import assert from "node:assert/strict";
 import { runChild, test } from "./harness.ts";
 
+/** runScript with 30 s before the child is killed. */
+const runScript30 = (name: string, body: string) => runScript(name, body, 30_000);
+
+/** The child process lived to print "survived". */
+function assertSurvived(r: { code: number | null; out: string }): void {
+  assert.equal(r.code, 0, `the host process died: ${r.out.slice(0, 400)}`);
+  assert.match(r.out, /survived/);
+}
+
+/** Runs, in a process of its own, a setup that makes contexts a (calling) and b (spinning in its "spin"), then a's
+ * "run" of b's spin, printing how it stopped ("stopped after N ms: <error>"). */
+function stoppedCall(name: string, setup: string) {
+  return runScript(name, `
+    const rt = new Runtime({ output: "ignore" });
+    ${setup}
+    const fn = b.getFunction("spin");
+    const t0 = Date.now();
+    let what = "returned";
+    try { a.call("run", fn); } catch (e) { what = e.constructor.name + ": " + e.message; }
+    console.log("stopped after " + (Date.now() - t0) + " ms: " + what);
+    fn.dispose(); rt.dispose();
+  `, 10_000);
+}
+
 const mod = new URL("../bindings/mod.ts", import.meta.url).href;
 
 /**
@@ -33,19 +57,11 @@ for (const [ea, eb] of [["lua", "lua"], ["js", "squirrel"], ["squirrel", "js"]] 
   test(`${ea} (host thread) with timeoutMs calling a ${eb} host-thread context without limits stops at its deadline`, async () => {
     const spin = { lua: "function spin() while true do end end", js: "function spin() { for (;;) {} }", squirrel: "function spin() { while (true) {} }" };
     const run = { lua: "function run(g) return g() end", js: "function run(g) { return g(); }", squirrel: "function run(g) { return g(); }" };
-    const r = await runScript("deadline-across-host-contexts", `
-      const rt = new Runtime({ output: "ignore" });
+    const r = await stoppedCall("deadline-across-host-contexts", `
       const a = rt.createContext(${JSON.stringify(ea)}, { thread: false, limits: { timeoutMs: 200 } });
       const b = rt.createContext(${JSON.stringify(eb)}, { thread: false });
       b.eval(${JSON.stringify(spin[eb])});
-      a.eval(${JSON.stringify(run[ea])});
-      const fn = b.getFunction("spin");
-      const t0 = Date.now();
-      let what = "returned";
-      try { a.call("run", fn); } catch (e) { what = e.constructor.name + ": " + e.message; }
-      console.log("stopped after " + (Date.now() - t0) + " ms: " + what);
-      fn.dispose(); rt.dispose();
-    `, 10_000);
+      a.eval(${JSON.stringify(run[ea])});`);
     assert.equal(r.code, 0, `the call never stopped (killed after 10 s): ${r.out}`);
     assert.match(r.out, /stopped after \d+ ms: CalogLimitError/);
   }, 30_000);
@@ -57,20 +73,12 @@ for (const [ea, eb] of [["lua", "lua"], ["js", "squirrel"], ["squirrel", "js"]] 
 // running for, yet B loops on and the process hangs. With B on its own thread, A's interrupt withdraws the call
 // (CalogLimitError "interrupted" after 1 ms).
 test("interrupt() of a host-thread context stops the host-thread context it is waiting on", async () => {
-  const r = await runScript("interrupt-across-host-contexts", `
-    const rt = new Runtime({ output: "ignore" });
+  const r = await stoppedCall("interrupt-across-host-contexts", `
     const a = rt.createContext("lua", { thread: false });
     const b = rt.createContext("lua", { thread: false });
     rt.register("stopA", () => { a.interrupt(); });
     b.eval("function spin() stopA() local n = 0 while true do n = n + 1 end end");
-    a.eval("function run(g) return g() end");
-    const fn = b.getFunction("spin");
-    const t0 = Date.now();
-    let what = "returned";
-    try { a.call("run", fn); } catch (e) { what = e.constructor.name + ": " + e.message; }
-    console.log("stopped after " + (Date.now() - t0) + " ms: " + what);
-    fn.dispose(); rt.dispose();
-  `, 10_000);
+    a.eval("function run(g) return g() end");`);
   assert.equal(r.code, 0, `the call never stopped (killed after 10 s): ${r.out}`);
   assert.match(r.out, /stopped after \d+ ms: CalogLimitError: interrupted/);
 }, 30_000);
@@ -151,7 +159,7 @@ for (const thread of [false, true]) {
 // grant's caveat; only "trusted" may harm the host.
 for (const thread of [false, true]) {
   test(`lua (${thread ? "own thread" : "host thread"}, debug grant): calog's entry function found by debug.getinfo cannot crash the host`, async () => {
-    const r = await runScript("debug-getinfo-runner", `
+    const r = await runScript30("debug-getinfo-runner", `
       const rt = new Runtime({ output: "ignore" });
       rt.register("callit", (f, ...a) => f(...a));
       const ctx = rt.createContext("lua", { thread: ${thread}, capabilities: { debug: true } });
@@ -171,9 +179,8 @@ for (const thread of [false, true]) {
       }
       console.log("survived " + what);
       rt.dispose();
-    `, 30_000);
-    assert.equal(r.code, 0, `the host process died: ${r.out.slice(0, 400)}`);
-    assert.match(r.out, /survived/);
+    `);
+    assertSurvived(r);
   }, 60_000);
 }
 
@@ -187,16 +194,15 @@ for (const [what, src] of [
   ["coroutine.wrap's coroutine", `local f = coroutine.wrap(function() coroutine.yield(1) end) debug.setupvalue(f, 1, coroutine.running()) return pcall(f)`],
 ] as const) {
   test(`lua (debug grant): debug.setupvalue of ${what} cannot crash the host`, async () => {
-    const r = await runScript("debug-setupvalue-c-closure", `
+    const r = await runScript30("debug-setupvalue-c-closure", `
       const rt = new Runtime({ output: "ignore" });
       const ctx = rt.createContext("lua", { thread: false, capabilities: { debug: true } });
       let what;
       try { what = String(ctx.eval(${JSON.stringify(src)})); } catch (e) { what = e.constructor.name; }
       console.log("survived " + what);
       rt.dispose();
-    `, 30_000);
-    assert.equal(r.code, 0, `the host process died: ${r.out.slice(0, 400)}`);
-    assert.match(r.out, /survived/);
+    `);
+    assertSurvived(r);
   }, 60_000);
 }
 

@@ -154,31 +154,32 @@ for (const thread of [false, true]) {
 // one other host error raised and caught between the catch and the rethrow (a cleanup step that failed) and the rethrown
 // error has no `cause`. JavaScript keeps the exceptions in Core.hostErrors, of which the oldest go past 256: a script
 // that caught one, then met 300 others (a retry loop), rethrows it without its `cause`.
-test("lua: error(e, 0) of a caught host exception keeps its cause after another host error was caught meanwhile", () => {
-  using rt = new Runtime();
-  const first = new Error("the first host error, with a message longer than forty bytes");
+/** A context of engine with host functions fail1 (throws `first`) and noise (throws another error each time). */
+function failingHosts(engine: EngineName, message: string) {
+  const rt = new Runtime();
+  const first = new Error(message);
   rt.register("fail1", () => { throw first; });
   rt.register("noise", () => { throw new Error("noise"); });
-  using lua = rt.createContext("lua");
-  const e = caught(() => lua.eval("local ok, e = pcall(fail1) pcall(noise) error(e, 0)"));
-  assert.equal(e.message, first.message);
-  assert.equal(e.cause, first);
+  return { rt, ctx: rt.createContext(engine), first, [Symbol.dispose]: () => rt.dispose() };
+}
+
+test("lua: error(e, 0) of a caught host exception keeps its cause after another host error was caught meanwhile", () => {
+  using h = failingHosts("lua", "the first host error, with a message longer than forty bytes");
+  const e = caught(() => h.ctx.eval("local ok, e = pcall(fail1) pcall(noise) error(e, 0)"));
+  assert.equal(e.message, h.first.message);
+  assert.equal(e.cause, h.first);
   // the last 8 raises are told apart (README): 7 others meanwhile, a thrown table too
-  const seven = caught(() => lua.eval("local ok, e = pcall(fail1) for i = 1, 7 do pcall(noise) end error(e, 0)"));
-  assert.equal(seven.cause, first);
-  const nine = caught(() => lua.eval("local ok, e = pcall(fail1) for i = 1, 9 do pcall(noise) end error(e, 0)"));
-  assert.equal(nine.message, first.message);
+  const seven = caught(() => h.ctx.eval("local ok, e = pcall(fail1) for i = 1, 7 do pcall(noise) end error(e, 0)"));
+  assert.equal(seven.cause, h.first);
+  const nine = caught(() => h.ctx.eval("local ok, e = pcall(fail1) for i = 1, 9 do pcall(noise) end error(e, 0)"));
+  assert.equal(nine.message, h.first.message);
   assert.ok(!("cause" in nine), "past the 8 kept, the rethrown error is the script's own");
 });
 test("js: a rethrown host exception keeps its cause after 300 other host errors were caught meanwhile", () => {
-  using rt = new Runtime();
-  const first = new Error("the first host error");
-  rt.register("fail1", () => { throw first; });
-  rt.register("noise", () => { throw new Error("noise"); });
-  using js = rt.createContext("js");
-  const e = caught(() => js.eval("var saved; try { fail1(); } catch (e) { saved = e; } for (var i = 0; i < 300; i++) { try { noise(); } catch (e) {} } throw saved;"));
-  assert.equal(e.message, first.message);
-  assert.equal(e.cause, first);
+  using h = failingHosts("js", "the first host error");
+  const e = caught(() => h.ctx.eval("var saved; try { fail1(); } catch (e) { saved = e; } for (var i = 0; i < 300; i++) { try { noise(); } catch (e) {} } throw saved;"));
+  assert.equal(e.message, h.first.message);
+  assert.equal(e.cause, h.first);
 });
 
 // A Promise refused as a value has its rejection handled (Wire.#object: "refused: its rejection must not go
