@@ -1,6 +1,7 @@
 // Pass 27a: hostile scripts against limits that must hold across contexts. Every test is one attack that found a
 // defect: each fails on the code it was written against.
 import assert from "node:assert/strict";
+import { CalogLimitError, Runtime } from "../bindings/mod.ts";
 import { runChild, test } from "./harness.ts";
 
 /** runScript with 30 s before the child is killed. */
@@ -66,6 +67,23 @@ for (const [ea, eb] of [["lua", "lua"], ["js", "squirrel"], ["squirrel", "js"]] 
     assert.match(r.out, /stopped after \d+ ms: CalogLimitError/);
   }, 30_000);
 }
+
+// The chain through a threaded context between them (pass 27a's suspicion): A on the JavaScript thread calls a threaded
+// M, which calls B back on the JavaScript thread (served on A's wait): B's entry runs on top of A's, so A's deadline
+// stops it too.
+test("a host-thread context's timeout stops a host-thread context reached through a threaded one", async () => {
+  const r = await stoppedCall("deadline-through-a-threaded-context", `
+    const a = rt.createContext("lua", { thread: false, limits: { timeoutMs: 200 } });
+    const m = rt.createContext("js", { thread: true });
+    const b = rt.createContext("squirrel", { thread: false });
+    b.eval("function spin() { local n = 0; while (true) n++; }");
+    m.eval("function mid(g) { return g(); }");
+    a.eval("function setMid(f) mid = f end function run(g) return mid(g) end");
+    const midFn = m.getFunction("mid");
+    a.call("setMid", midFn);`);
+  assert.equal(r.code, 0, `the call never stopped (killed after 10 s): ${r.out}`);
+  assert.match(r.out, /stopped after \d+ ms: CalogLimitError: timeout/);
+}, 30_000);
 
 // The same hole, through interrupt(): a host function called by B (nested in A's call, both on the JavaScript thread)
 // calls a.interrupt(), which the README says "stops every call made to the context before it: the one running ...
@@ -227,3 +245,26 @@ test("lua (debug grant): the original load, reached from a reader function throu
   assert.equal(ctx.eval(`return (pcall(load, "\\27Lua", "x", "b"))`), false); // calog's load refuses a binary chunk
   assert.equal(ctx.call("viaOriginal", bytecode), "refused");
 });
+
+// README (Limits), pass 27b's notice: interrupt() from a host function stops the call it runs in; a call that host
+// function then makes into the same context runs on top of the stopped call and fails with it ("interrupted"), as
+// the README now says, while a call made once the stopped one has returned is not affected.
+for (const thread of [false, true]) {
+  test(`lua (${thread ? "own thread" : "host thread"}): a call into the context from inside the call being interrupted fails with it; one after it runs`, () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext("lua", { thread });
+    let inner = "";
+    rt.register("h", () => {
+      ctx.interrupt();
+      try {
+        inner = String(ctx.call("g"));
+      } catch (e) {
+        inner = (e as Error).message;
+      }
+    });
+    ctx.eval("function g() return 'g ran' end function f() h() return 'f finished' end");
+    assert.throws(() => ctx.call("f"), (e: unknown) => e instanceof CalogLimitError && e.message === "interrupted");
+    assert.equal(inner, "interrupted");
+    assert.equal(ctx.call("g"), "g ran");
+  });
+}
