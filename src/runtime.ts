@@ -247,6 +247,14 @@ const ERROR_UNREAD_STACK = "the call failed, and its error could not be read: th
 const ERROR_UNREAD = "the call failed, and its error could not be read; its message, value and traceback are lost";
 
 /** No host references (a request that sent none). */
+/** What a value read from a script is, for a message: "a number", "a table" (Lua), "an array", "bytes". */
+function kindOf(v: unknown, engine: string): string {
+  if (v instanceof Uint8Array) return "bytes";
+  if (Array.isArray(v)) return engine === "lua" ? "a table" : "an array";
+  if (typeof v === "object") return engine === "js" ? "an object" : "a table";
+  return `a ${typeof v}`;
+}
+
 const NO_REFS: number[] = [];
 /** A length past any value in OUT: a walk of the value there stops at its end (see Wire.dropUnowned). */
 const MAX_OUT = 0x7fffffff;
@@ -1769,7 +1777,12 @@ export class Context implements Disposable {
   getFunction(name: string): ScriptFunction {
     const v = this.get(name);
     if (typeof v !== "function") {
-      throw new CalogNotFoundError("ERR_NOT_FOUND", `no function named '${name}' in this ${this.engine} context`);
+      throw new CalogNotFoundError(
+        "ERR_NOT_FOUND",
+        v === null || v === undefined
+          ? `no function named '${name}' in this ${this.engine} context`
+          : `'${name}' in this ${this.engine} context is ${kindOf(v, this.engine)}, not a function value${this.engine === "lua" && (v instanceof Map || Array.isArray(v)) ? " (a table with a __call metamethod is callable with ctx.call, not a function value)" : ""}`,
+      );
     }
     return v;
   }

@@ -364,3 +364,23 @@ test("a Map with a Uint8Array key crosses as bytes; two keys that are the same b
     assert.equal(lua.call("count", new Map<unknown, unknown>([["ff", 1], [new Uint8Array([0xff]), 2]])), 2);
   }
 });
+
+// Pass 27b's notice: "no function named 'x'" was unclear when 'x' is there but is no function (a number, a table);
+// call and getFunction now say what it is. Absent, it is still "no function named".
+for (const [engine, src, what] of [
+  ["lua", "x = 5 t = {}", ["a number", "a table"]],
+  ["js", "var x = 5; var t = {};", ["a number", "an object"]],
+  ["squirrel", "x <- 5; t <- {};", ["an integer", "a table"]],
+] as const) {
+  test(`${engine}: call and getFunction of a global that is no function say what it is`, () => {
+    using rt = new Runtime();
+    using ctx = rt.createContext(engine);
+    ctx.eval(src);
+    for (const [i, name] of ["x", "t"].entries()) {
+      assert.throws(() => ctx.call(name), (e: Error) => e.name === "CalogNotFoundError" && e.message.includes(`'${name}' in this`) && e.message.includes(`is ${what[i]}, not a function`), `call ${name}`);
+      assert.throws(() => ctx.getFunction(name), (e: Error) => e.name === "CalogNotFoundError" && /is (a|an) \w+, not a function value/.test(e.message), `getFunction ${name}`);
+    }
+    assert.throws(() => ctx.call("nope"), /no function named 'nope'/);
+    assert.throws(() => ctx.getFunction("nope"), /no function named 'nope'/);
+  });
+}

@@ -222,6 +222,7 @@ typedef struct RunT {
   CalogValueT *err;
   int32_t status; /* a calog-level failure (egress, ingress), already in err */
   bool compileFailed, notFound;
+  const char *notCallable; /* notFound: what the global is instead of a function (NULL: absent) */
   bool reading; /* the result is being read into out: a throw now is ingress's (an index getter, OOM) */
 } RunT;
 
@@ -267,6 +268,11 @@ static duk_ret_t runner(duk_context *ctx, void *udata) {
     duk_remove(ctx, -2);
     if (!duk_is_callable(ctx, -1)) {
       r->notFound = true;
+      /* a value that is there, but no function: its type (no code runs: typeof) */
+      if (!duk_is_undefined(ctx, -1)) r->notCallable = duk_is_null(ctx, -1) ? "null" : duk_is_array(ctx, -1) ? "an array"
+                                                     : duk_is_object(ctx, -1) ? "an object" : duk_is_string(ctx, -1) ? "a string"
+                                                     : duk_is_number(ctx, -1) ? "a number" : duk_is_boolean(ctx, -1) ? "a boolean"
+                                                     : "a value";
       return 0;
     }
     break;
@@ -311,7 +317,9 @@ int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, 
     st = r.status;
     if (err->type == CALOG_NIL) calogFail(err, st, "%s", calogStatusMessage(st));
   } else if (r.notFound) {
-    st = calogFail(err, CALOG_ERR_NOT_FOUND, "no function named '%s' in this JS context", name);
+    st = r.notCallable != NULL
+             ? calogFail(err, CALOG_ERR_NOT_FOUND, "'%s' in this JS context is %s, not a function", name, r.notCallable)
+             : calogFail(err, CALOG_ERR_NOT_FOUND, "no function named '%s' in this JS context", name);
   } else if (r.compileFailed) {
     /* a RangeError from the compiler is a source nested past its recursion limit or the C stack check */
     duk_errcode_t code = duk_get_error_code(ctx, -1);

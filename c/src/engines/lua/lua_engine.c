@@ -332,7 +332,10 @@ static int runner(lua_State *L) {
   case LUA_RUN_CALL:
     lua_getglobal(L, r->name);
     if (!callable(L, -1)) {
-      r->status = calogFail(r->err, CALOG_ERR_NOT_FOUND, "no function named '%s' in this Lua context", r->name);
+      if (lua_isnil(L, -1)) r->status = calogFail(r->err, CALOG_ERR_NOT_FOUND, "no function named '%s' in this Lua context", r->name);
+      else
+        r->status = calogFail(r->err, CALOG_ERR_NOT_FOUND, "'%s' in this Lua context is a %s, not a function", r->name,
+                              luaL_typename(L, -1));
       return 0;
     }
     break;

@@ -295,7 +295,10 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
       goto out;
     }
     if (sq_gettype(v, -1) != OT_CLOSURE && sq_gettype(v, -1) != OT_NATIVECLOSURE) {
-      st = calogFail(err, CALOG_ERR_NOT_FOUND, "no function named '%s' in this Squirrel context", name);
+      if (sq_gettype(v, -1) == OT_NULL) st = calogFail(err, CALOG_ERR_NOT_FOUND, "no function named '%s' in this Squirrel context", name);
+      else
+        st = calogFail(err, CALOG_ERR_NOT_FOUND, "'%s' in this Squirrel context is %s %s, not a function", name,
+                       strchr("aeiou", calog__sqTypeName(sq_gettype(v, -1))[0]) ? "an" : "a", calog__sqTypeName(sq_gettype(v, -1)));
       goto out;
     }
     sq_remove(v, -2); /* the root table */
