@@ -384,3 +384,24 @@ for (const [engine, src, what] of [
     assert.throws(() => ctx.getFunction("nope"), /no function named 'nope'/);
   });
 }
+
+// Open since pass 25 (low): Lua's error(nil) called through JavaScript read "js threw undefined" beside its value null
+// (JavaScript threw undefined, the nil crossing as it does into an argument); a nil thrown in another engine is thrown
+// as null there, so every engine says "threw null".
+for (const thread of [false, true]) {
+  test(`(${thread ? "own thread" : "host thread"}) error(nil) through another engine reads "threw null" with the value null`, () => {
+    using rt = new Runtime();
+    using lua = rt.createContext("lua", { thread });
+    using js = rt.createContext("js", { thread });
+    using sq = rt.createContext("squirrel", { thread });
+    lua.eval("function n() error(nil) end");
+    js.eval("function via(f) { return f(); }");
+    sq.eval("function via(f) { return f(); }");
+    using n = lua.getFunction("n");
+    for (const [engine, ctx] of [["js", js], ["squirrel", sq]] as const) {
+      const e = caught(() => ctx.call("via", n));
+      assert.equal(e.message, `${engine} threw null`);
+      assert.equal(e.value, null);
+    }
+  });
+}

@@ -1094,7 +1094,10 @@ static duk_ret_t throwResultIo(DukCtxT *dc, duk_context *ctx, CalogValueT *resul
   const CalogValueT *thrown = calog__errorRaiseValue(&p->v);
   if (thrown != NULL) {
     CalogValueT err = calogValueNil();
-    int32_t st = calog__dukPush(dc, ctx, thrown, &err); /* may throw: the node is swept by the entry that catches */
+    /* a nil thrown elsewhere (Lua's error(nil), Squirrel's throw null) is thrown as null: as undefined it read "js threw
+     * undefined" beside the value null */
+    int32_t st = thrown->type == CALOG_NIL ? (duk_push_null(ctx), CALOG_OK)
+                                           : calog__dukPush(dc, ctx, thrown, &err); /* may throw: swept by the entry that catches */
     if (st == CALOG_OK) {
       calogValueFree(&err);
       int64_t n;
