@@ -599,6 +599,12 @@ spin:;
         break;
       }
       uint64_t dl = rc != NULL && watchLimits ? rc->deadlineNs : 0;
+      /* the entries of other contexts below on this thread (a host-thread context whose call led here): their
+       * deadlines and stops end this wait too (one waiting on a threaded context hung the host: pass 28b) */
+      if (rc != NULL && watchLimits && calog__entriesBelowStop(rc, &dl)) {
+        why = CALOG_ABANDON_LIMIT;
+        break;
+      }
       if (watchOp && (dl == 0 || opDeadline < dl)) dl = opDeadline;
       if (rc != NULL && rc->buriedNs != 0) {
         if (nowNs() >= rc->buriedNs) {

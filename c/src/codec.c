@@ -174,11 +174,14 @@ int32_t calog__sinkAggBegin(CalogSinkT *k, int64_t naHint, int64_t npHint) {
   if (k->failed) return k->failed;
   if (k->top + 1 >= CALOG_MAX_DEPTH) return failed(k, CALOG_ERR_DEPTH);
   int32_t st;
-  /* the room reserved for its items is charged up front: a sparse JS array of length 2^24 reserved 400 MB */
-  if (k->budget >= 0 &&
-      (st = calog__sinkCharge(k, (int64_t)sizeof(CalogAggT) + VALUE_COST + (naHint > 0 ? naHint : 0) * VALUE_COST +
-                                     (npHint > 0 ? npHint : 0) * PAIR_COST)) != CALOG_OK)
-    return st;
+  /* the aggregate and its slot in its parent; its items are charged as they are placed (calog__sinkPut), and the
+   * room reserved for them up front is no more than the budget left (a sparse JS array of length 2^24 reserved
+   * 400 MB before its first item) */
+  if (k->budget >= 0) {
+    if ((st = calog__sinkCharge(k, (int64_t)sizeof(CalogAggT) + VALUE_COST)) != CALOG_OK) return st;
+    if (naHint > k->budget / VALUE_COST) naHint = k->budget / VALUE_COST;
+    if (npHint > k->budget / PAIR_COST) npHint = k->budget / PAIR_COST;
+  }
   CalogValueT v;
   st = calogValueAgg(&v, CALOG_AGG_LIST);
   if (st != CALOG_OK) return failed(k, st);

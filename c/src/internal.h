@@ -162,10 +162,7 @@ struct CalogCtxT {
   int64_t stepsUsed;      /* engine steps counted so far */
   int64_t stepsCap;       /* the steps limit when the entry started (0 = none) */
   uint64_t startNs, deadlineNs; /* entry start; deadline (0 = none) */
-  /* The context whose entry was running on this thread when this one's outermost entry began (a host-thread context
-   * calling a function of another host-thread context runs it on its own stack), NULL: none. Its limits stop this
-   * entry too (calog__limitTick): the caller's timeout or interrupt() did not stop a callee that loops for ever. */
-  struct CalogCtxT *below;
+  bool installing; /* the entry calog__ctxHold makes to install natives runs: no async request's entry starts */
   int64_t timeoutMs;      /* the timeout the deadline came from */
   _Atomic int32_t trip;   /* CalogLimitKindE that stopped the entry (0 = none): stays raised until the entry
                              returns to its caller; any thread may raise INTERRUPT */
@@ -342,6 +339,13 @@ CALOG_HIDDEN void calog__ctxUnhold(CalogCtxT *ctx);
 CALOG_HIDDEN CalogCtxT *calog__entryBegin(CalogCtxT *ctx, uint32_t timeoutMs);
 /* The context whose entry is innermost on this thread (NULL: none). */
 CALOG_HIDDEN CalogCtxT *calog__runningHere(void);
+/* The entries of other contexts under ctx's on this thread (a host-thread context calling a function of another
+ * host-thread context runs it on its own stack, the JavaScript thread serves a threaded context's call back on a
+ * host-thread one's wait): when one of them is past its deadline (its timeout trips) or stopped, ctx's entry is
+ * interrupted (returns true); else *deadline becomes the earliest of their deadlines (0: none; left as is when later).
+ * The caller's timeout or interrupt() did not stop a callee that looped for ever, or one waiting on a third context.
+ * Lock-free: called from the limits tick and from a wait (under the actor's lock). This thread. */
+CALOG_HIDDEN bool calog__entriesBelowStop(CalogCtxT *ctx, uint64_t *deadline);
 CALOG_HIDDEN int32_t calog__entryEnd(CalogCtxT *ctx, CalogCtxT *prev, int32_t status, CalogValueT *result);
 /* The engine operation of a request, on the context's thread (eval / call / get). */
 CALOG_HIDDEN int32_t calog__ctxRun(CalogCtxT *ctx, int kind, const char *name, const char *text, int64_t len,

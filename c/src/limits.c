@@ -47,7 +47,7 @@ void calog__limitEntryStart(CalogCtxT *ctx, uint64_t timeoutMs) {
   ctx->tripPartial = -1;
   atomic_store(&ctx->trip, CALOG_LIMIT_NONE);
   CalogAsyncEntryT *r = ctx->asyncTop; /* the entry of the async request just dispatched: its deadline */
-  if (r != NULL && !r->started) {
+  if (r != NULL && !r->started && !ctx->installing) { /* the natives' own entry (calog__ctxHold) is not its */
     r->started = true;
     r->startNs = ctx->startNs;
     r->deadlineNs = ctx->deadlineNs;
@@ -123,20 +123,9 @@ int32_t calog__limitTick(CalogCtxT *ctx, int64_t consumed, int64_t *next) {
       uint64_t now = nowNs();
       if (now >= ctx->buriedNs) calog__asyncBuriedCheck(ctx, now);
     }
-    /* the entries below on this thread (a host-thread context calling this one): one past its deadline or stopped
-     * stops this one too (interrupted), and its own error follows as the call returns to it */
-    int n = 0;
-    for (CalogCtxT *o = ctx->below; o != NULL && n < CALOG_MAX_NESTING; o = o->below, n++) {
-      if (atomic_load_explicit(&o->trip, memory_order_relaxed) == CALOG_LIMIT_NONE && o->deadlineNs != 0) {
-        uint64_t now = nowNs();
-        if (now >= o->deadlineNs)
-          calog__limitTrip(o, CALOG_LIMIT_TIMEOUT, (int64_t)((now - o->startNs) / 1000000u), o->timeoutMs);
-      }
-      if (atomic_load_explicit(&o->trip, memory_order_relaxed) != CALOG_LIMIT_NONE) {
-        calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
-        break;
-      }
-    }
+    /* the entries of other contexts below this one on this thread: one past its deadline or stopped stops this one
+     * too (interrupted), and its own error follows as the call returns to it */
+    (void)calog__entriesBelowStop(ctx, NULL);
     kind = atomic_load_explicit(&ctx->trip, memory_order_relaxed);
   }
   if (kind != CALOG_LIMIT_NONE) chunk = 1; /* raise again at the very next step: nothing swallows it */

@@ -555,11 +555,26 @@ int32_t calog__ctxHold(CalogCtxT *ctx, CalogValueT *result) {
                      calog__stackLeft() / 1024);
   int32_t st = calog__nestEnter(ctx->rt, result);
   if (st != CALOG_OK) return st;
-  if ((st = syncNatives(ctx, result)) != CALOG_OK) {
-    calog__nestLeave(ctx->rt);
-    return st;
-  }
   ctx->busy++;
+  if (ctx->nativesSeen < atomic_load(&ctx->rt->nativeCount)) {
+    /* in an entry of its own: installing a native over a global may run a script's finalizer (of the value it
+     * replaces), which then meets the context's limits and sends what its memory limit allows; it ran outside any
+     * (no timeout: one looping for ever hung the call; and the budget of whatever context ran below: pass 28a) */
+    ctx->installing = true;
+    CalogCtxT *prev = calog__entryBegin(ctx, 0);
+    ctx->installing = false;
+    int32_t synced = syncNatives(ctx, result);
+    st = calog__entryEnd(ctx, prev, synced, result);
+    if (synced == CALOG_OK && st != CALOG_OK) {
+      /* installed, but a finalizer it ran met a limit: it was stopped there; the call goes on with limits of its own */
+      calogValueFree(result);
+      st = CALOG_OK;
+    }
+    if (st != CALOG_OK) {
+      calog__ctxUnhold(ctx);
+      return st;
+    }
+  }
   return CALOG_OK;
 }
 
@@ -571,16 +586,39 @@ void calog__ctxUnhold(CalogCtxT *ctx) {
 /* An entry into a context's interpreter (held): the outermost one starts the per-entry limits; every one
  * ends with the tripped limit's error if a limit tripped (a script cannot swallow it). */
 static _Thread_local CalogCtxT *tlsRunning; /* the innermost entry on this thread (its actor's running) */
+/* The entries on this thread, outermost first (past ENTRY_STACK_MAX: counted, not kept; the crossing cap is lower). */
+#define ENTRY_STACK_MAX (2 * CALOG_MAX_NESTING + 16)
+static _Thread_local CalogCtxT *tlsEntries[ENTRY_STACK_MAX];
+static _Thread_local int tlsEntryCount;
 
 CalogCtxT *calog__runningHere(void) { return tlsRunning; }
+
+bool calog__entriesBelowStop(CalogCtxT *ctx, uint64_t *deadline) {
+  int n = tlsEntryCount < ENTRY_STACK_MAX ? tlsEntryCount : ENTRY_STACK_MAX;
+  for (int i = n - 1; i >= 0; i--) {
+    CalogCtxT *o = tlsEntries[i];
+    if (o == ctx) continue; /* its own entries below: its own limits */
+    if (atomic_load_explicit(&o->trip, memory_order_relaxed) == CALOG_LIMIT_NONE && o->deadlineNs != 0) {
+      uint64_t now = calog__nowNs();
+      if (now >= o->deadlineNs)
+        calog__limitTrip(o, CALOG_LIMIT_TIMEOUT, (int64_t)((now - o->startNs) / 1000000u), o->timeoutMs);
+      else if (deadline != NULL && (*deadline == 0 || o->deadlineNs < *deadline))
+        *deadline = o->deadlineNs;
+    }
+    if (atomic_load_explicit(&o->trip, memory_order_relaxed) != CALOG_LIMIT_NONE) {
+      calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
+      return true;
+    }
+  }
+  return false;
+}
 
 CalogCtxT *calog__entryBegin(CalogCtxT *ctx, uint32_t timeoutMs) {
   CalogActorT *a = ctx->actor;
   CalogCtxT *prev = a->running;
-  if (ctx->busy == ctx->entryBelow + 1) {
-    calog__limitEntryStart(ctx, timeoutMs);
-    ctx->below = prev != ctx ? prev : NULL;
-  }
+  if (ctx->busy == ctx->entryBelow + 1) calog__limitEntryStart(ctx, timeoutMs);
+  if (tlsEntryCount < ENTRY_STACK_MAX) tlsEntries[tlsEntryCount] = ctx;
+  tlsEntryCount++;
   a->running = ctx;
   tlsRunning = ctx;
   return prev;
@@ -589,7 +627,7 @@ CalogCtxT *calog__entryBegin(CalogCtxT *ctx, uint32_t timeoutMs) {
 int32_t calog__entryEnd(CalogCtxT *ctx, CalogCtxT *prev, int32_t st, CalogValueT *result) {
   ctx->actor->running = prev;
   tlsRunning = prev;
-  if (ctx->busy == ctx->entryBelow + 1) ctx->below = NULL;
+  tlsEntryCount--;
   if (calog__limitTripped(ctx) != CALOG_LIMIT_NONE) {
     st = calog__limitEntryEnd(ctx, st, result);
     if (ctx->busy == ctx->entryBelow + 1) atomic_fetch_add_explicit(&ctx->trips, 1, memory_order_relaxed);

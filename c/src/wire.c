@@ -217,6 +217,7 @@ static int32_t finish(WriterT *w, int32_t st, uint32_t *lenOut) {
 int32_t calog__wireEncodeResult(CalogT *rt, const CalogValueT *v, uint32_t *lenOut) {
   WriterT w;
   calog__sinkWire(&w, rt, 0, NULL);
+  w.budget = -1; /* a value already made (charged to the context that made it): not to whatever runs here now */
   return finish(&w, encode(&w, v, 0), lenOut);
 }
 
@@ -233,6 +234,7 @@ static int32_t encodeArgs(WriterT *w, const CalogValueT *args, int32_t argc) {
 int32_t calog__wireEncodeArgs(CalogT *rt, const CalogValueT *args, int32_t argc, uint32_t *lenOut) {
   WriterT w;
   calog__sinkWire(&w, rt, 0, NULL);
+  w.budget = -1; /* as above */
   return finish(&w, encodeArgs(&w, args, argc), lenOut);
 }
 

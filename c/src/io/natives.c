@@ -68,10 +68,20 @@ static int32_t argFail(CalogValueT *r, OpE op, const char *usage) {
   return calogFail(r, CALOG_ERR_ARG, "%s: %s", opNames[op], usage);
 }
 
+/* An integer, or a whole float; one at or past +2^63 (Infinity too) counts as INT64_MAX, the largest count or delay
+ * there is (a conversion out of range is undefined in C: UBSan stopped the host at timer.sleep(1e300), and the release
+ * build read 1e19 as INT64_MIN, "ms >= 0"). NaN and -Infinity are none. */
 static bool isInt(const CalogValueT *v) {
-  return v->type == CALOG_INT || (v->type == CALOG_REAL && v->as.r == (double)(int64_t)v->as.r);
+  if (v->type == CALOG_INT) return true;
+  if (v->type != CALOG_REAL) return false;
+  double r = v->as.r;
+  if (r >= 9223372036854775808.0) return true;
+  return r >= -9223372036854775808.0 && r == (double)(int64_t)r;
 }
-static int64_t intOf(const CalogValueT *v) { return v->type == CALOG_INT ? v->as.i : (int64_t)v->as.r; }
+static int64_t intOf(const CalogValueT *v) {
+  if (v->type == CALOG_INT) return v->as.i;
+  return v->as.r >= 9223372036854775808.0 ? INT64_MAX : (int64_t)v->as.r;
+}
 
 /* opts.key as a non-negative integer (*out unchanged when absent); false when present and invalid */
 static bool optInt(const CalogValueT *opts, const char *key, int64_t *out) {

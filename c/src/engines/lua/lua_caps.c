@@ -470,7 +470,13 @@ static bool levelArg(lua_State *L, lua_State **L1, int *arg) {
     *L1 = lua_tothread(L, 1);
     *arg = 2;
   }
-  return lua_type(L, *arg) == LUA_TNUMBER;
+  if (lua_isfunction(L, *arg)) return false;
+  /* anything else is a level, as the originals read it (luaL_checkinteger: "3" too, which passed on unshifted and
+   * unchecked gave a C frame's function: pass 28a), made an integer here so that they read the one checked */
+  lua_Integer level = luaL_checkinteger(L, *arg);
+  lua_pushinteger(L, level);
+  lua_replace(L, *arg);
+  return true;
 }
 
 /* Calls the original (upvalue 1) with a level of this thread one deeper: it runs one call below this wrapper. */
@@ -589,9 +595,9 @@ static void openIo(lua_State *L, LuaCtxT *lc) {
   lc->nullIn = fopen("/dev/null", "r");
   if (lc->nullIn == NULL) luaL_error(L, "cannot open /dev/null");
   pushStd(L, lc->nullIn);
+  lua_pushvalue(L, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, "_IO_input");
-  lua_pushnil(L);
-  lua_setfield(L, io, "stdin");
+  lua_setfield(L, io, "stdin"); /* the same empty stream (README): nil broke io.stdin:read() */
   lua_pushcfunction(L, ioOpen);
   lua_setfield(L, io, "open");
   wrapField(L, io, "lines", ioLines);

@@ -220,6 +220,15 @@ static bool ownIdentity(lua_State *L, int idx) {
  * handler's argument) is, -1: none (then its marks and carried message are the error's): that very object raised again (a script that caught it and rethrew it as is),
  * or, for a value without an identity of its own (a short string), raised from the same thread, CallInfo and
  * function (a script raising the same text itself raises from elsewhere). */
+int calog__luaIsRaised(lua_State *L, int idx) {
+  LuaCtxT *lc = calog__luaCtx(L);
+  if (lc == NULL || lua_type(L, idx) != LUA_TSTRING || lua_rawlen(L, idx) <= 40) return 0; /* short: no identity */
+  const void *value = lua_topointer(L, idx);
+  for (int32_t i = 0; i < CALOG_LUA_RAISES; i++)
+    if (lc->raise[i].L != NULL && lc->raise[i].value == value) return 1;
+  return 0;
+}
+
 static int raisedByCalog(lua_State *L, LuaCtxT *lc) {
   const void *value = lua_topointer(L, 1);
   bool own = ownIdentity(L, 1);

@@ -28,6 +28,10 @@ __attribute__((visibility("hidden"))) void calog__luaCallC(struct lua_State *L, 
  * (load with a reader function) runs without: a reader's error is the script's, not calog's record. */
 __attribute__((visibility("hidden"))) int calog__luaIsMsgHandler(calog__luaCFunction f);
 #define luai_calogismsgh(f) calog__luaIsMsgHandler(f)
+/* Our patch c/patches/lua/68-wrap-keeps-calog-errors.patch: true for an error calog raised (its raise ring, own
+ * identity: a long string), which coroutine.wrap then passes on as it is, without its position prefix. */
+__attribute__((visibility("hidden"))) int calog__luaIsRaised(struct lua_State *L, int idx);
+#define luai_calogkeeperror(L, idx) calog__luaIsRaised((L), (idx))
 #define luai_caloglexpoll(L) calog__luaLexPoll(L)
 #define luai_calogcallc(L, f) calog__luaCallC((L), (f))
 #include "stack.h"

@@ -681,9 +681,11 @@ SQInteger calog__sqErrorHandler(HSQUIRRELVM v) {
       more++;
       continue;
     }
+    /* each name cut to 200 bytes: both are the script's (compilestring's source name, a function's), and the
+     * traceback is made outside the interpreter's allocator: 24 frames of 1 MB names made 50 MB under a 16 MB limit */
     const char *fname = si.funcname ? si.funcname : "?";
-    if (si.line < 0) traceAppend(sc, "\n\t[native]: in function '%s'", fname);
-    else traceAppend(sc, "\n\t%s:%lld: in function '%s'", si.source ? si.source : "?", (long long)si.line, fname);
+    if (si.line < 0) traceAppend(sc, "\n\t[native]: in function '%.200s'", fname);
+    else traceAppend(sc, "\n\t%.200s:%lld: in function '%.200s'", si.source ? si.source : "?", (long long)si.line, fname);
   }
   if (more) traceAppend(sc, "\n\t(%lld more frames)", (long long)more);
   if (sc->trace == NULL) sc->traceSet = false;
