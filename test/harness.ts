@@ -91,6 +91,42 @@ export function watchUnhandled(): { count(): number; stop(): void } {
 }
 
 /**
+ * Runs, in a process of its own, `setup` (which makes the contexts, with `rt` at hand) and then the call `call`,
+ * printing how it stopped ("stopped after N ms: <error class>: <message>"), or "returned".
+ */
+export function stoppedCallChild(name: string, setup: string, call: string): Promise<{ code: number | null; out: string }> {
+  return runScriptChild(name, `
+    const rt = new Runtime({ output: "ignore" });
+    ${setup}
+    const t0 = Date.now();
+    let what = "returned";
+    try { ${call}; } catch (e) { what = e.constructor.name + ": " + e.message; }
+    console.log("stopped after " + (Date.now() - t0) + " ms: " + what);
+    rt.dispose();
+  `, 10_000);
+}
+
+/**
+ * Runs `body` (a module that may use { Runtime } and anything else it names from calog's mod.ts, imported as `imports`)
+ * in a process of its own (runChild: a crash or a hang fails the test, not the run), from a temporary file that is
+ * removed afterwards.
+ */
+export async function runScriptChild(name: string, body: string, killMs: number, imports = "Runtime"): Promise<{ code: number | null; out: string }> {
+  const fs = await import("node:fs");
+  const os = await import("node:os");
+  const path = await import("node:path");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "calog-child-"));
+  const file = path.join(dir, `${name}.ts`);
+  const mod = new URL("../bindings/mod.ts", import.meta.url).href;
+  fs.writeFileSync(file, `import { ${imports} } from ${JSON.stringify(mod)};\n${body}`);
+  try {
+    return await runChild(new URL(`file://${file}`), [], killMs);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
  * Runs the script `child` (a URL beside the test) with `args` in a process of its own, under the runtime running the
  * tests (Deno: --allow-ffi --allow-env --allow-read --v8-flags=--expose-gc), and resolves with its exit code (null
  * when killed after `killMs`), its stdout and stderr together, and how long it ran: for what could end the process

@@ -2,7 +2,7 @@
 // defect: each fails on the code it was written against.
 import assert from "node:assert/strict";
 import { CalogLimitError, Runtime } from "../bindings/mod.ts";
-import { runChild, test } from "./harness.ts";
+import { runScriptChild, stoppedCallChild, test } from "./harness.ts";
 
 /** runScript with 30 s before the child is killed. */
 const runScript30 = (name: string, body: string) => runScript(name, body, 30_000);
@@ -13,40 +13,12 @@ function assertSurvived(r: { code: number | null; out: string }): void {
   assert.match(r.out, /survived/);
 }
 
-/** Runs, in a process of its own, a setup that makes contexts a (calling) and b (spinning in its "spin"), then a's
- * "run" of b's spin, printing how it stopped ("stopped after N ms: <error>"). */
+/** a's "run" of b's "spin", after setup (see stoppedCallChild) */
 function stoppedCall(name: string, setup: string) {
-  return runScript(name, `
-    const rt = new Runtime({ output: "ignore" });
-    ${setup}
-    const fn = b.getFunction("spin");
-    const t0 = Date.now();
-    let what = "returned";
-    try { a.call("run", fn); } catch (e) { what = e.constructor.name + ": " + e.message; }
-    console.log("stopped after " + (Date.now() - t0) + " ms: " + what);
-    fn.dispose(); rt.dispose();
-  `, 10_000);
+  return stoppedCallChild(name, setup, 'a.call("run", b.getFunction("spin"))');
 }
 
-const mod = new URL("../bindings/mod.ts", import.meta.url).href;
-
-/**
- * Runs `body` (a module that may use { Runtime } from calog) in a process of its own (runChild: a crash or a hang
- * fails the test, not the run), from a temporary file that is removed afterwards.
- */
-async function runScript(name: string, body: string, killMs: number): Promise<{ code: number | null; out: string }> {
-  const fs = await import("node:fs");
-  const os = await import("node:os");
-  const path = await import("node:path");
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "calog-hostile27a-"));
-  const file = path.join(dir, `${name}.ts`);
-  fs.writeFileSync(file, `import { Runtime } from ${JSON.stringify(mod)};\n${body}`);
-  try {
-    return await runChild(new URL(`file://${file}`), [], killMs);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
+const runScript = runScriptChild;
 
 // A host-thread context A with timeoutMs: 200 calls a function of another host-thread context B that has no limits
 // of its own (its loop never ends). Both run on the JavaScript thread, so the call is made directly

@@ -3,27 +3,9 @@
 // it was written against, in Bun and Deno.
 import assert from "node:assert/strict";
 import { type EngineName, Runtime } from "../bindings/mod.ts";
-import { runChild, test } from "./harness.ts";
+import { runScriptChild, test } from "./harness.ts";
 
-const mod = new URL("../bindings/mod.ts", import.meta.url).href;
-
-/**
- * Runs `body` (a module that may use { Runtime } from calog) in a process of its own (runChild: a crash or a hang
- * fails the test, not the run), from a temporary file that is removed afterwards.
- */
-async function runScript(name: string, body: string, killMs: number): Promise<{ code: number | null; out: string }> {
-  const fs = await import("node:fs");
-  const os = await import("node:os");
-  const path = await import("node:path");
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "calog-hostile28a-"));
-  const file = path.join(dir, `${name}.ts`);
-  fs.writeFileSync(file, `import { Runtime } from ${JSON.stringify(mod)};\n${body}`);
-  try {
-    return await runChild(new URL(`file://${file}`), [], killMs);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
+const runScript = runScriptChild;
 
 // High: the debug grant's wrappers (lua_caps.c dbgGetinfo/dbgGetlocal/dbgSetlocal, pass 27a) recognise a stack level
 // only when it is a Lua number (levelArg: lua_type(L, arg) == LUA_TNUMBER); anything else is passed on unchanged to

@@ -2,27 +2,8 @@
 // each fails on the code it was written against (fa9080b), in Bun and Deno.
 import assert from "node:assert/strict";
 import { Runtime } from "../bindings/mod.ts";
-import { runChild, test } from "./harness.ts";
+import { stoppedCallChild, test } from "./harness.ts";
 
-const mod = new URL("../bindings/mod.ts", import.meta.url).href;
-
-/**
- * Runs `body` (a module that may use { Runtime } from calog) in a process of its own (runChild: a hang or a crash
- * fails the test, not the run), from a temporary file that is removed afterwards.
- */
-async function runScript(name: string, body: string, killMs: number): Promise<{ code: number | null; out: string }> {
-  const fs = await import("node:fs");
-  const os = await import("node:os");
-  const path = await import("node:path");
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "calog-hostile28b-"));
-  const file = path.join(dir, `${name}.ts`);
-  fs.writeFileSync(file, `import { Runtime } from ${JSON.stringify(mod)};\n${body}`);
-  try {
-    return await runChild(new URL(`file://${file}`), [], killMs);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 // High (hang of the host process). Pass 27a made a host-thread context A with timeoutMs stop a host-thread context B
 // it calls: B's limit tick walks the entries below it (CalogCtxT.below). But when B, running on A's stack, is itself
@@ -36,21 +17,13 @@ for (const [eb, ec] of [["js", "squirrel"], ["lua", "lua"], ["squirrel", "js"]] 
   test(`host-thread lua (timeoutMs) -> host-thread ${eb} -> threaded ${ec} spinning: stops at the deadline`, async () => {
     const spin = { lua: "function spin() while true do end end", js: "function spin() { for (;;) {} }", squirrel: "function spin() { while (true) {} }" };
     const mid = { lua: "function mid(g) return g() end", js: "function mid(g) { return g(); }", squirrel: "function mid(g) { return g(); }" };
-    const r = await runScript("deadline-through-a-waiting-host-context", `
-      const rt = new Runtime({ output: "ignore" });
+    const r = await stoppedCallChild("deadline-through-a-waiting-host-context", `
       const a = rt.createContext("lua", { thread: false, limits: { timeoutMs: 200 } });
       const b = rt.createContext(${JSON.stringify(eb)}, { thread: false });
       const c = rt.createContext(${JSON.stringify(ec)}, { thread: true });
       c.eval(${JSON.stringify(spin[ec])});
       b.eval(${JSON.stringify(mid[eb])});
-      a.eval("function run(m, g) return m(g) end");
-      const m = b.getFunction("mid"), g = c.getFunction("spin");
-      const t0 = Date.now();
-      let what = "returned";
-      try { a.call("run", m, g); } catch (e) { what = e.constructor.name + ": " + e.message; }
-      console.log("stopped after " + (Date.now() - t0) + " ms: " + what);
-      rt.dispose();
-    `, 10_000);
+      a.eval("function run(m, g) return m(g) end");`, 'a.call("run", b.getFunction("mid"), c.getFunction("spin"))');
     assert.equal(r.code, 0, `the call never stopped (killed after 10 s): ${r.out}`);
     assert.match(r.out, /stopped after \d+ ms: CalogLimitError/);
   }, 30_000);
@@ -60,22 +33,14 @@ for (const [eb, ec] of [["js", "squirrel"], ["lua", "lua"], ["squirrel", "js"]] 
 // to the context before it: the one running ... from inside a host function the script called, taking effect when that
 // function returns"), then B waits on the threaded C, which spins: the wait never looks at A's trip, and the host hangs.
 test("interrupt() of a host-thread context stops the host-thread context below it waiting on a threaded one", async () => {
-  const r = await runScript("interrupt-through-a-waiting-host-context", `
-    const rt = new Runtime({ output: "ignore" });
+  const r = await stoppedCallChild("interrupt-through-a-waiting-host-context", `
     const a = rt.createContext("lua", { thread: false });
     const b = rt.createContext("lua", { thread: false });
     const c = rt.createContext("lua", { thread: true });
     rt.register("stopA", () => { a.interrupt(); });
     c.eval("function spin() while true do end end");
     b.eval("function mid(g) stopA() return g() end");
-    a.eval("function run(m, g) return m(g) end");
-    const m = b.getFunction("mid"), g = c.getFunction("spin");
-    const t0 = Date.now();
-    let what = "returned";
-    try { a.call("run", m, g); } catch (e) { what = e.constructor.name + ": " + e.message; }
-    console.log("stopped after " + (Date.now() - t0) + " ms: " + what);
-    rt.dispose();
-  `, 10_000);
+    a.eval("function run(m, g) return m(g) end");`, 'a.call("run", b.getFunction("mid"), c.getFunction("spin"))');
   assert.equal(r.code, 0, `the call never stopped (killed after 10 s): ${r.out}`);
   assert.match(r.out, /stopped after \d+ ms: CalogLimitError: interrupted/);
 }, 30_000);
@@ -148,18 +113,11 @@ for (const [eb, ea] of [["lua", "js"], ["squirrel", "lua"], ["js", "squirrel"]] 
       js: "function spin() { for (;;) {} } function outer(m) { return m(spin); } function mid(g) { return g(); }",
       squirrel: "function spin() { while (true) {} } function outer(m) { return m(spin); } function mid(g) { return g(); }",
     };
-    const r = await runScript("deadline-of-a-context-between-two-entries", `
-      const rt = new Runtime({ output: "ignore" });
+    const r = await stoppedCallChild("deadline-of-a-context-between-two-entries", `
       const b = rt.createContext(${JSON.stringify(eb)}, { thread: false });
       const a = rt.createContext(${JSON.stringify(ea)}, { thread: false, limits: { timeoutMs: 200 } });
       b.eval(${JSON.stringify(src[eb])});
-      a.eval(${JSON.stringify(src[ea])});
-      const t0 = Date.now();
-      let what = "returned";
-      try { b.call("outer", a.getFunction("mid")); } catch (e) { what = e.constructor.name + ": " + e.message; }
-      console.log("stopped after " + (Date.now() - t0) + " ms: " + what);
-      rt.dispose();
-    `, 10_000);
+      a.eval(${JSON.stringify(src[ea])});`, 'b.call("outer", a.getFunction("mid"))');
     assert.equal(r.code, 0, `the call never stopped (killed after 10 s): ${r.out}`);
     assert.match(r.out, /stopped after \d+ ms: CalogLimitError/);
   }, 30_000);
