@@ -651,6 +651,21 @@ static void testHostile2(void) {
     CHECK_CONTAINS(calogErrorMessage(&r, NULL), "'base' cannot be");
     calogValueFree(&r);
   }
+  /* found by the run-squirrel fuzzer: a unary operator under ++/--, delete or a class statement read a captured
+   * local's value without loading it, popping a target it never pushed (patch 124); the operator's result is an
+   * expression, refused by name, and the same operators as values still work */
+  const char *unaryUnder[] = {"local b = 1; function f() { return -- -b }", "local b = 1; function f() { ++ !b }",
+                              "local b = 1; function f() { -- ~b }", "local b = 1; function f() { ++ typeof b }",
+                              "local b = 1; function f() { -- clone b }", "local b = 1; function f() { delete -b }",
+                              "local b = 1; function f() { class -b {} }"};
+  for (size_t i = 0; i < sizeof unaryUnder / sizeof *unaryUnder; i++) {
+    CHECK_EQ(eval(id, unaryUnder[i], &r), CALOG_ERR_SYNTAX);
+    calogValueFree(&r);
+  }
+  CHECK_EQ(eval(id, "local b = 5; function f() { local c = -b; c--; return (-b) + \",\" + (!b) + \",\" + (~b) + \",\" + "
+                    "typeof b + \",\" + c } return f()", &r), CALOG_OK);
+  CHECK_STR(&r, "-5,false,-6,integer,-6");
+  calogValueFree(&r);
   /* found by the run-squirrel fuzzer: a lexer error right after a name or a literal the compiler had just made
    * longjmped past its reference (patch 100): the string leaked even once its VM was closed (LeakSanitizer in the
    * ASan run sees it when the context below is destroyed) */
