@@ -333,7 +333,8 @@ for (const thread of modes) {
     assert.equal(lua.eval("return debug.getmetatable(held)"), "calog function");
     assert.equal(lua.eval("return getmetatable(held)"), "calog function");
     assert.throws(() => lua.eval("debug.setmetatable(held, nil)"), CalogPermissionError);
-    assert.throws(() => lua.eval("debug.setmetatable(io.stdout, debug.getmetatable(held))"), CalogScriptError); // a string, not the table
+    assert.throws(() => lua.eval("debug.setmetatable({}, debug.getmetatable(held))"), CalogScriptError); // a string, not the table
+    assert.throws(() => lua.eval("debug.setmetatable(io.stdout, {})"), CalogPermissionError); // a userdata's type stays
     assert.equal(lua.eval("return held(41)"), 42);
     assert.equal(lua.eval("return hostFn('still fine')"), "still fine");
   });

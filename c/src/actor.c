@@ -934,7 +934,7 @@ static void *threadMain(void *arg) {
   if (st != CALOG_OK) st = calog__limitCreateFailed(ctx, st, &err);
   if (st == CALOG_OK) {
     CalogValueT r = calogValueNil();
-    if ((st = calog__ctxHold(ctx, &r)) == CALOG_OK) calog__ctxUnhold(ctx); /* installs the natives */
+    if ((st = calog__ctxHold(ctx, NULL, &r)) == CALOG_OK) calog__ctxUnhold(ctx); /* installs the natives */
     else calogValueMove(&err, &r);
     if (st != CALOG_OK) {
       ctx->engine->destroy(ctx->interp);

@@ -142,6 +142,18 @@ static int32_t failed(CalogSinkT *k, int32_t st) {
   return st;
 }
 
+/* The slot a value takes where it goes: out of the room its aggregate reserved and paid for, else charged. */
+static int32_t chargeSlot(CalogSinkT *k) {
+  if (k->top >= 0 && k->frames[k->top].prepaid >= VALUE_COST) {
+    k->frames[k->top].prepaid -= VALUE_COST;
+    return CALOG_OK;
+  }
+  return calog__sinkCharge(k, VALUE_COST);
+}
+
+/* Reserved room left unfilled past this is given back (the arrays shrink to their items) and refunded. */
+#define PREPAID_GIVEBACK 4096
+
 int32_t calog__sinkPut(CalogSinkT *k, CalogItemT *it) {
   if (k->rt) return calog__wireSinkPut(k, it);
   CalogValueT v;
@@ -158,7 +170,7 @@ int32_t calog__sinkPut(CalogSinkT *k, CalogItemT *it) {
   case CALOG_FN: v = calogValueFn(it->as.fn); break; /* takes the reference */
   default: return failed(k, CALOG_ERR_TYPE);
   }
-  if (st == CALOG_OK && k->budget >= 0 && (st = calog__sinkCharge(k, VALUE_COST)) != CALOG_OK) {
+  if (st == CALOG_OK && k->budget >= 0 && (st = chargeSlot(k)) != CALOG_OK) {
     calogValueFree(&v);
     return st;
   }
@@ -174,13 +186,18 @@ int32_t calog__sinkAggBegin(CalogSinkT *k, int64_t naHint, int64_t npHint) {
   if (k->failed) return k->failed;
   if (k->top + 1 >= CALOG_MAX_DEPTH) return failed(k, CALOG_ERR_DEPTH);
   int32_t st;
-  /* the aggregate and its slot in its parent; its items are charged as they are placed (calog__sinkPut), and the
-   * room reserved for them up front is no more than the budget left (a sparse JS array of length 2^24 reserved
-   * 400 MB before its first item) */
+  /* the aggregate and its slot in its parent, then the room reserved for its items up front: no more than the
+   * budget left (a sparse JS array of length 2^24 reserved 400 MB before its first item), and paid for (a Lua table
+   * of 41 entries whose border is 2^40, sent 200 times, reserved 9.6 GB of a 32 MB context's host: pass 29a). Items
+   * placed take their slots out of it (chargeSlot); what stays unfilled is given back at the end. */
+  int64_t prepaid = 0;
   if (k->budget >= 0) {
-    if ((st = calog__sinkCharge(k, (int64_t)sizeof(CalogAggT) + VALUE_COST)) != CALOG_OK) return st;
+    if ((st = calog__sinkCharge(k, (int64_t)sizeof(CalogAggT))) != CALOG_OK || (st = chargeSlot(k)) != CALOG_OK) return st;
     if (naHint > k->budget / VALUE_COST) naHint = k->budget / VALUE_COST;
-    if (npHint > k->budget / PAIR_COST) npHint = k->budget / PAIR_COST;
+    if (naHint > 0) prepaid += naHint * VALUE_COST;
+    if (npHint > (k->budget - prepaid) / PAIR_COST) npHint = (k->budget - prepaid) / PAIR_COST;
+    if (npHint > 0) prepaid += npHint * PAIR_COST;
+    k->budget -= prepaid; /* within the budget: the hints alone never trip it */
   }
   CalogValueT v;
   st = calogValueAgg(&v, CALOG_AGG_LIST);
@@ -195,6 +212,7 @@ int32_t calog__sinkAggBegin(CalogSinkT *k, int64_t naHint, int64_t npHint) {
   f->agg = a;
   f->pairs = false;
   f->haveKey = false;
+  f->prepaid = prepaid;
   return CALOG_OK;
 }
 
@@ -211,6 +229,9 @@ int32_t calog__sinkAggEnd(CalogSinkT *k, CalogAggKindE kind) {
     return failed(k, CALOG_ERR_INTERNAL);
   }
   f->agg->kind = kind;
+  if (f->prepaid >= PREPAID_GIVEBACK && k->budget >= 0) { /* a hint far above what came: the room goes back */
+    if (calog__aggShrink(f->agg)) k->budget += f->prepaid;
+  }
   return CALOG_OK;
 }
 

@@ -58,6 +58,7 @@ typedef struct CalogSinkFrameT {
   int64_t na, np2;    /* items, and keys + values, written so far */
   bool pairs;
   bool haveKey;       /* values: key holds a pair's key waiting for its value */
+  int64_t prepaid;    /* values: what the room reserved for the items cost the budget, less what items filled */
   CalogAggT *agg;     /* values */
   CalogValueT key;    /* values */
 } CalogSinkFrameT;

@@ -133,7 +133,7 @@ int32_t calog__fnInvokeHere(CalogFnT *fn, CalogValueT *args, int32_t argc, Calog
   CalogCtxT *owner = fn->owner;
   int32_t st;
   if (owner) {
-    if ((st = calog__ctxHold(owner, result)) != CALOG_OK) return st;
+    if ((st = calog__ctxHold(owner, NULL, result)) != CALOG_OK) return st;
   } else if (fn->actor && (st = calog__nestEnter(fn->actor->rt, result)) != CALOG_OK) {
     return st;
   }

@@ -268,6 +268,8 @@ struct CalogT {
 
 /* value.c */
 CALOG_HIDDEN int32_t calog__aggReserve(CalogAggT *agg, int64_t arrayCap, int64_t pairCap);
+/* Gives back the room past agg's items (false: a realloc failed, some room is kept). */
+CALOG_HIDDEN bool calog__aggShrink(CalogAggT *agg);
 CALOG_HIDDEN int32_t calog__copyDepth(CalogValueT *dst, const CalogValueT *src, int depth);
 CALOG_HIDDEN bool calog__isKeyType(CalogTypeE t);
 CALOG_HIDDEN bool calog__utf8Valid(const char *s, int64_t len);
@@ -330,8 +332,10 @@ CALOG_HIDDEN int32_t calog__bindingInvokeHere(CalogNativeEntryT *e, CalogValueT 
                                               CalogValueT *result);
 CALOG_HIDDEN const CalogEngineT *calog__engineFind(const char *name);
 /* Holds a context for one entry into its interpreter on its own thread (nesting cap, lazy native install,
- * busy count); a host-thread context destroyed while held is freed by the last calog__ctxUnhold. */
-CALOG_HIDDEN int32_t calog__ctxHold(CalogCtxT *ctx, CalogValueT *result);
+ * busy count); a host-thread context destroyed while held is freed by the last calog__ctxUnhold. timeoutMs (NULL:
+ * none): the call's own timeout, which an install of natives runs under in an entry of its own; on return, what
+ * that install left of it for the call. */
+CALOG_HIDDEN int32_t calog__ctxHold(CalogCtxT *ctx, uint32_t *timeoutMs, CalogValueT *result);
 CALOG_HIDDEN void calog__ctxUnhold(CalogCtxT *ctx);
 /* Brackets one entry into a held context (eval, call, get, a function value's closure): the outermost
  * starts the per-entry limits (timeoutMs: a per-call timeout, 0 = the context's own); the end turns a

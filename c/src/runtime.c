@@ -261,12 +261,15 @@ CalogCtxT *calog__ctxResolve(CalogT *rt, CalogContextIdT id) {
 static int32_t syncNatives(CalogCtxT *ctx, CalogValueT *err) {
   CalogT *rt = ctx->rt;
   while (ctx->nativesSeen < atomic_load(&rt->nativeCount)) {
+    uint32_t i = ctx->nativesSeen;
     pthread_mutex_lock(&rt->lock);
-    CalogNativeEntryT *e = rt->natives[ctx->nativesSeen];
+    CalogNativeEntryT *e = rt->natives[i];
     pthread_mutex_unlock(&rt->lock);
     int32_t st = ctx->engine->installNative(ctx->interp, e, err);
     if (st != CALOG_OK) return calog__limitCreateFailed(ctx, st, err); /* at the memory limit: that limit's error */
-    ctx->nativesSeen++;
+    /* the install may have run a finalizer that entered this context again (a host function it called), whose hold
+     * installed this native and the next ones: counting on from here skipped the next (pass 29a) */
+    if (ctx->nativesSeen < i + 1) ctx->nativesSeen = i + 1;
   }
   return CALOG_OK;
 }
@@ -548,7 +551,7 @@ int32_t calogContextCount(CalogT *rt) {
 }
 
 /* ---- running requests on a context's own thread ------------------------------------------------ */
-int32_t calog__ctxHold(CalogCtxT *ctx, CalogValueT *result) {
+int32_t calog__ctxHold(CalogCtxT *ctx, uint32_t *timeoutMs, CalogValueT *result) {
   if (ctx->dying && !ctx->threaded) return calogFail(result, CALOG_ERR_DEAD, "the context is being destroyed");
   if (calog__stackLeft() < CALOG_STACK_ENTRY)
     return calogFail(result, CALOG_ERR_NESTING, "not enough C stack left on this thread to enter a script (%zu KB)",
@@ -560,10 +563,15 @@ int32_t calog__ctxHold(CalogCtxT *ctx, CalogValueT *result) {
     /* in an entry of its own: installing a native over a global may run a script's finalizer (of the value it
      * replaces), which then meets the context's limits and sends what its memory limit allows; it ran outside any
      * (no timeout: one looping for ever hung the call; and the budget of whatever context ran below: pass 28a) */
+    uint32_t callMs = timeoutMs != NULL ? *timeoutMs : 0;
     ctx->installing = true;
-    CalogCtxT *prev = calog__entryBegin(ctx, 0);
+    CalogCtxT *prev = calog__entryBegin(ctx, callMs); /* under the call's own timeout too (one looping hung it: 29a) */
     ctx->installing = false;
     int32_t synced = syncNatives(ctx, result);
+    if (callMs > 0) { /* the call gets what the install left of its time (at least 1 ms: it still ends with a trip) */
+      uint64_t spentMs = (calog__nowNs() - ctx->startNs) / 1000000u;
+      *timeoutMs = spentMs < callMs ? callMs - (uint32_t)spentMs : 1;
+    }
     st = calog__entryEnd(ctx, prev, synced, result);
     if (synced == CALOG_OK && st != CALOG_OK) {
       /* installed, but a finalizer it ran met a limit: it was stopped there; the call goes on with limits of its own */
@@ -638,7 +646,7 @@ int32_t calog__entryEnd(CalogCtxT *ctx, CalogCtxT *prev, int32_t st, CalogValueT
 
 int32_t calog__ctxRun(CalogCtxT *ctx, int kind, const char *name, const char *text, int64_t len, CalogValueT *args,
                       int32_t argc, uint32_t timeoutMs, CalogValueT *result) {
-  int32_t st = calog__ctxHold(ctx, result);
+  int32_t st = calog__ctxHold(ctx, &timeoutMs, result);
   if (st != CALOG_OK) return st;
   CalogCtxT *prev = calog__entryBegin(ctx, timeoutMs);
   switch (kind) {
@@ -1019,7 +1027,7 @@ static int32_t replyWritten(CalogT *rt, uint32_t len) {
  * ctx's engine, retained by the caller until this returns, else name. */
 static int32_t callDirect(CalogT *rt, CalogCtxT *ctx, const char *name, CalogFnT *fn, CalogReaderT *rd, int32_t argc) {
   CalogValueT v = calogValueNil();
-  int32_t st = calog__ctxHold(ctx, &v);
+  int32_t st = calog__ctxHold(ctx, NULL, &v);
   if (st != CALOG_OK) return reply(rt, st, &v);
   /* the arguments are read from a copy of IN: the engine may run code (a metamethod, a finalizer) before it
    * has read them all, whose host calls rewrite IN */

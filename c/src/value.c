@@ -124,6 +124,33 @@ int32_t calog__aggReserve(CalogAggT *agg, int64_t arrayCap, int64_t pairCap) {
   return CALOG_OK;
 }
 
+bool calog__aggShrink(CalogAggT *agg) {
+  bool ok = true;
+  if (agg->arrayCap > agg->arrayCount) {
+    if (agg->arrayCount == 0) {
+      free(agg->array);
+      agg->array = NULL;
+      agg->arrayCap = 0;
+    } else {
+      CalogValueT *a = realloc(agg->array, (size_t)agg->arrayCount * sizeof *a);
+      if (a != NULL) agg->array = a, agg->arrayCap = agg->arrayCount;
+      else ok = false; /* it keeps its room */
+    }
+  }
+  if (agg->pairCap > agg->pairCount) {
+    if (agg->pairCount == 0) {
+      free(agg->pairs);
+      agg->pairs = NULL;
+      agg->pairCap = 0;
+    } else {
+      CalogPairT *p = realloc(agg->pairs, (size_t)agg->pairCount * sizeof *p);
+      if (p != NULL) agg->pairs = p, agg->pairCap = agg->pairCount;
+      else ok = false;
+    }
+  }
+  return ok;
+}
+
 int32_t calog__copyDepth(CalogValueT *dst, const CalogValueT *src, int depth) {
   *dst = calogValueNil();
   switch (src->type) {

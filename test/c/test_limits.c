@@ -5,6 +5,7 @@
  * Run under ASan+UBSan and TSan too. */
 #include "calog.h"
 #include "check.h"
+#include "internal.h" /* CalogAggT's capacities, for the sink's reserved room */
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -381,6 +382,24 @@ static void testAmplified(bool threaded) {
     expectInt(id, ok[e], 1);
     calogContextDestroy(rt, id);
   }
+  /* the room an aggregate reserves from its engine's hint is paid for, and what its items leave is given back: a Lua
+   * table of 41 entries whose border is 2^40 reserved room for the whole budget, uncharged, per occurrence (200 of
+   * them: gigabytes of the host's address space from a 2 MB context, pass 29a); now it crosses at its own size */
+  CalogContextIdT id = newCtx("lua", threaded, "memory", 2 << 20);
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(id, "local k = {} for i = 0, 40 do k[#k + 1] = '[' .. (1 << i) .. ']=' .. i end "
+                    "local big = load('return {' .. table.concat(k, ',') .. '}')() assert(#big == 1 << 40) "
+                    "local a = {} for i = 1, 200 do a[i] = big end return a", &r), CALOG_OK);
+  CHECK(r.type == CALOG_AGGREGATE && r.as.agg->arrayCount == 200);
+  int64_t room = 0;
+  for (int64_t i = 0; r.type == CALOG_AGGREGATE && i < r.as.agg->arrayCount; i++) {
+    const CalogAggT *b = r.as.agg->array[i].as.agg;
+    CHECK(r.as.agg->array[i].type == CALOG_AGGREGATE && b->arrayCount + b->pairCount == 41);
+    room += b->arrayCap + b->pairCap;
+  }
+  CHECK(room <= 200 * 64);
+  calogValueFree(&r);
+  calogContextDestroy(rt, id);
 }
 
 int main(void) {

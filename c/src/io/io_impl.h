@@ -111,6 +111,14 @@ CALOG_HIDDEN IoHandleT *calog__ioHandleNew(IoT *io, int kind, CalogContextIdT ow
 #define IO_HANDLE_COST 512
 /* Whether one more handle would take ctx past its memory limit (*n: the handles it would own, *cap: the limit, 0 for
  * none). Any thread. */
+/* The deadline of an operation timeout of ms (0: none). Past 2^40 ms (~35 years, as the timers cap it) the clock
+ * would overflow: 1e19 ms wrapped to a deadline already passed, so the longest wait timed out at once (pass 29a). */
+static inline uint64_t calog__ioDeadline(int64_t ms) {
+  if (ms <= 0) return 0;
+  if (ms > INT64_C(1) << 40) ms = INT64_C(1) << 40;
+  return calog__nowNs() + (uint64_t)ms * 1000000u;
+}
+
 static inline bool calog__ioOverQuota(CalogCtxT *ctx, int64_t *n, int64_t *cap) {
   *cap = calog__limitMemory(ctx);
   *n = atomic_load(&ctx->ioHandles) + 1;

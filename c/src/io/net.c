@@ -17,8 +17,6 @@
 
 #define READ_CHUNK 65536
 
-static uint64_t deadlineOf(int64_t ms) { return ms > 0 ? calog__nowNs() + (uint64_t)ms * 1000000u : 0; }
-
 /* ---- addresses --------------------------------------------------------------------------------------- */
 int32_t calog__ioHostName(const char *host, CalogValueT *err) {
   /* getaddrinfo sends what it cannot parse to the DNS servers (under a '*' grant or the trusted profile): a socket
@@ -207,7 +205,7 @@ int32_t calog__ioConnect(IoT *io, CalogCtxT *ctx, const char *host, int port, in
   socklen_t len = 0;
   int32_t st = calog__ioAddress(io, host, port, SOCK_STREAM, &ss, &len, err);
   if (st != CALOG_OK) return st;
-  uint64_t deadline = deadlineOf(timeoutMs);
+  uint64_t deadline = calog__ioDeadline(timeoutMs);
   IoHandleT *h = NULL;
   int e = 0;
   if ((st = calog__ioConnectStart(io, ctx->id, &ss, len, &h, &e, err)) != CALOG_OK) return st;
@@ -309,7 +307,7 @@ int32_t calog__ioAcceptOutcome(IoHandleT *server, int fd, int e, CalogContextIdT
 }
 
 int32_t calog__ioAccept(IoHandleT *h, CalogCtxT *ctx, int64_t timeoutMs, IoHandleT **out, CalogValueT *err) {
-  uint64_t deadline = deadlineOf(timeoutMs);
+  uint64_t deadline = calog__ioDeadline(timeoutMs);
   pthread_mutex_lock(&h->mu);
   if (h->reading) {
     pthread_mutex_unlock(&h->mu);
@@ -425,7 +423,7 @@ int32_t calog__ioSend(IoHandleT *h, const char *p, size_t n, CalogValueT *result
     return calog__ioSoft(result, "busy: another send is in progress on this connection", NULL);
   }
   h->writing = true;
-  uint64_t deadline = deadlineOf(h->tSend);
+  uint64_t deadline = calog__ioDeadline(h->tSend);
   size_t done = 0;
   int e = 0;
   while (!calog__ioSendStep(h, p, n, &done, &e)) {
@@ -601,7 +599,7 @@ int32_t calog__ioReceive(IoHandleT *h, int mode, size_t count, const char *delim
     return calog__ioSoft(result, "busy: another receive is in progress on this connection", NULL);
   }
   h->reading = true;
-  uint64_t deadline = deadlineOf(h->tRecv);
+  uint64_t deadline = calog__ioDeadline(h->tRecv);
   CalogCtxT *ctx = calog__ioCaller(h->io);
   int64_t cap = ctx ? calog__limitMemory(ctx) : 0; /* 0: none */
   IoRecvT q = {.mode = mode, .count = count, .delim = delim, .dlen = dlen, .cap = (size_t)cap};
@@ -743,7 +741,7 @@ int32_t calog__ioUdpSend(IoHandleT *h, const char *p, size_t n, const char *host
     return calog__ioSoft(result, "busy: another send is in progress on this socket", NULL);
   }
   h->writing = true;
-  uint64_t deadline = deadlineOf(h->tSend);
+  uint64_t deadline = calog__ioDeadline(h->tSend);
   ssize_t w = -1;
   int e = 0;
   while (!calog__ioUdpSendStep(h, p, n, &ss, len, &w, &e)) {
@@ -833,7 +831,7 @@ int32_t calog__ioUdpReceive(IoHandleT *h, int64_t timeoutMs, CalogValueT *result
     return st;
   }
   h->reading = true;
-  uint64_t deadline = deadlineOf(timeoutMs > 0 ? timeoutMs : h->tRecv);
+  uint64_t deadline = calog__ioDeadline(timeoutMs > 0 ? timeoutMs : h->tRecv);
   char *buf = NULL;
   struct sockaddr_storage ss;
   socklen_t len = 0;

@@ -245,7 +245,7 @@ int32_t calog__ioOpSubmit(IoHandleT *oh, CalogValueT *result) {
   bool arm = op->timeoutMs > 0 && !op->armed;
   if (arm) {
     op->armed = true;
-    oh->deadline = calog__nowNs() + (uint64_t)op->timeoutMs * 1000000u;
+    oh->deadline = calog__ioDeadline(op->timeoutMs);
   }
   if (op->host) { /* a name: the resolver thread first, then back here (calog__ioOpResolved) */
     int32_t st = calog__ioResolveAsync(io, oh, result);

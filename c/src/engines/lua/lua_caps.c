@@ -425,9 +425,16 @@ static int dbgGetmetatable(lua_State *L) {
   return passOn(L);
 }
 
+/* A userdata's metatable is its type: the C functions behind it check that metatable alone (luaL_checkudata) before
+ * they take the block for theirs, so a light userdata (debug.upvalueid's) given io.stdout's metatable was flushed as a
+ * FILE* (the host aborted), and one full userdata given another's type would be read as that type (pass 29a). Scripts
+ * make no userdata of their own: every one is a C object, whose type is not the script's to change. */
 static int dbgSetmetatable(lua_State *L) {
   luaL_checkany(L, 1);
   if (hasOurMeta(L, 1) || (lua_istable(L, 2) && isOurMeta(L, 2))) return refuseInternal(L, "debug.setmetatable on a calog function");
+  if (lua_type(L, 1) == LUA_TUSERDATA || lua_type(L, 1) == LUA_TLIGHTUSERDATA)
+    return raiseStatus(L, CALOG_ERR_PERMISSION, CALOG_DENIED_PREFIX "debug.setmetatable on a userdata: its metatable is "
+                                                "the type its C functions check");
   return passOn(L);
 }
 
@@ -474,6 +481,9 @@ static bool levelArg(lua_State *L, lua_State **L1, int *arg) {
   /* anything else is a level, as the originals read it (luaL_checkinteger: "3" too, which passed on unshifted and
    * unchecked gave a C frame's function: pass 28a), made an integer here so that they read the one checked */
   lua_Integer level = luaL_checkinteger(L, *arg);
+  /* the originals read it as an int: 2^32 + 3 was their level 3, a C frame seen neither by cFrame nor by the shift
+   * (pass 29a): a level no int can hold, shifted or not, is out of range here (what the originals say of -1) */
+  if (level < 0 || level >= INT_MAX - 1) level = -1;
   lua_pushinteger(L, level);
   lua_replace(L, *arg);
   return true;
