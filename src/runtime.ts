@@ -1098,11 +1098,22 @@ class Core implements FunctionTable {
    */
   end(failed: boolean, toSend = false): void {
     try {
-      if (failed) for (const id of this.pendingRefs) this.hostRelease(id);
+      // each counted off once given back (as flushReleases): a RangeError part way (the stack's end) leaves the rest
+      // for the next begin. The whole list was cleared in the finally below, so the ones after the throw stayed for
+      // the runtime's life (a callAsync whose encoding failed at the stack's end kept its host function)
+      if (failed) this.releaseRefs(this.pendingRefs);
     } finally {
       this.encoding = false;
       // V8: a length store is a runtime call
-      if (this.pendingRefs.length !== 0 && (failed || !toSend)) this.pendingRefs.length = 0;
+      if (this.pendingRefs.length !== 0 && !failed && !toSend) this.pendingRefs.length = 0;
+    }
+  }
+
+  /** Gives back the host references in `refs`, last first, each counted off once given back. */
+  releaseRefs(refs: number[]): void {
+    for (let i = refs.length; i > 0; i = refs.length) {
+      this.hostRelease(refs[i - 1]!);
+      refs.length = i - 1;
     }
   }
 
@@ -1211,10 +1222,7 @@ class Core implements FunctionTable {
 
   /** Gives back the host references of a request encoded with `toSend` and then not sent. */
   returnRefs(): void {
-    const left = this.pendingRefs;
-    if (left.length === 0) return;
-    this.pendingRefs = [];
-    for (const id of left) this.hostRelease(id);
+    if (this.pendingRefs.length !== 0) this.releaseRefs(this.pendingRefs); // a throw leaves the rest for the next
   }
 
   /** After a synchronous crossing: the releases the library kept, and the wake. */

@@ -645,7 +645,9 @@ static void testHostile2(void) {
   CHECK_EQ(eval(id, "for (local i = 0; i < 3; i += 1) { local a = ", &r), CALOG_ERR_SYNTAX);
   calogValueFree(&r);
   /* found by the long fuzz run: ++/--/delete on a bare `base` popped a slot it never pushed (patch 86) */
-  const char *bases[] = {"base--", "base++", "++base", "--base", "local a = base--", "delete base"};
+  const char *bases[] = {"base--", "base++", "++base", "--base", "local a = base--", "delete base",
+                         /* and a class statement naming it (patch 125, found by pass 29b: a host crash) */
+                         "class base {}", "function f() { class base {} }", "class base extends ::P {}"};
   for (size_t i = 0; i < sizeof bases / sizeof *bases; i++) {
     CHECK_EQ(eval(id, bases[i], &r), CALOG_ERR_SYNTAX);
     CHECK_CONTAINS(calogErrorMessage(&r, NULL), "'base' cannot be");

@@ -41,6 +41,10 @@ typedef struct IoHandleT {
   struct IoHandleT *rop, *wop; /* the pending callback-form reader / writer (an IO_OP handle, +1 ref), if any */
   char *rbuf;
   size_t roff, rlen, rcap; /* buffered input: rbuf[roff .. roff + rlen) */
+  /* whose ioBuffered counts rlen (+1 ref), h->mu: the owner, then the context that last received on it (a worker
+   * handed the connection): what a reader's receives are bounded by is what the reader holds (pass 29b: one worker's
+   * long line, counted to the listener, refused every other worker's receive) */
+  CalogCtxT *rlenCounted;
   int64_t tConnect, tSend, tRecv; /* ms, 0 = no timeout */
   CalogFnT *onAccept; /* servers of the callback form */
   char *unixPath;     /* a unix-domain server's socket file: removed when it closes, if it is still ours */
@@ -131,6 +135,15 @@ CALOG_HIDDEN int32_t calog__ioQuota(CalogCtxT *ctx, const char *what, CalogValue
 static inline void calog__ioBuffered(IoHandleT *h, int64_t delta) {
   if (h->counted && delta != 0) atomic_fetch_add(&h->counted->ioBuffered, delta);
 }
+/* The same for h's buffered input (rlen), counted to h->rlenCounted. h->mu held (or h unshared). */
+static inline void calog__ioRecvBuffered(IoHandleT *h, int64_t delta) {
+  if (h->rlenCounted && delta != 0) atomic_fetch_add(&h->rlenCounted->ioBuffered, delta);
+}
+/* A socket descriptor of calog's (socket, accept): taken before it is made, given back if that fails; closed with
+ * calog__ioFdClose. false (errno EMFILE): calog's sockets hold their share of the process's descriptors. */
+CALOG_HIDDEN bool calog__ioFdTake(void);
+CALOG_HIDDEN void calog__ioFdGive(void);
+CALOG_HIDDEN void calog__ioFdClose(int fd);
 CALOG_HIDDEN int32_t calog__ioHandlePublish(IoT *io, IoHandleT *h); /* gives it an id (the table's ref) */
 CALOG_HIDDEN IoHandleT *calog__ioLookup(IoT *io, int64_t id, int kind); /* +1 ref, or NULL */
 CALOG_HIDDEN void calog__ioHandleRef(IoHandleT *h);
@@ -175,6 +188,7 @@ typedef struct IoRecvT { /* a receive request */
   size_t dlen;
   size_t scan;        /* bytes already searched without a match */
   size_t cap;         /* the context's memory limit (0: none): more buffered than that could never be delivered */
+  CalogCtxT *reader;  /* that context (lent: its op or its call keeps it), NULL: none */
   bool over;          /* it failed for passing cap (the data stays buffered) */
 } IoRecvT;
 

@@ -443,7 +443,7 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
     if (cb) {
       IoHandleT *oh = NULL;
       if ((st = methodOp(io, ctx, op, OPK_RECEIVE, cb, h, timeoutOf(h, false), &oh, r)) == CALOG_OK) {
-        oh->op->recv = (IoRecvT){.mode = mode, .count = count, .cap = (size_t)calog__limitMemory(ctx)};
+        oh->op->recv = (IoRecvT){.mode = mode, .count = count, .cap = (size_t)calog__limitMemory(ctx), .reader = oh->counted};
         st = calog__ioOpSubmit(oh, r);
       }
     } else if ((st = needThread(ctx, op, "conn:receive(pattern, fn)", r)) == CALOG_OK)
@@ -458,7 +458,8 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
       if ((st = methodOp(io, ctx, op, OPK_RECEIVE, cb, h, timeoutOf(h, false), &oh, r)) != CALOG_OK) break;
       size_t n = (size_t)args[0].as.s.length;
       if ((oh->op->data = copyOf(args[0].as.s.bytes, n)) != NULL) {
-        oh->op->recv = (IoRecvT){.mode = RECV_UNTIL, .delim = oh->op->data, .dlen = n, .cap = (size_t)calog__limitMemory(ctx)};
+        oh->op->recv = (IoRecvT){.mode = RECV_UNTIL, .delim = oh->op->data, .dlen = n, .cap = (size_t)calog__limitMemory(ctx),
+                                 .reader = oh->counted};
         st = calog__ioOpSubmit(oh, r);
       } else {
         calog__ioHandleUnref(oh);

@@ -114,6 +114,7 @@ static void addrText(const struct sockaddr_storage *ss, char *host, size_t hostC
 }
 
 /* ---- connect, listen, accept ---------------------------------------------------------------------------- */
+
 static IoHandleT *newSocket(IoT *io, int kind, CalogContextIdT owner, int family, int type, CalogValueT *err) {
   IoHandleT *h = calog__ioHandleNew(io, kind, owner);
   if (h == NULL) {
@@ -121,9 +122,16 @@ static IoHandleT *newSocket(IoT *io, int kind, CalogContextIdT owner, int family
     return NULL;
   }
   h->family = family;
+  if (!calog__ioFdTake()) {
+    calog__ioErrno(err, EMFILE, "socket");
+    calog__ioHandleUnref(h);
+    return NULL;
+  }
   h->fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (h->fd < 0) {
-    calog__ioErrno(err, errno, "socket");
+    int e = errno;
+    calog__ioFdGive();
+    calog__ioErrno(err, e, "socket");
     calog__ioHandleUnref(h);
     return NULL;
   }
@@ -263,7 +271,7 @@ int32_t calog__ioListen(IoT *io, CalogCtxT *ctx, const char *host, int port, int
 static IoHandleT *adopt(IoT *io, int fd, int family, CalogContextIdT owner, CalogValueT *err) {
   IoHandleT *c = calog__ioHandleNew(io, IO_TCP, owner);
   if (c == NULL) {
-    close(fd);
+    calog__ioFdClose(fd);
     calogFail(err, CALOG_ERR_OOM, "out of memory");
     return NULL;
   }
@@ -285,9 +293,14 @@ bool calog__ioAcceptStep(IoHandleT *h, int *fd, int *e) {
       *e = EPIPE;
       return true;
     }
+    if (!calog__ioFdTake()) { /* the connection stays in the backlog */
+      *e = EMFILE;
+      return true;
+    }
     *fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (*fd >= 0) return true;
     *e = errno;
+    calog__ioFdGive();
     if (*e == EINTR || *e == ECONNABORTED) continue;
     return *e != EAGAIN && *e != EWOULDBLOCK;
   }
@@ -343,9 +356,10 @@ static bool ownerFull(IoHandleT *h) {
 bool calog__ioServerEvent(IoHandleT *h) {
   for (;;) {
     pthread_mutex_lock(&h->mu);
-    bool closed = h->closed;
-    int fd = closed ? -1 : accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    bool closed = h->closed, taken = !closed && calog__ioFdTake();
+    int fd = taken ? accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC) : -1;
     int e = errno;
+    if (taken && fd < 0) calog__ioFdGive();
     pthread_mutex_unlock(&h->mu);
     if (fd < 0) {
       if (!closed && (e == EINTR || e == ECONNABORTED)) continue;
@@ -354,7 +368,7 @@ bool calog__ioServerEvent(IoHandleT *h) {
       return !closed && (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM);
     }
     if (ownerFull(h)) { /* past the owner's memory limit: refused (the peer sees the connection end) */
-      close(fd);
+      calog__ioFdClose(fd);
       continue;
     }
     CalogValueT err = calogValueNil(), conn = calogValueNil();
@@ -487,7 +501,7 @@ static int32_t take(IoHandleT *h, size_t n, size_t skip, CalogValueT *out) {
   if (st != CALOG_OK) return st;
   h->roff += n + skip;
   h->rlen -= n + skip;
-  calog__ioBuffered(h, -(int64_t)(n + skip));
+  calog__ioRecvBuffered(h, -(int64_t)(n + skip));
   if (h->rlen == 0) h->roff = 0;
   trim(h);
   return CALOG_OK;
@@ -537,6 +551,13 @@ int32_t calog__ioRecvFail(IoHandleT *h, const char *fail, CalogValueT *result) {
 
 /* h->mu held: true when q is over (*st and result: the data or the error), false when it must wait for input */
 bool calog__ioRecvStep(IoHandleT *h, IoRecvT *q, CalogValueT *result, int32_t *st) {
+  if (q->reader != NULL && q->reader != h->rlenCounted) { /* what is buffered counts to its reader from now on */
+    calog__ioRecvBuffered(h, -(int64_t)h->rlen);
+    if (h->rlenCounted) calog__ctxUnref(h->rlenCounted);
+    calog__ctxRef(q->reader);
+    h->rlenCounted = q->reader;
+    calog__ioRecvBuffered(h, (int64_t)h->rlen);
+  }
   for (;;) {
     if (q->mode == RECV_COUNT && q->count == 0) {
       *st = calogValueString(result, "", 0);
@@ -551,9 +572,9 @@ bool calog__ioRecvStep(IoHandleT *h, IoRecvT *q, CalogValueT *result, int32_t *s
       *st = calog__ioRecvFail(h, "closed", result);
       return true;
     }
-    /* the buffer is C memory, outside the interpreter's limit: bounded here, with what the owner's other connections
+    /* the buffer is C memory, outside the interpreter's limit: bounded here, with what the reader's other connections
      * hold (N connections each just under the limit held N times it) */
-    size_t all = h->counted ? (size_t)atomic_load(&h->counted->ioBuffered) : h->rlen;
+    size_t all = h->rlenCounted ? (size_t)atomic_load(&h->rlenCounted->ioBuffered) : h->rlen;
     if (q->cap > 0 && (h->rlen >= q->cap || all >= q->cap)) {
       char msg[240];
       if (all > h->rlen)
@@ -576,7 +597,7 @@ bool calog__ioRecvStep(IoHandleT *h, IoRecvT *q, CalogValueT *result, int32_t *s
     ssize_t r = recv(h->fd, h->rbuf + h->roff + h->rlen, h->rcap - h->roff - h->rlen, MSG_DONTWAIT);
     if (r > 0) {
       h->rlen += (size_t)r;
-      calog__ioBuffered(h, (int64_t)r);
+      calog__ioRecvBuffered(h, (int64_t)r);
       continue;
     }
     if (r == 0) {
@@ -602,7 +623,7 @@ int32_t calog__ioReceive(IoHandleT *h, int mode, size_t count, const char *delim
   uint64_t deadline = calog__ioDeadline(h->tRecv);
   CalogCtxT *ctx = calog__ioCaller(h->io);
   int64_t cap = ctx ? calog__limitMemory(ctx) : 0; /* 0: none */
-  IoRecvT q = {.mode = mode, .count = count, .delim = delim, .dlen = dlen, .cap = (size_t)cap};
+  IoRecvT q = {.mode = mode, .count = count, .delim = delim, .dlen = dlen, .cap = (size_t)cap, .reader = ctx};
   int32_t st = CALOG_OK;
   while (!calog__ioRecvStep(h, &q, result, &st)) {
     int32_t w = calog__ioPark(h, &h->rwait, deadline);
@@ -615,7 +636,7 @@ int32_t calog__ioReceive(IoHandleT *h, int mode, size_t count, const char *delim
       break;
     }
   }
-  size_t buffered = h->counted ? (size_t)atomic_load(&h->counted->ioBuffered) : h->rlen;
+  size_t buffered = h->rlenCounted ? (size_t)atomic_load(&h->rlenCounted->ioBuffered) : h->rlen;
   if (buffered < h->rlen) buffered = h->rlen;
   h->reading = false;
   pthread_mutex_unlock(&h->mu);
@@ -671,12 +692,17 @@ int32_t calog__ioName(IoHandleT *h, bool peer, CalogValueT *result) {
 static int udpEnsure(IoHandleT *h, int family) {
   if (h->closed) return EPIPE;
   if (h->fd >= 0) return h->family == family ? 0 : EAFNOSUPPORT;
+  if (!calog__ioFdTake()) return EMFILE;
   h->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (h->fd < 0) return errno;
+  if (h->fd < 0) {
+    int e = errno;
+    calog__ioFdGive();
+    return e;
+  }
   h->family = family;
   if (calog__ioWatch(h, false) != 0) {
     int e = errno;
-    close(h->fd);
+    calog__ioFdClose(h->fd);
     h->fd = -1;
     return e;
   }
