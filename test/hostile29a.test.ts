@@ -34,15 +34,16 @@ test("lua debug grant: a level past 2^31 is not a way around the C-frame checks 
   }
 });
 
-test("lua debug grant: calog's entry function reached through a level past 2^31 does not crash the host", async () => {
-  for (const thread of [false, true]) {
+// Each level form that reached it (a numeric string: pass 28a; past 2^31, or below -2^31: pass 29a), both thread kinds.
+test("lua debug grant: calog's entry function reached through a string level or one past 2^31 does not crash the host", async () => {
+  for (const [thread, level] of [false, true].flatMap((t) => ['"3"', "(1 << 32) + 3", "-(1 << 32) + 3"].map((l) => [t, l] as const))) {
     const r = await runScriptChild("debug-wide-level", `
       const rt = new Runtime({ output: "ignore" });
       const ctx = rt.createContext("lua", { thread: ${thread}, capabilities: { debug: true } });
       let what = "returned";
       try {
         what = String(ctx.eval(\`
-          local i = debug.getinfo((1 << 32) + 3, "f")
+          local i = debug.getinfo(${level}, "f")
           local f = i and i.func
           if f == nil then return "hidden" end
           local ok = pcall(f, 42)
@@ -51,8 +52,8 @@ test("lua debug grant: calog's entry function reached through a level past 2^31 
       console.log("outcome: " + what);
       rt.dispose();
     `, 20_000);
-    assert.equal(r.code, 0, `${thread ? "own thread" : "host thread"}: the host process crashed (${r.code}): ${r.out.slice(0, 400)}`);
-    assert.match(r.out, /outcome: hidden/);
+    assert.equal(r.code, 0, `${thread ? "own thread" : "host thread"}, level ${level}: the host process crashed (${r.code}): ${r.out.slice(0, 400)}`);
+    assert.match(r.out, /outcome: hidden/, `level ${level}`);
   }
 }, 60_000);
 
