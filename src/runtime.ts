@@ -760,14 +760,14 @@ class Core implements FunctionTable {
 
   hostRef(fn: Function): number {
     let id = this.hostIdOf.get(fn);
-    let e: HostEntry | undefined;
-    if (id === undefined) {
+    // an id whose entry is gone: a release that a RangeError stopped between its two deletes (the stack's end) left
+    // fn mapped to it, and the next call passing fn failed with a TypeError, for good
+    let e = id === undefined ? undefined : this.hostById.get(id);
+    if (id === undefined || e === undefined) {
       id = this.nextHostId++;
       e = { fn, refs: 0 };
       this.hostIdOf.set(fn, id);
       this.hostById.set(id, e);
-    } else {
-      e = this.hostById.get(id)!;
     }
     e.refs++;
     this.pendingRefs.push(id);

@@ -78,6 +78,20 @@ void calog__sinkBudget(CalogSinkT *k) {
 }
 
 int32_t calog__sinkOverBudget(CalogSinkT *k) {
+  if (k->rt == NULL) {
+    /* first the room the open aggregates reserved from their engines' hints and have not filled: given back, their
+     * items grow it again as they come. A hint far above what comes (a Lua table of 41 entries whose border is 2^40)
+     * took the whole budget, and the strings and tables among its items were refused (pass 30a) */
+    int64_t back = 0;
+    for (int32_t i = 0; i <= k->top; i++) {
+      CalogSinkFrameT *f = &k->frames[i];
+      if (f->prepaid > 0 && calog__aggShrink(f->agg)) {
+        back += f->prepaid;
+        f->prepaid = 0;
+      }
+    }
+    if (back > 0 && (k->budget += back) >= 0) return CALOG_OK;
+  }
   int64_t needed = k->budgetCap - k->budget;
   k->budget = -1; /* tripped once: the rest of the value is not built anyway */
   calog__limitTrip(k->budgetCtx, CALOG_LIMIT_MEMORY, needed, k->budgetCap);

@@ -422,6 +422,10 @@ static int dbgGetmetatable(lua_State *L) {
     lua_pushliteral(L, "calog function");
     return 1;
   }
+  /* a userdata's metatable is its C type's (see dbgSetmetatable): what it says of itself (files: "FILE*") */
+  if ((lua_type(L, 1) == LUA_TUSERDATA || lua_type(L, 1) == LUA_TLIGHTUSERDATA) &&
+      luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+    return 1;
   return passOn(L);
 }
 
@@ -594,7 +598,13 @@ static void openIo(lua_State *L, LuaCtxT *lc) {
   luaL_getmetatable(L, LUA_FILEHANDLE);
   lua_getfield(L, -1, "__index");
   wrapField(L, -1, "write", fileWrite);
-  lua_pop(L, 2);
+  lua_pop(L, 1);
+  if (!trusted) { /* the files' type is not the script's: a script that removed its __gc (and __close) kept every file
+                   * it opened open past its context and the runtime, for the process's life (pass 30a) */
+    lua_pushliteral(L, "FILE*");
+    lua_setfield(L, -2, "__metatable");
+  }
+  lua_pop(L, 1);
   lua_pushcfunction(L, ioWrite);
   lua_setfield(L, io, "write");
   if (trusted) {
