@@ -77,19 +77,22 @@ void calog__sinkBudget(CalogSinkT *k) {
   k->budget = cap > 0 ? cap : -1;
 }
 
+/* Gives back the room f's aggregate reserved and its items did not fill (it grows again as items come): what it
+ * refunds to the budget, 0 if nothing (or a realloc kept the room). Values sinks only. */
+static int64_t giveBackRoom(CalogSinkFrameT *f) {
+  if (f->prepaid <= 0 || !calog__aggShrink(f->agg)) return 0;
+  int64_t back = f->prepaid;
+  f->prepaid = 0;
+  return back;
+}
+
 int32_t calog__sinkOverBudget(CalogSinkT *k) {
   if (k->rt == NULL) {
-    /* first the room the open aggregates reserved from their engines' hints and have not filled: given back, their
-     * items grow it again as they come. A hint far above what comes (a Lua table of 41 entries whose border is 2^40)
-     * took the whole budget, and the strings and tables among its items were refused (pass 30a) */
+    /* first the room the open aggregates reserved from their engines' hints and have not filled. A hint far above
+     * what comes (a Lua table of 41 entries whose border is 2^40) took the whole budget, and the strings and tables
+     * among its items were refused (pass 30a) */
     int64_t back = 0;
-    for (int32_t i = 0; i <= k->top; i++) {
-      CalogSinkFrameT *f = &k->frames[i];
-      if (f->prepaid > 0 && calog__aggShrink(f->agg)) {
-        back += f->prepaid;
-        f->prepaid = 0;
-      }
-    }
+    for (int32_t i = 0; i <= k->top; i++) back += giveBackRoom(&k->frames[i]);
     if (back > 0 && (k->budget += back) >= 0) return CALOG_OK;
   }
   int64_t needed = k->budgetCap - k->budget;
@@ -243,9 +246,7 @@ int32_t calog__sinkAggEnd(CalogSinkT *k, CalogAggKindE kind) {
     return failed(k, CALOG_ERR_INTERNAL);
   }
   f->agg->kind = kind;
-  if (f->prepaid >= PREPAID_GIVEBACK && k->budget >= 0) { /* a hint far above what came: the room goes back */
-    if (calog__aggShrink(f->agg)) k->budget += f->prepaid;
-  }
+  if (f->prepaid >= PREPAID_GIVEBACK && k->budget >= 0) k->budget += giveBackRoom(f); /* a hint far above what came */
   return CALOG_OK;
 }
 
