@@ -101,7 +101,7 @@ test("a context with a loopback UDP grant and a 16 MB memory limit cannot take e
     assert.match(out, /host open: /, out.slice(0, 400));
     assert.match(out, /host open: ok/, `the host could not open a file while the script held its sockets: ${out.slice(0, 400)}`);
     // calog's sockets stop at their share (three quarters of 1,024), with the reason, as a soft error the script sees
-    const at = Number(/script: (\d+): too many open files \(calog's sockets, \d+ open, may take 768 of this process's descriptors/.exec(out)?.[1] ?? NaN);
+    const at = Number(/script: (\d+): too many open files \(calog's files and sockets, \d+ open, may take 768 of this process's descriptors/.exec(out)?.[1] ?? NaN);
     assert.ok(at > 600 && at <= 769, out.slice(0, 400)); // the socket at which it stopped
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -166,6 +166,43 @@ for (const engine of engines) {
       usable(ctx, s);
     });
 
+    test(`${where}: a re-entrant eval's own timeoutMs stops it alone; a later one than the outer call's does not extend it`, () => {
+      using rt = new Runtime();
+      let ctxRef: Context | undefined;
+      let nestedMs = 40;
+      const seen: string[] = [];
+      rt.register("reenter", () => {
+        const t0 = performance.now();
+        try {
+          ctxRef!.eval(s.loop, { timeoutMs: nestedMs });
+          seen.push("returned");
+        } catch (e) {
+          seen.push(e instanceof CalogLimitError ? `${e.limit} ${e.ceiling}` : String(e));
+        }
+        seen.push(performance.now() - t0 < 3000 ? "bounded" : "late");
+        return 7;
+      });
+      using ctx = rt.createContext(engine, { thread });
+      ctxRef = ctx;
+      ctx.eval(s.callsBack);
+      // the outer call has no timeout: the nested one's trip fails the nested eval only
+      assert.equal(ctx.call("viaHost"), 7);
+      assert.deepEqual(seen, ["timeout 40", "bounded"]);
+      // under an outer timeout that comes later: the same, twice in one outer call
+      seen.length = 0;
+      const twice = engine === "lua" ? "return viaHost() + viaHost()" : engine === "js" ? "viaHost() + viaHost()" : "return viaHost() + viaHost()";
+      assert.equal(ctx.eval(twice, { timeoutMs: 20_000 }), 14);
+      assert.deepEqual(seen, ["timeout 40", "bounded", "timeout 40", "bounded"]);
+      // a nested timeout later than the outer's: the outer deadline rules both (it is not extended)
+      seen.length = 0;
+      nestedMs = 60_000;
+      const t0 = performance.now();
+      assert.throws(() => ctx.eval(twice, { timeoutMs: 100 }), (e: unknown) => e instanceof CalogLimitError && e.limit === "timeout" && e.ceiling === 100);
+      assert.ok(performance.now() - t0 < 3000, `took ${performance.now() - t0} ms`);
+      assert.equal(seen[0], "timeout 100");
+      usable(ctx, s);
+    });
+
     test(`${where}: interrupt() from inside a host function; limits changed between calls`, () => {
       using rt = new Runtime();
       let ctxRef: Context | undefined;

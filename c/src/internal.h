@@ -397,6 +397,29 @@ CALOG_HIDDEN void calog__limitNestBegin(CalogCtxT *ctx, CalogEntrySaveT *save);
 /* After it: the waiting entry's state again (its deadline, counters and trip), plus an interrupt or a dispose that
  * came meanwhile (it stops every call made before it). Call after the request's ticket is left. */
 CALOG_HIDDEN void calog__limitNestEnd(CalogCtxT *ctx, const CalogEntrySaveT *save);
+/* The deadline of a nested entry into a context already in an entry on this thread (a host function running
+ * ctx.eval/call with { timeoutMs } from inside the same context's call): the per-entry counters stay the outer
+ * entry's, but a per-call timeout sooner than the deadline in force is the nested entry's own. Its trip fails the
+ * nested call only; the outer entry goes on under its own deadline (a re-entrant eval kept no timeout: 30a). */
+typedef struct CalogDeadlineSaveT {
+  bool own;
+  uint64_t startNs, deadlineNs, epoch;
+  int64_t timeoutMs;
+} CalogDeadlineSaveT;
+/* Arms timeoutMs (ms, 0 = none) for a nested entry when it is sooner than the deadline in force. Context thread. */
+CALOG_HIDDEN void calog__limitDeadlineBegin(CalogCtxT *ctx, uint32_t timeoutMs, CalogDeadlineSaveT *save);
+/* After the nested entry ended (its error made): the outer deadline again; a timeout of the nested entry's own is
+ * cleared (an outer deadline passed meanwhile trips as the outer's; an interrupt or dispose that came meanwhile
+ * stays). Context thread. */
+CALOG_HIDDEN void calog__limitDeadlineEnd(CalogCtxT *ctx, const CalogDeadlineSaveT *save);
+/* The process's descriptors that calog's sockets and scripts' files may take (three quarters of RLIMIT_NOFILE, at
+ * least 64 kept for the host; every runtime's together). fdTake before a descriptor is made (false, errno EMFILE:
+ * the share is taken), fdGive if making it failed or when it is closed (fdClose: close and give). fdFull writes
+ * the "too many open files" message with the counts. Any thread, lock-free. */
+CALOG_HIDDEN bool calog__fdTake(void);
+CALOG_HIDDEN void calog__fdGive(void);
+CALOG_HIDDEN void calog__fdClose(int fd);
+CALOG_HIDDEN void calog__fdFull(char *buf, size_t cap);
 /* Ends an outermost entry: when a limit tripped, its error replaces whatever the entry returned (a script
  * cannot swallow it). Returns the final status. Context thread. */
 CALOG_HIDDEN int32_t calog__limitEntryEnd(CalogCtxT *ctx, int32_t status, CalogValueT *result);

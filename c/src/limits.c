@@ -5,7 +5,10 @@
  * the raise (pcall, try/catch). */
 #include "internal.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #define nowNs calog__nowNs
 
@@ -103,6 +106,37 @@ void calog__limitNestEnd(CalogCtxT *ctx, const CalogEntrySaveT *s) {
       (ticket != 0 && calog__ticketCancelled(ctx->rt, ticket)))
     calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
   syncSteps(ctx); /* the nested entry's steps were counted when it ended: a budget from the restored state */
+}
+
+void calog__limitDeadlineBegin(CalogCtxT *ctx, uint32_t timeoutMs, CalogDeadlineSaveT *s) {
+  s->own = false;
+  if (timeoutMs == 0 || atomic_load(&ctx->trip) != CALOG_LIMIT_NONE) return;
+  uint64_t now = nowNs(), deadline = now + (uint64_t)timeoutMs * 1000000u; /* < 2^53: no wrap */
+  if (ctx->deadlineNs != 0 && ctx->deadlineNs <= deadline) return; /* the outer deadline comes first: it rules */
+  *s = (CalogDeadlineSaveT){.own = true, .startNs = ctx->startNs, .deadlineNs = ctx->deadlineNs,
+                            .timeoutMs = ctx->timeoutMs, .epoch = atomic_load(&ctx->interruptEpoch)};
+  ctx->startNs = now;
+  ctx->deadlineNs = deadline;
+  ctx->timeoutMs = timeoutMs;
+}
+
+void calog__limitDeadlineEnd(CalogCtxT *ctx, const CalogDeadlineSaveT *s) {
+  if (!s->own) return;
+  ctx->startNs = s->startNs;
+  ctx->deadlineNs = s->deadlineNs;
+  ctx->timeoutMs = s->timeoutMs;
+  int32_t expected = CALOG_LIMIT_TIMEOUT; /* while the nested deadline was in force, a timeout was its own */
+  if (!atomic_compare_exchange_strong(&ctx->trip, &expected, CALOG_LIMIT_NONE)) return;
+  ctx->tripUsed = ctx->tripCeiling = 0;
+  ctx->tripPartial = -1;
+  uint64_t now = nowNs();
+  if (ctx->deadlineNs != 0 && now >= ctx->deadlineNs) /* the outer's passed too: its own trip */
+    calog__limitTrip(ctx, CALOG_LIMIT_TIMEOUT, (int64_t)((now - ctx->startNs) / 1000000u), ctx->timeoutMs);
+  /* an interrupt or a dispose meanwhile found the trip taken (interruptCtx bumps the epoch before it trips) */
+  uint32_t ticket = atomic_load(&ctx->runningTicket);
+  if (atomic_load(&ctx->interruptEpoch) != s->epoch || atomic_load(&ctx->dying) ||
+      (ticket != 0 && calog__ticketCancelled(ctx->rt, ticket)))
+    calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
 }
 
 int32_t calog__limitTick(CalogCtxT *ctx, int64_t consumed, int64_t *next) {
@@ -247,4 +281,40 @@ int32_t calog__limitsSet(CalogCtxT *ctx, const CalogValueT *map, CalogValueT *er
   }
   for (int i = 0; i < 4; i++) atomic_store_explicit(slots[i], vals[i], memory_order_relaxed);
   return CALOG_OK;
+}
+
+/* ---- the process's descriptors ---------------------------------------------------------------------------------- */
+/* calog's descriptors in this process (every runtime's sockets and the files scripts open). They may take the
+ * process's descriptors but a quarter (at least 64), which stay the host's: a context with a loopback grant took every
+ * one (20,000 UDP sockets under a 16 MB limit: the handle quota is memory), and the host's own files, sockets and
+ * other contexts' connects failed (pass 29b); a context granted a directory did the same with io.open (30a). */
+static _Atomic int64_t fdsOpen;
+
+static int64_t fdShare(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)INT64_MAX / 2)
+    return INT64_MAX;
+  int64_t n = (int64_t)rl.rlim_cur, keep = n / 4 < 64 ? 64 : n / 4;
+  return n > keep ? n - keep : 0;
+}
+
+bool calog__fdTake(void) {
+  if (atomic_fetch_add(&fdsOpen, 1) < fdShare()) return true;
+  atomic_fetch_sub(&fdsOpen, 1);
+  errno = EMFILE;
+  return false;
+}
+
+void calog__fdGive(void) { atomic_fetch_sub(&fdsOpen, 1); }
+
+void calog__fdClose(int fd) {
+  close(fd);
+  calog__fdGive();
+}
+
+void calog__fdFull(char *buf, size_t cap) {
+  int64_t share = fdShare();
+  if (share == INT64_MAX) snprintf(buf, cap, "too many open files");
+  else snprintf(buf, cap, "too many open files (calog's files and sockets, %lld open, may take %lld of this process's "
+                "descriptors: the rest are the host's)", (long long)atomic_load(&fdsOpen), (long long)share);
 }

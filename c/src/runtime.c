@@ -649,12 +649,16 @@ int32_t calog__ctxRun(CalogCtxT *ctx, int kind, const char *name, const char *te
   int32_t st = calog__ctxHold(ctx, &timeoutMs, result);
   if (st != CALOG_OK) return st;
   CalogCtxT *prev = calog__entryBegin(ctx, timeoutMs);
+  CalogDeadlineSaveT own; /* nested in an entry of its own context: its per-call timeout, if sooner, is its own */
+  own.own = false;
+  if (ctx->busy > ctx->entryBelow + 1) calog__limitDeadlineBegin(ctx, timeoutMs, &own);
   switch (kind) {
   case CALOG_MSG_EVAL: st = ctx->engine->eval(ctx->interp, text, len, name ? name : "eval", result); break;
   case CALOG_MSG_CALL: st = ctx->engine->call(ctx->interp, name, args, argc, result); break;
   default: st = ctx->engine->get(ctx->interp, name, result); break;
   }
   st = calog__entryEnd(ctx, prev, st, result);
+  calog__limitDeadlineEnd(ctx, &own);
   calog__ctxUnhold(ctx);
   return st;
 }

@@ -139,11 +139,6 @@ static inline void calog__ioBuffered(IoHandleT *h, int64_t delta) {
 static inline void calog__ioRecvBuffered(IoHandleT *h, int64_t delta) {
   if (h->rlenCounted && delta != 0) atomic_fetch_add(&h->rlenCounted->ioBuffered, delta);
 }
-/* A socket descriptor of calog's (socket, accept): taken before it is made, given back if that fails; closed with
- * calog__ioFdClose. false (errno EMFILE): calog's sockets hold their share of the process's descriptors. */
-CALOG_HIDDEN bool calog__ioFdTake(void);
-CALOG_HIDDEN void calog__ioFdGive(void);
-CALOG_HIDDEN void calog__ioFdClose(int fd);
 CALOG_HIDDEN int32_t calog__ioHandlePublish(IoT *io, IoHandleT *h); /* gives it an id (the table's ref) */
 CALOG_HIDDEN IoHandleT *calog__ioLookup(IoT *io, int64_t id, int kind); /* +1 ref, or NULL */
 CALOG_HIDDEN void calog__ioHandleRef(IoHandleT *h);

@@ -21,7 +21,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -116,7 +115,7 @@ void calog__ioHandleUnref(IoHandleT *h) {
   calog__ioRecvBuffered(h, -(int64_t)h->rlen); /* what it still held for its reader */
   if (h->rlenCounted) calog__ctxUnref(h->rlenCounted);
   if (h->op && h->op->data && (h->op->kind == OPK_SEND || h->op->kind == OPK_UDP_SEND)) calog__ioBuffered(h, -(int64_t)h->op->len);
-  if (h->fd >= 0) calog__ioFdClose(h->fd); /* never published, or closed by nobody: not in the epoll set */
+  if (h->fd >= 0) calog__fdClose(h->fd); /* never published, or closed by nobody: not in the epoll set */
   if (h->onAccept) calogFnRelease(h->onAccept);
   if (h->fn) calogFnRelease(h->fn);
   if (h->op) calog__ioOpFree(h->op);
@@ -219,7 +218,7 @@ void calog__ioClose(IoHandleT *h) {
   h->closed = true;
   if (h->fd >= 0) {
     (void)epoll_ctl(h->io->epfd, EPOLL_CTL_DEL, h->fd, NULL); /* before close: no event for a reused fd */
-    calog__ioFdClose(h->fd);
+    calog__fdClose(h->fd);
     h->fd = -1;
   }
   struct stat sb; /* the path may name another socket by now (ours was removed and the name reused) */
@@ -336,34 +335,6 @@ int32_t calog__ioFailWith(CalogValueT *result, int32_t status, const char *msg, 
   return status;
 }
 
-/* ---- the process's descriptors ---------------------------------------------------------------------------------- */
-/* calog's sockets in this process (every runtime). They may take the process's descriptors but a quarter (at least 64),
- * which stay the host's: a context with a loopback grant took every one (20,000 UDP sockets under a 16 MB limit: the
- * handle quota is memory), and the host's own files, sockets and other contexts' connects failed (pass 29b). */
-static _Atomic int64_t socketsOpen;
-
-static int64_t socketShare(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)INT64_MAX / 2)
-    return INT64_MAX;
-  int64_t n = (int64_t)rl.rlim_cur, keep = n / 4 < 64 ? 64 : n / 4;
-  return n > keep ? n - keep : 0;
-}
-
-bool calog__ioFdTake(void) {
-  if (atomic_fetch_add(&socketsOpen, 1) < socketShare()) return true;
-  atomic_fetch_sub(&socketsOpen, 1);
-  errno = EMFILE;
-  return false;
-}
-
-void calog__ioFdGive(void) { atomic_fetch_sub(&socketsOpen, 1); }
-
-void calog__ioFdClose(int fd) {
-  close(fd);
-  calog__ioFdGive();
-}
-
 int32_t calog__ioErrno(CalogValueT *result, int e, const char *what) {
   const char *msg;
   switch (e) {
@@ -379,10 +350,7 @@ int32_t calog__ioErrno(CalogValueT *result, int e, const char *what) {
   case EMFILE:
   case ENFILE: {
     char buf[200];
-    int64_t share = socketShare();
-    if (share == INT64_MAX) snprintf(buf, sizeof buf, "too many open files");
-    else snprintf(buf, sizeof buf, "too many open files (calog's sockets, %lld open, may take %lld of this process's "
-                  "descriptors: the rest are the host's)", (long long)atomic_load(&socketsOpen), (long long)share);
+    calog__fdFull(buf, sizeof buf);
     return calog__ioSoft(result, buf, NULL);
   }
   case ENOENT: msg = "no such socket file"; break;

@@ -122,7 +122,7 @@ static IoHandleT *newSocket(IoT *io, int kind, CalogContextIdT owner, int family
     return NULL;
   }
   h->family = family;
-  if (!calog__ioFdTake()) {
+  if (!calog__fdTake()) {
     calog__ioErrno(err, EMFILE, "socket");
     calog__ioHandleUnref(h);
     return NULL;
@@ -130,7 +130,7 @@ static IoHandleT *newSocket(IoT *io, int kind, CalogContextIdT owner, int family
   h->fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (h->fd < 0) {
     int e = errno;
-    calog__ioFdGive();
+    calog__fdGive();
     calog__ioErrno(err, e, "socket");
     calog__ioHandleUnref(h);
     return NULL;
@@ -271,7 +271,7 @@ int32_t calog__ioListen(IoT *io, CalogCtxT *ctx, const char *host, int port, int
 static IoHandleT *adopt(IoT *io, int fd, int family, CalogContextIdT owner, CalogValueT *err) {
   IoHandleT *c = calog__ioHandleNew(io, IO_TCP, owner);
   if (c == NULL) {
-    calog__ioFdClose(fd);
+    calog__fdClose(fd);
     calogFail(err, CALOG_ERR_OOM, "out of memory");
     return NULL;
   }
@@ -293,14 +293,14 @@ bool calog__ioAcceptStep(IoHandleT *h, int *fd, int *e) {
       *e = EPIPE;
       return true;
     }
-    if (!calog__ioFdTake()) { /* the connection stays in the backlog */
+    if (!calog__fdTake()) { /* the connection stays in the backlog */
       *e = EMFILE;
       return true;
     }
     *fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (*fd >= 0) return true;
     *e = errno;
-    calog__ioFdGive();
+    calog__fdGive();
     if (*e == EINTR || *e == ECONNABORTED) continue;
     return *e != EAGAIN && *e != EWOULDBLOCK;
   }
@@ -356,10 +356,10 @@ static bool ownerFull(IoHandleT *h) {
 bool calog__ioServerEvent(IoHandleT *h) {
   for (;;) {
     pthread_mutex_lock(&h->mu);
-    bool closed = h->closed, taken = !closed && calog__ioFdTake();
+    bool closed = h->closed, taken = !closed && calog__fdTake();
     int fd = taken ? accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC) : -1;
     int e = errno;
-    if (taken && fd < 0) calog__ioFdGive();
+    if (taken && fd < 0) calog__fdGive();
     pthread_mutex_unlock(&h->mu);
     if (fd < 0) {
       if (!closed && (e == EINTR || e == ECONNABORTED)) continue;
@@ -368,7 +368,7 @@ bool calog__ioServerEvent(IoHandleT *h) {
       return !closed && (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM);
     }
     if (ownerFull(h)) { /* past the owner's memory limit: refused (the peer sees the connection end) */
-      calog__ioFdClose(fd);
+      calog__fdClose(fd);
       continue;
     }
     CalogValueT err = calogValueNil(), conn = calogValueNil();
@@ -692,17 +692,17 @@ int32_t calog__ioName(IoHandleT *h, bool peer, CalogValueT *result) {
 static int udpEnsure(IoHandleT *h, int family) {
   if (h->closed) return EPIPE;
   if (h->fd >= 0) return h->family == family ? 0 : EAFNOSUPPORT;
-  if (!calog__ioFdTake()) return EMFILE;
+  if (!calog__fdTake()) return EMFILE;
   h->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (h->fd < 0) {
     int e = errno;
-    calog__ioFdGive();
+    calog__fdGive();
     return e;
   }
   h->family = family;
   if (calog__ioWatch(h, false) != 0) {
     int e = errno;
-    calog__ioFdClose(h->fd);
+    calog__fdClose(h->fd);
     h->fd = -1;
     return e;
   }

@@ -36,7 +36,7 @@ void calog__ioOpFree(IoOpT *op) {
   if (op->target) calog__ioHandleUnref(op->target);
   if (op->fn) calogFnRelease(op->fn);
   if (op->ctx) calog__ctxUnref(op->ctx);
-  if (op->fd >= 0) calog__ioFdClose(op->fd);
+  if (op->fd >= 0) calog__fdClose(op->fd);
   calogValueFree(&op->result);
   free(op->data);
   free(op->host);

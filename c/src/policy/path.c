@@ -199,7 +199,7 @@ static bool writes(int flags) {
   return (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_APPEND)) != 0;
 }
 
-int calog__capsOpen(const CalogCapsT *caps, const char *path, int flags, mode_t mode, char *denied, size_t deniedCap) {
+static int capsOpen(const CalogCapsT *caps, const char *path, int flags, mode_t mode, char *denied, size_t deniedCap) {
   if (caps->profile == CALOG_PROFILE_TRUSTED) return open(path, flags | O_CLOEXEC, mode);
   bool w = writes(flags);
   char *const *roots = w ? caps->fsWrite : caps->fsRead;
@@ -219,6 +219,17 @@ int calog__capsOpen(const CalogCapsT *caps, const char *path, int flags, mode_t 
     return -2;
   }
   return -1;
+}
+
+int calog__capsOpen(const CalogCapsT *caps, const char *path, int flags, mode_t mode, char *denied, size_t deniedCap) {
+  if (!calog__fdTake()) return -1; /* errno EMFILE: the process's share is taken */
+  int fd = capsOpen(caps, path, flags, mode, denied, deniedCap);
+  if (fd < 0) {
+    int e = errno;
+    calog__fdGive();
+    errno = e;
+  }
+  return fd;
 }
 
 int calog__capsOpenParent(const CalogCapsT *caps, const char *path, bool write, const char **base, char *denied,

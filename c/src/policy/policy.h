@@ -49,8 +49,10 @@ CALOG_HIDDEN const char *calog__capsDenied(const CalogCapsT *caps, char *buf, si
  * the path under an fs.read root (read-only flags) or an fs.write root (O_WRONLY/O_RDWR/O_CREAT/O_TRUNC/
  * O_APPEND). The path is resolved by the kernel beneath the root (openat2 RESOLVE_BENEATH): `..` and symlinks
  * cannot leave it, and the check and the open are one step, so a file swapped for a symlink after any earlier
- * check is caught. Returns the fd (>= 0); -1 with errno set for an ordinary failure (ENOENT...); or -2 for a
- * denial, with the message (naming the capability) in denied. */
+ * check is caught. Returns the fd (>= 0); -1 with errno set for an ordinary failure (ENOENT...; EMFILE when the
+ * process's descriptor share is taken, see calog__fdTake); or -2 for a denial, with the message (naming the
+ * capability) in denied. The fd counts to that share: close it with calog__fdClose, or call calog__fdGive once
+ * what it was handed to (a FILE) is closed. */
 CALOG_HIDDEN int calog__capsOpen(const CalogCapsT *caps, const char *path, int flags, mode_t mode, char *denied,
                                  size_t deniedCap);
 /* Tests only: true makes calog__capsOpen resolve in user space (as on kernels without openat2). */

@@ -148,7 +148,9 @@ static void pushStd(lua_State *L, FILE *f) {
 /* ---- files under fs grants ------------------------------------------------------------------------ */
 static int fileClose(lua_State *L) {
   luaL_Stream *p = luaL_checkudata(L, 1, LUA_FILEHANDLE);
-  int ok = fclose(p->f) == 0;
+  int ok = fclose(p->f) == 0, e = errno;
+  calog__fdGive(); /* its descriptor was the process share's (calog__capsOpen) */
+  errno = e;
   return luaL_fileresult(L, ok, NULL);
 }
 
@@ -165,6 +167,13 @@ static int modeFlags(const char *mode) {
   }
 }
 
+/* Why an open failed (errno): past the process's descriptor share, that share and its counts */
+static const char *openError(char *buf, size_t cap) {
+  if (errno != EMFILE) return strerror(errno);
+  calog__fdFull(buf, cap);
+  return buf;
+}
+
 /* Pushes a file handle for fname opened by the policy, or (on an ordinary failure) fail, message, errno. */
 static int openChecked(lua_State *L, const char *fname, const char *mode) {
   LuaCtxT *lc = calog__luaCtx(L);
@@ -173,6 +182,15 @@ static int openChecked(lua_State *L, const char *fname, const char *mode) {
   char why[sizeof lc->raisedMsg];
   int fd = calog__capsOpen(&lc->caps, fname, flags, 0666, why, sizeof why);
   if (fd == -2) return raiseStatus(L, CALOG_ERR_PERMISSION, why);
+  if (fd < 0 && errno == EMFILE) { /* the process's share: say so, with the counts */
+    char full[200];
+    calog__fdFull(full, sizeof full);
+    luaL_pushfail(L);
+    lua_pushfstring(L, "%s: %s", fname, full);
+    lua_pushinteger(L, EMFILE);
+    errno = EMFILE; /* for the callers that raise (io.lines, io.input): pushing may have changed it */
+    return 3;
+  }
   if (fd < 0) return luaL_fileresult(L, 0, fname);
   luaL_Stream *p = lua_newuserdatauv(L, sizeof *p, 0);
   p->closef = NULL;
@@ -181,7 +199,7 @@ static int openChecked(lua_State *L, const char *fname, const char *mode) {
   p->f = fdopen(fd, fmode);
   if (p->f == NULL) {
     int e = errno;
-    close(fd);
+    calog__fdClose(fd);
     errno = e;
     lua_pop(L, 1);
     return luaL_fileresult(L, 0, fname);
@@ -200,8 +218,10 @@ static int ioOpen(lua_State *L) {
 static int ioSwitch(lua_State *L) { /* upvalue 1: original, upvalue 2: mode */
   if (lua_type(L, 1) == LUA_TSTRING) {
     const char *fname = lua_tostring(L, 1);
-    if (openChecked(L, fname, lua_tostring(L, lua_upvalueindex(2))) != 1 || lua_isnil(L, -1) || lua_isboolean(L, -1))
-      return luaL_error(L, "cannot open file '%s' (%s)", fname, strerror(errno));
+    if (openChecked(L, fname, lua_tostring(L, lua_upvalueindex(2))) != 1 || lua_isnil(L, -1) || lua_isboolean(L, -1)) {
+      char why[200];
+      return luaL_error(L, "cannot open file '%s' (%s)", fname, openError(why, sizeof why));
+    }
     lua_replace(L, 1);
   }
   lua_pushvalue(L, lua_upvalueindex(1));
@@ -218,8 +238,10 @@ static int ioLines(lua_State *L) { /* upvalue 1: the original io.lines (for the 
     return lua_gettop(L);
   }
   const char *fname = luaL_checkstring(L, 1);
-  if (openChecked(L, fname, "r") != 1 || !lua_isuserdata(L, -1))
-    return luaL_error(L, "%s: %s", fname, strerror(errno));
+  if (openChecked(L, fname, "r") != 1 || !lua_isuserdata(L, -1)) {
+    char why[200];
+    return luaL_error(L, "%s: %s", fname, openError(why, sizeof why));
+  }
   lua_replace(L, 1); /* [file, formats...] */
   int n = lua_gettop(L);
   lua_getfield(L, 1, "lines");
@@ -233,7 +255,10 @@ static int ioLines(lua_State *L) { /* upvalue 1: the original io.lines (for the 
 
 /* Reads a whole file through the policy into a new string on the stack (or raises). */
 static void readChecked(lua_State *L, const char *fname) {
-  if (openChecked(L, fname, "r") != 1 || !lua_isuserdata(L, -1)) luaL_error(L, "cannot open %s", fname);
+  if (openChecked(L, fname, "r") != 1 || !lua_isuserdata(L, -1)) {
+    char why[200];
+    luaL_error(L, "cannot open %s (%s)", fname, openError(why, sizeof why));
+  }
   luaL_Stream *p = lua_touserdata(L, -1);
   luaL_Buffer b;
   luaL_buffinit(L, &b);
@@ -245,6 +270,7 @@ static void readChecked(lua_State *L, const char *fname) {
   } while (got == LUAL_BUFFERSIZE);
   luaL_pushresult(&b);
   fclose(p->f);
+  calog__fdGive();
   p->closef = NULL;
   lua_remove(L, -2);
 }

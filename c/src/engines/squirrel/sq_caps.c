@@ -171,37 +171,52 @@ static SQRESULT openChecked(HSQUIRRELVM v, const SQChar *path, const SQChar *mod
   SqCtxT *sc = calog__sqCtx(v);
   char why[sizeof sc->raisedMsg];
   int fd;
-  if (sc->caps.profile == CALOG_PROFILE_TRUSTED) fd = open(path, flags | O_CLOEXEC, 0666);
-  else if (sc->caps.profile == CALOG_PROFILE_GRANTS) fd = calog__capsOpen(&sc->caps, path, flags, 0666, why, sizeof why);
+  if (sc->caps.profile != CALOG_PROFILE_SANDBOX) fd = calog__capsOpen(&sc->caps, path, flags, 0666, why, sizeof why);
   else {
     snprintf(why, sizeof why, "permission denied: the file class needs the 'fs' capability (this context runs under \"sandbox\")");
     fd = -2;
   }
   if (fd == -2) return raiseStatus(v, CALOG_ERR_PERMISSION, why);
+  if (fd < 0 && errno == EMFILE) { /* the process's share: say so, with the counts */
+    char full[200];
+    calog__fdFull(full, sizeof full);
+    snprintf(why, sizeof why, "cannot open file: %s", full);
+    return sq_throwerror(v, why);
+  }
   if (fd < 0) return sq_throwerror(v, "cannot open file");
   char fmode[3] = {mode[0], plus ? '+' : '\0', '\0'};
   FILE *f = fdopen(fd, fmode);
   if (f == NULL) {
-    close(fd);
+    calog__fdClose(fd);
     return sq_throwerror(v, "cannot open file");
   }
   *out = f;
   return SQ_OK;
 }
 
-/* file(name, mode): sqstdio's file object over a descriptor the policy opened */
+/* file(name, mode): sqstdio's file class built with the path, which it opens through openChecked (patch 123) and
+ * which gives the descriptor's share back when the file closes (patch 127): no descriptor is ever held here (a
+ * failed sqstd_createfile over one already open could have closed it, or not) */
 static SQInteger checkedFile(HSQUIRRELVM v) {
   const SQChar *path, *mode;
   if (sq_gettop(v) < 3 || SQ_FAILED(sq_getstring(v, 2, &path)) || SQ_FAILED(sq_getstring(v, 3, &mode)))
     return sq_throwerror(v, "file(path, mode) expects two strings");
-  SQFILE f;
-  if (SQ_FAILED(openChecked(v, path, mode, &f))) return SQ_ERROR;
-  if (SQ_FAILED(sqstd_createfile(v, f, SQTrue))) {
-    fclose(f);
-    return SQ_ERROR;
+  SQInteger top = sq_gettop(v);
+  sq_pushregistrytable(v);
+  sq_pushstring(v, "std_file", -1);
+  if (SQ_FAILED(sq_get(v, -2))) {
+    sq_settop(v, top);
+    return sq_throwerror(v, "the file class is missing");
   }
+  sq_pushroottable(v);
+  sq_push(v, 2);
+  sq_push(v, 3);
+  if (SQ_FAILED(sq_call(v, 3, SQTrue, SQFalse))) return SQ_ERROR; /* its error stands */
   return 1;
 }
+
+/* a file openChecked opened was closed: its descriptor's share goes back */
+static void closedChecked(void) { calog__fdGive(); }
 
 /* [root]: stdout and stderr objects over the sink */
 static int32_t sinkFiles(SqCtxT *sc, HSQUIRRELVM v, CalogValueT *err) {
@@ -239,6 +254,7 @@ int32_t calog__sqOpenLibs(SqCtxT *sc, CalogValueT *err) {
     setDenied(v, "file", "file()", "fs");
   } else {
     sqstd_calog_fopen = openChecked; /* the same for every context: it reads the context's own policy */
+    sqstd_calog_fclosed = closedChecked;
     if (SQ_FAILED(sqstd_register_iolib(v)) || SQ_FAILED(sqstd_register_systemlib(v)))
       st = calogFail(err, CALOG_ERR_INTERNAL, "cannot open the Squirrel io and system libraries");
     if (st == CALOG_OK) st = sinkFiles(sc, v, err);
