@@ -26,7 +26,7 @@ import {
   readOptions,
 } from "./options.ts";
 import { writeStdio } from "./stdio.ts";
-import { type FunctionTable, Wire } from "./wire.ts";
+import { type FunctionTable, handleInnerPromises, Wire } from "./wire.ts";
 
 /** A value that crosses between TypeScript and a script engine. */
 export type Value =
@@ -942,7 +942,8 @@ class Core implements FunctionTable {
    */
   deferHost(p: PromiseLike<unknown>, token: number, fn: Function): number {
     if (token === 0) {
-      Promise.resolve(p).then(undefined, ignore); // its rejection must not go unhandled
+      // its rejection must not go unhandled, nor that of a Promise inside the value it resolves with
+      Promise.resolve(p).then(handleInnerPromises, ignore);
       throw new CalogValueError(
         "ERR_TYPE",
         `host function ${fn.name ? `'${fn.name}' ` : ""}returned a Promise, which this script cannot wait for: ` +
@@ -963,7 +964,10 @@ class Core implements FunctionTable {
    */
   settleHost(token: number, ok: boolean, v: unknown): void {
     const n = this.native;
-    if (n === undefined) return; // disposed: nobody waits
+    if (n === undefined) { // disposed: nobody waits
+      if (ok) handleInnerPromises(v);
+      return;
+    }
     if (this.encoding) { // encoding is synchronous, so never here; if it were, IN is busy: send it a bit later
       setTimeout(() => this.settleHost(token, ok, v), 0);
       return;
@@ -986,6 +990,7 @@ class Core implements FunctionTable {
         w.value(v);
         outcome = w.length;
       } catch (e) {
+        handleInnerPromises(v); // the encoder stopped at the first it met
         this.end(true);
         w = this.begin();
         v = marshalFailure(e);

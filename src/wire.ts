@@ -64,6 +64,31 @@ function viewGone(b: ArrayBufferView): boolean {
   }
 }
 
+/**
+ * Handles the rejection of every Promise inside a value nobody will encode (a host function's result the script
+ * could not wait for) or whose encoding stopped at its first Promise: its arrays, plain objects (data properties
+ * only: no getter runs), Maps (keys and values) and Sets, up to `budget` items (no Proxy trap runs). A rejected
+ * Promise held there went unhandled (pass 31b).
+ */
+export function handleInnerPromises(root: unknown, budget = 100_000): void {
+  const seen = new Set<object>();
+  const todo: unknown[] = [root];
+  while (todo.length > 0 && budget-- > 0) {
+    const v = todo.pop();
+    if (v === null || typeof v !== "object" || seen.has(v) || types.isProxy(v)) continue;
+    seen.add(v);
+    if (types.isPromise(v)) {
+      Promise.prototype.then.call(v, undefined, () => {});
+    } else if (Array.isArray(v) || isPlainObject(v)) {
+      for (const d of Object.values(Object.getOwnPropertyDescriptors(v))) if ("value" in d) todo.push(d.value);
+    } else if (types.isMap(v)) {
+      for (const [k, x] of Map.prototype.entries.call(v) as IterableIterator<[unknown, unknown]>) todo.push(k, x);
+    } else if (types.isSet(v)) {
+      for (const x of Set.prototype.values.call(v) as IterableIterator<unknown>) todo.push(x);
+    }
+  }
+}
+
 function isPlainObject(v: object): boolean {
   const p = Object.getPrototypeOf(v);
   return p === Object.prototype || p === null;

@@ -50,6 +50,7 @@ struct CalogMsgT {
   CalogMsgT *deferNext;
   uint64_t seq; /* its place in its actor's queue order (CalogActorT.seq when it was queued) */
   bool answered; /* async: its completion went out early (a buried deadline): what it returns is dropped */
+  _Atomic bool withdrawn; /* sync: its waiter gave up on it while it was served (see calog__servedPush) */
 };
 
 #define nowNs calog__nowNs
@@ -429,7 +430,9 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
       nested = nestBegin(m, m->ctx, &outer);
       if (m->done) asyncPush(m, m->ctx, &rec);
       EpochSaveT saved = epochEnter(m, m->ctx);
+      if (m->reply != NULL) calog__servedPush(&m->withdrawn);
       st = calog__ctxRun(m->ctx, m->kind, m->name, m->text, m->len, m->args, m->argc, m->timeoutMs, &result);
+      if (m->reply != NULL) calog__servedPop();
       epochLeave(m->ctx, saved);
       if (m->done) asyncPop(m->ctx, &rec);
     }
@@ -457,7 +460,9 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
       bool tracked = m->done != NULL && owner != NULL;
       if (tracked) asyncPush(m, owner, &rec);
       EpochSaveT saved = epochEnter(m, owner);
+      if (m->reply != NULL) calog__servedPush(&m->withdrawn);
       st = calog__fnInvokeHere(m->fn, m->args, m->argc, &result);
+      if (m->reply != NULL) calog__servedPop();
       epochLeave(owner, saved);
       if (tracked) asyncPop(owner, &rec);
       if (deferrable) rt->deferMsg = NULL;
@@ -474,7 +479,9 @@ static void dispatch(CalogActorT *self, CalogMsgT *m) {
     /* served while the host is free (not waiting in a call): a host function may defer its reply */
     CalogT *rt = m->rt;
     rt->deferMsg = rt->hostBlocked == 0 ? m : NULL;
+    if (m->reply != NULL) calog__servedPush(&m->withdrawn);
     st = calog__bindingInvokeHere(m->entry, m->args, m->argc, &result);
+    if (m->reply != NULL) calog__servedPop();
     rt->deferMsg = NULL;
     if (st == CALOG__DEFERRED) return; /* m belongs to the deferral now (see above): not touched again */
     if (m->reply != NULL) rt->hostReplied++;
@@ -521,12 +528,11 @@ static bool withdrawDeferred(CalogT *rt, CalogMsgT *m) {
 
 /* The waiting context's entry tripped a limit (interrupt, its deadline) while it waits for m on target: a
  * request not yet taken is withdrawn and fails at once, and so does a host call whose reply is deferred; one
- * that runs is interrupted in its context tc (the reply then comes soon). A request running on the host (a
- * TypeScript function; tc NULL) is waited for: the limit takes effect when it returns, or when it defers
- * (the waiter tries again then). Returns true when m was withdrawn (box is done). m is read only while it
- * is still queued or deferred: once taken, its replier owns (and clears) it, so tc comes from the waiter,
- * who holds a reference on it for the whole wait. */
-static bool abandonWait(CalogActorT *target, CalogMsgT *m, CalogCtxT *tc) {
+ * that runs is marked withdrawn, which stops the entries running for it on target's thread (the reply then comes
+ * soon; a TypeScript function itself runs to its end, or defers: the waiter tries again then). Returns true when m
+ * was withdrawn (box is done). Of a taken m, whose replier owns (and clears) its fields, only the atomic flag is
+ * written: m lives in the waiter's frame until its reply. */
+static bool abandonWait(CalogActorT *target, CalogMsgT *m) {
   if (unqueue(target, m)) {
     CalogValueT r = calogValueNil();
     int32_t st = calogFail(&r, CALOG_ERR_LIMIT, "interrupted while waiting for a call to another context");
@@ -534,10 +540,11 @@ static bool abandonWait(CalogActorT *target, CalogMsgT *m, CalogCtxT *tc) {
     return true;
   }
   if (target->isHost && withdrawDeferred(target->rt, m)) return true;
-  if (tc != NULL) {
-    calog__limitTrip(tc, CALOG_LIMIT_INTERRUPT, 0, 0);
-    calog__actorWake(tc->actor);
-  }
+  /* being served: what runs for it there stops, the entries above its place on the target's thread (calog__servedPush)
+   * and a wait of theirs, and those alone: an entry of the same context below it, whose call led here, goes on (the
+   * context's own INTERRUPT, tripped here before, stopped that one too: pass 31a) */
+  atomic_store_explicit(&m->withdrawn, true, memory_order_release);
+  calog__actorWake(target);
   return false;
 }
 
@@ -601,7 +608,7 @@ spin:;
       uint64_t dl = rc != NULL && watchLimits ? rc->deadlineNs : 0;
       /* the entries of other contexts below on this thread (a host-thread context whose call led here): their
        * deadlines and stops end this wait too (one waiting on a threaded context hung the host: pass 28b) */
-      if (rc != NULL && watchLimits && calog__entriesBelowStop(rc, &dl)) {
+      if (watchLimits && calog__entriesBelowStop(rc, &dl)) { /* rc NULL: only the requests served below */
         why = CALOG_ABANDON_LIMIT;
         break;
       }
@@ -683,13 +690,12 @@ spin:;
 typedef struct CallWaitT {
   CalogActorT *target;
   CalogMsgT *m;
-  CalogCtxT *tc;
 } CallWaitT;
 
 static void abandonCall(void *arg, int why) {
   (void)why;
   CallWaitT *w = arg;
-  (void)abandonWait(w->target, w->m, w->tc);
+  (void)abandonWait(w->target, w->m);
 }
 
 void calog__boxInit(CalogBoxT *box, CalogActorT *self) {
@@ -769,7 +775,7 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
   } else {
     bool hostWaits = self == &rt->host; /* no host reply may be deferred meanwhile (it could never settle) */
     if (hostWaits) rt->hostBlocked++;
-    CallWaitT w = {target, &m, tc};
+    CallWaitT w = {target, &m};
     waitBox(self, &box, 0, abandonCall, &w);
     if (hostWaits) rt->hostBlocked--;
     st = box.status;

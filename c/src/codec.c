@@ -75,6 +75,14 @@ void calog__sinkBudget(CalogSinkT *k) {
   k->budgetCtx = cap > 0 ? ctx : NULL;
   k->budgetCap = cap > 0 ? cap : 0;
   k->budget = cap > 0 ? cap : -1;
+  k->clockCtx = ctx;
+  k->ticks = 0;
+}
+
+int32_t calog__sinkClock(CalogSinkT *k) {
+  if (calog__limitStopped(k->clockCtx) == CALOG_LIMIT_NONE) return CALOG_OK;
+  if (k->failed == 0) k->failed = CALOG_ERR_LIMIT;
+  return CALOG_ERR_LIMIT;
 }
 
 /* Gives back the room f's aggregate reserved and its items did not fill (it grows again as items come): what it
@@ -172,9 +180,13 @@ static int32_t chargeSlot(CalogSinkT *k) {
 #define PREPAID_GIVEBACK 4096
 
 int32_t calog__sinkPut(CalogSinkT *k, CalogItemT *it) {
+  int32_t st = calog__sinkTick(k);
+  if (st != CALOG_OK) {
+    if (it->type == CALOG_FN) calogFnRelease(it->as.fn); /* the item's reference, taken on every path */
+    return st;
+  }
   if (k->rt) return calog__wireSinkPut(k, it);
   CalogValueT v;
-  int32_t st = CALOG_OK;
   switch (it->type) {
   case CALOG_NIL: v = calogValueNil(); break;
   case CALOG_BOOL: v = calogValueBool(it->as.b); break;
@@ -199,10 +211,11 @@ int32_t calog__sinkPut(CalogSinkT *k, CalogItemT *it) {
 }
 
 int32_t calog__sinkAggBegin(CalogSinkT *k, int64_t naHint, int64_t npHint) {
+  int32_t st = calog__sinkTick(k);
+  if (st != CALOG_OK) return st;
   if (k->rt) return calog__wireSinkAggBegin(k);
   if (k->failed) return k->failed;
   if (k->top + 1 >= CALOG_MAX_DEPTH) return failed(k, CALOG_ERR_DEPTH);
-  int32_t st;
   /* the aggregate and its slot in its parent, then the room reserved for its items up front: no more than the
    * budget left (a sparse JS array of length 2^24 reserved 400 MB before its first item), and paid for (a Lua table
    * of 41 entries whose border is 2^40, sent 200 times, reserved 9.6 GB of a 32 MB context's host: pass 29a). Items

@@ -78,6 +78,12 @@ typedef struct CalogSinkT {
    * context's memory limit trips (the entry ends with it) and the sink fails with CALOG_ERR_LIMIT. */
   int64_t budget, budgetCap;
   CalogCtxT *budgetCtx;
+  /* The entry running on this thread as the sink starts (NULL: none): every CALOG_SINK_CLOCK items its timeout and
+   * interrupt are looked at (calog__sinkTick), so a value that only grows as it crosses (a table that holds the
+   * same table twice, thirty levels deep, is 2^30 items out of a few hundred bytes) stops at the entry's deadline
+   * like any script loop, with no memory limit set (pass 31b: 16 GB and the kernel's OOM kill). */
+  CalogCtxT *clockCtx;
+  uint32_t ticks;
   CalogValueT *slots;   /* values: the roots */
   int64_t nslots, si;
   int32_t top;
@@ -88,6 +94,15 @@ typedef struct CalogSinkT {
 CALOG_HIDDEN void calog__sinkBudget(CalogSinkT *k);
 /* Past the budget: trips the memory limit of the budget's context, fails the sink. */
 CALOG_HIDDEN int32_t calog__sinkOverBudget(CalogSinkT *k);
+/* The running entry stopped (timeout, interrupt, dispose) while its value was being built: fails the sink with
+ * CALOG_ERR_LIMIT (the entry then ends with that limit's error); else CALOG_OK. */
+CALOG_HIDDEN int32_t calog__sinkClock(CalogSinkT *k);
+#define CALOG_SINK_CLOCK 4096u
+/* Counts an item; every CALOG_SINK_CLOCK items, calog__sinkClock. */
+static inline int32_t calog__sinkTick(CalogSinkT *k) {
+  if (k->clockCtx == NULL || (++k->ticks & (CALOG_SINK_CLOCK - 1u)) != 0) return CALOG_OK;
+  return calog__sinkClock(k);
+}
 /* Charges n bytes of the value being built to the sink's budget. */
 static inline int32_t calog__sinkCharge(CalogSinkT *k, int64_t n) {
   if (k->budget < 0 || (k->budget -= n) >= 0) return CALOG_OK;

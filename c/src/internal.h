@@ -174,6 +174,10 @@ struct CalogCtxT {
   int64_t tripPartial; /* what the operation a limit stopped had done (a send: bytes written), -1: nothing said */
   struct CalogAsyncEntryT *asyncTop; /* the async requests running in it, innermost first (context thread) */
   uint64_t buriedNs; /* the earliest deadline of those under the innermost one not answered yet (0: none) */
+  /* 1 + the place on this thread's entry stack of the entry or wait below whose stop tripped this context's
+   * INTERRUPT (calog__entriesBelowStop), 0: none. That stop is the entries' above that place: a nested entry of this
+   * context ending above it clears it for the context's entries below that place (context thread). */
+  int32_t belowStopAt;
   int32_t entryBelow;  /* frames (busy) of other entries under the current one: it is outermost at busy == entryBelow + 1
                           (an async request served nested on a wait is an entry of its own, see calog__limitNestBegin) */
   _Atomic bool exited;    /* threaded: its thread finished with the context */
@@ -347,9 +351,18 @@ CALOG_HIDDEN CalogCtxT *calog__runningHere(void);
  * host-thread context runs it on its own stack, the JavaScript thread serves a threaded context's call back on a
  * host-thread one's wait): when one of them is past its deadline (its timeout trips) or stopped, ctx's entry is
  * interrupted (returns true); else *deadline becomes the earliest of their deadlines (0: none; left as is when later).
+ * A stop above every entry of ctx (a request served inside ctx's wait: see calog__servedPush) returns true without
+ * stopping ctx: the wait ends and ctx's entry goes on.
  * The caller's timeout or interrupt() did not stop a callee that looped for ever, or one waiting on a third context.
  * Lock-free: called from the limits tick and from a wait (under the actor's lock). This thread. */
 CALOG_HIDDEN bool calog__entriesBelowStop(CalogCtxT *ctx, uint64_t *deadline);
+/* A request this thread serves for a caller on another thread (withdrawn: set when that caller gives up on it, its
+ * timeout or interrupt() having stopped it) counts among the entries below what runs for it here: once withdrawn, the
+ * entries above it are stopped as by an entry below (a host function re-entering a host-thread context in a loop for a
+ * threaded context whose call timed out hung the host: nothing waited on could return, pass 31a). Push before it is
+ * served, pop before its reply. This thread. */
+CALOG_HIDDEN void calog__servedPush(const _Atomic bool *withdrawn);
+CALOG_HIDDEN void calog__servedPop(void);
 CALOG_HIDDEN int32_t calog__entryEnd(CalogCtxT *ctx, CalogCtxT *prev, int32_t status, CalogValueT *result);
 /* The engine operation of a request, on the context's thread (eval / call / get). */
 CALOG_HIDDEN int32_t calog__ctxRun(CalogCtxT *ctx, int kind, const char *name, const char *text, int64_t len,
@@ -389,7 +402,7 @@ CALOG_HIDDEN void calog__asyncBuriedCheck(CalogCtxT *ctx, uint64_t now);
 typedef struct CalogEntrySaveT {
   int64_t outputUsed, outputCap, stepsUsed, stepsCap, timeoutMs, tripUsed, tripCeiling, tripPartial;
   uint64_t startNs, deadlineNs, epoch;
-  int32_t trip, entryBelow;
+  int32_t trip, entryBelow, belowStopAt;
 } CalogEntrySaveT;
 /* Before such a request is dispatched (context thread): saves the waiting entry's state; the request's entry starts
  * limits of its own. */

@@ -82,7 +82,7 @@ void calog__limitNestBegin(CalogCtxT *ctx, CalogEntrySaveT *s) {
                          .timeoutMs = ctx->timeoutMs, .tripUsed = ctx->tripUsed, .tripCeiling = ctx->tripCeiling,
                          .tripPartial = ctx->tripPartial, .startNs = ctx->startNs, .deadlineNs = ctx->deadlineNs,
                          .epoch = atomic_load(&ctx->interruptEpoch), .trip = atomic_load(&ctx->trip),
-                         .entryBelow = ctx->entryBelow};
+                         .entryBelow = ctx->entryBelow, .belowStopAt = ctx->belowStopAt};
   ctx->entryBelow = ctx->busy; /* the request's hold makes busy one more: its entry is outermost */
 }
 
@@ -98,6 +98,7 @@ void calog__limitNestEnd(CalogCtxT *ctx, const CalogEntrySaveT *s) {
   ctx->startNs = s->startNs;
   ctx->deadlineNs = s->deadlineNs;
   ctx->entryBelow = s->entryBelow;
+  ctx->belowStopAt = s->belowStopAt;
   atomic_store(&ctx->trip, s->trip);
   /* after the store: interruptCtx bumps the epoch before it trips, so either this load sees the bump or its trip
    * lands after the store; a cancel of the waiting entry's own request (its ticket is running again) likewise */
@@ -127,6 +128,7 @@ void calog__limitDeadlineEnd(CalogCtxT *ctx, const CalogDeadlineSaveT *s) {
   ctx->timeoutMs = s->timeoutMs;
   int32_t expected = CALOG_LIMIT_TIMEOUT; /* while the nested deadline was in force, a timeout was its own */
   if (!atomic_compare_exchange_strong(&ctx->trip, &expected, CALOG_LIMIT_NONE)) return;
+  atomic_fetch_add_explicit(&ctx->trips, 1, memory_order_relaxed); /* the nested call's trip: one in the stats */
   ctx->tripUsed = ctx->tripCeiling = 0;
   ctx->tripPartial = -1;
   uint64_t now = nowNs();

@@ -565,11 +565,14 @@ int32_t calog__ctxHold(CalogCtxT *ctx, uint32_t *timeoutMs, CalogValueT *result)
      * (no timeout: one looping for ever hung the call; and the budget of whatever context ran below: pass 28a) */
     uint32_t callMs = timeoutMs != NULL ? *timeoutMs : 0;
     ctx->installing = true;
+    /* the install's own clock: nested in an entry of the same context, ctx->startNs is the outer entry's (the outer
+     * call's running time was taken off this call's timeout: 1 ms left, pass 31a) */
+    uint64_t t0 = callMs > 0 ? calog__nowNs() : 0;
     CalogCtxT *prev = calog__entryBegin(ctx, callMs); /* under the call's own timeout too (one looping hung it: 29a) */
     ctx->installing = false;
     int32_t synced = syncNatives(ctx, result);
     if (callMs > 0) { /* the call gets what the install left of its time (at least 1 ms: it still ends with a trip) */
-      uint64_t spentMs = (calog__nowNs() - ctx->startNs) / 1000000u;
+      uint64_t spentMs = (calog__nowNs() - t0) / 1000000u;
       *timeoutMs = spentMs < callMs ? callMs - (uint32_t)spentMs : 1;
     }
     st = calog__entryEnd(ctx, prev, synced, result);
@@ -596,25 +599,50 @@ void calog__ctxUnhold(CalogCtxT *ctx) {
 static _Thread_local CalogCtxT *tlsRunning; /* the innermost entry on this thread (its actor's running) */
 /* The entries on this thread, outermost first (past ENTRY_STACK_MAX: counted, not kept; the crossing cap is lower). */
 #define ENTRY_STACK_MAX (2 * CALOG_MAX_NESTING + 16)
-static _Thread_local CalogCtxT *tlsEntries[ENTRY_STACK_MAX];
+static _Thread_local CalogCtxT *tlsEntries[ENTRY_STACK_MAX]; /* NULL: a request served (tlsServed) */
+static _Thread_local const _Atomic bool *tlsServed[ENTRY_STACK_MAX];
+static _Thread_local uint64_t tlsEpochs[ENTRY_STACK_MAX]; /* an entry's context's interruptEpoch as it began */
 static _Thread_local int tlsEntryCount;
 
 CalogCtxT *calog__runningHere(void) { return tlsRunning; }
 
+void calog__servedPush(const _Atomic bool *withdrawn) {
+  if (tlsEntryCount < ENTRY_STACK_MAX) {
+    tlsEntries[tlsEntryCount] = NULL;
+    tlsServed[tlsEntryCount] = withdrawn;
+  }
+  tlsEntryCount++;
+}
+
+void calog__servedPop(void) { tlsEntryCount--; }
+
 bool calog__entriesBelowStop(CalogCtxT *ctx, uint64_t *deadline) {
   int n = tlsEntryCount < ENTRY_STACK_MAX ? tlsEntryCount : ENTRY_STACK_MAX;
+  bool under = false; /* past an entry of ctx: what stops from here on is below it */
   for (int i = n - 1; i >= 0; i--) {
     CalogCtxT *o = tlsEntries[i];
-    if (o == ctx) continue; /* its own entries below: its own limits */
-    if (atomic_load_explicit(&o->trip, memory_order_relaxed) == CALOG_LIMIT_NONE && o->deadlineNs != 0) {
-      uint64_t now = calog__nowNs();
-      if (now >= o->deadlineNs)
-        calog__limitTrip(o, CALOG_LIMIT_TIMEOUT, (int64_t)((now - o->startNs) / 1000000u), o->timeoutMs);
-      else if (deadline != NULL && (*deadline == 0 || o->deadlineNs < *deadline))
-        *deadline = o->deadlineNs;
+    bool stop;
+    if (o == NULL) {
+      stop = atomic_load_explicit(tlsServed[i], memory_order_acquire); /* a request its caller withdrew */
+    } else if (o == ctx) {
+      under = true;
+      continue; /* its own entries below: its own limits */
+    } else {
+      if (atomic_load_explicit(&o->trip, memory_order_relaxed) == CALOG_LIMIT_NONE && o->deadlineNs != 0) {
+        uint64_t now = calog__nowNs();
+        if (now >= o->deadlineNs)
+          calog__limitTrip(o, CALOG_LIMIT_TIMEOUT, (int64_t)((now - o->startNs) / 1000000u), o->timeoutMs);
+        else if (deadline != NULL && (*deadline == 0 || o->deadlineNs < *deadline))
+          *deadline = o->deadlineNs;
+      }
+      stop = atomic_load_explicit(&o->trip, memory_order_relaxed) != CALOG_LIMIT_NONE;
     }
-    if (atomic_load_explicit(&o->trip, memory_order_relaxed) != CALOG_LIMIT_NONE) {
-      calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
+    if (stop) {
+      /* above every entry of ctx (a wait of ctx's entry, inside a request served on it): that wait ends, ctx's
+       * entry goes on with what the call it waited for returns */
+      if (!under) return true;
+      int32_t expected = CALOG_LIMIT_NONE;
+      if (atomic_compare_exchange_strong(&ctx->trip, &expected, CALOG_LIMIT_INTERRUPT)) ctx->belowStopAt = i + 1;
       return true;
     }
   }
@@ -624,12 +652,41 @@ bool calog__entriesBelowStop(CalogCtxT *ctx, uint64_t *deadline) {
 CalogCtxT *calog__entryBegin(CalogCtxT *ctx, uint32_t timeoutMs) {
   CalogActorT *a = ctx->actor;
   CalogCtxT *prev = a->running;
-  if (ctx->busy == ctx->entryBelow + 1) calog__limitEntryStart(ctx, timeoutMs);
-  if (tlsEntryCount < ENTRY_STACK_MAX) tlsEntries[tlsEntryCount] = ctx;
+  if (ctx->busy == ctx->entryBelow + 1) {
+    calog__limitEntryStart(ctx, timeoutMs);
+    ctx->belowStopAt = 0;
+  }
+  if (tlsEntryCount < ENTRY_STACK_MAX) {
+    tlsEntries[tlsEntryCount] = ctx;
+    tlsEpochs[tlsEntryCount] = atomic_load(&ctx->interruptEpoch);
+  }
   tlsEntryCount++;
   a->running = ctx;
   tlsRunning = ctx;
   return prev;
+}
+
+/* An entry of ctx at place idx of the entry stack ended stopped by what was below it (belowStopAt): when that is
+ * above ctx's next entry down this thread, the stop was this entry's alone (a call it made timed out, and called back
+ * into it) and is cleared for the entries under it, unless an interrupt(), a cancel or a dispose came meanwhile
+ * (pass 31a: the outer call failed "interrupted" after it had handled the timed-out call's error). */
+static bool belowStopEnds(CalogCtxT *ctx, int idx) {
+  if (ctx->belowStopAt == 0 || idx >= ENTRY_STACK_MAX || calog__limitTripped(ctx) != CALOG_LIMIT_INTERRUPT) return false;
+  int j = idx - 1;
+  while (j >= 0 && tlsEntries[j] != ctx) j--;
+  if (j < 0 || ctx->belowStopAt - 1 <= j) return false; /* the stop came from below ctx's next entry: it stops that one too */
+  uint32_t ticket = atomic_load(&ctx->runningTicket);
+  if (atomic_load(&ctx->interruptEpoch) != tlsEpochs[idx] || atomic_load(&ctx->dying) ||
+      (ticket != 0 && calog__ticketCancelled(ctx->rt, ticket)))
+    return false;
+  int32_t expected = CALOG_LIMIT_INTERRUPT;
+  if (!atomic_compare_exchange_strong(&ctx->trip, &expected, CALOG_LIMIT_NONE)) return false;
+  ctx->belowStopAt = 0;
+  ctx->tripUsed = ctx->tripCeiling = 0;
+  ctx->tripPartial = -1;
+  /* an interrupt between the epoch load and the clear found the trip taken: it trips now (it bumps the epoch first) */
+  if (atomic_load(&ctx->interruptEpoch) != tlsEpochs[idx]) calog__limitTrip(ctx, CALOG_LIMIT_INTERRUPT, 0, 0);
+  return true;
 }
 
 int32_t calog__entryEnd(CalogCtxT *ctx, CalogCtxT *prev, int32_t st, CalogValueT *result) {
@@ -638,7 +695,9 @@ int32_t calog__entryEnd(CalogCtxT *ctx, CalogCtxT *prev, int32_t st, CalogValueT
   tlsEntryCount--;
   if (calog__limitTripped(ctx) != CALOG_LIMIT_NONE) {
     st = calog__limitEntryEnd(ctx, st, result);
-    if (ctx->busy == ctx->entryBelow + 1) atomic_fetch_add_explicit(&ctx->trips, 1, memory_order_relaxed);
+    /* a trip counts once, where it ends: the outermost entry, or a nested one whose stop was its own */
+    if (ctx->busy == ctx->entryBelow + 1 || belowStopEnds(ctx, tlsEntryCount))
+      atomic_fetch_add_explicit(&ctx->trips, 1, memory_order_relaxed);
   }
   if (ctx->busy == ctx->entryBelow + 1) atomic_store_explicit(&ctx->lastSteps, ctx->stepsUsed, memory_order_relaxed);
   return st;

@@ -645,7 +645,54 @@ static int32_t ingressArray(IngressT *in, duk_context *ctx, duk_idx_t idx, int d
 
 /* Own enumerable string keys in enumeration (insertion) order; values read as property descriptors would give
  * them (duk_calog_get_own_data, our patch: no descriptor object is built), never through getters. */
+/* Whether text holds a 4-byte UTF-8 sequence (a character past U+FFFF as Duktape.dec('jx') or CBOR.decode make it,
+ * where JS text holds a surrogate pair). */
+static bool hasRawAstral(const char *p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)p[i] >= 0xF0) return true;
+  return false;
+}
+
+/* Under strict: refuses an object two of whose keys are one text once transcoded (a character past U+FFFF held as
+ * 4-byte UTF-8 in one and as a surrogate pair in the other: two properties in JS, one key outside, pass 31b). Only
+ * objects with a key holding such bytes are looked at (raw: one was seen): a set of the keys' texts as they cross. */
+static int32_t checkTranscodedKeys(IngressT *in, duk_context *ctx, duk_idx_t idx) {
+  duk_idx_t top = duk_get_top(ctx);
+  duk_push_bare_object(ctx);
+  duk_idx_t seen = top;
+  duk_enum(ctx, idx, DUK_ENUM_OWN_PROPERTIES_ONLY | DUK_ENUM_NO_PROXY_BEHAVIOR);
+  int32_t st = CALOG_OK;
+  while (st == CALOG_OK && duk_next(ctx, top + 1, 0)) {
+    duk_size_t kn = 0;
+    const char *ks = duk_get_lstring(ctx, -1, &kn);
+    if (ks != NULL && (hasRawAstral(ks, kn) || countPairs((const unsigned char *)ks, kn) > 0)) {
+      size_t len;
+      const char *bytes = textOut(in->dc, ks, kn, &len);
+      if (bytes == NULL) {
+        st = calogFail(in->err, CALOG_ERR_OOM, "out of memory");
+      } else {
+        duk_push_lstring(ctx, bytes, len);
+        if (duk_has_prop(ctx, seen))
+          st = calogFail(in->err, CALOG_ERR_TYPE,
+                         "two keys of an object are the same text '%.*s' once they cross: a character past U+FFFF is "
+                         "4-byte UTF-8 in one (as Duktape.dec or CBOR.decode make it) and a surrogate pair in the "
+                         "other; the lenient policy keeps the last",
+                         (int)(len > 64 ? 64 : len), bytes);
+        else {
+          duk_push_lstring(ctx, bytes, len);
+          duk_push_true(ctx);
+          duk_put_prop(ctx, seen);
+        }
+      }
+    }
+    duk_set_top(ctx, top + 2);
+  }
+  duk_set_top(ctx, top);
+  return st;
+}
+
 static int32_t ingressObject(IngressT *in, duk_context *ctx, duk_idx_t idx, int depth) {
+  bool raw = false; /* a key holds 4-byte UTF-8 (see checkTranscodedKeys) */
   int32_t st = put(in, calog__sinkAggBegin(in->sink, 0, 0));
   if (st != CALOG_OK) return st;
   calog__sinkAggPairs(in->sink);
@@ -671,11 +718,13 @@ static int32_t ingressObject(IngressT *in, duk_context *ctx, duk_idx_t idx, int 
       duk_set_top(ctx, k);
       continue;
     }
+    if (!raw && ks != NULL && hasRawAstral(ks, kn)) raw = true;
     if ((st = putText(in, ks, kn)) != CALOG_OK) break;
     if ((st = ingress(in, ctx, e + 2, depth + 1)) != CALOG_OK) break;
     duk_set_top(ctx, k);
   }
   duk_set_top(ctx, top);
+  if (st == CALOG_OK && raw && !lenient(in->dc)) st = checkTranscodedKeys(in, ctx, idx);
   return st == CALOG_OK ? put(in, calog__sinkAggEnd(in->sink, CALOG_AGG_MAP)) : st;
 }
 

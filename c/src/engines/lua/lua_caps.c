@@ -179,22 +179,30 @@ static int openChecked(lua_State *L, const char *fname, const char *mode) {
   LuaCtxT *lc = calog__luaCtx(L);
   int flags = modeFlags(mode);
   luaL_argcheck(L, flags >= 0, 2, "invalid mode");
+  /* the handle first: its allocation can raise (a memory limit), which must not leave an open descriptor behind
+   * (pass 31a: one io.open at the limit leaked a descriptor and its share for good). A handle with closef NULL
+   * is a closed file to the io library until the open below succeeds. */
+  luaL_Stream *p = lua_newuserdatauv(L, sizeof *p, 0);
+  p->f = NULL;
+  p->closef = NULL;
+  luaL_setmetatable(L, LUA_FILEHANDLE);
   char why[sizeof lc->raisedMsg];
   int fd = calog__capsOpen(&lc->caps, fname, flags, 0666, why, sizeof why);
   if (fd == -2) return raiseStatus(L, CALOG_ERR_PERMISSION, why);
   if (fd < 0 && errno == EMFILE) { /* the process's share: say so, with the counts */
     char full[200];
     calog__fdFull(full, sizeof full);
+    lua_pop(L, 1);
     luaL_pushfail(L);
     lua_pushfstring(L, "%s: %s", fname, full);
     lua_pushinteger(L, EMFILE);
     errno = EMFILE; /* for the callers that raise (io.lines, io.input): pushing may have changed it */
     return 3;
   }
-  if (fd < 0) return luaL_fileresult(L, 0, fname);
-  luaL_Stream *p = lua_newuserdatauv(L, sizeof *p, 0);
-  p->closef = NULL;
-  luaL_setmetatable(L, LUA_FILEHANDLE);
+  if (fd < 0) {
+    lua_pop(L, 1);
+    return luaL_fileresult(L, 0, fname);
+  }
   char fmode[4] = {mode[0], mode[1] == '+' ? '+' : '\0', '\0', '\0'};
   p->f = fdopen(fd, fmode);
   if (p->f == NULL) {
@@ -230,6 +238,25 @@ static int ioSwitch(lua_State *L) { /* upvalue 1: original, upvalue 2: mode */
   return lua_gettop(L);
 }
 
+/* The iterator of io.lines(name) (upvalue 1: the file's lines iterator, 2: the file): the file closes when the
+ * lines end, not only when the loop's to-be-closed value or the collector gets to it (pass 31a: a loop over the
+ * lines that returned from inside kept each file open until the next full collection). */
+static int linesNext(lua_State *L) {
+  lua_settop(L, 0);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_call(L, 0, LUA_MULTRET);
+  if (lua_gettop(L) > 0 && lua_toboolean(L, 1)) return lua_gettop(L);
+  lua_settop(L, 0);
+  lua_pushvalue(L, lua_upvalueindex(2));
+  luaL_Stream *p = luaL_checkudata(L, 1, LUA_FILEHANDLE);
+  if (p->closef != NULL) { /* as the io library closes a file: closef cleared first, then called */
+    lua_CFunction cf = p->closef;
+    p->closef = NULL;
+    cf(L);
+  }
+  return 0;
+}
+
 static int ioLines(lua_State *L) { /* upvalue 1: the original io.lines (for the default input) */
   if (lua_isnoneornil(L, 1)) {
     lua_pushvalue(L, lua_upvalueindex(1));
@@ -247,6 +274,8 @@ static int ioLines(lua_State *L) { /* upvalue 1: the original io.lines (for the 
   lua_getfield(L, 1, "lines");
   for (int i = 1; i <= n; i++) lua_pushvalue(L, i);
   lua_call(L, n, 1);
+  lua_pushvalue(L, 1);
+  lua_pushcclosure(L, linesNext, 2); /* closes the file at its end, as the original io.lines(name) does */
   lua_pushnil(L);
   lua_pushnil(L);
   lua_pushvalue(L, 1); /* to-be-closed in a generic for */

@@ -183,12 +183,17 @@ static SQRESULT openChecked(HSQUIRRELVM v, const SQChar *path, const SQChar *mod
     snprintf(why, sizeof why, "cannot open file: %s", full);
     return sq_throwerror(v, why);
   }
-  if (fd < 0) return sq_throwerror(v, "cannot open file");
+  if (fd < 0) { /* why, and which file (pass 31a: "cannot open file" alone) */
+    snprintf(why, sizeof why, "cannot open file '%s': %s", path, strerror(errno));
+    return sq_throwerror(v, why);
+  }
   char fmode[3] = {mode[0], plus ? '+' : '\0', '\0'};
   FILE *f = fdopen(fd, fmode);
   if (f == NULL) {
+    int e = errno;
     calog__fdClose(fd);
-    return sq_throwerror(v, "cannot open file");
+    snprintf(why, sizeof why, "cannot open file '%s': %s", path, strerror(e));
+    return sq_throwerror(v, why);
   }
   *out = f;
   return SQ_OK;
