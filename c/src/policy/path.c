@@ -227,12 +227,11 @@ static const char *fileKind(mode_t m) {
        : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a regular file";
 }
 
-/* Only a regular file (trusted: anything but a FIFO or a socket) stays open, blocking again unless the caller
- * asked for O_NONBLOCK; else fd is closed and -2 returned with the refusal in denied (-1 and errno if fstat
- * or fcntl failed). A FIFO's open waits in the kernel for its other end and its reads for data, where no
- * timeout, interrupt() or dispose reaches (pass 31a: a FIFO beneath a granted /tmp hung the script's context
- * until a writer came); a device likewise, outside the trusted profile. */
-static int regularOnly(const CalogCapsT *caps, int fd, const char *path, int flags, char *denied, size_t deniedCap) {
+/* Only a regular file stays open, blocking again unless the caller asked for O_NONBLOCK; else fd is closed and -2
+ * returned with the refusal in denied (-1 and errno if fstat or fcntl failed). A FIFO's open waits in the kernel for
+ * its other end and its reads for data, a device's likewise, where no timeout, interrupt() or dispose reaches (pass
+ * 31a: a FIFO beneath a granted /tmp hung the script's context until a writer came). */
+static int regularOnly(int fd, const char *path, int flags, char *denied, size_t deniedCap) {
   struct stat st;
   if (fstat(fd, &st) != 0) {
     int e = errno;
@@ -240,11 +239,10 @@ static int regularOnly(const CalogCapsT *caps, int fd, const char *path, int fla
     errno = e;
     return -1;
   }
-  bool trusted = caps->profile == CALOG_PROFILE_TRUSTED;
-  if (!S_ISREG(st.st_mode) && (!trusted || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+  if (!S_ISREG(st.st_mode)) {
     close(fd);
-    snprintf(denied, deniedCap, CALOG_DENIED_PREFIX "'%s' is %s: a script opens %s only (one could block where no "
-             "limit stops it)", path, fileKind(st.st_mode), trusted ? "files and devices, not FIFOs," : "regular files");
+    snprintf(denied, deniedCap, CALOG_DENIED_PREFIX "'%s' is %s: a script opens regular files only (one could block "
+             "where no limit stops it; the \"trusted\" profile opens anything)", path, fileKind(st.st_mode));
     return -2;
   }
   if ((flags & O_NONBLOCK) == 0) {
@@ -261,14 +259,18 @@ static int regularOnly(const CalogCapsT *caps, int fd, const char *path, int fla
 
 int calog__capsOpen(const CalogCapsT *caps, const char *path, int flags, mode_t mode, char *denied, size_t deniedCap) {
   if (!calog__fdTake()) return -1; /* errno EMFILE: the process's share is taken */
-  /* never blocking in open(): see regularOnly */
-  int fd = capsOpen(caps, path, flags | O_NONBLOCK, mode, denied, deniedCap);
-  if (fd >= 0) {
-    fd = regularOnly(caps, fd, path, flags, denied, deniedCap);
-  } else if (fd == -1 && errno == ENXIO) { /* a FIFO opened for writing that no one reads (O_NONBLOCK says so) */
-    snprintf(denied, deniedCap, CALOG_DENIED_PREFIX "'%s' is a FIFO or a device: a script opens %s only (one could "
-             "block where no limit stops it)", path, caps->profile == CALOG_PROFILE_TRUSTED ? "files and devices, not FIFOs," : "regular files");
-    fd = -2;
+  int fd;
+  if (caps->profile == CALOG_PROFILE_TRUSTED) { /* as a stand-alone interpreter opens it */
+    fd = capsOpen(caps, path, flags, mode, denied, deniedCap);
+  } else { /* never blocking in open(): see regularOnly */
+    fd = capsOpen(caps, path, flags | O_NONBLOCK, mode, denied, deniedCap);
+    if (fd >= 0) {
+      fd = regularOnly(fd, path, flags, denied, deniedCap);
+    } else if (fd == -1 && errno == ENXIO) { /* a FIFO opened for writing that no one reads (O_NONBLOCK says so) */
+      snprintf(denied, deniedCap, CALOG_DENIED_PREFIX "'%s' is a FIFO or a device: a script opens regular files only "
+               "(one could block where no limit stops it; the \"trusted\" profile opens anything)", path);
+      fd = -2;
+    }
   }
   if (fd < 0) {
     int e = errno;

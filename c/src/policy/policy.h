@@ -49,8 +49,8 @@ CALOG_HIDDEN const char *calog__capsDenied(const CalogCapsT *caps, char *buf, si
  * the path under an fs.read root (read-only flags) or an fs.write root (O_WRONLY/O_RDWR/O_CREAT/O_TRUNC/
  * O_APPEND). The path is resolved by the kernel beneath the root (openat2 RESOLVE_BENEATH): `..` and symlinks
  * cannot leave it, and the check and the open are one step, so a file swapped for a symlink after any earlier
- * check is caught. Only a regular file opens (trusted: anything but a FIFO or a socket), never blocking in open():
- * anything else is a denial. Returns the fd (>= 0); -1 with errno set for an ordinary failure (ENOENT...; EMFILE when the
+ * check is caught. Under grants only a regular file opens, never blocking in open(): anything else is a denial
+ * (trusted: anything, as a stand-alone interpreter opens it). Returns the fd (>= 0); -1 with errno set for an ordinary failure (ENOENT...; EMFILE when the
  * process's descriptor share is taken, see calog__fdTake); or -2 for a denial, with the message (naming the
  * capability) in denied. The fd counts to that share: close it with calog__fdClose, or call calog__fdGive once
  * what it was handed to (a FILE) is closed. */
