@@ -3,7 +3,7 @@
 // code it was written against, in Bun and Deno.
 import assert from "node:assert/strict";
 import { Runtime } from "../bindings/mod.ts";
-import { runScriptChild, test } from "./harness.ts";
+import { runScriptChild, test, where } from "./harness.ts";
 
 const engines = ["lua", "js", "squirrel"] as const;
 
@@ -322,3 +322,23 @@ test("squirrel: file() of a missing file says why it cannot open it", async () =
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// Found while fixing the two above (the same class, through function values and on context threads): X calls a
+// function value of Y (timeoutMs: 200) that calls back X's `spin`, a loop. At Y's deadline the loop is stopped
+// ("interrupted") and Y fails with its timeout, which X's outer call catches with pcall; X's outer call then failed
+// anyway with "interrupted", in all four thread combinations: the waiter's abandon (actor.c abandonWait) interrupted X
+// as a whole, its outer entry too. A request being served is now a marker on the serving thread's entry stack, and
+// withdrawing it stops only the entries above it.
+for (const xt of [false, true]) {
+  for (const yt of [false, true]) {
+    test(`lua (${where(xt)} calling ${where(yt)}): a callee's timeout that stops a call back into the caller is handled by the caller`, () => {
+      using rt = new Runtime({ output: "ignore" });
+      using x = rt.createContext("lua", { thread: xt });
+      using y = rt.createContext("lua", { thread: yt, limits: { timeoutMs: 200 } });
+      x.eval("function spin() while true do end end function outer(m) local ok, e = pcall(m, spin) return 'handled: ' .. tostring(e) end");
+      y.eval("function mid(g) return g() end");
+      assert.match(String(x.call("outer", y.getFunction("mid"))), /^handled: timeout: the script ran \d+ ms, the limit is 200 ms$/);
+      assert.equal(x.eval("return 1 + 1"), 2);
+    });
+  }
+}
