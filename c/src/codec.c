@@ -80,7 +80,12 @@ void calog__sinkBudget(CalogSinkT *k) {
 }
 
 int32_t calog__sinkClock(CalogSinkT *k) {
-  if (calog__limitStopped(k->clockCtx) == CALOG_LIMIT_NONE) return CALOG_OK;
+  /* the full tick, not only the entry's own deadline: a nested entry with no timeout of its own (a host function's
+   * eval under a caller's timeoutMs, a function value called by a timed script) stops at the deadlines and stops of
+   * the entries and requests below it (pass 32a: 2-9 s past the caller's deadline) */
+  CalogCtxT *ctx = k->clockCtx;
+  if (calog__ctxInEntry(ctx) && calog__limitTripped(ctx) == CALOG_LIMIT_NONE) (void)calog__limitTick(ctx, 0, NULL);
+  if (calog__limitStopped(ctx) == CALOG_LIMIT_NONE) return CALOG_OK;
   if (k->failed == 0) k->failed = CALOG_ERR_LIMIT;
   return CALOG_ERR_LIMIT;
 }
@@ -180,7 +185,7 @@ static int32_t chargeSlot(CalogSinkT *k) {
 #define PREPAID_GIVEBACK 4096
 
 int32_t calog__sinkPut(CalogSinkT *k, CalogItemT *it) {
-  int32_t st = calog__sinkTick(k);
+  int32_t st = calog__sinkTick(k, it->type == CALOG_STRING ? it->as.s.length : 0);
   if (st != CALOG_OK) {
     if (it->type == CALOG_FN) calogFnRelease(it->as.fn); /* the item's reference, taken on every path */
     return st;
@@ -211,7 +216,7 @@ int32_t calog__sinkPut(CalogSinkT *k, CalogItemT *it) {
 }
 
 int32_t calog__sinkAggBegin(CalogSinkT *k, int64_t naHint, int64_t npHint) {
-  int32_t st = calog__sinkTick(k);
+  int32_t st = calog__sinkTick(k, 0);
   if (st != CALOG_OK) return st;
   if (k->rt) return calog__wireSinkAggBegin(k);
   if (k->failed) return k->failed;

@@ -98,9 +98,14 @@ CALOG_HIDDEN int32_t calog__sinkOverBudget(CalogSinkT *k);
  * CALOG_ERR_LIMIT (the entry then ends with that limit's error); else CALOG_OK. */
 CALOG_HIDDEN int32_t calog__sinkClock(CalogSinkT *k);
 #define CALOG_SINK_CLOCK 4096u
-/* Counts an item; every CALOG_SINK_CLOCK items, calog__sinkClock. */
-static inline int32_t calog__sinkTick(CalogSinkT *k) {
-  if (k->clockCtx == NULL || (++k->ticks & (CALOG_SINK_CLOCK - 1u)) != 0) return CALOG_OK;
+/* Counts an item, weighed by the bytes it copies (one per KB: a string is shared by reference in every engine, so a
+ * list of one 2 MB string a thousand times is 2 GB once copied, pass 32a); past CALOG_SINK_CLOCK, calog__sinkClock:
+ * every 4,096 items or 4 MB. */
+static inline int32_t calog__sinkTick(CalogSinkT *k, int64_t bytes) {
+  if (k->clockCtx == NULL) return CALOG_OK;
+  k->ticks += 1u + (uint32_t)((uint64_t)bytes >> 10 < CALOG_SINK_CLOCK ? (uint64_t)bytes >> 10 : CALOG_SINK_CLOCK);
+  if (k->ticks < CALOG_SINK_CLOCK) return CALOG_OK;
+  k->ticks = 0;
   return calog__sinkClock(k);
 }
 /* Charges n bytes of the value being built to the sink's budget. */

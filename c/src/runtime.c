@@ -602,6 +602,7 @@ static _Thread_local CalogCtxT *tlsRunning; /* the innermost entry on this threa
 static _Thread_local CalogCtxT *tlsEntries[ENTRY_STACK_MAX]; /* NULL: a request served (tlsServed) */
 static _Thread_local const _Atomic bool *tlsServed[ENTRY_STACK_MAX];
 static _Thread_local uint64_t tlsEpochs[ENTRY_STACK_MAX]; /* an entry's context's interruptEpoch as it began */
+static _Thread_local int32_t tlsBusy[ENTRY_STACK_MAX];   /* and its context's busy then (its depth in that context) */
 static _Thread_local int tlsEntryCount;
 
 CalogCtxT *calog__runningHere(void) { return tlsRunning; }
@@ -625,8 +626,12 @@ bool calog__entriesBelowStop(CalogCtxT *ctx, uint64_t *deadline) {
     if (o == NULL) {
       stop = atomic_load_explicit(tlsServed[i], memory_order_acquire); /* a request its caller withdrew */
     } else if (o == ctx) {
+      /* its own entries below: its own limits. One of a request ctx's current one was served nested on (async, an
+       * entry of its own: calog__limitNestBegin) ends the walk: what stops that request's entries is its own (pass
+       * 32a: a callAsync served nested on a wait failed "interrupted" when the call below that wait was withdrawn) */
+      if (tlsBusy[i] <= ctx->entryBelow) return false;
       under = true;
-      continue; /* its own entries below: its own limits */
+      continue;
     } else {
       if (atomic_load_explicit(&o->trip, memory_order_relaxed) == CALOG_LIMIT_NONE && o->deadlineNs != 0) {
         uint64_t now = calog__nowNs();
@@ -659,6 +664,7 @@ CalogCtxT *calog__entryBegin(CalogCtxT *ctx, uint32_t timeoutMs) {
   if (tlsEntryCount < ENTRY_STACK_MAX) {
     tlsEntries[tlsEntryCount] = ctx;
     tlsEpochs[tlsEntryCount] = atomic_load(&ctx->interruptEpoch);
+    tlsBusy[tlsEntryCount] = ctx->busy;
   }
   tlsEntryCount++;
   a->running = ctx;

@@ -266,9 +266,13 @@ int calog__capsOpen(const CalogCapsT *caps, const char *path, int flags, mode_t 
     fd = capsOpen(caps, path, flags | O_NONBLOCK, mode, denied, deniedCap);
     if (fd >= 0) {
       fd = regularOnly(fd, path, flags, denied, deniedCap);
-    } else if (fd == -1 && errno == ENXIO) { /* a FIFO opened for writing that no one reads (O_NONBLOCK says so) */
-      snprintf(denied, deniedCap, CALOG_DENIED_PREFIX "'%s' is a FIFO or a device: a script opens regular files only "
-               "(one could block where no limit stops it; the \"trusted\" profile opens anything)", path);
+    } else if (fd == -1 && errno == ENXIO) {
+      /* no descriptor to look at: a FIFO opened for writing that no one reads (O_NONBLOCK says so), a unix socket, a
+       * device with no driver; resolved beneath a root, so its kind (the message's alone) is the path's */
+      struct stat st;
+      snprintf(denied, deniedCap, CALOG_DENIED_PREFIX "'%s' is %s: a script opens regular files only (one could block "
+               "where no limit stops it; the \"trusted\" profile opens anything)", path,
+               stat(path, &st) == 0 ? fileKind(st.st_mode) : "a FIFO, a socket or a device");
       fd = -2;
     }
   }
