@@ -390,7 +390,8 @@ function checkArgs(args: unknown[]): void {
 }
 const CONTEXT_OWN_THREAD = 1;
 
-type HostEntry = { fn: Function; refs: number };
+/** A host function's entry: names, the ones rt.register gave it (what scripts call it; messages name it so). */
+type HostEntry = { fn: Function; refs: number; names?: string[] };
 
 /** Everything that needs the native runtime; shared by Runtime, Context and script functions. */
 /** Runs f as a macrotask: after what the event loop has queued (I/O, timers), before it sleeps. */
@@ -774,6 +775,20 @@ class Core implements FunctionTable {
     return id;
   }
 
+  /** Records that `fn` is registered as `name` (for messages; undefined: unregistered), and forgets `name` for any
+   * other function. */
+  named(fn: Function | undefined, name: string): void {
+    for (const e of this.hostById.values()) {
+      if (e.names === undefined) continue;
+      const i = e.names.indexOf(name);
+      if (i >= 0 && e.fn !== fn) e.names.splice(i, 1);
+    }
+    if (fn === undefined) return;
+    const id = this.hostIdOf.get(fn);
+    const e = id === undefined ? undefined : this.hostById.get(id);
+    if (e !== undefined && !(e.names ??= []).includes(name)) e.names.push(name);
+  }
+
   hostFn(id: number): Function {
     const e = this.hostById.get(id);
     if (e === undefined) throw new CalogError("ERR_INTERNAL", `unknown host function ${id}`);
@@ -912,12 +927,13 @@ class Core implements FunctionTable {
           // that exception, as for any other getter of the result (it was the host function's own error)
           throw marshalFailure(e);
         }
-        if (thenable) return this.deferHost(r as PromiseLike<unknown>, token, fn);
+        if (thenable) return this.deferHost(r as PromiseLike<unknown>, token, e);
       }
       this.begin();
       try {
         w.value(r);
       } catch (e) {
+        handleInnerPromises(r); // the encoder stopped at the first it met (pass 32a)
         this.end(true);
         throw marshalFailure(e);
       } finally {
@@ -940,13 +956,17 @@ class Core implements FunctionTable {
    * thread) waits for it and the reply goes out when it settles; without one the script cannot wait (it runs
    * on this thread, or this thread is blocked in a synchronous call into it) and the call fails now.
    */
-  deferHost(p: PromiseLike<unknown>, token: number, fn: Function): number {
+  deferHost(p: PromiseLike<unknown>, token: number, e: HostEntry): number {
     if (token === 0) {
+      // the name scripts call it by (pass 32b: the function's own `.name`, 'load' for rt.register("fetchUser", load),
+      // or none for an arrow function); a function passed as a value has its own name only
+      const names = e.names !== undefined && e.names.length > 0 ? e.names : e.fn.name ? [e.fn.name] : [];
+      const label = names.map((x) => `'${x}' `).join("").replace(/' '/g, "' / '");
       // its rejection must not go unhandled, nor that of a Promise inside the value it resolves with
       Promise.resolve(p).then(handleInnerPromises, ignore);
       throw new CalogValueError(
         "ERR_TYPE",
-        `host function ${fn.name ? `'${fn.name}' ` : ""}returned a Promise, which this script cannot wait for: ` +
+        `host function ${label}returned a Promise, which this script cannot wait for: ` +
           "it runs on the host thread (a host-thread context), or the event loop is blocked in a synchronous " +
           "call (eval, call, a script function) until the script returns, so the Promise could never settle. " +
           "The call fails, the Promise's work still runs, and its result or rejection is dropped. " +
@@ -1604,6 +1624,7 @@ export class Runtime implements Disposable {
       if (id !== undefined) core.hostRelease(id);
       throw core.error(-r);
     }
+    core.named(fn, name);
   }
 
   /** Removes a registration; scripts calling it afterwards get a not-found error. */
@@ -1614,6 +1635,7 @@ export class Runtime implements Disposable {
     core.encode(() => core.wire.string(name));
     const r = n.unregister(core.wire.length);
     if (r < 0) throw core.error(-r);
+    core.named(undefined, name);
   }
 
   /** Disposes every context, then the native runtime. Idempotent. */

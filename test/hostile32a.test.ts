@@ -4,7 +4,7 @@
 // code it was written against, in Bun and Deno.
 import assert from "node:assert/strict";
 import { CalogLimitError, Runtime } from "../bindings/mod.ts";
-import { runScriptChild, test } from "./harness.ts";
+import { runScriptChild, test, watchUnhandled } from "./harness.ts";
 
 // Medium-high (a script escapes the caller's time limit and makes the host build gigabytes: the doubling of pass 31b,
 // through one more context). README (Limits): a context running above an entry past its deadline on the same thread
@@ -111,8 +111,8 @@ test("lua (own thread): a callAsync served nested on a wait is not interrupted w
 });
 
 // Medium-high (a script escapes its time limit and makes the host copy gigabytes; with large strings, the kernel's OOM
-// killer). README (Limits, since 211f7fd): a value that grows as it crosses "stops at the entry's deadline like any
-// script loop" (timeoutMs, interrupt()). The sink's clock counts items, not bytes: calog__sinkTick looks at the clock
+// killer). README (Value mapping, since 211f7fd): a value that grows as it crosses "is bounded by the sending context's
+// limits, its memory limit and its `timeoutMs` and `interrupt()`, polled every 4,096 items". The clock counts items, not bytes: calog__sinkTick looks at the clock
 // every 4,096 items, and a string is one item whatever its size. Lua, Squirrel and JavaScript strings are shared by
 // reference, so a list holding the same 2 MB string 1,000 times is 2 MB in the context (no memory limit set) and 2 GB
 // once copied out: `timeoutMs: 100` ends the call after 0.7-4 s (every engine, both thread kinds, to TypeScript or to
@@ -146,6 +146,40 @@ for (const engine of ["lua", "squirrel", "js"] as const) {
   });
 }
 
+// Medium (a script whose work is bounded by its steps limit makes the host build gigabytes: exponential in the steps it
+// ran). README (Limits): "No script can hang, exhaust or outlive its host"; (Value mapping) the copy of a value that grows
+// as it crosses "is bounded by the sending context's limits" (then naming memory, timeoutMs, interrupt() only: arguably a
+// gap in the design rather than a broken line); `steps` bounds "work per entry", and the
+// built-ins that build a lot from a little count what they build (string.rep's inner loop, table.concat, JavaScript
+// string concatenation per KB copied). A value that expands as it crosses counts nothing: a host-thread context with
+// `limits: { steps: 100000 }` and nothing else runs a 22-step loop (`a = {a, a}`) and returns it: 2^22 leaves are
+// built in the host (3-6 s and 3 GB of RSS at depth 23 in every engine; depth 27 is past 40 GB: the OOM killer). The sink
+// looks at timeoutMs and interrupt() only (codec.c calog__sinkClock -> calog__limitStopped), never at the steps.
+// Fix: charge the sink's items to the sending entry's steps (e.g. calog__limitTick(ctx, CALOG_SINK_CLOCK, NULL) in
+// calog__sinkClock, for a context with a steps cap), so a steps-limited context stops ("step limit reached") as
+// string.rep does.
+for (const engine of ["lua", "squirrel", "js"] as const) {
+  test(`${engine} (host thread): a value expanding as it crosses counts against the steps limit`, () => {
+    using rt = new Runtime({ output: "ignore" });
+    using ctx = rt.createContext(engine, { thread: false, limits: { steps: 100_000 } });
+    const src = engine === "lua"
+      ? "local a = {} for i = 1, 22 do a = {a, a} end return a"
+      : engine === "squirrel"
+      ? "local a = []; for (local i = 0; i < 22; i++) a = [a, a]; return a;"
+      : "var a = []; for (var i = 0; i < 22; i++) a = [a, a]; a";
+    const t0 = performance.now();
+    let err: unknown;
+    try {
+      ctx.eval(src);
+    } catch (e) {
+      err = e;
+    }
+    const ms = performance.now() - t0;
+    assert.ok(err instanceof CalogLimitError, `2^22 leaves crossed out of a context limited to 100,000 steps in ${Math.round(ms)} ms: ${err}`);
+    assert.ok(ms < 1000, `stopped after ${Math.round(ms)} ms`);
+  });
+}
+
 // Low (a wrong error). A unix-domain socket beneath a granted root, opened as a file (Lua io.open/dofile, Squirrel
 // file()), is refused as "'<path>' is a FIFO or a device", naming neither what it is nor (under "trusted", where the
 // same branch says "a script opens files and devices, not FIFOs, only") a kind the profile refuses: open() of a socket
@@ -175,3 +209,22 @@ test("lua: a unix socket beneath a granted root is refused as a socket", async (
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// Low (found by this pass, no test there: an unhandled rejection). A synchronous host function's result holding several
+// rejected Promises: the encoder refuses the first (and handles its rejection); the others went unhandled, as only the
+// deferred paths walked the value (handleInnerPromises). Now the synchronous path walks it too.
+for (const thread of [false, true]) {
+  test(`lua (${thread ? "own thread" : "host thread"}): a host function's result holding rejected Promises raises no unhandled rejection`, async () => {
+    const watch = watchUnhandled();
+    try {
+      using rt = new Runtime({ output: "ignore" });
+      rt.register("h", () => ({ a: [Promise.reject(new Error("one")), { b: Promise.reject(new Error("two")) }], m: new Map([[1, Promise.reject(new Error("three"))]]) }));
+      using lua = rt.createContext("lua", { thread });
+      assert.equal(lua.eval("local ok, e = pcall(h) return ok"), false);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(watch.count(), 0, "an unhandled rejection from a Promise inside a refused result");
+    } finally {
+      watch.stop();
+    }
+  });
+}

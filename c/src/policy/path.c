@@ -263,7 +263,7 @@ int calog__capsOpen(const CalogCapsT *caps, const char *path, int flags, mode_t 
   if (caps->profile == CALOG_PROFILE_TRUSTED) { /* as a stand-alone interpreter opens it */
     fd = capsOpen(caps, path, flags, mode, denied, deniedCap);
   } else { /* never blocking in open(): see regularOnly */
-    fd = capsOpen(caps, path, flags | O_NONBLOCK, mode, denied, deniedCap);
+    fd = capsOpen(caps, path, flags | O_NONBLOCK | O_NOCTTY, mode, denied, deniedCap); /* a tty never controls us */
     if (fd >= 0) {
       fd = regularOnly(fd, path, flags, denied, deniedCap);
     } else if (fd == -1 && errno == ENXIO) {

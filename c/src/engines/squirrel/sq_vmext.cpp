@@ -166,9 +166,17 @@ extern "C" int64_t *calog__sqMemSwap(int64_t *counter) {
   return prev;
 }
 
+/* A KB allocated is a step of the VM running on this thread (its next instruction polls the limits): a loop of
+ * string built-ins each copying or interning a long string (toupper, slice, split, escape, `s + "y"`) ran seconds past
+ * its timeout between two ticks. */
+static inline void allocated(SQUnsignedInteger size) {
+  if (size >= 1024 && guardVm != NULL) _ss(guardVm)->_calog_budget -= (SQInteger)(size >> 10);
+}
+
 void *sq_vm_malloc(SQUnsignedInteger size) {
   Header *h = (Header *)malloc(sizeof(Header) + size);
   if (h == NULL) return NULL;
+  allocated(size);
   h->counter = current;
   h->size = size;
   if (h->counter) {
@@ -188,6 +196,7 @@ void *sq_vm_realloc(void *p, SQUnsignedInteger SQ_UNUSED_ARG(oldsize), SQUnsigne
   SQUnsignedInteger old = h->size;
   Header *n = (Header *)realloc(h, sizeof(Header) + size);
   if (n == NULL) return NULL;
+  if (size > old) allocated(size - old);
   n->size = size;
   if (counter) {
     charge(counter, (int64_t)size - (int64_t)old);
