@@ -46,6 +46,18 @@ export function rss(): number {
 export const modes = [false, true] as const;
 export const where = (thread: boolean): string => (thread ? "own thread" : "host thread");
 
+/** Runs f: what it threw (undefined if nothing) and how long it took, in ms. */
+export function timed(f: () => unknown): { err: unknown; ms: number } {
+  const t0 = performance.now();
+  let err: unknown;
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
+  return { err, ms: performance.now() - t0 };
+}
+
 /** What f threw (a test failure if it returned). */
 export function caught(f: () => unknown): Error & { value?: unknown; cause?: unknown } {
   try {
@@ -130,9 +142,9 @@ export async function runScriptChild(name: string, body: string, killMs: number,
  * Runs the script `child` (a URL beside the test) with `args` in a process of its own, under the runtime running the
  * tests (Deno: --allow-ffi --allow-env --allow-read --v8-flags=--expose-gc), and resolves with its exit code (null
  * when killed after `killMs`), its stdout and stderr together, and how long it ran: for what could end the process
- * (an abort, a crash) or must (exiting by itself), so that neither stops the test run.
+ * (an abort, a crash) or must (exiting by itself), so that neither stops the test run. nofile: its `ulimit -n`.
  */
-export async function runChild(child: URL, args: string[], killMs = 60_000): Promise<{ code: number | null; out: string; ms: number }> {
+export async function runChild(child: URL, args: string[], killMs = 60_000, nofile?: number): Promise<{ code: number | null; out: string; ms: number }> {
   const { spawn } = await import("node:child_process");
   const exe = isDeno ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath() : process.execPath;
   const argv = isDeno
@@ -140,7 +152,10 @@ export async function runChild(child: URL, args: string[], killMs = 60_000): Pro
     : [child.pathname, ...args];
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
-    const p = spawn(exe, argv, { stdio: ["ignore", "pipe", "pipe"] });
+    // nofile: the child's descriptor limit (`ulimit -n`), so what it counts does not depend on the machine
+    const p = nofile === undefined
+      ? spawn(exe, argv, { stdio: ["ignore", "pipe", "pipe"] })
+      : spawn("sh", ["-c", `ulimit -n ${nofile} && exec "$0" "$@"`, exe, ...argv], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     p.stdout.on("data", (d: Uint8Array) => (out += String(d)));
     p.stderr.on("data", (d: Uint8Array) => (out += String(d)));

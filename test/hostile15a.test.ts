@@ -1,7 +1,7 @@
 // The fifteenth hostile pass (15a): what it found, kept as regressions.
 import assert from "node:assert/strict";
 import { CalogLimitError, Runtime } from "../bindings/mod.ts";
-import { modes, test, where } from "./harness.ts";
+import { modes, test, timed, where } from "./harness.ts";
 
 const tries = (n: number, body: string, handler: string) => "try { ".repeat(n) + body + ` } catch(e) { ${handler} }`.repeat(n);
 
@@ -78,28 +78,21 @@ for (const engine of ["lua", "js", "squirrel"] as const) {
       rt.register("source", (which) => (which === 1 ? statements : comment));
       using ctx = rt.createContext(engine, { thread });
       const set = engine === "lua" ? "SRC = source(N)" : engine === "js" ? "var SRC = source(N)" : "::SRC <- source(N)";
-      const timed = (f: () => unknown) => {
-        const t0 = performance.now();
-        let err: unknown;
-        try {
-          f();
-        } catch (e) {
-          err = e;
-        }
-        const ms = performance.now() - t0;
+      const timedOut = (f: () => unknown) => {
+        const { err, ms } = timed(f);
         assert.ok(err instanceof CalogLimitError && err.limit === "timeout", `${err}`);
         return ms;
       };
       // Lua and Squirrel skip a comment quickly (140 ms for 80 MB), Duktape's lexer does not
       for (const n of engine === "js" ? [1, 2] : [1]) {
         ctx.eval(set.replace("N", String(n)));
-        const ms = timed(() => ctx.eval(compileCases[engine].inScript, { timeoutMs: 200 }));
+        const ms = timedOut(() => ctx.eval(compileCases[engine].inScript, { timeoutMs: 200 }));
         assert.ok(ms < 500, `the script's compile of source ${n} stopped after ${ms.toFixed(0)} ms`);
       }
       ctx.eval(engine === "lua" ? "SRC = nil" : engine === "js" ? "SRC = undefined" : "::SRC <- null");
       // the host's own eval of a long source
       for (const src of engine === "js" ? [statements, comment] : [statements]) {
-        const ms = timed(() => ctx.eval(src, { timeoutMs: 200 }));
+        const ms = timedOut(() => ctx.eval(src, { timeoutMs: 200 }));
         assert.ok(ms < 500, `the host's eval of a ${src.length}-byte source stopped after ${ms.toFixed(0)} ms`);
       }
       if (thread) {

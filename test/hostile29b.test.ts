@@ -2,7 +2,7 @@
 // defect: each fails on the code it was written against, in Bun and Deno.
 import assert from "node:assert/strict";
 import { Runtime } from "../bindings/mod.ts";
-import { runScriptChild, test } from "./harness.ts";
+import { runChild, runScriptChild, test } from "./harness.ts";
 
 /** Runs `source` in a fresh Squirrel context (own thread or host thread) in a child process, then 1 + 1 there. */
 function squirrelChild(name: string, source: string, thread: boolean) {
@@ -57,7 +57,6 @@ for (const thread of [false, true]) {
 // Now calog's sockets (every runtime's) may take three quarters of the process's descriptors: the script's socket past
 // that fails as one past the process's limit did ("too many open files", saying so), and the rest stay the host's.
 test("a context with a loopback UDP grant and a 16 MB memory limit cannot take every file descriptor of the host", async () => {
-  const { spawn } = await import("node:child_process");
   const fs = await import("node:fs");
   const os = await import("node:os");
   const path = await import("node:path");
@@ -85,19 +84,8 @@ test("a context with a loopback UDP grant and a 16 MB memory limit cannot take e
     console.log("host open: " + host);
     rt.dispose();
   `);
-  const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
-  const exe = isDeno ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath() : process.execPath;
-  const argv = isDeno ? ["run", "--allow-ffi", "--allow-env", "--allow-read", file] : [file];
   try {
-    const out = await new Promise<string>((resolve, reject) => {
-      const p = spawn("sh", ["-c", 'ulimit -n 1024 && exec "$0" "$@"', exe, ...argv], { stdio: ["ignore", "pipe", "pipe"] });
-      let text = "";
-      p.stdout.on("data", (d: Uint8Array) => (text += String(d)));
-      p.stderr.on("data", (d: Uint8Array) => (text += String(d)));
-      const kill = setTimeout(() => p.kill("SIGKILL"), 30_000);
-      p.on("error", reject);
-      p.on("exit", () => (clearTimeout(kill), resolve(text)));
-    });
+    const { out } = await runChild(new URL(`file://${file}`), [], 30_000, 1024);
     assert.match(out, /host open: /, out.slice(0, 400));
     assert.match(out, /host open: ok/, `the host could not open a file while the script held its sockets: ${out.slice(0, 400)}`);
     // calog's sockets stop at their share (three quarters of 1,024), with the reason, as a soft error the script sees

@@ -3,7 +3,7 @@
 // on the code it was written against, in Bun and Deno.
 import assert from "node:assert/strict";
 import { Runtime } from "../bindings/mod.ts";
-import { test } from "./harness.ts";
+import { runChild, test } from "./harness.ts";
 
 // Medium (a legit value refused; a wrong error). The sink now pays for the room an aggregate reserves from its engine's
 // hint (codec.c calog__sinkAggBegin, pass 29a: `k->budget -= prepaid`), clamped to the whole budget left, and only the
@@ -88,7 +88,6 @@ for (const thread of [false, true]) {
 // Files now take from the same share as sockets (calog__capsOpen), and give it back when closed: by close(), by the
 // garbage collector, or by reading a whole file (dofile/loadfile). Run under `ulimit -n 1024`, share 768.
 test("files a script opens take from calog's descriptor share and give it back when closed (Lua, Squirrel)", async () => {
-  const { spawn } = await import("node:child_process");
   const fs = await import("node:fs");
   const os = await import("node:os");
   const path = await import("node:path");
@@ -150,19 +149,8 @@ test("files a script opens take from calog's descriptor share and give it back w
     console.log("squirrel again: " + sq.call("fill", "file"));
     rt.dispose();
   `);
-  const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
-  const exe = isDeno ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath() : process.execPath;
-  const argv = isDeno ? ["run", "--allow-ffi", "--allow-env", "--allow-read", file] : [file];
   try {
-    const out = await new Promise<string>((resolve, reject) => {
-      const p = spawn("sh", ["-c", 'ulimit -n 1024 && exec "$0" "$@"', exe, ...argv], { stdio: ["ignore", "pipe", "pipe"] });
-      let text = "";
-      p.stdout.on("data", (d: Uint8Array) => (text += String(d)));
-      p.stderr.on("data", (d: Uint8Array) => (text += String(d)));
-      const kill = setTimeout(() => p.kill("SIGKILL"), 45_000);
-      p.on("error", reject);
-      p.on("exit", () => (clearTimeout(kill), resolve(text)));
-    });
+    const { out } = await runChild(new URL(`file://${file}`), [], 45_000, 1024);
     const lines = out.split("\n").filter((l) => /^(lua|squirrel) /.test(l));
     assert.equal(lines.length, 8, out.slice(0, 600));
     for (const line of lines) {

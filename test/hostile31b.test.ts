@@ -4,7 +4,7 @@
 // it was written against (bb4ae7f), in Bun and Deno.
 import assert from "node:assert/strict";
 import { CalogLimitError, Runtime } from "../bindings/mod.ts";
-import { modes, test, watchUnhandled, where } from "./harness.ts";
+import { modes, test, timed, watchUnhandled, where } from "./harness.ts";
 
 // Medium-high (a script escapes its time limit and makes the host build gigabytes; the host hangs, or is killed by the
 // kernel). README (Value mapping): "a shared, non-cyclic subvalue is copied each time it appears"; (Limits) "No script
@@ -29,14 +29,7 @@ for (const thread of modes) {
       const src = engine === "lua"
         ? "local a = {} for i = 1, 22 do a = {a, a} end return a"
         : "local a = []; for (local i = 0; i < 22; i++) a = [a, a]; return a";
-      const t0 = performance.now();
-      let err: unknown;
-      try {
-        ctx.eval(src);
-      } catch (e) {
-        err = e;
-      }
-      const ms = performance.now() - t0;
+      const { err, ms } = timed(() => ctx.eval(src));
       assert.ok(err instanceof CalogLimitError, `not stopped by its limit: ${err}`);
       assert.ok(ms < 400, `a 100 ms timeout stopped the call after ${Math.round(ms)} ms (${(err as Error).message})`);
     });

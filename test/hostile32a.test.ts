@@ -4,7 +4,7 @@
 // code it was written against, in Bun and Deno.
 import assert from "node:assert/strict";
 import { CalogLimitError, Runtime } from "../bindings/mod.ts";
-import { runScriptChild, test, watchUnhandled } from "./harness.ts";
+import { runScriptChild, test, timed, watchUnhandled } from "./harness.ts";
 
 // Medium-high (a script escapes the caller's time limit and makes the host build gigabytes: the doubling of pass 31b,
 // through one more context). README (Limits): a context running above an entry past its deadline on the same thread
@@ -38,14 +38,7 @@ for (const engine of ["lua", "squirrel"] as const) {
           return "B: " + (e as Error).message;
         }
       });
-      const t0 = performance.now();
-      let err: unknown;
-      try {
-        A.eval("return viaB()", { timeoutMs: 100 });
-      } catch (e) {
-        err = e;
-      }
-      const ms = performance.now() - t0;
+      const { err, ms } = timed(() => A.eval("return viaB()", { timeoutMs: 100 }));
       assert.ok(err instanceof CalogLimitError, `A's call not stopped by its limit: ${err}`);
       assert.ok(ms < 800, `a 100 ms timeout stopped the call after ${Math.round(ms)} ms (${(err as Error).message})`);
     });
@@ -63,14 +56,7 @@ for (const bThread of [false, true]) {
     B.eval("function big() local a = {} for i = 1, 23 do a = {a, a} end return a end");
     A.eval("function run(f) local t = f() return 1 end");
     using big = B.getFunction("big");
-    const t0 = performance.now();
-    let err: unknown;
-    try {
-      A.call("run", big);
-    } catch (e) {
-      err = e;
-    }
-    const ms = performance.now() - t0;
+    const { err, ms } = timed(() => A.call("run", big));
     assert.ok(err instanceof CalogLimitError, `A's call not stopped by its limit: ${err}`);
     assert.ok(ms < 800, `a 100 ms timeout stopped the call after ${Math.round(ms)} ms (${(err as Error).message})`);
   });
@@ -167,14 +153,7 @@ for (const engine of ["lua", "squirrel", "js"] as const) {
       : engine === "squirrel"
       ? "local a = []; for (local i = 0; i < 22; i++) a = [a, a]; return a;"
       : "var a = []; for (var i = 0; i < 22; i++) a = [a, a]; a";
-    const t0 = performance.now();
-    let err: unknown;
-    try {
-      ctx.eval(src);
-    } catch (e) {
-      err = e;
-    }
-    const ms = performance.now() - t0;
+    const { err, ms } = timed(() => ctx.eval(src));
     assert.ok(err instanceof CalogLimitError, `2^22 leaves crossed out of a context limited to 100,000 steps in ${Math.round(ms)} ms: ${err}`);
     assert.ok(ms < 1000, `stopped after ${Math.round(ms)} ms`);
   });

@@ -6,7 +6,7 @@
 // and the "cannot wait" message below still fail on 5eeb4e1's library.
 import assert from "node:assert/strict";
 import { CalogLimitError, Runtime } from "../bindings/mod.ts";
-import { modes, test, where } from "./harness.ts";
+import { modes, test, timed, where } from "./harness.ts";
 
 // Medium-high (a script escapes its time limit and makes the host copy gigabytes; with bigger strings the host is
 // killed by the kernel). README (Value mapping): a shared subvalue "is copied each time it appears ... so the copy is
@@ -28,14 +28,7 @@ for (const thread of modes) {
       const src = engine === "lua"
         ? `local s = string.rep("x", 1 << 20) local t = {} for i = 1, 1500 do t[i] = s end return t`
         : `local s = "x"; for (local k = 0; k < 20; k++) s = s + s; local t = []; for (local i = 0; i < 1500; i++) t.append(s); return t;`;
-      const t0 = performance.now();
-      let err: unknown;
-      try {
-        ctx.eval(src);
-      } catch (e) {
-        err = e;
-      }
-      const ms = performance.now() - t0;
+      const { err, ms } = timed(() => ctx.eval(src));
       assert.ok(err instanceof CalogLimitError, `not stopped by its limit: ${err}`);
       assert.ok(ms < 350, `a 50 ms timeout stopped the call after ${Math.round(ms)} ms (1.5 GB copied first)`);
     });
@@ -56,14 +49,7 @@ for (const thread of modes) {
       const src = engine === "lua"
         ? `local s = string.rep("x", 1 << 20) local t = {} for i = 1, 800 do t[i] = s end return take(t)`
         : `local s = "x"; for (local k = 0; k < 20; k++) s = s + s; local t = []; for (local i = 0; i < 800; i++) t.append(s); return take(t);`;
-      const t0 = performance.now();
-      let err: unknown;
-      try {
-        ctx.eval(src);
-      } catch (e) {
-        err = e;
-      }
-      const ms = performance.now() - t0;
+      const { err, ms } = timed(() => ctx.eval(src));
       assert.ok(err instanceof CalogLimitError, `not stopped by its limit: ${err}`);
       assert.ok(ms < 350, `a 50 ms timeout stopped the call after ${Math.round(ms)} ms (800 MB copied for the host first)`);
     });
@@ -105,14 +91,7 @@ for (const thread of modes) {
       using rt = new Runtime({ output: "ignore" });
       using ctx = rt.createContext(engine, { thread });
       ctx.eval(setup);
-      const t0 = performance.now();
-      let err: unknown;
-      try {
-        ctx.eval(call, { timeoutMs: 50 });
-      } catch (e) {
-        err = e;
-      }
-      const ms = performance.now() - t0;
+      const { err, ms } = timed(() => ctx.eval(call, { timeoutMs: 50 }));
       assert.ok(err instanceof CalogLimitError, `not stopped by its limit: ${err}`);
       assert.ok(ms < 350, `a 50 ms timeout stopped the call after ${Math.round(ms)} ms (one built-in call copied 1 GB first)`);
     });
@@ -147,14 +126,7 @@ for (const thread of modes) {
     test(`js (${where(thread)}): a loop of ${what} on 16 MB stops at the timeout, whatever the memory limit`, () => {
       using rt = new Runtime({ output: "ignore" });
       using ctx = rt.createContext("js", { thread, limits: { timeoutMs: 50, memory: 256 << 20 } });
-      const t0 = performance.now();
-      let err: unknown;
-      try {
-        ctx.eval(`${prelude} for (var i = 0; i < ${n}; i++) ${call}; 1`);
-      } catch (e) {
-        err = e;
-      }
-      const ms = performance.now() - t0;
+      const { err, ms } = timed(() => ctx.eval(`${prelude} for (var i = 0; i < ${n}; i++) ${call}; 1`));
       assert.ok(err instanceof CalogLimitError, `not stopped by its limit: ${err}`);
       assert.ok(ms < 350, `a 50 ms timeout stopped ${n} calls of ${what} after ${Math.round(ms)} ms`);
     });
@@ -206,14 +178,7 @@ for (const thread of modes) {
       using rt = new Runtime({ output: "ignore" });
       using ctx = rt.createContext(engine, { thread, limits: { memory: 512 << 20 } });
       ctx.eval(setup);
-      const t0 = performance.now();
-      let err: unknown;
-      try {
-        ctx.eval(loop, { timeoutMs: 100 });
-      } catch (e) {
-        err = e;
-      }
-      const ms = performance.now() - t0;
+      const { err, ms } = timed(() => ctx.eval(loop, { timeoutMs: 100 }));
       assert.ok(err instanceof CalogLimitError, `not stopped by its limit: ${err}`);
       assert.ok(ms < 450, `a 100 ms timeout stopped a loop of ${what} after ${Math.round(ms)} ms`);
     });
