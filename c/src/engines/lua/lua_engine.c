@@ -23,7 +23,7 @@ static void *luaAlloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   if (p == NULL) return NULL;
   /* a KB allocated is a step (the next step check polls the limits): a loop of built-ins each making a long string
    * (string.upper, s:sub, a long key's concatenation) ran fewer steps than a tick's and seconds past its timeout */
-  if (nsize > osize) lc->budget -= (long)((nsize - osize) >> 10);
+  if (nsize >= osize + 1024 && calog__ctxInEntry(lc->ctx)) lc->budget -= (long)((nsize - osize) >> 10); /* an entry's */
   lc->refused = 0;
   lc->mem = lc->mem - osize + nsize;
   atomic_store_explicit(&lc->memShown, lc->mem, memory_order_relaxed);
