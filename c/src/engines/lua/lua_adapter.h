@@ -14,6 +14,7 @@
 typedef struct LuaCtxT {
   long budget;        /* FIRST FIELD (lua_prelude.h): steps left before the next limits tick */
   long chunk;         /* the budget the last tick gave */
+  int cCalls;         /* C function returns until the next look at the limits (calog__luaCDone) */
   size_t refused;     /* the size an allocation refused by the memory limit asked for (0 = none) */
   lua_State *L;
   CalogCtxT *ctx;

@@ -73,6 +73,16 @@ void calog__luaCallC(lua_State *L, lua_CFunction f) {
   if (calog__limitTripped(ctx) != CALOG_LIMIT_NONE) calog__luaTick(L);
 }
 
+void calog__luaCDone(lua_State *L) {
+  LuaCtxT *lc = calog__luaCtx(L);
+  if (--lc->cCalls > 0) return;
+  lc->cCalls = 16;
+  CalogCtxT *ctx = lc->ctx;
+  if (ctx == NULL || !calog__ctxInEntry(ctx)) return;
+  if (calog__limitTripped(ctx) == CALOG_LIMIT_NONE) (void)calog__limitTick(ctx, 0, NULL);
+  if (calog__limitTripped(ctx) != CALOG_LIMIT_NONE) lc->budget = 0; /* the next step ticks, and raises it */
+}
+
 static void luaSyncSteps(void *interp) {
   LuaCtxT *lc = interp;
   if (lc->L != NULL && lc->ctx != NULL) (void)luaSync(lc->L);
@@ -154,6 +164,7 @@ static int32_t luaCreate(CalogCtxT *ctx, void **interpOut, CalogValueT *err) {
   if (lc == NULL) return calogFail(err, CALOG_ERR_OOM, "out of memory");
   lc->ctx = ctx;
   lc->budget = lc->chunk = CALOG_TICK_CHUNK;
+  lc->cCalls = 16;
   int32_t cst = calog__capsParse(calog__optGet(&ctx->options, "capabilities"), &lc->caps, err);
   if (cst != CALOG_OK) {
     free(lc);

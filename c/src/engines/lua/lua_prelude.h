@@ -34,6 +34,11 @@ __attribute__((visibility("hidden"))) int calog__luaIsRaised(struct lua_State *L
 #define luai_calogkeeperror(L, idx) calog__luaIsRaised((L), (idx))
 #define luai_caloglexpoll(L) calog__luaLexPoll(L)
 #define luai_calogcallc(L, f) calog__luaCallC((L), (f))
+/* Our patch c/patches/lua/71-c-calls-look-at-the-clock.patch: run after a C function returns. Every 16th looks at the
+ * limits (the deadline, interrupt(), the entries below): a loop of C functions each doing linear work on a long
+ * string or table ran seconds past its timeout between two step ticks. When one tripped, the next step raises it. */
+__attribute__((visibility("hidden"))) void calog__luaCDone(struct lua_State *L);
+#define luai_calogcdone(L) calog__luaCDone(L)
 #include "stack.h"
 #define luai_cstacklow(L) (calog__stackLeft() < CALOG_STACK_LOW)
 #define luai_cstackout(L) (calog__stackLeft() < CALOG_STACK_OUT)

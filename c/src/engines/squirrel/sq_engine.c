@@ -365,7 +365,18 @@ static int32_t sqGet(void *interp, const char *name, CalogValueT *result) {
 /* ---- limits: the context's side of the hooks in sq_vmext.cpp -------------------------------------- */
 int calog__sqLimitTick(void *p, long long left, long long *next, const char **message);
 int calog__sqLimitRoom(void *p, long long bytes);
+int calog__sqLimitLook(void *p);
 void calog__sqMemCharged(int64_t *counter);
+
+/* Whether a limit of the context's running entry tripped, looking now (the deadline, interrupt(), the entries below)
+ * without counting steps: calog__sqNativeDone's look. */
+int calog__sqLimitLook(void *p) {
+  SqCtxT *sc = p;
+  CalogCtxT *ctx = sc->ctx;
+  if (ctx == NULL || !calog__ctxInEntry(ctx)) return 0;
+  if (calog__limitTripped(ctx) == CALOG_LIMIT_NONE) (void)calog__limitTick(ctx, 0, NULL);
+  return calog__limitTripped(ctx) != CALOG_LIMIT_NONE;
+}
 
 int calog__sqLimitTick(void *p, long long left, long long *next, const char **message) {
   SqCtxT *sc = p;

@@ -14,6 +14,12 @@ extern "C" __attribute__((visibility("hidden"))) bool calog__sqTick(struct SQVM 
 extern "C" __attribute__((visibility("hidden"))) bool calog__sqSizeCheck(struct SQVM *v, long long n, long long elem);
 #define CALOG_SQ_TICK(v) calog__sqTick(v)
 #define CALOG_SQ_SIZECHECK(v, n, elem) calog__sqSizeCheck((v), (long long)(n), (long long)(elem))
+/* Our patch c/patches/squirrel/130-native-calls-look-at-the-clock.patch: run after a native function returns; every
+ * 16th looks at the limits (the deadline, interrupt(), the entries below): a loop of natives each doing linear work on
+ * a long string or blob (tofloat, blob.swap4) ran seconds past its timeout between two ticks. When one tripped, the
+ * next instruction raises it. */
+extern "C" __attribute__((visibility("hidden"))) void calog__sqNativeDone(struct SQVM *v);
+#define CALOG_SQ_NATIVE_DONE(v) calog__sqNativeDone(v)
 /* CALOG_SQ_POLL(v, cost): a long built-in loop (regexp search) counts cost steps; true (error raised in v)
  * when a limit tripped. calog__sqRexVm: the VM whose regexp native is searching (set by the patched
  * natives, NULL otherwise; the poll clears it when it raised). */

@@ -99,6 +99,7 @@ void arm(HSQUIRRELVM v) {
 extern "C" {
 int calog__sqLimitTick(void *sc, long long left, long long *next, const char **message);
 int calog__sqLimitRoom(void *sc, long long bytes);
+int calog__sqLimitLook(void *sc);
 void calog__sqMemCharged(int64_t *counter);
 bool calog__sqTick(SQVM *v);
 bool calog__sqSizeCheck(SQVM *v, long long n, long long elem);
@@ -148,6 +149,15 @@ extern "C" bool calog__sqPoll(SQVM *v, long long cost) {
 }
 
 extern "C" void calog__sqBudgetExpire(HSQUIRRELVM v) { _ss(v)->_calog_budget = 0; }
+
+static thread_local int nativeCalls = 16; /* native returns on this thread until the next look (approximate) */
+
+extern "C" void calog__sqNativeDone(SQVM *v) {
+  if (--nativeCalls > 0) return;
+  nativeCalls = 16;
+  SQSharedState *ss = _ss(v);
+  if (ss->_foreignptr != NULL && calog__sqLimitLook(ss->_foreignptr)) ss->_calog_budget = 0; /* the next tick raises */
+}
 
 extern "C" int calog__sqTickNow(HSQUIRRELVM v) { return calog__sqTick(v) ? 1 : 0; }
 
