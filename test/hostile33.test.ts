@@ -85,6 +85,22 @@ for (const thread of modes) {
   });
 }
 
+// Review of 0fe3984: the test above passes on the every-16th look at the clock and the loop's own steps, but `==` of
+// two distinct long strings of one length (luaS_eqlngstr's memcmp) still counted no steps, where `<` and `<=` count a
+// step per KB. Lua patch 72 charges it in luaV_equalobj: 200 compares of 1 MB strings are ~200,000 steps, not ~600.
+for (const thread of modes) {
+  test(`lua (${where(thread)}): == of two distinct long strings counts a step per KB`, () => {
+    using rt = new Runtime({ output: "ignore" });
+    using ctx = rt.createContext("lua", { thread });
+    ctx.eval(`s = string.rep('x', 1 << 20) u = ('y' .. s):sub(2) v = ('y' .. s):sub(3)`); // unlimited: the data
+    ctx.setLimits({ steps: 100_000 });
+    const loop = (b: string) => `local n = 0 for i = 1, 200 do if s == ${b} then n = n + 1 end end return n`;
+    assert.equal(ctx.eval(loop("v")), 0); // lengths differ: no walk, nothing charged
+    assert.equal(ctx.eval(loop("s")), 200); // one string: no walk either
+    assert.throws(() => ctx.eval(loop("u")), (e: unknown) => e instanceof CalogLimitError && e.limit === "steps");
+  });
+}
+
 // Medium (JavaScript). README (Limits): Duktape counts "a KB allocated" and polls in its string built-ins, "every
 // 16,384 property operations of a built-in looping over an array"; but a typed array's set() (memmove) and a Buffer's
 // fill() (memset) touch megabytes with no allocation and no poll: a loop of c.set(b) over 64 MB typed arrays ran 6.5 s

@@ -86,8 +86,15 @@ int32_t calog__sinkClock(CalogSinkT *k) {
   CalogCtxT *ctx = k->clockCtx;
   /* what it built counts as the entry's work too, a step per item and per KB (pass 32a: a context limited to 100,000
    * steps returned 2^22 leaves of shared references, 3 GB built in the host) */
-  if (calog__ctxInEntry(ctx) && calog__limitTripped(ctx) == CALOG_LIMIT_NONE) (void)calog__limitTick(ctx, CALOG_SINK_CLOCK, NULL);
-  if (calog__limitStopped(ctx) == CALOG_LIMIT_NONE) return CALOG_OK;
+  int32_t stop;
+  if (calog__ctxInEntry(ctx) && !atomic_load(&ctx->dying)) {
+    /* the tick looks at the deadlines too: one tick, not a second one through calog__limitStopped */
+    if (calog__limitTripped(ctx) == CALOG_LIMIT_NONE) (void)calog__limitTick(ctx, CALOG_SINK_CLOCK, NULL);
+    stop = calog__limitTripped(ctx);
+  } else {
+    stop = calog__limitStopped(ctx); /* dying (INTERRUPT) or outside an entry (NONE) */
+  }
+  if (stop == CALOG_LIMIT_NONE) return CALOG_OK;
   if (k->failed == 0) k->failed = CALOG_ERR_LIMIT;
   return CALOG_ERR_LIMIT;
 }
