@@ -11,6 +11,7 @@ import {
   CalogError,
   CalogNestingError,
   CalogNotFoundError,
+  CalogScriptError,
   CalogValueError,
   errorFromStatus,
   type LimitKind,
@@ -26,7 +27,7 @@ import {
   readOptions,
 } from "./options.ts";
 import { writeStdio } from "./stdio.ts";
-import { type FunctionTable, handleInnerPromises, Wire } from "./wire.ts";
+import { type FunctionTable, handleInnerPromises, isOwnError, Wire } from "./wire.ts";
 
 /** A value that crosses between TypeScript and a script engine. */
 export type Value =
@@ -168,6 +169,32 @@ export interface CallOptions {
  * cannot cross). `{ signal: undefined }` (an optional signal that is absent) is options too, with no signal: it was
  * passed to the script as one more argument.
  */
+const abortedGetter = typeof AbortSignal === "undefined"
+  ? undefined
+  : Object.getOwnPropertyDescriptor(AbortSignal.prototype, "aborted")?.get;
+const FAKE_SIGNAL = (where: string): string =>
+  `${where}.signal inherits from AbortSignal.prototype but is no AbortSignal (a Proxy of one, or Object.create): ` +
+  "pass the signal of an AbortController, or AbortSignal.timeout()/any()";
+
+/**
+ * Whether v is an AbortSignal by its internal slots ("real"), only claims to be one by its prototype chain ("fake":
+ * reading its `aborted` was a raw TypeError, "Illegal invocation", when the call started: pass 34b), or neither.
+ */
+function signalKind(v: unknown): "real" | "fake" | "no" {
+  if (abortedGetter === undefined || v === null || typeof v !== "object") return "no";
+  try {
+    if (!(v instanceof AbortSignal)) return "no";
+  } catch {
+    return "no"; // a Proxy whose getPrototypeOf trap threw: an argument, whose encoding names that exception
+  }
+  try {
+    abortedGetter.call(v); // the brand check: throws for anything without the slots
+    return "real";
+  } catch {
+    return "fake";
+  }
+}
+
 function takeCallOptions(args: unknown[]): AbortSignal | undefined {
   const last = args[args.length - 1];
   if (last === null || typeof last !== "object") return undefined;
@@ -186,7 +213,9 @@ function takeCallOptions(args: unknown[]): AbortSignal | undefined {
       args.length--;
       return undefined;
     }
-    if (typeof AbortSignal === "undefined" || !(signal instanceof AbortSignal)) {
+    const kind = signalKind(signal);
+    if (kind === "fake") throw new CalogValueError("ERR_ARG", FAKE_SIGNAL("CallOptions"));
+    if (kind === "no") {
       // the controller instead of its signal: a slip, never data (it cannot cross into a script), so it is named as one
       if (typeof AbortController !== "undefined" && signal instanceof AbortController && keys.length === 1) {
         throw new CalogValueError("ERR_ARG", "CallOptions.signal must be an AbortSignal: this is its AbortController (pass its .signal)");
@@ -203,7 +232,7 @@ function takeCallOptions(args: unknown[]): AbortSignal | undefined {
     }
   }
   args.length--;
-  return signal;
+  return signal as AbortSignal; // signalKind said "real"
 }
 
 const EVAL_OPTIONS = ["chunkName", "timeoutMs", "signal"] as const;
@@ -219,8 +248,11 @@ function evalOptions(source: unknown, options: unknown, signalAllowed: boolean):
   const o = readOptions(options, EVAL_OPTIONS, "EvalOptions") as EvalOptions;
   if (o.chunkName !== undefined) checkName("chunkName", o.chunkName);
   checkTimeout(o.timeoutMs);
-  if (o.signal !== undefined && (typeof AbortSignal === "undefined" || !(o.signal instanceof AbortSignal))) {
-    throw new CalogValueError("ERR_ARG", "EvalOptions.signal must be an AbortSignal");
+  if (o.signal !== undefined) {
+    const kind = signalKind(o.signal);
+    if (kind !== "real") {
+      throw new CalogValueError("ERR_ARG", kind === "fake" ? FAKE_SIGNAL("EvalOptions") : "EvalOptions.signal must be an AbortSignal");
+    }
   }
   if (o.signal !== undefined && !signalAllowed) {
     throw new CalogValueError("ERR_ARG", "EvalOptions.signal is for evalAsync: a synchronous eval cannot be aborted (use timeoutMs or interrupt())");
@@ -272,14 +304,26 @@ const HOST_MESSAGE_MAX = 1 << 20;
 const ignore = (): void => {};
 
 /**
+ * A Promise that follows p, whose `then` (p's own, for a Promise or a thenable) is called from a job, never now:
+ * `Promise.resolve(p)` returns a genuine Promise as it is, so an own `then` that calls back (or throws) at once ran
+ * inside the host call, before the call was deferred, and its result was lost (pass 34b).
+ */
+function settleLater(p: unknown): Promise<unknown> {
+  return new Promise<unknown>((resolve) => resolve(p));
+}
+
+/**
  * An exception raised by user code while a value is being encoded (a getter, a Proxy trap, a toJSON-less
- * accessor...) becomes a CalogValueError whose cause is that exception; calog's own errors pass unchanged.
+ * accessor...) becomes a CalogValueError whose cause is that exception, a calog error it threw too; the codec's own
+ * errors pass unchanged.
  */
 function marshalFailure(e: unknown): unknown {
   let what: string;
   let outOfStack = false;
   try {
-    if (e instanceof CalogError) return e;
+    // the codec's own refusals pass unchanged; a calog error that user code threw (a getter calling into another
+    // context) is that code's exception, the cause of a CalogValueError as any other
+    if (e instanceof CalogError && isOwnError(e)) return e;
     what = e instanceof Error ? `${e.name}: ${e.message}` : render(e);
     outOfStack = e instanceof RangeError && /call stack|stack size|too much recursion/i.test(what);
   } catch {
@@ -946,7 +990,7 @@ class Core implements FunctionTable {
       const id = this.nextHostError++;
       this.hostErrors.set(id, err);
       if (this.hostErrors.size > HOST_ERRORS_KEPT) this.hostErrors.delete(this.hostErrors.keys().next().value!);
-      writeHostError(w, message, id);
+      writeHostError(w, message, id, err);
       return -ERR_HOST;
     }
   }
@@ -963,7 +1007,7 @@ class Core implements FunctionTable {
       const names = e.names !== undefined && e.names.length > 0 ? e.names : e.fn.name ? [e.fn.name] : [];
       const label = names.map((x) => `'${x}' `).join("").replace(/' '/g, "' / '");
       // its rejection must not go unhandled, nor that of a Promise inside the value it resolves with
-      Promise.resolve(p).then(handleInnerPromises, ignore);
+      settleLater(p).then(handleInnerPromises, ignore);
       throw new CalogValueError(
         "ERR_TYPE",
         `host function ${label}returned a Promise, which this script cannot wait for: ` +
@@ -973,7 +1017,7 @@ class Core implements FunctionTable {
           "Scripts on threaded contexts wait for async host functions when called with evalAsync/callAsync",
       );
     }
-    Promise.resolve(p).then((v) => this.settleHost(token, true, v), (e) => this.settleHost(token, false, e));
+    settleLater(p).then((v) => this.settleHost(token, true, v), (e) => this.settleHost(token, false, e));
     return HOST_DEFERRED;
   }
 
@@ -1021,7 +1065,7 @@ class Core implements FunctionTable {
       const id = this.nextHostError++;
       this.hostErrors.set(id, v);
       if (this.hostErrors.size > HOST_ERRORS_KEPT) this.hostErrors.delete(this.hostErrors.keys().next().value!);
-      writeHostError(w, message, id); // as a synchronous host error: the rejection is the `cause` of the error it becomes
+      writeHostError(w, message, id, v); // as a synchronous host error: the rejection is the `cause` of the error it becomes
     }
     let st = -ERR_DEAD;
     try {
@@ -1394,17 +1438,58 @@ function nativeOptions(core: Core, options: ContextOptions): Record<string, Valu
   return out;
 }
 
+const NOTHING: unique symbol = Symbol("nothing");
+
 /**
- * Writes a host error, [message, id], into IN; never throws (a host call or a settlement that threw here escaped
+ * The value a script threw that a host function passed on unchanged (it called a script function, which threw a
+ * table, and let the CalogScriptError go): it goes back with the error, so the calling script catches that value, as
+ * it would without the host function between (it caught the text "lua threw { code: 1 }": pass 34b). Plain data
+ * objects only (no function to take a reference to, no getter to run, at most 10,000 items): anything else is
+ * NOTHING and the error goes as its message.
+ */
+function carriedValue(err: unknown): unknown {
+  if (!(err instanceof CalogScriptError)) return NOTHING;
+  const v = err.value;
+  // an object: a number or a boolean keeps its text ("lua threw true", the same in every engine; JavaScript cannot
+  // carry the thrower's message on a primitive it raises)
+  if (v === null || typeof v !== "object") return NOTHING;
+  let budget = 10_000;
+  const plain = (x: unknown, depth: number): boolean => {
+    if (--budget < 0 || depth > 100) return false;
+    if (x === null || typeof x !== "object") return typeof x !== "function" && typeof x !== "symbol";
+    if (x instanceof Uint8Array) return true;
+    if (x instanceof Map) {
+      for (const [k, y] of x) if (!plain(k, depth + 1) || !plain(y, depth + 1)) return false;
+      return true;
+    }
+    const proto = Object.getPrototypeOf(x);
+    if (!Array.isArray(x) && proto !== Object.prototype && proto !== null) return false;
+    for (const k of Object.keys(x)) {
+      const d = Object.getOwnPropertyDescriptor(x, k);
+      if (d === undefined || !("value" in d) || !plain(d.value, depth + 1)) return false;
+    }
+    return true;
+  };
+  try {
+    return plain(v, 0) ? v : NOTHING;
+  } catch {
+    return NOTHING;
+  }
+}
+
+/**
+ * Writes a host error, [message, id] (or [message, id, value]: see carriedValue), into IN; never throws (a host call or a settlement that threw here escaped
  * the FFI callback, or left the runtime marshalling for good): a message that cannot be written (out of memory for
  * the request) is replaced by one that says so.
  */
-function writeHostError(w: Wire, message: string, id: number): void {
+function writeHostError(w: Wire, message: string, id: number, err?: unknown): void {
   try {
+    const carried = carriedValue(err);
     w.begin();
-    w.list(2);
+    w.list(carried === NOTHING ? 2 : 3);
     w.string(message);
     w.number(id);
+    if (carried !== NOTHING) w.value(carried);
   } catch {
     w.begin();
     w.list(2);
@@ -1476,7 +1561,7 @@ function outputSink(core: Core, output: Output): Value {
         // where its rejection went unhandled
         const r: unknown = cb(text, stream);
         if (r !== null && (typeof r === "object" || typeof r === "function") && typeof (r as PromiseLike<unknown>).then === "function") {
-          new Promise<unknown>((resolve) => resolve(r)).then(undefined, ignore);
+          settleLater(r).then(undefined, ignore);
         }
       } catch {
         /* an output callback's exception is not the script's: ignored */

@@ -37,7 +37,44 @@ const MAX_EXACT = 2 ** 53;
 const I64_MIN = -(2n ** 63n);
 const I64_MAX = 2n ** 63n - 1n;
 // ignoreBOM: a leading U+FEFF is text like any other (the default decoder strips it: "\ufeffx" came back "x")
+/** The errors calog's own encoding and decoding raised (see isOwnError). */
+const ownErrors = new WeakSet<object>();
+
+/** A CalogValueError of the codec's own: told apart from one user code threw while a value was read. */
+function valueError(...args: ConstructorParameters<typeof CalogValueError>): CalogValueError {
+  const e = new CalogValueError(...args);
+  ownErrors.add(e);
+  return e;
+}
+
+/**
+ * Whether e was raised by calog's codec itself (a value that cannot cross, a function handle refused), not by user
+ * code it ran (a getter or a Proxy trap that threw a calog error of another call passed unchanged, as if the value
+ * itself were refused: pass 34b).
+ */
+export function isOwnError(e: unknown): boolean {
+  return typeof e === "object" && e !== null && ownErrors.has(e);
+}
+
 const utf8Decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+/** Text from this many bytes on may be longer than the host engine's longest string (V8's is 2^29 - 24 units). */
+const LONG_TEXT = 1 << 28;
+/**
+ * Decodes a text that may not fit a JavaScript string: past the engine's longest, a CalogValueError (ERR_RANGE),
+ * not the decoder's bare TypeError "buffer exceeds maximum length" (Deno: pass 34a).
+ */
+function decodeLong(bytes: Uint8Array): string {
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch (e) {
+    throw valueError(
+      "ERR_RANGE",
+      `a string of ${bytes.length} bytes is longer than this JavaScript engine's longest string; ` +
+        "send it in pieces, or as bytes (a byte string arrives as a Uint8Array)",
+      { cause: e },
+    );
+  }
+}
 const utf8Encoder = new TextEncoder();
 /** %TypedArray%.prototype.length's getter: the view's real length, whatever a subclass or Proxy says. */
 const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "length")!.get as (
@@ -50,7 +87,7 @@ const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(U
  * trap" threw.
  */
 function goneBytes(what: string): CalogValueError {
-  return new CalogValueError("ERR_TYPE", `${what} cannot cross: its ArrayBuffer was detached (transferred) or shrunk below the view, so it has no bytes to read`);
+  return valueError("ERR_TYPE", `${what} cannot cross: its ArrayBuffer was detached (transferred) or shrunk below the view, so it has no bytes to read`);
 }
 
 /** Whether a view is out of bounds (detached or shrunk past): copying a typed array throws then, as a DataView's byteLength. */
@@ -141,7 +178,7 @@ function binaryBytes(v: object, kind: string): Uint8Array {
     if (kind === "DataView") return new Uint8Array(viewBuffer.dv.call(v as DataView), viewBuffer.dvOffset.call(v as DataView), viewBuffer.dvLength.call(v as DataView));
     return new Uint8Array(viewBuffer.ta.call(v as ArrayBufferView), viewBuffer.taOffset.call(v as ArrayBufferView), viewBuffer.taLength.call(v as ArrayBufferView));
   } catch {
-    throw kind === "ArrayBuffer" ? new CalogValueError("ERR_TYPE", "a detached ArrayBuffer (transferred) cannot cross: it has no bytes to read") : goneBytes(`a ${kind}`);
+    throw kind === "ArrayBuffer" ? valueError("ERR_TYPE", "a detached ArrayBuffer (transferred) cannot cross: it has no bytes to read") : goneBytes(`a ${kind}`);
   }
 }
 
@@ -167,7 +204,7 @@ const binaryProto: Record<string, object> = Object.fromEntries(
 function checkSubclass(v: object, proto: object, instead: string): void {
   const p: unknown = Object.getPrototypeOf(v);
   if (p === proto || !(p !== null && typeof p === "object" && Object.prototype.isPrototypeOf.call(proto, p))) return;
-  throw new CalogValueError(
+  throw valueError(
     "ERR_TYPE",
     `${aDescribed(v)} (a subclass of ${proto === Map.prototype ? "Map" : "Array"}) cannot cross into a script: it would arrive as a plain ${proto === Map.prototype ? "Map" : "Array"}; send ${instead} (the lenient policy does)`,
   );
@@ -187,9 +224,24 @@ function checkNamedKeys(v: unknown[], n: number): void {
     const i = Number(k);
     return !(Number.isInteger(i) && i >= 0 && i < n && String(i) === k); // "-1", "1.5", "01" are names
   });
-  throw new CalogValueError(
+  throw valueError(
     "ERR_TYPE",
     `an array with named properties (${named.slice(0, 3).map((k) => JSON.stringify(k)).join(", ")}${named.length > 3 ? ", …" : ""}) cannot cross into a script: only its items would (the lenient policy drops them)`,
+  );
+}
+
+/**
+ * Strict: a Map or an ArrayBuffer with named properties of its own (`Object.assign(new Map(m), { x: 1 })`) is refused,
+ * as only its entries or bytes cross (they were dropped without a word: pass 34a). Object.keys of either lists only
+ * such properties, so this costs nothing when there are none. (A view's Object.keys lists every index first: a
+ * typed array, Buffer or DataView crosses as its bytes and its own properties are not read, as documented.)
+ */
+function checkOwnProperties(v: object, what: string, part: string): void {
+  const named = Object.keys(v);
+  if (named.length === 0) return;
+  throw valueError(
+    "ERR_TYPE",
+    `${what} with named properties (${named.slice(0, 3).map((k) => JSON.stringify(k)).join(", ")}${named.length > 3 ? ", …" : ""}) cannot cross into a script: only its ${part} would (the lenient policy drops the properties)`,
   );
 }
 
@@ -214,7 +266,7 @@ function checkBigintKeys(entries: readonly (readonly [unknown, unknown])[]): voi
         for (const [n] of entries) if (typeof n === "number") numbers.add(n);
       }
       if (numbers.has(Number(k))) {
-        throw new CalogValueError("ERR_TYPE", `Map keys ${k} and ${k}n are the same integer key in a script: one would be lost`);
+        throw valueError("ERR_TYPE", `Map keys ${k} and ${k}n are the same integer key in a script: one would be lost`);
       }
     }
   }
@@ -248,7 +300,7 @@ function checkByteKeys(entries: readonly (readonly [unknown, unknown])[]): void 
       set = bytes!;
     }
     if (set.has(text)) {
-      throw new CalogValueError("ERR_TYPE", "two keys of a Map are the same bytes in a script (a Uint8Array and a string, or two Uint8Arrays): one would be lost");
+      throw valueError("ERR_TYPE", "two keys of a Map are the same bytes in a script (a Uint8Array and a string, or two Uint8Arrays): one would be lost");
     }
     set.add(text);
   }
@@ -339,10 +391,10 @@ export class Wire {
     // the size crosses as a u32: past 2^32 it wrapped, a smaller buffer was granted, and a string's encodeInto
     // stopped where it ended (a 1.44e9-character string reached Lua as its first 33,554,414 bytes)
     if (need > MAX_REQUEST) {
-      throw new CalogValueError("ERR_RANGE", `a value this large cannot cross: the request would need ${need} bytes (the cap is ${MAX_REQUEST})`);
+      throw valueError("ERR_RANGE", `a value this large cannot cross: the request would need ${need} bytes (the cap is ${MAX_REQUEST})`);
     }
     const st = this.#native.reserve(0, need);
-    if (st < 0) throw new CalogValueError("ERR_OOM", `cannot grow the request buffer to ${need} bytes`);
+    if (st < 0) throw valueError("ERR_OOM", `cannot grow the request buffer to ${need} bytes`);
     this.refresh();
   }
 
@@ -375,7 +427,7 @@ export class Wire {
       }
     }
     if (!this.lenient && !(s as unknown as { isWellFormed(): boolean }).isWellFormed()) {
-      throw new CalogValueError("ERR_TYPE", "a string with a lone surrogate (not valid Unicode) cannot cross exactly; the lenient policy sends U+FFFD for it");
+      throw valueError("ERR_TYPE", "a string with a lone surrogate (not valid Unicode) cannot cross exactly; the lenient policy sends U+FFFD for it");
     }
     const { written } = utf8Encoder.encodeInto(s, buf.subarray(p));
     buf[this.#pos] = Tag.STR;
@@ -442,7 +494,7 @@ export class Wire {
       case "bigint":
         if (v < I64_MIN || v > I64_MAX) {
           if (this.lenient) return this.number(Number(v));
-          throw new CalogValueError("ERR_RANGE", `bigint ${v} does not fit in a 64-bit integer`);
+          throw valueError("ERR_RANGE", `bigint ${v} does not fit in a 64-bit integer`);
         }
         this.#ensure(9);
         this.#u8(Tag.INT);
@@ -455,12 +507,20 @@ export class Wire {
         return this.#object(v, depth);
       default:
         if (this.lenient) return this.nil();
-        throw new CalogValueError("ERR_TYPE", `a ${typeof v} cannot cross into a script`);
+        throw valueError("ERR_TYPE", `a ${typeof v} cannot cross into a script`);
     }
   }
 
   #fn(f: Function): void {
-    const h = this.fns.handleOf(f);
+    let h: readonly [number, number] | undefined;
+    let ref = 0;
+    try {
+      h = this.fns.handleOf(f);
+      if (h === undefined) ref = this.fns.hostRef(f);
+    } catch (e) {
+      if (typeof e === "object" && e !== null) ownErrors.add(e); // a disposed or foreign function: calog's refusal
+      throw e;
+    }
     if (h !== undefined) {
       this.#ensure(9);
       this.#u8(Tag.FN);
@@ -470,7 +530,7 @@ export class Wire {
     }
     this.#ensure(5);
     this.#u8(Tag.HOSTFN);
-    this.#u32(this.fns.hostRef(f));
+    this.#u32(ref);
   }
 
   /** A real Map (its prototype checked by the caller): its entries, read through the intrinsics. */
@@ -494,7 +554,7 @@ export class Wire {
         // refused or skipped, a Promise's rejection is handled, as for a Promise value
         if (types.isPromise(k)) Promise.prototype.then.call(k, undefined, () => {});
         if (this.lenient) continue;
-        throw new CalogValueError("ERR_TYPE", `a Map key of type ${describe(k)} cannot cross into a script`);
+        throw valueError("ERR_TYPE", `a Map key of type ${describe(k)} cannot cross into a script`);
       }
       this.value(k, depth + 1);
       this.value(val, depth + 1);
@@ -511,7 +571,7 @@ export class Wire {
   #builtin(v: object, kind: string, depth: number): void {
     if (kind === "Promise") Promise.prototype.then.call(v, undefined, () => {});
     if (!this.lenient) {
-      throw new CalogValueError(
+      throw valueError(
         "ERR_TYPE",
         `${aKind(kind)} whose prototype was replaced (${Object.getPrototypeOf(v) === null ? "null" : "Object.prototype"}) cannot cross into a script: it is no plain object, and only its own properties would cross; the lenient policy sends it as the ${kind} it is`,
       );
@@ -536,13 +596,14 @@ export class Wire {
       const mine = own !== undefined && (p === own || (p !== null && isPrototypeOf.call(own, p))); // its own, or a subclass's
       if (!mine || !exactBinary.has(kind)) {
         const was = p === null ? "null" : p === Object.prototype ? "Object.prototype" : typeof (p as { constructor?: { name?: unknown } }).constructor?.name === "string" && isPrototypeOf.call(Object.prototype, p) ? `${(p as { constructor: { name: string } }).constructor.name}.prototype` : "another realm's";
-        throw new CalogValueError(
+        throw valueError(
           "ERR_TYPE",
           mine
             ? `${aKind(kind)} cannot cross into a script (only Uint8Array, Uint8ClampedArray and ArrayBuffer cross as bytes; the lenient policy sends any view's bytes)`
             : `${aKind(kind)} ${was === "another realm's" ? "of another realm (node:vm) or under its prototype" : `whose prototype was replaced (${was})`} cannot cross into a script: it is no plain ${kind}, and no plain object; the lenient policy sends its bytes`,
         );
       }
+      if (kind === "ArrayBuffer" || kind === "SharedArrayBuffer") checkOwnProperties(v, aKind(kind), "bytes");
     }
     const bytes = binaryBytes(v, kind);
     if (bytes.length === 0 && kind !== "ArrayBuffer" && kind !== "SharedArrayBuffer" && viewGone(v as ArrayBufferView)) throw goneBytes(aKind(kind));
@@ -552,16 +613,16 @@ export class Wire {
   #object(v: object, depth: number): void {
     if (ArrayBuffer.isView(v)) return this.#binary(v);
     if (depth >= this.maxDepth) {
-      throw new CalogValueError("ERR_DEPTH", `value nesting exceeds the depth cap (${this.maxDepth})`);
+      throw valueError("ERR_DEPTH", `value nesting exceeds the depth cap (${this.maxDepth})`);
     }
     const anc = this.#ancestors;
-    if (anc.includes(v)) throw new CalogValueError("ERR_CYCLE", "value contains itself (a cycle)");
+    if (anc.includes(v)) throw valueError("ERR_CYCLE", "value contains itself (a cycle)");
     anc.push(v);
     if (Array.isArray(v)) {
       if (!this.lenient) checkSubclass(v, Array.prototype, "Array.from(v)");
       const n = v.length; // read once: a getter or Proxy that changes it must not desync what follows
       if (n > MAX_LIST) {
-        throw new CalogValueError("ERR_RANGE", `an array of length ${n} is too long to cross (the cap is ${MAX_LIST} items)`);
+        throw valueError("ERR_RANGE", `an array of length ${n} is too long to cross (the cap is ${MAX_LIST} items)`);
       }
       if (!this.lenient) checkNamedKeys(v, n);
       this.list(n);
@@ -571,9 +632,12 @@ export class Wire {
         // a Proxy of a Map, Object.create(Map.prototype): no entries of its own to read ("Map operation called on
         // non-Map object" was reported as a getter that threw)
         if (this.lenient) this.nil();
-        else throw new CalogValueError("ERR_TYPE", "an object that only inherits from Map.prototype (a Proxy of a Map, Object.create(Map.prototype)) cannot cross into a script: it holds no entries of its own to read; the lenient policy sends nil");
+        else throw valueError("ERR_TYPE", "an object that only inherits from Map.prototype (a Proxy of a Map, Object.create(Map.prototype)) cannot cross into a script: it holds no entries of its own to read; the lenient policy sends nil");
       } else {
-        if (!this.lenient) checkSubclass(v, Map.prototype, "new Map(v)");
+        if (!this.lenient) {
+          checkSubclass(v, Map.prototype, "new Map(v)");
+          checkOwnProperties(v, "a Map", "entries");
+        }
         this.#map(v, depth);
       }
     } else if (isPlainObject(v)) {
@@ -588,7 +652,7 @@ export class Wire {
         : keys[0] === "0" ? (types.isStringObject(v) ? "boxed primitive" : types.isArgumentsObject(v) ? "arguments object" : undefined) : undefined;
       if (kind === "arguments object") {
         if (!this.lenient) {
-          throw new CalogValueError("ERR_TYPE", "an arguments object cannot cross into a script: it would arrive as a map with the keys \"0\", \"1\"..., not a list; send Array.from(arguments) (the lenient policy sends its own enumerable properties)");
+          throw valueError("ERR_TYPE", "an arguments object cannot cross into a script: it would arrive as a map with the keys \"0\", \"1\"..., not a list; send Array.from(arguments) (the lenient policy sends its own enumerable properties)");
         }
         kind = undefined;
       }
@@ -611,7 +675,7 @@ export class Wire {
     } else if (v instanceof Promise) {
       Promise.prototype.then.call(v, undefined, () => {}); // refused: its rejection must not go unhandled
       if (this.lenient) this.nil();
-      else throw new CalogValueError("ERR_TYPE", "a Promise cannot cross into a script (calls are synchronous: await it first)");
+      else throw valueError("ERR_TYPE", "a Promise cannot cross into a script (calls are synchronous: await it first)");
     } else if (this.lenient) {
       this.nil();
     } else {
@@ -620,7 +684,7 @@ export class Wire {
       // a built-in under another's prototype (a Map under Array.prototype) is named as what it is, not "an Array"
       const kind = types.isProxy(v) ? undefined : builtinKind(v);
       const what = types.isProxy(v) ? "a Proxy" : kind !== undefined && kind !== describe(v) ? `${aKind(kind)} whose prototype was replaced (${describe(v)}.prototype)` : aDescribed(v);
-      throw new CalogValueError("ERR_TYPE", `${what} cannot cross into a script (only plain objects, arrays, Maps and Uint8Arrays do)`);
+      throw valueError("ERR_TYPE", `${what} cannot cross into a script (only plain objects, arrays, Maps and Uint8Arrays do)`);
     }
     anc.pop();
   }
@@ -727,12 +791,12 @@ export class Wire {
   checkKeys(): void {
     if (this.#negZeroKey && !this.lenient && !this.#lostKeys) {
       this.#negZeroKey = false;
-      throw new CalogValueError("ERR_TYPE", "a map key -0.0 becomes the Map key 0 (a Map does not keep -0): the key would change; the lenient policy sends 0");
+      throw valueError("ERR_TYPE", "a map key -0.0 becomes the Map key 0 (a Map does not keep -0): the key would change; the lenient policy sends 0");
     }
     this.#negZeroKey = false;
     if (this.#lostKeys && !this.lenient) {
       this.#lostKeys = false;
-      throw new CalogValueError("ERR_TYPE", "two keys of a map become the same Map key (such as 1 and 1.0, -0.0 and 0.0, or two NaN keys): one would be lost");
+      throw valueError("ERR_TYPE", "two keys of a map become the same Map key (such as 1 and 1.0, -0.0 and 0.0, or two NaN keys): one would be lost");
     }
   }
 
@@ -741,7 +805,7 @@ export class Wire {
     this.refresh();
     this.#rpos = 0;
     this.#rend = len;
-    if (len < 5 || this.out[0] !== Tag.LIST) throw new CalogValueError("ERR_ARG", "malformed argument list from the library");
+    if (len < 5 || this.out[0] !== Tag.LIST) throw valueError("ERR_ARG", "malformed argument list from the library");
     this.#rpos = 5;
     this.#lostKeys = false;
     this.#negZeroKey = false;
@@ -755,7 +819,7 @@ export class Wire {
 
   #read(): unknown {
     const out = this.out, dv = this.#outView;
-    if (this.#rpos >= this.#rend) throw new CalogValueError("ERR_ARG", "truncated value from the library");
+    if (this.#rpos >= this.#rend) throw valueError("ERR_ARG", "truncated value from the library");
     const tag = out[this.#rpos++];
     let p = this.#rpos;
     switch (tag) {
@@ -788,7 +852,7 @@ export class Wire {
           }
           return s;
         }
-        return utf8Decoder.decode(out.subarray(p, p + n));
+        return n < LONG_TEXT ? utf8Decoder.decode(out.subarray(p, p + n)) : decodeLong(out.subarray(p, p + n));
       }
       case Tag.BIN: {
         const n = dv.getUint32(p, true);
@@ -855,7 +919,7 @@ export class Wire {
         this.#rpos = p + 4;
         return this.fns.hostFn(dv.getUint32(p, true));
       default:
-        throw new CalogValueError("ERR_ARG", `unknown wire tag ${tag} from the library`);
+        throw valueError("ERR_ARG", `unknown wire tag ${tag} from the library`);
     }
   }
 }

@@ -330,10 +330,11 @@ for (const thread of modes) {
     assert.throws(() => lua.eval("debug.upvaluejoin(function() return hostFn end, 1, hostFn, 1)"), CalogPermissionError);
     lua.eval("function keep(f) held = f end");
     lua.call("keep", (x: number) => x + 1); // a TypeScript function: a calog function value in Lua
-    assert.equal(lua.eval("return debug.getmetatable(held)"), "calog function");
-    assert.equal(lua.eval("return getmetatable(held)"), "calog function");
-    assert.throws(() => lua.eval("debug.setmetatable(held, nil)"), CalogPermissionError);
-    assert.throws(() => lua.eval("debug.setmetatable({}, debug.getmetatable(held))"), CalogScriptError); // a string, not the table
+    // a Lua function (a C closure) whose upvalue, the box holding the value's reference, stays out of reach
+    assert.equal(lua.eval("return type(held)"), "function");
+    assert.throws(() => lua.eval("return debug.getupvalue(held, 1)"), CalogPermissionError);
+    assert.throws(() => lua.eval("debug.setupvalue(held, 1, io.stdout)"), CalogPermissionError);
+    assert.throws(() => lua.eval("return debug.upvalueid(held, 1)"), CalogPermissionError);
     assert.throws(() => lua.eval("debug.setmetatable(io.stdout, {})"), CalogPermissionError); // a userdata's type stays
     assert.equal(lua.eval("return held(41)"), 42);
     assert.equal(lua.eval("return hostFn('still fine')"), "still fine");

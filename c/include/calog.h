@@ -388,7 +388,9 @@ CALOG_API int32_t calogWireReserve(CalogT *rt, uint32_t which, uint32_t size);
  *     in IN (never 0: every encoded value takes a byte; 0 means the call could not run, as Bun and Deno return
  *     from a callback their engine refused to enter, and the script gets CALOG_ERR_NESTING), < 0 = -status with the error in IN: a message string, or a list [message string, int id > 0]
  *     whose id becomes the error's "host" field (so the host can tell which of its exceptions an error that
- *     comes back later is; see calogErrorSet); or CALOG_HOST_DEFERRED (below).
+ *     comes back later is; see calogErrorSet), or a list [message, id, value] whose value becomes the error's
+ *     "value" (raised as that value in the calling script: a script's thrown value the host passes on); or
+ *     CALOG_HOST_DEFERRED (below).
  *     A call that returns 0 or an error (not CALOG_HOST_DEFERRED) owns only the function handles in OUT that it
  *     counted in the control block's fnsTaken (it may have read part of its arguments: its engine threw at the
  *     stack's end): the library releases the others.

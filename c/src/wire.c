@@ -680,18 +680,30 @@ static int32_t hostOutcome(CalogT *rt, int32_t r, CalogValueT *result) {
     /* compared before negating: the host's r is any int32, and -INT32_MIN overflows */
     int32_t status = r > -CALOG_STATUS_COUNT ? -r : CALOG_ERR_HOST;
     CalogRaiseT mark = {0, 0};
+    CalogValueT thrown = calogValueNil();
+    bool hasThrown = false;
     if (rd.len >= 5 && rd.buf[0] == CALOG_W_LIST) {
       rd.pos = 1;
-      if (get32(&rd) != 2) return calogFail(result, status, "host function failed");
+      uint32_t items = get32(&rd);
+      if (items != 2 && items != 3) return calogFail(result, status, "host function failed");
       if (calog__wireReadString(&rd, &msg, &n) != CALOG_OK) return calogFail(result, status, "host function failed");
       CalogValueT id = calogValueNil(), scratch = calogValueNil();
       if (calog__wireDecode(rt, &rd, &id, &scratch) == CALOG_OK && id.type == CALOG_INT && id.as.i > 0) mark.host = id.as.i;
       calogValueFree(&id);
       calogValueFree(&scratch);
+      /* a third item: the value the error carries (a script's thrown value the host passed on as it was), raised
+       * as that value in the calling script: a table thrown by a script function a host function called reached
+       * a script that caught it as text (pass 34b) */
+      if (items == 3) {
+        if (calog__wireDecode(rt, &rd, &thrown, &scratch) == CALOG_OK) hasThrown = true;
+        else calogValueFree(&thrown);
+        calogValueFree(&scratch);
+      }
     } else if (calog__wireReadString(&rd, &msg, &n) != CALOG_OK) {
       return calogFail(result, status, "host function failed");
     }
     calogErrorSet(result, status, NULL, msg, n, NULL);
+    if (hasThrown) calog__errorAttachValue(result, &thrown);
     calog__errorMark(result, mark);
     return status;
   }

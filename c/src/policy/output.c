@@ -35,10 +35,18 @@ int32_t calog__output(CalogCtxT *ctx, int stream, const char *bytes, size_t n, C
     calogValueFree(&args[0]);
     return calogFail(err, CALOG_ERR_OOM, "out of memory");
   }
-  (void)calogFnInvoke(sink->as.fn, args, 2, &res); /* a failing sink is ignored: output never breaks a script */
-  calogValueFree(&res);
+  /* what the sink itself throws is ignored: output never breaks a script. A sink calog could not call (the crossing
+   * refused at the nesting cap, its context dead, no memory for the call) fails the print as that call would fail
+   * for a host function: the script went on as if it had printed, and the text was lost (pass 34a) */
+  st = calogFnInvoke(sink->as.fn, args, 2, &res);
   calogValueFree(&args[0]);
   calogValueFree(&args[1]);
+  if (st == CALOG_ERR_NESTING || st == CALOG_ERR_DEAD || st == CALOG_ERR_OOM) {
+    st = calogFail(err, st, "print: the output callback could not be called: %s", calogErrorMessage(&res, NULL));
+    calogValueFree(&res);
+    return st;
+  }
+  calogValueFree(&res);
   return CALOG_OK;
 }
 

@@ -268,7 +268,9 @@ void calog__dukPendingSweep(DukCtxT *dc, uint64_t mark) {
 static duk_ret_t marksSafe(duk_context *ctx, void *udata) {
   CalogRaiseT *mark = udata;
   duk_idx_t v = duk_get_top_index(ctx);
-  if (!duk_is_error(ctx, v)) return 0;
+  /* an Error calog threw, or an object another engine threw that calog raised here (throwResultIo); a Proxy's
+   * traps never run */
+  if (!duk_is_object(ctx, v) || duk_is_function(ctx, v) || duk_calog_is_proxy(ctx, v)) return 0;
   duk_get_prop_literal(ctx, v, DUK_KEY_RAISE_STATUS);
   duk_get_prop_literal(ctx, v, DUK_KEY_RAISE_HOST);
   if (duk_is_number(ctx, -2)) mark->status = duk_get_int(ctx, -2);
@@ -771,6 +773,12 @@ static int32_t ingress(IngressT *in, duk_context *ctx, duk_idx_t idx, int depth)
                          "a JS %s cannot cross to another engine: only plain Uint8Array, Uint8ClampedArray and "
                          "ArrayBuffer objects (not subclasses such as Buffer) cross as bytes; the lenient policy "
                          "sends any view's bytes", objectKind(ctx, idx));
+      /* its named properties live in the entry part (the indices are virtual): counted without a walk of the bytes.
+       * They were dropped without a word under strict (pass 34a) */
+      if (!lenient(in->dc) && duk_calog_named_keys(ctx, idx) > 0)
+        return calogFail(in->err, CALOG_ERR_TYPE,
+                         "a JS %s with named properties cannot cross to another engine: only its bytes would (the "
+                         "lenient policy drops the properties)", objectKind(ctx, idx));
       duk_size_t n = 0;
       void *p = duk_get_buffer_data(ctx, idx, &n);
       return putBytes(in, p, n);
@@ -1159,9 +1167,21 @@ static duk_ret_t throwResultIo(DukCtxT *dc, duk_context *ctx, CalogValueT *resul
       calogValueFree(&err);
       int64_t n;
       const char *msg = calog__errorCarriedMessage(&p->v, &n);
-      if (msg != NULL && duk_is_object(ctx, -1) && !duk_is_function(ctx, -1)) { /* fresh (a function may be shared) */
-        pushText(ctx, msg, n); /* may throw: as above */
-        duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_CARRIED);
+      if (duk_is_object(ctx, -1) && !duk_is_function(ctx, -1)) { /* fresh (a function may be shared) */
+        if (msg != NULL) {
+          pushText(ctx, msg, n); /* may throw: as above */
+          duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_CARRIED);
+        }
+        /* its marks, as an Error calog throws carries them: a value a host function passed on keeps the host's
+         * exception as its cause when it leaves uncaught (pass 34b) */
+        if (mark.status) {
+          duk_push_int(ctx, mark.status);
+          duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_STATUS);
+        }
+        if (mark.host) {
+          duk_push_number(ctx, (duk_double_t)mark.host);
+          duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_HOST);
+        }
       }
       calog__dukPendingDrop(dc, p);
       return duk_throw(ctx);

@@ -27,6 +27,7 @@ typedef struct IngressT {
 } IngressT;
 
 static int32_t ingress(IngressT *in, int idx, int depth);
+static int fnClosure(lua_State *L);
 
 static bool lenient(LuaCtxT *lc) { return lc->ctx->rt->policy == CALOG_POLICY_LENIENT; }
 
@@ -155,7 +156,18 @@ static int32_t ingress(IngressT *in, int idx, int depth) {
   if (putScalar(in, idx, &st)) return st;
   switch (lua_type(L, idx)) {
   case LUA_TTABLE: return ingressTable(in, idx, depth);
-  case LUA_TFUNCTION: return ingressFunction(in, idx);
+  case LUA_TFUNCTION:
+    if (lua_tocfunction(L, idx) == fnClosure && lua_checkstack(L, 1)) { /* a function value going out: itself */
+      lua_getupvalue(L, idx, 1);
+      CalogFnT **box = luaL_testudata(L, -1, FN_META);
+      CalogFnT *fn = box != NULL ? *box : NULL;
+      lua_pop(L, 1);
+      if (fn != NULL) {
+        calogFnRetain(fn);
+        return put(in, calog__sinkFn(in->sink, fn));
+      }
+    }
+    return ingressFunction(in, idx);
   case LUA_TUSERDATA: {
     CalogFnT **box = luaL_testudata(L, idx, FN_META);
     if (box != NULL && *box != NULL) {
@@ -216,6 +228,7 @@ static int32_t pushFn(lua_State *L, LuaCtxT *lc, CalogItemT *it, CalogValueT *er
   luaL_setmetatable(L, FN_META);
   calogFnRetain(fn);
   *box = fn;
+  lua_pushcclosure(L, fnClosure, 1); /* a Lua function whose upvalue is the box (see fnClosure) */
   return CALOG_OK;
 }
 
@@ -558,8 +571,22 @@ static int nativeTrampoline(lua_State *L) {
   return n;
 }
 
-static int fnCall(lua_State *L) { /* __call(self, ...) */
-  CalogFnT **box = luaL_checkudata(L, 1, FN_META);
+static int fnCallFrom(lua_State *L, CalogFnT **box, int first);
+
+static int fnCall(lua_State *L) { /* __call(self, ...) of a box a script cannot reach (see fnClosure) */
+  return fnCallFrom(L, luaL_checkudata(L, 1, FN_META), 2);
+}
+
+/* A function value in Lua: a C closure whose one upvalue is the box holding the value's reference (a Lua function
+ * to type(), table.sort, string.gsub, coroutine.wrap, load: a callable userdata was refused by all of them, pass
+ * 34b). Its upvalue cannot be read or replaced by a script (calog__luaIsInternalCFunction); checked all the same. */
+static int fnClosure(lua_State *L) {
+  CalogFnT **box = luaL_testudata(L, lua_upvalueindex(1), FN_META);
+  if (box == NULL) return luaL_error(L, "calog function value without its box");
+  return fnCallFrom(L, box, 1);
+}
+
+static int fnCallFrom(lua_State *L, CalogFnT **box, int first) {
   if (*box == NULL) return luaL_error(L, "function value was released");
   LuaCtxT *lc = calog__luaCtx(L);
   stopIfTripped(L, lc);
@@ -571,15 +598,15 @@ static int fnCall(lua_State *L) { /* __call(self, ...) */
   if (pendPush(lc, &hold) < 0) return luaL_error(L, "out of memory");
   int n;
   if (!calog__ioIsNative(fn)) {
-    n = callOut(L, 2, callFn, fn, mark);
+    n = callOut(L, first, callFn, fn, mark);
   } else {
     /* an I/O method called on its handle (conn:send(...)): the handle's id is all it needs of self */
-    if (calog__ioIsMethod(fn) && lua_type(L, 2) == LUA_TTABLE) {
+    if (calog__ioIsMethod(fn) && lua_type(L, first) == LUA_TTABLE) {
       lua_pushliteral(L, "id");
-      lua_rawget(L, 2);
-      lua_replace(L, 2);
+      lua_rawget(L, first);
+      lua_replace(L, first);
     }
-    n = callOut(L, 2, callFnIo, fn, mark);
+    n = callOut(L, first, callFnIo, fn, mark);
   }
   stopIfTripped(L, lc);
   return n;
@@ -619,7 +646,7 @@ void calog__luaOpenFnMeta(lua_State *L) {
   lua_pop(L, 1);
 }
 
-bool calog__luaIsInternalCFunction(lua_CFunction f) { return f == nativeTrampoline; }
+bool calog__luaIsInternalCFunction(lua_CFunction f) { return f == nativeTrampoline || f == fnClosure; }
 
 void calog__luaOpenIo(lua_State *L) {
   LuaCtxT *lc = calog__luaCtx(L);

@@ -53,6 +53,14 @@ static int32_t luaSync(lua_State *L) {
   return kind;
 }
 
+const char *calog__luaYieldMsg(lua_State *L) {
+  LuaCtxT *lc = calog__luaCtx(L);
+  return lc != NULL && lc->ctx != NULL && lc->ctx->busy > 1
+             ? "attempt to yield across a call from the host or another engine (a coroutine yields only within the "
+               "call that resumed it: a script function called by a host function runs as a call of its own)"
+             : "attempt to yield from outside a coroutine";
+}
+
 const char *calog__luaLexPoll(lua_State *L) {
   static const char *const messages[] = {"calog: none limit reached", "calog: memory limit reached",
                                          "calog: steps limit reached", "calog: timeout limit reached",

@@ -42,3 +42,7 @@ __attribute__((visibility("hidden"))) void calog__luaCDone(struct lua_State *L);
 #include "stack.h"
 #define luai_cstacklow(L) (calog__stackLeft() < CALOG_STACK_LOW)
 #define luai_cstackout(L) (calog__stackLeft() < CALOG_STACK_OUT)
+/* Our patch c/patches/lua/74-yield-through-a-crossing.patch: the message of a yield on the main thread (where an entry
+ * nested in a call from the host or another engine runs): "outside a coroutine" only when no call is below it. */
+__attribute__((visibility("hidden"))) const char *calog__luaYieldMsg(struct lua_State *L);
+#define luai_calogyieldmsg(L) calog__luaYieldMsg(L)

@@ -24,7 +24,15 @@ static void compileError(HSQUIRRELVM v, const SQChar *desc, const SQChar *source
 }
 
 static SQInteger guardedSuspend(HSQUIRRELVM v) {
-  if (v == calog__sqCtx(v)->vm) return sq_throwerror(v, "suspend() works only inside a thread (newthread) in calog");
+  SqCtxT *sc = calog__sqCtx(v);
+  if (v == sc->vm) {
+    /* a thread's function called back from the host or another engine runs on the main VM, as a call of its own */
+    return sq_throwerror(v, sc->ctx->busy > 1
+                                ? "suspend() cannot cross a call from the host or another engine (a thread suspends "
+                                  "only within the call that woke it: a function called by a host function runs as "
+                                  "a call of its own)"
+                                : "suspend() works only inside a thread (newthread) in calog");
+  }
   return sq_suspendvm(v);
 }
 
