@@ -1114,6 +1114,18 @@ int32_t calog__dukPush(DukCtxT *dc, duk_context *ctx, const CalogValueT *v, Calo
  * partial, the string is just below the top and the value on top becomes the error's .partial (an I/O
  * error's data: a receive that timed out or met the end); with raw, a buffer above them holds the text's exact bytes
  * (DUK_KEY_RAISE_BYTES). The error remembers its text (DUK_KEY_RAISE_TEXT): unchanged, it leaves JS as that text. */
+/* Sets an error's marks (read back by marksSafe) on the object on top of the stack. */
+static void putMarks(duk_context *ctx, CalogRaiseT mark) {
+  if (mark.status) {
+    duk_push_int(ctx, mark.status);
+    duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_STATUS);
+  }
+  if (mark.host) {
+    duk_push_number(ctx, (duk_double_t)mark.host);
+    duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_HOST);
+  }
+}
+
 static duk_ret_t throwText(duk_context *ctx, CalogRaiseT mark, bool partial, bool raw) {
   duk_idx_t m = duk_get_top_index(ctx) - (partial ? 1 : 0) - (raw ? 1 : 0);
   duk_size_t len = 0;
@@ -1131,14 +1143,7 @@ static duk_ret_t throwText(duk_context *ctx, CalogRaiseT mark, bool partial, boo
     duk_dup(ctx, m + 1 + (partial ? 1 : 0));
     duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_BYTES);
   }
-  if (mark.status) {
-    duk_push_int(ctx, mark.status);
-    duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_STATUS);
-  }
-  if (mark.host) {
-    duk_push_number(ctx, (duk_double_t)mark.host);
-    duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_HOST);
-  }
+  putMarks(ctx, mark);
   if (partial) {
     duk_dup(ctx, m + 1);
     duk_put_prop_literal(ctx, -2, "partial");
@@ -1174,14 +1179,7 @@ static duk_ret_t throwResultIo(DukCtxT *dc, duk_context *ctx, CalogValueT *resul
         }
         /* its marks, as an Error calog throws carries them: a value a host function passed on keeps the host's
          * exception as its cause when it leaves uncaught (pass 34b) */
-        if (mark.status) {
-          duk_push_int(ctx, mark.status);
-          duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_STATUS);
-        }
-        if (mark.host) {
-          duk_push_number(ctx, (duk_double_t)mark.host);
-          duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_HOST);
-        }
+        putMarks(ctx, mark);
       }
       calog__dukPendingDrop(dc, p);
       return duk_throw(ctx);
