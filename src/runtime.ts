@@ -990,7 +990,7 @@ class Core implements FunctionTable {
       const id = this.nextHostError++;
       this.hostErrors.set(id, err);
       if (this.hostErrors.size > HOST_ERRORS_KEPT) this.hostErrors.delete(this.hostErrors.keys().next().value!);
-      writeHostError(w, message, id, err);
+      writeHostError(w, message, id, err, this);
       return -ERR_HOST;
     }
   }
@@ -1065,7 +1065,7 @@ class Core implements FunctionTable {
       const id = this.nextHostError++;
       this.hostErrors.set(id, v);
       if (this.hostErrors.size > HOST_ERRORS_KEPT) this.hostErrors.delete(this.hostErrors.keys().next().value!);
-      writeHostError(w, message, id, v); // as a synchronous host error: the rejection is the `cause` of the error it becomes
+      writeHostError(w, message, id, v, this); // as a synchronous host error: the rejection is the `cause` of the error it becomes
     }
     let st = -ERR_DEAD;
     try {
@@ -1444,19 +1444,20 @@ const NOTHING: unique symbol = Symbol("nothing");
  * The value a script threw that a host function passed on unchanged (it called a script function, which threw a
  * table, and let the CalogScriptError go): it goes back with the error, so the calling script catches that value, as
  * it would without the host function between (it caught the text "lua threw { code: 1 }": pass 34b). Plain data
- * objects only (no function to take a reference to, no getter to run, at most 10,000 items): anything else is
- * NOTHING and the error goes as its message.
+ * objects only, of plain data and script functions (no host function to take a new reference to, no getter to run,
+ * at most 100,000 items): anything else is NOTHING and the error goes as its message.
  */
-function carriedValue(err: unknown): unknown {
+function carriedValue(err: unknown, isScriptFunction: (f: Function) => boolean): unknown {
   if (!(err instanceof CalogScriptError)) return NOTHING;
   const v = err.value;
   // an object: a number or a boolean keeps its text ("lua threw true", the same in every engine; JavaScript cannot
   // carry the thrower's message on a primitive it raises)
   if (v === null || typeof v !== "object") return NOTHING;
-  let budget = 10_000;
+  let budget = 100_000;
   const plain = (x: unknown, depth: number): boolean => {
     if (--budget < 0 || depth > 100) return false;
-    if (x === null || typeof x !== "object") return typeof x !== "function" && typeof x !== "symbol";
+    if (typeof x === "function") return isScriptFunction(x); // a handle, no reference taken by the send
+    if (x === null || typeof x !== "object") return typeof x !== "symbol";
     if (x instanceof Uint8Array) return true;
     if (x instanceof Map) {
       for (const [k, y] of x) if (!plain(k, depth + 1) || !plain(y, depth + 1)) return false;
@@ -1482,9 +1483,9 @@ function carriedValue(err: unknown): unknown {
  * the FFI callback, or left the runtime marshalling for good): a message that cannot be written (out of memory for
  * the request) is replaced by one that says so.
  */
-function writeHostError(w: Wire, message: string, id: number, err?: unknown): void {
+function writeHostError(w: Wire, message: string, id: number, err?: unknown, fns?: FunctionTable): void {
   try {
-    const carried = carriedValue(err);
+    const carried = fns === undefined ? NOTHING : carriedValue(err, (f) => fns.handleOf(f) !== undefined);
     w.begin();
     w.list(carried === NOTHING ? 2 : 3);
     w.string(message);

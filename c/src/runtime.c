@@ -968,7 +968,7 @@ static int32_t reply(CalogT *rt, int32_t st, CalogValueT *value) {
 
 uint32_t calog__hostEncodeOutcome(CalogT *rt, int32_t *st, CalogValueT *value) {
   uint32_t len = 0;
-  int32_t est = calog__wireEncodeResult(rt, value, &len);
+  int32_t est = *st == CALOG_OK ? calog__wireEncodeResult(rt, value, &len) : calog__wireEncodeError(rt, value, &len);
   calog__hostKeepUntilNext(rt, value);
   if (est != CALOG_OK) {
     CalogValueT msg = calogValueNil();

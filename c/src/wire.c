@@ -221,6 +221,13 @@ int32_t calog__wireEncodeResult(CalogT *rt, const CalogValueT *v, uint32_t *lenO
   return finish(&w, encode(&w, v, 0), lenOut);
 }
 
+int32_t calog__wireEncodeError(CalogT *rt, const CalogValueT *err, uint32_t *lenOut) {
+  WriterT w;
+  calog__sinkWire(&w, rt, 0, NULL);
+  w.budget = -1; /* as above */
+  return finish(&w, encode(&w, err, err->type == CALOG_AGGREGATE ? -1 : 0), lenOut);
+}
+
 static int32_t encodeArgs(WriterT *w, const CalogValueT *args, int32_t argc) {
   int32_t st = need(w, 5);
   if (st == CALOG_OK) {

@@ -642,6 +642,12 @@ static int32_t ingressArray(IngressT *in, duk_context *ctx, duk_idx_t idx, int d
     st = ingress(in, ctx, duk_get_top_index(ctx), depth + 1);
     duk_pop(ctx);
   }
+  /* an index getter (inherited through a hole) runs while the items are read: one that gave the array a named
+   * property slipped past the check above (pass 35a) */
+  if (st == CALOG_OK && !lenient(in->dc) && duk_calog_named_keys(ctx, idx) > 0)
+    return calogFail(in->err, CALOG_ERR_TYPE,
+                     "a JS array gained named properties while it crossed (an index getter set them): they would be "
+                     "lost (only items 0..length-1 cross)");
   return st == CALOG_OK ? put(in, calog__sinkAggEnd(in->sink, CALOG_AGG_LIST)) : st;
 }
 
