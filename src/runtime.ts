@@ -3,6 +3,7 @@
  * registers for scripts to call. Runtime-agnostic: the FFI lives in bindings/.
  * @module
  */
+import { types } from "node:util";
 import { backend, HOST_DEFERRED, type HostCallbacks, type NativeRuntime } from "./backend.ts";
 import {
   type CalogErrorDetails,
@@ -317,13 +318,13 @@ function settleLater(p: unknown): Promise<unknown> {
  * accessor...) becomes a CalogValueError whose cause is that exception, a calog error it threw too; the codec's own
  * errors pass unchanged.
  */
-function marshalFailure(e: unknown): unknown {
+function marshalFailure(e: unknown, w: Wire): unknown {
   let what: string;
   let outOfStack = false;
   try {
     // the codec's own refusals pass unchanged; a calog error that user code threw (a getter calling into another
     // context) is that code's exception, the cause of a CalogValueError as any other
-    if (e instanceof CalogError && isOwnError(e)) return e;
+    if (e instanceof CalogError && isOwnError(e, w)) return e;
     what = e instanceof Error ? `${e.name}: ${e.message}` : render(e);
     outOfStack = e instanceof RangeError && /call stack|stack size|too much recursion/i.test(what);
   } catch {
@@ -969,7 +970,7 @@ class Core implements FunctionTable {
         } catch (e) {
           // a `then` getter or a Proxy's get trap threw while the result was read: a CalogValueError whose cause is
           // that exception, as for any other getter of the result (it was the host function's own error)
-          throw marshalFailure(e);
+          throw marshalFailure(e, this.wire);
         }
         if (thenable) return this.deferHost(r as PromiseLike<unknown>, token, e);
       }
@@ -979,7 +980,7 @@ class Core implements FunctionTable {
       } catch (e) {
         handleInnerPromises(r); // the encoder stopped at the first it met (pass 32a)
         this.end(true);
-        throw marshalFailure(e);
+        throw marshalFailure(e, this.wire);
       } finally {
         this.encoding = false; // a store no stack overflow can skip (see begin)
       }
@@ -1057,7 +1058,7 @@ class Core implements FunctionTable {
         handleInnerPromises(v); // the encoder stopped at the first it met
         this.end(true);
         w = this.begin();
-        v = marshalFailure(e);
+        v = marshalFailure(e, this.wire);
       }
     }
     if (outcome < 0) {
@@ -1199,7 +1200,7 @@ class Core implements FunctionTable {
       for (let i = 0; i < args.length; i++) w.value(args[i]);
     } catch (e) {
       this.end(true);
-      throw marshalFailure(e);
+      throw marshalFailure(e, this.wire);
     } finally {
       this.encoding = false; // a store no stack overflow can skip (see begin)
     }
@@ -1221,7 +1222,7 @@ class Core implements FunctionTable {
       if (n > 3) w.value(a3);
     } catch (e) {
       this.end(true);
-      throw marshalFailure(e);
+      throw marshalFailure(e, this.wire);
     } finally {
       this.encoding = false; // a store no stack overflow can skip (see begin)
     }
@@ -1315,7 +1316,7 @@ class Core implements FunctionTable {
       write();
     } catch (e) {
       this.end(true);
-      throw marshalFailure(e);
+      throw marshalFailure(e, this.wire);
     } finally {
       this.encoding = false; // a store no stack overflow can skip (see begin)
     }
@@ -1332,6 +1333,7 @@ class Core implements FunctionTable {
   /** Builds the exception for a failed call from the error value in OUT. */
   error(status: number): CalogError {
     let message = "calog call failed";
+    let rendered = false; // the message is calog's rendering of the thrown value, not the value's own text
     let host: number | undefined;
     const details: CalogErrorDetails = {};
     // it just arrived (every caller has just had its status): marked here too, for the callers that do not
@@ -1370,7 +1372,9 @@ class Core implements FunctionTable {
           }
         } else if ("value" in rec) {
           details.value = rec.value;
+          const said = message;
           message = thrownMessage(message, rec.value, details.engine);
+          if (message !== said) rendered = true;
         }
       }
     } catch (e) {
@@ -1387,7 +1391,9 @@ class Core implements FunctionTable {
       this.hostErrors.delete(host);
     }
     if (this.depth === 0 && this.pending.size === 0) this.hostErrors.clear();
-    return errorFromStatus(status, message, details);
+    const err = errorFromStatus(status, message, details);
+    if (rendered) renderedErrors.add(err);
+    return err;
   }
 
   dispose(): void {
@@ -1448,35 +1454,43 @@ const NOTHING: unique symbol = Symbol("nothing");
  * at most 100,000 items): anything else is NOTHING and the error goes as its message.
  */
 function carriedValue(err: unknown, isScriptFunction: (f: Function) => boolean): unknown {
-  if (!(err instanceof CalogScriptError)) return NOTHING;
-  const v = err.value;
-  // an object: a number or a boolean keeps its text ("lua threw true", the same in every engine; JavaScript cannot
-  // carry the thrower's message on a primitive it raises)
-  if (v === null || typeof v !== "object") return NOTHING;
-  let budget = 100_000;
-  const plain = (x: unknown, depth: number): boolean => {
-    if (--budget < 0 || depth > 100) return false;
-    if (typeof x === "function") return isScriptFunction(x); // a handle, no reference taken by the send
-    if (x === null || typeof x !== "object") return typeof x !== "symbol";
-    if (x instanceof Uint8Array) return true;
-    if (x instanceof Map) {
-      for (const [k, y] of x) if (!plain(k, depth + 1) || !plain(y, depth + 1)) return false;
-      return true;
-    }
-    const proto = Object.getPrototypeOf(x);
-    if (!Array.isArray(x) && proto !== Object.prototype && proto !== null) return false;
-    for (const k of Object.keys(x)) {
-      const d = Object.getOwnPropertyDescriptor(x, k);
-      if (d === undefined || !("value" in d) || !plain(d.value, depth + 1)) return false;
-    }
-    return true;
-  };
   try {
+    // inside the try: instanceof runs a Proxy's getPrototypeOf trap (a revoked one throws), and a host function may
+    // throw anything (the message already computed was lost to "could not be sent": pass 35b)
+    if (types.isProxy(err) || !(err instanceof CalogScriptError)) return NOTHING;
+    const v = err.value;
+    // an object: a number or a boolean keeps its text ("lua threw true", the same in every engine; JavaScript cannot
+    // carry the thrower's message on a primitive it raises)
+    if (v === null || typeof v !== "object") return NOTHING;
+    let budget = 100_000;
+    const plain = (x: unknown, depth: number): boolean => {
+      if (--budget < 0 || depth > 100) return false;
+      if (typeof x === "function") return isScriptFunction(x); // a handle, no reference taken by the send
+      if (x === null || typeof x !== "object") return typeof x !== "symbol";
+      if (x instanceof Uint8Array) return true;
+      if (x instanceof Map) {
+        for (const [k, y] of x) if (!plain(k, depth + 1) || !plain(y, depth + 1)) return false;
+        return true;
+      }
+      const proto = Object.getPrototypeOf(x);
+      if (!Array.isArray(x) && proto !== Object.prototype && proto !== null) return false;
+      for (const k of Object.keys(x)) {
+        const d = Object.getOwnPropertyDescriptor(x, k);
+        if (d === undefined || !("value" in d) || !plain(d.value, depth + 1)) return false;
+      }
+      return true;
+    };
     return plain(v, 0) ? v : NOTHING;
   } catch {
     return NOTHING;
   }
 }
+
+/** Script errors whose message is calog's rendering of the thrown value ("lua threw { code: 1 }"), not its text. */
+const renderedErrors = new WeakSet<object>();
+/** What a carried value's error says when its message was only a rendering: the engines' placeholder, so the engine
+ * it leaves last renders it, as without the host function between (pass 35b). */
+const RENDER_AGAIN = "(error object is a table value)";
 
 /**
  * Writes a host error, [message, id] (or [message, id, value]: see carriedValue), into IN; never throws (a host call or a settlement that threw here escaped
@@ -1484,13 +1498,22 @@ function carriedValue(err: unknown, isScriptFunction: (f: Function) => boolean):
  * the request) is replaced by one that says so.
  */
 function writeHostError(w: Wire, message: string, id: number, err?: unknown, fns?: FunctionTable): void {
+  const carried = fns === undefined ? NOTHING : carriedValue(err, (f) => fns.handleOf(f) !== undefined);
+  if (carried !== NOTHING) {
+    try {
+      w.begin();
+      w.list(3);
+      w.string(renderedErrors.has(err as object) ? RENDER_AGAIN : message);
+      w.number(id);
+      w.value(carried);
+      return;
+    } catch { /* the message alone, below */ }
+  }
   try {
-    const carried = fns === undefined ? NOTHING : carriedValue(err, (f) => fns.handleOf(f) !== undefined);
     w.begin();
-    w.list(carried === NOTHING ? 2 : 3);
+    w.list(2);
     w.string(message);
     w.number(id);
-    if (carried !== NOTHING) w.value(carried);
   } catch {
     w.begin();
     w.list(2);

@@ -37,23 +37,29 @@ const MAX_EXACT = 2 ** 53;
 const I64_MIN = -(2n ** 63n);
 const I64_MAX = 2n ** 63n - 1n;
 // ignoreBOM: a leading U+FEFF is text like any other (the default decoder strips it: "\ufeffx" came back "x")
-/** The errors calog's own encoding and decoding raised (see isOwnError). */
-const ownErrors = new WeakSet<object>();
+/**
+ * The errors calog's own codec raised, each with the encode it was raised in (see isOwnError): an encode is told
+ * from another runtime's, which a getter it ran may have started (pass 35b).
+ */
+const ownErrors = new WeakMap<object, number>();
+/** Encodes begun so far; the one running now (a getter's call into another runtime starts another). */
+let encodeSerial = 0;
+let currentEncode = 0;
 
 /** A CalogValueError of the codec's own: told apart from one user code threw while a value was read. */
 function valueError(...args: ConstructorParameters<typeof CalogValueError>): CalogValueError {
   const e = new CalogValueError(...args);
-  ownErrors.add(e);
+  ownErrors.set(e, currentEncode);
   return e;
 }
 
 /**
- * Whether e was raised by calog's codec itself (a value that cannot cross, a function handle refused), not by user
- * code it ran (a getter or a Proxy trap that threw a calog error of another call passed unchanged, as if the value
- * itself were refused: pass 34b).
+ * Whether e was raised by w's own encode (a value that cannot cross, a function handle refused), not by user code
+ * it ran: a getter or a Proxy trap that threw a calog error (its own call into another context, that call's refusal
+ * too) passed unchanged, as if this value itself were refused (pass 34b, 35b).
  */
-export function isOwnError(e: unknown): boolean {
-  return typeof e === "object" && e !== null && ownErrors.has(e);
+export function isOwnError(e: unknown, w: Wire): boolean {
+  return typeof e === "object" && e !== null && ownErrors.get(e) === w.serial;
 }
 
 const utf8Decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
@@ -325,6 +331,8 @@ function describe(v: unknown): string {
 }
 
 export class Wire {
+  /** The encode running in this wire (see isOwnError). */
+  serial = 0;
   #native: NativeRuntime;
   #control: Uint32Array;
   #gen = -1;
@@ -375,6 +383,7 @@ export class Wire {
   // ---- encoding into IN ----------------------------------------------------------------------
   /** Starts a request at offset 0 of IN. */
   begin(): void {
+    this.serial = currentEncode = ++encodeSerial;
     this.refresh();
     this.#pos = 0;
     if (this.#ancestors.length !== 0) this.#ancestors.length = 0; // V8: a length store is a runtime call
@@ -484,6 +493,7 @@ export class Wire {
   }
 
   value(v: unknown, depth = 0): void {
+    currentEncode = this.serial; // again after a getter's call into another runtime encoded something
     switch (typeof v) {
       case "number": return this.number(v);
       case "string": return this.string(v);
@@ -518,7 +528,7 @@ export class Wire {
       h = this.fns.handleOf(f);
       if (h === undefined) ref = this.fns.hostRef(f);
     } catch (e) {
-      if (typeof e === "object" && e !== null) ownErrors.add(e); // a disposed or foreign function: calog's refusal
+      if (typeof e === "object" && e !== null) ownErrors.set(e, this.serial); // a disposed or foreign function: calog's refusal
       throw e;
     }
     if (h !== undefined) {

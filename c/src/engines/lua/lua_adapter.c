@@ -28,6 +28,11 @@ typedef struct IngressT {
 
 static int32_t ingress(IngressT *in, int idx, int depth);
 static int fnClosure(lua_State *L);
+/* The box a function value lives in (FN_META userdata). fn first: readers take the box as a CalogFnT **. */
+typedef struct FnBoxT {
+  CalogFnT *fn;
+  bool finalizedOnce;
+} FnBoxT;
 
 static bool lenient(LuaCtxT *lc) { return lc->ctx->rt->policy == CALOG_POLICY_LENIENT; }
 
@@ -223,8 +228,11 @@ static int32_t pushFn(lua_State *L, LuaCtxT *lc, CalogItemT *it, CalogValueT *er
     lua_rawgeti(L, LUA_REGISTRYINDEX, ((LuaFnRefT *)fn->userData)->ref);
     return CALOG_OK;
   }
-  CalogFnT **box = lua_newuserdatauv(L, sizeof *box, 0);
-  *box = NULL;
+  /* the reference first (every reader takes the box as a CalogFnT **), then whether its finalizer ran once (fnGc) */
+  FnBoxT *fb = lua_newuserdatauv(L, sizeof *fb, 0);
+  fb->fn = NULL;
+  fb->finalizedOnce = false;
+  CalogFnT **box = &fb->fn;
   luaL_setmetatable(L, FN_META);
   calogFnRetain(fn);
   *box = fn;
@@ -613,9 +621,18 @@ static int fnCallFrom(lua_State *L, CalogFnT **box, int first) {
 }
 
 static int fnGc(lua_State *L) {
-  CalogFnT **box = luaL_checkudata(L, 1, FN_META);
-  CalogFnT *fn = *box;
-  *box = NULL;
+  FnBoxT *fb = luaL_checkudata(L, 1, FN_META);
+  /* Lua finalizes in the reverse order objects were marked for it: a box made after an object's setmetatable was
+   * released before that object's own __gc called it ("function value was released": pass 35b). The first time,
+   * the box asks for its finalizer again and keeps the reference: it is released once it is unreachable after the
+   * other finalizers of its cycle (which may keep it). At lua_close a finalizer is not asked for again. */
+  if (!fb->finalizedOnce && !calog__luaCtx(L)->closing && lua_getmetatable(L, 1)) {
+    fb->finalizedOnce = true;
+    lua_setmetatable(L, 1);
+    return 0;
+  }
+  CalogFnT *fn = fb->fn;
+  fb->fn = NULL;
   calogFnRelease(fn);
   return 0;
 }
