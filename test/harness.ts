@@ -3,7 +3,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { CalogScriptError, type EngineName } from "../bindings/mod.ts";
+import { CalogScriptError, CalogValueError, type EngineName } from "../bindings/mod.ts";
 
 export const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 export const runtimeName = isDeno ? "deno" : "bun";
@@ -66,6 +66,18 @@ export function caught(f: () => unknown): Error & { value?: unknown; cause?: unk
     return e as Error & { value?: unknown; cause?: unknown };
   }
   throw new Error("expected a throw");
+}
+
+/** Asserts that run() is refused with a CalogValueError (strict), naming `what` and what would be `lost` otherwise. */
+export function refusedUnderStrict(run: () => unknown, what: string, lost: string): void {
+  let r: unknown;
+  try {
+    r = run();
+  } catch (e) {
+    assert.ok(e instanceof CalogValueError, `${what}: ${e}`);
+    return;
+  }
+  assert.fail(`${what} crossed under strict as ${JSON.stringify(r instanceof Map ? [...r] : r)}: ${lost} was dropped without a CalogValueError`);
 }
 
 /** A global `f(g, ...)` in each engine that calls g with the rest of its arguments (one more hop). */
