@@ -1056,9 +1056,10 @@ class Core implements FunctionTable {
         outcome = w.length;
       } catch (e) {
         handleInnerPromises(v); // the encoder stopped at the first it met
+        const failure = marshalFailure(e, this.wire); // before begin() starts another encode (pass 36b)
         this.end(true);
         w = this.begin();
-        v = marshalFailure(e, this.wire);
+        v = failure;
       }
     }
     if (outcome < 0) {
@@ -1174,6 +1175,7 @@ class Core implements FunctionTable {
       if (failed) this.releaseRefs(this.pendingRefs);
     } finally {
       this.encoding = false;
+      this.wire.endEncode();
       // V8: a length store is a runtime call
       if (this.pendingRefs.length !== 0 && !failed && !toSend) this.pendingRefs.length = 0;
     }
@@ -1392,7 +1394,7 @@ class Core implements FunctionTable {
     }
     if (this.depth === 0 && this.pending.size === 0) this.hostErrors.clear();
     const err = errorFromStatus(status, message, details);
-    if (rendered) renderedErrors.add(err);
+    if (rendered) renderedErrors.set(err, message);
     return err;
   }
 
@@ -1459,14 +1461,18 @@ function carriedValue(err: unknown, isScriptFunction: (f: Function) => boolean):
     // throw anything (the message already computed was lost to "could not be sent": pass 35b)
     if (types.isProxy(err) || !(err instanceof CalogScriptError)) return NOTHING;
     const v = err.value;
-    // an object: a number or a boolean keeps its text ("lua threw true", the same in every engine; JavaScript cannot
-    // carry the thrower's message on a primitive it raises)
-    if (v === null || typeof v !== "object") return NOTHING;
+    // an object, null or a script function: a number or a boolean keeps its text ("lua threw true", the same in every
+    // engine; JavaScript cannot carry the thrower's message on a primitive it raises)
+    if (v === null) return null;
+    if (typeof v === "function") return isScriptFunction(v) ? v : NOTHING;
+    if (typeof v !== "object") return NOTHING;
     let budget = 100_000;
     const plain = (x: unknown, depth: number): boolean => {
       if (--budget < 0 || depth > 100) return false;
       if (typeof x === "function") return isScriptFunction(x); // a handle, no reference taken by the send
       if (x === null || typeof x !== "object") return typeof x !== "symbol";
+      // a Proxy's traps would run in the encode below, outside calog's guard against re-entry (pass 36b)
+      if (types.isProxy(x)) return false;
       if (x instanceof Uint8Array) return true;
       if (x instanceof Map) {
         for (const [k, y] of x) if (!plain(k, depth + 1) || !plain(y, depth + 1)) return false;
@@ -1486,8 +1492,9 @@ function carriedValue(err: unknown, isScriptFunction: (f: Function) => boolean):
   }
 }
 
-/** Script errors whose message is calog's rendering of the thrown value ("lua threw { code: 1 }"), not its text. */
-const renderedErrors = new WeakSet<object>();
+/** Script errors whose message is calog's rendering of the thrown value ("lua threw { code: 1 }"), not its text: the
+ * rendering, so a message a host function changed (added context to) is told from it (pass 36b). */
+const renderedErrors = new WeakMap<object, string>();
 /** What a carried value's error says when its message was only a rendering: the engines' placeholder, so the engine
  * it leaves last renders it, as without the host function between (pass 35b). */
 const RENDER_AGAIN = "(error object is a table value)";
@@ -1498,12 +1505,20 @@ const RENDER_AGAIN = "(error object is a table value)";
  * the request) is replaced by one that says so.
  */
 function writeHostError(w: Wire, message: string, id: number, err?: unknown, fns?: FunctionTable): void {
+  try {
+    writeHostErrorIn(w, message, id, err, fns);
+  } finally {
+    w.endEncode();
+  }
+}
+
+function writeHostErrorIn(w: Wire, message: string, id: number, err?: unknown, fns?: FunctionTable): void {
   const carried = fns === undefined ? NOTHING : carriedValue(err, (f) => fns.handleOf(f) !== undefined);
   if (carried !== NOTHING) {
     try {
       w.begin();
       w.list(3);
-      w.string(renderedErrors.has(err as object) ? RENDER_AGAIN : message);
+      w.string(renderedErrors.get(err as object) === (err as Error).message ? RENDER_AGAIN : message);
       w.number(id);
       w.value(carried);
       return;

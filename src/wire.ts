@@ -333,6 +333,12 @@ function describe(v: unknown): string {
 export class Wire {
   /** The encode running in this wire (see isOwnError). */
   serial = 0;
+  /** The encode that was running when this one began (a getter of another runtime's encode called into this one). */
+  #outerEncode = 0;
+  /** Ends this wire's encode: the one it interrupted is the running one again (its refusals are its own: pass 36a). */
+  endEncode(): void {
+    currentEncode = this.#outerEncode;
+  }
   #native: NativeRuntime;
   #control: Uint32Array;
   #gen = -1;
@@ -383,6 +389,7 @@ export class Wire {
   // ---- encoding into IN ----------------------------------------------------------------------
   /** Starts a request at offset 0 of IN. */
   begin(): void {
+    this.#outerEncode = currentEncode;
     this.serial = currentEncode = ++encodeSerial;
     this.refresh();
     this.#pos = 0;

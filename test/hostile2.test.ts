@@ -244,7 +244,10 @@ test("E6b: a thrown nil, null, undefined or boolean reads '<engine> threw null' 
       assert.equal(direct.value, k === "true" ? true : k === "false" ? false : null);
       for (const via of engines) {
         const e = caught(() => ctx[via].eval(via === "lua" ? `return ${from}_${k}()` : `${from}_${k}()`));
-        assert.equal(e.message, want, `${from} ${k} through ${via}`);
+        // a thrown nil/null/undefined passed on by the host function is that value (pass 36b), rendered by the engine
+        // it leaves last as with no host function between; a boolean passes as its text
+        const isNull = k === "nil" || k === "null" || k === "undefined";
+        assert.equal(e.message, isNull ? `${via} threw null` : want, `${from} ${k} through ${via}`);
       }
     }
   }

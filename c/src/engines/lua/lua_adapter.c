@@ -595,7 +595,9 @@ static int fnClosure(lua_State *L) {
 }
 
 static int fnCallFrom(lua_State *L, CalogFnT **box, int first) {
-  if (*box == NULL) return luaL_error(L, "function value was released");
+  if (*box == NULL)
+    return luaL_error(L, "function value was released: a Lua finalizer called it after it was collected (a __gc that "
+                         "registers its object again keeps it for one collection only; keep it reachable from a global)");
   LuaCtxT *lc = calog__luaCtx(L);
   stopIfTripped(L, lc);
   int32_t mark = lc->pendCount;
