@@ -80,6 +80,15 @@ export function refusedUnderStrict(run: () => unknown, what: string, lost: strin
   assert.fail(`${what} crossed under strict as ${JSON.stringify(r instanceof Map ? [...r] : r)}: ${lost} was dropped without a CalogValueError`);
 }
 
+/** Every engine, in one order. */
+export const allEngines: readonly EngineName[] = ["lua", "js", "squirrel"];
+/** The source that calls global `name` with no argument and returns what it returns, per engine. */
+export const callIt: Record<EngineName, (name: string) => string> = {
+  lua: (n) => `return ${n}()`,
+  js: (n) => `${n}()`,
+  squirrel: (n) => `return ${n}()`,
+};
+
 /** A global `f(g, ...)` in each engine that calls g with the rest of its arguments (one more hop). */
 export const relay: Record<EngineName, string> = {
   lua: "function f(g, ...) return g(...) end",

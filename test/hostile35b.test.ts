@@ -4,15 +4,10 @@
 // Deno.
 // Fixed in the commit after e71a2d8.
 import assert from "node:assert/strict";
-import { CalogScriptError, CalogValueError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { caught, modes, test, where } from "./harness.ts";
+import { CalogScriptError, CalogValueError, Runtime } from "../bindings/mod.ts";
+import { allEngines, callIt, caught, modes, test, where } from "./harness.ts";
 
-const engines: EngineName[] = ["lua", "js", "squirrel"];
-const callIt: Record<EngineName, (name: string) => string> = {
-  lua: (n) => `return ${n}()`,
-  js: (n) => `${n}()`,
-  squirrel: (n) => `return ${n}()`,
-};
+const engines = allEngines;
 
 // Low (a wrong error message, a regression of pass 34's carriedValue). README (What an error carries, `cause`): "The
 // message is the exception's `message`; an object without one says what a `toString` of its own returns, else it is

@@ -4,15 +4,10 @@
 // Deno.
 // Fixed in the commit after aeb99ff; the re-registering __gc is a documented rule (README, handles).
 import assert from "node:assert/strict";
-import { CalogScriptError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { caught, modes, test, where } from "./harness.ts";
+import { CalogScriptError, Runtime } from "../bindings/mod.ts";
+import { allEngines, callIt, caught, modes, test, where } from "./harness.ts";
 
-const engines: EngineName[] = ["lua", "js", "squirrel"];
-const callIt: Record<EngineName, (name: string) => string> = {
-  lua: (n) => `return ${n}()`,
-  js: (n) => `${n}()`,
-  squirrel: (n) => `return ${n}()`,
-};
+const engines = allEngines;
 
 // Medium (a silently changed error: another request's bytes are sent as the host error). README (What an error
 // carries): a host function that lets a CalogScriptError go passes on its thrown object as the error's value; "A getter
