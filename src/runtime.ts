@@ -1473,13 +1473,23 @@ function carriedValue(err: unknown, isScriptFunction: (f: Function) => boolean):
       if (x === null || typeof x !== "object") return typeof x !== "symbol";
       // a Proxy's traps would run in the encode below, outside calog's guard against re-entry (pass 36b)
       if (types.isProxy(x)) return false;
-      if (x instanceof Uint8Array) return true;
-      if (x instanceof Map) {
-        for (const [k, y] of x) if (!plain(k, depth + 1) || !plain(y, depth + 1)) return false;
+      if (types.isUint8Array(x)) return Object.getPrototypeOf(x) === Uint8Array.prototype;
+      if (types.isMap(x)) {
+        if (Object.getPrototypeOf(x) !== Map.prototype) return false;
+        for (const [k, y] of Map.prototype.entries.call(x) as IterableIterator<[unknown, unknown]>) {
+          if (!plain(k, depth + 1) || !plain(y, depth + 1)) return false;
+        }
         return true;
       }
+      // exactly the built-in prototypes, and no hole: the encoder reads an array's prototype and its items, and a
+      // Proxy as a prototype ran its traps mid-write (pass 37b)
       const proto = Object.getPrototypeOf(x);
-      if (!Array.isArray(x) && proto !== Object.prototype && proto !== null) return false;
+      if (Array.isArray(x)) {
+        if (proto !== Array.prototype) return false;
+        for (let i = 0; i < x.length; i++) if (!Object.prototype.hasOwnProperty.call(x, i)) return false;
+      } else if (proto !== Object.prototype && proto !== null) {
+        return false;
+      }
       for (const k of Object.keys(x)) {
         const d = Object.getOwnPropertyDescriptor(x, k);
         if (d === undefined || !("value" in d) || !plain(d.value, depth + 1)) return false;
@@ -1514,23 +1524,27 @@ function writeHostError(w: Wire, message: string, id: number, err?: unknown, fns
 
 function writeHostErrorIn(w: Wire, message: string, id: number, err?: unknown, fns?: FunctionTable): void {
   const carried = fns === undefined ? NOTHING : carriedValue(err, (f) => fns.handleOf(f) !== undefined);
+  // the rendering compared with the message already read (describeThrown): reading err.message again here ran a
+  // getter in the middle of the write (pass 37b)
+  const again = carried !== NOTHING && typeof err === "object" && err !== null && renderedErrors.get(err) === message;
+  w.begin(); // once: a start over below is the same encode (a second begin took the first for the one it interrupted)
   if (carried !== NOTHING) {
     try {
-      w.begin();
       w.list(3);
-      w.string(renderedErrors.get(err as object) === (err as Error).message ? RENDER_AGAIN : message);
+      w.string(again ? RENDER_AGAIN : message);
       w.number(id);
       w.value(carried);
       return;
-    } catch { /* the message alone, below */ }
+    } catch {
+      w.restart(); // the message alone, below
+    }
   }
   try {
-    w.begin();
     w.list(2);
     w.string(message);
     w.number(id);
   } catch {
-    w.begin();
+    w.restart();
     w.list(2);
     w.string(`a host function threw an error whose message (${message.length} characters) could not be sent`);
     w.number(id);

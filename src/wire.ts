@@ -396,6 +396,13 @@ export class Wire {
     if (this.#ancestors.length !== 0) this.#ancestors.length = 0; // V8: a length store is a runtime call
   }
 
+  /** Starts the request begun over at offset 0 of IN: the same encode (its serial and the one it interrupted kept). */
+  restart(): void {
+    this.refresh();
+    this.#pos = 0;
+    if (this.#ancestors.length !== 0) this.#ancestors.length = 0;
+  }
+
   /** Length of the request written so far. */
   get length(): number {
     return this.#pos;
