@@ -643,7 +643,15 @@ export class Wire {
     if (anc.includes(v)) throw valueError("ERR_CYCLE", "value contains itself (a cycle)");
     anc.push(v);
     if (Array.isArray(v)) {
-      if (!this.lenient) checkSubclass(v, Array.prototype, "Array.from(v)");
+      if (!this.lenient) {
+        checkSubclass(v, Array.prototype, "Array.from(v)");
+        // a prototype that is no array and does not inherit from Array.prototype (Date.prototype, a hand-made one):
+        // it crossed as a plain list (pass 37a). Another realm's Array.prototype is an array: it crosses.
+        const p: unknown = Object.getPrototypeOf(v);
+        if (p !== null && p !== Array.prototype && !Array.isArray(p) && !(typeof p === "object" && Object.prototype.isPrototypeOf.call(Array.prototype, p))) {
+          throw valueError("ERR_TYPE", "an array whose prototype was replaced (no Array.prototype above it) cannot cross into a script: it would arrive as a plain Array; send Array.from(v) (the lenient policy does)");
+        }
+      }
       const n = v.length; // read once: a getter or Proxy that changes it must not desync what follows
       if (n > MAX_LIST) {
         throw valueError("ERR_RANGE", `an array of length ${n} is too long to cross (the cap is ${MAX_LIST} items)`);

@@ -765,6 +765,17 @@ static int32_t ingress(IngressT *in, duk_context *ctx, duk_idx_t idx, int depth)
       duk_get_prototype(ctx, idx);
       proto = duk_get_heapptr(ctx, -1); /* the prototype stays reachable from the object */
       duk_pop(ctx);
+    } else if (!lenient(in->dc)) {
+      /* an array whose prototype is neither null nor an array (Array.prototype is one; an ES5 subclass's
+       * Object.create(Array.prototype), Date.prototype are not) crossed as a plain list (pass 37a) */
+      duk_get_prototype(ctx, idx);
+      bool plainProto = duk_is_undefined(ctx, -1) || duk_is_null(ctx, -1) || duk_is_array(ctx, -1);
+      duk_pop(ctx);
+      if (!plainProto)
+        return calogFail(in->err, CALOG_ERR_TYPE,
+                         "a JS array whose prototype was replaced (a subclass of Array, or another object's prototype) "
+                         "cannot cross to another engine: it would arrive as a plain list (the lenient policy sends its "
+                         "items)");
     }
     /* the internal class, whatever the prototype says (pass 22a): a Float64Array, a Uint16Array or a DataView whose
      * prototype was set to Uint8Array.prototype crossed under strict as its raw bytes, and a Date, a RegExp, an Error,
