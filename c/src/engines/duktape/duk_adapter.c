@@ -286,7 +286,17 @@ CalogRaiseT calog__dukMarks(duk_context *ctx) {
     duk_dup(ctx, -1);
     (void)duk_safe_call(ctx, marksSafe, &mark, 1, 0);
   }
+  /* a value with no place for them (DukCtxT.bare), as calog threw it: no throw since */
+  DukCtxT *dc = calog__dukCtx(ctx);
+  if (!mark.status && !mark.host && dc->bare.at != 0 && dc->bare.at == dc->throws &&
+      (duk_is_null(ctx, -1) ? dc->bare.value == NULL : duk_is_function(ctx, -1) && duk_get_heapptr(ctx, -1) == dc->bare.value))
+    mark = dc->bare.mark;
   return mark;
+}
+
+void calog__dukThrown(void *udata) {
+  DukCtxT *dc = udata;
+  if (dc != NULL) dc->throws++;
 }
 
 static duk_ret_t toStringSafe(duk_context *ctx, void *udata) {
@@ -1197,6 +1207,12 @@ static duk_ret_t throwResultIo(DukCtxT *dc, duk_context *ctx, CalogValueT *resul
         /* its marks, as an Error calog throws carries them: a value a host function passed on keeps the host's
          * exception as its cause when it leaves uncaught (pass 34b) */
         putMarks(ctx, mark);
+      } else if (duk_is_null(ctx, -1) || duk_is_function(ctx, -1)) {
+        /* no place for them: kept aside for this very throw (calog__dukMarks), so a null or a function a host
+         * function passed on keeps the host's exception as its cause too (pass 37b) */
+        dc->bare.at = dc->throws + 1; /* duk_throw counts it */
+        dc->bare.value = duk_get_heapptr(ctx, -1);
+        dc->bare.mark = mark;
       }
       calog__dukPendingDrop(dc, p);
       return duk_throw(ctx);

@@ -53,6 +53,15 @@ typedef struct DukCtxT {
   void *protos[4];
   char *scratch;       /* text with surrogate pairs transcoded for a sink (textOut), grown as needed */
   size_t scratchCap;
+  uint64_t throws;     /* new throws in this heap so far (calog__dukThrown) */
+  /* The marks of the last value calog threw that cannot hold them (null, a function: throwResultIo), the value (its
+   * heapptr, NULL for null) and the throw it was (throws then). They are the error's when that value ends an entry
+   * and no other throw came since: raised again by the script (catch and throw), it is the script's own. */
+  struct {
+    uint64_t at;
+    void *value;
+    CalogRaiseT mark;
+  } bare;
 } DukCtxT;
 
 /* A C value a trampoline holds while Duktape may throw (or run JS: finalizers can run at any allocation).

@@ -59,6 +59,9 @@
  * the memory limit) or the script is stopped (a limit tripped, the deadline passed meanwhile). */
 __attribute__((visibility("hidden"))) int calog__dukAllocRetry(void *udata, unsigned long size);
 #define CALOG_DUK_ALLOC_RETRY(udata, size) calog__dukAllocRetry((udata), (unsigned long)(size))
+/* c/patches/duktape/94-throws-counted.patch: at every new throw (DukCtxT.throws). */
+__attribute__((visibility("hidden"))) void calog__dukThrown(void *udata);
+#define CALOG_DUK_THROWN(udata) calog__dukThrown((udata))
 
 #undef DUK_USE_NATIVE_STACK_CHECK
 #define DUK_USE_NATIVE_STACK_CHECK() calog__dukStackLow()

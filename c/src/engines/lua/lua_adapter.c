@@ -413,6 +413,29 @@ static int raiseCarrying(lua_State *L, CalogRaiseT mark, bool carried) {
 
 int calog__luaRaise(lua_State *L, CalogRaiseT mark) { return raiseCarrying(L, mark, false); }
 
+void calog__luaRaiseAgain(lua_State *L, int idx, int32_t from) {
+  LuaCtxT *lc = calog__luaCtx(L);
+  lua_Debug ar;
+  idx = lua_absindex(L, idx);
+  if (!lua_getstack(L, 0, &ar) || !lua_checkstack(L, 3) || !lua_getinfo(L, "f", &ar)) return;
+  const void *fn = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  int32_t i = lc->raiseNext;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &calog__luaRaiseRing);
+  lua_rawgeti(L, -1, CALOG_LUA_RAISES + from + 1); /* the message it carries (read first: i may be from's slot) */
+  lua_rawseti(L, -2, CALOG_LUA_RAISES + i + 1);
+  lua_pushvalue(L, idx);
+  lua_rawseti(L, -2, i + 1); /* the slots exist: no allocation */
+  lua_pop(L, 1);
+  lc->raise[i].L = L;
+  lc->raise[i].ci = ar.i_ci;
+  lc->raise[i].fn = fn;
+  lc->raise[i].value = lua_topointer(L, idx);
+  lc->raise[i].mark = lc->raise[from].mark;
+  lc->raise[i].carried = lc->raise[from].carried;
+  lc->raiseNext = (i + 1) % CALOG_LUA_RAISES;
+}
+
 /* Raises the error in result: the value the failing script threw when it has one that is not the error's own text
  * (calog__errorRaiseValue: a table thrown in another engine arrives as a table), else the message as-is (the
  * traceback tells where). */

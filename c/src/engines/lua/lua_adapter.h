@@ -78,6 +78,9 @@ CALOG_HIDDEN void calog__luaPendTruncate(LuaCtxT *lc, int32_t mark);
 /* Raises the value on top of L's stack as a Lua error from the running C function, remembering mark (see
  * LuaCtxT.raise): if it ends the entry uncaught, the entry's error carries mark. Does not return. */
 CALOG_HIDDEN int calog__luaRaise(lua_State *L, CalogRaiseT mark);
+/* Records the value at idx as raised again from L's running C function (the ring's newest slot), with the marks and
+ * carried message of raise from: it raises that value next (coroutine.wrap passing on an error calog raised). */
+CALOG_HIDDEN void calog__luaRaiseAgain(lua_State *L, int idx, int32_t from);
 /* The registry key of the ring table of raised values and their carried messages (see LuaCtxT.raise). */
 CALOG_HIDDEN extern const char calog__luaRaiseRing;
 CALOG_HIDDEN void calog__luaOpenFnMeta(lua_State *L);

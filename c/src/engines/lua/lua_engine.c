@@ -238,32 +238,55 @@ static bool ownIdentity(lua_State *L, int idx) {
   }
 }
 
-/* Which of the raises calog made last with calog__luaRaise (LuaCtxT.raise) the error being raised now (the message
- * handler's argument) is, -1: none (then its marks and carried message are the error's): that very object raised again (a script that caught it and rethrew it as is),
- * or, for a value without an identity of its own (a short string), raised from the same thread, CallInfo and
- * function (a script raising the same text itself raises from elsewhere). */
-int calog__luaIsRaised(lua_State *L, int idx) {
-  LuaCtxT *lc = calog__luaCtx(L);
-  if (lc == NULL || lua_type(L, idx) != LUA_TSTRING || lua_rawlen(L, idx) <= 40) return 0; /* short: no identity */
-  const void *value = lua_topointer(L, idx);
-  for (int32_t i = 0; i < CALOG_LUA_RAISES; i++)
-    if (lc->raise[i].L != NULL && lc->raise[i].value == value) return 1;
-  return 0;
-}
-
-static int raisedByCalog(lua_State *L, LuaCtxT *lc) {
-  const void *value = lua_topointer(L, 1);
-  bool own = ownIdentity(L, 1);
+/* The newest of the raises calog made (LuaCtxT.raise) that is value, raised from thread T at its stack level (the
+ * C function that raised it: its CallInfo and function), or -1. */
+static int raisedAt(lua_State *T, LuaCtxT *lc, const void *value, int level) {
+  lua_Debug ar;
+  if (!lua_getstack(T, level, &ar)) return -1;
+  const void *fn = NULL;
   for (int32_t k = 1; k <= CALOG_LUA_RAISES; k++) { /* newest first */
     int32_t i = (lc->raiseNext - k + CALOG_LUA_RAISES) % CALOG_LUA_RAISES;
-    if (lc->raise[i].L == NULL || value != lc->raise[i].value) continue;
-    if (own) return i; /* anchored in the registry's ring: its address is still its own */
-    lua_Debug ar;
-    if (lc->raise[i].L != L || !lua_getstack(L, 1, &ar) || ar.i_ci != lc->raise[i].ci) continue;
-    if (!lua_checkstack(L, 1) || !lua_getinfo(L, "f", &ar)) continue;
-    const void *fn = lua_topointer(L, -1);
-    lua_pop(L, 1);
+    if (lc->raise[i].L != T || value != lc->raise[i].value || ar.i_ci != lc->raise[i].ci) continue;
+    if (fn == NULL) {
+      if (!lua_checkstack(T, 1) || !lua_getinfo(T, "f", &ar)) return -1;
+      fn = lua_topointer(T, -1);
+      lua_pop(T, 1);
+    }
     if (fn == lc->raise[i].fn) return i;
+  }
+  return -1;
+}
+
+/* Whether the string at idx, an error coroutine.wrap is about to pass on, is one calog raised (see lua_prelude.h): a
+ * long string by its identity; a short one (no identity: a script spelling the same text raises the very same object)
+ * only when the dead coroutine co raised it where calog did, and it is then recorded again as raised from L's running
+ * frame (the wrapper, which raises it next), so an outer wrap and the entry's message handler know it too: without
+ * it, "not found" from a host function gained the position prefix and lost its cause inside coroutine.wrap. */
+int calog__luaIsRaised(lua_State *L, int idx, lua_State *co) {
+  LuaCtxT *lc = calog__luaCtx(L);
+  if (lc == NULL || lua_type(L, idx) != LUA_TSTRING) return 0;
+  const void *value = lua_topointer(L, idx);
+  if (lua_rawlen(L, idx) > 40) {
+    for (int32_t i = 0; i < CALOG_LUA_RAISES; i++)
+      if (lc->raise[i].L != NULL && lc->raise[i].value == value) return 1;
+    return 0;
+  }
+  int i = co != NULL ? raisedAt(co, lc, value, 0) : -1;
+  if (i < 0) return 0;
+  calog__luaRaiseAgain(L, idx, i);
+  return 1;
+}
+
+/* Which raise (LuaCtxT.raise) the error the message handler runs for (its argument) is, -1: none (then its marks and
+ * carried message are the error's): that very object raised again (a script that caught it and rethrew it as is), or,
+ * for a value without an identity of its own (a short string), raised from the same thread, CallInfo and function (a
+ * script raising the same text itself raises from elsewhere). */
+static int raisedByCalog(lua_State *L, LuaCtxT *lc) {
+  const void *value = lua_topointer(L, 1);
+  if (!ownIdentity(L, 1)) return raisedAt(L, lc, value, 1); /* level 0: this handler */
+  for (int32_t k = 1; k <= CALOG_LUA_RAISES; k++) { /* newest first */
+    int32_t i = (lc->raiseNext - k + CALOG_LUA_RAISES) % CALOG_LUA_RAISES;
+    if (lc->raise[i].L != NULL && value == lc->raise[i].value) return i; /* anchored in the ring: still its own */
   }
   return -1;
 }

@@ -28,10 +28,12 @@ __attribute__((visibility("hidden"))) void calog__luaCallC(struct lua_State *L, 
  * (load with a reader function) runs without: a reader's error is the script's, not calog's record. */
 __attribute__((visibility("hidden"))) int calog__luaIsMsgHandler(calog__luaCFunction f);
 #define luai_calogismsgh(f) calog__luaIsMsgHandler(f)
-/* Our patch c/patches/lua/68-wrap-keeps-calog-errors.patch: true for an error calog raised (its raise ring, own
- * identity: a long string), which coroutine.wrap then passes on as it is, without its position prefix. */
-__attribute__((visibility("hidden"))) int calog__luaIsRaised(struct lua_State *L, int idx);
-#define luai_calogkeeperror(L, idx) calog__luaIsRaised((L), (idx))
+/* Our patches c/patches/lua/68-wrap-keeps-calog-errors.patch and 75-wrap-asks-before-the-close.patch: true for an
+ * error calog raised (its raise ring), which coroutine.wrap then passes on as it is, without its position prefix.
+ * co: the dead coroutine it ended, before its close (a short string is told by the frame that raised it there, and
+ * is then raised again from L's running frame), or NULL (a long string only: its own identity). */
+__attribute__((visibility("hidden"))) int calog__luaIsRaised(struct lua_State *L, int idx, struct lua_State *co);
+#define luai_calogkeeperror(L, idx, co) calog__luaIsRaised((L), (idx), (co))
 #define luai_caloglexpoll(L) calog__luaLexPoll(L)
 #define luai_calogcallc(L, f) calog__luaCallC((L), (f))
 /* Our patch c/patches/lua/71-c-calls-look-at-the-clock.patch: run after a C function returns. Every 16th looks at the
