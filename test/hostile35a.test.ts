@@ -48,7 +48,7 @@ for (const thread of modes) {
 // exceeds the depth cap": no `value`, and the script's own message ("lua threw [[[…]]]", which a 99-deep value gets)
 // is lost too. The error is encoded as a structure holding the value one level down, so the value's own 100 levels
 // pass the cap by one.
-// Cause: c/src/runtime.c:969-980 calog__hostEncodeOutcome: calog__wireEncodeResult(rt, value) of an error counts the
+// Cause: c/src/runtime.c:969-980 calog__hostEncodeOutcome: calog__wireEncodeResult (now calog__wireEncodeOutcome) of an error counts the
 // error's own wrapping against CALOG_MAX_DEPTH; on ERR_DEPTH the whole error is replaced by the generic message.
 // Fix: encode an error's carried value with the cap counted from the value itself (as a result is); failing that,
 // keep the error's message and traceback and drop only the value.

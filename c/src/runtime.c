@@ -968,12 +968,12 @@ static int32_t reply(CalogT *rt, int32_t st, CalogValueT *value) {
 
 uint32_t calog__hostEncodeOutcome(CalogT *rt, int32_t *st, CalogValueT *value) {
   uint32_t len = 0;
-  int32_t est = *st == CALOG_OK ? calog__wireEncodeResult(rt, value, &len) : calog__wireEncodeError(rt, value, &len);
+  int32_t est = calog__wireEncodeOutcome(rt, value, *st != CALOG_OK, &len);
   calog__hostKeepUntilNext(rt, value);
   if (est != CALOG_OK) {
     CalogValueT msg = calogValueNil();
     calogFail(&msg, est, "cannot return the %s: %s", *st == CALOG_OK ? "result" : "error", calogStatusMessage(est));
-    if (calog__wireEncodeResult(rt, &msg, &len) != CALOG_OK) len = 0;
+    if (calog__wireEncodeOutcome(rt, &msg, false, &len) != CALOG_OK) len = 0;
     calogValueFree(&msg);
     if (*st == CALOG_OK) *st = est;
   }

@@ -214,18 +214,11 @@ static int32_t finish(WriterT *w, int32_t st, uint32_t *lenOut) {
   return st;
 }
 
-int32_t calog__wireEncodeResult(CalogT *rt, const CalogValueT *v, uint32_t *lenOut) {
+int32_t calog__wireEncodeOutcome(CalogT *rt, const CalogValueT *v, bool error, uint32_t *lenOut) {
   WriterT w;
   calog__sinkWire(&w, rt, 0, NULL);
   w.budget = -1; /* a value already made (charged to the context that made it): not to whatever runs here now */
-  return finish(&w, encode(&w, v, 0), lenOut);
-}
-
-int32_t calog__wireEncodeError(CalogT *rt, const CalogValueT *err, uint32_t *lenOut) {
-  WriterT w;
-  calog__sinkWire(&w, rt, 0, NULL);
-  w.budget = -1; /* as above */
-  return finish(&w, encode(&w, err, err->type == CALOG_AGGREGATE ? -1 : 0), lenOut);
+  return finish(&w, encode(&w, v, error && v->type == CALOG_AGGREGATE ? -1 : 0), lenOut);
 }
 
 static int32_t encodeArgs(WriterT *w, const CalogValueT *args, int32_t argc) {

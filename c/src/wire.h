@@ -40,11 +40,10 @@ typedef struct CalogReaderT {
   uint32_t len, pos;
 } CalogReaderT;
 
-/* Encodes v into OUT (from offset 0); *lenOut receives the byte count. Function values get handles. */
-CALOG_HIDDEN int32_t calog__wireEncodeResult(CalogT *rt, const CalogValueT *v, uint32_t *lenOut);
-/* The same for an error record: the record's own level does not count toward the depth cap, so a thrown value
+/* Encodes v, a result or (error) an error record, into OUT (from offset 0); *lenOut receives the byte count.
+ * Function values get handles. An error record's own level does not count toward the depth cap, so a thrown value
  * crosses at any depth a returned one does (one 100 deep lost its value and message). */
-CALOG_HIDDEN int32_t calog__wireEncodeError(CalogT *rt, const CalogValueT *err, uint32_t *lenOut);
+CALOG_HIDDEN int32_t calog__wireEncodeOutcome(CalogT *rt, const CalogValueT *v, bool error, uint32_t *lenOut);
 /* Encodes an argument list as one LIST into OUT. */
 CALOG_HIDDEN int32_t calog__wireEncodeArgs(CalogT *rt, const CalogValueT *args, int32_t argc, uint32_t *lenOut);
 /* Checks n values from rd's position (rd is not moved) as calog__wireDecode would read them, failing with

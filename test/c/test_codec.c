@@ -181,7 +181,7 @@ static int32_t hostEcho(uint32_t hostId, uint32_t argLen) { /* returns its first
   }
   /* echo: encode argv[0] into IN through OUT */
   uint32_t len = 0;
-  int32_t st = calog__wireEncodeResult(rt, argc > 0 ? &argv[0] : &v, &len);
+  int32_t st = calog__wireEncodeOutcome(rt, argc > 0 ? &argv[0] : &v, false, &len);
   calog__argsFree(argv, argc, NULL);
   if (st != CALOG_OK) return -CALOG_ERR_HOST;
   if (calogWireReserve(rt, 0, len) != 0) return -CALOG_ERR_OOM;

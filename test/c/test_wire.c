@@ -15,7 +15,7 @@ static CalogValueT str(const char *s, int64_t n) {
 /* encode into OUT, copy OUT to IN, decode */
 static int32_t roundTrip(CalogT *rt, const CalogValueT *v, CalogValueT *out) {
   uint32_t len;
-  int32_t st = calog__wireEncodeResult(rt, v, &len);
+  int32_t st = calog__wireEncodeOutcome(rt, v, false, &len);
   if (st != CALOG_OK) return st;
   CalogWireControlT *w = calogWireControl(rt);
   if (calogWireReserve(rt, 0, len) != 0) return CALOG_ERR_OOM;
@@ -56,15 +56,15 @@ static void testRoundTrip(CalogT *rt) {
   uint32_t len;
   CalogValueT bad = str("\xc3\x28", 2), good = str("\xe2\x82\xac", 3), overlong = str("\xc0\x80", 2);
   CalogValueT surrogate = str("\xed\xa0\x80", 3), trunc = str("\xe2\x82", 2);
-  calog__wireEncodeResult(rt, &bad, &len);
+  calog__wireEncodeOutcome(rt, &bad, false, &len);
   CHECK_EQ(calogWireControl(rt)->out[0], CALOG_W_BIN);
-  calog__wireEncodeResult(rt, &good, &len);
+  calog__wireEncodeOutcome(rt, &good, false, &len);
   CHECK_EQ(calogWireControl(rt)->out[0], CALOG_W_STR);
-  calog__wireEncodeResult(rt, &overlong, &len);
+  calog__wireEncodeOutcome(rt, &overlong, false, &len);
   CHECK_EQ(calogWireControl(rt)->out[0], CALOG_W_BIN);
-  calog__wireEncodeResult(rt, &surrogate, &len);
+  calog__wireEncodeOutcome(rt, &surrogate, false, &len);
   CHECK_EQ(calogWireControl(rt)->out[0], CALOG_W_BIN);
-  calog__wireEncodeResult(rt, &trunc, &len);
+  calog__wireEncodeOutcome(rt, &trunc, false, &len);
   CHECK_EQ(calogWireControl(rt)->out[0], CALOG_W_BIN);
   CalogValueT v[] = {bad, good, overlong, surrogate, trunc};
   for (int i = 0; i < 5; i++) calogValueFree(&v[i]);
@@ -96,7 +96,7 @@ static void testHandles(CalogT *rt) {
   releases = 0;
   CalogValueT f = calogValueFn(calogFnCreate(answer, NULL, onRelease));
   uint32_t len;
-  CHECK_EQ(calog__wireEncodeResult(rt, &f, &len), CALOG_OK);
+  CHECK_EQ(calog__wireEncodeOutcome(rt, &f, false, &len), CALOG_OK);
   CalogWireControlT *w = calogWireControl(rt);
   CHECK_EQ(w->out[0], CALOG_W_FN);
   uint32_t slot, gen;
@@ -336,7 +336,7 @@ static uint32_t request(CalogT *rt, const CalogValueT *vals, int n) {
   CalogWireControlT *w = calogWireControl(rt);
   uint32_t at = 0, len;
   for (int i = 0; i < n; i++) {
-    CHECK_EQ(calog__wireEncodeResult(rt, &vals[i], &len), CALOG_OK);
+    CHECK_EQ(calog__wireEncodeOutcome(rt, &vals[i], false, &len), CALOG_OK);
     CHECK_EQ(calogWireReserve(rt, 0, at + len), 0);
     memcpy(w->in + at, w->out, len);
     at += len;
