@@ -13,7 +13,7 @@
 import { CalogLoadError } from "../src/errors.ts";
 
 /** Must equal CALOG_ABI_VERSION in c/include/calog.h. */
-export const ABI_VERSION = 12;
+export const ABI_VERSION = 13;
 
 /** The platforms prebuilt packages exist for (`@calog/<key>`), as npm names them in `os`, `cpu` and `libc`. */
 export const PLATFORM_KEYS = ["linux-x64-gnu", "linux-arm64-gnu", "linux-x64-musl", "linux-arm64-musl"] as const;

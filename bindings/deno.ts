@@ -24,6 +24,7 @@ export * from "../src/index.ts";
  */
 const symbols = {
   calogAbiVersion: { parameters: [], result: "u32" }, // uint32_t (void)
+  calogStackFloorHere: { parameters: [], result: "void" }, // void (void)
   calogCreate: { parameters: [], result: "pointer" }, // CalogT *(void)
   calogDestroy: { parameters: ["pointer"], result: "void" }, // void (CalogT *)
   calogSetPolicy: { parameters: ["pointer", "u32"], result: "void" }, // void (CalogT *, CalogPolicyE)
@@ -120,6 +121,37 @@ try {
   throw e;
 }
 const { lib, path } = loaded;
+
+/**
+ * V8 aborts the process ("Check failed: IsOnCentralStack()") when a callback enters it from further down its thread's
+ * stack than its own region, about 1 MB, where the thread's real end (8 MB on the main thread) is further still: a
+ * host-thread context's script nested deep enough (eval in eval), then calling a host function or print, killed Deno
+ * (pass 38a). The library is told where V8's region ends, from a JavaScript frame near V8's stack limit on this thread
+ * (each Worker loads this module on its own), so the engines stop, and entries are refused, well above it.
+ */
+function markStackFloor(mark: () => void): void {
+  let deepest = 0;
+  const walk = (depth: number, target: number): void => {
+    if (depth > deepest) deepest = depth;
+    if (depth === target) return mark();
+    walk(depth + 1, target);
+  };
+  try {
+    walk(0, -1);
+  } catch {
+    // the RangeError at the deepest frame V8 allows
+  }
+  for (const margin of [64, 512, 4096]) {
+    if (deepest <= margin) return;
+    try {
+      walk(0, deepest - margin);
+      return;
+    } catch {
+      // frames grew (another tier of code): mark from further up
+    }
+  }
+}
+markStackFloor(() => lib.calogStackFloorHere());
 
 class DenoRuntime implements NativeRuntime {
   #rt: Deno.PointerValue;

@@ -28,8 +28,14 @@ export interface FunctionTable {
 }
 
 const TWO32 = 4294967296;
-/** The unowned function handles a failed decode keeps for a later release (see Wire.dropUnowned). */
-const ORPHANS_MAX = 256;
+/** Room first made for the unowned function handles a failed decode keeps for a later release (see Wire.dropUnowned). */
+const ORPHANS_FIRST = 256;
+/**
+ * At most this many: past it, with no room to release them, the rest stay (a leak, never a release of a function
+ * someone holds). 300 decodes in a row at the stack's end (Deno), each with 40 function values and no room to release
+ * the last ones, overflowed 256 and leaked 2,500 (found beside pass 38a).
+ */
+const ORPHANS_MAX = 1 << 20;
 /** The largest request the library's IN buffer grows to (c/src/wire.c, grow). */
 const MAX_REQUEST = 0x7fffffff;
 /** Integers up to ±2^53 are exact in a double: they cross as ints and come back as numbers. */
@@ -353,7 +359,7 @@ export class Wire {
   #lostKeys = false;
   #negZeroKey = false;
   /** Function handles a failed decode left unowned, as slot, gen pairs (see {@link dropUnowned}). */
-  readonly #orphans = new Uint32Array(2 * ORPHANS_MAX);
+  #orphans = new Uint32Array(2 * ORPHANS_FIRST);
   #orphanCount = 0;
   /**
    * Set as a value (a result or an error) arrives in OUT, before anything that can throw (plain stores, no call: a
@@ -752,7 +758,8 @@ export class Wire {
    * throwing a value holding them near the stack's end: 40 of 40 leaked, a few times in 400 depths). It runs
    * where the stack was just exhausted, so the walk is flat and makes no call (bytes read by index): the handles go to
    * {@link #orphans}, released now if there is room for the library's calls, else at the next decode or drain.
-   * Never throws: past ORPHANS_MAX handles with no room to release them, the rest stay (a leak, never a release of a
+   * Never throws: with no room to release them they are kept in a growing list, up to ORPHANS_MAX; past that, or if
+   * the list cannot grow there either, the rest stay (a leak, never a release of a
    * function someone holds).
    */
   dropUnowned(len: number): void {
@@ -760,15 +767,22 @@ export class Wire {
       this.refresh();
       if (this.#control[6] !== this.#gen) return; // the views are stale: reading them could read freed memory
       const owned = (this.#control[14]! - this.taken) >>> 0;
-      const out = this.out, orphans = this.#orphans, end = len <= out.length ? len : out.length;
+      const out = this.out, end = len <= out.length ? len : out.length;
+      let orphans = this.#orphans;
       let p = 0, items = 1, seen = 0;
       while (items > 0 && p < end) {
         items--;
         const tag = out[p++];
         if (tag === Tag.FN) {
           if (seen++ >= owned) {
-            if (this.#orphanCount === ORPHANS_MAX) this.releaseOrphans();
-            if (this.#orphanCount === ORPHANS_MAX) return;
+            if (2 * this.#orphanCount === orphans.length) this.releaseOrphans();
+            if (2 * this.#orphanCount === orphans.length) {
+              // no room to release them: more room to keep them (an allocation, which may fail here too)
+              if (orphans.length === 2 * ORPHANS_MAX) return;
+              const more = new Uint32Array(2 * orphans.length);
+              more.set(orphans);
+              this.#orphans = orphans = more;
+            }
             const i = 2 * this.#orphanCount++;
             orphans[i] = (out[p]! | (out[p + 1]! << 8) | (out[p + 2]! << 16) | (out[p + 3]! << 24)) >>> 0;
             orphans[i + 1] = (out[p + 4]! | (out[p + 5]! << 8) | (out[p + 6]! << 16) | (out[p + 7]! << 24)) >>> 0;

@@ -44,8 +44,9 @@ test("host-thread crossings that exhaust the JavaScript stack: a clear error in 
   const logs = [A.eval("return table.concat(log, '|')"), B.eval("return table.concat(log, '|')")].join("|");
   assert.ok(!/malformed/.test(logs), logs);
   for (const m of logs.split("|").filter((m) => m !== "")) {
-    assert.match(m, /could not run: the host's JavaScript stack is exhausted|call nesting deeper than 64 crossings/);
+    assert.match(m, /could not run: the host's JavaScript stack is exhausted|call nesting deeper than 64 crossings|not enough C stack left on this thread to enter a script/);
   }
-  if (isDeno) assert.match(logs, /could not run/, "V8's stack limit is reached before calog's crossing cap");
+  // under Deno the library's floor near V8's stack limit (calogStackFloorHere) is reached before the crossing cap
+  if (isDeno) assert.match(logs, /could not run|not enough C stack left/, "V8's stack limit is reached before calog's crossing cap");
   assert.equal(A.eval("return h()"), 7); // still usable
 }, 30_000);

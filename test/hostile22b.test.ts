@@ -3,7 +3,7 @@
 // unchanged under Bun and Deno.
 import assert from "node:assert/strict";
 import { CalogError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { atStackEdge, gc, test } from "./harness.ts";
+import { atStackEdge, gc, isDeno, test } from "./harness.ts";
 
 const engines: EngineName[] = ["lua", "js", "squirrel"];
 
@@ -50,7 +50,10 @@ for (const engine of engines) {
       return r;
     }, { enough: () => ran > 30 });
     for (const r of outcomes) assert.ok(!(r instanceof Error) || r instanceof CalogError, `${r}`);
-    assert.ok(kept.length > 0, "the host function ran");
+    // Under Deno the library stops well above V8's stack limit (calogStackFloorHere: a callback from below it aborted
+    // the process), so a call near the limit is refused before the script runs, and none runs out after the host
+    // function: there, what is checked is that nothing leaks
+    assert.ok(kept.length > 0 || isDeno, "the host function ran");
     callAll(kept, 7, engine); // in a function of its own: an async function's frame keeps its last local
     kept = [];
     // the exceptions of the host calls that ran out of stack are kept for a later error to claim as its cause (the

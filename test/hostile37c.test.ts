@@ -68,7 +68,7 @@ for (const [what, body] of bare) {
 
 // The rule beside the fix (README, `cause`): with no place for the tag, the value keeps its cause only as calog raised
 // it. A script that catches it and throws it again, or throws its own null or that same function later, throws its
-// own error: no host exception is its cause.
+// own error: no host exception is its cause (a finally block that throws its own replaces it too).
 for (const thread of modes) {
   for (const [what, body] of bare) {
     test(`js (${where(thread)}): ${what} the script throws itself after a carried one is caught has no cause`, () => {
@@ -80,8 +80,9 @@ for (const thread of modes) {
       y.eval(`
         function again() { try { relay(); } catch (e) { throw e; } }
         function own() { var f; try { relay(); } catch (e) { f = e; } throw f; }
-        function later() { try { relay(); } catch (e) {} ${body} }`);
-      for (const name of ["again", "own", "later"]) {
+        function later() { try { relay(); } catch (e) {} ${body} }
+        function fin() { try { relay(); } finally { ${body} } }`);
+      for (const name of ["again", "own", "later", "fin"]) {
         const e = caught(() => y.call(name));
         assert.ok(e instanceof CalogScriptError, `${name}: ${e}`);
         assert.ok(!("cause" in e), `${name}: a cause it does not have: ${String(e.cause)}`);

@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature or a layout that crosses the FFI changes; the bindings refuse a mismatch. */
-#define CALOG_ABI_VERSION 12u
+#define CALOG_ABI_VERSION 13u
 
 /* One shared recursion cap for every recursive path (ingress, egress, copy, free, wire encode/decode). */
 #define CALOG_MAX_DEPTH 100
@@ -84,6 +84,14 @@ CALOG_API const char *calogStatusMessage(int32_t status);
 CALOG_API const char *calogStatusName(int32_t status);
 /* CALOG_ABI_VERSION of the loaded library. Any thread. */
 CALOG_API uint32_t calogAbiVersion(void);
+/* Makes the caller's stack position the lowest this thread's C stack may reach inside calog: below it, as near the
+ * thread's real end, entries into a script are refused (CALOG_ERR_NESTING) and the engines raise their stack errors
+ * (catchable by the script). For a host whose own engine cannot be re-entered from deeper than some point of the
+ * thread it runs on (V8, whose stack region is about 1 MB of the thread's: a callback into it from further down, a
+ * host function or the output sink, aborts the process): call it from the host's code near that engine's own stack
+ * limit, once on each thread it runs calog from. A later call replaces the mark; a mark below the thread's real end
+ * changes nothing. Thread: affects the calling thread only. */
+CALOG_API void calogStackFloorHere(void);
 
 /* ---- The universal value ------------------------------------------------------------------------- */
 typedef enum CalogTypeE {

@@ -1097,7 +1097,19 @@ static int32_t replyWritten(CalogT *rt, uint32_t len) {
 static int32_t callDirect(CalogT *rt, CalogCtxT *ctx, const char *name, CalogFnT *fn, CalogReaderT *rd, int32_t argc) {
   CalogValueT v = calogValueNil();
   int32_t st = calog__ctxHold(ctx, NULL, &v);
-  if (st != CALOG_OK) return reply(rt, st, &v);
+  if (st != CALOG_OK) {
+    /* refused before the engine read them (no stack left to enter, a dying context): the host function references
+     * among the arguments are ours all the same (see refuseArgs), so they are decoded and freed, which gives each
+     * back (Deno, a call at the stack's end with a host function argument kept it for the runtime's life) */
+    for (int32_t i = 0; i < argc; i++) {
+      CalogValueT arg = calogValueNil(), ignored = calogValueNil();
+      int32_t dst = calog__wireDecode(rt, rd, &arg, &ignored);
+      calogValueFree(&arg);
+      calogValueFree(&ignored);
+      if (dst != CALOG_OK) break;
+    }
+    return reply(rt, st, &v);
+  }
   /* the arguments are read from a copy of IN: the engine may run code (a metamethod, a finalizer) before it
    * has read them all, whose host calls rewrite IN */
   uint8_t small[512];

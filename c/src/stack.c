@@ -12,6 +12,7 @@
 #include "stack.h"
 
 static _Thread_local char *stackLo; /* lowest usable address of this thread's stack (NULL: not read yet) */
+static _Thread_local char *stackEnd; /* the thread's real end, as read (stackLo without the host's mark) */
 static _Thread_local bool stackKnown;
 
 static void stackInit(void) {
@@ -40,6 +41,13 @@ static void stackInit(void) {
     }
   }
   pthread_attr_destroy(&attr);
+  stackEnd = stackLo;
+}
+
+void calogStackFloorHere(void) {
+  if (!stackKnown) stackInit();
+  char *here = (char *)__builtin_frame_address(0);
+  stackLo = stackEnd == NULL || here > stackEnd ? here : stackEnd;
 }
 
 size_t calog__stackLeft(void) {

@@ -214,6 +214,43 @@ static void runAll(CalogT *rt, uint32_t flags, const char *mode, bool measure) {
   }
 }
 
+/* ---- a host engine's stack region (calogStackFloorHere): V8 takes callbacks only within about 1 MB of its thread ---- */
+static __attribute__((noinline)) void markBelow(size_t bytes) {
+  volatile char pad[bytes];
+  pad[0] = pad[bytes - 1] = 0;
+  calogStackFloorHere(); /* the mark: this frame, bytes below the caller's */
+}
+
+static __attribute__((noinline)) int32_t evalBelow(CalogT *rt, CalogContextIdT id, size_t bytes) {
+  volatile char pad[bytes];
+  pad[0] = pad[bytes - 1] = 0;
+  CalogValueT v = calogValueNil();
+  int32_t st = calogContextEval(rt, id, "return 1", 8, "run", &v);
+  calogValueFree(&v);
+  return st;
+}
+
+static void *floorThread(void *arg) {
+  (void)arg;
+  markBelow(1u << 20);
+  CalogT *rt = calogCreate();
+  /* every case still ends in a named error, above the mark (under Deno, below it V8 aborted the process) */
+  runAll(rt, CALOG_CONTEXT_HOST_THREAD, "host floor 1 MB down", false);
+  CalogContextIdT id = 0;
+  CalogValueT err = calogValueNil();
+  CHECK_EQ(calogContextCreate(rt, "lua", CALOG_CONTEXT_HOST_THREAD, &id, &err), CALOG_OK);
+  calogValueFree(&err);
+  CHECK_EQ(evalBelow(rt, id, 64u << 10), CALOG_OK);
+  /* with less than CALOG_STACK_ENTRY left above the mark, the entry is refused */
+  CHECK_EQ(evalBelow(rt, id, (1u << 20) - (64u << 10)), CALOG_ERR_NESTING);
+  /* a later mark replaces it: 2 MB down, the same entry has room */
+  markBelow(2u << 20);
+  CHECK_EQ(evalBelow(rt, id, (1u << 20) - (64u << 10)), CALOG_OK);
+  calogContextDestroy(rt, id);
+  calogDestroy(rt);
+  return NULL;
+}
+
 int main(void) {
   const char *m = getenv("CALOG_TEST_STACK");
   verbose = getenv("CALOG_TEST_VERBOSE") != NULL;
@@ -226,5 +263,12 @@ int main(void) {
   runAll(rt, CALOG_CONTEXT_OWN_THREAD, "own thread", false);
   calogDestroy(rt);
   onThread(SMALL_STACK, CALOG_CONTEXT_HOST_THREAD, "small host stack", false);
+  pthread_attr_t attr;
+  pthread_t t;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 8u << 20);
+  CHECK_EQ(pthread_create(&t, &attr, floorThread, NULL), 0);
+  pthread_join(t, NULL);
+  pthread_attr_destroy(&attr);
   return checkSummary("test_nesting");
 }

@@ -280,23 +280,34 @@ static duk_ret_t marksSafe(duk_context *ctx, void *udata) {
   return 0;
 }
 
+/* Whether a value thrown or caught (null or not, its heapptr) may be the one DukCtxT.bare keeps the marks of. */
+static bool bareIs(const DukCtxT *dc, bool isNull, void *heapptr) {
+  return isNull ? dc->bare.value == NULL : heapptr != NULL && heapptr == dc->bare.value;
+}
+
 CalogRaiseT calog__dukMarks(duk_context *ctx) {
   CalogRaiseT mark = {0, 0};
   if (duk_check_stack(ctx, 4)) {
     duk_dup(ctx, -1);
     (void)duk_safe_call(ctx, marksSafe, &mark, 1, 0);
   }
-  /* a value with no place for them (DukCtxT.bare), as calog threw it: no throw since */
+  /* a value with no place for them (DukCtxT.bare), still in flight as calog threw it */
   DukCtxT *dc = calog__dukCtx(ctx);
-  if (!mark.status && !mark.host && dc->bare.at != 0 && dc->bare.at == dc->throws &&
-      (duk_is_null(ctx, -1) ? dc->bare.value == NULL : duk_is_function(ctx, -1) && duk_get_heapptr(ctx, -1) == dc->bare.value))
+  if (!mark.status && !mark.host && dc->bare.state == DUK_BARE_LIVE && bareIs(dc, duk_is_null(ctx, -1), duk_get_heapptr(ctx, -1)))
     mark = dc->bare.mark;
   return mark;
 }
 
-void calog__dukThrown(void *udata) {
+void calog__dukThrown(void *udata, int isNull, void *heapptr) {
   DukCtxT *dc = udata;
-  if (dc != NULL) dc->throws++;
+  if (dc == NULL) return;
+  if (dc->bare.state == DUK_BARE_ARMED) dc->bare.state = DUK_BARE_LIVE; /* calog's own throw of it */
+  else if (dc->bare.state == DUK_BARE_LIVE && bareIs(dc, isNull, heapptr)) dc->bare.state = DUK_BARE_NONE;
+}
+
+void calog__dukCaught(void *udata, int isNull, void *heapptr) {
+  DukCtxT *dc = udata;
+  if (dc != NULL && dc->bare.state == DUK_BARE_LIVE && bareIs(dc, isNull, heapptr)) dc->bare.state = DUK_BARE_NONE;
 }
 
 static duk_ret_t toStringSafe(duk_context *ctx, void *udata) {
@@ -1210,7 +1221,7 @@ static duk_ret_t throwResultIo(DukCtxT *dc, duk_context *ctx, CalogValueT *resul
       } else if (duk_is_null(ctx, -1) || duk_is_function(ctx, -1)) {
         /* no place for them: kept aside for this very throw (calog__dukMarks), so a null or a function a host
          * function passed on keeps the host's exception as its cause too (pass 37b) */
-        dc->bare.at = dc->throws + 1; /* duk_throw counts it */
+        dc->bare.state = DUK_BARE_ARMED; /* live from the duk_throw below */
         dc->bare.value = duk_get_heapptr(ctx, -1);
         dc->bare.mark = mark;
       }

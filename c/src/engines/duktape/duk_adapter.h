@@ -53,12 +53,14 @@ typedef struct DukCtxT {
   void *protos[4];
   char *scratch;       /* text with surrogate pairs transcoded for a sink (textOut), grown as needed */
   size_t scratchCap;
-  uint64_t throws;     /* new throws in this heap so far (calog__dukThrown) */
-  /* The marks of the last value calog threw that cannot hold them (null, a function: throwResultIo), the value (its
-   * heapptr, NULL for null) and the throw it was (throws then). They are the error's when that value ends an entry
-   * and no other throw came since: raised again by the script (catch and throw), it is the script's own. */
+  /* The marks of the last value calog threw that cannot hold them (null, a function: throwResultIo) and that value
+   * (its heapptr, NULL for null). They are the error's when that value ends an entry while still in flight: armed
+   * just before calog throws it, live from that throw (calog__dukThrown) until a script's catch catches such a value
+   * or the script throws one itself (any null, that very function: told apart from calog's by nothing), so a value
+   * the script caught, or threw of its own, never claims them; a finally block and the throws and catches of other
+   * values on the way do not end them. */
   struct {
-    uint64_t at;
+    enum { DUK_BARE_NONE, DUK_BARE_ARMED, DUK_BARE_LIVE } state;
     void *value;
     CalogRaiseT mark;
   } bare;

@@ -59,9 +59,13 @@
  * the memory limit) or the script is stopped (a limit tripped, the deadline passed meanwhile). */
 __attribute__((visibility("hidden"))) int calog__dukAllocRetry(void *udata, unsigned long size);
 #define CALOG_DUK_ALLOC_RETRY(udata, size) calog__dukAllocRetry((udata), (unsigned long)(size))
-/* c/patches/duktape/94-throws-counted.patch: at every new throw (DukCtxT.throws). */
-__attribute__((visibility("hidden"))) void calog__dukThrown(void *udata);
-#define CALOG_DUK_THROWN(udata) calog__dukThrown((udata))
+/* c/patches/duktape/94-throws-seen.patch and 95-catches-seen.patch: at every new throw and at every catch of a script's
+ * try/catch, with the value thrown or caught (whether it is null; its heap pointer, NULL for a value without one):
+ * see DukCtxT.bare. */
+__attribute__((visibility("hidden"))) void calog__dukThrown(void *udata, int isNull, void *heapptr);
+__attribute__((visibility("hidden"))) void calog__dukCaught(void *udata, int isNull, void *heapptr);
+#define CALOG_DUK_THROWN(udata, isNull, heapptr) calog__dukThrown((udata), (isNull), (heapptr))
+#define CALOG_DUK_CAUGHT(udata, isNull, heapptr) calog__dukCaught((udata), (isNull), (heapptr))
 
 #undef DUK_USE_NATIVE_STACK_CHECK
 #define DUK_USE_NATIVE_STACK_CHECK() calog__dukStackLow()

@@ -257,16 +257,17 @@ static int raisedAt(lua_State *T, LuaCtxT *lc, const void *value, int level) {
   return -1;
 }
 
-/* Whether the string at idx, an error coroutine.wrap is about to pass on, is one calog raised (see lua_prelude.h): a
- * long string by its identity; a short one (no identity: a script spelling the same text raises the very same object)
- * only when the dead coroutine co raised it where calog did, and it is then recorded again as raised from L's running
- * frame (the wrapper, which raises it next), so an outer wrap and the entry's message handler know it too: without
- * it, "not found" from a host function gained the position prefix and lost its cause inside coroutine.wrap. */
+/* Whether the error at idx that coroutine.wrap is about to pass on is one calog raised (see lua_prelude.h): a value of
+ * its own identity (a long string, a table) by that identity; one without (a short string: a script spelling the same
+ * text raises the very same object; nil, a number, a boolean) only when the dead coroutine co raised it where calog
+ * did, and it is then recorded again as raised from L's running frame (the wrapper, which raises it next), so an
+ * outer wrap and the entry's message handler know it too: without it, "not found" from a host function gained the
+ * position prefix and lost its cause inside coroutine.wrap, and a nil its cause. */
 int calog__luaIsRaised(lua_State *L, int idx, lua_State *co) {
   LuaCtxT *lc = calog__luaCtx(L);
-  if (lc == NULL || lua_type(L, idx) != LUA_TSTRING) return 0;
+  if (lc == NULL) return 0;
   const void *value = lua_topointer(L, idx);
-  if (lua_rawlen(L, idx) > 40) {
+  if (ownIdentity(L, idx)) {
     for (int32_t i = 0; i < CALOG_LUA_RAISES; i++)
       if (lc->raise[i].L != NULL && lc->raise[i].value == value) return 1;
     return 0;

@@ -30,8 +30,9 @@ __attribute__((visibility("hidden"))) int calog__luaIsMsgHandler(calog__luaCFunc
 #define luai_calogismsgh(f) calog__luaIsMsgHandler(f)
 /* Our patches c/patches/lua/68-wrap-keeps-calog-errors.patch and 75-wrap-asks-before-the-close.patch: true for an
  * error calog raised (its raise ring), which coroutine.wrap then passes on as it is, without its position prefix.
- * co: the dead coroutine it ended, before its close (a short string is told by the frame that raised it there, and
- * is then raised again from L's running frame), or NULL (a long string only: its own identity). */
+ * co: the dead coroutine it ended, before its close (a value without an identity of its own, a short string or a
+ * nil, is told by the frame that raised it there, and is then raised again from L's running frame), or NULL (by
+ * identity only). */
 __attribute__((visibility("hidden"))) int calog__luaIsRaised(struct lua_State *L, int idx, struct lua_State *co);
 #define luai_calogkeeperror(L, idx, co) calog__luaIsRaised((L), (idx), (co))
 #define luai_caloglexpoll(L) calog__luaLexPoll(L)
