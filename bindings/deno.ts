@@ -25,6 +25,7 @@ export * from "../src/index.ts";
 const symbols = {
   calogAbiVersion: { parameters: [], result: "u32" }, // uint32_t (void)
   calogStackFloorHere: { parameters: [], result: "void" }, // void (void)
+  calogStackLeft: { parameters: [], result: "usize" }, // size_t (void)
   calogCreate: { parameters: [], result: "pointer" }, // CalogT *(void)
   calogDestroy: { parameters: ["pointer"], result: "void" }, // void (CalogT *)
   calogSetPolicy: { parameters: ["pointer", "u32"], result: "void" }, // void (CalogT *, CalogPolicyE)
@@ -127,31 +128,29 @@ const { lib, path } = loaded;
  * stack than its own region, about 1 MB, where the thread's real end (8 MB on the main thread) is further still: a
  * host-thread context's script nested deep enough (eval in eval), then calling a host function or print, killed Deno
  * (pass 38a). The library is told where V8's region ends, from a JavaScript frame near V8's stack limit on this thread
- * (each Worker loads this module on its own), so the engines stop, and entries are refused, well above it.
+ * (each Worker loads this module on its own), so the engines stop, and entries are refused, well above it. The walk
+ * that finds the limit also asks the library how much of the thread's real stack is left, and stops short of its end:
+ * under `--v8-flags=--stack-size=16000` V8's limit lies past it, and the walk ran off the stack at import (pass 39a).
  */
-function markStackFloor(mark: () => void): void {
-  let deepest = 0;
-  const walk = (depth: number, target: number): void => {
-    if (depth > deepest) deepest = depth;
-    if (depth === target) return mark();
-    walk(depth + 1, target);
+function markStackFloor(mark: () => void, left: () => number): void {
+  const REAL_END_MARGIN = 512 * 1024; // bytes of the real stack the walk leaves alone (calog's own entries need 192 KB)
+  const MARK_EVERY = 32; // frames between two marks: the last one made is at most this far above V8's limit
+  // One walk, marking as it goes: the depth alone says nothing of where the stack is (optimized code inlines the
+  // recursion, so a second walk to a depth found by the first marked 180 KB below the caller: pass 39a's fix).
+  const walk = (depth: number): void => {
+    if (depth % MARK_EVERY === 0) {
+      if (left() < REAL_END_MARGIN) return; // the thread's real end comes before V8's limit
+      mark();
+    }
+    walk(depth + 1);
   };
   try {
-    walk(0, -1);
+    walk(0);
   } catch {
-    // the RangeError at the deepest frame V8 allows
-  }
-  for (const margin of [64, 512, 4096]) {
-    if (deepest <= margin) return;
-    try {
-      walk(0, deepest - margin);
-      return;
-    } catch {
-      // frames grew (another tier of code): mark from further up
-    }
+    // the RangeError at the deepest frame V8 allows (or in a mark there: the one before stands)
   }
 }
-markStackFloor(() => lib.calogStackFloorHere());
+markStackFloor(() => lib.calogStackFloorHere(), () => Number(lib.calogStackLeft()));
 
 class DenoRuntime implements NativeRuntime {
   #rt: Deno.PointerValue;

@@ -14,6 +14,7 @@ const bare = [["null", "throw null"], ["a function", "throw function () { return
 // script makes and catches while the carried value still unwinds, uncaught, counts too: a `finally` block that parses
 // bad JSON in a try/catch, or a `Duktape.errThrow` hook (it runs at every throw) that catches something of its own. The
 // value leaves the entry uncaught, as calog threw it, and the cause is gone. An object carried the same way keeps it.
+// (Since pass 39b Duktape.errThrow is reserved by calog: "hooked" catches that and goes on without the hook.)
 for (const thread of modes) {
   for (const [what, body] of bare) {
     test(`js (${where(thread)}): ${what} passed on by a host function keeps its cause through a finally block that catches a throw of its own`, () => {
@@ -33,7 +34,7 @@ for (const thread of modes) {
       y.eval(`
         function plain() { try { return relay(); } finally { } }
         function tidy() { try { return relay(); } finally { try { JSON.parse("{"); } catch (e) { } } }
-        function hooked() { Duktape.errThrow = function (e) { try { null.x; } catch (q) { } return e; }; return relay(); }`);
+        function hooked() { try { Duktape.errThrow = function (e) { try { null.x; } catch (q) { } return e; }; } catch (r) { } return relay(); }`);
       for (const name of ["plain", "tidy", "hooked"]) {
         const e = caught(() => y.call(name));
         assert.ok(e instanceof CalogScriptError, `${name}: ${e}`);

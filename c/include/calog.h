@@ -92,6 +92,10 @@ CALOG_API uint32_t calogAbiVersion(void);
  * limit, once on each thread it runs calog from. A later call replaces the mark; a mark below the thread's real end
  * changes nothing. Thread: affects the calling thread only. */
 CALOG_API void calogStackFloorHere(void);
+/* Bytes of stack left below the caller on this thread, down to the thread's real end (whatever calogStackFloorHere
+ * marked: a host finding its engine's limit walks down with it); SIZE_MAX when the thread's bounds cannot be read.
+ * Thread: the calling thread's. */
+CALOG_API size_t calogStackLeft(void);
 
 /* ---- The universal value ------------------------------------------------------------------------- */
 typedef enum CalogTypeE {

@@ -44,6 +44,13 @@ static void stackInit(void) {
   stackEnd = stackLo;
 }
 
+size_t calogStackLeft(void) {
+  if (!stackKnown) stackInit();
+  if (stackEnd == NULL) return SIZE_MAX;
+  char *sp = (char *)__builtin_frame_address(0);
+  return sp > stackEnd ? (size_t)(sp - stackEnd) : 0;
+}
+
 void calogStackFloorHere(void) {
   if (!stackKnown) stackInit();
   char *here = (char *)__builtin_frame_address(0);

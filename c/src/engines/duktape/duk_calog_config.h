@@ -67,6 +67,11 @@ __attribute__((visibility("hidden"))) void calog__dukCaught(void *udata, int isN
 #define CALOG_DUK_THROWN(udata, isNull, heapptr) calog__dukThrown((udata), (isNull), (heapptr))
 #define CALOG_DUK_CAUGHT(udata, isNull, heapptr) calog__dukCaught((udata), (isNull), (heapptr))
 
+/* Duktape.errCreate and Duktape.errThrow ran a script's function at every error made or thrown, calog's own included,
+ * which it could replace (duk_caps.c reserves the two names). */
+#undef DUK_USE_ERRCREATE
+#undef DUK_USE_ERRTHROW
+
 #undef DUK_USE_NATIVE_STACK_CHECK
 #define DUK_USE_NATIVE_STACK_CHECK() calog__dukStackLow()
 

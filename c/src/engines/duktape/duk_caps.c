@@ -38,6 +38,29 @@ static void putFn(duk_context *ctx, duk_idx_t obj, const char *name, int magic) 
   duk_put_prop_string(ctx, obj < 0 ? obj - 1 : obj, name);
 }
 
+/* Duktape.errCreate and Duktape.errThrow (magic 0, 1): Duktape's hooks for every error made or thrown are compiled out
+ * (duk_calog_config.h), since they ran a script's code in the middle of calog raising an error and could replace it
+ * (a false cause, one host exception's message with another's cause, a frozen error losing its class: pass 39b). A
+ * script that sets one is told so, as Squirrel's seterrorhandler() is; reading one gives undefined. */
+static duk_ret_t reservedHookGet(duk_context *ctx) {
+  (void)ctx;
+  return 0;
+}
+
+static duk_ret_t reservedHookSet(duk_context *ctx) {
+  return duk_type_error(ctx, "Duktape.%s is reserved by calog (errors come back to the caller with their value and cause)",
+                        duk_get_current_magic(ctx) ? "errThrow" : "errCreate");
+}
+
+static void reserveHook(duk_context *ctx, const char *name, int magic) {
+  duk_push_string(ctx, name);
+  duk_push_c_function(ctx, reservedHookGet, 0);
+  duk_push_c_function(ctx, reservedHookSet, 1);
+  duk_set_magic(ctx, -1, magic);
+  duk_def_prop(ctx, -4, DUK_DEFPROP_HAVE_GETTER | DUK_DEFPROP_HAVE_SETTER | DUK_DEFPROP_CLEAR_CONFIGURABLE |
+                            DUK_DEFPROP_CLEAR_ENUMERABLE | DUK_DEFPROP_FORCE);
+}
+
 void calog__dukOpenLibs(DukCtxT *dc, duk_context *ctx) {
   duk_push_global_object(ctx);
   duk_idx_t g = duk_get_top_index(ctx);
@@ -49,11 +72,13 @@ void calog__dukOpenLibs(DukCtxT *dc, duk_context *ctx) {
   putFn(ctx, -1, "warn", 1);
   putFn(ctx, -1, "error", 1);
   duk_put_prop_string(ctx, g, "console");
+  duk_get_prop_string(ctx, g, "Duktape");
+  reserveHook(ctx, "errCreate", 0);
+  reserveHook(ctx, "errThrow", 1);
   if (dc->caps.profile != CALOG_PROFILE_TRUSTED && !dc->caps.debug) {
-    duk_get_prop_string(ctx, g, "Duktape");
     duk_del_prop_string(ctx, -1, "act");
     duk_del_prop_string(ctx, -1, "info");
-    duk_pop(ctx);
   }
+  duk_pop(ctx);
   duk_pop(ctx);
 }

@@ -403,6 +403,21 @@ static int raiseCarrying(lua_State *L, CalogRaiseT mark, bool carried) {
     lc->raise[i].mark = mark;
     lc->raise[i].carried = carried;
     lc->raiseNext = (i + 1) % CALOG_LUA_RAISES;
+  } else if (!mark.status && !mark.host && !carried && lua_getstack(L, 0, &ar)) {
+    /* a raise of nothing of calog's from where one was raised before (a function value called again from the same
+     * frame, its own error this time): the earlier record no longer says what is raised there, so a short string of
+     * the same text is not taken for it (a script's own "boom" got a caught host exception's cause, and
+     * coroutine.wrap dropped its position: pass 39a) */
+    const void *fn = NULL;
+    for (int32_t k = 0; k < CALOG_LUA_RAISES; k++) {
+      if (lc->raise[k].L != L || lc->raise[k].ci != ar.i_ci) continue;
+      if (fn == NULL) {
+        if (!lua_checkstack(L, 1) || !lua_getinfo(L, "f", &ar)) break;
+        fn = lua_topointer(L, -1);
+        lua_pop(L, 1);
+      }
+      if (lc->raise[k].fn == fn) lc->raise[k].L = NULL;
+    }
   }
   if (carried) lua_remove(L, -2); /* the message: the value is what is raised */
   /* a limit tripped (a host function that interrupted, then threw; the output limit): the budget drops to one
