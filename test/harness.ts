@@ -3,7 +3,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { CalogScriptError, CalogValueError, type EngineName } from "../bindings/mod.ts";
+import { CalogScriptError, CalogValueError, type EngineName, type Runtime } from "../bindings/mod.ts";
 
 export const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 export const runtimeName = isDeno ? "deno" : "bun";
@@ -238,3 +238,21 @@ export const idSource = {
   js: "function id(x) { return x }",
   squirrel: "function id(x) { return x }",
 } as const;
+
+/**
+ * Registers `relay`, a host function that calls `t` (whose body is `body`) in a new host-thread JavaScript context of
+ * rt and lets its CalogScriptError go on, after handing it to `seen`: a host function passing a script's thrown value
+ * on (the carried value's route).
+ */
+export function relayThrow(rt: Runtime, body: string, seen: (e: unknown) => void = () => {}): void {
+  const x = rt.createContext("js", { thread: false });
+  x.eval(`function t() { ${body} }`);
+  rt.register("relay", () => {
+    try {
+      x.call("t");
+    } catch (e) {
+      seen(e);
+      throw e;
+    }
+  });
+}

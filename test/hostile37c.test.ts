@@ -4,7 +4,7 @@
 // on e5de460, in Bun and Deno, both thread kinds.
 import assert from "node:assert/strict";
 import { CalogScriptError, Runtime } from "../bindings/mod.ts";
-import { caught, modes, test, where } from "./harness.ts";
+import { caught, modes, relayThrow, test, where } from "./harness.ts";
 
 const bare = [["null", "throw null"], ["a function", "throw function () { return 7; }"]] as const;
 
@@ -17,17 +17,8 @@ for (const thread of modes) {
   for (const [what, body] of bare) {
     test(`js (${where(thread)}): a script error carrying ${what}, passed on by a host function, keeps the host exception as its cause`, () => {
       using rt = new Runtime({ output: "ignore" });
-      using x = rt.createContext("js", { thread: false });
-      x.eval(`function t() { ${body} }`);
       let inner: unknown;
-      rt.register("relay", () => {
-        try {
-          x.call("t");
-        } catch (e) {
-          inner = e;
-          throw e;
-        }
-      });
+      relayThrow(rt, body, (e) => (inner = e));
       using y = rt.createContext("js", { thread });
       y.eval("function u() { return relay(); }");
       const e = caught(() => y.call("u"));

@@ -3,7 +3,7 @@
 // commit after it.
 import assert from "node:assert/strict";
 import { CalogScriptError, Runtime } from "../bindings/mod.ts";
-import { caught, modes, runScriptChild, test, where } from "./harness.ts";
+import { caught, modes, relayThrow, runScriptChild, test, where } from "./harness.ts";
 
 const bare = [["null", "throw null"], ["a function", "throw function () { return 7; }"]] as const;
 
@@ -19,17 +19,8 @@ for (const thread of modes) {
   for (const [what, body] of bare) {
     test(`js (${where(thread)}): ${what} passed on by a host function keeps its cause through a finally block that catches a throw of its own`, () => {
       using rt = new Runtime({ output: "ignore" });
-      using x = rt.createContext("js", { thread: false });
-      x.eval(`function t() { ${body} }`);
       let inner: unknown;
-      rt.register("relay", () => {
-        try {
-          x.call("t");
-        } catch (e) {
-          inner = e;
-          throw e;
-        }
-      });
+      relayThrow(rt, body, (e) => (inner = e));
       using y = rt.createContext("js", { thread });
       y.eval(`
         function plain() { try { return relay(); } finally { } }

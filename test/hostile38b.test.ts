@@ -3,7 +3,7 @@
 // of the defect it names, in Bun and Deno; fixed in the commit after it.
 import assert from "node:assert/strict";
 import { CalogScriptError, Runtime } from "../bindings/mod.ts";
-import { caught, modes, test, where } from "./harness.ts";
+import { caught, modes, relayThrow, test, where } from "./harness.ts";
 
 // Low (a documented promise not kept). README (`cause`): a JavaScript null or function a host function passes on "has
 // no place for the tag, so there only the uncaught error keeps its cause". Uncaught, but through a `finally` block that
@@ -14,17 +14,8 @@ for (const thread of modes) {
   for (const [what, body] of [["null", "throw null"], ["a function", "throw function () { return 7; }"]] as const) {
     test(`js (${where(thread)}): ${what} a host function passes on keeps its cause through a finally block that catches its own throw`, () => {
       using rt = new Runtime({ output: "ignore" });
-      using x = rt.createContext("js", { thread: false });
-      x.eval(`function t() { ${body} }`);
       let inner: unknown;
-      rt.register("relay", () => {
-        try {
-          x.call("t");
-        } catch (e) {
-          inner = e;
-          throw e;
-        }
-      });
+      relayThrow(rt, body, (e) => (inner = e));
       using y = rt.createContext("js", { thread });
       y.eval(`
         function plain() { try { return relay(); } finally { var z = 1; } }
@@ -50,17 +41,8 @@ for (const thread of modes) {
 for (const thread of modes) {
   test(`lua (${where(thread)}): a nil a host function passes on keeps its cause uncaught through coroutine.wrap`, () => {
     using rt = new Runtime({ output: "ignore" });
-    using x = rt.createContext("js", { thread: false });
-    x.eval("function t() { throw null; }");
     let inner: unknown;
-    rt.register("relay", () => {
-      try {
-        x.call("t");
-      } catch (e) {
-        inner = e;
-        throw e;
-      }
-    });
+    relayThrow(rt, "throw null;", (e) => (inner = e));
     using lua = rt.createContext("lua", { thread });
     for (const src of [
       "relay()",

@@ -8,7 +8,7 @@
 // by calog" (the scripts below catch it and go on: the attack no longer takes). The last test pins the reservation.
 import assert from "node:assert/strict";
 import { CalogPermissionError, CalogScriptError, Runtime } from "../bindings/mod.ts";
-import { caught, modes, test, where } from "./harness.ts";
+import { caught, modes, relayThrow, test, where } from "./harness.ts";
 
 // Medium (a wrong cause: a host exception attached to an error it did not raise). README (`cause`): "A script that
 // catches the exception and raises an error of its own gives no cause, even with the same text". A JavaScript null or
@@ -24,17 +24,8 @@ for (const thread of modes) {
   for (const [what, body] of [["null", "throw null"], ["a function", "throw function () { return 7; }"]] as const) {
     test(`js (${where(thread)}): ${what} a host function passed on, which the script's errThrow handler swapped and the script caught, lends no cause to the script's own throw`, () => {
       using rt = new Runtime({ output: "ignore" });
-      using x = rt.createContext("js", { thread: false });
-      x.eval(`function t() { ${body} }`);
       let inner: unknown;
-      rt.register("relay", () => {
-        try {
-          x.call("t");
-        } catch (e) {
-          inner = e;
-          throw e;
-        }
-      });
+      relayThrow(rt, body, (e) => (inner = e));
       using y = rt.createContext("js", { thread });
       // the handler keeps what calog threw (null or the function) and swaps it for a string the catch below catches;
       // the script's own `throw 1` is swapped for what it kept
