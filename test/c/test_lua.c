@@ -344,8 +344,14 @@ static void testHostile2(void) {
   calogValueFree(&r);
   calogSetPolicy(rt, CALOG_POLICY_STRICT);
   calogValueFree(&m);
-  calogValueAgg(&m, CALOG_AGG_MAP); /* below 2^53 and beyond int64 the key keeps its value */
+  calogValueAgg(&m, CALOG_AGG_MAP); /* below 2^53 too: it would come back an integer key (pass 40a) */
   k = calogValueReal(3.0), v = calogValueInt(1), calogAggSet(m.as.agg, &k, &v);
+  CHECK_EQ(calogContextCall(rt, id, "id", &m, 1, &r), CALOG_ERR_TYPE);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "integer key");
+  calogValueFree(&r);
+  calogValueFree(&m);
+  calogValueAgg(&m, CALOG_AGG_MAP); /* a float key that stays a float, and one beyond int64: kept */
+  k = calogValueReal(2.5), v = calogValueInt(1), calogAggSet(m.as.agg, &k, &v);
   k = calogValueReal(1e300), v = calogValueInt(2), calogAggSet(m.as.agg, &k, &v);
   CHECK_EQ(calogContextCall(rt, id, "id", &m, 1, &r), CALOG_OK);
   calogValueFree(&r);

@@ -280,9 +280,23 @@ static duk_ret_t marksSafe(duk_context *ctx, void *udata) {
   return 0;
 }
 
-/* Whether a value thrown or caught (null or not, its heapptr) may be the one DukCtxT.bare keeps the marks of. */
-static bool bareIs(const DukCtxT *dc, bool isNull, void *heapptr) {
-  return isNull ? dc->bare.value == NULL : heapptr != NULL && heapptr == dc->bare.value;
+/* The newest value in flight (DukCtxT.bare) that a value thrown or caught (null or not, its heapptr) may be; -1: none. */
+static int32_t bareFind(const DukCtxT *dc, bool isNull, void *heapptr) {
+  if (!isNull && heapptr == NULL) return -1;
+  for (int32_t i = dc->bareCount - 1; i >= 0; i--)
+    if (dc->bare[i].value == (isNull ? NULL : heapptr)) return i;
+  return -1;
+}
+
+static void barePush(DukCtxT *dc, void *value, CalogRaiseT mark) {
+  int32_t max = (int32_t)(sizeof dc->bare / sizeof dc->bare[0]);
+  if (dc->bareCount == max) { /* the oldest goes: sixteen such values in flight at once */
+    memmove(&dc->bare[0], &dc->bare[1], (size_t)(max - 1) * sizeof dc->bare[0]);
+    dc->bareCount--;
+  }
+  dc->bare[dc->bareCount].value = value;
+  dc->bare[dc->bareCount].mark = mark;
+  dc->bareCount++;
 }
 
 CalogRaiseT calog__dukMarks(duk_context *ctx) {
@@ -291,23 +305,33 @@ CalogRaiseT calog__dukMarks(duk_context *ctx) {
     duk_dup(ctx, -1);
     (void)duk_safe_call(ctx, marksSafe, &mark, 1, 0);
   }
-  /* a value with no place for them (DukCtxT.bare), still in flight as calog threw it */
+  /* a value with no place for them (DukCtxT.bare): the newest of its kind in flight */
   DukCtxT *dc = calog__dukCtx(ctx);
-  if (!mark.status && !mark.host && dc->bare.state == DUK_BARE_LIVE && bareIs(dc, duk_is_null(ctx, -1), duk_get_heapptr(ctx, -1)))
-    mark = dc->bare.mark;
+  if (!mark.status && !mark.host) {
+    int32_t i = bareFind(dc, duk_is_null(ctx, -1), duk_is_function(ctx, -1) ? duk_get_heapptr(ctx, -1) : NULL);
+    if (i >= 0) mark = dc->bare[i].mark;
+  }
   return mark;
 }
 
 void calog__dukThrown(void *udata, int isNull, void *heapptr) {
   DukCtxT *dc = udata;
   if (dc == NULL) return;
-  if (dc->bare.state == DUK_BARE_ARMED) dc->bare.state = DUK_BARE_LIVE; /* calog's own throw of it */
-  else if (dc->bare.state == DUK_BARE_LIVE && bareIs(dc, isNull, heapptr)) dc->bare.state = DUK_BARE_NONE;
+  if (dc->bareArmed) { /* calog's own throw of it */
+    dc->bareArmed = false;
+    barePush(dc, dc->bareNext, dc->bareNextMark);
+  } else if (isNull || bareFind(dc, false, heapptr) >= 0) {
+    barePush(dc, isNull ? NULL : heapptr, (CalogRaiseT){0, 0}); /* the script's own: no marks */
+  }
 }
 
 void calog__dukCaught(void *udata, int isNull, void *heapptr) {
   DukCtxT *dc = udata;
-  if (dc != NULL && dc->bare.state == DUK_BARE_LIVE && bareIs(dc, isNull, heapptr)) dc->bare.state = DUK_BARE_NONE;
+  if (dc == NULL) return;
+  int32_t i = bareFind(dc, isNull, heapptr);
+  if (i < 0) return;
+  memmove(&dc->bare[i], &dc->bare[i + 1], (size_t)(dc->bareCount - i - 1) * sizeof dc->bare[0]);
+  dc->bareCount--;
 }
 
 static duk_ret_t toStringSafe(duk_context *ctx, void *udata) {
@@ -1210,6 +1234,9 @@ static duk_ret_t throwResultIo(DukCtxT *dc, duk_context *ctx, CalogValueT *resul
       calogValueFree(&err);
       int64_t n;
       const char *msg = calog__errorCarriedMessage(&p->v, &n);
+      /* bytes arrive as a plain buffer, which holds no property: as the Uint8Array it stands for, it carries the
+       * message it had (a Lua error("\xff\xfe") passed on by a host function read "js threw [2 bytes]": pass 40b) */
+      if (duk_is_buffer(ctx, -1)) duk_to_object(ctx, -1);
       if (duk_is_object(ctx, -1) && !duk_is_function(ctx, -1)) { /* fresh (a function may be shared) */
         if (msg != NULL) {
           pushText(ctx, msg, n); /* may throw: as above */
@@ -1221,9 +1248,9 @@ static duk_ret_t throwResultIo(DukCtxT *dc, duk_context *ctx, CalogValueT *resul
       } else if (duk_is_null(ctx, -1) || duk_is_function(ctx, -1)) {
         /* no place for them: kept aside for this very throw (calog__dukMarks), so a null or a function a host
          * function passed on keeps the host's exception as its cause too (pass 37b) */
-        dc->bare.state = DUK_BARE_ARMED; /* live from the duk_throw below */
-        dc->bare.value = duk_get_heapptr(ctx, -1);
-        dc->bare.mark = mark;
+        dc->bareArmed = true; /* in flight from the duk_throw below */
+        dc->bareNext = duk_get_heapptr(ctx, -1);
+        dc->bareNextMark = mark;
       }
       calog__dukPendingDrop(dc, p);
       return duk_throw(ctx);

@@ -53,17 +53,20 @@ typedef struct DukCtxT {
   void *protos[4];
   char *scratch;       /* text with surrogate pairs transcoded for a sink (textOut), grown as needed */
   size_t scratchCap;
-  /* The marks of the last value calog threw that cannot hold them (null, a function: throwResultIo) and that value
-   * (its heapptr, NULL for null). They are the error's when that value ends an entry while still in flight: armed
-   * just before calog throws it, live from that throw (calog__dukThrown) until a script's catch catches such a value
-   * or the script throws one itself (any null, that very function: told apart from calog's by nothing), so a value
-   * the script caught, or threw of its own, never claims them; a finally block and the throws and catches of other
-   * values on the way do not end them. */
+  /* The values without a place for calog's marks (null, a function) in flight, newest last: each that calog threw
+   * (throwResultIo: armed just before the throw, which pushes it) with its marks, and each null, or function among
+   * these, a script threw itself, with none. A script's catch of such a value takes the newest of its kind off
+   * (calog__dukCaught); an entry it ends uncaught gets the marks of the newest of its kind (calog__dukMarks). So a
+   * finally block passing one on keeps it (another host function's null caught there included), and a value the
+   * script caught, or threw of its own, never claims another's marks. Patches 94/95 report the throws and catches. */
   struct {
-    enum { DUK_BARE_NONE, DUK_BARE_ARMED, DUK_BARE_LIVE } state;
-    void *value;
+    void *value; /* its heapptr, NULL for null */
     CalogRaiseT mark;
-  } bare;
+  } bare[16];
+  int32_t bareCount;
+  bool bareArmed;   /* calog's next throw is this value (bareNext) */
+  void *bareNext;
+  CalogRaiseT bareNextMark;
 } DukCtxT;
 
 /* A C value a trampoline holds while Duktape may throw (or run JS: finalizers can run at any allocation).

@@ -275,13 +275,16 @@ static int32_t egressTable(lua_State *L, LuaCtxT *lc, CalogSrcT *s, CalogItemT *
     const char *why = NULL;
     if (c.type == CALOG_NIL) why = "a Lua table cannot hold nil: a key whose value is nil would be lost";
     else if (key.type == CALOG_REAL && isnan(key.as.r)) why = "NaN cannot be a Lua table key";
-    /* Lua stores an integral float key as an integer key: beyond 2^53 it would come back as another type
-     * (a bigint in TypeScript). Strict refuses; lenient lets Lua convert it (documented). */
-    else if (key.type == CALOG_REAL && !lenient(lc) && fabs(key.as.r) >= 9007199254740992.0 &&
-             key.as.r >= -9223372036854775808.0 && key.as.r < 9223372036854775808.0 && floor(key.as.r) == key.as.r) {
+    /* Lua stores an integral float key as an integer key, which comes back as another type: an integer key in
+     * Squirrel, where t[3.0] and t[3] are two keys (a lookup by 3.0 then missed, and keys 1.0 and 2.0 came back as an
+     * array from 0: pass 40a), a bigint in TypeScript beyond 2^53. Strict refuses; lenient lets Lua convert it
+     * (documented). TypeScript sends an integral number as an integer, JavaScript keys are names: a float key with
+     * an integral value comes from Squirrel, or a C caller. */
+    else if (key.type == CALOG_REAL && !lenient(lc) && key.as.r >= -9223372036854775808.0 &&
+             key.as.r < 9223372036854775808.0 && floor(key.as.r) == key.as.r && !(key.as.r == 0.0 && signbit(key.as.r))) {
       calog__srcDrop(s, &key);
       calog__srcDrop(s, &c);
-      st = calogFail(err, CALOG_ERR_TYPE, "the float key %.17g would become an integer key in Lua (beyond 2^53 it comes back as another type)", key.as.r);
+      st = calogFail(err, CALOG_ERR_TYPE, "the float key %.17g would become an integer key in Lua (it would come back as an integer: another type, and in Squirrel another key)", key.as.r);
       goto fail;
     }
     /* and -0.0 the key 0, which comes back as 0: strict refuses it, as on its way to TypeScript */
