@@ -290,7 +290,7 @@ static int32_t bareFind(const DukCtxT *dc, bool isNull, void *heapptr) {
 
 static void barePush(DukCtxT *dc, void *value, CalogRaiseT mark) {
   int32_t max = (int32_t)(sizeof dc->bare / sizeof dc->bare[0]);
-  if (dc->bareCount == max) { /* the oldest goes: sixteen such values in flight at once */
+  if (dc->bareCount == max) { /* the oldest goes: 64 such values in flight at once (README) */
     memmove(&dc->bare[0], &dc->bare[1], (size_t)(max - 1) * sizeof dc->bare[0]);
     dc->bareCount--;
   }
@@ -908,10 +908,12 @@ int32_t calog__dukRead(DukCtxT *dc, duk_context *ctx, duk_idx_t first, duk_idx_t
   if (!duk_check_stack(ctx, 4)) return calogFail(err, CALOG_ERR_OOM, "JS value stack exhausted");
   in.first = i;
   in.end = end;
+  int32_t bareMark = dc->bareCount; /* as in calog__dukRun: what is thrown in here is over when it is */
   if (duk_safe_call(ctx, ingressSafe, &in, 0, 1) != DUK_EXEC_SUCCESS) {
     /* an index getter threw, or Duktape ran out of memory (calog__dukScriptError consumes the thrown value); a host
      * exception (or a capability's denial) thrown through the getter keeps its marks */
     CalogRaiseT mark = calog__dukMarks(ctx);
+    if (dc->bareCount > bareMark) dc->bareCount = bareMark;
     in.st = calog__dukScriptError(dc, ctx, err); /* with the value thrown (it was "[object Object]" alone) */
     if (mark.status) in.st = mark.status;
     calog__errorMark(err, mark);

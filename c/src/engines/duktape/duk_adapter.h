@@ -58,11 +58,13 @@ typedef struct DukCtxT {
    * these, a script threw itself, with none. A script's catch of such a value takes the newest of its kind off
    * (calog__dukCaught); an entry it ends uncaught gets the marks of the newest of its kind (calog__dukMarks). So a
    * finally block passing one on keeps it (another host function's null caught there included), and a value the
-   * script caught, or threw of its own, never claims another's marks. Patches 94/95 report the throws and catches. */
+   * script caught, or threw of its own, never claims another's marks. Patches 94/95 report the throws and catches,
+   * patch 96 a finalizer's error its runner swallows; an entry, or a read of a value, drops what was thrown inside it
+   * when it is over (calog__dukRun, calog__dukRead). */
   struct {
     void *value; /* its heapptr, NULL for null */
     CalogRaiseT mark;
-  } bare[16];
+  } bare[64];
   int32_t bareCount;
   bool bareArmed;   /* calog's next throw is this value (bareNext) */
   void *bareNext;
