@@ -240,14 +240,14 @@ export const idSource = {
 } as const;
 
 /**
- * Registers `relay`, a host function that calls `t` (whose body is `body`) in a new host-thread JavaScript context of
+ * Registers `relay` (or `name`), a host function that calls `t` (whose body is `body`) in a new host-thread JavaScript context of
  * rt and lets its CalogScriptError go on, after handing it to `seen`: a host function passing a script's thrown value
  * on (the carried value's route).
  */
-export function relayThrow(rt: Runtime, body: string, seen: (e: unknown) => void = () => {}): void {
+export function relayThrow(rt: Runtime, body: string, seen: (e: unknown) => void = () => {}, name = "relay"): void {
   const x = rt.createContext("js", { thread: false });
   x.eval(`function t() { ${body} }`);
-  rt.register("relay", () => {
+  rt.register(name, () => {
     try {
       x.call("t");
     } catch (e) {

@@ -5,7 +5,7 @@
 // script function in a passed-on value).
 import assert from "node:assert/strict";
 import { CalogScriptError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { caught, modes, test, where } from "./harness.ts";
+import { caught, modes, relayThrow, test, where } from "./harness.ts";
 
 // Low-medium (a value changed, a documented promise not kept). README (What an error carries): "a thrown string is
 // that string"; "Thrown values cross engines as values ... and reaches you as `value` however many engines it went
@@ -154,18 +154,9 @@ for (const thread of modes) {
   for (const [what, body] of [["null", "throw null"], ["a function", "throw function () { return 7; }"]] as const) {
     test(`js (${where(thread)}): ${what} a host function passed on keeps its cause past a finally block that catches another host function's error`, () => {
       using rt = new Runtime({ output: "ignore" });
-      using x = rt.createContext("js", { thread: false });
-      x.eval(`function t() { ${body} }`);
       let inner: unknown;
-      rt.register("relay", () => {
-        try {
-          x.call("t");
-        } catch (e) {
-          inner = e;
-          throw e;
-        }
-      });
-      rt.register("relay2", () => x.call("t"));
+      relayThrow(rt, body, (e) => (inner = e));
+      relayThrow(rt, body, undefined, "relay2");
       using y = rt.createContext("js", { thread });
       y.eval(`function own() { try { relay(); } finally { try { relay2(); } catch (e) {} } }`);
       const e = caught(() => y.call("own"));

@@ -3,7 +3,7 @@
 // because of the defect it names, in Bun and Deno; fixed in the commit after it (the bound of 16 raised to 64, documented).
 import assert from "node:assert/strict";
 import { CalogScriptError, Runtime } from "../bindings/mod.ts";
-import { caught, modes, test, where } from "./harness.ts";
+import { caught, modes, relayThrow, test, where } from "./harness.ts";
 
 // Medium (a silently changed value: the wrong exception as `cause`). README (`cause`): "the error's `cause` is exactly
 // what it threw"; "a JavaScript `null` or function (a value another script threw, passed on by your function) has no
@@ -22,26 +22,10 @@ import { caught, modes, test, where } from "./harness.ts";
 for (const thread of modes) {
   test(`js (${where(thread)}): an uncaught null a host function passed on keeps its own cause, not that of a null another host function passed on that left JavaScript and was caught in a finally block`, () => {
     using rt = new Runtime({ output: "ignore" });
-    using x = rt.createContext("js", { thread: false });
-    x.eval(`function t() { throw null; }`);
     let inner: unknown;
     let inner2: unknown;
-    rt.register("relay", () => {
-      try {
-        x.call("t");
-      } catch (e) {
-        inner = e;
-        throw e;
-      }
-    });
-    rt.register("relay2", () => {
-      try {
-        x.call("t");
-      } catch (e) {
-        inner2 = e;
-        throw e;
-      }
-    });
+    relayThrow(rt, "throw null", (e) => (inner = e));
+    relayThrow(rt, "throw null", (e) => (inner2 = e), "relay2");
     using y = rt.createContext("js", { thread });
     using l = rt.createContext("lua", { thread });
     l.eval(`function callback(f) return f() end`);
@@ -74,17 +58,8 @@ for (const thread of modes) {
   for (const [what, fin] of Object.entries(staleNull)) {
     test(`js (${where(thread)}): an uncaught null a host function passed on keeps its cause past a finally block running ${what}`, () => {
       using rt = new Runtime({ output: "ignore" });
-      using x = rt.createContext("js", { thread: false });
-      x.eval(`function t() { throw null; }`);
       let inner: unknown;
-      rt.register("relay", () => {
-        try {
-          x.call("t");
-        } catch (e) {
-          inner = e;
-          throw e;
-        }
-      });
+      relayThrow(rt, "throw null;", (e) => (inner = e));
       using y = rt.createContext("js", { thread });
       using l = rt.createContext("lua", { thread });
       l.eval(`function callback(f) return f() end`);
@@ -111,17 +86,8 @@ for (const thread of modes) {
 for (const thread of modes) {
   test(`js (${where(thread)}): the outermost of 17 nulls in flight at once in nested finally blocks keeps its cause`, () => {
     using rt = new Runtime({ output: "ignore" });
-    using x = rt.createContext("js", { thread: false });
-    x.eval(`function t() { throw null; }`);
     const seen: unknown[] = [];
-    rt.register("relay", () => {
-      try {
-        x.call("t");
-      } catch (e) {
-        seen.push(e);
-        throw e;
-      }
-    });
+    relayThrow(rt, "throw null", (e) => seen.push(e));
     using y = rt.createContext("js", { thread });
     y.eval(`function lvl(n) { try { relay(); } finally { if (n < 17) { try { lvl(n + 1); } catch (e) {} } } }`);
     const e = caught(() => y.call("lvl", 1));
