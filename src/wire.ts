@@ -167,6 +167,22 @@ function builtinKind(v: object): string | undefined {
   return undefined; // views and buffers are told before (see Wire.#binary)
 }
 
+/** The prototypes a built-in of each builtinKind has (or inherits from) when nobody replaced its own. */
+const kindPrototypes: Readonly<Record<string, readonly object[]>> = {
+  Map: [Map.prototype], Promise: [Promise.prototype], Set: [Set.prototype], Date: [Date.prototype], RegExp: [RegExp.prototype],
+  Error: [Error.prototype], WeakMap: [WeakMap.prototype], WeakSet: [WeakSet.prototype],
+  "boxed primitive": [String.prototype, Number.prototype, Boolean.prototype, Symbol.prototype, BigInt.prototype],
+  generator: [Object.getPrototypeOf(function* () {}).prototype as object, Object.getPrototypeOf(async function* () {}).prototype as object],
+  iterator: [Object.getPrototypeOf(new Map().keys()) as object, Object.getPrototypeOf(new Set().keys()) as object],
+};
+
+/** True when a built-in of kind no longer inherits from its kind's prototypes (set to null, Object.prototype, or another
+ * built-in's): an unmodified TypeError, String object or Map iterator was said to have its prototype "replaced" (pass 41a). */
+function prototypeReplaced(v: object, kind: string): boolean {
+  if (kind === "arguments object") return Object.getPrototypeOf(v) !== Object.prototype; // everything inherits from that
+  return !(kindPrototypes[kind] ?? []).some((p) => isPrototypeOf.call(p, v));
+}
+
 /** %TypedArray%.prototype's and DataView.prototype's getters: a view's bytes whatever its own prototype says. */
 const taGetter = (name: string) =>
   Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), name)!.get as (this: ArrayBufferView) => number & ArrayBufferLike;
@@ -721,7 +737,9 @@ export class Wire {
       // array view", reported as a getter or a Proxy trap that threw); no trap runs to describe a Proxy
       // a built-in under another's prototype (a Map under Array.prototype) is named as what it is, not "an Array"
       const kind = types.isProxy(v) ? undefined : builtinKind(v);
-      const what = types.isProxy(v) ? "a Proxy" : kind !== undefined && kind !== describe(v) ? `${aKind(kind)} whose prototype was replaced (${describe(v)}.prototype)` : aDescribed(v);
+      const what = types.isProxy(v) ? "a Proxy"
+        : kind !== undefined && prototypeReplaced(v, kind) ? `${aKind(kind)} whose prototype was replaced (${describe(v)}.prototype)`
+        : kind === "boxed primitive" ? `${aDescribed(v)} object (a boxed primitive)` : aDescribed(v);
       throw valueError("ERR_TYPE", `${what} cannot cross into a script (only plain objects, arrays, Maps and Uint8Arrays do)`);
     }
     anc.pop();

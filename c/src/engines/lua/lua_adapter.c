@@ -82,8 +82,25 @@ static int32_t ingressTable(IngressT *in, int idx, int depth) {
   in->ancestors[depth] = self;
   if (!lua_checkstack(L, 4)) return calogFail(in->err, CALOG_ERR_OOM, "Lua stack exhausted");
 
-  /* sequence part: 1..k up to the first nil */
-  lua_Integer n = (lua_Integer)lua_rawlen(L, idx), k = 0;
+  /* A table that entered Lua as a map of integer keys (or an empty one) goes out as a map though it looks like a
+   * sequence: Squirrel's { [1] = "a", [2] = "b" } came back an array from 0, a TypeScript Map an Array (pass 41a).
+   * Looked up only once some table was marked (the set is weak: a table the script dropped leaves it), and only for a
+   * table with a sequence or none at all: any other goes out as a map anyway. */
+  bool asMap = false;
+  bool lookUp = in->lc->mapMarks > 0 && lua_rawlen(L, idx) > 0;
+  if (in->lc->mapMarks > 0 && !lookUp) {
+    lua_pushnil(L);
+    if (lua_next(L, idx) == 0) lookUp = true; /* empty */
+    else lua_pop(L, 2);
+  }
+  if (lookUp) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &calog__luaMapKinds);
+    lua_pushvalue(L, idx);
+    asMap = lua_rawget(L, -2) != LUA_TNIL;
+    lua_pop(L, 2);
+  }
+  /* sequence part: 1..k up to the first nil (none for a map: its integer keys are pairs) */
+  lua_Integer n = asMap ? 0 : (lua_Integer)lua_rawlen(L, idx), k = 0;
   int32_t st = put(in, calog__sinkAggBegin(in->sink, n, 0));
   if (st != CALOG_OK) return st;
   for (lua_Integer i = 1; i <= n; i++) {
@@ -120,7 +137,7 @@ static int32_t ingressTable(IngressT *in, int idx, int depth) {
     }
     lua_pop(L, 1);
   }
-  return put(in, calog__sinkAggEnd(in->sink, pairs == 0 ? CALOG_AGG_LIST : k == 0 ? CALOG_AGG_MAP : CALOG_AGG_BOTH));
+  return put(in, calog__sinkAggEnd(in->sink, pairs == 0 && !asMap ? CALOG_AGG_LIST : k == 0 ? CALOG_AGG_MAP : CALOG_AGG_BOTH));
 }
 
 /* luaL_ref of the value on top, protected: growing the registry can raise a memory error */
@@ -252,7 +269,7 @@ static int32_t egressTable(lua_State *L, LuaCtxT *lc, CalogSrcT *s, CalogItemT *
   lua_createtable(L, na > INT32_MAX ? INT32_MAX : (int)na, np > INT32_MAX ? INT32_MAX : (int)np);
   int t = lua_gettop(L);
   int32_t st;
-  bool mayCollide = false;
+  bool mayCollide = false, intKeys = true;
   CalogItemT c, key;
   /* a Lua table cannot hold nil: a nil item or pair value would vanish (a hole, a shorter list, a lost
    * key). Strict refuses; lenient drops it (documented). */
@@ -308,6 +325,7 @@ static int32_t egressTable(lua_State *L, LuaCtxT *lc, CalogSrcT *s, CalogItemT *
     if ((st = egressItem(L, lc, s, &c, depth + 1, err)) != CALOG_OK) goto fail;
     lua_rawset(L, t);
     if (key.type == CALOG_REAL) mayCollide = true;
+    if (key.type != CALOG_INT && key.type != CALOG_REAL) intKeys = false; /* lenient makes 1.0 the key 1 */
   }
   /* Lua makes an integral float key an integer key (and -0.0 the key 0): a map from an engine that keeps them
    * apart (Squirrel's { [1] = "a", [1.0] = "b" }, its -0.0 and 0.0) lost one pair here silently. Strict counts
@@ -323,6 +341,15 @@ static int32_t egressTable(lua_State *L, LuaCtxT *lc, CalogSrcT *s, CalogItemT *
       st = calogFail(err, CALOG_ERR_TYPE, "two keys of a map become the same Lua key (such as 1 and 1.0, or -0.0 and 0.0): one would be lost");
       goto fail;
     }
+  }
+  /* a map that could read as a sequence on its way out (number keys only, or none): remember its kind */
+  if (it->as.agg.kind == CALOG_AGG_MAP && na == 0 && intKeys) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &calog__luaMapKinds);
+    lua_pushvalue(L, t);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3); /* may raise on OOM: as the table's own sets may */
+    lua_pop(L, 1);
+    lc->mapMarks++;
   }
   return CALOG_OK;
 fail:
@@ -383,6 +410,7 @@ void calog__luaPendTruncate(LuaCtxT *lc, int32_t mark) {
 /* The registry key of the ring table of raised values (slots 1..CALOG_LUA_RAISES) and the messages they carry (the
  * next CALOG_LUA_RAISES slots): made full in calog__luaOpenFnMeta, so storing into it never allocates. */
 const char calog__luaRaiseRing = 0;
+const char calog__luaMapKinds = 0;
 
 /* calog__luaRaise; carried: the message (a string) just below the value goes with it (LuaCtxT.raise) */
 static int raiseCarrying(lua_State *L, CalogRaiseT mark, bool carried) {
@@ -692,6 +720,12 @@ void calog__luaOpenFnMeta(lua_State *L) {
     lua_rawseti(L, -2, i);
   }
   lua_rawsetp(L, LUA_REGISTRYINDEX, &calog__luaRaiseRing);
+  lua_newtable(L); /* the maps of integer keys that entered (see ingressTable): a weak set */
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &calog__luaMapKinds);
   luaL_newmetatable(L, FN_META);
   lua_pushcfunction(L, fnCall);
   lua_setfield(L, -2, "__call");

@@ -49,6 +49,7 @@ typedef struct LuaCtxT {
   bool handled;        /* the message handler ran for this entry's error (its value, message and traceback: lua_engine.c) */
   bool thrownSet;      /* thrown holds the value the failing entry raised (set by its message handler) */
   CalogValueT thrown;
+  int64_t mapMarks;    /* tables ever put in the calog__luaMapKinds set (0: no table going out is looked up there) */
 } LuaCtxT;
 
 typedef struct LuaFnRefT {
@@ -83,6 +84,8 @@ CALOG_HIDDEN int calog__luaRaise(lua_State *L, CalogRaiseT mark);
 CALOG_HIDDEN void calog__luaRaiseAgain(lua_State *L, int idx, int32_t from);
 /* The registry key of the ring table of raised values and their carried messages (see LuaCtxT.raise). */
 CALOG_HIDDEN extern const char calog__luaRaiseRing;
+/* The registry key of the weak set of tables that entered Lua as maps of integer keys (they go out as maps). */
+CALOG_HIDDEN extern const char calog__luaMapKinds;
 CALOG_HIDDEN void calog__luaOpenFnMeta(lua_State *L);
 CALOG_HIDDEN void calog__luaPushNative(lua_State *L, CalogNativeEntryT *entry);
 /* Sets the globals net and timer (the I/O layer). Runs protected. */
