@@ -280,12 +280,24 @@ static duk_ret_t marksSafe(duk_context *ctx, void *udata) {
   return 0;
 }
 
-/* The newest value in flight (DukCtxT.bare) that a value thrown or caught (null or not, its heapptr) may be; -1: none. */
+/* The newest value in flight in the running entry (DukCtxT.bare above bareFloor: a script catches, and an entry ends
+ * with, only what was thrown inside it) that a value thrown or caught (null or not, its heapptr) may be; -1: none. */
 static int32_t bareFind(const DukCtxT *dc, bool isNull, void *heapptr) {
   if (!isNull && heapptr == NULL) return -1;
-  for (int32_t i = dc->bareCount - 1; i >= 0; i--)
+  for (int32_t i = dc->bareCount - 1; i >= 0 && dc->bare[i].seq > dc->bareFloor; i--)
     if (dc->bare[i].value == (isNull ? NULL : heapptr)) return i;
   return -1;
+}
+
+uint64_t calog__dukBareEnter(DukCtxT *dc) {
+  uint64_t floor = dc->bareFloor;
+  dc->bareFloor = dc->bareSeq;
+  return floor;
+}
+
+void calog__dukBareLeave(DukCtxT *dc, uint64_t floor) {
+  while (dc->bareCount > 0 && dc->bare[dc->bareCount - 1].seq > dc->bareFloor) dc->bareCount--;
+  dc->bareFloor = floor;
 }
 
 static void barePush(DukCtxT *dc, void *value, CalogRaiseT mark) {
@@ -295,6 +307,7 @@ static void barePush(DukCtxT *dc, void *value, CalogRaiseT mark) {
     dc->bareCount--;
   }
   dc->bare[dc->bareCount].value = value;
+  dc->bare[dc->bareCount].seq = ++dc->bareSeq;
   dc->bare[dc->bareCount].mark = mark;
   dc->bareCount++;
 }
@@ -908,16 +921,17 @@ int32_t calog__dukRead(DukCtxT *dc, duk_context *ctx, duk_idx_t first, duk_idx_t
   if (!duk_check_stack(ctx, 4)) return calogFail(err, CALOG_ERR_OOM, "JS value stack exhausted");
   in.first = i;
   in.end = end;
-  int32_t bareMark = dc->bareCount; /* as in calog__dukRun: what is thrown in here is over when it is */
+  uint64_t bareFloor = calog__dukBareEnter(dc); /* as in calog__dukRun: what is thrown in here is over when it is */
   if (duk_safe_call(ctx, ingressSafe, &in, 0, 1) != DUK_EXEC_SUCCESS) {
     /* an index getter threw, or Duktape ran out of memory (calog__dukScriptError consumes the thrown value); a host
      * exception (or a capability's denial) thrown through the getter keeps its marks */
     CalogRaiseT mark = calog__dukMarks(ctx);
-    if (dc->bareCount > bareMark) dc->bareCount = bareMark;
+    calog__dukBareLeave(dc, bareFloor);
     in.st = calog__dukScriptError(dc, ctx, err); /* with the value thrown (it was "[object Object]" alone) */
     if (mark.status) in.st = mark.status;
     calog__errorMark(err, mark);
   } else {
+    calog__dukBareLeave(dc, bareFloor);
     duk_pop(ctx);
   }
   if (in.st != CALOG_OK && err->type == CALOG_NIL) calogFail(err, in.st, "%s", calogStatusMessage(in.st));

@@ -59,17 +59,26 @@ typedef struct DukCtxT {
    * (calog__dukCaught); an entry it ends uncaught gets the marks of the newest of its kind (calog__dukMarks). So a
    * finally block passing one on keeps it (another host function's null caught there included), and a value the
    * script caught, or threw of its own, never claims another's marks. Patches 94/95 report the throws and catches,
-   * patch 96 a finalizer's error its runner swallows; an entry, or a read of a value, drops what was thrown inside it
-   * when it is over (calog__dukRun, calog__dukRead). */
+   * patch 96 a finalizer's error its runner swallows. An entry, or a read of a value, sees only what was thrown inside
+   * it (bareFloor) and drops that when it is over (calog__dukRun, calog__dukRead: calog__dukBareEnter/Leave): a record
+   * never outlives its entry, evictions at the bound included (a count did not tell whose records were left: pass 42b). */
   struct {
     void *value; /* its heapptr, NULL for null */
+    uint64_t seq; /* when it was pushed (bareSeq), rising from the bottom up */
     CalogRaiseT mark;
   } bare[64];
   int32_t bareCount;
+  uint64_t bareSeq;   /* the seq of the newest push */
+  uint64_t bareFloor; /* the running entry's records are those with a seq above this */
   bool bareArmed;   /* calog's next throw is this value (bareNext) */
   void *bareNext;
   CalogRaiseT bareNextMark;
 } DukCtxT;
+
+/* Begins an entry's (or a read's) window of DukCtxT.bare, returning the floor to give back to calog__dukBareLeave, which
+ * drops the records pushed inside it. */
+CALOG_HIDDEN uint64_t calog__dukBareEnter(DukCtxT *dc);
+CALOG_HIDDEN void calog__dukBareLeave(DukCtxT *dc, uint64_t floor);
 
 /* A C value a trampoline holds while Duktape may throw (or run JS: finalizers can run at any allocation).
  * The frame drops it when it completes; a frame skipped by a longjmp leaves it for the sweep done by the

@@ -306,7 +306,7 @@ int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, 
   /* the nulls and functions thrown inside this entry (DukCtxT.bare) are no longer in flight once it is over: what
    * left with it was read here, so a later script catch could not take it off, and a stale one answered for an outer
    * null's cause (another host function's: pass 41b) */
-  int32_t bareMark = dc->bareCount;
+  uint64_t bareFloor = calog__dukBareEnter(dc);
   if (duk_safe_call(ctx, runner, &r, 0, 1) != DUK_EXEC_SUCCESS) {
     /* a throw while the result was read (an index getter: its script, or a host function it called, threw; or
      * Duktape ran out of memory) is the call's error like any other: its marks (a host exception's cause, a
@@ -333,7 +333,7 @@ int32_t calog__dukRun(DukCtxT *dc, int kind, const char *name, const char *src, 
     st = CALOG_OK;
   }
   dc->readingThrown = readingThrown;
-  if (dc->bareCount > bareMark) dc->bareCount = bareMark;
+  calog__dukBareLeave(dc, bareFloor);
   duk_set_top(ctx, base);
   calog__dukPendingSweep(dc, mark); /* values of trampoline frames a throw skipped */
   (void)calog__limitTick(dc->owner, calog_duk_take_steps(ctx), NULL); /* the steps since the last interrupt */
