@@ -926,8 +926,8 @@ int32_t calog__dukRead(DukCtxT *dc, duk_context *ctx, duk_idx_t first, duk_idx_t
     /* an index getter threw, or Duktape ran out of memory (calog__dukScriptError consumes the thrown value); a host
      * exception (or a capability's denial) thrown through the getter keeps its marks */
     CalogRaiseT mark = calog__dukMarks(ctx);
-    calog__dukBareLeave(dc, bareFloor);
     in.st = calog__dukScriptError(dc, ctx, err); /* with the value thrown (it was "[object Object]" alone) */
+    calog__dukBareLeave(dc, bareFloor); /* after: the thrown value's toString may throw too (pass 42a) */
     if (mark.status) in.st = mark.status;
     calog__errorMark(err, mark);
   } else {

@@ -337,10 +337,17 @@ static int msgHandler(lua_State *L) {
     } else if (luaL_getmetafield(L, 1, "__tostring") != LUA_TNIL) {
       /* run protected: its own error must not replace this one */
       lua_pushvalue(L, 1);
-      if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) msg = lua_tostring(L, -1);
+      /* each outcome says what happened: "failed" alone hid a __tostring returning 42 or nil (pass 42a) */
+      bool ok = lua_pcall(L, 1, 1, 0) == LUA_OK;
+      if (ok && lua_type(L, -1) == LUA_TSTRING) msg = lua_tostring(L, -1);
+      else if (ok)
+        msg = lua_pushfstring(L, "(error object is a %s value; its __tostring returned a %s, not a string)", luaL_typename(L, 1),
+                              luaL_typename(L, -1));
       else if (lua_type(L, -1) == LUA_TSTRING)
         msg = lua_pushfstring(L, "(error object is a %s value; its __tostring failed: %s)", luaL_typename(L, 1), lua_tostring(L, -1));
-      else msg = lua_pushfstring(L, "(error object is a %s value; its __tostring failed)", luaL_typename(L, 1));
+      else
+        msg = lua_pushfstring(L, "(error object is a %s value; its __tostring failed: it raised a %s value)", luaL_typename(L, 1),
+                              luaL_typename(L, -1));
     } else if (why[0]) {
       msg = lua_pushfstring(L, "lua threw a %s value that cannot cross: %s", luaL_typename(L, 1), why);
     }
