@@ -3,7 +3,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { CalogScriptError, CalogValueError, type EngineName, type Runtime } from "../bindings/mod.ts";
+import { CalogScriptError, CalogValueError, type Context, type EngineName, type Runtime } from "../bindings/mod.ts";
 
 export const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 export const runtimeName = isDeno ? "deno" : "bun";
@@ -255,4 +255,26 @@ export function relayThrow(rt: Runtime, body: string, seen: (e: unknown) => void
       throw e;
     }
   });
+}
+
+/** Two host functions, relay and relay2, each passing on a null another script threw; what each saw. */
+export function relayPair(rt: Runtime): { inner: unknown; inner2: unknown } {
+  const seen: { inner: unknown; inner2: unknown } = { inner: undefined, inner2: undefined };
+  relayThrow(rt, "throw null", (e) => (seen.inner = e));
+  relayThrow(rt, "throw null", (e) => (seen.inner2 = e), "relay2");
+  return seen;
+}
+
+/**
+ * A JavaScript context whose global `lcall` is a Lua function value, `function callback(f) <luaBody> end`, so that
+ * `lcall(g)` enters this context again through Lua (a nested entry); jsSource is evaluated in it first.
+ */
+export function jsThroughLua(rt: Runtime, thread: boolean, luaBody: string, jsSource: string): Context {
+  const y = rt.createContext("js", { thread });
+  const l = rt.createContext("lua", { thread });
+  l.eval(`function callback(f) ${luaBody} end`);
+  y.eval(`var lcall; function setL(f) { lcall = f; }\n${jsSource}`);
+  using cb = l.getFunction("callback");
+  y.call("setL", cb);
+  return y;
 }

@@ -3,7 +3,7 @@
 // because of the defect it names, in Bun and Deno.
 import assert from "node:assert/strict";
 import { CalogScriptError, Runtime } from "../bindings/mod.ts";
-import { caught, modes, relayThrow, test, where } from "./harness.ts";
+import { caught, jsThroughLua, modes, relayPair, test, where } from "./harness.ts";
 
 // Medium (a silently changed value: another host function's exception as `cause`). README (`cause`): "a JavaScript
 // `null` or function ... has no place for the tag, so there only the uncaught error keeps its `cause` (through
@@ -21,24 +21,15 @@ for (const thread of modes) {
   test(`js (${where(thread)}): past 63 nulls in flight, a null thrown and swallowed inside a nested entry does not become the outer null's cause`, () => {
     for (const n of [62, 63, 70]) {
       using rt = new Runtime({ output: "ignore" });
-      let inner: unknown;
-      let inner2: unknown;
-      relayThrow(rt, "throw null", (e) => (inner = e));
-      relayThrow(rt, "throw null", (e) => (inner2 = e), "relay2");
-      using y = rt.createContext("js", { thread });
-      using l = rt.createContext("lua", { thread });
-      l.eval(`function callback(f) pcall(f) end`);
+      const seen = relayPair(rt);
       let body = "lcall(second);";
       for (let i = 0; i < n; i++) body = `try { throw null; } finally { ${body} }`;
-      y.eval(`var lcall; function setL(f) { lcall = f; }
-        function second() { return relay2(); }
+      using y = jsThroughLua(rt, thread, "pcall(f)", `function second() { return relay2(); }
         function own() { try { relay(); } finally { ${body} } }`);
-      using cb = l.getFunction("callback");
-      y.call("setL", cb);
       const e = caught(() => y.call("own"));
       assert.ok(e instanceof CalogScriptError, String(e));
-      assert.ok(inner !== undefined && inner2 !== undefined, "the host functions did not run");
-      assert.notEqual(e.cause, inner2, `${n} in flight: the script's own null has as cause the exception of a host function whose null Lua's pcall swallowed`);
+      assert.ok(seen.inner !== undefined && seen.inner2 !== undefined, "the host functions did not run");
+      assert.notEqual(e.cause, seen.inner2, `${n} in flight: the script's own null has as cause the exception of a host function whose null Lua's pcall swallowed`);
       assert.ok(!("cause" in e), `${n} in flight: the script's own null has a cause: ${String(e.cause)}`);
     }
   });
@@ -55,24 +46,16 @@ for (const thread of modes) {
 for (const thread of modes) {
   test(`js (${where(thread)}): a nested entry that had 65 nulls in flight does not hand one of its own host functions' exceptions to the outer null as cause`, () => {
     using rt = new Runtime({ output: "ignore" });
-    let inner: unknown;
-    let inner2: unknown;
-    relayThrow(rt, "throw null", (e) => (inner = e));
-    relayThrow(rt, "throw null", (e) => (inner2 = e), "relay2");
-    using y = rt.createContext("js", { thread });
-    using l = rt.createContext("lua", { thread });
-    l.eval(`function callback(f) pcall(f) end`);
+    const seen = relayPair(rt);
     let body = "";
     for (let i = 0; i < 63; i++) body = `try { throw null; } finally { ${body} }`;
-    y.eval(`var lcall; function setL(f) { lcall = f; }
+    using y = jsThroughLua(rt, thread, "pcall(f)", `
       function second() { try { throw null; } finally { try { relay2(); } finally { ${body} } } }
       function own() { try { relay(); } finally { lcall(second); } }`);
-    using cb = l.getFunction("callback");
-    y.call("setL", cb);
     const e = caught(() => y.call("own"));
     assert.ok(e instanceof CalogScriptError, String(e));
-    assert.ok(inner !== undefined && inner2 !== undefined, "the host functions did not run");
-    assert.notEqual(e.cause, inner2, "relay's uncaught null has as cause relay2's exception (thrown and swallowed in a nested entry)");
+    assert.ok(seen.inner !== undefined && seen.inner2 !== undefined, "the host functions did not run");
+    assert.notEqual(e.cause, seen.inner2, "relay's uncaught null has as cause relay2's exception (thrown and swallowed in a nested entry)");
   });
 }
 
@@ -82,18 +65,13 @@ for (const thread of modes) {
 for (const thread of modes) {
   test(`js (${where(thread)}): a function caught inside a nested entry leaves the outer throw of the same function its cause`, () => {
     using rt = new Runtime({ output: "ignore" });
-    using y = rt.createContext("js", { thread });
-    using l = rt.createContext("lua", { thread });
-    l.eval(`function callback(f) return f() end`);
-    y.eval(`var lcall; function setL(f) { lcall = f; } var F = function () { return 7; };
+    using y = jsThroughLua(rt, thread, "return f()", `var F = function () { return 7; };
       function inner() { try { throw F; } catch (e) {} return 1; }
       function own() { try { relayF(); } finally { lcall(inner); } }`);
     using f = y.getFunction("F");
     rt.register("relayF", () => {
       throw f;
     });
-    using cb = l.getFunction("callback");
-    y.call("setL", cb);
     const e = caught(() => y.call("own"));
     assert.ok(e instanceof CalogScriptError, String(e));
     assert.ok("cause" in e, `the uncaught function lost its cause: "${e.message}"`);
