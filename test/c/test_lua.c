@@ -356,6 +356,31 @@ static void testHostile2(void) {
   CHECK_EQ(calogContextCall(rt, id, "id", &m, 1, &r), CALOG_OK);
   calogValueFree(&r);
   calogValueFree(&m);
+  /* a map of integer keys 1..n, or an empty one, comes back a map (a table remembers its kind: pass 41a); an empty
+   * list a list, and a table Lua makes with the keys 1..n a list */
+  calogValueAgg(&m, CALOG_AGG_MAP);
+  k = calogValueInt(1), v = calogValueInt(10), calogAggSet(m.as.agg, &k, &v);
+  k = calogValueInt(2), v = calogValueInt(20), calogAggSet(m.as.agg, &k, &v);
+  CHECK_EQ(calogContextCall(rt, id, "id", &m, 1, &r), CALOG_OK);
+  CHECK(r.type == CALOG_AGGREGATE && calogAggKind(r.as.agg) == CALOG_AGG_MAP && calogAggPairCount(r.as.agg) == 2);
+  calogValueFree(&r);
+  calogValueFree(&m);
+  calogValueAgg(&m, CALOG_AGG_MAP);
+  CHECK_EQ(calogContextCall(rt, id, "id", &m, 1, &r), CALOG_OK);
+  CHECK(r.type == CALOG_AGGREGATE && calogAggKind(r.as.agg) == CALOG_AGG_MAP);
+  calogValueFree(&r);
+  calogValueFree(&m);
+  calogValueAgg(&m, CALOG_AGG_LIST);
+  CHECK_EQ(calogContextCall(rt, id, "id", &m, 1, &r), CALOG_OK);
+  CHECK(r.type == CALOG_AGGREGATE && calogAggKind(r.as.agg) == CALOG_AGG_LIST);
+  calogValueFree(&r);
+  calogValueFree(&m);
+  CHECK_EQ(eval(id, "return {[1] = 'a', [2] = 'b'}", &r), CALOG_OK);
+  CHECK(r.type == CALOG_AGGREGATE && calogAggKind(r.as.agg) == CALOG_AGG_LIST);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "error(setmetatable({}, {__tostring = function() return 42 end}))", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "its __tostring returned a number, not a string");
+  calogValueFree(&r);
   CHECK_EQ(eval(id, "error(setmetatable({}, {__tostring = function() error('ts boom') end}))", &r), CALOG_ERR_SCRIPT);
   CHECK_CONTAINS(calogErrorMessage(&r, NULL), "its __tostring failed");
   CHECK_CONTAINS(calogErrorMessage(&r, NULL), "ts boom");
