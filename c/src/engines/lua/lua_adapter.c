@@ -343,7 +343,7 @@ static int32_t egressTable(lua_State *L, LuaCtxT *lc, CalogSrcT *s, CalogItemT *
     }
   }
   /* a map that could read as a sequence on its way out (number keys only, or none): remember its kind */
-  if (it->as.agg.kind == CALOG_AGG_MAP && na == 0 && intKeys) {
+  if (it->as.agg.kind != CALOG_AGG_LIST && intKeys) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &calog__luaMapKinds);
     lua_pushvalue(L, t);
     lua_pushboolean(L, 1);

@@ -197,27 +197,31 @@ static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback
   char buf[400];
   SQObjectType t = sq_gettype(v, idx);
   if (speak && (t == OT_TABLE || t == OT_INSTANCE || t == OT_USERDATA) && calog__sqReserveOk(v, 8)) {
-    /* without a _tostring (or one that returns no string) Squirrel writes "(table : 0x...)": that says nothing */
-    char plain[40];
-    snprintf(plain, sizeof plain, "(%s : 0x", calog__sqTypeName(t));
+    /* without a _tostring Squirrel writes "(table : 0x...)", which says nothing: the default below. Each outcome of one
+     * says what happened (a _tostring returning 42, or throwing a table, read "failed" or nothing: pass 43a). */
+    const char *tn = calog__sqTypeName(t), *ta = strchr("aeiou", tn[0]) ? "an" : "a";
     int32_t st = CALOG_OK;
-    bool said = false;
-    if (SQ_SUCCEEDED(sq_tostring(v, idx))) {
-      if (SQ_SUCCEEDED(sq_getstring(v, -1, &s)) && strncmp(s, plain, strlen(plain)) != 0) {
-        st = calogErrorSet(result, status, "squirrel", s, (int64_t)sq_getsize(v, -1), traceback);
-        said = true;
-      }
-    } else {
+    SQObjectType got = OT_NULL;
+    int outcome = calog__sqToStringMeta(v, idx, &got);
+    bool said = outcome != 0;
+    if (outcome == 1 && SQ_SUCCEEDED(sq_getstring(v, -1, &s))) {
+      st = calogErrorSet(result, status, "squirrel", s, (int64_t)sq_getsize(v, -1), traceback);
+    } else if (outcome == 2) {
+      const char *gn = calog__sqTypeName(got);
+      snprintf(buf, sizeof buf, "(error object is %s %s value; its _tostring returned %s %s, not a string)", ta, tn,
+               strchr("aeiou", gn[0]) ? "an" : "a", gn);
+      st = calogErrorSet(result, status, "squirrel", buf, -1, traceback);
+    } else if (outcome == -1) {
       const SQChar *e = NULL;
       sq_getlasterror(v);
-      if (SQ_SUCCEEDED(sq_getstring(v, -1, &e)))
-        snprintf(buf, sizeof buf, "(error object is %s %s value; its _tostring failed: %s)",
-                 strchr("aeiou", calog__sqTypeName(t)[0]) ? "an" : "a", calog__sqTypeName(t), e);
-      else
-        snprintf(buf, sizeof buf, "(error object is %s %s value; its _tostring failed)",
-                 strchr("aeiou", calog__sqTypeName(t)[0]) ? "an" : "a", calog__sqTypeName(t));
+      if (SQ_SUCCEEDED(sq_getstring(v, -1, &e))) {
+        snprintf(buf, sizeof buf, "(error object is %s %s value; its _tostring failed: %s)", ta, tn, e);
+      } else {
+        const char *en = calog__sqTypeName(sq_gettype(v, -1));
+        snprintf(buf, sizeof buf, "(error object is %s %s value; its _tostring failed: it threw %s %s value)", ta, tn,
+                 strchr("aeiou", en[0]) ? "an" : "a", en);
+      }
       st = calogErrorSet(result, status, "squirrel", buf, -1, traceback);
-      said = true;
     }
     calog__sqCaught(v); /* a raise inside the _tostring (a host function's) is not this error's */
     sq_settop(v, idx);

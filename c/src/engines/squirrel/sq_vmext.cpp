@@ -291,3 +291,25 @@ extern "C" void calog__sqSetErrorHandler(HSQUIRRELVM v, const HSQOBJECT *handler
   if (type(v->_errorhandler) != handler->_type || _rawval(v->_errorhandler) != handler->_unVal.raw)
     v->_errorhandler = *handler;
 }
+
+/* SQVM::ToString's metamethod step, telling its outcomes apart (sq_tostring says "(table : 0x...)" both for an object
+ * without _tostring and for one whose _tostring returned no string). */
+extern "C" int calog__sqToStringMeta(HSQUIRRELVM v, SQInteger idx, SQObjectType *returned) {
+  SQObjectPtr o = stack_get(v, idx); /* a copy: the call may move the stack */
+  switch (sq_type(o)) {
+  case OT_TABLE:
+  case OT_USERDATA:
+  case OT_INSTANCE: break;
+  default: return 0;
+  }
+  SQObjectPtr closure, res;
+  if (!_delegable(o)->_delegate || !_delegable(o)->GetMetaMethod(v, MT_TOSTRING, closure)) return 0;
+  v->Push(o);
+  if (!v->CallMetaMethod(closure, MT_TOSTRING, 1, res)) return -1;
+  if (sq_type(res) != OT_STRING) {
+    *returned = sq_type(res);
+    return 2;
+  }
+  v->Push(res);
+  return 1;
+}

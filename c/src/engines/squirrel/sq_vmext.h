@@ -34,6 +34,11 @@ __attribute__((visibility("hidden"))) void calog__sqArrayReserve(HSQUIRRELVM v, 
 /* Makes handler (a closure) v's error handler, as sq_seterrorhandler does, when it is not already. */
 __attribute__((visibility("hidden"))) void calog__sqSetErrorHandler(HSQUIRRELVM v, const HSQOBJECT *handler);
 
+/* Runs the _tostring metamethod of the table, userdata or instance at idx, as sq_tostring does: 0 when it has none
+ * (nothing pushed), 1 with the string it returned pushed, 2 when it returned another type (*returned, nothing pushed),
+ * -1 when it threw (sq_getlasterror has the value). */
+__attribute__((visibility("hidden"))) int calog__sqToStringMeta(HSQUIRRELVM v, SQInteger idx, SQObjectType *returned);
+
 /* The recursion guard (see sq_vmext.cpp). Every entry into a context's root VM is bracketed by Enter/Leave
  * (they nest: save is the caller's); every thread VM the scripts create is armed with GuardThread. */
 typedef struct SqGuardSaveT {
