@@ -277,6 +277,9 @@ CALOG_HIDDEN bool calog__aggShrink(CalogAggT *agg);
 CALOG_HIDDEN int32_t calog__copyDepth(CalogValueT *dst, const CalogValueT *src, int depth);
 CALOG_HIDDEN bool calog__isKeyType(CalogTypeE t);
 CALOG_HIDDEN bool calog__utf8Valid(const char *s, int64_t len);
+/* s[0, n) made fit to quote in a message, into out (cap bytes, NUL-terminated; 6 * max + 4 is always enough): at most
+ * max bytes of it, cut where no UTF-8 character is split and followed by "..." when cut, a NUL byte written \0. */
+CALOG_HIDDEN const char *calog__clipText(char *out, size_t cap, const char *s, size_t n, size_t max);
 /* Adds the value a script threw (taken) to the error in result as its "value" field; a plain string error
  * becomes a record {message, value}. On OOM the value is dropped, the error kept. */
 CALOG_HIDDEN void calog__errorAttachValue(CalogValueT *result, CalogValueT *value);

@@ -415,6 +415,30 @@ const CalogValueT *calogErrorValue(const CalogValueT *err) {
   return calogAggGet(err->as.agg, &key);
 }
 
+/* The end of a cut of s[0, n) at most max bytes long that splits no UTF-8 character (a lead byte and what follows it). */
+static size_t utf8Cut(const char *s, size_t n, size_t max) {
+  if (n <= max) return n;
+  size_t end = max;
+  while (end > 0 && ((unsigned char)s[end] & 0xC0) == 0x80) end--;
+  return end;
+}
+
+const char *calog__clipText(char *out, size_t cap, const char *s, size_t n, size_t max) {
+  size_t o = 0, end = utf8Cut(s, n, max);
+  if (cap < 8) return cap > 0 ? (out[0] = 0, out) : out;
+  for (size_t i = 0; i < end && o + 6 < cap; i++) {
+    if (s[i] == 0) {
+      out[o++] = '\\';
+      out[o++] = '0';
+    } else {
+      out[o++] = s[i];
+    }
+  }
+  if (end < n && o + 3 < cap) out[o++] = '.', out[o++] = '.', out[o++] = '.';
+  out[o] = 0;
+  return out;
+}
+
 int32_t calogFail(CalogValueT *result, int32_t status, const char *fmt, ...) {
   if (result == NULL) return status;
   char buf[512];
@@ -423,7 +447,11 @@ int32_t calogFail(CalogValueT *result, int32_t status, const char *fmt, ...) {
   int n = vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
   if (n < 0) n = 0;
-  if (n >= (int)sizeof buf) n = (int)sizeof buf - 1;
+  if (n >= (int)sizeof buf) { /* cut: never inside a character, and said */
+    n = (int)utf8Cut(buf, sizeof buf - 1, sizeof buf - 4);
+    memcpy(buf + n, "...", 3);
+    n += 3;
+  }
   calogValueFree(result);
   (void)calogValueString(result, buf, n);
   return status;

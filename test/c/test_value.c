@@ -3,6 +3,7 @@
 #include "check.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static CalogValueT str(const char *s) {
   CalogValueT v;
@@ -179,6 +180,15 @@ static void testErrorChannel(void) {
   calogValueFree(&r);
   CHECK(strcmp(calogErrorMessage(&r, NULL), "") == 0);
   CHECK_EQ(calogFail(NULL, CALOG_ERR_ARG, "x"), CALOG_ERR_ARG);
+  /* a message past the buffer is cut where no character is split, and says so (pass 43b) */
+  char longText[1201];
+  for (int i = 0; i < 600; i++) longText[2 * i] = (char)0xC3, longText[2 * i + 1] = (char)0xA9; /* é */
+  longText[1200] = 0;
+  CHECK_EQ(calogFail(&r, CALOG_ERR_TYPE, "x%s", longText), CALOG_ERR_TYPE);
+  int64_t len = 0;
+  const char *m = calogErrorMessage(&r, &len);
+  CHECK(len < 512 && len > 500 && memcmp(m + len - 3, "...", 3) == 0 && (unsigned char)m[len - 5] == 0xC3 && (unsigned char)m[len - 4] == 0xA9);
+  calogValueFree(&r);
 }
 
 int main(void) {

@@ -738,12 +738,13 @@ static int32_t checkTranscodedKeys(IngressT *in, duk_context *ctx, duk_idx_t idx
         st = calogFail(in->err, CALOG_ERR_OOM, "out of memory");
       } else {
         duk_push_lstring(ctx, bytes, len);
+        char name[6 * 64 + 4];
         if (duk_has_prop(ctx, seen))
           st = calogFail(in->err, CALOG_ERR_TYPE,
-                         "two keys of an object are the same text '%.*s' once they cross: a character past U+FFFF is "
+                         "two keys of an object are the same text '%s' once they cross: a character past U+FFFF is "
                          "4-byte UTF-8 in one (as Duktape.dec or CBOR.decode make it) and a surrogate pair in the "
                          "other; the lenient policy keeps the last",
-                         (int)(len > 64 ? 64 : len), bytes);
+                         calog__clipText(name, sizeof name, bytes, len, 64));
         else {
           duk_push_lstring(ctx, bytes, len);
           duk_push_true(ctx);
@@ -777,8 +778,9 @@ static int32_t ingressObject(IngressT *in, duk_context *ctx, duk_idx_t idx, int 
     const char *ks = duk_get_lstring(ctx, k, &kn);
     if (kind == 2) { /* an accessor */
       if (!lenient(in->dc)) {
-        st = calogFail(in->err, CALOG_ERR_TYPE, "property '%.*s' is an accessor: getters are not run while marshalling",
-                       (int)(kn > 64 ? 64 : kn), ks ? ks : "");
+        char name[6 * 64 + 4];
+        st = calogFail(in->err, CALOG_ERR_TYPE, "property '%s' is an accessor: getters are not run while marshalling",
+                       calog__clipText(name, sizeof name, ks ? ks : "", ks ? kn : 0, 64));
         break;
       }
       duk_set_top(ctx, k);

@@ -329,7 +329,7 @@ static int msgHandler(lua_State *L) {
     lua_pushvalue(L, 1); /* converted in a copy: the error Lua goes on with stays a number */
     msg = lua_tostring(L, -1);
   }
-  if (msg == NULL && lua_checkstack(L, 4)) {
+  if (msg == NULL && lua_checkstack(L, 6)) {
     if (luaL_testudata(L, 1, "calog.function") != NULL) {
       /* a function of another engine or of the host: a function, as a Lua function thrown is (its metatable's
        * __tostring said "calog function: 0x55d0c1a8", an address, where a Lua function says "lua threw [function]") */
@@ -343,8 +343,13 @@ static int msgHandler(lua_State *L) {
       else if (ok)
         msg = lua_pushfstring(L, "(error object is a %s value; its __tostring returned a %s, not a string)", luaL_typename(L, 1),
                               luaL_typename(L, -1));
-      else if (lua_type(L, -1) == LUA_TSTRING)
-        msg = lua_pushfstring(L, "(error object is a %s value; its __tostring failed: %s)", luaL_typename(L, 1), lua_tostring(L, -1));
+      else if (lua_type(L, -1) == LUA_TSTRING) { /* joined on the stack: the reason keeps its NUL bytes (pass 43b) */
+        lua_pushfstring(L, "(error object is a %s value; its __tostring failed: ", luaL_typename(L, 1));
+        lua_pushvalue(L, -2);
+        lua_pushliteral(L, ")");
+        lua_concat(L, 3);
+        msg = lua_tostring(L, -1);
+      }
       else
         msg = lua_pushfstring(L, "(error object is a %s value; its __tostring failed: it raised a %s value)", luaL_typename(L, 1),
                               luaL_typename(L, -1));

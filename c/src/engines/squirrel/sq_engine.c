@@ -15,6 +15,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static void compileError(HSQUIRRELVM v, const SQChar *desc, const SQChar *source, SQInteger line, SQInteger column) {
   SqCtxT *sc = calog__sqCtx(v);
@@ -214,14 +216,25 @@ static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback
     } else if (outcome == -1) {
       const SQChar *e = NULL;
       sq_getlasterror(v);
-      if (SQ_SUCCEEDED(sq_getstring(v, -1, &e))) {
-        snprintf(buf, sizeof buf, "(error object is %s %s value; its _tostring failed: %s)", ta, tn, e);
+      if (SQ_SUCCEEDED(sq_getstring(v, -1, &e))) { /* the reason whole: its length, NUL bytes and all (pass 43b) */
+        int head = snprintf(buf, sizeof buf, "(error object is %s %s value; its _tostring failed: ", ta, tn);
+        size_t n = (size_t)sq_getsize(v, -1);
+        char *whole = head < 0 ? NULL : malloc((size_t)head + n + 1);
+        if (whole != NULL) {
+          memcpy(whole, buf, (size_t)head);
+          memcpy(whole + head, e, n);
+          whole[(size_t)head + n] = ')';
+          st = calogErrorSet(result, status, "squirrel", whole, (int64_t)((size_t)head + n + 1), traceback);
+          free(whole);
+        } else {
+          st = calogErrorSet(result, CALOG_ERR_OOM, "squirrel", "out of memory", -1, traceback);
+        }
       } else {
         const char *en = calog__sqTypeName(sq_gettype(v, -1));
         snprintf(buf, sizeof buf, "(error object is %s %s value; its _tostring failed: it threw %s %s value)", ta, tn,
                  strchr("aeiou", en[0]) ? "an" : "a", en);
+        st = calogErrorSet(result, status, "squirrel", buf, -1, traceback);
       }
-      st = calogErrorSet(result, status, "squirrel", buf, -1, traceback);
     }
     calog__sqCaught(v); /* a raise inside the _tostring (a host function's) is not this error's */
     sq_settop(v, idx);
