@@ -422,12 +422,42 @@ typedef struct DescribeT {
   bool verbatim; /* an Error calog threw from text, its message untouched: the message is that text */
 } DescribeT;
 
+static duk_ret_t stackSafe(duk_context *ctx, void *udata) {
+  (void)udata;
+  duk_get_prop_literal(ctx, -1, "stack");
+  return 1;
+}
+
+/* Whether the object at idx has a toString that is a function and no built-in: one a script wrote (or a function value). */
+static bool ownToString(duk_context *ctx, duk_idx_t idx) {
+  duk_dup(ctx, idx);
+  bool own = duk_safe_call(ctx, getToStringSafe, NULL, 1, 1) == DUK_EXEC_SUCCESS && duk_is_function(ctx, -1) &&
+             !(duk_is_c_function(ctx, -1) && wrapperFn(ctx, -1) == NULL);
+  duk_pop(ctx);
+  return own;
+}
+
+/* [error] -> [message]: when the value at v has a toString of its own, what its failure (the error on top) says, as a Lua
+ * __tostring's does (pass 44b); false (the stack unchanged) when it has none. */
+static bool toStringFailed(duk_context *ctx, duk_idx_t v) {
+  if (!ownToString(ctx, v)) return false;
+  (void)duk_safe_to_lstring(ctx, -1, NULL);
+  duk_push_string(ctx, duk_is_function(ctx, v) ? "(error object is a function value; its toString failed: "
+                                               : "(error object is an object value; its toString failed: ");
+  duk_dup(ctx, -2);
+  duk_push_literal(ctx, ")");
+  duk_concat(ctx, 3);
+  duk_remove(ctx, -2);
+  return true;
+}
+
 static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
   DescribeT *d = udata;
   bool *rawBytes = &d->rawBytes;
   duk_idx_t v = duk_get_top_index(ctx);
   if (duk_is_error(ctx, v)) {
     duk_get_prop_literal(ctx, v, "message");
+    if (duk_is_symbol(ctx, -1)) return DUK_RET_TYPE_ERROR; /* no text: named by its class (dukErrorOf) */
     duk_get_prop_literal(ctx, v, DUK_KEY_RAISE_TEXT);
     bool verbatim = duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) && duk_strict_equals(ctx, -1, -2);
     duk_pop(ctx);
@@ -446,7 +476,12 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
       /* no message (new Error(), new TypeError()): its ToString names it ("TypeError"), not an empty message */
       duk_pop(ctx);
       duk_dup(ctx, v);
-      if (duk_safe_call(ctx, toStringSafe, NULL, 1, 1) != DUK_EXEC_SUCCESS || duk_is_symbol(ctx, -1)) {
+      if (duk_safe_call(ctx, toStringSafe, NULL, 1, 1) != DUK_EXEC_SUCCESS) {
+        if (!toStringFailed(ctx, v)) {
+          duk_pop(ctx);
+          duk_push_literal(ctx, "");
+        }
+      } else if (duk_is_symbol(ctx, -1)) {
         duk_pop(ctx);
         duk_push_literal(ctx, "");
       }
@@ -469,13 +504,21 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
     /* an object without a toString (Object.create(null)): ToString fails, and its error ("TypeError: coercion to
      * primitive failed") would read as the script's; it is described as Object.prototype.toString would */
     if (duk_is_object(ctx, v) && duk_safe_call(ctx, toStringSafe, NULL, 1, 1) != DUK_EXEC_SUCCESS) {
-      duk_pop(ctx);
-      duk_push_string(ctx, className(ctx, v)); /* "[object Array]": an array was "[object Object]" */
+      if (!toStringFailed(ctx, v)) { /* a toString the script wrote says why it failed */
+        duk_pop(ctx);
+        duk_push_string(ctx, className(ctx, v)); /* "[object Array]": an array was "[object Object]" */
+      }
     }
   }
   if (!*rawBytes) (void)duk_safe_to_lstring(ctx, -1, NULL);
   if (duk_is_object(ctx, v)) {
-    duk_get_prop_literal(ctx, v, "stack");
+    /* read apart: a stack getter that throws costs the traceback, not the message (pass 44b) */
+    duk_require_stack(ctx, 2);
+    duk_dup(ctx, v);
+    if (duk_safe_call(ctx, stackSafe, NULL, 1, 1) != DUK_EXEC_SUCCESS) {
+      duk_pop(ctx);
+      duk_push_undefined(ctx);
+    }
     if (!duk_is_string(ctx, -1) || duk_is_symbol(ctx, -1)) {
       duk_pop(ctx);
       duk_push_undefined(ctx);
@@ -779,8 +822,11 @@ static int32_t ingressObject(IngressT *in, duk_context *ctx, duk_idx_t idx, int 
     if (kind == 2) { /* an accessor */
       if (!lenient(in->dc)) {
         char name[6 * 64 + 4];
+        size_t nl = 0;
+        const char *nb = ks != NULL ? textOut(in->dc, ks, kn, &nl) : NULL; /* its UTF-8: a pair read as U+FFFDs (pass 44b) */
+        if (nb == NULL) nb = ks ? ks : "", nl = ks ? kn : 0;
         st = calogFail(in->err, CALOG_ERR_TYPE, "property '%s' is an accessor: getters are not run while marshalling",
-                       calog__clipText(name, sizeof name, ks ? ks : "", ks ? kn : 0, 64));
+                       calog__clipText(name, sizeof name, nb, nl, 64));
         break;
       }
       duk_set_top(ctx, k);
