@@ -363,10 +363,18 @@ static duk_ret_t getToStringSafe(duk_context *ctx, void *udata) {
 
 /* Whether the value at idx converts to text by a built-in toString (a Duktape/C function that is not one of our
  * function values), which says nothing a script wrote. Reading toString may run a getter: if it throws, no. */
+static duk_ret_t nativeTrampoline(duk_context *ctx);
+static duk_ret_t fnTrampoline(duk_context *ctx);
+/* A Duktape/C function that is a built-in: none of calog's (a function value's wrapper, a registered host function,
+ * which a script may make a toString as it may a function of its own: pass 45a). */
+static bool builtinC(duk_context *ctx, duk_idx_t idx) {
+  duk_c_function f = duk_get_c_function(ctx, idx);
+  return f != NULL && f != fnTrampoline && f != nativeTrampoline;
+}
+
 static bool builtinToString(duk_context *ctx, duk_idx_t idx) {
   duk_dup(ctx, idx);
-  bool builtin = duk_safe_call(ctx, getToStringSafe, NULL, 1, 1) == DUK_EXEC_SUCCESS && duk_is_c_function(ctx, -1) &&
-                 wrapperFn(ctx, -1) == NULL;
+  bool builtin = duk_safe_call(ctx, getToStringSafe, NULL, 1, 1) == DUK_EXEC_SUCCESS && builtinC(ctx, -1);
   duk_pop(ctx);
   return builtin;
 }
@@ -432,7 +440,7 @@ static duk_ret_t stackSafe(duk_context *ctx, void *udata) {
 static bool ownToString(duk_context *ctx, duk_idx_t idx) {
   duk_dup(ctx, idx);
   bool own = duk_safe_call(ctx, getToStringSafe, NULL, 1, 1) == DUK_EXEC_SUCCESS && duk_is_function(ctx, -1) &&
-             !(duk_is_c_function(ctx, -1) && wrapperFn(ctx, -1) == NULL);
+             !builtinC(ctx, -1);
   duk_pop(ctx);
   return own;
 }
@@ -441,7 +449,23 @@ static bool ownToString(duk_context *ctx, duk_idx_t idx) {
  * __tostring's does (pass 44b); false (the stack unchanged) when it has none. */
 static bool toStringFailed(duk_context *ctx, duk_idx_t v) {
   if (!ownToString(ctx, v)) return false;
-  (void)duk_safe_to_lstring(ctx, -1, NULL);
+  /* an Error or a string says why; any other value thrown is named by its type, as Lua and Squirrel name it (its text,
+   * "[object Object]" or "1,2", read as a reason: pass 45b) */
+  if (duk_is_error(ctx, -1) || (duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1))) {
+    (void)duk_safe_to_lstring(ctx, -1, NULL);
+  } else {
+    const char *what = duk_is_undefined(ctx, -1) ? "it threw undefined"
+                       : duk_is_null(ctx, -1)    ? "it threw null"
+                       : duk_is_boolean(ctx, -1) ? "it threw a boolean value"
+                       : duk_is_number(ctx, -1)  ? "it threw a number value"
+                       : duk_is_symbol(ctx, -1)  ? "it threw a Symbol"
+                       : duk_is_function(ctx, -1) ? "it threw a function value"
+                       : duk_is_array(ctx, -1)   ? "it threw an array value"
+                       : duk_is_object(ctx, -1)  ? "it threw an object value"
+                                                 : "it threw a value";
+    duk_pop(ctx);
+    duk_push_string(ctx, what);
+  }
   duk_push_string(ctx, duk_is_function(ctx, v) ? "(error object is a function value; its toString failed: "
                                                : "(error object is an object value; its toString failed: ");
   duk_dup(ctx, -2);
@@ -477,13 +501,11 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
       duk_pop(ctx);
       duk_dup(ctx, v);
       if (duk_safe_call(ctx, toStringSafe, NULL, 1, 1) != DUK_EXEC_SUCCESS) {
-        if (!toStringFailed(ctx, v)) {
-          duk_pop(ctx);
-          duk_push_literal(ctx, "");
-        }
+        /* its own toString says why; a built-in one failed on a name getter or a Symbol name: named by its class
+         * (dukErrorOf), never an empty message (pass 45a) */
+        if (!toStringFailed(ctx, v)) return DUK_RET_TYPE_ERROR;
       } else if (duk_is_symbol(ctx, -1)) {
-        duk_pop(ctx);
-        duk_push_literal(ctx, "");
+        return DUK_RET_TYPE_ERROR; /* a toString giving a Symbol says nothing either */
       }
     }
   } else if (duk_is_symbol(ctx, v)) { /* ToString refuses a Symbol; String() describes it: "Symbol(s)" */
