@@ -428,6 +428,7 @@ static duk_ret_t classSafe(duk_context *ctx, void *udata) {
 typedef struct DescribeT {
   bool rawBytes; /* the message pushed is a buffer of exact bytes (see DUK_KEY_RAISE_BYTES) */
   bool verbatim; /* an Error calog threw from text, its message untouched: the message is that text */
+  bool empty;    /* an Error whose message and ToString are both empty (it failed to be named by its class) */
 } DescribeT;
 
 static duk_ret_t stackSafe(duk_context *ctx, void *udata) {
@@ -496,8 +497,9 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
       } else {
         duk_pop(ctx);
       }
-    } else if (duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) && duk_get_length(ctx, -1) == 0) {
-      /* no message (new Error(), new TypeError()): its ToString names it ("TypeError"), not an empty message */
+    } else if (!duk_is_string(ctx, -1) || duk_get_length(ctx, -1) == 0) {
+      /* no message (new Error(), new TypeError()), or one that is no string (undefined, 0, a String object: it read
+       * "undefined", pass 46b): its ToString names it ("TypeError"), not an empty message */
       duk_pop(ctx);
       duk_dup(ctx, v);
       if (duk_safe_call(ctx, toStringSafe, NULL, 1, 1) != DUK_EXEC_SUCCESS) {
@@ -506,6 +508,9 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
         if (!toStringFailed(ctx, v)) return DUK_RET_TYPE_ERROR;
       } else if (duk_is_symbol(ctx, -1)) {
         return DUK_RET_TYPE_ERROR; /* a toString giving a Symbol says nothing either */
+      } else if (duk_get_length(ctx, -1) == 0) {
+        d->empty = true; /* nor does an empty one: named by its class */
+        return DUK_RET_TYPE_ERROR;
       }
     }
   } else if (duk_is_symbol(ctx, v)) { /* ToString refuses a Symbol; String() describes it: "Symbol(s)" */
@@ -571,7 +576,7 @@ static int32_t dukErrorOf(DukCtxT *dc, duk_context *ctx, int32_t status, CalogVa
     duk_dup(ctx, base);
     if (duk_safe_call(ctx, classSafe, (void *)&cls, 1, 0) != DUK_EXEC_SUCCESS) cls = NULL;
   }
-  DescribeT d = {false, false};
+  DescribeT d = {false, false, false};
   bool rawBytes = false;
   if (duk_check_stack(ctx, 4) && duk_safe_call(ctx, describeSafe, &d, 1, 2) == DUK_EXEC_SUCCESS) {
     rawBytes = d.rawBytes;
@@ -593,7 +598,8 @@ static int32_t dukErrorOf(DukCtxT *dc, duk_context *ctx, int32_t status, CalogVa
     st = calogErrorSet(result, status, "js", msg, (int64_t)n, NULL);
   } else {
     char msg[120];
-    snprintf(msg, sizeof msg, "js threw %s (its description could not be read)", cls ? cls : "a value");
+    if (d.empty) snprintf(msg, sizeof msg, "js threw %s (its message and its description are empty)", cls ? cls : "a value");
+    else snprintf(msg, sizeof msg, "js threw %s (its description could not be read)", cls ? cls : "a value");
     st = calogErrorSet(result, status, "js", msg, -1, NULL);
   }
   duk_set_top(ctx, base);
@@ -620,8 +626,10 @@ int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result
     has = calogValueString(&thrown, msg, n) == CALOG_OK;
   }
   if (has) calog__errorAttachValue(result, &thrown);
-  else if (!error && object && strncmp(calogErrorMessage(result, NULL), "[object ", 8) == 0) {
-    /* an object that cannot cross and has no text of its own: say so rather than "[object Object]" */
+  else if (!error && object &&
+           (strncmp(calogErrorMessage(result, NULL), "[object ", 8) == 0 || calogErrorMessage(result, NULL)[0] == 0)) {
+    /* an object that cannot cross and has no text of its own (or an empty one: pass 46a): say so rather than
+     * "[object Object]" */
     char msg[400];
     snprintf(msg, sizeof msg, "js threw an object that cannot cross: %s", calogErrorMessage(&scratch, NULL));
     calog__errorSetMessage(result, msg);

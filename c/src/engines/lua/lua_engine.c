@@ -339,7 +339,8 @@ static int msgHandler(lua_State *L) {
       lua_pushvalue(L, 1);
       /* each outcome says what happened: "failed" alone hid a __tostring returning 42 or nil (pass 42a) */
       bool ok = lua_pcall(L, 1, 1, 0) == LUA_OK;
-      if (ok && lua_type(L, -1) == LUA_TSTRING) msg = lua_tostring(L, -1);
+      if (ok && lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -1) > 0) msg = lua_tostring(L, -1);
+      else if (ok && lua_type(L, -1) == LUA_TSTRING) lua_pop(L, 1); /* an empty text says nothing: as none (pass 46a) */
       else if (ok)
         msg = lua_pushfstring(L, "(error object is a %s value; its __tostring returned a %s, not a string)", luaL_typename(L, 1),
                               luaL_typename(L, -1));
@@ -353,9 +354,8 @@ static int msgHandler(lua_State *L) {
       else
         msg = lua_pushfstring(L, "(error object is a %s value; its __tostring failed: it raised a %s value)", luaL_typename(L, 1),
                               luaL_typename(L, -1));
-    } else if (why[0]) {
-      msg = lua_pushfstring(L, "lua threw a %s value that cannot cross: %s", luaL_typename(L, 1), why);
     }
+    if (msg == NULL && why[0]) msg = lua_pushfstring(L, "lua threw a %s value that cannot cross: %s", luaL_typename(L, 1), why);
   }
   if (msg == NULL && raised >= 0 && lc->raise[raised].carried && lua_checkstack(L, 2)) {
     /* a value another engine threw, raised here by calog: the message it had there (its own text), not Lua's

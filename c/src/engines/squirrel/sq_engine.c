@@ -205,6 +205,7 @@ static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback
     int32_t st = CALOG_OK;
     SQObjectType got = OT_NULL;
     int outcome = calog__sqToStringMeta(v, idx, &got);
+    if (outcome == 1 && sq_getsize(v, -1) == 0) outcome = 0; /* an empty text says nothing: the default (pass 46b) */
     bool said = outcome != 0;
     if (outcome == 1 && SQ_SUCCEEDED(sq_getstring(v, -1, &s))) {
       st = calogErrorSet(result, status, "squirrel", s, (int64_t)sq_getsize(v, -1), traceback);
