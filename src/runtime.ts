@@ -406,7 +406,7 @@ function thrownMessage(message: string, value: unknown, engine: string | undefin
   if (typeof value === "string" && value === message) return message;
   if (value !== null && typeof value === "object" && !(value instanceof Map) && !Array.isArray(value) && !(value instanceof Uint8Array)) {
     const m = (value as Record<string, unknown>).message;
-    if (typeof m === "string") return m;
+    if (typeof m === "string" && m !== "") return m; // an empty one says nothing (pass 47b)
   }
   const text = render(value);
   return `${engine ?? "the script"} threw ${text.length > 300 ? text.slice(0, 300) + "…" : text}`;
@@ -1570,6 +1570,8 @@ function describeThrown(err: unknown): string {
       // an Error without a message (new TypeError()) is named by its String() ("TypeError"), as a script's is: its
       // empty message was the whole message in Lua and Squirrel
       message = typeof m === "string" && (m !== "" || !(err instanceof Error)) ? m : String(err);
+      // nor its String() when that is empty too (name and message ""): named by its class, as a script's is (pass 47b)
+      if (message === "" && err instanceof Error) message = `a host function threw ${Object.prototype.toString.call(err)} (its message and its description are empty)`;
     } else {
       // an object says its own string `message`, else what its String() says when that is something (a toString
       // it has); a plain object, an array, bytes or a null-prototype object are rendered, as a value a script threw
@@ -1581,7 +1583,7 @@ function describeThrown(err: unknown): string {
           text = String(err);
         } catch { /* no toString (Object.create(null)), or one that throws */ }
       }
-      message = typeof own === "string" ? own
+      message = typeof own === "string" && own !== "" ? own
         : text !== undefined && text !== "" && !OPAQUE_THROW.test(text) ? text
         : `a host function threw ${render(err)}`;
     }

@@ -452,10 +452,11 @@ static bool toStringFailed(duk_context *ctx, duk_idx_t v) {
   if (!ownToString(ctx, v)) return false;
   /* an Error or a string says why; any other value thrown is named by its type, as Lua and Squirrel name it (its text,
    * "[object Object]" or "1,2", read as a reason: pass 45b) */
-  if (duk_is_error(ctx, -1) || (duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1))) {
+  if (duk_is_error(ctx, -1) || (duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) && duk_get_length(ctx, -1) > 0)) {
     (void)duk_safe_to_lstring(ctx, -1, NULL);
   } else {
-    const char *what = duk_is_undefined(ctx, -1) ? "it threw undefined"
+    const char *what = duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) ? "it threw an empty string" /* pass 47b */
+                       : duk_is_undefined(ctx, -1) ? "it threw undefined"
                        : duk_is_null(ctx, -1)    ? "it threw null"
                        : duk_is_boolean(ctx, -1) ? "it threw a boolean value"
                        : duk_is_number(ctx, -1)  ? "it threw a number value"

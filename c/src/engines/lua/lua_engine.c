@@ -344,6 +344,8 @@ static int msgHandler(lua_State *L) {
       else if (ok)
         msg = lua_pushfstring(L, "(error object is a %s value; its __tostring returned a %s, not a string)", luaL_typename(L, 1),
                               luaL_typename(L, -1));
+      else if (lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -1) == 0) /* an empty reason says nothing (pass 47b) */
+        msg = lua_pushfstring(L, "(error object is a %s value; its __tostring failed: it raised an empty string)", luaL_typename(L, 1));
       else if (lua_type(L, -1) == LUA_TSTRING) { /* joined on the stack: the reason keeps its NUL bytes (pass 43b) */
         lua_pushfstring(L, "(error object is a %s value; its __tostring failed: ", luaL_typename(L, 1));
         lua_pushvalue(L, -2);

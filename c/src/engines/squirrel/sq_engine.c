@@ -217,7 +217,10 @@ static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback
     } else if (outcome == -1) {
       const SQChar *e = NULL;
       sq_getlasterror(v);
-      if (SQ_SUCCEEDED(sq_getstring(v, -1, &e))) { /* the reason whole: its length, NUL bytes and all (pass 43b) */
+      if (SQ_SUCCEEDED(sq_getstring(v, -1, &e)) && sq_getsize(v, -1) == 0) { /* an empty reason says nothing (pass 47b) */
+        snprintf(buf, sizeof buf, "(error object is %s %s value; its _tostring failed: it threw an empty string)", ta, tn);
+        st = calogErrorSet(result, status, "squirrel", buf, -1, traceback);
+      } else if (SQ_SUCCEEDED(sq_getstring(v, -1, &e))) { /* the reason whole: its length, NUL bytes and all (pass 43b) */
         int head = snprintf(buf, sizeof buf, "(error object is %s %s value; its _tostring failed: ", ta, tn);
         size_t n = (size_t)sq_getsize(v, -1);
         char *whole = head < 0 ? NULL : malloc((size_t)head + n + 1);
