@@ -403,7 +403,8 @@ function thrownMessage(message: string, value: unknown, engine: string | undefin
   // a string value is the message, unless the message is a placeholder for it: the bytes of a thrown JS Uint8Array
   // that are valid UTF-8 (its message "[object Uint8Array]") cross as a string
   if (value === undefined || (message !== "" && !OPAQUE_THROW.test(message))) return message;
-  if (typeof value === "string" && value === message) return message;
+  // a thrown string is its own message, unless it is empty: `throw ""` reads `js threw ""` (an empty text says nothing)
+  if (typeof value === "string" && value === message && message !== "") return message;
   if (value !== null && typeof value === "object" && !(value instanceof Map) && !Array.isArray(value) && !(value instanceof Uint8Array)) {
     const m = (value as Record<string, unknown>).message;
     if (typeof m === "string" && m !== "") return m; // an empty one says nothing (pass 47b)
@@ -1572,6 +1573,8 @@ function describeThrown(err: unknown): string {
       message = typeof m === "string" && (m !== "" || !(err instanceof Error)) ? m : String(err);
       // nor its String() when that is empty too (name and message ""): named by its class, as a script's is (pass 47b)
       if (message === "" && err instanceof Error) message = `a host function threw ${Object.prototype.toString.call(err)} (its message and its description are empty)`;
+      // a thrown empty string is rendered, as a script's `throw ""` is
+      else if (message === "") message = `a host function threw ${render(err)}`;
     } else {
       // an object says its own string `message`, else what its String() says when that is something (a toString
       // it has); a plain object, an array, bytes or a null-prototype object are rendered, as a value a script threw

@@ -57,7 +57,9 @@ test("js: an Error without a message is named by its kind; an array that cannot 
   assert.equal(caught(() => js.eval("throw new TypeError()")).message, "TypeError");
   assert.equal(caught(() => js.eval("throw new RangeError('')")).message, "RangeError");
   assert.equal(caught(() => js.eval("throw new TypeError('typed')")).message, "typed", "a message is still the message");
-  assert.equal(caught(() => js.eval('throw ""')).message, "", "a thrown empty string is still that string");
+  const empty = caught(() => js.eval('throw ""'));
+  assert.equal(empty.value, "", "a thrown empty string is still that string");
+  assert.equal(empty.message, 'js threw ""', "and an empty text says nothing: it is rendered");
   // the getter throws an array whose reading throws again: neither can cross, and the message says so
   js.eval("Object.defineProperty(Array.prototype, 1, { get: function () { throw [1, , 3]; }, configurable: true }); 1");
   const e = caught(() => js.eval("[1, , 3]"));
