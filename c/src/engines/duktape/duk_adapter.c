@@ -355,9 +355,9 @@ static duk_ret_t toStringSafe(duk_context *ctx, void *udata) {
 
 static CalogFnT *wrapperFn(duk_context *ctx, duk_idx_t idx);
 
-static duk_ret_t getToStringSafe(duk_context *ctx, void *udata) {
-  (void)udata;
-  duk_get_prop_literal(ctx, -1, "toString");
+/* [object] -> [object[udata]]: the property named by udata (a C string), read in a safe call (a getter may throw) */
+static duk_ret_t getNamedSafe(duk_context *ctx, void *udata) {
+  duk_get_prop_string(ctx, -1, (const char *)udata);
   return 1;
 }
 
@@ -374,7 +374,7 @@ static bool builtinC(duk_context *ctx, duk_idx_t idx) {
 
 static bool builtinToString(duk_context *ctx, duk_idx_t idx) {
   duk_dup(ctx, idx);
-  bool builtin = duk_safe_call(ctx, getToStringSafe, NULL, 1, 1) == DUK_EXEC_SUCCESS && builtinC(ctx, -1);
+  bool builtin = duk_safe_call(ctx, getNamedSafe, (void *)"toString", 1, 1) == DUK_EXEC_SUCCESS && builtinC(ctx, -1);
   duk_pop(ctx);
   return builtin;
 }
@@ -431,16 +431,10 @@ typedef struct DescribeT {
   bool empty;    /* an Error whose message and ToString are both empty (it failed to be named by its class) */
 } DescribeT;
 
-static duk_ret_t stackSafe(duk_context *ctx, void *udata) {
-  (void)udata;
-  duk_get_prop_literal(ctx, -1, "stack");
-  return 1;
-}
-
 /* Whether the object at idx has a toString that is a function and no built-in: one a script wrote (or a function value). */
 static bool ownToString(duk_context *ctx, duk_idx_t idx) {
   duk_dup(ctx, idx);
-  bool own = duk_safe_call(ctx, getToStringSafe, NULL, 1, 1) == DUK_EXEC_SUCCESS && duk_is_function(ctx, -1) &&
+  bool own = duk_safe_call(ctx, getNamedSafe, (void *)"toString", 1, 1) == DUK_EXEC_SUCCESS && duk_is_function(ctx, -1) &&
              !builtinC(ctx, -1);
   duk_pop(ctx);
   return own;
@@ -543,7 +537,7 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
     /* read apart: a stack getter that throws costs the traceback, not the message (pass 44b) */
     duk_require_stack(ctx, 2);
     duk_dup(ctx, v);
-    if (duk_safe_call(ctx, stackSafe, NULL, 1, 1) != DUK_EXEC_SUCCESS) {
+    if (duk_safe_call(ctx, getNamedSafe, (void *)"stack", 1, 1) != DUK_EXEC_SUCCESS) {
       duk_pop(ctx);
       duk_push_undefined(ctx);
     }

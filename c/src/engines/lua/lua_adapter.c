@@ -87,7 +87,8 @@ static int32_t ingressTable(IngressT *in, int idx, int depth) {
    * Looked up only once some table was marked (the set is weak: a table the script dropped leaves it), and only for a
    * table with a sequence or none at all: any other goes out as a map anyway. */
   bool asMap = false;
-  bool lookUp = in->lc->mapMarks > 0 && lua_rawlen(L, idx) > 0;
+  lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
+  bool lookUp = in->lc->mapMarks > 0 && len > 0;
   if (in->lc->mapMarks > 0 && !lookUp) {
     lua_pushnil(L);
     if (lua_next(L, idx) == 0) lookUp = true; /* empty */
@@ -100,7 +101,7 @@ static int32_t ingressTable(IngressT *in, int idx, int depth) {
     lua_pop(L, 2);
   }
   /* sequence part: 1..k up to the first nil (none for a map: its integer keys are pairs) */
-  lua_Integer n = asMap ? 0 : (lua_Integer)lua_rawlen(L, idx), k = 0;
+  lua_Integer n = asMap ? 0 : len, k = 0;
   int32_t st = put(in, calog__sinkAggBegin(in->sink, n, 0));
   if (st != CALOG_OK) return st;
   for (lua_Integer i = 1; i <= n; i++) {

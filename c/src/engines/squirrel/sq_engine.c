@@ -188,6 +188,9 @@ static int32_t thrownResult(SqCtxT *sc, HSQUIRRELVM v, int32_t status, const cha
   return st;
 }
 
+/* "an" before a type name that starts with a vowel ("an instance"), else "a" */
+static const char *articleOf(const char *name) { return strchr("aeiou", name[0]) ? "an" : "a"; }
+
 /* why: why the thrown value cannot cross (NULL when it can: the host renders it). speak: a table, instance or
  * userdata with a _tostring metamethod says its own message, as a Lua __tostring does (it runs inside the entry's
  * limits; if it throws, the message says so). carried (NULL: none): what a value another engine threw says instead
@@ -201,7 +204,12 @@ static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback
   if (speak && (t == OT_TABLE || t == OT_INSTANCE || t == OT_USERDATA) && calog__sqReserveOk(v, 8)) {
     /* without a _tostring Squirrel writes "(table : 0x...)", which says nothing: the default below. Each outcome of one
      * says what happened (a _tostring returning 42, or throwing a table, read "failed" or nothing: pass 43a). */
-    const char *tn = calog__sqTypeName(t), *ta = strchr("aeiou", tn[0]) ? "an" : "a";
+    const char *tn = calog__sqTypeName(t);
+    /* each outcome but a text says "(error object is a table value; its _tostring ...)": the head once, then its end
+     * (a type name is short: the head always fits) */
+    int head = snprintf(buf, sizeof buf, "(error object is %s %s value; its _tostring ", articleOf(tn), tn);
+    char *tail = buf + head;
+    size_t room = sizeof buf - (size_t)head;
     int32_t st = CALOG_OK;
     SQObjectType got = OT_NULL;
     int outcome = calog__sqToStringMeta(v, idx, &got);
@@ -211,32 +219,31 @@ static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback
       st = calogErrorSet(result, status, "squirrel", s, (int64_t)sq_getsize(v, -1), traceback);
     } else if (outcome == 2) {
       const char *gn = calog__sqTypeName(got);
-      snprintf(buf, sizeof buf, "(error object is %s %s value; its _tostring returned %s %s, not a string)", ta, tn,
-               strchr("aeiou", gn[0]) ? "an" : "a", gn);
+      snprintf(tail, room, "returned %s %s, not a string)", articleOf(gn), gn);
       st = calogErrorSet(result, status, "squirrel", buf, -1, traceback);
     } else if (outcome == -1) {
       const SQChar *e = NULL;
       sq_getlasterror(v);
-      if (SQ_SUCCEEDED(sq_getstring(v, -1, &e)) && sq_getsize(v, -1) == 0) { /* an empty reason says nothing (pass 47b) */
-        snprintf(buf, sizeof buf, "(error object is %s %s value; its _tostring failed: it threw an empty string)", ta, tn);
-        st = calogErrorSet(result, status, "squirrel", buf, -1, traceback);
-      } else if (SQ_SUCCEEDED(sq_getstring(v, -1, &e))) { /* the reason whole: its length, NUL bytes and all (pass 43b) */
-        int head = snprintf(buf, sizeof buf, "(error object is %s %s value; its _tostring failed: ", ta, tn);
-        size_t n = (size_t)sq_getsize(v, -1);
-        char *whole = head < 0 ? NULL : malloc((size_t)head + n + 1);
+      bool text = SQ_SUCCEEDED(sq_getstring(v, -1, &e));
+      if (text && sq_getsize(v, -1) > 0) { /* the reason whole: its length, NUL bytes and all (pass 43b) */
+        static const char failed[] = "failed: ";
+        size_t n = (size_t)sq_getsize(v, -1), f = sizeof failed - 1;
+        char *whole = malloc((size_t)head + f + n + 1);
         if (whole != NULL) {
           memcpy(whole, buf, (size_t)head);
-          memcpy(whole + head, e, n);
-          whole[(size_t)head + n] = ')';
-          st = calogErrorSet(result, status, "squirrel", whole, (int64_t)((size_t)head + n + 1), traceback);
+          memcpy(whole + head, failed, f);
+          memcpy(whole + head + f, e, n);
+          whole[(size_t)head + f + n] = ')';
+          st = calogErrorSet(result, status, "squirrel", whole, (int64_t)((size_t)head + f + n + 1), traceback);
           free(whole);
         } else {
           st = calogErrorSet(result, CALOG_ERR_OOM, "squirrel", "out of memory", -1, traceback);
         }
       } else {
+        /* an empty reason says nothing (pass 47b); a value that is not text is named by its type */
         const char *en = calog__sqTypeName(sq_gettype(v, -1));
-        snprintf(buf, sizeof buf, "(error object is %s %s value; its _tostring failed: it threw %s %s value)", ta, tn,
-                 strchr("aeiou", en[0]) ? "an" : "a", en);
+        if (text) snprintf(tail, room, "failed: it threw an empty string)");
+        else snprintf(tail, room, "failed: it threw %s %s value)", articleOf(en), en);
         st = calogErrorSet(result, status, "squirrel", buf, -1, traceback);
       }
     }
@@ -258,7 +265,7 @@ static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback
   default: break;
   }
   const char *type = calog__sqTypeName(sq_gettype(v, idx));
-  const char *article = strchr("aeiou", type[0]) ? "an" : "a";
+  const char *article = articleOf(type);
   if (why != NULL && why[0]) snprintf(buf, sizeof buf, "squirrel threw %s %s value that cannot cross: %s", article, type, why);
   else if (carried != NULL) return calogErrorSet(result, status, "squirrel", carried, carriedLen, traceback);
   else snprintf(buf, sizeof buf, "(error object is %s %s value)", article, type);
@@ -327,7 +334,7 @@ int32_t calog__sqRun(SqCtxT *sc, int kind, const char *name, const char *src, in
       if (sq_gettype(v, -1) == OT_NULL) st = calogFail(err, CALOG_ERR_NOT_FOUND, "no function named '%s' in this Squirrel context", name);
       else
         st = calogFail(err, CALOG_ERR_NOT_FOUND, "'%s' in this Squirrel context is %s %s, not a function", name,
-                       strchr("aeiou", calog__sqTypeName(sq_gettype(v, -1))[0]) ? "an" : "a", calog__sqTypeName(sq_gettype(v, -1)));
+                       articleOf(calog__sqTypeName(sq_gettype(v, -1))), calog__sqTypeName(sq_gettype(v, -1)));
       goto out;
     }
     sq_remove(v, -2); /* the root table */
