@@ -386,14 +386,14 @@ function render(v: unknown, depth = 0): string {
   return parts.length === 0 ? "{}" : `{ ${parts.join(", ")} }`;
 }
 
-/** The placeholders engines give for a thrown value that is not text (Lua and Squirrel; Duktape's ToString). */
-const OPAQUE_THROW = /^\(error object is an? [\w ]+ value\)$|^\[object \w+\]$|^function [\w$ ]*\(\) \{ \[(ecmascript|native|bound) code\] \}$/;
-
 /**
  * The message of a script error that threw a value: the engine's message when it says something (a string,
  * a number, a __tostring), else the value's own string `message` field, else what was thrown, rendered.
+ * `placeholder`: the engine marked its message as its stand-in for a value that is not text ("(error object is a
+ * table value)", "[object Object]", a built-in function text); the same text a script's own __tostring, _tostring or
+ * toString gave is its message (told by the text, a script's "[object Thing]" was replaced: pass 48b).
  */
-function thrownMessage(message: string, value: unknown, engine: string | undefined): string {
+function thrownMessage(message: string, value: unknown, engine: string | undefined, placeholder: boolean): string {
   // JavaScript and Squirrel give a thrown null, undefined or boolean its ToString ("null", "true"), Lua says
   // nothing: all render it, so `throw null` reads "js threw null" as error(nil) reads "lua threw null"
   if ((value === null || typeof value === "boolean") && (message === String(value) || message === "undefined")) {
@@ -402,12 +402,14 @@ function thrownMessage(message: string, value: unknown, engine: string | undefin
   // an empty message says nothing either: JavaScript's String([]) and String([[]]) are "", so `throw []` gave ""
   // a string value is the message, unless the message is a placeholder for it: the bytes of a thrown JS Uint8Array
   // that are valid UTF-8 (its message "[object Uint8Array]") cross as a string
-  if (value === undefined || (message !== "" && !OPAQUE_THROW.test(message))) return message;
+  if (value === undefined || (message !== "" && !placeholder)) return message;
   // a thrown string is its own message, unless it is empty: `throw ""` reads `js threw ""` (an empty text says nothing)
   if (typeof value === "string" && value === message && message !== "") return message;
   if (value !== null && typeof value === "object" && !(value instanceof Map) && !Array.isArray(value) && !(value instanceof Uint8Array)) {
     const m = (value as Record<string, unknown>).message;
     if (typeof m === "string" && m !== "") return m; // an empty one says nothing (pass 47b)
+    // a Lua or Squirrel string that is not UTF-8 comes as bytes: its text with U+FFFD, as a thrown string's (pass 48b)
+    if (m instanceof Uint8Array && m.length > 0) return lossyText.decode(m);
   }
   const text = render(value);
   return `${engine ?? "the script"} threw ${text.length > 300 ? text.slice(0, 300) + "…" : text}`;
@@ -1370,13 +1372,13 @@ class Core implements FunctionTable {
         if (typeof rec.partial === "number") details.partial = rec.partial;
         if (typeof rec.host === "number") host = rec.host;
         if ("value" in rec && lostKeys !== undefined) {
-          if (message === "" || OPAQUE_THROW.test(message)) {
+          if (message === "" || rec.placeholder === true) {
             message = `${details.engine ?? "the script"} threw a value that cannot cross: ${lostKeys}`;
           }
         } else if ("value" in rec) {
           details.value = rec.value;
           const said = message;
-          message = thrownMessage(message, rec.value, details.engine);
+          message = thrownMessage(message, rec.value, details.engine, rec.placeholder === true);
           if (message !== said) rendered = true;
         }
       }
@@ -1465,6 +1467,9 @@ function carriedValue(err: unknown, isScriptFunction: (f: Function) => boolean):
     // an object, null or a script function: a number or a boolean keeps its text ("lua threw true", the same in every
     // engine; JavaScript cannot carry the thrower's message on a primitive it raises)
     if (v === null) return null;
+    // a thrown "" is its message no more (it reads `js threw ""`): carried as itself, or the rendering became the
+    // value (pass 48b); any other string is its message, cut as messages are
+    if (v === "") return v;
     if (typeof v === "function") return isScriptFunction(v) ? v : NOTHING;
     if (typeof v !== "object") return NOTHING;
     let budget = 100_000;
@@ -1506,9 +1511,6 @@ function carriedValue(err: unknown, isScriptFunction: (f: Function) => boolean):
 /** Script errors whose message is calog's rendering of the thrown value ("lua threw { code: 1 }"), not its text: the
  * rendering, so a message a host function changed (added context to) is told from it (pass 36b). */
 const renderedErrors = new WeakMap<object, string>();
-/** What a carried value's error says when its message was only a rendering: the engines' placeholder, so the engine
- * it leaves last renders it, as without the host function between (pass 35b). */
-const RENDER_AGAIN = "(error object is a table value)";
 
 /**
  * Writes a host error, [message, id] (or [message, id, value]: see carriedValue), into IN; never throws (a host call or a settlement that threw here escaped
@@ -1531,10 +1533,13 @@ function writeHostErrorIn(w: Wire, message: string, id: number, err?: unknown, f
   w.begin(); // once: a start over below is the same encode (a second begin took the first for the one it interrupted)
   if (carried !== NOTHING) {
     try {
-      w.list(3);
-      w.string(again ? RENDER_AGAIN : message);
+      // a message that only rendered the value goes marked as a placeholder, so the engine it leaves last renders it
+      // in its own words, as without the host function between (pass 35b)
+      w.list(again ? 4 : 3);
+      w.string(message);
       w.number(id);
       w.value(carried);
+      if (again) w.value(true);
       return;
     } catch {
       w.restart(); // the message alone, below
@@ -1565,7 +1570,8 @@ function describeThrown(err: unknown): string {
     } else if (typeof err === "function") {
       // its String() is its source text (up to the 1 MB cut), not a message: named as a function a script threw is
       const m: unknown = (err as { message?: unknown }).message;
-      message = typeof m === "string" ? m : "a host function threw [function]";
+      // an empty one says nothing: it read as the script's `throw ""` (pass 48b)
+      message = typeof m === "string" && m !== "" ? m : "a host function threw [function]";
     } else if (err instanceof Error || err === null || typeof err !== "object") {
       const m: unknown = err instanceof Error ? err.message : undefined;
       // an Error without a message (new TypeError()) is named by its String() ("TypeError"), as a script's is: its
@@ -1581,13 +1587,20 @@ function describeThrown(err: unknown): string {
       // is ("[object Object]", "1,2" or "(it has no readable message)" were the whole message)
       const own: unknown = (err as Record<string, unknown>).message;
       let text: string | undefined;
-      if (typeof own !== "string" && !Array.isArray(err) && !ArrayBuffer.isView(err)) {
+      // (an empty own message says nothing: what follows applies, its own toString first: pass 48a)
+      if ((typeof own !== "string" || own === "") && !Array.isArray(err) && !ArrayBuffer.isView(err)) {
         try {
           text = String(err);
+          // Object.prototype.toString's "[object Map]" is a stand-in, rendered instead; the same text from a
+          // toString of the object's own says something (told by the text, it was replaced: pass 48b). A Boolean
+          // object's built-in "false" is a boolean's bare text, which is rendered (pass 48a)
+          const ts = (err as { toString?: unknown }).toString;
+          if (text.startsWith("[object ") && ts === Object.prototype.toString) text = undefined;
+          else if (types.isBooleanObject(err) && ts === Boolean.prototype.toString) text = `a host function threw a Boolean object (${text})`;
         } catch { /* no toString (Object.create(null)), or one that throws */ }
       }
       message = typeof own === "string" && own !== "" ? own
-        : text !== undefined && text !== "" && !OPAQUE_THROW.test(text) ? text
+        : text !== undefined && text !== "" ? text
         : `a host function threw ${render(err)}`;
     }
   } catch {

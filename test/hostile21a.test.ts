@@ -114,7 +114,9 @@ for (const thread of modes) {
         const hop = caught(() => js.call("pass", f, a));
         if (f !== host) assert.deepEqual(direct.value, typeof a === "string" ? a : cesu);
         assert.deepEqual(hop.value, direct.value, `${JSON.stringify(direct.value)} through JavaScript`);
-        assert.equal(hop.message, direct.message);
+        // an empty text says nothing: rendered by the engine it leaves last, as any value without text (pass 47)
+        // (a host function's "" is its text `a host function threw ""`, the same both ways)
+        assert.equal(hop.message, a === "" && f !== host ? 'js threw ""' : direct.message);
       }
     }
     const rtErr = caught(() => js.call("pass", lua.getFunction("nilcall")));

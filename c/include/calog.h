@@ -185,7 +185,10 @@ CALOG_API CalogValueT *calogAggGet(CalogAggT *agg, const CalogValueT *key);
  * Two int fields say where an error came from, and are carried exactly (never matched by text) through every
  * script it leaves uncaught: "status", the status it surfaces with instead of CALOG_ERR_SCRIPT (a denied
  * capability's CALOG_ERR_PERMISSION), and "host", the id a host gave the exception of its function (see
- * calogHostInstall). A script that catches such an error and raises its own loses them. */
+ * calogHostInstall). A script that catches such an error and raises its own loses them. A bool field
+ * "placeholder", true, says the message is only the engine's stand-in for a thrown value that is not text
+ * ("(error object is a table value)", "[object Object]", a built-in function text): it says nothing of its own,
+ * the "value" does (a text a script's __tostring, _tostring or toString gave is never one, whatever it reads). */
 CALOG_API int32_t calogErrorSet(CalogValueT *result, int32_t status, const char *engine, const char *message,
                                 int64_t messageLen, const char *traceback);
 /* printf-style shorthand for natives: result receives a plain string error; returns status. */
@@ -401,7 +404,9 @@ CALOG_API int32_t calogWireReserve(CalogT *rt, uint32_t which, uint32_t size);
  *     from a callback their engine refused to enter, and the script gets CALOG_ERR_NESTING), < 0 = -status with the error in IN: a message string, or a list [message string, int id > 0]
  *     whose id becomes the error's "host" field (so the host can tell which of its exceptions an error that
  *     comes back later is; see calogErrorSet), or a list [message, id, value] whose value becomes the error's
- *     "value" (raised as that value in the calling script: a script's thrown value the host passes on); or
+ *     "value" (raised as that value in the calling script: a script's thrown value the host passes on), or a list
+ *     [message, id, value, bool] whose true makes the message a placeholder (a rendering of the value: the
+ *     engine the value reaches says it in its own words; see calogErrorSet's "placeholder"); or
  *     CALOG_HOST_DEFERRED (below).
  *     A call that returns 0 or an error (not CALOG_HOST_DEFERRED) owns only the function handles in OUT that it
  *     counted in the control block's fnsTaken (it may have read part of its arguments: its engine threw at the

@@ -293,7 +293,11 @@ typedef struct CalogRaiseT {
   int32_t status;
   int64_t host;
 } CalogRaiseT;
-/* Replaces the message of the error in result (a string, or a record's "message"); on OOM it stays. */
+/* Marks the message of the error in result as the engine's placeholder for a thrown value that is not text
+ * ("placeholder": true; see calogErrorSet): set by the engine that wrote it, never guessed from the text. */
+CALOG_HIDDEN void calog__errorMarkPlaceholder(CalogValueT *result);
+/* Replaces the message of the error in result (a string, or a record's "message"); on OOM it stays. The new message
+ * is no placeholder. */
 CALOG_HIDDEN void calog__errorSetMessage(CalogValueT *result, const char *message);
 /* The value in the error in result (see calog__errorAttachValue) was refused by the engine it was raised into
  * (`into`: "lua", "js", "squirrel"), why saying why: the message becomes "<engine> threw a value that cannot cross
@@ -308,7 +312,8 @@ CALOG_HIDDEN const CalogValueT *calog__errorRaiseValue(const CalogValueT *err);
 /* The message a value raised into another engine carries there (see calog__errorRaiseValue): the error's message
  * when it says something of its own (a __tostring, a toString, a _tostring), else NULL (*n: its length): an empty
  * one, or the placeholder an engine gives a value that is not text ("(error object is a table value)",
- * "[object Object]"), which the engine the value reaches says in its own words. */
+ * "[object Object]": marked so, calog__errorMarkPlaceholder), which the engine the value reaches says in its own
+ * words. */
 CALOG_HIDDEN const char *calog__errorCarriedMessage(const CalogValueT *err, int64_t *n);
 /* The marks of an error value (zeros for a plain string or an unmarked record). */
 CALOG_HIDDEN CalogRaiseT calog__errorRaiseOf(const CalogValueT *err);

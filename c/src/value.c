@@ -343,6 +343,24 @@ static const CalogValueT *field(const CalogValueT *err, const char *name) {
   return calogAggGet(err->as.agg, &key);
 }
 
+void calog__errorMarkPlaceholder(CalogValueT *result) {
+  CalogValueT *p = (CalogValueT *)field(result, "placeholder");
+  if (p != NULL) {
+    calogValueFree(p);
+    *p = calogValueBool(true);
+    return;
+  }
+  CalogValueT key = calogValueNil(), v = calogValueBool(true);
+  if (!toRecord(result) || calogValueString(&key, "placeholder", 11) != CALOG_OK ||
+      calogAggSet(result->as.agg, &key, &v) != CALOG_OK)
+    calogValueFree(&key);
+}
+
+static bool isPlaceholder(const CalogValueT *err) {
+  const CalogValueT *p = field(err, "placeholder");
+  return p != NULL && p->type == CALOG_BOOL && p->as.b;
+}
+
 void calog__errorSetMessage(CalogValueT *result, const char *message) {
   CalogValueT m = calogValueNil();
   if (calogValueString(&m, message, (int64_t)strlen(message)) != CALOG_OK) return;
@@ -353,6 +371,8 @@ void calog__errorSetMessage(CalogValueT *result, const char *message) {
   }
   calogValueFree(slot);
   *slot = m;
+  CalogValueT *p = (CalogValueT *)field(result, "placeholder"); /* what replaces a placeholder says something */
+  if (p != NULL) *p = calogValueBool(false);
 }
 
 void calog__errorValueRefused(CalogValueT *result, const char *into, const CalogValueT *why) {
@@ -369,16 +389,9 @@ void calog__errorValueRefused(CalogValueT *result, const char *into, const Calog
   calog__errorSetMessage(result, msg);
 }
 
-static bool placeholder(const char *m, int64_t n, const char *head, const char *tail) {
-  size_t h = strlen(head), t = strlen(tail);
-  return (size_t)n > h + t && memcmp(m, head, h) == 0 && memcmp(m + n - (int64_t)t, tail, t) == 0 &&
-         memchr(m, '\0', (size_t)n) == NULL && memchr(m + h, head[0], (size_t)n - h) == NULL;
-}
-
 const char *calog__errorCarriedMessage(const CalogValueT *err, int64_t *n) {
   const char *m = calogErrorMessage(err, n);
-  if (*n == 0 || placeholder(m, *n, "(error object is ", " value)") || placeholder(m, *n, "[object ", "]")) return NULL;
-  return m;
+  return *n == 0 || isPlaceholder(err) ? NULL : m;
 }
 
 CalogRaiseT calog__errorRaiseOf(const CalogValueT *err) {

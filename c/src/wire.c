@@ -681,11 +681,11 @@ static int32_t hostOutcome(CalogT *rt, int32_t r, CalogValueT *result) {
     int32_t status = r > -CALOG_STATUS_COUNT ? -r : CALOG_ERR_HOST;
     CalogRaiseT mark = {0, 0};
     CalogValueT thrown = calogValueNil();
-    bool hasThrown = false;
+    bool hasThrown = false, placeholder = false;
     if (rd.len >= 5 && rd.buf[0] == CALOG_W_LIST) {
       rd.pos = 1;
       uint32_t items = get32(&rd);
-      if (items != 2 && items != 3) return calogFail(result, status, "host function failed");
+      if (items < 2 || items > 4) return calogFail(result, status, "host function failed");
       if (calog__wireReadString(&rd, &msg, &n) != CALOG_OK) return calogFail(result, status, "host function failed");
       CalogValueT id = calogValueNil(), scratch = calogValueNil();
       if (calog__wireDecode(rt, &rd, &id, &scratch) == CALOG_OK && id.type == CALOG_INT && id.as.i > 0) mark.host = id.as.i;
@@ -694,9 +694,17 @@ static int32_t hostOutcome(CalogT *rt, int32_t r, CalogValueT *result) {
       /* a third item: the value the error carries (a script's thrown value the host passed on as it was), raised
        * as that value in the calling script: a table thrown by a script function a host function called reached
        * a script that caught it as text (pass 34b) */
-      if (items == 3) {
+      if (items >= 3) {
         if (calog__wireDecode(rt, &rd, &thrown, &scratch) == CALOG_OK) hasThrown = true;
         else calogValueFree(&thrown);
+        calogValueFree(&scratch);
+      }
+      /* a fourth: true when the message only renders that value (the host's rendering of a table is no text of the
+       * table's own: the engine it reaches says it in its own words, as with no host function between, pass 35b) */
+      if (items == 4 && hasThrown) {
+        CalogValueT flag = calogValueNil();
+        if (calog__wireDecode(rt, &rd, &flag, &scratch) == CALOG_OK) placeholder = flag.type == CALOG_BOOL && flag.as.b;
+        calogValueFree(&flag);
         calogValueFree(&scratch);
       }
     } else if (calog__wireReadString(&rd, &msg, &n) != CALOG_OK) {
@@ -705,6 +713,7 @@ static int32_t hostOutcome(CalogT *rt, int32_t r, CalogValueT *result) {
     calogErrorSet(result, status, NULL, msg, n, NULL);
     if (hasThrown) calog__errorAttachValue(result, &thrown);
     calog__errorMark(result, mark);
+    if (placeholder) calog__errorMarkPlaceholder(result);
     return status;
   }
   if ((uint32_t)r > rt->wire.inCap) return calogFail(result, CALOG_ERR_ARG, "host result larger than its buffer");

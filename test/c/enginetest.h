@@ -36,6 +36,15 @@ static inline const char *field(CalogValueT *rec, const char *name) {
   return v && v->type == CALOG_STRING ? v->as.s.bytes : "";
 }
 
+/* whether an error record's message is marked as the engine's placeholder for a value that is not text */
+static inline bool placeholder(CalogValueT *rec) {
+  if (rec->type != CALOG_AGGREGATE) return false;
+  CalogValueT k = str("placeholder");
+  CalogValueT *v = calogAggGet(rec->as.agg, &k);
+  calogValueFree(&k);
+  return v && v->type == CALOG_BOOL && v->as.b;
+}
+
 /* ---- natives ------------------------------------------------------------------------------------- */
 static inline int32_t add(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
   (void)ud;

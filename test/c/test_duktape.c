@@ -687,7 +687,22 @@ static void testErrorsAndLifetime(void) {
   CHECK_CONTAINS(field(&r, "traceback"), "TypeError");
   CHECK_CONTAINS(field(&r, "traceback"), "test:2");
   calogValueFree(&r);
+  /* a built-in's text for an object or a function is marked a placeholder; the same text from a script's toString,
+   * or a thrown string, is its own (pass 48b) */
+  CHECK_EQ(eval(id, "throw { toString: function () { return '[object Thing]' } }", &r), CALOG_ERR_SCRIPT);
+  CHECK(strcmp(calogErrorMessage(&r, NULL), "[object Thing]") == 0 && !placeholder(&r));
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "throw '[object Object]'", &r), CALOG_ERR_SCRIPT);
+  CHECK(!placeholder(&r));
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "var f = function () {}; Object.defineProperty(f, 'name', { value: 'a-b' }); throw f", &r), CALOG_ERR_SCRIPT);
+  CHECK(placeholder(&r));
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "throw [1, 2]", &r), CALOG_ERR_SCRIPT);
+  CHECK(strcmp(calogErrorMessage(&r, NULL), "[object Array]") == 0 && placeholder(&r));
+  calogValueFree(&r);
   CHECK_EQ(eval(id, "throw {a: 1}", &r), CALOG_ERR_SCRIPT); /* the thrown value is the record's value */
+  CHECK(placeholder(&r));
   CHECK(calogErrorValue(&r) != NULL && calogErrorValue(&r)->type == CALOG_AGGREGATE);
   CHECK(mapGet((CalogValueT *)calogErrorValue(&r), "a") != NULL && mapGet((CalogValueT *)calogErrorValue(&r), "a")->as.i == 1);
   calogValueFree(&r);

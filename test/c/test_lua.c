@@ -190,8 +190,17 @@ static void testErrorsAndLifetime(void) {
   CHECK_CONTAINS(calogErrorMessage(&r, NULL), "test:2:");
   CHECK_CONTAINS(field(&r, "traceback"), "test:2");
   calogValueFree(&r);
+  /* a __tostring's text is the script's own, whatever it reads; Lua's stand-in is marked (pass 48b) */
+  CHECK_EQ(eval(id, "error(setmetatable({}, { __tostring = function() return '(error object is a table value)' end }))", &r),
+           CALOG_ERR_SCRIPT);
+  CHECK(strcmp(calogErrorMessage(&r, NULL), "(error object is a table value)") == 0 && !placeholder(&r));
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "error(\"[object Object]\", 0)", &r), CALOG_ERR_SCRIPT);
+  CHECK(!placeholder(&r));
+  calogValueFree(&r);
   CHECK_EQ(eval(id, "error({code = 1})", &r), CALOG_ERR_SCRIPT);
   CHECK_CONTAINS(calogErrorMessage(&r, NULL), "error object is a table");
+  CHECK(placeholder(&r));
   { /* the thrown table itself is the record's value */
     const CalogValueT *tv = calogErrorValue(&r);
     CHECK(tv != NULL && tv->type == CALOG_AGGREGATE);

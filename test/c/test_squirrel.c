@@ -476,6 +476,11 @@ static void testErrorsAndLifetime(void) {
   calogValueFree(&r);
   CHECK_EQ(eval(id, "throw { code = 1 }", &r), CALOG_ERR_SCRIPT);
   CHECK_CONTAINS(calogErrorMessage(&r, NULL), "error object is a table");
+  CHECK(placeholder(&r)); /* Squirrel's stand-in, marked (pass 48b) */
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "class E { function _tostring() { return \"(error object is a table value)\" } }; throw E()", &r),
+           CALOG_ERR_SCRIPT);
+  CHECK(strcmp(calogErrorMessage(&r, NULL), "(error object is a table value)") == 0 && !placeholder(&r));
   calogValueFree(&r);
   CHECK_EQ(eval(id, "throw 42", &r), CALOG_ERR_SCRIPT);
   CHECK(strcmp(calogErrorMessage(&r, NULL), "42") == 0);

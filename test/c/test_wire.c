@@ -166,7 +166,8 @@ static void testDepth(CalogT *rt) {
 }
 
 /* A failing host call's error: IN holds a STR message, or LIST [STR message, INT exception id] (the id becomes
- * the error's "host" mark; issue 12 E4). */
+ * the error's "host" mark; issue 12 E4), or LIST [message, id, value] (the value carried), or LIST [message, id, value,
+ * bool] (true: the message is a placeholder, pass 48b). */
 static CalogT *hostRt;
 static int hostForm;
 static void putU32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
@@ -174,17 +175,23 @@ static int32_t hostFail(uint32_t hostId, uint32_t argLen) {
   (void)hostId, (void)argLen;
   uint8_t *in = calogWireControl(hostRt)->in;
   uint32_t i = 0;
-  if (hostForm == 1) {
+  if (hostForm == 1 || hostForm >= 5) {
     in[i++] = CALOG_W_LIST;
-    putU32(in + i, 2), i += 4;
+    putU32(in + i, hostForm == 1 ? 2 : hostForm == 7 ? 3 : 4), i += 4;
   }
   in[i++] = CALOG_W_STR;
   putU32(in + i, 4), i += 4;
   memcpy(in + i, "boom", 4), i += 4;
-  if (hostForm == 1) {
+  if (hostForm == 1 || hostForm >= 5) {
     in[i++] = CALOG_W_I32;
     putU32(in + i, 77), i += 4;
   }
+  if (hostForm >= 5) { /* the value: 9 */
+    in[i++] = CALOG_W_I32;
+    putU32(in + i, 9), i += 4;
+  }
+  if (hostForm == 5) in[i++] = CALOG_W_TRUE;
+  if (hostForm == 6) in[i++] = CALOG_W_FALSE;
   if (hostForm == 2) { /* a LIST of the wrong size: a generic failure, never a crash */
     in[0] = CALOG_W_LIST;
     putU32(in + 1, 9);
@@ -210,16 +217,24 @@ static void testHostError(CalogT *rt) {
   in[n++] = CALOG_W_I32;
   putU32(in + n, 5), n += 4;
   CHECK_EQ(calogRegisterHostWire(rt, n), 0);
-  CalogValueT r = calogValueNil(), k = str("host", -1);
-  for (hostForm = 0; hostForm <= 4; hostForm++) {
+  CalogValueT r = calogValueNil(), k = str("host", -1), pk = str("placeholder", -1);
+  for (hostForm = 0; hostForm <= 7; hostForm++) {
     CHECK_EQ(calogBrokerCall(rt, "h", NULL, 0, &r), CALOG_ERR_HOST);
     const CalogValueT *id = r.type == CALOG_AGGREGATE ? calogAggGet(r.as.agg, &k) : NULL;
-    if (hostForm == 1) CHECK(id != NULL && id->type == CALOG_INT && id->as.i == 77);
+    if (hostForm == 1 || hostForm >= 5) CHECK(id != NULL && id->type == CALOG_INT && id->as.i == 77);
     else CHECK(id == NULL);
+    const CalogValueT *v = calogErrorValue(&r);
+    if (hostForm >= 5) CHECK(v != NULL && v->type == CALOG_INT && v->as.i == 9);
+    else CHECK(v == NULL);
+    /* only a true fourth item marks the message a placeholder */
+    const CalogValueT *p = r.type == CALOG_AGGREGATE ? calogAggGet(r.as.agg, &pk) : NULL;
+    if (hostForm == 5) CHECK(p != NULL && p->type == CALOG_BOOL && p->as.b);
+    else CHECK(p == NULL);
     CHECK(strcmp(calogErrorMessage(&r, NULL), hostForm == 2 ? "host function failed" : "boom") == 0);
     calogValueFree(&r);
   }
   calogValueFree(&k);
+  calogValueFree(&pk);
   calogUnregister(rt, "h");
   calogHostInstall(rt, NULL, NULL);
 }

@@ -429,6 +429,7 @@ typedef struct DescribeT {
   bool rawBytes; /* the message pushed is a buffer of exact bytes (see DUK_KEY_RAISE_BYTES) */
   bool verbatim; /* an Error calog threw from text, its message untouched: the message is that text */
   bool empty;    /* an Error whose message and ToString are both empty (it failed to be named by its class) */
+  bool placeholder; /* the message is a built-in's stand-in for an object ("[object Object]", a function's text) */
 } DescribeT;
 
 /* Whether the object at idx has a toString that is a function and no built-in: one a script wrote (or a function value). */
@@ -447,7 +448,12 @@ static bool toStringFailed(duk_context *ctx, duk_idx_t v) {
   /* an Error or a string says why; any other value thrown is named by its type, as Lua and Squirrel name it (its text,
    * "[object Object]" or "1,2", read as a reason: pass 45b) */
   if (duk_is_error(ctx, -1) || (duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) && duk_get_length(ctx, -1) > 0)) {
+    const char *cls = duk_is_error(ctx, -1) ? className(ctx, -1) : NULL;
     (void)duk_safe_to_lstring(ctx, -1, NULL);
+    if (cls != NULL && duk_get_length(ctx, -1) == 0) { /* an Error whose text is empty says nothing: its class (pass 48b) */
+      duk_pop(ctx);
+      duk_push_sprintf(ctx, "it threw %s (its message and its description are empty)", cls);
+    }
   } else {
     const char *what = duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) ? "it threw an empty string" /* pass 47b */
                        : duk_is_undefined(ctx, -1) ? "it threw undefined"
@@ -521,6 +527,7 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
      * message. Its placeholder has the array rendered, short, by the layer that reads the error (like a table
      * thrown in Lua); the array itself is the error's value. */
     duk_push_literal(ctx, "[object Array]");
+    d->placeholder = true;
   } else {
     duk_dup(ctx, v);
     /* an object without a toString (Object.create(null)): ToString fails, and its error ("TypeError: coercion to
@@ -529,7 +536,16 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
       if (!toStringFailed(ctx, v)) { /* a toString the script wrote says why it failed */
         duk_pop(ctx);
         duk_push_string(ctx, className(ctx, v)); /* "[object Array]": an array was "[object Object]" */
+        d->placeholder = true;
       }
+    } else if (duk_is_object(ctx, v) && duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) &&
+               (duk_is_function(ctx, v) || strncmp(duk_get_string(ctx, -1), "[object ", 8) == 0 ||
+                strcmp(className(ctx, v), "[object Boolean]") == 0)) {
+      /* a built-in's text for a function or an object ("function f() { [ecmascript code] }", "[object Object]", a
+       * Symbol.toStringTag's "[object Thing]") is a stand-in; the same text from a toString a script wrote is its
+       * own (a placeholder was told by its text: a script's "[object Thing]" was replaced, pass 48b). So is a
+       * Boolean object's "false": a boolean's bare text, which is rendered (pass 48a) */
+      d->placeholder = builtinToString(ctx, v);
     }
   }
   if (!*rawBytes) (void)duk_safe_to_lstring(ctx, -1, NULL);
@@ -552,14 +568,15 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
 }
 
 /* calog__dukError, telling whether the thrown value was an Error calog threw from text, its message untouched */
-static int32_t dukErrorOf(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValueT *result, bool *verbatim);
+static int32_t dukErrorOf(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValueT *result, DescribeT *d);
 
 int32_t calog__dukError(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValueT *result) {
-  bool verbatim = false;
-  return dukErrorOf(dc, ctx, status, result, &verbatim);
+  DescribeT d;
+  return dukErrorOf(dc, ctx, status, result, &d);
 }
 
-static int32_t dukErrorOf(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValueT *result, bool *verbatim) {
+/* d: how the message was made (all false when the description failed) */
+static int32_t dukErrorOf(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValueT *result, DescribeT *d) {
   (void)dc;
   duk_idx_t base = duk_get_top(ctx) - 1;
   int32_t st;
@@ -571,11 +588,10 @@ static int32_t dukErrorOf(DukCtxT *dc, duk_context *ctx, int32_t status, CalogVa
     duk_dup(ctx, base);
     if (duk_safe_call(ctx, classSafe, (void *)&cls, 1, 0) != DUK_EXEC_SUCCESS) cls = NULL;
   }
-  DescribeT d = {false, false, false};
+  *d = (DescribeT){false, false, false, false};
   bool rawBytes = false;
-  if (duk_check_stack(ctx, 4) && duk_safe_call(ctx, describeSafe, &d, 1, 2) == DUK_EXEC_SUCCESS) {
-    rawBytes = d.rawBytes;
-    *verbatim = d.verbatim;
+  if (duk_check_stack(ctx, 4) && duk_safe_call(ctx, describeSafe, d, 1, 2) == DUK_EXEC_SUCCESS) {
+    rawBytes = d->rawBytes;
     duk_size_t n = 0, tn = 0;
     const char *msg = rawBytes ? duk_get_buffer_data(ctx, -2, &n) : duk_get_lstring(ctx, -2, &n);
     if (msg == NULL && rawBytes) msg = "", n = 0; /* an empty buffer's data may be NULL */
@@ -587,13 +603,15 @@ static int32_t dukErrorOf(DukCtxT *dc, duk_context *ctx, int32_t status, CalogVa
                        t ? t : tb);
     free(m);
     free(t);
+    if (d->placeholder) calog__errorMarkPlaceholder(result);
   } else if (duk_is_string(ctx, base) && !duk_is_symbol(ctx, base)) {
     duk_size_t n = 0;
     const char *msg = duk_get_lstring(ctx, base, &n);
     st = calogErrorSet(result, status, "js", msg, (int64_t)n, NULL);
   } else {
     char msg[120];
-    if (d.empty) snprintf(msg, sizeof msg, "js threw %s (its message and its description are empty)", cls ? cls : "a value");
+    d->placeholder = false;
+    if (d->empty) snprintf(msg, sizeof msg, "js threw %s (its message and its description are empty)", cls ? cls : "a value");
     else snprintf(msg, sizeof msg, "js threw %s (its description could not be read)", cls ? cls : "a value");
     st = calogErrorSet(result, status, "js", msg, -1, NULL);
   }
@@ -607,12 +625,13 @@ int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result
   CalogValueT thrown = calogValueNil(), scratch = calogValueNil();
   /* reading the value may throw again (an index getter), and that throw's value may throw when read: one level */
   if (dc->readingThrown) return calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, result);
-  bool error = duk_is_error(ctx, -1), object = duk_is_object(ctx, -1), verbatim = false;
+  bool error = duk_is_error(ctx, -1), object = duk_is_object(ctx, -1) && !duk_is_function(ctx, -1);
+  DescribeT d;
   dc->readingThrown = true;
   bool has = !error && calog__dukToValue(dc, ctx, -1, &thrown, &scratch) == CALOG_OK;
   dc->readingThrown = false;
-  int32_t st = dukErrorOf(dc, ctx, CALOG_ERR_SCRIPT, result, &verbatim);
-  if (error && verbatim && st == CALOG_ERR_SCRIPT) {
+  int32_t st = dukErrorOf(dc, ctx, CALOG_ERR_SCRIPT, result, &d);
+  if (error && d.verbatim && st == CALOG_ERR_SCRIPT) {
     /* the text another engine threw (a string, an error of its own, a host function's exception), passing through:
      * its value is that text again, as through Lua or Squirrel (it was absent: the exact bytes of a text that is not
      * UTF-8 were then lost to TypeScript, its message having U+FFFD for them) */
@@ -621,8 +640,7 @@ int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result
     has = calogValueString(&thrown, msg, n) == CALOG_OK;
   }
   if (has) calog__errorAttachValue(result, &thrown);
-  else if (!error && object &&
-           (strncmp(calogErrorMessage(result, NULL), "[object ", 8) == 0 || calogErrorMessage(result, NULL)[0] == 0)) {
+  else if (!error && object && (d.placeholder || calogErrorMessage(result, NULL)[0] == 0)) {
     /* an object that cannot cross and has no text of its own (or an empty one: pass 46a): say so rather than
      * "[object Object]" */
     char msg[400];

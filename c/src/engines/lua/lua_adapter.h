@@ -45,6 +45,7 @@ typedef struct LuaCtxT {
   } raise[CALOG_LUA_RAISES];
   int32_t raiseNext;
   CalogRaiseT escaped; /* the marks of the error that ended the entry (set by its message handler) */
+  bool placeholder;    /* its message is Lua's stand-in for a value that is not text (set by the message handler) */
   FILE *sinkOut, *sinkErr, *nullIn; /* io.stdout/io.stderr (the output sink) and an empty io.stdin (grants) */
   bool handled;        /* the message handler ran for this entry's error (its value, message and traceback: lua_engine.c) */
   bool thrownSet;      /* thrown holds the value the failing entry raised (set by its message handler) */

@@ -319,6 +319,7 @@ static int msgHandler(lua_State *L) {
   lc->handled = true;
   int raised = raisedByCalog(L, lc);
   lc->escaped = raised >= 0 ? lc->raise[raised].mark : (CalogRaiseT){0, 0};
+  bool placeholder = false; /* the message is Lua's stand-in for a value that is not text (calog__errorMarkPlaceholder) */
   CalogValueT scratch = calogValueNil();
   if (calog__luaToValue(lc, 1, &lc->thrown, &scratch) == CALOG_OK) lc->thrownSet = true;
   else snprintf(why, sizeof why, "%s", calogErrorMessage(&scratch, NULL));
@@ -334,6 +335,7 @@ static int msgHandler(lua_State *L) {
       /* a function of another engine or of the host: a function, as a Lua function thrown is (its metatable's
        * __tostring said "calog function: 0x55d0c1a8", an address, where a Lua function says "lua threw [function]") */
       msg = lua_pushliteral(L, "(error object is a function value)");
+      placeholder = true;
     } else if (luaL_getmetafield(L, 1, "__tostring") != LUA_TNIL) {
       /* run protected: its own error must not replace this one */
       lua_pushvalue(L, 1);
@@ -366,7 +368,11 @@ static int msgHandler(lua_State *L) {
     if (lua_rawgeti(L, -1, CALOG_LUA_RAISES + raised + 1) == LUA_TSTRING) msg = lua_tostring(L, -1);
     else lua_pop(L, 1);
   }
-  if (msg == NULL) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  if (msg == NULL) {
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    placeholder = true;
+  }
+  lc->placeholder = placeholder;
   int m = lua_gettop(L);
   luaL_traceback(L, L, NULL, 1);
   /* stored last, where nothing allocates (the keys exist): a raise above (out of memory) leaves the last error's */
@@ -479,10 +485,11 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
   /* an entry nested in this one (a __close handler calling back in while an error unwinds) keeps ours */
   bool outerThrownSet = lc->thrownSet;
   CalogRaiseT outerEscaped = lc->escaped;
+  bool outerPlaceholder = lc->placeholder;
   bool outerHasThrown = lc->thrown.type != CALOG_NIL;
   CalogValueT outerThrown;
   if (outerHasThrown) calogValueMove(&outerThrown, &lc->thrown);
-  lc->handled = lc->thrownSet = false;
+  lc->handled = lc->thrownSet = lc->placeholder = false;
   lc->escaped = (CalogRaiseT){0, 0};
   int ps = lua_pcall(L, nargs, direct ? 1 : 0, base + 1);
   if (ps == LUA_OK && direct) {
@@ -501,6 +508,8 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
   int32_t st = r.status;
   bool hasThrown = lc->thrownSet, handled = lc->handled;
   CalogRaiseT escaped = lc->escaped;
+  bool placeholder = lc->placeholder;
+  lc->placeholder = outerPlaceholder;
   lc->handled = outerHandled;
   lc->thrownSet = outerThrownSet;
   lc->escaped = outerEscaped;
@@ -532,6 +541,7 @@ int32_t calog__luaRun(LuaCtxT *lc, int kind, const char *name, const char *src, 
     }
     if (mine && hasThrown && code == CALOG_ERR_SCRIPT) calog__errorAttachValue(err, &thrown);
     if (mine && ps != LUA_ERRMEM) calog__errorMark(err, escaped);
+    if (mine && placeholder) calog__errorMarkPlaceholder(err);
     calogValueFree(&thrown);
   } else if (lc->thrown.type != CALOG_NIL) {
     calogValueFree(&lc->thrown); /* a handler ran for an error a script's pcall caught */

@@ -268,7 +268,12 @@ static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback
   const char *article = articleOf(type);
   if (why != NULL && why[0]) snprintf(buf, sizeof buf, "squirrel threw %s %s value that cannot cross: %s", article, type, why);
   else if (carried != NULL) return calogErrorSet(result, status, "squirrel", carried, carriedLen, traceback);
-  else snprintf(buf, sizeof buf, "(error object is %s %s value)", article, type);
+  else {
+    snprintf(buf, sizeof buf, "(error object is %s %s value)", article, type);
+    int32_t st = calogErrorSet(result, status, "squirrel", buf, -1, traceback);
+    calog__errorMarkPlaceholder(result); /* Squirrel's stand-in: the value says it */
+    return st;
+  }
   return calogErrorSet(result, status, "squirrel", buf, -1, traceback);
 }
 
