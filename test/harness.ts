@@ -89,12 +89,57 @@ export const callIt: Record<EngineName, (name: string) => string> = {
   squirrel: (n) => `return ${n}()`,
 };
 
+/** The source that calls global `name` with the one argument `k` and returns what it returns, per engine. */
+const callWith = (engine: EngineName, name: string, k: number): string => callIt[engine](name).replace(`${name}()`, `${name}(${k})`);
+
 /** A global `f(g, ...)` in each engine that calls g with the rest of its arguments (one more hop). */
 export const relay: Record<EngineName, string> = {
   lua: "function f(g, ...) return g(...) end",
   js: "function f(g) { return g.apply(null, Array.prototype.slice.call(arguments, 1)); }",
   squirrel: "function f(g, ...) { local a = [this]; a.extend(vargv); return g.acall(a); }",
 };
+
+/**
+ * The errors of a host function `hthrow(k)` that throws `thrown[k]`, called from every engine on one thread kind:
+ * each a CalogScriptError whose cause is what was thrown (fails otherwise); `label` names engine and k.
+ */
+export function hostThrows(rt: Runtime, thread: boolean, thrown: readonly unknown[]): { label: string; e: CalogScriptError; k: number }[] {
+  rt.register("hthrow", (k) => {
+    throw thrown[k as number];
+  });
+  const out: { label: string; e: CalogScriptError; k: number }[] = [];
+  for (const engine of allEngines) {
+    using c = rt.createContext(engine, { thread });
+    for (let k = 0; k < thrown.length; k++) {
+      const label = `${engine}: throw ${k}`;
+      const e = scriptError(() => c.eval(callWith(engine, "hthrow", k)), label);
+      assert.ok("cause" in e && e.cause === thrown[k], `${label}: the cause is what was thrown`);
+      out.push({ label, e, k });
+    }
+  }
+  return out;
+}
+
+/** The same for an async host function `p(k)` whose Promise rejects with `rejected[k]`, awaited by evalAsync on own-thread contexts. */
+export async function hostRejections(rt: Runtime, rejected: readonly unknown[]): Promise<{ label: string; e: CalogScriptError; k: number }[]> {
+  rt.register("p", (k) => Promise.reject(rejected[k as number]));
+  const out: { label: string; e: CalogScriptError; k: number }[] = [];
+  for (const engine of allEngines) {
+    using c = rt.createContext(engine, { thread: true });
+    for (let k = 0; k < rejected.length; k++) {
+      const label = `${engine}: rejection ${k}`;
+      let e: unknown;
+      try {
+        await c.evalAsync(callWith(engine, "p", k));
+      } catch (x) {
+        e = x;
+      }
+      assert.ok(e instanceof CalogScriptError, `${label}: ${e}`);
+      out.push({ label, e, k });
+    }
+  }
+  return out;
+}
 
 /** The CalogScriptError `f` throws (fails, naming `what`, on anything else). */
 export function scriptError(f: () => unknown, what: string): CalogScriptError {

@@ -2,7 +2,7 @@
 // changes under the strict policy). Each test fails on ffcdb38 because of the defect it names, in Bun and Deno.
 import assert from "node:assert/strict";
 import { CalogScriptError, CalogSyntaxError, Runtime } from "../bindings/mod.ts";
-import { caught, modes, test, where } from "./harness.ts";
+import { caught, hostRejections, hostThrows, modes, test, where } from "./harness.ts";
 
 // Low (an unclear error: the host's own description lost). A host function that throws an object whose own
 // `message` is "" and which has a toString of its own (`{ message: "", toString() { return "why: disk full" } }`, or
@@ -23,18 +23,7 @@ for (const thread of modes) {
       }
     }
     const thrown: unknown[] = [{ message: "", toString: () => "why: disk full" }, new Oops()];
-    rt.register("hthrow", (k) => {
-      throw thrown[k as number];
-    });
-    for (const engine of ["js", "lua", "squirrel"] as const) {
-      using c = rt.createContext(engine, { thread });
-      for (const k of [0, 1]) {
-        const e = caught(() => c.eval(engine === "js" ? `hthrow(${k})` : `return hthrow(${k})`));
-        assert.ok(e instanceof CalogScriptError, String(e));
-        assert.equal(e.cause, thrown[k]);
-        assert.equal(e.message.split("\n")[0], "why: disk full", `${engine}: throw ${k}`);
-      }
-    }
+    for (const { label, e } of hostThrows(rt, thread, thrown)) assert.equal(e.message.split("\n")[0], "why: disk full", label);
   });
 }
 
@@ -54,17 +43,8 @@ for (const thread of modes) {
       static message = "";
     }
     const thrown: unknown[] = [Object.assign(() => 1, { message: "" }), E];
-    rt.register("hthrow", (k) => {
-      throw thrown[k as number];
-    });
-    for (const engine of ["js", "lua", "squirrel"] as const) {
-      using c = rt.createContext(engine, { thread });
-      for (const k of [0, 1]) {
-        const e = caught(() => c.eval(engine === "js" ? `hthrow(${k})` : `return hthrow(${k})`));
-        assert.ok(e instanceof CalogScriptError, String(e));
-        assert.equal(e.cause, thrown[k]);
-        assert.equal(e.message.split("\n")[0], "a host function threw [function]", `${engine}: throw ${k}`);
-      }
+    for (const { label, e } of hostThrows(rt, thread, thrown)) {
+      assert.equal(e.message.split("\n")[0], "a host function threw [function]", label);
     }
     using lua = rt.createContext("lua", { thread });
     assert.equal(lua.eval(`local ok, m = pcall(hthrow, 0) return m`), "a host function threw [function]");
@@ -86,20 +66,7 @@ test("async host function (own thread): a rejection with an empty message says w
   }
   const rejected: unknown[] = [Object.assign(() => 1, { message: "" }), new Oops()];
   const expected = ["a host function threw [function]", "why: disk full"];
-  rt.register("p", (k) => Promise.reject(rejected[k as number]));
-  for (const engine of ["js", "lua", "squirrel"] as const) {
-    using c = rt.createContext(engine, { thread: true });
-    for (const k of [0, 1]) {
-      let e: unknown;
-      try {
-        await c.evalAsync(engine === "js" ? `p(${k})` : `return p(${k})`);
-      } catch (x) {
-        e = x;
-      }
-      assert.ok(e instanceof CalogScriptError, String(e));
-      assert.equal(e.message.split("\n")[0], expected[k], `${engine}: rejection ${k}`);
-    }
-  }
+  for (const { label, e, k } of await hostRejections(rt, rejected)) assert.equal(e.message.split("\n")[0], expected[k], label);
 });
 
 // Low (an unclear error: a bare "false"). A boxed boolean thrown by a JavaScript script (`throw new Boolean(false)`)
