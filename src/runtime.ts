@@ -405,8 +405,9 @@ function thrownMessage(message: string, value: unknown, engine: string | undefin
   if (value === undefined || (message !== "" && !placeholder)) return message;
   // a thrown string is its own message, unless it is empty: `throw ""` reads `js threw ""` (an empty text says nothing)
   if (typeof value === "string" && value === message && message !== "") return message;
-  if (value !== null && typeof value === "object" && !(value instanceof Map) && !Array.isArray(value) && !(value instanceof Uint8Array)) {
-    const m = (value as Record<string, unknown>).message;
+  if (value !== null && typeof value === "object" && !Array.isArray(value) && !(value instanceof Uint8Array)) {
+    // (a table with a key that is no string crosses as a Map: its "message" all the same, pass 49b)
+    const m = value instanceof Map ? value.get("message") : (value as Record<string, unknown>).message;
     if (typeof m === "string" && m !== "") return m; // an empty one says nothing (pass 47b)
     // a Lua or Squirrel string that is not UTF-8 comes as bytes: its text with U+FFFD, as a thrown string's (pass 48b)
     if (m instanceof Uint8Array && m.length > 0) return lossyText.decode(m);

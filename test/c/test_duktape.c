@@ -698,6 +698,14 @@ static void testErrorsAndLifetime(void) {
   CHECK_EQ(eval(id, "var f = function () {}; Object.defineProperty(f, 'name', { value: 'a-b' }); throw f", &r), CALOG_ERR_SCRIPT);
   CHECK(placeholder(&r));
   calogValueFree(&r);
+  /* a plain buffer and a pointer are no objects, and their built-in texts are stand-ins all the same (pass 49b) */
+  CHECK_EQ(eval(id, "throw Duktape.dec('hex', 'fffe')", &r), CALOG_ERR_SCRIPT);
+  CHECK(strcmp(calogErrorMessage(&r, NULL), "[object Uint8Array]") == 0 && placeholder(&r));
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "throw Duktape.Pointer('x')", &r), CALOG_ERR_SCRIPT);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "js threw a pointer that cannot cross");
+  CHECK(!placeholder(&r)); /* what replaced the stand-in says something */
+  calogValueFree(&r);
   CHECK_EQ(eval(id, "throw [1, 2]", &r), CALOG_ERR_SCRIPT);
   CHECK(strcmp(calogErrorMessage(&r, NULL), "[object Array]") == 0 && placeholder(&r));
   calogValueFree(&r);

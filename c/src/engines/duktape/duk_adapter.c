@@ -403,6 +403,13 @@ static bool carriedText(duk_context *ctx, duk_idx_t idx) {
   return true;
 }
 
+/* Duktape's internal classes (duk_calog_class_number, our patch) */
+enum {
+  DUK_CLASS_ARGUMENTS = 4, DUK_CLASS_BOOLEAN = 5, DUK_CLASS_DATE = 6, DUK_CLASS_ERROR = 7, DUK_CLASS_NUMBER = 10,
+  DUK_CLASS_REGEXP = 11, DUK_CLASS_STRING = 12, DUK_CLASS_SYMBOL = 14, DUK_CLASS_POINTER = 17, DUK_CLASS_THREAD = 18,
+  DUK_CLASS_ARRAYBUFFER = 19, DUK_CLASS_UINT8ARRAY = 22, DUK_CLASS_UINT8CLAMPEDARRAY = 23
+};
+
 /* "[object Class]" as Object.prototype.toString names idx's class (no code runs). */
 static const char *className(duk_context *ctx, duk_idx_t idx) {
   static const char *const names[] = {"[object Object]", "[object Object]", "[object Array]", "[object Function]",
@@ -532,19 +539,23 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
     duk_dup(ctx, v);
     /* an object without a toString (Object.create(null)): ToString fails, and its error ("TypeError: coercion to
      * primitive failed") would read as the script's; it is described as Object.prototype.toString would */
-    if (duk_is_object(ctx, v) && duk_safe_call(ctx, toStringSafe, NULL, 1, 1) != DUK_EXEC_SUCCESS) {
+    bool objectLike = duk_is_object(ctx, v) || duk_is_buffer(ctx, v) || duk_is_pointer(ctx, v);
+    if (objectLike && duk_safe_call(ctx, toStringSafe, NULL, 1, 1) != DUK_EXEC_SUCCESS) {
       if (!toStringFailed(ctx, v)) { /* a toString the script wrote says why it failed */
         duk_pop(ctx);
         duk_push_string(ctx, className(ctx, v)); /* "[object Array]": an array was "[object Object]" */
         d->placeholder = true;
       }
-    } else if (duk_is_object(ctx, v) && duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) &&
-               (duk_is_function(ctx, v) || strncmp(duk_get_string(ctx, -1), "[object ", 8) == 0 ||
-                strcmp(className(ctx, v), "[object Boolean]") == 0)) {
+    } else if (objectLike && duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) &&
+               (duk_is_function(ctx, v) || duk_is_buffer(ctx, v) || duk_is_pointer(ctx, v) ||
+                strncmp(duk_get_string(ctx, -1), "[object ", 8) == 0 || duk_calog_class_number(ctx, v) == DUK_CLASS_BOOLEAN ||
+                duk_calog_class_number(ctx, v) == DUK_CLASS_POINTER)) {
       /* a built-in's text for a function or an object ("function f() { [ecmascript code] }", "[object Object]", a
        * Symbol.toStringTag's "[object Thing]") is a stand-in; the same text from a toString a script wrote is its
        * own (a placeholder was told by its text: a script's "[object Thing]" was replaced, pass 48b). So is a
-       * Boolean object's "false": a boolean's bare text, which is rendered (pass 48a) */
+       * Boolean object's "false": a boolean's bare text, which is rendered (pass 48a), and the "[object Uint8Array]"
+       * of a plain buffer (bytes a script was given) or the address a pointer shows, though neither is an object
+       * (pass 49b) */
       d->placeholder = builtinToString(ctx, v);
     }
   }
@@ -625,7 +636,9 @@ int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result
   CalogValueT thrown = calogValueNil(), scratch = calogValueNil();
   /* reading the value may throw again (an index getter), and that throw's value may throw when read: one level */
   if (dc->readingThrown) return calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, result);
-  bool error = duk_is_error(ctx, -1), object = duk_is_object(ctx, -1) && !duk_is_function(ctx, -1);
+  /* (a plain pointer is no object, but a value that says nothing of its own all the same: pass 49b) */
+  bool error = duk_is_error(ctx, -1), plain = duk_is_pointer(ctx, -1),
+       object = (duk_is_object(ctx, -1) && !duk_is_function(ctx, -1)) || plain;
   DescribeT d;
   dc->readingThrown = true;
   bool has = !error && calog__dukToValue(dc, ctx, -1, &thrown, &scratch) == CALOG_OK;
@@ -644,7 +657,8 @@ int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result
     /* an object that cannot cross and has no text of its own (or an empty one: pass 46a): say so rather than
      * "[object Object]" */
     char msg[400];
-    snprintf(msg, sizeof msg, "js threw an object that cannot cross: %s", calogErrorMessage(&scratch, NULL));
+    snprintf(msg, sizeof msg, "js threw %s that cannot cross: %s", plain ? "a pointer" : "an object",
+             calogErrorMessage(&scratch, NULL));
     calog__errorSetMessage(result, msg);
   }
   calogValueFree(&scratch);
@@ -708,13 +722,6 @@ static const char *objectKind(duk_context *ctx, duk_idx_t idx) {
   if (c == 1) return "class instance or object with a custom prototype";
   return c > 0 && c < (duk_int_t)(sizeof names / sizeof names[0]) ? names[c] : "object";
 }
-
-/* Duktape's internal classes (duk_calog_class_number, our patch) */
-enum {
-  DUK_CLASS_ARGUMENTS = 4, DUK_CLASS_BOOLEAN = 5, DUK_CLASS_DATE = 6, DUK_CLASS_ERROR = 7, DUK_CLASS_NUMBER = 10,
-  DUK_CLASS_REGEXP = 11, DUK_CLASS_STRING = 12, DUK_CLASS_SYMBOL = 14, DUK_CLASS_POINTER = 17, DUK_CLASS_THREAD = 18,
-  DUK_CLASS_ARRAYBUFFER = 19, DUK_CLASS_UINT8ARRAY = 22, DUK_CLASS_UINT8CLAMPEDARRAY = 23
-};
 
 /* A built-in that is no plain object whatever its prototype (a Date, a boxed primitive, an arguments object...):
  * under null or Object.prototype strict still refuses it. Object, Math, JSON and the global object are ordinary. */
