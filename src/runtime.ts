@@ -418,6 +418,15 @@ function thrownMessage(message: string, value: unknown, engine: string | undefin
 const nameEncoder = new TextEncoder();
 const lossyText = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true }); // a leading U+FEFF kept (see wire.ts)
 
+/** Whether f is a function of the engine's own, of any realm (its source text is "[native code]"; a bound one too). */
+function nativeFunction(f: unknown): boolean {
+  try {
+    return typeof f === "function" && /\{\s*\[native code\]\s*\}\s*$/.test(Function.prototype.toString.call(f));
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Names (globals, natives, chunk names) are checked here, before anything is encoded: the library refuses
  * names over 255 bytes or with NUL, and a request it refuses before decoding its arguments could not give
@@ -1595,9 +1604,11 @@ function describeThrown(err: unknown): string {
           // Object.prototype.toString's "[object Map]" is a stand-in, rendered instead; the same text from a
           // toString of the object's own says something (told by the text, it was replaced: pass 48b). A Boolean
           // object's built-in "false" is a boolean's bare text, which is rendered (pass 48a)
+          // Told by what the toString is, a built-in of any realm (an object from node:vm kept "[object Object]":
+          // pass 49a), not by identity with this realm's
           const ts = (err as { toString?: unknown }).toString;
-          if (text.startsWith("[object ") && ts === Object.prototype.toString) text = undefined;
-          else if (types.isBooleanObject(err) && ts === Boolean.prototype.toString) text = `a host function threw a Boolean object (${text})`;
+          if (nativeFunction(ts) && text === Object.prototype.toString.call(err)) text = undefined;
+          else if (types.isBooleanObject(err) && nativeFunction(ts)) text = `a host function threw a Boolean object (${text})`;
         } catch { /* no toString (Object.create(null)), or one that throws */ }
       }
       message = typeof own === "string" && own !== "" ? own

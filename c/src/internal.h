@@ -296,6 +296,7 @@ typedef struct CalogRaiseT {
 /* Marks the message of the error in result as the engine's placeholder for a thrown value that is not text
  * ("placeholder": true; see calogErrorSet): set by the engine that wrote it, never guessed from the text. */
 CALOG_HIDDEN void calog__errorMarkPlaceholder(CalogValueT *result);
+CALOG_HIDDEN bool calog__errorIsPlaceholder(const CalogValueT *err);
 /* Replaces the message of the error in result (a string, or a record's "message"); on OOM it stays. The new message
  * is no placeholder. */
 CALOG_HIDDEN void calog__errorSetMessage(CalogValueT *result, const char *message);

@@ -356,7 +356,7 @@ void calog__errorMarkPlaceholder(CalogValueT *result) {
     calogValueFree(&key);
 }
 
-static bool isPlaceholder(const CalogValueT *err) {
+bool calog__errorIsPlaceholder(const CalogValueT *err) {
   const CalogValueT *p = field(err, "placeholder");
   return p != NULL && p->type == CALOG_BOOL && p->as.b;
 }
@@ -391,7 +391,7 @@ void calog__errorValueRefused(CalogValueT *result, const char *into, const Calog
 
 const char *calog__errorCarriedMessage(const CalogValueT *err, int64_t *n) {
   const char *m = calogErrorMessage(err, n);
-  return *n == 0 || isPlaceholder(err) ? NULL : m;
+  return *n == 0 || calog__errorIsPlaceholder(err) ? NULL : m;
 }
 
 CalogRaiseT calog__errorRaiseOf(const CalogValueT *err) {

@@ -439,6 +439,17 @@ typedef struct DescribeT {
   bool placeholder; /* the message is a built-in's stand-in for an object ("[object Object]", a function's text) */
 } DescribeT;
 
+/* Pushes the value at idx's "message" and returns true when it is a non-empty string; else pushes nothing. Read in a
+ * safe call: a getter that throws is no message. */
+static bool stringMessage(duk_context *ctx, duk_idx_t idx) {
+  duk_dup(ctx, idx);
+  if (duk_safe_call(ctx, getNamedSafe, (void *)"message", 1, 1) == DUK_EXEC_SUCCESS && duk_is_string(ctx, -1) &&
+      !duk_is_symbol(ctx, -1) && duk_get_length(ctx, -1) > 0)
+    return true;
+  duk_pop(ctx);
+  return false;
+}
+
 /* Whether the object at idx has a toString that is a function and no built-in: one a script wrote (or a function value). */
 static bool ownToString(duk_context *ctx, duk_idx_t idx) {
   duk_dup(ctx, idx);
@@ -529,6 +540,9 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
     duk_concat(ctx, 2);
   } else if (duk_is_object(ctx, v) && !duk_is_function(ctx, v) && carriedText(ctx, v)) {
     /* an object another engine threw, raised here by calog, without a toString of its own: what it said there */
+  } else if (duk_is_function(ctx, v) && stringMessage(ctx, v)) {
+    /* a function with a message of its own says it, as a host function's does (its built-in text said nothing and was
+     * rendered "js threw [function]": pass 49a) */
   } else if (duk_is_array(ctx, v) && builtinToString(ctx, v)) {
     /* an array's built-in ToString joins every element: a thrown array of a million numbers made a 6.9 MB
      * message. Its placeholder has the array rendered, short, by the layer that reads the error (like a table
@@ -638,7 +652,10 @@ int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result
   if (dc->readingThrown) return calog__dukError(dc, ctx, CALOG_ERR_SCRIPT, result);
   /* (a plain pointer is no object, but a value that says nothing of its own all the same: pass 49b) */
   bool error = duk_is_error(ctx, -1), plain = duk_is_pointer(ctx, -1),
-       object = (duk_is_object(ctx, -1) && !duk_is_function(ctx, -1)) || plain;
+       object = (duk_is_object(ctx, -1) && !duk_is_function(ctx, -1)) || plain,
+       nullish = duk_is_null_or_undefined(ctx, -1);
+  const char *kind = duk_calog_is_proxy(ctx, -1) ? "a Proxy" : plain ? "a pointer" : duk_is_function(ctx, -1) ? "a function"
+                     : duk_is_object(ctx, -1) ? "an object" : "a value";
   DescribeT d;
   dc->readingThrown = true;
   bool has = !error && calog__dukToValue(dc, ctx, -1, &thrown, &scratch) == CALOG_OK;
@@ -651,6 +668,12 @@ int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result
     int64_t n = 0;
     const char *msg = calogErrorMessage(result, &n);
     has = calogValueString(&thrown, msg, n) == CALOG_OK;
+  }
+  if (has && thrown.type == CALOG_NIL && !nullish && d.placeholder) {
+    /* a value the lenient policy sends as null (a Proxy): rendered, it read "js threw null" (pass 49a) */
+    char msg[120];
+    snprintf(msg, sizeof msg, "js threw %s, which the lenient policy sends as null", kind);
+    calog__errorSetMessage(result, msg);
   }
   if (has) calog__errorAttachValue(result, &thrown);
   else if (!error && object && (d.placeholder || calogErrorMessage(result, NULL)[0] == 0)) {

@@ -333,9 +333,12 @@ static int msgHandler(lua_State *L) {
   if (msg == NULL && lua_checkstack(L, 6)) {
     if (luaL_testudata(L, 1, "calog.function") != NULL) {
       /* a function of another engine or of the host: a function, as a Lua function thrown is (its metatable's
-       * __tostring said "calog function: 0x55d0c1a8", an address, where a Lua function says "lua threw [function]") */
-      msg = lua_pushliteral(L, "(error object is a function value)");
-      placeholder = true;
+       * __tostring said "calog function: 0x55d0c1a8", an address, where a Lua function says "lua threw [function]"),
+       * unless it carries a message of its own from there (below; a JS function's `message`: pass 49a) */
+      if (raised < 0 || !lc->raise[raised].carried) {
+        msg = lua_pushliteral(L, "(error object is a function value)");
+        placeholder = true;
+      }
     } else if (luaL_getmetafield(L, 1, "__tostring") != LUA_TNIL) {
       /* run protected: its own error must not replace this one */
       lua_pushvalue(L, 1);
@@ -368,7 +371,10 @@ static int msgHandler(lua_State *L) {
     if (lua_rawgeti(L, -1, CALOG_LUA_RAISES + raised + 1) == LUA_TSTRING) msg = lua_tostring(L, -1);
     else lua_pop(L, 1);
   }
-  if (msg == NULL) {
+  if (msg == NULL && lc->thrownSet && lc->thrown.type == CALOG_NIL && !lua_isnil(L, 1)) {
+    /* a value the lenient policy sends as nil (a thread, a userdata): rendered, it read "lua threw null" (pass 49a) */
+    msg = lua_pushfstring(L, "lua threw a %s value, which the lenient policy sends as nil", luaL_typename(L, 1));
+  } else if (msg == NULL) {
     msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     placeholder = true;
   }

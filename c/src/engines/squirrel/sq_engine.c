@@ -174,6 +174,9 @@ static int32_t sqInstallNative(void *interp, CalogNativeEntryT *entry, CalogValu
 static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback, const char *why, bool speak,
                             const char *carried, int64_t carriedLen, CalogValueT *result);
 
+/* "an" before a type name that starts with a vowel ("an instance"), else "a" */
+static const char *articleOf(const char *name) { return strchr("aeiou", name[0]) ? "an" : "a"; }
+
 /* A script error: the message record plus the thrown value itself (when it can cross); carried (NULL: none): the
  * message the thrown value had in the engine that threw it first (SqCtxT.raise). */
 static int32_t thrownResult(SqCtxT *sc, HSQUIRRELVM v, int32_t status, const char *traceback, const char *carried,
@@ -182,14 +185,19 @@ static int32_t thrownResult(SqCtxT *sc, HSQUIRRELVM v, int32_t status, const cha
   bool has = calog__sqToValue(sc, v, sq_gettop(v), &thrown, &scratch) == CALOG_OK;
   int32_t st = errorMessage(v, status, traceback, has ? NULL : calogErrorMessage(&scratch, NULL), true, carried,
                             carriedLen, result);
+  if (has && thrown.type == CALOG_NIL && sq_gettype(v, sq_gettop(v)) != OT_NULL && calog__errorIsPlaceholder(result)) {
+    /* a value the lenient policy sends as null (a class, a generator): rendered, it read "squirrel threw null" (pass
+     * 49a) */
+    const char *type = calog__sqTypeName(sq_gettype(v, sq_gettop(v)));
+    char buf[160];
+    snprintf(buf, sizeof buf, "squirrel threw %s %s value, which the lenient policy sends as null", articleOf(type), type);
+    calog__errorSetMessage(result, buf);
+  }
   calogValueFree(&scratch);
   if (has) calog__errorAttachValue(result, &thrown);
   calogValueFree(&thrown);
   return st;
 }
-
-/* "an" before a type name that starts with a vowel ("an instance"), else "a" */
-static const char *articleOf(const char *name) { return strchr("aeiou", name[0]) ? "an" : "a"; }
 
 /* why: why the thrown value cannot cross (NULL when it can: the host renders it). speak: a table, instance or
  * userdata with a _tostring metamethod says its own message, as a Lua __tostring does (it runs inside the entry's
