@@ -368,7 +368,12 @@ static duk_ret_t fnTrampoline(duk_context *ctx);
 /* A Duktape/C function that is a built-in: none of calog's (a function value's wrapper, a registered host function,
  * which a script may make a toString as it may a function of its own: pass 45a). */
 static bool builtinC(duk_context *ctx, duk_idx_t idx) {
-  duk_c_function f = duk_get_c_function(ctx, idx);
+  /* a built-in bound to something is a built-in all the same (Object.prototype.toString.bind(o) gave a raw
+   * "[object Object]" as the script's own text: pass 49a/b) */
+  if (!duk_check_stack(ctx, 1)) return false;
+  duk_calog_push_bound_target(ctx, idx);
+  duk_c_function f = duk_get_c_function(ctx, -1);
+  duk_pop(ctx);
   return f != NULL && f != fnTrampoline && f != nativeTrampoline;
 }
 
