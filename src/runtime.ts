@@ -418,10 +418,16 @@ function thrownMessage(message: string, value: unknown, engine: string | undefin
 const nameEncoder = new TextEncoder();
 const lossyText = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true }); // a leading U+FEFF kept (see wire.ts)
 
-/** Whether f is a function of the engine's own, of any realm (its source text is "[native code]"; a bound one too). */
+/**
+ * Whether f is a built-in toString of any realm (its source text is "[native code]"). A bound function reads so
+ * whatever its target, which JavaScript cannot see: it counts only under the built-in's name ("bound toString"), so
+ * an anonymous function of the host's own bound to something keeps its text (pass 50b).
+ */
 function nativeFunction(f: unknown): boolean {
   try {
-    return typeof f === "function" && /\{\s*\[native code\]\s*\}\s*$/.test(Function.prototype.toString.call(f));
+    if (typeof f !== "function" || !/\{\s*\[native code\]\s*\}\s*$/.test(Function.prototype.toString.call(f))) return false;
+    const name: unknown = Object.getOwnPropertyDescriptor(f, "name")?.value;
+    return !(typeof name === "string" && name.startsWith("bound ")) || name === "bound toString";
   } catch {
     return false;
   }

@@ -300,6 +300,8 @@ CALOG_HIDDEN bool calog__errorIsPlaceholder(const CalogValueT *err);
 /* Replaces the message of the error in result (a string, or a record's "message"); on OOM it stays. The new message
  * is no placeholder. */
 CALOG_HIDDEN void calog__errorSetMessage(CalogValueT *result, const char *message);
+/* The same for a message of n bytes (NUL bytes kept). */
+CALOG_HIDDEN void calog__errorSetMessageN(CalogValueT *result, const char *message, int64_t n);
 /* The value in the error in result (see calog__errorAttachValue) was refused by the engine it was raised into
  * (`into`: "lua", "js", "squirrel"), why saying why: the message becomes "<engine> threw a value that cannot cross
  * into <into>: <why>", so the error raised there instead says what was lost and why (the source engine's own text

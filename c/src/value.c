@@ -362,8 +362,12 @@ bool calog__errorIsPlaceholder(const CalogValueT *err) {
 }
 
 void calog__errorSetMessage(CalogValueT *result, const char *message) {
+  calog__errorSetMessageN(result, message, (int64_t)strlen(message));
+}
+
+void calog__errorSetMessageN(CalogValueT *result, const char *message, int64_t n) {
   CalogValueT m = calogValueNil();
-  if (calogValueString(&m, message, (int64_t)strlen(message)) != CALOG_OK) return;
+  if (calogValueString(&m, message, n) != CALOG_OK) return;
   CalogValueT *slot = result->type == CALOG_AGGREGATE ? (CalogValueT *)field(result, "message") : result;
   if (slot == NULL || (slot->type != CALOG_STRING && slot->type != CALOG_NIL)) {
     calogValueFree(&m);

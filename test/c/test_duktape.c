@@ -706,6 +706,10 @@ static void testErrorsAndLifetime(void) {
   CHECK_CONTAINS(calogErrorMessage(&r, NULL), "js threw a pointer that cannot cross");
   CHECK(!placeholder(&r)); /* what replaced the stand-in says something */
   calogValueFree(&r);
+  /* an object that cannot cross says its own message data property first (pass 50b) */
+  CHECK_EQ(eval(id, "function MyErr(m) { this.message = m }; throw new MyErr('disk full')", &r), CALOG_ERR_SCRIPT);
+  CHECK(strcmp(calogErrorMessage(&r, NULL), "disk full") == 0);
+  calogValueFree(&r);
   CHECK_EQ(eval(id, "throw [1, 2]", &r), CALOG_ERR_SCRIPT);
   CHECK(strcmp(calogErrorMessage(&r, NULL), "[object Array]") == 0 && placeholder(&r));
   calogValueFree(&r);

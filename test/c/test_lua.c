@@ -198,6 +198,10 @@ static void testErrorsAndLifetime(void) {
   CHECK_EQ(eval(id, "error(\"[object Object]\", 0)", &r), CALOG_ERR_SCRIPT);
   CHECK(!placeholder(&r));
   calogValueFree(&r);
+  /* a table that cannot cross says its own string message field first (pass 50b) */
+  CHECK_EQ(eval(id, "error({ message = 'disk full', co = coroutine.running() })", &r), CALOG_ERR_SCRIPT);
+  CHECK(strcmp(calogErrorMessage(&r, NULL), "disk full") == 0);
+  calogValueFree(&r);
   CHECK_EQ(eval(id, "error({code = 1})", &r), CALOG_ERR_SCRIPT);
   CHECK_CONTAINS(calogErrorMessage(&r, NULL), "error object is a table");
   CHECK(placeholder(&r));

@@ -622,6 +622,10 @@ static void testHostile2(void) {
   CHECK_EQ(eval(id, "class A {} throw A()", &r), CALOG_ERR_SCRIPT);
   CHECK_CONTAINS(calogErrorMessage(&r, NULL), "squirrel threw an instance value that cannot cross: ");
   calogValueFree(&r);
+  /* its own string message field comes first (pass 50b) */
+  CHECK_EQ(eval(id, "class M { message = \"disk full\" } throw M()", &r), CALOG_ERR_SCRIPT);
+  CHECK(strcmp(calogErrorMessage(&r, NULL), "disk full") == 0);
+  calogValueFree(&r);
   CHECK_EQ(eval(id, "local t = {}; t.t <- t; throw t", &r), CALOG_ERR_SCRIPT);
   CHECK(strcmp(calogErrorMessage(&r, NULL), "squirrel threw a table value that cannot cross: table contains itself (a cycle)") == 0);
   calogValueFree(&r);

@@ -296,19 +296,29 @@ uint64_t calog__dukBareEnter(DukCtxT *dc) {
 }
 
 void calog__dukBareLeave(DukCtxT *dc, uint64_t floor) {
-  while (dc->bareCount > 0 && dc->bare[dc->bareCount - 1].seq > dc->bareFloor) dc->bareCount--;
+  while (dc->bareCount > 0 && dc->bare[dc->bareCount - 1].seq > dc->bareFloor) free(dc->bare[--dc->bareCount].msg);
   dc->bareFloor = floor;
 }
 
-static void barePush(DukCtxT *dc, void *value, CalogRaiseT mark) {
+void calog__dukBareFree(DukCtxT *dc) {
+  while (dc->bareCount > 0) free(dc->bare[--dc->bareCount].msg);
+  free(dc->bareNextMsg);
+  dc->bareNextMsg = NULL;
+}
+
+/* msg: owned from here (NULL: none) */
+static void barePush(DukCtxT *dc, void *value, CalogRaiseT mark, char *msg, int64_t msgLen) {
   int32_t max = (int32_t)(sizeof dc->bare / sizeof dc->bare[0]);
   if (dc->bareCount == max) { /* the oldest goes: 64 such values in flight at once (README) */
+    free(dc->bare[0].msg);
     memmove(&dc->bare[0], &dc->bare[1], (size_t)(max - 1) * sizeof dc->bare[0]);
     dc->bareCount--;
   }
   dc->bare[dc->bareCount].value = value;
   dc->bare[dc->bareCount].seq = ++dc->bareSeq;
   dc->bare[dc->bareCount].mark = mark;
+  dc->bare[dc->bareCount].msg = msg;
+  dc->bare[dc->bareCount].msgLen = msgLen;
   dc->bareCount++;
 }
 
@@ -332,9 +342,10 @@ void calog__dukThrown(void *udata, int isNull, void *heapptr) {
   if (dc == NULL) return;
   if (dc->bareArmed) { /* calog's own throw of it */
     dc->bareArmed = false;
-    barePush(dc, dc->bareNext, dc->bareNextMark);
+    barePush(dc, dc->bareNext, dc->bareNextMark, dc->bareNextMsg, dc->bareNextMsgLen);
+    dc->bareNextMsg = NULL;
   } else if (isNull || bareFind(dc, false, heapptr) >= 0) {
-    barePush(dc, isNull ? NULL : heapptr, (CalogRaiseT){0, 0}); /* the script's own: no marks */
+    barePush(dc, isNull ? NULL : heapptr, (CalogRaiseT){0, 0}, NULL, 0); /* the script's own: no marks */
   }
 }
 
@@ -343,6 +354,7 @@ void calog__dukCaught(void *udata, int isNull, void *heapptr) {
   if (dc == NULL) return;
   int32_t i = bareFind(dc, isNull, heapptr);
   if (i < 0) return;
+  free(dc->bare[i].msg);
   memmove(&dc->bare[i], &dc->bare[i + 1], (size_t)(dc->bareCount - i - 1) * sizeof dc->bare[0]);
   dc->bareCount--;
 }
@@ -380,6 +392,12 @@ static bool builtinC(duk_context *ctx, duk_idx_t idx) {
 static bool builtinToString(duk_context *ctx, duk_idx_t idx) {
   duk_dup(ctx, idx);
   bool builtin = duk_safe_call(ctx, getNamedSafe, (void *)"toString", 1, 1) == DUK_EXEC_SUCCESS && builtinC(ctx, -1);
+  duk_pop(ctx);
+  if (!builtin) return false;
+  /* a Symbol.toPrimitive of the script's runs first in ToString: its text is the script's own too (pass 50b) */
+  duk_dup(ctx, idx);
+  builtin = duk_safe_call(ctx, getNamedSafe, (void *)DUK_WELLKNOWN_SYMBOL("Symbol.toPrimitive"), 1, 1) == DUK_EXEC_SUCCESS &&
+            (duk_is_undefined(ctx, -1) || builtinC(ctx, -1));
   duk_pop(ctx);
   return builtin;
 }
@@ -597,6 +615,25 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
   return 2;
 }
 
+/* An object's own string "message" data property (no getter runs), as UTF-8 (owned; NULL: none or empty). */
+typedef struct OwnMessageT {
+  char *text;
+  size_t len;
+} OwnMessageT;
+
+/* [object] -> []: its own message into *udata (OwnMessageT) */
+static duk_ret_t ownMessageSafe(duk_context *ctx, void *udata) {
+  OwnMessageT *own = udata;
+  duk_push_literal(ctx, "message");
+  duk_get_prop_desc(ctx, -2, 0); /* [desc] or [undefined]; an own property only, no getter runs */
+  if (!duk_is_object(ctx, -1)) return 0;
+  duk_get_prop_literal(ctx, -1, "value");
+  duk_size_t n = 0;
+  const char *m = duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) ? duk_get_lstring(ctx, -1, &n) : NULL;
+  if (m != NULL && n > 0) own->text = calog__dukUtf8Dup(m, n, &own->len);
+  return 0;
+}
+
 /* calog__dukError, telling whether the thrown value was an Error calog threw from text, its message untouched */
 static int32_t dukErrorOf(DukCtxT *dc, duk_context *ctx, int32_t status, CalogValueT *result, DescribeT *d);
 
@@ -661,6 +698,24 @@ int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result
        nullish = duk_is_null_or_undefined(ctx, -1);
   const char *kind = duk_calog_is_proxy(ctx, -1) ? "a Proxy" : plain ? "a pointer" : duk_is_function(ctx, -1) ? "a function"
                      : duk_is_object(ctx, -1) ? "an object" : "a value";
+  /* an object's own string message data property (no getter runs): said, as under lenient, before it is named as a
+   * value that cannot cross (the README's order; pass 50b) */
+  OwnMessageT own = {NULL, 0};
+  if (object && !plain && duk_check_stack(ctx, 4) && !duk_calog_is_proxy(ctx, -1)) {
+    duk_dup(ctx, -1);
+    (void)duk_safe_call(ctx, ownMessageSafe, &own, 1, 0); /* protected: reading allocates (a memory limit) */
+  }
+  char *ownMessage = own.text;
+  size_t ownLen = own.len;
+  /* a null or a function another engine threw carries its message there in its record (DukCtxT.bare): copied now, as
+   * describing a function runs code that may throw and catch (pass 50b) */
+  char *carried = NULL;
+  int64_t carriedLen = 0;
+  int32_t rec = bareFind(dc, duk_is_null(ctx, -1), duk_is_function(ctx, -1) ? duk_get_heapptr(ctx, -1) : NULL);
+  if (rec >= 0 && dc->bare[rec].msg != NULL && (carried = malloc((size_t)dc->bare[rec].msgLen + 1)) != NULL) {
+    memcpy(carried, dc->bare[rec].msg, (size_t)dc->bare[rec].msgLen + 1);
+    carriedLen = dc->bare[rec].msgLen;
+  }
   DescribeT d;
   dc->readingThrown = true;
   bool has = !error && calog__dukToValue(dc, ctx, -1, &thrown, &scratch) == CALOG_OK;
@@ -674,13 +729,18 @@ int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result
     const char *msg = calogErrorMessage(result, &n);
     has = calogValueString(&thrown, msg, n) == CALOG_OK;
   }
-  if (has && thrown.type == CALOG_NIL && !nullish && d.placeholder) {
+  if (carried != NULL && st == CALOG_ERR_SCRIPT) {
+    calog__errorSetMessageN(result, carried, carriedLen);
+  } else if (has && thrown.type == CALOG_NIL && !nullish && (d.placeholder || calogErrorMessage(result, NULL)[0] == 0)) {
     /* a value the lenient policy sends as null (a Proxy): rendered, it read "js threw null" (pass 49a) */
     char msg[120];
     snprintf(msg, sizeof msg, "js threw %s, which the lenient policy sends as null", kind);
     calog__errorSetMessage(result, msg);
   }
+  free(carried);
   if (has) calog__errorAttachValue(result, &thrown);
+  else if (!error && object && ownMessage != NULL && (d.placeholder || calogErrorMessage(result, NULL)[0] == 0))
+    calog__errorSetMessageN(result, ownMessage, (int64_t)ownLen);
   else if (!error && object && (d.placeholder || calogErrorMessage(result, NULL)[0] == 0)) {
     /* an object that cannot cross and has no text of its own (or an empty one: pass 46a): say so rather than
      * "[object Object]" */
@@ -689,6 +749,7 @@ int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result
              calogErrorMessage(&scratch, NULL));
     calog__errorSetMessage(result, msg);
   }
+  free(ownMessage);
   calogValueFree(&scratch);
   calogValueFree(&thrown);
   return st;
@@ -1393,6 +1454,15 @@ static duk_ret_t throwResultIo(DukCtxT *dc, duk_context *ctx, CalogValueT *resul
         dc->bareArmed = true; /* in flight from the duk_throw below */
         dc->bareNext = duk_get_heapptr(ctx, -1);
         dc->bareNextMark = mark;
+        /* and the message it carries (a null the lenient policy made of a Squirrel instance whose _tostring spoke
+         * read "js threw null": pass 50b); on OOM it goes without */
+        free(dc->bareNextMsg);
+        dc->bareNextMsg = NULL;
+        if (msg != NULL && (dc->bareNextMsg = malloc((size_t)n + 1)) != NULL) {
+          memcpy(dc->bareNextMsg, msg, (size_t)n);
+          dc->bareNextMsg[n] = '\0';
+          dc->bareNextMsgLen = n;
+        }
       }
       calog__dukPendingDrop(dc, p);
       return duk_throw(ctx);

@@ -66,6 +66,9 @@ typedef struct DukCtxT {
     void *value; /* its heapptr, NULL for null */
     uint64_t seq; /* when it was pushed (bareSeq), rising from the bottom up */
     CalogRaiseT mark;
+    char *msg;      /* owned, NULL: none; the message it carried from the engine that threw it (a lenient null that
+                     * was a Squirrel instance with a _tostring: pass 50b) */
+    int64_t msgLen;
   } bare[64];
   int32_t bareCount;
   uint64_t bareSeq;   /* the seq of the newest push */
@@ -73,11 +76,15 @@ typedef struct DukCtxT {
   bool bareArmed;   /* calog's next throw is this value (bareNext) */
   void *bareNext;
   CalogRaiseT bareNextMark;
+  char *bareNextMsg; /* owned until pushed with it */
+  int64_t bareNextMsgLen;
 } DukCtxT;
 
 /* Begins an entry's (or a read's) window of DukCtxT.bare, returning the floor to give back to calog__dukBareLeave, which
  * drops the records pushed inside it. */
 CALOG_HIDDEN uint64_t calog__dukBareEnter(DukCtxT *dc);
+/* Frees the messages of the records and of the armed throw (a context being destroyed). */
+CALOG_HIDDEN void calog__dukBareFree(DukCtxT *dc);
 CALOG_HIDDEN void calog__dukBareLeave(DukCtxT *dc, uint64_t floor);
 
 /* A C value a trampoline holds while Duktape may throw (or run JS: finalizers can run at any allocation).

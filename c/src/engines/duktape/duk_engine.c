@@ -119,6 +119,7 @@ static void dukDestroy(void *interp) {
   dc->ctx = NULL;
   calog__dukReleaseHolds(dc); /* holders Duktape freed without finalizing (its finalizer rounds are bounded) */
   calog__dukPendingSweep(dc, 0);
+  calog__dukBareFree(dc);
   free(dc->deadIds);
   free(dc->scratch);
   calog__capsFree(&dc->caps);

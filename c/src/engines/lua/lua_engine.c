@@ -362,6 +362,13 @@ static int msgHandler(lua_State *L) {
         msg = lua_pushfstring(L, "(error object is a %s value; its __tostring failed: it raised a %s value)", luaL_typename(L, 1),
                               luaL_typename(L, -1));
     }
+    if (msg == NULL && why[0] && lua_type(L, 1) == LUA_TTABLE) {
+      /* its own string message field says it, as under lenient, before it is named as a value that cannot cross: the
+       * README's order (read raw: no metamethod runs; pass 50b) */
+      lua_pushliteral(L, "message");
+      if (lua_rawget(L, 1) == LUA_TSTRING && lua_rawlen(L, -1) > 0) msg = lua_tostring(L, -1);
+      else lua_pop(L, 1);
+    }
     if (msg == NULL && why[0]) msg = lua_pushfstring(L, "lua threw a %s value that cannot cross: %s", luaL_typename(L, 1), why);
   }
   if (msg == NULL && raised >= 0 && lc->raise[raised].carried && lua_checkstack(L, 2)) {

@@ -269,11 +269,26 @@ static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback
     if (SQ_SUCCEEDED(sq_tostring(v, idx)) && SQ_SUCCEEDED(sq_getstring(v, -1, &s)))
       return calogErrorSet(result, status, "squirrel", s, (int64_t)sq_getsize(v, -1), traceback);
     break;
-  case OT_NULL: return calogErrorSet(result, status, "squirrel", "null", -1, traceback);
+  case OT_NULL: /* a null another engine threw says what it said there (the lenient null of a table with a __tostring:
+                 * pass 50b) */
+    if (carried != NULL) return calogErrorSet(result, status, "squirrel", carried, carriedLen, traceback);
+    return calogErrorSet(result, status, "squirrel", "null", -1, traceback);
   default: break;
   }
   const char *type = calog__sqTypeName(sq_gettype(v, idx));
   const char *article = articleOf(type);
+  if (why != NULL && why[0] && (t == OT_TABLE || t == OT_INSTANCE) && calog__sqReserveOk(v, 2)) {
+    /* its own string message field says it, as under lenient, before it is named as a value that cannot cross: the
+     * README's order (read raw: no metamethod runs; pass 50b) */
+    sq_pushstring(v, "message", -1);
+    if (SQ_SUCCEEDED(sq_rawget(v, idx)) && sq_gettype(v, -1) == OT_STRING && sq_getsize(v, -1) > 0 &&
+        SQ_SUCCEEDED(sq_getstring(v, -1, &s))) {
+      int32_t st = calogErrorSet(result, status, "squirrel", s, (int64_t)sq_getsize(v, -1), traceback);
+      sq_settop(v, idx);
+      return st;
+    }
+    sq_settop(v, idx);
+  }
   if (why != NULL && why[0]) snprintf(buf, sizeof buf, "squirrel threw %s %s value that cannot cross: %s", article, type, why);
   else if (carried != NULL) return calogErrorSet(result, status, "squirrel", carried, carriedLen, traceback);
   else {
