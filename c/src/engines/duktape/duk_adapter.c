@@ -473,19 +473,41 @@ static bool stringMessage(duk_context *ctx, duk_idx_t idx) {
   return false;
 }
 
-/* Whether the object at idx has a toString that is a function and no built-in: one a script wrote (or a function value). */
-static bool ownToString(duk_context *ctx, duk_idx_t idx) {
+/* Whether the object at idx has a property name (toString, Symbol.toPrimitive) that is a function and no built-in: one a
+ * script wrote (or a function value). */
+static bool ownNamed(duk_context *ctx, duk_idx_t idx, const char *name) {
   duk_dup(ctx, idx);
-  bool own = duk_safe_call(ctx, getNamedSafe, (void *)"toString", 1, 1) == DUK_EXEC_SUCCESS && duk_is_function(ctx, -1) &&
+  bool own = duk_safe_call(ctx, getNamedSafe, (void *)name, 1, 1) == DUK_EXEC_SUCCESS && duk_is_function(ctx, -1) &&
              !builtinC(ctx, -1);
   duk_pop(ctx);
   return own;
 }
 
+static void pushText(duk_context *ctx, const char *s, int64_t n);
+
+/* [value] -> [message] when the null or function on top is in flight (DukCtxT.bare) with a message another engine
+ * gave it; false (the stack unchanged) when not. */
+static bool carriedReason(duk_context *ctx) {
+  DukCtxT *dc = calog__dukCtx(ctx);
+  int32_t i = bareFind(dc, duk_is_null(ctx, -1), duk_is_function(ctx, -1) ? duk_get_heapptr(ctx, -1) : NULL);
+  if (i < 0 || dc->bare[i].msg == NULL || dc->bare[i].msgLen == 0) return false;
+  duk_pop(ctx);
+  pushText(ctx, dc->bare[i].msg, dc->bare[i].msgLen);
+  return true;
+}
+
+/* Which of the value's own conversions ToString ran and failed: a Symbol.toPrimitive the script wrote runs first (its
+ * failure read "js threw {}": pass 51b), else a toString it wrote; NULL: neither is the script's */
+static const char *ownConversion(duk_context *ctx, duk_idx_t idx) {
+  if (ownNamed(ctx, idx, DUK_WELLKNOWN_SYMBOL("Symbol.toPrimitive"))) return "Symbol.toPrimitive";
+  return ownNamed(ctx, idx, "toString") ? "toString" : NULL;
+}
+
 /* [error] -> [message]: when the value at v has a toString of its own, what its failure (the error on top) says, as a Lua
  * __tostring's does (pass 44b); false (the stack unchanged) when it has none. */
 static bool toStringFailed(duk_context *ctx, duk_idx_t v) {
-  if (!ownToString(ctx, v)) return false;
+  const char *which = ownConversion(ctx, v);
+  if (which == NULL) return false;
   /* an Error or a string says why; any other value thrown is named by its type, as Lua and Squirrel name it (its text,
    * "[object Object]" or "1,2", read as a reason: pass 45b) */
   if (duk_is_error(ctx, -1) || (duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) && duk_get_length(ctx, -1) > 0)) {
@@ -495,6 +517,9 @@ static bool toStringFailed(duk_context *ctx, duk_idx_t v) {
       duk_pop(ctx);
       duk_push_sprintf(ctx, "it threw %s (its message and its description are empty)", cls);
     }
+  } else if ((duk_is_null(ctx, -1) || duk_is_function(ctx, -1)) && carriedReason(ctx)) {
+    /* a null or function another engine threw, with its message there (a value the lenient policy sends as null):
+     * that message is the reason (it read "it threw null": pass 51a) */
   } else {
     const char *what = duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) ? "it threw an empty string" /* pass 47b */
                        : duk_is_undefined(ctx, -1) ? "it threw undefined"
@@ -509,8 +534,8 @@ static bool toStringFailed(duk_context *ctx, duk_idx_t v) {
     duk_pop(ctx);
     duk_push_string(ctx, what);
   }
-  duk_push_string(ctx, duk_is_function(ctx, v) ? "(error object is a function value; its toString failed: "
-                                               : "(error object is an object value; its toString failed: ");
+  duk_push_sprintf(ctx, "(error object is %s value; its %s failed: ", duk_is_function(ctx, v) ? "a function" : "an object",
+                   which);
   duk_dup(ctx, -2);
   duk_push_literal(ctx, ")");
   duk_concat(ctx, 3);
@@ -627,6 +652,10 @@ static duk_ret_t ownMessageSafe(duk_context *ctx, void *udata) {
   duk_push_literal(ctx, "message");
   duk_get_prop_desc(ctx, -2, 0); /* [desc] or [undefined]; an own property only, no getter runs */
   if (!duk_is_object(ctx, -1)) return 0;
+  /* an enumerable one: a property that is no data of the value (non-enumerable) says nothing (pass 51b) */
+  duk_get_prop_literal(ctx, -1, "enumerable");
+  if (!duk_to_boolean(ctx, -1)) return 0;
+  duk_pop(ctx);
   duk_get_prop_literal(ctx, -1, "value");
   duk_size_t n = 0;
   const char *m = duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) ? duk_get_lstring(ctx, -1, &n) : NULL;
@@ -729,9 +758,16 @@ int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result
     const char *msg = calogErrorMessage(result, &n);
     has = calogValueString(&thrown, msg, n) == CALOG_OK;
   }
+  bool silent = d.placeholder || calogErrorMessage(result, NULL)[0] == 0; /* the message says nothing of its own */
   if (carried != NULL && st == CALOG_ERR_SCRIPT) {
     calog__errorSetMessageN(result, carried, carriedLen);
-  } else if (has && thrown.type == CALOG_NIL && !nullish && (d.placeholder || calogErrorMessage(result, NULL)[0] == 0)) {
+    silent = false;
+  } else if (ownMessage != NULL && silent) {
+    /* its own string message field, whether the value crosses or not: lenient sends an array's items or a
+     * Uint8Array's bytes without it (pass 51b), strict refuses it (pass 50b) */
+    calog__errorSetMessageN(result, ownMessage, (int64_t)ownLen);
+    silent = false;
+  } else if (has && thrown.type == CALOG_NIL && !nullish && silent) {
     /* a value the lenient policy sends as null (a Proxy): rendered, it read "js threw null" (pass 49a) */
     char msg[120];
     snprintf(msg, sizeof msg, "js threw %s, which the lenient policy sends as null", kind);
@@ -739,9 +775,7 @@ int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result
   }
   free(carried);
   if (has) calog__errorAttachValue(result, &thrown);
-  else if (!error && object && ownMessage != NULL && (d.placeholder || calogErrorMessage(result, NULL)[0] == 0))
-    calog__errorSetMessageN(result, ownMessage, (int64_t)ownLen);
-  else if (!error && object && (d.placeholder || calogErrorMessage(result, NULL)[0] == 0)) {
+  else if (!error && object && silent) {
     /* an object that cannot cross and has no text of its own (or an empty one: pass 46a): say so rather than
      * "[object Object]" */
     char msg[400];

@@ -233,9 +233,19 @@ static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback
       const SQChar *e = NULL;
       sq_getlasterror(v);
       bool text = SQ_SUCCEEDED(sq_getstring(v, -1, &e));
-      if (text && sq_getsize(v, -1) > 0) { /* the reason whole: its length, NUL bytes and all (pass 43b) */
+      size_t n = text ? (size_t)sq_getsize(v, -1) : 0;
+      /* a null another engine threw, raised here with its message (a value the lenient policy sends as null): that
+       * message is the reason (it read "it threw a null value": pass 51a) */
+      SqCtxT *sc = calog__sqCtx(v);
+      if (!text && sq_gettype(v, -1) == OT_NULL && sc->raise.set && sc->raise.type == OT_NULL && sc->raise.msg != NULL &&
+          sc->raise.msgLen > 0) {
+        e = sc->raise.msg;
+        n = (size_t)sc->raise.msgLen;
+        text = true;
+      }
+      if (text && n > 0) { /* the reason whole: its length, NUL bytes and all (pass 43b) */
         static const char failed[] = "failed: ";
-        size_t n = (size_t)sq_getsize(v, -1), f = sizeof failed - 1;
+        size_t f = sizeof failed - 1;
         char *whole = malloc((size_t)head + f + n + 1);
         if (whole != NULL) {
           memcpy(whole, buf, (size_t)head);
@@ -277,9 +287,10 @@ static int32_t errorMessage(HSQUIRRELVM v, int32_t status, const char *traceback
   }
   const char *type = calog__sqTypeName(sq_gettype(v, idx));
   const char *article = articleOf(type);
-  if (why != NULL && why[0] && (t == OT_TABLE || t == OT_INSTANCE) && calog__sqReserveOk(v, 2)) {
-    /* its own string message field says it, as under lenient, before it is named as a value that cannot cross: the
-     * README's order (read raw: no metamethod runs; pass 50b) */
+  if (carried == NULL && (t == OT_TABLE || t == OT_INSTANCE) && calog__sqReserveOk(v, 2)) {
+    /* its own string message field says it before it is named as a value that cannot cross (strict; pass 50b) or
+     * the placeholder (lenient sends an instance as null without it: pass 51b): the README's order (read raw: no
+     * metamethod runs) */
     sq_pushstring(v, "message", -1);
     if (SQ_SUCCEEDED(sq_rawget(v, idx)) && sq_gettype(v, -1) == OT_STRING && sq_getsize(v, -1) > 0 &&
         SQ_SUCCEEDED(sq_getstring(v, -1, &s))) {
