@@ -1529,7 +1529,8 @@ function carriedValue(err: unknown, isScriptFunction: (f: Function) => boolean):
 const renderedErrors = new WeakMap<object, string>();
 
 /**
- * Writes a host error, [message, id] (or [message, id, value]: see carriedValue), into IN; never throws (a host call or a settlement that threw here escaped
+ * Writes a host error, [message, id] (or [message, id, value], with a fourth item true when the message only renders
+ * the value: see carriedValue), into IN; never throws (a host call or a settlement that threw here escaped
  * the FFI callback, or left the runtime marshalling for good): a message that cannot be written (out of memory for
  * the request) is replaced by one that says so.
  */

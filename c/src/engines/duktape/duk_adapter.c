@@ -289,6 +289,11 @@ static int32_t bareFind(const DukCtxT *dc, bool isNull, void *heapptr) {
   return -1;
 }
 
+/* bareFind for the value on top of ctx's stack (a null, or a function by its heapptr) */
+static int32_t bareFindTop(const DukCtxT *dc, duk_context *ctx) {
+  return bareFind(dc, duk_is_null(ctx, -1), duk_is_function(ctx, -1) ? duk_get_heapptr(ctx, -1) : NULL);
+}
+
 uint64_t calog__dukBareEnter(DukCtxT *dc) {
   uint64_t floor = dc->bareFloor;
   dc->bareFloor = dc->bareSeq;
@@ -331,7 +336,7 @@ CalogRaiseT calog__dukMarks(duk_context *ctx) {
   /* a value with no place for them (DukCtxT.bare): the newest of its kind in flight */
   DukCtxT *dc = calog__dukCtx(ctx);
   if (!mark.status && !mark.host) {
-    int32_t i = bareFind(dc, duk_is_null(ctx, -1), duk_is_function(ctx, -1) ? duk_get_heapptr(ctx, -1) : NULL);
+    int32_t i = bareFindTop(dc, ctx);
     if (i >= 0) mark = dc->bare[i].mark;
   }
   return mark;
@@ -489,7 +494,7 @@ static void pushText(duk_context *ctx, const char *s, int64_t n);
  * gave it; false (the stack unchanged) when not. */
 static bool carriedReason(duk_context *ctx) {
   DukCtxT *dc = calog__dukCtx(ctx);
-  int32_t i = bareFind(dc, duk_is_null(ctx, -1), duk_is_function(ctx, -1) ? duk_get_heapptr(ctx, -1) : NULL);
+  int32_t i = bareFindTop(dc, ctx);
   if (i < 0 || dc->bare[i].msg == NULL || dc->bare[i].msgLen == 0) return false;
   duk_pop(ctx);
   pushText(ctx, dc->bare[i].msg, dc->bare[i].msgLen);
@@ -610,8 +615,8 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
       }
     } else if (objectLike && duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) &&
                (duk_is_function(ctx, v) || duk_is_buffer(ctx, v) || duk_is_pointer(ctx, v) ||
-                strncmp(duk_get_string(ctx, -1), "[object ", 8) == 0 || duk_calog_class_number(ctx, v) == DUK_CLASS_BOOLEAN ||
-                duk_calog_class_number(ctx, v) == DUK_CLASS_POINTER)) {
+                strncmp(duk_get_string(ctx, -1), "[object ", 8) == 0 ||
+                duk_calog_class_number(ctx, v) == DUK_CLASS_BOOLEAN || duk_calog_class_number(ctx, v) == DUK_CLASS_POINTER)) {
       /* a built-in's text for a function or an object ("function f() { [ecmascript code] }", "[object Object]", a
        * Symbol.toStringTag's "[object Thing]") is a stand-in; the same text from a toString a script wrote is its
        * own (a placeholder was told by its text: a script's "[object Thing]" was replaced, pass 48b). So is a
@@ -734,13 +739,11 @@ int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result
     duk_dup(ctx, -1);
     (void)duk_safe_call(ctx, ownMessageSafe, &own, 1, 0); /* protected: reading allocates (a memory limit) */
   }
-  char *ownMessage = own.text;
-  size_t ownLen = own.len;
   /* a null or a function another engine threw carries its message there in its record (DukCtxT.bare): copied now, as
    * describing a function runs code that may throw and catch (pass 50b) */
   char *carried = NULL;
   int64_t carriedLen = 0;
-  int32_t rec = bareFind(dc, duk_is_null(ctx, -1), duk_is_function(ctx, -1) ? duk_get_heapptr(ctx, -1) : NULL);
+  int32_t rec = bareFindTop(dc, ctx);
   if (rec >= 0 && dc->bare[rec].msg != NULL && (carried = malloc((size_t)dc->bare[rec].msgLen + 1)) != NULL) {
     memcpy(carried, dc->bare[rec].msg, (size_t)dc->bare[rec].msgLen + 1);
     carriedLen = dc->bare[rec].msgLen;
@@ -762,10 +765,10 @@ int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result
   if (carried != NULL && st == CALOG_ERR_SCRIPT) {
     calog__errorSetMessageN(result, carried, carriedLen);
     silent = false;
-  } else if (ownMessage != NULL && silent) {
+  } else if (own.text != NULL && silent) {
     /* its own string message field, whether the value crosses or not: lenient sends an array's items or a
      * Uint8Array's bytes without it (pass 51b), strict refuses it (pass 50b) */
-    calog__errorSetMessageN(result, ownMessage, (int64_t)ownLen);
+    calog__errorSetMessageN(result, own.text, (int64_t)own.len);
     silent = false;
   } else if (has && thrown.type == CALOG_NIL && !nullish && silent) {
     /* a value the lenient policy sends as null (a Proxy): rendered, it read "js threw null" (pass 49a) */
@@ -783,7 +786,7 @@ int32_t calog__dukScriptError(DukCtxT *dc, duk_context *ctx, CalogValueT *result
              calogErrorMessage(&scratch, NULL));
     calog__errorSetMessage(result, msg);
   }
-  free(ownMessage);
+  free(own.text);
   calogValueFree(&scratch);
   calogValueFree(&thrown);
   return st;
