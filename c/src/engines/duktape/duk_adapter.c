@@ -285,8 +285,14 @@ static duk_ret_t marksSafe(duk_context *ctx, void *udata) {
 static int32_t bareFind(const DukCtxT *dc, bool isNull, void *heapptr) {
   if (!isNull && heapptr == NULL) return -1;
   for (int32_t i = dc->bareCount - 1; i >= 0 && dc->bare[i].seq > dc->bareFloor; i--)
-    if (dc->bare[i].value == (isNull ? NULL : heapptr)) return i;
+    if (!dc->bare[i].parked && dc->bare[i].value == (isNull ? NULL : heapptr)) return i;
   return -1;
+}
+
+static void bareRemove(DukCtxT *dc, int32_t i) {
+  free(dc->bare[i].msg);
+  memmove(&dc->bare[i], &dc->bare[i + 1], (size_t)(dc->bareCount - i - 1) * sizeof dc->bare[0]);
+  dc->bareCount--;
 }
 
 /* bareFind for the value on top of ctx's stack (a null, or a function by its heapptr) */
@@ -324,6 +330,7 @@ static void barePush(DukCtxT *dc, void *value, CalogRaiseT mark, char *msg, int6
   dc->bare[dc->bareCount].mark = mark;
   dc->bare[dc->bareCount].msg = msg;
   dc->bare[dc->bareCount].msgLen = msgLen;
+  dc->bare[dc->bareCount].parked = false;
   dc->bareCount++;
 }
 
@@ -358,10 +365,37 @@ void calog__dukCaught(void *udata, int isNull, void *heapptr) {
   DukCtxT *dc = udata;
   if (dc == NULL) return;
   int32_t i = bareFind(dc, isNull, heapptr);
+  if (i >= 0) bareRemove(dc, i);
+}
+
+void calog__dukParked(void *udata, void *thr, unsigned long slot, int isNull, void *heapptr) {
+  DukCtxT *dc = udata;
+  if (dc == NULL) return;
+  /* what this catcher held before is gone: a throw or a return left its finally block */
+  for (int32_t i = dc->bareCount - 1; i >= 0 && dc->bare[i].seq > dc->bareFloor; i--)
+    if (dc->bare[i].parked && dc->bare[i].parkThr == thr && dc->bare[i].parkSlot == slot) bareRemove(dc, i);
+  int32_t i = bareFind(dc, isNull, heapptr);
   if (i < 0) return;
-  free(dc->bare[i].msg);
-  memmove(&dc->bare[i], &dc->bare[i + 1], (size_t)(dc->bareCount - i - 1) * sizeof dc->bare[0]);
-  dc->bareCount--;
+  dc->bare[i].parked = true;
+  dc->bare[i].parkThr = thr;
+  dc->bare[i].parkSlot = slot;
+}
+
+void calog__dukUnparked(void *udata, void *thr, unsigned long slot) {
+  DukCtxT *dc = udata;
+  if (dc == NULL) return;
+  for (int32_t i = dc->bareCount - 1; i >= 0 && dc->bare[i].seq > dc->bareFloor; i--) {
+    if (!dc->bare[i].parked || dc->bare[i].parkThr != thr || dc->bare[i].parkSlot != slot) continue;
+    /* in flight again, the newest */
+    char *msg = dc->bare[i].msg;
+    void *value = dc->bare[i].value;
+    CalogRaiseT mark = dc->bare[i].mark;
+    int64_t msgLen = dc->bare[i].msgLen;
+    dc->bare[i].msg = NULL;
+    bareRemove(dc, i);
+    barePush(dc, value, mark, msg, msgLen);
+    return;
+  }
 }
 
 static duk_ret_t toStringSafe(duk_context *ctx, void *udata) {

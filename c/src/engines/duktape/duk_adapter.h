@@ -61,7 +61,11 @@ typedef struct DukCtxT {
    * script caught, or threw of its own, never claims another's marks. Patches 94/95 report the throws and catches,
    * patch 96 a finalizer's error its runner swallows. An entry, or a read of a value, sees only what was thrown inside
    * it (bareFloor) and drops that when it is over (calog__dukRun, calog__dukRead: calog__dukBareEnter/Leave): a record
-   * never outlives its entry, evictions at the bound included (a count did not tell whose records were left: pass 42b). */
+   * never outlives its entry, evictions at the bound included (a count did not tell whose records were left: pass 42b).
+   * A finally block entered by a throw holds the value until its end passes it on (patch 98): its record is parked
+   * there meanwhile, out of every search, and is the newest again when it goes on. A throw or a return that leaves the
+   * block drops what it held; its record stays parked until the entry ends or the same catcher parks again (a pending
+   * own null took the text of another engine's null that a throw inside a finally had replaced: pass 51a). */
   struct {
     void *value; /* its heapptr, NULL for null */
     uint64_t seq; /* when it was pushed (bareSeq), rising from the bottom up */
@@ -69,6 +73,9 @@ typedef struct DukCtxT {
     char *msg;      /* owned, NULL: none; the message it carried from the engine that threw it (a lenient null that
                      * was a Squirrel instance with a _tostring: pass 50b) */
     int64_t msgLen;
+    bool parked;         /* held by a finally block: this catcher's (Duktape thread, value slot) */
+    void *parkThr;
+    unsigned long parkSlot;
   } bare[64];
   int32_t bareCount;
   uint64_t bareSeq;   /* the seq of the newest push */
