@@ -871,6 +871,67 @@ static void testHostile2(void) {
   calogContextDestroy(rt, id);
 }
 
+/* fails like a host function passing on a nil another engine threw, with its exception's marks (raisemarks.h) */
+static int32_t raiseNilMarked(CalogValueT *args, int32_t argc, CalogValueT *result, void *ud) {
+  int32_t st = raiseMarked(args, argc, result, ud);
+  raiseSet(result, "value", calogValueNil());
+  return st;
+}
+
+/* A finally block entered by a throw holds it (Duktape patch 98): the in-flight record of a null it holds is out of
+ * every search meanwhile and the newest again when the block's end passes it on; one a throw or return left behind is
+ * never found (a pending own null took a host nil's marks and text after a throw in the block replaced that nil and a
+ * catch caught the replacement: pass 51a), and what one catcher left goes when it parks again. */
+static void testFinallyHoldsAThrow(void) {
+  CHECK_EQ(calogRegister(rt, "nilMarked", raiseNilMarked, (void *)"host nil", NULL), CALOG_OK);
+  CalogContextIdT id = newJs();
+  CalogValueT r = calogValueNil();
+  static const struct { const char *src; int32_t status; int64_t host; } cases[] = {
+      {"nilMarked()", CALOG_ERR_PERMISSION, 42},
+      {"try { nilMarked() } finally { try { throw null } catch (e) {} }", CALOG_ERR_PERMISSION, 42},
+      {"try { throw null } finally { try { try { nilMarked() } finally { throw null } } catch (e) {} }", CALOG_ERR_SCRIPT, 0},
+      {"function h() { try { try { nilMarked() } finally { throw null } } finally { return 1 } }\n"
+       "try { throw null } finally { h() }", CALOG_ERR_SCRIPT, 0},
+      /* 100 catchers left behind at one slot: one record at a time, so the held nil is not evicted at the bound of 64 */
+      {"try { nilMarked() } finally {\n"
+       "  for (var i = 0; i < 100; i++) try { try { throw null } finally { throw null } } catch (e) {} }",
+       CALOG_ERR_PERMISSION, 42},
+      {"try { try { nilMarked() } finally { x = 1 } } finally { try { throw null } catch (e) {} }", CALOG_ERR_PERMISSION, 42},
+      /* 64 levels of a recursion, each leaving a catcher with a return: each record goes with its catcher, none evicts
+       * the held one (pass 52a) */
+      {"function r(n) { if (n > 0) r(n - 1); try { throw null } finally { return } }\n"
+       "try { nilMarked() } finally { r(63) }", CALOG_ERR_PERMISSION, 42},
+      {"function r(n) { if (n > 0) r(n - 1); L: try { throw null } finally { break L } }\n"
+       "try { nilMarked() } finally { r(100) }", CALOG_ERR_PERMISSION, 42},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    CHECK_EQ(eval(id, cases[i].src, &r), cases[i].status);
+    CHECK_EQ(raiseIntField(&r, "host"), cases[i].host);
+    CHECK_EQ(raiseIntField(&r, "status"), cases[i].host ? CALOG_ERR_PERMISSION : 0);
+    if (cases[i].host) CHECK_CONTAINS(calogErrorMessage(&r, NULL), "host nil");
+    else CHECK(strcmp(calogErrorMessage(&r, NULL), "null") == 0);
+    calogValueFree(&r);
+  }
+  /* a coroutine paused in the block: what it holds outlives the entry and goes on when it is resumed (pass 52a); one
+   * collected paused, or left in its heap at destroy, takes its record with it */
+  CHECK_EQ(eval(id, "var T = new Duktape.Thread(function () { try { nilMarked() } finally { Duktape.Thread.yield(1) } });\n"
+                    "Duktape.Thread.resume(T)", &r), CALOG_OK);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "try { throw null } catch (e) {} Duktape.Thread.resume(T)", &r), CALOG_ERR_PERMISSION);
+  CHECK_EQ(raiseIntField(&r, "host"), 42);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "for (var i = 0; i < 100; i++) { var U = new Duktape.Thread(function () {\n"
+                    "  try { nilMarked() } finally { Duktape.Thread.yield(1) } }); Duktape.Thread.resume(U) }\n"
+                    "U = null; Duktape.gc(); throw null", &r), CALOG_ERR_SCRIPT);
+  CHECK_EQ(raiseIntField(&r, "host"), 0);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "var V = new Duktape.Thread(function () { try { nilMarked() } finally { Duktape.Thread.yield(1) } });\n"
+                    "Duktape.Thread.resume(V)", &r), CALOG_OK);
+  calogValueFree(&r);
+  calogContextDestroy(rt, id);
+  calogUnregister(rt, "nilMarked");
+}
+
 int main(void) {
   rt = calogCreate();
   testEvalCallGet();
@@ -887,6 +948,7 @@ int main(void) {
   testRaiseMarks(rt, &(RaiseSrcT){"js", "markedShort()", "try { markedShort() } catch (e) {} throw new Error('short')",
    "try { markedLong() } catch (e) { throw e }", CALOG_ERR_PERMISSION, "try { valued() } catch (e) { e.code }"});
   testHostile2();
+  testFinallyHoldsAThrow();
   calogDestroy(rt);
   return checkSummary("test_duktape");
 }

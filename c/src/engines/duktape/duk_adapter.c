@@ -307,7 +307,9 @@ uint64_t calog__dukBareEnter(DukCtxT *dc) {
 }
 
 void calog__dukBareLeave(DukCtxT *dc, uint64_t floor) {
-  while (dc->bareCount > 0 && dc->bare[dc->bareCount - 1].seq > dc->bareFloor) free(dc->bare[--dc->bareCount].msg);
+  /* but for what a coroutine paused in a finally block holds (parked: it goes with its catcher) */
+  for (int32_t i = dc->bareCount - 1; i >= 0 && dc->bare[i].seq > dc->bareFloor; i--)
+    if (!dc->bare[i].parked) bareRemove(dc, i);
   dc->bareFloor = floor;
 }
 
@@ -371,9 +373,6 @@ void calog__dukCaught(void *udata, int isNull, void *heapptr) {
 void calog__dukParked(void *udata, void *thr, unsigned long slot, int isNull, void *heapptr) {
   DukCtxT *dc = udata;
   if (dc == NULL) return;
-  /* what this catcher held before is gone: a throw or a return left its finally block */
-  for (int32_t i = dc->bareCount - 1; i >= 0 && dc->bare[i].seq > dc->bareFloor; i--)
-    if (dc->bare[i].parked && dc->bare[i].parkThr == thr && dc->bare[i].parkSlot == slot) bareRemove(dc, i);
   int32_t i = bareFind(dc, isNull, heapptr);
   if (i < 0) return;
   dc->bare[i].parked = true;
@@ -384,7 +383,8 @@ void calog__dukParked(void *udata, void *thr, unsigned long slot, int isNull, vo
 void calog__dukUnparked(void *udata, void *thr, unsigned long slot) {
   DukCtxT *dc = udata;
   if (dc == NULL) return;
-  for (int32_t i = dc->bareCount - 1; i >= 0 && dc->bare[i].seq > dc->bareFloor; i--) {
+  /* any entry's: a coroutine parked it in one and is resumed in another */
+  for (int32_t i = dc->bareCount - 1; i >= 0; i--) {
     if (!dc->bare[i].parked || dc->bare[i].parkThr != thr || dc->bare[i].parkSlot != slot) continue;
     /* in flight again, the newest */
     char *msg = dc->bare[i].msg;
@@ -396,6 +396,20 @@ void calog__dukUnparked(void *udata, void *thr, unsigned long slot) {
     barePush(dc, value, mark, msg, msgLen);
     return;
   }
+}
+
+void calog__dukCatcherGone(void *udata, void *thr, unsigned long slot) {
+  DukCtxT *dc = udata;
+  if (dc == NULL) return;
+  for (int32_t i = dc->bareCount - 1; i >= 0; i--)
+    if (dc->bare[i].parked && dc->bare[i].parkThr == thr && dc->bare[i].parkSlot == slot) bareRemove(dc, i);
+}
+
+void calog__dukThreadGone(void *udata, void *thr) {
+  DukCtxT *dc = udata;
+  if (dc == NULL) return;
+  for (int32_t i = dc->bareCount - 1; i >= 0; i--)
+    if (dc->bare[i].parked && dc->bare[i].parkThr == thr) bareRemove(dc, i);
 }
 
 static duk_ret_t toStringSafe(duk_context *ctx, void *udata) {

@@ -63,9 +63,12 @@ typedef struct DukCtxT {
    * it (bareFloor) and drops that when it is over (calog__dukRun, calog__dukRead: calog__dukBareEnter/Leave): a record
    * never outlives its entry, evictions at the bound included (a count did not tell whose records were left: pass 42b).
    * A finally block entered by a throw holds the value until its end passes it on (patch 98): its record is parked
-   * there meanwhile, out of every search, and is the newest again when it goes on. A throw or a return that leaves the
-   * block drops what it held; its record stays parked until the entry ends or the same catcher parks again (a pending
-   * own null took the text of another engine's null that a throw inside a finally had replaced: pass 51a). */
+   * there meanwhile, out of every search, and is the newest again when it goes on. The record goes with its catcher
+   * (a throw, return, break or continue leaving the block; a thread freed), so a parked record always has a live
+   * catcher: one a script's try/finally left behind was found again (a pending own null took the text of another
+   * engine's null that a throw inside the block had replaced: pass 51a) or evicted a live record at the bound (a
+   * recursion of 64 such blocks: pass 52a). One held by a coroutine paused in its finally block outlives the entry
+   * and goes on when the coroutine is resumed and the block ends (pass 52a). */
   struct {
     void *value; /* its heapptr, NULL for null */
     uint64_t seq; /* when it was pushed (bareSeq), rising from the bottom up */

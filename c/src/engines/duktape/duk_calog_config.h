@@ -67,12 +67,17 @@ __attribute__((visibility("hidden"))) void calog__dukCaught(void *udata, int isN
 #define CALOG_DUK_THROWN(udata, isNull, heapptr) calog__dukThrown((udata), (isNull), (heapptr))
 #define CALOG_DUK_CAUGHT(udata, isNull, heapptr) calog__dukCaught((udata), (isNull), (heapptr))
 /* c/patches/duktape/98-finally-holds-a-throw.patch: a finally block entered by a throw holds it (parked: the block's
- * catcher is its thread and value slot) until the block's end passes it on (unparked); see DukCtxT.bare. */
+ * catcher is its thread and value slot) until the block's end passes it on (unparked) or the catcher goes (a catcher
+ * freed; a thread freed with its catchers); see DukCtxT.bare. */
 __attribute__((visibility("hidden"))) void calog__dukParked(void *udata, void *thr, unsigned long slot, int isNull,
                                                             void *heapptr);
 __attribute__((visibility("hidden"))) void calog__dukUnparked(void *udata, void *thr, unsigned long slot);
+__attribute__((visibility("hidden"))) void calog__dukCatcherGone(void *udata, void *thr, unsigned long slot);
+__attribute__((visibility("hidden"))) void calog__dukThreadGone(void *udata, void *thr);
 #define CALOG_DUK_PARKED(udata, thr, slot, isNull, heapptr) calog__dukParked((udata), (thr), (slot), (isNull), (heapptr))
 #define CALOG_DUK_UNPARKED(udata, thr, slot) calog__dukUnparked((udata), (thr), (slot))
+#define CALOG_DUK_CATCHER_GONE(udata, thr, slot) calog__dukCatcherGone((udata), (thr), (slot))
+#define CALOG_DUK_THREAD_GONE(udata, thr) calog__dukThreadGone((udata), (thr))
 
 /* Duktape.errCreate and Duktape.errThrow ran a script's function at every error made or thrown, calog's own included,
  * which it could replace (duk_caps.c reserves the two names). */
