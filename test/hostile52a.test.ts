@@ -21,45 +21,43 @@ const first = (e: unknown): string => (e instanceof Error ? e.message.split("\n"
 // a parked record when its catcher is dismantled by anything but ENDFIN's rethrow (a hook in Duktape's catcher unwind,
 // duk_hthread_catcher_unwind_norz, for a TCF catcher whose finally is running: the slot is cat->idx_base), so only
 // values truly held stay; or at least evict a parked record before a live one.
+// A runtime whose host functions `pass` and `passf` pass on the CalogScriptError of a Lua function that raised nil (a
+// thread value sent as nil under lenient, `error(nil)` under strict: a thread is an Error there) or a function,
+// remembering what they threw (thrown()).
+function passingOn(policy: "lenient" | "strict", thread: boolean) {
+  const rt = new Runtime({ output: "ignore", policy });
+  let last: unknown;
+  const lua = rt.createContext("lua", { thread });
+  lua.eval(`function thrco() error(coroutine.create(print)) end function nilerr() error(nil) end function fnerr() error(function() end) end`);
+  const passOn = (f: () => unknown) => () => {
+    try {
+      f();
+    } catch (e) {
+      last = e;
+      throw e;
+    }
+  };
+  rt.register("pass", passOn(lua.get(policy === "lenient" ? "thrco" : "nilerr") as () => unknown));
+  rt.register("passf", passOn(lua.get("fnerr") as () => unknown));
+  const nilText = policy === "lenient" ? "lua threw a thread value, which the lenient policy sends as nil" : "js threw null";
+  return { rt, js: rt.createContext("js", { thread }), nilText, thrown: () => last, forget: () => (last = undefined) };
+}
+
 for (const policy of ["lenient", "strict"] as const) {
   for (const thread of modes) {
     test(`${policy} js (${where(thread)}): discarded throws do not evict the record of a held null or function`, () => {
-      using rt = new Runtime({ output: "ignore", policy });
-      let luaNil: () => unknown = () => 0;
-      let luaFn: () => unknown = () => 0;
-      let last: unknown;
-      rt.register("pass", () => {
-        try {
-          luaNil();
-        } catch (e) {
-          last = e;
-          throw e;
-        }
-      });
-      rt.register("passf", () => {
-        try {
-          luaFn();
-        } catch (e) {
-          last = e;
-          throw e;
-        }
-      });
-      using lua = rt.createContext("lua", { thread });
-      using js = rt.createContext("js", { thread });
-      lua.eval(`function thrco() error(coroutine.create(print)) end function nilerr() error(nil) end function fnerr() error(function() end) end`);
-      luaNil = lua.get(policy === "lenient" ? "thrco" : "nilerr") as () => unknown; // strict: a thread is an Error
-      luaFn = lua.get("fnerr") as () => unknown;
-      js.eval(`function r(n) { if (n > 0) r(n - 1); try { throw null } finally { return } }`);
-      const nilText = policy === "lenient" ? "lua threw a thread value, which the lenient policy sends as nil" : "js threw null";
+      const s = passingOn(policy, thread);
+      using _rt = s.rt;
+      s.js.eval(`function r(n) { if (n > 0) r(n - 1); try { throw null } finally { return } }`);
       const cases: [string, string][] = [
-        [`try { pass() } finally { r(63) }`, nilText],
+        [`try { pass() } finally { r(63) }`, s.nilText],
         [`try { passf() } finally { r(63) }`, "js threw [function]"],
       ];
       for (const [src, want] of cases) {
-        last = undefined;
-        const e = caught(() => js.eval(src));
+        s.forget();
+        const e = caught(() => s.js.eval(src));
         assert.equal(first(e), want, src);
-        assert.ok("cause" in e && last !== undefined && e.cause === last, `${src}: the cause is what the host function threw`);
+        assert.ok("cause" in e && s.thrown() !== undefined && e.cause === s.thrown(), `${src}: the cause is what the host function threw`);
       }
     });
   }
@@ -77,34 +75,20 @@ for (const policy of ["lenient", "strict"] as const) {
 for (const policy of ["lenient", "strict"] as const) {
   for (const thread of modes) {
     test(`${policy} js (${where(thread)}): a coroutine suspended in a finally keeps the held null's cause across evals`, () => {
-      using rt = new Runtime({ output: "ignore", policy });
-      let luaNil: () => unknown = () => 0;
-      let last: unknown;
-      rt.register("pass", () => {
-        try {
-          luaNil();
-        } catch (e) {
-          last = e;
-          throw e;
-        }
-      });
-      using lua = rt.createContext("lua", { thread });
-      using js = rt.createContext("js", { thread });
-      lua.eval(`function thrco() error(coroutine.create(print)) end function nilerr() error(nil) end`);
-      luaNil = lua.get(policy === "lenient" ? "thrco" : "nilerr") as () => unknown; // strict: a thread is an Error
-      const nilText = policy === "lenient" ? "lua threw a thread value, which the lenient policy sends as nil" : "js threw null";
+      const s = passingOn(policy, thread);
+      using _rt = s.rt;
       const mk = `var T = new Duktape.Thread(function () { try { pass() } finally { Duktape.Thread.yield(1) } }); Duktape.Thread.resume(T);`;
       // the same eval: held
-      last = undefined;
-      const same = caught(() => js.eval(`${mk} Duktape.Thread.resume(T)`));
-      assert.equal(first(same), nilText, "resumed in the same eval");
-      assert.ok("cause" in same && same.cause === last, "resumed in the same eval: the cause");
+      s.forget();
+      const same = caught(() => s.js.eval(`${mk} Duktape.Thread.resume(T)`));
+      assert.equal(first(same), s.nilText, "resumed in the same eval");
+      assert.ok("cause" in same && same.cause === s.thrown(), "resumed in the same eval: the cause");
       // a later eval
-      last = undefined;
-      js.eval(mk);
-      const held = last;
-      const later = caught(() => js.eval(`Duktape.Thread.resume(T)`));
-      assert.equal(first(later), nilText, "resumed by a later eval");
+      s.forget();
+      s.js.eval(mk);
+      const held = s.thrown();
+      const later = caught(() => s.js.eval(`Duktape.Thread.resume(T)`));
+      assert.equal(first(later), s.nilText, "resumed by a later eval");
       assert.ok("cause" in later && held !== undefined && later.cause === held, "resumed by a later eval: the cause");
     });
   }
