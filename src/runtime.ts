@@ -537,8 +537,8 @@ class Core implements FunctionTable {
   pendingRefs: number[] = [];
   /**
    * Exceptions host functions threw, by the id sent with their error (the native side carries the id through
-   * every engine, so `cause` is attached only to the error that exception became, uncaught). The oldest go
-   * first past HOST_ERRORS_KEPT: exceptions scripts caught are never asked for.
+   * every engine, so `cause` is attached only to the error that exception became, uncaught, each time it ends a call).
+   * The oldest go first past HOST_ERRORS_KEPT: exceptions scripts caught are never asked for.
    */
   readonly hostErrors: Map<number, unknown> = new Map();
   nextHostError = 1;
@@ -1407,11 +1407,9 @@ class Core implements FunctionTable {
         message = e instanceof RangeError || e instanceof SyntaxError ? ERROR_UNREAD_STACK : ERROR_UNREAD;
       } catch { /* keep the generic message */ }
     }
-    if (host !== undefined && this.hostErrors.has(host)) {
-      details.cause = this.hostErrors.get(host);
-      this.hostErrors.delete(host);
-    }
-    if (this.depth === 0 && this.pending.size === 0) this.hostErrors.clear();
+    // kept after it is claimed, and whatever other calls end meanwhile: a script may hold the error (a saved copy, a
+    // coroutine paused in a finally block) and raise it again in a later call (pass 53a); HOST_ERRORS_KEPT bounds them
+    if (host !== undefined && this.hostErrors.has(host)) details.cause = this.hostErrors.get(host);
     const err = errorFromStatus(status, message, details);
     if (rendered) renderedErrors.set(err, message);
     return err;
