@@ -162,10 +162,13 @@ for (const thread of modes) {
 // walks of Squirrel's library stayed within 30-100 ms: its VM ticks often).
 // Cause: sqstdblob.cpp _blob_swap4/_blob_swap2 loops. Fix: CALOG_SQ_POLL(v, size >> 10) before the loop (as patch 129
 // does for split and escape).
+// The bound is 800 ms: a swap of the 256 MB blob is one unpolled walk of 100-200 ms, so the stop comes up to two walks
+// after the deadline, and on a loaded machine (a fuzzer and two test runs beside it) 550 ms was seen; without the fix
+// the loop runs about 1.1 s.
 for (const thread of modes) {
   test(`squirrel (${where(thread)}): a loop of blob swap4() over a large blob stops at the timeout`, () => {
     stopsInTime("squirrel", thread, `local n = 0; for (local i = 0; i < 3000; i++) { ::b.swap4(); ::b.swap2(); n++ } return n;`,
-      100, 500, `::b <- blob(1 << 28);`);
+      100, 800, `::b <- blob(1 << 28);`);
   });
 }
 
