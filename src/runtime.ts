@@ -1172,7 +1172,7 @@ class Core implements FunctionTable {
    */
   begin(): Wire {
     if (this.encoding) {
-      throw new CalogError("ERR_ARG", "calog was called while marshalling a value (from a getter or a Proxy)");
+      throw new CalogValueError("ERR_ARG", "calog was called while marshalling a value (from a getter or a Proxy)");
     }
     this.wire.begin();
     // host references left by a request whose end() a stack overflow skipped: it was never sent, so they go back
@@ -1419,13 +1419,13 @@ class Core implements FunctionTable {
     const n = this.native;
     if (n === undefined) return;
     if (this.depth > 0 || this.hostCalls > 0) {
-      throw new CalogError("ERR_ARG", "a runtime cannot be disposed from inside one of its own calls");
+      throw new CalogValueError("ERR_ARG", "a runtime cannot be disposed from inside one of its own calls");
     }
     // a getter or Proxy trap of a value being encoded (a host function's result, an async one's settled value)
     // runs at depth 0 when the call came through the event loop: destroying the runtime there freed IN under
     // the encoder, which went on writing into it (heap corruption)
     if (this.encoding) {
-      throw new CalogError("ERR_ARG", "a runtime cannot be disposed while calog is reading a value (from a getter or a Proxy)");
+      throw new CalogValueError("ERR_ARG", "a runtime cannot be disposed while calog is reading a value (from a getter or a Proxy)");
     }
     this.native = undefined; // every Context and ScriptFunction checks this first
     this.armed = false;
@@ -1438,6 +1438,7 @@ class Core implements FunctionTable {
     this.heldReleases.length = 0;
     this.hostById.clear();
     this.hostIdOf.clear();
+    this.hostErrors.clear(); // nothing can claim them now (pass 54a: a kept Context held them past dispose)
   }
 }
 

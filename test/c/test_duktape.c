@@ -928,6 +928,21 @@ static void testFinallyHoldsAThrow(void) {
   CHECK_EQ(eval(id, "var V = new Duktape.Thread(function () { try { nilMarked() } finally { Duktape.Thread.yield(1) } });\n"
                     "Duktape.Thread.resume(V)", &r), CALOG_OK);
   calogValueFree(&r);
+  /* an error a script makes from a marked one inherits none of its marks: it is another error (pass 54a) */
+  CHECK_EQ(calogRegister(rt, "marked", raiseMarked, (void *)"host text", NULL), CALOG_OK);
+  CHECK_EQ(eval(id, "try { marked() } catch (e) { throw e }", &r), CALOG_ERR_PERMISSION);
+  CHECK_EQ(raiseIntField(&r, "host"), 42);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "try { marked() } catch (e) { var m = Object.create(e); m.message = 'mine'; throw m }", &r),
+           CALOG_ERR_SCRIPT);
+  CHECK_EQ(raiseIntField(&r, "host"), 0);
+  CHECK_EQ(raiseIntField(&r, "status"), 0);
+  calogValueFree(&r);
+  CHECK_EQ(eval(id, "try { marked() } catch (e) { var m = new Error('mine'); Object.setPrototypeOf(m, e); throw m }", &r),
+           CALOG_ERR_SCRIPT);
+  CHECK_EQ(raiseIntField(&r, "host"), 0);
+  calogValueFree(&r);
+  calogUnregister(rt, "marked");
   calogContextDestroy(rt, id);
   calogUnregister(rt, "nilMarked");
 }

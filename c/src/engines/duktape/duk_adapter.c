@@ -264,6 +264,20 @@ void calog__dukPendingSweep(DukCtxT *dc, uint64_t mark) {
 }
 
 /* ---- errors: a thrown JS value -> {message, engine "js", traceback} --------------------------------- */
+/* [...] -> [..., value]: the object's own property key (one of calog's hidden marks), undefined when it has none of its
+ * own: an object made from an Error calog threw (Object.create(e), Object.setPrototypeOf(new Error(), e)) inherits
+ * them, and is another error (it took the host exception as its cause: pass 54a). Allocates (a descriptor): in a safe
+ * call. */
+static void pushOwnMark(duk_context *ctx, duk_idx_t obj, const char *key) {
+  obj = duk_require_normalize_index(ctx, obj);
+  duk_push_string(ctx, key);
+  duk_get_prop_desc(ctx, obj, 0); /* [desc] or [undefined]; no getter runs */
+  if (duk_is_object(ctx, -1)) {
+    duk_get_prop_literal(ctx, -1, "value");
+    duk_remove(ctx, -2);
+  }
+}
+
 /* [thrown] -> []: the marks of an Error calog threw (calog__dukThrowMarked), into *udata. */
 static duk_ret_t marksSafe(duk_context *ctx, void *udata) {
   CalogRaiseT *mark = udata;
@@ -271,8 +285,8 @@ static duk_ret_t marksSafe(duk_context *ctx, void *udata) {
   /* an Error calog threw, or an object another engine threw that calog raised here (throwResultIo); a Proxy's
    * traps never run */
   if (!duk_is_object(ctx, v) || duk_is_function(ctx, v) || duk_calog_is_proxy(ctx, v)) return 0;
-  duk_get_prop_literal(ctx, v, DUK_KEY_RAISE_STATUS);
-  duk_get_prop_literal(ctx, v, DUK_KEY_RAISE_HOST);
+  pushOwnMark(ctx, v, DUK_KEY_RAISE_STATUS);
+  pushOwnMark(ctx, v, DUK_KEY_RAISE_HOST);
   if (duk_is_number(ctx, -2)) mark->status = duk_get_int(ctx, -2);
   if (duk_is_number(ctx, -1)) mark->host = (int64_t)duk_get_number(ctx, -1);
   if (mark->status <= 0 || mark->status >= CALOG_STATUS_COUNT) mark->status = 0;
@@ -603,14 +617,14 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
   if (duk_is_error(ctx, v)) {
     duk_get_prop_literal(ctx, v, "message");
     if (duk_is_symbol(ctx, -1)) return DUK_RET_TYPE_ERROR; /* no text: named by its class (dukErrorOf) */
-    duk_get_prop_literal(ctx, v, DUK_KEY_RAISE_TEXT);
+    pushOwnMark(ctx, v, DUK_KEY_RAISE_TEXT);
     bool verbatim = duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) && duk_strict_equals(ctx, -1, -2);
     duk_pop(ctx);
     d->verbatim = verbatim;
     if (verbatim) {
       /* an error calog threw from text, its message untouched: that text, an empty one too (a thrown "" is "", not
        * "Error"), and the exact bytes where JS could not hold them (a CESU-8 pair read as its character) */
-      duk_get_prop_literal(ctx, v, DUK_KEY_RAISE_BYTES);
+      pushOwnMark(ctx, v, DUK_KEY_RAISE_BYTES);
       if (duk_is_buffer_data(ctx, -1)) {
         duk_remove(ctx, -2);
         *rawBytes = true;
