@@ -256,6 +256,9 @@ static void testTimers(void) {
   run(a, "e:cancel()");
   /* an error in a callback goes to the stderr sink and the context lives on */
   run(a, "timer.after(0, function() error('boom in a timer') end) alive = 1");
+  /* a thrown value is worded as the host words it, the rendering cut where no character is split (pass 55b) */
+  run(a, "timer.after(0, function() error({1, 'x\\n\"', {y = {z = 1}}, k = 1.5, [true] = 'v', s = ('\\u{e9}'):rep(200)}) end) "
+         "timer.after(0, function() error(nil) end) timer.after(0, function() error({('\\u{e9}'):rep(400)}) end)");
   sleepMs(50);
   CHECK_EQ(runInt(a, "return alive"), 1);
   /* destroying the context cancels its timers (the I/O thread's reference to the function goes) */

@@ -15,6 +15,9 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -363,13 +366,149 @@ int32_t calog__ioErrno(CalogValueT *result, int e, const char *what) {
   return calog__ioSoft(result, msg, NULL);
 }
 
-void calog__ioReport(CalogCtxT *ctx, const char *what, const CalogValueT *err) {
-  char buf[1024];
+/* ---- a failed callback's report ---------------------------------------------------------------------- */
+/* The text a CalogScriptError of the same error reads (src/runtime.ts thrownMessage and render, mirrored): the engine's
+ * message unless it is only its stand-in for the thrown value ("(error object is a table value)", "[object Object]",
+ * a function's source), else the value's own string `message` field, else "<engine> threw <the value rendered>". The
+ * report printed the stand-in, the one trace a callback's error leaves (pass 55b). */
+typedef struct TextT {
+  char *p;
+  size_t n, cap; /* cap: room for the text, the NUL excluded */
+} TextT;
+
+static void textPut(TextT *t, const char *s, size_t n) {
+  if (n > t->cap - t->n) n = t->cap - t->n;
+  memcpy(t->p + t->n, s, n);
+  t->n += n;
+  t->p[t->n] = '\0';
+}
+
+static void textf(TextT *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void textf(TextT *t, const char *fmt, ...) {
+  char b[64];
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(b, sizeof b, fmt, ap);
+  va_end(ap);
+  if (k > 0) textPut(t, b, (size_t)k < sizeof b ? (size_t)k : sizeof b - 1);
+}
+
+/* a number as JavaScript's String() writes it, nearly: the shortest of %.1g..%.17g that reads back the same */
+static void renderReal(TextT *t, double r) {
+  if (r != r) return textPut(t, "NaN", 3);
+  if (r == 0) return textPut(t, "0", 1);
+  if (r > 1.7976931348623157e308 || r < -1.7976931348623157e308) return textPut(t, r < 0 ? "-Infinity" : "Infinity", r < 0 ? 9 : 8);
+  char b[40];
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(b, sizeof b, "%.*g", prec, r);
+    if (strtod(b, NULL) == r) break;
+  }
+  textPut(t, b, strlen(b));
+}
+
+static void renderValue(TextT *t, const CalogValueT *v, int depth) {
+  switch (v->type) {
+  case CALOG_NIL: return textPut(t, "null", 4);
+  case CALOG_BOOL: return v->as.b ? textPut(t, "true", 4) : textPut(t, "false", 5);
+  case CALOG_INT: return textf(t, "%lld", (long long)v->as.i);
+  case CALOG_REAL: return renderReal(t, v->as.r);
+  case CALOG_FN: return textPut(t, "[function]", 10);
+  case CALOG_STRING: {
+    const unsigned char *s = (const unsigned char *)v->as.s.bytes;
+    int64_t len = v->as.s.length;
+    if (!calog__utf8Valid((const char *)s, len)) return textf(t, "[%lld bytes]", (long long)len);
+    textPut(t, "\"", 1);
+    int64_t chars = 0, i = 0;
+    for (; i < len && chars < 80; i++) {
+      if ((s[i] & 0xC0) != 0x80) chars++;
+      if (s[i] == '"' || s[i] == '\\') textf(t, "\\%c", s[i]);
+      else if (s[i] == '\n') textPut(t, "\\n", 2);
+      else if (s[i] < 0x20) textf(t, "\\u%04x", s[i]);
+      else textPut(t, (const char *)s + i, 1);
+    }
+    while (i < len && (s[i] & 0xC0) == 0x80) textPut(t, (const char *)s + i++, 1); /* the last character whole */
+    if (i < len) textPut(t, "\xe2\x80\xa6", 3);                                  /* … */
+    return textPut(t, "\"", 1);
+  }
+  case CALOG_AGGREGATE: break;
+  }
+  CalogAggT *agg = v->as.agg;
+  bool list = calogAggKind(agg) == CALOG_AGG_LIST;
+  if (depth >= 2) return textPut(t, list ? "[\xe2\x80\xa6]" : "{\xe2\x80\xa6}", 5);
+  int64_t items = calogAggArrayCount(agg), pairs = list ? 0 : calogAggPairCount(agg), shown = 0;
+  textPut(t, list ? "[" : "{ ", list ? 1 : 2);
+  for (int64_t i = 0; i < items + pairs && shown < 8; i++, shown++) {
+    if (shown) textPut(t, ", ", 2);
+    if (list) {
+      renderValue(t, calogAggArrayAt(agg, i), depth + 1);
+      continue;
+    }
+    const CalogValueT *k = i < items ? NULL : calogAggPairKey(agg, i - items);
+    if (k == NULL) textf(t, "[%lld]: ", (long long)i + 1); /* a Lua table's list part */
+    else if (k->type == CALOG_STRING) {
+      textPut(t, k->as.s.bytes, (size_t)k->as.s.length);
+      textPut(t, ": ", 2);
+    } else {
+      textPut(t, "[", 1);
+      renderValue(t, k, depth + 1);
+      textPut(t, "]: ", 3);
+    }
+    renderValue(t, i < items ? calogAggArrayAt(agg, i) : calogAggPairValue(agg, i - items), depth + 1);
+  }
+  if (items + pairs > 8) textPut(t, ", \xe2\x80\xa6", 5);
+  if (list) textPut(t, "]", 1);
+  else if (items + pairs == 0) t->n = t->n - 2, textPut(t, "{}", 2);
+  else textPut(t, " }", 2);
+}
+
+static void reportText(TextT *t, const CalogValueT *err) {
   int64_t n = 0;
   const char *msg = calogErrorMessage(err, &n);
-  int len = snprintf(buf, sizeof buf, "calog: %s failed: %.*s\n", what, (int)(n > 900 ? 900 : n), msg);
+  const CalogValueT *value = calogErrorValue(err);
+  const CalogValueT *eng = calog__optGet(err, "engine");
+  const char *engine = eng != NULL && eng->type == CALOG_STRING ? eng->as.s.bytes : "the script";
+  bool placeholder = calog__errorIsPlaceholder(err);
+  /* a thrown null or boolean, its ToString (or Lua's nothing) as its message: "js threw null" */
+  if (value != NULL && (value->type == CALOG_NIL || value->type == CALOG_BOOL) &&
+      ((n == 4 && memcmp(msg, value->type == CALOG_NIL ? "null" : "true", 4) == 0) ||
+       (n == 5 && memcmp(msg, "false", 5) == 0) || (n == 9 && memcmp(msg, "undefined", 9) == 0))) {
+    textf(t, "%s threw ", engine);
+    return textPut(t, msg, (size_t)n);
+  }
+  if (value == NULL || (n > 0 && !placeholder)) return textPut(t, msg, (size_t)n);
+  if (value->type == CALOG_STRING && n > 0 && value->as.s.length == n && memcmp(value->as.s.bytes, msg, (size_t)n) == 0)
+    return textPut(t, msg, (size_t)n);
+  if (value->type == CALOG_AGGREGATE && calogAggKind(value->as.agg) != CALOG_AGG_LIST) {
+    CalogValueT key = {.type = CALOG_STRING, .as.s = {.bytes = (char *)"message", .length = 7}};
+    const CalogValueT *m = calogAggGet(value->as.agg, &key);
+    if (m != NULL && m->type == CALOG_STRING && m->as.s.length > 0) return textPut(t, m->as.s.bytes, (size_t)m->as.s.length);
+  }
+  textf(t, "%s threw ", engine);
+  size_t at = t->n, cap = t->cap;
+  if (t->cap - at > 300) t->cap = at + 300; /* the rendering's first 300 bytes, as the host's 300 characters */
+  renderValue(t, value, 0);
+  t->cap = cap;
+  if (t->n == at + 300) { /* cut: where no character is split, and said */
+    size_t lead = t->n;
+    while (lead > at && ((unsigned char)t->p[lead - 1] & 0xC0) == 0x80) lead--;
+    if (lead > at && ((unsigned char)t->p[lead - 1] & 0x80)) {
+      unsigned char c = (unsigned char)t->p[lead - 1];
+      size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+      if (t->n - (lead - 1) < need) t->n = lead - 1;
+    }
+    t->p[t->n] = '\0';
+    textPut(t, "\xe2\x80\xa6", 3);
+  }
+}
+
+void calog__ioReport(CalogCtxT *ctx, const char *what, const CalogValueT *err) {
+  char buf[1024], text[901];
+  TextT t = {text, 0, sizeof text - 1};
+  text[0] = '\0';
+  reportText(&t, err);
+  int len = snprintf(buf, sizeof buf, "calog: %s failed: %.*s\n", what, (int)t.n, text);
   CalogValueT e = calogValueNil();
-  (void)calog__output(ctx, CALOG_STDERR, buf, (size_t)(len < (int)sizeof buf ? len : (int)sizeof buf - 1), &e);
+  (void)calog__outputReport(ctx, CALOG_STDERR, buf, (size_t)(len < (int)sizeof buf ? len : (int)sizeof buf - 1), &e);
   calogValueFree(&e);
 }
 

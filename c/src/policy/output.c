@@ -23,6 +23,11 @@ int32_t calog__output(CalogCtxT *ctx, int stream, const char *bytes, size_t n, C
   if (stopped != CALOG_LIMIT_NONE) return calogFail(err, CALOG_ERR_LIMIT, "calog: %s limit reached", calog__limitName(stopped));
   int32_t st = calog__limitOutput(ctx, (int64_t)n, err);
   if (st != CALOG_OK) return st;
+  return calog__outputReport(ctx, stream, bytes, n, err);
+}
+
+int32_t calog__outputReport(CalogCtxT *ctx, int stream, const char *bytes, size_t n, CalogValueT *err) {
+  int32_t st;
   const CalogValueT *sink = calog__optGet(&ctx->options, "output");
   if (sink == NULL || sink->type == CALOG_NIL ||
       (sink->type == CALOG_STRING && strcmp(sink->as.s.bytes, "inherit") == 0))

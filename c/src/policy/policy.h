@@ -80,6 +80,10 @@ enum { CALOG_STDOUT = 1, CALOG_STDERR = 2 };
  * The bytes are charged to the output limit first: past it, CALOG_ERR_LIMIT with the error in err and
  * nothing written. A failing sink function is ignored (output never breaks a script). Context thread. */
 CALOG_HIDDEN int32_t calog__output(CalogCtxT *ctx, int stream, const char *bytes, size_t n, CalogValueT *err);
+/* calog__output for calog's own line about the context (an I/O or timer callback that failed: calog__ioReport): it is
+ * charged to no limit, so the report of a callback stopped by the output limit (or any limit) still reaches the sink
+ * (it was refused, and the callback's failure lost: pass 55b). Keep it short (a line, at most 1 KB). Context thread. */
+CALOG_HIDDEN int32_t calog__outputReport(CalogCtxT *ctx, int stream, const char *bytes, size_t n, CalogValueT *err);
 /* A write-only FILE* whose writes go to calog__output (unbuffered), for engines' stdout/stderr objects.
  * A write past the output limit fails (EIO). Close it with fclose. Context thread. */
 CALOG_HIDDEN FILE *calog__outputFile(CalogCtxT *ctx, int stream);
