@@ -120,6 +120,9 @@ test("callback errors: the report's wording matches an eval's for every kind of 
     ["js", "throw 'plain'"], ["js", "throw {}"], ["js", "throw new Error('e1')"], ["js", "throw {message: 'mm', x: 1}"],
     ["js", "throw ''"], ["js", "throw {s: 'x'.repeat(100)}"], ["lua", "error(nil)"], ["lua", "error({1, 2, x = 3})"],
     ["lua", "error({})"], ["lua", "error(true)"], ["lua", "error(12)"], ["lua", "error({[true] = 1})"],
+    ["js", "throw {a: 1e-7, b: 1.5e-7, c: 1e21, d: 123.456, e: -1e-7, f: 0.000001, g: 1e20, h: 2**53 + 2}"],
+    ["js", "throw {x: -0, y: 5e-324, z: 1.7976931348623157e308}"], ["lua", "error({x = 0.1 + 0.2, y = 1/3, z = -2.5e-10})"],
+    ["lua", "error({math.maxinteger, math.mininteger, 2^53})"],
     ["squirrel", "throw null"], ["squirrel", "throw [1, 2]"], ["squirrel", "throw 2.5"], ["squirrel", "throw {message = \"sq\"}"],
   ];
   for (const [engine, src] of cases) {

@@ -258,7 +258,8 @@ static void testTimers(void) {
   run(a, "timer.after(0, function() error('boom in a timer') end) alive = 1");
   /* a thrown value is worded as the host words it, the rendering cut where no character is split (pass 55b) */
   run(a, "timer.after(0, function() error({1, 'x\\n\"', {y = {z = 1}}, k = 1.5, [true] = 'v', s = ('\\u{e9}'):rep(200)}) end) "
-         "timer.after(0, function() error(nil) end) timer.after(0, function() error({('\\u{e9}'):rep(400)}) end)");
+         "timer.after(0, function() error(nil) end) timer.after(0, function() error({x = 1e-7, y = 1e21, z = 0.1, ['\\xff'] = math.maxinteger}) end) "
+         "timer.after(0, function() error({('\\u{e9}'):rep(400)}) end)");
   sleepMs(50);
   CHECK_EQ(runInt(a, "return alive"), 1);
   /* destroying the context cancels its timers (the I/O thread's reference to the function goes) */

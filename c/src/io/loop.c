@@ -385,7 +385,7 @@ static void textPut(TextT *t, const char *s, size_t n) {
 
 static void textf(TextT *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void textf(TextT *t, const char *fmt, ...) {
-  char b[64];
+  char b[128];
   va_list ap;
   va_start(ap, fmt);
   int k = vsnprintf(b, sizeof b, fmt, ap);
@@ -393,24 +393,49 @@ static void textf(TextT *t, const char *fmt, ...) {
   if (k > 0) textPut(t, b, (size_t)k < sizeof b ? (size_t)k : sizeof b - 1);
 }
 
-/* a number as JavaScript's String() writes it, nearly: the shortest of %.1g..%.17g that reads back the same */
+/* a number as JavaScript's String() writes it: the shortest digits that read back the same, plain from 1e-7 to 1e21,
+ * else in its exponent form (1e+21, 1.5e-7) */
 static void renderReal(TextT *t, double r) {
   if (r != r) return textPut(t, "NaN", 3);
   if (r == 0) return textPut(t, "0", 1);
   if (r > 1.7976931348623157e308 || r < -1.7976931348623157e308) return textPut(t, r < 0 ? "-Infinity" : "Infinity", r < 0 ? 9 : 8);
-  char b[40];
-  for (int prec = 1; prec <= 17; prec++) {
-    snprintf(b, sizeof b, "%.*g", prec, r);
+  char b[40], digits[24];
+  int prec = 0;
+  for (; prec < 17; prec++) {
+    snprintf(b, sizeof b, "%.*e", prec, r);
     if (strtod(b, NULL) == r) break;
   }
-  textPut(t, b, strlen(b));
+  /* b: [-]d[.ddd]e[+-]XX */
+  const char *p = b;
+  if (*p == '-') textPut(t, "-", 1), p++;
+  int k = 0;
+  for (; *p && *p != 'e'; p++)
+    if (*p != '.') digits[k++] = *p;
+  int n = atoi(p + 1) + 1; /* the decimal point's place after the first n digits */
+  if (k <= n && n <= 21) {
+    textPut(t, digits, (size_t)k);
+    for (int i = k; i < n; i++) textPut(t, "0", 1);
+  } else if (0 < n && n <= 21) {
+    textPut(t, digits, (size_t)n);
+    textPut(t, ".", 1);
+    textPut(t, digits + n, (size_t)(k - n));
+  } else if (-6 < n && n <= 0) {
+    textPut(t, "0.", 2);
+    for (int i = n; i < 0; i++) textPut(t, "0", 1);
+    textPut(t, digits, (size_t)k);
+  } else {
+    textPut(t, digits, 1);
+    if (k > 1) textPut(t, ".", 1), textPut(t, digits + 1, (size_t)(k - 1));
+    textf(t, "e%c%d", n - 1 < 0 ? '-' : '+', n - 1 < 0 ? 1 - n : n - 1);
+  }
 }
 
 static void renderValue(TextT *t, const CalogValueT *v, int depth) {
   switch (v->type) {
   case CALOG_NIL: return textPut(t, "null", 4);
   case CALOG_BOOL: return v->as.b ? textPut(t, "true", 4) : textPut(t, "false", 5);
-  case CALOG_INT: return textf(t, "%lld", (long long)v->as.i);
+  case CALOG_INT: /* beyond 2^53 - 1 it reaches the host as a bigint */
+    return textf(t, "%lld%s", (long long)v->as.i, v->as.i > 9007199254740991LL || v->as.i < -9007199254740991LL ? "n" : "");
   case CALOG_REAL: return renderReal(t, v->as.r);
   case CALOG_FN: return textPut(t, "[function]", 10);
   case CALOG_STRING: {
@@ -418,11 +443,12 @@ static void renderValue(TextT *t, const CalogValueT *v, int depth) {
     int64_t len = v->as.s.length;
     if (!calog__utf8Valid((const char *)s, len)) return textf(t, "[%lld bytes]", (long long)len);
     textPut(t, "\"", 1);
-    int64_t chars = 0, i = 0;
-    for (; i < len && chars < 80; i++) {
-      if ((s[i] & 0xC0) != 0x80) chars++;
+    int64_t units = 0, i = 0; /* cut at 80 UTF-16 units, as the host's slice: a character past U+FFFF is two */
+    for (; i < len && units < 80; i++) {
+      if ((s[i] & 0xC0) != 0x80) units += s[i] >= 0xF0 ? 2 : 1;
+      static const char shortEsc[] = "btn\0fr"; /* JSON.stringify's: \b \t \n \f \r */
       if (s[i] == '"' || s[i] == '\\') textf(t, "\\%c", s[i]);
-      else if (s[i] == '\n') textPut(t, "\\n", 2);
+      else if (s[i] >= 8 && s[i] <= 13 && s[i] != 11) textf(t, "\\%c", shortEsc[s[i] - 8]);
       else if (s[i] < 0x20) textf(t, "\\u%04x", s[i]);
       else textPut(t, (const char *)s + i, 1);
     }
@@ -445,7 +471,7 @@ static void renderValue(TextT *t, const CalogValueT *v, int depth) {
     }
     const CalogValueT *k = i < items ? NULL : calogAggPairKey(agg, i - items);
     if (k == NULL) textf(t, "[%lld]: ", (long long)i + 1); /* a Lua table's list part */
-    else if (k->type == CALOG_STRING) {
+    else if (k->type == CALOG_STRING && calog__utf8Valid(k->as.s.bytes, k->as.s.length)) {
       textPut(t, k->as.s.bytes, (size_t)k->as.s.length);
       textPut(t, ": ", 2);
     } else {
@@ -506,7 +532,12 @@ void calog__ioReport(CalogCtxT *ctx, const char *what, const CalogValueT *err) {
   TextT t = {text, 0, sizeof text - 1};
   text[0] = '\0';
   reportText(&t, err);
-  int len = snprintf(buf, sizeof buf, "calog: %s failed: %.*s\n", what, (int)t.n, text);
+  /* copied, not formatted: a NUL in the message is part of it (%.*s stopped there) */
+  TextT line = {buf, 0, sizeof buf - 2};
+  textf(&line, "calog: %s failed: ", what);
+  textPut(&line, text, t.n);
+  textPut(&line, "\n", 1);
+  int len = (int)line.n;
   CalogValueT e = calogValueNil();
   (void)calog__outputReport(ctx, CALOG_STDERR, buf, (size_t)(len < (int)sizeof buf ? len : (int)sizeof buf - 1), &e);
   calogValueFree(&e);
