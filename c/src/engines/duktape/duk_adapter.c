@@ -476,13 +476,8 @@ static bool carriedText(duk_context *ctx, duk_idx_t idx) {
   if (duk_calog_is_proxy(ctx, idx)) return false;
   /* its own: an object that merely inherits from a carried one (Object.create(e)) is another error (pass 28a) */
   idx = duk_require_normalize_index(ctx, idx);
-  duk_push_literal(ctx, DUK_KEY_RAISE_CARRIED);
-  duk_get_prop_desc(ctx, idx, 0); /* [desc] or [undefined] */
-  bool own = duk_is_object(ctx, -1);
-  if (own) duk_get_prop_literal(ctx, -1, "value");
-  else duk_push_undefined(ctx);
-  duk_remove(ctx, -2);
-  if (!own || !duk_is_string(ctx, -1) || duk_is_symbol(ctx, -1)) {
+  pushOwnMark(ctx, idx, DUK_KEY_RAISE_CARRIED);
+  if (!duk_is_string(ctx, -1) || duk_is_symbol(ctx, -1)) {
     duk_pop(ctx);
     return false;
   }
