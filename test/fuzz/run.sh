@@ -48,17 +48,24 @@ FLAGS="$SAN -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1 -Ic/include
 # adapters) keeps them. test/fuzz/coverage-ignore.txt lists the functions with no coverage hooks at all.
 ENGINE_SAN="-fno-sanitize=pointer-overflow $ENGINE_COV"
 objs=()
+# Compiles run in the background, one per core (a fresh clone compiles all three engines here: serial, this was
+# most of the smoke run's time); built() waits for them and fails the run if any did. An object is written under a
+# temporary name and renamed when done, so an interrupted compile never leaves a stale object that looks built.
+cores=$(nproc 2>/dev/null || echo 1)
+rm -f "$OUT/compile-failed"
 compile() { # lang src extra-flags...
   local lang=$1 src=$2; shift 2
   local o="$OUT/obj/$(echo "$src" | tr '/' '_').o"
   if [ ! -f "$o" ] || [ "$src" -nt "$o" ] || [ -n "$(find c/src c/include c/patches test/fuzz/coverage-ignore.txt -newer "$o" -print -quit)" ]; then
-    case $lang in
-      c) $CC -std=gnu99 -c $FLAGS "$@" "$src" -o "$o" ;;
-      cpp) $CXX -std=c++11 -fno-exceptions -c $FLAGS "$@" "$src" -o "$o" ;;
-    esac
+    while [ "$(jobs -rp | wc -l)" -ge "$cores" ]; do wait -n || true; done
+    ( case $lang in
+        c) $CC -std=gnu99 -c $FLAGS "$@" "$src" -o "$o.tmp" ;;
+        cpp) $CXX -std=c++11 -fno-exceptions -c $FLAGS "$@" "$src" -o "$o.tmp" ;;
+      esac && mv "$o.tmp" "$o" || { echo "[fuzz] compiling $src failed" >&2; touch "$OUT/compile-failed"; } ) &
   fi
   objs+=("$o")
 }
+built() { wait; if [ -f "$OUT/compile-failed" ]; then echo "fuzz: 0 passed, 1 failed"; exit 1; fi; }
 for f in lapi lcode lctype ldebug ldo ldump lfunc lgc llex lmem lobject lopcodes lparser lstate lstring ltable ltm \
          lundump lvm lzio lauxlib lbaselib lcorolib ldblib liolib lmathlib loadlib loslib lstrlib ltablib lutf8lib linit; do
   compile c "$D/lua/src/$f.c" -w $ENGINE_SAN -DLUA_USE_LINUX -include c/src/engines/lua/lua_prelude.h
@@ -76,27 +83,38 @@ for f in c/src/engines/duktape/*.c; do compile c "$f" -std=c11 -D_GNU_SOURCE -I"
 for f in c/src/engines/squirrel/*.c; do compile c "$f" -std=c11 -D_GNU_SOURCE -I"$D/squirrel/include" -D_SQ64 -DSQUSEDOUBLE; done
 compile cpp c/src/engines/squirrel/sq_vmext.cpp -fno-rtti -I"$D/squirrel/include" -isystem "$D/squirrel/squirrel" -D_SQ64 -DSQUSEDOUBLE
 for f in c/src/*.c c/src/policy/*.c c/src/io/*.c; do compile c "$f" -std=c11 -D_GNU_SOURCE; done
+built
 lib=("${objs[@]}")
 
 all_targets="wire compile-lua compile-js compile-squirrel run-lua run-js run-squirrel"
 # shellcheck disable=SC2206 # a space-separated list of target names
 targets=(${CALOG_FUZZ_TARGETS:-$all_targets})
+declare -A target_objs
+driver=() # the replay driver's object, when there is no libFuzzer
+if [ $FUZZ != libfuzzer ]; then objs=(); compile c test/fuzz/replay.c; driver=("${objs[@]}"); fi
 for t in "${targets[@]}"; do
   objs=()
   case $t in
     wire) compile c test/fuzz/fuzz_wire.c ;;
-    compile-*) e=${t#compile-}; cp test/fuzz/fuzz_compile.c "$OUT/fuzz_$e.c"
+    compile-*) e=${t#compile-}; cp -p test/fuzz/fuzz_compile.c "$OUT/fuzz_$e.c"
                compile c "$OUT/fuzz_$e.c" -DFUZZ_ENGINE="\"$e\"" ;;
-    run-*) e=${t#run-}; cp test/fuzz/fuzz_run.c "$OUT/fuzz_run_$e.c"
+    run-*) e=${t#run-}; cp -p test/fuzz/fuzz_run.c "$OUT/fuzz_run_$e.c"
            compile c "$OUT/fuzz_run_$e.c" -DFUZZ_ENGINE="\"$e\"" ;;
   esac
+  target_objs[$t]="${objs[*]} ${driver[*]}"
+done
+built
+for t in "${targets[@]}"; do # links in the background too, one per core
+  while [ "$(jobs -rp | wc -l)" -ge "$cores" ]; do wait -n || true; done
+  # shellcheck disable=SC2206 # object paths have no spaces
+  objs=(${target_objs[$t]})
   if [ $FUZZ = libfuzzer ]; then
-    $CXX $SAN -fsanitize=fuzzer -o "$OUT/$t" "${objs[@]}" "${lib[@]}" -lpthread -lm
+    ( $CXX $SAN -fsanitize=fuzzer -o "$OUT/$t" "${objs[@]}" "${lib[@]}" -lpthread -lm || touch "$OUT/compile-failed" ) &
   else
-    compile c test/fuzz/replay.c
-    $CXX $SAN -o "$OUT/$t" "${objs[@]}" "${lib[@]}" -lpthread -lm
+    ( $CXX $SAN -o "$OUT/$t" "${objs[@]}" "${lib[@]}" -lpthread -lm || touch "$OUT/compile-failed" ) &
   fi
 done
+built
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
