@@ -368,7 +368,7 @@ function sendFailure(e: unknown): unknown {
 
 /** A short, bounded rendering of a thrown value for a message. */
 function render(v: unknown, depth = 0): string {
-  if (typeof v === "string") return JSON.stringify(v.length > 80 ? v.slice(0, 80) + "…" : v);
+  if (typeof v === "string") return JSON.stringify(v.length > 80 ? cut(v, 80) + "…" : v);
   if (typeof v === "bigint") return `${v}n`;
   if (typeof v === "function") return "[function]";
   if (v instanceof Uint8Array) return `[${v.length} bytes]`;
@@ -413,7 +413,14 @@ function thrownMessage(message: string, value: unknown, engine: string | undefin
     if (m instanceof Uint8Array && m.length > 0) return lossyText.decode(m);
   }
   const text = render(value);
-  return `${engine ?? "the script"} threw ${text.length > 300 ? text.slice(0, 300) + "…" : text}`;
+  return `${engine ?? "the script"} threw ${text.length > 300 ? cut(text, 300) + "…" : text}`;
+}
+
+/** s's first n UTF-16 units, one fewer where the nth is the first of a pair: a cut never leaves half a character (a
+ * lone surrogate read `\ud83d…` in a rendering, or stayed raw in a message: pass 57a) */
+function cut(s: string, n: number): string {
+  const c = s.charCodeAt(n - 1);
+  return s.slice(0, c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(n) & 0xfc00) === 0xdc00 ? n - 1 : n);
 }
 const nameEncoder = new TextEncoder();
 const lossyText = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true }); // a leading U+FEFF kept (see wire.ts)
@@ -865,6 +872,9 @@ class Core implements FunctionTable {
     const keepAlive = this.owner?.deref();
     const send = (n: NativeRuntime, len: number) => n.fnCall(slot, gen, len);
     let live = true;
+    // which dispose() ended it: a user who never disposed the function read that they had (pass 57a)
+    const disposed = () =>
+      new CalogDisposedError("ERR_DISPOSED", core.native === undefined ? "script function: the runtime was disposed" : "script function was disposed");
     // Up to four arguments are named parameters: a call allocates no rest array (arguments.length alone
     // does not materialise an arguments object in JSC or V8).
     const f = function (a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown): Value {
@@ -872,9 +882,7 @@ class Core implements FunctionTable {
         // `new f()` called the script function and returned `this`, an empty object, whatever the script returned
         throw new CalogValueError("ERR_ARG", "a script function is not a constructor: call it without new");
       }
-      if (!live || core.native === undefined || keepAlive === null) {
-        throw new CalogDisposedError("ERR_DISPOSED", "script function was disposed");
-      }
+      if (!live || core.native === undefined || keepAlive === null) throw disposed();
       const n = arguments.length;
       if (n <= 4) return core.invokeN(undefined, n, a0, a1, a2, a3, send);
       const args = Array.prototype.slice.call(arguments) as unknown[];
@@ -892,9 +900,7 @@ class Core implements FunctionTable {
       core.native?.fnRelease(slot, gen);
     };
     const callAsync = (...args: unknown[]): Promise<Value> => {
-      if (!live || core.native === undefined) {
-        return Promise.reject(new CalogDisposedError("ERR_DISPOSED", "script function was disposed"));
-      }
+      if (!live || core.native === undefined) return Promise.reject(disposed());
       let signal: AbortSignal | undefined;
       try {
         signal = takeCallOptions(args);

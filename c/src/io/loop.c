@@ -373,14 +373,36 @@ int32_t calog__ioErrno(CalogValueT *result, int e, const char *what) {
  * report printed the stand-in, the one trace a callback's error leaves (pass 55b). */
 typedef struct TextT {
   char *p;
-  size_t n, cap; /* cap: room for the text, the NUL excluded */
+  size_t n, cap;        /* cap: room for the text, the NUL excluded */
+  size_t units, unitCap; /* UTF-16 units written (a character past U+FFFF is two), and the most there may be */
+  bool cut;              /* a character did not fit: nothing more is written (a later "\"" or " }" neither) */
 } TextT;
 
+/* The bytes of s, whole characters only: the first character that does not fit in cap bytes or unitCap units
+ * stops this write and every later one (t->cut), as the host's slice of the text ends it. Bytes that are not UTF-8
+ * (a message) count as characters of one byte. */
 static void textPut(TextT *t, const char *s, size_t n) {
-  if (n > t->cap - t->n) n = t->cap - t->n;
-  memcpy(t->p + t->n, s, n);
-  t->n += n;
+  for (size_t i = 0; i < n && !t->cut;) {
+    unsigned char c = (unsigned char)s[i];
+    size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1, k = 1;
+    while (k < len && i + k < n && ((unsigned char)s[i + k] & 0xC0) == 0x80) k++;
+    size_t units = (c & 0xC0) == 0x80 ? 0 : len == 4 && k == 4 ? 2 : 1;
+    if (k > t->cap - t->n || units > t->unitCap - t->units) {
+      t->cut = true;
+      break;
+    }
+    memcpy(t->p + t->n, s + i, k);
+    t->n += k;
+    t->units += units;
+    i += k;
+  }
   t->p[t->n] = '\0';
+}
+
+/* "…" past the room: said where a text was cut (the room it needs is kept aside by whoever set the caps) */
+static void textEllipsis(TextT *t, size_t cap, size_t unitCap) {
+  t->cap = cap, t->unitCap = unitCap, t->cut = false;
+  textPut(t, "\xe2\x80\xa6", 3);
 }
 
 static void textf(TextT *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -393,25 +415,52 @@ static void textf(TextT *t, const char *fmt, ...) {
   if (k > 0) textPut(t, b, (size_t)k < sizeof b ? (size_t)k : sizeof b - 1);
 }
 
-/* a number as JavaScript's String() writes it: the shortest digits that read back the same, plain from 1e-7 to 1e21,
- * else in its exponent form (1e+21, 1.5e-7) */
+/* Whether digits[0..k) x 10^(exp10 - k) reads back as a */
+static bool realReads(const char *digits, int k, int exp10, double a) {
+  char b[48];
+  snprintf(b, sizeof b, "%.*se%d", k, digits, exp10 - k);
+  return strtod(b, NULL) == a;
+}
+
+/* a number as JavaScript's String() writes it (ECMA-262 Number::toString): the fewest digits that read back the same,
+ * the nearest to the number of those; plain from 1e-7 to 1e21, else in its exponent form (1e+21, 1.5e-7) */
 static void renderReal(TextT *t, double r) {
   if (r != r) return textPut(t, "NaN", 3);
   if (r == 0) return textPut(t, "0", 1);
   if (r > 1.7976931348623157e308 || r < -1.7976931348623157e308) return textPut(t, r < 0 ? "-Infinity" : "Infinity", r < 0 ? 9 : 8);
+  if (r < 0) textPut(t, "-", 1), r = -r;
   char b[40], digits[24];
-  int prec = 0;
-  for (; prec < 17; prec++) {
-    snprintf(b, sizeof b, "%.*e", prec, r);
-    if (strtod(b, NULL) == r) break;
+  int k = 0, n = 0; /* the digits, and the decimal point's place after the first n of them */
+  for (int prec = 0; prec < 17; prec++) {
+    /* the correctly rounded digits at this length: the nearest there are, when they read back */
+    snprintf(b, sizeof b, "%.*e", prec, r); /* d[.ddd]e[+-]XX */
+    k = 0;
+    const char *p = b;
+    for (; *p && *p != 'e'; p++)
+      if (*p != '.') digits[k++] = *p;
+    n = atoi(p + 1) + 1;
+    double back = strtod(b, NULL);
+    if (back == r || prec == 16) break; /* 17 digits always read back */
+    /* else the other neighbour at this length may (a power of two: the gap below it is half the gap above) */
+    char d[24];
+    memcpy(d, digits, (size_t)k);
+    int dn = n, dk = k, i = k - 1;
+    if (back > r) {
+      while (i >= 0 && d[i] == '0') d[i--] = '9';
+      d[i]--; /* the first digit is 1..9: never below 0 here */
+      if (d[0] == '0') memmove(d, d + 1, (size_t)--dk), dn--; /* 1000 - 1 = 999 */
+    } else {
+      while (i >= 0 && d[i] == '9') d[i--] = '0';
+      if (i >= 0) d[i]++;
+      else d[0] = '1', dn++; /* 999 + 1 = 1000: the same digit count, one place up */
+    }
+    if (dk > 0 && realReads(d, dk, dn, r)) {
+      memcpy(digits, d, (size_t)dk);
+      k = dk, n = dn;
+      break;
+    }
   }
-  /* b: [-]d[.ddd]e[+-]XX */
-  const char *p = b;
-  if (*p == '-') textPut(t, "-", 1), p++;
-  int k = 0;
-  for (; *p && *p != 'e'; p++)
-    if (*p != '.') digits[k++] = *p;
-  int n = atoi(p + 1) + 1; /* the decimal point's place after the first n digits */
+  while (k > 1 && digits[k - 1] == '0') k--;
   if (k <= n && n <= 21) {
     textPut(t, digits, (size_t)k);
     for (int i = k; i < n; i++) textPut(t, "0", 1);
@@ -434,8 +483,8 @@ static void renderValue(TextT *t, const CalogValueT *v, int depth) {
   switch (v->type) {
   case CALOG_NIL: return textPut(t, "null", 4);
   case CALOG_BOOL: return v->as.b ? textPut(t, "true", 4) : textPut(t, "false", 5);
-  case CALOG_INT: /* beyond 2^53 - 1 it reaches the host as a bigint */
-    return textf(t, "%lld%s", (long long)v->as.i, v->as.i > 9007199254740991LL || v->as.i < -9007199254740991LL ? "n" : "");
+  case CALOG_INT: /* beyond 2^53 it reaches the host as a bigint (src/wire.ts: 2^53 itself is a number) */
+    return textf(t, "%lld%s", (long long)v->as.i, v->as.i > 9007199254740992LL || v->as.i < -9007199254740992LL ? "n" : "");
   case CALOG_REAL: return renderReal(t, v->as.r);
   case CALOG_FN: return textPut(t, "[function]", 10);
   case CALOG_STRING: {
@@ -443,17 +492,19 @@ static void renderValue(TextT *t, const CalogValueT *v, int depth) {
     int64_t len = v->as.s.length;
     if (!calog__utf8Valid((const char *)s, len)) return textf(t, "[%lld bytes]", (long long)len);
     textPut(t, "\"", 1);
-    int64_t units = 0, i = 0; /* cut at 80 UTF-16 units, as the host's slice: a character past U+FFFF is two */
-    for (; i < len && units < 80; i++) {
-      if ((s[i] & 0xC0) != 0x80) units += s[i] >= 0xF0 ? 2 : 1;
+    /* its first 80 UTF-16 units, as the host's slice, which never splits a character past U+FFFF (its two units) */
+    int64_t units = 0, i = 0;
+    while (i < len) {
+      int64_t clen = s[i] >= 0xF0 ? 4 : s[i] >= 0xE0 ? 3 : s[i] >= 0xC0 ? 2 : 1;
+      if ((units += clen == 4 ? 2 : 1) > 80) break;
       static const char shortEsc[] = "btn\0fr"; /* JSON.stringify's: \b \t \n \f \r */
       if (s[i] == '"' || s[i] == '\\') textf(t, "\\%c", s[i]);
       else if (s[i] >= 8 && s[i] <= 13 && s[i] != 11) textf(t, "\\%c", shortEsc[s[i] - 8]);
       else if (s[i] < 0x20) textf(t, "\\u%04x", s[i]);
-      else textPut(t, (const char *)s + i, 1);
+      else textPut(t, (const char *)s + i, (size_t)clen);
+      i += clen;
     }
-    while (i < len && (s[i] & 0xC0) == 0x80) textPut(t, (const char *)s + i++, 1); /* the last character whole */
-    if (i < len) textPut(t, "\xe2\x80\xa6", 3);                                  /* … */
+    if (i < len) textPut(t, "\xe2\x80\xa6", 3); /* … */
     return textPut(t, "\"", 1);
   }
   case CALOG_AGGREGATE: break;
@@ -462,6 +513,7 @@ static void renderValue(TextT *t, const CalogValueT *v, int depth) {
   bool list = calogAggKind(agg) == CALOG_AGG_LIST;
   if (depth >= 2) return textPut(t, list ? "[\xe2\x80\xa6]" : "{\xe2\x80\xa6}", 5);
   int64_t items = calogAggArrayCount(agg), pairs = list ? 0 : calogAggPairCount(agg), shown = 0;
+  if (!list && items + pairs == 0) return textPut(t, "{}", 2);
   textPut(t, list ? "[" : "{ ", list ? 1 : 2);
   for (int64_t i = 0; i < items + pairs && shown < 8; i++, shown++) {
     if (shown) textPut(t, ", ", 2);
@@ -482,9 +534,16 @@ static void renderValue(TextT *t, const CalogValueT *v, int depth) {
     renderValue(t, i < items ? calogAggArrayAt(agg, i) : calogAggPairValue(agg, i - items), depth + 1);
   }
   if (items + pairs > 8) textPut(t, ", \xe2\x80\xa6", 5);
-  if (list) textPut(t, "]", 1);
-  else if (items + pairs == 0) t->n = t->n - 2, textPut(t, "{}", 2);
-  else textPut(t, " }", 2);
+  textPut(t, list ? "]" : " }", list ? 1 : 2);
+}
+
+/* The engine's message, whole up to the report's room (REPORT_ROOM bytes), else cut on a character and said */
+static void reportMessage(TextT *t, const char *msg, int64_t n) {
+  size_t cap = t->cap;
+  t->cap -= 3; /* room for the "…" */
+  textPut(t, msg, (size_t)n);
+  if (t->cut) textEllipsis(t, cap, t->unitCap);
+  t->cap = cap;
 }
 
 static void reportText(TextT *t, const CalogValueT *err) {
@@ -501,45 +560,39 @@ static void reportText(TextT *t, const CalogValueT *err) {
     textf(t, "%s threw ", engine);
     return textPut(t, msg, (size_t)n);
   }
-  if (value == NULL || (n > 0 && !placeholder)) return textPut(t, msg, (size_t)n);
+  if (value == NULL || (n > 0 && !placeholder)) return reportMessage(t, msg, n);
   if (value->type == CALOG_STRING && n > 0 && value->as.s.length == n && memcmp(value->as.s.bytes, msg, (size_t)n) == 0)
-    return textPut(t, msg, (size_t)n);
+    return reportMessage(t, msg, n);
   if (value->type == CALOG_AGGREGATE && calogAggKind(value->as.agg) != CALOG_AGG_LIST) {
     CalogValueT key = {.type = CALOG_STRING, .as.s = {.bytes = (char *)"message", .length = 7}};
     const CalogValueT *m = calogAggGet(value->as.agg, &key);
-    if (m != NULL && m->type == CALOG_STRING && m->as.s.length > 0) return textPut(t, m->as.s.bytes, (size_t)m->as.s.length);
+    if (m != NULL && m->type == CALOG_STRING && m->as.s.length > 0) return reportMessage(t, m->as.s.bytes, m->as.s.length);
   }
   textf(t, "%s threw ", engine);
-  size_t at = t->n, cap = t->cap;
-  if (t->cap - at > 300) t->cap = at + 300; /* the rendering's first 300 bytes, as the host's 300 characters */
+  /* the rendering's first 300 UTF-16 units, as the host's slice of it: at most 900 bytes, which the room holds */
+  size_t unitCap = t->unitCap;
+  t->unitCap = t->units + 300;
   renderValue(t, value, 0);
-  t->cap = cap;
-  if (t->n == at + 300) { /* cut: where no character is split, and said */
-    size_t lead = t->n;
-    while (lead > at && ((unsigned char)t->p[lead - 1] & 0xC0) == 0x80) lead--;
-    if (lead > at && ((unsigned char)t->p[lead - 1] & 0x80)) {
-      unsigned char c = (unsigned char)t->p[lead - 1];
-      size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-      if (t->n - (lead - 1) < need) t->n = lead - 1;
-    }
-    t->p[t->n] = '\0';
-    textPut(t, "\xe2\x80\xa6", 3);
-  }
+  if (t->cut) textEllipsis(t, t->cap, unitCap);
+  t->unitCap = unitCap;
 }
 
+/* The report's room: "<engine> threw " and a rendering of 300 UTF-16 units (at most 900 bytes) and its "…" fit whole,
+ * as in the host's message; a message longer than the room is cut (README: callback errors). */
+#define REPORT_ROOM 960
+
 void calog__ioReport(CalogCtxT *ctx, const char *what, const CalogValueT *err) {
-  char buf[1024], text[901];
-  TextT t = {text, 0, sizeof text - 1};
+  char buf[REPORT_ROOM + 160], text[REPORT_ROOM + 1];
+  TextT t = {text, 0, REPORT_ROOM, 0, SIZE_MAX, false};
   text[0] = '\0';
   reportText(&t, err);
   /* copied, not formatted: a NUL in the message is part of it (%.*s stopped there) */
-  TextT line = {buf, 0, sizeof buf - 2};
+  TextT line = {buf, 0, sizeof buf - 1, 0, SIZE_MAX, false};
   textf(&line, "calog: %s failed: ", what);
   textPut(&line, text, t.n);
   textPut(&line, "\n", 1);
-  int len = (int)line.n;
   CalogValueT e = calogValueNil();
-  (void)calog__outputReport(ctx, CALOG_STDERR, buf, (size_t)(len < (int)sizeof buf ? len : (int)sizeof buf - 1), &e);
+  (void)calog__outputReport(ctx, CALOG_STDERR, buf, line.n, &e);
   calogValueFree(&e);
 }
 

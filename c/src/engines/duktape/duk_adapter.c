@@ -309,9 +309,10 @@ static void bareRemove(DukCtxT *dc, int32_t i) {
   dc->bareCount--;
 }
 
-/* bareFind for the value on top of ctx's stack (a null, or a function by its heapptr) */
+/* bareFind for the value on top of ctx's stack (a null, or a function or primitive string by its heapptr) */
 static int32_t bareFindTop(const DukCtxT *dc, duk_context *ctx) {
-  return bareFind(dc, duk_is_null(ctx, -1), duk_is_function(ctx, -1) ? duk_get_heapptr(ctx, -1) : NULL);
+  bool kept = duk_is_function(ctx, -1) || duk_is_string(ctx, -1);
+  return bareFind(dc, duk_is_null(ctx, -1), kept ? duk_get_heapptr(ctx, -1) : NULL);
 }
 
 uint64_t calog__dukBareEnter(DukCtxT *dc) {
@@ -1542,17 +1543,18 @@ static duk_ret_t throwResultIo(DukCtxT *dc, duk_context *ctx, CalogValueT *resul
         /* its marks, as an Error calog throws carries them: a value a host function passed on keeps the host's
          * exception as its cause when it leaves uncaught (pass 34b) */
         putMarks(ctx, mark);
-      } else if (duk_is_null(ctx, -1) || duk_is_function(ctx, -1)) {
+      } else if (duk_is_null(ctx, -1) || duk_is_function(ctx, -1) || duk_is_string(ctx, -1)) {
         /* no place for them: kept aside for this very throw (calog__dukMarks), so a null or a function a host
-         * function passed on keeps the host's exception as its cause too (pass 37b) */
+         * function passed on keeps the host's exception as its cause too (pass 37b), and so does a string carried
+         * as itself (a thrown "", bytes that are not UTF-8: pass 57b) */
         dc->bareArmed = true; /* in flight from the duk_throw below */
         dc->bareNext = duk_get_heapptr(ctx, -1);
         dc->bareNextMark = mark;
         /* and the message it carries (a null the lenient policy made of a Squirrel instance whose _tostring spoke
-         * read "js threw null": pass 50b); on OOM it goes without */
+         * read "js threw null": pass 50b); on OOM it goes without. A string is its own text. */
         free(dc->bareNextMsg);
         dc->bareNextMsg = NULL;
-        if (msg != NULL && (dc->bareNextMsg = malloc((size_t)n + 1)) != NULL) {
+        if (msg != NULL && !duk_is_string(ctx, -1) && (dc->bareNextMsg = malloc((size_t)n + 1)) != NULL) {
           memcpy(dc->bareNextMsg, msg, (size_t)n);
           dc->bareNextMsg[n] = '\0';
           dc->bareNextMsgLen = n;

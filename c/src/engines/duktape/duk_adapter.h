@@ -53,22 +53,22 @@ typedef struct DukCtxT {
   void *protos[4];
   char *scratch;       /* text with surrogate pairs transcoded for a sink (textOut), grown as needed */
   size_t scratchCap;
-  /* The values without a place for calog's marks (null, a function) in flight, newest last: each that calog threw
-   * (throwResultIo: armed just before the throw, which pushes it) with its marks, and each null, or function among
-   * these, a script threw itself, with none. A script's catch of such a value takes the newest of its kind off
-   * (calog__dukCaught); an entry it ends uncaught gets the marks of the newest of its kind (calog__dukMarks). So a
-   * finally block passing one on keeps it (another host function's null caught there included), and a value the
-   * script caught, or threw of its own, never claims another's marks. Patches 94/95 report the throws and catches,
-   * patch 96 a finalizer's error its runner swallows. An entry, or a read of a value, sees only what was thrown inside
-   * it (bareFloor) and drops that when it is over (calog__dukRun, calog__dukRead: calog__dukBareEnter/Leave): a record
-   * never outlives its entry, evictions at the bound included (a count did not tell whose records were left: pass 42b).
-   * A finally block entered by a throw holds the value until its end passes it on (patch 98): its record is parked
-   * there meanwhile, out of every search, and is the newest again when it goes on. The record goes with its catcher
-   * (a throw, return, break or continue leaving the block; a thread freed), so a parked record always has a live
-   * catcher: one a script's try/finally left behind was found again (a pending own null took the text of another
-   * engine's null that a throw inside the block had replaced: pass 51a) or evicted a live record at the bound (a
-   * recursion of 64 such blocks: pass 52a). One held by a coroutine paused in its finally block outlives the entry
-   * and goes on when the coroutine is resumed and the block ends (pass 52a). */
+  /* The values without a place for calog's marks (null, a function, a primitive string: interned, one hstring for equal
+   * strings) in flight, newest last: each that calog threw (throwResultIo: armed just before the throw, which pushes
+   * it) with its marks, and each null, or function or string among these, a script threw itself, with none. A script's
+   * catch of such a value takes the newest of its kind off (calog__dukCaught); an entry it ends uncaught gets the marks
+   * of the newest of its kind (calog__dukMarks). So a finally block passing one on keeps it (another host function's
+   * null caught there included), and a value the script caught, or threw of its own, never claims another's marks.
+   * Patches 94/95 report the throws and catches, patch 96 a finalizer's error its runner swallows. An entry, or a read
+   * of a value, sees only what was thrown inside it (bareFloor) and drops that when it is over (calog__dukRun,
+   * calog__dukRead: calog__dukBareEnter/Leave): a record never outlives its entry, evictions at the bound included (a
+   * count did not tell whose records were left: pass 42b). A finally block entered by a throw holds the value until its
+   * end passes it on (patch 98): its record is parked there meanwhile, out of every search, and is the newest again
+   * when it goes on. The record goes with its catcher (a throw, return, break or continue leaving the block; a thread
+   * freed), so a parked record always has a live catcher: one a script's try/finally left behind was found again (a
+   * pending own null took the text of another engine's null that a throw inside the block had replaced: pass 51a) or
+   * evicted a live record at the bound (a recursion of 64 such blocks: pass 52a). One held by a coroutine paused in its
+   * finally block outlives the entry and goes on when the coroutine is resumed and the block ends (pass 52a). */
   struct {
     void *value; /* its heapptr, NULL for null */
     uint64_t seq; /* when it was pushed (bareSeq), rising from the bottom up */
