@@ -142,6 +142,23 @@ export async function hostRejections(rt: Runtime, rejected: readonly unknown[]):
 }
 
 /** The CalogScriptError `f` throws (fails, naming `what`, on anything else). */
+/**
+ * The report of `src` thrown in a timer callback of a fresh `engine` context, as rt's stderr sink pushed it into `seen`
+ * (a string, or the bytes), and the line an eval's CalogScriptError of the same throw makes (README, "Callback errors").
+ */
+export async function reportAndEval(rt: Runtime, seen: unknown[], engine: EngineName, src: string, thread: boolean): Promise<{ report: unknown; want: string }> {
+  seen.length = 0;
+  const ctx = rt.createContext(engine, { thread });
+  try {
+    const e = caught(() => ctx.eval(src));
+    ctx.eval(engine === "lua" ? `timer.after(1, function() ${src} end)` : `timer.after(1, function () { ${src}; })`);
+    for (let i = 0; i < 40 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    return { report: seen[0], want: `calog: timer.after callback failed: ${e.message}\n` };
+  } finally {
+    ctx.dispose();
+  }
+}
+
 export function scriptError(f: () => unknown, what: string): CalogScriptError {
   const e = caught(f);
   assert.ok(e instanceof CalogScriptError, `${what}: ${e}`);

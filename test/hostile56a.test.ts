@@ -2,10 +2,8 @@
 // src/runtime.ts thrownMessage/render). Each test fails on b518432 because of the defect it names, in Bun and Deno.
 import assert from "node:assert/strict";
 import { Runtime } from "../bindings/mod.ts";
-import { caught, modes, test, where } from "./harness.ts";
+import { modes, reportAndEval, test, where } from "./harness.ts";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 const text = (t: unknown): string => (t instanceof Uint8Array ? new TextDecoder().decode(t) : String(t)).replace(/\n$/, "");
 
 // The callback's report and an eval's CalogScriptError must say the same for the same throw (README, "Callback errors";
@@ -37,17 +35,8 @@ for (const thread of modes) {
     using rt = new Runtime({ output: (t, s) => s === "stderr" && seen.push(text(t)) });
     const diffs: string[] = [];
     for (const [engine, src] of cases) {
-      seen.length = 0;
-      const ctx = rt.createContext(engine, { thread });
-      try {
-        const direct = message(caught(() => ctx.eval(src)));
-        ctx.eval(engine === "lua" ? `timer.after(1, function() ${src} end)` : `timer.after(1, function () { ${src}; })`);
-        for (let i = 0; i < 40 && seen.length === 0; i++) await sleep(10);
-        const want = `calog: timer.after callback failed: ${direct}`;
-        if (seen.join("") !== want) diffs.push(`${engine} ${src}: report ${JSON.stringify(seen.join(""))} eval ${JSON.stringify(want)}`);
-      } finally {
-        ctx.dispose();
-      }
+      const { want } = await reportAndEval(rt, seen, engine, src, thread);
+      if (seen.join("") !== text(want)) diffs.push(`${engine} ${src}: report ${JSON.stringify(seen.join(""))} eval ${JSON.stringify(want)}`);
     }
     assert.deepEqual(diffs, []);
   });

@@ -3,24 +3,10 @@
 // defect it names, in Bun and Deno.
 import assert from "node:assert/strict";
 import { CalogDisposedError, Runtime, type ScriptFunction } from "../bindings/mod.ts";
-import { caught, modes, test, where } from "./harness.ts";
+import { caught, modes, reportAndEval, test, where } from "./harness.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-
-/** The report of `src` thrown in a timer callback, as the stderr sink got it (a string, or the bytes), and the eval's message. */
-async function reportAndEval(rt: Runtime, seen: unknown[], engine: "lua" | "js", src: string, thread: boolean): Promise<{ report: unknown; want: string }> {
-  seen.length = 0;
-  const ctx = rt.createContext(engine, { thread });
-  try {
-    const direct = message(caught(() => ctx.eval(src)));
-    ctx.eval(engine === "lua" ? `timer.after(1, function() ${src} end)` : `timer.after(1, function () { ${src}; })`);
-    for (let i = 0; i < 40 && seen.length === 0; i++) await sleep(10);
-    return { report: seen[0], want: `calog: timer.after callback failed: ${direct}\n` };
-  } finally {
-    ctx.dispose();
-  }
-}
 
 // 1. Low (wrong value / unclear error). A failed callback whose error message is long and not ASCII reaches the stderr
 //    sink as a Uint8Array instead of a string: `throw new Error("a" + "é".repeat(2000))` (or Lua's
