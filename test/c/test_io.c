@@ -963,6 +963,41 @@ static void testCallbackForms(void) {
 /* the callback forms' error paths (Lua, both kinds of context): close completes a pending operation with "closed",
  * accept and udp timeouts, udp both ways, a callback that throws (reported, the context goes on), the context's
  * timeoutMs stopping a callback's run, a blocking call while a callback operation is pending ("busy") */
+/* A failed callback's report of random thrown values (strings of 1- to 4-byte characters and escapes cut near 80 UTF-16
+ * units, renderings near 300, empty tables at the room's end, long messages past the room, numbers of every
+ * magnitude): whatever it writes stays in its buffers (ASan) and is whole UTF-8 (a cut never splits a character: pass
+ * 57a); the sink is a Lua function counting the lines and the bad ones. */
+static void testReportRendering(void) {
+  CalogContextIdT sink = newCtxIn(rt, false, false), a = 0;
+  run(sink, "lines, bad = 0, 0 function out(text, stream) lines = lines + 1 if not utf8.len(text) then bad = bad + 1 end end");
+  CalogValueT opts = calogValueNil(), err = calogValueNil();
+  CHECK_EQ(eval(sink, "return { output = out }", &opts), CALOG_OK);
+  CHECK_EQ(calogContextCreateWith(rt, "lua", CALOG_CONTEXT_OWN_THREAD, &opts, &a, &err), CALOG_OK);
+  calogValueFree(&opts);
+  calogValueFree(&err);
+  run(a, "math.randomseed(57) done = 0 "
+         "local chars = {'a', '\\u{e9}', '\\u{20ac}', '\\u{1f600}', '\"', '\\\\', '\\n', '\\1', '\\127', '\\u{2028}'} "
+         "local function str(n) local t = {} for i = 1, n do t[i] = chars[math.random(#chars)] end return table.concat(t) end "
+         "local function val(d) local r = math.random(7) "
+         "  if d > 2 or r == 1 then return str(math.random(70, 90)) end "
+         "  if r == 2 then return math.random() * 10.0 ^ math.random(-320, 308) end "
+         "  if r == 3 then return {} end "
+         "  if r == 4 then return math.random(math.mininteger, math.maxinteger) end "
+         "  local t = {} for i = 1, math.random(0, 10) do t[i] = val(d + 1) end "
+         "  if r >= 6 then t[str(math.random(1, 4))] = val(d + 1) t.e = {} end "
+         "  return t end "
+         "for i = 1, 400 do local v = val(0) timer.after(0, function() done = done + 1 error(v) end) end "
+         "for i = 1, 60 do local m = str(math.random(200, 500)) timer.after(0, function() done = done + 1 error(m, 0) end) end");
+  uint64_t t0 = nowMs();
+  while (runInt(a, "return done") < 460 && nowMs() - t0 < 10000) sleepMs(10);
+  sleepMs(50);
+  CHECK_EQ(runInt(a, "return done"), 460);
+  CHECK_EQ(runInt(sink, "return lines"), 460);
+  CHECK_EQ(runInt(sink, "return bad"), 0);
+  calogContextDestroy(rt, a);
+  calogContextDestroy(rt, sink);
+}
+
 static void testCallbackErrors(void) {
   for (int threaded = 1; threaded >= 0; threaded--) {
     CalogContextIdT a = newCtx(threaded);
@@ -1589,6 +1624,7 @@ int main(void) {
   testReviewFindings();
   testCallbackForms();
   testCallbackErrors();
+  testReportRendering();
   testCallbackCancel();
   testClosePending();
   testUnixUnlink();
