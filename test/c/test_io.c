@@ -998,6 +998,38 @@ static void testReportRendering(void) {
   calogContextDestroy(rt, sink);
 }
 
+/* A call with more arguments than it takes, or options that are not a table, fails with ERR_ARG and its usage: they were
+ * ignored without a word (net.connect(host, port, 5) had no timeout: pass 55b) */
+static void testArgumentShapes(void) {
+  CalogContextIdT a = newCtx(true);
+  CalogValueT r = calogValueNil();
+  static const char *const calls[][2] = {
+      {"net.connect('127.0.0.1', 1, 5)", "net.connect: the options are a table, not a number: net.connect(host, port[, opts][, fn])"},
+      {"net.connect('127.0.0.1', 1, {}, 7, function() end)", "net.connect: too many arguments"},
+      {"net.connect('unix:/nowhere', 'x')", "the options are a table, not a string"},
+      {"net.listen('127.0.0.1', 0, true)", "net.listen: the options are a table, not a boolean"},
+      {"net.listen('127.0.0.1', 0, {}, 1)", "net.listen: too many arguments: net.listen(host, port[, opts | fn])"},
+      {"net.resolve('localhost', 1)", "net.resolve: too many arguments"},
+      {"net.udp(1)", "net.udp: too many arguments: net.udp()"},
+      {"timer.sleep(1, 2)", "timer.sleep: too many arguments"},
+      {"timer.after(1, function() end, 3)", "timer.after: too many arguments: timer.after(ms, fn)"},
+      {"local s = net.listen('127.0.0.1', 0) local ok, e = pcall(s.port, s, 1) s:close() error(e, 0)", "server:port: too many arguments"},
+      {"local s = net.listen('127.0.0.1', 0) local ok, e = pcall(s.accept, s, 5) s:close() error(e, 0)", "server:accept: the options are a table, not a number"},
+      {"local u = net.udp() local ok, e = pcall(u.receive, u, 'x', function() end) u:close() error(e, 0)", "udp:receive: the options are a table, not a string"},
+      {"local u = net.udp() local ok, e = pcall(u.bind, u, '127.0.0.1', 0, 1) u:close() error(e, 0)", "udp:bind: too many arguments"},
+  };
+  for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+    int32_t st = eval(a, calls[i][0], &r);
+    CHECK(st == CALOG_ERR_ARG || st == CALOG_ERR_SCRIPT);
+    CHECK_CONTAINS(calogErrorMessage(&r, NULL), calls[i][1]);
+  }
+  /* what they take still works: options, a function in their place, the callback form */
+  run(a, "local s = net.listen('127.0.0.1', 0, { backlog = 4 }) s:close() s = net.listen('127.0.0.1', 0, function() end) s:close() "
+         "local t = timer.after(1000, function() end) t:cancel() net.resolve('localhost', function() end)");
+  calogValueFree(&r);
+  calogContextDestroy(rt, a);
+}
+
 static void testCallbackErrors(void) {
   for (int threaded = 1; threaded >= 0; threaded--) {
     CalogContextIdT a = newCtx(threaded);
@@ -1625,6 +1657,7 @@ int main(void) {
   testCallbackForms();
   testCallbackErrors();
   testReportRendering();
+  testArgumentShapes();
   testCallbackCancel();
   testClosePending();
   testUnixUnlink();

@@ -68,6 +68,38 @@ static int32_t argFail(CalogValueT *r, OpE op, const char *usage) {
   return calogFail(r, CALOG_ERR_ARG, "%s: %s", opNames[op], usage);
 }
 
+/* Each call's arguments at most (a method's receiver counted, a callback form's function not) and its usage: one more
+ * was ignored without a word, so net.connect(host, port, 5) ran with no timeout (pass 55b). */
+static const struct {
+  int32_t max;
+  const char *usage;
+} opArgs[OP_COUNT] = {
+    [OP_CONNECT] = {3, "net.connect(host, port[, opts][, fn])"}, [OP_LISTEN] = {3, "net.listen(host, port[, opts | fn])"},
+    [OP_RESOLVE] = {1, "net.resolve(host[, fn])"}, [OP_UDP] = {0, "net.udp()"}, [OP_SLEEP] = {1, "timer.sleep(ms)"},
+    [OP_AFTER] = {2, "timer.after(ms, fn)"}, [OP_EVERY] = {2, "timer.every(ms, fn)"},
+    [OP_SEND] = {2, "conn:send(data[, fn])"}, [OP_RECEIVE] = {2, "conn:receive([pattern][, fn])"},
+    [OP_RECEIVE_UNTIL] = {2, "conn:receiveUntil(delimiter[, fn])"}, [OP_SHUTDOWN] = {1, "conn:shutdown()"},
+    [OP_CLOSE] = {1, "conn:close()"}, [OP_PEER] = {1, "conn:peer()"},
+    [OP_SET_TIMEOUTS] = {4, "conn:setTimeouts(connect, send, receive)"}, [OP_ACCEPT] = {2, "server:accept([opts][, fn])"},
+    [OP_PORT] = {1, "server:port()"}, [OP_SERVER_CLOSE] = {1, "server:close()"}, [OP_CANCEL] = {1, "timer:cancel()"},
+    [OP_UDP_BIND] = {3, "udp:bind(host, port)"}, [OP_UDP_SEND] = {4, "udp:send(data, host, port[, fn])"},
+    [OP_UDP_RECEIVE] = {2, "udp:receive([opts][, fn])"}, [OP_UDP_CLOSE] = {1, "udp:close()"},
+    [OP_UDP_PORT] = {1, "udp:port()"}, [OP_UDP_SET_TIMEOUTS] = {4, "udp:setTimeouts(connect, send, receive)"}};
+
+static int32_t tooMany(CalogValueT *r, OpE op) {
+  return calogFail(r, CALOG_ERR_ARG, "%s: too many arguments: %s", opNames[op], opArgs[op].usage);
+}
+
+/* an options argument: absent, nil or a table (a number in its place was read as no options) */
+static int32_t optsArg(CalogValueT *r, OpE op, const CalogValueT *opts) {
+  if (opts == NULL || opts->type == CALOG_NIL || opts->type == CALOG_AGGREGATE) return CALOG_OK;
+  const char *kind = opts->type == CALOG_INT || opts->type == CALOG_REAL ? "number"
+                     : opts->type == CALOG_BOOL                          ? "boolean"
+                     : opts->type == CALOG_STRING                        ? "string"
+                                                                         : "function";
+  return calogFail(r, CALOG_ERR_ARG, "%s: the options are a table, not a %s: %s", opNames[op], kind, opArgs[op].usage);
+}
+
 /* An integer, or a whole float; one at or past +2^63 (Infinity too) counts as INT64_MAX, the largest count or delay
  * there is (a conversion out of range is undefined in C: UBSan stopped the host at timer.sleep(1e300), and the release
  * build read 1e19 as INT64_MIN, "ms >= 0"). NaN and -Infinity are none. */
@@ -287,8 +319,10 @@ static int32_t opConnect(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t arg
   int32_t st = hostPort(OP_CONNECT, args, argc, &host, &port, r);
   if (st != CALOG_OK) return st;
   bool unix = strncmp(host, "unix:", 5) == 0;
+  if (argc > (unix ? 2 : 3)) return tooMany(r, OP_CONNECT);
   const CalogValueT *opts = argc > (unix ? 1 : 2) ? &args[unix ? 1 : 2] : NULL;
   int64_t timeout = 0;
+  if ((st = optsArg(r, OP_CONNECT, opts)) != CALOG_OK) return st;
   if (!optInt(opts, "timeoutMs", &timeout)) return argFail(r, OP_CONNECT, "timeoutMs must be an integer >= 0");
   if ((st = checkNet(ctx, false, host, port, r)) != CALOG_OK) return st;
   if (cb) {
@@ -317,8 +351,10 @@ static int32_t opListen(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc
   int32_t st = hostPort(OP_LISTEN, args, argc, &host, &port, r);
   if (st != CALOG_OK) return st;
   bool unix = strncmp(host, "unix:", 5) == 0;
+  if (argc > (unix ? 2 : 3)) return tooMany(r, OP_LISTEN);
   const CalogValueT *opts = argc > (unix ? 1 : 2) ? &args[unix ? 1 : 2] : NULL;
   CalogFnT *fn = opts && opts->type == CALOG_FN ? opts->as.fn : NULL;
+  if (fn == NULL && (st = optsArg(r, OP_LISTEN, opts)) != CALOG_OK) return st;
   int64_t backlog = 511;
   if (fn == NULL && !optInt(opts, "backlog", &backlog)) return argFail(r, OP_LISTEN, "backlog must be an integer >= 0");
   if ((st = checkNet(ctx, true, host, port, r)) != CALOG_OK) return st;
@@ -510,6 +546,7 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
   case OP_UDP_RECEIVE: {
     int64_t timeout = 0;
     const CalogValueT *opts = argc > 0 ? &args[0] : NULL;
+    if ((st = optsArg(r, op, opts)) != CALOG_OK) break;
     if (!optInt(opts, "timeoutMs", &timeout)) st = argFail(r, op, "timeoutMs must be an integer >= 0");
     else if (cb) {
       IoHandleT *oh = NULL;
@@ -541,6 +578,7 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
   case OP_ACCEPT: {
     int64_t timeout = 0;
     const CalogValueT *opts = argc > 0 ? &args[0] : NULL;
+    if ((st = optsArg(r, op, opts)) != CALOG_OK) break;
     if (!optInt(opts, "timeoutMs", &timeout)) st = argFail(r, op, "timeoutMs must be an integer >= 0");
     else if (h->onAccept) st = argFail(r, op, "this server calls its function for each connection (net.listen(host, port, fn))");
     else if (cb) {
@@ -568,6 +606,7 @@ static int32_t ioNative(CalogValueT *args, int32_t argc, CalogValueT *result, vo
   /* the callback form: a function as the last argument, called (err, result) later on this context's thread */
   CalogFnT *cb = NULL;
   if (cbNames[n->op] && argc > (n->op >= FIRST_METHOD ? 1 : 0) && args[argc - 1].type == CALOG_FN) cb = args[--argc].as.fn;
+  if (argc > opArgs[n->op].max) return tooMany(result, n->op);
   switch (n->op) {
   case OP_CONNECT: return opConnect(io, ctx, args, argc, cb, result);
   case OP_LISTEN: return opListen(io, ctx, args, argc, result);
