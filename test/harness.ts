@@ -159,6 +159,22 @@ export async function reportAndEval(rt: Runtime, seen: unknown[], engine: Engine
   }
 }
 
+/** Seeded doubles of every magnitude: every finite power of two, then `n` random bit patterns (finite, either sign). */
+export function seededDoubles(n: number): number[] {
+  const out: number[] = [];
+  for (let e = -1074; e <= 1023; e++) out.push(2 ** e);
+  const view = new DataView(new ArrayBuffer(8));
+  let seed = 0x57a;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  while (out.length < 2098 + n) {
+    view.setUint32(0, next() ^ (next() << 16));
+    view.setUint32(4, next() ^ (next() << 16));
+    const x = view.getFloat64(0);
+    if (Number.isFinite(x)) out.push(x);
+  }
+  return out;
+}
+
 export function scriptError(f: () => unknown, what: string): CalogScriptError {
   const e = caught(f);
   assert.ok(e instanceof CalogScriptError, `${what}: ${e}`);

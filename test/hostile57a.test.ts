@@ -3,7 +3,7 @@
 // defect it names, in Bun and Deno.
 import assert from "node:assert/strict";
 import { CalogDisposedError, Runtime, type ScriptFunction } from "../bindings/mod.ts";
-import { caught, modes, reportAndEval, test, where } from "./harness.ts";
+import { caught, modes, reportAndEval, seededDoubles, test, where } from "./harness.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -149,22 +149,6 @@ test("js: String() of a power of two reads back as the same number, as JavaScrip
   assert.deepEqual(wrong, []);
 });
 
-// Seeded doubles of every magnitude: `n` random bit patterns (finite, either sign) after every power of two.
-function doubles(n: number): number[] {
-  const out: number[] = [];
-  for (let e = -1074; e <= 1023; e++) out.push(2 ** e);
-  const view = new DataView(new ArrayBuffer(8));
-  let seed = 0x57a;
-  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
-  while (out.length < 2098 + n) {
-    view.setUint32(0, next() ^ (next() << 16));
-    view.setUint32(4, next() ^ (next() << 16));
-    const x = view.getFloat64(0);
-    if (Number.isFinite(x)) out.push(x);
-  }
-  return out;
-}
-
 /** The exact decimal text of the point halfway between x (finite, positive) and the next double up. */
 function midpoint(x: number): string {
   const view = new DataView(new ArrayBuffer(8));
@@ -187,7 +171,7 @@ test("js: Duktape writes and reads every kind of double as JavaScript does (shor
   using rt = new Runtime();
   using js = rt.createContext("js", { thread: false });
   js.eval("function show(xs) { return xs.map(String); } function read(ts) { return ts.map(Number); }");
-  const xs = doubles(3000);
+  const xs = seededDoubles(3000);
   const shown = js.call("show", xs) as string[];
   const printed = xs.flatMap((x, i) => (shown[i] === String(x) ? [] : [`${x}: Duktape "${shown[i]}"`]));
   assert.deepEqual(printed.slice(0, 10), [], `${printed.length} doubles printed otherwise`);
@@ -238,7 +222,7 @@ for (const thread of modes) {
     using rt = new Runtime({ output: (t, s) => void (s === "stderr" && seen.push(String(t))) });
     using lua = rt.createContext("lua", { thread });
     lua.eval("function raise(xs) error(xs) end function boom(xs) timer.after(0, function() error(xs) end) end");
-    const xs = doubles(1000);
+    const xs = seededDoubles(1000);
     const want = new Set<string>();
     for (let i = 0; i < xs.length; i += 8) {
       const group = xs.slice(i, i + 8);
