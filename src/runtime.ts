@@ -462,7 +462,16 @@ function checkArgs(args: unknown[]): void {
 const CONTEXT_OWN_THREAD = 1;
 
 /** A host function's entry: names, the ones rt.register gave it (what scripts call it; messages name it so). */
-type HostEntry = { fn: Function; refs: number; names?: string[] };
+/** A function a script holds (a registered name, a value passed in); `call`/`release`: another runtime's ScriptFunction
+ * lent (see {@link LEND}), called through its own reference. */
+type HostEntry = { fn: Function; refs: number; names?: string[]; call?: Function; release?: () => void };
+
+/**
+ * A ScriptFunction passed to a context of another runtime goes there as a host function, with its own reference to the
+ * script function: `f[LEND]()` takes one (until `release`), which a `dispose()` of the handle leaves alone, as a copy in
+ * a context of the same runtime is (pass 58b: the handle's dispose ended the other runtime's copy).
+ */
+const LEND = Symbol("calog.lend");
 
 /** Everything that needs the native runtime; shared by Runtime, Context and script functions. */
 /** Runs f as a macrotask: after what the event loop has queued (I/O, timers), before it sleeps. */
@@ -838,6 +847,8 @@ class Core implements FunctionTable {
     if (id === undefined || e === undefined) {
       id = this.nextHostId++;
       e = { fn, refs: 0 };
+      const lend = (fn as { [LEND]?: () => { call: Function; release: () => void } })[LEND];
+      if (lend !== undefined) Object.assign(e, lend()); // another runtime's (this one's own never come here)
       this.hostIdOf.set(fn, id);
       this.hostById.set(id, e);
     }
@@ -892,12 +903,32 @@ class Core implements FunctionTable {
     Object.defineProperty(f, "length", { value: 0 }); // as `(...args) => Value` declares it
     // A separate unregister token: Bun keeps tokens alive, so the function itself must not be one.
     const token = {};
+    let lends = 0; // references lent to other runtimes (LEND): the native one goes when the handle and they are done
+    const release = (): void => {
+      core.fnFinalizer.unregister(token);
+      core.native?.fnRelease(slot, gen);
+    };
     const dispose = (): void => {
       if (!live) return;
       live = false;
       core.handles.delete(f);
-      core.fnFinalizer.unregister(token);
-      core.native?.fnRelease(slot, gen);
+      if (lends === 0) release();
+    };
+    // what another runtime's script calls: alive while that runtime holds it, whatever the handle's dispose()
+    const lent = function (...args: unknown[]): Value {
+      if (core.native === undefined || keepAlive === null) throw disposed();
+      checkArgs(args);
+      return core.invoke(undefined, args, send);
+    };
+    const lend = () => {
+      lends++;
+      let done = false;
+      const giveBack = (): void => {
+        if (done) return;
+        done = true;
+        if (--lends === 0 && !live) release();
+      };
+      return { call: lent, release: giveBack };
     };
     const callAsync = (...args: unknown[]): Promise<Value> => {
       if (!live || core.native === undefined) return Promise.reject(disposed());
@@ -917,6 +948,7 @@ class Core implements FunctionTable {
       dispose: { value: dispose },
       [Symbol.dispose]: { value: dispose },
       disposed: { get: () => !live || core.native === undefined },
+      [LEND]: { value: lend },
     });
     this.handles.set(f, handle);
     this.fnFinalizer.register(f, handle, token);
@@ -949,7 +981,7 @@ class Core implements FunctionTable {
       // up to three arguments are read into locals (no array per call); all are read before fn runs, since
       // a call back into calog from fn reuses OUT
       const n = w.argsBegin(argLen);
-      const fn = e.fn;
+      const fn = e.call ?? e.fn;
       let r: unknown;
       switch (n) {
         case 0:
@@ -1165,6 +1197,7 @@ class Core implements FunctionTable {
     if (--e.refs <= 0) {
       this.hostById.delete(id);
       this.hostIdOf.delete(e.fn);
+      e.release?.();
     }
   }
 
@@ -1442,6 +1475,7 @@ class Core implements FunctionTable {
     }
     this.pending.clear();
     this.heldReleases.length = 0;
+    for (const e of this.hostById.values()) e.release?.(); // another runtime's script functions lent to this one
     this.hostById.clear();
     this.hostIdOf.clear();
     this.hostErrors.clear(); // nothing can claim them now (pass 54a: a kept Context held them past dispose)
