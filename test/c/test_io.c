@@ -1025,7 +1025,7 @@ static void testArgumentShapes(void) {
   }
   /* what they take still works: options, a function in their place, the callback form */
   run(a, "local s = net.listen('127.0.0.1', 0, { backlog = 4 }) s:close() s = net.listen('127.0.0.1', 0, function() end) s:close() "
-         "local t = timer.after(1000, function() end) t:cancel() net.resolve('localhost', function() end)");
+         "local t = timer.after(1000, function() end) t:cancel()");
   calogValueFree(&r);
   calogContextDestroy(rt, a);
 }
