@@ -1017,6 +1017,13 @@ static void testArgumentShapes(void) {
       {"local s = net.listen('127.0.0.1', 0) local ok, e = pcall(s.accept, s, 5) s:close() error(e, 0)", "server:accept: the options are a table, not a number"},
       {"local u = net.udp() local ok, e = pcall(u.receive, u, 'x', function() end) u:close() error(e, 0)", "udp:receive: the options are a table, not a string"},
       {"local u = net.udp() local ok, e = pcall(u.bind, u, '127.0.0.1', 0, 1) u:close() error(e, 0)", "udp:bind: too many arguments"},
+      /* a unix socket is named with its own usage (the TCP one named a port it must not have: pass 59b) */
+      {"net.listen('unix:/nowhere', 0, function() end)", "net.listen: a unix socket takes no port: net.listen(\"unix:/path\"[, opts | fn])"},
+      {"net.connect('unix:/nowhere', 0)", "net.connect: a unix socket takes no port: net.connect(\"unix:/path\"[, opts][, fn])"},
+      {"net.connect('unix:/nowhere', {}, 1, 2)", "net.connect: too many arguments: net.connect(\"unix:/path\"[, opts][, fn])"},
+      /* trailing nils are arguments left out, a nil before them is not */
+      {"timer.sleep(1, nil, 2, nil)", "timer.sleep: too many arguments"},
+      {"local t = timer.after(1000, function() end) t:cancel() t.cancel(nil)", "timer:cancel: call it as a method on its handle (Lua:"},
   };
   for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
     int32_t st = eval(a, calls[i][0], &r);
@@ -1026,7 +1033,19 @@ static void testArgumentShapes(void) {
   /* what they take still works: options, a function in their place, the callback form */
   run(a, "local s = net.listen('127.0.0.1', 0, { backlog = 4 }) s:close() s = net.listen('127.0.0.1', 0, function() end) s:close() "
          "local t = timer.after(1000, function() end) t:cancel()");
+  /* a trailing nil is an argument left out (a wrapper passing an optional callback on), in both thread modes; on the
+   * host thread the refusal is the blocking one, not "too many arguments" (pass 59b) */
+  run(a, "timer.sleep(1, nil) local s = net.listen('127.0.0.1', 0, nil, nil) local u = net.udp(nil) u:close(nil) "
+         "local function recv(c, p, cb) return c:receive(p, cb) end local c = net.connect('127.0.0.1', s:port(), nil, nil) "
+         "local d = s:accept(nil, nil) assert(d:send('x\\n', nil) == 2) assert(recv(c, '*l') == 'x') "
+         "c:close() d:close() s:close(nil) local r = net.resolve('127.0.0.1', nil) assert(#r >= 1)");
+  CalogContextIdT h = newCtx(false);
+  CHECK(eval(h, "timer.sleep(1, nil)", &r) == CALOG_ERR_UNSUPPORTED);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "timer.sleep blocks, and this context runs on the host thread");
+  CHECK(eval(h, "net.resolve('127.0.0.1', nil, nil)", &r) == CALOG_ERR_UNSUPPORTED);
+  CHECK_CONTAINS(calogErrorMessage(&r, NULL), "net.resolve blocks, and this context runs on the host thread");
   calogValueFree(&r);
+  calogContextDestroy(rt, h);
   calogContextDestroy(rt, a);
 }
 

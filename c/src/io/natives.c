@@ -124,12 +124,14 @@ static bool optInt(const CalogValueT *opts, const char *key, int64_t *out) {
   return true;
 }
 
+#define AS_METHOD "call it as a method on its handle (Lua: handle:method(...); JavaScript, Squirrel: handle.method(...))"
+
 /* The receiver: a handle map { id = n, ... } or the id itself. */
 static IoHandleT *receiver(IoT *io, OpE op, CalogValueT *args, int32_t argc, int kind, CalogValueT *r, int32_t *st) {
   const CalogValueT *v = argc > 0 ? &args[0] : NULL;
   if (v && v->type == CALOG_AGGREGATE) v = calog__optGet(v, "id");
   if (v == NULL || !isInt(v)) {
-    *st = argFail(r, op, "call it as a method on its handle (Lua: handle:method(...); JavaScript, Squirrel: handle.method(...))");
+    *st = argFail(r, op, AS_METHOD);
     return NULL;
   }
   IoHandleT *h = calog__ioLookup(io, intOf(v), kind);
@@ -313,13 +315,24 @@ static int32_t hostPort(OpE op, CalogValueT *args, int32_t argc, const char **ho
   return CALOG_OK;
 }
 
+/* a unix socket's own usage: the TCP one, printed for net.listen("unix:/p", 0, fn), named a port the call must not
+ * have (pass 59b) */
+static int32_t unixShape(OpE op, CalogValueT *args, int32_t argc, CalogValueT *r) {
+  const char *usage = op == OP_CONNECT ? "net.connect(\"unix:/path\"[, opts][, fn])" : "net.listen(\"unix:/path\"[, opts | fn])";
+  if (argc > 1 && (args[1].type == CALOG_INT || args[1].type == CALOG_REAL))
+    return calogFail(r, CALOG_ERR_ARG, "%s: a unix socket takes no port: %s", opNames[op], usage);
+  if (argc > 2) return calogFail(r, CALOG_ERR_ARG, "%s: too many arguments: %s", opNames[op], usage);
+  return CALOG_OK;
+}
+
 static int32_t opConnect(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc, CalogFnT *cb, CalogValueT *r) {
   const char *host;
   int port;
   int32_t st = hostPort(OP_CONNECT, args, argc, &host, &port, r);
   if (st != CALOG_OK) return st;
   bool unix = strncmp(host, "unix:", 5) == 0;
-  if (argc > (unix ? 2 : 3)) return tooMany(r, OP_CONNECT);
+  if (unix && (st = unixShape(OP_CONNECT, args, argc, r)) != CALOG_OK) return st;
+  if (argc > 3) return tooMany(r, OP_CONNECT);
   const CalogValueT *opts = argc > (unix ? 1 : 2) ? &args[unix ? 1 : 2] : NULL;
   int64_t timeout = 0;
   if ((st = optsArg(r, OP_CONNECT, opts)) != CALOG_OK) return st;
@@ -351,7 +364,8 @@ static int32_t opListen(IoT *io, CalogCtxT *ctx, CalogValueT *args, int32_t argc
   int32_t st = hostPort(OP_LISTEN, args, argc, &host, &port, r);
   if (st != CALOG_OK) return st;
   bool unix = strncmp(host, "unix:", 5) == 0;
-  if (argc > (unix ? 2 : 3)) return tooMany(r, OP_LISTEN);
+  if (unix && (st = unixShape(OP_LISTEN, args, argc, r)) != CALOG_OK) return st;
+  if (argc > 3) return tooMany(r, OP_LISTEN);
   const CalogValueT *opts = argc > (unix ? 1 : 2) ? &args[unix ? 1 : 2] : NULL;
   CalogFnT *fn = opts && opts->type == CALOG_FN ? opts->as.fn : NULL;
   if (fn == NULL && (st = optsArg(r, OP_LISTEN, opts)) != CALOG_OK) return st;
@@ -430,7 +444,7 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
   if (op == OP_CANCEL || op == OP_CLOSE || op == OP_SERVER_CLOSE || op == OP_UDP_CLOSE) { /* closing twice is fine */
     const CalogValueT *v = argc > 0 ? &args[0] : NULL;
     if (v && v->type == CALOG_AGGREGATE) v = calog__optGet(v, "id");
-    if (v == NULL || !isInt(v)) return argFail(r, op, "call it as a method on its handle");
+    if (v == NULL || !isInt(v)) return argFail(r, op, AS_METHOD);
     IoHandleT *h = calog__ioLookup(io, intOf(v), kind);
     *r = calogValueBool(h != NULL);
     if (h) {
@@ -605,8 +619,12 @@ static int32_t ioNative(CalogValueT *args, int32_t argc, CalogValueT *result, vo
   if (ctx == NULL) return calogFail(result, CALOG_ERR_UNSUPPORTED, "%s must be called from a script", opNames[n->op]);
   /* the callback form: a function as the last argument, called (err, result) later on this context's thread */
   CalogFnT *cb = NULL;
+  /* a trailing nil is an argument left out (Lua nil, JavaScript undefined, Squirrel null): a wrapper that passes an
+   * optional callback on passes nil, and conn:receive(p, nil) was refused as too many arguments (pass 59b) */
+  while (argc > (n->op >= FIRST_METHOD ? 1 : 0) && args[argc - 1].type == CALOG_NIL) argc--;
   if (cbNames[n->op] && argc > (n->op >= FIRST_METHOD ? 1 : 0) && args[argc - 1].type == CALOG_FN) cb = args[--argc].as.fn;
-  if (argc > opArgs[n->op].max) return tooMany(result, n->op);
+  /* net.connect and net.listen count theirs once the host says which usage applies ("unix:/path" takes no port) */
+  if (n->op != OP_CONNECT && n->op != OP_LISTEN && argc > opArgs[n->op].max) return tooMany(result, n->op);
   switch (n->op) {
   case OP_CONNECT: return opConnect(io, ctx, args, argc, cb, result);
   case OP_LISTEN: return opListen(io, ctx, args, argc, result);
