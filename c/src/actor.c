@@ -791,11 +791,64 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
   return st;
 }
 
-/* Counts an async request whose completion calogHostPoll has not returned yet (calogHostWait's "nothing left"). */
-static void inFlight(CalogT *rt, int delta) {
+/* The open tickets: async requests whose completion calogHostPoll has not returned yet (calogHostWait's "nothing
+ * left", and the only tickets calogRequestCancel acts on: one it recorded for a finished or never issued ticket stayed
+ * for good and cancelled the request that got that number later). Linear probing with backward-shift deletion, at most
+ * half full; all under host.mu. */
+static uint32_t ticketSlot(uint32_t ticket, uint32_t cap) { return (ticket * 2654435761u) & (cap - 1); }
+
+bool calog__ticketOpen(const CalogT *rt, uint32_t ticket) {
+  if (ticket == 0 || rt->openCap == 0) return false;
+  for (uint32_t i = ticketSlot(ticket, rt->openCap);; i = (i + 1) & (rt->openCap - 1)) {
+    if (rt->openTickets[i] == ticket) return true;
+    if (rt->openTickets[i] == 0) return false;
+  }
+}
+
+static void ticketPut(uint32_t *set, uint32_t cap, uint32_t ticket) {
+  uint32_t i = ticketSlot(ticket, cap);
+  while (set[i] != 0) i = (i + 1) & (cap - 1);
+  set[i] = ticket;
+}
+
+static bool ticketAdd(CalogT *rt, uint32_t ticket) {
   pthread_mutex_lock(&rt->host.mu);
-  rt->asyncInFlight += (uint32_t)delta;
+  if (2 * (rt->asyncInFlight + 1) > rt->openCap) {
+    uint32_t cap = rt->openCap ? rt->openCap * 2 : 64;
+    uint32_t *set = calloc(cap, sizeof *set);
+    if (set == NULL) {
+      pthread_mutex_unlock(&rt->host.mu);
+      return false;
+    }
+    for (uint32_t i = 0; i < rt->openCap; i++)
+      if (rt->openTickets[i]) ticketPut(set, cap, rt->openTickets[i]);
+    free(rt->openTickets);
+    rt->openTickets = set, rt->openCap = cap;
+  }
+  ticketPut(rt->openTickets, rt->openCap, ticket);
+  rt->asyncInFlight++;
   pthread_mutex_unlock(&rt->host.mu);
+  return true;
+}
+
+/* caller holds host.mu */
+static void ticketRemove(CalogT *rt, uint32_t ticket) {
+  if (rt->openCap == 0) return;
+  uint32_t mask = rt->openCap - 1, i = ticketSlot(ticket, rt->openCap);
+  while (rt->openTickets[i] != ticket) {
+    if (rt->openTickets[i] == 0) return;
+    i = (i + 1) & mask;
+  }
+  rt->asyncInFlight--;
+  /* backward shift: move up each later entry of the run whose home slot is not between the hole and it */
+  for (uint32_t j = (i + 1) & mask; rt->openTickets[j] != 0; j = (j + 1) & mask) {
+    uint32_t home = ticketSlot(rt->openTickets[j], rt->openCap);
+    if (((j - home) & mask) >= ((j - i) & mask)) {
+      rt->openTickets[i] = rt->openTickets[j];
+      i = j;
+    }
+  }
+  rt->openTickets[i] = 0;
 }
 
 int32_t calog__actorSubmit(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT *fn, char *name, char *text,
@@ -810,11 +863,17 @@ int32_t calog__actorSubmit(CalogActorT *target, int kind, CalogCtxT *ctx, CalogF
   c->ticket = ticket;
   *m = (CalogMsgT){.rt = target->rt, .kind = kind, .heap = true, .ctx = ctx, .fn = fn, .name = name, .text = text, .len = len,
                    .args = args, .argc = argc, .timeoutMs = timeoutMs, .ownsData = true, .done = c};
+  if (!ticketAdd(target->rt, ticket)) {
+    free(m);
+    free(c);
+    return CALOG_ERR_OOM;
+  }
   if (ctx) calog__ctxRef(ctx);
   if (fn) calogFnRetain(fn);
-  inFlight(target->rt, 1);
   if (!push(target, m)) {
-    inFlight(target->rt, -1);
+    pthread_mutex_lock(&target->rt->host.mu);
+    ticketRemove(target->rt, ticket);
+    pthread_mutex_unlock(&target->rt->host.mu);
     m->ownsData = false; /* the caller keeps its data on failure */
     if (ctx) calog__ctxUnref(ctx);
     if (fn) calogFnRelease(fn);
@@ -852,12 +911,12 @@ void calog__actorPostReap(CalogT *rt, CalogCtxT *ctx) {
 
 void calog__hostComplete(CalogT *rt, uint32_t ticket, int32_t status, CalogValueT *result) {
   CalogCompletionT *c = calloc(1, sizeof *c);
-  if (c == NULL) {
+  if (c == NULL || !ticketAdd(rt, ticket)) {
+    free(c);
     calogValueFree(result); /* the host finds no completion for this ticket: it rejects it as lost */
     return;
   }
   c->ticket = ticket;
-  inFlight(rt, 1);
   CalogMsgT m = {.rt = rt, .done = c};
   deliver(&m, status, result);
 }
@@ -1138,7 +1197,7 @@ static int32_t hostPoll(CalogT *rt, bool wake) {
     rt->doneHead = c->next;
     if (rt->doneHead == NULL) rt->doneTail = NULL;
     atomic_fetch_sub(&rt->doneCount, 1);
-    rt->asyncInFlight--;
+    ticketRemove(rt, c->ticket);
   }
   pthread_mutex_unlock(&h->mu);
   if (c == NULL) return 0;

@@ -235,7 +235,10 @@ struct CalogT {
   CalogActorT host;
   CalogCompletionT *doneHead, *doneTail; /* under host.mu */
   _Atomic uint32_t doneCount; /* completions queued (changed under host.mu; read without it by a spin) */
-  uint32_t asyncInFlight; /* under host.mu: async requests whose completion calogHostPoll has not returned yet */
+  /* under host.mu: the tickets of async requests whose completion calogHostPoll has not returned yet (an open-
+   * addressed set, 0 = empty slot; calogRequestCancel ignores any other ticket) and how many there are */
+  uint32_t *openTickets;
+  uint32_t openCap, asyncInFlight;
   uint32_t nextTicket;
   void (*_Atomic waker)(void);
   CalogValueT lastOut; /* the value last encoded into OUT: freed at the host's next entry (host thread) */
@@ -610,6 +613,8 @@ CALOG_HIDDEN void calog__hostPumpUntil(CalogT *rt, bool (*pred)(CalogT *));
 CALOG_HIDDEN bool calog__hostPumpUntilTimed(CalogT *rt, bool (*pred)(CalogT *), uint64_t deadlineNs);
 /* Whether async request ticket was cancelled (calogRequestCancel) and has not completed yet. */
 CALOG_HIDDEN bool calog__ticketCancelled(CalogT *rt, uint32_t ticket);
+/* whether ticket is an async request not yet returned by calogHostPoll (caller holds rt->host.mu) */
+CALOG_HIDDEN bool calog__ticketOpen(const CalogT *rt, uint32_t ticket);
 /* Wakes a context's actor if it is parked waiting for a reply (after a trip). Any thread. */
 CALOG_HIDDEN void calog__actorWake(CalogActorT *a);
 

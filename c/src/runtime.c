@@ -804,9 +804,10 @@ bool calog__ticketCancelled(CalogT *rt, uint32_t ticket) {
 void calogRequestCancel(CalogT *rt, uint32_t ticket) {
   if (rt == NULL || ticket == 0) return;
   pthread_mutex_lock(&rt->host.mu);
-  bool pending = false; /* still queued or running: its completion has not been collected */
-  for (CalogCompletionT *c = rt->doneHead; c; c = c->next) pending |= c->ticket == ticket;
-  pending = !pending;
+  /* still queued or running: issued, not collected, and not completed yet */
+  bool pending = calog__ticketOpen(rt, ticket);
+  for (CalogCompletionT *c = rt->doneHead; c && pending; c = c->next) pending = c->ticket != ticket;
+  for (uint32_t i = 0; i < rt->cancelledCount && pending; i++) pending = rt->cancelled[i] != ticket; /* once is enough */
   if (pending && rt->cancelledCount == rt->cancelledCap) {
     uint32_t cap = rt->cancelledCap ? rt->cancelledCap * 2 : 8;
     uint32_t *p = realloc(rt->cancelled, cap * sizeof *p);
@@ -930,6 +931,7 @@ void calogDestroy(CalogT *rt) {
   if (rt->abandoned > 0) return; /* an abandoned thread may still touch any of it (see calogHostClose) */
   releaseWireState(rt); /* what wire calls made between calogHostClose and now left (an error kept for OUT) */
   free(rt->cancelled);
+  free(rt->openTickets);
   free(rt->lost);
   uint32_t n = atomic_load(&rt->nativeCount);
   for (uint32_t i = 0; i < n; i++) {

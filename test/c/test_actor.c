@@ -877,6 +877,40 @@ static void testNestedOwnLimits(void) {
   calogContextDestroy(rt, c);
 }
 
+/* calogRequestCancel acts on open tickets alone: one finished, collected or never issued was recorded for good, and the
+ * request that got that number later was cancelled before it ran. Cancelling twice cancels once. */
+static void testCancelOnlyOpen(void) {
+  CalogContextIdT c = heldStart();
+  CHECK((heldTickets[0] = evalAsyncSrc(c, "return 1")) > 0);
+  for (int i = 0; i < 200 && heldDone[0] == 0; i++) pollHeld(5);
+  CHECK_EQ(heldDone[0], 1);
+  calogRequestCancel(rt, (uint32_t)heldTickets[0]);     /* collected */
+  calogRequestCancel(rt, (uint32_t)heldTickets[0] + 1); /* not issued yet: the next two */
+  calogRequestCancel(rt, (uint32_t)heldTickets[0] + 2);
+  CHECK_EQ((heldTickets[1] = evalAsyncSrc(c, "return 2")), heldTickets[0] + 1);
+  CHECK_EQ((heldTickets[2] = evalAsyncSrc(c, "return 3")), heldTickets[0] + 2);
+  for (int i = 0; i < 200 && (heldDone[1] == 0 || heldDone[2] == 0); i++) pollHeld(5);
+  CHECK_EQ(heldDone[1], 1);
+  CHECK_EQ(heldDone[2], 1);
+  /* finished but not collected: ignored too */
+  CHECK((heldTickets[3] = evalAsyncSrc(c, "return 4")) > 0);
+  usleep(200000); /* it completes (nothing polls it) */
+  calogRequestCancel(rt, (uint32_t)heldTickets[3]);
+  for (int i = 0; i < 200 && heldDone[3] == 0; i++) pollHeld(5);
+  CHECK_EQ(heldDone[3], 1);
+  /* a queued one cancelled twice fails once, and the next request runs */
+  CHECK((heldTickets[4] = evalAsyncSrc(c, "local t = os.clock() + 0.2 while os.clock() < t do end return 5")) > 0);
+  CHECK((heldTickets[5] = evalAsyncSrc(c, "return 6")) > 0);
+  calogRequestCancel(rt, (uint32_t)heldTickets[5]);
+  calogRequestCancel(rt, (uint32_t)heldTickets[5]);
+  CHECK((heldTickets[6] = evalAsyncSrc(c, "return 7")) > 0);
+  for (int i = 0; i < 400 && (heldDone[4] == 0 || heldDone[5] == 0 || heldDone[6] == 0); i++) pollHeld(5);
+  CHECK_EQ(heldDone[4], 1);
+  CHECK_EQ(heldDone[5], 2);
+  CHECK_EQ(heldDone[6], 1);
+  calogContextDestroy(rt, c);
+}
+
 int main(void) {
   rt = calogCreate();
   calogRegister(rt, "threadTag", threadTag, NULL, NULL);
@@ -905,6 +939,7 @@ int main(void) {
   testDeferredRuntimeDestroy();
   testHeldBack();
   testNestedOwnLimits();
+  testCancelOnlyOpen();
   CHECK_EQ(atomic_load(&deferWrongThread), 0);
   calogHostInstall(rt, NULL, NULL);
   (void)hostOnly;
