@@ -94,6 +94,8 @@ export interface RuntimeStats {
   nativeFunctionValues: number;
   /** Contexts of this runtime not yet destroyed (a forgotten one lives while a function of it is alive). */
   contexts: number;
+  /** Asynchronous requests (`callAsync`, `evalAsync`, `fn.callAsync`) whose promise has not settled yet. */
+  inFlight: number;
   /** Per-context counters, one entry per context of this runtime not yet destroyed. */
   perContext: ContextStats[];
   /** Process-wide: context threads abandoned at dispose because they did not stop within the grace period. */
@@ -1784,6 +1786,7 @@ export class Runtime implements Disposable {
       hostFunctions: core.hostById.size,
       nativeFunctionValues: b.liveFunctionValues(),
       contexts: n?.contextCount() ?? 0,
+      inFlight: core.pending.size,
       perContext,
       abandonedThreads: b.leakStat(0),
       leakedBytes: b.leakStat(1),

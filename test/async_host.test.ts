@@ -353,3 +353,24 @@ test("a host error's message is cut to a megabyte; a giant one neither escapes t
     assert.equal(host.eval("return 1 + 1"), 2);
   }
 });
+
+test("rt.stats().inFlight counts the async requests not yet settled: resolved, rejected and aborted ones leave it", async () => {
+  using rt = new Runtime();
+  const gate = deferred<number>();
+  rt.register("gate", () => gate.promise);
+  using lua = rt.createContext("lua");
+  lua.eval("function wait() return gate() end function boom() error('no') end");
+  assert.equal(rt.stats().inFlight, 0);
+  const a = lua.callAsync("wait"), b = lua.callAsync("wait"), c = lua.callAsync("boom");
+  const ac = new AbortController();
+  const d = lua.evalAsync("while true do end", { signal: ac.signal });
+  assert.equal(rt.stats().inFlight, 4);
+  await assert.rejects(c, CalogScriptError);
+  assert.equal(rt.stats().inFlight, 3);
+  ac.abort(new Error("stop"));
+  await assert.rejects(d, /stop/);
+  assert.equal(rt.stats().inFlight, 2);
+  gate.resolve(5);
+  assert.deepEqual(await Promise.all([a, b]), [5, 5]);
+  assert.equal(rt.stats().inFlight, 0);
+});
