@@ -369,6 +369,7 @@ function sendFailure(e: unknown): unknown {
 }
 
 /** A short, bounded rendering of a thrown value for a message. */
+const plainKey = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 function render(v: unknown, depth = 0): string {
   if (typeof v === "string") return JSON.stringify(v.length > 80 ? cut(v, 80) + "…" : v);
   if (typeof v === "bigint") return `${v}n`;
@@ -383,7 +384,11 @@ function render(v: unknown, depth = 0): string {
     return `[${parts.join(", ")}]`;
   }
   const entries = v instanceof Map ? [...v.entries()] : Object.entries(v);
-  for (const [k, x] of entries.slice(0, 8)) parts.push(`${typeof k === "string" ? k : `[${render(k, depth + 1)}]`}: ${render(x, depth + 1)}`);
+  // a key that is not a plain name is quoted as a string is: a newline or ", " in one read as the rendering's own
+  for (const [k, x] of entries.slice(0, 8)) {
+    const key = typeof k !== "string" ? `[${render(k, depth + 1)}]` : plainKey.test(k) ? k : render(k, depth + 1);
+    parts.push(`${key}: ${render(x, depth + 1)}`);
+  }
   if (entries.length > 8) parts.push("…");
   return parts.length === 0 ? "{}" : `{ ${parts.join(", ")} }`;
 }

@@ -2,7 +2,7 @@
 // functions. (Value fidelity rows are in fidelity.test.ts.)
 import assert from "node:assert/strict";
 import { CalogLimitError, CalogScriptError, type EngineName, Runtime, type ScriptFunction } from "../bindings/mod.ts";
-import { gc, test } from "./harness.ts";
+import { gc, reportAndEval, test } from "./harness.ts";
 
 const engines: EngineName[] = ["lua", "js", "squirrel"];
 const modes = [true, false];
@@ -587,3 +587,23 @@ test("js (threaded): interrupt() stops a chain of Duktape threads resuming each 
   assert.ok(performance.now() - t0 < 5_000, `stopped ${performance.now() - t0} ms after the interrupt`);
   assert.equal(js.eval("1 + 1"), 2);
 }, 120_000);
+
+// A key that is not a plain name is quoted in a rendering, in the eval's message and in a failed callback's report
+// alike: `{ "a\nb": 1 }` put a raw newline in the message, and the key "b: 2, c" read as two fields.
+for (const thread of modes) {
+  test(`a rendered key that is not a plain name is quoted (${thread ? "own thread" : "host thread"})`, async () => {
+    const seen: unknown[] = [];
+    using rt = new Runtime({ output: (t, s) => void (s === "stderr" && seen.push(t)) });
+    for (const [engine, src, text] of [
+      ["lua", `error({ ["a\\nb"] = 1 })`, `lua threw { "a\\nb": 1 }`],
+      ["lua", `error({ ["b: 2, c"] = 3 })`, `lua threw { "b: 2, c": 3 }`],
+      ["js", `throw { "": 1 }`, `js threw { "": 1 }`],
+      ["js", `throw { "9x": 1, $ok_1: { "é": 2 } }`, `js threw { "9x": 1, $ok_1: { "é": 2 } }`],
+      ["squirrel", `throw { ["tab\\there"] = 1 }`, `squirrel threw { "tab\\there": 1 }`],
+    ] as const) {
+      const { report, want } = await reportAndEval(rt, seen, engine, src, thread);
+      assert.equal(want, `calog: timer.after callback failed: ${text}\n`, src);
+      assert.equal(report, want, `${engine} ${src}: the report`);
+    }
+  });
+}

@@ -479,6 +479,15 @@ static void renderReal(TextT *t, double r) {
   }
 }
 
+/* a key written bare: a name of ASCII letters, digits, _ and $ not starting with a digit (the host's plainKey) */
+static bool plainKey(const char *s, int64_t n) {
+  if (n == 0 || (s[0] >= '0' && s[0] <= '9')) return false;
+  for (int64_t i = 0; i < n; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '$'))
+      return false;
+  return true;
+}
+
 static void renderValue(TextT *t, const CalogValueT *v, int depth) {
   switch (v->type) {
   case CALOG_NIL: return textPut(t, "null", 4);
@@ -523,8 +532,11 @@ static void renderValue(TextT *t, const CalogValueT *v, int depth) {
     }
     const CalogValueT *k = i < items ? NULL : calogAggPairKey(agg, i - items);
     if (k == NULL) textf(t, "[%lld]: ", (long long)i + 1); /* a Lua table's list part */
-    else if (k->type == CALOG_STRING && calog__utf8Valid(k->as.s.bytes, k->as.s.length)) {
+    else if (k->type == CALOG_STRING && plainKey(k->as.s.bytes, k->as.s.length)) {
       textPut(t, k->as.s.bytes, (size_t)k->as.s.length);
+      textPut(t, ": ", 2);
+    } else if (k->type == CALOG_STRING && calog__utf8Valid(k->as.s.bytes, k->as.s.length)) {
+      renderValue(t, k, depth + 1); /* quoted, as the host quotes a key that is not a plain name */
       textPut(t, ": ", 2);
     } else {
       textPut(t, "[", 1);
