@@ -740,6 +740,11 @@ static void testUdp(void) {
   calogValueFree(&r);
   runStr(a, "local m, e = u:receive({ timeoutMs = 30 }) return e", "timeout");
   runStr(a, "local m, e = net.udp():receive() return e", "not bound: bind or send first");
+  /* the system's words were passed on raw: "bind: Invalid argument", "send: Address family not supported by protocol" */
+  runStr(a, "local ok, e = u:bind('127.0.0.1', 0) return e", "already bound (a udp socket binds once)");
+  runStr(a, "local v = net.udp() assert(v:bind('127.0.0.1', 0)) local n, e = v:send('x', '::1', 9) local ok, f = v:bind('::1', 0) "
+            "v:close() assert(f == e, f) return e",
+         "address family differs: a udp socket keeps the family (IPv4 or IPv6) of the first address it used");
   run(a, "u:close()");
   runStr(a, "local m, e = u:receive() return e", "closed");
   CalogContextIdT sb = newCtxIn(rt, true, false);

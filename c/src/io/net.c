@@ -688,6 +688,8 @@ int32_t calog__ioName(IoHandleT *h, bool peer, CalogValueT *result) {
 }
 
 /* ---- UDP ------------------------------------------------------------------------------------------------ */
+#define UDP_FAMILY "address family differs: a udp socket keeps the family (IPv4 or IPv6) of the first address it used"
+
 /* The socket is made on first use, in the family of the first address (h->mu held). */
 static int udpEnsure(IoHandleT *h, int family) {
   if (h->closed) return EPIPE;
@@ -719,6 +721,8 @@ int32_t calog__ioUdpBind(IoHandleT *h, const char *host, int port, CalogValueT *
   if (e == 0 && bind(h->fd, (struct sockaddr *)&ss, len) != 0) e = errno;
   pthread_mutex_unlock(&h->mu);
   if (e == EPIPE) return calog__ioSoft(result, "closed", NULL);
+  if (e == EINVAL) return calog__ioSoft(result, "already bound (a udp socket binds once)", NULL); /* was "bind: Invalid argument" */
+  if (e == EAFNOSUPPORT) return calog__ioSoft(result, UDP_FAMILY, NULL);
   if (e != 0) return calog__ioErrno(result, e, "bind");
   *result = calogValueBool(true);
   return CALOG_OK;
@@ -751,6 +755,7 @@ int32_t calog__ioUdpSendOutcome(ssize_t w, int e, CalogValueT *result) {
   if (e == EINTR) return calogFail(result, CALOG_ERR_LIMIT, "interrupted while sending");
   if (e == EPIPE) return calog__ioSoft(result, "closed", NULL);
   if (e == EMSGSIZE) return calog__ioSoft(result, "datagram too large", NULL);
+  if (e == EAFNOSUPPORT) return calog__ioSoft(result, UDP_FAMILY, NULL);
   if (e != 0) return calog__ioErrno(result, e, "send");
   *result = calogValueInt((int64_t)w);
   return CALOG_OK;
