@@ -1434,8 +1434,10 @@ class Core implements FunctionTable {
         if (typeof rec.partial === "number") details.partial = rec.partial;
         if (typeof rec.host === "number") host = rec.host;
         if ("value" in rec && lostKeys !== undefined) {
+          // its own string message field before the refusal, as for any value that cannot cross (the README's order)
           if (message === "" || rec.placeholder === true) {
-            message = `${details.engine ?? "the script"} threw a value that cannot cross: ${lostKeys}`;
+            const own = rec.value instanceof Map ? rec.value.get("message") : undefined;
+            message = typeof own === "string" && own !== "" ? own : `${details.engine ?? "the script"} threw a value that cannot cross: ${lostKeys}`;
           }
         } else if ("value" in rec) {
           details.value = rec.value;

@@ -66,6 +66,13 @@ for (const thread of modes) {
     const e = caught(() => lua.call("viaLua", sq.getFunction("nan")));
     assert.match(e.message, /^squirrel threw a value that cannot cross into lua: NaN cannot be a Lua table key/);
     assert.equal(e.value, e.message);
+    // one with a string message field of its own reads it, as it does where it was thrown (the README's order)
+    lua.eval("function named() error({ message = 'm1', [true] = 1 }) end");
+    sq.eval("function namedNan() { throw { message = \"m2\", [0.0 / 0.0] = 1 } }");
+    assert.equal(caught(() => lua.call("named")).message, "m1", "direct");
+    assert.equal(String(js.call("caught", lua.getFunction("named"))), "m1", "caught in JavaScript");
+    assert.equal(caught(() => viaJs(lua.getFunction("named"))).message, "m1", "through JavaScript");
+    assert.equal(caught(() => lua.call("viaLua", sq.getFunction("namedNan"))).message, "m2", "through Lua");
   });
 }
 

@@ -1026,6 +1026,15 @@ static void testArgumentShapes(void) {
       {"net.listen('unix:/nowhere', 0, function() end)", "net.listen: a unix socket takes no port: net.listen(\"unix:/path\"[, opts | fn])"},
       {"net.connect('unix:/nowhere', 0)", "net.connect: a unix socket takes no port: net.connect(\"unix:/path\"[, opts][, fn])"},
       {"net.connect('unix:/nowhere', {}, 1, 2)", "net.connect: too many arguments: net.connect(\"unix:/path\"[, opts][, fn])"},
+      /* an option key the call does not take, or a list item, is refused (a misspelt timeoutMs was ignored: pass 60b) */
+      {"net.connect('127.0.0.1', 1, { timeoutMS = 5 })", "net.connect: unknown option 'timeoutMS' (it takes timeoutMs): net.connect(host"},
+      {"net.listen('127.0.0.1', 0, { backlogg = 5 })", "net.listen: unknown option 'backlogg' (it takes backlog)"},
+      {"net.listen('127.0.0.1', 0, { 5 })", "net.listen: the options take the key backlog, not a list item"},
+      {"local u = net.udp() local ok, e = pcall(u.receive, u, { timeout = 1 }) u:close() error(e, 0)", "udp:receive: unknown option 'timeout' (it takes timeoutMs)"},
+      {"local s = net.listen('127.0.0.1', 0) local ok, e = pcall(s.accept, s, { [true] = 1 }) s:close() error(e, 0)", "server:accept: unknown option (it takes timeoutMs)"},
+      /* a receive pattern is "*l", "*a" or a count: "*l\0zz" read a line (pass 60b) */
+      {"local s = net.listen('127.0.0.1', 0) local c = net.connect('127.0.0.1', s:port()) local d = s:accept() "
+       "local ok, e = pcall(c.receive, c, '*l\\0zz') c:close() d:close() s:close() error(e, 0)", "conn:receive: conn:receive(pattern)"},
       /* trailing nils are arguments left out, a nil before them is not */
       {"timer.sleep(1, nil, 2, nil)", "timer.sleep: too many arguments"},
       {"local t = timer.after(1000, function() end) t:cancel() t.cancel(nil)", "timer:cancel: call it as a method on its handle (Lua:"},
@@ -1034,6 +1043,7 @@ static void testArgumentShapes(void) {
     int32_t st = eval(a, calls[i][0], &r);
     CHECK(st == CALOG_ERR_ARG || st == CALOG_ERR_SCRIPT);
     CHECK_CONTAINS(calogErrorMessage(&r, NULL), calls[i][1]);
+    if (!strstr(calogErrorMessage(&r, NULL), calls[i][1])) fprintf(stderr, "  got %d: %s\n", st, calogErrorMessage(&r, NULL));
   }
   /* what they take still works: options, a function in their place, the callback form */
   run(a, "local s = net.listen('127.0.0.1', 0, { backlog = 4 }) s:close() s = net.listen('127.0.0.1', 0, function() end) s:close() "

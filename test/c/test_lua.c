@@ -225,6 +225,14 @@ static void testErrorsAndLifetime(void) {
     CHECK_CONTAINS(calogErrorMessage(&r, NULL), "cannot hold nil");
     calogValueFree(&r);
     calogValueFree(&l);
+    /* a map value: the key is named (pass 60b) */
+    CalogValueT m, k = str("b_key");
+    calogValueAgg(&m, CALOG_AGG_MAP);
+    calogAggSet(m.as.agg, &k, &nil);
+    CHECK_EQ(calogContextCall(rt, id, "idf", &m, 1, &r), CALOG_ERR_TYPE);
+    CHECK_CONTAINS(calogErrorMessage(&r, NULL), "a Lua table cannot hold nil: the key 'b_key' has the value nil");
+    calogValueFree(&r);
+    calogValueFree(&m);
   }
   CHECK_EQ(eval(id, "error(setmetatable({}, {__tostring = function() return 'custom' end}))", &r), CALOG_ERR_SCRIPT);
   CHECK(strcmp(calogErrorMessage(&r, NULL), "custom") == 0);

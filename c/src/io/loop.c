@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <math.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <sys/epoll.h>
@@ -488,6 +489,83 @@ static bool plainKey(const char *s, int64_t n) {
   return true;
 }
 
+/* ---- a map's keys as the host's Map has them (src/wire.ts): a number key within 2^53 (an integer or a float) is a
+ * JavaScript number, -0.0 is 0 and every NaN one key; beyond 2^53 an integer is a bigint, never equal to a number. A
+ * Squirrel table keeps 1 and 1.0 apart: strict refuses such a value, lenient keeps the last value at the first's place.
+ * The report read them as the C value has them (pass 60b). */
+typedef struct {
+  double k;
+  int64_t at; /* the pair's place: items first, then pairs */
+} NumKeyT;
+
+static bool numKey(const CalogValueT *key, double *out) {
+  if (key->type == CALOG_INT) {
+    if (key->as.i > 9007199254740992LL || key->as.i < -9007199254740992LL) return false;
+    *out = (double)key->as.i;
+    return true;
+  }
+  if (key->type != CALOG_REAL) return false;
+  *out = key->as.r == 0 ? 0.0 : key->as.r;
+  return true;
+}
+
+static int numKeyOrder(const void *a, const void *b) {
+  const NumKeyT *x = a, *y = b;
+  bool xn = x->k != x->k, yn = y->k != y->k; /* NaN: one key, after every other */
+  if (xn != yn) return xn ? 1 : -1;
+  if (!xn && x->k != y->k) return x->k < y->k ? -1 : 1;
+  return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* agg's number keys sorted by key, then place (NULL with *n = 0 when there are fewer than two; NULL with *n = -1 when
+ * out of memory) */
+static NumKeyT *numKeys(CalogAggT *agg, int64_t *n) {
+  int64_t items = calogAggArrayCount(agg), pairs = calogAggPairCount(agg), count = items;
+  double d;
+  for (int64_t i = 0; i < pairs; i++) count += numKey(calogAggPairKey(agg, i), &d);
+  *n = 0;
+  if (count < 2) return NULL;
+  NumKeyT *keys = malloc((size_t)count * sizeof *keys);
+  if (keys == NULL) {
+    *n = -1;
+    return NULL;
+  }
+  for (int64_t i = 0; i < items; i++) keys[(*n)++] = (NumKeyT){(double)(i + 1), i};
+  for (int64_t i = 0; i < pairs; i++)
+    if (numKey(calogAggPairKey(agg, i), &d)) keys[(*n)++] = (NumKeyT){d, items + i};
+  qsort(keys, (size_t)*n, sizeof *keys, numKeyOrder);
+  return keys;
+}
+
+static bool sameKey(const NumKeyT *a, const NumKeyT *b) { return a->k == b->k || (a->k != a->k && b->k != b->k); }
+
+/* Strict's refusal of v as the host's decoder words it (checkKeys), or NULL: two keys that are one Map key anywhere in
+ * v, else a -0.0 key. */
+static void keyIssues(const CalogValueT *v, bool *lost, bool *negZero) {
+  if (v->type != CALOG_AGGREGATE || *lost) return;
+  CalogAggT *agg = v->as.agg;
+  int64_t items = calogAggArrayCount(agg);
+  for (int64_t i = 0; i < items; i++) keyIssues(calogAggArrayAt(agg, i), lost, negZero);
+  if (calogAggKind(agg) == CALOG_AGG_LIST) return;
+  int64_t pairs = calogAggPairCount(agg), n;
+  for (int64_t i = 0; i < pairs; i++) {
+    const CalogValueT *k = calogAggPairKey(agg, i);
+    if (k->type == CALOG_REAL && k->as.r == 0 && signbit(k->as.r)) *negZero = true;
+    keyIssues(calogAggPairValue(agg, i), lost, negZero);
+  }
+  NumKeyT *keys = numKeys(agg, &n);
+  for (int64_t i = 1; i < n && !*lost; i++) *lost = sameKey(&keys[i - 1], &keys[i]);
+  free(keys);
+}
+
+static const char *keyRefusal(const CalogValueT *v) {
+  bool lost = false, negZero = false;
+  keyIssues(v, &lost, &negZero);
+  return lost      ? "two keys of a map become the same Map key (such as 1 and 1.0, -0.0 and 0.0, or two NaN keys): one would be lost"
+         : negZero ? "a map key -0.0 becomes the Map key 0 (a Map does not keep -0): the key would change; the lenient policy sends 0"
+                   : NULL;
+}
+
 static void renderValue(TextT *t, const CalogValueT *v, int depth) {
   switch (v->type) {
   case CALOG_NIL: return textPut(t, "null", 4);
@@ -521,11 +599,27 @@ static void renderValue(TextT *t, const CalogValueT *v, int depth) {
   CalogAggT *agg = v->as.agg;
   bool list = calogAggKind(agg) == CALOG_AGG_LIST;
   if (depth >= 2) return textPut(t, list ? "[\xe2\x80\xa6]" : "{\xe2\x80\xa6}", 5);
-  int64_t items = calogAggArrayCount(agg), pairs = list ? 0 : calogAggPairCount(agg), shown = 0;
+  int64_t items = calogAggArrayCount(agg), pairs = list ? 0 : calogAggPairCount(agg), shown = 0, entries = items + pairs;
   if (!list && items + pairs == 0) return textPut(t, "{}", 2);
+  /* keys that are one Map key in the host (lenient): the first one's place, the last one's value */
+  int64_t nk = 0, *valueAt = NULL;
+  NumKeyT *keys = list ? NULL : numKeys(agg, &nk);
+  bool merge = false;
+  for (int64_t i = 1; i < nk && !merge; i++) merge = sameKey(&keys[i - 1], &keys[i]);
+  if (merge && (valueAt = malloc((size_t)(items + pairs) * sizeof *valueAt)) != NULL) { /* else shown as they are */
+    for (int64_t j = 0; j < items + pairs; j++) valueAt[j] = j;
+    for (int64_t i = 0, g = 0; i <= nk; i++) {
+      if (i < nk && i > g && sameKey(&keys[g], &keys[i])) continue;
+      for (int64_t j = g + 1; j < i; j++) valueAt[keys[j].at] = -1, entries--;
+      if (i - 1 > g) valueAt[keys[g].at] = keys[i - 1].at;
+      g = i;
+    }
+  }
+  free(keys);
   textPut(t, list ? "[" : "{ ", list ? 1 : 2);
-  for (int64_t i = 0; i < items + pairs && shown < 8; i++, shown++) {
-    if (shown) textPut(t, ", ", 2);
+  for (int64_t i = 0; i < items + pairs && shown < 8; i++) {
+    if (valueAt != NULL && valueAt[i] < 0) continue;
+    if (shown++) textPut(t, ", ", 2);
     if (list) {
       renderValue(t, calogAggArrayAt(agg, i), depth + 1);
       continue;
@@ -543,9 +637,11 @@ static void renderValue(TextT *t, const CalogValueT *v, int depth) {
       renderValue(t, k, depth + 1);
       textPut(t, "]: ", 3);
     }
-    renderValue(t, i < items ? calogAggArrayAt(agg, i) : calogAggPairValue(agg, i - items), depth + 1);
+    int64_t at = valueAt != NULL ? valueAt[i] : i;
+    renderValue(t, at < items ? calogAggArrayAt(agg, at) : calogAggPairValue(agg, at - items), depth + 1);
   }
-  if (items + pairs > 8) textPut(t, ", \xe2\x80\xa6", 5);
+  free(valueAt);
+  if (entries > 8) textPut(t, ", \xe2\x80\xa6", 5);
   textPut(t, list ? "]" : " }", list ? 1 : 2);
 }
 
@@ -558,7 +654,7 @@ static void reportMessage(TextT *t, const char *msg, int64_t n) {
   t->cap = cap;
 }
 
-static void reportText(TextT *t, const CalogValueT *err) {
+static void reportText(TextT *t, const CalogValueT *err, bool lenient) {
   int64_t n = 0;
   const char *msg = calogErrorMessage(err, &n);
   const CalogValueT *value = calogErrorValue(err);
@@ -580,6 +676,11 @@ static void reportText(TextT *t, const CalogValueT *err) {
     const CalogValueT *m = calogAggGet(value->as.agg, &key);
     if (m != NULL && m->type == CALOG_STRING && m->as.s.length > 0) return reportMessage(t, m->as.s.bytes, m->as.s.length);
   }
+  const char *refusal = lenient ? NULL : keyRefusal(value);
+  if (refusal != NULL) {
+    textf(t, "%s threw a value that cannot cross: ", engine);
+    return textPut(t, refusal, strlen(refusal));
+  }
   textf(t, "%s threw ", engine);
   /* the rendering's first 300 UTF-16 units, as the host's slice of it: at most 900 bytes, which the room holds */
   size_t unitCap = t->unitCap;
@@ -597,7 +698,7 @@ void calog__ioReport(CalogCtxT *ctx, const char *what, const CalogValueT *err) {
   char buf[REPORT_ROOM + 160], text[REPORT_ROOM + 1];
   TextT t = {text, 0, REPORT_ROOM, 0, SIZE_MAX, false};
   text[0] = '\0';
-  reportText(&t, err);
+  reportText(&t, err, atomic_load(&ctx->rt->policy) == CALOG_POLICY_LENIENT);
   /* copied, not formatted: a NUL in the message is part of it (%.*s stopped there) */
   TextT line = {buf, 0, sizeof buf - 1, 0, SIZE_MAX, false};
   textf(&line, "calog: %s failed: ", what);

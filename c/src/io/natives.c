@@ -90,9 +90,25 @@ static int32_t tooMany(CalogValueT *r, OpE op) {
   return calogFail(r, CALOG_ERR_ARG, "%s: too many arguments: %s", opNames[op], opArgs[op].usage);
 }
 
-/* an options argument: absent, nil or a table (a number in its place was read as no options) */
+/* an options argument: absent, nil or a table (a number in its place was read as no options) of the one key the call
+ * takes (a misspelt key was ignored: net.connect(h, p, { timeoutMS = 5 }) ran with no timeout, pass 60b) */
 static int32_t optsArg(CalogValueT *r, OpE op, const CalogValueT *opts) {
-  if (opts == NULL || opts->type == CALOG_NIL || opts->type == CALOG_AGGREGATE) return CALOG_OK;
+  if (opts == NULL || opts->type == CALOG_NIL) return CALOG_OK;
+  if (opts->type == CALOG_AGGREGATE) {
+    const char *known = op == OP_LISTEN ? "backlog" : "timeoutMs";
+    CalogAggT *agg = opts->as.agg;
+    if (calogAggArrayCount(agg) > 0)
+      return calogFail(r, CALOG_ERR_ARG, "%s: the options take the key %s, not a list item: %s", opNames[op], known, opArgs[op].usage);
+    for (int64_t i = 0, n = calogAggKind(agg) == CALOG_AGG_LIST ? 0 : calogAggPairCount(agg); i < n; i++) {
+      const CalogValueT *k = calogAggPairKey(agg, i);
+      if (k->type == CALOG_STRING && k->as.s.length == (int64_t)strlen(known) && memcmp(k->as.s.bytes, known, strlen(known)) == 0) continue;
+      if (k->type == CALOG_STRING && k->as.s.length <= 60 && memchr(k->as.s.bytes, 0, (size_t)k->as.s.length) == NULL)
+        return calogFail(r, CALOG_ERR_ARG, "%s: unknown option '%.*s' (it takes %s): %s", opNames[op], (int)k->as.s.length,
+                         k->as.s.bytes, known, opArgs[op].usage);
+      return calogFail(r, CALOG_ERR_ARG, "%s: unknown option (it takes %s): %s", opNames[op], known, opArgs[op].usage);
+    }
+    return CALOG_OK;
+  }
   const char *kind = opts->type == CALOG_INT || opts->type == CALOG_REAL ? "number"
                      : opts->type == CALOG_BOOL                          ? "boolean"
                      : opts->type == CALOG_STRING                        ? "string"
@@ -483,8 +499,9 @@ static int32_t opMethod(IoT *io, CalogCtxT *ctx, OpE op, CalogValueT *args, int3
     const CalogValueT *p = argc > 0 ? &args[0] : NULL;
     int mode = RECV_LINE;
     size_t count = 0;
-    if (p == NULL || p->type == CALOG_NIL || (p->type == CALOG_STRING && strcmp(p->as.s.bytes, "*l") == 0)) mode = RECV_LINE;
-    else if (p->type == CALOG_STRING && strcmp(p->as.s.bytes, "*a") == 0) mode = RECV_ALL;
+    if (p == NULL || p->type == CALOG_NIL || (p->type == CALOG_STRING && p->as.s.length == 2 && memcmp(p->as.s.bytes, "*l", 2) == 0))
+      mode = RECV_LINE; /* the length too: "*l\0zz" read a line (pass 60b) */
+    else if (p->type == CALOG_STRING && p->as.s.length == 2 && memcmp(p->as.s.bytes, "*a", 2) == 0) mode = RECV_ALL;
     else if (isInt(p) && intOf(p) >= 0) mode = RECV_COUNT, count = (size_t)intOf(p);
     else {
       st = argFail(r, op, "conn:receive(pattern): \"*l\" (a line), \"*a\" (until closed) or a byte count");
