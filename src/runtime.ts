@@ -1837,6 +1837,10 @@ export class Runtime implements Disposable {
     const core = this.#core;
     const n = core.live("register");
     if (typeof fn !== "function") throw new CalogValueError("ERR_ARG", "register(name, fn): fn must be a function");
+    // as when passed as a value: each script call of it failed later with "function was released" (pass 60a)
+    if ((fn as Partial<ScriptFunction>).disposed === true) {
+      throw new CalogDisposedError("ERR_DISPOSED", "register(name, fn): fn is a script function that was disposed");
+    }
     checkName("a native name", name);
     core.encode(() => {
       core.wire.string(name);
@@ -2034,12 +2038,20 @@ export class Context implements Disposable {
    * add(2, 3); // 5
    */
   getFunction(name: string): ScriptFunction {
-    const v = this.get(name);
+    let v: Value;
+    try {
+      v = this.get(name);
+    } catch (e) {
+      // a global that cannot cross (a Squirrel instance, a Lua coroutine) is not a function value: said so, with the
+      // refusal naming what it is (it read as the refusal alone: pass 60a)
+      if (!(e instanceof CalogValueError)) throw e;
+      throw new CalogNotFoundError("ERR_NOT_FOUND", `'${name}' in this ${this.engine} context is not a function value: ${e.message}`, { cause: e });
+    }
     if (typeof v !== "function") {
       throw new CalogNotFoundError(
         "ERR_NOT_FOUND",
         v === null || v === undefined
-          ? `no function named '${name}' in this ${this.engine} context`
+          ? `no function named '${name}' in this ${this.engine} context${this.#core.wire.lenient ? " (or its value cannot cross, and the lenient policy sends it as nil)" : ""}`
           : `'${name}' in this ${this.engine} context is ${kindOf(v, this.engine)}, not a function value${this.engine === "lua" && (v instanceof Map || Array.isArray(v)) ? " (a table with a __call metamethod is callable with ctx.call, not a function value)" : ""}`,
       );
     }

@@ -200,8 +200,12 @@ typedef struct InstallT {
 
 static int installer(lua_State *L) {
   InstallT *in = lua_touserdata(L, 1);
+  /* raw: a registration sets a global name only. lua_setglobal ran _G's __newindex, and one that raised ("frozen
+   * globals") failed every later entry of the context, which retried the install (pass 60a) */
+  lua_pushglobaltable(L);
+  lua_pushstring(L, in->entry->name);
   calog__luaPushNative(L, in->entry);
-  lua_setglobal(L, in->entry->name);
+  lua_rawset(L, -3);
   return 0;
 }
 
