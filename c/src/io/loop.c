@@ -558,6 +558,62 @@ static void keyIssues(const CalogValueT *v, bool *lost, bool *negZero) {
   free(keys);
 }
 
+/* An array index as a JavaScript object orders its keys: "0" or a canonical decimal up to 2^32 - 2 (*out its value) */
+static bool indexKey(const CalogValueT *k, uint32_t *out) {
+  const char *s = k->as.s.bytes;
+  int64_t n = k->as.s.length;
+  if (n == 0 || n > 10 || (n > 1 && s[0] == '0')) return false;
+  uint64_t x = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    x = x * 10 + (uint64_t)(s[i] - '0');
+  }
+  if (x > 4294967294u) return false;
+  *out = (uint32_t)x;
+  return true;
+}
+
+typedef struct {
+  uint32_t index;
+  int64_t at;
+} IndexKeyT;
+
+static int indexKeyOrder(const void *a, const void *b) {
+  const IndexKeyT *x = a, *y = b;
+  return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* The order the host shows a map's pairs in, or NULL for their own: a map of string keys alone (UTF-8, no list part)
+ * reaches it as an object, which lists its array-index keys first, ascending ("0", "1"...), then the others in their
+ * order (the report listed them in the C value's order: pass 60c). Out of memory: NULL, their own order. */
+static int64_t *objectOrder(CalogAggT *agg) {
+  int64_t pairs = calogAggPairCount(agg), nIndex = 0;
+  uint32_t x;
+  if (calogAggArrayCount(agg) > 0) return NULL;
+  for (int64_t i = 0; i < pairs; i++) {
+    const CalogValueT *k = calogAggPairKey(agg, i);
+    if (k->type != CALOG_STRING || !calog__utf8Valid(k->as.s.bytes, k->as.s.length)) return NULL;
+    nIndex += indexKey(k, &x);
+  }
+  if (nIndex == 0) return NULL;
+  int64_t *order = malloc((size_t)pairs * sizeof *order);
+  IndexKeyT *ix = malloc((size_t)nIndex * sizeof *ix);
+  if (order == NULL || ix == NULL) {
+    free(order);
+    free(ix);
+    return NULL;
+  }
+  int64_t n = 0, o = 0;
+  for (int64_t i = 0; i < pairs; i++)
+    if (indexKey(calogAggPairKey(agg, i), &x)) ix[n++] = (IndexKeyT){x, i};
+  qsort(ix, (size_t)n, sizeof *ix, indexKeyOrder);
+  for (int64_t i = 0; i < n; i++) order[o++] = ix[i].at;
+  for (int64_t i = 0; i < pairs; i++)
+    if (!indexKey(calogAggPairKey(agg, i), &x)) order[o++] = i;
+  free(ix);
+  return order;
+}
+
 static const char *keyRefusal(const CalogValueT *v) {
   bool lost = false, negZero = false;
   keyIssues(v, &lost, &negZero);
@@ -616,8 +672,10 @@ static void renderValue(TextT *t, const CalogValueT *v, int depth) {
     }
   }
   free(keys);
+  int64_t *order = list ? NULL : objectOrder(agg); /* (never with valueAt: that needs number keys) */
   textPut(t, list ? "[" : "{ ", list ? 1 : 2);
-  for (int64_t i = 0; i < items + pairs && shown < 8; i++) {
+  for (int64_t j = 0; j < items + pairs && shown < 8; j++) {
+    int64_t i = order != NULL ? order[j] : j;
     if (valueAt != NULL && valueAt[i] < 0) continue;
     if (shown++) textPut(t, ", ", 2);
     if (list) {
@@ -641,6 +699,7 @@ static void renderValue(TextT *t, const CalogValueT *v, int depth) {
     renderValue(t, at < items ? calogAggArrayAt(agg, at) : calogAggPairValue(agg, at - items), depth + 1);
   }
   free(valueAt);
+  free(order);
   if (entries > 8) textPut(t, ", \xe2\x80\xa6", 5);
   textPut(t, list ? "]" : " }", list ? 1 : 2);
 }
