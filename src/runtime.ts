@@ -370,6 +370,14 @@ function sendFailure(e: unknown): unknown {
 
 /** A short, bounded rendering of a thrown value for a message. */
 const plainKey = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/** Every ScriptFunction calog made, of any runtime: told by identity, never by a property a TypeScript function may
+ * have of its own (`disposed: true` refused a plain function, and a getter of it ran: pass 61a). */
+const scriptFunctions = new WeakSet<Function>();
+/** Whether f is a ScriptFunction that was disposed (its own getter, calog's: no code of the caller runs). */
+function disposedScriptFunction(f: Function): boolean {
+  return scriptFunctions.has(f) && (f as ScriptFunction).disposed;
+}
 function render(v: unknown, depth = 0): string {
   if (typeof v === "string") return JSON.stringify(v.length > 80 ? cut(v, 80) + "…" : v);
   if (typeof v === "bigint") return `${v}n`;
@@ -840,7 +848,7 @@ class Core implements FunctionTable {
   // ---- FunctionTable -------------------------------------------------------------------------
   handleOf(fn: Function): readonly [number, number] | undefined {
     const h = this.handles.get(fn);
-    if (h === undefined && (fn as Partial<ScriptFunction>).disposed === true) {
+    if (h === undefined && disposedScriptFunction(fn)) {
       throw new CalogDisposedError("ERR_DISPOSED", "a disposed script function cannot be passed to a script");
     }
     return h;
@@ -958,6 +966,7 @@ class Core implements FunctionTable {
       [LEND]: { value: lend },
     });
     this.handles.set(f, handle);
+    scriptFunctions.add(f);
     this.fnFinalizer.register(f, handle, token);
     return f;
   }
@@ -1838,10 +1847,10 @@ export class Runtime implements Disposable {
     const n = core.live("register");
     if (typeof fn !== "function") throw new CalogValueError("ERR_ARG", "register(name, fn): fn must be a function");
     // as when passed as a value: each script call of it failed later with "function was released" (pass 60a)
-    if ((fn as Partial<ScriptFunction>).disposed === true) {
+    checkName("a native name", name);
+    if (disposedScriptFunction(fn)) {
       throw new CalogDisposedError("ERR_DISPOSED", "register(name, fn): fn is a script function that was disposed");
     }
-    checkName("a native name", name);
     core.encode(() => {
       core.wire.string(name);
       core.wire.number(core.hostRef(fn));
@@ -2038,13 +2047,14 @@ export class Context implements Disposable {
    * add(2, 3); // 5
    */
   getFunction(name: string): ScriptFunction {
+    checkName("a global name", name); // a bad name is the caller's ERR_ARG, not a global that cannot cross (pass 61a)
     let v: Value;
     try {
       v = this.get(name);
     } catch (e) {
       // a global that cannot cross (a Squirrel instance, a Lua coroutine) is not a function value: said so, with the
       // refusal naming what it is (it read as the refusal alone: pass 60a)
-      if (!(e instanceof CalogValueError)) throw e;
+      if (!(e instanceof CalogValueError) || e.code !== "ERR_TYPE") throw e;
       throw new CalogNotFoundError("ERR_NOT_FOUND", `'${name}' in this ${this.engine} context is not a function value: ${e.message}`, { cause: e });
     }
     if (typeof v !== "function") {

@@ -113,9 +113,43 @@ static void wakeHost(CalogT *rt) {
   if (waker != NULL && atomic_exchange(&rt->wakePending, 1) == 0) waker();
 }
 
+/* Retains the host functions in v (OUT names them by id alone, holding no reference) into rt->keptFns; false when out
+ * of memory. */
+static bool keepHostFns(CalogT *rt, const CalogValueT *v) {
+  if (v->type == CALOG_FN) {
+    CalogFnT *fn = v->as.fn;
+    if (fn->fn != calog__hostTrampoline || ((CalogHostFnT *)fn->userData)->rt != rt) return true;
+    if (rt->keptCount == rt->keptCap) {
+      uint32_t cap = rt->keptCap ? rt->keptCap * 2 : 8;
+      CalogFnT **p = realloc(rt->keptFns, cap * sizeof *p);
+      if (p == NULL) return false;
+      rt->keptFns = p, rt->keptCap = cap;
+    }
+    calogFnRetain(fn);
+    rt->keptFns[rt->keptCount++] = fn;
+    return true;
+  }
+  if (v->type != CALOG_AGGREGATE) return true;
+  CalogAggT *agg = v->as.agg;
+  for (int64_t i = 0, n = calogAggArrayCount(agg); i < n; i++)
+    if (!keepHostFns(rt, calogAggArrayAt(agg, i))) return false;
+  for (int64_t i = 0, n = calogAggPairCount(agg); i < n; i++)
+    if (!keepHostFns(rt, calogAggPairValue(agg, i))) return false; /* keys are never functions */
+  return true;
+}
+
+/* What OUT names must outlive the host's reading of it: the host functions in it, which OUT names by id alone, until
+ * the host's next entry. The script functions in it hold a handle each (the wire's): v itself is let go now, or a
+ * forgotten context whose last function came back in a result lived until the runtime's next entry (pass 61a). */
 void calog__hostKeepUntilNext(CalogT *rt, CalogValueT *v) {
   calogValueFree(&rt->lastOut);
-  if (v) calogValueMove(&rt->lastOut, v);
+  for (uint32_t n = rt->keptCount; n > 0; n = rt->keptCount) { /* a release may enter here again: counted off first */
+    rt->keptCount = n - 1;
+    calogFnRelease(rt->keptFns[n - 1]);
+  }
+  if (v == NULL) return;
+  if (keepHostFns(rt, v)) calogValueFree(v);
+  else calogValueMove(&rt->lastOut, v); /* out of memory: the whole value, as before */
 }
 
 /* The context a queued request will run in (NULL: the host, a C function, or not a request). */

@@ -241,7 +241,9 @@ struct CalogT {
   uint32_t openCap, asyncInFlight;
   uint32_t nextTicket;
   void (*_Atomic waker)(void);
-  CalogValueT lastOut; /* the value last encoded into OUT: freed at the host's next entry (host thread) */
+  CalogValueT lastOut; /* the value last encoded into OUT when keptFns could not grow: freed at the host's next entry */
+  CalogFnT **keptFns;  /* the host functions in the value last encoded into OUT (retained; calog__hostKeepUntilNext) */
+  uint32_t keptCount, keptCap;
   _Atomic int32_t wakePending;
   int32_t hostWaiters; /* threads inside calogHostWait (under host.mu) */
   bool closing;        /* under host.mu */

@@ -932,6 +932,7 @@ void calogDestroy(CalogT *rt) {
   releaseWireState(rt); /* what wire calls made between calogHostClose and now left (an error kept for OUT) */
   free(rt->cancelled);
   free(rt->openTickets);
+  free(rt->keptFns);
   free(rt->lost);
   uint32_t n = atomic_load(&rt->nativeCount);
   for (uint32_t i = 0; i < n; i++) {

@@ -271,11 +271,9 @@ void calog__dukPendingSweep(DukCtxT *dc, uint64_t mark) {
 static void pushOwnMark(duk_context *ctx, duk_idx_t obj, const char *key) {
   obj = duk_require_normalize_index(ctx, obj);
   duk_push_string(ctx, key);
-  duk_get_prop_desc(ctx, obj, 0); /* [desc] or [undefined]; no getter runs */
-  if (duk_is_object(ctx, -1)) {
-    duk_get_prop_literal(ctx, -1, "value");
-    duk_remove(ctx, -2);
-  }
+  /* [value] or [undefined]; no getter runs, and no descriptor object is built: one is built with puts, which a
+   * script's accessor named "value" on Object.prototype intercepted, dropping or forging the marks (pass 61b) */
+  (void)duk_calog_get_own_data(ctx, obj);
 }
 
 /* [thrown] -> []: the marks of an Error calog threw (calog__dukThrowMarked), into *udata. */
@@ -645,7 +643,7 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
     }
   } else if (duk_is_symbol(ctx, v)) { /* ToString refuses a Symbol; String() describes it: "Symbol(s)" */
     duk_push_literal(ctx, "js threw ");
-    duk_get_global_literal(ctx, "String");
+    duk_push_heapptr(ctx, calog__dukCtx(ctx)->stringFn); /* the built-in, not the script's global (pass 61b) */
     duk_dup(ctx, v);
     duk_call(ctx, 1);
     duk_concat(ctx, 2);
@@ -713,13 +711,10 @@ typedef struct OwnMessageT {
 static duk_ret_t ownMessageSafe(duk_context *ctx, void *udata) {
   OwnMessageT *own = udata;
   duk_push_literal(ctx, "message");
-  duk_get_prop_desc(ctx, -2, 0); /* [desc] or [undefined]; an own property only, no getter runs */
-  if (!duk_is_object(ctx, -1)) return 0;
-  /* an enumerable one: a property that is no data of the value (non-enumerable) says nothing (pass 51b) */
-  duk_get_prop_literal(ctx, -1, "enumerable");
-  if (!duk_to_boolean(ctx, -1)) return 0;
-  duk_pop(ctx);
-  duk_get_prop_literal(ctx, -1, "value");
+  /* an own data property only, no getter runs, read without a descriptor object (pass 61b, as pushOwnMark); an
+   * enumerable one: a property that is no data of the value (non-enumerable) says nothing (pass 51b) */
+  duk_int_t kind = duk_calog_get_own_data(ctx, -2);
+  if ((kind & 3) != 1 || !(kind & 4)) return 0;
   duk_size_t n = 0;
   const char *m = duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) ? duk_get_lstring(ctx, -1, &n) : NULL;
   if (m != NULL && n > 0) own->text = calog__dukUtf8Dup(m, n, &own->len);
@@ -1046,7 +1041,7 @@ static int32_t ingressObject(IngressT *in, duk_context *ctx, duk_idx_t idx, int 
   while (duk_next(ctx, e, 0)) {
     duk_idx_t k = e + 1;
     duk_dup(ctx, k);
-    duk_int_t kind = duk_calog_get_own_data(ctx, idx); /* [e k value|undefined]: no getter runs */
+    duk_int_t kind = duk_calog_get_own_data(ctx, idx) & 3; /* [e k value|undefined]: no getter runs */
     if (kind == 0) { /* deleted meanwhile */
       duk_set_top(ctx, k);
       continue;
@@ -1504,9 +1499,10 @@ static duk_ret_t throwText(duk_context *ctx, CalogRaiseT mark, bool partial, boo
     duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_BYTES);
   }
   putMarks(ctx, mark);
-  if (partial) {
+  if (partial) { /* defined: an assignment ran a script's "partial" setter on Error.prototype (pass 61b) */
+    duk_push_literal(ctx, "partial");
     duk_dup(ctx, m + 1);
-    duk_put_prop_literal(ctx, -2, "partial");
+    duk_def_prop(ctx, -3, DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_SET_WRITABLE | DUK_DEFPROP_SET_ENUMERABLE | DUK_DEFPROP_SET_CONFIGURABLE);
   }
   return duk_throw(ctx);
 }

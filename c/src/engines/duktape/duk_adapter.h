@@ -51,6 +51,8 @@ typedef struct DukCtxT {
   /* heapptrs of the built-in prototypes ingress tells plain objects and byte buffers by (kept alive by
    * stash[DUK_KEY_PROTOS], taken before any script ran): Object, Uint8Array, Uint8ClampedArray, ArrayBuffer */
   void *protos[4];
+  void *stringFn; /* the built-in String (stash[DUK_KEY_PROTOS][4]): a thrown Symbol is described by it, never by the
+                   * script's global String (pass 61b) */
   char *scratch;       /* text with surrogate pairs transcoded for a sink (textOut), grown as needed */
   size_t scratchCap;
   /* The values without a place for calog's marks (null, a function, a primitive string: interned, one hstring for equal

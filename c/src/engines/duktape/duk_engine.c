@@ -141,6 +141,9 @@ static duk_ret_t setupSafe(duk_context *ctx, void *udata) {
     duk_put_prop_index(ctx, -3, (duk_uarridx_t)i);
     duk_pop(ctx);
   }
+  duk_get_global_literal(ctx, "String");
+  dc->stringFn = duk_get_heapptr(ctx, -1);
+  duk_put_prop_index(ctx, -2, 4);
   duk_put_prop_literal(ctx, -2, DUK_KEY_PROTOS);
   duk_pop(ctx);
   calog__dukOpenHolders(dc, ctx);

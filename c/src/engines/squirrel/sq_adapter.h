@@ -26,6 +26,7 @@ typedef struct SqCtxT {
   long long chunk;      /* the instruction budget the VM was last given (limits tick) */
   HSQOBJECT fnClass;    /* class of the holders of foreign function values (pinned) */
   HSQOBJECT errHandler; /* native error handler closure (pinned) */
+  HSQOBJECT root;       /* the root table made at create (pinned): registrations land there whatever setroottable did */
   /* the last runtime error seen by the error handler: its traceback */
   char *trace;
   size_t traceLen, traceCap;

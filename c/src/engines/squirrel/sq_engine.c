@@ -141,6 +141,12 @@ static int32_t sqCreate(CalogCtxT *ctx, void **interpOut, CalogValueT *err) {
     st = calog__sqOpenFnClass(sc, err);
   }
   if (st == CALOG_OK) st = calog__sqOpenIo(sc, err); /* function values need the holder class */
+  if (st == CALOG_OK) {
+    sq_pushroottable(v);
+    sq_getstackobj(v, -1, &sc->root);
+    sq_addref(v, &sc->root);
+    sq_poptop(v);
+  }
   calog__sqMemSwap(prev);
   if (st != CALOG_OK) {
     sqDestroy(sc);
@@ -158,11 +164,23 @@ static int32_t sqInstallNative(void *interp, CalogNativeEntryT *entry, CalogValu
     calog__sqMemSwap(prev);
     return calogFail(err, CALOG_ERR_NESTING, "the Squirrel stack cannot grow here (inside a metamethod)");
   }
+  /* into the root table made at create: a script that swapped in another (setroottable, Squirrel's sandboxing idiom)
+   * while the install ran left the name in that one alone, lost once it put its own back (pass 61b); and into the
+   * current one too, so the code running now sees it, as every context does */
   SQInteger top = sq_gettop(v);
-  sq_pushroottable(v);
+  sq_pushobject(v, sc->root);
   sq_pushstring(v, entry->name, -1);
   calog__sqPushNative(v, entry);
   SQRESULT r = sq_rawset(v, -3);
+  sq_settop(v, top);
+  HSQOBJECT cur;
+  sq_pushroottable(v);
+  sq_getstackobj(v, -1, &cur);
+  if (SQ_SUCCEEDED(r) && sq_type(cur) == OT_TABLE && cur._unVal.pTable != sc->root._unVal.pTable) {
+    sq_pushstring(v, entry->name, -1);
+    calog__sqPushNative(v, entry);
+    r = sq_rawset(v, -3);
+  }
   sq_settop(v, top);
   calog__sqMemSwap(prev);
   return SQ_SUCCEEDED(r) ? CALOG_OK : calogFail(err, CALOG_ERR_INTERNAL, "cannot install native '%s'", entry->name);
