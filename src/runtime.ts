@@ -28,7 +28,7 @@ import {
   readOptions,
 } from "./options.ts";
 import { writeStdio } from "./stdio.ts";
-import { type FunctionTable, handleInnerPromises, isOwnError, Wire } from "./wire.ts";
+import { type FunctionTable, handleInnerPromises, isOwnError, ownError, Wire } from "./wire.ts";
 
 /** A value that crosses between TypeScript and a script engine. */
 export type Value =
@@ -863,7 +863,7 @@ class Core implements FunctionTable {
       id = this.nextHostId++;
       e = { fn, refs: 0 };
       const lend = (fn as { [LEND]?: () => { call: Function; release: () => void } })[LEND];
-      if (lend !== undefined) Object.assign(e, lend()); // another runtime's (this one's own never come here)
+      if (lend !== undefined) Object.assign(e, lend()); // another runtime's, or a Proxy of one (any runtime's)
       this.hostIdOf.set(fn, id);
       this.hostById.set(id, e);
     }
@@ -936,6 +936,9 @@ class Core implements FunctionTable {
       return core.invoke(undefined, args, send);
     };
     const lend = () => {
+      // reached through a Proxy of this function too (a Proxy forwards [LEND]; it is no member of scriptFunctions):
+      // a disposed one is refused as the function itself is (it was lent, and each call failed later: pass 62a)
+      if (!live || core.native === undefined) throw ownError(disposed());
       lends++;
       let done = false;
       const giveBack = (): void => {

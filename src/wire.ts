@@ -59,6 +59,12 @@ function valueError(...args: ConstructorParameters<typeof CalogValueError>): Cal
   return e;
 }
 
+/** Marks e as raised by the encode running now (calog's own refusal, passed unchanged: see isOwnError). */
+export function ownError<T extends object>(e: T): T {
+  ownErrors.set(e, currentEncode);
+  return e;
+}
+
 /**
  * Whether e was raised by w's own encode (a value that cannot cross, a function handle refused), not by user code
  * it ran: a getter or a Proxy trap that threw a calog error (its own call into another context, that call's refusal

@@ -439,6 +439,22 @@ static duk_ret_t getNamedSafe(duk_context *ctx, void *udata) {
   return 1;
 }
 
+/* [object] -> [its own enumerable data property udata, or undefined]: no getter or Proxy trap runs, nothing inherited
+ * (a getter on Function.prototype forged a thrown function's message, and a Proxy's trap ran: pass 62b) */
+static duk_ret_t getOwnDataSafe(duk_context *ctx, void *udata) {
+  if (!duk_is_object(ctx, -1) || duk_calog_is_proxy(ctx, -1)) {
+    duk_push_undefined(ctx);
+    return 1;
+  }
+  duk_push_string(ctx, (const char *)udata);
+  duk_int_t kind = duk_calog_get_own_data(ctx, -2);
+  if ((kind & 3) != 1 || !(kind & 4)) {
+    duk_pop(ctx);
+    duk_push_undefined(ctx);
+  }
+  return 1;
+}
+
 /* Whether the value at idx converts to text by a built-in toString (a Duktape/C function that is not one of our
  * function values), which says nothing a script wrote. Reading toString may run a getter: if it throws, no. */
 static duk_ret_t nativeTrampoline(duk_context *ctx);
@@ -527,7 +543,7 @@ typedef struct DescribeT {
  * safe call: a getter that throws is no message. */
 static bool stringMessage(duk_context *ctx, duk_idx_t idx) {
   duk_dup(ctx, idx);
-  if (duk_safe_call(ctx, getNamedSafe, (void *)"message", 1, 1) == DUK_EXEC_SUCCESS && duk_is_string(ctx, -1) &&
+  if (duk_safe_call(ctx, getOwnDataSafe, (void *)"message", 1, 1) == DUK_EXEC_SUCCESS && duk_is_string(ctx, -1) &&
       !duk_is_symbol(ctx, -1) && duk_get_length(ctx, -1) > 0)
     return true;
   duk_pop(ctx);
@@ -687,7 +703,9 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
     /* read apart: a stack getter that throws costs the traceback, not the message (pass 44b) */
     duk_require_stack(ctx, 2);
     duk_dup(ctx, v);
-    if (duk_safe_call(ctx, getNamedSafe, (void *)"stack", 1, 1) != DUK_EXEC_SUCCESS) {
+    /* an Error's stack is Duktape's accessor on Error.prototype; any other object's is its own data or none (a getter
+     * on Object.prototype ran and its result became the traceback of a thrown plain object: pass 62b) */
+    if (duk_safe_call(ctx, duk_is_error(ctx, v) ? getNamedSafe : getOwnDataSafe, (void *)"stack", 1, 1) != DUK_EXEC_SUCCESS) {
       duk_pop(ctx);
       duk_push_undefined(ctx);
     }
@@ -1748,10 +1766,13 @@ static duk_ret_t fnTrampoline(duk_context *ctx) {
   if (hold == NULL) return duk_error(ctx, DUK_ERR_ERROR, "out of memory");
   if (!calog__ioIsNative(fn)) return stopIfTripped(ctx, callOut(ctx, callFn, fn, hold));
   if (calog__ioIsMethod(fn)) { /* conn.send(...): the receiver's id goes first */
+    /* read raw, as Lua and Squirrel read it: a Proxy's trap or an inherited getter ran here, and an object inheriting
+     * from a handle passed for it (pass 62b) */
     duk_push_this(ctx);
-    if (duk_is_object(ctx, -1)) duk_get_prop_literal(ctx, -1, "id");
-    else duk_push_undefined(ctx);
-    duk_remove(ctx, -2);
+    if (duk_safe_call(ctx, getOwnDataSafe, (void *)"id", 1, 1) != DUK_EXEC_SUCCESS) {
+      duk_pop(ctx);
+      duk_push_undefined(ctx);
+    }
     duk_insert(ctx, 0);
   }
   return stopIfTripped(ctx, callOut(ctx, callFnIo, fn, hold));
