@@ -146,7 +146,10 @@ static int32_t hostCall(uint32_t hostId, uint32_t argLen) {
   memcpy(ctl->in + 1, &v, 4);
   return 5;
 }
-static void hostRelease(uint32_t hostId) { (void)hostId; }
+static int32_t hostRelease(uint32_t hostId) {
+  (void)hostId;
+  return 1; /* done */
+}
 
 static uint32_t putStr(uint8_t *p, const char *s) {
   uint32_t n = (uint32_t)strlen(s);
@@ -223,7 +226,7 @@ static void setup(const char *nestedFile) {
     die("eval nested", &nestedValue);
   free(src);
   uint32_t vlen;
-  if (calog__wireEncodeResult(rt, &nestedValue, &vlen) != CALOG_OK) die("encode nested", NULL);
+  if (calog__wireEncodeOutcome(rt, &nestedValue, false, &vlen) != CALOG_OK) die("encode nested", NULL);
   nestedArgsLen = putList(nestedArgs, 1);
   memcpy(nestedArgs + nestedArgsLen, ctl->out, vlen);
   nestedArgsLen += vlen;
@@ -341,7 +344,7 @@ static void caseEncodeResult(int64_t n) {
   CalogValueT v = calogValueInt(3);
   uint32_t len, total = 0;
   for (int64_t i = 0; i < n; i++) {
-    calog__wireEncodeResult(rt, &v, &len);
+    calog__wireEncodeOutcome(rt, &v, false, &len);
     total += len;
   }
   check(total == 5 * (uint32_t)n, "wire.encode_result");
@@ -410,7 +413,7 @@ static void caseNestedDecode(int64_t n) {
 
 static void caseNestedEncode(int64_t n) {
   uint32_t len = 0;
-  for (int64_t i = 0; i < n; i++) calog__wireEncodeResult(rt, &nestedValue, &len);
+  for (int64_t i = 0; i < n; i++) calog__wireEncodeOutcome(rt, &nestedValue, false, &len);
   check(len + 5 == nestedArgsLen, "nested.encode");
 }
 
