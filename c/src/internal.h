@@ -311,6 +311,8 @@ CALOG_HIDDEN void calog__errorSetMessageN(CalogValueT *result, const char *messa
  * (`into`: "lua", "js", "squirrel"), why saying why: the message becomes "<engine> threw a value that cannot cross
  * into <into>: <why>", so the error raised there instead says what was lost and why (the source engine's own text
  * for the value, "(error object is a table value)", said neither). */
+/* v's own non-empty string "message" field when v is a map (a thrown value's text in the README's order), else NULL */
+CALOG_HIDDEN const CalogValueT *calog__valueMessageField(const CalogValueT *v);
 CALOG_HIDDEN void calog__errorValueRefused(CalogValueT *result, const char *into, const CalogValueT *why);
 /* The value to raise for the error in err in the engine it enters: the value its script threw, or NULL when there is
  * none or it is the error's own text (a thrown string, text calog raised), which the engine raises as text. A string

@@ -379,24 +379,23 @@ void calog__errorSetMessageN(CalogValueT *result, const char *message, int64_t n
   if (p != NULL) *p = calogValueBool(false);
 }
 
+const CalogValueT *calog__valueMessageField(const CalogValueT *v) {
+  if (v == NULL || v->type != CALOG_AGGREGATE || calogAggKind(v->as.agg) == CALOG_AGG_LIST) return NULL;
+  CalogValueT key = {.type = CALOG_STRING, .as.s = {.bytes = (char *)"message", .length = 7}};
+  const CalogValueT *m = calogAggGet(v->as.agg, &key);
+  return m != NULL && m->type == CALOG_STRING && m->as.s.length > 0 ? m : NULL;
+}
+
 void calog__errorValueRefused(CalogValueT *result, const char *into, const CalogValueT *why) {
   /* the README's order, as where it was thrown: the message it had there when it says something, else its own string
    * message field, else the refusal (a Lua error({ message = "m1", [true] = 1 }) read "m1" in TypeScript, and "lua threw
    * a value that cannot cross into js: ..." once through JavaScript) */
   int64_t n = 0;
   if (calog__errorCarriedMessage(result, &n) != NULL) return;
-  const CalogValueT *v = calogErrorValue(result);
-  if (v != NULL && v->type == CALOG_AGGREGATE && calogAggKind(v->as.agg) != CALOG_AGG_LIST) {
-    CalogValueT key = {.type = CALOG_STRING, .as.s = {.bytes = (char *)"message", .length = 7}};
-    const CalogValueT *m = calogAggGet(v->as.agg, &key);
-    if (m != NULL && m->type == CALOG_STRING && m->as.s.length > 0) {
-      CalogValueT text = calogValueNil(); /* copied first: the message is set over the record that holds it */
-      if (calogValueString(&text, m->as.s.bytes, m->as.s.length) == CALOG_OK) {
-        calog__errorSetMessageN(result, text.as.s.bytes, text.as.s.length);
-        calogValueFree(&text);
-        return;
-      }
-    }
+  const CalogValueT *m = calog__valueMessageField(calogErrorValue(result));
+  if (m != NULL) { /* (set as a copy: the value keeps its field) */
+    calog__errorSetMessageN(result, m->as.s.bytes, m->as.s.length);
+    return;
   }
   const CalogValueT *e = field(result, "engine");
   char from[32] = "a script";

@@ -730,11 +730,8 @@ static void reportText(TextT *t, const CalogValueT *err, bool lenient) {
   if (value == NULL || (n > 0 && !placeholder)) return reportMessage(t, msg, n);
   if (value->type == CALOG_STRING && n > 0 && value->as.s.length == n && memcmp(value->as.s.bytes, msg, (size_t)n) == 0)
     return reportMessage(t, msg, n);
-  if (value->type == CALOG_AGGREGATE && calogAggKind(value->as.agg) != CALOG_AGG_LIST) {
-    CalogValueT key = {.type = CALOG_STRING, .as.s = {.bytes = (char *)"message", .length = 7}};
-    const CalogValueT *m = calogAggGet(value->as.agg, &key);
-    if (m != NULL && m->type == CALOG_STRING && m->as.s.length > 0) return reportMessage(t, m->as.s.bytes, m->as.s.length);
-  }
+  const CalogValueT *m = calog__valueMessageField(value);
+  if (m != NULL) return reportMessage(t, m->as.s.bytes, m->as.s.length);
   const char *refusal = lenient ? NULL : keyRefusal(value);
   if (refusal != NULL) {
     textf(t, "%s threw a value that cannot cross: ", engine);

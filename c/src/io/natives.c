@@ -86,9 +86,11 @@ static const struct {
     [OP_UDP_RECEIVE] = {2, "udp:receive([opts][, fn])"}, [OP_UDP_CLOSE] = {1, "udp:close()"},
     [OP_UDP_PORT] = {1, "udp:port()"}, [OP_UDP_SET_TIMEOUTS] = {4, "udp:setTimeouts(connect, send, receive)"}};
 
-static int32_t tooMany(CalogValueT *r, OpE op) {
-  return calogFail(r, CALOG_ERR_ARG, "%s: too many arguments: %s", opNames[op], opArgs[op].usage);
+static int32_t tooManyFor(CalogValueT *r, OpE op, const char *usage) {
+  return calogFail(r, CALOG_ERR_ARG, "%s: too many arguments: %s", opNames[op], usage);
 }
+
+static int32_t tooMany(CalogValueT *r, OpE op) { return tooManyFor(r, op, opArgs[op].usage); }
 
 /* an options argument: absent, nil or a table (a number in its place was read as no options) of the one key the call
  * takes (a misspelt key was ignored: net.connect(h, p, { timeoutMS = 5 }) ran with no timeout, pass 60b) */
@@ -337,7 +339,7 @@ static int32_t unixShape(OpE op, CalogValueT *args, int32_t argc, CalogValueT *r
   const char *usage = op == OP_CONNECT ? "net.connect(\"unix:/path\"[, opts][, fn])" : "net.listen(\"unix:/path\"[, opts | fn])";
   if (argc > 1 && (args[1].type == CALOG_INT || args[1].type == CALOG_REAL))
     return calogFail(r, CALOG_ERR_ARG, "%s: a unix socket takes no port: %s", opNames[op], usage);
-  if (argc > 2) return calogFail(r, CALOG_ERR_ARG, "%s: too many arguments: %s", opNames[op], usage);
+  if (argc > 2) return tooManyFor(r, op, usage);
   return CALOG_OK;
 }
 

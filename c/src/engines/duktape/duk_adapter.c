@@ -728,11 +728,9 @@ typedef struct OwnMessageT {
 /* [object] -> []: its own message into *udata (OwnMessageT) */
 static duk_ret_t ownMessageSafe(duk_context *ctx, void *udata) {
   OwnMessageT *own = udata;
-  duk_push_literal(ctx, "message");
-  /* an own data property only, no getter runs, read without a descriptor object (pass 61b, as pushOwnMark); an
-   * enumerable one: a property that is no data of the value (non-enumerable) says nothing (pass 51b) */
-  duk_int_t kind = duk_calog_get_own_data(ctx, -2);
-  if ((kind & 3) != 1 || !(kind & 4)) return 0;
+  /* an own enumerable data property only (getOwnDataSafe): a property that is no data of the value (non-enumerable)
+   * says nothing (pass 51b), and no getter runs (pass 61b) */
+  getOwnDataSafe(ctx, (void *)"message");
   duk_size_t n = 0;
   const char *m = duk_is_string(ctx, -1) && !duk_is_symbol(ctx, -1) ? duk_get_lstring(ctx, -1, &n) : NULL;
   if (m != NULL && n > 0) own->text = calog__dukUtf8Dup(m, n, &own->len);
