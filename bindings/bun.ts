@@ -45,6 +45,7 @@ const symbols = {
   calogLeakStat: { args: ["i32"], returns: "i64" }, // int64_t (int32_t which)
   calogHostSetWaker: { args: ["ptr", "function"], returns: "void" }, // void (CalogT *, CalogHostWakeFnT)
   calogHostSettleWire: { args: ["ptr", "u32", "i32"], returns: "i32" }, // int32_t (CalogT *, uint32_t token, int32_t outcome)
+  calogHostOutDone: { args: ["ptr"], returns: "void" }, // void (CalogT *)
   calogHostTakeRelease: { args: ["ptr"], returns: "u32" }, // uint32_t (CalogT *)
 } as const;
 
@@ -255,6 +256,9 @@ class BunRuntime implements NativeRuntime {
   }
   hostSettle(token: number, outcome: number): number {
     return this.#rt === null ? DEAD : lib.calogHostSettleWire(this.#rt, token, outcome);
+  }
+  outDone(): void {
+    if (this.#rt !== null) lib.calogHostOutDone(this.#rt);
   }
   takeRelease(): number {
     return this.#rt === null ? 0 : lib.calogHostTakeRelease(this.#rt);

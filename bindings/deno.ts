@@ -57,6 +57,7 @@ const symbols = {
   calogLeakStat: { parameters: ["i32"], result: "i64" }, // int64_t (int32_t which)
   calogHostClose: { parameters: ["pointer"], result: "void" }, // void (CalogT *)
   calogHostSettleWire: { parameters: ["pointer", "u32", "i32"], result: "void" }, // int32_t, read from control.ret (CalogT *, uint32_t token, int32_t outcome)
+  calogHostOutDone: { parameters: ["pointer"], result: "void" }, // void (CalogT *)
   calogHostTakeRelease: { parameters: ["pointer"], result: "u32" }, // uint32_t (CalogT *)
   // int32_t (CalogT *, int32_t timeoutMs): blocks a Deno worker thread, never the JS thread
   calogHostWait: { parameters: ["pointer", "i32"], result: "i32", nonblocking: true },
@@ -345,6 +346,9 @@ class DenoRuntime implements NativeRuntime {
     if (this.#rt === null) return DEAD;
     lib.calogHostSettleWire(this.#rt, token, outcome);
     return this.#rt === null ? DEAD : this.control[RET]! | 0;
+  }
+  outDone(): void {
+    if (this.#rt !== null) lib.calogHostOutDone(this.#rt);
   }
   takeRelease(): number {
     return this.#rt === null ? 0 : lib.calogHostTakeRelease(this.#rt);

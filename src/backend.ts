@@ -63,6 +63,8 @@ export interface NativeRuntime {
    * stack exhausted), or 0 when none is left (calogHostTakeRelease); control[13] counts them.
    */
   takeRelease(): number;
+  /** The outcome in OUT is decoded: the library stops keeping the host functions it names (calogHostOutDone). */
+  outDone(): void;
   unregister(inLen: number): number;
   /** Asynchronous forms: a ticket (> 0) whose outcome a later poll() reports, or -status. */
   evalAsync(id: number, inLen: number): number;

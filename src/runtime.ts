@@ -892,6 +892,10 @@ class Core implements FunctionTable {
     return e.fn;
   }
 
+  outDone(): void {
+    this.native?.outDone();
+  }
+
   wrap(slot: number, gen: number): Function {
     const core = this;
     const handle = [slot, gen] as const;

@@ -23,6 +23,11 @@ export interface FunctionTable {
   hostRef(fn: Function): number;
   /** The host function with this id (it came home). */
   hostFn(id: number): Function;
+  /**
+   * A decoded outcome named host functions: the library may stop keeping them (calogHostOutDone). It kept them from
+   * writing OUT until now, or until the next entry had this not been called, with whatever they hold (pass 62a).
+   */
+  outDone(): void;
   /** Wraps a new handle (owned by the caller) into a callable script function. */
   wrap(slot: number, gen: number): Function;
 }
@@ -380,6 +385,8 @@ export class Wire {
   #ancestors: object[] = [];
   #lostKeys = false;
   #negZeroKey = false;
+  /** The decode running met a host function (HOSTFN). */
+  #hostFns = false;
   /** Function handles a failed decode left unowned, as slot, gen pairs (see {@link dropUnowned}). */
   #orphans = new Uint32Array(2 * ORPHANS_FIRST);
   #orphanCount = 0;
@@ -762,6 +769,7 @@ export class Wire {
     this.#rend = len;
     this.#lostKeys = false;
     this.#negZeroKey = false;
+    this.#hostFns = false;
     let v: unknown;
     try {
       this.refresh();
@@ -771,6 +779,12 @@ export class Wire {
       throw e;
     }
     this.open = false;
+    // every host function it names is held here now: the library's keep of them ends (one call, only then)
+    if (this.#hostFns) {
+      try {
+        this.fns.outDone();
+      } catch { /* no stack left for the call (a decode near the stack's end): the next entry ends the keep */ }
+    }
     if (strictKeys) this.checkKeys();
     return v;
   }
@@ -987,6 +1001,7 @@ export class Wire {
       }
       case Tag.HOSTFN:
         this.#rpos = p + 4;
+        this.#hostFns = true;
         return this.fns.hostFn(dv.getUint32(p, true));
       default:
         throw valueError("ERR_ARG", `unknown wire tag ${tag} from the library`);

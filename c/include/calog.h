@@ -483,6 +483,13 @@ CALOG_API int32_t calogGetWire(CalogT *rt, CalogContextIdT id, uint32_t inLen);
 CALOG_API int32_t calogFnCallWire(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen);
 /* Drops the reference a handle holds. Stale handles are ignored. */
 CALOG_API void calogFnReleaseWire(CalogT *rt, uint32_t slot, uint32_t gen);
+/* The host has decoded the outcome last written to OUT. The host functions it names (HOSTFN: by id alone, holding no
+ * reference) are kept by the library from the moment it writes them until the host's next entry, so that none is
+ * released before the host has read it; this ends the keep at once. A host calls it after a decode that met a
+ * HOSTFN (other outcomes keep nothing): without it, the last result's host functions, and whatever they keep alive
+ * (another runtime's context behind a function lent to this one), live on while the runtime stays idle. Calling it
+ * before the decode loses host functions the outcome names. It may run the release callback. Host thread. */
+CALOG_API void calogHostOutDone(CalogT *rt);
 /* IN: [name string, hostId int]. Registers a host function as a native. Returns 0 or -status. */
 CALOG_API int32_t calogRegisterHostWire(CalogT *rt, uint32_t inLen);
 /* IN: [name string]. */

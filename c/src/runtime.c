@@ -1077,6 +1077,10 @@ static bool hostBusy(CalogT *rt) {
   return atomic_load_explicit(&h->tasks, memory_order_acquire) != 0; /* no lock per crossing */
 }
 
+void calogHostOutDone(CalogT *rt) {
+  if (rt != NULL) calog__hostKeepUntilNext(rt, NULL);
+}
+
 /* reply() for a result an engine wrote straight into OUT: queued host work is served too, with OUT kept
  * aside meanwhile (host functions it runs use OUT for their arguments). */
 static int32_t replyWritten(CalogT *rt, uint32_t len) {

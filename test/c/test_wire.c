@@ -388,6 +388,54 @@ static void testCreateRefused(void) {
 /* Every entry point that may run host callbacks also leaves its return value in the control block (ret): Deno
  * declares them void (a V8 fast call with a return value aborts the process when a callback deoptimizes its
  * caller) and reads it there. A stale sentinel would be read as the call's result. */
+/* The host functions an outcome names (HOSTFN: by id alone) are kept until the host's next entry, or until it says it
+ * has decoded OUT (calogHostOutDone): a forgotten context of another runtime behind such a function lived on while the
+ * runtime was idle (pass 62a). */
+static int32_t evalWire(CalogT *rt, CalogContextIdT id, const char *src) {
+  CalogWireControlT *w = calogWireControl(rt);
+  uint32_t len = (uint32_t)strlen(src), n = 0;
+  CHECK_EQ(calogWireReserve(rt, 0, len + 16), 0);
+  w->in[n++] = CALOG_W_STR;
+  putU32(w->in + n, len), n += 4;
+  memcpy(w->in + n, src, len), n += len;
+  w->in[n++] = CALOG_W_NIL;
+  return calogEvalWire(rt, id, n);
+}
+static void testHostOutDone(CalogT *rt) {
+  calogHostInstall(rt, hostRefuse, hostReleaseMaybe);
+  CalogWireControlT *w = calogWireControl(rt);
+  CalogContextIdT id;
+  CalogValueT r = calogValueNil();
+  /* JavaScript: Duktape frees the script's own copy as soon as the last reference to it goes */
+  CHECK_EQ(calogContextCreate(rt, "js", CALOG_CONTEXT_HOST_THREAD, &id, &r), CALOG_OK);
+  CHECK(evalWire(rt, id, "function setG(x) { g = x; } function dropG() { var f = g; g = undefined; return f; } 0") > 0);
+  CHECK_EQ(calogWireReserve(rt, 0, 64), 0);
+  uint32_t n = 0; /* setG(host function 11): the reference in IN is the library's */
+  w->in[n++] = CALOG_W_STR;
+  putU32(w->in + n, 4), n += 4;
+  memcpy(w->in + n, "setG", 4), n += 4;
+  w->in[n++] = CALOG_W_LIST;
+  putU32(w->in + n, 1), n += 4;
+  w->in[n++] = CALOG_W_HOSTFN;
+  putU32(w->in + n, 11), n += 4;
+  releasedId = 0;
+  CHECK(calogCallWire(rt, id, n) > 0);
+  CHECK_EQ(releasedId, 0u); /* g holds it */
+  int32_t len = evalWire(rt, id, "dropG()");
+  CHECK_EQ(len, 5);
+  CHECK_EQ(w->out[0], CALOG_W_HOSTFN);
+  CHECK_EQ(releasedId, 0u); /* only the library's keep holds it now: OUT names it by id alone */
+  calogHostOutDone(rt);
+  CHECK_EQ(releasedId, 11u);
+  calogHostOutDone(rt); /* nothing kept: a no-op */
+  releasedId = 0;
+  CHECK(evalWire(rt, id, "1") > 0); /* and the next entry has nothing left to release */
+  CHECK_EQ(releasedId, 0u);
+  calogHostOutDone(NULL);
+  calogContextDestroy(rt, id);
+  calogHostInstall(rt, NULL, NULL);
+}
+
 static void testReturnInControl(CalogT *rt) {
   CalogWireControlT *w = calogWireControl(rt);
   const CalogContextIdT none = 424242;
@@ -428,6 +476,7 @@ int main(void) {
   testHostRefused(rt);
   testReturnInControl(rt);
   testBadNameReleasesArgs(rt);
+  testHostOutDone(rt);
   calogDestroy(rt);
   testCreateRefused();
   return checkSummary("test_wire");
