@@ -1469,6 +1469,12 @@ class Core implements FunctionTable {
       try {
         // V8 reports the stack's end in a regular expression it compiles there as a SyntaxError ("Stack overflow")
         message = e instanceof RangeError || e instanceof SyntaxError ? ERROR_UNREAD_STACK : ERROR_UNREAD;
+        // the codec refused a part of it (a thrown string longer than this engine's longest string): its reason is
+        // the message, and the refusal the cause (it said only "could not be read", as for the stack; pass 63b)
+        if (e instanceof CalogValueError) {
+          message = `the call failed, and its error cannot cross into JavaScript: ${e.message}; its message, value and traceback are lost`;
+          details.cause = e;
+        }
       } catch { /* keep the generic message */ }
     }
     // kept after it is claimed, and whatever other calls end meanwhile: a script may hold the error (a saved copy, a
