@@ -227,7 +227,9 @@ test("js (own thread): interrupt() stops a loop of trim() at once and dispose() 
     rt.dispose();
     await second;
     abandoned = rt.stats().abandonedThreads;
-    assert.ok(ms < 500, `interrupt() took effect ${Math.round(ms)} ms later`);
+    // the defect took 14.6 s; 2,000 ms (the dispose grace) leaves room for a loaded machine: a fresh-clone run beside
+    // a fuzzing run saw 520 ms once against the 500 ms bound this had
+    assert.ok(ms < 2000, `interrupt() took effect ${Math.round(ms)} ms later`);
   } finally {
     rt.dispose();
   }
