@@ -9,7 +9,12 @@
 #   bash test/fuzz/run.sh long [N]    N executions per target (default 10^7; `npm run fuzz`); run it niced.
 #                                     libFuzzer's fork mode runs CALOG_FUZZ_JOBS processes (default: one per
 #                                     core) sharing the target's corpus; N counts the executions of all of them.
-# Each run prints its executions and rate; the figures of the last documented long run are in the README.
+# A long run resumes: .deps/fuzz/long/<target>.tsv records every run of a build (its executions, seconds, end and
+# outcome), keyed by a hash of the target's machine code and data (not its paths or debug information), and a
+# long run only runs what that build still lacks of N. Stopping it (SIGINT or SIGTERM to this script) records
+# the executions it reached; a changed build (any change to the code, the engines or the flags) starts from 0.
+# A run with a crash, a timeout or an out-of-memory input records nothing and fails.
+# Each run prints its executions and rate; the figures of the documented long runs are in the README.
 # Seeds: test/fuzz/corpus/<target>/ (committed, small). New inputs go to .deps/fuzz/corpus/<target>/ and
 # crashes to .deps/fuzz/crashes/ (a crash fails the run). The source lists mirror build.zig's.
 set -euo pipefail
@@ -119,11 +124,43 @@ built
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 jobs=${CALOG_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+build_key() { # a target's machine code and data: the same build wherever it was compiled (without binutils'
+  # objcopy, the whole file: a clone elsewhere then counts as another build)
+  if ! command -v objcopy >/dev/null; then sha256sum "$1" | cut -c1-16; return; fi
+  local sec tmp; tmp=$(mktemp -d)
+  for sec in .text .rodata .data; do objcopy -O binary --only-section=$sec "$1" "$tmp/$sec" || return 1; done
+  cat "$tmp/.text" "$tmp/.rodata" "$tmp/.data" | sha256sum | cut -c1-16
+  rm -rf "$tmp"
+}
+# executions a libFuzzer log reports so far: the largest of the single process's final stats, fork mode's status
+# lines (#N: cov ...; its parent's own final stats say 0) and events (#N NEW ...), and the replay driver's count
+executions() {
+  { grep -aoE "^stat::number_of_executed_units: *[0-9]+" "$1" | grep -oE "[0-9]+$"
+    grep -aoE "^#[0-9]+" "$1" | tr -d '#'
+    grep -aoE "^Done [0-9]+ runs" "$1" | grep -oE "[0-9]+"
+    echo 0; } | sort -n | tail -1
+}
+# fork mode goes on after a timeout or an out-of-memory input (its defaults): its status lines count them
+bad_inputs() { grep -aoE "oom/timeout/crash: [0-9]+/[0-9]+/[0-9]+" "$1" | tail -1 | grep -vE ": 0/0/0$" || true; }
+fuzzer=
+stopped=0
+# a stop ends the fuzzer (fork mode's jobs too: its own process group) and lets the loop record what it reached
+trap 'stopped=1; [ -n "$fuzzer" ] && kill -TERM -- "-$fuzzer" 2>/dev/null || true' INT TERM
 status=0
 for t in "${targets[@]}"; do
+  if [ "$stopped" = 1 ]; then break; fi
   mkdir -p ".deps/fuzz/corpus/$t"
+  log="$OUT/$t.log"
   if [ "$mode" = long ]; then
-    limit=(-runs="$runs" -max_total_time=172800)
+    mkdir -p .deps/fuzz/long
+    rec=".deps/fuzz/long/$t.tsv"
+    key=$(build_key "$OUT/$t")
+    before=$( (awk -F'\t' -v k="$key" '$1 == k { s += $2 } END { print s + 0 }' "$rec" 2>/dev/null) || echo 0)
+    if [ "$before" -ge "$runs" ]; then
+      printf '[fuzz] %s: build %s already has %s executions (%s)\n' "$t" "$key" "$before" "$rec"
+      continue
+    fi
+    limit=(-runs="$(( runs - before ))" -max_total_time=172800)
     # fork mode (libFuzzer only): the jobs share the corpus; -runs is their total
     if [ $FUZZ = libfuzzer ] && [ "$jobs" -gt 1 ]; then limit+=(-fork="$jobs"); fi
   else
@@ -134,19 +171,30 @@ for t in "${targets[@]}"; do
   if [ $FUZZ = libfuzzer ] && [ -f "test/fuzz/dict/$t.dict" ]; then limit+=(-dict="test/fuzz/dict/$t.dict"); fi
   printf '[fuzz] %s (%s, %s)\n' "$t" "$FUZZ" "${limit[*]}"
   start=$(date +%s)
-  if "$OUT/$t" "${limit[@]}" -rss_limit_mb=4096 -max_len=65536 -timeout=20 -print_final_stats=1 \
-       -artifact_prefix=.deps/fuzz/crashes/"$t"- ".deps/fuzz/corpus/$t" "test/fuzz/corpus/$t" > "$OUT/$t.log" 2>&1; then
-    secs=$(( $(date +%s) - start ))
-    # executions: the single process's final stats, fork mode's last status line (#N: cov ...), or the replay driver's
-    n=$(grep -oE "^stat::number_of_executed_units: *[0-9]+" "$OUT/$t.log" | grep -oE "[0-9]+$" | tail -1 || true)
-    [ -n "$n" ] || n=$(grep -oE "^#[0-9]+" "$OUT/$t.log" | tr -d '#' | tail -1 || true)
-    [ -n "$n" ] || n=$(grep -oE "^Done [0-9]+ runs" "$OUT/$t.log" | grep -oE "[0-9]+" | tail -1 || true)
-    printf '[fuzz] %s: %s executions in %ss (%s/s)\n' "$t" "${n:-?}" "$secs" "$(( ${n:-0} / (secs > 0 ? secs : 1) ))"
+  setsid "$OUT/$t" "${limit[@]}" -rss_limit_mb=4096 -max_len=65536 -timeout=20 -print_final_stats=1 \
+    -artifact_prefix=.deps/fuzz/crashes/"$t"- ".deps/fuzz/corpus/$t" "test/fuzz/corpus/$t" > "$log" 2>&1 &
+  fuzzer=$!
+  rc=0
+  # a trapped signal interrupts wait: wait again for the fuzzer to end
+  while :; do wait "$fuzzer" && rc=0 || rc=$?; kill -0 "$fuzzer" 2>/dev/null || break; done
+  fuzzer=
+  secs=$(( $(date +%s) - start ))
+  n=$(executions "$log")
+  bad=$(bad_inputs "$log")
+  if [ -z "$bad" ] && { [ "$rc" -eq 0 ] || [ "$stopped" = 1 ]; }; then
+    printf '[fuzz] %s: %s executions in %ss (%s/s)%s\n' "$t" "$n" "$secs" "$(( n / (secs > 0 ? secs : 1) ))" \
+      "$([ "$stopped" = 1 ] && echo ", stopped")"
+    if [ "$mode" = long ]; then
+      printf '%s\t%s\t%s\t%s\t%s\n' "$key" "$n" "$secs" "$(date -u +%FT%TZ)" \
+        "$([ "$stopped" = 1 ] && echo stopped || echo done) jobs=$jobs" >> "$rec"
+      printf '[fuzz] %s: build %s has %s of %s executions (%s)\n' "$t" "$key" "$(( before + n ))" "$runs" "$rec"
+    fi
   else
     status=1
-    tail -40 "$OUT/$t.log"
-    printf '[fuzz] %s: FAILED (log %s)\n' "$t" "$OUT/$t.log"
+    tail -40 "$log"
+    printf '[fuzz] %s: FAILED%s (log %s; inputs in .deps/fuzz/crashes/)\n' "$t" "${bad:+ ($bad)}" "$log"
   fi
 done
+if [ "$stopped" = 1 ]; then echo "fuzz: stopped"; exit 130; fi
 [ $status -eq 0 ] && echo "fuzz: ${#targets[@]} passed, 0 failed" || echo "fuzz: 0 passed, 1 failed"
 exit $status
