@@ -13,7 +13,8 @@
 # outcome), keyed by a hash of the target's machine code and data (not its paths or debug information), and a
 # long run only runs what that build still lacks of N. Stopping it (SIGINT or SIGTERM to this script) records
 # the executions it reached; a changed build (any change to the code, the engines or the flags) starts from 0.
-# A run with a crash, a timeout or an out-of-memory input records nothing and fails.
+# A run with a crash, a timeout or an out-of-memory input records nothing and fails. CALOG_FUZZ_RECORDS: another
+# folder for the records.
 # Each run prints its executions and rate; the figures of the documented long runs are in the README.
 # Seeds: test/fuzz/corpus/<target>/ (committed, small). New inputs go to .deps/fuzz/corpus/<target>/ and
 # crashes to .deps/fuzz/crashes/ (a crash fails the run). The source lists mirror build.zig's.
@@ -152,8 +153,9 @@ for t in "${targets[@]}"; do
   mkdir -p ".deps/fuzz/corpus/$t"
   log="$OUT/$t.log"
   if [ "$mode" = long ]; then
-    mkdir -p .deps/fuzz/long
-    rec=".deps/fuzz/long/$t.tsv"
+    records=${CALOG_FUZZ_RECORDS:-.deps/fuzz/long} # another folder: test/commands.sh's short run
+    mkdir -p "$records"
+    rec="$records/$t.tsv"
     key=$(build_key "$OUT/$t")
     before=$( (awk -F'\t' -v k="$key" '$1 == k { s += $2 } END { print s + 0 }' "$rec" 2>/dev/null) || echo 0)
     if [ "$before" -ge "$runs" ]; then
