@@ -250,6 +250,27 @@ function checkSubclass(v: object, proto: object, instead: string): void {
 }
 
 /**
+ * An array's length, read once. Only a Proxy of an array can report one that is no array length (1.5, -1, "2",
+ * NaN): the list's header and its items were then counted apart (1.5 wrote 1 and sent 2 items), so an item became
+ * its parent's next one, later siblings and arguments shifted, and a function among them was kept by no one's
+ * read (pass 64a). Strict refuses it; lenient takes the whole part of a numeric length, 0 when negative or no
+ * number (as `Array.from` reads a number).
+ */
+function arrayLength(v: unknown[], lenient: boolean): number {
+  const len: unknown = v.length;
+  if (typeof len === "number" && Number.isInteger(len) && len >= 0 && len <= 0xffff_ffff) return len;
+  if (!lenient) {
+    const shown = typeof len === "string" ? JSON.stringify(len.slice(0, 40)) : typeof len === "number" || typeof len === "boolean" || len == null ? String(len) : typeof len === "object" ? "an object" : `a ${typeof len}`;
+    throw valueError(
+      "ERR_TYPE",
+      `an array whose length is ${shown} (a Proxy's length trap) cannot cross into a script: an array's length is an integer from 0 to 2^32 - 1; send Array.from(v) (the lenient policy takes the whole part of a numeric length)`,
+    );
+  }
+  const num = typeof len === "number" ? len : typeof len === "string" ? Number(len) : NaN;
+  return num > 0 ? Math.min(Math.floor(num), Number.MAX_SAFE_INTEGER) : 0;
+}
+
+/**
  * Strict: an array with named properties (`Object.assign([1, 2], { x: 1 })`) is refused, as only its items
  * cross. Object.keys lists the indices first, ascending, then the other keys: the last key tells.
  */
@@ -687,7 +708,7 @@ export class Wire {
           throw valueError("ERR_TYPE", "an array whose prototype was replaced (no Array.prototype above it) cannot cross into a script: it would arrive as a plain Array; send Array.from(v) (the lenient policy does)");
         }
       }
-      const n = v.length; // read once: a getter or Proxy that changes it must not desync what follows
+      const n = arrayLength(v, this.lenient); // read once: a Proxy whose trap changes it must not desync what follows
       if (n > MAX_LIST) {
         throw valueError("ERR_RANGE", `an array of length ${n} is too long to cross (the cap is ${MAX_LIST} items)`);
       }
