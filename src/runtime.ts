@@ -374,6 +374,46 @@ const plainKey = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 /** Every ScriptFunction calog made, of any runtime: told by identity, never by a property a TypeScript function may
  * have of its own (`disposed: true` refused a plain function, and a getter of it ran: pass 61a). */
 const scriptFunctions = new WeakSet<Function>();
+/**
+ * What getFunction gives for a global that holds a TypeScript function (one passed to the script, or registered): a
+ * ScriptFunction-shaped handle that runs it as a script calling it would (its result and exceptions as they are);
+ * `callAsync` runs it on a later microtask; `dispose()` ends this handle, not the function.
+ */
+function hostHandle(fn: Function): ScriptFunction {
+  let live = true;
+  const dead = () => new CalogDisposedError("ERR_DISPOSED", "script function was disposed");
+  const f = function (...args: unknown[]): Value {
+    if (new.target !== undefined) throw new CalogValueError("ERR_ARG", "a script function is not a constructor: call it without new");
+    if (!live) throw dead();
+    return Reflect.apply(fn, undefined, args) as Value;
+  } as ScriptFunction;
+  Object.defineProperty(f, "length", { value: 0 });
+  const dispose = (): void => {
+    live = false;
+  };
+  const callAsync = (...args: unknown[]): Promise<Value> => {
+    if (!live) return Promise.reject(dead());
+    let signal: AbortSignal | undefined;
+    try {
+      signal = takeCallOptions(args);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return Promise.resolve().then(() => {
+      if (signal?.aborted) throw signal.reason;
+      return f(...args);
+    });
+  };
+  Object.defineProperties(f, {
+    callAsync: { value: callAsync },
+    dispose: { value: dispose },
+    [Symbol.dispose]: { value: dispose },
+    disposed: { get: () => !live },
+  });
+  scriptFunctions.add(f);
+  return f;
+}
+
 /** Whether f is a ScriptFunction that was disposed (its own getter, calog's: no code of the caller runs). */
 function disposedScriptFunction(f: Function): boolean {
   return scriptFunctions.has(f) && (f as ScriptFunction).disposed;
@@ -479,7 +519,21 @@ const CONTEXT_OWN_THREAD = 1;
 /** A host function's entry: names, the ones rt.register gave it (what scripts call it; messages name it so). */
 /** A function a script holds (a registered name, a value passed in); `call`/`release`: another runtime's ScriptFunction
  * lent (see {@link LEND}), called through its own reference. */
-type HostEntry = { fn: Function; refs: number; names?: string[]; call?: Function; release?: () => void };
+type HostEntry = { fn: Function; refs: number; names?: string[] } & Partial<Lent>;
+
+/** What a ScriptFunction lends another runtime: `call` runs it (`callAsync` for a script that can wait), `release` gives the reference back, `live` tells
+ * whether the handle it was lent from is (no code of the caller runs: it may have been a Proxy), `share` makes a
+ * handle of the function of its own (a lent copy coming back to TypeScript). */
+type Lent = {
+  call: Function;
+  callAsync: (args: unknown[]) => Promise<Value>;
+  release: () => void;
+  live: () => boolean;
+  share: () => ScriptFunction;
+};
+
+/** A script function's native reference and how many handles and lent copies use it. */
+type FnRef = { readonly slot: number; readonly gen: number; users: number };
 
 /**
  * A ScriptFunction passed to a context of another runtime goes there as a host function, with its own reference to the
@@ -535,7 +589,7 @@ const registerHost = (n: NativeRuntime, len: number): number => n.registerHost(l
  */
 function weakCallbacks(core: Core): {
   host: HostCallbacks;
-  fnFinalizer: FinalizationRegistry<readonly [number, number]>;
+  fnFinalizer: FinalizationRegistry<FnRef>;
   drain: () => void;
 } {
   const weak = new WeakRef(core);
@@ -545,7 +599,7 @@ function weakCallbacks(core: Core): {
       release: (id) => weak.deref()?.hostRelease(id),
       wake: () => weak.deref()?.drainNow(),
     },
-    fnFinalizer: new FinalizationRegistry((h) => weak.deref()?.native?.fnRelease(h[0], h[1])),
+    fnFinalizer: new FinalizationRegistry((r) => weak.deref()?.unref(r)),
     drain: () => weak.deref()?.drainNow(),
   };
 }
@@ -576,7 +630,8 @@ class Core implements FunctionTable {
   depth = 0;
   encoding = false;
   /** Async requests in flight; `keep` holds the Context they run in (its backstop must not fire meanwhile). */
-  readonly pending: Map<number, { resolve: (v: Value) => void; reject: (e: unknown) => void; keep: unknown }> = new Map();
+  /** Asynchronous requests by ticket; `boxed`: resolved with `[value]`, so a value with a `then` function is data. */
+  readonly pending: Map<number, { resolve: (v: Value) => void; reject: (e: unknown) => void; keep: unknown; boxed?: boolean }> = new Map();
   /** Tickets whose promise was settled by an abort: their completion is still collected (and dropped). */
   readonly aborted: Set<number> = new Set();
   /** Live contexts (for stats). */
@@ -602,7 +657,7 @@ class Core implements FunctionTable {
   quickScheduled = false;
   /** When a look last ran as a macrotask (performance.now()). */
   lastMacroLook = -Infinity;
-  readonly fnFinalizer: FinalizationRegistry<readonly [number, number]>;
+  readonly fnFinalizer: FinalizationRegistry<FnRef>;
 
   constructor(native: NativeRuntime, policy: "strict" | "lenient") {
     this.native = native;
@@ -692,6 +747,10 @@ class Core implements FunctionTable {
             p?.reject(e);
             continue;
           }
+          if (p?.boxed) { // a lent function's result, given to the script that called it as it is (see deferLent)
+            p.resolve([v]);
+            continue;
+          }
           // A Promise adopts a value with a callable `then`: a script returning { then = function() end } left
           // the caller's await pending for ever, and { then = function(resolve) resolve(42) end } made it 42
           // (and handed the script the resolve function). No Promise can be fulfilled with such a value.
@@ -744,7 +803,7 @@ class Core implements FunctionTable {
   }
 
   /** Sends an async request: the promise settles when the context replies (or fails now). */
-  submit(write: () => void, send: (n: NativeRuntime, len: number) => number, keep?: unknown, signal?: AbortSignal): Promise<Value> {
+  submit(write: () => void, send: (n: NativeRuntime, len: number) => number, keep?: unknown, signal?: AbortSignal, boxed?: boolean): Promise<Value> {
     const n = this.live("async call");
     if (signal?.aborted) return Promise.reject(signal.reason);
     try {
@@ -773,7 +832,7 @@ class Core implements FunctionTable {
     }
     return new Promise<Value>((resolve, reject) => {
       if (signal === undefined) {
-        this.pending.set(t, { resolve, reject, keep });
+        this.pending.set(t, { resolve, reject, keep, boxed });
       } else if (signal.aborted) {
         // aborted while the request was sent, before a listener could hear it: by a host function or the output
         // callback of a host-thread context, which runs the request inside send. The promise resolved with the
@@ -862,7 +921,7 @@ class Core implements FunctionTable {
     if (id === undefined || e === undefined) {
       id = this.nextHostId++;
       e = { fn, refs: 0 };
-      const lend = (fn as { [LEND]?: () => { call: Function; release: () => void } })[LEND];
+      const lend = (fn as { [LEND]?: () => Lent })[LEND];
       if (lend !== undefined) Object.assign(e, lend()); // another runtime's, or a Proxy of one (any runtime's)
       this.hostIdOf.set(fn, id);
       this.hostById.set(id, e);
@@ -889,7 +948,25 @@ class Core implements FunctionTable {
   hostFn(id: number): Function {
     const e = this.hostById.get(id);
     if (e === undefined) throw new CalogError("ERR_INTERNAL", `unknown host function ${id}`);
+    // another runtime's function, lent: the copy a context holds is alive whatever the handle it came from, so once
+    // that handle was disposed it comes back as a handle of its own (it came back dead: pass 64a)
+    if (e.share !== undefined && !e.live!()) return e.share();
     return e.fn;
+  }
+
+  /**
+   * A handle of its own for what getFunction read: the same function within this runtime, a handle of another
+   * runtime's function a context holds (its user's handle was given back: disposing this one disposed that), or a
+   * ScriptFunction-shaped handle of a TypeScript function a global holds (it came back bare, without dispose or
+   * callAsync: pass 64a).
+   */
+  ownHandle(v: Function): ScriptFunction {
+    if (this.handles.has(v)) return v as ScriptFunction;
+    const id = this.hostIdOf.get(v);
+    const e = id === undefined ? undefined : this.hostById.get(id);
+    if (e?.share !== undefined && !disposedScriptFunction(v)) return e.share();
+    if (scriptFunctions.has(v)) return v as ScriptFunction; // disposed, of a runtime gone: dead either way
+    return hostHandle(v);
   }
 
   outDone(): void {
@@ -897,7 +974,18 @@ class Core implements FunctionTable {
   }
 
   wrap(slot: number, gen: number): Function {
+    return this.#handle({ slot, gen, users: 0 });
+  }
+
+  /**
+   * A handle of the script function `ref` names. Handles of one function can share its native reference: each, and
+   * each copy lent to another runtime (LEND), is one of its `users`, and the reference goes with the last of them.
+   * A lent copy comes back to TypeScript as a handle of its own when the one it was lent from was disposed, and
+   * getFunction always gives one of its own (pass 64a: it gave the user's handle, disposed or to be disposed).
+   */
+  #handle(ref: FnRef): ScriptFunction {
     const core = this;
+    const { slot, gen } = ref;
     const handle = [slot, gen] as const;
     const keepAlive = this.owner?.deref();
     const send = (n: NativeRuntime, len: number) => n.fnCall(slot, gen, len);
@@ -922,35 +1010,51 @@ class Core implements FunctionTable {
     Object.defineProperty(f, "length", { value: 0 }); // as `(...args) => Value` declares it
     // A separate unregister token: Bun keeps tokens alive, so the function itself must not be one.
     const token = {};
-    let lends = 0; // references lent to other runtimes (LEND): the native one goes when the handle and they are done
-    const release = (): void => {
-      core.fnFinalizer.unregister(token);
-      core.native?.fnRelease(slot, gen);
-    };
+    ref.users++;
     const dispose = (): void => {
       if (!live) return;
       live = false;
       core.handles.delete(f);
-      if (lends === 0) release();
+      core.fnFinalizer.unregister(token);
+      core.unref(ref);
     };
-    // what another runtime's script calls: alive while that runtime holds it, whatever the handle's dispose()
+    // what another runtime's script calls: alive while that runtime holds it, whatever the handle's dispose(); once
+    // this runtime is disposed, its function is gone as a destroyed context's is (it said the caller's handle had been
+    // disposed: pass 64b)
+    const gone = () => new CalogDeadError("ERR_DEAD", "function value belongs to a runtime that was disposed");
     const lent = function (...args: unknown[]): Value {
-      if (core.native === undefined || keepAlive === null) throw disposed();
+      if (core.native === undefined || keepAlive === null) throw gone();
       checkArgs(args);
       return core.invoke(undefined, args, send);
     };
-    const lend = () => {
+    // the same for a script that can wait (a threaded context's callAsync or evalAsync): called as callAsync is, so the
+    // event loop, and the caller's limits and interrupt(), go on while it runs; resolved with [value] (see deferLent)
+    const lentAsync = (args: unknown[]): Promise<Value> => {
+      if (core.native === undefined || keepAlive === null) return Promise.reject(gone());
+      try {
+        checkArgs(args);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return core.submit(() => {
+        core.wire.list(args.length);
+        for (const a of args) core.wire.value(a);
+      }, (n, len) => n.fnCallAsync(slot, gen, len), undefined, undefined, true);
+    };
+    const lend = (): Lent => {
       // reached through a Proxy of this function too (a Proxy forwards [LEND]; it is no member of scriptFunctions):
       // a disposed one is refused as the function itself is (it was lent, and each call failed later: pass 62a)
       if (!live || core.native === undefined) throw ownError(disposed());
-      lends++;
+      ref.users++;
       let done = false;
       const giveBack = (): void => {
         if (done) return;
         done = true;
-        if (--lends === 0 && !live) release();
+        core.unref(ref);
       };
-      return { call: lent, release: giveBack };
+      // a handle of its own, for the other runtime to give TypeScript (the lend holds the reference meanwhile)
+      const share = (): ScriptFunction => (core.native === undefined ? f : core.#handle(ref));
+      return { call: lent, callAsync: lentAsync, release: giveBack, live: () => live, share };
     };
     const callAsync = (...args: unknown[]): Promise<Value> => {
       if (!live || core.native === undefined) return Promise.reject(disposed());
@@ -974,8 +1078,13 @@ class Core implements FunctionTable {
     });
     this.handles.set(f, handle);
     scriptFunctions.add(f);
-    this.fnFinalizer.register(f, handle, token);
+    this.fnFinalizer.register(f, ref, token);
     return f;
+  }
+
+  /** One user of a script function's native reference is done (a handle disposed or collected, a lend given back). */
+  unref(ref: FnRef): void {
+    if (--ref.users === 0) this.native?.fnRelease(ref.slot, ref.gen);
   }
 
   // ---- host calls (C -> TypeScript, on this thread) -----------------------------------------
@@ -1004,6 +1113,15 @@ class Core implements FunctionTable {
       // up to three arguments are read into locals (no array per call); all are read before fn runs, since
       // a call back into calog from fn reuses OUT
       const n = w.argsBegin(argLen);
+      if (e.callAsync !== undefined && token !== 0) {
+        // another runtime's function, called by a script that can wait: it ran synchronously, blocking the event loop
+        // (and the caller's timeoutMs and interrupt()) while it ran, and an async host function it called could not be
+        // waited for (pass 64b)
+        const args = new Array<unknown>(n);
+        for (let i = 0; i < n; i++) args[i] = w.next();
+        w.checkKeys();
+        return this.deferLent(e.callAsync(args), token);
+      }
       const fn = e.call ?? e.fn;
       let r: unknown;
       switch (n) {
@@ -1043,7 +1161,9 @@ class Core implements FunctionTable {
           try { r = fn(...args); } finally { this.depth--; }
         }
       }
-      if (r !== null && (typeof r === "object" || typeof r === "function")) {
+      // (a lent function's result is data decoded from its runtime, never a Promise: a table with a `then` function
+      // was adopted as a thenable, its `then` run with calog's resolve: pass 64b)
+      if (e.call === undefined && r !== null && (typeof r === "object" || typeof r === "function")) {
         let thenable: boolean;
         try {
           thenable = typeof (r as PromiseLike<unknown>).then === "function";
@@ -1099,6 +1219,12 @@ class Core implements FunctionTable {
       );
     }
     settleLater(p).then((v) => this.settleHost(token, true, v), (e) => this.settleHost(token, false, e));
+    return HOST_DEFERRED;
+  }
+
+  /** A lent function's call by a script that can wait (see {@link Lent}): its outcome is that script's reply. */
+  deferLent(p: Promise<Value>, token: number): number {
+    p.then((b) => this.settleHost(token, true, (b as [Value])[0]), (e) => this.settleHost(token, false, e));
     return HOST_DEFERRED;
   }
 
@@ -1617,16 +1743,21 @@ function writeHostErrorIn(w: Wire, message: string, id: number, err?: unknown, f
   // the rendering compared with the message already read (describeThrown): reading err.message again here ran a
   // getter in the middle of the write (pass 37b)
   const again = carried !== NOTHING && typeof err === "object" && err !== null && renderedErrors.get(err) === message;
+  // the engine that threw it (a data property of calog's CalogScriptError: no getter runs), so a refusal where it
+  // lands names it, as without the host function between (it read "a script threw ...": pass 64a)
+  const d = carried === NOTHING ? undefined : Object.getOwnPropertyDescriptor(err, "engine");
+  const thrower = typeof d?.value === "string" && /^[A-Za-z][\w-]{0,30}$/.test(d.value) ? d.value : undefined;
   w.begin(); // once: a start over below is the same encode (a second begin took the first for the one it interrupted)
   if (carried !== NOTHING) {
     try {
       // a message that only rendered the value goes marked as a placeholder, so the engine it leaves last renders it
       // in its own words, as without the host function between (pass 35b)
-      w.list(again ? 4 : 3);
+      w.list(thrower !== undefined ? 5 : again ? 4 : 3);
       w.string(message);
       w.number(id);
       w.value(carried);
-      if (again) w.value(true);
+      if (again || thrower !== undefined) w.value(again);
+      if (thrower !== undefined) w.string(thrower);
       return;
     } catch {
       w.restart(); // the message alone, below
@@ -2078,7 +2209,7 @@ export class Context implements Disposable {
           : `'${name}' in this ${this.engine} context is ${kindOf(v, this.engine)}, not a function value${this.engine === "lua" && (v instanceof Map || Array.isArray(v)) ? " (a table with a __call metamethod is callable with ctx.call, not a function value)" : ""}`,
       );
     }
-    return v;
+    return this.#core.ownHandle(v);
   }
 
   /** Bytes the interpreter holds (engines with a broker-owned allocator), or -1. */

@@ -406,7 +406,9 @@ CALOG_API int32_t calogWireReserve(CalogT *rt, uint32_t which, uint32_t size);
  *     comes back later is; see calogErrorSet), or a list [message, id, value] whose value becomes the error's
  *     "value" (raised as that value in the calling script: a script's thrown value the host passes on), or a list
  *     [message, id, value, bool] whose true makes the message a placeholder (a rendering of the value: the
- *     engine the value reaches says it in its own words; see calogErrorSet's "placeholder"); or
+ *     engine the value reaches says it in its own words; see calogErrorSet's "placeholder"), or a list
+ *     [message, id, value, bool, engine string] whose last item names the engine that threw the value (a refusal of
+ *     the value where it lands says "<engine> threw a value that cannot cross ..."); or
  *     CALOG_HOST_DEFERRED (below).
  *     A call that returns 0 or an error (not CALOG_HOST_DEFERRED) owns only the function handles in OUT that it
  *     counted in the control block's fnsTaken (it may have read part of its arguments: its engine threw at the

@@ -301,6 +301,9 @@ typedef struct CalogRaiseT {
 /* Marks the message of the error in result as the engine's placeholder for a thrown value that is not text
  * ("placeholder": true; see calogErrorSet): set by the engine that wrote it, never guessed from the text. */
 CALOG_HIDDEN void calog__errorMarkPlaceholder(CalogValueT *result);
+/* Records on the error record `result` (made one if it is a string) the engine that threw its value, when a host
+ * function passed that value on: a refusal of the value names it (calog__errorValueRefused). */
+CALOG_HIDDEN void calog__errorSetThrower(CalogValueT *result, const char *engine, int64_t n);
 CALOG_HIDDEN bool calog__errorIsPlaceholder(const CalogValueT *err);
 /* Replaces the message of the error in result (a string, or a record's "message"); on OOM it stays. The new message
  * is no placeholder. */

@@ -356,6 +356,15 @@ void calog__errorMarkPlaceholder(CalogValueT *result) {
     calogValueFree(&key);
 }
 
+void calog__errorSetThrower(CalogValueT *result, const char *engine, int64_t n) {
+  CalogValueT key = calogValueNil(), v = calogValueNil();
+  if (field(result, "thrower") != NULL || !toRecord(result) || calogValueString(&key, "thrower", 7) != CALOG_OK ||
+      calogValueString(&v, engine, n) != CALOG_OK || calogAggSet(result->as.agg, &key, &v) != CALOG_OK) {
+    calogValueFree(&key);
+    calogValueFree(&v);
+  }
+}
+
 bool calog__errorIsPlaceholder(const CalogValueT *err) {
   const CalogValueT *p = field(err, "placeholder");
   return p != NULL && p->type == CALOG_BOOL && p->as.b;
@@ -397,7 +406,9 @@ void calog__errorValueRefused(CalogValueT *result, const char *into, const Calog
     calog__errorSetMessageN(result, m->as.s.bytes, m->as.s.length);
     return;
   }
+  /* the engine that raised it, or (a host function passed on what a script threw) the one that threw it */
   const CalogValueT *e = field(result, "engine");
+  if (e == NULL) e = field(result, "thrower");
   char from[32] = "a script";
   if (e != NULL && e->type == CALOG_STRING && e->as.s.length > 0 && e->as.s.length < (int64_t)sizeof from) {
     memcpy(from, e->as.s.bytes, (size_t)e->as.s.length);

@@ -682,10 +682,12 @@ static int32_t hostOutcome(CalogT *rt, int32_t r, CalogValueT *result) {
     CalogRaiseT mark = {0, 0};
     CalogValueT thrown = calogValueNil();
     bool hasThrown = false, placeholder = false;
+    const char *thrower = NULL;
+    uint32_t throwerLen = 0;
     if (rd.len >= 5 && rd.buf[0] == CALOG_W_LIST) {
       rd.pos = 1;
       uint32_t items = get32(&rd);
-      if (items < 2 || items > 4) return calogFail(result, status, "host function failed");
+      if (items < 2 || items > 5) return calogFail(result, status, "host function failed");
       if (calog__wireReadString(&rd, &msg, &n) != CALOG_OK) return calogFail(result, status, "host function failed");
       CalogValueT id = calogValueNil(), scratch = calogValueNil();
       if (calog__wireDecode(rt, &rd, &id, &scratch) == CALOG_OK && id.type == CALOG_INT && id.as.i > 0) mark.host = id.as.i;
@@ -701,11 +703,13 @@ static int32_t hostOutcome(CalogT *rt, int32_t r, CalogValueT *result) {
       }
       /* a fourth: true when the message only renders that value (the host's rendering of a table is no text of the
        * table's own: the engine it reaches says it in its own words, as with no host function between, pass 35b) */
-      if (items == 4 && hasThrown) {
+      if (items >= 4 && hasThrown) {
         CalogValueT flag = calogValueNil();
         if (calog__wireDecode(rt, &rd, &flag, &scratch) == CALOG_OK) placeholder = flag.type == CALOG_BOOL && flag.as.b;
         calogValueFree(&flag);
         calogValueFree(&scratch);
+        /* a fifth: the name of the engine that threw the value, so a refusal where it lands names it (pass 64a) */
+        if (items == 5 && calog__wireReadString(&rd, &thrower, &throwerLen) != CALOG_OK) thrower = NULL;
       }
     } else if (calog__wireReadString(&rd, &msg, &n) != CALOG_OK) {
       return calogFail(result, status, "host function failed");
@@ -714,6 +718,7 @@ static int32_t hostOutcome(CalogT *rt, int32_t r, CalogValueT *result) {
     if (hasThrown) calog__errorAttachValue(result, &thrown);
     calog__errorMark(result, mark);
     if (placeholder) calog__errorMarkPlaceholder(result);
+    if (thrower != NULL && throwerLen > 0 && throwerLen < 32) calog__errorSetThrower(result, thrower, throwerLen);
     return status;
   }
   if ((uint32_t)r > rt->wire.inCap) return calogFail(result, CALOG_ERR_ARG, "host result larger than its buffer");

@@ -167,7 +167,8 @@ static void testDepth(CalogT *rt) {
 
 /* A failing host call's error: IN holds a STR message, or LIST [STR message, INT exception id] (the id becomes
  * the error's "host" mark; issue 12 E4), or LIST [message, id, value] (the value carried), or LIST [message, id, value,
- * bool] (true: the message is a placeholder, pass 48b). */
+ * bool] (true: the message is a placeholder, pass 48b), or LIST [message, id, value, bool, engine] (the engine that
+ * threw the value, its "thrower", named by a refusal of the value: pass 64a; one of 32 bytes or more is no name). */
 static CalogT *hostRt;
 static int hostForm;
 static void putU32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
@@ -177,7 +178,7 @@ static int32_t hostFail(uint32_t hostId, uint32_t argLen) {
   uint32_t i = 0;
   if (hostForm == 1 || hostForm >= 5) {
     in[i++] = CALOG_W_LIST;
-    putU32(in + i, hostForm == 1 ? 2 : hostForm == 7 ? 3 : 4), i += 4;
+    putU32(in + i, hostForm == 1 ? 2 : hostForm == 7 ? 3 : hostForm >= 8 ? 5 : 4), i += 4;
   }
   in[i++] = CALOG_W_STR;
   putU32(in + i, 4), i += 4;
@@ -191,7 +192,13 @@ static int32_t hostFail(uint32_t hostId, uint32_t argLen) {
     putU32(in + i, 9), i += 4;
   }
   if (hostForm == 5) in[i++] = CALOG_W_TRUE;
-  if (hostForm == 6) in[i++] = CALOG_W_FALSE;
+  if (hostForm == 6 || hostForm >= 8) in[i++] = CALOG_W_FALSE;
+  if (hostForm >= 8) {
+    const char *engine = hostForm == 8 ? "squirrel" : "an-engine-name-of-32-bytes-long!";
+    in[i++] = CALOG_W_STR;
+    putU32(in + i, (uint32_t)strlen(engine)), i += 4;
+    memcpy(in + i, engine, strlen(engine)), i += (uint32_t)strlen(engine);
+  }
   if (hostForm == 2) { /* a LIST of the wrong size: a generic failure, never a crash */
     in[0] = CALOG_W_LIST;
     putU32(in + 1, 9);
@@ -217,8 +224,8 @@ static void testHostError(CalogT *rt) {
   in[n++] = CALOG_W_I32;
   putU32(in + n, 5), n += 4;
   CHECK_EQ(calogRegisterHostWire(rt, n), 0);
-  CalogValueT r = calogValueNil(), k = str("host", -1), pk = str("placeholder", -1);
-  for (hostForm = 0; hostForm <= 7; hostForm++) {
+  CalogValueT r = calogValueNil(), k = str("host", -1), pk = str("placeholder", -1), tk = str("thrower", -1);
+  for (hostForm = 0; hostForm <= 9; hostForm++) {
     CHECK_EQ(calogBrokerCall(rt, "h", NULL, 0, &r), CALOG_ERR_HOST);
     const CalogValueT *id = r.type == CALOG_AGGREGATE ? calogAggGet(r.as.agg, &k) : NULL;
     if (hostForm == 1 || hostForm >= 5) CHECK(id != NULL && id->type == CALOG_INT && id->as.i == 77);
@@ -230,11 +237,15 @@ static void testHostError(CalogT *rt) {
     const CalogValueT *p = r.type == CALOG_AGGREGATE ? calogAggGet(r.as.agg, &pk) : NULL;
     if (hostForm == 5) CHECK(p != NULL && p->type == CALOG_BOOL && p->as.b);
     else CHECK(p == NULL);
+    const CalogValueT *t = r.type == CALOG_AGGREGATE ? calogAggGet(r.as.agg, &tk) : NULL;
+    if (hostForm == 8) CHECK(t != NULL && t->type == CALOG_STRING && strcmp(t->as.s.bytes, "squirrel") == 0);
+    else CHECK(t == NULL);
     CHECK(strcmp(calogErrorMessage(&r, NULL), hostForm == 2 ? "host function failed" : "boom") == 0);
     calogValueFree(&r);
   }
   calogValueFree(&k);
   calogValueFree(&pk);
+  calogValueFree(&tk);
   calogUnregister(rt, "h");
   calogHostInstall(rt, NULL, NULL);
 }
