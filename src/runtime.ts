@@ -387,7 +387,9 @@ function hostHandle(fn: Function): ScriptFunction {
     if (!live) throw dead();
     return Reflect.apply(fn, undefined, args) as Value;
   } as ScriptFunction;
-  Object.defineProperty(f, "length", { value: 0 });
+  // its name is fn's (a message naming a host function by its name said 'f'), read without running a getter
+  const name = Object.getOwnPropertyDescriptor(fn, "name")?.value;
+  Object.defineProperties(f, { length: { value: 0 }, name: { value: typeof name === "string" ? name : "" } });
   const dispose = (): void => {
     live = false;
   };
@@ -1007,7 +1009,9 @@ class Core implements FunctionTable {
       checkArgs(args);
       return core.invoke(undefined, args, send);
     } as ScriptFunction;
-    Object.defineProperty(f, "length", { value: 0 }); // as `(...args) => Value` declares it
+    // as `(...args) => Value` declares it; no name (it was "f", this variable's, which a message naming a function
+    // by its name showed for any script function: pass 64b)
+    Object.defineProperties(f, { length: { value: 0 }, name: { value: "" } });
     // A separate unregister token: Bun keeps tokens alive, so the function itself must not be one.
     const token = {};
     ref.users++;

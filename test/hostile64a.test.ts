@@ -271,3 +271,20 @@ test("finding 1: handles sharing another runtime's function release it with the 
   for (let i = 0; i < 50 && rtB.stats().nativeFunctionValues > base; i++) await settle();
   assert.equal(rtB.stats().nativeFunctionValues, base, "released with the last user");
 });
+
+// Finding 2, the handle's name: a message naming a host function by its name (an async one called where the script
+// cannot wait) said 'f', the wrapper's own name, for a getFunction handle passed back into a script.
+test("finding 2: getFunction's handle of a TypeScript function has that function's name", () => {
+  using rt = new Runtime({ output: "ignore" });
+  using c = rt.createContext("lua");
+  const myCallback = (x: unknown): unknown => x;
+  c.eval("function keep(f) K = f end");
+  c.call("keep", myCallback);
+  using f = c.getFunction("K");
+  assert.equal(f.name, "myCallback");
+  // a registered name is a function value of the runtime's own: a ScriptFunction, which has no name of its own
+  rt.register("registered", myCallback);
+  using g = c.getFunction("registered");
+  assert.equal(g.name, "");
+  assert.equal(g(5), 5);
+});
