@@ -36,6 +36,7 @@ const symbols = {
   calogEvalAsyncWire: { args: ["ptr", "i32", "u32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
   calogCallAsyncWire: { args: ["ptr", "i32", "u32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
   calogFnCallAsyncWire: { args: ["ptr", "u32", "u32", "u32"], returns: "i32" }, // int32_t (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
+  calogFnCallAwaitedWire: { args: ["ptr", "u32", "u32", "u32"], returns: "i32" }, // int32_t (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
   calogHostPoll: { args: ["ptr"], returns: "i32" }, // int32_t (CalogT *)
   calogHostPollWait: { args: ["ptr", "i32"], returns: "i32" }, // int32_t (CalogT *, int32_t waitUs)
   calogContextInterrupt: { args: ["ptr", "i32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT)
@@ -195,6 +196,9 @@ class BunRuntime implements NativeRuntime {
   }
   fnCallAsync(slot: number, gen: number, inLen: number): number {
     return this.#rt === null ? DEAD : lib.calogFnCallAsyncWire(this.#rt, slot, gen, inLen);
+  }
+  fnCallAwaited(slot: number, gen: number, inLen: number): number {
+    return this.#rt === null ? DEAD : lib.calogFnCallAwaitedWire(this.#rt, slot, gen, inLen);
   }
   poll(): number {
     return this.#rt === null ? 0 : lib.calogHostPoll(this.#rt);

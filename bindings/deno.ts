@@ -48,6 +48,7 @@ const symbols = {
   calogEvalAsyncWire: { parameters: ["pointer", "i32", "u32"], result: "void" }, // int32_t, read from control.ret (CalogT *, CalogContextIdT, uint32_t inLen)
   calogCallAsyncWire: { parameters: ["pointer", "i32", "u32"], result: "void" }, // int32_t, read from control.ret (CalogT *, CalogContextIdT, uint32_t inLen)
   calogFnCallAsyncWire: { parameters: ["pointer", "u32", "u32", "u32"], result: "void" }, // int32_t, read from control.ret (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
+  calogFnCallAwaitedWire: { parameters: ["pointer", "u32", "u32", "u32"], result: "void" }, // int32_t, read from control.ret (CalogT *, uint32_t slot, uint32_t gen, uint32_t inLen)
   calogHostPoll: { parameters: ["pointer"], result: "void" }, // int32_t, read from control.ret (CalogT *)
   calogHostPollWait: { parameters: ["pointer", "i32"], result: "void" }, // int32_t, read from control.ret (CalogT *, int32_t waitUs)
   calogContextInterrupt: { parameters: ["pointer", "i32"], result: "i32" }, // int32_t (CalogT *, CalogContextIdT)
@@ -258,6 +259,11 @@ class DenoRuntime implements NativeRuntime {
   fnCallAsync(slot: number, gen: number, inLen: number): number {
     if (this.#rt === null) return DEAD;
     lib.calogFnCallAsyncWire(this.#rt, slot, gen, inLen);
+    return this.#rt === null ? DEAD : this.control[RET]! | 0;
+  }
+  fnCallAwaited(slot: number, gen: number, inLen: number): number {
+    if (this.#rt === null) return DEAD;
+    lib.calogFnCallAwaitedWire(this.#rt, slot, gen, inLen);
     return this.#rt === null ? DEAD : this.control[RET]! | 0;
   }
   poll(): number {

@@ -70,6 +70,8 @@ export interface NativeRuntime {
   evalAsync(id: number, inLen: number): number;
   callAsync(id: number, inLen: number): number;
   fnCallAsync(slot: number, gen: number, inLen: number): number;
+  /** fnCallAsync for a call a waiting script's reply depends on (a lent function's call): served at any depth. */
+  fnCallAwaited(slot: number, gen: number, inLen: number): number;
   /** Serves queued host work; 1 if a completion was written to OUT and the control block, else 0. */
   poll(): number;
   /**

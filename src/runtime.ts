@@ -379,6 +379,8 @@ const scriptFunctions = new WeakSet<Function>();
  * ScriptFunction-shaped handle that runs it as a script calling it would (its result and exceptions as they are);
  * `callAsync` runs it on a later microtask; `dispose()` ends this handle, not the function.
  */
+/** hostHandle's handles, and the function each wraps. */
+const wrappedHostFunction = new WeakMap<Function, Function>();
 function hostHandle(fn: Function): ScriptFunction {
   let live = true;
   const dead = () => new CalogDisposedError("ERR_DISPOSED", "script function was disposed");
@@ -413,6 +415,7 @@ function hostHandle(fn: Function): ScriptFunction {
     disposed: { get: () => !live },
   });
   scriptFunctions.add(f);
+  wrappedHostFunction.set(f, fn);
   return f;
 }
 
@@ -520,7 +523,7 @@ const CONTEXT_OWN_THREAD = 1;
 
 /** A host function's entry: names, the ones rt.register gave it (what scripts call it; messages name it so). */
 /** A function a script holds (a registered name, a value passed in); `call`/`release`: another runtime's ScriptFunction
- * lent (see {@link LEND}), called through its own reference. */
+ * lent (see {@link lenders}), called through its own reference. */
 type HostEntry = { fn: Function; refs: number; names?: string[] } & Partial<Lent>;
 
 /** What a ScriptFunction lends another runtime: `call` runs it (`callAsync` for a script that can wait), `release` gives the reference back, `live` tells
@@ -539,10 +542,15 @@ type FnRef = { readonly slot: number; readonly gen: number; users: number };
 
 /**
  * A ScriptFunction passed to a context of another runtime goes there as a host function, with its own reference to the
- * script function: `f[LEND]()` takes one (until `release`), which a `dispose()` of the handle leaves alone, as a copy in
- * a context of the same runtime is (pass 58b: the handle's dispose ended the other runtime's copy).
+ * script function: `lenders.get(f)!()` takes one (until `release`), which a `dispose()` of the handle leaves alone, as a
+ * copy in a context of the same runtime is (pass 58b: the handle's dispose ended the other runtime's copy). Told by
+ * identity: a Proxy of a ScriptFunction is a TypeScript function, whose traps run when a script calls it (read through
+ * the Proxy, the lend went to its target and no trap ran: pass 65a).
  */
-const LEND = Symbol("calog.lend");
+const lenders = new WeakMap<Function, () => Lent>();
+/** `f[CHECK_LIVE]()` throws if the ScriptFunction f was disposed: reached through a Proxy of it too (see hostRef). */
+const CHECK_LIVE = Symbol("calog.checkLive");
+const liveChecks = new WeakSet<Function>();
 
 /** Everything that needs the native runtime; shared by Runtime, Context and script functions. */
 /** Runs f as a macrotask: after what the event loop has queued (I/O, timers), before it sleeps. */
@@ -916,6 +924,9 @@ class Core implements FunctionTable {
   }
 
   hostRef(fn: Function): number {
+    // getFunction's handle of a TypeScript function crosses as that function: the script's copy is the function, not
+    // the handle, whose dispose() ended the copy (pass 65a)
+    fn = wrappedHostFunction.get(fn) ?? fn;
     let id = this.hostIdOf.get(fn);
     // an id whose entry is gone: a release that a RangeError stopped between its two deletes (the stack's end) left
     // fn mapped to it, and the next call passing fn failed with a TypeError, for good
@@ -923,8 +934,14 @@ class Core implements FunctionTable {
     if (id === undefined || e === undefined) {
       id = this.nextHostId++;
       e = { fn, refs: 0 };
-      const lend = (fn as { [LEND]?: () => Lent })[LEND];
-      if (lend !== undefined) Object.assign(e, lend()); // another runtime's, or a Proxy of one (any runtime's)
+      const lend = lenders.get(fn);
+      // another runtime's ScriptFunction; or a Proxy of one (any runtime's), refused if that one was disposed (it was
+      // lent, and each call failed later: pass 62a), else a TypeScript function as any other
+      if (lend !== undefined) Object.assign(e, lend());
+      else {
+        const check: unknown = (fn as { [CHECK_LIVE]?: unknown })[CHECK_LIVE]; // (a get trap may answer anything)
+        if (typeof check === "function" && liveChecks.has(check)) (check as () => void)();
+      }
       this.hostIdOf.set(fn, id);
       this.hostById.set(id, e);
     }
@@ -981,7 +998,7 @@ class Core implements FunctionTable {
 
   /**
    * A handle of the script function `ref` names. Handles of one function can share its native reference: each, and
-   * each copy lent to another runtime (LEND), is one of its `users`, and the reference goes with the last of them.
+   * each copy lent to another runtime (`lenders`), is one of its `users`, and the reference goes with the last of them.
    * A lent copy comes back to TypeScript as a handle of its own when the one it was lent from was disposed, and
    * getFunction always gives one of its own (pass 64a: it gave the user's handle, disposed or to be disposed).
    */
@@ -1043,12 +1060,13 @@ class Core implements FunctionTable {
       return core.submit(() => {
         core.wire.list(args.length);
         for (const a of args) core.wire.value(a);
-      }, (n, len) => n.fnCallAsync(slot, gen, len), undefined, undefined, true);
+      }, (n, len) => n.fnCallAwaited(slot, gen, len), undefined, undefined, true);
+    };
+    const checkLive = (): void => {
+      if (!live || core.native === undefined) throw ownError(disposed());
     };
     const lend = (): Lent => {
-      // reached through a Proxy of this function too (a Proxy forwards [LEND]; it is no member of scriptFunctions):
-      // a disposed one is refused as the function itself is (it was lent, and each call failed later: pass 62a)
-      if (!live || core.native === undefined) throw ownError(disposed());
+      checkLive();
       ref.users++;
       let done = false;
       const giveBack = (): void => {
@@ -1078,10 +1096,12 @@ class Core implements FunctionTable {
       dispose: { value: dispose },
       [Symbol.dispose]: { value: dispose },
       disposed: { get: () => !live || core.native === undefined },
-      [LEND]: { value: lend },
+      [CHECK_LIVE]: { value: checkLive },
     });
     this.handles.set(f, handle);
     scriptFunctions.add(f);
+    lenders.set(f, lend);
+    liveChecks.add(checkLive);
     this.fnFinalizer.register(f, ref, token);
     return f;
   }

@@ -51,6 +51,7 @@ struct CalogMsgT {
   uint64_t seq; /* its place in its actor's queue order (CalogActorT.seq when it was queued) */
   bool answered; /* async: its completion went out early (a buried deadline): what it returns is dropped */
   _Atomic bool withdrawn; /* sync: its waiter gave up on it while it was served (see calog__servedPush) */
+  bool awaited; /* async: a waiting script's reply depends on it (calogFnCallAwaitedWire): served as a sync one is */
 };
 
 #define nowNs calog__nowNs
@@ -215,7 +216,9 @@ static CalogMsgT *popLocked(CalogActorT *a) {
  * "call nesting deeper than 64 crossings" (hostile12b). One queued after the awaited work began may be its doing
  * (a host function awaiting a callAsync into this very context): held back too, the innermost wait, which only
  * that work's reply ends, waited for ever (review13: 20 concurrent callAsync of such a script hung). Calls a
- * waiter's stack depends on (a call made back into this context, a release) are served at any depth, as before. */
+ * waiter's stack depends on (a call made back into this context, a release, an async request marked awaited: a host
+ * function passing a waiting script's call on to another runtime) are served at any depth, as before: an awaited one
+ * held back stalled a recursion between two runtimes for seconds (pass 65a). */
 #define ASYNC_NEST_MAX (CALOG_MAX_NESTING / 2)
 /* One queued after the awaited work began is served while the nesting leaves room for it and a few calls more: it
  * may as well be a request of the program's that arrived later (a server's requests arrive over time), and served at
@@ -229,7 +232,7 @@ static CalogMsgT *servableLocked(const CalogActorT *a, const CalogBoxT *box, Cal
   bool asyncOk = a->nesting < ASYNC_NEST_MAX, lateOk = a->nesting < ASYNC_LATE_MAX;
   CalogMsgT *prev = NULL;
   for (CalogMsgT *q = a->head; q != NULL; prev = q, q = q->next) {
-    if (asyncOk || q->done == NULL || (lateOk && q->seq > atomic_load_explicit(&box->since, memory_order_relaxed))) {
+    if (asyncOk || q->done == NULL || q->awaited || (lateOk && q->seq > atomic_load_explicit(&box->since, memory_order_relaxed))) {
       if (before) *before = prev;
       return q;
     }
@@ -886,7 +889,8 @@ static void ticketRemove(CalogT *rt, uint32_t ticket) {
 }
 
 int32_t calog__actorSubmit(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT *fn, char *name, char *text,
-                           int64_t len, CalogValueT *args, int32_t argc, uint32_t timeoutMs, uint32_t ticket) {
+                           int64_t len, CalogValueT *args, int32_t argc, uint32_t timeoutMs, uint32_t ticket,
+                           bool awaited) {
   CalogMsgT *m = calloc(1, sizeof *m);
   CalogCompletionT *c = calloc(1, sizeof *c);
   if (m == NULL || c == NULL) {
@@ -896,7 +900,8 @@ int32_t calog__actorSubmit(CalogActorT *target, int kind, CalogCtxT *ctx, CalogF
   }
   c->ticket = ticket;
   *m = (CalogMsgT){.rt = target->rt, .kind = kind, .heap = true, .ctx = ctx, .fn = fn, .name = name, .text = text, .len = len,
-                   .args = args, .argc = argc, .timeoutMs = timeoutMs, .ownsData = true, .done = c};
+                   .args = args, .argc = argc, .timeoutMs = timeoutMs, .ownsData = true, .done = c,
+                   .awaited = awaited};
   if (!ticketAdd(target->rt, ticket)) {
     free(m);
     free(c);

@@ -566,10 +566,11 @@ CALOG_HIDDEN int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *
                                       CalogNativeEntryT *entry, const char *name, const char *text, int64_t len,
                                       CalogValueT *args, int32_t argc, uint32_t timeoutMs, CalogValueT *result);
 /* Queues a request whose reply becomes host completion `ticket`; takes text (malloc'd) and args (array
- * and values, malloc'd). */
+ * and values, malloc'd). awaited: a waiting script's reply depends on it (served at any depth, as a blocking
+ * call is; see servableLocked). */
 CALOG_HIDDEN int32_t calog__actorSubmit(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT *fn, char *name,
                                         char *text, int64_t len, CalogValueT *args, int32_t argc, uint32_t timeoutMs,
-                                        uint32_t ticket);
+                                        uint32_t ticket, bool awaited);
 /* Asks the host to destroy a released context whose last function value is gone (any thread). */
 CALOG_HIDDEN void calog__actorPostReap(CalogT *rt, CalogCtxT *ctx);
 /* A preallocated SHUTDOWN message (destroy must not fail). */

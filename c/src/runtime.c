@@ -1333,7 +1333,7 @@ static int32_t submit(CalogT *rt, CalogContextIdT id, int kind, char *name, char
       st = calog__ctxRun(ctx, kind, name, text, len, args, argc, timeoutMs, &v);
       calog__hostComplete(rt, (uint32_t)ticket, st, &v);
       st = CALOG_OK;
-    } else if ((st = calog__actorSubmit(ctx->actor, kind, ctx, NULL, name, text, len, args, argc, timeoutMs, (uint32_t)ticket)) == CALOG_OK) {
+    } else if ((st = calog__actorSubmit(ctx->actor, kind, ctx, NULL, name, text, len, args, argc, timeoutMs, (uint32_t)ticket, false)) == CALOG_OK) {
       calog__ctxUnref(ctx);
       return ticket; /* the message owns name/text/args now */
     } else {
@@ -1385,7 +1385,7 @@ static int32_t calogCallAsyncWireImpl(CalogT *rt, CalogContextIdT id, uint32_t i
   return submit(rt, id, CALOG_MSG_CALL, name, NULL, 0, args, argc, 0);
 }
 
-static int32_t calogFnCallAsyncWireImpl(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen) {
+static int32_t fnCallAsync(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen, bool awaited) {
   CalogValueT v = calogValueNil();
   CalogReaderT rd;
   if (rt == NULL) return -CALOG_ERR_ARG;
@@ -1399,7 +1399,7 @@ static int32_t calogFnCallAsyncWireImpl(CalogT *rt, uint32_t slot, uint32_t gen,
   if (st != CALOG_OK) return reply(rt, st, &v);
   int32_t ticket = newTicket(rt);
   if (fn->actor != NULL && fn->actor != &rt->host && atomic_load(&fn->alive)) {
-    st = calog__actorSubmit(fn->actor, CALOG_MSG_FN, NULL, fn, NULL, NULL, 0, args, argc, 0, (uint32_t)ticket);
+    st = calog__actorSubmit(fn->actor, CALOG_MSG_FN, NULL, fn, NULL, NULL, 0, args, argc, 0, (uint32_t)ticket, awaited);
     if (st == CALOG_OK) return ticket;
     calog__argsFree(args, argc, NULL);
     return reply(rt, calogFail(&v, CALOG_ERR_DEAD, "the function's context is shutting down or was disposed"), &v);
@@ -1410,6 +1410,14 @@ static int32_t calogFnCallAsyncWireImpl(CalogT *rt, uint32_t slot, uint32_t gen,
   calog__argsFree(args, argc, NULL);
   calog__hostComplete(rt, (uint32_t)ticket, st, &v);
   return ticket;
+}
+
+static int32_t calogFnCallAsyncWireImpl(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen) {
+  return fnCallAsync(rt, slot, gen, inLen, false);
+}
+
+static int32_t calogFnCallAwaitedWireImpl(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen) {
+  return fnCallAsync(rt, slot, gen, inLen, true);
 }
 
 /* The exported entry points that may run host callbacks: each also leaves its return value in the control
@@ -1426,4 +1434,5 @@ CALOG_RETURN_TO_CONTROL(calogUnregisterWire, (CalogT *rt, uint32_t inLen), (rt, 
 CALOG_RETURN_TO_CONTROL(calogEvalAsyncWire, (CalogT *rt, CalogContextIdT id, uint32_t inLen), (rt, id, inLen))
 CALOG_RETURN_TO_CONTROL(calogCallAsyncWire, (CalogT *rt, CalogContextIdT id, uint32_t inLen), (rt, id, inLen))
 CALOG_RETURN_TO_CONTROL(calogFnCallAsyncWire, (CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen), (rt, slot, gen, inLen))
+CALOG_RETURN_TO_CONTROL(calogFnCallAwaitedWire, (CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen), (rt, slot, gen, inLen))
 CALOG_RETURN_TO_CONTROL(calogContextSetLimitsWire, (CalogT *rt, CalogContextIdT id, uint32_t inLen), (rt, id, inLen))

@@ -465,6 +465,7 @@ static void testReturnInControl(CalogT *rt) {
   RET_IN_CONTROL(calogEvalAsyncWire(rt, none, 0));
   RET_IN_CONTROL(calogCallAsyncWire(rt, none, 0));
   RET_IN_CONTROL(calogFnCallAsyncWire(rt, 77, 1, 0));
+  RET_IN_CONTROL(calogFnCallAwaitedWire(rt, 77, 1, 0));
   RET_IN_CONTROL(calogContextCreateWire(rt, 0));
   RET_IN_CONTROL(calogContextSetLimitsWire(rt, none, 0));
   RET_IN_CONTROL(calogRegisterHostWire(rt, 0));

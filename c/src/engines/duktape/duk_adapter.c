@@ -1273,12 +1273,16 @@ static void pushBytes(duk_context *ctx, const char *s, int64_t n) {
   }
 }
 
-/* Text for JS (messages): a symbol prefix byte becomes U+FFFD so the result is always a string. */
+/* Text for JS (messages): a symbol prefix byte becomes U+FFFD so the result is always a string. In one piece: the
+ * rest pushed alone was itself a Symbol when its first byte was a prefix byte too, and concatenating it threw
+ * "cannot string coerce Symbol" in place of the message (pass 65b). */
 static void pushText(duk_context *ctx, const char *s, int64_t n) {
   if (symbolPrefix(s, n)) {
-    duk_push_literal(ctx, "\xEF\xBF\xBD");
-    pushUtf8(ctx, s + 1, (size_t)(n - 1));
-    duk_concat(ctx, 2);
+    char *t = duk_push_fixed_buffer(ctx, (duk_size_t)n + 2); /* U+FFFD (3 bytes) and the n - 1 after the prefix */
+    memcpy(t, "\xEF\xBF\xBD", 3);
+    memcpy(t + 3, s + 1, (size_t)(n - 1));
+    pushUtf8(ctx, t, (size_t)n + 2);
+    duk_remove(ctx, -2);
   } else {
     pushUtf8(ctx, s, (size_t)n);
   }
