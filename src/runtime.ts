@@ -389,8 +389,14 @@ function hostHandle(fn: Function): ScriptFunction {
     if (!live) throw dead();
     return Reflect.apply(fn, undefined, args) as Value;
   } as ScriptFunction;
-  // its name is fn's (a message naming a host function by its name said 'f'), read without running a getter
-  const name = Object.getOwnPropertyDescriptor(fn, "name")?.value;
+  // its name is fn's (a message naming a host function by its name said 'f'), read without running a getter (a
+  // Proxy's getOwnPropertyDescriptor trap may throw, a revoked one does: then none, pass 66b)
+  let name: unknown;
+  try {
+    name = Object.getOwnPropertyDescriptor(fn, "name")?.value;
+  } catch {
+    name = undefined;
+  }
   Object.defineProperties(f, { length: { value: 0 }, name: { value: typeof name === "string" ? name : "" } });
   const dispose = (): void => {
     live = false;
@@ -939,7 +945,14 @@ class Core implements FunctionTable {
       // lent, and each call failed later: pass 62a), else a TypeScript function as any other
       if (lend !== undefined) Object.assign(e, lend());
       else {
-        const check: unknown = (fn as { [CHECK_LIVE]?: unknown })[CHECK_LIVE]; // (a get trap may answer anything)
+        // (a get trap may answer anything, or throw: a guard that refuses unknown keys is no reason to refuse its
+        // function, which is a TypeScript function as any other then: pass 66b)
+        let check: unknown;
+        try {
+          check = (fn as { [CHECK_LIVE]?: unknown })[CHECK_LIVE];
+        } catch {
+          check = undefined;
+        }
         if (typeof check === "function" && liveChecks.has(check)) (check as () => void)();
       }
       this.hostIdOf.set(fn, id);

@@ -279,11 +279,13 @@ function checkNamedKeys(v: unknown[], n: number): void {
   const last = keys[keys.length - 1];
   if (last === undefined) return;
   const i = Number(last);
-  if (Number.isInteger(i) && i >= 0 && i < n && String(i) === last) return;
+  // (a Proxy's ownKeys lists them in any order: a name listed first was dropped, pass 66b)
+  if (Number.isInteger(i) && i >= 0 && i < n && String(i) === last && !types.isProxy(v)) return;
   const named = keys.filter((k) => {
     const i = Number(k);
     return !(Number.isInteger(i) && i >= 0 && i < n && String(i) === k); // "-1", "1.5", "01" are names
   });
+  if (named.length === 0) return; // a Proxy's items only
   throw valueError(
     "ERR_TYPE",
     `an array with named properties (${named.slice(0, 3).map((k) => JSON.stringify(k)).join(", ")}${named.length > 3 ? ", …" : ""}) cannot cross into a script: only its items would (the lenient policy drops them)`,

@@ -664,7 +664,15 @@ static duk_ret_t describeSafe(duk_context *ctx, void *udata) {
     duk_call(ctx, 1);
     duk_concat(ctx, 2);
   } else if (duk_is_object(ctx, v) && !duk_is_function(ctx, v) && carriedText(ctx, v)) {
-    /* an object another engine threw, raised here by calog, without a toString of its own: what it said there */
+    /* an object another engine threw, raised here by calog, without a toString of its own: what it said there, its
+     * exact bytes where JS could not hold them */
+    pushOwnMark(ctx, v, DUK_KEY_RAISE_CARRIED_BYTES);
+    if (duk_is_buffer_data(ctx, -1)) {
+      duk_remove(ctx, -2);
+      *rawBytes = true;
+    } else {
+      duk_pop(ctx);
+    }
   } else if (duk_is_function(ctx, v) && stringMessage(ctx, v)) {
     /* a function with a message of its own says it, as a host function's does (its built-in text said nothing and was
      * rendered "js threw [function]": pass 49a) */
@@ -1555,6 +1563,13 @@ static duk_ret_t throwResultIo(DukCtxT *dc, duk_context *ctx, CalogValueT *resul
         if (msg != NULL) {
           pushText(ctx, msg, n); /* may throw: as above */
           duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_CARRIED);
+          /* and its exact bytes where JS cannot hold them: a __tostring's encoded surrogate pair left JS as the
+           * character (4-byte UTF-8) it stands for (pass 66b) */
+          if (symbolPrefix(msg, n) || holdsPair(msg, n)) {
+            void *b = duk_push_fixed_buffer(ctx, (duk_size_t)n); /* may throw: as above */
+            memcpy(b, msg, (size_t)n);
+            duk_put_prop_literal(ctx, -2, DUK_KEY_RAISE_CARRIED_BYTES);
+          }
         }
         /* its marks, as an Error calog throws carries them: a value a host function passed on keeps the host's
          * exception as its cause when it leaves uncaught (pass 34b) */

@@ -28,6 +28,8 @@
  * toString or _tostring said it), which the error says again when it leaves JS, unless the object has a toString of
  * its own by then */
 #define DUK_KEY_RAISE_CARRIED DUK_HIDDEN_SYMBOL("calogRaiseCarried")
+/* beside it, the exact bytes of such a message JS cannot hold as they are (as DUK_KEY_RAISE_BYTES) */
+#define DUK_KEY_RAISE_CARRIED_BYTES DUK_HIDDEN_SYMBOL("calogRaiseCarriedBytes")
 
 typedef struct DukCtxT {
   duk_context *ctx;    /* the heap's main thread */
