@@ -401,6 +401,11 @@ function hostHandle(fn: Function): ScriptFunction {
   const dispose = (): void => {
     live = false;
   };
+  // a Proxy of a disposed one is refused when passed, as one of a disposed ScriptFunction is (pass 66a)
+  const checkLive = (): void => {
+    if (!live) throw ownError(dead());
+  };
+  liveChecks.add(checkLive);
   const callAsync = (...args: unknown[]): Promise<Value> => {
     if (!live) return Promise.reject(dead());
     let signal: AbortSignal | undefined;
@@ -419,6 +424,7 @@ function hostHandle(fn: Function): ScriptFunction {
     dispose: { value: dispose },
     [Symbol.dispose]: { value: dispose },
     disposed: { get: () => !live },
+    [CHECK_LIVE]: { value: checkLive },
   });
   scriptFunctions.add(f);
   wrappedHostFunction.set(f, fn);
@@ -947,9 +953,12 @@ class Core implements FunctionTable {
       else {
         // (a get trap may answer anything, or throw: a guard that refuses unknown keys is no reason to refuse its
         // function, which is a TypeScript function as any other then: pass 66b)
+        // its own property, read as a descriptor: not one its prototype has (a live function whose prototype is a
+        // disposed ScriptFunction was refused), and a Proxy's get trap never runs (one that refuses unknown keys
+        // refused its function, naming calog's key: pass 66a); a Proxy forwards the descriptor of its target's own
         let check: unknown;
         try {
-          check = (fn as { [CHECK_LIVE]?: unknown })[CHECK_LIVE];
+          check = Object.getOwnPropertyDescriptor(fn, CHECK_LIVE)?.value;
         } catch {
           check = undefined;
         }

@@ -448,9 +448,10 @@ CALOG_API int32_t calogHostSettleWire(CalogT *rt, uint32_t token, int32_t outcom
 CALOG_API int32_t calogEvalAsyncWire(CalogT *rt, CalogContextIdT id, uint32_t inLen);
 CALOG_API int32_t calogCallAsyncWire(CalogT *rt, CalogContextIdT id, uint32_t inLen);
 CALOG_API int32_t calogFnCallAsyncWire(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen);
-/* calogFnCallAsyncWire for a call a waiting script's reply depends on (a deferred host call that passes the script's
- * call on to a function of another runtime): a context waiting inside a call serves it at any depth, as it serves a
- * blocking call, where an ordinary async request past half the nesting cap waits for a shallower wait. */
+/* calogFnCallAsyncWire for a call a waiting script's reply depends on (made from inside the host function that script
+ * called, which defers its reply and passes the call on to a function of another runtime): a context waiting inside
+ * a call of the same chain of calls serves it at any depth, as it serves a blocking call, where an ordinary async
+ * request past half the nesting cap waits for a shallower wait. Made anywhere else, it is calogFnCallAsyncWire. */
 CALOG_API int32_t calogFnCallAwaitedWire(CalogT *rt, uint32_t slot, uint32_t gen, uint32_t inLen);
 /* Serves every queued host message (calls from other threads into host functions and host-thread
  * contexts, releases), then, if an async request completed, writes its outcome to OUT and the control

@@ -51,8 +51,17 @@ struct CalogMsgT {
   uint64_t seq; /* its place in its actor's queue order (CalogActorT.seq when it was queued) */
   bool answered; /* async: its completion went out early (a buried deadline): what it returns is dropped */
   _Atomic bool withdrawn; /* sync: its waiter gave up on it while it was served (see calog__servedPush) */
-  bool awaited; /* async: a waiting script's reply depends on it (calogFnCallAwaitedWire): served as a sync one is */
+  bool awaited; /* async: a waiting script's reply depends on it (calogFnCallAwaitedWire): see servableLocked */
+  uint64_t chain; /* the chain of calls it belongs to (tlsChain where it was sent; 0: none, it starts one) */
 };
+
+/* The chain of calls the message served innermost on this thread belongs to: a request served at the top level starts
+ * one, and the calls made while it runs (a blocking call, a host function's, an awaited request a host function
+ * sends on) carry it to where they are served. Told apart, an awaited request of this chain is served at any depth by
+ * a wait of this chain (its reply depends on it), one of another is held back as any async request is (pass 66a:
+ * forty independent chains nested into one waiting context up to the cap). */
+static _Thread_local uint64_t tlsChain;
+static _Atomic uint64_t chainSeq;
 
 #define nowNs calog__nowNs
 
@@ -216,9 +225,9 @@ static CalogMsgT *popLocked(CalogActorT *a) {
  * "call nesting deeper than 64 crossings" (hostile12b). One queued after the awaited work began may be its doing
  * (a host function awaiting a callAsync into this very context): held back too, the innermost wait, which only
  * that work's reply ends, waited for ever (review13: 20 concurrent callAsync of such a script hung). Calls a
- * waiter's stack depends on (a call made back into this context, a release, an async request marked awaited: a host
- * function passing a waiting script's call on to another runtime) are served at any depth, as before: an awaited one
- * held back stalled a recursion between two runtimes for seconds (pass 65a). */
+ * waiter's stack depends on (a call made back into this context, a release, an async request marked awaited of the
+ * wait's own chain: a host function passing a waiting script's call on to another runtime) are served at any depth, as
+ * before: an awaited one held back stalled a recursion between two runtimes for seconds (pass 65a). */
 #define ASYNC_NEST_MAX (CALOG_MAX_NESTING / 2)
 /* One queued after the awaited work began is served while the nesting leaves room for it and a few calls more: it
  * may as well be a request of the program's that arrived later (a server's requests arrive over time), and served at
@@ -227,12 +236,24 @@ static CalogMsgT *popLocked(CalogActorT *a) {
  * back past this, the newest is served after a second (heldBackoffNs): the innermost wait may need it. */
 #define ASYNC_LATE_MAX (CALOG_MAX_NESTING - 8)
 
+/* Whether a wait on this thread serves q at any depth: a release; a call of the wait's own chain (it may be what the
+ * wait waits for: a call back into this context, an awaited request); a call from the host thread (the JavaScript
+ * thread: held back, it would block what the wait may need). A blocking call of another chain from another context's
+ * thread is an independent caller: forty contexts calling a context that waited in an async host function nested
+ * into it up to the cap, the rest failing with the nesting error, where their callAsync forms all succeeded (pass
+ * 66a); its sender waits, as an async request does, for a shallower wait. */
+static bool dependsOn(const CalogMsgT *q) {
+  if (q->chain == tlsChain && (q->done == NULL || q->awaited)) return true;
+  if (q->done != NULL) return false;
+  return q->reply == NULL || q->reply->waiter == NULL || q->reply->waiter->isHost;
+}
+
 /* under a->mu: the first message a wait of a for box may serve now (NULL: none), and the one before it in the queue */
 static CalogMsgT *servableLocked(const CalogActorT *a, const CalogBoxT *box, CalogMsgT **before) {
   bool asyncOk = a->nesting < ASYNC_NEST_MAX, lateOk = a->nesting < ASYNC_LATE_MAX;
   CalogMsgT *prev = NULL;
   for (CalogMsgT *q = a->head; q != NULL; prev = q, q = q->next) {
-    if (asyncOk || q->done == NULL || q->awaited || (lateOk && q->seq > atomic_load_explicit(&box->since, memory_order_relaxed))) {
+    if (asyncOk || dependsOn(q) || (lateOk && q->seq > atomic_load_explicit(&box->since, memory_order_relaxed))) {
       if (before) *before = prev;
       return q;
     }
@@ -413,8 +434,18 @@ static void epochLeave(CalogCtxT *ctx, EpochSaveT prev) {
   ctx->hasQueuedEpoch = prev.has;
 }
 
-/* Runs one message on this actor's thread. stopping: the context is shutting down (calls get DEAD). */
+static void dispatchHere(CalogActorT *self, CalogMsgT *m);
+
+/* Runs one message on this actor's thread, in its chain (tlsChain; m may be freed by the time it returns). */
 static void dispatch(CalogActorT *self, CalogMsgT *m) {
+  uint64_t outer = tlsChain;
+  tlsChain = m->chain != 0 ? m->chain : atomic_fetch_add_explicit(&chainSeq, 1, memory_order_relaxed) + 1;
+  dispatchHere(self, m);
+  tlsChain = outer;
+}
+
+/* Runs one message on this actor's thread. stopping: the context is shutting down (calls get DEAD). */
+static void dispatchHere(CalogActorT *self, CalogMsgT *m) {
   CalogValueT result = calogValueNil();
   int32_t st;
   CalogCtxT *selfCtx = self->ctx;
@@ -797,7 +828,7 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
     box.cv = &privCv;
   }
   CalogMsgT m = {.rt = rt, .kind = kind, .ctx = ctx, .fn = fn, .entry = entry, .name = name, .text = text,
-                 .len = len, .args = args, .argc = argc, .timeoutMs = timeoutMs, .reply = &box};
+                 .len = len, .args = args, .argc = argc, .timeoutMs = timeoutMs, .reply = &box, .chain = tlsChain};
   if (ctx) calog__ctxRef(ctx);
   if (fn) calogFnRetain(fn);
   /* the context the request runs in (NULL: the host), held by the waiter until the reply: m's own
@@ -901,7 +932,7 @@ int32_t calog__actorSubmit(CalogActorT *target, int kind, CalogCtxT *ctx, CalogF
   c->ticket = ticket;
   *m = (CalogMsgT){.rt = target->rt, .kind = kind, .heap = true, .ctx = ctx, .fn = fn, .name = name, .text = text, .len = len,
                    .args = args, .argc = argc, .timeoutMs = timeoutMs, .ownsData = true, .done = c,
-                   .awaited = awaited};
+                   .awaited = awaited && tlsChain != 0, .chain = awaited ? tlsChain : 0};
   if (!ticketAdd(target->rt, ticket)) {
     free(m);
     free(c);

@@ -566,8 +566,9 @@ CALOG_HIDDEN int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *
                                       CalogNativeEntryT *entry, const char *name, const char *text, int64_t len,
                                       CalogValueT *args, int32_t argc, uint32_t timeoutMs, CalogValueT *result);
 /* Queues a request whose reply becomes host completion `ticket`; takes text (malloc'd) and args (array
- * and values, malloc'd). awaited: a waiting script's reply depends on it (served at any depth, as a blocking
- * call is; see servableLocked). */
+ * and values, malloc'd). awaited: a waiting script's reply depends on it (sent on the host thread while a host
+ * function of that script's chain runs: a wait of that chain serves it at any depth, as a blocking call; see
+ * servableLocked). */
 CALOG_HIDDEN int32_t calog__actorSubmit(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT *fn, char *name,
                                         char *text, int64_t len, CalogValueT *args, int32_t argc, uint32_t timeoutMs,
                                         uint32_t ticket, bool awaited);
