@@ -166,7 +166,7 @@ for t in "${targets[@]}"; do
     # fork mode (libFuzzer only): the jobs share the corpus; -runs is their total
     if [ $FUZZ = libfuzzer ] && [ "$jobs" -gt 1 ]; then limit+=(-fork="$jobs"); fi
   else
-    limit=(-max_total_time=5)
+    limit=(-max_total_time=3)
   fi
   # a target's dictionary (test/fuzz/dict/<target>.dict: the engine's keywords and library names) guides
   # libFuzzer's mutations into calls of the standard library; the replay driver ignores it
