@@ -374,13 +374,13 @@ const plainKey = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 /** Every ScriptFunction calog made, of any runtime: told by identity, never by a property a TypeScript function may
  * have of its own (`disposed: true` refused a plain function, and a getter of it ran: pass 61a). */
 const scriptFunctions = new WeakSet<Function>();
+/** hostHandle's handles, and the function each wraps. */
+const wrappedHostFunction = new WeakMap<Function, Function>();
 /**
  * What getFunction gives for a global that holds a TypeScript function (one passed to the script, or registered): a
  * ScriptFunction-shaped handle that runs it as a script calling it would (its result and exceptions as they are);
  * `callAsync` runs it on a later microtask; `dispose()` ends this handle, not the function.
  */
-/** hostHandle's handles, and the function each wraps. */
-const wrappedHostFunction = new WeakMap<Function, Function>();
 function hostHandle(fn: Function): ScriptFunction {
   let live = true;
   const dead = () => new CalogDisposedError("ERR_DISPOSED", "script function was disposed");
@@ -951,11 +951,10 @@ class Core implements FunctionTable {
       // lent, and each call failed later: pass 62a), else a TypeScript function as any other
       if (lend !== undefined) Object.assign(e, lend());
       else {
-        // (a get trap may answer anything, or throw: a guard that refuses unknown keys is no reason to refuse its
-        // function, which is a TypeScript function as any other then: pass 66b)
         // its own property, read as a descriptor: not one its prototype has (a live function whose prototype is a
         // disposed ScriptFunction was refused), and a Proxy's get trap never runs (one that refuses unknown keys
-        // refused its function, naming calog's key: pass 66a); a Proxy forwards the descriptor of its target's own
+        // refused its function, naming calog's key: passes 66a, 66b); a Proxy forwards its target's own descriptor,
+        // and a descriptor trap that throws leaves a TypeScript function as any other
         let check: unknown;
         try {
           check = Object.getOwnPropertyDescriptor(fn, CHECK_LIVE)?.value;
@@ -1072,6 +1071,10 @@ class Core implements FunctionTable {
     };
     // the same for a script that can wait (a threaded context's callAsync or evalAsync): called as callAsync is, so the
     // event loop, and the caller's limits and interrupt(), go on while it runs; resolved with [value] (see deferLent)
+    const writeArgs = (args: unknown[]) => (): void => {
+      core.wire.list(args.length);
+      for (const a of args) core.wire.value(a);
+    };
     const lentAsync = (args: unknown[]): Promise<Value> => {
       if (core.native === undefined || keepAlive === null) return Promise.reject(gone());
       try {
@@ -1079,10 +1082,7 @@ class Core implements FunctionTable {
       } catch (e) {
         return Promise.reject(e);
       }
-      return core.submit(() => {
-        core.wire.list(args.length);
-        for (const a of args) core.wire.value(a);
-      }, (n, len) => n.fnCallAwaited(slot, gen, len), undefined, undefined, true);
+      return core.submit(writeArgs(args), (n, len) => n.fnCallAwaited(slot, gen, len), undefined, undefined, true);
     };
     const checkLive = (): void => {
       if (!live || core.native === undefined) throw ownError(disposed());
@@ -1108,10 +1108,7 @@ class Core implements FunctionTable {
       } catch (e) {
         return Promise.reject(e);
       }
-      return core.submit(() => {
-        core.wire.list(args.length);
-        for (const a of args) core.wire.value(a);
-      }, (n, len) => n.fnCallAsync(slot, gen, len), undefined, signal);
+      return core.submit(writeArgs(args), (n, len) => n.fnCallAsync(slot, gen, len), undefined, signal);
     };
     Object.defineProperties(f, {
       callAsync: { value: callAsync },

@@ -129,7 +129,9 @@ build_key() { # a target's machine code and data: the same build wherever it was
   # objcopy, the whole file: a clone elsewhere then counts as another build)
   if ! command -v objcopy >/dev/null; then sha256sum "$1" | cut -c1-16; return; fi
   local sec tmp; tmp=$(mktemp -d)
-  for sec in .text .rodata .data; do objcopy -O binary --only-section=$sec "$1" "$tmp/$sec" || return 1; done
+  for sec in .text .rodata .data; do
+    objcopy -O binary --only-section=$sec "$1" "$tmp/$sec" || { rm -rf "$tmp"; return 1; }
+  done
   cat "$tmp/.text" "$tmp/.rodata" "$tmp/.data" | sha256sum | cut -c1-16
   rm -rf "$tmp"
 }
