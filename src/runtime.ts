@@ -542,6 +542,8 @@ type HostEntry = { fn: Function; refs: number; names?: string[] } & Partial<Lent
  * whether the handle it was lent from is (no code of the caller runs: it may have been a Proxy), `share` makes a
  * handle of the function of its own (a lent copy coming back to TypeScript). */
 type Lent = {
+  /** Throws the error of a pass of the function once its handle or runtime is disposed. */
+  check: () => void;
   call: Function;
   callAsync: (args: unknown[]) => Promise<Value>;
   release: () => void;
@@ -630,6 +632,10 @@ class Core implements FunctionTable {
   native: NativeRuntime | undefined;
   readonly wire: Wire;
   readonly hostById: Map<number, HostEntry> = new Map();
+  /** The `release` of each function another runtime lent this one (see {@link lenders}), also held by this runtime's
+   * backstop: a forgotten Runtime whose Core went with it gave none back (its lender's functions, and their contexts,
+   * lived as long as the lender: pass 67b). */
+  readonly lentReleases: Set<() => void> = new Set();
   readonly hostIdOf: Map<Function, number> = new Map();
   nextHostId = 1;
   readonly handles: WeakMap<Function, readonly [number, number]> = new WeakMap();
@@ -949,8 +955,10 @@ class Core implements FunctionTable {
       const lend = lenders.get(fn);
       // another runtime's ScriptFunction; or a Proxy of one (any runtime's), refused if that one was disposed (it was
       // lent, and each call failed later: pass 62a), else a TypeScript function as any other
-      if (lend !== undefined) Object.assign(e, lend());
-      else {
+      if (lend !== undefined) {
+        Object.assign(e, lend());
+        this.lentReleases.add(e.release!);
+      } else {
         // its own property, read as a descriptor: not one its prototype has (a live function whose prototype is a
         // disposed ScriptFunction was refused), and a Proxy's get trap never runs (one that refuses unknown keys
         // refused its function, naming calog's key: passes 66a, 66b); a Proxy forwards its target's own descriptor,
@@ -961,10 +969,15 @@ class Core implements FunctionTable {
         } catch {
           check = undefined;
         }
-        if (typeof check === "function" && liveChecks.has(check)) (check as () => void)();
+        if (typeof check === "function" && liveChecks.has(check)) e.check = check as () => void;
+        e.check?.(); // before the entry is kept: a refused function leaves none
       }
       this.hostIdOf.set(fn, id);
       this.hostById.set(id, e);
+    } else {
+      // on every pass, not only the first: a Proxy passed while its target lived, which a script still holds (or the
+      // function itself, lent to another runtime), was accepted again after the target's dispose() (pass 67b)
+      e.check?.();
     }
     e.refs++;
     this.pendingRefs.push(id);
@@ -1090,15 +1103,10 @@ class Core implements FunctionTable {
     const lend = (): Lent => {
       checkLive();
       ref.users++;
-      let done = false;
-      const giveBack = (): void => {
-        if (done) return;
-        done = true;
-        core.unref(ref);
-      };
+      const giveBack = lentRelease(new WeakRef(core), ref);
       // a handle of its own, for the other runtime to give TypeScript (the lend holds the reference meanwhile)
       const share = (): ScriptFunction => (core.native === undefined ? f : core.#handle(ref));
-      return { call: lent, callAsync: lentAsync, release: giveBack, live: () => live, share };
+      return { call: lent, callAsync: lentAsync, release: giveBack, live: () => live, share, check: checkLive };
     };
     const callAsync = (...args: unknown[]): Promise<Value> => {
       if (!live || core.native === undefined) return Promise.reject(disposed());
@@ -1234,7 +1242,14 @@ class Core implements FunctionTable {
       const id = this.nextHostError++;
       this.hostErrors.set(id, err);
       if (this.hostErrors.size > HOST_ERRORS_KEPT) this.hostErrors.delete(this.hostErrors.keys().next().value!);
-      writeHostError(w, message, id, err, this);
+      // with the flag set, as any encode: a call into calog from code that runs here is refused, never one that
+      // writes over the error half written (pass 67b; settleHost writes its host errors inside begin)
+      this.encoding = true;
+      try {
+        writeHostError(w, message, id, err, this);
+      } finally {
+        this.encoding = false;
+      }
       return -ERR_HOST;
     }
   }
@@ -1389,7 +1404,10 @@ class Core implements FunctionTable {
     if (--e.refs <= 0) {
       this.hostById.delete(id);
       this.hostIdOf.delete(e.fn);
-      e.release?.();
+      if (e.release !== undefined) {
+        this.lentReleases.delete(e.release);
+        e.release();
+      }
     }
   }
 
@@ -1676,6 +1694,7 @@ class Core implements FunctionTable {
     this.pending.clear();
     this.heldReleases.length = 0;
     for (const e of this.hostById.values()) e.release?.(); // another runtime's script functions lent to this one
+    this.lentReleases.clear();
     this.hostById.clear();
     this.hostIdOf.clear();
     this.hostErrors.clear(); // nothing can claim them now (pass 54a: a kept Context held them past dispose)
@@ -1745,13 +1764,20 @@ function carriedValue(err: unknown, isScriptFunction: (f: Function) => boolean):
       // exactly the built-in prototypes, and no hole: the encoder reads an array's prototype and its items, and a
       // Proxy as a prototype ran its traps mid-write (pass 37b)
       const proto = Object.getPrototypeOf(x);
-      if (Array.isArray(x)) {
+      const array = Array.isArray(x);
+      if (array) {
         if (proto !== Array.prototype) return false;
-        for (let i = 0; i < x.length; i++) if (!Object.prototype.hasOwnProperty.call(x, i)) return false;
+        // each index a data property: Object.keys below lists no non-enumerable one, and an accessor there ran its
+        // getter in the middle of the write, where a call into calog reused the buffer under it (pass 67b)
+        for (let i = 0; i < x.length; i++) {
+          const d = Object.getOwnPropertyDescriptor(x, i);
+          if (d === undefined || !("value" in d) || !plain(d.value, depth + 1)) return false;
+        }
       } else if (proto !== Object.prototype && proto !== null) {
         return false;
       }
       for (const k of Object.keys(x)) {
+        if (array && isIndex(k, x.length)) continue; // checked above
         const d = Object.getOwnPropertyDescriptor(x, k);
         if (d === undefined || !("value" in d) || !plain(d.value, depth + 1)) return false;
       }
@@ -1761,6 +1787,12 @@ function carriedValue(err: unknown, isScriptFunction: (f: Function) => boolean):
   } catch {
     return NOTHING;
   }
+}
+
+/** Whether `k` (an own key) is an index of an array of `length` items. */
+function isIndex(k: string, length: number): boolean {
+  const i = Number(k);
+  return i < length && String(i >>> 0) === k;
 }
 
 /** Script errors whose message is calog's rendering of the thrown value ("lua threw { code: 1 }"), not its text: the
@@ -1907,15 +1939,33 @@ function outputSink(core: Core, output: Output): Value {
 }
 
 /**
+ * The `release` of a lend: gives its user of `ref` back once. Made out here, holding the lender weakly: the borrower's
+ * backstop keeps it (see Core.lentReleases), and a closure made in `#handle` shares that scope's `core`, whose host
+ * functions may hold the borrower (which then could never be collected).
+ */
+function lentRelease(lender: WeakRef<Core>, ref: FnRef): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    lender.deref()?.unref(ref); // a lender gone destroyed its native runtime, and the reference with it
+  };
+}
+
+/**
  * The backstops hold the native runtime, never the Core: a registry holds its values strongly, and the Core holds
  * the host functions, which often hold the Runtime (a host function using `rt` or a context of it). Holding the
  * Core, a forgotten Runtime that one of its own host functions captured was never collected: its threads, its
  * interpreters and the native runtime lived as long as the process.
  */
-const runtimeFinalizer = new FinalizationRegistry<{ core: WeakRef<Core>; native: NativeRuntime }>(function collect(held) {
+const runtimeFinalizer = new FinalizationRegistry<{ core: WeakRef<Core>; native: NativeRuntime; lent: Set<() => void> }>(function collect(held) {
   const c = held.core.deref();
   if (c === undefined) {
-    held.native.destroy(); // the Core is gone too: nothing else to release
+    // the Core is gone too: what it held of other runtimes is the functions they lent it (each release gives one
+    // reference back to its lender; none holds this runtime)
+    held.native.destroy();
+    for (const release of held.lent) release();
+    held.lent.clear();
     return;
   }
   try {
@@ -1957,7 +2007,7 @@ export class Runtime implements Disposable {
     this.#core.defaultCapabilities = capabilities;
     this.#core.defaultOutput = output;
     this.#core.owner = new WeakRef(this);
-    runtimeFinalizer.register(this, { core: new WeakRef(this.#core), native }, this.#token);
+    runtimeFinalizer.register(this, { core: new WeakRef(this.#core), native, lent: this.#core.lentReleases }, this.#token);
   }
 
   /** Name of the FFI binding in use (`"bun"` or `"deno"`). */
