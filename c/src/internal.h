@@ -526,6 +526,7 @@ typedef struct CalogBoxT {
   _Atomic int done;
   bool deferred; /* under mu: the host deferred the reply (the waiter may withdraw the request) */
   CalogActorT *waiter; /* the waiting actor (NULL: a thread that is no actor) */
+  const CalogActorT *target; /* a blocking call's: the actor it was sent to (NULL: another wait; compared, never read) */
   /* the waiter's seq when the awaited work began (its target took the request; an I/O wait: the wait began), or
    * UINT64_MAX before: an async request queued to the waiter after it may be that work's doing (actor.c) */
   _Atomic uint64_t since;

@@ -911,6 +911,62 @@ static void testCancelOnlyOpen(void) {
   calogContextDestroy(rt, c);
 }
 
+/* pass 67a: two chains of calls, each a recursion between two threaded contexts 20 rounds deep (past half the nesting
+ * cap), whose innermost calls cross (A's calls a function of B, B's one of A) while each waits: each wait held the
+ * other's blocking call back (another chain, queued before its own request was taken: not "late"), so both waited for
+ * heldBackoffNs (2^((nesting - 32) / 2) s: over 16 s here; hours at 31 rounds). d95a07e served them at once. */
+typedef struct {
+  CalogContextIdT ctx;
+  int32_t st;
+  CalogValueT r;
+} CrossArgT;
+
+static void *crossMain(void *arg) {
+  CrossArgT *c = arg;
+  CalogValueT a[2] = {calogValueInt(20), calogValueInt(300)};
+  c->st = calogContextCall(rt, c->ctx, "rec", a, 2, &c->r);
+  return NULL;
+}
+
+static void testCrossedChains(void) { /* pass 67a */
+  CalogContextIdT a = newCtx(true), a2 = newCtx(true), b = newCtx(true), b2 = newCtx(true);
+  char src[512];
+  const char *mainFmt = "local function busy(ms) local t = os.clock() + ms / 1000 while os.clock() < t do end end "
+                        "function rec(n, ms) if n == 0 then busy(ms) return callIn(%d, 'g') end "
+                        "return callIn(%d, 'back', n - 1, ms) end function g() return 'g' end";
+  const char *peerFmt = "function back(n, ms) return callIn(%d, 'rec', n, ms) end";
+  CalogValueT ignored = calogValueNil();
+  snprintf(src, sizeof src, mainFmt, b, a2);
+  CHECK_EQ(eval(a, src, &ignored), CALOG_OK);
+  snprintf(src, sizeof src, mainFmt, a, b2);
+  CHECK_EQ(eval(b, src, &ignored), CALOG_OK);
+  snprintf(src, sizeof src, peerFmt, a);
+  CHECK_EQ(eval(a2, src, &ignored), CALOG_OK);
+  snprintf(src, sizeof src, peerFmt, b);
+  CHECK_EQ(eval(b2, src, &ignored), CALOG_OK);
+  calogValueFree(&ignored);
+  CrossArgT ca = {a, -1, calogValueNil()}, cb = {b, -1, calogValueNil()};
+  uint64_t t0 = monoNs();
+  pthread_t ta, tb;
+  pthread_create(&ta, NULL, crossMain, &ca);
+  pthread_create(&tb, NULL, crossMain, &cb);
+  pthread_join(ta, NULL);
+  pthread_join(tb, NULL);
+  uint64_t ms = (monoNs() - t0) / 1000000u;
+  CHECK_EQ(ca.st, CALOG_OK);
+  CHECK_EQ(cb.st, CALOG_OK);
+  CHECK_STR(&ca.r, "g");
+  CHECK_STR(&cb.r, "g");
+  if (ms >= 3000) fprintf(stderr, "testCrossedChains: the crossed calls took %llu ms\n", (unsigned long long)ms);
+  CHECK(ms < 3000); /* 0.3 s of work each, side by side */
+  calogValueFree(&ca.r);
+  calogValueFree(&cb.r);
+  calogContextDestroy(rt, a);
+  calogContextDestroy(rt, a2);
+  calogContextDestroy(rt, b);
+  calogContextDestroy(rt, b2);
+}
+
 int main(void) {
   rt = calogCreate();
   calogRegister(rt, "threadTag", threadTag, NULL, NULL);
@@ -940,6 +996,7 @@ int main(void) {
   testHeldBack();
   testNestedOwnLimits();
   testCancelOnlyOpen();
+  testCrossedChains(); /* pass 67a */
   CHECK_EQ(atomic_load(&deferWrongThread), 0);
   calogHostInstall(rt, NULL, NULL);
   (void)hostOnly;
