@@ -435,6 +435,13 @@ function hostHandle(fn: Function): ScriptFunction {
 function disposedScriptFunction(f: Function): boolean {
   return scriptFunctions.has(f) && (f as ScriptFunction).disposed;
 }
+/** Each handle's runtime (see Core.#handle): a refusal of a disposed handle names which was disposed. */
+const handleCores = new WeakMap<Function, Core>();
+/** Who a disposed handle's refusal names: its runtime's dispose, or its own (a user who never disposed the function
+ * read that it had been: pass 68b). */
+function disposedWhat(f: Function): string {
+  return handleCores.get(f)?.native === undefined ? "a script function whose runtime was disposed" : "a disposed script function";
+}
 function render(v: unknown, depth = 0): string {
   if (typeof v === "string") return JSON.stringify(v.length > 80 ? cut(v, 80) + "…" : v);
   if (typeof v === "bigint") return `${v}n`;
@@ -936,7 +943,7 @@ class Core implements FunctionTable {
   handleOf(fn: Function): readonly [number, number] | undefined {
     const h = this.handles.get(fn);
     if (h === undefined && disposedScriptFunction(fn)) {
-      throw new CalogDisposedError("ERR_DISPOSED", "a disposed script function cannot be passed to a script");
+      throw new CalogDisposedError("ERR_DISPOSED", `${disposedWhat(fn)} cannot be passed to a script`);
     }
     return h;
   }
@@ -1127,6 +1134,7 @@ class Core implements FunctionTable {
     });
     this.handles.set(f, handle);
     scriptFunctions.add(f);
+    handleCores.set(f, this);
     lenders.set(f, lend);
     liveChecks.add(checkLive);
     this.fnFinalizer.register(f, ref, token);
@@ -1301,10 +1309,14 @@ class Core implements FunctionTable {
       setTimeout(() => this.settleHost(token, ok, v), 0);
       return;
     }
+    // a rejection's message read before the guard is set, as the synchronous path reads it: a getter calling into calog
+    // there was refused, and the message became "it has no readable message" (pass 68b)
+    const message = ok ? undefined : describeThrown(v);
+    if (this.native === undefined) return; // that getter disposed the runtime
     const w = this.begin();
     let st = -ERR_DEAD;
     try {
-      st = this.settleEncoded(n, w, token, ok, v);
+      st = this.settleEncoded(n, w, token, ok, v, message);
     } finally {
       this.encoding = false; // a store no stack overflow can skip (see begin)
     }
@@ -1312,7 +1324,7 @@ class Core implements FunctionTable {
   }
 
   /** {@link settleHost}'s encoding and FFI call, begun by it: returns the library's status. */
-  settleEncoded(n: NativeRuntime, w: Wire, token: number, ok: boolean, v: unknown): number {
+  settleEncoded(n: NativeRuntime, w: Wire, token: number, ok: boolean, v: unknown, rejection?: string): number {
     let outcome = -ERR_HOST;
     if (ok) {
       try {
@@ -1327,7 +1339,7 @@ class Core implements FunctionTable {
       }
     }
     if (outcome < 0) {
-      const message = describeThrown(v);
+      const message = rejection ?? describeThrown(v); // a marshalling failure: calog's own error, read under the guard
       const id = this.nextHostError++;
       this.hostErrors.set(id, v);
       if (this.hostErrors.size > HOST_ERRORS_KEPT) this.hostErrors.delete(this.hostErrors.keys().next().value!);
@@ -2086,7 +2098,12 @@ export class Runtime implements Disposable {
     // as when passed as a value: each script call of it failed later with "function was released" (pass 60a)
     checkName("a native name", name);
     if (disposedScriptFunction(fn)) {
-      throw new CalogDisposedError("ERR_DISPOSED", "register(name, fn): fn is a script function that was disposed");
+      throw new CalogDisposedError(
+        "ERR_DISPOSED",
+        handleCores.get(fn)?.native === undefined
+          ? "register(name, fn): fn is a script function whose runtime was disposed"
+          : "register(name, fn): fn is a script function that was disposed",
+      );
     }
     core.encode(() => {
       core.wire.string(name);

@@ -53,8 +53,6 @@ struct CalogMsgT {
   _Atomic bool withdrawn; /* sync: its waiter gave up on it while it was served (see calog__servedPush) */
   bool awaited; /* async: a waiting script's reply depends on it (calogFnCallAwaitedWire): see servableLocked */
   uint64_t chain; /* the chain of calls it belongs to (tlsChain where it was sent; 0: none, it starts one) */
-  uint64_t heldNs; /* a blocking call: when a wait of its target first held it back (0: not yet; under the target's mu) */
-  bool heldDue;    /* held back for HELD_CALL_NS: served by the next wait (under the target's mu) */
 };
 
 /* The chain of calls the message served innermost on this thread belongs to: a request served at the top level starts
@@ -241,41 +239,18 @@ static CalogMsgT *popLocked(CalogActorT *a) {
 /* Whether a wait on this thread serves q at any depth: a release; a call of the wait's own chain (it may be what the
  * wait waits for: a call back into this context, an awaited request); a call from the host thread (the JavaScript
  * thread: held back, it would block what the wait may need); a call from the actor this wait's call went to (a cycle
- * of two waits); a blocking call held back for HELD_CALL_NS. Otherwise a blocking call of another chain from another
- * context's thread is an independent caller: forty contexts calling a context that waited in an async host function
- * nested into it up to the cap, the rest failing with the nesting error, where their callAsync forms all succeeded
- * (pass 66a); its sender waits, as an async request does, for a shallower wait, or for HELD_CALL_NS. */
+ * of two waits: each of two deep chains whose innermost calls crossed held the other's call back, pass 67a). Otherwise
+ * a blocking call of another chain from another context's thread is an independent caller: forty contexts calling a
+ * context that waited in an async host function nested into it up to the cap, the rest failing with the nesting
+ * error, where their callAsync forms all succeeded (pass 66a); its sender waits, as an async request does, for a
+ * shallower wait, or for heldCallBackoffNs. */
 static bool dependsOn(const CalogMsgT *q, const CalogBoxT *box) {
   if (q->chain == tlsChain && (q->done == NULL || q->awaited)) return true;
   if (q->done != NULL) return false;
   if (q->reply == NULL || q->reply->waiter == NULL || q->reply->waiter->isHost) return true;
   /* its sender is what this wait waits on: held back, each of two crossed chains waited for the other's call
    * (pass 67a: two deep recursions whose innermost calls crossed stalled for 2^((nesting - 32) / 2) s) */
-  if (box->target != NULL && q->reply->waiter == box->target) return true;
-  return q->heldDue; /* held back long enough: a cycle this wait cannot see may wait on it (see HELD_CALL_NS) */
-}
-
-/* A blocking call held back (dependsOn) is served after this long on a wait that still holds it back: the wait may
- * depend on it through more than one actor (A waits on B, B on C, C's call waits on A) or through the host (an async
- * host function awaiting a callAsync whose script calls this context). Short: such a cycle stalls this long, where a
- * doubling backoff stalled it for seconds to hours (pass 67a). A caller of a context that waits longer than this in a
- * host function nests one level per period past half the cap, where it nested at once before pass 66a. */
-#define HELD_CALL_NS 100000000u
-
-/* under a->mu, when the queue holds only held-back requests: stamps the blocking calls among them and marks those held
- * back for HELD_CALL_NS as due; returns 0 if one is due now, else when the next will be (UINT64_MAX: none) */
-static uint64_t heldCallsDue(CalogActorT *a, uint64_t now) {
-  uint64_t next = UINT64_MAX;
-  for (CalogMsgT *q = a->head; q != NULL; q = q->next) {
-    if (q->done != NULL || q->reply == NULL) continue;
-    if (q->heldNs == 0) q->heldNs = now;
-    if (now - q->heldNs >= HELD_CALL_NS) {
-      q->heldDue = true;
-      return 0;
-    }
-    if (q->heldNs + HELD_CALL_NS < next) next = q->heldNs + HELD_CALL_NS;
-  }
-  return next;
+  return box->target != NULL && q->reply->waiter == box->target;
 }
 
 /* under a->mu: the first message a wait of a for box may serve now (NULL: none), and the one before it in the queue */
@@ -304,6 +279,32 @@ static uint64_t heldBackoffNs(int32_t nesting) {
   if (level < 0) level = 0;
   if (level > 20) level = 20;
   return (uint64_t)1000000000u << level;
+}
+
+/* A wait past half the cap that has found only held-back requests, one of them a blocking call, for this long serves
+ * the oldest blocking call anyway: the wait may depend on it through more actors than the one it calls (A waits on
+ * B, B on C, C's call waits on A) or through the host (an async host function awaiting a callAsync whose script
+ * calls this context). 100 ms at half the cap, doubling with each two crossings: such a cycle stalls that long (with
+ * heldBackoffNs, a second and more: pass 67a), and callers of a context that waits in a slow host function still
+ * nest only logarithmically in time (each served at once, forty callers of one awaiting a 300 ms host function
+ * reached the cap: pass 66a; each served 100 ms after the last, as many did: pass 68a). */
+static uint64_t heldCallBackoffNs(int32_t nesting) {
+  int32_t level = (nesting - ASYNC_NEST_MAX) / 2;
+  if (level < 0) level = 0;
+  if (level > 24) level = 24;
+  return (uint64_t)100000000u << level;
+}
+
+/* under a->mu: the first blocking call queued to a (NULL: none), and the one before it */
+static CalogMsgT *heldCallLocked(CalogActorT *a, CalogMsgT **before) {
+  CalogMsgT *prev = NULL;
+  for (CalogMsgT *q = a->head; q != NULL; prev = q, q = q->next) {
+    if (q->done == NULL && q->reply != NULL) {
+      if (before) *before = prev;
+      return q;
+    }
+  }
+  return NULL;
 }
 
 /* under a->mu: unlinks m (found by servableLocked, prev before it) from a's queue */
@@ -419,16 +420,14 @@ static void asyncPop(CalogCtxT *ctx, CalogAsyncEntryT *r) {
   buriedRecompute(ctx);
 }
 
-/* An async request names the context it runs in by its ticket while it runs (calogRequestCancel); a blocking call
- * that is an entry of its own (own: see ownEntry) names none, so the cancel of the request it was served on leaves
- * it alone (it stopped it: pass 67a). */
-static uint32_t ticketEnter(CalogMsgT *m, CalogCtxT *ctx, bool own) {
-  if (ctx == NULL || (m->done == NULL && !own)) return 0;
-  return atomic_exchange(&ctx->runningTicket, m->done != NULL ? m->done->ticket : 0);
+/* An async request names the context it runs in by its ticket while it runs (calogRequestCancel). */
+static uint32_t ticketEnter(CalogMsgT *m, CalogCtxT *ctx) {
+  if (m->done == NULL || ctx == NULL) return 0;
+  return atomic_exchange(&ctx->runningTicket, m->done->ticket);
 }
 
-static void ticketLeave(CalogMsgT *m, CalogCtxT *ctx, uint32_t prev, bool own) {
-  if (ctx == NULL || (m->done == NULL && !own)) return;
+static void ticketLeave(CalogMsgT *m, CalogCtxT *ctx, uint32_t prev) {
+  if (m->done == NULL || ctx == NULL) return;
   pthread_mutex_lock(&ctx->actor->mu); /* calogRequestCancel trips the ticket's entry under it */
   atomic_store(&ctx->runningTicket, prev);
   pthread_mutex_unlock(&ctx->actor->mu);
@@ -438,15 +437,8 @@ static void ticketLeave(CalogMsgT *m, CalogCtxT *ctx, uint32_t prev, bool own) {
  * nobody's call waits for it, so it neither takes the waiting entry's limits (its per-call timeoutMs, steps, output,
  * a trip: a callAsync served on the wait of an evalAsync with a 100 ms timeout failed with that timeout) nor gives
  * them its own (a cancel of it interrupted the whole context, the call it was nested on included). */
-static bool ownEntry(const CalogMsgT *m, const CalogCtxT *ctx, uint64_t outerChain) {
-  if (ctx == NULL || ctx->busy == 0) return false;
-  /* a blocking call of another chain too: an independent caller served on the wait (a call back into this context,
-   * of the wait's own chain, shares its limits); it failed with the waiting request's timeout, or its abort (pass 67a) */
-  return m->done != NULL || m->chain != outerChain;
-}
-
-static bool nestBegin(bool own, CalogCtxT *ctx, CalogEntrySaveT *save) {
-  if (!own) return false;
+static bool nestBegin(CalogMsgT *m, CalogCtxT *ctx, CalogEntrySaveT *save) {
+  if (m->done == NULL || ctx == NULL || ctx->busy == 0) return false;
   calog__limitNestBegin(ctx, save);
   return true;
 }
@@ -473,19 +465,18 @@ static void epochLeave(CalogCtxT *ctx, EpochSaveT prev) {
   ctx->hasQueuedEpoch = prev.has;
 }
 
-static void dispatchHere(CalogActorT *self, CalogMsgT *m, uint64_t outerChain);
+static void dispatchHere(CalogActorT *self, CalogMsgT *m);
 
 /* Runs one message on this actor's thread, in its chain (tlsChain; m may be freed by the time it returns). */
 static void dispatch(CalogActorT *self, CalogMsgT *m) {
   uint64_t outer = tlsChain;
   tlsChain = m->chain != 0 ? m->chain : atomic_fetch_add_explicit(&chainSeq, 1, memory_order_relaxed) + 1;
-  dispatchHere(self, m, outer);
+  dispatchHere(self, m);
   tlsChain = outer;
 }
 
-/* Runs one message on this actor's thread (outerChain: the chain of the wait it is served on, 0 at the top level).
- * stopping: the context is shutting down (calls get DEAD). */
-static void dispatchHere(CalogActorT *self, CalogMsgT *m, uint64_t outerChain) {
+/* Runs one message on this actor's thread. stopping: the context is shutting down (calls get DEAD). */
+static void dispatchHere(CalogActorT *self, CalogMsgT *m) {
   CalogValueT result = calogValueNil();
   int32_t st;
   CalogCtxT *selfCtx = self->ctx;
@@ -526,8 +517,7 @@ static void dispatchHere(CalogActorT *self, CalogMsgT *m, uint64_t outerChain) {
   case CALOG_MSG_EVAL:
   case CALOG_MSG_CALL:
   case CALOG_MSG_GET: {
-    bool own = ownEntry(m, m->ctx, outerChain);
-    uint32_t prevTicket = ticketEnter(m, m->ctx, own);
+    uint32_t prevTicket = ticketEnter(m, m->ctx);
     CalogEntrySaveT outer;
     bool nested = false;
     if (stopping || m->ctx->dying || (m->ctx->threaded && m->ctx->stopRequested))
@@ -536,7 +526,7 @@ static void dispatchHere(CalogActorT *self, CalogMsgT *m, uint64_t outerChain) {
       st = calog__limitErrorOf(m->ctx, CALOG_LIMIT_INTERRUPT, 0, 0, &result);
     else {
       CalogAsyncEntryT rec;
-      nested = nestBegin(own, m->ctx, &outer);
+      nested = nestBegin(m, m->ctx, &outer);
       if (m->done) asyncPush(m, m->ctx, &rec);
       EpochSaveT saved = epochEnter(m, m->ctx);
       if (m->reply != NULL) calog__servedPush(&m->withdrawn);
@@ -545,14 +535,13 @@ static void dispatchHere(CalogActorT *self, CalogMsgT *m, uint64_t outerChain) {
       epochLeave(m->ctx, saved);
       if (m->done) asyncPop(m->ctx, &rec);
     }
-    ticketLeave(m, m->ctx, prevTicket, own);
+    ticketLeave(m, m->ctx, prevTicket);
     if (nested) calog__limitNestEnd(m->ctx, &outer); /* after the ticket is left (see it) */
     break;
   }
   case CALOG_MSG_FN: {
     CalogCtxT *owner = m->fn->owner;
-    bool own = ownEntry(m, owner, outerChain);
-    uint32_t prevTicket = ticketEnter(m, owner, own);
+    uint32_t prevTicket = ticketEnter(m, owner);
     CalogEntrySaveT outer;
     bool nested = false;
     if (stopping) st = calogFail(&result, CALOG_ERR_DEAD, "the function's context was destroyed before the call ran");
@@ -566,7 +555,7 @@ static void dispatchHere(CalogActorT *self, CalogMsgT *m, uint64_t outerChain) {
       bool deferrable = self->isHost && rt->hostBlocked == 0 && m->reply != NULL && m->fn->fn == calog__hostTrampoline;
       if (deferrable) rt->deferMsg = m;
       CalogAsyncEntryT rec;
-      nested = nestBegin(own, owner, &outer);
+      nested = nestBegin(m, owner, &outer);
       bool tracked = m->done != NULL && owner != NULL;
       if (tracked) asyncPush(m, owner, &rec);
       EpochSaveT saved = epochEnter(m, owner);
@@ -581,7 +570,7 @@ static void dispatchHere(CalogActorT *self, CalogMsgT *m, uint64_t outerChain) {
       if (st == CALOG__DEFERRED) return;
       if (deferrable) rt->hostReplied++;
     }
-    ticketLeave(m, owner, prevTicket, own);
+    ticketLeave(m, owner, prevTicket);
     if (nested) calog__limitNestEnd(owner, &outer); /* after the ticket is left (see it) */
     break;
   }
@@ -733,13 +722,13 @@ spin:;
       if (servableLocked(self, box, NULL) != NULL && (dl == 0 || nowNs() < dl)) break; /* serve it */
       if (self->head != NULL && servableLocked(self, box, NULL) == NULL) { /* only held-back requests */
         uint64_t now = nowNs();
-        uint64_t due = heldCallsDue(self, now);
-        if (due == 0) break; /* a blocking call held back long enough: serve it */
-        if (dl == 0 || due < dl) dl = due;
         if (heldAt == 0) heldAt = now;
         /* a late one held back (see ASYNC_LATE_MAX): the newest goes after a second, as at half the cap */
         bool late = self->tail->seq > atomic_load_explicit(&box->since, memory_order_relaxed);
         uint64_t fb = heldAt + heldBackoffNs(late ? ASYNC_NEST_MAX : self->nesting);
+        /* a held-back blocking call (its caller's thread waits on it) sooner (see heldCallBackoffNs) */
+        if (heldCallLocked(self, NULL) != NULL && heldAt + heldCallBackoffNs(self->nesting) < fb)
+          fb = heldAt + heldCallBackoffNs(self->nesting);
         if (now >= fb) {
           fallback = true;
           break;
@@ -786,7 +775,9 @@ spin:;
       continue;
     }
     CalogMsgT *prev = NULL, *m;
-    if (fallback) { /* the newest held-back request (see heldBackoffNs) */
+    if (fallback && (m = heldCallLocked(self, &prev)) != NULL) { /* the oldest held-back blocking call */
+      m = takeLocked(self, m, prev);
+    } else if (fallback) { /* the newest held-back request (see heldBackoffNs) */
       for (CalogMsgT *q = self->head; q->next != NULL; q = q->next) prev = q;
       m = takeLocked(self, self->tail, prev);
     } else {
@@ -873,11 +864,6 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
     box.mu = &privMu;
     box.cv = &privCv;
   }
-  /* a call from a thread's top level starts a chain, its own for the wait: a call back into the caller is of it (a
-   * host-thread context's call through a threaded one back to the host shares its deadline), a call from elsewhere
-   * is not (see nestBegin) */
-  uint64_t outerChain = tlsChain;
-  if (tlsChain == 0) tlsChain = atomic_fetch_add_explicit(&chainSeq, 1, memory_order_relaxed) + 1;
   CalogMsgT m = {.rt = rt, .kind = kind, .ctx = ctx, .fn = fn, .entry = entry, .name = name, .text = text,
                  .len = len, .args = args, .argc = argc, .timeoutMs = timeoutMs, .reply = &box, .chain = tlsChain};
   if (ctx) calog__ctxRef(ctx);
@@ -906,7 +892,6 @@ int32_t calog__actorCall(CalogActorT *target, int kind, CalogCtxT *ctx, CalogFnT
     pthread_cond_destroy(&privCv);
     pthread_mutex_destroy(&privMu);
   }
-  tlsChain = outerChain;
   calog__nestLeave(rt);
   return st;
 }
