@@ -2,7 +2,7 @@
 // `servableLocked`; areas 1 (the nesting cap), 2 and 5). Each test fails on c446a63 because of the defect it names, in
 // Bun and Deno, and passes on d95a07e (the commit before the chains), where a blocking call was served at any depth.
 import assert from "node:assert/strict";
-import { Runtime } from "../bindings/mod.ts";
+import { type Context, Runtime } from "../bindings/mod.ts";
 import { test } from "./harness.ts";
 
 const said = (e: unknown) => `${(e as Error).constructor.name}: ${(e as Error).message}`;
@@ -26,6 +26,19 @@ function rec(n, ms) { if (n === 0) { busy(ms); return other() } return peer(n - 
 function g() { return 'js g' }`;
 const JS_PEER = `function setup(p) { peer = p } function back(n, ms) { return peer(n, ms) }`;
 
+/** Two recursions, A with A2 and B with B2 (contexts of rt, disposed with it), whose innermost calls cross: A's calls
+ * B's `g` and B's calls A's. Returns [A, B]. */
+function crossedChains(rt: Runtime, engine: "lua" | "js", main: string, peer: string): [Context, Context] {
+  const [a, a2, b, b2] = [0, 1, 2, 3].map(() => rt.createContext(engine, { thread: true })) as [Context, Context, Context, Context];
+  for (const c of [a, b]) c.eval(main);
+  for (const c of [a2, b2]) c.eval(peer);
+  a.call("setup", a2.getFunction("back"), b.getFunction("g"));
+  b.call("setup", b2.getFunction("back"), a.getFunction("g"));
+  a2.call("setup", a.getFunction("rec"));
+  b2.call("setup", b.getFunction("rec"));
+  return [a, b];
+}
+
 // Finding 1. Medium-high (a hang: two waits that each hold back what the other needs; a regression of 3db2e8b; area 1's
 // nesting and area 5's waits). Two independent chains of calls in one runtime, each a recursion between two threaded
 // contexts 20 rounds deep (40 crossings, well inside the cap of 64), whose innermost calls cross: A's innermost call
@@ -48,22 +61,7 @@ const JS_PEER = `function setup(p) { peer = p } function back(n, ms) { return pe
 for (const [engine, main, peer] of [["lua", LUA_MAIN, LUA_PEER], ["js", JS_MAIN, JS_PEER]] as const) {
   test(`finding 1 (${engine}): two deep chains calling into each other's contexts do not stall`, async () => {
     using rt = new Runtime({ output: "ignore" });
-    using a = rt.createContext(engine, { thread: true });
-    using a2 = rt.createContext(engine, { thread: true });
-    using b = rt.createContext(engine, { thread: true });
-    using b2 = rt.createContext(engine, { thread: true });
-    for (const c of [a, b]) c.eval(main);
-    for (const c of [a2, b2]) c.eval(peer);
-    using arec = a.getFunction("rec");
-    using brec = b.getFunction("rec");
-    using ag = a.getFunction("g");
-    using bg = b.getFunction("g");
-    using a2back = a2.getFunction("back");
-    using b2back = b2.getFunction("back");
-    a.call("setup", a2back, bg);
-    b.call("setup", b2back, ag);
-    a2.call("setup", arec);
-    b2.call("setup", brec);
+    const [a, b] = crossedChains(rt, engine, main, peer);
     // the same recursion alone, 20 rounds deep: fine
     assert.equal(await within(a.callAsync("rec", 20, 0), 5000), `${engine} g`);
     const t0 = performance.now();
@@ -80,22 +78,7 @@ for (const [engine, main, peer] of [["lua", LUA_MAIN, LUA_PEER], ["js", JS_MAIN,
 // 0.43 s.
 test("finding 1 (lua): two deep chains calling into each other's contexts do not hang while other calls are served", async () => {
   using rt = new Runtime({ output: "ignore" });
-  using a = rt.createContext("lua", { thread: true });
-  using a2 = rt.createContext("lua", { thread: true });
-  using b = rt.createContext("lua", { thread: true });
-  using b2 = rt.createContext("lua", { thread: true });
-  for (const c of [a, b]) c.eval(LUA_MAIN);
-  for (const c of [a2, b2]) c.eval(LUA_PEER);
-  using arec = a.getFunction("rec");
-  using brec = b.getFunction("rec");
-  using ag = a.getFunction("g");
-  using bg = b.getFunction("g");
-  using a2back = a2.getFunction("back");
-  using b2back = b2.getFunction("back");
-  a.call("setup", a2back, bg);
-  b.call("setup", b2back, ag);
-  a2.call("setup", arec);
-  b2.call("setup", brec);
+  const [a, b] = crossedChains(rt, "lua", LUA_MAIN, LUA_PEER);
   let pings = 0;
   const iv = setInterval(() => {
     a.call("g");
