@@ -440,7 +440,12 @@ const handleCores = new WeakMap<Function, Core>();
 /** Who a disposed handle's refusal names: its runtime's dispose, or its own (a user who never disposed the function
  * read that it had been: pass 68b). */
 function disposedWhat(f: Function): string {
-  return handleCores.get(f)?.native === undefined ? "a script function whose runtime was disposed" : "a disposed script function";
+  return runtimeGone(f) ? "a script function whose runtime was disposed" : "a disposed script function";
+}
+/** Whether f is a handle whose runtime was disposed (a handle of a TypeScript function has no runtime here: pass 69b). */
+function runtimeGone(f: Function): boolean {
+  const c = handleCores.get(f);
+  return c !== undefined && c.native === undefined;
 }
 function render(v: unknown, depth = 0): string {
   if (typeof v === "string") return JSON.stringify(v.length > 80 ? cut(v, 80) + "…" : v);
@@ -2100,7 +2105,7 @@ export class Runtime implements Disposable {
     if (disposedScriptFunction(fn)) {
       throw new CalogDisposedError(
         "ERR_DISPOSED",
-        handleCores.get(fn)?.native === undefined
+        runtimeGone(fn)
           ? "register(name, fn): fn is a script function whose runtime was disposed"
           : "register(name, fn): fn is a script function that was disposed",
       );
