@@ -284,15 +284,15 @@ static uint64_t heldBackoffNs(int32_t nesting) {
 /* A wait past half the cap that has found only held-back requests, one of them a blocking call, for this long serves
  * the oldest blocking call anyway: the wait may depend on it through more actors than the one it calls (A waits on
  * B, B on C, C's call waits on A) or through the host (an async host function awaiting a callAsync whose script
- * calls this context). 100 ms at half the cap, doubling with each two crossings: such a cycle stalls that long (with
- * heldBackoffNs, a second and more: pass 67a), and callers of a context that waits in a slow host function still
- * nest only logarithmically in time (each served at once, forty callers of one awaiting a 300 ms host function
- * reached the cap: pass 66a; each served 100 ms after the last, as many did: pass 68a). */
+ * calls this context). 100 ms at half the cap, 100 ms more with each two crossings (1.7 s at the cap): such a cycle
+ * stalls that long (with heldBackoffNs, a second and more, and doubling, it stalled for minutes near the cap: passes
+ * 67a, 69a), and callers of a context that waits in a slow host function nest as the square root of the time it
+ * waits (each served at once, forty callers of one awaiting a 300 ms host function reached the cap: pass 66a; each
+ * served 100 ms after the last, as many did: pass 68a; one awaiting 10 s nests some 28 crossings past the half). */
 static uint64_t heldCallBackoffNs(int32_t nesting) {
   int32_t level = (nesting - ASYNC_NEST_MAX) / 2;
   if (level < 0) level = 0;
-  if (level > 24) level = 24;
-  return (uint64_t)100000000u << level;
+  return (uint64_t)100000000u * (uint64_t)(level + 1);
 }
 
 /* under a->mu: the first blocking call queued to a (NULL: none), and the one before it */
