@@ -979,7 +979,15 @@ class Core implements FunctionTable {
         try {
           check = Object.getOwnPropertyDescriptor(fn, CHECK_LIVE)?.value;
         } catch {
+          // a guard Proxy whose descriptor trap refuses unknown keys: the routes it does not trap, an own key (ownKeys
+          // must list a target's non-configurable one) read with get; a disposed function's Proxy was accepted, and its
+          // calls failed later (pass 70b). One that traps every route is a TypeScript function as any other.
           check = undefined;
+          try {
+            if (Reflect.ownKeys(fn).includes(CHECK_LIVE)) check = Reflect.get(fn, CHECK_LIVE);
+          } catch {
+            check = undefined;
+          }
         }
         if (typeof check === "function" && liveChecks.has(check)) e.check = check as () => void;
         e.check?.(); // before the entry is kept: a refused function leaves none
