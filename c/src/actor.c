@@ -250,7 +250,11 @@ static bool dependsOn(const CalogMsgT *q, const CalogBoxT *box) {
   if (q->reply == NULL || q->reply->waiter == NULL || q->reply->waiter->isHost) return true;
   /* its sender is what this wait waits on: held back, each of two crossed chains waited for the other's call
    * (pass 67a: two deep recursions whose innermost calls crossed stalled for 2^((nesting - 32) / 2) s) */
-  return box->target != NULL && q->reply->waiter == box->target;
+  /* only while the target has not taken this wait's call: then its own wait may be on this one (crossed chains); once
+   * it has, a call from its thread is its own chain's (served above) or an independent request it serves nested, and
+   * forty such relays nested here up to the cap (pass 70a) */
+  return box->target != NULL && q->reply->waiter == box->target &&
+         atomic_load_explicit(&box->since, memory_order_relaxed) == UINT64_MAX;
 }
 
 /* under a->mu: the first message a wait of a for box may serve now (NULL: none), and the one before it in the queue */
@@ -660,6 +664,9 @@ static void waitBox(CalogActorT *self, CalogBoxT *box, uint64_t opDeadline, Calo
   bool watchLimits = true, watchOp = opDeadline != 0;
   bool deferRetried = false; /* a host reply deferred after the limit's first try was withdrawn once more */
   uint64_t heldAt = 0;        /* since when only held-back requests are queued (0: not so) */
+  /* after a fallback served a blocking call: the blocking calls queued up to then are served one after another, each
+   * returning before the next (each queued ahead of the one the wait depends on cost a whole fallback: pass 70a) */
+  uint64_t drainTo = 0;
 spin:;
   /* Spin first, and again after each message served: the other side of a call that calls back (a script
    * looping over host calls while this thread waits for its result) sends the next message within
@@ -722,12 +729,17 @@ spin:;
       if (servableLocked(self, box, NULL) != NULL && (dl == 0 || nowNs() < dl)) break; /* serve it */
       if (self->head != NULL && servableLocked(self, box, NULL) == NULL) { /* only held-back requests */
         uint64_t now = nowNs();
+        CalogMsgT *call = heldCallLocked(self, NULL);
+        if (call != NULL && call->seq <= drainTo) { /* queued before the last fallback: served now */
+          fallback = true;
+          break;
+        }
         if (heldAt == 0) heldAt = now;
         /* a late one held back (see ASYNC_LATE_MAX): the newest goes after a second, as at half the cap */
         bool late = self->tail->seq > atomic_load_explicit(&box->since, memory_order_relaxed);
         uint64_t fb = heldAt + heldBackoffNs(late ? ASYNC_NEST_MAX : self->nesting);
         /* a held-back blocking call (its caller's thread waits on it) sooner (see heldCallBackoffNs) */
-        if (heldCallLocked(self, NULL) != NULL && heldAt + heldCallBackoffNs(self->nesting) < fb)
+        if (call != NULL && heldAt + heldCallBackoffNs(self->nesting) < fb)
           fb = heldAt + heldCallBackoffNs(self->nesting);
         if (now >= fb) {
           fallback = true;
@@ -776,6 +788,7 @@ spin:;
     }
     CalogMsgT *prev = NULL, *m;
     if (fallback && (m = heldCallLocked(self, &prev)) != NULL) { /* the oldest held-back blocking call */
+      if (drainTo == 0 || m->seq > drainTo) drainTo = atomic_load(&self->seq); /* and those queued up to now */
       m = takeLocked(self, m, prev);
     } else if (fallback) { /* the newest held-back request (see heldBackoffNs) */
       for (CalogMsgT *q = self->head; q->next != NULL; q = q->next) prev = q;
