@@ -248,11 +248,10 @@ static bool dependsOn(const CalogMsgT *q, const CalogBoxT *box) {
   if (q->chain == tlsChain && (q->done == NULL || q->awaited)) return true;
   if (q->done != NULL) return false;
   if (q->reply == NULL || q->reply->waiter == NULL || q->reply->waiter->isHost) return true;
-  /* its sender is what this wait waits on: held back, each of two crossed chains waited for the other's call
-   * (pass 67a: two deep recursions whose innermost calls crossed stalled for 2^((nesting - 32) / 2) s) */
-  /* only while the target has not taken this wait's call: then its own wait may be on this one (crossed chains); once
-   * it has, a call from its thread is its own chain's (served above) or an independent request it serves nested, and
-   * forty such relays nested here up to the cap (pass 70a) */
+  /* its sender is what this wait calls, and has not taken the call yet: its own wait may be on this one (held back,
+   * each of two crossed chains waited for the other's call: pass 67a). Once it has, a call from its thread is its own
+   * chain's (served above) or an independent request it serves nested (forty such relays nested here up to the cap:
+   * pass 70a) */
   return box->target != NULL && q->reply->waiter == box->target &&
          atomic_load_explicit(&box->since, memory_order_relaxed) == UINT64_MAX;
 }
