@@ -9,9 +9,9 @@
 #   bash test/fuzz/run.sh long [N]    N executions per target (default 10^7; `npm run fuzz`); run it niced.
 #                                     libFuzzer's fork mode runs CALOG_FUZZ_JOBS processes (default: one per
 #                                     core) sharing the target's corpus; N counts the executions of all of them.
-# A long run resumes: .deps/fuzz/long/<target>.tsv records every run of a build (its executions, seconds, end and
-# outcome), keyed by a hash of the target's machine code and data (not its paths or debug information), and a
-# long run only runs what that build still lacks of N. Stopping it (SIGINT or SIGTERM to this script) records
+# A long run resumes: test/fuzz/records/<target>.tsv (committed: a long run spans sessions and fresh checkouts) records
+# every run of a build (its executions, seconds, end and outcome), keyed by a hash of the target's machine code and
+# data (not its paths or debug information), and a long run only runs what that build still lacks of N. Stopping it (SIGINT or SIGTERM to this script) records
 # the executions it reached; a changed build (any change to the code, the engines or the flags) starts from 0.
 # A run with a crash, a timeout or an out-of-memory input records nothing and fails. CALOG_FUZZ_RECORDS: another
 # folder for the records.
@@ -155,7 +155,7 @@ for t in "${targets[@]}"; do
   mkdir -p ".deps/fuzz/corpus/$t"
   log="$OUT/$t.log"
   if [ "$mode" = long ]; then
-    records=${CALOG_FUZZ_RECORDS:-.deps/fuzz/long} # another folder: test/commands.sh's short run
+    records=${CALOG_FUZZ_RECORDS:-test/fuzz/records} # another folder: test/commands.sh's short run
     mkdir -p "$records"
     rec="$records/$t.tsv"
     key=$(build_key "$OUT/$t")
