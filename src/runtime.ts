@@ -203,6 +203,7 @@ function takeCallOptions(args: unknown[]): AbortSignal | undefined {
   if (last === null || typeof last !== "object") return undefined;
   let signal: unknown;
   let keys: string[];
+  let refusal: CalogValueError | undefined;
   try {
     // a Proxy's getPrototypeOf trap or a `signal` getter may throw: then it is no options object but an argument,
     // which marshalling refuses with a CalogValueError (its cause the thrown value), as a synchronous call does; the
@@ -217,16 +218,18 @@ function takeCallOptions(args: unknown[]): AbortSignal | undefined {
       return undefined;
     }
     const kind = signalKind(signal);
-    if (kind === "fake") throw new CalogValueError("ERR_ARG", FAKE_SIGNAL("CallOptions"));
+    if (kind === "fake") throw (refusal = new CalogValueError("ERR_ARG", FAKE_SIGNAL("CallOptions")));
     if (kind === "no") {
       // the controller instead of its signal: a slip, never data (it cannot cross into a script), so it is named as one
       if (typeof AbortController !== "undefined" && signal instanceof AbortController && keys.length === 1) {
-        throw new CalogValueError("ERR_ARG", "CallOptions.signal must be an AbortSignal: this is its AbortController (pass its .signal)");
+        throw (refusal = new CalogValueError("ERR_ARG", "CallOptions.signal must be an AbortSignal: this is its AbortController (pass its .signal)"));
       }
       return undefined; // data that has a `signal` field: `{ signal: "high" }` goes to the script
     }
   } catch (e) {
-    if (e instanceof CalogValueError) throw e;
+    // only this function's own refusals: what a trap or getter threw (calog's refusal of a call made there included)
+    // is the argument's, which marshalling reports with it as the cause
+    if (e === refusal) throw e;
     return undefined;
   }
   for (const k of keys) {
@@ -1088,6 +1091,11 @@ class Core implements FunctionTable {
     ref.users++;
     const dispose = (): void => {
       if (!live) return;
+      // as rt.dispose(): a getter or Proxy trap of a value calog reads for a call of this function released it under
+      // the call, which then failed as if its context had died ("function was released"; pass 71b)
+      if (core.encoding) {
+        throw new CalogValueError("ERR_ARG", "a function cannot be disposed while calog is reading a value (from a getter or a Proxy)");
+      }
       live = false;
       core.handles.delete(f);
       core.fnFinalizer.unregister(token);
@@ -1132,7 +1140,7 @@ class Core implements FunctionTable {
       if (!live || core.native === undefined) return Promise.reject(disposed());
       let signal: AbortSignal | undefined;
       try {
-        signal = takeCallOptions(args);
+        signal = core.reading(() => takeCallOptions(args));
       } catch (e) {
         return Promise.reject(e);
       }
@@ -1437,6 +1445,21 @@ class Core implements FunctionTable {
   }
 
   // ---- requests (TypeScript -> C) -------------------------------------------------------------
+  /**
+   * Runs `read` (calog reading a call's options: their getters and Proxy traps run) as the encoder runs: a call into
+   * the runtime made there is refused as one made while a value is encoded (a trap that disposed the function being
+   * called released it under the call, which failed as if its context had died: pass 71b).
+   */
+  reading<T>(read: () => T): T {
+    if (this.encoding) return read(); // inside an encoding already (a getter's call): that one clears the flag
+    this.encoding = true;
+    try {
+      return read();
+    } finally {
+      this.encoding = false; // a store no stack overflow can skip (see begin)
+    }
+  }
+
   /** Starts encoding a request into IN (the allocation-free form of {@link encode} for hot paths). */
   /**
    * The flag is set last, once nothing here can throw, and every caller clears it in a `finally` with a plain store
@@ -2206,7 +2229,7 @@ export class Context implements Disposable {
    */
   eval<T extends Value = Value>(source: string, options: EvalOptions = {}): T {
     const core = this.#live("eval");
-    const o = evalOptions(source, options, false);
+    const o = this.#core.reading(() => evalOptions(source, options, false));
     const id = this.#id;
     return core.request(() => writeEval(core, source, o), (n, len) => n.eval(id, len)) as T;
   }
@@ -2266,7 +2289,7 @@ export class Context implements Disposable {
     if (this.disposed) return Promise.reject(new CalogDisposedError("ERR_DISPOSED", `evalAsync: the ${this.engine} context was disposed`));
     let o: EvalOptions;
     try {
-      o = evalOptions(source, options, true);
+      o = core.reading(() => evalOptions(source, options, true));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -2284,7 +2307,7 @@ export class Context implements Disposable {
     if (this.disposed) return Promise.reject(new CalogDisposedError("ERR_DISPOSED", `callAsync: the ${this.engine} context was disposed`));
     let signal: AbortSignal | undefined;
     try {
-      signal = takeCallOptions(args);
+      signal = core.reading(() => takeCallOptions(args));
       checkName("a function name", name);
       checkArgs(args);
     } catch (e) {
@@ -2344,6 +2367,9 @@ export class Context implements Disposable {
   /** Destroys the interpreter; its functions held elsewhere become dead. Idempotent. */
   dispose(): void {
     if (this.#disposed) return;
+    if (this.#core.encoding && this.#core.native !== undefined) { // as rt.dispose() (pass 71b)
+      throw new CalogValueError("ERR_ARG", "a context cannot be disposed while calog is reading a value (from a getter or a Proxy)");
+    }
     this.#disposed = true;
     contextFinalizer.unregister(this.#token);
     this.#core.contexts.delete(this.#id);

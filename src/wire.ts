@@ -126,25 +126,48 @@ function viewGone(b: ArrayBufferView): boolean {
 
 /**
  * Handles the rejection of every Promise inside a value nobody will encode (a host function's result the script
- * could not wait for) or whose encoding stopped at its first Promise: its arrays, plain objects (data properties
- * only: no getter runs), Maps (keys and values) and Sets, up to `budget` items (no Proxy trap runs). A rejected
- * Promise held there went unhandled (pass 31b).
+ * could not wait for, or a value lenient sent as nil) or whose encoding stopped before it: the own data properties of
+ * its arrays and objects (class instances and Errors too; no getter runs), a Proxy's through its traps (as the encoder
+ * read it; a trap that throws leaves that object out), the keys and values of its Maps and the items of its Sets,
+ * nearest first, up to `budget` items. A rejected Promise held there went unhandled (passes 31b, 71b).
  */
 export function handleInnerPromises(root: unknown, budget = 100_000): void {
   const seen = new Set<object>();
   const todo: unknown[] = [root];
-  while (todo.length > 0 && budget-- > 0) {
-    const v = todo.pop();
-    if (v === null || typeof v !== "object" || seen.has(v) || types.isProxy(v)) continue;
+  // first in, first out: the budget leaves out the far end of a large value, not the front a script was sent first
+  for (let i = 0; i < todo.length && budget-- > 0; i++) {
+    const v = todo[i];
+    todo[i] = undefined;
+    if (v === null || typeof v !== "object" || seen.has(v)) continue;
     seen.add(v);
-    if (types.isPromise(v)) {
-      Promise.prototype.then.call(v, undefined, () => {});
-    } else if (Array.isArray(v) || isPlainObject(v)) {
-      for (const d of Object.values(Object.getOwnPropertyDescriptors(v))) if ("value" in d) todo.push(d.value);
-    } else if (types.isMap(v)) {
-      for (const [k, x] of Map.prototype.entries.call(v) as IterableIterator<[unknown, unknown]>) todo.push(k, x);
-    } else if (types.isSet(v)) {
-      for (const x of Set.prototype.values.call(v) as IterableIterator<unknown>) todo.push(x);
+    try {
+      if (types.isPromise(v)) {
+        Promise.prototype.then.call(v, undefined, () => {});
+      } else if (types.isMap(v)) {
+        for (const [k, x] of Map.prototype.entries.call(v) as IterableIterator<[unknown, unknown]>) {
+          if (todo.length - i > budget) break;
+          todo.push(k, x);
+        }
+      } else if (types.isSet(v)) {
+        for (const x of Set.prototype.values.call(v) as IterableIterator<unknown>) {
+          if (todo.length - i > budget) break;
+          todo.push(x);
+        }
+      } else if (Array.isArray(v)) { // its items by index: listing a long array's keys would make a string each
+        const n = Reflect.getOwnPropertyDescriptor(v, "length")?.value;
+        for (let j = 0; typeof n === "number" && j < n && todo.length - i <= budget; j++) {
+          const d = Reflect.getOwnPropertyDescriptor(v, j);
+          if (d !== undefined && "value" in d) todo.push(d.value);
+        }
+      } else if (!types.isAnyArrayBuffer(v) && !ArrayBuffer.isView(v)) { // bytes hold no Promise
+        for (const k of Reflect.ownKeys(v)) {
+          if (todo.length - i > budget) break;
+          const d = Reflect.getOwnPropertyDescriptor(v, k);
+          if (d !== undefined && "value" in d) todo.push(d.value);
+        }
+      }
+    } catch {
+      // a Proxy trap threw: what it hides stays out of reach
     }
   }
 }
@@ -767,6 +790,7 @@ export class Wire {
       if (this.lenient) this.nil();
       else throw valueError("ERR_TYPE", "a Promise cannot cross into a script (calls are synchronous: await it first)");
     } else if (this.lenient) {
+      handleInnerPromises(v); // sent as nil: a Promise it holds is never read again (pass 71b)
       this.nil();
     } else {
       // a Proxy of a view or a buffer has no bytes of its own to read (copying it threw "Receiver should be a typed
