@@ -456,6 +456,13 @@ function render(v: unknown, depth = 0): string {
   if (typeof v === "function") return "[function]";
   if (v instanceof Uint8Array) return `[${v.length} bytes]`;
   if (v === null || typeof v !== "object") return String(v);
+  // what a host function threw that has no entries to show is named by its kind: a thrown Promise, ArrayBuffer or
+  // DataView read "threw {}" (passes 67b, 71b); no code of the value runs (its tag is read from its internal slots)
+  if (types.isAnyArrayBuffer(v)) return `[${types.isSharedArrayBuffer(v) ? "SharedArrayBuffer" : "ArrayBuffer"} of ${v.byteLength} bytes]`;
+  if (ArrayBuffer.isView(v)) return `[${types.isDataView(v) ? "DataView" : "typed array"} of ${v.byteLength} bytes]`;
+  if (types.isPromise(v)) return "[Promise]";
+  if (types.isSet(v)) return "[Set]";
+  if (types.isWeakMap(v) || types.isWeakSet(v)) return types.isWeakMap(v) ? "[WeakMap]" : "[WeakSet]";
   if (depth >= 2) return Array.isArray(v) ? "[…]" : "{…}";
   const parts: string[] = [];
   if (Array.isArray(v)) {

@@ -2,7 +2,7 @@
 // commands). Each test is one attack that found a defect: each fails on the code it was written against (50e76c2), in
 // Bun and Deno.
 import assert from "node:assert/strict";
-import { CalogDeadError, CalogScriptError, CalogValueError, Runtime } from "../bindings/mod.ts";
+import { CalogDeadError, CalogLimitError, CalogScriptError, CalogValueError, Runtime } from "../bindings/mod.ts";
 import { test, watchUnhandled } from "./harness.ts";
 
 // Finding 1. Low (an unhandled rejection: the host process exits). A rejected Promise inside a host function's result
@@ -110,6 +110,64 @@ for (const thread of [false, true]) {
         rtA.dispose();
         rtB.dispose();
       }
+    }
+  });
+}
+
+// Minor (pass 71b, and pass 67b before it): a host function that threw a Promise, an ArrayBuffer or a DataView was
+// described as "a host function threw {}". Now each is named by its kind, read from its internal slots (no code runs).
+test("lua: what a host function throws that has no entries to show is named by its kind", () => {
+  using rt = new Runtime({ output: "ignore" });
+  using lua = rt.createContext("lua");
+  const cases: [unknown, string][] = [
+    [Promise.resolve(1), "[Promise]"],
+    [new ArrayBuffer(8), "[ArrayBuffer of 8 bytes]"],
+    [new DataView(new ArrayBuffer(4)), "[DataView of 4 bytes]"],
+    [new Float64Array(2), "[typed array of 16 bytes]"],
+    [new Set([1]), "[Set]"],
+    [{ a: new ArrayBuffer(2) }, "{ a: [ArrayBuffer of 2 bytes] }"],
+  ];
+  for (const [v, want] of cases) {
+    rt.register("h", () => {
+      throw v;
+    });
+    let err: unknown;
+    try {
+      lua.eval("h()");
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err instanceof CalogScriptError);
+    assert.equal((err as Error).message, `a host function threw ${want}`);
+    assert.equal((err as Error).cause, v);
+  }
+});
+
+// README (Limits) said a loop back into the caller fails with "interrupted" when the call it served times out; it fails
+// with that call's CalogLimitError, as the caller does (noticed by pass 67b; the README now says so).
+for (const thread of [false, true]) {
+  test(`lua (${thread ? "own thread" : "host thread"}): a loop back into a caller that times out fails with the caller's timeout`, async () => {
+    using rt = new Runtime({ output: "ignore" });
+    using A = rt.createContext("lua", { thread });
+    let inner: unknown;
+    rt.register("h", () => {
+      try {
+        A.eval("while true do end");
+      } catch (e) {
+        inner = e;
+      }
+      return 1;
+    });
+    let outer: unknown;
+    try {
+      if (thread) await A.evalAsync("return h()", { timeoutMs: 100 });
+      else A.eval("return h()", { timeoutMs: 100 });
+    } catch (e) {
+      outer = e;
+    }
+    for (const e of [inner, outer]) {
+      assert.ok(e instanceof CalogLimitError, String(e));
+      assert.match((e as Error).message, /^timeout: the script ran \d+ ms, the limit is 100 ms/);
     }
   });
 }
