@@ -853,11 +853,15 @@ class Core implements FunctionTable {
   }
 
   /** Sends an async request: the promise settles when the context replies (or fails now). */
-  submit(write: () => void, send: (n: NativeRuntime, len: number) => number, keep?: unknown, signal?: AbortSignal, boxed?: boolean): Promise<Value> {
+  submit(write: () => void, send: (n: NativeRuntime, len: number) => number, keep?: unknown, signal?: AbortSignal, boxed?: boolean,
+    values?: unknown[]): Promise<Value> {
     const n = this.live("async call");
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (signal?.aborted) {
+      if (values !== undefined) this.reading(() => handleInnerPromises(values)); // never read (see invoke)
+      return Promise.reject(signal.reason);
+    }
     try {
-      this.encode(write, true);
+      this.encode(write, true, values);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -1130,7 +1134,7 @@ class Core implements FunctionTable {
       } catch (e) {
         return Promise.reject(e);
       }
-      return core.submit(writeArgs(args), (n, len) => n.fnCallAwaited(slot, gen, len), undefined, undefined, true);
+      return core.submit(writeArgs(args), (n, len) => n.fnCallAwaited(slot, gen, len), undefined, undefined, true, args);
     };
     const checkLive = (): void => {
       if (!live || core.native === undefined) throw ownError(disposed());
@@ -1151,7 +1155,7 @@ class Core implements FunctionTable {
       } catch (e) {
         return Promise.reject(e);
       }
-      return core.submit(writeArgs(args), (n, len) => n.fnCallAsync(slot, gen, len), undefined, signal);
+      return core.submit(writeArgs(args), (n, len) => n.fnCallAsync(slot, gen, len), undefined, signal, undefined, args);
     };
     Object.defineProperties(f, {
       callAsync: { value: callAsync },
@@ -1524,6 +1528,8 @@ class Core implements FunctionTable {
       w.list(args.length);
       for (let i = 0; i < args.length; i++) w.value(args[i]);
     } catch (e) {
+      // refused: a Promise the encoder did not reach is never read (pass 72b); walked under the guard (before end())
+      handleInnerPromises(args);
       this.end(true);
       throw marshalFailure(e, this.wire);
     } finally {
@@ -1546,6 +1552,7 @@ class Core implements FunctionTable {
       if (n > 2) w.value(a2);
       if (n > 3) w.value(a3);
     } catch (e) {
+      handleInnerPromises([a0, a1, a2, a3].slice(0, n)); // see invoke
       this.end(true);
       throw marshalFailure(e, this.wire);
     } finally {
@@ -1635,11 +1642,12 @@ class Core implements FunctionTable {
   }
 
   /** Encodes a request into IN; on failure gives back the host references it took (see {@link end} for `toSend`). */
-  encode(write: () => void, toSend = false): void {
+  encode(write: () => void, toSend = false, values?: unknown[]): void {
     this.begin();
     try {
       write();
     } catch (e) {
+      if (values !== undefined) handleInnerPromises(values); // see invoke
       this.end(true);
       throw marshalFailure(e, this.wire);
     } finally {
@@ -2326,7 +2334,7 @@ export class Context implements Disposable {
       w.string(name);
       w.list(args.length);
       for (let i = 0; i < args.length; i++) w.value(args[i]);
-    }, (n, len) => n.callAsync(id, len), this, signal) as Promise<T>;
+    }, (n, len) => n.callAsync(id, len), this, signal, undefined, args) as Promise<T>;
   }
 
   /** Reads the global `name` (a function comes back as a {@link ScriptFunction}). */

@@ -126,50 +126,80 @@ function viewGone(b: ArrayBufferView): boolean {
 
 /**
  * Handles the rejection of every Promise inside a value nobody will encode (a host function's result the script
- * could not wait for, or a value lenient sent as nil) or whose encoding stopped before it: the own data properties of
- * its arrays and objects (class instances and Errors too; no getter runs), a Proxy's through its traps (as the encoder
- * read it; a trap that throws leaves that object out), the keys and values of its Maps and the items of its Sets,
- * nearest first, up to `budget` items. A rejected Promise held there went unhandled (passes 31b, 71b).
+ * could not wait for, a refused call's arguments, a value lenient sent as nil) or whose encoding stopped before it:
+ * the own data properties of its objects (arrays, class instances, Errors, functions, Maps, Sets and buffers too; no
+ * getter runs), a Proxy's through its traps (as the encoder read it; a trap that throws leaves that object out), the
+ * items of its arrays, the keys and values of its Maps and the items of its Sets, nearest first. `walk` bounds the work:
+ * each place looked at (an item, a key listed, an index, a hole included) takes one of its 100,000, so one walk, or
+ * all the walks of one encoding sharing it, never costs more than that (passes 31b, 71b, 72b).
  */
-export function handleInnerPromises(root: unknown, budget = 100_000): void {
-  const seen = new Set<object>();
+export function handleInnerPromises(root: unknown, walk: PromiseWalk = new PromiseWalk()): void {
+  const { seen } = walk;
   const todo: unknown[] = [root];
-  // first in, first out: the budget leaves out the far end of a large value, not the front a script was sent first
-  for (let i = 0; i < todo.length && budget-- > 0; i++) {
+  walk.budget--;
+  // first in, first out: the budget leaves out the far end of a large value, not the front a script was sent first.
+  // A place is paid for when it is listed, so what was listed is always looked at (at most twice the budget in all).
+  for (let i = 0; i < todo.length; i++) {
     const v = todo[i];
     todo[i] = undefined;
-    if (v === null || typeof v !== "object" || seen.has(v)) continue;
+    if (v === null || (typeof v !== "object" && typeof v !== "function") || seen.has(v)) continue;
     seen.add(v);
     try {
       if (types.isPromise(v)) {
         Promise.prototype.then.call(v, undefined, () => {});
-      } else if (types.isMap(v)) {
+        continue;
+      }
+      if (walk.budget <= 0) continue; // nothing more is listed: what is queued is still looked at
+      // the places of a large value beyond the budget are never listed: an array's indices one by one (a sparse one
+      // of 2^32 - 1 holes took minutes), a typed array's (its keys are its indices) not at all when too many
+      let indexed = 0;
+      if (types.isMap(v)) {
         for (const [k, x] of Map.prototype.entries.call(v) as IterableIterator<[unknown, unknown]>) {
-          if (todo.length - i > budget) break;
+          if ((walk.budget -= 2) < 0) break;
           todo.push(k, x);
         }
       } else if (types.isSet(v)) {
         for (const x of Set.prototype.values.call(v) as IterableIterator<unknown>) {
-          if (todo.length - i > budget) break;
+          if (--walk.budget < 0) break;
           todo.push(x);
         }
-      } else if (Array.isArray(v)) { // its items by index: listing a long array's keys would make a string each
+      } else if (ArrayBuffer.isView(v) && !types.isDataView(v)) {
+        indexed = typedArrayLength.call(v); // bytes hold no Promise: only its named properties
+      } else if (Array.isArray(v)) {
         const n = Reflect.getOwnPropertyDescriptor(v, "length")?.value;
-        for (let j = 0; typeof n === "number" && j < n && todo.length - i <= budget; j++) {
+        indexed = typeof n === "number" ? n : 0;
+        for (let j = 0; j < indexed; j++) {
+          if (--walk.budget < 0) break;
           const d = Reflect.getOwnPropertyDescriptor(v, j);
           if (d !== undefined && "value" in d) todo.push(d.value);
         }
-      } else if (!types.isAnyArrayBuffer(v) && !ArrayBuffer.isView(v)) { // bytes hold no Promise
-        for (const k of Reflect.ownKeys(v)) {
-          if (todo.length - i > budget) break;
-          const d = Reflect.getOwnPropertyDescriptor(v, k);
-          if (d !== undefined && "value" in d) todo.push(d.value);
-        }
+      }
+      // its named properties (an array's, a Map's...: strict refuses such a value for them); the listing includes
+      // the indices again, so only when what is left of the budget covers them
+      if (indexed > walk.budget) continue;
+      const keys = Reflect.ownKeys(v);
+      walk.budget -= keys.length;
+      for (const k of keys) {
+        if (typeof k === "string" && indexed > 0 && isIndexKey(k)) continue;
+        const d = Reflect.getOwnPropertyDescriptor(v, k);
+        if (d !== undefined && "value" in d) todo.push(d.value);
       }
     } catch {
       // a Proxy trap threw: what it hides stays out of reach
     }
   }
+}
+
+/** The state of {@link handleInnerPromises}: what it has seen and what is left of its budget. */
+export class PromiseWalk {
+  readonly seen = new Set<object>();
+  budget = 100_000;
+}
+
+/** Whether a property key is an array index ("0", "1"..., up to 2^32 - 2). */
+function isIndexKey(k: string): boolean {
+  const n = Number(k);
+  return Number.isInteger(n) && n >= 0 && n < 4294967295 && String(n) === k;
 }
 
 function isPlainObject(v: object): boolean {
@@ -429,6 +459,8 @@ export class Wire {
   #rpos = 0;
   #rend = 0;
   #ancestors: object[] = [];
+  /** The walk that handles the Promises of what lenient sent as nil in this encoding (one budget for all: pass 72b). */
+  #promiseWalk: PromiseWalk | undefined = undefined;
   #lostKeys = false;
   #negZeroKey = false;
   /** The decode running met a host function (HOSTFN). */
@@ -470,6 +502,7 @@ export class Wire {
   // ---- encoding into IN ----------------------------------------------------------------------
   /** Starts a request at offset 0 of IN. */
   begin(): void {
+    if (this.#promiseWalk !== undefined) this.#promiseWalk = undefined;
     this.#outerEncode = currentEncode;
     this.serial = currentEncode = ++encodeSerial;
     this.refresh();
@@ -790,7 +823,9 @@ export class Wire {
       if (this.lenient) this.nil();
       else throw valueError("ERR_TYPE", "a Promise cannot cross into a script (calls are synchronous: await it first)");
     } else if (this.lenient) {
-      handleInnerPromises(v); // sent as nil: a Promise it holds is never read again (pass 71b)
+      // sent as nil: a Promise it holds is never read again (pass 71b); one walk for all of one encoding's nils (a
+      // thousand instances sharing a large value cost a thousand walks of it: pass 72b)
+      handleInnerPromises(v, (this.#promiseWalk ??= new PromiseWalk()));
       this.nil();
     } else {
       // a Proxy of a view or a buffer has no bytes of its own to read (copying it threw "Receiver should be a typed
