@@ -28,7 +28,7 @@ import {
   readOptions,
 } from "./options.ts";
 import { writeStdio } from "./stdio.ts";
-import { type FunctionTable, handleInnerPromises, isOwnError, ownError, Wire } from "./wire.ts";
+import { type FunctionTable, handleInnerPromises, isOwnError, ownError, thenOf, Wire } from "./wire.ts";
 
 /** A value that crosses between TypeScript and a script engine. */
 export type Value =
@@ -315,6 +315,11 @@ const ignore = (): void => {};
  * inside the host call, before the call was deferred, and its result was lost (pass 34b).
  */
 function settleLater(p: unknown): Promise<unknown> {
+  // a Promise with a `constructor` of its own (1, a getter that throws) failed in Promise.prototype.then with a
+  // TypeError the script got instead of the Promise's outcome, and its rejection went unhandled (pass 73b)
+  if (types.isPromise(p) && Reflect.getOwnPropertyDescriptor(p, "constructor") !== undefined) {
+    return new Promise<unknown>((resolve, reject) => thenOf(p, resolve, reject));
+  }
   return new Promise<unknown>((resolve) => resolve(p));
 }
 
@@ -325,7 +330,12 @@ function settleLater(p: unknown): Promise<unknown> {
  */
 function marshalFailure(e: unknown, w: Wire): unknown {
   let what: string;
+  // a RangeError whose description cannot be built (the stack still too short for that) is the stack's end: it read
+  // "threw (a getter or a Proxy trap): [object Error]" (pass 73b)
   let outOfStack = false;
+  try {
+    outOfStack = e instanceof RangeError; // (instanceof of a revoked Proxy throws)
+  } catch { /* not one */ }
   try {
     // the codec's own refusals pass unchanged; a calog error that user code threw (a getter calling into another
     // context) is that code's exception, the cause of a CalogValueError as any other
@@ -450,16 +460,35 @@ function runtimeGone(f: Function): boolean {
   const c = handleCores.get(f);
   return c !== undefined && c.native === undefined;
 }
+/** The built-in length getters: what a value's own `length` or `byteLength` property says is not read (pass 73b). */
+const byteLengthGetter = (proto: object | undefined): ((this: unknown) => number) | undefined =>
+  proto === undefined ? undefined : (Object.getOwnPropertyDescriptor(proto, "byteLength")?.get as ((this: unknown) => number) | undefined);
+const viewBytes = byteLengthGetter(Object.getPrototypeOf(Uint8Array.prototype));
+const bufferBytes = byteLengthGetter(ArrayBuffer.prototype);
+const sharedBytes = byteLengthGetter(typeof SharedArrayBuffer === "function" ? SharedArrayBuffer.prototype : undefined);
+const dataViewBytes = byteLengthGetter(DataView.prototype);
+/** `v`'s size in bytes by the built-in getter, or "?" (a DataView past its buffer's end throws there). */
+function sizeOf(v: unknown, get: ((this: unknown) => number) | undefined): string {
+  try {
+    return get === undefined ? "?" : String(get.call(v));
+  } catch {
+    return "?";
+  }
+}
+
 function render(v: unknown, depth = 0): string {
   if (typeof v === "string") return JSON.stringify(v.length > 80 ? cut(v, 80) + "…" : v);
   if (typeof v === "bigint") return `${v}n`;
   if (typeof v === "function") return "[function]";
-  if (v instanceof Uint8Array) return `[${v.length} bytes]`;
+  if (types.isUint8Array(v)) return `[${sizeOf(v, viewBytes)} bytes]`;
   if (v === null || typeof v !== "object") return String(v);
   // what a host function threw that has no entries to show is named by its kind: a thrown Promise, ArrayBuffer or
-  // DataView read "threw {}" (passes 67b, 71b); no code of the value runs (its tag is read from its internal slots)
-  if (types.isAnyArrayBuffer(v)) return `[${types.isSharedArrayBuffer(v) ? "SharedArrayBuffer" : "ArrayBuffer"} of ${v.byteLength} bytes]`;
-  if (ArrayBuffer.isView(v)) return `[${types.isDataView(v) ? "DataView" : "typed array"} of ${v.byteLength} bytes]`;
+  // DataView read "threw {}" (passes 67b, 71b); no code of the value runs (its kind and size are read from its internal
+  // slots, not from its own `length` or `byteLength`: pass 73b)
+  if (types.isSharedArrayBuffer(v)) return `[SharedArrayBuffer of ${sizeOf(v, sharedBytes)} bytes]`;
+  if (types.isArrayBuffer(v)) return `[ArrayBuffer of ${sizeOf(v, bufferBytes)} bytes]`;
+  if (types.isDataView(v)) return `[DataView of ${sizeOf(v, dataViewBytes)} bytes]`;
+  if (types.isTypedArray(v)) return `[typed array of ${sizeOf(v, viewBytes)} bytes]`;
   if (types.isPromise(v)) return "[Promise]";
   if (types.isSet(v)) return "[Set]";
   if (types.isWeakMap(v) || types.isWeakSet(v)) return types.isWeakMap(v) ? "[WeakMap]" : "[WeakSet]";
@@ -649,6 +678,9 @@ function weakCallbacks(core: Core): {
     drain: () => weak.deref()?.drainNow(),
   };
 }
+
+/** A list of refused values (see Core.refused). */
+type Refused = { v: unknown; next: Refused } | undefined;
 
 class Core implements FunctionTable {
   native: NativeRuntime | undefined;
@@ -857,7 +889,7 @@ class Core implements FunctionTable {
     values?: unknown[]): Promise<Value> {
     const n = this.live("async call");
     if (signal?.aborted) {
-      if (values !== undefined) this.reading(() => handleInnerPromises(values)); // never read (see invoke)
+      if (values !== undefined) this.reading(() => this.walkRefused(values)); // never read (see invoke)
       return Promise.reject(signal.reason);
     }
     try {
@@ -1269,8 +1301,11 @@ class Core implements FunctionTable {
       try {
         w.value(r);
       } catch (e) {
-        handleInnerPromises(r); // the encoder stopped at the first it met (pass 32a)
-        this.end(true);
+        try {
+          this.walkRefused(r); // the encoder stopped at the first it met (pass 32a)
+        } finally {
+          this.end(true);
+        }
         throw marshalFailure(e, this.wire);
       } finally {
         this.encoding = false; // a store no stack overflow can skip (see begin)
@@ -1306,7 +1341,7 @@ class Core implements FunctionTable {
       const names = e.names !== undefined && e.names.length > 0 ? e.names : e.fn.name ? [e.fn.name] : [];
       const label = names.map((x) => `'${x}' `).join("").replace(/' '/g, "' / '");
       // its rejection must not go unhandled, nor that of a Promise inside the value it resolves with
-      settleLater(p).then(handleInnerPromises, ignore);
+      settleLater(p).then((v) => this.walkRefused(v), ignore);
       throw new CalogValueError(
         "ERR_TYPE",
         `host function ${label}returned a Promise, which this script cannot wait for: ` +
@@ -1334,7 +1369,7 @@ class Core implements FunctionTable {
   settleHost(token: number, ok: boolean, v: unknown): void {
     const n = this.native;
     if (n === undefined) { // disposed: nobody waits
-      if (ok) handleInnerPromises(v);
+      if (ok) this.walkRefused(v);
       return;
     }
     if (this.encoding) { // encoding is synchronous, so never here; if it were, IN is busy: send it a bit later
@@ -1363,7 +1398,7 @@ class Core implements FunctionTable {
         w.value(v);
         outcome = w.length;
       } catch (e) {
-        handleInnerPromises(v); // the encoder stopped at the first it met
+        this.walkRefused(v); // the encoder stopped at the first it met
         const failure = marshalFailure(e, this.wire); // before begin() starts another encode (pass 36b)
         this.end(true);
         w = this.begin();
@@ -1471,6 +1506,46 @@ class Core implements FunctionTable {
     }
   }
 
+  /**
+   * The values calog refused or dropped whose Promises are still to be handled ({@link handleInnerPromises}), newest
+   * first: a failure site records its value with a plain store, which fits where no call does (at the JavaScript
+   * stack's end every step of a walk threw, and no rejection was handled: pass 73b), then walks.
+   */
+  refused: Refused = undefined;
+
+  /** Records `v` as refused (see {@link refused}) and walks what is recorded. Never throws. */
+  walkRefused(v: unknown): void {
+    this.refused = { v, next: this.refused };
+    try {
+      this.walkRecorded();
+    } catch { /* no room to begin: the next call into calog, or a microtask, walks it */ }
+  }
+
+  /**
+   * Walks the values {@link refused} records. Where the stack runs out, what is left stays recorded for a microtask
+   * (under the re-entry guard) or the next call into calog ({@link begin}), whichever comes first.
+   */
+  walkRecorded(): void {
+    for (let r = this.refused; r !== undefined; r = this.refused) {
+      let done = false;
+      try {
+        done = handleInnerPromises(r.v);
+      } catch { /* no room to begin it */ }
+      if (!done) {
+        try {
+          queueMicrotask(this.walkLater);
+        } catch { /* no room for that either: the next call into calog walks it */ }
+        return;
+      }
+      this.refused = r.next;
+    }
+  }
+
+  /** {@link walkRecorded} from a microtask: at the top of the stack, under the guard. */
+  readonly walkLater = (): void => {
+    if (this.refused !== undefined) this.reading(() => this.walkRecorded());
+  };
+
   /** Starts encoding a request into IN (the allocation-free form of {@link encode} for hot paths). */
   /**
    * The flag is set last, once nothing here can throw, and every caller clears it in a `finally` with a plain store
@@ -1481,6 +1556,15 @@ class Core implements FunctionTable {
   begin(): Wire {
     if (this.encoding) {
       throw new CalogValueError("ERR_ARG", "calog was called while marshalling a value (from a getter or a Proxy)");
+    }
+    if (this.refused !== undefined) {
+      // refused values the stack's end left unwalked (see refused), under the guard; nothing of it can throw out
+      this.encoding = true;
+      try {
+        this.walkRecorded();
+      } catch { /* no room: left recorded */ } finally {
+        this.encoding = false;
+      }
     }
     this.wire.begin();
     // host references left by a request whose end() a stack overflow skipped: it was never sent, so they go back
@@ -1529,8 +1613,11 @@ class Core implements FunctionTable {
       for (let i = 0; i < args.length; i++) w.value(args[i]);
     } catch (e) {
       // refused: a Promise the encoder did not reach is never read (pass 72b); walked under the guard (before end())
-      handleInnerPromises(args);
-      this.end(true);
+      try {
+        this.walkRefused(args);
+      } finally {
+        this.end(true);
+      }
       throw marshalFailure(e, this.wire);
     } finally {
       this.encoding = false; // a store no stack overflow can skip (see begin)
@@ -1552,8 +1639,11 @@ class Core implements FunctionTable {
       if (n > 2) w.value(a2);
       if (n > 3) w.value(a3);
     } catch (e) {
-      handleInnerPromises([a0, a1, a2, a3].slice(0, n)); // see invoke
-      this.end(true);
+      try {
+        this.walkRefused([a0, a1, a2, a3].slice(0, n)); // see invoke
+      } finally {
+        this.end(true);
+      }
       throw marshalFailure(e, this.wire);
     } finally {
       this.encoding = false; // a store no stack overflow can skip (see begin)
@@ -1647,8 +1737,11 @@ class Core implements FunctionTable {
     try {
       write();
     } catch (e) {
-      if (values !== undefined) handleInnerPromises(values); // see invoke
-      this.end(true);
+      try {
+        if (values !== undefined) this.walkRefused(values); // see invoke
+      } finally {
+        this.end(true);
+      }
       throw marshalFailure(e, this.wire);
     } finally {
       this.encoding = false; // a store no stack overflow can skip (see begin)

@@ -17,6 +17,11 @@ export const enum Tag {
 
 /** How the codec resolves functions; implemented by the runtime. */
 export interface FunctionTable {
+  /**
+   * Records a value whose Promises a walk could not finish (the JavaScript stack ran out), for the runtime to walk
+   * again later (see handleInnerPromises). A plain store and a call that never throws.
+   */
+  walkRefused(v: unknown): void;
   /** A function value handle behind a script function wrapper, if `fn` is one of this runtime's. */
   handleOf(fn: Function): readonly [number, number] | undefined;
   /** Registers (or re-counts) a host function about to cross into C; returns its id. */
@@ -124,32 +129,73 @@ function viewGone(b: ArrayBufferView): boolean {
   }
 }
 
+const promiseThen = Promise.prototype.then;
+
+/**
+ * Attaches `onFulfilled`/`onRejected` to a real Promise whatever its `constructor` says. Promise.prototype.then makes the
+ * Promise it returns through `p.constructor[Symbol.species]`: an own `constructor` (1, a getter that throws, a class
+ * whose species is 5) threw there and no handler was attached (the rejection went unhandled), and a `constructor`
+ * getter ran (pass 73b). For this one call, `p`'s constructor is Promise (an own property defined and taken back:
+ * nothing of `p` runs). Throws only when `p` is frozen with a `constructor` of its own that throws there.
+ */
+export function thenOf(p: object, onFulfilled: ((v: unknown) => unknown) | undefined, onRejected: (e: unknown) => unknown): void {
+  const own = Reflect.getOwnPropertyDescriptor(p, "constructor");
+  if ((own === undefined && Reflect.getPrototypeOf(p) === Promise.prototype) || !Reflect.defineProperty(p, "constructor", { value: Promise, writable: true, configurable: true })) {
+    promiseThen.call(p, onFulfilled, onRejected);
+    return;
+  }
+  try {
+    promiseThen.call(p, onFulfilled, onRejected);
+  } finally {
+    if (own === undefined) Reflect.deleteProperty(p, "constructor");
+    else Reflect.defineProperty(p, "constructor", own);
+  }
+}
+
+const ignore = (): void => {};
+
+/**
+ * Marks a real Promise's rejection handled (see {@link thenOf}). Throws only a RangeError, where the JavaScript stack
+ * ran out (the caller tries again from the top: swallowed here, the rejection went unhandled, pass 73b).
+ */
+export function handleRejection(p: object): void {
+  try {
+    thenOf(p, undefined, ignore);
+  } catch (e) {
+    if (e instanceof RangeError) throw e;
+    // frozen, with a constructor that throws: nothing can attach a handler without running it
+  }
+}
+
 /**
  * Handles the rejection of every Promise inside a value nobody will encode (a host function's result the script
  * could not wait for, a refused call's arguments, a value lenient sent as nil) or whose encoding stopped before it:
  * the own data properties of its objects (arrays, class instances, Errors, functions, Maps, Sets and buffers too; no
- * getter runs), a Proxy's through its traps (as the encoder read it; a trap that throws leaves that object out), the
- * items of its arrays, the keys and values of its Maps and the items of its Sets, nearest first. `walk` bounds the work:
- * each place looked at (an item, a key listed, an index, a hole included) takes one of its 100,000, so one walk, or
- * all the walks of one encoding sharing it, never costs more than that (passes 31b, 71b, 72b).
+ * getter runs), a Proxy's through its traps when it is a plain object's or an array's (as the encoder reads one; a
+ * trap that throws leaves that object out), the items of its arrays, the keys and values of its Maps and the items of
+ * its Sets, nearest first. `walk` bounds the work: each place looked at (an item, an index, a hole, a key listed)
+ * takes one of its 100,000, so one walk, or all the walks of one encoding sharing it, costs about that at most
+ * (passes 31b, 71b, 72b, 73b). Never throws; false when the JavaScript stack ran out before it was done.
  */
-export function handleInnerPromises(root: unknown, walk: PromiseWalk = new PromiseWalk()): void {
+export function handleInnerPromises(root: unknown, walk: PromiseWalk = new PromiseWalk()): boolean {
   const { seen } = walk;
   const todo: unknown[] = [root];
   walk.budget--;
   // first in, first out: the budget leaves out the far end of a large value, not the front a script was sent first.
-  // A place is paid for when it is listed, so what was listed is always looked at (at most twice the budget in all).
+  // A place is paid for when it is listed, so what was listed is always looked at.
   for (let i = 0; i < todo.length; i++) {
     const v = todo[i];
     todo[i] = undefined;
-    if (v === null || (typeof v !== "object" && typeof v !== "function") || seen.has(v)) continue;
-    seen.add(v);
     try {
+      if (v === null || (typeof v !== "object" && typeof v !== "function") || seen.has(v)) continue;
+      seen.add(v);
       if (types.isPromise(v)) {
-        Promise.prototype.then.call(v, undefined, () => {});
+        handleRejection(v);
         continue;
       }
-      if (walk.budget <= 0) continue; // nothing more is listed: what is queued is still looked at
+      // nothing more is listed once the budget is spent (what is queued is still looked at); a boxed primitive holds
+      // no Promise, and a String object's keys are its characters (new String of 10^7 of them: 8 s to list)
+      if (walk.budget <= 0 || types.isBoxedPrimitive(v)) continue;
       // the places of a large value beyond the budget are never listed: an array's indices one by one (a sparse one
       // of 2^32 - 1 holes took minutes), a typed array's (its keys are its indices) not at all when too many
       let indexed = 0;
@@ -165,7 +211,7 @@ export function handleInnerPromises(root: unknown, walk: PromiseWalk = new Promi
         }
       } else if (ArrayBuffer.isView(v) && !types.isDataView(v)) {
         indexed = typedArrayLength.call(v); // bytes hold no Promise: only its named properties
-      } else if (Array.isArray(v)) {
+      } else if (Array.isArray(v)) { // a Proxy of an array too
         const n = Reflect.getOwnPropertyDescriptor(v, "length")?.value;
         indexed = typeof n === "number" ? n : 0;
         for (let j = 0; j < indexed; j++) {
@@ -173,21 +219,32 @@ export function handleInnerPromises(root: unknown, walk: PromiseWalk = new Promi
           const d = Reflect.getOwnPropertyDescriptor(v, j);
           if (d !== undefined && "value" in d) todo.push(d.value);
         }
+      } else if (types.isProxy(v)) {
+        // a Proxy of anything but a plain object could list any number of keys (one of a Uint8Array or a String
+        // object, one a byte or a character: 8-11 s for 10^7), and no listing can be stopped once begun; the encoder
+        // reads a Proxy as a plain object only
+        const proto = Reflect.getPrototypeOf(v);
+        if (proto !== Object.prototype && proto !== null) continue;
       }
       // its named properties (an array's, a Map's...: strict refuses such a value for them); the listing includes
       // the indices again, so only when what is left of the budget covers them
       if (indexed > walk.budget) continue;
       const keys = Reflect.ownKeys(v);
+      const n = Math.min(keys.length, Math.max(walk.budget, 0));
       walk.budget -= keys.length;
-      for (const k of keys) {
+      for (let j = 0; j < n; j++) {
+        const k = keys[j]!;
         if (typeof k === "string" && indexed > 0 && isIndexKey(k)) continue;
         const d = Reflect.getOwnPropertyDescriptor(v, k);
         if (d !== undefined && "value" in d) todo.push(d.value);
       }
-    } catch {
-      // a Proxy trap threw: what it hides stays out of reach
+    } catch (e) {
+      // the JavaScript stack ran out (a call at its end was refused for it): the caller walks again from the top
+      if (e instanceof RangeError) return false;
+      // else a Proxy trap threw: what it hides stays out of reach
     }
   }
+  return true;
 }
 
 /** The state of {@link handleInnerPromises}: what it has seen and what is left of its budget. */
@@ -447,6 +504,8 @@ export class Wire {
   /** Ends this wire's encode: the one it interrupted is the running one again (its refusals are its own: pass 36a). */
   endEncode(): void {
     currentEncode = this.#outerEncode;
+    // what lenient sent as nil stays alive in it until the next encoding otherwise (300 MB kept by an idle runtime: pass 73b)
+    if (this.#promiseWalk !== undefined) this.#promiseWalk = undefined;
   }
   #native: NativeRuntime;
   #control: Uint32Array;
@@ -690,7 +749,7 @@ export class Wire {
       // a Uint8Array key is bytes, as a script's table key that is not UTF-8 arrives (it goes back as it came)
       if (kt !== "string" && kt !== "number" && kt !== "boolean" && kt !== "bigint" && !isByteKey(k)) {
         // refused or skipped, a Promise's rejection is handled, as for a Promise value
-        if (types.isPromise(k)) Promise.prototype.then.call(k, undefined, () => {});
+        if (types.isPromise(k)) handleRejection(k);
         if (this.lenient) continue;
         throw valueError("ERR_TYPE", `a Map key of type ${describe(k)} cannot cross into a script`);
       }
@@ -707,7 +766,7 @@ export class Wire {
    * the rest (views and buffers: {@link #binary}). A Promise's rejection is handled either way.
    */
   #builtin(v: object, kind: string, depth: number): void {
-    if (kind === "Promise") Promise.prototype.then.call(v, undefined, () => {});
+    if (kind === "Promise") handleRejection(v);
     if (!this.lenient) {
       throw valueError(
         "ERR_TYPE",
@@ -819,13 +878,13 @@ export class Wire {
     } else if (types.isAnyArrayBuffer(v)) {
       this.#binary(v);
     } else if (v instanceof Promise) {
-      Promise.prototype.then.call(v, undefined, () => {}); // refused: its rejection must not go unhandled
+      handleRejection(v); // refused: its rejection must not go unhandled
       if (this.lenient) this.nil();
       else throw valueError("ERR_TYPE", "a Promise cannot cross into a script (calls are synchronous: await it first)");
     } else if (this.lenient) {
       // sent as nil: a Promise it holds is never read again (pass 71b); one walk for all of one encoding's nils (a
       // thousand instances sharing a large value cost a thousand walks of it: pass 72b)
-      handleInnerPromises(v, (this.#promiseWalk ??= new PromiseWalk()));
+      if (!handleInnerPromises(v, (this.#promiseWalk ??= new PromiseWalk()))) this.fns.walkRefused(v); // the stack ran out (pass 73b)
       this.nil();
     } else {
       // a Proxy of a view or a buffer has no bytes of its own to read (copying it threw "Receiver should be a typed
