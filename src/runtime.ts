@@ -318,7 +318,15 @@ function settleLater(p: unknown): Promise<unknown> {
   // a Promise with a `constructor` of its own (1, a getter that throws) failed in Promise.prototype.then with a
   // TypeError the script got instead of the Promise's outcome, and its rejection went unhandled (pass 73b)
   if (types.isPromise(p) && Reflect.getOwnPropertyDescriptor(p, "constructor") !== undefined) {
-    return new Promise<unknown>((resolve, reject) => thenOf(p, resolve, reject));
+    return new Promise<unknown>((resolve, reject) => {
+      try {
+        thenOf(p, resolve, reject);
+      } catch (e) {
+        // sealed or frozen with that constructor: nothing can await it (nor can JavaScript's own await), and the
+        // engine's TypeError ("|this|.constructor is not an Object") was all the script read (pass 74b)
+        reject(new CalogValueError("ERR_TYPE", `the Promise a host function returned cannot be awaited: its own \`constructor\` is not a Promise constructor and it is sealed or frozen, so it cannot be set aside (${describeThrown(e).replace(/^a host function threw /, "")})`, { cause: e }));
+      }
+    });
   }
   return new Promise<unknown>((resolve) => resolve(p));
 }

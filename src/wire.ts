@@ -136,7 +136,8 @@ const promiseThen = Promise.prototype.then;
  * Promise it returns through `p.constructor[Symbol.species]`: an own `constructor` (1, a getter that throws, a class
  * whose species is 5) threw there and no handler was attached (the rejection went unhandled), and a `constructor`
  * getter ran (pass 73b). For this one call, `p`'s constructor is Promise (an own property defined and taken back:
- * nothing of `p` runs). Throws only when `p` is frozen with a `constructor` of its own that throws there.
+ * nothing of `p` runs). Where that cannot be done (`p` sealed or frozen with a `constructor` of its own, or
+ * non-extensible under another prototype) this is JavaScript's own `then`, which reads them and may throw (pass 74b).
  */
 export function thenOf(p: object, onFulfilled: ((v: unknown) => unknown) | undefined, onRejected: (e: unknown) => unknown): void {
   const own = Reflect.getOwnPropertyDescriptor(p, "constructor");
