@@ -1521,37 +1521,45 @@ class Core implements FunctionTable {
    */
   refused: Refused = undefined;
 
+  /** A microtask will walk what {@link refused} records (see {@link walkLater}). */
+  walkQueued = false;
+
   /** Records `v` as refused (see {@link refused}) and walks what is recorded. Never throws. */
   walkRefused(v: unknown): void {
     this.refused = { v, next: this.refused };
     try {
-      this.walkRecorded();
+      this.walkRecorded(false);
     } catch { /* no room to begin: the next call into calog, or a microtask, walks it */ }
   }
 
   /**
-   * Walks the values {@link refused} records. Where the stack runs out, what is left stays recorded for a microtask
-   * (under the re-entry guard) or the next call into calog ({@link begin}), whichever comes first.
+   * Walks the values {@link refused} records. Where the stack runs out, what is left stays recorded for the `last`
+   * walk (see {@link handleInnerPromises}), from a microtask, at the top of the stack and under the guard; where not
+   * even a microtask could be queued, the next call into calog ({@link begin}) walks and queues again.
    */
-  walkRecorded(): void {
+  walkRecorded(last: boolean): void {
     for (let r = this.refused; r !== undefined; r = this.refused) {
       let done = false;
       try {
-        done = handleInnerPromises(r.v);
+        done = handleInnerPromises(r.v, undefined, last);
       } catch { /* no room to begin it */ }
-      if (!done) {
-        try {
-          queueMicrotask(this.walkLater);
-        } catch { /* no room for that either: the next call into calog walks it */ }
+      if (!done && !last) {
+        if (!this.walkQueued) {
+          try {
+            queueMicrotask(this.walkLater);
+            this.walkQueued = true;
+          } catch { /* no room for that either: the next call into calog walks it */ }
+        }
         return;
       }
       this.refused = r.next;
     }
   }
 
-  /** {@link walkRecorded} from a microtask: at the top of the stack, under the guard. */
+  /** {@link walkRecorded}'s last walk, from a microtask: at the top of the stack, under the guard. */
   readonly walkLater = (): void => {
-    if (this.refused !== undefined) this.reading(() => this.walkRecorded());
+    this.walkQueued = false;
+    if (this.refused !== undefined) this.reading(() => this.walkRecorded(true));
   };
 
   /** Starts encoding a request into IN (the allocation-free form of {@link encode} for hot paths). */
@@ -1565,11 +1573,12 @@ class Core implements FunctionTable {
     if (this.encoding) {
       throw new CalogValueError("ERR_ARG", "calog was called while marshalling a value (from a getter or a Proxy)");
     }
-    if (this.refused !== undefined) {
-      // refused values the stack's end left unwalked (see refused), under the guard; nothing of it can throw out
+    if (this.refused !== undefined && !this.walkQueued) {
+      // refused values the stack's end left unwalked, and no microtask queued to walk them (see refused): walked under
+      // the guard, and if this is no further from the stack's end, a microtask queued; nothing of it can throw out
       this.encoding = true;
       try {
-        this.walkRecorded();
+        this.walkRecorded(false);
       } catch { /* no room: left recorded */ } finally {
         this.encoding = false;
       }
