@@ -126,6 +126,10 @@ test("lua: what a host function throws that has no entries to show is named by i
     [new Float64Array(2), "[typed array of 16 bytes]"],
     [new Set([1]), "[Set]"],
     [{ a: new ArrayBuffer(2) }, "{ a: [ArrayBuffer of 2 bytes] }"],
+    // sized by the built-in getters, whatever its own `length` or `byteLength` says (pass 73b)
+    [Object.defineProperty(new Uint8Array(4), "length", { value: 1e9 }), "[4 bytes]"],
+    [Object.defineProperty(new Float64Array(2), "byteLength", { value: -1 }), "[typed array of 16 bytes]"],
+    [Object.defineProperty(new ArrayBuffer(3), "byteLength", { value: 7 }), "[ArrayBuffer of 3 bytes]"],
   ];
   for (const [v, want] of cases) {
     rt.register("h", () => {
