@@ -28,7 +28,7 @@ import {
   readOptions,
 } from "./options.ts";
 import { writeStdio } from "./stdio.ts";
-import { type FunctionTable, handleInnerPromises, isOwnError, ownError, thenOf, Wire } from "./wire.ts";
+import { type FunctionTable, handleInnerPromises, ignore, isOwnError, ownError, thenOf, Wire } from "./wire.ts";
 
 /** A value that crosses between TypeScript and a script engine. */
 export type Value =
@@ -307,7 +307,6 @@ const HOST_ERRORS_KEPT = 1024; // a retry loop that caught hundreds, then raised
  * which left the runtime marshalling for good (every later call refused, and dispose()).
  */
 const HOST_MESSAGE_MAX = 1 << 20;
-const ignore = (): void => {};
 
 /**
  * A Promise that follows p, whose `then` (p's own, for a Promise or a thenable) is called from a job, never now:
@@ -499,7 +498,8 @@ function render(v: unknown, depth = 0): string {
   if (types.isTypedArray(v)) return `[typed array of ${sizeOf(v, viewBytes)} bytes]`;
   if (types.isPromise(v)) return "[Promise]";
   if (types.isSet(v)) return "[Set]";
-  if (types.isWeakMap(v) || types.isWeakSet(v)) return types.isWeakMap(v) ? "[WeakMap]" : "[WeakSet]";
+  if (types.isWeakMap(v)) return "[WeakMap]";
+  if (types.isWeakSet(v)) return "[WeakSet]";
   if (depth >= 2) return Array.isArray(v) ? "[…]" : "{…}";
   const parts: string[] = [];
   if (Array.isArray(v)) {
@@ -2354,7 +2354,7 @@ export class Context implements Disposable {
    */
   eval<T extends Value = Value>(source: string, options: EvalOptions = {}): T {
     const core = this.#live("eval");
-    const o = this.#core.reading(() => evalOptions(source, options, false));
+    const o = core.reading(() => evalOptions(source, options, false));
     const id = this.#id;
     return core.request(() => writeEval(core, source, o), (n, len) => n.eval(id, len)) as T;
   }

@@ -153,7 +153,8 @@ export function thenOf(p: object, onFulfilled: ((v: unknown) => unknown) | undef
   }
 }
 
-const ignore = (): void => {};
+/** A handler that does nothing (a rejection handled and dropped). */
+export const ignore = (): void => {};
 
 /**
  * Marks a real Promise's rejection handled (see {@link thenOf}). Throws only a RangeError, where the JavaScript stack
