@@ -28,7 +28,7 @@ import {
   readOptions,
 } from "./options.ts";
 import { writeStdio } from "./stdio.ts";
-import { type FunctionTable, handleInnerPromises, ignore, isOwnError, ownError, thenOf, Wire } from "./wire.ts";
+import { type FunctionTable, handleInnerPromises, ignore, isOwnError, ownError, PromiseWalk, thenOf, Wire } from "./wire.ts";
 
 /** A value that crosses between TypeScript and a script engine. */
 export type Value =
@@ -590,6 +590,11 @@ function checkName(what: string, name: string): void {
 function checkArgs(args: unknown[]): void {
   if (args.length > 65535) throw new CalogValueError("ERR_ARG", "at most 65,535 arguments per call");
 }
+
+/** The refusal of a call into calog made while it reads a value (from a getter or a Proxy trap it runs). */
+function whileMarshalling(): CalogValueError {
+  return new CalogValueError("ERR_ARG", "calog was called while marshalling a value (from a getter or a Proxy)");
+}
 const CONTEXT_OWN_THREAD = 1;
 
 /** A host function's entry: names, the ones rt.register gave it (what scripts call it; messages name it so). */
@@ -688,7 +693,7 @@ function weakCallbacks(core: Core): {
 }
 
 /** A list of refused values (see Core.refused). */
-type Refused = { v: unknown; next: Refused } | undefined;
+type Refused = { v: unknown; walk: PromiseWalk | undefined; next: Refused } | undefined;
 
 class Core implements FunctionTable {
   native: NativeRuntime | undefined;
@@ -897,8 +902,10 @@ class Core implements FunctionTable {
     values?: unknown[]): Promise<Value> {
     const n = this.live("async call");
     if (signal?.aborted) {
-      if (values !== undefined) this.reading(() => this.walkRefused(values)); // never read (see invoke)
-      return Promise.reject(signal.reason);
+      // refused as any call made from a getter or trap calog runs first (it went through the guard: pass 77a)
+      const e: unknown = this.encoding ? whileMarshalling() : signal.reason;
+      if (values !== undefined) this.walkRefused(values); // never read (see invoke)
+      return Promise.reject(e);
     }
     try {
       this.encode(write, true, values);
@@ -1125,13 +1132,13 @@ class Core implements FunctionTable {
     const f = function (a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown): Value {
       if (new.target !== undefined) {
         // `new f()` called the script function and returned `this`, an empty object, whatever the script returned
-        throw new CalogValueError("ERR_ARG", "a script function is not a constructor: call it without new");
+        throw core.refusing(new CalogValueError("ERR_ARG", "a script function is not a constructor: call it without new"), arguments);
       }
-      if (!live || core.native === undefined || keepAlive === null) throw disposed();
+      if (!live || core.native === undefined || keepAlive === null) throw core.refusing(disposed(), arguments);
       const n = arguments.length;
       if (n <= 4) return core.invokeN(undefined, n, a0, a1, a2, a3, send);
       const args = Array.prototype.slice.call(arguments) as unknown[];
-      checkArgs(args);
+      core.checkArgs(args);
       return core.invoke(undefined, args, send);
     } as ScriptFunction;
     // as `(...args) => Value` declares it; no name (it was "f", this variable's, which a message naming a function
@@ -1157,8 +1164,8 @@ class Core implements FunctionTable {
     // disposed: pass 64b)
     const gone = () => new CalogDeadError("ERR_DEAD", "function value belongs to a runtime that was disposed");
     const lent = function (...args: unknown[]): Value {
-      if (core.native === undefined || keepAlive === null) throw gone();
-      checkArgs(args);
+      if (core.native === undefined || keepAlive === null) throw core.refusing(gone(), args);
+      core.checkArgs(args);
       return core.invoke(undefined, args, send);
     };
     // the same for a script that can wait (a threaded context's callAsync or evalAsync): called as callAsync is, so the
@@ -1168,11 +1175,11 @@ class Core implements FunctionTable {
       for (const a of args) core.wire.value(a);
     };
     const lentAsync = (args: unknown[]): Promise<Value> => {
-      if (core.native === undefined || keepAlive === null) return Promise.reject(gone());
+      if (core.native === undefined || keepAlive === null) return Promise.reject(core.refusing(gone(), args));
       try {
         checkArgs(args);
       } catch (e) {
-        return Promise.reject(e);
+        return Promise.reject(core.refusing(e, args));
       }
       return core.submit(writeArgs(args), (n, len) => n.fnCallAwaited(slot, gen, len), undefined, undefined, true, args);
     };
@@ -1188,12 +1195,12 @@ class Core implements FunctionTable {
       return { call: lent, callAsync: lentAsync, release: giveBack, live: () => live, share, check: checkLive };
     };
     const callAsync = (...args: unknown[]): Promise<Value> => {
-      if (!live || core.native === undefined) return Promise.reject(disposed());
+      if (!live || core.native === undefined) return Promise.reject(core.refusing(disposed(), args));
       let signal: AbortSignal | undefined;
       try {
         signal = core.reading(() => takeCallOptions(args));
       } catch (e) {
-        return Promise.reject(e);
+        return Promise.reject(core.refusing(e, args));
       }
       return core.submit(writeArgs(args), (n, len) => n.fnCallAsync(slot, gen, len), undefined, signal, undefined, args);
     };
@@ -1524,43 +1531,86 @@ class Core implements FunctionTable {
   /** A microtask will walk what {@link refused} records (see {@link walkLater}). */
   walkQueued = false;
 
-  /** Records `v` as refused (see {@link refused}) and walks what is recorded. Never throws. */
-  walkRefused(v: unknown): void {
-    this.refused = { v, next: this.refused };
+  /** A walk of what {@link refused} records is in progress (see {@link walkRecorded}). */
+  walking = false;
+
+  /**
+   * Records `v` as refused (see {@link refused}) and walks what is recorded (`walk`: the walk, of one lenient encoding,
+   * that the stack's end stopped, whose budget it shares). Never throws.
+   */
+  walkRefused(v: unknown, walk?: PromiseWalk): void {
+    this.refused = { v, walk, next: this.refused };
+    if (this.walking) return; // a trap of the walk in progress refused a call: that walk takes this one next
     try {
       this.walkRecorded(false);
     } catch { /* no room to begin: the next call into calog, or a microtask, walks it */ }
   }
 
   /**
-   * Walks the values {@link refused} records. Where the stack runs out, what is left stays recorded for the `last`
-   * walk (see {@link handleInnerPromises}), from a microtask, at the top of the stack and under the guard; where not
-   * even a microtask could be queued, the next call into calog ({@link begin}) walks and queues again.
+   * Walks the values {@link refused} records, under the guard (a call into calog from a trap the walk runs is refused
+   * as one from a trap the encoder runs: the walk of an async host function's dropped result ran without it, and a
+   * trap's call, rt.dispose() included, went through: pass 77a). Each record is taken off the list before its walk,
+   * and a trap that refuses another call adds that one's for this loop to take next (it was dropped, or this one
+   * walked again at each level a trap nested: 61 s for one call, pass 77a). Where the stack runs out, what is left
+   * stays recorded for the `last` walk (see {@link handleInnerPromises}), from a microtask, at the top of the stack;
+   * where not even a microtask could be queued, the next call into calog ({@link begin}) walks and queues again.
    */
   walkRecorded(last: boolean): void {
-    for (let r = this.refused; r !== undefined; r = this.refused) {
-      let done = false;
-      try {
-        done = handleInnerPromises(r.v, undefined, last);
-      } catch { /* no room to begin it */ }
-      if (!done && !last) {
-        if (!this.walkQueued) {
-          try {
-            queueMicrotask(this.walkLater);
-            this.walkQueued = true;
-          } catch { /* no room for that either: the next call into calog walks it */ }
+    if (this.walking) return;
+    const guarded = this.encoding;
+    this.walking = true;
+    this.encoding = true;
+    try {
+      for (let r = this.refused; r !== undefined; r = this.refused) {
+        this.refused = r.next;
+        let done = false;
+        try {
+          done = handleInnerPromises(r.v, r.walk === undefined ? new PromiseWalk() : r.walk.again(), last);
+        } catch { /* no room to begin it */ }
+        if (!done && !last) {
+          r.next = this.refused;
+          this.refused = r;
+          if (!this.walkQueued) {
+            try {
+              queueMicrotask(this.walkLater);
+              this.walkQueued = true;
+            } catch { /* no room for that either: the next call into calog walks it */ }
+          }
+          return;
         }
-        return;
       }
-      this.refused = r.next;
+    } finally {
+      this.walking = false; // plain stores no stack overflow can skip
+      this.encoding = guarded;
     }
   }
 
-  /** {@link walkRecorded}'s last walk, from a microtask: at the top of the stack, under the guard. */
+  /** {@link walkRecorded}'s last walk, from a microtask: at the top of the stack. */
   readonly walkLater = (): void => {
     this.walkQueued = false;
-    if (this.refused !== undefined) this.reading(() => this.walkRecorded(true));
+    if (this.refused !== undefined) this.walkRecorded(true);
   };
+
+  /**
+   * `e`, a refusal of a call made before its arguments were read (a disposed context, runtime or function, a bad
+   * name, too many arguments, unknown options, `new`, a call from a getter or trap): the Promises among `args` are
+   * handled first, as those of a call whose arguments the encoder refused (they went unhandled: pass 77a).
+   */
+  refusing<E>(e: E, args: ArrayLike<unknown>): E {
+    try {
+      this.walkRefused(Array.prototype.slice.call(args));
+    } catch { /* no room even to copy them: nothing can be done here */ }
+    return e;
+  }
+
+  /** {@link checkArgs}, refusing as {@link refusing} does. */
+  checkArgs(args: unknown[]): void {
+    try {
+      checkArgs(args);
+    } catch (e) {
+      throw this.refusing(e, args);
+    }
+  }
 
   /** Starts encoding a request into IN (the allocation-free form of {@link encode} for hot paths). */
   /**
@@ -1570,18 +1620,13 @@ class Core implements FunctionTable {
    * while marshalling a value" and dispose() was refused, for ever (a call made near the JavaScript stack's end).
    */
   begin(): Wire {
-    if (this.encoding) {
-      throw new CalogValueError("ERR_ARG", "calog was called while marshalling a value (from a getter or a Proxy)");
-    }
+    if (this.encoding) throw whileMarshalling();
     if (this.refused !== undefined && !this.walkQueued) {
       // refused values the stack's end left unwalked, and no microtask queued to walk them (see refused): walked under
       // the guard, and if this is no further from the stack's end, a microtask queued; nothing of it can throw out
-      this.encoding = true;
       try {
         this.walkRecorded(false);
-      } catch { /* no room: left recorded */ } finally {
-        this.encoding = false;
-      }
+      } catch { /* no room: left recorded */ }
     }
     this.wire.begin();
     // host references left by a request whose end() a stack overflow skipped: it was never sent, so they go back
@@ -1622,8 +1667,13 @@ class Core implements FunctionTable {
    * created once per function or context, so a call allocates no closure.
    */
   invoke(name: string | undefined, args: unknown[], send: (n: NativeRuntime, len: number) => number): Value {
-    const n = this.live("call");
-    const w = this.begin();
+    let n: NativeRuntime, w: Wire;
+    try {
+      n = this.live("call");
+      w = this.begin();
+    } catch (e) {
+      throw this.refusing(e, args); // never read (pass 77a)
+    }
     try {
       if (name !== undefined) w.string(name);
       w.list(args.length);
@@ -1646,8 +1696,13 @@ class Core implements FunctionTable {
   /** {@link invoke} for n <= 4 arguments passed one by one (no array per call). */
   invokeN(name: string | undefined, n: number, a0: unknown, a1: unknown, a2: unknown, a3: unknown,
     send: (n: NativeRuntime, len: number) => number): Value {
-    const nr = this.live("call");
-    const w = this.begin();
+    let nr: NativeRuntime, w: Wire;
+    try {
+      nr = this.live("call");
+      w = this.begin();
+    } catch (e) {
+      throw this.refusing(e, [a0, a1, a2, a3].slice(0, n)); // never read (pass 77a)
+    }
     try {
       if (name !== undefined) w.string(name);
       w.list(n);
@@ -1750,7 +1805,11 @@ class Core implements FunctionTable {
 
   /** Encodes a request into IN; on failure gives back the host references it took (see {@link end} for `toSend`). */
   encode(write: () => void, toSend = false, values?: unknown[]): void {
-    this.begin();
+    try {
+      this.begin();
+    } catch (e) {
+      throw values === undefined ? e : this.refusing(e, values); // never read (pass 77a)
+    }
     try {
       write();
     } catch (e) {
@@ -2395,12 +2454,17 @@ export class Context implements Disposable {
    */
   call<T extends Value = Value>(name: string, ...args: unknown[]): T;
   call(name: string, a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown): Value {
-    const core = this.#live("call");
-    checkName("a function name", name);
+    let core: Core;
+    try {
+      core = this.#live("call");
+      checkName("a function name", name);
+    } catch (e) {
+      throw this.#core.refusing(e, Array.prototype.slice.call(arguments, 1)); // never read (pass 77a)
+    }
     const n = arguments.length - 1; // up to four arguments: no rest array per call
     if (n <= 4) return core.invokeN(name, n < 0 ? 0 : n, a0, a1, a2, a3, this.#send);
     const args = Array.prototype.slice.call(arguments, 1) as unknown[];
-    checkArgs(args);
+    core.checkArgs(args);
     return core.invoke(name, args, this.#send);
   }
 
@@ -2429,14 +2493,16 @@ export class Context implements Disposable {
    */
   callAsync<T extends Value = Value>(name: string, ...args: unknown[]): Promise<T> {
     const core = this.#core;
-    if (this.disposed) return Promise.reject(new CalogDisposedError("ERR_DISPOSED", `callAsync: the ${this.engine} context was disposed`));
+    if (this.disposed) {
+      return Promise.reject(core.refusing(new CalogDisposedError("ERR_DISPOSED", `callAsync: the ${this.engine} context was disposed`), args));
+    }
     let signal: AbortSignal | undefined;
     try {
       signal = core.reading(() => takeCallOptions(args));
       checkName("a function name", name);
       checkArgs(args);
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(core.refusing(e, args)); // never read (pass 77a)
     }
     const id = this.#id;
     return core.submit(() => {

@@ -19,9 +19,10 @@ export const enum Tag {
 export interface FunctionTable {
   /**
    * Records a value whose Promises a walk could not finish (the JavaScript stack ran out), for the runtime to walk
-   * again later (see handleInnerPromises). A plain store and a call that never throws.
+   * again later (see handleInnerPromises), out of what is left of `walk`'s budget when given. A plain store and a call
+   * that never throws.
    */
-  walkRefused(v: unknown): void;
+  walkRefused(v: unknown, walk?: PromiseWalk): void;
   /** A function value handle behind a script function wrapper, if `fn` is one of this runtime's. */
   handleOf(fn: Function): readonly [number, number] | undefined;
   /** Registers (or re-counts) a host function about to cross into C; returns its id. */
@@ -254,8 +255,19 @@ export function handleInnerPromises(root: unknown, walk: PromiseWalk = new Promi
 
 /** The state of {@link handleInnerPromises}: what it has seen and what is left of its budget. */
 export class PromiseWalk {
-  readonly seen = new Set<object>();
+  seen = new Set<object>();
   budget = 100_000;
+
+  /**
+   * This walk made again from the top of the stack, where the stack's end stopped it: what it saw is looked at again
+   * (a value it stopped in is seen and not done), out of what is left of the same budget. The values of one lenient
+   * encoding whose walks stopped so were each walked again with a budget of its own: a thousand nil-sent instances
+   * sharing a large array, each with a trap throwing a RangeError, held the event loop 9 s (pass 77a).
+   */
+  again(): PromiseWalk {
+    this.seen = new Set();
+    return this;
+  }
 }
 
 /** Whether a property key is an array index ("0", "1"..., up to 2^32 - 2). */
@@ -525,6 +537,16 @@ export class Wire {
   #ancestors: object[] = [];
   /** The walk that handles the Promises of what lenient sent as nil in this encoding (one budget for all: pass 72b). */
   #promiseWalk: PromiseWalk | undefined = undefined;
+
+  /**
+   * Handles the Promises in `v`, a value lenient sends as nil or drops (see {@link handleInnerPromises}): one walk for
+   * all of one encoding's (a thousand instances sharing a large value cost a thousand walks of it: pass 72b); where the
+   * stack ran out, recorded for the runtime to walk again out of the same budget (passes 73b, 77a).
+   */
+  #dropped(v: unknown): void {
+    const walk = (this.#promiseWalk ??= new PromiseWalk());
+    if (!handleInnerPromises(v, walk)) this.fns.walkRefused(v, walk);
+  }
   #lostKeys = false;
   #negZeroKey = false;
   /** The decode running met a host function (HOSTFN). */
@@ -753,9 +775,15 @@ export class Wire {
       const kt = typeof k;
       // a Uint8Array key is bytes, as a script's table key that is not UTF-8 arrives (it goes back as it came)
       if (kt !== "string" && kt !== "number" && kt !== "boolean" && kt !== "bigint" && !isByteKey(k)) {
-        // refused or skipped, a Promise's rejection is handled, as for a Promise value
+        // lenient drops the entry: its key and value are never read again, so the Promises in them are handled as in a
+        // value sent as nil (a rejected Promise under an object key went unhandled: pass 77a); strict's refusal walks
+        // the whole value (see Core.walkRefused)
+        if (this.lenient) {
+          this.#dropped(k);
+          this.#dropped(val);
+          continue;
+        }
         if (types.isPromise(k)) handleRejection(k);
-        if (this.lenient) continue;
         throw valueError("ERR_TYPE", `a Map key of type ${describe(k)} cannot cross into a script`);
       }
       this.value(k, depth + 1);
@@ -887,9 +915,7 @@ export class Wire {
       if (this.lenient) this.nil();
       else throw valueError("ERR_TYPE", "a Promise cannot cross into a script (calls are synchronous: await it first)");
     } else if (this.lenient) {
-      // sent as nil: a Promise it holds is never read again (pass 71b); one walk for all of one encoding's nils (a
-      // thousand instances sharing a large value cost a thousand walks of it: pass 72b)
-      if (!handleInnerPromises(v, (this.#promiseWalk ??= new PromiseWalk()))) this.fns.walkRefused(v); // the stack ran out (pass 73b)
+      this.#dropped(v); // sent as nil: a Promise it holds is never read again (pass 71b)
       this.nil();
     } else {
       // a Proxy of a view or a buffer has no bytes of its own to read (copying it threw "Receiver should be a typed
