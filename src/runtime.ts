@@ -28,7 +28,7 @@ import {
   readOptions,
 } from "./options.ts";
 import { writeStdio } from "./stdio.ts";
-import { type FunctionTable, handleInnerPromises, ignore, isOwnError, ownError, PromiseWalk, thenOf, Wire } from "./wire.ts";
+import { type FunctionTable, ignore, isOwnError, ownError, PromiseWalk, thenOf, WalkLeft, walkInProgress, walkOn, Wire } from "./wire.ts";
 
 /** A value that crosses between TypeScript and a script engine. */
 export type Value =
@@ -693,7 +693,8 @@ function weakCallbacks(core: Core): {
 }
 
 /** A list of refused values (see Core.refused). */
-type Refused = { v: unknown; walk: PromiseWalk | undefined; next: Refused } | undefined;
+/** A refused value (`v`, to be walked with `walk` when a walk was in progress), or what is left of a walk (`left`). */
+type Refused = { v: unknown; walk: PromiseWalk | undefined; left: WalkLeft | undefined; next: Refused } | undefined;
 
 class Core implements FunctionTable {
   native: NativeRuntime | undefined;
@@ -1535,12 +1536,22 @@ class Core implements FunctionTable {
   walking = false;
 
   /**
-   * Records `v` as refused (see {@link refused}) and walks what is recorded (`walk`: the walk, of one lenient encoding,
-   * that the stack's end stopped, whose budget it shares). Never throws.
+   * Records `v` as refused (see {@link refused}) and walks what is recorded. Refused while a walk runs (a trap of a
+   * value it reads called calog), it shares that walk: what it has seen and its budget (pass 78a). Never throws.
    */
-  walkRefused(v: unknown, walk?: PromiseWalk): void {
-    this.refused = { v, walk, next: this.refused };
+  walkRefused(v: unknown): void {
+    // a plain store first, with no call: at the stack's end it is all that fits (pass 73b)
+    this.refused = { v, walk: walkInProgress, left: undefined, next: this.refused };
     if (this.walking) return; // a trap of the walk in progress refused a call: that walk takes this one next
+    try {
+      this.walkRecorded(false);
+    } catch { /* no room to begin: the next call into calog, or a microtask, walks it */ }
+  }
+
+  /** Records what is left of a walk (see {@link refused}) and walks what is recorded. Never throws. */
+  walkLeft(left: WalkLeft): void {
+    this.refused = { v: undefined, walk: undefined, left, next: this.refused };
+    if (this.walking) return;
     try {
       this.walkRecorded(false);
     } catch { /* no room to begin: the next call into calog, or a microtask, walks it */ }
@@ -1552,7 +1563,7 @@ class Core implements FunctionTable {
    * trap's call, rt.dispose() included, went through: pass 77a). Each record is taken off the list before its walk,
    * and a trap that refuses another call adds that one's for this loop to take next (it was dropped, or this one
    * walked again at each level a trap nested: 61 s for one call, pass 77a). Where the stack runs out, what is left
-   * stays recorded for the `last` walk (see {@link handleInnerPromises}), from a microtask, at the top of the stack;
+   * stays recorded for the `last` walk (see {@link walkOn}), from a microtask, at the top of the stack;
    * where not even a microtask could be queued, the next call into calog ({@link begin}) walks and queues again.
    */
   walkRecorded(last: boolean): void {
@@ -1565,10 +1576,10 @@ class Core implements FunctionTable {
         this.refused = r.next;
         let done = false;
         try {
-          done = handleInnerPromises(r.v, r.walk === undefined ? new PromiseWalk() : r.walk.again(), last);
+          done = walkOn((r.left ??= new WalkLeft([r.v], 0, false, r.walk ?? new PromiseWalk())), last) === undefined;
         } catch { /* no room to begin it */ }
         if (!done && !last) {
-          r.next = this.refused;
+          r.next = this.refused; // back on top, where it stopped
           this.refused = r;
           if (!this.walkQueued) {
             try {
@@ -1597,9 +1608,7 @@ class Core implements FunctionTable {
    * handled first, as those of a call whose arguments the encoder refused (they went unhandled: pass 77a).
    */
   refusing<E>(e: E, args: ArrayLike<unknown>): E {
-    try {
-      this.walkRefused(Array.prototype.slice.call(args));
-    } catch { /* no room even to copy them: nothing can be done here */ }
+    this.walkRefused(args); // an arguments object too: its items are its own data properties
     return e;
   }
 
@@ -1701,7 +1710,7 @@ class Core implements FunctionTable {
       nr = this.live("call");
       w = this.begin();
     } catch (e) {
-      throw this.refusing(e, [a0, a1, a2, a3].slice(0, n)); // never read (pass 77a)
+      throw this.refusing(e, [a0, a1, a2, a3]); // never read (pass 77a)
     }
     try {
       if (name !== undefined) w.string(name);
@@ -2459,7 +2468,7 @@ export class Context implements Disposable {
       core = this.#live("call");
       checkName("a function name", name);
     } catch (e) {
-      throw this.#core.refusing(e, Array.prototype.slice.call(arguments, 1)); // never read (pass 77a)
+      throw this.#core.refusing(e, arguments); // never read (pass 77a)
     }
     const n = arguments.length - 1; // up to four arguments: no rest array per call
     if (n <= 4) return core.invokeN(name, n < 0 ? 0 : n, a0, a1, a2, a3, this.#send);

@@ -18,11 +18,10 @@ export const enum Tag {
 /** How the codec resolves functions; implemented by the runtime. */
 export interface FunctionTable {
   /**
-   * Records a value whose Promises a walk could not finish (the JavaScript stack ran out), for the runtime to walk
-   * again later (see handleInnerPromises), out of what is left of `walk`'s budget when given. A plain store and a call
-   * that never throws.
+   * Records what is left of a walk the JavaScript stack's end stopped (see handleInnerPromises), for the runtime to
+   * walk on later. A plain store and a call that never throws.
    */
-  walkRefused(v: unknown, walk?: PromiseWalk): void;
+  walkLeft(left: WalkLeft): void;
   /** A function value handle behind a script function wrapper, if `fn` is one of this runtime's. */
   handleOf(fn: Function): readonly [number, number] | undefined;
   /** Registers (or re-counts) a host function about to cross into C; returns its id. */
@@ -172,102 +171,142 @@ export function handleRejection(p: object): void {
 
 /**
  * Handles the rejection of every Promise inside a value nobody will encode (a host function's result the script
- * could not wait for, a refused call's arguments, a value lenient sent as nil) or whose encoding stopped before it:
- * the own data properties of its objects (arrays, class instances, Errors, functions, Maps, Sets and buffers too; no
- * getter runs), a Proxy's through its traps when it is a plain object's or an array's (as the encoder reads one; a
- * trap that throws leaves that object out), the items of its arrays, the keys and values of its Maps and the items of
- * its Sets, nearest first. `walk` bounds the work: each place looked at (an item, an index, a hole, a key listed)
- * takes one of its 100,000, so one walk, or all the walks of one encoding sharing it, costs about that at most
- * (passes 31b, 71b, 72b, 73b). Never throws; false when the JavaScript stack ran out before it was done (never when
- * `last`: the walk made from the top of the stack, where a RangeError is a trap's own).
+ * could not wait for, a refused call's arguments, a value lenient sent as nil or dropped) or whose encoding stopped
+ * before it: the own data properties of its objects (arrays, class instances, Errors, functions, Maps, Sets and buffers
+ * too; no getter runs), a Proxy's through its traps when it is a plain object's or an array's (as the encoder reads
+ * one; a trap that throws leaves that object out), the items of its arrays, the keys and values of its Maps and the
+ * items of its Sets, nearest first. `walk` bounds the work: each place looked at (an item, an index, a hole, a key
+ * listed) takes one of its 100,000, so one walk, or all the walks of one encoding sharing it, costs about that at most
+ * (passes 31b, 71b, 72b, 73b). Where the JavaScript stack ran out, what is left of it, to walk on (see {@link walkOn}).
  */
-export function handleInnerPromises(root: unknown, walk: PromiseWalk = new PromiseWalk(), last = false): boolean {
-  const { seen } = walk;
-  const todo: unknown[] = [root];
+export function handleInnerPromises(root: unknown, walk: PromiseWalk = new PromiseWalk()): WalkLeft | undefined {
   walk.budget--;
-  // first in, first out: the budget leaves out the far end of a large value, not the front a script was sent first.
-  // A place is paid for when it is listed, so what was listed is always looked at.
-  for (let i = 0; i < todo.length; i++) {
-    const v = todo[i];
-    todo[i] = undefined;
-    try {
-      if (v === null || (typeof v !== "object" && typeof v !== "function") || seen.has(v)) continue;
-      seen.add(v);
-      if (types.isPromise(v)) {
-        handleRejection(v);
-        continue;
-      }
-      // nothing more is listed once the budget is spent (what is queued is still looked at); a boxed primitive holds
-      // no Promise, and a String object's keys are its characters (new String of 10^7 of them: 8 s to list)
-      if (walk.budget <= 0 || types.isBoxedPrimitive(v)) continue;
-      // the places of a large value beyond the budget are never listed: an array's indices one by one (a sparse one
-      // of 2^32 - 1 holes took minutes), a typed array's (its keys are its indices) not at all when too many
-      let indexed = 0;
-      if (types.isMap(v)) {
-        for (const [k, x] of Map.prototype.entries.call(v) as IterableIterator<[unknown, unknown]>) {
-          if ((walk.budget -= 2) < 0) break;
-          todo.push(k, x);
+  const left = new WalkLeft([root], 0, false, walk);
+  try {
+    return walkOn(left, false);
+  } catch {
+    return left; // no room even for its own catch: `left` says where it stopped
+  }
+}
+
+/**
+ * What is left of a walk the JavaScript stack's end stopped: `todo` from `at` on, out of `walk`'s budget and with what
+ * it has seen. `redo`: the value at `at` was being looked at (so it is seen, and not done). Walked on from there, not
+ * from the top (a walk made again from its root paid again for what it had looked at: a rejection past a large array
+ * went unhandled, pass 78a).
+ */
+export class WalkLeft {
+  constructor(readonly todo: unknown[], public at: number, public redo: boolean, readonly walk: PromiseWalk) {}
+}
+
+/**
+ * The walk in progress, if any: a value refused while it runs (a trap of a value it reads called calog with that
+ * value) is walked on by it, with what it has seen and out of its budget (a walk of its own ran the trap again, for
+ * ever: pass 78a). A binding its importers read with no call (at the stack's end, where no call can be made).
+ */
+export let walkInProgress: PromiseWalk | undefined;
+
+/**
+ * Walks on from `left` (see {@link handleInnerPromises}); what is left where the stack ran out (never when `last`: the
+ * walk made from the top of the stack, where a RangeError is a trap's own). Throws only where the stack's end leaves no
+ * room even for its own catch; `left` then says where it stopped.
+ */
+export function walkOn(left: WalkLeft, last: boolean): WalkLeft | undefined {
+  const { todo, walk } = left;
+  const { seen } = walk;
+  const outer = walkInProgress;
+  walkInProgress = walk;
+  try {
+    // first in, first out: the budget leaves out the far end of a large value, not the front a script was sent first.
+    // A place is paid for when it is listed, so what was listed is always looked at.
+    const first = left.at;
+    const redoFirst = left.redo;
+    for (let i = first; i < todo.length; i++) {
+      if (i > 0) todo[i - 1] = undefined; // done: not kept alive by a walk left for later
+      const v = todo[i];
+      // where the walk resumes if anything stops it here (the stack's end, even in the catch below: V8's instanceof
+      // can throw there, and a value taken off the list and not done was lost): plain stores, kept as it goes
+      left.at = i;
+      left.redo = false;
+      const budget = walk.budget;
+      const listed = todo.length;
+      try {
+        if (v === null || (typeof v !== "object" && typeof v !== "function") || (seen.has(v) && !(redoFirst && i === first))) continue;
+        seen.add(v);
+        left.redo = true; // seen, and not done
+        if (types.isPromise(v)) {
+          handleRejection(v);
+          continue;
         }
-      } else if (types.isSet(v)) {
-        for (const x of Set.prototype.values.call(v) as IterableIterator<unknown>) {
-          if (--walk.budget < 0) break;
-          todo.push(x);
+        // nothing more is listed once the budget is spent (what is queued is still looked at); a boxed primitive holds
+        // no Promise, and a String object's keys are its characters (new String of 10^7 of them: 8 s to list)
+        if (walk.budget <= 0 || types.isBoxedPrimitive(v)) continue;
+        // the places of a large value beyond the budget are never listed: an array's indices one by one (a sparse one
+        // of 2^32 - 1 holes took minutes), a typed array's (its keys are its indices) not at all when too many
+        let indexed = 0;
+        if (types.isMap(v)) {
+          for (const [k, x] of Map.prototype.entries.call(v) as IterableIterator<[unknown, unknown]>) {
+            if ((walk.budget -= 2) < 0) break;
+            todo.push(k, x);
+          }
+        } else if (types.isSet(v)) {
+          for (const x of Set.prototype.values.call(v) as IterableIterator<unknown>) {
+            if (--walk.budget < 0) break;
+            todo.push(x);
+          }
+        } else if (ArrayBuffer.isView(v) && !types.isDataView(v)) {
+          indexed = typedArrayLength.call(v); // bytes hold no Promise: only its named properties
+        } else if (Array.isArray(v)) { // a Proxy of an array too
+          const n = Reflect.getOwnPropertyDescriptor(v, "length")?.value;
+          indexed = typeof n === "number" ? n : 0;
+          for (let j = 0; j < indexed; j++) {
+            if (--walk.budget < 0) break;
+            const d = Reflect.getOwnPropertyDescriptor(v, j);
+            if (d !== undefined && "value" in d) todo.push(d.value);
+          }
+        } else if (types.isProxy(v)) {
+          // a Proxy of anything but a plain object could list any number of keys (one of a Uint8Array or a String
+          // object, one a byte or a character: 8-11 s for 10^7), and no listing can be stopped once begun; the encoder
+          // reads a Proxy as a plain object only
+          const proto = Reflect.getPrototypeOf(v);
+          if (proto !== Object.prototype && proto !== null) continue;
         }
-      } else if (ArrayBuffer.isView(v) && !types.isDataView(v)) {
-        indexed = typedArrayLength.call(v); // bytes hold no Promise: only its named properties
-      } else if (Array.isArray(v)) { // a Proxy of an array too
-        const n = Reflect.getOwnPropertyDescriptor(v, "length")?.value;
-        indexed = typeof n === "number" ? n : 0;
-        for (let j = 0; j < indexed; j++) {
-          if (--walk.budget < 0) break;
-          const d = Reflect.getOwnPropertyDescriptor(v, j);
+        // its named properties (an array's, a Map's...: strict refuses such a value for them); the listing includes
+        // the indices again, so only when what is left of the budget covers them
+        if (indexed > walk.budget) continue;
+        const keys = Reflect.ownKeys(v);
+        const n = Math.min(keys.length, Math.max(walk.budget, 0));
+        walk.budget -= keys.length;
+        for (let j = 0; j < n; j++) {
+          const k = keys[j]!;
+          if (typeof k === "string" && indexed > 0 && isIndexKey(k)) continue;
+          const d = Reflect.getOwnPropertyDescriptor(v, k);
           if (d !== undefined && "value" in d) todo.push(d.value);
         }
-      } else if (types.isProxy(v)) {
-        // a Proxy of anything but a plain object could list any number of keys (one of a Uint8Array or a String
-        // object, one a byte or a character: 8-11 s for 10^7), and no listing can be stopped once begun; the encoder
-        // reads a Proxy as a plain object only
-        const proto = Reflect.getPrototypeOf(v);
-        if (proto !== Object.prototype && proto !== null) continue;
+      } catch (e) {
+        // the JavaScript stack ran out (a call at its end was refused for it): what is left is walked on from the top,
+        // from this value, as if it had not been begun (`last`: a trap that throws a RangeError of its own there again
+        // is left out as any other; retried each time, it held the event loop in microtasks for good: pass 76a)
+        if (e instanceof RangeError && !last) {
+          walk.budget = budget;
+          try {
+            todo.length = listed; // a runtime call in V8: where it cannot be made, what v listed is looked at twice
+          } catch { /* */ }
+          return left;
+        }
+        // else a Proxy trap threw: what it hides stays out of reach
       }
-      // its named properties (an array's, a Map's...: strict refuses such a value for them); the listing includes
-      // the indices again, so only when what is left of the budget covers them
-      if (indexed > walk.budget) continue;
-      const keys = Reflect.ownKeys(v);
-      const n = Math.min(keys.length, Math.max(walk.budget, 0));
-      walk.budget -= keys.length;
-      for (let j = 0; j < n; j++) {
-        const k = keys[j]!;
-        if (typeof k === "string" && indexed > 0 && isIndexKey(k)) continue;
-        const d = Reflect.getOwnPropertyDescriptor(v, k);
-        if (d !== undefined && "value" in d) todo.push(d.value);
-      }
-    } catch (e) {
-      // the JavaScript stack ran out (a call at its end was refused for it): the caller walks again from the top, once
-      // (`last`: a trap that throws a RangeError of its own there again is left out as any other; retried each time,
-      // it held the event loop in microtasks for good: pass 76a)
-      if (e instanceof RangeError && !last) return false;
-      // else a Proxy trap threw: what it hides stays out of reach
     }
+    return undefined;
+  } finally {
+    walkInProgress = outer;
   }
-  return true;
 }
 
 /** The state of {@link handleInnerPromises}: what it has seen and what is left of its budget. */
 export class PromiseWalk {
-  seen = new Set<object>();
+  readonly seen = new Set<object>();
   budget = 100_000;
-
-  /**
-   * This walk made again from the top of the stack, where the stack's end stopped it: what it saw is looked at again
-   * (a value it stopped in is seen and not done), out of what is left of the same budget. The values of one lenient
-   * encoding whose walks stopped so were each walked again with a budget of its own: a thousand nil-sent instances
-   * sharing a large array, each with a trap throwing a RangeError, held the event loop 9 s (pass 77a).
-   */
-  again(): PromiseWalk {
-    this.seen = new Set();
-    return this;
-  }
 }
 
 /** Whether a property key is an array index ("0", "1"..., up to 2^32 - 2). */
@@ -541,11 +580,11 @@ export class Wire {
   /**
    * Handles the Promises in `v`, a value lenient sends as nil or drops (see {@link handleInnerPromises}): one walk for
    * all of one encoding's (a thousand instances sharing a large value cost a thousand walks of it: pass 72b); where the
-   * stack ran out, recorded for the runtime to walk again out of the same budget (passes 73b, 77a).
+   * stack ran out, what is left is recorded for the runtime to walk on, out of the same budget (passes 73b, 77a).
    */
   #dropped(v: unknown): void {
-    const walk = (this.#promiseWalk ??= new PromiseWalk());
-    if (!handleInnerPromises(v, walk)) this.fns.walkRefused(v, walk);
+    const left = handleInnerPromises(v, (this.#promiseWalk ??= new PromiseWalk()));
+    if (left !== undefined) this.fns.walkLeft(left);
   }
   #lostKeys = false;
   #negZeroKey = false;
