@@ -693,8 +693,8 @@ function weakCallbacks(core: Core): {
 }
 
 /** A list of refused values (see Core.refused). */
-/** A refused value (`v`, to be walked with `walk` when a walk was in progress), or what is left of a walk (`left`). */
-type Refused = { v: unknown; walk: PromiseWalk | undefined; left: WalkLeft | undefined; next: Refused } | undefined;
+/** A refused value (`v`; `seen`: that of the walk in progress then), or what is left of a walk (`left`). */
+type Refused = { v: unknown; seen: Set<object> | undefined; left: WalkLeft | undefined; next: Refused } | undefined;
 
 class Core implements FunctionTable {
   native: NativeRuntime | undefined;
@@ -1541,7 +1541,7 @@ class Core implements FunctionTable {
    */
   walkRefused(v: unknown): void {
     // a plain store first, with no call: at the stack's end it is all that fits (pass 73b)
-    this.refused = { v, walk: walkInProgress, left: undefined, next: this.refused };
+    this.refused = { v, seen: walkInProgress?.seen, left: undefined, next: this.refused };
     if (this.walking) return; // a trap of the walk in progress refused a call: that walk takes this one next
     try {
       this.walkRecorded(false);
@@ -1550,7 +1550,7 @@ class Core implements FunctionTable {
 
   /** Records what is left of a walk (see {@link refused}) and walks what is recorded. Never throws. */
   walkLeft(left: WalkLeft): void {
-    this.refused = { v: undefined, walk: undefined, left, next: this.refused };
+    this.refused = { v: undefined, seen: undefined, left, next: this.refused };
     if (this.walking) return;
     try {
       this.walkRecorded(false);
@@ -1576,7 +1576,7 @@ class Core implements FunctionTable {
         this.refused = r.next;
         let done = false;
         try {
-          done = walkOn((r.left ??= new WalkLeft([r.v], 0, false, r.walk ?? new PromiseWalk())), last) === undefined;
+          done = walkOn((r.left ??= new WalkLeft([r.v], 0, false, new PromiseWalk(r.seen))), last) === undefined;
         } catch { /* no room to begin it */ }
         if (!done && !last) {
           r.next = this.refused; // back on top, where it stopped
@@ -1594,6 +1594,18 @@ class Core implements FunctionTable {
       this.walking = false; // plain stores no stack overflow can skip
       this.encoding = guarded;
     }
+  }
+
+  /**
+   * Walks the refused values the stack's end left unwalked with no microtask queued to walk them (see {@link refused}):
+   * at the next call into calog, or the runtime's dispose (which left them for good: pass 79a); if this is no further
+   * from the stack's end, a microtask is queued. Never throws.
+   */
+  walkPending(): void {
+    if (this.refused === undefined || this.walkQueued) return;
+    try {
+      this.walkRecorded(false);
+    } catch { /* no room: left recorded */ }
   }
 
   /** {@link walkRecorded}'s last walk, from a microtask: at the top of the stack. */
@@ -1630,13 +1642,7 @@ class Core implements FunctionTable {
    */
   begin(): Wire {
     if (this.encoding) throw whileMarshalling();
-    if (this.refused !== undefined && !this.walkQueued) {
-      // refused values the stack's end left unwalked, and no microtask queued to walk them (see refused): walked under
-      // the guard, and if this is no further from the stack's end, a microtask queued; nothing of it can throw out
-      try {
-        this.walkRecorded(false);
-      } catch { /* no room: left recorded */ }
-    }
+    if (this.refused !== undefined && !this.walkQueued) this.walkPending(); // see walkPending
     this.wire.begin();
     // host references left by a request whose end() a stack overflow skipped: it was never sent, so they go back
     if (this.pendingRefs.length !== 0) this.returnRefs();
@@ -1939,6 +1945,7 @@ class Core implements FunctionTable {
     this.hostById.clear();
     this.hostIdOf.clear();
     this.hostErrors.clear(); // nothing can claim them now (pass 54a: a kept Context held them past dispose)
+    this.walkPending();
   }
 }
 
@@ -2537,6 +2544,7 @@ export class Context implements Disposable {
    * add(2, 3); // 5
    */
   getFunction(name: string): ScriptFunction {
+    this.#live("getFunction"); // its own name in the refusal ("get: the lua context was disposed": pass 79b)
     checkName("a global name", name); // a bad name is the caller's ERR_ARG, not a global that cannot cross (pass 61a)
     let v: Value;
     try {

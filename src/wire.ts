@@ -153,6 +153,15 @@ export function thenOf(p: object, onFulfilled: ((v: unknown) => unknown) | undef
   }
 }
 
+/**
+ * Whether `e` is a RangeError JavaScript threw (the stack's end, or a trap's own), looked at with no code of `e` run:
+ * `instanceof` of a revoked Proxy throws, and of a Proxy runs its getPrototypeOf trap (a trap that threw a revoked Proxy
+ * ended the whole walk: the rest of the value was never looked at, pass 79a).
+ */
+export function isRangeError(e: unknown): boolean {
+  return types.isNativeError(e) && Reflect.getPrototypeOf(e) === RangeError.prototype;
+}
+
 /** A handler that does nothing (a rejection handled and dropped). */
 export const ignore = (): void => {};
 
@@ -164,7 +173,11 @@ export function handleRejection(p: object): void {
   try {
     thenOf(p, undefined, ignore);
   } catch (e) {
-    if (e instanceof RangeError) throw e;
+    let out = true; // where not even that can be looked at, the stack's end
+    try {
+      out = isRangeError(e);
+    } catch { /* */ }
+    if (out) throw e;
     // frozen, with a constructor that throws: nothing can attach a handler without running it
   }
 }
@@ -201,8 +214,9 @@ export class WalkLeft {
 
 /**
  * The walk in progress, if any: a value refused while it runs (a trap of a value it reads called calog with that
- * value) is walked on by it, with what it has seen and out of its budget (a walk of its own ran the trap again, for
- * ever: pass 78a). A binding its importers read with no call (at the stack's end, where no call can be made).
+ * value) is walked with what it has seen (a walk of its own ran the trap again, for ever: pass 78a), out of a budget of
+ * its own (out of this one's, a call of 60,000 places left a Promise unhandled: pass 79a). A binding its importers read
+ * with no call (at the stack's end, where no call can be made).
  */
 export let walkInProgress: PromiseWalk | undefined;
 
@@ -287,7 +301,13 @@ export function walkOn(left: WalkLeft, last: boolean): WalkLeft | undefined {
         // the JavaScript stack ran out (a call at its end was refused for it): what is left is walked on from the top,
         // from this value, as if it had not been begun (`last`: a trap that throws a RangeError of its own there again
         // is left out as any other; retried each time, it held the event loop in microtasks for good: pass 76a)
-        if (e instanceof RangeError && !last) {
+        let out = !last;
+        if (out) {
+          try {
+            out = isRangeError(e);
+          } catch { /* no room even to look: the stack's end */ }
+        }
+        if (out) {
           walk.budget = budget;
           try {
             todo.length = listed; // a runtime call in V8: where it cannot be made, what v listed is looked at twice
@@ -297,6 +317,7 @@ export function walkOn(left: WalkLeft, last: boolean): WalkLeft | undefined {
         // else a Proxy trap threw: what it hides stays out of reach
       }
     }
+    if (todo.length > 0) todo[todo.length - 1] = undefined; // the last one too: the list holds nothing once done
     return undefined;
   } finally {
     walkInProgress = outer;
@@ -305,8 +326,10 @@ export function walkOn(left: WalkLeft, last: boolean): WalkLeft | undefined {
 
 /** The state of {@link handleInnerPromises}: what it has seen and what is left of its budget. */
 export class PromiseWalk {
-  readonly seen = new Set<object>();
   budget = 100_000;
+
+  /** `seen`: another walk's, shared (see {@link walkInProgress}). */
+  constructor(readonly seen = new Set<object>()) {}
 }
 
 /** Whether a property key is an array index ("0", "1"..., up to 2^32 - 2). */
