@@ -28,7 +28,7 @@ import {
   readOptions,
 } from "./options.ts";
 import { writeStdio } from "./stdio.ts";
-import { type FunctionTable, ignore, isOwnError, ownError, PromiseWalk, thenOf, WalkLeft, walkInProgress, walkOn, Wire } from "./wire.ts";
+import { type FunctionTable, ignore, isOwnError, ownError, PromiseWalk, thenOf, WalkLeft, walkInProgress, walkOn, WalkPool, Wire } from "./wire.ts";
 
 /** A value that crosses between TypeScript and a script engine. */
 export type Value =
@@ -693,8 +693,8 @@ function weakCallbacks(core: Core): {
 }
 
 /** A list of refused values (see Core.refused). */
-/** A refused value (`v`; `seen`: that of the walk in progress then), or what is left of a walk (`left`). */
-type Refused = { v: unknown; seen: Set<object> | undefined; left: WalkLeft | undefined; next: Refused } | undefined;
+/** A refused value (`v`; `pool`: that of the walk in progress then, see WalkPool), or what is left of a walk (`left`). */
+type Refused = { v: unknown; pool: WalkPool | undefined; left: WalkLeft | undefined; next: Refused } | undefined;
 
 class Core implements FunctionTable {
   native: NativeRuntime | undefined;
@@ -1541,7 +1541,7 @@ class Core implements FunctionTable {
    */
   walkRefused(v: unknown): void {
     // a plain store first, with no call: at the stack's end it is all that fits (pass 73b)
-    this.refused = { v, seen: walkInProgress?.seen, left: undefined, next: this.refused };
+    this.refused = { v, pool: walkInProgress?.pool, left: undefined, next: this.refused };
     if (this.walking) return; // a trap of the walk in progress refused a call: that walk takes this one next
     try {
       this.walkRecorded(false);
@@ -1550,7 +1550,7 @@ class Core implements FunctionTable {
 
   /** Records what is left of a walk (see {@link refused}) and walks what is recorded. Never throws. */
   walkLeft(left: WalkLeft): void {
-    this.refused = { v: undefined, seen: undefined, left, next: this.refused };
+    this.refused = { v: undefined, pool: undefined, left, next: this.refused };
     if (this.walking) return;
     try {
       this.walkRecorded(false);
@@ -1576,7 +1576,22 @@ class Core implements FunctionTable {
         this.refused = r.next;
         let done = false;
         try {
-          done = walkOn((r.left ??= new WalkLeft([r.v], 0, false, new PromiseWalk(r.seen))), last) === undefined;
+          let left = r.left;
+          if (left === undefined) {
+            const pool = r.pool;
+            let walk: PromiseWalk;
+            if (pool === undefined) walk = new PromiseWalk();
+            else if (pool.calls < WalkPool.CALLS && pool.places > 0) { // refused while a walk ran (see WalkPool)
+              pool.calls++;
+              walk = new PromiseWalk(pool);
+              walk.budget = Math.min(walk.budget, pool.places);
+            } else continue; // past the pool: not walked
+            left = r.left = new WalkLeft([r.v], 0, false, walk);
+          }
+          const { walk } = left;
+          const budget = walk.budget;
+          done = walkOn(left, last) === undefined;
+          if (r.pool !== undefined) r.pool.places -= budget - walk.budget;
         } catch { /* no room to begin it */ }
         if (!done && !last) {
           r.next = this.refused; // back on top, where it stopped

@@ -213,10 +213,9 @@ export class WalkLeft {
 }
 
 /**
- * The walk in progress, if any: a value refused while it runs (a trap of a value it reads called calog with that
- * value) is walked with what it has seen (a walk of its own ran the trap again, for ever: pass 78a), out of a budget of
- * its own (out of this one's, a call of 60,000 places left a Promise unhandled: pass 79a). A binding its importers read
- * with no call (at the stack's end, where no call can be made).
+ * The walk in progress, if any: a value refused while it runs (a trap of a value it reads called calog) is walked out of
+ * its pool (see {@link WalkPool}; a walk of its own ran the trap again, for ever: pass 78a). A binding its importers
+ * read with no call (at the stack's end, where no call can be made).
  */
 export let walkInProgress: PromiseWalk | undefined;
 
@@ -326,10 +325,26 @@ export function walkOn(left: WalkLeft, last: boolean): WalkLeft | undefined {
 
 /** The state of {@link handleInnerPromises}: what it has seen and what is left of its budget. */
 export class PromiseWalk {
+  readonly seen = new Set<object>();
   budget = 100_000;
 
-  /** `seen`: another walk's, shared (see {@link walkInProgress}). */
-  constructor(readonly seen = new Set<object>()) {}
+  /** `pool`: what the calls refused while this walk runs share (see {@link WalkPool}); a walk of one of them, its. */
+  constructor(readonly pool: WalkPool = new WalkPool()) {}
+}
+
+/**
+ * What the calls refused while a walk runs (a trap it runs called calog, on any runtime) share, and the walks of those
+ * calls' values share in turn: each such call's value is walked as a call's is, with a budget of 100,000 places of its
+ * own and what it saw alone (sharing the budget of the walk that ran the trap left an unrelated call's Promise unhandled,
+ * pass 79a; sharing its seen set, a value it had seen but not listed, pass 80a), up to {@link WalkPool.CALLS} calls and
+ * {@link WalkPool.PLACES} places in all (a trap refusing a call of a new Proxy of itself made each call's walk run it
+ * again: for ever, pass 80a). The calls past that are refused, their Promises not walked.
+ */
+export class WalkPool {
+  static readonly CALLS = 1_000;
+  static readonly PLACES = 1_000_000;
+  calls = 0;
+  places = WalkPool.PLACES;
 }
 
 /** Whether a property key is an array index ("0", "1"..., up to 2^32 - 2). */
