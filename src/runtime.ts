@@ -28,7 +28,7 @@ import {
   readOptions,
 } from "./options.ts";
 import { writeStdio } from "./stdio.ts";
-import { type FunctionTable, ignore, isOwnError, ownError, PromiseWalk, thenOf, WalkLeft, walkInProgress, walkOn, WalkPool, Wire } from "./wire.ts";
+import { type FunctionTable, ignore, isOwnError, ownError, PromiseWalk, thenOf, WalkLeft, walkInProgress, walkOn, Wire } from "./wire.ts";
 
 /** A value that crosses between TypeScript and a script engine. */
 export type Value =
@@ -693,8 +693,8 @@ function weakCallbacks(core: Core): {
 }
 
 /** A list of refused values (see Core.refused). */
-/** A refused value (`v`; `pool`: that of the walk in progress then, see WalkPool), or what is left of a walk (`left`). */
-type Refused = { v: unknown; pool: WalkPool | undefined; left: WalkLeft | undefined; next: Refused } | undefined;
+/** A refused value (`v`), or what is left of a walk (`left`). */
+type Refused = { v: unknown; left: WalkLeft | undefined; next: Refused } | undefined;
 
 class Core implements FunctionTable {
   native: NativeRuntime | undefined;
@@ -904,7 +904,7 @@ class Core implements FunctionTable {
     const n = this.live("async call");
     if (signal?.aborted) {
       // refused as any call made from a getter or trap calog runs first (it went through the guard: pass 77a)
-      const e: unknown = this.encoding ? whileMarshalling() : signal.reason;
+      const e: unknown = this.encoding || walkInProgress !== undefined ? whileMarshalling() : signal.reason;
       if (values !== undefined) this.walkRefused(values); // never read (see invoke)
       return Promise.reject(e);
     }
@@ -1152,7 +1152,7 @@ class Core implements FunctionTable {
       if (!live) return;
       // as rt.dispose(): a getter or Proxy trap of a value calog reads for a call of this function released it under
       // the call, which then failed as if its context had died ("function was released"; pass 71b)
-      if (core.encoding) {
+      if (core.encoding || walkInProgress !== undefined) {
         throw new CalogValueError("ERR_ARG", "a function cannot be disposed while calog is reading a value (from a getter or a Proxy)");
       }
       live = false;
@@ -1536,13 +1536,14 @@ class Core implements FunctionTable {
   walking = false;
 
   /**
-   * Records `v` as refused (see {@link refused}) and walks what is recorded. Refused while a walk runs (a trap of a
-   * value it reads called calog), it shares that walk: what it has seen and its budget (pass 78a). Never throws.
+   * Records `v` as refused (see {@link refused}) and walks what is recorded; refused while a walk runs (a call a trap
+   * it runs made), not walked (see {@link walkInProgress}). Never throws.
    */
   walkRefused(v: unknown): void {
+    if (walkInProgress !== undefined) return;
     // a plain store first, with no call: at the stack's end it is all that fits (pass 73b)
-    this.refused = { v, pool: walkInProgress?.pool, left: undefined, next: this.refused };
-    if (this.walking) return; // a trap of the walk in progress refused a call: that walk takes this one next
+    this.refused = { v, left: undefined, next: this.refused };
+    if (this.walking) return; // this runtime's walk is on the stack (not in a trap: see above): it takes this one next
     try {
       this.walkRecorded(false);
     } catch { /* no room to begin: the next call into calog, or a microtask, walks it */ }
@@ -1550,7 +1551,7 @@ class Core implements FunctionTable {
 
   /** Records what is left of a walk (see {@link refused}) and walks what is recorded. Never throws. */
   walkLeft(left: WalkLeft): void {
-    this.refused = { v: undefined, pool: undefined, left, next: this.refused };
+    this.refused = { v: undefined, left, next: this.refused };
     if (this.walking) return;
     try {
       this.walkRecorded(false);
@@ -1558,11 +1559,11 @@ class Core implements FunctionTable {
   }
 
   /**
-   * Walks the values {@link refused} records, under the guard (a call into calog from a trap the walk runs is refused
-   * as one from a trap the encoder runs: the walk of an async host function's dropped result ran without it, and a
-   * trap's call, rt.dispose() included, went through: pass 77a). Each record is taken off the list before its walk,
-   * and a trap that refuses another call adds that one's for this loop to take next (it was dropped, or this one
-   * walked again at each level a trap nested: 61 s for one call, pass 77a). Where the stack runs out, what is left
+   * Walks the values {@link refused} records, under the guard (the walk of an async host function's dropped result ran
+   * without it, and a trap's call, rt.dispose() included, went through: pass 77a; a call into any runtime from a trap
+   * the walk runs is refused, see {@link walkInProgress}). Each record is taken off the list before its walk, and
+   * one recorded meanwhile is taken next in this loop (a record walked again at each level a trap nested: 61 s for one
+   * call, pass 77a). Where the stack runs out, what is left
    * stays recorded for the `last` walk (see {@link walkOn}), from a microtask, at the top of the stack;
    * where not even a microtask could be queued, the next call into calog ({@link begin}) walks and queues again.
    */
@@ -1576,22 +1577,8 @@ class Core implements FunctionTable {
         this.refused = r.next;
         let done = false;
         try {
-          let left = r.left;
-          if (left === undefined) {
-            const pool = r.pool;
-            let walk: PromiseWalk;
-            if (pool === undefined) walk = new PromiseWalk();
-            else if (pool.calls < WalkPool.CALLS && pool.places > 0) { // refused while a walk ran (see WalkPool)
-              pool.calls++;
-              walk = new PromiseWalk(pool);
-              walk.budget = Math.min(walk.budget, pool.places);
-            } else continue; // past the pool: not walked
-            left = r.left = new WalkLeft([r.v], 0, false, walk);
-          }
-          const { walk } = left;
-          const budget = walk.budget;
+          const left = (r.left ??= new WalkLeft([r.v], 0, false, new PromiseWalk()));
           done = walkOn(left, last) === undefined;
-          if (r.pool !== undefined) r.pool.places -= budget - walk.budget;
         } catch { /* no room to begin it */ }
         if (!done && !last) {
           r.next = this.refused; // back on top, where it stopped
@@ -1656,7 +1643,7 @@ class Core implements FunctionTable {
    * while marshalling a value" and dispose() was refused, for ever (a call made near the JavaScript stack's end).
    */
   begin(): Wire {
-    if (this.encoding) throw whileMarshalling();
+    if (this.encoding || walkInProgress !== undefined) throw whileMarshalling();
     if (this.refused !== undefined && !this.walkQueued) this.walkPending(); // see walkPending
     this.wire.begin();
     // host references left by a request whose end() a stack overflow skipped: it was never sent, so they go back
@@ -1943,7 +1930,7 @@ class Core implements FunctionTable {
     // a getter or Proxy trap of a value being encoded (a host function's result, an async one's settled value)
     // runs at depth 0 when the call came through the event loop: destroying the runtime there freed IN under
     // the encoder, which went on writing into it (heap corruption)
-    if (this.encoding) {
+    if (this.encoding || walkInProgress !== undefined) {
       throw new CalogValueError("ERR_ARG", "a runtime cannot be disposed while calog is reading a value (from a getter or a Proxy)");
     }
     this.native = undefined; // every Context and ScriptFunction checks this first
@@ -2590,7 +2577,7 @@ export class Context implements Disposable {
   /** Destroys the interpreter; its functions held elsewhere become dead. Idempotent. */
   dispose(): void {
     if (this.#disposed) return;
-    if (this.#core.encoding && this.#core.native !== undefined) { // as rt.dispose() (pass 71b)
+    if ((this.#core.encoding || walkInProgress !== undefined) && this.#core.native !== undefined) { // as rt.dispose() (pass 71b)
       throw new CalogValueError("ERR_ARG", "a context cannot be disposed while calog is reading a value (from a getter or a Proxy)");
     }
     this.#disposed = true;

@@ -213,8 +213,10 @@ export class WalkLeft {
 }
 
 /**
- * The walk in progress, if any: a value refused while it runs (a trap of a value it reads called calog) is walked out of
- * its pool (see {@link WalkPool}; a walk of its own ran the trap again, for ever: pass 78a). A binding its importers
+ * The walk in progress, if any (on any runtime). A call into calog made while it is set came from user code the walk
+ * ran (a Proxy trap it lists through), and every runtime refuses it, its arguments not walked: a trap's call walked as a
+ * call of its own ran the trap again, for ever or a thousand-fold per runtime (passes 78a, 80a, 81a), and a call a
+ * trap made into another runtime served that runtime's host calls under the walk (pass 81a). A binding its importers
  * read with no call (at the stack's end, where no call can be made).
  */
 export let walkInProgress: PromiseWalk | undefined;
@@ -327,24 +329,6 @@ export function walkOn(left: WalkLeft, last: boolean): WalkLeft | undefined {
 export class PromiseWalk {
   readonly seen = new Set<object>();
   budget = 100_000;
-
-  /** `pool`: what the calls refused while this walk runs share (see {@link WalkPool}); a walk of one of them, its. */
-  constructor(readonly pool: WalkPool = new WalkPool()) {}
-}
-
-/**
- * What the calls refused while a walk runs (a trap it runs called calog, on any runtime) share, and the walks of those
- * calls' values share in turn: each such call's value is walked as a call's is, with a budget of 100,000 places of its
- * own and what it saw alone (sharing the budget of the walk that ran the trap left an unrelated call's Promise unhandled,
- * pass 79a; sharing its seen set, a value it had seen but not listed, pass 80a), up to {@link WalkPool.CALLS} calls and
- * {@link WalkPool.PLACES} places in all (a trap refusing a call of a new Proxy of itself made each call's walk run it
- * again: for ever, pass 80a). The calls past that are refused, their Promises not walked.
- */
-export class WalkPool {
-  static readonly CALLS = 1_000;
-  static readonly PLACES = 1_000_000;
-  calls = 0;
-  places = WalkPool.PLACES;
 }
 
 /** Whether a property key is an array index ("0", "1"..., up to 2^32 - 2). */

@@ -24,27 +24,34 @@ test("the README says an object's keys are listed whole by the walk, a Proxy thr
 // Finding 2 (unhandled rejection; hang). The walk is not reentrant: a trap that starts another walk on the same
 // runtime (callAsync with an aborted signal, which the guard does not refuse; or any call from the walk of an async
 // host function's dropped result, which runs without the guard) makes walkRecorded drop the inner record and re-walk
-// the outer one at every nesting level, to the stack's end.
+// the outer one at every nesting level, to the stack's end. Since pass 81a a call a trap makes while calog walks is
+// refused and its arguments are not walked (their Promises are the caller's): what is pinned here is that refusal,
+// the outer walk's own Promise handled, and nothing walked again.
+const whileWalking = (e: unknown) => e instanceof CalogValueError && /calog was called while marshalling a value/.test(e.message);
 for (const thread of [false, true]) {
-  test(`lua (${thread ? "own thread" : "host thread"}): a trap's callAsync with an aborted signal does not lose the rejection of a Promise it passed`, async () => {
+  test(`lua (${thread ? "own thread" : "host thread"}): a trap's callAsync with an aborted signal, made while calog walks, is refused`, async () => {
     const watch = watchUnhandled();
     try {
       using rt = new Runtime({ output: "ignore" });
       using lua = rt.createContext("lua", { thread });
       lua.eval("function id(...) return 1 end");
       let once = true;
+      let inner: Promise<unknown> | undefined;
       const T = new Proxy({}, {
         ownKeys(t) {
           if (once) {
             once = false;
-            lua.callAsync("id", rangeProxy(), rej("callAsync from a trap"), { signal: AbortSignal.abort() }).catch(() => {});
+            const mine = rej("callAsync from a trap");
+            mine.catch(() => {}); // the trap's own: not walked (README)
+            inner = lua.callAsync("id", rangeProxy(), mine, { signal: AbortSignal.abort() });
           }
           return Reflect.ownKeys(t);
         },
       });
-      assert.throws(() => lua.call("id", Symbol("x"), T), CalogValueError);
+      assert.throws(() => lua.call("id", Symbol("x"), T, { after: rej("the outer call's") }), CalogValueError);
+      await assert.rejects(inner!, whileWalking);
       await sleep(50);
-      assert.equal(watch.count(), 0, "an unhandled rejection: the inner walk's record was dropped by the outer walk");
+      assert.equal(watch.count(), 0, "an unhandled rejection: the outer call's Promise went unwalked");
     } finally {
       watch.stop();
     }
@@ -79,17 +86,20 @@ for (const engine of ["lua", "js", "squirrel"] as const) {
       const T = new Proxy({}, {
         ownKeys(t) {
           if (++n === 1) {
-            try { c.call("id", rangeProxy(), rej(`${engine}: passed by a trap of the dropped result's walk`)); seen.push("call went through"); } catch (e) { seen.push(String(e)); }
+            const mine = rej(`${engine}: passed by a trap of the dropped result's walk`);
+            mine.catch(() => {}); // the trap's own: not walked (README)
+            try { c.call("id", rangeProxy(), mine); seen.push("call went through"); } catch (e) { seen.push(whileWalking(e) ? "call refused" : String(e)); }
             try { rt.dispose(); seen.push("rt.dispose() went through"); } catch (e) { seen.push(String(e)); }
           }
           return Reflect.ownKeys(t);
         },
       });
-      rt.register("getAsync", async () => ({ t: T }));
+      rt.register("getAsync", async () => ({ t: T, after: rej(`${engine}: the dropped result's own`) }));
       c.eval(src);
       await sleep(50);
       try { rt.dispose(); } catch { /* */ }
       assert.ok(!seen.includes("rt.dispose() went through"), `README: any call into calog from a trap calog runs while it reads a value is refused; here: ${seen.join(" | ")}`);
+      assert.equal(seen[0], "call refused");
       assert.equal(watch.count(), 0, "an unhandled rejection");
     } finally {
       watch.stop();

@@ -82,8 +82,8 @@ for (const engine of engines) {
           },
         });
         run(ctx, rt, engine, thread, T);
-        // each run refuses a call walked as one of its own, up to the 1,000 calls a walk's pool allows (pass 80a: README)
-        assert.ok(traps <= 1_010, `the trap ran ${traps} times for one refusal`);
+        // the trap's own call is refused and not walked (pass 81a: README); the lenient encoder reads T once more
+        assert.ok(traps <= 2, `the trap ran ${traps} times for one refusal`);
       });
     }
   }

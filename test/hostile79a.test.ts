@@ -1,9 +1,9 @@
 // Pass 79a: a hostile user of the resumable Promise walk (a6e0c6b). Three ways to lose a rejection (no crash, hang or
-// raw error); each test fails at a6e0c6b in Bun and Deno. Fixed: a call refused while a walk runs is walked with what
-// that walk has seen but a budget of its own; the walk tells a RangeError with no code of the thrown value run; the
+// raw error); each test fails at a6e0c6b in Bun and Deno. Fixed: a call a trap makes while a walk runs is refused and
+// its arguments are not walked (since pass 81a; at first it was walked with a budget of its own); the walk tells a RangeError with no code of the thrown value run; the
 // runtime's dispose walks what the stack's end left recorded.
 import assert from "node:assert/strict";
-import { Runtime } from "../bindings/mod.ts";
+import { CalogValueError, Runtime } from "../bindings/mod.ts";
 import { test, watchUnhandled } from "./harness.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -15,26 +15,38 @@ for (const engine of engines) {
   for (const thread of [false, true]) {
     const tag = `${engine} (${thread ? "own thread" : "host thread"})`;
     // Finding 1: a trap's refused calls share the walk in progress; each far under 100,000 places, the later-walked
-    // ones spend the budget and an unrelated call's Promise goes unhandled.
+    // ones spend the budget and an unrelated call's Promise goes unhandled. Since pass 81a every call a trap makes
+    // while calog walks is refused, its arguments not walked (their Promises are the caller's), on every runtime: none
+    // spends any budget, and the Promise after the trap in the walked value is handled.
     for (const policy of ["strict", "lenient"] as const) {
-      test(`${tag}: ${policy}, a trap's unrelated refused call keeps a budget of its own`, async () => {
+      test(`${tag}: ${policy}, a trap's calls while calog walks are refused and spend nothing of the walk`, async () => {
         const watch = watchUnhandled();
         try {
           using rt = new Runtime({ output: "ignore", policy });
           using ctx = rt.createContext(engine, { thread });
           ctx.eval(idSrc[engine]);
-          const receipt = () => { try { ctx.call("id", { receipt: Promise.reject(new Error("receipt")) }); } catch { /* refused */ } };
+          using other = new Runtime({ output: "ignore" });
+          using oc = other.createContext(engine, { thread });
+          oc.eval(idSrc[engine]);
+          const outcomes: string[] = [];
+          const call = (c: typeof ctx, v: unknown) => {
+            try { c.call("id", v); outcomes.push("went through"); } catch (e) { outcomes.push(e instanceof CalogValueError && /while marshalling/.test(e.message) ? "refused" : String(e)); }
+          };
           const T = new Proxy({}, {
             ownKeys(t) {
-              if (policy === "strict") receipt(); // records are walked newest first
-              for (let k = 0; k < 2; k++) try { ctx.call("id", Array.from({ length: 60_000 }, (_, i) => i)); } catch { /* refused */ }
-              if (policy === "lenient") receipt(); // lenient walks each at once
+              const mine = Promise.reject(new Error("the trap's own"));
+              mine.catch(() => {}); // not walked (README): the trap's to handle
+              call(ctx, { mine });
+              call(oc, { mine });
+              for (let k = 0; k < 2; k++) call(ctx, Array.from({ length: 60_000 }, (_, i) => i));
               return Reflect.ownKeys(t);
             },
           });
-          if (policy === "strict") assert.throws(() => ctx.call("id", Symbol("x"), T));
-          else assert.equal(thread ? await ctx.callAsync("id", new (class { t = T; })()) : ctx.call("id", new (class { t = T; })()), 7);
+          const after = { receipt: Promise.reject(new Error("receipt")) };
+          if (policy === "strict") assert.throws(() => ctx.call("id", Symbol("x"), T, after));
+          else assert.equal(thread ? await ctx.callAsync("id", new (class { t = T; r = after; })()) : ctx.call("id", new (class { t = T; r = after; })()), 7);
           await sleep(50);
+          assert.deepEqual(outcomes, ["refused", "refused", "refused", "refused"]);
           assert.equal(watch.count(), 0, "the receipt's rejection went unhandled");
         } finally {
           watch.stop();
