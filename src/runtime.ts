@@ -28,7 +28,8 @@ import {
   readOptions,
 } from "./options.ts";
 import { writeStdio } from "./stdio.ts";
-import { type FunctionTable, ignore, isOwnError, ownError, PromiseWalk, thenOf, WalkLeft, walkInProgress, walkOn, Wire } from "./wire.ts";
+import { ignore, isRangeError, isSyntaxError, Refusals, strayRefusals, thenOf, walkInProgress } from "./walk.ts";
+import { type FunctionTable, isOwnError, ownError, Wire } from "./wire.ts";
 
 /** A value that crosses between TypeScript and a script engine. */
 export type Value =
@@ -341,14 +342,14 @@ function marshalFailure(e: unknown, w: Wire): unknown {
   // "threw (a getter or a Proxy trap): [object Error]" (pass 73b)
   let outOfStack = false;
   try {
-    outOfStack = e instanceof RangeError; // (instanceof of a revoked Proxy throws)
+    outOfStack = isRangeError(e); // (no code of e runs: instanceof of a revoked Proxy throws)
   } catch { /* not one */ }
   try {
     // the codec's own refusals pass unchanged; a calog error that user code threw (a getter calling into another
     // context) is that code's exception, the cause of a CalogValueError as any other
     if (e instanceof CalogError && isOwnError(e, w)) return e;
     what = e instanceof Error ? `${e.name}: ${e.message}` : render(e);
-    outOfStack = e instanceof RangeError && /call stack|stack size|too much recursion/i.test(what);
+    outOfStack = isRangeError(e) && /call stack|stack size|too much recursion/i.test(what);
   } catch {
     // describing it ran user code that threw too (a revoked Proxy, a throwing `message` getter, a getter that
     // Object.entries met): this must not throw, or a settlement threw out of its `then` (an unhandled rejection)
@@ -692,10 +693,6 @@ function weakCallbacks(core: Core): {
   };
 }
 
-/** A list of refused values (see Core.refused). */
-/** A refused value (`v`), or what is left of a walk (`left`). */
-type Refused = { v: unknown; left: WalkLeft | undefined; next: Refused } | undefined;
-
 class Core implements FunctionTable {
   native: NativeRuntime | undefined;
   readonly wire: Wire;
@@ -905,7 +902,7 @@ class Core implements FunctionTable {
     if (signal?.aborted) {
       // refused as any call made from a getter or trap calog runs first (it went through the guard: pass 77a)
       const e: unknown = this.encoding || walkInProgress !== undefined ? whileMarshalling() : signal.reason;
-      if (values !== undefined) this.walkRefused(values); // never read (see invoke)
+      if (values !== undefined) this.refusals.add(values); // never read (see invoke)
       return Promise.reject(e);
     }
     try {
@@ -1133,9 +1130,9 @@ class Core implements FunctionTable {
     const f = function (a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown): Value {
       if (new.target !== undefined) {
         // `new f()` called the script function and returned `this`, an empty object, whatever the script returned
-        throw core.refusing(new CalogValueError("ERR_ARG", "a script function is not a constructor: call it without new"), arguments);
+        throw core.refusals.refusing(new CalogValueError("ERR_ARG", "a script function is not a constructor: call it without new"), arguments);
       }
-      if (!live || core.native === undefined || keepAlive === null) throw core.refusing(disposed(), arguments);
+      if (!live || core.native === undefined || keepAlive === null) throw core.refusals.refusing(disposed(), arguments);
       const n = arguments.length;
       if (n <= 4) return core.invokeN(undefined, n, a0, a1, a2, a3, send);
       const args = Array.prototype.slice.call(arguments) as unknown[];
@@ -1165,7 +1162,7 @@ class Core implements FunctionTable {
     // disposed: pass 64b)
     const gone = () => new CalogDeadError("ERR_DEAD", "function value belongs to a runtime that was disposed");
     const lent = function (...args: unknown[]): Value {
-      if (core.native === undefined || keepAlive === null) throw core.refusing(gone(), args);
+      if (core.native === undefined || keepAlive === null) throw core.refusals.refusing(gone(), args);
       core.checkArgs(args);
       return core.invoke(undefined, args, send);
     };
@@ -1176,11 +1173,11 @@ class Core implements FunctionTable {
       for (const a of args) core.wire.value(a);
     };
     const lentAsync = (args: unknown[]): Promise<Value> => {
-      if (core.native === undefined || keepAlive === null) return Promise.reject(core.refusing(gone(), args));
+      if (core.native === undefined || keepAlive === null) return Promise.reject(core.refusals.refusing(gone(), args));
       try {
         checkArgs(args);
       } catch (e) {
-        return Promise.reject(core.refusing(e, args));
+        return Promise.reject(core.refusals.refusing(e, args));
       }
       return core.submit(writeArgs(args), (n, len) => n.fnCallAwaited(slot, gen, len), undefined, undefined, true, args);
     };
@@ -1196,12 +1193,12 @@ class Core implements FunctionTable {
       return { call: lent, callAsync: lentAsync, release: giveBack, live: () => live, share, check: checkLive };
     };
     const callAsync = (...args: unknown[]): Promise<Value> => {
-      if (!live || core.native === undefined) return Promise.reject(core.refusing(disposed(), args));
+      if (!live || core.native === undefined) return Promise.reject(core.refusals.refusing(disposed(), args));
       let signal: AbortSignal | undefined;
       try {
         signal = core.reading(() => takeCallOptions(args));
       } catch (e) {
-        return Promise.reject(core.refusing(e, args));
+        return Promise.reject(core.refusals.refusing(e, args));
       }
       return core.submit(writeArgs(args), (n, len) => n.fnCallAsync(slot, gen, len), undefined, signal, undefined, args);
     };
@@ -1318,7 +1315,7 @@ class Core implements FunctionTable {
         w.value(r);
       } catch (e) {
         try {
-          this.walkRefused(r); // the encoder stopped at the first it met (pass 32a)
+          this.refusals.add(r); // the encoder stopped at the first it met (pass 32a)
         } finally {
           this.end(true);
         }
@@ -1357,7 +1354,8 @@ class Core implements FunctionTable {
       const names = e.names !== undefined && e.names.length > 0 ? e.names : e.fn.name ? [e.fn.name] : [];
       const label = names.map((x) => `'${x}' `).join("").replace(/' '/g, "' / '");
       // its rejection must not go unhandled, nor that of a Promise inside the value it resolves with
-      settleLater(p).then((v) => this.walkRefused(v), ignore);
+      this.refusals.add(p); // its own properties too: nobody reads them (pass 82b)
+      settleLater(p).then((v) => this.refusals.add(v), ignore);
       throw new CalogValueError(
         "ERR_TYPE",
         `host function ${label}returned a Promise, which this script cannot wait for: ` +
@@ -1385,7 +1383,7 @@ class Core implements FunctionTable {
   settleHost(token: number, ok: boolean, v: unknown): void {
     const n = this.native;
     if (n === undefined) { // disposed: nobody waits
-      if (ok) this.walkRefused(v);
+      if (ok) this.refusals.add(v);
       return;
     }
     if (this.encoding) { // encoding is synchronous, so never here; if it were, IN is busy: send it a bit later
@@ -1414,7 +1412,7 @@ class Core implements FunctionTable {
         w.value(v);
         outcome = w.length;
       } catch (e) {
-        this.walkRefused(v); // the encoder stopped at the first it met
+        this.refusals.add(v); // the encoder stopped at the first it met
         const failure = marshalFailure(e, this.wire); // before begin() starts another encode (pass 36b)
         this.end(true);
         w = this.begin();
@@ -1522,116 +1520,15 @@ class Core implements FunctionTable {
     }
   }
 
-  /**
-   * The values calog refused or dropped whose Promises are still to be handled ({@link handleInnerPromises}), newest
-   * first: a failure site records its value with a plain store, which fits where no call does (at the JavaScript
-   * stack's end every step of a walk threw, and no rejection was handled: pass 73b), then walks.
-   */
-  refused: Refused = undefined;
+  /** The values this runtime refused or dropped whose Promises are still to be handled (see Refusals). */
+  readonly refusals = new Refusals();
 
-  /** A microtask will walk what {@link refused} records (see {@link walkLater}). */
-  walkQueued = false;
-
-  /** A walk of what {@link refused} records is in progress (see {@link walkRecorded}). */
-  walking = false;
-
-  /**
-   * Records `v` as refused (see {@link refused}) and walks what is recorded; refused while a walk runs (a call a trap
-   * it runs made), not walked (see {@link walkInProgress}). Never throws.
-   */
-  walkRefused(v: unknown): void {
-    if (walkInProgress !== undefined) return;
-    // a plain store first, with no call: at the stack's end it is all that fits (pass 73b)
-    this.refused = { v, left: undefined, next: this.refused };
-    if (this.walking) return; // this runtime's walk is on the stack (not in a trap: see above): it takes this one next
-    try {
-      this.walkRecorded(false);
-    } catch { /* no room to begin: the next call into calog, or a microtask, walks it */ }
-  }
-
-  /** Records what is left of a walk (see {@link refused}) and walks what is recorded. Never throws. */
-  walkLeft(left: WalkLeft): void {
-    this.refused = { v: undefined, left, next: this.refused };
-    if (this.walking) return;
-    try {
-      this.walkRecorded(false);
-    } catch { /* no room to begin: the next call into calog, or a microtask, walks it */ }
-  }
-
-  /**
-   * Walks the values {@link refused} records, under the guard (the walk of an async host function's dropped result ran
-   * without it, and a trap's call, rt.dispose() included, went through: pass 77a; a call into any runtime from a trap
-   * the walk runs is refused, see {@link walkInProgress}). Each record is taken off the list before its walk, and
-   * one recorded meanwhile is taken next in this loop (a record walked again at each level a trap nested: 61 s for one
-   * call, pass 77a). Where the stack runs out, what is left
-   * stays recorded for the `last` walk (see {@link walkOn}), from a microtask, at the top of the stack;
-   * where not even a microtask could be queued, the next call into calog ({@link begin}) walks and queues again.
-   */
-  walkRecorded(last: boolean): void {
-    if (this.walking) return;
-    const guarded = this.encoding;
-    this.walking = true;
-    this.encoding = true;
-    try {
-      for (let r = this.refused; r !== undefined; r = this.refused) {
-        this.refused = r.next;
-        let done = false;
-        try {
-          const left = (r.left ??= new WalkLeft([r.v], 0, false, new PromiseWalk()));
-          done = walkOn(left, last) === undefined;
-        } catch { /* no room to begin it */ }
-        if (!done && !last) {
-          r.next = this.refused; // back on top, where it stopped
-          this.refused = r;
-          if (!this.walkQueued) {
-            try {
-              queueMicrotask(this.walkLater);
-              this.walkQueued = true;
-            } catch { /* no room for that either: the next call into calog walks it */ }
-          }
-          return;
-        }
-      }
-    } finally {
-      this.walking = false; // plain stores no stack overflow can skip
-      this.encoding = guarded;
-    }
-  }
-
-  /**
-   * Walks the refused values the stack's end left unwalked with no microtask queued to walk them (see {@link refused}):
-   * at the next call into calog, or the runtime's dispose (which left them for good: pass 79a); if this is no further
-   * from the stack's end, a microtask is queued. Never throws.
-   */
-  walkPending(): void {
-    if (this.refused === undefined || this.walkQueued) return;
-    try {
-      this.walkRecorded(false);
-    } catch { /* no room: left recorded */ }
-  }
-
-  /** {@link walkRecorded}'s last walk, from a microtask: at the top of the stack. */
-  readonly walkLater = (): void => {
-    this.walkQueued = false;
-    if (this.refused !== undefined) this.walkRecorded(true);
-  };
-
-  /**
-   * `e`, a refusal of a call made before its arguments were read (a disposed context, runtime or function, a bad
-   * name, too many arguments, unknown options, `new`, a call from a getter or trap): the Promises among `args` are
-   * handled first, as those of a call whose arguments the encoder refused (they went unhandled: pass 77a).
-   */
-  refusing<E>(e: E, args: ArrayLike<unknown>): E {
-    this.walkRefused(args); // an arguments object too: its items are its own data properties
-    return e;
-  }
-
-  /** {@link checkArgs}, refusing as {@link refusing} does. */
+  /** {@link checkArgs}, refusing as {@link Refusals.refusing} does. */
   checkArgs(args: unknown[]): void {
     try {
       checkArgs(args);
     } catch (e) {
-      throw this.refusing(e, args);
+      throw this.refusals.refusing(e, args);
     }
   }
 
@@ -1644,7 +1541,10 @@ class Core implements FunctionTable {
    */
   begin(): Wire {
     if (this.encoding || walkInProgress !== undefined) throw whileMarshalling();
-    if (this.refused !== undefined && !this.walkQueued) this.walkPending(); // see walkPending
+    // what the stack's end left recorded with no microtask to walk it (see Refusals.pending)
+    const r = this.refusals;
+    if (r.list !== undefined && !r.queued) r.pending();
+    if (strayRefusals.list !== undefined && !strayRefusals.queued) strayRefusals.pending();
     this.wire.begin();
     // host references left by a request whose end() a stack overflow skipped: it was never sent, so they go back
     if (this.pendingRefs.length !== 0) this.returnRefs();
@@ -1689,7 +1589,7 @@ class Core implements FunctionTable {
       n = this.live("call");
       w = this.begin();
     } catch (e) {
-      throw this.refusing(e, args); // never read (pass 77a)
+      throw this.refusals.refusing(e, args); // never read (pass 77a)
     }
     try {
       if (name !== undefined) w.string(name);
@@ -1698,7 +1598,7 @@ class Core implements FunctionTable {
     } catch (e) {
       // refused: a Promise the encoder did not reach is never read (pass 72b); walked under the guard (before end())
       try {
-        this.walkRefused(args);
+        this.refusals.add(args);
       } finally {
         this.end(true);
       }
@@ -1718,7 +1618,7 @@ class Core implements FunctionTable {
       nr = this.live("call");
       w = this.begin();
     } catch (e) {
-      throw this.refusing(e, [a0, a1, a2, a3]); // never read (pass 77a)
+      throw this.refusals.refusing(e, [a0, a1, a2, a3]); // never read (pass 77a)
     }
     try {
       if (name !== undefined) w.string(name);
@@ -1729,7 +1629,7 @@ class Core implements FunctionTable {
       if (n > 3) w.value(a3);
     } catch (e) {
       try {
-        this.walkRefused([a0, a1, a2, a3].slice(0, n)); // see invoke
+        this.refusals.add([a0, a1, a2, a3].slice(0, n)); // see invoke
       } finally {
         this.end(true);
       }
@@ -1825,13 +1725,13 @@ class Core implements FunctionTable {
     try {
       this.begin();
     } catch (e) {
-      throw values === undefined ? e : this.refusing(e, values); // never read (pass 77a)
+      throw values === undefined ? e : this.refusals.refusing(e, values); // never read (pass 77a)
     }
     try {
       write();
     } catch (e) {
       try {
-        if (values !== undefined) this.walkRefused(values); // see invoke
+        if (values !== undefined) this.refusals.add(values); // see invoke
       } finally {
         this.end(true);
       }
@@ -1904,7 +1804,7 @@ class Core implements FunctionTable {
       // end): it said only "calog call failed", with no value, engine or traceback. Constant texts: no room to build one
       try {
         // V8 reports the stack's end in a regular expression it compiles there as a SyntaxError ("Stack overflow")
-        message = e instanceof RangeError || e instanceof SyntaxError ? ERROR_UNREAD_STACK : ERROR_UNREAD;
+        message = isRangeError(e) || isSyntaxError(e) ? ERROR_UNREAD_STACK : ERROR_UNREAD;
         // the codec refused a part of it (a thrown string longer than this engine's longest string): its reason is
         // the message, and the refusal the cause (it said only "could not be read", as for the stack; pass 63b)
         if (e instanceof CalogValueError) {
@@ -1947,7 +1847,7 @@ class Core implements FunctionTable {
     this.hostById.clear();
     this.hostIdOf.clear();
     this.hostErrors.clear(); // nothing can claim them now (pass 54a: a kept Context held them past dispose)
-    this.walkPending();
+    this.refusals.pending();
   }
 }
 
@@ -2243,14 +2143,20 @@ export class Runtime implements Disposable {
   #token = {}; // unregister token (never the handle itself: Bun holds tokens strongly)
 
   constructor(options: RuntimeOptions = {}) {
-    const o = readOptions(options, ["policy", "limits", "capabilities", "output"], "RuntimeOptions") as RuntimeOptions;
-    if (o.policy !== undefined && o.policy !== "strict" && o.policy !== "lenient") {
-      // "Lenient" or 1 ran the runtime strict without a word
-      throw new CalogValueError("ERR_ARG", `RuntimeOptions.policy must be "strict" or "lenient"`);
+    let o: RuntimeOptions;
+    let limits: ReturnType<typeof checkLimits>, capabilities: ReturnType<typeof checkCapabilities>, output: ReturnType<typeof checkOutput>;
+    try {
+      o = readOptions(options, ["policy", "limits", "capabilities", "output"], "RuntimeOptions") as RuntimeOptions;
+      if (o.policy !== undefined && o.policy !== "strict" && o.policy !== "lenient") {
+        // "Lenient" or 1 ran the runtime strict without a word
+        throw new CalogValueError("ERR_ARG", `RuntimeOptions.policy must be "strict" or "lenient"`);
+      }
+      limits = checkLimits(o.limits, "RuntimeOptions.limits");
+      capabilities = checkCapabilities(o.capabilities, "RuntimeOptions.capabilities");
+      output = checkOutput(o.output, "RuntimeOptions.output");
+    } catch (e) {
+      throw strayRefusals.refusing(e, [options]); // refused options are walked as a call's arguments (pass 82b)
     }
-    const limits = checkLimits(o.limits, "RuntimeOptions.limits");
-    const capabilities = checkCapabilities(o.capabilities, "RuntimeOptions.capabilities");
-    const output = checkOutput(o.output, "RuntimeOptions.output");
     const native = backend().createRuntime();
     this.#core = new Core(native, o.policy ?? "strict");
     this.#core.defaultLimits = limits;
@@ -2272,8 +2178,11 @@ export class Runtime implements Disposable {
 
   /** Live-object counters: they return to their baseline once scripts and TypeScript drop what crossed. */
   stats(): RuntimeStats {
-    this.#core.drainNow(); // releases posted by context threads are served first
     const core = this.#core;
+    // releases posted by context threads are served first; not from a getter or trap calog runs (reading a value, or
+    // walking one for Promises): the drain answered other scripts' host calls under it, each result refused as "called
+    // while marshalling" and, under a walk, its Promises never walked (pass 82a)
+    if (!core.encoding && walkInProgress === undefined) core.drainNow();
     const perContext: ContextStats[] = [];
     const n = core.native;
     for (const [id, c] of core.contexts) {
@@ -2304,13 +2213,18 @@ export class Runtime implements Disposable {
    */
   createContext(engine: EngineName, options: ContextOptions = {}): Context {
     const core = this.#core;
-    const n = core.live("createContext");
-    if (typeof engine !== "string") throw new CalogValueError("ERR_ARG", `the engine must be a string: "lua", "js" or "squirrel"`);
-    const o = readOptions(options, ["thread", "limits", "capabilities", "output"], "ContextOptions") as ContextOptions;
-    // `thread: 0` or "no" made a threaded context
-    if (o.thread !== undefined && typeof o.thread !== "boolean") throw new CalogValueError("ERR_ARG", "ContextOptions.thread must be a boolean");
-    const threaded = o.thread !== false;
-    const native = nativeOptions(core, o);
+    let n: NativeRuntime, threaded: boolean, native: Record<string, Value>;
+    try {
+      n = core.live("createContext");
+      if (typeof engine !== "string") throw new CalogValueError("ERR_ARG", `the engine must be a string: "lua", "js" or "squirrel"`);
+      const o = readOptions(options, ["thread", "limits", "capabilities", "output"], "ContextOptions") as ContextOptions;
+      // `thread: 0` or "no" made a threaded context
+      if (o.thread !== undefined && typeof o.thread !== "boolean") throw new CalogValueError("ERR_ARG", "ContextOptions.thread must be a boolean");
+      threaded = o.thread !== false;
+      native = nativeOptions(core, o);
+    } catch (e) {
+      throw core.refusals.refusing(e, [engine, options]); // see Refusals.refusing
+    }
     core.encode(() => {
       core.wire.string(engine);
       core.wire.number(threaded ? CONTEXT_OWN_THREAD : 0);
@@ -2331,17 +2245,22 @@ export class Runtime implements Disposable {
    */
   register(name: string, fn: HostFunction): void {
     const core = this.#core;
-    const n = core.live("register");
-    if (typeof fn !== "function") throw new CalogValueError("ERR_ARG", "register(name, fn): fn must be a function");
-    // as when passed as a value: each script call of it failed later with "function was released" (pass 60a)
-    checkName("a native name", name);
-    if (disposedScriptFunction(fn)) {
-      throw new CalogDisposedError(
-        "ERR_DISPOSED",
-        runtimeGone(fn)
-          ? "register(name, fn): fn is a script function whose runtime was disposed"
-          : "register(name, fn): fn is a script function that was disposed",
-      );
+    let n: NativeRuntime;
+    try {
+      n = core.live("register");
+      if (typeof fn !== "function") throw new CalogValueError("ERR_ARG", "register(name, fn): fn must be a function");
+      // as when passed as a value: each script call of it failed later with "function was released" (pass 60a)
+      checkName("a native name", name);
+      if (disposedScriptFunction(fn)) {
+        throw new CalogDisposedError(
+          "ERR_DISPOSED",
+          runtimeGone(fn)
+            ? "register(name, fn): fn is a script function whose runtime was disposed"
+            : "register(name, fn): fn is a script function that was disposed",
+        );
+      }
+    } catch (e) {
+      throw core.refusals.refusing(e, [name, fn]); // see Refusals.refusing
     }
     core.encode(() => {
       core.wire.string(name);
@@ -2359,8 +2278,13 @@ export class Runtime implements Disposable {
   /** Removes a registration; scripts calling it afterwards get a not-found error. */
   unregister(name: string): void {
     const core = this.#core;
-    const n = core.live("unregister");
-    checkName("a native name", name);
+    let n: NativeRuntime;
+    try {
+      n = core.live("unregister");
+      checkName("a native name", name);
+    } catch (e) {
+      throw core.refusals.refusing(e, [name]); // see Refusals.refusing
+    }
     core.encode(() => core.wire.string(name));
     const r = n.unregister(core.wire.length);
     if (r < 0) throw core.error(-r);
@@ -2430,8 +2354,13 @@ export class Context implements Disposable {
    * lua.eval("return 6 * 7"); // 42
    */
   eval<T extends Value = Value>(source: string, options: EvalOptions = {}): T {
-    const core = this.#live("eval");
-    const o = core.reading(() => evalOptions(source, options, false));
+    let core: Core, o: EvalOptions;
+    try {
+      core = this.#live("eval");
+      o = core.reading(() => evalOptions(source, options, false));
+    } catch (e) {
+      throw this.#core.refusals.refusing(e, [source, options]); // see Refusals.refusing
+    }
     const id = this.#id;
     return core.request(() => writeEval(core, source, o), (n, len) => n.eval(id, len)) as T;
   }
@@ -2443,8 +2372,13 @@ export class Context implements Disposable {
    * lua.setLimits({ timeoutMs: 100, memory: 16 << 20 });
    */
   setLimits(limits: Limits): void {
-    const core = this.#live("setLimits");
-    const checked = checkLimits(limits, "setLimits");
+    let core: Core, checked: Limits | undefined;
+    try {
+      core = this.#live("setLimits");
+      checked = checkLimits(limits, "setLimits");
+    } catch (e) {
+      throw this.#core.refusals.refusing(e, [limits]); // see Refusals.refusing
+    }
     const id = this.#id;
     core.encode(() => core.wire.value(checked as Record<string, Value>));
     const r = core.native!.setLimits(id, core.wire.length);
@@ -2477,7 +2411,7 @@ export class Context implements Disposable {
       core = this.#live("call");
       checkName("a function name", name);
     } catch (e) {
-      throw this.#core.refusing(e, arguments); // never read (pass 77a)
+      throw this.#core.refusals.refusing(e, arguments); // never read (pass 77a)
     }
     const n = arguments.length - 1; // up to four arguments: no rest array per call
     if (n <= 4) return core.invokeN(name, n < 0 ? 0 : n, a0, a1, a2, a3, this.#send);
@@ -2493,12 +2427,12 @@ export class Context implements Disposable {
    */
   evalAsync<T extends Value = Value>(source: string, options: EvalOptions = {}): Promise<T> {
     const core = this.#core;
-    if (this.disposed) return Promise.reject(new CalogDisposedError("ERR_DISPOSED", `evalAsync: the ${this.engine} context was disposed`));
     let o: EvalOptions;
     try {
+      if (this.disposed) throw new CalogDisposedError("ERR_DISPOSED", `evalAsync: the ${this.engine} context was disposed`);
       o = core.reading(() => evalOptions(source, options, true));
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(core.refusals.refusing(e, [source, options])); // see Refusals.refusing
     }
     const id = this.#id;
     return core.submit(() => writeEval(core, source, o), (n, len) => n.evalAsync(id, len), this, o.signal) as Promise<T>;
@@ -2512,7 +2446,7 @@ export class Context implements Disposable {
   callAsync<T extends Value = Value>(name: string, ...args: unknown[]): Promise<T> {
     const core = this.#core;
     if (this.disposed) {
-      return Promise.reject(core.refusing(new CalogDisposedError("ERR_DISPOSED", `callAsync: the ${this.engine} context was disposed`), args));
+      return Promise.reject(core.refusals.refusing(new CalogDisposedError("ERR_DISPOSED", `callAsync: the ${this.engine} context was disposed`), args));
     }
     let signal: AbortSignal | undefined;
     try {
@@ -2520,7 +2454,7 @@ export class Context implements Disposable {
       checkName("a function name", name);
       checkArgs(args);
     } catch (e) {
-      return Promise.reject(core.refusing(e, args)); // never read (pass 77a)
+      return Promise.reject(core.refusals.refusing(e, args)); // never read (pass 77a)
     }
     const id = this.#id;
     return core.submit(() => {
@@ -2533,8 +2467,13 @@ export class Context implements Disposable {
 
   /** Reads the global `name` (a function comes back as a {@link ScriptFunction}). */
   get(name: string): Value {
-    const core = this.#live("get");
-    checkName("a global name", name);
+    let core: Core;
+    try {
+      core = this.#live("get");
+      checkName("a global name", name);
+    } catch (e) {
+      throw this.#core.refusals.refusing(e, [name]); // see Refusals.refusing
+    }
     const id = this.#id;
     return core.request(() => core.wire.string(name), (n, len) => n.get(id, len));
   }
@@ -2546,8 +2485,12 @@ export class Context implements Disposable {
    * add(2, 3); // 5
    */
   getFunction(name: string): ScriptFunction {
-    this.#live("getFunction"); // its own name in the refusal ("get: the lua context was disposed": pass 79b)
-    checkName("a global name", name); // a bad name is the caller's ERR_ARG, not a global that cannot cross (pass 61a)
+    try {
+      this.#live("getFunction"); // its own name in the refusal ("get: the lua context was disposed": pass 79b)
+      checkName("a global name", name); // a bad name is the caller's ERR_ARG, not a global that cannot cross (pass 61a)
+    } catch (e) {
+      throw this.#core.refusals.refusing(e, [name]); // see Refusals.refusing
+    }
     let v: Value;
     try {
       v = this.get(name);
