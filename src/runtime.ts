@@ -28,7 +28,7 @@ import {
   readOptions,
 } from "./options.ts";
 import { writeStdio } from "./stdio.ts";
-import { ignore, isRangeError, isSyntaxError, Refusals, strayRefusals, thenOf, walkInProgress } from "./walk.ts";
+import { ignore, isRangeError, isSyntaxError, refusals, thenOf, walkInProgress } from "./walk.ts";
 import { type FunctionTable, isOwnError, ownError, Wire } from "./wire.ts";
 
 /** A value that crosses between TypeScript and a script engine. */
@@ -897,7 +897,7 @@ class Core implements FunctionTable {
 
   /** Sends an async request: the promise settles when the context replies (or fails now). */
   submit(write: () => void, send: (n: NativeRuntime, len: number) => number, keep?: unknown, signal?: AbortSignal, boxed?: boolean,
-    values?: unknown[]): Promise<Value> {
+    values?: ArrayLike<unknown>): Promise<Value> {
     const n = this.live("async call");
     if (signal?.aborted) {
       // refused as any call made from a getter or trap calog runs first (it went through the guard: pass 77a)
@@ -1145,12 +1145,13 @@ class Core implements FunctionTable {
     // A separate unregister token: Bun keeps tokens alive, so the function itself must not be one.
     const token = {};
     ref.users++;
-    const dispose = (): void => {
+    const dispose = function (): void {
       if (!live) return;
       // as rt.dispose(): a getter or Proxy trap of a value calog reads for a call of this function released it under
       // the call, which then failed as if its context had died ("function was released"; pass 71b)
       if (core.encoding || walkInProgress !== undefined) {
-        throw new CalogValueError("ERR_ARG", "a function cannot be disposed while calog is reading a value (from a getter or a Proxy)");
+        const e = new CalogValueError("ERR_ARG", "a function cannot be disposed while calog is reading a value (from a getter or a Proxy)");
+        throw core.refusals.refusing(e, arguments); // see Refusals.refusing
       }
       live = false;
       core.handles.delete(f);
@@ -1192,15 +1193,16 @@ class Core implements FunctionTable {
       const share = (): ScriptFunction => (core.native === undefined ? f : core.#handle(ref));
       return { call: lent, callAsync: lentAsync, release: giveBack, live: () => live, share, check: checkLive };
     };
-    const callAsync = (...args: unknown[]): Promise<Value> => {
-      if (!live || core.native === undefined) return Promise.reject(core.refusals.refusing(disposed(), args));
+    const callAsync = function (...args: unknown[]): Promise<Value> {
+      // `arguments`, not `args`: it keeps the options object takeCallOptions takes off (pass 83b)
+      if (!live || core.native === undefined) return Promise.reject(core.refusals.refusing(disposed(), arguments));
       let signal: AbortSignal | undefined;
       try {
         signal = core.reading(() => takeCallOptions(args));
       } catch (e) {
-        return Promise.reject(core.refusals.refusing(e, args));
+        return Promise.reject(core.refusals.refusing(e, arguments));
       }
-      return core.submit(writeArgs(args), (n, len) => n.fnCallAsync(slot, gen, len), undefined, signal, undefined, args);
+      return core.submit(writeArgs(args), (n, len) => n.fnCallAsync(slot, gen, len), undefined, signal, undefined, arguments);
     };
     Object.defineProperties(f, {
       callAsync: { value: callAsync },
@@ -1520,8 +1522,8 @@ class Core implements FunctionTable {
     }
   }
 
-  /** The values this runtime refused or dropped whose Promises are still to be handled (see Refusals). */
-  readonly refusals = new Refusals();
+  /** Where this runtime records the values it refused or dropped, for their Promises (see Refusals: one for all). */
+  readonly refusals = refusals;
 
   /** {@link checkArgs}, refusing as {@link Refusals.refusing} does. */
   checkArgs(args: unknown[]): void {
@@ -1542,9 +1544,7 @@ class Core implements FunctionTable {
   begin(): Wire {
     if (this.encoding || walkInProgress !== undefined) throw whileMarshalling();
     // what the stack's end left recorded with no microtask to walk it (see Refusals.pending)
-    const r = this.refusals;
-    if (r.list !== undefined && !r.queued) r.pending();
-    if (strayRefusals.list !== undefined && !strayRefusals.queued) strayRefusals.pending();
+    if (refusals.list !== undefined && !refusals.queued) refusals.pending();
     this.wire.begin();
     // host references left by a request whose end() a stack overflow skipped: it was never sent, so they go back
     if (this.pendingRefs.length !== 0) this.returnRefs();
@@ -1629,7 +1629,8 @@ class Core implements FunctionTable {
       if (n > 3) w.value(a3);
     } catch (e) {
       try {
-        this.refusals.add([a0, a1, a2, a3].slice(0, n)); // see invoke
+        // see invoke; array literals (slice ran a user's Array[Symbol.species]: a raw error, nothing walked, pass 83a)
+        this.refusals.add(n === 0 ? [] : n === 1 ? [a0] : n === 2 ? [a0, a1] : n === 3 ? [a0, a1, a2] : [a0, a1, a2, a3]);
       } finally {
         this.end(true);
       }
@@ -1721,7 +1722,7 @@ class Core implements FunctionTable {
   }
 
   /** Encodes a request into IN; on failure gives back the host references it took (see {@link end} for `toSend`). */
-  encode(write: () => void, toSend = false, values?: unknown[]): void {
+  encode(write: () => void, toSend = false, values?: ArrayLike<unknown>): void {
     try {
       this.begin();
     } catch (e) {
@@ -1743,9 +1744,10 @@ class Core implements FunctionTable {
   }
 
   /** One crossing: encode, one FFI call, decode the result or throw the error. */
-  request(write: () => void, send: (n: NativeRuntime, len: number) => number): Value {
+  /** `values`: what the call was given, walked if it is refused (see Refusals.refusing). */
+  request(write: () => void, send: (n: NativeRuntime, len: number) => number, values?: ArrayLike<unknown>): Value {
     const n = this.live("call");
-    this.encode(write, true);
+    this.encode(write, true, values);
     return this.sendRequest(n, this.wire.length, send);
   }
 
@@ -2155,7 +2157,7 @@ export class Runtime implements Disposable {
       capabilities = checkCapabilities(o.capabilities, "RuntimeOptions.capabilities");
       output = checkOutput(o.output, "RuntimeOptions.output");
     } catch (e) {
-      throw strayRefusals.refusing(e, [options]); // refused options are walked as a call's arguments (pass 82b)
+      throw refusals.refusing(e, arguments); // refused options are walked as a call's arguments (pass 82b)
     }
     const native = backend().createRuntime();
     this.#core = new Core(native, o.policy ?? "strict");
@@ -2223,13 +2225,13 @@ export class Runtime implements Disposable {
       threaded = o.thread !== false;
       native = nativeOptions(core, o);
     } catch (e) {
-      throw core.refusals.refusing(e, [engine, options]); // see Refusals.refusing
+      throw core.refusals.refusing(e, arguments); // see Refusals.refusing
     }
     core.encode(() => {
       core.wire.string(engine);
       core.wire.number(threaded ? CONTEXT_OWN_THREAD : 0);
       core.wire.value(native);
-    });
+    }, false, arguments); // refused there (from a getter or trap calog runs), what it was given is walked (pass 83b)
     const id = n.contextCreate(core.wire.length);
     if (id < 0) throw core.error(-id);
     const ctx = new Context(core, this, id, engine, threaded);
@@ -2260,12 +2262,12 @@ export class Runtime implements Disposable {
         );
       }
     } catch (e) {
-      throw core.refusals.refusing(e, [name, fn]); // see Refusals.refusing
+      throw core.refusals.refusing(e, arguments); // see Refusals.refusing
     }
     core.encode(() => {
       core.wire.string(name);
       core.wire.number(core.hostRef(fn));
-    }, true);
+    }, true, arguments); // see createContext
     const r = core.sendRefs(n, core.wire.length, registerHost);
     if (r < 0) {
       const id = core.hostIdOf.get(fn);
@@ -2283,9 +2285,9 @@ export class Runtime implements Disposable {
       n = core.live("unregister");
       checkName("a native name", name);
     } catch (e) {
-      throw core.refusals.refusing(e, [name]); // see Refusals.refusing
+      throw core.refusals.refusing(e, arguments); // see Refusals.refusing
     }
-    core.encode(() => core.wire.string(name));
+    core.encode(() => core.wire.string(name), false, arguments); // see createContext
     const r = n.unregister(core.wire.length);
     if (r < 0) throw core.error(-r);
     core.named(undefined, name);
@@ -2293,8 +2295,14 @@ export class Runtime implements Disposable {
 
   /** Disposes every context, then the native runtime. Idempotent. */
   dispose(): void {
+    try {
+      this.#core.dispose();
+    } catch (e) {
+      // refused (see Refusals.refusing); the GC backstop stays (taken off first, it left a runtime whose dispose was
+      // refused with none: dropped, its threads ran for good). Once disposed, the backstop's destroy is a no-op.
+      throw refusals.refusing(e, arguments);
+    }
     runtimeFinalizer.unregister(this.#token);
-    this.#core.dispose();
   }
 
   [Symbol.dispose](): void {
@@ -2359,10 +2367,10 @@ export class Context implements Disposable {
       core = this.#live("eval");
       o = core.reading(() => evalOptions(source, options, false));
     } catch (e) {
-      throw this.#core.refusals.refusing(e, [source, options]); // see Refusals.refusing
+      throw this.#core.refusals.refusing(e, arguments); // see Refusals.refusing
     }
     const id = this.#id;
-    return core.request(() => writeEval(core, source, o), (n, len) => n.eval(id, len)) as T;
+    return core.request(() => writeEval(core, source, o), (n, len) => n.eval(id, len), arguments) as T; // see Runtime.createContext
   }
 
   /**
@@ -2377,10 +2385,10 @@ export class Context implements Disposable {
       core = this.#live("setLimits");
       checked = checkLimits(limits, "setLimits");
     } catch (e) {
-      throw this.#core.refusals.refusing(e, [limits]); // see Refusals.refusing
+      throw this.#core.refusals.refusing(e, arguments); // see Refusals.refusing
     }
     const id = this.#id;
-    core.encode(() => core.wire.value(checked as Record<string, Value>));
+    core.encode(() => core.wire.value(checked as Record<string, Value>), false, arguments); // see Runtime.createContext
     const r = core.native!.setLimits(id, core.wire.length);
     if (r < 0) throw core.error(-r);
   }
@@ -2395,7 +2403,12 @@ export class Context implements Disposable {
    * await p; // throws CalogLimitError (limit "interrupt")
    */
   interrupt(): void {
-    const core = this.#live("interrupt");
+    let core: Core;
+    try {
+      core = this.#live("interrupt");
+    } catch (e) {
+      throw this.#core.refusals.refusing(e, arguments); // see Refusals.refusing
+    }
     core.native!.interrupt(this.#id);
   }
 
@@ -2432,10 +2445,11 @@ export class Context implements Disposable {
       if (this.disposed) throw new CalogDisposedError("ERR_DISPOSED", `evalAsync: the ${this.engine} context was disposed`);
       o = core.reading(() => evalOptions(source, options, true));
     } catch (e) {
-      return Promise.reject(core.refusals.refusing(e, [source, options])); // see Refusals.refusing
+      return Promise.reject(core.refusals.refusing(e, arguments)); // see Refusals.refusing
     }
     const id = this.#id;
-    return core.submit(() => writeEval(core, source, o), (n, len) => n.evalAsync(id, len), this, o.signal) as Promise<T>;
+    // refused later (an aborted signal, a call from a getter): what it was given is walked too (pass 83b)
+    return core.submit(() => writeEval(core, source, o), (n, len) => n.evalAsync(id, len), this, o.signal, undefined, arguments) as Promise<T>;
   }
 
   /**
@@ -2446,7 +2460,7 @@ export class Context implements Disposable {
   callAsync<T extends Value = Value>(name: string, ...args: unknown[]): Promise<T> {
     const core = this.#core;
     if (this.disposed) {
-      return Promise.reject(core.refusals.refusing(new CalogDisposedError("ERR_DISPOSED", `callAsync: the ${this.engine} context was disposed`), args));
+      return Promise.reject(core.refusals.refusing(new CalogDisposedError("ERR_DISPOSED", `callAsync: the ${this.engine} context was disposed`), arguments));
     }
     let signal: AbortSignal | undefined;
     try {
@@ -2454,7 +2468,7 @@ export class Context implements Disposable {
       checkName("a function name", name);
       checkArgs(args);
     } catch (e) {
-      return Promise.reject(core.refusals.refusing(e, args)); // never read (pass 77a)
+      return Promise.reject(core.refusals.refusing(e, arguments)); // never read (pass 77a)
     }
     const id = this.#id;
     return core.submit(() => {
@@ -2462,20 +2476,26 @@ export class Context implements Disposable {
       w.string(name);
       w.list(args.length);
       for (let i = 0; i < args.length; i++) w.value(args[i]);
-    }, (n, len) => n.callAsync(id, len), this, signal, undefined, args) as Promise<T>;
+      // refused later, what it was given: `arguments` holds the options object `args` no longer does (pass 83b)
+    }, (n, len) => n.callAsync(id, len), this, signal, undefined, arguments) as Promise<T>;
   }
 
   /** Reads the global `name` (a function comes back as a {@link ScriptFunction}). */
   get(name: string): Value {
+    return this.#get("get", name, arguments);
+  }
+
+  /** {@link get}, as `what` (its name in a refusal), walking `given` if it is refused (see Refusals.refusing). */
+  #get(what: string, name: string, given: ArrayLike<unknown>): Value {
     let core: Core;
     try {
-      core = this.#live("get");
-      checkName("a global name", name);
+      core = this.#live(what);
+      checkName("a global name", name); // a bad name is the caller's ERR_ARG, not a global that cannot cross (pass 61a)
     } catch (e) {
-      throw this.#core.refusals.refusing(e, [name]); // see Refusals.refusing
+      throw this.#core.refusals.refusing(e, given);
     }
     const id = this.#id;
-    return core.request(() => core.wire.string(name), (n, len) => n.get(id, len));
+    return core.request(() => core.wire.string(name), (n, len) => n.get(id, len), given);
   }
 
   /**
@@ -2485,15 +2505,9 @@ export class Context implements Disposable {
    * add(2, 3); // 5
    */
   getFunction(name: string): ScriptFunction {
-    try {
-      this.#live("getFunction"); // its own name in the refusal ("get: the lua context was disposed": pass 79b)
-      checkName("a global name", name); // a bad name is the caller's ERR_ARG, not a global that cannot cross (pass 61a)
-    } catch (e) {
-      throw this.#core.refusals.refusing(e, [name]); // see Refusals.refusing
-    }
     let v: Value;
     try {
-      v = this.get(name);
+      v = this.#get("getFunction", name, arguments); // its own name in a refusal ("get: ...": pass 79b)
     } catch (e) {
       // a global that cannot cross (a Squirrel instance, a Lua coroutine) is not a function value: said so, with the
       // refusal naming what it is (it read as the refusal alone: pass 60a)
@@ -2513,7 +2527,12 @@ export class Context implements Disposable {
 
   /** Bytes the interpreter holds (engines with a broker-owned allocator), or -1. */
   memoryUsage(): number {
-    const core = this.#live("memoryUsage");
+    let core: Core;
+    try {
+      core = this.#live("memoryUsage");
+    } catch (e) {
+      throw this.#core.refusals.refusing(e, arguments); // see Refusals.refusing
+    }
     return Number(core.native!.contextMemory(this.#id));
   }
 
@@ -2521,7 +2540,8 @@ export class Context implements Disposable {
   dispose(): void {
     if (this.#disposed) return;
     if ((this.#core.encoding || walkInProgress !== undefined) && this.#core.native !== undefined) { // as rt.dispose() (pass 71b)
-      throw new CalogValueError("ERR_ARG", "a context cannot be disposed while calog is reading a value (from a getter or a Proxy)");
+      const e = new CalogValueError("ERR_ARG", "a context cannot be disposed while calog is reading a value (from a getter or a Proxy)");
+      throw this.#core.refusals.refusing(e, arguments); // see Refusals.refusing
     }
     this.#disposed = true;
     contextFinalizer.unregister(this.#token);

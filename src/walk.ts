@@ -237,11 +237,13 @@ type Refused = { v: unknown; left: WalkLeft | undefined; next: Refused } | undef
 
 /**
  * The values calog refused or dropped whose Promises are still to be handled ({@link handleInnerPromises}), and their
- * walks: one per runtime, and one for refusals made before any runtime exists (a Runtime's own options). A failure site
- * records its value with a plain store, which fits where no call does (at the JavaScript stack's end every step of a
- * walk threw, and no rejection was handled: pass 73b), then walks.
+ * walks: one list for the whole module ({@link refusals}), so any later call into calog, of any runtime, walks what the
+ * stack's end left (one per runtime left a disposed runtime's for good, and one whose runtime was never called again:
+ * pass 83a). A failure site records its value with a plain store, which fits where no call does (at the JavaScript
+ * stack's end every step of a walk threw, and no rejection was handled: pass 73b), queues a microtask to walk it, then
+ * walks it.
  */
-export class Refusals {
+class Refusals {
   /** What is still to be walked. */
   list: Refused = undefined;
 
@@ -259,19 +261,31 @@ export class Refusals {
     if (walkInProgress !== undefined) return;
     // a plain store first, with no call: at the stack's end it is all that fits (pass 73b)
     this.list = { v, left: undefined, next: this.list };
-    if (this.walking) return; // a walk of this list is on the stack (not in a trap: see above): it takes this one next
+    this.walkNow();
+  }
+
+  /**
+   * Walks what is recorded, and first queues the microtask that walks what this walk leaves (where the stack ends,
+   * entering the walk can fail where queueing does not: it left the record for a next call that may never come, pass
+   * 83a). Never throws.
+   */
+  walkNow(): void {
+    if (!this.queued) {
+      try {
+        enqueue(this.later);
+        this.queued = true;
+      } catch { /* no room: the walk tries again, and the next call into calog */ }
+    }
+    if (this.walking) return; // a walk of this list is on the stack (not in a trap: see add): it takes this one next
     try {
       this.walk(false);
-    } catch { /* no room to begin: the next call into calog, or a microtask, walks it */ }
+    } catch { /* no room to begin: the microtask or the next call into calog walks it */ }
   }
 
   /** Records what is left of a walk (see {@link handleInnerPromises}) and walks what is recorded. Never throws. */
   addLeft(left: WalkLeft): void {
     this.list = { v: undefined, left, next: this.list };
-    if (this.walking) return;
-    try {
-      this.walk(false);
-    } catch { /* no room to begin: the next call into calog, or a microtask, walks it */ }
+    this.walkNow();
   }
 
   /**
@@ -339,5 +353,6 @@ export class Refusals {
   };
 }
 
-/** What is refused before any runtime exists (a Runtime's own options): walked as a runtime's are. */
-export const strayRefusals = new Refusals();
+/** Every refused value of every runtime, and of a Runtime constructor's refused options (see Refusals). */
+export const refusals = new Refusals();
+export type { Refusals };

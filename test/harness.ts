@@ -182,18 +182,19 @@ export function scriptError(f: () => unknown, what: string): CalogScriptError {
 }
 
 /** Counts unhandled rejections (both runtimes' events) until stop() is called. */
-export function watchUnhandled(): { count(): number; stop(): void } {
-  let n = 0;
+export function watchUnhandled(): { count(): number; reasons: unknown[]; stop(): void } {
+  const reasons: unknown[] = [];
   const onEvent = (e: Event) => {
-    n++;
+    reasons.push((e as PromiseRejectionEvent).reason);
     e.preventDefault();
   };
-  const onProcess = () => void n++;
-  const proc = (globalThis as { process?: { on(ev: string, f: () => void): void; off(ev: string, f: () => void): void } }).process;
+  const onProcess = (reason: unknown) => void reasons.push(reason);
+  const proc = (globalThis as { process?: { on(ev: string, f: (r: unknown) => void): void; off(ev: string, f: (r: unknown) => void): void } }).process;
   globalThis.addEventListener("unhandledrejection", onEvent);
   proc?.on("unhandledRejection", onProcess);
   return {
-    count: () => n,
+    count: () => reasons.length,
+    reasons,
     stop: () => {
       globalThis.removeEventListener("unhandledrejection", onEvent);
       proc?.off("unhandledRejection", onProcess);

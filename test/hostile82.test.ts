@@ -70,12 +70,8 @@ for (const engine of engines) {
 // made the stack's end read as a trap's own throw, and what the walk stopped at was left out. Now the checks use what
 // they took when calog loaded.
 test("a replaced globalThis.RangeError loses no rejection of a call refused at the stack's end", async () => {
-  const unhandled: unknown[] = [];
-  const onEvent = (e: Event) => { unhandled.push((e as PromiseRejectionEvent).reason); e.preventDefault(); };
-  const onProcess = (r: unknown) => void unhandled.push(r);
-  const proc = (globalThis as { process?: { on(ev: string, f: (r: unknown) => void): void; off(ev: string, f: (r: unknown) => void): void } }).process;
-  globalThis.addEventListener("unhandledrejection", onEvent);
-  proc?.on("unhandledRejection", onProcess);
+  const watch = watchUnhandled();
+  const unhandled = watch.reasons;
   const g = globalThis as { RangeError: unknown };
   const Orig = g.RangeError;
   try {
@@ -100,8 +96,7 @@ test("a replaced globalThis.RangeError loses no rejection of a call refused at t
     assert.equal(lost, 0, `${lost} rejections of calls calog refused were left unhandled`);
   } finally {
     g.RangeError = Orig;
-    globalThis.removeEventListener("unhandledrejection", onEvent);
-    proc?.off("unhandledRejection", onProcess);
+    watch.stop();
   }
 });
 
