@@ -28,7 +28,7 @@ import {
   readOptions,
 } from "./options.ts";
 import { writeStdio } from "./stdio.ts";
-import { ignore, isRangeError, isSyntaxError, refusals, thenOf, walkInProgress } from "./walk.ts";
+import { ignore, inWalk, isRangeError, isSyntaxError, refusals, thenOf } from "./walk.ts";
 import { type FunctionTable, isOwnError, ownError, Wire } from "./wire.ts";
 
 /** A value that crosses between TypeScript and a script engine. */
@@ -901,7 +901,7 @@ class Core implements FunctionTable {
     const n = this.live("async call");
     if (signal?.aborted) {
       // refused as any call made from a getter or trap calog runs first (it went through the guard: pass 77a)
-      const e: unknown = this.encoding || walkInProgress !== undefined ? whileMarshalling() : signal.reason;
+      const e: unknown = this.encoding || inWalk() ? whileMarshalling() : signal.reason;
       if (values !== undefined) this.refusals.add(values); // never read (see invoke)
       return Promise.reject(e);
     }
@@ -1149,7 +1149,7 @@ class Core implements FunctionTable {
       if (!live) return;
       // as rt.dispose(): a getter or Proxy trap of a value calog reads for a call of this function released it under
       // the call, which then failed as if its context had died ("function was released"; pass 71b)
-      if (core.encoding || walkInProgress !== undefined) {
+      if (core.encoding || inWalk()) {
         const e = new CalogValueError("ERR_ARG", "a function cannot be disposed while calog is reading a value (from a getter or a Proxy)");
         throw core.refusals.refusing(e, arguments); // see Refusals.refusing
       }
@@ -1542,7 +1542,7 @@ class Core implements FunctionTable {
    * while marshalling a value" and dispose() was refused, for ever (a call made near the JavaScript stack's end).
    */
   begin(): Wire {
-    if (this.encoding || walkInProgress !== undefined) throw whileMarshalling();
+    if (this.encoding || inWalk()) throw whileMarshalling();
     // what the stack's end left recorded with no microtask to walk it (see Refusals.pending)
     if (refusals.list !== undefined && !refusals.queued) refusals.pending();
     this.wire.begin();
@@ -1832,7 +1832,7 @@ class Core implements FunctionTable {
     // a getter or Proxy trap of a value being encoded (a host function's result, an async one's settled value)
     // runs at depth 0 when the call came through the event loop: destroying the runtime there freed IN under
     // the encoder, which went on writing into it (heap corruption)
-    if (this.encoding || walkInProgress !== undefined) {
+    if (this.encoding || inWalk()) {
       throw new CalogValueError("ERR_ARG", "a runtime cannot be disposed while calog is reading a value (from a getter or a Proxy)");
     }
     this.native = undefined; // every Context and ScriptFunction checks this first
@@ -2184,7 +2184,7 @@ export class Runtime implements Disposable {
     // releases posted by context threads are served first; not from a getter or trap calog runs (reading a value, or
     // walking one for Promises): the drain answered other scripts' host calls under it, each result refused as "called
     // while marshalling" and, under a walk, its Promises never walked (pass 82a)
-    if (!core.encoding && walkInProgress === undefined) core.drainNow();
+    if (!core.encoding && !inWalk()) core.drainNow();
     const perContext: ContextStats[] = [];
     const n = core.native;
     for (const [id, c] of core.contexts) {
@@ -2539,7 +2539,7 @@ export class Context implements Disposable {
   /** Destroys the interpreter; its functions held elsewhere become dead. Idempotent. */
   dispose(): void {
     if (this.#disposed) return;
-    if ((this.#core.encoding || walkInProgress !== undefined) && this.#core.native !== undefined) { // as rt.dispose() (pass 71b)
+    if ((this.#core.encoding || inWalk()) && this.#core.native !== undefined) { // as rt.dispose() (pass 71b)
       const e = new CalogValueError("ERR_ARG", "a context cannot be disposed while calog is reading a value (from a getter or a Proxy)");
       throw this.#core.refusals.refusing(e, arguments); // see Refusals.refusing
     }

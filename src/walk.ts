@@ -7,21 +7,40 @@
  */
 import { types } from "node:util";
 
-/** %TypedArray%.prototype.length's getter: the view's real length, whatever a subclass or Proxy says. */
-const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "length")!.get as (
-  this: ArrayBufferView,
-) => number;
 
-// what the walk and the stack's-end checks use, taken when this module loads: a shim or polyfill that replaces
-// globalThis.RangeError, Promise or Reflect's functions later made the stack's end read as a trap's own throw, and
-// what the walk stopped at was left out (pass 82a)
+// What the walk and the stack's-end checks use, taken when this module loads, and called with no lookup on the way:
+// replaced later (a shim, a polyfill, a test double), a global RangeError made the stack's end read as a trap's own
+// throw (pass 82a); a global Set ran user code outside the walk's guard, where its calls into calog went through and
+// one it refused made the walk loop for ever; a `util.types.isPromise` that lied left Promises unhandled (pass 84a).
+// Only a Proxy's traps, and what a real Promise's `then` reads, run user code in a walk.
+const uncurry = Function.prototype.bind.bind(Function.prototype.call) as <A extends unknown[], R>(
+  f: (this: never, ...a: A) => R,
+) => (self: unknown, ...a: A) => R;
 const NativePromise = Promise;
-const promiseThen = NativePromise.prototype.then;
-const { isNativeError } = types;
-const { getPrototypeOf, getOwnPropertyDescriptor, defineProperty, deleteProperty } = Reflect;
+const NativeSet = Set;
+const promiseThen = uncurry(NativePromise.prototype.then as (this: never, f: unknown, r: unknown) => unknown);
+const { isNativeError, isPromise, isBoxedPrimitive, isMap, isSet, isDataView, isProxy } = types;
+const { getPrototypeOf, getOwnPropertyDescriptor, defineProperty, deleteProperty, ownKeys, setPrototypeOf } = Reflect;
+const { isArray } = Array;
+const { isView } = ArrayBuffer;
+const { hasOwn } = Object;
+const { min, max } = Math;
+const { isInteger } = Number;
+const objectPrototype = Object.prototype;
+const mapEntries = uncurry(Map.prototype.entries as (this: never) => Iterator<[unknown, unknown]>);
+const setValues = uncurry(Set.prototype.values as (this: never) => Iterator<unknown>);
+const mapIteratorNext = uncurry((getPrototypeOf(new Map().entries()) as Iterator<unknown>).next as (this: never) => IteratorResult<[unknown, unknown]>);
+const setIteratorNext = uncurry((getPrototypeOf(new Set().values()) as Iterator<unknown>).next as (this: never) => IteratorResult<unknown>);
+const setHas = uncurry(NativeSet.prototype.has as (this: never, v: unknown) => boolean);
+const setAdd = uncurry(NativeSet.prototype.add as (this: never, v: unknown) => unknown);
 const rangeErrorPrototype = RangeError.prototype;
 const syntaxErrorPrototype = SyntaxError.prototype;
 const enqueue = queueMicrotask;
+const NativeNumber = Number;
+/** %TypedArray%.prototype.length's getter: the view's real length, whatever a subclass or Proxy says. */
+const typedArrayLength = uncurry(getOwnPropertyDescriptor(getPrototypeOf(Uint8Array.prototype) as object, "length")!.get as (this: never) => number);
+/** The descriptor thenOf defines for a moment (no prototype: an `Object.prototype.get` would make it an accessor's). */
+const promiseConstructor = { __proto__: null, value: NativePromise, writable: true, configurable: true } as PropertyDescriptor;
 
 /**
  * Attaches `onFulfilled`/`onRejected` to a real Promise whatever its `constructor` says. Promise.prototype.then makes the
@@ -33,15 +52,18 @@ const enqueue = queueMicrotask;
  */
 export function thenOf(p: object, onFulfilled: ((v: unknown) => unknown) | undefined, onRejected: (e: unknown) => unknown): void {
   const own = getOwnPropertyDescriptor(p, "constructor");
-  if ((own === undefined && getPrototypeOf(p) === NativePromise.prototype) || !defineProperty(p, "constructor", { value: NativePromise, writable: true, configurable: true })) {
-    promiseThen.call(p, onFulfilled, onRejected);
+  if ((own === undefined && getPrototypeOf(p) === NativePromise.prototype) || !defineProperty(p, "constructor", promiseConstructor)) {
+    promiseThen(p, onFulfilled, onRejected);
     return;
   }
   try {
-    promiseThen.call(p, onFulfilled, onRejected);
+    promiseThen(p, onFulfilled, onRejected);
   } finally {
     if (own === undefined) deleteProperty(p, "constructor");
-    else defineProperty(p, "constructor", own);
+    else {
+      setPrototypeOf(own, null); // see promiseConstructor
+      defineProperty(p, "constructor", own);
+    }
   }
 }
 
@@ -119,6 +141,14 @@ export class WalkLeft {
 export let walkInProgress: PromiseWalk | undefined;
 
 /**
+ * Whether a walk is on the JavaScript stack ({@link walkInProgress}, or {@link Refusals.walk}'s loop around it): a call
+ * into calog now came from user code a walk ran, and every runtime refuses it.
+ */
+export function inWalk(): boolean {
+  return walkInProgress !== undefined || refusals.walking;
+}
+
+/**
  * Walks on from `left` (see {@link handleInnerPromises}); what is left where the stack ran out (never when `last`: the
  * walk made from the top of the stack, where a RangeError is a trap's own). Throws only where the stack's end leaves no
  * room even for its own catch; `left` then says where it stopped.
@@ -143,55 +173,61 @@ export function walkOn(left: WalkLeft, last: boolean): WalkLeft | undefined {
       const budget = walk.budget;
       const listed = todo.length;
       try {
-        if (v === null || (typeof v !== "object" && typeof v !== "function") || (seen.has(v) && !(redoFirst && i === first))) continue;
-        seen.add(v);
+        if (v === null || (typeof v !== "object" && typeof v !== "function") || (setHas(seen, v) && !(redoFirst && i === first))) continue;
+        setAdd(seen, v);
         left.redo = true; // seen, and not done
         // a Promise is an object too: its own properties are walked as any object's (they were not: pass 82b)
-        if (types.isPromise(v)) handleRejection(v);
+        if (isPromise(v)) handleRejection(v);
         // nothing more is listed once the budget is spent (what is queued is still looked at); a boxed primitive holds
         // no Promise, and a String object's keys are its characters (new String of 10^7 of them: 8 s to list)
-        if (walk.budget <= 0 || types.isBoxedPrimitive(v)) continue;
+        if (walk.budget <= 0 || isBoxedPrimitive(v)) continue;
         // the places of a large value beyond the budget are never listed: an array's indices one by one (a sparse one
         // of 2^32 - 1 holes took minutes), a typed array's (its keys are its indices) not at all when too many
         let indexed = 0;
-        if (types.isMap(v)) {
-          for (const [k, x] of Map.prototype.entries.call(v) as IterableIterator<[unknown, unknown]>) {
+        // (list stores, not push: nothing of Array.prototype runs)
+        if (isMap(v)) {
+          const it = mapEntries(v);
+          for (let r = mapIteratorNext(it); !r.done; r = mapIteratorNext(it)) {
             if ((walk.budget -= 2) < 0) break;
-            todo.push(k, x);
+            const entry = r.value;
+            todo[todo.length] = entry[0];
+            todo[todo.length] = entry[1];
           }
-        } else if (types.isSet(v)) {
-          for (const x of Set.prototype.values.call(v) as IterableIterator<unknown>) {
+        } else if (isSet(v)) {
+          const it = setValues(v);
+          for (let r = setIteratorNext(it); !r.done; r = setIteratorNext(it)) {
             if (--walk.budget < 0) break;
-            todo.push(x);
+            todo[todo.length] = r.value;
           }
-        } else if (ArrayBuffer.isView(v) && !types.isDataView(v)) {
-          indexed = typedArrayLength.call(v); // bytes hold no Promise: only its named properties
-        } else if (Array.isArray(v)) { // a Proxy of an array too
-          const n = Reflect.getOwnPropertyDescriptor(v, "length")?.value;
+        } else if (isView(v) && !isDataView(v)) {
+          indexed = typedArrayLength(v); // bytes hold no Promise: only its named properties
+        } else if (isArray(v)) { // a Proxy of an array too
+          const d = getOwnPropertyDescriptor(v, "length");
+          const n = d !== undefined && hasOwn(d, "value") ? d.value : 0;
           indexed = typeof n === "number" ? n : 0;
           for (let j = 0; j < indexed; j++) {
             if (--walk.budget < 0) break;
-            const d = Reflect.getOwnPropertyDescriptor(v, j);
-            if (d !== undefined && "value" in d) todo.push(d.value);
+            const d = getOwnPropertyDescriptor(v, j);
+            if (d !== undefined && hasOwn(d, "value")) todo[todo.length] = d.value;
           }
-        } else if (types.isProxy(v)) {
+        } else if (isProxy(v)) {
           // a Proxy of anything but a plain object could list any number of keys (one of a Uint8Array or a String
           // object, one a byte or a character: 8-11 s for 10^7), and no listing can be stopped once begun; the encoder
           // reads a Proxy as a plain object only
-          const proto = Reflect.getPrototypeOf(v);
-          if (proto !== Object.prototype && proto !== null) continue;
+          const proto = getPrototypeOf(v);
+          if (proto !== objectPrototype && proto !== null) continue;
         }
         // its named properties (an array's, a Map's...: strict refuses such a value for them); the listing includes
         // the indices again, so only when what is left of the budget covers them
         if (indexed > walk.budget) continue;
-        const keys = Reflect.ownKeys(v);
-        const n = Math.min(keys.length, Math.max(walk.budget, 0));
+        const keys = ownKeys(v);
+        const n = min(keys.length, max(walk.budget, 0));
         walk.budget -= keys.length;
         for (let j = 0; j < n; j++) {
           const k = keys[j]!;
           if (typeof k === "string" && indexed > 0 && isIndexKey(k)) continue;
-          const d = Reflect.getOwnPropertyDescriptor(v, k);
-          if (d !== undefined && "value" in d) todo.push(d.value);
+          const d = getOwnPropertyDescriptor(v, k);
+          if (d !== undefined && hasOwn(d, "value")) todo[todo.length] = d.value;
         }
       } catch (e) {
         // the JavaScript stack ran out (a call at its end was refused for it): what is left is walked on from the top,
@@ -222,14 +258,14 @@ export function walkOn(left: WalkLeft, last: boolean): WalkLeft | undefined {
 
 /** The state of {@link handleInnerPromises}: what it has seen and what is left of its budget. */
 export class PromiseWalk {
-  readonly seen = new Set<object>();
+  readonly seen: Set<object> = new NativeSet<object>();
   budget = 100_000;
 }
 
 /** Whether a property key is an array index ("0", "1"..., up to 2^32 - 2). */
 function isIndexKey(k: string): boolean {
-  const n = Number(k);
-  return Number.isInteger(n) && n >= 0 && n < 4294967295 && String(n) === k;
+  const n = NativeNumber(k);
+  return isInteger(n) && n >= 0 && n < 4294967295 && `${n}` === k;
 }
 
 /** A refused value (`v`), or what is left of a walk (`left`), newest first. */
@@ -258,7 +294,7 @@ class Refusals {
    * walked (see {@link walkInProgress}). Never throws.
    */
   add(v: unknown): void {
-    if (walkInProgress !== undefined) return;
+    if (inWalk()) return;
     // a plain store first, with no call: at the stack's end it is all that fits (pass 73b)
     this.list = { v, left: undefined, next: this.list };
     this.walkNow();

@@ -668,6 +668,7 @@ export class Wire {
       );
     }
     if (kind === "Map") return this.#map(v as Map<unknown, unknown>, depth);
+    this.#dropped(v); // sent as nil: its entries and own properties are never read again (pass 84b)
     this.nil();
   }
 
@@ -730,8 +731,10 @@ export class Wire {
       if (!types.isMap(v)) {
         // a Proxy of a Map, Object.create(Map.prototype): no entries of its own to read ("Map operation called on
         // non-Map object" was reported as a getter that threw)
-        if (this.lenient) this.nil();
-        else throw valueError("ERR_TYPE", "an object that only inherits from Map.prototype (a Proxy of a Map, Object.create(Map.prototype)) cannot cross into a script: it holds no entries of its own to read; the lenient policy sends nil");
+        if (this.lenient) {
+          this.#dropped(v); // sent as nil: see #builtin
+          this.nil();
+        } else throw valueError("ERR_TYPE", "an object that only inherits from Map.prototype (a Proxy of a Map, Object.create(Map.prototype)) cannot cross into a script: it holds no entries of its own to read; the lenient policy sends nil");
       } else {
         if (!this.lenient) {
           checkSubclass(v, Map.prototype, "new Map(v)");
