@@ -588,6 +588,9 @@ function checkName(what: string, name: string): void {
   }
 }
 
+/** Array.prototype.slice as calog loaded it, called on an arguments object (a replaced one escaped raw: pass 85b). */
+const arraySlice = Function.prototype.call.bind(Array.prototype.slice) as (self: ArrayLike<unknown>, start?: number) => unknown[];
+
 function checkArgs(args: unknown[]): void {
   if (args.length > 65535) throw new CalogValueError("ERR_ARG", "at most 65,535 arguments per call");
 }
@@ -1135,7 +1138,7 @@ class Core implements FunctionTable {
       if (!live || core.native === undefined || keepAlive === null) throw core.refusals.refusing(disposed(), arguments);
       const n = arguments.length;
       if (n <= 4) return core.invokeN(undefined, n, a0, a1, a2, a3, send);
-      const args = Array.prototype.slice.call(arguments) as unknown[];
+      const args = arraySlice(arguments) as unknown[];
       core.checkArgs(args);
       return core.invoke(undefined, args, send);
     } as ScriptFunction;
@@ -1171,7 +1174,7 @@ class Core implements FunctionTable {
     // event loop, and the caller's limits and interrupt(), go on while it runs; resolved with [value] (see deferLent)
     const writeArgs = (args: unknown[]) => (): void => {
       core.wire.list(args.length);
-      for (const a of args) core.wire.value(a);
+      for (let i = 0; i < args.length; i++) core.wire.value(args[i]); // (no array iterator: a user's could throw)
     };
     const lentAsync = (args: unknown[]): Promise<Value> => {
       if (core.native === undefined || keepAlive === null) return Promise.reject(core.refusals.refusing(gone(), args));
@@ -1303,12 +1306,19 @@ class Core implements FunctionTable {
       // was adopted as a thenable, its `then` run with calog's resolve: pass 64b)
       if (e.call === undefined && r !== null && (typeof r === "object" || typeof r === "function")) {
         let thenable: boolean;
+        // read as the encoder reads the result: a call into calog from a `then` getter is refused (pass 85b)
+        const guarded = this.encoding;
+        this.encoding = true;
         try {
           thenable = typeof (r as PromiseLike<unknown>).then === "function";
         } catch (e) {
           // a `then` getter or a Proxy's get trap threw while the result was read: a CalogValueError whose cause is
-          // that exception, as for any other getter of the result (it was the host function's own error)
+          // that exception, as for any other getter of the result (it was the host function's own error); the result
+          // is refused, so its Promises are walked (they were not: pass 85b)
+          this.refusals.add(r);
           throw marshalFailure(e, this.wire);
+        } finally {
+          this.encoding = guarded; // a store no stack overflow can skip
         }
         if (thenable) return this.deferHost(r as PromiseLike<unknown>, token, e);
       }
@@ -2217,13 +2227,17 @@ export class Runtime implements Disposable {
     const core = this.#core;
     let n: NativeRuntime, threaded: boolean, native: Record<string, Value>;
     try {
-      n = core.live("createContext");
+      core.live("createContext");
       if (typeof engine !== "string") throw new CalogValueError("ERR_ARG", `the engine must be a string: "lua", "js" or "squirrel"`);
-      const o = readOptions(options, ["thread", "limits", "capabilities", "output"], "ContextOptions") as ContextOptions;
-      // `thread: 0` or "no" made a threaded context
-      if (o.thread !== undefined && typeof o.thread !== "boolean") throw new CalogValueError("ERR_ARG", "ContextOptions.thread must be a boolean");
-      threaded = o.thread !== false;
-      native = nativeOptions(core, o);
+      // the options' getters run under the guard, as eval's do: one that disposed the runtime freed it under this call
+      // (SIGSEGV, heap corruption: pass 85b); the runtime is taken after them
+      [threaded, native] = core.reading(() => {
+        const o = readOptions(options, ["thread", "limits", "capabilities", "output"], "ContextOptions") as ContextOptions;
+        // `thread: 0` or "no" made a threaded context
+        if (o.thread !== undefined && typeof o.thread !== "boolean") throw new CalogValueError("ERR_ARG", "ContextOptions.thread must be a boolean");
+        return [o.thread !== false, nativeOptions(core, o)] as const;
+      });
+      n = core.live("createContext");
     } catch (e) {
       throw core.refusals.refusing(e, arguments); // see Refusals.refusing
     }
@@ -2383,7 +2397,8 @@ export class Context implements Disposable {
     let core: Core, checked: Limits | undefined;
     try {
       core = this.#live("setLimits");
-      checked = checkLimits(limits, "setLimits");
+      checked = core.reading(() => checkLimits(limits, "setLimits")); // see Runtime.createContext
+      this.#live("setLimits");
     } catch (e) {
       throw this.#core.refusals.refusing(e, arguments); // see Refusals.refusing
     }
@@ -2428,7 +2443,7 @@ export class Context implements Disposable {
     }
     const n = arguments.length - 1; // up to four arguments: no rest array per call
     if (n <= 4) return core.invokeN(name, n < 0 ? 0 : n, a0, a1, a2, a3, this.#send);
-    const args = Array.prototype.slice.call(arguments, 1) as unknown[];
+    const args = arraySlice(arguments, 1) as unknown[];
     core.checkArgs(args);
     return core.invoke(name, args, this.#send);
   }

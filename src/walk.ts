@@ -39,20 +39,32 @@ const enqueue = queueMicrotask;
 const NativeNumber = Number;
 /** %TypedArray%.prototype.length's getter: the view's real length, whatever a subclass or Proxy says. */
 const typedArrayLength = uncurry(getOwnPropertyDescriptor(getPrototypeOf(Uint8Array.prototype) as object, "length")!.get as (this: never) => number);
-/** The descriptor thenOf defines for a moment (no prototype: an `Object.prototype.get` would make it an accessor's). */
-const promiseConstructor = { __proto__: null, value: NativePromise, writable: true, configurable: true } as PropertyDescriptor;
+/**
+ * The `constructor` thenOf gives a Promise for a moment: undefined, so `then` makes its Promise with the built-in one and
+ * reads no species (Promise.prototype.constructor or Promise[Symbol.species] replaced made every `then` throw: pass
+ * 85a). No prototype: an `Object.prototype.get` would make it an accessor's.
+ */
+const noConstructor = { __proto__: null, value: undefined, writable: true, configurable: true } as PropertyDescriptor;
+
+/** A list of the walk's own (no prototype: an index setter on Array.prototype took its stores, pass 85a). */
+function ownList(first: unknown): unknown[] {
+  const list = [first];
+  setPrototypeOf(list, null);
+  return list;
+}
 
 /**
  * Attaches `onFulfilled`/`onRejected` to a real Promise whatever its `constructor` says. Promise.prototype.then makes the
  * Promise it returns through `p.constructor[Symbol.species]`: an own `constructor` (1, a getter that throws, a class
  * whose species is 5) threw there and no handler was attached (the rejection went unhandled), and a `constructor`
- * getter ran (pass 73b). For this one call, `p`'s constructor is Promise (an own property defined and taken back:
- * nothing of `p` runs). Where that cannot be done (`p` sealed or frozen with a `constructor` of its own, or
- * non-extensible under another prototype) this is JavaScript's own `then`, which reads them and may throw (pass 74b).
+ * getter ran (pass 73b). For this one call, `p` has an own `constructor` of undefined, which makes `then` use the
+ * built-in Promise and read no species (see noConstructor; an own property defined and taken back: nothing of `p`
+ * runs). Where that cannot be done (`p` non-extensible with no `constructor` of its own, or with one that cannot be
+ * redefined) this is JavaScript's own `then`, which reads them and may throw (pass 74b).
  */
 export function thenOf(p: object, onFulfilled: ((v: unknown) => unknown) | undefined, onRejected: (e: unknown) => unknown): void {
   const own = getOwnPropertyDescriptor(p, "constructor");
-  if ((own === undefined && getPrototypeOf(p) === NativePromise.prototype) || !defineProperty(p, "constructor", promiseConstructor)) {
+  if (!defineProperty(p, "constructor", noConstructor)) {
     promiseThen(p, onFulfilled, onRejected);
     return;
   }
@@ -61,7 +73,7 @@ export function thenOf(p: object, onFulfilled: ((v: unknown) => unknown) | undef
   } finally {
     if (own === undefined) deleteProperty(p, "constructor");
     else {
-      setPrototypeOf(own, null); // see promiseConstructor
+      setPrototypeOf(own, null); // see noConstructor
       defineProperty(p, "constructor", own);
     }
   }
@@ -113,7 +125,7 @@ export function handleRejection(p: object): void {
  */
 export function handleInnerPromises(root: unknown, walk: PromiseWalk = new PromiseWalk()): WalkLeft | undefined {
   walk.budget--;
-  const left = new WalkLeft([root], 0, false, walk);
+  const left = new WalkLeft(ownList(root), 0, false, walk);
   try {
     return walkOn(left, false);
   } catch {
@@ -350,7 +362,7 @@ class Refusals {
         this.list = r.next;
         let done = false;
         try {
-          const left = (r.left ??= new WalkLeft([r.v], 0, false, new PromiseWalk()));
+          const left = (r.left ??= new WalkLeft(ownList(r.v), 0, false, new PromiseWalk()));
           done = walkOn(left, last) === undefined;
         } catch { /* no room to begin it */ }
         if (!done && !last) {

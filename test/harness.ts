@@ -202,6 +202,18 @@ export function watchUnhandled(): { count(): number; reasons: unknown[]; stop():
   };
 }
 
+/** Runs `body`, waits a little, and gives the messages of the rejections it left unhandled meanwhile. */
+export async function unhandledOf(body: () => void | Promise<void>): Promise<unknown[]> {
+  const w = watchUnhandled();
+  try {
+    await body();
+    await new Promise((r) => setTimeout(r, 30));
+    return w.reasons.map((r) => (r as Error)?.message);
+  } finally {
+    w.stop();
+  }
+}
+
 /**
  * Runs, in a process of its own, `setup` (which makes the contexts, with `rt` at hand) and then the call `call`,
  * printing how it stopped ("stopped after N ms: <error class>: <message>"), or "returned".

@@ -3,25 +3,13 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { Runtime } from "../bindings/mod.ts";
-import { test, watchUnhandled } from "./harness.ts";
+import { test, unhandledOf } from "./harness.ts";
 
 const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8").replace(/\s+/g, " ");
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rej = (what: string) => Promise.reject(new Error(what));
 const engines = ["lua", "js", "squirrel"] as const;
 const idSrc = { lua: "function id(x) return x end", js: "function id(x) { return x }", squirrel: "function id(x) { return x }" };
 
-/** The messages of the rejections `body` left unhandled. */
-async function unhandledOf(body: () => void): Promise<unknown[]> {
-  const w = watchUnhandled();
-  try {
-    body();
-    await sleep(30);
-    return w.reasons.map((r) => (r as Error)?.message);
-  } finally {
-    w.stop();
-  }
-}
 
 // 84b, finding 1 (high): lenient sent some objects as nil without walking them: a built-in whose prototype was replaced
 // (a Set's items, a Date's or an Error's own properties) and an object that only inherits from Map.prototype.
