@@ -176,6 +176,25 @@ export interface CallOptions {
 const abortedGetter = typeof AbortSignal === "undefined"
   ? undefined
   : Object.getOwnPropertyDescriptor(AbortSignal.prototype, "aborted")?.get;
+const uncurry = Function.prototype.bind.bind(Function.prototype.call) as <A extends unknown[], R>(
+  f: (this: never, ...a: A) => R,
+) => (self: unknown, ...a: A) => R;
+const signalProto = typeof AbortSignal === "undefined" ? undefined : AbortSignal.prototype;
+const abortedOf = abortedGetter === undefined ? () => false : uncurry(abortedGetter as (this: never) => boolean);
+const reasonOf = uncurry((signalProto === undefined ? () => undefined : Object.getOwnPropertyDescriptor(signalProto, "reason")?.get ?? (() => undefined)) as (this: never) => unknown);
+const addListener = uncurry(EventTarget.prototype.addEventListener as (this: never, type: string, f: () => void, o?: AddEventListenerOptions) => void);
+const removeListener = uncurry(EventTarget.prototype.removeEventListener as (this: never, type: string, f: () => void) => void);
+/**
+ * A real AbortSignal's state and listeners, read through the built-ins as calog loaded them: its own `aborted` or
+ * `reason` getter, or `addEventListener`, is user code, which ran outside the guard as the call was sent (one that
+ * disposed the runtime freed it under the call: a crash, pass 86a; one that threw escaped raw, nothing walked).
+ */
+const signals = {
+  aborted: (s: AbortSignal): boolean => abortedOf(s),
+  reason: (s: AbortSignal): unknown => reasonOf(s),
+  listen: (s: AbortSignal, f: () => void): void => addListener(s, "abort", f, { __proto__: null, once: true } as AddEventListenerOptions),
+  unlisten: (s: AbortSignal, f: () => void): void => removeListener(s, "abort", f),
+};
 const FAKE_SIGNAL = (where: string): string =>
   `${where}.signal inherits from AbortSignal.prototype but is no AbortSignal (a Proxy of one, or Object.create): ` +
   "pass the signal of an AbortController, or AbortSignal.timeout()/any()";
@@ -402,12 +421,18 @@ const wrappedHostFunction = new WeakMap<Function, Function>();
  * ScriptFunction-shaped handle that runs it as a script calling it would (its result and exceptions as they are);
  * `callAsync` runs it on a later microtask; `dispose()` ends this handle, not the function.
  */
-function hostHandle(fn: Function): ScriptFunction {
+function hostHandle(fn: Function, core: Core): ScriptFunction {
   let live = true;
-  const dead = () => new CalogDisposedError("ERR_DISPOSED", "script function was disposed");
+  // as a ScriptFunction's: it dies with its runtime too (it went on calling fn after rt.dispose(): pass 86b)
+  const gone = () => !live || core.native === undefined;
+  const dead = () =>
+    new CalogDisposedError("ERR_DISPOSED", core.native === undefined ? "script function: the runtime was disposed" : "script function was disposed");
+  // refused, what it was given is walked as a ScriptFunction's refused call's is (it was not: pass 86b)
   const f = function (...args: unknown[]): Value {
-    if (new.target !== undefined) throw new CalogValueError("ERR_ARG", "a script function is not a constructor: call it without new");
-    if (!live) throw dead();
+    if (new.target !== undefined) {
+      throw refusals.refusing(new CalogValueError("ERR_ARG", "a script function is not a constructor: call it without new"), arguments);
+    }
+    if (gone()) throw refusals.refusing(dead(), arguments);
     return Reflect.apply(fn, undefined, args) as Value;
   } as ScriptFunction;
   // its name is fn's (a message naming a host function by its name said 'f'), read without running a getter (a
@@ -424,19 +449,20 @@ function hostHandle(fn: Function): ScriptFunction {
   };
   // a Proxy of a disposed one is refused when passed, as one of a disposed ScriptFunction is (pass 66a)
   const checkLive = (): void => {
-    if (!live) throw ownError(dead());
+    if (gone()) throw ownError(dead());
   };
   liveChecks.add(checkLive);
-  const callAsync = (...args: unknown[]): Promise<Value> => {
-    if (!live) return Promise.reject(dead());
+  const callAsync = function (...args: unknown[]): Promise<Value> {
+    const given = arguments; // what it was given, the options object included (see Context.callAsync)
+    if (gone()) return Promise.reject(refusals.refusing(dead(), given));
     let signal: AbortSignal | undefined;
     try {
-      signal = takeCallOptions(args);
+      signal = core.reading(() => takeCallOptions(args));
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(refusals.refusing(e, given));
     }
     return Promise.resolve().then(() => {
-      if (signal?.aborted) throw signal.reason;
+      if (signal !== undefined && signals.aborted(signal)) throw refusals.refusing(signals.reason(signal), given);
       return f(...args);
     });
   };
@@ -444,7 +470,7 @@ function hostHandle(fn: Function): ScriptFunction {
     callAsync: { value: callAsync },
     dispose: { value: dispose },
     [Symbol.dispose]: { value: dispose },
-    disposed: { get: () => !live },
+    disposed: { get: gone },
     [CHECK_LIVE]: { value: checkLive },
   });
   scriptFunctions.add(f);
@@ -593,6 +619,16 @@ const arraySlice = Function.prototype.call.bind(Array.prototype.slice) as (self:
 
 function checkArgs(args: unknown[]): void {
   if (args.length > 65535) throw new CalogValueError("ERR_ARG", "at most 65,535 arguments per call");
+}
+
+/**
+ * Whether the library refused a synchronous call without running it (its context or function gone, the nesting cap):
+ * what the call was given is then walked too, at once (pass 86b). The README promises it only for a call refused before
+ * it is sent: an async call the library finds so only as it takes the request, its outcome comes a turn of the event
+ * loop later, after JavaScript has reported a rejection in what calog did not read (a function's own properties).
+ */
+function refusedUnrun(e: unknown): boolean {
+  return e instanceof CalogDeadError || e instanceof CalogDisposedError || e instanceof CalogNestingError;
 }
 
 /** The refusal of a call into calog made while it reads a value (from a getter or a Proxy trap it runs). */
@@ -902,9 +938,10 @@ class Core implements FunctionTable {
   submit(write: () => void, send: (n: NativeRuntime, len: number) => number, keep?: unknown, signal?: AbortSignal, boxed?: boolean,
     values?: ArrayLike<unknown>): Promise<Value> {
     const n = this.live("async call");
-    if (signal?.aborted) {
+    // (the signal's state and listeners through the built-ins: see signals)
+    if (signal !== undefined && signals.aborted(signal)) {
       // refused as any call made from a getter or trap calog runs first (it went through the guard: pass 77a)
-      const e: unknown = this.encoding || inWalk() ? whileMarshalling() : signal.reason;
+      const e: unknown = this.encoding || inWalk() ? whileMarshalling() : signals.reason(signal);
       if (values !== undefined) this.refusals.add(values); // never read (see invoke)
       return Promise.reject(e);
     }
@@ -915,9 +952,10 @@ class Core implements FunctionTable {
     }
     // a getter of an argument aborted it: nothing is sent (the listener below comes too late to hear it), and the
     // host functions among the arguments go back (they stayed for the runtime's life)
-    if (signal?.aborted) {
+    if (signal !== undefined && signals.aborted(signal)) {
       this.returnRefs();
-      return Promise.reject(signal.reason);
+      if (values !== undefined) this.refusals.add(values); // refused as one aborted before (pass 86b)
+      return Promise.reject(signals.reason(signal));
     }
     if (this.wire.open) this.wire.dropUnowned(MAX_OUT); // see sendRequest
     let t: number;
@@ -930,18 +968,20 @@ class Core implements FunctionTable {
     if (t < 0) {
       this.wire.taken = n.control[14]!;
       this.wire.open = true;
-      return Promise.reject(this.error(-t));
+      const e = this.error(-t);
+      if (values !== undefined && refusedUnrun(e)) this.refusals.add(values); // see refusedUnrun
+      return Promise.reject(e);
     }
     return new Promise<Value>((resolve, reject) => {
       if (signal === undefined) {
         this.pending.set(t, { resolve, reject, keep, boxed });
-      } else if (signal.aborted) {
+      } else if (signals.aborted(signal)) {
         // aborted while the request was sent, before a listener could hear it: by a host function or the output
         // callback of a host-thread context, which runs the request inside send. The promise resolved with the
         // script's value as if no abort had come; it rejects with the reason, and the outcome is collected and dropped
         this.aborted.add(t);
         this.native?.cancel(t);
-        reject(signal.reason);
+        reject(signals.reason(signal));
       } else {
         // An abort() called where the JavaScript stack is nearly exhausted may find no room for this listener, or
         // for part of it: the promise settled first, the rest never throws out of it (an exception in a listener is
@@ -951,21 +991,21 @@ class Core implements FunctionTable {
         const onAbort = (): void => {
           try {
             if (!this.pending.has(t)) return;
-            reject(signal.reason);
+            reject(signals.reason(signal));
             this.pending.delete(t);
             this.aborted.add(t);
             this.native?.cancel(t); // queued: never runs; running: interrupted
           } catch { /* no stack left: settled, and the outcome is collected as any other */ }
         };
-        signal.addEventListener("abort", onAbort, { once: true });
+        signals.listen(signal, onAbort);
         this.pending.set(t, {
           keep,
           resolve: (v) => {
-            signal.removeEventListener("abort", onAbort);
-            if (signal.aborted) reject(signal.reason); // aborted, the listener never ran
+            signals.unlisten(signal, onAbort);
+            if (signals.aborted(signal)) reject(signals.reason(signal)); // aborted, the listener never ran
             else resolve(v);
           },
-          reject: (e) => (signal.removeEventListener("abort", onAbort), reject(signal.aborted ? signal.reason : e)),
+          reject: (e) => (signals.unlisten(signal, onAbort), reject(signals.aborted(signal) ? signals.reason(signal) : e)),
         });
       }
       this.arm(n);
@@ -1101,7 +1141,7 @@ class Core implements FunctionTable {
     const e = id === undefined ? undefined : this.hostById.get(id);
     if (e?.share !== undefined && !disposedScriptFunction(v)) return e.share();
     if (scriptFunctions.has(v)) return v as ScriptFunction; // disposed, of a runtime gone: dead either way
-    return hostHandle(v);
+    return hostHandle(v, this);
   }
 
   outDone(): void {
@@ -1617,7 +1657,7 @@ class Core implements FunctionTable {
       this.encoding = false; // a store no stack overflow can skip (see begin)
     }
     this.end(false, true);
-    return this.sendRequest(n, w.length, send);
+    return this.sendRequest(n, w.length, send, args);
   }
 
   /** {@link invoke} for n <= 4 arguments passed one by one (no array per call). */
@@ -1649,11 +1689,18 @@ class Core implements FunctionTable {
       this.encoding = false; // a store no stack overflow can skip (see begin)
     }
     this.end(false, true);
-    return this.sendRequest(nr, w.length, send);
+    try {
+      return this.sendRequest(nr, w.length, send);
+    } catch (e) {
+      // see sendRequest's values (an array only on this path: none per call)
+      if (refusedUnrun(e)) this.refusals.add(n === 0 ? [] : n === 1 ? [a0] : n === 2 ? [a0, a1] : n === 3 ? [a0, a1, a2] : [a0, a1, a2, a3]);
+      throw e;
+    }
   }
 
   /** Makes the one FFI call of an encoded request and decodes its outcome. */
-  sendRequest(n: NativeRuntime, len: number, send: (n: NativeRuntime, len: number) => number): Value {
+  /** `values`: what the call was given, walked if the library refuses it unrun (see {@link refusedUnrun}). */
+  sendRequest(n: NativeRuntime, len: number, send: (n: NativeRuntime, len: number) => number, values?: ArrayLike<unknown>): Value {
     // The request's host references (end(false, true) left them in pendingRefs: a RangeError before this line, the
     // request never sent, and the next begin gives them back) are the library's once it reads IN, which it says by
     // zeroing control[15]. They were counted as sent before the call: one that never reached the library (the
@@ -1680,6 +1727,7 @@ class Core implements FunctionTable {
       return this.outcome(r);
     } catch (e) {
       if (w.open) w.dropUnowned(r >= 0 ? r : MAX_OUT); // the decode never ran, or stopped part way
+      if (values !== undefined && refusedUnrun(e)) this.refusals.add(values);
       throw e;
     } finally {
       // at any depth: a crossing nested in this one has no outcome of its own left in OUT to decode
@@ -1758,7 +1806,7 @@ class Core implements FunctionTable {
   request(write: () => void, send: (n: NativeRuntime, len: number) => number, values?: ArrayLike<unknown>): Value {
     const n = this.live("call");
     this.encode(write, true, values);
-    return this.sendRequest(n, this.wire.length, send);
+    return this.sendRequest(n, this.wire.length, send, values);
   }
 
   /** Builds the exception for a failed call from the error value in OUT. */
@@ -2247,7 +2295,7 @@ export class Runtime implements Disposable {
       core.wire.value(native);
     }, false, arguments); // refused there (from a getter or trap calog runs), what it was given is walked (pass 83b)
     const id = n.contextCreate(core.wire.length);
-    if (id < 0) throw core.error(-id);
+    if (id < 0) throw core.refusals.refusing(core.error(-id), arguments); // refused by the library (pass 86b)
     const ctx = new Context(core, this, id, engine, threaded);
     core.contexts.set(id, { engine, threaded });
     return ctx;
@@ -2286,7 +2334,7 @@ export class Runtime implements Disposable {
     if (r < 0) {
       const id = core.hostIdOf.get(fn);
       if (id !== undefined) core.hostRelease(id);
-      throw core.error(-r);
+      throw core.refusals.refusing(core.error(-r), arguments); // see createContext
     }
     core.named(fn, name);
   }
@@ -2405,7 +2453,7 @@ export class Context implements Disposable {
     const id = this.#id;
     core.encode(() => core.wire.value(checked as Record<string, Value>), false, arguments); // see Runtime.createContext
     const r = core.native!.setLimits(id, core.wire.length);
-    if (r < 0) throw core.error(-r);
+    if (r < 0) throw core.refusals.refusing(core.error(-r), arguments); // see Runtime.createContext
   }
 
   /**
