@@ -28,7 +28,7 @@ import {
   readOptions,
 } from "./options.ts";
 import { writeStdio } from "./stdio.ts";
-import { ignore, inWalk, isRangeError, isSyntaxError, refusals, thenOf } from "./walk.ts";
+import { ignore, inWalk, isRangeError, isSyntaxError, NativePromise, refusals, rejectedWith, resolvedWith, thenNative, thenOf } from "./walk.ts";
 import { type FunctionTable, isOwnError, ownError, Wire } from "./wire.ts";
 
 /** A value that crosses between TypeScript and a script engine. */
@@ -337,7 +337,7 @@ function settleLater(p: unknown): Promise<unknown> {
   // a Promise with a `constructor` of its own (1, a getter that throws) failed in Promise.prototype.then with a
   // TypeError the script got instead of the Promise's outcome, and its rejection went unhandled (pass 73b)
   if (types.isPromise(p) && Reflect.getOwnPropertyDescriptor(p, "constructor") !== undefined) {
-    return new Promise<unknown>((resolve, reject) => {
+    return new NativePromise<unknown>((resolve, reject) => {
       try {
         thenOf(p, resolve, reject);
       } catch (e) {
@@ -347,7 +347,7 @@ function settleLater(p: unknown): Promise<unknown> {
       }
     });
   }
-  return new Promise<unknown>((resolve) => resolve(p));
+  return new NativePromise<unknown>((resolve) => resolve(p));
 }
 
 /**
@@ -454,17 +454,17 @@ function hostHandle(fn: Function, core: Core): ScriptFunction {
   liveChecks.add(checkLive);
   const callAsync = function (...args: unknown[]): Promise<Value> {
     const given = arguments; // what it was given, the options object included (see Context.callAsync)
-    if (gone()) return Promise.reject(refusals.refusing(dead(), given));
+    if (gone()) return rejectedWith(refusals.refusing(dead(), given));
     let signal: AbortSignal | undefined;
     try {
       signal = core.reading(() => takeCallOptions(args));
     } catch (e) {
-      return Promise.reject(refusals.refusing(e, given));
+      return rejectedWith(refusals.refusing(e, given));
     }
-    return Promise.resolve().then(() => {
+    return thenNative(resolvedWith(), () => {
       if (signal !== undefined && signals.aborted(signal)) throw refusals.refusing(signals.reason(signal), given);
       return f(...args);
-    });
+    }) as Promise<Value>;
   };
   Object.defineProperties(f, {
     callAsync: { value: callAsync },
@@ -943,26 +943,26 @@ class Core implements FunctionTable {
       // refused as any call made from a getter or trap calog runs first (it went through the guard: pass 77a)
       const e: unknown = this.encoding || inWalk() ? whileMarshalling() : signals.reason(signal);
       if (values !== undefined) this.refusals.add(values); // never read (see invoke)
-      return Promise.reject(e);
+      return rejectedWith(e);
     }
     try {
       this.encode(write, true, values);
     } catch (e) {
-      return Promise.reject(e);
+      return rejectedWith(e);
     }
     // a getter of an argument aborted it: nothing is sent (the listener below comes too late to hear it), and the
     // host functions among the arguments go back (they stayed for the runtime's life)
     if (signal !== undefined && signals.aborted(signal)) {
       this.returnRefs();
       if (values !== undefined) this.refusals.add(values); // refused as one aborted before (pass 86b)
-      return Promise.reject(signals.reason(signal));
+      return rejectedWith(signals.reason(signal));
     }
     if (this.wire.open) this.wire.dropUnowned(MAX_OUT); // see sendRequest
     let t: number;
     try {
       t = this.sendRefs(n, this.wire.length, send);
     } catch (e) {
-      return Promise.reject(e);
+      return rejectedWith(e);
     }
     if (n.control[13] !== 0 || this.lostTaken !== 0) this.takeLost(n);
     if (t < 0) {
@@ -970,9 +970,9 @@ class Core implements FunctionTable {
       this.wire.open = true;
       const e = this.error(-t);
       if (values !== undefined && refusedUnrun(e)) this.refusals.add(values); // see refusedUnrun
-      return Promise.reject(e);
+      return rejectedWith(e);
     }
-    return new Promise<Value>((resolve, reject) => {
+    return new NativePromise<Value>((resolve, reject) => {
       if (signal === undefined) {
         this.pending.set(t, { resolve, reject, keep, boxed });
       } else if (signals.aborted(signal)) {
@@ -1217,11 +1217,11 @@ class Core implements FunctionTable {
       for (let i = 0; i < args.length; i++) core.wire.value(args[i]); // (no array iterator: a user's could throw)
     };
     const lentAsync = (args: unknown[]): Promise<Value> => {
-      if (core.native === undefined || keepAlive === null) return Promise.reject(core.refusals.refusing(gone(), args));
+      if (core.native === undefined || keepAlive === null) return rejectedWith(core.refusals.refusing(gone(), args));
       try {
         checkArgs(args);
       } catch (e) {
-        return Promise.reject(core.refusals.refusing(e, args));
+        return rejectedWith(core.refusals.refusing(e, args));
       }
       return core.submit(writeArgs(args), (n, len) => n.fnCallAwaited(slot, gen, len), undefined, undefined, true, args);
     };
@@ -1238,12 +1238,12 @@ class Core implements FunctionTable {
     };
     const callAsync = function (...args: unknown[]): Promise<Value> {
       // `arguments`, not `args`: it keeps the options object takeCallOptions takes off (pass 83b)
-      if (!live || core.native === undefined) return Promise.reject(core.refusals.refusing(disposed(), arguments));
+      if (!live || core.native === undefined) return rejectedWith(core.refusals.refusing(disposed(), arguments));
       let signal: AbortSignal | undefined;
       try {
         signal = core.reading(() => takeCallOptions(args));
       } catch (e) {
-        return Promise.reject(core.refusals.refusing(e, arguments));
+        return rejectedWith(core.refusals.refusing(e, arguments));
       }
       return core.submit(writeArgs(args), (n, len) => n.fnCallAsync(slot, gen, len), undefined, signal, undefined, arguments);
     };
@@ -1407,7 +1407,7 @@ class Core implements FunctionTable {
       const label = names.map((x) => `'${x}' `).join("").replace(/' '/g, "' / '");
       // its rejection must not go unhandled, nor that of a Promise inside the value it resolves with
       this.refusals.add(p); // its own properties too: nobody reads them (pass 82b)
-      settleLater(p).then((v) => this.refusals.add(v), ignore);
+      thenNative(settleLater(p), (v) => this.refusals.add(v), ignore);
       throw new CalogValueError(
         "ERR_TYPE",
         `host function ${label}returned a Promise, which this script cannot wait for: ` +
@@ -1417,13 +1417,13 @@ class Core implements FunctionTable {
           "Scripts on threaded contexts wait for async host functions when called with evalAsync/callAsync",
       );
     }
-    settleLater(p).then((v) => this.settleHost(token, true, v), (e) => this.settleHost(token, false, e));
+    thenNative(settleLater(p), (v) => this.settleHost(token, true, v), (e) => this.settleHost(token, false, e));
     return HOST_DEFERRED;
   }
 
   /** A lent function's call by a script that can wait (see {@link Lent}): its outcome is that script's reply. */
   deferLent(p: Promise<Value>, token: number): number {
-    p.then((b) => this.settleHost(token, true, (b as [Value])[0]), (e) => this.settleHost(token, false, e));
+    thenNative(p, (b) => this.settleHost(token, true, (b as [Value])[0]), (e) => this.settleHost(token, false, e));
     return HOST_DEFERRED;
   }
 
@@ -2137,7 +2137,7 @@ function outputSink(core: Core, output: Output): Value {
         // where its rejection went unhandled
         const r: unknown = cb(text, stream);
         if (r !== null && (typeof r === "object" || typeof r === "function") && typeof (r as PromiseLike<unknown>).then === "function") {
-          settleLater(r).then(undefined, ignore);
+          thenNative(settleLater(r), undefined, ignore);
         }
       } catch {
         /* an output callback's exception is not the script's: ignored */
@@ -2508,7 +2508,7 @@ export class Context implements Disposable {
       if (this.disposed) throw new CalogDisposedError("ERR_DISPOSED", `evalAsync: the ${this.engine} context was disposed`);
       o = core.reading(() => evalOptions(source, options, true));
     } catch (e) {
-      return Promise.reject(core.refusals.refusing(e, arguments)); // see Refusals.refusing
+      return rejectedWith(core.refusals.refusing(e, arguments)); // see Refusals.refusing
     }
     const id = this.#id;
     // refused later (an aborted signal, a call from a getter): what it was given is walked too (pass 83b)
@@ -2523,7 +2523,7 @@ export class Context implements Disposable {
   callAsync<T extends Value = Value>(name: string, ...args: unknown[]): Promise<T> {
     const core = this.#core;
     if (this.disposed) {
-      return Promise.reject(core.refusals.refusing(new CalogDisposedError("ERR_DISPOSED", `callAsync: the ${this.engine} context was disposed`), arguments));
+      return rejectedWith(core.refusals.refusing(new CalogDisposedError("ERR_DISPOSED", `callAsync: the ${this.engine} context was disposed`), arguments));
     }
     let signal: AbortSignal | undefined;
     try {
@@ -2531,7 +2531,7 @@ export class Context implements Disposable {
       checkName("a function name", name);
       checkArgs(args);
     } catch (e) {
-      return Promise.reject(core.refusals.refusing(e, arguments)); // never read (pass 77a)
+      return rejectedWith(core.refusals.refusing(e, arguments)); // never read (pass 77a)
     }
     const id = this.#id;
     return core.submit(() => {

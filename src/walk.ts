@@ -16,9 +16,18 @@ import { types } from "node:util";
 const uncurry = Function.prototype.bind.bind(Function.prototype.call) as <A extends unknown[], R>(
   f: (this: never, ...a: A) => R,
 ) => (self: unknown, ...a: A) => R;
-const NativePromise = Promise;
+/** Promise as calog loaded it (a replaced global one ran user code in the middle of a call: pass 87a). */
+export const NativePromise = Promise;
 const NativeSet = Set;
 const promiseThen = uncurry(NativePromise.prototype.then as (this: never, f: unknown, r: unknown) => unknown);
+const promiseReject = uncurry(NativePromise.reject as (this: never, e: unknown) => Promise<never>);
+const promiseResolve = uncurry(NativePromise.resolve as (this: never, v: unknown) => Promise<unknown>);
+/** `Promise.reject(e)`, with the built-ins as calog loaded them. */
+export const rejectedWith = (e: unknown): Promise<never> => promiseReject(NativePromise, e);
+/** `Promise.resolve(v)`, with the built-ins as calog loaded them. */
+export const resolvedWith = (v?: unknown): Promise<unknown> => promiseResolve(NativePromise, v);
+/** `p.then(f, r)` for a Promise calog made, with the built-in `then` as calog loaded it. */
+export const thenNative = promiseThen as <T>(p: Promise<T>, f: ((v: T) => unknown) | undefined, r?: (e: unknown) => unknown) => Promise<unknown>;
 const { isNativeError, isPromise, isBoxedPrimitive, isMap, isSet, isDataView, isProxy } = types;
 const { getPrototypeOf, getOwnPropertyDescriptor, defineProperty, deleteProperty, ownKeys, setPrototypeOf } = Reflect;
 const { isArray } = Array;
