@@ -1896,11 +1896,16 @@ class Core implements FunctionTable {
     this.native = undefined; // every Context and ScriptFunction checks this first
     this.armed = false;
     this.heldOwner = undefined;
-    n.destroy();
-    for (const p of this.pending.values()) {
-      p.reject(new CalogDeadError("ERR_DEAD", "the runtime was disposed before the call completed"));
+    try {
+      n.destroy();
+    } finally {
+      // whatever destroy threw (a binding's wait chained through a replaced built-in: pass 88a), every waiting call
+      // settles: it stayed pending for good
+      for (const p of this.pending.values()) {
+        p.reject(new CalogDeadError("ERR_DEAD", "the runtime was disposed before the call completed"));
+      }
+      this.pending.clear();
     }
-    this.pending.clear();
     this.heldReleases.length = 0;
     for (const e of this.hostById.values()) e.release?.(); // another runtime's script functions lent to this one
     this.lentReleases.clear();

@@ -26,8 +26,16 @@ const promiseResolve = uncurry(NativePromise.resolve as (this: never, v: unknown
 export const rejectedWith = (e: unknown): Promise<never> => promiseReject(NativePromise, e);
 /** `Promise.resolve(v)`, with the built-ins as calog loaded them. */
 export const resolvedWith = (v?: unknown): Promise<unknown> => promiseResolve(NativePromise, v);
-/** `p.then(f, r)` for a Promise calog made, with the built-in `then` as calog loaded it. */
-export const thenNative = promiseThen as <T>(p: Promise<T>, f: ((v: T) => unknown) | undefined, r?: (e: unknown) => unknown) => Promise<unknown>;
+/**
+ * `p.then(f, r)` for a Promise calog made (or Deno's FFI gave it), with the built-in `then` as calog loaded it, after
+ * giving `p` an own `constructor` of undefined (once): `then` then reads no species (a replaced
+ * `Promise.prototype.constructor` or `Promise[Symbol.species]` made calog's own chains throw, so a host function's
+ * rejection went unhandled and a call never settled: pass 88a; see noConstructor).
+ */
+export function thenNative<T>(p: Promise<T>, f: ((v: T) => unknown) | undefined, r?: (e: unknown) => unknown): Promise<unknown> {
+  if (!hasOwn(p, "constructor")) defineProperty(p, "constructor", noConstructor);
+  return promiseThen(p, f, r) as Promise<unknown>;
+}
 const { isNativeError, isPromise, isBoxedPrimitive, isMap, isSet, isDataView, isProxy } = types;
 const { getPrototypeOf, getOwnPropertyDescriptor, defineProperty, deleteProperty, ownKeys, setPrototypeOf } = Reflect;
 const { isArray } = Array;
