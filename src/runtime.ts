@@ -3,7 +3,7 @@
  * registers for scripts to call. Runtime-agnostic: the FFI lives in bindings/.
  * @module
  */
-import { types } from "node:util";
+import { types as nodeTypes } from "node:util";
 import { backend, HOST_DEFERRED, type HostCallbacks, type NativeRuntime } from "./backend.ts";
 import {
   type CalogErrorDetails,
@@ -30,6 +30,9 @@ import {
 import { writeStdio } from "./stdio.ts";
 import { ignore, inWalk, isRangeError, isSyntaxError, NativePromise, refusals, rejectedWith, resolvedWith, thenNative, thenOf } from "./walk.ts";
 import { type FunctionTable, isOwnError, ownError, Wire } from "./wire.ts";
+
+/** node:util's type checks, taken as calog loads (see wire.ts's). */
+const types: typeof nodeTypes = Object.freeze({ ...nodeTypes });
 
 /** A value that crosses between TypeScript and a script engine. */
 export type Value =
@@ -336,7 +339,11 @@ const HOST_MESSAGE_MAX = 1 << 20;
 function settleLater(p: unknown): Promise<unknown> {
   // a Promise with a `constructor` of its own (1, a getter that throws) failed in Promise.prototype.then with a
   // TypeError the script got instead of the Promise's outcome, and its rejection went unhandled (pass 73b)
-  if (types.isPromise(p) && Reflect.getOwnPropertyDescriptor(p, "constructor") !== undefined) {
+  // a real Promise with no `then` of its own is followed through the built-in `then` (see thenOf) too: resolved with
+  // it, a job called Promise.prototype.then, which reads species, so one replaced and still in place when the job ran
+  // made it throw: a threaded script got that error and the rejection went unhandled (pass 89a). An own `then` (of a
+  // Promise or a thenable) is called from a job, as said above (pass 34b)
+  if (types.isPromise(p) && (Reflect.getOwnPropertyDescriptor(p, "constructor") !== undefined || Reflect.getOwnPropertyDescriptor(p, "then") === undefined)) {
     return new NativePromise<unknown>((resolve, reject) => {
       try {
         thenOf(p, resolve, reject);
@@ -1893,6 +1900,9 @@ class Core implements FunctionTable {
     if (this.encoding || inWalk()) {
       throw new CalogValueError("ERR_ARG", "a runtime cannot be disposed while calog is reading a value (from a getter or a Proxy)");
     }
+    // near the JavaScript stack's end, its RangeError now, before anything is torn down: one later, with native
+    // cleared, cut the teardown short for good (the library's runtime and threads were never destroyed: pass 89a)
+    headroom(TAKE_HEADROOM);
     this.native = undefined; // every Context and ScriptFunction checks this first
     this.armed = false;
     this.heldOwner = undefined;
