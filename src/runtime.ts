@@ -3,7 +3,6 @@
  * registers for scripts to call. Runtime-agnostic: the FFI lives in bindings/.
  * @module
  */
-import { types as nodeTypes } from "node:util";
 import { backend, HOST_DEFERRED, type HostCallbacks, type NativeRuntime } from "./backend.ts";
 import {
   type CalogErrorDetails,
@@ -28,11 +27,9 @@ import {
   readOptions,
 } from "./options.ts";
 import { writeStdio } from "./stdio.ts";
-import { ignore, inWalk, isRangeError, isSyntaxError, NativePromise, refusals, rejectedWith, resolvedWith, thenNative, thenOf } from "./walk.ts";
+import { ignore, inWalk, isRangeError, isSyntaxError, NativePromise, refusals, rejectedWith, resolvedWith, thenNative, thenOf, types, uncurry } from "./walk.ts";
 import { type FunctionTable, isOwnError, ownError, Wire } from "./wire.ts";
 
-/** node:util's type checks, taken as calog loads (see wire.ts's). */
-const types: typeof nodeTypes = Object.freeze({ ...nodeTypes });
 
 /** A value that crosses between TypeScript and a script engine. */
 export type Value =
@@ -179,9 +176,6 @@ export interface CallOptions {
 const abortedGetter = typeof AbortSignal === "undefined"
   ? undefined
   : Object.getOwnPropertyDescriptor(AbortSignal.prototype, "aborted")?.get;
-const uncurry = Function.prototype.bind.bind(Function.prototype.call) as <A extends unknown[], R>(
-  f: (this: never, ...a: A) => R,
-) => (self: unknown, ...a: A) => R;
 const signalProto = typeof AbortSignal === "undefined" ? undefined : AbortSignal.prototype;
 const abortedOf = abortedGetter === undefined ? () => false : uncurry(abortedGetter as (this: never) => boolean);
 const reasonOf = uncurry((signalProto === undefined ? () => undefined : Object.getOwnPropertyDescriptor(signalProto, "reason")?.get ?? (() => undefined)) as (this: never) => unknown);
@@ -622,7 +616,7 @@ function checkName(what: string, name: string): void {
 }
 
 /** Array.prototype.slice as calog loaded it, called on an arguments object (a replaced one escaped raw: pass 85b). */
-const arraySlice = Function.prototype.call.bind(Array.prototype.slice) as (self: ArrayLike<unknown>, start?: number) => unknown[];
+const arraySlice = uncurry(Array.prototype.slice as (this: never, start?: number) => unknown[]);
 
 function checkArgs(args: unknown[]): void {
   if (args.length > 65535) throw new CalogValueError("ERR_ARG", "at most 65,535 arguments per call");

@@ -5,7 +5,10 @@
  * runtime, which records its refusals here ({@link Refusals}).
  * @module
  */
-import { types } from "node:util";
+import { types as nodeTypes } from "node:util";
+
+/** node:util's type checks, taken as calog loads (one replaced later made a Promise cross as `{}`: pass 85a). */
+export const types: typeof nodeTypes = Object.freeze({ ...nodeTypes });
 
 
 // What the walk and the stack's-end checks use, taken when this module loads, and called with no lookup on the way:
@@ -13,7 +16,8 @@ import { types } from "node:util";
 // throw (pass 82a); a global Set ran user code outside the walk's guard, where its calls into calog went through and
 // one it refused made the walk loop for ever; a `util.types.isPromise` that lied left Promises unhandled (pass 84a).
 // Only a Proxy's traps, and what a real Promise's `then` reads, run user code in a walk.
-const uncurry = Function.prototype.bind.bind(Function.prototype.call) as <A extends unknown[], R>(
+/** `f` as a function of its receiver and arguments, with no lookup when called. */
+export const uncurry = Function.prototype.bind.bind(Function.prototype.call) as <A extends unknown[], R>(
   f: (this: never, ...a: A) => R,
 ) => (self: unknown, ...a: A) => R;
 /** Promise as calog loaded it (a replaced global one ran user code in the middle of a call: pass 87a). */

@@ -3,13 +3,9 @@
  * buffer and decoded straight out of OUT, so one crossing is one FFI call and no intermediate buffer.
  * @module
  */
-import { types as nodeTypes } from "node:util";
 import type { NativeRuntime } from "./backend.ts";
 import { CalogValueError } from "./errors.ts";
-import { handleInnerPromises, handleRejection, PromiseWalk, type WalkLeft } from "./walk.ts";
-
-/** node:util's type checks, taken as calog loads (one replaced later made a Promise cross as `{}`: pass 85a). */
-const types: typeof nodeTypes = Object.freeze({ ...nodeTypes });
+import { handleInnerPromises, handleRejection, PromiseWalk, types, type WalkLeft } from "./walk.ts";
 
 /** The longest array that crosses (2^26 items: a sparse `a[1e9] = 1` is refused, not sent as a billion nils). */
 export const MAX_LIST = 1 << 26;
