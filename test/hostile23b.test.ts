@@ -28,6 +28,12 @@ async function settle(ctx: { eval(s: string): unknown }, engine: EngineName): Pr
   ctx.eval(ping[engine]);
 }
 
+/** Overwrites `frames` frames of the stack below the caller, so no stale copy of a pointer there is read as a root. */
+function scrubStack(frames: number): number {
+  const pad = [0, 0, 0, 0, 0, 0, 0, 0];
+  return frames === 0 ? 0 : scrubStack(frames - 1) + pad.length;
+}
+
 // 40 functions, each under 12 lists: decoding them takes stack, so it meets the stack's end in the middle
 const nested: Record<EngineName, string> = {
   lua: "local t = {} for i = 1, 40 do local v = function() return i end for d = 1, 12 do v = { v } end t[i] = v end return t",
@@ -69,7 +75,16 @@ for (const thread of modes) {
       disposeAll(kept);
       kept.length = 0;
       await settle(ctx, engine);
-      assert.equal(rt.stats().nativeFunctionValues, base, `${engine}, ${where(thread)}: function values leaked`);
+      // What a decode wrapped and never delivered (the stack ran out after it) is the GC backstop's, and JSC scans the
+      // stack conservatively: a stale copy of a pointer can keep it a while. One CI run at 9f403f4 (Bun, full suite)
+      // failed here with exactly one value's 40, not seen again in 400 isolated runs; more collections over a scrubbed
+      // stack take such a value, while handles owned by no wrapper (the defect this pins) never come back.
+      const first = rt.stats().nativeFunctionValues;
+      for (let i = 0; i < 8 && rt.stats().nativeFunctionValues !== base; i++) {
+        scrubStack(4000);
+        await settle(ctx, engine);
+      }
+      assert.equal(rt.stats().nativeFunctionValues, base, `${engine}, ${where(thread)}: function values leaked (${first - base} after the first collections)`);
       assert.equal(ctx.eval(ping[engine]), 1);
     }, 60_000);
   }
