@@ -27,7 +27,7 @@ import {
   readOptions,
 } from "./options.ts";
 import { writeStdio } from "./stdio.ts";
-import { ignore, inWalk, isRangeError, isSyntaxError, NativePromise, refusals, rejectedWith, resolvedWith, thenNative, thenOf, types, uncurry } from "./walk.ts";
+import { builtinThen, handleRejection, ignore, inWalk, isRangeError, isSyntaxError, NativePromise, refusals, rejectedWith, resolvedWith, thenLater, thenNative, thenOf, types, uncurry, withResolvers } from "./walk.ts";
 import { type FunctionTable, isOwnError, ownError, Wire } from "./wire.ts";
 
 
@@ -311,6 +311,36 @@ function kindOf(v: unknown, engine: string): string {
 }
 
 const NO_REFS: number[] = [];
+/** What a host call's result is before its function returned (see Core.#hostCall). */
+const NOT_RUN: unknown = Symbol("not run");
+/** What deferHost returns for a result the calling script cannot wait for (see cannotWait). */
+const CANNOT_WAIT = -1;
+/** The list of Core.dropped: room for 16 pairs, packed, with no prototype. */
+function droppedList(): unknown[] {
+  const list: unknown[] = [];
+  for (let i = 0; i < 32; i++) list[i] = undefined;
+  Object.setPrototypeOf(list, null);
+  return list;
+}
+
+/**
+ * The refusal of a Promise (or thenable) that host function `e` returned to a script that cannot wait for it; the
+ * Promise was dropped first (see Core.dropResult).
+ */
+function cannotWait(e: HostEntry): CalogValueError {
+  // the name scripts call it by (pass 32b: the function's own `.name`, 'load' for rt.register("fetchUser", load),
+  // or none for an arrow function); a function passed as a value has its own name only
+  const names = e.names !== undefined && e.names.length > 0 ? e.names : e.fn.name ? [e.fn.name] : [];
+  const label = names.map((x) => `'${x}' `).join("").replace(/' '/g, "' / '");
+  return new CalogValueError(
+    "ERR_TYPE",
+    `host function ${label}returned a Promise, which this script cannot wait for: ` +
+      "it runs on the host thread (a host-thread context), or the event loop is blocked in a synchronous " +
+      "call (eval, call, a script function) until the script returns, so the Promise could never settle. " +
+      "The call fails, the Promise's work still runs, and its result or rejection is dropped. " +
+      "Scripts on threaded contexts wait for async host functions when called with evalAsync/callAsync",
+  );
+}
 /** A length past any value in OUT: a walk of the value there stops at its end (see Wire.dropUnowned). */
 const MAX_OUT = 0x7fffffff;
 const ERR_DEAD = 10;
@@ -326,29 +356,42 @@ const HOST_ERRORS_KEPT = 1024; // a retry loop that caught hundreds, then raised
 const HOST_MESSAGE_MAX = 1 << 20;
 
 /**
- * A Promise that follows p, whose `then` (p's own, for a Promise or a thenable) is called from a job, never now:
- * `Promise.resolve(p)` returns a genuine Promise as it is, so an own `then` that calls back (or throws) at once ran
- * inside the host call, before the call was deferred, and its result was lost (pass 34b).
+ * A Promise that follows p through `then`, read from p once by the caller (under the guard, for a host function's
+ * result: pass 85b) and never again (see thenLater). p's `then` is called from a job, never now: an own `then` that
+ * calls back (or throws) at once ran inside the host call, before the call was deferred, and its result was lost (pass
+ * 34b). A real Promise whose `then` is the built-in one is followed through thenOf, which reads no species and no
+ * `constructor`: an own `constructor` (1, a getter that throws) made Promise.prototype.then throw a TypeError the script
+ * got instead of the outcome, with the rejection unhandled (pass 73b), and so did a replaced `Promise[Symbol.species]`
+ * (pass 89a). Any other `then` is the Promise's own word, as for JavaScript's await: a subclass whose `then` starts
+ * its work (p-lazy) or maps its value gave the script nil or the unmapped value when the built-in one was used
+ * in its place (pass 90a).
  */
-function settleLater(p: unknown): Promise<unknown> {
-  // a Promise with a `constructor` of its own (1, a getter that throws) failed in Promise.prototype.then with a
-  // TypeError the script got instead of the Promise's outcome, and its rejection went unhandled (pass 73b)
-  // a real Promise with no `then` of its own is followed through the built-in `then` (see thenOf) too: resolved with
-  // it, a job called Promise.prototype.then, which reads species, so one replaced and still in place when the job ran
-  // made it throw: a threaded script got that error and the rejection went unhandled (pass 89a). An own `then` (of a
-  // Promise or a thenable) is called from a job, as said above (pass 34b)
-  if (types.isPromise(p) && (Reflect.getOwnPropertyDescriptor(p, "constructor") !== undefined || Reflect.getOwnPropertyDescriptor(p, "then") === undefined)) {
-    return new NativePromise<unknown>((resolve, reject) => {
-      try {
-        thenOf(p, resolve, reject);
-      } catch (e) {
-        // sealed or frozen with that constructor: nothing can await it (nor can JavaScript's own await), and the
-        // engine's TypeError ("|this|.constructor is not an Object") was all the script read (pass 74b)
-        reject(new CalogValueError("ERR_TYPE", `the Promise a host function returned cannot be awaited: its own \`constructor\` is not a Promise constructor and it is sealed or frozen, so it cannot be set aside (${describeThrown(e).replace(/^a host function threw /, "")})`, { cause: e }));
-      }
-    });
+function settleLater(p: object, then: unknown): Promise<unknown> {
+  // the stack's end throws here, having made nothing (the caller records p instead, see Core.dropped): an executor
+  // left a Promise rejected with the RangeError, and p neither followed nor walked
+  const { promise: q, resolve, reject } = withResolvers();
+  if (then !== builtinThen || !types.isPromise(p)) {
+    thenLater(p, then, resolve, reject);
+    return q;
   }
-  return new NativePromise<unknown>((resolve) => resolve(p));
+  try {
+    thenOf(p, resolve, reject);
+  } catch (e) {
+    if (isRangeError(e)) {
+      // thenOf may have attached q's functions before it threw (putting p's `constructor` back): q's rejection is
+      // nobody's then, so it is handled here if there is room (p itself is dropped by the caller either way)
+      try {
+        handleRejection(q);
+      } catch { /* no room */ }
+      throw e;
+    }
+    // sealed or frozen, so its `constructor` cannot be set aside: nothing can await it (nor can JavaScript's own
+    // await), and the engine's TypeError ("|this|.constructor is not an Object") was all the script read (pass
+    // 74b); what threw is the Promise's `constructor` or the species it names (pass 90a: the message blamed an
+    // own `constructor` that a frozen Promise under a replaced Promise[Symbol.species] did not have)
+    reject(new CalogValueError("ERR_TYPE", `the Promise a host function returned cannot be awaited: its \`then\` could not make a Promise through its \`constructor\` (or that constructor's Symbol.species), and it is sealed or frozen, so calog cannot set them aside (${describeThrown(e).replace(/^a host function threw /, "")})`, { cause: e }));
+  }
+  return q;
 }
 
 /**
@@ -903,6 +946,7 @@ class Core implements FunctionTable {
       if (!ended) schedule(this.drain);
     }
     if (n.control[13] !== 0 || this.lostTaken !== 0) this.takeLost(n);
+    if (this.droppedCount !== 0) this.dropResults(); // results a host call served here could not hand on
     if (this.wire.orphans !== 0) this.wire.releaseOrphans(); // a decode that failed at the stack's end left them
     this.keepWake(n); // what arrives from now on wakes us again
     if (spent && n.wakeTakesTurns && !this.armed) schedule(this.drain); // no wake to bring the rest: a macrotask
@@ -1289,6 +1333,9 @@ class Core implements FunctionTable {
   #hostCall(id: number, argLen: number): number {
     const w = this.wire;
     const token = this.native?.control[11] ?? 0; // read first: a host call nested in this one overwrites it
+    // What the function returned, its `then` once read, and whether the result was handed on (sent, refused and
+    // walked, or deferred): one that was not when this call fails is recorded in the catch below (see dropped)
+    let r: unknown = NOT_RUN, then: unknown, handed = false;
     try {
       const e = this.hostById.get(id);
       if (e === undefined) throw new CalogError("ERR_INTERNAL", `unknown host function ${id}`);
@@ -1302,10 +1349,12 @@ class Core implements FunctionTable {
         const args = new Array<unknown>(n);
         for (let i = 0; i < n; i++) args[i] = w.next();
         w.checkKeys();
-        return this.deferLent(e.callAsync(args), token);
+        r = e.callAsync(args); // calog's own Promise: its rejection is calog's to handle
+        const t = this.deferLent(r as Promise<Value>, token);
+        handed = true;
+        return t;
       }
       const fn = e.call ?? e.fn;
-      let r: unknown;
       switch (n) {
         case 0:
           this.depth++;
@@ -1346,22 +1395,28 @@ class Core implements FunctionTable {
       // (a lent function's result is data decoded from its runtime, never a Promise: a table with a `then` function
       // was adopted as a thenable, its `then` run with calog's resolve: pass 64b)
       if (e.call === undefined && r !== null && (typeof r === "object" || typeof r === "function")) {
-        let thenable: boolean;
-        // read as the encoder reads the result: a call into calog from a `then` getter is refused (pass 85b)
+        // read as the encoder reads the result: a call into calog from a `then` getter is refused (pass 85b); once,
+        // as await reads it (see settleLater)
         const guarded = this.encoding;
         this.encoding = true;
         try {
-          thenable = typeof (r as PromiseLike<unknown>).then === "function";
+          then = (r as PromiseLike<unknown>).then;
         } catch (e) {
           // a `then` getter or a Proxy's get trap threw while the result was read: a CalogValueError whose cause is
           // that exception, as for any other getter of the result (it was the host function's own error); the result
           // is refused, so its Promises are walked (they were not: pass 85b)
           this.refusals.add(r);
+          handed = true;
           throw marshalFailure(e, this.wire);
         } finally {
           this.encoding = guarded; // a store no stack overflow can skip
         }
-        if (thenable) return this.deferHost(r as PromiseLike<unknown>, token, e);
+        if (typeof then === "function") {
+          const t = this.deferHost(r, then, token);
+          handed = true;
+          if (t !== HOST_DEFERRED) throw cannotWait(e);
+          return t;
+        }
       }
       this.begin();
       try {
@@ -1369,6 +1424,7 @@ class Core implements FunctionTable {
       } catch (e) {
         try {
           this.refusals.add(r); // the encoder stopped at the first it met (pass 32a)
+          handed = true;
         } finally {
           this.end(true);
         }
@@ -1377,8 +1433,23 @@ class Core implements FunctionTable {
         this.encoding = false; // a store no stack overflow can skip (see begin)
       }
       this.end(false);
+      handed = true;
       return w.length;
     } catch (err) {
+      // The function ran and its result was not handed on: the stack ran out on the way (calling refusals.add,
+      // deferHost, begin, the encoder). Its Promises went unhandled, and a Promise it returned was neither followed
+      // nor walked (Bun and Deno, every engine, both thread kinds: 1 to 71 of 200,000 calls at the stack's end, pass
+      // 90b). Recorded with index stores only, which fit where no call does (nor an object literal: V8 makes a
+      // literal's first copy in its runtime, which checks the stack), and dropped now or at the crossing's end.
+      if (!handed && r !== NOT_RUN && r !== null && (typeof r === "object" || typeof r === "function")) {
+        const k = this.droppedCount, list = this.dropped;
+        list[k] = r;
+        list[k + 1] = then;
+        this.droppedCount = k + 2;
+        try {
+          this.dropResults();
+        } catch { /* no room to enter it: see dropped */ }
+      }
       const message = describeThrown(err);
       const id = this.nextHostError++;
       this.hostErrors.set(id, err);
@@ -1400,26 +1471,51 @@ class Core implements FunctionTable {
    * thread) waits for it and the reply goes out when it settles; without one the script cannot wait (it runs
    * on this thread, or this thread is blocked in a synchronous call into it) and the call fails now.
    */
-  deferHost(p: PromiseLike<unknown>, token: number, e: HostEntry): number {
+  deferHost(p: object, then: unknown, token: number): number {
     if (token === 0) {
-      // the name scripts call it by (pass 32b: the function's own `.name`, 'load' for rt.register("fetchUser", load),
-      // or none for an arrow function); a function passed as a value has its own name only
-      const names = e.names !== undefined && e.names.length > 0 ? e.names : e.fn.name ? [e.fn.name] : [];
-      const label = names.map((x) => `'${x}' `).join("").replace(/' '/g, "' / '");
-      // its rejection must not go unhandled, nor that of a Promise inside the value it resolves with
-      this.refusals.add(p); // its own properties too: nobody reads them (pass 82b)
-      thenNative(settleLater(p), (v) => this.refusals.add(v), ignore);
-      throw new CalogValueError(
-        "ERR_TYPE",
-        `host function ${label}returned a Promise, which this script cannot wait for: ` +
-          "it runs on the host thread (a host-thread context), or the event loop is blocked in a synchronous " +
-          "call (eval, call, a script function) until the script returns, so the Promise could never settle. " +
-          "The call fails, the Promise's work still runs, and its result or rejection is dropped. " +
-          "Scripts on threaded contexts wait for async host functions when called with evalAsync/callAsync",
-      );
+      this.dropResult(p, then);
+      return CANNOT_WAIT; // see cannotWait
     }
-    thenNative(settleLater(p), (v) => this.settleHost(token, true, v), (e) => this.settleHost(token, false, e));
+    thenNative(settleLater(p, then), (v) => this.settleHost(token, true, v), (e) => this.settleHost(token, false, e));
     return HOST_DEFERRED;
+  }
+
+  /**
+   * Drops a host function's result nobody will read, a Promise or thenable followed through `then` (read from it
+   * once) or none: its rejection must not go unhandled, nor that of a Promise inside it or inside the value it
+   * resolves with (its own properties too: nobody reads them, pass 82b).
+   */
+  dropResult(v: object, then: unknown): void {
+    this.refusals.add(v);
+    if (typeof then === "function") thenNative(settleLater(v, then), (x) => this.refusals.add(x), ignore);
+  }
+
+  /**
+   * Host results a failed host call had not handed on (see #hostCall), as [result, its `then` or undefined] pairs in
+   * the first {@link droppedCount} places, newest last: each is dropped ({@link dropResult}) by {@link dropResults}
+   * from that call's catch, or where the stack ran out there, at the end of the crossing or drain that served the call,
+   * the runtime's next call, or its dispose. Room made in advance, no prototype (an index setter on Array.prototype
+   * took the walk's stores: pass 85a).
+   */
+  readonly dropped: unknown[] = droppedList();
+  droppedCount = 0;
+
+  /** Drops the results {@link dropped} records. Never throws but where it cannot be entered. */
+  dropResults(): void {
+    const list = this.dropped;
+    for (let k = this.droppedCount; k > 0; k = this.droppedCount) {
+      try {
+        this.dropResult(list[k - 2] as object, list[k - 1]);
+      } catch {
+        // no room: kept for the next try (a second drop of one walks it again and may call its `then` twice, where a
+        // rejection lost was the alternative)
+        return;
+      }
+      // (nothing dropResult runs makes a host call, which alone adds to the list: a walk's traps are refused)
+      list[k - 2] = undefined;
+      list[k - 1] = undefined;
+      this.droppedCount = k - 2;
+    }
   }
 
   /** A lent function's call by a script that can wait (see {@link Lent}): its outcome is that script's reply. */
@@ -1596,6 +1692,7 @@ class Core implements FunctionTable {
     if (this.encoding || inWalk()) throw whileMarshalling();
     // what the stack's end left recorded with no microtask to walk it (see Refusals.pending)
     if (refusals.list !== undefined && !refusals.queued) refusals.pending();
+    if (this.droppedCount !== 0) this.dropResults(); // see dropped
     this.wire.begin();
     // host references left by a request whose end() a stack overflow skipped: it was never sent, so they go back
     if (this.pendingRefs.length !== 0) this.returnRefs();
@@ -1768,6 +1865,7 @@ class Core implements FunctionTable {
 
   /** After a synchronous crossing: the releases the library kept, and the wake. */
   afterCrossing(n: NativeRuntime): void {
+    if (this.droppedCount !== 0) this.dropResults(); // results a host call of this crossing could not hand on
     if (this.native !== undefined) {
       if (n.control[13] !== 0 || this.lostTaken !== 0) this.takeLost(n);
       this.keepWake(n);
@@ -1916,6 +2014,7 @@ class Core implements FunctionTable {
     this.hostById.clear();
     this.hostIdOf.clear();
     this.hostErrors.clear(); // nothing can claim them now (pass 54a: a kept Context held them past dispose)
+    this.dropResults();
     this.refusals.pending();
   }
 }
@@ -2145,8 +2244,9 @@ function outputSink(core: Core, output: Output): Value {
         // an async callback (assignable to the `=> void` type) rejects instead of throwing: ignored the same way,
         // where its rejection went unhandled
         const r: unknown = cb(text, stream);
-        if (r !== null && (typeof r === "object" || typeof r === "function") && typeof (r as PromiseLike<unknown>).then === "function") {
-          thenNative(settleLater(r), undefined, ignore);
+        if (r !== null && (typeof r === "object" || typeof r === "function")) {
+          const then: unknown = (r as PromiseLike<unknown>).then; // once, as await reads it
+          if (typeof then === "function") thenNative(settleLater(r, then), undefined, ignore);
         }
       } catch {
         /* an output callback's exception is not the script's: ignored */

@@ -26,6 +26,13 @@ const NativeSet = Set;
 const promiseThen = uncurry(NativePromise.prototype.then as (this: never, f: unknown, r: unknown) => unknown);
 const promiseReject = uncurry(NativePromise.reject as (this: never, e: unknown) => Promise<never>);
 const promiseResolve = uncurry(NativePromise.resolve as (this: never, v: unknown) => Promise<unknown>);
+const promiseWithResolvers = uncurry(NativePromise.withResolvers as (this: never) => PromiseWithResolvers<unknown>);
+/**
+ * `Promise.withResolvers()`, with the built-ins as calog loaded them: no executor of calog's to enter, so where the
+ * stack ends it throws and makes nothing (an executor that could not be entered left a Promise rejected with the
+ * RangeError, unhandled, and no resolving functions).
+ */
+export const withResolvers = (): PromiseWithResolvers<unknown> => promiseWithResolvers(NativePromise);
 /** `Promise.reject(e)`, with the built-ins as calog loaded them. */
 export const rejectedWith = (e: unknown): Promise<never> => promiseReject(NativePromise, e);
 /** `Promise.resolve(v)`, with the built-ins as calog loaded them. */
@@ -41,7 +48,24 @@ export function thenNative<T>(p: Promise<T>, f: ((v: T) => unknown) | undefined,
   return promiseThen(p, f, r) as Promise<unknown>;
 }
 const { isNativeError, isPromise, isBoxedPrimitive, isMap, isSet, isDataView, isProxy } = types;
-const { getPrototypeOf, getOwnPropertyDescriptor, defineProperty, deleteProperty, ownKeys, setPrototypeOf } = Reflect;
+const { getPrototypeOf, getOwnPropertyDescriptor, defineProperty, deleteProperty, ownKeys, setPrototypeOf, apply } = Reflect;
+/** Promise.prototype.then as calog loaded it: a Promise whose `then` is this one is followed by {@link thenOf}. */
+export const builtinThen: unknown = NativePromise.prototype.then;
+/**
+ * Calls `then`, read from `p` once already, with `p` as its receiver and `resolve`/`reject`, from a microtask: as
+ * JavaScript's await calls a thenable's `then`, and never now (an own `then` that called back at once ran inside the
+ * host call: pass 34b), and without reading `then` again (`resolve(p)` did, outside calog's guard: a getter there
+ * disposed the context under the call, and ran twice where await runs it once: pass 90a).
+ */
+export function thenLater(p: object, then: unknown, resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
+  enqueue(() => {
+    try {
+      apply(then as (this: unknown, ...a: unknown[]) => unknown, p, [resolve, reject]);
+    } catch (e) {
+      reject(e); // (after resolve or reject: ignored, as in JavaScript's own job)
+    }
+  });
+}
 const { isArray } = Array;
 const { isView } = ArrayBuffer;
 const { hasOwn } = Object;
@@ -202,7 +226,9 @@ export function walkOn(left: WalkLeft, last: boolean): WalkLeft | undefined {
       // where the walk resumes if anything stops it here (the stack's end, even in the catch below: V8's instanceof
       // can throw there, and a value taken off the list and not done was lost): plain stores, kept as it goes
       left.at = i;
-      left.redo = false;
+      // the first value of a walk resumed is still not done until looked at again: a throw before that (the stack's
+      // end again, at setHas) left it seen and not to be redone, so its rejection went unhandled (pass 90b)
+      left.redo = i === first && redoFirst;
       const budget = walk.budget;
       const listed = todo.length;
       try {
@@ -327,8 +353,8 @@ class Refusals {
    * walked (see {@link walkInProgress}). Never throws.
    */
   add(v: unknown): void {
-    if (inWalk()) return;
-    // a plain store first, with no call: at the stack's end it is all that fits (pass 73b)
+    if (walkInProgress !== undefined || this.walking) return; // inWalk(), with no call (see below)
+    // a plain store first, with no call: at the stack's end it is all that fits (pass 73b; see warmed)
     this.list = { v, left: undefined, next: this.list };
     this.walkNow();
   }
@@ -424,4 +450,8 @@ class Refusals {
 
 /** Every refused value of every runtime, and of a Runtime constructor's refused options (see Refusals). */
 export const refusals = new Refusals();
+// V8 makes an object literal's first copy in its runtime, which checks the stack: the first refusal recorded where the
+// stack ends threw there, before its record was stored (pass 90b). Each record literal is made once as calog loads.
+refusals.add(undefined);
+refusals.addLeft(new WalkLeft(ownList(undefined), 0, false, new PromiseWalk()));
 export type { Refusals };

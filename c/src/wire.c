@@ -664,13 +664,14 @@ void calog__srcEnd(CalogSrcT *s) {
 static int32_t hostOutcome(CalogT *rt, int32_t r, CalogValueT *result) {
   if (r == 0) {
     /* no reply at all: every result and error the host writes is at least one byte. Bun and Deno return 0 from a
-     * callback whose JavaScript threw out of it, which happens only when their engine refuses to enter it (its
-     * stack is exhausted: V8's limit is about 1 MB above the call into calog, whatever C stack is left). IN holds
+     * callback whose JavaScript threw out of it, which happens only where their stack is exhausted (V8's limit is
+     * about 1 MB above the call into calog, whatever C stack is left): the engine refused to enter the callback, or
+     * the function ran and the stack ran out writing its outcome (its side effects are done: pass 90b). IN holds
      * what an earlier call left there: decoding it gave "malformed wire data" or a stale value. */
     return calogFail(result, CALOG_ERR_NESTING,
-                     "the host function could not run: the host's JavaScript stack is exhausted (calls nested too "
-                     "deeply on its thread; a host-thread context's crossings each take C stack the JavaScript "
-                     "engine counts as its own)");
+                     "the host function could not run, or ran and could not return its outcome: the host's JavaScript "
+                     "stack is exhausted (calls nested too deeply on its thread; a host-thread context's crossings "
+                     "each take C stack the JavaScript engine counts as its own)");
   }
   if (r < 0) {
     /* error: IN holds a STR message, or a LIST [STR message, INT id of the host's exception] */
