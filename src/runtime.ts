@@ -1495,26 +1495,41 @@ class Core implements FunctionTable {
    * the first {@link droppedCount} places, newest last: each is dropped ({@link dropResult}) by {@link dropResults}
    * from that call's catch, or where the stack ran out there, at the end of the crossing or drain that served the call,
    * the runtime's next call, or its dispose. Room made in advance, no prototype (an index setter on Array.prototype
-   * took the walk's stores: pass 85a).
+   * took the walk's stores: pass 85a). One the stack's end stopped part way through its drop is dropped again whole:
+   * walked twice, and a `then` of its own may be called twice (where a lost rejection was the alternative).
    */
   readonly dropped: unknown[] = droppedList();
   droppedCount = 0;
 
-  /** Drops the results {@link dropped} records. Never throws but where it cannot be entered. */
+  /**
+   * Drops the results {@link dropped} records, each once, with room to spare on the stack (else they wait for a later
+   * try). Under the guard: user code it runs (a `constructor` getter calog cannot set aside, which JavaScript's own
+   * `then` reads) is refused any call into this runtime, as while a value is read; it ran from begin() after the
+   * runtime had been taken, where a dispose freed it under the call (heap corruption, pass 91a). With that room, an
+   * exception is that code's own, a RangeError too: the result is dropped as JavaScript's own `then` would leave it
+   * (one kept for another try ran the getter at every later call, pass 91a). Never throws but where it cannot be
+   * entered.
+   */
   dropResults(): void {
-    const list = this.dropped;
-    for (let k = this.droppedCount; k > 0; k = this.droppedCount) {
-      try {
-        this.dropResult(list[k - 2] as object, list[k - 1]);
-      } catch {
-        // no room: kept for the next try (a second drop of one walks it again and may call its `then` twice, where a
-        // rejection lost was the alternative)
-        return;
+    try {
+      headroom(TAKE_HEADROOM);
+    } catch {
+      return; // near the stack's end: kept for the end of the crossing, the next call, or dispose
+    }
+    const list = this.dropped, guarded = this.encoding;
+    this.encoding = true;
+    try {
+      for (let k = this.droppedCount; k > 0; k = this.droppedCount) {
+        try {
+          this.dropResult(list[k - 2] as object, list[k - 1]);
+        } catch { /* user code's own exception (see above) */ }
+        // (nothing dropResult runs makes a host call, which alone adds to the list: calls into this runtime are refused)
+        list[k - 2] = undefined;
+        list[k - 1] = undefined;
+        this.droppedCount = k - 2;
       }
-      // (nothing dropResult runs makes a host call, which alone adds to the list: a walk's traps are refused)
-      list[k - 2] = undefined;
-      list[k - 1] = undefined;
-      this.droppedCount = k - 2;
+    } finally {
+      this.encoding = guarded; // a store no stack overflow can skip
     }
   }
 
@@ -2240,16 +2255,28 @@ function outputSink(core: Core, output: Output): Value {
   if (w === undefined) {
     const cb = output;
     w = (text: string | Uint8Array, stream: "stdout" | "stderr"): void => {
+      let r: unknown = NOT_RUN, then: unknown, handed = false;
       try {
         // an async callback (assignable to the `=> void` type) rejects instead of throwing: ignored the same way,
         // where its rejection went unhandled
-        const r: unknown = cb(text, stream);
+        r = cb(text, stream);
         if (r !== null && (typeof r === "object" || typeof r === "function")) {
-          const then: unknown = (r as PromiseLike<unknown>).then; // once, as await reads it
+          then = (r as PromiseLike<unknown>).then; // once, as await reads it
           if (typeof then === "function") thenNative(settleLater(r, then), undefined, ignore);
         }
+        handed = true;
       } catch {
-        /* an output callback's exception is not the script's: ignored */
+        // an output callback's exception is not the script's: ignored. What it returned, if the stack ran out before
+        // it was followed, is dropped as a host function's result is (it went unhandled: pass 91b; see Core.dropped)
+        if (!handed && r !== NOT_RUN && r !== null && (typeof r === "object" || typeof r === "function")) {
+          const k = core.droppedCount, list = core.dropped;
+          list[k] = r;
+          list[k + 1] = then;
+          core.droppedCount = k + 2;
+          try {
+            core.dropResults();
+          } catch { /* no room to enter it: see Core.dropped */ }
+        }
       }
     };
     core.outputWrappers.set(output, w);

@@ -41,13 +41,14 @@ int32_t calog__outputReport(CalogCtxT *ctx, int stream, const char *bytes, size_
     return calogFail(err, CALOG_ERR_OOM, "out of memory");
   }
   /* what the sink itself throws is ignored: output never breaks a script. A sink calog could not call (the crossing
-   * refused at the nesting cap, its context dead, no memory for the call) fails the print as that call would fail
+   * refused at the nesting cap, its context dead, no memory for the call), or whose outcome could not come back (the
+   * host's stack exhausted after it ran: its message says which, pass 91b), fails the print as that call would fail
    * for a host function: the script went on as if it had printed, and the text was lost (pass 34a) */
   st = calogFnInvoke(sink->as.fn, args, 2, &res);
   calogValueFree(&args[0]);
   calogValueFree(&args[1]);
   if (st == CALOG_ERR_NESTING || st == CALOG_ERR_DEAD || st == CALOG_ERR_OOM) {
-    st = calogFail(err, st, "print: the output callback could not be called: %s", calogErrorMessage(&res, NULL));
+    st = calogFail(err, st, "print: the output callback failed: %s", calogErrorMessage(&res, NULL));
     calogValueFree(&res);
     return st;
   }
