@@ -27,7 +27,7 @@ import {
   readOptions,
 } from "./options.ts";
 import { writeStdio } from "./stdio.ts";
-import { builtinThen, handleRejection, ignore, inWalk, isRangeError, isSyntaxError, NativePromise, refusals, rejectedWith, resolvedWith, thenLater, thenNative, thenOf, types, uncurry, withResolvers } from "./walk.ts";
+import { builtinThen, enqueue, handleRejection, ignore, inWalk, isRangeError, isSyntaxError, NativePromise, refusals, rejectedWith, resolvedWith, thenLater, thenNative, thenOf, types, uncurry, withResolvers } from "./walk.ts";
 import { type FunctionTable, isOwnError, ownError, Wire } from "./wire.ts";
 
 
@@ -385,11 +385,11 @@ function settleLater(p: object, then: unknown): Promise<unknown> {
       } catch { /* no room */ }
       throw e;
     }
-    // sealed or frozen, so its `constructor` cannot be set aside: nothing can await it (nor can JavaScript's own
+    // sealed, frozen or with an own `constructor` not configurable (pass 92b), so its `constructor` cannot be set aside: nothing can await it (nor can JavaScript's own
     // await), and the engine's TypeError ("|this|.constructor is not an Object") was all the script read (pass
     // 74b); what threw is the Promise's `constructor` or the species it names (pass 90a: the message blamed an
     // own `constructor` that a frozen Promise under a replaced Promise[Symbol.species] did not have)
-    reject(new CalogValueError("ERR_TYPE", `the Promise a host function returned cannot be awaited: its \`then\` could not make a Promise through its \`constructor\` (or that constructor's Symbol.species), and it is sealed or frozen, so calog cannot set them aside (${describeThrown(e).replace(/^a host function threw /, "")})`, { cause: e }));
+    reject(new CalogValueError("ERR_TYPE", `the Promise a host function returned cannot be awaited: its \`then\` could not make a Promise through its \`constructor\` (or that constructor's Symbol.species), and calog cannot set them aside (the Promise is sealed, frozen or otherwise not extensible, or its own \`constructor\` is not configurable) (${describeThrown(e).replace(/^a host function threw /, "")})`, { cause: e }));
   }
   return q;
 }
@@ -1287,6 +1287,7 @@ class Core implements FunctionTable {
       let signal: AbortSignal | undefined;
       try {
         signal = core.reading(() => takeCallOptions(args));
+        checkArgs(args); // as call and ctx.callAsync (the library's decoder said "malformed wire data": pass 92b)
       } catch (e) {
         return rejectedWith(core.refusals.refusing(e, arguments));
       }
@@ -1500,6 +1501,12 @@ class Core implements FunctionTable {
    */
   readonly dropped: unknown[] = droppedList();
   droppedCount = 0;
+  /** A microtask will call {@link dropResults} ({@link dropLater}). */
+  dropQueued = false;
+  readonly dropLater = (): void => {
+    this.dropQueued = false;
+    if (this.droppedCount !== 0) this.dropResults();
+  };
 
   /**
    * Drops the results {@link dropped} records, each once, with room to spare on the stack (else they wait for a later
@@ -1514,7 +1521,16 @@ class Core implements FunctionTable {
     try {
       headroom(TAKE_HEADROOM);
     } catch {
-      return; // near the stack's end: kept for the end of the crossing, the next call, or dispose
+      // near the stack's end: a microtask drops them, at the top of the stack, before JavaScript reports a rejection
+      // (kept for the next call alone, one the program never made was reported: pass 92b); where not even that can be
+      // queued, the end of the crossing, the next call or dispose
+      if (!this.dropQueued) {
+        try {
+          enqueue(this.dropLater);
+          this.dropQueued = true;
+        } catch { /* no room */ }
+      }
+      return;
     }
     const list = this.dropped, guarded = this.encoding;
     this.encoding = true;

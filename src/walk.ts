@@ -80,7 +80,8 @@ const setHas = uncurry(NativeSet.prototype.has as (this: never, v: unknown) => b
 const setAdd = uncurry(NativeSet.prototype.add as (this: never, v: unknown) => unknown);
 const rangeErrorPrototype = RangeError.prototype;
 const syntaxErrorPrototype = SyntaxError.prototype;
-const enqueue = queueMicrotask;
+/** queueMicrotask as calog loaded it. */
+export const enqueue = queueMicrotask;
 const NativeNumber = Number;
 /** %TypedArray%.prototype.length's getter: the view's real length, whatever a subclass or Proxy says. */
 const typedArrayLength = uncurry(getOwnPropertyDescriptor(getPrototypeOf(Uint8Array.prototype) as object, "length")!.get as (this: never) => number);

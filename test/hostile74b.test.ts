@@ -26,7 +26,7 @@ for (const engine of ["lua", "js", "squirrel"] as const) {
     }
     assert.ok(err instanceof CalogScriptError, String(err));
     assert.ok((err as Error).cause instanceof CalogValueError, String((err as Error).cause));
-    assert.match(((err as Error).cause as Error).message, /cannot be awaited: its `then` could not make a Promise through its `constructor` \(or that constructor's Symbol.species\), and it is sealed or frozen/);
+    assert.match(((err as Error).cause as Error).message, /cannot be awaited: its `then` could not make a Promise through its `constructor` \(or that constructor's Symbol.species\), and calog cannot set them aside \(the Promise is sealed, frozen or otherwise not extensible, or its own `constructor` is not configurable\)/);
     assert.ok((((err as Error).cause as Error).cause) instanceof TypeError);
   });
 }
