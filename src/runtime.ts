@@ -865,6 +865,71 @@ class Core implements FunctionTable {
   }
 
   /**
+   * Settles the call of an outcome the library gave up (see drainNow): its value or its error from OUT. The call stays
+   * in {@link pending} until it is settled (taken off first, a throw on the way left it waiting for good, and dispose()
+   * could not reach it: pass 93a).
+   */
+  settleOutcome(ticket: number, status: number, len: number): void {
+    const p = this.pending.get(ticket);
+    if (status === 0) {
+      let v: Value | undefined, failure: unknown, failed = false;
+      try {
+        v = this.wire.result(len) as Value; // decoded even if nobody waits: function handles must be owned
+      } catch (e) {
+        failed = true;
+        failure = e;
+      }
+      if (failed) p?.reject(failure);
+      else if (p?.boxed) p.resolve([v as Value]); // a lent function's result, given to the script that called it as it is (see deferLent)
+      // A Promise adopts a value with a callable `then`: a script returning { then = function() end } left
+      // the caller's await pending for ever, and { then = function(resolve) resolve(42) end } made it 42
+      // (and handed the script the resolve function). No Promise can be fulfilled with such a value.
+      else if (v !== null && typeof v === "object" && !(v instanceof Map) && typeof (v as { then?: unknown }).then === "function") {
+        p?.reject(new CalogValueError("ERR_TYPE", "the result has a 'then' function, so a Promise would adopt it as a thenable instead of returning it: call synchronously (call, eval, a script function) or return it under another key"));
+      } else p?.resolve(v as Value);
+    } else {
+      p?.reject(this.error(status));
+    }
+    this.pending.delete(ticket);
+    this.aborted.delete(ticket);
+  }
+
+  /**
+   * Outcomes the library gave up whose calls are not settled yet, as [ticket, status] pairs in the first {@link
+   * unsettledCount} places: a throw near the JavaScript stack's end stopped {@link settleOutcome}, and OUT has been
+   * written over since (Bun: an evalAsync whose script failed, collected by a drain near the stack's end, never
+   * settled, not even by dispose: pass 93a). Settled by the next drain (one is scheduled where that happens) or
+   * dispose; room made in advance, no prototype (see droppedList).
+   */
+  readonly unsettled: unknown[] = droppedList();
+  unsettledCount = 0;
+
+  /** Settles the calls {@link unsettled} records, with room to spare on the stack (else they wait for the next drain). */
+  settleUnsettled(): void {
+    try {
+      headroom(TAKE_HEADROOM);
+    } catch {
+      return;
+    }
+    const list = this.unsettled;
+    for (let k = this.unsettledCount; k > 0; k = this.unsettledCount) {
+      const ticket = list[k - 2] as number, status = list[k - 1] as number;
+      const p = this.pending.get(ticket);
+      // settled already, where the throw came after (then this is a no-op), or rejected now: what it said is gone
+      if (p !== undefined) {
+        p.reject(new CalogNestingError("ERR_NESTING", status === 0
+          ? "the call completed, and its result could not be read: the JavaScript stack ran out while reading it (calls nested too deeply on this thread); the result is lost"
+          : ERROR_UNREAD_STACK));
+      }
+      this.pending.delete(ticket);
+      this.aborted.delete(ticket);
+      list[k - 2] = undefined;
+      list[k - 1] = undefined;
+      this.unsettledCount = k - 2;
+    }
+  }
+
+  /**
    * Collects finished async requests and settles their promises, and serves calls from context threads (on
    * this thread, from the wake path). Once it has answered such a call it waits a little for the next one
    * (HOST_WINDOW_US: a script calling the host in a loop calls again within microseconds, far sooner than a
@@ -873,6 +938,7 @@ class Core implements FunctionTable {
   drainNow(firstWaitUs = 0): void {
     const n = this.native;
     if (n === undefined) return;
+    if (this.unsettledCount !== 0) this.settleUnsettled();
     const c = n.control, w = this.wire;
     let until = 0, streak = 0, ended = false, spent = false, wait = firstWaitUs;
     // An exception between two polls (a RangeError near the stack limit) would leave wakes held: a drain in a
@@ -912,33 +978,16 @@ class Core implements FunctionTable {
         w.taken = c[14]!; // an outcome in OUT: its function handles are ours (see Wire.open)
         w.open = true;
         const ticket = c[8]!, status = c[9]! | 0, len = c[10]!;
-        const p = this.pending.get(ticket);
-        this.pending.delete(ticket);
-        this.aborted.delete(ticket);
-        if (status === 0) {
-          let v: Value;
-          try {
-            v = this.wire.result(len) as Value; // decoded even if nobody waits: function handles must be owned
-          } catch (e) {
-            p?.reject(e);
-            continue;
-          }
-          if (p?.boxed) { // a lent function's result, given to the script that called it as it is (see deferLent)
-            p.resolve([v]);
-            continue;
-          }
-          // A Promise adopts a value with a callable `then`: a script returning { then = function() end } left
-          // the caller's await pending for ever, and { then = function(resolve) resolve(42) end } made it 42
-          // (and handed the script the resolve function). No Promise can be fulfilled with such a value.
-          if (v !== null && typeof v === "object" && !(v instanceof Map) && typeof (v as { then?: unknown }).then === "function") {
-            p?.reject(new CalogValueError("ERR_TYPE", "the result has a 'then' function, so a Promise would adopt it as a thenable instead of returning it: call synchronously (call, eval, a script function) or return it under another key"));
-            continue;
-          }
-          p?.resolve(v);
-        } else {
-          const e = this.error(status);
-          p?.reject(e);
-        }
+        // the library has given this outcome up: until its call is settled, it is recorded with stores only (see
+        // unsettled), so a throw on the way (the stack's end) leaves it to be settled, never waiting for good
+        const k = this.unsettledCount, list = this.unsettled;
+        list[k] = ticket;
+        list[k + 1] = status;
+        this.unsettledCount = k + 2;
+        this.settleOutcome(ticket, status, len);
+        list[k] = undefined;
+        list[k + 1] = undefined;
+        this.unsettledCount = k;
       }
       ended = true;
     } finally {
@@ -2038,6 +2087,7 @@ class Core implements FunctionTable {
         p.reject(new CalogDeadError("ERR_DEAD", "the runtime was disposed before the call completed"));
       }
       this.pending.clear();
+      this.unsettledCount = 0; // each one's call was among them
     }
     this.heldReleases.length = 0;
     for (const e of this.hostById.values()) e.release?.(); // another runtime's script functions lent to this one
