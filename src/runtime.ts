@@ -30,7 +30,6 @@ import { writeStdio } from "./stdio.ts";
 import { builtinThen, enqueue, handleRejection, ignore, inWalk, isRangeError, isSyntaxError, NativePromise, refusals, rejectedWith, resolvedWith, thenLater, thenNative, thenOf, types, uncurry, withResolvers } from "./walk.ts";
 import { type FunctionTable, isOwnError, ownError, Wire } from "./wire.ts";
 
-
 /** A value that crosses between TypeScript and a script engine. */
 export type Value =
   | null
@@ -315,8 +314,11 @@ const NO_REFS: number[] = [];
 const NOT_RUN: unknown = Symbol("not run");
 /** What deferHost returns for a result the calling script cannot wait for (see cannotWait). */
 const CANNOT_WAIT = -1;
-/** The list of Core.dropped: room for 16 pairs, packed, with no prototype. */
-function droppedList(): unknown[] {
+/**
+ * A list for records kept with index stores where no call fits (Core.dropped, Core.unsettled): room for 16 pairs made
+ * in advance, packed, with no prototype (an index setter on Array.prototype took the walk's stores: pass 85a).
+ */
+function recordList(): unknown[] {
   const list: unknown[] = [];
   for (let i = 0; i < 32; i++) list[i] = undefined;
   Object.setPrototypeOf(list, null);
@@ -385,10 +387,10 @@ function settleLater(p: object, then: unknown): Promise<unknown> {
       } catch { /* no room */ }
       throw e;
     }
-    // sealed, frozen or with an own `constructor` not configurable (pass 92b), so its `constructor` cannot be set aside: nothing can await it (nor can JavaScript's own
-    // await), and the engine's TypeError ("|this|.constructor is not an Object") was all the script read (pass
-    // 74b); what threw is the Promise's `constructor` or the species it names (pass 90a: the message blamed an
-    // own `constructor` that a frozen Promise under a replaced Promise[Symbol.species] did not have)
+    // sealed, frozen or with an own `constructor` not configurable (pass 92b), so its `constructor` cannot be set
+    // aside: nothing can await it (nor can JavaScript's own await), and the engine's TypeError ("|this|.constructor is
+    // not an Object") was all the script read (pass 74b); what threw is the Promise's `constructor` or the species it
+    // names (pass 90a: the message blamed an own `constructor` that a frozen Promise under a replaced species lacked)
     reject(new CalogValueError("ERR_TYPE", `the Promise a host function returned cannot be awaited: its \`then\` could not make a Promise through its \`constructor\` (or that constructor's Symbol.species), and calog cannot set them aside (the Promise is sealed, frozen or otherwise not extensible, or its own \`constructor\` is not configurable) (${describeThrown(e).replace(/^a host function threw /, "")})`, { cause: e }));
   }
   return q;
@@ -899,9 +901,9 @@ class Core implements FunctionTable {
    * unsettledCount} places: a throw near the JavaScript stack's end stopped {@link settleOutcome}, and OUT has been
    * written over since (Bun: an evalAsync whose script failed, collected by a drain near the stack's end, never
    * settled, not even by dispose: pass 93a). Settled by the next drain (one is scheduled where that happens) or
-   * dispose; room made in advance, no prototype (see droppedList).
+   * dispose (see recordList).
    */
-  readonly unsettled: unknown[] = droppedList();
+  readonly unsettled: unknown[] = recordList();
   unsettledCount = 0;
 
   /** Settles the calls {@link unsettled} records, with room to spare on the stack (else they wait for the next drain). */
@@ -1517,9 +1519,10 @@ class Core implements FunctionTable {
   }
 
   /**
-   * A host function returned a Promise (or any thenable). With a token, the calling script (on a context
-   * thread) waits for it and the reply goes out when it settles; without one the script cannot wait (it runs
-   * on this thread, or this thread is blocked in a synchronous call into it) and the call fails now.
+   * A host function returned a Promise (or any thenable), whose `then` was read once. With a token, the calling script
+   * (on a context thread) waits for it and the reply goes out when it settles (HOST_DEFERRED); without one the script
+   * cannot wait (it runs on this thread, or this thread is blocked in a synchronous call into it): the result is
+   * dropped, and CANNOT_WAIT tells the caller to fail the call (see cannotWait).
    */
   deferHost(p: object, then: unknown, token: number): number {
     if (token === 0) {
@@ -1544,11 +1547,11 @@ class Core implements FunctionTable {
    * Host results a failed host call had not handed on (see #hostCall), as [result, its `then` or undefined] pairs in
    * the first {@link droppedCount} places, newest last: each is dropped ({@link dropResult}) by {@link dropResults}
    * from that call's catch, or where the stack ran out there, at the end of the crossing or drain that served the call,
-   * the runtime's next call, or its dispose. Room made in advance, no prototype (an index setter on Array.prototype
-   * took the walk's stores: pass 85a). One the stack's end stopped part way through its drop is dropped again whole:
+   * the runtime's next call, or its dispose (see recordList). One the stack's end stopped part way through its drop is
+   * dropped again whole:
    * walked twice, and a `then` of its own may be called twice (where a lost rejection was the alternative).
    */
-  readonly dropped: unknown[] = droppedList();
+  readonly dropped: unknown[] = recordList();
   droppedCount = 0;
   /** A microtask will call {@link dropResults} ({@link dropLater}). */
   dropQueued = false;
@@ -1876,8 +1879,10 @@ class Core implements FunctionTable {
     }
   }
 
-  /** Makes the one FFI call of an encoded request and decodes its outcome. */
-  /** `values`: what the call was given, walked if the library refuses it unrun (see {@link refusedUnrun}). */
+  /**
+   * Makes the one FFI call of an encoded request and decodes its outcome. `values`: what the call was given, walked if
+   * the library refuses it unrun (see {@link refusedUnrun}).
+   */
   sendRequest(n: NativeRuntime, len: number, send: (n: NativeRuntime, len: number) => number, values?: ArrayLike<unknown>): Value {
     // The request's host references (end(false, true) left them in pendingRefs: a RangeError before this line, the
     // request never sent, and the next begin gives them back) are the library's once it reads IN, which it says by

@@ -10,7 +10,6 @@ import { types as nodeTypes } from "node:util";
 /** node:util's type checks, taken as calog loads (one replaced later made a Promise cross as `{}`: pass 85a). */
 export const types: typeof nodeTypes = Object.freeze({ ...nodeTypes });
 
-
 // What the walk and the stack's-end checks use, taken when this module loads, and called with no lookup on the way:
 // replaced later (a shim, a polyfill, a test double), a global RangeError made the stack's end read as a trap's own
 // throw (pass 82a); a global Set ran user code outside the walk's guard, where its calls into calog went through and
@@ -355,7 +354,7 @@ class Refusals {
    */
   add(v: unknown): void {
     if (walkInProgress !== undefined || this.walking) return; // inWalk(), with no call (see below)
-    // a plain store first, with no call: at the stack's end it is all that fits (pass 73b; see warmed)
+    // a plain store first, with no call: at the stack's end it is all that fits (pass 73b; see the warm-up below `refusals`)
     this.list = { v, left: undefined, next: this.list };
     this.walkNow();
   }
