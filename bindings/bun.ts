@@ -44,6 +44,7 @@ const symbols = {
   calogContextSetLimitsWire: { args: ["ptr", "i32", "u32"], returns: "i32" }, // int32_t (CalogT *, CalogContextIdT, uint32_t inLen)
   calogContextStat: { args: ["ptr", "i32", "i32"], returns: "i64" }, // int64_t (CalogT *, CalogContextIdT, int32_t which)
   calogLeakStat: { args: ["i32"], returns: "i64" }, // int64_t (int32_t which)
+  calogStackLeft: { args: [], returns: "usize" }, // size_t (void)
   calogHostSetWaker: { args: ["ptr", "function"], returns: "void" }, // void (CalogT *, CalogHostWakeFnT)
   calogHostSettleWire: { args: ["ptr", "u32", "i32"], returns: "i32" }, // int32_t (CalogT *, uint32_t token, int32_t outcome)
   calogHostOutDone: { args: ["ptr"], returns: "void" }, // void (CalogT *)
@@ -51,6 +52,8 @@ const symbols = {
 } as const;
 
 const DEAD = -10;
+/** calogStackLeft's SIZE_MAX (bounds unknown), as a number: no limit. */
+const stackLeft = (n: number): number => (n >= 2 ** 63 ? Infinity : n);
 
 // The platform packages, each named literally so `bun build --compile` embeds the installed one (its module
 // imports the library as a file). The bundler accepts a missing one only inside `try`; requiring it throws,
@@ -291,6 +294,7 @@ const bunBackend: Backend = {
   abiVersion: () => lib.calogAbiVersion(),
   liveFunctionValues: () => Number(lib.calogFnLiveCount()),
   leakStat: (which) => Number(lib.calogLeakStat(which)),
+  stackLeft: () => stackLeft(Number(lib.calogStackLeft())),
   createRuntime: () => new BunRuntime(),
 };
 

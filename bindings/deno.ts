@@ -387,6 +387,10 @@ const denoBackend: Backend = {
   abiVersion: () => lib.calogAbiVersion(),
   liveFunctionValues: () => Number(lib.calogFnLiveCount()),
   leakStat: (which) => Number(lib.calogLeakStat(which)),
+  stackLeft: () => {
+    const n = Number(lib.calogStackLeft());
+    return n >= 2 ** 63 ? Infinity : n; // SIZE_MAX: bounds unknown, no limit
+  },
   createRuntime: () => new DenoRuntime(),
 };
 

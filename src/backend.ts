@@ -119,6 +119,8 @@ export interface Backend {
   liveFunctionValues(): number;
   /** Process-wide: 0 = context threads abandoned at dispose (they overran the grace period), 1 = bytes they hold. */
   leakStat(which: number): number;
+  /** Bytes of C stack left below the caller on this thread, down to its real end (calogStackLeft; Infinity: unknown). */
+  stackLeft(): number;
   createRuntime(): NativeRuntime;
 }
 

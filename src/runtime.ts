@@ -295,6 +295,39 @@ function headroom(n: number): number {
   return n <= 0 ? 0 : headroom(n - 1) + 1;
 }
 
+/**
+ * The stack a drain needs left on this thread above the JavaScript engine's limit (bytes). A poll serves the calls
+ * context threads made to the host, entering a host callback for each, and the engine refuses to enter one past its
+ * limit. Bun then raises that refusal again at the call into calog, and once more at each slow path after it however
+ * the binding catches it, even where that call handed an outcome over: the outcome was lost, and its call waited for
+ * good (pass 93a). So rt.stats(), the one drain a program makes at any depth, drains only with this much room.
+ */
+const POLL_ROOM = 256 * 1024;
+/** calogStackLeft at this thread's JavaScript stack limit, measured once (see roomToPoll). */
+let limitLeft: number | undefined;
+
+/** Whether this thread's stack has POLL_ROOM left above the JavaScript engine's limit. */
+function roomToPoll(): boolean {
+  const b = backend();
+  const left = b.stackLeft();
+  if (left === Infinity) return true; // the thread's bounds are unknown: nothing to go by
+  if (limitLeft === undefined) {
+    // one walk down to the limit (from any depth), reading the stack left every 16 frames on the way
+    let least = left;
+    const walk = (depth: number): void => {
+      if ((depth & 15) === 0) least = Math.min(least, b.stackLeft());
+      walk(depth + 1);
+    };
+    try {
+      walk(0);
+    } catch {
+      // the RangeError at the limit, the last reading at most 16 frames above it
+    }
+    limitLeft = least;
+  }
+  return left - limitLeft >= POLL_ROOM;
+}
+
 /** The message of an error that came back but could not be read (see Core.error). */
 const ERROR_UNREAD_STACK = "the call failed, and its error could not be read: the JavaScript stack ran out while " +
   "reading it (calls nested too deeply on this thread); its message, value and traceback are lost";
@@ -2448,8 +2481,8 @@ export class Runtime implements Disposable {
     const core = this.#core;
     // releases posted by context threads are served first; not from a getter or trap calog runs (reading a value, or
     // walking one for Promises): the drain answered other scripts' host calls under it, each result refused as "called
-    // while marshalling" and, under a walk, its Promises never walked (pass 82a)
-    if (!core.encoding && !inWalk()) core.drainNow();
+    // while marshalling" and, under a walk, its Promises never walked (pass 82a); nor near the stack's end (POLL_ROOM)
+    if (!core.encoding && !inWalk() && roomToPoll()) core.drainNow();
     const perContext: ContextStats[] = [];
     const n = core.native;
     for (const [id, c] of core.contexts) {

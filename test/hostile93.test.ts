@@ -41,3 +41,48 @@ for (const engine of ["lua", "js", "squirrel"]) {
     assert.equal(o.rounds, 24);
   }, 150_000);
 }
+
+// The same with one context's script that calls an async host function beside another's that returns 1: the drain's
+// poll served the host call first, and JSC refused to enter its callback that near the stack's end. Bun raised that
+// refusal again at the poll once it had returned, and again at each slow path after it however it was caught, and the
+// other call's outcome, which that poll had handed over, was lost with its return value: the call never settled
+// (inFlight 1 for good; every engine, at round 4 every time). rt.stats() now drains only with room left (POLL_ROOM).
+// Failed at e144c82.
+for (const engine of ["lua", "js", "squirrel"]) {
+  test(`${engine}: every evalAsync settles when a drain near the stack's end serves a host call beside an outcome`, async () => {
+    const r = await runScriptChild("drain-edge-host", `
+      const engine = ${JSON.stringify(engine)};
+      const rt = new Runtime({ output: "ignore" });
+      rt.register("bad", () => Promise.reject(new Error("rejected")));
+      const a = rt.createContext(engine, { thread: true }), b = rt.createContext(engine, { thread: true });
+      const ok = { lua: "return 1", js: "1", squirrel: "return 1;" }[engine];
+      const calls = { lua: "return bad()", js: "bad()", squirrel: "return ::bad();" }[engine];
+      let hung = -1, rounds = 0, fulfilled = 0;
+      for (let round = 0; round < 120 && hung < 0; round++, rounds++) {
+        const ps = [a.evalAsync(ok), b.evalAsync(calls)];
+        const settled = [false, false];
+        ps.forEach((p, i) => p.then((v) => { settled[i] = true; if (v === 1) fulfilled++; }, () => { settled[i] = true; }));
+        const t0 = Date.now();
+        while (Date.now() - t0 < 5) { /* a finishes, b's host call is queued */ }
+        let fromEnd = 0, done = false;
+        const pad = round % 7;
+        const down = () => {
+          const x = new Array(pad + 1).fill(round);
+          try { down(); } catch { /* the stack's end */ }
+          if (!done && fromEnd++ >= round % 40) { done = true; try { rt.stats(); } catch { /* */ } }
+          return x.length;
+        };
+        down();
+        await Promise.race([Promise.allSettled(ps), new Promise((r) => setTimeout(r, 2000))]);
+        if (settled.includes(false)) hung = round;
+      }
+      const inFlight = rt.stats().inFlight;
+      rt.dispose();
+      console.log(JSON.stringify({ hung, rounds, fulfilled, inFlight }));
+    `, 120_000);
+    assert.equal(r.code, 0, r.out);
+    const o = JSON.parse(r.out.trim().split("\n").pop()!) as { hung: number; rounds: number; fulfilled: number; inFlight: number };
+    assert.equal(o.hung, -1, `a call never settled (round ${o.hung})`);
+    assert.deepEqual([o.rounds, o.fulfilled, o.inFlight], [120, 120, 0]);
+  }, 150_000);
+}
