@@ -288,13 +288,12 @@ function checkTimeout(t: number | undefined): void {
   }
 }
 
-/** Frames of {@link headroom} that must fit before a lost release is taken (see Core.takeLost). */
-const TAKE_HEADROOM = 256;
-/** Throws a RangeError unless n more small frames fit on the JavaScript stack. */
-function headroom(n: number): number {
-  return n <= 0 ? 0 : headroom(n - 1) + 1;
-}
-
+/**
+ * The stack (bytes above the JavaScript engine's limit) that calog's own work after a crossing needs before it begins:
+ * taking lost releases (Core.takeLost), dropping results (Core.dropResults), settling outcomes given up
+ * (Core.settleUnsettled), a dispose. With that room, an exception there is user code's own.
+ */
+const TAKE_ROOM = 64 * 1024;
 /**
  * The stack a drain needs left on this thread above the JavaScript engine's limit (bytes). A poll serves the calls
  * context threads made to the host, entering a host callback for each, and the engine refuses to enter one past its
@@ -303,19 +302,32 @@ function headroom(n: number): number {
  * good (pass 93a). So rt.stats(), the one drain a program makes at any depth, drains only with this much room.
  */
 const POLL_ROOM = 256 * 1024;
-/** calogStackLeft at this thread's JavaScript stack limit, measured once (see roomToPoll). */
+/** Bytes of the thread's real stack that the walk measuring the JavaScript engine's limit leaves alone (see stackRoom). */
+const REAL_END_MARGIN = 512 * 1024;
+/** calogStackLeft at this thread's JavaScript stack limit, measured once (see stackRoom). */
 let limitLeft: number | undefined;
+/** What {@link roomFor} throws: made once, as nothing may be made where the stack runs out. */
+const NO_ROOM = new RangeError("calog: not enough stack left for this step (the JavaScript stack is nearly exhausted)");
 
-/** Whether this thread's stack has POLL_ROOM left above the JavaScript engine's limit. */
-function roomToPoll(): boolean {
+/**
+ * Bytes of stack left on this thread above the JavaScript engine's limit (Infinity when the thread's bounds are
+ * unknown). Counted in bytes, not frames: optimized code inlines a recursion, and a walk of 256 frames there checked
+ * for far less than 256 frames' worth (Deno: a dropped result met the real end anyway, its rejection unhandled).
+ */
+function stackRoom(): number {
   const b = backend();
   const left = b.stackLeft();
-  if (left === Infinity) return true; // the thread's bounds are unknown: nothing to go by
+  if (left === Infinity) return Infinity;
   if (limitLeft === undefined) {
-    // one walk down to the limit (from any depth), reading the stack left every 16 frames on the way
+    // one walk down to the limit (from any depth), reading the stack left every 16 frames on the way; it stops
+    // short of the thread's real end, which a V8 limit set past it (--stack-size) would have it walk through (the
+    // process died at load: pass 39a's finding, for bindings/deno.ts's walk)
     let least = left;
     const walk = (depth: number): void => {
-      if ((depth & 15) === 0) least = Math.min(least, b.stackLeft());
+      if ((depth & 15) === 0) {
+        least = Math.min(least, b.stackLeft());
+        if (least < REAL_END_MARGIN) return;
+      }
       walk(depth + 1);
     };
     try {
@@ -325,7 +337,12 @@ function roomToPoll(): boolean {
     }
     limitLeft = least;
   }
-  return left - limitLeft >= POLL_ROOM;
+  return left - limitLeft;
+}
+
+/** Throws a RangeError unless `bytes` of stack are left above the JavaScript engine's limit (see stackRoom). */
+function roomFor(bytes: number): void {
+  if (stackRoom() < bytes) throw NO_ROOM;
 }
 
 /** The message of an error that came back but could not be read (see Core.error). */
@@ -942,7 +959,7 @@ class Core implements FunctionTable {
   /** Settles the calls {@link unsettled} records, with room to spare on the stack (else they wait for the next drain). */
   settleUnsettled(): void {
     try {
-      headroom(TAKE_HEADROOM);
+      roomFor(TAKE_ROOM);
     } catch {
       return;
     }
@@ -1604,7 +1621,7 @@ class Core implements FunctionTable {
    */
   dropResults(): void {
     try {
-      headroom(TAKE_HEADROOM);
+      roomFor(TAKE_ROOM);
     } catch {
       // near the stack's end: a microtask drops them, at the top of the stack, before JavaScript reports a rejection
       // (kept for the next call alone, one the program never made was reported: pass 92b); where not even that can be
@@ -1726,7 +1743,7 @@ class Core implements FunctionTable {
   takeLost(n: NativeRuntime): void {
     try {
       if (n.control[13] === 0 && this.lostTaken === 0) return;
-      headroom(TAKE_HEADROOM); // room to spare first: no use taking one that cannot be applied
+      roomFor(TAKE_ROOM); // room to spare first: no use taking one that cannot be applied
       for (;;) {
         // an id taken is gone from the library: it waits in lostTaken until applied. A RangeError between the two
         // (Deno: the room checked above is no guarantee) lost it for good: the host function stayed for the
@@ -2112,7 +2129,7 @@ class Core implements FunctionTable {
     }
     // near the JavaScript stack's end, its RangeError now, before anything is torn down: one later, with native
     // cleared, cut the teardown short for good (the library's runtime and threads were never destroyed: pass 89a)
-    headroom(TAKE_HEADROOM);
+    roomFor(TAKE_ROOM);
     this.native = undefined; // every Context and ScriptFunction checks this first
     this.armed = false;
     this.heldOwner = undefined;
@@ -2482,7 +2499,7 @@ export class Runtime implements Disposable {
     // releases posted by context threads are served first; not from a getter or trap calog runs (reading a value, or
     // walking one for Promises): the drain answered other scripts' host calls under it, each result refused as "called
     // while marshalling" and, under a walk, its Promises never walked (pass 82a); nor near the stack's end (POLL_ROOM)
-    if (!core.encoding && !inWalk() && roomToPoll()) core.drainNow();
+    if (!core.encoding && !inWalk() && stackRoom() >= POLL_ROOM) core.drainNow();
     const perContext: ContextStats[] = [];
     const n = core.native;
     for (const [id, c] of core.contexts) {
