@@ -291,7 +291,8 @@ function checkTimeout(t: number | undefined): void {
 /**
  * The stack (bytes above the JavaScript engine's limit) that calog's own work after a crossing needs before it begins:
  * taking lost releases (Core.takeLost), dropping results (Core.dropResults), settling outcomes given up
- * (Core.settleUnsettled), a dispose. With that room, an exception there is user code's own.
+ * (Core.settleUnsettled), a dispose. With that room, an exception there is user code's own. At most an eighth of the
+ * thread's JavaScript stack (see roomNeeded).
  */
 const TAKE_ROOM = 64 * 1024;
 /**
@@ -299,15 +300,27 @@ const TAKE_ROOM = 64 * 1024;
  * context threads made to the host, entering a host callback for each, and the engine refuses to enter one past its
  * limit. Bun then raises that refusal again at the call into calog, and once more at each slow path after it however
  * the binding catches it, even where that call handed an outcome over: the outcome was lost, and its call waited for
- * good (pass 93a). So rt.stats(), the one drain a program makes at any depth, drains only with this much room.
+ * good (pass 93a). So rt.stats(), the one drain a program makes at any depth, drains only with this much room. At
+ * most a quarter of the thread's JavaScript stack (see roomNeeded).
  */
 const POLL_ROOM = 256 * 1024;
-/** Bytes of the thread's real stack that the walk measuring the JavaScript engine's limit leaves alone (see stackRoom). */
-const REAL_END_MARGIN = 512 * 1024;
+/**
+ * Bytes of the thread's real stack that the walk measuring the JavaScript engine's limit leaves alone (see stackRoom):
+ * a V8 limit set past the real end (--stack-size) would have it walk through (the process died at load: pass 39a's
+ * finding, for bindings/deno.ts's walk). Small, as JSC's own limit on a small stack is ~127 KB above the end (a 512 KB
+ * margin took the first caller's depth for the limit: dispose refused for good under `ulimit -s 512`, pass 94a).
+ */
+const REAL_END_MARGIN = 48 * 1024;
 /** calogStackLeft at this thread's JavaScript stack limit, measured once (see stackRoom). */
 let limitLeft: number | undefined;
-/** What {@link roomFor} throws: made once, as nothing may be made where the stack runs out. */
-const NO_ROOM = new RangeError("calog: not enough stack left for this step (the JavaScript stack is nearly exhausted)");
+/** The most calogStackLeft read at a Runtime's creation or a measure (see noteStackTop): the top of the stack, near. */
+let topLeft = 0;
+
+/** Notes the stack left where a Runtime is made (usually near the top of the stack): see roomNeeded. */
+function noteStackTop(): void {
+  const left = backend().stackLeft();
+  if (left !== Infinity && left > topLeft) topLeft = left;
+}
 
 /**
  * Bytes of stack left on this thread above the JavaScript engine's limit (Infinity when the thread's bounds are
@@ -318,10 +331,9 @@ function stackRoom(): number {
   const b = backend();
   const left = b.stackLeft();
   if (left === Infinity) return Infinity;
+  if (left > topLeft) topLeft = left;
   if (limitLeft === undefined) {
-    // one walk down to the limit (from any depth), reading the stack left every 16 frames on the way; it stops
-    // short of the thread's real end, which a V8 limit set past it (--stack-size) would have it walk through (the
-    // process died at load: pass 39a's finding, for bindings/deno.ts's walk)
+    // one walk down to the limit (from any depth), reading the stack left every 16 frames on the way
     let least = left;
     const walk = (depth: number): void => {
       if ((depth & 15) === 0) {
@@ -340,9 +352,29 @@ function stackRoom(): number {
   return left - limitLeft;
 }
 
-/** Throws a RangeError unless `bytes` of stack are left above the JavaScript engine's limit (see stackRoom). */
-function roomFor(bytes: number): void {
-  if (stackRoom() < bytes) throw NO_ROOM;
+/**
+ * `want` bytes, or less where the thread's whole JavaScript stack is small (Deno's --stack-size=100: a drain wanting
+ * 256 KB never ran, pass 94a): `share` of the stack between the limit and the highest point seen.
+ */
+function roomNeeded(want: number, share: number): number {
+  return limitLeft === undefined ? want : Math.min(want, (topLeft - limitLeft) * share);
+}
+
+/** Whether `want` bytes of stack are left above the JavaScript engine's limit (see stackRoom, roomNeeded). */
+function hasRoom(want: number, share: number): boolean {
+  const room = stackRoom();
+  return room >= roomNeeded(want, share);
+}
+
+/** Throws a RangeError unless {@link TAKE_ROOM} is left (see hasRoom): for calog's own steps, which catch it. */
+function roomFor(): void {
+  if (!hasRoom(TAKE_ROOM, 1 / 8)) throw new RangeError("calog: not enough stack left for this step");
+}
+
+/** The refusal of a dispose() made with less than {@link TAKE_ROOM} of stack left (nothing was changed). */
+function disposeNoRoom(what: string): CalogNestingError {
+  return new CalogNestingError("ERR_NESTING", `not enough JavaScript stack left to dispose ${what} (calog keeps 64 KB ` +
+    "to spare, or an eighth of a smaller stack): nothing was changed; call dispose() again from higher up the stack");
 }
 
 /** The message of an error that came back but could not be read (see Core.error). */
@@ -888,6 +920,7 @@ class Core implements FunctionTable {
   readonly fnFinalizer: FinalizationRegistry<FnRef>;
 
   constructor(native: NativeRuntime, policy: "strict" | "lenient") {
+    noteStackTop();
     this.native = native;
     this.wire = new Wire(native, this);
     if (policy === "lenient") {
@@ -959,7 +992,7 @@ class Core implements FunctionTable {
   /** Settles the calls {@link unsettled} records, with room to spare on the stack (else they wait for the next drain). */
   settleUnsettled(): void {
     try {
-      roomFor(TAKE_ROOM);
+      roomFor();
     } catch {
       return;
     }
@@ -1342,6 +1375,9 @@ class Core implements FunctionTable {
         const e = new CalogValueError("ERR_ARG", "a function cannot be disposed while calog is reading a value (from a getter or a Proxy)");
         throw core.refusals.refusing(e, arguments); // see Refusals.refusing
       }
+      // near the JavaScript stack's end, its RangeError now, with nothing changed: one at the release below left the
+      // handle disposed and its native function value alive until the runtime's dispose (pass 94b; see Core.dispose)
+      if (!hasRoom(TAKE_ROOM, 1 / 8)) throw disposeNoRoom("the function");
       live = false;
       core.handles.delete(f);
       core.fnFinalizer.unregister(token);
@@ -1621,7 +1657,7 @@ class Core implements FunctionTable {
    */
   dropResults(): void {
     try {
-      roomFor(TAKE_ROOM);
+      roomFor();
     } catch {
       // near the stack's end: a microtask drops them, at the top of the stack, before JavaScript reports a rejection
       // (kept for the next call alone, one the program never made was reported: pass 92b); where not even that can be
@@ -1743,7 +1779,7 @@ class Core implements FunctionTable {
   takeLost(n: NativeRuntime): void {
     try {
       if (n.control[13] === 0 && this.lostTaken === 0) return;
-      roomFor(TAKE_ROOM); // room to spare first: no use taking one that cannot be applied
+      roomFor(); // room to spare first: no use taking one that cannot be applied
       for (;;) {
         // an id taken is gone from the library: it waits in lostTaken until applied. A RangeError between the two
         // (Deno: the room checked above is no guarantee) lost it for good: the host function stayed for the
@@ -2129,7 +2165,7 @@ class Core implements FunctionTable {
     }
     // near the JavaScript stack's end, its RangeError now, before anything is torn down: one later, with native
     // cleared, cut the teardown short for good (the library's runtime and threads were never destroyed: pass 89a)
-    roomFor(TAKE_ROOM);
+    if (!hasRoom(TAKE_ROOM, 1 / 8)) throw disposeNoRoom("the runtime");
     this.native = undefined; // every Context and ScriptFunction checks this first
     this.armed = false;
     this.heldOwner = undefined;
@@ -2499,7 +2535,7 @@ export class Runtime implements Disposable {
     // releases posted by context threads are served first; not from a getter or trap calog runs (reading a value, or
     // walking one for Promises): the drain answered other scripts' host calls under it, each result refused as "called
     // while marshalling" and, under a walk, its Promises never walked (pass 82a); nor near the stack's end (POLL_ROOM)
-    if (!core.encoding && !inWalk() && stackRoom() >= POLL_ROOM) core.drainNow();
+    if (!core.encoding && !inWalk() && hasRoom(POLL_ROOM, 1 / 4)) core.drainNow();
     const perContext: ContextStats[] = [];
     const n = core.native;
     for (const [id, c] of core.contexts) {
@@ -2863,6 +2899,9 @@ export class Context implements Disposable {
       const e = new CalogValueError("ERR_ARG", "a context cannot be disposed while calog is reading a value (from a getter or a Proxy)");
       throw this.#core.refusals.refusing(e, arguments); // see Refusals.refusing
     }
+    // near the JavaScript stack's end, its RangeError now, with nothing changed: one at contextDestroy below left the
+    // Context disposed, with no backstop, and its interpreter and thread alive until the runtime's dispose (pass 94b)
+    if (this.#core.native !== undefined && !hasRoom(TAKE_ROOM, 1 / 8)) throw disposeNoRoom("the context");
     this.#disposed = true;
     contextFinalizer.unregister(this.#token);
     this.#core.contexts.delete(this.#id);
