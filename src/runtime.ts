@@ -90,7 +90,10 @@ export interface RuntimeOptions {
 export interface RuntimeStats {
   /** TypeScript functions this runtime currently lends to scripts (registered or passed as values). */
   hostFunctions: number;
-  /** Function values alive in the native library, all runtimes of the process. */
+  /**
+   * Function values alive in the native library, all runtimes of the process, the library's own natives included (a
+   * runtime makes them with its first context and keeps them until its dispose): compare with a baseline.
+   */
   nativeFunctionValues: number;
   /** Contexts of this runtime not yet destroyed (a forgotten one lives while a function of it is alive). */
   contexts: number;
@@ -291,8 +294,7 @@ function checkTimeout(t: number | undefined): void {
 /**
  * The stack (bytes above the JavaScript engine's limit) that calog's own work after a crossing needs before it begins:
  * taking lost releases (Core.takeLost), dropping results (Core.dropResults), settling outcomes given up
- * (Core.settleUnsettled), a dispose. With that room, an exception there is user code's own. At most an eighth of the
- * thread's JavaScript stack (see roomNeeded).
+ * (Core.settleUnsettled), a dispose. With that room, an exception there is user code's own.
  */
 const TAKE_ROOM = 64 * 1024;
 /**
@@ -300,10 +302,15 @@ const TAKE_ROOM = 64 * 1024;
  * context threads made to the host, entering a host callback for each, and the engine refuses to enter one past its
  * limit. Bun then raises that refusal again at the call into calog, and once more at each slow path after it however
  * the binding catches it, even where that call handed an outcome over: the outcome was lost, and its call waited for
- * good (pass 93a). So rt.stats(), the one drain a program makes at any depth, drains only with this much room. At
- * most a quarter of the thread's JavaScript stack (see roomNeeded).
+ * good (pass 93a). So rt.stats(), the one drain a program makes at any depth, drains only with this much room, or a
+ * quarter of a smaller JavaScript stack, and never less than {@link POLL_ROOM_MIN} (see roomToPoll).
  */
 const POLL_ROOM = 256 * 1024;
+/**
+ * The least a drain asks for: the quarter of a stack seen from a Runtime made deep in it was a few KB, too little to
+ * enter a host callback, and pass 93a's lost outcome came back (pass 95a: Bun, a Runtime made 16 KB above the limit).
+ */
+const POLL_ROOM_MIN = 32 * 1024;
 /**
  * Bytes of the thread's real stack that the walk measuring the JavaScript engine's limit leaves alone (see stackRoom):
  * a V8 limit set past the real end (--stack-size) would have it walk through (the process died at load: pass 39a's
@@ -316,7 +323,7 @@ let limitLeft: number | undefined;
 /** The most calogStackLeft read at a Runtime's creation or a measure (see noteStackTop): the top of the stack, near. */
 let topLeft = 0;
 
-/** Notes the stack left where a Runtime is made (usually near the top of the stack): see roomNeeded. */
+/** Notes the stack left where a Runtime is made (usually near the top of the stack): see roomToPoll. */
 function noteStackTop(): void {
   const left = backend().stackLeft();
   if (left !== Infinity && left > topLeft) topLeft = left;
@@ -353,28 +360,34 @@ function stackRoom(): number {
 }
 
 /**
- * `want` bytes, or less where the thread's whole JavaScript stack is small (Deno's --stack-size=100: a drain wanting
- * 256 KB never ran, pass 94a): `share` of the stack between the limit and the highest point seen.
+ * Whether a drain has room (see POLL_ROOM): 256 KB, or less where the thread's whole JavaScript stack is small (Deno's
+ * --stack-size=100: a drain wanting 256 KB never ran, pass 94a), a quarter of the stack between the limit and the
+ * highest point seen, but at least POLL_ROOM_MIN.
  */
-function roomNeeded(want: number, share: number): number {
-  return limitLeft === undefined ? want : Math.min(want, (topLeft - limitLeft) * share);
+function roomToPoll(): boolean {
+  const room = stackRoom(); // measures limitLeft the first time
+  const share = limitLeft === undefined ? POLL_ROOM : (topLeft - limitLeft) / 4;
+  return room >= Math.max(POLL_ROOM_MIN, Math.min(POLL_ROOM, share));
 }
 
-/** Whether `want` bytes of stack are left above the JavaScript engine's limit (see stackRoom, roomNeeded). */
-function hasRoom(want: number, share: number): boolean {
-  const room = stackRoom();
-  return room >= roomNeeded(want, share);
+/** Whether {@link TAKE_ROOM} is left (see stackRoom). */
+function hasRoom(): boolean {
+  return stackRoom() >= TAKE_ROOM;
 }
 
-/** Throws a RangeError unless {@link TAKE_ROOM} is left (see hasRoom): for calog's own steps, which catch it. */
-function roomFor(): void {
-  if (!hasRoom(TAKE_ROOM, 1 / 8)) throw new RangeError("calog: not enough stack left for this step");
+/** Whether {@link TAKE_ROOM} is left for a step of calog's own; false where not even that can be asked. */
+function roomToTake(): boolean {
+  try {
+    return hasRoom();
+  } catch {
+    return false;
+  }
 }
 
 /** The refusal of a dispose() made with less than {@link TAKE_ROOM} of stack left (nothing was changed). */
 function disposeNoRoom(what: string): CalogNestingError {
   return new CalogNestingError("ERR_NESTING", `not enough JavaScript stack left to dispose ${what} (calog keeps 64 KB ` +
-    "to spare, or an eighth of a smaller stack): nothing was changed; call dispose() again from higher up the stack");
+    "to spare): nothing was changed; call dispose() again from higher up the stack");
 }
 
 /** The message of an error that came back but could not be read (see Core.error). */
@@ -992,9 +1005,9 @@ class Core implements FunctionTable {
   /** Settles the calls {@link unsettled} records, with room to spare on the stack (else they wait for the next drain). */
   settleUnsettled(): void {
     try {
-      roomFor();
+      if (!roomToTake()) return;
     } catch {
-      return;
+      return; // not even room to ask
     }
     const list = this.unsettled;
     for (let k = this.unsettledCount; k > 0; k = this.unsettledCount) {
@@ -1375,9 +1388,9 @@ class Core implements FunctionTable {
         const e = new CalogValueError("ERR_ARG", "a function cannot be disposed while calog is reading a value (from a getter or a Proxy)");
         throw core.refusals.refusing(e, arguments); // see Refusals.refusing
       }
-      // near the JavaScript stack's end, its RangeError now, with nothing changed: one at the release below left the
+      // near the JavaScript stack's end, refused now, with nothing changed: a RangeError at the release below left the
       // handle disposed and its native function value alive until the runtime's dispose (pass 94b; see Core.dispose)
-      if (!hasRoom(TAKE_ROOM, 1 / 8)) throw disposeNoRoom("the function");
+      if (!hasRoom()) throw disposeNoRoom("the function");
       live = false;
       core.handles.delete(f);
       core.fnFinalizer.unregister(token);
@@ -1656,9 +1669,11 @@ class Core implements FunctionTable {
    * entered.
    */
   dropResults(): void {
+    let room = false;
     try {
-      roomFor();
-    } catch {
+      room = roomToTake();
+    } catch { /* not even room to ask */ }
+    if (!room) {
       // near the stack's end: a microtask drops them, at the top of the stack, before JavaScript reports a rejection
       // (kept for the next call alone, one the program never made was reported: pass 92b); where not even that can be
       // queued, the end of the crossing, the next call or dispose
@@ -1779,7 +1794,7 @@ class Core implements FunctionTable {
   takeLost(n: NativeRuntime): void {
     try {
       if (n.control[13] === 0 && this.lostTaken === 0) return;
-      roomFor(); // room to spare first: no use taking one that cannot be applied
+      if (!roomToTake()) return; // room to spare first: no use taking one that cannot be applied
       for (;;) {
         // an id taken is gone from the library: it waits in lostTaken until applied. A RangeError between the two
         // (Deno: the room checked above is no guarantee) lost it for good: the host function stayed for the
@@ -2163,9 +2178,9 @@ class Core implements FunctionTable {
     if (this.encoding || inWalk()) {
       throw new CalogValueError("ERR_ARG", "a runtime cannot be disposed while calog is reading a value (from a getter or a Proxy)");
     }
-    // near the JavaScript stack's end, its RangeError now, before anything is torn down: one later, with native
+    // near the JavaScript stack's end, refused now, before anything is torn down: a RangeError later, with native
     // cleared, cut the teardown short for good (the library's runtime and threads were never destroyed: pass 89a)
-    if (!hasRoom(TAKE_ROOM, 1 / 8)) throw disposeNoRoom("the runtime");
+    if (!hasRoom()) throw disposeNoRoom("the runtime");
     this.native = undefined; // every Context and ScriptFunction checks this first
     this.armed = false;
     this.heldOwner = undefined;
@@ -2535,7 +2550,7 @@ export class Runtime implements Disposable {
     // releases posted by context threads are served first; not from a getter or trap calog runs (reading a value, or
     // walking one for Promises): the drain answered other scripts' host calls under it, each result refused as "called
     // while marshalling" and, under a walk, its Promises never walked (pass 82a); nor near the stack's end (POLL_ROOM)
-    if (!core.encoding && !inWalk() && hasRoom(POLL_ROOM, 1 / 4)) core.drainNow();
+    if (!core.encoding && !inWalk() && roomToPoll()) core.drainNow();
     const perContext: ContextStats[] = [];
     const n = core.native;
     for (const [id, c] of core.contexts) {
@@ -2899,9 +2914,9 @@ export class Context implements Disposable {
       const e = new CalogValueError("ERR_ARG", "a context cannot be disposed while calog is reading a value (from a getter or a Proxy)");
       throw this.#core.refusals.refusing(e, arguments); // see Refusals.refusing
     }
-    // near the JavaScript stack's end, its RangeError now, with nothing changed: one at contextDestroy below left the
+    // near the JavaScript stack's end, refused now, with nothing changed: a RangeError at contextDestroy below left the
     // Context disposed, with no backstop, and its interpreter and thread alive until the runtime's dispose (pass 94b)
-    if (this.#core.native !== undefined && !hasRoom(TAKE_ROOM, 1 / 8)) throw disposeNoRoom("the context");
+    if (this.#core.native !== undefined && !hasRoom()) throw disposeNoRoom("the context");
     this.#disposed = true;
     contextFinalizer.unregister(this.#token);
     this.#core.contexts.delete(this.#id);

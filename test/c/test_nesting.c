@@ -230,6 +230,17 @@ static __attribute__((noinline)) int32_t evalBelow(CalogT *rt, CalogContextIdT i
   return st;
 }
 
+static __attribute__((noinline)) int32_t createBelow(CalogT *rt, const char *engine, size_t bytes) {
+  volatile char pad[bytes];
+  pad[0] = pad[bytes - 1] = 0;
+  CalogContextIdT id = 0;
+  CalogValueT err = calogValueNil();
+  int32_t st = calogContextCreate(rt, engine, CALOG_CONTEXT_HOST_THREAD, &id, &err);
+  calogValueFree(&err);
+  if (st == CALOG_OK) calogContextDestroy(rt, id);
+  return st;
+}
+
 static void *floorThread(void *arg) {
   (void)arg;
   size_t before = calogStackLeft();
@@ -248,6 +259,13 @@ static void *floorThread(void *arg) {
   CHECK_EQ(evalBelow(rt, id, 64u << 10), CALOG_OK);
   /* with less than CALOG_STACK_ENTRY left above the mark, the entry is refused */
   CHECK_EQ(evalBelow(rt, id, (1u << 20) - (64u << 10)), CALOG_ERR_NESTING);
+  /* and so is a host-thread context's creation (its set-up runs the engine's code: Lua's failed with "C stack
+   * overflow" as a script error, pass 95b), in every engine */
+  static const char *const engines[] = {"lua", "js", "squirrel"};
+  for (size_t i = 0; i < 3; i++) {
+    CHECK_EQ(createBelow(rt, engines[i], 64u << 10), CALOG_OK);
+    CHECK_EQ(createBelow(rt, engines[i], (1u << 20) - (64u << 10)), CALOG_ERR_NESTING);
+  }
   /* a later mark replaces it: 2 MB down, the same entry has room */
   markBelow(2u << 20);
   CHECK_EQ(evalBelow(rt, id, (1u << 20) - (64u << 10)), CALOG_OK);
