@@ -108,6 +108,9 @@ const { lib, path } = await loadLibrary({
   localBuild: localBuildPath(import.meta.url),
 });
 
+/** calogStackLeft as this module loads: near the top of the stack (see Backend.stackAtLoad). */
+const stackAtLoad = stackLeft(Number(lib.calogStackLeft()));
+
 class BunRuntime implements NativeRuntime {
   #rt: Pointer | null;
   #ctlPtr: Pointer;
@@ -295,6 +298,7 @@ const bunBackend: Backend = {
   liveFunctionValues: () => Number(lib.calogFnLiveCount()),
   leakStat: (which) => Number(lib.calogLeakStat(which)),
   stackLeft: () => stackLeft(Number(lib.calogStackLeft())),
+  stackAtLoad,
   createRuntime: () => new BunRuntime(),
 };
 

@@ -153,6 +153,13 @@ function markStackFloor(mark: () => void, left: () => number): void {
     // the RangeError at the deepest frame V8 allows (or in a mark there: the one before stands)
   }
 }
+/** calogStackLeft, as a number (SIZE_MAX, the thread's bounds unknown: Infinity, no limit). */
+function stackLeft(): number {
+  const n = Number(lib.calogStackLeft());
+  return n >= 2 ** 63 ? Infinity : n;
+}
+/** calogStackLeft as this module loads: near the top of the stack (see Backend.stackAtLoad). */
+const stackAtLoad = stackLeft();
 markStackFloor(() => lib.calogStackFloorHere(), () => Number(lib.calogStackLeft()));
 
 class DenoRuntime implements NativeRuntime {
@@ -387,10 +394,8 @@ const denoBackend: Backend = {
   abiVersion: () => lib.calogAbiVersion(),
   liveFunctionValues: () => Number(lib.calogFnLiveCount()),
   leakStat: (which) => Number(lib.calogLeakStat(which)),
-  stackLeft: () => {
-    const n = Number(lib.calogStackLeft());
-    return n >= 2 ** 63 ? Infinity : n; // SIZE_MAX: bounds unknown, no limit
-  },
+  stackLeft,
+  stackAtLoad,
   createRuntime: () => new DenoRuntime(),
 };
 

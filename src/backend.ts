@@ -121,6 +121,8 @@ export interface Backend {
   leakStat(which: number): number;
   /** Bytes of C stack left below the caller on this thread, down to its real end (calogStackLeft; Infinity: unknown). */
   stackLeft(): number;
+  /** {@link stackLeft} as the binding loaded: near the top of the stack of the thread that loaded it. */
+  readonly stackAtLoad: number;
   createRuntime(): NativeRuntime;
 }
 

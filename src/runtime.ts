@@ -294,7 +294,9 @@ function checkTimeout(t: number | undefined): void {
 /**
  * The stack (bytes above the JavaScript engine's limit) that calog's own work after a crossing needs before it begins:
  * taking lost releases (Core.takeLost), dropping results (Core.dropResults), settling outcomes given up
- * (Core.settleUnsettled), a dispose. With that room, an exception there is user code's own.
+ * (Core.settleUnsettled), a dispose. With that room, an exception there is user code's own. An eighth of a smaller
+ * JavaScript stack (see takeRoom): 64 KB flat left no room at the top of a program on a small stack, and no dispose
+ * could succeed (pass 96b: Deno --stack-size=80, Bun `ulimit -s 192`).
  */
 const TAKE_ROOM = 64 * 1024;
 /**
@@ -303,14 +305,9 @@ const TAKE_ROOM = 64 * 1024;
  * limit. Bun then raises that refusal again at the call into calog, and once more at each slow path after it however
  * the binding catches it, even where that call handed an outcome over: the outcome was lost, and its call waited for
  * good (pass 93a). So rt.stats(), the one drain a program makes at any depth, drains only with this much room, or a
- * quarter of a smaller JavaScript stack, and never less than {@link POLL_ROOM_MIN} (see roomToPoll).
+ * quarter of a smaller JavaScript stack (see roomToPoll).
  */
 const POLL_ROOM = 256 * 1024;
-/**
- * The least a drain asks for: the quarter of a stack seen from a Runtime made deep in it was a few KB, too little to
- * enter a host callback, and pass 93a's lost outcome came back (pass 95a: Bun, a Runtime made 16 KB above the limit).
- */
-const POLL_ROOM_MIN = 32 * 1024;
 /**
  * Bytes of the thread's real stack that the walk measuring the JavaScript engine's limit leaves alone (see stackRoom):
  * a V8 limit set past the real end (--stack-size) would have it walk through (the process died at load: pass 39a's
@@ -320,14 +317,12 @@ const POLL_ROOM_MIN = 32 * 1024;
 const REAL_END_MARGIN = 48 * 1024;
 /** calogStackLeft at this thread's JavaScript stack limit, measured once (see stackRoom). */
 let limitLeft: number | undefined;
-/** The most calogStackLeft read at a Runtime's creation or a measure (see noteStackTop): the top of the stack, near. */
+/**
+ * The most calogStackLeft read on this thread: as the binding loaded (near the top of the stack: a module is evaluated
+ * from the loader's job), and at each measure since. Taken from where the first Runtime was made instead, a Runtime
+ * made 16 KB above the limit shrank a drain's room to ~4 KB, and pass 93a's lost outcome came back (pass 95a).
+ */
 let topLeft = 0;
-
-/** Notes the stack left where a Runtime is made (usually near the top of the stack): see roomToPoll. */
-function noteStackTop(): void {
-  const left = backend().stackLeft();
-  if (left !== Infinity && left > topLeft) topLeft = left;
-}
 
 /**
  * Bytes of stack left on this thread above the JavaScript engine's limit (Infinity when the thread's bounds are
@@ -338,6 +333,7 @@ function stackRoom(): number {
   const b = backend();
   const left = b.stackLeft();
   if (left === Infinity) return Infinity;
+  if (topLeft === 0) topLeft = b.stackAtLoad;
   if (left > topLeft) topLeft = left;
   if (limitLeft === undefined) {
     // one walk down to the limit (from any depth), reading the stack left every 16 frames on the way
@@ -359,23 +355,32 @@ function stackRoom(): number {
   return left - limitLeft;
 }
 
+/** The JavaScript stack of this thread, from near its top down to the engine's limit (bytes; after a stackRoom). */
+function stackSize(): number {
+  return limitLeft === undefined ? Infinity : topLeft - limitLeft;
+}
+
 /**
- * Whether a drain has room (see POLL_ROOM): 256 KB, or less where the thread's whole JavaScript stack is small (Deno's
- * --stack-size=100: a drain wanting 256 KB never ran, pass 94a), a quarter of the stack between the limit and the
- * highest point seen, but at least POLL_ROOM_MIN.
+ * Whether a drain has room (see POLL_ROOM): 256 KB, or a quarter of a smaller JavaScript stack (Deno's
+ * --stack-size=100: a drain wanting 256 KB never ran, pass 94a).
  */
 function roomToPoll(): boolean {
   const room = stackRoom(); // measures limitLeft the first time
-  const share = limitLeft === undefined ? POLL_ROOM : (topLeft - limitLeft) / 4;
-  return room >= Math.max(POLL_ROOM_MIN, Math.min(POLL_ROOM, share));
+  return room >= Math.min(POLL_ROOM, stackSize() / 4);
 }
 
-/** Whether {@link TAKE_ROOM} is left (see stackRoom). */
+/** What calog's own steps and a dispose want left (see TAKE_ROOM). */
+function takeRoom(): number {
+  return Math.min(TAKE_ROOM, stackSize() / 8);
+}
+
+/** Whether {@link takeRoom} is left (see stackRoom). */
 function hasRoom(): boolean {
-  return stackRoom() >= TAKE_ROOM;
+  const room = stackRoom(); // measures limitLeft the first time
+  return room >= takeRoom();
 }
 
-/** Whether {@link TAKE_ROOM} is left for a step of calog's own; false where not even that can be asked. */
+/** Whether {@link takeRoom} is left for a step of calog's own; false where not even that can be asked. */
 function roomToTake(): boolean {
   try {
     return hasRoom();
@@ -384,10 +389,10 @@ function roomToTake(): boolean {
   }
 }
 
-/** The refusal of a dispose() made with less than {@link TAKE_ROOM} of stack left (nothing was changed). */
+/** The refusal of a dispose() made with less than {@link takeRoom} of stack left (nothing was changed). */
 function disposeNoRoom(what: string): CalogNestingError {
-  return new CalogNestingError("ERR_NESTING", `not enough JavaScript stack left to dispose ${what} (calog keeps 64 KB ` +
-    "to spare): nothing was changed; call dispose() again from higher up the stack");
+  return new CalogNestingError("ERR_NESTING", `not enough JavaScript stack left to dispose ${what} (calog keeps ` +
+    `${Math.round(takeRoom() / 1024)} KB to spare): nothing was changed; call dispose() again from higher up the stack`);
 }
 
 /** The message of an error that came back but could not be read (see Core.error). */
@@ -894,6 +899,11 @@ class Core implements FunctionTable {
   owner: WeakRef<object> | undefined;
   pendingRefs: number[] = [];
   /**
+   * Whether the last call {@link sendRefs} made that threw had reached the library (it read IN): the call ran, and Bun
+   * raised an engine's refusal (a host callback it would not enter near the stack's end) again once it returned.
+   */
+  reachedAndThrew = false;
+  /**
    * Exceptions host functions threw, by the id sent with their error (the native side carries the id through
    * every engine, so `cause` is attached only to the error that exception became, uncaught, each time it ends a call).
    * The oldest go first past HOST_ERRORS_KEPT: exceptions scripts caught are never asked for.
@@ -933,7 +943,6 @@ class Core implements FunctionTable {
   readonly fnFinalizer: FinalizationRegistry<FnRef>;
 
   constructor(native: NativeRuntime, policy: "strict" | "lenient") {
-    noteStackTop();
     this.native = native;
     this.wire = new Wire(native, this);
     if (policy === "lenient") {
@@ -1150,69 +1159,93 @@ class Core implements FunctionTable {
       return rejectedWith(signals.reason(signal));
     }
     if (this.wire.open) this.wire.dropUnowned(MAX_OUT); // see sendRequest
+    // The promise is made and the wake armed before the request goes out: between the send and the request's record
+    // in `pending`, nothing may meet the stack's end. Made in an executor after it, a throw there (Deno's arm or
+    // setImmediate near the stack's end) rejected a call that had been sent and ran with that RangeError (pass 96a).
+    let made: PromiseWithResolvers<Value>;
+    try {
+      made = withResolvers() as PromiseWithResolvers<Value>;
+      this.arm(n);
+    } catch (e) {
+      this.idleWake(n); // never sent: its host references go back at the next begin (see sendRequest)
+      return rejectedWith(e);
+    }
+    const { promise, resolve, reject } = made;
     let t: number;
     try {
       t = this.sendRefs(n, this.wire.length, send);
     } catch (e) {
+      this.idleWake(n);
       return rejectedWith(e);
     }
     if (n.control[13] !== 0 || this.lostTaken !== 0) this.takeLost(n);
     if (t < 0) {
       this.wire.taken = n.control[14]!;
       this.wire.open = true;
+      this.idleWake(n);
       const e = this.error(-t);
       if (values !== undefined && refusedUnrun(e)) this.refusals.add(values); // see refusedUnrun
       return rejectedWith(e);
     }
-    return new NativePromise<Value>((resolve, reject) => {
-      if (signal === undefined) {
-        this.pending.set(t, { resolve, reject, keep, boxed });
-      } else if (signals.aborted(signal)) {
-        // aborted while the request was sent, before a listener could hear it: by a host function or the output
-        // callback of a host-thread context, which runs the request inside send. The promise resolved with the
-        // script's value as if no abort had come; it rejects with the reason, and the outcome is collected and dropped
-        this.aborted.add(t);
-        this.native?.cancel(t);
-        reject(signals.reason(signal));
-      } else {
-        // An abort() called where the JavaScript stack is nearly exhausted may find no room for this listener, or
-        // for part of it: the promise settled first, the rest never throws out of it (an exception in a listener is
-        // an uncaught error), and an outcome that arrives for an aborted signal rejects with its reason. The listener
-        // deleted the request, then threw before rejecting: the promise never settled (an await hung for good), or
-        // never ran: the script's value resolved the promise of an aborted call.
-        const onAbort = (): void => {
-          try {
-            if (!this.pending.has(t)) return;
-            reject(signals.reason(signal));
-            this.pending.delete(t);
-            this.aborted.add(t);
-            this.native?.cancel(t); // queued: never runs; running: interrupted
-          } catch { /* no stack left: settled, and the outcome is collected as any other */ }
-        };
-        signals.listen(signal, onAbort);
-        this.pending.set(t, {
-          keep,
-          resolve: (v) => {
-            signals.unlisten(signal, onAbort);
-            if (signals.aborted(signal)) reject(signals.reason(signal)); // aborted, the listener never ran
-            else resolve(v);
-          },
-          reject: (e) => (signals.unlisten(signal, onAbort), reject(signals.aborted(signal) ? signals.reason(signal) : e)),
-        });
-      }
-      this.arm(n);
-      if (immediate !== undefined) {
+    if (signal === undefined) {
+      this.pending.set(t, { resolve, reject, keep, boxed });
+    } else if (signals.aborted(signal)) {
+      // aborted while the request was sent, before a listener could hear it: by a host function or the output
+      // callback of a host-thread context, which runs the request inside send. The promise resolved with the
+      // script's value as if no abort had come; it rejects with the reason, and the outcome is collected and dropped
+      this.aborted.add(t);
+      this.native?.cancel(t);
+      reject(signals.reason(signal));
+    } else {
+      // An abort() called where the JavaScript stack is nearly exhausted may find no room for this listener, or
+      // for part of it: the promise settled first, the rest never throws out of it (an exception in a listener is
+      // an uncaught error), and an outcome that arrives for an aborted signal rejects with its reason. The listener
+      // deleted the request, then threw before rejecting: the promise never settled (an await hung for good), or
+      // never ran: the script's value resolved the promise of an aborted call.
+      const onAbort = (): void => {
+        try {
+          if (!this.pending.has(t)) return;
+          reject(signals.reason(signal));
+          this.pending.delete(t);
+          this.aborted.add(t);
+          this.native?.cancel(t); // queued: never runs; running: interrupted
+        } catch { /* no stack left: settled, and the outcome is collected as any other */ }
+      };
+      this.pending.set(t, {
+        keep,
+        resolve: (v) => {
+          signals.unlisten(signal, onAbort);
+          if (signals.aborted(signal)) reject(signals.reason(signal)); // aborted, the listener never ran
+          else resolve(v);
+        },
+        reject: (e) => (signals.unlisten(signal, onAbort), reject(signals.aborted(signal) ? signals.reason(signal) : e)),
+      });
+      signals.listen(signal, onAbort);
+    }
+    if (immediate !== undefined) {
+      // A quick look only hastens what the wake brings: one that cannot be scheduled (near the stack's end, Deno's
+      // setImmediate threw) must not fail the call, nor leave quickScheduled set for good (no later call had a quick
+      // look: pass 96a)
+      try {
         const now = performance.now();
         this.quickUntil = now + QUICK_LOOK_MS;
         if (!this.quickScheduled) {
-          this.quickScheduled = true;
           // the first look from a microtask while the event loop had a turn within MICRO_LOOK_MS, else from a
           // macrotask (which gives it that turn): never inside callAsync (async_host.test.ts pins why)
           if (now - this.lastMacroLook < MICRO_LOOK_MS) queueMicrotask(this.microLook);
           else immediate(this.quickLook);
+          this.quickScheduled = true;
         }
-      }
-    });
+      } catch { /* the stack's end: the wake brings the outcome */ }
+    }
+    return promise;
+  }
+
+  /** Disarms the wake armed for a request that was not sent after all, if nothing else needs it (see keepWake). */
+  idleWake(n: NativeRuntime): void {
+    try {
+      this.keepWake(n);
+    } catch { /* the stack's end: the next drain does it */ }
   }
 
   /**
@@ -1227,8 +1260,8 @@ class Core implements FunctionTable {
     // thread say) gets to answer, where a look that only spun kept it off until the looks ended
     this.drainNow(QUICK_WAIT_US);
     if (this.pending.size > 0 && this.native !== undefined && performance.now() < this.quickUntil) {
-      this.quickScheduled = true;
       immediate!(this.quickLook);
+      this.quickScheduled = true;
     }
   }
 
@@ -1656,7 +1689,7 @@ class Core implements FunctionTable {
   dropQueued = false;
   readonly dropLater = (): void => {
     this.dropQueued = false;
-    if (this.droppedCount !== 0) this.dropResults();
+    if (this.droppedCount !== 0) this.dropResults(true);
   };
 
   /**
@@ -1668,10 +1701,10 @@ class Core implements FunctionTable {
    * (one kept for another try ran the getter at every later call, pass 91a). Never throws but where it cannot be
    * entered.
    */
-  dropResults(): void {
-    let room = false;
+  dropResults(atTop = false): void {
+    let room = atTop; // a microtask's: whatever room it has is all there will be (asked again, it queued itself for good)
     try {
-      room = roomToTake();
+      if (!room) room = roomToTake();
     } catch { /* not even room to ask */ }
     if (!room) {
       // near the stack's end: a microtask drops them, at the top of the stack, before JavaScript reports a rejection
@@ -1998,6 +2031,13 @@ class Core implements FunctionTable {
       r = this.sendRefs(n, len, send);
     } catch (e) {
       this.depth--;
+      if (this.reachedAndThrew) {
+        // the call ran and its outcome is in OUT, its function handles ours: given back by the next call (a script
+        // function returned near the stack's end, where a host function it called could not run, stayed alive until
+        // the runtime's dispose: 1,200 of 1,800 such calls under Bun, found beside pass 96)
+        this.wire.taken = n.control[14]!;
+        this.wire.open = true;
+      }
       this.afterCrossing(n);
       throw e;
     }
@@ -2036,6 +2076,7 @@ class Core implements FunctionTable {
     try {
       return send(n, len);
     } catch (e) {
+      this.reachedAndThrew = n.control[15] === 0;
       if (n.control[15] !== 0) {
         n.control[15] = 0;
         if (refs !== NO_REFS) this.pendingRefs = refs; // never sent: the next begin gives them back (stores only)
