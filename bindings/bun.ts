@@ -299,6 +299,7 @@ const bunBackend: Backend = {
   leakStat: (which) => Number(lib.calogLeakStat(which)),
   stackLeft: () => stackLeft(Number(lib.calogStackLeft())),
   stackAtLoad,
+  floorLeft: 0, // no floor marked: the library counts down to the thread's real end
   createRuntime: () => new BunRuntime(),
 };
 

@@ -135,15 +135,18 @@ const { lib, path } = loaded;
  * that finds the limit also asks the library how much of the thread's real stack is left, and stops short of its end:
  * under `--v8-flags=--stack-size=16000` V8's limit lies past it, and the walk ran off the stack at import (pass 39a).
  */
-function markStackFloor(mark: () => void, left: () => number): void {
+function markStackFloor(mark: () => void, left: () => number): number {
+  let floor = 0; // calogStackLeft where the last mark was made
   const REAL_END_MARGIN = 512 * 1024; // bytes of the real stack the walk leaves alone (calog's own entries need 192 KB)
   const MARK_EVERY = 32; // frames between two marks: the last one made is at most this far above V8's limit
   // One walk, marking as it goes: the depth alone says nothing of where the stack is (optimized code inlines the
   // recursion, so a second walk to a depth found by the first marked 180 KB below the caller: pass 39a's fix).
   const walk = (depth: number): void => {
     if (depth % MARK_EVERY === 0) {
-      if (left() < REAL_END_MARGIN) return; // the thread's real end comes before V8's limit
+      const l = left();
+      if (l < REAL_END_MARGIN) return; // the thread's real end comes before V8's limit
       mark();
+      floor = l;
     }
     walk(depth + 1);
   };
@@ -152,6 +155,7 @@ function markStackFloor(mark: () => void, left: () => number): void {
   } catch {
     // the RangeError at the deepest frame V8 allows (or in a mark there: the one before stands)
   }
+  return floor;
 }
 /** calogStackLeft, as a number (SIZE_MAX, the thread's bounds unknown: Infinity, no limit). */
 function stackLeft(): number {
@@ -160,7 +164,8 @@ function stackLeft(): number {
 }
 /** calogStackLeft as this module loads: near the top of the stack (see Backend.stackAtLoad). */
 const stackAtLoad = stackLeft();
-markStackFloor(() => lib.calogStackFloorHere(), () => Number(lib.calogStackLeft()));
+/** calogStackLeft at the floor marked (see Backend.floorLeft). */
+const floorLeft = markStackFloor(() => lib.calogStackFloorHere(), () => Number(lib.calogStackLeft()));
 
 class DenoRuntime implements NativeRuntime {
   #rt: Deno.PointerValue;
@@ -396,6 +401,7 @@ const denoBackend: Backend = {
   leakStat: (which) => Number(lib.calogLeakStat(which)),
   stackLeft,
   stackAtLoad,
+  floorLeft,
   createRuntime: () => new DenoRuntime(),
 };
 

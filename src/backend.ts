@@ -123,6 +123,11 @@ export interface Backend {
   stackLeft(): number;
   /** {@link stackLeft} as the binding loaded: near the top of the stack of the thread that loaded it. */
   readonly stackAtLoad: number;
+  /**
+   * {@link stackLeft} where the binding marked the library's floor on this thread (calogStackFloorHere: Deno, at V8's
+   * limit), or 0 where it marked none: the C stack the library counts as left is stackLeft() less this.
+   */
+  readonly floorLeft: number;
   createRuntime(): NativeRuntime;
 }
 

@@ -395,6 +395,29 @@ function disposeNoRoom(what: string): CalogNestingError {
     `${Math.round(takeRoom() / 1024)} KB to spare): nothing was changed; call dispose() again from higher up the stack`);
 }
 
+/**
+ * The C stack (bytes, as the library counts it: above its floor) a host-thread context's teardown wants: it runs the
+ * interpreter's finalizers on this thread, and the engines fail one with less than CALOG_STACK_LOW (128 KB) left, so a
+ * finalizer releasing a function value never ran and the value (a lent TypeScript function, the runtime's own natives)
+ * stayed alive (Deno, a dispose 65-128 KB above V8's limit: pass 97b). CALOG_STACK_ENTRY (192 KB, what an entry into a
+ * script wants) and room for the frames of the call into the library.
+ */
+const TEARDOWN_ROOM = 224 * 1024;
+
+/** Whether this thread has {@link TEARDOWN_ROOM} of C stack left for a host-thread context's teardown. */
+function roomToTearDown(): boolean {
+  const b = backend();
+  const left = b.stackLeft();
+  return left === Infinity || left - b.floorLeft >= TEARDOWN_ROOM;
+}
+
+/** The refusal of a dispose() of, or taking down, a host-thread context where its teardown has no room. */
+function teardownNoRoom(what: string): CalogNestingError {
+  return new CalogNestingError("ERR_NESTING", `not enough C stack left on this thread to dispose ${what} (a ` +
+    "host-thread context's finalizers run as it closes, and want 224 KB): nothing was changed; call dispose() again " +
+    "from higher up the stack");
+}
+
 /** The message of an error that came back but could not be read (see Core.error). */
 const ERROR_UNREAD_STACK = "the call failed, and its error could not be read: the JavaScript stack ran out while " +
   "reading it (calls nested too deeply on this thread); its message, value and traceback are lost";
@@ -2222,6 +2245,7 @@ class Core implements FunctionTable {
     // near the JavaScript stack's end, refused now, before anything is torn down: a RangeError later, with native
     // cleared, cut the teardown short for good (the library's runtime and threads were never destroyed: pass 89a)
     if (!hasRoom()) throw disposeNoRoom("the runtime");
+    for (const c of this.contexts.values()) if (!c.threaded && !roomToTearDown()) throw teardownNoRoom("the runtime");
     this.native = undefined; // every Context and ScriptFunction checks this first
     this.armed = false;
     this.heldOwner = undefined;
@@ -2958,6 +2982,7 @@ export class Context implements Disposable {
     // near the JavaScript stack's end, refused now, with nothing changed: a RangeError at contextDestroy below left the
     // Context disposed, with no backstop, and its interpreter and thread alive until the runtime's dispose (pass 94b)
     if (this.#core.native !== undefined && !hasRoom()) throw disposeNoRoom("the context");
+    if (this.#core.native !== undefined && !this.threaded && !roomToTearDown()) throw teardownNoRoom("the context");
     this.#disposed = true;
     contextFinalizer.unregister(this.#token);
     this.#core.contexts.delete(this.#id);

@@ -1,0 +1,132 @@
+// Pass 97b: under Deno, a host-thread Lua context disposed 65-128 KB above V8's limit closed its interpreter with too
+// little C stack for its finalizers (the engine fails one with less than 128 KB left): the function values it held
+// were never released, a lent TypeScript function (and what it held) kept until the runtime's dispose, and 7 of the
+// runtime's own natives for good when that was the runtime's dispose. A dispose that would take down a host-thread
+// context now wants the room the finalizers need, and is refused with nothing changed where it is missing. Failed at
+// 8da0b0d.
+import assert from "node:assert/strict";
+import { CalogNestingError, type EngineName, Runtime } from "../bindings/mod.ts";
+import { backend } from "../src/backend.ts";
+import { test } from "./harness.ts";
+
+/** Runs `op` with about `kb` KB of stack left above the JavaScript engine's limit (`limit`: stackLeft there). */
+function atRoom(limit: number, kb: number, op: () => void): void {
+  const b = backend();
+  let frames = 0;
+  const go = (): void => {
+    if (b.stackLeft() - limit > kb * 1024) {
+      go(); // not `return go()`: JSC makes that a proper tail call in a module, which never goes deeper
+      frames++;
+      return;
+    }
+    op();
+  };
+  go();
+  if (frames < 0) throw new Error("unreachable"); // keeps the count (and the frames) alive
+}
+
+function measureLimit(): number {
+  const b = backend();
+  let least = b.stackLeft();
+  const walk = (d: number): void => {
+    if ((d & 15) === 0) least = Math.min(least, b.stackLeft());
+    walk(d + 1);
+  };
+  try {
+    walk(0);
+  } catch { /* the limit */ }
+  return least;
+}
+
+const keeps: Record<EngineName, string> = {
+  lua: "function keep(f) held = f end",
+  js: "function keep(f) { held = f; }",
+  squirrel: "function keep(f) { ::held <- f; }",
+};
+
+for (const engine of ["lua", "js", "squirrel"] as EngineName[]) {
+  test(`${engine}: a host-thread context disposed at any depth releases what it held, or is refused with nothing changed`, () => {
+    const limit = measureLimit();
+    using rt = new Runtime({ output: "ignore" });
+    const base = rt.stats().hostFunctions;
+    let refused = 0, done = 0;
+    for (let kb = 70; kb <= 400; kb += 10) {
+      const ctx = rt.createContext(engine, { thread: false });
+      ctx.eval(keeps[engine]);
+      ctx.call("keep", (x: number) => x);
+      let err: unknown;
+      atRoom(limit, kb, () => {
+        try {
+          ctx.dispose();
+        } catch (e) {
+          err = e;
+        }
+      });
+      if (err !== undefined) {
+        refused++;
+        assert.ok(err instanceof CalogNestingError || err instanceof RangeError, String(err));
+        assert.equal(ctx.disposed, false, "a refused dispose changed nothing");
+        ctx.dispose(); // from the top
+      } else done++;
+      assert.equal(rt.stats().contexts, 0);
+      assert.equal(rt.stats().hostFunctions, base, `the context's lent function outlived its dispose ${kb} KB above the limit`);
+    }
+    assert.ok(done > 0, "no dispose went through");
+  });
+}
+
+test("a runtime disposed at any depth frees its own natives, or is refused with nothing changed", () => {
+  const limit = measureLimit();
+  const b = backend();
+  const base = b.liveFunctionValues();
+  for (let kb = 70; kb <= 400; kb += 10) {
+    const rt = new Runtime({ output: "ignore" });
+    rt.createContext("lua", { thread: false });
+    let err: unknown;
+    atRoom(limit, kb, () => {
+      try {
+        rt.dispose();
+      } catch (e) {
+        err = e;
+      }
+    });
+    if (err !== undefined) {
+      assert.ok(err instanceof CalogNestingError || err instanceof RangeError, String(err));
+      assert.equal(rt.disposed, false, "a refused dispose changed nothing");
+      rt.dispose();
+    }
+    assert.equal(b.liveFunctionValues(), base, `the runtime's natives outlived its dispose ${kb} KB above the limit`);
+  }
+});
+
+// Pass 97b: a Lua script that dropped calog function values ~197 C calls deep (nested pcall) had the collector call
+// their finalizers there, where each failed with "C stack overflow" (Lua only warns) and was never called again: the
+// values were never released, not by a later collection nor by the context's dispose (Bun and Deno, both thread
+// kinds; 500 lent functions of 5 contexts kept until the runtime's dispose). Lua's collector now leaves its finalizers
+// pending where a call would fail (c/patches/lua/76-finalizers-wait-for-c-stack.patch), and a later step runs them.
+for (const thread of [false, true]) {
+  test(`lua (${thread ? "own" : "host"} thread): function values a script drops deep in nested pcalls are released by a later collection`, async () => {
+    using rt = new Runtime({ output: "ignore" });
+    rt.register("mk", () => (i: number) => i);
+    const base = rt.stats().hostFunctions;
+    using ctx = rt.createContext("lua", { thread });
+    const src = `
+      local boxes = {}
+      for i = 1, 50 do boxes[i] = mk() end
+      local function down(n)
+        if n == 0 then
+          boxes = nil -- dropped here, and the collector runs here, 197 C calls deep
+          local t = {}
+          for i = 1, 200000 do t[i % 1000] = {i} end
+          return
+        end
+        assert(pcall(down, n - 1))
+      end
+      down(197)
+      collectgarbage(); collectgarbage()
+      return "ok"`;
+    assert.equal(thread ? await ctx.evalAsync(src) : ctx.eval(src), "ok");
+    for (let i = 0; i < 200 && rt.stats().hostFunctions !== base; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(rt.stats().hostFunctions, base, "the dropped function values were never released");
+  });
+}
