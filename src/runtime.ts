@@ -2659,6 +2659,13 @@ export class Runtime implements Disposable {
         return [o.thread !== false, nativeOptions(core, o)] as const;
       });
       n = core.live("createContext");
+      // one that could never be closed here (its teardown wants more C stack than its creation: a host-thread context
+      // made at the top of a program under Deno's --stack-size=230 could never be disposed: pass 98b)
+      if (!threaded && !roomToTearDown()) {
+        throw new CalogNestingError("ERR_NESTING", "not enough C stack left on this thread to create a host-thread " +
+          "context (it wants 224 KB, what its finalizers need to close it again): create it higher up the stack, or " +
+          "make a threaded one");
+      }
     } catch (e) {
       throw core.refusals.refusing(e, arguments); // see Refusals.refusing
     }

@@ -369,3 +369,28 @@ export function jsThroughLua(rt: Runtime, thread: boolean, luaBody: string, jsSo
   y.call("setL", cb);
   return y;
 }
+
+/**
+ * Calls `op` once, `off` frames above the JavaScript stack's end, each frame holding an array of `pad` numbers (vary it
+ * to vary where the frames fall); what `op` threw, if it threw (null for a thrown undefined), else undefined.
+ */
+export function atFramesFromEnd(off: number, pad: number, op: () => void): unknown {
+  let n = 0, done = false, threw: unknown = undefined;
+  const down = (): number => {
+    const a = new Array<number>(pad).fill(off);
+    try {
+      down();
+    } catch { /* the stack's end */ }
+    if (!done && n++ >= off) {
+      done = true;
+      try {
+        op();
+      } catch (e) {
+        threw = e ?? null;
+      }
+    }
+    return a.length;
+  };
+  down();
+  return threw;
+}

@@ -12,35 +12,13 @@
 // share of the thread's stack, and a refused dispose() throws a CalogNestingError of its own. Failed at 9fb740a.
 import assert from "node:assert/strict";
 import { CalogNestingError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { isDeno, modes, test, where } from "./harness.ts";
+import { atFramesFromEnd, isDeno, modes, test, where } from "./harness.ts";
 
 const defs: Record<EngineName, string> = {
   lua: "function f() return 1 end",
   js: "function f() { return 1; }",
   squirrel: "function f() { return 1; }",
 };
-
-/** Calls `op` once, `off` frames above the stack's end (frame sizes varied by `off`); what it threw, if it did. */
-function atDepth(off: number, op: () => void): unknown {
-  let n = 0, done = false, threw: unknown = undefined;
-  const down = (): number => {
-    const a = new Array<number>((off % 5) + 1).fill(off);
-    try {
-      down();
-    } catch { /* the stack's end */ }
-    if (!done && n++ >= off) {
-      done = true;
-      try {
-        op();
-      } catch (e) {
-        threw = e ?? null;
-      }
-    }
-    return a.length;
-  };
-  down();
-  return threw;
-}
 
 for (const engine of ["lua", "js", "squirrel"] as EngineName[]) {
   for (const thread of modes) {
@@ -51,7 +29,7 @@ for (const engine of ["lua", "js", "squirrel"] as EngineName[]) {
       for (let off = 0; off < 120; off++) {
         const ctx = rt.createContext(engine, { thread });
         ctx.eval(defs[engine]);
-        const e = atDepth(off, () => ctx.dispose());
+        const e = atFramesFromEnd(off, (off % 5) + 1, () => ctx.dispose());
         if (e !== undefined) {
           threw++;
           // calog's refusal, a new one each time; or, where not even that could be made, the engine's own RangeError
@@ -77,7 +55,7 @@ for (const engine of ["lua", "js", "squirrel"] as EngineName[]) {
       let threw = 0;
       for (let off = 0; off < 120; off++) {
         const fn = ctx.getFunction("f");
-        if (atDepth(off, () => fn.dispose()) !== undefined) {
+        if (atFramesFromEnd(off, (off % 5) + 1, () => fn.dispose()) !== undefined) {
           threw++;
           assert.equal(fn(), 1, `a dispose that threw changed nothing (offset ${off})`);
         }

@@ -8,7 +8,7 @@
 // Failed at 15ae0ef.
 import assert from "node:assert/strict";
 import { CalogError, CalogNestingError, CalogValueError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { isDeno, runScriptChild, test } from "./harness.ts";
+import { atFramesFromEnd, isDeno, runScriptChild, test } from "./harness.ts";
 
 for (const engine of ["lua", "js", "squirrel"]) {
   test(`${engine}: a drain near the stack's end loses no outcome when the Runtime was made deep in the stack`, async () => {
@@ -66,33 +66,23 @@ for (const engine of ["lua", "js", "squirrel"] as EngineName[]) {
     const seen = new Map<string, number>();
     let made = 0, refused = 0;
     for (let off = 0; off < 4000; off += 25) {
-      let n = 0, done = false;
-      const down = (): void => {
+      const e = atFramesFromEnd(off, 1, () => {
+        const ctx = rt.createContext(engine, { thread: false });
+        made++;
         try {
-          down();
-        } catch { /* the stack's end */ }
-        if (!done && n++ >= off) {
-          done = true;
-          try {
-            const ctx = rt.createContext(engine, { thread: false });
-            made++;
-            try {
-              ctx.dispose();
-            } catch { /* refused for the stack: disposed from the top below */ }
-          } catch (e) {
-            // the refusal, or where not even calog's checks could run, the engine's own RangeError (or calog's
-            // "reading a value to pass ran out of JavaScript stack")
-            const ok = e instanceof CalogNestingError || e instanceof RangeError ||
-              (e instanceof CalogValueError && /ran out of JavaScript stack/.test(e.message));
-            if (e instanceof CalogNestingError) refused++;
-            if (!ok) {
-              const k = `${(e as Error).constructor.name} (${e instanceof CalogError ? e.code : ""}): ${(e as Error).message}`.slice(0, 160);
-              seen.set(k, (seen.get(k) ?? 0) + 1);
-            }
-          }
-        }
-      };
-      down();
+          ctx.dispose();
+        } catch { /* refused for the stack: disposed from the top below */ }
+      });
+      if (e === undefined) continue;
+      // the refusal, or where not even calog's checks could run, the engine's own RangeError (or calog's "reading a
+      // value to pass ran out of JavaScript stack")
+      const ok = e instanceof CalogNestingError || e instanceof RangeError ||
+        (e instanceof CalogValueError && /ran out of JavaScript stack/.test(e.message));
+      if (e instanceof CalogNestingError) refused++;
+      if (!ok) {
+        const k = `${(e as Error).constructor.name} (${e instanceof CalogError ? e.code : ""}): ${(e as Error).message}`.slice(0, 160);
+        seen.set(k, (seen.get(k) ?? 0) + 1);
+      }
     }
     assert.deepEqual([...seen], [], "a creation failed with another error");
     // (under Bun, JSC's limit lies megabytes above the C stack's end: the library has room to create all the way down)

