@@ -2245,7 +2245,9 @@ class Core implements FunctionTable {
     // near the JavaScript stack's end, refused now, before anything is torn down: a RangeError later, with native
     // cleared, cut the teardown short for good (the library's runtime and threads were never destroyed: pass 89a)
     if (!hasRoom()) throw disposeNoRoom("the runtime");
-    for (const c of this.contexts.values()) if (!c.threaded && !roomToTearDown()) throw teardownNoRoom("the runtime");
+    let hostThreaded = false;
+    for (const c of this.contexts.values()) hostThreaded ||= !c.threaded;
+    if (hostThreaded && !roomToTearDown()) throw teardownNoRoom("the runtime");
     this.native = undefined; // every Context and ScriptFunction checks this first
     this.armed = false;
     this.heldOwner = undefined;

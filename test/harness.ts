@@ -394,3 +394,37 @@ export function atFramesFromEnd(off: number, pad: number, op: () => void): unkno
   down();
   return threw;
 }
+
+/**
+ * Source for a child script (see runScriptChild) with `rt` and `engine` in scope: pass 93a's drain near the stack's end
+ * beside a host call. Two threaded contexts, one returning 1 and one calling an async host function that rejects, are
+ * collected by rt.stats() near the JavaScript stack's end for `total` rounds; it leaves `hung` (the round a call never
+ * settled, or -1), `rounds` and `fulfilled` (the calls that returned 1).
+ */
+export function drainBesideHostCallRounds(total: number): string {
+  return `
+      rt.register("bad", () => Promise.reject(new Error("rejected")));
+      const a = rt.createContext(engine, { thread: true }), b = rt.createContext(engine, { thread: true });
+      const ok = { lua: "return 1", js: "1", squirrel: "return 1;" }[engine];
+      const calls = { lua: "return bad()", js: "bad()", squirrel: "return ::bad();" }[engine];
+      let hung = -1, rounds = 0, fulfilled = 0;
+      for (let round = 0; round < ${total} && hung < 0; round++, rounds++) {
+        const ps = [a.evalAsync(ok), b.evalAsync(calls)];
+        const settled = [false, false];
+        ps.forEach((p, i) => p.then((v) => { settled[i] = true; if (v === 1) fulfilled++; }, () => { settled[i] = true; }));
+        const t0 = Date.now();
+        while (Date.now() - t0 < 5) { /* a finishes, b's host call is queued */ }
+        let fromEnd = 0, done = false;
+        const pad = round % 7;
+        const down = () => {
+          const x = new Array(pad + 1).fill(round);
+          try { down(); } catch { /* the stack's end */ }
+          if (!done && fromEnd++ >= round % 40) { done = true; try { rt.stats(); } catch { /* */ } }
+          return x.length;
+        };
+        down();
+        await Promise.race([Promise.allSettled(ps), new Promise((r) => setTimeout(r, 2000))]);
+        if (settled.includes(false)) hung = round;
+      }
+  `;
+}

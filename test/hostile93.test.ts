@@ -4,7 +4,7 @@
 // call stays waiting until it is settled, and an outcome given up is recorded until then (see Core.unsettled). Failed
 // at 4f322ff.
 import assert from "node:assert/strict";
-import { runScriptChild, test } from "./harness.ts";
+import { drainBesideHostCallRounds, runScriptChild, test } from "./harness.ts";
 
 for (const engine of ["lua", "js", "squirrel"]) {
   test(`${engine}: every evalAsync settles when a drain near the stack's end collects failed scripts`, async () => {
@@ -53,29 +53,7 @@ for (const engine of ["lua", "js", "squirrel"]) {
     const r = await runScriptChild("drain-edge-host", `
       const engine = ${JSON.stringify(engine)};
       const rt = new Runtime({ output: "ignore" });
-      rt.register("bad", () => Promise.reject(new Error("rejected")));
-      const a = rt.createContext(engine, { thread: true }), b = rt.createContext(engine, { thread: true });
-      const ok = { lua: "return 1", js: "1", squirrel: "return 1;" }[engine];
-      const calls = { lua: "return bad()", js: "bad()", squirrel: "return ::bad();" }[engine];
-      let hung = -1, rounds = 0, fulfilled = 0;
-      for (let round = 0; round < 120 && hung < 0; round++, rounds++) {
-        const ps = [a.evalAsync(ok), b.evalAsync(calls)];
-        const settled = [false, false];
-        ps.forEach((p, i) => p.then((v) => { settled[i] = true; if (v === 1) fulfilled++; }, () => { settled[i] = true; }));
-        const t0 = Date.now();
-        while (Date.now() - t0 < 5) { /* a finishes, b's host call is queued */ }
-        let fromEnd = 0, done = false;
-        const pad = round % 7;
-        const down = () => {
-          const x = new Array(pad + 1).fill(round);
-          try { down(); } catch { /* the stack's end */ }
-          if (!done && fromEnd++ >= round % 40) { done = true; try { rt.stats(); } catch { /* */ } }
-          return x.length;
-        };
-        down();
-        await Promise.race([Promise.allSettled(ps), new Promise((r) => setTimeout(r, 2000))]);
-        if (settled.includes(false)) hung = round;
-      }
+      ${drainBesideHostCallRounds(120)}
       const inFlight = rt.stats().inFlight;
       rt.dispose();
       console.log(JSON.stringify({ hung, rounds, fulfilled, inFlight }));

@@ -8,48 +8,26 @@
 // Failed at 15ae0ef.
 import assert from "node:assert/strict";
 import { CalogError, CalogNestingError, CalogValueError, type EngineName, Runtime } from "../bindings/mod.ts";
-import { atFramesFromEnd, isDeno, runScriptChild, test } from "./harness.ts";
+import { atFramesFromEnd, drainBesideHostCallRounds, isDeno, runScriptChild, test } from "./harness.ts";
 
 for (const engine of ["lua", "js", "squirrel"]) {
   test(`${engine}: a drain near the stack's end loses no outcome when the Runtime was made deep in the stack`, async () => {
     const r = await runScriptChild("deep-runtime", `
       import { backend } from ${JSON.stringify(new URL("../src/backend.ts", import.meta.url).href)};
       const engine = ${JSON.stringify(engine)};
-      const b = backend();
-      let least = b.stackLeft();
-      const walk = (d) => { if ((d & 15) === 0) least = Math.min(least, b.stackLeft()); walk(d + 1); };
+      const be = backend();
+      let least = be.stackLeft();
+      const walk = (d) => { if ((d & 15) === 0) least = Math.min(least, be.stackLeft()); walk(d + 1); };
       try { walk(0); } catch { /* the limit */ }
       const limit = least;
       let rt, madeKB = 0;
       // the Runtime made about 12 KB above the JavaScript engine's limit (Deno cannot make one that deep: ~40 KB)
       const make = () => {
-        if (b.stackLeft() - limit > 12 * 1024) { make(); if (rt) return; }
-        try { rt = new Runtime({ output: "ignore" }); madeKB = (b.stackLeft() - limit) >> 10; } catch { /* one frame up */ }
+        if (be.stackLeft() - limit > 12 * 1024) { make(); if (rt) return; }
+        try { rt = new Runtime({ output: "ignore" }); madeKB = (be.stackLeft() - limit) >> 10; } catch { /* one frame up */ }
       };
       make();
-      rt.register("bad", () => Promise.reject(new Error("rejected")));
-      const a = rt.createContext(engine, { thread: true }), c = rt.createContext(engine, { thread: true });
-      const ok = { lua: "return 1", js: "1", squirrel: "return 1;" }[engine];
-      const calls = { lua: "return bad()", js: "bad()", squirrel: "return ::bad();" }[engine];
-      let hung = -1, rounds = 0, fulfilled = 0;
-      for (let round = 0; round < 60 && hung < 0; round++, rounds++) {
-        const ps = [a.evalAsync(ok), c.evalAsync(calls)];
-        const settled = [false, false];
-        ps.forEach((p, i) => p.then((v) => { settled[i] = true; if (v === 1) fulfilled++; }, () => { settled[i] = true; }));
-        const t0 = Date.now();
-        while (Date.now() - t0 < 5) { /* a finishes, c's host call is queued */ }
-        let fromEnd = 0, done = false;
-        const pad = round % 7;
-        const down = () => {
-          const x = new Array(pad + 1).fill(round);
-          try { down(); } catch { /* the stack's end */ }
-          if (!done && fromEnd++ >= round % 40) { done = true; try { rt.stats(); } catch { /* */ } }
-          return x.length;
-        };
-        down();
-        await Promise.race([Promise.allSettled(ps), new Promise((r) => setTimeout(r, 2000))]);
-        if (settled.includes(false)) hung = round;
-      }
+      ${drainBesideHostCallRounds(60)}
       rt.dispose();
       console.log(JSON.stringify({ hung, rounds, fulfilled, madeKB }));
     `, 120_000);
