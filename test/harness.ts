@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { CalogScriptError, CalogValueError, type Context, type EngineName, type Runtime } from "../bindings/mod.ts";
+import { backend } from "../src/backend.ts";
 
 export const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 export const runtimeName = isDeno ? "deno" : "bun";
@@ -368,6 +369,36 @@ export function jsThroughLua(rt: Runtime, thread: boolean, luaBody: string, jsSo
   using cb = l.getFunction("callback");
   y.call("setL", cb);
   return y;
+}
+
+/** stackLeft() at the JavaScript engine's limit on this thread, found by a walk down to its RangeError. */
+export function measureLimit(): number {
+  const b = backend();
+  let least = b.stackLeft();
+  const walk = (d: number): void => {
+    if ((d & 15) === 0) least = Math.min(least, b.stackLeft());
+    walk(d + 1);
+  };
+  try {
+    walk(0);
+  } catch { /* the limit */ }
+  return least;
+}
+
+/** Runs `op` with about `kb` KB of stack left above the JavaScript engine's limit (`limit`: see measureLimit). */
+export function atRoom(limit: number, kb: number, op: () => void): void {
+  const b = backend();
+  let frames = 0;
+  const go = (): void => {
+    if (b.stackLeft() - limit > kb * 1024) {
+      go(); // not `return go()`: JSC makes that a proper tail call in a module, which never goes deeper
+      frames++;
+      return;
+    }
+    op();
+  };
+  go();
+  if (frames < 0) throw new Error("unreachable"); // keeps the count (and the frames) alive
 }
 
 /**

@@ -7,36 +7,7 @@
 import assert from "node:assert/strict";
 import { CalogNestingError, type EngineName, Runtime } from "../bindings/mod.ts";
 import { backend } from "../src/backend.ts";
-import { test } from "./harness.ts";
-
-/** Runs `op` with about `kb` KB of stack left above the JavaScript engine's limit (`limit`: stackLeft there). */
-function atRoom(limit: number, kb: number, op: () => void): void {
-  const b = backend();
-  let frames = 0;
-  const go = (): void => {
-    if (b.stackLeft() - limit > kb * 1024) {
-      go(); // not `return go()`: JSC makes that a proper tail call in a module, which never goes deeper
-      frames++;
-      return;
-    }
-    op();
-  };
-  go();
-  if (frames < 0) throw new Error("unreachable"); // keeps the count (and the frames) alive
-}
-
-function measureLimit(): number {
-  const b = backend();
-  let least = b.stackLeft();
-  const walk = (d: number): void => {
-    if ((d & 15) === 0) least = Math.min(least, b.stackLeft());
-    walk(d + 1);
-  };
-  try {
-    walk(0);
-  } catch { /* the limit */ }
-  return least;
-}
+import { atRoom, measureLimit, test } from "./harness.ts";
 
 const keeps: Record<EngineName, string> = {
   lua: "function keep(f) held = f end",

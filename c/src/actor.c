@@ -53,6 +53,7 @@ struct CalogMsgT {
   _Atomic bool withdrawn; /* sync: its waiter gave up on it while it was served (see calog__servedPush) */
   bool awaited; /* async: a waiting script's reply depends on it (calogFnCallAwaitedWire): see servableLocked */
   uint64_t chain; /* the chain of calls it belongs to (tlsChain where it was sent; 0: none, it starts one) */
+  bool reapPoked; /* REAP: deferred once already (see deferReap) */
 };
 
 /* The chain of calls the message served innermost on this thread belongs to: a request served at the top level starts
@@ -470,6 +471,26 @@ static void epochLeave(CalogCtxT *ctx, EpochSaveT prev) {
 
 static void dispatchHere(CalogActorT *self, CalogMsgT *m);
 
+/* A forgotten host-thread context is closed where the host serves its REAP, on the host's stack: served in a wait deep
+ * in the host's stack (a synchronous call made 70-140 KB above V8's limit), its interpreter was closed with too little
+ * C stack for its finalizers, and what they release (lent TypeScript functions, function values) was kept for good
+ * (pass 98b). Such a REAP waits on rt->reapLater for a top-level look with room (calog__hostServe); the first time, it
+ * also pokes the host to look (reapPoke: a wake, and work for calogHostWait), so the context goes soon. A look at the
+ * top that still finds too little (a host thread with a small stack) leaves it there, poking no more: it goes at a
+ * later look with room, or with the runtime. */
+static void deferReap(CalogT *rt, CalogMsgT *m) {
+  m->next = rt->reapLater;
+  rt->reapLater = m;
+  if (m->reapPoked) return;
+  m->reapPoked = true;
+  pthread_mutex_lock(&rt->host.mu);
+  rt->reapPoke = true;
+  pthread_cond_broadcast(&rt->host.cv);
+  pthread_mutex_unlock(&rt->host.mu);
+  atomic_store(&rt->wakePending, 0); /* this thread is inside a look, which may hold wakes back: this one must go */
+  wakeHost(rt);
+}
+
 /* Runs one message on this actor's thread, in its chain (tlsChain; m may be freed by the time it returns). */
 static void dispatch(CalogActorT *self, CalogMsgT *m) {
   uint64_t outer = tlsChain;
@@ -497,6 +518,10 @@ static void dispatchHere(CalogActorT *self, CalogMsgT *m) {
     return;
   }
   case CALOG_MSG_REAP: { /* host only */
+    if (!m->ctx->threaded && calog__stackLeft() < CALOG_STACK_TEARDOWN) {
+      deferReap(self->rt, m);
+      return;
+    }
     CalogCtxT *ctx = m->ctx;
     m->ctx = NULL;
     free(m);
@@ -1260,12 +1285,12 @@ int32_t calogHostWait(CalogT *rt, int32_t timeoutMs) {
   int r = 0;
   /* waiting forever: also until nothing is left that could bring work by itself (no async request in flight,
    * no registration counted in hostInterest), or a Deno process would be kept alive by this wait for good */
-  while (!rt->closing && h->head == NULL && h->taskHead == NULL && rt->doneHead == NULL && r != ETIMEDOUT &&
+  while (!rt->closing && h->head == NULL && h->taskHead == NULL && rt->doneHead == NULL && !rt->reapPoke && r != ETIMEDOUT &&
          !(timeoutMs < 0 && rt->asyncInFlight == 0 && __atomic_load_n(&rt->wire.hostInterest, __ATOMIC_RELAXED) == 0)) {
     if (timeoutMs >= 0) r = pthread_cond_timedwait(&h->cv, &h->mu, &deadline);
     else pthread_cond_wait(&h->cv, &h->mu);
   }
-  int32_t out = rt->closing ? -1 : (h->head != NULL || h->taskHead != NULL || rt->doneHead != NULL) ? 1 : 0;
+  int32_t out = rt->closing ? -1 : (h->head != NULL || h->taskHead != NULL || rt->doneHead != NULL || rt->reapPoke) ? 1 : 0;
   rt->hostWaiters--;
   if (rt->closing) pthread_cond_broadcast(&h->cv);
   pthread_mutex_unlock(&h->mu);
@@ -1280,6 +1305,18 @@ void calog__hostServe(CalogT *rt) {
    * and the host's event loop (and a synchronous crossing ending in reply()) waited meanwhile. What arrives
    * later is served by the caller's next look or brought by a wake (wakePending: 1 only while a wake is on its
    * way or the host looks again anyway, see calogHostPollWait). */
+  if (top && (rt->reapLater != NULL || rt->reapPoke)) {
+    pthread_mutex_lock(&h->mu);
+    rt->reapPoke = false;
+    pthread_mutex_unlock(&h->mu);
+    CalogMsgT *later = rt->reapLater;
+    rt->reapLater = NULL;
+    while (later != NULL) { /* each goes now if there is room, else back on the list (see deferReap) */
+      CalogMsgT *m = later;
+      later = m->next;
+      dispatch(h, m);
+    }
+  }
   int32_t budget = atomic_load(&h->pending) + (top ? atomic_load(&h->tasks) : 0);
   for (; budget > 0; budget--) {
     /* no lock when there is nothing: a host looking often (Bun's quick looks after an async request) must not
@@ -1333,7 +1370,7 @@ static int32_t calogHostPollImpl(CalogT *rt) { return rt == NULL ? 0 : hostPoll(
 
 /* Whether the host has anything to poll (under h->mu). */
 static bool hostHasWorkLocked(CalogT *rt) {
-  return rt->host.head != NULL || rt->host.taskHead != NULL || rt->doneHead != NULL;
+  return rt->host.head != NULL || rt->host.taskHead != NULL || rt->doneHead != NULL || rt->reapPoke;
 }
 
 static int32_t calogHostPollWaitImpl(CalogT *rt, int32_t waitUs) {
@@ -1414,6 +1451,15 @@ void calog__actorDrainDead(CalogActorT *a) {
     CalogValueT r = calogValueNil();
     int32_t st = calogFail(&r, CALOG_ERR_DEAD, "context was destroyed before the call ran");
     deliver(m, st, &r);
+  }
+}
+
+void calog__actorDropReaps(CalogT *rt) {
+  while (rt->reapLater != NULL) {
+    CalogMsgT *m = rt->reapLater;
+    rt->reapLater = m->next;
+    calog__ctxUnref(m->ctx);
+    free(m);
   }
 }
 

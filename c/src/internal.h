@@ -247,6 +247,8 @@ struct CalogT {
   _Atomic int32_t wakePending;
   int32_t hostWaiters; /* threads inside calogHostWait (under host.mu) */
   bool closing;        /* under host.mu */
+  CalogMsgT *reapLater; /* host thread: REAPs of host-thread contexts waiting for C stack to close them (deferReap) */
+  bool reapPoke;        /* under host.mu: one was deferred; the host's next top-level look takes them (calogHostWait: work) */
   uint32_t *cancelled; /* tickets of async requests cancelled before they completed (under host.mu) */
   uint32_t cancelledCount, cancelledCap;
   uint32_t abandoned;  /* context threads abandoned at close: the runtime's memory is then never freed */
@@ -391,6 +393,8 @@ CALOG_HIDDEN int32_t calog__ctxRun(CalogCtxT *ctx, int kind, const char *name, c
 CALOG_HIDDEN void calog__ctxShutdownHere(CalogCtxT *ctx);
 /* Host thread: destroys ctx if it was released and no function value of it is alive any more. */
 CALOG_HIDDEN void calog__ctxReapIfIdle(CalogCtxT *ctx);
+/* Host thread, closing: drops the REAPs deferred for want of C stack (rt->reapLater). */
+CALOG_HIDDEN void calog__actorDropReaps(CalogT *rt);
 
 /* limits.c */
 typedef enum CalogLimitKindE {

@@ -914,6 +914,7 @@ void calogHostClose(CalogT *rt) {
   while (rt->hostWaiters > 0) pthread_cond_wait(&rt->host.cv, &rt->host.mu);
   pthread_mutex_unlock(&rt->host.mu);
   calog__actorDrainDead(&rt->host);
+  calog__actorDropReaps(rt); /* those deferred for want of stack: their contexts were destroyed above */
   /* the extension (the I/O layer) goes once no context is left to use it; an abandoned thread may */
   void *ext = atomic_exchange(&rt->ext, NULL);
   if (ext != NULL && rt->abandoned == 0) rt->extClose(ext);

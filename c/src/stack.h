@@ -8,6 +8,10 @@
 /* An entry into an interpreter (eval, call, get, a function value) is refused with CALOG_ERR_NESTING when
  * less than this is left: below it, the engines would fail at once anyway. */
 #define CALOG_STACK_ENTRY (192u * 1024u)
+/* A host-thread context is closed (its interpreter's finalizers run, each an entry) only with this much left: with
+ * less, finalizers fail for want of stack and what they would release is kept for good. src/runtime.ts's
+ * roomToTearDown asks the same of a dispose. */
+#define CALOG_STACK_TEARDOWN (CALOG_STACK_ENTRY + 32u * 1024u)
 /* Engines raise their "stack overflow" error when less than this is left (Lua: "C stack overflow", Duktape:
  * RangeError, Squirrel: a compile error or the recursion guard), keeping room for the error path. */
 #define CALOG_STACK_LOW (128u * 1024u)

@@ -241,6 +241,61 @@ static __attribute__((noinline)) int32_t createBelow(CalogT *rt, const char *eng
   return st;
 }
 
+static int lentReleased;
+static int32_t lentFn(CalogValueT *args, int32_t argCount, CalogValueT *result, void *userData) {
+  (void)args, (void)argCount, (void)userData;
+  *result = calogValueInt(1);
+  return CALOG_OK;
+}
+static void lentRelease(void *userData) {
+  (void)userData;
+  lentReleased++;
+}
+
+/* drops fn (the last function value of a released host-thread context: its REAP goes to the host) and looks at the
+ * host's mailbox, bytes below the caller's frame */
+static __attribute__((noinline)) int32_t releaseBelow(CalogT *rt, CalogFnT *fn, size_t bytes) {
+  volatile char pad[bytes];
+  pad[0] = pad[bytes - 1] = 0;
+  calogFnRelease(fn);
+  return calogHostPoll(rt);
+}
+
+/* A released host-thread context whose last function value goes deep in the stack is closed only by a look with the
+ * room its finalizers need: closed where the REAP was served (a wait 70-140 KB above V8's limit), its finalizers failed
+ * and what they release was kept for good (pass 98b). bytes: how far below the mark's frame the release happens. */
+static void reapBelow(CalogT *rt, size_t bytes, bool deep) {
+  CalogContextIdT id = 0;
+  CalogValueT err = calogValueNil();
+  CHECK_EQ(calogContextCreate(rt, "lua", CALOG_CONTEXT_HOST_THREAD, &id, &err), CALOG_OK);
+  calogValueFree(&err);
+  CalogValueT r = calogValueNil();
+  static const char src[] = "function keep(f) held = f end function get() return 1 end";
+  CHECK_EQ(calogContextEval(rt, id, src, (int64_t)sizeof src - 1, "reap", &r), CALOG_OK);
+  calogValueFree(&r);
+  CalogValueT lent = calogValueFn(calogFnCreate(lentFn, NULL, lentRelease));
+  CHECK_EQ(calogContextCall(rt, id, "keep", &lent, 1, &r), CALOG_OK);
+  calogValueFree(&r);
+  calogValueFree(&lent); /* the context holds it now */
+  CalogValueT get = calogValueNil();
+  CHECK_EQ(calogContextGet(rt, id, "get", &get), CALOG_OK);
+  CHECK_EQ(get.type, CALOG_FN);
+  int32_t before = calogContextCount(rt);
+  CHECK_EQ(calogContextRelease(rt, id), CALOG_OK); /* lives on while get does */
+  CHECK_EQ(calogContextCount(rt), before);
+  lentReleased = 0;
+  releaseBelow(rt, get.as.fn, bytes);
+  if (deep) { /* not closed down there, but the host is told to look again */
+    CHECK_EQ(calogContextCount(rt), before);
+    CHECK_EQ(lentReleased, 0);
+    CHECK_EQ(calogHostWait(rt, 0), 1);
+    CHECK_EQ(calogHostPoll(rt), 0); /* a look with room closes it */
+  }
+  CHECK_EQ(calogContextCount(rt), before - 1);
+  CHECK_EQ(lentReleased, 1); /* its finalizer ran */
+  CHECK_EQ(calogHostWait(rt, 0), 0); /* and nothing is left to look at */
+}
+
 static void *floorThread(void *arg) {
   (void)arg;
   size_t before = calogStackLeft();
@@ -266,6 +321,8 @@ static void *floorThread(void *arg) {
     CHECK_EQ(createBelow(rt, engines[i], 64u << 10), CALOG_OK);
     CHECK_EQ(createBelow(rt, engines[i], (1u << 20) - (64u << 10)), CALOG_ERR_NESTING);
   }
+  reapBelow(rt, 64u << 10, false);
+  reapBelow(rt, (1u << 20) - (100u << 10), true);
   /* a later mark replaces it: 2 MB down, the same entry has room */
   markBelow(2u << 20);
   CHECK_EQ(evalBelow(rt, id, (1u << 20) - (64u << 10)), CALOG_OK);
