@@ -303,6 +303,38 @@ static void testWrapperLifetime(void) {
   CHECK_EQ(releases, 1);
 }
 
+/* A wrapper dropped with Duktape's native call levels nearly used up: its finalizer, called there, failed ("C stack
+ * depth limit") and the function value was kept until the context's destroy (pass 98a). The heap now leaves its
+ * finalizers pending there (c/patches/duktape/102), and a later collection runs them. */
+static void testFinalizerWaitsForLevels(void) {
+  CalogContextIdT id = newJs();
+  CalogValueT r = calogValueNil();
+  CHECK_EQ(eval(id, "function keep(f) { kept = f }", &r), CALOG_OK);
+  static const char *const bottoms[] = {"eval('kept = null; Duktape.gc()')",
+                                        "[0].forEach(function () { kept = null; Duktape.gc() })"};
+  int reached = 0;
+  for (size_t b = 0; b < 2; b++) {
+    for (int n = 490; n <= 500; n++) {
+      releases = 0;
+      CalogValueT f = calogValueFn(calogFnCreate(echo, NULL, countRelease));
+      CHECK_EQ(calogContextCall(rt, id, "keep", &f, 1, &r), CALOG_OK);
+      calogValueFree(&f);
+      calogValueFree(&r);
+      char src[512];
+      snprintf(src, sizeof src,
+               "function down(n) { if (n == 0) { %s; return 1 } return [0].map(function () { return down(n - 1) })[0] }"
+               " down(%d)",
+               bottoms[b], n);
+      if (eval(id, src, &r) == CALOG_OK) reached++;
+      calogValueFree(&r);
+      CHECK_EQ(eval(id, "kept = null; Duktape.gc(); Duktape.gc()", &r), CALOG_OK);
+      CHECK_EQ(releases, 1);
+    }
+  }
+  CHECK(reached >= 2 * 8);
+  calogContextDestroy(rt, id);
+}
+
 /* Releasing an exported function deletes its registry slot on the next entry; a finalizer run by that delete
  * can export (and so queue) another function: that one is deleted too, not lost. */
 static void testFlushDead(void) {
@@ -953,6 +985,7 @@ int main(void) {
   testNatives();
   testFunctionValues();
   testWrapperLifetime();
+  testFinalizerWaitsForLevels();
   testFlushDead();
   testNumbersAndStrings();
   testContainers();

@@ -87,6 +87,11 @@ __attribute__((visibility("hidden"))) void calog__dukThreadGone(void *udata, voi
 #undef DUK_USE_NATIVE_STACK_CHECK
 #define DUK_USE_NATIVE_STACK_CHECK() calog__dukStackLow()
 
+/* Our patch c/patches/duktape/102-finalizers-wait-for-c-stack.patch: the heap leaves its finalizers pending where one
+ * called now would fail (its object lost, a calog function value it held never released: pass 98a), for lack of C
+ * stack (with 16 KB for the frames between this test and the call's own check) or of native call levels. */
+#define CALOG_DUK_FINALIZERS_WAIT(heap) calog__dukFinalizersWait((heap)->call_recursion_depth, (heap)->call_recursion_limit)
+
 /* Duktape's API stays inside libcalog: only calog* symbols are exported (duk_config.h marks the API
  * visibility("default"), which -fvisibility=hidden does not override). */
 #undef DUK_EXTERNAL_DECL
@@ -102,5 +107,6 @@ __attribute__((visibility("hidden"))) long calog_duk_take_steps(void *ctx);
 __attribute__((visibility("hidden"))) int calog__dukExecTimeoutCheck(void *udata, long executed);
 __attribute__((visibility("hidden"))) void calog__dukAllocFailed(void *udata);
 __attribute__((visibility("hidden"))) int calog__dukStackLow(void);
+__attribute__((visibility("hidden"))) int calog__dukFinalizersWait(long depth, long limit);
 
 #endif

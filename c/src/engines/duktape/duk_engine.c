@@ -76,6 +76,9 @@ static void dukFatal(void *udata, const char *msg) {
 /* DUK_USE_NATIVE_STACK_CHECK: Duktape checks it in its recursive C paths (calls, regexp compiler and
  * executor, JSON and CBOR, number conversion) and raises a RangeError when it returns non-zero. */
 int calog__dukStackLow(void) { return calog__stackLeft() < CALOG_STACK_LOW; }
+int calog__dukFinalizersWait(long depth, long limit) {
+  return depth + 10 >= limit || calog__stackLeft() < CALOG_STACK_LOW + 16384u;
+}
 
 /* ---- limits (DUK_USE_EXEC_TIMEOUT_CHECK and calog's patch, see duk_calog_config.h) ------------------ */
 int calog__dukExecTimeoutCheck(void *udata, long executed) {
