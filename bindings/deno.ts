@@ -167,6 +167,9 @@ const stackAtLoad = stackLeft();
 /** calogStackLeft at the floor marked (see Backend.floorLeft). */
 const floorLeft = markStackFloor(() => lib.calogStackFloorHere(), () => Number(lib.calogStackLeft()));
 
+/** How often a runtime whose wake is not armed looks at its mailbox (see DenoRuntime.#lookWhileIdle). */
+const IDLE_LOOK_MS = 200;
+
 class DenoRuntime implements NativeRuntime {
   #rt: Deno.PointerValue;
   readonly control: Uint32Array;
@@ -222,7 +225,38 @@ class DenoRuntime implements NativeRuntime {
     this.#callbacks.push(call, release);
     this.#host = host;
     lib.calogHostInstall(this.#rt, call.pointer, release.pointer);
+    this.#lookWhileIdle();
   }
+
+  /**
+   * Deno has no wake a foreign thread can send without blocking on this thread or keeping the process alive, so while
+   * no wake is armed, what reaches the host's mailbox by itself waited for the program's next calog call: a forgotten
+   * context's teardown (its last function disposed, its handle collected) and the lent functions a closing context
+   * thread gives back, kept with all they capture while the program idled (pass 99b; Bun's waker looks at once). One
+   * unref'd timer looks at every runtime whose wake is not armed, every IDLE_LOOK_MS: it never keeps the process
+   * alive, holds the runtimes weakly, and stops when none is left.
+   */
+  #lookWhileIdle(): void {
+    DenoRuntime.#idle.add(this.#idleRef);
+    if (DenoRuntime.#idleTimer !== undefined) return;
+    const timer = setInterval(() => {
+      for (const ref of DenoRuntime.#idle) {
+        const rt = ref.deref();
+        if (rt === undefined || rt.#rt === null) DenoRuntime.#idle.delete(ref);
+        else if (rt.#waiting === undefined) rt.#host?.wake();
+      }
+      if (DenoRuntime.#idle.size === 0) {
+        clearInterval(timer);
+        DenoRuntime.#idleTimer = undefined;
+      }
+    }, IDLE_LOOK_MS);
+    // Deno 2 gives a Node-style Timeout object, which unrefTimer takes (Number() of it is an id unrefTimer ignores)
+    Deno.unrefTimer(timer as unknown as number);
+    DenoRuntime.#idleTimer = timer;
+  }
+  static readonly #idle = new Set<WeakRef<DenoRuntime>>();
+  static #idleTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #idleRef = new WeakRef(this);
 
   armWake(onWake: () => void): void {
     this.#onWake = onWake;
@@ -384,6 +418,7 @@ class DenoRuntime implements NativeRuntime {
     this.#callbacks = [];
     this.#onWake = undefined;
     this.#host = undefined;
+    DenoRuntime.#idle.delete(this.#idleRef);
     const free = () => {
       lib.calogDestroy(rt);
       for (const cb of callbacks) cb.close();

@@ -3,7 +3,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { CalogScriptError, CalogValueError, type Context, type EngineName, type Runtime } from "../bindings/mod.ts";
+import { CalogScriptError, CalogValueError, type Context, type EngineName, type Runtime, type ScriptFunction } from "../bindings/mod.ts";
 import { backend } from "../src/backend.ts";
 
 export const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
@@ -369,6 +369,27 @@ export function jsThroughLua(rt: Runtime, thread: boolean, luaBody: string, jsSo
   using cb = l.getFunction("callback");
   y.call("setL", cb);
   return y;
+}
+
+const keepAndGet: Record<EngineName, string> = {
+  lua: "function keep(f) held = f end function get() return 1 end",
+  js: "function keep(f) { held = f; } function get() { return 1; }",
+  squirrel: "function keep(f) { ::held <- f; } function get() { return 1; }",
+};
+
+/**
+ * `n` contexts of `engine`, each holding a lent TypeScript function, whose handles are dropped here: only the function
+ * `get` returned for each keeps it (once the garbage collector has taken the handles).
+ */
+export function forgottenContexts(rt: Runtime, engine: EngineName, n: number, thread = false): ScriptFunction[] {
+  const out: ScriptFunction[] = [];
+  for (let i = 0; i < n; i++) {
+    const h = rt.createContext(engine, { thread });
+    h.eval(keepAndGet[engine]);
+    h.call("keep", (x: number) => x + i);
+    out.push(h.getFunction("get"));
+  }
+  return out;
 }
 
 /** stackLeft() at the JavaScript engine's limit on this thread, found by a walk down to its RangeError. */

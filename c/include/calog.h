@@ -270,7 +270,8 @@ typedef enum CalogContextFlagsE {
 
 /* Creates a context of the named engine ("lua", "js" or "squirrel") with CalogContextFlagsE flags (other bits:
  * CALOG_ERR_ARG). On success *idOut receives the id. On failure the error is in *err (may be NULL); after
- * calogHostClose it is CALOG_ERR_DEAD. Host thread. */
+ * calogHostClose it is CALOG_ERR_DEAD. A host-thread context wants 224 KB of this thread's C stack below the caller
+ * (what its teardown's finalizers need), else CALOG_ERR_NESTING. Host thread. */
 CALOG_API int32_t calogContextCreate(CalogT *rt, const char *engine, uint32_t flags, CalogContextIdT *idOut,
                                      CalogValueT *err);
 /* calogContextCreate with options: a map value (lent; NULL or nil for none) whose entries configure the

@@ -53,7 +53,7 @@ struct CalogMsgT {
   _Atomic bool withdrawn; /* sync: its waiter gave up on it while it was served (see calog__servedPush) */
   bool awaited; /* async: a waiting script's reply depends on it (calogFnCallAwaitedWire): see servableLocked */
   uint64_t chain; /* the chain of calls it belongs to (tlsChain where it was sent; 0: none, it starts one) */
-  bool reapPoked; /* REAP: deferred once already (see deferReap) */
+  bool reapHeld; /* REAP: deferred, and counted in hostInterest until it is served (see deferReap) */
 };
 
 /* The chain of calls the message served innermost on this thread belongs to: a request served at the top level starts
@@ -474,15 +474,17 @@ static void dispatchHere(CalogActorT *self, CalogMsgT *m);
 /* A forgotten host-thread context is closed where the host serves its REAP, on the host's stack: served in a wait deep
  * in the host's stack (a synchronous call made 70-140 KB above V8's limit), its interpreter was closed with too little
  * C stack for its finalizers, and what they release (lent TypeScript functions, function values) was kept for good
- * (pass 98b). Such a REAP waits on rt->reapLater for a top-level look with room (calog__hostServe); the first time, it
- * also pokes the host to look (reapPoke: a wake, and work for calogHostWait), so the context goes soon. A look at the
- * top that still finds too little (a host thread with a small stack) leaves it there, poking no more: it goes at a
- * later look with room, or with the runtime. */
+ * (pass 98b). Such a REAP waits on rt->reapLater for a top-level look with room (calog__hostServe: a look at nesting 0
+ * may still be deep, and then leaves it there). Until it goes, it is counted in hostInterest (a binding keeps its wake
+ * armed meanwhile: an idle Deno program left it there) and rt->reapPoke is set (work for calogHostWait), and its first
+ * deferral wakes the host. The host's top has the room: a host-thread context is made only where its teardown would
+ * have it (calogContextCreate), and the host's event loop looks from higher up. */
 static void deferReap(CalogT *rt, CalogMsgT *m) {
   m->next = rt->reapLater;
   rt->reapLater = m;
-  if (m->reapPoked) return;
-  m->reapPoked = true;
+  if (m->reapHeld) return;
+  m->reapHeld = true;
+  calog__hostInterest(rt, 1);
   pthread_mutex_lock(&rt->host.mu);
   rt->reapPoke = true;
   pthread_cond_broadcast(&rt->host.cv);
@@ -522,6 +524,7 @@ static void dispatchHere(CalogActorT *self, CalogMsgT *m) {
       deferReap(self->rt, m);
       return;
     }
+    if (m->reapHeld) calog__hostInterest(self->rt, -1);
     CalogCtxT *ctx = m->ctx;
     m->ctx = NULL;
     free(m);
@@ -1305,16 +1308,18 @@ void calog__hostServe(CalogT *rt) {
    * and the host's event loop (and a synchronous crossing ending in reply()) waited meanwhile. What arrives
    * later is served by the caller's next look or brought by a wake (wakePending: 1 only while a wake is on its
    * way or the host looks again anyway, see calogHostPollWait). */
-  if (top && (rt->reapLater != NULL || rt->reapPoke)) {
-    pthread_mutex_lock(&h->mu);
-    rt->reapPoke = false;
-    pthread_mutex_unlock(&h->mu);
+  if (top && rt->reapLater != NULL) {
     CalogMsgT *later = rt->reapLater;
     rt->reapLater = NULL;
     while (later != NULL) { /* each goes now if there is room, else back on the list (see deferReap) */
       CalogMsgT *m = later;
       later = m->next;
-      dispatch(h, m);
+      dispatch(h, m); /* m may be gone */
+    }
+    if (rt->reapLater == NULL) { /* the poke is over once they are: a look deep in the stack leaves it for the next */
+      pthread_mutex_lock(&h->mu);
+      rt->reapPoke = false;
+      pthread_mutex_unlock(&h->mu);
     }
   }
   int32_t budget = atomic_load(&h->pending) + (top ? atomic_load(&h->tasks) : 0);
@@ -1458,6 +1463,7 @@ void calog__actorDropReaps(CalogT *rt) {
   while (rt->reapLater != NULL) {
     CalogMsgT *m = rt->reapLater;
     rt->reapLater = m->next;
+    if (m->reapHeld) calog__hostInterest(rt, -1);
     calog__ctxUnref(m->ctx);
     free(m);
   }

@@ -248,7 +248,7 @@ struct CalogT {
   int32_t hostWaiters; /* threads inside calogHostWait (under host.mu) */
   bool closing;        /* under host.mu */
   CalogMsgT *reapLater; /* host thread: REAPs of host-thread contexts waiting for C stack to close them (deferReap) */
-  bool reapPoke;        /* under host.mu: one was deferred; the host's next top-level look takes them (calogHostWait: work) */
+  bool reapPoke;        /* under host.mu: reapLater is not empty (calogHostWait: work), until a look empties it */
   uint32_t *cancelled; /* tickets of async requests cancelled before they completed (under host.mu) */
   uint32_t cancelledCount, cancelledCap;
   uint32_t abandoned;  /* context threads abandoned at close: the runtime's memory is then never freed */

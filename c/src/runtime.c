@@ -468,10 +468,11 @@ int32_t calogContextCreateWith(CalogT *rt, const char *engine, uint32_t flags, c
 
   if (ctx->threaded) {
     st = calog__threadStart(ctx, err);
-  } else if (calog__stackLeft() < CALOG_STACK_ENTRY) {
+  } else if (calog__stackLeft() < CALOG_STACK_TEARDOWN) {
     /* an interpreter's set-up runs its own code on this stack (Lua's libraries): with less than an entry needs, it
      * failed inside with the engine's stack error, "C stack overflow" as a script error (Deno, deep in the host's
-     * recursion or under a small V8 stack: pass 95b) */
+     * recursion or under a small V8 stack: pass 95b). And what its teardown needs: one made where no look of the
+     * host's would have that room could never be closed with its finalizers (see deferReap in actor.c) */
     st = calogFail(err, CALOG_ERR_NESTING, "not enough C stack left on this thread to create a context (%zu KB)",
                    calog__stackLeft() / 1024);
   } else {

@@ -12,6 +12,12 @@
  * less, finalizers fail for want of stack and what they would release is kept for good. src/runtime.ts's
  * roomToTearDown asks the same of a dispose. */
 #define CALOG_STACK_TEARDOWN (CALOG_STACK_ENTRY + 32u * 1024u)
+/* Finalizers run with this much less than CALOG_STACK_LOW before the engines' checks fail (calog__stackRelax), so one
+ * runs wherever a script does (the frames between the collector's test and the call's own check fit in the rest); they
+ * wait for a later step only with less than CALOG_STACK_LOW - CALOG_STACK_FIN_WAIT left (see the engines' patches:
+ * c/patches/lua/76, c/patches/duktape/102). */
+#define CALOG_STACK_FIN_RELAX (16u * 1024u)
+#define CALOG_STACK_FIN_WAIT (8u * 1024u)
 /* Engines raise their "stack overflow" error when less than this is left (Lua: "C stack overflow", Duktape:
  * RangeError, Squirrel: a compile error or the recursion guard), keeping room for the error path. */
 #define CALOG_STACK_LOW (128u * 1024u)
@@ -23,6 +29,9 @@ extern "C" {
 #endif
 /* Bytes of C stack left below the caller's frame on this thread ((size_t)-1 if the bounds are unknown). */
 __attribute__((visibility("hidden"))) size_t calog__stackLeft(void);
+/* Bytes the engines' stack checks let go below CALOG_STACK_LOW on this thread: CALOG_STACK_FIN_RELAX while finalizers
+ * run (nested runs add up), else 0. */
+extern __attribute__((visibility("hidden"))) __thread size_t calog__stackRelax;
 #ifdef __cplusplus
 }
 #endif

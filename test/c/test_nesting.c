@@ -261,6 +261,12 @@ static __attribute__((noinline)) int32_t releaseBelow(CalogT *rt, CalogFnT *fn, 
   return calogHostPoll(rt);
 }
 
+static __attribute__((noinline)) int32_t pollBelow(CalogT *rt, size_t bytes) {
+  volatile char pad[bytes];
+  pad[0] = pad[bytes - 1] = 0;
+  return calogHostPoll(rt);
+}
+
 /* A released host-thread context whose last function value goes deep in the stack is closed only by a look with the
  * room its finalizers need: closed where the REAP was served (a wait 70-140 KB above V8's limit), its finalizers failed
  * and what they release was kept for good (pass 98b). bytes: how far below the mark's frame the release happens. */
@@ -289,8 +295,13 @@ static void reapBelow(CalogT *rt, size_t bytes, bool deep) {
     CHECK_EQ(calogContextCount(rt), before);
     CHECK_EQ(lentReleased, 0);
     CHECK_EQ(calogHostWait(rt, 0), 1);
+    CHECK_EQ(calogWireControl(rt)->hostInterest, 1u); /* a binding keeps its wake armed */
+    CHECK_EQ(pollBelow(rt, bytes), 0); /* another look down there: still too deep, and still told */
+    CHECK_EQ(calogContextCount(rt), before);
+    CHECK_EQ(calogHostWait(rt, 0), 1);
     CHECK_EQ(calogHostPoll(rt), 0); /* a look with room closes it */
   }
+  CHECK_EQ(calogWireControl(rt)->hostInterest, 0u);
   CHECK_EQ(calogContextCount(rt), before - 1);
   CHECK_EQ(lentReleased, 1); /* its finalizer ran */
   CHECK_EQ(calogHostWait(rt, 0), 0); /* and nothing is left to look at */

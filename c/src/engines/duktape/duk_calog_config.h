@@ -87,10 +87,13 @@ __attribute__((visibility("hidden"))) void calog__dukThreadGone(void *udata, voi
 #undef DUK_USE_NATIVE_STACK_CHECK
 #define DUK_USE_NATIVE_STACK_CHECK() calog__dukStackLow()
 
-/* Our patch c/patches/duktape/102-finalizers-wait-for-c-stack.patch: the heap leaves its finalizers pending where one
- * called now would fail (its object lost, a calog function value it held never released: pass 98a), for lack of C
- * stack (with 16 KB for the frames between this test and the call's own check) or of native call levels. */
+/* Our patch c/patches/duktape/102-finalizers-wait-for-c-stack.patch: finalizers run with CALOG_STACK_FIN_RELAX more C
+ * stack and 16 more native call levels than a script, so they run wherever a script does (pass 98a lost finalizers
+ * called just above the limits, and waiting near them kept every object a deep loop dropped: pass 99a); they wait only
+ * below that. */
 #define CALOG_DUK_FINALIZERS_WAIT(heap) calog__dukFinalizersWait((heap)->call_recursion_depth, (heap)->call_recursion_limit)
+#define CALOG_DUK_FINALIZERS_BEGIN(heap) ((heap)->call_recursion_limit += 16, calog__dukStackRelax(1))
+#define CALOG_DUK_FINALIZERS_END(heap) ((heap)->call_recursion_limit -= 16, calog__dukStackRelax(-1))
 
 /* Duktape's API stays inside libcalog: only calog* symbols are exported (duk_config.h marks the API
  * visibility("default"), which -fvisibility=hidden does not override). */
@@ -108,5 +111,6 @@ __attribute__((visibility("hidden"))) int calog__dukExecTimeoutCheck(void *udata
 __attribute__((visibility("hidden"))) void calog__dukAllocFailed(void *udata);
 __attribute__((visibility("hidden"))) int calog__dukStackLow(void);
 __attribute__((visibility("hidden"))) int calog__dukFinalizersWait(long depth, long limit);
+__attribute__((visibility("hidden"))) void calog__dukStackRelax(int delta);
 
 #endif
