@@ -236,7 +236,7 @@ export function stoppedCallChild(name: string, setup: string, call: string): Pro
  * in a process of its own (runChild: a crash or a hang fails the test, not the run), from a temporary file that is
  * removed afterwards.
  */
-export async function runScriptChild(name: string, body: string, killMs: number, imports = "Runtime"): Promise<{ code: number | null; out: string }> {
+export async function runScriptChild(name: string, body: string, killMs: number, imports = "Runtime", stackKb?: number): Promise<{ code: number | null; out: string }> {
   const fs = await import("node:fs");
   const os = await import("node:os");
   const path = await import("node:path");
@@ -245,7 +245,7 @@ export async function runScriptChild(name: string, body: string, killMs: number,
   const mod = new URL("../bindings/mod.ts", import.meta.url).href;
   fs.writeFileSync(file, `import { ${imports} } from ${JSON.stringify(mod)};\n${body}`);
   try {
-    return await runChild(new URL(`file://${file}`), [], killMs);
+    return await runChild(new URL(`file://${file}`), [], killMs, undefined, stackKb);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -255,9 +255,10 @@ export async function runScriptChild(name: string, body: string, killMs: number,
  * Runs the script `child` (a URL beside the test) with `args` in a process of its own, under the runtime running the
  * tests (Deno: --allow-ffi --allow-env --allow-read --v8-flags=--expose-gc), and resolves with its exit code (null
  * when killed after `killMs`), its stdout and stderr together, and how long it ran: for what could end the process
- * (an abort, a crash) or must (exiting by itself), so that neither stops the test run. nofile: its `ulimit -n`.
+ * (an abort, a crash) or must (exiting by itself), so that neither stops the test run. nofile: its `ulimit -n`; stackKb:
+ * its `ulimit -s` (its main thread's stack).
  */
-export async function runChild(child: URL, args: string[], killMs = 60_000, nofile?: number): Promise<{ code: number | null; out: string; ms: number }> {
+export async function runChild(child: URL, args: string[], killMs = 60_000, nofile?: number, stackKb?: number): Promise<{ code: number | null; out: string; ms: number }> {
   const { spawn } = await import("node:child_process");
   const exe = isDeno ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath() : process.execPath;
   const argv = isDeno
@@ -266,9 +267,10 @@ export async function runChild(child: URL, args: string[], killMs = 60_000, nofi
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
     // nofile: the child's descriptor limit (`ulimit -n`), so what it counts does not depend on the machine
-    const p = nofile === undefined
+    const limits = (nofile === undefined ? "" : `ulimit -n ${nofile} && `) + (stackKb === undefined ? "" : `ulimit -s ${stackKb} && `);
+    const p = limits === ""
       ? spawn(exe, argv, { stdio: ["ignore", "pipe", "pipe"] })
-      : spawn("sh", ["-c", `ulimit -n ${nofile} && exec "$0" "$@"`, exe, ...argv], { stdio: ["ignore", "pipe", "pipe"] });
+      : spawn("sh", ["-c", `${limits}exec "$0" "$@"`, exe, ...argv], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     p.stdout.on("data", (d: Uint8Array) => (out += String(d)));
     p.stderr.on("data", (d: Uint8Array) => (out += String(d)));

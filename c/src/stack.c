@@ -11,7 +11,7 @@
 
 #include "stack.h"
 
-__thread size_t calog__stackRelax;
+__thread unsigned calog__finalizing;
 static _Thread_local char *stackLo; /* lowest usable address of this thread's stack (NULL: not read yet) */
 static _Thread_local char *stackEnd; /* the thread's real end, as read (stackLo without the host's mark) */
 static _Thread_local bool stackKnown;

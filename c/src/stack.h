@@ -12,7 +12,7 @@
  * less, finalizers fail for want of stack and what they would release is kept for good. src/runtime.ts's
  * roomToTearDown asks the same of a dispose. */
 #define CALOG_STACK_TEARDOWN (CALOG_STACK_ENTRY + 32u * 1024u)
-/* Finalizers run with this much less than CALOG_STACK_LOW before the engines' checks fail (calog__stackRelax), so one
+/* Finalizers run with this much less than CALOG_STACK_LOW before the engines' checks fail (calog__finalizing), so one
  * runs wherever a script does (the frames between the collector's test and the call's own check fit in the rest); they
  * wait for a later step only with less than CALOG_STACK_LOW - CALOG_STACK_FIN_WAIT left (see the engines' patches:
  * c/patches/lua/76, c/patches/duktape/102). */
@@ -29,9 +29,11 @@ extern "C" {
 #endif
 /* Bytes of C stack left below the caller's frame on this thread ((size_t)-1 if the bounds are unknown). */
 __attribute__((visibility("hidden"))) size_t calog__stackLeft(void);
-/* Bytes the engines' stack checks let go below CALOG_STACK_LOW on this thread: CALOG_STACK_FIN_RELAX while finalizers
- * run (nested runs add up), else 0. */
-extern __attribute__((visibility("hidden"))) __thread size_t calog__stackRelax;
+/* Finalizer runs in progress on this thread (an engine's, nested in another's through a crossing too). While there is
+ * one, the engines' stack checks let CALOG_STACK_FIN_RELAX go below CALOG_STACK_LOW (CALOG_STACK_RELAX): once, however
+ * deeply they nest (added up, eight nested runs let a script recurse to the thread's end). */
+extern __attribute__((visibility("hidden"))) __thread unsigned calog__finalizing;
+#define CALOG_STACK_RELAX() (calog__finalizing != 0 ? (size_t)CALOG_STACK_FIN_RELAX : (size_t)0)
 #ifdef __cplusplus
 }
 #endif

@@ -75,13 +75,13 @@ static void dukFatal(void *udata, const char *msg) {
 
 /* DUK_USE_NATIVE_STACK_CHECK: Duktape checks it in its recursive C paths (calls, regexp compiler and
  * executor, JSON and CBOR, number conversion) and raises a RangeError when it returns non-zero. */
-int calog__dukStackLow(void) { return calog__stackLeft() + calog__stackRelax < CALOG_STACK_LOW; }
+int calog__dukStackLow(void) { return calog__stackLeft() + CALOG_STACK_RELAX() < CALOG_STACK_LOW; }
 int calog__dukFinalizersWait(long depth, long limit) {
   return depth >= limit || calog__stackLeft() + CALOG_STACK_FIN_WAIT < CALOG_STACK_LOW;
 }
 void calog__dukStackRelax(int delta) {
-  if (delta > 0) calog__stackRelax += CALOG_STACK_FIN_RELAX;
-  else calog__stackRelax -= CALOG_STACK_FIN_RELAX;
+  if (delta > 0) calog__finalizing++;
+  else calog__finalizing--;
 }
 
 /* ---- limits (DUK_USE_EXEC_TIMEOUT_CHECK and calog's patch, see duk_calog_config.h) ------------------ */

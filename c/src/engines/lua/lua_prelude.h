@@ -43,7 +43,7 @@ __attribute__((visibility("hidden"))) int calog__luaIsRaised(struct lua_State *L
 __attribute__((visibility("hidden"))) void calog__luaCDone(struct lua_State *L);
 #define luai_calogcdone(L) calog__luaCDone(L)
 #include "stack.h"
-#define luai_cstacklow(L) (calog__stackLeft() + calog__stackRelax < CALOG_STACK_LOW)
+#define luai_cstacklow(L) (calog__stackLeft() + CALOG_STACK_RELAX() < CALOG_STACK_LOW)
 #define luai_cstackout(L) (calog__stackLeft() < CALOG_STACK_OUT)
 /* Our patch c/patches/lua/76-finalizers-wait-for-c-stack.patch: a finalizer runs with CALOG_STACK_FIN_RELAX more C
  * stack and 16 more C-call levels than a script (so it runs wherever a script does: pass 98a lost finalizers called just
@@ -51,8 +51,8 @@ __attribute__((visibility("hidden"))) void calog__luaCDone(struct lua_State *L);
  * that. */
 #define luai_calogfinlow(L) (getCcalls(L) >= LUAI_MAXCCALLS || calog__stackLeft() + CALOG_STACK_FIN_WAIT < CALOG_STACK_LOW)
 #define luai_calogfinenter(L) \
-  (calog__stackRelax += CALOG_STACK_FIN_RELAX, getCcalls(L) >= 16 ? ((L)->nCcalls -= 16, 16) : 0)
-#define luai_calogfinleave(L, d) ((void)((L)->nCcalls += (l_uint32)(d)), calog__stackRelax -= CALOG_STACK_FIN_RELAX)
+  (calog__finalizing++, getCcalls(L) >= 16 ? ((L)->nCcalls -= 16, 16) : 0)
+#define luai_calogfinleave(L, d) ((void)((L)->nCcalls += (l_uint32)(d)), calog__finalizing--)
 /* Our patch c/patches/lua/74-yield-through-a-crossing.patch: the message of a yield on the main thread (where an entry
  * nested in a call from the host or another engine runs): "outside a coroutine" only when no call is below it. */
 __attribute__((visibility("hidden"))) const char *calog__luaYieldMsg(struct lua_State *L);
