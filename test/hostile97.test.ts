@@ -9,6 +9,27 @@ import { CalogNestingError, type EngineName, Runtime } from "../bindings/mod.ts"
 import { backend } from "../src/backend.ts";
 import { atRoom, measureLimit, test } from "./harness.ts";
 
+/**
+ * Disposes `h` with about `kb` KB of stack left above the limit. A refusal must be named (a CalogNestingError, or
+ * JavaScript's own RangeError where not even that can be made) and change nothing; `h` is then disposed from the top.
+ * Whether it was refused.
+ */
+function disposeAtRoom(limit: number, kb: number, h: { dispose(): void; readonly disposed: boolean }): boolean {
+  let err: unknown;
+  atRoom(limit, kb, () => {
+    try {
+      h.dispose();
+    } catch (e) {
+      err = e;
+    }
+  });
+  if (err === undefined) return false;
+  assert.ok(err instanceof CalogNestingError || err instanceof RangeError, String(err));
+  assert.equal(h.disposed, false, "a refused dispose changed nothing");
+  h.dispose(); // from the top
+  return true;
+}
+
 const keeps: Record<EngineName, string> = {
   lua: "function keep(f) held = f end",
   js: "function keep(f) { held = f; }",
@@ -25,20 +46,8 @@ for (const engine of ["lua", "js", "squirrel"] as EngineName[]) {
       const ctx = rt.createContext(engine, { thread: false });
       ctx.eval(keeps[engine]);
       ctx.call("keep", (x: number) => x);
-      let err: unknown;
-      atRoom(limit, kb, () => {
-        try {
-          ctx.dispose();
-        } catch (e) {
-          err = e;
-        }
-      });
-      if (err !== undefined) {
-        refused++;
-        assert.ok(err instanceof CalogNestingError || err instanceof RangeError, String(err));
-        assert.equal(ctx.disposed, false, "a refused dispose changed nothing");
-        ctx.dispose(); // from the top
-      } else done++;
+      if (disposeAtRoom(limit, kb, ctx)) refused++;
+      else done++;
       assert.equal(rt.stats().contexts, 0);
       assert.equal(rt.stats().hostFunctions, base, `the context's lent function outlived its dispose ${kb} KB above the limit`);
     }
@@ -53,19 +62,7 @@ test("a runtime disposed at any depth frees its own natives, or is refused with 
   for (let kb = 70; kb <= 400; kb += 10) {
     const rt = new Runtime({ output: "ignore" });
     rt.createContext("lua", { thread: false });
-    let err: unknown;
-    atRoom(limit, kb, () => {
-      try {
-        rt.dispose();
-      } catch (e) {
-        err = e;
-      }
-    });
-    if (err !== undefined) {
-      assert.ok(err instanceof CalogNestingError || err instanceof RangeError, String(err));
-      assert.equal(rt.disposed, false, "a refused dispose changed nothing");
-      rt.dispose();
-    }
+    disposeAtRoom(limit, kb, rt);
     assert.equal(b.liveFunctionValues(), base, `the runtime's natives outlived its dispose ${kb} KB above the limit`);
   }
 });

@@ -92,8 +92,8 @@ __attribute__((visibility("hidden"))) void calog__dukThreadGone(void *udata, voi
  * called just above the limits, and waiting near them kept every object a deep loop dropped: pass 99a); they wait only
  * below that. */
 #define CALOG_DUK_FINALIZERS_WAIT(heap) calog__dukFinalizersWait((heap)->call_recursion_depth, (heap)->call_recursion_limit)
-#define CALOG_DUK_FINALIZERS_BEGIN(heap) ((heap)->call_recursion_limit += 16, calog__dukStackRelax(1))
-#define CALOG_DUK_FINALIZERS_END(heap) ((heap)->call_recursion_limit -= 16, calog__dukStackRelax(-1))
+#define CALOG_DUK_FINALIZERS_BEGIN(heap) ((heap)->call_recursion_limit += 16, calog__dukFinalizing(1))
+#define CALOG_DUK_FINALIZERS_END(heap) ((heap)->call_recursion_limit -= 16, calog__dukFinalizing(-1))
 
 /* Duktape's API stays inside libcalog: only calog* symbols are exported (duk_config.h marks the API
  * visibility("default"), which -fvisibility=hidden does not override). */
@@ -111,6 +111,6 @@ __attribute__((visibility("hidden"))) int calog__dukExecTimeoutCheck(void *udata
 __attribute__((visibility("hidden"))) void calog__dukAllocFailed(void *udata);
 __attribute__((visibility("hidden"))) int calog__dukStackLow(void);
 __attribute__((visibility("hidden"))) int calog__dukFinalizersWait(long depth, long limit);
-__attribute__((visibility("hidden"))) void calog__dukStackRelax(int delta);
+__attribute__((visibility("hidden"))) void calog__dukFinalizing(int delta);
 
 #endif

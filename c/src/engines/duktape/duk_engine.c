@@ -79,7 +79,7 @@ int calog__dukStackLow(void) { return calog__stackLeft() + CALOG_STACK_RELAX() <
 int calog__dukFinalizersWait(long depth, long limit) {
   return depth >= limit || calog__stackLeft() + CALOG_STACK_FIN_WAIT < CALOG_STACK_LOW;
 }
-void calog__dukStackRelax(int delta) {
+void calog__dukFinalizing(int delta) {
   if (delta > 0) calog__finalizing++;
   else calog__finalizing--;
 }
